@@ -1,0 +1,121 @@
+import Glibc
+
+/// The single writer of stdout: messages are framed, queued and written
+/// whole by one thread, which coalesces everything queued since its last
+/// `write(2)` into the next one. Never interleaves two messages.
+public final class OutputWriter: @unchecked Sendable {
+    private let fd: Int32
+    private let lock = ConditionLock()
+    private var queued: [UInt8] = []
+    private var spare: [UInt8] = []
+    private var writing = 0
+    private var mode: FramingMode = .newlineDelimited
+    private var closed = false
+    private var broken = false
+    private let onBrokenPipe: @Sendable () -> Void
+
+    /// - Parameters:
+    ///   - fd: where to write (stdout).
+    ///   - onBrokenPipe: called once, from the writer thread, when the
+    ///     reader of `fd` has gone away (EPIPE or another write error).
+    public init(fd: Int32, onBrokenPipe: @escaping @Sendable () -> Void = {}) {
+        self.fd = fd
+        self.onBrokenPipe = onBrokenPipe
+        queued.reserveCapacity(1 << 16)
+        spare.reserveCapacity(1 << 16)
+        startThread(stackSize: 1 << 20) { [self] in run() }
+    }
+
+    /// Sets the framing for every later message.
+    public func setMode(_ mode: FramingMode) {
+        lock.withLock { self.mode = mode }
+    }
+
+    /// Queues one serialized JSON message.
+    public func send(_ payload: [UInt8]) {
+        lock.lock()
+        if !broken {
+            let wasEmpty = queued.isEmpty
+            mode.frame(payload, into: &queued)
+            if wasEmpty { lock.broadcast() }
+        }
+        lock.unlock()
+    }
+
+    /// Bytes queued or being written.
+    public var pendingBytes: Int {
+        lock.withLock { queued.count + writing }
+    }
+
+    /// Blocks the calling thread until fewer than `limit` bytes are pending
+    /// (the reader's backpressure), or the output is broken or closed.
+    public func waitUntilPending(below limit: Int) {
+        lock.lock()
+        while !broken && !closed && queued.count + writing >= limit { lock.wait() }
+        lock.unlock()
+    }
+
+    /// Blocks until everything queued so far has been written (or the
+    /// output broke).
+    public func flush() {
+        lock.lock()
+        while !broken && (!queued.isEmpty || writing > 0) { lock.wait() }
+        lock.unlock()
+    }
+
+    /// Writes what is queued, then ends the writer thread.
+    public func close() {
+        lock.withLock {
+            closed = true
+            lock.broadcast()
+        }
+    }
+
+    /// True once a write failed (the client closed our stdout).
+    public var isBroken: Bool { lock.withLock { broken } }
+
+    private func run() {
+        while true {
+            lock.lock()
+            while queued.isEmpty && !closed { lock.wait() }
+            if queued.isEmpty && closed {
+                lock.unlock()
+                return
+            }
+            swap(&queued, &spare)
+            writing = spare.count
+            lock.unlock()
+
+            let ok = spare.withUnsafeBytes { writeAll($0) }
+
+            lock.lock()
+            writing = 0
+            spare.removeAll(keepingCapacity: spare.capacity <= 4 << 20)
+            if !ok {
+                broken = true
+                queued = []
+            }
+            lock.broadcast()
+            lock.unlock()
+            if !ok {
+                onBrokenPipe()
+                return
+            }
+        }
+    }
+
+    private func writeAll(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard var p = bytes.baseAddress else { return true }
+        var left = bytes.count
+        while left > 0 {
+            let n = Glibc.write(fd, p, left)
+            if n < 0 {
+                if errno == EINTR || errno == EAGAIN { continue }
+                return false
+            }
+            p += n
+            left -= n
+        }
+        return true
+    }
+}

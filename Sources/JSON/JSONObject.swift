@@ -1,0 +1,51 @@
+/// A JSON object that keeps its members in source (or insertion) order.
+///
+/// Lookups are linear, which is faster than hashing for the small objects
+/// JSON-RPC and OCI manifests are made of. When a key occurs twice, lookups
+/// see the last occurrence (as Go's encoding/json does).
+public struct JSONObject: Sendable, Equatable {
+    /// One `"key": value` pair.
+    public struct Member: Sendable, Equatable {
+        public var key: String
+        public var value: JSONValue
+        public init(key: String, value: JSONValue) {
+            self.key = key
+            self.value = value
+        }
+    }
+
+    /// The members in order.
+    public private(set) var members: [Member]
+
+    public init(_ members: [Member] = []) {
+        self.members = members
+    }
+
+    public var isEmpty: Bool { members.isEmpty }
+    public var count: Int { members.count }
+    public var keys: [String] { members.map(\.key) }
+
+    /// The value of `key`; setting replaces it in place or appends it.
+    public subscript(key: String) -> JSONValue? {
+        get {
+            var i = members.count
+            while i > 0 {
+                i -= 1
+                if members[i].key == key { return members[i].value }
+            }
+            return nil
+        }
+        set {
+            if let index = members.lastIndex(where: { $0.key == key }) {
+                if let newValue { members[index].value = newValue } else { members.remove(at: index) }
+            } else if let newValue {
+                members.append(Member(key: key, value: newValue))
+            }
+        }
+    }
+
+    /// Appends a member without checking for an existing key.
+    public mutating func append(_ key: String, _ value: JSONValue) {
+        members.append(Member(key: key, value: value))
+    }
+}

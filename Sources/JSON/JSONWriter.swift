@@ -1,0 +1,95 @@
+/// Writes JSON values as compact UTF-8 text.
+///
+/// Only `"`, `\` and control characters are escaped (never `/`); numbers are
+/// written as their stored text; object members in their stored order.
+public enum JSONWriter {
+    /// Appends the compact text of `value` to `buffer`.
+    public static func write(_ value: JSONValue, into buffer: inout [UInt8]) {
+        switch value {
+        case .null: buffer.append(contentsOf: nullBytes)
+        case .bool(let b): buffer.append(contentsOf: b ? trueBytes : falseBytes)
+        case .number(let text): appendRaw(text, into: &buffer)
+        case .string(let s): writeString(s, into: &buffer)
+        case .array(let elements):
+            buffer.append(UInt8(ascii: "["))
+            var first = true
+            for element in elements {
+                if !first { buffer.append(UInt8(ascii: ",")) }
+                first = false
+                write(element, into: &buffer)
+            }
+            buffer.append(UInt8(ascii: "]"))
+        case .object(let object):
+            buffer.append(UInt8(ascii: "{"))
+            var first = true
+            for member in object.members {
+                if !first { buffer.append(UInt8(ascii: ",")) }
+                first = false
+                writeString(member.key, into: &buffer)
+                buffer.append(UInt8(ascii: ":"))
+                write(member.value, into: &buffer)
+            }
+            buffer.append(UInt8(ascii: "}"))
+        }
+    }
+
+    /// The compact text of `value` as bytes.
+    public static func bytes(_ value: JSONValue) -> [UInt8] {
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(64)
+        write(value, into: &buffer)
+        return buffer
+    }
+
+    /// Appends `s` as a quoted, escaped JSON string.
+    public static func writeString(_ s: String, into buffer: inout [UInt8]) {
+        buffer.append(UInt8(ascii: "\""))
+        var s = s
+        s.withUTF8 { utf8 in
+            var runStart = 0
+            for i in 0..<utf8.count {
+                let b = utf8[i]
+                guard b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") else { continue }
+                if runStart < i {
+                    buffer.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<i]))
+                }
+                runStart = i + 1
+                buffer.append(UInt8(ascii: "\\"))
+                switch b {
+                case UInt8(ascii: "\""): buffer.append(UInt8(ascii: "\""))
+                case UInt8(ascii: "\\"): buffer.append(UInt8(ascii: "\\"))
+                case 0x0A: buffer.append(UInt8(ascii: "n"))
+                case 0x0D: buffer.append(UInt8(ascii: "r"))
+                case 0x09: buffer.append(UInt8(ascii: "t"))
+                case 0x08: buffer.append(UInt8(ascii: "b"))
+                case 0x0C: buffer.append(UInt8(ascii: "f"))
+                default:
+                    buffer.append(contentsOf: [UInt8(ascii: "u"), 0x30, 0x30])
+                    buffer.append(hexDigits[Int(b >> 4)])
+                    buffer.append(hexDigits[Int(b & 0xF)])
+                }
+            }
+            if runStart < utf8.count {
+                buffer.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...]))
+            }
+        }
+        buffer.append(UInt8(ascii: "\""))
+    }
+
+    private static func appendRaw(_ text: String, into buffer: inout [UInt8]) {
+        var text = text
+        text.withUTF8 { buffer.append(contentsOf: $0) }
+    }
+
+    private static let nullBytes: [UInt8] = Array("null".utf8)
+    private static let trueBytes: [UInt8] = Array("true".utf8)
+    private static let falseBytes: [UInt8] = Array("false".utf8)
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+}
+
+extension JSONValue {
+    /// The compact JSON text of this value.
+    public var jsonText: String {
+        String(decoding: JSONWriter.bytes(self), as: UTF8.self)
+    }
+}

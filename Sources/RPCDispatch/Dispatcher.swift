@@ -1,0 +1,195 @@
+import JSON
+import Synchronization
+
+/// The one place where the transport meets the methods.
+///
+/// Takes raw messages (in input order, from the reader thread), answers
+/// malformed ones at once, and runs each valid call as its own Swift task
+/// that writes its response when done, so responses go out in completion
+/// order. Handles JSON-RPC batches, notifications, `$/cancelRequest` and the
+/// shutting-down state.
+public final class Dispatcher: Sendable {
+    private let registry: MethodRegistry
+    private let sink: any MessageSink
+    private let maxDepth: Int
+    private let inFlight = InFlightRequests()
+    private let shuttingDown = Atomic<Bool>(false)
+    private let onHandlerError: @Sendable (String, any Error) -> Void
+
+    /// - Parameters:
+    ///   - registry: the methods served.
+    ///   - sink: where responses and notifications go.
+    ///   - onHandlerError: told about handler failures that were not
+    ///     `RPCError`s (they are answered as -32603), for logging.
+    public init(
+        registry: MethodRegistry, sink: any MessageSink, maxDepth: Int = JSONParser.defaultMaxDepth,
+        onHandlerError: @escaping @Sendable (String, any Error) -> Void = { _, _ in }
+    ) {
+        self.registry = registry
+        self.sink = sink
+        self.maxDepth = maxDepth
+        self.onHandlerError = onHandlerError
+    }
+
+    /// Sends server-to-client notifications on the same output.
+    public var notifications: NotificationSender { NotificationSender(sink: sink) }
+
+    /// Handles one framed message.
+    public func receive(_ bytes: UnsafeRawBufferPointer) {
+        let message: JSONValue
+        do {
+            message = try JSONParser.parse(bytes, maxDepth: maxDepth)
+        } catch {
+            sink.send(MessageEncoding.error(id: .null, .parseError(error.description)))
+            return
+        }
+        switch message {
+        case .array(let members):
+            receiveBatch(members)
+        default:
+            handle(message, reply: sink.send)
+        }
+    }
+
+    /// Answers a message that could not even be framed (too large, bad
+    /// header) with `error` and id null.
+    public func reject(_ error: RPCError) {
+        sink.send(MessageEncoding.error(id: .null, error))
+    }
+
+    /// From now on, requests are refused with `-32600 shutting_down`.
+    public func beginShutdown() {
+        shuttingDown.store(true, ordering: .relaxed)
+    }
+
+    public var isShuttingDown: Bool { shuttingDown.load(ordering: .relaxed) }
+
+    /// Requests and notifications being handled.
+    public var inFlightCount: Int { inFlight.count }
+
+    /// Requests received so far, by method.
+    public var requestsByMethod: [String: Int] { inFlight.requestsByMethod }
+
+    /// Returns once at most `leaving` calls are still in flight.
+    public func waitUntilIdle(leaving: Int = 0) async {
+        await inFlight.waitUntilCount(atMost: leaving)
+    }
+
+    /// Cancels every call in flight (each is answered -32800).
+    public func cancelAll() { inFlight.cancelAll() }
+
+    // MARK: - Messages
+
+    private func receiveBatch(_ members: [JSONValue]) {
+        guard !members.isEmpty else {
+            sink.send(MessageEncoding.error(id: .null, .invalidRequest(reason: "not_a_request", "Empty batch")))
+            return
+        }
+        let expected = members.filter { Self.expectsResponse($0) }.count
+        let batch = expected > 0 ? BatchReply(expected: expected, sink: sink) : nil
+        let reply: @Sendable ([UInt8]) -> Void = { batch?.add($0) }
+        for member in members { handle(member, reply: reply) }
+    }
+
+    /// Whether a batch member will be answered: anything but a well-formed
+    /// notification (an object with a string method and no id).
+    private static func expectsResponse(_ member: JSONValue) -> Bool {
+        guard case .object(let object) = member,
+            object["jsonrpc"]?.stringValue == "2.0",
+            object["method"]?.stringValue != nil,
+            object["id"] == nil
+        else { return true }
+        switch object["params"] {
+        case nil, .array?, .object?: return false
+        default: return true
+        }
+    }
+
+    private func handle(_ message: JSONValue, reply: @escaping @Sendable ([UInt8]) -> Void) {
+        guard case .object(let object) = message else {
+            reply(MessageEncoding.error(id: .null, .invalidRequest(reason: "not_a_request", "A request must be an object")))
+            return
+        }
+        let rawID = object["id"]
+        let id = rawID.flatMap(RequestID.init)
+        func fail(_ error: RPCError) {
+            reply(MessageEncoding.error(id: id ?? .null, error))
+        }
+        guard object["jsonrpc"]?.stringValue == "2.0" else {
+            return fail(.invalidRequest(reason: "not_a_request", "\"jsonrpc\" must be \"2.0\""))
+        }
+        guard let method = object["method"]?.stringValue else {
+            return fail(.invalidRequest(reason: "not_a_request", "\"method\" must be a string"))
+        }
+        if rawID != nil && id == nil {
+            return fail(.invalidRequest(reason: "not_a_request", "\"id\" must be a string, a number or null"))
+        }
+        let rawParams = object["params"]
+        switch rawParams {
+        case nil, .array?, .object?: break
+        default: return fail(.invalidRequest(reason: "not_a_request", "\"params\" must be an array or an object"))
+        }
+        let isNotification = rawID == nil
+
+        if method == "$/cancelRequest" {
+            if let target = rawParams?["id"].flatMap(RequestID.init) ?? rawParams?.arrayValue?.first.flatMap(RequestID.init) {
+                inFlight.cancel(id: target)
+            }
+            if let id { reply(MessageEncoding.result(id: id, .null)) }
+            return
+        }
+        if isNotification {
+            guard let spec = registry.lookup(method), let params = try? spec.bind(rawParams) else { return }
+            if isShuttingDown && method != "exit" { return }
+            spec.onReceive?()
+            run(spec, params: params, id: nil, reply: nil)
+            return
+        }
+        let requestID = id ?? .null
+        if isShuttingDown {
+            return fail(.invalidRequest(reason: "shutting_down", "The server is shutting down"))
+        }
+        guard let spec = registry.lookup(method) else {
+            return fail(.methodNotFound(method))
+        }
+        let params: Params
+        do {
+            params = try spec.bind(rawParams)
+        } catch {
+            return fail(error)
+        }
+        spec.onReceive?()
+        run(spec, params: params, id: requestID, reply: reply)
+    }
+
+    private func run(
+        _ spec: MethodSpec, params: Params, id: RequestID?,
+        reply: (@Sendable ([UInt8]) -> Void)?
+    ) {
+        let context = RequestContext(id: id, method: spec.name, notifications: notifications)
+        let onHandlerError = self.onHandlerError
+        inFlight.start(id: id, method: spec.name) {
+            let response: [UInt8]
+            do {
+                let result = try await spec.handler(params, context)
+                guard let id, let reply else { return }
+                response = Task.isCancelled
+                    ? MessageEncoding.error(id: id, .cancelled)
+                    : MessageEncoding.result(id: id, result)
+                reply(response)
+            } catch {
+                guard let id, let reply else { return }
+                let rpcError: RPCError
+                if Task.isCancelled || error is CancellationError {
+                    rpcError = .cancelled
+                } else if let error = error as? RPCError {
+                    rpcError = error
+                } else {
+                    onHandlerError(spec.name, error)
+                    rpcError = .internalError("Internal error in \(spec.name)")
+                }
+                reply(MessageEncoding.error(id: id, rpcError))
+            }
+        }
+    }
+}

@@ -1,0 +1,83 @@
+import JSON
+
+/// The error codes of the ocirpc contract (`protocol.md`, Errors).
+public enum RPCErrorCode: Int, Sendable, CaseIterable {
+    case parseError = -32700
+    case invalidRequest = -32600
+    case methodNotFound = -32601
+    case invalidParams = -32602
+    case internalError = -32603
+    case requestCancelled = -32800
+    case notFound = -32001
+    case accessDenied = -32002
+    case integrityFailure = -32003
+    case registryUnavailable = -32004
+    case limitExceeded = -32005
+    case unsupportedContent = -32006
+}
+
+/// A JSON-RPC error object as a value: a code from the contract, a message
+/// for people and `data` with at least a snake_case `reason`.
+public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var code: RPCErrorCode
+    public var message: String
+    /// The `data` member; always holds `reason`.
+    public var data: JSONObject
+
+    public init(_ code: RPCErrorCode, reason: String, message: String, data extra: JSONObject = JSONObject()) {
+        self.code = code
+        self.message = message
+        var data = JSONObject()
+        data.append("reason", .string(reason))
+        for member in extra.members where member.key != "reason" {
+            data.append(member.key, member.value)
+        }
+        self.data = data
+    }
+
+    /// The `data.reason` string.
+    public var reason: String { data["reason"]?.stringValue ?? "" }
+
+    /// The error object `{code, message, data}`.
+    public var json: JSONValue {
+        var object = JSONObject()
+        object.append("code", .integer(code.rawValue))
+        object.append("message", .string(message))
+        object.append("data", .object(data))
+        return .object(object)
+    }
+
+    public var description: String { "\(code.rawValue) \(reason): \(message)" }
+
+    /// A copy with one more `data` member.
+    public func with(_ key: String, _ value: JSONValue) -> RPCError {
+        var copy = self
+        copy.data[key] = value
+        return copy
+    }
+}
+
+extension RPCError {
+    public static func parseError(_ detail: String) -> RPCError {
+        RPCError(.parseError, reason: "invalid_json", message: "Parse error: \(detail)")
+    }
+
+    public static func invalidRequest(reason: String, _ message: String) -> RPCError {
+        RPCError(.invalidRequest, reason: reason, message: message)
+    }
+
+    public static func methodNotFound(_ method: String) -> RPCError {
+        RPCError(.methodNotFound, reason: "unknown_method", message: "Method not found: \(method)")
+    }
+
+    public static func invalidParams(reason: String, _ message: String) -> RPCError {
+        RPCError(.invalidParams, reason: reason, message: message)
+    }
+
+    public static func internalError(_ message: String) -> RPCError {
+        RPCError(.internalError, reason: "internal", message: message)
+    }
+
+    public static let cancelled = RPCError(
+        .requestCancelled, reason: "cancelled", message: "Request cancelled")
+}

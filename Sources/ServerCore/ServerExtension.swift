@@ -1,0 +1,22 @@
+import JSON
+import RPCDispatch
+
+/// What a feature module (the ec.oci.* methods, later others) plugs into
+/// the server: its methods, its `server.stats` sections and its caches.
+public struct ServerExtension: Sendable {
+    public var methods: [MethodSpec]
+    /// Named sections merged into the `server.stats` result.
+    public var stats: @Sendable () -> [JSONObject.Member]
+    /// Drops every cache the module keeps (`server.clearCache`).
+    public var clearCaches: @Sendable () -> Void
+
+    public init(
+        methods: [MethodSpec],
+        stats: @escaping @Sendable () -> [JSONObject.Member] = { [] },
+        clearCaches: @escaping @Sendable () -> Void = {}
+    ) {
+        self.methods = methods
+        self.stats = stats
+        self.clearCaches = clearCaches
+    }
+}
