@@ -46,8 +46,9 @@ public struct MethodSpec: Sendable {
 
     public init(
         _ name: String, params: [ParamSpec] = [], ignoresUnknownParams: Bool = false,
-        handler: @escaping MethodHandler
+        onReceive: (@Sendable () -> Void)? = nil, handler: @escaping MethodHandler
     ) {
+        self.onReceive = onReceive
         self.name = name
         self.params = params
         self.ignoresUnknownParams = ignoresUnknownParams
