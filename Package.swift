@@ -9,14 +9,16 @@ let package = Package(
         .executable(name: "ocirpc", targets: ["ocirpc"]),
     ],
     targets: [
+        // Locks and OS threads for the hot path.
+        .target(name: "Locking"),
         // JSON value type, strict parser and writer over bytes.
         .target(name: "JSON"),
         // Stdin/stdout framing: newline-delimited and Content-Length.
-        .target(name: "Framing"),
+        .target(name: "Framing", dependencies: ["Locking"]),
         // Line-oriented stderr logging.
         .target(name: "Logging", dependencies: ["JSON"]),
         // JSON-RPC 2.0 dispatch: method registry, params, cancellation, batches.
-        .target(name: "RPCDispatch", dependencies: ["JSON"]),
+        .target(name: "RPCDispatch", dependencies: ["JSON", "Locking"]),
         // Configuration, lifecycle and server methods; wires the pieces together.
         .target(name: "ServerCore", dependencies: ["JSON", "Framing", "RPCDispatch", "Logging"]),
         .executableTarget(name: "ocirpc", dependencies: ["ServerCore"]),

@@ -1,4 +1,5 @@
 import Glibc
+import Locking
 
 /// Reads stdin on a dedicated OS thread and hands complete messages to a
 /// callback, on that thread, in input order.

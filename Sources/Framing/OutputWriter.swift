@@ -1,4 +1,5 @@
 import Glibc
+import Locking
 
 /// The single writer of stdout: messages are framed, queued and written
 /// whole by one thread, which coalesces everything queued since its last
@@ -9,6 +10,7 @@ public final class OutputWriter: @unchecked Sendable {
     private var queued: [UInt8] = []
     private var spare: [UInt8] = []
     private var writing = 0
+    private var writerIdle = false
     private var mode: FramingMode = .newlineDelimited
     private var closed = false
     private var broken = false
@@ -35,9 +37,8 @@ public final class OutputWriter: @unchecked Sendable {
     public func send(_ payload: [UInt8]) {
         lock.lock()
         if !broken {
-            let wasEmpty = queued.isEmpty
             mode.frame(payload, into: &queued)
-            if wasEmpty { lock.broadcast() }
+            if writerIdle { lock.broadcast() }
         }
         lock.unlock()
     }
@@ -77,7 +78,11 @@ public final class OutputWriter: @unchecked Sendable {
     private func run() {
         while true {
             lock.lock()
-            while queued.isEmpty && !closed { lock.wait() }
+            while queued.isEmpty && !closed {
+                writerIdle = true
+                lock.wait()
+            }
+            writerIdle = false
             if queued.isEmpty && closed {
                 lock.unlock()
                 return

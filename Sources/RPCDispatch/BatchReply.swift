@@ -1,4 +1,4 @@
-import Synchronization
+import Locking
 
 /// Collects the responses to the members of one JSON-RPC batch and sends
 /// them as a single array once the last one arrives.
@@ -8,12 +8,12 @@ final class BatchReply: Sendable {
         var remaining: Int
     }
 
-    private let state: Mutex<State>
+    private let state: Locked<State>
     private let sink: any MessageSink
 
     /// - Parameter expected: how many members will answer (non-notifications).
     init(expected: Int, sink: any MessageSink) {
-        self.state = Mutex(State(remaining: expected))
+        self.state = Locked(State(remaining: expected))
         self.sink = sink
     }
 

@@ -75,6 +75,12 @@ public final class Dispatcher: Sendable {
         await inFlight.waitUntilCount(atMost: leaving)
     }
 
+    /// Blocks the reader thread while `limit` or more calls are in flight,
+    /// so a client flooding requests cannot grow memory without bound.
+    public func waitForCapacity(limit: Int) {
+        inFlight.waitForCapacity(limit: limit)
+    }
+
     /// Cancels every call in flight (each is answered -32800).
     public func cancelAll() { inFlight.cancelAll() }
 

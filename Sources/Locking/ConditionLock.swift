@@ -1,12 +1,12 @@
 import Glibc
 
-/// A pthread mutex with one condition variable, for the reader and writer
-/// threads, which block (they are not Swift tasks).
-final class ConditionLock: @unchecked Sendable {
+/// A pthread mutex with one condition variable, for OS threads that block
+/// (the reader and writer threads, which are not Swift tasks).
+public final class ConditionLock: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
-    init() {
+    public init() {
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(condition, nil)
     }
@@ -18,14 +18,14 @@ final class ConditionLock: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    func lock() { pthread_mutex_lock(mutex) }
-    func unlock() { pthread_mutex_unlock(mutex) }
+    public func lock() { pthread_mutex_lock(mutex) }
+    public func unlock() { pthread_mutex_unlock(mutex) }
     /// Waits for a broadcast; call with the lock held.
-    func wait() { pthread_cond_wait(condition, mutex) }
+    public func wait() { pthread_cond_wait(condition, mutex) }
     /// Wakes every waiter.
-    func broadcast() { pthread_cond_broadcast(condition) }
+    public func broadcast() { pthread_cond_broadcast(condition) }
 
-    func withLock<T>(_ body: () throws -> T) rethrows -> T {
+    public func withLock<T>(_ body: () throws -> T) rethrows -> T {
         lock()
         defer { unlock() }
         return try body()
@@ -33,7 +33,7 @@ final class ConditionLock: @unchecked Sendable {
 }
 
 /// Starts a detached OS thread with its own (large) stack.
-func startThread(stackSize: Int = 8 << 20, _ body: @escaping @Sendable () -> Void) {
+public func startThread(stackSize: Int = 8 << 20, _ body: @escaping @Sendable () -> Void) {
     final class Box: @unchecked Sendable {
         let body: @Sendable () -> Void
         init(_ body: @escaping @Sendable () -> Void) { self.body = body }
