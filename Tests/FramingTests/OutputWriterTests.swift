@@ -1,0 +1,62 @@
+import Glibc
+import Synchronization
+import Testing
+@testable import Framing
+
+/// Reads everything from `fd` until end of file.
+private func readAll(_ fd: Int32) -> [UInt8] {
+    var out: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n <= 0 { break }
+        out.append(contentsOf: buffer[0..<n])
+    }
+    return out
+}
+
+@Suite struct OutputWriterBehaviour {
+    @Test func writesEveryMessageWholeAndInOrder() {
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        let writer = OutputWriter(fd: fds[1])
+        // Fits in the pipe buffer, so it can be read after the writes.
+        let expected = (0..<2000).map { "{\"n\":\($0)}" }
+        for message in expected { writer.send(Array(message.utf8)) }
+        writer.flush()
+        writer.close()
+        close(fds[1])
+        #expect(String(decoding: readAll(fds[0]), as: UTF8.self) == expected.map { $0 + "\n" }.joined())
+        close(fds[0])
+    }
+
+    @Test func contentLengthModeFramesEachMessage() {
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        let writer = OutputWriter(fd: fds[1])
+        writer.setMode(.contentLength)
+        writer.send(Array("{}".utf8))
+        writer.send(Array("[1,2]".utf8))
+        writer.flush()
+        writer.close()
+        close(fds[1])
+        #expect(String(decoding: readAll(fds[0]), as: UTF8.self) == "Content-Length: 2\r\n\r\n{}Content-Length: 5\r\n\r\n[1,2]")
+        close(fds[0])
+    }
+
+    @Test func closedReaderIsReportedOnceAndFlushReturns() {
+        signal(SIGPIPE, SIG_IGN)
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        close(fds[0])
+        let reports = Atomic<Int>(0)
+        let writer = OutputWriter(fd: fds[1]) { reports.add(1, ordering: .relaxed) }
+        writer.send(Array("{}".utf8))
+        writer.flush()
+        #expect(writer.isBroken)
+        writer.send(Array("{}".utf8))  // dropped, not crashing
+        writer.flush()
+        #expect(reports.load(ordering: .relaxed) == 1)
+        close(fds[1])
+    }
+}

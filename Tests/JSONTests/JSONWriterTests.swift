@@ -1,0 +1,38 @@
+import Testing
+@testable import JSON
+
+@Suite struct JSONWriterOutput {
+    @Test func slashIsNotEscaped() {
+        #expect(JSONValue.string("a/b").jsonText == #""a/b""#)
+    }
+
+    @Test func quotesBackslashesAndControlCharactersAreEscaped() {
+        #expect(JSONValue.string("\"\\\n\r\t\u{8}\u{c}\u{1}\u{1f}").jsonText == #""\"\\\n\r\t\b\f\u0001\u001f""#)
+    }
+
+    @Test func nonASCIIIsWrittenAsUTF8() {
+        #expect(JSONWriter.bytes(.string("é")) == [0x22, 0xC3, 0xA9, 0x22])
+    }
+
+    @Test func containersAreCompactAndOrdered() {
+        let value: JSONValue = ["b": [1, "x", nil, true], "a": ["c": false]]
+        #expect(value.jsonText == #"{"b":[1,"x",null,true],"a":{"c":false}}"#)
+    }
+
+    @Test func parseThenWriteRoundTrips() throws {
+        let text = #"{"n":12345678901234567890,"f":1.10,"s":"\u00e9\n","a":[{},[]],"t":true,"z":null}"#
+        let value = try JSONParser.parse(text)
+        #expect(value.jsonText == #"{"n":12345678901234567890,"f":1.10,"s":"é\n","a":[{},[]],"t":true,"z":null}"#)
+        #expect(try JSONParser.parse(value.jsonText) == value)
+    }
+
+    @Test func objectSubscriptSetReplacesInPlaceOrAppends() {
+        var object = JSONObject()
+        object["a"] = 1
+        object["b"] = 2
+        object["a"] = 3
+        #expect(JSONValue.object(object).jsonText == #"{"a":3,"b":2}"#)
+        object["a"] = nil
+        #expect(object.keys == ["b"])
+    }
+}
