@@ -1,0 +1,231 @@
+import JSON
+import Synchronization
+import Testing
+@testable import RPCDispatch
+
+@Suite struct DispatcherRequests {
+    @Test func idsAreEchoedExactly() async {
+        let sink = CollectingSink()
+        let dispatcher = Dispatcher(registry: testRegistry(), sink: sink)
+        let ids = [#""abc""#, "1.0", "1e3", "-0", "12345678901234567890", "null", #""""#]
+        for id in ids { dispatcher.receive(#"{"jsonrpc":"2.0","method":"get_data","id":\#(id)}"#) }
+        let got = await sink.waitFor(ids.count)
+        #expect(Set(got.compactMap { $0["id"]?.jsonText }) == Set(ids))
+    }
+
+    @Test func invalidIDTypeIsAnInvalidRequest() async {
+        let sink = CollectingSink()
+        let dispatcher = Dispatcher(registry: testRegistry(), sink: sink)
+        dispatcher.receive(#"{"jsonrpc":"2.0","method":"get_data","id":{"a":1}}"#)
+        dispatcher.receive(#"{"jsonrpc":"1.0","method":"get_data","id":7}"#)
+        dispatcher.receive(#"{"jsonrpc":"2.0","method":"get_data","id":8,"params":"x"}"#)
+        let got = await sink.waitFor(3)
+        #expect(got.count == 3)
+        #expect(got.allSatisfy { $0["error"]?["code"] == -32600 && $0["error"]?["data"]?["reason"] == "not_a_request" })
+        #expect(Set(got.map { $0["id"]!.jsonText }) == ["null", "7", "8"])
+    }
+
+    @Test func handlerErrorsKeepTheirCodeAndReason() async {
+        let sink = CollectingSink()
+        let dispatcher = Dispatcher(registry: testRegistry(), sink: sink)
+        dispatcher.receive(#"{"jsonrpc":"2.0","method":"fail","id":1}"#)
+        let got = await sink.waitFor(1)
+        #expect(got == [json(#"{"jsonrpc":"2.0","id":1,"error":{"code":-32001,"message":"no such manifest","data":{"reason":"manifest_unknown"}}}"#)])
+    }
+
+    @Test func progressNotificationsComeBeforeTheResponse() async {
+        let sink = CollectingSink()
+        let dispatcher = Dispatcher(registry: testRegistry(), sink: sink)
+        dispatcher.receive(#"{"jsonrpc":"2.0","method":"progress","id":1,"params":{"token":"t"}}"#)
+        let got = await sink.waitFor(4)
+        #expect(got.count == 4)
+        #expect(got.prefix(3).map { $0["params"]?["value"] } == [0, 1, 2])
+        #expect(got.prefix(3).allSatisfy { $0["method"] == "$/progress" && $0["params"]?["token"] == "t" })
+        #expect(got.last?["result"] == .object(JSONObject()))
+    }
+}
+
+@Suite struct DispatcherParamsValidation {
+    private func error(for request: String) async -> JSONValue? {
+        let sink = CollectingSink()
+        let started = Counter()
+        let dispatcher = Dispatcher(registry: testRegistry(started: started), sink: sink)
+        dispatcher.receive(request)
+        let got = await sink.waitFor(1)
+        return got.first?["error"]
+    }
+
+    @Test func missingRequiredParam() async {
+        let e = await error(for: #"{"jsonrpc":"2.0","method":"echo","id":1,"params":{"paths":[]}}"#)
+        #expect(e?["code"] == -32602)
+        #expect(e?["data"]?["reason"] == "missing_param")
+    }
+
+    @Test func wrongTypeUsesTheParamsReason() async {
+        let e = await error(for: #"{"jsonrpc":"2.0","method":"echo","id":1,"params":["r", "notarray"]}"#)
+        #expect(e?["code"] == -32602)
+        #expect(e?["data"]?["reason"] == "invalid_paths")
+        let e2 = await error(for: #"{"jsonrpc":"2.0","method":"echo","id":1,"params":["r", ["a", 1]]}"#)
+        #expect(e2?["data"]?["reason"] == "invalid_paths")
+        let e3 = await error(for: #"{"jsonrpc":"2.0","method":"echo","id":1,"params":[5, []]}"#)
+        #expect(e3?["data"]?["reason"] == "wrong_type")
+    }
+
+    @Test func unknownNamedParam() async {
+        let e = await error(for: #"{"jsonrpc":"2.0","method":"echo","id":1,"params":{"ref":"r","paths":[],"colour":1}}"#)
+        #expect(e?["data"]?["reason"] == "unknown_param")
+    }
+
+    @Test func tooManyPositionalParams() async {
+        // "mode" is named-only, so only two positions exist.
+        let e = await error(for: #"{"jsonrpc":"2.0","method":"echo","id":1,"params":["r", [], "x"]}"#)
+        #expect(e?["data"]?["reason"] == "wrong_arity")
+    }
+
+    @Test func validParamsReachTheHandlerByName() async {
+        let sink = CollectingSink()
+        let dispatcher = Dispatcher(registry: testRegistry(), sink: sink)
+        dispatcher.receive(#"{"jsonrpc":"2.0","method":"echo","id":1,"params":["r", ["a"]]}"#)
+        dispatcher.receive(#"{"jsonrpc":"2.0","method":"echo","id":2,"params":{"paths":[],"ref":"q","mode":"m"}}"#)
+        let got = sortedByID(await sink.waitFor(2))
+        #expect(got.map { $0["result"] } == [json(#"{"ref":"r","paths":["a"]}"#), json(#"{"paths":[],"ref":"q","mode":"m"}"#)])
+    }
+
+    @Test func invalidParamsNeverRunTheHandler() async {
+        let sink = CollectingSink()
+        let started = Counter()
+        let dispatcher = Dispatcher(registry: testRegistry(started: started), sink: sink)
+        dispatcher.receive(#"{"jsonrpc":"2.0","method":"sleep","id":1,"params":{"x":1}}"#)
+        _ = await sink.waitFor(1)
+        #expect(started.value == 0)
+        #expect(dispatcher.inFlightCount == 0)
+    }
+}
+
+@Suite struct DispatcherCancellation {
+    @Test func cancelDuringTheRequestAnswersCancelled() async {
+        let sink = CollectingSink()
+        let started = Counter()
+        let dispatcher = Dispatcher(registry: testRegistry(started: started), sink: sink)
+        dispatcher.receive(#"{"jsonrpc":"2.0","method":"sleep","id":"s"}"#)
+        while started.value == 0 { await Task.yield() }
+        dispatcher.receive(#"{"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":"s"}}"#)
+        let got = await sink.waitFor(1)
+        #expect(got == [json(#"{"jsonrpc":"2.0","id":"s","error":{"code":-32800,"message":"Request cancelled","data":{"reason":"cancelled"}}}"#)])
+        await dispatcher.waitUntilIdle()
+        #expect(sink.all.count == 1)
+    }
+
+    @Test func cancelBeforeTheHandlerStartsAnswersCancelled() async {
+        let sink = CollectingSink()
+        let gate = Gate()
+        let dispatcher = Dispatcher(registry: testRegistry(gate: gate), sink: sink)
+        // Both messages are handled back to back on this thread, so the
+        // cancel arrives before the task has had a chance to run.
+        dispatcher.receive(#"{"jsonrpc":"2.0","method":"wait","id":7}"#)
+        dispatcher.receive(#"{"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":7}}"#)
+        gate.open()
+        await dispatcher.waitUntilIdle()
+        let got = await sink.waitFor(1)
+        #expect(got.count == 1)
+        #expect(got.first?["error"]?["code"] == -32800)
+    }
+
+    @Test func cancelAfterCompletionChangesNothing() async {
+        let sink = CollectingSink()
+        let dispatcher = Dispatcher(registry: testRegistry(), sink: sink)
+        dispatcher.receive(#"{"jsonrpc":"2.0","method":"get_data","id":1}"#)
+        await dispatcher.waitUntilIdle()
+        dispatcher.receive(#"{"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":1}}"#)
+        dispatcher.receive(#"{"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":"never-sent"}}"#)
+        await dispatcher.waitUntilIdle()
+        try? await Task.sleep(for: .milliseconds(20))
+        #expect(sink.all == [json(#"{"jsonrpc":"2.0","id":1,"result":["hello",5]}"#)])
+    }
+
+    @Test func cancelOnlyTouchesTheNamedRequest() async {
+        let sink = CollectingSink()
+        let gate = Gate()
+        let dispatcher = Dispatcher(registry: testRegistry(gate: gate), sink: sink)
+        dispatcher.receive(#"{"jsonrpc":"2.0","method":"wait","id":1}"#)
+        dispatcher.receive(#"{"jsonrpc":"2.0","method":"wait","id":2}"#)
+        dispatcher.receive(#"{"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":1}}"#)
+        gate.open()
+        let got = sortedByID(await sink.waitFor(2))
+        #expect(got.map { $0["error"]?["code"] } == [-32800, nil])
+        #expect(got.last?["result"] == "opened")
+    }
+
+    @Test func cancelStormAnswersEveryRequestExactlyOnce() async {
+        let sink = CollectingSink()
+        let gate = Gate()
+        let dispatcher = Dispatcher(registry: testRegistry(gate: gate), sink: sink)
+        let n = 2000
+        for i in 0..<n {
+            dispatcher.receive(#"{"jsonrpc":"2.0","method":"wait","id":\#(i)}"#)
+            if i % 2 == 0 { dispatcher.receive(#"{"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":\#(i)}}"#) }
+            if i == n / 2 { gate.open() }
+        }
+        await dispatcher.waitUntilIdle()
+        let got = await sink.waitFor(n)
+        #expect(got.count == n)
+        #expect(Set(got.compactMap { $0["id"]?.intValue }).count == n)
+        for response in got {
+            let id = response["id"]?.intValue ?? -1
+            if id % 2 == 0 { #expect(response["error"]?["code"] == -32800, "id \(id)") }
+        }
+    }
+}
+
+@Suite struct DispatcherUnderLoad {
+    @Test func tenThousandRequestsInFlightAreEachAnsweredOnce() async {
+        let sink = CollectingSink()
+        let gate = Gate()
+        let started = Counter()
+        let dispatcher = Dispatcher(registry: testRegistry(gate: gate, started: started), sink: sink)
+        let n = 10_000
+        for i in 0..<n { dispatcher.receive(#"{"jsonrpc":"2.0","method":"wait","id":\#(i)}"#) }
+        #expect(dispatcher.inFlightCount == n)
+        let deadline = ContinuousClock.now + .seconds(30)
+        while started.value < n && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(started.value == n, "all handlers are waiting at once")
+        #expect(sink.all.isEmpty)
+        gate.open()
+        await dispatcher.waitUntilIdle()
+        let got = await sink.waitFor(n)
+        #expect(got.count == n)
+        #expect(Set(got.compactMap { $0["id"]?.intValue }) == Set(0..<n))
+        #expect(got.allSatisfy { $0["result"] == "opened" })
+    }
+
+    @Test func duplicateIDsAreAnsweredOncePerRequest() async {
+        let sink = CollectingSink()
+        let dispatcher = Dispatcher(registry: testRegistry(), sink: sink)
+        for _ in 0..<5 { dispatcher.receive(#"{"jsonrpc":"2.0","method":"get_data","id":1}"#) }
+        await dispatcher.waitUntilIdle()
+        let got = await sink.waitFor(5)
+        #expect(got.count == 5)
+    }
+
+    @Test func shuttingDownRefusesNewRequestsButNotNotifications() async {
+        let sink = CollectingSink()
+        let dispatcher = Dispatcher(registry: testRegistry(), sink: sink)
+        dispatcher.beginShutdown()
+        dispatcher.receive(#"{"jsonrpc":"2.0","method":"get_data","id":1}"#)
+        dispatcher.receive(#"{"jsonrpc":"2.0","method":"foobar"}"#)
+        let got = await sink.waitFor(1)
+        #expect(got.count == 1)
+        #expect(got.first?["error"]?["data"]?["reason"] == "shutting_down")
+    }
+
+    @Test func requestCountsByMethod() async {
+        let sink = CollectingSink()
+        let dispatcher = Dispatcher(registry: testRegistry(), sink: sink)
+        for i in 0..<3 { dispatcher.receive(#"{"jsonrpc":"2.0","method":"get_data","id":\#(i)}"#) }
+        dispatcher.receive(#"{"jsonrpc":"2.0","method":"foobar"}"#)
+        await dispatcher.waitUntilIdle()
+        #expect(dispatcher.requestsByMethod == ["get_data": 3, "foobar": 1])
+    }
+}
