@@ -26,7 +26,7 @@ let package = Package(
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "FramingTests", dependencies: ["Framing"]),
         .testTarget(name: "RPCDispatchTests", dependencies: ["RPCDispatch", "JSON"]),
-        .testTarget(name: "ServerCoreTests", dependencies: ["ServerCore", "JSON", "ocirpc"]),
+        .testTarget(name: "ServerCoreTests", dependencies: ["ServerCore", "JSON", "RPCDispatch", "Logging", "ocirpc"]),
     ],
     swiftLanguageModes: [.v6]
 )
