@@ -19,6 +19,7 @@ final class ServerProcess: @unchecked Sendable {
     private var outBuffer = Data()
     private var errBuffer = Data()
     private let outputEnded = DispatchSemaphore(value: 0)
+    private var outputClosed = false
 
     init(_ arguments: [String] = [], environment: [String: String] = [:]) throws {
         process.executableURL = Self.binary
@@ -53,6 +54,14 @@ final class ServerProcess: @unchecked Sendable {
 
     func sendLine(_ text: String) { send(text + "\n") }
 
+    /// Closes our end of the server's stdout, as a client that stops
+    /// reading would.
+    func closeOutput() throws {
+        outputClosed = true
+        stdoutPipe.fileHandleForReading.readabilityHandler = nil
+        try stdoutPipe.fileHandleForReading.close()
+    }
+
     func closeInput() {
         try? stdinPipe.fileHandleForWriting.close()
     }
@@ -86,7 +95,7 @@ final class ServerProcess: @unchecked Sendable {
             process.terminate()
             return nil
         }
-        _ = outputEnded.wait(timeout: .now() + 5)
+        if !outputClosed { _ = outputEnded.wait(timeout: .now() + 5) }
         return process.terminationStatus
     }
 

@@ -142,7 +142,7 @@ import Testing
 
     @Test func closedStdoutMakesTheServerExitCleanly() throws {
         let p = try ServerProcess()
-        try (p.process.standardOutput as? Pipe)?.fileHandleForReading.close()
+        try p.closeOutput()
         for i in 0..<2000 { p.sendLine(#"{"jsonrpc":"2.0","id":\#(i),"method":"rpc.discover"}"#) }
         let status = p.waitForExit(seconds: 10)
         #expect(status == 0)
