@@ -56,6 +56,10 @@ private func readAll(_ fd: Int32) -> [UInt8] {
         #expect(writer.isBroken)
         writer.send(Array("{}".utf8))  // dropped, not crashing
         writer.flush()
+        // The report comes from the writer thread just after it marks the
+        // output broken.
+        for _ in 0..<5000 where reports.load(ordering: .relaxed) == 0 { usleep(1000) }
+        usleep(10_000)
         #expect(reports.load(ordering: .relaxed) == 1)
         close(fds[1])
     }

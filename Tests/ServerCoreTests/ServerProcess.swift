@@ -19,9 +19,14 @@ final class ServerProcess: @unchecked Sendable {
     private var outBuffer = Data()
     private var errBuffer = Data()
     private let outputEnded = DispatchSemaphore(value: 0)
+    private let errorEnded = DispatchSemaphore(value: 0)
     private var outputClosed = false
 
-    init(_ arguments: [String] = [], environment: [String: String] = [:]) throws {
+    /// - Parameter closeOutput: start with our end of the server's stdout
+    ///   closed, as a client that never reads would.
+    init(_ arguments: [String] = [], environment: [String: String] = [:], closeOutput: Bool = false) throws {
+        // Writing to a server that has exited must fail, not kill the tests.
+        signal(SIGPIPE, SIG_IGN)
         process.executableURL = Self.binary
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
@@ -30,37 +35,43 @@ final class ServerProcess: @unchecked Sendable {
         process.standardInput = stdinPipe
         process.standardOutput = stdoutPipe
         process.standardError = stderrPipe
-        stdoutPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            guard let self else { return }
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-                self.outputEnded.signal()
-            } else {
-                self.lock.withLock { self.outBuffer.append(data) }
+        try process.run()
+        // Blocking reads on threads of their own: FileHandle's readability
+        // handler was seen to lose the end of the stream on Linux.
+        let outFD = stdoutPipe.fileHandleForReading.fileDescriptor
+        let errFD = stderrPipe.fileHandleForReading.fileDescriptor
+        if closeOutput {
+            outputClosed = true
+            try stdoutPipe.fileHandleForReading.close()
+        } else {
+            Thread.detachNewThread { [self] in
+                drain(outFD) { data in lock.withLock { outBuffer.append(data) } }
+                outputEnded.signal()
             }
         }
-        stderrPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
-            let data = handle.availableData
-            if data.isEmpty { handle.readabilityHandler = nil; return }
-            self?.lock.withLock { self?.errBuffer.append(data) }
+        Thread.detachNewThread { [self] in
+            drain(errFD) { data in lock.withLock { errBuffer.append(data) } }
+            errorEnded.signal()
         }
-        try process.run()
     }
 
-    func send(_ text: String) {
-        stdinPipe.fileHandleForWriting.write(Data(text.utf8))
+    private func drain(_ fd: Int32, _ append: (Data) -> Void) {
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return }
+            append(Data(buffer[0..<n]))
+        }
+    }
+
+    func send(_ text: String) { send(bytes: Data(text.utf8)) }
+
+    func send(bytes: Data) {
+        try? stdinPipe.fileHandleForWriting.write(contentsOf: bytes)
     }
 
     func sendLine(_ text: String) { send(text + "\n") }
-
-    /// Closes our end of the server's stdout, as a client that stops
-    /// reading would.
-    func closeOutput() throws {
-        outputClosed = true
-        stdoutPipe.fileHandleForReading.readabilityHandler = nil
-        try stdoutPipe.fileHandleForReading.close()
-    }
 
     func closeInput() {
         try? stdinPipe.fileHandleForWriting.close()
@@ -96,6 +107,7 @@ final class ServerProcess: @unchecked Sendable {
             return nil
         }
         if !outputClosed { _ = outputEnded.wait(timeout: .now() + 5) }
+        _ = errorEnded.wait(timeout: .now() + 5)
         return process.terminationStatus
     }
 

@@ -105,7 +105,7 @@ import Testing
         var bad = Data(#"{"jsonrpc":"2.0","id":1,"method":"x"#.utf8)
         bad.append(contentsOf: [0xC3, 0x28])
         bad.append(contentsOf: Array("\"}\n".utf8))
-        (p.process.standardInput as? Pipe)?.fileHandleForWriting.write(bad)
+        p.send(bytes: bad)
         p.sendLine(#"{"jsonrpc":"2.0","id":2,"method":"shutdown"}"#)
         p.closeInput()
         #expect(p.waitForExit() == 0)
@@ -141,8 +141,7 @@ import Testing
     }
 
     @Test func closedStdoutMakesTheServerExitCleanly() throws {
-        let p = try ServerProcess()
-        try p.closeOutput()
+        let p = try ServerProcess(closeOutput: true)
         for i in 0..<2000 { p.sendLine(#"{"jsonrpc":"2.0","id":\#(i),"method":"rpc.discover"}"#) }
         let status = p.waitForExit(seconds: 10)
         #expect(status == 0)
