@@ -4,9 +4,10 @@ import Locking
 /// `$/cancelRequest` looks ids up in, the count that shutdown and end of
 /// input wait to drain, and per-method request counters for `server.stats`.
 ///
-/// Hot path: one lock acquisition on the reader thread and one in the task
-/// when it finishes. A task that finishes before the reader has recorded it
-/// leaves its serial in `finishedEarly`, so nothing stale is kept.
+/// Hot path: the reader counts the call, creates its task outside the lock,
+/// then records it; the task takes the lock once when it finishes. A task
+/// that finishes before the reader has recorded it leaves its serial in
+/// `finishedEarly`, so nothing stale is kept.
 final class InFlightRequests: @unchecked Sendable {
     private let lock = ConditionLock()
     private var nextSerial: UInt64 = 0
@@ -25,13 +26,17 @@ final class InFlightRequests: @unchecked Sendable {
     func start(id: RequestID?, method: String, _ body: @escaping @Sendable () async -> Void) {
         let serial = nextSerial  // only the reader thread touches nextSerial
         nextSerial &+= 1
+        lock.lock()
+        active += 1
+        requestsByMethodCounts[method, default: 0] += 1
+        lock.unlock()
+        // Created outside the lock: task creation is the slow part, and the
+        // finishing side would otherwise queue behind it.
         let task = Task {
             await body()
             self.finish(serial: serial)
         }
         lock.lock()
-        active += 1
-        requestsByMethodCounts[method, default: 0] += 1
         if finishedEarly.remove(serial) == nil {
             tasks[serial] = task
             if let id {

@@ -1,0 +1,94 @@
+import Foundation
+import JSON
+import Logging
+import RPCDispatch
+import Testing
+@testable import ServerCore
+
+/// A server run in this process over pipes, with a slow method plugged in,
+/// to check that the lifecycle waits for work in flight.
+private final class PipedServer: @unchecked Sendable {
+    let input = Pipe()
+    let output = Pipe()
+    let server: Server
+    private var status: Int32?
+    private let done = DispatchSemaphore(value: 0)
+
+    init(slowMillis: Int) {
+        let slow = MethodSpec("test.slow") { _, _ in
+            try await Task.sleep(for: .milliseconds(slowMillis))
+            return "slept"
+        }
+        server = Server(
+            configuration: ServerConfiguration(), logger: .disabled,
+            extensions: [ServerExtension(methods: [slow])],
+            input: input.fileHandleForReading.fileDescriptor,
+            output: output.fileHandleForWriting.fileDescriptor)
+        Thread.detachNewThread { [self] in
+            status = server.run(handleSignals: false)
+            done.signal()
+        }
+    }
+
+    func send(_ line: String) {
+        try? input.fileHandleForWriting.write(contentsOf: Data((line + "\n").utf8))
+    }
+
+    func closeInput() { try? input.fileHandleForWriting.close() }
+
+    /// Waits for `run` to return; then reads everything written. Async, so
+    /// the waiting never holds one of the few threads the server's tasks
+    /// run on.
+    func finish() async -> (status: Int32?, messages: [JSONValue]) {
+        let finished = await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
+            DispatchQueue.global().async { c.resume(returning: self.done.wait(timeout: .now() + 20) == .success) }
+        }
+        guard finished else { return (nil, []) }
+        try? output.fileHandleForWriting.close()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        let messages = String(decoding: data, as: UTF8.self).split(separator: "\n").map {
+            (try? JSONParser.parse(String($0))) ?? .string(String($0))
+        }
+        return (status, messages)
+    }
+}
+
+@Suite struct ServerLifecycle {
+    @Test func endOfInputWaitsForSlowRequests() async {
+        let s = PipedServer(slowMillis: 300)
+        for i in 0..<20 { s.send(#"{"jsonrpc":"2.0","id":\#(i),"method":"test.slow"}"#) }
+        s.closeInput()
+        let (status, messages) = await s.finish()
+        #expect(status == 0)
+        #expect(messages.count == 20)
+        #expect(messages.allSatisfy { $0["result"] == "slept" })
+    }
+
+    @Test func shutdownAnswersAfterTheRequestsInFlight() async {
+        let s = PipedServer(slowMillis: 300)
+        s.send(#"{"jsonrpc":"2.0","id":"slow","method":"test.slow"}"#)
+        s.send(#"{"jsonrpc":"2.0","id":"down","method":"shutdown"}"#)
+        s.send(#"{"jsonrpc":"2.0","id":"late","method":"test.slow"}"#)
+        s.closeInput()
+        let (status, messages) = await s.finish()
+        #expect(status == 0)
+        let order = messages.compactMap { $0["id"]?.stringValue }
+        // "late" is refused at once; "down" only after "slow" finished.
+        #expect(order == ["late", "slow", "down"])
+        #expect(messages.first?["error"]?["data"]?["reason"] == "shutting_down")
+    }
+
+    @Test func statsCountRequestsByMethod() async {
+        let s = PipedServer(slowMillis: 1)
+        s.send(#"{"jsonrpc":"2.0","id":1,"method":"test.slow"}"#)
+        s.send(#"{"jsonrpc":"2.0","id":2,"method":"test.slow"}"#)
+        s.send(#"{"jsonrpc":"2.0","id":3,"method":"nope"}"#)
+        try? await Task.sleep(for: .milliseconds(100))
+        s.send(#"{"jsonrpc":"2.0","id":5,"method":"server.stats"}"#)
+        s.closeInput()
+        let result = await s.finish().messages.first { $0["id"] == 5 }?["result"]
+        // Unknown methods are not counted; the asking call is, but not as in flight.
+        #expect(result?["requests"] == ["server.stats": 1, "test.slow": 2])
+        #expect(result?["inFlight"] == 0)
+    }
+}
