@@ -58,7 +58,11 @@ private func readAll(_ fd: Int32) -> [UInt8] {
         writer.flush()
         // The report comes from the writer thread just after it marks the
         // output broken.
-        for _ in 0..<5000 where reports.load(ordering: .relaxed) == 0 { usleep(1000) }
+        var waited = 0
+        while reports.load(ordering: .relaxed) == 0 && waited < 5000 {
+            usleep(1000)
+            waited += 1
+        }
         usleep(10_000)
         #expect(reports.load(ordering: .relaxed) == 1)
         close(fds[1])

@@ -13,6 +13,9 @@ private final class PipedServer: @unchecked Sendable {
     let server: Server
     private var status: Int32?
     private let done = DispatchSemaphore(value: 0)
+    private let outputEnded = DispatchSemaphore(value: 0)
+    private let lock = NSLock()
+    private var received = Data()
 
     init(slowMillis: Int) {
         let slow = MethodSpec("test.slow") { _, _ in
@@ -28,6 +31,18 @@ private final class PipedServer: @unchecked Sendable {
             status = server.run(handleSignals: false)
             done.signal()
         }
+        Thread.detachNewThread { [self] in
+            // read(2) itself: FileHandle.read(upToCount:) waits for a full buffer.
+            let fd = output.fileHandleForReading.fileDescriptor
+            var buffer = [UInt8](repeating: 0, count: 1 << 16)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                lock.withLock { received.append(contentsOf: buffer[0..<n]) }
+            }
+            outputEnded.signal()
+        }
     }
 
     func send(_ line: String) {
@@ -36,20 +51,37 @@ private final class PipedServer: @unchecked Sendable {
 
     func closeInput() { try? input.fileHandleForWriting.close() }
 
-    /// Waits for `run` to return; then reads everything written. Async, so
-    /// the waiting never holds one of the few threads the server's tasks
-    /// run on.
-    func finish() async -> (status: Int32?, messages: [JSONValue]) {
-        let finished = await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
-            DispatchQueue.global().async { c.resume(returning: self.done.wait(timeout: .now() + 20) == .success) }
-        }
-        guard finished else { return (nil, []) }
-        try? output.fileHandleForWriting.close()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let messages = String(decoding: data, as: UTF8.self).split(separator: "\n").map {
+    var messages: [JSONValue] {
+        let data = lock.withLock { received }
+        return String(decoding: data, as: UTF8.self).split(separator: "\n").map {
             (try? JSONParser.parse(String($0))) ?? .string(String($0))
         }
+    }
+
+    /// Waits until `count` messages arrived (or 20 s passed).
+    func waitForMessages(_ count: Int) async -> [JSONValue] {
+        for _ in 0..<4000 {
+            let current = messages
+            if current.count >= count { return current }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return messages
+    }
+
+    /// Waits for `run` to return and for the output to end. Async, so the
+    /// waiting never holds one of the few threads the server's tasks run on.
+    func finish() async -> (status: Int32?, messages: [JSONValue]) {
+        let finished = await blockingWait(done)
+        guard finished else { return (nil, messages) }
+        try? output.fileHandleForWriting.close()
+        _ = await blockingWait(outputEnded)
         return (status, messages)
+    }
+
+    private func blockingWait(_ semaphore: DispatchSemaphore) async -> Bool {
+        await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
+            DispatchQueue.global().async { c.resume(returning: semaphore.wait(timeout: .now() + 20) == .success) }
+        }
     }
 }
 
@@ -83,7 +115,7 @@ private final class PipedServer: @unchecked Sendable {
         s.send(#"{"jsonrpc":"2.0","id":1,"method":"test.slow"}"#)
         s.send(#"{"jsonrpc":"2.0","id":2,"method":"test.slow"}"#)
         s.send(#"{"jsonrpc":"2.0","id":3,"method":"nope"}"#)
-        try? await Task.sleep(for: .milliseconds(100))
+        #expect(await s.waitForMessages(3).count == 3)
         s.send(#"{"jsonrpc":"2.0","id":5,"method":"server.stats"}"#)
         s.closeInput()
         let result = await s.finish().messages.first { $0["id"] == 5 }?["result"]

@@ -87,38 +87,47 @@ final class ServerProcess: @unchecked Sendable {
         }
     }
 
+    // Waiting is async and polls with Task.sleep: a blocked test would hold
+    // one of the few threads that every other test's tasks need.
+
     /// Waits until `count` newline-delimited messages arrived.
-    func waitForMessages(_ count: Int, seconds: Double = 20) -> [JSONValue] {
+    func waitForMessages(_ count: Int, seconds: Double = 20) async -> [JSONValue] {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             let current = messages
             if current.count >= count { return current }
-            usleep(2000)
+            try? await Task.sleep(for: .milliseconds(2))
         }
         return messages
     }
 
     /// Waits for exit and returns the status, or nil if it did not exit in time.
-    func waitForExit(seconds: Double = 20) -> Int32? {
+    func waitForExit(seconds: Double = 20) async -> Int32? {
         let deadline = Date().addingTimeInterval(seconds)
-        while process.isRunning && Date() < deadline { usleep(2000) }
+        while process.isRunning && Date() < deadline { try? await Task.sleep(for: .milliseconds(2)) }
         if process.isRunning {
             process.terminate()
             return nil
         }
-        if !outputClosed { _ = outputEnded.wait(timeout: .now() + 5) }
-        _ = errorEnded.wait(timeout: .now() + 5)
+        let streams = outputClosed ? [errorEnded] : [outputEnded, errorEnded]
+        for semaphore in streams {
+            var tries = 0
+            while semaphore.wait(timeout: .now()) != .success && tries < 2500 {
+                tries += 1
+                try? await Task.sleep(for: .milliseconds(2))
+            }
+        }
         return process.terminationStatus
     }
 
     /// Runs the binary to completion with `input` on stdin.
-    static func run(_ arguments: [String], input: String = "", environment: [String: String] = [:]) throws
+    static func run(_ arguments: [String], input: String = "", environment: [String: String] = [:]) async throws
         -> (status: Int32?, stdout: String, stderr: String)
     {
         let p = try ServerProcess(arguments, environment: environment)
         p.send(input)
         p.closeInput()
-        let status = p.waitForExit()
+        let status = await p.waitForExit()
         return (status, String(decoding: p.stdout, as: UTF8.self), p.stderr)
     }
 }

@@ -4,8 +4,8 @@ import Testing
 
 /// The binary as clients see it: stdio, exit status, signals.
 @Suite struct ServerBinary {
-    @Test func helpListsEveryOptionAndExitsZero() throws {
-        let r = try ServerProcess.run(["--help"])
+    @Test func helpListsEveryOptionAndExitsZero() async throws {
+        let r = try await ServerProcess.run(["--help"])
         #expect(r.status == 0)
         for flag in ["--max-concurrency", "--cache-bytes", "--tag-ttl", "--platform", "--insecure-registry", "--ca-file",
                      "--timeout", "--retries", "--log-level", "--log-format", "--max-message-bytes", "--version"] {
@@ -13,28 +13,28 @@ import Testing
         }
     }
 
-    @Test func versionPrintsOneLine() throws {
-        let r = try ServerProcess.run(["--version"])
+    @Test func versionPrintsOneLine() async throws {
+        let r = try await ServerProcess.run(["--version"])
         #expect(r.status == 0)
         #expect(r.stdout.hasPrefix("ocirpc 0."))
         #expect(r.stdout.split(separator: "\n").count == 1)
     }
 
-    @Test func badSettingExitsTwoWithOneLineOnStderr() throws {
-        let r = try ServerProcess.run(["--cache-bytes", "huge"])
+    @Test func badSettingExitsTwoWithOneLineOnStderr() async throws {
+        let r = try await ServerProcess.run(["--cache-bytes", "huge"])
         #expect(r.status == 2)
         #expect(r.stdout.isEmpty)
         #expect(r.stderr.split(separator: "\n").count == 1)
         #expect(r.stderr.contains("--cache-bytes"))
-        let env = try ServerProcess.run([], environment: ["OCIRPC_LOG_FORMAT": "yaml"])
+        let env = try await ServerProcess.run([], environment: ["OCIRPC_LOG_FORMAT": "yaml"])
         #expect(env.status == 2)
         #expect(env.stderr.contains("OCIRPC_LOG_FORMAT"))
     }
 
-    @Test func endOfInputAnswersEverythingThenExitsZero() throws {
+    @Test func endOfInputAnswersEverythingThenExitsZero() async throws {
         let n = 500
         let input = (0..<n).map { #"{"jsonrpc":"2.0","id":\#($0),"method":"initialize"}"# }.joined(separator: "\n")
-        let r = try ServerProcess.run([], input: input)  // last line has no newline
+        let r = try await ServerProcess.run([], input: input)  // last line has no newline
         #expect(r.status == 0)
         let lines = r.stdout.split(separator: "\n")
         #expect(lines.count == n)
@@ -42,8 +42,8 @@ import Testing
         #expect(ids == Set(0..<n))
     }
 
-    @Test func initializeDescribesTheServer() throws {
-        let r = try ServerProcess.run([], input: #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"processId":1,"rootUri":null}}"# + "\n")
+    @Test func initializeDescribesTheServer() async throws {
+        let r = try await ServerProcess.run([], input: #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"processId":1,"rootUri":null}}"# + "\n")
         let result = try JSONParser.parse(r.stdout.trimmingCharacters(in: .newlines))["result"]
         #expect(result?["protocolVersion"] == "1")
         #expect(result?["serverInfo"]?["name"] == "ocirpc")
@@ -53,19 +53,19 @@ import Testing
         #expect(result?["capabilities"]?["methods"]?.arrayValue?.contains("rpc.discover") == true)
     }
 
-    @Test func rpcDiscoverWorksFromACopiedBinary() throws {
+    @Test func rpcDiscoverWorksFromACopiedBinary() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-copy-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let copy = dir.appendingPathComponent("ocirpc")
         try FileManager.default.copyItem(at: ServerProcess.binary, to: copy)
-        let viaCopy = try runBinary(copy, input: #"{"jsonrpc":"2.0","id":1,"method":"rpc.discover"}"# + "\n")
+        let viaCopy = try await runBinary(copy, input: #"{"jsonrpc":"2.0","id":1,"method":"rpc.discover"}"# + "\n")
         let document = try JSONParser.parse(viaCopy.trimmingCharacters(in: .newlines))["result"]
         let onDisk = try JSONParser.parse(Array(Data(contentsOf: OpenRPCContract.packageRoot.appendingPathComponent("protocol/openrpc.json"))))
         #expect(document == onDisk)
     }
 
-    private func runBinary(_ url: URL, input: String) throws -> String {
+    private func runBinary(_ url: URL, input: String) async throws -> String {
         let process = Process()
         process.executableURL = url
         let stdin = Pipe(), stdout = Pipe()
@@ -75,22 +75,25 @@ import Testing
         try process.run()
         stdin.fileHandleForWriting.write(Data(input.utf8))
         try stdin.fileHandleForWriting.close()
-        let data = stdout.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        let reader = stdout.fileHandleForReading
+        let data = await withCheckedContinuation { (c: CheckedContinuation<Data, Never>) in
+            DispatchQueue.global().async { c.resume(returning: reader.readDataToEndOfFile()) }
+        }
+        while process.isRunning { try? await Task.sleep(for: .milliseconds(2)) }
         return String(decoding: data, as: UTF8.self)
     }
 
-    @Test func contentLengthSessionIsAnsweredInContentLengthFraming() throws {
+    @Test func contentLengthSessionIsAnsweredInContentLengthFraming() async throws {
         let body = #"{"jsonrpc":"2.0","id":1,"method":"shutdown"}"#
-        let r = try ServerProcess.run([], input: "Content-Length: \(body.utf8.count)\r\n\r\n\(body)")
+        let r = try await ServerProcess.run([], input: "Content-Length: \(body.utf8.count)\r\n\r\n\(body)")
         #expect(r.status == 0)
         let expected = #"{"jsonrpc":"2.0","id":1,"result":null}"#
         #expect(r.stdout == "Content-Length: \(expected.utf8.count)\r\n\r\n\(expected)")
     }
 
-    @Test func oversizedMessageIsAnsweredAndTheSessionGoesOn() throws {
+    @Test func oversizedMessageIsAnsweredAndTheSessionGoesOn() async throws {
         let big = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"pad":""# + String(repeating: "x", count: 5000) + #""}}"#
-        let r = try ServerProcess.run(["--max-message-bytes", "1KiB"],
+        let r = try await ServerProcess.run(["--max-message-bytes", "1KiB"],
                                       input: big + "\n" + #"{"jsonrpc":"2.0","id":2,"method":"shutdown"}"# + "\n")
         let messages = r.stdout.split(separator: "\n").compactMap { try? JSONParser.parse(String($0)) }
         #expect(messages.count == 2)
@@ -100,7 +103,7 @@ import Testing
         #expect(messages.last?["id"] == 2)
     }
 
-    @Test func invalidUTF8IsAParseErrorAndTheSessionGoesOn() throws {
+    @Test func invalidUTF8IsAParseErrorAndTheSessionGoesOn() async throws {
         let p = try ServerProcess()
         var bad = Data(#"{"jsonrpc":"2.0","id":1,"method":"x"#.utf8)
         bad.append(contentsOf: [0xC3, 0x28])
@@ -108,48 +111,48 @@ import Testing
         p.send(bytes: bad)
         p.sendLine(#"{"jsonrpc":"2.0","id":2,"method":"shutdown"}"#)
         p.closeInput()
-        #expect(p.waitForExit() == 0)
+        #expect(await p.waitForExit() == 0)
         let messages = p.messages
         #expect(messages.count == 2)
         #expect(messages.first?["error"]?["code"] == -32700)
         #expect(messages.last?["id"] == 2)
     }
 
-    @Test func exitWithoutShutdownIsStatusOne() throws {
-        let r = try ServerProcess.run([], input: #"{"jsonrpc":"2.0","method":"exit"}"# + "\n")
+    @Test func exitWithoutShutdownIsStatusOne() async throws {
+        let r = try await ServerProcess.run([], input: #"{"jsonrpc":"2.0","method":"exit"}"# + "\n")
         #expect(r.status == 1)
     }
 
-    @Test func shutdownThenExitIsStatusZeroAndLaterRequestsAreRefused() throws {
+    @Test func shutdownThenExitIsStatusZeroAndLaterRequestsAreRefused() async throws {
         let p = try ServerProcess()
         p.sendLine(#"{"jsonrpc":"2.0","id":1,"method":"shutdown"}"#)
         p.sendLine(#"{"jsonrpc":"2.0","id":2,"method":"initialize"}"#)
-        let messages = p.waitForMessages(2)
+        let messages = await p.waitForMessages(2)
         p.sendLine(#"{"jsonrpc":"2.0","method":"exit"}"#)
-        #expect(p.waitForExit() == 0)
+        #expect(await p.waitForExit() == 0)
         let byID = Dictionary(uniqueKeysWithValues: messages.map { ($0["id"]?.intValue ?? -1, $0) })
         #expect(byID[1]?["result"] == .null)
         #expect(byID[2]?["error"]?["data"]?["reason"] == "shutting_down")
     }
 
-    @Test func sigtermStopsAnIdleServerCleanly() throws {
+    @Test func sigtermStopsAnIdleServerCleanly() async throws {
         let p = try ServerProcess()
         p.sendLine(#"{"jsonrpc":"2.0","id":1,"method":"initialize"}"#)
-        #expect(p.waitForMessages(1).count == 1)
+        #expect(await p.waitForMessages(1).count == 1)
         p.process.terminate()  // SIGTERM
-        #expect(p.waitForExit(seconds: 5) == 0)
+        #expect(await p.waitForExit(seconds: 5) == 0)
     }
 
-    @Test func closedStdoutMakesTheServerExitCleanly() throws {
+    @Test func closedStdoutMakesTheServerExitCleanly() async throws {
         let p = try ServerProcess(closeOutput: true)
         for i in 0..<2000 { p.sendLine(#"{"jsonrpc":"2.0","id":\#(i),"method":"rpc.discover"}"#) }
-        let status = p.waitForExit(seconds: 10)
+        let status = await p.waitForExit(seconds: 10)
         #expect(status == 0)
         #expect(!p.stderr.contains("Fatal error"))
     }
 
-    @Test func logsGoToStderrOnly() throws {
-        let r = try ServerProcess.run(["--log-level", "debug", "--log-format", "json"],
+    @Test func logsGoToStderrOnly() async throws {
+        let r = try await ServerProcess.run(["--log-level", "debug", "--log-format", "json"],
                                       input: #"{"jsonrpc":"2.0","id":1,"method":"shutdown"}"# + "\n")
         #expect(r.stdout == #"{"jsonrpc":"2.0","id":1,"result":null}"# + "\n")
         let logLines = r.stderr.split(separator: "\n")
