@@ -15,6 +15,11 @@ let package = Package(
         .target(name: "JSON"),
         // Stdin/stdout framing: newline-delimited and Content-Length.
         .target(name: "Framing", dependencies: ["Locking"]),
+        // Debian C libraries.
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto",
+                       providers: [.apt(["libssl-dev"])]),
+        // The registry client: references, digests, auth, transport, endpoints.
+        .target(name: "Registry", dependencies: ["COpenSSL", "JSON", "Logging", "Locking"]),
         // Line-oriented stderr logging.
         .target(name: "Logging", dependencies: ["JSON"]),
         // JSON-RPC 2.0 dispatch: method registry, params, cancellation, batches.
@@ -25,6 +30,7 @@ let package = Package(
 
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "FramingTests", dependencies: ["Framing"]),
+        .testTarget(name: "RegistryTests", dependencies: ["Registry", "JSON"]),
         .testTarget(name: "RPCDispatchTests", dependencies: ["RPCDispatch", "JSON"]),
         .testTarget(name: "ServerCoreTests", dependencies: ["ServerCore", "JSON", "RPCDispatch", "Logging", "ocirpc"]),
     ],

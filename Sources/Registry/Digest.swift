@@ -1,0 +1,87 @@
+import COpenSSL
+
+/// A content digest, `algorithm:hex`, as OCI descriptors and references
+/// carry it. Only `sha256` and `sha512` are accepted.
+public struct Digest: Sendable, Hashable, CustomStringConvertible {
+    /// A supported digest algorithm.
+    public enum Algorithm: String, Sendable, CaseIterable {
+        case sha256, sha512
+
+        /// Length of the lower-case hex encoding.
+        public var hexLength: Int { self == .sha256 ? 64 : 128 }
+    }
+
+    public let algorithm: Algorithm
+    /// Lower-case hex.
+    public let hex: String
+
+    /// Parses `sha256:<64 hex>` or `sha512:<128 hex>`; nil otherwise
+    /// (upper-case hex is refused, as the OCI grammar says).
+    public init?(_ text: String) {
+        guard let colon = text.firstIndex(of: ":"),
+            let algorithm = Algorithm(rawValue: String(text[..<colon]))
+        else { return nil }
+        let hex = text[text.index(after: colon)...]
+        guard hex.utf8.count == algorithm.hexLength,
+            hex.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) })
+        else { return nil }
+        self.algorithm = algorithm
+        self.hex = String(hex)
+    }
+
+    public init(algorithm: Algorithm, hex: String) {
+        self.algorithm = algorithm
+        self.hex = hex
+    }
+
+    public var description: String { "\(algorithm.rawValue):\(hex)" }
+
+    /// The digest of `bytes`.
+    public static func of<Bytes: Collection<UInt8>>(_ bytes: Bytes, algorithm: Algorithm = .sha256) -> Digest {
+        let hasher = DigestHasher(algorithm)
+        hasher.update(bytes)
+        return hasher.finalize()
+    }
+}
+
+/// Computes a digest incrementally (while bytes stream in) with OpenSSL's
+/// EVP interface.
+public final class DigestHasher {
+    public let algorithm: Digest.Algorithm
+    private let context: OpaquePointer
+
+    public init(_ algorithm: Digest.Algorithm) {
+        self.algorithm = algorithm
+        // EVP_MD_CTX_new only fails when out of memory.
+        context = EVP_MD_CTX_new()!
+        EVP_DigestInit_ex(context, algorithm == .sha256 ? EVP_sha256() : EVP_sha512(), nil)
+    }
+
+    deinit { EVP_MD_CTX_free(context) }
+
+    public func update(_ bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+        EVP_DigestUpdate(context, base, bytes.count)
+    }
+
+    public func update<Bytes: Collection<UInt8>>(_ bytes: Bytes) {
+        if bytes.withContiguousStorageIfAvailable({ update(UnsafeRawBufferPointer($0)) }) == nil {
+            Array(bytes).withUnsafeBytes { update($0) }
+        }
+    }
+
+    /// The digest of everything passed to `update`. Call once.
+    public func finalize() -> Digest {
+        var output = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+        var length: UInt32 = 0
+        EVP_DigestFinal_ex(context, &output, &length)
+        let digits: [UInt8] = Array("0123456789abcdef".utf8)
+        var hex: [UInt8] = []
+        hex.reserveCapacity(Int(length) * 2)
+        for byte in output[0..<Int(length)] {
+            hex.append(digits[Int(byte >> 4)])
+            hex.append(digits[Int(byte & 0xF)])
+        }
+        return Digest(algorithm: algorithm, hex: String(decoding: hex, as: UTF8.self))
+    }
+}
