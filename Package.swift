@@ -31,6 +31,8 @@ let package = Package(
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "FramingTests", dependencies: ["Framing"]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "JSON"]),
+        // Against a real registry (docker-registry) started by the tests.
+        .testTarget(name: "RegistryIntegrationTests", dependencies: ["Registry", "JSON", "Logging"]),
         .testTarget(name: "RPCDispatchTests", dependencies: ["RPCDispatch", "JSON"]),
         .testTarget(name: "ServerCoreTests", dependencies: ["ServerCore", "JSON", "RPCDispatch", "Logging", "ocirpc"]),
     ],

@@ -1,0 +1,154 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import JSON
+import Locking
+import Logging
+
+/// Registry authentication: anonymous, Basic, and Bearer tokens per the
+/// distribution token spec.
+///
+/// Learns each registry's challenge from its first 401 and then authorizes
+/// requests up front, so a request costs one round trip. Tokens are cached
+/// per registry and scope until they expire and shared by every request;
+/// concurrent requests for the same scope share one token fetch.
+final class Authenticator: Sendable {
+    private struct CachedToken {
+        let value: String
+        let expires: ContinuousClock.Instant
+    }
+
+    private let transport: HTTPTransport
+    private let credentials: CredentialStore
+    private let logger: Logger
+    private let challenges = Locked([String: AuthChallenge]())
+    private let tokens = Locked([String: CachedToken]())
+    private let tokenFetches = Locked([String: Task<CachedToken, any Error>]())
+
+    init(transport: HTTPTransport, credentials: CredentialStore, logger: Logger) {
+        self.transport = transport
+        self.credentials = credentials
+        self.logger = logger
+    }
+
+    /// The `Authorization` header for a request to `registry` needing
+    /// `scope`, when the registry's challenge is already known.
+    func authorization(registry: String, scope: String) async throws(RegistryError) -> String? {
+        guard let challenge = challenges.withLock({ $0[registry] }) else { return nil }
+        return try await authorization(for: challenge, registry: registry, scope: scope, refresh: false)
+    }
+
+    /// After a 401: learns the challenge and returns the header to retry
+    /// with, or nil when there is nothing better to try.
+    func authorizationAfterChallenge(
+        _ response: HTTPResponse, registry: String, scope: String
+    ) async throws(RegistryError) -> String? {
+        guard let header = response.header("WWW-Authenticate"), let challenge = AuthChallenge(header) else {
+            return nil
+        }
+        challenges.withLock { $0[registry] = challenge }
+        return try await authorization(for: challenge, registry: registry, scope: scope, refresh: true)
+    }
+
+    /// Drops every cached token (for `server.clearCache`).
+    func clear() {
+        tokens.withLock { $0.removeAll() }
+    }
+
+    private func authorization(
+        for challenge: AuthChallenge, registry: String, scope: String, refresh: Bool
+    ) async throws(RegistryError) -> String? {
+        switch challenge.scheme {
+        case .basic:
+            guard let creds = credentials.credentials(for: registry), !creds.username.isEmpty else { return nil }
+            return Self.basic(creds)
+        case .bearer:
+            let key = "\(registry) \(scope)"
+            if !refresh, let cached = tokens.withLock({ $0[key] }), cached.expires > .now {
+                return "Bearer \(cached.value)"
+            }
+            let token = try await sharedTokenFetch(key: key, challenge: challenge, registry: registry, scope: scope)
+            return "Bearer \(token.value)"
+        }
+    }
+
+    private func sharedTokenFetch(
+        key: String, challenge: AuthChallenge, registry: String, scope: String
+    ) async throws(RegistryError) -> CachedToken {
+        let task: Task<CachedToken, any Error> = tokenFetches.withLock { fetches in
+            if let running = fetches[key] { return running }
+            let task = Task { [self] () async throws -> CachedToken in
+                defer { tokenFetches.withLock { _ = $0.removeValue(forKey: key) } }
+                let token = try await fetchToken(challenge: challenge, registry: registry, scope: scope)
+                tokens.withLock { $0[key] = token }
+                return token
+            }
+            fetches[key] = task
+            return task
+        }
+        do {
+            return try await task.value
+        } catch let error as RegistryError {
+            throw error
+        } catch {
+            throw RegistryError(.accessDenied, reason: "unauthorized", message: "token request failed")
+        }
+    }
+
+    private func fetchToken(challenge: AuthChallenge, registry: String, scope: String) async throws(RegistryError) -> CachedToken {
+        guard let realm = challenge.parameters["realm"], var components = URLComponents(string: realm),
+            components.scheme == "https" || components.scheme == "http"
+        else {
+            throw RegistryError(.accessDenied, reason: "unauthorized", message: "\(registry) sent a bearer challenge without a usable realm")
+        }
+        let creds = credentials.credentials(for: registry)
+        var request: URLRequest
+        if let identityToken = creds?.identityToken {
+            // OAuth2 refresh-token grant (what `docker login` stores).
+            request = URLRequest(url: components.url!)
+            request.httpMethod = "POST"
+            request.setValue("application/x-www-form-urlencoded", forHTTPHeaderField: "Content-Type")
+            var form = URLComponents()
+            form.queryItems = [
+                URLQueryItem(name: "grant_type", value: "refresh_token"),
+                URLQueryItem(name: "refresh_token", value: identityToken),
+                URLQueryItem(name: "service", value: challenge.parameters["service"] ?? ""),
+                URLQueryItem(name: "scope", value: scope),
+                URLQueryItem(name: "client_id", value: "ocirpc"),
+            ]
+            request.httpBody = Data((form.percentEncodedQuery ?? "").utf8)
+        } else {
+            var items = components.queryItems ?? []
+            if let service = challenge.parameters["service"] { items.append(URLQueryItem(name: "service", value: service)) }
+            items.append(URLQueryItem(name: "scope", value: scope))
+            components.queryItems = items
+            guard let url = components.url else {
+                throw RegistryError(.accessDenied, reason: "unauthorized", message: "invalid token realm")
+            }
+            request = URLRequest(url: url)
+            // Offered up front: public token servers hand out anonymous
+            // tokens otherwise.
+            if let creds, !creds.username.isEmpty { request.setValue(Self.basic(creds), forHTTPHeaderField: "Authorization") }
+        }
+        let response = try await transport.send(request, kind: .token)
+        guard response.status == 200 else {
+            throw RegistryError(
+                .accessDenied, reason: response.status == 403 ? "denied" : "unauthorized",
+                message: "token server refused access to \(scope) (HTTP \(response.status))", httpStatus: response.status)
+        }
+        guard let body = try? JSONParser.parse([UInt8](response.body)),
+            let value = body["token"]?.stringValue ?? body["access_token"]?.stringValue, !value.isEmpty
+        else {
+            throw RegistryError(.accessDenied, reason: "unauthorized", message: "token server answered without a token")
+        }
+        // The spec's default lifetime is 60 s; renew a little early.
+        let lifetime = max(1, (body["expires_in"]?.intValue ?? 60) - 5)
+        logger.debug("token obtained", [("registry", registry), ("scope", scope), ("expiresIn", String(lifetime))])
+        return CachedToken(value: value, expires: .now + .seconds(lifetime))
+    }
+
+    private static func basic(_ creds: Credentials) -> String {
+        "Basic " + Data("\(creds.username):\(creds.secret)".utf8).base64EncodedString()
+    }
+}

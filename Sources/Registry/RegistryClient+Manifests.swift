@@ -1,0 +1,60 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// A manifest or index as fetched: its exact bytes, media type and digest.
+public struct FetchedManifest: Sendable {
+    public let bytes: [UInt8]
+    public let mediaType: String
+    /// Computed from the bytes (and checked against what the registry said).
+    public let digest: Digest
+}
+
+/// The media types of manifests and indexes.
+public enum ManifestMediaType {
+    public static let ociManifest = "application/vnd.oci.image.manifest.v1+json"
+    public static let ociIndex = "application/vnd.oci.image.index.v1+json"
+    public static let dockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
+    public static let dockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
+    /// What we accept, in order of preference.
+    public static let all = [ociManifest, ociIndex, dockerManifest, dockerManifestList]
+}
+
+extension RegistryClient {
+    /// Manifests larger than this are refused (as distribution does).
+    public static let maxManifestBytes = 4 << 20
+
+    /// Fetches the manifest (or index) `reference` names with one GET, by
+    /// tag or digest. The digest is computed from the bytes; it must match
+    /// the reference's digest and the registry's `Docker-Content-Digest`.
+    public func fetchManifest(_ reference: ImageReference) async throws(RegistryError) -> FetchedManifest {
+        guard let url = url(reference, "manifests/\(reference.identifier)") else {
+            throw RegistryError(.invalidReference, reason: "invalid_reference", message: "cannot build a URL for \(reference)")
+        }
+        let response = try await send("GET", url, for: reference, accept: ManifestMediaType.all, kind: .manifest)
+        guard response.status == 200 else {
+            throw Self.error(for: response, notFoundReason: "manifest_unknown", what: "manifest \(reference)")
+        }
+        guard response.body.count <= Self.maxManifestBytes else {
+            throw RegistryError(.limitExceeded, reason: "manifest_too_large",
+                                message: "manifest \(reference) is \(response.body.count) bytes (limit \(Self.maxManifestBytes))")
+        }
+        let bytes = [UInt8](response.body)
+        let algorithm = reference.digest?.algorithm ?? .sha256
+        let digest = Digest.of(bytes, algorithm: algorithm)
+        if let expected = reference.digest, expected != digest {
+            throw RegistryError(.integrity, reason: "digest_mismatch",
+                                message: "manifest \(reference) has digest \(digest)")
+        }
+        if let header = response.header("Docker-Content-Digest"), let claimed = Digest(header),
+           claimed.algorithm == algorithm, claimed != digest {
+            throw RegistryError(.integrity, reason: "digest_mismatch",
+                                message: "registry says \(claimed) but manifest \(reference) hashes to \(digest)")
+        }
+        let contentType = response.header("Content-Type")?.split(separator: ";").first.map {
+            $0.trimmingCharacters(in: .whitespaces)
+        } ?? ""
+        return FetchedManifest(bytes: bytes, mediaType: contentType, digest: digest)
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import JSON
+import Logging
+
+/// The registry client: builds requests for the endpoints the methods need,
+/// authorizes them, and turns registry answers into values or typed errors.
+/// One instance (one `URLSession`, one token cache) serves the process.
+public final class RegistryClient: Sendable {
+    /// Settings taken from the server's configuration.
+    public struct Configuration: Sendable {
+        public var scheme = RegistryScheme()
+        public var transport = HTTPTransport.Settings()
+        public var credentials = CredentialStore(environment: [:])
+        public init() {}
+    }
+
+    public let counters = RegistryCounters()
+    let configuration: Configuration
+    let transport: HTTPTransport
+    let authenticator: Authenticator
+    let logger: Logger
+
+    public init(configuration: Configuration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        transport = HTTPTransport(settings: configuration.transport, logger: logger, counters: counters)
+        authenticator = Authenticator(transport: transport, credentials: configuration.credentials, logger: logger)
+    }
+
+    /// Drops cached tokens.
+    public func clearCaches() { authenticator.clear() }
+
+    /// `scheme://registry/v2/<repository>/<path>`.
+    func url(_ reference: ImageReference, _ path: String) -> URL? {
+        URL(string: "\(configuration.scheme.scheme(for: reference.registry))://\(reference.registry)/v2/\(reference.repository)/\(path)")
+    }
+
+    /// Sends an authorized request for `reference`'s repository: with the
+    /// known credentials up front, and once more after a 401 challenge.
+    func send(
+        _ method: String, _ url: URL, for reference: ImageReference, accept: [String] = [],
+        kind: RegistryCounters.Kind
+    ) async throws(RegistryError) -> HTTPResponse {
+        let scope = "repository:\(reference.repository):pull"
+        var request = URLRequest(url: url)
+        request.httpMethod = method
+        if !accept.isEmpty { request.setValue(accept.joined(separator: ", "), forHTTPHeaderField: "Accept") }
+        if let authorization = try await authenticator.authorization(registry: reference.registry, scope: scope) {
+            request.setValue(authorization, forHTTPHeaderField: "Authorization")
+        }
+        let response = try await transport.send(request, kind: kind)
+        guard response.status == 401,
+            let authorization = try await authenticator.authorizationAfterChallenge(
+                response, registry: reference.registry, scope: scope)
+        else { return response }
+        request.setValue(authorization, forHTTPHeaderField: "Authorization")
+        return try await transport.send(request, kind: kind)
+    }
+
+    /// The typed error for a non-success registry answer.
+    static func error(
+        for response: HTTPResponse, notFoundReason: String, what: String
+    ) -> RegistryError {
+        let details = registryErrors(in: response.body)
+        let status = response.status
+        func make(_ kind: RegistryError.Kind, _ reason: String, _ message: String, retryable: Bool = false) -> RegistryError {
+            let said = details.first.map { ": \($0.message.isEmpty ? $0.code : $0.message)" } ?? ""
+            return RegistryError(kind, reason: reason, message: message + said, httpStatus: status,
+                                 registryErrors: details, retryable: retryable)
+        }
+        switch status {
+        case 404:
+            let reason = details.first.map { $0.code.lowercased() }.flatMap {
+                ["manifest_unknown", "blob_unknown", "name_unknown"].contains($0) ? $0 : nil
+            } ?? notFoundReason
+            return make(.notFound, reason, "\(what) not found")
+        case 401: return make(.accessDenied, "unauthorized", "not authorized for \(what)")
+        case 403: return make(.accessDenied, "denied", "access to \(what) denied")
+        case 429: return make(.unavailable, "rate_limited", "rate limited fetching \(what)", retryable: true)
+        case 500...599: return make(.unavailable, "server_error", "registry error \(status) fetching \(what)", retryable: true)
+        default: return make(.unavailable, "server_error", "unexpected HTTP \(status) fetching \(what)")
+        }
+    }
+
+    /// The registry's own `{"errors":[{code,message}]}`, if the body is one.
+    static func registryErrors(in body: Data) -> [RegistryErrorDetail] {
+        guard body.count < 1 << 20, let value = try? JSONParser.parse([UInt8](body)) else { return [] }
+        return (value["errors"]?.arrayValue ?? []).compactMap { entry in
+            guard let code = entry["code"]?.stringValue else { return nil }
+            return RegistryErrorDetail(code: code, message: entry["message"]?.stringValue ?? "")
+        }
+    }
+}

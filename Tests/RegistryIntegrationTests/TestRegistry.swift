@@ -1,0 +1,169 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Registry
+
+/// A real registry (Debian's `docker-registry`, CNCF distribution) started
+/// on loopback for one test, with its own storage in a temporary folder.
+final class TestRegistry: @unchecked Sendable {
+    enum Auth {
+        case anonymous
+        /// htpasswd basic auth with one user.
+        case basic(user: String, password: String)
+    }
+
+    let port: Int
+    let directory: URL
+    private let process = Process()
+    let auth: Auth
+
+    /// `host:port`, as it appears in references.
+    var host: String { "127.0.0.1:\(port)" }
+
+    init(auth: Auth = .anonymous) async throws {
+        self.auth = auth
+        port = try Self.freePort()
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-registry-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var authSection = ""
+        if case .basic(let user, let password) = auth {
+            let htpasswd = directory.appendingPathComponent("htpasswd")
+            let h = Process()
+            h.executableURL = URL(fileURLWithPath: "/usr/bin/htpasswd")
+            h.arguments = ["-Bbc", htpasswd.path, user, password]
+            h.standardOutput = FileHandle.nullDevice
+            h.standardError = FileHandle.nullDevice
+            try h.run()
+            h.waitUntilExit()
+            authSection = """
+                auth:
+                  htpasswd:
+                    realm: ocirpc-test
+                    path: \(htpasswd.path)
+                """
+        }
+        let config = """
+            version: 0.1
+            log:
+              level: error
+              accesslog:
+                disabled: true
+            storage:
+              filesystem:
+                rootdirectory: \(directory.appendingPathComponent("storage").path)
+              delete:
+                enabled: true
+            http:
+              addr: 127.0.0.1:\(port)
+            \(authSection)
+            """
+        let configFile = directory.appendingPathComponent("config.yml")
+        try config.write(to: configFile, atomically: true, encoding: .utf8)
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/docker-registry")
+        process.arguments = ["serve", configFile.path]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = try FileHandle(forWritingTo: {
+            let log = directory.appendingPathComponent("registry.log")
+            FileManager.default.createFile(atPath: log.path, contents: nil)
+            return log
+        }())
+        try process.run()
+        try await waitUntilServing()
+    }
+
+    deinit {
+        stop()
+    }
+
+    func stop() {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    private func waitUntilServing() async throws {
+        let url = URL(string: "http://\(host)/v2/")!
+        for _ in 0..<500 {
+            // Authorized: an unanswered 401 challenge hangs URLSession on Linux.
+            if let (_, http) = try? await request("GET", url), http.statusCode == 200 {
+                return
+            }
+            guard process.isRunning else { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let log = (try? String(contentsOf: directory.appendingPathComponent("registry.log"), encoding: .utf8)) ?? ""
+        throw TestRegistryError("registry did not start on \(host): \(log.suffix(500))")
+    }
+
+    /// A free TCP port on loopback (bound, read, released).
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestRegistryError("socket failed") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw TestRegistryError("bind failed") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    // MARK: - Pushing fixtures through the registry API
+
+    private var authorization: String? {
+        if case .basic(let user, let password) = auth {
+            return "Basic " + Data("\(user):\(password)".utf8).base64EncodedString()
+        }
+        return nil
+    }
+
+    private func request(_ method: String, _ url: URL, body: Data? = nil, contentType: String? = nil) async throws
+        -> (Data, HTTPURLResponse)
+    {
+        var request = URLRequest(url: url)
+        request.httpMethod = method
+        request.httpBody = body
+        if let contentType { request.setValue(contentType, forHTTPHeaderField: "Content-Type") }
+        if let authorization { request.setValue(authorization, forHTTPHeaderField: "Authorization") }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        guard let http = response as? HTTPURLResponse else { throw TestRegistryError("not HTTP") }
+        return (data, http)
+    }
+
+    /// Uploads `bytes` as a blob of `repository`; returns its digest.
+    @discardableResult
+    func pushBlob(_ repository: String, _ bytes: Data) async throws -> String {
+        let digest = Digest.of([UInt8](bytes)).description
+        let (_, start) = try await request("POST", URL(string: "http://\(host)/v2/\(repository)/blobs/uploads/")!)
+        guard start.statusCode == 202, let location = start.value(forHTTPHeaderField: "Location") else {
+            throw TestRegistryError("upload start: \(start.statusCode)")
+        }
+        var components = URLComponents(url: URL(string: location, relativeTo: URL(string: "http://\(host)")!)!,
+                                       resolvingAgainstBaseURL: true)!
+        components.queryItems = (components.queryItems ?? []) + [URLQueryItem(name: "digest", value: digest)]
+        let (_, done) = try await request("PUT", components.url!, body: bytes, contentType: "application/octet-stream")
+        guard done.statusCode == 201 else { throw TestRegistryError("upload finish: \(done.statusCode)") }
+        return digest
+    }
+
+    /// Puts a manifest under `reference` (a tag or a digest); returns its digest.
+    @discardableResult
+    func pushManifest(_ repository: String, _ reference: String, _ bytes: Data, mediaType: String) async throws -> String {
+        let (_, response) = try await request(
+            "PUT", URL(string: "http://\(host)/v2/\(repository)/manifests/\(reference)")!, body: bytes, contentType: mediaType)
+        guard response.statusCode == 201 else { throw TestRegistryError("manifest put: \(response.statusCode)") }
+        return Digest.of([UInt8](bytes)).description
+    }
+}
+
+struct TestRegistryError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
