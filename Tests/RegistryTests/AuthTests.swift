@@ -1,0 +1,104 @@
+import Foundation
+import Testing
+@testable import Registry
+
+@Suite struct AuthChallengeParsing {
+    @Test func bearerChallengeWithQuotedParameters() {
+        let c = AuthChallenge(#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push""#)
+        #expect(c?.scheme == .bearer)
+        #expect(c?.parameters == ["realm": "https://auth.example/token", "service": "registry.example",
+                                  "scope": "repository:a/b:pull,push"])
+    }
+
+    @Test func basicChallengeAndCaseInsensitiveScheme() {
+        #expect(AuthChallenge(#"basic realm="x""#)?.scheme == .basic)
+        #expect(AuthChallenge(#"BEARER realm="r""#)?.parameters["realm"] == "r")
+    }
+
+    @Test func escapedQuotesAndUnquotedValues() {
+        let c = AuthChallenge(#"Bearer realm="a\"b", service=plain"#)
+        #expect(c?.parameters == ["realm": "a\"b", "service": "plain"])
+    }
+
+    @Test func unknownSchemesAreIgnored() {
+        #expect(AuthChallenge("Negotiate abc") == nil)
+        #expect(AuthChallenge("") == nil)
+    }
+}
+
+@Suite struct CredentialFiles {
+    private func store(_ files: [String: String]) throws -> (CredentialStore, URL) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-creds-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("containers"), withIntermediateDirectories: true)
+        for (name, text) in files { try Data(text.utf8).write(to: dir.appendingPathComponent(name)) }
+        return (CredentialStore(environment: ["DOCKER_CONFIG": dir.path, "XDG_RUNTIME_DIR": dir.path,
+                                              "HOME": "/nonexistent"]), dir)
+    }
+
+    @Test func authFieldIsDecoded() throws {
+        let auth = Data("bob:pa:ss".utf8).base64EncodedString()
+        let (s, dir) = try store(["config.json": #"{"auths":{"registry.example:5000":{"auth":"\#(auth)"}}}"#])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        #expect(s.credentials(for: "registry.example:5000") == Credentials(username: "bob", secret: "pa:ss"))
+        #expect(s.credentials(for: "other.example") == nil)
+    }
+
+    @Test func urlSpellingsAndDockerHubAliasesMatch() throws {
+        let auth = Data("u:p".utf8).base64EncodedString()
+        let (s, dir) = try store(["config.json": #"{"auths":{"https://index.docker.io/v1/":{"auth":"\#(auth)"},"https://quay.io":{"auth":"\#(auth)"}}}"#])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        #expect(s.credentials(for: "index.docker.io")?.username == "u")
+        #expect(s.credentials(for: "quay.io")?.username == "u")
+    }
+
+    @Test func identityTokenIsKept() throws {
+        let (s, dir) = try store(["config.json": #"{"auths":{"r.example":{"auth":"","identitytoken":"refresh-me"}}}"#])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        #expect(s.credentials(for: "r.example")?.identityToken == "refresh-me")
+    }
+
+    @Test func podmanAuthFileComesBeforeDockerConfig() throws {
+        let docker = Data("docker:1".utf8).base64EncodedString()
+        let podman = Data("podman:2".utf8).base64EncodedString()
+        let (s, dir) = try store([
+            "config.json": #"{"auths":{"r.example":{"auth":"\#(docker)"}}}"#,
+            "containers/auth.json": #"{"auths":{"r.example":{"auth":"\#(podman)"}}}"#,
+        ])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        #expect(s.credentials(for: "r.example")?.username == "podman")
+    }
+
+    @Test func missingOrBrokenFilesMeanAnonymous() throws {
+        let (s, dir) = try store(["config.json": "{not json"])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        #expect(s.credentials(for: "r.example") == nil)
+    }
+
+    @Test func missingHelperMeansAnonymous() throws {
+        let (s, dir) = try store(["config.json": #"{"credHelpers":{"r.example":"ocirpc-test-no-such-helper"}}"#])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        #expect(s.credentials(for: "r.example") == nil)
+    }
+}
+
+@Suite struct RetryPolicy {
+    private let transport = HTTPTransport(settings: HTTPTransport.Settings(), logger: .disabled, counters: RegistryCounters())
+
+    @Test func retryableStatuses() {
+        #expect([429, 502, 503, 504].allSatisfy(HTTPTransport.isRetryable))
+        #expect(![200, 401, 403, 404, 500, 501].contains(where: HTTPTransport.isRetryable))
+    }
+
+    @Test func retryAfterIsHonouredAndCapped() {
+        #expect(transport.backoff(attempt: 1, retryAfter: "2") == 2)
+        #expect(transport.backoff(attempt: 1, retryAfter: "3600") == 10)
+    }
+
+    @Test func backoffGrowsExponentiallyWithJitter() {
+        for attempt in 1...6 {
+            let ceiling = min(10, 0.2 * pow(2, Double(attempt - 1)))
+            let delay = transport.backoff(attempt: attempt, retryAfter: nil)
+            #expect(delay >= ceiling / 2 && delay <= ceiling, "attempt \(attempt): \(delay)")
+        }
+    }
+}
