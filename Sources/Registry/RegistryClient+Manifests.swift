@@ -58,3 +58,51 @@ extension RegistryClient {
         return FetchedManifest(bytes: bytes, mediaType: contentType, digest: digest)
     }
 }
+
+/// What a manifest HEAD tells: the descriptor of what a reference names.
+public struct ManifestHead: Sendable, Equatable {
+    public let mediaType: String
+    public let size: Int
+    public let digest: Digest
+}
+
+extension RegistryClient {
+    /// Asks the registry, with a HEAD, for the descriptor of what
+    /// `reference` names (image or index). `Content-Type`, `Content-Length`
+    /// and `Docker-Content-Digest` must all be present.
+    public func headManifest(_ reference: ImageReference) async throws(RegistryError) -> ManifestHead {
+        guard let url = url(reference, "manifests/\(reference.identifier)") else {
+            throw RegistryError(.invalidReference, reason: "invalid_reference", message: "cannot build a URL for \(reference)")
+        }
+        let response = try await send("HEAD", url, for: reference, accept: ManifestMediaType.all, kind: .manifest)
+        guard response.status == 200 else {
+            throw Self.error(for: response, notFoundReason: "manifest_unknown", what: "manifest \(reference)")
+        }
+        let mediaType = response.header("Content-Type")?.split(separator: ";").first.map {
+            $0.trimmingCharacters(in: .whitespaces)
+        }
+        guard let mediaType, !mediaType.isEmpty,
+            let size = response.header("Content-Length").flatMap({ Int($0) }),
+            let digest = response.header("Docker-Content-Digest").flatMap(Digest.init)
+        else {
+            throw RegistryError(.unavailable, reason: "server_error",
+                                message: "the registry's HEAD answer for \(reference) lacks Content-Type, Content-Length or Docker-Content-Digest",
+                                httpStatus: response.status)
+        }
+        if let expected = reference.digest, expected != digest {
+            throw RegistryError(.integrity, reason: "digest_mismatch", message: "registry says \(digest) for \(reference)")
+        }
+        return ManifestHead(mediaType: mediaType, size: size, digest: digest)
+    }
+
+    /// Whether `reference` (a tag) exists: true on 200, false on 404;
+    /// other answers are errors.
+    public func manifestExists(_ reference: ImageReference) async throws(RegistryError) -> Bool {
+        do {
+            _ = try await headManifest(reference)
+            return true
+        } catch where error.kind == .notFound {
+            return false
+        }
+    }
+}
