@@ -14,6 +14,10 @@ public struct HTTPResponse: Sendable {
     public let url: URL?
 
     public func header(_ name: String) -> String? { headers[name.lowercased()] }
+
+    func with(body: Data) -> HTTPResponse {
+        HTTPResponse(status: status, headers: headers, body: body, url: url)
+    }
 }
 
 /// The HTTP layer: one shared `URLSession`, timeouts, and retries with
@@ -53,27 +57,55 @@ public final class HTTPTransport: Sendable {
     /// Sends `request`, retrying what is worth retrying, and returns the
     /// final response whatever its status. Throws only when no response came.
     public func send(_ request: URLRequest, kind: RegistryCounters.Kind) async throws(RegistryError) -> HTTPResponse {
-        var attempt = 0
+        let (data, response) = try await withRetries(request, kind: kind) { [delegate, session] in
+            let (data, http) = try await delegate.fetch(request, in: session)
+            return (data, http, {})
+        }
+        return response.with(body: data)
+    }
+
+    /// Downloads `request` into a file of `directory` (streamed, so memory
+    /// stays flat), with the same retries. The file (nil when the answer had
+    /// no body, as for a 401) belongs to the caller.
+    public func download(
+        _ request: URLRequest, to directory: URL, kind: RegistryCounters.Kind
+    ) async throws(RegistryError) -> (file: URL?, response: HTTPResponse) {
+        let (file, response) = try await withRetries(request, kind: kind) { [delegate, session] in
+            let (file, http) = try await delegate.download(request, in: session, to: directory)
+            return (file, http, { if let file { try? FileManager.default.removeItem(at: file) } })
+        }
+        return (file, response)
+    }
+
+    /// Runs `attempt` until it gives a response that is not worth retrying
+    /// or the retries are spent. `attempt` returns its payload, the response
+    /// and how to discard the payload of a response that will be retried.
+    private func withRetries<Payload>(
+        _ request: URLRequest, kind: RegistryCounters.Kind,
+        _ attempt: @escaping () async throws -> (Payload, HTTPURLResponse, () -> Void)
+    ) async throws(RegistryError) -> (Payload, HTTPResponse) {
+        var retry = 0
         while true {
             try checkCancellation()
             counters.count(kind)
             do {
-                let (data, http) = try await delegate.fetch(request, in: session)
+                let (payload, http, discard) = try await attempt()
                 var headers: [String: String] = [:]
                 for (key, value) in http.allHeaderFields {
                     if let key = key as? String, let value = value as? String { headers[key.lowercased()] = value }
                 }
-                let result = HTTPResponse(status: http.statusCode, headers: headers, body: data, url: http.url)
-                if Self.isRetryable(status: http.statusCode) && attempt < settings.retries {
-                    attempt += 1
+                let result = HTTPResponse(status: http.statusCode, headers: headers, body: Data(), url: http.url)
+                if Self.isRetryable(status: http.statusCode) && retry < settings.retries {
+                    discard()
+                    retry += 1
                     counters.countRetry()
-                    let delay = backoff(attempt: attempt, retryAfter: result.header("Retry-After"))
-                    logger.debug("retrying", [("status", String(http.statusCode)), ("attempt", String(attempt)),
+                    let delay = backoff(attempt: retry, retryAfter: result.header("Retry-After"))
+                    logger.debug("retrying", [("status", String(http.statusCode)), ("attempt", String(retry)),
                                               ("host", request.url?.host ?? "")])
                     try await sleep(delay)
                     continue
                 }
-                return result
+                return (payload, result)
             } catch let error as RegistryError {
                 throw error
             } catch {
@@ -81,11 +113,11 @@ public final class HTTPTransport: Sendable {
                     throw RegistryError(.unavailable, reason: "cancelled", message: "cancelled")
                 }
                 let failure = Self.classify(error, host: request.url?.host ?? "")
-                guard failure.retryable && attempt < settings.retries else { throw failure }
-                attempt += 1
+                guard failure.retryable && retry < settings.retries else { throw failure }
+                retry += 1
                 counters.countRetry()
-                logger.debug("retrying after a connection error", [("reason", failure.reason), ("attempt", String(attempt))])
-                try await sleep(backoff(attempt: attempt, retryAfter: nil))
+                logger.debug("retrying after a connection error", [("reason", failure.reason), ("attempt", String(retry))])
+                try await sleep(backoff(attempt: retry, retryAfter: nil))
             }
         }
     }

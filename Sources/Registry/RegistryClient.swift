@@ -44,6 +44,26 @@ public final class RegistryClient: Sendable {
         _ method: String, _ url: URL, for reference: ImageReference, accept: [String] = [],
         kind: RegistryCounters.Kind
     ) async throws(RegistryError) -> HTTPResponse {
+        try await authorized(method, url, for: reference, accept: accept) { [transport] request throws(RegistryError) in
+            let response = try await transport.send(request, kind: kind)
+            return (response, response)
+        }
+    }
+
+    /// Downloads into `directory` with the same authorization as `send`.
+    func download(
+        _ url: URL, for reference: ImageReference, to directory: URL, kind: RegistryCounters.Kind
+    ) async throws(RegistryError) -> (file: URL?, response: HTTPResponse) {
+        try await authorized("GET", url, for: reference, accept: []) { [transport] request throws(RegistryError) in
+            let result = try await transport.download(request, to: directory, kind: kind)
+            return (result, result.response)
+        }
+    }
+
+    private func authorized<Result>(
+        _ method: String, _ url: URL, for reference: ImageReference, accept: [String],
+        _ perform: (URLRequest) async throws(RegistryError) -> (Result, HTTPResponse)
+    ) async throws(RegistryError) -> Result {
         let scope = "repository:\(reference.repository):pull"
         var request = URLRequest(url: url)
         request.httpMethod = method
@@ -51,13 +71,13 @@ public final class RegistryClient: Sendable {
         if let authorization = try await authenticator.authorization(registry: reference.registry, scope: scope) {
             request.setValue(authorization, forHTTPHeaderField: "Authorization")
         }
-        let response = try await transport.send(request, kind: kind)
+        let (result, response) = try await perform(request)
         guard response.status == 401,
             let authorization = try await authenticator.authorizationAfterChallenge(
                 response, registry: reference.registry, scope: scope)
-        else { return response }
+        else { return result }
         request.setValue(authorization, forHTTPHeaderField: "Authorization")
-        return try await transport.send(request, kind: kind)
+        return try await perform(request).0
     }
 
     /// The typed error for a non-success registry answer.

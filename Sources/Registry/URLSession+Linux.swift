@@ -41,6 +41,40 @@ final class SessionDelegate: NSObject, URLSessionTaskDelegate, @unchecked Sendab
         }
     }
 
+    /// Downloads `request` into a new file in `directory` (memory stays flat
+    /// whatever the size); a 401 comes back as a response with no file.
+    func download(
+        _ request: URLRequest, in session: URLSession, to directory: URL
+    ) async throws -> (URL?, HTTPURLResponse) {
+        let box = DownloadBox()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<(URL?, HTTPURLResponse), any Error>) in
+                let task = session.downloadTask(with: request) { [self] location, response, error in
+                    let id = box.task?.taskIdentifier ?? -1
+                    let kept = challenged.withLock { $0.removeValue(forKey: id) }
+                    if let http = response as? HTTPURLResponse, error == nil, let location {
+                        // The system deletes `location` when this returns: move it.
+                        let destination = directory.appendingPathComponent("ocirpc-blob-\(UUID().uuidString)")
+                        do {
+                            try FileManager.default.moveItem(at: location, to: destination)
+                            continuation.resume(returning: (destination, http))
+                        } catch {
+                            continuation.resume(throwing: error)
+                        }
+                    } else if let kept {
+                        continuation.resume(returning: (nil, kept))
+                    } else {
+                        continuation.resume(throwing: error ?? URLError(.badServerResponse))
+                    }
+                }
+                box.task = task
+                task.resume()
+            }
+        } onCancel: {
+            box.task?.cancel()
+        }
+    }
+
     func urlSession(
         _ session: URLSession, task: URLSessionTask, didReceive challenge: URLAuthenticationChallenge,
         completionHandler: @escaping (URLSession.AuthChallengeDisposition, URLCredential?) -> Void
@@ -61,6 +95,16 @@ final class SessionDelegate: NSObject, URLSessionTaskDelegate, @unchecked Sendab
             redirected.setValue(nil, forHTTPHeaderField: "Authorization")
         }
         completionHandler(redirected)
+    }
+}
+
+/// Holds the download task for the cancellation handler.
+private final class DownloadBox: @unchecked Sendable {
+    private let lock = Lock()
+    private var stored: URLSessionDownloadTask?
+    var task: URLSessionDownloadTask? {
+        get { lock.withLock { stored } }
+        set { lock.withLock { stored = newValue } }
     }
 }
 

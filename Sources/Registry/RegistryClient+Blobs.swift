@@ -1,0 +1,73 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// A blob downloaded to a file and verified against its digest. The file
+/// belongs to the caller (`discard()` it when done).
+public struct VerifiedBlob: Sendable {
+    public let file: URL
+    public let size: Int
+    public let digest: Digest
+
+    /// Deletes the file.
+    public func discard() { try? FileManager.default.removeItem(at: file) }
+
+    /// Reads the whole file (for blobs small enough to hold).
+    public func contents() throws -> Data { try Data(contentsOf: file) }
+}
+
+extension RegistryClient {
+    /// Downloads the blob `reference` names (a digest reference), following
+    /// redirects, streaming to a temporary file, and verifies its digest over
+    /// the bytes as stored. A mismatch deletes the file and throws
+    /// `digest_mismatch`.
+    public func fetchBlob(
+        _ reference: ImageReference, directory: URL = FileManager.default.temporaryDirectory
+    ) async throws(RegistryError) -> VerifiedBlob {
+        guard let digest = reference.digest else {
+            throw RegistryError(.invalidReference, reason: "digest_required", message: "\(reference) does not name a digest")
+        }
+        guard let url = url(reference, "blobs/\(digest)") else {
+            throw RegistryError(.invalidReference, reason: "invalid_reference", message: "cannot build a URL for \(reference)")
+        }
+        let (file, response) = try await download(url, for: reference, to: directory, kind: .blob)
+        guard response.status == 200, let file else {
+            let body = file.flatMap { try? Data(contentsOf: $0) } ?? Data()
+            if let file { try? FileManager.default.removeItem(at: file) }
+            throw Self.error(for: response.with(body: body), notFoundReason: "blob_unknown", what: "blob \(reference)")
+        }
+        do {
+            let (computed, size) = try Self.digest(of: file, algorithm: digest.algorithm)
+            guard computed == digest else {
+                try? FileManager.default.removeItem(at: file)
+                throw RegistryError(.integrity, reason: "digest_mismatch",
+                                    message: "blob \(reference) hashes to \(computed)")
+            }
+            if let declared = response.header("Content-Length").flatMap({ Int($0) }), declared != size {
+                try? FileManager.default.removeItem(at: file)
+                throw RegistryError(.integrity, reason: "size_mismatch",
+                                    message: "blob \(reference) is \(size) bytes, the registry said \(declared)")
+            }
+            return VerifiedBlob(file: file, size: size, digest: computed)
+        } catch let error as RegistryError {
+            throw error
+        } catch {
+            try? FileManager.default.removeItem(at: file)
+            throw RegistryError(.unavailable, reason: "connection_failed", message: "could not read the downloaded blob")
+        }
+    }
+
+    /// Streams `file` through the hasher, 1 MiB at a time.
+    static func digest(of file: URL, algorithm: Digest.Algorithm) throws -> (Digest, Int) {
+        let handle = try FileHandle(forReadingFrom: file)
+        defer { try? handle.close() }
+        let hasher = DigestHasher(algorithm)
+        var size = 0
+        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+            chunk.withUnsafeBytes { hasher.update($0) }
+            size += chunk.count
+        }
+        return (hasher.finalize(), size)
+    }
+}

@@ -1,0 +1,62 @@
+import Foundation
+import Testing
+@testable import Registry
+
+@Suite(.serialized) struct BlobFetchAgainstARealRegistry {
+    @Test func blobIsStreamedToAFileAndVerified() async throws {
+        let registry = try await TestRegistry()
+        defer { registry.stop() }
+        // Large enough to span many reads.
+        let bytes = Data((0..<3_000_000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 9) })
+        let digest = try await registry.pushBlob("app", bytes)
+        let client = RegistryClient(configuration: RegistryClient.Configuration(), logger: .disabled)
+        let blob = try await client.fetchBlob(try ImageReference.parse("\(registry.host)/app@\(digest)"))
+        defer { blob.discard() }
+        #expect(blob.size == bytes.count)
+        #expect(blob.digest.description == digest)
+        #expect(try blob.contents() == bytes)
+        #expect(client.counters.snapshot["blob"] == 1)
+    }
+
+    @Test func blobsAreBehindBasicAuthToo() async throws {
+        let registry = try await TestRegistry(auth: .basic(user: "u", password: "p4ss"))
+        defer { registry.stop() }
+        let digest = try await registry.pushBlob("private/app", Data("hello".utf8))
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-docker-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let auth = Data("u:p4ss".utf8).base64EncodedString()
+        try Data(#"{"auths":{"\#(registry.host)":{"auth":"\#(auth)"}}}"#.utf8).write(to: dir.appendingPathComponent("config.json"))
+        var configuration = RegistryClient.Configuration()
+        configuration.credentials = CredentialStore(environment: ["DOCKER_CONFIG": dir.path])
+        let client = RegistryClient(configuration: configuration, logger: .disabled)
+        let blob = try await client.fetchBlob(try ImageReference.parse("\(registry.host)/private/app@\(digest)"))
+        defer { blob.discard() }
+        #expect(try blob.contents() == Data("hello".utf8))
+    }
+
+    @Test func missingBlobIsBlobUnknown() async throws {
+        let registry = try await TestRegistry()
+        defer { registry.stop() }
+        try await registry.pushBlob("app", Data("x".utf8))
+        let client = RegistryClient(configuration: RegistryClient.Configuration(), logger: .disabled)
+        let missing = Digest.of(Array("not pushed".utf8))
+        do {
+            _ = try await client.fetchBlob(try ImageReference.parse("\(registry.host)/app@\(missing)"))
+            Issue.record("fetched a missing blob")
+        } catch let error as RegistryError {
+            #expect(error.kind == .notFound)
+            #expect(error.reason == "blob_unknown")
+        }
+    }
+
+    @Test func tagReferenceIsRefused() async throws {
+        let client = RegistryClient(configuration: RegistryClient.Configuration(), logger: .disabled)
+        do {
+            _ = try await client.fetchBlob(try ImageReference.parse("127.0.0.1:1/app:v1"))
+            Issue.record("accepted a tag")
+        } catch let error as RegistryError {
+            #expect(error.reason == "digest_required")
+        }
+    }
+}
