@@ -1,0 +1,46 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import JSON
+
+extension RegistryClient {
+    /// The descriptors of the manifests that refer to `reference`'s digest.
+    ///
+    /// Uses the OCI Referrers API (`GET /v2/<name>/referrers/<digest>`) when
+    /// the registry answers it with an OCI index; otherwise falls back to the
+    /// referrers tag schema (`<repo>:sha256-<hex>` holding an index). No
+    /// referrers, or no fallback tag, is an empty list.
+    public func fetchReferrers(_ reference: ImageReference) async throws(RegistryError) -> [JSONValue] {
+        guard let digest = reference.digest else {
+            throw RegistryError(.invalidReference, reason: "digest_required", message: "\(reference) does not name a digest")
+        }
+        if let url = url(reference, "referrers/\(digest)") {
+            let response = try await send("GET", url, for: reference, accept: [ManifestMediaType.ociIndex], kind: .referrers)
+            let contentType = response.header("Content-Type")?.split(separator: ";").first.map {
+                $0.trimmingCharacters(in: .whitespaces)
+            }
+            if response.status == 200 && contentType == ManifestMediaType.ociIndex {
+                return try Self.manifests(inIndex: [UInt8](response.body), what: "referrers of \(reference)")
+            }
+            if response.status == 401 || response.status == 403 {
+                throw Self.error(for: response, notFoundReason: "manifest_unknown", what: "referrers of \(reference)")
+            }
+        }
+        let fallback = reference.tagged("\(digest.algorithm.rawValue)-\(digest.hex)")
+        do {
+            let index = try await fetchManifest(fallback)
+            return try Self.manifests(inIndex: index.bytes, what: "referrers tag \(fallback)")
+        } catch where error.kind == .notFound {
+            return []
+        }
+    }
+
+    /// The `manifests` array of an index document.
+    static func manifests(inIndex bytes: [UInt8], what: String) throws(RegistryError) -> [JSONValue] {
+        guard let document = try? JSONParser.parse(bytes), case .object = document else {
+            throw RegistryError(.unsupported, reason: "not_json", message: "\(what) is not a JSON index")
+        }
+        return document["manifests"]?.arrayValue ?? []
+    }
+}
