@@ -15,6 +15,11 @@ public struct HTTPResponse: Sendable {
 
     public func header(_ name: String) -> String? { headers[name.lowercased()] }
 
+    /// The `Content-Type` without parameters (`""` when absent).
+    public var mediaType: String {
+        header("Content-Type")?.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+    }
+
     func with(body: Data) -> HTTPResponse {
         HTTPResponse(status: status, headers: headers, body: body, url: url)
     }

@@ -28,9 +28,7 @@ extension RegistryClient {
         guard let digest = reference.digest else {
             throw RegistryError(.invalidReference, reason: "digest_required", message: "\(reference) does not name a digest")
         }
-        guard let url = url(reference, "blobs/\(digest)") else {
-            throw RegistryError(.invalidReference, reason: "invalid_reference", message: "cannot build a URL for \(reference)")
-        }
+        let url = try url(reference, "blobs/\(digest)")
         let (file, response) = try await download(url, for: reference, to: directory, kind: .blob)
         guard response.status == 200, let file else {
             let body = file.flatMap { try? Data(contentsOf: $0) } ?? Data()

@@ -29,9 +29,7 @@ extension RegistryClient {
     /// tag or digest. The digest is computed from the bytes; it must match
     /// the reference's digest and the registry's `Docker-Content-Digest`.
     public func fetchManifest(_ reference: ImageReference) async throws(RegistryError) -> FetchedManifest {
-        guard let url = url(reference, "manifests/\(reference.identifier)") else {
-            throw RegistryError(.invalidReference, reason: "invalid_reference", message: "cannot build a URL for \(reference)")
-        }
+        let url = try url(reference, "manifests/\(reference.identifier)")
         let response = try await send("GET", url, for: reference, accept: ManifestMediaType.all, kind: .manifest)
         guard response.status == 200 else {
             throw Self.error(for: response, notFoundReason: "manifest_unknown", what: "manifest \(reference)")
@@ -52,10 +50,7 @@ extension RegistryClient {
             throw RegistryError(.integrity, reason: "digest_mismatch",
                                 message: "registry says \(claimed) but manifest \(reference) hashes to \(digest)")
         }
-        let contentType = response.header("Content-Type")?.split(separator: ";").first.map {
-            $0.trimmingCharacters(in: .whitespaces)
-        } ?? ""
-        return FetchedManifest(bytes: bytes, mediaType: contentType, digest: digest)
+        return FetchedManifest(bytes: bytes, mediaType: response.mediaType, digest: digest)
     }
 }
 
@@ -71,17 +66,13 @@ extension RegistryClient {
     /// `reference` names (image or index). `Content-Type`, `Content-Length`
     /// and `Docker-Content-Digest` must all be present.
     public func headManifest(_ reference: ImageReference) async throws(RegistryError) -> ManifestHead {
-        guard let url = url(reference, "manifests/\(reference.identifier)") else {
-            throw RegistryError(.invalidReference, reason: "invalid_reference", message: "cannot build a URL for \(reference)")
-        }
+        let url = try url(reference, "manifests/\(reference.identifier)")
         let response = try await send("HEAD", url, for: reference, accept: ManifestMediaType.all, kind: .manifest)
         guard response.status == 200 else {
             throw Self.error(for: response, notFoundReason: "manifest_unknown", what: "manifest \(reference)")
         }
-        let mediaType = response.header("Content-Type")?.split(separator: ";").first.map {
-            $0.trimmingCharacters(in: .whitespaces)
-        }
-        guard let mediaType, !mediaType.isEmpty,
+        let mediaType = response.mediaType
+        guard !mediaType.isEmpty,
             let size = response.header("Content-Length").flatMap({ Int($0) }),
             let digest = response.header("Docker-Content-Digest").flatMap(Digest.init)
         else {

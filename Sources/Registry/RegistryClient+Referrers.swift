@@ -15,17 +15,13 @@ extension RegistryClient {
         guard let digest = reference.digest else {
             throw RegistryError(.invalidReference, reason: "digest_required", message: "\(reference) does not name a digest")
         }
-        if let url = url(reference, "referrers/\(digest)") {
-            let response = try await send("GET", url, for: reference, accept: [ManifestMediaType.ociIndex], kind: .referrers)
-            let contentType = response.header("Content-Type")?.split(separator: ";").first.map {
-                $0.trimmingCharacters(in: .whitespaces)
-            }
-            if response.status == 200 && contentType == ManifestMediaType.ociIndex {
-                return try Self.manifests(inIndex: [UInt8](response.body), what: "referrers of \(reference)")
-            }
-            if response.status == 401 || response.status == 403 {
-                throw Self.error(for: response, notFoundReason: "manifest_unknown", what: "referrers of \(reference)")
-            }
+        let url = try url(reference, "referrers/\(digest)")
+        let response = try await send("GET", url, for: reference, accept: [ManifestMediaType.ociIndex], kind: .referrers)
+        if response.status == 200 && response.mediaType == ManifestMediaType.ociIndex {
+            return try Self.manifests(inIndex: [UInt8](response.body), what: "referrers of \(reference)")
+        }
+        if response.status == 401 || response.status == 403 {
+            throw Self.error(for: response, notFoundReason: "manifest_unknown", what: "referrers of \(reference)")
         }
         let fallback = reference.tagged("\(digest.algorithm.rawValue)-\(digest.hex)")
         do {

@@ -34,8 +34,12 @@ public final class RegistryClient: Sendable {
     public func clearCaches() { authenticator.clear() }
 
     /// `scheme://registry/v2/<repository>/<path>`.
-    func url(_ reference: ImageReference, _ path: String) -> URL? {
-        URL(string: "\(configuration.scheme.scheme(for: reference.registry))://\(reference.registry)/v2/\(reference.repository)/\(path)")
+    func url(_ reference: ImageReference, _ path: String) throws(RegistryError) -> URL {
+        let scheme = configuration.scheme.scheme(for: reference.registry)
+        guard let url = URL(string: "\(scheme)://\(reference.registry)/v2/\(reference.repository)/\(path)") else {
+            throw RegistryError(.invalidReference, reason: "invalid_reference", message: "cannot build a URL for \(reference)")
+        }
+        return url
     }
 
     /// Sends an authorized request for `reference`'s repository: with the

@@ -19,25 +19,10 @@ final class SessionDelegate: NSObject, URLSessionTaskDelegate, @unchecked Sendab
 
     /// Performs `request`; a 401 comes back as a response with an empty body.
     func fetch(_ request: URLRequest, in session: URLSession) async throws -> (Data, HTTPURLResponse) {
-        let box = TaskBox()
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<(Data, HTTPURLResponse), any Error>) in
-                let task = session.dataTask(with: request) { [self] data, response, error in
-                    let id = box.task?.taskIdentifier ?? -1
-                    let kept = challenged.withLock { $0.removeValue(forKey: id) }
-                    if let http = response as? HTTPURLResponse, error == nil {
-                        continuation.resume(returning: (data ?? Data(), http))
-                    } else if let kept {
-                        continuation.resume(returning: (Data(), kept))
-                    } else {
-                        continuation.resume(throwing: error ?? URLError(.badServerResponse))
-                    }
-                }
-                box.task = task
-                task.resume()
+        try await perform(whenChallenged: Data()) { done in
+            session.dataTask(with: request) { data, response, error in
+                done(response, error) { data ?? Data() }
             }
-        } onCancel: {
-            box.task?.cancel()
         }
     }
 
@@ -46,23 +31,37 @@ final class SessionDelegate: NSObject, URLSessionTaskDelegate, @unchecked Sendab
     func download(
         _ request: URLRequest, in session: URLSession, to directory: URL
     ) async throws -> (URL?, HTTPURLResponse) {
-        let box = DownloadBox()
+        try await perform(whenChallenged: nil) { done in
+            session.downloadTask(with: request) { location, response, error in
+                done(response, error) {
+                    guard let location else { throw URLError(.cannotOpenFile) }
+                    // The system deletes `location` when this returns: move it.
+                    let destination = directory.appendingPathComponent("ocirpc-blob-\(UUID().uuidString)")
+                    try FileManager.default.moveItem(at: location, to: destination)
+                    return destination
+                }
+            }
+        }
+    }
+
+    /// Runs the task `makeTask` builds, with cancellation, and turns a
+    /// challenged 401 into an ordinary response carrying `challengedPayload`.
+    /// `makeTask` gets the callback its completion handler must call with
+    /// the response, the error and how to take the payload.
+    private func perform<Payload: Sendable>(
+        whenChallenged challengedPayload: Payload,
+        _ makeTask: (@escaping @Sendable (URLResponse?, (any Error)?, () throws -> Payload) -> Void) -> URLSessionTask
+    ) async throws -> (Payload, HTTPURLResponse) {
+        let box = TaskBox()
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<(URL?, HTTPURLResponse), any Error>) in
-                let task = session.downloadTask(with: request) { [self] location, response, error in
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<(Payload, HTTPURLResponse), any Error>) in
+                let task = makeTask { [self] response, error, payload in
                     let id = box.task?.taskIdentifier ?? -1
                     let kept = challenged.withLock { $0.removeValue(forKey: id) }
-                    if let http = response as? HTTPURLResponse, error == nil, let location {
-                        // The system deletes `location` when this returns: move it.
-                        let destination = directory.appendingPathComponent("ocirpc-blob-\(UUID().uuidString)")
-                        do {
-                            try FileManager.default.moveItem(at: location, to: destination)
-                            continuation.resume(returning: (destination, http))
-                        } catch {
-                            continuation.resume(throwing: error)
-                        }
+                    if let http = response as? HTTPURLResponse, error == nil {
+                        continuation.resume(with: Result { (try payload(), http) })
                     } else if let kept {
-                        continuation.resume(returning: (nil, kept))
+                        continuation.resume(returning: (challengedPayload, kept))
                     } else {
                         continuation.resume(throwing: error ?? URLError(.badServerResponse))
                     }
@@ -98,21 +97,11 @@ final class SessionDelegate: NSObject, URLSessionTaskDelegate, @unchecked Sendab
     }
 }
 
-/// Holds the download task for the cancellation handler.
-private final class DownloadBox: @unchecked Sendable {
-    private let lock = Lock()
-    private var stored: URLSessionDownloadTask?
-    var task: URLSessionDownloadTask? {
-        get { lock.withLock { stored } }
-        set { lock.withLock { stored = newValue } }
-    }
-}
-
-/// Holds the data task for the cancellation handler.
+/// Holds the task for the cancellation handler.
 private final class TaskBox: @unchecked Sendable {
     private let lock = Lock()
-    private var stored: URLSessionDataTask?
-    var task: URLSessionDataTask? {
+    private var stored: URLSessionTask?
+    var task: URLSessionTask? {
         get { lock.withLock { stored } }
         set { lock.withLock { stored = newValue } }
     }
