@@ -7,12 +7,9 @@ import Testing
     @Test func fallsBackToTheTagSchemaWhenTheAPIIsMissing() async throws {
         let registry = try await TestRegistry()
         defer { registry.stop() }
-        let config = try await registry.pushBlob("app", Data("{}".utf8))
-        let subject = Data(#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","size":2,"digest":"\#(config)"},"layers":[]}"#.utf8)
-        let subjectDigest = try await registry.pushManifest("app", "v1", subject, mediaType: ManifestMediaType.ociManifest)
+        let subjectDigest = try await registry.pushMinimalImage("app", "v1").digest
         // The registry checks that an index's children exist: push one.
-        let signature = Data(#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","size":2,"digest":"\#(config)"},"layers":[],"annotations":{"sig":"1"}}"#.utf8)
-        let signatureDigest = try await registry.pushManifest("app", "sig", signature, mediaType: ManifestMediaType.ociManifest)
+        let (signature, signatureDigest) = try await registry.pushMinimalImage("app", "sig", annotations: #"{"sig":"1"}"#)
         let referrer = #"{"mediaType":"application/vnd.oci.image.manifest.v1+json","size":\#(signature.count),"digest":"\#(signatureDigest)","artifactType":"application/vnd.dev.sigstore.bundle+json","annotations":{"k":"v"}}"#
         let index = Data(#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[\#(referrer)]}"#.utf8)
         let hex = String(subjectDigest.dropFirst("sha256:".count))
@@ -29,9 +26,7 @@ import Testing
     @Test func noReferrersIsAnEmptyList() async throws {
         let registry = try await TestRegistry()
         defer { registry.stop() }
-        let config = try await registry.pushBlob("app", Data("{}".utf8))
-        let subject = Data(#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","size":2,"digest":"\#(config)"},"layers":[]}"#.utf8)
-        let subjectDigest = try await registry.pushManifest("app", "v1", subject, mediaType: ManifestMediaType.ociManifest)
+        let subjectDigest = try await registry.pushMinimalImage("app", "v1").digest
         let client = RegistryClient(configuration: RegistryClient.Configuration(), logger: .disabled)
         #expect(try await client.fetchReferrers(try ImageReference.parse("\(registry.host)/app@\(subjectDigest)")).isEmpty)
     }

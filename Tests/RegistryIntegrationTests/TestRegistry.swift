@@ -163,6 +163,20 @@ final class TestRegistry: @unchecked Sendable {
     }
 }
 
+extension TestRegistry {
+    /// Pushes a minimal OCI image (an empty `{}` config, no layers) under
+    /// `reference` (a tag or a digest); returns the manifest and its digest.
+    @discardableResult
+    func pushMinimalImage(_ repository: String, _ reference: String, annotations: String = "{}") async throws
+        -> (manifest: Data, digest: String)
+    {
+        let config = try await pushBlob(repository, Data("{}".utf8))
+        let manifest = Data(#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","size":2,"digest":"\#(config)"},"layers":[],"annotations":\#(annotations)}"#.utf8)
+        let digest = try await pushManifest(repository, reference, manifest, mediaType: ManifestMediaType.ociManifest)
+        return (manifest, digest)
+    }
+}
+
 struct TestRegistryError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
