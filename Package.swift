@@ -18,6 +18,15 @@ let package = Package(
         // Debian C libraries.
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto",
                        providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CYAML", path: "Sources/CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        // Streaming tar, gzip (zlib) and zstd (libzstd) readers.
+        .target(name: "Archive", dependencies: ["CZlib", "CZstd"]),
+        // YAML (libyaml) to JSON with go-yaml v2 scalar resolution.
+        .target(name: "YAML", dependencies: ["CYAML", "JSON"]),
+        // The byte-budgeted content cache, the tag TTL cache, singleflight.
+        .target(name: "Caching", dependencies: ["Locking"]),
         // The registry client: references, digests, auth, transport, endpoints.
         .target(name: "Registry", dependencies: ["COpenSSL", "JSON", "Logging", "Locking"]),
         // Line-oriented stderr logging.
@@ -26,7 +35,11 @@ let package = Package(
         .target(name: "RPCDispatch", dependencies: ["JSON", "Locking"]),
         // Configuration, lifecycle and server methods; wires the pieces together.
         .target(name: "ServerCore", dependencies: ["JSON", "Framing", "RPCDispatch", "Logging"]),
-        .executableTarget(name: "ocirpc", dependencies: ["ServerCore"]),
+        // The ten ec.oci.* methods over the registry client and the caches.
+        .target(name: "OCIMethods", dependencies: [
+            "Archive", "Caching", "JSON", "Logging", "RPCDispatch", "Registry", "ServerCore", "YAML",
+        ]),
+        .executableTarget(name: "ocirpc", dependencies: ["ServerCore", "OCIMethods"]),
 
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "FramingTests", dependencies: ["Framing"]),
@@ -34,7 +47,7 @@ let package = Package(
         // Against a real registry (docker-registry) started by the tests.
         .testTarget(name: "RegistryIntegrationTests", dependencies: ["Registry", "JSON", "Logging"]),
         .testTarget(name: "RPCDispatchTests", dependencies: ["RPCDispatch", "JSON"]),
-        .testTarget(name: "ServerCoreTests", dependencies: ["ServerCore", "JSON", "RPCDispatch", "Logging", "ocirpc"]),
+        .testTarget(name: "ServerCoreTests", dependencies: ["ServerCore", "JSON", "RPCDispatch", "Logging", "OCIMethods", "ocirpc"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -49,3 +49,9 @@ public struct JSONObject: Sendable, Equatable {
         members.append(Member(key: key, value: value))
     }
 }
+
+extension JSONObject: ExpressibleByDictionaryLiteral {
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+        self.init(elements.map { Member(key: $0.0, value: $0.1) })
+    }
+}

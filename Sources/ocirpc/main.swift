@@ -1,6 +1,10 @@
 import Glibc
+import OCIMethods
 import ServerCore
 
 exit(ServerMain.run(
     arguments: Array(CommandLine.arguments.dropFirst()),
-    environment: ServerMain.processEnvironment))
+    environment: ServerMain.processEnvironment,
+    extensions: { configuration, logger in
+        [OCIMethods.makeExtension(configuration: configuration, logger: logger)]
+    }))

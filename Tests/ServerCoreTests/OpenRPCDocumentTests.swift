@@ -1,6 +1,7 @@
 import Foundation
 import JSON
 import Logging
+import OCIMethods
 import RPCDispatch
 import Testing
 @testable import ServerCore
@@ -9,15 +10,6 @@ import Testing
 @Suite struct OpenRPCContract {
     static let packageRoot = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
-    /// Methods the contract lists whose handlers are not served yet (the
-    /// ec.oci.* methods arrive with the registry client). Must shrink to
-    /// empty; a served method listed here fails the test.
-    static let notYetServed: Set<String> = [
-        "ec.oci.blob", "ec.oci.parsed_blob", "ec.oci.blob_files", "ec.oci.descriptor",
-        "ec.oci.image_manifest", "ec.oci.image_manifests", "ec.oci.image_files",
-        "ec.oci.image_index", "ec.oci.image_tag_refs", "ec.oci.image_referrers",
-    ]
 
     private func document() throws -> JSONValue {
         let data = try Data(contentsOf: Self.packageRoot.appendingPathComponent("protocol/openrpc.json"))
@@ -31,15 +23,31 @@ import Testing
                 "run scripts/embed-openrpc after editing protocol/openrpc.json")
     }
 
+    private static func ociExtension() -> ServerExtension {
+        OCIMethods.makeExtension(configuration: ServerConfiguration(), logger: .disabled, environment: [:])
+    }
+
     @Test func everyServedMethodIsDocumentedAndViceVersa() throws {
-        let server = Server(configuration: ServerConfiguration(), logger: .disabled, extensions: [],
+        let server = Server(configuration: ServerConfiguration(), logger: .disabled, extensions: [Self.ociExtension()],
                             input: -1, output: -1)
         let methods = try document()["methods"]?.arrayValue ?? []
         let clientToServer = Set(methods.filter { $0["x-direction"] != "server-to-client" }.compactMap { $0["name"]?.stringValue })
-        let served = Set(server.servedMethods)
-        #expect(served.isDisjoint(with: Self.notYetServed), "remove served methods from notYetServed")
-        #expect(clientToServer == served.union(Self.notYetServed))
+        #expect(clientToServer == Set(server.servedMethods))
         #expect(methods.contains { $0["name"] == "$/progress" && $0["x-direction"] == "server-to-client" })
+    }
+
+    @Test func declaredParamsOfTheOCIMethodsMatchTheContract() throws {
+        let specs = Self.ociExtension().methods
+        let methods = try document()["methods"]?.arrayValue ?? []
+        #expect(specs.count == 10)
+        for spec in specs {
+            let documented = try #require(methods.first { $0["name"]?.stringValue == spec.name }, "\(spec.name)")
+            let params = documented["params"]?.arrayValue ?? []
+            #expect(spec.params.map(\.name) == params.compactMap { $0["name"]?.stringValue }, "\(spec.name) names")
+            #expect(spec.params.map(\.required) == params.map { $0["required"]?.boolValue ?? false }, "\(spec.name) required")
+            let positional = (documented["x-positional"]?.arrayValue ?? []).compactMap(\.stringValue)
+            #expect(spec.params.filter(\.positional).map(\.name) == positional, "\(spec.name) positional")
+        }
     }
 
     @Test func everyMethodHasParamsAndEveryRequestAResultSchema() throws {

@@ -1,0 +1,28 @@
+/// Why an archive or a compressed stream could not be read.
+public struct ArchiveError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// Not a valid tar, gzip or zstd stream (or one cut short).
+        case corrupt
+        /// Over a size limit (an entry, a header, or the whole output).
+        case tooLarge
+        /// The file could not be read.
+        case io
+    }
+
+    public let kind: Kind
+    /// The contract's snake_case reason (`corrupt_archive`, `entry_too_large`, ...).
+    public let reason: String
+    public let message: String
+
+    public init(_ kind: Kind, reason: String, message: String) {
+        self.kind = kind
+        self.reason = reason
+        self.message = message
+    }
+
+    public var description: String { "\(reason): \(message)" }
+
+    static func corrupt(_ message: String) -> ArchiveError {
+        ArchiveError(.corrupt, reason: "corrupt_archive", message: message)
+    }
+}

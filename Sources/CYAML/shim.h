@@ -1,0 +1,2 @@
+// libyaml: the YAML event parser.
+#include <yaml.h>

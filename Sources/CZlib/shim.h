@@ -1,0 +1,2 @@
+// zlib: inflate for gzip layers and blobs.
+#include <zlib.h>

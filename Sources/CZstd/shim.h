@@ -1,0 +1,2 @@
+// libzstd: streaming decompression for zstd layers and blobs.
+#include <zstd.h>

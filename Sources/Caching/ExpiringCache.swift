@@ -1,0 +1,60 @@
+import Foundation
+import Locking
+
+/// Values trusted for a fixed time (tag -> digest answers), bounded in
+/// count: when full, expired entries go first, then the oldest.
+public final class ExpiringCache<Value: Sendable>: @unchecked Sendable {
+    private struct Entry {
+        let value: Value
+        let expires: Double
+    }
+
+    /// How long a value is trusted, in seconds.
+    public let timeToLive: Double
+    public let maxEntries: Int
+    private let clock: @Sendable () -> Double
+    private let lock = Lock()
+    private var entries: [String: Entry] = [:]
+    private var counts = (hits: 0, misses: 0)
+
+    public init(timeToLive: Double, maxEntries: Int = 100_000,
+                clock: @escaping @Sendable () -> Double = { ProcessInfo.processInfo.systemUptime }) {
+        self.timeToLive = timeToLive
+        self.maxEntries = max(1, maxEntries)
+        self.clock = clock
+    }
+
+    /// The value under `key` if it has not expired.
+    public func value(_ key: String) -> Value? {
+        let now = clock()
+        return lock.withLock {
+            guard let entry = entries[key], entry.expires > now else {
+                counts.misses += 1
+                return nil
+            }
+            counts.hits += 1
+            return entry.value
+        }
+    }
+
+    public func store(_ value: Value, for key: String) {
+        guard timeToLive > 0 else { return }
+        let now = clock()
+        lock.withLock {
+            if entries.count >= maxEntries && entries[key] == nil {
+                entries = entries.filter { $0.value.expires > now }
+                if entries.count >= maxEntries, let oldest = entries.min(by: { $0.value.expires < $1.value.expires }) {
+                    entries[oldest.key] = nil
+                }
+            }
+            entries[key] = Entry(value: value, expires: now + timeToLive)
+        }
+    }
+
+    public func removeAll() { lock.withLock { entries.removeAll() } }
+
+    /// Hits, misses and live entries.
+    public var statistics: (hits: Int, misses: Int, entries: Int) {
+        lock.withLock { (counts.hits, counts.misses, entries.count) }
+    }
+}

@@ -1,0 +1,113 @@
+import Locking
+
+/// Runs identical concurrent work once: callers with the same key while a
+/// flight is under way join it and get its value or error. A caller that
+/// is cancelled leaves at once without disturbing the others; the work is
+/// cancelled only when its last caller has left.
+public final class Singleflight<Value: Sendable>: @unchecked Sendable {
+    /// Guarded by the owner's lock.
+    private final class Flight: @unchecked Sendable {
+        var task: Task<Void, Never>?
+        /// Callers that have not left (registered as waiters or about to be).
+        var members = 1
+        var waiters: [Int: CheckedContinuation<Value, any Error>] = [:]
+        /// Callers cancelled before they were registered as waiters.
+        var cancelledEarly: Set<Int> = []
+        /// Set once the work is done, for callers registering late.
+        var result: Result<Value, any Error>?
+    }
+
+    private enum Registration { case waiting, cancelled, done(Result<Value, any Error>) }
+
+    private let lock = Lock()
+    private var flights: [String: Flight] = [:]
+    private var nextWaiter = 0
+    private var joinCount = 0
+
+    public init() {}
+
+    /// Callers that joined a flight already under way.
+    public var joins: Int { lock.withLock { joinCount } }
+
+    /// Flights under way now.
+    public var inFlight: Int { lock.withLock { flights.count } }
+
+    /// The result of `work` for `key`, shared with concurrent callers.
+    public func run(_ key: String, _ work: @escaping @Sendable () async throws -> Value) async throws -> Value {
+        let (flight, waiter, isNew) = lock.withLock { () -> (Flight, Int, Bool) in
+            nextWaiter += 1
+            if let flight = flights[key] {
+                joinCount += 1
+                flight.members += 1
+                return (flight, nextWaiter, false)
+            }
+            let flight = Flight()
+            flights[key] = flight
+            return (flight, nextWaiter, true)
+        }
+        if isNew {
+            let task = Task { [self] in
+                let result: Result<Value, any Error>
+                do {
+                    result = .success(try await work())
+                } catch {
+                    result = .failure(error)
+                }
+                finish(key, flight, result)
+            }
+            lock.withLock { flight.task = task }
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let registration = lock.withLock { () -> Registration in
+                    if flight.cancelledEarly.remove(waiter) != nil { return .cancelled }
+                    if let result = flight.result { return .done(result) }
+                    flight.waiters[waiter] = continuation
+                    return .waiting
+                }
+                switch registration {
+                case .waiting: break
+                case .done(let result): continuation.resume(with: result)
+                case .cancelled:
+                    continuation.resume(throwing: CancellationError())
+                    leave(key, flight)
+                }
+            }
+        } onCancel: {
+            let continuation = lock.withLock { () -> CheckedContinuation<Value, any Error>? in
+                guard flight.result == nil else { return nil }
+                guard let continuation = flight.waiters.removeValue(forKey: waiter) else {
+                    flight.cancelledEarly.insert(waiter)
+                    return nil
+                }
+                return continuation
+            }
+            if let continuation {
+                continuation.resume(throwing: CancellationError())
+                leave(key, flight)
+            }
+        }
+    }
+
+    /// One caller left early; the work is cancelled when it was the last.
+    private func leave(_ key: String, _ flight: Flight) {
+        let task = lock.withLock { () -> Task<Void, Never>? in
+            flight.members -= 1
+            guard flight.members == 0, flight.result == nil else { return nil }
+            if flights[key] === flight { flights[key] = nil }
+            return flight.task
+        }
+        task?.cancel()
+    }
+
+    private func finish(_ key: String, _ flight: Flight, _ result: Result<Value, any Error>) {
+        let waiters = lock.withLock { () -> [CheckedContinuation<Value, any Error>] in
+            if flights[key] === flight { flights[key] = nil }
+            flight.result = result
+            let waiters = Array(flight.waiters.values)
+            flight.waiters.removeAll()
+            return waiters
+        }
+        for waiter in waiters { waiter.resume(with: result) }
+    }
+}

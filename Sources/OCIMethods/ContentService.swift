@@ -1,0 +1,222 @@
+import Archive
+import Caching
+import Foundation
+import JSON
+import RPCDispatch
+import Registry
+import YAML
+
+/// Where every method gets registry content, through the caches: content
+/// named by digest in one byte-budgeted LRU, tag -> digest answers for the
+/// tag TTL, and identical concurrent work run once (singleflight).
+final class ContentService: Sendable {
+    /// A decompressed blob held in memory (`blob`, `parsed_blob`) is at most this.
+    static let maxBlobBytes = 512 << 20
+    /// Archive entries larger than this are skipped (`blob_files`, `image_files`).
+    static let maxEntryBytes = 500 << 20
+
+    let client: RegistryClient
+    let cache: ContentCache
+    let tags: ExpiringCache<Digest>
+    let defaultPlatform: Platform
+    private let downloads: URL
+    private let manifestFlights = Singleflight<FetchedManifest>()
+    private let valueFlights = Singleflight<JSONValue>()
+    private let blobFlights = Singleflight<[UInt8]>()
+    private let headFlights = Singleflight<ManifestHead>()
+
+    init(client: RegistryClient, cacheBytes: Int, tagTTL: Double, defaultPlatform: Platform,
+         downloads: URL = FileManager.default.temporaryDirectory) {
+        self.client = client
+        self.cache = ContentCache(capacity: cacheBytes)
+        self.tags = ExpiringCache(timeToLive: tagTTL)
+        self.defaultPlatform = defaultPlatform
+        self.downloads = downloads
+    }
+
+    /// Callers that shared another caller's work.
+    var singleflightJoins: Int {
+        manifestFlights.joins + valueFlights.joins + blobFlights.joins + headFlights.joins
+    }
+
+    func clear() {
+        cache.removeAll()
+        tags.removeAll()
+        client.clearCaches()
+    }
+
+    // MARK: - Manifests and indexes
+
+    /// The manifest or index `ref` names: a digest from the cache or one GET;
+    /// a tag through the tag cache, else one GET by tag (which also caches
+    /// the content by its digest).
+    func manifest(_ ref: ImageReference) async throws -> FetchedManifest {
+        if let digest = ref.digest ?? tags.value(ref.description) {
+            return try await manifest(ref, digest: digest)
+        }
+        let tagKey = ref.description
+        return try await manifestFlights.run("tag|" + tagKey) { [self] in
+            let fetched = try await client.fetchManifest(ref)
+            cache.store(fetched, cost: fetched.bytes.count, for: manifestKey(ref, fetched.digest))
+            tags.store(fetched.digest, for: tagKey)
+            return fetched
+        }
+    }
+
+    func manifest(_ ref: ImageReference, digest: Digest) async throws -> FetchedManifest {
+        let key = manifestKey(ref, digest)
+        if let cached = cache.value(key, as: FetchedManifest.self) { return cached }
+        return try await manifestFlights.run(key.name) { [self] in
+            let fetched = try await client.fetchManifest(ref.pinned(to: digest))
+            cache.store(fetched, cost: fetched.bytes.count, for: key)
+            return fetched
+        }
+    }
+
+    /// The digest `ref` names (a tag costs one manifest GET, cached).
+    func digest(of ref: ImageReference) async throws -> Digest {
+        if let digest = ref.digest ?? tags.value(ref.description) { return digest }
+        return try await manifest(ref).digest
+    }
+
+    /// An image manifest: `ref` itself, or the child of the index it names
+    /// for `platform`. Returns the manifest's document and digest.
+    func imageManifest(_ ref: ImageReference, platform: Platform) async throws -> (document: JSONValue, digest: Digest) {
+        let top = try await manifest(ref)
+        let document = try Self.document(top, ref: ref)
+        guard Self.isIndex(top, document) else { return (document, top.digest) }
+        guard let entry = document["manifests"]?.arrayValue?.first(where: { platform.matches($0["platform"]) }),
+            let childDigest = entry["digest"]?.stringValue.flatMap(Digest.init)
+        else {
+            throw RPCError(.unsupportedContent, reason: "no_matching_platform",
+                           message: "\(ref) is an index with no manifest for \(platform)")
+        }
+        let child = try await manifest(ref, digest: childDigest)
+        let childDocument = try Self.document(child, ref: ref)
+        guard !Self.isIndex(child, childDocument) else {
+            throw RPCError(.unsupportedContent, reason: "unexpected_media_type",
+                           message: "the \(platform) entry of \(ref) is another index")
+        }
+        return (childDocument, childDigest)
+    }
+
+    /// The `image_manifest` result for `ref`, cached by the digest it names
+    /// and the platform.
+    func imageManifestResult(_ ref: ImageReference, platform: Platform) async throws -> JSONValue {
+        if let cached = cachedImageManifestResult(ref, platform: platform) { return cached }
+        let top = try await digest(of: ref)
+        let key = ContentCache.Key("image_manifest", "\(ref.name)@\(top)|\(platform)")
+        return try await valueFlights.run(key.kind + "|" + key.name) { [self] in
+            let (document, _) = try await imageManifest(ref.pinned(to: top), platform: platform)
+            let result = Shapes.manifest(document)
+            cache.store(result, cost: Self.cost(result), for: key)
+            return result
+        }
+    }
+
+    /// The `image_manifest` result when the caches can answer without the registry.
+    func cachedImageManifestResult(_ ref: ImageReference, platform: Platform) -> JSONValue? {
+        guard let digest = ref.digest ?? tags.value(ref.description) else { return nil }
+        return cache.value(ContentCache.Key("image_manifest", "\(ref.name)@\(digest)|\(platform)"), as: JSONValue.self)
+    }
+
+    /// The descriptor of what `ref` names: from a cached manifest, else one HEAD.
+    func descriptor(_ ref: ImageReference) async throws -> JSONValue {
+        if let digest = ref.digest ?? tags.value(ref.description),
+            let cached = cache.value(manifestKey(ref, digest), as: FetchedManifest.self) {
+            return Self.descriptor(mediaType: cached.mediaType, size: cached.bytes.count, digest: cached.digest)
+        }
+        let head = try await headFlights.run("head|" + ref.description) { [self] in
+            let head = try await client.headManifest(ref)
+            if ref.digest == nil { tags.store(head.digest, for: ref.description) }
+            return head
+        }
+        return Self.descriptor(mediaType: head.mediaType, size: head.size, digest: head.digest)
+    }
+
+    /// Whether the tag `ref` names exists (a HEAD unless the tag cache knows).
+    func tagExists(_ ref: ImageReference) async -> Bool {
+        if tags.value(ref.description) != nil { return true }
+        guard let head = try? await headFlights.run("head|" + ref.description, { [client] in
+            try await client.headManifest(ref)
+        }) else { return false }
+        tags.store(head.digest, for: ref.description)
+        return true
+    }
+
+    // MARK: - Blobs
+
+    /// The blob `ref` names, verified as stored, then decompressed when it
+    /// is gzip or zstd.
+    func blob(_ ref: ImageReference) async throws -> [UInt8] {
+        let digest = try Self.requireDigest(ref)
+        let key = ContentCache.Key("blob", "\(ref.name)@\(digest)")
+        if let cached = cache.value(key, as: [UInt8].self) { return cached }
+        return try await blobFlights.run(key.name) { [self] in
+            let bytes = try await withDownloadedBlob(ref) { stream in try stream.readAll(limit: Self.maxBlobBytes) }
+            cache.store(bytes, cost: bytes.count, for: key)
+            return bytes
+        }
+    }
+
+    /// Downloads the blob, verifies it, and hands `body` its decoded stream;
+    /// the downloaded file is removed afterwards.
+    func withDownloadedBlob<T: Sendable>(
+        _ ref: ImageReference, _ body: (any ByteStream) throws -> T
+    ) async throws -> T {
+        let blob = try await client.fetchBlob(ref, directory: downloads)
+        defer { blob.discard() }
+        return try body(try Compression.openDecoded(path: blob.file.path))
+    }
+
+    /// A value derived from content named by digest, cached under
+    /// `kind`/`name` and computed once for concurrent callers.
+    func derived(
+        _ kind: String, _ name: String, _ compute: @escaping @Sendable () async throws -> JSONValue
+    ) async throws -> JSONValue {
+        let key = ContentCache.Key(kind, name)
+        if let cached = cache.value(key, as: JSONValue.self) { return cached }
+        return try await valueFlights.run(kind + "|" + name) { [self] in
+            let value = try await compute()
+            cache.store(value, cost: Self.cost(value), for: key)
+            return value
+        }
+    }
+
+    // MARK: - Helpers
+
+    private func manifestKey(_ ref: ImageReference, _ digest: Digest) -> ContentCache.Key {
+        ContentCache.Key("manifest", "\(ref.name)@\(digest)")
+    }
+
+    static func requireDigest(_ ref: ImageReference) throws(RPCError) -> Digest {
+        guard let digest = ref.digest else {
+            throw RPCError(.invalidParams, reason: "digest_required",
+                           message: "\(ref) must name a digest (repo@sha256:...)")
+        }
+        return digest
+    }
+
+    static func document(_ fetched: FetchedManifest, ref: ImageReference) throws(RPCError) -> JSONValue {
+        guard let document = try? JSONParser.parse(fetched.bytes), document.objectValue != nil else {
+            throw RPCError(.unsupportedContent, reason: "not_json", message: "the manifest of \(ref) is not a JSON object")
+        }
+        return document
+    }
+
+    static func isIndex(_ fetched: FetchedManifest, _ document: JSONValue) -> Bool {
+        let indexTypes = [ManifestMediaType.ociIndex, ManifestMediaType.dockerManifestList]
+        if indexTypes.contains(fetched.mediaType) { return true }
+        if let declared = document["mediaType"]?.stringValue, !declared.isEmpty { return indexTypes.contains(declared) }
+        return document["manifests"]?.arrayValue != nil && document["layers"] == nil
+    }
+
+    static func descriptor(mediaType: String, size: Int, digest: Digest) -> JSONValue {
+        Shapes.descriptor(["mediaType": .string(mediaType), "size": .integer(size), "digest": .string(digest.description)])
+    }
+
+    /// Bytes a value takes, roughly (its JSON text, plus overhead).
+    static func cost(_ value: JSONValue) -> Int {
+        JSONWriter.bytes(value).count * 2 + 64
+    }
+}

@@ -1,0 +1,184 @@
+import Archive
+import Foundation
+import JSON
+import RPCDispatch
+import Registry
+
+/// The ten `ec.oci.*` methods: declared params, and handlers that parse
+/// the ref, ask the content service and map failures to contract errors.
+struct MethodTable: Sendable {
+    let service: ContentService
+    let maxConcurrency: Int
+
+    private static let ref = ParamSpec("ref", .string)
+    private static let paths = ParamSpec("paths", .stringArray, wrongTypeReason: "invalid_paths")
+    private static let platform = ParamSpec("platform", .string, required: false, positional: false)
+
+    var specs: [MethodSpec] {
+        [
+            method("ec.oci.blob", [Self.ref, ParamSpec("encoding", .string, required: false, positional: false)]) {
+                params, ref, text in
+                let encoding = try params.optionalString("encoding") ?? "utf8"
+                guard encoding == "utf8" || encoding == "base64" else {
+                    throw RPCError.invalidParams(reason: "invalid_encoding", "encoding must be \"utf8\" or \"base64\"")
+                }
+                _ = try ContentService.requireDigest(ref)
+                let bytes = try await service.blob(ref)
+                if encoding == "base64" { return .string(Data(bytes).base64EncodedString()) }
+                guard let string = String(validating: bytes, as: UTF8.self) else {
+                    throw RPCError(.unsupportedContent, reason: "binary_content",
+                                   message: "blob \(text) is not UTF-8 text (ask with encoding \"base64\")")
+                }
+                return .string(string)
+            },
+            method("ec.oci.parsed_blob", [Self.ref]) { _, ref, text in
+                let digest = try ContentService.requireDigest(ref)
+                return try await service.derived("parsed_blob", "\(ref.name)@\(digest)") { [service] in
+                    let bytes = try await service.blob(ref)
+                    guard let value = try? JSONParser.parse(bytes) else {
+                        throw RPCError(.unsupportedContent, reason: "not_json", message: "blob \(text) is not JSON")
+                    }
+                    return value
+                }
+            },
+            method("ec.oci.blob_files", [Self.ref, Self.paths]) { params, ref, _ in
+                let digest = try ContentService.requireDigest(ref)
+                let paths = try params.strings("paths", reason: "invalid_paths")
+                guard !paths.isEmpty else { return [:] }
+                let name = "\(ref.name)@\(digest)|" + Set(paths).sorted().joined(separator: "\u{0}")
+                return try await service.derived("blob_files", name) { [service] in
+                    try await service.withDownloadedBlob(ref) { stream in
+                        try BlobFiles.read(TarReader(stream), paths: Set(paths), maxEntryBytes: ContentService.maxEntryBytes)
+                    }
+                }
+            },
+            method("ec.oci.descriptor", [Self.ref]) { _, ref, _ in
+                try await service.descriptor(ref)
+            },
+            method("ec.oci.image_manifest", [Self.ref, Self.platform]) { params, ref, _ in
+                try await service.imageManifestResult(ref, platform: try platform(params))
+            },
+            imageManifests,
+            method("ec.oci.image_files", [Self.ref, Self.paths]) { params, ref, _ in
+                let digest = try ContentService.requireDigest(ref)
+                let paths = try params.strings("paths", reason: "invalid_paths")
+                guard !paths.isEmpty else { return [:] }
+                let platform = service.defaultPlatform
+                let name = "\(ref.name)@\(digest)|\(platform)|" + Set(paths).sorted().joined(separator: "\u{0}")
+                return try await service.derived("image_files", name) { [service] in
+                    try await Self.imageFiles(service, ref, platform: platform, paths: paths)
+                }
+            },
+            method("ec.oci.image_index", [Self.ref]) { _, ref, _ in
+                let fetched = try await service.manifest(ref)
+                let document = try ContentService.document(fetched, ref: ref)
+                guard ContentService.isIndex(fetched, document) else {
+                    throw RPCError(.unsupportedContent, reason: "unexpected_media_type",
+                                   message: "\(ref) is \(fetched.mediaType), not an image index")
+                }
+                return Shapes.index(document)
+            },
+            method("ec.oci.image_tag_refs", [Self.ref]) { _, ref, _ in
+                let digest = try await service.digest(of: ref)
+                let tags = ["sig", "att", "sbom"].map { "\(digest.algorithm.rawValue)-\(digest.hex).\($0)" }
+                let exists = await withTaskGroup(of: (Int, Bool).self) { group in
+                    for (i, tag) in tags.enumerated() {
+                        group.addTask { [service] in (i, await service.tagExists(ref.tagged(tag))) }
+                    }
+                    var exists = [Bool](repeating: false, count: tags.count)
+                    for await (i, found) in group { exists[i] = found }
+                    return exists
+                }
+                try Task.checkCancellation()
+                return .array(tags.indices.filter { exists[$0] }.map { .string("\(ref.name):\(tags[$0])") })
+            },
+            method("ec.oci.image_referrers", [Self.ref]) { _, ref, _ in
+                let digest = try await service.digest(of: ref)
+                let referrers = try await service.client.fetchReferrers(ref.pinned(to: digest))
+                return .array(referrers.map { Shapes.referrer($0, repository: ref.name) })
+            },
+        ]
+    }
+
+    /// `ec.oci.image_manifests`, streaming with a `partialResultToken`.
+    private var imageManifests: MethodSpec {
+        MethodSpec("ec.oci.image_manifests", params: [
+            ParamSpec("refs", .stringArray),
+            ParamSpec("partialResultToken", .stringOrNumber, required: false, positional: false),
+            Self.platform,
+        ]) { [service, maxConcurrency] params, context in
+            let refs = try params.strings("refs")
+            let platform = try platform(params)
+            let token = params["partialResultToken"].flatMap { $0.isNull ? nil : $0 }
+            let fetcher = BatchManifestFetcher(service: service, maxConcurrency: maxConcurrency)
+            var outcomes: [String: JSONValue] = [:]
+            await fetcher.run(refs, platform: platform) { ref, outcome in
+                if let token {
+                    let value: JSONValue
+                    switch outcome {
+                    case .success(let manifest): value = ["ref": .string(ref), "manifest": manifest]
+                    case .failure(let error): value = ["ref": .string(ref), "error": error.json]
+                    }
+                    context.notifications.progress(token: token, value: value)
+                } else if case .success(let manifest) = outcome {
+                    outcomes[ref] = manifest
+                }
+            }
+            try Task.checkCancellation()
+            guard token == nil else { return [:] }
+            var result = JSONObject()
+            var written: Set<String> = []
+            for ref in refs where written.insert(ref).inserted {
+                if let manifest = outcomes[ref] { result.append(ref, manifest) }
+            }
+            return .object(result)
+        }
+    }
+
+    /// Reads the image's layers, top one first, through the flattener.
+    private static func imageFiles(
+        _ service: ContentService, _ ref: ImageReference, platform: Platform, paths: [String]
+    ) async throws -> JSONValue {
+        let (document, _) = try await service.imageManifest(ref, platform: platform)
+        var layers: [Digest] = []
+        for layer in document["layers"]?.arrayValue ?? [] {
+            guard let digest = layer["digest"]?.stringValue.flatMap(Digest.init) else {
+                throw RPCError(.unsupportedContent, reason: "invalid_manifest",
+                               message: "a layer of \(ref) has no valid digest")
+            }
+            layers.append(digest)
+        }
+        var flattener = LayerFlattener(paths: paths, maxEntryBytes: ContentService.maxEntryBytes)
+        for digest in layers.reversed() {
+            try Task.checkCancellation()
+            flattener = try await service.withDownloadedBlob(ref.pinned(to: digest)) { [flattener] stream in
+                var next = flattener
+                try next.apply(TarReader(stream))
+                return next
+            }
+        }
+        return flattener.result
+    }
+
+    /// A method taking a ref first: parses it (`invalid_reference`) and maps
+    /// every failure of `body` to the contract's error with the ref.
+    private func method(
+        _ name: String, _ params: [ParamSpec],
+        _ body: @escaping @Sendable (Params, ImageReference, String) async throws -> JSONValue
+    ) -> MethodSpec {
+        MethodSpec(name, params: params) { params, _ in
+            let text = try params.string("ref")
+            let ref = try ErrorMapping.parseReference(text)
+            do {
+                return try await body(params, ref, text)
+            } catch {
+                throw ErrorMapping.rpcError(error, ref: text)
+            }
+        }
+    }
+
+    private func platform(_ params: Params) throws(RPCError) -> Platform {
+        guard let text = try params.optionalString("platform") else { return service.defaultPlatform }
+        return try Platform(text)
+    }
+}

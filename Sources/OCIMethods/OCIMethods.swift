@@ -1,0 +1,58 @@
+import Foundation
+import JSON
+import Logging
+import RPCDispatch
+import Registry
+import ServerCore
+
+/// The ten `ec.oci.*` methods, served from one `ContentService`.
+public enum OCIMethods {
+    /// The server extension for `configuration`: the methods, their
+    /// `server.stats` sections and their caches.
+    public static func makeExtension(configuration: ServerConfiguration, logger: Logger,
+                                     environment: [String: String] = ProcessInfo.processInfo.environment)
+        -> ServerExtension
+    {
+        var settings = RegistryClient.Configuration()
+        settings.scheme = RegistryScheme(insecureRegistries: configuration.insecureRegistries)
+        settings.transport.timeout = configuration.timeout
+        settings.transport.retries = configuration.retries
+        settings.transport.maxConnectionsPerHost = max(8, configuration.maxConcurrency)
+        settings.credentials = CredentialStore(environment: environment)
+        let client = RegistryClient(configuration: settings, logger: logger)
+        // The configuration parser has validated the platform already.
+        let platform = (try? Platform(configuration.platform)) ?? .linuxAMD64
+        let service = ContentService(client: client, cacheBytes: configuration.cacheBytes,
+                                     tagTTL: configuration.tagTTL, defaultPlatform: platform)
+        let methods = MethodTable(service: service, maxConcurrency: configuration.maxConcurrency)
+        return ServerExtension(
+            methods: methods.specs,
+            stats: { Statistics.sections(service) },
+            clearCaches: { service.clear() })
+    }
+}
+
+/// `server.stats` sections of the methods: caches, singleflight, registry.
+enum Statistics {
+    static func sections(_ service: ContentService) -> [JSONObject.Member] {
+        var caches = JSONObject()
+        for (kind, stats) in service.cache.statistics.sorted(by: { $0.key < $1.key }) {
+            caches.append(kind, [
+                "hits": .integer(stats.hits), "misses": .integer(stats.misses), "entries": .integer(stats.entries),
+                "bytes": .integer(stats.bytes), "evictions": .integer(stats.evictions),
+            ])
+        }
+        let tags = service.tags.statistics
+        caches.append("tag", ["hits": .integer(tags.hits), "misses": .integer(tags.misses), "entries": .integer(tags.entries)])
+        var registry = JSONObject()
+        for (kind, count) in service.client.counters.snapshot.sorted(by: { $0.key < $1.key }) {
+            registry.append(kind, .integer(count))
+        }
+        return [
+            .init(key: "cache", value: .object(caches)),
+            .init(key: "cacheBytes", value: ["used": .integer(service.cache.bytes), "budget": .integer(service.cache.capacity)]),
+            .init(key: "singleflight", value: ["joins": .integer(service.singleflightJoins)]),
+            .init(key: "registry", value: .object(registry)),
+        ]
+    }
+}

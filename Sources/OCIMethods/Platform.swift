@@ -1,0 +1,43 @@
+import JSON
+import RPCDispatch
+
+/// A platform asked for: `os/arch[/variant]`, matched against the
+/// `platform` of an index's entries.
+struct Platform: Sendable, Hashable, CustomStringConvertible {
+    let os: String
+    let architecture: String
+    let variant: String?
+
+    static let linuxAMD64 = Platform(os: "linux", architecture: "amd64", variant: nil)
+
+    init(os: String, architecture: String, variant: String?) {
+        self.os = os
+        self.architecture = architecture
+        self.variant = variant
+    }
+
+    /// Parses `os/arch` or `os/arch/variant`.
+    init(_ text: String) throws(RPCError) {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard (2...3).contains(parts.count), parts.allSatisfy({ !$0.isEmpty }) else {
+            throw RPCError(.invalidParams, reason: "invalid_platform",
+                           message: "platform must be os/arch or os/arch/variant, not '\(text)'")
+        }
+        os = parts[0]
+        architecture = parts[1]
+        variant = parts.count == 3 ? parts[2] : nil
+    }
+
+    var description: String { [os, architecture, variant].compactMap { $0 }.joined(separator: "/") }
+
+    /// Whether an index entry's `platform` object is this platform (any
+    /// variant matches when none was asked for).
+    func matches(_ platform: JSONValue?) -> Bool {
+        guard let platform else { return false }
+        guard platform["os"]?.stringValue == os, platform["architecture"]?.stringValue == architecture else {
+            return false
+        }
+        if let variant { return platform["variant"]?.stringValue == variant }
+        return true
+    }
+}
