@@ -39,15 +39,24 @@ let package = Package(
         .target(name: "OCIMethods", dependencies: [
             "Archive", "Caching", "JSON", "Logging", "RPCDispatch", "Registry", "ServerCore", "YAML",
         ]),
+        // Shared by the tests: the real test registry, the binary as a child
+        // process, tar and compression builders for fixtures.
+        .target(name: "TestFixtures", dependencies: ["CZlib", "CZstd", "JSON", "Registry"]),
         .executableTarget(name: "ocirpc", dependencies: ["ServerCore", "OCIMethods"]),
 
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "FramingTests", dependencies: ["Framing"]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "JSON"]),
         // Against a real registry (docker-registry) started by the tests.
-        .testTarget(name: "RegistryIntegrationTests", dependencies: ["Registry", "JSON", "Logging"]),
+        .testTarget(name: "RegistryIntegrationTests", dependencies: ["Registry", "JSON", "Logging", "TestFixtures"]),
+        // The ten methods through the binary, against a real registry.
+        .testTarget(name: "MethodsIntegrationTests", dependencies: ["JSON", "Registry", "TestFixtures"]),
+        .testTarget(name: "ArchiveTests", dependencies: ["Archive", "TestFixtures"]),
+        .testTarget(name: "YAMLTests", dependencies: ["YAML", "JSON"]),
+        .testTarget(name: "CachingTests", dependencies: ["Caching"]),
+        .testTarget(name: "OCIMethodsTests", dependencies: ["OCIMethods", "Archive", "JSON", "TestFixtures"]),
         .testTarget(name: "RPCDispatchTests", dependencies: ["RPCDispatch", "JSON"]),
-        .testTarget(name: "ServerCoreTests", dependencies: ["ServerCore", "JSON", "RPCDispatch", "Logging", "OCIMethods", "ocirpc"]),
+        .testTarget(name: "ServerCoreTests", dependencies: ["ServerCore", "JSON", "RPCDispatch", "Logging", "OCIMethods", "TestFixtures", "ocirpc"]),
     ],
     swiftLanguageModes: [.v6]
 )

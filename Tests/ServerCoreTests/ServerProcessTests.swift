@@ -1,3 +1,4 @@
+import TestFixtures
 import Foundation
 import JSON
 import Testing

@@ -6,22 +6,22 @@ import Registry
 
 /// A real registry (Debian's `docker-registry`, CNCF distribution) started
 /// on loopback for one test, with its own storage in a temporary folder.
-final class TestRegistry: @unchecked Sendable {
-    enum Auth {
+public final class TestRegistry: @unchecked Sendable {
+    public enum Auth: Sendable {
         case anonymous
         /// htpasswd basic auth with one user.
         case basic(user: String, password: String)
     }
 
-    let port: Int
-    let directory: URL
+    public let port: Int
+    public let directory: URL
     private let process = Process()
-    let auth: Auth
+    public let auth: Auth
 
     /// `host:port`, as it appears in references.
-    var host: String { "127.0.0.1:\(port)" }
+    public var host: String { "127.0.0.1:\(port)" }
 
-    init(auth: Auth = .anonymous) async throws {
+    public init(auth: Auth = .anonymous) async throws {
         self.auth = auth
         port = try Self.freePort()
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-registry-\(UUID().uuidString)")
@@ -76,7 +76,7 @@ final class TestRegistry: @unchecked Sendable {
         stop()
     }
 
-    func stop() {
+    public func stop() {
         if process.isRunning {
             process.terminate()
             process.waitUntilExit()
@@ -99,7 +99,7 @@ final class TestRegistry: @unchecked Sendable {
     }
 
     /// A free TCP port on loopback (bound, read, released).
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestRegistryError("socket failed") }
         defer { close(fd) }
@@ -139,7 +139,7 @@ final class TestRegistry: @unchecked Sendable {
 
     /// Uploads `bytes` as a blob of `repository`; returns its digest.
     @discardableResult
-    func pushBlob(_ repository: String, _ bytes: Data) async throws -> String {
+    public func pushBlob(_ repository: String, _ bytes: Data) async throws -> String {
         let digest = Digest.of([UInt8](bytes)).description
         let (_, start) = try await request("POST", URL(string: "http://\(host)/v2/\(repository)/blobs/uploads/")!)
         guard start.statusCode == 202, let location = start.value(forHTTPHeaderField: "Location") else {
@@ -155,7 +155,7 @@ final class TestRegistry: @unchecked Sendable {
 
     /// Puts a manifest under `reference` (a tag or a digest); returns its digest.
     @discardableResult
-    func pushManifest(_ repository: String, _ reference: String, _ bytes: Data, mediaType: String) async throws -> String {
+    public func pushManifest(_ repository: String, _ reference: String, _ bytes: Data, mediaType: String) async throws -> String {
         let (_, response) = try await request(
             "PUT", URL(string: "http://\(host)/v2/\(repository)/manifests/\(reference)")!, body: bytes, contentType: mediaType)
         guard response.statusCode == 201 else { throw TestRegistryError("manifest put: \(response.statusCode)") }
@@ -167,7 +167,7 @@ extension TestRegistry {
     /// Pushes a minimal OCI image (an empty `{}` config, no layers) under
     /// `reference` (a tag or a digest); returns the manifest and its digest.
     @discardableResult
-    func pushMinimalImage(_ repository: String, _ reference: String, annotations: String = "{}") async throws
+    public func pushMinimalImage(_ repository: String, _ reference: String, annotations: String = "{}") async throws
         -> (manifest: Data, digest: String)
     {
         let config = try await pushBlob(repository, Data("{}".utf8))
@@ -177,7 +177,7 @@ extension TestRegistry {
     }
 }
 
-struct TestRegistryError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+public struct TestRegistryError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }

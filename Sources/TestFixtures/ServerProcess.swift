@@ -2,16 +2,16 @@ import Foundation
 import JSON
 
 /// The built `ocirpc` binary, run as a child process the way clients run it.
-final class ServerProcess: @unchecked Sendable {
-    static var binary: URL {
+public final class ServerProcess: @unchecked Sendable {
+    public static var binary: URL {
         if let path = ProcessInfo.processInfo.environment["OCIRPC_BINARY"] { return URL(fileURLWithPath: path) }
         let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
             .appendingPathComponent("ocirpc")
         if FileManager.default.isExecutableFile(atPath: beside.path) { return beside }
-        return OpenRPCContract.packageRoot.appendingPathComponent(".build/debug/ocirpc")
+        return FixturePaths.packageRoot.appendingPathComponent(".build/debug/ocirpc")
     }
 
-    let process = Process()
+    public let process = Process()
     private let stdinPipe = Pipe()
     private let stdoutPipe = Pipe()
     private let stderrPipe = Pipe()
@@ -24,7 +24,7 @@ final class ServerProcess: @unchecked Sendable {
 
     /// - Parameter closeOutput: start with our end of the server's stdout
     ///   closed, as a client that never reads would.
-    init(_ arguments: [String] = [], environment: [String: String] = [:], closeOutput: Bool = false) throws {
+    public init(_ arguments: [String] = [], environment: [String: String] = [:], closeOutput: Bool = false) throws {
         // Writing to a server that has exited must fail, not kill the tests.
         signal(SIGPIPE, SIG_IGN)
         process.executableURL = Self.binary
@@ -65,23 +65,23 @@ final class ServerProcess: @unchecked Sendable {
         }
     }
 
-    func send(_ text: String) { send(bytes: Data(text.utf8)) }
+    public func send(_ text: String) { send(bytes: Data(text.utf8)) }
 
-    func send(bytes: Data) {
+    public func send(bytes: Data) {
         try? stdinPipe.fileHandleForWriting.write(contentsOf: bytes)
     }
 
-    func sendLine(_ text: String) { send(text + "\n") }
+    public func sendLine(_ text: String) { send(text + "\n") }
 
-    func closeInput() {
+    public func closeInput() {
         try? stdinPipe.fileHandleForWriting.close()
     }
 
-    var stdout: Data { lock.withLock { outBuffer } }
-    var stderr: String { lock.withLock { String(decoding: errBuffer, as: UTF8.self) } }
+    public var stdout: Data { lock.withLock { outBuffer } }
+    public var stderr: String { lock.withLock { String(decoding: errBuffer, as: UTF8.self) } }
 
     /// The newline-delimited messages written so far.
-    var messages: [JSONValue] {
+    public var messages: [JSONValue] {
         String(decoding: stdout, as: UTF8.self).split(separator: "\n").map {
             (try? JSONParser.parse(String($0))) ?? .string("unparseable: \($0)")
         }
@@ -91,7 +91,7 @@ final class ServerProcess: @unchecked Sendable {
     // one of the few threads that every other test's tasks need.
 
     /// Waits until `count` newline-delimited messages arrived.
-    func waitForMessages(_ count: Int, seconds: Double = 20) async -> [JSONValue] {
+    public func waitForMessages(_ count: Int, seconds: Double = 20) async -> [JSONValue] {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             let current = messages
@@ -102,7 +102,7 @@ final class ServerProcess: @unchecked Sendable {
     }
 
     /// Waits for exit and returns the status, or nil if it did not exit in time.
-    func waitForExit(seconds: Double = 20) async -> Int32? {
+    public func waitForExit(seconds: Double = 20) async -> Int32? {
         let deadline = Date().addingTimeInterval(seconds)
         while process.isRunning && Date() < deadline { try? await Task.sleep(for: .milliseconds(2)) }
         if process.isRunning {
@@ -121,7 +121,7 @@ final class ServerProcess: @unchecked Sendable {
     }
 
     /// Runs the binary to completion with `input` on stdin.
-    static func run(_ arguments: [String], input: String = "", environment: [String: String] = [:]) async throws
+    public static func run(_ arguments: [String], input: String = "", environment: [String: String] = [:]) async throws
         -> (status: Int32?, stdout: String, stderr: String)
     {
         let p = try ServerProcess(arguments, environment: environment)

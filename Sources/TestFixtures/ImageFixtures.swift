@@ -1,0 +1,49 @@
+import Foundation
+import JSON
+import Registry
+
+/// Images pushed to a test registry: layers, configs, manifests, indexes.
+extension TestRegistry {
+    /// A pushed manifest or index.
+    public struct Pushed: Sendable {
+        public let digest: String
+        public let bytes: Data
+        public var size: Int { bytes.count }
+    }
+
+    /// Pushes an image: `config` JSON and `layers` (stored as given, with
+    /// their media types); returns the manifest.
+    @discardableResult
+    public func pushImage(
+        _ repository: String, _ reference: String, config: String = "{}",
+        layers: [(bytes: [UInt8], mediaType: String)] = [], docker: Bool = false, extra: String = ""
+    ) async throws -> Pushed {
+        let configDigest = try await pushBlob(repository, Data(config.utf8))
+        var layerJSON: [String] = []
+        for layer in layers {
+            let digest = try await pushBlob(repository, Data(layer.bytes))
+            layerJSON.append(#"{"mediaType":"\#(layer.mediaType)","size":\#(layer.bytes.count),"digest":"\#(digest)"}"#)
+        }
+        let manifestType = docker ? ManifestMediaType.dockerManifest : ManifestMediaType.ociManifest
+        let configType = docker ? "application/vnd.docker.container.image.v1+json" : "application/vnd.oci.image.config.v1+json"
+        let manifest = #"{"schemaVersion":2,"mediaType":"\#(manifestType)","config":{"mediaType":"\#(configType)","size":\#(config.utf8.count),"digest":"\#(configDigest)"},"layers":[\#(layerJSON.joined(separator: ","))]\#(extra)}"#
+        let data = Data(manifest.utf8)
+        let digest = try await pushManifest(repository, reference, data, mediaType: manifestType)
+        return Pushed(digest: digest, bytes: data)
+    }
+
+    /// Pushes an index of `entries` (digest, size, platform JSON).
+    @discardableResult
+    public func pushIndex(
+        _ repository: String, _ reference: String, entries: [(Pushed, platform: String)], docker: Bool = false
+    ) async throws -> Pushed {
+        let indexType = docker ? ManifestMediaType.dockerManifestList : ManifestMediaType.ociIndex
+        let childType = docker ? ManifestMediaType.dockerManifest : ManifestMediaType.ociManifest
+        let list = entries.map {
+            #"{"mediaType":"\#(childType)","size":\#($0.0.size),"digest":"\#($0.0.digest)","platform":\#($0.platform)}"#
+        }
+        let data = Data(#"{"schemaVersion":2,"mediaType":"\#(indexType)","manifests":[\#(list.joined(separator: ","))]}"#.utf8)
+        let digest = try await pushManifest(repository, reference, data, mediaType: indexType)
+        return Pushed(digest: digest, bytes: data)
+    }
+}

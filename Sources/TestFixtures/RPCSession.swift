@@ -1,0 +1,66 @@
+import Foundation
+import JSON
+
+/// A JSON-RPC conversation with the built `ocirpc` binary: numbered
+/// requests, responses matched by id, notifications kept in order.
+public final class RPCSession: @unchecked Sendable {
+    public let process: ServerProcess
+    private let lock = NSLock()
+    private var nextID = 0
+
+    public init(_ arguments: [String] = [], environment: [String: String] = [:]) throws {
+        process = try ServerProcess(arguments, environment: environment)
+    }
+
+    /// Sends a request; returns its id.
+    @discardableResult
+    public func send(_ method: String, _ params: JSONValue) -> Int {
+        let id = lock.withLock { () -> Int in
+            nextID += 1
+            return nextID
+        }
+        let message: JSONValue = ["jsonrpc": "2.0", "id": .integer(id), "method": .string(method), "params": params]
+        process.sendLine(message.jsonText)
+        return id
+    }
+
+    /// Sends a notification.
+    public func notify(_ method: String, _ params: JSONValue) {
+        let message: JSONValue = ["jsonrpc": "2.0", "method": .string(method), "params": params]
+        process.sendLine(message.jsonText)
+    }
+
+    /// The response to request `id` (the whole message), waiting for it.
+    public func response(_ id: Int, seconds: Double = 60) async throws -> JSONValue {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if let found = process.messages.first(where: { $0["id"] == .integer(id) }) { return found }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        throw TestRegistryError("no response to request \(id) within \(seconds) s; stderr: \(process.stderr.suffix(800))")
+    }
+
+    /// Sends a request and waits for its response message.
+    public func call(_ method: String, _ params: JSONValue) async throws -> JSONValue {
+        try await response(send(method, params))
+    }
+
+    /// The `result` of a call, failing when the call answered an error.
+    public func result(_ method: String, _ params: JSONValue) async throws -> JSONValue {
+        let message = try await call(method, params)
+        guard let result = message["result"] else {
+            throw TestRegistryError("\(method) failed: \(message.jsonText)")
+        }
+        return result
+    }
+
+    /// Notifications received so far, in order.
+    public var notifications: [JSONValue] { process.messages.filter { $0["id"] == nil } }
+
+    /// Closes stdin and waits for the exit status.
+    @discardableResult
+    public func close() async -> Int32? {
+        process.closeInput()
+        return await process.waitForExit()
+    }
+}

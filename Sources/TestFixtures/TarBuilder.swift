@@ -1,0 +1,81 @@
+import Foundation
+
+/// Builds tar archives for fixtures: ustar headers, with a PAX `path`
+/// record or a GNU long-name entry for names over 100 bytes.
+public struct TarBuilder {
+    public enum LongNames: Sendable { case pax, gnu }
+
+    public private(set) var bytes: [UInt8] = []
+    private let longNames: LongNames
+
+    public init(longNames: LongNames = .pax) {
+        self.longNames = longNames
+    }
+
+    /// Adds a regular file.
+    public mutating func file(_ name: String, _ contents: String) {
+        file(name, Array(contents.utf8))
+    }
+
+    public mutating func file(_ name: String, _ contents: [UInt8]) {
+        entry(name, type: "0", contents: contents)
+    }
+
+    public mutating func directory(_ name: String) {
+        entry(name.hasSuffix("/") ? name : name + "/", type: "5", contents: [])
+    }
+
+    public mutating func symlink(_ name: String, to target: String) {
+        entry(name, type: "2", contents: [], linkName: target)
+    }
+
+    /// The archive with its two closing zero blocks.
+    public var archive: [UInt8] { bytes + [UInt8](repeating: 0, count: 1024) }
+
+    private mutating func entry(_ name: String, type: Character, contents: [UInt8], linkName: String = "") {
+        var headerName = name
+        if name.utf8.count > 100 {
+            switch longNames {
+            case .pax:
+                var record = " path=\(name)\n"
+                var length = record.utf8.count + 1
+                while String(length).utf8.count + record.utf8.count != length { length += 1 }
+                record = "\(length)" + record
+                append(header("PaxHeaders/x", type: "x", size: record.utf8.count), Array(record.utf8))
+            case .gnu:
+                append(header("././@LongLink", type: "L", size: name.utf8.count + 1), Array(name.utf8) + [0])
+            }
+            headerName = String(name.suffix(90))
+        }
+        append(header(headerName, type: type, size: contents.count, linkName: linkName), contents)
+    }
+
+    private mutating func append(_ header: [UInt8], _ contents: [UInt8]) {
+        bytes += header + contents
+        bytes += [UInt8](repeating: 0, count: (512 - contents.count % 512) % 512)
+    }
+
+    private func header(_ name: String, type: Character, size: Int, linkName: String = "") -> [UInt8] {
+        var h = [UInt8](repeating: 0, count: 512)
+        func put(_ text: String, at offset: Int, width: Int) {
+            for (i, b) in text.utf8.prefix(width).enumerated() { h[offset + i] = b }
+        }
+        func octal(_ value: Int, at offset: Int, width: Int) {
+            put(String(repeating: "0", count: max(0, width - 1 - String(value, radix: 8).count)) + String(value, radix: 8),
+                at: offset, width: width - 1)
+        }
+        put(name, at: 0, width: 100)
+        octal(0o644, at: 100, width: 8)
+        octal(0, at: 108, width: 8)
+        octal(0, at: 116, width: 8)
+        octal(size, at: 124, width: 12)
+        octal(0, at: 136, width: 12)
+        put(String(type), at: 156, width: 1)
+        put(linkName, at: 157, width: 100)
+        put("ustar\u{0}00", at: 257, width: 8)
+        for i in 148..<156 { h[i] = UInt8(ascii: " ") }
+        let sum = h.reduce(0) { $0 + Int($1) }
+        octal(sum, at: 148, width: 7)
+        return h
+    }
+}

@@ -1,0 +1,47 @@
+import Archive
+import Testing
+import TestFixtures
+
+@Suite struct DecompressionTests {
+    let text = Array(String(repeating: "the quick brown fox jumps over the lazy dog\n", count: 5000).utf8)
+
+    @Test func detectsCompressionByMagicBytes() {
+        #expect(Compression.detect(Compressors.gzip(text)) == .gzip)
+        #expect(Compression.detect(Compressors.zstd(text)) == .zstd)
+        #expect(Compression.detect(text) == .none)
+        #expect(Compression.detect([UInt8]()) == .none)
+    }
+
+    @Test func gzipRoundTrips() throws {
+        #expect(try Compression.decode(Compressors.gzip(text), limit: 1 << 30) == text)
+    }
+
+    @Test func concatenatedGzipMembersReadAsOneStream() throws {
+        let half = text.count / 2
+        let joined = Compressors.gzip(Array(text[..<half])) + Compressors.gzip(Array(text[half...]))
+        #expect(try Compression.decode(joined, limit: 1 << 30) == text)
+    }
+
+    @Test func zstdRoundTrips() throws {
+        #expect(try Compression.decode(Compressors.zstd(text), limit: 1 << 30) == text)
+    }
+
+    @Test func truncatedStreamsAreCorrupt() throws {
+        for compressed in [Compressors.gzip(text), Compressors.zstd(text)] {
+            let cut = Array(compressed.prefix(compressed.count / 2))
+            #expect { try Compression.decode(cut, limit: 1 << 30) } throws: { ($0 as? ArchiveError)?.kind == .corrupt }
+        }
+    }
+
+    @Test func corruptedGzipIsCorrupt() throws {
+        var bytes = Compressors.gzip(text)
+        for i in 20..<60 { bytes[i] ^= 0x5A }
+        #expect { try Compression.decode(bytes, limit: 1 << 30) } throws: { ($0 as? ArchiveError)?.kind == .corrupt }
+    }
+
+    @Test func outputOverTheLimitIsRefused() throws {
+        #expect { try Compression.decode(Compressors.gzip(text), limit: 1000) } throws: {
+            ($0 as? ArchiveError)?.reason == "archive_too_large"
+        }
+    }
+}

@@ -1,0 +1,89 @@
+import Caching
+import Testing
+
+@Suite struct ContentCacheTests {
+    @Test func leastRecentlyUsedIsEvictedFirstWithinTheBudget() {
+        let cache = ContentCache(capacity: 300)
+        cache.store("a", cost: 100, for: .init("blob", "a"))
+        cache.store("b", cost: 100, for: .init("blob", "b"))
+        cache.store("c", cost: 100, for: .init("manifest", "c"))
+        #expect(cache.value(.init("blob", "a"), as: String.self) == "a")  // a is now the most recent
+        cache.store("d", cost: 100, for: .init("blob", "d"))
+        #expect(cache.value(.init("blob", "b"), as: String.self) == nil)
+        #expect(cache.value(.init("blob", "a"), as: String.self) == "a")
+        #expect(cache.value(.init("manifest", "c"), as: String.self) == "c")
+        #expect(cache.bytes == 300)
+        let stats = cache.statistics
+        #expect(stats["blob"]?.evictions == 1)
+        #expect(stats["blob"]?.hits == 2)
+        #expect(stats["blob"]?.misses == 1)
+        #expect(stats["blob"]?.entries == 2)
+        #expect(stats["manifest"]?.bytes == 100)
+    }
+
+    @Test func aValueLargerThanTheBudgetIsNotStored() {
+        let cache = ContentCache(capacity: 100)
+        cache.store("small", cost: 50, for: .init("k", "small"))
+        cache.store("huge", cost: 101, for: .init("k", "huge"))
+        #expect(cache.value(.init("k", "huge"), as: String.self) == nil)
+        #expect(cache.value(.init("k", "small"), as: String.self) == "small")
+    }
+
+    @Test func keysOfDifferentKindsDoNotCollide() {
+        let cache = ContentCache(capacity: 1000)
+        cache.store(1, cost: 1, for: .init("blob", "x"))
+        cache.store(2, cost: 1, for: .init("manifest", "x"))
+        #expect(cache.value(.init("blob", "x"), as: Int.self) == 1)
+        #expect(cache.value(.init("manifest", "x"), as: Int.self) == 2)
+    }
+
+    @Test func removeAllEmptiesTheCache() {
+        let cache = ContentCache(capacity: 1000)
+        for i in 0..<10 { cache.store(i, cost: 10, for: .init("k", "\(i)")) }
+        cache.removeAll()
+        #expect(cache.bytes == 0)
+        #expect(cache.value(.init("k", "3"), as: Int.self) == nil)
+    }
+
+    @Test func replacingAKeyKeepsTheAccountsRight() {
+        let cache = ContentCache(capacity: 1000)
+        cache.store(1, cost: 100, for: .init("k", "x"))
+        cache.store(2, cost: 300, for: .init("k", "x"))
+        #expect(cache.bytes == 300)
+        #expect(cache.statistics["k"]?.entries == 1)
+    }
+}
+
+@Suite struct ExpiringCacheTests {
+    final class FakeClock: @unchecked Sendable {
+        var now = 0.0
+    }
+
+    @Test func valuesExpireAfterTheirTimeToLive() {
+        let clock = FakeClock()
+        let cache = ExpiringCache<String>(timeToLive: 60, clock: { clock.now })
+        cache.store("sha256:1", for: "repo:tag")
+        clock.now = 59
+        #expect(cache.value("repo:tag") == "sha256:1")
+        clock.now = 61
+        #expect(cache.value("repo:tag") == nil)
+    }
+
+    @Test func aZeroTimeToLiveCachesNothing() {
+        let cache = ExpiringCache<String>(timeToLive: 0)
+        cache.store("v", for: "k")
+        #expect(cache.value("k") == nil)
+    }
+
+    @Test func theEntryCountIsBounded() {
+        let clock = FakeClock()
+        let cache = ExpiringCache<Int>(timeToLive: 60, maxEntries: 3, clock: { clock.now })
+        for i in 0..<10 {
+            clock.now = Double(i)
+            cache.store(i, for: "\(i)")
+        }
+        #expect(cache.statistics.entries == 3)
+        #expect(cache.value("9") == 9)
+        #expect(cache.value("0") == nil)
+    }
+}

@@ -1,0 +1,72 @@
+import JSON
+import Testing
+import YAML
+
+@Suite struct YAMLToJSONTests {
+    private func json(_ yaml: String) throws -> String {
+        try YAMLToJSON.convert(Array(yaml.utf8)).jsonText
+    }
+
+    /// go-yaml v2's plain scalars, written as sigs.k8s.io/yaml writes them.
+    @Test(arguments: [
+        ("true", "true"), ("True", "true"), ("yes", "true"), ("Y", "true"), ("on", "true"), ("ON", "true"),
+        ("false", "false"), ("no", "false"), ("N", "false"), ("Off", "false"),
+        ("~", "null"), ("null", "null"), ("NULL", "null"), ("", "null"),
+        ("42", "42"), ("-7", "-7"), ("+3", "3"), ("0x1F", "31"), ("0o17", "15"), ("017", "15"), ("0b101", "5"),
+        ("1_000", "1000"), ("18446744073709551615", "18446744073709551615"),
+        ("1.5", "1.5"), ("1.10", "1.1"), ("1e3", "1000"), (".5", "0.5"), ("-0.25", "-0.25"),
+        ("1e21", "1e+21"), ("1.5e-7", "1.5e-7"), ("123456789012345678901234", "1.2345678901234569e+23"),
+        ("2024-01-02", "\"2024-01-02\""), ("yes please", "\"yes please\""), ("0x", "\"0x\""), ("1.2.3", "\"1.2.3\""),
+    ])
+    func plainScalarsResolveAsGoYAMLV2(yaml: String, expected: String) throws {
+        #expect(try json("v: \(yaml)") == #"{"v":\#(expected)}"#)
+    }
+
+    @Test func quotedScalarsStayStrings() throws {
+        #expect(try json("a: \"true\"\nb: '42'\nc: !!str 7") == #"{"a":"true","b":"42","c":"7"}"#)
+    }
+
+    @Test func mapKeysBecomeStrings() throws {
+        #expect(try json("1: a\ntrue: b\n~: c") == #"{"1":"a","true":"b","null":"c"}"#)
+    }
+
+    @Test func nestedStructuresAndAnchors() throws {
+        let yaml = """
+            base: &b
+              image: x
+              ports: [80, 443]
+            copy: *b
+            list:
+              - one
+              - {k: v}
+            """
+        #expect(try json(yaml) == #"{"base":{"image":"x","ports":[80,443]},"copy":{"image":"x","ports":[80,443]},"list":["one",{"k":"v"}]}"#)
+    }
+
+    @Test func onlyTheFirstDocumentCounts() throws {
+        #expect(try json("---\na: 1\n---\nb: 2\n") == #"{"a":1}"#)
+    }
+
+    @Test func jsonInputKeepsNumbersVerbatim() throws {
+        #expect(try json(#"{"n": 12345678901234567890, "f": 1.10}"#) == #"{"n":12345678901234567890,"f":1.10}"#)
+    }
+
+    @Test func invalidYAMLThrows() {
+        #expect(throws: YAMLError.self) { try json("a: [1, 2\nb: }") }
+        #expect(throws: YAMLError.self) { try json("v: .nan") }
+    }
+
+    @Test func aliasBombsAreRefused() {
+        var yaml = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        for i in 1..<9 {
+            let refs = Array(repeating: "*a\(i - 1)", count: 10).joined(separator: ", ")
+            yaml += "a\(i): &a\(i) [\(refs)]\n"
+        }
+        #expect(throws: YAMLError.self) { try json(yaml) }
+    }
+
+    @Test func deepNestingIsRefused() {
+        let yaml = String(repeating: "[", count: 600) + String(repeating: "]", count: 600)
+        #expect(throws: YAMLError.self) { try YAMLToJSON.convert(Array(("a: " + yaml).utf8)) }
+    }
+}
