@@ -1,0 +1,104 @@
+import Foundation
+import JSON
+import Registry
+import Testing
+import TestFixtures
+
+@Suite(.serialized) struct BatchAndCacheTests {
+    @Test func batchWithoutATokenAnswersTheSuccessesInOneObject() async throws {
+        let rig = try await Rig.start()
+        try await rig.registry.pushMinimalImage("batch", "a")
+        try await rig.registry.pushMinimalImage("batch", "b", annotations: #"{"b":"1"}"#)
+        let a = rig.ref("batch", "a"), b = rig.ref("batch", "b"), missing = rig.ref("batch", "missing")
+        let result = try await rig.session.result("ec.oci.image_manifests", [[.string(a), .string(b), .string(a), .string(missing), "Bad Ref"]])
+        #expect(result.objectValue?.keys == [a, b])
+        #expect(result[b]?["annotations"] == ["b": "1"])
+        #expect(try await rig.session.result("ec.oci.image_manifests", [[]]) == [:])
+        let nonString = try await rig.session.call("ec.oci.image_manifests", [["x", 1]])
+        #expect(nonString.errorCode == -32602)
+        await rig.stop()
+    }
+
+    @Test func batchWithATokenStreamsOneProgressPerDistinctRefBeforeTheResponse() async throws {
+        let rig = try await Rig.start()
+        var refs: [String] = []
+        for i in 0..<12 {
+            try await rig.registry.pushMinimalImage("stream", "t\(i)", annotations: #"{"i":"\#(i)"}"#)
+            refs.append(rig.ref("stream", "t\(i)"))
+        }
+        let missing = rig.ref("stream", "missing")
+        // One already cached: it is answered first, without waiting.
+        _ = try await rig.session.result("ec.oci.image_manifest", [.string(refs[5])])
+        let asked = refs + [refs[0], missing, "::bad::"]
+        let id = rig.session.send("ec.oci.image_manifests", ["refs": .array(asked.map { .string($0) }), "partialResultToken": "tok"])
+        let response = try await rig.session.response(id)
+        #expect(response["result"] == [:])
+        let messages = rig.session.process.messages
+        let responseIndex = try #require(messages.firstIndex { $0["id"] == .integer(id) })
+        let progress = messages.enumerated().filter { $0.element["method"] == "$/progress" }
+        #expect(progress.allSatisfy { $0.offset < responseIndex })
+        let values = progress.map { $0.element["params"]?["value"] ?? nil }
+        #expect(progress.allSatisfy { $0.element["params"]?["token"] == "tok" })
+        #expect(values.count == 14)
+        #expect(Set(values.compactMap { $0["ref"]?.stringValue }) == Set(refs + [missing, "::bad::"]))
+        #expect(values.first?["ref"] == .string(refs[5]) || values.first?["ref"] == "::bad::")
+        for value in values {
+            let ref = value["ref"]?.stringValue ?? ""
+            if refs.contains(ref) {
+                #expect(value["manifest"]?["schemaVersion"] == 2)
+                #expect(value["manifest"]?["annotations"]?["i"] != nil)
+            } else {
+                #expect(value["error"]?["code"] != nil, "\(ref)")
+            }
+        }
+        #expect(values.first { $0["ref"] == .string(missing) }?["error"]?["code"] == -32001)
+        #expect(values.first { $0["ref"] == "::bad::" }?["error"]?["code"] == -32602)
+        await rig.stop()
+    }
+
+    @Test func concurrentIdenticalRequestsFetchOnce() async throws {
+        let rig = try await Rig.start()
+        try await rig.registry.pushMinimalImage("hot", "v1")
+        let ref = rig.ref("hot", "v1")
+        let ids = (0..<50).map { _ in rig.session.send("ec.oci.image_manifest", [.string(ref)]) }
+        for id in ids { #expect(try await rig.session.response(id)["result"]?["schemaVersion"] == 2) }
+        let stats = try await rig.session.result("server.stats", [])
+        #expect(stats["registry"]?["manifest"] == 1)
+        await rig.stop()
+    }
+
+    @Test func aMovedTagIsSeenAfterTheTTL() async throws {
+        let rig = try await Rig.start(arguments: ["--tag-ttl", "1s"])
+        try await rig.registry.pushMinimalImage("moving", "v1", annotations: #"{"n":"1"}"#)
+        let ref = rig.ref("moving", "v1")
+        #expect(try await rig.session.result("ec.oci.image_manifest", [.string(ref)])["annotations"] == ["n": "1"])
+        try await rig.registry.pushMinimalImage("moving", "v1", annotations: #"{"n":"2"}"#)
+        #expect(try await rig.session.result("ec.oci.image_manifest", [.string(ref)])["annotations"] == ["n": "1"])
+        try await Task.sleep(for: .milliseconds(1200))
+        #expect(try await rig.session.result("ec.oci.image_manifest", [.string(ref)])["annotations"] == ["n": "2"])
+        await rig.stop()
+    }
+
+    @Test func aSmallCacheEvictsAndStillAnswersCorrectly() async throws {
+        let rig = try await Rig.start(arguments: ["--cache-bytes", "4KiB"])
+        var refs: [String] = []
+        for i in 0..<20 {
+            try await rig.registry.pushMinimalImage("small", "t\(i)", annotations: #"{"i":"\#(i)"}"#)
+            refs.append(rig.ref("small", "t\(i)"))
+        }
+        for round in 0..<2 {
+            for (i, ref) in refs.enumerated() {
+                let result = try await rig.session.result("ec.oci.image_manifest", [.string(ref)])
+                #expect(result["annotations"] == ["i": .string("\(i)")], "round \(round)")
+            }
+        }
+        let stats = try await rig.session.result("server.stats", [])
+        let evictions = (stats["cache"]?["manifest"]?["evictions"]?.intValue ?? 0)
+            + (stats["cache"]?["image_manifest"]?["evictions"]?.intValue ?? 0)
+        #expect(evictions > 0)
+        #expect((stats["cacheBytes"]?["used"]?.intValue ?? .max) <= 4096)
+        #expect(try await rig.session.result("server.clearCache", []) == .null)
+        #expect(try await rig.session.result("server.stats", [])["cacheBytes"]?["used"] == 0)
+        await rig.stop()
+    }
+}
