@@ -11,7 +11,12 @@ public final class TestRegistry: @unchecked Sendable {
         case anonymous
         /// htpasswd basic auth with one user.
         case basic(user: String, password: String)
+        /// Bearer tokens from a `TokenIssuer` that wants these credentials.
+        case token(user: String, password: String)
     }
+
+    /// The token server, in `.token` mode.
+    public private(set) var tokenIssuer: TokenIssuer?
 
     public let port: Int
     public let directory: URL
@@ -41,6 +46,18 @@ public final class TestRegistry: @unchecked Sendable {
                   htpasswd:
                     realm: ocirpc-test
                     path: \(htpasswd.path)
+                """
+        }
+        if case .token(let user, let password) = auth {
+            let issuer = try TokenIssuer(users: [user: password], directory: directory.appendingPathComponent("issuer"))
+            tokenIssuer = issuer
+            authSection = """
+                auth:
+                  token:
+                    realm: \(issuer.realm)
+                    service: \(issuer.service)
+                    issuer: \(issuer.issuer)
+                    rootcertbundle: \(issuer.certificatePath)
                 """
         }
         let config = """
@@ -77,6 +94,7 @@ public final class TestRegistry: @unchecked Sendable {
     }
 
     public func stop() {
+        tokenIssuer?.stop()
         if process.isRunning {
             process.terminate()
             process.waitUntilExit()
@@ -117,11 +135,23 @@ public final class TestRegistry: @unchecked Sendable {
 
     // MARK: - Pushing fixtures through the registry API
 
-    private var authorization: String? {
-        if case .basic(let user, let password) = auth {
+    /// What the fixture pushes send: basic credentials, or a push token
+    /// for the repository the URL names.
+    private func authorization(for url: URL) -> String? {
+        switch auth {
+        case .anonymous:
+            return nil
+        case .basic(let user, let password):
             return "Basic " + Data("\(user):\(password)".utf8).base64EncodedString()
+        case .token(let user, _):
+            let path = url.path
+            var repository: String?
+            if path.hasPrefix("/v2/"), let marker = ["/blobs/", "/manifests/", "/tags/"].compactMap({ path.range(of: $0) }).first {
+                repository = String(path[path.index(path.startIndex, offsetBy: 4)..<marker.lowerBound])
+            }
+            return (try? tokenIssuer?.mint(subject: user, repository: repository, actions: ["pull", "push"])).flatMap { $0 }
+                .map { "Bearer " + $0 }
         }
-        return nil
     }
 
     private func request(_ method: String, _ url: URL, body: Data? = nil, contentType: String? = nil) async throws
@@ -131,7 +161,7 @@ public final class TestRegistry: @unchecked Sendable {
         request.httpMethod = method
         request.httpBody = body
         if let contentType { request.setValue(contentType, forHTTPHeaderField: "Content-Type") }
-        if let authorization { request.setValue(authorization, forHTTPHeaderField: "Authorization") }
+        if let authorization = authorization(for: url) { request.setValue(authorization, forHTTPHeaderField: "Authorization") }
         let (data, response) = try await URLSession.shared.data(for: request)
         guard let http = response as? HTTPURLResponse else { throw TestRegistryError("not HTTP") }
         return (data, http)

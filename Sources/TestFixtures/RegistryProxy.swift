@@ -1,0 +1,137 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A fault the proxy injects instead of (or on top of) forwarding.
+public enum ProxyFault: Sendable {
+    /// Close the connection without an answer.
+    case reset
+    /// Answer with this status (and `Retry-After` when given), not forwarding.
+    case status(Int, retryAfter: String? = nil)
+    /// Forward, then send only half of the body and close.
+    case truncate
+    /// Forward, then flip bytes in the body.
+    case corrupt
+    /// Wait this many seconds, then forward.
+    case delay(Double)
+    /// Answer 307 to this URL.
+    case redirect(String)
+}
+
+/// A forwarding HTTP proxy in front of a test registry, which counts the
+/// requests it sees by kind and injects faults a real registry cannot
+/// produce (resets, 429/503, truncated or corrupted bodies, slowness,
+/// cross-host redirects).
+public final class RegistryProxy: @unchecked Sendable {
+    private var server: TestHTTPServer!
+    private let upstreamPort: Int
+    private let lock = NSLock()
+    private var counts: [String: Int] = [:]
+    private var requests: [TestHTTPRequest] = []
+    private var rule: @Sendable (TestHTTPRequest) -> ProxyFault? = { _ in nil }
+    private var latency: Double = 0
+
+    /// `127.0.0.1:<port>`, as references name it.
+    public var host: String { "127.0.0.1:\(server.port)" }
+
+    public init(upstream: String) throws {
+        guard let port = upstream.split(separator: ":").last.flatMap({ Int($0) }) else {
+            throw TestRegistryError("upstream must be host:port")
+        }
+        upstreamPort = port
+        server = try TestHTTPServer { [unowned self] request in handle(request) }
+    }
+
+    public func stop() { server.stop() }
+
+    /// Decides the fault (if any) for each request from now on.
+    public func inject(_ rule: @escaping @Sendable (TestHTTPRequest) -> ProxyFault?) {
+        lock.withLock { self.rule = rule }
+    }
+
+    /// Added before every forwarded request, in seconds.
+    public func setLatency(_ seconds: Double) { lock.withLock { latency = seconds } }
+
+    /// Requests seen, by kind: `manifest`, `blob`, `referrers`, `ping`, `other`.
+    public func count(_ kind: String) -> Int { lock.withLock { counts[kind, default: 0] } }
+
+    /// Every request seen so far.
+    public var seen: [TestHTTPRequest] { lock.withLock { requests } }
+
+    public func resetCounts() { lock.withLock { counts.removeAll(); requests.removeAll() } }
+
+    public static func kind(of path: String) -> String {
+        if path == "/v2/" || path == "/v2" { return "ping" }
+        if path.contains("/manifests/") { return "manifest" }
+        if path.contains("/blobs/") { return "blob" }
+        if path.contains("/referrers/") { return "referrers" }
+        return "other"
+    }
+
+    private func handle(_ request: TestHTTPRequest) -> TestHTTPReply {
+        let (fault, delay) = lock.withLock { () -> (ProxyFault?, Double) in
+            counts[Self.kind(of: request.path), default: 0] += 1
+            requests.append(request)
+            return (rule(request), latency)
+        }
+        if delay > 0 { Thread.sleep(forTimeInterval: delay) }
+        switch fault {
+        case .reset?:
+            return .reset
+        case .status(let code, let retryAfter)?:
+            var headers = [("Content-Type", "application/json")]
+            if let retryAfter { headers.append(("Retry-After", retryAfter)) }
+            let body = Array(#"{"errors":[{"code":"TOOMANYREQUESTS","message":"injected \#(code)"}]}"#.utf8)
+            return .response(status: code, headers: headers, body: body)
+        case .redirect(let location)?:
+            return .response(status: 307, headers: [("Location", location)], body: [])
+        case .delay(let seconds)?:
+            Thread.sleep(forTimeInterval: seconds)
+        default:
+            break
+        }
+        guard let (status, headers, body) = forward(request) else { return .reset }
+        switch fault {
+        case .truncate?:
+            return .truncated(status: status, headers: headers, body: Array(body.prefix(body.count / 2)), declaredLength: body.count)
+        case .corrupt?:
+            var flipped = body
+            for i in flipped.indices where i % 7 == 0 { flipped[i] ^= 0x55 }
+            return .response(status: status, headers: headers, body: flipped)
+        default:
+            return .response(status: status, headers: headers, body: body)
+        }
+    }
+
+    /// One request to the upstream on a fresh connection.
+    private func forward(_ request: TestHTTPRequest) -> (Int, [(String, String)], [UInt8])? {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(upstreamPort).bigEndian
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+        guard connected else { return nil }
+        var text = "\(request.method) \(request.target) HTTP/1.1\r\nHost: 127.0.0.1:\(upstreamPort)\r\nConnection: close\r\n"
+        for (name, value) in request.headers where !["host", "connection", "content-length"].contains(name) {
+            text += "\(name): \(value)\r\n"
+        }
+        text += "Content-Length: \(request.body.count)\r\n\r\n"
+        guard SocketReader.writeAll(fd, Array(text.utf8) + request.body) else { return nil }
+        let reader = SocketReader(fd: fd)
+        guard let (start, headers) = reader.readHead() else { return nil }
+        let parts = start.split(separator: " ")
+        guard parts.count >= 2, let status = Int(parts[1]) else { return nil }
+        let body = request.method == "HEAD" ? [] : (reader.readBody(headers, untilClose: true) ?? [])
+        var list = headers.map { ($0.key, $0.value) }
+        if let location = headers["location"], location.hasPrefix("http://127.0.0.1:\(upstreamPort)") {
+            list = list.filter { $0.0 != "location" } + [("Location", location.replacingOccurrences(of: "127.0.0.1:\(upstreamPort)", with: host))]
+        }
+        return (status, list, body)
+    }
+}

@@ -1,0 +1,241 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An HTTP/1.1 request as the test server read it.
+public struct TestHTTPRequest: Sendable {
+    public let method: String
+    /// Path and query, as sent.
+    public let target: String
+    /// Header values by lower-cased name.
+    public let headers: [String: String]
+    public let body: [UInt8]
+
+    public var path: String { String(target.split(separator: "?", maxSplits: 1).first ?? "") }
+    public var query: [String: String] {
+        guard let q = target.split(separator: "?", maxSplits: 1).dropFirst().first else { return [:] }
+        var result: [String: String] = [:]
+        for pair in q.split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1)
+            let key = kv.first.map { String($0).removingPercentEncoding ?? String($0) } ?? ""
+            let value = kv.count > 1 ? (String(kv[1]).removingPercentEncoding ?? String(kv[1])) : ""
+            result[key] = value
+        }
+        return result
+    }
+}
+
+/// What the test server does with a request.
+public enum TestHTTPReply: Sendable {
+    /// A whole response.
+    case response(status: Int, headers: [(String, String)], body: [UInt8])
+    /// Headers that announce `declaredLength` bytes, then `body`, then the
+    /// connection closes (a truncated response when the body is shorter).
+    case truncated(status: Int, headers: [(String, String)], body: [UInt8], declaredLength: Int)
+    /// The connection is closed without an answer (a reset).
+    case reset
+}
+
+/// A small threaded HTTP/1.1 server on loopback for tests: token issuers,
+/// fault-injecting proxies. Keep-alive connections are served in order.
+public final class TestHTTPServer: @unchecked Sendable {
+    public let port: Int
+    private let listener: Int32
+    private let handler: @Sendable (TestHTTPRequest) -> TestHTTPReply
+    private let lock = NSLock()
+    private var stopped = false
+    private var connections: Set<Int32> = []
+
+    public var baseURL: String { "http://127.0.0.1:\(port)" }
+
+    public init(handler: @escaping @Sendable (TestHTTPRequest) -> TestHTTPReply) throws {
+        self.handler = handler
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestRegistryError("socket failed") }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && listen(fd, 128) == 0 && getsockname(fd, $0, &length) == 0
+            }
+        }
+        guard ok else {
+            close(fd)
+            throw TestRegistryError("bind/listen failed")
+        }
+        listener = fd
+        port = Int(UInt16(bigEndian: address.sin_port))
+        Thread.detachNewThread { [self] in acceptLoop() }
+    }
+
+    deinit { stop() }
+
+    /// Stops accepting and closes every open connection.
+    public func stop() {
+        let open = lock.withLock { () -> Set<Int32> in
+            guard !stopped else { return [] }
+            stopped = true
+            return connections
+        }
+        shutdown(listener, Int32(SHUT_RDWR))
+        for fd in open { shutdown(fd, Int32(SHUT_RDWR)) }
+    }
+
+    private func acceptLoop() {
+        while true {
+            let fd = accept(listener, nil, nil)
+            if fd < 0 {
+                if errno == EINTR { continue }
+                close(listener)
+                return
+            }
+            let accepted = lock.withLock { () -> Bool in
+                guard !stopped else { return false }
+                connections.insert(fd)
+                return true
+            }
+            guard accepted else {
+                close(fd)
+                continue
+            }
+            Thread.detachNewThread { [self] in
+                serve(fd)
+                lock.withLock { _ = connections.remove(fd) }
+                close(fd)
+            }
+        }
+    }
+
+    private func serve(_ fd: Int32) {
+        let reader = SocketReader(fd: fd)
+        while let request = reader.readRequest() {
+            switch handler(request) {
+            case .reset:
+                var linger = linger(l_onoff: 1, l_linger: 0)
+                setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<linger>.size))
+                return
+            case .response(let status, let headers, let body):
+                // A HEAD answer keeps the length the headers announce.
+                let isHead = request.method == "HEAD"
+                let announced = headers.first { $0.0.lowercased() == "content-length" }.flatMap { Int($0.1) } ?? 0
+                let head = Self.head(status, headers, length: isHead ? announced : body.count, close: false)
+                guard SocketReader.writeAll(fd, head + (isHead ? [] : body)) else { return }
+            case .truncated(let status, let headers, let body, let declared):
+                _ = SocketReader.writeAll(fd, Self.head(status, headers, length: declared, close: true) + body)
+                return
+            }
+        }
+    }
+
+    /// Status line and headers; `Content-Length` is always `length`.
+    private static func head(_ status: Int, _ headers: [(String, String)], length: Int, close: Bool) -> [UInt8] {
+        var text = "HTTP/1.1 \(status) \(status == 200 ? "OK" : "Status")\r\n"
+        for (name, value) in headers {
+            let lower = name.lowercased()
+            if lower == "content-length" || lower == "connection" || lower == "transfer-encoding" { continue }
+            text += "\(name): \(value)\r\n"
+        }
+        text += "Content-Length: \(length)\r\n"
+        if close { text += "Connection: close\r\n" }
+        return Array((text + "\r\n").utf8)
+    }
+}
+
+/// Reads HTTP/1.1 messages from a socket (requests for the server,
+/// responses for the proxy's upstream side).
+final class SocketReader {
+    let fd: Int32
+    private var buffer: [UInt8] = []
+
+    init(fd: Int32) {
+        self.fd = fd
+    }
+
+    private func fill() -> Bool {
+        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        guard n > 0 else { return false }
+        buffer += chunk[0..<n]
+        return true
+    }
+
+    /// The head (start line and headers) of the next message.
+    func readHead() -> (String, [String: String])? {
+        while true {
+            if let end = buffer.firstRange(of: [13, 10, 13, 10]) {
+                let text = String(decoding: buffer[..<end.lowerBound], as: UTF8.self)
+                buffer.removeSubrange(..<end.upperBound)
+                var lines = text.components(separatedBy: "\r\n")
+                let start = lines.removeFirst()
+                var headers: [String: String] = [:]
+                for line in lines {
+                    guard let colon = line.firstIndex(of: ":") else { continue }
+                    headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                }
+                return (start, headers)
+            }
+            guard fill() else { return nil }
+        }
+    }
+
+    func readBody(_ headers: [String: String], untilClose: Bool) -> [UInt8]? {
+        if headers["transfer-encoding"]?.lowercased().contains("chunked") == true {
+            var body: [UInt8] = []
+            while true {
+                guard let line = readLine(), let size = Int(line.split(separator: ";")[0], radix: 16) else { return nil }
+                if size == 0 {
+                    _ = readLine()
+                    return body
+                }
+                guard let chunk = read(size), readLine() != nil else { return nil }
+                body += chunk
+            }
+        }
+        if let length = headers["content-length"].flatMap({ Int($0) }) { return read(length) }
+        if untilClose {
+            while fill() {}
+            defer { buffer.removeAll() }
+            return buffer
+        }
+        return []
+    }
+
+    func readRequest() -> TestHTTPRequest? {
+        guard let (start, headers) = readHead() else { return nil }
+        let parts = start.split(separator: " ")
+        guard parts.count >= 2, let body = readBody(headers, untilClose: false) else { return nil }
+        return TestHTTPRequest(method: String(parts[0]), target: String(parts[1]), headers: headers, body: body)
+    }
+
+    private func read(_ count: Int) -> [UInt8]? {
+        while buffer.count < count { guard fill() else { return nil } }
+        defer { buffer.removeSubrange(..<count) }
+        return Array(buffer[..<count])
+    }
+
+    private func readLine() -> String? {
+        while true {
+            if let end = buffer.firstRange(of: [13, 10]) {
+                defer { buffer.removeSubrange(..<end.upperBound) }
+                return String(decoding: buffer[..<end.lowerBound], as: UTF8.self)
+            }
+            guard fill() else { return nil }
+        }
+    }
+
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { return false }
+            offset += n
+        }
+        return true
+    }
+}

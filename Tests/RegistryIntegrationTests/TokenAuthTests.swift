@@ -1,0 +1,103 @@
+import Foundation
+import Logging
+import Testing
+import TestFixtures
+@testable import Registry
+
+/// Bearer tokens from a token server, against distribution's token auth.
+@Suite(.serialized) struct TokenAuthAgainstARealRegistry {
+    private func client(for registry: TestRegistry, user: String, password: String) throws -> (RegistryClient, URL) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-docker-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let auth = Data("\(user):\(password)".utf8).base64EncodedString()
+        try Data(#"{"auths":{"\#(registry.host)":{"auth":"\#(auth)"}}}"#.utf8).write(to: dir.appendingPathComponent("config.json"))
+        var configuration = RegistryClient.Configuration()
+        configuration.transport.retries = 0
+        configuration.credentials = CredentialStore(environment: ["DOCKER_CONFIG": dir.path])
+        return (RegistryClient(configuration: configuration, logger: .disabled), dir)
+    }
+
+    @Test func tokensAreFetchedOncePerScopeAndReused() async throws {
+        let registry = try await TestRegistry(auth: .token(user: "bob", password: "tok-pass"))
+        defer { registry.stop() }
+        let issuer = try #require(registry.tokenIssuer)
+        let a = try await registry.pushMinimalImage("team/a", "v1")
+        try await registry.pushMinimalImage("team/b", "v1")
+        let (client, dir) = try client(for: registry, user: "bob", password: "tok-pass")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let before = issuer.requests
+        for _ in 0..<3 {
+            let fetched = try await client.fetchManifest(ImageReference.parse("\(registry.host)/team/a:v1"))
+            #expect(fetched.digest.description == a.digest)
+        }
+        _ = try await client.headManifest(ImageReference.parse("\(registry.host)/team/a@\(a.digest)"))
+        #expect(issuer.requests - before == 1, "one token for repository:team/a:pull")
+        _ = try await client.fetchManifest(ImageReference.parse("\(registry.host)/team/b:v1"))
+        #expect(issuer.requests - before == 2, "a second scope needs a second token")
+        // 1 challenge + 3 GETs + 1 HEAD for team/a, 1 GET for team/b: the challenge is learnt once.
+        #expect(client.counters.snapshot["manifest"] == 6)
+        #expect(client.counters.snapshot["token"] == 2)
+    }
+
+    @Test func concurrentFirstRequestsShareOneTokenRequest() async throws {
+        let registry = try await TestRegistry(auth: .token(user: "bob", password: "tok-pass"))
+        defer { registry.stop() }
+        let issuer = try #require(registry.tokenIssuer)
+        try await registry.pushMinimalImage("team/c", "v1")
+        let (client, dir) = try client(for: registry, user: "bob", password: "tok-pass")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // Learn the challenge first, then race twenty fetches for a new scope.
+        _ = try? await client.fetchManifest(ImageReference.parse("\(registry.host)/team/c:v1"))
+        try await registry.pushMinimalImage("team/d", "v1")
+        let before = issuer.requests
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<20 {
+                group.addTask { _ = try await client.fetchManifest(ImageReference.parse("\(registry.host)/team/d:v1")) }
+            }
+            try await group.waitForAll()
+        }
+        #expect(issuer.requests - before == 1)
+    }
+
+    @Test func wrongCredentialsAreAccessDeniedWithoutLeakingThem() async throws {
+        let registry = try await TestRegistry(auth: .token(user: "bob", password: "tok-pass"))
+        defer { registry.stop() }
+        try await registry.pushMinimalImage("team/e", "v1")
+        let (client, dir) = try client(for: registry, user: "bob", password: "wrong-secret")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var denied: RegistryError?
+        do {
+            _ = try await client.fetchManifest(ImageReference.parse("\(registry.host)/team/e:v1"))
+        } catch {
+            denied = error as? RegistryError
+        }
+        #expect(denied?.kind == .accessDenied)
+        #expect(denied.map { !$0.message.contains("wrong-secret") } == true)
+    }
+
+    @Test func theMethodsWorkThroughTheBinaryWithBearerAuthAndNothingLeaks() async throws {
+        let registry = try await TestRegistry(auth: .token(user: "bob", password: "tok-pass-123"))
+        defer { registry.stop() }
+        let issuer = try #require(registry.tokenIssuer)
+        let image = try await registry.pushMinimalImage("team/f", "v1")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-docker-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let auth = Data("bob:tok-pass-123".utf8).base64EncodedString()
+        try Data(#"{"auths":{"\#(registry.host)":{"auth":"\#(auth)"}}}"#.utf8).write(to: dir.appendingPathComponent("config.json"))
+        let session = try RPCSession(["--log-level", "debug"], environment: ["DOCKER_CONFIG": dir.path])
+        let ref = "\(registry.host)/team/f:v1"
+        #expect(try await session.result("ec.oci.image_manifest", [.string(ref)])["schemaVersion"] == 2)
+        #expect(try await session.result("ec.oci.descriptor", [.string(ref)])["digest"] == .string(image.digest))
+        #expect(try await session.result("ec.oci.image_tag_refs", [.string(ref)]) == [])
+        let stats = try await session.result("server.stats", [])
+        await session.close()
+        let everything = String(decoding: session.process.stdout, as: UTF8.self) + session.process.stderr + stats.jsonText
+        #expect(!issuer.tokens.isEmpty)
+        for secret in ["tok-pass-123", auth] + issuer.tokens {
+            #expect(!everything.contains(secret))
+        }
+        // Token signatures alone must not leak either.
+        for token in issuer.tokens { #expect(!everything.contains(String(token.split(separator: ".").last ?? ""))) }
+    }
+}
