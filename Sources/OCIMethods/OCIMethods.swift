@@ -19,6 +19,7 @@ public enum OCIMethods {
         settings.transport.retries = configuration.retries
         settings.transport.maxConnectionsPerHost = max(8, configuration.maxConcurrency)
         settings.credentials = CredentialStore(environment: environment)
+        settings.mirrors = RegistryClient.mirrors(from: configuration.mirrors)
         let client = RegistryClient(configuration: settings, logger: logger)
         // The configuration parser has validated the platform already.
         let platform = (try? Platform(configuration.platform)) ?? .linuxAMD64

@@ -159,6 +159,10 @@ public final class HTTPTransport: Sendable {
         switch code {
         case .timedOut?:
             return RegistryError(.unavailable, reason: "timeout", message: "timed out talking to \(host)", retryable: true)
+        case .badURL? where host.isEmpty == false:
+            // FoundationNetworking on Linux reports a refused certificate so.
+            return RegistryError(.unavailable, reason: "tls",
+                                 message: "TLS failure with \(host) (is its certificate trusted by the system store?)")
         case .serverCertificateUntrusted?, .serverCertificateHasBadDate?, .serverCertificateNotYetValid?,
              .serverCertificateHasUnknownRoot?, .clientCertificateRejected?, .secureConnectionFailed?:
             return RegistryError(.unavailable, reason: "tls", message: "TLS failure with \(host)")

@@ -25,6 +25,12 @@ extension RegistryClient {
     public func fetchBlob(
         _ reference: ImageReference, directory: URL = FileManager.default.temporaryDirectory
     ) async throws(RegistryError) -> VerifiedBlob {
+        try await viaMirrors(reference) { (endpoint) async throws(RegistryError) -> VerifiedBlob in
+            try await fetchBlob(at: endpoint, directory: directory)
+        }
+    }
+
+    private func fetchBlob(at reference: ImageReference, directory: URL) async throws(RegistryError) -> VerifiedBlob {
         guard let digest = reference.digest else {
             throw RegistryError(.invalidReference, reason: "digest_required", message: "\(reference) does not name a digest")
         }

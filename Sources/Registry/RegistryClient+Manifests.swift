@@ -29,6 +29,14 @@ extension RegistryClient {
     /// tag or digest. The digest is computed from the bytes; it must match
     /// the reference's digest and the registry's `Docker-Content-Digest`.
     public func fetchManifest(_ reference: ImageReference) async throws(RegistryError) -> FetchedManifest {
+        try await viaMirrors(reference) { (endpoint) async throws(RegistryError) -> FetchedManifest in
+            try await fetchManifest(at: endpoint)
+        }
+    }
+
+    private func fetchManifest(at reference: ImageReference) async throws(RegistryError)
+        -> FetchedManifest
+    {
         let url = try url(reference, "manifests/\(reference.identifier)")
         let response = try await send("GET", url, for: reference, accept: ManifestMediaType.all, kind: .manifest)
         guard response.status == 200 else {
@@ -66,6 +74,12 @@ extension RegistryClient {
     /// `reference` names (image or index). `Content-Type`, `Content-Length`
     /// and `Docker-Content-Digest` must all be present.
     public func headManifest(_ reference: ImageReference) async throws(RegistryError) -> ManifestHead {
+        try await viaMirrors(reference) { (endpoint) async throws(RegistryError) -> ManifestHead in
+            try await headManifest(at: endpoint)
+        }
+    }
+
+    private func headManifest(at reference: ImageReference) async throws(RegistryError) -> ManifestHead {
         let url = try url(reference, "manifests/\(reference.identifier)")
         let response = try await send("HEAD", url, for: reference, accept: ManifestMediaType.all, kind: .manifest)
         guard response.status == 200 else {

@@ -14,6 +14,8 @@ public final class RegistryClient: Sendable {
         public var scheme = RegistryScheme()
         public var transport = HTTPTransport.Settings()
         public var credentials = CredentialStore(environment: [:])
+        /// Mirrors by registry host, tried in order before the registry.
+        public var mirrors: [String: [String]] = [:]
         public init() {}
     }
 
@@ -32,6 +34,38 @@ public final class RegistryClient: Sendable {
 
     /// Drops cached tokens.
     public func clearCaches() { authenticator.clear() }
+
+    /// Runs `operation` against each mirror of `reference`'s registry in
+    /// order, then against the registry itself: the first success wins; a
+    /// mirror's failure (missing, unreachable, corrupt) moves to the next.
+    func viaMirrors<T>(
+        _ reference: ImageReference, _ operation: (ImageReference) async throws(RegistryError) -> T
+    ) async throws(RegistryError) -> T {
+        for mirror in configuration.mirrors[reference.registry] ?? [] {
+            let endpoint = ImageReference(registry: mirror, repository: reference.repository,
+                                          tag: reference.tag, digest: reference.digest)
+            do {
+                return try await operation(endpoint)
+            } catch where error.reason != "cancelled" {
+                logger.debug("mirror failed; trying the next source",
+                             [("mirror", mirror), ("registry", reference.registry), ("reason", error.reason)])
+            }
+        }
+        return try await operation(reference)
+    }
+
+    /// Parses `REGISTRY=MIRROR` settings into mirrors by registry, in order.
+    public static func mirrors(from settings: [String]) -> [String: [String]] {
+        var result: [String: [String]] = [:]
+        for setting in settings {
+            let parts = setting.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2 else { continue }
+            var registry = parts[0]
+            if registry == "docker.io" || registry == "registry-1.docker.io" { registry = ImageReference.dockerHub }
+            result[registry, default: []].append(parts[1])
+        }
+        return result
+    }
 
     /// `scheme://registry/v2/<repository>/<path>`.
     func url(_ reference: ImageReference, _ path: String) throws(RegistryError) -> URL {

@@ -62,11 +62,6 @@ public enum ConfigurationParser {
             }
             c.mirrors.append(v)
         },
-        Option(flag: "--ca-file", variable: "OCIRPC_CA_FILE", valueName: "PATH",
-               help: "extra PEM CA bundle to trust (SSL_CERT_FILE is honoured too)", repeatable: false) { c, v throws(ConfigurationError) in
-            guard !v.isEmpty else { throw ConfigurationError(message: "--ca-file: empty path") }
-            c.caFile = v
-        },
         Option(flag: "--timeout", variable: "OCIRPC_TIMEOUT", valueName: "DURATION",
                help: "per HTTP request timeout (default 30s)", repeatable: false) { c, v throws(ConfigurationError) in
             c.timeout = try duration(v, "--timeout", allowZero: false)

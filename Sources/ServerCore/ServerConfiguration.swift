@@ -16,8 +16,6 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// Registries spoken to over plain HTTP besides the loopback and
     /// private addresses.
     public var insecureRegistries: [String] = []
-    /// Extra CA bundle (PEM) trusted for TLS.
-    public var caFile: String?
     /// Per-HTTP-request timeout, in seconds.
     public var timeout: Double = 30
     /// Retries for connection errors, 429 and 502/503/504.

@@ -35,14 +35,14 @@ private func failure(_ arguments: [String], _ environment: [String: String] = [:
     @Test func everyOptionHasBothForms() throws {
         let cli = try configuration([
             "--max-concurrency", "3", "--cache-bytes=64MiB", "--tag-ttl", "2m", "--platform", "linux/arm64/v8",
-            "--insecure-registry", "reg:5000", "--insecure-registry=other", "--ca-file", "/ca.pem", "--timeout", "500ms",
+            "--insecure-registry", "reg:5000", "--insecure-registry=other", "--timeout", "500ms",
             "--retries", "0", "--log-level", "debug", "--log-format", "json", "--max-message-bytes", "1K",
             "--mirror", "docker.io=mirror:5000",
         ])
         let env = try configuration([], [
             "OCIRPC_MAX_CONCURRENCY": "3", "OCIRPC_CACHE_BYTES": "64MiB", "OCIRPC_TAG_TTL": "120",
             "OCIRPC_PLATFORM": "linux/arm64/v8", "OCIRPC_INSECURE_REGISTRY": "reg:5000, other",
-            "OCIRPC_CA_FILE": "/ca.pem", "OCIRPC_TIMEOUT": "0.5s", "OCIRPC_RETRIES": "0", "OCIRPC_LOG_LEVEL": "DEBUG",
+            "OCIRPC_TIMEOUT": "0.5s", "OCIRPC_RETRIES": "0", "OCIRPC_LOG_LEVEL": "DEBUG",
             "OCIRPC_LOG_FORMAT": "json", "OCIRPC_MAX_MESSAGE_BYTES": "1024", "OCIRPC_MIRROR": "docker.io=mirror:5000",
         ])
         #expect(cli == env)
@@ -54,7 +54,7 @@ private func failure(_ arguments: [String], _ environment: [String: String] = [:
         #expect(cli.maxMessageBytes == 1024)
         #expect(cli.logLevel == .debug)
         #expect(cli.mirrors == ["docker.io=mirror:5000"])
-        #expect(ConfigurationParser.options.count == 12)
+        #expect(ConfigurationParser.options.count == 11)
     }
 
     @Test func commandLineWinsOverEnvironment() throws {

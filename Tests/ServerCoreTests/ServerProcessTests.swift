@@ -8,7 +8,7 @@ import Testing
     @Test func helpListsEveryOptionAndExitsZero() async throws {
         let r = try await ServerProcess.run(["--help"])
         #expect(r.status == 0)
-        for flag in ["--max-concurrency", "--cache-bytes", "--tag-ttl", "--platform", "--insecure-registry", "--ca-file",
+        for flag in ["--max-concurrency", "--cache-bytes", "--tag-ttl", "--platform", "--insecure-registry",
                      "--timeout", "--retries", "--log-level", "--log-format", "--max-message-bytes", "--version"] {
             #expect(r.stdout.contains(flag), "\(flag)")
         }
