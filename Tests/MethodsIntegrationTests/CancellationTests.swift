@@ -1,0 +1,53 @@
+import Foundation
+import JSON
+import Testing
+import TestFixtures
+
+@Suite(.serialized) struct CancellationTests {
+    @Test func cancellingABatchStopsItsUnfinishedWork() async throws {
+        let registry = try await TestRegistry()
+        let proxy = try RegistryProxy(upstream: registry.host)
+        defer { registry.stop(); proxy.stop() }
+        var refs: [JSONValue] = []
+        for i in 0..<20 {
+            try await registry.pushMinimalImage("slow", "t\(i)")
+            refs.append(.string("\(proxy.host)/slow:t\(i)"))
+        }
+        proxy.setLatency(0.3)
+        let session = try RPCSession(["--max-concurrency", "2"])
+        let id = session.send("ec.oci.image_manifests", ["refs": .array(refs), "partialResultToken": 1])
+        for _ in 0..<400 where session.notifications.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(!session.notifications.isEmpty)
+        session.notify("$/cancelRequest", ["id": .integer(id)])
+        let response = try await session.response(id)
+        #expect(response["error"]?["code"] == -32800)
+        let progressAtCancel = session.notifications.count
+        #expect(progressAtCancel < 20)
+        let requestsAtCancel = proxy.count("manifest")
+        try await Task.sleep(for: .milliseconds(1000))
+        #expect(proxy.count("manifest") <= requestsAtCancel + 2, "no new fetches once cancelled")
+        #expect(session.notifications.count == progressAtCancel, "nothing is reported after the response")
+        // The server goes on serving.
+        proxy.setLatency(0)
+        #expect(try await session.result("ec.oci.image_manifest", [refs[19]])["schemaVersion"] == 2)
+        await session.close()
+    }
+
+    @Test func aCancelledRequestLeavesAnIdenticalOneRunning() async throws {
+        let registry = try await TestRegistry()
+        let proxy = try RegistryProxy(upstream: registry.host)
+        defer { registry.stop(); proxy.stop() }
+        try await registry.pushMinimalImage("shared", "v1")
+        proxy.setLatency(0.5)
+        let session = try RPCSession()
+        let ref: JSONValue = .string("\(proxy.host)/shared:v1")
+        let first = session.send("ec.oci.image_manifest", [ref])
+        let second = session.send("ec.oci.image_manifest", [ref])
+        try await Task.sleep(for: .milliseconds(150))
+        session.notify("$/cancelRequest", ["id": .integer(first)])
+        #expect(try await session.response(first)["error"]?["code"] == -32800)
+        #expect(try await session.response(second)["result"]?["schemaVersion"] == 2)
+        #expect(proxy.count("manifest") == 1, "the shared fetch ran once and was not restarted")
+        await session.close()
+    }
+}
