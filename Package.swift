@@ -28,7 +28,9 @@ let package = Package(
         // The byte-budgeted content cache, the tag TTL cache, singleflight.
         .target(name: "Caching", dependencies: ["Locking"]),
         // The registry client: references, digests, auth, transport, endpoints.
-        .target(name: "Registry", dependencies: ["COpenSSL", "JSON", "Logging", "Locking"]),
+        // (libcurl named for the static release build, whose FoundationNetworking needs it.)
+        .target(name: "Registry", dependencies: ["COpenSSL", "JSON", "Logging", "Locking"],
+                linkerSettings: [.linkedLibrary("curl")]),
         // Line-oriented stderr logging.
         .target(name: "Logging", dependencies: ["JSON"]),
         // JSON-RPC 2.0 dispatch: method registry, params, cancellation, batches.

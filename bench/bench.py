@@ -3,6 +3,10 @@
 
 core: pipelined round trips of a trivial method (requests/s), spawn to first
       response latency, and RSS sampled across 1M requests.
+methods: the ec.oci.* methods against a real docker-registry on loopback:
+      requests per manifest, batch throughput against the registry's own
+      ceiling (wrk -c 8), the batch behind 20 ms of latency, warm pipelined
+      requests, image_files against zlib's inflate rate, RSS over 10k manifests.
 """
 import argparse
 import json
@@ -30,12 +34,12 @@ def requests_payload(method, count, start_id=0):
     return "".join(line % i for i in range(start_id, start_id + count)).encode()
 
 
-def pipelined(binary, method, count, sample_every=0.05):
+def pipelined(binary, method, count, sample_every=0.05, payload=None, proc=None):
     """Writes `count` requests as fast as the pipe takes them, reads every
     response; returns (seconds, responses, rss samples in KiB)."""
-    payload = requests_payload(method, count)
-    proc = subprocess.Popen([binary, "--log-level", "error"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
+    payload = payload or requests_payload(method, count)
+    proc = proc or subprocess.Popen([binary, "--log-level", "error"], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
     samples = []
     done = threading.Event()
 
@@ -57,7 +61,7 @@ def pipelined(binary, method, count, sample_every=0.05):
     start = time.perf_counter()
     threading.Thread(target=writer, daemon=True).start()
     responses = 0
-    while True:
+    while responses < count:
         chunk = proc.stdout.read(1 << 20)
         if not chunk:
             break
@@ -112,16 +116,169 @@ def core(args):
         print(f"  RSS curve (s:MiB): {curve}")
 
 
+def wrk_ceiling(url, seconds=5):
+    """Requests/s of `wrk -t 2 -c 8` against one manifest URL."""
+    out = subprocess.run(["wrk", "-t", "2", "-c", "8", "-d", f"{seconds}s", "-H",
+                          "Accept: application/vnd.oci.image.manifest.v1+json", url],
+                         capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        if line.startswith("Requests/sec:"):
+            return float(line.split()[1])
+    raise RuntimeError(out)
+
+
+def layer_bytes(megabytes, seed):
+    """A gzip tar layer of about `megabytes` MB of compressible text files."""
+    import io
+    import random
+    import tarfile
+    import zlib
+    rng = random.Random(seed)
+    words = [bytes(rng.choice(b"abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9))) for _ in range(5000)]
+    block = b" ".join(rng.choice(words) for _ in range(300_000))
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        size = 0
+        i = 0
+        while size < megabytes * 2_600_000:
+            start = rng.randrange(len(block) // 2)
+            data = block[start:start + 1_000_000]
+            info = tarfile.TarInfo(f"usr/share/data/{seed}/file{i}.txt")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+            size += len(data)
+            i += 1
+        policy = b"kind: policy\nseed: %d\n" % seed
+        info = tarfile.TarInfo(f"etc/policy/layer{seed}.yaml")
+        info.size = len(policy)
+        tar.addfile(info, io.BytesIO(policy))
+    compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
+    return compressor.compress(raw.getvalue()) + compressor.flush()
+
+
+def methods(args):
+    import zlib
+    from registry import LatencyProxy, Registry, Server
+    print(f"# methods benchmark ({os.cpu_count()} cores, {args.manifests} manifests)")
+    registry = Registry()
+    try:
+        start = time.perf_counter()
+        digests = [registry.push_image("bench/app", f"t{i}", annotations={"i": str(i)}) for i in range(args.manifests)]
+        print(f"pushed {args.manifests} manifests in {time.perf_counter() - start:.1f} s")
+        tags = [f"{registry.host}/bench/app:t{i}" for i in range(args.manifests)]
+        pinned = [f"{registry.host}/bench/app@{d}" for d in digests]
+
+        # HTTP requests per manifest, counted by the server's own registry counters.
+        server = Server(args.binary)
+        for ref in tags[:100] + pinned[100:200]:
+            assert "result" in server.call("ec.oci.image_manifest", [ref])
+        stats = server.call("server.stats", [])["result"]["registry"]
+        server.close()
+        print(f"HTTP requests for 100 tag + 100 digest manifests: {stats['manifest']} manifest, "
+              f"{stats['token']} token, {stats['ping']} ping")
+
+        ceiling = wrk_ceiling(f"http://{registry.host}/v2/bench/app/manifests/t0")
+        print(f"registry ceiling (wrk -t 2 -c 8, one manifest URL): {ceiling:,.0f} requests/s")
+
+        best = None
+        for _ in range(args.repeat):
+            server = Server(args.binary, "--max-concurrency", "8")
+            start = time.perf_counter()
+            result = server.call("ec.oci.image_manifests", [tags])["result"]
+            elapsed = time.perf_counter() - start
+            server.close()
+            assert len(result) == len(tags), len(result)
+            best = elapsed if best is None else min(best, elapsed)
+        rate = len(tags) / best
+        print(f"batch of {len(tags)} uncached manifests, 8 workers: {best:.3f} s = {rate:,.0f}/s "
+              f"({rate / ceiling * 100:.0f}% of the ceiling; target >= 90%)")
+
+        proxy = LatencyProxy(registry.host, 0.020)
+        slow = [f"{proxy.host}/bench/app:t{i}" for i in range(args.manifests)]
+        server = Server(args.binary, "--max-concurrency", "8")
+        start = time.perf_counter()
+        result = server.call("ec.oci.image_manifests", [slow])["result"]
+        elapsed = time.perf_counter() - start
+        server.close()
+        proxy.close()
+        ideal = len(slow) / 8 * 0.020
+        print(f"batch of {len(slow)} behind +20 ms: {elapsed:.2f} s (ideal {ideal:.2f} s, target <= {ideal * 1.15:.2f} s); "
+              f"{len(result)} answered, {proxy.counts['requests']} proxied requests")
+
+        server = Server(args.binary)
+        server.call("ec.oci.image_manifests", [pinned])
+        count = args.warm_requests
+        lines = "".join('{"jsonrpc":"2.0","id":%d,"method":"ec.oci.image_manifest","params":["%s"]}\n'
+                        % (i, pinned[i % len(pinned)]) for i in range(count)).encode()
+        best = None
+        for _ in range(args.repeat):
+            server2 = Server(args.binary)
+            server2.call("ec.oci.image_manifests", [pinned])
+            elapsed, responses, _ = pipelined(args.binary, None, count, payload=lines, proc=server2.proc)
+            assert responses == count, responses
+            server2.proc.stdin.close() if not server2.proc.stdin.closed else None
+            server2.proc.wait()
+            best = elapsed if best is None else min(best, elapsed)
+        server.close()
+        print(f"warm image_manifest pipelined: {count / best:,.0f} requests/s (best of {args.repeat}, {count:,} requests; target >= 100k/s)")
+
+        if args.files_mb > 0:
+            layers = [layer_bytes(args.files_mb / 4, seed) for seed in range(4)]
+            total = sum(len(l) for l in layers)
+            registry.push_image("bench/files", "v1", layers=layers)
+            start = time.perf_counter()
+            for layer in layers:
+                zlib.decompress(layer, 31)
+            inflate = total / (time.perf_counter() - start)
+            best = None
+            for _ in range(args.repeat):
+                server = Server(args.binary)
+                manifest = server.call("ec.oci.image_manifest", [f"{registry.host}/bench/files:v1"])["result"]
+                digest = server.call("ec.oci.descriptor", [f"{registry.host}/bench/files:v1"])["result"]["digest"]
+                start = time.perf_counter()
+                files = server.call("ec.oci.image_files", [f"{registry.host}/bench/files@{digest}", ["etc/policy"]])
+                elapsed = time.perf_counter() - start
+                server.close()
+                assert len(files["result"]) == 4, files
+                best = elapsed if best is None else min(best, elapsed)
+            rate = total / best
+            print(f"image_files over {total / 1e6:.0f} MB of gzip layers: {rate / 1e6:.0f} MB/s; zlib inflate alone "
+                  f"{inflate / 1e6:.0f} MB/s ({rate / inflate * 100:.0f}%; target >= 80%)")
+
+        if args.rss_manifests > 0:
+            start = time.perf_counter()
+            many = [registry.push_image("bench/many", f"m{i}", annotations={"i": str(i), "pad": "x" * 200})
+                    for i in range(args.rss_manifests)]
+            print(f"pushed {args.rss_manifests} more manifests in {time.perf_counter() - start:.1f} s")
+            refs = [f"{registry.host}/bench/many@{d}" for d in many]
+            server = Server(args.binary, "--cache-bytes", "64MiB")
+            samples = []
+            for offset in range(0, len(refs), 1000):
+                server.call("ec.oci.image_manifests", [refs[offset:offset + 1000]])
+                samples.append(rss_kib(server.proc.pid))
+            stats = server.call("server.stats", [])["result"]
+            server.close()
+            print(f"RSS over {len(refs):,} distinct manifests with --cache-bytes 64MiB: max {max(samples) / 1024:.1f} MiB "
+                  f"(target < {64 + 60 / 1.048576:.0f} MiB); cache used {stats['cacheBytes']['used'] / 2**20:.1f} MiB; "
+                  f"curve (MiB): {', '.join(f'{v / 1024:.0f}' for v in samples)}")
+    finally:
+        registry.close()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("suite", nargs="?", default="core", choices=["core"])
+    parser.add_argument("suite", nargs="?", default="core", choices=["core", "methods"])
     parser.add_argument("--binary", default=".build/release/ocirpc")
     parser.add_argument("--throughput-requests", type=int, default=500_000)
     parser.add_argument("--rss-requests", type=int, default=1_000_000)
     parser.add_argument("--latency-runs", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--manifests", type=int, default=1000)
+    parser.add_argument("--warm-requests", type=int, default=200_000)
+    parser.add_argument("--files-mb", type=float, default=100)
+    parser.add_argument("--rss-manifests", type=int, default=10_000)
     args = parser.parse_args()
-    {"core": core}[args.suite](args)
+    {"core": core, "methods": methods}[args.suite](args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,175 @@
+"""Helpers for the methods benchmark: a real docker-registry on loopback,
+fixture pushing over one keep-alive connection, a latency-adding proxy and a
+JSON-RPC client for the ocirpc binary."""
+import hashlib
+import http.client
+import http.server
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Registry:
+    """Debian's docker-registry (CNCF distribution) with its own storage."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        self.dir = tempfile.mkdtemp(prefix="ocirpc-bench-registry-")
+        config = os.path.join(self.dir, "config.yml")
+        with open(config, "w") as f:
+            f.write(f"""version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: {self.dir}/storage
+http:
+  addr: {self.host}
+""")
+        self.proc = subprocess.Popen(["/usr/bin/docker-registry", "serve", config],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(500):
+            try:
+                c = http.client.HTTPConnection(self.host, timeout=1)
+                c.request("GET", "/v2/")
+                if c.getresponse().status == 200:
+                    break
+            except OSError:
+                time.sleep(0.02)
+        self.conn = http.client.HTTPConnection(self.host)
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _request(self, method, path, body=None, headers=None):
+        self.conn.request(method, path, body=body, headers=headers or {})
+        response = self.conn.getresponse()
+        data = response.read()
+        return response, data
+
+    def push_blob(self, repo, data):
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        response, _ = self._request("HEAD", f"/v2/{repo}/blobs/{digest}")
+        if response.status == 200:
+            return digest
+        response, _ = self._request("POST", f"/v2/{repo}/blobs/uploads/")
+        location = response.getheader("Location")
+        sep = "&" if "?" in location else "?"
+        path = location.replace(f"http://{self.host}", "") + f"{sep}digest={digest}"
+        response, _ = self._request("PUT", path, body=data, headers={"Content-Type": "application/octet-stream"})
+        assert response.status == 201, response.status
+        return digest
+
+    def push_manifest(self, repo, reference, data, media_type=OCI_MANIFEST):
+        response, _ = self._request("PUT", f"/v2/{repo}/manifests/{reference}", body=data,
+                                    headers={"Content-Type": media_type})
+        assert response.status == 201, response.status
+        return "sha256:" + hashlib.sha256(data).hexdigest()
+
+    def push_image(self, repo, tag, layers=(), annotations=None):
+        config = self.push_blob(repo, b"{}")
+        layer_json = []
+        for data in layers:
+            digest = self.push_blob(repo, data)
+            layer_json.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                               "size": len(data), "digest": digest})
+        manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": 2, "digest": config},
+                    "layers": layer_json, "annotations": annotations or {}}
+        data = json.dumps(manifest, separators=(",", ":")).encode()
+        return self.push_manifest(repo, tag, data)
+
+
+class LatencyProxy:
+    """Forwards to a registry, adding `delay` seconds to every request."""
+
+    def __init__(self, upstream, delay):
+        local = threading.local()
+        counts = {"requests": 0}
+        lock = threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def forward(self):
+                time.sleep(delay)
+                with lock:
+                    counts["requests"] += 1
+                if not hasattr(local, "conn"):
+                    local.conn = http.client.HTTPConnection(upstream)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                local.conn.request(self.command, self.path, body=body, headers=headers)
+                response = local.conn.getresponse()
+                data = response.read()
+                self.send_response(response.status)
+                for k, v in response.getheaders():
+                    if k.lower() not in ("connection", "transfer-encoding", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", response.getheader("Content-Length") or str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_HEAD = forward
+
+        self.counts = counts
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+class Server:
+    """The ocirpc binary as a subprocess, one request at a time or pipelined."""
+
+    def __init__(self, binary, *args):
+        self.proc = subprocess.Popen([binary, "--log-level", "error", *args], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
+        self.next_id = 0
+
+    def send(self, method, params):
+        self.next_id += 1
+        line = json.dumps({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params})
+        self.proc.stdin.write(line.encode() + b"\n")
+        return self.next_id
+
+    def read(self):
+        line = self.proc.stdout.readline()
+        return json.loads(line)
+
+    def call(self, method, params):
+        request_id = self.send(method, params)
+        while True:
+            message = self.read()
+            if message.get("id") == request_id:
+                return message
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait()
