@@ -12,9 +12,15 @@ struct BatchManifestFetcher: Sendable {
     /// One ref's outcome.
     typealias Outcome = Result<JSONValue, RPCError>
 
+    /// What a worker hands back.
+    struct Finished: Sendable {
+        let ref: String
+        let outcome: Outcome
+    }
+
     /// Fetches every distinct ref of `refs`, calling `report` once per ref
     /// (on the calling task, one at a time). Stops early when cancelled.
-    func run(_ refs: [String], platform: Platform, report: (String, Outcome) -> Void) async {
+    func run(_ refs: [String], platform: Platform, report: @escaping @Sendable (String, Outcome) -> Void) async {
         var seen: Set<String> = []
         var pending: [(String, ImageReference)] = []
         for text in refs where seen.insert(text).inserted {
@@ -32,28 +38,27 @@ struct BatchManifestFetcher: Sendable {
             }
         }
         guard !pending.isEmpty else { return }
-        await withTaskGroup(of: (String, Outcome).self) { group in
+        let workers = min(max(1, maxConcurrency), pending.count)
+        await withTaskGroup(of: Finished.self) { group in
             var next = 0
-            func startNext() {
-                guard next < pending.count, !Task.isCancelled else { return }
-                let (text, ref) = pending[next]
-                next += 1
-                group.addTask { [service] in
-                    do {
-                        return (text, .success(try await service.imageManifestResult(ref, platform: platform)))
-                    } catch {
-                        return (text, .failure(ErrorMapping.rpcError(error, ref: text)))
+            var running = 0
+            while true {
+                while running < workers && next < pending.count && !Task.isCancelled {
+                    let (text, ref) = pending[next]
+                    next += 1
+                    running += 1
+                    group.addTask { [service] in
+                        do {
+                            return Finished(ref: text, outcome: .success(try await service.imageManifestResult(ref, platform: platform)))
+                        } catch {
+                            return Finished(ref: text, outcome: .failure(ErrorMapping.rpcError(error, ref: text)))
+                        }
                     }
                 }
-            }
-            for _ in 0..<min(max(1, maxConcurrency), pending.count) { startNext() }
-            while let (text, outcome) = await group.next() {
-                if Task.isCancelled {
-                    group.cancelAll()
-                    continue
-                }
-                report(text, outcome)
-                startNext()
+                guard running > 0, let finished = await group.next() else { return }
+                running -= 1
+                // Once cancelled, what finishes is no longer reported.
+                if !Task.isCancelled { report(finished.ref, finished.outcome) }
             }
         }
     }

@@ -1,6 +1,7 @@
 import Archive
 import Foundation
 import JSON
+import Locking
 import RPCDispatch
 import Registry
 
@@ -111,7 +112,7 @@ struct MethodTable: Sendable {
             let platform = try platform(params)
             let token = params["partialResultToken"].flatMap { $0.isNull ? nil : $0 }
             let fetcher = BatchManifestFetcher(service: service, maxConcurrency: maxConcurrency)
-            var outcomes: [String: JSONValue] = [:]
+            let outcomes = Locked([String: JSONValue]())
             await fetcher.run(refs, platform: platform) { ref, outcome in
                 if let token {
                     let value: JSONValue
@@ -121,15 +122,16 @@ struct MethodTable: Sendable {
                     }
                     context.notifications.progress(token: token, value: value)
                 } else if case .success(let manifest) = outcome {
-                    outcomes[ref] = manifest
+                    outcomes.withLock { $0[ref] = manifest }
                 }
             }
             try Task.checkCancellation()
             guard token == nil else { return [:] }
+            let found = outcomes.withLock { $0 }
             var result = JSONObject()
             var written: Set<String> = []
             for ref in refs where written.insert(ref).inserted {
-                if let manifest = outcomes[ref] { result.append(ref, manifest) }
+                if let manifest = found[ref] { result.append(ref, manifest) }
             }
             return .object(result)
         }
