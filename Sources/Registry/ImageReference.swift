@@ -56,15 +56,16 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
     public static func parse(_ text: String) throws(ReferenceError) -> ImageReference {
         func fail(_ reason: String) -> ReferenceError { ReferenceError(reference: text, reason: reason) }
         guard !text.isEmpty else { throw fail("empty reference") }
-        guard text.utf8.count <= 4096, !text.contains(where: { $0.isWhitespace }) else {
-            throw fail("contains whitespace or is too long")
+        // References are ASCII: anything else (spaces, controls, non-ASCII) is refused.
+        guard text.utf8.count <= 4096, text.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+            throw fail("contains whitespace or non-ASCII characters, or is too long")
         }
         var rest = Substring(text)
         var digest: Digest?
         if let at = rest.firstIndex(of: "@") {
             let digestText = rest[rest.index(after: at)...]
             guard !digestText.isEmpty else { throw fail("empty digest after '@'") }
-            guard !digestText.contains("@") else { throw fail("more than one '@'") }
+            guard !digestText.utf8.contains(UInt8(ascii: "@")) else { throw fail("more than one '@'") }
             guard let parsed = Digest(String(digestText)) else {
                 throw fail("digest must be sha256:<64 hex> or sha512:<128 hex>")
             }
@@ -88,7 +89,9 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
         var path = rest
         if let slash = rest.firstIndex(of: "/") {
             let first = rest[..<slash]
-            if first.contains(".") || first.contains(":") || first == "localhost" || first.contains(where: \.isUppercase) {
+            let bytes = first.utf8
+            if bytes.contains(UInt8(ascii: ".")) || bytes.contains(UInt8(ascii: ":")) || first == "localhost"
+                || bytes.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) {
                 guard isValidRegistry(first) else { throw fail("invalid registry host '\(first)'") }
                 registry = String(first)
                 path = rest[rest.index(after: slash)...]
@@ -160,16 +163,19 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
             host = registry[..<colon]
         }
         guard !host.isEmpty else { return false }
-        return host.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { label in
-            guard let f = label.first, let l = label.last, f.isLetter || f.isNumber, l.isLetter || l.isNumber else {
-                return false
-            }
-            return label.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }
+        // DNS labels of ASCII letters, digits and inner hyphens (or an IPv4 address).
+        return host.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false).allSatisfy { label in
+            guard let f = label.first, let l = label.last, isASCIIAlnum(f), isASCIIAlnum(l) else { return false }
+            return label.allSatisfy { isASCIIAlnum($0) || $0 == UInt8(ascii: "-") }
         }
     }
 
+    private static func isASCIIAlnum(_ b: UInt8) -> Bool {
+        (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
+    }
+
     private static func isValidPort(_ port: Substring) -> Bool {
-        guard let n = Int(port), port.allSatisfy(\.isNumber), n > 0, n < 65536 else { return false }
+        guard port.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let n = Int(port), n > 0, n < 65536 else { return false }
         return true
     }
 }
