@@ -45,6 +45,8 @@ let package = Package(
         // process, tar and compression builders for fixtures.
         .target(name: "TestFixtures", dependencies: ["CZlib", "CZstd", "JSON", "Registry"]),
         .executableTarget(name: "ocirpc", dependencies: ["ServerCore", "OCIMethods"]),
+        // bench/: a latency-adding proxy in front of the registry.
+        .executableTarget(name: "ocirpc-bench-proxy", dependencies: ["TestFixtures"]),
 
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "FramingTests", dependencies: ["Framing"]),

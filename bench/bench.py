@@ -158,7 +158,7 @@ def layer_bytes(megabytes, seed):
 
 def methods(args):
     import zlib
-    from registry import LatencyProxy, Registry, Server
+    from registry import NativeLatencyProxy, Registry, Server
     print(f"# methods benchmark ({os.cpu_count()} cores, {args.manifests} manifests)")
     registry = Registry()
     try:
@@ -193,7 +193,7 @@ def methods(args):
         print(f"batch of {len(tags)} uncached manifests, 8 workers: {best:.3f} s = {rate:,.0f}/s "
               f"({rate / ceiling * 100:.0f}% of the ceiling; target >= 90%)")
 
-        proxy = LatencyProxy(registry.host, 0.020)
+        proxy = NativeLatencyProxy(os.path.join(os.path.dirname(args.binary), "ocirpc-bench-proxy"), registry.host, 0.020)
         slow = [f"{proxy.host}/bench/app:t{i}" for i in range(args.manifests)]
         server = Server(args.binary, "--max-concurrency", "8")
         start = time.perf_counter()

@@ -149,6 +149,23 @@ class LatencyProxy:
         self.server.shutdown()
 
 
+class NativeLatencyProxy:
+    """The Swift proxy of the tests (a thread per connection), adding `delay`
+    seconds per request: the Python one cannot forward 400 requests/s."""
+
+    def __init__(self, binary, upstream, delay):
+        self.proc = subprocess.Popen([binary, upstream, str(delay * 1000)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        self.host = self.proc.stdout.readline().strip()
+        self.counts = {"requests": 0}
+
+    def close(self):
+        self.proc.stdin.close()
+        line = self.proc.stdout.readline()
+        self.counts["requests"] = int(line.split()[1]) if line.startswith("requests") else -1
+        self.proc.wait()
+
+
 class Server:
     """The ocirpc binary as a subprocess, one request at a time or pipelined."""
 
