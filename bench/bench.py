@@ -17,6 +17,8 @@ import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "clients", "testing"))
+
 
 def rss_kib(pid):
     try:
@@ -158,7 +160,7 @@ def layer_bytes(megabytes, seed):
 
 def methods(args):
     import zlib
-    from registry import NativeLatencyProxy, Registry, Server
+    from fixture_registry import NativeLatencyProxy, Registry, Server
     print(f"# methods benchmark ({os.cpu_count()} cores, {args.manifests} manifests)")
     registry = Registry()
     try:

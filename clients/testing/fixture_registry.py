@@ -1,6 +1,12 @@
-"""Helpers for the methods benchmark: a real docker-registry on loopback,
-fixture pushing over one keep-alive connection, a latency-adding proxy and a
-JSON-RPC client for the ocirpc binary."""
+"""A real docker-registry on loopback for the benchmarks and the client
+libraries' tests: fixture pushing over one keep-alive connection, a
+latency-adding proxy and a minimal JSON-RPC driver for the ocirpc binary.
+
+Run as a script it serves the fixtures the client tests share and prints
+them as one JSON line; it stops when its stdin closes:
+
+    python3 clients/testing/fixture_registry.py
+"""
 import hashlib
 import http.client
 import http.server
@@ -84,15 +90,17 @@ http:
         assert response.status == 201, response.status
         return "sha256:" + hashlib.sha256(data).hexdigest()
 
-    def push_image(self, repo, tag, layers=(), annotations=None):
-        config = self.push_blob(repo, b"{}")
+    def push_image(self, repo, tag, layers=(), annotations=None, config=b"{}"):
+        config_bytes = config
+        config = self.push_blob(repo, config_bytes)
         layer_json = []
         for data in layers:
             digest = self.push_blob(repo, data)
             layer_json.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
                                "size": len(data), "digest": digest})
         manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-                    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": 2, "digest": config},
+                    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": len(config_bytes),
+                               "digest": config},
                     "layers": layer_json, "annotations": annotations or {}}
         data = json.dumps(manifest, separators=(",", ":")).encode()
         return self.push_manifest(repo, tag, data)
@@ -194,3 +202,54 @@ class Server:
     def close(self):
         self.proc.stdin.close()
         self.proc.wait()
+
+
+def tar_gz(files):
+    """A gzip tar layer of `files` (name -> bytes)."""
+    import gzip
+    import io
+    import tarfile
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return gzip.compress(raw.getvalue())
+
+
+def push_client_fixtures(registry):
+    """The fixtures every client library's tests use."""
+    host = registry.host
+    layer = tar_gz({"etc/policy/rules.yaml": b"minimum: 3\nenabled: yes\n", "etc/policy/notes.txt": b"x"})
+    labelled = json.dumps({"config": {"Labels": {"org.example.team": "payments"}}}).encode()
+    good = registry.push_image("clients/app", "v1", layers=[layer], config=labelled, annotations={"v": "1"})
+    raw = tar_gz({"a.txt": b"plain"})[10:]  # not gzip any more: the bytes after the header
+    plain_layer_digest = registry.push_blob("clients/app", raw)
+    bad_manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": 2,
+                               "digest": registry.push_blob("clients/app", b"{}")},
+                    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "size": len(raw),
+                                "digest": plain_layer_digest}],
+                    "annotations": {"v": "2"}}
+    bad = registry.push_manifest("clients/app", "v2", json.dumps(bad_manifest, separators=(",", ":")).encode())
+    blob = registry.push_blob("clients/app", b'{"n": 12345678901234567890}')
+    return {
+        "host": host,
+        "good": f"{host}/clients/app:v1",
+        "goodDigest": good,
+        "bad": f"{host}/clients/app:v2",
+        "badDigest": bad,
+        "missing": f"{host}/clients/app:missing",
+        "jsonBlob": f"{host}/clients/app@{blob}",
+    }
+
+
+if __name__ == "__main__":
+    import sys
+    registry = Registry()
+    try:
+        print(json.dumps(push_client_fixtures(registry)), flush=True)
+        sys.stdin.read()
+    finally:
+        registry.close()

@@ -1,0 +1,8 @@
+"""Client for ocirpc: the ec.oci.* policy builtins served over JSON-RPC on
+stdio. `Client` is synchronous (thread-safe); `AsyncClient` is for asyncio.
+Both spawn the server and close it when done."""
+from .errors import OcirpcError, RPCError, ServerDied
+from .client import Client
+from .aio import AsyncClient
+
+__all__ = ["Client", "AsyncClient", "OcirpcError", "RPCError", "ServerDied"]

@@ -1,0 +1,97 @@
+import threading
+import time
+import unittest
+
+import support
+from ocirpc import Client, RPCError, ServerDied
+
+
+def setUpModule():
+    support.start()
+
+
+def tearDownModule():
+    support.stop()
+
+
+class ClientTests(unittest.TestCase):
+    def setUp(self):
+        self.f = support.fixtures
+        self.client = Client(binary=support.BINARY, timeout=30)
+
+    def tearDown(self):
+        self.client.close()
+
+    def test_image_manifest_returns_the_builtin_shape(self):
+        manifest = self.client.image_manifest(self.f["good"])
+        self.assertEqual(manifest["schemaVersion"], 2)
+        self.assertEqual(manifest["annotations"], {"v": "1"})
+        self.assertEqual(manifest["layers"][0]["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip")
+        self.assertEqual(set(manifest["config"]), {"mediaType", "size", "digest", "data", "urls", "annotations",
+                                                   "artifactType"})
+
+    def test_errors_carry_code_reason_and_ref(self):
+        with self.assertRaises(RPCError) as caught:
+            self.client.image_manifest(self.f["missing"])
+        self.assertEqual(caught.exception.code, -32001)
+        self.assertEqual(caught.exception.reason, "manifest_unknown")
+        self.assertEqual(caught.exception.ref, self.f["missing"])
+        with self.assertRaises(RPCError) as caught:
+            self.client.descriptor("Not A Ref")
+        self.assertEqual(caught.exception.reason, "invalid_reference")
+
+    def test_parsed_blob_keeps_big_integers_exact(self):
+        self.assertEqual(self.client.parsed_blob(self.f["jsonBlob"]), {"n": 12345678901234567890})
+
+    def test_image_files_reads_yaml_from_the_layers(self):
+        ref = self.f["good"].rsplit(":", 1)[0] + "@" + self.f["goodDigest"]
+        self.assertEqual(self.client.image_files(ref, ["etc/policy"]),
+                         {"etc/policy/rules.yaml": {"minimum": 3, "enabled": True}})
+
+    def test_batch_returns_successes_and_streams_each_ref_once(self):
+        refs = [self.f["good"], self.f["bad"], self.f["missing"], self.f["good"]]
+        self.assertEqual(set(self.client.image_manifests(refs)), {self.f["good"], self.f["bad"]})
+        streamed = list(self.client.iter_image_manifests(refs))
+        self.assertEqual(sorted(ref for ref, _ in streamed), sorted({*refs}))
+        outcomes = dict(streamed)
+        self.assertEqual(outcomes[self.f["bad"]]["annotations"], {"v": "2"})
+        self.assertIsInstance(outcomes[self.f["missing"]], RPCError)
+        self.assertEqual(outcomes[self.f["missing"]].code, -32001)
+
+    def test_a_timed_out_call_is_cancelled_on_the_server(self):
+        with self.assertRaises(TimeoutError):
+            self.client.image_manifest(support.BLACKHOLE, timeout=0.5)
+        time.sleep(0.3)
+        self.assertEqual(self.client.stats()["inFlight"], 0)
+        self.assertEqual(self.client.descriptor(self.f["good"])["digest"], self.f["goodDigest"])
+
+    def test_threads_share_one_client(self):
+        results, errors = [], []
+
+        def work():
+            try:
+                results.append(self.client.descriptor(self.f["good"])["digest"])
+            except Exception as error:  # recorded for the assertion below
+                errors.append(error)
+
+        threads = [threading.Thread(target=work) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+        self.assertEqual(results, [self.f["goodDigest"]] * 16)
+
+
+class ServerDeathTests(unittest.TestCase):
+    def test_a_server_that_dies_raises_with_its_stderr(self):
+        client = Client(binary=support.BINARY, args=["--cache-bytes", "lots"])
+        with self.assertRaises(ServerDied) as caught:
+            client.stats()
+        self.assertEqual(caught.exception.returncode, 2)
+        self.assertIn("--cache-bytes", caught.exception.stderr_tail)
+        client.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
