@@ -1,0 +1,222 @@
+// Package ocirpc spawns the ocirpc server and calls the ec.oci.* policy
+// builtins it serves over JSON-RPC on stdio.
+package ocirpc
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+)
+
+// Options for Start. Binary defaults to $OCIRPC_BINARY, then "ocirpc" on PATH.
+type Options struct {
+	Binary string
+	Args   []string
+	Env    []string
+}
+
+// Client is a running server; safe for concurrent use.
+type Client struct {
+	cmd     *exec.Cmd
+	stdin   io.WriteCloser
+	writeMu sync.Mutex
+
+	mu      sync.Mutex
+	nextID  int64
+	pending map[int64]chan message
+	streams map[string]chan json.RawMessage
+	dead    error
+	stderr  *tail
+	done    chan struct{}
+}
+
+// Start spawns the server.
+func Start(opts Options) (*Client, error) {
+	binary := opts.Binary
+	if binary == "" {
+		binary = os.Getenv("OCIRPC_BINARY")
+	}
+	if binary == "" {
+		binary = "ocirpc"
+	}
+	cmd := exec.Command(binary, opts.Args...)
+	if opts.Env != nil {
+		cmd.Env = opts.Env
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{cmd: cmd, stdin: stdin, pending: map[int64]chan message{}, streams: map[string]chan json.RawMessage{},
+		stderr: &tail{max: 40}, done: make(chan struct{})}
+	cmd.Stderr = c.stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	go c.read(stdout)
+	return c, nil
+}
+
+// Close sends shutdown and exit, then waits for the process.
+func (c *Client) Close() error {
+	if c.failure() == nil {
+		_ = c.Call(context.Background(), "shutdown", nil, nil)
+		_ = c.write(map[string]interface{}{"jsonrpc": "2.0", "method": "exit"})
+	}
+	_ = c.stdin.Close()
+	<-c.done
+	return nil
+}
+
+// Call runs any method; result (a pointer) receives the decoded result.
+// Cancelling ctx sends $/cancelRequest and returns ctx.Err().
+func (c *Client) Call(ctx context.Context, method string, params interface{}, result interface{}) error {
+	return c.call(ctx, method, params, result, "")
+}
+
+func (c *Client) call(ctx context.Context, method string, params interface{}, result interface{}, token string) error {
+	c.mu.Lock()
+	if c.dead != nil {
+		c.mu.Unlock()
+		return c.dead
+	}
+	c.nextID++
+	id := c.nextID
+	reply := make(chan message, 1)
+	c.pending[id] = reply
+	c.mu.Unlock()
+	request := map[string]interface{}{"jsonrpc": "2.0", "id": id, "method": method}
+	if params != nil {
+		request["params"] = params
+	}
+	if err := c.write(request); err != nil {
+		<-c.done
+		return c.failure()
+	}
+	select {
+	case m, ok := <-reply:
+		if !ok {
+			return c.failure()
+		}
+		if m.Error != nil {
+			return m.Error
+		}
+		if result != nil {
+			return json.Unmarshal(m.Result, result)
+		}
+		return nil
+	case <-ctx.Done():
+		c.mu.Lock()
+		delete(c.pending, id)
+		c.mu.Unlock()
+		_ = c.write(map[string]interface{}{"jsonrpc": "2.0", "method": "$/cancelRequest", "params": map[string]interface{}{"id": id}})
+		return ctx.Err()
+	}
+}
+
+func (c *Client) write(v interface{}) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	_, err = c.stdin.Write(append(data, '\n'))
+	return err
+}
+
+func (c *Client) failure() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dead
+}
+
+func (c *Client) read(stdout io.Reader) {
+	scanner := bufio.NewScanner(stdout)
+	scanner.Buffer(make([]byte, 1<<20), 1<<30)
+	for scanner.Scan() {
+		var m message
+		if len(strings.TrimSpace(scanner.Text())) == 0 || json.Unmarshal(scanner.Bytes(), &m) != nil {
+			continue
+		}
+		if m.Method == "$/progress" {
+			var p struct {
+				Token json.RawMessage `json:"token"`
+				Value json.RawMessage `json:"value"`
+			}
+			if json.Unmarshal(m.Params, &p) == nil {
+				c.mu.Lock()
+				stream := c.streams[string(p.Token)]
+				c.mu.Unlock()
+				if stream != nil {
+					stream <- p.Value
+				}
+			}
+			continue
+		}
+		if m.ID == nil {
+			continue
+		}
+		var id int64
+		if json.Unmarshal(*m.ID, &id) != nil {
+			continue
+		}
+		c.mu.Lock()
+		reply := c.pending[id]
+		delete(c.pending, id)
+		c.mu.Unlock()
+		if reply != nil {
+			reply <- m
+		}
+	}
+	err := c.cmd.Wait()
+	code := 0
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		code = exit.ExitCode()
+	}
+	c.mu.Lock()
+	c.dead = &ServerDiedError{ExitCode: code, Stderr: c.stderr.String()}
+	for id, reply := range c.pending {
+		close(reply)
+		delete(c.pending, id)
+	}
+	c.mu.Unlock()
+	close(c.done)
+}
+
+// tail keeps the last lines written to it (the server's stderr).
+type tail struct {
+	mu    sync.Mutex
+	max   int
+	lines []string
+	part  string
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	parts := strings.Split(t.part+string(p), "\n")
+	t.part = parts[len(parts)-1]
+	t.lines = append(t.lines, parts[:len(parts)-1]...)
+	if len(t.lines) > t.max {
+		t.lines = t.lines[len(t.lines)-t.max:]
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.Join(append(append([]string{}, t.lines...), t.part), "\n")
+}

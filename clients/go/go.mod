@@ -1,0 +1,3 @@
+module ocirpc/clients/go
+
+go 1.19

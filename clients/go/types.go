@@ -1,0 +1,98 @@
+package ocirpc
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Descriptor is the descriptor object the builtins return: every key is
+// always present; Platform only when the descriptor has one.
+type Descriptor struct {
+	MediaType    string            `json:"mediaType"`
+	Size         int64             `json:"size"`
+	Digest       string            `json:"digest"`
+	Data         string            `json:"data"`
+	URLs         []string          `json:"urls"`
+	Annotations  map[string]string `json:"annotations"`
+	ArtifactType string            `json:"artifactType"`
+	Platform     *Platform         `json:"platform,omitempty"`
+}
+
+// Platform of an index entry.
+type Platform struct {
+	Architecture string   `json:"architecture"`
+	OS           string   `json:"os"`
+	OSVersion    string   `json:"os.version"`
+	OSFeatures   []string `json:"os.features"`
+	Variant      string   `json:"variant"`
+	Features     []string `json:"features"`
+}
+
+// Manifest is the result of ImageManifest.
+type Manifest struct {
+	SchemaVersion int               `json:"schemaVersion"`
+	MediaType     string            `json:"mediaType"`
+	Config        Descriptor        `json:"config"`
+	Layers        []Descriptor      `json:"layers"`
+	Annotations   map[string]string `json:"annotations"`
+	Subject       *Descriptor       `json:"subject,omitempty"`
+}
+
+// Index is the result of ImageIndex.
+type Index struct {
+	SchemaVersion int               `json:"schemaVersion"`
+	MediaType     string            `json:"mediaType"`
+	Manifests     []Descriptor      `json:"manifests"`
+	Annotations   map[string]string `json:"annotations"`
+	Subject       *Descriptor       `json:"subject,omitempty"`
+}
+
+// Referrer is one entry of ImageReferrers.
+type Referrer struct {
+	MediaType    string            `json:"mediaType"`
+	Size         int64             `json:"size"`
+	Digest       string            `json:"digest"`
+	ArtifactType string            `json:"artifactType"`
+	Ref          string            `json:"ref"`
+	Annotations  map[string]string `json:"annotations"`
+}
+
+// RPCError is an error the server answered with.
+type RPCError struct {
+	Code    int                    `json:"code"`
+	Message string                 `json:"message"`
+	Data    map[string]interface{} `json:"data"`
+}
+
+func (e *RPCError) Error() string { return fmt.Sprintf("%d %s", e.Code, e.Message) }
+
+// Reason is the contract's snake_case reason, e.g. "manifest_unknown".
+func (e *RPCError) Reason() string { s, _ := e.Data["reason"].(string); return s }
+
+// Ref is the reference the error is about, when there is one.
+func (e *RPCError) Ref() string { s, _ := e.Data["ref"].(string); return s }
+
+// ServerDiedError: the server exited before answering.
+type ServerDiedError struct {
+	ExitCode int
+	Stderr   string
+}
+
+func (e *ServerDiedError) Error() string {
+	return fmt.Sprintf("ocirpc exited (status %d); last stderr:\n%s", e.ExitCode, e.Stderr)
+}
+
+// StreamedManifest is one ref's outcome in StreamImageManifests.
+type StreamedManifest struct {
+	Ref      string
+	Manifest *Manifest
+	Err      error
+}
+
+type message struct {
+	ID     *json.RawMessage `json:"id,omitempty"`
+	Method string           `json:"method,omitempty"`
+	Params json.RawMessage  `json:"params,omitempty"`
+	Result json.RawMessage  `json:"result,omitempty"`
+	Error  *RPCError        `json:"error,omitempty"`
+}
