@@ -1,0 +1,90 @@
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createServer } from "node:net";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+import { Client, RPCError, ServerDiedError } from "../src/index.js";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+process.env.OCIRPC_BINARY ??= path.join(root, ".build", "release", "ocirpc");
+
+/** @type {Record<string, string>} */
+let fixtures;
+let registry;
+
+before(async () => {
+  registry = spawn("python3", [path.join(root, "clients", "testing", "fixture_registry.py")], { stdio: ["pipe", "pipe", "inherit"] });
+  const [line] = await once(registry.stdout, "data");
+  fixtures = JSON.parse(line.toString().split("\n")[0]);
+});
+
+after(async () => {
+  registry.stdin.end();
+  await once(registry, "close");
+});
+
+test("image_manifest over Content-Length framing", async () => {
+  const client = Client.start();
+  const manifest = await client.imageManifest(fixtures.good);
+  assert.equal(manifest.schemaVersion, 2);
+  assert.deepEqual(manifest.annotations, { v: "1" });
+  assert.equal(manifest.layers[0].mediaType, "application/vnd.oci.image.layer.v1.tar+gzip");
+  await client.close();
+});
+
+test("errors carry code, reason and ref", async () => {
+  const client = Client.start();
+  await assert.rejects(client.descriptor(fixtures.missing), (error) => {
+    assert.ok(error instanceof RPCError);
+    assert.equal(error.code, -32001);
+    assert.equal(error.reason, "manifest_unknown");
+    assert.equal(error.ref, fixtures.missing);
+    return true;
+  });
+  await client.close();
+});
+
+test("the streamed batch yields each distinct ref once", async () => {
+  const client = Client.start();
+  const refs = [fixtures.good, fixtures.bad, fixtures.missing, fixtures.good];
+  const seen = new Map();
+  for await (const item of client.streamImageManifests(refs)) {
+    assert.ok(!seen.has(item.ref), `${item.ref} twice`);
+    seen.set(item.ref, item);
+  }
+  assert.equal(seen.size, 3);
+  assert.equal(seen.get(fixtures.bad).manifest.annotations.v, "2");
+  assert.equal(seen.get(fixtures.missing).error.code, -32001);
+  assert.deepEqual(Object.keys(await client.imageManifests(refs)).sort(), [fixtures.good, fixtures.bad].sort());
+  await client.close();
+});
+
+test("aborting a call cancels it on the server", async () => {
+  const silent = createServer(() => {});
+  silent.listen(0, "127.0.0.1");
+  await once(silent, "listening");
+  const hung = `127.0.0.1:${silent.address().port}/never/answers:v1`;
+  const client = Client.start();
+  const controller = new AbortController();
+  const call = client.imageManifest(hung, { signal: controller.signal });
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal((await client.stats()).inFlight, 1);
+  controller.abort();
+  await assert.rejects(call);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal((await client.stats()).inFlight, 0);
+  await client.close();
+  silent.close();
+});
+
+test("a server that dies rejects with its stderr", async () => {
+  const client = Client.start({ args: ["--tag-ttl", "forever"] });
+  await assert.rejects(client.stats(), (error) => {
+    assert.ok(error instanceof ServerDiedError);
+    assert.equal(error.exitCode, 2);
+    assert.match(error.stderr, /--tag-ttl/);
+    return true;
+  });
+});
