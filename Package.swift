@@ -45,6 +45,8 @@ let package = Package(
         // process, tar and compression builders for fixtures.
         .target(name: "TestFixtures", dependencies: ["CZlib", "CZstd", "JSON", "Registry"]),
         .executableTarget(name: "ocirpc", dependencies: ["ServerCore", "OCIMethods"]),
+        // fuzz/: the libFuzzer entry point for every parser of outside input.
+        .executableTarget(name: "ocirpc-fuzz", dependencies: ["Archive", "Framing", "JSON", "Registry", "YAML"]),
         // bench/: a latency-adding proxy in front of the registry.
         .executableTarget(name: "ocirpc-bench-proxy", dependencies: ["TestFixtures"]),
 

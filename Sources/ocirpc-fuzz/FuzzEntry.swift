@@ -1,0 +1,53 @@
+// libFuzzer entry point for the parsers that take outside input. Built only
+// by fuzz/run (swift build --sanitize fuzzer --sanitize address); the target
+// is chosen with OCIRPC_FUZZ_TARGET: json, framing, reference, tar, gzip,
+// zstd, yaml.
+import Archive
+import Foundation
+import Framing
+import JSON
+import Registry
+import YAML
+
+private let target = ProcessInfo.processInfo.environment["OCIRPC_FUZZ_TARGET"] ?? "json"
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
+    let bytes = Array(UnsafeBufferPointer(start: data, count: size))
+    switch target {
+    case "json":
+        if let value = try? JSONParser.parse(bytes) {
+            // What is written must parse back to the same value.
+            let again = try? JSONParser.parse(JSONWriter.bytes(value))
+            precondition(again == value, "JSON round trip changed the value")
+        }
+    case "framing":
+        var framer = MessageFramer(maxMessageBytes: 4096)
+        // Feed in two chunks split at a byte the input chooses.
+        let split = bytes.first.map { Int($0) % (bytes.count + 1) } ?? 0
+        bytes.withUnsafeBytes { raw in
+            framer.feed(UnsafeRawBufferPointer(rebasing: raw[..<split])) { _ in }
+            framer.feed(UnsafeRawBufferPointer(rebasing: raw[split...])) { _ in }
+        }
+        framer.finish { _ in }
+    case "reference":
+        if let reference = try? ImageReference.parse(String(decoding: bytes, as: UTF8.self)) {
+            // The canonical form parses back to the same reference.
+            precondition((try? ImageReference.parse(reference.description)) == reference, "reference round trip")
+        }
+    case "tar":
+        let tar = TarReader(MemoryByteStream(bytes))
+        while let _ = try? tar.next() {
+            _ = try? tar.readContents(limit: 1 << 16)
+        }
+    case "gzip":
+        _ = try? GzipDecoder(MemoryByteStream(bytes)).readAll(limit: 1 << 22)
+    case "zstd":
+        _ = try? ZstdDecoder(MemoryByteStream(bytes)).readAll(limit: 1 << 22)
+    case "yaml":
+        _ = try? YAMLToJSON.convert(bytes)
+    default:
+        fatalError("unknown OCIRPC_FUZZ_TARGET \(target)")
+    }
+    return 0
+}
