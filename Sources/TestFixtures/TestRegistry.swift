@@ -20,7 +20,7 @@ public final class TestRegistry: @unchecked Sendable {
 
     public let port: Int
     public let directory: URL
-    private let process = Process()
+    private var process = Process()
     public let auth: Auth
 
     /// `host:port`, as it appears in references.
@@ -77,20 +77,33 @@ public final class TestRegistry: @unchecked Sendable {
             """
         let configFile = directory.appendingPathComponent("config.yml")
         try config.write(to: configFile, atomically: true, encoding: .utf8)
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/docker-registry")
-        process.arguments = ["serve", configFile.path]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = try FileHandle(forWritingTo: {
-            let log = directory.appendingPathComponent("registry.log")
-            FileManager.default.createFile(atPath: log.path, contents: nil)
-            return log
-        }())
-        try process.run()
+        try launch(configFile)
         try await waitUntilServing()
     }
 
     deinit {
         stop()
+    }
+
+    private func launch(_ configFile: URL) throws {
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/docker-registry")
+        process.arguments = ["serve", configFile.path]
+        process.standardOutput = FileHandle.nullDevice
+        let log = directory.appendingPathComponent("registry.log")
+        if !FileManager.default.fileExists(atPath: log.path) { FileManager.default.createFile(atPath: log.path, contents: nil) }
+        process.standardError = try FileHandle(forWritingTo: log)
+        try process.run()
+    }
+
+    /// Stops the registry process and starts it again on the same port
+    /// with the same storage (what is pushed stays).
+    public func restart(downFor seconds: Double = 0) async throws {
+        process.terminate()
+        process.waitUntilExit()
+        if seconds > 0 { try await Task.sleep(for: .milliseconds(Int(seconds * 1000))) }
+        try launch(directory.appendingPathComponent("config.yml"))
+        try await waitUntilServing()
     }
 
     public func stop() {
