@@ -1,0 +1,89 @@
+import Foundation
+import JSON
+import Testing
+import TestFixtures
+
+/// Clients that misbehave: huge or deeply nested messages, and a flood of
+/// requests whose responses are not read.
+@Suite(.serialized) struct ProtocolAbuseTests {
+    @Test func aHundredMegabyteLineIsRefusedAndTheSessionGoesOn() async throws {
+        let p = try ServerProcess()
+        var line = Data(#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"pad":""#.utf8)
+        line.append(Data(repeating: UInt8(ascii: "x"), count: 100 << 20))
+        line.append(Data("\"}}\n".utf8))
+        p.send(bytes: line)
+        p.sendLine(#"{"jsonrpc":"2.0","id":2,"method":"server.stats"}"#)
+        p.closeInput()
+        #expect(await p.waitForExit(seconds: 60) == 0)
+        let messages = p.messages
+        #expect(messages.count == 2)
+        #expect(messages.first?["error"]?["data"]?["reason"] == "message_too_large")
+        #expect(messages.last?["id"] == 2)
+    }
+
+    @Test func deeplyNestedJSONIsAParseErrorNotACrash() async throws {
+        let p = try ServerProcess()
+        p.sendLine(String(repeating: "[", count: 1_000_000))
+        p.sendLine(#"{"jsonrpc":"2.0","id":"x","method":"ec.oci.blob_files","params":["a@sha256:"# + String(repeating: "0", count: 64)
+                   + #"", "# + String(repeating: "[", count: 100_000) + "]}")
+        p.sendLine(#"{"jsonrpc":"2.0","id":2,"method":"initialize"}"#)
+        p.closeInput()
+        #expect(await p.waitForExit(seconds: 60) == 0)
+        let messages = p.messages
+        #expect(messages.count == 3)
+        #expect(messages[0]["error"]?["code"] == -32700)
+        #expect(messages[1]["error"]?["code"] == -32700)
+        #expect(messages[2]["id"] == 2)
+    }
+
+    /// 100k requests written while nothing is read: the server stops reading
+    /// when its output backs up, keeps its memory bounded, and answers every
+    /// request once reading resumes.
+    @Test func aFloodOfUnreadRequestsIsAnsweredWithBoundedMemory() async throws {
+        signal(SIGPIPE, SIG_IGN)
+        let process = Process()
+        process.executableURL = ServerProcess.binary
+        process.arguments = ["--log-level", "error"]
+        let input = Pipe(), output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let count = 100_000
+        let writer = Thread {
+            var batch = Data()
+            for i in 0..<count {
+                batch.append(Data(#"{"jsonrpc":"2.0","id":\#(i),"method":"initialize"}"#.utf8))
+                batch.append(10)
+                if batch.count > 1 << 16 {
+                    try? input.fileHandleForWriting.write(contentsOf: batch)
+                    batch.removeAll(keepingCapacity: true)
+                }
+            }
+            try? input.fileHandleForWriting.write(contentsOf: batch)
+            try? input.fileHandleForWriting.close()
+        }
+        writer.start()
+        // Nothing is read for two seconds.
+        try await Task.sleep(for: .seconds(2))
+        let rssWhileBlocked = Self.rssKiB(process.processIdentifier)
+        #expect(rssWhileBlocked > 0 && rssWhileBlocked < 200 * 1024, "RSS \(rssWhileBlocked) KiB while output is blocked")
+        let lines = try await Task.detached {
+            var newlines = 0
+            while let chunk = try output.fileHandleForReading.read(upToCount: 1 << 20), !chunk.isEmpty {
+                newlines += chunk.reduce(0) { $0 + ($1 == 10 ? 1 : 0) }
+            }
+            return newlines
+        }.value
+        process.waitUntilExit()
+        #expect(lines == count)
+        #expect(process.terminationStatus == 0)
+    }
+
+    static func rssKiB(_ pid: Int32) -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+        else { return -1 }
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? -1
+    }
+}
