@@ -3,6 +3,7 @@
 
 core: pipelined round trips of a trivial method (requests/s), spawn to first
       response latency, and RSS sampled across 1M requests.
+soak: 1M mixed requests with RSS sampled (bench/run soak).
 methods: the ec.oci.* methods against a real docker-registry on loopback:
       requests per manifest, batch throughput against the registry's own
       ceiling (wrk -c 8), the batch behind 20 ms of latency, warm pipelined
@@ -267,9 +268,58 @@ def methods(args):
         registry.close()
 
 
+def soak(args):
+    """1M mixed requests (cached and uncached, single and batch, valid and
+    not) against a real registry with a small cache, RSS sampled throughout."""
+    import random
+    from fixture_registry import Registry
+    print(f"# soak ({os.cpu_count()} cores, {args.soak_requests:,} requests over {args.soak_refs} manifests, "
+          f"--cache-bytes {args.soak_cache})")
+    registry = Registry()
+    try:
+        start = time.perf_counter()
+        digests = [registry.push_image("soak/app", f"t{i}", annotations={"i": str(i), "pad": "p" * 300})
+                   for i in range(args.soak_refs)]
+        print(f"pushed {len(digests)} manifests in {time.perf_counter() - start:.1f} s")
+        refs = [f"{registry.host}/soak/app@{d}" for d in digests]
+        tags = [f"{registry.host}/soak/app:t{i}" for i in range(args.soak_refs)]
+        rng = random.Random(7)
+        lines = []
+        for i in range(args.soak_requests):
+            roll = rng.random()
+            if roll < 0.70:
+                lines.append('{"jsonrpc":"2.0","id":%d,"method":"ec.oci.image_manifest","params":["%s"]}' % (i, rng.choice(refs)))
+            elif roll < 0.80:
+                lines.append('{"jsonrpc":"2.0","id":%d,"method":"ec.oci.descriptor","params":["%s"]}' % (i, rng.choice(tags)))
+            elif roll < 0.85:
+                batch = json.dumps(rng.sample(refs, 10))
+                lines.append('{"jsonrpc":"2.0","id":%d,"method":"ec.oci.image_manifests","params":[%s]}' % (i, batch))
+            elif roll < 0.95:
+                lines.append('{"jsonrpc":"2.0","id":%d,"method":"ec.oci.image_manifest","params":["Not a Ref %d"]}' % (i, i))
+            else:
+                lines.append('{"jsonrpc":"2.0","id":%d,"method":"server.stats"}' % i)
+        payload = ("\n".join(lines) + "\n").encode()
+        del lines
+        proc = subprocess.Popen([args.binary, "--log-level", "error", "--cache-bytes", args.soak_cache],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
+        elapsed, responses, samples = pipelined(args.binary, None, args.soak_requests, sample_every=0.5,
+                                                payload=payload, proc=proc)
+        proc.wait()
+        assert responses == args.soak_requests, responses
+        values = [v for _, v in samples]
+        tenth = max(1, len(values) // 10)
+        print(f"{responses:,} responses in {elapsed:.1f} s ({responses / elapsed:,.0f}/s); RSS first {values[0] / 1024:.1f} MiB, "
+              f"max {max(values) / 1024:.1f} MiB, median of the first 10% {statistics.median(values[:tenth]) / 1024:.1f} MiB, "
+              f"of the last 10% {statistics.median(values[-tenth:]) / 1024:.1f} MiB")
+        curve = ", ".join(f"{t:.0f}s:{v / 1024:.0f}" for t, v in samples[:: max(1, len(samples) // 16)])
+        print(f"  RSS curve (s:MiB): {curve}")
+    finally:
+        registry.close()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("suite", nargs="?", default="core", choices=["core", "methods"])
+    parser.add_argument("suite", nargs="?", default="core", choices=["core", "methods", "soak"])
     parser.add_argument("--binary", default=".build/release/ocirpc")
     parser.add_argument("--throughput-requests", type=int, default=500_000)
     parser.add_argument("--rss-requests", type=int, default=1_000_000)
@@ -279,8 +329,11 @@ def main():
     parser.add_argument("--warm-requests", type=int, default=200_000)
     parser.add_argument("--files-mb", type=float, default=100)
     parser.add_argument("--rss-manifests", type=int, default=10_000)
+    parser.add_argument("--soak-requests", type=int, default=1_000_000)
+    parser.add_argument("--soak-refs", type=int, default=3000)
+    parser.add_argument("--soak-cache", default="8MiB")
     args = parser.parse_args()
-    {"core": core, "methods": methods}[args.suite](args)
+    {"core": core, "methods": methods, "soak": soak}[args.suite](args)
 
 
 if __name__ == "__main__":
