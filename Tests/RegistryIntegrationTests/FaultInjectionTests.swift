@@ -5,19 +5,6 @@ import Testing
 import TestFixtures
 @testable import Registry
 
-/// The registry error `body` fails with; nil (recorded as an issue) otherwise.
-private func failure(_ body: () async throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) async -> RegistryError? {
-    do {
-        try await body()
-        Issue.record("expected a registry error", sourceLocation: sourceLocation)
-    } catch let error as RegistryError {
-        return error
-    } catch {
-        Issue.record("unexpected error \(error)", sourceLocation: sourceLocation)
-    }
-    return nil
-}
-
 /// Faults a real registry cannot produce, injected by a proxy in front of one.
 @Suite(.serialized) struct FaultInjection {
     private func client(retries: Int = 3, timeout: Double = 30) -> RegistryClient {
@@ -77,7 +64,7 @@ private func failure(_ body: () async throws -> Void, sourceLocation: SourceLoca
         let (registry, proxy, _) = try await setUp()
         defer { registry.stop(); proxy.stop() }
         proxy.inject { _ in .status(503) }
-        let error = await failure { _ = try await client(retries: 2).fetchManifest(ImageReference.parse("\(proxy.host)/app:v1")) }
+        let error = await registryError { _ = try await client(retries: 2).fetchManifest(ImageReference.parse("\(proxy.host)/app:v1")) }
         #expect(error?.kind == .unavailable)
         #expect(error?.reason == "server_error")
         #expect(error?.httpStatus == 503)
@@ -89,7 +76,7 @@ private func failure(_ body: () async throws -> Void, sourceLocation: SourceLoca
         defer { registry.stop(); proxy.stop() }
         proxy.inject { RegistryProxy.kind(of: $0.path) == "manifest" ? .corrupt : nil }
         for ref in ["\(proxy.host)/app:v1", "\(proxy.host)/app@\(digest)"] {
-            let error = await failure { _ = try await client().fetchManifest(ImageReference.parse(ref)) }
+            let error = await registryError { _ = try await client().fetchManifest(ImageReference.parse(ref)) }
             #expect(error?.reason == "digest_mismatch", "\(ref)")
         }
     }
@@ -104,10 +91,10 @@ private func failure(_ body: () async throws -> Void, sourceLocation: SourceLoca
         defer { try? FileManager.default.removeItem(at: directory) }
         let ref = try ImageReference.parse("\(proxy.host)/app@\(digest)")
         proxy.inject { RegistryProxy.kind(of: $0.path) == "blob" ? .corrupt : nil }
-        let corrupted = await failure { _ = try await client().fetchBlob(ref, directory: directory) }
+        let corrupted = await registryError { _ = try await client().fetchBlob(ref, directory: directory) }
         #expect(corrupted?.reason == "digest_mismatch")
         proxy.inject { RegistryProxy.kind(of: $0.path) == "blob" ? .truncate : nil }
-        let truncated = await failure { _ = try await client(retries: 0).fetchBlob(ref, directory: directory) }
+        let truncated = await registryError { _ = try await client(retries: 0).fetchBlob(ref, directory: directory) }
         #expect(["digest_mismatch", "size_mismatch", "connection_failed"].contains(truncated?.reason ?? ""), "\(String(describing: truncated))")
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty)
         proxy.inject { _ in nil }
@@ -121,7 +108,7 @@ private func failure(_ body: () async throws -> Void, sourceLocation: SourceLoca
         defer { registry.stop(); proxy.stop() }
         proxy.inject { RegistryProxy.kind(of: $0.path) == "manifest" ? .delay(3) : nil }
         let start = Date()
-        let error = await failure { _ = try await client(retries: 0, timeout: 1).fetchManifest(ImageReference.parse("\(proxy.host)/app:v1")) }
+        let error = await registryError { _ = try await client(retries: 0, timeout: 1).fetchManifest(ImageReference.parse("\(proxy.host)/app:v1")) }
         #expect(error?.reason == "timeout")
         #expect(error?.kind == .unavailable)
         #expect(Date().timeIntervalSince(start) < 2.8)

@@ -36,19 +36,6 @@ private func client(credentialsFor registry: TestRegistry? = nil, user: String =
     return RegistryClient(configuration: configuration, logger: .disabled)
 }
 
-/// The registry error `body` fails with, or nil (recorded) if it succeeds.
-private func registryError(_ body: () async throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) async -> RegistryError? {
-    do {
-        try await body()
-        Issue.record("expected a registry error", sourceLocation: sourceLocation)
-    } catch let error as RegistryError {
-        return error
-    } catch {
-        Issue.record("unexpected error \(error)", sourceLocation: sourceLocation)
-    }
-    return nil
-}
-
 @Suite(.serialized) struct ManifestFetchAgainstARealRegistry {
     @Test func tagAndDigestFetchReturnTheExactBytesInOneRequestEach() async throws {
         let registry = try await TestRegistry()
