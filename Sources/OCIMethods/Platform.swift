@@ -7,6 +7,8 @@ struct Platform: Sendable, Hashable, CustomStringConvertible {
     let os: String
     let architecture: String
     let variant: String?
+    /// `os/arch[/variant]`, computed once (it is part of cache keys).
+    let description: String
 
     static let linuxAMD64 = Platform(os: "linux", architecture: "amd64", variant: nil)
 
@@ -14,6 +16,7 @@ struct Platform: Sendable, Hashable, CustomStringConvertible {
         self.os = os
         self.architecture = architecture
         self.variant = variant
+        description = variant.map { "\(os)/\(architecture)/\($0)" } ?? "\(os)/\(architecture)"
     }
 
     /// Parses `os/arch` or `os/arch/variant`.
@@ -23,12 +26,8 @@ struct Platform: Sendable, Hashable, CustomStringConvertible {
             throw RPCError(.invalidParams, reason: "invalid_platform",
                            message: "platform must be os/arch or os/arch/variant, not '\(text)'")
         }
-        os = parts[0]
-        architecture = parts[1]
-        variant = parts.count == 3 ? parts[2] : nil
+        self.init(os: parts[0], architecture: parts[1], variant: parts.count == 3 ? parts[2] : nil)
     }
-
-    var description: String { [os, architecture, variant].compactMap { $0 }.joined(separator: "/") }
 
     /// Whether an index entry's `platform` object is this platform (any
     /// variant matches when none was asked for).
