@@ -36,7 +36,7 @@ let package = Package(
         // JSON-RPC 2.0 dispatch: method registry, params, cancellation, batches.
         .target(name: "RPCDispatch", dependencies: ["JSON", "Locking"]),
         // Configuration, lifecycle and server methods; wires the pieces together.
-        .target(name: "ServerCore", dependencies: ["JSON", "Framing", "RPCDispatch", "Logging"]),
+        .target(name: "ServerCore", dependencies: ["JSON", "Framing", "Locking", "RPCDispatch", "Logging"]),
         // The ten ec.oci.* methods over the registry client and the caches.
         .target(name: "OCIMethods", dependencies: [
             "Archive", "Caching", "JSON", "Locking", "Logging", "RPCDispatch", "Registry", "ServerCore", "YAML",
@@ -61,7 +61,7 @@ let package = Package(
         .testTarget(name: "YAMLTests", dependencies: ["YAML", "JSON"]),
         .testTarget(name: "CachingTests", dependencies: ["Caching"]),
         .testTarget(name: "OCIMethodsTests", dependencies: ["OCIMethods", "Archive", "JSON", "TestFixtures"]),
-        .testTarget(name: "RPCDispatchTests", dependencies: ["RPCDispatch", "JSON"]),
+        .testTarget(name: "RPCDispatchTests", dependencies: ["RPCDispatch", "JSON", "Locking"]),
         .testTarget(name: "ServerCoreTests", dependencies: ["ServerCore", "JSON", "RPCDispatch", "Logging", "OCIMethods", "TestFixtures", "ocirpc"]),
     ],
     swiftLanguageModes: [.v6]

@@ -2,6 +2,7 @@ import Dispatch
 import Framing
 import Glibc
 import JSON
+import Locking
 import Logging
 import RPCDispatch
 import Synchronization
@@ -27,7 +28,7 @@ public final class Server: Sendable {
     private let input: Int32
     private let writer: OutputWriter
     private let dispatcher: Dispatcher
-    private let exitCode = Mutex<Int32?>(nil)
+    private let exitCode = Locked<Int32?>(nil)
     private let finished = DispatchSemaphore(value: 0)
     private let shutdownRequested = Atomic<Bool>(false)
     private let stopReading = Atomic<Bool>(false)

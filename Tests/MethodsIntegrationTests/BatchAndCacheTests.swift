@@ -57,14 +57,21 @@ import TestFixtures
     }
 
     @Test func concurrentIdenticalRequestsFetchOnce() async throws {
-        let rig = try await Rig.start()
-        try await rig.registry.pushMinimalImage("hot", "v1")
-        let ref = rig.ref("hot", "v1")
-        let ids = (0..<50).map { _ in rig.session.send("ec.oci.image_manifest", [.string(ref)]) }
-        for id in ids { #expect(try await rig.session.response(id)["result"]?["schemaVersion"] == 2) }
-        let stats = try await rig.session.result("server.stats", [])
+        let registry = try await TestRegistry()
+        let proxy = try RegistryProxy(upstream: registry.host)
+        defer { registry.stop(); proxy.stop() }
+        try await registry.pushMinimalImage("hot", "v1")
+        // Slow enough that all fifty arrive while the first fetch is under way.
+        proxy.setLatency(0.3)
+        let session = try RPCSession()
+        let ref: JSONValue = .string("\(proxy.host)/hot:v1")
+        let ids = (0..<50).map { _ in session.send("ec.oci.image_manifest", [ref]) }
+        for id in ids { #expect(try await session.response(id)["result"]?["schemaVersion"] == 2) }
+        #expect(proxy.count("manifest") == 1, "counted by the proxy")
+        let stats = try await session.result("server.stats", [])
         #expect(stats["registry"]?["manifest"] == 1)
-        await rig.stop()
+        #expect((stats["singleflight"]?["joins"]?.intValue ?? 0) >= 1)
+        await session.close()
     }
 
     @Test func aMovedTagIsSeenAfterTheTTL() async throws {

@@ -1,11 +1,13 @@
 import JSON
+import Locking
 import Synchronization
 import Testing
 @testable import RPCDispatch
 
 /// A sink that keeps every message it is sent, parsed.
 final class CollectingSink: MessageSink {
-    private let messages = Mutex<[JSONValue]>([])
+    // A pthread lock (not Synchronization.Mutex) so the thread sanitizer sees it.
+    private let messages = Locked<[JSONValue]>([])
 
     func send(_ message: [UInt8]) {
         let value = (try? JSONParser.parse(message)) ?? .string("unparseable: \(String(decoding: message, as: UTF8.self))")
@@ -35,7 +37,7 @@ final class Counter: Sendable {
 
 /// A one-shot signal tasks can await.
 final class Gate: Sendable {
-    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    private let state = Locked<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
     func open() {
         let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
