@@ -28,3 +28,9 @@ enum LoopbackSocket {
         return (fd, Int(UInt16(bigEndian: address.sin_port)))
     }
 }
+
+/// Tests write to pipes and sockets whose other end may have closed: that
+/// must be an error (EPIPE), not a signal that kills the test process.
+public func ignoreBrokenPipes() {
+    signal(SIGPIPE, SIG_IGN)
+}

@@ -26,7 +26,7 @@ public final class ServerProcess: @unchecked Sendable {
     ///   closed, as a client that never reads would.
     public init(_ arguments: [String] = [], environment: [String: String] = [:], closeOutput: Bool = false) throws {
         // Writing to a server that has exited must fail, not kill the tests.
-        signal(SIGPIPE, SIG_IGN)
+        ignoreBrokenPipes()
         process.executableURL = Self.binary
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment

@@ -50,6 +50,7 @@ public final class TestHTTPServer: @unchecked Sendable {
     public var baseURL: String { "http://127.0.0.1:\(port)" }
 
     public init(handler: @escaping @Sendable (TestHTTPRequest) -> TestHTTPReply) throws {
+        ignoreBrokenPipes()
         self.handler = handler
         (listener, port) = try LoopbackSocket.bind(listening: true)
         Thread.detachNewThread { [self] in acceptLoop() }

@@ -27,6 +27,7 @@ public final class TestRegistry: @unchecked Sendable {
     public var host: String { "127.0.0.1:\(port)" }
 
     public init(auth: Auth = .anonymous) async throws {
+        ignoreBrokenPipes()
         self.auth = auth
         port = try Self.freePort()
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-registry-\(UUID().uuidString)")

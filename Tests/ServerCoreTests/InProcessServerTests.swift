@@ -3,6 +3,7 @@ import JSON
 import Logging
 import RPCDispatch
 import Testing
+import TestFixtures
 @testable import ServerCore
 
 /// A server run in this process over pipes, with a slow method plugged in,
@@ -18,6 +19,8 @@ private final class PipedServer: @unchecked Sendable {
     private var received = Data()
 
     init(slowMillis: Int) {
+        // The pipes close when the test ends, maybe while the server writes.
+        ignoreBrokenPipes()
         let slow = MethodSpec("test.slow") { _, _ in
             try await Task.sleep(for: .milliseconds(slowMillis))
             return "slept"

@@ -40,7 +40,7 @@ import TestFixtures
     /// when its output backs up, keeps its memory bounded, and answers every
     /// request once reading resumes.
     @Test func aFloodOfUnreadRequestsIsAnsweredWithBoundedMemory() async throws {
-        signal(SIGPIPE, SIG_IGN)
+        ignoreBrokenPipes()
         let process = Process()
         process.executableURL = ServerProcess.binary
         process.arguments = ["--log-level", "error"]
