@@ -160,14 +160,24 @@ final class ContentService: Sendable {
     }
 
     /// Downloads the blob, verifies it, and hands `body` its decoded stream;
-    /// the downloaded file is removed afterwards.
+    /// the downloaded file is removed afterwards. `body` (decompression, tar
+    /// reading, parsing) runs on a dispatch queue, off the task pool, so a
+    /// large layer does not hold up the requests being served meanwhile.
     func withDownloadedBlob<T: Sendable>(
-        _ ref: ImageReference, _ body: (any ByteStream) throws -> T
+        _ ref: ImageReference, _ body: @escaping @Sendable (any ByteStream) throws -> T
     ) async throws -> T {
         let blob = try await client.fetchBlob(ref, directory: downloads)
         defer { blob.discard() }
-        return try body(try Compression.openDecoded(path: blob.file.path))
+        let path = blob.file.path
+        return try await withCheckedThrowingContinuation { continuation in
+            Self.blockingWork.async {
+                continuation.resume(with: Result { try body(try Compression.openDecoded(path: path)) })
+            }
+        }
     }
+
+    /// Where blocking archive work runs.
+    private static let blockingWork = DispatchQueue(label: "ocirpc.archive", attributes: .concurrent)
 
     /// A value derived from content named by digest, cached under
     /// `kind`/`name` and computed once for concurrent callers.
