@@ -8,6 +8,7 @@ import Registry
 struct BatchManifestFetcher: Sendable {
     let service: ContentService
     let maxConcurrency: Int
+    let references: ReferenceCache
 
     /// One ref's outcome.
     typealias Outcome = Result<JSONValue, RPCError>
@@ -26,9 +27,9 @@ struct BatchManifestFetcher: Sendable {
         for text in refs where seen.insert(text).inserted {
             let ref: ImageReference
             do {
-                ref = try ImageReference.parse(text)
+                ref = try references.parse(text)
             } catch {
-                report(text, .failure(ErrorMapping.invalidReference(error)))
+                report(text, .failure(error))
                 continue
             }
             if let cached = service.cachedImageManifestResult(ref, platform: platform) {

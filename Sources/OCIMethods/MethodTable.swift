@@ -10,6 +10,7 @@ import Registry
 struct MethodTable: Sendable {
     let service: ContentService
     let maxConcurrency: Int
+    let references = ReferenceCache()
 
     private static let ref = ParamSpec("ref", .string)
     private static let paths = ParamSpec("paths", .stringArray, wrongTypeReason: "invalid_paths")
@@ -107,11 +108,11 @@ struct MethodTable: Sendable {
             ParamSpec("refs", .stringArray),
             ParamSpec("partialResultToken", .stringOrNumber, required: false, positional: false),
             Self.platform,
-        ]) { [service, maxConcurrency] params, context in
+        ]) { [service, maxConcurrency, references] params, context in
             let refs = try params.strings("refs")
             let platform = try platform(params)
             let token = params["partialResultToken"].flatMap { $0.isNull ? nil : $0 }
-            let fetcher = BatchManifestFetcher(service: service, maxConcurrency: maxConcurrency)
+            let fetcher = BatchManifestFetcher(service: service, maxConcurrency: maxConcurrency, references: references)
             let outcomes = Locked([String: JSONValue]())
             await fetcher.run(refs, platform: platform) { ref, outcome in
                 if let token {
@@ -168,9 +169,9 @@ struct MethodTable: Sendable {
         _ name: String, _ params: [ParamSpec],
         _ body: @escaping @Sendable (Params, ImageReference, String) async throws -> JSONValue
     ) -> MethodSpec {
-        MethodSpec(name, params: params) { params, _ in
+        MethodSpec(name, params: params) { [references] params, _ in
             let text = try params.string("ref")
-            let ref = try ErrorMapping.parseReference(text)
+            let ref = try references.parse(text)
             do {
                 return try await body(params, ref, text)
             } catch {
