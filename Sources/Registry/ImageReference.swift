@@ -98,7 +98,6 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
             }
         }
         if registry == "docker.io" || registry == "registry-1.docker.io" { registry = dockerHub }
-        guard path.utf8.count <= 255 else { throw fail("repository name longer than 255 characters") }
         let components = path.split(separator: "/", omittingEmptySubsequences: false)
         for component in components {
             guard isValidPathComponent(component) else {
@@ -107,6 +106,10 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
         }
         var repository = String(path)
         if registry == dockerHub && components.count == 1 { repository = "library/" + repository }
+        // As distribution counts it: the whole normalised name, registry included.
+        guard registry.utf8.count + 1 + repository.utf8.count <= 255 else {
+            throw fail("name longer than 255 characters")
+        }
         return ImageReference(registry: registry, repository: repository, tag: tag, digest: digest)
     }
 

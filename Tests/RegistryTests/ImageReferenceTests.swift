@@ -114,3 +114,17 @@ private let hex64 = String(repeating: "a", count: 64)
         #expect(Digest(hex64) == nil)
     }
 }
+
+/// Found by fuzzing: a long one-component Docker Hub name that was valid
+/// until `library/` was added, so its canonical form did not parse back.
+@Suite struct ReferenceLengthLimit {
+    @Test func theLimitCountsTheNormalisedNameAndCanonicalFormsParseBack() throws {
+        let long = String(repeating: "l", count: 240)
+        #expect(throws: ReferenceError.self) { try ImageReference.parse("x" + long) }
+        let fits = try ImageReference.parse(String(repeating: "a", count: 200))
+        #expect(try ImageReference.parse(fits.description) == fits)
+        let atLimit = "r.io/" + String(repeating: "b", count: 250)
+        #expect(try ImageReference.parse(atLimit).name.utf8.count == 255)
+        #expect(throws: ReferenceError.self) { try ImageReference.parse(atLimit + "b") }
+    }
+}
