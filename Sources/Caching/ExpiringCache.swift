@@ -2,7 +2,7 @@ import Foundation
 import Locking
 
 /// Values trusted for a fixed time (tag -> digest answers), bounded in
-/// count: when full, expired entries go first, then the oldest.
+/// count: when full, expired entries go first, then everything.
 public final class ExpiringCache<Value: Sendable>: @unchecked Sendable {
     private struct Entry {
         let value: Value
@@ -42,10 +42,10 @@ public final class ExpiringCache<Value: Sendable>: @unchecked Sendable {
         let now = clock()
         lock.withLock {
             if entries.count >= maxEntries && entries[key] == nil {
+                // Expired entries go first; if that frees nothing, start over
+                // (so a full cache costs one sweep per maxEntries stores).
                 entries = entries.filter { $0.value.expires > now }
-                if entries.count >= maxEntries, let oldest = entries.min(by: { $0.value.expires < $1.value.expires }) {
-                    entries[oldest.key] = nil
-                }
+                if entries.count >= maxEntries { entries.removeAll(keepingCapacity: true) }
             }
             entries[key] = Entry(value: value, expires: now + timeToLive)
         }
