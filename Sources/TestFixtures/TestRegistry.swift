@@ -211,6 +211,7 @@ extension TestRegistry {
     }
 }
 
+/// A test fixture could not be set up (registry, proxy, token issuer).
 public struct TestRegistryError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
