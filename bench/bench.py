@@ -175,7 +175,7 @@ def methods(args):
         server = Server(args.binary)
         for ref in tags[:100] + pinned[100:200]:
             assert "result" in server.call("ec.oci.image_manifest", [ref])
-        stats = server.call("server.stats", [])["result"]["registry"]
+        stats = server.call("server.stats", [])["result"]["registryRequests"]
         server.close()
         print(f"HTTP requests for 100 tag + 100 digest manifests: {stats['manifest']} manifest, "
               f"{stats['token']} token, {stats['ping']} ping")

@@ -33,7 +33,9 @@ public enum OCIMethods {
     }
 }
 
-/// `server.stats` sections of the methods: caches, singleflight, registry.
+/// `server.stats` members of the methods, as the contract names them:
+/// `caches` (per kind, and the tag cache), `cacheBytes`, `singleflightJoins`,
+/// `registryRequests` (by kind) and `retries`.
 enum Statistics {
     static func sections(_ service: ContentService) -> [JSONObject.Member] {
         var caches = JSONObject()
@@ -45,15 +47,17 @@ enum Statistics {
         }
         let tags = service.tags.statistics
         caches.append("tag", ["hits": .integer(tags.hits), "misses": .integer(tags.misses), "entries": .integer(tags.entries)])
-        var registry = JSONObject()
+        var requests = JSONObject()
+        var retries = 0
         for (kind, count) in service.client.counters.snapshot.sorted(by: { $0.key < $1.key }) {
-            registry.append(kind, .integer(count))
+            if kind == "retries" { retries = count } else { requests.append(kind, .integer(count)) }
         }
         return [
-            .init(key: "cache", value: .object(caches)),
+            .init(key: "caches", value: .object(caches)),
             .init(key: "cacheBytes", value: ["used": .integer(service.cache.bytes), "budget": .integer(service.cache.capacity)]),
-            .init(key: "singleflight", value: ["joins": .integer(service.singleflightJoins)]),
-            .init(key: "registry", value: .object(registry)),
+            .init(key: "singleflightJoins", value: .integer(service.singleflightJoins)),
+            .init(key: "registryRequests", value: .object(requests)),
+            .init(key: "retries", value: .integer(retries)),
         ]
     }
 }

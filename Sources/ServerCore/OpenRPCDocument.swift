@@ -759,16 +759,41 @@ enum OpenRPCDocument {
               "type": "integer"
             },
             "caches": {
-              "type": "object"
+              "type": "object",
+              "description": "per kind of cached content (manifest, image_manifest, blob, parsed_blob, blob_files, image_files): {hits, misses, entries, bytes, evictions}; \"tag\": the tag -> digest cache {hits, misses, entries}",
+              "additionalProperties": {
+                "type": "object",
+                "additionalProperties": {
+                  "type": "integer"
+                }
+              }
             },
             "singleflightJoins": {
-              "type": "integer"
+              "type": "integer",
+              "description": "calls that shared work already under way"
             },
             "registryRequests": {
-              "type": "object"
+              "type": "object",
+              "description": "registry HTTP requests by kind: ping, token, manifest, blob, tag-list, referrers",
+              "additionalProperties": {
+                "type": "integer"
+              }
             },
             "retries": {
-              "type": "integer"
+              "type": "integer",
+              "description": "registry requests retried"
+            },
+            "cacheBytes": {
+              "type": "object",
+              "description": "bytes held by the content cache and its budget (--cache-bytes)",
+              "properties": {
+                "used": {
+                  "type": "integer"
+                },
+                "budget": {
+                  "type": "integer"
+                }
+              }
             }
           }
         }

@@ -69,8 +69,8 @@ import TestFixtures
         for id in ids { #expect(try await session.response(id)["result"]?["schemaVersion"] == 2) }
         #expect(proxy.count("manifest") == 1, "counted by the proxy")
         let stats = try await session.result("server.stats", [])
-        #expect(stats["registry"]?["manifest"] == 1)
-        #expect((stats["singleflight"]?["joins"]?.intValue ?? 0) >= 1)
+        #expect(stats["registryRequests"]?["manifest"] == 1)
+        #expect((stats["singleflightJoins"]?.intValue ?? 0) >= 1)
         await session.close()
     }
 
@@ -100,8 +100,8 @@ import TestFixtures
             }
         }
         let stats = try await rig.session.result("server.stats", [])
-        let evictions = (stats["cache"]?["manifest"]?["evictions"]?.intValue ?? 0)
-            + (stats["cache"]?["image_manifest"]?["evictions"]?.intValue ?? 0)
+        let evictions = (stats["caches"]?["manifest"]?["evictions"]?.intValue ?? 0)
+            + (stats["caches"]?["image_manifest"]?["evictions"]?.intValue ?? 0)
         #expect(evictions > 0)
         #expect((stats["cacheBytes"]?["used"]?.intValue ?? .max) <= 4096)
         #expect(try await rig.session.result("server.clearCache", []) == .null)

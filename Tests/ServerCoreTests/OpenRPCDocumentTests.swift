@@ -36,6 +36,13 @@ import Testing
         #expect(methods.contains { $0["name"] == "$/progress" && $0["x-direction"] == "server-to-client" })
     }
 
+    @Test func everyStatsMemberIsDocumented() throws {
+        let method = try #require(try document()["methods"]?.arrayValue?.first { $0["name"] == "server.stats" })
+        let documented = Set(method["result"]?["schema"]?["properties"]?.objectValue?.keys ?? [])
+        let served = Set(["requests", "inFlight"] + Self.ociExtension().stats().map(\.key))
+        #expect(served == documented)
+    }
+
     @Test func declaredParamsOfTheOCIMethodsMatchTheContract() throws {
         let specs = Self.ociExtension().methods
         let methods = try document()["methods"]?.arrayValue ?? []
