@@ -13,7 +13,8 @@ struct BatchManifestFetcher: Sendable {
     /// One ref's outcome.
     typealias Outcome = Result<JSONValue, RPCError>
 
-    /// What a worker hands back.
+    /// What a worker hands back. A struct, not a tuple: with a task group of
+    /// `(String, Outcome)` tuples the release build crashed (miscompiled).
     struct Finished: Sendable {
         let ref: String
         let outcome: Outcome
