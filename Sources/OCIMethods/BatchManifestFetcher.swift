@@ -51,7 +51,7 @@ struct BatchManifestFetcher: Sendable {
                     running += 1
                     group.addTask { [service] in
                         do {
-                            return Finished(ref: text, outcome: .success(try await service.imageManifestResult(ref, platform: platform)))
+                            return Finished(ref: text, outcome: .success(try await service.fetchImageManifestResult(ref, platform: platform)))
                         } catch {
                             return Finished(ref: text, outcome: .failure(ErrorMapping.rpcError(error, ref: text)))
                         }

@@ -104,6 +104,12 @@ final class ContentService: Sendable {
     /// and the platform.
     func imageManifestResult(_ ref: ImageReference, platform: Platform) async throws -> JSONValue {
         if let cached = cachedImageManifestResult(ref, platform: platform) { return cached }
+        return try await fetchImageManifestResult(ref, platform: platform)
+    }
+
+    /// The `image_manifest` result for a ref the caches could not answer
+    /// (the batch has looked already; it does not look twice).
+    func fetchImageManifestResult(_ ref: ImageReference, platform: Platform) async throws -> JSONValue {
         let top = try await digest(of: ref)
         let key = ContentCache.Key("image_manifest", "\(ref.name)@\(top)|\(platform)")
         return try await valueFlights.run(key.kind + "|" + key.name) { [self] in
