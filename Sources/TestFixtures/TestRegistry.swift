@@ -20,7 +20,7 @@ public final class TestRegistry: @unchecked Sendable {
 
     public let port: Int
     public let directory: URL
-    private var process = Process()
+    private var pid: pid_t = 0
     public let auth: Auth
 
     /// `host:port`, as it appears in references.
@@ -35,13 +35,7 @@ public final class TestRegistry: @unchecked Sendable {
         var authSection = ""
         if case .basic(let user, let password) = auth {
             let htpasswd = directory.appendingPathComponent("htpasswd")
-            let h = Process()
-            h.executableURL = URL(fileURLWithPath: "/usr/bin/htpasswd")
-            h.arguments = ["-Bbc", htpasswd.path, user, password]
-            h.standardOutput = FileHandle.nullDevice
-            h.standardError = FileHandle.nullDevice
-            try h.run()
-            h.waitUntilExit()
+try ChildProcess.run("/usr/bin/htpasswd", ["-Bbc", htpasswd.path, user, password])
             authSection = """
                 auth:
                   htpasswd:
@@ -87,21 +81,14 @@ public final class TestRegistry: @unchecked Sendable {
     }
 
     private func launch(_ configFile: URL) throws {
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/docker-registry")
-        process.arguments = ["serve", configFile.path]
-        process.standardOutput = FileHandle.nullDevice
-        let log = directory.appendingPathComponent("registry.log")
-        if !FileManager.default.fileExists(atPath: log.path) { FileManager.default.createFile(atPath: log.path, contents: nil) }
-        process.standardError = try FileHandle(forWritingTo: log)
-        try process.run()
+        let log = directory.appendingPathComponent("registry.log").path
+        pid = try ChildProcess.start("/usr/bin/docker-registry", ["serve", configFile.path], log: log)
     }
 
     /// Stops the registry process and starts it again on the same port
     /// with the same storage (what is pushed stays).
     public func restart(downFor seconds: Double = 0) async throws {
-        process.terminate()
-        process.waitUntilExit()
+        ChildProcess.stop(pid)
         if seconds > 0 { try await Task.sleep(for: .milliseconds(Int(seconds * 1000))) }
         try launch(directory.appendingPathComponent("config.yml"))
         try await waitUntilServing()
@@ -109,10 +96,7 @@ public final class TestRegistry: @unchecked Sendable {
 
     public func stop() {
         tokenIssuer?.stop()
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
+        if pid > 0 && ChildProcess.isRunning(pid) { ChildProcess.stop(pid) }
         try? FileManager.default.removeItem(at: directory)
     }
 
@@ -123,7 +107,7 @@ public final class TestRegistry: @unchecked Sendable {
             if let (_, http) = try? await request("GET", url), http.statusCode == 200 {
                 return
             }
-            guard process.isRunning else { break }
+            guard ChildProcess.isRunning(pid) else { break }
             try await Task.sleep(for: .milliseconds(20))
         }
         let log = (try? String(contentsOf: directory.appendingPathComponent("registry.log"), encoding: .utf8)) ?? ""

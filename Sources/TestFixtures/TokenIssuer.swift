@@ -94,20 +94,8 @@ public final class TokenIssuer: @unchecked Sendable {
 
     @discardableResult
     static func run(_ tool: String, _ arguments: [String], input: Data? = nil) throws -> Data {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = arguments
-        let output = Pipe()
-        let stdin = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        process.standardInput = stdin
-        try process.run()
-        if let input { try stdin.fileHandleForWriting.write(contentsOf: input) }
-        try stdin.fileHandleForWriting.close()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw TestRegistryError("\(tool) \(arguments.first ?? "") failed") }
-        return data
+        let (status, output) = try ChildProcess.run(tool, arguments, input: input)
+        guard status == 0 else { throw TestRegistryError("\(tool) \(arguments.first ?? "") failed") }
+        return output
     }
 }

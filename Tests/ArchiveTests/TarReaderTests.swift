@@ -82,12 +82,9 @@ import TestFixtures
                                                 withIntermediateDirectories: true)
         try "k: v\n".write(to: dir.appendingPathComponent("root/" + deep), atomically: true, encoding: .utf8)
         let archive = dir.appendingPathComponent("out.tar.gz")
-        let tar = Process()
-        tar.executableURL = URL(fileURLWithPath: "/usr/bin/tar")
-        tar.arguments = ["--format=pax", "-czf", archive.path, "-C", dir.appendingPathComponent("root").path, "."]
-        try tar.run()
-        tar.waitUntilExit()
-        #expect(tar.terminationStatus == 0)
+        let tar = try ChildProcess.run(
+            "/usr/bin/tar", ["--format=pax", "-czf", archive.path, "-C", dir.appendingPathComponent("root").path, "."])
+        #expect(tar.status == 0)
         let found = try entries(Compression.openDecoded(path: archive.path))
         let file = try #require(found.first { $0.0.hasSuffix("policy.yaml") })
         #expect(file.0 == "./" + deep)

@@ -77,7 +77,8 @@ import TestFixtures
             }
             return newlines
         }.value
-        process.waitUntilExit()
+        // Polled: a blocking wait would hold one of the task pool's few threads.
+        for _ in 0..<2000 where process.isRunning { try await Task.sleep(for: .milliseconds(5)) }
         #expect(lines == count)
         #expect(process.terminationStatus == 0)
     }

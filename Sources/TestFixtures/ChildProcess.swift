@@ -1,0 +1,87 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Child processes for fixtures (registry, htpasswd, openssl) started with
+/// posix_spawn and reaped with waitpid. Foundation's `waitUntilExit` needs a
+/// thread to notice the exit, and with every task-pool thread blocked in it
+/// at once the test run hung: these waits depend on nothing else.
+public enum ChildProcess {
+    /// Runs `tool` to completion, `input` on its stdin; its stdout and status.
+    public static func run(_ tool: String, _ arguments: [String], input: Data? = nil) throws -> (status: Int32, output: Data) {
+        var toChild: [Int32] = [0, 0], fromChild: [Int32] = [0, 0]
+        guard pipe(&toChild) == 0, pipe(&fromChild) == 0 else { throw TestRegistryError("pipe failed") }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, toChild[0], 0)
+        posix_spawn_file_actions_adddup2(&actions, fromChild[1], 1)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        for fd in toChild + fromChild { posix_spawn_file_actions_addclose(&actions, fd) }
+        let pid = try spawn(tool, arguments, &actions)
+        close(toChild[0])
+        close(fromChild[1])
+        if let input {
+            ignoreBrokenPipes()
+            input.withUnsafeBytes { raw in
+                var offset = 0
+                while offset < raw.count {
+                    let n = write(toChild[1], raw.baseAddress! + offset, raw.count - offset)
+                    if n <= 0 { break }
+                    offset += n
+                }
+            }
+        }
+        close(toChild[1])
+        var output = Data()
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fromChild[0], $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            output.append(contentsOf: buffer[0..<n])
+        }
+        close(fromChild[0])
+        return (wait(for: pid), output)
+    }
+
+    /// Starts `tool` in the background, stdout to /dev/null and stderr to `log`.
+    public static func start(_ tool: String, _ arguments: [String], log: String) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        return try spawn(tool, arguments, &actions)
+    }
+
+    /// Whether `pid` is still running (reaps it when it has exited).
+    public static func isRunning(_ pid: pid_t) -> Bool {
+        var status: Int32 = 0
+        return waitpid(pid, &status, WNOHANG) == 0
+    }
+
+    /// SIGTERM, then waits for the exit.
+    public static func stop(_ pid: pid_t) {
+        kill(pid, SIGTERM)
+        _ = wait(for: pid)
+    }
+
+    @discardableResult
+    static func wait(for pid: pid_t) -> Int32 {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return (status >> 8) & 0xFF
+    }
+
+    private static func spawn(_ tool: String, _ arguments: [String], _ actions: inout posix_spawn_file_actions_t) throws -> pid_t {
+        let argv: [UnsafeMutablePointer<CChar>?] = ([tool] + arguments).map { strdup($0) } + [nil]
+        defer { for arg in argv { free(arg) } }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, tool, &actions, nil, argv, environ)
+        guard result == 0 else { throw TestRegistryError("cannot start \(tool) (error \(result))") }
+        return pid
+    }
+}
