@@ -20,6 +20,8 @@ let package = Package(
                        providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl",
+                       providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CYAML", path: "Sources/CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         // Streaming tar, gzip (zlib) and zstd (libzstd) readers.
         .target(name: "Archive", dependencies: ["CZlib", "CZstd"]),
@@ -27,10 +29,8 @@ let package = Package(
         .target(name: "YAML", dependencies: ["CYAML", "JSON"]),
         // The byte-budgeted content cache, the tag TTL cache, singleflight.
         .target(name: "Caching", dependencies: ["Locking"]),
-        // The registry client: references, digests, auth, transport, endpoints.
-        // (libcurl named for the static release build, whose FoundationNetworking needs it.)
-        .target(name: "Registry", dependencies: ["COpenSSL", "JSON", "Logging", "Locking"],
-                linkerSettings: [.linkedLibrary("curl")]),
+        // The registry client: references, digests, auth, HTTP (libcurl), endpoints.
+        .target(name: "Registry", dependencies: ["CCurl", "COpenSSL", "JSON", "Logging", "Locking"]),
         // Line-oriented stderr logging.
         .target(name: "Logging", dependencies: ["JSON"]),
         // JSON-RPC 2.0 dispatch: method registry, params, cancellation, batches.

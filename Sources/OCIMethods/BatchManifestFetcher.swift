@@ -1,4 +1,5 @@
 import JSON
+import Locking
 import RPCDispatch
 import Registry
 
@@ -13,15 +14,9 @@ struct BatchManifestFetcher: Sendable {
     /// One ref's outcome.
     typealias Outcome = Result<JSONValue, RPCError>
 
-    /// What a worker hands back. A struct, not a tuple: with a task group of
-    /// `(String, Outcome)` tuples the release build crashed (miscompiled).
-    struct Finished: Sendable {
-        let ref: String
-        let outcome: Outcome
-    }
-
     /// Fetches every distinct ref of `refs`, calling `report` once per ref
-    /// (on the calling task, one at a time). Stops early when cancelled.
+    /// (from the workers, concurrently: it must be thread-safe). Stops early
+    /// when cancelled.
     func run(_ refs: [String], platform: Platform, report: @escaping @Sendable (String, Outcome) -> Void) async {
         var seen: Set<String> = []
         var pending: [(String, ImageReference)] = []
@@ -40,27 +35,31 @@ struct BatchManifestFetcher: Sendable {
             }
         }
         guard !pending.isEmpty else { return }
-        let workers = min(max(1, maxConcurrency), pending.count)
-        await withTaskGroup(of: Finished.self) { group in
-            var next = 0
-            var running = 0
-            while true {
-                while running < workers && next < pending.count && !Task.isCancelled {
-                    let (text, ref) = pending[next]
-                    next += 1
-                    running += 1
-                    group.addTask { [service] in
-                        do {
-                            return Finished(ref: text, outcome: .success(try await service.fetchImageManifestResult(ref, platform: platform)))
-                        } catch {
-                            return Finished(ref: text, outcome: .failure(ErrorMapping.rpcError(error, ref: text)))
+        let queue = pending
+        // Each worker takes the next pending ref until none is left, so no
+        // ref waits for another's report.
+        let cursor = Locked(0)
+        let workers = min(max(1, maxConcurrency), queue.count)
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<workers {
+                group.addTask { [service] in
+                    while !Task.isCancelled {
+                        let index = cursor.withLock { next in
+                            defer { next += 1 }
+                            return next
                         }
+                        guard index < queue.count else { return }
+                        let (text, ref) = queue[index]
+                        let outcome: Outcome
+                        do {
+                            outcome = .success(try await service.fetchImageManifestResult(ref, platform: platform))
+                        } catch {
+                            outcome = .failure(ErrorMapping.rpcError(error, ref: text))
+                        }
+                        // Once cancelled, what finishes is no longer reported.
+                        if !Task.isCancelled { report(text, outcome) }
                     }
                 }
-                guard running > 0, let finished = await group.next() else { return }
-                running -= 1
-                // Once cancelled, what finishes is no longer reported.
-                if !Task.isCancelled { report(finished.ref, finished.outcome) }
             }
         }
     }

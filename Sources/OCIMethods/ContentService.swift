@@ -112,12 +112,12 @@ final class ContentService: Sendable {
     func fetchImageManifestResult(_ ref: ImageReference, platform: Platform) async throws -> JSONValue {
         let top = try await digest(of: ref)
         let key = ContentCache.Key("image_manifest", "\(ref.name)@\(top)|\(platform)")
-        return try await valueFlights.run(key.kind + "|" + key.name) { [self] in
-            let (document, _) = try await imageManifest(ref.pinned(to: top), platform: platform)
-            let result = Shapes.manifest(document)
-            cache.store(result, cost: Self.cost(result), for: key)
-            return result
-        }
+        // No flight of its own: the manifest fetches below are shared, and
+        // shaping the result is cheaper than a flight's task hop.
+        let (document, _) = try await imageManifest(ref.pinned(to: top), platform: platform)
+        let result = Shapes.manifest(document)
+        cache.store(result, cost: Self.cost(result), for: key)
+        return result
     }
 
     /// The `image_manifest` result when the caches can answer without the registry.

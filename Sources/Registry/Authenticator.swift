@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import JSON
 import Locking
 import Logging
@@ -103,12 +100,14 @@ final class Authenticator: Sendable {
             throw RegistryError(.accessDenied, reason: "unauthorized", message: "\(registry) sent a bearer challenge without a usable realm")
         }
         let creds = credentials.credentials(for: registry)
-        var request: URLRequest
+        var request: HTTPRequest
         if let identityToken = creds?.identityToken {
             // OAuth2 refresh-token grant (what `docker login` stores).
-            request = URLRequest(url: components.url!)
-            request.httpMethod = "POST"
-            request.setValue("application/x-www-form-urlencoded", forHTTPHeaderField: "Content-Type")
+            guard let url = components.url else {
+                throw RegistryError(.accessDenied, reason: "unauthorized", message: "invalid token realm")
+            }
+            request = HTTPRequest("POST", url: url)
+            request.setHeader("Content-Type", "application/x-www-form-urlencoded")
             var form = URLComponents()
             form.queryItems = [
                 URLQueryItem(name: "grant_type", value: "refresh_token"),
@@ -117,7 +116,7 @@ final class Authenticator: Sendable {
                 URLQueryItem(name: "scope", value: scope),
                 URLQueryItem(name: "client_id", value: "ocirpc"),
             ]
-            request.httpBody = Data((form.percentEncodedQuery ?? "").utf8)
+            request.body = Data((form.percentEncodedQuery ?? "").utf8)
         } else {
             var items = components.queryItems ?? []
             if let service = challenge.parameters["service"] { items.append(URLQueryItem(name: "service", value: service)) }
@@ -126,10 +125,10 @@ final class Authenticator: Sendable {
             guard let url = components.url else {
                 throw RegistryError(.accessDenied, reason: "unauthorized", message: "invalid token realm")
             }
-            request = URLRequest(url: url)
+            request = HTTPRequest(url: url)
             // Offered up front: public token servers hand out anonymous
             // tokens otherwise.
-            if let creds, !creds.username.isEmpty { request.setValue(Self.basic(creds), forHTTPHeaderField: "Authorization") }
+            if let creds, !creds.username.isEmpty { request.setHeader("Authorization", Self.basic(creds)) }
         }
         let response = try await transport.send(request, kind: .token)
         guard response.status == 200 else {

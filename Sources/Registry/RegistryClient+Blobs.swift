@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// A blob downloaded to a file and verified against its digest. The file
 /// belongs to the caller (`discard()` it when done).
@@ -37,9 +34,8 @@ extension RegistryClient {
         let url = try url(reference, "blobs/\(digest)")
         let (file, response) = try await download(url, for: reference, to: directory, kind: .blob)
         guard response.status == 200, let file else {
-            let body = file.flatMap { try? Data(contentsOf: $0) } ?? Data()
             if let file { try? FileManager.default.removeItem(at: file) }
-            throw Self.error(for: response.with(body: body), notFoundReason: "blob_unknown", what: "blob \(reference)")
+            throw Self.error(for: response, notFoundReason: "blob_unknown", what: "blob \(reference)")
         }
         do {
             let (computed, size) = try Self.digest(of: file, algorithm: digest.algorithm)

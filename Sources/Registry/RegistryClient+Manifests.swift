@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// A manifest or index as fetched: its exact bytes, media type and digest.
 public struct FetchedManifest: Sendable {
@@ -38,13 +35,14 @@ extension RegistryClient {
         -> FetchedManifest
     {
         let url = try url(reference, "manifests/\(reference.identifier)")
-        let response = try await send("GET", url, for: reference, accept: ManifestMediaType.all, kind: .manifest)
+        let response = try await send("GET", url, for: reference, accept: ManifestMediaType.all, kind: .manifest,
+                                      bodyLimit: Self.maxManifestBytes)
         guard response.status == 200 else {
             throw Self.error(for: response, notFoundReason: "manifest_unknown", what: "manifest \(reference)")
         }
         guard response.body.count <= Self.maxManifestBytes else {
             throw RegistryError(.limitExceeded, reason: "manifest_too_large",
-                                message: "manifest \(reference) is \(response.body.count) bytes (limit \(Self.maxManifestBytes))")
+                                message: "manifest \(reference) is larger than the limit of \(Self.maxManifestBytes) bytes")
         }
         let bytes = [UInt8](response.body)
         let algorithm = reference.digest?.algorithm ?? .sha256

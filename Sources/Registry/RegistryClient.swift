@@ -1,13 +1,10 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import JSON
 import Logging
 
 /// The registry client: builds requests for the endpoints the methods need,
 /// authorizes them, and turns registry answers into values or typed errors.
-/// One instance (one `URLSession`, one token cache) serves the process.
+/// One instance (one HTTP engine, one token cache) serves the process.
 public final class RegistryClient: Sendable {
     /// Settings taken from the server's configuration.
     public struct Configuration: Sendable {
@@ -80,10 +77,10 @@ public final class RegistryClient: Sendable {
     /// known credentials up front, and once more after a 401 challenge.
     func send(
         _ method: String, _ url: URL, for reference: ImageReference, accept: [String] = [],
-        kind: RegistryCounters.Kind
+        kind: RegistryCounters.Kind, bodyLimit: Int = 4 << 20
     ) async throws(RegistryError) -> HTTPResponse {
         try await authorized(method, url, for: reference, accept: accept) { [transport] request throws(RegistryError) in
-            let response = try await transport.send(request, kind: kind)
+            let response = try await transport.send(request, kind: kind, bodyLimit: bodyLimit)
             return (response, response)
         }
     }
@@ -100,21 +97,20 @@ public final class RegistryClient: Sendable {
 
     private func authorized<Result>(
         _ method: String, _ url: URL, for reference: ImageReference, accept: [String],
-        _ perform: (URLRequest) async throws(RegistryError) -> (Result, HTTPResponse)
+        _ perform: (HTTPRequest) async throws(RegistryError) -> (Result, HTTPResponse)
     ) async throws(RegistryError) -> Result {
         let scope = "repository:\(reference.repository):pull"
-        var request = URLRequest(url: url)
-        request.httpMethod = method
-        if !accept.isEmpty { request.setValue(accept.joined(separator: ", "), forHTTPHeaderField: "Accept") }
+        var request = HTTPRequest(method, url: url)
+        if !accept.isEmpty { request.setHeader("Accept", accept.joined(separator: ", ")) }
         if let authorization = try await authenticator.authorization(registry: reference.registry, scope: scope) {
-            request.setValue(authorization, forHTTPHeaderField: "Authorization")
+            request.setHeader("Authorization", authorization)
         }
         let (result, response) = try await perform(request)
         guard response.status == 401,
             let authorization = try await authenticator.authorizationAfterChallenge(
                 response, registry: reference.registry, scope: scope)
         else { return result }
-        request.setValue(authorization, forHTTPHeaderField: "Authorization")
+        request.setHeader("Authorization", authorization)
         return try await perform(request).0
     }
 

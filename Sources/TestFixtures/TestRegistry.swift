@@ -35,7 +35,7 @@ public final class TestRegistry: @unchecked Sendable {
         var authSection = ""
         if case .basic(let user, let password) = auth {
             let htpasswd = directory.appendingPathComponent("htpasswd")
-try ChildProcess.run("/usr/bin/htpasswd", ["-Bbc", htpasswd.path, user, password])
+            _ = try ChildProcess.run("/usr/bin/htpasswd", ["-Bbc", htpasswd.path, user, password])
             authSection = """
                 auth:
                   htpasswd:

@@ -1,0 +1,204 @@
+import CCurl
+import Foundation
+
+/// One request in flight on the `CurlEngine`: sets up its easy handle,
+/// collects the response headers and body as libcurl delivers them, and
+/// completes its caller's continuation exactly once. Apart from the fields
+/// guarded by the engine's lock (`continuation`, `cancelRequested`), it is
+/// used by the engine's thread only.
+final class CurlTransfer: @unchecked Sendable {
+    let request: HTTPRequest
+    let sink: BodySink
+    var continuation: CheckedContinuation<Result<CurlResult, CurlFailure>, Never>?
+    var cancelRequested = false
+
+    private(set) var handle: UnsafeMutableRawPointer?
+    private var headerList: UnsafeMutablePointer<curl_slist>?
+    private var headers: [String: String] = [:]
+    private var body = Data()
+    private var bodyLimit = 0
+    private var filePath: URL?
+    private var file: UnsafeMutablePointer<FILE>?
+    private var fileFailed = false
+    /// When the transfer last made progress (0 while it waits for a connection).
+    private var lastProgress: UInt64 = 0
+
+    init(request: HTTPRequest, sink: BodySink) {
+        self.request = request
+        self.sink = sink
+    }
+
+    static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+    /// Sets `handle` up for this request.
+    func configure(_ handle: UnsafeMutableRawPointer, settings: CurlEngine.Settings) throws(CurlFailure) {
+        self.handle = handle
+        let context = Unmanaged.passUnretained(self).toOpaque()
+        ocirpc_setopt_string(handle, CURLOPT_URL, request.url.absoluteString)
+        ocirpc_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
+        ocirpc_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 1)
+        ocirpc_setopt_long(handle, CURLOPT_MAXREDIRS, 10)
+        ocirpc_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, max(1, Int(settings.timeout * 1000)))
+        ocirpc_setopt_long(handle, CURLOPT_TCP_KEEPALIVE, 1)
+        if let caFile = settings.caFile { ocirpc_setopt_string(handle, CURLOPT_CAINFO, caFile) }
+        if let caDirectory = settings.caDirectory { ocirpc_setopt_string(handle, CURLOPT_CAPATH, caDirectory) }
+        switch request.method {
+        case "GET": break
+        case "HEAD": ocirpc_setopt_long(handle, CURLOPT_NOBODY, 1)
+        case "POST": ocirpc_setopt_long(handle, CURLOPT_POST, 1)
+        default: ocirpc_setopt_string(handle, CURLOPT_CUSTOMREQUEST, request.method)
+        }
+        if let payload = request.body {
+            ocirpc_setopt_offset(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(payload.count))
+            payload.withUnsafeBytes { bytes in
+                // Copied by libcurl.
+                _ = ocirpc_setopt_pointer(handle, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: bytes.baseAddress))
+            }
+        }
+        // No "Accept: */*" unless asked, and no 100-continue round trip.
+        var list = curl_slist_append(nil, "Expect:")
+        for (name, value) in request.headers { list = curl_slist_append(list, "\(name): \(value)") }
+        headerList = list
+        ocirpc_setopt_slist(handle, CURLOPT_HTTPHEADER, list)
+        ocirpc_setopt_pointer(handle, CURLOPT_PRIVATE, context)
+        ocirpc_setopt_pointer(handle, CURLOPT_HEADERDATA, context)
+        ocirpc_setopt_data_callback(handle, CURLOPT_HEADERFUNCTION) { data, size, count, context in
+            Unmanaged<CurlTransfer>.fromOpaque(context!).takeUnretainedValue().receiveHeader(data, size * count)
+        }
+        ocirpc_setopt_pointer(handle, CURLOPT_WRITEDATA, context)
+        ocirpc_setopt_data_callback(handle, CURLOPT_WRITEFUNCTION) { data, size, count, context in
+            Unmanaged<CurlTransfer>.fromOpaque(context!).takeUnretainedValue().receiveBody(data, size * count)
+        }
+        ocirpc_setopt_pointer(handle, CURLOPT_PREREQDATA, context)
+        ocirpc_setopt_prereq_callback(handle) { context, _, _, _, _ in
+            // A connection is ours: from now on, silence counts toward the timeout.
+            Unmanaged<CurlTransfer>.fromOpaque(context!).takeUnretainedValue().lastProgress = CurlTransfer.now()
+            return Int32(CURL_PREREQFUNC_OK)
+        }
+        switch sink {
+        case .memory(let limit): bodyLimit = limit
+        case .file: bodyLimit = 1 << 20
+        }
+    }
+
+    /// Whether the transfer has had a connection but no progress for `limit` ns.
+    func isIdle(since now: UInt64, limit: UInt64) -> Bool {
+        lastProgress != 0 && now > lastProgress && now - lastProgress > limit
+    }
+
+    private func receiveHeader(_ data: UnsafeMutablePointer<CChar>?, _ length: Int) -> Int {
+        lastProgress = Self.now()
+        guard let data, length > 0 else { return length }
+        let line = UnsafeRawBufferPointer(start: data, count: length).bindMemory(to: UInt8.self)
+        if line.starts(with: Self.statusLinePrefix) {
+            // A new response (after a redirect or a 100 Continue): start over.
+            headers.removeAll(keepingCapacity: true)
+        } else if let colon = line.firstIndex(of: UInt8(ascii: ":")) {
+            let name = Self.trimmed(line[..<colon])
+            let value = Self.trimmed(line[(colon + 1)...])
+            headers[String(decoding: name, as: UTF8.self).lowercased()] = String(decoding: value, as: UTF8.self)
+        }
+        return length
+    }
+
+    private static let statusLinePrefix = Array("HTTP/".utf8)
+
+    /// `bytes` without leading and trailing spaces, tabs, CR and LF.
+    private static func trimmed(_ bytes: Slice<UnsafeBufferPointer<UInt8>>) -> Slice<UnsafeBufferPointer<UInt8>> {
+        func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0D || byte == 0x0A }
+        var start = bytes.startIndex, end = bytes.endIndex
+        while start < end, isSpace(bytes[start]) { start += 1 }
+        while end > start, isSpace(bytes[end - 1]) { end -= 1 }
+        return bytes[start..<end]
+    }
+
+    private func receiveBody(_ data: UnsafeMutablePointer<CChar>?, _ length: Int) -> Int {
+        lastProgress = Self.now()
+        guard let data, length > 0 else { return length }
+        if case .file(let directory) = sink, file == nil, !fileFailed, statusCode().map({ (200..<300).contains($0) }) == true {
+            let path = directory.appendingPathComponent("ocirpc-blob-\(UUID().uuidString)")
+            guard let opened = fopen(path.path, "wx") else {
+                fileFailed = true
+                return 0
+            }
+            file = opened
+            filePath = path
+        }
+        if let file {
+            return fwrite(data, 1, length, file) == length ? length : { fileFailed = true; return 0 }()
+        }
+        let room = bodyLimit + 1 - body.count
+        if room > 0 { body.append(UnsafeRawBufferPointer(start: data, count: min(room, length)).bindMemory(to: UInt8.self)) }
+        // Past the limit: stop (the caller sees limit + 1 bytes).
+        return room > length ? length : 0
+    }
+
+    private func statusCode() -> Int? {
+        var status = 0
+        guard let handle, ocirpc_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK, status > 0 else { return nil }
+        return status
+    }
+
+    /// The result of a transfer libcurl finished with `code`.
+    func outcome(_ code: CURLcode) -> Result<CurlResult, CurlFailure> {
+        if let file {
+            fclose(file)
+            self.file = nil
+        }
+        let cutAtLimit = code == CURLE_WRITE_ERROR && !fileFailed && body.count > bodyLimit
+        guard code == CURLE_OK || cutAtLimit, let status = statusCode() else {
+            discardFile()
+            if fileFailed { return .failure(CurlFailure(.localFile, "could not write the downloaded body")) }
+            return .failure(Self.failure(code))
+        }
+        var url = request.url
+        var redirects = 0
+        var effective: UnsafeMutablePointer<CChar>?
+        if let handle, ocirpc_getinfo_long(handle, CURLINFO_REDIRECT_COUNT, &redirects) == CURLE_OK, redirects > 0,
+           ocirpc_getinfo_string(handle, CURLINFO_EFFECTIVE_URL, &effective) == CURLE_OK, let effective,
+           let answered = URL(string: String(cString: effective)) {
+            url = answered
+        }
+        let response = HTTPResponse(status: status, headers: headers, body: body, url: url)
+        return .success(CurlResult(response: response, file: filePath))
+    }
+
+    /// Frees what the handle pointed at; the handle itself goes back to the engine.
+    func release() {
+        if let file {
+            fclose(file)
+            self.file = nil
+            discardFile()
+        }
+        curl_slist_free_all(headerList)
+        headerList = nil
+        handle = nil
+    }
+
+    func complete(_ outcome: Result<CurlResult, CurlFailure>) {
+        if case .failure = outcome { discardFile() }
+        continuation?.resume(returning: outcome)
+        continuation = nil
+    }
+
+    private func discardFile() {
+        if let filePath { try? FileManager.default.removeItem(at: filePath) }
+        filePath = nil
+    }
+
+    /// Maps libcurl's error codes onto timeouts, TLS and connection failures.
+    static func failure(_ code: CURLcode) -> CurlFailure {
+        let text = String(cString: curl_easy_strerror(code))
+        switch code {
+        case CURLE_OPERATION_TIMEDOUT:
+            return CurlFailure(.timeout, text)
+        case CURLE_SSL_CONNECT_ERROR, CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CERTPROBLEM, CURLE_SSL_CIPHER,
+             CURLE_SSL_CACERT_BADFILE, CURLE_SSL_ENGINE_NOTFOUND, CURLE_SSL_ENGINE_SETFAILED, CURLE_SSL_CRL_BADFILE,
+             CURLE_SSL_ISSUER_ERROR, CURLE_SSL_PINNEDPUBKEYNOTMATCH, CURLE_SSL_INVALIDCERTSTATUS,
+             CURLE_SSL_SHUTDOWN_FAILED, CURLE_USE_SSL_FAILED:
+            return CurlFailure(.tls, text)
+        default:
+            return CurlFailure(.connection, text)
+        }
+    }
+}

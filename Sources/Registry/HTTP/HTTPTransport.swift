@@ -1,0 +1,131 @@
+import Foundation
+import Logging
+
+/// The HTTP layer: the shared `CurlEngine` (kept-alive connections), timeouts,
+/// and retries with exponential backoff and jitter on connection errors, 429
+/// and 502/503/504 (honouring `Retry-After`).
+public final class HTTPTransport: Sendable {
+    public struct Settings: Sendable {
+        public var timeout: Double = 30
+        public var retries: Int = 3
+        public var maxConnectionsPerHost: Int = 8
+        /// First backoff delay; doubled per attempt, with jitter.
+        public var baseBackoff: Double = 0.2
+        public var maxBackoff: Double = 10
+        /// A PEM bundle of trusted CAs instead of the system's (`--ca-file`, `SSL_CERT_FILE`).
+        public var caFile: String?
+        /// A directory of hashed CA certificates instead of the system's (`SSL_CERT_DIR`).
+        public var caDirectory: String?
+        public init() {}
+    }
+
+    private let engine: CurlEngine
+    private let settings: Settings
+    private let logger: Logger
+    private let counters: RegistryCounters
+
+    public init(settings: Settings, logger: Logger, counters: RegistryCounters) {
+        self.settings = settings
+        self.logger = logger
+        self.counters = counters
+        engine = CurlEngine.shared(CurlEngine.Settings(
+            timeout: settings.timeout, maxConnectionsPerHost: settings.maxConnectionsPerHost,
+            caFile: settings.caFile, caDirectory: settings.caDirectory))
+    }
+
+    /// Sends `request`, retrying what is worth retrying, and returns the
+    /// final response whatever its status. Throws only when no response came.
+    /// A body longer than `bodyLimit` is cut at `bodyLimit + 1` bytes.
+    public func send(
+        _ request: HTTPRequest, kind: RegistryCounters.Kind, bodyLimit: Int = 4 << 20
+    ) async throws(RegistryError) -> HTTPResponse {
+        try await withRetries(request, kind: kind, into: .memory(limit: bodyLimit)).response
+    }
+
+    /// Downloads `request` into a new file of `directory` (streamed, so
+    /// memory stays flat), with the same retries. The file, written only for
+    /// a 2xx answer (other bodies are in the response), belongs to the caller.
+    public func download(
+        _ request: HTTPRequest, to directory: URL, kind: RegistryCounters.Kind
+    ) async throws(RegistryError) -> (file: URL?, response: HTTPResponse) {
+        let result = try await withRetries(request, kind: kind, into: .file(directory: directory))
+        return (result.file, result.response)
+    }
+
+    /// Performs `request` until it gives a response that is not worth
+    /// retrying or the retries are spent.
+    private func withRetries(
+        _ request: HTTPRequest, kind: RegistryCounters.Kind, into sink: BodySink
+    ) async throws(RegistryError) -> CurlResult {
+        let host = request.url.host ?? ""
+        var retry = 0
+        while true {
+            try checkCancellation()
+            counters.count(kind)
+            let result: CurlResult
+            do {
+                result = try await engine.perform(request, into: sink)
+            } catch {
+                let failure = Task.isCancelled ? Self.classify(.cancelled, host: host) : Self.classify(error, host: host)
+                guard failure.retryable && retry < settings.retries else { throw failure }
+                retry += 1
+                counters.countRetry()
+                logger.debug("retrying after a connection error", [("reason", failure.reason), ("attempt", String(retry))])
+                try await sleep(backoff(attempt: retry, retryAfter: nil))
+                continue
+            }
+            let status = result.response.status
+            guard Self.isRetryable(status: status) && retry < settings.retries else { return result }
+            if let file = result.file { try? FileManager.default.removeItem(at: file) }
+            retry += 1
+            counters.countRetry()
+            let delay = backoff(attempt: retry, retryAfter: result.response.header("Retry-After"))
+            logger.debug("retrying", [("status", String(status)), ("attempt", String(retry)), ("host", host)])
+            try await sleep(delay)
+        }
+    }
+
+    private func checkCancellation() throws(RegistryError) {
+        if Task.isCancelled { throw RegistryError(.unavailable, reason: "cancelled", message: "cancelled") }
+    }
+
+    private func sleep(_ seconds: Double) async throws(RegistryError) {
+        do {
+            try await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+        } catch {
+            throw RegistryError(.unavailable, reason: "cancelled", message: "cancelled")
+        }
+    }
+
+    static func isRetryable(status: Int) -> Bool {
+        status == 429 || status == 502 || status == 503 || status == 504
+    }
+
+    /// Exponential backoff with full jitter, or the server's Retry-After
+    /// (seconds), capped.
+    func backoff(attempt: Int, retryAfter: String?) -> Double {
+        if let retryAfter, let seconds = Double(retryAfter.trimmingCharacters(in: .whitespaces)), seconds >= 0 {
+            return min(seconds, settings.maxBackoff)
+        }
+        let ceiling = min(settings.maxBackoff, settings.baseBackoff * pow(2, Double(attempt - 1)))
+        return Double.random(in: ceiling / 2...ceiling)
+    }
+
+    /// Maps a transfer failure onto the contract's reasons.
+    static func classify(_ failure: CurlFailure, host: String) -> RegistryError {
+        switch failure.kind {
+        case .timeout:
+            return RegistryError(.unavailable, reason: "timeout", message: "timed out talking to \(host)", retryable: true)
+        case .tls:
+            return RegistryError(.unavailable, reason: "tls",
+                                 message: "TLS failure with \(host): \(failure.message) (is its CA trusted? see --ca-file)")
+        case .cancelled:
+            return RegistryError(.unavailable, reason: "cancelled", message: "cancelled")
+        case .localFile:
+            return RegistryError(.unavailable, reason: "connection_failed", message: "could not store a download from \(host)")
+        case .connection:
+            return RegistryError(.unavailable, reason: "connection_failed",
+                                 message: "could not reach \(host) (\(failure.message))", retryable: true)
+        }
+    }
+}

@@ -1,0 +1,38 @@
+import Foundation
+import Testing
+@testable import Registry
+
+@Suite struct HTTPMessages {
+    private func response(contentType: String?) -> HTTPResponse {
+        HTTPResponse(status: 200, headers: contentType.map { ["content-type": $0] } ?? [:], body: Data(), url: nil)
+    }
+
+    @Test(arguments: [
+        ("application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.manifest.v1+json"),
+        ("application/json; charset=utf-8", "application/json"),
+        ("  text/plain ;q=1", "text/plain"),
+        ("\tapplication/x\t", "application/x"),
+        (";charset=utf-8", ""),
+        ("   ", ""),
+    ])
+    func mediaTypeDropsParametersAndSpaces(header: String, expected: String) {
+        #expect(response(contentType: header).mediaType == expected)
+    }
+
+    @Test func mediaTypeOfAResponseWithoutContentTypeIsEmpty() {
+        #expect(response(contentType: nil).mediaType == "")
+    }
+
+    @Test func headersAreLookedUpWithoutRegardToCase() {
+        #expect(response(contentType: "a/b").header("Content-TYPE") == "a/b")
+    }
+
+    @Test func settingAHeaderReplacesItWhateverItsCase() {
+        var request = HTTPRequest(url: URL(string: "http://127.0.0.1/v2/")!)
+        request.setHeader("authorization", "Basic x")
+        request.setHeader("Authorization", "Bearer y")
+        #expect(request.headers == ["Authorization": "Bearer y"])
+        request.setHeader("AUTHORIZATION", nil)
+        #expect(request.headers.isEmpty)
+    }
+}
