@@ -14,7 +14,12 @@ public enum OCIMethods {
         -> ServerExtension
     {
         var settings = RegistryClient.Configuration()
-        settings.scheme = RegistryScheme(insecureRegistries: configuration.insecureRegistries)
+        settings.scheme = RegistryScheme(insecureRegistries: configuration.insecureRegistries,
+                                         secureRegistries: configuration.secureRegistries)
+        // Like curl and OpenSSL tools: SSL_CERT_FILE / SSL_CERT_DIR when no --ca-file.
+        settings.transport.caFile = configuration.caFile ?? environment["SSL_CERT_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        settings.transport.caDirectory = configuration.caFile == nil
+            ? environment["SSL_CERT_DIR"].flatMap { $0.isEmpty ? nil : $0 } : nil
         settings.transport.timeout = configuration.timeout
         settings.transport.retries = configuration.retries
         settings.transport.maxConnectionsPerHost = max(8, configuration.maxConcurrency)

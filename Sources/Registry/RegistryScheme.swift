@@ -2,17 +2,21 @@
 ///
 /// Plain HTTP for `localhost`, `127.0.0.0/8`, `[::1]`, RFC 1918 private
 /// addresses and the registries named with `--insecure-registry`; HTTPS for
-/// everything else.
+/// everything else, and for the registries named with `--secure-registry`
+/// (a private-address registry with TLS).
 public struct RegistryScheme: Sendable {
     private let insecure: Set<String>
+    private let secure: Set<String>
 
-    public init(insecureRegistries: [String] = []) {
+    public init(insecureRegistries: [String] = [], secureRegistries: [String] = []) {
         insecure = Set(insecureRegistries.map { $0.lowercased() })
+        secure = Set(secureRegistries.map { $0.lowercased() })
     }
 
     /// `"http"` or `"https"` for `registry` (`host[:port]`).
     public func scheme(for registry: String) -> String {
         let lowered = registry.lowercased()
+        if secure.contains(lowered) || secure.contains(Self.host(of: lowered)) { return "https" }
         if insecure.contains(lowered) || insecure.contains(Self.host(of: lowered)) { return "http" }
         return Self.isLocalOrPrivate(Self.host(of: lowered)) ? "http" : "https"
     }

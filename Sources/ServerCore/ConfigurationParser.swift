@@ -1,3 +1,4 @@
+import Glibc
 import Logging
 
 /// A setting that could not be used; the process exits 2 with `message`.
@@ -53,6 +54,20 @@ public enum ConfigurationParser {
                 throw ConfigurationError(message: "--insecure-registry: expected host[:port], got '\(v)'")
             }
             c.insecureRegistries.append(v)
+        },
+        Option(flag: "--secure-registry", variable: "OCIRPC_SECURE_REGISTRY", valueName: "HOST[:PORT]",
+               help: "use HTTPS for this registry even on loopback or a private address (repeatable)", repeatable: true) { c, v throws(ConfigurationError) in
+            guard !v.isEmpty, !v.contains("/") else {
+                throw ConfigurationError(message: "--secure-registry: expected host[:port], got '\(v)'")
+            }
+            c.secureRegistries.append(v)
+        },
+        Option(flag: "--ca-file", variable: "OCIRPC_CA_FILE", valueName: "PATH",
+               help: "trust the CAs of this PEM bundle instead of the system's (default $SSL_CERT_FILE if set)", repeatable: false) { c, v throws(ConfigurationError) in
+            guard access(v, R_OK) == 0 else {
+                throw ConfigurationError(message: "--ca-file: cannot read '\(v)'")
+            }
+            c.caFile = v
         },
         Option(flag: "--mirror", variable: "OCIRPC_MIRROR", valueName: "REGISTRY=MIRROR",
                help: "try MIRROR (host[:port]) before REGISTRY (repeatable; variable: comma-separated)", repeatable: true) { c, v throws(ConfigurationError) in
@@ -144,6 +159,7 @@ public enum ConfigurationParser {
             if option.repeatable && !commandLineLists.contains(name) {
                 commandLineLists.insert(name)
                 if name == "--insecure-registry" { configuration.insecureRegistries = [] }
+                if name == "--secure-registry" { configuration.secureRegistries = [] }
                 if name == "--mirror" { configuration.mirrors = [] }
             }
             try option.apply(&configuration, value!)

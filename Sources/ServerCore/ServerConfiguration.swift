@@ -16,6 +16,10 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// Registries spoken to over plain HTTP besides the loopback and
     /// private addresses.
     public var insecureRegistries: [String] = []
+    /// Registries spoken to over HTTPS even on loopback or a private address.
+    public var secureRegistries: [String] = []
+    /// A PEM bundle of trusted CAs instead of the system's.
+    public var caFile: String?
     /// Per-HTTP-request timeout, in seconds.
     public var timeout: Double = 30
     /// Retries for connection errors, 429 and 502/503/504.

@@ -90,6 +90,8 @@ private func failure(_ arguments: [String], _ environment: [String: String] = [:
             (["--max-message-bytes", "0"], [:], "--max-message-bytes"),
             (["--mirror", "nohost"], [:], "--mirror"),
             (["--insecure-registry", "http://x/"], [:], "--insecure-registry"),
+            (["--secure-registry", "https://x/"], [:], "--secure-registry"),
+            (["--ca-file", "/nonexistent/ca.pem"], [:], "--ca-file"),
             (["--timeout"], [:], "needs a value"),
             (["--colour"], [:], "unknown option"),
             (["serve"], [:], "unknown option"),

@@ -1,0 +1,81 @@
+import Foundation
+import Glibc
+
+/// A second `docker-registry` serving a `TestRegistry`'s storage over TLS on
+/// its own loopback port, with a certificate (IP 127.0.0.1) signed by a CA
+/// made for it. Fixtures are pushed to the plain registry; the twin serves
+/// the same content over HTTPS.
+public final class TLSRegistryTwin: @unchecked Sendable {
+    public let port: Int
+    /// The PEM file of the CA that signed the twin's certificate.
+    public let caFile: String
+    private let pid: pid_t
+
+    /// `host:port`, as it appears in references.
+    public var host: String { "127.0.0.1:\(port)" }
+
+    public init(of registry: TestRegistry) throws {
+        let directory = registry.directory.appendingPathComponent("tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+        caFile = path("ca.pem")
+        let curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        try Self.openssl(["req", "-x509"] + curve + ["-keyout", path("ca-key.pem"), "-out", caFile,
+                         "-days", "2", "-subj", "/CN=ocirpc test CA"])
+        try Self.openssl(["req", "-new"] + curve + ["-keyout", path("key.pem"), "-out", path("cert.csr"),
+                         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
+        try Self.openssl(["x509", "-req", "-in", path("cert.csr"), "-CA", caFile, "-CAkey", path("ca-key.pem"),
+                          "-CAcreateserial", "-out", path("cert.pem"), "-days", "2", "-copy_extensions", "copy"])
+        port = try TestRegistry.freePort()
+        let config = """
+            version: 0.1
+            log:
+              level: error
+              accesslog:
+                disabled: true
+            storage:
+              filesystem:
+                rootdirectory: \(registry.directory.appendingPathComponent("storage").path)
+            http:
+              addr: 127.0.0.1:\(port)
+              tls:
+                certificate: \(path("cert.pem"))
+                key: \(path("key.pem"))
+            """
+        try config.write(toFile: path("config.yml"), atomically: true, encoding: .utf8)
+        pid = try ChildProcess.start("/usr/bin/docker-registry", ["serve", path("config.yml")], log: path("registry.log"))
+        try waitUntilListening()
+    }
+
+    deinit { stop() }
+
+    public func stop() {
+        if ChildProcess.isRunning(pid) { ChildProcess.stop(pid) }
+    }
+
+    private static func openssl(_ arguments: [String]) throws {
+        let (status, output) = try ChildProcess.run("/usr/bin/openssl", arguments)
+        guard status == 0 else {
+            throw TestRegistryError("openssl \(arguments.first ?? "") failed: \(String(decoding: output, as: UTF8.self))")
+        }
+    }
+
+    /// Polls until the port accepts a TCP connection.
+    private func waitUntilListening() throws {
+        for _ in 0..<500 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = UInt16(port).bigEndian
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+            }
+            close(fd)
+            if connected { return }
+            guard ChildProcess.isRunning(pid) else { break }
+            usleep(20_000)
+        }
+        throw TestRegistryError("the TLS registry did not start on \(host)")
+    }
+}

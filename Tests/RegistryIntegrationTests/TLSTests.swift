@@ -1,0 +1,60 @@
+import Foundation
+import Testing
+import TestFixtures
+@testable import Registry
+
+/// A registry serving HTTPS with a certificate from a private CA.
+@Suite(.serialized) struct TLSAgainstARealRegistry {
+    private func client(for twin: TLSRegistryTwin, caFile: String?) -> RegistryClient {
+        var configuration = RegistryClient.Configuration()
+        configuration.scheme = RegistryScheme(secureRegistries: [twin.host])
+        configuration.transport.caFile = caFile
+        configuration.transport.retries = 0
+        return RegistryClient(configuration: configuration, logger: .disabled)
+    }
+
+    @Test func theCAFileMakesAPrivateCertificateTrusted() async throws {
+        let registry = try await TestRegistry()
+        defer { registry.stop() }
+        let image = try await registry.pushMinimalImage("app", "v1")
+        let twin = try TLSRegistryTwin(of: registry)
+        defer { twin.stop() }
+        let fetched = try await client(for: twin, caFile: twin.caFile).fetchManifest(ImageReference.parse("\(twin.host)/app:v1"))
+        #expect(fetched.digest.description == image.digest)
+        #expect(fetched.bytes == [UInt8](image.manifest))
+    }
+
+    @Test func anUntrustedCertificateIsATLSFailure() async throws {
+        let registry = try await TestRegistry()
+        defer { registry.stop() }
+        try await registry.pushMinimalImage("app", "v1")
+        let twin = try TLSRegistryTwin(of: registry)
+        defer { twin.stop() }
+        var failure: RegistryError?
+        do {
+            _ = try await client(for: twin, caFile: nil).fetchManifest(ImageReference.parse("\(twin.host)/app:v1"))
+        } catch {
+            failure = error as? RegistryError
+        }
+        #expect(failure?.reason == "tls", "\(String(describing: failure))")
+    }
+
+    @Test func plainHTTPToATLSPortIsAConnectionFailureNotAHang() async throws {
+        let registry = try await TestRegistry()
+        defer { registry.stop() }
+        let twin = try TLSRegistryTwin(of: registry)
+        defer { twin.stop() }
+        var configuration = RegistryClient.Configuration()
+        configuration.transport.retries = 0
+        let client = RegistryClient(configuration: configuration, logger: .disabled)
+        var failure: RegistryError?
+        do {
+            _ = try await client.fetchManifest(ImageReference.parse("\(twin.host)/app:v1"))
+        } catch {
+            failure = error as? RegistryError
+        }
+        // distribution answers plain HTTP on a TLS port with a 400.
+        #expect(failure != nil)
+        #expect(failure?.reason != "timeout")
+    }
+}
