@@ -58,7 +58,7 @@ final class Authenticator: Sendable {
     ) async throws(RegistryError) -> String? {
         switch challenge.scheme {
         case .basic:
-            guard let creds = credentials.credentials(for: registry), !creds.username.isEmpty else { return nil }
+            guard let creds = await credentials.credentials(for: registry), !creds.username.isEmpty else { return nil }
             return Self.basic(creds)
         case .bearer:
             let key = "\(registry) \(scope)"
@@ -99,7 +99,7 @@ final class Authenticator: Sendable {
         else {
             throw RegistryError(.accessDenied, reason: "unauthorized", message: "\(registry) sent a bearer challenge without a usable realm")
         }
-        let creds = credentials.credentials(for: registry)
+        let creds = await credentials.credentials(for: registry)
         var request: HTTPRequest
         if let identityToken = creds?.identityToken {
             // OAuth2 refresh-token grant (what `docker login` stores).

@@ -1,5 +1,6 @@
 import Foundation
 import JSON
+import Locking
 
 /// A username and secret for one registry. Never logged or echoed.
 public struct Credentials: Sendable, Equatable {
@@ -21,6 +22,8 @@ public struct Credentials: Sendable, Equatable {
 /// `$DOCKER_CONFIG/config.json` or `~/.docker/config.json` — `auths`
 /// (`auth`, `identitytoken`), `credHelpers` and `credsStore` (through
 /// `docker-credential-<name> get`). The first file that knows a registry wins.
+/// A helper's answer is reused for `helperAnswerLifetime` seconds, so a
+/// helper runs once per registry, not once per request.
 public final class CredentialStore: Sendable {
     private struct AuthFile: Sendable {
         var auths: [String: Credentials] = [:]
@@ -29,9 +32,19 @@ public final class CredentialStore: Sendable {
     }
 
     private let files: [AuthFile]
+    /// Where helpers are looked for: the environment's `PATH`.
+    private let searchPath: String
+    private let helperTimeout: Double
+    private let helperAnswerLifetime: Double
+    private let helperAnswers = Locked([String: (Credentials, ContinuousClock.Instant)]())
 
     /// Reads the files named by `environment` (defaults to the process's).
-    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+    /// A helper that has not answered in `helperTimeout` seconds is killed.
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment,
+                helperTimeout: Double = 20, helperAnswerLifetime: Double = 300) {
+        searchPath = environment["PATH"].flatMap { $0.isEmpty ? nil : $0 } ?? "/usr/local/bin:/usr/bin:/bin"
+        self.helperTimeout = helperTimeout
+        self.helperAnswerLifetime = helperAnswerLifetime
         var paths: [String] = []
         if let file = environment["REGISTRY_AUTH_FILE"], !file.isEmpty { paths.append(file) }
         if let runtime = environment["XDG_RUNTIME_DIR"], !runtime.isEmpty {
@@ -46,16 +59,28 @@ public final class CredentialStore: Sendable {
     }
 
     /// Credentials for `registry` (`host[:port]`), or nil for anonymous.
-    public func credentials(for registry: String) -> Credentials? {
+    public func credentials(for registry: String) async -> Credentials? {
         let keys = Self.lookupKeys(registry)
         for file in files {
             for key in keys {
-                if let helper = file.helpers[key] { return Self.runHelper(helper, serverURL: key) }
+                if let helper = file.helpers[key] { return await ask(helper, serverURL: key) }
                 if let found = file.auths[key] { return found }
             }
-            if let store = file.store, let found = Self.runHelper(store, serverURL: registry) { return found }
+            if let store = file.store, let found = await ask(store, serverURL: registry) { return found }
         }
         return nil
+    }
+
+    /// A helper's answer, from the last few minutes or asked now. Failures
+    /// are not kept: the next request asks again.
+    private func ask(_ helper: String, serverURL: String) async -> Credentials? {
+        let key = helper + " " + serverURL
+        if let (answer, expires) = helperAnswers.withLock({ $0[key] }), expires > .now { return answer }
+        let answer = await CredentialHelper(name: helper, searchPath: searchPath, timeout: helperTimeout).get(serverURL)
+        if let answer {
+            helperAnswers.withLock { $0[key] = (answer, .now + .milliseconds(Int(helperAnswerLifetime * 1000))) }
+        }
+        return answer
     }
 
     /// The spellings a config may use for a registry.
@@ -90,29 +115,5 @@ public final class CredentialStore: Sendable {
         }
         file.store = document["credsStore"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
         return file
-    }
-
-    /// Runs `docker-credential-<helper> get` with the server URL on stdin.
-    private static func runHelper(_ helper: String, serverURL: String) -> Credentials? {
-        guard helper.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." }) else { return nil }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["docker-credential-\(helper)", "get"]
-        let input = Pipe(), output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        do { try process.run() } catch { return nil }
-        try? input.fileHandleForWriting.write(contentsOf: Data(serverURL.utf8))
-        try? input.fileHandleForWriting.close()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0, let reply = try? JSONParser.parse([UInt8](data)),
-            let secret = reply["Secret"]?.stringValue
-        else { return nil }
-        let username = reply["Username"]?.stringValue ?? ""
-        // Helpers return "<token>" as the username for identity tokens.
-        if username == "<token>" { return Credentials(username: "", secret: "", identityToken: secret) }
-        return Credentials(username: username, secret: secret)
     }
 }

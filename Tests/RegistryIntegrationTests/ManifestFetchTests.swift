@@ -107,6 +107,34 @@ private func client(credentialsFor registry: TestRegistry? = nil, user: String =
         #expect(authed.counters.snapshot["manifest"] == 4)
     }
 
+    @Test func basicAuthThroughADockerCredentialHelper() async throws {
+        let registry = try await TestRegistry(auth: .basic(user: "alice", password: "s3cret-pass"))
+        defer { registry.stop() }
+        let pushed = try await pushImage(registry, "private/app", tag: "v1")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-helper-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Data(#"{"credHelpers":{"\#(registry.host)":"ocirpc-test"}}"#.utf8).write(to: dir.appendingPathComponent("config.json"))
+        let helper = dir.appendingPathComponent("docker-credential-ocirpc-test")
+        try Data("""
+            #!/bin/sh
+            read url
+            echo "$url" >> "$(dirname "$0")/calls"
+            echo '{"ServerURL":"'"$url"'","Username":"alice","Secret":"s3cret-pass"}'
+
+            """.utf8).write(to: helper)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: helper.path)
+        var configuration = RegistryClient.Configuration()
+        configuration.credentials = CredentialStore(environment: ["DOCKER_CONFIG": dir.path, "PATH": dir.path])
+        let authed = RegistryClient(configuration: configuration, logger: .disabled)
+        let ref = try ImageReference.parse("\(registry.host)/private/app:v1")
+        for _ in 0..<3 {
+            #expect(try await authed.fetchManifest(ref).digest.description == pushed.digest)
+        }
+        let calls = try String(contentsOf: dir.appendingPathComponent("calls"), encoding: .utf8)
+        #expect(calls == "\(registry.host)\n", "the helper is asked once, with the registry")
+    }
+
     @Test func basicAuthWithoutCredentialsIsUnauthorized() async throws {
         let registry = try await TestRegistry(auth: .basic(user: "alice", password: "s3cret-pass"))
         defer { registry.stop() }

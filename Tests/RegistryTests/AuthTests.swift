@@ -27,37 +27,109 @@ import Testing
 }
 
 @Suite struct CredentialFiles {
-    private func store(_ files: [String: String]) throws -> (CredentialStore, URL) {
+    /// A store over `files` in a new folder, which is also the helpers' `PATH`.
+    private func store(_ files: [String: String], helperTimeout: Double = 20) throws -> (CredentialStore, URL) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-creds-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("containers"), withIntermediateDirectories: true)
-        for (name, text) in files { try Data(text.utf8).write(to: dir.appendingPathComponent(name)) }
+        for (name, text) in files {
+            let file = dir.appendingPathComponent(name)
+            try Data(text.utf8).write(to: file)
+            if name.hasPrefix("docker-credential-") {
+                try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: file.path)
+            }
+        }
         return (CredentialStore(environment: ["DOCKER_CONFIG": dir.path, "XDG_RUNTIME_DIR": dir.path,
-                                              "HOME": "/nonexistent"]), dir)
+                                              "HOME": "/nonexistent", "PATH": dir.path],
+                                helperTimeout: helperTimeout), dir)
     }
 
-    @Test func authFieldIsDecoded() throws {
+    /// A helper script that logs each call (and the server URL it was given)
+    /// to `calls` in its folder, then runs `body`.
+    private func helper(_ body: String) -> String {
+        "#!/bin/sh\nread url\necho \"$url\" >> \"$(dirname \"$0\")/calls\"\n\(body)\n"
+    }
+
+    private func calls(_ dir: URL) -> [String] {
+        ((try? String(contentsOf: dir.appendingPathComponent("calls"), encoding: .utf8)) ?? "")
+            .split(separator: "\n").map(String.init)
+    }
+
+    @Test func aCredentialHelperIsAskedOnceAndItsAnswerReused() async throws {
+        let (s, dir) = try store([
+            "config.json": #"{"credHelpers":{"r.example":"fake"}}"#,
+            "docker-credential-fake": helper(#"echo '{"ServerURL":"r.example","Username":"helper-user","Secret":"helper-secret"}'"#),
+        ])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for _ in 0..<3 {
+            #expect(await s.credentials(for: "r.example") == Credentials(username: "helper-user", secret: "helper-secret"))
+        }
+        #expect(calls(dir) == ["r.example"])
+    }
+
+    @Test func aCredsStoreAnswersForRegistriesWithoutAnEntry() async throws {
+        let (s, dir) = try store([
+            "config.json": #"{"auths":{},"credsStore":"fake"}"#,
+            "docker-credential-fake": helper(#"echo '{"Username":"<token>","Secret":"refresh"}'"#),
+        ])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        #expect(await s.credentials(for: "quay.io") == Credentials(username: "", secret: "", identityToken: "refresh"))
+        #expect(calls(dir) == ["quay.io"])
+    }
+
+    @Test func aFailingHelperMeansAnonymousAndIsAskedAgainNextTime() async throws {
+        let (s, dir) = try store([
+            "config.json": #"{"credHelpers":{"r.example":"fake"}}"#,
+            "docker-credential-fake": helper("echo 'credentials not found' ; exit 1"),
+        ])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        #expect(await s.credentials(for: "r.example") == nil)
+        #expect(await s.credentials(for: "r.example") == nil)
+        #expect(calls(dir).count == 2)
+    }
+
+    @Test func aHelperThatNeverAnswersIsKilledAtTheTimeout() async throws {
+        let (s, dir) = try store([
+            "config.json": #"{"credHelpers":{"r.example":"fake"}}"#,
+            "docker-credential-fake": helper("exec sleep 600"),
+        ], helperTimeout: 0.3)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        #expect(await s.credentials(for: "r.example") == nil)
+        #expect(calls(dir) == ["r.example"])
+    }
+
+    @Test func helperNamesThatAreNotPlainWordsAreNeverRun() async throws {
+        let (s, dir) = try store([
+            "config.json": #"{"credHelpers":{"r.example":"../fake"}}"#,
+            "docker-credential-fake": helper(#"echo '{"Username":"u","Secret":"s"}'"#),
+        ])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        #expect(await s.credentials(for: "r.example") == nil)
+        #expect(calls(dir).isEmpty)
+    }
+
+    @Test func authFieldIsDecoded() async throws {
         let auth = Data("bob:pa:ss".utf8).base64EncodedString()
         let (s, dir) = try store(["config.json": #"{"auths":{"registry.example:5000":{"auth":"\#(auth)"}}}"#])
         defer { try? FileManager.default.removeItem(at: dir) }
-        #expect(s.credentials(for: "registry.example:5000") == Credentials(username: "bob", secret: "pa:ss"))
-        #expect(s.credentials(for: "other.example") == nil)
+        #expect(await s.credentials(for: "registry.example:5000") == Credentials(username: "bob", secret: "pa:ss"))
+        #expect(await s.credentials(for: "other.example") == nil)
     }
 
-    @Test func urlSpellingsAndDockerHubAliasesMatch() throws {
+    @Test func urlSpellingsAndDockerHubAliasesMatch() async throws {
         let auth = Data("u:p".utf8).base64EncodedString()
         let (s, dir) = try store(["config.json": #"{"auths":{"https://index.docker.io/v1/":{"auth":"\#(auth)"},"https://quay.io":{"auth":"\#(auth)"}}}"#])
         defer { try? FileManager.default.removeItem(at: dir) }
-        #expect(s.credentials(for: "index.docker.io")?.username == "u")
-        #expect(s.credentials(for: "quay.io")?.username == "u")
+        #expect(await s.credentials(for: "index.docker.io")?.username == "u")
+        #expect(await s.credentials(for: "quay.io")?.username == "u")
     }
 
-    @Test func identityTokenIsKept() throws {
+    @Test func identityTokenIsKept() async throws {
         let (s, dir) = try store(["config.json": #"{"auths":{"r.example":{"auth":"","identitytoken":"refresh-me"}}}"#])
         defer { try? FileManager.default.removeItem(at: dir) }
-        #expect(s.credentials(for: "r.example")?.identityToken == "refresh-me")
+        #expect(await s.credentials(for: "r.example")?.identityToken == "refresh-me")
     }
 
-    @Test func podmanAuthFileComesBeforeDockerConfig() throws {
+    @Test func podmanAuthFileComesBeforeDockerConfig() async throws {
         let docker = Data("docker:1".utf8).base64EncodedString()
         let podman = Data("podman:2".utf8).base64EncodedString()
         let (s, dir) = try store([
@@ -65,19 +137,19 @@ import Testing
             "containers/auth.json": #"{"auths":{"r.example":{"auth":"\#(podman)"}}}"#,
         ])
         defer { try? FileManager.default.removeItem(at: dir) }
-        #expect(s.credentials(for: "r.example")?.username == "podman")
+        #expect(await s.credentials(for: "r.example")?.username == "podman")
     }
 
-    @Test func missingOrBrokenFilesMeanAnonymous() throws {
+    @Test func missingOrBrokenFilesMeanAnonymous() async throws {
         let (s, dir) = try store(["config.json": "{not json"])
         defer { try? FileManager.default.removeItem(at: dir) }
-        #expect(s.credentials(for: "r.example") == nil)
+        #expect(await s.credentials(for: "r.example") == nil)
     }
 
-    @Test func missingHelperMeansAnonymous() throws {
+    @Test func missingHelperMeansAnonymous() async throws {
         let (s, dir) = try store(["config.json": #"{"credHelpers":{"r.example":"ocirpc-test-no-such-helper"}}"#])
         defer { try? FileManager.default.removeItem(at: dir) }
-        #expect(s.credentials(for: "r.example") == nil)
+        #expect(await s.credentials(for: "r.example") == nil)
     }
 }
 
