@@ -60,13 +60,14 @@ public final class TestHTTPServer: @unchecked Sendable {
 
     /// Stops accepting and closes every open connection.
     public func stop() {
-        let open = lock.withLock { () -> Set<Int32> in
-            guard !stopped else { return [] }
+        // Under the lock: a connection's fd is closed (and its number free
+        // for reuse) only under it too, so no other socket is shut down.
+        lock.withLock {
+            guard !stopped else { return }
             stopped = true
-            return connections
+            shutdown(listener, Int32(SHUT_RDWR))
+            for fd in connections { shutdown(fd, Int32(SHUT_RDWR)) }
         }
-        shutdown(listener, Int32(SHUT_RDWR))
-        for fd in open { shutdown(fd, Int32(SHUT_RDWR)) }
     }
 
     private func acceptLoop() {
@@ -88,8 +89,10 @@ public final class TestHTTPServer: @unchecked Sendable {
             }
             Thread.detachNewThread { [self] in
                 serve(fd)
-                lock.withLock { _ = connections.remove(fd) }
-                close(fd)
+                lock.withLock {
+                    _ = connections.remove(fd)
+                    close(fd)
+                }
             }
         }
     }
