@@ -16,8 +16,8 @@ public struct VerifiedBlob: Sendable {
 
 extension RegistryClient {
     /// Downloads the blob `reference` names (a digest reference), following
-    /// redirects, streaming to a temporary file, and verifies its digest over
-    /// the bytes as stored. A mismatch deletes the file and throws
+    /// redirects, streaming to a temporary file and hashing the bytes as they
+    /// arrive; the digest must match. A mismatch deletes the file and throws
     /// `digest_mismatch`.
     public func fetchBlob(
         _ reference: ImageReference, directory: URL = FileManager.default.temporaryDirectory
@@ -32,42 +32,20 @@ extension RegistryClient {
             throw RegistryError(.invalidReference, reason: "digest_required", message: "\(reference) does not name a digest")
         }
         let url = try url(reference, "blobs/\(digest)")
-        let (file, response) = try await download(url, for: reference, to: directory, kind: .blob)
+        let (file, response) = try await download(url, for: reference, to: directory, hashing: digest.algorithm, kind: .blob)
         guard response.status == 200, let file else {
-            if let file { try? FileManager.default.removeItem(at: file) }
+            if let file { try? FileManager.default.removeItem(at: file.url) }
             throw Self.error(for: response, notFoundReason: "blob_unknown", what: "blob \(reference)")
         }
-        do {
-            let (computed, size) = try Self.digest(of: file, algorithm: digest.algorithm)
-            guard computed == digest else {
-                try? FileManager.default.removeItem(at: file)
-                throw RegistryError(.integrity, reason: "digest_mismatch",
-                                    message: "blob \(reference) hashes to \(computed)")
-            }
-            if let declared = response.header("Content-Length").flatMap({ Int($0) }), declared != size {
-                try? FileManager.default.removeItem(at: file)
-                throw RegistryError(.integrity, reason: "size_mismatch",
-                                    message: "blob \(reference) is \(size) bytes, the registry said \(declared)")
-            }
-            return VerifiedBlob(file: file, size: size, digest: computed)
-        } catch let error as RegistryError {
-            throw error
-        } catch {
-            try? FileManager.default.removeItem(at: file)
-            throw RegistryError(.unavailable, reason: "connection_failed", message: "could not read the downloaded blob")
+        guard file.digest == digest else {
+            try? FileManager.default.removeItem(at: file.url)
+            throw RegistryError(.integrity, reason: "digest_mismatch", message: "blob \(reference) hashes to \(file.digest)")
         }
-    }
-
-    /// Streams `file` through the hasher, 1 MiB at a time.
-    static func digest(of file: URL, algorithm: Digest.Algorithm) throws -> (Digest, Int) {
-        let handle = try FileHandle(forReadingFrom: file)
-        defer { try? handle.close() }
-        let hasher = DigestHasher(algorithm)
-        var size = 0
-        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
-            chunk.withUnsafeBytes { hasher.update($0) }
-            size += chunk.count
+        if let declared = response.header("Content-Length").flatMap({ Int($0) }), declared != file.size {
+            try? FileManager.default.removeItem(at: file.url)
+            throw RegistryError(.integrity, reason: "size_mismatch",
+                                message: "blob \(reference) is \(file.size) bytes, the registry said \(declared)")
         }
-        return (hasher.finalize(), size)
+        return VerifiedBlob(file: file.url, size: file.size, digest: file.digest)
     }
 }

@@ -85,12 +85,14 @@ public final class RegistryClient: Sendable {
         }
     }
 
-    /// Downloads into `directory` with the same authorization as `send`.
+    /// Downloads into `directory`, hashing with `algorithm`, with the same
+    /// authorization as `send`.
     func download(
-        _ url: URL, for reference: ImageReference, to directory: URL, kind: RegistryCounters.Kind
-    ) async throws(RegistryError) -> (file: URL?, response: HTTPResponse) {
+        _ url: URL, for reference: ImageReference, to directory: URL, hashing algorithm: Digest.Algorithm,
+        kind: RegistryCounters.Kind
+    ) async throws(RegistryError) -> (file: DownloadedFile?, response: HTTPResponse) {
         try await authorized("GET", url, for: reference, accept: []) { [transport] request throws(RegistryError) in
-            let result = try await transport.download(request, to: directory, kind: kind)
+            let result = try await transport.download(request, to: directory, hashing: algorithm, kind: kind)
             return (result, result.response)
         }
     }

@@ -19,6 +19,18 @@ import Testing
         #expect(client.counters.snapshot["blob"] == 1)
     }
 
+    @Test func anEmptyBlobIsAnEmptyVerifiedFile() async throws {
+        let registry = try await TestRegistry()
+        defer { registry.stop() }
+        let digest = try await registry.pushBlob("app", Data())
+        #expect(digest == "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        let client = RegistryClient(configuration: RegistryClient.Configuration(), logger: .disabled)
+        let blob = try await client.fetchBlob(try ImageReference.parse("\(registry.host)/app@\(digest)"))
+        defer { blob.discard() }
+        #expect(blob.size == 0)
+        #expect(try blob.contents().isEmpty)
+    }
+
     @Test func blobsAreBehindBasicAuthToo() async throws {
         let registry = try await TestRegistry(auth: .basic(user: "u", password: "p4ss"))
         defer { registry.stop() }

@@ -155,15 +155,24 @@ final class CurlEngine: @unchecked Sendable {
 enum BodySink: Sendable {
     /// Held in memory, cut at `limit + 1` bytes (so callers can tell it was longer).
     case memory(limit: Int)
-    /// A success's body streamed into a new file in `directory`; other
-    /// answers' bodies (registry errors) are held in memory, cut at 1 MiB.
-    case file(directory: URL)
+    /// A success's body streamed into a new file in `directory`, hashed
+    /// with `algorithm` on the way; other answers' bodies (registry errors)
+    /// are held in memory, cut at 1 MiB.
+    case file(directory: URL, hashing: Digest.Algorithm)
 }
 
-/// A completed transfer: the response, and the file a `.file` sink wrote.
+/// A completed transfer: the response, and for a `.file` sink the file
+/// written with the digest and size of its bytes.
 struct CurlResult: Sendable {
     let response: HTTPResponse
-    let file: URL?
+    let file: DownloadedFile?
+}
+
+/// A response body streamed to disk, hashed as it was written.
+public struct DownloadedFile: Sendable {
+    public let url: URL
+    public let digest: Digest
+    public let size: Int
 }
 
 /// Why a transfer ended without a response.

@@ -19,6 +19,8 @@ final class CurlTransfer: @unchecked Sendable {
     private var bodyLimit = 0
     private var filePath: URL?
     private var file: UnsafeMutablePointer<FILE>?
+    private var hasher: DigestHasher?
+    private var written = 0
     private var fileFailed = false
     /// When the transfer last made progress (0 while it waits for a connection).
     private var lastProgress: UInt64 = 0
@@ -115,7 +117,8 @@ final class CurlTransfer: @unchecked Sendable {
     private func receiveBody(_ data: UnsafeMutablePointer<CChar>?, _ length: Int) -> Int {
         lastProgress = Self.now()
         guard let data, length > 0 else { return length }
-        if case .file(let directory) = sink, file == nil, !fileFailed, statusCode().map({ (200..<300).contains($0) }) == true {
+        if case .file(let directory, let algorithm) = sink, file == nil, !fileFailed,
+           statusCode().map({ (200..<300).contains($0) }) == true {
             let path = directory.appendingPathComponent("ocirpc-blob-\(UUID().uuidString)")
             guard let opened = fopen(path.path, "wx") else {
                 fileFailed = true
@@ -123,9 +126,16 @@ final class CurlTransfer: @unchecked Sendable {
             }
             file = opened
             filePath = path
+            hasher = DigestHasher(algorithm)
         }
         if let file {
-            return fwrite(data, 1, length, file) == length ? length : { fileFailed = true; return 0 }()
+            guard fwrite(data, 1, length, file) == length else {
+                fileFailed = true
+                return 0
+            }
+            hasher?.update(UnsafeRawBufferPointer(start: data, count: length))
+            written += length
+            return length
         }
         let room = bodyLimit + 1 - body.count
         if room > 0 { body.append(UnsafeRawBufferPointer(start: data, count: min(room, length)).bindMemory(to: UInt8.self)) }
@@ -142,7 +152,7 @@ final class CurlTransfer: @unchecked Sendable {
     /// The result of a transfer libcurl finished with `code`.
     func outcome(_ code: CURLcode) -> Result<CurlResult, CurlFailure> {
         if let file {
-            fclose(file)
+            if fclose(file) != 0 { fileFailed = true }
             self.file = nil
         }
         let cutAtLimit = code == CURLE_WRITE_ERROR && !fileFailed && body.count > bodyLimit
@@ -160,7 +170,18 @@ final class CurlTransfer: @unchecked Sendable {
             url = answered
         }
         let response = HTTPResponse(status: status, headers: headers, body: body, url: url)
-        return .success(CurlResult(response: response, file: filePath))
+        var downloaded: DownloadedFile?
+        if let filePath, let hasher {
+            downloaded = DownloadedFile(url: filePath, digest: hasher.finalize(), size: written)
+        } else if case .file(let directory, let algorithm) = sink, (200..<300).contains(status) {
+            // An empty body: no write came, so no file yet.
+            let path = directory.appendingPathComponent("ocirpc-blob-\(UUID().uuidString)")
+            guard FileManager.default.createFile(atPath: path.path, contents: nil) else {
+                return .failure(CurlFailure(.localFile, "could not create the downloaded file"))
+            }
+            downloaded = DownloadedFile(url: path, digest: Digest.of([UInt8](), algorithm: algorithm), size: 0)
+        }
+        return .success(CurlResult(response: response, file: downloaded))
     }
 
     /// Frees what the handle pointed at; the handle itself goes back to the engine.

@@ -43,12 +43,13 @@ public final class HTTPTransport: Sendable {
     }
 
     /// Downloads `request` into a new file of `directory` (streamed, so
-    /// memory stays flat), with the same retries. The file, written only for
-    /// a 2xx answer (other bodies are in the response), belongs to the caller.
+    /// memory stays flat, and hashed with `algorithm` on the way), with the
+    /// same retries. The file, written only for a 2xx answer (other bodies
+    /// are in the response), belongs to the caller.
     public func download(
-        _ request: HTTPRequest, to directory: URL, kind: RegistryCounters.Kind
-    ) async throws(RegistryError) -> (file: URL?, response: HTTPResponse) {
-        let result = try await withRetries(request, kind: kind, into: .file(directory: directory))
+        _ request: HTTPRequest, to directory: URL, hashing algorithm: Digest.Algorithm, kind: RegistryCounters.Kind
+    ) async throws(RegistryError) -> (file: DownloadedFile?, response: HTTPResponse) {
+        let result = try await withRetries(request, kind: kind, into: .file(directory: directory, hashing: algorithm))
         return (result.file, result.response)
     }
 
@@ -76,7 +77,7 @@ public final class HTTPTransport: Sendable {
             }
             let status = result.response.status
             guard Self.isRetryable(status: status) && retry < settings.retries else { return result }
-            if let file = result.file { try? FileManager.default.removeItem(at: file) }
+            if let file = result.file { try? FileManager.default.removeItem(at: file.url) }
             retry += 1
             counters.countRetry()
             let delay = backoff(attempt: retry, retryAfter: result.response.header("Retry-After"))
