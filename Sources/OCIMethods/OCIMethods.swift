@@ -14,7 +14,8 @@ public enum OCIMethods {
         -> ServerExtension
     {
         var settings = RegistryClient.Configuration()
-        settings.scheme = RegistryScheme(insecureRegistries: configuration.insecureRegistries,
+        settings.scheme = RegistryScheme(insecureRegistries: configuration.insecureRegistries
+                                            + configuration.registriesConf.insecureRegistries,
                                          secureRegistries: configuration.secureRegistries)
         // Like curl and OpenSSL tools: SSL_CERT_FILE / SSL_CERT_DIR when no --ca-file.
         settings.transport.caFile = configuration.caFile ?? environment["SSL_CERT_FILE"].flatMap { $0.isEmpty ? nil : $0 }
@@ -24,7 +25,7 @@ public enum OCIMethods {
         settings.transport.retries = configuration.retries
         settings.transport.maxConnectionsPerHost = max(8, configuration.maxConcurrency)
         settings.credentials = CredentialStore(environment: environment)
-        settings.mirrors = RegistryClient.mirrors(from: configuration.mirrors)
+        settings.mirrors = RegistryClient.mirrors(from: configuration.mirrors + configuration.registriesConf.mirrors)
         let client = RegistryClient(configuration: settings, logger: logger)
         // The configuration parser has validated the platform already.
         let platform = (try? Platform(configuration.platform)) ?? .linuxAMD64

@@ -77,6 +77,14 @@ public enum ConfigurationParser {
             }
             c.mirrors.append(v)
         },
+        Option(flag: "--registries-conf", variable: "OCIRPC_REGISTRIES_CONF", valueName: "PATH",
+               help: "mirrors and insecure registries from a containers registries.conf", repeatable: false) { c, v throws(ConfigurationError) in
+            do throws(ConfigurationError) {
+                c.registriesConf = try RegistriesConf.load(v)
+            } catch {
+                throw ConfigurationError(message: "--registries-conf: \(v): \(error.message)")
+            }
+        },
         Option(flag: "--timeout", variable: "OCIRPC_TIMEOUT", valueName: "DURATION",
                help: "per HTTP request timeout (default 30s)", repeatable: false) { c, v throws(ConfigurationError) in
             c.timeout = try duration(v, "--timeout", allowZero: false)
@@ -235,7 +243,7 @@ public enum ConfigurationParser {
     }
 }
 
-extension String {
+extension StringProtocol {
     var trimmingWhitespace: String {
         var s = Substring(self)
         while let f = s.first, f.isWhitespace { s.removeFirst() }

@@ -26,6 +26,9 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var retries: Int = 3
     /// Registry mirrors, `REGISTRY=MIRROR`, tried in order before the registry.
     public var mirrors: [String] = []
+    /// Mirrors and insecure registries read from `--registries-conf`,
+    /// used after those of the flags.
+    public var registriesConf = RegistriesConf()
     public var logLevel: LogLevel = .info
     public var logFormat: LogFormat = .text
     /// Largest accepted input message, in bytes.

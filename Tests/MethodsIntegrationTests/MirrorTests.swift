@@ -24,4 +24,29 @@ import TestFixtures
         #expect(upstreamProxy.count("manifest") == 1)
         await session.close()
     }
+
+    @Test func mirrorsComeFromARegistriesConfToo() async throws {
+        let upstream = try await TestRegistry()
+        let mirror = try await TestRegistry()
+        let upstreamProxy = try RegistryProxy(upstream: upstream.host)
+        let mirrorProxy = try RegistryProxy(upstream: mirror.host)
+        defer { upstream.stop(); mirror.stop(); upstreamProxy.stop(); mirrorProxy.stop() }
+        let image = try await upstream.pushMinimalImage("app", "v1")
+        try await mirror.pushMinimalImage("app", "v1")
+        let conf = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-registries-\(UUID().uuidString).conf")
+        try """
+            unqualified-search-registries = ["docker.io"]
+            [[registry]]
+            location = "\(upstreamProxy.host)"
+            [[registry.mirror]]
+            location = "\(mirrorProxy.host)"
+            """.write(to: conf, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: conf) }
+        let session = try RPCSession(["--registries-conf", conf.path])
+        let descriptor = try await session.result("ec.oci.descriptor", [.string("\(upstreamProxy.host)/app:v1")])
+        #expect(descriptor["digest"] == .string(image.digest))
+        #expect(mirrorProxy.count("manifest") == 1)
+        #expect(upstreamProxy.count("manifest") == 0)
+        await session.close()
+    }
 }

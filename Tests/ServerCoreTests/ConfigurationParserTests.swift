@@ -54,7 +54,7 @@ private func failure(_ arguments: [String], _ environment: [String: String] = [:
         #expect(cli.maxMessageBytes == 1024)
         #expect(cli.logLevel == .debug)
         #expect(cli.mirrors == ["docker.io=mirror:5000"])
-        #expect(ConfigurationParser.options.count == 13)
+        #expect(ConfigurationParser.options.count == 14)
     }
 
     @Test func commandLineWinsOverEnvironment() throws {
