@@ -189,33 +189,42 @@ def methods(args):
         print(f"HTTP requests for 100 tag + 100 digest manifests: {stats['manifest']} manifest, "
               f"{stats['token']} token, {stats['ping']} ping")
 
-        ceiling = wrk_ceiling(f"http://{registry.host}/v2/bench/app/manifests/t0")
-        print(f"registry ceiling (wrk -t 2 -c 8, one manifest URL): {ceiling:,.0f} requests/s")
-
-        best = None
-        for _ in range(args.repeat):
-            server = Server(args.binary, "--max-concurrency", "8")
-            start = time.perf_counter()
-            result = server.call("ec.oci.image_manifests", [tags])["result"]
-            elapsed = time.perf_counter() - start
-            server.close()
-            assert len(result) == len(tags), len(result)
-            best = elapsed if best is None else min(best, elapsed)
-        rate = len(tags) / best
-        print(f"batch of {len(tags)} uncached manifests, 8 workers: {best:.3f} s = {rate:,.0f}/s "
-              f"({rate / ceiling * 100:.0f}% of the ceiling; target >= 90%)")
+        # The machine is shared and noisy: the ceiling and the batch are
+        # measured in alternating rounds, and the median ratio is the figure.
+        ratios = []
+        for round_number in range(args.rounds):
+            ceiling = wrk_ceiling(f"http://{registry.host}/v2/bench/app/manifests/t0", seconds=3)
+            best = None
+            for _ in range(args.repeat):
+                server = Server(args.binary, "--max-concurrency", "8")
+                start = time.perf_counter()
+                result = server.call("ec.oci.image_manifests", [tags])["result"]
+                elapsed = time.perf_counter() - start
+                server.close()
+                assert len(result) == len(tags), len(result)
+                best = elapsed if best is None else min(best, elapsed)
+            rate = len(tags) / best
+            ratios.append(rate / ceiling)
+            print(f"round {round_number + 1}: registry ceiling (wrk -t 2 -c 8, one manifest URL) {ceiling:,.0f}/s; "
+                  f"batch of {len(tags)} uncached manifests, 8 workers, best of {args.repeat}: {best:.3f} s = {rate:,.0f}/s "
+                  f"({rate / ceiling * 100:.0f}%)")
+        print(f"uncached batch against the ceiling: median {statistics.median(ratios) * 100:.0f}% over {args.rounds} rounds "
+              f"(target >= 90%)")
 
         proxy = NativeLatencyProxy(os.path.join(os.path.dirname(args.binary), "ocirpc-bench-proxy"), registry.host, 0.020)
         slow = [f"{proxy.host}/bench/app:t{i}" for i in range(args.manifests)]
-        server = Server(args.binary, "--max-concurrency", "8")
-        start = time.perf_counter()
-        result = server.call("ec.oci.image_manifests", [slow])["result"]
-        elapsed = time.perf_counter() - start
-        server.close()
+        elapsed = None
+        for _ in range(args.repeat):
+            server = Server(args.binary, "--max-concurrency", "8")
+            start = time.perf_counter()
+            result = server.call("ec.oci.image_manifests", [slow])["result"]
+            took = time.perf_counter() - start
+            server.close()
+            elapsed = took if elapsed is None else min(elapsed, took)
         through_proxy = wrk_ceiling(f"http://{proxy.host}/v2/bench/app/manifests/t0", seconds=4)
         proxy.close()
         ideal = len(slow) / 8 * 0.020
-        print(f"batch of {len(slow)} behind +20 ms: {elapsed:.2f} s (ideal {ideal:.2f} s, target <= {ideal * 1.15:.2f} s); "
+        print(f"batch of {len(slow)} behind +20 ms, best of {args.repeat}: {elapsed:.2f} s (ideal {ideal:.2f} s, target <= {ideal * 1.15:.2f} s); "
               f"{len(result)} answered; wrk -c 8 through the same proxy "
               f"would need {len(slow) / through_proxy:.2f} s")
 
@@ -336,6 +345,7 @@ def main():
     parser.add_argument("--rss-requests", type=int, default=1_000_000)
     parser.add_argument("--latency-runs", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--manifests", type=int, default=1000)
     parser.add_argument("--warm-requests", type=int, default=200_000)
     parser.add_argument("--files-mb", type=float, default=100)
