@@ -1,7 +1,5 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import Logging
 import Registry
 
 /// A real registry (Debian's `docker-registry`, CNCF distribution) started
@@ -103,8 +101,7 @@ public final class TestRegistry: @unchecked Sendable {
     private func waitUntilServing() async throws {
         let url = URL(string: "http://\(host)/v2/")!
         for _ in 0..<500 {
-            // Authorized: an unanswered 401 challenge hangs URLSession on Linux.
-            if let (_, http) = try? await request("GET", url), http.statusCode == 200 {
+            if let response = try? await request("GET", url), response.status == 200 {
                 return
             }
             guard ChildProcess.isRunning(pid) else { break }
@@ -142,41 +139,45 @@ public final class TestRegistry: @unchecked Sendable {
         }
     }
 
+    /// The fixtures' HTTP client: the server's own transport, no retries.
+    private static let transport: HTTPTransport = {
+        var settings = HTTPTransport.Settings()
+        settings.retries = 0
+        return HTTPTransport(settings: settings, logger: .disabled, counters: RegistryCounters())
+    }()
+
     private func request(_ method: String, _ url: URL, body: Data? = nil, contentType: String? = nil) async throws
-        -> (Data, HTTPURLResponse)
+        -> HTTPResponse
     {
-        var request = URLRequest(url: url)
-        request.httpMethod = method
-        request.httpBody = body
-        if let contentType { request.setValue(contentType, forHTTPHeaderField: "Content-Type") }
-        if let authorization = authorization(for: url) { request.setValue(authorization, forHTTPHeaderField: "Authorization") }
-        let (data, response) = try await URLSession.shared.data(for: request)
-        guard let http = response as? HTTPURLResponse else { throw TestRegistryError("not HTTP") }
-        return (data, http)
+        var request = HTTPRequest(method, url: url)
+        request.body = body
+        if let contentType { request.setHeader("Content-Type", contentType) }
+        if let authorization = authorization(for: url) { request.setHeader("Authorization", authorization) }
+        return try await Self.transport.send(request, kind: .blob)
     }
 
     /// Uploads `bytes` as a blob of `repository`; returns its digest.
     @discardableResult
     public func pushBlob(_ repository: String, _ bytes: Data) async throws -> String {
         let digest = Digest.of([UInt8](bytes)).description
-        let (_, start) = try await request("POST", URL(string: "http://\(host)/v2/\(repository)/blobs/uploads/")!)
-        guard start.statusCode == 202, let location = start.value(forHTTPHeaderField: "Location") else {
-            throw TestRegistryError("upload start: \(start.statusCode)")
+        let start = try await request("POST", URL(string: "http://\(host)/v2/\(repository)/blobs/uploads/")!)
+        guard start.status == 202, let location = start.header("Location") else {
+            throw TestRegistryError("upload start: \(start.status)")
         }
         var components = URLComponents(url: URL(string: location, relativeTo: URL(string: "http://\(host)")!)!,
                                        resolvingAgainstBaseURL: true)!
         components.queryItems = (components.queryItems ?? []) + [URLQueryItem(name: "digest", value: digest)]
-        let (_, done) = try await request("PUT", components.url!, body: bytes, contentType: "application/octet-stream")
-        guard done.statusCode == 201 else { throw TestRegistryError("upload finish: \(done.statusCode)") }
+        let done = try await request("PUT", components.url!, body: bytes, contentType: "application/octet-stream")
+        guard done.status == 201 else { throw TestRegistryError("upload finish: \(done.status)") }
         return digest
     }
 
     /// Puts a manifest under `reference` (a tag or a digest); returns its digest.
     @discardableResult
     public func pushManifest(_ repository: String, _ reference: String, _ bytes: Data, mediaType: String) async throws -> String {
-        let (_, response) = try await request(
+        let response = try await request(
             "PUT", URL(string: "http://\(host)/v2/\(repository)/manifests/\(reference)")!, body: bytes, contentType: mediaType)
-        guard response.statusCode == 201 else { throw TestRegistryError("manifest put: \(response.statusCode)") }
+        guard response.status == 201 else { throw TestRegistryError("manifest put: \(response.status)") }
         return Digest.of([UInt8](bytes)).description
     }
 }

@@ -47,15 +47,20 @@ final class CurlTransfer: @unchecked Sendable {
         switch request.method {
         case "GET": break
         case "HEAD": ocirpc_setopt_long(handle, CURLOPT_NOBODY, 1)
-        case "POST": ocirpc_setopt_long(handle, CURLOPT_POST, 1)
+        case "POST": break
         default: ocirpc_setopt_string(handle, CURLOPT_CUSTOMREQUEST, request.method)
         }
-        if let payload = request.body {
+        // A body is always given from memory: libcurl would otherwise read
+        // one from stdin, which is the JSON-RPC stream.
+        if let payload = request.body, !payload.isEmpty {
             ocirpc_setopt_offset(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(payload.count))
             payload.withUnsafeBytes { bytes in
                 // Copied by libcurl.
                 _ = ocirpc_setopt_pointer(handle, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: bytes.baseAddress))
             }
+        } else if request.body != nil || request.method == "POST" {
+            ocirpc_setopt_long(handle, CURLOPT_POST, 1)
+            ocirpc_setopt_offset(handle, CURLOPT_POSTFIELDSIZE_LARGE, 0)
         }
         // No "Accept: */*" unless asked, and no 100-continue round trip.
         var list = curl_slist_append(nil, "Expect:")
