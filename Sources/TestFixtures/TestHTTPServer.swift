@@ -15,6 +15,13 @@ public struct TestHTTPRequest: Sendable {
     public var path: String { String(target.split(separator: "?", maxSplits: 1).first ?? "") }
     public var query: [String: String] {
         guard let q = target.split(separator: "?", maxSplits: 1).dropFirst().first else { return [:] }
+        return Self.values(q)
+    }
+
+    /// The body's `application/x-www-form-urlencoded` values.
+    public var form: [String: String] { Self.values(Substring(String(decoding: body, as: UTF8.self))) }
+
+    private static func values(_ q: Substring) -> [String: String] {
         var result: [String: String] = [:]
         for pair in q.split(separator: "&") {
             let kv = pair.split(separator: "=", maxSplits: 1)

@@ -3,7 +3,9 @@ import Foundation
 /// A token server in the style of distribution's token auth: answers
 /// `GET /token?service=...&scope=...` with an RS256 JWT whose `x5c` header
 /// carries a certificate the registry trusts (`rootcertbundle`). Basic
-/// credentials are required when `users` is not empty.
+/// credentials are required when `users` is not empty. `POST /token` with
+/// the OAuth2 refresh-token grant answers for the identity tokens added
+/// with `addIdentityToken` (what `docker login` stores).
 public final class TokenIssuer: @unchecked Sendable {
     public let service = "ocirpc-test-registry"
     public let issuer = "ocirpc-test-issuer"
@@ -15,6 +17,16 @@ public final class TokenIssuer: @unchecked Sendable {
     private let lock = NSLock()
     private var issued: [String] = []
     private var requestCount = 0
+    private var identityTokens: [String: String] = [:]
+    private var grants = 0
+
+    /// Refresh-token grants answered.
+    public var refreshGrants: Int { lock.withLock { grants } }
+
+    /// Accepts `token` as an identity (refresh) token of `user`.
+    public func addIdentityToken(_ token: String, for user: String) {
+        lock.withLock { identityTokens[token] = user }
+    }
 
     public var realm: String { server.baseURL + "/token" }
     public var certificatePath: String { directory.appendingPathComponent("cert.pem").path }
@@ -59,7 +71,19 @@ public final class TokenIssuer: @unchecked Sendable {
         lock.withLock { requestCount += 1 }
         guard request.path == "/token" else { return .response(status: 404, headers: [], body: []) }
         var subject = "anonymous"
-        if !users.isEmpty {
+        var scope = request.query["scope"]
+        if request.method == "POST" {
+            let form = request.form
+            guard form["grant_type"] == "refresh_token", let refresh = form["refresh_token"],
+                let user = lock.withLock({ identityTokens[refresh] })
+            else {
+                return .response(status: 401, headers: [("Content-Type", "application/json")],
+                                 body: Array(#"{"error":"invalid_grant"}"#.utf8))
+            }
+            lock.withLock { grants += 1 }
+            subject = user
+            scope = form["scope"]
+        } else if !users.isEmpty {
             guard let header = request.headers["authorization"], header.hasPrefix("Basic "),
                 let decoded = Data(base64Encoded: String(header.dropFirst(6))).map({ String(decoding: $0, as: UTF8.self) }),
                 let colon = decoded.firstIndex(of: ":"),
@@ -72,7 +96,7 @@ public final class TokenIssuer: @unchecked Sendable {
         }
         var repository: String?
         var actions: [String] = []
-        if let scope = request.query["scope"] {
+        if let scope {
             let parts = scope.split(separator: ":")
             if parts.count >= 3, parts[0] == "repository" {
                 repository = parts[1..<(parts.count - 1)].joined(separator: ":")

@@ -59,6 +59,51 @@ import TestFixtures
         #expect(issuer.requests - before == 1)
     }
 
+    @Test func anIdentityTokenIsExchangedThroughTheRefreshTokenGrant() async throws {
+        let registry = try await TestRegistry(auth: .token(user: "bob", password: "tok-pass"))
+        defer { registry.stop() }
+        let issuer = try #require(registry.tokenIssuer)
+        issuer.addIdentityToken("refresh-7f3a", for: "bob")
+        let image = try await registry.pushMinimalImage("team/f", "v1")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-docker-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Data(#"{"auths":{"\#(registry.host)":{"auth":"","identitytoken":"refresh-7f3a"}}}"#.utf8)
+            .write(to: dir.appendingPathComponent("config.json"))
+        var configuration = RegistryClient.Configuration()
+        configuration.transport.retries = 0
+        configuration.credentials = CredentialStore(environment: ["DOCKER_CONFIG": dir.path])
+        let client = RegistryClient(configuration: configuration, logger: .disabled)
+        let fetched = try await client.fetchManifest(ImageReference.parse("\(registry.host)/team/f:v1"))
+        #expect(fetched.digest.description == image.digest)
+        #expect(issuer.refreshGrants == 1)
+    }
+
+    @Test func anUnknownIdentityTokenIsAccessDenied() async throws {
+        let registry = try await TestRegistry(auth: .token(user: "bob", password: "tok-pass"))
+        defer { registry.stop() }
+        let issuer = try #require(registry.tokenIssuer)
+        try await registry.pushMinimalImage("team/g", "v1")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-docker-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Data(#"{"auths":{"\#(registry.host)":{"identitytoken":"revoked-token"}}}"#.utf8)
+            .write(to: dir.appendingPathComponent("config.json"))
+        var configuration = RegistryClient.Configuration()
+        configuration.transport.retries = 0
+        configuration.credentials = CredentialStore(environment: ["DOCKER_CONFIG": dir.path])
+        let client = RegistryClient(configuration: configuration, logger: .disabled)
+        var denied: RegistryError?
+        do {
+            _ = try await client.fetchManifest(ImageReference.parse("\(registry.host)/team/g:v1"))
+        } catch {
+            denied = error as? RegistryError
+        }
+        #expect(denied?.kind == .accessDenied)
+        #expect(denied.map { !$0.message.contains("revoked-token") } == true)
+        #expect(issuer.refreshGrants == 0)
+    }
+
     @Test func wrongCredentialsAreAccessDeniedWithoutLeakingThem() async throws {
         let registry = try await TestRegistry(auth: .token(user: "bob", password: "tok-pass"))
         defer { registry.stop() }
