@@ -193,8 +193,8 @@ public enum ConfigurationParser {
             lines.append(left + pad + option.help)
             lines.append(String(repeating: " ", count: 42) + "[\(option.variable)]")
         }
-        lines.append("  -h, --help" + String(repeating: " ", count: 32) + "show this help")
-        lines.append("  -V, --version" + String(repeating: " ", count: 29) + "show the version")
+        lines.append("  -h, --help" + String(repeating: " ", count: 30) + "show this help")
+        lines.append("  -V, --version" + String(repeating: " ", count: 27) + "show the version")
         lines.append("")
         lines.append("Credentials: $REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json or ~/.docker/config.json,")
         lines.append("$XDG_RUNTIME_DIR/containers/auth.json, including credHelpers and credsStore.")

@@ -1,4 +1,5 @@
 import Foundation
+import Registry
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,40 +11,10 @@ import Glibc
 public enum ChildProcess {
     /// Runs `tool` to completion, `input` on its stdin; its stdout and status.
     public static func run(_ tool: String, _ arguments: [String], input: Data? = nil) throws -> (status: Int32, output: Data) {
-        var toChild: [Int32] = [0, 0], fromChild: [Int32] = [0, 0]
-        guard pipe(&toChild) == 0, pipe(&fromChild) == 0 else { throw TestRegistryError("pipe failed") }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, toChild[0], 0)
-        posix_spawn_file_actions_adddup2(&actions, fromChild[1], 1)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        for fd in toChild + fromChild { posix_spawn_file_actions_addclose(&actions, fd) }
-        let pid = try spawn(tool, arguments, &actions)
-        close(toChild[0])
-        close(fromChild[1])
-        if let input {
-            ignoreBrokenPipes()
-            input.withUnsafeBytes { raw in
-                var offset = 0
-                while offset < raw.count {
-                    let n = write(toChild[1], raw.baseAddress! + offset, raw.count - offset)
-                    if n <= 0 { break }
-                    offset += n
-                }
-            }
+        guard let outcome = Subprocess.run(tool, arguments, input: input) else {
+            throw TestRegistryError("could not start \(tool)")
         }
-        close(toChild[1])
-        var output = Data()
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { read(fromChild[0], $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            output.append(contentsOf: buffer[0..<n])
-        }
-        close(fromChild[0])
-        return (wait(for: pid), output)
+        return (outcome.exitStatus ?? -1, outcome.output)
     }
 
     /// Starts `tool` in the background, stdout to /dev/null and stderr to `log`.

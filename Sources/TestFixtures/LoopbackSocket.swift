@@ -29,6 +29,28 @@ enum LoopbackSocket {
     }
 }
 
+extension LoopbackSocket {
+    /// A socket connected to 127.0.0.1:`port`, or nil when nothing listens.
+    static func connect(port: Int) -> Int32? {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+        guard connected else {
+            close(fd)
+            return nil
+        }
+        return fd
+    }
+}
+
 /// Tests write to pipes and sockets whose other end may have closed: that
 /// must be an error (EPIPE), not a signal that kills the test process.
 public func ignoreBrokenPipes() {

@@ -106,17 +106,8 @@ public final class RegistryProxy: @unchecked Sendable {
 
     /// One request to the upstream on a fresh connection.
     private func forward(_ request: TestHTTPRequest) -> (Int, [(String, String)], [UInt8])? {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return nil }
+        guard let fd = LoopbackSocket.connect(port: upstreamPort) else { return nil }
         defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = UInt16(upstreamPort).bigEndian
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-        guard connected else { return nil }
         var text = "\(request.method) \(request.target) HTTP/1.1\r\nHost: 127.0.0.1:\(upstreamPort)\r\nConnection: close\r\n"
         for (name, value) in request.headers where !["host", "connection", "content-length"].contains(name) {
             text += "\(name): \(value)\r\n"

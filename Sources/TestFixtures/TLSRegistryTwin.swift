@@ -63,16 +63,10 @@ public final class TLSRegistryTwin: @unchecked Sendable {
     /// Polls until the port accepts a TCP connection.
     private func waitUntilListening() throws {
         for _ in 0..<500 {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = UInt16(port).bigEndian
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+            if let fd = LoopbackSocket.connect(port: port) {
+                close(fd)
+                return
             }
-            close(fd)
-            if connected { return }
             guard ChildProcess.isRunning(pid) else { break }
             usleep(20_000)
         }

@@ -1,0 +1,87 @@
+import Foundation
+import Glibc
+
+/// Runs a program to completion on the calling thread: posix_spawn, its
+/// stdin fed from memory, its stdout collected, waitpid. No Foundation
+/// `Process` (whose exit is noticed by another thread), so callers on OS
+/// threads of their own never depend on the task pool.
+public enum Subprocess {
+    /// How a run ended.
+    public struct Outcome: Sendable {
+        /// The exit status, nil when a signal ended the program.
+        public let exitStatus: Int32?
+        public let output: Data
+        /// Killed because it ran past the timeout.
+        public let timedOut: Bool
+    }
+
+    /// Runs `executable` with `arguments`; stderr goes to /dev/null. Past
+    /// `timeout` seconds the program is killed; past `outputLimit` bytes its
+    /// output is cut. Nil when it could not be started.
+    public static func run(
+        _ executable: String, _ arguments: [String], input: Data? = nil,
+        timeout: Double? = nil, outputLimit: Int = 64 << 20
+    ) -> Outcome? {
+        var toChild: [Int32] = [-1, -1], fromChild: [Int32] = [-1, -1]
+        guard pipe(&toChild) == 0 else { return nil }
+        guard pipe(&fromChild) == 0 else {
+            close(toChild[0]); close(toChild[1])
+            return nil
+        }
+        // Not inherited by other children; the dup2s below survive exec.
+        for fd in toChild + fromChild { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, toChild[0], 0)
+        posix_spawn_file_actions_adddup2(&actions, fromChild[1], 1)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        var pid: pid_t = 0
+        var argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        let spawned = posix_spawn(&pid, executable, &actions, nil, &argv, environ)
+        close(toChild[0])
+        close(fromChild[1])
+        defer { close(fromChild[0]) }
+        guard spawned == 0 else {
+            close(toChild[1])
+            return nil
+        }
+        // A program that exits without reading its input must not kill us.
+        signal(SIGPIPE, SIG_IGN)
+        input?.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let written = write(toChild[1], raw.baseAddress! + offset, raw.count - offset)
+                if written <= 0 { break }
+                offset += written
+            }
+        }
+        close(toChild[1])
+        var output = Data()
+        let deadline = timeout.map { DispatchTime.now().uptimeNanoseconds + UInt64($0 * 1e9) }
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        var timedOut = false
+        while output.count < outputLimit {
+            var wait: Int32 = -1
+            if let deadline {
+                let now = DispatchTime.now().uptimeNanoseconds
+                guard now < deadline else { timedOut = true; break }
+                wait = Int32(min(1000, (deadline - now) / 1_000_000 + 1))
+            }
+            var descriptor = pollfd(fd: fromChild[0], events: Int16(POLLIN), revents: 0)
+            let ready = poll(&descriptor, 1, wait)
+            if ready < 0 && errno != EINTR { break }
+            guard ready > 0 else { continue }
+            let count = read(fromChild[0], &buffer, buffer.count)
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { break }
+            output.append(contentsOf: buffer[0..<min(count, outputLimit - output.count)])
+        }
+        if timedOut || output.count >= outputLimit { kill(pid, SIGKILL) }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let exited = (status & 0x7f) == 0
+        return Outcome(exitStatus: exited ? (status >> 8) & 0xff : nil, output: output, timedOut: timedOut)
+    }
+}
