@@ -27,21 +27,9 @@ public final class TLSRegistryTwin: @unchecked Sendable {
         try Self.openssl(["x509", "-req", "-in", path("cert.csr"), "-CA", caFile, "-CAkey", path("ca-key.pem"),
                           "-CAcreateserial", "-out", path("cert.pem"), "-days", "2", "-copy_extensions", "copy"])
         port = try TestRegistry.freePort()
-        let config = """
-            version: 0.1
-            log:
-              level: error
-              accesslog:
-                disabled: true
-            storage:
-              filesystem:
-                rootdirectory: \(registry.directory.appendingPathComponent("storage").path)
-            http:
-              addr: 127.0.0.1:\(port)
-              tls:
-                certificate: \(path("cert.pem"))
-                key: \(path("key.pem"))
-            """
+        let config = TestRegistry.configuration(
+            storage: registry.directory.appendingPathComponent("storage"), port: port,
+            http: "  tls:\n    certificate: \(path("cert.pem"))\n    key: \(path("key.pem"))")
         try config.write(toFile: path("config.yml"), atomically: true, encoding: .utf8)
         pid = try ChildProcess.start("/usr/bin/docker-registry", ["serve", path("config.yml")], log: path("registry.log"))
         try waitUntilListening()

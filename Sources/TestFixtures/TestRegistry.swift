@@ -53,21 +53,8 @@ public final class TestRegistry: @unchecked Sendable {
                     rootcertbundle: \(issuer.certificatePath)
                 """
         }
-        let config = """
-            version: 0.1
-            log:
-              level: error
-              accesslog:
-                disabled: true
-            storage:
-              filesystem:
-                rootdirectory: \(directory.appendingPathComponent("storage").path)
-              delete:
-                enabled: true
-            http:
-              addr: 127.0.0.1:\(port)
-            \(authSection)
-            """
+        let config = Self.configuration(storage: directory.appendingPathComponent("storage"), port: port,
+                                        topLevel: authSection)
         let configFile = directory.appendingPathComponent("config.yml")
         try config.write(to: configFile, atomically: true, encoding: .utf8)
         try launch(configFile)
@@ -76,6 +63,28 @@ public final class TestRegistry: @unchecked Sendable {
 
     deinit {
         stop()
+    }
+
+    /// A `docker-registry` configuration: filesystem storage (deletes
+    /// allowed), quiet logs, listening on 127.0.0.1:`port`. `http` lines go
+    /// under `http:` (indented by two spaces already), `topLevel` at the top.
+    static func configuration(storage: URL, port: Int, http: String = "", topLevel: String = "") -> String {
+        """
+        version: 0.1
+        log:
+          level: error
+          accesslog:
+            disabled: true
+        storage:
+          filesystem:
+            rootdirectory: \(storage.path)
+          delete:
+            enabled: true
+        http:
+          addr: 127.0.0.1:\(port)
+        \(http)
+        \(topLevel)
+        """
     }
 
     private func launch(_ configFile: URL) throws {

@@ -4,14 +4,29 @@ import Testing
 import TestFixtures
 
 @Suite(.serialized) struct MirrorTests {
+    /// An upstream registry and a mirror, each behind a counting proxy,
+    /// both holding `app:v1`.
+    struct Pair {
+        let upstream: TestRegistry, mirror: TestRegistry
+        let upstreamProxy: RegistryProxy, mirrorProxy: RegistryProxy
+        let image: (manifest: Data, digest: String)
+
+        init() async throws {
+            upstream = try await TestRegistry()
+            mirror = try await TestRegistry()
+            upstreamProxy = try RegistryProxy(upstream: upstream.host)
+            mirrorProxy = try RegistryProxy(upstream: mirror.host)
+            image = try await upstream.pushMinimalImage("app", "v1")
+            try await mirror.pushMinimalImage("app", "v1")
+        }
+
+        func stop() { upstream.stop(); mirror.stop(); upstreamProxy.stop(); mirrorProxy.stop() }
+    }
+
     @Test func mirrorsAreTriedFirstAndTheRegistryServesWhatTheyLack() async throws {
-        let upstream = try await TestRegistry()
-        let mirror = try await TestRegistry()
-        let upstreamProxy = try RegistryProxy(upstream: upstream.host)
-        let mirrorProxy = try RegistryProxy(upstream: mirror.host)
-        defer { upstream.stop(); mirror.stop(); upstreamProxy.stop(); mirrorProxy.stop() }
-        let image = try await upstream.pushMinimalImage("app", "v1")
-        try await mirror.pushMinimalImage("app", "v1")
+        let pair = try await Pair()
+        defer { pair.stop() }
+        let (upstream, upstreamProxy, mirrorProxy, image) = (pair.upstream, pair.upstreamProxy, pair.mirrorProxy, pair.image)
         try await upstream.pushMinimalImage("only-upstream", "v1")
         let session = try RPCSession(["--mirror", "\(upstreamProxy.host)=\(mirrorProxy.host)"])
         let cached = try await session.result("ec.oci.descriptor", [.string("\(upstreamProxy.host)/app:v1")])
@@ -26,13 +41,9 @@ import TestFixtures
     }
 
     @Test func mirrorsComeFromARegistriesConfToo() async throws {
-        let upstream = try await TestRegistry()
-        let mirror = try await TestRegistry()
-        let upstreamProxy = try RegistryProxy(upstream: upstream.host)
-        let mirrorProxy = try RegistryProxy(upstream: mirror.host)
-        defer { upstream.stop(); mirror.stop(); upstreamProxy.stop(); mirrorProxy.stop() }
-        let image = try await upstream.pushMinimalImage("app", "v1")
-        try await mirror.pushMinimalImage("app", "v1")
+        let pair = try await Pair()
+        defer { pair.stop() }
+        let (upstreamProxy, mirrorProxy, image) = (pair.upstreamProxy, pair.mirrorProxy, pair.image)
         let conf = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-registries-\(UUID().uuidString).conf")
         try """
             unqualified-search-registries = ["docker.io"]

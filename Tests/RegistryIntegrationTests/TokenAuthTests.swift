@@ -7,10 +7,16 @@ import TestFixtures
 /// Bearer tokens from a token server, against distribution's token auth.
 @Suite(.serialized) struct TokenAuthAgainstARealRegistry {
     private func client(for registry: TestRegistry, user: String, password: String) throws -> (RegistryClient, URL) {
+        let auth = Data("\(user):\(password)".utf8).base64EncodedString()
+        return try client(dockerConfigEntry: #"{"auth":"\#(auth)"}"#, for: registry)
+    }
+
+    /// A client whose docker config holds `entry` for `registry`; the
+    /// config's folder is the caller's to delete.
+    private func client(dockerConfigEntry entry: String, for registry: TestRegistry) throws -> (RegistryClient, URL) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-docker-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let auth = Data("\(user):\(password)".utf8).base64EncodedString()
-        try Data(#"{"auths":{"\#(registry.host)":{"auth":"\#(auth)"}}}"#.utf8).write(to: dir.appendingPathComponent("config.json"))
+        try Data(#"{"auths":{"\#(registry.host)":\#(entry)}}"#.utf8).write(to: dir.appendingPathComponent("config.json"))
         var configuration = RegistryClient.Configuration()
         configuration.transport.retries = 0
         configuration.credentials = CredentialStore(environment: ["DOCKER_CONFIG": dir.path])
@@ -65,15 +71,8 @@ import TestFixtures
         let issuer = try #require(registry.tokenIssuer)
         issuer.addIdentityToken("refresh-7f3a", for: "bob")
         let image = try await registry.pushMinimalImage("team/f", "v1")
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-docker-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let (client, dir) = try client(dockerConfigEntry: #"{"auth":"","identitytoken":"refresh-7f3a"}"#, for: registry)
         defer { try? FileManager.default.removeItem(at: dir) }
-        try Data(#"{"auths":{"\#(registry.host)":{"auth":"","identitytoken":"refresh-7f3a"}}}"#.utf8)
-            .write(to: dir.appendingPathComponent("config.json"))
-        var configuration = RegistryClient.Configuration()
-        configuration.transport.retries = 0
-        configuration.credentials = CredentialStore(environment: ["DOCKER_CONFIG": dir.path])
-        let client = RegistryClient(configuration: configuration, logger: .disabled)
         let fetched = try await client.fetchManifest(ImageReference.parse("\(registry.host)/team/f:v1"))
         #expect(fetched.digest.description == image.digest)
         #expect(issuer.refreshGrants == 1)
@@ -84,15 +83,8 @@ import TestFixtures
         defer { registry.stop() }
         let issuer = try #require(registry.tokenIssuer)
         try await registry.pushMinimalImage("team/g", "v1")
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-docker-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let (client, dir) = try client(dockerConfigEntry: #"{"identitytoken":"revoked-token"}"#, for: registry)
         defer { try? FileManager.default.removeItem(at: dir) }
-        try Data(#"{"auths":{"\#(registry.host)":{"identitytoken":"revoked-token"}}}"#.utf8)
-            .write(to: dir.appendingPathComponent("config.json"))
-        var configuration = RegistryClient.Configuration()
-        configuration.transport.retries = 0
-        configuration.credentials = CredentialStore(environment: ["DOCKER_CONFIG": dir.path])
-        let client = RegistryClient(configuration: configuration, logger: .disabled)
         var denied: RegistryError?
         do {
             _ = try await client.fetchManifest(ImageReference.parse("\(registry.host)/team/g:v1"))
