@@ -114,6 +114,18 @@ import TestFixtures
         #expect(Date().timeIntervalSince(start) < 2.8)
     }
 
+    @Test func aRedirectToAnotherProtocolIsNotFollowed() async throws {
+        let (registry, proxy, _) = try await setUp()
+        defer { registry.stop(); proxy.stop() }
+        let listener = try TestHTTPServer { _ in .response(status: 200, headers: [], body: []) }
+        defer { listener.stop() }
+        proxy.inject { RegistryProxy.kind(of: $0.path) == "manifest" ? .redirect("ftp://127.0.0.1:\(listener.port)/x") : nil }
+        let error = await registryError { _ = try await client(retries: 0).fetchManifest(ImageReference.parse("\(proxy.host)/app:v1")) }
+        #expect(error?.reason == "connection_failed")
+        // Refused by libcurl at once: followed, the FTP client would wait for a greeting until the timeout.
+        #expect(error?.message.lowercased().contains("unsupported protocol") == true, "\(String(describing: error))")
+    }
+
     @Test func aCrossHostRedirectDropsTheAuthorizationHeader() async throws {
         // The registry behind the proxy wants basic auth; the blob request is
         // redirected to a second host (another proxy on a different address

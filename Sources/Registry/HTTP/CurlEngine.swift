@@ -125,13 +125,10 @@ final class CurlEngine: @unchecked Sendable {
 
     private func start(_ transfer: CurlTransfer) {
         if transfer.cancelRequested { return transfer.complete(.failure(.cancelled)) }
-        let handle = spareHandles.popLast() ?? curl_easy_init()!
-        do {
-            try transfer.configure(handle, settings: settings)
-        } catch {
-            recycle(handle)
-            return transfer.complete(.failure(error))
+        guard let handle = spareHandles.popLast() ?? curl_easy_init() else {
+            return transfer.complete(.failure(CurlFailure(.connection, "out of memory")))
         }
+        transfer.configure(handle, settings: settings)
         active[handle] = transfer
         curl_multi_add_handle(multi, handle)
     }

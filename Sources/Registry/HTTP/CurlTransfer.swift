@@ -33,13 +33,16 @@ final class CurlTransfer: @unchecked Sendable {
     static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
     /// Sets `handle` up for this request.
-    func configure(_ handle: UnsafeMutableRawPointer, settings: CurlEngine.Settings) throws(CurlFailure) {
+    func configure(_ handle: UnsafeMutableRawPointer, settings: CurlEngine.Settings) {
         self.handle = handle
         let context = Unmanaged.passUnretained(self).toOpaque()
         ocirpc_setopt_string(handle, CURLOPT_URL, request.url.absoluteString)
         ocirpc_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
         ocirpc_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 1)
         ocirpc_setopt_long(handle, CURLOPT_MAXREDIRS, 10)
+        // HTTP(S) only, redirects included: a registry cannot send us to ftp:// or file://.
+        ocirpc_setopt_string(handle, CURLOPT_PROTOCOLS_STR, "http,https")
+        ocirpc_setopt_string(handle, CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
         ocirpc_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, max(1, Int(settings.timeout * 1000)))
         ocirpc_setopt_long(handle, CURLOPT_TCP_KEEPALIVE, 1)
         if let caFile = settings.caFile { ocirpc_setopt_string(handle, CURLOPT_CAINFO, caFile) }
