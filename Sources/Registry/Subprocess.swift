@@ -39,7 +39,14 @@ public enum Subprocess {
         var pid: pid_t = 0
         var argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
-        let spawned = posix_spawn(&pid, executable, &actions, nil, &argv, environ)
+        var spawned = posix_spawn(&pid, executable, &actions, nil, &argv, environ)
+        // A program just written (a helper installed a moment ago) cannot be
+        // run while any process forked meanwhile still holds it open for
+        // writing; that lasts until the fork execs, so wait a little.
+        for _ in 0..<100 where spawned == ETXTBSY {
+            usleep(10_000)
+            spawned = posix_spawn(&pid, executable, &actions, nil, &argv, environ)
+        }
         close(toChild[0])
         close(fromChild[1])
         defer { close(fromChild[0]) }

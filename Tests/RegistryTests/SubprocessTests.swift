@@ -30,6 +30,19 @@ import Testing
         #expect(outcome.output.count == 100_000)
     }
 
+    @Test func aProgramStillOpenForWritingIsRunOnceItIsClosed() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-script-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try "#!/bin/sh\necho ran\n".write(toFile: path, atomically: false, encoding: .utf8)
+        chmod(path, 0o755)
+        // Held open for writing, as a process forked while it was written would hold it.
+        let writer = open(path, O_WRONLY)
+        #expect(writer >= 0)
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.1) { close(writer) }
+        let outcome = try #require(Subprocess.run(path, []))
+        #expect(outcome.output == Data("ran\n".utf8))
+    }
+
     @Test func aMissingProgramIsNil() {
         #expect(Subprocess.run("/nonexistent/program", []) == nil)
     }
