@@ -116,14 +116,13 @@ private func client(credentialsFor registry: TestRegistry? = nil, user: String =
         defer { try? FileManager.default.removeItem(at: dir) }
         try Data(#"{"credHelpers":{"\#(registry.host)":"ocirpc-test"}}"#.utf8).write(to: dir.appendingPathComponent("config.json"))
         let helper = dir.appendingPathComponent("docker-credential-ocirpc-test")
-        try Data("""
+        try Executables.write("""
             #!/bin/sh
             read url
             echo "$url" >> "$(dirname "$0")/calls"
             echo '{"ServerURL":"'"$url"'","Username":"alice","Secret":"s3cret-pass"}'
 
-            """.utf8).write(to: helper)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: helper.path)
+            """, to: helper.path)
         var configuration = RegistryClient.Configuration()
         configuration.credentials = CredentialStore(environment: ["DOCKER_CONFIG": dir.path, "PATH": dir.path])
         let authed = RegistryClient(configuration: configuration, logger: .disabled)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestFixtures
 @testable import Registry
 
 @Suite struct AuthChallengeParsing {
@@ -33,9 +34,10 @@ import Testing
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("containers"), withIntermediateDirectories: true)
         for (name, text) in files {
             let file = dir.appendingPathComponent(name)
-            try Data(text.utf8).write(to: file)
             if name.hasPrefix("docker-credential-") {
-                try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: file.path)
+                try Executables.write(text, to: file.path)
+            } else {
+                try Data(text.utf8).write(to: file)
             }
         }
         return (CredentialStore(environment: ["DOCKER_CONFIG": dir.path, "XDG_RUNTIME_DIR": dir.path,

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestFixtures
 @testable import Registry
 
 @Suite struct SubprocessRuns {
@@ -33,10 +34,10 @@ import Testing
     @Test func aProgramStillOpenForWritingIsRunOnceItIsClosed() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-script-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: path) }
-        try "#!/bin/sh\necho ran\n".write(toFile: path, atomically: false, encoding: .utf8)
-        chmod(path, 0o755)
-        // Held open for writing, as a process forked while it was written would hold it.
-        let writer = open(path, O_WRONLY)
+        try Executables.write("#!/bin/sh\necho ran\n", to: path)
+        // Held open for writing (as a process forked while it was written
+        // would hold it), close-on-exec so that no other test's child keeps it.
+        let writer = open(path, O_WRONLY | O_CLOEXEC)
         #expect(writer >= 0)
         DispatchQueue.global().asyncAfter(deadline: .now() + 0.1) { close(writer) }
         let outcome = try #require(Subprocess.run(path, []))

@@ -59,7 +59,7 @@ import Testing
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let copy = dir.appendingPathComponent("ocirpc")
-        try FileManager.default.copyItem(at: ServerProcess.binary, to: copy)
+        try Executables.write(Data(contentsOf: ServerProcess.binary), to: copy.path)
         let viaCopy = try await runBinary(copy, input: #"{"jsonrpc":"2.0","id":1,"method":"rpc.discover"}"# + "\n")
         let document = try JSONParser.parse(viaCopy.trimmingCharacters(in: .newlines))["result"]
         let onDisk = try JSONParser.parse(Array(Data(contentsOf: OpenRPCContract.packageRoot.appendingPathComponent("protocol/openrpc.json"))))
