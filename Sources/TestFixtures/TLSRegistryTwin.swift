@@ -61,3 +61,15 @@ public final class TLSRegistryTwin: @unchecked Sendable {
         throw TestRegistryError("the TLS registry did not start on \(host)")
     }
 }
+
+extension TLSRegistryTwin {
+    /// A plain registry holding the minimal image `app:v1` (returned) and
+    /// its TLS twin; the caller stops both.
+    public static func withMinimalImage() async throws
+        -> (registry: TestRegistry, twin: TLSRegistryTwin, image: (manifest: Data, digest: String))
+    {
+        let registry = try await TestRegistry()
+        let image = try await registry.pushMinimalImage("app", "v1")
+        return (registry, try TLSRegistryTwin(of: registry), image)
+    }
+}

@@ -6,11 +6,8 @@ import TestFixtures
 /// `--ca-file`, `SSL_CERT_FILE` and `--secure-registry` through the binary.
 @Suite(.serialized) struct TLSServerTests {
     @Test func theBinaryTrustsTheCAFileItIsGiven() async throws {
-        let registry = try await TestRegistry()
-        defer { registry.stop() }
-        let image = try await registry.pushMinimalImage("app", "v1")
-        let twin = try TLSRegistryTwin(of: registry)
-        defer { twin.stop() }
+        let (registry, twin, image) = try await TLSRegistryTwin.withMinimalImage()
+        defer { registry.stop(); twin.stop() }
         let session = try RPCSession(["--secure-registry", twin.host, "--ca-file", twin.caFile, "--retries", "0"])
         let descriptor = try await session.result("ec.oci.descriptor", [.string("\(twin.host)/app:v1")])
         #expect(descriptor["digest"] == .string(image.digest))
@@ -18,17 +15,13 @@ import TestFixtures
     }
 
     @Test func sslCertFileIsHonouredAndWithoutItTheCertificateIsRefused() async throws {
-        let registry = try await TestRegistry()
-        defer { registry.stop() }
-        let image = try await registry.pushMinimalImage("app", "v1")
-        let twin = try TLSRegistryTwin(of: registry)
-        defer { twin.stop() }
+        let (registry, twin, _) = try await TLSRegistryTwin.withMinimalImage()
+        defer { registry.stop(); twin.stop() }
         let trusted = try RPCSession(["--secure-registry", twin.host, "--retries", "0"],
                                      environment: ["SSL_CERT_FILE": twin.caFile])
         let manifest = try await trusted.result("ec.oci.image_manifest", [.string("\(twin.host)/app:v1")])
         #expect(manifest["schemaVersion"] == 2)
         await trusted.close()
-        _ = image
 
         let untrusted = try RPCSession(["--secure-registry", twin.host, "--retries", "0"], environment: ["SSL_CERT_FILE": ""])
         let response = try await untrusted.call("ec.oci.image_manifest", [.string("\(twin.host)/app:v1")])

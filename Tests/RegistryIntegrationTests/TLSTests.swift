@@ -14,22 +14,16 @@ import TestFixtures
     }
 
     @Test func theCAFileMakesAPrivateCertificateTrusted() async throws {
-        let registry = try await TestRegistry()
-        defer { registry.stop() }
-        let image = try await registry.pushMinimalImage("app", "v1")
-        let twin = try TLSRegistryTwin(of: registry)
-        defer { twin.stop() }
+        let (registry, twin, image) = try await TLSRegistryTwin.withMinimalImage()
+        defer { registry.stop(); twin.stop() }
         let fetched = try await client(for: twin, caFile: twin.caFile).fetchManifest(ImageReference.parse("\(twin.host)/app:v1"))
         #expect(fetched.digest.description == image.digest)
         #expect(fetched.bytes == [UInt8](image.manifest))
     }
 
     @Test func anUntrustedCertificateIsATLSFailure() async throws {
-        let registry = try await TestRegistry()
-        defer { registry.stop() }
-        try await registry.pushMinimalImage("app", "v1")
-        let twin = try TLSRegistryTwin(of: registry)
-        defer { twin.stop() }
+        let (registry, twin, _) = try await TLSRegistryTwin.withMinimalImage()
+        defer { registry.stop(); twin.stop() }
         var failure: RegistryError?
         do {
             _ = try await client(for: twin, caFile: nil).fetchManifest(ImageReference.parse("\(twin.host)/app:v1"))
