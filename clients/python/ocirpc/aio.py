@@ -181,6 +181,12 @@ class AsyncClient:
             if future is not None and not future.done():
                 future.set_result(message)
         returncode = await self._process.wait()
+        # The stderr reader may still be behind: the tail must include the
+        # server's last words (its reason for exiting).
+        try:
+            await asyncio.wait_for(asyncio.shield(self._tasks[1]), timeout=2)
+        except (asyncio.TimeoutError, TimeoutError, IndexError, AttributeError):
+            pass
         self._dead = ServerDied(returncode, "\n".join(self._stderr))
         pending, self._pending = self._pending, {}
         for future, stream in pending.values():

@@ -35,8 +35,9 @@ class Client:
         self._streams = {}      # token -> queue of progress values
         self._stderr = collections.deque(maxlen=40)
         self._dead = None
+        self._stderr_reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._stderr_reader.start()
         threading.Thread(target=self._read_stdout, daemon=True).start()
-        threading.Thread(target=self._read_stderr, daemon=True).start()
 
     # -- lifecycle -------------------------------------------------------
 
@@ -203,6 +204,9 @@ class Client:
             returncode = self._process.wait(timeout=2)
         except subprocess.TimeoutExpired:
             returncode = None
+        # The stderr reader may still be behind: the tail must include the
+        # server's last words (its reason for exiting).
+        self._stderr_reader.join(timeout=2)
         died = ServerDied(returncode, "\n".join(self._stderr))
         with self._lock:
             self._dead = died
