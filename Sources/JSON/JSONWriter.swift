@@ -88,6 +88,23 @@ public enum JSONWriter {
 }
 
 extension JSONValue {
+    /// The length in bytes of this value's compact text, not counting the
+    /// escapes its strings may need: a cheap measure of its size.
+    public var textLengthWithoutEscapes: Int {
+        switch self {
+        case .null: return 4
+        case .bool(let b): return b ? 4 : 5
+        case .number(let text): return text.utf8.count
+        case .string(let s): return s.utf8.count + 2
+        case .array(let elements):
+            return elements.reduce(1 + max(1, elements.count)) { $0 + $1.textLengthWithoutEscapes }
+        case .object(let object):
+            return object.members.reduce(1 + max(1, object.members.count)) {
+                $0 + $1.key.utf8.count + 3 + $1.value.textLengthWithoutEscapes
+            }
+        }
+    }
+
     /// The compact JSON text of this value.
     public var jsonText: String {
         String(decoding: JSONWriter.bytes(self), as: UTF8.self)

@@ -233,6 +233,6 @@ final class ContentService: Sendable {
 
     /// Bytes a value takes, roughly (its JSON text, plus overhead).
     static func cost(_ value: JSONValue) -> Int {
-        JSONWriter.bytes(value).count * 2 + 64
+        value.textLengthWithoutEscapes * 2 + 64
     }
 }

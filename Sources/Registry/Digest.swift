@@ -9,6 +9,16 @@ public struct Digest: Sendable, Hashable, CustomStringConvertible {
 
         /// Length of the lower-case hex encoding.
         public var hexLength: Int { self == .sha256 ? 64 : 128 }
+
+        init?(name: Substring.UTF8View) {
+            if name.elementsEqual("sha256".utf8) {
+                self = .sha256
+            } else if name.elementsEqual("sha512".utf8) {
+                self = .sha512
+            } else {
+                return nil
+            }
+        }
     }
 
     public let algorithm: Algorithm
@@ -18,15 +28,16 @@ public struct Digest: Sendable, Hashable, CustomStringConvertible {
     /// Parses `sha256:<64 hex>` or `sha512:<128 hex>`; nil otherwise
     /// (upper-case hex is refused, as the OCI grammar says).
     public init?(_ text: String) {
-        guard let colon = text.firstIndex(of: ":"),
-            let algorithm = Algorithm(rawValue: String(text[..<colon]))
+        let utf8 = text.utf8
+        guard let colon = utf8.firstIndex(of: UInt8(ascii: ":")),
+            let algorithm = Algorithm(name: utf8[..<colon])
         else { return nil }
-        let hex = text[text.index(after: colon)...]
-        guard hex.utf8.count == algorithm.hexLength,
-            hex.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) })
+        let hex = utf8[utf8.index(after: colon)...]
+        guard hex.count == algorithm.hexLength,
+            hex.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) })
         else { return nil }
         self.algorithm = algorithm
-        self.hex = String(hex)
+        self.hex = String(Substring(hex))
     }
 
     public init(algorithm: Algorithm, hex: String) {
@@ -72,16 +83,20 @@ public final class DigestHasher {
 
     /// The digest of everything passed to `update`. Call once.
     public func finalize() -> Digest {
-        var output = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
-        var length: UInt32 = 0
-        EVP_DigestFinal_ex(context, &output, &length)
-        let digits: [UInt8] = Array("0123456789abcdef".utf8)
-        var hex: [UInt8] = []
-        hex.reserveCapacity(Int(length) * 2)
-        for byte in output[0..<Int(length)] {
-            hex.append(digits[Int(byte >> 4)])
-            hex.append(digits[Int(byte & 0xF)])
+        let hex = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Int(EVP_MAX_MD_SIZE)) { output in
+            var length: UInt32 = 0
+            EVP_DigestFinal_ex(context, output.baseAddress, &length)
+            let digits = Self.hexDigits
+            return String(unsafeUninitializedCapacity: Int(length) * 2) { hex in
+                for index in 0..<Int(length) {
+                    hex[2 * index] = digits[Int(output[index] >> 4)]
+                    hex[2 * index + 1] = digits[Int(output[index] & 0xF)]
+                }
+                return Int(length) * 2
+            }
         }
-        return Digest(algorithm: algorithm, hex: String(decoding: hex, as: UTF8.self))
+        return Digest(algorithm: algorithm, hex: hex)
     }
+
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 }

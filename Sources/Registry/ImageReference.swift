@@ -56,55 +56,59 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
     public static func parse(_ text: String) throws(ReferenceError) -> ImageReference {
         func fail(_ reason: String) -> ReferenceError { ReferenceError(reference: text, reason: reason) }
         guard !text.isEmpty else { throw fail("empty reference") }
-        // References are ASCII: anything else (spaces, controls, non-ASCII) is refused.
-        guard text.utf8.count <= 4096, text.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+        // References are ASCII: anything else (spaces, controls, non-ASCII) is
+        // refused, so the grammar below can work on bytes.
+        let bytes = Array(text.utf8)
+        guard bytes.count <= 4096, bytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
             throw fail("contains whitespace or non-ASCII characters, or is too long")
         }
-        var rest = Substring(text)
+        func string(_ range: Range<Int>) -> String { String(decoding: bytes[range], as: UTF8.self) }
+        var end = bytes.count
         var digest: Digest?
-        if let at = rest.firstIndex(of: "@") {
-            let digestText = rest[rest.index(after: at)...]
-            guard !digestText.isEmpty else { throw fail("empty digest after '@'") }
-            guard !digestText.utf8.contains(UInt8(ascii: "@")) else { throw fail("more than one '@'") }
-            guard let parsed = Digest(String(digestText)) else {
+        if let at = bytes.firstIndex(of: UInt8(ascii: "@")) {
+            let digestRange = (at + 1)..<end
+            guard !digestRange.isEmpty else { throw fail("empty digest after '@'") }
+            guard !bytes[digestRange].contains(UInt8(ascii: "@")) else { throw fail("more than one '@'") }
+            guard let parsed = Digest(string(digestRange)) else {
                 throw fail("digest must be sha256:<64 hex> or sha512:<128 hex>")
             }
             digest = parsed
-            rest = rest[..<at]
+            end = at
         }
         // A tag follows the last ':' that comes after the last '/'.
         var tag: String?
-        let lastSlash = rest.lastIndex(of: "/")
-        if let colon = rest.lastIndex(of: ":"), lastSlash.map({ colon > $0 }) ?? true {
-            let tagText = rest[rest.index(after: colon)...]
-            guard isValidTag(tagText) else {
+        let lastSlash = bytes[..<end].lastIndex(of: UInt8(ascii: "/"))
+        if let colon = bytes[..<end].lastIndex(of: UInt8(ascii: ":")), lastSlash.map({ colon > $0 }) ?? true {
+            let tagRange = (colon + 1)..<end
+            guard isValidTag(bytes[tagRange]) else {
                 throw fail("tag must match [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
             }
-            tag = String(tagText)
-            rest = rest[..<colon]
+            tag = string(tagRange)
+            end = colon
         }
-        guard !rest.isEmpty else { throw fail("empty repository name") }
+        guard end > 0 else { throw fail("empty repository name") }
 
         var registry = dockerHub
-        var path = rest
-        if let slash = rest.firstIndex(of: "/") {
-            let first = rest[..<slash]
-            let bytes = first.utf8
-            if bytes.contains(UInt8(ascii: ".")) || bytes.contains(UInt8(ascii: ":")) || first == "localhost"
-                || bytes.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) {
-                guard isValidRegistry(first) else { throw fail("invalid registry host '\(first)'") }
-                registry = String(first)
-                path = rest[rest.index(after: slash)...]
+        var pathStart = 0
+        if let slash = bytes[..<end].firstIndex(of: UInt8(ascii: "/")) {
+            let first = bytes[..<slash]
+            if first.contains(UInt8(ascii: ".")) || first.contains(UInt8(ascii: ":")) || first.elementsEqual("localhost".utf8)
+                || first.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) {
+                guard isValidRegistry(first) else { throw fail("invalid registry host '\(string(0..<slash))'") }
+                registry = string(0..<slash)
+                pathStart = slash + 1
             }
         }
         if registry == "docker.io" || registry == "registry-1.docker.io" { registry = dockerHub }
-        let components = path.split(separator: "/", omittingEmptySubsequences: false)
+        let path = bytes[pathStart..<end]
+        let components = path.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
         for component in components {
             guard isValidPathComponent(component) else {
-                throw fail("repository path component '\(component)' must be lower-case letters, digits and separators")
+                throw fail("repository path component '\(String(decoding: component, as: UTF8.self))' "
+                           + "must be lower-case letters, digits and separators")
             }
         }
-        var repository = String(path)
+        var repository = string(pathStart..<end)
         if registry == dockerHub && components.count == 1 { repository = "library/" + repository }
         // As distribution counts it: the whole normalised name, registry included.
         guard registry.utf8.count + 1 + repository.utf8.count <= 255 else {
@@ -113,30 +117,31 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
         return ImageReference(registry: registry, repository: repository, tag: tag, digest: digest)
     }
 
-    private static func isValidTag(_ tag: Substring) -> Bool {
-        guard let first = tag.utf8.first, tag.utf8.count <= 128 else { return false }
+    private typealias Bytes = ArraySlice<UInt8>
+
+    private static func isValidTag(_ tag: Bytes) -> Bool {
+        guard let first = tag.first, tag.count <= 128 else { return false }
         func word(_ b: UInt8) -> Bool {
             (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x5F
         }
-        return word(first) && tag.utf8.allSatisfy { word($0) || $0 == 0x2E || $0 == 0x2D }
+        return word(first) && tag.allSatisfy { word($0) || $0 == 0x2E || $0 == 0x2D }
     }
 
     /// alpha-numeric (separator alpha-numeric)*, separator = `.` `_` `__` `-+`.
-    private static func isValidPathComponent(_ component: Substring) -> Bool {
-        let bytes = Array(component.utf8)
-        guard let first = bytes.first, let last = bytes.last, isLowerAlnum(first), isLowerAlnum(last) else {
+    private static func isValidPathComponent(_ component: Bytes) -> Bool {
+        guard let first = component.first, let last = component.last, isLowerAlnum(first), isLowerAlnum(last) else {
             return false
         }
-        var i = 0
-        while i < bytes.count {
-            if isLowerAlnum(bytes[i]) {
+        var i = component.startIndex
+        while i < component.endIndex {
+            if isLowerAlnum(component[i]) {
                 i += 1
                 continue
             }
             // A separator run: ".", "_", "__", or one or more "-".
             var j = i
-            while j < bytes.count && !isLowerAlnum(bytes[j]) { j += 1 }
-            let separator = bytes[i..<j]
+            while j < component.endIndex && !isLowerAlnum(component[j]) { j += 1 }
+            let separator = component[i..<j]
             let valid = separator.elementsEqual([0x2E]) || separator.elementsEqual([0x5F])
                 || separator.elementsEqual([0x5F, 0x5F]) || separator.allSatisfy { $0 == 0x2D }
             guard valid else { return false }
@@ -149,25 +154,30 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
         (b >= 0x30 && b <= 0x39) || (b >= 0x61 && b <= 0x7A)
     }
 
+    private static func isHexDigit(_ b: UInt8) -> Bool {
+        (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x46) || (b >= 0x61 && b <= 0x66)
+    }
+
     /// `host[:port]` where host is a DNS name, an IPv4 address or `[IPv6]`.
-    private static func isValidRegistry(_ registry: Substring) -> Bool {
+    private static func isValidRegistry(_ registry: Bytes) -> Bool {
         var host = registry
-        if registry.hasPrefix("[") {
-            guard let close = registry.firstIndex(of: "]") else { return false }
-            let inside = registry[registry.index(after: registry.startIndex)..<close]
-            guard !inside.isEmpty, inside.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else { return false }
-            let after = registry[registry.index(after: close)...]
+        if registry.first == UInt8(ascii: "[") {
+            guard let close = registry.firstIndex(of: UInt8(ascii: "]")) else { return false }
+            let inside = registry[(registry.startIndex + 1)..<close]
+            guard !inside.isEmpty, inside.allSatisfy({ isHexDigit($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") })
+            else { return false }
+            let after = registry[(close + 1)...]
             if after.isEmpty { return true }
-            guard after.hasPrefix(":") else { return false }
+            guard after.first == UInt8(ascii: ":") else { return false }
             return isValidPort(after.dropFirst())
         }
-        if let colon = registry.lastIndex(of: ":") {
-            guard isValidPort(registry[registry.index(after: colon)...]) else { return false }
+        if let colon = registry.lastIndex(of: UInt8(ascii: ":")) {
+            guard isValidPort(registry[(colon + 1)...]) else { return false }
             host = registry[..<colon]
         }
         guard !host.isEmpty else { return false }
         // DNS labels of ASCII letters, digits and inner hyphens (or an IPv4 address).
-        return host.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false).allSatisfy { label in
+        return host.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false).allSatisfy { label in
             guard let f = label.first, let l = label.last, isASCIIAlnum(f), isASCIIAlnum(l) else { return false }
             return label.allSatisfy { isASCIIAlnum($0) || $0 == UInt8(ascii: "-") }
         }
@@ -177,8 +187,14 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
         (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
     }
 
-    private static func isValidPort(_ port: Substring) -> Bool {
-        guard port.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let n = Int(port), n > 0, n < 65536 else { return false }
-        return true
+    /// 1 to 65535, in decimal digits.
+    private static func isValidPort(_ port: Bytes) -> Bool {
+        guard !port.isEmpty, port.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return false }
+        var value = 0
+        for digit in port {
+            value = value * 10 + Int(digit - 0x30)
+            if value > 65535 { return false }
+        }
+        return value > 0
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import JSON
+import Locking
 import Logging
 
 /// The registry client: builds requests for the endpoints the methods need,
@@ -21,6 +22,9 @@ public final class RegistryClient: Sendable {
     let transport: HTTPTransport
     let authenticator: Authenticator
     let logger: Logger
+    /// `http` or `https` by registry, as `configuration.scheme` decided it
+    /// (bounded: when full it starts over).
+    private let schemes = Locked([String: String]())
 
     public init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
@@ -65,18 +69,43 @@ public final class RegistryClient: Sendable {
     }
 
     /// `scheme://registry/v2/<repository>/<path>`.
-    func url(_ reference: ImageReference, _ path: String) throws(RegistryError) -> URL {
-        let scheme = configuration.scheme.scheme(for: reference.registry)
-        guard let url = URL(string: "\(scheme)://\(reference.registry)/v2/\(reference.repository)/\(path)") else {
+    func url(_ reference: ImageReference, _ path: String) throws(RegistryError) -> String {
+        let scheme = scheme(for: reference.registry)
+        let url = "\(scheme)://\(reference.registry)/v2/\(reference.repository)/\(path)"
+        // Parsed references only hold URL-safe characters; a mirror's host
+        // from the configuration is checked here.
+        guard url.utf8.allSatisfy(Self.isURLSafe) else {
             throw RegistryError(.invalidReference, reason: "invalid_reference", message: "cannot build a URL for \(reference)")
         }
         return url
     }
 
+    private func scheme(for registry: String) -> String {
+        if let known = schemes.withLock({ $0[registry] }) { return known }
+        let scheme = configuration.scheme.scheme(for: registry)
+        schemes.withLock { table in
+            if table.count >= 1024 { table.removeAll() }
+            table[registry] = scheme
+        }
+        return scheme
+    }
+
+    /// Printable ASCII that may stand in a URL unescaped.
+    private static func isURLSafe(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "\""), UInt8(ascii: "<"), UInt8(ascii: ">"), UInt8(ascii: "\\"), UInt8(ascii: "^"),
+             UInt8(ascii: "`"), UInt8(ascii: "{"), UInt8(ascii: "|"), UInt8(ascii: "}"), UInt8(ascii: "%"),
+             UInt8(ascii: "#"), UInt8(ascii: "?"):
+            return false
+        default:
+            return byte > 0x20 && byte < 0x7F
+        }
+    }
+
     /// Sends an authorized request for `reference`'s repository: with the
     /// known credentials up front, and once more after a 401 challenge.
     func send(
-        _ method: String, _ url: URL, for reference: ImageReference, accept: [String] = [],
+        _ method: String, _ url: String, for reference: ImageReference, accept: [String] = [],
         kind: RegistryCounters.Kind, bodyLimit: Int = 4 << 20
     ) async throws(RegistryError) -> HTTPResponse {
         try await authorized(method, url, for: reference, accept: accept) { [transport] request throws(RegistryError) in
@@ -88,7 +117,7 @@ public final class RegistryClient: Sendable {
     /// Downloads into `directory`, hashing with `algorithm`, with the same
     /// authorization as `send`.
     func download(
-        _ url: URL, for reference: ImageReference, to directory: URL, hashing algorithm: Digest.Algorithm,
+        _ url: String, for reference: ImageReference, to directory: URL, hashing algorithm: Digest.Algorithm,
         kind: RegistryCounters.Kind
     ) async throws(RegistryError) -> (file: DownloadedFile?, response: HTTPResponse) {
         try await authorized("GET", url, for: reference, accept: []) { [transport] request throws(RegistryError) in
@@ -98,7 +127,7 @@ public final class RegistryClient: Sendable {
     }
 
     private func authorized<Result>(
-        _ method: String, _ url: URL, for reference: ImageReference, accept: [String],
+        _ method: String, _ url: String, for reference: ImageReference, accept: [String],
         _ perform: (HTTPRequest) async throws(RegistryError) -> (Result, HTTPResponse)
     ) async throws(RegistryError) -> Result {
         let scope = "repository:\(reference.repository):pull"

@@ -35,4 +35,17 @@ import Testing
         object["a"] = nil
         #expect(object.keys == ["b"])
     }
+
+    @Test func textLengthWithoutEscapesIsTheCompactLengthOfUnescapedText() throws {
+        let texts = [
+            #"{"n":12345678901234567890,"f":1.10,"s":"é","a":[{},[],[1,2]],"t":true,"u":false,"z":null}"#,
+            "[]", "{}", #""""#, "[null]", #"{"a":{"b":[{"c":"d"}]}}"#,
+        ]
+        for text in texts {
+            let value = try JSONParser.parse(text)
+            #expect(value.textLengthWithoutEscapes == JSONWriter.bytes(value).count, "\(text)")
+        }
+        // Escapes are not counted: the text of "\n" is 4 bytes, the measure 3.
+        #expect(JSONValue.string("\n").textLengthWithoutEscapes == 3)
+    }
 }

@@ -36,7 +36,7 @@ final class CurlTransfer: @unchecked Sendable {
     func configure(_ handle: UnsafeMutableRawPointer, settings: CurlEngine.Settings) {
         self.handle = handle
         let context = Unmanaged.passUnretained(self).toOpaque()
-        ocirpc_setopt_string(handle, CURLOPT_URL, request.url.absoluteString)
+        ocirpc_setopt_string(handle, CURLOPT_URL, request.url)
         ocirpc_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
         ocirpc_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 1)
         ocirpc_setopt_long(handle, CURLOPT_MAXREDIRS, 10)
@@ -169,15 +169,7 @@ final class CurlTransfer: @unchecked Sendable {
             if fileFailed { return .failure(CurlFailure(.localFile, "could not write the downloaded body")) }
             return .failure(Self.failure(code))
         }
-        var url = request.url
-        var redirects = 0
-        var effective: UnsafeMutablePointer<CChar>?
-        if let handle, ocirpc_getinfo_long(handle, CURLINFO_REDIRECT_COUNT, &redirects) == CURLE_OK, redirects > 0,
-           ocirpc_getinfo_string(handle, CURLINFO_EFFECTIVE_URL, &effective) == CURLE_OK, let effective,
-           let answered = URL(string: String(cString: effective)) {
-            url = answered
-        }
-        let response = HTTPResponse(status: status, headers: headers, body: body, url: url)
+        let response = HTTPResponse(status: status, headers: headers, body: body)
         var downloaded: DownloadedFile?
         if let filePath, let hasher {
             downloaded = DownloadedFile(url: filePath, digest: hasher.finalize(), size: written)

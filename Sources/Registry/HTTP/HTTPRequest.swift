@@ -3,19 +3,33 @@ import Foundation
 /// One HTTP request to a registry or token server.
 public struct HTTPRequest: Sendable {
     public var method: String
-    public var url: URL
+    /// The absolute URL, as sent.
+    public var url: String
     /// Header values by name (as sent).
     public private(set) var headers: [String: String] = [:]
     public var body: Data?
 
-    public init(_ method: String = "GET", url: URL) {
+    /// A request for `url`, an absolute `http` or `https` URL whose
+    /// characters need no escaping (the caller has checked it).
+    public init(_ method: String = "GET", url: String) {
         self.method = method
         self.url = url
     }
 
+    public init(_ method: String = "GET", url: URL) {
+        self.init(method, url: url.absoluteString)
+    }
+
+    /// `host[:port]` of the URL, for messages.
+    public var authority: String {
+        let afterScheme = url.utf8.firstRange(of: "://".utf8).map { url.utf8[$0.upperBound...] } ?? url.utf8[...]
+        return String(Substring(afterScheme.prefix { $0 != UInt8(ascii: "/") }))
+    }
+
     /// Sets (or, with nil, removes) a header; names are case-insensitive.
     public mutating func setHeader(_ name: String, _ value: String?) {
-        if let existing = headers.keys.first(where: { $0.caseInsensitiveCompare(name) == .orderedSame }) {
+        let lowered = name.lowercased()
+        if let existing = headers.keys.first(where: { $0.lowercased() == lowered }) {
             headers[existing] = nil
         }
         if let value { headers[name] = value }
@@ -28,14 +42,11 @@ public struct HTTPResponse: Sendable {
     /// Header values by lower-cased name (of the last response, after redirects).
     public let headers: [String: String]
     public let body: Data
-    /// The URL that answered (after redirects).
-    public let url: URL?
 
-    public init(status: Int, headers: [String: String], body: Data, url: URL?) {
+    public init(status: Int, headers: [String: String], body: Data) {
         self.status = status
         self.headers = headers
         self.body = body
-        self.url = url
     }
 
     public func header(_ name: String) -> String? { headers[name.lowercased()] }

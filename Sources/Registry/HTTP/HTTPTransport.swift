@@ -58,7 +58,7 @@ public final class HTTPTransport: Sendable {
     private func withRetries(
         _ request: HTTPRequest, kind: RegistryCounters.Kind, into sink: BodySink
     ) async throws(RegistryError) -> CurlResult {
-        let host = request.url.host ?? ""
+        let host = request.authority
         var retry = 0
         while true {
             try checkCancellation()
