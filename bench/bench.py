@@ -126,11 +126,24 @@ MANIFEST_ACCEPT = ("application/vnd.oci.image.manifest.v1+json, application/vnd.
                    "application/vnd.docker.distribution.manifest.list.v2+json")
 
 
-def wrk_ceiling(url, seconds=5):
-    """Requests/s of `wrk -t 2 -c 8` against one manifest URL, asking for it
-    exactly as the server does; every answer must be a 200."""
-    out = subprocess.run(["wrk", "-t", "2", "-c", "8", "-d", f"{seconds}s", "-H", f"Accept: {MANIFEST_ACCEPT}", url],
-                         capture_output=True, text=True, check=True).stdout
+def wrk_ceiling(url, seconds=5, paths=None):
+    """Requests/s of `wrk -t 2 -c 8` against one manifest URL, or in turn
+    against each of `paths` on its host, asking exactly as the server does;
+    every answer must be a 200."""
+    command = ["wrk", "-t", "2", "-c", "8", "-d", f"{seconds}s", "-H", f"Accept: {MANIFEST_ACCEPT}", url]
+    script = None
+    if paths:
+        import tempfile
+        script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
+        script.write("local paths = {%s}\nlocal n = 0\nrequest = function()\n  n = n %% #paths + 1\n"
+                     "  return wrk.format(\"GET\", paths[n])\nend\n" % ", ".join(json.dumps(p) for p in paths))
+        script.close()
+        command[1:1] = ["-s", script.name]
+    try:
+        out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    finally:
+        if script:
+            os.unlink(script.name)
     if "Non-2xx" in out:
         raise RuntimeError(f"wrk got error answers, not manifests:\n{out}")
     for line in out.splitlines():
@@ -207,32 +220,39 @@ def methods(args):
 
         # The machine is shared and noisy: the ceiling and the batch are
         # measured in alternating rounds, and the median ratio is the figure.
+        # The ceiling is wrk asking for the batch's own 1000 manifests in
+        # turn (the registry spends more on 1000 tags than on one); wrk on a
+        # single manifest URL is printed beside it.
         client = os.path.join(os.path.dirname(args.binary), "ocirpc-bench-client")
-        ratios, client_ratios = [], []
+        paths = [f"/v2/bench/app/manifests/t{i}" for i in range(args.manifests)]
+        ratios, client_ratios, single_ratios = [], [], []
         for round_number in range(args.rounds):
-            ceiling = wrk_ceiling(f"http://{registry.host}/v2/bench/app/manifests/t0", seconds=3)
+            ceiling = wrk_ceiling(f"http://{registry.host}/", seconds=3, paths=paths)
+            single = wrk_ceiling(f"http://{registry.host}/v2/bench/app/manifests/t0", seconds=3)
             best = best_batch(args, tags)
             rate = len(tags) / best
             ratios.append(rate / ceiling)
+            single_ratios.append(rate / single)
             # The registry client alone (no server, no JSON-RPC): the same 1000 tags, 8 workers.
             client_best = min(float(subprocess.run([client, registry.host, "bench/app", str(len(tags)), "8"],
                                                    capture_output=True, text=True, check=True).stdout)
                               for _ in range(args.repeat))
             client_rate = len(tags) / client_best
             client_ratios.append(client_rate / ceiling)
-            print(f"round {round_number + 1}: registry ceiling (wrk -t 2 -c 8, one manifest URL) {ceiling:,.0f}/s; "
+            print(f"round {round_number + 1}: registry ceiling (wrk -t 2 -c 8, the same {len(paths)} manifests) {ceiling:,.0f}/s, "
+                  f"one manifest URL {single:,.0f}/s; "
                   f"batch of {len(tags)} uncached manifests, 8 workers, best of {args.repeat}: {best:.3f} s = {rate:,.0f}/s "
                   f"({rate / ceiling * 100:.0f}%); registry client alone: {client_best:.3f} s = {client_rate:,.0f}/s "
                   f"({client_rate / ceiling * 100:.0f}%)")
         print(f"uncached batch against the ceiling: median {statistics.median(ratios) * 100:.0f}% over {args.rounds} rounds "
-              f"(target >= 90%)")
+              f"(target >= 90%); against wrk on one manifest URL: median {statistics.median(single_ratios) * 100:.0f}%")
         print(f"registry client alone against the ceiling: median {statistics.median(client_ratios) * 100:.0f}% "
               f"over {args.rounds} rounds (target >= 90%)")
 
         proxy = NativeLatencyProxy(os.path.join(os.path.dirname(args.binary), "ocirpc-bench-proxy"), registry.host, 0.020)
         slow = [f"{proxy.host}/bench/app:t{i}" for i in range(args.manifests)]
         elapsed = best_batch(args, slow)
-        through_proxy = wrk_ceiling(f"http://{proxy.host}/v2/bench/app/manifests/t0", seconds=4)
+        through_proxy = wrk_ceiling(f"http://{proxy.host}/", seconds=4, paths=paths)
         proxy.close()
         ideal = len(slow) / 8 * 0.020
         print(f"batch of {len(slow)} behind +20 ms, best of {args.repeat}: {elapsed:.2f} s (ideal {ideal:.2f} s, target <= {ideal * 1.15:.2f} s); "

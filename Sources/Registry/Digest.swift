@@ -38,14 +38,20 @@ public struct Digest: Sendable, Hashable, CustomStringConvertible {
         else { return nil }
         self.algorithm = algorithm
         self.hex = String(Substring(hex))
+        description = text
     }
 
     public init(algorithm: Algorithm, hex: String) {
         self.algorithm = algorithm
         self.hex = hex
+        description = "\(algorithm.rawValue):\(hex)"
     }
 
-    public var description: String { "\(algorithm.rawValue):\(hex)" }
+    /// `algorithm:hex`, made once: digests are used as text (keys, URLs) often.
+    public let description: String
+
+    public static func == (lhs: Digest, rhs: Digest) -> Bool { lhs.description == rhs.description }
+    public func hash(into hasher: inout Hasher) { hasher.combine(description) }
 
     /// The digest of `bytes`.
     public static func of<Bytes: Collection<UInt8>>(_ bytes: Bytes, algorithm: Algorithm = .sha256) -> Digest {

@@ -26,21 +26,25 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
         self.repository = repository
         self.tag = digest == nil ? (tag ?? "latest") : tag
         self.digest = digest
+        name = "\(registry)/\(repository)"
+        var text = name
+        if let tag = self.tag { text += ":\(tag)" }
+        if let digest { text += "@\(digest)" }
+        description = text
     }
 
     /// What to ask the registry for: the digest when there is one, else the tag.
     public var identifier: String { digest?.description ?? tag ?? "latest" }
 
-    /// `registry/repository`.
-    public var name: String { "\(registry)/\(repository)" }
+    /// `registry/repository`, made once (it is part of many cache keys).
+    public let name: String
 
-    /// `registry/repository[:tag][@digest]`.
-    public var description: String {
-        var text = name
-        if let tag { text += ":\(tag)" }
-        if let digest { text += "@\(digest)" }
-        return text
-    }
+    /// `registry/repository[:tag][@digest]`, made once; it names the
+    /// reference, so equality and hashing use it alone.
+    public let description: String
+
+    public static func == (lhs: ImageReference, rhs: ImageReference) -> Bool { lhs.description == rhs.description }
+    public func hash(into hasher: inout Hasher) { hasher.combine(description) }
 
     /// The same repository at `digest` (the tag is dropped).
     public func pinned(to digest: Digest) -> ImageReference {

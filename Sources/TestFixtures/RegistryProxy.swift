@@ -31,6 +31,8 @@ public final class RegistryProxy: @unchecked Sendable {
     private var requests: [TestHTTPRequest] = []
     private var rule: @Sendable (TestHTTPRequest) -> ProxyFault? = { _ in nil }
     private var latency: Double = 0
+    /// Upstream connections kept alive between requests.
+    private var idle: [(fd: Int32, reader: SocketReader)] = []
 
     /// `127.0.0.1:<port>`, as references name it.
     public var host: String { "127.0.0.1:\(server.port)" }
@@ -43,7 +45,15 @@ public final class RegistryProxy: @unchecked Sendable {
         server = try TestHTTPServer { [unowned self] request in handle(request) }
     }
 
-    public func stop() { server.stop() }
+    public func stop() {
+        server.stop()
+        for connection in lock.withLock({ () -> [(fd: Int32, reader: SocketReader)] in
+            defer { idle.removeAll() }
+            return idle
+        }) {
+            close(connection.fd)
+        }
+    }
 
     /// Decides the fault (if any) for each request from now on.
     public func inject(_ rule: @escaping @Sendable (TestHTTPRequest) -> ProxyFault?) {
@@ -104,21 +114,45 @@ public final class RegistryProxy: @unchecked Sendable {
         }
     }
 
-    /// One request to the upstream on a fresh connection.
+    /// One request to the upstream, on a kept-alive connection when there
+    /// is one. The registry may have closed an idle connection meanwhile:
+    /// then the request goes once more on a fresh one.
     private func forward(_ request: TestHTTPRequest) -> (Int, [(String, String)], [UInt8])? {
+        if let pooled = lock.withLock({ idle.popLast() }), let answer = exchange(request, pooled) { return answer }
         guard let fd = LoopbackSocket.connect(port: upstreamPort) else { return nil }
-        defer { close(fd) }
-        var text = "\(request.method) \(request.target) HTTP/1.1\r\nHost: 127.0.0.1:\(upstreamPort)\r\nConnection: close\r\n"
+        return exchange(request, (fd, SocketReader(fd: fd)))
+    }
+
+    /// Sends `request` on `connection` and reads the answer; the connection
+    /// goes back to the pool unless the answer ends it.
+    private func exchange(
+        _ request: TestHTTPRequest, _ connection: (fd: Int32, reader: SocketReader)
+    ) -> (Int, [(String, String)], [UInt8])? {
+        var keep = false
+        defer {
+            if keep { lock.withLock { idle.append(connection) } } else { close(connection.fd) }
+        }
+        var text = "\(request.method) \(request.target) HTTP/1.1\r\nHost: 127.0.0.1:\(upstreamPort)\r\n"
         for (name, value) in request.headers where !["host", "connection", "content-length"].contains(name) {
             text += "\(name): \(value)\r\n"
         }
         text += "Content-Length: \(request.body.count)\r\n\r\n"
-        guard SocketReader.writeAll(fd, Array(text.utf8) + request.body) else { return nil }
-        let reader = SocketReader(fd: fd)
-        guard let (start, headers) = reader.readHead() else { return nil }
+        guard SocketReader.writeAll(connection.fd, Array(text.utf8) + request.body),
+            let (start, headers) = connection.reader.readHead()
+        else { return nil }
         let parts = start.split(separator: " ")
         guard parts.count >= 2, let status = Int(parts[1]) else { return nil }
-        let body = request.method == "HEAD" ? [] : (reader.readBody(headers, untilClose: true) ?? [])
+        // Without a length or chunks, the body runs to the end of the connection.
+        let delimited = headers["content-length"] != nil || headers["transfer-encoding"] != nil
+            || request.method == "HEAD" || status == 204 || status == 304
+        let body: [UInt8]
+        if request.method == "HEAD" {
+            body = []
+        } else {
+            guard let read = connection.reader.readBody(headers, untilClose: !delimited) else { return nil }
+            body = read
+        }
+        keep = delimited && headers["connection"]?.lowercased() != "close"
         var list = headers.map { ($0.key, $0.value) }
         if let location = headers["location"], location.hasPrefix("http://127.0.0.1:\(upstreamPort)") {
             list = list.filter { $0.0 != "location" } + [("Location", location.replacingOccurrences(of: "127.0.0.1:\(upstreamPort)", with: host))]

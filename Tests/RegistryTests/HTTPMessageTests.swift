@@ -35,4 +35,10 @@ import Testing
         request.setHeader("AUTHORIZATION", nil)
         #expect(request.headers.isEmpty)
     }
+
+    @Test func authorityIsHostAndPortOfTheURL() {
+        #expect(HTTPRequest(url: "http://127.0.0.1:5000/v2/a/manifests/t").authority == "127.0.0.1:5000")
+        #expect(HTTPRequest(url: "https://[::1]:443/v2/").authority == "[::1]:443")
+        #expect(HTTPRequest(url: "https://quay.io").authority == "quay.io")
+    }
 }

@@ -99,27 +99,35 @@ final class CurlTransfer: @unchecked Sendable {
     private func receiveHeader(_ data: UnsafeMutablePointer<CChar>?, _ length: Int) -> Int {
         lastProgress = Self.now()
         guard let data, length > 0 else { return length }
-        let line = UnsafeRawBufferPointer(start: data, count: length).bindMemory(to: UInt8.self)
-        if line.starts(with: Self.statusLinePrefix) {
+        let line = UnsafeRawBufferPointer(start: data, count: length)
+        if length >= 5 && memcmp(data, "HTTP/", 5) == 0 {
             // A new response (after a redirect or a 100 Continue): start over.
             headers.removeAll(keepingCapacity: true)
-        } else if let colon = line.firstIndex(of: UInt8(ascii: ":")) {
-            let name = Self.trimmed(line[..<colon])
-            let value = Self.trimmed(line[(colon + 1)...])
-            headers[String(decoding: name, as: UTF8.self).lowercased()] = String(decoding: value, as: UTF8.self)
+            return length
         }
+        guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return length }
+        let (nameStart, nameEnd) = Self.trimmed(line, 0, colon)
+        let (valueStart, valueEnd) = Self.trimmed(line, colon + 1, length)
+        // Names are ASCII (RFC 9110): lower-cased byte by byte.
+        let name = String(unsafeUninitializedCapacity: nameEnd - nameStart) { buffer in
+            for i in nameStart..<nameEnd {
+                let byte = line[i]
+                buffer[i - nameStart] = byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
+            }
+            return nameEnd - nameStart
+        }
+        headers[name] = String(decoding: UnsafeRawBufferPointer(rebasing: line[valueStart..<valueEnd]), as: UTF8.self)
         return length
     }
 
-    private static let statusLinePrefix = Array("HTTP/".utf8)
-
-    /// `bytes` without leading and trailing spaces, tabs, CR and LF.
-    private static func trimmed(_ bytes: Slice<UnsafeBufferPointer<UInt8>>) -> Slice<UnsafeBufferPointer<UInt8>> {
+    /// The bounds of `bytes[start..<end]` without leading and trailing
+    /// spaces, tabs, CR and LF.
+    private static func trimmed(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> (Int, Int) {
         func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0D || byte == 0x0A }
-        var start = bytes.startIndex, end = bytes.endIndex
+        var start = start, end = end
         while start < end, isSpace(bytes[start]) { start += 1 }
         while end > start, isSpace(bytes[end - 1]) { end -= 1 }
-        return bytes[start..<end]
+        return (start, end)
     }
 
     private func receiveBody(_ data: UnsafeMutablePointer<CChar>?, _ length: Int) -> Int {

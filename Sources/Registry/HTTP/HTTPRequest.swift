@@ -22,8 +22,13 @@ public struct HTTPRequest: Sendable {
 
     /// `host[:port]` of the URL, for messages.
     public var authority: String {
-        let afterScheme = url.utf8.firstRange(of: "://".utf8).map { url.utf8[$0.upperBound...] } ?? url.utf8[...]
-        return String(Substring(afterScheme.prefix { $0 != UInt8(ascii: "/") }))
+        let bytes = Array(url.utf8)
+        var start = 0
+        if let colon = bytes.firstIndex(of: UInt8(ascii: ":")), bytes[colon...].starts(with: [0x3A, 0x2F, 0x2F]) {
+            start = colon + 3
+        }
+        let end = bytes[start...].firstIndex(of: UInt8(ascii: "/")) ?? bytes.endIndex
+        return String(decoding: bytes[start..<end], as: UTF8.self)
     }
 
     /// Sets (or, with nil, removes) a header; names are case-insensitive.

@@ -58,7 +58,6 @@ public final class HTTPTransport: Sendable {
     private func withRetries(
         _ request: HTTPRequest, kind: RegistryCounters.Kind, into sink: BodySink
     ) async throws(RegistryError) -> CurlResult {
-        let host = request.authority
         var retry = 0
         while true {
             try checkCancellation()
@@ -67,7 +66,7 @@ public final class HTTPTransport: Sendable {
             do {
                 result = try await engine.perform(request, into: sink)
             } catch {
-                let failure = Task.isCancelled ? Self.classify(.cancelled, host: host) : Self.classify(error, host: host)
+                let failure = Self.classify(Task.isCancelled ? .cancelled : error, host: request.authority)
                 guard failure.retryable && retry < settings.retries else { throw failure }
                 retry += 1
                 counters.countRetry()
@@ -81,7 +80,7 @@ public final class HTTPTransport: Sendable {
             retry += 1
             counters.countRetry()
             let delay = backoff(attempt: retry, retryAfter: result.response.header("Retry-After"))
-            logger.debug("retrying", [("status", String(status)), ("attempt", String(retry)), ("host", host)])
+            logger.debug("retrying", [("status", String(status)), ("attempt", String(retry)), ("host", request.authority)])
             try await sleep(delay)
         }
     }
