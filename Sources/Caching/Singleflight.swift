@@ -3,7 +3,8 @@ import Locking
 /// Runs identical concurrent work once: callers with the same key while a
 /// flight is under way join it and get its value or error. A caller that
 /// is cancelled leaves at once without disturbing the others; the work is
-/// cancelled only when its last caller has left.
+/// cancelled only when its last caller has left. The work runs in a task of
+/// its own, on the executor its first caller prefers (`PreferredExecutor`).
 public final class Singleflight<Value: Sendable>: @unchecked Sendable {
     /// Guarded by the owner's lock.
     private final class Flight: @unchecked Sendable {
@@ -46,7 +47,8 @@ public final class Singleflight<Value: Sendable>: @unchecked Sendable {
             return (flight, nextWaiter, true)
         }
         if isNew {
-            let task = Task { [self] in
+            // The work runs where its first caller prefers to run.
+            let task = Task(executorPreference: PreferredExecutor.current) { [self] in
                 let result: Result<Value, any Error>
                 do {
                     result = .success(try await work())

@@ -1,3 +1,4 @@
+import Caching
 import JSON
 import Locking
 import RPCDispatch
@@ -37,27 +38,31 @@ struct BatchManifestFetcher: Sendable {
         guard !pending.isEmpty else { return }
         let queue = pending
         // Each worker takes the next pending ref until none is left, so no
-        // ref waits for another's report.
+        // ref waits for another's report. The workers run on the HTTP
+        // engine's thread: between two requests they only parse and shape a
+        // manifest, and a thread switch per request would cost more.
         let cursor = Locked(0)
         let workers = min(max(1, maxConcurrency), queue.count)
-        await withTaskGroup(of: Void.self) { group in
-            for _ in 0..<workers {
-                group.addTask { [service] in
-                    while !Task.isCancelled {
-                        let index = cursor.withLock { next in
-                            defer { next += 1 }
-                            return next
+        await PreferredExecutor.with(service.client.taskExecutor) {
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<workers {
+                    group.addTask { [service] in
+                        while !Task.isCancelled {
+                            let index = cursor.withLock { next in
+                                defer { next += 1 }
+                                return next
+                            }
+                            guard index < queue.count else { return }
+                            let (text, ref) = queue[index]
+                            let outcome: Outcome
+                            do {
+                                outcome = .success(try await service.fetchImageManifestResult(ref, platform: platform))
+                            } catch {
+                                outcome = .failure(ErrorMapping.rpcError(error, ref: text))
+                            }
+                            // Once cancelled, what finishes is no longer reported.
+                            if !Task.isCancelled { report(text, outcome) }
                         }
-                        guard index < queue.count else { return }
-                        let (text, ref) = queue[index]
-                        let outcome: Outcome
-                        do {
-                            outcome = .success(try await service.fetchImageManifestResult(ref, platform: platform))
-                        } catch {
-                            outcome = .failure(ErrorMapping.rpcError(error, ref: text))
-                        }
-                        // Once cancelled, what finishes is no longer reported.
-                        if !Task.isCancelled { report(text, outcome) }
                     }
                 }
             }

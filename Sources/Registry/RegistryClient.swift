@@ -33,6 +33,10 @@ public final class RegistryClient: Sendable {
         authenticator = Authenticator(transport: transport, credentials: configuration.credentials, logger: logger)
     }
 
+    /// Where tasks that mostly wait for this client's requests may prefer
+    /// to run (see `HTTPTransport.taskExecutor`).
+    public var taskExecutor: any TaskExecutor { transport.taskExecutor }
+
     /// Drops cached tokens.
     public func clearCaches() { authenticator.clear() }
 

@@ -1,4 +1,5 @@
 import Caching
+import Dispatch
 import Synchronization
 import Testing
 
@@ -101,5 +102,33 @@ import Testing
         let flights = Singleflight<Int>()
         await #expect(throws: Failure.self) { try await flights.run("k") { throw Failure() } }
         #expect(try await flights.run("k") { 5 } == 5)
+    }
+}
+
+/// Runs jobs on one dispatch queue, so work can tell where it runs.
+private final class QueueExecutor: TaskExecutor, @unchecked Sendable {
+    static let marker = DispatchSpecificKey<Bool>()
+    let queue = DispatchQueue(label: "test.executor")
+
+    init() { queue.setSpecific(key: Self.marker, value: true) }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        queue.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+    }
+
+    static var isCurrent: Bool { DispatchQueue.getSpecific(key: marker) == true }
+}
+
+@Suite struct FlightExecutorTests {
+    @Test func aFlightRunsWhereItsFirstCallerPrefersToRun() async throws {
+        let flights = Singleflight<Bool>()
+        let executor = QueueExecutor()
+        let preferred = try await PreferredExecutor.with(executor) {
+            try await flights.run("on the queue") { QueueExecutor.isCurrent }
+        }
+        #expect(preferred)
+        let plain = try await flights.run("anywhere") { QueueExecutor.isCurrent }
+        #expect(!plain)
     }
 }

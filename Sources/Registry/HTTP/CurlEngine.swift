@@ -8,7 +8,12 @@ import Locking
 /// wait for one); redirects are followed, and libcurl drops `Authorization`
 /// when a redirect leaves the host or port. Only the engine's thread touches
 /// libcurl; callers hand it transfers and await their completion.
-final class CurlEngine: @unchecked Sendable {
+///
+/// The engine is also a task executor: tasks that prefer it (the batch's
+/// workers) run on its thread between network events, so a finished
+/// transfer resumes its caller, and the caller's next request starts,
+/// without waking another thread.
+final class CurlEngine: TaskExecutor, @unchecked Sendable {
     /// What an engine is set up with; engines are shared by equal settings.
     struct Settings: Hashable, Sendable {
         /// Seconds without progress (connecting, waiting or receiving) before
@@ -38,6 +43,10 @@ final class CurlEngine: @unchecked Sendable {
     private let lock = Lock()
     private var incoming: [CurlTransfer] = []
     private var cancelling: [CurlTransfer] = []
+    /// Jobs of tasks that prefer this executor, run on the engine's thread.
+    private var jobs: [UnownedJob] = []
+    /// The engine's thread, once it runs (guarded by `lock`).
+    private var thread: pthread_t?
     // Touched by the engine's thread only:
     private var active: [UnsafeMutableRawPointer: CurlTransfer] = [:]
     private var spareHandles: [UnsafeMutableRawPointer] = []
@@ -78,7 +87,7 @@ final class CurlEngine: @unchecked Sendable {
         if cancelled {
             transfer.complete(.failure(.cancelled))
         } else {
-            curl_multi_wakeup(multi)
+            wakeUnlessOnEngineThread()
         }
     }
 
@@ -87,15 +96,35 @@ final class CurlEngine: @unchecked Sendable {
             transfer.cancelRequested = true
             cancelling.append(transfer)
         }
-        curl_multi_wakeup(multi)
+        wakeUnlessOnEngineThread()
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        lock.withLock { jobs.append(job) }
+        wakeUnlessOnEngineThread()
+    }
+
+    /// The engine's thread looks for new work before it waits, so only
+    /// other threads need to wake it.
+    private func wakeUnlessOnEngineThread() {
+        let onEngineThread = lock.withLock { thread.map { pthread_equal($0, pthread_self()) != 0 } ?? false }
+        if !onEngineThread { curl_multi_wakeup(multi) }
     }
 
     // MARK: The engine's thread
 
     private func run() {
+        lock.withLock { thread = pthread_self() }
         var running: Int32 = 0
         var lastTimeoutCheck = CurlTransfer.now()
+        let executor = asUnownedTaskExecutor()
         while true {
+            let ready = lock.withLock {
+                defer { jobs.removeAll(keepingCapacity: true) }
+                return jobs
+            }
+            for job in ready { job.runSynchronously(on: executor) }
             let (added, cancelled) = lock.withLock {
                 defer { incoming.removeAll(keepingCapacity: true); cancelling.removeAll(keepingCapacity: true) }
                 return (incoming, cancelling)
@@ -119,7 +148,9 @@ final class CurlEngine: @unchecked Sendable {
                     finish(transfer, .failure(CurlFailure(.timeout, "no progress for \(settings.timeout) s")))
                 }
             }
-            curl_multi_poll(multi, nil, 0, active.isEmpty ? 1000 : 100, nil)
+            // Work that arrived meanwhile from this thread is taken at once.
+            let pending = lock.withLock { !jobs.isEmpty || !incoming.isEmpty || !cancelling.isEmpty }
+            curl_multi_poll(multi, nil, 0, pending ? 0 : active.isEmpty ? 1000 : 100, nil)
         }
     }
 

@@ -33,6 +33,11 @@ public final class HTTPTransport: Sendable {
             caFile: settings.caFile, caDirectory: settings.caDirectory))
     }
 
+    /// The HTTP engine's thread as a task executor: tasks that mostly wait
+    /// for this transport's requests can prefer it and run between network
+    /// events, without a thread switch per request.
+    public var taskExecutor: any TaskExecutor { engine }
+
     /// Sends `request`, retrying what is worth retrying, and returns the
     /// final response whatever its status. Throws only when no response came.
     /// A body longer than `bodyLimit` is cut at `bodyLimit + 1` bytes.
