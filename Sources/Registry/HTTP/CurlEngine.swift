@@ -3,7 +3,9 @@ import Foundation
 import Locking
 
 /// The HTTP engine: one libcurl multi handle, driven by one OS thread, runs
-/// every transfer of the process. Connections are kept alive and reused
+/// every transfer of the process. The thread waits in `epoll` on the sockets
+/// libcurl names (its socket interface), so each network event costs libcurl
+/// the work of that one socket. Connections are kept alive and reused
 /// across requests (up to `maxConnectionsPerHost` per host, further requests
 /// wait for one); redirects are followed, and libcurl drops `Authorization`
 /// when a redirect leaves the host or port. Only the engine's thread touches
@@ -40,6 +42,10 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
 
     private let settings: Settings
     private let multi: UnsafeMutableRawPointer
+    /// What the engine's thread waits on: libcurl's sockets and `wakeup`.
+    private let epoll: Int32
+    /// Written to wake the engine's thread for new work.
+    private let wakeup: Int32
     private let lock = Lock()
     private var incoming: [CurlTransfer] = []
     private var cancelling: [CurlTransfer] = []
@@ -50,14 +56,35 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
     // Touched by the engine's thread only:
     private var active: [UnsafeMutableRawPointer: CurlTransfer] = [:]
     private var spareHandles: [UnsafeMutableRawPointer] = []
+    /// Sockets registered with `epoll`.
+    private var watched: Set<Int32> = []
+    /// When libcurl wants to be called for its timers (uptime ns), if it does.
+    private var timerDeadline: UInt64?
 
     private init(_ settings: Settings) {
         _ = Self.globalInit
         self.settings = settings
         multi = curl_multi_init()
+        epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
+        wakeup = eventfd(0, Int32(EFD_CLOEXEC) | Int32(EFD_NONBLOCK))
+        var event = epoll_event(events: EPOLLIN.rawValue, data: epoll_data_t(fd: wakeup))
+        epoll_ctl(epoll, EPOLL_CTL_ADD, wakeup, &event)
         ocirpc_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, settings.maxConnectionsPerHost)
         // Idle connections kept for reuse: enough for several hosts.
         ocirpc_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, max(64, 4 * settings.maxConnectionsPerHost))
+        // Engines live as long as the process, so libcurl may hold them unretained.
+        let context = Unmanaged.passUnretained(self).toOpaque()
+        ocirpc_multi_setopt_pointer(multi, CURLMOPT_SOCKETDATA, context)
+        ocirpc_multi_setopt_socket_callback(multi) { _, socket, what, context, _ in
+            Unmanaged<CurlEngine>.fromOpaque(context!).takeUnretainedValue().watch(socket, what)
+            return 0
+        }
+        ocirpc_multi_setopt_pointer(multi, CURLMOPT_TIMERDATA, context)
+        ocirpc_multi_setopt_timer_callback(multi) { _, milliseconds, context in
+            let engine = Unmanaged<CurlEngine>.fromOpaque(context!).takeUnretainedValue()
+            engine.timerDeadline = milliseconds < 0 ? nil : CurlTransfer.now() + UInt64(milliseconds) * 1_000_000
+            return 0
+        }
         startThread { [self] in run() }
     }
 
@@ -78,38 +105,46 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
     }
 
     private func submit(_ transfer: CurlTransfer, _ continuation: CheckedContinuation<Result<CurlResult, CurlFailure>, Never>) {
-        let cancelled: Bool = lock.withLock {
+        let (cancelled, wake): (Bool, Bool) = lock.withLock {
             transfer.continuation = continuation
-            if transfer.cancelRequested { return true }
+            if transfer.cancelRequested { return (true, false) }
             incoming.append(transfer)
-            return false
+            return (false, !onEngineThread)
         }
         if cancelled {
             transfer.complete(.failure(.cancelled))
-        } else {
-            wakeUnlessOnEngineThread()
+        } else if wake {
+            wakeEngineThread()
         }
     }
 
     private func cancel(_ transfer: CurlTransfer) {
-        lock.withLock {
+        let wake = lock.withLock {
             transfer.cancelRequested = true
             cancelling.append(transfer)
+            return !onEngineThread
         }
-        wakeUnlessOnEngineThread()
+        if wake { wakeEngineThread() }
     }
 
     func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
-        lock.withLock { jobs.append(job) }
-        wakeUnlessOnEngineThread()
+        let wake = lock.withLock {
+            jobs.append(job)
+            return !onEngineThread
+        }
+        if wake { wakeEngineThread() }
     }
 
-    /// The engine's thread looks for new work before it waits, so only
-    /// other threads need to wake it.
-    private func wakeUnlessOnEngineThread() {
-        let onEngineThread = lock.withLock { thread.map { pthread_equal($0, pthread_self()) != 0 } ?? false }
-        if !onEngineThread { curl_multi_wakeup(multi) }
+    private func wakeEngineThread() {
+        var one: UInt64 = 1
+        _ = write(wakeup, &one, 8)
+    }
+
+    /// Whether the caller is the engine's thread (call with `lock` held). It
+    /// looks for new work before it waits, so only other threads wake it.
+    private var onEngineThread: Bool {
+        thread.map { pthread_equal($0, pthread_self()) != 0 } ?? false
     }
 
     // MARK: The engine's thread
@@ -119,6 +154,7 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
         var running: Int32 = 0
         var lastTimeoutCheck = CurlTransfer.now()
         let executor = asUnownedTaskExecutor()
+        var events = [epoll_event](repeating: epoll_event(), count: 64)
         while true {
             let ready = lock.withLock {
                 defer { jobs.removeAll(keepingCapacity: true) }
@@ -133,13 +169,12 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
             for transfer in cancelled {
                 if let handle = transfer.handle, active[handle] === transfer { finish(transfer, .failure(.cancelled)) }
             }
-            curl_multi_perform(multi, &running)
-            var left: Int32 = 0
-            while let message = curl_multi_info_read(multi, &left) {
-                guard message.pointee.msg == CURLMSG_DONE, let handle = message.pointee.easy_handle,
-                      let transfer = active[handle] else { continue }
-                finish(transfer, transfer.outcome(message.pointee.data.result))
+            // libcurl's timers: new transfers start here, and connect timeouts fire.
+            if let deadline = timerDeadline, CurlTransfer.now() >= deadline {
+                timerDeadline = nil
+                curl_multi_socket_action(multi, CURL_SOCKET_BAD, 0, &running)
             }
+            finishCompleted()
             let now = CurlTransfer.now()
             if !active.isEmpty, now - lastTimeoutCheck > 50_000_000 {
                 lastTimeoutCheck = now
@@ -150,7 +185,54 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
             }
             // Work that arrived meanwhile from this thread is taken at once.
             let pending = lock.withLock { !jobs.isEmpty || !incoming.isEmpty || !cancelling.isEmpty }
-            curl_multi_poll(multi, nil, 0, pending ? 0 : active.isEmpty ? 1000 : 100, nil)
+            var wait: UInt64 = pending ? 0 : active.isEmpty ? 1000 : 100
+            if let deadline = timerDeadline {
+                let now = CurlTransfer.now()
+                wait = min(wait, deadline > now ? (deadline - now + 999_999) / 1_000_000 : 0)
+            }
+            let count = epoll_wait(epoll, &events, Int32(events.count), Int32(wait))
+            for event in events.prefix(max(0, Int(count))) {
+                let socket = event.data.fd
+                if socket == wakeup {
+                    var value: UInt64 = 0
+                    _ = read(wakeup, &value, 8)
+                    continue
+                }
+                var mask: Int32 = 0
+                if event.events & (EPOLLIN.rawValue | EPOLLHUP.rawValue) != 0 { mask |= CURL_CSELECT_IN }
+                if event.events & EPOLLOUT.rawValue != 0 { mask |= CURL_CSELECT_OUT }
+                if event.events & EPOLLERR.rawValue != 0 { mask |= CURL_CSELECT_ERR }
+                curl_multi_socket_action(multi, socket, mask, &running)
+            }
+            finishCompleted()
+        }
+    }
+
+    /// Completes the transfers libcurl has finished.
+    private func finishCompleted() {
+        var left: Int32 = 0
+        while let message = curl_multi_info_read(multi, &left) {
+            guard message.pointee.msg == CURLMSG_DONE, let handle = message.pointee.easy_handle,
+                  let transfer = active[handle] else { continue }
+            finish(transfer, transfer.outcome(message.pointee.data.result))
+        }
+    }
+
+    /// libcurl's socket callback: which events to wait for on `socket`.
+    private func watch(_ socket: Int32, _ what: Int32) {
+        if what == CURL_POLL_REMOVE {
+            if watched.remove(socket) != nil { epoll_ctl(epoll, EPOLL_CTL_DEL, socket, nil) }
+            return
+        }
+        var events: UInt32 = 0
+        if what & CURL_POLL_IN != 0 { events |= EPOLLIN.rawValue }
+        if what & CURL_POLL_OUT != 0 { events |= EPOLLOUT.rawValue }
+        var event = epoll_event(events: events, data: epoll_data_t(fd: socket))
+        // A socket closed without a REMOVE left epoll by itself: add it anew.
+        if watched.insert(socket).inserted || epoll_ctl(epoll, EPOLL_CTL_MOD, socket, &event) != 0 {
+            if epoll_ctl(epoll, EPOLL_CTL_ADD, socket, &event) != 0 && errno == EEXIST {
+                epoll_ctl(epoll, EPOLL_CTL_MOD, socket, &event)
+            }
         }
     }
 
