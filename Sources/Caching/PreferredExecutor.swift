@@ -6,9 +6,9 @@ public enum PreferredExecutor {
     @TaskLocal public static var current: (any TaskExecutor)?
 
     /// Runs `body` preferring `executor`, and lets the flights it starts
-    /// prefer it as well.
+    /// prefer it as well (with nil, no preference).
     public static func with<T: Sendable>(
-        _ executor: any TaskExecutor, _ body: () async throws -> T
+        _ executor: (any TaskExecutor)?, _ body: () async throws -> T
     ) async rethrows -> T {
         try await $current.withValue(executor) {
             try await withTaskExecutorPreference(executor) { try await body() }

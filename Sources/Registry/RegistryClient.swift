@@ -35,7 +35,7 @@ public final class RegistryClient: Sendable {
 
     /// Where tasks that mostly wait for this client's requests may prefer
     /// to run (see `HTTPTransport.taskExecutor`).
-    public var taskExecutor: any TaskExecutor { transport.taskExecutor }
+    public var taskExecutor: (any TaskExecutor)? { transport.taskExecutor }
 
     /// Drops cached tokens.
     public func clearCaches() { authenticator.clear() }

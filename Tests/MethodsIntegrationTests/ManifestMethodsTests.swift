@@ -143,4 +143,21 @@ import TestFixtures
         #expect(!everything.contains("s3cret-pw"))
         #expect(!everything.contains(auth))
     }
+
+    @Test func libcurlIsLoadedByTheFirstRegistryRequestNotAtStartUp() async throws {
+        let rig = try await Rig.start()
+        try await rig.registry.pushMinimalImage("lazy/app", "v1")
+        let maps = "/proc/\(rig.session.process.process.processIdentifier)/maps"
+        // Read to the end: /proc files report a size of 0.
+        func libcurlMapped() throws -> Bool {
+            let text = String(decoding: FileHandle(forReadingAtPath: maps)?.readDataToEndOfFile() ?? Data(), as: UTF8.self)
+            #expect(text.contains("libc.so"), "the maps were read")
+            return text.contains("libcurl")
+        }
+        _ = try await rig.session.result("initialize", [:])
+        #expect(try !libcurlMapped())
+        _ = try await rig.session.result("ec.oci.image_manifest", [.string(rig.ref("lazy/app", "v1"))])
+        #expect(try libcurlMapped())
+        await rig.stop()
+    }
 }

@@ -31,8 +31,10 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
     private static let engines = Locked([Settings: CurlEngine]())
 
     /// The engine for `settings`, started on first use (a server has one).
-    static func shared(_ settings: Settings) -> CurlEngine {
-        engines.withLock { engines in
+    /// libcurl is loaded then; when it cannot be, there is no engine.
+    static func shared(_ settings: Settings) throws(CurlFailure) -> CurlEngine {
+        if let error = ocirpc_curl_load() { throw CurlFailure(.library, String(cString: error)) }
+        return engines.withLock { engines in
             if let engine = engines[settings] { return engine }
             let engine = CurlEngine(settings)
             engines[settings] = engine
@@ -62,9 +64,8 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
     private var timerDeadline: UInt64?
 
     private init(_ settings: Settings) {
-        _ = Self.globalInit
         self.settings = settings
-        multi = curl_multi_init()
+        multi = ocirpc_multi_init()
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
         wakeup = eventfd(0, Int32(EFD_CLOEXEC) | Int32(EFD_NONBLOCK))
         var event = epoll_event(events: EPOLLIN.rawValue, data: epoll_data_t(fd: wakeup))
@@ -87,8 +88,6 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
         }
         startThread { [self] in run() }
     }
-
-    private static let globalInit: Void = { curl_global_init(Int(CURL_GLOBAL_DEFAULT)) }()
 
     /// Performs `request`, its body going to `sink`; throws `CurlFailure`
     /// when no response came (or the task was cancelled).
@@ -172,7 +171,7 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
             // libcurl's timers: new transfers start here, and connect timeouts fire.
             if let deadline = timerDeadline, CurlTransfer.now() >= deadline {
                 timerDeadline = nil
-                curl_multi_socket_action(multi, CURL_SOCKET_BAD, 0, &running)
+                ocirpc_multi_socket_action(multi, CURL_SOCKET_BAD, 0, &running)
             }
             finishCompleted()
             let now = CurlTransfer.now()
@@ -202,7 +201,7 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
                 if event.events & (EPOLLIN.rawValue | EPOLLHUP.rawValue) != 0 { mask |= CURL_CSELECT_IN }
                 if event.events & EPOLLOUT.rawValue != 0 { mask |= CURL_CSELECT_OUT }
                 if event.events & EPOLLERR.rawValue != 0 { mask |= CURL_CSELECT_ERR }
-                curl_multi_socket_action(multi, socket, mask, &running)
+                ocirpc_multi_socket_action(multi, socket, mask, &running)
             }
             finishCompleted()
         }
@@ -211,7 +210,7 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
     /// Completes the transfers libcurl has finished.
     private func finishCompleted() {
         var left: Int32 = 0
-        while let message = curl_multi_info_read(multi, &left) {
+        while let message = ocirpc_multi_info_read(multi, &left) {
             guard message.pointee.msg == CURLMSG_DONE, let handle = message.pointee.easy_handle,
                   let transfer = active[handle] else { continue }
             finish(transfer, transfer.outcome(message.pointee.data.result))
@@ -238,17 +237,17 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
 
     private func start(_ transfer: CurlTransfer) {
         if transfer.cancelRequested { return transfer.complete(.failure(.cancelled)) }
-        guard let handle = spareHandles.popLast() ?? curl_easy_init() else {
+        guard let handle = spareHandles.popLast() ?? ocirpc_easy_init() else {
             return transfer.complete(.failure(CurlFailure(.connection, "out of memory")))
         }
         transfer.configure(handle, settings: settings)
         active[handle] = transfer
-        curl_multi_add_handle(multi, handle)
+        ocirpc_multi_add_handle(multi, handle)
     }
 
     private func finish(_ transfer: CurlTransfer, _ outcome: Result<CurlResult, CurlFailure>) {
         guard let handle = transfer.handle else { return }
-        curl_multi_remove_handle(multi, handle)
+        ocirpc_multi_remove_handle(multi, handle)
         active[handle] = nil
         transfer.release()
         recycle(handle)
@@ -256,8 +255,8 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
     }
 
     private func recycle(_ handle: UnsafeMutableRawPointer) {
-        curl_easy_reset(handle)
-        if spareHandles.count < 64 { spareHandles.append(handle) } else { curl_easy_cleanup(handle) }
+        ocirpc_easy_reset(handle)
+        if spareHandles.count < 64 { spareHandles.append(handle) } else { ocirpc_easy_cleanup(handle) }
     }
 }
 
@@ -287,7 +286,7 @@ public struct DownloadedFile: Sendable {
 
 /// Why a transfer ended without a response.
 struct CurlFailure: Error, Sendable {
-    enum Kind: Sendable { case timeout, tls, connection, cancelled, localFile }
+    enum Kind: Sendable { case timeout, tls, connection, cancelled, localFile, library }
     let kind: Kind
     let message: String
 

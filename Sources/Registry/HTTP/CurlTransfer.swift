@@ -66,8 +66,8 @@ final class CurlTransfer: @unchecked Sendable {
             ocirpc_setopt_offset(handle, CURLOPT_POSTFIELDSIZE_LARGE, 0)
         }
         // No "Accept: */*" unless asked, and no 100-continue round trip.
-        var list = curl_slist_append(nil, "Expect:")
-        for (name, value) in request.headers { list = curl_slist_append(list, "\(name): \(value)") }
+        var list = ocirpc_slist_append(nil, "Expect:")
+        for (name, value) in request.headers { list = ocirpc_slist_append(list, "\(name): \(value)") }
         headerList = list
         ocirpc_setopt_slist(handle, CURLOPT_HTTPHEADER, list)
         ocirpc_setopt_pointer(handle, CURLOPT_PRIVATE, context)
@@ -199,7 +199,7 @@ final class CurlTransfer: @unchecked Sendable {
             self.file = nil
             discardFile()
         }
-        curl_slist_free_all(headerList)
+        ocirpc_slist_free_all(headerList)
         headerList = nil
         handle = nil
     }
@@ -217,7 +217,7 @@ final class CurlTransfer: @unchecked Sendable {
 
     /// Maps libcurl's error codes onto timeouts, TLS and connection failures.
     static func failure(_ code: CURLcode) -> CurlFailure {
-        let text = String(cString: curl_easy_strerror(code))
+        let text = String(cString: ocirpc_easy_strerror(code))
         switch code {
         case CURLE_OPERATION_TIMEDOUT:
             return CurlFailure(.timeout, text)

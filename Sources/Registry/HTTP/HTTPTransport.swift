@@ -1,4 +1,5 @@
 import Foundation
+import Locking
 import Logging
 
 /// The HTTP layer: the shared `CurlEngine` (kept-alive connections), timeouts,
@@ -19,7 +20,8 @@ public final class HTTPTransport: Sendable {
         public init() {}
     }
 
-    private let engine: CurlEngine
+    private let engineSettings: CurlEngine.Settings
+    private let startedEngine = Locked<CurlEngine?>(nil)
     private let settings: Settings
     private let logger: Logger
     private let counters: RegistryCounters
@@ -28,15 +30,25 @@ public final class HTTPTransport: Sendable {
         self.settings = settings
         self.logger = logger
         self.counters = counters
-        engine = CurlEngine.shared(CurlEngine.Settings(
+        engineSettings = CurlEngine.Settings(
             timeout: settings.timeout, maxConnectionsPerHost: settings.maxConnectionsPerHost,
-            caFile: settings.caFile, caDirectory: settings.caDirectory))
+            caFile: settings.caFile, caDirectory: settings.caDirectory)
+    }
+
+    /// The engine, started (and libcurl loaded) by the first request rather
+    /// than at start-up, so a server answers its first call sooner.
+    private func engine() throws(CurlFailure) -> CurlEngine {
+        if let engine = startedEngine.withLock({ $0 }) { return engine }
+        let engine = try CurlEngine.shared(engineSettings)
+        startedEngine.withLock { $0 = engine }
+        return engine
     }
 
     /// The HTTP engine's thread as a task executor: tasks that mostly wait
     /// for this transport's requests can prefer it and run between network
     /// events, without a thread switch per request.
-    public var taskExecutor: any TaskExecutor { engine }
+    /// Nil when libcurl cannot be loaded (then every request fails anyway).
+    public var taskExecutor: (any TaskExecutor)? { try? engine() }
 
     /// Sends `request`, retrying what is worth retrying, and returns the
     /// final response whatever its status. Throws only when no response came.
@@ -69,7 +81,7 @@ public final class HTTPTransport: Sendable {
             counters.count(kind)
             let result: CurlResult
             do {
-                result = try await engine.perform(request, into: sink)
+                result = try await engine().perform(request, into: sink)
             } catch {
                 let failure = Self.classify(Task.isCancelled ? .cancelled : error, host: request.authority)
                 guard failure.retryable && retry < settings.retries else { throw failure }
@@ -128,6 +140,8 @@ public final class HTTPTransport: Sendable {
             return RegistryError(.unavailable, reason: "cancelled", message: "cancelled")
         case .localFile:
             return RegistryError(.unavailable, reason: "connection_failed", message: "could not store a download from \(host)")
+        case .library:
+            return RegistryError(.unavailable, reason: "connection_failed", message: "HTTP is unavailable: \(failure.message)")
         case .connection:
             return RegistryError(.unavailable, reason: "connection_failed",
                                  message: "could not reach \(host) (\(failure.message))", retryable: true)
