@@ -181,20 +181,22 @@ def layer_bytes(megabytes, seed):
     return compressor.compress(raw.getvalue()) + compressor.flush()
 
 
-def best_batch(args, refs):
+def timed_batch(args, refs):
     """Seconds for `ec.oci.image_manifests` of `refs` (all answered) by a
-    fresh server with 8 workers; the best of `args.repeat` runs."""
+    fresh server with 8 workers."""
     from fixture_registry import Server
-    best = None
-    for _ in range(args.repeat):
-        server = Server(args.binary, "--max-concurrency", "8")
-        start = time.perf_counter()
-        result = server.call("ec.oci.image_manifests", [refs])["result"]
-        elapsed = time.perf_counter() - start
-        server.close()
-        assert len(result) == len(refs), len(result)
-        best = elapsed if best is None else min(best, elapsed)
-    return best
+    server = Server(args.binary, "--max-concurrency", "8")
+    start = time.perf_counter()
+    result = server.call("ec.oci.image_manifests", [refs])["result"]
+    elapsed = time.perf_counter() - start
+    server.close()
+    assert len(result) == len(refs), len(result)
+    return elapsed
+
+
+def best_batch(args, refs):
+    """The best of `args.repeat` timed batches."""
+    return min(timed_batch(args, refs) for _ in range(args.repeat))
 
 
 def methods(args):
@@ -234,12 +236,7 @@ def methods(args):
         before = ceiling()
         for round_number in range(args.rounds):
             single = wrk_ceiling(f"http://{registry.host}/v2/bench/app/manifests/t0", seconds=args.wrk_seconds)
-            server = Server(args.binary, "--max-concurrency", "8")
-            start = time.perf_counter()
-            result = server.call("ec.oci.image_manifests", [tags])["result"]
-            batch = time.perf_counter() - start
-            server.close()
-            assert len(result) == len(tags), len(result)
+            batch = timed_batch(args, tags)
             middle = ceiling()
             # The registry client alone (no server, no JSON-RPC): the same tags, 8 workers.
             client_seconds = float(subprocess.run([client, registry.host, "bench/app", str(len(tags)), "8"],
