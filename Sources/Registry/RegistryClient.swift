@@ -1,6 +1,5 @@
 import Foundation
 import JSON
-import Locking
 import Logging
 
 /// The registry client: builds requests for the endpoints the methods need,
@@ -22,9 +21,6 @@ public final class RegistryClient: Sendable {
     let transport: HTTPTransport
     let authenticator: Authenticator
     let logger: Logger
-    /// `http` or `https` by registry, as `configuration.scheme` decided it
-    /// (bounded: when full it starts over).
-    private let schemes = Locked([String: String]())
 
     public init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
@@ -74,7 +70,7 @@ public final class RegistryClient: Sendable {
 
     /// `scheme://registry/v2/<repository>/<path>`.
     func url(_ reference: ImageReference, _ path: String) throws(RegistryError) -> String {
-        let scheme = scheme(for: reference.registry)
+        let scheme = configuration.scheme.scheme(for: reference.registry)
         let url = "\(scheme)://\(reference.registry)/v2/\(reference.repository)/\(path)"
         // Parsed references only hold URL-safe characters; a mirror's host
         // from the configuration is checked here.
@@ -82,16 +78,6 @@ public final class RegistryClient: Sendable {
             throw RegistryError(.invalidReference, reason: "invalid_reference", message: "cannot build a URL for \(reference)")
         }
         return url
-    }
-
-    private func scheme(for registry: String) -> String {
-        if let known = schemes.withLock({ $0[registry] }) { return known }
-        let scheme = configuration.scheme.scheme(for: registry)
-        schemes.withLock { table in
-            if table.count >= 1024 { table.removeAll() }
-            table[registry] = scheme
-        }
-        return scheme
     }
 
     /// Printable ASCII that may stand in a URL unescaped.

@@ -3,7 +3,8 @@
 /// Plain HTTP for `localhost`, `127.0.0.0/8`, `[::1]`, RFC 1918 private
 /// addresses and the registries named with `--insecure-registry`; HTTPS for
 /// everything else, and for the registries named with `--secure-registry`
-/// (a private-address registry with TLS).
+/// (a private-address registry with TLS). Asked once per request, so it
+/// works on bytes.
 public struct RegistryScheme: Sendable {
     private let insecure: Set<String>
     private let secure: Set<String>
@@ -15,26 +16,48 @@ public struct RegistryScheme: Sendable {
 
     /// `"http"` or `"https"` for `registry` (`host[:port]`).
     public func scheme(for registry: String) -> String {
-        let lowered = registry.lowercased()
-        if secure.contains(lowered) || secure.contains(Self.host(of: lowered)) { return "https" }
-        if insecure.contains(lowered) || insecure.contains(Self.host(of: lowered)) { return "http" }
-        return Self.isLocalOrPrivate(Self.host(of: lowered)) ? "http" : "https"
+        let bytes = Array(registry.utf8)
+        let host = Self.host(of: bytes)
+        if !secure.isEmpty || !insecure.isEmpty {
+            let lowered = registry.lowercased()
+            let loweredHost = String(decoding: host, as: UTF8.self).lowercased()
+            if secure.contains(lowered) || secure.contains(loweredHost) { return "https" }
+            if insecure.contains(lowered) || insecure.contains(loweredHost) { return "http" }
+        }
+        return Self.isLocalOrPrivate(host) ? "http" : "https"
     }
 
     /// The host part of `host[:port]` (brackets kept for IPv6).
-    static func host(of registry: String) -> String {
-        if registry.hasPrefix("["), let close = registry.firstIndex(of: "]") {
-            return String(registry[...close])
+    static func host(of registry: [UInt8]) -> ArraySlice<UInt8> {
+        if registry.first == UInt8(ascii: "["), let close = registry.firstIndex(of: UInt8(ascii: "]")) {
+            return registry[...close]
         }
-        if let colon = registry.lastIndex(of: ":") { return String(registry[..<colon]) }
-        return registry
+        if let colon = registry.lastIndex(of: UInt8(ascii: ":")) { return registry[..<colon] }
+        return registry[...]
     }
 
-    static func isLocalOrPrivate(_ host: String) -> Bool {
-        if host == "localhost" || host == "[::1]" { return true }
-        let octets = host.split(separator: ".", omittingEmptySubsequences: false).map { Int($0) }
-        guard octets.count == 4, octets.allSatisfy({ $0 != nil && $0! >= 0 && $0! <= 255 }) else { return false }
-        let a = octets[0]!, b = octets[1]!
-        return a == 127 || a == 10 || (a == 172 && (16...31).contains(b)) || (a == 192 && b == 168)
+    static func isLocalOrPrivate(_ host: ArraySlice<UInt8>) -> Bool {
+        // ASCII letters compared without case (`| 0x20` lower-cases letters
+        // and turns no other byte into one).
+        if host.count == 9, zip(host, "localhost".utf8).allSatisfy({ $0 | 0x20 == $1 }) { return true }
+        if host.elementsEqual("[::1]".utf8) { return true }
+        // A dotted quad of decimal octets: the first two decide.
+        var octets = 0, value = 0, digits = 0, first = 0, second = 0
+        for byte in host {
+            if byte == UInt8(ascii: ".") {
+                guard digits > 0, octets < 3 else { return false }
+                if octets == 0 { first = value } else if octets == 1 { second = value }
+                octets += 1
+                value = 0
+                digits = 0
+            } else {
+                guard byte >= 0x30 && byte <= 0x39, digits < 3 else { return false }
+                value = value * 10 + Int(byte - 0x30)
+                digits += 1
+                guard value <= 255 else { return false }
+            }
+        }
+        guard octets == 3, digits > 0 else { return false }
+        return first == 127 || first == 10 || (first == 172 && (16...31).contains(second)) || (first == 192 && second == 168)
     }
 }

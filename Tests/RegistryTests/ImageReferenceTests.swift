@@ -68,11 +68,11 @@ private let hex64 = String(repeating: "a", count: 64)
 @Suite struct RegistrySchemeChoice {
     @Test func plainHTTPForLoopbackAndPrivateAddresses() {
         let scheme = RegistryScheme()
-        for registry in ["localhost", "localhost:5000", "127.0.0.1:5000", "127.1.2.3", "[::1]:5000", "10.1.2.3",
+        for registry in ["localhost", "localhost:5000", "LocalHost:5000", "127.0.0.1:5000", "127.1.2.3", "[::1]:5000", "10.1.2.3",
                          "172.16.0.1:443", "172.31.255.255", "192.168.1.1:5000"] {
             #expect(scheme.scheme(for: registry) == "http", "\(registry)")
         }
-        for registry in ["index.docker.io", "quay.io", "172.32.0.1", "11.0.0.1", "192.169.0.1:5000", "registry.example:5000"] {
+        for registry in ["index.docker.io", "quay.io", "172.32.0.1", "11.0.0.1", "127.0.0.1.example", "1270.0.0.1", "10.0.0", "10.0.0.1.", "10..0.1", "10.0.0.256", "192.169.0.1:5000", "registry.example:5000"] {
             #expect(scheme.scheme(for: registry) == "https", "\(registry)")
         }
     }
