@@ -40,7 +40,8 @@ struct BatchManifestFetcher: Sendable {
         // Each worker takes the next pending ref until none is left, so no
         // ref waits for another's report. The workers run on the HTTP
         // engine's thread: between two requests they only parse and shape a
-        // manifest, and a thread switch per request would cost more.
+        // manifest, and skipping the thread switch per request took about
+        // 40 ms off 1000 manifests behind 20 ms of latency (bench/README.md).
         let cursor = Locked(0)
         let workers = min(max(1, maxConcurrency), queue.count)
         await PreferredExecutor.with(service.client.taskExecutor) {
