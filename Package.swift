@@ -62,7 +62,7 @@ let package = Package(
         .testTarget(name: "ArchiveTests", dependencies: ["Archive", "TestFixtures"]),
         .testTarget(name: "YAMLTests", dependencies: ["YAML", "JSON"]),
         .testTarget(name: "CachingTests", dependencies: ["Caching"]),
-        .testTarget(name: "OCIMethodsTests", dependencies: ["OCIMethods", "Archive", "JSON", "TestFixtures"]),
+        .testTarget(name: "OCIMethodsTests", dependencies: ["OCIMethods", "Archive", "JSON", "TestFixtures", "YAML"]),
         .testTarget(name: "RPCDispatchTests", dependencies: ["RPCDispatch", "JSON", "Locking"]),
         .testTarget(name: "ServerCoreTests", dependencies: ["ServerCore", "JSON", "RPCDispatch", "Logging", "OCIMethods", "TestFixtures", "ocirpc"]),
     ],

@@ -7,6 +7,8 @@ public struct ArchiveError: Error, Sendable, Equatable, CustomStringConvertible 
         case tooLarge
         /// The file could not be read.
         case io
+        /// The request reading it was cancelled.
+        case cancelled
     }
 
     public let kind: Kind

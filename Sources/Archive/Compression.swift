@@ -20,10 +20,11 @@ public enum Compression: Sendable, Equatable {
         }
     }
 
-    /// Opens `path` and decodes it according to its magic bytes.
-    public static func openDecoded(path: String) throws(ArchiveError) -> any ByteStream {
+    /// Opens `path` and decodes it according to its magic bytes, every
+    /// decoded byte taken from `budget`.
+    public static func openDecoded(path: String, budget: ReadBudget) throws(ArchiveError) -> any ByteStream {
         let file = try FileByteStream(path: path)
-        return detect(file.peek(4)).decoding(file)
+        return budget.metering(detect(file.peek(4)).decoding(file))
     }
 
     /// Decodes `bytes` according to their magic bytes, up to `limit` bytes out.

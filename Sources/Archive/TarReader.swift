@@ -17,6 +17,11 @@ public struct TarEntry: Sendable, Equatable {
 public final class TarReader {
     /// Extended headers (PAX records, GNU long names) larger than this are refused.
     public static let maxExtendedHeaderBytes = 1 << 20
+    /// Entry names longer than this (in bytes) are refused: Linux's PATH_MAX.
+    public static let maxNameBytes = 4096
+    /// A declared entry size over this (1 TiB) is refused before anything is
+    /// skipped or added: sizes come from the archive, which may lie.
+    public static let maxEntrySize = 1 << 40
 
     private let reader: BufferedReader
     /// Bytes of the current entry not yet consumed, plus its padding.
@@ -31,6 +36,7 @@ public final class TarReader {
     /// The next entry, or nil at the end of the archive.
     public func next() throws(ArchiveError) -> TarEntry? {
         guard !ended else { return nil }
+        // Both are at most maxEntrySize and 511: no overflow.
         try reader.skip(remaining + padding)
         remaining = 0
         padding = 0
@@ -62,10 +68,10 @@ public final class TarReader {
                     let records = try Self.paxRecords(body)
                     if let path = records["path"] { paxPath = path }
                     if let sizeText = records["size"] {
-                        guard let value = Int(sizeText), value >= 0 else {
-                            throw ArchiveError.corrupt("invalid PAX size '\(sizeText)'")
+                        guard sizeText.utf8.count <= 20, let value = Int(sizeText), value >= 0 else {
+                            throw ArchiveError.corrupt("invalid PAX size '\(sizeText.prefix(32))'")
                         }
-                        paxSize = value
+                        paxSize = try Self.checkedSize(value)
                     }
                 } else if type == UInt8(ascii: "L") {
                     longName = Self.text(body[...])
@@ -75,6 +81,10 @@ public final class TarReader {
                 let entrySize = paxSize ?? size
                 var name = paxPath ?? longName ?? Self.ustarName(header)
                 if name.isEmpty { name = "." }
+                guard name.utf8.count <= Self.maxNameBytes else {
+                    throw ArchiveError(.tooLarge, reason: "name_too_long",
+                                       message: "a tar entry name of \(name.utf8.count) bytes (the limit is \(Self.maxNameBytes))")
+                }
                 let kind: TarEntry.Kind
                 switch type {
                 case UInt8(ascii: "0"), 0, UInt8(ascii: "7"): kind = .file
@@ -106,6 +116,15 @@ public final class TarReader {
 
     static func padding(for size: Int) -> Int { (512 - size % 512) % 512 }
 
+    /// `size` when it is within `maxEntrySize`.
+    static func checkedSize(_ size: Int) throws(ArchiveError) -> Int {
+        guard size >= 0, size <= maxEntrySize else {
+            throw ArchiveError(.tooLarge, reason: "entry_too_large",
+                               message: "a tar entry declares \(size) bytes (the limit is \(maxEntrySize))")
+        }
+        return size
+    }
+
     /// ustar `prefix/name`, NUL-terminated fields.
     static func ustarName(_ header: [UInt8]) -> String {
         let name = text(header[0..<100])
@@ -124,16 +143,17 @@ public final class TarReader {
     /// The size field: octal text, or base-256 when the high bit is set.
     static func size(of header: [UInt8]) throws(ArchiveError) -> Int {
         let field = header[124..<136]
-        if field.first! & 0x80 != 0 {
+        if field[field.startIndex] & 0x80 != 0 {
+            // Base-256; 0xFF first means a negative number, which no size is.
+            guard field[field.startIndex] == 0x80 else { throw ArchiveError.corrupt("negative tar size") }
             var value = 0
-            for (i, byte) in field.enumerated() {
-                let b = i == 0 ? byte & 0x7F : byte
-                guard value < (Int.max >> 8) else { throw ArchiveError.corrupt("tar size field overflows") }
-                value = value << 8 | Int(b)
+            for byte in field.dropFirst() {
+                guard value <= (Int.max >> 8) else { throw ArchiveError.corrupt("tar size field overflows") }
+                value = value << 8 | Int(byte)
             }
-            return value
+            return try checkedSize(value)
         }
-        return try octal(field)
+        return try checkedSize(try octal(field))
     }
 
     static func octal(_ field: ArraySlice<UInt8>) throws(ArchiveError) -> Int {
@@ -173,9 +193,10 @@ public final class TarReader {
         var records: [String: String] = [:]
         var index = 0
         while index < body.count {
-            guard let space = body[index...].firstIndex(of: UInt8(ascii: " ")),
+            // The length is checked against what is left, never added first.
+            guard let space = body[index...].prefix(21).firstIndex(of: UInt8(ascii: " ")),
                 let length = Int(String(decoding: body[index..<space], as: UTF8.self)),
-                length > space - index, index + length <= body.count, body[index + length - 1] == UInt8(ascii: "\n")
+                length > space - index, length <= body.count - index, body[index + length - 1] == UInt8(ascii: "\n")
             else { throw ArchiveError.corrupt("invalid PAX record") }
             let record = body[(space + 1)..<(index + length - 1)]
             guard let equals = record.firstIndex(of: UInt8(ascii: "=")) else {

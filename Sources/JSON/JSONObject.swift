@@ -44,6 +44,11 @@ public struct JSONObject: Sendable, Equatable {
         }
     }
 
+    /// Replaces the value of the member at `index`, keeping its key and place.
+    public mutating func replaceValue(at index: Int, with value: JSONValue) {
+        members[index].value = value
+    }
+
     /// Appends a member without checking for an existing key.
     public mutating func append(_ key: String, _ value: JSONValue) {
         members.append(Member(key: key, value: value))

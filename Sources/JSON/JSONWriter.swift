@@ -8,7 +8,7 @@ public enum JSONWriter {
         switch value {
         case .null: buffer.append(contentsOf: nullBytes)
         case .bool(let b): buffer.append(contentsOf: b ? trueBytes : falseBytes)
-        case .number(let text): appendRaw(text, into: &buffer)
+        case .number(let text): writeNumber(text, into: &buffer)
         case .string(let s): writeString(s, into: &buffer)
         case .array(let elements):
             buffer.append(UInt8(ascii: "["))
@@ -76,9 +76,42 @@ public enum JSONWriter {
         buffer.append(UInt8(ascii: "\""))
     }
 
-    private static func appendRaw(_ text: String, into buffer: inout [UInt8]) {
+    /// A number's stored text when it is an RFC 8259 number; anything else
+    /// (a bug upstream) is written as a string, so the output stays JSON.
+    private static func writeNumber(_ text: String, into buffer: inout [UInt8]) {
         var text = text
-        text.withUTF8 { buffer.append(contentsOf: $0) }
+        let valid = text.withUTF8 { utf8 in
+            guard isNumber(utf8) else { return false }
+            buffer.append(contentsOf: utf8)
+            return true
+        }
+        if !valid { writeString(text, into: &buffer) }
+    }
+
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
+    public static func isNumber(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var i = 0
+        let n = bytes.count
+        func isDigit(_ index: Int) -> Bool { index < n && bytes[index] >= 0x30 && bytes[index] <= 0x39 }
+        if i < n && bytes[i] == UInt8(ascii: "-") { i += 1 }
+        guard isDigit(i) else { return false }
+        if bytes[i] == UInt8(ascii: "0") {
+            i += 1
+        } else {
+            while isDigit(i) { i += 1 }
+        }
+        if i < n && bytes[i] == UInt8(ascii: ".") {
+            i += 1
+            guard isDigit(i) else { return false }
+            while isDigit(i) { i += 1 }
+        }
+        if i < n && (bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E")) {
+            i += 1
+            if i < n && (bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-")) { i += 1 }
+            guard isDigit(i) else { return false }
+            while isDigit(i) { i += 1 }
+        }
+        return i == n
     }
 
     private static let nullBytes: [UInt8] = Array("null".utf8)

@@ -34,12 +34,14 @@ enum ArchivePath {
 /// the paths asked for, parsed as YAML or JSON. Unparseable and oversized
 /// entries are skipped.
 enum BlobFiles {
-    static func read(_ tar: TarReader, paths: Set<String>, maxEntryBytes: Int) throws(ArchiveError) -> JSONValue {
+    static func read(_ tar: TarReader, paths: Set<String>, maxEntryBytes: Int) throws -> JSONValue {
         var result = JSONObject()
         while let entry = try tar.next() {
             guard entry.kind == .file, paths.contains(entry.name) else { continue }
-            guard let bytes = try? tar.readContents(limit: maxEntryBytes),
-                let value = try? YAMLToJSON.convert(bytes)
+            // Too large to parse: skipped, as the builtin skips it. A read
+            // that fails (a cut stream, the budget, cancellation) fails the call.
+            guard entry.size <= maxEntryBytes,
+                let value = try FileContent.parse(try tar.readContents(limit: maxEntryBytes))
             else { continue }
             result[entry.name] = value
         }
@@ -54,73 +56,65 @@ enum BlobFiles {
 /// with a YAML or JSON extension are read; the rest is skipped unread.
 struct LayerFlattener {
     static let extensions: Set<String> = ["yaml", "yml", "json"]
+    /// The names the flattener remembers across layers, in bytes, at most
+    /// (an archive of millions of entries is refused, not held).
+    static let maxTrackedNameBytes = 64 << 20
 
     /// Cleaned, lower-cased directories asked for.
     private let directories: Set<String>
     private let maxEntryBytes: Int
     /// Paths decided by an upper layer, whited out by one, or opaque in one.
-    private var seen: Set<String> = []
-    private var deleted: Set<String> = []
-    private var opaque: Set<String> = []
-    private var files = JSONObject()
+    private var decided = PathTrie()
+    private var trackedNameBytes = 0
+    private var files: [String: JSONValue] = [:]
 
     init(paths: [String], maxEntryBytes: Int) {
         directories = Set(paths.map { ArchivePath.clean($0).lowercased() })
         self.maxEntryBytes = maxEntryBytes
     }
 
-    /// The files found so far, by cleaned entry name.
-    var result: JSONValue { .object(files) }
+    /// The files found so far, by cleaned entry name (sorted, as Go writes a map).
+    var result: JSONValue {
+        .object(JSONObject(files.keys.sorted().map { JSONObject.Member(key: $0, value: files[$0]!) }))
+    }
 
     /// Applies the next layer down (call for the top layer first).
-    mutating func apply(_ tar: TarReader) throws(ArchiveError) {
-        var layerSeen: Set<String> = []
-        var layerDeleted: Set<String> = []
-        var layerOpaque: Set<String> = []
+    mutating func apply(_ tar: TarReader) throws {
+        // What this layer decides hides only the layers below it.
+        var layerDecisions: [(String, PathTrie.Mark)] = []
         while let entry = try tar.next() {
             let name = ArchivePath.clean(entry.name)
             guard name != "." else { continue }
+            trackedNameBytes += name.utf8.count
+            guard trackedNameBytes <= Self.maxTrackedNameBytes else {
+                throw ArchiveError(.tooLarge, reason: "archive_too_large",
+                                   message: "the layers hold more than \(Self.maxTrackedNameBytes) bytes of entry names")
+            }
             let base = ArchivePath.base(name)
             let directory = ArchivePath.directory(name)
             if base == ".wh..wh..opq" {
-                layerOpaque.insert(directory)
+                layerDecisions.append((directory, .opaque))
                 continue
             }
             if base.hasPrefix(".wh.") {
                 let target = String(base.dropFirst(4))
-                layerDeleted.insert(directory == "." ? target : directory + "/" + target)
+                layerDecisions.append((directory == "." ? target : directory + "/" + target, .deleted))
                 continue
             }
-            guard !hiddenByUpperLayers(name) else { continue }
-            layerSeen.insert(name)
+            guard !decided.hides(name) else { continue }
+            layerDecisions.append((name, .seen))
             guard entry.kind == .file, isWanted(name, directory: directory) else {
                 files[name] = nil
                 continue
             }
-            guard let bytes = try? tar.readContents(limit: maxEntryBytes),
-                let value = try? YAMLToJSON.convert(bytes)
-            else {
+            // Too large to parse: skipped, as the builtin skips it.
+            guard entry.size <= maxEntryBytes else {
                 files[name] = nil
                 continue
             }
-            files[name] = value
+            files[name] = try FileContent.parse(try tar.readContents(limit: maxEntryBytes))
         }
-        seen.formUnion(layerSeen)
-        deleted.formUnion(layerDeleted)
-        opaque.formUnion(layerOpaque)
-    }
-
-    /// Whether an upper layer already decided `name`, deleted it or one of
-    /// its ancestors, or made an ancestor opaque.
-    private func hiddenByUpperLayers(_ name: String) -> Bool {
-        if seen.contains(name) || deleted.contains(name) { return true }
-        var index = name.startIndex
-        while let slash = name[index...].firstIndex(of: "/") {
-            let ancestor = String(name[..<slash])
-            if deleted.contains(ancestor) || opaque.contains(ancestor) { return true }
-            index = name.index(after: slash)
-        }
-        return opaque.contains(".")
+        for (path, mark) in layerDecisions { decided.insert(path, mark) }
     }
 
     private func isWanted(_ name: String, directory: String) -> Bool {
@@ -128,5 +122,21 @@ struct LayerFlattener {
         let base = ArchivePath.base(name)
         guard let dot = base.lastIndex(of: "."), dot != base.startIndex || base.count > 1 else { return false }
         return Self.extensions.contains(base[base.index(after: dot)...].lowercased())
+    }
+}
+
+/// A file's contents as the builtins read them: YAML or JSON, or nil when
+/// it is neither (such files are left out). A document over the YAML
+/// converter's limits is an error, never left out: a policy would read its
+/// absence as "no such file".
+enum FileContent {
+    static func parse(_ bytes: [UInt8]) throws(YAMLError) -> JSONValue? {
+        do {
+            return try YAMLToJSON.convert(bytes)
+        } catch where error.isLimit {
+            throw error
+        } catch {
+            return nil
+        }
     }
 }

@@ -12,6 +12,8 @@ import YAML
 final class ContentService: Sendable {
     /// A decompressed blob held in memory (`blob`, `parsed_blob`) is at most this.
     static let maxBlobBytes = 512 << 20
+    /// Decoded bytes one request may read by default (`--max-decompressed-bytes`).
+    static let defaultMaxDecompressedBytes = 8 << 30
     /// Archive entries larger than this are skipped (`blob_files`, `image_files`).
     static let maxEntryBytes = 500 << 20
 
@@ -19,20 +21,27 @@ final class ContentService: Sendable {
     let cache: ContentCache
     let tags: ExpiringCache<Digest>
     let defaultPlatform: Platform
-    private let downloads: URL
+    /// Decoded bytes one request may read out of its blobs, all layers together.
+    let maxDecompressedBytes: Int
+    /// Where blobs are downloaded; nil for the process's private directory.
+    private let downloads: URL?
     private let manifestFlights = Singleflight<FetchedManifest>()
     private let valueFlights = Singleflight<JSONValue>()
     private let blobFlights = Singleflight<[UInt8]>()
     private let headFlights = Singleflight<ManifestHead>()
 
     init(client: RegistryClient, cacheBytes: Int, tagTTL: Double, defaultPlatform: Platform,
-         downloads: URL = FileManager.default.temporaryDirectory) {
+         maxDecompressedBytes: Int = defaultMaxDecompressedBytes, downloads: URL? = nil) {
         self.client = client
         self.cache = ContentCache(capacity: cacheBytes)
         self.tags = ExpiringCache(timeToLive: tagTTL)
         self.defaultPlatform = defaultPlatform
+        self.maxDecompressedBytes = maxDecompressedBytes
         self.downloads = downloads
     }
+
+    /// A new decoding budget for one request.
+    func makeBudget() -> ReadBudget { ReadBudget(bytes: maxDecompressedBytes) }
 
     /// Callers that shared another caller's work.
     var singleflightJoins: Int {
@@ -140,14 +149,19 @@ final class ContentService: Sendable {
         return Self.descriptor(mediaType: head.mediaType, size: head.size, digest: head.digest)
     }
 
-    /// Whether the tag `ref` names exists (a HEAD unless the tag cache knows).
-    func tagExists(_ ref: ImageReference) async -> Bool {
+    /// Whether the tag `ref` names exists (a HEAD unless the tag cache
+    /// knows). Only the registry's 404 means no; any other failure throws.
+    func tagExists(_ ref: ImageReference) async throws -> Bool {
         if tags.value(ref.description) != nil { return true }
-        guard let head = try? await headFlights.run("head|" + ref.description, { [client] in
-            try await client.headManifest(ref)
-        }) else { return false }
-        tags.store(head.digest, for: ref.description)
-        return true
+        do {
+            let head = try await headFlights.run("head|" + ref.description) { [client] in
+                try await client.headManifest(ref)
+            }
+            tags.store(head.digest, for: ref.description)
+            return true
+        } catch let error as RegistryError where error.kind == .notFound {
+            return false
+        }
     }
 
     // MARK: - Blobs
@@ -159,26 +173,35 @@ final class ContentService: Sendable {
         let key = ContentCache.Key("blob", "\(ref.name)@\(digest)")
         if let cached = cache.value(key, as: [UInt8].self) { return cached }
         return try await blobFlights.run(key.name) { [self] in
-            let bytes = try await withDownloadedBlob(ref) { stream in try stream.readAll(limit: Self.maxBlobBytes) }
+            let bytes = try await withDownloadedBlob(ref, budget: makeBudget()) { stream in
+                try stream.readAll(limit: Self.maxBlobBytes)
+            }
             cache.store(bytes, cost: bytes.count, for: key)
             return bytes
         }
     }
 
-    /// Downloads the blob, verifies it, and hands `body` its decoded stream;
-    /// the downloaded file is removed afterwards. `body` (decompression, tar
-    /// reading, parsing) runs on a dispatch queue, off the task pool, so a
-    /// large layer does not hold up the requests being served meanwhile.
+    /// Downloads the blob (at most `size` bytes when the manifest says),
+    /// verifies it, and hands `body` its decoded stream, metered by
+    /// `budget`; the downloaded file is removed afterwards. `body`
+    /// (decompression, tar reading, parsing) runs on a dispatch queue, off
+    /// the task pool, so a large layer does not hold up the requests being
+    /// served meanwhile; cancelling the task stops it within one chunk.
     func withDownloadedBlob<T: Sendable>(
-        _ ref: ImageReference, _ body: @escaping @Sendable (any ByteStream) throws -> T
+        _ ref: ImageReference, size: Int? = nil, budget: ReadBudget,
+        _ body: @escaping @Sendable (any ByteStream) throws -> T
     ) async throws -> T {
-        let blob = try await client.fetchBlob(ref, directory: downloads)
+        let blob = try await client.fetchBlob(ref, directory: downloads, limit: size ?? RegistryClient.maxBlobBytes)
         defer { blob.discard() }
         let path = blob.file.path
-        return try await withCheckedThrowingContinuation { continuation in
-            Self.blockingWork.async {
-                continuation.resume(with: Result { try body(try Compression.openDecoded(path: path)) })
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                Self.blockingWork.async {
+                    continuation.resume(with: Result { try body(try Compression.openDecoded(path: path, budget: budget)) })
+                }
             }
+        } onCancel: {
+            budget.cancel()
         }
     }
 

@@ -2,6 +2,7 @@ import Archive
 import JSON
 import RPCDispatch
 import Registry
+import YAML
 
 /// Turns the errors of the layers below into the contract's error objects,
 /// with the ref the caller gave.
@@ -19,11 +20,16 @@ enum ErrorMapping {
             case .tooLarge: code = .limitExceeded
             case .corrupt: code = .unsupportedContent
             case .io: code = .internalError
+            case .cancelled: return .cancelled
             }
             return RPCError(code, reason: error.reason, message: "\(ref): \(error.message)",
                             data: ["ref": .string(ref)])
         case is CancellationError:
             return .cancelled
+        case let error as YAMLError:
+            return RPCError(error.isLimit ? .limitExceeded : .unsupportedContent,
+                            reason: error.isLimit ? "yaml_too_large" : "not_yaml",
+                            message: "\(ref): \(error.message)", data: ["ref": .string(ref)])
         default:
             return RPCError(.internalError, reason: "internal", message: "\(ref): internal error",
                             data: ["ref": .string(ref)])

@@ -47,9 +47,9 @@ struct MethodTable: Sendable {
                 let digest = try ContentService.requireDigest(ref)
                 let paths = try params.strings("paths", reason: "invalid_paths")
                 guard !paths.isEmpty else { return [:] }
-                let name = "\(ref.name)@\(digest)|" + Set(paths).sorted().joined(separator: "\u{0}")
+                let name = "\(ref.name)@\(digest)|" + Self.pathsKey(paths)
                 return try await service.derived("blob_files", name) { [service] in
-                    try await service.withDownloadedBlob(ref) { stream in
+                    try await service.withDownloadedBlob(ref, budget: service.makeBudget()) { stream in
                         try BlobFiles.read(TarReader(stream), paths: Set(paths), maxEntryBytes: ContentService.maxEntryBytes)
                     }
                 }
@@ -66,7 +66,7 @@ struct MethodTable: Sendable {
                 let paths = try params.strings("paths", reason: "invalid_paths")
                 guard !paths.isEmpty else { return [:] }
                 let platform = service.defaultPlatform
-                let name = "\(ref.name)@\(digest)|\(platform)|" + Set(paths).sorted().joined(separator: "\u{0}")
+                let name = "\(ref.name)@\(digest)|\(platform)|" + Self.pathsKey(paths)
                 return try await service.derived("image_files", name) { [service] in
                     try await Self.imageFiles(service, ref, platform: platform, paths: paths)
                 }
@@ -83,12 +83,13 @@ struct MethodTable: Sendable {
             method("ec.oci.image_tag_refs", [Self.ref]) { _, ref, _ in
                 let digest = try await service.digest(of: ref)
                 let tags = ["sig", "att", "sbom"].map { "\(digest.algorithm.rawValue)-\(digest.hex).\($0)" }
-                let exists = await withTaskGroup(of: (Int, Bool).self) { group in
+                // A tag that cannot be checked fails the call (fail closed).
+                let exists = try await withThrowingTaskGroup(of: (Int, Bool).self) { group in
                     for (i, tag) in tags.enumerated() {
-                        group.addTask { [service] in (i, await service.tagExists(ref.tagged(tag))) }
+                        group.addTask { [service] in (i, try await service.tagExists(ref.tagged(tag))) }
                     }
                     var exists = [Bool](repeating: false, count: tags.count)
-                    for await (i, found) in group { exists[i] = found }
+                    for try await (i, found) in group { exists[i] = found }
                     return exists
                 }
                 try Task.checkCancellation()
@@ -138,23 +139,33 @@ struct MethodTable: Sendable {
         }
     }
 
+    /// The paths asked for, as a cache key part: their sorted set as a JSON
+    /// array, so no two different sets share a key (paths may hold any
+    /// character, separators included).
+    static func pathsKey(_ paths: [String]) -> String {
+        JSONValue.array(Set(paths).sorted().map { .string($0) }).jsonText
+    }
+
     /// Reads the image's layers, top one first, through the flattener.
     private static func imageFiles(
         _ service: ContentService, _ ref: ImageReference, platform: Platform, paths: [String]
     ) async throws -> JSONValue {
         let (document, _) = try await service.imageManifest(ref, platform: platform)
-        var layers: [Digest] = []
+        var layers: [(digest: Digest, size: Int?)] = []
         for layer in document["layers"]?.arrayValue ?? [] {
             guard let digest = layer["digest"]?.stringValue.flatMap(Digest.init) else {
                 throw RPCError(.unsupportedContent, reason: "invalid_manifest",
                                message: "a layer of \(ref) has no valid digest")
             }
-            layers.append(digest)
+            layers.append((digest, layer["size"]?.intValue.flatMap { $0 >= 0 ? $0 : nil }))
         }
+        // One budget for every layer of the request.
+        let budget = service.makeBudget()
         var flattener = LayerFlattener(paths: paths, maxEntryBytes: ContentService.maxEntryBytes)
-        for digest in layers.reversed() {
+        for (digest, size) in layers.reversed() {
             try Task.checkCancellation()
-            flattener = try await service.withDownloadedBlob(ref.pinned(to: digest)) { [flattener] stream in
+            flattener = try await service.withDownloadedBlob(ref.pinned(to: digest), size: size, budget: budget) {
+                [flattener] stream in
                 var next = flattener
                 try next.apply(TarReader(stream))
                 return next

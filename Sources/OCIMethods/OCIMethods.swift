@@ -22,6 +22,7 @@ public enum OCIMethods {
         settings.transport.caDirectory = configuration.caFile == nil
             ? environment["SSL_CERT_DIR"].flatMap { $0.isEmpty ? nil : $0 } : nil
         settings.transport.timeout = configuration.timeout
+        settings.transport.requestTimeout = configuration.requestTimeout
         settings.transport.retries = configuration.retries
         settings.transport.maxConnectionsPerHost = max(8, configuration.maxConcurrency)
         settings.credentials = CredentialStore(environment: environment)
@@ -30,7 +31,8 @@ public enum OCIMethods {
         // The configuration parser has validated the platform already.
         let platform = (try? Platform(configuration.platform)) ?? .linuxAMD64
         let service = ContentService(client: client, cacheBytes: configuration.cacheBytes,
-                                     tagTTL: configuration.tagTTL, defaultPlatform: platform)
+                                     tagTTL: configuration.tagTTL, defaultPlatform: platform,
+                                     maxDecompressedBytes: configuration.maxDecompressedBytes)
         let methods = MethodTable(service: service, maxConcurrency: configuration.maxConcurrency)
         return ServerExtension(
             methods: methods.specs,

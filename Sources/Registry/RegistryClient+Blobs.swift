@@ -18,21 +18,28 @@ extension RegistryClient {
     /// Downloads the blob `reference` names (a digest reference), following
     /// redirects, streaming to a temporary file and hashing the bytes as they
     /// arrive; the digest must match. A mismatch deletes the file and throws
-    /// `digest_mismatch`.
+    /// `digest_mismatch`. A blob over `limit` bytes (at most `maxBlobBytes`)
+    /// is refused as `blob_too_large` as soon as the download passes it.
     public func fetchBlob(
-        _ reference: ImageReference, directory: URL = FileManager.default.temporaryDirectory
+        _ reference: ImageReference, directory: URL? = nil, limit: Int = RegistryClient.maxBlobBytes
     ) async throws(RegistryError) -> VerifiedBlob {
-        try await viaMirrors(reference) { (endpoint) async throws(RegistryError) -> VerifiedBlob in
-            try await fetchBlob(at: endpoint, directory: directory)
+        let directory = if let directory { directory } else { try DownloadDirectory.shared() }
+        let limit = min(limit, Self.maxBlobBytes)
+        return try await viaMirrors(reference) { (endpoint) async throws(RegistryError) -> VerifiedBlob in
+            try await fetchBlob(at: endpoint, directory: directory, limit: limit)
         }
     }
 
-    private func fetchBlob(at reference: ImageReference, directory: URL) async throws(RegistryError) -> VerifiedBlob {
+    /// The largest blob downloaded: 512 MiB.
+    public static let maxBlobBytes = 512 << 20
+
+    private func fetchBlob(at reference: ImageReference, directory: URL, limit: Int) async throws(RegistryError) -> VerifiedBlob {
         guard let digest = reference.digest else {
             throw RegistryError(.invalidReference, reason: "digest_required", message: "\(reference) does not name a digest")
         }
         let url = try url(reference, "blobs/\(digest)")
-        let (file, response) = try await download(url, for: reference, to: directory, hashing: digest.algorithm, kind: .blob)
+        let (file, response) = try await download(
+            url, for: reference, to: directory, hashing: digest.algorithm, limit: limit, kind: .blob)
         guard response.status == 200, let file else {
             if let file { try? FileManager.default.removeItem(at: file.url) }
             throw Self.error(for: response, notFoundReason: "blob_unknown", what: "blob \(reference)")

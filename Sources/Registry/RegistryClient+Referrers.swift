@@ -4,20 +4,29 @@ import JSON
 extension RegistryClient {
     /// The descriptors of the manifests that refer to `reference`'s digest.
     ///
-    /// Uses the OCI Referrers API (`GET /v2/<name>/referrers/<digest>`) when
-    /// the registry answers it with an OCI index; otherwise falls back to the
-    /// referrers tag schema (`<repo>:sha256-<hex>` holding an index). No
-    /// referrers, or no fallback tag, is an empty list.
+    /// Uses the OCI Referrers API (`GET /v2/<name>/referrers/<digest>`); when
+    /// the registry does not support it (404 on that endpoint), falls back to
+    /// the referrers tag schema (`<repo>:sha256-<hex>` holding an index).
+    /// Only the registry's 404 on the fallback tag makes an empty list: any
+    /// other answer is an error, never "no signatures" (fail closed).
     public func fetchReferrers(_ reference: ImageReference) async throws(RegistryError) -> [JSONValue] {
         guard let digest = reference.digest else {
             throw RegistryError(.invalidReference, reason: "digest_required", message: "\(reference) does not name a digest")
         }
         let url = try url(reference, "referrers/\(digest)")
         let response = try await send("GET", url, for: reference, accept: [ManifestMediaType.ociIndex], kind: .referrers)
-        if response.status == 200 && response.mediaType == ManifestMediaType.ociIndex {
+        if response.status == 200 {
+            guard response.mediaType == ManifestMediaType.ociIndex else {
+                throw RegistryError(.unsupported, reason: "unexpected_media_type",
+                                    message: "the referrers of \(reference) came as '\(response.mediaType)', not an OCI index")
+            }
+            guard response.body.count <= Self.maxManifestBytes else {
+                throw RegistryError(.limitExceeded, reason: "manifest_too_large",
+                                    message: "the referrers index of \(reference) is over \(Self.maxManifestBytes) bytes")
+            }
             return try Self.manifests(inIndex: [UInt8](response.body), what: "referrers of \(reference)")
         }
-        if response.status == 401 || response.status == 403 {
+        guard response.status == 404 else {
             throw Self.error(for: response, notFoundReason: "manifest_unknown", what: "referrers of \(reference)")
         }
         let fallback = reference.tagged("\(digest.algorithm.rawValue)-\(digest.hex)")

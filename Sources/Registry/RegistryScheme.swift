@@ -41,7 +41,9 @@ public struct RegistryScheme: Sendable {
         // and turns no other byte into one).
         if host.count == 9, zip(host, "localhost".utf8).allSatisfy({ $0 | 0x20 == $1 }) { return true }
         if host.elementsEqual("[::1]".utf8) { return true }
-        // A dotted quad of decimal octets: the first two decide.
+        // A canonical dotted quad of decimal octets: the first two decide.
+        // Anything else is a host name: curl reads `010.0.0.1` as octal
+        // (8.0.0.1), so a leading zero must not make an address look private.
         var octets = 0, value = 0, digits = 0, first = 0, second = 0
         for byte in host {
             if byte == UInt8(ascii: ".") {
@@ -51,7 +53,7 @@ public struct RegistryScheme: Sendable {
                 value = 0
                 digits = 0
             } else {
-                guard byte >= 0x30 && byte <= 0x39, digits < 3 else { return false }
+                guard byte >= 0x30 && byte <= 0x39, digits < 3, !(digits == 1 && value == 0) else { return false }
                 value = value * 10 + Int(byte - 0x30)
                 digits += 1
                 guard value <= 255 else { return false }

@@ -34,11 +34,11 @@ public enum ConfigurationParser {
         },
         Option(flag: "--cache-bytes", variable: "OCIRPC_CACHE_BYTES", valueName: "SIZE",
                help: "content cache budget, e.g. 256MiB (default 256MiB)", repeatable: false) { c, v throws(ConfigurationError) in
-            c.cacheBytes = try byteSize(v, "--cache-bytes", allowZero: true)
+            c.cacheBytes = try byteSize(v, "--cache-bytes", allowZero: true, max: 64 << 30)
         },
         Option(flag: "--tag-ttl", variable: "OCIRPC_TAG_TTL", valueName: "DURATION",
                help: "how long a tag -> digest answer is reused, e.g. 60s (default 60s)", repeatable: false) { c, v throws(ConfigurationError) in
-            c.tagTTL = try duration(v, "--tag-ttl", allowZero: true)
+            c.tagTTL = try duration(v, "--tag-ttl", allowZero: true, max: 30 * 86_400)
         },
         Option(flag: "--platform", variable: "OCIRPC_PLATFORM", valueName: "OS/ARCH[/VARIANT]",
                help: "platform picked from image indexes (default linux/amd64)", repeatable: false) { c, v throws(ConfigurationError) in
@@ -86,8 +86,19 @@ public enum ConfigurationParser {
             }
         },
         Option(flag: "--timeout", variable: "OCIRPC_TIMEOUT", valueName: "DURATION",
-               help: "per HTTP request timeout (default 30s)", repeatable: false) { c, v throws(ConfigurationError) in
-            c.timeout = try duration(v, "--timeout", allowZero: false)
+               help: "seconds of silence (or under 1 KiB/s) before a registry request fails (default 30s)",
+               repeatable: false) { c, v throws(ConfigurationError) in
+            c.timeout = try duration(v, "--timeout", allowZero: false, max: 86_400)
+        },
+        Option(flag: "--request-timeout", variable: "OCIRPC_REQUEST_TIMEOUT", valueName: "DURATION",
+               help: "total time for one registry request, retries included (default 10m)",
+               repeatable: false) { c, v throws(ConfigurationError) in
+            c.requestTimeout = try duration(v, "--request-timeout", allowZero: false, max: 86_400)
+        },
+        Option(flag: "--max-decompressed-bytes", variable: "OCIRPC_MAX_DECOMPRESSED_BYTES", valueName: "SIZE",
+               help: "bytes one request may decompress, all layers together (default 8GiB)",
+               repeatable: false) { c, v throws(ConfigurationError) in
+            c.maxDecompressedBytes = try byteSize(v, "--max-decompressed-bytes", allowZero: false, max: 1 << 40)
         },
         Option(flag: "--retries", variable: "OCIRPC_RETRIES", valueName: "N",
                help: "retries on connection errors, 429, 502/503/504 (default 3)", repeatable: false) { c, v throws(ConfigurationError) in
@@ -112,7 +123,7 @@ public enum ConfigurationParser {
         },
         Option(flag: "--max-message-bytes", variable: "OCIRPC_MAX_MESSAGE_BYTES", valueName: "SIZE",
                help: "largest accepted message (default 64MiB)", repeatable: false) { c, v throws(ConfigurationError) in
-            c.maxMessageBytes = try byteSize(v, "--max-message-bytes", allowZero: false)
+            c.maxMessageBytes = try byteSize(v, "--max-message-bytes", allowZero: false, max: 1 << 30)
         },
     ]
 
@@ -212,7 +223,8 @@ public enum ConfigurationParser {
 
     /// Sizes: a number of bytes with an optional unit (B, K/KB/KiB, M/MB/MiB,
     /// G/GB/GiB; binary multiples either way).
-    static func byteSize(_ text: String, _ flag: String, allowZero: Bool) throws(ConfigurationError) -> Int {
+    /// At most `max` bytes.
+    static func byteSize(_ text: String, _ flag: String, allowZero: Bool, max: Int) throws(ConfigurationError) -> Int {
         let trimmed = text.trimmingWhitespace
         let digits = trimmed.prefix { $0.isASCII && $0.isNumber }
         let unit = trimmed.dropFirst(digits.count).lowercased()
@@ -225,11 +237,15 @@ public enum ConfigurationParser {
         else {
             throw ConfigurationError(message: "\(flag): expected a size such as 64MiB, got '\(text)'")
         }
+        guard n * multiplier <= max else {
+            throw ConfigurationError(message: "\(flag): '\(text)' is over the largest allowed, \(max) bytes")
+        }
         return n * multiplier
     }
 
-    /// Durations: a number with a unit (ms, s, m, h); a bare number is seconds.
-    static func duration(_ text: String, _ flag: String, allowZero: Bool) throws(ConfigurationError) -> Double {
+    /// Durations: a number with a unit (ms, s, m, h); a bare number is
+    /// seconds. At most `max` seconds, and a non-zero one at least 1 ms.
+    static func duration(_ text: String, _ flag: String, allowZero: Bool, max: Double) throws(ConfigurationError) -> Double {
         let trimmed = text.trimmingWhitespace
         let number = trimmed.prefix { ($0.isASCII && $0.isNumber) || $0 == "." }
         let unit = trimmed.dropFirst(number.count).lowercased()
@@ -239,7 +255,14 @@ public enum ConfigurationParser {
         else {
             throw ConfigurationError(message: "\(flag): expected a duration such as 30s or 500ms, got '\(text)'")
         }
-        return n * multiplier
+        let seconds = n * multiplier
+        guard seconds <= max else {
+            throw ConfigurationError(message: "\(flag): '\(text)' is over the longest allowed, \(Int(max)) s")
+        }
+        guard seconds == 0 || seconds >= 0.001 else {
+            throw ConfigurationError(message: "\(flag): '\(text)' is under the shortest allowed, 1 ms")
+        }
+        return seconds
     }
 }
 

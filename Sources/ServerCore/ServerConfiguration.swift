@@ -20,8 +20,12 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var secureRegistries: [String] = []
     /// A PEM bundle of trusted CAs instead of the system's.
     public var caFile: String?
-    /// Per-HTTP-request timeout, in seconds.
+    /// Seconds of silence (or of under 1 KiB/s) before a registry request fails.
     public var timeout: Double = 30
+    /// Seconds one registry request may take in all, retries included.
+    public var requestTimeout: Double = 600
+    /// Bytes one request may decompress, all its layers together.
+    public var maxDecompressedBytes: Int = 8 << 30
     /// Retries for connection errors, 429 and 502/503/504.
     public var retries: Int = 3
     /// Registry mirrors, `REGISTRY=MIRROR`, tried in order before the registry.

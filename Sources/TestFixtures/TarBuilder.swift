@@ -29,6 +29,34 @@ public struct TarBuilder {
         entry(name, type: "2", contents: [], linkName: target)
     }
 
+    /// A PAX extended header (`x`) whose body is `records`, verbatim: for
+    /// crafted archives (huge sizes, lying record lengths).
+    public mutating func paxHeader(_ records: [UInt8]) {
+        append(header("PaxHeaders/x", type: "x", size: records.count), records)
+    }
+
+    /// One well-formed PAX record, `"<length> key=value\n"`.
+    public static func paxRecord(_ key: String, _ value: String) -> [UInt8] {
+        let record = " \(key)=\(value)\n"
+        var length = record.utf8.count + 1
+        while String(length).utf8.count + record.utf8.count != length { length += 1 }
+        return Array("\(length)\(record)".utf8)
+    }
+
+    /// A regular file's header whose size field is base-256 `size`, with
+    /// `contents` after it (which need not be that long).
+    public mutating func file(_ name: String, base256Size size: UInt64, contents: [UInt8] = []) {
+        var h = header(name, type: "0", size: 0)
+        h[124] = 0x80
+        for i in 0..<8 { h[128 + i] = UInt8(truncatingIfNeeded: size >> (8 * (7 - i))) }
+        for i in 125..<128 { h[i] = 0 }
+        for i in 148..<156 { h[i] = UInt8(ascii: " ") }
+        let sum = String(h.reduce(0) { $0 + Int($1) }, radix: 8)
+        for (i, b) in (String(repeating: "0", count: 6 - sum.count) + sum).utf8.enumerated() { h[148 + i] = b }
+        h[154] = 0
+        append(h, contents)
+    }
+
     /// The archive with its two closing zero blocks.
     public var archive: [UInt8] { bytes + [UInt8](repeating: 0, count: 1024) }
 

@@ -18,11 +18,13 @@ enum ScalarResolver {
         guard let first = text.utf8.first else { return .string(text) }
         switch first {
         case UInt8(ascii: "."):
-            if isYAMLFloat(text), let value = Double(text) { return .number(goJSONNumber(value)) }
+            if isYAMLFloat(text), let value = Double(text), value.isFinite { return .number(goJSONNumber(value)) }
         case UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
             let plain = String(text.filter { $0 != "_" })
             if let integer = parseGoInteger(plain) { return .number(integer) }
-            if isYAMLFloat(plain), let value = Double(plain) { return .number(goJSONNumber(value)) }
+            // Out of float64's range (`1e400`): go-yaml v2's ParseFloat fails
+            // and the scalar stays a string.
+            if isYAMLFloat(plain), let value = Double(plain), value.isFinite { return .number(goJSONNumber(value)) }
         default:
             break
         }

@@ -4,6 +4,15 @@ import JSON
 /// Why a document could not be converted.
 public struct YAMLError: Error, Sendable, Equatable, CustomStringConvertible {
     public let message: String
+    /// Whether the document was refused for a limit (size, depth, aliases)
+    /// rather than for its syntax.
+    public let isLimit: Bool
+
+    init(message: String, isLimit: Bool = false) {
+        self.message = message
+        self.isLimit = isLimit
+    }
+
     public var description: String { message }
 }
 
@@ -12,10 +21,12 @@ public struct YAMLError: Error, Sendable, Equatable, CustomStringConvertible {
 /// only, go-yaml v2 scalar resolution, map keys as strings. libyaml parses;
 /// this file only builds values and resolves plain scalars.
 public enum YAMLToJSON {
-    /// Nesting deeper than this is refused.
+    /// Nesting deeper than this is refused, aliases expanded.
     public static let maxDepth = 512
     /// Values produced (aliases expanded) beyond this are refused.
     public static let maxNodes = 1_000_000
+    /// Output larger than this (its JSON text, aliases expanded) is refused.
+    public static let maxOutputBytes = 64 << 20
 
     /// The first document of `bytes` as JSON. A document that parses as
     /// JSON is taken as JSON, numbers kept verbatim.
@@ -27,15 +38,36 @@ public enum YAMLToJSON {
 }
 
 /// A container being built, from libyaml's events.
-private enum Frame {
-    case sequence(anchor: String?, elements: [JSONValue])
-    case mapping(anchor: String?, object: JSONObject, pendingKey: String?)
+private struct Frame {
+    enum Contents {
+        case sequence([JSONValue])
+        /// `index` finds a key's member in one step: a mapping of many keys
+        /// would be quadratic through JSONObject's linear lookups.
+        case mapping(JSONObject, index: [String: Int], pendingKey: String?)
+    }
+
+    var contents: Contents
+    let anchor: String?
+    /// The output's size when the container opened, to measure it when it closes.
+    let bytesAtStart: Int
+    let nodesAtStart: Int
+    /// Nesting of the container: 1 + its deepest child's.
+    var height = 1
+}
+
+/// What an anchor stands for, measured once: an alias adds all of it.
+private struct Anchored {
+    let value: JSONValue
+    let bytes: Int
+    let nodes: Int
+    let height: Int
 }
 
 private struct Builder {
     var stack: [Frame] = []
-    var anchors: [String: JSONValue] = [:]
+    var anchors: [String: Anchored] = [:]
     var nodes = 0
+    var bytes = 0
     var result: JSONValue?
 
     mutating func parse(_ bytes: [UInt8]) throws(YAMLError) -> JSONValue {
@@ -75,57 +107,92 @@ private struct Builder {
             } else {
                 value = try ScalarResolver.resolve(text)
             }
-            try add(value, anchor: scalar.anchor.map { String(cString: $0) })
+            let start = (bytes, nodes)
+            try count(bytes: value.textLengthWithoutEscapes + 1, nodes: 1, height: 0)
+            try add(value, anchor: scalar.anchor.map { String(cString: $0) }, measured: start, height: 0)
         case YAML_SEQUENCE_START_EVENT:
-            try push(.sequence(anchor: event.data.sequence_start.anchor.map { String(cString: $0) }, elements: []))
+            try push(.sequence([]), anchor: event.data.sequence_start.anchor.map { String(cString: $0) })
         case YAML_MAPPING_START_EVENT:
-            try push(.mapping(anchor: event.data.mapping_start.anchor.map { String(cString: $0) },
-                              object: JSONObject(), pendingKey: nil))
+            try push(.mapping(JSONObject(), index: [:], pendingKey: nil),
+                     anchor: event.data.mapping_start.anchor.map { String(cString: $0) })
         case YAML_SEQUENCE_END_EVENT:
-            guard case .sequence(let anchor, let elements)? = stack.popLast() else {
+            guard let frame = stack.popLast(), case .sequence(let elements) = frame.contents else {
                 throw YAMLError(message: "unbalanced sequence")
             }
-            try add(.array(elements), anchor: anchor)
+            try add(.array(elements), anchor: frame.anchor, measured: (frame.bytesAtStart, frame.nodesAtStart),
+                    height: frame.height)
         case YAML_MAPPING_END_EVENT:
-            guard case .mapping(let anchor, let object, _)? = stack.popLast() else {
+            guard let frame = stack.popLast(), case .mapping(let object, _, _) = frame.contents else {
                 throw YAMLError(message: "unbalanced mapping")
             }
-            try add(.object(object), anchor: anchor)
+            try add(.object(object), anchor: frame.anchor, measured: (frame.bytesAtStart, frame.nodesAtStart),
+                    height: frame.height)
         case YAML_ALIAS_EVENT:
             let name = String(cString: event.data.alias.anchor)
-            guard let value = anchors[name] else { throw YAMLError(message: "unknown anchor '\(name)'") }
-            try add(value, anchor: nil, weight: Self.weight(of: value))
+            guard let anchored = anchors[name] else { throw YAMLError(message: "unknown anchor '\(name)'") }
+            // The alias stands for a copy of everything the anchor holds.
+            try count(bytes: anchored.bytes, nodes: anchored.nodes, height: anchored.height)
+            try add(anchored.value, anchor: nil, measured: nil, height: anchored.height)
         default:
             break
         }
     }
 
-    mutating func push(_ frame: Frame) throws(YAMLError) {
-        guard stack.count < YAMLToJSON.maxDepth else { throw YAMLError(message: "YAML nested too deeply") }
-        stack.append(frame)
+    /// Counts output toward the limits; `height` is the nesting it adds
+    /// below the current container.
+    mutating func count(bytes added: Int, nodes addedNodes: Int, height: Int) throws(YAMLError) {
+        bytes += added
+        nodes += addedNodes
+        guard bytes <= YAMLToJSON.maxOutputBytes else {
+            throw YAMLError(message: "YAML expands to more than \(YAMLToJSON.maxOutputBytes) bytes", isLimit: true)
+        }
+        guard nodes <= YAMLToJSON.maxNodes else {
+            throw YAMLError(message: "YAML expands to more than \(YAMLToJSON.maxNodes) values", isLimit: true)
+        }
+        guard stack.count + height <= YAMLToJSON.maxDepth else {
+            throw YAMLError(message: "YAML nested deeper than \(YAMLToJSON.maxDepth)", isLimit: true)
+        }
+    }
+
+    mutating func push(_ contents: Frame.Contents, anchor: String?) throws(YAMLError) {
+        try count(bytes: 2, nodes: 1, height: 1)
+        stack.append(Frame(contents: contents, anchor: anchor, bytesAtStart: bytes - 2, nodesAtStart: nodes - 1))
     }
 
     /// Adds a finished value to the enclosing container (or as the result).
-    mutating func add(_ value: JSONValue, anchor: String?, weight: Int = 1) throws(YAMLError) {
-        nodes += weight
-        guard nodes <= YAMLToJSON.maxNodes else { throw YAMLError(message: "YAML expands to too many values") }
-        if let anchor { anchors[anchor] = value }
-        guard let top = stack.popLast() else {
+    /// `measured` is where the output stood when the value began, to record
+    /// an anchor's size; `height` is the value's nesting.
+    mutating func add(_ value: JSONValue, anchor: String?, measured: (Int, Int)?, height: Int) throws(YAMLError) {
+        if let anchor, let (bytesAtStart, nodesAtStart) = measured {
+            anchors[anchor] = Anchored(value: value, bytes: bytes - bytesAtStart, nodes: nodes - nodesAtStart,
+                                       height: height)
+        }
+        guard var top = stack.popLast() else {
             if result == nil { result = value }
             return
         }
-        switch top {
-        case .sequence(let anchor, var elements):
+        top.height = max(top.height, height + 1)
+        switch top.contents {
+        case .sequence(var elements):
+            top.contents = .sequence([])
             elements.append(value)
-            stack.append(.sequence(anchor: anchor, elements: elements))
-        case .mapping(let anchor, var object, let pendingKey):
+            top.contents = .sequence(elements)
+        case .mapping(var object, var index, let pendingKey):
+            top.contents = .sequence([])
             if let key = pendingKey {
-                object[key] = value
-                stack.append(.mapping(anchor: anchor, object: object, pendingKey: nil))
+                // A repeated key keeps its place and takes the later value.
+                if let existing = index[key] {
+                    object.replaceValue(at: existing, with: value)
+                } else {
+                    index[key] = object.count
+                    object.append(key, value)
+                }
+                top.contents = .mapping(object, index: index, pendingKey: nil)
             } else {
-                stack.append(.mapping(anchor: anchor, object: object, pendingKey: try Self.key(value)))
+                top.contents = .mapping(object, index: index, pendingKey: try Self.key(value))
             }
         }
+        stack.append(top)
     }
 
     /// A map key as the string `sigs.k8s.io/yaml` makes of it.
@@ -136,15 +203,6 @@ private struct Builder {
         case .bool(let b): return b ? "true" : "false"
         case .null: return "null"
         case .array, .object: throw YAMLError(message: "a map key must be a scalar")
-        }
-    }
-
-    /// How many values an alias adds (bounds "billion laughs" documents).
-    static func weight(of value: JSONValue) -> Int {
-        switch value {
-        case .array(let elements): return elements.reduce(1) { $0 + weight(of: $1) }
-        case .object(let object): return object.members.reduce(1) { $0 + weight(of: $1.value) }
-        default: return 1
         }
     }
 }

@@ -85,9 +85,112 @@ import TestFixtures
         let tar = try ChildProcess.run(
             "/usr/bin/tar", ["--format=pax", "-czf", archive.path, "-C", dir.appendingPathComponent("root").path, "."])
         #expect(tar.status == 0)
-        let found = try entries(Compression.openDecoded(path: archive.path))
+        let found = try entries(Compression.openDecoded(path: archive.path, budget: ReadBudget(bytes: 1 << 30)))
         let file = try #require(found.first { $0.0.hasSuffix("policy.yaml") })
         #expect(file.0 == "./" + deep)
         #expect(file.2 == "k: v\n")
+    }
+}
+
+/// Sizes and lengths in a tar come from whoever made it: each is checked
+/// against a bound before any arithmetic, and a lie is an error, not a crash.
+@Suite struct HostileTarTests {
+    private func readAll(_ archive: [UInt8]) throws {
+        let tar = TarReader(MemoryByteStream(archive))
+        while try tar.next() != nil {}
+    }
+
+    private func reason(_ archive: [UInt8]) -> String? {
+        do {
+            try readAll(archive)
+            return nil
+        } catch let error as ArchiveError {
+            return error.reason
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    @Test func aPAXSizeOfIntMaxOnASkippedEntryIsRefused() {
+        var builder = TarBuilder()
+        builder.paxHeader(TarBuilder.paxRecord("size", "9223372036854775807"))
+        builder.file("skipped", "x")
+        builder.file("after", "y")
+        #expect(reason(builder.archive) == "entry_too_large")
+    }
+
+    @Test func aPAXSizeBeyondIntIsCorrupt() {
+        var builder = TarBuilder()
+        builder.paxHeader(TarBuilder.paxRecord("size", "99999999999999999999999"))
+        builder.file("skipped", "x")
+        #expect(reason(builder.archive) == "corrupt_archive")
+    }
+
+    @Test(arguments: [UInt64(Int64.max), UInt64.max, UInt64(1) << 62, (UInt64(1) << 40) + 1])
+    func aHugeBase256SizeIsRefused(size: UInt64) {
+        var builder = TarBuilder()
+        builder.file("huge", base256Size: size)
+        builder.file("after", "y")
+        #expect(reason(builder.archive) != nil)
+    }
+
+    @Test func aBase256SizeWithinBoundsIsRead() throws {
+        var builder = TarBuilder()
+        builder.file("small", base256Size: 3, contents: Array("abc".utf8))
+        builder.file("after", "y")
+        let tar = TarReader(MemoryByteStream(builder.archive))
+        #expect(try tar.next()?.size == 3)
+        #expect(try tar.readContents(limit: 10) == Array("abc".utf8))
+        #expect(try tar.next()?.name == "after")
+    }
+
+    @Test(arguments: ["9223372036854775807 path=x\n", "9223372036854775800 path=x\n", "18446744073709551615 a=b\n",
+                      "-5 path=x\n", "0 path=x\n", "3 path=x\n", "11 path=x\n"])
+    func aLyingPAXRecordLengthIsCorrupt(record: String) {
+        var builder = TarBuilder()
+        builder.paxHeader(Array(record.utf8))
+        builder.file("f", "x")
+        #expect(reason(builder.archive) == "corrupt_archive")
+    }
+
+    @Test func namesOverFourKiBAreRefused() throws {
+        var ok = TarBuilder()
+        ok.file(String(repeating: "a/", count: 2047) + "b", "x")
+        try readAll(ok.archive)
+        var long = TarBuilder()
+        long.file(String(repeating: "a/", count: 2048) + "b", "x")
+        #expect(reason(long.archive) == "name_too_long")
+        var gnu = TarBuilder(longNames: .gnu)
+        gnu.file(String(repeating: "a/", count: 4096), "x")
+        #expect(reason(gnu.archive) == "name_too_long")
+    }
+}
+
+/// The decoding budget: a bomb stops at it, a cancelled request at once.
+@Suite struct ReadBudgetTests {
+    @Test func aStreamPastTheBudgetFails() throws {
+        let zeros = [UInt8](repeating: 0, count: 4 << 20)
+        let budget = ReadBudget(bytes: 1 << 20)
+        let stream = budget.metering(Compression.gzip.decoding(MemoryByteStream(Compressors.gzip(zeros))))
+        #expect { _ = try stream.readAll(limit: 1 << 30) } throws: { ($0 as? ArchiveError)?.reason == "decompression_limit" }
+    }
+
+    @Test func theBudgetIsSharedByEveryStreamOfARequest() throws {
+        let budget = ReadBudget(bytes: 300)
+        _ = try budget.metering(MemoryByteStream([UInt8](repeating: 1, count: 200))).readAll(limit: 1000)
+        #expect { _ = try budget.metering(MemoryByteStream([UInt8](repeating: 1, count: 200))).readAll(limit: 1000) } throws: {
+            ($0 as? ArchiveError)?.reason == "decompression_limit"
+        }
+    }
+
+    @Test func aCancelledBudgetStopsTheNextRead() throws {
+        let budget = ReadBudget(bytes: 1 << 30)
+        let stream = budget.metering(MemoryByteStream([UInt8](repeating: 1, count: 1 << 20)))
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        #expect(try buffer.withUnsafeMutableBytes { try stream.read(into: $0) } == 1024)
+        budget.cancel()
+        #expect { _ = try buffer.withUnsafeMutableBytes { try stream.read(into: $0) } } throws: {
+            ($0 as? ArchiveError)?.kind == .cancelled
+        }
     }
 }

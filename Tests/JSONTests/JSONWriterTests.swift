@@ -49,3 +49,17 @@ import Testing
         #expect(JSONValue.string("\n").textLengthWithoutEscapes == 3)
     }
 }
+
+/// Whatever a number holds, the writer's output is JSON.
+@Suite struct JSONWriterNumbers {
+    @Test(arguments: ["0", "-0", "12", "-1.5", "1e+21", "1.2345678901234569e+23", "1E-7", "12345678901234567890"])
+    func validNumbersAreWrittenVerbatim(text: String) {
+        #expect(JSONValue.number(text).jsonText == text)
+    }
+
+    @Test(arguments: ["i.nfe+2", "inf", "-inf", "nan", "", "01", "1.", ".5", "+1", "1e", "--1", "1 ", "0x10"])
+    func anythingElseIsWrittenAsAString(text: String) throws {
+        let written = JSONValue.array([.number(text)]).jsonText
+        #expect(try JSONParser.parse(written) == [.string(text)])
+    }
+}

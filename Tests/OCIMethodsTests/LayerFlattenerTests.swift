@@ -2,6 +2,7 @@ import Archive
 import JSON
 import Testing
 import TestFixtures
+import YAML
 @testable import OCIMethods
 
 @Suite struct LayerFlattenerTests {
@@ -64,5 +65,74 @@ import TestFixtures
         top.file("d/.wh.sub", "")
         let result = try flatten([bottom, top], paths: ["d/sub", "d"])
         #expect(result == ["d/z.yaml": ["z": 1]], "\(result.jsonText)")
+    }
+}
+
+/// Layers made to exhaust the flattener.
+@Suite struct HostileLayerTests {
+    @Test func deepPathsAreCheckedInLinearTime() throws {
+        // 1,000 entries each 4 KiB deep under a whited-out directory: the
+        // ancestor check walks each path once.
+        var upper = TarBuilder()
+        upper.file(".wh.a", "")
+        var lower = TarBuilder()
+        let deep = String(repeating: "a/", count: 2000)
+        for i in 0..<1000 { lower.file(deep + "f\(i).yaml", "v: 1") }
+        lower.file("policy/kept.yaml", "v: 2")
+        var flattener = LayerFlattener(paths: ["policy", deep], maxEntryBytes: 1 << 20)
+        try flattener.apply(TarReader(MemoryByteStream(upper.archive)))
+        let clock = ContinuousClock()
+        let elapsed = try clock.measure { try flattener.apply(TarReader(MemoryByteStream(lower.archive))) }
+        #expect(flattener.result == ["policy/kept.yaml": ["v": 2]])
+        // Generous: quadratic prefix copies took seconds here.
+        #expect(elapsed < .seconds(5))
+    }
+
+    @Test func hiddenByAncestorsAndSelfButNotBySiblings() {
+        var trie = PathTrie()
+        trie.insert("a/b", .deleted)
+        trie.insert("c", .opaque)
+        trie.insert("d/e", .seen)
+        #expect(trie.hides("a/b"))
+        #expect(trie.hides("a/b/c/d"))
+        #expect(!trie.hides("a/bc"))
+        #expect(!trie.hides("a"))
+        #expect(trie.hides("c/x"))
+        #expect(!trie.hides("c"))
+        #expect(trie.hides("d/e"))
+        #expect(!trie.hides("d/e/f"))
+        var root = PathTrie()
+        root.insert(".", .opaque)
+        #expect(root.hides("anything"))
+    }
+
+    @Test func aYAMLBombInAWantedFileIsAnErrorNotAnAbsence() throws {
+        var yaml = "a: &big \"" + String(repeating: "x", count: 64 << 10) + "\"\nb:\n"
+        for _ in 0..<1100 { yaml += "- *big\n" }
+        var layer = TarBuilder()
+        layer.file("policy/bomb.yaml", yaml)
+        var flattener = LayerFlattener(paths: ["policy"], maxEntryBytes: 1 << 20)
+        #expect(throws: YAMLError.self) { try flattener.apply(TarReader(MemoryByteStream(layer.archive))) }
+        #expect(throws: YAMLError.self) {
+            try BlobFiles.read(TarReader(MemoryByteStream(layer.archive)), paths: ["policy/bomb.yaml"], maxEntryBytes: 1 << 20)
+        }
+    }
+
+    @Test func aCutArchiveIsAnErrorNotAnAbsence() throws {
+        var layer = TarBuilder()
+        layer.file("policy/a.yaml", String(repeating: "k: v\n", count: 400))
+        let cut = Array(layer.archive.prefix(1000))
+        #expect(throws: ArchiveError.self) {
+            try BlobFiles.read(TarReader(MemoryByteStream(cut)), paths: ["policy/a.yaml"], maxEntryBytes: 1 << 20)
+        }
+    }
+}
+
+@Suite struct CacheKeyTests {
+    /// Paths may hold any character: no two different sets share a key.
+    @Test func pathSetsWithSeparatorsInThemGetDifferentKeys() {
+        #expect(MethodTable.pathsKey(["ok.yaml\u{0}zz"]) != MethodTable.pathsKey(["ok.yaml", "zz"]))
+        #expect(MethodTable.pathsKey(["a\",\"b"]) != MethodTable.pathsKey(["a", "b"]))
+        #expect(MethodTable.pathsKey(["b", "a", "a"]) == MethodTable.pathsKey(["a", "b"]))
     }
 }

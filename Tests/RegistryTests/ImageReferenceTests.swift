@@ -77,6 +77,19 @@ private let hex64 = String(repeating: "a", count: 64)
         }
     }
 
+    /// curl reads `010.0.0.1` as octal (8.0.0.1) and `0x7f.0.0.1` as hex: only
+    /// a canonical dotted quad may be taken for a private address.
+    @Test func nonCanonicalDottedQuadsAreHostNamesAndGetHTTPS() {
+        let scheme = RegistryScheme()
+        for registry in ["010.0.0.1", "010.0.0.1:5000", "172.016.0.1", "192.168.01.1", "127.0.0.01", "0127.0.0.1",
+                         "0x7f.0.0.1", "00.0.0.0", "10.0.0.00"] {
+            #expect(scheme.scheme(for: registry) == "https", "\(registry)")
+        }
+        for registry in ["10.0.0.0", "172.16.0.0:5000", "127.0.0.1"] {
+            #expect(scheme.scheme(for: registry) == "http", "\(registry)")
+        }
+    }
+
     @Test func insecureRegistriesByHostOrHostAndPort() {
         let scheme = RegistryScheme(insecureRegistries: ["registry.example:5000", "other.example"])
         #expect(scheme.scheme(for: "registry.example:5000") == "http")

@@ -54,7 +54,7 @@ private func failure(_ arguments: [String], _ environment: [String: String] = [:
         #expect(cli.maxMessageBytes == 1024)
         #expect(cli.logLevel == .debug)
         #expect(cli.mirrors == ["docker.io=mirror:5000"])
-        #expect(ConfigurationParser.options.count == 14)
+        #expect(ConfigurationParser.options.count == 16)
     }
 
     @Test func commandLineWinsOverEnvironment() throws {
@@ -94,6 +94,18 @@ private func failure(_ arguments: [String], _ environment: [String: String] = [:
             (["--ca-file", "/nonexistent/ca.pem"], [:], "--ca-file"),
             (["--timeout"], [:], "needs a value"),
             (["--colour"], [:], "unknown option"),
+            // Every duration and size is bounded when parsed, not when used.
+            (["--timeout", "6000000h"], [:], "longest allowed"),
+            (["--timeout", "1e300"], [:], "--timeout"),
+            (["--timeout", "0.0000001s"], [:], "shortest allowed"),
+            (["--request-timeout", "25h"], [:], "longest allowed"),
+            (["--tag-ttl", "9999999999999999999s"], [:], "longest allowed"),
+            (["--cache-bytes", "9999999999GiB"], [:], "--cache-bytes"),
+            (["--cache-bytes", "65GiB"], [:], "largest allowed"),
+            (["--max-message-bytes", "2GiB"], [:], "largest allowed"),
+            (["--max-decompressed-bytes", "0"], [:], "--max-decompressed-bytes"),
+            (["--max-decompressed-bytes", "2048GiB"], [:], "largest allowed"),
+            ([], ["OCIRPC_TIMEOUT": "6000000h"], "longest allowed"),
             (["serve"], [:], "unknown option"),
             ([], ["OCIRPC_RETRIES": "x"], "OCIRPC_RETRIES"),
         ]
@@ -105,12 +117,12 @@ private func failure(_ arguments: [String], _ environment: [String: String] = [:
     }
 
     @Test func sizesAndDurations() throws {
-        #expect(try ConfigurationParser.byteSize("512", "x", allowZero: false) == 512)
-        #expect(try ConfigurationParser.byteSize("2k", "x", allowZero: false) == 2048)
-        #expect(try ConfigurationParser.byteSize("3GiB", "x", allowZero: false) == 3 << 30)
-        #expect(try ConfigurationParser.byteSize("0", "x", allowZero: true) == 0)
-        #expect(try ConfigurationParser.duration("250ms", "x", allowZero: false) == 0.25)
-        #expect(try ConfigurationParser.duration("1h", "x", allowZero: false) == 3600)
-        #expect(try ConfigurationParser.duration("0", "x", allowZero: true) == 0)
+        #expect(try ConfigurationParser.byteSize("512", "x", allowZero: false, max: 1 << 40) == 512)
+        #expect(try ConfigurationParser.byteSize("2k", "x", allowZero: false, max: 1 << 40) == 2048)
+        #expect(try ConfigurationParser.byteSize("3GiB", "x", allowZero: false, max: 1 << 40) == 3 << 30)
+        #expect(try ConfigurationParser.byteSize("0", "x", allowZero: true, max: 1) == 0)
+        #expect(try ConfigurationParser.duration("250ms", "x", allowZero: false, max: 86_400) == 0.25)
+        #expect(try ConfigurationParser.duration("1h", "x", allowZero: false, max: 86_400) == 3600)
+        #expect(try ConfigurationParser.duration("0", "x", allowZero: true, max: 1) == 0)
     }
 }

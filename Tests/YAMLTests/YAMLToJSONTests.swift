@@ -70,3 +70,61 @@ import YAML
         #expect(throws: YAMLError.self) { try YAMLToJSON.convert(Array(("a: " + yaml).utf8)) }
     }
 }
+
+/// Documents made to exhaust the converter: every one is refused with a
+/// limit error (never a crash, never a huge answer), and the output is
+/// always JSON.
+@Suite struct HostileYAMLTests {
+    private func limitError(_ yaml: [UInt8]) -> Bool {
+        do {
+            _ = try YAMLToJSON.convert(yaml)
+            return false
+        } catch {
+            return error.isLimit
+        }
+    }
+
+    @Test func aliasesOfALargeScalarAreBoundedByBytesNotNodes() throws {
+        // 64 KiB anchored once, aliased 1,100 times: 71 KB in, 70 MB out.
+        var yaml = "a: &big \"" + String(repeating: "x", count: 64 << 10) + "\"\nb:\n"
+        for _ in 0..<1100 { yaml += "- *big\n" }
+        #expect(limitError(Array(yaml.utf8)))
+        // The same with 100 aliases (6.5 MB) is fine.
+        var small = "a: &big \"" + String(repeating: "x", count: 64 << 10) + "\"\nb:\n"
+        for _ in 0..<100 { small += "- *big\n" }
+        #expect(try YAMLToJSON.convert(Array(small.utf8))["b"]?.arrayValue?.count == 100)
+    }
+
+    @Test func billionLaughsIsRefused() {
+        var yaml = "a0: &a0 [\"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\"]\n"
+        for i in 1..<10 {
+            yaml += "a\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 9).joined(separator: ", ") + "]\n"
+        }
+        #expect(limitError(Array(yaml.utf8)))
+    }
+
+    @Test func aliasesCannotNestDeeperThanTheLimit() {
+        // Each level is 10 deep and aliases the one before: depth 10 x 60 = 600.
+        var yaml = "l0: &l0 " + String(repeating: "[", count: 10) + "x" + String(repeating: "]", count: 10) + "\n"
+        for i in 1..<60 {
+            yaml += "l\(i): &l\(i) " + String(repeating: "[", count: 10) + "*l\(i - 1)" + String(repeating: "]", count: 10) + "\n"
+        }
+        #expect(limitError(Array(yaml.utf8)))
+    }
+
+    @Test func floatsOutOfRangeStayStringsAsInGoYAMLV2() throws {
+        let value = try YAMLToJSON.convert(Array("x: 1e400\nw: -1e400\nz: 1e-400\n".utf8))
+        #expect(value.jsonText == #"{"x":"1e400","w":"-1e400","z":0}"#)
+    }
+
+    @Test func aMappingWithManyKeysConvertsInLinearTime() throws {
+        // 200,000 keys: quadratic lookups would take minutes.
+        var yaml = ""
+        for i in 0..<200_000 { yaml += "k\(i): \(i)\n" }
+        yaml += "k5: again\n"
+        let value = try YAMLToJSON.convert(Array(yaml.utf8))
+        #expect(value.objectValue?.count == 200_000)
+        #expect(value["k5"] == "again")
+        #expect(value.objectValue?.keys.first == "k0")
+    }
+}

@@ -30,6 +30,9 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
 
     private static let engines = Locked([Settings: CurlEngine]())
 
+    /// A transfer slower than this for `timeout` seconds fails as a timeout.
+    static let minimumBytesPerSecond = 1024
+
     /// The engine for `settings`, started on first use (a server has one).
     /// libcurl is loaded then; when it cannot be, there is no engine.
     static func shared(_ settings: Settings) throws(CurlFailure) -> CurlEngine {
@@ -91,8 +94,9 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
 
     /// Performs `request`, its body going to `sink`; throws `CurlFailure`
     /// when no response came (or the task was cancelled).
-    func perform(_ request: HTTPRequest, into sink: BodySink) async throws(CurlFailure) -> CurlResult {
-        let transfer = CurlTransfer(request: request, sink: sink)
+    /// `timeLimit` (seconds) bounds the whole transfer, connecting included.
+    func perform(_ request: HTTPRequest, into sink: BodySink, timeLimit: Double) async throws(CurlFailure) -> CurlResult {
+        let transfer = CurlTransfer(request: request, sink: sink, timeLimit: timeLimit)
         let result: Result<CurlResult, CurlFailure> = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 submit(transfer, continuation)
@@ -266,8 +270,9 @@ enum BodySink: Sendable {
     case memory(limit: Int)
     /// A success's body streamed into a new file in `directory`, hashed
     /// with `algorithm` on the way; other answers' bodies (registry errors)
-    /// are held in memory, cut at 1 MiB.
-    case file(directory: URL, hashing: Digest.Algorithm)
+    /// are held in memory, cut at 1 MiB. A body longer than `limit` bytes
+    /// ends the transfer (`tooLarge`): nothing past it reaches the disk.
+    case file(directory: URL, hashing: Digest.Algorithm, limit: Int)
 }
 
 /// A completed transfer: the response, and for a `.file` sink the file
@@ -286,7 +291,7 @@ public struct DownloadedFile: Sendable {
 
 /// Why a transfer ended without a response.
 struct CurlFailure: Error, Sendable {
-    enum Kind: Sendable { case timeout, tls, connection, cancelled, localFile, library }
+    enum Kind: Sendable { case timeout, tls, connection, cancelled, localFile, library, tooLarge }
     let kind: Kind
     let message: String
 

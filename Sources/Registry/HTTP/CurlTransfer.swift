@@ -22,12 +22,17 @@ final class CurlTransfer: @unchecked Sendable {
     private var hasher: DigestHasher?
     private var written = 0
     private var fileFailed = false
+    /// A `.file` body went past its limit.
+    private var overLimit = false
+    /// Seconds the whole transfer may take.
+    private let timeLimit: Double
     /// When the transfer last made progress (0 while it waits for a connection).
     private var lastProgress: UInt64 = 0
 
-    init(request: HTTPRequest, sink: BodySink) {
+    init(request: HTTPRequest, sink: BodySink, timeLimit: Double) {
         self.request = request
         self.sink = sink
+        self.timeLimit = timeLimit
     }
 
     static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
@@ -45,6 +50,11 @@ final class CurlTransfer: @unchecked Sendable {
         ocirpc_setopt_string(handle, CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
         ocirpc_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, max(1, Int(settings.timeout * 1000)))
         ocirpc_setopt_long(handle, CURLOPT_TCP_KEEPALIVE, 1)
+        // A deadline for the whole transfer, and a floor on its speed: a
+        // registry dripping a byte at a time cannot hold a request forever.
+        ocirpc_setopt_long(handle, CURLOPT_TIMEOUT_MS, max(1, Int(min(timeLimit, 86_400) * 1000)))
+        ocirpc_setopt_long(handle, CURLOPT_LOW_SPEED_LIMIT, CurlEngine.minimumBytesPerSecond)
+        ocirpc_setopt_long(handle, CURLOPT_LOW_SPEED_TIME, max(1, Int(settings.timeout.rounded(.up))))
         if let caFile = settings.caFile { ocirpc_setopt_string(handle, CURLOPT_CAINFO, caFile) }
         if let caDirectory = settings.caDirectory { ocirpc_setopt_string(handle, CURLOPT_CAPATH, caDirectory) }
         switch request.method {
@@ -87,7 +97,10 @@ final class CurlTransfer: @unchecked Sendable {
         }
         switch sink {
         case .memory(let limit): bodyLimit = limit
-        case .file: bodyLimit = 1 << 20
+        case .file(_, _, let limit):
+            bodyLimit = 1 << 20
+            // Refused up front when the response declares a larger body.
+            ocirpc_setopt_offset(handle, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(limit))
         }
     }
 
@@ -133,10 +146,10 @@ final class CurlTransfer: @unchecked Sendable {
     private func receiveBody(_ data: UnsafeMutablePointer<CChar>?, _ length: Int) -> Int {
         lastProgress = Self.now()
         guard let data, length > 0 else { return length }
-        if case .file(let directory, let algorithm) = sink, file == nil, !fileFailed,
+        if case .file(let directory, let algorithm, _) = sink, file == nil, !fileFailed,
            statusCode().map({ (200..<300).contains($0) }) == true {
-            let path = directory.appendingPathComponent("ocirpc-blob-\(UUID().uuidString)")
-            guard let opened = fopen(path.path, "wx") else {
+            let path = directory.appendingPathComponent("blob-\(UUID().uuidString)")
+            guard let opened = Self.createPrivateFile(path.path) else {
                 fileFailed = true
                 return 0
             }
@@ -145,6 +158,10 @@ final class CurlTransfer: @unchecked Sendable {
             hasher = DigestHasher(algorithm)
         }
         if let file {
+            if case .file(_, _, let limit) = sink, length > limit - written {
+                overLimit = true
+                return 0
+            }
             guard fwrite(data, 1, length, file) == length else {
                 fileFailed = true
                 return 0
@@ -157,6 +174,18 @@ final class CurlTransfer: @unchecked Sendable {
         if room > 0 { body.append(UnsafeRawBufferPointer(start: data, count: min(room, length)).bindMemory(to: UInt8.self)) }
         // Past the limit: stop (the caller sees limit + 1 bytes).
         return room > length ? length : 0
+    }
+
+    /// A new file only its owner can read (0600), not inherited by children.
+    static func createPrivateFile(_ path: String) -> UnsafeMutablePointer<FILE>? {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return nil }
+        guard let file = fdopen(fd, "w") else {
+            close(fd)
+            unlink(path)
+            return nil
+        }
+        return file
     }
 
     private func statusCode() -> Int? {
@@ -174,6 +203,9 @@ final class CurlTransfer: @unchecked Sendable {
         let cutAtLimit = code == CURLE_WRITE_ERROR && !fileFailed && body.count > bodyLimit
         guard code == CURLE_OK || cutAtLimit, let status = statusCode() else {
             discardFile()
+            if overLimit || code == CURLE_FILESIZE_EXCEEDED, case .file(_, _, let limit) = sink {
+                return .failure(CurlFailure(.tooLarge, "the body is larger than \(limit) bytes"))
+            }
             if fileFailed { return .failure(CurlFailure(.localFile, "could not write the downloaded body")) }
             return .failure(Self.failure(code))
         }
@@ -181,12 +213,13 @@ final class CurlTransfer: @unchecked Sendable {
         var downloaded: DownloadedFile?
         if let filePath, let hasher {
             downloaded = DownloadedFile(url: filePath, digest: hasher.finalize(), size: written)
-        } else if case .file(let directory, let algorithm) = sink, (200..<300).contains(status) {
+        } else if case .file(let directory, let algorithm, _) = sink, (200..<300).contains(status) {
             // An empty body: no write came, so no file yet.
-            let path = directory.appendingPathComponent("ocirpc-blob-\(UUID().uuidString)")
-            guard FileManager.default.createFile(atPath: path.path, contents: nil) else {
+            let path = directory.appendingPathComponent("blob-\(UUID().uuidString)")
+            guard let created = Self.createPrivateFile(path.path) else {
                 return .failure(CurlFailure(.localFile, "could not create the downloaded file"))
             }
+            fclose(created)
             downloaded = DownloadedFile(url: path, digest: Digest.of([UInt8](), algorithm: algorithm), size: 0)
         }
         return .success(CurlResult(response: response, file: downloaded))

@@ -7,7 +7,10 @@ import Logging
 /// and 502/503/504 (honouring `Retry-After`).
 public final class HTTPTransport: Sendable {
     public struct Settings: Sendable {
+        /// Seconds of silence, or of less than 1 KiB/s, before an attempt fails.
         public var timeout: Double = 30
+        /// Seconds one registry request may take in all, retries included.
+        public var requestTimeout: Double = 600
         public var retries: Int = 3
         public var maxConnectionsPerHost: Int = 8
         /// First backoff delay; doubled per attempt, with jitter.
@@ -62,11 +65,14 @@ public final class HTTPTransport: Sendable {
     /// Downloads `request` into a new file of `directory` (streamed, so
     /// memory stays flat, and hashed with `algorithm` on the way), with the
     /// same retries. The file, written only for a 2xx answer (other bodies
-    /// are in the response), belongs to the caller.
+    /// are in the response), belongs to the caller. A body over `limit`
+    /// bytes fails the download (`blob_too_large`) as soon as it passes it.
     public func download(
-        _ request: HTTPRequest, to directory: URL, hashing algorithm: Digest.Algorithm, kind: RegistryCounters.Kind
+        _ request: HTTPRequest, to directory: URL, hashing algorithm: Digest.Algorithm, limit: Int,
+        kind: RegistryCounters.Kind
     ) async throws(RegistryError) -> (file: DownloadedFile?, response: HTTPResponse) {
-        let result = try await withRetries(request, kind: kind, into: .file(directory: directory, hashing: algorithm))
+        let result = try await withRetries(
+            request, kind: kind, into: .file(directory: directory, hashing: algorithm, limit: limit))
         return (result.file, result.response)
     }
 
@@ -76,19 +82,30 @@ public final class HTTPTransport: Sendable {
         _ request: HTTPRequest, kind: RegistryCounters.Kind, into sink: BodySink
     ) async throws(RegistryError) -> CurlResult {
         var retry = 0
+        let deadline = ContinuousClock.now + .milliseconds(Int(min(settings.requestTimeout, 86_400) * 1000))
+        func secondsLeft() throws(RegistryError) -> Double {
+            let left = ContinuousClock.now.duration(to: deadline)
+            let seconds = Double(left.components.seconds) + Double(left.components.attoseconds) * 1e-18
+            guard seconds > 0.001 else {
+                throw RegistryError(.unavailable, reason: "timeout",
+                                    message: "\(request.authority) took longer than \(settings.requestTimeout) s (--request-timeout)")
+            }
+            return seconds
+        }
         while true {
             try checkCancellation()
+            let timeLimit = try secondsLeft()
             counters.count(kind)
             let result: CurlResult
             do {
-                result = try await engine().perform(request, into: sink)
+                result = try await engine().perform(request, into: sink, timeLimit: timeLimit)
             } catch {
                 let failure = Self.classify(Task.isCancelled ? .cancelled : error, host: request.authority)
                 guard failure.retryable && retry < settings.retries else { throw failure }
                 retry += 1
                 counters.countRetry()
                 logger.debug("retrying after a connection error", [("reason", failure.reason), ("attempt", String(retry))])
-                try await sleep(backoff(attempt: retry, retryAfter: nil))
+                try await sleep(min(backoff(attempt: retry, retryAfter: nil), try secondsLeft()))
                 continue
             }
             let status = result.response.status
@@ -98,7 +115,7 @@ public final class HTTPTransport: Sendable {
             counters.countRetry()
             let delay = backoff(attempt: retry, retryAfter: result.response.header("Retry-After"))
             logger.debug("retrying", [("status", String(status)), ("attempt", String(retry)), ("host", request.authority)])
-            try await sleep(delay)
+            try await sleep(min(delay, try secondsLeft()))
         }
     }
 
@@ -140,6 +157,8 @@ public final class HTTPTransport: Sendable {
             return RegistryError(.unavailable, reason: "cancelled", message: "cancelled")
         case .localFile:
             return RegistryError(.unavailable, reason: "connection_failed", message: "could not store a download from \(host)")
+        case .tooLarge:
+            return RegistryError(.limitExceeded, reason: "blob_too_large", message: "\(host): \(failure.message)")
         case .library:
             return RegistryError(.unavailable, reason: "connection_failed", message: "HTTP is unavailable: \(failure.message)")
         case .connection:
