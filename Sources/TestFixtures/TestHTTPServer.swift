@@ -42,6 +42,12 @@ public enum TestHTTPReply: Sendable {
     case truncated(status: Int, headers: [(String, String)], body: [UInt8], declaredLength: Int)
     /// The connection is closed without an answer (a reset).
     case reset
+    /// Headers announcing `body`, then its bytes one at a time, `interval`
+    /// seconds apart (a registry that holds a request open).
+    case drip(status: Int, headers: [(String, String)], body: [UInt8], interval: Double)
+    /// Headers without a length, then zeros until the client gives up or
+    /// `limit` bytes are sent (a registry that streams without end).
+    case endless(status: Int, headers: [(String, String)], limit: Int)
 }
 
 /// A small threaded HTTP/1.1 server on loopback for tests: token issuers,
@@ -120,6 +126,21 @@ public final class TestHTTPServer: @unchecked Sendable {
                 guard SocketReader.writeAll(fd, head + (isHead ? [] : body)) else { return }
             case .truncated(let status, let headers, let body, let declared):
                 _ = SocketReader.writeAll(fd, Self.head(status, headers, length: declared, close: true) + body)
+                return
+            case .drip(let status, let headers, let body, let interval):
+                guard SocketReader.writeAll(fd, Self.head(status, headers, length: body.count, close: true)) else { return }
+                for byte in body {
+                    Thread.sleep(forTimeInterval: interval)
+                    guard !lock.withLock({ stopped }), SocketReader.writeAll(fd, [byte]) else { return }
+                }
+                return
+            case .endless(let status, let headers, let limit):
+                var text = "HTTP/1.1 \(status) OK\r\n"
+                for (name, value) in headers { text += "\(name): \(value)\r\n" }
+                guard SocketReader.writeAll(fd, Array((text + "Connection: close\r\n\r\n").utf8)) else { return }
+                let chunk = [UInt8](repeating: 0, count: 256 << 10)
+                var sent = 0
+                while sent < limit, !lock.withLock({ stopped }), SocketReader.writeAll(fd, chunk) { sent += chunk.count }
                 return
             }
         }

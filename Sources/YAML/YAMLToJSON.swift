@@ -26,13 +26,18 @@ public enum YAMLToJSON {
     /// Values produced (aliases expanded) beyond this are refused.
     public static let maxNodes = 1_000_000
     /// Output larger than this (its JSON text, aliases expanded) is refused.
-    public static let maxOutputBytes = 64 << 20
+    public static let maxOutputBytes = 256 << 20
+    /// What aliases may add to the output, in bytes: at most this many...
+    public static let aliasAllowanceBytes = 4 << 20
+    /// ...or this many times the document's own size, whichever is more.
+    public static let aliasAllowanceRatio = 4
 
     /// The first document of `bytes` as JSON. A document that parses as
     /// JSON is taken as JSON, numbers kept verbatim.
     public static func convert(_ bytes: [UInt8]) throws(YAMLError) -> JSONValue {
         if let json = try? JSONParser.parse(bytes) { return json }
         var builder = Builder()
+        builder.aliasAllowance = max(aliasAllowanceBytes, aliasAllowanceRatio * bytes.count)
         return try builder.parse(bytes)
     }
 }
@@ -68,6 +73,8 @@ private struct Builder {
     var anchors: [String: Anchored] = [:]
     var nodes = 0
     var bytes = 0
+    /// Bytes aliases may still add (a small document cannot grow huge).
+    var aliasAllowance = 0
     var result: JSONValue?
 
     mutating func parse(_ bytes: [UInt8]) throws(YAMLError) -> JSONValue {
@@ -131,6 +138,10 @@ private struct Builder {
             let name = String(cString: event.data.alias.anchor)
             guard let anchored = anchors[name] else { throw YAMLError(message: "unknown anchor '\(name)'") }
             // The alias stands for a copy of everything the anchor holds.
+            aliasAllowance -= anchored.bytes
+            guard aliasAllowance >= 0 else {
+                throw YAMLError(message: "YAML aliases expand to more than the document's allowance", isLimit: true)
+            }
             try count(bytes: anchored.bytes, nodes: anchored.nodes, height: anchored.height)
             try add(anchored.value, anchor: nil, measured: nil, height: anchored.height)
         default:

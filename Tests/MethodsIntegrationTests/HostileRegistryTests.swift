@@ -1,0 +1,225 @@
+import Foundation
+import JSON
+import Registry
+import Testing
+import TestFixtures
+
+/// Images and registries made by an attacker, through the binary: each is
+/// answered with a clear error (or the right value), and the server goes
+/// on serving with every line it writes valid JSON.
+@Suite struct HostileRegistryTests {
+    /// A session whose downloads go to a temporary directory of the test's own.
+    struct Rig {
+        let registry: HostileRegistry
+        let session: RPCSession
+        let temporary: URL
+
+        init(_ arguments: [String] = []) throws {
+            registry = try HostileRegistry()
+            temporary = FileManager.default.temporaryDirectory.appendingPathComponent("hostile-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: temporary, withIntermediateDirectories: true)
+            session = try RPCSession(["--retries", "0"] + arguments, environment: ["TMPDIR": temporary.path])
+        }
+
+        func ref(_ repository: String, _ digest: Digest) -> JSONValue { .string("\(registry.host)/\(repository)@\(digest)") }
+
+        /// Files (not directories) anywhere under the server's temporary directory.
+        var leftoverFiles: [String] {
+            let walker = FileManager.default.enumerator(atPath: temporary.path)
+            var files: [String] = []
+            while let path = walker?.nextObject() as? String {
+                var isDirectory: ObjCBool = false
+                if FileManager.default.fileExists(atPath: temporary.appendingPathComponent(path).path, isDirectory: &isDirectory),
+                   !isDirectory.boolValue { files.append(path) }
+            }
+            return files
+        }
+
+        /// The server answers the next request and has written only JSON.
+        func expectStillServing(_ comment: Comment? = nil) async throws {
+            let stats = try await session.call("server.stats", [])
+            #expect(stats["result"]?["inFlight"] != nil, comment)
+            let unparseable = session.process.messages.filter { $0.stringValue?.hasPrefix("unparseable") == true }
+            #expect(unparseable.isEmpty, "stdout held lines that are not JSON: \(unparseable.prefix(2))")
+        }
+
+        func close() async {
+            await session.close()
+            registry.stop()
+            try? FileManager.default.removeItem(at: temporary)
+        }
+    }
+
+    @Test(arguments: ["pax", "base256", "paxLength"])
+    func craftedTarSizesAreErrorsNotCrashes(kind: String) async throws {
+        let rig = try Rig()
+        var tar = TarBuilder()
+        switch kind {
+        case "pax":
+            tar.paxHeader(TarBuilder.paxRecord("size", "9223372036854775807"))
+            tar.file("skipped", "x")
+        case "base256":
+            tar.file("skipped", base256Size: UInt64(Int64.max))
+        default:
+            tar.paxHeader(Array("9223372036854775800 path=x\n".utf8))
+            tar.file("f", "x")
+        }
+        tar.file("wanted.yaml", "a: 1")
+        let digest = rig.registry.blob("app", Compressors.gzip(tar.archive))
+        let answer = try await rig.session.call("ec.oci.blob_files", [rig.ref("app", digest), ["wanted.yaml"]])
+        #expect([-32005, -32006].contains(answer.errorCode ?? 0), "\(answer.jsonText)")
+        #expect(["entry_too_large", "corrupt_archive"].contains(answer.errorReason ?? ""), "\(answer.jsonText)")
+        try await rig.expectStillServing()
+        #expect(rig.leftoverFiles.isEmpty)
+        await rig.close()
+    }
+
+    @Test func aYAMLAliasBombIsRefusedWithASmallAnswer() async throws {
+        let rig = try Rig()
+        var yaml = "a: &big \"" + String(repeating: "x", count: 64 << 10) + "\"\nb:\n"
+        for _ in 0..<1000 { yaml += "- *big\n" }
+        var tar = TarBuilder()
+        tar.file("bomb.yaml", yaml)
+        let digest = rig.registry.blob("app", tar.archive)
+        let answer = try await rig.session.call("ec.oci.blob_files", [rig.ref("app", digest), ["bomb.yaml"]])
+        #expect(answer.errorCode == -32005, "\(answer.jsonText.prefix(300))")
+        #expect(answer.errorReason == "yaml_too_large")
+        #expect(rig.session.process.stdout.count < 10_000)
+        try await rig.expectStillServing()
+        await rig.close()
+    }
+
+    @Test func floatsOutOfRangeAreStringsAndTheOutputStaysJSON() async throws {
+        let rig = try Rig()
+        var tar = TarBuilder()
+        tar.file("x.yaml", "x: 1e400\n")
+        let digest = rig.registry.blob("app", tar.archive)
+        let result = try await rig.session.result("ec.oci.blob_files", [rig.ref("app", digest), ["x.yaml"]])
+        #expect(result == ["x.yaml": ["x": "1e400"]])
+        // Cached, and still JSON the second time.
+        #expect(try await rig.session.result("ec.oci.blob_files", [rig.ref("app", digest), ["x.yaml"]]) == result)
+        try await rig.expectStillServing()
+        await rig.close()
+    }
+
+    @Test func pathsWithNULsDoNotShareACacheEntry() async throws {
+        let rig = try Rig()
+        var tar = TarBuilder()
+        tar.file("ok.yaml", "a: 1")
+        tar.file("zz", "b: 2")
+        let digest = rig.registry.blob("app", tar.archive)
+        let both = try await rig.session.result("ec.oci.blob_files", [rig.ref("app", digest), ["ok.yaml", "zz"]])
+        #expect(both == ["ok.yaml": ["a": 1], "zz": ["b": 2]])
+        let odd = try await rig.session.result("ec.oci.blob_files", [rig.ref("app", digest), ["ok.yaml\u{0}zz"]])
+        #expect(odd == [:])
+        await rig.close()
+    }
+
+    @Test func aLongPathLayerIsRefusedQuickly() async throws {
+        let rig = try Rig()
+        // One entry of a 256 KiB path of `a/` segments: a few hundred bytes of gzip.
+        var tar = TarBuilder()
+        tar.file(String(repeating: "a/", count: 128 << 10) + "x.yaml", "v: 1")
+        let image = rig.registry.image("app", layers: [Compressors.gzip(tar.archive)])
+        let started = ContinuousClock.now
+        let answer = try await rig.session.call("ec.oci.image_files", [rig.ref("app", image), ["a"]])
+        #expect(answer.errorReason == "name_too_long", "\(answer.jsonText)")
+        #expect(ContinuousClock.now - started < .seconds(5))
+        try await rig.expectStillServing()
+        await rig.close()
+    }
+
+    /// An outage is an error, never "no signatures".
+    @Test(arguments: [503, 500, 429, 400])
+    func referrersFailClosed(status: Int) async throws {
+        let rig = try Rig()
+        let image = rig.registry.image("app", tag: "v1", layers: [])
+        rig.registry.script { $0.path.contains("/referrers/") ? HostileRegistry.registryError(status, "UNAVAILABLE") : nil }
+        let answer = try await rig.session.call("ec.oci.image_referrers", [rig.ref("app", image)])
+        #expect(answer["error"] != nil, "\(answer.jsonText)")
+        #expect(answer.errorReason != nil)
+        await rig.close()
+    }
+
+    @Test func referrersFallBackOnlyOn404AndAFallbackOutageIsAnError() async throws {
+        let rig = try Rig()
+        let image = rig.registry.image("app", tag: "v1", layers: [])
+        // No referrers API (404) and no fallback tag (404): an empty list.
+        #expect(try await rig.session.result("ec.oci.image_referrers", [rig.ref("app", image)]) == [])
+        // No referrers API, and the fallback tag answers 503: an error.
+        rig.registry.script { $0.path.contains("/manifests/sha256-") ? HostileRegistry.registryError(503, "UNAVAILABLE") : nil }
+        let answer = try await rig.session.call("ec.oci.image_referrers", [rig.ref("app", image)])
+        #expect(answer.errorCode == -32004, "\(answer.jsonText)")
+        await rig.close()
+    }
+
+    @Test func tagRefsFailClosedOnAnythingButA404() async throws {
+        let rig = try Rig()
+        let image = rig.registry.image("app", tag: "v1", layers: [])
+        let signature = rig.registry.manifest("app", tag: "sha256-\(image.hex).sig", Array("{}".utf8))
+        _ = signature
+        #expect(try await rig.session.result("ec.oci.image_tag_refs", [rig.ref("app", image)])
+                == [.string("\(rig.registry.host)/app:sha256-\(image.hex).sig")])
+        rig.registry.script { $0.path.hasSuffix(".att") ? HostileRegistry.registryError(503, "UNAVAILABLE") : nil }
+        let answer = try await rig.session.call("ec.oci.image_tag_refs", [rig.ref("app", image)])
+        #expect(answer.errorCode == -32004, "\(answer.jsonText)")
+        await rig.close()
+    }
+
+    @Test func anEndlessBlobStopsAtTheLimitAndLeavesNoFile() async throws {
+        let rig = try Rig()
+        var tar = TarBuilder()
+        tar.file("a.yaml", "a: 1")
+        let layer = Compressors.gzip(tar.archive)
+        let image = rig.registry.image("app", layers: [layer])
+        let digest = Digest.of(layer)
+        // The layer streams without end (a manifest declaring its true size).
+        rig.registry.script { $0.path.hasSuffix("/blobs/\(digest)") ? .endless(status: 200, headers: [], limit: 64 << 20) : nil }
+        let answer = try await rig.session.call("ec.oci.image_files", [rig.ref("app", image), ["."]])
+        #expect(answer.errorCode == -32005, "\(answer.jsonText)")
+        #expect(answer.errorReason == "blob_too_large")
+        #expect(rig.leftoverFiles.isEmpty, "\(rig.leftoverFiles)")
+        try await rig.expectStillServing()
+        await rig.close()
+    }
+
+    @Test func aDrippingRegistryIsCutOffByTheRequestDeadline() async throws {
+        let rig = try Rig(["--timeout", "2s", "--request-timeout", "3s"])
+        let blob = Array(String(repeating: "x", count: 200).utf8)
+        let digest = rig.registry.blob("app", blob)
+        // A byte every 50 ms: never silent for 2 s, but under the minimum rate.
+        rig.registry.script { $0.path.hasSuffix("/blobs/\(digest)") ? .drip(status: 200, headers: [], body: blob, interval: 0.05) : nil }
+        let started = ContinuousClock.now
+        let answer = try await rig.session.call("ec.oci.blob", [rig.ref("app", digest)])
+        #expect(answer.errorReason == "timeout", "\(answer.jsonText)")
+        #expect(ContinuousClock.now - started < .seconds(8))
+        #expect(rig.leftoverFiles.isEmpty, "\(rig.leftoverFiles)")
+        await rig.close()
+    }
+
+    @Test func downloadsArePrivateToTheServer() async throws {
+        let rig = try Rig(["--timeout", "5s"])
+        let blob = Array(String(repeating: "y", count: 100).utf8)
+        let digest = rig.registry.blob("app", blob)
+        rig.registry.script { $0.path.hasSuffix("/blobs/\(digest)") ? .drip(status: 200, headers: [], body: blob, interval: 0.05) : nil }
+        let id = rig.session.send("ec.oci.blob", [rig.ref("app", digest)])
+        var modes: [(String, Int)] = []
+        let deadline = ContinuousClock.now + .seconds(15)
+        while modes.count < 2 && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+            modes = []
+            let walker = FileManager.default.enumerator(atPath: rig.temporary.path)
+            while let path = walker?.nextObject() as? String {
+                var info = stat()
+                if stat(rig.temporary.appendingPathComponent(path).path, &info) == 0 { modes.append((path, Int(info.st_mode & 0o777))) }
+            }
+        }
+        #expect(modes.count == 2, "\(modes) \(rig.session.process.stderr)")
+        for (path, mode) in modes {
+            #expect(mode == (path.contains("/") ? 0o600 : 0o700), "\(path): \(String(mode, radix: 8))")
+        }
+        #expect(try await rig.session.response(id)["result"] == .string(String(repeating: "y", count: 100)))
+        #expect(rig.leftoverFiles.isEmpty)
+        await rig.close()
+    }
+}
