@@ -54,7 +54,7 @@ let package = Package(
 
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "FramingTests", dependencies: ["Framing"]),
-        .testTarget(name: "RegistryTests", dependencies: ["Registry", "JSON", "TestFixtures"]),
+        .testTarget(name: "RegistryTests", dependencies: ["Registry", "JSON", "Locking", "TestFixtures"]),
         // Against a real registry (docker-registry) started by the tests.
         .testTarget(name: "RegistryIntegrationTests", dependencies: ["Registry", "JSON", "Logging", "TestFixtures"]),
         // The ten methods through the binary, against a real registry.

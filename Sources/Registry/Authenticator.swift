@@ -11,21 +11,27 @@ import Logging
 /// per registry and scope until they expire and shared by every request;
 /// concurrent requests for the same scope share one token fetch.
 final class Authenticator: Sendable {
-    private struct CachedToken {
+    struct CachedToken {
         let value: String
         let expires: ContinuousClock.Instant
     }
 
     private let transport: HTTPTransport
     private let credentials: CredentialStore
+    private let scheme: RegistryScheme
     private let logger: Logger
+    /// Tokens and challenges kept at most (registries and scopes come from
+    /// refs, which callers choose freely).
+    static let maxCachedTokens = 1024
+    static let maxCachedChallenges = 1024
     private let challenges = Locked([String: AuthChallenge]())
     private let tokens = Locked([String: CachedToken]())
     private let tokenFetches = Locked([String: Task<CachedToken, any Error>]())
 
-    init(transport: HTTPTransport, credentials: CredentialStore, logger: Logger) {
+    init(transport: HTTPTransport, credentials: CredentialStore, scheme: RegistryScheme, logger: Logger) {
         self.transport = transport
         self.credentials = credentials
+        self.scheme = scheme
         self.logger = logger
     }
 
@@ -44,7 +50,10 @@ final class Authenticator: Sendable {
         guard let header = response.header("WWW-Authenticate"), let challenge = AuthChallenge(header) else {
             return nil
         }
-        challenges.withLock { $0[registry] = challenge }
+        challenges.withLock { challenges in
+            if challenges.count >= Self.maxCachedChallenges && challenges[registry] == nil { challenges.removeAll() }
+            challenges[registry] = challenge
+        }
         return try await authorization(for: challenge, registry: registry, scope: scope, refresh: true)
     }
 
@@ -78,7 +87,10 @@ final class Authenticator: Sendable {
             let task = Task { [self] () async throws -> CachedToken in
                 defer { tokenFetches.withLock { _ = $0.removeValue(forKey: key) } }
                 let token = try await fetchToken(challenge: challenge, registry: registry, scope: scope)
-                tokens.withLock { $0[key] = token }
+                tokens.withLock { tokens in
+                    Self.makeRoom(in: &tokens)
+                    tokens[key] = token
+                }
                 return token
             }
             fetches[key] = task
@@ -98,6 +110,14 @@ final class Authenticator: Sendable {
             components.scheme == "https" || components.scheme == "http"
         else {
             throw RegistryError(.accessDenied, reason: "unauthorized", message: "\(registry) sent a bearer challenge without a usable realm")
+        }
+        // Credentials go over plain HTTP only to a registry spoken to in plain
+        // HTTP already (loopback, private, --insecure-registry): an HTTPS
+        // registry's secrets never travel in clear text to its token realm.
+        let plainRealm = components.scheme == "http"
+        if plainRealm && scheme.scheme(for: registry) == "https" {
+            throw RegistryError(.accessDenied, reason: "unauthorized",
+                                message: "\(registry) named a plain-HTTP token realm; refused for an HTTPS registry")
         }
         let creds = await credentials.credentials(for: registry)
         var request: HTTPRequest
@@ -145,6 +165,17 @@ final class Authenticator: Sendable {
         let lifetime = max(1, (body["expires_in"]?.intValue ?? 60) - 5)
         logger.debug("token obtained", [("registry", registry), ("scope", scope), ("expiresIn", String(lifetime))])
         return CachedToken(value: value, expires: .now + .seconds(lifetime))
+    }
+
+    /// Keeps the token cache under its bound: expired tokens go first, then
+    /// those that expire soonest.
+    static func makeRoom(in tokens: inout [String: CachedToken], limit: Int = maxCachedTokens) {
+        guard tokens.count >= limit else { return }
+        let now = ContinuousClock.now
+        tokens = tokens.filter { $0.value.expires > now }
+        while tokens.count >= limit, let soonest = tokens.min(by: { $0.value.expires < $1.value.expires }) {
+            tokens[soonest.key] = nil
+        }
     }
 
     private static func basic(_ creds: Credentials) -> String {

@@ -26,7 +26,8 @@ public final class RegistryClient: Sendable {
         self.configuration = configuration
         self.logger = logger
         transport = HTTPTransport(settings: configuration.transport, logger: logger, counters: counters)
-        authenticator = Authenticator(transport: transport, credentials: configuration.credentials, logger: logger)
+        authenticator = Authenticator(transport: transport, credentials: configuration.credentials,
+                                      scheme: configuration.scheme, logger: logger)
     }
 
     /// Where tasks that mostly wait for this client's requests may prefer
@@ -127,7 +128,10 @@ public final class RegistryClient: Sendable {
             request.setHeader("Authorization", authorization)
         }
         let (result, response) = try await perform(request)
+        // A challenge counts only when the registry itself gave it: a 401
+        // from a host it redirected to must not draw its credentials there.
         guard response.status == 401,
+            response.challengeURL.map(HTTPRequest.origin(of:)) == HTTPRequest.origin(of: url),
             let authorization = try await authenticator.authorizationAfterChallenge(
                 response, registry: reference.registry, scope: scope)
         else { return result }

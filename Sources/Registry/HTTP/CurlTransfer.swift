@@ -47,7 +47,8 @@ final class CurlTransfer: @unchecked Sendable {
         ocirpc_setopt_long(handle, CURLOPT_MAXREDIRS, 10)
         // HTTP(S) only, redirects included: a registry cannot send us to ftp:// or file://.
         ocirpc_setopt_string(handle, CURLOPT_PROTOCOLS_STR, "http,https")
-        ocirpc_setopt_string(handle, CURLOPT_REDIR_PROTOCOLS_STR, "http,https")
+        // And never from https down to http.
+        ocirpc_setopt_string(handle, CURLOPT_REDIR_PROTOCOLS_STR, request.url.hasPrefix("https:") ? "https" : "http,https")
         ocirpc_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, max(1, Int(settings.timeout * 1000)))
         ocirpc_setopt_long(handle, CURLOPT_TCP_KEEPALIVE, 1)
         // A deadline for the whole transfer, and a floor on its speed: a
@@ -209,7 +210,14 @@ final class CurlTransfer: @unchecked Sendable {
             if fileFailed { return .failure(CurlFailure(.localFile, "could not write the downloaded body")) }
             return .failure(Self.failure(code))
         }
-        let response = HTTPResponse(status: status, headers: headers, body: body)
+        var challengeURL: String?
+        if status == 401, let handle {
+            var effective: UnsafeMutablePointer<CChar>?
+            if ocirpc_getinfo_string(handle, CURLINFO_EFFECTIVE_URL, &effective) == CURLE_OK, let effective {
+                challengeURL = String(cString: effective)
+            }
+        }
+        let response = HTTPResponse(status: status, headers: headers, body: body, challengeURL: challengeURL)
         var downloaded: DownloadedFile?
         if let filePath, let hasher {
             downloaded = DownloadedFile(url: filePath, digest: hasher.finalize(), size: written)

@@ -21,7 +21,19 @@ public struct HTTPRequest: Sendable {
     }
 
     /// `host[:port]` of the URL, for messages.
-    public var authority: String {
+    public var authority: String { Self.authority(of: url) }
+
+    /// `scheme://host[:port]` of the URL, lower-cased.
+    public var origin: String { Self.origin(of: url) }
+
+    /// `scheme://host[:port]` of `url`, lower-cased.
+    public static func origin(of url: String) -> String {
+        let scheme = url.prefix { $0 != ":" }
+        return (scheme + "://" + authority(of: url)).lowercased()
+    }
+
+    /// `host[:port]` of `url`.
+    public static func authority(of url: String) -> String {
         let bytes = Array(url.utf8)
         var start = 0
         if let colon = bytes.firstIndex(of: UInt8(ascii: ":")), bytes[colon...].starts(with: [0x3A, 0x2F, 0x2F]) {
@@ -47,11 +59,15 @@ public struct HTTPResponse: Sendable {
     /// Header values by lower-cased name (of the last response, after redirects).
     public let headers: [String: String]
     public let body: Data
+    /// For a 401 answer, the URL that gave it (after redirects): a
+    /// challenge is learnt only from the registry's own origin.
+    public let challengeURL: String?
 
-    public init(status: Int, headers: [String: String], body: Data) {
+    public init(status: Int, headers: [String: String], body: Data, challengeURL: String? = nil) {
         self.status = status
         self.headers = headers
         self.body = body
+        self.challengeURL = challengeURL
     }
 
     public func header(_ name: String) -> String? { headers[name.lowercased()] }

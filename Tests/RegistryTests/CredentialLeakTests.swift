@@ -1,0 +1,97 @@
+import Foundation
+import JSON
+import Locking
+import Testing
+import TestFixtures
+@testable import Registry
+
+/// A registry's credentials go to that registry (and the token server it
+/// names for itself), never to a host it redirects to.
+@Suite struct CredentialLeakTests {
+    /// A client with Basic credentials `u:secret` for `registry`.
+    private func client(for registry: String) throws -> (RegistryClient, URL) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("leak-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let auth = Data("u:secret".utf8).base64EncodedString()
+        try Data(#"{"auths":{"\#(registry)":{"auth":"\#(auth)"}}}"#.utf8).write(to: dir.appendingPathComponent("config.json"))
+        var configuration = RegistryClient.Configuration()
+        configuration.credentials = CredentialStore(environment: ["DOCKER_CONFIG": dir.path])
+        configuration.transport.retries = 0
+        return (RegistryClient(configuration: configuration, logger: .disabled), dir)
+    }
+
+    @Test func aForeignChallengeAfterARedirectIsNotLearntAndGetsNoCredentials() async throws {
+        let tokenRequests = Locked<[TestHTTPRequest]>([])
+        let tokenServer = try TestHTTPServer { request in
+            tokenRequests.withLock { $0.append(request) }
+            return .response(status: 200, headers: [], body: Array(#"{"token":"stolen"}"#.utf8))
+        }
+        let foreignRequests = Locked<[TestHTTPRequest]>([])
+        let foreign = try TestHTTPServer { request in
+            foreignRequests.withLock { $0.append(request) }
+            return .response(status: 401, headers: [("WWW-Authenticate", #"Bearer realm="\#(tokenServer.baseURL)/token",service="evil""#)],
+                             body: [])
+        }
+        let manifest = Array(#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[]}"#.utf8)
+        let expected = "Basic " + Data("u:secret".utf8).base64EncodedString()
+        let registry = try TestHTTPServer { request in
+            if request.path.contains("/blobs/") {
+                return .response(status: 302, headers: [("Location", "\(foreign.baseURL)/storage/blob")], body: [])
+            }
+            guard request.headers["authorization"] == expected else {
+                return .response(status: 401, headers: [("WWW-Authenticate", #"Basic realm="registry""#)], body: [])
+            }
+            return .response(status: 200, headers: [("Content-Type", "application/vnd.oci.image.manifest.v1+json")], body: manifest)
+        }
+        defer { tokenServer.stop(); foreign.stop(); registry.stop() }
+        let host = "127.0.0.1:\(registry.port)"
+        let (client, dir) = try client(for: host)
+        defer { try? FileManager.default.removeItem(at: dir) }
+
+        let digest = Digest.of(Array("blob".utf8))
+        await #expect(throws: RegistryError.self) {
+            _ = try await client.fetchBlob(try ImageReference.parse("\(host)/app@\(digest)"))
+        }
+        // The registry's own challenge still works for another repository,
+        // and nothing went to the foreign realm.
+        let fetched = try await client.fetchManifest(try ImageReference.parse("\(host)/other:v1"))
+        #expect(fetched.bytes == manifest)
+        let digestAgain = Digest.of(Array("again".utf8))
+        _ = try? await client.fetchBlob(try ImageReference.parse("\(host)/third@\(digestAgain)"))
+        #expect(tokenRequests.withLock { $0 }.isEmpty)
+        #expect(foreignRequests.withLock { $0 }.allSatisfy { $0.headers["authorization"] == nil })
+    }
+
+    @Test func anHTTPSRegistrysPlainHTTPRealmGetsNoCredentials() async throws {
+        let tokenRequests = Locked<[TestHTTPRequest]>([])
+        let tokenServer = try TestHTTPServer { request in
+            tokenRequests.withLock { $0.append(request) }
+            return .response(status: 200, headers: [], body: Array(#"{"token":"t"}"#.utf8))
+        }
+        defer { tokenServer.stop() }
+        let (client, dir) = try client(for: "registry.example")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let challenge = HTTPResponse(status: 401, headers: ["www-authenticate": #"Bearer realm="\#(tokenServer.baseURL)/token""#],
+                                     body: Data(), challengeURL: "https://registry.example/v2/app/manifests/v1")
+        await #expect(throws: RegistryError.self) {
+            _ = try await client.authenticator.authorizationAfterChallenge(challenge, registry: "registry.example",
+                                                                          scope: "repository:app:pull")
+        }
+        #expect(tokenRequests.withLock { $0 }.isEmpty)
+    }
+}
+
+@Suite struct TokenCacheBound {
+    @Test func theTokenCacheKeepsUnderItsBoundDroppingExpiredThenSoonest() {
+        var tokens: [String: Authenticator.CachedToken] = [:]
+        let now = ContinuousClock.now
+        for i in 0..<10 {
+            tokens["t\(i)"] = Authenticator.CachedToken(value: "v", expires: now + .seconds(i - 3))
+        }
+        Authenticator.makeRoom(in: &tokens, limit: 10)
+        // The expired ones (t0...t3) went.
+        #expect(Set(tokens.keys) == Set((4..<10).map { "t\($0)" }))
+        Authenticator.makeRoom(in: &tokens, limit: 4)
+        #expect(Set(tokens.keys) == ["t7", "t8", "t9"])
+    }
+}
