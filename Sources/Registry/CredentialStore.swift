@@ -36,12 +36,14 @@ public final class CredentialStore: Sendable {
     private let searchPath: String
     private let helperTimeout: Double
     private let helperAnswerLifetime: Double
-    private let helperAnswers = Locked([String: (Credentials, ContinuousClock.Instant)]())
+    private let helperFailureLifetime: Double
+    private let helperAnswers = Locked([String: (Credentials?, ContinuousClock.Instant)]())
 
     /// Reads the files named by `environment` (defaults to the process's).
     /// A helper that has not answered in `helperTimeout` seconds is killed.
     public init(environment: [String: String] = ProcessInfo.processInfo.environment,
-                helperTimeout: Double = 20, helperAnswerLifetime: Double = 300) {
+                helperTimeout: Double = 20, helperAnswerLifetime: Double = 300, helperFailureLifetime: Double = 30) {
+        self.helperFailureLifetime = helperFailureLifetime
         searchPath = environment["PATH"].flatMap { $0.isEmpty ? nil : $0 } ?? "/usr/local/bin:/usr/bin:/bin"
         self.helperTimeout = helperTimeout
         self.helperAnswerLifetime = helperAnswerLifetime
@@ -66,19 +68,24 @@ public final class CredentialStore: Sendable {
                 if let helper = file.helpers[key] { return await ask(helper, serverURL: key) }
                 if let found = file.auths[key] { return found }
             }
-            if let store = file.store, let found = await ask(store, serverURL: registry) { return found }
+            // `docker login` keeps Docker Hub in a store under its v1 URL.
+            let storeKey = registry == ImageReference.dockerHub ? "https://index.docker.io/v1/" : registry
+            if let store = file.store, let found = await ask(store, serverURL: storeKey) { return found }
         }
         return nil
     }
 
-    /// A helper's answer, from the last few minutes or asked now. Failures
-    /// are not kept: the next request asks again.
+    /// A helper's answer, from the last few minutes or asked now. A failed
+    /// lookup is kept briefly too (`helperFailureLifetime`), so a broken or
+    /// slow helper is not run on every request.
     private func ask(_ helper: String, serverURL: String) async -> Credentials? {
         let key = helper + " " + serverURL
         if let (answer, expires) = helperAnswers.withLock({ $0[key] }), expires > .now { return answer }
         let answer = await CredentialHelper(name: helper, searchPath: searchPath, timeout: helperTimeout).get(serverURL)
-        if let answer {
-            helperAnswers.withLock { $0[key] = (answer, .now + .milliseconds(Int(helperAnswerLifetime * 1000))) }
+        let lifetime = answer == nil ? helperFailureLifetime : helperAnswerLifetime
+        helperAnswers.withLock { answers in
+            if answers.count >= 1024 { answers.removeAll() }
+            answers[key] = (answer, .now + .milliseconds(Int(lifetime * 1000)))
         }
         return answer
     }

@@ -1,4 +1,5 @@
 import Foundation
+import CCurl
 import Glibc
 
 /// Runs a program to completion on the calling thread: posix_spawn, its
@@ -23,13 +24,13 @@ public enum Subprocess {
         timeout: Double? = nil, outputLimit: Int = 64 << 20
     ) -> Outcome? {
         var toChild: [Int32] = [-1, -1], fromChild: [Int32] = [-1, -1]
-        guard pipe(&toChild) == 0 else { return nil }
-        guard pipe(&fromChild) == 0 else {
+        // Close-on-exec from the start (a concurrent spawn must not inherit
+        // them); the dup2s below survive exec.
+        guard ocirpc_pipe_cloexec(&toChild) == 0 else { return nil }
+        guard ocirpc_pipe_cloexec(&fromChild) == 0 else {
             close(toChild[0]); close(toChild[1])
             return nil
         }
-        // Not inherited by other children; the dup2s below survive exec.
-        for fd in toChild + fromChild { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -86,8 +87,21 @@ public enum Subprocess {
             output.append(contentsOf: buffer[0..<min(count, outputLimit - output.count)])
         }
         if timedOut || output.count >= outputLimit { kill(pid, SIGKILL) }
+        // A program may close its output and go on running: the deadline
+        // holds for its exit too.
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        while true {
+            let reaped = waitpid(pid, &status, deadline == nil ? 0 : WNOHANG)
+            if reaped == pid { break }
+            if reaped < 0 && errno != EINTR { break }
+            if reaped == 0, let deadline, DispatchTime.now().uptimeNanoseconds >= deadline {
+                timedOut = true
+                kill(pid, SIGKILL)
+                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                break
+            }
+            if reaped == 0 { usleep(2_000) }
+        }
         let exited = (status & 0x7f) == 0
         return Outcome(exitStatus: exited ? (status >> 8) & 0xff : nil, output: output, timedOut: timedOut)
     }

@@ -198,7 +198,7 @@ import TestFixtures
     }
 
     @Test func downloadsArePrivateToTheServer() async throws {
-        let rig = try Rig(["--timeout", "5s"])
+        let rig = try Rig(["--timeout", "30s"])
         let blob = Array(String(repeating: "y", count: 100).utf8)
         let digest = rig.registry.blob("app", blob)
         rig.registry.script { $0.path.hasSuffix("/blobs/\(digest)") ? .drip(status: 200, headers: [], body: blob, interval: 0.05) : nil }

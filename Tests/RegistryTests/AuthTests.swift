@@ -29,7 +29,8 @@ import TestFixtures
 
 @Suite struct CredentialFiles {
     /// A store over `files` in a new folder, which is also the helpers' `PATH`.
-    private func store(_ files: [String: String], helperTimeout: Double = 20) throws -> (CredentialStore, URL) {
+    private func store(_ files: [String: String], helperTimeout: Double = 20,
+                       failureLifetime: Double = 30) throws -> (CredentialStore, URL) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-creds-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("containers"), withIntermediateDirectories: true)
         for (name, text) in files {
@@ -42,7 +43,7 @@ import TestFixtures
         }
         return (CredentialStore(environment: ["DOCKER_CONFIG": dir.path, "XDG_RUNTIME_DIR": dir.path,
                                               "HOME": "/nonexistent", "PATH": dir.path],
-                                helperTimeout: helperTimeout), dir)
+                                helperTimeout: helperTimeout, helperFailureLifetime: failureLifetime), dir)
     }
 
     /// A helper script that logs each call (and the server URL it was given)
@@ -78,15 +79,42 @@ import TestFixtures
         #expect(calls(dir) == ["quay.io"])
     }
 
-    @Test func aFailingHelperMeansAnonymousAndIsAskedAgainNextTime() async throws {
-        let (s, dir) = try store([
+    @Test func aFailingHelperMeansAnonymousAndIsAskedAgainOnlyAfterAWhile() async throws {
+        let files = [
             "config.json": #"{"credHelpers":{"r.example":"fake"}}"#,
             "docker-credential-fake": helper("echo 'credentials not found' ; exit 1"),
-        ])
+        ]
+        let (s, dir) = try store(files)
         defer { try? FileManager.default.removeItem(at: dir) }
         #expect(await s.credentials(for: "r.example") == nil)
         #expect(await s.credentials(for: "r.example") == nil)
-        #expect(calls(dir).count == 2)
+        #expect(calls(dir).count == 1)
+        let (expiring, expiringDir) = try store(files, failureLifetime: 0)
+        defer { try? FileManager.default.removeItem(at: expiringDir) }
+        #expect(await expiring.credentials(for: "r.example") == nil)
+        #expect(await expiring.credentials(for: "r.example") == nil)
+        #expect(calls(expiringDir).count == 2)
+    }
+
+    @Test func aHelperThatClosesItsOutputAndLingersIsKilledAtTheTimeout() async throws {
+        let (s, dir) = try store([
+            "config.json": #"{"credHelpers":{"r.example":"fake"}}"#,
+            "docker-credential-fake": helper("exec >&-\nexec sleep 600"),
+        ], helperTimeout: 0.3)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let started = ContinuousClock.now
+        #expect(await s.credentials(for: "r.example") == nil)
+        #expect(ContinuousClock.now - started < .seconds(10))
+    }
+
+    @Test func dockerHubIsAskedOfTheStoreUnderItsV1URL() async throws {
+        let (s, dir) = try store([
+            "config.json": #"{"credsStore":"fake"}"#,
+            "docker-credential-fake": helper(#"echo '{"Username":"hub","Secret":"pw"}'"#),
+        ])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        #expect(await s.credentials(for: ImageReference.dockerHub) == Credentials(username: "hub", secret: "pw"))
+        #expect(calls(dir) == ["https://index.docker.io/v1/"])
     }
 
     @Test func aHelperThatNeverAnswersIsKilledAtTheTimeout() async throws {

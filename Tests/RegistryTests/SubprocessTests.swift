@@ -26,6 +26,13 @@ import TestFixtures
         #expect(outcome.exitStatus == nil)
     }
 
+    @Test func aProgramThatClosesItsOutputAndLingersIsKilledAtTheTimeout() throws {
+        let started = ContinuousClock.now
+        let outcome = try #require(Subprocess.run("/bin/sh", ["-c", "exec >&-; exec sleep 600"], timeout: 0.3))
+        #expect(outcome.timedOut)
+        #expect(ContinuousClock.now - started < .seconds(10))
+    }
+
     @Test func outputPastTheLimitIsCut() throws {
         let outcome = try #require(Subprocess.run("/bin/sh", ["-c", "yes"], outputLimit: 100_000))
         #expect(outcome.output.count == 100_000)
