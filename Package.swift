@@ -22,6 +22,8 @@ let package = Package(
         .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         // libcurl (Debian's libcurl4-openssl-dev headers), loaded on first use.
         .target(name: "CCurl", path: "Sources/CCurl"),
+        // System calls Swift's Glibc module lacks (pipe2, malloc_trim).
+        .target(name: "CSystem", path: "Sources/CSystem"),
         .systemLibrary(name: "CYAML", path: "Sources/CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         // Streaming tar, gzip (zlib) and zstd (libzstd) readers.
         .target(name: "Archive", dependencies: ["CZlib", "CZstd"]),
@@ -30,11 +32,11 @@ let package = Package(
         // The byte-budgeted content cache, the tag TTL cache, singleflight.
         .target(name: "Caching", dependencies: ["Locking"]),
         // The registry client: references, digests, auth, HTTP (libcurl), endpoints.
-        .target(name: "Registry", dependencies: ["CCurl", "COpenSSL", "JSON", "Logging", "Locking"]),
+        .target(name: "Registry", dependencies: ["CCurl", "COpenSSL", "CSystem", "JSON", "Logging", "Locking"]),
         // Line-oriented stderr logging.
         .target(name: "Logging", dependencies: ["JSON"]),
         // JSON-RPC 2.0 dispatch: method registry, params, cancellation, batches.
-        .target(name: "RPCDispatch", dependencies: ["JSON", "Locking"]),
+        .target(name: "RPCDispatch", dependencies: ["CSystem", "JSON", "Locking"]),
         // Configuration, lifecycle and server methods; wires the pieces together.
         .target(name: "ServerCore", dependencies: ["JSON", "Framing", "Locking", "RPCDispatch", "Logging"]),
         // The ten ec.oci.* methods over the registry client and the caches.

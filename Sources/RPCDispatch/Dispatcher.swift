@@ -1,3 +1,4 @@
+import CSystem
 import JSON
 import Synchronization
 
@@ -12,19 +13,26 @@ public final class Dispatcher: Sendable {
     private let registry: MethodRegistry
     private let sink: any MessageSink
     private let maxDepth: Int
-    private let inFlight = InFlightRequests()
+    private let inFlight: InFlightRequests
     private let shuttingDown = Atomic<Bool>(false)
     private let onHandlerError: @Sendable (String, any Error) -> Void
 
     /// - Parameters:
     ///   - registry: the methods served.
     ///   - sink: where responses and notifications go.
+    ///   - maxRunning: calls run at once; later ones wait in a queue.
+    ///   - maxQueuedBytes: what waiting calls may hold before reading pauses.
     ///   - onHandlerError: told about handler failures that were not
     ///     `RPCError`s (they are answered as -32603), for logging.
     public init(
         registry: MethodRegistry, sink: any MessageSink, maxDepth: Int = JSONParser.defaultMaxDepth,
+        maxRunning: Int = Dispatcher.defaultMaxRunning, maxQueuedBytes: Int = Dispatcher.defaultMaxQueuedBytes,
         onHandlerError: @escaping @Sendable (String, any Error) -> Void = { _, _ in }
     ) {
+        let notifications = NotificationSender(sink: sink)
+        self.inFlight = InFlightRequests(maxRunning: maxRunning, maxQueuedBytes: maxQueuedBytes) { call in
+            Dispatcher.body(call, notifications: notifications, onHandlerError: onHandlerError)
+        }
         self.registry = registry
         self.sink = sink
         self.maxDepth = maxDepth
@@ -49,6 +57,9 @@ public final class Dispatcher: Sendable {
         default:
             handle(message, reply: sink.send)
         }
+        // A large message's parsed tree is gone now: give its pages back
+        // rather than keep them as the process's high-water mark.
+        if bytes.count > 1 << 20 { ocirpc_release_free_memory() }
     }
 
     /// Answers a message that could not even be framed (too large, bad
@@ -75,11 +86,21 @@ public final class Dispatcher: Sendable {
         await inFlight.waitUntilCount(atMost: leaving)
     }
 
-    /// Blocks the reader thread while `limit` or more calls are in flight,
-    /// so a client flooding requests cannot grow memory without bound.
-    public func waitForCapacity(limit: Int) {
-        inFlight.waitForCapacity(limit: limit)
+    /// Calls run at once by default; later ones wait their turn.
+    public static let defaultMaxRunning = 512
+    /// Bytes the waiting calls may hold by default before reading pauses.
+    public static let defaultMaxQueuedBytes = 64 << 20
+
+    /// Blocks the reader thread while waiting calls fill their queue, so a
+    /// client flooding requests cannot grow memory without bound. Until
+    /// then reading goes on, and cancellations and lifecycle messages are
+    /// acted on at once.
+    public func waitForCapacity() {
+        inFlight.waitForCapacity()
     }
+
+    /// Calls waiting for a turn.
+    public var queuedCount: Int { inFlight.queued.calls }
 
     /// Cancels every call in flight (each is answered -32800).
     public func cancelAll() { inFlight.cancelAll() }
@@ -172,12 +193,20 @@ public final class Dispatcher: Sendable {
         _ spec: MethodSpec, params: Params, id: RequestID?,
         reply: (@Sendable ([UInt8]) -> Void)?
     ) {
-        let context = RequestContext(id: id, method: spec.name, notifications: notifications)
-        let onHandlerError = self.onHandlerError
-        inFlight.start(id: id, method: spec.name) {
+        inFlight.start(PendingCall(spec: spec, params: .bound(params), id: id, reply: reply))
+    }
+
+    /// The task body that runs `call` and answers it.
+    private static func body(
+        _ call: PendingCall, notifications: NotificationSender,
+        onHandlerError: @escaping @Sendable (String, any Error) -> Void
+    ) -> @Sendable () async -> Void {
+        let spec = call.spec, id = call.id, reply = call.reply
+        return {
+            let context = RequestContext(id: id, method: spec.name, notifications: notifications)
             let response: [UInt8]
             do {
-                let result = try await spec.handler(params, context)
+                let result = try await spec.handler(call.params.bound, context)
                 guard let id, let reply else { return }
                 response = Task.isCancelled
                     ? MessageEncoding.error(id: id, .cancelled)
@@ -197,5 +226,44 @@ public final class Dispatcher: Sendable {
                 reply(MessageEncoding.error(id: id, rpcError))
             }
         }
+    }
+}
+
+/// A call taken by the dispatcher: its method, params, id and where its
+/// answer goes. While it waits for a turn its params are kept as JSON text,
+/// which is smaller than the parsed values.
+struct PendingCall: Sendable {
+    enum Arguments: Sendable {
+        case bound(Params)
+        case text([UInt8])
+
+        /// The params, parsed again if they were parked as text.
+        var bound: Params {
+            switch self {
+            case .bound(let params): return params
+            case .text(let bytes): return Params((try? JSONParser.parse(bytes))?.objectValue ?? JSONObject())
+            }
+        }
+
+        var textCount: Int {
+            if case .text(let bytes) = self { return bytes.count }
+            return 0
+        }
+    }
+
+    let spec: MethodSpec
+    let params: Arguments
+    let id: RequestID?
+    let reply: (@Sendable ([UInt8]) -> Void)?
+
+    /// This call with its params as text, for the queue.
+    func parked() -> PendingCall {
+        guard case .bound(let values) = params else { return self }
+        return PendingCall(spec: spec, params: .text(JSONWriter.bytes(.object(values.values))), id: id, reply: reply)
+    }
+
+    /// Answers -32800: it was cancelled before it ran.
+    func answerCancelled() {
+        if let id, let reply { reply(MessageEncoding.error(id: id, .cancelled)) }
     }
 }

@@ -1,103 +1,217 @@
 import Locking
 
-/// The requests and notifications being handled right now: the table that
-/// `$/cancelRequest` looks ids up in, the count that shutdown and end of
-/// input wait to drain, and per-method request counters for `server.stats`.
+/// The calls the server has taken: running ones (each a Swift task) and,
+/// past `maxRunning`, waiting ones parked in a queue bounded by bytes.
+/// It is the table that `$/cancelRequest` looks ids up in (a waiting call
+/// is dropped and answered at once), the count that shutdown and end of
+/// input wait to drain, and the per-method counters of `server.stats`.
 ///
-/// Hot path: the reader counts the call, creates its task outside the lock,
-/// then records it; the task takes the lock once when it finishes. A task
-/// that finishes before the reader has recorded it leaves its serial in
-/// `finishedEarly`, so nothing stale is kept.
+/// A waiting call holds its method, its params as JSON text and where to
+/// reply (a few hundred bytes), not a task, so 100,000 pipelined slow calls
+/// cost tens of MB while the reader goes on reading control messages.
 final class InFlightRequests: @unchecked Sendable {
+    /// A call accepted but not yet started.
+    private struct Waiting {
+        let cost: Int
+        let call: PendingCall
+    }
+
+    /// Turns a call into the body of its task (set by the dispatcher).
+    private let makeBody: @Sendable (PendingCall) -> @Sendable () async -> Void
+
+    let maxRunning: Int
+    let maxQueuedBytes: Int
     private let lock = ConditionLock()
     private var nextSerial: UInt64 = 0
     private var tasks: [UInt64: Task<Void, Never>] = [:]
     private var idBySerial: [UInt64: RequestID] = [:]
     private var serialsByID: [RequestID: [UInt64]] = [:]
+    /// Launched, but the task not recorded yet.
+    private var launching: Set<UInt64> = []
+    private var cancelWhenRecorded: Set<UInt64> = []
     private var finishedEarly: Set<UInt64> = []
+    private var waiting: [UInt64: Waiting] = [:]
+    private var queue: [UInt64] = []
+    private var queueHead = 0
+    private var queuedBytes = 0
+    private var running = 0
+    /// Running plus waiting.
     private var active = 0
     private var capacityWaiters = 0
     private var drainWaiters: [(limit: Int, continuation: CheckedContinuation<Void, Never>)] = []
     private var requestsByMethodCounts: [String: Int] = [:]
 
-    /// Starts `body` as a task registered under `id` (nil for notifications).
-    /// Called from the reader thread only, in input order, so a cancel read
-    /// after this call always finds the task.
-    func start(id: RequestID?, method: String, _ body: @escaping @Sendable () async -> Void) {
+    init(maxRunning: Int, maxQueuedBytes: Int, makeBody: @escaping @Sendable (PendingCall) -> @Sendable () async -> Void) {
+        self.maxRunning = max(1, maxRunning)
+        self.maxQueuedBytes = max(1, maxQueuedBytes)
+        self.makeBody = makeBody
+    }
+
+    /// Takes `call`: runs it as a task now when fewer than `maxRunning` run
+    /// (control methods, `runsImmediately`, have an allowance of their
+    /// own), else parks it with its params as text. Called from the reader
+    /// thread only, in input order, so a cancel read after this call always
+    /// finds it.
+    func start(_ call: PendingCall) {
         let serial = nextSerial  // only the reader thread touches nextSerial
         nextSerial &+= 1
         lock.lock()
         active += 1
-        requestsByMethodCounts[method, default: 0] += 1
+        requestsByMethodCounts[call.spec.name, default: 0] += 1
+        if let id = call.id {
+            idBySerial[serial] = id
+            serialsByID[id, default: []].append(serial)
+        }
+        let runNow = running < maxRunning || (call.spec.runsImmediately && running < 2 * maxRunning)
+        if runNow {
+            running += 1
+            launching.insert(serial)
+            lock.unlock()
+            launch(serial, makeBody(call))
+            return
+        }
         lock.unlock()
-        // Created outside the lock: task creation is the slow part, and the
-        // finishing side would otherwise queue behind it.
+        let parked = call.parked()
+        lock.lock()
+        let cost = 256 + parked.params.textCount
+        waiting[serial] = Waiting(cost: cost, call: parked)
+        queue.append(serial)
+        queuedBytes += cost
+        // Calls may have finished while it was being parked.
+        let next = takeNext()
+        lock.unlock()
+        for (serial, call) in next { launch(serial, makeBody(call)) }
+    }
+
+    /// Creates the task outside the lock (the slow part), then records it.
+    private func launch(_ serial: UInt64, _ body: @escaping @Sendable () async -> Void) {
         let task = Task {
             await body()
             self.finish(serial: serial)
         }
         lock.lock()
-        if finishedEarly.remove(serial) == nil {
-            tasks[serial] = task
-            if let id {
-                idBySerial[serial] = id
-                serialsByID[id, default: []].append(serial)
-            }
-        }
+        launching.remove(serial)
+        let cancel = cancelWhenRecorded.remove(serial) != nil
+        if finishedEarly.remove(serial) == nil { tasks[serial] = task }
         lock.unlock()
+        if cancel { task.cancel() }
     }
 
     private func finish(serial: UInt64) {
-        var ready: [CheckedContinuation<Void, Never>] = []
         lock.lock()
         active -= 1
-        if tasks.removeValue(forKey: serial) != nil {
-            if let id = idBySerial.removeValue(forKey: serial), var serials = serialsByID[id] {
-                serials.removeAll { $0 == serial }
-                serialsByID[id] = serials.isEmpty ? nil : serials
-            }
-        } else {
-            finishedEarly.insert(serial)
-        }
-        if !drainWaiters.isEmpty {
-            let count = active
-            drainWaiters.removeAll { waiter in
-                guard count <= waiter.limit else { return false }
-                ready.append(waiter.continuation)
-                return true
-            }
-        }
+        running -= 1
+        if tasks.removeValue(forKey: serial) == nil { finishedEarly.insert(serial) }
+        forget(serial)
+        let next = takeNext()
+        let ready = readyDrainWaiters()
         if capacityWaiters > 0 { lock.broadcast() }
         lock.unlock()
+        for (serial, call) in next { launch(serial, makeBody(call)) }
         for continuation in ready { continuation.resume() }
     }
 
-    /// Cancels every in-flight request with this id; false if there was none.
+    /// Waiting calls to start now that room was made (under the lock).
+    private func takeNext() -> [(UInt64, PendingCall)] {
+        var next: [(UInt64, PendingCall)] = []
+        while running < maxRunning, queueHead < queue.count {
+            let serial = queue[queueHead]
+            queueHead += 1
+            guard let call = waiting.removeValue(forKey: serial) else { continue }
+            queuedBytes -= call.cost
+            running += 1
+            launching.insert(serial)
+            next.append((serial, call.call))
+        }
+        if queueHead > 4096 && queueHead * 2 > queue.count {
+            queue.removeFirst(queueHead)
+            queueHead = 0
+        }
+        return next
+    }
+
+    /// Drops the id bookkeeping of a call that ended (under the lock).
+    private func forget(_ serial: UInt64) {
+        if let id = idBySerial.removeValue(forKey: serial), var serials = serialsByID[id] {
+            serials.removeAll { $0 == serial }
+            serialsByID[id] = serials.isEmpty ? nil : serials
+        }
+    }
+
+    private func readyDrainWaiters() -> [CheckedContinuation<Void, Never>] {
+        guard !drainWaiters.isEmpty else { return [] }
+        var ready: [CheckedContinuation<Void, Never>] = []
+        let count = active
+        drainWaiters.removeAll { waiter in
+            guard count <= waiter.limit else { return false }
+            ready.append(waiter.continuation)
+            return true
+        }
+        return ready
+    }
+
+    /// Cancels every call with this id: a running one's task is cancelled
+    /// (it answers -32800 itself), a waiting one is dropped and answered
+    /// -32800 at once. False if there was none.
     @discardableResult
     func cancel(id: RequestID) -> Bool {
-        let found: [Task<Void, Never>] = lock.withLock {
-            (serialsByID[id] ?? []).compactMap { tasks[$0] }
-        }
+        lock.lock()
+        let serials = serialsByID[id] ?? []
+        let (found, dropped) = cancelLocked(serials)
+        let ready = readyDrainWaiters()
+        if capacityWaiters > 0 { lock.broadcast() }
+        lock.unlock()
         for task in found { task.cancel() }
-        return !found.isEmpty
+        for waiting in dropped { waiting.call.answerCancelled() }
+        for continuation in ready { continuation.resume() }
+        return !serials.isEmpty
     }
 
-    /// Cancels everything in flight.
+    private func cancelLocked(_ serials: [UInt64]) -> ([Task<Void, Never>], [Waiting]) {
+        var found: [Task<Void, Never>] = []
+        var dropped: [Waiting] = []
+        for serial in serials {
+            if let task = tasks[serial] {
+                found.append(task)
+            } else if let call = waiting.removeValue(forKey: serial) {
+                queuedBytes -= call.cost
+                active -= 1
+                forget(serial)
+                dropped.append(call)
+            } else if launching.contains(serial) {
+                cancelWhenRecorded.insert(serial)
+            }
+        }
+        return (found, dropped)
+    }
+
+    /// Cancels everything taken: running and waiting calls alike.
     func cancelAll() {
-        let all = lock.withLock { Array(tasks.values) }
-        for task in all { task.cancel() }
+        lock.lock()
+        let serials = Array(tasks.keys) + Array(waiting.keys) + Array(launching)
+        let (found, dropped) = cancelLocked(serials)
+        let ready = readyDrainWaiters()
+        if capacityWaiters > 0 { lock.broadcast() }
+        lock.unlock()
+        for task in found { task.cancel() }
+        for waiting in dropped { waiting.call.answerCancelled() }
+        for continuation in ready { continuation.resume() }
     }
 
+    /// Calls running or waiting.
     var count: Int { lock.withLock { active } }
+
+    /// Calls waiting for a turn, and the bytes they count for.
+    var queued: (calls: Int, bytes: Int) { lock.withLock { (waiting.count, queuedBytes) } }
 
     /// Requests started so far, by method.
     var requestsByMethod: [String: Int] { lock.withLock { requestsByMethodCounts } }
 
-    /// Blocks the calling OS thread (the reader) while `limit` or more calls
-    /// are in flight.
-    func waitForCapacity(limit: Int) {
+    /// Blocks the calling OS thread (the reader) while the waiting calls
+    /// fill the queue's bytes.
+    func waitForCapacity() {
         lock.lock()
-        while active >= limit {
+        while queuedBytes >= maxQueuedBytes {
             capacityWaiters += 1
             lock.wait()
             capacityWaiters -= 1
@@ -105,7 +219,7 @@ final class InFlightRequests: @unchecked Sendable {
         lock.unlock()
     }
 
-    /// Returns once at most `limit` calls are in flight.
+    /// Returns once at most `limit` calls are running or waiting.
     func waitUntilCount(atMost limit: Int) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let ready = lock.withLock {

@@ -42,13 +42,17 @@ public struct MethodSpec: Sendable {
     /// Runs on the reader thread, in input order, before the handler's task
     /// starts (e.g. `shutdown` must refuse the very next request).
     public let onReceive: (@Sendable () -> Void)?
+    /// Starts at once even while other calls wait for a turn: lifecycle and
+    /// statistics methods, which must answer while registry work is stuck.
+    public let runsImmediately: Bool
     public let handler: MethodHandler
 
     public init(
         _ name: String, params: [ParamSpec] = [], ignoresUnknownParams: Bool = false,
-        onReceive: (@Sendable () -> Void)? = nil, handler: @escaping MethodHandler
+        onReceive: (@Sendable () -> Void)? = nil, runsImmediately: Bool = false, handler: @escaping MethodHandler
     ) {
         self.onReceive = onReceive
+        self.runsImmediately = runsImmediately
         self.name = name
         self.params = params
         self.ignoresUnknownParams = ignoresUnknownParams

@@ -1,5 +1,5 @@
 import Foundation
-import CCurl
+import CSystem
 import Glibc
 
 /// Runs a program to completion on the calling thread: posix_spawn, its

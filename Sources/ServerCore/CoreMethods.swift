@@ -30,25 +30,25 @@ final class CoreMethods: @unchecked Sendable {
                     ParamSpec("capabilities", .object, required: false, positional: false),
                     ParamSpec("protocolVersion", .string, required: false, positional: false),
                 ],
-                ignoresUnknownParams: true
+                ignoresUnknownParams: true, runsImmediately: true
             ) { [self] _, _ in initializeResult },
-            MethodSpec("shutdown", onReceive: { [self] in server?.markShuttingDown() }) { [self] _, _ in
+            MethodSpec("shutdown", onReceive: { [self] in server?.markShuttingDown() }, runsImmediately: true) { [self] _, _ in
                 await server?.beginShutdown()
                 return .null
             },
-            MethodSpec("exit") { [self] _, _ in
+            MethodSpec("exit", runsImmediately: true) { [self] _, _ in
                 server?.exitRequested()
                 return .null
             },
-            MethodSpec("rpc.discover") { _, _ in
+            MethodSpec("rpc.discover", runsImmediately: true) { _, _ in
                 do {
                     return try JSONParser.parse(OpenRPCDocument.text)
                 } catch {
                     throw RPCError.internalError("The embedded OpenRPC document is invalid")
                 }
             },
-            MethodSpec("server.stats") { [self] _, _ in stats },
-            MethodSpec("server.clearCache") { [self] _, _ in
+            MethodSpec("server.stats", runsImmediately: true) { [self] _, _ in stats },
+            MethodSpec("server.clearCache", runsImmediately: true) { [self] _, _ in
                 for ext in extensions { ext.clearCaches() }
                 return .null
             },

@@ -17,9 +17,6 @@ public final class Server: Sendable {
     /// Output queued beyond this pauses reading (backpressure on clients
     /// that do not read their responses).
     public static let outputHighWater = 16 << 20
-    /// Calls in flight beyond this pause reading (bounds memory under a
-    /// flood of requests; a cancel sent meanwhile waits its turn).
-    public static let maxInFlight = 16_384
     /// How long SIGTERM waits for in-flight requests before cancelling them.
     public static let terminationGracePeriod = 10.0
 
@@ -72,7 +69,7 @@ public final class Server: Sendable {
         reader.start(
             beforeRead: { [self] in
                 writer.waitUntilPending(below: Self.outputHighWater)
-                dispatcher.waitForCapacity(limit: Self.maxInFlight)
+                dispatcher.waitForCapacity()
                 return !stopReading.load(ordering: .relaxed)
             },
             onEvent: { [self] event in

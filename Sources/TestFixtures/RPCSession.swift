@@ -40,6 +40,16 @@ public final class RPCSession: @unchecked Sendable {
         throw TestRegistryError("no response to request \(id) within \(seconds) s; stderr: \(process.stderr.suffix(800))")
     }
 
+    /// The response to the request whose id is the string `id` (sent by hand).
+    public func response(_ unused: Int = -1, id: String, seconds: Double = 60) async throws -> JSONValue {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if let found = process.messages.first(where: { $0["id"] == .string(id) }) { return found }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        throw TestRegistryError("no response to request \(id) within \(seconds) s")
+    }
+
     /// Sends a request and waits for its response message.
     public func call(_ method: String, _ params: JSONValue) async throws -> JSONValue {
         try await response(send(method, params))

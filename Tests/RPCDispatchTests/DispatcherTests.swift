@@ -182,8 +182,8 @@ import Testing
         let sink = CollectingSink()
         let gate = Gate()
         let started = Counter()
-        let dispatcher = Dispatcher(registry: testRegistry(gate: gate, started: started), sink: sink)
         let n = 10_000
+        let dispatcher = Dispatcher(registry: testRegistry(gate: gate, started: started), sink: sink, maxRunning: n)
         for i in 0..<n { dispatcher.receive(#"{"jsonrpc":"2.0","method":"wait","id":\#(i)}"#) }
         #expect(dispatcher.inFlightCount == n)
         let deadline = ContinuousClock.now + .seconds(30)
@@ -198,6 +198,52 @@ import Testing
         #expect(got.count == n)
         #expect(Set(got.compactMap { $0["id"]?.intValue }) == Set(0..<n))
         #expect(got.allSatisfy { $0["result"] == "opened" })
+    }
+
+    /// Past `maxRunning`, calls wait in a queue: cancelling a waiting one
+    /// answers it at once, control methods skip the queue, and every call
+    /// is answered once when the running ones finish.
+    @Test func callsPastTheRunningLimitWaitAndCanBeCancelledWhileWaiting() async {
+        let sink = CollectingSink()
+        let gate = Gate()
+        let started = Counter()
+        let dispatcher = Dispatcher(registry: testRegistry(gate: gate, started: started), sink: sink, maxRunning: 4)
+        for i in 0..<100 { dispatcher.receive(#"{"jsonrpc":"2.0","method":"wait","id":\#(i)}"#) }
+        dispatcher.receive(#"{"jsonrpc":"2.0","method":"wait","id":"last"}"#)
+        try? await Task.sleep(for: .milliseconds(200))
+        #expect(started.value == 4)
+        #expect(dispatcher.queuedCount == 97)
+        #expect(dispatcher.inFlightCount == 101)
+        dispatcher.receive(#"{"jsonrpc":"2.0","method":"status","id":"s"}"#)
+        dispatcher.receive(#"{"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":50}}"#)
+        let early = await sink.waitFor(2)
+        #expect(Set(early.map { $0["id"]?.jsonText ?? "" }) == [#""s""#, "50"], "\(early)")
+        #expect(early.first { $0["id"] == 50 }?["error"]?["code"] == -32800)
+        #expect(early.first { $0["id"] == "s" }?["result"] == "ok")
+        #expect(started.value == 4)
+        gate.open()
+        await dispatcher.waitUntilIdle()
+        let got = await sink.waitFor(103)
+        let waits = got.filter { $0["result"] == "opened" }
+        #expect(waits.count == 100)
+        #expect(Set(waits.map { $0["id"]?.jsonText ?? "" }) == Set((0..<100).filter { $0 != 50 }.map { "\($0)" } + [#""last""#]))
+        #expect(started.value == 100)
+    }
+
+    @Test func batchMembersWaitTheirTurnLikeAnyCall() async {
+        let sink = CollectingSink()
+        let gate = Gate()
+        let started = Counter()
+        let dispatcher = Dispatcher(registry: testRegistry(gate: gate, started: started), sink: sink, maxRunning: 2)
+        let members = (0..<50).map { #"{"jsonrpc":"2.0","method":"wait","id":\#($0)}"# }.joined(separator: ",")
+        dispatcher.receive("[" + members + "]")
+        try? await Task.sleep(for: .milliseconds(200))
+        #expect(started.value == 2)
+        #expect(dispatcher.inFlightCount == 50)
+        gate.open()
+        await dispatcher.waitUntilIdle()
+        let got = await sink.waitFor(1)
+        #expect(got.first?.arrayValue?.count == 50)
     }
 
     @Test func duplicateIDsAreAnsweredOncePerRequest() async {

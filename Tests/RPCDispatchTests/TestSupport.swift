@@ -81,6 +81,7 @@ func testRegistry(gate: Gate = Gate(), started: Counter? = nil) -> MethodRegistr
                                       ParamSpec("c", .any, required: false), ParamSpec("d", .any, required: false),
                                       ParamSpec("e", .any, required: false)]) { _, _ in .null },
         MethodSpec("foobar") { _, _ in .null },
+        MethodSpec("status", runsImmediately: true) { _, _ in "ok" },
         MethodSpec("echo", params: [ParamSpec("ref", .string), ParamSpec("paths", .stringArray, wrongTypeReason: "invalid_paths"),
                                     ParamSpec("mode", .string, required: false, positional: false)]) { params, _ in
             .object(params.values)

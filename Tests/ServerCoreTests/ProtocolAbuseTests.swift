@@ -90,3 +90,56 @@ import TestFixtures
         return Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? -1
     }
 }
+
+/// 100,000 calls against a registry that never answers: waiting calls are
+/// parked cheaply, memory stays bounded, and control messages are read and
+/// acted on at once, whether the calls come one per line or in one batch.
+@Suite(.serialized) struct StalledRegistryFloodTests {
+    static let count = 100_000
+
+    @Test(arguments: [false, true])
+    func aFloodOfStalledCallsKeepsMemoryBoundedAndControlMessagesAnswered(asOneBatch: Bool) async throws {
+        let registry = try SilentListener()
+        let session = try RPCSession(["--log-level", "error", "--timeout", "60s"])
+        let calls = (0..<Self.count).map { i -> JSONValue in
+            ["jsonrpc": "2.0", "id": .string("c\(i)"), "method": "ec.oci.image_manifest",
+             "params": [.string("\(registry.host)/app:t\(i)")]]
+        }
+        if asOneBatch {
+            session.process.sendLine(JSONValue.array(calls).jsonText)
+        } else {
+            var text = ""
+            for call in calls { text += call.jsonText + "\n" }
+            session.process.send(text)
+        }
+        // Give the reader time to take them all in.
+        try await Task.sleep(for: .seconds(3))
+        let started = ContinuousClock.now
+        let stats = try await session.call("server.stats", [])
+        let statsLatency = ContinuousClock.now - started
+        #expect(stats["result"]?["inFlight"]?.intValue ?? 0 >= Self.count - 10, "\(stats.jsonText.prefix(400))")
+        #expect(statsLatency < .seconds(2), "server.stats took \(statsLatency) while \(Self.count) calls stall")
+        print("stalled flood (batch: \(asOneBatch)): server.stats answered in \(statsLatency)")
+
+        let rss = ProtocolAbuseTests.rssKiB(session.process.process.processIdentifier)
+        let limitMiB = ProcessInfo.processInfo.environment["OCIRPC_TEST_RSS_LIMIT_MIB"].flatMap { Int($0) } ?? 200
+        #expect(rss > 0 && rss < limitMiB * 1024, "RSS \(rss) KiB with \(Self.count) stalled calls")
+        print("stalled flood (batch: \(asOneBatch)): RSS \(rss / 1024) MiB")
+
+        // A waiting call is cancelled and answered at once (in a batch, its
+        // answer waits for the batch's array; the cancel's own answer does not).
+        let cancelStarted = ContinuousClock.now
+        let cancel = try await session.call("$/cancelRequest", ["id": "c99999"])
+        #expect(cancel["result"] == .null)
+        if !asOneBatch {
+            let cancelled = try await session.response(-1, id: "c99999", seconds: 5)
+            #expect(cancelled["error"]?["code"] == -32800)
+        }
+        #expect(ContinuousClock.now - cancelStarted < .seconds(2))
+        let exitStarted = ContinuousClock.now
+        session.process.sendLine(#"{"jsonrpc":"2.0","method":"exit"}"#)
+        #expect(await session.process.waitForExit(seconds: 20) != nil)
+        #expect(ContinuousClock.now - exitStarted < .seconds(10))
+        _ = registry
+    }
+}

@@ -48,8 +48,4 @@ CURLMcode ocirpc_multi_setopt_socket_callback(CURLM *multi, ocirpc_socket_callba
 typedef int (*ocirpc_timer_callback)(CURLM *multi, long timeout_ms, void *context);
 CURLMcode ocirpc_multi_setopt_timer_callback(CURLM *multi, ocirpc_timer_callback value);
 
-/// A pipe whose two ends are close-on-exec from the start (pipe2), so a
-/// concurrent spawn cannot inherit them. 0 on success, -1 and errno else.
-int ocirpc_pipe_cloexec(int fds[2]);
-
 #endif
