@@ -223,3 +223,74 @@ import TestFixtures
         await rig.close()
     }
 }
+
+/// A decompression bomb: 4 MB of gzip that inflates to 4 GiB inside one
+/// tar entry. The budget refuses it; cancellation stops it within a chunk;
+/// the server answers other calls meanwhile.
+@Suite(.serialized) struct DecompressionBombTests {
+    /// A gzip layer: a tar header announcing a 4 GiB file, then 4,096 gzip
+    /// members of 1 MiB of zeros each (concatenated members are one stream).
+    static let bomb: [UInt8] = {
+        var header = TarBuilder()
+        header.file("policy/huge.yaml", base256Size: 4 << 30)
+        var layer = Compressors.gzip(header.bytes)
+        let member = Compressors.gzip([UInt8](repeating: 0, count: 1 << 20))
+        for _ in 0..<4096 { layer += member }
+        return layer
+    }()
+
+    static func cpuSeconds(_ pid: Int32) -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return -1 }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // utime and stime are fields 14 and 15 (12 and 13 after the name).
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return -1 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    @Test func theDecompressionBudgetRefusesABomb() async throws {
+        let rig = try HostileRegistryTests.Rig(["--max-decompressed-bytes", "64MiB"])
+        let image = rig.registry.image("app", layers: [Self.bomb])
+        let started = ContinuousClock.now
+        let answer = try await rig.session.call("ec.oci.image_files", [rig.ref("app", image), ["policy"]])
+        #expect(answer.errorCode == -32005, "\(answer.jsonText)")
+        #expect(answer.errorReason == "decompression_limit")
+        print("bomb refused by a 64 MiB budget in \(ContinuousClock.now - started)")
+        #expect(rig.leftoverFiles.isEmpty)
+        try await rig.expectStillServing()
+        await rig.close()
+    }
+
+    @Test func whileABombIsReadTheServerAnswersAndCancellationStopsIt() async throws {
+        let rig = try HostileRegistryTests.Rig()
+        let image = rig.registry.image("app", layers: [Self.bomb])
+        let pid = rig.session.process.process.processIdentifier
+        let id = rig.session.send("ec.oci.image_files", [rig.ref("app", image), ["policy"]])
+        // Wait until the server is busy inflating.
+        var busy = false
+        for _ in 0..<100 {
+            let before = Self.cpuSeconds(pid)
+            try await Task.sleep(for: .milliseconds(100))
+            if Self.cpuSeconds(pid) - before > 0.05 { busy = true; break }
+        }
+        #expect(busy, "the bomb was not being read")
+        let statsStarted = ContinuousClock.now
+        let stats = try await rig.session.call("server.stats", [])
+        let statsLatency = ContinuousClock.now - statsStarted
+        #expect(stats["result"] != nil)
+        #expect(statsLatency < .seconds(1), "server.stats took \(statsLatency) during the bomb")
+        rig.session.notify("$/cancelRequest", ["id": .integer(id)])
+        let cancelled = try await rig.session.response(id, seconds: 10)
+        #expect(cancelled["error"]?["code"] == -32800, "\(cancelled.jsonText)")
+        // From 100 ms after the cancel's answer, the process is idle.
+        try await Task.sleep(for: .milliseconds(100))
+        let before = Self.cpuSeconds(pid)
+        try await Task.sleep(for: .seconds(1))
+        let after = Self.cpuSeconds(pid)
+        #expect(after - before < 0.1, "\(after - before) s of CPU in the second after cancelling")
+        print("bomb: server.stats in \(statsLatency) while inflating; CPU \(after - before) s in the second after cancel")
+        #expect(rig.leftoverFiles.isEmpty)
+        await rig.close()
+    }
+}
