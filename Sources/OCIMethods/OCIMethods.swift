@@ -26,7 +26,18 @@ public enum OCIMethods {
         settings.transport.retries = configuration.retries
         settings.transport.maxConnectionsPerHost = max(8, configuration.maxConcurrency)
         settings.credentials = CredentialStore(environment: environment)
-        settings.mirrors = RegistryClient.mirrors(from: configuration.mirrors + configuration.registriesConf.mirrors)
+        settings.mirrors = RegistryClient.mirrors(from: configuration.mirrors)
+        for entry in configuration.registriesConf.mirrorEntries {
+            let pull: RegistryMirror.Pull
+            switch entry.pull {
+            case .all: pull = .all
+            case .digestOnly: pull = .digestOnly
+            case .tagOnly: pull = .tagOnly
+            }
+            settings.mirrors[RegistryClient.canonicalRegistry(entry.registry), default: []]
+                .append(RegistryMirror(host: entry.location, pull: pull))
+        }
+        settings.blocked = Set(configuration.registriesConf.blockedRegistries.map(RegistryClient.canonicalRegistry))
         let client = RegistryClient(configuration: settings, logger: logger)
         // The configuration parser has validated the platform already.
         let platform = (try? Platform(configuration.platform)) ?? .linuxAMD64

@@ -13,6 +13,7 @@ extension RegistryClient {
         guard let digest = reference.digest else {
             throw RegistryError(.invalidReference, reason: "digest_required", message: "\(reference) does not name a digest")
         }
+        try refuseIfBlocked(reference)
         let url = try url(reference, "referrers/\(digest)")
         let response = try await send("GET", url, for: reference, accept: [ManifestMediaType.ociIndex], kind: .referrers)
         if response.status == 200 {

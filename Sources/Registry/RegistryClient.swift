@@ -12,7 +12,9 @@ public final class RegistryClient: Sendable {
         public var transport = HTTPTransport.Settings()
         public var credentials = CredentialStore(environment: [:])
         /// Mirrors by registry host, tried in order before the registry.
-        public var mirrors: [String: [String]] = [:]
+        public var mirrors: [String: [RegistryMirror]] = [:]
+        /// Registries every request for is refused (`blocked` in registries.conf).
+        public var blocked: Set<String> = []
         public init() {}
     }
 
@@ -43,28 +45,39 @@ public final class RegistryClient: Sendable {
     func viaMirrors<T>(
         _ reference: ImageReference, _ operation: (ImageReference) async throws(RegistryError) -> T
     ) async throws(RegistryError) -> T {
-        for mirror in configuration.mirrors[reference.registry] ?? [] {
-            let endpoint = ImageReference(registry: mirror, repository: reference.repository,
+        try refuseIfBlocked(reference)
+        for mirror in configuration.mirrors[reference.registry] ?? [] where mirror.serves(reference) {
+            let endpoint = ImageReference(registry: mirror.host, repository: reference.repository,
                                           tag: reference.tag, digest: reference.digest)
             do {
                 return try await operation(endpoint)
             } catch where error.reason != "cancelled" {
                 logger.debug("mirror failed; trying the next source",
-                             [("mirror", mirror), ("registry", reference.registry), ("reason", error.reason)])
+                             [("mirror", mirror.host), ("registry", reference.registry), ("reason", error.reason)])
             }
         }
         return try await operation(reference)
     }
 
+    /// Throws `blocked` for a registry the configuration blocks.
+    func refuseIfBlocked(_ reference: ImageReference) throws(RegistryError) {
+        guard !configuration.blocked.isEmpty, configuration.blocked.contains(reference.registry) else { return }
+        throw RegistryError(.accessDenied, reason: "blocked",
+                            message: "\(reference.registry) is blocked by the registries configuration")
+    }
+
+    /// The registry name a setting means (`docker.io` is Docker Hub).
+    public static func canonicalRegistry(_ name: String) -> String {
+        name == "docker.io" || name == "registry-1.docker.io" ? ImageReference.dockerHub : name
+    }
+
     /// Parses `REGISTRY=MIRROR` settings into mirrors by registry, in order.
-    public static func mirrors(from settings: [String]) -> [String: [String]] {
-        var result: [String: [String]] = [:]
+    public static func mirrors(from settings: [String]) -> [String: [RegistryMirror]] {
+        var result: [String: [RegistryMirror]] = [:]
         for setting in settings {
             let parts = setting.split(separator: "=", maxSplits: 1).map(String.init)
             guard parts.count == 2 else { continue }
-            var registry = parts[0]
-            if registry == "docker.io" || registry == "registry-1.docker.io" { registry = ImageReference.dockerHub }
-            result[registry, default: []].append(parts[1])
+            result[canonicalRegistry(parts[0]), default: []].append(RegistryMirror(host: parts[1]))
         }
         return result
     }

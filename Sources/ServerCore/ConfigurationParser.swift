@@ -75,6 +75,10 @@ public enum ConfigurationParser {
             guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
                 throw ConfigurationError(message: "--mirror: expected REGISTRY=MIRROR, got '\(v)'")
             }
+            // Credentials in a host would end up in logs and messages.
+            guard !parts[1].contains("@"), !parts[1].contains("/") else {
+                throw ConfigurationError(message: "--mirror: the mirror must be host[:port], without credentials or a path")
+            }
             c.mirrors.append(v)
         },
         Option(flag: "--registries-conf", variable: "OCIRPC_REGISTRIES_CONF", valueName: "PATH",

@@ -9,16 +9,37 @@ import Foundation
 ///     location = "mirror.internal:5000"
 ///     insecure = true
 ///
-/// Only what ocirpc acts on is read: each registry's `location` (or
-/// `prefix`) and `insecure`, and its mirrors' `location` and `insecure`.
-/// Other keys and tables (`unqualified-search-registries`, `[aliases]`, ...)
-/// are skipped. Entries for a namespace (`docker.io/library`) are refused:
-/// mirrors apply to whole registries here.
+/// Read in `[[registry]]`: `location` (or `prefix`), `insecure`,
+/// `blocked` and `mirror-by-digest-only`; in `[[registry.mirror]]`:
+/// `location`, `insecure` and `pull-from-mirror`. Any other key in those
+/// tables is refused rather than ignored (it may be a security setting).
+/// Tables ocirpc has no use for (`unqualified-search-registries`,
+/// `[aliases]`, ...) are skipped. Entries for a namespace
+/// (`docker.io/library`) are refused: mirrors apply to whole registries here.
 public struct RegistriesConf: Sendable, Equatable {
-    /// `REGISTRY=MIRROR`, in file order (as `--mirror` takes them).
-    public var mirrors: [String] = []
+    /// Which references a mirror may serve (`pull-from-mirror`).
+    public enum Pull: String, Sendable, Equatable {
+        case all
+        case digestOnly = "digest-only"
+        case tagOnly = "tag-only"
+    }
+
+    /// One mirror of one registry.
+    public struct Mirror: Sendable, Equatable {
+        public var registry: String
+        public var location: String
+        public var pull: Pull
+    }
+
+    /// Mirrors in file order.
+    public var mirrorEntries: [Mirror] = []
     /// Registries and mirrors marked `insecure = true`.
     public var insecureRegistries: [String] = []
+    /// Registries marked `blocked = true`: every request for them is refused.
+    public var blockedRegistries: [String] = []
+
+    /// `REGISTRY=MIRROR`, in file order (as `--mirror` takes them).
+    public var mirrors: [String] { mirrorEntries.map { "\($0.registry)=\($0.location)" } }
 
     public init() {}
 
@@ -35,6 +56,9 @@ public struct RegistriesConf: Sendable, Equatable {
     private struct Entry {
         var location = ""
         var insecure = false
+        var blocked = false
+        var mirrorByDigestOnly = false
+        var pull: Pull?
     }
 
     /// Parses the text of a registries.conf.
@@ -69,6 +93,9 @@ public struct RegistriesConf: Sendable, Equatable {
             }
             let key = line[..<equals].trimmingWhitespace.trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
             var value = line[line.index(after: equals)...].trimmingWhitespace
+            if value.hasPrefix("[") && (table == .registry || table == .mirror) {
+                throw ConfigurationError(message: "line \(number): '\(key)' as an array is not supported here; write mirrors as [[registry.mirror]] tables")
+            }
             // An array value may span lines; ocirpc reads none, so skip it whole.
             if value.hasPrefix("[") {
                 while !value.contains("]") && index < lines.count {
@@ -78,15 +105,28 @@ public struct RegistriesConf: Sendable, Equatable {
                 continue
             }
             guard table == .registry || table == .mirror else { continue }
+            let isMirror = table == .mirror
             func update(_ entry: inout Entry) throws(ConfigurationError) {
                 switch key {
-                case "location", "prefix":
+                case "location":
+                    entry.location = try string(value, line: number)
+                case "prefix" where !isMirror:
                     let text = try string(value, line: number)
-                    if key == "location" || entry.location.isEmpty { entry.location = text }
+                    if entry.location.isEmpty { entry.location = text }
                 case "insecure":
                     entry.insecure = try bool(value, line: number)
+                case "blocked" where !isMirror:
+                    entry.blocked = try bool(value, line: number)
+                case "mirror-by-digest-only" where !isMirror:
+                    entry.mirrorByDigestOnly = try bool(value, line: number)
+                case "pull-from-mirror" where isMirror:
+                    let text = try string(value, line: number)
+                    guard let pull = Pull(rawValue: text) else {
+                        throw ConfigurationError(message: "line \(number): pull-from-mirror must be all, digest-only or tag-only, got '\(text)'")
+                    }
+                    entry.pull = pull
                 default:
-                    break
+                    throw ConfigurationError(message: "line \(number): '\(key)' is not supported in \(isMirror ? "[[registry.mirror]]" : "[[registry]]")")
                 }
             }
             let last = registries.count - 1
@@ -105,11 +145,18 @@ public struct RegistriesConf: Sendable, Equatable {
                 throw ConfigurationError(message: "'\(registry.location)' names a namespace; only whole registries are supported")
             }
             if registry.insecure { conf.insecureRegistries.append(registry.location) }
+            if registry.blocked { conf.blockedRegistries.append(registry.location) }
             for mirror in mirrors {
                 guard !mirror.location.isEmpty, !mirror.location.contains("/") else {
                     throw ConfigurationError(message: "mirror '\(mirror.location)' of \(registry.location): expected host[:port]")
                 }
-                conf.mirrors.append("\(registry.location)=\(mirror.location)")
+                guard !mirror.location.contains("@") else {
+                    throw ConfigurationError(message: "mirror of \(registry.location): credentials do not belong in a location")
+                }
+                // containers-registries.conf(5): mirror-by-digest-only makes
+                // every mirror digest-only and overrides pull-from-mirror.
+                let pull: Pull = registry.mirrorByDigestOnly ? .digestOnly : (mirror.pull ?? .all)
+                conf.mirrorEntries.append(Mirror(registry: registry.location, location: mirror.location, pull: pull))
                 if mirror.insecure { conf.insecureRegistries.append(mirror.location) }
             }
         }

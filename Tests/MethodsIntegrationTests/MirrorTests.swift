@@ -60,4 +60,43 @@ import TestFixtures
         #expect(upstreamProxy.count("manifest") == 0)
         await session.close()
     }
+
+    @Test func aDigestOnlyMirrorServesDigestsButNeverTags() async throws {
+        let pair = try await Pair()
+        defer { pair.stop() }
+        let (upstreamProxy, mirrorProxy, image) = (pair.upstreamProxy, pair.mirrorProxy, pair.image)
+        let conf = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-registries-\(UUID().uuidString).conf")
+        try """
+            [[registry]]
+            location = "\(upstreamProxy.host)"
+            mirror-by-digest-only = true
+            [[registry.mirror]]
+            location = "\(mirrorProxy.host)"
+            """.write(to: conf, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: conf) }
+        let session = try RPCSession(["--registries-conf", conf.path])
+        _ = try await session.result("ec.oci.descriptor", [.string("\(upstreamProxy.host)/app:v1")])
+        #expect(mirrorProxy.count("manifest") == 0, "a tag never goes to a digest-only mirror")
+        #expect(upstreamProxy.count("manifest") == 1)
+        _ = try await session.result("ec.oci.image_manifest", [.string("\(upstreamProxy.host)/app@\(image.digest)")])
+        #expect(mirrorProxy.count("manifest") == 1)
+        await session.close()
+    }
+
+    @Test func aBlockedRegistryIsRefused() async throws {
+        let pair = try await Pair()
+        defer { pair.stop() }
+        let upstreamProxy = pair.upstreamProxy
+        let conf = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-registries-\(UUID().uuidString).conf")
+        try "[[registry]]\nlocation = \"\(upstreamProxy.host)\"\nblocked = true\n".write(to: conf, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: conf) }
+        let session = try RPCSession(["--registries-conf", conf.path])
+        for method in ["ec.oci.descriptor", "ec.oci.image_manifest", "ec.oci.image_referrers"] {
+            let answer = try await session.call(method, [.string("\(upstreamProxy.host)/app@\(pair.image.digest)")])
+            #expect(answer.errorReason == "blocked", "\(method): \(answer.jsonText)")
+            #expect(answer.errorCode == -32002)
+        }
+        #expect(upstreamProxy.count("manifest") == 0)
+        await session.close()
+    }
 }

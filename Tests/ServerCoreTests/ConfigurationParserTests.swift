@@ -95,6 +95,7 @@ private func failure(_ arguments: [String], _ environment: [String: String] = [:
             (["--timeout"], [:], "needs a value"),
             (["--colour"], [:], "unknown option"),
             // Every duration and size is bounded when parsed, not when used.
+            (["--mirror", "docker.io=user:pw@mirror:5000"], [:], "without credentials"),
             (["--timeout", "6000000h"], [:], "longest allowed"),
             (["--timeout", "1e300"], [:], "--timeout"),
             (["--timeout", "0.0000001s"], [:], "shortest allowed"),

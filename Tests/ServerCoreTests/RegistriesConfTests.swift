@@ -62,6 +62,12 @@ import Testing
         ("[[registry]]\ninsecure = true", "without a location"),
         ("[[registry]]\nlocation \"x\"", "key = value"),
         ("[[registry]]\nlocation = \"q.io\"\n[[registry.mirror]]\nlocation = \"m.io/path\"", "host[:port]"),
+        // Security keys are never skipped: unknown ones are refused.
+        ("[[registry]]\nlocation = \"q.io\"\nverify-signatures = true", "not supported in [[registry]]"),
+        ("[[registry]]\nlocation = \"q.io\"\n[[registry.mirror]]\nlocation = \"m\"\nblocked = true", "not supported in [[registry.mirror]]"),
+        ("[[registry]]\nlocation = \"q.io\"\n[[registry.mirror]]\nlocation = \"m\"\npull-from-mirror = \"sometimes\"", "pull-from-mirror"),
+        ("[[registry]]\nlocation = \"q.io\"\nmirror = [{ location = \"m\" }]", "not supported here"),
+        ("[[registry]]\nlocation = \"q.io\"\n[[registry.mirror]]\nlocation = \"user:pw@m\"", "credentials"),
     ])
     func malformedFilesAreOneLineReasons(text: String, fragment: String) {
         do {
@@ -70,6 +76,35 @@ import Testing
         } catch {
             #expect(error.message.contains(fragment), "\(error.message)")
         }
+    }
+
+    @Test func blockedDigestOnlyAndPullFromMirrorAreHonoured() throws {
+        let conf = try RegistriesConf.parse("""
+            [[registry]]
+            location = "bad.example"
+            blocked = true
+
+            [[registry]]
+            location = "quay.io"
+            mirror-by-digest-only = true
+            [[registry.mirror]]
+            location = "m1"
+            pull-from-mirror = "tag-only"
+
+            [[registry]]
+            location = "ghcr.io"
+            [[registry.mirror]]
+            location = "m2"
+            pull-from-mirror = "digest-only"
+            [[registry.mirror]]
+            location = "m3"
+            """)
+        #expect(conf.blockedRegistries == ["bad.example"])
+        #expect(conf.mirrorEntries == [
+            .init(registry: "quay.io", location: "m1", pull: .digestOnly),
+            .init(registry: "ghcr.io", location: "m2", pull: .digestOnly),
+            .init(registry: "ghcr.io", location: "m3", pull: .all),
+        ])
     }
 
     @Test func theFlagReadsTheFileAndAMissingFileIsAnError() throws {

@@ -1,0 +1,27 @@
+/// A mirror of a registry, and which references it may serve
+/// (`pull-from-mirror` / `mirror-by-digest-only` in registries.conf). A
+/// tag served by a mirror is the mirror's word for what the tag means; a
+/// digest is verified whoever serves it.
+public struct RegistryMirror: Sendable, Equatable {
+    public enum Pull: Sendable, Equatable {
+        case all, digestOnly, tagOnly
+    }
+
+    /// `host[:port]`.
+    public var host: String
+    public var pull: Pull
+
+    public init(host: String, pull: Pull = .all) {
+        self.host = host
+        self.pull = pull
+    }
+
+    /// Whether this mirror may be asked for `reference`.
+    public func serves(_ reference: ImageReference) -> Bool {
+        switch pull {
+        case .all: return true
+        case .digestOnly: return reference.digest != nil
+        case .tagOnly: return reference.digest == nil
+        }
+    }
+}
