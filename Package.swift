@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "ServerCore", dependencies: ["JSON", "Framing", "Locking", "RPCDispatch", "Logging"]),
         // The ten ec.oci.* methods over the registry client and the caches.
         .target(name: "OCIMethods", dependencies: [
-            "Archive", "Caching", "JSON", "Locking", "Logging", "RPCDispatch", "Registry", "ServerCore", "YAML",
+            "Archive", "Caching", "CSystem", "JSON", "Locking", "Logging", "RPCDispatch", "Registry", "ServerCore", "YAML",
         ]),
         // Shared by the tests: the real test registry, the binary as a child
         // process, tar and compression builders for fixtures.

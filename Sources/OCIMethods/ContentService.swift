@@ -1,4 +1,5 @@
 import Archive
+import CSystem
 import Caching
 import Foundation
 import JSON
@@ -10,8 +11,9 @@ import YAML
 /// named by digest in one byte-budgeted LRU, tag -> digest answers for the
 /// tag TTL, and identical concurrent work run once (singleflight).
 final class ContentService: Sendable {
-    /// A decompressed blob held in memory (`blob`, `parsed_blob`) is at most this.
-    static let maxBlobBytes = 512 << 20
+    /// A decompressed blob held in memory (`blob`, `parsed_blob`) is at most
+    /// this: its answer (base64 for `blob`) and copies peak at about 4x.
+    static let maxBlobBytes = 128 << 20
     /// Decoded bytes one request may read by default (`--max-decompressed-bytes`).
     static let defaultMaxDecompressedBytes = 8 << 30
     /// Archive entries larger than this are skipped (`blob_files`, `image_files`).
@@ -52,6 +54,8 @@ final class ContentService: Sendable {
         cache.removeAll()
         tags.removeAll()
         client.clearCaches()
+        // What the caches held goes back to the system, not just to malloc.
+        ocirpc_release_free_memory()
     }
 
     // MARK: - Manifests and indexes
@@ -173,7 +177,7 @@ final class ContentService: Sendable {
         let key = ContentCache.Key("blob", "\(ref.name)@\(digest)")
         if let cached = cache.value(key, as: [UInt8].self) { return cached }
         return try await blobFlights.run(key.name) { [self] in
-            let bytes = try await withDownloadedBlob(ref, budget: makeBudget()) { stream in
+            let bytes = try await withDownloadedBlob(ref, size: Self.maxBlobBytes, budget: makeBudget()) { stream in
                 try stream.readAll(limit: Self.maxBlobBytes)
             }
             cache.store(bytes, cost: bytes.count, for: key)
@@ -254,8 +258,8 @@ final class ContentService: Sendable {
         Shapes.descriptor(["mediaType": .string(mediaType), "size": .integer(size), "digest": .string(digest.description)])
     }
 
-    /// Bytes a value takes, roughly (its JSON text, plus overhead).
+    /// Bytes a value takes in memory (what the cache budget counts).
     static func cost(_ value: JSONValue) -> Int {
-        value.textLengthWithoutEscapes * 2 + 64
+        value.memoryFootprint + 64
     }
 }

@@ -294,3 +294,40 @@ import TestFixtures
         await rig.close()
     }
 }
+
+/// The cache budget counts what values occupy: for parsed blobs of several
+/// shapes, what `server.stats` says the cache holds is within 2x of what
+/// the process gives back when the cache is cleared.
+@Suite(.serialized) struct MemoryAccountingTests {
+    static let shapes: [(String, String)] = [
+        ("small numbers", "[" + Array(repeating: "1", count: 2_000_000).joined(separator: ",") + "]"),
+        ("long strings", "[" + (0..<200_000).map { #""a string long enough to live on the heap \#($0)""# }.joined(separator: ",") + "]"),
+        ("many keys", "{" + (0..<300_000).map { #""key-\#($0)":{"n":\#($0),"ok":true}"# }.joined(separator: ",") + "}"),
+    ]
+
+    @Test(arguments: 0..<3)
+    func cachedValuesAreChargedWhatTheyOccupy(shape: Int) async throws {
+        let (name, text) = Self.shapes[shape]
+        let rig = try HostileRegistryTests.Rig(["--cache-bytes", "2GiB"])
+        let digest = rig.registry.blob("app", Array(text.utf8))
+        let pid = rig.session.process.process.processIdentifier
+        _ = try await rig.session.result("ec.oci.parsed_blob", [rig.ref("app", digest)])
+        let used = try await rig.session.result("server.stats", [])["cacheBytes"]?["used"]?.intValue ?? 0
+        let before = ProtocolAbuseRSS.kib(pid)
+        _ = try await rig.session.result("server.clearCache", [])
+        try await Task.sleep(for: .milliseconds(200))
+        let freed = (before - ProtocolAbuseRSS.kib(pid)) * 1024
+        print("memory accounting, \(name): charged \(used / 1024) KiB, freed \(freed / 1024) KiB")
+        #expect(used >= freed / 2 && used <= freed * 2, "\(name): charged \(used) bytes, clearing freed \(freed)")
+        await rig.close()
+    }
+}
+
+enum ProtocolAbuseRSS {
+    static func kib(_ pid: Int32) -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+        else { return -1 }
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? -1
+    }
+}
