@@ -183,6 +183,18 @@ import TestFixtures
         await rig.close()
     }
 
+    @Test func aBlobHeldInMemoryIsBounded() async throws {
+        let rig = try Rig()
+        let digest = Digest.of(Array("never served whole".utf8))
+        rig.registry.script { $0.path.hasSuffix("/blobs/\(digest)") ? .endless(status: 200, headers: [], limit: 256 << 20) : nil }
+        let answer = try await rig.session.call("ec.oci.blob", ["ref": rig.ref("app", digest), "encoding": "base64"])
+        #expect(answer.errorCode == -32005, "\(answer.jsonText)")
+        #expect(answer.errorReason == "blob_too_large")
+        #expect(rig.leftoverFiles.isEmpty)
+        try await rig.expectStillServing()
+        await rig.close()
+    }
+
     @Test func aDrippingRegistryIsCutOffByTheRequestDeadline() async throws {
         let rig = try Rig(["--timeout", "2s", "--request-timeout", "3s"])
         let blob = Array(String(repeating: "x", count: 200).utf8)
