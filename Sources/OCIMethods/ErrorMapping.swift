@@ -28,7 +28,7 @@ enum ErrorMapping {
             return .cancelled
         case let error as YAMLError:
             return RPCError(error.isLimit ? .limitExceeded : .unsupportedContent,
-                            reason: error.isLimit ? "yaml_too_large" : "not_yaml",
+                            reason: error.isLimit ? "yaml_too_large" : "not_json",
                             message: "\(ref): \(error.message)", data: ["ref": .string(ref)])
         default:
             return RPCError(.internalError, reason: "internal", message: "\(ref): internal error",

@@ -8,7 +8,7 @@ enum OpenRPCDocument {
   "info": {
     "title": "ocirpc",
     "version": "1",
-    "description": "The ec.oci.* policy builtins served as JSON-RPC 2.0 over stdio (protocol version 1). Framing: one message per line, or LSP Content-Length framing detected from the first bytes. Every error carries data.reason; credentials never appear in any message.",
+    "description": "The ec.oci.* policy builtins served as JSON-RPC 2.0 over stdio (protocol version 1). Framing: one message per line, or LSP Content-Length framing detected from the first bytes. Every error carries data.reason; credentials never appear in any message. Fail closed: an empty answer ([] or {}) or a left-out entry means the registry said so (a 404 on the thing itself); a registry that fails, refuses, times out or sends content over a limit gives an error, in every method.",
     "license": {
       "name": "Apache-2.0"
     }
@@ -542,7 +542,8 @@ enum OpenRPCDocument {
         {
           "$ref": "#/components/errors/InternalError"
         }
-      ]
+      ],
+      "description": "A tag is left out only when the registry answers 404 for it; any other failure to check a tag fails the call."
     },
     {
       "name": "ec.oci.image_referrers",
@@ -597,7 +598,8 @@ enum OpenRPCDocument {
         {
           "$ref": "#/components/errors/InternalError"
         }
-      ]
+      ],
+      "description": "Falls back to the tag schema only when the Referrers API answers 404; an empty list only when the fallback tag is 404 too. Any other answer is an error."
     },
     {
       "name": "initialize",
@@ -1191,7 +1193,7 @@ enum OpenRPCDocument {
         "code": -32700,
         "message": "Parse error",
         "data": {
-          "reasons": "invalid_json"
+          "reasons": "invalid_json, invalid_frame"
         }
       },
       "InvalidRequest": {
@@ -1212,14 +1214,14 @@ enum OpenRPCDocument {
         "code": -32602,
         "message": "Invalid params",
         "data": {
-          "reasons": "invalid_reference, digest_required, invalid_paths, wrong_type, missing_param, unknown_param, wrong_arity"
+          "reasons": "invalid_reference, digest_required, invalid_paths, wrong_type, missing_param, unknown_param, wrong_arity, invalid_encoding, invalid_platform"
         }
       },
       "InternalError": {
         "code": -32603,
         "message": "Internal error",
         "data": {
-          "reasons": "internal"
+          "reasons": "internal, io_error"
         }
       },
       "RequestCancelled": {
@@ -1240,7 +1242,7 @@ enum OpenRPCDocument {
         "code": -32002,
         "message": "Access denied",
         "data": {
-          "reasons": "unauthorized, denied"
+          "reasons": "unauthorized, denied, blocked"
         }
       },
       "IntegrityFailure": {
@@ -1254,21 +1256,21 @@ enum OpenRPCDocument {
         "code": -32004,
         "message": "Registry unavailable",
         "data": {
-          "reasons": "connection_failed, timeout, tls, server_error, rate_limited"
+          "reasons": "connection_failed, timeout, tls, server_error, rate_limited, io_error"
         }
       },
       "LimitExceeded": {
         "code": -32005,
         "message": "Limit exceeded",
         "data": {
-          "reasons": "manifest_too_large, entry_too_large, archive_too_large"
+          "reasons": "manifest_too_large, entry_too_large, archive_too_large, blob_too_large, name_too_long, decompression_limit, yaml_too_large"
         }
       },
       "UnsupportedContent": {
         "code": -32006,
         "message": "Unsupported content",
         "data": {
-          "reasons": "unexpected_media_type, no_matching_platform, binary_content, not_json"
+          "reasons": "unexpected_media_type, no_matching_platform, binary_content, not_json, corrupt_archive, invalid_manifest"
         }
       }
     }

@@ -23,6 +23,32 @@ import Testing
                 "run scripts/embed-openrpc after editing protocol/openrpc.json")
     }
 
+    /// Every snake_case reason the sources give (string literals on lines
+    /// that name a reason) is listed under some error code of the document.
+    @Test func everyReasonTheCodeGivesIsDocumented() throws {
+        let errors = try document()["components"]?["errors"]?.objectValue?.members ?? []
+        let documented = Set(errors.flatMap { ($0.value["data"]?["reasons"]?.stringValue ?? "")
+            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } })
+        let sources = Self.packageRoot.appendingPathComponent("Sources")
+        let walker = FileManager.default.enumerator(atPath: sources.path)
+        let literal = try Regex(#""([a-z]+(?:_[a-z]+)+|cancelled|internal|denied|unauthorized|timeout|tls|blocked)""#)
+        var emitted: [String: String] = [:]
+        while let path = walker?.nextObject() as? String {
+            guard path.hasSuffix(".swift"), !path.hasPrefix("TestFixtures"), !path.hasSuffix("OpenRPCDocument.swift") else { continue }
+            let text = try String(contentsOf: sources.appendingPathComponent(path), encoding: .utf8)
+            for line in text.split(separator: "\n") where line.localizedCaseInsensitiveContains("reason")
+                && !line.trimmingCharacters(in: .whitespaces).hasPrefix("//") {
+                for match in line.matches(of: literal) {
+                    emitted[String(match.output[1].substring ?? ""), default: path] = path
+                }
+            }
+        }
+        #expect(emitted.count > 30, "the scan found too few reasons: \(emitted.keys.sorted())")
+        for (reason, path) in emitted.sorted(by: { $0.key < $1.key }) {
+            #expect(documented.contains(reason), "\(path) gives reason '\(reason)', not in protocol/openrpc.json")
+        }
+    }
+
     private static func ociExtension() -> ServerExtension {
         OCIMethods.makeExtension(configuration: ServerConfiguration(), logger: .disabled, environment: [:])
     }
