@@ -66,11 +66,13 @@ struct LayerFlattener {
     /// Paths decided by an upper layer, whited out by one, or opaque in one.
     private var decided = PathTrie()
     private var trackedNameBytes = 0
+    private let maxTrackedNameBytes: Int
     private var files: [String: JSONValue] = [:]
 
-    init(paths: [String], maxEntryBytes: Int) {
+    init(paths: [String], maxEntryBytes: Int, maxTrackedNameBytes: Int = LayerFlattener.maxTrackedNameBytes) {
         directories = Set(paths.map { ArchivePath.clean($0).lowercased() })
         self.maxEntryBytes = maxEntryBytes
+        self.maxTrackedNameBytes = maxTrackedNameBytes
     }
 
     /// The files found so far, by cleaned entry name (sorted, as Go writes a map).
@@ -86,9 +88,9 @@ struct LayerFlattener {
             let name = ArchivePath.clean(entry.name)
             guard name != "." else { continue }
             trackedNameBytes += name.utf8.count
-            guard trackedNameBytes <= Self.maxTrackedNameBytes else {
+            guard trackedNameBytes <= maxTrackedNameBytes else {
                 throw ArchiveError(.tooLarge, reason: "archive_too_large",
-                                   message: "the layers hold more than \(Self.maxTrackedNameBytes) bytes of entry names")
+                                   message: "the layers hold more than \(maxTrackedNameBytes) bytes of entry names")
             }
             let base = ArchivePath.base(name)
             let directory = ArchivePath.directory(name)

@@ -27,11 +27,13 @@ public final class Dispatcher: Sendable {
     public init(
         registry: MethodRegistry, sink: any MessageSink, maxDepth: Int = JSONParser.defaultMaxDepth,
         maxRunning: Int = Dispatcher.defaultMaxRunning, maxQueuedBytes: Int = Dispatcher.defaultMaxQueuedBytes,
+        maxResponseBytes: Int = Dispatcher.defaultMaxResponseBytes,
         onHandlerError: @escaping @Sendable (String, any Error) -> Void = { _, _ in }
     ) {
         let notifications = NotificationSender(sink: sink)
         self.inFlight = InFlightRequests(maxRunning: maxRunning, maxQueuedBytes: maxQueuedBytes) { call in
-            Dispatcher.body(call, notifications: notifications, onHandlerError: onHandlerError)
+            Dispatcher.body(call, notifications: notifications, maxResponseBytes: maxResponseBytes,
+                            onHandlerError: onHandlerError)
         }
         self.registry = registry
         self.sink = sink
@@ -90,6 +92,8 @@ public final class Dispatcher: Sendable {
     public static let defaultMaxRunning = 512
     /// Bytes the waiting calls may hold by default before reading pauses.
     public static let defaultMaxQueuedBytes = 64 << 20
+    /// A result whose message is larger is answered `-32005 response_too_large`.
+    public static let defaultMaxResponseBytes = 512 << 20
 
     /// Blocks the reader thread while waiting calls fill their queue, so a
     /// client flooding requests cannot grow memory without bound. Until
@@ -198,7 +202,7 @@ public final class Dispatcher: Sendable {
 
     /// The task body that runs `call` and answers it.
     private static func body(
-        _ call: PendingCall, notifications: NotificationSender,
+        _ call: PendingCall, notifications: NotificationSender, maxResponseBytes: Int,
         onHandlerError: @escaping @Sendable (String, any Error) -> Void
     ) -> @Sendable () async -> Void {
         let spec = call.spec, id = call.id, reply = call.reply
@@ -211,6 +215,12 @@ public final class Dispatcher: Sendable {
                 response = Task.isCancelled
                     ? MessageEncoding.error(id: id, .cancelled)
                     : MessageEncoding.result(id: id, result)
+                guard response.count <= maxResponseBytes else {
+                    reply(MessageEncoding.error(id: id, RPCError(
+                        .limitExceeded, reason: "response_too_large",
+                        message: "the answer to \(spec.name) is over \(maxResponseBytes) bytes")))
+                    return
+                }
                 reply(response)
             } catch {
                 guard let id, let reply else { return }

@@ -21,23 +21,31 @@ public struct YAMLError: Error, Sendable, Equatable, CustomStringConvertible {
 /// only, go-yaml v2 scalar resolution, map keys as strings. libyaml parses;
 /// this file only builds values and resolves plain scalars.
 public enum YAMLToJSON {
-    /// Nesting deeper than this is refused, aliases expanded.
-    public static let maxDepth = 512
-    /// Values produced (aliases expanded) beyond this are refused.
-    public static let maxNodes = 1_000_000
-    /// Output larger than this (its JSON text, aliases expanded) is refused.
-    public static let maxOutputBytes = 256 << 20
-    /// What aliases may add to the output, in bytes: at most this many...
-    public static let aliasAllowanceBytes = 4 << 20
-    /// ...or this many times the document's own size, whichever is more.
-    public static let aliasAllowanceRatio = 4
+    /// What a document may expand to; anything past a limit is refused.
+    public struct Limits: Sendable {
+        /// Nesting, aliases expanded.
+        public var maxDepth = 512
+        /// Values produced, aliases expanded.
+        public var maxNodes = 1_000_000
+        /// Output size (its JSON text), aliases expanded.
+        public var maxOutputBytes = 256 << 20
+        /// What aliases may add to the output, in bytes: this many...
+        public var aliasAllowanceBytes = 4 << 20
+        /// ...or this many times the document's own size, whichever is more.
+        public var aliasAllowanceRatio = 4
+
+        public init() {}
+
+        /// The limits the server uses.
+        public static let standard = Limits()
+    }
 
     /// The first document of `bytes` as JSON. A document that parses as
     /// JSON is taken as JSON, numbers kept verbatim.
-    public static func convert(_ bytes: [UInt8]) throws(YAMLError) -> JSONValue {
+    public static func convert(_ bytes: [UInt8], limits: Limits = .standard) throws(YAMLError) -> JSONValue {
         if let json = try? JSONParser.parse(bytes) { return json }
-        var builder = Builder()
-        builder.aliasAllowance = max(aliasAllowanceBytes, aliasAllowanceRatio * bytes.count)
+        var builder = Builder(limits: limits)
+        builder.aliasAllowance = max(limits.aliasAllowanceBytes, limits.aliasAllowanceRatio * bytes.count)
         return try builder.parse(bytes)
     }
 }
@@ -69,6 +77,7 @@ private struct Anchored {
 }
 
 private struct Builder {
+    let limits: YAMLToJSON.Limits
     var stack: [Frame] = []
     var anchors: [String: Anchored] = [:]
     var nodes = 0
@@ -154,14 +163,14 @@ private struct Builder {
     mutating func count(bytes added: Int, nodes addedNodes: Int, height: Int) throws(YAMLError) {
         bytes += added
         nodes += addedNodes
-        guard bytes <= YAMLToJSON.maxOutputBytes else {
-            throw YAMLError(message: "YAML expands to more than \(YAMLToJSON.maxOutputBytes) bytes", isLimit: true)
+        guard bytes <= limits.maxOutputBytes else {
+            throw YAMLError(message: "YAML expands to more than \(limits.maxOutputBytes) bytes", isLimit: true)
         }
-        guard nodes <= YAMLToJSON.maxNodes else {
-            throw YAMLError(message: "YAML expands to more than \(YAMLToJSON.maxNodes) values", isLimit: true)
+        guard nodes <= limits.maxNodes else {
+            throw YAMLError(message: "YAML expands to more than \(limits.maxNodes) values", isLimit: true)
         }
-        guard stack.count + height <= YAMLToJSON.maxDepth else {
-            throw YAMLError(message: "YAML nested deeper than \(YAMLToJSON.maxDepth)", isLimit: true)
+        guard stack.count + height <= limits.maxDepth else {
+            throw YAMLError(message: "YAML nested deeper than \(limits.maxDepth)", isLimit: true)
         }
     }
 

@@ -88,6 +88,17 @@ import YAML
         #expect(elapsed < .seconds(5))
     }
 
+    @Test func theNamesKeptAcrossLayersAreBounded() throws {
+        var layer = TarBuilder()
+        for i in 0..<100 { layer.file("dir/file-\(i)", "x") }
+        var small = LayerFlattener(paths: ["dir"], maxEntryBytes: 1 << 20, maxTrackedNameBytes: 1000)
+        #expect { try small.apply(TarReader(MemoryByteStream(layer.archive))) } throws: {
+            ($0 as? ArchiveError)?.reason == "archive_too_large"
+        }
+        var enough = LayerFlattener(paths: ["dir"], maxEntryBytes: 1 << 20, maxTrackedNameBytes: 2000)
+        try enough.apply(TarReader(MemoryByteStream(layer.archive)))
+    }
+
     @Test func hiddenByAncestorsAndSelfButNotBySiblings() {
         var trie = PathTrie()
         trie.insert("a/b", .deleted)

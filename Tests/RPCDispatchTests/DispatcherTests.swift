@@ -230,6 +230,16 @@ import Testing
         #expect(started.value == 100)
     }
 
+    @Test func aResultOverTheResponseLimitIsAnError() async {
+        let sink = CollectingSink()
+        let dispatcher = Dispatcher(registry: testRegistry(), sink: sink, maxResponseBytes: 40)
+        dispatcher.receive(#"{"jsonrpc":"2.0","method":"get_data","id":1}"#)
+        dispatcher.receive(#"{"jsonrpc":"2.0","method":"foobar","id":2}"#)
+        let got = await sink.waitFor(2)
+        #expect(got.first { $0["id"] == 1 }?["error"]?["data"]?["reason"] == "response_too_large")
+        #expect(got.first { $0["id"] == 2 }?["result"] == .null)
+    }
+
     @Test func batchMembersWaitTheirTurnLikeAnyCall() async {
         let sink = CollectingSink()
         let gate = Gate()

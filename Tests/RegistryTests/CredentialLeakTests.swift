@@ -95,3 +95,22 @@ import TestFixtures
         #expect(Set(tokens.keys) == ["t7", "t8", "t9"])
     }
 }
+
+@Suite struct DownloadDirectorySweep {
+    /// A crashed server's download directory is removed by the next one;
+    /// a live process's is kept.
+    @Test func staleDirectoriesOfDeadProcessesAreRemoved() throws {
+        let parent = FileManager.default.temporaryDirectory.appendingPathComponent("sweep-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: parent) }
+        // A pid above the kernel's maximum is never alive.
+        let dead = parent.appendingPathComponent("ocirpc-4194999-abcdef")
+        let alive = parent.appendingPathComponent("ocirpc-1-abcdef")
+        let unrelated = parent.appendingPathComponent("ocirpc-notes")
+        for dir in [dead, alive, unrelated] { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) }
+        try Data("private".utf8).write(to: dead.appendingPathComponent("blob-1"))
+        DownloadDirectory.sweepStale(in: parent.path)
+        #expect(!FileManager.default.fileExists(atPath: dead.path))
+        #expect(FileManager.default.fileExists(atPath: alive.path))
+        #expect(FileManager.default.fileExists(atPath: unrelated.path))
+    }
+}

@@ -116,6 +116,31 @@ import YAML
         #expect(limitError(Array(yaml.utf8)))
     }
 
+    /// Each limit on its own, set small.
+    @Test func eachLimitIsEnforced() throws {
+        func refused(_ yaml: String, _ change: (inout YAMLToJSON.Limits) -> Void) -> Bool {
+            var limits = YAMLToJSON.Limits()
+            change(&limits)
+            do {
+                _ = try YAMLToJSON.convert(Array(yaml.utf8), limits: limits)
+                return false
+            } catch {
+                return error.isLimit
+            }
+        }
+        let nested = "a:\n  b:\n    c:\n      d: 1\n"
+        #expect(refused(nested) { $0.maxDepth = 3 })
+        #expect(!refused(nested) { $0.maxDepth = 4 })
+        let list = "[" + Array(repeating: "x", count: 100).joined(separator: ", ") + "]"
+        #expect(refused(list) { $0.maxNodes = 100 })
+        #expect(!refused(list) { $0.maxNodes = 101 })
+        #expect(refused(list) { $0.maxOutputBytes = 250 })
+        #expect(!refused(list) { $0.maxOutputBytes = 500 })
+        let aliased = "a: &x \"" + String(repeating: "y", count: 100) + "\"\nb: [*x, *x, *x]\n"
+        #expect(refused(aliased) { $0.aliasAllowanceBytes = 200; $0.aliasAllowanceRatio = 1 })
+        #expect(!refused(aliased) { $0.aliasAllowanceBytes = 400; $0.aliasAllowanceRatio = 1 })
+    }
+
     @Test func floatsOutOfRangeStayStringsAsInGoYAMLV2() throws {
         let value = try YAMLToJSON.convert(Array("x: 1e400\nw: -1e400\nz: 1e-400\n".utf8))
         #expect(value.jsonText == #"{"x":"1e400","w":"-1e400","z":0}"#)
