@@ -36,8 +36,11 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
             precondition((try? ImageReference.parse(reference.description)) == reference, "reference round trip")
         }
     case "tar":
+        // Sizes and lengths in the input are arbitrary: no trap, whatever they say.
         let tar = TarReader(MemoryByteStream(bytes))
-        while let _ = try? tar.next() {
+        while let entry = try? tar.next() {
+            precondition(entry.size >= 0 && entry.size <= TarReader.maxEntrySize, "entry size out of bounds")
+            precondition(entry.name.utf8.count <= TarReader.maxNameBytes, "name over the limit")
             _ = try? tar.readContents(limit: 1 << 16)
         }
     case "gzip":
@@ -45,7 +48,10 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     case "zstd":
         _ = try? ZstdDecoder(MemoryByteStream(bytes)).readAll(limit: 1 << 22)
     case "yaml":
-        _ = try? YAMLToJSON.convert(bytes)
+        if let value = try? YAMLToJSON.convert(bytes) {
+            // Whatever a document holds, what is written is JSON.
+            precondition((try? JSONParser.parse(JSONWriter.bytes(value))) != nil, "YAML converted to text that is not JSON")
+        }
     default:
         fatalError("unknown OCIRPC_FUZZ_TARGET \(target)")
     }

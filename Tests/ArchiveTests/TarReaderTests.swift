@@ -153,6 +153,13 @@ import TestFixtures
         #expect(reason(builder.archive) == "corrupt_archive")
     }
 
+    @Test func extendedHeadersOverOneMiBAreRefused() {
+        var builder = TarBuilder()
+        builder.paxHeader(TarBuilder.paxRecord("comment", String(repeating: "c", count: TarReader.maxExtendedHeaderBytes)))
+        builder.file("f", "x")
+        #expect(reason(builder.archive) == "entry_too_large")
+    }
+
     @Test func namesOverFourKiBAreRefused() throws {
         var ok = TarBuilder()
         ok.file(String(repeating: "a/", count: 2047) + "b", "x")

@@ -183,6 +183,19 @@ import TestFixtures
         await rig.close()
     }
 
+    @Test func aManifestOverFourMiBIsRefused() async throws {
+        let rig = try Rig()
+        let padding = String(repeating: " ", count: 4 << 20)
+        let digest = rig.registry.manifest("app", tag: "big", Array(#"{"schemaVersion":2,"layers":[]\#(padding)}"#.utf8))
+        for ref in [JSONValue.string("\(rig.registry.host)/app:big"), rig.ref("app", digest)] {
+            let answer = try await rig.session.call("ec.oci.image_manifest", [ref])
+            #expect(answer.errorCode == -32005, "\(answer.jsonText)")
+            #expect(answer.errorReason == "manifest_too_large")
+        }
+        try await rig.expectStillServing()
+        await rig.close()
+    }
+
     @Test func aBlobHeldInMemoryIsBounded() async throws {
         let rig = try Rig()
         let digest = Digest.of(Array("never served whole".utf8))
