@@ -20,7 +20,7 @@ struct PathTrie {
     mutating func insert(_ path: String, _ mark: Mark) {
         var node = 0
         if path != "." {
-            for component in path.split(separator: "/") {
+            for component in Self.components(path) {
                 if let child = children[node][component] {
                     node = child
                 } else {
@@ -39,14 +39,32 @@ struct PathTrie {
     func hides(_ path: String) -> Bool {
         var node = 0
         if marks[0].contains(.opaque) { return true }
-        let components = path.split(separator: "/")
-        for (index, component) in components.enumerated() {
+        var components = Self.components(path).makeIterator()
+        var next = components.next()
+        while let component = next {
             guard let child = children[node][component] else { return false }
             node = child
-            if index < components.count - 1 {
-                if !marks[node].isDisjoint(with: [.deleted, .opaque]) { return true }
-            }
+            next = components.next()
+            // An ancestor deleted or made opaque hides everything below it.
+            if next != nil && !marks[node].isDisjoint(with: [.deleted, .opaque]) { return true }
         }
         return !marks[node].isDisjoint(with: [.seen, .deleted])
+    }
+
+    /// The `/`-separated components of `path`, found on its UTF-8 bytes.
+    static func components(_ path: String) -> [Substring] {
+        var result: [Substring] = []
+        var start = path.startIndex
+        let utf8 = path.utf8
+        var index = utf8.startIndex
+        while index != utf8.endIndex {
+            if utf8[index] == UInt8(ascii: "/") {
+                if start != index { result.append(path[start..<index]) }
+                start = utf8.index(after: index)
+            }
+            index = utf8.index(after: index)
+        }
+        if start != path.endIndex { result.append(path[start...]) }
+        return result
     }
 }

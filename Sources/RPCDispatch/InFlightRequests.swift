@@ -155,8 +155,13 @@ final class InFlightRequests: @unchecked Sendable {
     /// -32800 at once. False if there was none.
     @discardableResult
     func cancel(id: RequestID) -> Bool {
+        cancel { serialsByID[id] ?? [] } > 0
+    }
+
+    /// Cancels the calls `pick` names (under the lock); returns how many.
+    private func cancel(_ pick: () -> [UInt64]) -> Int {
         lock.lock()
-        let serials = serialsByID[id] ?? []
+        let serials = pick()
         let (found, dropped) = cancelLocked(serials)
         let ready = readyDrainWaiters()
         if capacityWaiters > 0 { lock.broadcast() }
@@ -164,7 +169,7 @@ final class InFlightRequests: @unchecked Sendable {
         for task in found { task.cancel() }
         for waiting in dropped { waiting.call.answerCancelled() }
         for continuation in ready { continuation.resume() }
-        return !serials.isEmpty
+        return serials.count
     }
 
     private func cancelLocked(_ serials: [UInt64]) -> ([Task<Void, Never>], [Waiting]) {
@@ -187,15 +192,7 @@ final class InFlightRequests: @unchecked Sendable {
 
     /// Cancels everything taken: running and waiting calls alike.
     func cancelAll() {
-        lock.lock()
-        let serials = Array(tasks.keys) + Array(waiting.keys) + Array(launching)
-        let (found, dropped) = cancelLocked(serials)
-        let ready = readyDrainWaiters()
-        if capacityWaiters > 0 { lock.broadcast() }
-        lock.unlock()
-        for task in found { task.cancel() }
-        for waiting in dropped { waiting.call.answerCancelled() }
-        for continuation in ready { continuation.resume() }
+        _ = cancel { Array(tasks.keys) + Array(waiting.keys) + Array(launching) }
     }
 
     /// Calls running or waiting.

@@ -17,6 +17,11 @@ public final class ServerProcess: @unchecked Sendable {
     private let stderrPipe = Pipe()
     private let lock = NSLock()
     private var outBuffer = Data()
+    /// Messages parsed so far, and how far into `outBuffer` they reach:
+    /// each line is parsed once, however often tests poll.
+    private var parsedMessages: [JSONValue] = []
+    private var parsedUpTo = 0
+    private var outputFinished = false
     private var errBuffer = Data()
     private let outputEnded = DispatchSemaphore(value: 0)
     private let errorEnded = DispatchSemaphore(value: 0)
@@ -46,6 +51,7 @@ public final class ServerProcess: @unchecked Sendable {
         } else {
             Thread.detachNewThread { [self] in
                 drain(outFD) { data in lock.withLock { outBuffer.append(data) } }
+                lock.withLock { outputFinished = true }
                 outputEnded.signal()
             }
         }
@@ -81,9 +87,19 @@ public final class ServerProcess: @unchecked Sendable {
     public var stderr: String { lock.withLock { String(decoding: errBuffer, as: UTF8.self) } }
 
     /// The newline-delimited messages written so far.
+    /// A last line without its newline counts once the output has ended.
     public var messages: [JSONValue] {
-        String(decoding: stdout, as: UTF8.self).split(separator: "\n").map {
-            (try? JSONParser.parse(String($0))) ?? .string("unparseable: \($0)")
+        lock.withLock {
+            func parse(_ line: Data) -> JSONValue {
+                (try? JSONParser.parse(Array(line))) ?? .string("unparseable: \(String(decoding: line, as: UTF8.self))")
+            }
+            while let newline = outBuffer[parsedUpTo...].firstIndex(of: 10) {
+                let line = outBuffer[parsedUpTo..<newline]
+                if !line.isEmpty { parsedMessages.append(parse(line)) }
+                parsedUpTo = newline + 1
+            }
+            let tail = outBuffer[parsedUpTo...]
+            return outputFinished && !tail.isEmpty ? parsedMessages + [parse(tail)] : parsedMessages
         }
     }
 

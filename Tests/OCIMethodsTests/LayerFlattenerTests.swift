@@ -71,21 +71,23 @@ import YAML
 /// Layers made to exhaust the flattener.
 @Suite struct HostileLayerTests {
     @Test func deepPathsAreCheckedInLinearTime() throws {
-        // 1,000 entries each 4 KiB deep under a whited-out directory: the
-        // ancestor check walks each path once.
+        // 2,000 entries each 4 KiB deep under a whited-out directory: the
+        // ancestor check walks each path once (a copy per ancestor, as
+        // before, is some 8 GB of copying).
         var upper = TarBuilder()
         upper.file(".wh.a", "")
         var lower = TarBuilder()
         let deep = String(repeating: "a/", count: 2000)
-        for i in 0..<1000 { lower.file(deep + "f\(i).yaml", "v: 1") }
+        for i in 0..<2000 { lower.file(deep + "f\(i).yaml", "v: 1") }
         lower.file("policy/kept.yaml", "v: 2")
         var flattener = LayerFlattener(paths: ["policy", deep], maxEntryBytes: 1 << 20)
         try flattener.apply(TarReader(MemoryByteStream(upper.archive)))
         let clock = ContinuousClock()
         let elapsed = try clock.measure { try flattener.apply(TarReader(MemoryByteStream(lower.archive))) }
+        print("flattening 2,000 deep paths: \(elapsed)")
         #expect(flattener.result == ["policy/kept.yaml": ["v": 2]])
-        // Generous: quadratic prefix copies took seconds here.
-        #expect(elapsed < .seconds(5))
+        // Generous, for a loaded machine: linear takes well under a second.
+        #expect(elapsed < .seconds(15))
     }
 
     @Test func theNamesKeptAcrossLayersAreBounded() throws {
@@ -97,6 +99,19 @@ import YAML
         }
         var enough = LayerFlattener(paths: ["dir"], maxEntryBytes: 1 << 20, maxTrackedNameBytes: 2000)
         try enough.apply(TarReader(MemoryByteStream(layer.archive)))
+    }
+
+    @Test func cleanPathsAreRecognisedAndOthersCleaned() {
+        for path in ["a", "a/b", "a.b/.c/..d/...", ".wh.x"] {
+            #expect(ArchivePath.isClean(path), "\(path)")
+            #expect(ArchivePath.clean(path) == path)
+        }
+        let cases = ["": ".", "/": ".", "./a": "a", "a/": "a", "a//b": "a/b", "a/./b": "a/b", "a/../b": "b",
+                     "..": ".", "/etc/x": "etc/x", "a/b/..": "a", ".": "."]
+        for (path, clean) in cases {
+            #expect(!ArchivePath.isClean(path), "\(path)")
+            #expect(ArchivePath.clean(path) == clean, "\(path)")
+        }
     }
 
     @Test func hiddenByAncestorsAndSelfButNotBySiblings() {

@@ -66,7 +66,7 @@ import TestFixtures
         writer.start()
         // Nothing is read for two seconds.
         try await Task.sleep(for: .seconds(2))
-        let rssWhileBlocked = Self.rssKiB(process.processIdentifier)
+        let rssWhileBlocked = ProcessUsage.rssKiB(process.processIdentifier)
         // Sanitizer builds carry shadow memory: their runs raise the bound.
         let limitMiB = ProcessInfo.processInfo.environment["OCIRPC_TEST_RSS_LIMIT_MIB"].flatMap { Int($0) } ?? 200
         #expect(rssWhileBlocked > 0 && rssWhileBlocked < limitMiB * 1024, "RSS \(rssWhileBlocked) KiB while output is blocked")
@@ -81,13 +81,6 @@ import TestFixtures
         for _ in 0..<2000 where process.isRunning { try await Task.sleep(for: .milliseconds(5)) }
         #expect(lines == count)
         #expect(process.terminationStatus == 0)
-    }
-
-    static func rssKiB(_ pid: Int32) -> Int {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
-        else { return -1 }
-        return Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? -1
     }
 }
 
@@ -121,7 +114,7 @@ import TestFixtures
         #expect(statsLatency < .seconds(2), "server.stats took \(statsLatency) while \(Self.count) calls stall")
         print("stalled flood (batch: \(asOneBatch)): server.stats answered in \(statsLatency)")
 
-        let rss = ProtocolAbuseTests.rssKiB(session.process.process.processIdentifier)
+        let rss = ProcessUsage.rssKiB(session.process.process.processIdentifier)
         let limitMiB = ProcessInfo.processInfo.environment["OCIRPC_TEST_RSS_LIMIT_MIB"].flatMap { Int($0) } ?? 200
         #expect(rss > 0 && rss < limitMiB * 1024, "RSS \(rss) KiB with \(Self.count) stalled calls")
         print("stalled flood (batch: \(asOneBatch)): RSS \(rss / 1024) MiB")
