@@ -51,11 +51,13 @@ final class ContentService: Sendable {
     }
 
     func clear() {
+        let held = cache.bytes
         cache.removeAll()
         tags.removeAll()
         client.clearCaches()
-        // What the caches held goes back to the system, not just to malloc.
-        ocirpc_release_free_memory()
+        // What the caches held goes back to the system, not just to malloc
+        // (worth a trim only when they held much).
+        if held > 1 << 20 { ocirpc_release_free_memory() }
     }
 
     // MARK: - Manifests and indexes

@@ -105,8 +105,9 @@ import TestFixtures
             for call in calls { text += call.jsonText + "\n" }
             session.process.send(text)
         }
-        // Give the reader time to take them all in.
-        try await Task.sleep(for: .seconds(3))
+        // A first stats call is read after every call before it (stdin is
+        // in order): once it is answered, all the calls are in.
+        _ = try await session.call("server.stats", [])
         let started = ContinuousClock.now
         let stats = try await session.call("server.stats", [])
         let statsLatency = ContinuousClock.now - started
