@@ -227,8 +227,10 @@ import TestFixtures
         rig.registry.script { $0.path.hasSuffix("/blobs/\(digest)") ? .drip(status: 200, headers: [], body: blob, interval: 0.05) : nil }
         let id = rig.session.send("ec.oci.blob", [rig.ref("app", digest)])
         var modes: [(String, Int)] = []
-        let deadline = ContinuousClock.now + .seconds(15)
-        while modes.count < 2 && ContinuousClock.now < deadline {
+        // Until the file is seen or the answer came (a loaded machine may start late).
+        let deadline = ContinuousClock.now + .seconds(90)
+        while modes.count < 2 && ContinuousClock.now < deadline
+            && !rig.session.process.messages.contains(where: { $0["id"] == .integer(id) }) {
             try await Task.sleep(for: .milliseconds(20))
             modes = []
             let walker = FileManager.default.enumerator(atPath: rig.temporary.path)
