@@ -58,7 +58,7 @@ let package = Package(
         .testTarget(name: "FramingTests", dependencies: ["Framing"]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "JSON", "Locking", "TestFixtures"]),
         // Against a real registry (docker-registry) started by the tests.
-        .testTarget(name: "RegistryIntegrationTests", dependencies: ["Registry", "JSON", "Logging", "TestFixtures"]),
+        .testTarget(name: "RegistryIntegrationTests", dependencies: ["Registry", "JSON", "Locking", "Logging", "TestFixtures"]),
         // The ten methods through the binary, against a real registry.
         .testTarget(name: "MethodsIntegrationTests", dependencies: ["JSON", "Registry", "TestFixtures"]),
         .testTarget(name: "ArchiveTests", dependencies: ["Archive", "TestFixtures"]),

@@ -40,6 +40,13 @@ public enum ChildProcess {
         _ = wait(for: pid)
     }
 
+    /// SIGKILL, then waits: for programs that do not end on SIGTERM
+    /// (`openssl s_server`).
+    public static func forceStop(_ pid: pid_t) {
+        kill(pid, SIGKILL)
+        _ = wait(for: pid)
+    }
+
     @discardableResult
     static func wait(for pid: pid_t) -> Int32 {
         var status: Int32 = 0

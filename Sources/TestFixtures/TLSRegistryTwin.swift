@@ -18,18 +18,12 @@ public final class TLSRegistryTwin: @unchecked Sendable {
         let directory = registry.directory.appendingPathComponent("tls-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
-        caFile = path("ca.pem")
-        let curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-        try Self.openssl(["req", "-x509"] + curve + ["-keyout", path("ca-key.pem"), "-out", caFile,
-                         "-days", "2", "-subj", "/CN=ocirpc test CA"])
-        try Self.openssl(["req", "-new"] + curve + ["-keyout", path("key.pem"), "-out", path("cert.csr"),
-                         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
-        try Self.openssl(["x509", "-req", "-in", path("cert.csr"), "-CA", caFile, "-CAkey", path("ca-key.pem"),
-                          "-CAcreateserial", "-out", path("cert.pem"), "-days", "2", "-copy_extensions", "copy"])
+        let certificate = try TestCertificate(in: directory)
+        caFile = certificate.caFile
         port = try TestRegistry.freePort()
         let config = TestRegistry.configuration(
             storage: registry.directory.appendingPathComponent("storage"), port: port,
-            http: "  tls:\n    certificate: \(path("cert.pem"))\n    key: \(path("key.pem"))")
+            http: "  tls:\n    certificate: \(certificate.certificateFile)\n    key: \(certificate.keyFile)")
         try config.write(toFile: path("config.yml"), atomically: true, encoding: .utf8)
         pid = try ChildProcess.start("/usr/bin/docker-registry", ["serve", path("config.yml")], log: path("registry.log"))
         try waitUntilListening()
@@ -39,13 +33,6 @@ public final class TLSRegistryTwin: @unchecked Sendable {
 
     public func stop() {
         if ChildProcess.isRunning(pid) { ChildProcess.stop(pid) }
-    }
-
-    private static func openssl(_ arguments: [String]) throws {
-        let (status, output) = try ChildProcess.run("/usr/bin/openssl", arguments)
-        guard status == 0 else {
-            throw TestRegistryError("openssl \(arguments.first ?? "") failed: \(String(decoding: output, as: UTF8.self))")
-        }
     }
 
     /// Polls until the port accepts a TCP connection.

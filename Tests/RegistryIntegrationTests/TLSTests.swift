@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Locking
 import TestFixtures
 @testable import Registry
 
@@ -50,5 +51,31 @@ import TestFixtures
         // distribution answers plain HTTP on a TLS port with a 400.
         #expect(failure != nil)
         #expect(failure?.reason != "timeout")
+    }
+}
+
+/// A registry on HTTPS may not send a client down to plain HTTP: the
+/// redirect is refused and the plain-HTTP host is never asked.
+@Suite struct NoDowngradeRedirects {
+    @Test func anHTTPSRegistrysRedirectToHTTPIsRefused() async throws {
+        let plainRequests = Locked<Int>(0)
+        let plain = try TestHTTPServer { _ in
+            plainRequests.withLock { $0 += 1 }
+            return .response(status: 200, headers: [("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
+                             body: Array("{}".utf8))
+        }
+        defer { plain.stop() }
+        let redirect = "HTTP/1.0 302 Found\r\nLocation: \(plain.baseURL)/v2/app/manifests/v1\r\nContent-Length: 0\r\n\r\n"
+        let server = try TLSScriptedServer(responses: ["v2/app/manifests/v1": redirect])
+        defer { server.stop() }
+        var configuration = RegistryClient.Configuration()
+        configuration.scheme = RegistryScheme(secureRegistries: [server.host])
+        configuration.transport.caFile = server.certificate.caFile
+        configuration.transport.retries = 0
+        let client = RegistryClient(configuration: configuration, logger: .disabled)
+        await #expect(throws: RegistryError.self) {
+            _ = try await client.fetchManifest(ImageReference.parse("\(server.host)/app:v1"))
+        }
+        #expect(plainRequests.withLock { $0 } == 0)
     }
 }
