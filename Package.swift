@@ -60,7 +60,7 @@ let package = Package(
         // Against a real registry (docker-registry) started by the tests.
         .testTarget(name: "RegistryIntegrationTests", dependencies: ["Registry", "JSON", "Locking", "Logging", "TestFixtures"]),
         // The ten methods through the binary, against a real registry.
-        .testTarget(name: "MethodsIntegrationTests", dependencies: ["JSON", "Registry", "TestFixtures"]),
+        .testTarget(name: "MethodsIntegrationTests", dependencies: ["JSON", "Locking", "Registry", "TestFixtures"]),
         .testTarget(name: "ArchiveTests", dependencies: ["Archive", "TestFixtures"]),
         .testTarget(name: "YAMLTests", dependencies: ["YAML", "JSON"]),
         .testTarget(name: "CachingTests", dependencies: ["Caching"]),

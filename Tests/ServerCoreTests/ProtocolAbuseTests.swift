@@ -112,7 +112,9 @@ import TestFixtures
         let stats = try await session.call("server.stats", [])
         let statsLatency = ContinuousClock.now - started
         #expect(stats["result"]?["inFlight"]?.intValue ?? 0 >= Self.count - 10, "\(stats.jsonText.prefix(400))")
-        #expect(statsLatency < .seconds(2), "server.stats took \(statsLatency) while \(Self.count) calls stall")
+        // The figure is the bench's business; here: answered while the calls
+        // stall (they never end), not after.
+        #expect(statsLatency < .seconds(10), "server.stats took \(statsLatency) while \(Self.count) calls stall")
         print("stalled flood (batch: \(asOneBatch)): server.stats answered in \(statsLatency)")
 
         let rss = ProcessUsage.rssKiB(session.process.process.processIdentifier)
@@ -129,7 +131,7 @@ import TestFixtures
             let cancelled = try await session.response(-1, id: "c99999", seconds: 5)
             #expect(cancelled["error"]?["code"] == -32800)
         }
-        #expect(ContinuousClock.now - cancelStarted < .seconds(2))
+        #expect(ContinuousClock.now - cancelStarted < .seconds(10))
         let exitStarted = ContinuousClock.now
         session.process.sendLine(#"{"jsonrpc":"2.0","method":"exit"}"#)
         #expect(await session.process.waitForExit(seconds: 20) != nil)
