@@ -91,7 +91,7 @@ public final class Dispatcher: Sendable {
     /// Calls run at once by default; later ones wait their turn.
     public static let defaultMaxRunning = 512
     /// Bytes the waiting calls may hold by default before reading pauses.
-    public static let defaultMaxQueuedBytes = 64 << 20
+    public static let defaultMaxQueuedBytes = 128 << 20
     /// A result whose message is larger is answered `-32005 response_too_large`.
     public static let defaultMaxResponseBytes = 512 << 20
 
@@ -197,7 +197,7 @@ public final class Dispatcher: Sendable {
         _ spec: MethodSpec, params: Params, id: RequestID?,
         reply: (@Sendable ([UInt8]) -> Void)?
     ) {
-        inFlight.start(PendingCall(spec: spec, params: .bound(params), id: id, reply: reply))
+        inFlight.start(PendingCall(spec: spec, params: params, id: id, reply: reply))
     }
 
     /// The task body that runs `call` and answers it.
@@ -210,7 +210,7 @@ public final class Dispatcher: Sendable {
             let context = RequestContext(id: id, method: spec.name, notifications: notifications)
             let response: [UInt8]
             do {
-                let result = try await spec.handler(call.params.bound, context)
+                let result = try await spec.handler(call.params, context)
                 guard let id, let reply else { return }
                 response = Task.isCancelled
                     ? MessageEncoding.error(id: id, .cancelled)
@@ -239,38 +239,17 @@ public final class Dispatcher: Sendable {
     }
 }
 
-/// A call taken by the dispatcher: its method, params, id and where its
-/// answer goes. While it waits for a turn its params are kept as JSON text,
-/// which is smaller than the parsed values.
+/// A call taken by the dispatcher: its method, bound params, id and where
+/// its answer goes.
 struct PendingCall: Sendable {
-    enum Arguments: Sendable {
-        case bound(Params)
-        case text([UInt8])
-
-        /// The params, parsed again if they were parked as text.
-        var bound: Params {
-            switch self {
-            case .bound(let params): return params
-            case .text(let bytes): return Params((try? JSONParser.parse(bytes))?.objectValue ?? JSONObject())
-            }
-        }
-
-        var textCount: Int {
-            if case .text(let bytes) = self { return bytes.count }
-            return 0
-        }
-    }
-
     let spec: MethodSpec
-    let params: Arguments
+    let params: Params
     let id: RequestID?
     let reply: (@Sendable ([UInt8]) -> Void)?
 
-    /// This call with its params as text, for the queue.
-    func parked() -> PendingCall {
-        guard case .bound(let values) = params else { return self }
-        return PendingCall(spec: spec, params: .text(JSONWriter.bytes(.object(values.values))), id: id, reply: reply)
-    }
+    /// What the call counts against the queue's bytes while it waits: its
+    /// params as they sit in memory, and the bookkeeping around them.
+    var parkedCost: Int { 512 + JSONValue.object(params.values).memoryFootprint }
 
     /// Answers -32800: it was cancelled before it ran.
     func answerCancelled() {
