@@ -23,7 +23,6 @@ public final class ReadBudget: Sendable {
 
     /// Takes `count` bytes from the budget, or throws when they are not there.
     public func consume(_ count: Int) throws(ArchiveError) {
-        if isCancelled { throw ArchiveError(.cancelled, reason: "cancelled", message: "cancelled") }
         let before = left.subtract(count, ordering: .relaxed).oldValue
         guard before >= count else {
             throw ArchiveError(.tooLarge, reason: "decompression_limit",

@@ -195,6 +195,19 @@ import TestFixtures
         await rig.close()
     }
 
+    @Test func responseHeadersWithoutEndAreRefused() async throws {
+        let rig = try Rig()
+        let image = rig.registry.image("app", tag: "v1", layers: [])
+        // 20,000 distinct headers: some 600 KB before any body.
+        let headers = (0..<20_000).map { ("X-Padding-\($0)", String(repeating: "p", count: 16)) }
+        rig.registry.script { $0.path.contains("/manifests/") ? .response(status: 200, headers: headers, body: []) : nil }
+        let answer = try await rig.session.call("ec.oci.image_manifest", [rig.ref("app", image)])
+        #expect(answer.errorCode == -32005, "\(answer.jsonText.prefix(300))")
+        #expect(answer.errorReason == "headers_too_large")
+        try await rig.expectStillServing()
+        await rig.close()
+    }
+
     @Test func aBlobHeldInMemoryIsBounded() async throws {
         let rig = try Rig()
         let digest = Digest.of(Array("never served whole".utf8))

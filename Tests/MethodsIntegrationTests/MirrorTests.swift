@@ -23,6 +23,13 @@ import TestFixtures
         func stop() { upstream.stop(); mirror.stop(); upstreamProxy.stop(); mirrorProxy.stop() }
     }
 
+    /// A registries.conf with `text`, in a new temporary file (the caller removes it).
+    static func registriesConf(_ text: String) throws -> URL {
+        let conf = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-registries-\(UUID().uuidString).conf")
+        try text.write(to: conf, atomically: true, encoding: .utf8)
+        return conf
+    }
+
     @Test func mirrorsAreTriedFirstAndTheRegistryServesWhatTheyLack() async throws {
         let pair = try await Pair()
         defer { pair.stop() }
@@ -44,14 +51,13 @@ import TestFixtures
         let pair = try await Pair()
         defer { pair.stop() }
         let (upstreamProxy, mirrorProxy, image) = (pair.upstreamProxy, pair.mirrorProxy, pair.image)
-        let conf = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-registries-\(UUID().uuidString).conf")
-        try """
+        let conf = try Self.registriesConf("""
             unqualified-search-registries = ["docker.io"]
             [[registry]]
             location = "\(upstreamProxy.host)"
             [[registry.mirror]]
             location = "\(mirrorProxy.host)"
-            """.write(to: conf, atomically: true, encoding: .utf8)
+            """)
         defer { try? FileManager.default.removeItem(at: conf) }
         let session = try RPCSession(["--registries-conf", conf.path])
         let descriptor = try await session.result("ec.oci.descriptor", [.string("\(upstreamProxy.host)/app:v1")])
@@ -65,14 +71,13 @@ import TestFixtures
         let pair = try await Pair()
         defer { pair.stop() }
         let (upstreamProxy, mirrorProxy, image) = (pair.upstreamProxy, pair.mirrorProxy, pair.image)
-        let conf = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-registries-\(UUID().uuidString).conf")
-        try """
+        let conf = try Self.registriesConf("""
             [[registry]]
             location = "\(upstreamProxy.host)"
             mirror-by-digest-only = true
             [[registry.mirror]]
             location = "\(mirrorProxy.host)"
-            """.write(to: conf, atomically: true, encoding: .utf8)
+            """)
         defer { try? FileManager.default.removeItem(at: conf) }
         let session = try RPCSession(["--registries-conf", conf.path])
         _ = try await session.result("ec.oci.descriptor", [.string("\(upstreamProxy.host)/app:v1")])
@@ -87,8 +92,7 @@ import TestFixtures
         let pair = try await Pair()
         defer { pair.stop() }
         let upstreamProxy = pair.upstreamProxy
-        let conf = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-registries-\(UUID().uuidString).conf")
-        try "[[registry]]\nlocation = \"\(upstreamProxy.host)\"\nblocked = true\n".write(to: conf, atomically: true, encoding: .utf8)
+        let conf = try Self.registriesConf("[[registry]]\nlocation = \"\(upstreamProxy.host)\"\nblocked = true\n")
         defer { try? FileManager.default.removeItem(at: conf) }
         let session = try RPCSession(["--registries-conf", conf.path])
         for method in ["ec.oci.descriptor", "ec.oci.image_manifest", "ec.oci.image_referrers"] {

@@ -32,6 +32,9 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
 
     /// A transfer slower than this for `timeout` seconds fails as a timeout.
     static let minimumBytesPerSecond = 1024
+    /// Response headers beyond this (all of a transfer's responses together)
+    /// fail the transfer.
+    static let maxHeaderBytes = 256 << 10
 
     /// The engine for `settings`, started on first use (a server has one).
     /// libcurl is loaded then; when it cannot be, there is no engine.
@@ -291,7 +294,7 @@ public struct DownloadedFile: Sendable {
 
 /// Why a transfer ended without a response.
 struct CurlFailure: Error, Sendable {
-    enum Kind: Sendable { case timeout, tls, connection, cancelled, localFile, library, tooLarge }
+    enum Kind: Sendable { case timeout, tls, connection, cancelled, localFile, library, tooLarge, headersTooLarge }
     let kind: Kind
     let message: String
 

@@ -15,6 +15,9 @@ final class CurlTransfer: @unchecked Sendable {
     private(set) var handle: UnsafeMutableRawPointer?
     private var headerList: UnsafeMutablePointer<curl_slist>?
     private var headers: [String: String] = [:]
+    /// Header bytes received, all responses of the transfer together.
+    private var headerBytes = 0
+    private var headersOverLimit = false
     private var body = Data()
     private var bodyLimit = 0
     private var filePath: URL?
@@ -113,6 +116,12 @@ final class CurlTransfer: @unchecked Sendable {
     private func receiveHeader(_ data: UnsafeMutablePointer<CChar>?, _ length: Int) -> Int {
         lastProgress = Self.now()
         guard let data, length > 0 else { return length }
+        // A registry could send headers without end: they are bounded too.
+        guard length <= CurlEngine.maxHeaderBytes - headerBytes else {
+            headersOverLimit = true
+            return 0
+        }
+        headerBytes += length
         let line = UnsafeRawBufferPointer(start: data, count: length)
         if length >= 5 && memcmp(data, "HTTP/", 5) == 0 {
             // A new response (after a redirect or a 100 Continue): start over.
@@ -200,6 +209,10 @@ final class CurlTransfer: @unchecked Sendable {
         if let file {
             if fclose(file) != 0 { fileFailed = true }
             self.file = nil
+        }
+        if headersOverLimit {
+            discardFile()
+            return .failure(CurlFailure(.headersTooLarge, "the response headers are over \(CurlEngine.maxHeaderBytes) bytes"))
         }
         let cutAtLimit = code == CURLE_WRITE_ERROR && !fileFailed && body.count > bodyLimit
         guard code == CURLE_OK || cutAtLimit, let status = statusCode() else {

@@ -159,6 +159,8 @@ public final class HTTPTransport: Sendable {
             return RegistryError(.unavailable, reason: "connection_failed", message: "could not store a download from \(host)")
         case .tooLarge:
             return RegistryError(.limitExceeded, reason: "blob_too_large", message: "\(host): \(failure.message)")
+        case .headersTooLarge:
+            return RegistryError(.limitExceeded, reason: "headers_too_large", message: "\(host): \(failure.message)")
         case .library:
             return RegistryError(.unavailable, reason: "connection_failed", message: "HTTP is unavailable: \(failure.message)")
         case .connection:
