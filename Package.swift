@@ -11,6 +11,8 @@ let package = Package(
     targets: [
         // Locks and OS threads for the hot path.
         .target(name: "Locking"),
+        // The contract's error reasons, shared by every layer that fails.
+        .target(name: "Reasons"),
         // JSON value type, strict parser and writer over bytes.
         .target(name: "JSON"),
         // Stdin/stdout framing: newline-delimited and Content-Length.
@@ -26,22 +28,22 @@ let package = Package(
         .target(name: "CSystem", path: "Sources/CSystem"),
         .systemLibrary(name: "CYAML", path: "Sources/CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         // Streaming tar, gzip (zlib) and zstd (libzstd) readers.
-        .target(name: "Archive", dependencies: ["CZlib", "CZstd"]),
+        .target(name: "Archive", dependencies: ["CZlib", "CZstd", "Reasons"]),
         // YAML (libyaml) to JSON with go-yaml v2 scalar resolution.
         .target(name: "YAML", dependencies: ["CYAML", "JSON"]),
         // The byte-budgeted content cache, the tag TTL cache, singleflight.
         .target(name: "Caching", dependencies: ["Locking"]),
         // The registry client: references, digests, auth, HTTP (libcurl), endpoints.
-        .target(name: "Registry", dependencies: ["CCurl", "COpenSSL", "CSystem", "JSON", "Logging", "Locking"]),
+        .target(name: "Registry", dependencies: ["CCurl", "COpenSSL", "CSystem", "JSON", "Logging", "Locking", "Reasons"]),
         // Line-oriented stderr logging.
         .target(name: "Logging", dependencies: ["JSON"]),
         // JSON-RPC 2.0 dispatch: method registry, params, cancellation, batches.
-        .target(name: "RPCDispatch", dependencies: ["CSystem", "JSON", "Locking"]),
+        .target(name: "RPCDispatch", dependencies: ["CSystem", "JSON", "Locking", "Reasons"]),
         // Configuration, lifecycle and server methods; wires the pieces together.
-        .target(name: "ServerCore", dependencies: ["JSON", "Framing", "Locking", "RPCDispatch", "Logging"]),
+        .target(name: "ServerCore", dependencies: ["JSON", "Framing", "Locking", "RPCDispatch", "Logging", "Reasons"]),
         // The ten ec.oci.* methods over the registry client and the caches.
         .target(name: "OCIMethods", dependencies: [
-            "Archive", "Caching", "CSystem", "JSON", "Locking", "Logging", "RPCDispatch", "Registry", "ServerCore", "YAML",
+            "Archive", "Caching", "CSystem", "JSON", "Locking", "Logging", "Reasons", "RPCDispatch", "Registry", "ServerCore", "YAML",
         ]),
         // Shared by the tests: the real test registry, the binary as a child
         // process, tar and compression builders for fixtures.
@@ -56,17 +58,17 @@ let package = Package(
 
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "FramingTests", dependencies: ["Framing"]),
-        .testTarget(name: "RegistryTests", dependencies: ["Registry", "JSON", "Locking", "TestFixtures"]),
+        .testTarget(name: "RegistryTests", dependencies: ["Reasons", "Registry", "JSON", "Locking", "TestFixtures"]),
         // Against a real registry (docker-registry) started by the tests.
-        .testTarget(name: "RegistryIntegrationTests", dependencies: ["Registry", "JSON", "Locking", "Logging", "TestFixtures"]),
+        .testTarget(name: "RegistryIntegrationTests", dependencies: ["Reasons", "Registry", "JSON", "Locking", "Logging", "TestFixtures"]),
         // The ten methods through the binary, against a real registry.
-        .testTarget(name: "MethodsIntegrationTests", dependencies: ["JSON", "Locking", "Registry", "TestFixtures"]),
-        .testTarget(name: "ArchiveTests", dependencies: ["Archive", "TestFixtures"]),
+        .testTarget(name: "MethodsIntegrationTests", dependencies: ["Reasons", "JSON", "Locking", "Registry", "TestFixtures"]),
+        .testTarget(name: "ArchiveTests", dependencies: ["Reasons", "Archive", "TestFixtures"]),
         .testTarget(name: "YAMLTests", dependencies: ["YAML", "JSON"]),
         .testTarget(name: "CachingTests", dependencies: ["Caching"]),
-        .testTarget(name: "OCIMethodsTests", dependencies: ["OCIMethods", "Archive", "JSON", "TestFixtures", "YAML"]),
-        .testTarget(name: "RPCDispatchTests", dependencies: ["RPCDispatch", "JSON", "Locking"]),
-        .testTarget(name: "ServerCoreTests", dependencies: ["ServerCore", "JSON", "RPCDispatch", "Logging", "OCIMethods", "TestFixtures", "ocirpc"]),
+        .testTarget(name: "OCIMethodsTests", dependencies: ["Reasons", "OCIMethods", "Archive", "JSON", "TestFixtures", "YAML"]),
+        .testTarget(name: "RPCDispatchTests", dependencies: ["Reasons", "RPCDispatch", "JSON", "Locking"]),
+        .testTarget(name: "ServerCoreTests", dependencies: ["Reasons", "ServerCore", "JSON", "RPCDispatch", "Logging", "OCIMethods", "TestFixtures", "ocirpc"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,3 +1,5 @@
+import Reasons
+
 /// Why an archive or a compressed stream could not be read.
 public struct ArchiveError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Kind: Sendable, Equatable {
@@ -13,18 +15,18 @@ public struct ArchiveError: Error, Sendable, Equatable, CustomStringConvertible 
 
     public let kind: Kind
     /// The contract's snake_case reason (`corrupt_archive`, `entry_too_large`, ...).
-    public let reason: String
+    public let reason: ErrorReason
     public let message: String
 
-    public init(_ kind: Kind, reason: String, message: String) {
+    public init(_ kind: Kind, reason: ErrorReason, message: String) {
         self.kind = kind
         self.reason = reason
         self.message = message
     }
 
-    public var description: String { "\(reason): \(message)" }
+    public var description: String { "\(reason.rawValue): \(message)" }
 
     static func corrupt(_ message: String) -> ArchiveError {
-        ArchiveError(.corrupt, reason: "corrupt_archive", message: message)
+        ArchiveError(.corrupt, reason: .corruptArchive, message: message)
     }
 }

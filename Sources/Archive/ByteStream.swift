@@ -1,3 +1,4 @@
+import Reasons
 import Glibc
 
 /// A source of bytes read front to back in chunks: a file, or a decoder
@@ -17,7 +18,7 @@ extension ByteStream {
             let count = try read(into: chunk)
             if count == 0 { return result }
             guard result.count + count <= limit else {
-                throw ArchiveError(.tooLarge, reason: "archive_too_large",
+                throw ArchiveError(.tooLarge, reason: .archiveTooLarge,
                                    message: "content is larger than \(limit) bytes")
             }
             result.append(contentsOf: chunk[0..<count])
@@ -32,7 +33,7 @@ public final class FileByteStream: ByteStream {
     /// Opens `path` for reading.
     public init(path: String) throws(ArchiveError) {
         fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw ArchiveError(.io, reason: "io_error", message: "cannot open \(path)") }
+        guard fd >= 0 else { throw ArchiveError(.io, reason: .ioError, message: "cannot open \(path)") }
     }
 
     deinit { close(fd) }
@@ -48,7 +49,7 @@ public final class FileByteStream: ByteStream {
         while true {
             let count = Glibc.read(fd, buffer.baseAddress, buffer.count)
             if count >= 0 { return count }
-            if errno != EINTR { throw ArchiveError(.io, reason: "io_error", message: "read failed (errno \(errno))") }
+            if errno != EINTR { throw ArchiveError(.io, reason: .ioError, message: "read failed (errno \(errno))") }
         }
     }
 }

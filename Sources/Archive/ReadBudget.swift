@@ -1,3 +1,4 @@
+import Reasons
 import Synchronization
 
 /// What one request may still read out of decoders, shared by every
@@ -25,7 +26,7 @@ public final class ReadBudget: Sendable {
     public func consume(_ count: Int) throws(ArchiveError) {
         let before = left.subtract(count, ordering: .relaxed).oldValue
         guard before >= count else {
-            throw ArchiveError(.tooLarge, reason: "decompression_limit",
+            throw ArchiveError(.tooLarge, reason: .decompressionLimit,
                                message: "content decodes to more than \(limit) bytes (--max-decompressed-bytes)")
         }
     }
@@ -47,7 +48,7 @@ final class MeteredStream: ByteStream {
     }
 
     func read(into buffer: UnsafeMutableRawBufferPointer) throws(ArchiveError) -> Int {
-        if budget.isCancelled { throw ArchiveError(.cancelled, reason: "cancelled", message: "cancelled") }
+        if budget.isCancelled { throw ArchiveError(.cancelled, reason: .cancelled, message: "cancelled") }
         let count = try source.read(into: buffer)
         try budget.consume(count)
         return count

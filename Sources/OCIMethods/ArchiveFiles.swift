@@ -1,3 +1,4 @@
+import Reasons
 import Archive
 import JSON
 import YAML
@@ -110,7 +111,7 @@ struct LayerFlattener {
             guard name != "." else { continue }
             trackedNameBytes += name.utf8.count
             guard trackedNameBytes <= maxTrackedNameBytes else {
-                throw ArchiveError(.tooLarge, reason: "archive_too_large",
+                throw ArchiveError(.tooLarge, reason: .archiveTooLarge,
                                    message: "the layers hold more than \(maxTrackedNameBytes) bytes of entry names")
             }
             let base = ArchivePath.base(name)

@@ -1,3 +1,4 @@
+import Reasons
 import Archive
 import CSystem
 import Caching
@@ -103,13 +104,13 @@ final class ContentService: Sendable {
         guard let entry = document["manifests"]?.arrayValue?.first(where: { platform.matches($0["platform"]) }),
             let childDigest = entry["digest"]?.stringValue.flatMap(Digest.init)
         else {
-            throw RPCError(.unsupportedContent, reason: "no_matching_platform",
+            throw RPCError(.unsupportedContent, reason: .noMatchingPlatform,
                            message: "\(ref) is an index with no manifest for \(platform)")
         }
         let child = try await manifest(ref, digest: childDigest)
         let childDocument = try Self.document(child, ref: ref)
         guard !Self.isIndex(child, childDocument) else {
-            throw RPCError(.unsupportedContent, reason: "unexpected_media_type",
+            throw RPCError(.unsupportedContent, reason: .unexpectedMediaType,
                            message: "the \(platform) entry of \(ref) is another index")
         }
         return (childDocument, childDigest)
@@ -236,7 +237,7 @@ final class ContentService: Sendable {
 
     static func requireDigest(_ ref: ImageReference) throws(RPCError) -> Digest {
         guard let digest = ref.digest else {
-            throw RPCError(.invalidParams, reason: "digest_required",
+            throw RPCError(.invalidParams, reason: .digestRequired,
                            message: "\(ref) must name a digest (repo@sha256:...)")
         }
         return digest
@@ -244,7 +245,7 @@ final class ContentService: Sendable {
 
     static func document(_ fetched: FetchedManifest, ref: ImageReference) throws(RPCError) -> JSONValue {
         guard let document = try? JSONParser.parse(fetched.bytes), document.objectValue != nil else {
-            throw RPCError(.unsupportedContent, reason: "not_json", message: "the manifest of \(ref) is not a JSON object")
+            throw RPCError(.unsupportedContent, reason: .notJSON, message: "the manifest of \(ref) is not a JSON object")
         }
         return document
     }

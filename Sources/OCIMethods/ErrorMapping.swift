@@ -1,3 +1,4 @@
+import Reasons
 import Archive
 import JSON
 import RPCDispatch
@@ -28,17 +29,16 @@ enum ErrorMapping {
             return .cancelled
         case let error as YAMLError:
             return RPCError(error.isLimit ? .limitExceeded : .unsupportedContent,
-                            reason: error.isLimit ? "yaml_too_large" : "not_json",
+                            reason: error.isLimit ? .yamlTooLarge : .notJSON,
                             message: "\(ref): \(error.message)", data: ["ref": .string(ref)])
         default:
-            return RPCError(.internalError, reason: "internal", message: "\(ref): internal error",
+            return RPCError(.internalError, reason: .internal, message: "\(ref): internal error",
                             data: ["ref": .string(ref)])
         }
     }
 
     static func rpcError(_ error: RegistryError, ref: String) -> RPCError {
-        if error.reason == "cancelled" { return .cancelled }
-        let code: RPCErrorCode
+                let code: RPCErrorCode
         switch error.kind {
         case .notFound: code = .notFound
         case .accessDenied: code = .accessDenied
@@ -47,6 +47,7 @@ enum ErrorMapping {
         case .limitExceeded: code = .limitExceeded
         case .unsupported: code = .unsupportedContent
         case .invalidReference: code = .invalidParams
+        case .cancelled: return .cancelled
         }
         var data = JSONObject()
         data.append("ref", .string(ref))
@@ -71,7 +72,7 @@ enum ErrorMapping {
 
     /// `-32602 invalid_reference` for a string that is not a reference.
     static func invalidReference(_ error: ReferenceError) -> RPCError {
-        RPCError(.invalidParams, reason: "invalid_reference", message: error.description,
+        RPCError(.invalidParams, reason: .invalidReference, message: error.description,
                  data: ["ref": .string(error.reference)])
     }
 }

@@ -1,3 +1,4 @@
+import Reasons
 import Archive
 import Foundation
 import JSON
@@ -13,7 +14,7 @@ struct MethodTable: Sendable {
     let references = ReferenceCache()
 
     private static let ref = ParamSpec("ref", .string)
-    private static let paths = ParamSpec("paths", .stringArray, wrongTypeReason: "invalid_paths")
+    private static let paths = ParamSpec("paths", .stringArray, wrongTypeReason: .invalidPaths)
     private static let platform = ParamSpec("platform", .string, required: false, positional: false)
 
     var specs: [MethodSpec] {
@@ -22,13 +23,13 @@ struct MethodTable: Sendable {
                 params, ref, text in
                 let encoding = try params.optionalString("encoding") ?? "utf8"
                 guard encoding == "utf8" || encoding == "base64" else {
-                    throw RPCError.invalidParams(reason: "invalid_encoding", "encoding must be \"utf8\" or \"base64\"")
+                    throw RPCError.invalidParams(reason: .invalidEncoding, "encoding must be \"utf8\" or \"base64\"")
                 }
                 _ = try ContentService.requireDigest(ref)
                 let bytes = try await service.blob(ref)
                 if encoding == "base64" { return .string(Data(bytes).base64EncodedString()) }
                 guard let string = String(validating: bytes, as: UTF8.self) else {
-                    throw RPCError(.unsupportedContent, reason: "binary_content",
+                    throw RPCError(.unsupportedContent, reason: .binaryContent,
                                    message: "blob \(text) is not UTF-8 text (ask with encoding \"base64\")")
                 }
                 return .string(string)
@@ -38,14 +39,14 @@ struct MethodTable: Sendable {
                 return try await service.derived("parsed_blob", "\(ref.name)@\(digest)") { [service] in
                     let bytes = try await service.blob(ref)
                     guard let value = try? JSONParser.parse(bytes) else {
-                        throw RPCError(.unsupportedContent, reason: "not_json", message: "blob \(text) is not JSON")
+                        throw RPCError(.unsupportedContent, reason: .notJSON, message: "blob \(text) is not JSON")
                     }
                     return value
                 }
             },
             method("ec.oci.blob_files", [Self.ref, Self.paths]) { params, ref, _ in
                 let digest = try ContentService.requireDigest(ref)
-                let paths = try params.strings("paths", reason: "invalid_paths")
+                let paths = try params.strings("paths", reason: .invalidPaths)
                 guard !paths.isEmpty else { return [:] }
                 let name = "\(ref.name)@\(digest)|" + Self.pathsKey(paths)
                 return try await service.derived("blob_files", name) { [service] in
@@ -63,7 +64,7 @@ struct MethodTable: Sendable {
             imageManifests,
             method("ec.oci.image_files", [Self.ref, Self.paths]) { params, ref, _ in
                 let digest = try ContentService.requireDigest(ref)
-                let paths = try params.strings("paths", reason: "invalid_paths")
+                let paths = try params.strings("paths", reason: .invalidPaths)
                 guard !paths.isEmpty else { return [:] }
                 let platform = service.defaultPlatform
                 let name = "\(ref.name)@\(digest)|\(platform)|" + Self.pathsKey(paths)
@@ -75,7 +76,7 @@ struct MethodTable: Sendable {
                 let fetched = try await service.manifest(ref)
                 let document = try ContentService.document(fetched, ref: ref)
                 guard ContentService.isIndex(fetched, document) else {
-                    throw RPCError(.unsupportedContent, reason: "unexpected_media_type",
+                    throw RPCError(.unsupportedContent, reason: .unexpectedMediaType,
                                    message: "\(ref) is \(fetched.mediaType), not an image index")
                 }
                 return Shapes.index(document)
@@ -154,7 +155,7 @@ struct MethodTable: Sendable {
         var layers: [(digest: Digest, size: Int?)] = []
         for layer in document["layers"]?.arrayValue ?? [] {
             guard let digest = layer["digest"]?.stringValue.flatMap(Digest.init) else {
-                throw RPCError(.unsupportedContent, reason: "invalid_manifest",
+                throw RPCError(.unsupportedContent, reason: .invalidManifest,
                                message: "a layer of \(ref) has no valid digest")
             }
             layers.append((digest, layer["size"]?.intValue.flatMap { $0 >= 0 ? $0 : nil }))

@@ -1,3 +1,4 @@
+import Reasons
 import CSystem
 import JSON
 import Synchronization
@@ -113,7 +114,7 @@ public final class Dispatcher: Sendable {
 
     private func receiveBatch(_ members: [JSONValue]) {
         guard !members.isEmpty else {
-            sink.send(MessageEncoding.error(id: .null, .invalidRequest(reason: "not_a_request", "Empty batch")))
+            sink.send(MessageEncoding.error(id: .null, .invalidRequest(reason: .notARequest, "Empty batch")))
             return
         }
         let expected = members.filter { Self.expectsResponse($0) }.count
@@ -138,7 +139,7 @@ public final class Dispatcher: Sendable {
 
     private func handle(_ message: JSONValue, reply: @escaping @Sendable ([UInt8]) -> Void) {
         guard case .object(let object) = message else {
-            reply(MessageEncoding.error(id: .null, .invalidRequest(reason: "not_a_request", "A request must be an object")))
+            reply(MessageEncoding.error(id: .null, .invalidRequest(reason: .notARequest, "A request must be an object")))
             return
         }
         let rawID = object["id"]
@@ -147,18 +148,18 @@ public final class Dispatcher: Sendable {
             reply(MessageEncoding.error(id: id ?? .null, error))
         }
         guard object["jsonrpc"]?.stringValue == "2.0" else {
-            return fail(.invalidRequest(reason: "not_a_request", "\"jsonrpc\" must be \"2.0\""))
+            return fail(.invalidRequest(reason: .notARequest, "\"jsonrpc\" must be \"2.0\""))
         }
         guard let method = object["method"]?.stringValue else {
-            return fail(.invalidRequest(reason: "not_a_request", "\"method\" must be a string"))
+            return fail(.invalidRequest(reason: .notARequest, "\"method\" must be a string"))
         }
         if rawID != nil && id == nil {
-            return fail(.invalidRequest(reason: "not_a_request", "\"id\" must be a string, a number or null"))
+            return fail(.invalidRequest(reason: .notARequest, "\"id\" must be a string, a number or null"))
         }
         let rawParams = object["params"]
         switch rawParams {
         case nil, .array?, .object?: break
-        default: return fail(.invalidRequest(reason: "not_a_request", "\"params\" must be an array or an object"))
+        default: return fail(.invalidRequest(reason: .notARequest, "\"params\" must be an array or an object"))
         }
         let isNotification = rawID == nil
 
@@ -178,7 +179,7 @@ public final class Dispatcher: Sendable {
         }
         let requestID = id ?? .null
         if isShuttingDown {
-            return fail(.invalidRequest(reason: "shutting_down", "The server is shutting down"))
+            return fail(.invalidRequest(reason: .shuttingDown, "The server is shutting down"))
         }
         guard let spec = registry.lookup(method) else {
             return fail(.methodNotFound(method))
@@ -217,7 +218,7 @@ public final class Dispatcher: Sendable {
                     : MessageEncoding.result(id: id, result)
                 guard response.count <= maxResponseBytes else {
                     reply(MessageEncoding.error(id: id, RPCError(
-                        .limitExceeded, reason: "response_too_large",
+                        .limitExceeded, reason: .responseTooLarge,
                         message: "the answer to \(spec.name) is over \(maxResponseBytes) bytes")))
                     return
                 }

@@ -1,3 +1,4 @@
+import Reasons
 import JSON
 
 /// What a handler knows about the call it serves.
@@ -70,25 +71,25 @@ public struct MethodSpec: Sendable {
             let positional = params.filter(\.positional)
             guard elements.count <= positional.count else {
                 throw .invalidParams(
-                    reason: "wrong_arity",
+                    reason: .wrongArity,
                     "\(name) takes at most \(positional.count) positional parameter(s), got \(elements.count)")
             }
             for (spec, value) in zip(positional, elements) { bound.append(spec.name, value) }
         case .object(let object)?:
             for member in object.members where !ignoresUnknownParams {
                 guard params.contains(where: { $0.name == member.key }) else {
-                    throw .invalidParams(reason: "unknown_param", "\(name) has no parameter '\(member.key)'")
+                    throw .invalidParams(reason: .unknownParam, "\(name) has no parameter '\(member.key)'")
                 }
             }
             bound = object
         case let other?:
             throw .invalidParams(
-                reason: "wrong_type", "params must be an array or an object, not \(other.kindName)")
+                reason: .wrongType, "params must be an array or an object, not \(other.kindName)")
         }
         for spec in params {
             guard let value = bound[spec.name], !(value.isNull && !spec.required) else {
                 if spec.required {
-                    throw .invalidParams(reason: "missing_param", "\(name) requires '\(spec.name)'")
+                    throw .invalidParams(reason: .missingParam, "\(name) requires '\(spec.name)'")
                 }
                 continue
             }

@@ -1,3 +1,4 @@
+import Reasons
 import JSON
 
 /// The JSON type a parameter accepts.
@@ -41,11 +42,11 @@ public struct ParamSpec: Sendable {
     /// Whether it may be passed by position (in declaration order).
     public var positional: Bool
     /// The `reason` of the -32602 error when the value has the wrong type.
-    public var wrongTypeReason: String
+    public var wrongTypeReason: ErrorReason
 
     public init(
         _ name: String, _ kind: ParamKind, required: Bool = true, positional: Bool = true,
-        wrongTypeReason: String = "wrong_type"
+        wrongTypeReason: ErrorReason = .wrongType
     ) {
         self.name = name
         self.kind = kind
@@ -68,7 +69,7 @@ public struct Params: Sendable {
     /// A required string parameter (already validated by the registry).
     public func string(_ name: String) throws(RPCError) -> String {
         guard let s = values[name]?.stringValue else {
-            throw .invalidParams(reason: "wrong_type", "'\(name)' must be a string")
+            throw .invalidParams(reason: .wrongType, "'\(name)' must be a string")
         }
         return s
     }
@@ -77,13 +78,13 @@ public struct Params: Sendable {
     public func optionalString(_ name: String) throws(RPCError) -> String? {
         guard let value = values[name], !value.isNull else { return nil }
         guard let s = value.stringValue else {
-            throw .invalidParams(reason: "wrong_type", "'\(name)' must be a string")
+            throw .invalidParams(reason: .wrongType, "'\(name)' must be a string")
         }
         return s
     }
 
     /// A required array-of-strings parameter.
-    public func strings(_ name: String, reason: String = "wrong_type") throws(RPCError) -> [String] {
+    public func strings(_ name: String, reason: ErrorReason = .wrongType) throws(RPCError) -> [String] {
         guard let array = values[name]?.arrayValue else {
             throw .invalidParams(reason: reason, "'\(name)' must be an array of strings")
         }

@@ -1,6 +1,7 @@
 import JSON
+import Reasons
 
-/// The error codes of the ocirpc contract (`protocol.md`, Errors).
+/// The error codes of the ocirpc contract (`protocol/openrpc.json`, `components.errors`).
 public enum RPCErrorCode: Int, Sendable, CaseIterable {
     case parseError = -32700
     case invalidRequest = -32600
@@ -20,34 +21,36 @@ public enum RPCErrorCode: Int, Sendable, CaseIterable {
 /// for people and `data` with at least a snake_case `reason`.
 public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
     public var code: RPCErrorCode
+    /// `data.reason`: why, one level finer than `code`.
+    public var reason: ErrorReason
     public var message: String
-    /// The `data` member; always holds `reason`.
+    /// The other members of `data` (`ref`, `httpStatus`, ...).
     public var data: JSONObject
 
-    public init(_ code: RPCErrorCode, reason: String, message: String, data extra: JSONObject = JSONObject()) {
+    public init(_ code: RPCErrorCode, reason: ErrorReason, message: String, data extra: JSONObject = JSONObject()) {
         self.code = code
+        self.reason = reason
         self.message = message
         var data = JSONObject()
-        data.append("reason", .string(reason))
         for member in extra.members where member.key != "reason" {
             data.append(member.key, member.value)
         }
         self.data = data
     }
 
-    /// The `data.reason` string.
-    public var reason: String { data["reason"]?.stringValue ?? "" }
-
-    /// The error object `{code, message, data}`.
+    /// The error object `{code, message, data}`, `data.reason` first.
     public var json: JSONValue {
+        var details = JSONObject()
+        details.append("reason", .string(reason.rawValue))
+        for member in data.members { details.append(member.key, member.value) }
         var object = JSONObject()
         object.append("code", .integer(code.rawValue))
         object.append("message", .string(message))
-        object.append("data", .object(data))
+        object.append("data", .object(details))
         return .object(object)
     }
 
-    public var description: String { "\(code.rawValue) \(reason): \(message)" }
+    public var description: String { "\(code.rawValue) \(reason.rawValue): \(message)" }
 
     /// A copy with one more `data` member.
     public func with(_ key: String, _ value: JSONValue) -> RPCError {
@@ -59,25 +62,25 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
 
 extension RPCError {
     public static func parseError(_ detail: String) -> RPCError {
-        RPCError(.parseError, reason: "invalid_json", message: "Parse error: \(detail)")
+        RPCError(.parseError, reason: .invalidJSON, message: "Parse error: \(detail)")
     }
 
-    public static func invalidRequest(reason: String, _ message: String) -> RPCError {
+    public static func invalidRequest(reason: ErrorReason, _ message: String) -> RPCError {
         RPCError(.invalidRequest, reason: reason, message: message)
     }
 
     public static func methodNotFound(_ method: String) -> RPCError {
-        RPCError(.methodNotFound, reason: "unknown_method", message: "Method not found: \(method)")
+        RPCError(.methodNotFound, reason: .unknownMethod, message: "Method not found: \(method)")
     }
 
-    public static func invalidParams(reason: String, _ message: String) -> RPCError {
+    public static func invalidParams(reason: ErrorReason, _ message: String) -> RPCError {
         RPCError(.invalidParams, reason: reason, message: message)
     }
 
     public static func internalError(_ message: String) -> RPCError {
-        RPCError(.internalError, reason: "internal", message: message)
+        RPCError(.internalError, reason: .internal, message: message)
     }
 
     public static let cancelled = RPCError(
-        .requestCancelled, reason: "cancelled", message: "Request cancelled")
+        .requestCancelled, reason: .cancelled, message: "Request cancelled")
 }

@@ -1,3 +1,4 @@
+import Reasons
 import Foundation
 import JSON
 import Locking
@@ -101,7 +102,7 @@ final class Authenticator: Sendable {
         } catch let error as RegistryError {
             throw error
         } catch {
-            throw RegistryError(.accessDenied, reason: "unauthorized", message: "token request failed")
+            throw RegistryError(.accessDenied, reason: .unauthorized, message: "token request failed")
         }
     }
 
@@ -109,14 +110,14 @@ final class Authenticator: Sendable {
         guard let realm = challenge.parameters["realm"], var components = URLComponents(string: realm),
             components.scheme == "https" || components.scheme == "http"
         else {
-            throw RegistryError(.accessDenied, reason: "unauthorized", message: "\(registry) sent a bearer challenge without a usable realm")
+            throw RegistryError(.accessDenied, reason: .unauthorized, message: "\(registry) sent a bearer challenge without a usable realm")
         }
         // Credentials go over plain HTTP only to a registry spoken to in plain
         // HTTP already (loopback, private, --insecure-registry): an HTTPS
         // registry's secrets never travel in clear text to its token realm.
         let plainRealm = components.scheme == "http"
         if plainRealm && scheme.scheme(for: registry) == "https" {
-            throw RegistryError(.accessDenied, reason: "unauthorized",
+            throw RegistryError(.accessDenied, reason: .unauthorized,
                                 message: "\(registry) named a plain-HTTP token realm; refused for an HTTPS registry")
         }
         let creds = await credentials.credentials(for: registry)
@@ -124,7 +125,7 @@ final class Authenticator: Sendable {
         if let identityToken = creds?.identityToken {
             // OAuth2 refresh-token grant (what `docker login` stores).
             guard let url = components.url else {
-                throw RegistryError(.accessDenied, reason: "unauthorized", message: "invalid token realm")
+                throw RegistryError(.accessDenied, reason: .unauthorized, message: "invalid token realm")
             }
             request = HTTPRequest("POST", url: url)
             request.setHeader("Content-Type", "application/x-www-form-urlencoded")
@@ -143,7 +144,7 @@ final class Authenticator: Sendable {
             items.append(URLQueryItem(name: "scope", value: scope))
             components.queryItems = items
             guard let url = components.url else {
-                throw RegistryError(.accessDenied, reason: "unauthorized", message: "invalid token realm")
+                throw RegistryError(.accessDenied, reason: .unauthorized, message: "invalid token realm")
             }
             request = HTTPRequest(url: url)
             // Offered up front: public token servers hand out anonymous
@@ -153,13 +154,13 @@ final class Authenticator: Sendable {
         let response = try await transport.send(request, kind: .token)
         guard response.status == 200 else {
             throw RegistryError(
-                .accessDenied, reason: response.status == 403 ? "denied" : "unauthorized",
+                .accessDenied, reason: response.status == 403 ? .denied : .unauthorized,
                 message: "token server refused access to \(scope) (HTTP \(response.status))", httpStatus: response.status)
         }
         guard let body = try? JSONParser.parse([UInt8](response.body)),
             let value = body["token"]?.stringValue ?? body["access_token"]?.stringValue, !value.isEmpty
         else {
-            throw RegistryError(.accessDenied, reason: "unauthorized", message: "token server answered without a token")
+            throw RegistryError(.accessDenied, reason: .unauthorized, message: "token server answered without a token")
         }
         // The spec's default lifetime is 60 s; renew a little early.
         let lifetime = max(1, (body["expires_in"]?.intValue ?? 60) - 5)

@@ -1,3 +1,4 @@
+import Reasons
 import Foundation
 
 /// A blob downloaded to a file and verified against its digest. The file
@@ -35,22 +36,22 @@ extension RegistryClient {
 
     private func fetchBlob(at reference: ImageReference, directory: URL, limit: Int) async throws(RegistryError) -> VerifiedBlob {
         guard let digest = reference.digest else {
-            throw RegistryError(.invalidReference, reason: "digest_required", message: "\(reference) does not name a digest")
+            throw RegistryError(.invalidReference, reason: .digestRequired, message: "\(reference) does not name a digest")
         }
         let url = try url(reference, "blobs/\(digest)")
         let (file, response) = try await download(
             url, for: reference, to: directory, hashing: digest.algorithm, limit: limit, kind: .blob)
         guard response.status == 200, let file else {
             if let file { try? FileManager.default.removeItem(at: file.url) }
-            throw Self.error(for: response, notFoundReason: "blob_unknown", what: "blob \(reference)")
+            throw Self.error(for: response, notFoundReason: .blobUnknown, what: "blob \(reference)")
         }
         guard file.digest == digest else {
             try? FileManager.default.removeItem(at: file.url)
-            throw RegistryError(.integrity, reason: "digest_mismatch", message: "blob \(reference) hashes to \(file.digest)")
+            throw RegistryError(.integrity, reason: .digestMismatch, message: "blob \(reference) hashes to \(file.digest)")
         }
         if let declared = response.header("Content-Length").flatMap({ Int($0) }), declared != file.size {
             try? FileManager.default.removeItem(at: file.url)
-            throw RegistryError(.integrity, reason: "size_mismatch",
+            throw RegistryError(.integrity, reason: .sizeMismatch,
                                 message: "blob \(reference) is \(file.size) bytes, the registry said \(declared)")
         }
         return VerifiedBlob(file: file.url, size: file.size, digest: file.digest)

@@ -1,3 +1,4 @@
+import Reasons
 import Foundation
 import JSON
 
@@ -11,24 +12,24 @@ extension RegistryClient {
     /// other answer is an error, never "no signatures" (fail closed).
     public func fetchReferrers(_ reference: ImageReference) async throws(RegistryError) -> [JSONValue] {
         guard let digest = reference.digest else {
-            throw RegistryError(.invalidReference, reason: "digest_required", message: "\(reference) does not name a digest")
+            throw RegistryError(.invalidReference, reason: .digestRequired, message: "\(reference) does not name a digest")
         }
         try refuseIfBlocked(reference)
         let url = try url(reference, "referrers/\(digest)")
         let response = try await send("GET", url, for: reference, accept: [ManifestMediaType.ociIndex], kind: .referrers)
         if response.status == 200 {
             guard response.mediaType == ManifestMediaType.ociIndex else {
-                throw RegistryError(.unsupported, reason: "unexpected_media_type",
+                throw RegistryError(.unsupported, reason: .unexpectedMediaType,
                                     message: "the referrers of \(reference) came as '\(response.mediaType)', not an OCI index")
             }
             guard response.body.count <= Self.maxManifestBytes else {
-                throw RegistryError(.limitExceeded, reason: "manifest_too_large",
+                throw RegistryError(.limitExceeded, reason: .manifestTooLarge,
                                     message: "the referrers index of \(reference) is over \(Self.maxManifestBytes) bytes")
             }
             return try Self.manifests(inIndex: [UInt8](response.body), what: "referrers of \(reference)")
         }
         guard response.status == 404 else {
-            throw Self.error(for: response, notFoundReason: "manifest_unknown", what: "referrers of \(reference)")
+            throw Self.error(for: response, notFoundReason: .manifestUnknown, what: "referrers of \(reference)")
         }
         let fallback = reference.tagged("\(digest.algorithm.rawValue)-\(digest.hex)")
         do {
@@ -42,7 +43,7 @@ extension RegistryClient {
     /// The `manifests` array of an index document.
     static func manifests(inIndex bytes: [UInt8], what: String) throws(RegistryError) -> [JSONValue] {
         guard let document = try? JSONParser.parse(bytes), case .object = document else {
-            throw RegistryError(.unsupported, reason: "not_json", message: "\(what) is not a JSON index")
+            throw RegistryError(.unsupported, reason: .notJSON, message: "\(what) is not a JSON index")
         }
         return document["manifests"]?.arrayValue ?? []
     }

@@ -1,3 +1,4 @@
+import Reasons
 import Foundation
 import JSON
 import Logging
@@ -51,9 +52,9 @@ public final class RegistryClient: Sendable {
                                           tag: reference.tag, digest: reference.digest)
             do {
                 return try await operation(endpoint)
-            } catch where error.reason != "cancelled" {
+            } catch where error.kind != .cancelled {
                 logger.debug("mirror failed; trying the next source",
-                             [("mirror", mirror.host), ("registry", reference.registry), ("reason", error.reason)])
+                             [("mirror", mirror.host), ("registry", reference.registry), ("reason", error.reason.rawValue)])
             }
         }
         return try await operation(reference)
@@ -62,7 +63,7 @@ public final class RegistryClient: Sendable {
     /// Throws `blocked` for a registry the configuration blocks.
     func refuseIfBlocked(_ reference: ImageReference) throws(RegistryError) {
         guard !configuration.blocked.isEmpty, configuration.blocked.contains(reference.registry) else { return }
-        throw RegistryError(.accessDenied, reason: "blocked",
+        throw RegistryError(.accessDenied, reason: .blocked,
                             message: "\(reference.registry) is blocked by the registries configuration")
     }
 
@@ -89,7 +90,7 @@ public final class RegistryClient: Sendable {
         // Parsed references only hold URL-safe characters; a mirror's host
         // from the configuration is checked here.
         guard url.utf8.allSatisfy(Self.isURLSafe) else {
-            throw RegistryError(.invalidReference, reason: "invalid_reference", message: "cannot build a URL for \(reference)")
+            throw RegistryError(.invalidReference, reason: .invalidReference, message: "cannot build a URL for \(reference)")
         }
         return url
     }
@@ -154,26 +155,32 @@ public final class RegistryClient: Sendable {
 
     /// The typed error for a non-success registry answer.
     static func error(
-        for response: HTTPResponse, notFoundReason: String, what: String
+        for response: HTTPResponse, notFoundReason: ErrorReason, what: String
     ) -> RegistryError {
         let details = registryErrors(in: response.body)
         let status = response.status
-        func make(_ kind: RegistryError.Kind, _ reason: String, _ message: String, retryable: Bool = false) -> RegistryError {
+        func make(_ kind: RegistryError.Kind, _ reason: ErrorReason, _ message: String, retryable: Bool = false) -> RegistryError {
             let said = details.first.map { ": \($0.message.isEmpty ? $0.code : $0.message)" } ?? ""
             return RegistryError(kind, reason: reason, message: message + said, httpStatus: status,
                                  registryErrors: details, retryable: retryable)
         }
         switch status {
         case 404:
-            let reason = details.first.map { $0.code.lowercased() }.flatMap {
-                ["manifest_unknown", "blob_unknown", "name_unknown"].contains($0) ? $0 : nil
-            } ?? notFoundReason
+            // The registry's own code, when it is one of the not-found codes
+            // of the distribution spec; anything else it says stays in the message.
+            let reason: ErrorReason
+            switch details.first?.code.lowercased() {
+            case "manifest_unknown": reason = .manifestUnknown
+            case "blob_unknown": reason = .blobUnknown
+            case "name_unknown": reason = .nameUnknown
+            default: reason = notFoundReason
+            }
             return make(.notFound, reason, "\(what) not found")
-        case 401: return make(.accessDenied, "unauthorized", "not authorized for \(what)")
-        case 403: return make(.accessDenied, "denied", "access to \(what) denied")
-        case 429: return make(.unavailable, "rate_limited", "rate limited fetching \(what)", retryable: true)
-        case 500...599: return make(.unavailable, "server_error", "registry error \(status) fetching \(what)", retryable: true)
-        default: return make(.unavailable, "server_error", "unexpected HTTP \(status) fetching \(what)")
+        case 401: return make(.accessDenied, .unauthorized, "not authorized for \(what)")
+        case 403: return make(.accessDenied, .denied, "access to \(what) denied")
+        case 429: return make(.unavailable, .rateLimited, "rate limited fetching \(what)", retryable: true)
+        case 500...599: return make(.unavailable, .serverError, "registry error \(status) fetching \(what)", retryable: true)
+        default: return make(.unavailable, .serverError, "unexpected HTTP \(status) fetching \(what)")
         }
     }
 

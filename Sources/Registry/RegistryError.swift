@@ -1,3 +1,5 @@
+import Reasons
+
 /// One entry of a registry's error body, `{"errors":[{"code","message"}]}`.
 public struct RegistryErrorDetail: Sendable, Equatable {
     public let code: String
@@ -12,17 +14,19 @@ public struct RegistryErrorDetail: Sendable, Equatable {
 public struct RegistryError: Error, Sendable, CustomStringConvertible {
     public enum Kind: Sendable, Equatable {
         case notFound, accessDenied, integrity, unavailable, limitExceeded, unsupported, invalidReference
+        /// The request was cancelled: not a failure of the registry, never retried or cached.
+        case cancelled
     }
 
     public var kind: Kind
-    public var reason: String
+    public var reason: ErrorReason
     public var message: String
     public var httpStatus: Int?
     public var registryErrors: [RegistryErrorDetail]
     public var retryable: Bool
 
     public init(
-        _ kind: Kind, reason: String, message: String, httpStatus: Int? = nil,
+        _ kind: Kind, reason: ErrorReason, message: String, httpStatus: Int? = nil,
         registryErrors: [RegistryErrorDetail] = [], retryable: Bool = false
     ) {
         self.kind = kind
@@ -33,5 +37,5 @@ public struct RegistryError: Error, Sendable, CustomStringConvertible {
         self.retryable = retryable
     }
 
-    public var description: String { "\(reason): \(message)" }
+    public var description: String { "\(reason.rawValue): \(message)" }
 }

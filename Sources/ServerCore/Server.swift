@@ -1,3 +1,4 @@
+import Reasons
 import Dispatch
 import Framing
 import Glibc
@@ -82,10 +83,10 @@ public final class Server: Sendable {
                 case .tooLarge(let size):
                     logger.warn("message over the size limit skipped", [("bytes", String(size))])
                     dispatcher.reject(RPCError(
-                        .invalidRequest, reason: "message_too_large",
+                        .invalidRequest, reason: .messageTooLarge,
                         message: "Message of \(size)+ bytes exceeds --max-message-bytes (\(maxMessageBytes))"))
                 case .invalidFrame(let reason):
-                    dispatcher.reject(RPCError(.parseError, reason: "invalid_frame", message: "Invalid frame: \(reason)"))
+                    dispatcher.reject(RPCError(.parseError, reason: .invalidFrame, message: "Invalid frame: \(reason)"))
                 }
             },
             onEnd: { [self] in

@@ -1,3 +1,4 @@
+import Reasons
 import Archive
 import Testing
 import TestFixtures
@@ -41,7 +42,7 @@ import TestFixtures
 
     @Test func outputOverTheLimitIsRefused() throws {
         #expect { try Compression.decode(Compressors.gzip(text), limit: 1000) } throws: {
-            ($0 as? ArchiveError)?.reason == "archive_too_large"
+            ($0 as? ArchiveError)?.reason == .archiveTooLarge
         }
     }
 }

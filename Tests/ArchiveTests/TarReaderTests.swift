@@ -1,3 +1,4 @@
+import Reasons
 import Archive
 import Foundation
 import Testing
@@ -69,7 +70,7 @@ import TestFixtures
         var builder = TarBuilder()
         builder.file("f", String(repeating: "y", count: 3000))
         let cut = Array(builder.bytes.prefix(1500))
-        #expect { try entries(MemoryByteStream(cut)) } throws: { ($0 as? ArchiveError)?.reason == "corrupt_archive" }
+        #expect { try entries(MemoryByteStream(cut)) } throws: { ($0 as? ArchiveError)?.reason == .corruptArchive }
     }
 
     /// An archive written by the system's GNU tar (PAX format, long names,
@@ -105,7 +106,7 @@ import TestFixtures
             try readAll(archive)
             return nil
         } catch let error as ArchiveError {
-            return error.reason
+            return error.reason.rawValue
         } catch {
             return "\(error)"
         }
@@ -179,14 +180,14 @@ import TestFixtures
         let zeros = [UInt8](repeating: 0, count: 4 << 20)
         let budget = ReadBudget(bytes: 1 << 20)
         let stream = budget.metering(Compression.gzip.decoding(MemoryByteStream(Compressors.gzip(zeros))))
-        #expect { _ = try stream.readAll(limit: 1 << 30) } throws: { ($0 as? ArchiveError)?.reason == "decompression_limit" }
+        #expect { _ = try stream.readAll(limit: 1 << 30) } throws: { ($0 as? ArchiveError)?.reason == .decompressionLimit }
     }
 
     @Test func theBudgetIsSharedByEveryStreamOfARequest() throws {
         let budget = ReadBudget(bytes: 300)
         _ = try budget.metering(MemoryByteStream([UInt8](repeating: 1, count: 200))).readAll(limit: 1000)
         #expect { _ = try budget.metering(MemoryByteStream([UInt8](repeating: 1, count: 200))).readAll(limit: 1000) } throws: {
-            ($0 as? ArchiveError)?.reason == "decompression_limit"
+            ($0 as? ArchiveError)?.reason == .decompressionLimit
         }
     }
 

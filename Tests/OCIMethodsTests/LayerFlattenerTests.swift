@@ -1,3 +1,4 @@
+import Reasons
 import Archive
 import JSON
 import Testing
@@ -95,7 +96,7 @@ import YAML
         for i in 0..<100 { layer.file("dir/file-\(i)", "x") }
         var small = LayerFlattener(paths: ["dir"], maxEntryBytes: 1 << 20, maxTrackedNameBytes: 1000)
         #expect { try small.apply(TarReader(MemoryByteStream(layer.archive))) } throws: {
-            ($0 as? ArchiveError)?.reason == "archive_too_large"
+            ($0 as? ArchiveError)?.reason == .archiveTooLarge
         }
         var enough = LayerFlattener(paths: ["dir"], maxEntryBytes: 1 << 20, maxTrackedNameBytes: 2000)
         try enough.apply(TarReader(MemoryByteStream(layer.archive)))

@@ -1,3 +1,4 @@
+import Reasons
 import JSON
 import Locking
 import Synchronization
@@ -82,7 +83,7 @@ func testRegistry(gate: Gate = Gate(), started: Counter? = nil) -> MethodRegistr
                                       ParamSpec("e", .any, required: false)]) { _, _ in .null },
         MethodSpec("foobar") { _, _ in .null },
         MethodSpec("status", runsImmediately: true) { _, _ in "ok" },
-        MethodSpec("echo", params: [ParamSpec("ref", .string), ParamSpec("paths", .stringArray, wrongTypeReason: "invalid_paths"),
+        MethodSpec("echo", params: [ParamSpec("ref", .string), ParamSpec("paths", .stringArray, wrongTypeReason: .invalidPaths),
                                     ParamSpec("mode", .string, required: false, positional: false)]) { params, _ in
             .object(params.values)
         },
@@ -100,7 +101,7 @@ func testRegistry(gate: Gate = Gate(), started: Counter? = nil) -> MethodRegistr
             return "woke"
         },
         MethodSpec("fail") { _, _ in
-            throw RPCError(.notFound, reason: "manifest_unknown", message: "no such manifest")
+            throw RPCError(.notFound, reason: .manifestUnknown, message: "no such manifest")
         },
         MethodSpec("progress", params: [ParamSpec("token", .stringOrNumber)]) { params, context in
             for i in 0..<3 { context.notifications.progress(token: params["token"]!, value: .integer(i)) }

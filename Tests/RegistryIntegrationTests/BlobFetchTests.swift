@@ -1,3 +1,4 @@
+import Reasons
 import TestFixtures
 import Foundation
 import Testing
@@ -59,7 +60,7 @@ import Testing
             Issue.record("fetched a missing blob")
         } catch let error as RegistryError {
             #expect(error.kind == .notFound)
-            #expect(error.reason == "blob_unknown")
+            #expect(error.reason == .blobUnknown)
         }
     }
 
@@ -69,7 +70,7 @@ import Testing
             _ = try await client.fetchBlob(try ImageReference.parse("127.0.0.1:1/app:v1"))
             Issue.record("accepted a tag")
         } catch let error as RegistryError {
-            #expect(error.reason == "digest_required")
+            #expect(error.reason == .digestRequired)
         }
     }
 }

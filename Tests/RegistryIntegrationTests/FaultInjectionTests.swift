@@ -1,3 +1,4 @@
+import Reasons
 import Foundation
 import Logging
 import Synchronization
@@ -66,7 +67,7 @@ import TestFixtures
         proxy.inject { _ in .status(503) }
         let error = await registryError { _ = try await client(retries: 2).fetchManifest(ImageReference.parse("\(proxy.host)/app:v1")) }
         #expect(error?.kind == .unavailable)
-        #expect(error?.reason == "server_error")
+        #expect(error?.reason == .serverError)
         #expect(error?.httpStatus == 503)
         #expect(proxy.count("manifest") == 3)
     }
@@ -77,7 +78,7 @@ import TestFixtures
         proxy.inject { RegistryProxy.kind(of: $0.path) == "manifest" ? .corrupt : nil }
         for ref in ["\(proxy.host)/app:v1", "\(proxy.host)/app@\(digest)"] {
             let error = await registryError { _ = try await client().fetchManifest(ImageReference.parse(ref)) }
-            #expect(error?.reason == "digest_mismatch", "\(ref)")
+            #expect(error?.reason == .digestMismatch, "\(ref)")
         }
     }
 
@@ -92,10 +93,10 @@ import TestFixtures
         let ref = try ImageReference.parse("\(proxy.host)/app@\(digest)")
         proxy.inject { RegistryProxy.kind(of: $0.path) == "blob" ? .corrupt : nil }
         let corrupted = await registryError { _ = try await client().fetchBlob(ref, directory: directory) }
-        #expect(corrupted?.reason == "digest_mismatch")
+        #expect(corrupted?.reason == .digestMismatch)
         proxy.inject { RegistryProxy.kind(of: $0.path) == "blob" ? .truncate : nil }
         let truncated = await registryError { _ = try await client(retries: 0).fetchBlob(ref, directory: directory) }
-        #expect(["digest_mismatch", "size_mismatch", "connection_failed"].contains(truncated?.reason ?? ""), "\(String(describing: truncated))")
+        #expect([.digestMismatch, .sizeMismatch, .connectionFailed].contains(truncated?.reason), "\(String(describing: truncated))")
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty)
         proxy.inject { _ in nil }
         let good = try await client().fetchBlob(ref, directory: directory)
@@ -109,7 +110,7 @@ import TestFixtures
         proxy.inject { RegistryProxy.kind(of: $0.path) == "manifest" ? .delay(3) : nil }
         let start = Date()
         let error = await registryError { _ = try await client(retries: 0, timeout: 1).fetchManifest(ImageReference.parse("\(proxy.host)/app:v1")) }
-        #expect(error?.reason == "timeout")
+        #expect(error?.reason == .timeout)
         #expect(error?.kind == .unavailable)
         #expect(Date().timeIntervalSince(start) < 2.8)
     }
@@ -121,7 +122,7 @@ import TestFixtures
         defer { listener.stop() }
         proxy.inject { RegistryProxy.kind(of: $0.path) == "manifest" ? .redirect("ftp://127.0.0.1:\(listener.port)/x") : nil }
         let error = await registryError { _ = try await client(retries: 0).fetchManifest(ImageReference.parse("\(proxy.host)/app:v1")) }
-        #expect(error?.reason == "connection_failed")
+        #expect(error?.reason == .connectionFailed)
         // Refused by libcurl at once: followed, the FTP client would wait for a greeting until the timeout.
         #expect(error?.message.lowercased().contains("unsupported protocol") == true, "\(String(describing: error))")
     }

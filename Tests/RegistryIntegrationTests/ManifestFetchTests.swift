@@ -1,3 +1,4 @@
+import Reasons
 import TestFixtures
 import Foundation
 import JSON
@@ -68,14 +69,14 @@ private func client(credentialsFor registry: TestRegistry? = nil, user: String =
             _ = try await client().fetchManifest(try ImageReference.parse("\(registry.host)/app:nope"))
         }
         #expect(missingTag?.kind == .notFound)
-        #expect(missingTag?.reason == "manifest_unknown")
+        #expect(missingTag?.reason == .manifestUnknown)
         #expect(missingTag?.httpStatus == 404)
         #expect(missingTag?.registryErrors.first?.code == "MANIFEST_UNKNOWN")
         let missingRepository = await registryError {
             _ = try await client().fetchManifest(try ImageReference.parse("\(registry.host)/never/pushed:v1"))
         }
         #expect(missingRepository?.kind == .notFound)
-        #expect(["name_unknown", "manifest_unknown"].contains(missingRepository?.reason ?? ""))
+        #expect([.nameUnknown, .manifestUnknown].contains(missingRepository?.reason))
     }
 
     @Test func wrongDigestInTheReferenceIsAnIntegrityFailure() async throws {
@@ -143,7 +144,7 @@ private func client(credentialsFor registry: TestRegistry? = nil, user: String =
                 _ = try await candidate.fetchManifest(try ImageReference.parse("\(registry.host)/private/app:v1"))
             }
             #expect(error?.kind == .accessDenied)
-            #expect(error?.reason == "unauthorized")
+            #expect(error?.reason == .unauthorized)
             #expect(error.map { !$0.message.contains("s3cret") && !$0.message.contains("wrong") } == true)
         }
     }
@@ -154,6 +155,6 @@ private func client(credentialsFor registry: TestRegistry? = nil, user: String =
             _ = try await client().fetchManifest(try ImageReference.parse("127.0.0.1:\(port)/app:v1"))
         }
         #expect(error?.kind == .unavailable)
-        #expect(error?.reason == "connection_failed")
+        #expect(error?.reason == .connectionFailed)
     }
 }

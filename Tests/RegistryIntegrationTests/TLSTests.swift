@@ -1,3 +1,4 @@
+import Reasons
 import Foundation
 import Testing
 import Locking
@@ -31,7 +32,7 @@ import TestFixtures
         } catch {
             failure = error as? RegistryError
         }
-        #expect(failure?.reason == "tls", "\(String(describing: failure))")
+        #expect(failure?.reason == .tls, "\(String(describing: failure))")
     }
 
     @Test func plainHTTPToATLSPortIsAConnectionFailureNotAHang() async throws {
@@ -50,7 +51,7 @@ import TestFixtures
         }
         // distribution answers plain HTTP on a TLS port with a 400.
         #expect(failure != nil)
-        #expect(failure?.reason != "timeout")
+        #expect(failure?.reason != .timeout)
     }
 }
 

@@ -1,3 +1,4 @@
+import Reasons
 import Foundation
 import Testing
 import TestFixtures
@@ -63,7 +64,7 @@ import TestFixtures
             try? await Task.sleep(for: .milliseconds(100))
             slow.cancel()
             let error = await #expect(throws: RegistryError.self) { _ = try await slow.value }
-            #expect(error?.reason == "cancelled")
+            #expect(error?.reason == .cancelled)
             let fast = try? await transport.send(HTTPRequest(url: server.baseURL + "/fast"), kind: .ping)
             #expect(fast?.status == 200)
         }

@@ -3,6 +3,7 @@ import JSON
 import Logging
 import OCIMethods
 import RPCDispatch
+import Reasons
 import Testing
 @testable import ServerCore
 
@@ -23,29 +24,39 @@ import Testing
                 "run scripts/embed-openrpc after editing protocol/openrpc.json")
     }
 
-    /// Every snake_case reason the sources give (string literals on lines
-    /// that name a reason) is listed under some error code of the document.
-    @Test func everyReasonTheCodeGivesIsDocumented() throws {
-        let errors = try document()["components"]?["errors"]?.objectValue?.members ?? []
-        let documented = Set(errors.flatMap { ($0.value["data"]?["reasons"]?.stringValue ?? "")
+    /// The reasons of `ErrorData.reason` in the document are exactly the
+    /// cases of `ErrorReason`, and the reasons listed per error code cover
+    /// the same set.
+    @Test func theDocumentedReasonsAreTheCodesReasons() throws {
+        let doc = try document()
+        let declared = (doc["components"]?["schemas"]?["ErrorData"]?["properties"]?["reason"]?["enum"]?.arrayValue ?? [])
+            .compactMap(\.stringValue)
+        let vocabulary = ErrorReason.allCases.map(\.rawValue)
+        #expect(declared.count == Set(declared).count, "a reason is listed twice")
+        #expect(Set(declared) == Set(vocabulary),
+                "only in the document: \(Set(declared).subtracting(vocabulary).sorted()); only in the code: \(Set(vocabulary).subtracting(declared).sorted())")
+        let errors = doc["components"]?["errors"]?.objectValue?.members ?? []
+        let perCode = Set(errors.flatMap { ($0.value["data"]?["reasons"]?.stringValue ?? "")
             .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } })
+        #expect(perCode == Set(vocabulary),
+                "not under any code: \(Set(vocabulary).subtracting(perCode).sorted()); unknown: \(perCode.subtracting(vocabulary).sorted())")
+    }
+
+    /// Every reason of the vocabulary is given by some line of the sources
+    /// (as `.caseName`), so the contract documents nothing the server never says.
+    @Test func everyReasonIsGivenSomewhere() throws {
         let sources = Self.packageRoot.appendingPathComponent("Sources")
         let walker = FileManager.default.enumerator(atPath: sources.path)
-        let literal = try Regex(#""([a-z]+(?:_[a-z]+)+|cancelled|internal|denied|unauthorized|timeout|tls|blocked)""#)
-        var emitted: [String: String] = [:]
+        var text = ""
         while let path = walker?.nextObject() as? String {
-            guard path.hasSuffix(".swift"), !path.hasPrefix("TestFixtures"), !path.hasSuffix("OpenRPCDocument.swift") else { continue }
-            let text = try String(contentsOf: sources.appendingPathComponent(path), encoding: .utf8)
-            for line in text.split(separator: "\n") where line.localizedCaseInsensitiveContains("reason")
-                && !line.trimmingCharacters(in: .whitespaces).hasPrefix("//") {
-                for match in line.matches(of: literal) {
-                    emitted[String(match.output[1].substring ?? ""), default: path] = path
-                }
-            }
+            guard path.hasSuffix(".swift"), !path.hasPrefix("Reasons/"), !path.hasPrefix("TestFixtures"),
+                  !path.hasSuffix("OpenRPCDocument.swift") else { continue }
+            text += try String(contentsOf: sources.appendingPathComponent(path), encoding: .utf8)
         }
-        #expect(emitted.count > 30, "the scan found too few reasons: \(emitted.keys.sorted())")
-        for (reason, path) in emitted.sorted(by: { $0.key < $1.key }) {
-            #expect(documented.contains(reason), "\(path) gives reason '\(reason)', not in protocol/openrpc.json")
+        for reason in ErrorReason.allCases {
+            let name = String(describing: reason)
+            let use = try Regex("\\.\(name)\\b")
+            #expect(text.contains(use), "no source gives .\(name) (\(reason.rawValue)): remove it from the vocabulary and the contract")
         }
     }
 

@@ -1,3 +1,4 @@
+import Reasons
 import Foundation
 import Locking
 
@@ -18,7 +19,7 @@ public enum DownloadDirectory {
             var template = Array("\(parent)/ocirpc-\(getpid())-XXXXXX".utf8CString)
             guard let path = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
                 return .failure(RegistryError(
-                    .unavailable, reason: "io_error",
+                    .unavailable, reason: .ioError,
                     message: "cannot create a private download directory in \(parent) (errno \(errno))"))
             }
             let url = URL(fileURLWithPath: String(cString: path), isDirectory: true)

@@ -1,3 +1,4 @@
+import Reasons
 import Foundation
 import Locking
 import Logging
@@ -87,7 +88,7 @@ public final class HTTPTransport: Sendable {
             let left = ContinuousClock.now.duration(to: deadline)
             let seconds = Double(left.components.seconds) + Double(left.components.attoseconds) * 1e-18
             guard seconds > 0.001 else {
-                throw RegistryError(.unavailable, reason: "timeout",
+                throw RegistryError(.unavailable, reason: .timeout,
                                     message: "\(request.authority) took longer than \(settings.requestTimeout) s (--request-timeout)")
             }
             return seconds
@@ -104,7 +105,7 @@ public final class HTTPTransport: Sendable {
                 guard failure.retryable && retry < settings.retries else { throw failure }
                 retry += 1
                 counters.countRetry()
-                logger.debug("retrying after a connection error", [("reason", failure.reason), ("attempt", String(retry))])
+                logger.debug("retrying after a connection error", [("reason", failure.reason.rawValue), ("attempt", String(retry))])
                 try await sleep(min(backoff(attempt: retry, retryAfter: nil), try secondsLeft()))
                 continue
             }
@@ -120,14 +121,14 @@ public final class HTTPTransport: Sendable {
     }
 
     private func checkCancellation() throws(RegistryError) {
-        if Task.isCancelled { throw RegistryError(.unavailable, reason: "cancelled", message: "cancelled") }
+        if Task.isCancelled { throw RegistryError(.cancelled, reason: .cancelled, message: "cancelled") }
     }
 
     private func sleep(_ seconds: Double) async throws(RegistryError) {
         do {
             try await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
         } catch {
-            throw RegistryError(.unavailable, reason: "cancelled", message: "cancelled")
+            throw RegistryError(.cancelled, reason: .cancelled, message: "cancelled")
         }
     }
 
@@ -149,22 +150,22 @@ public final class HTTPTransport: Sendable {
     static func classify(_ failure: CurlFailure, host: String) -> RegistryError {
         switch failure.kind {
         case .timeout:
-            return RegistryError(.unavailable, reason: "timeout", message: "timed out talking to \(host)", retryable: true)
+            return RegistryError(.unavailable, reason: .timeout, message: "timed out talking to \(host)", retryable: true)
         case .tls:
-            return RegistryError(.unavailable, reason: "tls",
+            return RegistryError(.unavailable, reason: .tls,
                                  message: "TLS failure with \(host): \(failure.message) (is its CA trusted? see --ca-file)")
         case .cancelled:
-            return RegistryError(.unavailable, reason: "cancelled", message: "cancelled")
+            return RegistryError(.cancelled, reason: .cancelled, message: "cancelled")
         case .localFile:
-            return RegistryError(.unavailable, reason: "connection_failed", message: "could not store a download from \(host)")
+            return RegistryError(.unavailable, reason: .connectionFailed, message: "could not store a download from \(host)")
         case .tooLarge:
-            return RegistryError(.limitExceeded, reason: "blob_too_large", message: "\(host): \(failure.message)")
+            return RegistryError(.limitExceeded, reason: .blobTooLarge, message: "\(host): \(failure.message)")
         case .headersTooLarge:
-            return RegistryError(.limitExceeded, reason: "headers_too_large", message: "\(host): \(failure.message)")
+            return RegistryError(.limitExceeded, reason: .headersTooLarge, message: "\(host): \(failure.message)")
         case .library:
-            return RegistryError(.unavailable, reason: "connection_failed", message: "HTTP is unavailable: \(failure.message)")
+            return RegistryError(.unavailable, reason: .connectionFailed, message: "HTTP is unavailable: \(failure.message)")
         case .connection:
-            return RegistryError(.unavailable, reason: "connection_failed",
+            return RegistryError(.unavailable, reason: .connectionFailed,
                                  message: "could not reach \(host) (\(failure.message))", retryable: true)
         }
     }

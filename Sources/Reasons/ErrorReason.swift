@@ -1,0 +1,67 @@
+/// Every `error.data.reason` the server can give: the contract's vocabulary
+/// of why a request failed, one level finer than the error code.
+///
+/// Each layer throws errors that carry one of these (`RegistryError`,
+/// `ArchiveError`, `RPCError`), so a reason is chosen where the failure is
+/// understood and never re-spelled on the way up. `protocol/openrpc.json`
+/// lists every case under `ErrorData.reason`; a test keeps the two equal.
+public enum ErrorReason: String, Sendable, CaseIterable, Equatable {
+    // -32700: the input was not JSON, or not a frame.
+    case invalidJSON = "invalid_json"
+    case invalidFrame = "invalid_frame"
+    // -32600: not a request, or not one the server takes now.
+    case notARequest = "not_a_request"
+    case messageTooLarge = "message_too_large"
+    case shuttingDown = "shutting_down"
+    // -32601
+    case unknownMethod = "unknown_method"
+    // -32602: the params.
+    case invalidReference = "invalid_reference"
+    case digestRequired = "digest_required"
+    case invalidPaths = "invalid_paths"
+    case wrongType = "wrong_type"
+    case missingParam = "missing_param"
+    case unknownParam = "unknown_param"
+    case wrongArity = "wrong_arity"
+    case invalidEncoding = "invalid_encoding"
+    case invalidPlatform = "invalid_platform"
+    // -32603, and -32004 for a local file the download could not use.
+    case `internal` = "internal"
+    case ioError = "io_error"
+    // -32800
+    case cancelled = "cancelled"
+    // -32001: what the registry said it does not have.
+    case manifestUnknown = "manifest_unknown"
+    case blobUnknown = "blob_unknown"
+    case nameUnknown = "name_unknown"
+    // -32002
+    case unauthorized = "unauthorized"
+    case denied = "denied"
+    case blocked = "blocked"
+    // -32003
+    case digestMismatch = "digest_mismatch"
+    case sizeMismatch = "size_mismatch"
+    // -32004
+    case connectionFailed = "connection_failed"
+    case timeout = "timeout"
+    case tls = "tls"
+    case serverError = "server_error"
+    case rateLimited = "rate_limited"
+    // -32005: a limit of SECURITY.md.
+    case manifestTooLarge = "manifest_too_large"
+    case entryTooLarge = "entry_too_large"
+    case archiveTooLarge = "archive_too_large"
+    case blobTooLarge = "blob_too_large"
+    case nameTooLong = "name_too_long"
+    case decompressionLimit = "decompression_limit"
+    case yamlTooLarge = "yaml_too_large"
+    case responseTooLarge = "response_too_large"
+    case headersTooLarge = "headers_too_large"
+    // -32006: content the method cannot use.
+    case unexpectedMediaType = "unexpected_media_type"
+    case noMatchingPlatform = "no_matching_platform"
+    case binaryContent = "binary_content"
+    case notJSON = "not_json"
+    case corruptArchive = "corrupt_archive"
+    case invalidManifest = "invalid_manifest"
+}
