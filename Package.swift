@@ -66,7 +66,7 @@ let package = Package(
         .testTarget(name: "ArchiveTests", dependencies: ["Reasons", "Archive", "TestFixtures"]),
         .testTarget(name: "YAMLTests", dependencies: ["YAML", "JSON"]),
         .testTarget(name: "CachingTests", dependencies: ["Caching"]),
-        .testTarget(name: "OCIMethodsTests", dependencies: ["Reasons", "OCIMethods", "Archive", "JSON", "TestFixtures", "YAML"]),
+        .testTarget(name: "OCIMethodsTests", dependencies: ["Reasons", "OCIMethods", "Locking", "Registry", "RPCDispatch", "Archive", "JSON", "TestFixtures", "YAML"]),
         .testTarget(name: "RPCDispatchTests", dependencies: ["Reasons", "RPCDispatch", "JSON", "Locking"]),
         .testTarget(name: "ServerCoreTests", dependencies: ["Reasons", "ServerCore", "JSON", "RPCDispatch", "Logging", "OCIMethods", "TestFixtures", "ocirpc"]),
     ],

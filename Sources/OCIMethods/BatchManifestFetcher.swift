@@ -17,11 +17,16 @@ struct BatchManifestFetcher: Sendable {
 
     /// Fetches every distinct ref of `refs`, calling `report` once per ref
     /// (from the workers, concurrently: it must be thread-safe). Stops early
-    /// when cancelled.
-    func run(_ refs: [String], platform: Platform, report: @escaping @Sendable (String, Outcome) -> Void) async {
+    /// when cancelled. Returns the distinct refs in the order first given.
+    @discardableResult
+    func run(
+        _ refs: [String], platform: Platform, report: @escaping @Sendable (String, Outcome) -> Void
+    ) async -> [String] {
         var seen: Set<String> = []
-        var pending: [(String, ImageReference)] = []
+        var distinct: [String] = []
+        var pending: [(String, ImageReference, ContentService.CachedImageManifest)] = []
         for text in refs where seen.insert(text).inserted {
+            distinct.append(text)
             let ref: ImageReference
             do {
                 ref = try references.parse(text)
@@ -29,13 +34,14 @@ struct BatchManifestFetcher: Sendable {
                 report(text, .failure(error))
                 continue
             }
-            if let cached = service.cachedImageManifestResult(ref, platform: platform) {
-                report(text, .success(cached))
+            let lookup = service.cachedImageManifest(ref, platform: platform)
+            if case .answer(let answer) = lookup {
+                report(text, .success(answer))
             } else {
-                pending.append((text, ref))
+                pending.append((text, ref, lookup))
             }
         }
-        guard !pending.isEmpty else { return }
+        guard !pending.isEmpty else { return distinct }
         let queue = pending
         // Each worker takes the next pending ref until none is left, so no
         // ref waits for another's report. The workers run on the HTTP
@@ -44,7 +50,7 @@ struct BatchManifestFetcher: Sendable {
         // 40 ms off 1000 manifests behind 20 ms of latency (bench/README.md).
         let cursor = Locked(0)
         let workers = min(max(1, maxConcurrency), queue.count)
-        await PreferredExecutor.with(service.client.taskExecutor) {
+        await PreferredExecutor.with(service.source.taskExecutor) {
             await withTaskGroup(of: Void.self) { group in
                 for _ in 0..<workers {
                     group.addTask { [service] in
@@ -54,10 +60,11 @@ struct BatchManifestFetcher: Sendable {
                                 return next
                             }
                             guard index < queue.count else { return }
-                            let (text, ref) = queue[index]
+                            let (text, ref, lookup) = queue[index]
                             let outcome: Outcome
                             do {
-                                outcome = .success(try await service.fetchImageManifestResult(ref, platform: platform))
+                                outcome = .success(
+                                    try await service.imageManifestResult(ref, platform: platform, after: lookup))
                             } catch {
                                 outcome = .failure(ErrorMapping.rpcError(error, ref: text))
                             }
@@ -68,5 +75,6 @@ struct BatchManifestFetcher: Sendable {
                 }
             }
         }
+        return distinct
     }
 }

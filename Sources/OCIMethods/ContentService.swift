@@ -20,7 +20,8 @@ final class ContentService: Sendable {
     /// Archive entries larger than this are skipped (`blob_files`, `image_files`).
     static let maxEntryBytes = 500 << 20
 
-    let client: RegistryClient
+    /// Where content comes from when the caches do not have it.
+    let source: any ContentSource
     let cache: ContentCache
     let tags: ExpiringCache<Digest>
     let defaultPlatform: Platform
@@ -33,9 +34,9 @@ final class ContentService: Sendable {
     private let blobFlights = Singleflight<[UInt8]>()
     private let headFlights = Singleflight<ManifestHead>()
 
-    init(client: RegistryClient, cacheBytes: Int, tagTTL: Double, defaultPlatform: Platform,
+    init(source: any ContentSource, cacheBytes: Int, tagTTL: Double, defaultPlatform: Platform,
          maxDecompressedBytes: Int = defaultMaxDecompressedBytes, downloads: URL? = nil) {
-        self.client = client
+        self.source = source
         self.cache = ContentCache(capacity: cacheBytes)
         self.tags = ExpiringCache(timeToLive: tagTTL)
         self.defaultPlatform = defaultPlatform
@@ -55,7 +56,7 @@ final class ContentService: Sendable {
         let held = cache.bytes
         cache.removeAll()
         tags.removeAll()
-        client.clearCaches()
+        source.clearCaches()
         // What the caches held goes back to the system, not just to malloc
         // (worth a trim only when they held much).
         if held > 1 << 20 { ocirpc_release_free_memory() }
@@ -63,42 +64,60 @@ final class ContentService: Sendable {
 
     // MARK: - Manifests and indexes
 
-    /// The manifest or index `ref` names: a digest from the cache or one GET;
-    /// a tag through the tag cache, else one GET by tag (which also caches
-    /// the content by its digest).
+    /// The digest `ref` names as far as the caches know: its own, or the
+    /// tag cache's answer. One tag-cache lookup; callers pass the answer on
+    /// rather than asking again.
+    func knownDigest(_ ref: ImageReference) -> Digest? {
+        ref.digest ?? tags.value(ref.description)
+    }
+
+    /// The manifest or index `ref` names: by a known digest from the cache
+    /// or one GET, else one GET by tag.
     func manifest(_ ref: ImageReference) async throws -> FetchedManifest {
-        if let digest = ref.digest ?? tags.value(ref.description) {
-            return try await manifest(ref, digest: digest)
+        if let digest = knownDigest(ref) { return try await manifest(ref, digest: digest) }
+        return try await manifestByTag(ref)
+    }
+
+    /// The manifest `digest` names in `ref`'s repository: the cache, else one GET.
+    func manifest(_ ref: ImageReference, digest: Digest) async throws -> FetchedManifest {
+        let key = manifestKey(ref, digest)
+        if let cached = cache.value(key, as: FetchedManifest.self) { return cached }
+        return try await manifestFlights.run(key.name) { [self] in
+            let fetched = try await source.fetchManifest(ref.pinned(to: digest))
+            cache.store(fetched, cost: fetched.bytes.count, for: key)
+            return fetched
         }
+    }
+
+    /// One GET by tag for a tag the tag cache did not know (the caller has
+    /// looked): caches the content by its digest, and the tag's answer.
+    private func manifestByTag(_ ref: ImageReference) async throws -> FetchedManifest {
         let tagKey = ref.description
         return try await manifestFlights.run("tag|" + tagKey) { [self] in
-            let fetched = try await client.fetchManifest(ref)
+            let fetched = try await source.fetchManifest(ref)
             cache.store(fetched, cost: fetched.bytes.count, for: manifestKey(ref, fetched.digest))
             tags.store(fetched.digest, for: tagKey)
             return fetched
         }
     }
 
-    func manifest(_ ref: ImageReference, digest: Digest) async throws -> FetchedManifest {
-        let key = manifestKey(ref, digest)
-        if let cached = cache.value(key, as: FetchedManifest.self) { return cached }
-        return try await manifestFlights.run(key.name) { [self] in
-            let fetched = try await client.fetchManifest(ref.pinned(to: digest))
-            cache.store(fetched, cost: fetched.bytes.count, for: key)
-            return fetched
-        }
-    }
-
     /// The digest `ref` names (a tag costs one manifest GET, cached).
     func digest(of ref: ImageReference) async throws -> Digest {
-        if let digest = ref.digest ?? tags.value(ref.description) { return digest }
-        return try await manifest(ref).digest
+        if let digest = knownDigest(ref) { return digest }
+        return try await manifestByTag(ref).digest
     }
 
     /// An image manifest: `ref` itself, or the child of the index it names
     /// for `platform`. Returns the manifest's document and digest.
     func imageManifest(_ ref: ImageReference, platform: Platform) async throws -> (document: JSONValue, digest: Digest) {
-        let top = try await manifest(ref)
+        try await imageManifest(of: try await manifest(ref), ref: ref, platform: platform)
+    }
+
+    /// The image manifest `top` is, or the child of the index `top` is for
+    /// `platform` (one more manifest, by digest).
+    private func imageManifest(
+        of top: FetchedManifest, ref: ImageReference, platform: Platform
+    ) async throws -> (document: JSONValue, digest: Digest) {
         let document = try Self.document(top, ref: ref)
         guard Self.isIndex(top, document) else { return (document, top.digest) }
         guard let entry = document["manifests"]?.arrayValue?.first(where: { platform.matches($0["platform"]) }),
@@ -116,40 +135,57 @@ final class ContentService: Sendable {
         return (childDocument, childDigest)
     }
 
+    /// What the caches know of an `image_manifest` answer, before any request.
+    enum CachedImageManifest: Sendable {
+        /// The answer itself.
+        case answer(JSONValue)
+        /// The digest the ref names, but no answer for it yet.
+        case digest(Digest)
+        /// A tag the tag cache does not know.
+        case unknownTag
+    }
+
+    /// Looks the tag cache (for a tag) and the answer cache up, once each.
+    func cachedImageManifest(_ ref: ImageReference, platform: Platform) -> CachedImageManifest {
+        guard let digest = knownDigest(ref) else { return .unknownTag }
+        if let answer = cache.value(imageManifestKey(ref, digest, platform), as: JSONValue.self) {
+            return .answer(answer)
+        }
+        return .digest(digest)
+    }
+
     /// The `image_manifest` result for `ref`, cached by the digest it names
     /// and the platform.
     func imageManifestResult(_ ref: ImageReference, platform: Platform) async throws -> JSONValue {
-        if let cached = cachedImageManifestResult(ref, platform: platform) { return cached }
-        return try await fetchImageManifestResult(ref, platform: platform)
+        try await imageManifestResult(ref, platform: platform, after: cachedImageManifest(ref, platform: platform))
     }
 
-    /// The `image_manifest` result for a ref the caches could not answer
-    /// (the batch has looked already; it does not look twice).
-    func fetchImageManifestResult(_ ref: ImageReference, platform: Platform) async throws -> JSONValue {
-        let top = try await digest(of: ref)
-        let key = ContentCache.Key("image_manifest", "\(ref.name)@\(top)|\(platform)")
-        // No flight of its own: the manifest fetches below are shared, and
+    /// The `image_manifest` result, going on from what `lookup` found (the
+    /// batch looks every ref up first; nothing is looked up twice).
+    func imageManifestResult(
+        _ ref: ImageReference, platform: Platform, after lookup: CachedImageManifest
+    ) async throws -> JSONValue {
+        let top: FetchedManifest
+        switch lookup {
+        case .answer(let answer): return answer
+        case .digest(let digest): top = try await manifest(ref, digest: digest)
+        case .unknownTag: top = try await manifestByTag(ref)
+        }
+        // No flight of its own: the manifest fetches are shared, and
         // shaping the result is cheaper than a flight's task hop.
-        let (document, _) = try await imageManifest(ref.pinned(to: top), platform: platform)
+        let (document, _) = try await imageManifest(of: top, ref: ref, platform: platform)
         let result = Shapes.manifest(document)
-        cache.store(result, cost: Self.cost(result), for: key)
+        cache.store(result, cost: Self.cost(result), for: imageManifestKey(ref, top.digest, platform))
         return result
-    }
-
-    /// The `image_manifest` result when the caches can answer without the registry.
-    func cachedImageManifestResult(_ ref: ImageReference, platform: Platform) -> JSONValue? {
-        guard let digest = ref.digest ?? tags.value(ref.description) else { return nil }
-        return cache.value(ContentCache.Key("image_manifest", "\(ref.name)@\(digest)|\(platform)"), as: JSONValue.self)
     }
 
     /// The descriptor of what `ref` names: from a cached manifest, else one HEAD.
     func descriptor(_ ref: ImageReference) async throws -> JSONValue {
-        if let digest = ref.digest ?? tags.value(ref.description),
-            let cached = cache.value(manifestKey(ref, digest), as: FetchedManifest.self) {
+        if let digest = knownDigest(ref), let cached = cache.value(manifestKey(ref, digest), as: FetchedManifest.self) {
             return Self.descriptor(mediaType: cached.mediaType, size: cached.bytes.count, digest: cached.digest)
         }
         let head = try await headFlights.run("head|" + ref.description) { [self] in
-            let head = try await client.headManifest(ref)
+            let head = try await source.headManifest(ref)
             if ref.digest == nil { tags.store(head.digest, for: ref.description) }
             return head
         }
@@ -161,14 +197,20 @@ final class ContentService: Sendable {
     func tagExists(_ ref: ImageReference) async throws -> Bool {
         if tags.value(ref.description) != nil { return true }
         do {
-            let head = try await headFlights.run("head|" + ref.description) { [client] in
-                try await client.headManifest(ref)
+            let head = try await headFlights.run("head|" + ref.description) { [source] in
+                try await source.headManifest(ref)
             }
             tags.store(head.digest, for: ref.description)
             return true
         } catch let error as RegistryError where error.kind == .notFound {
             return false
         }
+    }
+
+    /// The descriptors of the manifests referring to what `ref` names.
+    func referrers(_ ref: ImageReference) async throws -> [JSONValue] {
+        let digest = try await digest(of: ref)
+        return try await source.fetchReferrers(ref.pinned(to: digest))
     }
 
     // MARK: - Blobs
@@ -198,7 +240,7 @@ final class ContentService: Sendable {
         _ ref: ImageReference, size: Int? = nil, budget: ReadBudget,
         _ body: @escaping @Sendable (any ByteStream) throws -> T
     ) async throws -> T {
-        let blob = try await client.fetchBlob(ref, directory: downloads, limit: size ?? RegistryClient.maxBlobBytes)
+        let blob = try await source.fetchBlob(ref, directory: downloads, limit: size ?? RegistryClient.maxBlobBytes)
         defer { blob.discard() }
         let path = blob.file.path
         return try await withTaskCancellationHandler {
@@ -233,6 +275,10 @@ final class ContentService: Sendable {
 
     private func manifestKey(_ ref: ImageReference, _ digest: Digest) -> ContentCache.Key {
         ContentCache.Key("manifest", "\(ref.name)@\(digest)")
+    }
+
+    private func imageManifestKey(_ ref: ImageReference, _ digest: Digest, _ platform: Platform) -> ContentCache.Key {
+        ContentCache.Key("image_manifest", "\(ref.name)@\(digest)|\(platform)")
     }
 
     static func requireDigest(_ ref: ImageReference) throws(RPCError) -> Digest {

@@ -97,8 +97,7 @@ struct MethodTable: Sendable {
                 return .array(tags.indices.filter { exists[$0] }.map { .string("\(ref.name):\(tags[$0])") })
             },
             method("ec.oci.image_referrers", [Self.ref]) { _, ref, _ in
-                let digest = try await service.digest(of: ref)
-                let referrers = try await service.client.fetchReferrers(ref.pinned(to: digest))
+                let referrers = try await service.referrers(ref)
                 return .array(referrers.map { Shapes.referrer($0, repository: ref.name) })
             },
         ]
@@ -116,7 +115,7 @@ struct MethodTable: Sendable {
             let token = params["partialResultToken"].flatMap { $0.isNull ? nil : $0 }
             let fetcher = BatchManifestFetcher(service: service, maxConcurrency: maxConcurrency, references: references)
             let outcomes = Locked([String: JSONValue]())
-            await fetcher.run(refs, platform: platform) { ref, outcome in
+            let distinct = await fetcher.run(refs, platform: platform) { ref, outcome in
                 if let token {
                     let value: JSONValue
                     switch outcome {
@@ -132,8 +131,7 @@ struct MethodTable: Sendable {
             guard token == nil else { return [:] }
             let found = outcomes.withLock { $0 }
             var result = JSONObject()
-            var written: Set<String> = []
-            for ref in refs where written.insert(ref).inserted {
+            for ref in distinct {
                 if let manifest = found[ref] { result.append(ref, manifest) }
             }
             return .object(result)

@@ -41,7 +41,7 @@ public enum OCIMethods {
         let client = RegistryClient(configuration: settings, logger: logger)
         // The configuration parser has validated the platform already.
         let platform = (try? Platform(configuration.platform)) ?? .linuxAMD64
-        let service = ContentService(client: client, cacheBytes: configuration.cacheBytes,
+        let service = ContentService(source: client, cacheBytes: configuration.cacheBytes,
                                      tagTTL: configuration.tagTTL, defaultPlatform: platform,
                                      maxDecompressedBytes: configuration.maxDecompressedBytes)
         let methods = MethodTable(service: service, maxConcurrency: configuration.maxConcurrency)
@@ -68,7 +68,7 @@ enum Statistics {
         caches.append("tag", ["hits": .integer(tags.hits), "misses": .integer(tags.misses), "entries": .integer(tags.entries)])
         var requests = JSONObject()
         var retries = 0
-        for (kind, count) in service.client.counters.snapshot.sorted(by: { $0.key < $1.key }) {
+        for (kind, count) in service.source.requestCounts.sorted(by: { $0.key < $1.key }) {
             if kind == "retries" { retries = count } else { requests.append(kind, .integer(count)) }
         }
         return [

@@ -7,6 +7,17 @@ public struct FetchedManifest: Sendable {
     public let mediaType: String
     /// Computed from the bytes (and checked against what the registry said).
     public let digest: Digest
+
+    /// `bytes` of `mediaType`, named by their digest.
+    package init(bytes: [UInt8], mediaType: String) {
+        self.init(bytes: bytes, mediaType: mediaType, digest: Digest.of(bytes))
+    }
+
+    init(bytes: [UInt8], mediaType: String, digest: Digest) {
+        self.bytes = bytes
+        self.mediaType = mediaType
+        self.digest = digest
+    }
 }
 
 /// The media types of manifests and indexes.
@@ -66,6 +77,12 @@ public struct ManifestHead: Sendable, Equatable {
     public let mediaType: String
     public let size: Int
     public let digest: Digest
+
+    package init(mediaType: String, size: Int, digest: Digest) {
+        self.mediaType = mediaType
+        self.size = size
+        self.digest = digest
+    }
 }
 
 extension RegistryClient {

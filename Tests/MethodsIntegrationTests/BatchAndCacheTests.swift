@@ -74,6 +74,34 @@ import TestFixtures
         await session.close()
     }
 
+    /// `server.stats` counts each cache lookup once: a cold tag is one
+    /// tag-cache miss and one request; asking again is one hit per cache.
+    @Test func statsCountOneMissForAColdTagAndOneHitPerCacheWhenWarm() async throws {
+        let rig = try await Rig.start()
+        let pushed = try await rig.registry.pushMinimalImage("counted", "v1")
+        let tag = rig.ref("counted", "v1")
+        _ = try await rig.session.result("ec.oci.image_manifest", [.string(tag)])
+        var caches = try await rig.session.result("server.stats", [])["caches"]
+        #expect(caches?["tag"]?["misses"] == 1)
+        #expect(caches?["tag"]?["hits"] == 0)
+        #expect(caches?["manifest"]?["hits"] == 0)
+        #expect(caches?["manifest"]?["misses"] == 0)
+        _ = try await rig.session.result("ec.oci.image_manifest", [.string(tag)])
+        caches = try await rig.session.result("server.stats", [])["caches"]
+        #expect(caches?["tag"]?["hits"] == 1)
+        #expect(caches?["image_manifest"]?["hits"] == 1)
+        #expect(caches?["manifest"]?["hits"] == 0)
+        // By digest for another platform: the answer cache misses, the
+        // manifest cache (filled by the tag fetch) hits, once each.
+        let digestRef = rig.ref("counted", pushed.digest)
+        _ = try await rig.session.result("ec.oci.image_manifest", ["ref": .string(digestRef), "platform": "linux/arm64"])
+        caches = try await rig.session.result("server.stats", [])["caches"]
+        #expect(caches?["image_manifest"]?["misses"] == 1)
+        #expect(caches?["manifest"]?["hits"] == 1)
+        #expect(try await rig.session.result("server.stats", [])["registryRequests"]?["manifest"] == 1)
+        await rig.stop()
+    }
+
     @Test func aMovedTagIsSeenAfterTheTTL() async throws {
         let rig = try await Rig.start(arguments: ["--tag-ttl", "1s"])
         try await rig.registry.pushMinimalImage("moving", "v1", annotations: #"{"n":"1"}"#)

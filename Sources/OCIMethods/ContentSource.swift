@@ -1,0 +1,28 @@
+import Foundation
+import JSON
+import Registry
+
+/// The registry operations the content service needs, and nothing else:
+/// the seam between the caches and the network. `RegistryClient` is the
+/// real source; the unit tests put an in-memory one here and count calls.
+protocol ContentSource: Sendable {
+    /// The manifest or index `reference` names, verified against its digest.
+    func fetchManifest(_ reference: ImageReference) async throws -> FetchedManifest
+    /// What a HEAD says of `reference`: media type, size and digest.
+    func headManifest(_ reference: ImageReference) async throws -> ManifestHead
+    /// The blob `reference` names, downloaded to a file under `directory`
+    /// (nil: the process's own) and verified; at most `limit` bytes.
+    func fetchBlob(_ reference: ImageReference, directory: URL?, limit: Int) async throws -> VerifiedBlob
+    /// The descriptors of the manifests that refer to `reference` (a digest).
+    func fetchReferrers(_ reference: ImageReference) async throws -> [JSONValue]
+    /// Requests made by kind, and `retries`, for `server.stats`.
+    var requestCounts: [String: Int] { get }
+    /// Where work that mostly waits on this source runs best, if anywhere.
+    var taskExecutor: (any TaskExecutor)? { get }
+    /// Forgets what the source keeps between calls (tokens, challenges).
+    func clearCaches()
+}
+
+extension RegistryClient: ContentSource {
+    var requestCounts: [String: Int] { counters.snapshot }
+}

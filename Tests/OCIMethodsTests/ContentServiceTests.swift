@@ -1,0 +1,245 @@
+import Foundation
+import JSON
+import Locking
+import Reasons
+import RPCDispatch
+import Registry
+import Testing
+@testable import OCIMethods
+
+/// The content service over an in-memory source: exactly which registry
+/// calls each scenario makes, and what the caches count.
+@Suite struct ContentServiceTests {
+    let source: InMemorySource
+    let service: ContentService
+
+    init() throws {
+        source = try InMemorySource()
+        service = ContentService(source: source, cacheBytes: 64 << 20, tagTTL: 60, defaultPlatform: .linuxAMD64,
+                                 downloads: source.directory)
+    }
+
+    private func ref(_ text: String) throws -> ImageReference { try ImageReference.parse(text) }
+
+    /// Hits and misses of every content-cache kind, and of the tag cache.
+    private func counts() -> (hits: [String: Int], misses: [String: Int]) {
+        var hits: [String: Int] = [:]
+        var misses: [String: Int] = [:]
+        for (kind, stats) in service.cache.statistics {
+            hits[kind] = stats.hits
+            misses[kind] = stats.misses
+        }
+        let tags = service.tags.statistics
+        hits["tag"] = tags.hits
+        misses["tag"] = tags.misses
+        return (hits.filter { $0.value > 0 }, misses.filter { $0.value > 0 })
+    }
+
+    @Test func aColdTagFetchIsOneRequestAndOneMiss() async throws {
+        source.putImage("r.test/app", tag: "v1")
+        _ = try await service.imageManifestResult(try ref("r.test/app:v1"), platform: .linuxAMD64)
+        #expect(source.calls == ["GET r.test/app:v1"])
+        #expect(counts().misses == ["tag": 1])
+        #expect(counts().hits == [:])
+
+        // Warm: the tag cache, then the answer cache; nothing else.
+        _ = try await service.imageManifestResult(try ref("r.test/app:v1"), platform: .linuxAMD64)
+        #expect(source.calls.count == 1)
+        #expect(counts().misses == ["tag": 1])
+        #expect(counts().hits == ["tag": 1, "image_manifest": 1])
+    }
+
+    @Test func aColdDigestFetchLooksEachCacheUpOnce() async throws {
+        let manifest = source.putImage("r.test/app")
+        let byDigest = try ref("r.test/app@\(manifest.digest)")
+        let answer = try await service.imageManifestResult(byDigest, platform: .linuxAMD64)
+        #expect(answer["config"]?["size"] == 2)
+        #expect(source.calls == ["GET r.test/app@\(manifest.digest)"])
+        #expect(counts().misses == ["image_manifest": 1, "manifest": 1])
+        #expect(counts().hits == [:])
+
+        _ = try await service.imageManifestResult(byDigest, platform: .linuxAMD64)
+        #expect(source.calls.count == 1)
+        #expect(counts().hits == ["image_manifest": 1])
+    }
+
+    @Test func serverStatsReportWhatTheCachesCounted() async throws {
+        source.putImage("r.test/app", tag: "v1")
+        _ = try await service.imageManifestResult(try ref("r.test/app:v1"), platform: .linuxAMD64)
+        let sections = JSONValue.object(JSONObject(Statistics.sections(service)))
+        #expect(sections["caches"]?["tag"]?["misses"] == 1)
+        #expect(sections["caches"]?["tag"]?["hits"] == 0)
+        #expect(sections["caches"]?["manifest"]?["hits"] == 0)
+        #expect(sections["caches"]?["manifest"]?["misses"] == 0)
+        #expect(sections["registryRequests"]?["manifest"] == 1)
+    }
+
+    @Test func anIndexResolvesToTheChildOfThePlatform() async throws {
+        let amd = source.putImage("r.test/multi", config: "sha256:" + String(repeating: "a", count: 64))
+        let arm = source.putImage("r.test/multi", config: "sha256:" + String(repeating: "b", count: 64))
+        let entry = { (m: FetchedManifest, arch: String) -> JSONValue in
+            ["mediaType": .string(m.mediaType), "size": .integer(m.bytes.count), "digest": .string(m.digest.description),
+             "platform": ["os": "linux", "architecture": .string(arch)]]
+        }
+        source.put("r.test/multi", tag: "v1", ["schemaVersion": 2, "mediaType": .string(ManifestMediaType.ociIndex),
+                                              "manifests": [entry(amd, "amd64"), entry(arm, "arm64")]],
+                   mediaType: ManifestMediaType.ociIndex)
+        let armPlatform = try Platform("linux/arm64")
+        let answer = try await service.imageManifestResult(try ref("r.test/multi:v1"), platform: armPlatform)
+        #expect(answer["config"]?["digest"]?.stringValue == "sha256:" + String(repeating: "b", count: 64))
+        #expect(source.calls == ["GET r.test/multi:v1", "GET r.test/multi@\(arm.digest)"])
+
+        await #expect(throws: RPCError.self) {
+            _ = try await service.imageManifestResult(try ref("r.test/multi:v1"), platform: try Platform("linux/s390x"))
+        }
+        do {
+            _ = try await service.imageManifestResult(try ref("r.test/multi:v1"), platform: try Platform("linux/s390x"))
+        } catch let error as RPCError {
+            #expect(error.reason == .noMatchingPlatform)
+        }
+    }
+
+    @Test func concurrentCallersShareOneFetch() async throws {
+        source.putImage("r.test/app", tag: "v1")
+        source.hold()
+        let callers = 8
+        let answers = Task { [service] in
+            try await withThrowingTaskGroup(of: JSONValue.self) { group in
+                for _ in 0..<callers {
+                    group.addTask { try await service.imageManifestResult(try ImageReference.parse("r.test/app:v1"), platform: .linuxAMD64) }
+                }
+                return try await group.reduce(into: [JSONValue]()) { $0.append($1) }
+            }
+        }
+        // Every caller but the first joins the flight under way.
+        for _ in 0..<5_000 where service.singleflightJoins < callers - 1 { try await Task.sleep(for: .milliseconds(1)) }
+        #expect(service.singleflightJoins == callers - 1)
+        source.release()
+        let results = try await answers.value
+        #expect(results.count == callers)
+        #expect(Set(results.map(\.jsonText)).count == 1)
+        #expect(source.calls == ["GET r.test/app:v1"])
+    }
+
+    @Test func failuresAreNotCached() async throws {
+        source.putImage("r.test/app", tag: "v1")
+        source.failNext("GET r.test/app:v1", with: RegistryError(.unavailable, reason: .serverError, message: "503"))
+        await #expect(throws: RegistryError.self) {
+            _ = try await service.imageManifestResult(try ref("r.test/app:v1"), platform: .linuxAMD64)
+        }
+        _ = try await service.imageManifestResult(try ref("r.test/app:v1"), platform: .linuxAMD64)
+        #expect(source.calls == ["GET r.test/app:v1", "GET r.test/app:v1"])
+    }
+
+    @Test func aCancelledCallerCancelsItsFetchAndLeavesNothingCached() async throws {
+        source.putImage("r.test/app", tag: "v1")
+        source.hold()
+        let call = Task { [service] in
+            try await service.imageManifestResult(try ImageReference.parse("r.test/app:v1"), platform: .linuxAMD64)
+        }
+        for _ in 0..<5_000 where source.running == 0 { try await Task.sleep(for: .milliseconds(1)) }
+        #expect(source.running == 1)
+        call.cancel()
+        await #expect(throws: (any Error).self) { _ = try await call.value }
+        // The fetch itself stopped: its last caller left.
+        for _ in 0..<5_000 where source.running > 0 { try await Task.sleep(for: .milliseconds(1)) }
+        #expect(source.running == 0)
+        source.release()
+        _ = try await service.imageManifestResult(try ref("r.test/app:v1"), platform: .linuxAMD64)
+        #expect(source.calls == ["GET r.test/app:v1", "GET r.test/app:v1"])
+    }
+
+    @Test func tagExistenceFailsClosed() async throws {
+        source.putImage("r.test/app", tag: "v1")
+        #expect(try await service.tagExists(try ref("r.test/app:v1")))
+        #expect(try await service.tagExists(try ref("r.test/app:v1")))
+        #expect(try await !service.tagExists(try ref("r.test/app:missing")))
+        source.failNext("HEAD r.test/app:v2", with: RegistryError(.unavailable, reason: .timeout, message: "slow"))
+        await #expect(throws: RegistryError.self) { _ = try await service.tagExists(try ref("r.test/app:v2")) }
+        #expect(source.calls == ["HEAD r.test/app:v1", "HEAD r.test/app:missing", "HEAD r.test/app:v2"])
+    }
+
+    @Test func aBlobIsFetchedOnceAndServedFromTheCache() async throws {
+        let digest = source.putBlob(Array("{\"a\":1}".utf8))
+        let blobRef = try ref("r.test/app@\(digest)")
+        #expect(try await service.blob(blobRef) == Array("{\"a\":1}".utf8))
+        #expect(try await service.blob(blobRef) == Array("{\"a\":1}".utf8))
+        #expect(source.calls == ["BLOB \(digest)"])
+        // The download is not left behind.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: source.directory.path).isEmpty)
+    }
+}
+
+/// The batch over an in-memory source.
+@Suite struct BatchManifestFetcherTests {
+    let source: InMemorySource
+    let service: ContentService
+
+    init() throws {
+        source = try InMemorySource()
+        service = ContentService(source: source, cacheBytes: 64 << 20, tagTTL: 60, defaultPlatform: .linuxAMD64)
+    }
+
+    private func run(_ refs: [String], workers: Int = 4) async -> (order: [String], outcomes: [(String, BatchManifestFetcher.Outcome)]) {
+        let reported = Locked([(String, BatchManifestFetcher.Outcome)]())
+        let fetcher = BatchManifestFetcher(service: service, maxConcurrency: workers, references: ReferenceCache())
+        let order = await fetcher.run(refs, platform: .linuxAMD64) { ref, outcome in
+            reported.withLock { $0.append((ref, outcome)) }
+        }
+        return (order, reported.withLock { $0 })
+    }
+
+    @Test func eachDistinctRefIsFetchedOnceAndReportedOnce() async throws {
+        source.putImage("r.test/a", tag: "1")
+        source.putImage("r.test/b", tag: "1")
+        source.putImage("r.test/c", tag: "1")
+        _ = try await service.imageManifestResult(try ImageReference.parse("r.test/c:1"), platform: .linuxAMD64)
+        let callsBefore = source.calls.count
+        let refs = ["r.test/a:1", "r.test/b:1", "r.test/a:1", "NOT A REF", "r.test/missing:1", "r.test/c:1", "r.test/b:1"]
+        let (order, outcomes) = await run(refs)
+        #expect(order == ["r.test/a:1", "r.test/b:1", "NOT A REF", "r.test/missing:1", "r.test/c:1"])
+        #expect(outcomes.map(\.0).sorted() == order.sorted())
+        let byRef = Dictionary(uniqueKeysWithValues: outcomes.map { ($0.0, $0.1) })
+        #expect((try? byRef["r.test/a:1"]?.get())?["schemaVersion"] == 2)
+        #expect((try? byRef["r.test/c:1"]?.get())?["config"]?["size"] == 2)
+        if case .failure(let error) = byRef["NOT A REF"] { #expect(error.reason == .invalidReference) } else { Issue.record("NOT A REF") }
+        if case .failure(let error) = byRef["r.test/missing:1"] {
+            #expect(error.reason == .manifestUnknown)
+            #expect(error.data["ref"] == "r.test/missing:1")
+        } else {
+            Issue.record("missing")
+        }
+        // The cached ref was answered without a call; the others once each.
+        #expect(source.calls.dropFirst(callsBefore).sorted() == ["GET r.test/a:1", "GET r.test/b:1", "GET r.test/missing:1"])
+    }
+
+    @Test func theBatchKeepsToItsWorkers() async throws {
+        let refs = (0..<24).map { "r.test/app:\($0)" }
+        for i in 0..<24 { source.putImage("r.test/app", tag: "\(i)", config: "sha256:" + String(format: "%064x", i)) }
+        let (_, outcomes) = await run(refs, workers: 3)
+        #expect(outcomes.count == 24)
+        #expect(outcomes.allSatisfy { (try? $0.1.get()) != nil })
+        #expect(source.calls.count == 24)
+        #expect(source.peakConcurrency <= 3)
+        #expect(source.peakConcurrency >= 2, "the workers did not overlap at all")
+    }
+
+    @Test func aCancelledBatchStopsFetching() async throws {
+        for i in 0..<50 { source.putImage("r.test/app", tag: "\(i)") }
+        source.hold()
+        let fetcher = BatchManifestFetcher(service: service, maxConcurrency: 2, references: ReferenceCache())
+        let reported = Locked(0)
+        let batch = Task { [service] in
+            _ = service
+            await fetcher.run((0..<50).map { "r.test/app:\($0)" }, platform: .linuxAMD64) { _, _ in
+                reported.withLock { $0 += 1 }
+            }
+        }
+        for _ in 0..<5_000 where source.running < 2 { try await Task.sleep(for: .milliseconds(1)) }
+        batch.cancel()
+        await batch.value
+        source.release()
+        #expect(source.calls.count == 2)
+        #expect(reported.withLock { $0 } == 0)
+    }
+}
