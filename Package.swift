@@ -13,6 +13,8 @@ let package = Package(
         .target(name: "Locking"),
         // The contract's error reasons, shared by every layer that fails.
         .target(name: "Reasons"),
+        // Command-line options and OCIRPC_* variables, declared by each module for itself.
+        .target(name: "Options"),
         // JSON value type, strict parser and writer over bytes.
         .target(name: "JSON"),
         // Stdin/stdout framing: newline-delimited and Content-Length.
@@ -34,16 +36,16 @@ let package = Package(
         // The byte-budgeted content cache, the tag TTL cache, singleflight.
         .target(name: "Caching", dependencies: ["Locking"]),
         // The registry client: references, digests, auth, HTTP (libcurl), endpoints.
-        .target(name: "Registry", dependencies: ["CCurl", "COpenSSL", "CSystem", "JSON", "Logging", "Locking", "Reasons"]),
+        .target(name: "Registry", dependencies: ["CCurl", "COpenSSL", "CSystem", "JSON", "Logging", "Locking", "Options", "Reasons"]),
         // Line-oriented stderr logging.
         .target(name: "Logging", dependencies: ["JSON"]),
         // JSON-RPC 2.0 dispatch: method registry, params, cancellation, batches.
         .target(name: "RPCDispatch", dependencies: ["CSystem", "JSON", "Locking", "Reasons"]),
         // Configuration, lifecycle and server methods; wires the pieces together.
-        .target(name: "ServerCore", dependencies: ["JSON", "Framing", "Locking", "RPCDispatch", "Logging", "Reasons"]),
+        .target(name: "ServerCore", dependencies: ["JSON", "Framing", "Locking", "RPCDispatch", "Logging", "Options", "Reasons"]),
         // The ten ec.oci.* methods over the registry client and the caches.
         .target(name: "OCIMethods", dependencies: [
-            "Archive", "Caching", "CSystem", "JSON", "Locking", "Logging", "Reasons", "RPCDispatch", "Registry", "ServerCore", "YAML",
+            "Archive", "Caching", "CSystem", "JSON", "Locking", "Logging", "Options", "Reasons", "RPCDispatch", "Registry", "ServerCore", "YAML",
         ]),
         // Shared by the tests: the real test registry, the binary as a child
         // process, tar and compression builders for fixtures.
@@ -58,7 +60,7 @@ let package = Package(
 
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "FramingTests", dependencies: ["Framing"]),
-        .testTarget(name: "RegistryTests", dependencies: ["Reasons", "Registry", "JSON", "Locking", "TestFixtures"]),
+        .testTarget(name: "RegistryTests", dependencies: ["Reasons", "Options", "Registry", "JSON", "Locking", "TestFixtures"]),
         // Against a real registry (docker-registry) started by the tests.
         .testTarget(name: "RegistryIntegrationTests", dependencies: ["Reasons", "Registry", "JSON", "Locking", "Logging", "TestFixtures"]),
         // The ten methods through the binary, against a real registry.
@@ -68,7 +70,7 @@ let package = Package(
         .testTarget(name: "CachingTests", dependencies: ["Caching"]),
         .testTarget(name: "OCIMethodsTests", dependencies: ["Reasons", "OCIMethods", "Locking", "Registry", "RPCDispatch", "Archive", "JSON", "TestFixtures", "YAML"]),
         .testTarget(name: "RPCDispatchTests", dependencies: ["Reasons", "RPCDispatch", "JSON", "Locking"]),
-        .testTarget(name: "ServerCoreTests", dependencies: ["Reasons", "ServerCore", "JSON", "RPCDispatch", "Logging", "OCIMethods", "TestFixtures", "ocirpc"]),
+        .testTarget(name: "ServerCoreTests", dependencies: ["Reasons", "Options", "Registry", "ServerCore", "JSON", "RPCDispatch", "Logging", "OCIMethods", "TestFixtures", "ocirpc"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,52 +1,43 @@
-import Foundation
 import JSON
 import Logging
+import Options
 import RPCDispatch
 import Registry
 import ServerCore
 
 /// The ten `ec.oci.*` methods, served from one `ContentService`.
 public enum OCIMethods {
-    /// The server extension for `configuration`: the methods, their
-    /// `server.stats` sections and their caches.
-    public static func makeExtension(configuration: ServerConfiguration, logger: Logger,
-                                     environment: [String: String] = ProcessInfo.processInfo.environment)
-        -> ServerExtension
-    {
-        var settings = RegistryClient.Configuration()
-        settings.scheme = RegistryScheme(insecureRegistries: configuration.insecureRegistries
-                                            + configuration.registriesConf.insecureRegistries,
-                                         secureRegistries: configuration.secureRegistries)
-        // Like curl and OpenSSL tools: SSL_CERT_FILE / SSL_CERT_DIR when no --ca-file.
-        settings.transport.caFile = configuration.caFile ?? environment["SSL_CERT_FILE"].flatMap { $0.isEmpty ? nil : $0 }
-        settings.transport.caDirectory = configuration.caFile == nil
-            ? environment["SSL_CERT_DIR"].flatMap { $0.isEmpty ? nil : $0 } : nil
-        settings.transport.timeout = configuration.timeout
-        settings.transport.requestTimeout = configuration.requestTimeout
-        settings.transport.retries = configuration.retries
-        settings.transport.maxConnectionsPerHost = max(8, configuration.maxConcurrency)
-        settings.credentials = CredentialStore(environment: environment)
-        settings.mirrors = RegistryClient.mirrors(from: configuration.mirrors)
-        for entry in configuration.registriesConf.mirrorEntries {
-            let pull: RegistryMirror.Pull
-            switch entry.pull {
-            case .all: pull = .all
-            case .digestOnly: pull = .digestOnly
-            case .tagOnly: pull = .tagOnly
-            }
-            settings.mirrors[RegistryClient.canonicalRegistry(entry.registry), default: []]
-                .append(RegistryMirror(host: entry.location, pull: pull))
-        }
-        settings.blocked = Set(configuration.registriesConf.blockedRegistries.map(RegistryClient.canonicalRegistry))
-        let client = RegistryClient(configuration: settings, logger: logger)
-        // The configuration parser has validated the platform already.
-        let platform = (try? Platform(configuration.platform)) ?? .linuxAMD64
-        let service = ContentService(source: client, cacheBytes: configuration.cacheBytes,
-                                     tagTTL: configuration.tagTTL, defaultPlatform: platform,
-                                     maxDecompressedBytes: configuration.maxDecompressedBytes)
-        let methods = MethodTable(service: service, maxConcurrency: configuration.maxConcurrency)
+    /// The module as the command sees it: the registry client's options
+    /// and the methods', and the extension built from them.
+    public static let module = ServerModule(
+        options: RegistryOptions.options + MethodOptions.options,
+        helpNotes: [
+            "Credentials: $REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json or ~/.docker/config.json,",
+            "$XDG_RUNTIME_DIR/containers/auth.json, including credHelpers and credsStore.",
+        ]
+    ) { parsed, logger in
+        makeExtension(registry: parsed[RegistryOptions.self], methods: parsed[MethodOptions.self],
+                      environment: parsed.environment, logger: logger)
+    }
+
+    /// The server extension: the methods, their `server.stats` sections
+    /// and their caches, over one registry client.
+    public static func makeExtension(
+        registry: RegistryOptions = RegistryOptions(), methods options: MethodOptions = MethodOptions(),
+        environment: [String: String], logger: Logger
+    ) -> ServerExtension {
+        let client = RegistryClient(
+            configuration: RegistryClient.Configuration(
+                options: registry, environment: environment,
+                maxConnectionsPerHost: max(8, options.maxConcurrency)),
+            logger: logger)
+        let service = ContentService(source: client, cacheBytes: options.cacheBytes, tagTTL: options.tagTTL,
+                                     defaultPlatform: options.platform,
+                                     maxDecompressedBytes: options.maxDecompressedBytes)
+        let methods = MethodTable(service: service, maxConcurrency: options.maxConcurrency)
         return ServerExtension(
             methods: methods.specs,
+            capabilities: [.init(key: "maxConcurrency", value: .integer(options.maxConcurrency))],
             stats: { Statistics.sections(service) },
             clearCaches: { service.clear() })
     }

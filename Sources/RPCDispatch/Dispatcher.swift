@@ -1,6 +1,7 @@
 import Reasons
 import CSystem
 import JSON
+import Locking
 import Synchronization
 
 /// The one place where the transport meets the methods.
@@ -32,14 +33,18 @@ public final class Dispatcher: Sendable {
         onHandlerError: @escaping @Sendable (String, any Error) -> Void = { _, _ in }
     ) {
         let notifications = NotificationSender(sink: sink)
+        // The calls' contexts name this dispatcher, which does not exist
+        // until the queue that runs them does.
+        let this = WeakDispatcher()
         self.inFlight = InFlightRequests(maxRunning: maxRunning, maxQueuedBytes: maxQueuedBytes) { call in
-            Dispatcher.body(call, notifications: notifications, maxResponseBytes: maxResponseBytes,
+            Dispatcher.body(call, dispatcher: this, notifications: notifications, maxResponseBytes: maxResponseBytes,
                             onHandlerError: onHandlerError)
         }
         self.registry = registry
         self.sink = sink
         self.maxDepth = maxDepth
         self.onHandlerError = onHandlerError
+        this.set(self)
     }
 
     /// Sends server-to-client notifications on the same output.
@@ -173,7 +178,7 @@ public final class Dispatcher: Sendable {
         if isNotification {
             guard let spec = registry.lookup(method), let params = try? spec.bind(rawParams) else { return }
             if isShuttingDown && method != "exit" { return }
-            spec.onReceive?()
+            spec.onReceive?(self)
             run(spec, params: params, id: nil, reply: nil)
             return
         }
@@ -190,7 +195,7 @@ public final class Dispatcher: Sendable {
         } catch {
             return fail(error)
         }
-        spec.onReceive?()
+        spec.onReceive?(self)
         run(spec, params: params, id: requestID, reply: reply)
     }
 
@@ -203,12 +208,14 @@ public final class Dispatcher: Sendable {
 
     /// The task body that runs `call` and answers it.
     private static func body(
-        _ call: PendingCall, notifications: NotificationSender, maxResponseBytes: Int,
+        _ call: PendingCall, dispatcher: WeakDispatcher, notifications: NotificationSender, maxResponseBytes: Int,
         onHandlerError: @escaping @Sendable (String, any Error) -> Void
     ) -> @Sendable () async -> Void {
         let spec = call.spec, id = call.id, reply = call.reply
         return {
-            let context = RequestContext(id: id, method: spec.name, notifications: notifications)
+            // Calls run only while their dispatcher exists.
+            guard let dispatcher = dispatcher.value else { return }
+            let context = RequestContext(id: id, method: spec.name, notifications: notifications, dispatcher: dispatcher)
             let response: [UInt8]
             do {
                 let result = try await spec.handler(call.params, context)
@@ -256,4 +263,14 @@ struct PendingCall: Sendable {
     func answerCancelled() {
         if let id, let reply { reply(MessageEncoding.error(id: id, .cancelled)) }
     }
+}
+
+/// The dispatcher, as the calls it runs see it: set once, at the end of
+/// its init, and not keeping it alive.
+private final class WeakDispatcher: Sendable {
+    private let reference = Locked<Weak?>(nil)
+    private struct Weak: @unchecked Sendable { weak var dispatcher: Dispatcher? }
+
+    func set(_ dispatcher: Dispatcher) { reference.withLock { $0 = Weak(dispatcher: dispatcher) } }
+    var value: Dispatcher? { reference.withLock { $0?.dispatcher } }
 }

@@ -8,6 +8,9 @@ public struct RequestContext: Sendable {
     public let method: String
     /// Sends notifications (such as `$/progress`) to the client.
     public let notifications: NotificationSender
+    /// The dispatcher running the call (what lifecycle and statistics
+    /// methods report on and shut down).
+    public let dispatcher: Dispatcher
 }
 
 /// Sends server-to-client notifications.
@@ -42,7 +45,7 @@ public struct MethodSpec: Sendable {
     public let ignoresUnknownParams: Bool
     /// Runs on the reader thread, in input order, before the handler's task
     /// starts (e.g. `shutdown` must refuse the very next request).
-    public let onReceive: (@Sendable () -> Void)?
+    public let onReceive: (@Sendable (Dispatcher) -> Void)?
     /// Starts at once even while other calls wait for a turn: lifecycle and
     /// statistics methods, which must answer while registry work is stuck.
     public let runsImmediately: Bool
@@ -50,7 +53,7 @@ public struct MethodSpec: Sendable {
 
     public init(
         _ name: String, params: [ParamSpec] = [], ignoresUnknownParams: Bool = false,
-        onReceive: (@Sendable () -> Void)? = nil, runsImmediately: Bool = false, handler: @escaping MethodHandler
+        onReceive: (@Sendable (Dispatcher) -> Void)? = nil, runsImmediately: Bool = false, handler: @escaping MethodHandler
     ) {
         self.onReceive = onReceive
         self.runsImmediately = runsImmediately

@@ -7,7 +7,7 @@ import Logging
 /// authorizes them, and turns registry answers into values or typed errors.
 /// One instance (one HTTP engine, one token cache) serves the process.
 public final class RegistryClient: Sendable {
-    /// Settings taken from the server's configuration.
+    /// What the client needs to know: schemes, transport, credentials, mirrors.
     public struct Configuration: Sendable {
         public var scheme = RegistryScheme()
         public var transport = HTTPTransport.Settings()
@@ -70,17 +70,6 @@ public final class RegistryClient: Sendable {
     /// The registry name a setting means (`docker.io` is Docker Hub).
     public static func canonicalRegistry(_ name: String) -> String {
         name == "docker.io" || name == "registry-1.docker.io" ? ImageReference.dockerHub : name
-    }
-
-    /// Parses `REGISTRY=MIRROR` settings into mirrors by registry, in order.
-    public static func mirrors(from settings: [String]) -> [String: [RegistryMirror]] {
-        var result: [String: [RegistryMirror]] = [:]
-        for setting in settings {
-            let parts = setting.split(separator: "=", maxSplits: 1).map(String.init)
-            guard parts.count == 2 else { continue }
-            result[canonicalRegistry(parts[0]), default: []].append(RegistryMirror(host: parts[1]))
-        }
-        return result
     }
 
     /// `scheme://registry/v2/<repository>/<path>`.

@@ -5,6 +5,16 @@
 public struct RegistryMirror: Sendable, Equatable {
     public enum Pull: Sendable, Equatable {
         case all, digestOnly, tagOnly
+
+        /// The value of `pull-from-mirror`: `all`, `digest-only` or `tag-only`.
+        public init?(setting: String) {
+            switch setting {
+            case "all": self = .all
+            case "digest-only": self = .digestOnly
+            case "tag-only": self = .tagOnly
+            default: return nil
+            }
+        }
     }
 
     /// `host[:port]`.

@@ -3,25 +3,17 @@ import RPCDispatch
 
 /// The lifecycle and server methods of the contract: `initialize`,
 /// `shutdown`, `exit`, `rpc.discover`, `server.stats`, `server.clearCache`.
-final class CoreMethods: @unchecked Sendable {
-    private let configuration: ServerConfiguration
-    private let extensions: [ServerExtension]
-    // Set once by the server before it reads any input.
-    private weak var server: Server?
-    private var methodNames: [String] = []
+enum CoreMethods {
+    static let names = ["initialize", "shutdown", "exit", "rpc.discover", "server.stats", "server.clearCache"]
 
-    init(configuration: ServerConfiguration, extensions: [ServerExtension]) {
-        self.configuration = configuration
-        self.extensions = extensions
-    }
+    /// The contract, parsed once.
+    private static let document: JSONValue? = try? JSONParser.parse(OpenRPCDocument.text)
 
-    func attach(server: Server, methodNames: [String]) {
-        self.server = server
-        self.methodNames = methodNames
-    }
-
-    var specs: [MethodSpec] {
-        [
+    /// The methods, ending the session through `lifecycle`; `methodNames`
+    /// is everything served, for `initialize`.
+    static func specs(lifecycle: Lifecycle, extensions: [ServerExtension], methodNames: [String]) -> [MethodSpec] {
+        let initializeResult = initializeResult(extensions: extensions, methodNames: methodNames)
+        return [
             MethodSpec(
                 "initialize",
                 params: [
@@ -31,47 +23,53 @@ final class CoreMethods: @unchecked Sendable {
                     ParamSpec("protocolVersion", .string, required: false, positional: false),
                 ],
                 ignoresUnknownParams: true, runsImmediately: true
-            ) { [self] _, _ in initializeResult },
-            MethodSpec("shutdown", onReceive: { [self] in server?.markShuttingDown() }, runsImmediately: true) { [self] _, _ in
-                await server?.beginShutdown()
+            ) { _, _ in initializeResult },
+            // Refuses later requests from the moment it is read, then
+            // answers once the others in flight have.
+            MethodSpec("shutdown", onReceive: { dispatcher in
+                lifecycle.requestShutdown()
+                dispatcher.beginShutdown()
+            }, runsImmediately: true) { _, context in
+                await context.dispatcher.waitUntilIdle(leaving: 1)
                 return .null
             },
-            MethodSpec("exit", runsImmediately: true) { [self] _, _ in
-                server?.exitRequested()
+            MethodSpec("exit", runsImmediately: true) { _, _ in
+                lifecycle.exitRequested()
                 return .null
             },
             MethodSpec("rpc.discover", runsImmediately: true) { _, _ in
-                do {
-                    return try JSONParser.parse(OpenRPCDocument.text)
-                } catch {
+                guard let document else {
                     throw RPCError.internalError("The embedded OpenRPC document is invalid")
                 }
+                return document
             },
-            MethodSpec("server.stats", runsImmediately: true) { [self] _, _ in stats },
-            MethodSpec("server.clearCache", runsImmediately: true) { [self] _, _ in
+            MethodSpec("server.stats", runsImmediately: true) { _, context in
+                stats(context.dispatcher, extensions: extensions)
+            },
+            MethodSpec("server.clearCache", runsImmediately: true) { _, _ in
                 for ext in extensions { ext.clearCaches() }
                 return .null
             },
         ]
     }
 
-    private var initializeResult: JSONValue {
-        [
+    private static func initializeResult(extensions: [ServerExtension], methodNames: [String]) -> JSONValue {
+        var capabilities: JSONObject = [
+            "methods": .array(methodNames.map { .string($0) }),
+            "framing": ["ndjson", "content-length"],
+            "partialResults": true,
+            "cancellation": true,
+        ]
+        for member in extensions.flatMap(\.capabilities) { capabilities.append(member.key, member.value) }
+        return [
             "protocolVersion": .string(ServerVersion.protocolVersion),
             "serverInfo": ["name": "ocirpc", "version": .string(ServerVersion.current)],
-            "capabilities": [
-                "methods": .array(methodNames.map { .string($0) }),
-                "framing": ["ndjson", "content-length"],
-                "partialResults": true,
-                "cancellation": true,
-                "maxConcurrency": .integer(configuration.maxConcurrency),
-            ],
+            "capabilities": .object(capabilities),
         ]
     }
 
-    private var stats: JSONValue {
+    private static func stats(_ dispatcher: Dispatcher, extensions: [ServerExtension]) -> JSONValue {
         var object = JSONObject()
-        guard let dispatcher = server?.dispatcherForCore else { return .object(object) }
         var requests = JSONObject()
         for (method, count) in dispatcher.requestsByMethod.sorted(by: { $0.key < $1.key }) {
             requests.append(method, .integer(count))

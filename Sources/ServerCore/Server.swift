@@ -6,7 +6,6 @@ import JSON
 import Locking
 import Logging
 import RPCDispatch
-import Synchronization
 
 extension OutputWriter: MessageSink {}
 
@@ -21,57 +20,51 @@ public final class Server: Sendable {
     /// How long SIGTERM waits for in-flight requests before cancelling them.
     public static let terminationGracePeriod = 10.0
 
-    private let configuration: ServerConfiguration
+    private let options: ServerOptions
     private let logger: Logger
     private let input: Int32
+    private let lifecycle = Lifecycle()
     private let writer: OutputWriter
     private let dispatcher: Dispatcher
-    private let exitCode = Locked<Int32?>(nil)
-    private let finished = DispatchSemaphore(value: 0)
-    private let shutdownRequested = Atomic<Bool>(false)
-    private let stopReading = Atomic<Bool>(false)
     /// Every method name a client may call, including the dispatcher's own.
     public let servedMethods: [String]
 
+    /// Assembles a session: the writer on `output`, the dispatcher over the
+    /// extensions' methods and the core methods, all ending through one
+    /// lifecycle.
     public init(
-        configuration: ServerConfiguration, logger: Logger, extensions: [ServerExtension],
+        options: ServerOptions, logger: Logger, extensions: [ServerExtension],
         input: Int32 = 0, output: Int32 = 1
     ) {
-        self.configuration = configuration
+        self.options = options
         self.logger = logger
         self.input = input
-        let finishBox = FinishBox()
-        let writer = OutputWriter(fd: output) {
+        let lifecycle = self.lifecycle
+        writer = OutputWriter(fd: output) {
             logger.info("stdout closed by the client; exiting")
-            finishBox.finish?(0)
+            lifecycle.finish(0)
         }
-        self.writer = writer
-
-        let core = CoreMethods(configuration: configuration, extensions: extensions)
         var registry = MethodRegistry()
         for ext in extensions { registry.register(ext.methods) }
-        registry.register(core.specs)
-        self.servedMethods = (registry.names + ["$/cancelRequest"]).sorted()
-        self.dispatcher = Dispatcher(registry: registry, sink: writer) { method, error in
+        registry.register(CoreMethods.specs(lifecycle: lifecycle, extensions: extensions,
+                                            methodNames: registry.names + CoreMethods.names))
+        servedMethods = (registry.names + ["$/cancelRequest"]).sorted()
+        dispatcher = Dispatcher(registry: registry, sink: writer) { method, error in
             logger.error("unexpected failure in a handler", [("method", method), ("error", "\(type(of: error))")])
         }
-        core.attach(server: self, methodNames: registry.names)
-        finishBox.finish = { [unowned self] code in self.finish(code) }
     }
-
-    var dispatcherForCore: Dispatcher { dispatcher }
 
     /// Serves until end of input, `exit`, SIGTERM (when `handleSignals`) or a
     /// closed output, and returns the process exit status.
     public func run(handleSignals: Bool = true) -> Int32 {
         let signalSources = handleSignals ? installSignalHandlers() : []
-        let reader = InputReader(fd: input, maxMessageBytes: configuration.maxMessageBytes)
-        let maxMessageBytes = configuration.maxMessageBytes
+        let reader = InputReader(fd: input, maxMessageBytes: options.maxMessageBytes)
+        let maxMessageBytes = options.maxMessageBytes
         reader.start(
             beforeRead: { [self] in
                 writer.waitUntilPending(below: Self.outputHighWater)
                 dispatcher.waitForCapacity()
-                return !stopReading.load(ordering: .relaxed)
+                return !lifecycle.isReadingStopped
             },
             onEvent: { [self] event in
                 switch event {
@@ -85,48 +78,21 @@ public final class Server: Sendable {
                     dispatcher.reject(RPCError(
                         .invalidRequest, reason: .messageTooLarge,
                         message: "Message of \(size)+ bytes exceeds --max-message-bytes (\(maxMessageBytes))"))
-                case .invalidFrame(let reason):
-                    dispatcher.reject(RPCError(.parseError, reason: .invalidFrame, message: "Invalid frame: \(reason)"))
+                case .invalidFrame(let detail):
+                    dispatcher.reject(RPCError(.parseError, reason: .invalidFrame, message: "Invalid frame: \(detail)"))
                 }
             },
             onEnd: { [self] in
-                guard !stopReading.load(ordering: .relaxed) else { return }
+                guard !lifecycle.isReadingStopped else { return }
                 logger.debug("end of input; draining in-flight requests")
                 waitForDrain(timeout: nil)
-                finish(0)
+                lifecycle.finish(0)
             })
-        finished.wait()
+        let code = lifecycle.waitUntilFinished()
         for source in signalSources { source.cancel() }
-        writer.close()
-        return exitCode.withLock { $0 } ?? 0
-    }
-
-    /// Ends the session with `code` once: flushes what was written so far.
-    func finish(_ code: Int32) {
-        let first = exitCode.withLock { current -> Bool in
-            guard current == nil else { return false }
-            current = code
-            return true
-        }
-        guard first else { return }
         writer.flush()
-        finished.signal()
-    }
-
-    /// `shutdown` received: refuse every later request.
-    func markShuttingDown() {
-        shutdownRequested.store(true, ordering: .relaxed)
-        dispatcher.beginShutdown()
-    }
-
-    /// `shutdown` handled: wait for the other requests in flight.
-    func beginShutdown() async {
-        await dispatcher.waitUntilIdle(leaving: 1)
-    }
-
-    /// `exit`: 0 after `shutdown`, else 1.
-    func exitRequested() {
-        finish(shutdownRequested.load(ordering: .relaxed) ? 0 : 1)
+        writer.close()
+        return code
     }
 
     /// Blocks the calling OS thread until nothing is in flight; with a
@@ -157,12 +123,12 @@ public final class Server: Sendable {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler { [self] in
-                guard !stopReading.exchange(true, ordering: .relaxed) else { return }
+                guard lifecycle.stopReading() else { return }
                 logger.info("signal received; draining in-flight requests", [("signal", String(number))])
                 dispatcher.beginShutdown()
                 DispatchQueue.global().async { [self] in
                     waitForDrain(timeout: Self.terminationGracePeriod)
-                    finish(0)
+                    lifecycle.finish(0)
                 }
             }
             source.resume()
@@ -170,9 +136,4 @@ public final class Server: Sendable {
         }
         return sources
     }
-}
-
-/// Lets the writer's broken-pipe callback reach the server it is built for.
-private final class FinishBox: @unchecked Sendable {
-    var finish: (@Sendable (Int32) -> Void)?
 }

@@ -1,35 +1,34 @@
 import Glibc
 import Logging
+import Options
 
 /// The `ocirpc` command: parses settings, then serves stdin/stdout.
 public enum ServerMain {
-    /// Runs the command and returns its exit status: 0 after a clean end,
-    /// 1 after `exit` without `shutdown`, 2 for a bad setting.
-    public static func run(
-        arguments: [String], environment: [String: String],
-        extensions makeExtensions: (ServerConfiguration, Logger) -> [ServerExtension] = { _, _ in [] }
-    ) -> Int32 {
-        let configuration: ServerConfiguration
+    /// Runs the command with `modules` and returns its exit status: 0 after
+    /// a clean end, 1 after `exit` without `shutdown`, 2 for a bad setting.
+    public static func run(arguments: [String], environment: [String: String], modules: [ServerModule]) -> Int32 {
+        let parsed: ParsedOptions
         do {
-            switch try ConfigurationParser.parse(arguments: arguments, environment: environment) {
+            switch try ServerCommand.parse(arguments: arguments, environment: environment, modules: modules) {
             case .help:
-                print(ConfigurationParser.usage)
+                print(ServerCommand.usage(modules))
                 return 0
             case .version:
                 print("ocirpc \(ServerVersion.current) (protocol \(ServerVersion.protocolVersion))")
                 return 0
-            case .run(let parsed):
-                configuration = parsed
+            case .run(let options):
+                parsed = options
             }
         } catch {
             let line = "ocirpc: \(error.message)\n"
             _ = line.withCString { write(2, $0, strlen($0)) }
             return 2
         }
-        let logger = Logger(level: configuration.logLevel, format: configuration.logFormat)
+        let options = parsed[ServerOptions.self]
+        let logger = Logger(level: options.logLevel, format: options.logFormat)
         let server = Server(
-            configuration: configuration, logger: logger,
-            extensions: makeExtensions(configuration, logger))
+            options: options, logger: logger,
+            extensions: modules.map { $0.makeExtension(parsed, logger) })
         logger.debug("serving on stdin/stdout", [("version", ServerVersion.current)])
         return server.run()
     }

@@ -5,6 +5,4 @@ import ServerCore
 exit(ServerMain.run(
     arguments: Array(CommandLine.arguments.dropFirst()),
     environment: ServerMain.processEnvironment,
-    extensions: { configuration, logger in
-        [OCIMethods.makeExtension(configuration: configuration, logger: logger)]
-    }))
+    modules: [OCIMethods.module]))

@@ -26,7 +26,7 @@ private final class PipedServer: @unchecked Sendable {
             return "slept"
         }
         server = Server(
-            configuration: ServerConfiguration(), logger: .disabled,
+            options: ServerOptions(), logger: .disabled,
             extensions: [ServerExtension(methods: [slow])],
             input: input.fileHandleForReading.fileDescriptor,
             output: output.fileHandleForWriting.fileDescriptor)

@@ -61,11 +61,11 @@ import Testing
     }
 
     private static func ociExtension() -> ServerExtension {
-        OCIMethods.makeExtension(configuration: ServerConfiguration(), logger: .disabled, environment: [:])
+        OCIMethods.makeExtension(environment: [:], logger: .disabled)
     }
 
     @Test func everyServedMethodIsDocumentedAndViceVersa() throws {
-        let server = Server(configuration: ServerConfiguration(), logger: .disabled, extensions: [Self.ociExtension()],
+        let server = Server(options: ServerOptions(), logger: .disabled, extensions: [Self.ociExtension()],
                             input: -1, output: -1)
         let methods = try document()["methods"]?.arrayValue ?? []
         let clientToServer = Set(methods.filter { $0["x-direction"] != "server-to-client" }.compactMap { $0["name"]?.stringValue })

@@ -1,4 +1,5 @@
 import Foundation
+import Options
 
 /// The mirrors and insecure registries of a containers `registries.conf`
 /// (version 2, the `[[registry]]` tables podman and buildah read):
@@ -17,18 +18,15 @@ import Foundation
 /// `[aliases]`, ...) are skipped. Entries for a namespace
 /// (`docker.io/library`) are refused: mirrors apply to whole registries here.
 public struct RegistriesConf: Sendable, Equatable {
-    /// Which references a mirror may serve (`pull-from-mirror`).
-    public enum Pull: String, Sendable, Equatable {
-        case all
-        case digestOnly = "digest-only"
-        case tagOnly = "tag-only"
-    }
-
     /// One mirror of one registry.
     public struct Mirror: Sendable, Equatable {
         public var registry: String
-        public var location: String
-        public var pull: Pull
+        public var mirror: RegistryMirror
+
+        public init(registry: String, mirror: RegistryMirror) {
+            self.registry = registry
+            self.mirror = mirror
+        }
     }
 
     /// Mirrors in file order.
@@ -39,7 +37,7 @@ public struct RegistriesConf: Sendable, Equatable {
     public var blockedRegistries: [String] = []
 
     /// `REGISTRY=MIRROR`, in file order (as `--mirror` takes them).
-    public var mirrors: [String] { mirrorEntries.map { "\($0.registry)=\($0.location)" } }
+    public var mirrors: [String] { mirrorEntries.map { "\($0.registry)=\($0.mirror.host)" } }
 
     public init() {}
 
@@ -58,7 +56,7 @@ public struct RegistriesConf: Sendable, Equatable {
         var insecure = false
         var blocked = false
         var mirrorByDigestOnly = false
-        var pull: Pull?
+        var pull: RegistryMirror.Pull?
     }
 
     /// Parses the text of a registries.conf.
@@ -69,7 +67,7 @@ public struct RegistriesConf: Sendable, Equatable {
         var index = 0
         while index < lines.count {
             let number = index + 1
-            let line = stripComment(lines[index]).trimmingWhitespace
+            let line = OptionValue.trimmed(stripComment(lines[index]))
             index += 1
             if line.isEmpty { continue }
             if line.hasPrefix("[") {
@@ -91,8 +89,8 @@ public struct RegistriesConf: Sendable, Equatable {
             guard let equals = line.firstIndex(of: "=") else {
                 throw ConfigurationError(message: "line \(number): expected key = value, got '\(line)'")
             }
-            let key = line[..<equals].trimmingWhitespace.trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
-            var value = line[line.index(after: equals)...].trimmingWhitespace
+            let key = OptionValue.trimmed(line[..<equals]).trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
+            var value = OptionValue.trimmed(line[line.index(after: equals)...])
             if value.hasPrefix("[") && (table == .registry || table == .mirror) {
                 throw ConfigurationError(message: "line \(number): '\(key)' as an array is not supported here; write mirrors as [[registry.mirror]] tables")
             }
@@ -121,7 +119,7 @@ public struct RegistriesConf: Sendable, Equatable {
                     entry.mirrorByDigestOnly = try bool(value, line: number)
                 case "pull-from-mirror" where isMirror:
                     let text = try string(value, line: number)
-                    guard let pull = Pull(rawValue: text) else {
+                    guard let pull = RegistryMirror.Pull(setting: text) else {
                         throw ConfigurationError(message: "line \(number): pull-from-mirror must be all, digest-only or tag-only, got '\(text)'")
                     }
                     entry.pull = pull
@@ -155,8 +153,8 @@ public struct RegistriesConf: Sendable, Equatable {
                 }
                 // containers-registries.conf(5): mirror-by-digest-only makes
                 // every mirror digest-only and overrides pull-from-mirror.
-                let pull: Pull = registry.mirrorByDigestOnly ? .digestOnly : (mirror.pull ?? .all)
-                conf.mirrorEntries.append(Mirror(registry: registry.location, location: mirror.location, pull: pull))
+                let pull: RegistryMirror.Pull = registry.mirrorByDigestOnly ? .digestOnly : (mirror.pull ?? .all)
+                conf.mirrorEntries.append(Mirror(registry: registry.location, mirror: RegistryMirror(host: mirror.location, pull: pull)))
                 if mirror.insecure { conf.insecureRegistries.append(mirror.location) }
             }
         }

@@ -1,35 +1,55 @@
 import Logging
+import Options
+import Registry
 import Testing
+@testable import OCIMethods
 @testable import ServerCore
 
-private func configuration(_ arguments: [String], _ environment: [String: String] = [:]) throws -> ServerConfiguration {
-    guard case .run(let c) = try ConfigurationParser.parse(arguments: arguments, environment: environment) else {
+/// Every section of one parse, as the `ocirpc` command parses it.
+private struct Configuration: Equatable {
+    let server: ServerOptions
+    let registry: RegistryOptions
+    let methods: MethodOptions
+}
+
+private let modules = [OCIMethods.module]
+
+private func parse(_ arguments: [String], _ environment: [String: String]) throws(ConfigurationError) -> Invocation {
+    try ServerCommand.parse(arguments: arguments, environment: environment, modules: modules)
+}
+
+private func configuration(_ arguments: [String], _ environment: [String: String] = [:]) throws -> Configuration {
+    guard case .run(let parsed) = try parse(arguments, environment) else {
         throw ConfigurationError(message: "not a run invocation")
     }
-    return c
+    return Configuration(server: parsed[ServerOptions.self], registry: parsed[RegistryOptions.self],
+                         methods: parsed[MethodOptions.self])
 }
 
 private func failure(_ arguments: [String], _ environment: [String: String] = [:]) -> String? {
     do {
-        _ = try ConfigurationParser.parse(arguments: arguments, environment: environment)
+        _ = try parse(arguments, environment)
         return nil
     } catch {
         return error.message
     }
 }
 
+private func isHelp(_ invocation: Invocation) -> Bool { if case .help = invocation { true } else { false } }
+private func isVersion(_ invocation: Invocation) -> Bool { if case .version = invocation { true } else { false } }
+
 @Suite struct ConfigurationParsing {
     @Test func defaultsWhenNothingIsSet() throws {
         let c = try configuration([])
-        #expect(c.maxConcurrency >= 8)
-        #expect(c.cacheBytes == 256 * 1024 * 1024)
-        #expect(c.tagTTL == 60)
-        #expect(c.platform == "linux/amd64")
-        #expect(c.maxMessageBytes == 64 * 1024 * 1024)
-        #expect(c.logLevel == .info)
-        #expect(c.logFormat == .text)
-        #expect(c.retries == 3)
-        #expect(c.insecureRegistries.isEmpty)
+        #expect(c.methods.maxConcurrency >= 8)
+        #expect(c.methods.cacheBytes == 256 * 1024 * 1024)
+        #expect(c.methods.tagTTL == 60)
+        #expect(c.methods.platform == .linuxAMD64)
+        #expect(c.server.maxMessageBytes == 64 * 1024 * 1024)
+        #expect(c.server.logLevel == .info)
+        #expect(c.server.logFormat == .text)
+        #expect(c.registry.retries == 3)
+        #expect(c.registry.insecureRegistries.isEmpty)
     }
 
     @Test func everyOptionHasBothForms() throws {
@@ -46,32 +66,38 @@ private func failure(_ arguments: [String], _ environment: [String: String] = [:
             "OCIRPC_LOG_FORMAT": "json", "OCIRPC_MAX_MESSAGE_BYTES": "1024", "OCIRPC_MIRROR": "docker.io=mirror:5000",
         ])
         #expect(cli == env)
-        #expect(cli.maxConcurrency == 3)
-        #expect(cli.cacheBytes == 64 << 20)
-        #expect(cli.tagTTL == 120)
-        #expect(cli.timeout == 0.5)
-        #expect(cli.insecureRegistries == ["reg:5000", "other"])
-        #expect(cli.maxMessageBytes == 1024)
-        #expect(cli.logLevel == .debug)
-        #expect(cli.mirrors == ["docker.io=mirror:5000"])
-        #expect(ConfigurationParser.options.count == 16)
+        #expect(cli.methods.maxConcurrency == 3)
+        #expect(cli.methods.cacheBytes == 64 << 20)
+        #expect(cli.methods.tagTTL == 120)
+        #expect(cli.methods.platform.description == "linux/arm64/v8")
+        #expect(cli.registry.timeout == 0.5)
+        #expect(cli.registry.insecureRegistries == ["reg:5000", "other"])
+        #expect(cli.server.maxMessageBytes == 1024)
+        #expect(cli.server.logLevel == .debug)
+        #expect(cli.registry.mirrors == [.init(registry: "docker.io", mirror: RegistryMirror(host: "mirror:5000"))])
+        #expect(ServerCommand.options(modules).count == 16)
     }
 
     @Test func commandLineWinsOverEnvironment() throws {
         let c = try configuration(["--retries", "5", "--insecure-registry", "a"],
                                   ["OCIRPC_RETRIES": "1", "OCIRPC_INSECURE_REGISTRY": "b,c"])
-        #expect(c.retries == 5)
-        #expect(c.insecureRegistries == ["a"])
+        #expect(c.registry.retries == 5)
+        #expect(c.registry.insecureRegistries == ["a"])
     }
 
     @Test func helpAndVersion() throws {
-        #expect(try ConfigurationParser.parse(arguments: ["--help"], environment: [:]) == .help)
-        #expect(try ConfigurationParser.parse(arguments: ["--retries", "1", "-h"], environment: [:]) == .help)
-        #expect(try ConfigurationParser.parse(arguments: ["--version"], environment: [:]) == .version)
-        for option in ConfigurationParser.options {
-            #expect(ConfigurationParser.usage.contains(option.flag))
-            #expect(ConfigurationParser.usage.contains(option.variable))
+        #expect(isHelp(try parse(["--help"], [:])))
+        #expect(isHelp(try parse(["--retries", "1", "-h"], [:])))
+        #expect(isVersion(try parse(["--version"], [:])))
+        let usage = ServerCommand.usage(modules)
+        for option in ServerCommand.options(modules) {
+            #expect(usage.contains(option.flag))
+            #expect(usage.contains(option.variable))
         }
+        #expect(usage.contains("credHelpers"), "the module's notes follow the options")
+        // Each flag is declared once, by one module.
+        let flags = ServerCommand.options(modules).map(\.flag)
+        #expect(Set(flags).count == flags.count)
     }
 
     @Test func badValuesAreOneLineReasons() {
@@ -118,12 +144,12 @@ private func failure(_ arguments: [String], _ environment: [String: String] = [:
     }
 
     @Test func sizesAndDurations() throws {
-        #expect(try ConfigurationParser.byteSize("512", "x", allowZero: false, max: 1 << 40) == 512)
-        #expect(try ConfigurationParser.byteSize("2k", "x", allowZero: false, max: 1 << 40) == 2048)
-        #expect(try ConfigurationParser.byteSize("3GiB", "x", allowZero: false, max: 1 << 40) == 3 << 30)
-        #expect(try ConfigurationParser.byteSize("0", "x", allowZero: true, max: 1) == 0)
-        #expect(try ConfigurationParser.duration("250ms", "x", allowZero: false, max: 86_400) == 0.25)
-        #expect(try ConfigurationParser.duration("1h", "x", allowZero: false, max: 86_400) == 3600)
-        #expect(try ConfigurationParser.duration("0", "x", allowZero: true, max: 1) == 0)
+        #expect(try OptionValue.byteSize("512", "x", allowZero: false, max: 1 << 40) == 512)
+        #expect(try OptionValue.byteSize("2k", "x", allowZero: false, max: 1 << 40) == 2048)
+        #expect(try OptionValue.byteSize("3GiB", "x", allowZero: false, max: 1 << 40) == 3 << 30)
+        #expect(try OptionValue.byteSize("0", "x", allowZero: true, max: 1) == 0)
+        #expect(try OptionValue.duration("250ms", "x", allowZero: false, max: 86_400) == 0.25)
+        #expect(try OptionValue.duration("1h", "x", allowZero: false, max: 86_400) == 3600)
+        #expect(try OptionValue.duration("0", "x", allowZero: true, max: 1) == 0)
     }
 }

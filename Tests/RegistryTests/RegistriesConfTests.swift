@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@testable import ServerCore
+import Options
+@testable import Registry
 
 @Suite struct RegistriesConfParsing {
     @Test func registriesWithMirrorsInFileOrder() throws {
@@ -101,9 +102,9 @@ import Testing
             """)
         #expect(conf.blockedRegistries == ["bad.example"])
         #expect(conf.mirrorEntries == [
-            .init(registry: "quay.io", location: "m1", pull: .digestOnly),
-            .init(registry: "ghcr.io", location: "m2", pull: .digestOnly),
-            .init(registry: "ghcr.io", location: "m3", pull: .all),
+            .init(registry: "quay.io", mirror: RegistryMirror(host: "m1", pull: .digestOnly)),
+            .init(registry: "ghcr.io", mirror: RegistryMirror(host: "m2", pull: .digestOnly)),
+            .init(registry: "ghcr.io", mirror: RegistryMirror(host: "m3", pull: .all)),
         ])
     }
 
@@ -112,13 +113,16 @@ import Testing
         try "[[registry]]\nlocation = \"docker.io\"\n[[registry.mirror]]\nlocation = \"m:5000\"\n"
             .write(toFile: path, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: path) }
-        guard case .run(let configuration) = try ConfigurationParser.parse(arguments: ["--registries-conf", path], environment: [:]) else {
+        guard case .run(let parsed) = try OptionParser.parse(
+            arguments: ["--registries-conf", path], environment: [:], options: RegistryOptions.options)
+        else {
             Issue.record("not a run")
             return
         }
-        #expect(configuration.registriesConf.mirrors == ["docker.io=m:5000"])
+        #expect(parsed[RegistryOptions.self].registriesConf.mirrors == ["docker.io=m:5000"])
         #expect(throws: ConfigurationError.self) {
-            try ConfigurationParser.parse(arguments: ["--registries-conf", "/nonexistent/registries.conf"], environment: [:])
+            try OptionParser.parse(arguments: ["--registries-conf", "/nonexistent/registries.conf"], environment: [:],
+                                   options: RegistryOptions.options)
         }
     }
 }
