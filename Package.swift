@@ -6,7 +6,7 @@ import PackageDescription
 let package = Package(
     name: "ocirpc",
     products: [
-        .executable(name: "ocirpc", targets: ["ocirpc"]),
+        .executable(name: "ocirpc", targets: ["ocirpc"])
     ],
     targets: [
         // Locks and OS threads for the hot path.
@@ -20,8 +20,9 @@ let package = Package(
         // Stdin/stdout framing: newline-delimited and Content-Length.
         .target(name: "Framing", dependencies: ["Locking"]),
         // Debian C libraries.
-        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto",
-                       providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(
+            name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         // libcurl (Debian's libcurl4-openssl-dev headers), loaded on first use.
@@ -36,17 +37,24 @@ let package = Package(
         // The byte-budgeted content cache, the tag TTL cache, singleflight.
         .target(name: "Caching", dependencies: ["Locking"]),
         // The registry client: references, digests, auth, HTTP (libcurl), endpoints.
-        .target(name: "Registry", dependencies: ["CCurl", "COpenSSL", "CSystem", "JSON", "Logging", "Locking", "Options", "Reasons"]),
+        .target(
+            name: "Registry",
+            dependencies: ["CCurl", "COpenSSL", "CSystem", "JSON", "Logging", "Locking", "Options", "Reasons"]),
         // Line-oriented stderr logging.
         .target(name: "Logging", dependencies: ["JSON"]),
         // JSON-RPC 2.0 dispatch: method registry, params, cancellation, batches.
         .target(name: "RPCDispatch", dependencies: ["CSystem", "JSON", "Locking", "Reasons"]),
         // Configuration, lifecycle and server methods; wires the pieces together.
-        .target(name: "ServerCore", dependencies: ["JSON", "Framing", "Locking", "RPCDispatch", "Logging", "Options", "Reasons"]),
+        .target(
+            name: "ServerCore",
+            dependencies: ["JSON", "Framing", "Locking", "RPCDispatch", "Logging", "Options", "Reasons"]),
         // The ten ec.oci.* methods over the registry client and the caches.
-        .target(name: "OCIMethods", dependencies: [
-            "Archive", "Caching", "CSystem", "JSON", "Locking", "Logging", "Options", "Reasons", "RPCDispatch", "Registry", "ServerCore", "YAML",
-        ]),
+        .target(
+            name: "OCIMethods",
+            dependencies: [
+                "Archive", "Caching", "CSystem", "JSON", "Locking", "Logging", "Options", "Reasons", "RPCDispatch",
+                "Registry", "ServerCore", "YAML",
+            ]),
         // Shared by the tests: the real test registry, the binary as a child
         // process, tar and compression builders for fixtures.
         .target(name: "TestFixtures", dependencies: ["CZlib", "CZstd", "JSON", "Logging", "Registry"]),
@@ -60,17 +68,31 @@ let package = Package(
 
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "FramingTests", dependencies: ["Framing"]),
-        .testTarget(name: "RegistryTests", dependencies: ["Reasons", "Options", "Registry", "JSON", "Locking", "TestFixtures"]),
+        .testTarget(
+            name: "RegistryTests", dependencies: ["Reasons", "Options", "Registry", "JSON", "Locking", "TestFixtures"]),
         // Against a real registry (docker-registry) started by the tests.
-        .testTarget(name: "RegistryIntegrationTests", dependencies: ["Reasons", "Registry", "JSON", "Locking", "Logging", "TestFixtures"]),
+        .testTarget(
+            name: "RegistryIntegrationTests",
+            dependencies: ["Reasons", "Registry", "JSON", "Locking", "Logging", "TestFixtures"]),
         // The ten methods through the binary, against a real registry.
-        .testTarget(name: "MethodsIntegrationTests", dependencies: ["Reasons", "JSON", "Locking", "Registry", "TestFixtures"]),
+        .testTarget(
+            name: "MethodsIntegrationTests", dependencies: ["Reasons", "JSON", "Locking", "Registry", "TestFixtures"]),
         .testTarget(name: "ArchiveTests", dependencies: ["Reasons", "Archive", "TestFixtures"]),
         .testTarget(name: "YAMLTests", dependencies: ["YAML", "JSON"]),
         .testTarget(name: "CachingTests", dependencies: ["Caching"]),
-        .testTarget(name: "OCIMethodsTests", dependencies: ["Reasons", "OCIMethods", "Locking", "Registry", "RPCDispatch", "Archive", "JSON", "TestFixtures", "YAML"]),
+        .testTarget(
+            name: "OCIMethodsTests",
+            dependencies: [
+                "Reasons", "OCIMethods", "Locking", "Registry", "RPCDispatch", "Archive", "JSON", "TestFixtures",
+                "YAML",
+            ]),
         .testTarget(name: "RPCDispatchTests", dependencies: ["Reasons", "RPCDispatch", "JSON", "Locking"]),
-        .testTarget(name: "ServerCoreTests", dependencies: ["Reasons", "Options", "Registry", "ServerCore", "JSON", "RPCDispatch", "Logging", "OCIMethods", "TestFixtures", "ocirpc"]),
+        .testTarget(
+            name: "ServerCoreTests",
+            dependencies: [
+                "Reasons", "Options", "Registry", "ServerCore", "JSON", "RPCDispatch", "Logging", "OCIMethods",
+                "TestFixtures", "ocirpc",
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )
@@ -79,7 +101,8 @@ let package = Package(
 // generic, and unspecialised generics cost their callers a metadata lookup
 // on every call.
 for target in package.targets where target.type != .system {
-    target.swiftSettings = (target.swiftSettings ?? []) + [
-        .unsafeFlags(["-cross-module-optimization"], .when(configuration: .release)),
-    ]
+    target.swiftSettings =
+        (target.swiftSettings ?? []) + [
+            .unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))
+        ]
 }

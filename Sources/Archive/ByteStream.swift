@@ -18,8 +18,9 @@ extension ByteStream {
             let count = try read(into: chunk)
             if count == 0 { return result }
             guard result.count + count <= limit else {
-                throw ArchiveError(.tooLarge, reason: .archiveTooLarge,
-                                   message: "content is larger than \(limit) bytes")
+                throw ArchiveError(
+                    .tooLarge, reason: .archiveTooLarge,
+                    message: "content is larger than \(limit) bytes")
             }
             result.append(contentsOf: chunk[0..<count])
         }

@@ -26,8 +26,9 @@ public final class ReadBudget: Sendable {
     public func consume(_ count: Int) throws(ArchiveError) {
         let before = left.subtract(count, ordering: .relaxed).oldValue
         guard before >= count else {
-            throw ArchiveError(.tooLarge, reason: .decompressionLimit,
-                               message: "content decodes to more than \(limit) bytes (--max-decompressed-bytes)")
+            throw ArchiveError(
+                .tooLarge, reason: .decompressionLimit,
+                message: "content decodes to more than \(limit) bytes (--max-decompressed-bytes)")
         }
     }
 

@@ -62,7 +62,8 @@ public final class TarReader {
             switch type {
             case UInt8(ascii: "x"), UInt8(ascii: "g"), UInt8(ascii: "L"), UInt8(ascii: "K"):
                 guard size <= Self.maxExtendedHeaderBytes else {
-                    throw ArchiveError(.tooLarge, reason: .entryTooLarge, message: "tar extended header of \(size) bytes")
+                    throw ArchiveError(
+                        .tooLarge, reason: .entryTooLarge, message: "tar extended header of \(size) bytes")
                 }
                 let body = try reader.read(exactly: size)
                 try reader.skip(Self.padding(for: size))
@@ -84,8 +85,9 @@ public final class TarReader {
                 var name = paxPath ?? longName ?? Self.ustarName(header)
                 if name.isEmpty { name = "." }
                 guard name.utf8.count <= Self.maxNameBytes else {
-                    throw ArchiveError(.tooLarge, reason: .nameTooLong,
-                                       message: "a tar entry name of \(name.utf8.count) bytes (the limit is \(Self.maxNameBytes))")
+                    throw ArchiveError(
+                        .tooLarge, reason: .nameTooLong,
+                        message: "a tar entry name of \(name.utf8.count) bytes (the limit is \(Self.maxNameBytes))")
                 }
                 let kind: TarEntry.Kind
                 switch type {
@@ -108,8 +110,9 @@ public final class TarReader {
     /// (the entry can still be skipped with `next()`).
     public func readContents(limit: Int) throws(ArchiveError) -> [UInt8] {
         guard remaining <= limit else {
-            throw ArchiveError(.tooLarge, reason: .entryTooLarge,
-                               message: "tar entry of \(remaining) bytes is over the limit of \(limit)")
+            throw ArchiveError(
+                .tooLarge, reason: .entryTooLarge,
+                message: "tar entry of \(remaining) bytes is over the limit of \(limit)")
         }
         let bytes = try reader.read(exactly: remaining)
         remaining = 0
@@ -121,8 +124,9 @@ public final class TarReader {
     /// `size` when it is within `maxEntrySize`.
     static func checkedSize(_ size: Int) throws(ArchiveError) -> Int {
         guard size >= 0, size <= maxEntrySize else {
-            throw ArchiveError(.tooLarge, reason: .entryTooLarge,
-                               message: "a tar entry declares \(size) bytes (the limit is \(maxEntrySize))")
+            throw ArchiveError(
+                .tooLarge, reason: .entryTooLarge,
+                message: "a tar entry declares \(size) bytes (the limit is \(maxEntrySize))")
         }
         return size
     }

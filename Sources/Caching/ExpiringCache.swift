@@ -17,8 +17,10 @@ public final class ExpiringCache<Value: Sendable>: @unchecked Sendable {
     private var entries: [String: Entry] = [:]
     private var counts = (hits: 0, misses: 0)
 
-    public init(timeToLive: Double, maxEntries: Int = 100_000,
-                clock: @escaping @Sendable () -> Double = { ProcessInfo.processInfo.systemUptime }) {
+    public init(
+        timeToLive: Double, maxEntries: Int = 100_000,
+        clock: @escaping @Sendable () -> Double = { ProcessInfo.processInfo.systemUptime }
+    ) {
         self.timeToLive = timeToLive
         self.maxEntries = max(1, maxEntries)
         self.clock = clock

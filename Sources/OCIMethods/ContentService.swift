@@ -34,8 +34,10 @@ final class ContentService: Sendable {
     private let blobFlights = Singleflight<[UInt8]>()
     private let headFlights = Singleflight<ManifestHead>()
 
-    init(source: any ContentSource, cacheBytes: Int, tagTTL: Double, defaultPlatform: Platform,
-         maxDecompressedBytes: Int = defaultMaxDecompressedBytes, downloads: URL? = nil) {
+    init(
+        source: any ContentSource, cacheBytes: Int, tagTTL: Double, defaultPlatform: Platform,
+        maxDecompressedBytes: Int = defaultMaxDecompressedBytes, downloads: URL? = nil
+    ) {
         self.source = source
         self.cache = ContentCache(capacity: cacheBytes)
         self.tags = ExpiringCache(timeToLive: tagTTL)
@@ -109,7 +111,8 @@ final class ContentService: Sendable {
 
     /// An image manifest: `ref` itself, or the child of the index it names
     /// for `platform`. Returns the manifest's document and digest.
-    func imageManifest(_ ref: ImageReference, platform: Platform) async throws -> (document: JSONValue, digest: Digest) {
+    func imageManifest(_ ref: ImageReference, platform: Platform) async throws -> (document: JSONValue, digest: Digest)
+    {
         try await imageManifest(of: try await manifest(ref), ref: ref, platform: platform)
     }
 
@@ -123,14 +126,16 @@ final class ContentService: Sendable {
         guard let entry = document["manifests"]?.arrayValue?.first(where: { platform.matches($0["platform"]) }),
             let childDigest = entry["digest"]?.stringValue.flatMap(Digest.init)
         else {
-            throw RPCError(.unsupportedContent, reason: .noMatchingPlatform,
-                           message: "\(ref) is an index with no manifest for \(platform)")
+            throw RPCError(
+                .unsupportedContent, reason: .noMatchingPlatform,
+                message: "\(ref) is an index with no manifest for \(platform)")
         }
         let child = try await manifest(ref, digest: childDigest)
         let childDocument = try Self.document(child, ref: ref)
         guard !Self.isIndex(child, childDocument) else {
-            throw RPCError(.unsupportedContent, reason: .unexpectedMediaType,
-                           message: "the \(platform) entry of \(ref) is another index")
+            throw RPCError(
+                .unsupportedContent, reason: .unexpectedMediaType,
+                message: "the \(platform) entry of \(ref) is another index")
         }
         return (childDocument, childDigest)
     }
@@ -246,7 +251,8 @@ final class ContentService: Sendable {
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 Self.blockingWork.async {
-                    continuation.resume(with: Result { try body(try Compression.openDecoded(path: path, budget: budget)) })
+                    continuation.resume(
+                        with: Result { try body(try Compression.openDecoded(path: path, budget: budget)) })
                 }
             }
         } onCancel: {
@@ -283,15 +289,17 @@ final class ContentService: Sendable {
 
     static func requireDigest(_ ref: ImageReference) throws(RPCError) -> Digest {
         guard let digest = ref.digest else {
-            throw RPCError(.invalidParams, reason: .digestRequired,
-                           message: "\(ref) must name a digest (repo@sha256:...)")
+            throw RPCError(
+                .invalidParams, reason: .digestRequired,
+                message: "\(ref) must name a digest (repo@sha256:...)")
         }
         return digest
     }
 
     static func document(_ fetched: FetchedManifest, ref: ImageReference) throws(RPCError) -> JSONValue {
         guard let document = try? JSONParser.parse(fetched.bytes), document.objectValue != nil else {
-            throw RPCError(.unsupportedContent, reason: .notJSON, message: "the manifest of \(ref) is not a JSON object")
+            throw RPCError(
+                .unsupportedContent, reason: .notJSON, message: "the manifest of \(ref) is not a JSON object")
         }
         return document
     }
@@ -304,7 +312,9 @@ final class ContentService: Sendable {
     }
 
     static func descriptor(mediaType: String, size: Int, digest: Digest) -> JSONValue {
-        Shapes.descriptor(["mediaType": .string(mediaType), "size": .integer(size), "digest": .string(digest.description)])
+        Shapes.descriptor([
+            "mediaType": .string(mediaType), "size": .integer(size), "digest": .string(digest.description),
+        ])
     }
 
     /// Bytes a value takes in memory (what the cache budget counts).

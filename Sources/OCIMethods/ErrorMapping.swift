@@ -23,22 +23,25 @@ enum ErrorMapping {
             case .io: code = .internalError
             case .cancelled: return .cancelled
             }
-            return RPCError(code, reason: error.reason, message: "\(ref): \(error.message)",
-                            data: ["ref": .string(ref)])
+            return RPCError(
+                code, reason: error.reason, message: "\(ref): \(error.message)",
+                data: ["ref": .string(ref)])
         case is CancellationError:
             return .cancelled
         case let error as YAMLError:
-            return RPCError(error.isLimit ? .limitExceeded : .unsupportedContent,
-                            reason: error.isLimit ? .yamlTooLarge : .notJSON,
-                            message: "\(ref): \(error.message)", data: ["ref": .string(ref)])
+            return RPCError(
+                error.isLimit ? .limitExceeded : .unsupportedContent,
+                reason: error.isLimit ? .yamlTooLarge : .notJSON,
+                message: "\(ref): \(error.message)", data: ["ref": .string(ref)])
         default:
-            return RPCError(.internalError, reason: .internal, message: "\(ref): internal error",
-                            data: ["ref": .string(ref)])
+            return RPCError(
+                .internalError, reason: .internal, message: "\(ref): internal error",
+                data: ["ref": .string(ref)])
         }
     }
 
     static func rpcError(_ error: RegistryError, ref: String) -> RPCError {
-                let code: RPCErrorCode
+        let code: RPCErrorCode
         switch error.kind {
         case .notFound: code = .notFound
         case .accessDenied: code = .accessDenied
@@ -53,9 +56,12 @@ enum ErrorMapping {
         data.append("ref", .string(ref))
         if let status = error.httpStatus { data.append("httpStatus", .integer(status)) }
         if !error.registryErrors.isEmpty {
-            data.append("registryErrors", .array(error.registryErrors.map {
-                ["code": .string($0.code), "message": .string($0.message)]
-            }))
+            data.append(
+                "registryErrors",
+                .array(
+                    error.registryErrors.map {
+                        ["code": .string($0.code), "message": .string($0.message)]
+                    }))
         }
         if code == .registryUnavailable || error.retryable { data.append("retryable", .bool(error.retryable)) }
         return RPCError(code, reason: error.reason, message: error.message, data: data)
@@ -72,7 +78,8 @@ enum ErrorMapping {
 
     /// `-32602 invalid_reference` for a string that is not a reference.
     static func invalidReference(_ error: ReferenceError) -> RPCError {
-        RPCError(.invalidParams, reason: .invalidReference, message: error.description,
-                 data: ["ref": .string(error.reference)])
+        RPCError(
+            .invalidParams, reason: .invalidReference, message: error.description,
+            data: ["ref": .string(error.reference)])
     }
 }

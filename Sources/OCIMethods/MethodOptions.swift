@@ -25,31 +25,42 @@ public struct MethodOptions: OptionSection, Equatable {
 
     /// The options, as `--help` lists them.
     public static let options: [CommandOption] = [
-        CommandOption(Self.self, flag: "--max-concurrency", variable: "OCIRPC_MAX_CONCURRENCY", valueName: "N",
-                      help: "bounded registry workers (default max(8, 4 x cores))") { o, v throws(ConfigurationError) in
+        CommandOption(
+            Self.self, flag: "--max-concurrency", variable: "OCIRPC_MAX_CONCURRENCY", valueName: "N",
+            help: "bounded registry workers (default max(8, 4 x cores))"
+        ) { o, v throws(ConfigurationError) in
             o.maxConcurrency = try OptionValue.positiveInt(v, "--max-concurrency")
         },
-        CommandOption(Self.self, flag: "--cache-bytes", variable: "OCIRPC_CACHE_BYTES", valueName: "SIZE",
-                      help: "content cache budget, e.g. 256MiB (default 256MiB)") { o, v throws(ConfigurationError) in
+        CommandOption(
+            Self.self, flag: "--cache-bytes", variable: "OCIRPC_CACHE_BYTES", valueName: "SIZE",
+            help: "content cache budget, e.g. 256MiB (default 256MiB)"
+        ) { o, v throws(ConfigurationError) in
             o.cacheBytes = try OptionValue.byteSize(v, "--cache-bytes", allowZero: true, max: 64 << 30)
         },
-        CommandOption(Self.self, flag: "--tag-ttl", variable: "OCIRPC_TAG_TTL", valueName: "DURATION",
-                      help: "how long a tag -> digest answer is reused, e.g. 60s (default 60s)") {
+        CommandOption(
+            Self.self, flag: "--tag-ttl", variable: "OCIRPC_TAG_TTL", valueName: "DURATION",
+            help: "how long a tag -> digest answer is reused, e.g. 60s (default 60s)"
+        ) {
             o, v throws(ConfigurationError) in
             o.tagTTL = try OptionValue.duration(v, "--tag-ttl", allowZero: true, max: 30 * 86_400)
         },
-        CommandOption(Self.self, flag: "--platform", variable: "OCIRPC_PLATFORM", valueName: "OS/ARCH[/VARIANT]",
-                      help: "platform picked from image indexes (default linux/amd64)") { o, v throws(ConfigurationError) in
+        CommandOption(
+            Self.self, flag: "--platform", variable: "OCIRPC_PLATFORM", valueName: "OS/ARCH[/VARIANT]",
+            help: "platform picked from image indexes (default linux/amd64)"
+        ) { o, v throws(ConfigurationError) in
             do throws(RPCError) {
                 o.platform = try Platform(v)
             } catch {
                 throw ConfigurationError(message: "--platform: expected os/arch or os/arch/variant, got '\(v)'")
             }
         },
-        CommandOption(Self.self, flag: "--max-decompressed-bytes", variable: "OCIRPC_MAX_DECOMPRESSED_BYTES",
-                      valueName: "SIZE", help: "bytes one request may decompress, all layers together (default 8GiB)") {
+        CommandOption(
+            Self.self, flag: "--max-decompressed-bytes", variable: "OCIRPC_MAX_DECOMPRESSED_BYTES",
+            valueName: "SIZE", help: "bytes one request may decompress, all layers together (default 8GiB)"
+        ) {
             o, v throws(ConfigurationError) in
-            o.maxDecompressedBytes = try OptionValue.byteSize(v, "--max-decompressed-bytes", allowZero: false, max: 1 << 40)
+            o.maxDecompressedBytes = try OptionValue.byteSize(
+                v, "--max-decompressed-bytes", allowZero: false, max: 1 << 40)
         },
     ]
 }

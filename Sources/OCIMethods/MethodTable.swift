@@ -29,8 +29,9 @@ struct MethodTable: Sendable {
                 let bytes = try await service.blob(ref)
                 if encoding == "base64" { return .string(Data(bytes).base64EncodedString()) }
                 guard let string = String(validating: bytes, as: UTF8.self) else {
-                    throw RPCError(.unsupportedContent, reason: .binaryContent,
-                                   message: "blob \(text) is not UTF-8 text (ask with encoding \"base64\")")
+                    throw RPCError(
+                        .unsupportedContent, reason: .binaryContent,
+                        message: "blob \(text) is not UTF-8 text (ask with encoding \"base64\")")
                 }
                 return .string(string)
             },
@@ -51,7 +52,8 @@ struct MethodTable: Sendable {
                 let name = "\(ref.name)@\(digest)|" + Self.pathsKey(paths)
                 return try await service.derived("blob_files", name) { [service] in
                     try await service.withDownloadedBlob(ref, budget: service.makeBudget()) { stream in
-                        try BlobFiles.read(TarReader(stream), paths: Set(paths), maxEntryBytes: ContentService.maxEntryBytes)
+                        try BlobFiles.read(
+                            TarReader(stream), paths: Set(paths), maxEntryBytes: ContentService.maxEntryBytes)
                     }
                 }
             },
@@ -76,8 +78,9 @@ struct MethodTable: Sendable {
                 let fetched = try await service.manifest(ref)
                 let document = try ContentService.document(fetched, ref: ref)
                 guard ContentService.isIndex(fetched, document) else {
-                    throw RPCError(.unsupportedContent, reason: .unexpectedMediaType,
-                                   message: "\(ref) is \(fetched.mediaType), not an image index")
+                    throw RPCError(
+                        .unsupportedContent, reason: .unexpectedMediaType,
+                        message: "\(ref) is \(fetched.mediaType), not an image index")
                 }
                 return Shapes.index(document)
             },
@@ -105,11 +108,14 @@ struct MethodTable: Sendable {
 
     /// `ec.oci.image_manifests`, streaming with a `partialResultToken`.
     private var imageManifests: MethodSpec {
-        MethodSpec("ec.oci.image_manifests", params: [
-            ParamSpec("refs", .stringArray),
-            ParamSpec("partialResultToken", .stringOrNumber, required: false, positional: false),
-            Self.platform,
-        ]) { [service, maxConcurrency, references] params, context in
+        MethodSpec(
+            "ec.oci.image_manifests",
+            params: [
+                ParamSpec("refs", .stringArray),
+                ParamSpec("partialResultToken", .stringOrNumber, required: false, positional: false),
+                Self.platform,
+            ]
+        ) { [service, maxConcurrency, references] params, context in
             let refs = try params.strings("refs")
             let platform = try platform(params)
             let token = params["partialResultToken"].flatMap { $0.isNull ? nil : $0 }
@@ -153,8 +159,9 @@ struct MethodTable: Sendable {
         var layers: [(digest: Digest, size: Int?)] = []
         for layer in document["layers"]?.arrayValue ?? [] {
             guard let digest = layer["digest"]?.stringValue.flatMap(Digest.init) else {
-                throw RPCError(.unsupportedContent, reason: .invalidManifest,
-                               message: "a layer of \(ref) has no valid digest")
+                throw RPCError(
+                    .unsupportedContent, reason: .invalidManifest,
+                    message: "a layer of \(ref) has no valid digest")
             }
             layers.append((digest, layer["size"]?.intValue.flatMap { $0 >= 0 ? $0 : nil }))
         }

@@ -24,8 +24,9 @@ struct Platform: Sendable, Hashable, CustomStringConvertible {
     init(_ text: String) throws(RPCError) {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         guard (2...3).contains(parts.count), parts.allSatisfy({ !$0.isEmpty }) else {
-            throw RPCError(.invalidParams, reason: .invalidPlatform,
-                           message: "platform must be os/arch or os/arch/variant, not '\(text)'")
+            throw RPCError(
+                .invalidParams, reason: .invalidPlatform,
+                message: "platform must be os/arch or os/arch/variant, not '\(text)'")
         }
         self.init(os: parts[0], architecture: parts[1], variant: parts.count == 3 ? parts[2] : nil)
     }

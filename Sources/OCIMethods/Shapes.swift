@@ -38,7 +38,9 @@ enum Shapes {
         object.append("config", descriptor(document["config"]))
         object.append("layers", .array((document["layers"]?.arrayValue ?? []).map { descriptor($0) }))
         object.append("annotations", stringMap(document["annotations"]))
-        if let subject = document["subject"], subject.objectValue != nil { object.append("subject", descriptor(subject)) }
+        if let subject = document["subject"], subject.objectValue != nil {
+            object.append("subject", descriptor(subject))
+        }
         return .object(object)
     }
 
@@ -49,7 +51,9 @@ enum Shapes {
         object.append("mediaType", .string(document["mediaType"]?.stringValue ?? ""))
         object.append("manifests", .array((document["manifests"]?.arrayValue ?? []).map { descriptor($0) }))
         object.append("annotations", stringMap(document["annotations"]))
-        if let subject = document["subject"], subject.objectValue != nil { object.append("subject", descriptor(subject)) }
+        if let subject = document["subject"], subject.objectValue != nil {
+            object.append("subject", descriptor(subject))
+        }
         return .object(object)
     }
 

@@ -46,7 +46,8 @@ public enum OptionParser {
         var parsed = ParsedOptions(environment: environment)
         for option in options where !listsOnTheCommandLine.contains(option.flag) {
             guard let value = environment[option.variable] else { continue }
-            let values = option.repeatable
+            let values =
+                option.repeatable
                 ? value.split(separator: ",").map { OptionValue.trimmed($0) }.filter { !$0.isEmpty }
                 : [value]
             for text in values {

@@ -11,7 +11,9 @@ public enum OptionValue {
 
     /// Sizes: a number of bytes with an optional unit (B, K/KB/KiB, M/MB/MiB,
     /// G/GB/GiB; binary multiples either way). At most `max` bytes.
-    public static func byteSize(_ text: String, _ flag: String, allowZero: Bool, max: Int) throws(ConfigurationError) -> Int {
+    public static func byteSize(_ text: String, _ flag: String, allowZero: Bool, max: Int) throws(ConfigurationError)
+        -> Int
+    {
         let trimmed = trimmed(text)
         let digits = trimmed.prefix { $0.isASCII && $0.isNumber }
         let unit = trimmed.dropFirst(digits.count).lowercased()
@@ -32,7 +34,9 @@ public enum OptionValue {
 
     /// Durations: a number with a unit (ms, s, m, h); a bare number is
     /// seconds. At most `max` seconds, and a non-zero one at least 1 ms.
-    public static func duration(_ text: String, _ flag: String, allowZero: Bool, max: Double) throws(ConfigurationError) -> Double {
+    public static func duration(_ text: String, _ flag: String, allowZero: Bool, max: Double) throws(ConfigurationError)
+        -> Double
+    {
         let trimmed = trimmed(text)
         let number = trimmed.prefix { ($0.isASCII && $0.isNumber) || $0 == "." }
         let unit = trimmed.dropFirst(number.count).lowercased()

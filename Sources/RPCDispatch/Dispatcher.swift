@@ -37,8 +37,9 @@ public final class Dispatcher: Sendable {
         // until the queue that runs them does.
         let this = WeakDispatcher()
         self.inFlight = InFlightRequests(maxRunning: maxRunning, maxQueuedBytes: maxQueuedBytes) { call in
-            Dispatcher.body(call, dispatcher: this, notifications: notifications, maxResponseBytes: maxResponseBytes,
-                            onHandlerError: onHandlerError)
+            Dispatcher.body(
+                call, dispatcher: this, notifications: notifications, maxResponseBytes: maxResponseBytes,
+                onHandlerError: onHandlerError)
         }
         self.registry = registry
         self.sink = sink
@@ -144,7 +145,8 @@ public final class Dispatcher: Sendable {
 
     private func handle(_ message: JSONValue, reply: @escaping @Sendable ([UInt8]) -> Void) {
         guard case .object(let object) = message else {
-            reply(MessageEncoding.error(id: .null, .invalidRequest(reason: .notARequest, "A request must be an object")))
+            reply(
+                MessageEncoding.error(id: .null, .invalidRequest(reason: .notARequest, "A request must be an object")))
             return
         }
         let rawID = object["id"]
@@ -169,7 +171,9 @@ public final class Dispatcher: Sendable {
         let isNotification = rawID == nil
 
         if method == "$/cancelRequest" {
-            if let target = rawParams?["id"].flatMap(RequestID.init) ?? rawParams?.arrayValue?.first.flatMap(RequestID.init) {
+            if let target = rawParams?["id"].flatMap(RequestID.init)
+                ?? rawParams?.arrayValue?.first.flatMap(RequestID.init)
+            {
                 inFlight.cancel(id: target)
             }
             if let id { reply(MessageEncoding.result(id: id, .null)) }
@@ -215,18 +219,23 @@ public final class Dispatcher: Sendable {
         return {
             // Calls run only while their dispatcher exists.
             guard let dispatcher = dispatcher.value else { return }
-            let context = RequestContext(id: id, method: spec.name, notifications: notifications, dispatcher: dispatcher)
+            let context = RequestContext(
+                id: id, method: spec.name, notifications: notifications, dispatcher: dispatcher)
             let response: [UInt8]
             do {
                 let result = try await spec.handler(call.params, context)
                 guard let id, let reply else { return }
-                response = Task.isCancelled
+                response =
+                    Task.isCancelled
                     ? MessageEncoding.error(id: id, .cancelled)
                     : MessageEncoding.result(id: id, result)
                 guard response.count <= maxResponseBytes else {
-                    reply(MessageEncoding.error(id: id, RPCError(
-                        .limitExceeded, reason: .responseTooLarge,
-                        message: "the answer to \(spec.name) is over \(maxResponseBytes) bytes")))
+                    reply(
+                        MessageEncoding.error(
+                            id: id,
+                            RPCError(
+                                .limitExceeded, reason: .responseTooLarge,
+                                message: "the answer to \(spec.name) is over \(maxResponseBytes) bytes")))
                     return
                 }
                 reply(response)

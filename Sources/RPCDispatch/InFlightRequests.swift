@@ -41,7 +41,9 @@ final class InFlightRequests: @unchecked Sendable {
     private var drainWaiters: [(limit: Int, continuation: CheckedContinuation<Void, Never>)] = []
     private var requestsByMethodCounts: [String: Int] = [:]
 
-    init(maxRunning: Int, maxQueuedBytes: Int, makeBody: @escaping @Sendable (PendingCall) -> @Sendable () async -> Void) {
+    init(
+        maxRunning: Int, maxQueuedBytes: Int, makeBody: @escaping @Sendable (PendingCall) -> @Sendable () async -> Void
+    ) {
         self.maxRunning = max(1, maxRunning)
         self.maxQueuedBytes = max(1, maxQueuedBytes)
         self.makeBody = makeBody

@@ -1,11 +1,5 @@
 import JSON
 
-/// Where encoded outgoing messages go (the output writer, or a test).
-public protocol MessageSink: Sendable {
-    /// Sends one complete serialized message.
-    func send(_ message: [UInt8])
-}
-
 /// Builds the bytes of outgoing JSON-RPC messages directly, without an
 /// intermediate object for the envelope.
 public enum MessageEncoding {

@@ -53,7 +53,8 @@ public struct MethodSpec: Sendable {
 
     public init(
         _ name: String, params: [ParamSpec] = [], ignoresUnknownParams: Bool = false,
-        onReceive: (@Sendable (Dispatcher) -> Void)? = nil, runsImmediately: Bool = false, handler: @escaping MethodHandler
+        onReceive: (@Sendable (Dispatcher) -> Void)? = nil, runsImmediately: Bool = false,
+        handler: @escaping MethodHandler
     ) {
         self.onReceive = onReceive
         self.runsImmediately = runsImmediately

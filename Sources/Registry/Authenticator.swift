@@ -106,19 +106,24 @@ final class Authenticator: Sendable {
         }
     }
 
-    private func fetchToken(challenge: AuthChallenge, registry: String, scope: String) async throws(RegistryError) -> CachedToken {
+    private func fetchToken(challenge: AuthChallenge, registry: String, scope: String) async throws(RegistryError)
+        -> CachedToken
+    {
         guard let realm = challenge.parameters["realm"], var components = URLComponents(string: realm),
             components.scheme == "https" || components.scheme == "http"
         else {
-            throw RegistryError(.accessDenied, reason: .unauthorized, message: "\(registry) sent a bearer challenge without a usable realm")
+            throw RegistryError(
+                .accessDenied, reason: .unauthorized,
+                message: "\(registry) sent a bearer challenge without a usable realm")
         }
         // Credentials go over plain HTTP only to a registry spoken to in plain
         // HTTP already (loopback, private, --insecure-registry): an HTTPS
         // registry's secrets never travel in clear text to its token realm.
         let plainRealm = components.scheme == "http"
         if plainRealm && scheme.scheme(for: registry) == "https" {
-            throw RegistryError(.accessDenied, reason: .unauthorized,
-                                message: "\(registry) named a plain-HTTP token realm; refused for an HTTPS registry")
+            throw RegistryError(
+                .accessDenied, reason: .unauthorized,
+                message: "\(registry) named a plain-HTTP token realm; refused for an HTTPS registry")
         }
         let creds = await credentials.credentials(for: registry)
         var request: HTTPRequest
@@ -140,7 +145,9 @@ final class Authenticator: Sendable {
             request.body = Data((form.percentEncodedQuery ?? "").utf8)
         } else {
             var items = components.queryItems ?? []
-            if let service = challenge.parameters["service"] { items.append(URLQueryItem(name: "service", value: service)) }
+            if let service = challenge.parameters["service"] {
+                items.append(URLQueryItem(name: "service", value: service))
+            }
             items.append(URLQueryItem(name: "scope", value: scope))
             components.queryItems = items
             guard let url = components.url else {
@@ -155,7 +162,8 @@ final class Authenticator: Sendable {
         guard response.status == 200 else {
             throw RegistryError(
                 .accessDenied, reason: response.status == 403 ? .denied : .unauthorized,
-                message: "token server refused access to \(scope) (HTTP \(response.status))", httpStatus: response.status)
+                message: "token server refused access to \(scope) (HTTP \(response.status))",
+                httpStatus: response.status)
         }
         guard let body = try? JSONParser.parse([UInt8](response.body)),
             let value = body["token"]?.stringValue ?? body["access_token"]?.stringValue, !value.isEmpty

@@ -28,7 +28,7 @@ struct CredentialHelper: Sendable {
             }
         }
         guard let output, let reply = try? JSONParser.parse([UInt8](output)),
-              let secret = reply["Secret"]?.stringValue, !secret.isEmpty
+            let secret = reply["Secret"]?.stringValue, !secret.isEmpty
         else { return nil }
         let username = reply["Username"]?.stringValue ?? ""
         // Helpers return "<token>" as the username for identity tokens.
@@ -48,7 +48,7 @@ struct CredentialHelper: Sendable {
     /// it exits 0.
     private func run(_ executable: String, input: Data) -> Data? {
         guard let outcome = Subprocess.run(executable, ["get"], input: input, timeout: timeout, outputLimit: 1 << 20),
-              !outcome.timedOut, outcome.exitStatus == 0
+            !outcome.timedOut, outcome.exitStatus == 0
         else { return nil }
         return outcome.output
     }

@@ -41,8 +41,10 @@ public final class CredentialStore: Sendable {
 
     /// Reads the files named by `environment` (defaults to the process's).
     /// A helper that has not answered in `helperTimeout` seconds is killed.
-    public init(environment: [String: String] = ProcessInfo.processInfo.environment,
-                helperTimeout: Double = 20, helperAnswerLifetime: Double = 300, helperFailureLifetime: Double = 30) {
+    public init(
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        helperTimeout: Double = 20, helperAnswerLifetime: Double = 300, helperFailureLifetime: Double = 30
+    ) {
         self.helperFailureLifetime = helperFailureLifetime
         searchPath = environment["PATH"].flatMap { $0.isEmpty ? nil : $0 } ?? "/usr/local/bin:/usr/bin:/bin"
         self.helperTimeout = helperTimeout
@@ -92,7 +94,9 @@ public final class CredentialStore: Sendable {
 
     /// The spellings a config may use for a registry.
     static func lookupKeys(_ registry: String) -> [String] {
-        var keys = [registry, "https://\(registry)", "http://\(registry)", "https://\(registry)/v1/", "https://\(registry)/v2/"]
+        var keys = [
+            registry, "https://\(registry)", "http://\(registry)", "https://\(registry)/v1/", "https://\(registry)/v2/",
+        ]
         if registry == ImageReference.dockerHub {
             keys += ["docker.io", "https://index.docker.io/v1/", "registry-1.docker.io"]
         }
@@ -109,7 +113,8 @@ public final class CredentialStore: Sendable {
             var username = entry["username"]?.stringValue ?? ""
             var secret = entry["password"]?.stringValue ?? ""
             if let auth = entry["auth"]?.stringValue, let decoded = Data(base64Encoded: auth),
-               let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":") {
+                let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":")
+            {
                 username = String(text[..<colon])
                 secret = String(text[text.index(after: colon)...])
             }

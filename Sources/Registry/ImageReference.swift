@@ -96,8 +96,10 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
         var pathStart = 0
         if let slash = bytes[..<end].firstIndex(of: UInt8(ascii: "/")) {
             let first = bytes[..<slash]
-            if first.contains(UInt8(ascii: ".")) || first.contains(UInt8(ascii: ":")) || first.elementsEqual("localhost".utf8)
-                || first.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) {
+            if first.contains(UInt8(ascii: ".")) || first.contains(UInt8(ascii: ":"))
+                || first.elementsEqual("localhost".utf8)
+                || first.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") })
+            {
                 guard isValidRegistry(first) else { throw fail("invalid registry host '\(string(0..<slash))'") }
                 registry = string(0..<slash)
                 pathStart = slash + 1
@@ -108,8 +110,9 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
         let components = path.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
         for component in components {
             guard isValidPathComponent(component) else {
-                throw fail("repository path component '\(String(decoding: component, as: UTF8.self))' "
-                           + "must be lower-case letters, digits and separators")
+                throw fail(
+                    "repository path component '\(String(decoding: component, as: UTF8.self))' "
+                        + "must be lower-case letters, digits and separators")
             }
         }
         var repository = string(pathStart..<end)
@@ -146,7 +149,8 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
             var j = i
             while j < component.endIndex && !isLowerAlnum(component[j]) { j += 1 }
             let separator = component[i..<j]
-            let valid = separator.elementsEqual([0x2E]) || separator.elementsEqual([0x5F])
+            let valid =
+                separator.elementsEqual([0x2E]) || separator.elementsEqual([0x5F])
                 || separator.elementsEqual([0x5F, 0x5F]) || separator.allSatisfy { $0 == 0x2D }
             guard valid else { return false }
             i = j
@@ -168,7 +172,8 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
         if registry.first == UInt8(ascii: "[") {
             guard let close = registry.firstIndex(of: UInt8(ascii: "]")) else { return false }
             let inside = registry[(registry.startIndex + 1)..<close]
-            guard !inside.isEmpty, inside.allSatisfy({ isHexDigit($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") })
+            guard !inside.isEmpty,
+                inside.allSatisfy({ isHexDigit($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") })
             else { return false }
             let after = registry[(close + 1)...]
             if after.isEmpty { return true }

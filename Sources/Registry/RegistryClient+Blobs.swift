@@ -41,9 +41,12 @@ extension RegistryClient {
     /// The largest blob downloaded: 512 MiB.
     public static let maxBlobBytes = 512 << 20
 
-    private func fetchBlob(at reference: ImageReference, directory: URL, limit: Int) async throws(RegistryError) -> VerifiedBlob {
+    private func fetchBlob(at reference: ImageReference, directory: URL, limit: Int) async throws(RegistryError)
+        -> VerifiedBlob
+    {
         guard let digest = reference.digest else {
-            throw RegistryError(.invalidReference, reason: .digestRequired, message: "\(reference) does not name a digest")
+            throw RegistryError(
+                .invalidReference, reason: .digestRequired, message: "\(reference) does not name a digest")
         }
         let url = try url(reference, "blobs/\(digest)")
         let (file, response) = try await download(
@@ -54,12 +57,14 @@ extension RegistryClient {
         }
         guard file.digest == digest else {
             try? FileManager.default.removeItem(at: file.url)
-            throw RegistryError(.integrity, reason: .digestMismatch, message: "blob \(reference) hashes to \(file.digest)")
+            throw RegistryError(
+                .integrity, reason: .digestMismatch, message: "blob \(reference) hashes to \(file.digest)")
         }
         if let declared = response.header("Content-Length").flatMap({ Int($0) }), declared != file.size {
             try? FileManager.default.removeItem(at: file.url)
-            throw RegistryError(.integrity, reason: .sizeMismatch,
-                                message: "blob \(reference) is \(file.size) bytes, the registry said \(declared)")
+            throw RegistryError(
+                .integrity, reason: .sizeMismatch,
+                message: "blob \(reference) is \(file.size) bytes, the registry said \(declared)")
         }
         return VerifiedBlob(file: file.url, size: file.size, digest: file.digest)
     }

@@ -47,26 +47,31 @@ extension RegistryClient {
         -> FetchedManifest
     {
         let url = try url(reference, "manifests/\(reference.identifier)")
-        let response = try await send("GET", url, for: reference, accept: ManifestMediaType.all, kind: .manifest,
-                                      bodyLimit: Self.maxManifestBytes)
+        let response = try await send(
+            "GET", url, for: reference, accept: ManifestMediaType.all, kind: .manifest,
+            bodyLimit: Self.maxManifestBytes)
         guard response.status == 200 else {
             throw Self.error(for: response, notFoundReason: .manifestUnknown, what: "manifest \(reference)")
         }
         guard response.body.count <= Self.maxManifestBytes else {
-            throw RegistryError(.limitExceeded, reason: .manifestTooLarge,
-                                message: "manifest \(reference) is larger than the limit of \(Self.maxManifestBytes) bytes")
+            throw RegistryError(
+                .limitExceeded, reason: .manifestTooLarge,
+                message: "manifest \(reference) is larger than the limit of \(Self.maxManifestBytes) bytes")
         }
         let bytes = [UInt8](response.body)
         let algorithm = reference.digest?.algorithm ?? .sha256
         let digest = Digest.of(bytes, algorithm: algorithm)
         if let expected = reference.digest, expected != digest {
-            throw RegistryError(.integrity, reason: .digestMismatch,
-                                message: "manifest \(reference) has digest \(digest)")
+            throw RegistryError(
+                .integrity, reason: .digestMismatch,
+                message: "manifest \(reference) has digest \(digest)")
         }
         if let header = response.header("Docker-Content-Digest"), let claimed = Digest(header),
-           claimed.algorithm == algorithm, claimed != digest {
-            throw RegistryError(.integrity, reason: .digestMismatch,
-                                message: "registry says \(claimed) but manifest \(reference) hashes to \(digest)")
+            claimed.algorithm == algorithm, claimed != digest
+        {
+            throw RegistryError(
+                .integrity, reason: .digestMismatch,
+                message: "registry says \(claimed) but manifest \(reference) hashes to \(digest)")
         }
         return FetchedManifest(bytes: bytes, mediaType: response.mediaType, digest: digest)
     }
@@ -106,12 +111,15 @@ extension RegistryClient {
             let size = response.header("Content-Length").flatMap({ Int($0) }),
             let digest = response.header("Docker-Content-Digest").flatMap(Digest.init)
         else {
-            throw RegistryError(.unavailable, reason: .serverError,
-                                message: "the registry's HEAD answer for \(reference) lacks Content-Type, Content-Length or Docker-Content-Digest",
-                                httpStatus: response.status)
+            throw RegistryError(
+                .unavailable, reason: .serverError,
+                message:
+                    "the registry's HEAD answer for \(reference) lacks Content-Type, Content-Length or Docker-Content-Digest",
+                httpStatus: response.status)
         }
         if let expected = reference.digest, expected != digest {
-            throw RegistryError(.integrity, reason: .digestMismatch, message: "registry says \(digest) for \(reference)")
+            throw RegistryError(
+                .integrity, reason: .digestMismatch, message: "registry says \(digest) for \(reference)")
         }
         return ManifestHead(mediaType: mediaType, size: size, digest: digest)
     }
@@ -122,7 +130,7 @@ extension RegistryClient {
         do {
             _ = try await headManifest(reference)
             return true
-        } catch where error.kind == .notFound {
+        } catch  where error.kind == .notFound {
             return false
         }
     }

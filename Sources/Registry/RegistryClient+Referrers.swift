@@ -12,19 +12,23 @@ extension RegistryClient {
     /// other answer is an error, never "no signatures" (fail closed).
     public func fetchReferrers(_ reference: ImageReference) async throws(RegistryError) -> [JSONValue] {
         guard let digest = reference.digest else {
-            throw RegistryError(.invalidReference, reason: .digestRequired, message: "\(reference) does not name a digest")
+            throw RegistryError(
+                .invalidReference, reason: .digestRequired, message: "\(reference) does not name a digest")
         }
         try refuseIfBlocked(reference)
         let url = try url(reference, "referrers/\(digest)")
-        let response = try await send("GET", url, for: reference, accept: [ManifestMediaType.ociIndex], kind: .referrers)
+        let response = try await send(
+            "GET", url, for: reference, accept: [ManifestMediaType.ociIndex], kind: .referrers)
         if response.status == 200 {
             guard response.mediaType == ManifestMediaType.ociIndex else {
-                throw RegistryError(.unsupported, reason: .unexpectedMediaType,
-                                    message: "the referrers of \(reference) came as '\(response.mediaType)', not an OCI index")
+                throw RegistryError(
+                    .unsupported, reason: .unexpectedMediaType,
+                    message: "the referrers of \(reference) came as '\(response.mediaType)', not an OCI index")
             }
             guard response.body.count <= Self.maxManifestBytes else {
-                throw RegistryError(.limitExceeded, reason: .manifestTooLarge,
-                                    message: "the referrers index of \(reference) is over \(Self.maxManifestBytes) bytes")
+                throw RegistryError(
+                    .limitExceeded, reason: .manifestTooLarge,
+                    message: "the referrers index of \(reference) is over \(Self.maxManifestBytes) bytes")
             }
             return try Self.manifests(inIndex: [UInt8](response.body), what: "referrers of \(reference)")
         }
@@ -35,7 +39,7 @@ extension RegistryClient {
         do {
             let index = try await fetchManifest(fallback)
             return try Self.manifests(inIndex: index.bytes, what: "referrers tag \(fallback)")
-        } catch where error.kind == .notFound {
+        } catch  where error.kind == .notFound {
             return []
         }
     }

@@ -10,7 +10,7 @@ public final class RegistryClient: Sendable {
     /// What the client needs to know: schemes, transport, credentials, mirrors.
     public struct Configuration: Sendable {
         public var scheme = RegistryScheme()
-        public var transport = HTTPTransport.Settings()
+        public var transport = TransportSettings()
         public var credentials = CredentialStore(environment: [:])
         /// Mirrors by registry host, tried in order before the registry.
         public var mirrors: [String: [RegistryMirror]] = [:]
@@ -29,8 +29,9 @@ public final class RegistryClient: Sendable {
         self.configuration = configuration
         self.logger = logger
         transport = HTTPTransport(settings: configuration.transport, logger: logger, counters: counters)
-        authenticator = Authenticator(transport: transport, credentials: configuration.credentials,
-                                      scheme: configuration.scheme, logger: logger)
+        authenticator = Authenticator(
+            transport: transport, credentials: configuration.credentials,
+            scheme: configuration.scheme, logger: logger)
     }
 
     /// Where tasks that mostly wait for this client's requests may prefer
@@ -48,13 +49,15 @@ public final class RegistryClient: Sendable {
     ) async throws(RegistryError) -> T {
         try refuseIfBlocked(reference)
         for mirror in configuration.mirrors[reference.registry] ?? [] where mirror.serves(reference) {
-            let endpoint = ImageReference(registry: mirror.host, repository: reference.repository,
-                                          tag: reference.tag, digest: reference.digest)
+            let endpoint = ImageReference(
+                registry: mirror.host, repository: reference.repository,
+                tag: reference.tag, digest: reference.digest)
             do {
                 return try await operation(endpoint)
-            } catch where error.kind != .cancelled {
-                logger.debug("mirror failed; trying the next source",
-                             [("mirror", mirror.host), ("registry", reference.registry), ("reason", error.reason.rawValue)])
+            } catch  where error.kind != .cancelled {
+                logger.debug(
+                    "mirror failed; trying the next source",
+                    [("mirror", mirror.host), ("registry", reference.registry), ("reason", error.reason.rawValue)])
             }
         }
         return try await operation(reference)
@@ -63,8 +66,9 @@ public final class RegistryClient: Sendable {
     /// Throws `blocked` for a registry the configuration blocks.
     func refuseIfBlocked(_ reference: ImageReference) throws(RegistryError) {
         guard !configuration.blocked.isEmpty, configuration.blocked.contains(reference.registry) else { return }
-        throw RegistryError(.accessDenied, reason: .blocked,
-                            message: "\(reference.registry) is blocked by the registries configuration")
+        throw RegistryError(
+            .accessDenied, reason: .blocked,
+            message: "\(reference.registry) is blocked by the registries configuration")
     }
 
     /// The registry name a setting means (`docker.io` is Docker Hub).
@@ -79,7 +83,8 @@ public final class RegistryClient: Sendable {
         // Parsed references only hold URL-safe characters; a mirror's host
         // from the configuration is checked here.
         guard url.utf8.allSatisfy(Self.isURLSafe) else {
-            throw RegistryError(.invalidReference, reason: .invalidReference, message: "cannot build a URL for \(reference)")
+            throw RegistryError(
+                .invalidReference, reason: .invalidReference, message: "cannot build a URL for \(reference)")
         }
         return url
     }
@@ -88,8 +93,8 @@ public final class RegistryClient: Sendable {
     private static func isURLSafe(_ byte: UInt8) -> Bool {
         switch byte {
         case UInt8(ascii: "\""), UInt8(ascii: "<"), UInt8(ascii: ">"), UInt8(ascii: "\\"), UInt8(ascii: "^"),
-             UInt8(ascii: "`"), UInt8(ascii: "{"), UInt8(ascii: "|"), UInt8(ascii: "}"), UInt8(ascii: "%"),
-             UInt8(ascii: "#"), UInt8(ascii: "?"):
+            UInt8(ascii: "`"), UInt8(ascii: "{"), UInt8(ascii: "|"), UInt8(ascii: "}"), UInt8(ascii: "%"),
+            UInt8(ascii: "#"), UInt8(ascii: "?"):
             return false
         default:
             return byte > 0x20 && byte < 0x7F
@@ -115,7 +120,8 @@ public final class RegistryClient: Sendable {
         limit: Int, kind: RegistryCounters.Kind
     ) async throws(RegistryError) -> (file: DownloadedFile?, response: HTTPResponse) {
         try await authorized("GET", url, for: reference, accept: []) { [transport] request throws(RegistryError) in
-            let result = try await transport.download(request, to: directory, hashing: algorithm, limit: limit, kind: kind)
+            let result = try await transport.download(
+                request, to: directory, hashing: algorithm, limit: limit, kind: kind)
             return (result, result.response)
         }
     }
@@ -148,10 +154,13 @@ public final class RegistryClient: Sendable {
     ) -> RegistryError {
         let details = registryErrors(in: response.body)
         let status = response.status
-        func make(_ kind: RegistryError.Kind, _ reason: ErrorReason, _ message: String, retryable: Bool = false) -> RegistryError {
+        func make(_ kind: RegistryError.Kind, _ reason: ErrorReason, _ message: String, retryable: Bool = false)
+            -> RegistryError
+        {
             let said = details.first.map { ": \($0.message.isEmpty ? $0.code : $0.message)" } ?? ""
-            return RegistryError(kind, reason: reason, message: message + said, httpStatus: status,
-                                 registryErrors: details, retryable: retryable)
+            return RegistryError(
+                kind, reason: reason, message: message + said, httpStatus: status,
+                registryErrors: details, retryable: retryable)
         }
         switch status {
         case 404:
@@ -168,7 +177,8 @@ public final class RegistryClient: Sendable {
         case 401: return make(.accessDenied, .unauthorized, "not authorized for \(what)")
         case 403: return make(.accessDenied, .denied, "access to \(what) denied")
         case 429: return make(.unavailable, .rateLimited, "rate limited fetching \(what)", retryable: true)
-        case 500...599: return make(.unavailable, .serverError, "registry error \(status) fetching \(what)", retryable: true)
+        case 500...599:
+            return make(.unavailable, .serverError, "registry error \(status) fetching \(what)", retryable: true)
         default: return make(.unavailable, .serverError, "unexpected HTTP \(status) fetching \(what)")
         }
     }

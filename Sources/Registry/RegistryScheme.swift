@@ -60,6 +60,7 @@ public struct RegistryScheme: Sendable {
             }
         }
         guard octets == 3, digits > 0 else { return false }
-        return first == 127 || first == 10 || (first == 172 && (16...31).contains(second)) || (first == 192 && second == 168)
+        return first == 127 || first == 10 || (first == 172 && (16...31).contains(second))
+            || (first == 192 && second == 168)
     }
 }

@@ -6,20 +6,20 @@ import Glibc
 /// stdin fed from memory, its stdout collected, waitpid. No Foundation
 /// `Process` (whose exit is noticed by another thread), so callers on OS
 /// threads of their own never depend on the task pool.
-public enum Subprocess {
+package enum Subprocess {
     /// How a run ended.
-    public struct Outcome: Sendable {
+    package struct Outcome: Sendable {
         /// The exit status, nil when a signal ended the program.
-        public let exitStatus: Int32?
-        public let output: Data
+        package let exitStatus: Int32?
+        package let output: Data
         /// Killed because it ran past the timeout.
-        public let timedOut: Bool
+        package let timedOut: Bool
     }
 
     /// Runs `executable` with `arguments`; stderr goes to /dev/null. Past
     /// `timeout` seconds the program is killed; past `outputLimit` bytes its
     /// output is cut. Nil when it could not be started.
-    public static func run(
+    package static func run(
         _ executable: String, _ arguments: [String], input: Data? = nil,
         timeout: Double? = nil, outputLimit: Int = 64 << 20
     ) -> Outcome? {

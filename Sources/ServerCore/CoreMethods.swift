@@ -26,10 +26,13 @@ enum CoreMethods {
             ) { _, _ in initializeResult },
             // Refuses later requests from the moment it is read, then
             // answers once the others in flight have.
-            MethodSpec("shutdown", onReceive: { dispatcher in
-                lifecycle.requestShutdown()
-                dispatcher.beginShutdown()
-            }, runsImmediately: true) { _, context in
+            MethodSpec(
+                "shutdown",
+                onReceive: { dispatcher in
+                    lifecycle.requestShutdown()
+                    dispatcher.beginShutdown()
+                }, runsImmediately: true
+            ) { _, context in
                 await context.dispatcher.waitUntilIdle(leaving: 1)
                 return .null
             },

@@ -46,8 +46,10 @@ public final class Server: Sendable {
         }
         var registry = MethodRegistry()
         for ext in extensions { registry.register(ext.methods) }
-        registry.register(CoreMethods.specs(lifecycle: lifecycle, extensions: extensions,
-                                            methodNames: registry.names + CoreMethods.names))
+        registry.register(
+            CoreMethods.specs(
+                lifecycle: lifecycle, extensions: extensions,
+                methodNames: registry.names + CoreMethods.names))
         servedMethods = (registry.names + ["$/cancelRequest"]).sorted()
         dispatcher = Dispatcher(registry: registry, sink: writer) { method, error in
             logger.error("unexpected failure in a handler", [("method", method), ("error", "\(type(of: error))")])
@@ -75,9 +77,10 @@ public final class Server: Sendable {
                     dispatcher.receive(bytes)
                 case .tooLarge(let size):
                     logger.warn("message over the size limit skipped", [("bytes", String(size))])
-                    dispatcher.reject(RPCError(
-                        .invalidRequest, reason: .messageTooLarge,
-                        message: "Message of \(size)+ bytes exceeds --max-message-bytes (\(maxMessageBytes))"))
+                    dispatcher.reject(
+                        RPCError(
+                            .invalidRequest, reason: .messageTooLarge,
+                            message: "Message of \(size)+ bytes exceeds --max-message-bytes (\(maxMessageBytes))"))
                 case .invalidFrame(let detail):
                     dispatcher.reject(RPCError(.parseError, reason: .invalidFrame, message: "Invalid frame: \(detail)"))
                 }
@@ -110,7 +113,8 @@ public final class Server: Sendable {
             return
         }
         if drained.wait(timeout: .now() + timeout) == .timedOut {
-            logger.warn("grace period over; cancelling in-flight requests", [("inFlight", String(dispatcher.inFlightCount))])
+            logger.warn(
+                "grace period over; cancelling in-flight requests", [("inFlight", String(dispatcher.inFlightCount))])
             dispatcher.cancelAll()
             _ = drained.wait(timeout: .now() + 2)
         }

@@ -13,22 +13,28 @@ public struct ServerOptions: OptionSection, Equatable {
 
     /// The options, as `--help` lists them.
     public static let options: [CommandOption] = [
-        CommandOption(Self.self, flag: "--log-level", variable: "OCIRPC_LOG_LEVEL", valueName: "LEVEL",
-                      help: "debug, info, warn or error (default info); logs go to stderr") { o, v throws(ConfigurationError) in
+        CommandOption(
+            Self.self, flag: "--log-level", variable: "OCIRPC_LOG_LEVEL", valueName: "LEVEL",
+            help: "debug, info, warn or error (default info); logs go to stderr"
+        ) { o, v throws(ConfigurationError) in
             guard let level = LogLevel(name: v) else {
                 throw ConfigurationError(message: "--log-level: expected debug, info, warn or error, got '\(v)'")
             }
             o.logLevel = level
         },
-        CommandOption(Self.self, flag: "--log-format", variable: "OCIRPC_LOG_FORMAT", valueName: "FORMAT",
-                      help: "text or json (default text)") { o, v throws(ConfigurationError) in
+        CommandOption(
+            Self.self, flag: "--log-format", variable: "OCIRPC_LOG_FORMAT", valueName: "FORMAT",
+            help: "text or json (default text)"
+        ) { o, v throws(ConfigurationError) in
             guard let format = LogFormat(rawValue: v) else {
                 throw ConfigurationError(message: "--log-format: expected text or json, got '\(v)'")
             }
             o.logFormat = format
         },
-        CommandOption(Self.self, flag: "--max-message-bytes", variable: "OCIRPC_MAX_MESSAGE_BYTES", valueName: "SIZE",
-                      help: "largest accepted message (default 64MiB)") { o, v throws(ConfigurationError) in
+        CommandOption(
+            Self.self, flag: "--max-message-bytes", variable: "OCIRPC_MAX_MESSAGE_BYTES", valueName: "SIZE",
+            help: "largest accepted message (default 64MiB)"
+        ) { o, v throws(ConfigurationError) in
             o.maxMessageBytes = try OptionValue.byteSize(v, "--max-message-bytes", allowZero: false, max: 1 << 30)
         },
     ]

@@ -1,7 +1,7 @@
 import Foundation
 import Registry
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Child processes for fixtures (registry, htpasswd, openssl) started with
@@ -10,7 +10,9 @@ import Glibc
 /// at once the test run hung: these waits depend on nothing else.
 public enum ChildProcess {
     /// Runs `tool` to completion, `input` on its stdin; its stdout and status.
-    public static func run(_ tool: String, _ arguments: [String], input: Data? = nil) throws -> (status: Int32, output: Data) {
+    public static func run(_ tool: String, _ arguments: [String], input: Data? = nil) throws -> (
+        status: Int32, output: Data
+    ) {
         guard let outcome = Subprocess.run(tool, arguments, input: input) else {
             throw TestRegistryError("could not start \(tool)")
         }
@@ -54,7 +56,9 @@ public enum ChildProcess {
         return (status >> 8) & 0xFF
     }
 
-    private static func spawn(_ tool: String, _ arguments: [String], _ actions: inout posix_spawn_file_actions_t) throws -> pid_t {
+    private static func spawn(_ tool: String, _ arguments: [String], _ actions: inout posix_spawn_file_actions_t) throws
+        -> pid_t
+    {
         let argv: [UnsafeMutablePointer<CChar>?] = ([tool] + arguments).map { strdup($0) } + [nil]
         defer { for arg in argv { free(arg) } }
         var pid: pid_t = 0

@@ -11,8 +11,9 @@ public enum Compressors {
         stream.initialize(to: z_stream())
         defer { stream.deallocate() }
         // 15 + 16: write a gzip wrapper.
-        deflateInit2_(stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY,
-                      zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+        deflateInit2_(
+            stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY,
+            zlibVersion(), Int32(MemoryLayout<z_stream>.size))
         defer { deflateEnd(stream) }
         var input = bytes
         var output = [UInt8](repeating: 0, count: Int(deflateBound(stream, uLong(bytes.count))) + 64)

@@ -26,8 +26,10 @@ public final class HostileRegistry: @unchecked Sendable {
 
     /// Serves `bytes` as `repository`'s manifest under `tag` and its digest.
     @discardableResult
-    public func manifest(_ repository: String, tag: String? = nil, mediaType: String = "application/vnd.oci.image.manifest.v1+json",
-                         _ bytes: [UInt8]) -> Digest {
+    public func manifest(
+        _ repository: String, tag: String? = nil, mediaType: String = "application/vnd.oci.image.manifest.v1+json",
+        _ bytes: [UInt8]
+    ) -> Digest {
         let digest = Digest.of(bytes, algorithm: .sha256)
         lock.withLock {
             manifests["\(repository)@\(digest)"] = (mediaType, bytes)
@@ -52,9 +54,11 @@ public final class HostileRegistry: @unchecked Sendable {
         let configDigest = blob(repository, config)
         let layerJSON = layers.map { layer in
             let digest = blob(repository, layer)
-            return #"{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","size":\#(layer.count),"digest":"\#(digest)"}"#
+            return
+                #"{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","size":\#(layer.count),"digest":"\#(digest)"}"#
         }
-        let text = #"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","size":2,"digest":"\#(configDigest)"},"layers":[\#(layerJSON.joined(separator: ","))]}"#
+        let text =
+            #"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","size":2,"digest":"\#(configDigest)"},"layers":[\#(layerJSON.joined(separator: ","))]}"#
         return manifest(repository, tag: tag, Array(text.utf8))
     }
 
@@ -80,11 +84,16 @@ public final class HostileRegistry: @unchecked Sendable {
             guard path.hasPrefix("/v2/"), let range = path.range(of: marker) else { continue }
             let repository = String(path[path.index(path.startIndex, offsetBy: 4)..<range.lowerBound])
             let reference = String(path[range.upperBound...])
-            let key = reference.hasPrefix("sha256:") ? "\(repository)@\(reference)" : "\(repository)\(separator)\(reference)"
+            let key =
+                reference.hasPrefix("sha256:") ? "\(repository)@\(reference)" : "\(repository)\(separator)\(reference)"
             if marker == "/manifests/", let found = lock.withLock({ manifests[key] }) {
                 let digest = Digest.of(found.bytes, algorithm: .sha256)
-                return .response(status: 200, headers: [("Content-Type", found.mediaType),
-                                                        ("Docker-Content-Digest", digest.description)], body: found.bytes)
+                return .response(
+                    status: 200,
+                    headers: [
+                        ("Content-Type", found.mediaType),
+                        ("Docker-Content-Digest", digest.description),
+                    ], body: found.bytes)
             }
             if marker == "/blobs/", let found = lock.withLock({ blobs[key] }) {
                 return .response(status: 200, headers: [("Content-Type", "application/octet-stream")], body: found)
@@ -97,8 +106,9 @@ public final class HostileRegistry: @unchecked Sendable {
 
     /// A registry's `{"errors":[...]}` answer.
     public static func registryError(_ status: Int, _ code: String) -> TestHTTPReply {
-        .response(status: status, headers: [("Content-Type", "application/json")],
-                  body: Array(#"{"errors":[{"code":"\#(code)","message":"\#(code.lowercased())"}]}"#.utf8))
+        .response(
+            status: status, headers: [("Content-Type", "application/json")],
+            body: Array(#"{"errors":[{"code":"\#(code)","message":"\#(code.lowercased())"}]}"#.utf8))
     }
 }
 

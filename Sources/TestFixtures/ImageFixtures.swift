@@ -25,8 +25,10 @@ extension TestRegistry {
             layerJSON.append(#"{"mediaType":"\#(layer.mediaType)","size":\#(layer.bytes.count),"digest":"\#(digest)"}"#)
         }
         let manifestType = docker ? ManifestMediaType.dockerManifest : ManifestMediaType.ociManifest
-        let configType = docker ? "application/vnd.docker.container.image.v1+json" : "application/vnd.oci.image.config.v1+json"
-        let manifest = #"{"schemaVersion":2,"mediaType":"\#(manifestType)","config":{"mediaType":"\#(configType)","size":\#(config.utf8.count),"digest":"\#(configDigest)"},"layers":[\#(layerJSON.joined(separator: ","))]\#(extra)}"#
+        let configType =
+            docker ? "application/vnd.docker.container.image.v1+json" : "application/vnd.oci.image.config.v1+json"
+        let manifest =
+            #"{"schemaVersion":2,"mediaType":"\#(manifestType)","config":{"mediaType":"\#(configType)","size":\#(config.utf8.count),"digest":"\#(configDigest)"},"layers":[\#(layerJSON.joined(separator: ","))]\#(extra)}"#
         let data = Data(manifest.utf8)
         let digest = try await pushManifest(repository, reference, data, mediaType: manifestType)
         return Pushed(digest: digest, bytes: data)
@@ -42,7 +44,8 @@ extension TestRegistry {
         let list = entries.map {
             #"{"mediaType":"\#(childType)","size":\#($0.0.size),"digest":"\#($0.0.digest)","platform":\#($0.platform)}"#
         }
-        let data = Data(#"{"schemaVersion":2,"mediaType":"\#(indexType)","manifests":[\#(list.joined(separator: ","))]}"#.utf8)
+        let data = Data(
+            #"{"schemaVersion":2,"mediaType":"\#(indexType)","manifests":[\#(list.joined(separator: ","))]}"#.utf8)
         let digest = try await pushManifest(repository, reference, data, mediaType: indexType)
         return Pushed(digest: digest, bytes: data)
     }

@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A TCP socket bound to a free port on 127.0.0.1.
@@ -18,7 +18,8 @@ enum LoopbackSocket {
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let ok = withUnsafeMutablePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.bind(fd, $0, length) == 0 && (!listening || listen(fd, 128) == 0) && getsockname(fd, $0, &length) == 0
+                Glibc.bind(fd, $0, length) == 0 && (!listening || listen(fd, 128) == 0)
+                    && getsockname(fd, $0, &length) == 0
             }
         }
         guard ok else {

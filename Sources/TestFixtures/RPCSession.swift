@@ -37,7 +37,8 @@ public final class RPCSession: @unchecked Sendable {
             if let found = process.messages.first(where: { $0["id"] == .integer(id) }) { return found }
             try await Task.sleep(for: .milliseconds(5))
         }
-        throw TestRegistryError("no response to request \(id) within \(seconds) s; stderr: \(process.stderr.suffix(800))")
+        throw TestRegistryError(
+            "no response to request \(id) within \(seconds) s; stderr: \(process.stderr.suffix(800))")
     }
 
     /// The response to the request whose id is the string `id` (sent by hand).

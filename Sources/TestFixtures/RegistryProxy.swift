@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A fault the proxy injects instead of (or on top of) forwarding.
@@ -69,7 +69,11 @@ public final class RegistryProxy: @unchecked Sendable {
     /// Every request seen so far.
     public var seen: [TestHTTPRequest] { lock.withLock { requests } }
 
-    public func resetCounts() { lock.withLock { counts.removeAll(); requests.removeAll() } }
+    public func resetCounts() {
+        lock.withLock {
+            counts.removeAll(); requests.removeAll()
+        }
+    }
 
     public static func kind(of path: String) -> String {
         if path == "/v2/" || path == "/v2" { return "ping" }
@@ -104,7 +108,8 @@ public final class RegistryProxy: @unchecked Sendable {
         guard let (status, headers, body) = forward(request) else { return .reset }
         switch fault {
         case .truncate?:
-            return .truncated(status: status, headers: headers, body: Array(body.prefix(body.count / 2)), declaredLength: body.count)
+            return .truncated(
+                status: status, headers: headers, body: Array(body.prefix(body.count / 2)), declaredLength: body.count)
         case .corrupt?:
             var flipped = body
             for i in flipped.indices where i % 7 == 0 { flipped[i] ^= 0x55 }
@@ -143,7 +148,8 @@ public final class RegistryProxy: @unchecked Sendable {
         let parts = start.split(separator: " ")
         guard parts.count >= 2, let status = Int(parts[1]) else { return nil }
         // Without a length or chunks, the body runs to the end of the connection.
-        let delimited = headers["content-length"] != nil || headers["transfer-encoding"] != nil
+        let delimited =
+            headers["content-length"] != nil || headers["transfer-encoding"] != nil
             || request.method == "HEAD" || status == 204 || status == 304
         let body: [UInt8]
         if request.method == "HEAD" {
@@ -155,7 +161,10 @@ public final class RegistryProxy: @unchecked Sendable {
         keep = delimited && headers["connection"]?.lowercased() != "close"
         var list = headers.map { ($0.key, $0.value) }
         if let location = headers["location"], location.hasPrefix("http://127.0.0.1:\(upstreamPort)") {
-            list = list.filter { $0.0 != "location" } + [("Location", location.replacingOccurrences(of: "127.0.0.1:\(upstreamPort)", with: host))]
+            list =
+                list.filter { $0.0 != "location" } + [
+                    ("Location", location.replacingOccurrences(of: "127.0.0.1:\(upstreamPort)", with: host))
+                ]
         }
         return (status, list, body)
     }

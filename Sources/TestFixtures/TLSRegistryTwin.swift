@@ -25,7 +25,8 @@ public final class TLSRegistryTwin: @unchecked Sendable {
             storage: registry.directory.appendingPathComponent("storage"), port: port,
             http: "  tls:\n    certificate: \(certificate.certificateFile)\n    key: \(certificate.keyFile)")
         try config.write(toFile: path("config.yml"), atomically: true, encoding: .utf8)
-        pid = try ChildProcess.start("/usr/bin/docker-registry", ["serve", path("config.yml")], log: path("registry.log"))
+        pid = try ChildProcess.start(
+            TestRegistry.binary, ["serve", path("config.yml")], log: path("registry.log"))
         try waitUntilListening()
     }
 

@@ -89,7 +89,9 @@ public struct TarBuilder {
             for (i, b) in text.utf8.prefix(width).enumerated() { h[offset + i] = b }
         }
         func octal(_ value: Int, at offset: Int, width: Int) {
-            put(String(repeating: "0", count: max(0, width - 1 - String(value, radix: 8).count)) + String(value, radix: 8),
+            put(
+                String(repeating: "0", count: max(0, width - 1 - String(value, radix: 8).count))
+                    + String(value, radix: 8),
                 at: offset, width: width - 1)
         }
         put(name, at: 0, width: 100)

@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// An HTTP/1.1 request as the test server read it.
@@ -128,7 +128,9 @@ public final class TestHTTPServer: @unchecked Sendable {
                 _ = SocketReader.writeAll(fd, Self.head(status, headers, length: declared, close: true) + body)
                 return
             case .drip(let status, let headers, let body, let interval):
-                guard SocketReader.writeAll(fd, Self.head(status, headers, length: body.count, close: true)) else { return }
+                guard SocketReader.writeAll(fd, Self.head(status, headers, length: body.count, close: true)) else {
+                    return
+                }
                 for byte in body {
                     Thread.sleep(forTimeInterval: interval)
                     guard !lock.withLock({ stopped }), SocketReader.writeAll(fd, [byte]) else { return }
@@ -140,7 +142,9 @@ public final class TestHTTPServer: @unchecked Sendable {
                 guard SocketReader.writeAll(fd, Array((text + "Connection: close\r\n\r\n").utf8)) else { return }
                 let chunk = [UInt8](repeating: 0, count: 256 << 10)
                 var sent = 0
-                while sent < limit, !lock.withLock({ stopped }), SocketReader.writeAll(fd, chunk) { sent += chunk.count }
+                while sent < limit, !lock.withLock({ stopped }), SocketReader.writeAll(fd, chunk) {
+                    sent += chunk.count
+                }
                 return
             }
         }
@@ -189,7 +193,8 @@ final class SocketReader {
                 var headers: [String: String] = [:]
                 for line in lines {
                     guard let colon = line.firstIndex(of: ":") else { continue }
-                    headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                    headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(
+                        in: .whitespaces)
                 }
                 return (start, headers)
             }
@@ -201,7 +206,9 @@ final class SocketReader {
         if headers["transfer-encoding"]?.lowercased().contains("chunked") == true {
             var body: [UInt8] = []
             while true {
-                guard let line = readLine(), let size = Int(line.split(separator: ";")[0], radix: 16) else { return nil }
+                guard let line = readLine(), let size = Int(line.split(separator: ";")[0], radix: 16) else {
+                    return nil
+                }
                 if size == 0 {
                     _ = readLine()
                     return body

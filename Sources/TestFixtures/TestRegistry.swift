@@ -28,7 +28,8 @@ public final class TestRegistry: @unchecked Sendable {
         ignoreBrokenPipes()
         self.auth = auth
         port = try Self.freePort()
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-registry-\(UUID().uuidString)")
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ocirpc-registry-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var authSection = ""
         if case .basic(let user, let password) = auth {
@@ -53,8 +54,9 @@ public final class TestRegistry: @unchecked Sendable {
                     rootcertbundle: \(issuer.certificatePath)
                 """
         }
-        let config = Self.configuration(storage: directory.appendingPathComponent("storage"), port: port,
-                                        topLevel: authSection)
+        let config = Self.configuration(
+            storage: directory.appendingPathComponent("storage"), port: port,
+            topLevel: authSection)
         let configFile = directory.appendingPathComponent("config.yml")
         try config.write(to: configFile, atomically: true, encoding: .utf8)
         try launch(configFile)
@@ -87,9 +89,16 @@ public final class TestRegistry: @unchecked Sendable {
         """
     }
 
+    /// Debian's `docker-registry` (`OCIRPC_DOCKER_REGISTRY` names another).
+    public static let binary =
+        ProcessInfo.processInfo.environment["OCIRPC_DOCKER_REGISTRY"] ?? "/usr/bin/docker-registry"
+
+    /// Whether the registry the integration tests start is installed.
+    public static var isInstalled: Bool { FileManager.default.isExecutableFile(atPath: binary) }
+
     private func launch(_ configFile: URL) throws {
         let log = directory.appendingPathComponent("registry.log").path
-        pid = try ChildProcess.start("/usr/bin/docker-registry", ["serve", configFile.path], log: log)
+        pid = try ChildProcess.start(Self.binary, ["serve", configFile.path], log: log)
     }
 
     /// Stops the registry process and starts it again on the same port
@@ -140,11 +149,15 @@ public final class TestRegistry: @unchecked Sendable {
         case .token(let user, _):
             let path = url.path
             var repository: String?
-            if path.hasPrefix("/v2/"), let marker = ["/blobs/", "/manifests/", "/tags/"].compactMap({ path.range(of: $0) }).first {
+            if path.hasPrefix("/v2/"),
+                let marker = ["/blobs/", "/manifests/", "/tags/"].compactMap({ path.range(of: $0) }).first
+            {
                 repository = String(path[path.index(path.startIndex, offsetBy: 4)..<marker.lowerBound])
             }
-            return (try? tokenIssuer?.mint(subject: user, repository: repository, actions: ["pull", "push"])).flatMap { $0 }
-                .map { "Bearer " + $0 }
+            return (try? tokenIssuer?.mint(subject: user, repository: repository, actions: ["pull", "push"])).flatMap {
+                $0
+            }
+            .map { "Bearer " + $0 }
         }
     }
 
@@ -173,8 +186,9 @@ public final class TestRegistry: @unchecked Sendable {
         guard start.status == 202, let location = start.header("Location") else {
             throw TestRegistryError("upload start: \(start.status)")
         }
-        var components = URLComponents(url: URL(string: location, relativeTo: URL(string: "http://\(host)")!)!,
-                                       resolvingAgainstBaseURL: true)!
+        var components = URLComponents(
+            url: URL(string: location, relativeTo: URL(string: "http://\(host)")!)!,
+            resolvingAgainstBaseURL: true)!
         components.queryItems = (components.queryItems ?? []) + [URLQueryItem(name: "digest", value: digest)]
         let done = try await request("PUT", components.url!, body: bytes, contentType: "application/octet-stream")
         guard done.status == 201 else { throw TestRegistryError("upload finish: \(done.status)") }
@@ -183,9 +197,12 @@ public final class TestRegistry: @unchecked Sendable {
 
     /// Puts a manifest under `reference` (a tag or a digest); returns its digest.
     @discardableResult
-    public func pushManifest(_ repository: String, _ reference: String, _ bytes: Data, mediaType: String) async throws -> String {
+    public func pushManifest(_ repository: String, _ reference: String, _ bytes: Data, mediaType: String) async throws
+        -> String
+    {
         let response = try await request(
-            "PUT", URL(string: "http://\(host)/v2/\(repository)/manifests/\(reference)")!, body: bytes, contentType: mediaType)
+            "PUT", URL(string: "http://\(host)/v2/\(repository)/manifests/\(reference)")!, body: bytes,
+            contentType: mediaType)
         guard response.status == 201 else { throw TestRegistryError("manifest put: \(response.status)") }
         return Digest.of([UInt8](bytes)).description
     }
@@ -199,7 +216,9 @@ extension TestRegistry {
         -> (manifest: Data, digest: String)
     {
         let config = try await pushBlob(repository, Data("{}".utf8))
-        let manifest = Data(#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","size":2,"digest":"\#(config)"},"layers":[],"annotations":\#(annotations)}"#.utf8)
+        let manifest = Data(
+            #"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","size":2,"digest":"\#(config)"},"layers":[],"annotations":\#(annotations)}"#
+                .utf8)
         let digest = try await pushManifest(repository, reference, manifest, mediaType: ManifestMediaType.ociManifest)
         return (manifest, digest)
     }

@@ -44,8 +44,12 @@ public final class TokenIssuer: @unchecked Sendable {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let keyPath = directory.appendingPathComponent("key.pem").path
         let certPath = directory.appendingPathComponent("cert.pem").path
-        try Self.run("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", keyPath,
-                                          "-out", certPath, "-days", "2", "-subj", "/CN=ocirpc-test-issuer"])
+        try Self.run(
+            "/usr/bin/openssl",
+            [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", keyPath,
+                "-out", certPath, "-days", "2", "-subj", "/CN=ocirpc-test-issuer",
+            ])
         let pem = try String(contentsOfFile: certPath, encoding: .utf8)
         certificateDER = pem.split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
         server = try TestHTTPServer { [unowned self] request in answer(request) }
@@ -58,12 +62,15 @@ public final class TokenIssuer: @unchecked Sendable {
     public func mint(subject: String, repository: String?, actions: [String]) throws -> String {
         let now = Int(Date().timeIntervalSince1970)
         let header = #"{"typ":"JWT","alg":"RS256","x5c":["\#(certificateDER)"]}"#
-        let access = repository.map {
-            #"[{"type":"repository","name":"\#($0)","actions":[\#(actions.map { "\"\($0)\"" }.joined(separator: ","))]}]"#
-        } ?? "[]"
-        let claims = #"{"iss":"\#(issuer)","sub":"\#(subject)","aud":"\#(service)","exp":\#(now + expiresIn),"nbf":\#(now - 10),"iat":\#(now),"jti":"\#(UUID().uuidString)","access":\#(access)}"#
+        let access =
+            repository.map {
+                #"[{"type":"repository","name":"\#($0)","actions":[\#(actions.map { "\"\($0)\"" }.joined(separator: ","))]}]"#
+            } ?? "[]"
+        let claims =
+            #"{"iss":"\#(issuer)","sub":"\#(subject)","aud":"\#(service)","exp":\#(now + expiresIn),"nbf":\#(now - 10),"iat":\#(now),"jti":"\#(UUID().uuidString)","access":\#(access)}"#
         let input = Self.base64URL(Data(header.utf8)) + "." + Self.base64URL(Data(claims.utf8))
-        let signature = try Self.run("/usr/bin/openssl", ["dgst", "-sha256", "-sign", keyPath], input: Data(input.utf8))
+        let signature = try Self.run(
+            "/usr/bin/openssl", ["dgst", "-sha256", "-sign", keyPath], input: Data(input.utf8))
         return input + "." + Self.base64URL(signature)
     }
 
@@ -77,20 +84,24 @@ public final class TokenIssuer: @unchecked Sendable {
             guard form["grant_type"] == "refresh_token", let refresh = form["refresh_token"],
                 let user = lock.withLock({ identityTokens[refresh] })
             else {
-                return .response(status: 401, headers: [("Content-Type", "application/json")],
-                                 body: Array(#"{"error":"invalid_grant"}"#.utf8))
+                return .response(
+                    status: 401, headers: [("Content-Type", "application/json")],
+                    body: Array(#"{"error":"invalid_grant"}"#.utf8))
             }
             lock.withLock { grants += 1 }
             subject = user
             scope = form["scope"]
         } else if !users.isEmpty {
             guard let header = request.headers["authorization"], header.hasPrefix("Basic "),
-                let decoded = Data(base64Encoded: String(header.dropFirst(6))).map({ String(decoding: $0, as: UTF8.self) }),
+                let decoded = Data(base64Encoded: String(header.dropFirst(6))).map({
+                    String(decoding: $0, as: UTF8.self)
+                }),
                 let colon = decoded.firstIndex(of: ":"),
                 users[String(decoded[..<colon])] == String(decoded[decoded.index(after: colon)...])
             else {
-                return .response(status: 401, headers: [("Content-Type", "application/json")],
-                                 body: Array(#"{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}"#.utf8))
+                return .response(
+                    status: 401, headers: [("Content-Type", "application/json")],
+                    body: Array(#"{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}"#.utf8))
             }
             subject = String(decoded[..<colon])
         }

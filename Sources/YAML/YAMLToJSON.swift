@@ -129,20 +129,23 @@ private struct Builder {
         case YAML_SEQUENCE_START_EVENT:
             try push(.sequence([]), anchor: event.data.sequence_start.anchor.map { String(cString: $0) })
         case YAML_MAPPING_START_EVENT:
-            try push(.mapping(JSONObject(), index: [:], pendingKey: nil),
-                     anchor: event.data.mapping_start.anchor.map { String(cString: $0) })
+            try push(
+                .mapping(JSONObject(), index: [:], pendingKey: nil),
+                anchor: event.data.mapping_start.anchor.map { String(cString: $0) })
         case YAML_SEQUENCE_END_EVENT:
             guard let frame = stack.popLast(), case .sequence(let elements) = frame.contents else {
                 throw YAMLError(message: "unbalanced sequence")
             }
-            try add(.array(elements), anchor: frame.anchor, measured: (frame.bytesAtStart, frame.nodesAtStart),
-                    height: frame.height)
+            try add(
+                .array(elements), anchor: frame.anchor, measured: (frame.bytesAtStart, frame.nodesAtStart),
+                height: frame.height)
         case YAML_MAPPING_END_EVENT:
             guard let frame = stack.popLast(), case .mapping(let object, _, _) = frame.contents else {
                 throw YAMLError(message: "unbalanced mapping")
             }
-            try add(.object(object), anchor: frame.anchor, measured: (frame.bytesAtStart, frame.nodesAtStart),
-                    height: frame.height)
+            try add(
+                .object(object), anchor: frame.anchor, measured: (frame.bytesAtStart, frame.nodesAtStart),
+                height: frame.height)
         case YAML_ALIAS_EVENT:
             let name = String(cString: event.data.alias.anchor)
             guard let anchored = anchors[name] else { throw YAMLError(message: "unknown anchor '\(name)'") }
@@ -184,8 +187,9 @@ private struct Builder {
     /// an anchor's size; `height` is the value's nesting.
     mutating func add(_ value: JSONValue, anchor: String?, measured: (Int, Int)?, height: Int) throws(YAMLError) {
         if let anchor, let (bytesAtStart, nodesAtStart) = measured {
-            anchors[anchor] = Anchored(value: value, bytes: bytes - bytesAtStart, nodes: nodes - nodesAtStart,
-                                       height: height)
+            anchors[anchor] = Anchored(
+                value: value, bytes: bytes - bytesAtStart, nodes: nodes - nodesAtStart,
+                height: height)
         }
         guard var top = stack.popLast() else {
             if result == nil { result = value }

@@ -8,7 +8,9 @@ import Logging
 import Registry
 
 let arguments = CommandLine.arguments
-guard arguments.count == 5, let count = Int(arguments[3]), let concurrency = Int(arguments[4]), count > 0, concurrency > 0 else {
+guard arguments.count == 5, let count = Int(arguments[3]), let concurrency = Int(arguments[4]), count > 0,
+    concurrency > 0
+else {
     FileHandle.standardError.write(Data("usage: ocirpc-bench-client HOST:PORT REPO COUNT CONCURRENCY\n".utf8))
     exit(2)
 }

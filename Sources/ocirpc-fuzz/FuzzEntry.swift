@@ -50,7 +50,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     case "yaml":
         if let value = try? YAMLToJSON.convert(bytes) {
             // Whatever a document holds, what is written is JSON.
-            precondition((try? JSONParser.parse(JSONWriter.bytes(value))) != nil, "YAML converted to text that is not JSON")
+            precondition(
+                (try? JSONParser.parse(JSONWriter.bytes(value))) != nil, "YAML converted to text that is not JSON")
         }
     default:
         fatalError("unknown OCIRPC_FUZZ_TARGET \(target)")

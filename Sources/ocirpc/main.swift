@@ -2,7 +2,8 @@ import Glibc
 import OCIMethods
 import ServerCore
 
-exit(ServerMain.run(
-    arguments: Array(CommandLine.arguments.dropFirst()),
-    environment: ServerMain.processEnvironment,
-    modules: [OCIMethods.module]))
+exit(
+    ServerMain.run(
+        arguments: Array(CommandLine.arguments.dropFirst()),
+        environment: ServerMain.processEnvironment,
+        modules: [OCIMethods.module]))

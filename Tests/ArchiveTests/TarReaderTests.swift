@@ -79,8 +79,9 @@ import TestFixtures
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-tar-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
         let deep = String(repeating: "long-directory-name/", count: 6) + "policy.yaml"
-        try FileManager.default.createDirectory(at: dir.appendingPathComponent("root/" + deep).deletingLastPathComponent(),
-                                                withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: dir.appendingPathComponent("root/" + deep).deletingLastPathComponent(),
+            withIntermediateDirectories: true)
         try "k: v\n".write(to: dir.appendingPathComponent("root/" + deep), atomically: true, encoding: .utf8)
         let archive = dir.appendingPathComponent("out.tar.gz")
         let tar = try ChildProcess.run(
@@ -145,8 +146,10 @@ import TestFixtures
         #expect(try tar.next()?.name == "after")
     }
 
-    @Test(arguments: ["9223372036854775807 path=x\n", "9223372036854775800 path=x\n", "18446744073709551615 a=b\n",
-                      "-5 path=x\n", "0 path=x\n", "3 path=x\n", "11 path=x\n"])
+    @Test(arguments: [
+        "9223372036854775807 path=x\n", "9223372036854775800 path=x\n", "18446744073709551615 a=b\n",
+        "-5 path=x\n", "0 path=x\n", "3 path=x\n", "11 path=x\n",
+    ])
     func aLyingPAXRecordLengthIsCorrupt(record: String) {
         var builder = TarBuilder()
         builder.paxHeader(Array(record.utf8))
@@ -156,7 +159,8 @@ import TestFixtures
 
     @Test func extendedHeadersOverOneMiBAreRefused() {
         var builder = TarBuilder()
-        builder.paxHeader(TarBuilder.paxRecord("comment", String(repeating: "c", count: TarReader.maxExtendedHeaderBytes)))
+        builder.paxHeader(
+            TarBuilder.paxRecord("comment", String(repeating: "c", count: TarReader.maxExtendedHeaderBytes)))
         builder.file("f", "x")
         #expect(reason(builder.archive) == "entry_too_large")
     }
@@ -180,13 +184,17 @@ import TestFixtures
         let zeros = [UInt8](repeating: 0, count: 4 << 20)
         let budget = ReadBudget(bytes: 1 << 20)
         let stream = budget.metering(Compression.gzip.decoding(MemoryByteStream(Compressors.gzip(zeros))))
-        #expect { _ = try stream.readAll(limit: 1 << 30) } throws: { ($0 as? ArchiveError)?.reason == .decompressionLimit }
+        #expect { _ = try stream.readAll(limit: 1 << 30) } throws: {
+            ($0 as? ArchiveError)?.reason == .decompressionLimit
+        }
     }
 
     @Test func theBudgetIsSharedByEveryStreamOfARequest() throws {
         let budget = ReadBudget(bytes: 300)
         _ = try budget.metering(MemoryByteStream([UInt8](repeating: 1, count: 200))).readAll(limit: 1000)
-        #expect { _ = try budget.metering(MemoryByteStream([UInt8](repeating: 1, count: 200))).readAll(limit: 1000) } throws: {
+        #expect {
+            _ = try budget.metering(MemoryByteStream([UInt8](repeating: 1, count: 200))).readAll(limit: 1000)
+        } throws: {
             ($0 as? ArchiveError)?.reason == .decompressionLimit
         }
     }

@@ -44,9 +44,10 @@ private func chunks(_ text: String, size: Int) -> [[UInt8]] {
     @Test func messageSplitAcrossReadsIsReassembled() {
         let text = "{\"jsonrpc\":\"2.0\",\"id\":1}\n{\"b\":2}\n"
         for size in [1, 2, 3, 7, 13] {
-            #expect(frame(chunks(text, size: size)) == [
-                .mode(.newlineDelimited), .message("{\"jsonrpc\":\"2.0\",\"id\":1}"), .message("{\"b\":2}"),
-            ])
+            #expect(
+                frame(chunks(text, size: size)) == [
+                    .mode(.newlineDelimited), .message("{\"jsonrpc\":\"2.0\",\"id\":1}"), .message("{\"b\":2}"),
+                ])
         }
     }
 
@@ -60,12 +61,18 @@ private func chunks(_ text: String, size: Int) -> [[UInt8]] {
 
     @Test func hugeLineIsReportedOnceAndSkipped() {
         let big = String(repeating: "x", count: 100)
-        #expect(frame("{}\n\(big)\n[1]\n", max: 50) == [.mode(.newlineDelimited), .message("{}"), .tooLarge, .message("[1]")])
+        #expect(
+            frame("{}\n\(big)\n[1]\n", max: 50) == [
+                .mode(.newlineDelimited), .message("{}"), .tooLarge, .message("[1]"),
+            ])
     }
 
     @Test func hugeLineSpanningManyReadsIsReportedOnce() {
         let text = "[0]\n" + String(repeating: "y", count: 1000) + "\n[1]\n"
-        #expect(frame(chunks(text, size: 7), max: 64) == [.mode(.newlineDelimited), .message("[0]"), .tooLarge, .message("[1]")])
+        #expect(
+            frame(chunks(text, size: 7), max: 64) == [
+                .mode(.newlineDelimited), .message("[0]"), .tooLarge, .message("[1]"),
+            ])
     }
 
     @Test func lineOfExactlyTheLimitIsAccepted() {
@@ -112,11 +119,17 @@ private func chunks(_ text: String, size: Int) -> [[UInt8]] {
     }
 
     @Test func headerWithoutContentLengthIsInvalid() {
-        #expect(frame("Content-Type: x\r\n\r\nContent-Length: 2\r\n\r\n{}") == [.mode(.contentLength), .invalid, .message("{}")])
+        #expect(
+            frame("Content-Type: x\r\n\r\nContent-Length: 2\r\n\r\n{}") == [
+                .mode(.contentLength), .invalid, .message("{}"),
+            ])
     }
 
     @Test func badLengthIsInvalid() {
-        #expect(frame("Content-Length: -4\r\n\r\nContent-Length: 2\r\n\r\n[]") == [.mode(.contentLength), .invalid, .message("[]")])
+        #expect(
+            frame("Content-Length: -4\r\n\r\nContent-Length: 2\r\n\r\n[]") == [
+                .mode(.contentLength), .invalid, .message("[]"),
+            ])
     }
 
     @Test func endOfInputInsideABodyIsReported() {

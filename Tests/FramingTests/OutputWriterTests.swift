@@ -40,7 +40,9 @@ private func readAll(_ fd: Int32) -> [UInt8] {
         writer.flush()
         writer.close()
         close(fds[1])
-        #expect(String(decoding: readAll(fds[0]), as: UTF8.self) == "Content-Length: 2\r\n\r\n{}Content-Length: 5\r\n\r\n[1,2]")
+        #expect(
+            String(decoding: readAll(fds[0]), as: UTF8.self)
+                == "Content-Length: 2\r\n\r\n{}Content-Length: 5\r\n\r\n[1,2]")
         close(fds[0])
     }
 

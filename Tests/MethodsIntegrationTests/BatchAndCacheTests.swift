@@ -4,13 +4,14 @@ import Registry
 import Testing
 import TestFixtures
 
-@Suite(.serialized) struct BatchAndCacheTests {
+@Suite(.serialized, .needsDockerRegistry) struct BatchAndCacheTests {
     @Test func batchWithoutATokenAnswersTheSuccessesInOneObject() async throws {
         let rig = try await Rig.start()
         try await rig.registry.pushMinimalImage("batch", "a")
         try await rig.registry.pushMinimalImage("batch", "b", annotations: #"{"b":"1"}"#)
         let a = rig.ref("batch", "a"), b = rig.ref("batch", "b"), missing = rig.ref("batch", "missing")
-        let result = try await rig.session.result("ec.oci.image_manifests", [[.string(a), .string(b), .string(a), .string(missing), "Bad Ref"]])
+        let result = try await rig.session.result(
+            "ec.oci.image_manifests", [[.string(a), .string(b), .string(a), .string(missing), "Bad Ref"]])
         #expect(result.objectValue?.keys == [a, b])
         #expect(result[b]?["annotations"] == ["b": "1"])
         #expect(try await rig.session.result("ec.oci.image_manifests", [[]]) == [:])
@@ -30,7 +31,8 @@ import TestFixtures
         // One already cached: it is answered first, without waiting.
         _ = try await rig.session.result("ec.oci.image_manifest", [.string(refs[5])])
         let asked = refs + [refs[0], missing, "::bad::"]
-        let id = rig.session.send("ec.oci.image_manifests", ["refs": .array(asked.map { .string($0) }), "partialResultToken": "tok"])
+        let id = rig.session.send(
+            "ec.oci.image_manifests", ["refs": .array(asked.map { .string($0) }), "partialResultToken": "tok"])
         let response = try await rig.session.response(id)
         #expect(response["result"] == [:])
         let messages = rig.session.process.messages
@@ -94,7 +96,8 @@ import TestFixtures
         // By digest for another platform: the answer cache misses, the
         // manifest cache (filled by the tag fetch) hits, once each.
         let digestRef = rig.ref("counted", pushed.digest)
-        _ = try await rig.session.result("ec.oci.image_manifest", ["ref": .string(digestRef), "platform": "linux/arm64"])
+        _ = try await rig.session.result(
+            "ec.oci.image_manifest", ["ref": .string(digestRef), "platform": "linux/arm64"])
         caches = try await rig.session.result("server.stats", [])["caches"]
         #expect(caches?["image_manifest"]?["misses"] == 1)
         #expect(caches?["manifest"]?["hits"] == 1)
@@ -128,7 +131,8 @@ import TestFixtures
             }
         }
         let stats = try await rig.session.result("server.stats", [])
-        let evictions = (stats["caches"]?["manifest"]?["evictions"]?.intValue ?? 0)
+        let evictions =
+            (stats["caches"]?["manifest"]?["evictions"]?.intValue ?? 0)
             + (stats["caches"]?["image_manifest"]?["evictions"]?.intValue ?? 0)
         #expect(evictions > 0)
         #expect((stats["cacheBytes"]?["used"]?.intValue ?? .max) <= 4096)

@@ -4,7 +4,7 @@ import Registry
 import Testing
 import TestFixtures
 
-@Suite(.serialized) struct BlobMethodsTests {
+@Suite(.serialized, .needsDockerRegistry) struct BlobMethodsTests {
     @Test func blobReturnsTextAndDecompressesAfterVerifying() async throws {
         let rig = try await Rig.start()
         let text = "hello, policy\n"
@@ -19,11 +19,13 @@ import TestFixtures
         let refused = try await rig.session.call("ec.oci.blob", [.string(rig.ref("blobs", binaryDigest))])
         #expect(refused.errorCode == -32006)
         #expect(refused.errorReason == "binary_content")
-        let base64 = try await rig.session.result("ec.oci.blob", ["ref": .string(rig.ref("blobs", binaryDigest)), "encoding": "base64"])
+        let base64 = try await rig.session.result(
+            "ec.oci.blob", ["ref": .string(rig.ref("blobs", binaryDigest)), "encoding": "base64"])
         #expect(base64 == .string(Data(binary).base64EncodedString()))
         let tagged = try await rig.session.call("ec.oci.blob", [.string(rig.ref("blobs", "latest"))])
         #expect(tagged.errorReason == "digest_required")
-        let missing = try await rig.session.call("ec.oci.blob", [.string(rig.ref("blobs", Digest.of(Array("nope".utf8)).description))])
+        let missing = try await rig.session.call(
+            "ec.oci.blob", [.string(rig.ref("blobs", Digest.of(Array("nope".utf8)).description))])
         #expect(missing.errorCode == -32001)
         #expect(missing.errorReason == "blob_unknown")
         await rig.stop()
@@ -34,7 +36,11 @@ import TestFixtures
         let json = #"{"big":12345678901234567890,"ratio":1.10,"list":[1e2,-0]}"#
         let digest = try await rig.registry.pushBlob("parsed", Data(json.utf8))
         let result = try await rig.session.result("ec.oci.parsed_blob", [.string(rig.ref("parsed", digest))])
-        #expect(result == ["big": .number("12345678901234567890"), "ratio": .number("1.10"), "list": [.number("1e2"), .number("-0")]])
+        #expect(
+            result == [
+                "big": .number("12345678901234567890"), "ratio": .number("1.10"),
+                "list": [.number("1e2"), .number("-0")],
+            ])
         #expect(result.jsonText == json)
         let notJSON = try await rig.registry.pushBlob("parsed", Data("key: value".utf8))
         let refused = try await rig.session.call("ec.oci.parsed_blob", [.string(rig.ref("parsed", notJSON))])
@@ -54,12 +60,14 @@ import TestFixtures
         let digest = try await rig.registry.pushBlob("bundles", Data(Compressors.gzip(tar.archive)))
         let ref = rig.ref("bundles", digest)
         let result = try await rig.session.result(
-            "ec.oci.blob_files", [.string(ref), ["policy.yaml", "data/config.json", "broken.yaml", "notes.txt", "absent.yaml"]])
-        #expect(result == [
-            "policy.yaml": ["rules": [["name": "no-root", "enabled": true]]],
-            "data/config.json": ["threshold": .number("0.5")],
-            "notes.txt": ["count": 3],
-        ])
+            "ec.oci.blob_files",
+            [.string(ref), ["policy.yaml", "data/config.json", "broken.yaml", "notes.txt", "absent.yaml"]])
+        #expect(
+            result == [
+                "policy.yaml": ["rules": [["name": "no-root", "enabled": true]]],
+                "data/config.json": ["threshold": .number("0.5")],
+                "notes.txt": ["count": 3],
+            ])
         #expect(try await rig.session.result("ec.oci.blob_files", ["ref": .string(ref), "paths": []]) == [:])
         let badPaths = try await rig.session.call("ec.oci.blob_files", [.string(ref), ["ok", 7]])
         #expect(badPaths.errorCode == -32602)
@@ -85,16 +93,19 @@ import TestFixtures
         var top = TarBuilder()
         top.file("./etc/policy/replaced.yaml", "layer: 3")
         top.file("ETC/Policy/Upper.JSON", #"{"layer": 3}"#)
-        let image = try await rig.registry.pushImage("files", "v1", layers: [
-            (Compressors.gzip(base.archive), Expected.gzipLayer),
-            (Compressors.zstd(middle.archive), "application/vnd.oci.image.layer.v1.tar+zstd"),
-            (top.archive, "application/vnd.oci.image.layer.v1.tar"),
-        ])
+        let image = try await rig.registry.pushImage(
+            "files", "v1",
+            layers: [
+                (Compressors.gzip(base.archive), Expected.gzipLayer),
+                (Compressors.zstd(middle.archive), "application/vnd.oci.image.layer.v1.tar+zstd"),
+                (top.archive, "application/vnd.oci.image.layer.v1.tar"),
+            ])
         let result = try await rig.session.result(
             "ec.oci.image_files", [.string(rig.ref("files", image.digest)), ["etc/policy", "/etc/opaque/"]])
-        #expect(result.objectValue.map { Set($0.keys) } == [
-            "etc/policy/keep.yaml", "etc/policy/replaced.yaml", "etc/opaque/new.yml", "ETC/Policy/Upper.JSON",
-        ])
+        #expect(
+            result.objectValue.map { Set($0.keys) } == [
+                "etc/policy/keep.yaml", "etc/policy/replaced.yaml", "etc/opaque/new.yml", "ETC/Policy/Upper.JSON",
+            ])
         #expect(result["etc/policy/keep.yaml"] == ["layer": 1])
         #expect(result["etc/policy/replaced.yaml"] == ["layer": 3])
         #expect(result["etc/opaque/new.yml"] == ["layer": 2])

@@ -3,7 +3,7 @@ import JSON
 import Testing
 import TestFixtures
 
-@Suite(.serialized) struct CancellationTests {
+@Suite(.serialized, .needsDockerRegistry) struct CancellationTests {
     @Test func cancellingABatchStopsItsUnfinishedWork() async throws {
         let registry = try await TestRegistry()
         let proxy = try RegistryProxy(upstream: registry.host)

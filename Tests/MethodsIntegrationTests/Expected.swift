@@ -2,7 +2,7 @@ import JSON
 import Registry
 import TestFixtures
 
-/// Expected values written from the contract (methods.md), not captured
+/// Expected values written from the contract (the result schemas of `protocol/openrpc.json`), not captured
 /// from the server.
 enum Expected {
     static let oci = ManifestMediaType.ociManifest
@@ -22,8 +22,10 @@ enum Expected {
     }
 
     static func platform(_ os: String, _ architecture: String, variant: String = "") -> JSONValue {
-        ["architecture": .string(architecture), "os": .string(os), "os.version": "", "os.features": [],
-         "variant": .string(variant), "features": []]
+        [
+            "architecture": .string(architecture), "os": .string(os), "os.version": "", "os.features": [],
+            "variant": .string(variant), "features": [],
+        ]
     }
 }
 
@@ -41,7 +43,8 @@ struct Rig {
     }
 
     func ref(_ repository: String, _ identifier: String) -> String {
-        identifier.hasPrefix("sha") ? "\(registry.host)/\(repository)@\(identifier)" : "\(registry.host)/\(repository):\(identifier)"
+        identifier.hasPrefix("sha")
+            ? "\(registry.host)/\(repository)@\(identifier)" : "\(registry.host)/\(repository):\(identifier)"
     }
 
     func stop() async {

@@ -7,7 +7,7 @@ import TestFixtures
 /// Registry faults seen through the server: each request is answered once
 /// with the contract's code, nothing corrupt is cached, and the same
 /// request succeeds once the registry is healthy again.
-@Suite(.serialized) struct FaultMatrixTests {
+@Suite(.serialized, .needsDockerRegistry) struct FaultMatrixTests {
     struct Case: Sendable, CustomStringConvertible {
         let name: String
         let fault: ProxyFault
@@ -19,14 +19,18 @@ import TestFixtures
 
     static let cases: [Case] = [
         Case(name: "reset", fault: .reset, kind: "manifest", code: -32004, reasons: ["connection_failed"]),
-        Case(name: "429 storm", fault: .status(429, retryAfter: "0"), kind: "manifest", code: -32004, reasons: ["rate_limited"]),
+        Case(
+            name: "429 storm", fault: .status(429, retryAfter: "0"), kind: "manifest", code: -32004,
+            reasons: ["rate_limited"]),
         Case(name: "500", fault: .status(500), kind: "manifest", code: -32004, reasons: ["server_error"]),
         Case(name: "503", fault: .status(503), kind: "manifest", code: -32004, reasons: ["server_error"]),
         Case(name: "truncated", fault: .truncate, kind: "manifest", code: -32004, reasons: ["connection_failed"]),
         Case(name: "corrupted", fault: .corrupt, kind: "manifest", code: -32003, reasons: ["digest_mismatch"]),
         Case(name: "slow past the timeout", fault: .delay(2.5), kind: "manifest", code: -32004, reasons: ["timeout"]),
         Case(name: "corrupted blob", fault: .corrupt, kind: "blob", code: -32003, reasons: ["digest_mismatch"]),
-        Case(name: "truncated blob", fault: .truncate, kind: "blob", code: -32004, reasons: ["connection_failed", "size_mismatch", "digest_mismatch"]),
+        Case(
+            name: "truncated blob", fault: .truncate, kind: "blob", code: -32004,
+            reasons: ["connection_failed", "size_mismatch", "digest_mismatch"]),
     ]
 
     @Test(arguments: cases)
@@ -40,7 +44,8 @@ import TestFixtures
         let session = try RPCSession(["--retries", "1", "--timeout", "1s"])
         defer { Task { await session.close() } }
         let method = fault.kind == "blob" ? "ec.oci.blob" : "ec.oci.image_manifest"
-        let ref: JSONValue = .string(fault.kind == "blob" ? "\(proxy.host)/faulty@\(blob)" : "\(proxy.host)/faulty@\(image.digest)")
+        let ref: JSONValue = .string(
+            fault.kind == "blob" ? "\(proxy.host)/faulty@\(blob)" : "\(proxy.host)/faulty@\(image.digest)")
         proxy.inject { RegistryProxy.kind(of: $0.path) == fault.kind ? fault.fault : nil }
 
         let ids = (0..<3).map { _ in session.send(method, [ref]) }
@@ -50,8 +55,9 @@ import TestFixtures
             #expect(fault.reasons.contains(answer.errorReason ?? ""), "\(fault): \(answer.jsonText)")
         }
         try await Task.sleep(for: .milliseconds(200))
-        #expect(session.process.messages.filter { ids.map { JSONValue.integer($0) }.contains($0["id"] ?? nil) }.count == 3,
-                "each request answered exactly once")
+        #expect(
+            session.process.messages.filter { ids.map { JSONValue.integer($0) }.contains($0["id"] ?? nil) }.count == 3,
+            "each request answered exactly once")
 
         proxy.inject { _ in nil }
         let healthy = try await session.result(method, [ref])
@@ -81,7 +87,8 @@ import TestFixtures
             refs.append("\(registry.host)/restart:t\(i)")
         }
         let session = try RPCSession(["--max-concurrency", "4", "--retries", "2", "--timeout", "2s"])
-        let id = session.send("ec.oci.image_manifests", ["refs": .array(refs.map { .string($0) }), "partialResultToken": "r"])
+        let id = session.send(
+            "ec.oci.image_manifests", ["refs": .array(refs.map { .string($0) }), "partialResultToken": "r"])
         for _ in 0..<1000 where session.notifications.count < 30 { try await Task.sleep(for: .milliseconds(5)) }
         try await registry.restart(downFor: 0.5)
         let response = try await session.response(id, seconds: 120)

@@ -22,7 +22,9 @@ import TestFixtures
             session = try RPCSession(["--retries", "0"] + arguments, environment: ["TMPDIR": temporary.path])
         }
 
-        func ref(_ repository: String, _ digest: Digest) -> JSONValue { .string("\(registry.host)/\(repository)@\(digest)") }
+        func ref(_ repository: String, _ digest: Digest) -> JSONValue {
+            .string("\(registry.host)/\(repository)@\(digest)")
+        }
 
         /// Files (not directories) anywhere under the server's temporary directory.
         var leftoverFiles: [String] {
@@ -30,8 +32,12 @@ import TestFixtures
             var files: [String] = []
             while let path = walker?.nextObject() as? String {
                 var isDirectory: ObjCBool = false
-                if FileManager.default.fileExists(atPath: temporary.appendingPathComponent(path).path, isDirectory: &isDirectory),
-                   !isDirectory.boolValue { files.append(path) }
+                if FileManager.default.fileExists(
+                    atPath: temporary.appendingPathComponent(path).path, isDirectory: &isDirectory),
+                    !isDirectory.boolValue
+                {
+                    files.append(path)
+                }
             }
             return files
         }
@@ -133,7 +139,9 @@ import TestFixtures
     func referrersFailClosed(status: Int) async throws {
         let rig = try Rig()
         let image = rig.registry.image("app", tag: "v1", layers: [])
-        rig.registry.script { $0.path.contains("/referrers/") ? HostileRegistry.registryError(status, "UNAVAILABLE") : nil }
+        rig.registry.script {
+            $0.path.contains("/referrers/") ? HostileRegistry.registryError(status, "UNAVAILABLE") : nil
+        }
         let answer = try await rig.session.call("ec.oci.image_referrers", [rig.ref("app", image)])
         #expect(answer["error"] != nil, "\(answer.jsonText)")
         #expect(answer.errorReason != nil)
@@ -146,7 +154,9 @@ import TestFixtures
         // No referrers API (404) and no fallback tag (404): an empty list.
         #expect(try await rig.session.result("ec.oci.image_referrers", [rig.ref("app", image)]) == [])
         // No referrers API, and the fallback tag answers 503: an error.
-        rig.registry.script { $0.path.contains("/manifests/sha256-") ? HostileRegistry.registryError(503, "UNAVAILABLE") : nil }
+        rig.registry.script {
+            $0.path.contains("/manifests/sha256-") ? HostileRegistry.registryError(503, "UNAVAILABLE") : nil
+        }
         let answer = try await rig.session.call("ec.oci.image_referrers", [rig.ref("app", image)])
         #expect(answer.errorCode == -32004, "\(answer.jsonText)")
         await rig.close()
@@ -157,7 +167,8 @@ import TestFixtures
         let image = rig.registry.image("app", tag: "v1", layers: [])
         let signature = rig.registry.manifest("app", tag: "sha256-\(image.hex).sig", Array("{}".utf8))
         _ = signature
-        #expect(try await rig.session.result("ec.oci.image_tag_refs", [rig.ref("app", image)])
+        #expect(
+            try await rig.session.result("ec.oci.image_tag_refs", [rig.ref("app", image)])
                 == [.string("\(rig.registry.host)/app:sha256-\(image.hex).sig")])
         rig.registry.script { $0.path.hasSuffix(".att") ? HostileRegistry.registryError(503, "UNAVAILABLE") : nil }
         let answer = try await rig.session.call("ec.oci.image_tag_refs", [rig.ref("app", image)])
@@ -173,7 +184,9 @@ import TestFixtures
         let image = rig.registry.image("app", layers: [layer])
         let digest = Digest.of(layer)
         // The layer streams without end (a manifest declaring its true size).
-        rig.registry.script { $0.path.hasSuffix("/blobs/\(digest)") ? .endless(status: 200, headers: [], limit: 64 << 20) : nil }
+        rig.registry.script {
+            $0.path.hasSuffix("/blobs/\(digest)") ? .endless(status: 200, headers: [], limit: 64 << 20) : nil
+        }
         let answer = try await rig.session.call("ec.oci.image_files", [rig.ref("app", image), ["."]])
         #expect(answer.errorCode == -32005, "\(answer.jsonText)")
         #expect(answer.errorReason == "blob_too_large")
@@ -185,7 +198,8 @@ import TestFixtures
     @Test func aManifestOverFourMiBIsRefused() async throws {
         let rig = try Rig()
         let padding = String(repeating: " ", count: 4 << 20)
-        let digest = rig.registry.manifest("app", tag: "big", Array(#"{"schemaVersion":2,"layers":[]\#(padding)}"#.utf8))
+        let digest = rig.registry.manifest(
+            "app", tag: "big", Array(#"{"schemaVersion":2,"layers":[]\#(padding)}"#.utf8))
         for ref in [JSONValue.string("\(rig.registry.host)/app:big"), rig.ref("app", digest)] {
             let answer = try await rig.session.call("ec.oci.image_manifest", [ref])
             #expect(answer.errorCode == -32005, "\(answer.jsonText)")
@@ -200,7 +214,9 @@ import TestFixtures
         let image = rig.registry.image("app", tag: "v1", layers: [])
         // 20,000 distinct headers: some 600 KB before any body.
         let headers = (0..<20_000).map { ("X-Padding-\($0)", String(repeating: "p", count: 16)) }
-        rig.registry.script { $0.path.contains("/manifests/") ? .response(status: 200, headers: headers, body: []) : nil }
+        rig.registry.script {
+            $0.path.contains("/manifests/") ? .response(status: 200, headers: headers, body: []) : nil
+        }
         let answer = try await rig.session.call("ec.oci.image_manifest", [rig.ref("app", image)])
         #expect(answer.errorCode == -32005, "\(answer.jsonText.prefix(300))")
         #expect(answer.errorReason == "headers_too_large")
@@ -211,7 +227,9 @@ import TestFixtures
     @Test func aBlobHeldInMemoryIsBounded() async throws {
         let rig = try Rig()
         let digest = Digest.of(Array("never served whole".utf8))
-        rig.registry.script { $0.path.hasSuffix("/blobs/\(digest)") ? .endless(status: 200, headers: [], limit: 256 << 20) : nil }
+        rig.registry.script {
+            $0.path.hasSuffix("/blobs/\(digest)") ? .endless(status: 200, headers: [], limit: 256 << 20) : nil
+        }
         let answer = try await rig.session.call("ec.oci.blob", ["ref": rig.ref("app", digest), "encoding": "base64"])
         #expect(answer.errorCode == -32005, "\(answer.jsonText)")
         #expect(answer.errorReason == "blob_too_large")
@@ -225,7 +243,9 @@ import TestFixtures
         let blob = Array(String(repeating: "x", count: 200).utf8)
         let digest = rig.registry.blob("app", blob)
         // A byte every 50 ms: never silent for 2 s, but under the minimum rate.
-        rig.registry.script { $0.path.hasSuffix("/blobs/\(digest)") ? .drip(status: 200, headers: [], body: blob, interval: 0.05) : nil }
+        rig.registry.script {
+            $0.path.hasSuffix("/blobs/\(digest)") ? .drip(status: 200, headers: [], body: blob, interval: 0.05) : nil
+        }
         let started = ContinuousClock.now
         let answer = try await rig.session.call("ec.oci.blob", [rig.ref("app", digest)])
         #expect(answer.errorReason == "timeout", "\(answer.jsonText)")
@@ -238,7 +258,9 @@ import TestFixtures
         let rig = try Rig(["--timeout", "30s"])
         let blob = Array(String(repeating: "y", count: 100).utf8)
         let digest = rig.registry.blob("app", blob)
-        rig.registry.script { $0.path.hasSuffix("/blobs/\(digest)") ? .drip(status: 200, headers: [], body: blob, interval: 0.05) : nil }
+        rig.registry.script {
+            $0.path.hasSuffix("/blobs/\(digest)") ? .drip(status: 200, headers: [], body: blob, interval: 0.05) : nil
+        }
         // Watched from an OS thread of its own: the task pool may be busy
         // with other tests for longer than the download lasts.
         let seen = Locked<[String: Int]>([:])
@@ -326,7 +348,8 @@ import TestFixtures
         try await Task.sleep(for: .seconds(1))
         let after = ProcessUsage.cpuSeconds(pid)
         #expect(after - before < 0.1, "\(after - before) s of CPU in the second after cancelling")
-        print("bomb: server.stats in \(statsLatency) while inflating; CPU \(after - before) s in the second after cancel")
+        print(
+            "bomb: server.stats in \(statsLatency) while inflating; CPU \(after - before) s in the second after cancel")
         #expect(rig.leftoverFiles.isEmpty)
         await rig.close()
     }
@@ -338,7 +361,11 @@ import TestFixtures
 @Suite(.serialized) struct MemoryAccountingTests {
     static let shapes: [(String, String)] = [
         ("small numbers", "[" + Array(repeating: "1", count: 2_000_000).joined(separator: ",") + "]"),
-        ("long strings", "[" + (0..<200_000).map { #""a string long enough to live on the heap \#($0)""# }.joined(separator: ",") + "]"),
+        (
+            "long strings",
+            "[" + (0..<200_000).map { #""a string long enough to live on the heap \#($0)""# }.joined(separator: ",")
+                + "]"
+        ),
         ("many keys", "{" + (0..<300_000).map { #""key-\#($0)":{"n":\#($0),"ok":true}"# }.joined(separator: ",") + "}"),
     ]
 

@@ -4,7 +4,7 @@ import Registry
 import Testing
 import TestFixtures
 
-@Suite(.serialized) struct ManifestMethodsTests {
+@Suite(.serialized, .needsDockerRegistry) struct ManifestMethodsTests {
     @Test func imageManifestOfAnOCIImageByTagAndByDigest() async throws {
         let rig = try await Rig.start()
         let layer = Compressors.gzip(TarBuilder().archive)
@@ -14,12 +14,15 @@ import TestFixtures
             extra: #","annotations":{"org.opencontainers.image.title":"app"}"#)
         let expected: JSONValue = [
             "schemaVersion": 2, "mediaType": .string(Expected.oci),
-            "config": Expected.descriptor(Expected.ociConfig, config.utf8.count, Digest.of(Array(config.utf8)).description),
+            "config": Expected.descriptor(
+                Expected.ociConfig, config.utf8.count, Digest.of(Array(config.utf8)).description),
             "layers": [Expected.descriptor(Expected.gzipLayer, layer.count, Digest.of(layer).description)],
             "annotations": ["org.opencontainers.image.title": "app"],
         ]
         #expect(try await rig.session.result("ec.oci.image_manifest", [.string(rig.ref("team/app", "v1"))]) == expected)
-        #expect(try await rig.session.result("ec.oci.image_manifest", ["ref": .string(rig.ref("team/app", pushed.digest))]) == expected)
+        #expect(
+            try await rig.session.result("ec.oci.image_manifest", ["ref": .string(rig.ref("team/app", pushed.digest))])
+                == expected)
         await rig.stop()
     }
 
@@ -27,11 +30,13 @@ import TestFixtures
         let rig = try await Rig.start()
         let pushed = try await rig.registry.pushImage("docker/app", "latest", docker: true)
         let result = try await rig.session.result("ec.oci.image_manifest", [.string(rig.ref("docker/app", "latest"))])
-        #expect(result == [
-            "schemaVersion": 2, "mediaType": .string(ManifestMediaType.dockerManifest),
-            "config": Expected.descriptor("application/vnd.docker.container.image.v1+json", 2, Digest.of(Array("{}".utf8)).description),
-            "layers": [], "annotations": [:],
-        ])
+        #expect(
+            result == [
+                "schemaVersion": 2, "mediaType": .string(ManifestMediaType.dockerManifest),
+                "config": Expected.descriptor(
+                    "application/vnd.docker.container.image.v1+json", 2, Digest.of(Array("{}".utf8)).description),
+                "layers": [], "annotations": [:],
+            ])
         let descriptor = try await rig.session.result("ec.oci.descriptor", [.string(rig.ref("docker/app", "latest"))])
         #expect(descriptor == Expected.descriptor(ManifestMediaType.dockerManifest, pushed.size, pushed.digest))
         await rig.stop()
@@ -41,28 +46,36 @@ import TestFixtures
         let rig = try await Rig.start()
         let amd = try await rig.registry.pushImage("multi", "amd", config: #"{"architecture":"amd64"}"#)
         let arm = try await rig.registry.pushImage("multi", "arm", config: #"{"architecture":"arm64"}"#)
-        let index = try await rig.registry.pushIndex("multi", "v1", entries: [
-            (arm, #"{"os":"linux","architecture":"arm64","variant":"v8"}"#),
-            (amd, #"{"os":"linux","architecture":"amd64"}"#),
-        ])
+        let index = try await rig.registry.pushIndex(
+            "multi", "v1",
+            entries: [
+                (arm, #"{"os":"linux","architecture":"arm64","variant":"v8"}"#),
+                (amd, #"{"os":"linux","architecture":"amd64"}"#),
+            ])
         let ref = rig.ref("multi", "v1")
         let byDefault = try await rig.session.result("ec.oci.image_manifest", [.string(ref)])
         #expect(byDefault["config"]?["size"] == .integer(#"{"architecture":"amd64"}"#.utf8.count))
-        let arm64 = try await rig.session.result("ec.oci.image_manifest", ["ref": .string(ref), "platform": "linux/arm64"])
+        let arm64 = try await rig.session.result(
+            "ec.oci.image_manifest", ["ref": .string(ref), "platform": "linux/arm64"])
         #expect(arm64["config"]?["size"] == .integer(#"{"architecture":"arm64"}"#.utf8.count))
-        let none = try await rig.session.call("ec.oci.image_manifest", ["ref": .string(ref), "platform": "linux/s390x"])
+        let none = try await rig.session.call(
+            "ec.oci.image_manifest", ["ref": .string(ref), "platform": "linux/s390x"])
         #expect(none.errorCode == -32006)
         #expect(none.errorReason == "no_matching_platform")
 
         let shaped = try await rig.session.result("ec.oci.image_index", [.string(ref)])
-        #expect(shaped == [
-            "schemaVersion": 2, "mediaType": .string(ManifestMediaType.ociIndex),
-            "manifests": [
-                Expected.descriptor(Expected.oci, arm.size, arm.digest, platform: Expected.platform("linux", "arm64", variant: "v8")),
-                Expected.descriptor(Expected.oci, amd.size, amd.digest, platform: Expected.platform("linux", "amd64")),
-            ],
-            "annotations": [:],
-        ])
+        #expect(
+            shaped == [
+                "schemaVersion": 2, "mediaType": .string(ManifestMediaType.ociIndex),
+                "manifests": [
+                    Expected.descriptor(
+                        Expected.oci, arm.size, arm.digest, platform: Expected.platform("linux", "arm64", variant: "v8")
+                    ),
+                    Expected.descriptor(
+                        Expected.oci, amd.size, amd.digest, platform: Expected.platform("linux", "amd64")),
+                ],
+                "annotations": [:],
+            ])
         let notIndex = try await rig.session.call("ec.oci.image_index", [.string(rig.ref("multi", "amd"))])
         #expect(notIndex.errorReason == "unexpected_media_type")
         let descriptor = try await rig.session.result("ec.oci.descriptor", [.string(rig.ref("multi", index.digest))])
@@ -84,7 +97,9 @@ import TestFixtures
         let wrongType = try await rig.session.call("ec.oci.image_manifest", [42])
         #expect(wrongType.errorCode == -32602)
         // The server keeps serving after all of that.
-        #expect(try await rig.session.result("ec.oci.image_manifest", [.string(rig.ref("present", "v1"))])["schemaVersion"] == 2)
+        #expect(
+            try await rig.session.result("ec.oci.image_manifest", [.string(rig.ref("present", "v1"))])["schemaVersion"]
+                == 2)
         await rig.stop()
     }
 
@@ -95,10 +110,11 @@ import TestFixtures
         try await rig.registry.pushMinimalImage("signed", "sha256-\(hex).sig")
         try await rig.registry.pushMinimalImage("signed", "sha256-\(hex).att")
         let refs = try await rig.session.result("ec.oci.image_tag_refs", [.string(rig.ref("signed", "v1"))])
-        #expect(refs == [
-            .string("\(rig.registry.host)/signed:sha256-\(hex).sig"),
-            .string("\(rig.registry.host)/signed:sha256-\(hex).att"),
-        ])
+        #expect(
+            refs == [
+                .string("\(rig.registry.host)/signed:sha256-\(hex).sig"),
+                .string("\(rig.registry.host)/signed:sha256-\(hex).att"),
+            ])
         await rig.stop()
     }
 
@@ -108,15 +124,23 @@ import TestFixtures
         let lonely = try await rig.registry.pushMinimalImage("withrefs", "v2", annotations: #"{"x":"y"}"#)
         let sbom = try await rig.registry.pushMinimalImage("withrefs", "sbom", annotations: #"{"kind":"sbom"}"#)
         let hex = String(image.digest.dropFirst("sha256:".count))
-        let index = #"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","size":\#(sbom.manifest.count),"digest":"\#(sbom.digest)","artifactType":"application/spdx+json","annotations":{"kind":"sbom"}}]}"#
-        try await rig.registry.pushManifest("withrefs", "sha256-\(hex)", Data(index.utf8), mediaType: ManifestMediaType.ociIndex)
+        let index =
+            #"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","size":\#(sbom.manifest.count),"digest":"\#(sbom.digest)","artifactType":"application/spdx+json","annotations":{"kind":"sbom"}}]}"#
+        try await rig.registry.pushManifest(
+            "withrefs", "sha256-\(hex)", Data(index.utf8), mediaType: ManifestMediaType.ociIndex)
         let referrers = try await rig.session.result("ec.oci.image_referrers", [.string(rig.ref("withrefs", "v1"))])
-        #expect(referrers == [[
-            "mediaType": .string(Expected.oci), "size": .integer(sbom.manifest.count), "digest": .string(sbom.digest),
-            "artifactType": "application/spdx+json", "ref": .string("\(rig.registry.host)/withrefs@\(sbom.digest)"),
-            "annotations": ["kind": "sbom"],
-        ]])
-        #expect(try await rig.session.result("ec.oci.image_referrers", [.string(rig.ref("withrefs", lonely.digest))]) == [])
+        #expect(
+            referrers == [
+                [
+                    "mediaType": .string(Expected.oci), "size": .integer(sbom.manifest.count),
+                    "digest": .string(sbom.digest),
+                    "artifactType": "application/spdx+json",
+                    "ref": .string("\(rig.registry.host)/withrefs@\(sbom.digest)"),
+                    "annotations": ["kind": "sbom"],
+                ]
+            ])
+        #expect(
+            try await rig.session.result("ec.oci.image_referrers", [.string(rig.ref("withrefs", lonely.digest))]) == [])
         await rig.stop()
     }
 
@@ -133,13 +157,15 @@ import TestFixtures
         let ref = "\(registry.host)/private/app:v1"
         let result = try await session.result("ec.oci.image_manifest", [.string(ref)])
         #expect(result["config"]?["size"] == 2)
-        let descriptor = try await session.result("ec.oci.descriptor", [.string("\(registry.host)/private/app@\(image.digest)")])
+        let descriptor = try await session.result(
+            "ec.oci.descriptor", [.string("\(registry.host)/private/app@\(image.digest)")])
         #expect(descriptor["digest"] == .string(image.digest))
         let stats = try await session.result("server.stats", [])
         await session.close()
         registry.stop()
         // No credential in anything the server wrote.
-        let everything = String(decoding: session.process.stdout, as: UTF8.self) + session.process.stderr + stats.jsonText
+        let everything =
+            String(decoding: session.process.stdout, as: UTF8.self) + session.process.stderr + stats.jsonText
         #expect(!everything.contains("s3cret-pw"))
         #expect(!everything.contains(auth))
     }
@@ -150,7 +176,8 @@ import TestFixtures
         let maps = "/proc/\(rig.session.process.process.processIdentifier)/maps"
         // Read to the end: /proc files report a size of 0.
         func libcurlMapped() throws -> Bool {
-            let text = String(decoding: FileHandle(forReadingAtPath: maps)?.readDataToEndOfFile() ?? Data(), as: UTF8.self)
+            let text = String(
+                decoding: FileHandle(forReadingAtPath: maps)?.readDataToEndOfFile() ?? Data(), as: UTF8.self)
             #expect(text.contains("libc.so"), "the maps were read")
             return text.contains("libcurl")
         }

@@ -3,7 +3,7 @@ import JSON
 import Testing
 import TestFixtures
 
-@Suite(.serialized) struct MirrorTests {
+@Suite(.serialized, .needsDockerRegistry) struct MirrorTests {
     /// An upstream registry and a mirror, each behind a counting proxy,
     /// both holding `app:v1`.
     struct Pair {
@@ -25,7 +25,8 @@ import TestFixtures
 
     /// A registries.conf with `text`, in a new temporary file (the caller removes it).
     static func registriesConf(_ text: String) throws -> URL {
-        let conf = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-registries-\(UUID().uuidString).conf")
+        let conf = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ocirpc-registries-\(UUID().uuidString).conf")
         try text.write(to: conf, atomically: true, encoding: .utf8)
         return conf
     }
@@ -33,14 +34,17 @@ import TestFixtures
     @Test func mirrorsAreTriedFirstAndTheRegistryServesWhatTheyLack() async throws {
         let pair = try await Pair()
         defer { pair.stop() }
-        let (upstream, upstreamProxy, mirrorProxy, image) = (pair.upstream, pair.upstreamProxy, pair.mirrorProxy, pair.image)
+        let (upstream, upstreamProxy, mirrorProxy, image) = (
+            pair.upstream, pair.upstreamProxy, pair.mirrorProxy, pair.image
+        )
         try await upstream.pushMinimalImage("only-upstream", "v1")
         let session = try RPCSession(["--mirror", "\(upstreamProxy.host)=\(mirrorProxy.host)"])
         let cached = try await session.result("ec.oci.descriptor", [.string("\(upstreamProxy.host)/app:v1")])
         #expect(cached["digest"] == .string(image.digest))
         #expect(mirrorProxy.count("manifest") == 1)
         #expect(upstreamProxy.count("manifest") == 0)
-        let fallback = try await session.result("ec.oci.image_manifest", [.string("\(upstreamProxy.host)/only-upstream:v1")])
+        let fallback = try await session.result(
+            "ec.oci.image_manifest", [.string("\(upstreamProxy.host)/only-upstream:v1")])
         #expect(fallback["schemaVersion"] == 2)
         #expect(mirrorProxy.count("manifest") == 2, "the mirror was asked first")
         #expect(upstreamProxy.count("manifest") == 1)
@@ -51,7 +55,8 @@ import TestFixtures
         let pair = try await Pair()
         defer { pair.stop() }
         let (upstreamProxy, mirrorProxy, image) = (pair.upstreamProxy, pair.mirrorProxy, pair.image)
-        let conf = try Self.registriesConf("""
+        let conf = try Self.registriesConf(
+            """
             unqualified-search-registries = ["docker.io"]
             [[registry]]
             location = "\(upstreamProxy.host)"
@@ -71,7 +76,8 @@ import TestFixtures
         let pair = try await Pair()
         defer { pair.stop() }
         let (upstreamProxy, mirrorProxy, image) = (pair.upstreamProxy, pair.mirrorProxy, pair.image)
-        let conf = try Self.registriesConf("""
+        let conf = try Self.registriesConf(
+            """
             [[registry]]
             location = "\(upstreamProxy.host)"
             mirror-by-digest-only = true

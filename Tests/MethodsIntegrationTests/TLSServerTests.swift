@@ -4,7 +4,7 @@ import Testing
 import TestFixtures
 
 /// `--ca-file`, `SSL_CERT_FILE` and `--secure-registry` through the binary.
-@Suite(.serialized) struct TLSServerTests {
+@Suite(.serialized, .needsDockerRegistry) struct TLSServerTests {
     @Test func theBinaryTrustsTheCAFileItIsGiven() async throws {
         let (registry, twin, image) = try await TLSRegistryTwin.withMinimalImage()
         defer { registry.stop(); twin.stop() }
@@ -17,13 +17,15 @@ import TestFixtures
     @Test func sslCertFileIsHonouredAndWithoutItTheCertificateIsRefused() async throws {
         let (registry, twin, _) = try await TLSRegistryTwin.withMinimalImage()
         defer { registry.stop(); twin.stop() }
-        let trusted = try RPCSession(["--secure-registry", twin.host, "--retries", "0"],
-                                     environment: ["SSL_CERT_FILE": twin.caFile])
+        let trusted = try RPCSession(
+            ["--secure-registry", twin.host, "--retries", "0"],
+            environment: ["SSL_CERT_FILE": twin.caFile])
         let manifest = try await trusted.result("ec.oci.image_manifest", [.string("\(twin.host)/app:v1")])
         #expect(manifest["schemaVersion"] == 2)
         await trusted.close()
 
-        let untrusted = try RPCSession(["--secure-registry", twin.host, "--retries", "0"], environment: ["SSL_CERT_FILE": ""])
+        let untrusted = try RPCSession(
+            ["--secure-registry", twin.host, "--retries", "0"], environment: ["SSL_CERT_FILE": ""])
         let response = try await untrusted.call("ec.oci.image_manifest", [.string("\(twin.host)/app:v1")])
         #expect(response["error"]?["code"] == -32004, "\(response)")
         #expect(response["error"]?["data"]?["reason"] == "tls", "\(response)")

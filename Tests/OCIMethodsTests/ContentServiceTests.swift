@@ -15,8 +15,9 @@ import Testing
 
     init() throws {
         source = try InMemorySource()
-        service = ContentService(source: source, cacheBytes: 64 << 20, tagTTL: 60, defaultPlatform: .linuxAMD64,
-                                 downloads: source.directory)
+        service = ContentService(
+            source: source, cacheBytes: 64 << 20, tagTTL: 60, defaultPlatform: .linuxAMD64,
+            downloads: source.directory)
     }
 
     private func ref(_ text: String) throws -> ImageReference { try ImageReference.parse(text) }
@@ -78,12 +79,19 @@ import Testing
         let amd = source.putImage("r.test/multi", config: "sha256:" + String(repeating: "a", count: 64))
         let arm = source.putImage("r.test/multi", config: "sha256:" + String(repeating: "b", count: 64))
         let entry = { (m: FetchedManifest, arch: String) -> JSONValue in
-            ["mediaType": .string(m.mediaType), "size": .integer(m.bytes.count), "digest": .string(m.digest.description),
-             "platform": ["os": "linux", "architecture": .string(arch)]]
+            [
+                "mediaType": .string(m.mediaType), "size": .integer(m.bytes.count),
+                "digest": .string(m.digest.description),
+                "platform": ["os": "linux", "architecture": .string(arch)],
+            ]
         }
-        source.put("r.test/multi", tag: "v1", ["schemaVersion": 2, "mediaType": .string(ManifestMediaType.ociIndex),
-                                              "manifests": [entry(amd, "amd64"), entry(arm, "arm64")]],
-                   mediaType: ManifestMediaType.ociIndex)
+        source.put(
+            "r.test/multi", tag: "v1",
+            [
+                "schemaVersion": 2, "mediaType": .string(ManifestMediaType.ociIndex),
+                "manifests": [entry(amd, "amd64"), entry(arm, "arm64")],
+            ],
+            mediaType: ManifestMediaType.ociIndex)
         let armPlatform = try Platform("linux/arm64")
         let answer = try await service.imageManifestResult(try ref("r.test/multi:v1"), platform: armPlatform)
         #expect(answer["config"]?["digest"]?.stringValue == "sha256:" + String(repeating: "b", count: 64))
@@ -106,7 +114,10 @@ import Testing
         let answers = Task { [service] in
             try await withThrowingTaskGroup(of: JSONValue.self) { group in
                 for _ in 0..<callers {
-                    group.addTask { try await service.imageManifestResult(try ImageReference.parse("r.test/app:v1"), platform: .linuxAMD64) }
+                    group.addTask {
+                        try await service.imageManifestResult(
+                            try ImageReference.parse("r.test/app:v1"), platform: .linuxAMD64)
+                    }
                 }
                 return try await group.reduce(into: [JSONValue]()) { $0.append($1) }
             }
@@ -180,7 +191,9 @@ import Testing
         service = ContentService(source: source, cacheBytes: 64 << 20, tagTTL: 60, defaultPlatform: .linuxAMD64)
     }
 
-    private func run(_ refs: [String], workers: Int = 4) async -> (order: [String], outcomes: [(String, BatchManifestFetcher.Outcome)]) {
+    private func run(_ refs: [String], workers: Int = 4) async -> (
+        order: [String], outcomes: [(String, BatchManifestFetcher.Outcome)]
+    ) {
         let reported = Locked([(String, BatchManifestFetcher.Outcome)]())
         let fetcher = BatchManifestFetcher(service: service, maxConcurrency: workers, references: ReferenceCache())
         let order = await fetcher.run(refs, platform: .linuxAMD64) { ref, outcome in
@@ -195,14 +208,20 @@ import Testing
         source.putImage("r.test/c", tag: "1")
         _ = try await service.imageManifestResult(try ImageReference.parse("r.test/c:1"), platform: .linuxAMD64)
         let callsBefore = source.calls.count
-        let refs = ["r.test/a:1", "r.test/b:1", "r.test/a:1", "NOT A REF", "r.test/missing:1", "r.test/c:1", "r.test/b:1"]
+        let refs = [
+            "r.test/a:1", "r.test/b:1", "r.test/a:1", "NOT A REF", "r.test/missing:1", "r.test/c:1", "r.test/b:1",
+        ]
         let (order, outcomes) = await run(refs)
         #expect(order == ["r.test/a:1", "r.test/b:1", "NOT A REF", "r.test/missing:1", "r.test/c:1"])
         #expect(outcomes.map(\.0).sorted() == order.sorted())
         let byRef = Dictionary(uniqueKeysWithValues: outcomes.map { ($0.0, $0.1) })
         #expect((try? byRef["r.test/a:1"]?.get())?["schemaVersion"] == 2)
         #expect((try? byRef["r.test/c:1"]?.get())?["config"]?["size"] == 2)
-        if case .failure(let error) = byRef["NOT A REF"] { #expect(error.reason == .invalidReference) } else { Issue.record("NOT A REF") }
+        if case .failure(let error) = byRef["NOT A REF"] {
+            #expect(error.reason == .invalidReference)
+        } else {
+            Issue.record("NOT A REF")
+        }
         if case .failure(let error) = byRef["r.test/missing:1"] {
             #expect(error.reason == .manifestUnknown)
             #expect(error.data["ref"] == "r.test/missing:1")
@@ -210,7 +229,10 @@ import Testing
             Issue.record("missing")
         }
         // The cached ref was answered without a call; the others once each.
-        #expect(source.calls.dropFirst(callsBefore).sorted() == ["GET r.test/a:1", "GET r.test/b:1", "GET r.test/missing:1"])
+        #expect(
+            source.calls.dropFirst(callsBefore).sorted() == [
+                "GET r.test/a:1", "GET r.test/b:1", "GET r.test/missing:1",
+            ])
     }
 
     @Test func theBatchKeepsToItsWorkers() async throws {

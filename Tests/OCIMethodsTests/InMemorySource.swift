@@ -32,8 +32,10 @@ final class InMemorySource: ContentSource, @unchecked Sendable {
 
     /// Stores a manifest under its digest and, if given, `tag`.
     @discardableResult
-    func put(_ repository: String, tag: String? = nil, _ document: JSONValue,
-             mediaType: String = ManifestMediaType.ociManifest) -> FetchedManifest {
+    func put(
+        _ repository: String, tag: String? = nil, _ document: JSONValue,
+        mediaType: String = ManifestMediaType.ociManifest
+    ) -> FetchedManifest {
         let manifest = FetchedManifest(bytes: Array(document.jsonText.utf8), mediaType: mediaType)
         state.withLock {
             $0.manifests["\(repository)@\(manifest.digest)"] = manifest
@@ -44,14 +46,20 @@ final class InMemorySource: ContentSource, @unchecked Sendable {
 
     /// An image manifest whose config is `config` (a digest text).
     @discardableResult
-    func putImage(_ repository: String, tag: String? = nil, config: String = "sha256:" + String(repeating: "c", count: 64))
+    func putImage(
+        _ repository: String, tag: String? = nil, config: String = "sha256:" + String(repeating: "c", count: 64)
+    )
         -> FetchedManifest
     {
-        put(repository, tag: tag, [
-            "schemaVersion": 2, "mediaType": .string(ManifestMediaType.ociManifest),
-            "config": ["mediaType": "application/vnd.oci.image.config.v1+json", "size": 2, "digest": .string(config)],
-            "layers": [],
-        ])
+        put(
+            repository, tag: tag,
+            [
+                "schemaVersion": 2, "mediaType": .string(ManifestMediaType.ociManifest),
+                "config": [
+                    "mediaType": "application/vnd.oci.image.config.v1+json", "size": 2, "digest": .string(config),
+                ],
+                "layers": [],
+            ])
     }
 
     func putBlob(_ bytes: [UInt8]) -> Digest {
@@ -114,8 +122,10 @@ final class InMemorySource: ContentSource, @unchecked Sendable {
 
     var requestCounts: [String: Int] {
         let calls = self.calls
-        return ["manifest": calls.filter { $0.hasPrefix("GET ") || $0.hasPrefix("HEAD ") }.count,
-                "blob": calls.filter { $0.hasPrefix("BLOB ") }.count, "retries": 0]
+        return [
+            "manifest": calls.filter { $0.hasPrefix("GET ") || $0.hasPrefix("HEAD ") }.count,
+            "blob": calls.filter { $0.hasPrefix("BLOB ") }.count, "retries": 0,
+        ]
     }
 
     var taskExecutor: (any TaskExecutor)? { nil }

@@ -107,8 +107,10 @@ import YAML
             #expect(ArchivePath.isClean(path), "\(path)")
             #expect(ArchivePath.clean(path) == path)
         }
-        let cases = ["": ".", "/": ".", "./a": "a", "a/": "a", "a//b": "a/b", "a/./b": "a/b", "a/../b": "b",
-                     "..": ".", "/etc/x": "etc/x", "a/b/..": "a", ".": "."]
+        let cases = [
+            "": ".", "/": ".", "./a": "a", "a/": "a", "a//b": "a/b", "a/./b": "a/b", "a/../b": "b",
+            "..": ".", "/etc/x": "etc/x", "a/b/..": "a", ".": ".",
+        ]
         for (path, clean) in cases {
             #expect(!ArchivePath.isClean(path), "\(path)")
             #expect(ArchivePath.clean(path) == clean, "\(path)")
@@ -141,7 +143,8 @@ import YAML
         var flattener = LayerFlattener(paths: ["policy"], maxEntryBytes: 1 << 20)
         #expect(throws: YAMLError.self) { try flattener.apply(TarReader(MemoryByteStream(layer.archive))) }
         #expect(throws: YAMLError.self) {
-            try BlobFiles.read(TarReader(MemoryByteStream(layer.archive)), paths: ["policy/bomb.yaml"], maxEntryBytes: 1 << 20)
+            try BlobFiles.read(
+                TarReader(MemoryByteStream(layer.archive)), paths: ["policy/bomb.yaml"], maxEntryBytes: 1 << 20)
         }
     }
 

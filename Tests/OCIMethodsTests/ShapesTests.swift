@@ -5,18 +5,21 @@ import Testing
 @Suite struct ShapesTests {
     @Test func descriptorsHaveEveryKeyAndPlatformOnlyWhenPresent() throws {
         let bare = Shapes.descriptor(["mediaType": "m", "size": 3, "digest": "sha256:x"])
-        #expect(bare == [
-            "mediaType": "m", "size": 3, "digest": "sha256:x", "data": "", "urls": [], "annotations": [:],
-            "artifactType": "",
-        ])
+        #expect(
+            bare == [
+                "mediaType": "m", "size": 3, "digest": "sha256:x", "data": "", "urls": [], "annotations": [:],
+                "artifactType": "",
+            ])
         let full = Shapes.descriptor([
             "mediaType": "m", "size": 3, "digest": "sha256:x", "data": "aGVsbG8=", "urls": ["u"],
             "annotations": ["k": "v"], "artifactType": "a", "platform": ["os": "linux", "architecture": "arm64"],
         ])
         #expect(full["data"] == "hello")
-        #expect(full["platform"] == [
-            "architecture": "arm64", "os": "linux", "os.version": "", "os.features": [], "variant": "", "features": [],
-        ])
+        #expect(
+            full["platform"] == [
+                "architecture": "arm64", "os": "linux", "os.version": "", "os.features": [], "variant": "",
+                "features": [],
+            ])
     }
 
     @Test func manifestsGetSubjectOnlyWhenTheyHaveOne() throws {

@@ -30,7 +30,12 @@ import Testing
         let dispatcher = Dispatcher(registry: testRegistry(), sink: sink)
         dispatcher.receive(#"{"jsonrpc":"2.0","method":"fail","id":1}"#)
         let got = await sink.waitFor(1)
-        #expect(got == [json(#"{"jsonrpc":"2.0","id":1,"error":{"code":-32001,"message":"no such manifest","data":{"reason":"manifest_unknown"}}}"#)])
+        #expect(
+            got == [
+                json(
+                    #"{"jsonrpc":"2.0","id":1,"error":{"code":-32001,"message":"no such manifest","data":{"reason":"manifest_unknown"}}}"#
+                )
+            ])
     }
 
     @Test func progressNotificationsComeBeforeTheResponse() async {
@@ -72,7 +77,8 @@ import Testing
     }
 
     @Test func unknownNamedParam() async {
-        let e = await error(for: #"{"jsonrpc":"2.0","method":"echo","id":1,"params":{"ref":"r","paths":[],"colour":1}}"#)
+        let e = await error(
+            for: #"{"jsonrpc":"2.0","method":"echo","id":1,"params":{"ref":"r","paths":[],"colour":1}}"#)
         #expect(e?["data"]?["reason"] == "unknown_param")
     }
 
@@ -88,7 +94,10 @@ import Testing
         dispatcher.receive(#"{"jsonrpc":"2.0","method":"echo","id":1,"params":["r", ["a"]]}"#)
         dispatcher.receive(#"{"jsonrpc":"2.0","method":"echo","id":2,"params":{"paths":[],"ref":"q","mode":"m"}}"#)
         let got = sortedByID(await sink.waitFor(2))
-        #expect(got.map { $0["result"] } == [json(#"{"ref":"r","paths":["a"]}"#), json(#"{"paths":[],"ref":"q","mode":"m"}"#)])
+        #expect(
+            got.map { $0["result"] } == [
+                json(#"{"ref":"r","paths":["a"]}"#), json(#"{"paths":[],"ref":"q","mode":"m"}"#),
+            ])
     }
 
     @Test func invalidParamsNeverRunTheHandler() async {
@@ -111,7 +120,12 @@ import Testing
         while started.value == 0 { await Task.yield() }
         dispatcher.receive(#"{"jsonrpc":"2.0","method":"$/cancelRequest","params":{"id":"s"}}"#)
         let got = await sink.waitFor(1)
-        #expect(got == [json(#"{"jsonrpc":"2.0","id":"s","error":{"code":-32800,"message":"Request cancelled","data":{"reason":"cancelled"}}}"#)])
+        #expect(
+            got == [
+                json(
+                    #"{"jsonrpc":"2.0","id":"s","error":{"code":-32800,"message":"Request cancelled","data":{"reason":"cancelled"}}}"#
+                )
+            ])
         await dispatcher.waitUntilIdle()
         #expect(sink.all.count == 1)
     }
@@ -226,7 +240,9 @@ import Testing
         let got = await sink.waitFor(103)
         let waits = got.filter { $0["result"] == "opened" }
         #expect(waits.count == 100)
-        #expect(Set(waits.map { $0["id"]?.jsonText ?? "" }) == Set((0..<100).filter { $0 != 50 }.map { "\($0)" } + [#""last""#]))
+        #expect(
+            Set(waits.map { $0["id"]?.jsonText ?? "" })
+                == Set((0..<100).filter { $0 != 50 }.map { "\($0)" } + [#""last""#]))
         #expect(started.value == 100)
     }
 

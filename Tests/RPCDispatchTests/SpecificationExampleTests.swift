@@ -15,15 +15,20 @@ import Testing
     }
 
     @Test func positionalParameters() async {
-        #expect(await exchange(#"{"jsonrpc": "2.0", "method": "subtract", "params": [42, 23], "id": 1}"#, expecting: 1)
-            == [json(#"{"jsonrpc": "2.0", "id": 1, "result": 19}"#)])
-        #expect(await exchange(#"{"jsonrpc": "2.0", "method": "subtract", "params": [23, 42], "id": 2}"#, expecting: 1)
-            == [json(#"{"jsonrpc": "2.0", "id": 2, "result": -19}"#)])
+        #expect(
+            await exchange(#"{"jsonrpc": "2.0", "method": "subtract", "params": [42, 23], "id": 1}"#, expecting: 1)
+                == [json(#"{"jsonrpc": "2.0", "id": 1, "result": 19}"#)])
+        #expect(
+            await exchange(#"{"jsonrpc": "2.0", "method": "subtract", "params": [23, 42], "id": 2}"#, expecting: 1)
+                == [json(#"{"jsonrpc": "2.0", "id": 2, "result": -19}"#)])
     }
 
     @Test func namedParameters() async {
-        #expect(await exchange(#"{"jsonrpc": "2.0", "method": "subtract", "params": {"subtrahend": 23, "minuend": 42}, "id": 3}"#, expecting: 1)
-            == [json(#"{"jsonrpc": "2.0", "id": 3, "result": 19}"#)])
+        #expect(
+            await exchange(
+                #"{"jsonrpc": "2.0", "method": "subtract", "params": {"subtrahend": 23, "minuend": 42}, "id": 3}"#,
+                expecting: 1)
+                == [json(#"{"jsonrpc": "2.0", "id": 3, "result": 19}"#)])
     }
 
     @Test func notificationsGetNoResponse() async {
@@ -52,7 +57,9 @@ import Testing
     }
 
     @Test func batchWithInvalidJSON() async {
-        let got = await exchange(#"[ {"jsonrpc": "2.0", "method": "sum", "params": [1,2,4], "id": "1"}, {"jsonrpc": "2.0", "method" ]"#, expecting: 1)
+        let got = await exchange(
+            #"[ {"jsonrpc": "2.0", "method": "sum", "params": [1,2,4], "id": "1"}, {"jsonrpc": "2.0", "method" ]"#,
+            expecting: 1)
         #expect(got.first?["error"]?["code"] == -32700)
         #expect(got.first?["id"] == .null)
     }
@@ -100,6 +107,8 @@ import Testing
     }
 
     @Test func batchOfOnlyNotificationsGetsNoReply() async {
-        _ = await exchange(#"[{"jsonrpc": "2.0", "method": "notify_sum", "params": [1,2,4]}, {"jsonrpc": "2.0", "method": "notify_hello", "params": [7]}]"#, expecting: 0)
+        _ = await exchange(
+            #"[{"jsonrpc": "2.0", "method": "notify_sum", "params": [1,2,4]}, {"jsonrpc": "2.0", "method": "notify_hello", "params": [7]}]"#,
+            expecting: 0)
     }
 }

@@ -11,7 +11,8 @@ final class CollectingSink: MessageSink {
     private let messages = Locked<[JSONValue]>([])
 
     func send(_ message: [UInt8]) {
-        let value = (try? JSONParser.parse(message)) ?? .string("unparseable: \(String(decoding: message, as: UTF8.self))")
+        let value =
+            (try? JSONParser.parse(message)) ?? .string("unparseable: \(String(decoding: message, as: UTF8.self))")
         messages.withLock { $0.append(value) }
     }
 
@@ -77,14 +78,26 @@ func testRegistry(gate: Gate = Gate(), started: Counter? = nil) -> MethodRegistr
         },
         MethodSpec("get_data") { _, _ in ["hello", 5] },
         MethodSpec("notify_hello", params: [ParamSpec("n", .any)]) { _, _ in .null },
-        MethodSpec("notify_sum", params: [ParamSpec("a", .any), ParamSpec("b", .any), ParamSpec("c", .any)]) { _, _ in .null },
-        MethodSpec("update", params: [ParamSpec("a", .any, required: false), ParamSpec("b", .any, required: false),
-                                      ParamSpec("c", .any, required: false), ParamSpec("d", .any, required: false),
-                                      ParamSpec("e", .any, required: false)]) { _, _ in .null },
+        MethodSpec("notify_sum", params: [ParamSpec("a", .any), ParamSpec("b", .any), ParamSpec("c", .any)]) { _, _ in
+            .null
+        },
+        MethodSpec(
+            "update",
+            params: [
+                ParamSpec("a", .any, required: false), ParamSpec("b", .any, required: false),
+                ParamSpec("c", .any, required: false), ParamSpec("d", .any, required: false),
+                ParamSpec("e", .any, required: false),
+            ]
+        ) { _, _ in .null },
         MethodSpec("foobar") { _, _ in .null },
         MethodSpec("status", runsImmediately: true) { _, _ in "ok" },
-        MethodSpec("echo", params: [ParamSpec("ref", .string), ParamSpec("paths", .stringArray, wrongTypeReason: .invalidPaths),
-                                    ParamSpec("mode", .string, required: false, positional: false)]) { params, _ in
+        MethodSpec(
+            "echo",
+            params: [
+                ParamSpec("ref", .string), ParamSpec("paths", .stringArray, wrongTypeReason: .invalidPaths),
+                ParamSpec("mode", .string, required: false, positional: false),
+            ]
+        ) { params, _ in
             .object(params.values)
         },
         // Waits for the gate (or cancellation) and reports how it ended.

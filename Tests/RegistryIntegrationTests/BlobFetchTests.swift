@@ -4,7 +4,7 @@ import Foundation
 import Testing
 @testable import Registry
 
-@Suite(.serialized) struct BlobFetchAgainstARealRegistry {
+@Suite(.serialized, .needsDockerRegistry) struct BlobFetchAgainstARealRegistry {
     @Test func blobIsStreamedToAFileAndVerified() async throws {
         let registry = try await TestRegistry()
         defer { registry.stop() }
@@ -40,7 +40,8 @@ import Testing
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let auth = Data("u:p4ss".utf8).base64EncodedString()
-        try Data(#"{"auths":{"\#(registry.host)":{"auth":"\#(auth)"}}}"#.utf8).write(to: dir.appendingPathComponent("config.json"))
+        try Data(#"{"auths":{"\#(registry.host)":{"auth":"\#(auth)"}}}"#.utf8).write(
+            to: dir.appendingPathComponent("config.json"))
         var configuration = RegistryClient.Configuration()
         configuration.credentials = CredentialStore(environment: ["DOCKER_CONFIG": dir.path])
         let client = RegistryClient(configuration: configuration, logger: .disabled)

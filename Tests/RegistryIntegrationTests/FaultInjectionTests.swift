@@ -7,7 +7,7 @@ import TestFixtures
 @testable import Registry
 
 /// Faults a real registry cannot produce, injected by a proxy in front of one.
-@Suite(.serialized) struct FaultInjection {
+@Suite(.serialized, .needsDockerRegistry) struct FaultInjection {
     private func client(retries: Int = 3, timeout: Double = 30) -> RegistryClient {
         var configuration = RegistryClient.Configuration()
         configuration.transport.retries = retries
@@ -24,7 +24,8 @@ import TestFixtures
     }
 
     /// A rule that injects `fault` into the first `times` requests of `kind`.
-    private func first(_ times: Int, _ kind: String, _ fault: ProxyFault) -> @Sendable (TestHTTPRequest) -> ProxyFault? {
+    private func first(_ times: Int, _ kind: String, _ fault: ProxyFault) -> @Sendable (TestHTTPRequest) -> ProxyFault?
+    {
         let seen = Atomic<Int>(0)
         return { request in
             guard RegistryProxy.kind(of: request.path) == kind else { return nil }
@@ -65,7 +66,9 @@ import TestFixtures
         let (registry, proxy, _) = try await setUp()
         defer { registry.stop(); proxy.stop() }
         proxy.inject { _ in .status(503) }
-        let error = await registryError { _ = try await client(retries: 2).fetchManifest(ImageReference.parse("\(proxy.host)/app:v1")) }
+        let error = await registryError {
+            _ = try await client(retries: 2).fetchManifest(ImageReference.parse("\(proxy.host)/app:v1"))
+        }
         #expect(error?.kind == .unavailable)
         #expect(error?.reason == .serverError)
         #expect(error?.httpStatus == 503)
@@ -96,7 +99,9 @@ import TestFixtures
         #expect(corrupted?.reason == .digestMismatch)
         proxy.inject { RegistryProxy.kind(of: $0.path) == "blob" ? .truncate : nil }
         let truncated = await registryError { _ = try await client(retries: 0).fetchBlob(ref, directory: directory) }
-        #expect([.digestMismatch, .sizeMismatch, .connectionFailed].contains(truncated?.reason), "\(String(describing: truncated))")
+        #expect(
+            [.digestMismatch, .sizeMismatch, .connectionFailed].contains(truncated?.reason),
+            "\(String(describing: truncated))")
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty)
         proxy.inject { _ in nil }
         let good = try await client().fetchBlob(ref, directory: directory)
@@ -109,7 +114,9 @@ import TestFixtures
         defer { registry.stop(); proxy.stop() }
         proxy.inject { RegistryProxy.kind(of: $0.path) == "manifest" ? .delay(3) : nil }
         let start = Date()
-        let error = await registryError { _ = try await client(retries: 0, timeout: 1).fetchManifest(ImageReference.parse("\(proxy.host)/app:v1")) }
+        let error = await registryError {
+            _ = try await client(retries: 0, timeout: 1).fetchManifest(ImageReference.parse("\(proxy.host)/app:v1"))
+        }
         #expect(error?.reason == .timeout)
         #expect(error?.kind == .unavailable)
         #expect(Date().timeIntervalSince(start) < 2.8)
@@ -120,8 +127,12 @@ import TestFixtures
         defer { registry.stop(); proxy.stop() }
         let listener = try TestHTTPServer { _ in .response(status: 200, headers: [], body: []) }
         defer { listener.stop() }
-        proxy.inject { RegistryProxy.kind(of: $0.path) == "manifest" ? .redirect("ftp://127.0.0.1:\(listener.port)/x") : nil }
-        let error = await registryError { _ = try await client(retries: 0).fetchManifest(ImageReference.parse("\(proxy.host)/app:v1")) }
+        proxy.inject {
+            RegistryProxy.kind(of: $0.path) == "manifest" ? .redirect("ftp://127.0.0.1:\(listener.port)/x") : nil
+        }
+        let error = await registryError {
+            _ = try await client(retries: 0).fetchManifest(ImageReference.parse("\(proxy.host)/app:v1"))
+        }
         #expect(error?.reason == .connectionFailed)
         // Refused by libcurl at once: followed, the FTP client would wait for a greeting until the timeout.
         #expect(error?.message.lowercased().contains("unsupported protocol") == true, "\(String(describing: error))")
@@ -140,13 +151,16 @@ import TestFixtures
         defer { front.stop() }
         // "localhost" is another host than "127.0.0.1" as far as HTTP is concerned.
         let location = "http://localhost:\(target.host.split(separator: ":").last!)/v2/app/blobs/\(digest)"
-        front.inject { RegistryProxy.kind(of: $0.path) == "blob" && $0.headers["authorization"] != nil ? .redirect(location) : nil }
+        front.inject {
+            RegistryProxy.kind(of: $0.path) == "blob" && $0.headers["authorization"] != nil ? .redirect(location) : nil
+        }
         target.inject { _ in .status(200) }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-docker-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let auth = Data("carol:redirect-pw".utf8).base64EncodedString()
-        try Data(#"{"auths":{"\#(front.host)":{"auth":"\#(auth)"}}}"#.utf8).write(to: dir.appendingPathComponent("config.json"))
+        try Data(#"{"auths":{"\#(front.host)":{"auth":"\#(auth)"}}}"#.utf8).write(
+            to: dir.appendingPathComponent("config.json"))
         var configuration = RegistryClient.Configuration()
         configuration.credentials = CredentialStore(environment: ["DOCKER_CONFIG": dir.path])
         configuration.transport.retries = 0

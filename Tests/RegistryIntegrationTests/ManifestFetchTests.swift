@@ -7,37 +7,45 @@ import Testing
 @testable import Registry
 
 /// A small OCI image (config + one layer) pushed to `registry`.
-private func pushImage(_ registry: TestRegistry, _ repository: String, tag: String,
-                       mediaType: String = ManifestMediaType.ociManifest) async throws -> (manifest: Data, digest: String) {
+private func pushImage(
+    _ registry: TestRegistry, _ repository: String, tag: String,
+    mediaType: String = ManifestMediaType.ociManifest
+) async throws -> (manifest: Data, digest: String) {
     let config = Data(#"{"architecture":"amd64","os":"linux","config":{"Labels":{"a":"b"}}}"#.utf8)
     let layer = Data("layer-\(repository)-\(tag)".utf8)
     let configDigest = try await registry.pushBlob(repository, config)
     let layerDigest = try await registry.pushBlob(repository, layer)
-    let configType = mediaType == ManifestMediaType.ociManifest
+    let configType =
+        mediaType == ManifestMediaType.ociManifest
         ? "application/vnd.oci.image.config.v1+json" : "application/vnd.docker.container.image.v1+json"
-    let layerType = mediaType == ManifestMediaType.ociManifest
+    let layerType =
+        mediaType == ManifestMediaType.ociManifest
         ? "application/vnd.oci.image.layer.v1.tar+gzip" : "application/vnd.docker.image.rootfs.diff.tar.gzip"
-    let manifest = Data("""
+    let manifest = Data(
+        """
         {"schemaVersion":2,"mediaType":"\(mediaType)","config":{"mediaType":"\(configType)","size":\(config.count),"digest":"\(configDigest)"},"layers":[{"mediaType":"\(layerType)","size":\(layer.count),"digest":"\(layerDigest)"}]}
         """.utf8)
     let digest = try await registry.pushManifest(repository, tag, manifest, mediaType: mediaType)
     return (manifest, digest)
 }
 
-private func client(credentialsFor registry: TestRegistry? = nil, user: String = "", password: String = "") throws -> RegistryClient {
+private func client(credentialsFor registry: TestRegistry? = nil, user: String = "", password: String = "") throws
+    -> RegistryClient
+{
     var configuration = RegistryClient.Configuration()
     configuration.transport.retries = 0
     if let registry {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-docker-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let auth = Data("\(user):\(password)".utf8).base64EncodedString()
-        try Data(#"{"auths":{"\#(registry.host)":{"auth":"\#(auth)"}}}"#.utf8).write(to: dir.appendingPathComponent("config.json"))
+        try Data(#"{"auths":{"\#(registry.host)":{"auth":"\#(auth)"}}}"#.utf8).write(
+            to: dir.appendingPathComponent("config.json"))
         configuration.credentials = CredentialStore(environment: ["DOCKER_CONFIG": dir.path])
     }
     return RegistryClient(configuration: configuration, logger: .disabled)
 }
 
-@Suite(.serialized) struct ManifestFetchAgainstARealRegistry {
+@Suite(.serialized, .needsDockerRegistry) struct ManifestFetchAgainstARealRegistry {
     @Test func tagAndDigestFetchReturnTheExactBytesInOneRequestEach() async throws {
         let registry = try await TestRegistry()
         defer { registry.stop() }
@@ -47,7 +55,8 @@ private func client(credentialsFor registry: TestRegistry? = nil, user: String =
         #expect(byTag.bytes == [UInt8](pushed.manifest))
         #expect(byTag.digest.description == pushed.digest)
         #expect(byTag.mediaType == ManifestMediaType.ociManifest)
-        let byDigest = try await client.fetchManifest(try ImageReference.parse("\(registry.host)/team/app@\(pushed.digest)"))
+        let byDigest = try await client.fetchManifest(
+            try ImageReference.parse("\(registry.host)/team/app@\(pushed.digest)"))
         #expect(byDigest.bytes == byTag.bytes)
         #expect(client.counters.snapshot["manifest"] == 2)
     }
@@ -115,9 +124,11 @@ private func client(credentialsFor registry: TestRegistry? = nil, user: String =
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-helper-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        try Data(#"{"credHelpers":{"\#(registry.host)":"ocirpc-test"}}"#.utf8).write(to: dir.appendingPathComponent("config.json"))
+        try Data(#"{"credHelpers":{"\#(registry.host)":"ocirpc-test"}}"#.utf8).write(
+            to: dir.appendingPathComponent("config.json"))
         let helper = dir.appendingPathComponent("docker-credential-ocirpc-test")
-        try Executables.write("""
+        try Executables.write(
+            """
             #!/bin/sh
             read url
             echo "$url" >> "$(dirname "$0")/calls"

@@ -6,7 +6,7 @@ import TestFixtures
 @testable import Registry
 
 /// A registry serving HTTPS with a certificate from a private CA.
-@Suite(.serialized) struct TLSAgainstARealRegistry {
+@Suite(.serialized, .needsDockerRegistry) struct TLSAgainstARealRegistry {
     private func client(for twin: TLSRegistryTwin, caFile: String?) -> RegistryClient {
         var configuration = RegistryClient.Configuration()
         configuration.scheme = RegistryScheme(secureRegistries: [twin.host])
@@ -18,7 +18,8 @@ import TestFixtures
     @Test func theCAFileMakesAPrivateCertificateTrusted() async throws {
         let (registry, twin, image) = try await TLSRegistryTwin.withMinimalImage()
         defer { registry.stop(); twin.stop() }
-        let fetched = try await client(for: twin, caFile: twin.caFile).fetchManifest(ImageReference.parse("\(twin.host)/app:v1"))
+        let fetched = try await client(for: twin, caFile: twin.caFile).fetchManifest(
+            ImageReference.parse("\(twin.host)/app:v1"))
         #expect(fetched.digest.description == image.digest)
         #expect(fetched.bytes == [UInt8](image.manifest))
     }
@@ -57,16 +58,18 @@ import TestFixtures
 
 /// A registry on HTTPS may not send a client down to plain HTTP: the
 /// redirect is refused and the plain-HTTP host is never asked.
-@Suite struct NoDowngradeRedirects {
+@Suite(.needsDockerRegistry) struct NoDowngradeRedirects {
     @Test func anHTTPSRegistrysRedirectToHTTPIsRefused() async throws {
         let plainRequests = Locked<Int>(0)
         let plain = try TestHTTPServer { _ in
             plainRequests.withLock { $0 += 1 }
-            return .response(status: 200, headers: [("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
-                             body: Array("{}".utf8))
+            return .response(
+                status: 200, headers: [("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
+                body: Array("{}".utf8))
         }
         defer { plain.stop() }
-        let redirect = "HTTP/1.0 302 Found\r\nLocation: \(plain.baseURL)/v2/app/manifests/v1\r\nContent-Length: 0\r\n\r\n"
+        let redirect =
+            "HTTP/1.0 302 Found\r\nLocation: \(plain.baseURL)/v2/app/manifests/v1\r\nContent-Length: 0\r\n\r\n"
         let server = try TLSScriptedServer(responses: ["v2/app/manifests/v1": redirect])
         defer { server.stop() }
         var configuration = RegistryClient.Configuration()

@@ -5,7 +5,7 @@ import TestFixtures
 @testable import Registry
 
 /// Bearer tokens from a token server, against distribution's token auth.
-@Suite(.serialized) struct TokenAuthAgainstARealRegistry {
+@Suite(.serialized, .needsDockerRegistry) struct TokenAuthAgainstARealRegistry {
     private func client(for registry: TestRegistry, user: String, password: String) throws -> (RegistryClient, URL) {
         let auth = Data("\(user):\(password)".utf8).base64EncodedString()
         return try client(dockerConfigEntry: #"{"auth":"\#(auth)"}"#, for: registry)
@@ -16,7 +16,8 @@ import TestFixtures
     private func client(dockerConfigEntry entry: String, for registry: TestRegistry) throws -> (RegistryClient, URL) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-docker-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        try Data(#"{"auths":{"\#(registry.host)":\#(entry)}}"#.utf8).write(to: dir.appendingPathComponent("config.json"))
+        try Data(#"{"auths":{"\#(registry.host)":\#(entry)}}"#.utf8).write(
+            to: dir.appendingPathComponent("config.json"))
         var configuration = RegistryClient.Configuration()
         configuration.transport.retries = 0
         configuration.credentials = CredentialStore(environment: ["DOCKER_CONFIG": dir.path])
@@ -121,7 +122,8 @@ import TestFixtures
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let auth = Data("bob:tok-pass-123".utf8).base64EncodedString()
-        try Data(#"{"auths":{"\#(registry.host)":{"auth":"\#(auth)"}}}"#.utf8).write(to: dir.appendingPathComponent("config.json"))
+        try Data(#"{"auths":{"\#(registry.host)":{"auth":"\#(auth)"}}}"#.utf8).write(
+            to: dir.appendingPathComponent("config.json"))
         let session = try RPCSession(["--log-level", "debug"], environment: ["DOCKER_CONFIG": dir.path])
         let ref = "\(registry.host)/team/f:v1"
         #expect(try await session.result("ec.oci.image_manifest", [.string(ref)])["schemaVersion"] == 2)
@@ -129,7 +131,8 @@ import TestFixtures
         #expect(try await session.result("ec.oci.image_tag_refs", [.string(ref)]) == [])
         let stats = try await session.result("server.stats", [])
         await session.close()
-        let everything = String(decoding: session.process.stdout, as: UTF8.self) + session.process.stderr + stats.jsonText
+        let everything =
+            String(decoding: session.process.stdout, as: UTF8.self) + session.process.stderr + stats.jsonText
         #expect(!issuer.tokens.isEmpty)
         for secret in ["tok-pass-123", auth] + issuer.tokens {
             #expect(!everything.contains(secret))

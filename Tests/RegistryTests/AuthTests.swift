@@ -5,10 +5,14 @@ import TestFixtures
 
 @Suite struct AuthChallengeParsing {
     @Test func bearerChallengeWithQuotedParameters() {
-        let c = AuthChallenge(#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push""#)
+        let c = AuthChallenge(
+            #"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push""#)
         #expect(c?.scheme == .bearer)
-        #expect(c?.parameters == ["realm": "https://auth.example/token", "service": "registry.example",
-                                  "scope": "repository:a/b:pull,push"])
+        #expect(
+            c?.parameters == [
+                "realm": "https://auth.example/token", "service": "registry.example",
+                "scope": "repository:a/b:pull,push",
+            ])
     }
 
     @Test func basicChallengeAndCaseInsensitiveScheme() {
@@ -29,10 +33,13 @@ import TestFixtures
 
 @Suite struct CredentialFiles {
     /// A store over `files` in a new folder, which is also the helpers' `PATH`.
-    private func store(_ files: [String: String], helperTimeout: Double = 20,
-                       failureLifetime: Double = 30) throws -> (CredentialStore, URL) {
+    private func store(
+        _ files: [String: String], helperTimeout: Double = 20,
+        failureLifetime: Double = 30
+    ) throws -> (CredentialStore, URL) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-creds-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir.appendingPathComponent("containers"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: dir.appendingPathComponent("containers"), withIntermediateDirectories: true)
         for (name, text) in files {
             let file = dir.appendingPathComponent(name)
             if name.hasPrefix("docker-credential-") {
@@ -41,9 +48,14 @@ import TestFixtures
                 try Data(text.utf8).write(to: file)
             }
         }
-        return (CredentialStore(environment: ["DOCKER_CONFIG": dir.path, "XDG_RUNTIME_DIR": dir.path,
-                                              "HOME": "/nonexistent", "PATH": dir.path],
-                                helperTimeout: helperTimeout, helperFailureLifetime: failureLifetime), dir)
+        return (
+            CredentialStore(
+                environment: [
+                    "DOCKER_CONFIG": dir.path, "XDG_RUNTIME_DIR": dir.path,
+                    "HOME": "/nonexistent", "PATH": dir.path,
+                ],
+                helperTimeout: helperTimeout, helperFailureLifetime: failureLifetime), dir
+        )
     }
 
     /// A helper script that logs each call (and the server URL it was given)
@@ -60,11 +72,13 @@ import TestFixtures
     @Test func aCredentialHelperIsAskedOnceAndItsAnswerReused() async throws {
         let (s, dir) = try store([
             "config.json": #"{"credHelpers":{"r.example":"fake"}}"#,
-            "docker-credential-fake": helper(#"echo '{"ServerURL":"r.example","Username":"helper-user","Secret":"helper-secret"}'"#),
+            "docker-credential-fake": helper(
+                #"echo '{"ServerURL":"r.example","Username":"helper-user","Secret":"helper-secret"}'"#),
         ])
         defer { try? FileManager.default.removeItem(at: dir) }
         for _ in 0..<3 {
-            #expect(await s.credentials(for: "r.example") == Credentials(username: "helper-user", secret: "helper-secret"))
+            #expect(
+                await s.credentials(for: "r.example") == Credentials(username: "helper-user", secret: "helper-secret"))
         }
         #expect(calls(dir) == ["r.example"])
     }
@@ -97,10 +111,11 @@ import TestFixtures
     }
 
     @Test func aHelperThatClosesItsOutputAndLingersIsKilledAtTheTimeout() async throws {
-        let (s, dir) = try store([
-            "config.json": #"{"credHelpers":{"r.example":"fake"}}"#,
-            "docker-credential-fake": helper("exec >&-\nexec sleep 600"),
-        ], helperTimeout: 0.3)
+        let (s, dir) = try store(
+            [
+                "config.json": #"{"credHelpers":{"r.example":"fake"}}"#,
+                "docker-credential-fake": helper("exec >&-\nexec sleep 600"),
+            ], helperTimeout: 0.3)
         defer { try? FileManager.default.removeItem(at: dir) }
         let started = ContinuousClock.now
         #expect(await s.credentials(for: "r.example") == nil)
@@ -118,10 +133,11 @@ import TestFixtures
     }
 
     @Test func aHelperThatNeverAnswersIsKilledAtTheTimeout() async throws {
-        let (s, dir) = try store([
-            "config.json": #"{"credHelpers":{"r.example":"fake"}}"#,
-            "docker-credential-fake": helper("exec sleep 600"),
-        ], helperTimeout: 0.3)
+        let (s, dir) = try store(
+            [
+                "config.json": #"{"credHelpers":{"r.example":"fake"}}"#,
+                "docker-credential-fake": helper("exec sleep 600"),
+            ], helperTimeout: 0.3)
         defer { try? FileManager.default.removeItem(at: dir) }
         #expect(await s.credentials(for: "r.example") == nil)
         #expect(calls(dir) == ["r.example"])
@@ -147,7 +163,10 @@ import TestFixtures
 
     @Test func urlSpellingsAndDockerHubAliasesMatch() async throws {
         let auth = Data("u:p".utf8).base64EncodedString()
-        let (s, dir) = try store(["config.json": #"{"auths":{"https://index.docker.io/v1/":{"auth":"\#(auth)"},"https://quay.io":{"auth":"\#(auth)"}}}"#])
+        let (s, dir) = try store([
+            "config.json":
+                #"{"auths":{"https://index.docker.io/v1/":{"auth":"\#(auth)"},"https://quay.io":{"auth":"\#(auth)"}}}"#
+        ])
         defer { try? FileManager.default.removeItem(at: dir) }
         #expect(await s.credentials(for: "index.docker.io")?.username == "u")
         #expect(await s.credentials(for: "quay.io")?.username == "u")
@@ -184,7 +203,8 @@ import TestFixtures
 }
 
 @Suite struct RetryPolicy {
-    private let transport = HTTPTransport(settings: HTTPTransport.Settings(), logger: .disabled, counters: RegistryCounters())
+    private let transport = HTTPTransport(
+        settings: HTTPTransport.Settings(), logger: .disabled, counters: RegistryCounters())
 
     @Test func retryableStatuses() {
         #expect([429, 502, 503, 504].allSatisfy(HTTPTransport.isRetryable))

@@ -13,7 +13,8 @@ import TestFixtures
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("leak-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let auth = Data("u:secret".utf8).base64EncodedString()
-        try Data(#"{"auths":{"\#(registry)":{"auth":"\#(auth)"}}}"#.utf8).write(to: dir.appendingPathComponent("config.json"))
+        try Data(#"{"auths":{"\#(registry)":{"auth":"\#(auth)"}}}"#.utf8).write(
+            to: dir.appendingPathComponent("config.json"))
         var configuration = RegistryClient.Configuration()
         configuration.credentials = CredentialStore(environment: ["DOCKER_CONFIG": dir.path])
         configuration.transport.retries = 0
@@ -29,10 +30,13 @@ import TestFixtures
         let foreignRequests = Locked<[TestHTTPRequest]>([])
         let foreign = try TestHTTPServer { request in
             foreignRequests.withLock { $0.append(request) }
-            return .response(status: 401, headers: [("WWW-Authenticate", #"Bearer realm="\#(tokenServer.baseURL)/token",service="evil""#)],
-                             body: [])
+            return .response(
+                status: 401,
+                headers: [("WWW-Authenticate", #"Bearer realm="\#(tokenServer.baseURL)/token",service="evil""#)],
+                body: [])
         }
-        let manifest = Array(#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[]}"#.utf8)
+        let manifest = Array(
+            #"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[]}"#.utf8)
         let expected = "Basic " + Data("u:secret".utf8).base64EncodedString()
         let registry = try TestHTTPServer { request in
             if request.path.contains("/blobs/") {
@@ -41,7 +45,8 @@ import TestFixtures
             guard request.headers["authorization"] == expected else {
                 return .response(status: 401, headers: [("WWW-Authenticate", #"Basic realm="registry""#)], body: [])
             }
-            return .response(status: 200, headers: [("Content-Type", "application/vnd.oci.image.manifest.v1+json")], body: manifest)
+            return .response(
+                status: 200, headers: [("Content-Type", "application/vnd.oci.image.manifest.v1+json")], body: manifest)
         }
         defer { tokenServer.stop(); foreign.stop(); registry.stop() }
         let host = "127.0.0.1:\(registry.port)"
@@ -71,11 +76,13 @@ import TestFixtures
         defer { tokenServer.stop() }
         let (client, dir) = try client(for: "registry.example")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let challenge = HTTPResponse(status: 401, headers: ["www-authenticate": #"Bearer realm="\#(tokenServer.baseURL)/token""#],
-                                     body: Data(), challengeURL: "https://registry.example/v2/app/manifests/v1")
+        let challenge = HTTPResponse(
+            status: 401, headers: ["www-authenticate": #"Bearer realm="\#(tokenServer.baseURL)/token""#],
+            body: Data(), challengeURL: "https://registry.example/v2/app/manifests/v1")
         await #expect(throws: RegistryError.self) {
-            _ = try await client.authenticator.authorizationAfterChallenge(challenge, registry: "registry.example",
-                                                                          scope: "repository:app:pull")
+            _ = try await client.authenticator.authorizationAfterChallenge(
+                challenge, registry: "registry.example",
+                scope: "repository:app:pull")
         }
         #expect(tokenRequests.withLock { $0 }.isEmpty)
     }
@@ -106,7 +113,9 @@ import TestFixtures
         let dead = parent.appendingPathComponent("ocirpc-4194999-abcdef")
         let alive = parent.appendingPathComponent("ocirpc-1-abcdef")
         let unrelated = parent.appendingPathComponent("ocirpc-notes")
-        for dir in [dead, alive, unrelated] { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) }
+        for dir in [dead, alive, unrelated] {
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        }
         try Data("private".utf8).write(to: dead.appendingPathComponent("blob-1"))
         DownloadDirectory.sweepStale(in: parent.path)
         #expect(!FileManager.default.fileExists(atPath: dead.path))

@@ -7,7 +7,8 @@ import TestFixtures
 /// The HTTP engine as a task executor: tasks that prefer it run on its one
 /// thread, before and after their requests.
 @Suite struct EngineExecutorTests {
-    private let transport = HTTPTransport(settings: HTTPTransport.Settings(), logger: .disabled, counters: RegistryCounters())
+    private let transport = HTTPTransport(
+        settings: HTTPTransport.Settings(), logger: .disabled, counters: RegistryCounters())
 
     /// The threads `count` concurrent tasks ran on around five requests each,
     /// and the statuses they got.

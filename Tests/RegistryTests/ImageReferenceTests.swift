@@ -68,11 +68,16 @@ private let hex64 = String(repeating: "a", count: 64)
 @Suite struct RegistrySchemeChoice {
     @Test func plainHTTPForLoopbackAndPrivateAddresses() {
         let scheme = RegistryScheme()
-        for registry in ["localhost", "localhost:5000", "LocalHost:5000", "127.0.0.1:5000", "127.1.2.3", "[::1]:5000", "10.1.2.3",
-                         "172.16.0.1:443", "172.31.255.255", "192.168.1.1:5000"] {
+        for registry in [
+            "localhost", "localhost:5000", "LocalHost:5000", "127.0.0.1:5000", "127.1.2.3", "[::1]:5000", "10.1.2.3",
+            "172.16.0.1:443", "172.31.255.255", "192.168.1.1:5000",
+        ] {
             #expect(scheme.scheme(for: registry) == "http", "\(registry)")
         }
-        for registry in ["index.docker.io", "quay.io", "172.32.0.1", "11.0.0.1", "127.0.0.1.example", "1270.0.0.1", "10.0.0", "10.0.0.1.", "10..0.1", "10.0.0.256", "192.169.0.1:5000", "registry.example:5000"] {
+        for registry in [
+            "index.docker.io", "quay.io", "172.32.0.1", "11.0.0.1", "127.0.0.1.example", "1270.0.0.1", "10.0.0",
+            "10.0.0.1.", "10..0.1", "10.0.0.256", "192.169.0.1:5000", "registry.example:5000",
+        ] {
             #expect(scheme.scheme(for: registry) == "https", "\(registry)")
         }
     }
@@ -81,8 +86,10 @@ private let hex64 = String(repeating: "a", count: 64)
     /// a canonical dotted quad may be taken for a private address.
     @Test func nonCanonicalDottedQuadsAreHostNamesAndGetHTTPS() {
         let scheme = RegistryScheme()
-        for registry in ["010.0.0.1", "010.0.0.1:5000", "172.016.0.1", "192.168.01.1", "127.0.0.01", "0127.0.0.1",
-                         "0x7f.0.0.1", "00.0.0.0", "10.0.0.00"] {
+        for registry in [
+            "010.0.0.1", "010.0.0.1:5000", "172.016.0.1", "192.168.01.1", "127.0.0.01", "0127.0.0.1",
+            "0x7f.0.0.1", "00.0.0.0", "10.0.0.00",
+        ] {
             #expect(scheme.scheme(for: registry) == "https", "\(registry)")
         }
         for registry in ["10.0.0.0", "172.16.0.0:5000", "127.0.0.1"] {
@@ -100,12 +107,16 @@ private let hex64 = String(repeating: "a", count: 64)
 
 @Suite struct DigestComputation {
     @Test func knownSHA256AndSHA512Values() {
-        #expect(Digest.of(Array("".utf8)).description
-            == "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-        #expect(Digest.of(Array("abc".utf8)).description
-            == "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        #expect(Digest.of(Array("abc".utf8), algorithm: .sha512).hex
-            == "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f")
+        #expect(
+            Digest.of(Array("".utf8)).description
+                == "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(
+            Digest.of(Array("abc".utf8)).description
+                == "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(
+            Digest.of(Array("abc".utf8), algorithm: .sha512).hex
+                == "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f"
+        )
     }
 
     @Test func streamingEqualsOneShot() {

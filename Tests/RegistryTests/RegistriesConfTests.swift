@@ -5,7 +5,8 @@ import Options
 
 @Suite struct RegistriesConfParsing {
     @Test func registriesWithMirrorsInFileOrder() throws {
-        let conf = try RegistriesConf.parse("""
+        let conf = try RegistriesConf.parse(
+            """
             # a podman-style file
             unqualified-search-registries = ["docker.io", "quay.io"]
             short-name-mode = "enforcing"
@@ -32,7 +33,8 @@ import Options
     }
 
     @Test func aMultiLineArrayIsSkippedWhole() throws {
-        let conf = try RegistriesConf.parse("""
+        let conf = try RegistriesConf.parse(
+            """
             unqualified-search-registries = [
               "docker.io",
               "quay.io",
@@ -46,7 +48,8 @@ import Options
     }
 
     @Test func aPrefixAloneNamesTheRegistry() throws {
-        let conf = try RegistriesConf.parse("[[registry]]\nprefix = \"ghcr.io\"\n[[registry.mirror]]\nlocation = \"m\"\n")
+        let conf = try RegistriesConf.parse(
+            "[[registry]]\nprefix = \"ghcr.io\"\n[[registry.mirror]]\nlocation = \"m\"\n")
         #expect(conf.mirrors == ["ghcr.io=m"])
     }
 
@@ -65,8 +68,14 @@ import Options
         ("[[registry]]\nlocation = \"q.io\"\n[[registry.mirror]]\nlocation = \"m.io/path\"", "host[:port]"),
         // Security keys are never skipped: unknown ones are refused.
         ("[[registry]]\nlocation = \"q.io\"\nverify-signatures = true", "not supported in [[registry]]"),
-        ("[[registry]]\nlocation = \"q.io\"\n[[registry.mirror]]\nlocation = \"m\"\nblocked = true", "not supported in [[registry.mirror]]"),
-        ("[[registry]]\nlocation = \"q.io\"\n[[registry.mirror]]\nlocation = \"m\"\npull-from-mirror = \"sometimes\"", "pull-from-mirror"),
+        (
+            "[[registry]]\nlocation = \"q.io\"\n[[registry.mirror]]\nlocation = \"m\"\nblocked = true",
+            "not supported in [[registry.mirror]]"
+        ),
+        (
+            "[[registry]]\nlocation = \"q.io\"\n[[registry.mirror]]\nlocation = \"m\"\npull-from-mirror = \"sometimes\"",
+            "pull-from-mirror"
+        ),
         ("[[registry]]\nlocation = \"q.io\"\nmirror = [{ location = \"m\" }]", "not supported here"),
         ("[[registry]]\nlocation = \"q.io\"\n[[registry.mirror]]\nlocation = \"user:pw@m\"", "credentials"),
     ])
@@ -80,7 +89,8 @@ import Options
     }
 
     @Test func blockedDigestOnlyAndPullFromMirrorAreHonoured() throws {
-        let conf = try RegistriesConf.parse("""
+        let conf = try RegistriesConf.parse(
+            """
             [[registry]]
             location = "bad.example"
             blocked = true
@@ -101,11 +111,12 @@ import Options
             location = "m3"
             """)
         #expect(conf.blockedRegistries == ["bad.example"])
-        #expect(conf.mirrorEntries == [
-            .init(registry: "quay.io", mirror: RegistryMirror(host: "m1", pull: .digestOnly)),
-            .init(registry: "ghcr.io", mirror: RegistryMirror(host: "m2", pull: .digestOnly)),
-            .init(registry: "ghcr.io", mirror: RegistryMirror(host: "m3", pull: .all)),
-        ])
+        #expect(
+            conf.mirrorEntries == [
+                .init(registry: "quay.io", mirror: RegistryMirror(host: "m1", pull: .digestOnly)),
+                .init(registry: "ghcr.io", mirror: RegistryMirror(host: "m2", pull: .digestOnly)),
+                .init(registry: "ghcr.io", mirror: RegistryMirror(host: "m3", pull: .all)),
+            ])
     }
 
     @Test func theFlagReadsTheFileAndAMissingFileIsAnError() throws {
@@ -113,16 +124,18 @@ import Options
         try "[[registry]]\nlocation = \"docker.io\"\n[[registry.mirror]]\nlocation = \"m:5000\"\n"
             .write(toFile: path, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: path) }
-        guard case .run(let parsed) = try OptionParser.parse(
-            arguments: ["--registries-conf", path], environment: [:], options: RegistryOptions.options)
+        guard
+            case .run(let parsed) = try OptionParser.parse(
+                arguments: ["--registries-conf", path], environment: [:], options: RegistryOptions.options)
         else {
             Issue.record("not a run")
             return
         }
         #expect(parsed[RegistryOptions.self].registriesConf.mirrors == ["docker.io=m:5000"])
         #expect(throws: ConfigurationError.self) {
-            try OptionParser.parse(arguments: ["--registries-conf", "/nonexistent/registries.conf"], environment: [:],
-                                   options: RegistryOptions.options)
+            try OptionParser.parse(
+                arguments: ["--registries-conf", "/nonexistent/registries.conf"], environment: [:],
+                options: RegistryOptions.options)
         }
     }
 }

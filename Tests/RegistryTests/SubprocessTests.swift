@@ -39,7 +39,8 @@ import TestFixtures
     }
 
     @Test func aProgramStillOpenForWritingIsRunOnceItIsClosed() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-script-\(UUID().uuidString)").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-script-\(UUID().uuidString)")
+            .path
         defer { try? FileManager.default.removeItem(atPath: path) }
         try Executables.write("#!/bin/sh\necho ran\n", to: path)
         // Held open for writing (as a process forked while it was written

@@ -18,10 +18,12 @@ import Testing
     }
 
     @Test func embeddedDocumentMatchesProtocolFile() throws {
-        let onDisk = try String(contentsOf: Self.packageRoot.appendingPathComponent("protocol/openrpc.json"), encoding: .utf8)
-        #expect(OpenRPCDocument.text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let onDisk = try String(
+            contentsOf: Self.packageRoot.appendingPathComponent("protocol/openrpc.json"), encoding: .utf8)
+        #expect(
+            OpenRPCDocument.text.trimmingCharacters(in: .whitespacesAndNewlines)
                 == onDisk.trimmingCharacters(in: .whitespacesAndNewlines),
-                "run scripts/embed-openrpc after editing protocol/openrpc.json")
+            "run scripts/embed-openrpc after editing protocol/openrpc.json")
     }
 
     /// The reasons of `ErrorData.reason` in the document are exactly the
@@ -29,17 +31,25 @@ import Testing
     /// the same set.
     @Test func theDocumentedReasonsAreTheCodesReasons() throws {
         let doc = try document()
-        let declared = (doc["components"]?["schemas"]?["ErrorData"]?["properties"]?["reason"]?["enum"]?.arrayValue ?? [])
+        let declared =
+            (doc["components"]?["schemas"]?["ErrorData"]?["properties"]?["reason"]?["enum"]?.arrayValue ?? [])
             .compactMap(\.stringValue)
         let vocabulary = ErrorReason.allCases.map(\.rawValue)
         #expect(declared.count == Set(declared).count, "a reason is listed twice")
-        #expect(Set(declared) == Set(vocabulary),
-                "only in the document: \(Set(declared).subtracting(vocabulary).sorted()); only in the code: \(Set(vocabulary).subtracting(declared).sorted())")
+        #expect(
+            Set(declared) == Set(vocabulary),
+            "only in the document: \(Set(declared).subtracting(vocabulary).sorted()); only in the code: \(Set(vocabulary).subtracting(declared).sorted())"
+        )
         let errors = doc["components"]?["errors"]?.objectValue?.members ?? []
-        let perCode = Set(errors.flatMap { ($0.value["data"]?["reasons"]?.stringValue ?? "")
-            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } })
-        #expect(perCode == Set(vocabulary),
-                "not under any code: \(Set(vocabulary).subtracting(perCode).sorted()); unknown: \(perCode.subtracting(vocabulary).sorted())")
+        let perCode = Set(
+            errors.flatMap {
+                ($0.value["data"]?["reasons"]?.stringValue ?? "")
+                    .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            })
+        #expect(
+            perCode == Set(vocabulary),
+            "not under any code: \(Set(vocabulary).subtracting(perCode).sorted()); unknown: \(perCode.subtracting(vocabulary).sorted())"
+        )
     }
 
     /// Every reason of the vocabulary is given by some line of the sources
@@ -50,13 +60,16 @@ import Testing
         var text = ""
         while let path = walker?.nextObject() as? String {
             guard path.hasSuffix(".swift"), !path.hasPrefix("Reasons/"), !path.hasPrefix("TestFixtures"),
-                  !path.hasSuffix("OpenRPCDocument.swift") else { continue }
+                !path.hasSuffix("OpenRPCDocument.swift")
+            else { continue }
             text += try String(contentsOf: sources.appendingPathComponent(path), encoding: .utf8)
         }
         for reason in ErrorReason.allCases {
             let name = String(describing: reason)
             let use = try Regex("\\.\(name)\\b")
-            #expect(text.contains(use), "no source gives .\(name) (\(reason.rawValue)): remove it from the vocabulary and the contract")
+            #expect(
+                text.contains(use),
+                "no source gives .\(name) (\(reason.rawValue)): remove it from the vocabulary and the contract")
         }
     }
 
@@ -65,10 +78,12 @@ import Testing
     }
 
     @Test func everyServedMethodIsDocumentedAndViceVersa() throws {
-        let server = Server(options: ServerOptions(), logger: .disabled, extensions: [Self.ociExtension()],
-                            input: -1, output: -1)
+        let server = Server(
+            options: ServerOptions(), logger: .disabled, extensions: [Self.ociExtension()],
+            input: -1, output: -1)
         let methods = try document()["methods"]?.arrayValue ?? []
-        let clientToServer = Set(methods.filter { $0["x-direction"] != "server-to-client" }.compactMap { $0["name"]?.stringValue })
+        let clientToServer = Set(
+            methods.filter { $0["x-direction"] != "server-to-client" }.compactMap { $0["name"]?.stringValue })
         #expect(clientToServer == Set(server.servedMethods))
         #expect(methods.contains { $0["name"] == "$/progress" && $0["x-direction"] == "server-to-client" })
     }
@@ -88,7 +103,9 @@ import Testing
             let documented = try #require(methods.first { $0["name"]?.stringValue == spec.name }, "\(spec.name)")
             let params = documented["params"]?.arrayValue ?? []
             #expect(spec.params.map(\.name) == params.compactMap { $0["name"]?.stringValue }, "\(spec.name) names")
-            #expect(spec.params.map(\.required) == params.map { $0["required"]?.boolValue ?? false }, "\(spec.name) required")
+            #expect(
+                spec.params.map(\.required) == params.map { $0["required"]?.boolValue ?? false },
+                "\(spec.name) required")
             let positional = (documented["x-positional"]?.arrayValue ?? []).compactMap(\.stringValue)
             #expect(spec.params.filter(\.positional).map(\.name) == positional, "\(spec.name) positional")
         }

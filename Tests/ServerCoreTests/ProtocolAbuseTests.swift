@@ -24,8 +24,10 @@ import TestFixtures
     @Test func deeplyNestedJSONIsAParseErrorNotACrash() async throws {
         let p = try ServerProcess()
         p.sendLine(String(repeating: "[", count: 1_000_000))
-        p.sendLine(#"{"jsonrpc":"2.0","id":"x","method":"ec.oci.blob_files","params":["a@sha256:"# + String(repeating: "0", count: 64)
-                   + #"", "# + String(repeating: "[", count: 100_000) + "]}")
+        p.sendLine(
+            #"{"jsonrpc":"2.0","id":"x","method":"ec.oci.blob_files","params":["a@sha256:"#
+                + String(repeating: "0", count: 64)
+                + #"", "# + String(repeating: "[", count: 100_000) + "]}")
         p.sendLine(#"{"jsonrpc":"2.0","id":2,"method":"initialize"}"#)
         p.closeInput()
         #expect(await p.waitForExit(seconds: 60) == 0)
@@ -69,7 +71,9 @@ import TestFixtures
         let rssWhileBlocked = ProcessUsage.rssKiB(process.processIdentifier)
         // Sanitizer builds carry shadow memory: their runs raise the bound.
         let limitMiB = ProcessInfo.processInfo.environment["OCIRPC_TEST_RSS_LIMIT_MIB"].flatMap { Int($0) } ?? 200
-        #expect(rssWhileBlocked > 0 && rssWhileBlocked < limitMiB * 1024, "RSS \(rssWhileBlocked) KiB while output is blocked")
+        #expect(
+            rssWhileBlocked > 0 && rssWhileBlocked < limitMiB * 1024,
+            "RSS \(rssWhileBlocked) KiB while output is blocked")
         let lines = try await Task.detached {
             var newlines = 0
             while let chunk = try output.fileHandleForReading.read(upToCount: 1 << 20), !chunk.isEmpty {
@@ -95,8 +99,10 @@ import TestFixtures
         let registry = try SilentListener()
         let session = try RPCSession(["--log-level", "error", "--timeout", "60s"])
         let calls = (0..<Self.count).map { i -> JSONValue in
-            ["jsonrpc": "2.0", "id": .string("c\(i)"), "method": "ec.oci.image_manifest",
-             "params": [.string("\(registry.host)/app:t\(i)")]]
+            [
+                "jsonrpc": "2.0", "id": .string("c\(i)"), "method": "ec.oci.image_manifest",
+                "params": [.string("\(registry.host)/app:t\(i)")],
+            ]
         }
         if asOneBatch {
             session.process.sendLine(JSONValue.array(calls).jsonText)

@@ -22,8 +22,9 @@ private func configuration(_ arguments: [String], _ environment: [String: String
     guard case .run(let parsed) = try parse(arguments, environment) else {
         throw ConfigurationError(message: "not a run invocation")
     }
-    return Configuration(server: parsed[ServerOptions.self], registry: parsed[RegistryOptions.self],
-                         methods: parsed[MethodOptions.self])
+    return Configuration(
+        server: parsed[ServerOptions.self], registry: parsed[RegistryOptions.self],
+        methods: parsed[MethodOptions.self])
 }
 
 private func failure(_ arguments: [String], _ environment: [String: String] = [:]) -> String? {
@@ -59,12 +60,15 @@ private func isVersion(_ invocation: Invocation) -> Bool { if case .version = in
             "--retries", "0", "--log-level", "debug", "--log-format", "json", "--max-message-bytes", "1K",
             "--mirror", "docker.io=mirror:5000",
         ])
-        let env = try configuration([], [
-            "OCIRPC_MAX_CONCURRENCY": "3", "OCIRPC_CACHE_BYTES": "64MiB", "OCIRPC_TAG_TTL": "120",
-            "OCIRPC_PLATFORM": "linux/arm64/v8", "OCIRPC_INSECURE_REGISTRY": "reg:5000, other",
-            "OCIRPC_TIMEOUT": "0.5s", "OCIRPC_RETRIES": "0", "OCIRPC_LOG_LEVEL": "DEBUG",
-            "OCIRPC_LOG_FORMAT": "json", "OCIRPC_MAX_MESSAGE_BYTES": "1024", "OCIRPC_MIRROR": "docker.io=mirror:5000",
-        ])
+        let env = try configuration(
+            [],
+            [
+                "OCIRPC_MAX_CONCURRENCY": "3", "OCIRPC_CACHE_BYTES": "64MiB", "OCIRPC_TAG_TTL": "120",
+                "OCIRPC_PLATFORM": "linux/arm64/v8", "OCIRPC_INSECURE_REGISTRY": "reg:5000, other",
+                "OCIRPC_TIMEOUT": "0.5s", "OCIRPC_RETRIES": "0", "OCIRPC_LOG_LEVEL": "DEBUG",
+                "OCIRPC_LOG_FORMAT": "json", "OCIRPC_MAX_MESSAGE_BYTES": "1024",
+                "OCIRPC_MIRROR": "docker.io=mirror:5000",
+            ])
         #expect(cli == env)
         #expect(cli.methods.maxConcurrency == 3)
         #expect(cli.methods.cacheBytes == 64 << 20)
@@ -79,8 +83,9 @@ private func isVersion(_ invocation: Invocation) -> Bool { if case .version = in
     }
 
     @Test func commandLineWinsOverEnvironment() throws {
-        let c = try configuration(["--retries", "5", "--insecure-registry", "a"],
-                                  ["OCIRPC_RETRIES": "1", "OCIRPC_INSECURE_REGISTRY": "b,c"])
+        let c = try configuration(
+            ["--retries", "5", "--insecure-registry", "a"],
+            ["OCIRPC_RETRIES": "1", "OCIRPC_INSECURE_REGISTRY": "b,c"])
         #expect(c.registry.retries == 5)
         #expect(c.registry.insecureRegistries == ["a"])
     }

@@ -8,8 +8,10 @@ import Testing
     @Test func helpListsEveryOptionAndExitsZero() async throws {
         let r = try await ServerProcess.run(["--help"])
         #expect(r.status == 0)
-        for flag in ["--max-concurrency", "--cache-bytes", "--tag-ttl", "--platform", "--insecure-registry",
-                     "--timeout", "--retries", "--log-level", "--log-format", "--max-message-bytes", "--version"] {
+        for flag in [
+            "--max-concurrency", "--cache-bytes", "--tag-ttl", "--platform", "--insecure-registry",
+            "--timeout", "--retries", "--log-level", "--log-format", "--max-message-bytes", "--version",
+        ] {
             #expect(r.stdout.contains(flag), "\(flag)")
         }
     }
@@ -44,7 +46,9 @@ import Testing
     }
 
     @Test func initializeDescribesTheServer() async throws {
-        let r = try await ServerProcess.run([], input: #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"processId":1,"rootUri":null}}"# + "\n")
+        let r = try await ServerProcess.run(
+            [], input: #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"processId":1,"rootUri":null}}"# + "\n"
+        )
         let result = try JSONParser.parse(r.stdout.trimmingCharacters(in: .newlines))["result"]
         #expect(result?["protocolVersion"] == "1")
         #expect(result?["serverInfo"]?["name"] == "ocirpc")
@@ -62,7 +66,8 @@ import Testing
         try Executables.write(Data(contentsOf: ServerProcess.binary), to: copy.path)
         let viaCopy = try await runBinary(copy, input: #"{"jsonrpc":"2.0","id":1,"method":"rpc.discover"}"# + "\n")
         let document = try JSONParser.parse(viaCopy.trimmingCharacters(in: .newlines))["result"]
-        let onDisk = try JSONParser.parse(Array(Data(contentsOf: OpenRPCContract.packageRoot.appendingPathComponent("protocol/openrpc.json"))))
+        let onDisk = try JSONParser.parse(
+            Array(Data(contentsOf: OpenRPCContract.packageRoot.appendingPathComponent("protocol/openrpc.json"))))
         #expect(document == onDisk)
     }
 
@@ -93,9 +98,12 @@ import Testing
     }
 
     @Test func oversizedMessageIsAnsweredAndTheSessionGoesOn() async throws {
-        let big = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"pad":""# + String(repeating: "x", count: 5000) + #""}}"#
-        let r = try await ServerProcess.run(["--max-message-bytes", "1KiB"],
-                                      input: big + "\n" + #"{"jsonrpc":"2.0","id":2,"method":"shutdown"}"# + "\n")
+        let big =
+            #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"pad":""# + String(repeating: "x", count: 5000)
+            + #""}}"#
+        let r = try await ServerProcess.run(
+            ["--max-message-bytes", "1KiB"],
+            input: big + "\n" + #"{"jsonrpc":"2.0","id":2,"method":"shutdown"}"# + "\n")
         let messages = r.stdout.split(separator: "\n").compactMap { try? JSONParser.parse(String($0)) }
         #expect(messages.count == 2)
         #expect(messages.first?["error"]?["code"] == -32600)
@@ -153,8 +161,9 @@ import Testing
     }
 
     @Test func logsGoToStderrOnly() async throws {
-        let r = try await ServerProcess.run(["--log-level", "debug", "--log-format", "json"],
-                                      input: #"{"jsonrpc":"2.0","id":1,"method":"shutdown"}"# + "\n")
+        let r = try await ServerProcess.run(
+            ["--log-level", "debug", "--log-format", "json"],
+            input: #"{"jsonrpc":"2.0","id":1,"method":"shutdown"}"# + "\n")
         #expect(r.stdout == #"{"jsonrpc":"2.0","id":1,"result":null}"# + "\n")
         let logLines = r.stderr.split(separator: "\n")
         #expect(!logLines.isEmpty)

@@ -40,7 +40,10 @@ import YAML
               - one
               - {k: v}
             """
-        #expect(try json(yaml) == #"{"base":{"image":"x","ports":[80,443]},"copy":{"image":"x","ports":[80,443]},"list":["one",{"k":"v"}]}"#)
+        #expect(
+            try json(yaml)
+                == #"{"base":{"image":"x","ports":[80,443]},"copy":{"image":"x","ports":[80,443]},"list":["one",{"k":"v"}]}"#
+        )
     }
 
     @Test func onlyTheFirstDocumentCounts() throws {
@@ -111,7 +114,9 @@ import YAML
         // Each level is 10 deep and aliases the one before: depth 10 x 60 = 600.
         var yaml = "l0: &l0 " + String(repeating: "[", count: 10) + "x" + String(repeating: "]", count: 10) + "\n"
         for i in 1..<60 {
-            yaml += "l\(i): &l\(i) " + String(repeating: "[", count: 10) + "*l\(i - 1)" + String(repeating: "]", count: 10) + "\n"
+            yaml +=
+                "l\(i): &l\(i) " + String(repeating: "[", count: 10) + "*l\(i - 1)" + String(repeating: "]", count: 10)
+                + "\n"
         }
         #expect(limitError(Array(yaml.utf8)))
     }
@@ -137,8 +142,14 @@ import YAML
         #expect(refused(list) { $0.maxOutputBytes = 250 })
         #expect(!refused(list) { $0.maxOutputBytes = 500 })
         let aliased = "a: &x \"" + String(repeating: "y", count: 100) + "\"\nb: [*x, *x, *x]\n"
-        #expect(refused(aliased) { $0.aliasAllowanceBytes = 200; $0.aliasAllowanceRatio = 1 })
-        #expect(!refused(aliased) { $0.aliasAllowanceBytes = 400; $0.aliasAllowanceRatio = 1 })
+        #expect(
+            refused(aliased) {
+                $0.aliasAllowanceBytes = 200; $0.aliasAllowanceRatio = 1
+            })
+        #expect(
+            !refused(aliased) {
+                $0.aliasAllowanceBytes = 400; $0.aliasAllowanceRatio = 1
+            })
     }
 
     @Test func floatsOutOfRangeStayStringsAsInGoYAMLV2() throws {

@@ -92,7 +92,10 @@ public struct RegistriesConf: Sendable, Equatable {
             let key = OptionValue.trimmed(line[..<equals]).trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
             var value = OptionValue.trimmed(line[line.index(after: equals)...])
             if value.hasPrefix("[") && (table == .registry || table == .mirror) {
-                throw ConfigurationError(message: "line \(number): '\(key)' as an array is not supported here; write mirrors as [[registry.mirror]] tables")
+                throw ConfigurationError(
+                    message:
+                        "line \(number): '\(key)' as an array is not supported here; write mirrors as [[registry.mirror]] tables"
+                )
             }
             // An array value may span lines; ocirpc reads none, so skip it whole.
             if value.hasPrefix("[") {
@@ -120,11 +123,16 @@ public struct RegistriesConf: Sendable, Equatable {
                 case "pull-from-mirror" where isMirror:
                     let text = try string(value, line: number)
                     guard let pull = RegistryMirror.Pull(setting: text) else {
-                        throw ConfigurationError(message: "line \(number): pull-from-mirror must be all, digest-only or tag-only, got '\(text)'")
+                        throw ConfigurationError(
+                            message:
+                                "line \(number): pull-from-mirror must be all, digest-only or tag-only, got '\(text)'")
                     }
                     entry.pull = pull
                 default:
-                    throw ConfigurationError(message: "line \(number): '\(key)' is not supported in \(isMirror ? "[[registry.mirror]]" : "[[registry]]")")
+                    throw ConfigurationError(
+                        message:
+                            "line \(number): '\(key)' is not supported in \(isMirror ? "[[registry.mirror]]" : "[[registry]]")"
+                    )
                 }
             }
             let last = registries.count - 1
@@ -140,21 +148,25 @@ public struct RegistriesConf: Sendable, Equatable {
                 throw ConfigurationError(message: "a [[registry]] without a location")
             }
             guard !registry.location.contains("/") else {
-                throw ConfigurationError(message: "'\(registry.location)' names a namespace; only whole registries are supported")
+                throw ConfigurationError(
+                    message: "'\(registry.location)' names a namespace; only whole registries are supported")
             }
             if registry.insecure { conf.insecureRegistries.append(registry.location) }
             if registry.blocked { conf.blockedRegistries.append(registry.location) }
             for mirror in mirrors {
                 guard !mirror.location.isEmpty, !mirror.location.contains("/") else {
-                    throw ConfigurationError(message: "mirror '\(mirror.location)' of \(registry.location): expected host[:port]")
+                    throw ConfigurationError(
+                        message: "mirror '\(mirror.location)' of \(registry.location): expected host[:port]")
                 }
                 guard !mirror.location.contains("@") else {
-                    throw ConfigurationError(message: "mirror of \(registry.location): credentials do not belong in a location")
+                    throw ConfigurationError(
+                        message: "mirror of \(registry.location): credentials do not belong in a location")
                 }
                 // containers-registries.conf(5): mirror-by-digest-only makes
                 // every mirror digest-only and overrides pull-from-mirror.
                 let pull: RegistryMirror.Pull = registry.mirrorByDigestOnly ? .digestOnly : (mirror.pull ?? .all)
-                conf.mirrorEntries.append(Mirror(registry: registry.location, mirror: RegistryMirror(host: mirror.location, pull: pull)))
+                conf.mirrorEntries.append(
+                    Mirror(registry: registry.location, mirror: RegistryMirror(host: mirror.location, pull: pull)))
                 if mirror.insecure { conf.insecureRegistries.append(mirror.location) }
             }
         }

@@ -27,39 +27,50 @@ public struct RegistryOptions: OptionSection, Equatable {
 
     /// The options, as `--help` lists them.
     public static let options: [CommandOption] = [
-        CommandOption(Self.self, flag: "--insecure-registry", variable: "OCIRPC_INSECURE_REGISTRY", valueName: "HOST[:PORT]",
-                      help: "use plain HTTP for this registry (repeatable; variable: comma-separated)",
-                      repeatable: true) { o, v throws(ConfigurationError) in
+        CommandOption(
+            Self.self, flag: "--insecure-registry", variable: "OCIRPC_INSECURE_REGISTRY", valueName: "HOST[:PORT]",
+            help: "use plain HTTP for this registry (repeatable; variable: comma-separated)",
+            repeatable: true
+        ) { o, v throws(ConfigurationError) in
             o.insecureRegistries.append(try OptionValue.host(v, "--insecure-registry"))
         },
-        CommandOption(Self.self, flag: "--secure-registry", variable: "OCIRPC_SECURE_REGISTRY", valueName: "HOST[:PORT]",
-                      help: "use HTTPS for this registry even on loopback or a private address (repeatable)",
-                      repeatable: true) { o, v throws(ConfigurationError) in
+        CommandOption(
+            Self.self, flag: "--secure-registry", variable: "OCIRPC_SECURE_REGISTRY", valueName: "HOST[:PORT]",
+            help: "use HTTPS for this registry even on loopback or a private address (repeatable)",
+            repeatable: true
+        ) { o, v throws(ConfigurationError) in
             o.secureRegistries.append(try OptionValue.host(v, "--secure-registry"))
         },
-        CommandOption(Self.self, flag: "--ca-file", variable: "OCIRPC_CA_FILE", valueName: "PATH",
-                      help: "trust the CAs of this PEM bundle instead of the system's (default $SSL_CERT_FILE if set)") {
+        CommandOption(
+            Self.self, flag: "--ca-file", variable: "OCIRPC_CA_FILE", valueName: "PATH",
+            help: "trust the CAs of this PEM bundle instead of the system's (default $SSL_CERT_FILE if set)"
+        ) {
             o, v throws(ConfigurationError) in
             guard access(v, R_OK) == 0 else {
                 throw ConfigurationError(message: "--ca-file: cannot read '\(v)'")
             }
             o.caFile = v
         },
-        CommandOption(Self.self, flag: "--mirror", variable: "OCIRPC_MIRROR", valueName: "REGISTRY=MIRROR",
-                      help: "try MIRROR (host[:port]) before REGISTRY (repeatable; variable: comma-separated)",
-                      repeatable: true) { o, v throws(ConfigurationError) in
+        CommandOption(
+            Self.self, flag: "--mirror", variable: "OCIRPC_MIRROR", valueName: "REGISTRY=MIRROR",
+            help: "try MIRROR (host[:port]) before REGISTRY (repeatable; variable: comma-separated)",
+            repeatable: true
+        ) { o, v throws(ConfigurationError) in
             let parts = v.split(separator: "=", omittingEmptySubsequences: false).map(String.init)
             guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
                 throw ConfigurationError(message: "--mirror: expected REGISTRY=MIRROR, got '\(v)'")
             }
             // Credentials in a host would end up in logs and messages.
             guard !parts[1].contains("@"), !parts[1].contains("/") else {
-                throw ConfigurationError(message: "--mirror: the mirror must be host[:port], without credentials or a path")
+                throw ConfigurationError(
+                    message: "--mirror: the mirror must be host[:port], without credentials or a path")
             }
             o.mirrors.append(RegistriesConf.Mirror(registry: parts[0], mirror: RegistryMirror(host: parts[1])))
         },
-        CommandOption(Self.self, flag: "--registries-conf", variable: "OCIRPC_REGISTRIES_CONF", valueName: "PATH",
-                      help: "mirrors and insecure registries from a containers registries.conf") {
+        CommandOption(
+            Self.self, flag: "--registries-conf", variable: "OCIRPC_REGISTRIES_CONF", valueName: "PATH",
+            help: "mirrors and insecure registries from a containers registries.conf"
+        ) {
             o, v throws(ConfigurationError) in
             do throws(ConfigurationError) {
                 o.registriesConf = try RegistriesConf.load(v)
@@ -67,18 +78,24 @@ public struct RegistryOptions: OptionSection, Equatable {
                 throw ConfigurationError(message: "--registries-conf: \(v): \(error.message)")
             }
         },
-        CommandOption(Self.self, flag: "--timeout", variable: "OCIRPC_TIMEOUT", valueName: "DURATION",
-                      help: "seconds of silence (or under 1 KiB/s) before a registry request fails (default 30s)") {
+        CommandOption(
+            Self.self, flag: "--timeout", variable: "OCIRPC_TIMEOUT", valueName: "DURATION",
+            help: "seconds of silence (or under 1 KiB/s) before a registry request fails (default 30s)"
+        ) {
             o, v throws(ConfigurationError) in
             o.timeout = try OptionValue.duration(v, "--timeout", allowZero: false, max: 86_400)
         },
-        CommandOption(Self.self, flag: "--request-timeout", variable: "OCIRPC_REQUEST_TIMEOUT", valueName: "DURATION",
-                      help: "total time for one registry request, retries included (default 10m)") {
+        CommandOption(
+            Self.self, flag: "--request-timeout", variable: "OCIRPC_REQUEST_TIMEOUT", valueName: "DURATION",
+            help: "total time for one registry request, retries included (default 10m)"
+        ) {
             o, v throws(ConfigurationError) in
             o.requestTimeout = try OptionValue.duration(v, "--request-timeout", allowZero: false, max: 86_400)
         },
-        CommandOption(Self.self, flag: "--retries", variable: "OCIRPC_RETRIES", valueName: "N",
-                      help: "retries on connection errors, 429, 502/503/504 (default 3)") { o, v throws(ConfigurationError) in
+        CommandOption(
+            Self.self, flag: "--retries", variable: "OCIRPC_RETRIES", valueName: "N",
+            help: "retries on connection errors, 429, 502/503/504 (default 3)"
+        ) { o, v throws(ConfigurationError) in
             guard let n = Int(v), n >= 0, n <= 100 else {
                 throw ConfigurationError(message: "--retries: expected an integer from 0 to 100, got '\(v)'")
             }
@@ -93,8 +110,9 @@ extension RegistryClient.Configuration {
     /// and how many connections to keep per host.
     public init(options: RegistryOptions, environment: [String: String], maxConnectionsPerHost: Int) {
         self.init()
-        scheme = RegistryScheme(insecureRegistries: options.insecureRegistries + options.registriesConf.insecureRegistries,
-                                secureRegistries: options.secureRegistries)
+        scheme = RegistryScheme(
+            insecureRegistries: options.insecureRegistries + options.registriesConf.insecureRegistries,
+            secureRegistries: options.secureRegistries)
         // Like curl and OpenSSL tools: SSL_CERT_FILE / SSL_CERT_DIR when no --ca-file.
         func variable(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
         transport.caFile = options.caFile ?? variable("SSL_CERT_FILE")

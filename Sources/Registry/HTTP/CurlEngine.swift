@@ -98,7 +98,8 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
     /// Performs `request`, its body going to `sink`; throws `CurlFailure`
     /// when no response came (or the task was cancelled).
     /// `timeLimit` (seconds) bounds the whole transfer, connecting included.
-    func perform(_ request: HTTPRequest, into sink: BodySink, timeLimit: Double) async throws(CurlFailure) -> CurlResult {
+    func perform(_ request: HTTPRequest, into sink: BodySink, timeLimit: Double) async throws(CurlFailure) -> CurlResult
+    {
         let transfer = CurlTransfer(request: request, sink: sink, timeLimit: timeLimit)
         let result: Result<CurlResult, CurlFailure> = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
@@ -110,7 +111,9 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
         return try result.get()
     }
 
-    private func submit(_ transfer: CurlTransfer, _ continuation: CheckedContinuation<Result<CurlResult, CurlFailure>, Never>) {
+    private func submit(
+        _ transfer: CurlTransfer, _ continuation: CheckedContinuation<Result<CurlResult, CurlFailure>, Never>
+    ) {
         let (cancelled, wake): (Bool, Bool) = lock.withLock {
             transfer.continuation = continuation
             if transfer.cancelRequested { return (true, false) }
@@ -219,7 +222,8 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
         var left: Int32 = 0
         while let message = ocirpc_multi_info_read(multi, &left) {
             guard message.pointee.msg == CURLMSG_DONE, let handle = message.pointee.easy_handle,
-                  let transfer = active[handle] else { continue }
+                let transfer = active[handle]
+            else { continue }
             finish(transfer, transfer.outcome(message.pointee.data.result))
         }
     }
@@ -283,25 +287,4 @@ enum BodySink: Sendable {
 struct CurlResult: Sendable {
     let response: HTTPResponse
     let file: DownloadedFile?
-}
-
-/// A response body streamed to disk, hashed as it was written.
-public struct DownloadedFile: Sendable {
-    public let url: URL
-    public let digest: Digest
-    public let size: Int
-}
-
-/// Why a transfer ended without a response.
-struct CurlFailure: Error, Sendable {
-    enum Kind: Sendable { case timeout, tls, connection, cancelled, localFile, library, tooLarge, headersTooLarge }
-    let kind: Kind
-    let message: String
-
-    init(_ kind: Kind, _ message: String) {
-        self.kind = kind
-        self.message = message
-    }
-
-    static let cancelled = CurlFailure(.cancelled, "cancelled")
 }

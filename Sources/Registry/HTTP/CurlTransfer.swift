@@ -51,7 +51,8 @@ final class CurlTransfer: @unchecked Sendable {
         // HTTP(S) only, redirects included: a registry cannot send us to ftp:// or file://.
         ocirpc_setopt_string(handle, CURLOPT_PROTOCOLS_STR, "http,https")
         // And never from https down to http.
-        ocirpc_setopt_string(handle, CURLOPT_REDIR_PROTOCOLS_STR, request.url.hasPrefix("https:") ? "https" : "http,https")
+        ocirpc_setopt_string(
+            handle, CURLOPT_REDIR_PROTOCOLS_STR, request.url.hasPrefix("https:") ? "https" : "http,https")
         ocirpc_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, max(1, Int(settings.timeout * 1000)))
         ocirpc_setopt_long(handle, CURLOPT_TCP_KEEPALIVE, 1)
         // A deadline for the whole transfer, and a floor on its speed: a
@@ -73,7 +74,8 @@ final class CurlTransfer: @unchecked Sendable {
             ocirpc_setopt_offset(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(payload.count))
             payload.withUnsafeBytes { bytes in
                 // Copied by libcurl.
-                _ = ocirpc_setopt_pointer(handle, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: bytes.baseAddress))
+                _ = ocirpc_setopt_pointer(
+                    handle, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: bytes.baseAddress))
             }
         } else if request.body != nil || request.method == "POST" {
             ocirpc_setopt_long(handle, CURLOPT_POST, 1)
@@ -157,7 +159,8 @@ final class CurlTransfer: @unchecked Sendable {
         lastProgress = Self.now()
         guard let data, length > 0 else { return length }
         if case .file(let directory, let algorithm, _) = sink, file == nil, !fileFailed,
-           statusCode().map({ (200..<300).contains($0) }) == true {
+            statusCode().map({ (200..<300).contains($0) }) == true
+        {
             let path = directory.appendingPathComponent("blob-\(UUID().uuidString)")
             guard let opened = Self.createPrivateFile(path.path) else {
                 fileFailed = true
@@ -181,7 +184,9 @@ final class CurlTransfer: @unchecked Sendable {
             return length
         }
         let room = bodyLimit + 1 - body.count
-        if room > 0 { body.append(UnsafeRawBufferPointer(start: data, count: min(room, length)).bindMemory(to: UInt8.self)) }
+        if room > 0 {
+            body.append(UnsafeRawBufferPointer(start: data, count: min(room, length)).bindMemory(to: UInt8.self))
+        }
         // Past the limit: stop (the caller sees limit + 1 bytes).
         return room > length ? length : 0
     }
@@ -200,7 +205,9 @@ final class CurlTransfer: @unchecked Sendable {
 
     private func statusCode() -> Int? {
         var status = 0
-        guard let handle, ocirpc_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK, status > 0 else { return nil }
+        guard let handle, ocirpc_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK, status > 0 else {
+            return nil
+        }
         return status
     }
 
@@ -212,7 +219,8 @@ final class CurlTransfer: @unchecked Sendable {
         }
         if headersOverLimit {
             discardFile()
-            return .failure(CurlFailure(.headersTooLarge, "the response headers are over \(CurlEngine.maxHeaderBytes) bytes"))
+            return .failure(
+                CurlFailure(.headersTooLarge, "the response headers are over \(CurlEngine.maxHeaderBytes) bytes"))
         }
         let cutAtLimit = code == CURLE_WRITE_ERROR && !fileFailed && body.count > bodyLimit
         guard code == CURLE_OK || cutAtLimit, let status = statusCode() else {
@@ -276,9 +284,9 @@ final class CurlTransfer: @unchecked Sendable {
         case CURLE_OPERATION_TIMEDOUT:
             return CurlFailure(.timeout, text)
         case CURLE_SSL_CONNECT_ERROR, CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CERTPROBLEM, CURLE_SSL_CIPHER,
-             CURLE_SSL_CACERT_BADFILE, CURLE_SSL_ENGINE_NOTFOUND, CURLE_SSL_ENGINE_SETFAILED, CURLE_SSL_CRL_BADFILE,
-             CURLE_SSL_ISSUER_ERROR, CURLE_SSL_PINNEDPUBKEYNOTMATCH, CURLE_SSL_INVALIDCERTSTATUS,
-             CURLE_SSL_SHUTDOWN_FAILED, CURLE_USE_SSL_FAILED:
+            CURLE_SSL_CACERT_BADFILE, CURLE_SSL_ENGINE_NOTFOUND, CURLE_SSL_ENGINE_SETFAILED, CURLE_SSL_CRL_BADFILE,
+            CURLE_SSL_ISSUER_ERROR, CURLE_SSL_PINNEDPUBKEYNOTMATCH, CURLE_SSL_INVALIDCERTSTATUS,
+            CURLE_SSL_SHUTDOWN_FAILED, CURLE_USE_SSL_FAILED:
             return CurlFailure(.tls, text)
         default:
             return CurlFailure(.connection, text)

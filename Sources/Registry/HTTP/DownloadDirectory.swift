@@ -18,9 +18,10 @@ public enum DownloadDirectory {
             sweepStale(in: parent)
             var template = Array("\(parent)/ocirpc-\(getpid())-XXXXXX".utf8CString)
             guard let path = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-                return .failure(RegistryError(
-                    .unavailable, reason: .ioError,
-                    message: "cannot create a private download directory in \(parent) (errno \(errno))"))
+                return .failure(
+                    RegistryError(
+                        .unavailable, reason: .ioError,
+                        message: "cannot create a private download directory in \(parent) (errno \(errno))"))
             }
             let url = URL(fileURLWithPath: String(cString: path), isDirectory: true)
             made = url

@@ -1,39 +1,39 @@
 import Foundation
 
 /// One HTTP request to a registry or token server.
-public struct HTTPRequest: Sendable {
-    public var method: String
+package struct HTTPRequest: Sendable {
+    package var method: String
     /// The absolute URL, as sent.
-    public var url: String
+    package var url: String
     /// Header values by name (as sent).
-    public private(set) var headers: [String: String] = [:]
-    public var body: Data?
+    package private(set) var headers: [String: String] = [:]
+    package var body: Data?
 
     /// A request for `url`, an absolute `http` or `https` URL whose
     /// characters need no escaping (the caller has checked it).
-    public init(_ method: String = "GET", url: String) {
+    package init(_ method: String = "GET", url: String) {
         self.method = method
         self.url = url
     }
 
-    public init(_ method: String = "GET", url: URL) {
+    package init(_ method: String = "GET", url: URL) {
         self.init(method, url: url.absoluteString)
     }
 
     /// `host[:port]` of the URL, for messages.
-    public var authority: String { Self.authority(of: url) }
+    package var authority: String { Self.authority(of: url) }
 
     /// `scheme://host[:port]` of the URL, lower-cased.
-    public var origin: String { Self.origin(of: url) }
+    package var origin: String { Self.origin(of: url) }
 
     /// `scheme://host[:port]` of `url`, lower-cased.
-    public static func origin(of url: String) -> String {
+    package static func origin(of url: String) -> String {
         let scheme = url.prefix { $0 != ":" }
         return (scheme + "://" + authority(of: url)).lowercased()
     }
 
     /// `host[:port]` of `url`.
-    public static func authority(of url: String) -> String {
+    package static func authority(of url: String) -> String {
         let bytes = Array(url.utf8)
         var start = 0
         if let colon = bytes.firstIndex(of: UInt8(ascii: ":")), bytes[colon...].starts(with: [0x3A, 0x2F, 0x2F]) {
@@ -44,7 +44,7 @@ public struct HTTPRequest: Sendable {
     }
 
     /// Sets (or, with nil, removes) a header; names are case-insensitive.
-    public mutating func setHeader(_ name: String, _ value: String?) {
+    package mutating func setHeader(_ name: String, _ value: String?) {
         let lowered = name.lowercased()
         if let existing = headers.keys.first(where: { $0.lowercased() == lowered }) {
             headers[existing] = nil
@@ -54,30 +54,32 @@ public struct HTTPRequest: Sendable {
 }
 
 /// A response with its body in memory (manifests, tokens, error bodies).
-public struct HTTPResponse: Sendable {
-    public let status: Int
+package struct HTTPResponse: Sendable {
+    package let status: Int
     /// Header values by lower-cased name (of the last response, after redirects).
-    public let headers: [String: String]
-    public let body: Data
+    package let headers: [String: String]
+    package let body: Data
     /// For a 401 answer, the URL that gave it (after redirects): a
     /// challenge is learnt only from the registry's own origin.
-    public let challengeURL: String?
+    package let challengeURL: String?
 
-    public init(status: Int, headers: [String: String], body: Data, challengeURL: String? = nil) {
+    package init(status: Int, headers: [String: String], body: Data, challengeURL: String? = nil) {
         self.status = status
         self.headers = headers
         self.body = body
         self.challengeURL = challengeURL
     }
 
-    public func header(_ name: String) -> String? { headers[name.lowercased()] }
+    package func header(_ name: String) -> String? { headers[name.lowercased()] }
 
     /// The `Content-Type` without parameters (`""` when absent).
-    public var mediaType: String {
+    package var mediaType: String {
         guard let value = header("Content-Type") else { return "" }
         let type = value.utf8.prefix { $0 != UInt8(ascii: ";") }
         let start = type.firstIndex { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") } ?? type.endIndex
-        let end = type.lastIndex { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") }.map { type.index(after: $0) } ?? start
+        let end =
+            type.lastIndex { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") }.map { type.index(after: $0) }
+            ?? start
         return String(Substring(type[start..<max(start, end)]))
     }
 }

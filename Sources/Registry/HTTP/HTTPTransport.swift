@@ -6,23 +6,9 @@ import Logging
 /// The HTTP layer: the shared `CurlEngine` (kept-alive connections), timeouts,
 /// and retries with exponential backoff and jitter on connection errors, 429
 /// and 502/503/504 (honouring `Retry-After`).
-public final class HTTPTransport: Sendable {
-    public struct Settings: Sendable {
-        /// Seconds of silence, or of less than 1 KiB/s, before an attempt fails.
-        public var timeout: Double = 30
-        /// Seconds one registry request may take in all, retries included.
-        public var requestTimeout: Double = 600
-        public var retries: Int = 3
-        public var maxConnectionsPerHost: Int = 8
-        /// First backoff delay; doubled per attempt, with jitter.
-        public var baseBackoff: Double = 0.2
-        public var maxBackoff: Double = 10
-        /// A PEM bundle of trusted CAs instead of the system's (`--ca-file`, `SSL_CERT_FILE`).
-        public var caFile: String?
-        /// A directory of hashed CA certificates instead of the system's (`SSL_CERT_DIR`).
-        public var caDirectory: String?
-        public init() {}
-    }
+package final class HTTPTransport: Sendable {
+    /// The transport's settings.
+    package typealias Settings = TransportSettings
 
     private let engineSettings: CurlEngine.Settings
     private let startedEngine = Locked<CurlEngine?>(nil)
@@ -30,7 +16,7 @@ public final class HTTPTransport: Sendable {
     private let logger: Logger
     private let counters: RegistryCounters
 
-    public init(settings: Settings, logger: Logger, counters: RegistryCounters) {
+    package init(settings: Settings, logger: Logger, counters: RegistryCounters) {
         self.settings = settings
         self.logger = logger
         self.counters = counters
@@ -52,12 +38,12 @@ public final class HTTPTransport: Sendable {
     /// for this transport's requests can prefer it and run between network
     /// events, without a thread switch per request.
     /// Nil when libcurl cannot be loaded (then every request fails anyway).
-    public var taskExecutor: (any TaskExecutor)? { try? engine() }
+    package var taskExecutor: (any TaskExecutor)? { try? engine() }
 
     /// Sends `request`, retrying what is worth retrying, and returns the
     /// final response whatever its status. Throws only when no response came.
     /// A body longer than `bodyLimit` is cut at `bodyLimit + 1` bytes.
-    public func send(
+    package func send(
         _ request: HTTPRequest, kind: RegistryCounters.Kind, bodyLimit: Int = 4 << 20
     ) async throws(RegistryError) -> HTTPResponse {
         try await withRetries(request, kind: kind, into: .memory(limit: bodyLimit)).response
@@ -68,7 +54,7 @@ public final class HTTPTransport: Sendable {
     /// same retries. The file, written only for a 2xx answer (other bodies
     /// are in the response), belongs to the caller. A body over `limit`
     /// bytes fails the download (`blob_too_large`) as soon as it passes it.
-    public func download(
+    package func download(
         _ request: HTTPRequest, to directory: URL, hashing algorithm: Digest.Algorithm, limit: Int,
         kind: RegistryCounters.Kind
     ) async throws(RegistryError) -> (file: DownloadedFile?, response: HTTPResponse) {
@@ -88,8 +74,9 @@ public final class HTTPTransport: Sendable {
             let left = ContinuousClock.now.duration(to: deadline)
             let seconds = Double(left.components.seconds) + Double(left.components.attoseconds) * 1e-18
             guard seconds > 0.001 else {
-                throw RegistryError(.unavailable, reason: .timeout,
-                                    message: "\(request.authority) took longer than \(settings.requestTimeout) s (--request-timeout)")
+                throw RegistryError(
+                    .unavailable, reason: .timeout,
+                    message: "\(request.authority) took longer than \(settings.requestTimeout) s (--request-timeout)")
             }
             return seconds
         }
@@ -105,7 +92,9 @@ public final class HTTPTransport: Sendable {
                 guard failure.retryable && retry < settings.retries else { throw failure }
                 retry += 1
                 counters.countRetry()
-                logger.debug("retrying after a connection error", [("reason", failure.reason.rawValue), ("attempt", String(retry))])
+                logger.debug(
+                    "retrying after a connection error",
+                    [("reason", failure.reason.rawValue), ("attempt", String(retry))])
                 try await sleep(min(backoff(attempt: retry, retryAfter: nil), try secondsLeft()))
                 continue
             }
@@ -115,7 +104,8 @@ public final class HTTPTransport: Sendable {
             retry += 1
             counters.countRetry()
             let delay = backoff(attempt: retry, retryAfter: result.response.header("Retry-After"))
-            logger.debug("retrying", [("status", String(status)), ("attempt", String(retry)), ("host", request.authority)])
+            logger.debug(
+                "retrying", [("status", String(status)), ("attempt", String(retry)), ("host", request.authority)])
             try await sleep(min(delay, try secondsLeft()))
         }
     }
@@ -150,23 +140,46 @@ public final class HTTPTransport: Sendable {
     static func classify(_ failure: CurlFailure, host: String) -> RegistryError {
         switch failure.kind {
         case .timeout:
-            return RegistryError(.unavailable, reason: .timeout, message: "timed out talking to \(host)", retryable: true)
+            return RegistryError(
+                .unavailable, reason: .timeout, message: "timed out talking to \(host)", retryable: true)
         case .tls:
-            return RegistryError(.unavailable, reason: .tls,
-                                 message: "TLS failure with \(host): \(failure.message) (is its CA trusted? see --ca-file)")
+            return RegistryError(
+                .unavailable, reason: .tls,
+                message: "TLS failure with \(host): \(failure.message) (is its CA trusted? see --ca-file)")
         case .cancelled:
             return RegistryError(.cancelled, reason: .cancelled, message: "cancelled")
         case .localFile:
-            return RegistryError(.unavailable, reason: .connectionFailed, message: "could not store a download from \(host)")
+            return RegistryError(
+                .unavailable, reason: .connectionFailed, message: "could not store a download from \(host)")
         case .tooLarge:
             return RegistryError(.limitExceeded, reason: .blobTooLarge, message: "\(host): \(failure.message)")
         case .headersTooLarge:
             return RegistryError(.limitExceeded, reason: .headersTooLarge, message: "\(host): \(failure.message)")
         case .library:
-            return RegistryError(.unavailable, reason: .connectionFailed, message: "HTTP is unavailable: \(failure.message)")
+            return RegistryError(
+                .unavailable, reason: .connectionFailed, message: "HTTP is unavailable: \(failure.message)")
         case .connection:
-            return RegistryError(.unavailable, reason: .connectionFailed,
-                                 message: "could not reach \(host) (\(failure.message))", retryable: true)
+            return RegistryError(
+                .unavailable, reason: .connectionFailed,
+                message: "could not reach \(host) (\(failure.message))", retryable: true)
         }
     }
+}
+
+/// How registry requests are made: timeouts, retries, connections, trusted CAs.
+public struct TransportSettings: Sendable {
+    /// Seconds of silence, or of less than 1 KiB/s, before an attempt fails.
+    public var timeout: Double = 30
+    /// Seconds one registry request may take in all, retries included.
+    public var requestTimeout: Double = 600
+    public var retries: Int = 3
+    public var maxConnectionsPerHost: Int = 8
+    /// First backoff delay; doubled per attempt, with jitter.
+    public var baseBackoff: Double = 0.2
+    public var maxBackoff: Double = 10
+    /// A PEM bundle of trusted CAs instead of the system's (`--ca-file`, `SSL_CERT_FILE`).
+    public var caFile: String?
+    /// A directory of hashed CA certificates instead of the system's (`SSL_CERT_DIR`).
+    public var caDirectory: String?
+    public init() {}
 }

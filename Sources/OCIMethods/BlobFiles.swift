@@ -1,0 +1,23 @@
+import Reasons
+import Archive
+import JSON
+import YAML
+
+/// `blob_files`: the entries of one tar whose names are exactly one of
+/// the paths asked for, parsed as YAML or JSON. Unparseable and oversized
+/// entries are skipped.
+enum BlobFiles {
+    static func read(_ tar: TarReader, paths: Set<String>, maxEntryBytes: Int) throws -> JSONValue {
+        var result = JSONObject()
+        while let entry = try tar.next() {
+            guard entry.kind == .file, paths.contains(entry.name) else { continue }
+            // Too large to parse: skipped, as the builtin skips it. A read
+            // that fails (a cut stream, the budget, cancellation) fails the call.
+            guard entry.size <= maxEntryBytes,
+                let value = try FileContent.parse(try tar.readContents(limit: maxEntryBytes))
+            else { continue }
+            result[entry.name] = value
+        }
+        return .object(result)
+    }
+}

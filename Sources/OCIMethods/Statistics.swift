@@ -1,0 +1,35 @@
+import JSON
+
+/// `server.stats` members of the methods, as the contract names them:
+/// `caches` (per kind, and the tag cache), `cacheBytes`, `singleflightJoins`,
+/// `registryRequests` (by kind) and `retries`.
+enum Statistics {
+    static func sections(_ service: ContentService) -> [JSONObject.Member] {
+        var caches = JSONObject()
+        for (kind, stats) in service.cache.statistics.sorted(by: { $0.key < $1.key }) {
+            caches.append(
+                kind,
+                [
+                    "hits": .integer(stats.hits), "misses": .integer(stats.misses), "entries": .integer(stats.entries),
+                    "bytes": .integer(stats.bytes), "evictions": .integer(stats.evictions),
+                ])
+        }
+        let tags = service.tags.statistics
+        caches.append(
+            "tag", ["hits": .integer(tags.hits), "misses": .integer(tags.misses), "entries": .integer(tags.entries)])
+        var requests = JSONObject()
+        var retries = 0
+        for (kind, count) in service.source.requestCounts.sorted(by: { $0.key < $1.key }) {
+            if kind == "retries" { retries = count } else { requests.append(kind, .integer(count)) }
+        }
+        return [
+            .init(key: "caches", value: .object(caches)),
+            .init(
+                key: "cacheBytes",
+                value: ["used": .integer(service.cache.bytes), "budget": .integer(service.cache.capacity)]),
+            .init(key: "singleflightJoins", value: .integer(service.singleflightJoins)),
+            .init(key: "registryRequests", value: .object(requests)),
+            .init(key: "retries", value: .integer(retries)),
+        ]
+    }
+}
