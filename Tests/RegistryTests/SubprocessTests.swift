@@ -47,7 +47,12 @@ import TestFixtures
         // would hold it), close-on-exec so that no other test's child keeps it.
         let writer = open(path, O_WRONLY | O_CLOEXEC)
         #expect(writer >= 0)
-        DispatchQueue.global().asyncAfter(deadline: .now() + 0.1) { close(writer) }
+        // Closed from a thread of its own: a dispatch queue can be held up
+        // past the second Subprocess waits when the suites load both cores.
+        Thread.detachNewThread {
+            usleep(100_000)
+            close(writer)
+        }
         let outcome = try #require(Subprocess.run(path, []))
         #expect(outcome.output == Data("ran\n".utf8))
     }
