@@ -48,11 +48,14 @@ let package = Package(
         .target(
             name: "ServerCore",
             dependencies: ["JSON", "Framing", "Locking", "RPCDispatch", "Logging", "Options", "Reasons"]),
+        // Manifests and tag answers kept on disk, shared by every process of the user.
+        .target(name: "DiskCaching", dependencies: ["Locking", "Logging", "Registry"]),
         // The ten ec.oci.* methods over the registry client and the caches.
         .target(
             name: "OCIMethods",
             dependencies: [
-                "Archive", "Caching", "CSystem", "JSON", "Locking", "Logging", "Options", "Reasons", "RPCDispatch",
+                "Archive", "Caching", "CSystem", "DiskCaching", "JSON", "Locking", "Logging", "Options", "Reasons",
+                "RPCDispatch",
                 "Registry", "ServerCore", "YAML",
             ]),
         // Shared by the tests: the real test registry, the binary as a child
@@ -79,6 +82,7 @@ let package = Package(
             name: "MethodsIntegrationTests", dependencies: ["Reasons", "JSON", "Locking", "Registry", "TestFixtures"]),
         .testTarget(name: "ArchiveTests", dependencies: ["Reasons", "Archive", "TestFixtures"]),
         .testTarget(name: "YAMLTests", dependencies: ["YAML", "JSON"]),
+        .testTarget(name: "DiskCachingTests", dependencies: ["DiskCaching", "Registry", "Logging"]),
         .testTarget(name: "CachingTests", dependencies: ["Caching"]),
         .testTarget(
             name: "OCIMethodsTests",

@@ -4,6 +4,8 @@
 core: pipelined round trips of a trivial method (requests/s), spawn to first
       response latency, and RSS sampled across 1M requests.
 soak: 1M mixed requests with RSS sampled (bench/run soak).
+cache: the disk cache: a second process over the manifests a first one
+      fetched (spawn to final response, registry requests it makes).
 methods: the ec.oci.* methods against a real docker-registry on loopback:
       requests per manifest, batch throughput against the registry's own
       ceiling (wrk -c 8), the batch behind 20 ms of latency, warm pipelined
@@ -326,6 +328,47 @@ def methods(args):
         registry.close()
 
 
+def cache(args):
+    """The disk cache: a first process fetches, a second one over the same
+    cache directory answers; spawn to final response, and what the second
+    asks of the registry."""
+    import shutil
+    import tempfile
+    from fixture_registry import Registry, Server
+    print(f"# cache benchmark ({os.cpu_count()} cores, {args.manifests} manifests)")
+    registry = Registry()
+    try:
+        start = time.perf_counter()
+        digests = [registry.push_image("bench/cache", f"t{i}", annotations={"i": str(i)}) for i in range(args.manifests)]
+        print(f"pushed {args.manifests} manifests in {time.perf_counter() - start:.1f} s")
+        pinned = [f"{registry.host}/bench/cache@{d}" for d in digests]
+        tags = [f"{registry.host}/bench/cache:t{i}" for i in range(args.manifests)]
+        for label, refs in (("digest", pinned), ("tag", tags)):
+            times = {"first": [], "second": []}
+            requests = {"first": [], "second": []}
+            for _ in range(args.repeat):
+                directory = tempfile.mkdtemp(prefix="ocirpc-bench-cache-")
+                try:
+                    for process in ("first", "second"):
+                        start = time.perf_counter()
+                        server = Server(args.binary, "--cache-dir", directory, "--max-concurrency", "8")
+                        result = server.call("ec.oci.image_manifests", [refs])["result"]
+                        times[process].append(time.perf_counter() - start)
+                        stats = server.call("server.stats", [])["result"]
+                        server.close()
+                        assert len(result) == len(refs), len(result)
+                        requests[process].append(sum(stats["registryRequests"].values()))
+                finally:
+                    shutil.rmtree(directory, ignore_errors=True)
+            first, second = min(times["first"]), min(times["second"])
+            print(f"{len(refs)} {label} refs, spawn to final response, best of {args.repeat}: "
+                  f"first process {first:.3f} s ({len(refs) / first:,.0f}/s, {max(requests['first'])} registry requests); "
+                  f"second process {second:.3f} s ({len(refs) / second:,.0f} manifests/s; target >= 20,000/s) "
+                  f"with {max(requests['second'])} registry requests (target 0)")
+    finally:
+        registry.close()
+
+
 def soak(args):
     """1M mixed requests (cached and uncached, single and batch, valid and
     not) against a real registry with a small cache, RSS sampled throughout."""
@@ -376,8 +419,11 @@ def soak(args):
 
 
 def main():
+    # The suites measure the server and the registry, not the disk cache:
+    # each server starts with none (the cache suite sets its own).
+    os.environ.setdefault("OCIRPC_CACHE_DIR", "none")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("suite", nargs="?", default="core", choices=["core", "methods", "soak"])
+    parser.add_argument("suite", nargs="?", default="core", choices=["core", "methods", "soak", "cache"])
     parser.add_argument("--binary", default=".build/release/ocirpc")
     parser.add_argument("--throughput-requests", type=int, default=500_000)
     parser.add_argument("--rss-requests", type=int, default=1_000_000)
@@ -393,7 +439,7 @@ def main():
     parser.add_argument("--soak-refs", type=int, default=3000)
     parser.add_argument("--soak-cache", default="8MiB")
     args = parser.parse_args()
-    {"core": core, "methods": methods, "soak": soak}[args.suite](args)
+    {"core": core, "methods": methods, "soak": soak, "cache": cache}[args.suite](args)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,9 @@ protocol ContentSource: Sendable {
     func fetchBlob(_ reference: ImageReference, directory: URL?, limit: Int) async throws -> VerifiedBlob
     /// The descriptors of the manifests that refer to `reference` (a digest).
     func fetchReferrers(_ reference: ImageReference) async throws -> [JSONValue]
+    /// Throws when the registry of `reference` may not be used at all
+    /// (`blocked`), whatever a cache in front of it holds.
+    func refuseIfBlocked(_ reference: ImageReference) throws
     /// Requests made by kind, and `retries`, for `server.stats`.
     var requestCounts: [String: Int] { get }
     /// Where work that mostly waits on this source runs best, if anywhere.

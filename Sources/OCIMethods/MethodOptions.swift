@@ -15,6 +15,29 @@ public struct MethodOptions: OptionSection, Equatable {
     var platform = Platform.linuxAMD64
     /// Bytes one request may decompress, all its layers together.
     var maxDecompressedBytes = ContentService.defaultMaxDecompressedBytes
+    /// Where manifests and tag answers are kept across processes.
+    var cacheDirectory = CacheDirectory.standard
+
+    /// The disk cache's place (`--cache-dir`).
+    enum CacheDirectory: Equatable, Sendable {
+        /// `$XDG_CACHE_HOME/ocirpc`, else `~/.cache/ocirpc`.
+        case standard
+        case path(String)
+        /// No disk cache (`--cache-dir none`).
+        case none
+
+        /// The directory for `environment`, nil for none.
+        func resolved(_ environment: [String: String]) -> String? {
+            switch self {
+            case .none: return nil
+            case .path(let path): return path
+            case .standard:
+                if let base = environment["XDG_CACHE_HOME"], base.hasPrefix("/") { return base + "/ocirpc" }
+                if let home = environment["HOME"], home.hasPrefix("/") { return home + "/.cache/ocirpc" }
+                return nil
+            }
+        }
+    }
 
     public init() {}
 
@@ -61,6 +84,19 @@ public struct MethodOptions: OptionSection, Equatable {
             o, v throws(ConfigurationError) in
             o.maxDecompressedBytes = try OptionValue.byteSize(
                 v, "--max-decompressed-bytes", allowZero: false, max: 1 << 40)
+        },
+        CommandOption(
+            Self.self, flag: "--cache-dir", variable: "OCIRPC_CACHE_DIR", valueName: "PATH|none",
+            help: "manifests and tag answers kept across runs (default $XDG_CACHE_HOME/ocirpc or ~/.cache/ocirpc)"
+        ) { o, v throws(ConfigurationError) in
+            if v == "none" {
+                o.cacheDirectory = .none
+            } else {
+                guard v.hasPrefix("/") else {
+                    throw ConfigurationError(message: "--cache-dir: expected an absolute path or none, got '\(v)'")
+                }
+                o.cacheDirectory = .path(v)
+            }
         },
     ]
 }

@@ -1,3 +1,4 @@
+import DiskCaching
 import JSON
 import Logging
 import Options
@@ -32,15 +33,22 @@ public enum OCIMethods {
                 options: registry, environment: environment,
                 maxConnectionsPerHost: max(8, options.maxConcurrency)),
             logger: logger)
+        // The disk cache, when there is one and it can be used, sits
+        // between the in-memory caches and the registry.
+        var source: any ContentSource = client
+        let disk = options.cacheDirectory.resolved(environment).flatMap {
+            DiskCache.open(directory: $0, logger: logger)
+        }
+        if let disk { source = DiskCachedSource(upstream: client, disk: disk, tagTTL: options.tagTTL) }
         let service = ContentService(
-            source: client, cacheBytes: options.cacheBytes, tagTTL: options.tagTTL,
+            source: source, cacheBytes: options.cacheBytes, tagTTL: options.tagTTL,
             defaultPlatform: options.platform,
             maxDecompressedBytes: options.maxDecompressedBytes)
         let methods = MethodTable(service: service, maxConcurrency: options.maxConcurrency)
         return ServerExtension(
             methods: methods.specs,
             capabilities: [.init(key: "maxConcurrency", value: .integer(options.maxConcurrency))],
-            stats: { Statistics.sections(service) },
+            stats: { Statistics.sections(service, disk: disk) },
             clearCaches: { service.clear() })
     }
 }

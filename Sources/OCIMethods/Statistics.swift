@@ -1,10 +1,11 @@
+import DiskCaching
 import JSON
 
 /// `server.stats` members of the methods, as the contract names them:
 /// `caches` (per kind, and the tag cache), `cacheBytes`, `singleflightJoins`,
-/// `registryRequests` (by kind) and `retries`.
+/// `registryRequests` (by kind), `retries` and `diskCache`.
 enum Statistics {
-    static func sections(_ service: ContentService) -> [JSONObject.Member] {
+    static func sections(_ service: ContentService, disk: DiskCache? = nil) -> [JSONObject.Member] {
         var caches = JSONObject()
         for (kind, stats) in service.cache.statistics.sorted(by: { $0.key < $1.key }) {
             caches.append(
@@ -30,6 +31,19 @@ enum Statistics {
             .init(key: "singleflightJoins", value: .integer(service.singleflightJoins)),
             .init(key: "registryRequests", value: .object(requests)),
             .init(key: "retries", value: .integer(retries)),
+            .init(key: "diskCache", value: diskSection(disk)),
         ]
+    }
+
+    /// The disk cache's counts; `enabled` false (and zeros) without one.
+    private static func diskSection(_ disk: DiskCache?) -> JSONValue {
+        let counts = disk?.statistics ?? DiskCache.Statistics()
+        var section: JSONObject = [
+            "enabled": .bool(disk != nil), "hits": .integer(counts.hits), "misses": .integer(counts.misses),
+            "writes": .integer(counts.writes), "corrupt": .integer(counts.corrupt),
+            "failures": .integer(counts.failures),
+        ]
+        if let disk { section.append("directory", .string(disk.root.path)) }
+        return .object(section)
     }
 }

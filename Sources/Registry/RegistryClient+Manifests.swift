@@ -13,7 +13,7 @@ public struct FetchedManifest: Sendable {
         self.init(bytes: bytes, mediaType: mediaType, digest: Digest.of(bytes))
     }
 
-    init(bytes: [UInt8], mediaType: String, digest: Digest) {
+    package init(bytes: [UInt8], mediaType: String, digest: Digest) {
         self.bytes = bytes
         self.mediaType = mediaType
         self.digest = digest

@@ -64,7 +64,10 @@ public final class RegistryClient: Sendable {
     }
 
     /// Throws `blocked` for a registry the configuration blocks.
-    func refuseIfBlocked(_ reference: ImageReference) throws(RegistryError) {
+    /// Throws `blocked` when the registries configuration blocks the
+    /// registry of `reference` (callers that answer from elsewhere, such as
+    /// a cache, ask first).
+    public func refuseIfBlocked(_ reference: ImageReference) throws(RegistryError) {
         guard !configuration.blocked.isEmpty, configuration.blocked.contains(reference.registry) else { return }
         throw RegistryError(
             .accessDenied, reason: .blocked,

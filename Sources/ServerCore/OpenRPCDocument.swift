@@ -740,7 +740,7 @@ enum OpenRPCDocument {
     },
     {
       "name": "server.stats",
-      "summary": "Counters: requests by method, caches, singleflight joins, registry HTTP requests, retries, in-flight",
+      "summary": "Counters: requests by method, caches (memory and disk), singleflight joins, registry HTTP requests, retries, in-flight",
       "paramStructure": "either",
       "params": [],
       "result": {
@@ -797,6 +797,41 @@ enum OpenRPCDocument {
                   "type": "integer"
                 }
               }
+            },
+            "diskCache": {
+              "type": "object",
+              "description": "the disk cache shared by every process of the user (--cache-dir): whether it is in use and where; hits and misses of manifest and tag lookups; files written; files found damaged and deleted (corrupt); reads and writes the disk refused (failures, which never fail a request)",
+              "required": [
+                "enabled",
+                "hits",
+                "misses",
+                "writes",
+                "corrupt",
+                "failures"
+              ],
+              "properties": {
+                "enabled": {
+                  "type": "boolean"
+                },
+                "directory": {
+                  "type": "string"
+                },
+                "hits": {
+                  "type": "integer"
+                },
+                "misses": {
+                  "type": "integer"
+                },
+                "writes": {
+                  "type": "integer"
+                },
+                "corrupt": {
+                  "type": "integer"
+                },
+                "failures": {
+                  "type": "integer"
+                }
+              }
             }
           }
         }
@@ -805,7 +840,7 @@ enum OpenRPCDocument {
     },
     {
       "name": "server.clearCache",
-      "summary": "Drop every cache",
+      "summary": "Drop every in-memory cache (content, tags, tokens); the disk cache is kept (delete its directory to clear it)",
       "paramStructure": "either",
       "params": [],
       "result": {

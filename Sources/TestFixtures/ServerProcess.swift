@@ -35,6 +35,9 @@ public final class ServerProcess: @unchecked Sendable {
         process.executableURL = Self.binary
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
+        // Each test starts from nothing on disk unless it names a cache
+        // directory: registries on reused ports must not share answers.
+        env["OCIRPC_CACHE_DIR"] = "none"
         for (k, v) in environment { env[k] = v }
         process.environment = env
         process.standardInput = stdinPipe

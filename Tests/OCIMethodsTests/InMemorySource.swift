@@ -128,6 +128,8 @@ final class InMemorySource: ContentSource, @unchecked Sendable {
         ]
     }
 
+    func refuseIfBlocked(_ reference: ImageReference) throws {}
+
     var taskExecutor: (any TaskExecutor)? { nil }
 
     func clearCaches() {}

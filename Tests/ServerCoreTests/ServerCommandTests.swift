@@ -58,7 +58,7 @@ private func isVersion(_ invocation: Invocation) -> Bool { if case .version = in
             "--max-concurrency", "3", "--cache-bytes=64MiB", "--tag-ttl", "2m", "--platform", "linux/arm64/v8",
             "--insecure-registry", "reg:5000", "--insecure-registry=other", "--timeout", "500ms",
             "--retries", "0", "--log-level", "debug", "--log-format", "json", "--max-message-bytes", "1K",
-            "--mirror", "docker.io=mirror:5000",
+            "--mirror", "docker.io=mirror:5000", "--cache-dir", "/var/cache/x",
         ])
         let env = try configuration(
             [],
@@ -67,7 +67,7 @@ private func isVersion(_ invocation: Invocation) -> Bool { if case .version = in
                 "OCIRPC_PLATFORM": "linux/arm64/v8", "OCIRPC_INSECURE_REGISTRY": "reg:5000, other",
                 "OCIRPC_TIMEOUT": "0.5s", "OCIRPC_RETRIES": "0", "OCIRPC_LOG_LEVEL": "DEBUG",
                 "OCIRPC_LOG_FORMAT": "json", "OCIRPC_MAX_MESSAGE_BYTES": "1024",
-                "OCIRPC_MIRROR": "docker.io=mirror:5000",
+                "OCIRPC_MIRROR": "docker.io=mirror:5000", "OCIRPC_CACHE_DIR": "/var/cache/x",
             ])
         #expect(cli == env)
         #expect(cli.methods.maxConcurrency == 3)
@@ -79,7 +79,8 @@ private func isVersion(_ invocation: Invocation) -> Bool { if case .version = in
         #expect(cli.server.maxMessageBytes == 1024)
         #expect(cli.server.logLevel == .debug)
         #expect(cli.registry.mirrors == [.init(registry: "docker.io", mirror: RegistryMirror(host: "mirror:5000"))])
-        #expect(ServerCommand.options(modules).count == 16)
+        #expect(cli.methods.cacheDirectory == .path("/var/cache/x"))
+        #expect(ServerCommand.options(modules).count == 17)
     }
 
     @Test func commandLineWinsOverEnvironment() throws {
@@ -139,6 +140,7 @@ private func isVersion(_ invocation: Invocation) -> Bool { if case .version = in
             (["--max-decompressed-bytes", "2048GiB"], [:], "largest allowed"),
             ([], ["OCIRPC_TIMEOUT": "6000000h"], "longest allowed"),
             (["serve"], [:], "unknown option"),
+            (["--cache-dir", "relative/dir"], [:], "--cache-dir"),
             ([], ["OCIRPC_RETRIES": "x"], "OCIRPC_RETRIES"),
         ]
         for (arguments, environment, fragment) in cases {
@@ -146,6 +148,16 @@ private func isVersion(_ invocation: Invocation) -> Bool { if case .version = in
             #expect(message?.contains(fragment) == true, "\(arguments) \(environment): \(message ?? "accepted")")
             #expect(message?.contains("\n") == false)
         }
+    }
+
+    @Test func theDiskCacheLivesWhereUsersKeepCaches() throws {
+        let standard = MethodOptions.CacheDirectory.standard
+        #expect(standard.resolved(["XDG_CACHE_HOME": "/x/cache", "HOME": "/home/u"]) == "/x/cache/ocirpc")
+        #expect(standard.resolved(["XDG_CACHE_HOME": "relative", "HOME": "/home/u"]) == "/home/u/.cache/ocirpc")
+        #expect(standard.resolved([:]) == nil)
+        #expect(try configuration(["--cache-dir", "none"]).methods.cacheDirectory == .none)
+        #expect(
+            try configuration([], ["OCIRPC_CACHE_DIR": "none"]).methods.cacheDirectory.resolved(["HOME": "/h"]) == nil)
     }
 
     @Test func sizesAndDurations() throws {

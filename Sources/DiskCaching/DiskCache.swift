@@ -1,0 +1,286 @@
+import Foundation
+import Glibc
+import Locking
+import Logging
+import Registry
+
+/// Content kept on disk across processes: manifests and indexes by digest,
+/// which repositories were seen to hold them, and tag answers with the
+/// time they were fetched. Any number of processes share one directory:
+/// every write is a new file renamed into place, and every read is checked
+/// (a manifest against its digest), so a torn or tampered file is deleted
+/// and counts as a miss.
+///
+/// The layout is an OCI image layout for the content (`oci-layout`,
+/// `blobs/sha256/<hex>`), with ocirpc's own tables beside it under
+/// `ocirpc/v1/`: `repositories/<hash of registry/repository>/<alg>-<hex>`
+/// (provenance, holding the media type) and `tags/<hash of the tag ref>`.
+///
+/// A disk that fails never fails a request: the first failure is logged
+/// once, and every call goes on as a miss (or a write not made).
+public final class DiskCache: Sendable {
+    /// Counts for `server.stats`.
+    public struct Statistics: Sendable, Equatable {
+        public var hits = 0
+        public var misses = 0
+        /// Files written (content, provenance and tag entries).
+        public var writes = 0
+        /// Files found damaged (wrong digest, unreadable, malformed) and deleted.
+        public var corrupt = 0
+        /// Reads or writes the disk refused.
+        public var failures = 0
+
+        public init() {}
+    }
+
+    /// The largest tag or provenance entry read.
+    static let maxEntryBytes = 4 << 10
+
+    public let root: URL
+    private let tables: String
+    private let temporary: String
+    private let logger: Logger
+    private let counts = Locked(Statistics())
+    private let warned = Locked(false)
+
+    /// The cache in `directory`, created if needed; nil (after one warning)
+    /// when it cannot be used at all.
+    public static func open(directory: String, logger: Logger) -> DiskCache? {
+        let cache = DiskCache(root: URL(fileURLWithPath: directory), logger: logger)
+        do {
+            try cache.prepare()
+            return cache
+        } catch {
+            logger.warn(
+                "disk cache unavailable; going on with memory only", [("directory", directory), ("error", "\(error)")])
+            return nil
+        }
+    }
+
+    private init(root: URL, logger: Logger) {
+        self.root = root
+        self.tables = root.appendingPathComponent("ocirpc/v1").path
+        self.temporary = root.appendingPathComponent("ocirpc/v1/tmp").path
+        self.logger = logger
+    }
+
+    private func prepare() throws {
+        let manager = FileManager.default
+        for path in [
+            root.appendingPathComponent("blobs/sha256").path, root.appendingPathComponent("blobs/sha512").path,
+            tables + "/repositories", tables + "/tags", temporary,
+        ] {
+            try manager.createDirectory(
+                atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        }
+        let layout = root.appendingPathComponent("oci-layout").path
+        if !manager.fileExists(atPath: layout) {
+            try write(Array(#"{"imageLayoutVersion":"1.0.0"}"#.utf8), to: layout)
+        }
+        guard access(temporary, W_OK) == 0 else { throw DiskCacheError("\(temporary) is not writable") }
+    }
+
+    public var statistics: Statistics { counts.withLock { $0 } }
+
+    // MARK: - Manifests
+
+    /// The manifest `digest` names, if `repository` (`registry/repository`)
+    /// was seen to hold it and the stored bytes still hash to `digest`.
+    public func manifest(_ digest: Digest, repository: String) -> FetchedManifest? {
+        let provenance = provenancePath(digest, repository)
+        guard let entry = read(provenance, limit: Self.maxEntryBytes) else {
+            count { $0.misses += 1 }
+            return nil
+        }
+        // "<media type>\n<digest>\n"
+        let lines = String(decoding: entry, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        guard lines.count == 3, lines[1] == digest.description, lines[2].isEmpty, Self.isMediaType(lines[0]) else {
+            unlink(provenance)
+            count {
+                $0.corrupt += 1
+                $0.misses += 1
+            }
+            return nil
+        }
+        let mediaType = String(lines[0])
+        let path = contentPath(digest)
+        guard let bytes = read(path, limit: RegistryClient.maxManifestBytes) else {
+            count { $0.misses += 1 }
+            return nil
+        }
+        guard Digest.of(bytes, algorithm: digest.algorithm) == digest else {
+            unlink(path)
+            count {
+                $0.corrupt += 1
+                $0.misses += 1
+            }
+            return nil
+        }
+        count { $0.hits += 1 }
+        return FetchedManifest(bytes: bytes, mediaType: mediaType, digest: digest)
+    }
+
+    /// Keeps `manifest` (verified by whoever fetched it), and that
+    /// `repository` holds it.
+    public func storeManifest(_ manifest: FetchedManifest, repository: String) {
+        // Written even when a file is there: it may be one found damaged
+        // through the memory cache, which never reads it again.
+        guard Self.isMediaType(Substring(manifest.mediaType)), write(manifest.bytes, to: contentPath(manifest.digest))
+        else { return }
+        write(
+            Array("\(manifest.mediaType)\n\(manifest.digest)\n".utf8), to: provenancePath(manifest.digest, repository))
+    }
+
+    /// `type/subtype[+suffix]` in printable ASCII without spaces: what a
+    /// registry's Content-Type may name, and nothing a damaged file holds.
+    static func isMediaType(_ text: Substring) -> Bool {
+        text.utf8.count <= 255 && text.contains("/")
+            && text.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ";") }
+    }
+
+    // MARK: - Tags
+
+    /// The digest `tagReference` named when fetched less than `maxAge`
+    /// seconds ago (by this process or another).
+    public func tag(_ tagReference: String, maxAge: Double) -> Digest? {
+        let path = tagPath(tagReference)
+        guard maxAge > 0, let bytes = read(path, limit: Self.maxEntryBytes) else {
+            count { $0.misses += 1 }
+            return nil
+        }
+        // "<digest> <fetched at, Unix seconds>\n<tag reference>\n"
+        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n").map(String.init)
+        let fields = lines.first?.split(separator: " ").map(String.init) ?? []
+        guard lines.count == 2, lines[1] == tagReference, fields.count == 2,
+            let digest = Digest(fields[0]), let fetchedAt = Double(fields[1]), fetchedAt.isFinite
+        else {
+            unlink(path)
+            count {
+                $0.corrupt += 1
+                $0.misses += 1
+            }
+            return nil
+        }
+        let age = Self.now() - fetchedAt
+        guard age >= 0, age < maxAge else {
+            count { $0.misses += 1 }
+            return nil
+        }
+        count { $0.hits += 1 }
+        return digest
+    }
+
+    /// Keeps that `tagReference` names `digest` as of now.
+    public func storeTag(_ digest: Digest, for tagReference: String) {
+        write(Array("\(digest) \(Self.now())\n\(tagReference)\n".utf8), to: tagPath(tagReference))
+    }
+
+    // MARK: - Files
+
+    private func contentPath(_ digest: Digest) -> String {
+        root.path + "/blobs/\(digest.algorithm.rawValue)/\(digest.hex)"
+    }
+
+    private func provenancePath(_ digest: Digest, _ repository: String) -> String {
+        tables + "/repositories/\(Digest.of(Array(repository.utf8)).hex)/\(digest.algorithm.rawValue)-\(digest.hex)"
+    }
+
+    private func tagPath(_ tagReference: String) -> String {
+        tables + "/tags/\(Digest.of(Array(tagReference.utf8)).hex)"
+    }
+
+    /// The file's bytes, nil when missing, unreadable or over `limit`.
+    private func read(_ path: String, limit: Int) -> [UInt8]? {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno != ENOENT { failed("read \(path)", errno) }
+            return nil
+        }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 {
+                failed("read \(path)", errno)
+                return nil
+            }
+            if n == 0 { return bytes }
+            guard bytes.count + n <= limit else {
+                // Larger than anything written here: not ours.
+                unlink(path)
+                count { $0.corrupt += 1 }
+                return nil
+            }
+            bytes.append(contentsOf: chunk[0..<n])
+        }
+    }
+
+    /// Writes `bytes` to a new file and renames it to `path`; false (the
+    /// failure counted, and logged once) when the disk refuses.
+    @discardableResult
+    private func write(_ bytes: [UInt8], to path: String) -> Bool {
+        var template = Array((temporary + "/write-XXXXXX").utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else {
+            failed("create a file in \(temporary)", errno)
+            return false
+        }
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        let temporaryPath = String(cString: template)
+        var offset = 0
+        var ok = true
+        bytes.withUnsafeBytes { raw in
+            while offset < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 {
+                    ok = false
+                    return
+                }
+                offset += n
+            }
+        }
+        let error = errno
+        close(fd)
+        if ok {
+            let directory = (path as NSString).deletingLastPathComponent
+            if access(directory, F_OK) != 0 { mkdir(directory, 0o700) }
+            ok = rename(temporaryPath, path) == 0
+        }
+        guard ok else {
+            failed("write \(path)", ok ? errno : error)
+            unlink(temporaryPath)
+            return false
+        }
+        count { $0.writes += 1 }
+        return true
+    }
+
+    private func failed(_ what: String, _ code: Int32) {
+        count { $0.failures += 1 }
+        let first = warned.withLock { warned in
+            defer { warned = true }
+            return !warned
+        }
+        if first {
+            logger.warn(
+                "disk cache failing; going on with memory",
+                [("operation", what), ("error", String(cString: strerror(code)))])
+        }
+    }
+
+    private func count(_ update: (inout Statistics) -> Void) { counts.withLock(update) }
+
+    static func now() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_REALTIME, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+    }
+}
+
+struct DiskCacheError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,157 @@
+import Foundation
+import JSON
+import Testing
+import TestFixtures
+
+/// The disk cache through the binary: processes in turn over one cache
+/// directory, against a real registry.
+@Suite(.serialized, .needsDockerRegistry) struct DiskCacheTests {
+    /// A fresh cache directory, removed at the end.
+    private static func directory() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-disk-\(UUID().uuidString)").path
+    }
+
+    /// Asks a new server process (over `cache`) for `calls`, and returns the
+    /// answers and its `server.stats`.
+    private static func run(
+        _ calls: [(String, JSONValue)], cache: String, arguments: [String] = []
+    ) async throws -> (answers: [JSONValue], stats: JSONValue) {
+        let session = try RPCSession(arguments + ["--log-level", "error"], environment: ["OCIRPC_CACHE_DIR": cache])
+        var answers: [JSONValue] = []
+        for (method, params) in calls { answers.append(try await session.call(method, params)) }
+        let stats = try await session.result("server.stats", [])
+        await session.close()
+        return (answers, stats)
+    }
+
+    private static func manifestRequests(_ stats: JSONValue) -> Int {
+        stats["registryRequests"]?["manifest"]?.intValue ?? -1
+    }
+
+    @Test func aSecondProcessAnswersFromDiskWithoutTheRegistry() async throws {
+        let registry = try await TestRegistry()
+        defer { registry.stop() }
+        let cache = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        var calls: [(String, JSONValue)] = []
+        for i in 0..<5 {
+            let pushed = try await registry.pushMinimalImage("disk", "v\(i)", annotations: #"{"i":"\#(i)"}"#)
+            calls.append(("ec.oci.image_manifest", [.string("\(registry.host)/disk:v\(i)")]))
+            calls.append(("ec.oci.image_manifest", [.string("\(registry.host)/disk@\(pushed.digest)")]))
+            calls.append(("ec.oci.descriptor", [.string("\(registry.host)/disk:v\(i)")]))
+        }
+        let first = try await Self.run(calls, cache: cache)
+        #expect(first.answers.allSatisfy { $0["result"] != nil })
+        #expect(Self.manifestRequests(first.stats) == 5)
+        #expect(first.stats["diskCache"]?["enabled"] == true)
+
+        let second = try await Self.run(calls, cache: cache)
+        #expect(second.answers.map { $0["result"] } == first.answers.map { $0["result"] })
+        #expect(Self.manifestRequests(second.stats) == 0, "\(second.stats)")
+        #expect((second.stats["diskCache"]?["hits"]?.intValue ?? 0) >= 5)
+    }
+
+    @Test func damagedFilesAreReplacedAndAnswersStayCorrect() async throws {
+        let registry = try await TestRegistry()
+        defer { registry.stop() }
+        let cache = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        let pushed = try await registry.pushMinimalImage("damaged", "v1", annotations: #"{"a":"1"}"#)
+        let calls: [(String, JSONValue)] = [
+            ("ec.oci.image_manifest", [.string("\(registry.host)/damaged:v1")]),
+            ("ec.oci.image_manifest", [.string("\(registry.host)/damaged@\(pushed.digest)")]),
+        ]
+        let first = try await Self.run(calls, cache: cache)
+        // Every file the cache wrote, overwritten with something else.
+        let files = FileManager.default.enumerator(atPath: cache)?.allObjects as? [String] ?? []
+        var damaged = 0
+        for file in files where file.hasPrefix("blobs/") || file.contains("/tags/") || file.contains("/repositories/") {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: cache + "/" + file, isDirectory: &isDirectory),
+                !isDirectory.boolValue
+            else { continue }
+            try Data(#"{"schemaVersion":2,"annotations":{"a":"forged"}}"#.utf8).write(
+                to: URL(fileURLWithPath: cache + "/" + file))
+            damaged += 1
+        }
+        #expect(damaged >= 3)
+        let second = try await Self.run(calls, cache: cache)
+        #expect(second.answers.map { $0["result"] } == first.answers.map { $0["result"] })
+        #expect(second.answers.first?["result"]?["annotations"]?["a"] == "1")
+        #expect((second.stats["diskCache"]?["corrupt"]?.intValue ?? 0) >= 1)
+        #expect(Self.manifestRequests(second.stats) >= 1)
+        // Replaced: a third process is served from disk again.
+        let third = try await Self.run(calls, cache: cache)
+        #expect(third.answers.map { $0["result"] } == first.answers.map { $0["result"] })
+        #expect(Self.manifestRequests(third.stats) == 0, "\(third.stats)")
+    }
+
+    @Test func aDigestCachedForOneRepositoryIsNotServedForAnother() async throws {
+        let registry = try await TestRegistry()
+        defer { registry.stop() }
+        let cache = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        let pushed = try await registry.pushMinimalImage("holder", "v1")
+        let first = try await Self.run(
+            [("ec.oci.image_manifest", [.string("\(registry.host)/holder@\(pushed.digest)")])], cache: cache)
+        #expect(first.answers[0]["result"] != nil)
+        // Another repository of the same registry that lacks it: the registry decides.
+        let second = try await Self.run(
+            [("ec.oci.image_manifest", [.string("\(registry.host)/stranger@\(pushed.digest)")])], cache: cache)
+        #expect(second.answers[0]["error"]?["code"] == -32001)
+        #expect(Self.manifestRequests(second.stats) == 1)
+    }
+
+    @Test func aBlockedRegistryIsRefusedEvenWithItsContentOnDisk() async throws {
+        let registry = try await TestRegistry()
+        defer { registry.stop() }
+        let cache = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        let pushed = try await registry.pushMinimalImage("kept", "v1")
+        let calls: [(String, JSONValue)] = [
+            ("ec.oci.image_manifest", [.string("\(registry.host)/kept:v1")]),
+            ("ec.oci.descriptor", [.string("\(registry.host)/kept@\(pushed.digest)")]),
+        ]
+        let first = try await Self.run(calls, cache: cache)
+        #expect(first.answers.allSatisfy { $0["result"] != nil })
+        let conf = try MirrorTests.registriesConf("[[registry]]\nlocation = \"\(registry.host)\"\nblocked = true\n")
+        defer { try? FileManager.default.removeItem(at: conf) }
+        let blocked = try await Self.run(calls, cache: cache, arguments: ["--registries-conf", conf.path])
+        for answer in blocked.answers {
+            #expect(answer.errorReason == "blocked", "\(answer.jsonText)")
+        }
+    }
+
+    @Test func aTagIsReusedAcrossProcessesOnlyWithinTheTTL() async throws {
+        let registry = try await TestRegistry()
+        defer { registry.stop() }
+        let cache = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        try await registry.pushMinimalImage("moving", "v1", annotations: #"{"n":"1"}"#)
+        let call: [(String, JSONValue)] = [("ec.oci.image_manifest", [.string("\(registry.host)/moving:v1")])]
+        let first = try await Self.run(call, cache: cache, arguments: ["--tag-ttl", "2s"])
+        #expect(first.answers[0]["result"]?["annotations"]?["n"] == "1")
+        try await registry.pushMinimalImage("moving", "v1", annotations: #"{"n":"2"}"#)
+        let soon = try await Self.run(call, cache: cache, arguments: ["--tag-ttl", "2s"])
+        #expect(soon.answers[0]["result"]?["annotations"]?["n"] == "1", "within the TTL the disk's answer stands")
+        #expect(Self.manifestRequests(soon.stats) == 0)
+        try await Task.sleep(for: .milliseconds(2100))
+        let later = try await Self.run(call, cache: cache, arguments: ["--tag-ttl", "2s"])
+        #expect(later.answers[0]["result"]?["annotations"]?["n"] == "2")
+        #expect(Self.manifestRequests(later.stats) == 1)
+    }
+
+    @Test func anUnusableCacheDirectoryFailsNoRequest() async throws {
+        let registry = try await TestRegistry()
+        defer { registry.stop() }
+        // A regular file where the directory should be: nothing can be created.
+        let file = Self.directory()
+        try Data("x".utf8).write(to: URL(fileURLWithPath: file))
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try await registry.pushMinimalImage("plain", "v1")
+        let run = try await Self.run(
+            [("ec.oci.image_manifest", [.string("\(registry.host)/plain:v1")])], cache: file + "/cache")
+        #expect(run.answers[0]["result"]?["schemaVersion"] == 2)
+        #expect(run.stats["diskCache"]?["enabled"] == false)
+    }
+}
