@@ -29,12 +29,18 @@ public final class DiskCache: Sendable {
         public var corrupt = 0
         /// Reads or writes the disk refused.
         public var failures = 0
+        /// Content files removed to keep under the budget (by this process's trims).
+        public var evictions = 0
+        /// Bytes of content on disk at the last trim (by this process).
+        public var bytes = 0
 
         public init() {}
     }
 
     /// The largest tag or provenance entry read.
     static let maxEntryBytes = 4 << 10
+    /// The default budget for content on disk.
+    public static let defaultBudget = 2 << 30
 
     public let root: URL
     private let tables: String
@@ -42,13 +48,19 @@ public final class DiskCache: Sendable {
     private let logger: Logger
     private let counts = Locked(Statistics())
     private let warned = Locked(false)
+    private let trimmer: DiskCacheTrimmer
+    /// When this process last asked whether a trim was due.
+    private let lastTrimCheck = Locked(-Double.infinity)
+    private static let trimQueue = DispatchQueue(label: "ocirpc.disk-cache-trim", qos: .utility)
 
-    /// The cache in `directory`, created if needed; nil (after one warning)
-    /// when it cannot be used at all.
-    public static func open(directory: String, logger: Logger) -> DiskCache? {
-        let cache = DiskCache(root: URL(fileURLWithPath: directory), logger: logger)
+    /// The cache in `directory`, created if needed, keeping at most about
+    /// `budget` bytes of content; nil (after one warning) when it cannot be
+    /// used at all. A trim starts in the background if one is due.
+    public static func open(directory: String, budget: Int = defaultBudget, logger: Logger) -> DiskCache? {
+        let cache = DiskCache(root: URL(fileURLWithPath: directory), budget: budget, logger: logger)
         do {
             try cache.prepare()
+            cache.trimSoonIfDue()
             return cache
         } catch {
             logger.warn(
@@ -57,11 +69,46 @@ public final class DiskCache: Sendable {
         }
     }
 
-    private init(root: URL, logger: Logger) {
+    private init(root: URL, budget: Int, logger: Logger) {
         self.root = root
         self.tables = root.appendingPathComponent("ocirpc/v1").path
         self.temporary = root.appendingPathComponent("ocirpc/v1/tmp").path
         self.logger = logger
+        self.trimmer = DiskCacheTrimmer(root: root.path, tables: tables, budget: budget)
+    }
+
+    /// Trims now, waiting for it (tests; requests never call this).
+    @discardableResult
+    public func trimNow() -> Bool {
+        guard let outcome = trimmer.trim(now: Self.now()) else { return false }
+        record(outcome)
+        return true
+    }
+
+    /// Starts a trim in the background when none has run lately, checking
+    /// at most once per trim interval in this process.
+    private func trimSoonIfDue() {
+        let now = Self.now()
+        let due = lastTrimCheck.withLock { last in
+            guard now - last >= DiskCacheTrimmer.interval else { return false }
+            last = now
+            return true
+        }
+        guard due else { return }
+        Self.trimQueue.async { [self] in
+            if let outcome = trimmer.trimIfDue(now: now) { record(outcome) }
+        }
+    }
+
+    private func record(_ outcome: DiskCacheTrimmer.Outcome) {
+        count {
+            $0.evictions += outcome.evicted
+            $0.bytes = outcome.bytes
+        }
+        if outcome.evicted > 0 {
+            logger.debug(
+                "disk cache trimmed", [("evicted", String(outcome.evicted)), ("bytes", String(outcome.bytes))])
+        }
     }
 
     private func prepare() throws {
@@ -117,6 +164,7 @@ public final class DiskCache: Sendable {
             return nil
         }
         count { $0.hits += 1 }
+        DiskCacheTrimmer.touch(path, now: Self.now())
         return FetchedManifest(bytes: bytes, mediaType: mediaType, digest: digest)
     }
 
@@ -255,6 +303,7 @@ public final class DiskCache: Sendable {
             return false
         }
         count { $0.writes += 1 }
+        trimSoonIfDue()
         return true
     }
 

@@ -1,3 +1,4 @@
+import DiskCaching
 import Glibc
 import Options
 import RPCDispatch
@@ -17,6 +18,8 @@ public struct MethodOptions: OptionSection, Equatable {
     var maxDecompressedBytes = ContentService.defaultMaxDecompressedBytes
     /// Where manifests and tag answers are kept across processes.
     var cacheDirectory = CacheDirectory.standard
+    /// Bytes of content the disk cache keeps.
+    var diskCacheBytes = DiskCache.defaultBudget
 
     /// The disk cache's place (`--cache-dir`).
     enum CacheDirectory: Equatable, Sendable {
@@ -84,6 +87,12 @@ public struct MethodOptions: OptionSection, Equatable {
             o, v throws(ConfigurationError) in
             o.maxDecompressedBytes = try OptionValue.byteSize(
                 v, "--max-decompressed-bytes", allowZero: false, max: 1 << 40)
+        },
+        CommandOption(
+            Self.self, flag: "--disk-cache-bytes", variable: "OCIRPC_DISK_CACHE_BYTES", valueName: "SIZE",
+            help: "content the disk cache keeps, least recently used out first (default 2GiB)"
+        ) { o, v throws(ConfigurationError) in
+            o.diskCacheBytes = try OptionValue.byteSize(v, "--disk-cache-bytes", allowZero: false, max: 1 << 40)
         },
         CommandOption(
             Self.self, flag: "--cache-dir", variable: "OCIRPC_CACHE_DIR", valueName: "PATH|none",

@@ -37,7 +37,7 @@ public enum OCIMethods {
         // between the in-memory caches and the registry.
         var source: any ContentSource = client
         let disk = options.cacheDirectory.resolved(environment).flatMap {
-            DiskCache.open(directory: $0, logger: logger)
+            DiskCache.open(directory: $0, budget: options.diskCacheBytes, logger: logger)
         }
         if let disk { source = DiskCachedSource(upstream: client, disk: disk, tagTTL: options.tagTTL) }
         let service = ContentService(

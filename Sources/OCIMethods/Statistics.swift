@@ -41,6 +41,7 @@ enum Statistics {
         var section: JSONObject = [
             "enabled": .bool(disk != nil), "hits": .integer(counts.hits), "misses": .integer(counts.misses),
             "writes": .integer(counts.writes), "corrupt": .integer(counts.corrupt),
+            "evictions": .integer(counts.evictions), "bytes": .integer(counts.bytes),
             "failures": .integer(counts.failures),
         ]
         if let disk { section.append("directory", .string(disk.root.path)) }

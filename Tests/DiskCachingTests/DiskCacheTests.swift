@@ -20,8 +20,9 @@ import Testing
         FetchedManifest(bytes: Array(text.utf8), mediaType: ManifestMediaType.ociManifest)
     }
 
-    private func files(under path: String) -> [String] {
-        (FileManager.default.enumerator(atPath: directory + "/" + path)?.allObjects as? [String] ?? [])
+    private func files(under path: String, in root: String? = nil) -> [String] {
+        let directory = root ?? self.directory
+        return (FileManager.default.enumerator(atPath: directory + "/" + path)?.allObjects as? [String] ?? [])
             .filter { !$0.hasSuffix("/") && !(($0 as NSString).lastPathComponent.isEmpty) }
             .filter {
                 var isDirectory: ObjCBool = false
@@ -116,5 +117,82 @@ import Testing
         #expect(cache.manifest(stored.digest, repository: "r.test/app") == nil)
         #expect(cache.statistics.failures >= 2)
         #expect(cache.statistics.writes == writesBefore)
+    }
+
+    /// Sets `path`'s time `secondsAgo` in the past.
+    private func age(_ path: String, _ secondsAgo: Int) {
+        var times = [
+            timespec(tv_sec: time(nil) - secondsAgo, tv_nsec: 0), timespec(tv_sec: time(nil) - secondsAgo, tv_nsec: 0),
+        ]
+        utimensat(AT_FDCWD, path, &times, 0)
+    }
+
+    @Test func aTrimKeepsTheMostRecentlyUsedUnderTheBudget() throws {
+        // Its own directory, stamped as just trimmed: only trimNow() trims it.
+        let root = directory + "-small"
+        try FileManager.default.createDirectory(atPath: root + "/ocirpc/v1", withIntermediateDirectories: true)
+        try Data().write(to: URL(fileURLWithPath: root + "/ocirpc/v1/last-trim"))
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let small = try #require(DiskCache.open(directory: root, budget: 10_000, logger: .disabled))
+        var stored: [FetchedManifest] = []
+        for i in 0..<20 {
+            let manifest = manifest(#"{"n":\#(i),"pad":""# + String(repeating: "x", count: 1_000) + #""}"#)
+            small.storeManifest(manifest, repository: "r.test/app")
+            // Older the lower i: manifest 0 is the least recently used.
+            age(root + "/blobs/sha256/" + manifest.digest.hex, 10_000 - i * 100)
+            stored.append(manifest)
+        }
+        // Manifest 1 is used now: refreshed, it is kept.
+        #expect(small.manifest(stored[1].digest, repository: "r.test/app") != nil)
+        #expect(small.trimNow())
+        let left = files(under: "blobs/sha256", in: root)
+        let bytes = left.reduce(0) { total, name in
+            total
+                + ((try? FileManager.default.attributesOfItem(atPath: root + "/blobs/sha256/" + name)[.size] as? Int)
+                    ?? 0)
+        }
+        #expect(bytes <= 9_000)
+        #expect(small.statistics.evictions == 20 - left.count)
+        #expect(left.contains(stored[1].digest.hex))
+        #expect(left.contains(stored[19].digest.hex))
+        #expect(!left.contains(stored[0].digest.hex))
+        // What was evicted is a miss, and its provenance is gone with it.
+        #expect(small.manifest(stored[0].digest, repository: "r.test/app") == nil)
+        #expect(files(under: "ocirpc/v1/repositories", in: root).count == left.count)
+    }
+
+    @Test func aTrimRemovesStaleTagsAndAbandonedTemporaryFiles() throws {
+        cache.storeTag(manifest().digest, for: "r.test/app:old")
+        cache.storeTag(manifest().digest, for: "r.test/app:new")
+        let tags = files(under: "ocirpc/v1/tags")
+        #expect(tags.count == 2)
+        let old = try #require(
+            tags.first {
+                (try? String(contentsOfFile: directory + "/ocirpc/v1/tags/" + $0, encoding: .utf8))?.contains(":old")
+                    == true
+            })
+        age(directory + "/ocirpc/v1/tags/" + old, 31 * 86_400)
+        let abandoned = directory + "/ocirpc/v1/tmp/write-abandoned"
+        try Data("half".utf8).write(to: URL(fileURLWithPath: abandoned))
+        age(abandoned, 2 * 3_600)
+        #expect(cache.trimNow())
+        #expect(files(under: "ocirpc/v1/tags").count == 1)
+        #expect(!FileManager.default.fileExists(atPath: abandoned))
+    }
+
+    @Test func onlyOneTrimRunsAndNotTwiceWithinTheInterval() throws {
+        // A directory of its own: no cache instance trims it in the background.
+        let root = directory + "-trim"
+        try FileManager.default.createDirectory(atPath: root + "/ocirpc/v1", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let trimmer = DiskCacheTrimmer(root: root, tables: root + "/ocirpc/v1", budget: 1 << 20)
+        #expect(trimmer.trimIfDue(now: Double(time(nil))) != nil)
+        #expect(trimmer.trimIfDue(now: Double(time(nil))) == nil, "the stamp says it just ran")
+        // Another holder of the lock: skipped, not waited for.
+        let fd = open(root + "/ocirpc/v1/trim.lock", O_RDWR)
+        #expect(flock(fd, LOCK_EX | LOCK_NB) == 0)
+        #expect(trimmer.trim(now: Double(time(nil))) == nil)
+        close(fd)
+        #expect(trimmer.trim(now: Double(time(nil))) != nil)
     }
 }

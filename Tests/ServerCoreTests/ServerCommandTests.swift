@@ -80,7 +80,7 @@ private func isVersion(_ invocation: Invocation) -> Bool { if case .version = in
         #expect(cli.server.logLevel == .debug)
         #expect(cli.registry.mirrors == [.init(registry: "docker.io", mirror: RegistryMirror(host: "mirror:5000"))])
         #expect(cli.methods.cacheDirectory == .path("/var/cache/x"))
-        #expect(ServerCommand.options(modules).count == 17)
+        #expect(ServerCommand.options(modules).count == 18)
     }
 
     @Test func commandLineWinsOverEnvironment() throws {
