@@ -24,7 +24,10 @@ public final class TestRegistry: @unchecked Sendable {
     /// `host:port`, as it appears in references.
     public var host: String { "127.0.0.1:\(port)" }
 
-    public init(auth: Auth = .anonymous) async throws {
+    /// - Parameter upstream: when given (`host:port`), the registry is a
+    ///   pull-through cache of that one (distribution's proxy mode): read
+    ///   only, fetching what it lacks from the upstream and keeping it.
+    public init(auth: Auth = .anonymous, pullThroughOf upstream: String? = nil) async throws {
         ignoreBrokenPipes()
         self.auth = auth
         port = try Self.freePort()
@@ -52,6 +55,13 @@ public final class TestRegistry: @unchecked Sendable {
                     service: \(issuer.service)
                     issuer: \(issuer.issuer)
                     rootcertbundle: \(issuer.certificatePath)
+                """
+        }
+        if let upstream {
+            authSection += """
+
+                proxy:
+                  remoteurl: http://\(upstream)
                 """
         }
         let config = Self.configuration(
