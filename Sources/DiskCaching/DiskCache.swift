@@ -43,6 +43,7 @@ public final class DiskCache: Sendable {
     public static let defaultBudget = 2 << 30
 
     public let root: URL
+    private let rootPath: String
     private let tables: String
     private let temporary: String
     private let logger: Logger
@@ -71,6 +72,7 @@ public final class DiskCache: Sendable {
 
     private init(root: URL, budget: Int, logger: Logger) {
         self.root = root
+        self.rootPath = root.path
         self.tables = root.appendingPathComponent("ocirpc/v1").path
         self.temporary = root.appendingPathComponent("ocirpc/v1/tmp").path
         self.logger = logger
@@ -151,7 +153,7 @@ public final class DiskCache: Sendable {
         }
         let mediaType = String(lines[0])
         let path = contentPath(digest)
-        guard let bytes = read(path, limit: RegistryClient.maxManifestBytes) else {
+        guard let bytes = read(path, limit: RegistryClient.maxManifestBytes, touch: true) else {
             count { $0.misses += 1 }
             return nil
         }
@@ -164,7 +166,6 @@ public final class DiskCache: Sendable {
             return nil
         }
         count { $0.hits += 1 }
-        DiskCacheTrimmer.touch(path, now: Self.now())
         return FetchedManifest(bytes: bytes, mediaType: mediaType, digest: digest)
     }
 
@@ -226,7 +227,7 @@ public final class DiskCache: Sendable {
     // MARK: - Files
 
     private func contentPath(_ digest: Digest) -> String {
-        root.path + "/blobs/\(digest.algorithm.rawValue)/\(digest.hex)"
+        rootPath + "/blobs/\(digest.algorithm.rawValue)/\(digest.hex)"
     }
 
     private func provenancePath(_ digest: Digest, _ repository: String) -> String {
@@ -238,31 +239,51 @@ public final class DiskCache: Sendable {
     }
 
     /// The file's bytes, nil when missing, unreadable or over `limit`.
-    private func read(_ path: String, limit: Int) -> [UInt8]? {
+    /// With `touch`, the file is marked as used now when its time is over
+    /// an hour old (what the trim orders by).
+    private func read(_ path: String, limit: Int, touch: Bool = false) -> [UInt8]? {
         let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             if errno != ENOENT { failed("read \(path)", errno) }
             return nil
         }
         defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        var status = stat()
+        guard fstat(fd, &status) == 0 else {
+            failed("read \(path)", errno)
+            return nil
+        }
+        if touch, DiskCacheTrimmer.seconds(status.st_mtim) < Self.now() - DiskCacheTrimmer.touchInterval {
+            futimens(fd, nil)
+        }
+        guard Int(status.st_size) <= limit else {
+            // Larger than anything written here: not ours.
+            unlink(path)
+            count { $0.corrupt += 1 }
+            return nil
+        }
+        // Sized by fstat, read to the end (a file replaced meanwhile is
+        // another inode: this descriptor still reads the old one whole).
+        var bytes = [UInt8](repeating: 0, count: Int(status.st_size) + 1)
+        var filled = 0
         while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + filled, $0.count - filled) }
             if n < 0 && errno == EINTR { continue }
             if n < 0 {
                 failed("read \(path)", errno)
                 return nil
             }
-            if n == 0 { return bytes }
-            guard bytes.count + n <= limit else {
-                // Larger than anything written here: not ours.
+            if n == 0 { break }
+            filled += n
+            // Grown since fstat (appended to in place: not ours).
+            guard filled < bytes.count else {
                 unlink(path)
                 count { $0.corrupt += 1 }
                 return nil
             }
-            bytes.append(contentsOf: chunk[0..<n])
         }
+        bytes.removeLast(bytes.count - filled)
+        return bytes
     }
 
     /// Writes `bytes` to a new file and renames it to `path`; false (the

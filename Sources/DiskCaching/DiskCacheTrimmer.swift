@@ -114,12 +114,5 @@ struct DiskCacheTrimmer: Sendable {
         }
     }
 
-    /// Marks `path` as used now, if its time is over an hour old.
-    static func touch(_ path: String, now: Double) {
-        var status = stat()
-        guard stat(path, &status) == 0, seconds(status.st_mtim) < now - touchInterval else { return }
-        utimensat(AT_FDCWD, path, nil, 0)
-    }
-
     static func seconds(_ time: timespec) -> Double { Double(time.tv_sec) + Double(time.tv_nsec) / 1e9 }
 }

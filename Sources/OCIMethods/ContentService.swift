@@ -150,13 +150,41 @@ final class ContentService: Sendable {
         case unknownTag
     }
 
-    /// Looks the tag cache (for a tag) and the answer cache up, once each.
+    /// Looks the tag cache (for a tag) and the answer cache up, once each,
+    /// then what the source holds without a request (the disk cache): a
+    /// batch answers all of those at once, and a process that only answers
+    /// from them never starts the HTTP engine.
     func cachedImageManifest(_ ref: ImageReference, platform: Platform) -> CachedImageManifest {
-        guard let digest = knownDigest(ref) else { return .unknownTag }
-        if let answer = cache.value(imageManifestKey(ref, digest, platform), as: JSONValue.self) {
+        let digest = knownDigest(ref)
+        if let digest, let answer = cache.value(imageManifestKey(ref, digest, platform), as: JSONValue.self) {
             return .answer(answer)
         }
-        return .digest(digest)
+        if let answer = storedImageManifest(digest.map { ref.pinned(to: $0) } ?? ref, tag: ref, platform: platform) {
+            return .answer(answer)
+        }
+        return digest.map { .digest($0) } ?? .unknownTag
+    }
+
+    /// The `image_manifest` result from what the source holds locally, kept
+    /// in the memory caches as a fetch would be; nil when a piece is missing
+    /// or anything is amiss (the fetching path then says what).
+    private func storedImageManifest(_ ref: ImageReference, tag: ImageReference, platform: Platform) -> JSONValue? {
+        guard let top = source.storedManifest(ref), let document = try? Self.document(top, ref: ref) else { return nil }
+        var image = document
+        if Self.isIndex(top, document) {
+            guard let entry = document["manifests"]?.arrayValue?.first(where: { platform.matches($0["platform"]) }),
+                let childDigest = entry["digest"]?.stringValue.flatMap(Digest.init),
+                let child = source.storedManifest(ref.pinned(to: childDigest)),
+                let childDocument = try? Self.document(child, ref: ref), !Self.isIndex(child, childDocument)
+            else { return nil }
+            cache.store(child, cost: child.bytes.count, for: manifestKey(ref, childDigest))
+            image = childDocument
+        }
+        cache.store(top, cost: top.bytes.count, for: manifestKey(ref, top.digest))
+        if tag.digest == nil { tags.store(top.digest, for: tag.description) }
+        let result = Shapes.manifest(image)
+        cache.store(result, cost: Self.cost(result), for: imageManifestKey(ref, top.digest, platform))
+        return result
     }
 
     /// The `image_manifest` result for `ref`, cached by the digest it names

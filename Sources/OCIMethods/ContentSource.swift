@@ -8,6 +8,9 @@ import Registry
 protocol ContentSource: Sendable {
     /// The manifest or index `reference` names, verified against its digest.
     func fetchManifest(_ reference: ImageReference) async throws -> FetchedManifest
+    /// The manifest `reference` names if it is at hand without a request
+    /// (a cache of the source's own), else nil. Never throws, never waits.
+    func storedManifest(_ reference: ImageReference) -> FetchedManifest?
     /// What a HEAD says of `reference`: media type, size and digest.
     func headManifest(_ reference: ImageReference) async throws -> ManifestHead
     /// The blob `reference` names, downloaded to a file under `directory`
@@ -28,4 +31,7 @@ protocol ContentSource: Sendable {
 
 extension RegistryClient: ContentSource {
     var requestCounts: [String: Int] { counters.snapshot }
+
+    /// The registry keeps nothing of its own: every manifest is a request.
+    func storedManifest(_ reference: ImageReference) -> FetchedManifest? { nil }
 }

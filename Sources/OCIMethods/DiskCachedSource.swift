@@ -25,6 +25,11 @@ struct DiskCachedSource: ContentSource {
         return fetched
     }
 
+    func storedManifest(_ reference: ImageReference) -> FetchedManifest? {
+        guard (try? upstream.refuseIfBlocked(reference)) != nil, let digest = knownDigest(reference) else { return nil }
+        return disk.manifest(digest, repository: reference.name)
+    }
+
     func headManifest(_ reference: ImageReference) async throws -> ManifestHead {
         try upstream.refuseIfBlocked(reference)
         if let digest = knownDigest(reference), let kept = disk.manifest(digest, repository: reference.name) {

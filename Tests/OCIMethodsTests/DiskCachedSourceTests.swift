@@ -66,4 +66,33 @@ import Testing
         _ = try await process(tagTTL: 0.05).imageManifestResult(byTag, platform: .linuxAMD64)
         #expect(registry.calls == ["GET r.test/app:v1", "GET r.test/app:v1"])
     }
+
+    @Test func aBatchOverAnIndexOnDiskIsAnsweredBeforeAnyWorkerStarts() async throws {
+        let amd = registry.putImage("r.test/multi", config: "sha256:" + String(repeating: "a", count: 64))
+        let entry: JSONValue = [
+            "mediaType": .string(amd.mediaType), "size": .integer(amd.bytes.count),
+            "digest": .string(amd.digest.description),
+            "platform": ["os": "linux", "architecture": "amd64"],
+        ]
+        registry.put(
+            "r.test/multi", tag: "v1",
+            ["schemaVersion": 2, "mediaType": .string(ManifestMediaType.ociIndex), "manifests": [entry]],
+            mediaType: ManifestMediaType.ociIndex)
+        let first = try process()
+        let answer = try await first.imageManifestResult(
+            try ImageReference.parse("r.test/multi:v1"), platform: .linuxAMD64)
+        #expect(registry.calls.count == 2)
+        // The second process's lookup alone answers it: the batch would
+        // report it at once, with no worker and no request.
+        let second = try process()
+        guard
+            case .answer(let stored) = second.cachedImageManifest(
+                try ImageReference.parse("r.test/multi:v1"), platform: .linuxAMD64)
+        else {
+            Issue.record("not answered from disk")
+            return
+        }
+        #expect(stored == answer)
+        #expect(registry.calls.count == 2)
+    }
 }

@@ -130,6 +130,9 @@ final class InMemorySource: ContentSource, @unchecked Sendable {
 
     func refuseIfBlocked(_ reference: ImageReference) throws {}
 
+    /// Nothing is at hand without a call: every manifest is a call.
+    func storedManifest(_ reference: ImageReference) -> FetchedManifest? { nil }
+
     var taskExecutor: (any TaskExecutor)? { nil }
 
     func clearCaches() {}
