@@ -334,7 +334,7 @@ def cache(args):
     asks of the registry."""
     import shutil
     import tempfile
-    from fixture_registry import Registry
+    from fixture_registry import Registry, Server
     print(f"# cache benchmark ({os.cpu_count()} cores, {args.manifests} manifests)")
     registry = Registry()
     try:
@@ -381,6 +381,30 @@ def cache(args):
                   f"first process {first:.3f} s ({len(refs) / first:,.0f}/s, {max(requests['first'])} registry requests); "
                   f"second process {second:.3f} s ({len(refs) / second:,.0f} manifests/s; target >= 20,000/s) "
                   f"with {max(requests['second'])} registry requests (target 0)")
+        if args.files_mb > 0:
+            layers = [layer_bytes(args.files_mb / 4, seed) for seed in range(4)]
+            total = sum(len(layer) for layer in layers)
+            registry.push_image("bench/files", "v1", layers=layers)
+            lister = Server(args.binary)
+            digest = lister.call("ec.oci.descriptor", [f"{registry.host}/bench/files:v1"])["result"]["digest"]
+            lister.close()
+            ref = f"{registry.host}/bench/files@{digest}"
+            times = {"first": [], "second": []}
+            for _ in range(args.repeat):
+                directory = tempfile.mkdtemp(prefix="ocirpc-bench-cache-")
+                try:
+                    for process in ("first", "second"):
+                        start = time.perf_counter()
+                        server = Server(args.binary, "--cache-dir", directory)
+                        files = server.call("ec.oci.image_files", [ref, ["etc/policy"]])
+                        times[process].append(time.perf_counter() - start)
+                        server.close()
+                        assert len(files["result"]) == 4, files
+                finally:
+                    shutil.rmtree(directory, ignore_errors=True)
+            first, second = min(times["first"]), min(times["second"])
+            print(f"image_files over {total / 1e6:.0f} MB of gzip layers, spawn to answer, best of {args.repeat}: "
+                  f"first process {first:.3f} s, second process {second:.3f} s ({first / second:.0f}x; target >= 20x)")
     finally:
         registry.close()
 

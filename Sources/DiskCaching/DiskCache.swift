@@ -44,7 +44,7 @@ public final class DiskCache: Sendable {
 
     public let root: URL
     private let rootPath: String
-    private let tables: String
+    let tables: String
     private let temporary: String
     private let logger: Logger
     private let counts = Locked(Statistics())
@@ -117,7 +117,7 @@ public final class DiskCache: Sendable {
         let manager = FileManager.default
         for path in [
             root.appendingPathComponent("blobs/sha256").path, root.appendingPathComponent("blobs/sha512").path,
-            tables + "/repositories", tables + "/tags", temporary,
+            tables + "/repositories", tables + "/tags", tables + "/derived", temporary,
         ] {
             try manager.createDirectory(
                 atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -241,7 +241,7 @@ public final class DiskCache: Sendable {
     /// The file's bytes, nil when missing, unreadable or over `limit`.
     /// With `touch`, the file is marked as used now when its time is over
     /// an hour old (what the trim orders by).
-    private func read(_ path: String, limit: Int, touch: Bool = false) -> [UInt8]? {
+    func read(_ path: String, limit: Int, touch: Bool = false) -> [UInt8]? {
         let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             if errno != ENOENT { failed("read \(path)", errno) }
@@ -289,7 +289,7 @@ public final class DiskCache: Sendable {
     /// Writes `bytes` to a new file and renames it to `path`; false (the
     /// failure counted, and logged once) when the disk refuses.
     @discardableResult
-    private func write(_ bytes: [UInt8], to path: String) -> Bool {
+    func write(_ bytes: [UInt8], to path: String) -> Bool {
         var template = Array((temporary + "/write-XXXXXX").utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else {
@@ -341,7 +341,7 @@ public final class DiskCache: Sendable {
         }
     }
 
-    private func count(_ update: (inout Statistics) -> Void) { counts.withLock(update) }
+    func count(_ update: (inout Statistics) -> Void) { counts.withLock(update) }
 
     static func now() -> Double {
         var time = timespec()

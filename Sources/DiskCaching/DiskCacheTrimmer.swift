@@ -60,8 +60,7 @@ struct DiskCacheTrimmer: Sendable {
         var outcome = Outcome()
         // Content, oldest first, until under 90% of the budget.
         var files: [(path: String, size: Int, time: Double)] = []
-        for algorithm in ["sha256", "sha512"] {
-            let directory = root + "/blobs/" + algorithm
+        for directory in [root + "/blobs/sha256", root + "/blobs/sha512", tables + "/derived"] {
             for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
                 var status = stat()
                 let path = directory + "/" + name

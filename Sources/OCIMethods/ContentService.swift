@@ -22,6 +22,8 @@ final class ContentService: Sendable {
 
     /// Where content comes from when the caches do not have it.
     let source: any ContentSource
+    /// Where derived results are kept across processes, if anywhere.
+    let derivedStore: (any DerivedResultStore)?
     let cache: ContentCache
     let tags: ExpiringCache<Digest>
     let defaultPlatform: Platform
@@ -36,9 +38,11 @@ final class ContentService: Sendable {
 
     init(
         source: any ContentSource, cacheBytes: Int, tagTTL: Double, defaultPlatform: Platform,
-        maxDecompressedBytes: Int = defaultMaxDecompressedBytes, downloads: URL? = nil
+        maxDecompressedBytes: Int = defaultMaxDecompressedBytes, downloads: URL? = nil,
+        derivedStore: (any DerivedResultStore)? = nil
     ) {
         self.source = source
+        self.derivedStore = derivedStore
         self.cache = ContentCache(capacity: cacheBytes)
         self.tags = ExpiringCache(timeToLive: tagTTL)
         self.defaultPlatform = defaultPlatform
@@ -291,16 +295,27 @@ final class ContentService: Sendable {
     /// Where blocking archive work runs.
     private static let blockingWork = DispatchQueue(label: "ocirpc.archive", attributes: .concurrent)
 
-    /// A value derived from content named by digest, cached under
-    /// `kind`/`name` and computed once for concurrent callers.
+    /// A value derived from content named by digest in `ref`'s repository,
+    /// cached under `kind`/`name` (in memory, and in the derived-result
+    /// store when there is one) and computed once for concurrent callers.
     func derived(
-        _ kind: String, _ name: String, _ compute: @escaping @Sendable () async throws -> JSONValue
+        _ kind: String, _ name: String, for ref: ImageReference,
+        _ compute: @escaping @Sendable () async throws -> JSONValue
     ) async throws -> JSONValue {
         let key = ContentCache.Key(kind, name)
         if let cached = cache.value(key, as: JSONValue.self) { return cached }
         return try await valueFlights.run(kind + "|" + name) { [self] in
+            if let derivedStore {
+                // A blocked registry stays blocked whatever was kept for it.
+                try source.refuseIfBlocked(ref)
+                if let kept = derivedStore.result(kind, name) {
+                    cache.store(kept, cost: Self.cost(kept), for: key)
+                    return kept
+                }
+            }
             let value = try await compute()
             cache.store(value, cost: Self.cost(value), for: key)
+            derivedStore?.store(kind, name, value)
             return value
         }
     }

@@ -37,7 +37,7 @@ struct MethodTable: Sendable {
             },
             method("ec.oci.parsed_blob", [Self.ref]) { _, ref, text in
                 let digest = try ContentService.requireDigest(ref)
-                return try await service.derived("parsed_blob", "\(ref.name)@\(digest)") { [service] in
+                return try await service.derived("parsed_blob", "\(ref.name)@\(digest)", for: ref) { [service] in
                     let bytes = try await service.blob(ref)
                     guard let value = try? JSONParser.parse(bytes) else {
                         throw RPCError(.unsupportedContent, reason: .notJSON, message: "blob \(text) is not JSON")
@@ -50,7 +50,7 @@ struct MethodTable: Sendable {
                 let paths = try params.strings("paths", reason: .invalidPaths)
                 guard !paths.isEmpty else { return [:] }
                 let name = "\(ref.name)@\(digest)|" + Self.pathsKey(paths)
-                return try await service.derived("blob_files", name) { [service] in
+                return try await service.derived("blob_files", name, for: ref) { [service] in
                     try await service.withDownloadedBlob(ref, budget: service.makeBudget()) { stream in
                         try BlobFiles.read(
                             TarReader(stream), paths: Set(paths), maxEntryBytes: ContentService.maxEntryBytes)
@@ -70,7 +70,7 @@ struct MethodTable: Sendable {
                 guard !paths.isEmpty else { return [:] }
                 let platform = service.defaultPlatform
                 let name = "\(ref.name)@\(digest)|\(platform)|" + Self.pathsKey(paths)
-                return try await service.derived("image_files", name) { [service] in
+                return try await service.derived("image_files", name, for: ref) { [service] in
                     try await Self.imageFiles(service, ref, platform: platform, paths: paths)
                 }
             },

@@ -43,7 +43,7 @@ public enum OCIMethods {
         let service = ContentService(
             source: source, cacheBytes: options.cacheBytes, tagTTL: options.tagTTL,
             defaultPlatform: options.platform,
-            maxDecompressedBytes: options.maxDecompressedBytes)
+            maxDecompressedBytes: options.maxDecompressedBytes, derivedStore: disk)
         let methods = MethodTable(service: service, maxConcurrency: options.maxConcurrency)
         return ServerExtension(
             methods: methods.specs,

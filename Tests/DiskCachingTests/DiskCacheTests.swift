@@ -195,4 +195,25 @@ import Testing
         close(fd)
         #expect(trimmer.trim(now: Double(time(nil))) != nil)
     }
+
+    @Test func derivedResultsRoundTripAndDamageIsCaught() throws {
+        cache.storeDerived("image_files", "r.test/app@sha256:x|[\"etc\"]", Array(#"{"a":1}"#.utf8))
+        let other = try #require(DiskCache.open(directory: directory, logger: .disabled))
+        #expect(other.derived("image_files", "r.test/app@sha256:x|[\"etc\"]") == Array(#"{"a":1}"#.utf8))
+        #expect(other.derived("image_files", "r.test/other@sha256:x|[\"etc\"]") == nil)
+        #expect(other.derived("blob_files", "r.test/app@sha256:x|[\"etc\"]") == nil)
+        // The body changed by hand: its hash no longer matches, it is deleted.
+        let entries = files(under: "ocirpc/v1/derived")
+        #expect(entries.count == 1)
+        let path = directory + "/ocirpc/v1/derived/" + entries[0]
+        var stored = try Data(contentsOf: URL(fileURLWithPath: path))
+        stored[stored.count - 2] = UInt8(ascii: "2")
+        try stored.write(to: URL(fileURLWithPath: path))
+        #expect(other.derived("image_files", "r.test/app@sha256:x|[\"etc\"]") == nil)
+        #expect(!FileManager.default.fileExists(atPath: path))
+        // Names with a newline and oversized results are never kept.
+        cache.storeDerived("k", "a\nb", Array("1".utf8))
+        cache.storeDerived("k", "big", [UInt8](repeating: 0x20, count: DiskCache.maxDerivedBytes + 1))
+        #expect(files(under: "ocirpc/v1/derived").isEmpty)
+    }
 }

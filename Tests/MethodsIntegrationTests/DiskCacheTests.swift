@@ -1,6 +1,7 @@
 import Foundation
 import JSON
 import Testing
+import Registry
 import TestFixtures
 
 /// The disk cache through the binary: processes in turn over one cache
@@ -49,6 +50,40 @@ import TestFixtures
         #expect(second.answers.map { $0["result"] } == first.answers.map { $0["result"] })
         #expect(Self.manifestRequests(second.stats) == 0, "\(second.stats)")
         #expect((second.stats["diskCache"]?["hits"]?.intValue ?? 0) >= 5)
+    }
+
+    @Test func derivedResultsAreAnsweredFromDiskWithoutDownloads() async throws {
+        let registry = try await TestRegistry()
+        defer { registry.stop() }
+        let cache = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        var tar = TarBuilder()
+        tar.file("etc/policy/a.yaml", "kind: policy\ncount: 1\n")
+        tar.file("etc/other.txt", "not read")
+        let layer = Compressors.gzip(tar.archive)
+        let image = try await registry.pushImage(
+            "derived", "v1", config: #"{"architecture":"amd64"}"#, layers: [(layer, Expected.gzipLayer)])
+        let layerDigest = try #require(
+            try JSONParser.parse(Array(image.bytes))["layers"]?.arrayValue?.first?["digest"]?.stringValue)
+        let configDigest = try #require(try JSONParser.parse(Array(image.bytes))["config"]?["digest"]?.stringValue)
+        let calls: [(String, JSONValue)] = [
+            ("ec.oci.image_files", [.string("\(registry.host)/derived@\(image.digest)"), ["etc/policy"]]),
+            ("ec.oci.blob_files", [.string("\(registry.host)/derived@\(layerDigest)"), ["etc/policy/a.yaml"]]),
+            ("ec.oci.parsed_blob", [.string("\(registry.host)/derived@\(configDigest)")]),
+        ]
+        let first = try await Self.run(calls, cache: cache)
+        #expect(first.answers[0]["result"]?["etc/policy/a.yaml"] == ["kind": "policy", "count": 1])
+        #expect(first.answers[1]["result"]?["etc/policy/a.yaml"]?["count"] == 1)
+        #expect(first.answers[2]["result"]?["architecture"] == "amd64")
+        #expect((first.stats["registryRequests"]?["blob"]?.intValue ?? 0) >= 2)
+        let second = try await Self.run(calls, cache: cache)
+        #expect(second.answers.map { $0["result"] } == first.answers.map { $0["result"] })
+        #expect(second.stats["registryRequests"]?["blob"] == 0, "\(second.stats)")
+        #expect(Self.manifestRequests(second.stats) == 0)
+        // Another repository of the same registry gets nothing of it.
+        let stranger = try await Self.run(
+            [("ec.oci.parsed_blob", [.string("\(registry.host)/stranger@\(configDigest)")])], cache: cache)
+        #expect(stranger.answers[0]["error"]?["code"] == -32001)
     }
 
     @Test func damagedFilesAreReplacedAndAnswersStayCorrect() async throws {
@@ -108,9 +143,11 @@ import TestFixtures
         let cache = Self.directory()
         defer { try? FileManager.default.removeItem(atPath: cache) }
         let pushed = try await registry.pushMinimalImage("kept", "v1")
+        let config = try #require(try JSONParser.parse(Array(pushed.manifest))["config"]?["digest"]?.stringValue)
         let calls: [(String, JSONValue)] = [
             ("ec.oci.image_manifest", [.string("\(registry.host)/kept:v1")]),
             ("ec.oci.descriptor", [.string("\(registry.host)/kept@\(pushed.digest)")]),
+            ("ec.oci.parsed_blob", [.string("\(registry.host)/kept@\(config)")]),
         ]
         let first = try await Self.run(calls, cache: cache)
         #expect(first.answers.allSatisfy { $0["result"] != nil })

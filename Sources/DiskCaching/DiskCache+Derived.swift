@@ -1,0 +1,60 @@
+import Glibc
+import Registry
+
+extension DiskCache {
+    /// The largest derived result kept (an `image_files` answer can be large;
+    /// past this it is simply not kept).
+    public static let maxDerivedBytes = 64 << 20
+
+    /// Bumped whenever the shape of a derived result changes: results of an
+    /// older format are never read.
+    static let derivedFormat = "1"
+
+    /// A result derived from content (`parsed_blob`, `blob_files`,
+    /// `image_files`) under `kind` and `key` (which names the repository,
+    /// the content digest and the parameters), as the JSON text stored; nil
+    /// when absent or damaged (then deleted).
+    public func derived(_ kind: String, _ key: String) -> [UInt8]? {
+        guard let name = Self.derivedName(kind, key) else { return nil }
+        let path = derivedPath(name)
+        guard let stored = read(path, limit: Self.maxDerivedBytes + Self.maxEntryBytes, touch: true) else {
+            count { $0.misses += 1 }
+            return nil
+        }
+        // "<sha256 of the body>\n<format>|<kind>|<key>\n<body>"
+        guard let first = stored.firstIndex(of: 0x0A),
+            let second = stored[(first + 1)...].firstIndex(of: 0x0A),
+            let digest = Digest(String(decoding: stored[..<first], as: UTF8.self)),
+            String(decoding: stored[(first + 1)..<second], as: UTF8.self) == name,
+            Digest.of(stored[(second + 1)...]) == digest
+        else {
+            unlink(path)
+            count {
+                $0.corrupt += 1
+                $0.misses += 1
+            }
+            return nil
+        }
+        count { $0.hits += 1 }
+        return Array(stored[(second + 1)...])
+    }
+
+    /// Keeps `json` as the result of `kind` for `key`.
+    public func storeDerived(_ kind: String, _ key: String, _ json: [UInt8]) {
+        guard json.count <= Self.maxDerivedBytes, let name = Self.derivedName(kind, key) else { return }
+        var stored = Array("\(Digest.of(json))\n\(name)\n".utf8)
+        stored.append(contentsOf: json)
+        write(stored, to: derivedPath(name))
+    }
+
+    /// The name line of a stored result; nil for a name that cannot be one
+    /// (a newline in it), which is then never kept.
+    static func derivedName(_ kind: String, _ key: String) -> String? {
+        let name = derivedFormat + "|" + kind + "|" + key
+        return name.utf8.contains(0x0A) ? nil : name
+    }
+
+    private func derivedPath(_ name: String) -> String {
+        tables + "/derived/\(Digest.of(Array(name.utf8)).hex)"
+    }
+}

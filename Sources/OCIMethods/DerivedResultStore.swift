@@ -1,0 +1,22 @@
+import DiskCaching
+import JSON
+
+/// Where results derived from content (`parsed_blob`, `blob_files`,
+/// `image_files`) are kept beyond the process: the disk cache. Names hold
+/// the repository, the content digest and the parameters, so a result is
+/// only ever read back for the repository it was computed from.
+protocol DerivedResultStore: Sendable {
+    func result(_ kind: String, _ name: String) -> JSONValue?
+    func store(_ kind: String, _ name: String, _ value: JSONValue)
+}
+
+extension DiskCache: DerivedResultStore {
+    func result(_ kind: String, _ name: String) -> JSONValue? {
+        // Verified against its hash before it is parsed; written by us.
+        derived(kind, name).flatMap { try? JSONParser.parse($0) }
+    }
+
+    func store(_ kind: String, _ name: String, _ value: JSONValue) {
+        storeDerived(kind, name, Array(value.jsonText.utf8))
+    }
+}
