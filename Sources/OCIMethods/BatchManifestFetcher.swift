@@ -24,17 +24,17 @@ struct BatchManifestFetcher: Sendable {
     ) async -> [String] {
         var seen: Set<String> = []
         var distinct: [String] = []
-        var pending: [(String, ImageReference, ContentService.CachedImageManifest)] = []
+        var parsed: [(String, ImageReference)] = []
         for text in refs where seen.insert(text).inserted {
             distinct.append(text)
-            let ref: ImageReference
             do {
-                ref = try references.parse(text)
+                parsed.append((text, try references.parse(text)))
             } catch {
                 report(text, .failure(error))
-                continue
             }
-            let lookup = service.cachedImageManifest(ref, platform: platform)
+        }
+        var pending: [(String, ImageReference, ContentService.CachedImageManifest)] = []
+        for ((text, ref), lookup) in zip(parsed, await lookUp(parsed.map(\.1), platform: platform)) {
             if case .answer(let answer) = lookup {
                 report(text, .success(answer))
             } else {
@@ -76,5 +76,28 @@ struct BatchManifestFetcher: Sendable {
             }
         }
         return distinct
+    }
+
+    /// Refs looked up at once before the lookups are split across cores.
+    static let lookupChunk = 128
+
+    /// What the caches (memory, then the disk) hold for each of `refs`, in
+    /// order. A large batch is split across the cores: answering from disk
+    /// costs file reads and a hash per manifest.
+    private func lookUp(_ refs: [ImageReference], platform: Platform) async -> [ContentService.CachedImageManifest] {
+        let chunk = Self.lookupChunk
+        guard refs.count > chunk else { return refs.map { service.cachedImageManifest($0, platform: platform) } }
+        let parts = (refs.count + chunk - 1) / chunk
+        return await withTaskGroup(of: (Int, [ContentService.CachedImageManifest]).self) { group in
+            for part in 0..<parts {
+                group.addTask { [service] in
+                    let slice = refs[(part * chunk)..<min(refs.count, (part + 1) * chunk)]
+                    return (part, slice.map { service.cachedImageManifest($0, platform: platform) })
+                }
+            }
+            var results = [[ContentService.CachedImageManifest]](repeating: [], count: parts)
+            for await (part, lookups) in group { results[part] = lookups }
+            return results.flatMap { $0 }
+        }
     }
 }
