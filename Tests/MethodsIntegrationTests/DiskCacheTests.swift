@@ -194,4 +194,79 @@ import TestFixtures
         #expect(run.answers[0]["result"]?["schemaVersion"] == 2)
         #expect(run.stats["diskCache"]?["enabled"] == false)
     }
+
+    /// Every content file in `cache` hashes to its name: nothing torn is there to be served.
+    private static func contentFilesAreWhole(_ cache: String) throws -> Int {
+        let directory = cache + "/blobs/sha256"
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory)
+        for name in names {
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: directory + "/" + name))
+            #expect(Digest.of(bytes).hex == name, "\(name) is not whole")
+        }
+        return names.count
+    }
+
+    @Test func processesStartedTogetherShareOneDirectorySafely() async throws {
+        let registry = try await TestRegistry()
+        defer { registry.stop() }
+        let cache = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        let count = 100
+        for i in 0..<count { try await registry.pushMinimalImage("crowd", "t\(i)", annotations: #"{"i":"\#(i)"}"#) }
+        let refs = (0..<count).map { JSONValue.string("\(registry.host)/crowd:t\($0)") }
+        let runs = try await withThrowingTaskGroup(of: (answers: [JSONValue], stats: JSONValue).self) { group in
+            for _ in 0..<8 {
+                group.addTask { try await Self.run([("ec.oci.image_manifests", [.array(refs)])], cache: cache) }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        var requests = 0
+        for run in runs {
+            let result = try #require(run.answers.first?["result"]?.objectValue)
+            #expect(result.count == count)
+            for i in 0..<count {
+                #expect(result["\(registry.host)/crowd:t\(i)"]?["annotations"]?["i"] == .string("\(i)"))
+            }
+            requests += Self.manifestRequests(run.stats)
+        }
+        print("8 processes started together over \(count) cold tags: \(requests) manifest requests in all")
+        #expect(requests >= count && requests <= 8 * count)
+        #expect(try Self.contentFilesAreWhole(cache) == count)
+        let after = try await Self.run([("ec.oci.image_manifests", [.array(refs)])], cache: cache)
+        #expect(Self.manifestRequests(after.stats) == 0)
+    }
+
+    @Test func aProcessKilledMidBatchLeavesNothingHalfWritten() async throws {
+        let registry = try await TestRegistry()
+        defer { registry.stop() }
+        let proxy = try RegistryProxy(upstream: registry.host)
+        defer { proxy.stop() }
+        let cache = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        let count = 200
+        for i in 0..<count { try await registry.pushMinimalImage("killed", "t\(i)", annotations: #"{"i":"\#(i)"}"#) }
+        let refs = (0..<count).map { JSONValue.string("\(proxy.host)/killed:t\($0)") }
+        proxy.setLatency(0.02)
+        let victim = try RPCSession(["--log-level", "error"], environment: ["OCIRPC_CACHE_DIR": cache])
+        victim.send("ec.oci.image_manifests", [.array(refs)])
+        // Killed once it has written some of the batch, not all.
+        for _ in 0..<2_000 {
+            let written = (try? FileManager.default.contentsOfDirectory(atPath: cache + "/blobs/sha256").count) ?? 0
+            if written >= 10 { break }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        kill(victim.process.process.processIdentifier, SIGKILL)
+        _ = await victim.process.waitForExit()
+        let written = try Self.contentFilesAreWhole(cache)
+        #expect(written >= 10 && written < count, "killed after \(written) of \(count)")
+        proxy.setLatency(0)
+        let next = try await Self.run([("ec.oci.image_manifests", [.array(refs)])], cache: cache)
+        let result = try #require(next.answers.first?["result"]?.objectValue)
+        #expect(result.count == count)
+        for i in 0..<count {
+            #expect(result["\(proxy.host)/killed:t\(i)"]?["annotations"]?["i"] == .string("\(i)"))
+        }
+        // At most the workers in flight (8) had written content but not yet its tag entry.
+        #expect(Self.manifestRequests(next.stats) <= count - written + 8)
+    }
 }
