@@ -1,6 +1,8 @@
 /// What the command line asks for.
 public enum Invocation: Sendable {
     case run(ParsedOptions)
+    /// `call METHOD [ARG...]` after the options: one request, then exit.
+    case call(ParsedOptions, method: String, arguments: [String])
     case help
     case version
 }
@@ -14,14 +16,22 @@ public enum OptionParser {
     ) throws(ConfigurationError) -> Invocation {
         // The command line first, so a list it gives can replace the variable's.
         var given: [(CommandOption, String)] = []
+        var call: (method: String, arguments: [String])?
         var index = 0
-        while index < arguments.count {
+        scan: while index < arguments.count {
             let argument = arguments[index]
             index += 1
             switch argument {
             case "-h", "--help": return .help
             case "-V", "--version": return .version
             default: break
+            }
+            if argument == "call" {
+                guard index < arguments.count else {
+                    throw ConfigurationError(message: "call needs a METHOD (see --help)")
+                }
+                call = (arguments[index], Array(arguments[(index + 1)...]))
+                break scan
             }
             var name = argument
             var value: String?
@@ -61,6 +71,7 @@ public enum OptionParser {
         for (option, text) in given {
             try option.apply(&parsed, text)
         }
+        if let call { return .call(parsed, method: call.method, arguments: call.arguments) }
         return .run(parsed)
     }
 

@@ -8,6 +8,7 @@ public enum ServerMain {
     /// a clean end, 1 after `exit` without `shutdown`, 2 for a bad setting.
     public static func run(arguments: [String], environment: [String: String], modules: [ServerModule]) -> Int32 {
         let parsed: ParsedOptions
+        var call: (method: String, arguments: [String])?
         do {
             switch try ServerCommand.parse(arguments: arguments, environment: environment, modules: modules) {
             case .help:
@@ -18,6 +19,9 @@ public enum ServerMain {
                 return 0
             case .run(let options):
                 parsed = options
+            case .call(let options, let method, let arguments):
+                parsed = options
+                call = (method, arguments)
             }
         } catch {
             let line = "ocirpc: \(error.message)\n"
@@ -26,6 +30,16 @@ public enum ServerMain {
         }
         let options = parsed[ServerOptions.self]
         let logger = Logger(level: options.logLevel, format: options.logFormat)
+        if let call {
+            return OneShotCall.run(
+                method: call.method, arguments: call.arguments,
+                extensions: modules.map { $0.makeExtension(parsed, logger) }, logger: logger)
+        }
+        if isatty(0) != 0 {
+            logger.info(
+                "reading JSON-RPC requests on stdin, one per line; see ocirpc --help, or run one with: ocirpc call METHOD ARG..."
+            )
+        }
         let server = Server(
             options: options, logger: logger,
             extensions: modules.map { $0.makeExtension(parsed, logger) })

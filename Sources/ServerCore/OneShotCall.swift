@@ -1,0 +1,82 @@
+import Dispatch
+import Glibc
+import JSON
+import Locking
+import Logging
+import RPCDispatch
+
+/// `ocirpc [options] call METHOD [ARG...]`: one request, answered without
+/// the stdio loop. Each ARG is a JSON value when it parses as one, else a
+/// string; they are the positional params. The result goes to stdout as
+/// JSON (indented when stdout is a terminal); an error goes to stderr as
+/// one line, with nothing on stdout, and the exit status 1.
+enum OneShotCall {
+    static func run(method: String, arguments: [String], extensions: [ServerExtension], logger: Logger) -> Int32 {
+        var registry = MethodRegistry()
+        for ext in extensions { registry.register(ext.methods) }
+        let sink = AnswerSink()
+        let dispatcher = Dispatcher(registry: registry, sink: sink) { method, error in
+            logger.error("unexpected failure in a handler", [("method", method), ("error", "\(type(of: error))")])
+        }
+        let params = JSONValue.array(arguments.map { (try? JSONParser.parse(Array($0.utf8))) ?? .string($0) })
+        let request: JSONValue = ["jsonrpc": "2.0", "id": 1, "method": .string(method), "params": params]
+        Array(request.jsonText.utf8).withUnsafeBytes { dispatcher.receive($0) }
+        let answer = sink.waitForAnswer()
+        if let error = answer["error"] {
+            let code = error["code"]?.intValue.map(String.init) ?? "?"
+            let reason = error["data"]?["reason"]?.stringValue ?? "?"
+            let message = error["message"]?.stringValue ?? ""
+            writeLine("ocirpc: \(method) failed: \(code) \(reason): \(message)", to: 2)
+            return 1
+        }
+        let result = answer["result"] ?? .null
+        writeLine(isatty(1) != 0 ? Self.indented(result) : result.jsonText, to: 1)
+        return 0
+    }
+
+    private static func writeLine(_ text: String, to fd: Int32) {
+        var bytes = Array((text + "\n").utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return }
+            offset += n
+        }
+    }
+
+    /// `value` as JSON with two-space indentation, for people.
+    static func indented(_ value: JSONValue, depth: Int = 0) -> String {
+        let pad = String(repeating: "  ", count: depth + 1)
+        let end = String(repeating: "  ", count: depth)
+        switch value {
+        case .array(let items) where !items.isEmpty:
+            return "[\n" + items.map { pad + indented($0, depth: depth + 1) }.joined(separator: ",\n") + "\n" + end
+                + "]"
+        case .object(let object) where !object.members.isEmpty:
+            let members = object.members.map {
+                pad + JSONValue.string($0.key).jsonText + ": " + indented($0.value, depth: depth + 1)
+            }
+            return "{\n" + members.joined(separator: ",\n") + "\n" + end + "}"
+        default:
+            return value.jsonText
+        }
+    }
+}
+
+/// Keeps the one response the dispatcher writes.
+private final class AnswerSink: MessageSink, @unchecked Sendable {
+    private let answered = DispatchSemaphore(value: 0)
+    private let answer = Locked<JSONValue?>(nil)
+
+    func send(_ message: [UInt8]) {
+        guard let value = try? JSONParser.parse(message), value["id"] != nil else { return }
+        answer.withLock { $0 = value }
+        answered.signal()
+    }
+
+    func waitForAnswer() -> JSONValue {
+        answered.wait()
+        return answer.withLock { $0 } ?? .null
+    }
+}

@@ -1,0 +1,47 @@
+import Foundation
+import JSON
+import Testing
+import TestFixtures
+
+/// `ocirpc call METHOD [ARG...]` through the binary.
+@Suite(.serialized, .needsDockerRegistry) struct OneShotCallTests {
+    @Test func aResultGoesToStdoutAsJSON() async throws {
+        let registry = try await TestRegistry()
+        defer { registry.stop() }
+        try await registry.pushMinimalImage("cli", "v1", annotations: #"{"from":"cli"}"#)
+        let run = try await ServerProcess.run(["call", "ec.oci.image_manifest", "\(registry.host)/cli:v1"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let result = try JSONParser.parse(Array(run.stdout.utf8))
+        #expect(result["annotations"]?["from"] == "cli")
+        #expect(result["schemaVersion"] == 2)
+    }
+
+    @Test func aBatchTakesAJSONArrayArgument() async throws {
+        let registry = try await TestRegistry()
+        defer { registry.stop() }
+        try await registry.pushMinimalImage("cli", "a", annotations: #"{"n":"a"}"#)
+        try await registry.pushMinimalImage("cli", "b", annotations: #"{"n":"b"}"#)
+        let refs = #"["\#(registry.host)/cli:a", "\#(registry.host)/cli:b"]"#
+        let run = try await ServerProcess.run(["--max-concurrency", "2", "call", "ec.oci.image_manifests", refs])
+        #expect(run.status == 0, "\(run.stderr)")
+        let result = try JSONParser.parse(Array(run.stdout.utf8))
+        #expect(result["\(registry.host)/cli:a"]?["annotations"]?["n"] == "a")
+        #expect(result["\(registry.host)/cli:b"]?["annotations"]?["n"] == "b")
+    }
+
+    @Test func anErrorIsOneLineOnStderrAndExitsOne() async throws {
+        let registry = try await TestRegistry()
+        defer { registry.stop() }
+        let run = try await ServerProcess.run(["call", "ec.oci.descriptor", "\(registry.host)/cli:missing"])
+        #expect(run.status == 1)
+        #expect(run.stdout.isEmpty)
+        let lines = run.stderr.split(separator: "\n")
+        #expect(lines.count == 1, "\(run.stderr)")
+        #expect(run.stderr.contains("-32001 manifest_unknown"), "\(run.stderr)")
+        let bad = try await ServerProcess.run(["call", "ec.oci.image_manifest", "Not A Ref"])
+        #expect(bad.status == 1)
+        #expect(bad.stderr.contains("-32602 invalid_reference"), "\(bad.stderr)")
+        let usage = try await ServerProcess.run(["call"])
+        #expect(usage.status == 2)
+    }
+}
