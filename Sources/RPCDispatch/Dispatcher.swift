@@ -30,6 +30,7 @@ public final class Dispatcher: Sendable {
         registry: MethodRegistry, sink: any MessageSink, maxDepth: Int = JSONParser.defaultMaxDepth,
         maxRunning: Int = Dispatcher.defaultMaxRunning, maxQueuedBytes: Int = Dispatcher.defaultMaxQueuedBytes,
         maxResponseBytes: Int = Dispatcher.defaultMaxResponseBytes,
+        onCompleted: (@Sendable (CompletedCall) -> Void)? = nil,
         onHandlerError: @escaping @Sendable (String, any Error) -> Void = { _, _ in }
     ) {
         let notifications = NotificationSender(sink: sink)
@@ -39,6 +40,7 @@ public final class Dispatcher: Sendable {
         self.inFlight = InFlightRequests(maxRunning: maxRunning, maxQueuedBytes: maxQueuedBytes) { call in
             Dispatcher.body(
                 call, dispatcher: this, notifications: notifications, maxResponseBytes: maxResponseBytes,
+                onCompleted: onCompleted,
                 onHandlerError: onHandlerError)
         }
         self.registry = registry
@@ -213,23 +215,33 @@ public final class Dispatcher: Sendable {
     /// The task body that runs `call` and answers it.
     private static func body(
         _ call: PendingCall, dispatcher: WeakDispatcher, notifications: NotificationSender, maxResponseBytes: Int,
+        onCompleted: (@Sendable (CompletedCall) -> Void)?,
         onHandlerError: @escaping @Sendable (String, any Error) -> Void
     ) -> @Sendable () async -> Void {
         let spec = call.spec, id = call.id, reply = call.reply
         return {
             // Calls run only while their dispatcher exists.
             guard let dispatcher = dispatcher.value else { return }
+            let started = onCompleted == nil ? nil : ContinuousClock.now
+            var failure: ErrorReason?
+            defer {
+                if let onCompleted, let started {
+                    onCompleted(CompletedCall(call, failure: failure, duration: ContinuousClock.now - started))
+                }
+            }
             let context = RequestContext(
                 id: id, method: spec.name, notifications: notifications, dispatcher: dispatcher)
             let response: [UInt8]
             do {
                 let result = try await spec.handler(call.params, context)
                 guard let id, let reply else { return }
+                if Task.isCancelled { failure = .cancelled }
                 response =
                     Task.isCancelled
                     ? MessageEncoding.error(id: id, .cancelled)
                     : MessageEncoding.result(id: id, result)
                 guard response.count <= maxResponseBytes else {
+                    failure = .responseTooLarge
                     reply(
                         MessageEncoding.error(
                             id: id,
@@ -250,9 +262,34 @@ public final class Dispatcher: Sendable {
                     onHandlerError(spec.name, error)
                     rpcError = .internalError("Internal error in \(spec.name)")
                 }
+                failure = rpcError.reason
                 reply(MessageEncoding.error(id: id, rpcError))
             }
         }
+    }
+}
+
+/// A call answered, as the request log tells it: method, what it was
+/// about, how it ended and how long it took.
+public struct CompletedCall: Sendable {
+    public let method: String
+    /// The `ref` asked about, or `N refs` for a batch; nil otherwise.
+    public let subject: String?
+    /// Nil when it succeeded.
+    public let failure: ErrorReason?
+    public let duration: Duration
+
+    init(_ call: PendingCall, failure: ErrorReason?, duration: Duration) {
+        method = call.spec.name
+        if let ref = call.params["ref"]?.stringValue {
+            subject = ref
+        } else if let refs = call.params["refs"]?.arrayValue {
+            subject = "\(refs.count) refs"
+        } else {
+            subject = nil
+        }
+        self.failure = failure
+        self.duration = duration
     }
 }
 

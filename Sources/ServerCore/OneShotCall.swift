@@ -15,9 +15,11 @@ enum OneShotCall {
         var registry = MethodRegistry()
         for ext in extensions { registry.register(ext.methods) }
         let sink = AnswerSink()
-        let dispatcher = Dispatcher(registry: registry, sink: sink) { method, error in
-            logger.error("unexpected failure in a handler", [("method", method), ("error", "\(type(of: error))")])
-        }
+        let dispatcher = Dispatcher(
+            registry: registry, sink: sink,
+            onHandlerError: { method, error in
+                logger.error("unexpected failure in a handler", [("method", method), ("error", "\(type(of: error))")])
+            })
         let params = JSONValue.array(arguments.map { (try? JSONParser.parse(Array($0.utf8))) ?? .string($0) })
         let request: JSONValue = ["jsonrpc": "2.0", "id": 1, "method": .string(method), "params": params]
         Array(request.jsonText.utf8).withUnsafeBytes { dispatcher.receive($0) }

@@ -51,9 +51,28 @@ public final class Server: Sendable {
                 lifecycle: lifecycle, extensions: extensions,
                 methodNames: registry.names + CoreMethods.names))
         servedMethods = (registry.names + ["$/cancelRequest"]).sorted()
-        dispatcher = Dispatcher(registry: registry, sink: writer) { method, error in
-            logger.error("unexpected failure in a handler", [("method", method), ("error", "\(type(of: error))")])
+        // One debug line per answered request; nothing at all (not even a
+        // clock read) at other levels.
+        var requestLog: (@Sendable (CompletedCall) -> Void)?
+        if logger.isEnabled(.debug) {
+            requestLog = { @Sendable call in Server.logRequest(call, logger) }
         }
+        dispatcher = Dispatcher(
+            registry: registry, sink: writer, onCompleted: requestLog,
+            onHandlerError: { method, error in
+                logger.error("unexpected failure in a handler", [("method", method), ("error", "\(type(of: error))")])
+            })
+    }
+
+    /// The debug line of one answered request.
+    private static func logRequest(_ call: CompletedCall, _ logger: Logger) {
+        let (seconds, attoseconds) = call.duration.components
+        let milliseconds = Double(seconds) * 1000 + Double(attoseconds) / 1e15
+        let fields: [(String, String)] = [
+            ("method", call.method), ("subject", call.subject ?? "-"), ("outcome", call.failure?.rawValue ?? "ok"),
+            ("ms", String((milliseconds * 10).rounded() / 10)),
+        ]
+        logger.debug("request", fields)
     }
 
     /// Serves until end of input, `exit`, SIGTERM (when `handleSignals`) or a

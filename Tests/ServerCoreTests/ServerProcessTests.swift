@@ -16,6 +16,27 @@ import Testing
         }
     }
 
+    @Test func debugLogsOneLinePerRequestWithItsOutcome() async throws {
+        let input =
+            [
+                #"{"jsonrpc":"2.0","id":1,"method":"initialize"}"#,
+                #"{"jsonrpc":"2.0","id":2,"method":"ec.oci.image_manifest","params":["Bad Ref"]}"#,
+            ].joined(separator: "\n") + "\n"
+        let debug = try await ServerProcess.run(["--log-level", "debug", "--log-format", "json"], input: input)
+        let lines = debug.stderr.split(separator: "\n").compactMap { try? JSONParser.parse(Array($0.utf8)) }
+        let requests = lines.filter { $0["msg"] == "request" || $0["message"] == "request" }
+        #expect(requests.count == 2, "\(debug.stderr)")
+        #expect(requests.contains { $0["method"] == "initialize" && $0["outcome"] == "ok" && $0["ms"] != nil })
+        #expect(
+            requests.contains {
+                $0["method"] == "ec.oci.image_manifest" && $0["subject"] == "Bad Ref"
+                    && $0["outcome"] == "invalid_reference"
+            })
+        // At the default level there is none.
+        let quiet = try await ServerProcess.run([], input: input)
+        #expect(!quiet.stderr.contains("request"), "\(quiet.stderr)")
+    }
+
     @Test func versionPrintsOneLine() async throws {
         let r = try await ServerProcess.run(["--version"])
         #expect(r.status == 0)
