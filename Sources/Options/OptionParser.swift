@@ -1,8 +1,9 @@
 /// What the command line asks for.
 public enum Invocation: Sendable {
     case run(ParsedOptions)
-    /// `call METHOD [ARG...]` after the options: one request, then exit.
-    case call(ParsedOptions, method: String, arguments: [String])
+    /// `call [--progress] METHOD [ARG...]` after the options: one request,
+    /// then exit.
+    case call(ParsedOptions, method: String, arguments: [String], progress: Bool)
     case help
     case version
 }
@@ -16,7 +17,7 @@ public enum OptionParser {
     ) throws(ConfigurationError) -> Invocation {
         // The command line first, so a list it gives can replace the variable's.
         var given: [(CommandOption, String)] = []
-        var call: (method: String, arguments: [String])?
+        var call: (method: String, arguments: [String], progress: Bool)?
         var index = 0
         scan: while index < arguments.count {
             let argument = arguments[index]
@@ -27,10 +28,13 @@ public enum OptionParser {
             default: break
             }
             if argument == "call" {
-                guard index < arguments.count else {
+                var rest = Array(arguments[index...])
+                let progress = rest.first == "--progress"
+                if progress { rest.removeFirst() }
+                guard let method = rest.first else {
                     throw ConfigurationError(message: "call needs a METHOD (see --help)")
                 }
-                call = (arguments[index], Array(arguments[(index + 1)...]))
+                call = (method, Array(rest.dropFirst()), progress)
                 break scan
             }
             var name = argument
@@ -71,7 +75,7 @@ public enum OptionParser {
         for (option, text) in given {
             try option.apply(&parsed, text)
         }
-        if let call { return .call(parsed, method: call.method, arguments: call.arguments) }
+        if let call { return .call(parsed, method: call.method, arguments: call.arguments, progress: call.progress) }
         return .run(parsed)
     }
 

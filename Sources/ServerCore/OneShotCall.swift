@@ -11,16 +11,24 @@ import RPCDispatch
 /// JSON (indented when stdout is a terminal); an error goes to stderr as
 /// one line, with nothing on stdout, and the exit status 1.
 enum OneShotCall {
-    static func run(method: String, arguments: [String], extensions: [ServerExtension], logger: Logger) -> Int32 {
+    static func run(
+        method: String, arguments: [String], progress: Bool, extensions: [ServerExtension], logger: Logger
+    ) -> Int32 {
         var registry = MethodRegistry()
         for ext in extensions { registry.register(ext.methods) }
-        let sink = AnswerSink()
+        // A batch with progress asks for partial results and puts the
+        // successes together itself, as the batch's own answer would.
+        let refs = arguments.count == 1 ? (try? JSONParser.parse(Array(arguments[0].utf8)))?.arrayValue : nil
+        let streams = progress && method == "ec.oci.image_manifests" && refs != nil
+        let total = Set((refs ?? []).compactMap(\.stringValue)).count
+        let sink = AnswerSink(total: streams ? total : nil)
         let dispatcher = Dispatcher(
             registry: registry, sink: sink,
             onHandlerError: { method, error in
                 logger.error("unexpected failure in a handler", [("method", method), ("error", "\(type(of: error))")])
             })
-        let params = JSONValue.array(arguments.map { (try? JSONParser.parse(Array($0.utf8))) ?? .string($0) })
+        var params = JSONValue.array(arguments.map { (try? JSONParser.parse(Array($0.utf8))) ?? .string($0) })
+        if streams, let refs { params = ["refs": .array(refs), "partialResultToken": "call"] }
         let request: JSONValue = ["jsonrpc": "2.0", "id": 1, "method": .string(method), "params": params]
         Array(request.jsonText.utf8).withUnsafeBytes { dispatcher.receive($0) }
         let answer = sink.waitForAnswer()
@@ -31,7 +39,7 @@ enum OneShotCall {
             writeLine("ocirpc: \(method) failed: \(code) \(reason): \(message)", to: 2)
             return 1
         }
-        let result = answer["result"] ?? .null
+        let result = streams ? sink.streamedResult(order: refs ?? []) : answer["result"] ?? .null
         writeLine(isatty(1) != 0 ? Self.indented(result) : result.jsonText, to: 1)
         return 0
     }
@@ -66,15 +74,45 @@ enum OneShotCall {
     }
 }
 
-/// Keeps the one response the dispatcher writes.
+/// Keeps the one response the dispatcher writes, and for a streamed
+/// batch the manifests of its progress notifications, counting them on
+/// stderr as `n/total`.
 private final class AnswerSink: MessageSink, @unchecked Sendable {
     private let answered = DispatchSemaphore(value: 0)
     private let answer = Locked<JSONValue?>(nil)
+    private let total: Int?
+    private let streamed = Locked<(count: Int, manifests: [String: JSONValue])>((0, [:]))
+
+    init(total: Int?) { self.total = total }
 
     func send(_ message: [UInt8]) {
-        guard let value = try? JSONParser.parse(message), value["id"] != nil else { return }
+        guard let value = try? JSONParser.parse(message) else { return }
+        if let total, value["method"] == "$/progress", let entry = value["params"]?["value"],
+            let ref = entry["ref"]?.stringValue
+        {
+            let count = streamed.withLock { state in
+                state.count += 1
+                if let manifest = entry["manifest"] { state.manifests[ref] = manifest }
+                return state.count
+            }
+            let line = "\r\(count)/\(total)" + (count == total ? "\n" : "")
+            _ = line.withCString { write(2, $0, strlen($0)) }
+            return
+        }
+        guard value["id"] != nil else { return }
         answer.withLock { $0 = value }
         answered.signal()
+    }
+
+    /// The successes of a streamed batch, in the order the refs were given.
+    func streamedResult(order: [JSONValue]) -> JSONValue {
+        let manifests = streamed.withLock { $0.manifests }
+        var result = JSONObject()
+        var written: Set<String> = []
+        for ref in order.compactMap(\.stringValue) where written.insert(ref).inserted {
+            if let manifest = manifests[ref] { result.append(ref, manifest) }
+        }
+        return .object(result)
     }
 
     func waitForAnswer() -> JSONValue {

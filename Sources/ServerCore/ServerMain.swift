@@ -8,7 +8,7 @@ public enum ServerMain {
     /// a clean end, 1 after `exit` without `shutdown`, 2 for a bad setting.
     public static func run(arguments: [String], environment: [String: String], modules: [ServerModule]) -> Int32 {
         let parsed: ParsedOptions
-        var call: (method: String, arguments: [String])?
+        var call: (method: String, arguments: [String], progress: Bool)?
         do {
             switch try ServerCommand.parse(arguments: arguments, environment: environment, modules: modules) {
             case .help:
@@ -19,9 +19,9 @@ public enum ServerMain {
                 return 0
             case .run(let options):
                 parsed = options
-            case .call(let options, let method, let arguments):
+            case .call(let options, let method, let arguments, let progress):
                 parsed = options
-                call = (method, arguments)
+                call = (method, arguments, progress)
             }
         } catch {
             let line = "ocirpc: \(error.message)\n"
@@ -32,7 +32,7 @@ public enum ServerMain {
         let logger = Logger(level: options.logLevel, format: options.logFormat)
         if let call {
             return OneShotCall.run(
-                method: call.method, arguments: call.arguments,
+                method: call.method, arguments: call.arguments, progress: call.progress || isatty(2) != 0,
                 extensions: modules.map { $0.makeExtension(parsed, logger) }, logger: logger)
         }
         if isatty(0) != 0 {

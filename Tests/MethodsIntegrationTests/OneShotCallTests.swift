@@ -29,6 +29,21 @@ import TestFixtures
         #expect(result["\(registry.host)/cli:b"]?["annotations"]?["n"] == "b")
     }
 
+    @Test func aBatchWithProgressCountsOnStderrAndAnswersTheSame() async throws {
+        let registry = try await TestRegistry()
+        defer { registry.stop() }
+        try await registry.pushMinimalImage("cli", "a", annotations: #"{"n":"a"}"#)
+        try await registry.pushMinimalImage("cli", "b", annotations: #"{"n":"b"}"#)
+        let refs = #"["\#(registry.host)/cli:a", "\#(registry.host)/cli:b", "\#(registry.host)/cli:nope"]"#
+        let plain = try await ServerProcess.run(["call", "ec.oci.image_manifests", refs])
+        let counted = try await ServerProcess.run(["call", "--progress", "ec.oci.image_manifests", refs])
+        #expect(counted.status == 0, "\(counted.stderr)")
+        #expect(try JSONParser.parse(Array(counted.stdout.utf8)) == JSONParser.parse(Array(plain.stdout.utf8)))
+        #expect(try JSONParser.parse(Array(counted.stdout.utf8)).objectValue?.count == 2)
+        #expect(counted.stderr.contains("3/3"), "\(counted.stderr)")
+        #expect(!plain.stderr.contains("/3"))
+    }
+
     @Test func anErrorIsOneLineOnStderrAndExitsOne() async throws {
         let registry = try await TestRegistry()
         defer { registry.stop() }
