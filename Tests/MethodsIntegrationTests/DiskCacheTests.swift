@@ -246,7 +246,9 @@ import TestFixtures
         let count = 200
         for i in 0..<count { try await registry.pushMinimalImage("killed", "t\(i)", annotations: #"{"i":"\#(i)"}"#) }
         let refs = (0..<count).map { JSONValue.string("\(proxy.host)/killed:t\($0)") }
-        proxy.setLatency(0.02)
+        // Slow enough (200 refs, 8 at a time, 0.1 s each: 2.5 s) that the kill
+        // lands mid-batch even when this test is descheduled for a while.
+        proxy.setLatency(0.1)
         let victim = try RPCSession(["--log-level", "error"], environment: ["OCIRPC_CACHE_DIR": cache])
         victim.send("ec.oci.image_manifests", [.array(refs)])
         // Killed once it has written some of the batch, not all.
