@@ -28,12 +28,7 @@ extension DiskCache {
             String(decoding: stored[(first + 1)..<second], as: UTF8.self) == name,
             Digest.of(stored[(second + 1)...]) == digest
         else {
-            unlink(path)
-            count {
-                $0.corrupt += 1
-                $0.misses += 1
-            }
-            return nil
+            return missDamaged(path)
         }
         count { $0.hits += 1 }
         return Array(stored[(second + 1)...])

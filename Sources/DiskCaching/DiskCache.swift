@@ -144,12 +144,7 @@ public final class DiskCache: Sendable {
         // "<media type>\n<digest>\n"
         let lines = String(decoding: entry, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
         guard lines.count == 3, lines[1] == digest.description, lines[2].isEmpty, Self.isMediaType(lines[0]) else {
-            unlink(provenance)
-            count {
-                $0.corrupt += 1
-                $0.misses += 1
-            }
-            return nil
+            return missDamaged(provenance)
         }
         let mediaType = String(lines[0])
         let path = contentPath(digest)
@@ -158,12 +153,7 @@ public final class DiskCache: Sendable {
             return nil
         }
         guard Digest.of(bytes, algorithm: digest.algorithm) == digest else {
-            unlink(path)
-            count {
-                $0.corrupt += 1
-                $0.misses += 1
-            }
-            return nil
+            return missDamaged(path)
         }
         count { $0.hits += 1 }
         return FetchedManifest(bytes: bytes, mediaType: mediaType, digest: digest)
@@ -203,12 +193,7 @@ public final class DiskCache: Sendable {
         guard lines.count == 2, lines[1] == tagReference, fields.count == 2,
             let digest = Digest(fields[0]), let fetchedAt = Double(fields[1]), fetchedAt.isFinite
         else {
-            unlink(path)
-            count {
-                $0.corrupt += 1
-                $0.misses += 1
-            }
-            return nil
+            return missDamaged(path)
         }
         let age = Self.now() - fetchedAt
         guard age >= 0, age < maxAge else {
@@ -339,6 +324,17 @@ public final class DiskCache: Sendable {
                 "disk cache failing; going on with memory",
                 [("operation", what), ("error", String(cString: strerror(code)))])
         }
+    }
+
+    /// Deletes a file found damaged and counts it (a miss, and corrupt);
+    /// nil, for the lookup to return.
+    func missDamaged<T>(_ path: String) -> T? {
+        unlink(path)
+        count {
+            $0.corrupt += 1
+            $0.misses += 1
+        }
+        return nil
     }
 
     func count(_ update: (inout Statistics) -> Void) { counts.withLock(update) }
