@@ -4,17 +4,18 @@ import Locking
 import Logging
 import Registry
 
-/// Content kept on disk across processes: manifests and indexes by digest,
-/// which repositories were seen to hold them, and tag answers with the
-/// time they were fetched. Any number of processes share one directory:
+/// Content kept on disk across processes: manifests, indexes and blobs by
+/// digest, which repositories were seen to hold them, and tag answers with
+/// the time they were fetched. Any number of processes share one directory:
 /// every write is a new file renamed into place, and every read is checked
-/// (a manifest against its digest), so a torn or tampered file is deleted
-/// and counts as a miss.
+/// (content against its digest), so a torn or tampered file is deleted and
+/// counts as a miss.
 ///
 /// The layout is an OCI image layout for the content (`oci-layout`,
 /// `blobs/sha256/<hex>`), with ocirpc's own tables beside it under
 /// `ocirpc/v1/`: `repositories/<hash of registry/repository>/<alg>-<hex>`
-/// (provenance, holding the media type) and `tags/<hash of the tag ref>`.
+/// (provenance of a manifest, holding its media type; `.blob` appended for
+/// a blob's), `tags/<hash of the tag ref>`, `derived/` and `tmp/`.
 ///
 /// A disk that fails never fails a request: the first failure is logged
 /// once, and every call goes on as a miss (or a write not made).
@@ -45,7 +46,7 @@ public final class DiskCache: Sendable {
     public let root: URL
     private let rootPath: String
     let tables: String
-    private let temporary: String
+    let temporary: String
     private let logger: Logger
     private let counts = Locked(Statistics())
     private let warned = Locked(false)
@@ -124,7 +125,7 @@ public final class DiskCache: Sendable {
         }
         let layout = root.appendingPathComponent("oci-layout").path
         if !manager.fileExists(atPath: layout) {
-            try write(Array(#"{"imageLayoutVersion":"1.0.0"}"#.utf8), to: layout)
+            write(Array(#"{"imageLayoutVersion":"1.0.0"}"#.utf8), to: layout)
         }
         guard access(temporary, W_OK) == 0 else { throw DiskCacheError("\(temporary) is not writable") }
     }
@@ -211,11 +212,11 @@ public final class DiskCache: Sendable {
 
     // MARK: - Files
 
-    private func contentPath(_ digest: Digest) -> String {
+    func contentPath(_ digest: Digest) -> String {
         rootPath + "/blobs/\(digest.algorithm.rawValue)/\(digest.hex)"
     }
 
-    private func provenancePath(_ digest: Digest, _ repository: String) -> String {
+    func provenancePath(_ digest: Digest, _ repository: String) -> String {
         tables + "/repositories/\(Digest.of(Array(repository.utf8)).hex)/\(digest.algorithm.rawValue)-\(digest.hex)"
     }
 
@@ -282,7 +283,7 @@ public final class DiskCache: Sendable {
             return false
         }
         _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        let temporaryPath = String(cString: template)
+        let temporaryPath = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         var offset = 0
         var ok = true
         bytes.withUnsafeBytes { raw in
@@ -313,7 +314,11 @@ public final class DiskCache: Sendable {
         return true
     }
 
-    private func failed(_ what: String, _ code: Int32) {
+    func failed(_ what: String, _ code: Int32) {
+        failed(what, error: String(cString: strerror(code)))
+    }
+
+    func failed(_ what: String, error: String) {
         count { $0.failures += 1 }
         let first = warned.withLock { warned in
             defer { warned = true }
@@ -322,7 +327,7 @@ public final class DiskCache: Sendable {
         if first {
             logger.warn(
                 "disk cache failing; going on with memory",
-                [("operation", what), ("error", String(cString: strerror(code)))])
+                [("operation", what), ("error", error)])
         }
     }
 

@@ -86,7 +86,11 @@ struct DiskCacheTrimmer: Sendable {
             let directory = repositories + "/" + repository
             var left = 0
             for entry in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
-                let parts = entry.split(separator: "-", maxSplits: 1)
+                // "<alg>-<hex>", or "<alg>-<hex>.blob" for a blob.
+                let content =
+                    entry.hasSuffix(DiskCache.blobProvenanceSuffix)
+                    ? entry.dropLast(DiskCache.blobProvenanceSuffix.count) : Substring(entry)
+                let parts = content.split(separator: "-", maxSplits: 1)
                 if parts.count == 2, access(root + "/blobs/\(parts[0])/\(parts[1])", F_OK) != 0 {
                     unlink(directory + "/" + entry)
                 } else {

@@ -6,8 +6,9 @@ import Registry
 /// A content source with the disk cache in front: manifests by digest come
 /// from disk when the repository asked for was seen to hold them, tags
 /// when another process (or this one) resolved them within the tag TTL.
-/// Whatever the disk lacks comes from `upstream` and is kept. Blobs and
-/// referrers go straight through.
+/// Blobs come from disk, hashed whole before use, when the repository was
+/// seen to hold them. Whatever the disk lacks comes from `upstream` and is
+/// kept. Referrers go straight through.
 struct DiskCachedSource: ContentSource {
     let upstream: any ContentSource
     let disk: DiskCache
@@ -41,7 +42,39 @@ struct DiskCachedSource: ContentSource {
     }
 
     func fetchBlob(_ reference: ImageReference, directory: URL?, limit: Int) async throws -> VerifiedBlob {
-        try await upstream.fetchBlob(reference, directory: directory, limit: limit)
+        try upstream.refuseIfBlocked(reference)
+        if let digest = reference.digest,
+            let kept = await Self.offThePool({ [disk] in
+                disk.blob(digest, repository: reference.name, limit: limit)
+            })
+        {
+            return kept
+        }
+        guard directory == nil else {
+            let fetched = try await upstream.fetchBlob(reference, directory: directory, limit: limit)
+            disk.storeBlob(fetched, repository: reference.name)
+            return fetched
+        }
+        // Downloaded beside the content, so keeping it is a hard link; a
+        // cache disk that cannot take it (full, read-only) fails nothing:
+        // the download is made again where downloads go without a cache.
+        let fetched: VerifiedBlob
+        do {
+            fetched = try await upstream.fetchBlob(reference, directory: disk.downloads, limit: limit)
+        } catch let error as RegistryError where error.reason == .ioError {
+            disk.downloadFailed()
+            return try await upstream.fetchBlob(reference, directory: nil, limit: limit)
+        }
+        disk.storeBlob(fetched, repository: reference.name)
+        return fetched
+    }
+
+    /// Runs `work` (reading and hashing a file) on a dispatch queue, off
+    /// the task pool.
+    private static func offThePool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global(qos: .userInitiated).async { continuation.resume(returning: work()) }
+        }
     }
 
     func fetchReferrers(_ reference: ImageReference) async throws -> [JSONValue] {

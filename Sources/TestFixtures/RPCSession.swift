@@ -8,8 +8,8 @@ public final class RPCSession: @unchecked Sendable {
     private let lock = NSLock()
     private var nextID = 0
 
-    public init(_ arguments: [String] = [], environment: [String: String] = [:]) throws {
-        process = try ServerProcess(arguments, environment: environment)
+    public init(_ arguments: [String] = [], environment: [String: String] = [:], launcher: [String] = []) throws {
+        process = try ServerProcess(arguments, environment: environment, launcher: launcher)
     }
 
     /// Sends a request; returns its id.

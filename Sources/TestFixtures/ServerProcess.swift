@@ -27,13 +27,24 @@ public final class ServerProcess: @unchecked Sendable {
     private let errorEnded = DispatchSemaphore(value: 0)
     private var outputClosed = false
 
-    /// - Parameter closeOutput: start with our end of the server's stdout
-    ///   closed, as a client that never reads would.
-    public init(_ arguments: [String] = [], environment: [String: String] = [:], closeOutput: Bool = false) throws {
+    /// - Parameters:
+    ///   - closeOutput: start with our end of the server's stdout closed,
+    ///     as a client that never reads would.
+    ///   - launcher: a command that runs the binary (passed as its
+    ///     arguments), as `unshare` runs it in a namespace of its own.
+    public init(
+        _ arguments: [String] = [], environment: [String: String] = [:], closeOutput: Bool = false,
+        launcher: [String] = []
+    ) throws {
         // Writing to a server that has exited must fail, not kill the tests.
         ignoreBrokenPipes()
-        process.executableURL = Self.binary
-        process.arguments = arguments
+        if let command = launcher.first {
+            process.executableURL = URL(fileURLWithPath: command)
+            process.arguments = launcher.dropFirst() + [Self.binary.path] + arguments
+        } else {
+            process.executableURL = Self.binary
+            process.arguments = arguments
+        }
         var env = ProcessInfo.processInfo.environment
         // Each test starts from nothing on disk unless it names a cache
         // directory: registries on reused ports must not share answers.

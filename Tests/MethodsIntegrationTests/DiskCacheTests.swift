@@ -15,9 +15,10 @@ import TestFixtures
     /// Asks a new server process (over `cache`) for `calls`, and returns the
     /// answers and its `server.stats`.
     private static func run(
-        _ calls: [(String, JSONValue)], cache: String, arguments: [String] = []
+        _ calls: [(String, JSONValue)], cache: String, arguments: [String] = [], launcher: [String] = []
     ) async throws -> (answers: [JSONValue], stats: JSONValue) {
-        let session = try RPCSession(arguments + ["--log-level", "error"], environment: ["OCIRPC_CACHE_DIR": cache])
+        let session = try RPCSession(
+            arguments + ["--log-level", "error"], environment: ["OCIRPC_CACHE_DIR": cache], launcher: launcher)
         var answers: [JSONValue] = []
         for (method, params) in calls { answers.append(try await session.call(method, params)) }
         let stats = try await session.result("server.stats", [])
@@ -84,6 +85,35 @@ import TestFixtures
         let stranger = try await Self.run(
             [("ec.oci.parsed_blob", [.string("\(registry.host)/stranger@\(configDigest)")])], cache: cache)
         #expect(stranger.answers[0]["error"]?["code"] == -32001)
+    }
+
+    @Test func blobsAreServedFromDiskAndADamagedOneIsFetchedAgain() async throws {
+        let registry = try await TestRegistry()
+        defer { registry.stop() }
+        let cache = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        let image = try await registry.pushImage(
+            "blobs", "v1", config: #"{"architecture":"amd64"}"#,
+            layers: [(Array(repeating: 0x5A, count: 200_000), "application/vnd.oci.image.layer.v1.tar")])
+        let manifest = try JSONParser.parse(Array(image.bytes))
+        let layer = try #require(manifest["layers"]?.arrayValue?.first?["digest"]?.stringValue)
+        let calls: [(String, JSONValue)] = [("ec.oci.blob", [.string("\(registry.host)/blobs@\(layer)")])]
+        let first = try await Self.run(calls, cache: cache)
+        #expect(first.answers[0]["result"]?.stringValue?.count == 200_000)
+        #expect(first.stats["registryRequests"]?["blob"] == 1)
+        let second = try await Self.run(calls, cache: cache)
+        #expect(second.answers[0]["result"] == first.answers[0]["result"])
+        #expect(second.stats["registryRequests"]?["blob"] == 0, "\(second.stats)")
+        // The same length, one byte changed: only the hash can tell.
+        let path = cache + "/blobs/sha256/" + String(layer.dropFirst("sha256:".count))
+        var bytes = try Array(Data(contentsOf: URL(fileURLWithPath: path)))
+        bytes[100_000] = 0x5B
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let third = try await Self.run(calls, cache: cache)
+        #expect(third.answers[0]["result"] == first.answers[0]["result"])
+        #expect(third.stats["registryRequests"]?["blob"] == 1)
+        #expect(third.stats["diskCache"]?["corrupt"] == 1)
+        #expect(Digest.of(try Array(Data(contentsOf: URL(fileURLWithPath: path)))).description == layer)
     }
 
     @Test func damagedFilesAreReplacedAndAnswersStayCorrect() async throws {
@@ -193,6 +223,57 @@ import TestFixtures
             [("ec.oci.image_manifest", [.string("\(registry.host)/plain:v1")])], cache: file + "/cache")
         #expect(run.answers[0]["result"]?["schemaVersion"] == 2)
         #expect(run.stats["diskCache"]?["enabled"] == false)
+    }
+
+    /// Runs the server in a user and mount namespace of its own where
+    /// `mount` (a shell command, the directory as `$0`) has just mounted
+    /// something on the cache directory; nothing outside sees the mount.
+    private static func inNamespace(_ cache: String, mount: String) -> [String] {
+        ["/usr/bin/unshare", "--user", "--map-root-user", "--mount", "/bin/sh", "-c", mount + #" && exec "$@""#, cache]
+    }
+
+    @Test func aFullCacheDiskFailsNoRequest() async throws {
+        let registry = try await TestRegistry()
+        defer { registry.stop() }
+        let cache = Self.directory()
+        try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        let big = (0..<3_000_000).map { UInt8(ascii: "a") + UInt8($0 % 26) }
+        let image = try await registry.pushImage(
+            "full", "v1", config: #"{"architecture":"amd64"}"#,
+            layers: [(big, "application/vnd.oci.image.layer.v1.tar")])
+        let layer = try #require(
+            try JSONParser.parse(Array(image.bytes))["layers"]?.arrayValue?.first?["digest"]?.stringValue)
+        var calls: [(String, JSONValue)] = [("ec.oci.blob", [.string("\(registry.host)/full@\(layer)")])]
+        for i in 0..<20 {
+            try await registry.pushMinimalImage("full", "t\(i)", annotations: #"{"i":"\#(i)"}"#)
+            calls.append(("ec.oci.image_manifest", [.string("\(registry.host)/full:t\(i)")]))
+        }
+        // A 1 MiB tmpfs: the 3 MB layer cannot be downloaded into it.
+        let run = try await Self.run(
+            calls, cache: cache,
+            launcher: Self.inNamespace(cache, mount: #"mount -t tmpfs -o size=1m ocirpc-test "$0""#))
+        #expect(run.answers[0]["result"]?.stringValue == String(decoding: big, as: UTF8.self))
+        for i in 0..<20 { #expect(run.answers[i + 1]["result"]?["annotations"]?["i"] == .string("\(i)")) }
+        #expect(run.stats["diskCache"]?["enabled"] == true)
+        #expect((run.stats["diskCache"]?["failures"]?.intValue ?? 0) >= 1, "\(run.stats)")
+        #expect(run.stats["registryRequests"]?["blob"]?.intValue == 2, "once into the cache, once elsewhere")
+    }
+
+    @Test func aReadOnlyCacheDirectoryFailsNoRequest() async throws {
+        let registry = try await TestRegistry()
+        defer { registry.stop() }
+        let cache = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        let calls: [(String, JSONValue)] = [("ec.oci.image_manifest", [.string("\(registry.host)/frozen:v1")])]
+        try await registry.pushMinimalImage("frozen", "v1", annotations: #"{"a":"1"}"#)
+        let first = try await Self.run(calls, cache: cache)
+        let frozen = try await Self.run(
+            calls, cache: cache,
+            launcher: Self.inNamespace(cache, mount: #"mount --bind "$0" "$0" && mount -o remount,ro,bind "$0""#))
+        #expect(frozen.answers[0]["result"] == first.answers[0]["result"])
+        #expect(frozen.answers[0]["result"]?["annotations"]?["a"] == "1")
+        #expect(frozen.stats["diskCache"]?["enabled"] == false)
     }
 
     /// Every content file in `cache` hashes to its name: nothing torn is there to be served.

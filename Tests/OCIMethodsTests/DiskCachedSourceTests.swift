@@ -58,6 +58,18 @@ import Testing
         #expect(registry.calls == ["GET r.test/holder@\(image.digest)", "GET r.test/stranger@\(image.digest)"])
     }
 
+    @Test func aBlobKeptByOneProcessIsReadFromDiskByTheNextForItsRepositoryOnly() async throws {
+        let layer = Array("layer bytes".utf8)
+        let digest = registry.putBlob(layer)
+        let held = try ImageReference.parse("r.test/holder@\(digest)")
+        #expect(try await process().blob(held) == layer)
+        #expect(try await process().blob(held) == layer)
+        #expect(registry.calls == ["BLOB \(digest)"])
+        // Another repository: the registry decides.
+        #expect(try await process().blob(try ImageReference.parse("r.test/stranger@\(digest)")) == layer)
+        #expect(registry.calls == ["BLOB \(digest)", "BLOB \(digest)"])
+    }
+
     @Test func aTagOlderThanTheTTLIsAskedAgain() async throws {
         registry.putImage("r.test/app", tag: "v1")
         let byTag = try ImageReference.parse("r.test/app:v1")

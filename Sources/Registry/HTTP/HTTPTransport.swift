@@ -150,7 +150,7 @@ package final class HTTPTransport: Sendable {
             return RegistryError(.cancelled, reason: .cancelled, message: "cancelled")
         case .localFile:
             return RegistryError(
-                .unavailable, reason: .connectionFailed, message: "could not store a download from \(host)")
+                .unavailable, reason: .ioError, message: "could not store a download from \(host)")
         case .tooLarge:
             return RegistryError(.limitExceeded, reason: .blobTooLarge, message: "\(host): \(failure.message)")
         case .headersTooLarge:
