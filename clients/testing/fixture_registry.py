@@ -238,6 +238,8 @@ def push_client_fixtures(registry):
                     "annotations": {"v": "2"}}
     bad = registry.push_manifest("clients/app", "v2", json.dumps(bad_manifest, separators=(",", ":")).encode())
     blob = registry.push_blob("clients/app", b'{"n": 12345678901234567890}')
+    # A cosign-style attestation tag for the good image only.
+    registry.push_image("clients/app", good.replace(":", "-") + ".att", annotations={"attestation": "slsa"})
     return {
         "host": host,
         "good": f"{host}/clients/app:v1",

@@ -1,15 +1,30 @@
 """The synchronous client: one reader thread matches responses to callers;
 any number of threads may call at once."""
+from __future__ import annotations
+
 import collections
 import itertools
 import queue
 import subprocess
 import threading
+from types import TracebackType
+from typing import IO, Any, Deque, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Type, Union
 
 from . import _wire
-from .errors import RPCError, ServerDied
+from ._wire import JSON, Message
+from .errors import RPCError, ServerDied, Timeout
 
 _DONE = object()
+
+
+class _Pending:
+    """One request waiting for its response (and, for a stream, its progress)."""
+
+    def __init__(self, stream: "Optional[queue.Queue[Any]]") -> None:
+        self.event = threading.Event()
+        self.message: Optional[Message] = None
+        self.died: Optional[ServerDied] = None
+        self.stream = stream
 
 
 class Client:
@@ -17,13 +32,17 @@ class Client:
     call `close()`.
 
     Each `ec.oci.*` builtin is a method of the same name. Failures raise
-    `RPCError` (with `code`, `reason`, `ref`); a server that dies raises
-    `ServerDied` with the tail of its stderr. `timeout` (seconds) applies to
-    each call unless a call gives its own; a call that times out is
-    cancelled on the server (`$/cancelRequest`) and raises `TimeoutError`.
+    `RPCError` as the subclass of its code (`NotFound`, `AccessDenied`, ...,
+    with `code`, `reason`, `ref`); a server that dies raises `ServerDied`
+    with the tail of its stderr. `timeout` (seconds) applies to each call
+    unless a call gives its own; a call that times out is cancelled on the
+    server (`$/cancelRequest`) and raises `Timeout` (a `TimeoutError`).
     """
 
-    def __init__(self, binary=None, args=(), env=None, timeout=None):
+    def __init__(
+        self, binary: Optional[str] = None, args: Sequence[str] = (), env: Optional[Mapping[str, str]] = None,
+        timeout: Optional[float] = None,
+    ) -> None:
         self.timeout = timeout
         self._process = subprocess.Popen(
             [_wire.find_binary(binary), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -31,24 +50,26 @@ class Client:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
-        self._pending = {}      # id -> (event, slot)
-        self._streams = {}      # token -> queue of progress values
-        self._stderr = collections.deque(maxlen=40)
-        self._dead = None
+        self._pending: Dict[int, _Pending] = {}
+        self._streams: Dict[str, "queue.Queue[Any]"] = {}
+        self._stderr: Deque[str] = collections.deque(maxlen=40)
+        self._dead: Optional[ServerDied] = None
         self._stderr_reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._stderr_reader.start()
         threading.Thread(target=self._read_stdout, daemon=True).start()
 
     # -- lifecycle -------------------------------------------------------
 
-    def __enter__(self):
+    def __enter__(self) -> "Client":
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(
+        self, kind: Optional[Type[BaseException]], error: Optional[BaseException], trace: Optional[TracebackType]
+    ) -> None:
         self.close()
 
-    def close(self, timeout=10):
-        """`shutdown`, `exit`, and wait for the process."""
+    def close(self, timeout: float = 10) -> None:
+        """`shutdown`, `exit`, and wait for the process (killed past `timeout`)."""
         if self._process.poll() is None and self._dead is None:
             try:
                 self.call("shutdown", None, timeout=timeout)
@@ -56,7 +77,7 @@ class Client:
             except (ServerDied, TimeoutError, OSError):
                 pass
         try:
-            self._process.stdin.close()
+            self._stdin.close()
         except OSError:
             pass
         try:
@@ -67,139 +88,176 @@ class Client:
 
     # -- the ec.oci.* methods --------------------------------------------
 
-    def blob(self, ref: str, encoding: str = "utf8", timeout=None) -> str:
-        return self.call("ec.oci.blob", _wire.named(ref=ref, encoding=encoding), timeout)
+    def blob(self, ref: str, encoding: Optional[str] = None, timeout: Optional[float] = None) -> str:
+        """The blob `ref` names (by digest), decompressed, as text; `encoding`
+        "base64" for bytes that are not UTF-8 (the server's default: "utf8")."""
+        return str(self.call("ec.oci.blob", _wire.named(ref=ref, encoding=encoding), timeout))
 
-    def parsed_blob(self, ref: str, timeout=None):
+    def parsed_blob(self, ref: str, timeout: Optional[float] = None) -> JSON:
+        """The blob `ref` names, parsed as JSON or YAML."""
         return self.call("ec.oci.parsed_blob", [ref], timeout)
 
-    def blob_files(self, ref: str, paths: list, timeout=None) -> dict:
-        return self.call("ec.oci.blob_files", [ref, list(paths)], timeout)
+    def blob_files(self, ref: str, paths: Iterable[str], timeout: Optional[float] = None) -> Dict[str, JSON]:
+        """The files of the tar blob `ref` names whose names are in `paths`, parsed."""
+        return dict(self.call("ec.oci.blob_files", [ref, list(paths)], timeout))
 
-    def descriptor(self, ref: str, timeout=None) -> dict:
-        return self.call("ec.oci.descriptor", [ref], timeout)
+    def descriptor(self, ref: str, timeout: Optional[float] = None) -> Dict[str, JSON]:
+        """The descriptor of what `ref` names (one HEAD or a cached answer)."""
+        return dict(self.call("ec.oci.descriptor", [ref], timeout))
 
-    def image_manifest(self, ref: str, platform: str = None, timeout=None) -> dict:
-        return self.call("ec.oci.image_manifest", _wire.named(ref=ref, platform=platform), timeout)
+    def image_manifest(
+        self, ref: str, platform: Optional[str] = None, timeout: Optional[float] = None
+    ) -> Dict[str, JSON]:
+        """The image manifest `ref` names; an index resolves to `platform`
+        ("os/arch[/variant]", the server's default when None)."""
+        return dict(self.call("ec.oci.image_manifest", _wire.named(ref=ref, platform=platform), timeout))
 
-    def image_manifests(self, refs, platform: str = None, timeout=None) -> dict:
+    def image_manifests(
+        self, refs: Iterable[str], platform: Optional[str] = None, timeout: Optional[float] = None
+    ) -> Dict[str, Dict[str, JSON]]:
         """The manifests of `refs` (ref -> manifest); refs that fail are left out."""
-        return self.call("ec.oci.image_manifests", _wire.named(refs=list(refs), platform=platform), timeout)
+        return dict(self.call("ec.oci.image_manifests", _wire.named(refs=list(refs), platform=platform), timeout))
 
-    def iter_image_manifests(self, refs, platform: str = None, timeout=None):
+    def iter_image_manifests(
+        self, refs: Iterable[str], platform: Optional[str] = None, timeout: Optional[float] = None
+    ) -> Iterator[Tuple[str, Union[Dict[str, JSON], RPCError]]]:
         """Yields `(ref, manifest)` or `(ref, RPCError)` for each distinct ref
-        as soon as the server finishes it."""
+        as soon as the server finishes it. `timeout` bounds the wait for each
+        next item. Leaving the loop early (break, close) cancels the rest on
+        the server."""
         with self._lock:
             token = f"py-{next(self._ids)}"
-            stream = self._streams[token] = queue.Queue()
+            stream: "queue.Queue[Any]" = queue.Queue()
+            self._streams[token] = stream
+        wait = timeout if timeout is not None else self.timeout
+        request_id: Optional[int] = None
+        finished = False
         try:
             params = _wire.named(refs=list(refs), partialResultToken=token, platform=platform)
-            request_id, event, slot = self._start("ec.oci.image_manifests", params, stream)
+            request_id, pending = self._start("ec.oci.image_manifests", params, stream)
             while True:
-                item = stream.get(timeout=timeout if timeout is not None else self.timeout)
+                try:
+                    item = stream.get(timeout=wait)
+                except queue.Empty:
+                    raise Timeout(f"ec.oci.image_manifests: nothing within {wait} s") from None
                 if item is _DONE:
                     break
                 if "error" in item:
                     yield item["ref"], RPCError.from_object(item["error"])
                 else:
                     yield item["ref"], item["manifest"]
-            self._result(request_id, event, slot, 0)
-        except queue.Empty:
-            self._cancel(request_id)
-            raise TimeoutError("ec.oci.image_manifests timed out") from None
+            finished = True
+            self._result(request_id, pending, 0)
         finally:
             with self._lock:
                 self._streams.pop(token, None)
+            if not finished and request_id is not None:
+                self._cancel(request_id)
 
-    def image_files(self, ref: str, paths: list, timeout=None) -> dict:
-        return self.call("ec.oci.image_files", [ref, list(paths)], timeout)
+    def image_files(self, ref: str, paths: Iterable[str], timeout: Optional[float] = None) -> Dict[str, JSON]:
+        """The files under the directories `paths` of the image's flattened
+        filesystem, parsed (ref names the image by digest)."""
+        return dict(self.call("ec.oci.image_files", [ref, list(paths)], timeout))
 
-    def image_index(self, ref: str, timeout=None) -> dict:
-        return self.call("ec.oci.image_index", [ref], timeout)
+    def image_index(self, ref: str, timeout: Optional[float] = None) -> Dict[str, JSON]:
+        """The image index `ref` names."""
+        return dict(self.call("ec.oci.image_index", [ref], timeout))
 
-    def image_tag_refs(self, ref: str, timeout=None) -> list:
-        return self.call("ec.oci.image_tag_refs", [ref], timeout)
+    def image_tag_refs(self, ref: str, timeout: Optional[float] = None) -> List[str]:
+        """The cosign tags (`.sig`, `.att`, `.sbom`) that exist for the image."""
+        return list(self.call("ec.oci.image_tag_refs", [ref], timeout))
 
-    def image_referrers(self, ref: str, timeout=None) -> list:
-        return self.call("ec.oci.image_referrers", [ref], timeout)
+    def image_referrers(self, ref: str, timeout: Optional[float] = None) -> List[Dict[str, JSON]]:
+        """The descriptors of the manifests that refer to the image."""
+        return list(self.call("ec.oci.image_referrers", [ref], timeout))
 
-    def stats(self) -> dict:
-        return self.call("server.stats", None)
+    def stats(self, timeout: Optional[float] = None) -> Dict[str, JSON]:
+        """The server's counters (`server.stats`)."""
+        return dict(self.call("server.stats", None, timeout))
 
-    def clear_cache(self):
-        return self.call("server.clearCache", None)
+    def clear_cache(self, timeout: Optional[float] = None) -> JSON:
+        """Drops the server's in-memory caches (`server.clearCache`)."""
+        return self.call("server.clearCache", None, timeout)
 
     # -- plumbing ----------------------------------------------------------
 
-    def call(self, method, params, timeout=None):
+    def call(self, method: str, params: JSON, timeout: Optional[float] = None) -> JSON:
         """Any method: returns the result or raises."""
-        request_id, event, slot = self._start(method, params, None)
+        request_id, pending = self._start(method, params, None)
         wait = timeout if timeout is not None else self.timeout
-        return self._result(request_id, event, slot, wait)
+        return self._result(request_id, pending, wait)
 
-    def _start(self, method, params, stream):
-        event, slot = threading.Event(), {}
+    @property
+    def _stdin(self) -> IO[bytes]:
+        assert self._process.stdin is not None
+        return self._process.stdin
+
+    def _start(self, method: str, params: JSON, stream: "Optional[queue.Queue[Any]]") -> Tuple[int, _Pending]:
+        pending = _Pending(stream)
         with self._lock:
             if self._dead is not None:
                 raise self._dead
             request_id = next(self._ids)
-            self._pending[request_id] = (event, slot, stream)
+            self._pending[request_id] = pending
         try:
             self._send(_wire.request(request_id, method, params))
         except OSError:
             self._fail_all()
-        return request_id, event, slot
+        return request_id, pending
 
-    def _result(self, request_id, event, slot, wait):
-        if not event.wait(wait):
+    def _result(self, request_id: int, pending: _Pending, wait: Optional[float]) -> JSON:
+        if not pending.event.wait(wait):
             self._cancel(request_id)
-            raise TimeoutError(f"request {request_id} timed out after {wait} s")
-        if "died" in slot:
-            raise slot["died"]
-        message = slot["message"]
+            raise Timeout(f"request {request_id} timed out after {wait} s")
+        if pending.died is not None:
+            raise pending.died
+        message = pending.message or {}
         if "error" in message:
             raise RPCError.from_object(message["error"])
         return message.get("result")
 
-    def _cancel(self, request_id):
+    def _cancel(self, request_id: int) -> None:
+        with self._lock:
+            self._pending.pop(request_id, None)
         try:
             self._send(_wire.notification("$/cancelRequest", {"id": request_id}))
         except OSError:
             pass
 
-    def _send(self, message):
+    def _send(self, message: Message) -> None:
         data = _wire.encode(message)
         with self._write_lock:
-            self._process.stdin.write(data)
+            self._stdin.write(data)
 
-    def _read_stdout(self):
-        import json
+    def _read_stdout(self) -> None:
+        assert self._process.stdout is not None
         for line in self._process.stdout:
-            if not line.strip():
+            message = _wire.decode(line)
+            if message is None:
                 continue
-            message = json.loads(line)
             if message.get("method") == "$/progress":
                 params = message.get("params") or {}
                 with self._lock:
-                    stream = self._streams.get(params.get("token"))
+                    stream = self._streams.get(str(params.get("token")))
                 if stream is not None:
                     stream.put(params.get("value"))
                 continue
             with self._lock:
-                entry = self._pending.pop(message.get("id"), None)
-            if entry is not None:
-                event, slot, stream = entry
-                slot["message"] = message
-                if stream is not None:
-                    stream.put(_DONE)
-                event.set()
+                pending = self._pending.pop(message.get("id"), None)  # type: ignore[arg-type]
+            if pending is not None:
+                pending.message = message
+                if pending.stream is not None:
+                    pending.stream.put(_DONE)
+                pending.event.set()
         self._fail_all()
 
-    def _read_stderr(self):
+    def _read_stderr(self) -> None:
+        assert self._process.stderr is not None
         for line in self._process.stderr:
             self._stderr.append(line.decode(errors="replace").rstrip("\n"))
 
-    def _fail_all(self):
+    def _fail_all(self) -> None:
+        returncode: Optional[int]
         try:
             returncode = self._process.wait(timeout=2)
         except subprocess.TimeoutExpired:
@@ -211,8 +269,8 @@ class Client:
         with self._lock:
             self._dead = died
             pending, self._pending = self._pending, {}
-        for event, slot, stream in pending.values():
-            slot["died"] = died
-            if stream is not None:
-                stream.put(_DONE)
-            event.set()
+        for entry in pending.values():
+            entry.died = died
+            if entry.stream is not None:
+                entry.stream.put(_DONE)
+            entry.event.set()

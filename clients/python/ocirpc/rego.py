@@ -1,11 +1,31 @@
 """The ec.oci.* builtins for an embedded OPA engine (`opa_bindings` from
-the `opa-golib-python-bindings` package), answered by an ocirpc `Client`.
+the `opa-golib-python-bindings` package, the `rego` extra), answered by an
+ocirpc `Client`; and a command that runs a policy directory with them:
 
-A failure makes the builtin undefined, as in the policy CLI."""
-from .errors import OcirpcError
+    python -m ocirpc.rego eval --data DIR --input FILE QUERY
+    python -m ocirpc.rego test DIR
+
+A builtin that fails is undefined, as in the policy CLI, and the failure is
+logged (logger `ocirpc.rego`: function, ref, code, reason); in strict mode
+it raises instead, failing the evaluation.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import sys
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from .client import Client
+from .errors import OcirpcError, RPCError
+
+LOG = logging.getLogger("ocirpc.rego")
 
 #: builtin name -> (arity, how to call the client)
-BUILTINS = {
+BUILTINS: Dict[str, Tuple[int, Callable[..., Any]]] = {
     "ec.oci.blob": (1, lambda c, ref: c.blob(ref)),
     "ec.oci.parsed_blob": (1, lambda c, ref: c.parsed_blob(ref)),
     "ec.oci.blob_files": (2, lambda c, ref, paths: c.blob_files(ref, paths)),
@@ -19,16 +39,152 @@ BUILTINS = {
 }
 
 
-def register_builtins(engine, client, names=None):
-    """Registers the builtins (all, or `names`) on `engine`."""
+def register_builtins(engine: Any, client: Client, names: Optional[Iterable[str]] = None, strict: bool = False) -> None:
+    """Registers the builtins (all, or `names`) on `engine`. A failing call
+    is logged and undefined, or with `strict` raises (failing the eval)."""
+    wanted = None if names is None else set(names)
     for name, (arity, call) in BUILTINS.items():
-        if names is not None and name not in names:
+        if wanted is not None and name not in wanted:
             continue
 
-        def builtin(*args, _call=call):
+        def builtin(*args: Any, _name: str = name, _call: Callable[..., Any] = call) -> Any:
             try:
                 return _call(client, *args)
-            except OcirpcError:
+            except OcirpcError as error:
+                _log_failure(_name, args, error)
+                if strict:
+                    raise
                 return None
 
         engine.register_function(name, builtin, arity=arity)
+
+
+def _log_failure(name: str, args: Sequence[Any], error: OcirpcError) -> None:
+    ref = args[0] if args and isinstance(args[0], str) else json.dumps(args[0] if args else None)[:200]
+    if isinstance(error, RPCError):
+        LOG.warning("%s(%s) failed: code %s, reason %s: %s", name, ref, error.code, error.reason, error.message)
+    else:
+        LOG.warning("%s(%s) failed: %s", name, ref, error)
+
+
+# -- the command ---------------------------------------------------------------
+
+
+def _policy_files(directory: str) -> List[str]:
+    found: List[str] = []
+    for root, dirs, files in os.walk(directory):
+        dirs.sort()
+        found.extend(os.path.join(root, name) for name in sorted(files))
+    return found
+
+
+def _load(engine: Any, directories: Sequence[str]) -> Dict[str, str]:
+    """Adds every .rego module and every .json (and, with PyYAML, .yaml)
+    data file under `directories`; returns the modules' sources by path."""
+    modules: Dict[str, str] = {}
+    for directory in directories:
+        if not os.path.isdir(directory):
+            raise SystemExit(f"ocirpc.rego: {directory} is not a directory")
+        for path in _policy_files(directory):
+            if path.endswith(".rego"):
+                with open(path, encoding="utf-8") as source:
+                    modules[path] = source.read()
+                engine.add_policy(path, modules[path])
+            elif path.endswith(".json"):
+                with open(path, encoding="utf-8") as data:
+                    engine.add_data(json.load(data))
+            elif path.endswith((".yaml", ".yml")):
+                try:
+                    import yaml  # type: ignore[import-untyped]
+                except ImportError:
+                    LOG.warning("%s skipped: reading YAML data needs PyYAML", path)
+                    continue
+                with open(path, encoding="utf-8") as data:
+                    engine.add_data(yaml.safe_load(data))
+    return modules
+
+
+_PACKAGE = re.compile(r"^package\s+([A-Za-z0-9_.]+)", re.MULTILINE)
+_TEST_RULE = re.compile(r"^(test_[A-Za-z0-9_]*)\b", re.MULTILINE)
+
+
+def _tests(modules: Dict[str, str]) -> List[Tuple[str, str]]:
+    """(package, rule) of every `test_` rule, in file order, once each."""
+    found: List[Tuple[str, str]] = []
+    for source in modules.values():
+        package = _PACKAGE.search(source)
+        if package is None:
+            continue
+        for rule in _TEST_RULE.findall(source):
+            if (package.group(1), rule) not in found:
+                found.append((package.group(1), rule))
+    return found
+
+
+def _arguments(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m ocirpc.rego",
+        description="Runs Rego policies with the ec.oci.* builtins answered by ocirpc.")
+    parser.add_argument("--binary", help="the ocirpc binary (default: $OCIRPC_BINARY, else ocirpc on PATH)")
+    parser.add_argument(
+        "--server-arg", action="append", default=[], metavar="ARG", help="an argument for ocirpc (repeatable)")
+    parser.add_argument("--strict", action="store_true", help="a failing builtin fails the evaluation")
+    parser.add_argument("--timeout", type=float, default=300, help="seconds per builtin call (default 300)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    evaluate = commands.add_parser("eval", help="evaluate a query, print its results as JSON")
+    evaluate.add_argument("--data", "-d", action="append", default=[], metavar="DIR", help="policies and data")
+    evaluate.add_argument("--input", "-i", metavar="FILE", help="the input document (JSON)")
+    evaluate.add_argument("--fail", action="store_true", help="exit 1 when the query has no result")
+    evaluate.add_argument("query")
+    test = commands.add_parser("test", help="run the policies' test_ rules")
+    test.add_argument("directories", nargs="+", metavar="DIR")
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The command; returns its exit status."""
+    options = _arguments(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s", stream=sys.stderr)
+    try:
+        from opa_bindings import OpaEngine, OpaError, OpaUndefinedError  # type: ignore[import-untyped]
+    except ImportError:
+        print("ocirpc.rego needs the rego extra: pip install 'ocirpc[rego]'", file=sys.stderr)
+        return 2
+    with Client(binary=options.binary, args=options.server_arg, timeout=options.timeout) as client:
+        engine = OpaEngine()
+        try:
+            register_builtins(engine, client, strict=options.strict)
+            if options.command == "eval":
+                _load(engine, options.data)
+                document = None
+                if options.input:
+                    with open(options.input, encoding="utf-8") as source:
+                        document = json.load(source)
+                try:
+                    results = engine.eval_query(options.query, input=document)
+                except OpaError as error:
+                    print(f"ocirpc.rego: {error}", file=sys.stderr)
+                    return 1
+                json.dump(results, sys.stdout, indent=2, sort_keys=True)
+                print()
+                return 1 if options.fail and not results else 0
+            modules = _load(engine, options.directories)
+            passed = failed = 0
+            for package, rule in _tests(modules):
+                try:
+                    ok = engine.eval_document(f"{package}.{rule}") is True
+                    detail = "" if ok else " (not true)"
+                except OpaUndefinedError:
+                    ok, detail = False, " (undefined)"
+                except OpaError as error:
+                    ok, detail = False, f" ({error})"
+                print(f"data.{package}.{rule}: {'PASS' if ok else 'FAIL'}{detail}")
+                passed, failed = passed + ok, failed + (not ok)
+            print(f"PASS: {passed}/{passed + failed}" if failed == 0 else f"FAIL: {failed}/{passed + failed}")
+            return 0 if failed == 0 and passed > 0 else 1
+        finally:
+            engine.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

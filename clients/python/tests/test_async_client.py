@@ -2,7 +2,7 @@ import asyncio
 import unittest
 
 import support
-from ocirpc import AsyncClient, RPCError
+from ocirpc import AsyncClient, NotFound, RPCError, Timeout
 
 
 def setUpModule():
@@ -36,6 +36,43 @@ class AsyncClientTests(unittest.IsolatedAsyncioTestCase):
             seen[ref] = outcome
         self.assertEqual(seen[self.f["good"]]["schemaVersion"], 2)
         self.assertIsInstance(seen[self.f["missing"]], RPCError)
+
+    async def in_flight_drops_to_zero(self):
+        for _ in range(50):
+            if (await self.client.stats())["inFlight"] == 0:
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
+    async def test_errors_are_raised_as_the_class_of_their_code(self):
+        with self.assertRaises(NotFound):
+            await self.client.image_manifest(self.f["missing"])
+
+    async def test_a_timed_out_call_raises_timeout_and_is_cancelled(self):
+        with self.assertRaises(TimeoutError) as caught:
+            await self.client.image_manifest(support.BLACKHOLE, timeout=0.5)
+        self.assertIsInstance(caught.exception, Timeout)
+        self.assertTrue(await self.in_flight_drops_to_zero())
+
+    async def test_leaving_a_stream_early_cancels_the_batch_on_the_server(self):
+        stream = self.client.iter_image_manifests([self.f["good"], support.BLACKHOLE])
+        async for ref, _ in stream:
+            self.assertEqual(ref, self.f["good"])
+            break
+        await stream.aclose()
+        self.assertTrue(await self.in_flight_drops_to_zero())
+
+    async def test_a_stream_that_stalls_past_its_timeout_raises(self):
+        with self.assertRaises(Timeout):
+            async for _ in self.client.iter_image_manifests([support.BLACKHOLE], timeout=0.5):
+                pass
+        self.assertTrue(await self.in_flight_drops_to_zero())
+
+    async def test_clear_cache(self):
+        await self.client.image_manifest(self.f["good"])
+        self.assertGreater((await self.client.stats())["cacheBytes"]["used"], 0)
+        await self.client.clear_cache()
+        self.assertEqual((await self.client.stats())["cacheBytes"]["used"], 0)
 
     async def test_cancelling_a_task_cancels_the_request(self):
         task = asyncio.create_task(self.client.image_manifest(support.BLACKHOLE))

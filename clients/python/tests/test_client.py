@@ -3,7 +3,7 @@ import time
 import unittest
 
 import support
-from ocirpc import Client, RPCError, ServerDied
+from ocirpc import Client, InvalidParams, NotFound, OcirpcError, RPCError, ServerDied, Timeout
 
 
 def setUpModule():
@@ -40,6 +40,15 @@ class ClientTests(unittest.TestCase):
             self.client.descriptor("Not A Ref")
         self.assertEqual(caught.exception.reason, "invalid_reference")
 
+    def test_errors_are_raised_as_the_class_of_their_code(self):
+        with self.assertRaises(NotFound) as caught:
+            self.client.image_manifest(self.f["missing"])
+        self.assertIsInstance(caught.exception, RPCError)
+        self.assertIsInstance(caught.exception, OcirpcError)
+        self.assertFalse(caught.exception.retryable)
+        with self.assertRaises(InvalidParams):
+            self.client.descriptor("Not A Ref")
+
     def test_parsed_blob_keeps_big_integers_exact(self):
         self.assertEqual(self.client.parsed_blob(self.f["jsonBlob"]), {"n": 12345678901234567890})
 
@@ -59,11 +68,38 @@ class ClientTests(unittest.TestCase):
         self.assertEqual(outcomes[self.f["missing"]].code, -32001)
 
     def test_a_timed_out_call_is_cancelled_on_the_server(self):
-        with self.assertRaises(TimeoutError):
+        with self.assertRaises(TimeoutError) as caught:
             self.client.image_manifest(support.BLACKHOLE, timeout=0.5)
+        self.assertIsInstance(caught.exception, Timeout)
+        self.assertIsInstance(caught.exception, OcirpcError)
         time.sleep(0.3)
         self.assertEqual(self.client.stats()["inFlight"], 0)
         self.assertEqual(self.client.descriptor(self.f["good"])["digest"], self.f["goodDigest"])
+
+    def test_leaving_a_stream_early_cancels_the_batch_on_the_server(self):
+        stream = self.client.iter_image_manifests([self.f["good"], support.BLACKHOLE])
+        for ref, _ in stream:
+            self.assertEqual(ref, self.f["good"])
+            break
+        stream.close()
+        for _ in range(50):
+            if self.client.stats()["inFlight"] == 0:
+                break
+            time.sleep(0.05)
+        self.assertEqual(self.client.stats()["inFlight"], 0)
+
+    def test_a_stream_that_stalls_past_its_timeout_raises_and_is_cancelled(self):
+        with self.assertRaises(Timeout):
+            for _ in self.client.iter_image_manifests([support.BLACKHOLE], timeout=0.5):
+                pass
+        time.sleep(0.3)
+        self.assertEqual(self.client.stats()["inFlight"], 0)
+
+    def test_clear_cache_empties_the_memory_cache(self):
+        self.client.image_manifest(self.f["good"])
+        self.assertGreater(self.client.stats()["cacheBytes"]["used"], 0)
+        self.client.clear_cache()
+        self.assertEqual(self.client.stats()["cacheBytes"]["used"], 0)
 
     def test_threads_share_one_client(self):
         results, errors = [], []

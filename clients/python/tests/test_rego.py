@@ -1,12 +1,21 @@
 """A real Rego engine (OPA, embedded through opa-golib-python-bindings)
 evaluating a policy whose ec.oci.* builtins are answered by ocirpc."""
+import contextlib
+import io
+import json
+import os
+import shutil
+import tempfile
 import unittest
 
 import support
 from ocirpc import Client
+from ocirpc import rego
 from ocirpc.rego import register_builtins
 
-from opa_bindings import OpaEngine
+from opa_bindings import OpaEngine, OpaError
+
+POLICY_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "policy")
 
 POLICY = """
 package policy
@@ -73,6 +82,85 @@ class RegoTests(unittest.TestCase):
         self.assertIn(f"{missing}: cannot be fetched", denied)
         self.assertTrue(any(m.startswith(f"{bad}: layer sha256:") and m.endswith("is not gzip") for m in denied), denied)
         self.assertFalse(any(m.startswith(self.f["good"]) for m in denied), denied)
+
+
+class BuiltinFailureTests(unittest.TestCase):
+    def setUp(self):
+        self.f = support.fixtures
+        self.client = Client(binary=support.BINARY, timeout=30)
+        self.engine = OpaEngine()
+        self.engine.add_policy("p.rego", "package p\n\nmanifest := ec.oci.image_manifest(input.ref)\n")
+
+    def tearDown(self):
+        self.engine.close()
+        self.client.close()
+
+    def test_a_failing_builtin_is_logged_with_its_code_and_reason(self):
+        register_builtins(self.engine, self.client)
+        with self.assertLogs("ocirpc.rego", level="WARNING") as logged:
+            try:
+                self.engine.eval_document("p.manifest", input={"ref": self.f["missing"]})
+            except OpaError:
+                pass  # undefined, or null: either way not an answer
+        self.assertEqual(len(logged.output), 1)
+        self.assertIn("ec.oci.image_manifest(" + self.f["missing"] + ")", logged.output[0])
+        self.assertIn("code -32001", logged.output[0])
+        self.assertIn("reason manifest_unknown", logged.output[0])
+
+    def test_strict_mode_fails_the_evaluation(self):
+        register_builtins(self.engine, self.client, strict=True)
+        with self.assertLogs("ocirpc.rego", level="WARNING"):
+            with self.assertRaises(OpaError):
+                self.engine.eval_document("p.manifest", input={"ref": self.f["missing"]})
+
+
+class CommandTests(unittest.TestCase):
+    """`python -m ocirpc.rego` over a policy directory in the style of a
+    release policy, against the test registry."""
+
+    def setUp(self):
+        self.f = support.fixtures
+        self.directory = tempfile.mkdtemp()
+        shutil.copytree(POLICY_DIR, self.directory, dirs_exist_ok=True)
+        fixtures = {k: self.f[k] for k in ("good", "bad", "missing")}
+        with open(os.path.join(self.directory, "fixtures.json"), "w") as data:
+            json.dump({"fixtures": fixtures}, data)
+
+    def tearDown(self):
+        shutil.rmtree(self.directory)
+
+    def run_command(self, *argv):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = rego.main(["--binary", support.BINARY, *argv])
+        return status, out.getvalue(), err.getvalue()
+
+    def test_eval_runs_the_policy_directory_on_an_input(self):
+        input_path = os.path.join(self.directory, "input.json")
+        with open(input_path, "w") as document:
+            json.dump({"images": [self.f["good"], self.f["bad"]]}, document)
+        status, out, _ = self.run_command(
+            "eval", "--data", self.directory, "--input", input_path,
+            "codes := {r.code | some r in data.release[_].deny}")
+        self.assertEqual(status, 0)
+        self.assertEqual(
+            sorted(json.loads(out)[0]["codes"]),
+            ["attestations.present", "labels.required_team", "layers.compressed"])
+
+    def test_test_runs_the_policys_tests(self):
+        status, out, _ = self.run_command("test", self.directory)
+        self.assertEqual(status, 0, out)
+        self.assertIn("PASS: 5/5", out)
+
+    def test_a_failing_test_fails_the_command(self):
+        with open(os.path.join(self.directory, "wrong_test.rego"), "w") as source:
+            source.write("package wrong_test\n\nimport rego.v1\n\n"
+                         "test_the_bad_image_passes if {\n"
+                         "\tcount(data.release.labels.deny) == 0 with input as {\"images\": [data.fixtures.bad]}\n}\n")
+        status, out, _ = self.run_command("test", self.directory)
+        self.assertEqual(status, 1)
+        self.assertIn("data.wrong_test.test_the_bad_image_passes: FAIL", out)
+        self.assertIn("FAIL: 1/6", out)
 
 
 if __name__ == "__main__":
