@@ -30,7 +30,7 @@ type Client struct {
 	mu      sync.Mutex
 	nextID  int64
 	pending map[int64]chan message
-	streams map[string]chan json.RawMessage
+	streams map[string]*progressQueue
 	dead    error
 	stderr  *tail
 	done    chan struct{}
@@ -57,7 +57,7 @@ func Start(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{cmd: cmd, stdin: stdin, pending: map[int64]chan message{}, streams: map[string]chan json.RawMessage{},
+	c := &Client{cmd: cmd, stdin: stdin, pending: map[int64]chan message{}, streams: map[string]*progressQueue{},
 		stderr: &tail{max: 40}, done: make(chan struct{})}
 	cmd.Stderr = c.stderr
 	if err := cmd.Start(); err != nil {
@@ -67,24 +67,27 @@ func Start(opts Options) (*Client, error) {
 	return c, nil
 }
 
-// Close sends shutdown and exit, then waits for the process.
-func (c *Client) Close() error {
+// Close sends shutdown and exit, then waits for the process; past ctx's
+// deadline the process is killed and ctx's error returned.
+func (c *Client) Close(ctx context.Context) error {
 	if c.failure() == nil {
-		_ = c.Call(context.Background(), "shutdown", nil, nil)
+		_ = c.Call(ctx, "shutdown", nil, nil)
 		_ = c.write(map[string]interface{}{"jsonrpc": "2.0", "method": "exit"})
 	}
 	_ = c.stdin.Close()
-	<-c.done
-	return nil
+	select {
+	case <-c.done:
+		return nil
+	case <-ctx.Done():
+		_ = c.cmd.Process.Kill()
+		<-c.done
+		return ctx.Err()
+	}
 }
 
 // Call runs any method; result (a pointer) receives the decoded result.
 // Cancelling ctx sends $/cancelRequest and returns ctx.Err().
 func (c *Client) Call(ctx context.Context, method string, params interface{}, result interface{}) error {
-	return c.call(ctx, method, params, result, "")
-}
-
-func (c *Client) call(ctx context.Context, method string, params interface{}, result interface{}, token string) error {
 	c.mu.Lock()
 	if c.dead != nil {
 		c.mu.Unlock()
@@ -159,7 +162,8 @@ func (c *Client) read(stdout io.Reader) {
 				stream := c.streams[string(p.Token)]
 				c.mu.Unlock()
 				if stream != nil {
-					stream <- p.Value
+					// Never blocks: a slow consumer holds up no other call.
+					stream.push(p.Value)
 				}
 			}
 			continue
@@ -219,4 +223,32 @@ func (t *tail) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return strings.Join(append(append([]string{}, t.lines...), t.part), "\n")
+}
+
+// progressQueue holds a stream's progress values until its consumer takes
+// them: the reader appends without ever waiting.
+type progressQueue struct {
+	mu    sync.Mutex
+	items []json.RawMessage
+	ready chan struct{}
+}
+
+func newProgressQueue() *progressQueue { return &progressQueue{ready: make(chan struct{}, 1)} }
+
+func (q *progressQueue) push(value json.RawMessage) {
+	q.mu.Lock()
+	q.items = append(q.items, value)
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+}
+
+func (q *progressQueue) take() []json.RawMessage {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	items := q.items
+	q.items = nil
+	return items
 }

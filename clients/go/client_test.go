@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -46,7 +47,7 @@ func start(t *testing.T, args ...string) *Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() { c.Close(context.Background()) })
 	return c
 }
 
@@ -84,23 +85,138 @@ func TestParsedBlobKeepsNumbersExact(t *testing.T) {
 func TestStreamImageManifestsDeliversEachRefOnce(t *testing.T) {
 	c := start(t)
 	refs := []string{fixtures["good"], fixtures["bad"], fixtures["missing"], fixtures["good"]}
-	out, errc := c.StreamImageManifests(context.Background(), refs)
+	stream := c.StreamImageManifests(context.Background(), refs, "")
 	seen := map[string]StreamedManifest{}
-	for item := range out {
+	for item := range stream.C {
 		if _, dup := seen[item.Ref]; dup {
 			t.Fatalf("%s reported twice", item.Ref)
 		}
 		seen[item.Ref] = item
 	}
-	if err := <-errc; err != nil {
+	if err := stream.Err(); err != nil {
 		t.Fatal(err)
 	}
 	if len(seen) != 3 || seen[fixtures["bad"]].Manifest.Annotations["v"] != "2" || seen[fixtures["missing"]].Err == nil {
 		t.Fatalf("unexpected stream %+v", seen)
 	}
-	all, err := c.ImageManifests(context.Background(), refs)
+	all, err := c.ImageManifests(context.Background(), refs, "linux/amd64")
 	if err != nil || len(all) != 2 || all[fixtures["good"]] == nil {
 		t.Fatalf("batch: %v %v", all, err)
+	}
+}
+
+func TestErrorsMatchTheSentinelOfTheirCode(t *testing.T) {
+	c := start(t)
+	_, err := c.ImageManifest(context.Background(), fixtures["missing"], "")
+	if !errors.Is(err, ErrNotFound) || errors.Is(err, ErrAccessDenied) {
+		t.Fatalf("expected ErrNotFound only, got %v", err)
+	}
+	_, err = c.Descriptor(context.Background(), "Not A Ref")
+	if !errors.Is(err, ErrInvalidParams) {
+		t.Fatalf("expected ErrInvalidParams, got %v", err)
+	}
+}
+
+func inFlight(t *testing.T, c *Client) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stats, err := c.Stats(ctx)
+	if err != nil {
+		t.Fatalf("stats: %v", err)
+	}
+	return string(stats["inFlight"])
+}
+
+func TestAConsumerThatStopsReadingHoldsUpNoOtherCall(t *testing.T) {
+	c := start(t)
+	// Far more outcomes than any buffer, none of them read.
+	var refs []string
+	for i := 0; i < 300; i++ {
+		refs = append(refs, fmt.Sprintf("%s-%d", fixtures["missing"], i))
+	}
+	stream := c.StreamImageManifests(context.Background(), refs, "")
+	deadline := time.Now().Add(20 * time.Second)
+	for inFlight(t, c) != "0" {
+		if time.Now().After(deadline) {
+			t.Fatal("the batch never finished")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := c.Descriptor(context.Background(), fixtures["good"]); err != nil {
+		t.Fatal(err)
+	}
+	stream.Close()
+	stream.Close()
+}
+
+func TestClosingAStreamEarlyCancelsTheBatchOnTheServer(t *testing.T) {
+	silent, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer silent.Close()
+	c := start(t)
+	stream := c.StreamImageManifests(context.Background(), []string{fixtures["good"], silent.Addr().String() + "/never/answers:v1"}, "")
+	first := <-stream.C
+	if first.Ref != fixtures["good"] || first.Err != nil {
+		t.Fatalf("unexpected first outcome %+v", first)
+	}
+	stream.Close()
+	if _, open := <-stream.C; open {
+		t.Fatal("C still open after Close")
+	}
+	if !errors.Is(stream.Err(), context.Canceled) {
+		t.Fatalf("expected context.Canceled, got %v", stream.Err())
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for inFlight(t, c) != "0" {
+		if time.Now().After(deadline) {
+			t.Fatal("the batch is still running on the server")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestCloseKillsAServerThatOutlivesTheDeadline(t *testing.T) {
+	// A "server" that never answers and ignores its input closing.
+	c, err := Start(Options{Binary: "/bin/sh", Args: []string{"-c", "exec sleep 60"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	began := time.Now()
+	if err := c.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("expected the deadline, got %v", err)
+	}
+	if waited := time.Since(began); waited > 10*time.Second {
+		t.Fatalf("Close took %v", waited)
+	}
+	if c.cmd.ProcessState == nil {
+		t.Fatal("the process was not reaped")
+	}
+}
+
+func TestClearCacheEmptiesTheMemoryCache(t *testing.T) {
+	c := start(t)
+	if _, err := c.ImageManifest(context.Background(), fixtures["good"], ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ClearCache(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	stats, _ := c.Stats(context.Background())
+	var cache struct {
+		Used int `json:"used"`
+	}
+	if json.Unmarshal(stats["cacheBytes"], &cache) != nil || cache.Used != 0 {
+		t.Fatalf("cache not empty: %s", stats["cacheBytes"])
+	}
+}
+
+func TestBlobTakesAnEncoding(t *testing.T) {
+	c := start(t)
+	text, err := c.Blob(context.Background(), fixtures["jsonBlob"], "base64")
+	if err != nil || text != "eyJuIjogMTIzNDU2Nzg5MDEyMzQ1Njc4OTB9" {
+		t.Fatalf("got %q, %v", text, err)
 	}
 }
 
@@ -131,5 +247,5 @@ func TestAServerThatDiesReportsItsStderr(t *testing.T) {
 	if !errors.As(err, &died) || died.ExitCode != 2 || !strings.Contains(died.Stderr, "--retries") {
 		t.Fatalf("expected ServerDiedError with the reason on stderr, got %v", err)
 	}
-	c.Close()
+	c.Close(context.Background())
 }

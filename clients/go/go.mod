@@ -1,3 +1,3 @@
-module ocirpc/clients/go
+module github.com/ocirpc/ocirpc/clients/go
 
 go 1.19

@@ -2,7 +2,6 @@ package ocirpc
 
 import (
 	"encoding/json"
-	"fmt"
 )
 
 // Descriptor is the descriptor object the builtins return: every key is
@@ -55,31 +54,6 @@ type Referrer struct {
 	ArtifactType string            `json:"artifactType"`
 	Ref          string            `json:"ref"`
 	Annotations  map[string]string `json:"annotations"`
-}
-
-// RPCError is an error the server answered with.
-type RPCError struct {
-	Code    int                    `json:"code"`
-	Message string                 `json:"message"`
-	Data    map[string]interface{} `json:"data"`
-}
-
-func (e *RPCError) Error() string { return fmt.Sprintf("%d %s", e.Code, e.Message) }
-
-// Reason is the contract's snake_case reason, e.g. "manifest_unknown".
-func (e *RPCError) Reason() string { s, _ := e.Data["reason"].(string); return s }
-
-// Ref is the reference the error is about, when there is one.
-func (e *RPCError) Ref() string { s, _ := e.Data["ref"].(string); return s }
-
-// ServerDiedError: the server exited before answering.
-type ServerDiedError struct {
-	ExitCode int
-	Stderr   string
-}
-
-func (e *ServerDiedError) Error() string {
-	return fmt.Sprintf("ocirpc exited (status %d); last stderr:\n%s", e.ExitCode, e.Stderr)
 }
 
 // StreamedManifest is one ref's outcome in StreamImageManifests.
