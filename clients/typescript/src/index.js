@@ -8,54 +8,98 @@ import { Decoder, encode } from "./framing.js";
  *   annotations: Record<string, string>, artifactType: string, platform?: Record<string, unknown>}} Descriptor
  * @typedef {{schemaVersion: number, mediaType: string, config: Descriptor, layers: Descriptor[],
  *   annotations: Record<string, string>, subject?: Descriptor}} Manifest
+ * @typedef {{schemaVersion: number, mediaType: string, manifests: Descriptor[],
+ *   annotations: Record<string, string>, subject?: Descriptor}} Index
  * @typedef {{signal?: AbortSignal, timeout?: number}} CallOptions
+ *   `signal` cancels the call on the server; `timeout` (ms) does the same when it passes.
+ * @typedef {{binary?: string, args?: string[], env?: Record<string, string | undefined>, timeout?: number}} StartOptions
+ * @typedef {{ref: string, manifest?: Manifest, error?: RPCError}} StreamedManifest
  */
+
+/** The contract's error codes (protocol/openrpc.json, components.errors). */
+export const Codes = Object.freeze({
+  ParseError: -32700,
+  InvalidRequest: -32600,
+  MethodNotFound: -32601,
+  InvalidParams: -32602,
+  InternalError: -32603,
+  RequestCancelled: -32800,
+  NotFound: -32001,
+  AccessDenied: -32002,
+  IntegrityFailure: -32003,
+  RegistryUnavailable: -32004,
+  LimitExceeded: -32005,
+  UnsupportedContent: -32006,
+});
+
+/**
+ * A signal that aborts after `ms` milliseconds without keeping the process alive.
+ * @param {number} ms @returns {AbortSignal}
+ */
+function timeoutSignal(ms) {
+  return /** @type {{timeout(ms: number): AbortSignal}} */ (/** @type {unknown} */ (AbortSignal)).timeout(ms);
+}
 
 /** An error the server answered with. */
 export class RPCError extends Error {
   /** @param {{code: number, message: string, data?: Record<string, unknown>}} error */
   constructor(error) {
     super(`${error.code} ${error.message}`);
+    this.name = "RPCError";
+    /** @type {number} */
     this.code = error.code;
+    /** @type {Record<string, unknown>} */
     this.data = error.data ?? {};
   }
   /** The contract's snake_case reason, e.g. "manifest_unknown". */
   get reason() { return /** @type {string | undefined} */ (this.data.reason); }
   /** The reference the error is about, when there is one. */
   get ref() { return /** @type {string | undefined} */ (this.data.ref); }
+  /** Whether the server says the same request may succeed later. */
+  get retryable() { return this.data.retryable === true; }
 }
 
-/** The server exited before answering. */
+/** The server exited, or could not be started, before answering. */
 export class ServerDiedError extends Error {
-  /** @param {number | null} exitCode @param {string} stderr */
-  constructor(exitCode, stderr) {
-    super(`ocirpc exited (status ${exitCode}); last stderr:\n${stderr}`);
+  /** @param {number | null} exitCode @param {string} stderr @param {Error} [cause] */
+  constructor(exitCode, stderr, cause) {
+    super(cause ? `ocirpc could not be started: ${cause.message}` : `ocirpc exited (status ${exitCode}); last stderr:\n${stderr}`);
+    this.name = "ServerDiedError";
     this.exitCode = exitCode;
     this.stderr = stderr;
+    this.cause = cause;
   }
 }
 
+/** A running server; any number of calls may be in flight at once. */
 export class Client {
   /**
    * Spawns the server. `binary` defaults to $OCIRPC_BINARY, then `ocirpc` on PATH.
-   * @param {{binary?: string, args?: string[], env?: NodeJS.ProcessEnv, timeout?: number}} [options]
+   * @param {StartOptions} [options]
    */
   static start(options = {}) {
     return new Client(options);
   }
 
-  /** @param {{binary?: string, args?: string[], env?: NodeJS.ProcessEnv, timeout?: number}} options */
+  /** @param {StartOptions} options */
   constructor(options) {
     const binary = options.binary ?? process.env.OCIRPC_BINARY ?? "ocirpc";
+    /** @type {number | undefined} */
     this.timeout = options.timeout;
-    this.process = spawn(binary, options.args ?? [], { env: options.env ?? process.env, stdio: ["pipe", "pipe", "pipe"] });
     this.nextId = 0;
-    /** @type {Map<number, {resolve: (m: any) => void, stream?: (v: any) => void}>} */
+    /** @type {Map<number, (message: any) => void>} */
     this.pending = new Map();
+    /** @type {Map<string, (value: any) => void>} */
+    this.streams = new Map();
     /** @type {string[]} */
     this.stderr = [];
     /** @type {ServerDiedError | null} */
     this.dead = null;
+    /** @type {(code: number | null) => void} */
+    let exited = () => {};
+    /** @type {Promise<number | null>} */
+    this.exited = new Promise((resolve) => { exited = resolve; });
+    this.process = spawn(binary, options.args ?? [], { env: options.env ?? process.env, stdio: ["pipe", "pipe", "pipe"] });
     const decoder = new Decoder();
     this.process.stdout.on("data", (chunk) => {
       for (const message of decoder.push(chunk)) this.#dispatch(/** @type {any} */ (message));
@@ -65,16 +109,22 @@ export class Client {
       this.stderr.splice(0, Math.max(0, this.stderr.length - 40));
     });
     this.process.stdin.on("error", () => {});
-    this.exited = new Promise((resolve) => {
-      this.process.on("close", (code) => {
-        this.dead = new ServerDiedError(code, this.stderr.join("\n"));
-        for (const { resolve: answer } of this.pending.values()) answer({ died: this.dead });
-        this.pending.clear();
-        resolve(code);
-      });
+    // A binary that is missing or cannot run: every call rejects, nothing throws.
+    this.process.on("error", (error) => {
+      this.#die(new ServerDiedError(null, this.stderr.join("\n"), error));
+      exited(null);
     });
-    /** @type {Map<string, (value: any) => void>} */
-    this.streams = new Map();
+    this.process.on("close", (code) => {
+      this.#die(new ServerDiedError(code, this.stderr.join("\n")));
+      exited(code);
+    });
+  }
+
+  /** @param {ServerDiedError} error */
+  #die(error) {
+    this.dead ??= error;
+    for (const answer of this.pending.values()) answer({ died: this.dead });
+    this.pending.clear();
   }
 
   /** @param {any} message */
@@ -83,10 +133,10 @@ export class Client {
       this.streams.get(String(message.params?.token))?.(message.params?.value);
       return;
     }
-    const entry = this.pending.get(message.id);
-    if (entry) {
+    const answer = this.pending.get(message.id);
+    if (answer) {
       this.pending.delete(message.id);
-      entry.resolve(message);
+      answer(message);
     }
   }
 
@@ -95,65 +145,121 @@ export class Client {
     if (!this.dead) this.process.stdin.write(encode(message));
   }
 
+  /** @param {number} id */
+  #cancel(id) {
+    if (this.pending.delete(id)) this.#write({ jsonrpc: "2.0", method: "$/cancelRequest", params: { id } });
+  }
+
   /**
-   * Any method: resolves to the result, rejects with RPCError, ServerDiedError,
-   * or the signal's reason (the request is then cancelled on the server).
-   * @param {string} method @param {unknown} [params] @param {CallOptions} [options]
+   * Sends a request; its id, and a promise of its result.
+   * @param {string} method @param {unknown} params @param {CallOptions} options
+   * @returns {{id: number, result: Promise<any>}}
    */
-  call(method, params, options = {}) {
-    if (this.dead) return Promise.reject(this.dead);
+  #start(method, params, options) {
     const id = ++this.nextId;
-    const signal = options.signal ?? (options.timeout ?? this.timeout ? AbortSignal.timeout(options.timeout ?? this.timeout) : undefined);
-    return new Promise((resolve, reject) => {
+    if (this.dead) return { id, result: Promise.reject(this.dead) };
+    const timeout = options.timeout ?? this.timeout;
+    const signal = options.signal ?? (timeout ? timeoutSignal(timeout) : undefined);
+    const result = new Promise((resolve, reject) => {
       const onAbort = () => {
-        this.pending.delete(id);
-        this.#write({ jsonrpc: "2.0", method: "$/cancelRequest", params: { id } });
+        this.#cancel(id);
         reject(signal?.reason ?? new Error("aborted"));
       };
       if (signal?.aborted) return onAbort();
       signal?.addEventListener("abort", onAbort, { once: true });
-      this.pending.set(id, {
-        resolve: (message) => {
-          signal?.removeEventListener("abort", onAbort);
-          if (message.died) reject(message.died);
-          else if (message.error) reject(new RPCError(message.error));
-          else resolve(message.result);
-        },
+      this.pending.set(id, (message) => {
+        signal?.removeEventListener("abort", onAbort);
+        if (message.died) reject(message.died);
+        else if (message.error) reject(new RPCError(message.error));
+        else resolve(message.result);
       });
       this.#write(params === undefined ? { jsonrpc: "2.0", id, method } : { jsonrpc: "2.0", id, method, params });
     });
+    return { id, result };
   }
 
-  /** @param {string} ref @param {CallOptions} [o] @returns {Promise<string>} */
-  blob(ref, o) { return this.call("ec.oci.blob", [ref], o); }
-  /** @param {string} ref @param {CallOptions} [o] @returns {Promise<unknown>} */
+  /**
+   * Any method: resolves to the result, rejects with RPCError, ServerDiedError,
+   * or the signal's reason (the request is then cancelled on the server).
+   * @param {string} method @param {unknown} [params] @param {CallOptions} [options]
+   * @returns {Promise<any>}
+   */
+  call(method, params, options = {}) {
+    return this.#start(method, params, options).result;
+  }
+
+  /**
+   * The blob `ref` names (by digest), decompressed, as text; `encoding: "base64"`
+   * for bytes that are not UTF-8.
+   * @param {string} ref @param {CallOptions & {encoding?: "utf8" | "base64"}} [o] @returns {Promise<string>}
+   */
+  blob(ref, o = {}) { return this.call("ec.oci.blob", o.encoding ? { ref, encoding: o.encoding } : [ref], o); }
+  /**
+   * The blob parsed as JSON or YAML.
+   * @param {string} ref @param {CallOptions} [o] @returns {Promise<unknown>}
+   */
   parsedBlob(ref, o) { return this.call("ec.oci.parsed_blob", [ref], o); }
-  /** @param {string} ref @param {string[]} paths @param {CallOptions} [o] @returns {Promise<Record<string, unknown>>} */
+  /**
+   * The files of the tar blob named exactly as `paths`, parsed.
+   * @param {string} ref @param {string[]} paths @param {CallOptions} [o] @returns {Promise<Record<string, unknown>>}
+   */
   blobFiles(ref, paths, o) { return this.call("ec.oci.blob_files", [ref, paths], o); }
-  /** @param {string} ref @param {CallOptions} [o] @returns {Promise<Descriptor>} */
+  /**
+   * The descriptor of what `ref` names.
+   * @param {string} ref @param {CallOptions} [o] @returns {Promise<Descriptor>}
+   */
   descriptor(ref, o) { return this.call("ec.oci.descriptor", [ref], o); }
-  /** @param {string} ref @param {CallOptions & {platform?: string}} [o] @returns {Promise<Manifest>} */
+  /**
+   * The image manifest; an index resolves to `platform` ("os/arch[/variant]").
+   * @param {string} ref @param {CallOptions & {platform?: string}} [o] @returns {Promise<Manifest>}
+   */
   imageManifest(ref, o = {}) {
     return this.call("ec.oci.image_manifest", o.platform ? { ref, platform: o.platform } : [ref], o);
   }
-  /** @param {string[]} refs @param {CallOptions} [o] @returns {Promise<Record<string, Manifest>>} */
-  imageManifests(refs, o) { return this.call("ec.oci.image_manifests", [refs], o); }
-  /** @param {string} ref @param {string[]} paths @param {CallOptions} [o] @returns {Promise<Record<string, unknown>>} */
+  /**
+   * The manifests of `refs` (ref -> manifest); refs that fail are left out.
+   * @param {string[]} refs @param {CallOptions & {platform?: string}} [o] @returns {Promise<Record<string, Manifest>>}
+   */
+  imageManifests(refs, o = {}) {
+    return this.call("ec.oci.image_manifests", o.platform ? { refs, platform: o.platform } : [refs], o);
+  }
+  /**
+   * The files under the directories `paths` of the image's flattened filesystem, parsed.
+   * @param {string} ref @param {string[]} paths @param {CallOptions} [o] @returns {Promise<Record<string, unknown>>}
+   */
   imageFiles(ref, paths, o) { return this.call("ec.oci.image_files", [ref, paths], o); }
-  /** @param {string} ref @param {CallOptions} [o] */
+  /**
+   * The image index `ref` names.
+   * @param {string} ref @param {CallOptions} [o] @returns {Promise<Index>}
+   */
   imageIndex(ref, o) { return this.call("ec.oci.image_index", [ref], o); }
-  /** @param {string} ref @param {CallOptions} [o] @returns {Promise<string[]>} */
+  /**
+   * The cosign tags (.sig, .att, .sbom) that exist.
+   * @param {string} ref @param {CallOptions} [o] @returns {Promise<string[]>}
+   */
   imageTagRefs(ref, o) { return this.call("ec.oci.image_tag_refs", [ref], o); }
-  /** @param {string} ref @param {CallOptions} [o] @returns {Promise<object[]>} */
+  /**
+   * The manifests referring to the image.
+   * @param {string} ref @param {CallOptions} [o] @returns {Promise<object[]>}
+   */
   imageReferrers(ref, o) { return this.call("ec.oci.image_referrers", [ref], o); }
-  /** @returns {Promise<Record<string, any>>} */
-  stats() { return this.call("server.stats"); }
+  /**
+   * The server's counters (server.stats).
+   * @param {CallOptions} [o] @returns {Promise<Record<string, any>>}
+   */
+  stats(o) { return this.call("server.stats", undefined, o); }
+  /**
+   * Drops the server's in-memory caches (server.clearCache).
+   * @param {CallOptions} [o] @returns {Promise<unknown>}
+   */
+  clearCache(o) { return this.call("server.clearCache", undefined, o); }
 
   /**
    * Yields `{ref, manifest}` or `{ref, error}` for each distinct ref as soon
-   * as the server finishes it.
-   * @param {string[]} refs @param {CallOptions} [o]
-   * @returns {AsyncGenerator<{ref: string, manifest?: Manifest, error?: RPCError}>}
+   * as the server finishes it. Leaving the loop early (break, return, throw)
+   * cancels the rest of the batch on the server.
+   * @param {string[]} refs @param {CallOptions & {platform?: string}} [o]
+   * @returns {AsyncGenerator<StreamedManifest>}
    */
   async *streamImageManifests(refs, o = {}) {
     const token = `js-${++this.nextId}`;
@@ -165,9 +271,12 @@ export class Client {
     let finished = false;
     /** @type {unknown} */
     let failure = null;
-    const call = this.call("ec.oci.image_manifests", { refs, partialResultToken: token }, o)
+    const params = o.platform ? { refs, partialResultToken: token, platform: o.platform } : { refs, partialResultToken: token };
+    const { id, result } = this.#start("ec.oci.image_manifests", params, o);
+    const call = result
       .catch((error) => { failure = error; })
       .finally(() => { finished = true; wake?.(); });
+    let complete = false;
     try {
       for (;;) {
         while (queue.length) {
@@ -179,23 +288,33 @@ export class Client {
         wake = null;
       }
       await call;
+      complete = true;
       if (failure) throw failure;
     } finally {
       this.streams.delete(token);
+      if (!complete) this.#cancel(id);
     }
   }
 
-  /** shutdown, exit, and wait for the process. */
-  async close() {
+  /**
+   * shutdown, exit, and wait for the process; past `timeout` (ms) it is killed.
+   * @param {{timeout?: number}} [options]
+   */
+  async close(options = {}) {
     if (!this.dead) {
       try {
-        await this.call("shutdown");
+        await this.call("shutdown", undefined, { timeout: options.timeout ?? 10_000 });
         this.#write({ jsonrpc: "2.0", method: "exit" });
       } catch {
-        // already gone
+        // already gone, or not answering: killed below if it does not exit
       }
       this.process.stdin.end();
     }
-    await this.exited;
+    const timer = setTimeout(() => this.process.kill("SIGKILL"), options.timeout ?? 10_000);
+    try {
+      await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }

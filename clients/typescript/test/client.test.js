@@ -5,7 +5,7 @@ import { createServer } from "node:net";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
-import { Client, RPCError, ServerDiedError } from "../src/index.js";
+import { Client, Codes, RPCError, ServerDiedError } from "../src/index.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 process.env.OCIRPC_BINARY ??= path.join(root, ".build", "release", "ocirpc");
@@ -77,6 +77,70 @@ test("aborting a call cancels it on the server", async () => {
   assert.equal((await client.stats()).inFlight, 0);
   await client.close();
   silent.close();
+});
+
+/** A listener that never answers: requests to it hang until cancelled. */
+async function silentRegistry() {
+  const silent = createServer(() => {});
+  silent.listen(0, "127.0.0.1");
+  await once(silent, "listening");
+  return { silent, ref: `127.0.0.1:${silent.address().port}/never/answers:v1` };
+}
+
+async function inFlightDropsToZero(client) {
+  for (let i = 0; i < 50; i++) {
+    if ((await client.stats()).inFlight === 0) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
+}
+
+test("breaking out of the stream cancels the batch on the server", async () => {
+  const { silent, ref } = await silentRegistry();
+  const client = Client.start();
+  for await (const item of client.streamImageManifests([fixtures.good, ref])) {
+    assert.equal(item.ref, fixtures.good);
+    break;
+  }
+  assert.ok(await inFlightDropsToZero(client));
+  await client.close();
+  silent.close();
+});
+
+test("platform on batches, an encoding for blobs, clearCache", async () => {
+  const client = Client.start();
+  const all = await client.imageManifests([fixtures.good], { platform: "linux/amd64" });
+  assert.equal(all[fixtures.good].annotations.v, "1");
+  const streamed = [];
+  for await (const item of client.streamImageManifests([fixtures.good], { platform: "linux/amd64" })) streamed.push(item);
+  assert.equal(streamed.length, 1);
+  assert.equal(await client.blob(fixtures.jsonBlob, { encoding: "base64" }), "eyJuIjogMTIzNDU2Nzg5MDEyMzQ1Njc4OTB9");
+  assert.ok((await client.stats()).cacheBytes.used > 0);
+  await client.clearCache();
+  assert.equal((await client.stats()).cacheBytes.used, 0);
+  await client.close();
+});
+
+test("a missing binary rejects the pending and the next calls, and crashes nothing", async () => {
+  const client = Client.start({ binary: "/nonexistent/ocirpc" });
+  const pending = client.stats();
+  await assert.rejects(pending, (error) => {
+    assert.ok(error instanceof ServerDiedError);
+    assert.match(error.message, /could not be started/);
+    return true;
+  });
+  await assert.rejects(client.imageManifest(fixtures.good), ServerDiedError);
+  await client.close();
+});
+
+test("errors carry retryable, and Codes name them", async () => {
+  const client = Client.start();
+  await assert.rejects(client.imageManifest(fixtures.missing), (error) => {
+    assert.equal(error.code, Codes.NotFound);
+    assert.equal(error.retryable, false);
+    return true;
+  });
+  await client.close();
 });
 
 test("a server that dies rejects with its stderr", async () => {
