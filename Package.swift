@@ -11,6 +11,8 @@ let package = Package(
     targets: [
         // Locks and OS threads for the hot path.
         .target(name: "Locking"),
+        // What one request did (cache hits and misses, registry requests), for its log line.
+        .target(name: "Tally"),
         // The contract's error reasons, shared by every layer that fails.
         .target(name: "Reasons"),
         // Command-line options and OCIRPC_* variables, declared by each module for itself.
@@ -35,28 +37,30 @@ let package = Package(
         // YAML (libyaml) to JSON with go-yaml v2 scalar resolution.
         .target(name: "YAML", dependencies: ["CYAML", "JSON"]),
         // The byte-budgeted content cache, the tag TTL cache, singleflight.
-        .target(name: "Caching", dependencies: ["Locking"]),
+        .target(name: "Caching", dependencies: ["Locking", "Tally"]),
         // The registry client: references, digests, auth, HTTP (libcurl), endpoints.
         .target(
             name: "Registry",
-            dependencies: ["CCurl", "COpenSSL", "CSystem", "JSON", "Logging", "Locking", "Options", "Reasons"]),
+            dependencies: [
+                "CCurl", "COpenSSL", "CSystem", "JSON", "Logging", "Locking", "Options", "Reasons", "Tally",
+            ]),
         // Line-oriented stderr logging.
         .target(name: "Logging", dependencies: ["JSON"]),
         // JSON-RPC 2.0 dispatch: method registry, params, cancellation, batches.
-        .target(name: "RPCDispatch", dependencies: ["CSystem", "JSON", "Locking", "Reasons"]),
+        .target(name: "RPCDispatch", dependencies: ["CSystem", "JSON", "Locking", "Reasons", "Tally"]),
         // Configuration, lifecycle and server methods; wires the pieces together.
         .target(
             name: "ServerCore",
-            dependencies: ["JSON", "Framing", "Locking", "RPCDispatch", "Logging", "Options", "Reasons"]),
+            dependencies: ["JSON", "Framing", "Locking", "RPCDispatch", "Logging", "Options", "Reasons", "Tally"]),
         // Manifests and tag answers kept on disk, shared by every process of the user.
-        .target(name: "DiskCaching", dependencies: ["Locking", "Logging", "Registry"]),
+        .target(name: "DiskCaching", dependencies: ["Locking", "Logging", "Registry", "Tally"]),
         // The ten ec.oci.* methods over the registry client and the caches.
         .target(
             name: "OCIMethods",
             dependencies: [
                 "Archive", "Caching", "CSystem", "DiskCaching", "JSON", "Locking", "Logging", "Options", "Reasons",
                 "RPCDispatch",
-                "Registry", "ServerCore", "YAML",
+                "Registry", "ServerCore", "Tally", "YAML",
             ]),
         // Shared by the tests: the real test registry, the binary as a child
         // process, tar and compression builders for fixtures.

@@ -1,4 +1,5 @@
 import Locking
+import Tally
 
 /// Hits, misses, bytes and evictions of one kind of cached content.
 public struct CacheKindStats: Sendable, Equatable {
@@ -54,7 +55,7 @@ public final class ContentCache: @unchecked Sendable {
     /// The value under `key` when present and of type `T` (counted as a hit
     /// or a miss for its kind).
     public func value<T: Sendable>(_ key: Key, as type: T.Type = T.self) -> T? {
-        lock.withLock {
+        let found = lock.withLock { () -> T? in
             guard let node = nodes[key], let value = node.value as? T else {
                 stats[key.kind, default: CacheKindStats()].misses += 1
                 return nil
@@ -63,6 +64,8 @@ public final class ContentCache: @unchecked Sendable {
             moveToNewest(node)
             return value
         }
+        RequestTally.lookup(hit: found != nil)
+        return found
     }
 
     /// Stores `value` with its cost in bytes, evicting the least recently

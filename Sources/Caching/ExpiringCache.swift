@@ -1,5 +1,6 @@
 import Foundation
 import Locking
+import Tally
 
 /// Values trusted for a fixed time (tag -> digest answers), bounded in
 /// count: when full, expired entries go first, then everything.
@@ -29,7 +30,7 @@ public final class ExpiringCache<Value: Sendable>: @unchecked Sendable {
     /// The value under `key` if it has not expired.
     public func value(_ key: String) -> Value? {
         let now = clock()
-        return lock.withLock {
+        let found = lock.withLock { () -> Value? in
             guard let entry = entries[key], entry.expires > now else {
                 counts.misses += 1
                 return nil
@@ -37,6 +38,8 @@ public final class ExpiringCache<Value: Sendable>: @unchecked Sendable {
             counts.hits += 1
             return entry.value
         }
+        RequestTally.lookup(hit: found != nil)
+        return found
     }
 
     public func store(_ value: Value, for key: String) {

@@ -3,6 +3,7 @@ import Glibc
 import Locking
 import Logging
 import Registry
+import Tally
 
 /// Content kept on disk across processes: manifests, indexes and blobs by
 /// digest, which repositories were seen to hold them, and tag answers with
@@ -342,7 +343,17 @@ public final class DiskCache: Sendable {
         return nil
     }
 
-    func count(_ update: (inout Statistics) -> Void) { counts.withLock(update) }
+    /// Updates the counts; a change of hits or misses is also a lookup of
+    /// the current request's.
+    func count(_ update: (inout Statistics) -> Void) {
+        let (hits, misses) = counts.withLock { counts -> (Int, Int) in
+            let before = (counts.hits, counts.misses)
+            update(&counts)
+            return (counts.hits - before.0, counts.misses - before.1)
+        }
+        if hits > 0 { RequestTally.lookup(hit: true) }
+        if misses > 0 { RequestTally.lookup(hit: false) }
+    }
 
     static func now() -> Double {
         var time = timespec()

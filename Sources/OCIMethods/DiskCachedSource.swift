@@ -2,6 +2,7 @@ import DiskCaching
 import Foundation
 import JSON
 import Registry
+import Tally
 
 /// A content source with the disk cache in front: manifests by digest come
 /// from disk when the repository asked for was seen to hold them, tags
@@ -44,8 +45,8 @@ struct DiskCachedSource: ContentSource {
     func fetchBlob(_ reference: ImageReference, directory: URL?, limit: Int) async throws -> VerifiedBlob {
         try upstream.refuseIfBlocked(reference)
         if let digest = reference.digest,
-            let kept = await Self.offThePool({ [disk] in
-                disk.blob(digest, repository: reference.name, limit: limit)
+            let kept = await Self.offThePool({ [disk, tally = RequestTally.current] in
+                RequestTally.$current.withValue(tally) { disk.blob(digest, repository: reference.name, limit: limit) }
             })
         {
             return kept

@@ -3,6 +3,7 @@ import CSystem
 import JSON
 import Locking
 import Synchronization
+import Tally
 
 /// The one place where the transport meets the methods.
 ///
@@ -223,17 +224,21 @@ public final class Dispatcher: Sendable {
             // Calls run only while their dispatcher exists.
             guard let dispatcher = dispatcher.value else { return }
             let started = onCompleted == nil ? nil : ContinuousClock.now
+            let tally = onCompleted == nil ? nil : RequestTally()
             var failure: ErrorReason?
             defer {
-                if let onCompleted, let started {
-                    onCompleted(CompletedCall(call, failure: failure, duration: ContinuousClock.now - started))
+                if let onCompleted, let started, let tally {
+                    onCompleted(
+                        CompletedCall(call, failure: failure, duration: ContinuousClock.now - started, tally: tally))
                 }
             }
             let context = RequestContext(
                 id: id, method: spec.name, notifications: notifications, dispatcher: dispatcher)
             let response: [UInt8]
             do {
-                let result = try await spec.handler(call.params, context)
+                let result = try await RequestTally.$current.withValue(tally) {
+                    try await spec.handler(call.params, context)
+                }
                 guard let id, let reply else { return }
                 if Task.isCancelled { failure = .cancelled }
                 response =
@@ -278,8 +283,11 @@ public struct CompletedCall: Sendable {
     /// Nil when it succeeded.
     public let failure: ErrorReason?
     public let duration: Duration
+    /// Cache hits and misses and registry requests made while it ran.
+    public let tally: RequestTally
 
-    init(_ call: PendingCall, failure: ErrorReason?, duration: Duration) {
+    init(_ call: PendingCall, failure: ErrorReason?, duration: Duration, tally: RequestTally) {
+        self.tally = tally
         method = call.spec.name
         if let ref = call.params["ref"]?.stringValue {
             subject = ref

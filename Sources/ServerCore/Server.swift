@@ -6,6 +6,7 @@ import JSON
 import Locking
 import Logging
 import RPCDispatch
+import Tally
 
 extension OutputWriter: MessageSink {}
 
@@ -70,7 +71,8 @@ public final class Server: Sendable {
         let milliseconds = Double(seconds) * 1000 + Double(attoseconds) / 1e15
         let fields: [(String, String)] = [
             ("method", call.method), ("subject", call.subject ?? "-"), ("outcome", call.failure?.rawValue ?? "ok"),
-            ("ms", String((milliseconds * 10).rounded() / 10)),
+            ("ms", String((milliseconds * 10).rounded() / 10)), ("cacheHits", String(call.tally.hits)),
+            ("cacheMisses", String(call.tally.misses)), ("registryRequests", String(call.tally.registryRequests)),
         ]
         logger.debug("request", fields)
     }

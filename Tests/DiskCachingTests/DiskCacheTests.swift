@@ -26,7 +26,7 @@ import Testing
             .filter { !$0.hasSuffix("/") && !(($0 as NSString).lastPathComponent.isEmpty) }
             .filter {
                 var isDirectory: ObjCBool = false
-                FileManager.default.fileExists(atPath: directory + "/" + path + "/" + $0, isDirectory: &isDirectory)
+                _ = FileManager.default.fileExists(atPath: directory + "/" + path + "/" + $0, isDirectory: &isDirectory)
                 return !isDirectory.boolValue
             }
     }

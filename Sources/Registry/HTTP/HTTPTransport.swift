@@ -2,6 +2,7 @@ import Reasons
 import Foundation
 import Locking
 import Logging
+import Tally
 
 /// The HTTP layer: the shared `CurlEngine` (kept-alive connections), timeouts,
 /// and retries with exponential backoff and jitter on connection errors, 429
@@ -84,6 +85,7 @@ package final class HTTPTransport: Sendable {
             try checkCancellation()
             let timeLimit = try secondsLeft()
             counters.count(kind)
+            RequestTally.registryRequest()
             let result: CurlResult
             do {
                 result = try await engine().perform(request, into: sink, timeLimit: timeLimit)
