@@ -15,6 +15,10 @@ import Testing
     init() throws {
         directory =
             FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-disk-\(UUID().uuidString)").path
+        // Stamped as just trimmed: no trim runs in the background while a
+        // test damages files by hand (tests that trim call trimNow()).
+        try FileManager.default.createDirectory(atPath: directory + "/ocirpc/v1", withIntermediateDirectories: true)
+        try Data().write(to: URL(fileURLWithPath: directory + "/ocirpc/v1/last-trim"))
         cache = try #require(DiskCache.open(directory: directory, logger: .disabled))
     }
 
