@@ -6,6 +6,8 @@ core: pipelined round trips of a trivial method (requests/s), spawn to first
 soak: 1M mixed requests with RSS sampled (bench/run soak).
 cache: the disk cache: a second process over the manifests a first one
       fetched (spawn to final response, registry requests it makes).
+peers: the batch against wrk, Python http.client, oras-py and skopeo on the
+      same manifests, pinned and not, at 0 and 20 ms (bench/peers.py).
 methods: the ec.oci.* methods against a real docker-registry on loopback:
       requests per manifest, batch throughput against the registry's own
       ceiling (wrk -c 8), the batch behind 20 ms of latency, warm pipelined
@@ -463,7 +465,7 @@ def main():
     # each server starts with none (the cache suite sets its own).
     os.environ.setdefault("OCIRPC_CACHE_DIR", "none")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("suite", nargs="?", default="core", choices=["core", "methods", "soak", "cache"])
+    parser.add_argument("suite", nargs="?", default="core", choices=["core", "methods", "soak", "cache", "peers"])
     parser.add_argument("--binary", default=".build/release/ocirpc")
     parser.add_argument("--throughput-requests", type=int, default=500_000)
     parser.add_argument("--rss-requests", type=int, default=1_000_000)
@@ -478,8 +480,12 @@ def main():
     parser.add_argument("--soak-requests", type=int, default=1_000_000)
     parser.add_argument("--soak-refs", type=int, default=3000)
     parser.add_argument("--soak-cache", default="8MiB")
+    parser.add_argument("--skopeo-manifests", type=int, default=200, help="peers: skopeo's share (it is slow)")
+    parser.add_argument("--plot", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers.png"),
+                        help="peers: where to draw the picture ('' for none)")
     args = parser.parse_args()
-    {"core": core, "methods": methods, "soak": soak, "cache": cache}[args.suite](args)
+    from peers import peers
+    {"core": core, "methods": methods, "soak": soak, "cache": cache, "peers": peers}[args.suite](args)
 
 
 if __name__ == "__main__":

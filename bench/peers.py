@@ -1,0 +1,190 @@
+"""bench/run peers: ocirpc's batch side by side with what users would pick
+instead, fetching the same uncached tag manifests 8 at a time:
+
+  wrk -c 8 (the ceiling: HTTP alone), the ocirpc batch, Python http.client
+  with 8 threads, oras-py with 8 threads, `skopeo inspect --raw` 8 at a time.
+
+Each client is a child process; its CPU is its rusage (children included),
+from spawn to exit, so a fixed start-up cost counts. Conditions: the
+registry pinned to core 0 and the client to core 1 (taskset), or nothing
+pinned; 0 or 20 ms added per request (the bench proxy, pinned with the
+registry). Clients alternate within each round; the figure is the median
+over the rounds. A last pass counts the HTTP requests each client makes per
+manifest through a counting proxy.
+"""
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WORKERS = 8
+
+
+def measured(command, cpu=None, stdin_bytes=None):
+    """Runs `command` (on core `cpu` when given); seconds from spawn to exit,
+    CPU seconds of it and its waited-for children, and its stdout."""
+    if cpu is not None:
+        command = ["taskset", "-c", str(cpu), *command]
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = process.communicate(stdin_bytes)
+    elapsed = time.perf_counter() - start
+    if process.returncode != 0:
+        raise RuntimeError(f"{command[:4]} failed ({process.returncode}): {err.decode(errors='replace')[-500:]}")
+    return elapsed, out
+
+
+class ChildUsage:
+    """CPU seconds used by children reaped between start() and stop()."""
+
+    def __enter__(self):
+        import resource
+        self.before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return self
+
+    def __exit__(self, *exc):
+        import resource
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.cpu = (after.ru_utime - self.before.ru_utime) + (after.ru_stime - self.before.ru_stime)
+
+
+def pin(pid, cpus):
+    subprocess.run(["taskset", "-a", "-p", "-c", cpus, str(pid)], check=True, stdout=subprocess.DEVNULL)
+
+
+def wrk_script(repo, count):
+    script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
+    paths = ", ".join(f'"/v2/{repo}/manifests/t{i}"' for i in range(count))
+    script.write("local paths = {%s}\nlocal n = 0\nrequest = function()\n  n = n %% #paths + 1\n"
+                 "  return wrk.format(\"GET\", paths[n])\nend\n" % paths)
+    script.close()
+    return script.name
+
+
+def run_client(name, args, host, repo, count, cpu, lua):
+    """(manifests per second, CPU seconds per manifest) of one run."""
+    from bench import MANIFEST_ACCEPT
+    with ChildUsage() as usage:
+        if name == "wrk -c 8":
+            _, out = measured(["wrk", "-t", "1", "-c", str(WORKERS), "-d", f"{args.wrk_seconds}s", "-s", lua,
+                               "-H", f"Accept: {MANIFEST_ACCEPT}", f"http://{host}/"], cpu)
+            text = out.decode()
+            if "Non-2xx" in text:
+                raise RuntimeError(f"wrk got error answers:\n{text}")
+            done = int(next(line for line in text.splitlines() if "requests in" in line).split()[0])
+            rate = float(next(line for line in text.splitlines() if line.startswith("Requests/sec:")).split()[1])
+        elif name == "ocirpc batch":
+            refs = ",".join(f'"{host}/{repo}:t{i}"' for i in range(count))
+            request = ('{"jsonrpc":"2.0","id":1,"method":"ec.oci.image_manifests","params":[[%s]]}\n' % refs).encode()
+            elapsed, out = measured([args.binary, "--log-level", "error", "--max-concurrency", str(WORKERS)], cpu,
+                                    stdin_bytes=request)
+            assert out.count(b'"schemaVersion"') == count, out[:300]
+            done, rate = count, count / elapsed
+        else:
+            script = {"python http.client": "http_client.py", "oras-py": "oras_py.py", "skopeo": "skopeo.py"}[name]
+            elapsed, _ = measured([sys.executable, os.path.join(HERE, "peers", script), host, repo, str(count),
+                                   str(WORKERS)], cpu)
+            done, rate = count, count / elapsed
+    return rate, usage.cpu / done
+
+
+def peers(args):
+    from fixture_registry import NativeLatencyProxy, Registry
+    clients = ["wrk -c 8", "ocirpc batch", "python http.client", "oras-py", "skopeo"]
+    proxy_binary = os.path.join(os.path.dirname(args.binary), "ocirpc-bench-proxy")
+    print(f"# peers benchmark ({os.cpu_count()} cores, {args.manifests} manifests, {WORKERS} at a time; "
+          f"skopeo over {args.skopeo_manifests}; {args.rounds} rounds)")
+    registry = Registry()
+    lua = None
+    try:
+        repo = "peers/app"
+        start = time.perf_counter()
+        for i in range(args.manifests):
+            registry.push_image(repo, f"t{i}", annotations={"i": str(i)})
+        print(f"pushed {args.manifests} manifests in {time.perf_counter() - start:.1f} s")
+        lua = wrk_script(repo, args.manifests)
+        results = {}
+        for pinned in (True, False):
+            for delay in (0, 20):
+                pin(registry.proc.pid, "0" if pinned else "0,1")
+                proxy = None
+                host = registry.host
+                if delay:
+                    proxy = NativeLatencyProxy(proxy_binary, registry.host, delay / 1000)
+                    pin(proxy.proc.pid, "0" if pinned else "0,1")
+                    host = proxy.host
+                condition = f"{'pinned' if pinned else 'shared'}, +{delay} ms"
+                samples = {name: [] for name in clients}
+                for round_number in range(args.rounds):
+                    for name in clients:
+                        count = args.skopeo_manifests if name == "skopeo" else args.manifests
+                        samples[name].append(
+                            run_client(name, args, host, repo, count, 1 if pinned else None, lua))
+                if proxy:
+                    proxy.close()
+                wrk_rate = statistics.median(rate for rate, _ in samples["wrk -c 8"])
+                print(f"\n## {condition}\n\n| client | manifests/s | vs wrk -c 8 | client CPU per manifest |\n|---|---|---|---|")
+                for name in clients:
+                    rate = statistics.median(r for r, _ in samples[name])
+                    cpu = statistics.median(c for _, c in samples[name])
+                    results[(condition, name)] = (rate, cpu, rate / wrk_rate)
+                    print(f"| {name} | {rate:,.0f} | {rate / wrk_rate * 100:.0f}% | {cpu * 1e6:,.0f} us |")
+        pin(registry.proc.pid, "0,1")
+        count_requests(args, registry, repo, proxy_binary, clients, lua)
+        if args.plot:
+            plot(results, clients, args.plot)
+    finally:
+        if lua:
+            os.unlink(lua)
+        registry.close()
+
+
+def count_requests(args, registry, repo, proxy_binary, clients, lua):
+    """HTTP requests per manifest each client makes, through a counting proxy."""
+    from fixture_registry import NativeLatencyProxy
+    print("\n## HTTP requests per manifest (anonymous registry)\n")
+    for name in clients[1:]:
+        proxy = NativeLatencyProxy(proxy_binary, registry.host, 0)
+        count = min(args.skopeo_manifests, 100)
+        run_client(name, args, proxy.host, repo, count, None, lua)
+        proxy.close()
+        print(f"- {name}: {proxy.counts['requests'] / count:.2f} requests per manifest")
+
+
+def plot(results, clients, path):
+    """Rate and CPU per manifest for each client in each condition, drawn by gnuplot."""
+    conditions = sorted({condition for condition, _ in results}, key=lambda c: (not c.startswith("pinned"), c))
+    data = tempfile.NamedTemporaryFile("w", suffix=".dat", delete=False)
+    for name in clients:
+        fields = [f'"{name}"']
+        for condition in conditions:
+            rate, cpu, _ = results[(condition, name)]
+            fields += [f"{rate:.1f}", f"{cpu * 1e6:.1f}"]
+        data.write(" ".join(fields) + "\n")
+    data.close()
+    rate_columns = ", ".join(f"'{data.name}' using {2 + 2 * i}:xtic(1) title '{c}'" if i == 0 else
+                             f"'' using {2 + 2 * i} title '{c}'" for i, c in enumerate(conditions))
+    cpu_columns = ", ".join(f"'{data.name}' using {3 + 2 * i}:xtic(1) title '{c}'" if i == 0 else
+                            f"'' using {3 + 2 * i} title '{c}'" for i, c in enumerate(conditions))
+    script = f"""set terminal pngcairo size 1400,560 font 'sans,11'
+set output '{path}'
+set multiplot layout 1,2 title 'Uncached tag manifests, {WORKERS} at a time, against a local docker-registry'
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set key top right
+set grid ytics
+set xtics rotate by -20
+set title 'manifests per second (higher is better)'
+set logscale y
+plot {rate_columns}
+set title 'client CPU per manifest, microseconds (lower is better)'
+plot {cpu_columns}
+unset multiplot
+"""
+    subprocess.run(["gnuplot"], input=script.encode(), check=True)
+    os.unlink(data.name)
+    print(f"\nplot: {path}")
