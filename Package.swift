@@ -70,6 +70,8 @@ let package = Package(
         .executableTarget(name: "ocirpc-fuzz", dependencies: ["Archive", "Framing", "JSON", "Registry", "YAML"]),
         // bench/: a latency-adding proxy in front of the registry.
         .executableTarget(name: "ocirpc-bench-proxy", dependencies: ["TestFixtures"]),
+        // bench/: a registry with bearer-token auth, for counting each client's requests.
+        .executableTarget(name: "ocirpc-bench-registry", dependencies: ["TestFixtures"]),
         // bench/: the registry client alone, fetching manifests with N workers.
         .executableTarget(name: "ocirpc-bench-client", dependencies: ["Locking", "Logging", "Registry"]),
 

@@ -383,6 +383,7 @@ def cache(args):
                   f"first process {first:.3f} s ({len(refs) / first:,.0f}/s, {max(requests['first'])} registry requests); "
                   f"second process {second:.3f} s ({len(refs) / second:,.0f} manifests/s; target >= 20,000/s) "
                   f"with {max(requests['second'])} registry requests (target 0)")
+        disk_size_rss(args, pinned)
         if args.files_mb > 0:
             layers = [layer_bytes(args.files_mb / 4, seed) for seed in range(4)]
             total = sum(len(layer) for layer in layers)
@@ -409,6 +410,60 @@ def cache(args):
                   f"first process {first:.3f} s, second process {second:.3f} s ({first / second:.0f}x; target >= 20x)")
     finally:
         registry.close()
+
+
+def peak_rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def disk_size_rss(args, refs):
+    """Peak RSS of a second process answering `refs` from disk, over a cache
+    that holds only them and over one padded with 100,000 more entries,
+    each with a trim due at start (the trim lists every file)."""
+    import hashlib
+    import shutil
+    import tempfile
+    request = (json.dumps({"jsonrpc": "2.0", "id": 1, "method": "ec.oci.image_manifests", "params": [refs]}) + "\n").encode()
+    peaks = {}
+    directory = tempfile.mkdtemp(prefix="ocirpc-bench-cache-")
+    try:
+        subprocess.run([args.binary, "--log-level", "error", "--cache-dir", directory], input=request,
+                       capture_output=True, check=True)
+        for padding in (0, 100_000):
+            if padding:
+                content = os.path.join(directory, "blobs", "sha256")
+                for i in range(padding):
+                    data = b"%d padding entry " % i + b"x" * 1000
+                    with open(os.path.join(content, hashlib.sha256(data).hexdigest()), "wb") as f:
+                        f.write(data)
+            samples = []
+            for _ in range(args.repeat):
+                stamp = os.path.join(directory, "ocirpc", "v1", "last-trim")
+                if os.path.exists(stamp):
+                    os.unlink(stamp)
+                proc = subprocess.Popen([args.binary, "--log-level", "error", "--cache-dir", directory,
+                                         "--disk-cache-bytes", "100GiB"],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                proc.stdin.write(request)
+                proc.stdin.flush()
+                answer = proc.stdout.readline()
+                # The trim runs in the background: give it time to finish before the peak is read.
+                time.sleep(1.5)
+                samples.append(peak_rss_kib(proc.pid))
+                proc.stdin.close()
+                proc.wait()
+                assert len(json.loads(answer)["result"]) == len(refs)
+            peaks[padding] = statistics.median(samples)
+        entries = sum(len(files) for _, _, files in os.walk(directory))
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    print(f"peak RSS answering {len(refs)} digest refs from disk, a trim due at start, median of {args.repeat}: "
+          f"{peaks[0] / 1024:.1f} MiB over a cache of just them; {peaks[100_000] / 1024:.1f} MiB over one padded to "
+          f"{entries:,} files (target: RSS does not grow with the size of the disk cache)")
 
 
 def soak(args):

@@ -10,7 +10,8 @@ registry pinned to core 0 and the client to core 1 (taskset), or nothing
 pinned; 0 or 20 ms added per request (the bench proxy, pinned with the
 registry). Clients alternate within each round; the figure is the median
 over the rounds. A last pass counts the HTTP requests each client makes per
-manifest through a counting proxy.
+manifest through a counting proxy, against an anonymous registry and one
+with bearer-token auth (bench/run builds ocirpc-bench-registry for it).
 """
 import os
 import statistics
@@ -64,8 +65,9 @@ def wrk_script(repo, count):
     return script.name
 
 
-def run_client(name, args, host, repo, count, cpu, lua):
-    """(manifests per second, CPU seconds per manifest) of one run."""
+def run_client(name, args, host, repo, count, cpu, lua, credentials=None):
+    """(manifests per second, CPU seconds per manifest) of one run;
+    `credentials` (user, password) for a registry that asks for them."""
     from bench import MANIFEST_ACCEPT
     with ChildUsage() as usage:
         if name == "wrk -c 8":
@@ -79,14 +81,16 @@ def run_client(name, args, host, repo, count, cpu, lua):
         elif name == "ocirpc batch":
             refs = ",".join(f'"{host}/{repo}:t{i}"' for i in range(count))
             request = ('{"jsonrpc":"2.0","id":1,"method":"ec.oci.image_manifests","params":[[%s]]}\n' % refs).encode()
-            elapsed, out = measured([args.binary, "--log-level", "error", "--max-concurrency", str(WORKERS)], cpu,
-                                    stdin_bytes=request)
+            command = [args.binary, "--log-level", "error", "--max-concurrency", str(WORKERS)]
+            if credentials:
+                command = ["env", f"DOCKER_CONFIG={docker_config(host, *credentials)}", *command]
+            elapsed, out = measured(command, cpu, stdin_bytes=request)
             assert out.count(b'"schemaVersion"') == count, out[:300]
             done, rate = count, count / elapsed
         else:
             script = {"python http.client": "http_client.py", "oras-py": "oras_py.py", "skopeo": "skopeo.py"}[name]
             elapsed, _ = measured([sys.executable, os.path.join(HERE, "peers", script), host, repo, str(count),
-                                   str(WORKERS)], cpu)
+                                   str(WORKERS), *(credentials or ())], cpu)
             done, rate = count, count / elapsed
     return rate, usage.cpu / done
 
@@ -134,6 +138,7 @@ def peers(args):
                     print(f"| {name} | {rate:,.0f} | {rate / wrk_rate * 100:.0f}% | {cpu * 1e6:,.0f} us |")
         pin(registry.proc.pid, "0,1")
         count_requests(args, registry, repo, proxy_binary, clients, lua)
+        count_requests_with_tokens(args, clients, lua)
         if args.plot:
             plot(results, clients, args.plot)
     finally:
@@ -152,6 +157,51 @@ def count_requests(args, registry, repo, proxy_binary, clients, lua):
         run_client(name, args, proxy.host, repo, count, None, lua)
         proxy.close()
         print(f"- {name}: {proxy.counts['requests'] / count:.2f} requests per manifest")
+
+
+def docker_config(host, user, password):
+    """A DOCKER_CONFIG directory holding `user`'s credentials for `host`."""
+    import base64
+    import json
+    directory = tempfile.mkdtemp(prefix="ocirpc-bench-docker-")
+    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
+    with open(os.path.join(directory, "config.json"), "w") as config:
+        json.dump({"auths": {host: {"auth": auth}}}, config)
+    return directory
+
+
+def count_requests_with_tokens(args, clients, lua):
+    """Requests per manifest against a registry with bearer-token auth:
+    registry requests (pings, manifests) through a counting proxy, and the
+    token server's own count."""
+    from fixture_registry import NativeLatencyProxy
+    count = min(args.skopeo_manifests, 100)
+    repo = "peers/token"
+    registry = subprocess.Popen(
+        [os.path.join(os.path.dirname(args.binary), "ocirpc-bench-registry"), "bench", "bench-secret", repo,
+         str(count)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        host = registry.stdout.readline().strip()
+
+        def tokens():
+            registry.stdin.write("\n")
+            registry.stdin.flush()
+            return int(registry.stdout.readline().split()[1])
+
+        print("\n## HTTP requests per manifest (bearer-token registry)\n")
+        print("| client | registry requests | token requests | in all, per manifest |\n|---|---|---|---|")
+        proxy_binary = os.path.join(os.path.dirname(args.binary), "ocirpc-bench-proxy")
+        for name in clients[1:]:
+            proxy = NativeLatencyProxy(proxy_binary, host, 0)
+            before = tokens()
+            run_client(name, args, proxy.host, repo, count, None, lua, credentials=("bench", "bench-secret"))
+            issued = tokens() - before
+            proxy.close()
+            requests = proxy.counts["requests"]
+            print(f"| {name} | {requests} | {issued} | {(requests + issued) / count:.2f} |")
+    finally:
+        registry.stdin.close()
+        registry.wait()
 
 
 def plot(results, clients, path):
@@ -182,6 +232,7 @@ set title 'manifests per second (higher is better)'
 set logscale y
 plot {rate_columns}
 set title 'client CPU per manifest, microseconds (lower is better)'
+set key top left
 plot {cpu_columns}
 unset multiplot
 """

@@ -185,6 +185,9 @@ final class SocketReader {
     /// The head (start line and headers) of the next message.
     func readHead() -> (String, [String: String])? {
         while true {
+            // Not HTTP (a TLS handshake, as a client trying https first
+            // sends): nothing to wait for; closing lets it fall back at once.
+            if let first = buffer.first, !(0x41...0x5A).contains(first) { return nil }
             if let end = buffer.firstRange(of: [13, 10, 13, 10]) {
                 let text = String(decoding: buffer[..<end.lowerBound], as: UTF8.self)
                 buffer.removeSubrange(..<end.upperBound)
@@ -193,8 +196,10 @@ final class SocketReader {
                 var headers: [String: String] = [:]
                 for line in lines {
                     guard let colon = line.firstIndex(of: ":") else { continue }
-                    headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(
-                        in: .whitespaces)
+                    let name = line[..<colon].lowercased()
+                    let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                    // A field sent more than once (Accept, as skopeo sends it) is one list.
+                    headers[name] = headers[name].map { $0 + ", " + value } ?? value
                 }
                 return (start, headers)
             }

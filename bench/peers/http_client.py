@@ -32,6 +32,12 @@ def main(host, repo, count, workers, user=None, password=None):
         return answer.get("token") or answer["access_token"]
 
     def work():
+        try:
+            fetch()
+        except Exception as error:  # a thread that cannot go on fails the run
+            failures.append(("thread", repr(error)))
+
+    def fetch():
         connection = http.client.HTTPConnection(host)
         authorization = None
         while True:

@@ -12,9 +12,15 @@ def main(host, repo, count, workers, user=None, password=None):
     failures = []
 
     def work():
+        try:
+            fetch()
+        except Exception as error:  # a thread that cannot start fails the run
+            failures.append(("thread", repr(error)))
+
+    def fetch():
         registry = oras.provider.Registry(hostname=host, insecure=True)
         if user:
-            registry.set_basic_auth(user, password)
+            registry.auth.set_basic_auth(user, password)
         while True:
             with lock:
                 index = next(next_index, None)
