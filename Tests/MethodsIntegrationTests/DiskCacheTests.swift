@@ -53,6 +53,27 @@ import TestFixtures
         #expect((second.stats["diskCache"]?["hits"]?.intValue ?? 0) >= 5)
     }
 
+    @Test func aProcessAnsweredFromDiskNeverLoadsTheHTTPLibrary() async throws {
+        let registry = try await TestRegistry()
+        defer { registry.stop() }
+        let cache = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        let pushed = try await registry.pushMinimalImage("fixed", "v1")
+        let refs: JSONValue = [
+            .string("\(registry.host)/fixed:v1"), .string("\(registry.host)/fixed@\(pushed.digest)"),
+        ]
+        _ = try await Self.run([("ec.oci.image_manifests", [refs])], cache: cache)
+        let session = try RPCSession(["--log-level", "error"], environment: ["OCIRPC_CACHE_DIR": cache])
+        let answer = try await session.result("ec.oci.image_manifests", [refs])
+        #expect(answer.objectValue?.count == 2)
+        // libcurl (and the TLS library's start-up) is the fixed cost of a
+        // registry request; a process the disk answers does not pay it.
+        let maps = try String(
+            contentsOfFile: "/proc/\(session.process.process.processIdentifier)/maps", encoding: .utf8)
+        #expect(!maps.contains("libcurl"))
+        await session.close()
+    }
+
     @Test func derivedResultsAreAnsweredFromDiskWithoutDownloads() async throws {
         let registry = try await TestRegistry()
         defer { registry.stop() }
