@@ -56,36 +56,77 @@ struct DiskCacheTrimmer: Sendable {
         return body()
     }
 
-    private func trimLocked(now: Double) -> Outcome {
-        var outcome = Outcome()
-        // Content, oldest first, until under 90% of the budget.
-        var files: [(path: String, size: Int, time: Double)] = []
-        for directory in [root + "/blobs/sha256", root + "/blobs/sha512", tables + "/derived"] {
-            for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
-                var status = stat()
-                let path = directory + "/" + name
-                guard lstat(path, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else { continue }
-                files.append((path, Int(status.st_size), Self.seconds(status.st_mtim)))
+    /// Where content is kept, the files a trim counts and removes.
+    private var contentDirectories: [String] {
+        [root + "/blobs/sha256", root + "/blobs/sha512", tables + "/derived"]
+    }
+
+    /// Calls `body` with the path, size and time of every content file.
+    private func forEachContentFile(_ body: (String, Int, Double) -> Void) {
+        for directory in contentDirectories {
+            Self.forEachEntry(in: directory) { name, status in
+                guard (status.st_mode & S_IFMT) == S_IFREG else { return }
+                body(directory + "/" + name, Int(status.st_size), Self.seconds(status.st_mtim))
             }
         }
-        var total = files.reduce(0) { $0 + $1.size }
+    }
+
+    /// The buckets a trim sorts content into by time: the memory a trim
+    /// needs is theirs, whatever the number of files.
+    static let timeBuckets = 4096
+
+    private func trimLocked(now: Double) -> Outcome {
+        var outcome = Outcome()
+        // Content, least recently used first, until under 90% of the budget.
+        // Nothing is listed in memory: one pass sums the sizes; only when
+        // over budget, a second sorts sizes into time buckets and a third
+        // removes every file of the oldest buckets that must go.
+        var total = 0
+        var oldest = Double.infinity
+        var newest = -Double.infinity
+        forEachContentFile { _, size, time in
+            total += size
+            oldest = min(oldest, time)
+            newest = max(newest, time)
+        }
         if total > budget {
-            let target = budget / 10 * 9
-            for file in files.sorted(by: { $0.time < $1.time }) where total > target {
-                if unlink(file.path) == 0 {
-                    total -= file.size
-                    outcome.evicted += 1
+            let toFree = total - budget / 10 * 9
+            let width = max((newest - oldest) / Double(Self.timeBuckets), 1e-6)
+            func bucket(_ time: Double) -> Int { min(Self.timeBuckets - 1, max(0, Int((time - oldest) / width))) }
+            var sizes = [Int](repeating: 0, count: Self.timeBuckets)
+            forEachContentFile { _, size, time in sizes[bucket(time)] += size }
+            // Every file of the buckets before `last` goes, and of `last`
+            // only as many bytes as are still needed (files of one time
+            // cannot be told apart by use).
+            var last = Self.timeBuckets - 1
+            var older = 0
+            for index in sizes.indices {
+                if older + sizes[index] >= toFree {
+                    last = index
+                    break
                 }
+                older += sizes[index]
+            }
+            let neededFromLast = toFree - older
+            var freedFromLast = 0
+            forEachContentFile { path, size, time in
+                let index = bucket(time)
+                guard index < last || (index == last && freedFromLast < neededFromLast), unlink(path) == 0 else {
+                    return
+                }
+                if index == last { freedFromLast += size }
+                total -= size
+                outcome.evicted += 1
             }
         }
         outcome.bytes = total
         // Provenance of content no longer here; tags too old for any TTL;
         // temporary files of processes that died mid-write.
         let repositories = tables + "/repositories"
-        for repository in (try? FileManager.default.contentsOfDirectory(atPath: repositories)) ?? [] {
+        Self.forEachEntry(in: repositories) { repository, _ in
             let directory = repositories + "/" + repository
             var left = 0
-            for entry in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+            Self.forEachEntry(in: directory) { entry, _ in
                 // "<alg>-<hex>", or "<alg>-<hex>.blob" for a blob.
                 let content =
                     entry.hasSuffix(DiskCache.blobProvenanceSuffix)
@@ -110,10 +151,25 @@ struct DiskCacheTrimmer: Sendable {
     }
 
     private func removeOlder(than limit: Double, in directory: String) {
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+        Self.forEachEntry(in: directory) { name, status in
+            if Self.seconds(status.st_mtim) < limit { unlink(directory + "/" + name) }
+        }
+    }
+
+    /// Calls `body` with the name and status (not following links) of each
+    /// entry of `directory` but `.` and `..`, one at a time.
+    static func forEachEntry(in directory: String, _ body: (String, stat) -> Void) {
+        guard let stream = opendir(directory) else { return }
+        defer { closedir(stream) }
+        let fd = dirfd(stream)
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
+            }
+            if name == "." || name == ".." { continue }
             var status = stat()
-            let path = directory + "/" + name
-            if lstat(path, &status) == 0, Self.seconds(status.st_mtim) < limit { unlink(path) }
+            guard fstatat(fd, name, &status, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
+            body(name, status)
         }
     }
 

@@ -165,6 +165,29 @@ import Testing
         #expect(files(under: "ocirpc/v1/repositories", in: root).count == left.count)
     }
 
+    @Test func aTrimOfFilesOfOneTimeRemovesOnlyWhatItMust() throws {
+        let root = directory + "-same"
+        try FileManager.default.createDirectory(atPath: root + "/ocirpc/v1", withIntermediateDirectories: true)
+        try Data().write(to: URL(fileURLWithPath: root + "/ocirpc/v1/last-trim"))
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let small = try #require(DiskCache.open(directory: root, budget: 100_000, logger: .disabled))
+        for i in 0..<400 {
+            let stored = manifest(#"{"n":\#(i),"pad":""# + String(repeating: "x", count: 480) + #""}"#)
+            small.storeManifest(stored, repository: "r.test/app")
+            age(root + "/blobs/sha256/" + stored.digest.hex, 5_000)
+        }
+        #expect(small.trimNow())
+        let left = files(under: "blobs/sha256", in: root)
+        let bytes = left.reduce(0) { total, name in
+            total
+                + ((try? FileManager.default.attributesOfItem(atPath: root + "/blobs/sha256/" + name)[.size] as? Int)
+                    ?? 0)
+        }
+        // Under 90% of the budget, and not emptied: about that much is kept.
+        #expect(bytes <= 90_000)
+        #expect(bytes >= 89_000)
+    }
+
     @Test func aTrimRemovesStaleTagsAndAbandonedTemporaryFiles() throws {
         cache.storeTag(manifest().digest, for: "r.test/app:old")
         cache.storeTag(manifest().digest, for: "r.test/app:new")
