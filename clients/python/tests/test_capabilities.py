@@ -65,6 +65,18 @@ class CapabilitiesTests(unittest.TestCase):
             self.assertEqual(self.text, GENERATOR["rendered"](json.load(source)),
                              "stale: run scripts/rego-capabilities")
 
+    def test_merging_into_opas_capabilities_keeps_its_builtins_and_adds_ours(self):
+        opa = {"builtins": [{"name": "count", "decl": {"type": "function"}},
+                            {"name": "ec.oci.blob", "decl": {"type": "stale"}}], "features": ["rego_v1"]}
+        merged = GENERATOR["merged"](opa, json.loads(self.text))
+        names = [b["name"] for b in merged["builtins"]]
+        self.assertIn("count", names)
+        self.assertEqual(names.count("ec.oci.blob"), 1)
+        self.assertEqual(len(names), 1 + len(self.builtins))
+        self.assertEqual(merged["features"], ["rego_v1"])
+        self.assertEqual(next(b for b in merged["builtins"] if b["name"] == "ec.oci.blob"),
+                         self.builtins["ec.oci.blob"])
+
     def test_it_declares_the_builtins_the_bridge_registers_with_their_arity(self):
         self.assertEqual(set(self.builtins), set(BUILTINS))
         for name, (arity, _) in BUILTINS.items():
