@@ -35,7 +35,7 @@ extension DiskCache {
         case .hashed(let size, let actual) where actual == digest:
             count { $0.hits += 1 }
             return VerifiedBlob(file: URL(fileURLWithPath: link), size: size, digest: digest)
-        case .hashed:
+        case .hashed, .notOurs:
             unlink(link)
             return missDamaged(content)
         case .tooLarge, .unreadable:
@@ -75,6 +75,8 @@ extension DiskCache {
     /// What hashing a file found.
     private enum HashedFile {
         case hashed(size: Int, digest: Digest)
+        /// A link or a FIFO where content should be.
+        case notOurs
         case tooLarge
         case unreadable
     }
@@ -82,8 +84,11 @@ extension DiskCache {
     /// Hashes the file at `path` with `algorithm`, refusing one over
     /// `limit` bytes.
     private func hashFile(_ path: String, algorithm: Digest.Algorithm, limit: Int, touch: Bool) -> HashedFile {
-        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        // Never a link's target, and never waiting on a FIFO: only a
+        // regular file of the cache's own is read.
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
         guard fd >= 0 else {
+            if errno == ELOOP { return .notOurs }
             failed("read \(path)", errno)
             return .unreadable
         }
@@ -93,6 +98,7 @@ extension DiskCache {
             failed("read \(path)", errno)
             return .unreadable
         }
+        guard (status.st_mode & S_IFMT) == S_IFREG else { return .notOurs }
         guard Int(status.st_size) <= limit else { return .tooLarge }
         if touch, DiskCacheTrimmer.seconds(status.st_mtim) < Self.now() - DiskCacheTrimmer.touchInterval {
             futimens(fd, nil)

@@ -229,8 +229,11 @@ public final class DiskCache: Sendable {
     /// With `touch`, the file is marked as used now when its time is over
     /// an hour old (what the trim orders by).
     func read(_ path: String, limit: Int, touch: Bool = false) -> [UInt8]? {
-        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        // Never a link's target, and never waiting on a FIFO: only a
+        // regular file of the cache's own is read; anything else is deleted.
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
         guard fd >= 0 else {
+            if errno == ELOOP { return notOurs(path) }
             if errno != ENOENT { failed("read \(path)", errno) }
             return nil
         }
@@ -240,6 +243,7 @@ public final class DiskCache: Sendable {
             failed("read \(path)", errno)
             return nil
         }
+        guard (status.st_mode & S_IFMT) == S_IFREG else { return notOurs(path) }
         if touch, DiskCacheTrimmer.seconds(status.st_mtim) < Self.now() - DiskCacheTrimmer.touchInterval {
             futimens(fd, nil)
         }
@@ -330,6 +334,15 @@ public final class DiskCache: Sendable {
                 "disk cache failing; going on with memory",
                 [("operation", what), ("error", error)])
         }
+    }
+
+    /// Deletes what is at `path` when it is not a file the cache wrote (a
+    /// link, a FIFO, a directory), counted as corrupt; nil (the caller
+    /// counts the miss).
+    func notOurs<T>(_ path: String) -> T? {
+        if unlink(path) != 0 { rmdir(path) }
+        count { $0.corrupt += 1 }
+        return nil
     }
 
     /// Deletes a file found damaged and counts it (a miss, and corrupt);

@@ -75,6 +75,17 @@ import Testing
         #expect(try cache.blob(fetched.digest, repository: "r.test/app", limit: 100)?.contents() == Data(bytes))
     }
 
+    @Test func aLinkWhereABlobShouldBeIsNotFollowed() throws {
+        let fetched = try download(Array("layer".utf8))
+        cache.storeBlob(fetched, repository: "r.test/app")
+        unlink(contentPath(fetched.digest))
+        #expect(symlink("/etc/passwd", contentPath(fetched.digest)) == 0)
+        #expect(cache.blob(fetched.digest, repository: "r.test/app", limit: 1 << 20) == nil)
+        var status = stat()
+        #expect(lstat(contentPath(fetched.digest), &status) != 0, "the link is deleted")
+        #expect(cache.statistics.corrupt == 1)
+    }
+
     @Test func aBlobOverTheLimitAskedForIsNotServed() throws {
         let fetched = try download(Array(repeating: 1, count: 1_000))
         cache.storeBlob(fetched, repository: "r.test/app")

@@ -69,6 +69,26 @@ import Testing
         #expect(cache.manifest(stored.digest, repository: "r.test/app")?.bytes == stored.bytes)
     }
 
+    @Test func aLinkOrAFIFOInTheCacheIsNeitherFollowedNorWaitedOn() throws {
+        let stored = manifest()
+        cache.storeManifest(stored, repository: "r.test/app")
+        let content = directory + "/blobs/sha256/" + stored.digest.hex
+        unlink(content)
+        #expect(symlink("/etc/passwd", content) == 0)
+        #expect(cache.manifest(stored.digest, repository: "r.test/app") == nil)
+        var status = stat()
+        #expect(lstat(content, &status) != 0, "the link is deleted")
+        // A FIFO where a tag entry should be: opening it must not block.
+        cache.storeTag(stored.digest, for: "r.test/app:v1")
+        let tags = files(under: "ocirpc/v1/tags")
+        let tag = directory + "/ocirpc/v1/tags/" + (try #require(tags.first))
+        unlink(tag)
+        #expect(mkfifo(tag, 0o600) == 0)
+        #expect(cache.tag("r.test/app:v1", maxAge: 60) == nil)
+        #expect(lstat(tag, &status) != 0, "the FIFO is deleted")
+        #expect(cache.statistics.corrupt == 2)
+    }
+
     @Test func anOversizedFileIsNotRead() throws {
         let stored = manifest()
         cache.storeManifest(stored, repository: "r.test/app")
