@@ -236,9 +236,16 @@ public final class Dispatcher: Sendable {
                 id: id, method: spec.name, notifications: notifications, dispatcher: dispatcher)
             let response: [UInt8]
             do {
-                let result = try await RequestTally.$current.withValue(tally) {
-                    try await spec.handler(call.params, context)
-                }
+                // Bound only when requests are logged: no task-local
+                // binding otherwise.
+                let result =
+                    if let tally {
+                        try await RequestTally.$current.withValue(tally) {
+                            try await spec.handler(call.params, context)
+                        }
+                    } else {
+                        try await spec.handler(call.params, context)
+                    }
                 guard let id, let reply else { return }
                 if Task.isCancelled { failure = .cancelled }
                 response =
