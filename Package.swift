@@ -53,7 +53,7 @@ let package = Package(
             name: "ServerCore",
             dependencies: ["JSON", "Framing", "Locking", "RPCDispatch", "Logging", "Options", "Reasons", "Tally"]),
         // Manifests and tag answers kept on disk, shared by every process of the user.
-        .target(name: "DiskCaching", dependencies: ["Locking", "Logging", "Registry", "Tally"]),
+        .target(name: "DiskCaching", dependencies: ["CSystem", "Locking", "Logging", "Registry", "Tally"]),
         // The ten ec.oci.* methods over the registry client and the caches.
         .target(
             name: "OCIMethods",
@@ -88,7 +88,7 @@ let package = Package(
             name: "MethodsIntegrationTests", dependencies: ["Reasons", "JSON", "Locking", "Registry", "TestFixtures"]),
         .testTarget(name: "ArchiveTests", dependencies: ["Reasons", "Archive", "TestFixtures"]),
         .testTarget(name: "YAMLTests", dependencies: ["YAML", "JSON"]),
-        .testTarget(name: "DiskCachingTests", dependencies: ["DiskCaching", "Registry", "Logging"]),
+        .testTarget(name: "DiskCachingTests", dependencies: ["DiskCaching", "Registry", "Locking", "Logging"]),
         .testTarget(name: "CachingTests", dependencies: ["Caching"]),
         .testTarget(
             name: "OCIMethodsTests",

@@ -8,3 +8,17 @@
 int ocirpc_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
 void ocirpc_release_free_memory(void) { malloc_trim(0); }
+
+static int ofd_lock(int fd, long long offset, short type) {
+    struct flock lock = {0};
+    lock.l_type = type;
+    lock.l_whence = SEEK_SET;
+    lock.l_start = (off_t)offset;
+    lock.l_len = 1;
+    lock.l_pid = 0;
+    return fcntl(fd, F_OFD_SETLK, &lock);
+}
+
+int ocirpc_ofd_trylock(int fd, long long offset) { return ofd_lock(fd, offset, F_WRLCK); }
+
+int ocirpc_ofd_unlock(int fd, long long offset) { return ofd_lock(fd, offset, F_UNLCK); }

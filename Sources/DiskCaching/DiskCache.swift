@@ -52,6 +52,10 @@ public final class DiskCache: Sendable {
     private let counts = Locked(Statistics())
     private let warned = Locked(false)
     private let trimmer: DiskCacheTrimmer
+    /// `ocirpc/v1/fetch.lock`, open for the cache's life (its locks are
+    /// this open file's); nil when it could not be opened.
+    private let fetchLock = Locked<Int32?>(nil)
+    var fetchLockFile: Int32? { fetchLock.withLock { $0 } }
     /// When this process last asked whether a trim was due.
     private let lastTrimCheck = Locked(-Double.infinity)
     private static let trimQueue = DispatchQueue(label: "ocirpc.disk-cache-trim", qos: .utility)
@@ -70,6 +74,10 @@ public final class DiskCache: Sendable {
                 "disk cache unavailable; going on with memory only", [("directory", directory), ("error", "\(error)")])
             return nil
         }
+    }
+
+    deinit {
+        if let fd = fetchLockFile { close(fd) }
     }
 
     private init(root: URL, budget: Int, logger: Logger) {
@@ -129,6 +137,8 @@ public final class DiskCache: Sendable {
             write(Array(#"{"imageLayoutVersion":"1.0.0"}"#.utf8), to: layout)
         }
         guard access(temporary, W_OK) == 0 else { throw DiskCacheError("\(temporary) is not writable") }
+        let lockFile = Glibc.open(tables + "/fetch.lock", O_CREAT | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        if lockFile >= 0 { fetchLock.withLock { $0 = lockFile } }
     }
 
     public var statistics: Statistics { counts.withLock { $0 } }

@@ -21,10 +21,17 @@ struct DiskCachedSource: ContentSource {
         if let digest = knownDigest(reference), let kept = disk.manifest(digest, repository: reference.name) {
             return kept
         }
-        let fetched = try await upstream.fetchManifest(reference)
-        disk.storeManifest(fetched, repository: reference.name)
-        if reference.digest == nil { disk.storeTag(fetched.digest, for: reference.description) }
-        return fetched
+        // Another process may be fetching it right now: wait for it, then
+        // look again, rather than ask the registry twice.
+        return try await disk.withFetchLock(reference.description) {
+            if let digest = knownDigest(reference), let kept = disk.manifest(digest, repository: reference.name) {
+                return kept
+            }
+            let fetched = try await upstream.fetchManifest(reference)
+            disk.storeManifest(fetched, repository: reference.name)
+            if reference.digest == nil { disk.storeTag(fetched.digest, for: reference.description) }
+            return fetched
+        }
     }
 
     func storedManifest(_ reference: ImageReference) -> FetchedManifest? {
@@ -44,13 +51,28 @@ struct DiskCachedSource: ContentSource {
 
     func fetchBlob(_ reference: ImageReference, directory: URL?, limit: Int) async throws -> VerifiedBlob {
         try upstream.refuseIfBlocked(reference)
-        if let digest = reference.digest,
-            let kept = await Self.offThePool({ [disk, tally = RequestTally.current] in
-                RequestTally.$current.withValue(tally) { disk.blob(digest, repository: reference.name, limit: limit) }
-            })
-        {
-            return kept
+        if let kept = await kept(reference, limit: limit) { return kept }
+        guard let digest = reference.digest else {
+            return try await fetchBlobAndKeep(reference, directory: directory, limit: limit)
         }
+        // A layer is worth waiting for: another process fetching it keeps it.
+        return try await disk.withFetchLock("blob " + digest.description) {
+            if let kept = await kept(reference, limit: limit) { return kept }
+            return try await fetchBlobAndKeep(reference, directory: directory, limit: limit)
+        }
+    }
+
+    /// The blob on disk for `reference`'s repository, read off the task pool.
+    private func kept(_ reference: ImageReference, limit: Int) async -> VerifiedBlob? {
+        guard let digest = reference.digest else { return nil }
+        return await Self.offThePool({ [disk, tally = RequestTally.current] in
+            RequestTally.$current.withValue(tally) { disk.blob(digest, repository: reference.name, limit: limit) }
+        })
+    }
+
+    private func fetchBlobAndKeep(_ reference: ImageReference, directory: URL?, limit: Int) async throws
+        -> VerifiedBlob
+    {
         guard directory == nil else {
             let fetched = try await upstream.fetchBlob(reference, directory: directory, limit: limit)
             disk.storeBlob(fetched, repository: reference.name)

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Locking
 import Logging
 import Registry
 import Testing
@@ -183,6 +184,28 @@ import Testing
         // What was evicted is a miss, and its provenance is gone with it.
         #expect(small.manifest(stored[0].digest, repository: "r.test/app") == nil)
         #expect(files(under: "ocirpc/v1/repositories", in: root).count == left.count)
+    }
+
+    @Test func aFetchLockHeldByOneProcessMakesAnotherWaitForIt() async throws {
+        // Two instances over one directory stand for two processes: flock
+        // locks belong to each open file, so they exclude each other.
+        let other = try #require(DiskCache.open(directory: directory, logger: .disabled))
+        let events = Locked([String]())
+        let holding = AsyncStream<Void>.makeStream()
+        let first = Task {
+            try await cache.withFetchLock("r.test/app:v1") {
+                events.withLock { $0.append("first in") }
+                holding.continuation.yield()
+                try await Task.sleep(for: .milliseconds(200))
+                events.withLock { $0.append("first out") }
+            }
+        }
+        for await _ in holding.stream { break }
+        try await other.withFetchLock("r.test/app:v1") { events.withLock { $0.append("second in") } }
+        try await first.value
+        #expect(events.withLock { $0 } == ["first in", "first out", "second in"])
+        // Another key is not held up.
+        try await other.withFetchLock("r.test/app:v2") {}
     }
 
     @Test func aTrimOfFilesOfOneTimeRemovesOnlyWhatItMust() throws {

@@ -332,7 +332,9 @@ import TestFixtures
             requests += Self.manifestRequests(run.stats)
         }
         print("8 processes started together over \(count) cold tags: \(requests) manifest requests in all")
-        #expect(requests >= count && requests <= 8 * count)
+        // Each tag fetched once: the others wait on its fetch lock, then
+        // find it on disk (a few more only if a holder outlived the wait).
+        #expect(requests >= count && requests <= count + count / 10, "\(requests) manifest requests for \(count) tags")
         #expect(try Self.contentFilesAreWhole(cache) == count)
         let after = try await Self.run([("ec.oci.image_manifests", [.array(refs)])], cache: cache)
         #expect(Self.manifestRequests(after.stats) == 0)

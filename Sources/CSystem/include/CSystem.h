@@ -9,4 +9,14 @@ int ocirpc_pipe_cloexec(int fds[2]);
 /// Returns free heap pages to the system (malloc_trim).
 void ocirpc_release_free_memory(void);
 
+/// Takes, without waiting, the open-file-description write lock on the
+/// byte at `offset` of `fd` (F_OFD_SETLK): released by
+/// ocirpc_ofd_unlock, by closing the file, or by the process dying. Locks
+/// through one open file never exclude each other. 0, or -1 and errno
+/// (EAGAIN or EACCES when another open file holds it).
+int ocirpc_ofd_trylock(int fd, long long offset);
+
+/// Releases the lock ocirpc_ofd_trylock took on the byte at `offset`.
+int ocirpc_ofd_unlock(int fd, long long offset);
+
 #endif
