@@ -15,24 +15,26 @@ extension DiskCache {
     /// Runs `fetch` holding the cross-process lock for `key` (a tag
     /// reference, or a blob's digest): processes started together on the
     /// same cold content fetch it once, the others waiting and then finding
-    /// it on disk (`fetch` looks again first). The lock is an
+    /// it on disk (`fetch` is told whether it waited, and then looks again
+    /// first). The lock is an
     /// open-file-description lock on one byte of `ocirpc/v1/fetch.lock`,
     /// released when `fetch` ends or the process dies; requests of one
     /// process never wait on each other through it. When it cannot be taken
     /// (a disk that fails, a holder past `maxFetchLockWait`) `fetch` runs
     /// without it. Cancelling the waiting task cancels the wait.
-    public func withFetchLock<T>(_ key: String, _ fetch: () async throws -> T) async throws -> T {
-        guard let fd = fetchLockFile else { return try await fetch() }
+    public func withFetchLock<T>(_ key: String, _ fetch: (_ waited: Bool) async throws -> T) async throws -> T {
+        guard let fd = fetchLockFile else { return try await fetch(false) }
         let hash = Digest.of(Array(key.utf8)).hex.prefix(15)
         let slot = Int64(bitPattern: (UInt64(hash, radix: 16) ?? 0) % Self.fetchLockSlots)
         let clock = ContinuousClock()
         let deadline = clock.now + Self.maxFetchLockWait
         var locked = ocirpc_ofd_trylock(fd, slot) == 0
+        let waited = !locked
         while !locked && clock.now < deadline {
             try await Task.sleep(for: .milliseconds(5))
             locked = ocirpc_ofd_trylock(fd, slot) == 0
         }
         defer { if locked { ocirpc_ofd_unlock(fd, slot) } }
-        return try await fetch()
+        return try await fetch(waited)
     }
 }

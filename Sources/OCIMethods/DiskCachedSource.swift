@@ -23,8 +23,10 @@ struct DiskCachedSource: ContentSource {
         }
         // Another process may be fetching it right now: wait for it, then
         // look again, rather than ask the registry twice.
-        return try await disk.withFetchLock(reference.description) {
-            if let digest = knownDigest(reference), let kept = disk.manifest(digest, repository: reference.name) {
+        return try await disk.withFetchLock(reference.description) { waited in
+            if waited, let digest = knownDigest(reference),
+                let kept = disk.manifest(digest, repository: reference.name)
+            {
                 return kept
             }
             let fetched = try await upstream.fetchManifest(reference)
@@ -56,8 +58,8 @@ struct DiskCachedSource: ContentSource {
             return try await fetchBlobAndKeep(reference, directory: directory, limit: limit)
         }
         // A layer is worth waiting for: another process fetching it keeps it.
-        return try await disk.withFetchLock("blob " + digest.description) {
-            if let kept = await kept(reference, limit: limit) { return kept }
+        return try await disk.withFetchLock("blob " + digest.description) { waited in
+            if waited, let kept = await kept(reference, limit: limit) { return kept }
             return try await fetchBlobAndKeep(reference, directory: directory, limit: limit)
         }
     }

@@ -193,19 +193,21 @@ import Testing
         let events = Locked([String]())
         let holding = AsyncStream<Void>.makeStream()
         let first = Task {
-            try await cache.withFetchLock("r.test/app:v1") {
-                events.withLock { $0.append("first in") }
+            try await cache.withFetchLock("r.test/app:v1") { waited in
+                events.withLock { $0.append(waited ? "first waited" : "first in") }
                 holding.continuation.yield()
                 try await Task.sleep(for: .milliseconds(200))
                 events.withLock { $0.append("first out") }
             }
         }
         for await _ in holding.stream { break }
-        try await other.withFetchLock("r.test/app:v1") { events.withLock { $0.append("second in") } }
+        try await other.withFetchLock("r.test/app:v1") { waited in
+            events.withLock { $0.append(waited ? "second waited" : "second in") }
+        }
         try await first.value
-        #expect(events.withLock { $0 } == ["first in", "first out", "second in"])
+        #expect(events.withLock { $0 } == ["first in", "first out", "second waited"])
         // Another key is not held up.
-        try await other.withFetchLock("r.test/app:v2") {}
+        try await other.withFetchLock("r.test/app:v2") { waited in #expect(!waited) }
     }
 
     @Test func aTrimOfFilesOfOneTimeRemovesOnlyWhatItMust() throws {
