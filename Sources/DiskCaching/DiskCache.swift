@@ -257,12 +257,8 @@ public final class DiskCache: Sendable {
         if touch, DiskCacheTrimmer.seconds(status.st_mtim) < Self.now() - DiskCacheTrimmer.touchInterval {
             futimens(fd, nil)
         }
-        guard Int(status.st_size) <= limit else {
-            // Larger than anything written here: not ours.
-            unlink(path)
-            count { $0.corrupt += 1 }
-            return nil
-        }
+        // Larger than anything written here: not ours.
+        guard Int(status.st_size) <= limit else { return notOurs(path) }
         // Sized by fstat, read to the end (a file replaced meanwhile is
         // another inode: this descriptor still reads the old one whole).
         var bytes = [UInt8](repeating: 0, count: Int(status.st_size) + 1)
@@ -277,11 +273,7 @@ public final class DiskCache: Sendable {
             if n == 0 { break }
             filled += n
             // Grown since fstat (appended to in place: not ours).
-            guard filled < bytes.count else {
-                unlink(path)
-                count { $0.corrupt += 1 }
-                return nil
-            }
+            guard filled < bytes.count else { return notOurs(path) }
         }
         bytes.removeLast(bytes.count - filled)
         return bytes
@@ -346,9 +338,9 @@ public final class DiskCache: Sendable {
         }
     }
 
-    /// Deletes what is at `path` when it is not a file the cache wrote (a
-    /// link, a FIFO, a directory), counted as corrupt; nil (the caller
-    /// counts the miss).
+    /// Deletes what is at `path` when it is not a file the cache wrote as
+    /// written (a link, a FIFO, a directory, a size it never writes),
+    /// counted as corrupt; nil (the caller counts the miss).
     func notOurs<T>(_ path: String) -> T? {
         if unlink(path) != 0 { rmdir(path) }
         count { $0.corrupt += 1 }
@@ -358,12 +350,8 @@ public final class DiskCache: Sendable {
     /// Deletes a file found damaged and counts it (a miss, and corrupt);
     /// nil, for the lookup to return.
     func missDamaged<T>(_ path: String) -> T? {
-        unlink(path)
-        count {
-            $0.corrupt += 1
-            $0.misses += 1
-        }
-        return nil
+        count { $0.misses += 1 }
+        return notOurs(path)
     }
 
     /// Updates the counts; a change of hits or misses is also a lookup of
