@@ -13,12 +13,7 @@ import Testing
     let cache: DiskCache
 
     init() throws {
-        directory =
-            FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-disk-\(UUID().uuidString)").path
-        // Stamped as just trimmed: no trim runs in the background while a
-        // test damages files by hand (tests that trim call trimNow()).
-        try FileManager.default.createDirectory(atPath: directory + "/ocirpc/v1", withIntermediateDirectories: true)
-        try Data().write(to: URL(fileURLWithPath: directory + "/ocirpc/v1/last-trim"))
+        directory = try stampedCacheDirectory(temporaryCachePath())
         cache = try #require(DiskCache.open(directory: directory, logger: .disabled))
     }
 
@@ -96,8 +91,7 @@ import Testing
     @Test func aTrimKeepsTheProvenanceOfBlobsStillThere() throws {
         // Its own directory, stamped as just trimmed: only trimNow() trims it.
         let root = directory + "-trim"
-        try FileManager.default.createDirectory(atPath: root + "/ocirpc/v1", withIntermediateDirectories: true)
-        try Data().write(to: URL(fileURLWithPath: root + "/ocirpc/v1/last-trim"))
+        try stampedCacheDirectory(root)
         defer { try? FileManager.default.removeItem(atPath: root) }
         let cache = try #require(DiskCache.open(directory: root, logger: .disabled))
         let kept = try download(Array("kept".utf8))

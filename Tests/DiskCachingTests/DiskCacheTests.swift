@@ -12,12 +12,7 @@ import Testing
     let cache: DiskCache
 
     init() throws {
-        directory =
-            FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-disk-\(UUID().uuidString)").path
-        // Stamped as just trimmed: no trim runs in the background while a
-        // test damages files by hand (tests that trim call trimNow()).
-        try FileManager.default.createDirectory(atPath: directory + "/ocirpc/v1", withIntermediateDirectories: true)
-        try Data().write(to: URL(fileURLWithPath: directory + "/ocirpc/v1/last-trim"))
+        directory = try stampedCacheDirectory(temporaryCachePath())
         cache = try #require(DiskCache.open(directory: directory, logger: .disabled))
     }
 
@@ -155,8 +150,7 @@ import Testing
     @Test func aTrimKeepsTheMostRecentlyUsedUnderTheBudget() throws {
         // Its own directory, stamped as just trimmed: only trimNow() trims it.
         let root = directory + "-small"
-        try FileManager.default.createDirectory(atPath: root + "/ocirpc/v1", withIntermediateDirectories: true)
-        try Data().write(to: URL(fileURLWithPath: root + "/ocirpc/v1/last-trim"))
+        try stampedCacheDirectory(root)
         defer { try? FileManager.default.removeItem(atPath: root) }
         let small = try #require(DiskCache.open(directory: root, budget: 10_000, logger: .disabled))
         var stored: [FetchedManifest] = []
@@ -171,11 +165,7 @@ import Testing
         #expect(small.manifest(stored[1].digest, repository: "r.test/app") != nil)
         #expect(small.trimNow())
         let left = files(under: "blobs/sha256", in: root)
-        let bytes = left.reduce(0) { total, name in
-            total
-                + ((try? FileManager.default.attributesOfItem(atPath: root + "/blobs/sha256/" + name)[.size] as? Int)
-                    ?? 0)
-        }
+        let bytes = contentBytes(left, in: root)
         #expect(bytes <= 9_000)
         #expect(small.statistics.evictions == 20 - left.count)
         #expect(left.contains(stored[1].digest.hex))
@@ -212,8 +202,7 @@ import Testing
 
     @Test func aTrimOfFilesOfOneTimeRemovesOnlyWhatItMust() throws {
         let root = directory + "-same"
-        try FileManager.default.createDirectory(atPath: root + "/ocirpc/v1", withIntermediateDirectories: true)
-        try Data().write(to: URL(fileURLWithPath: root + "/ocirpc/v1/last-trim"))
+        try stampedCacheDirectory(root)
         defer { try? FileManager.default.removeItem(atPath: root) }
         let small = try #require(DiskCache.open(directory: root, budget: 100_000, logger: .disabled))
         for i in 0..<400 {
@@ -223,11 +212,7 @@ import Testing
         }
         #expect(small.trimNow())
         let left = files(under: "blobs/sha256", in: root)
-        let bytes = left.reduce(0) { total, name in
-            total
-                + ((try? FileManager.default.attributesOfItem(atPath: root + "/blobs/sha256/" + name)[.size] as? Int)
-                    ?? 0)
-        }
+        let bytes = contentBytes(left, in: root)
         // Under 90% of the budget, and not emptied: about that much is kept.
         #expect(bytes <= 90_000)
         #expect(bytes >= 89_000)
