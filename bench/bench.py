@@ -25,11 +25,12 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "clients", "testing"))
 
 
-def rss_kib(pid):
+def rss_kib(pid, field="VmRSS"):
+    """A memory figure of /proc/PID/status in KiB (VmRSS now, VmHWM the peak)."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
     except OSError:
         pass
@@ -412,14 +413,6 @@ def cache(args):
         registry.close()
 
 
-def peak_rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
-
-
 def disk_size_rss(args, refs):
     """Peak RSS of a second process answering `refs` from disk, over a cache
     that holds only them and over one padded with 100,000 more entries,
@@ -453,7 +446,7 @@ def disk_size_rss(args, refs):
                 answer = proc.stdout.readline()
                 # The trim runs in the background: give it time to finish before the peak is read.
                 time.sleep(1.5)
-                samples.append(peak_rss_kib(proc.pid))
+                samples.append(rss_kib(proc.pid, "VmHWM"))
                 proc.stdin.close()
                 proc.wait()
                 assert len(json.loads(answer)["result"]) == len(refs)

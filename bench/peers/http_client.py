@@ -5,9 +5,9 @@ import base64
 import http.client
 import json
 import re
-import sys
-import threading
 import urllib.parse
+
+import workers
 
 ACCEPT = ", ".join([
     "application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json",
@@ -15,11 +15,7 @@ ACCEPT = ", ".join([
 ])
 
 
-def main(host, repo, count, workers, user=None, password=None):
-    next_index = iter(range(count))
-    lock = threading.Lock()
-    failures = []
-
+def main(host, repo, count, threads, user=None, password=None):
     def token(challenge):
         fields = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
         realm = urllib.parse.urlsplit(fields.pop("realm"))
@@ -31,42 +27,29 @@ def main(host, repo, count, workers, user=None, password=None):
         answer = json.loads(connection.getresponse().read())
         return answer.get("token") or answer["access_token"]
 
-    def work():
-        try:
-            fetch()
-        except Exception as error:  # a thread that cannot go on fails the run
-            failures.append(("thread", repr(error)))
+    class Connection:
+        """One kept-alive connection, and its token once challenged."""
 
-    def fetch():
-        connection = http.client.HTTPConnection(host)
-        authorization = None
-        while True:
-            with lock:
-                index = next(next_index, None)
-            if index is None:
-                return
-            for _ in range(2):
-                headers = {"Accept": ACCEPT}
-                if authorization:
-                    headers["Authorization"] = authorization
-                connection.request("GET", f"/v2/{repo}/manifests/t{index}", headers=headers)
-                response = connection.getresponse()
-                body = response.read()
-                if response.status == 401 and authorization is None:
-                    authorization = "Bearer " + token(response.getheader("WWW-Authenticate"))
-                    continue
-                break
-            if response.status != 200 or not body:
-                failures.append(index)
+        def __init__(self):
+            self.http = http.client.HTTPConnection(host)
+            self.authorization = None
 
-    threads = [threading.Thread(target=work) for _ in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if failures:
-        sys.exit(f"{len(failures)} manifests failed")
+    def fetch(connection, index):
+        for _ in range(2):
+            headers = {"Accept": ACCEPT}
+            if connection.authorization:
+                headers["Authorization"] = connection.authorization
+            connection.http.request("GET", f"/v2/{repo}/manifests/t{index}", headers=headers)
+            response = connection.http.getresponse()
+            body = response.read()
+            if response.status == 401 and connection.authorization is None:
+                connection.authorization = "Bearer " + token(response.getheader("WWW-Authenticate"))
+                continue
+            return response.status == 200 and body
+        return False
+
+    workers.run(count, threads, Connection, fetch)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), *sys.argv[5:7])
+    main(*workers.arguments())

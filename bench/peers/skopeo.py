@@ -31,4 +31,5 @@ def main(host, repo, count, workers, user=None, password=None):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), *sys.argv[5:7])
+    import workers
+    main(*workers.arguments())
