@@ -18,7 +18,8 @@ extension DiskCache {
     /// it on disk (`fetch` is told whether it waited, and then looks again
     /// first). The lock is an
     /// open-file-description lock on one byte of `ocirpc/v1/fetch.lock`,
-    /// released when `fetch` ends or the process dies; requests of one
+    /// released once the writes `fetch` queued are on disk (or when the
+    /// process dies); requests of one
     /// process never wait on each other through it. When it cannot be taken
     /// (a disk that fails, a holder past `maxFetchLockWait`) `fetch` runs
     /// without it. Cancelling the waiting task cancels the wait.
@@ -34,7 +35,9 @@ extension DiskCache {
             try await Task.sleep(for: .milliseconds(5))
             locked = ocirpc_ofd_trylock(fd, slot) == 0
         }
-        defer { if locked { ocirpc_ofd_unlock(fd, slot) } }
+        defer {
+            if locked { writer.enqueue(bytes: 0) { ocirpc_ofd_unlock(fd, slot) } }
+        }
         return try await fetch(waited)
     }
 }

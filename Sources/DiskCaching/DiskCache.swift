@@ -59,6 +59,10 @@ public final class DiskCache: Sendable {
     /// When this process last asked whether a trim was due.
     private let lastTrimCheck = Locked(-Double.infinity)
     private static let trimQueue = DispatchQueue(label: "ocirpc.disk-cache-trim", qos: .utility)
+    /// Writes made behind the answers.
+    let writer = DiskCacheWriter()
+    /// How long the end of a process waits for queued writes.
+    public static let maxFlushWait = 30.0
 
     /// The cache in `directory`, created if needed, keeping at most about
     /// `budget` bytes of content; nil (after one warning) when it cannot be
@@ -180,6 +184,24 @@ public final class DiskCache: Sendable {
         else { return }
         write(
             Array("\(manifest.mediaType)\n\(manifest.digest)\n".utf8), to: provenancePath(manifest.digest, repository))
+    }
+
+    /// Keeps `manifest` and, for a tag reference, that it names it, behind
+    /// the answer: the files are written on the cache's writer queue, in
+    /// order (content, then provenance, then the tag).
+    public func storeManifestLater(_ manifest: FetchedManifest, repository: String, tag tagReference: String?) {
+        writer.enqueue(bytes: manifest.bytes.count) { [self] in
+            storeManifest(manifest, repository: repository)
+            if let tagReference { storeTag(manifest.digest, for: tagReference) }
+        }
+    }
+
+    /// Waits for the writes queued so far (at the end of the process, and
+    /// before `server.stats` counts them), at most `maxFlushWait`.
+    public func flush() {
+        if !writer.flush(timeout: Self.maxFlushWait) {
+            logger.warn("disk cache writes still queued; leaving them", [("waited", "\(Self.maxFlushWait)s")])
+        }
     }
 
     /// `type/subtype[+suffix]` in printable ASCII without spaces: what a

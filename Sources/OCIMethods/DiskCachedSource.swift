@@ -30,8 +30,8 @@ struct DiskCachedSource: ContentSource {
                 return kept
             }
             let fetched = try await upstream.fetchManifest(reference)
-            disk.storeManifest(fetched, repository: reference.name)
-            if reference.digest == nil { disk.storeTag(fetched.digest, for: reference.description) }
+            disk.storeManifestLater(
+                fetched, repository: reference.name, tag: reference.digest == nil ? reference.description : nil)
             return fetched
         }
     }

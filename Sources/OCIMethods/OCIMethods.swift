@@ -49,6 +49,7 @@ public enum OCIMethods {
             methods: methods.specs,
             capabilities: [.init(key: "maxConcurrency", value: .integer(options.maxConcurrency))],
             stats: { Statistics.sections(service, disk: disk) },
-            clearCaches: { service.clear() })
+            clearCaches: { service.clear() },
+            finish: { disk?.flush() })
     }
 }

@@ -30,19 +30,21 @@ public enum ServerMain {
         }
         let options = parsed[ServerOptions.self]
         let logger = Logger(level: options.logLevel, format: options.logFormat)
+        let extensions = modules.map { $0.makeExtension(parsed, logger) }
+        // Work a module left behind its answers (disk writes) ends before
+        // the process does.
+        defer { for ext in extensions { ext.finish() } }
         if let call {
             return OneShotCall.run(
                 method: call.method, arguments: call.arguments, progress: call.progress || isatty(2) != 0,
-                extensions: modules.map { $0.makeExtension(parsed, logger) }, logger: logger)
+                extensions: extensions, logger: logger)
         }
         if isatty(0) != 0 {
             logger.info(
                 "reading JSON-RPC requests on stdin, one per line; see ocirpc --help, or run one with: ocirpc call METHOD ARG..."
             )
         }
-        let server = Server(
-            options: options, logger: logger,
-            extensions: modules.map { $0.makeExtension(parsed, logger) })
+        let server = Server(options: options, logger: logger, extensions: extensions)
         logger.debug("serving on stdin/stdout", [("version", ServerVersion.current)])
         return server.run()
     }

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Glibc
 import Locking
@@ -198,6 +199,33 @@ import Testing
         #expect(events.withLock { $0 } == ["first in", "first out", "second waited"])
         // Another key is not held up.
         try await other.withFetchLock("r.test/app:v2") { waited in #expect(!waited) }
+    }
+
+    @Test func aFetchLockIsReleasedOnlyOnceTheWritesOfItsFetchAreOnDisk() async throws {
+        let other = try #require(DiskCache.open(directory: directory, logger: .disabled))
+        let fetched = manifest()
+        // A slow disk: the writer is held until released.
+        let release = DispatchSemaphore(value: 0)
+        cache.writer.enqueue(bytes: 0) { release.wait() }
+        try await cache.withFetchLock("r.test/app:v1") { _ in
+            cache.storeManifestLater(fetched, repository: "r.test/app", tag: "r.test/app:v1")
+        }
+        // The answer is out, but the files are not: the other process waits.
+        let second = Task {
+            try await other.withFetchLock("r.test/app:v1") { waited in
+                (
+                    waited, other.tag("r.test/app:v1", maxAge: 60),
+                    other.manifest(fetched.digest, repository: "r.test/app")
+                )
+            }
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(other.tag("r.test/app:v1", maxAge: 60) == nil)
+        release.signal()
+        let (waited, tag, kept) = try await second.value
+        #expect(waited)
+        #expect(tag == fetched.digest)
+        #expect(kept?.bytes == fetched.bytes)
     }
 
     @Test func aTrimOfFilesOfOneTimeRemovesOnlyWhatItMust() throws {

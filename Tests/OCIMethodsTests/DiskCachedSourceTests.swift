@@ -1,6 +1,7 @@
 import DiskCaching
 import Foundation
 import JSON
+import Locking
 import Registry
 import Testing
 
@@ -18,9 +19,17 @@ import Testing
             FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-disk-\(UUID().uuidString)").path
     }
 
-    /// A new service over the shared directory, as a new process would have.
+    /// The last process's cache, whose queued writes end with it.
+    private let previous = Locked<DiskCache?>(nil)
+
+    /// A new service over the shared directory, as a new process would
+    /// have, once the one before has ended (its writes made).
     private func process(tagTTL: Double = 60) throws -> ContentService {
         let disk = try #require(DiskCache.open(directory: directory, logger: .disabled))
+        previous.withLock {
+            $0?.flush()
+            $0 = disk
+        }
         return ContentService(
             source: DiskCachedSource(upstream: registry, disk: disk, tagTTL: tagTTL), cacheBytes: 1 << 20,
             tagTTL: tagTTL,
