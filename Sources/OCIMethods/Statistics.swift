@@ -3,7 +3,8 @@ import JSON
 
 /// `server.stats` members of the methods, as the contract names them:
 /// `caches` (per kind, and the tag cache), `cacheBytes`, `singleflightJoins`,
-/// `registryRequests` (by kind), `retries` and `diskCache`.
+/// `registryRequests` (by kind), `retries`, `registryConnections` and
+/// `diskCache`.
 enum Statistics {
     static func sections(_ service: ContentService, disk: DiskCache? = nil) -> [JSONObject.Member] {
         var caches = JSONObject()
@@ -20,8 +21,13 @@ enum Statistics {
             "tag", ["hits": .integer(tags.hits), "misses": .integer(tags.misses), "entries": .integer(tags.entries)])
         var requests = JSONObject()
         var retries = 0
+        var connections = 0
         for (kind, count) in service.source.requestCounts.sorted(by: { $0.key < $1.key }) {
-            if kind == "retries" { retries = count } else { requests.append(kind, .integer(count)) }
+            switch kind {
+            case "retries": retries = count
+            case "connections": connections = count
+            default: requests.append(kind, .integer(count))
+            }
         }
         return [
             .init(key: "caches", value: .object(caches)),
@@ -31,6 +37,7 @@ enum Statistics {
             .init(key: "singleflightJoins", value: .integer(service.singleflightJoins)),
             .init(key: "registryRequests", value: .object(requests)),
             .init(key: "retries", value: .integer(retries)),
+            .init(key: "registryConnections", value: .integer(connections)),
             .init(key: "diskCache", value: diskSection(disk)),
         ]
     }

@@ -1,6 +1,7 @@
 import Locking
 
-/// Registry HTTP requests by kind, and retries, for `server.stats`.
+/// Registry HTTP requests by kind, retries and connections opened, for
+/// `server.stats`.
 public final class RegistryCounters: Sendable {
     public enum Kind: String, Sendable, CaseIterable {
         case ping, token, manifest, blob, tagList = "tag-list", referrers
@@ -18,12 +19,17 @@ public final class RegistryCounters: Sendable {
         counts.withLock { $0["retries", default: 0] += 1 }
     }
 
-    /// Requests by kind (every kind present) and `retries`.
+    func countConnections(_ opened: Int) {
+        guard opened > 0 else { return }
+        counts.withLock { $0["connections", default: 0] += opened }
+    }
+
+    /// Requests by kind (every kind present), `retries` and `connections`.
     public var snapshot: [String: Int] {
         counts.withLock { current in
             var all = current
             for kind in Kind.allCases where all[kind.rawValue] == nil { all[kind.rawValue] = 0 }
-            if all["retries"] == nil { all["retries"] = 0 }
+            for total in ["retries", "connections"] where all[total] == nil { all[total] = 0 }
             return all
         }
     }

@@ -786,6 +786,10 @@ enum OpenRPCDocument {
               "type": "integer",
               "description": "registry requests retried"
             },
+            "registryConnections": {
+              "type": "integer",
+              "description": "connections opened to registries; over TLS a registry that speaks HTTP/2 takes every request on one"
+            },
             "cacheBytes": {
               "type": "object",
               "description": "bytes held by the content cache and its budget (--cache-bytes)",

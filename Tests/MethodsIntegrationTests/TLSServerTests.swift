@@ -31,4 +31,23 @@ import TestFixtures
         #expect(response["error"]?["data"]?["reason"] == "tls", "\(response)")
         await untrusted.close()
     }
+
+    @Test func overTLSConcurrentRequestsShareOneHTTP2Connection() async throws {
+        let (registry, twin, _) = try await TLSRegistryTwin.withMinimalImage()
+        defer { registry.stop(); twin.stop() }
+        var refs: [JSONValue] = []
+        for number in 0..<40 {
+            _ = try await registry.pushMinimalImage("app", "t\(number)", annotations: #"{"n":"\#(number)"}"#)
+            refs.append(.string("\(twin.host)/app:t\(number)"))
+        }
+        let session = try RPCSession(
+            ["--secure-registry", twin.host, "--ca-file", twin.caFile, "--retries", "0", "--max-concurrency", "8"])
+        let manifests = try await session.result("ec.oci.image_manifests", [.array(refs)])
+        #expect(manifests.objectValue?.count == 40)
+        let stats = try await session.result("server.stats", [])
+        #expect(stats["registryRequests"]?["manifest"] == 40, "\(stats)")
+        // Eight at a time, on one connection (the registry speaks HTTP/2).
+        #expect(stats["registryConnections"] == 1, "\(stats)")
+        await session.close()
+    }
 }

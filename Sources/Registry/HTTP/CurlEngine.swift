@@ -287,4 +287,6 @@ enum BodySink: Sendable {
 struct CurlResult: Sendable {
     let response: HTTPResponse
     let file: DownloadedFile?
+    /// Connections the transfer opened (0 when it reused one).
+    var connectionsOpened = 0
 }

@@ -100,6 +100,7 @@ package final class HTTPTransport: Sendable {
                 try await sleep(min(backoff(attempt: retry, retryAfter: nil), try secondsLeft()))
                 continue
             }
+            counters.countConnections(result.connectionsOpened)
             let status = result.response.status
             guard Self.isRetryable(status: status) && retry < settings.retries else { return result }
             if let file = result.file { try? FileManager.default.removeItem(at: file.url) }
