@@ -8,6 +8,8 @@ cache: the disk cache: a second process over the manifests a first one
       fetched (spawn to final response, registry requests it makes).
 peers: the batch against wrk, Python http.client, oras-py and skopeo on the
       same manifests, pinned and not, at 0 and 20 ms (bench/peers.py).
+tls: the batch from a TLS registry (one HTTP/2 connection) against wrk and
+      http.client over TLS, at 0 and 20 ms, and small spawns (bench/tls.py).
 methods: the ec.oci.* methods against a real docker-registry on loopback:
       requests per manifest, batch throughput against the registry's own
       ceiling (wrk -c 8), the batch behind 20 ms of latency, warm pipelined
@@ -513,7 +515,7 @@ def main():
     # each server starts with none (the cache suite sets its own).
     os.environ.setdefault("OCIRPC_CACHE_DIR", "none")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("suite", nargs="?", default="core", choices=["core", "methods", "soak", "cache", "peers"])
+    parser.add_argument("suite", nargs="?", default="core", choices=["core", "methods", "soak", "cache", "peers", "tls"])
     parser.add_argument("--binary", default=".build/release/ocirpc")
     parser.add_argument("--throughput-requests", type=int, default=500_000)
     parser.add_argument("--rss-requests", type=int, default=1_000_000)
@@ -528,12 +530,14 @@ def main():
     parser.add_argument("--soak-requests", type=int, default=1_000_000)
     parser.add_argument("--soak-refs", type=int, default=3000)
     parser.add_argument("--soak-cache", default="8MiB")
+    parser.add_argument("--baseline", default="", help="tls: a second ocirpc binary to alternate with --binary")
     parser.add_argument("--skopeo-manifests", type=int, default=200, help="peers: skopeo's share (it is slow)")
     parser.add_argument("--plot", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers.png"),
                         help="peers: where to draw the picture ('' for none)")
     args = parser.parse_args()
     from peers import peers
-    {"core": core, "methods": methods, "soak": soak, "cache": cache, "peers": peers}[args.suite](args)
+    from tls import tls
+    {"core": core, "methods": methods, "soak": soak, "cache": cache, "peers": peers, "tls": tls}[args.suite](args)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
 """Peer: plain Python http.client, N threads, one kept-alive connection
-each, fetching the manifests of REPO:t0..t{COUNT-1}. Answers a bearer
+each (TLS when $BENCH_CA_FILE names a CA), fetching the manifests of
+REPO:t0..t{COUNT-1}. Answers a bearer
 challenge the way registries ask (token fetched once per thread)."""
 import base64
 import http.client
 import json
+import os
 import re
+import ssl
 import urllib.parse
 
 import workers
@@ -31,7 +34,12 @@ def main(host, repo, count, threads, user=None, password=None):
         """One kept-alive connection, and its token once challenged."""
 
         def __init__(self):
-            self.http = http.client.HTTPConnection(host)
+            # Over TLS when the bench gives the CA that signed the registry's certificate.
+            ca_file = os.environ.get("BENCH_CA_FILE")
+            if ca_file:
+                self.http = http.client.HTTPSConnection(host, context=ssl.create_default_context(cafile=ca_file))
+            else:
+                self.http = http.client.HTTPConnection(host)
             self.authorization = None
 
     def fetch(connection, index):
