@@ -196,11 +196,12 @@ public final class DiskCache: Sendable {
         }
     }
 
-    /// Waits for the writes queued so far (at the end of the process, and
-    /// before `server.stats` counts them), at most `maxFlushWait`.
-    public func flush() {
-        if !writer.flush(timeout: Self.maxFlushWait) {
-            logger.warn("disk cache writes still queued; leaving them", [("waited", "\(Self.maxFlushWait)s")])
+    /// Waits for the writes queued so far, at most `timeout` seconds: at the
+    /// end of the process (`maxFlushWait`, warning when that was not
+    /// enough), and briefly before `server.stats` counts them.
+    public func flush(timeout: Double = maxFlushWait) {
+        if !writer.flush(timeout: timeout) && timeout >= Self.maxFlushWait {
+            logger.warn("disk cache writes still queued; leaving them", [("waited", "\(timeout)s")])
         }
     }
 
