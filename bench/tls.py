@@ -28,7 +28,7 @@ class TLSTwin:
     """docker-registry over TLS on the storage of `registry`."""
 
     def __init__(self, registry):
-        from fixture_registry import free_port
+        from fixture_registry import free_port, registry_config
         self.dir = tempfile.mkdtemp(prefix="ocirpc-bench-tls-")
         self.ca_file = os.path.join(self.dir, "cert.pem")
         subprocess.run(
@@ -38,20 +38,8 @@ class TLSTwin:
         self.port = free_port()
         config = os.path.join(self.dir, "config.yml")
         with open(config, "w") as f:
-            f.write(f"""version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: {registry.dir}/storage
-http:
-  addr: 127.0.0.1:{self.port}
-  tls:
-    certificate: {self.ca_file}
-    key: {self.dir}/key.pem
-""")
+            f.write(registry_config(f"{registry.dir}/storage", f"127.0.0.1:{self.port}",
+                                    f"  tls:\n    certificate: {self.ca_file}\n    key: {self.dir}/key.pem\n"))
         self.proc = subprocess.Popen(["/usr/bin/docker-registry", "serve", config],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         import socket

@@ -29,6 +29,23 @@ def free_port():
         return s.getsockname()[1]
 
 
+def registry_config(storage, address, http_extra=""):
+    """A docker-registry configuration: quiet, filesystem storage at
+    `storage`, listening on `address`, with `http_extra` lines (indented
+    two spaces) added to its `http` section."""
+    return f"""version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: {storage}
+http:
+  addr: {address}
+{http_extra}"""
+
+
 class Registry:
     """Debian's docker-registry (CNCF distribution) with its own storage."""
 
@@ -38,17 +55,7 @@ class Registry:
         self.dir = tempfile.mkdtemp(prefix="ocirpc-bench-registry-")
         config = os.path.join(self.dir, "config.yml")
         with open(config, "w") as f:
-            f.write(f"""version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: {self.dir}/storage
-http:
-  addr: {self.host}
-""")
+            f.write(registry_config(f"{self.dir}/storage", self.host))
         self.proc = subprocess.Popen(["/usr/bin/docker-registry", "serve", config],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(500):
