@@ -67,11 +67,18 @@ public final class DigestHasher {
     public let algorithm: Digest.Algorithm
     private let context: OpaquePointer
 
+    /// The implementations, fetched from OpenSSL's provider once: without
+    /// this every digest fetched one by name again, which cost more than
+    /// hashing a manifest. Shared read-only by every thread (OpenSSL allows
+    /// it).
+    private nonisolated(unsafe) static let sha256 = EVP_MD_fetch(nil, "SHA256", nil) ?? EVP_sha256()
+    private nonisolated(unsafe) static let sha512 = EVP_MD_fetch(nil, "SHA512", nil) ?? EVP_sha512()
+
     public init(_ algorithm: Digest.Algorithm) {
         self.algorithm = algorithm
         // EVP_MD_CTX_new only fails when out of memory.
         context = EVP_MD_CTX_new()!
-        EVP_DigestInit_ex(context, algorithm == .sha256 ? EVP_sha256() : EVP_sha512(), nil)
+        EVP_DigestInit_ex(context, algorithm == .sha256 ? Self.sha256 : Self.sha512, nil)
     }
 
     deinit { EVP_MD_CTX_free(context) }

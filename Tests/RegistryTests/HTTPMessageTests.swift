@@ -27,6 +27,21 @@ import Testing
         #expect(response(contentType: "a/b").header("Content-TYPE") == "a/b")
     }
 
+    @Test func onlyTheResponseHeadersTheClientReadsAreKeptWhateverTheirCase() {
+        func kept(_ name: String) -> String? {
+            Array(name.utf8).withUnsafeBytes { CurlTransfer.keptName($0) }
+        }
+        #expect(kept("Docker-Content-Digest") == "docker-content-digest")
+        #expect(kept("WWW-AUTHENTICATE") == "www-authenticate")
+        #expect(kept("content-type") == "content-type")
+        #expect(kept("Retry-After") == "retry-after")
+        #expect(kept("Content-Length") == "content-length")
+        #expect(kept("Date") == nil)
+        #expect(kept("Content-Lengthy") == nil)
+        #expect(kept("Content-Lengt") == nil)
+        #expect(kept("") == nil)
+    }
+
     @Test func settingAHeaderReplacesItWhateverItsCase() {
         var request = HTTPRequest(url: URL(string: "http://127.0.0.1/v2/")!)
         request.setHeader("authorization", "Basic x")

@@ -136,17 +136,28 @@ final class CurlTransfer: @unchecked Sendable {
         }
         guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return length }
         let (nameStart, nameEnd) = Self.trimmed(line, 0, colon)
-        let (valueStart, valueEnd) = Self.trimmed(line, colon + 1, length)
-        // Names are ASCII (RFC 9110): lower-cased byte by byte.
-        let name = String(unsafeUninitializedCapacity: nameEnd - nameStart) { buffer in
-            for i in nameStart..<nameEnd {
-                let byte = line[i]
-                buffer[i - nameStart] = byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte
-            }
-            return nameEnd - nameStart
+        guard let name = Self.keptName(UnsafeRawBufferPointer(rebasing: line[nameStart..<nameEnd])) else {
+            return length
         }
+        let (valueStart, valueEnd) = Self.trimmed(line, colon + 1, length)
         headers[name] = String(decoding: UnsafeRawBufferPointer(rebasing: line[valueStart..<valueEnd]), as: UTF8.self)
         return length
+    }
+
+    /// The response headers the client reads, lower-cased; the others
+    /// (Date, ETag, ...) are skipped without making strings of them. A new
+    /// use of a header adds its name here.
+    static let keptHeaders = [
+        "content-length", "content-type", "docker-content-digest", "retry-after", "www-authenticate",
+    ]
+
+    /// `name`'s entry in `keptHeaders` (compared without case), or nil.
+    static func keptName(_ name: UnsafeRawBufferPointer) -> String? {
+        keptHeaders.first { kept in
+            kept.utf8.count == name.count
+                // Names are ASCII (RFC 9110): lower-cased byte by byte.
+                && zip(kept.utf8, name).allSatisfy { $0 == ($1 >= 0x41 && $1 <= 0x5A ? $1 | 0x20 : $1) }
+        }
     }
 
     /// The bounds of `bytes[start..<end]` without leading and trailing

@@ -56,7 +56,8 @@ package struct HTTPRequest: Sendable {
 /// A response with its body in memory (manifests, tokens, error bodies).
 package struct HTTPResponse: Sendable {
     package let status: Int
-    /// Header values by lower-cased name (of the last response, after redirects).
+    /// Header values by lower-cased name (of the last response, after
+    /// redirects): those of `CurlTransfer.keptHeaders` only.
     package let headers: [String: String]
     package let body: Data
     /// For a 401 answer, the URL that gave it (after redirects): a
