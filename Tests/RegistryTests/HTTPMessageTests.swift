@@ -36,6 +36,7 @@ import Testing
         #expect(kept("content-type") == "content-type")
         #expect(kept("Retry-After") == "retry-after")
         #expect(kept("Content-Length") == "content-length")
+        #expect(kept("Location") == "location")
         #expect(kept("Date") == nil)
         #expect(kept("Content-Lengthy") == nil)
         #expect(kept("Content-Lengt") == nil)

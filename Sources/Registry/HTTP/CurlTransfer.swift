@@ -144,11 +144,12 @@ final class CurlTransfer: @unchecked Sendable {
         return length
     }
 
-    /// The response headers the client reads, lower-cased; the others
-    /// (Date, ETag, ...) are skipped without making strings of them. A new
-    /// use of a header adds its name here.
+    /// The response headers read by the client (and by the test fixtures,
+    /// which push through this transport: `location`), lower-cased; the
+    /// others (Date, ETag, ...) are skipped without making strings of them.
+    /// A new use of a header adds its name here.
     static let keptHeaders = [
-        "content-length", "content-type", "docker-content-digest", "retry-after", "www-authenticate",
+        "content-length", "content-type", "docker-content-digest", "location", "retry-after", "www-authenticate",
     ]
 
     /// `name`'s entry in `keptHeaders` (compared without case), or nil.
