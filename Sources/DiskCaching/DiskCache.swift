@@ -178,12 +178,17 @@ public final class DiskCache: Sendable {
     /// Keeps `manifest` (verified by whoever fetched it), and that
     /// `repository` holds it.
     public func storeManifest(_ manifest: FetchedManifest, repository: String) {
-        // Written even when a file is there: it may be one found damaged
-        // through the memory cache, which never reads it again.
-        guard Self.isMediaType(Substring(manifest.mediaType)), write(manifest.bytes, to: contentPath(manifest.digest))
-        else { return }
-        write(
-            Array("\(manifest.mediaType)\n\(manifest.digest)\n".utf8), to: provenancePath(manifest.digest, repository))
+        guard Self.isMediaType(Substring(manifest.mediaType)) else { return }
+        let entry = Array("\(manifest.mediaType)\n\(manifest.digest)\n".utf8)
+        let provenance = provenancePath(manifest.digest, repository)
+        // A tag fetched again after its TTL mostly names what is on disk
+        // already: a file is created only when what is there differs (or
+        // is missing, or damaged), since creating files is the costly part.
+        let content = contentPath(manifest.digest)
+        if read(content, limit: RegistryClient.maxManifestBytes, touch: true) != manifest.bytes {
+            guard write(manifest.bytes, to: content) else { return }
+        }
+        if read(provenance, limit: Self.maxEntryBytes) != entry { write(entry, to: provenance) }
     }
 
     /// Keeps `manifest` and, for a tag reference, that it names it, behind

@@ -66,6 +66,28 @@ import Testing
         #expect(cache.manifest(stored.digest, repository: "r.test/app")?.bytes == stored.bytes)
     }
 
+    @Test func storingWhatIsOnDiskAlreadyCreatesNoFilesButADifferenceIsWritten() throws {
+        let stored = manifest()
+        let before = cache.statistics.writes
+        func written() -> Int { cache.statistics.writes - before }
+        cache.storeManifest(stored, repository: "r.test/app")
+        #expect(written() == 2, "content and provenance")
+        // The same again (a tag fetched after its TTL): nothing created.
+        cache.storeManifest(stored, repository: "r.test/app")
+        #expect(written() == 2)
+        // Another repository: its provenance only; the content is there.
+        cache.storeManifest(stored, repository: "r.test/other")
+        #expect(written() == 3)
+        // Content changed in place (same size, other bytes): written again.
+        let path = directory + "/blobs/sha256/" + stored.digest.hex
+        var bytes = stored.bytes
+        bytes[bytes.count - 2] = UInt8(ascii: " ")
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        cache.storeManifest(stored, repository: "r.test/app")
+        #expect(written() == 4)
+        #expect(cache.manifest(stored.digest, repository: "r.test/app")?.bytes == stored.bytes)
+    }
+
     @Test func aLinkOrAFIFOInTheCacheIsNeitherFollowedNorWaitedOn() throws {
         let stored = manifest()
         cache.storeManifest(stored, repository: "r.test/app")
