@@ -233,15 +233,20 @@ import Testing
             cache.storeManifestLater(fetched, repository: "r.test/app", tag: "r.test/app:v1")
         }
         // The answer is out, but the files are not: the other process waits.
+        // (Released only once that process has started asking: on a loaded
+        // machine its task may start late, and would then find the lock free.)
+        let asking = Locked(false)
         let second = Task {
-            try await other.withFetchLock("r.test/app:v1") { waited in
+            asking.withLock { $0 = true }
+            return try await other.withFetchLock("r.test/app:v1") { waited in
                 (
                     waited, other.tag("r.test/app:v1", maxAge: 60),
                     other.manifest(fetched.digest, repository: "r.test/app")
                 )
             }
         }
-        try await Task.sleep(for: .milliseconds(100))
+        while !asking.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(5)) }
+        try await Task.sleep(for: .milliseconds(200))
         #expect(other.tag("r.test/app:v1", maxAge: 60) == nil)
         release.signal()
         let (waited, tag, kept) = try await second.value
