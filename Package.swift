@@ -51,7 +51,9 @@ let package = Package(
         // Configuration, lifecycle and server methods; wires the pieces together.
         .target(
             name: "ServerCore",
-            dependencies: ["JSON", "Framing", "Locking", "RPCDispatch", "Logging", "Options", "Reasons", "Tally"]),
+            dependencies: [
+                "CSystem", "JSON", "Framing", "Locking", "RPCDispatch", "Logging", "Options", "Reasons", "Tally",
+            ]),
         // Manifests and tag answers kept on disk, shared by every process of the user.
         .target(name: "DiskCaching", dependencies: ["CSystem", "Locking", "Logging", "Registry", "Tally"]),
         // The ten ec.oci.* methods over the registry client and the caches.

@@ -9,6 +9,11 @@ int ocirpc_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
 void ocirpc_release_free_memory(void) { malloc_trim(0); }
 
+long long ocirpc_heap_bytes_in_use(void) {
+    struct mallinfo2 info = mallinfo2();
+    return (long long)(info.uordblks + info.hblkhd);
+}
+
 static int ofd_lock(int fd, long long offset, short type) {
     struct flock lock = {0};
     lock.l_type = type;

@@ -1,3 +1,4 @@
+import CSystem
 import JSON
 import RPCDispatch
 
@@ -80,6 +81,7 @@ enum CoreMethods {
         object.append("requests", .object(requests))
         // Not counting the server.stats call that is asking.
         object.append("inFlight", .integer(max(0, dispatcher.inFlightCount - 1)))
+        object.append("heapBytes", .integer(Int(ocirpc_heap_bytes_in_use())))
         for ext in extensions {
             for member in ext.stats() { object.append(member.key, member.value) }
         }

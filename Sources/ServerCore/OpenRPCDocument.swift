@@ -761,6 +761,10 @@ enum OpenRPCDocument {
             "inFlight": {
               "type": "integer"
             },
+            "heapBytes": {
+              "type": "integer",
+              "description": "bytes the process's allocator has handed out and not had back (in use now, not what the system has given it)"
+            },
             "caches": {
               "type": "object",
               "description": "per kind of cached content (manifest, image_manifest, blob, parsed_blob, blob_files, image_files): {hits, misses, entries, bytes, evictions}; \"tag\": the tag -> digest cache {hits, misses, entries}",

@@ -360,7 +360,10 @@ import TestFixtures
 
 /// The cache budget counts what values occupy: for parsed blobs of several
 /// shapes, what `server.stats` says the cache holds is within 2x of what
-/// the process gives back when the cache is cleared.
+/// the allocator gets back when the cache is cleared (`heapBytes`). The
+/// RSS is printed beside it but not judged: for the same value, clearing
+/// gave back 22 MB of RSS in some runs and 59 MB in others, with malloc
+/// reporting all 59 MB free in both (glibc keeps some freed arena pages).
 @Suite(.serialized) struct MemoryAccountingTests {
     static let shapes: [(String, String)] = [
         ("small numbers", "[" + Array(repeating: "1", count: 2_000_000).joined(separator: ",") + "]"),
@@ -380,30 +383,24 @@ import TestFixtures
         let pid = rig.session.process.process.processIdentifier
         _ = try await rig.session.result("ec.oci.parsed_blob", [rig.ref("app", digest)])
         // Once its task has ended, the cache holds the only reference
-        // (`server.stats` runs at once and is not counted in flight).
+        // (`server.stats` does not count itself in flight).
         var stats = try await rig.session.result("server.stats", [])
         for _ in 0..<1000 where stats["inFlight"] != 0 {
             try await Task.sleep(for: .milliseconds(10))
             stats = try await rig.session.result("server.stats", [])
         }
-        // (A value still held by its task would be freed after the trim.)
         #expect(stats["inFlight"] == 0, "\(name): the parse never ended")
         let used = stats["cacheBytes"]?["used"]?.intValue ?? 0
-        let before = ProcessUsage.rssKiB(pid)
+        let heapBefore = stats["heapBytes"]?.intValue ?? 0
+        let rssBefore = ProcessUsage.rssKiB(pid)
         _ = try await rig.session.result("server.clearCache", [])
-        // Clearing a large cache hands the memory back at once; on a loaded
-        // machine the RSS may still take a moment to show it: wait until it
-        // has stopped falling for half a second.
-        var rss = ProcessUsage.rssKiB(pid)
-        var steady = 0
-        for _ in 0..<50 where steady < 5 {
-            try await Task.sleep(for: .milliseconds(100))
-            let now = ProcessUsage.rssKiB(pid)
-            steady = now >= rss ? steady + 1 : 0
-            rss = min(rss, now)
-        }
-        let freed = (before - min(rss, ProcessUsage.rssKiB(pid))) * 1024
-        print("memory accounting, \(name): charged \(used / 1024) KiB, freed \(freed / 1024) KiB")
+        let heapAfter = try await rig.session.result("server.stats", [])["heapBytes"]?.intValue ?? 0
+        let freed = heapBefore - heapAfter
+        let rssFreed = rssBefore - ProcessUsage.rssKiB(pid)
+        print(
+            "memory accounting, \(name): charged \(used / 1024) KiB, heap freed \(freed / 1024) KiB, RSS freed \(rssFreed) KiB"
+        )
+        #expect(heapBefore > 0, "\(name): server.stats has no heapBytes")
         #expect(used >= freed / 2 && used <= freed * 2, "\(name): charged \(used) bytes, clearing freed \(freed)")
         await rig.close()
     }

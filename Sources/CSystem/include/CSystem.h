@@ -9,6 +9,10 @@ int ocirpc_pipe_cloexec(int fds[2]);
 /// Returns free heap pages to the system (malloc_trim).
 void ocirpc_release_free_memory(void);
 
+/// Bytes malloc has handed out and not had back, over all arenas and
+/// mmapped chunks (mallinfo2: uordblks + hblkhd).
+long long ocirpc_heap_bytes_in_use(void);
+
 /// Takes, without waiting, the open-file-description write lock on the
 /// byte at `offset` of `fd` (F_OFD_SETLK): released by
 /// ocirpc_ofd_unlock, by closing the file, or by the process dying. Locks
