@@ -363,7 +363,8 @@ import TestFixtures
 /// the allocator gets back when the cache is cleared (`heapBytes`). The
 /// RSS is printed beside it but not judged: for the same value, clearing
 /// gave back 22 MB of RSS in some runs and 59 MB in others, with malloc
-/// reporting all 59 MB free in both (glibc keeps some freed arena pages).
+/// reporting all 59 MB free in both (`malloc_trim` does not shrink a thread
+/// arena's top chunk; bench/README.md has the measurements).
 @Suite(.serialized) struct MemoryAccountingTests {
     static let shapes: [(String, String)] = [
         ("small numbers", "[" + Array(repeating: "1", count: 2_000_000).joined(separator: ",") + "]"),
