@@ -64,7 +64,8 @@ final class ContentService: Sendable {
         tags.removeAll()
         source.clearCaches()
         // What the caches held goes back to the system, not just to malloc
-        // (worth a trim only when they held much).
+        // (worth a trim only when they held much). glibc may keep a thread
+        // arena's top resident, to be reused (bench/README.md: "Freed memory").
         if held > 1 << 20 { ocirpc_release_free_memory() }
     }
 
