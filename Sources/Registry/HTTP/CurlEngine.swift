@@ -248,10 +248,10 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
 
     private func start(_ transfer: CurlTransfer) {
         if transfer.cancelRequested { return transfer.complete(.failure(.cancelled)) }
-        guard let handle = spareHandles.popLast() ?? ocirpc_easy_init() else {
+        guard let handle = spareHandles.popLast() ?? newHandle() else {
             return transfer.complete(.failure(CurlFailure(.connection, "out of memory")))
         }
-        transfer.configure(handle, settings: settings)
+        transfer.configure(handle)
         active[handle] = transfer
         ocirpc_multi_add_handle(multi, handle)
     }
@@ -261,13 +261,27 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
         ocirpc_multi_remove_handle(multi, handle)
         active[handle] = nil
         transfer.release()
-        recycle(handle)
+        recycle(handle, reset: transfer.needsReset)
         transfer.complete(outcome)
     }
 
-    private func recycle(_ handle: UnsafeMutableRawPointer) {
-        ocirpc_easy_reset(handle)
-        if spareHandles.count < 64 { spareHandles.append(handle) } else { ocirpc_easy_cleanup(handle) }
+    /// A handle with the options every transfer shares.
+    private func newHandle() -> UnsafeMutableRawPointer? {
+        guard let handle = ocirpc_easy_init() else { return nil }
+        CurlTransfer.configureShared(handle, settings: settings)
+        return handle
+    }
+
+    /// Keeps `handle` for the next transfer: as it is after a plain GET
+    /// (the next one sets only what differs per request), reset and set up
+    /// anew after anything else.
+    private func recycle(_ handle: UnsafeMutableRawPointer, reset: Bool) {
+        guard spareHandles.count < 64 else { return ocirpc_easy_cleanup(handle) }
+        if reset {
+            ocirpc_easy_reset(handle)
+            CurlTransfer.configureShared(handle, settings: settings)
+        }
+        spareHandles.append(handle)
     }
 }
 

@@ -40,32 +40,61 @@ final class CurlTransfer: @unchecked Sendable {
 
     static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
-    /// Sets `handle` up for this request.
-    func configure(_ handle: UnsafeMutableRawPointer, settings: CurlEngine.Settings) {
-        self.handle = handle
-        let context = Unmanaged.passUnretained(self).toOpaque()
-        ocirpc_setopt_string(handle, CURLOPT_URL, request.url)
+    /// Sets up a new (or reset) handle with what every transfer shares:
+    /// redirects, protocols, timeouts, CAs, proxies and the callbacks.
+    /// Handles keep these between transfers; only a transfer that is not a
+    /// plain GET leaves its handle to be reset (`needsReset`).
+    static func configureShared(_ handle: UnsafeMutableRawPointer, settings: CurlEngine.Settings) {
         ocirpc_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
         ocirpc_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 1)
         ocirpc_setopt_long(handle, CURLOPT_MAXREDIRS, 10)
         // HTTP(S) only, redirects included: a registry cannot send us to ftp:// or file://.
         ocirpc_setopt_string(handle, CURLOPT_PROTOCOLS_STR, "http,https")
-        // And never from https down to http.
-        ocirpc_setopt_string(
-            handle, CURLOPT_REDIR_PROTOCOLS_STR, request.url.hasPrefix("https:") ? "https" : "http,https")
         ocirpc_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, max(1, Int(settings.timeout * 1000)))
         ocirpc_setopt_long(handle, CURLOPT_TCP_KEEPALIVE, 1)
-        // Over TLS, a registry that speaks HTTP/2 takes every request on one
-        // connection: wait for the first connection's answer to that rather
-        // than open one per request (one TLS handshake, not eight).
-        if request.url.hasPrefix("https:") { ocirpc_setopt_long(handle, CURLOPT_PIPEWAIT, 1) }
-        // A deadline for the whole transfer, and a floor on its speed: a
-        // registry dripping a byte at a time cannot hold a request forever.
-        ocirpc_setopt_long(handle, CURLOPT_TIMEOUT_MS, max(1, Int(min(timeLimit, 86_400) * 1000)))
+        // A floor on the speed: a registry dripping a byte at a time cannot
+        // hold a request forever.
         ocirpc_setopt_long(handle, CURLOPT_LOW_SPEED_LIMIT, CurlEngine.minimumBytesPerSecond)
         ocirpc_setopt_long(handle, CURLOPT_LOW_SPEED_TIME, max(1, Int(settings.timeout.rounded(.up))))
         if let caFile = settings.caFile { ocirpc_setopt_string(handle, CURLOPT_CAINFO, caFile) }
         if let caDirectory = settings.caDirectory { ocirpc_setopt_string(handle, CURLOPT_CAPATH, caDirectory) }
+        // With no proxy in the environment, say so once: libcurl would
+        // otherwise look the proxy variables up on every transfer.
+        if !ProxyEnvironment.isSet {
+            ocirpc_setopt_string(handle, CURLOPT_PROXY, "")
+            ocirpc_setopt_string(handle, CURLOPT_NOPROXY, "")
+        }
+        ocirpc_setopt_data_callback(handle, CURLOPT_HEADERFUNCTION) { data, size, count, context in
+            Unmanaged<CurlTransfer>.fromOpaque(context!).takeUnretainedValue().receiveHeader(data, size * count)
+        }
+        ocirpc_setopt_data_callback(handle, CURLOPT_WRITEFUNCTION) { data, size, count, context in
+            Unmanaged<CurlTransfer>.fromOpaque(context!).takeUnretainedValue().receiveBody(data, size * count)
+        }
+        ocirpc_setopt_prereq_callback(handle) { context, _, _, _, _ in
+            // A connection is ours: from now on, silence counts toward the timeout.
+            Unmanaged<CurlTransfer>.fromOpaque(context!).takeUnretainedValue().lastProgress = CurlTransfer.now()
+            return Int32(CURL_PREREQFUNC_OK)
+        }
+    }
+
+    /// Whether the handle must be reset before another transfer: a method
+    /// other than GET, or a request body, leaves options behind.
+    var needsReset: Bool { request.method != "GET" || request.body != nil }
+
+    /// Sets `handle` (set up by `configureShared`) up for this request.
+    func configure(_ handle: UnsafeMutableRawPointer) {
+        self.handle = handle
+        let context = Unmanaged.passUnretained(self).toOpaque()
+        ocirpc_setopt_string(handle, CURLOPT_URL, request.url)
+        let https = request.url.hasPrefix("https:")
+        // Redirects never go from https down to http.
+        ocirpc_setopt_string(handle, CURLOPT_REDIR_PROTOCOLS_STR, https ? "https" : "http,https")
+        // Over TLS, a registry that speaks HTTP/2 takes every request on one
+        // connection: wait for the first connection's answer to that rather
+        // than open one per request (one TLS handshake, not eight).
+        ocirpc_setopt_long(handle, CURLOPT_PIPEWAIT, https ? 1 : 0)
+        // A deadline for the whole transfer.
+        ocirpc_setopt_long(handle, CURLOPT_TIMEOUT_MS, max(1, Int(min(timeLimit, 86_400) * 1000)))
         switch request.method {
         case "GET": break
         case "HEAD": ocirpc_setopt_long(handle, CURLOPT_NOBODY, 1)
@@ -90,23 +119,13 @@ final class CurlTransfer: @unchecked Sendable {
         for (name, value) in request.headers { list = ocirpc_slist_append(list, "\(name): \(value)") }
         headerList = list
         ocirpc_setopt_slist(handle, CURLOPT_HTTPHEADER, list)
-        ocirpc_setopt_pointer(handle, CURLOPT_PRIVATE, context)
         ocirpc_setopt_pointer(handle, CURLOPT_HEADERDATA, context)
-        ocirpc_setopt_data_callback(handle, CURLOPT_HEADERFUNCTION) { data, size, count, context in
-            Unmanaged<CurlTransfer>.fromOpaque(context!).takeUnretainedValue().receiveHeader(data, size * count)
-        }
         ocirpc_setopt_pointer(handle, CURLOPT_WRITEDATA, context)
-        ocirpc_setopt_data_callback(handle, CURLOPT_WRITEFUNCTION) { data, size, count, context in
-            Unmanaged<CurlTransfer>.fromOpaque(context!).takeUnretainedValue().receiveBody(data, size * count)
-        }
         ocirpc_setopt_pointer(handle, CURLOPT_PREREQDATA, context)
-        ocirpc_setopt_prereq_callback(handle) { context, _, _, _, _ in
-            // A connection is ours: from now on, silence counts toward the timeout.
-            Unmanaged<CurlTransfer>.fromOpaque(context!).takeUnretainedValue().lastProgress = CurlTransfer.now()
-            return Int32(CURL_PREREQFUNC_OK)
-        }
         switch sink {
-        case .memory(let limit): bodyLimit = limit
+        case .memory(let limit):
+            bodyLimit = limit
+            ocirpc_setopt_offset(handle, CURLOPT_MAXFILESIZE_LARGE, 0)
         case .file(_, _, let limit):
             bodyLimit = 1 << 20
             // Refused up front when the response declares a larger body.
@@ -279,6 +298,7 @@ final class CurlTransfer: @unchecked Sendable {
             self.file = nil
             discardFile()
         }
+        if let handle { ocirpc_setopt_slist(handle, CURLOPT_HTTPHEADER, nil) }
         ocirpc_slist_free_all(headerList)
         headerList = nil
         handle = nil

@@ -1,0 +1,17 @@
+import Foundation
+
+/// Whether the environment names a proxy the way libcurl reads it
+/// (`http_proxy`, `https_proxy`/`HTTPS_PROXY`, `all_proxy`/`ALL_PROXY`).
+/// When none is set, transfers say "no proxy" once, at handle set-up,
+/// rather than have libcurl search the environment on every transfer.
+enum ProxyEnvironment {
+    /// The variables whose presence (even empty) leaves proxies to libcurl.
+    static let names = ["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"]
+
+    /// Read once: the server never changes its own environment.
+    static let isSet = isSet(in: ProcessInfo.processInfo.environment)
+
+    static func isSet(in environment: [String: String]) -> Bool {
+        names.contains { environment[$0] != nil }
+    }
+}
