@@ -1,8 +1,10 @@
 """bench/run peers: ocirpc's batch side by side with what users would pick
 instead, fetching the same uncached tag manifests 8 at a time:
 
-  wrk -c 8 (the ceiling: HTTP alone), the ocirpc batch, Python http.client
-  with 8 threads, oras-py with 8 threads, `skopeo inspect --raw` 8 at a time.
+  wrk -c 8 (the ceiling: HTTP alone), a C client on libcurl's multi
+  interface (peers/curl_multi.c: HTTP through libcurl and nothing else, the
+  floor of any libcurl client), the ocirpc batch, Python http.client with 8
+  threads, oras-py with 8 threads, `skopeo inspect --raw` 8 at a time.
 
 Each client is a child process; its CPU is its rusage (children included),
 from spawn to exit, so a fixed start-up cost counts. Conditions: the
@@ -22,6 +24,18 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKERS = 8
+CURL_FLOOR = "C libcurl multi"
+
+
+def curl_multi_binary():
+    """peers/curl_multi.c, compiled once per run (against Debian's libcurl)."""
+    path = os.path.join(tempfile.gettempdir(), f"ocirpc-bench-curl-multi-{os.getpid()}")
+    if not os.path.exists(path):
+        compiler = next((c for c in ("cc", "gcc", "clang") if subprocess.run(
+            ["sh", "-c", f"command -v {c}"], stdout=subprocess.DEVNULL).returncode == 0))
+        subprocess.run([compiler, "-O2", "-o", path, os.path.join(HERE, "peers", "curl_multi.c"), "-lcurl"],
+                       check=True)
+    return path
 
 
 def measured(command, cpu=None, stdin_bytes=None):
@@ -78,6 +92,9 @@ def run_client(name, args, host, repo, count, cpu, lua, credentials=None):
                 raise RuntimeError(f"wrk got error answers:\n{text}")
             done = int(next(line for line in text.splitlines() if "requests in" in line).split()[0])
             rate = float(next(line for line in text.splitlines() if line.startswith("Requests/sec:")).split()[1])
+        elif name == CURL_FLOOR:
+            elapsed, _ = measured([curl_multi_binary(), host, repo, str(count), str(WORKERS)], cpu)
+            done, rate = count, count / elapsed
         elif name == "ocirpc batch":
             refs = ",".join(f'"{host}/{repo}:t{i}"' for i in range(count))
             request = ('{"jsonrpc":"2.0","id":1,"method":"ec.oci.image_manifests","params":[[%s]]}\n' % refs).encode()
@@ -97,7 +114,7 @@ def run_client(name, args, host, repo, count, cpu, lua, credentials=None):
 
 def peers(args):
     from fixture_registry import NativeLatencyProxy, Registry
-    clients = ["wrk -c 8", "ocirpc batch", "python http.client", "oras-py", "skopeo"]
+    clients = ["wrk -c 8", CURL_FLOOR, "ocirpc batch", "python http.client", "oras-py", "skopeo"]
     proxy_binary = os.path.join(os.path.dirname(args.binary), "ocirpc-bench-proxy")
     print(f"# peers benchmark ({os.cpu_count()} cores, {args.manifests} manifests, {WORKERS} at a time; "
           f"skopeo over {args.skopeo_manifests}; {args.rounds} rounds)")
@@ -191,7 +208,8 @@ def count_requests_with_tokens(args, clients, lua):
         print("\n## HTTP requests per manifest (bearer-token registry)\n")
         print("| client | registry requests | token requests | in all, per manifest |\n|---|---|---|---|")
         proxy_binary = os.path.join(os.path.dirname(args.binary), "ocirpc-bench-proxy")
-        for name in clients[1:]:
+        # The C client does not authenticate: it has no row here.
+        for name in [name for name in clients[1:] if name != CURL_FLOOR]:
             proxy = NativeLatencyProxy(proxy_binary, host, 0)
             before = tokens()
             run_client(name, args, proxy.host, repo, count, None, lua, credentials=("bench", "bench-secret"))

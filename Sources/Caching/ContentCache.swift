@@ -15,22 +15,38 @@ public struct CacheKindStats: Sendable, Equatable {
 /// recently used first out. Every kind of content (manifests, blobs,
 /// parsed files...) shares the budget; statistics are kept per kind.
 public final class ContentCache: @unchecked Sendable {
-    /// A key: the kind of content and its name within that kind.
+    /// A key: the kind of content and its name within that kind. Its hash
+    /// is computed once, so a lookup, an insert and the table's growth do
+    /// not hash the (digest-long) name again.
     public struct Key: Hashable, Sendable {
         public let kind: String
         public let name: String
+        private let hash: Int
+
         public init(_ kind: String, _ name: String) {
             self.kind = kind
             self.name = name
+            var hasher = Hasher()
+            hasher.combine(kind)
+            hasher.combine(name)
+            hash = hasher.finalize()
         }
+
+        public static func == (lhs: Key, rhs: Key) -> Bool {
+            lhs.hash == rhs.hash && lhs.kind == rhs.kind && lhs.name == rhs.name
+        }
+
+        public func hash(into hasher: inout Hasher) { hasher.combine(hash) }
     }
 
     private final class Node {
         let key: Key
         let value: any Sendable
         let cost: Int
+        // Both links are strong: `unlink` clears them whenever a node
+        // leaves the list (and the cache empties its list when it goes).
         var newer: Node?
-        weak var older: Node?
+        var older: Node?
         init(key: Key, value: any Sendable, cost: Int) {
             self.key = key
             self.value = value
@@ -52,15 +68,19 @@ public final class ContentCache: @unchecked Sendable {
         self.capacity = max(0, capacity)
     }
 
+    deinit {
+        while let node = oldest { remove(node) }
+    }
+
     /// The value under `key` when present and of type `T` (counted as a hit
     /// or a miss for its kind).
     public func value<T: Sendable>(_ key: Key, as type: T.Type = T.self) -> T? {
         let found = lock.withLock { () -> T? in
             guard let node = nodes[key], let value = node.value as? T else {
-                stats[key.kind, default: CacheKindStats()].misses += 1
+                count(key.kind) { $0.misses += 1 }
                 return nil
             }
-            stats[key.kind, default: CacheKindStats()].hits += 1
+            count(key.kind) { $0.hits += 1 }
             moveToNewest(node)
             return value
         }
@@ -78,14 +98,16 @@ public final class ContentCache: @unchecked Sendable {
             guard cost <= capacity else { return }
             while totalCost + cost > capacity, let victim = oldest {
                 remove(victim)
-                stats[victim.key.kind, default: CacheKindStats()].evictions += 1
+                count(victim.key.kind) { $0.evictions += 1 }
             }
             let node = Node(key: key, value: value, cost: cost)
             nodes[key] = node
             append(node)
             totalCost += cost
-            stats[key.kind, default: CacheKindStats()].entries += 1
-            stats[key.kind, default: CacheKindStats()].bytes += cost
+            count(key.kind) {
+                $0.entries += 1
+                $0.bytes += cost
+            }
         }
     }
 
@@ -129,7 +151,14 @@ public final class ContentCache: @unchecked Sendable {
         unlink(node)
         nodes[node.key] = nil
         totalCost -= node.cost
-        stats[node.key.kind, default: CacheKindStats()].entries -= 1
-        stats[node.key.kind, default: CacheKindStats()].bytes -= node.cost
+        count(node.key.kind) {
+            $0.entries -= 1
+            $0.bytes -= node.cost
+        }
+    }
+
+    /// Updates the statistics of `kind` (one lookup).
+    private func count(_ kind: String, _ update: (inout CacheKindStats) -> Void) {
+        update(&stats[kind, default: CacheKindStats()])
     }
 }

@@ -45,6 +45,47 @@ import Testing
         #expect(cache.value(.init("k", "3"), as: Int.self) == nil)
     }
 
+    final class Payload: Sendable {}
+
+    /// The recency list links its nodes both ways: a value must still be
+    /// freed when it is evicted, removed, or the cache itself goes.
+    @Test func valuesAreFreedWhenEvictedClearedOrWhenTheCacheGoes() {
+        weak var evicted: Payload?
+        weak var cleared: Payload?
+        weak var heldToTheEnd: Payload?
+        var cache: ContentCache? = ContentCache(capacity: 200)
+        do {
+            let first = Payload(), second = Payload(), third = Payload()
+            evicted = first
+            cache?.store(first, cost: 100, for: .init("k", "first"))
+            cache?.store(second, cost: 100, for: .init("k", "second"))
+            cache?.store(third, cost: 100, for: .init("k", "third"))
+            cleared = second
+        }
+        #expect(evicted == nil)
+        cache?.removeAll()
+        #expect(cleared == nil)
+        do {
+            let last = Payload(), other = Payload()
+            heldToTheEnd = last
+            cache?.store(last, cost: 100, for: .init("k", "last"))
+            cache?.store(other, cost: 100, for: .init("k", "other"))
+            #expect(cache?.value(.init("k", "last"), as: Payload.self) === last)
+        }
+        #expect(heldToTheEnd != nil)
+        cache = nil
+        #expect(heldToTheEnd == nil)
+    }
+
+    @Test func keysAreEqualOnlyWhenKindAndNameAre() {
+        let key = ContentCache.Key("manifest", "r/a@sha256:1")
+        #expect(key == ContentCache.Key("manifest", "r/a@sha256:1"))
+        #expect(key.hashValue == ContentCache.Key("manifest", "r/a@sha256:1").hashValue)
+        #expect(key != ContentCache.Key("manifest", "r/a@sha256:2"))
+        #expect(key != ContentCache.Key("blob", "r/a@sha256:1"))
+        #expect(ContentCache.Key("ab", "c") != ContentCache.Key("a", "bc"))
+    }
+
     @Test func replacingAKeyKeepsTheAccountsRight() {
         let cache = ContentCache(capacity: 1000)
         cache.store(1, cost: 100, for: .init("k", "x"))

@@ -41,6 +41,17 @@ import Testing
         #expect(kept("Content-Lengthy") == nil)
         #expect(kept("Content-Lengt") == nil)
         #expect(kept("") == nil)
+        #expect(kept("Etag-Digest-Of-Content") == nil, "a name longer than any kept one")
+        #expect(kept("Docker-Content-Digesu") == nil, "the length of a kept name")
+    }
+
+    @Test func everyKeptHeaderNameHasALengthOfItsOwn() {
+        // keptName compares a name with the one kept name of its length.
+        let lengths = CurlTransfer.keptHeaders.map(\.utf8.count)
+        #expect(Set(lengths).count == lengths.count)
+        for (index, name) in CurlTransfer.keptHeaders.enumerated() {
+            #expect(CurlTransfer.keptByLength[name.utf8.count] == index)
+        }
     }
 
     @Test func settingAHeaderReplacesItWhateverItsCase() {

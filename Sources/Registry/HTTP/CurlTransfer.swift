@@ -159,6 +159,7 @@ final class CurlTransfer: @unchecked Sendable {
             return length
         }
         let (valueStart, valueEnd) = Self.trimmed(line, colon + 1, length)
+        if headers.isEmpty { headers.reserveCapacity(Self.keptHeaders.count) }
         headers[name] = String(decoding: UnsafeRawBufferPointer(rebasing: line[valueStart..<valueEnd]), as: UTF8.self)
         return length
     }
@@ -172,13 +173,21 @@ final class CurlTransfer: @unchecked Sendable {
     ]
 
     /// `name`'s entry in `keptHeaders` (compared without case), or nil.
+    /// The kept names differ in length, so one comparison decides.
     static func keptName(_ name: UnsafeRawBufferPointer) -> String? {
-        keptHeaders.first { kept in
-            kept.utf8.count == name.count
-                // Names are ASCII (RFC 9110): lower-cased byte by byte.
-                && zip(kept.utf8, name).allSatisfy { $0 == ($1 >= 0x41 && $1 <= 0x5A ? $1 | 0x20 : $1) }
-        }
+        guard name.count < keptByLength.count, let index = keptByLength[name.count] else { return nil }
+        let kept = keptHeaders[index]
+        // Names are ASCII (RFC 9110): lower-cased byte by byte.
+        return zip(kept.utf8, name).allSatisfy { $0 == ($1 >= 0x41 && $1 <= 0x5A ? $1 | 0x20 : $1) } ? kept : nil
     }
+
+    /// The index in `keptHeaders` of the name of each length (the names
+    /// differ in length: a test checks it).
+    static let keptByLength: [Int?] = {
+        var table = [Int?](repeating: nil, count: (keptHeaders.map(\.utf8.count).max() ?? 0) + 1)
+        for (index, name) in keptHeaders.enumerated() { table[name.utf8.count] = index }
+        return table
+    }()
 
     /// The bounds of `bytes[start..<end]` without leading and trailing
     /// spaces, tabs, CR and LF.
