@@ -10,7 +10,7 @@ public struct Digest: Sendable, Hashable, CustomStringConvertible {
         /// Length of the lower-case hex encoding.
         public var hexLength: Int { self == .sha256 ? 64 : 128 }
 
-        init?(name: Substring.UTF8View) {
+        init?(name: UnsafeBufferPointer<UInt8>) {
             if name.elementsEqual("sha256".utf8) {
                 self = .sha256
             } else if name.elementsEqual("sha512".utf8) {
@@ -28,16 +28,21 @@ public struct Digest: Sendable, Hashable, CustomStringConvertible {
     /// Parses `sha256:<64 hex>` or `sha512:<128 hex>`; nil otherwise
     /// (upper-case hex is refused, as the OCI grammar says).
     public init?(_ text: String) {
-        let utf8 = text.utf8
-        guard let colon = utf8.firstIndex(of: UInt8(ascii: ":")),
-            let algorithm = Algorithm(name: utf8[..<colon])
-        else { return nil }
-        let hex = utf8[utf8.index(after: colon)...]
-        guard hex.count == algorithm.hexLength,
-            hex.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) })
-        else { return nil }
+        // On the contiguous bytes: digests are parsed for every manifest.
+        var text = text
+        let parsed = text.withUTF8 { utf8 -> (Algorithm, String)? in
+            guard let colon = utf8.firstIndex(of: UInt8(ascii: ":")),
+                let algorithm = Algorithm(name: UnsafeBufferPointer(rebasing: utf8[..<colon]))
+            else { return nil }
+            let hex = UnsafeBufferPointer(rebasing: utf8[(colon + 1)...])
+            guard hex.count == algorithm.hexLength,
+                hex.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) })
+            else { return nil }
+            return (algorithm, String(decoding: hex, as: UTF8.self))
+        }
+        guard let (algorithm, hex) = parsed else { return nil }
         self.algorithm = algorithm
-        self.hex = String(Substring(hex))
+        self.hex = hex
         description = text
     }
 

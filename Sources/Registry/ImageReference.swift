@@ -26,10 +26,25 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
         self.repository = repository
         self.tag = digest == nil ? (tag ?? "latest") : tag
         self.digest = digest
-        name = "\(registry)/\(repository)"
+        // Built by appending into one buffer: references are made per request.
+        var name = registry
+        name.reserveCapacity(registry.utf8.count + 1 + repository.utf8.count)
+        name += "/"
+        name += repository
+        self.name = name
         var text = name
-        if let tag = self.tag { text += ":\(tag)" }
-        if let digest { text += "@\(digest)" }
+        let tag = self.tag
+        text.reserveCapacity(
+            name.utf8.count + (tag.map { $0.utf8.count + 1 } ?? 0) + (digest.map { $0.description.utf8.count + 1 } ?? 0)
+        )
+        if let tag {
+            text += ":"
+            text += tag
+        }
+        if let digest {
+            text += "@"
+            text += digest.description
+        }
         description = text
     }
 
@@ -106,17 +121,21 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
             }
         }
         if registry == "docker.io" || registry == "registry-1.docker.io" { registry = dockerHub }
-        let path = bytes[pathStart..<end]
-        let components = path.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
-        for component in components {
+        // The path's components, between slashes (empty ones are invalid).
+        var componentCount = 0
+        var componentStart = pathStart
+        for index in pathStart...end where index == end || bytes[index] == UInt8(ascii: "/") {
+            let component = bytes[componentStart..<index]
             guard isValidPathComponent(component) else {
                 throw fail(
                     "repository path component '\(String(decoding: component, as: UTF8.self))' "
                         + "must be lower-case letters, digits and separators")
             }
+            componentCount += 1
+            componentStart = index + 1
         }
         var repository = string(pathStart..<end)
-        if registry == dockerHub && components.count == 1 { repository = "library/" + repository }
+        if registry == dockerHub && componentCount == 1 { repository = "library/" + repository }
         // As distribution counts it: the whole normalised name, registry included.
         guard registry.utf8.count + 1 + repository.utf8.count <= 255 else {
             throw fail("name longer than 255 characters")
@@ -186,10 +205,17 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
         }
         guard !host.isEmpty else { return false }
         // DNS labels of ASCII letters, digits and inner hyphens (or an IPv4 address).
-        return host.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false).allSatisfy { label in
+        var labelStart = host.startIndex
+        for index in host.startIndex...host.endIndex {
+            guard index == host.endIndex || host[index] == UInt8(ascii: ".") else {
+                guard isASCIIAlnum(host[index]) || host[index] == UInt8(ascii: "-") else { return false }
+                continue
+            }
+            let label = host[labelStart..<index]
             guard let f = label.first, let l = label.last, isASCIIAlnum(f), isASCIIAlnum(l) else { return false }
-            return label.allSatisfy { isASCIIAlnum($0) || $0 == UInt8(ascii: "-") }
+            labelStart = index + 1
         }
+        return true
     }
 
     private static func isASCIIAlnum(_ b: UInt8) -> Bool {

@@ -82,10 +82,10 @@ public final class RegistryClient: Sendable {
     /// `scheme://registry/v2/<repository>/<path>`.
     func url(_ reference: ImageReference, _ path: String) throws(RegistryError) -> String {
         let scheme = configuration.scheme.scheme(for: reference.registry)
-        let url = "\(scheme)://\(reference.registry)/v2/\(reference.repository)/\(path)"
+        var url = "\(scheme)://\(reference.registry)/v2/\(reference.repository)/\(path)"
         // Parsed references only hold URL-safe characters; a mirror's host
         // from the configuration is checked here.
-        guard url.utf8.allSatisfy(Self.isURLSafe) else {
+        guard url.withUTF8({ $0.allSatisfy(Self.isURLSafe) }) else {
             throw RegistryError(
                 .invalidReference, reason: .invalidReference, message: "cannot build a URL for \(reference)")
         }

@@ -176,10 +176,17 @@ final class CurlTransfer: @unchecked Sendable {
     /// The kept names differ in length, so one comparison decides.
     static func keptName(_ name: UnsafeRawBufferPointer) -> String? {
         guard name.count < keptByLength.count, let index = keptByLength[name.count] else { return nil }
-        let kept = keptHeaders[index]
-        // Names are ASCII (RFC 9110): lower-cased byte by byte.
-        return zip(kept.utf8, name).allSatisfy { $0 == ($1 >= 0x41 && $1 <= 0x5A ? $1 | 0x20 : $1) } ? kept : nil
+        let kept = keptBytes[index]
+        for offset in 0..<name.count {
+            // Names are ASCII (RFC 9110): lower-cased byte by byte.
+            let byte = name[offset]
+            guard kept[offset] == (byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte) else { return nil }
+        }
+        return keptHeaders[index]
     }
+
+    /// The bytes of each name of `keptHeaders`.
+    private static let keptBytes = keptHeaders.map { Array($0.utf8) }
 
     /// The index in `keptHeaders` of the name of each length (the names
     /// differ in length: a test checks it).

@@ -75,12 +75,13 @@ package struct HTTPResponse: Sendable {
 
     /// The `Content-Type` without parameters (`""` when absent).
     package var mediaType: String {
-        guard let value = header("Content-Type") else { return "" }
-        let type = value.utf8.prefix { $0 != UInt8(ascii: ";") }
-        let start = type.firstIndex { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") } ?? type.endIndex
-        let end =
-            type.lastIndex { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\t") }.map { type.index(after: $0) }
-            ?? start
-        return String(Substring(type[start..<max(start, end)]))
+        guard var value = header("Content-Type") else { return "" }
+        return value.withUTF8 { utf8 in
+            let type = utf8.prefix { $0 != UInt8(ascii: ";") }
+            func isSpace(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+            let start = type.firstIndex { !isSpace($0) } ?? type.endIndex
+            let end = type.lastIndex { !isSpace($0) }.map { $0 + 1 } ?? start
+            return String(decoding: UnsafeBufferPointer(rebasing: utf8[start..<max(start, end)]), as: UTF8.self)
+        }
     }
 }
