@@ -21,6 +21,13 @@ public struct JSONObject: Sendable, Equatable {
         self.members = members
     }
 
+    /// An empty object with room for `capacity` members, for one built
+    /// member by member whose size is known (one allocation, not several).
+    public init(capacity: Int) {
+        members = []
+        members.reserveCapacity(capacity)
+    }
+
     public var isEmpty: Bool { members.isEmpty }
     public var count: Int { members.count }
     public var keys: [String] { members.map(\.key) }

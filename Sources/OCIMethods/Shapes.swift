@@ -9,7 +9,7 @@ enum Shapes {
     /// when the descriptor has one.
     static func descriptor(_ source: JSONValue?) -> JSONValue {
         let d = source?.objectValue ?? JSONObject()
-        var object = JSONObject()
+        var object = JSONObject(capacity: 8)
         object.append("mediaType", .string(d["mediaType"]?.stringValue ?? ""))
         object.append("size", d["size"].flatMap { $0.numberText.map(JSONValue.number) } ?? 0)
         object.append("digest", .string(d["digest"]?.stringValue ?? ""))
@@ -18,7 +18,7 @@ enum Shapes {
         object.append("annotations", stringMap(d["annotations"]))
         object.append("artifactType", .string(d["artifactType"]?.stringValue ?? ""))
         if let platform = d["platform"]?.objectValue {
-            var p = JSONObject()
+            var p = JSONObject(capacity: 6)
             p.append("architecture", .string(platform["architecture"]?.stringValue ?? ""))
             p.append("os", .string(platform["os"]?.stringValue ?? ""))
             p.append("os.version", .string(platform["os.version"]?.stringValue ?? ""))
@@ -32,7 +32,7 @@ enum Shapes {
 
     /// `{schemaVersion, mediaType, config, layers, annotations}` plus `subject`.
     static func manifest(_ document: JSONValue) -> JSONValue {
-        var object = JSONObject()
+        var object = JSONObject(capacity: 6)
         object.append("schemaVersion", schemaVersion(document))
         object.append("mediaType", .string(document["mediaType"]?.stringValue ?? ""))
         object.append("config", descriptor(document["config"]))
@@ -46,7 +46,7 @@ enum Shapes {
 
     /// `{schemaVersion, mediaType, manifests, annotations}` plus `subject`.
     static func index(_ document: JSONValue) -> JSONValue {
-        var object = JSONObject()
+        var object = JSONObject(capacity: 5)
         object.append("schemaVersion", schemaVersion(document))
         object.append("mediaType", .string(document["mediaType"]?.stringValue ?? ""))
         object.append("manifests", .array((document["manifests"]?.arrayValue ?? []).map { descriptor($0) }))
@@ -62,7 +62,7 @@ enum Shapes {
     static func referrer(_ source: JSONValue, repository name: String) -> JSONValue {
         let d = descriptor(source)
         let digest = d["digest"]?.stringValue ?? ""
-        var object = JSONObject()
+        var object = JSONObject(capacity: 6)
         object.append("mediaType", d["mediaType"] ?? "")
         object.append("size", d["size"] ?? 0)
         object.append("digest", .string(digest))
@@ -82,8 +82,9 @@ enum Shapes {
     }
 
     private static func stringMap(_ value: JSONValue?) -> JSONValue {
-        var object = JSONObject()
-        for member in value?.objectValue?.members ?? [] {
+        let members = value?.objectValue?.members ?? []
+        var object = JSONObject(capacity: members.count)
+        for member in members {
             if let s = member.value.stringValue { object[member.key] = .string(s) }
         }
         return .object(object)
