@@ -26,25 +26,10 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
         self.repository = repository
         self.tag = digest == nil ? (tag ?? "latest") : tag
         self.digest = digest
-        // Built by appending into one buffer: references are made per request.
-        var name = registry
-        name.reserveCapacity(registry.utf8.count + 1 + repository.utf8.count)
-        name += "/"
-        name += repository
-        self.name = name
+        name = "\(registry)/\(repository)"
         var text = name
-        let tag = self.tag
-        text.reserveCapacity(
-            name.utf8.count + (tag.map { $0.utf8.count + 1 } ?? 0) + (digest.map { $0.description.utf8.count + 1 } ?? 0)
-        )
-        if let tag {
-            text += ":"
-            text += tag
-        }
-        if let digest {
-            text += "@"
-            text += digest.description
-        }
+        if let tag = self.tag { text += ":\(tag)" }
+        if let digest { text += "@\(digest)" }
         description = text
     }
 

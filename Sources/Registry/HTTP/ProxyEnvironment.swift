@@ -6,6 +6,8 @@ import Foundation
 /// rather than have libcurl search the environment on every transfer.
 enum ProxyEnvironment {
     /// The variables whose presence (even empty) leaves proxies to libcurl.
+    /// `HTTP_PROXY`, which curl ignores, counts too: with it set, the
+    /// decision stays libcurl's, as it was before this shortcut.
     static let names = ["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"]
 
     /// Read once: the server never changes its own environment.
