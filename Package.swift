@@ -111,10 +111,18 @@ let package = Package(
 
 // Release builds optimise across modules: the caches and the singleflight are
 // generic, and unspecialised generics cost their callers a metadata lookup
-// on every call.
+// on every call. They also build generic type metadata through accessor
+// functions rather than by demangling a name at run time: a name lookup
+// checks each generic requirement by scanning every conformance record in
+// the binary (Foundation's included), which was 13% of the instructions
+// from spawn to the first registry answer (bench/README.md, "Fixed cost").
 for target in package.targets where target.type != .system {
     target.swiftSettings =
         (target.swiftSettings ?? []) + [
-            .unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))
+            .unsafeFlags(
+                [
+                    "-cross-module-optimization",
+                    "-Xfrontend", "-disable-concrete-type-metadata-mangled-name-accessors",
+                ], .when(configuration: .release))
         ]
 }

@@ -67,30 +67,49 @@ public struct Digest: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// Computes a digest incrementally (while bytes stream in) with OpenSSL's
-/// EVP interface.
+/// SHA-256 and SHA-512.
+///
+/// These are the one-algorithm functions of `<openssl/sha.h>`, not EVP:
+/// the first EVP digest of a process initialises OpenSSL's provider and
+/// builds its algorithm name tables (~3 million instructions, a tenth of a
+/// process that answers one manifest), and every EVP digest allocates a
+/// context. Both run the same assembly for the hashing itself.
 public final class DigestHasher {
     public let algorithm: Digest.Algorithm
-    private let context: OpaquePointer
+    private let state: State
 
-    /// The implementations, fetched from OpenSSL's provider once: without
-    /// this every digest fetched one by name again, which cost more than
-    /// hashing a manifest. Shared read-only by every thread (OpenSSL allows
-    /// it).
-    private nonisolated(unsafe) static let sha256 = EVP_MD_fetch(nil, "SHA256", nil) ?? EVP_sha256()
-    private nonisolated(unsafe) static let sha512 = EVP_MD_fetch(nil, "SHA512", nil) ?? EVP_sha512()
+    private enum State {
+        case sha256(UnsafeMutablePointer<SHA256_CTX>)
+        case sha512(UnsafeMutablePointer<SHA512_CTX>)
+    }
 
     public init(_ algorithm: Digest.Algorithm) {
         self.algorithm = algorithm
-        // EVP_MD_CTX_new only fails when out of memory.
-        context = EVP_MD_CTX_new()!
-        EVP_DigestInit_ex(context, algorithm == .sha256 ? Self.sha256 : Self.sha512, nil)
+        switch algorithm {
+        case .sha256:
+            let context = UnsafeMutablePointer<SHA256_CTX>.allocate(capacity: 1)
+            SHA256_Init(context)
+            state = .sha256(context)
+        case .sha512:
+            let context = UnsafeMutablePointer<SHA512_CTX>.allocate(capacity: 1)
+            SHA512_Init(context)
+            state = .sha512(context)
+        }
     }
 
-    deinit { EVP_MD_CTX_free(context) }
+    deinit {
+        switch state {
+        case .sha256(let context): context.deallocate()
+        case .sha512(let context): context.deallocate()
+        }
+    }
 
     public func update(_ bytes: UnsafeRawBufferPointer) {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return }
-        EVP_DigestUpdate(context, base, bytes.count)
+        switch state {
+        case .sha256(let context): SHA256_Update(context, base, bytes.count)
+        case .sha512(let context): SHA512_Update(context, base, bytes.count)
+        }
     }
 
     public func update<Bytes: Collection<UInt8>>(_ bytes: Bytes) {
@@ -101,16 +120,19 @@ public final class DigestHasher {
 
     /// The digest of everything passed to `update`. Call once.
     public func finalize() -> Digest {
-        let hex = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Int(EVP_MAX_MD_SIZE)) { output in
-            var length: UInt32 = 0
-            EVP_DigestFinal_ex(context, output.baseAddress, &length)
+        let length = algorithm.hexLength / 2
+        let hex = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Int(SHA512_DIGEST_LENGTH)) { output in
+            switch state {
+            case .sha256(let context): SHA256_Final(output.baseAddress, context)
+            case .sha512(let context): SHA512_Final(output.baseAddress, context)
+            }
             let digits = Self.hexDigits
-            return String(unsafeUninitializedCapacity: Int(length) * 2) { hex in
-                for index in 0..<Int(length) {
+            return String(unsafeUninitializedCapacity: length * 2) { hex in
+                for index in 0..<length {
                     hex[2 * index] = digits[Int(output[index] >> 4)]
                     hex[2 * index + 1] = digits[Int(output[index] & 0xF)]
                 }
-                return Int(length) * 2
+                return length * 2
             }
         }
         return Digest(algorithm: algorithm, hex: hex)
