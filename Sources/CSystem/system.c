@@ -3,9 +3,12 @@
 #include "CSystem.h"
 #include <fcntl.h>
 #include <malloc.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 int ocirpc_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int ocirpc_mkstemp_cloexec(char *path_template) { return mkostemp(path_template, O_CLOEXEC); }
 
 void ocirpc_release_free_memory(void) { malloc_trim(0); }
 

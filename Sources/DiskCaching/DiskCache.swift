@@ -1,3 +1,4 @@
+import CSystem
 import Foundation
 import Glibc
 import Locking
@@ -311,13 +312,14 @@ public final class DiskCache: Sendable {
     /// failure counted, and logged once) when the disk refuses.
     @discardableResult
     func write(_ bytes: [UInt8], to path: String) -> Bool {
+        // Close-on-exec from the start: a credential helper spawned meanwhile
+        // must not inherit it.
         var template = Array((temporary + "/write-XXXXXX").utf8CString)
-        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        let fd = template.withUnsafeMutableBufferPointer { ocirpc_mkstemp_cloexec($0.baseAddress!) }
         guard fd >= 0 else {
             failed("create a file in \(temporary)", errno)
             return false
         }
-        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         let temporaryPath = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         var offset = 0
         var ok = true
@@ -335,9 +337,12 @@ public final class DiskCache: Sendable {
         let error = errno
         close(fd)
         if ok {
-            let directory = (path as NSString).deletingLastPathComponent
-            if access(directory, F_OK) != 0 { mkdir(directory, 0o700) }
             ok = rename(temporaryPath, path) == 0
+            // A repository's first entry: its directory is made then.
+            if !ok && errno == ENOENT, let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) {
+                mkdir(String(path[..<slash]), 0o700)
+                ok = rename(temporaryPath, path) == 0
+            }
         }
         guard ok else {
             failed("write \(path)", ok ? errno : error)

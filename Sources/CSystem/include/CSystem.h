@@ -6,6 +6,11 @@
 /// concurrent spawn cannot inherit them. 0 on success, -1 and errno else.
 int ocirpc_pipe_cloexec(int fds[2]);
 
+/// Creates and opens a new file from `path_template` (ending in XXXXXX,
+/// replaced in place), close-on-exec from the start (mkostemp). The file
+/// descriptor, or -1 and errno.
+int ocirpc_mkstemp_cloexec(char *path_template);
+
 /// Returns free heap pages to the system (malloc_trim).
 void ocirpc_release_free_memory(void);
 
