@@ -90,7 +90,8 @@ let package = Package(
             name: "MethodsIntegrationTests", dependencies: ["Reasons", "JSON", "Locking", "Registry", "TestFixtures"]),
         .testTarget(name: "ArchiveTests", dependencies: ["Reasons", "Archive", "TestFixtures"]),
         .testTarget(name: "YAMLTests", dependencies: ["YAML", "JSON"]),
-        .testTarget(name: "DiskCachingTests", dependencies: ["DiskCaching", "Registry", "Locking", "Logging"]),
+        .testTarget(
+            name: "DiskCachingTests", dependencies: ["CSystem", "DiskCaching", "Registry", "Locking", "Logging"]),
         .testTarget(name: "CachingTests", dependencies: ["Caching"]),
         .testTarget(
             name: "OCIMethodsTests",

@@ -28,6 +28,8 @@ public enum ManifestMediaType {
     public static let dockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
     /// What we accept, in order of preference.
     public static let all = [ociManifest, ociIndex, dockerManifest, dockerManifestList]
+    /// `all` as one `Accept` header value, joined once.
+    static let acceptAll = all.joined(separator: ", ")
 }
 
 extension RegistryClient {
@@ -48,7 +50,7 @@ extension RegistryClient {
     {
         let url = try url(reference, "manifests/\(reference.identifier)")
         let response = try await send(
-            "GET", url, for: reference, accept: ManifestMediaType.all, kind: .manifest,
+            "GET", url, for: reference, accept: ManifestMediaType.acceptAll, kind: .manifest,
             bodyLimit: Self.maxManifestBytes)
         guard response.status == 200 else {
             throw Self.error(for: response, notFoundReason: .manifestUnknown, what: "manifest \(reference)")
@@ -102,7 +104,7 @@ extension RegistryClient {
 
     private func headManifest(at reference: ImageReference) async throws(RegistryError) -> ManifestHead {
         let url = try url(reference, "manifests/\(reference.identifier)")
-        let response = try await send("HEAD", url, for: reference, accept: ManifestMediaType.all, kind: .manifest)
+        let response = try await send("HEAD", url, for: reference, accept: ManifestMediaType.acceptAll, kind: .manifest)
         guard response.status == 200 else {
             throw Self.error(for: response, notFoundReason: .manifestUnknown, what: "manifest \(reference)")
         }

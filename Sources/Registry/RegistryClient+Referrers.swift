@@ -18,7 +18,7 @@ extension RegistryClient {
         try refuseIfBlocked(reference)
         let url = try url(reference, "referrers/\(digest)")
         let response = try await send(
-            "GET", url, for: reference, accept: [ManifestMediaType.ociIndex], kind: .referrers)
+            "GET", url, for: reference, accept: ManifestMediaType.ociIndex, kind: .referrers)
         if response.status == 200 {
             guard response.mediaType == ManifestMediaType.ociIndex else {
                 throw RegistryError(

@@ -106,8 +106,9 @@ public final class RegistryClient: Sendable {
 
     /// Sends an authorized request for `reference`'s repository: with the
     /// known credentials up front, and once more after a 401 challenge.
+    /// `accept` is the `Accept` header's value (none when empty).
     func send(
-        _ method: String, _ url: String, for reference: ImageReference, accept: [String] = [],
+        _ method: String, _ url: String, for reference: ImageReference, accept: String = "",
         kind: RegistryCounters.Kind, bodyLimit: Int = 4 << 20
     ) async throws(RegistryError) -> HTTPResponse {
         try await authorized(method, url, for: reference, accept: accept) { [transport] request throws(RegistryError) in
@@ -122,7 +123,7 @@ public final class RegistryClient: Sendable {
         _ url: String, for reference: ImageReference, to directory: URL, hashing algorithm: Digest.Algorithm,
         limit: Int, kind: RegistryCounters.Kind
     ) async throws(RegistryError) -> (file: DownloadedFile?, response: HTTPResponse) {
-        try await authorized("GET", url, for: reference, accept: []) { [transport] request throws(RegistryError) in
+        try await authorized("GET", url, for: reference, accept: "") { [transport] request throws(RegistryError) in
             let result = try await transport.download(
                 request, to: directory, hashing: algorithm, limit: limit, kind: kind)
             return (result, result.response)
@@ -130,12 +131,12 @@ public final class RegistryClient: Sendable {
     }
 
     private func authorized<Result>(
-        _ method: String, _ url: String, for reference: ImageReference, accept: [String],
+        _ method: String, _ url: String, for reference: ImageReference, accept: String,
         _ perform: (HTTPRequest) async throws(RegistryError) -> (Result, HTTPResponse)
     ) async throws(RegistryError) -> Result {
         let scope = "repository:\(reference.repository):pull"
         var request = HTTPRequest(method, url: url)
-        if !accept.isEmpty { request.setHeader("Accept", accept.joined(separator: ", ")) }
+        if !accept.isEmpty { request.setHeader("Accept", accept) }
         if let authorization = try await authenticator.authorization(registry: reference.registry, scope: scope) {
             request.setHeader("Authorization", authorization)
         }
