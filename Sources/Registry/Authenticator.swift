@@ -44,9 +44,12 @@ final class Authenticator: Sendable {
     }
 
     /// After a 401: learns the challenge and returns the header to retry
-    /// with, or nil when there is nothing better to try.
+    /// with, or nil when there is nothing better to try. `sent` is the
+    /// `Authorization` the challenged request carried: a token is fetched
+    /// anew only when the request carried the cached one; a request sent
+    /// before another one cached a token retries with that token.
     func authorizationAfterChallenge(
-        _ response: HTTPResponse, registry: String, scope: String
+        _ response: HTTPResponse, registry: String, scope: String, sent: String?
     ) async throws(RegistryError) -> String? {
         guard let header = response.header("WWW-Authenticate"), let challenge = AuthChallenge(header) else {
             return nil
@@ -55,7 +58,7 @@ final class Authenticator: Sendable {
             if challenges.count >= Self.maxCachedChallenges && challenges[registry] == nil { challenges.removeAll() }
             challenges[registry] = challenge
         }
-        return try await authorization(for: challenge, registry: registry, scope: scope, refresh: true)
+        return try await authorization(for: challenge, registry: registry, scope: scope, refresh: true, sent: sent)
     }
 
     /// Drops every cached token (for `server.clearCache`).
@@ -64,7 +67,7 @@ final class Authenticator: Sendable {
     }
 
     private func authorization(
-        for challenge: AuthChallenge, registry: String, scope: String, refresh: Bool
+        for challenge: AuthChallenge, registry: String, scope: String, refresh: Bool, sent: String? = nil
     ) async throws(RegistryError) -> String? {
         switch challenge.scheme {
         case .basic:
@@ -72,19 +75,28 @@ final class Authenticator: Sendable {
             return Self.basic(creds)
         case .bearer:
             let key = "\(registry) \(scope)"
-            if !refresh, let cached = tokens.withLock({ $0[key] }), cached.expires > .now {
-                return "Bearer \(cached.value)"
-            }
-            let token = try await sharedTokenFetch(key: key, challenge: challenge, registry: registry, scope: scope)
+            if let cached = usableToken(key, refresh: refresh, sent: sent) { return "Bearer \(cached.value)" }
+            let token = try await sharedTokenFetch(
+                key: key, challenge: challenge, registry: registry, scope: scope, refresh: refresh, sent: sent)
             return "Bearer \(token.value)"
         }
     }
 
+    /// The cached token for `key` when it is unexpired and may be used:
+    /// always, except to refresh the very token the request carried (`sent`).
+    private func usableToken(_ key: String, refresh: Bool, sent: String?) -> CachedToken? {
+        guard let cached = tokens.withLock({ $0[key] }), cached.expires > .now else { return nil }
+        return !refresh || "Bearer \(cached.value)" != sent ? cached : nil
+    }
+
     private func sharedTokenFetch(
-        key: String, challenge: AuthChallenge, registry: String, scope: String
+        key: String, challenge: AuthChallenge, registry: String, scope: String, refresh: Bool, sent: String?
     ) async throws(RegistryError) -> CachedToken {
         let task: Task<CachedToken, any Error> = tokenFetches.withLock { fetches in
             if let running = fetches[key] { return running }
+            // A fetch that ended since the caller looked cached its token
+            // before leaving this table.
+            if let cached = usableToken(key, refresh: refresh, sent: sent) { return Task { cached } }
             let task = Task { [self] () async throws -> CachedToken in
                 defer { tokenFetches.withLock { _ = $0.removeValue(forKey: key) } }
                 let token = try await fetchToken(challenge: challenge, registry: registry, scope: scope)

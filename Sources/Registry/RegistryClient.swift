@@ -137,16 +137,15 @@ public final class RegistryClient: Sendable {
         let scope = "repository:\(reference.repository):pull"
         var request = HTTPRequest(method, url: url)
         if !accept.isEmpty { request.setHeader("Accept", accept) }
-        if let authorization = try await authenticator.authorization(registry: reference.registry, scope: scope) {
-            request.setHeader("Authorization", authorization)
-        }
+        let sent = try await authenticator.authorization(registry: reference.registry, scope: scope)
+        if let sent { request.setHeader("Authorization", sent) }
         let (result, response) = try await perform(request)
         // A challenge counts only when the registry itself gave it: a 401
         // from a host it redirected to must not draw its credentials there.
         guard response.status == 401,
             response.challengeURL.map(HTTPRequest.origin(of:)) == HTTPRequest.origin(of: url),
             let authorization = try await authenticator.authorizationAfterChallenge(
-                response, registry: reference.registry, scope: scope)
+                response, registry: reference.registry, scope: scope, sent: sent)
         else { return result }
         request.setHeader("Authorization", authorization)
         return try await perform(request).0

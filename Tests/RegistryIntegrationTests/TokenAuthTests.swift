@@ -66,6 +66,25 @@ import TestFixtures
         #expect(issuer.requests - before == 1)
     }
 
+    @Test func aNewClientsConcurrentFirstRequestsFetchOneToken() async throws {
+        let registry = try await TestRegistry(auth: .token(user: "bob", password: "tok-pass"))
+        defer { registry.stop() }
+        let issuer = try #require(registry.tokenIssuer)
+        try await registry.pushMinimalImage("team/e", "v1")
+        let (client, dir) = try client(for: registry, user: "bob", password: "tok-pass")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // Every request goes out before the challenge is known and meets it;
+        // those answered after the token came retry with it.
+        let before = issuer.requests
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<20 {
+                group.addTask { _ = try await client.fetchManifest(ImageReference.parse("\(registry.host)/team/e:v1")) }
+            }
+            try await group.waitForAll()
+        }
+        #expect(issuer.requests - before == 1)
+    }
+
     @Test func anIdentityTokenIsExchangedThroughTheRefreshTokenGrant() async throws {
         let registry = try await TestRegistry(auth: .token(user: "bob", password: "tok-pass"))
         defer { registry.stop() }

@@ -1,4 +1,5 @@
 import Foundation
+import Locking
 import Testing
 import TestFixtures
 @testable import Registry
@@ -222,5 +223,46 @@ import TestFixtures
             let delay = transport.backoff(attempt: attempt, retryAfter: nil)
             #expect(delay >= ceiling / 2 && delay <= ceiling, "attempt \(attempt): \(delay)")
         }
+    }
+}
+
+/// Which token answers a 401: the one the request carried is refreshed, one
+/// cached by another request meanwhile is reused.
+@Suite struct TokenAfterAChallenge {
+    @Test func aRequestSentBeforeATokenWasCachedRetriesWithItAndOnlyTheCarriedOneIsRefreshed() async throws {
+        let issued = Locked(0)
+        let tokenServer = try TestHTTPServer { _ in
+            let number = issued.withLock { count -> Int in
+                count += 1
+                return count
+            }
+            return .response(status: 200, headers: [], body: Array(#"{"token":"t\#(number)","expires_in":300}"#.utf8))
+        }
+        defer { tokenServer.stop() }
+        // A loopback registry (plain HTTP), so its plain-HTTP realm is its own.
+        let registry = "127.0.0.1:\(tokenServer.port)"
+        var configuration = RegistryClient.Configuration()
+        configuration.credentials = CredentialStore(environment: ["DOCKER_CONFIG": "/nonexistent"])
+        configuration.transport.retries = 0
+        let client = RegistryClient(configuration: configuration, logger: .disabled)
+        let challenge = HTTPResponse(
+            status: 401, headers: ["www-authenticate": #"Bearer realm="\#(tokenServer.baseURL)/token""#],
+            body: Data(), challengeURL: "http://\(registry)/v2/app/manifests/v1")
+        let scope = "repository:app:pull"
+
+        let first = try await client.authenticator.authorizationAfterChallenge(
+            challenge, registry: registry, scope: scope, sent: nil)
+        #expect(first == "Bearer t1")
+        // Sent without a token (before the first was cached): the cached one, no new request.
+        let again = try await client.authenticator.authorizationAfterChallenge(
+            challenge, registry: registry, scope: scope, sent: nil)
+        #expect(again == "Bearer t1")
+        #expect(issued.withLock { $0 } == 1)
+        // Refused with the cached token: a new one.
+        let refreshed = try await client.authenticator.authorizationAfterChallenge(
+            challenge, registry: registry, scope: scope, sent: "Bearer t1")
+        #expect(refreshed == "Bearer t2")
+        #expect(issued.withLock { $0 } == 2)
+        #expect(try await client.authenticator.authorization(registry: registry, scope: scope) == "Bearer t2")
     }
 }

@@ -82,7 +82,7 @@ import TestFixtures
         await #expect(throws: RegistryError.self) {
             _ = try await client.authenticator.authorizationAfterChallenge(
                 challenge, registry: "registry.example",
-                scope: "repository:app:pull")
+                scope: "repository:app:pull", sent: nil)
         }
         #expect(tokenRequests.withLock { $0 }.isEmpty)
     }
