@@ -1,5 +1,6 @@
 import CSystem
-import Foundation
+import Dispatch
+import FoundationEssentials
 import Glibc
 import Locking
 import Logging

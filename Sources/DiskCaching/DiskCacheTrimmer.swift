@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// Keeps a disk cache under its byte budget, least recently used first, in

@@ -2,7 +2,9 @@ import Reasons
 import Archive
 import CSystem
 import Caching
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import JSON
 import RPCDispatch
 import Registry

@@ -1,5 +1,7 @@
 import DiskCaching
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import JSON
 import Registry
 import Tally

@@ -1,6 +1,7 @@
 import Reasons
 import Archive
-import Foundation
+import FoundationEssentials
+import Glibc
 import JSON
 import Locking
 import RPCDispatch

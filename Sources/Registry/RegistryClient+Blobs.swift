@@ -1,5 +1,6 @@
 import Reasons
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// A blob downloaded to a file and verified against its digest. The file
 /// belongs to the caller (`discard()` it when done).

@@ -1,5 +1,6 @@
 import Reasons
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// A manifest or index as fetched: its exact bytes, media type and digest.
 public struct FetchedManifest: Sendable {

@@ -1,5 +1,6 @@
 import Reasons
-import Foundation
+import FoundationEssentials
+import Glibc
 import JSON
 import Logging
 

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Options
 
 /// The mirrors and insecure registries of a containers `registries.conf`
@@ -89,7 +90,10 @@ public struct RegistriesConf: Sendable, Equatable {
             guard let equals = line.firstIndex(of: "=") else {
                 throw ConfigurationError(message: "line \(number): expected key = value, got '\(line)'")
             }
-            let key = OptionValue.trimmed(line[..<equals]).trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
+            var quotedKey = Substring(OptionValue.trimmed(line[..<equals]))
+            while let first = quotedKey.first, first == "\"" || first == "'" { quotedKey.removeFirst() }
+            while let last = quotedKey.last, last == "\"" || last == "'" { quotedKey.removeLast() }
+            let key = String(quotedKey)
             var value = OptionValue.trimmed(line[line.index(after: equals)...])
             if value.hasPrefix("[") && (table == .registry || table == .mirror) {
                 throw ConfigurationError(

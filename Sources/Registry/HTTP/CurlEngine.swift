@@ -1,5 +1,7 @@
 import CCurl
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import Locking
 
 /// The HTTP engine: one libcurl multi handle, driven by one OS thread, runs

@@ -1,5 +1,7 @@
 import CCurl
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 
 /// One request in flight on the `CurlEngine`: sets up its easy handle,
 /// collects the response headers and body as libcurl delivers them, and

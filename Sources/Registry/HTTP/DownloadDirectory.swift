@@ -1,5 +1,6 @@
 import Reasons
-import Foundation
+import FoundationEssentials
+import Glibc
 import Locking
 
 /// Where downloads are written: a directory of this process's own under the

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// A response body streamed to disk, hashed as it was written.
 package struct DownloadedFile: Sendable {

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// One HTTP request to a registry or token server.
 package struct HTTPRequest: Sendable {

@@ -1,7 +1,9 @@
 import Reasons
-import Foundation
+import FoundationEssentials
+import Glibc
 import Locking
 import Logging
+import Options
 import Tally
 
 /// The HTTP layer: the shared `CurlEngine` (kept-alive connections), timeouts,
@@ -132,7 +134,7 @@ package final class HTTPTransport: Sendable {
     /// Exponential backoff with full jitter, or the server's Retry-After
     /// (seconds), capped.
     func backoff(attempt: Int, retryAfter: String?) -> Double {
-        if let retryAfter, let seconds = Double(retryAfter.trimmingCharacters(in: .whitespaces)), seconds >= 0 {
+        if let retryAfter, let seconds = Double(OptionValue.trimmed(retryAfter)), seconds >= 0 {
             return min(seconds, settings.maxBackoff)
         }
         let ceiling = min(settings.maxBackoff, settings.baseBackoff * pow(2, Double(attempt - 1)))
