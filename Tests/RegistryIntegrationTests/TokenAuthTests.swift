@@ -24,6 +24,16 @@ import TestFixtures
         return (RegistryClient(configuration: configuration, logger: .disabled), dir)
     }
 
+    /// Fetches the manifest `reference` names `count` times at once.
+    private func fetchConcurrently(_ count: Int, _ reference: String, with client: RegistryClient) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<count {
+                group.addTask { _ = try await client.fetchManifest(ImageReference.parse(reference)) }
+            }
+            try await group.waitForAll()
+        }
+    }
+
     @Test func tokensAreFetchedOncePerScopeAndReused() async throws {
         let registry = try await TestRegistry(auth: .token(user: "bob", password: "tok-pass"))
         defer { registry.stop() }
@@ -57,12 +67,7 @@ import TestFixtures
         _ = try? await client.fetchManifest(ImageReference.parse("\(registry.host)/team/c:v1"))
         try await registry.pushMinimalImage("team/d", "v1")
         let before = issuer.requests
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<20 {
-                group.addTask { _ = try await client.fetchManifest(ImageReference.parse("\(registry.host)/team/d:v1")) }
-            }
-            try await group.waitForAll()
-        }
+        try await fetchConcurrently(20, "\(registry.host)/team/d:v1", with: client)
         #expect(issuer.requests - before == 1)
     }
 
@@ -76,12 +81,7 @@ import TestFixtures
         // Every request goes out before the challenge is known and meets it;
         // those answered after the token came retry with it.
         let before = issuer.requests
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<20 {
-                group.addTask { _ = try await client.fetchManifest(ImageReference.parse("\(registry.host)/team/e:v1")) }
-            }
-            try await group.waitForAll()
-        }
+        try await fetchConcurrently(20, "\(registry.host)/team/e:v1", with: client)
         #expect(issuer.requests - before == 1)
     }
 
