@@ -55,7 +55,7 @@ let package = Package(
                 "CSystem", "JSON", "Framing", "Locking", "RPCDispatch", "Logging", "Options", "Reasons", "Tally",
             ]),
         // Manifests and tag answers kept on disk, shared by every process of the user.
-        .target(name: "DiskCaching", dependencies: ["CSystem", "Locking", "Logging", "Registry", "Tally"]),
+        .target(name: "DiskCaching", dependencies: ["CSystem", "CZlib", "Locking", "Logging", "Registry", "Tally"]),
         // The ten ec.oci.* methods over the registry client and the caches.
         .target(
             name: "OCIMethods",
@@ -87,7 +87,8 @@ let package = Package(
             dependencies: ["Reasons", "Registry", "JSON", "Locking", "Logging", "TestFixtures"]),
         // The ten methods through the binary, against a real registry.
         .testTarget(
-            name: "MethodsIntegrationTests", dependencies: ["Reasons", "JSON", "Locking", "Registry", "TestFixtures"]),
+            name: "MethodsIntegrationTests",
+            dependencies: ["DiskCaching", "Reasons", "JSON", "Locking", "Logging", "Registry", "TestFixtures"]),
         .testTarget(name: "ArchiveTests", dependencies: ["Reasons", "Archive", "TestFixtures"]),
         .testTarget(name: "YAMLTests", dependencies: ["YAML", "JSON"]),
         .testTarget(

@@ -16,12 +16,11 @@ extension DiskCache {
     /// The bytes are read once here, in blocks; the hash is checked before
     /// anyone reads a byte of the answer.
     public func blob(_ digest: Digest, repository: String, limit: Int) -> VerifiedBlob? {
-        let provenance = blobProvenancePath(digest, repository)
-        guard let entry = read(provenance, limit: Self.maxEntryBytes) else {
+        let journal = journal(repository)
+        guard lookUp(journal, { $0.blobs.contains(digest) ? true : nil }) != nil else {
             count { $0.misses += 1 }
             return nil
         }
-        guard entry == Array("blob\n\(digest)\n".utf8) else { return missDamaged(provenance) }
         let content = contentPath(digest)
         // A name of our own for the same file: an eviction or a replacement
         // of `content` meanwhile leaves this one whole.
@@ -33,6 +32,7 @@ extension DiskCache {
         }
         switch hashFile(link, algorithm: digest.algorithm, limit: limit, touch: true) {
         case .hashed(let size, let actual) where actual == digest:
+            touchIfDue(journal)
             count { $0.hits += 1 }
             return VerifiedBlob(file: URL(fileURLWithPath: link), size: size, digest: digest)
         case .hashed, .notOurs:
@@ -69,7 +69,10 @@ extension DiskCache {
             return
         }
         count { $0.writes += 1 }
-        write(Array("blob\n\(blob.digest)\n".utf8), to: blobProvenancePath(blob.digest, repository))
+        let journal = journal(repository)
+        if lookUp(journal, { $0.blobs.contains(blob.digest) ? true : nil }) == nil {
+            append(JournalRecord.blobBytes(blob.digest), to: journal)
+        }
     }
 
     /// What hashing a file found.
@@ -122,13 +125,4 @@ extension DiskCache {
         }
         return .hashed(size: size, digest: hasher.finalize())
     }
-
-    /// Provenance of a blob: a name apart from a manifest's, so content
-    /// seen as a blob in a repository is never served as its manifest.
-    private func blobProvenancePath(_ digest: Digest, _ repository: String) -> String {
-        provenancePath(digest, repository) + Self.blobProvenanceSuffix
-    }
-
-    /// The suffix of a blob's provenance entry.
-    static let blobProvenanceSuffix = ".blob"
 }

@@ -5,6 +5,8 @@ extension DiskCache {
     /// The largest derived result kept (an `image_files` answer can be large;
     /// past this it is simply not kept).
     public static let maxDerivedBytes = 64 << 20
+    /// Room for a stored result's first two lines (its hash and name).
+    static let maxDerivedNameBytes = 4 << 10
 
     /// Bumped whenever the shape of a derived result changes: results of an
     /// older format are never read.
@@ -17,7 +19,7 @@ extension DiskCache {
     public func derived(_ kind: String, _ key: String) -> [UInt8]? {
         guard let name = Self.derivedName(kind, key) else { return nil }
         let path = derivedPath(name)
-        guard let stored = read(path, limit: Self.maxDerivedBytes + Self.maxEntryBytes, touch: true) else {
+        guard let stored = read(path, limit: Self.maxDerivedBytes + Self.maxDerivedNameBytes, touch: true) else {
             count { $0.misses += 1 }
             return nil
         }

@@ -7,7 +7,7 @@ extension DiskCache {
     /// content before fetching it too.
     public static let maxFetchLockWait: Duration = .seconds(60)
 
-    /// The fetch locks: bytes of one file, `ocirpc/v1/fetch.lock`, a key's
+    /// The fetch locks: bytes of one file, `ocirpc/v2/fetch.lock`, a key's
     /// lock the byte at its hash modulo this. No file per key: creating
     /// files is what costs most on some disks.
     static let fetchLockSlots: UInt64 = 1 << 30
@@ -17,8 +17,8 @@ extension DiskCache {
     /// same cold content fetch it once, the others waiting and then finding
     /// it on disk (`fetch` is told whether it waited, and then looks again
     /// first). The lock is an
-    /// open-file-description lock on one byte of `ocirpc/v1/fetch.lock`,
-    /// released once the writes `fetch` queued are on disk (or when the
+    /// open-file-description lock on one byte of `ocirpc/v2/fetch.lock`,
+    /// released once `fetch` has returned, its appends made (or when the
     /// process dies); requests of one
     /// process never wait on each other through it. When it cannot be taken
     /// (a disk that fails, a holder past `maxFetchLockWait`) `fetch` runs
@@ -36,7 +36,7 @@ extension DiskCache {
             locked = ocirpc_ofd_trylock(fd, slot) == 0
         }
         defer {
-            if locked { writer.enqueue(bytes: 0) { ocirpc_ofd_unlock(fd, slot) } }
+            if locked { ocirpc_ofd_unlock(fd, slot) }
         }
         return try await fetch(waited)
     }

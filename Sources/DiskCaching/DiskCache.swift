@@ -7,18 +7,21 @@ import Logging
 import Registry
 import Tally
 
-/// Content kept on disk across processes: manifests, indexes and blobs by
-/// digest, which repositories were seen to hold them, and tag answers with
-/// the time they were fetched. Any number of processes share one directory:
-/// every write is a new file renamed into place, and every read is checked
-/// (content against its digest), so a torn or tampered file is deleted and
-/// counts as a miss.
+/// Content kept on disk across processes: what each repository was seen to
+/// hold (manifests with their bytes, blobs) and what its tags named when
+/// fetched, blobs by digest, and derived results. Any number of processes
+/// share one directory: what a repository holds is appended to its
+/// journal, one record per write; any other file is written new and renamed
+/// into place; and every read is checked (a manifest or blob against its
+/// digest, a record against its checksum and format), so a torn or
+/// tampered file is deleted and counts as a miss.
 ///
-/// The layout is an OCI image layout for the content (`oci-layout`,
-/// `blobs/sha256/<hex>`), with ocirpc's own tables beside it under
-/// `ocirpc/v1/`: `repositories/<hash of registry/repository>/<alg>-<hex>`
-/// (provenance of a manifest, holding its media type; `.blob` appended for
-/// a blob's), `tags/<hash of the tag ref>`, `derived/` and `tmp/`.
+/// The layout: blobs as in an OCI image layout (`oci-layout`,
+/// `blobs/sha256/<hex>`), and ocirpc's own tables beside them under
+/// `ocirpc/v2/`: `journals/<hash of registry/repository>` (see
+/// `JournalRecord`), `derived/` and `tmp/`. Appending a record costs a
+/// fraction of creating a file, which is what a cold tag used to cost three
+/// times over.
 ///
 /// A disk that fails never fails a request: the first failure is logged
 /// once, and every call goes on as a miss (or a write not made).
@@ -27,7 +30,7 @@ public final class DiskCache: Sendable {
     public struct Statistics: Sendable, Equatable {
         public var hits = 0
         public var misses = 0
-        /// Files written (content, provenance and tag entries).
+        /// Files written and journal appends made.
         public var writes = 0
         /// Files found damaged (wrong digest, unreadable, malformed) and deleted.
         public var corrupt = 0
@@ -41,8 +44,8 @@ public final class DiskCache: Sendable {
         public init() {}
     }
 
-    /// The largest tag or provenance entry read.
-    static let maxEntryBytes = 4 << 10
+    /// The tables' format: a directory of its own per version.
+    static let tablesDirectory = "ocirpc/v2"
     /// The default budget for content on disk.
     public static let defaultBudget = 2 << 30
 
@@ -54,17 +57,15 @@ public final class DiskCache: Sendable {
     private let counts = Locked(Statistics())
     private let warned = Locked(false)
     private let trimmer: DiskCacheTrimmer
-    /// `ocirpc/v1/fetch.lock`, open for the cache's life (its locks are
+    /// The journals of the repositories this process asked about.
+    private let journals = Locked<[String: Journal]>([:])
+    /// `ocirpc/v2/fetch.lock`, open for the cache's life (its locks are
     /// this open file's); nil when it could not be opened.
     private let fetchLock = Locked<Int32?>(nil)
     var fetchLockFile: Int32? { fetchLock.withLock { $0 } }
     /// When this process last asked whether a trim was due.
     private let lastTrimCheck = Locked(-Double.infinity)
     private static let trimQueue = DispatchQueue(label: "ocirpc.disk-cache-trim", qos: .utility)
-    /// Writes made behind the answers.
-    let writer = DiskCacheWriter()
-    /// How long the end of a process waits for queued writes.
-    public static let maxFlushWait = 30.0
 
     /// The cache in `directory`, created if needed, keeping at most about
     /// `budget` bytes of content; nil (after one warning) when it cannot be
@@ -89,8 +90,8 @@ public final class DiskCache: Sendable {
     private init(root: URL, budget: Int, logger: Logger) {
         self.root = root
         self.rootPath = root.path
-        self.tables = root.appendingPathComponent("ocirpc/v1").path
-        self.temporary = root.appendingPathComponent("ocirpc/v1/tmp").path
+        self.tables = root.appendingPathComponent(Self.tablesDirectory).path
+        self.temporary = root.appendingPathComponent(Self.tablesDirectory + "/tmp").path
         self.logger = logger
         self.trimmer = DiskCacheTrimmer(root: root.path, tables: tables, budget: budget)
     }
@@ -105,7 +106,7 @@ public final class DiskCache: Sendable {
 
     /// Starts a trim in the background when none has run lately, checking
     /// at most once per trim interval in this process.
-    private func trimSoonIfDue() {
+    func trimSoonIfDue() {
         let now = Self.now()
         let due = lastTrimCheck.withLock { last in
             guard now - last >= DiskCacheTrimmer.interval else { return false }
@@ -133,7 +134,7 @@ public final class DiskCache: Sendable {
         let manager = FileManager.default
         for path in [
             root.appendingPathComponent("blobs/sha256").path, root.appendingPathComponent("blobs/sha512").path,
-            tables + "/repositories", tables + "/tags", tables + "/derived", temporary,
+            tables + "/journals", tables + "/derived", temporary,
         ] {
             try manager.createDirectory(
                 atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -151,65 +152,67 @@ public final class DiskCache: Sendable {
 
     // MARK: - Manifests
 
+    /// The journal of `repository` (`registry/repository`).
+    func journal(_ repository: String) -> Journal {
+        journals.withLock { journals in
+            if let known = journals[repository] { return known }
+            if journals.count >= Self.maxJournalsInMemory { journals.remove(at: journals.startIndex) }
+            let journal = Journal(path: journalPath(repository))
+            journals[repository] = journal
+            return journal
+        }
+    }
+
     /// The manifest `digest` names, if `repository` (`registry/repository`)
     /// was seen to hold it and the stored bytes still hash to `digest`.
     public func manifest(_ digest: Digest, repository: String) -> FetchedManifest? {
-        let provenance = provenancePath(digest, repository)
-        guard let entry = read(provenance, limit: Self.maxEntryBytes) else {
-            count { $0.misses += 1 }
-            return nil
+        let journal = journal(repository)
+        // Twice at most: the journal may be replaced between finding the
+        // entry and reading its bytes.
+        for _ in 0..<2 {
+            guard let (entry, file) = lookUp(journal, { $0.manifests[digest] }) else { break }
+            guard let bytes = readBody(entry.body, of: journal, file: file) else {
+                // Replaced, gone, or not a file of ours: read it again.
+                journal.index.withLock { refresh(&$0, journal.path) }
+                continue
+            }
+            guard Digest.of(bytes, algorithm: digest.algorithm) == digest else {
+                journal.index.withLock { index in
+                    if index.file == file { discardDamaged(&index, journal.path) }
+                }
+                count { $0.misses += 1 }
+                return nil
+            }
+            count { $0.hits += 1 }
+            return FetchedManifest(bytes: bytes, mediaType: entry.mediaType, digest: digest)
         }
-        // "<media type>\n<digest>\n"
-        let lines = String(decoding: entry, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-        guard lines.count == 3, lines[1] == digest.description, lines[2].isEmpty, Self.isMediaType(lines[0]) else {
-            return missDamaged(provenance)
-        }
-        let mediaType = String(lines[0])
-        let path = contentPath(digest)
-        guard let bytes = read(path, limit: RegistryClient.maxManifestBytes, touch: true) else {
-            count { $0.misses += 1 }
-            return nil
-        }
-        guard Digest.of(bytes, algorithm: digest.algorithm) == digest else {
-            return missDamaged(path)
-        }
-        count { $0.hits += 1 }
-        return FetchedManifest(bytes: bytes, mediaType: mediaType, digest: digest)
+        count { $0.misses += 1 }
+        return nil
     }
 
-    /// Keeps `manifest` (verified by whoever fetched it), and that
-    /// `repository` holds it.
+    /// Keeps `manifest` (verified by whoever fetched it) as held by
+    /// `repository`, unless its journal has it already.
     public func storeManifest(_ manifest: FetchedManifest, repository: String) {
+        storeManifest(manifest, repository: repository, tag: nil)
+    }
+
+    /// Keeps `manifest` and, for a tag reference, that it names it now: one
+    /// append (the manifest left out when the journal has it already),
+    /// made before the answer goes out, and before the fetch lock is
+    /// released: an append costs a few microseconds, less than handing it
+    /// to another thread would.
+    public func storeManifest(_ manifest: FetchedManifest, repository: String, tag tagReference: String?) {
         guard Self.isMediaType(Substring(manifest.mediaType)) else { return }
-        let entry = Array("\(manifest.mediaType)\n\(manifest.digest)\n".utf8)
-        let provenance = provenancePath(manifest.digest, repository)
-        // A tag fetched again after its TTL mostly names what is on disk
-        // already: a file is created only when what is there differs (or
-        // is missing, or damaged), since creating files is the costly part.
-        let content = contentPath(manifest.digest)
-        if read(content, limit: RegistryClient.maxManifestBytes, touch: true) != manifest.bytes {
-            guard write(manifest.bytes, to: content) else { return }
+        let journal = journal(repository)
+        var records: [UInt8] = []
+        // A tag fetched again after its TTL mostly names what is there.
+        if lookUp(journal, { $0.manifests[manifest.digest] }) == nil {
+            records = JournalRecord.manifestBytes(manifest)
         }
-        if read(provenance, limit: Self.maxEntryBytes) != entry { write(entry, to: provenance) }
-    }
-
-    /// Keeps `manifest` and, for a tag reference, that it names it, behind
-    /// the answer: the files are written on the cache's writer queue, in
-    /// order (content, then provenance, then the tag).
-    public func storeManifestLater(_ manifest: FetchedManifest, repository: String, tag tagReference: String?) {
-        writer.enqueue(bytes: manifest.bytes.count) { [self] in
-            storeManifest(manifest, repository: repository)
-            if let tagReference { storeTag(manifest.digest, for: tagReference) }
+        if let tagReference, Self.isTagReference(tagReference) {
+            records += JournalRecord.tagBytes(tagReference, manifest.digest, fetchedAt: Self.now())
         }
-    }
-
-    /// Waits for the writes queued so far, at most `timeout` seconds: at the
-    /// end of the process (`maxFlushWait`, warning when that was not
-    /// enough), and briefly before `server.stats` counts them.
-    public func flush(timeout: Double = maxFlushWait) {
-        if !writer.flush(timeout: timeout) && timeout >= Self.maxFlushWait {
-            logger.warn("disk cache writes still queued; leaving them", [("waited", "\(timeout)s")])
-        }
+        if !records.isEmpty { append(records, to: journal) }
     }
 
     /// `type/subtype[+suffix]` in printable ASCII without spaces: what a
@@ -219,50 +222,44 @@ public final class DiskCache: Sendable {
             && text.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ";") }
     }
 
+    /// A tag reference a record can hold: one line, of a sane length.
+    static func isTagReference(_ text: String) -> Bool {
+        !text.isEmpty && text.utf8.count <= 4096 && !text.utf8.contains(0x0A)
+    }
+
     // MARK: - Tags
 
-    /// The digest `tagReference` named when fetched less than `maxAge`
-    /// seconds ago (by this process or another).
-    public func tag(_ tagReference: String, maxAge: Double) -> Digest? {
-        let path = tagPath(tagReference)
-        guard maxAge > 0, let bytes = read(path, limit: Self.maxEntryBytes) else {
-            count { $0.misses += 1 }
-            return nil
-        }
-        // "<digest> <fetched at, Unix seconds>\n<tag reference>\n"
-        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n").map(String.init)
-        let fields = lines.first?.split(separator: " ").map(String.init) ?? []
-        guard lines.count == 2, lines[1] == tagReference, fields.count == 2,
-            let digest = Digest(fields[0]), let fetchedAt = Double(fields[1]), fetchedAt.isFinite
+    /// The digest `tagReference` (a tag of `repository`) named when fetched
+    /// less than `maxAge` seconds ago (by this process or another).
+    public func tag(_ tagReference: String, repository: String, maxAge: Double) -> Digest? {
+        let now = Self.now()
+        guard maxAge > 0,
+            let (tag, _) = lookUp(
+                journal(repository),
+                { index in
+                    index.tags[tagReference].flatMap { tag in
+                        let age = now - tag.fetchedAt
+                        return age >= 0 && age < maxAge ? tag : nil
+                    }
+                })
         else {
-            return missDamaged(path)
-        }
-        let age = Self.now() - fetchedAt
-        guard age >= 0, age < maxAge else {
             count { $0.misses += 1 }
             return nil
         }
         count { $0.hits += 1 }
-        return digest
+        return tag.digest
     }
 
-    /// Keeps that `tagReference` names `digest` as of now.
-    public func storeTag(_ digest: Digest, for tagReference: String) {
-        write(Array("\(digest) \(Self.now())\n\(tagReference)\n".utf8), to: tagPath(tagReference))
+    /// Keeps that `tagReference` (a tag of `repository`) names `digest` as of now.
+    public func storeTag(_ digest: Digest, for tagReference: String, repository: String) {
+        guard Self.isTagReference(tagReference) else { return }
+        append(JournalRecord.tagBytes(tagReference, digest, fetchedAt: Self.now()), to: journal(repository))
     }
 
     // MARK: - Files
 
     func contentPath(_ digest: Digest) -> String {
         rootPath + "/blobs/\(digest.algorithm.rawValue)/\(digest.hex)"
-    }
-
-    func provenancePath(_ digest: Digest, _ repository: String) -> String {
-        tables + "/repositories/\(Digest.of(Array(repository.utf8)).hex)/\(digest.algorithm.rawValue)-\(digest.hex)"
-    }
-
-    private func tagPath(_ tagReference: String) -> String {
-        tables + "/tags/\(Digest.of(Array(tagReference.utf8)).hex)"
     }
 
     /// The file's bytes, nil when missing, unreadable or over `limit`.

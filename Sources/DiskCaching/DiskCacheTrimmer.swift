@@ -18,8 +18,8 @@ struct DiskCacheTrimmer: Sendable {
 
     /// How often the directory is trimmed at most.
     static let interval: Double = 300
-    /// A tag answer older than the longest tag TTL (`--tag-ttl` at most 30 days) is never used again.
-    static let maxTagAge: Double = 30 * 86_400
+    /// Tables of older formats, removed by a trim.
+    static let legacyTables = ["ocirpc/v1"]
     /// Temporary files older than this were left by a process that died mid-write.
     static let maxTemporaryAge: Double = 3_600
     /// A hit refreshes its file's time when the time is older than this.
@@ -58,7 +58,7 @@ struct DiskCacheTrimmer: Sendable {
 
     /// Where content is kept, the files a trim counts and removes.
     private var contentDirectories: [String] {
-        [root + "/blobs/sha256", root + "/blobs/sha512", tables + "/derived"]
+        [root + "/blobs/sha256", root + "/blobs/sha512", tables + "/journals", tables + "/derived"]
     }
 
     /// Calls `body` with the path, size and time of every content file.
@@ -120,28 +120,10 @@ struct DiskCacheTrimmer: Sendable {
             }
         }
         outcome.bytes = total
-        // Provenance of content no longer here; tags too old for any TTL;
-        // temporary files of processes that died mid-write.
-        let repositories = tables + "/repositories"
-        Self.forEachEntry(in: repositories) { repository, _ in
-            let directory = repositories + "/" + repository
-            var left = 0
-            Self.forEachEntry(in: directory) { entry, _ in
-                // "<alg>-<hex>", or "<alg>-<hex>.blob" for a blob.
-                let content =
-                    entry.hasSuffix(DiskCache.blobProvenanceSuffix)
-                    ? entry.dropLast(DiskCache.blobProvenanceSuffix.count) : Substring(entry)
-                let parts = content.split(separator: "-", maxSplits: 1)
-                if parts.count == 2, access(root + "/blobs/\(parts[0])/\(parts[1])", F_OK) != 0 {
-                    unlink(directory + "/" + entry)
-                } else {
-                    left += 1
-                }
-            }
-            if left == 0 { rmdir(directory) }
-        }
-        removeOlder(than: now - Self.maxTagAge, in: tables + "/tags")
+        // Temporary files of processes that died mid-write; the tables of
+        // an older format, never read again.
         removeOlder(than: now - Self.maxTemporaryAge, in: tables + "/tmp")
+        for legacy in Self.legacyTables { try? FileManager.default.removeItem(atPath: root + "/" + legacy) }
         let stamp = open(tables + "/last-trim", O_CREAT | O_WRONLY | O_CLOEXEC, 0o600)
         if stamp >= 0 {
             futimens(stamp, nil)

@@ -32,7 +32,7 @@ struct DiskCachedSource: ContentSource {
                 return kept
             }
             let fetched = try await upstream.fetchManifest(reference)
-            disk.storeManifestLater(
+            disk.storeManifest(
                 fetched, repository: reference.name, tag: reference.digest == nil ? reference.description : nil)
             return fetched
         }
@@ -49,7 +49,9 @@ struct DiskCachedSource: ContentSource {
             return ManifestHead(mediaType: kept.mediaType, size: kept.bytes.count, digest: kept.digest)
         }
         let head = try await upstream.headManifest(reference)
-        if reference.digest == nil { disk.storeTag(head.digest, for: reference.description) }
+        if reference.digest == nil {
+            disk.storeTag(head.digest, for: reference.description, repository: reference.name)
+        }
         return head
     }
 
@@ -115,6 +117,6 @@ struct DiskCachedSource: ContentSource {
 
     /// The digest `reference` names, or the disk's fresh answer for its tag.
     private func knownDigest(_ reference: ImageReference) -> Digest? {
-        reference.digest ?? disk.tag(reference.description, maxAge: tagTTL)
+        reference.digest ?? disk.tag(reference.description, repository: reference.name, maxAge: tagTTL)
     }
 }

@@ -49,7 +49,6 @@ public enum OCIMethods {
             methods: methods.specs,
             capabilities: [.init(key: "maxConcurrency", value: .integer(options.maxConcurrency))],
             stats: { Statistics.sections(service, disk: disk) },
-            clearCaches: { service.clear() },
-            finish: { disk?.flush() })
+            clearCaches: { service.clear() })
     }
 }

@@ -44,9 +44,6 @@ enum Statistics {
 
     /// The disk cache's counts; `enabled` false (and zeros) without one.
     private static func diskSection(_ disk: DiskCache?) -> JSONValue {
-        // Counts the writes queued before this call, not some of them (a
-        // disk that hangs holds the answer up for a second at most).
-        disk?.flush(timeout: 1)
         let counts = disk?.statistics ?? DiskCache.Statistics()
         var section: JSONObject = [
             "enabled": .bool(disk != nil), "hits": .integer(counts.hits), "misses": .integer(counts.misses),

@@ -5,8 +5,8 @@ import Foundation
 /// trim call `trimNow()`). Returns `path`.
 @discardableResult
 func stampedCacheDirectory(_ path: String) throws -> String {
-    try FileManager.default.createDirectory(atPath: path + "/ocirpc/v1", withIntermediateDirectories: true)
-    try Data().write(to: URL(fileURLWithPath: path + "/ocirpc/v1/last-trim"))
+    try FileManager.default.createDirectory(atPath: path + "/ocirpc/v2", withIntermediateDirectories: true)
+    try Data().write(to: URL(fileURLWithPath: path + "/ocirpc/v2/last-trim"))
     return path
 }
 
@@ -15,10 +15,9 @@ func temporaryCachePath() -> String {
     FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-disk-\(UUID().uuidString)").path
 }
 
-/// Bytes of the content files `names` under `root`'s `blobs/sha256`.
-func contentBytes(_ names: [String], in root: String) -> Int {
+/// Bytes of the files `names` in `directory`.
+func fileBytes(_ names: [String], in directory: String) -> Int {
     names.reduce(0) { total, name in
-        total
-            + ((try? FileManager.default.attributesOfItem(atPath: root + "/blobs/sha256/" + name)[.size] as? Int) ?? 0)
+        total + ((try? FileManager.default.attributesOfItem(atPath: directory + "/" + name)[.size] as? Int) ?? 0)
     }
 }

@@ -32,6 +32,15 @@ import Testing
             }
     }
 
+    /// The journal file of `repository`.
+    private func journalPath(_ repository: String, in root: String? = nil) -> String {
+        (root ?? directory) + "/ocirpc/v2/journals/" + Digest.of(Array(repository.utf8)).hex
+    }
+
+    private func fileSize(_ path: String) -> Int {
+        (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? -1
+    }
+
     @Test func aStoredManifestIsReadBackByAnotherInstance() throws {
         let stored = manifest()
         cache.storeManifest(stored, repository: "r.test/app")
@@ -40,9 +49,9 @@ import Testing
         #expect(read.bytes == stored.bytes)
         #expect(read.mediaType == stored.mediaType)
         #expect(other.statistics.hits == 1)
-        // The content is an OCI image layout a standard tool can read.
+        // One file for the repository; blobs beside it in an OCI image layout.
+        #expect(files(under: "ocirpc/v2/journals") == [Digest.of(Array("r.test/app".utf8)).hex])
         #expect(FileManager.default.fileExists(atPath: directory + "/oci-layout"))
-        #expect(FileManager.default.fileExists(atPath: directory + "/blobs/sha256/" + stored.digest.hex))
     }
 
     @Test func contentIsServedOnlyForARepositorySeenToHoldIt() {
@@ -53,94 +62,211 @@ import Testing
         #expect(cache.manifest(stored.digest, repository: "r.test/public") != nil)
     }
 
-    @Test func aDamagedManifestIsDeletedAndMissed() throws {
-        let stored = manifest()
+    /// Replaces `old` with `new` (of the same length) in the file at `path`.
+    private func overwrite(_ path: String, _ old: String, with new: String) throws {
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        let range = try #require(bytes.range(of: Data(old.utf8)))
+        var changed = bytes
+        changed.replaceSubrange(range, with: Data(new.utf8))
+        try changed.write(to: URL(fileURLWithPath: path))
+    }
+
+    @Test func aDamagedManifestIsDeletedAndMissedByItsHashAndByItsChecksum() throws {
+        let stored = manifest(#"{"schemaVersion":2,"layers":["real"]}"#)
         cache.storeManifest(stored, repository: "r.test/app")
-        let path = directory + "/blobs/sha256/" + stored.digest.hex
-        try Data(#"{"schemaVersion":2,"layers":["forged"]}"#.utf8).write(to: URL(fileURLWithPath: path))
+        let path = journalPath("r.test/app")
+        // This instance has read the journal: the hash of the bytes catches it.
+        try overwrite(path, "real", with: "fake")
         #expect(cache.manifest(stored.digest, repository: "r.test/app") == nil)
         #expect(!FileManager.default.fileExists(atPath: path))
         #expect(cache.statistics.corrupt == 1)
         // Stored again, it is served again.
         cache.storeManifest(stored, repository: "r.test/app")
         #expect(cache.manifest(stored.digest, repository: "r.test/app")?.bytes == stored.bytes)
+        // Another that reads it after the damage: the record's checksum catches it.
+        try overwrite(path, "real", with: "fake")
+        let other = try #require(DiskCache.open(directory: directory, logger: .disabled))
+        #expect(other.manifest(stored.digest, repository: "r.test/app") == nil)
+        #expect(!FileManager.default.fileExists(atPath: path))
+        #expect(other.statistics.corrupt == 1)
     }
 
-    @Test func storingWhatIsOnDiskAlreadyCreatesNoFilesButADifferenceIsWritten() throws {
+    @Test func aManifestTheJournalHoldsIsNotAppendedAgain() throws {
         let stored = manifest()
         let before = cache.statistics.writes
         func written() -> Int { cache.statistics.writes - before }
         cache.storeManifest(stored, repository: "r.test/app")
-        #expect(written() == 2, "content and provenance")
-        // The same again (a tag fetched after its TTL): nothing created.
+        #expect(written() == 1)
+        let size = fileSize(journalPath("r.test/app"))
+        // The same again (a tag fetched after its TTL): nothing appended.
         cache.storeManifest(stored, repository: "r.test/app")
-        #expect(written() == 2)
-        // Another repository: its provenance only; the content is there.
+        #expect(written() == 1)
+        #expect(fileSize(journalPath("r.test/app")) == size)
+        // Known from another process's append: nothing appended either.
+        let other = try #require(DiskCache.open(directory: directory, logger: .disabled))
+        other.storeManifest(stored, repository: "r.test/app")
+        #expect(other.statistics.writes == 0)
+        // Another repository: its own journal.
         cache.storeManifest(stored, repository: "r.test/other")
-        #expect(written() == 3)
-        // Content changed in place (same size, other bytes): written again.
-        let path = directory + "/blobs/sha256/" + stored.digest.hex
-        var bytes = stored.bytes
-        bytes[bytes.count - 2] = UInt8(ascii: " ")
-        try Data(bytes).write(to: URL(fileURLWithPath: path))
-        cache.storeManifest(stored, repository: "r.test/app")
-        #expect(written() == 4)
-        #expect(cache.manifest(stored.digest, repository: "r.test/app")?.bytes == stored.bytes)
+        #expect(written() == 2)
+        #expect(fileSize(journalPath("r.test/other")) == size)
+    }
+
+    @Test func recordsAnotherProcessAppendsAreFoundOnAMiss() throws {
+        let other = try #require(DiskCache.open(directory: directory, logger: .disabled))
+        let first = manifest(#"{"n":1}"#)
+        let second = manifest(#"{"n":2}"#)
+        cache.storeManifest(first, repository: "r.test/app", tag: "r.test/app:v1")
+        #expect(other.tag("r.test/app:v1", repository: "r.test/app", maxAge: 60) == first.digest)
+        #expect(other.tag("r.test/app:v2", repository: "r.test/app", maxAge: 60) == nil)
+        // Appended after the other read the journal: read on its miss.
+        cache.storeManifest(second, repository: "r.test/app", tag: "r.test/app:v2")
+        cache.storeTag(second.digest, for: "r.test/app:v1", repository: "r.test/app")
+        #expect(other.tag("r.test/app:v2", repository: "r.test/app", maxAge: 60) == second.digest)
+        #expect(other.manifest(second.digest, repository: "r.test/app")?.bytes == second.bytes)
+        // The latest answer for a tag wins.
+        #expect(other.tag("r.test/app:v1", repository: "r.test/app", maxAge: 60) == second.digest)
     }
 
     @Test func aLinkOrAFIFOInTheCacheIsNeitherFollowedNorWaitedOn() throws {
         let stored = manifest()
         cache.storeManifest(stored, repository: "r.test/app")
-        let content = directory + "/blobs/sha256/" + stored.digest.hex
-        unlink(content)
-        #expect(symlink("/etc/passwd", content) == 0)
+        let path = journalPath("r.test/app")
+        unlink(path)
+        #expect(symlink("/etc/passwd", path) == 0)
         #expect(cache.manifest(stored.digest, repository: "r.test/app") == nil)
         var status = stat()
-        #expect(lstat(content, &status) != 0, "the link is deleted")
-        // A FIFO where a tag entry should be: opening it must not block.
-        cache.storeTag(stored.digest, for: "r.test/app:v1")
-        let tags = files(under: "ocirpc/v1/tags")
-        let tag = directory + "/ocirpc/v1/tags/" + (try #require(tags.first))
-        unlink(tag)
-        #expect(mkfifo(tag, 0o600) == 0)
-        #expect(cache.tag("r.test/app:v1", maxAge: 60) == nil)
-        #expect(lstat(tag, &status) != 0, "the FIFO is deleted")
-        #expect(cache.statistics.corrupt == 2)
+        #expect(lstat(path, &status) != 0, "the link is deleted")
+        // A FIFO where a journal should be: opening it must not block.
+        #expect(mkfifo(path, 0o600) == 0)
+        let other = try #require(DiskCache.open(directory: directory, logger: .disabled))
+        #expect(other.tag("r.test/app:v1", repository: "r.test/app", maxAge: 60) == nil)
+        #expect(lstat(path, &status) != 0, "the FIFO is deleted")
+        #expect(cache.statistics.corrupt + other.statistics.corrupt == 2)
+        // And a FIFO met when appending.
+        #expect(mkfifo(path, 0o600) == 0)
+        cache.storeTag(stored.digest, for: "r.test/app:v1", repository: "r.test/app")
+        #expect(lstat(path, &status) != 0, "the FIFO is deleted")
     }
 
-    @Test func anOversizedFileIsNotRead() throws {
-        let stored = manifest()
-        cache.storeManifest(stored, repository: "r.test/app")
-        let path = directory + "/blobs/sha256/" + stored.digest.hex
-        try Data(count: RegistryClient.maxManifestBytes + 1).write(to: URL(fileURLWithPath: path))
-        #expect(cache.manifest(stored.digest, repository: "r.test/app") == nil)
-        #expect(cache.statistics.corrupt == 1)
+    @Test func anOversizedJournalIsNotRead() throws {
+        cache.storeTag(manifest().digest, for: "r.test/app:v1", repository: "r.test/app")
+        let path = journalPath("r.test/app")
+        #expect(truncate(path, off_t(DiskCache.maxJournalFileBytes + 1)) == 0)
+        let other = try #require(DiskCache.open(directory: directory, logger: .disabled))
+        #expect(other.tag("r.test/app:v1", repository: "r.test/app", maxAge: 60) == nil)
+        #expect(other.statistics.corrupt == 1)
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
+
+    @Test func aJournalPastItsLimitStartsOver() throws {
+        // Six manifests of 3 MiB: the sixth does not fit in 16 MiB.
+        let big = (0..<6).map { i in
+            manifest(#"{"n":\#(i),"pad":""# + String(repeating: "x", count: 3 << 20) + #""}"#)
+        }
+        for stored in big { cache.storeManifest(stored, repository: "r.test/big") }
+        let path = journalPath("r.test/big")
+        #expect(fileSize(path) > 3 << 20)
+        #expect(fileSize(path) < 4 << 20, "the sixth alone")
+        let other = try #require(DiskCache.open(directory: directory, logger: .disabled))
+        #expect(other.manifest(big[5].digest, repository: "r.test/big")?.bytes == big[5].bytes)
+        #expect(other.manifest(big[0].digest, repository: "r.test/big") == nil)
+        // This instance noticed its own new file.
+        #expect(cache.manifest(big[5].digest, repository: "r.test/big")?.bytes == big[5].bytes)
+        #expect(cache.manifest(big[0].digest, repository: "r.test/big") == nil)
+        #expect(cache.statistics.corrupt == 0)
     }
 
     @Test func tagAnswersAreTrustedForTheirAgeOnly() throws {
         let digest = manifest().digest
-        cache.storeTag(digest, for: "r.test/app:v1")
-        #expect(cache.tag("r.test/app:v1", maxAge: 60) == digest)
-        #expect(cache.tag("r.test/app:v2", maxAge: 60) == nil)
-        #expect(cache.tag("r.test/app:v1", maxAge: 0) == nil)
+        cache.storeTag(digest, for: "r.test/app:v1", repository: "r.test/app")
+        #expect(cache.tag("r.test/app:v1", repository: "r.test/app", maxAge: 60) == digest)
+        #expect(cache.tag("r.test/app:v2", repository: "r.test/app", maxAge: 60) == nil)
+        #expect(cache.tag("r.test/app:v1", repository: "r.test/other", maxAge: 60) == nil)
+        #expect(cache.tag("r.test/app:v1", repository: "r.test/app", maxAge: 0) == nil)
         usleep(20_000)
-        #expect(cache.tag("r.test/app:v1", maxAge: 0.01) == nil)
+        #expect(cache.tag("r.test/app:v1", repository: "r.test/app", maxAge: 0.01) == nil)
     }
 
-    @Test func aMalformedTagEntryIsDeleted() throws {
-        cache.storeTag(manifest().digest, for: "r.test/app:v1")
-        let entries = files(under: "ocirpc/v1/tags")
-        #expect(entries.count == 1)
-        let path = directory + "/ocirpc/v1/tags/" + entries[0]
-        try Data("sha256:nothex 1\nr.test/app:v1\n".utf8).write(to: URL(fileURLWithPath: path))
-        #expect(cache.tag("r.test/app:v1", maxAge: 60) == nil)
+    @Test func aRecordWithAGoodChecksumButNotOfTheCachesFormatDiscardsTheJournal() throws {
+        cache.storeTag(manifest().digest, for: "r.test/app:v1", repository: "r.test/app")
+        let path = journalPath("r.test/app")
+        let payload = Array("sha256:nothex 1\nr.test/app:v2".utf8)
+        let checksum = String(JournalRecord.checksum(payload[...]), radix: 16)
+        let record = "t \(payload.count) \(String(repeating: "0", count: 8 - checksum.count) + checksum)\n"
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        handle.seekToEndOfFile()
+        handle.write(Data(record.utf8) + Data(payload) + Data("\n".utf8))
+        try handle.close()
+        let other = try #require(DiskCache.open(directory: directory, logger: .disabled))
+        #expect(other.tag("r.test/app:v1", repository: "r.test/app", maxAge: 60) == nil)
+        #expect(other.statistics.corrupt == 1)
         #expect(!FileManager.default.fileExists(atPath: path))
     }
 
+    @Test func aRecordCutShortIsWaitedForUntilRecordsFollowIt() throws {
+        let stored = manifest()
+        cache.storeTag(stored.digest, for: "r.test/app:v1", repository: "r.test/app")
+        let path = journalPath("r.test/app")
+        // Half a record at the end, as a writer mid-append leaves it.
+        let half = Array(JournalRecord.tagBytes("r.test/app:v2", stored.digest, fetchedAt: 1).prefix(40))
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        handle.seekToEndOfFile()
+        handle.write(Data(half))
+        let other = try #require(DiskCache.open(directory: directory, logger: .disabled))
+        #expect(other.tag("r.test/app:v1", repository: "r.test/app", maxAge: 60) == stored.digest)
+        #expect(other.tag("r.test/app:v2", repository: "r.test/app", maxAge: 60) == nil)
+        #expect(other.statistics.corrupt == 0, "not damage: its writer may finish it")
+        // A record after it: the half one was never finished, and what
+        // follows cannot be told apart from it. The journal goes.
+        handle.write(Data(JournalRecord.tagBytes("r.test/app:v3", stored.digest, fetchedAt: Double(time(nil)))))
+        try handle.close()
+        #expect(other.tag("r.test/app:v3", repository: "r.test/app", maxAge: 60) == nil)
+        #expect(other.statistics.corrupt == 1)
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
+
+    @Test func processesAppendingAtOnceLoseNoRecord() async throws {
+        // Instances stand for processes: each appends through its own
+        // open file, four threads at once, records that span pages.
+        let writers = try (0..<4).map { _ in try #require(DiskCache.open(directory: directory, logger: .disabled)) }
+        let count = 50
+        let stored = (0..<(writers.count * count)).map { i in
+            manifest(#"{"n":\#(i),"pad":""# + String(repeating: "y", count: 5_000 + i) + #""}"#)
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for (w, writer) in writers.enumerated() {
+                group.addTask {
+                    for i in 0..<count {
+                        let manifest = stored[w * count + i]
+                        writer.storeManifest(manifest, repository: "r.test/app", tag: "r.test/app:t\(w * count + i)")
+                    }
+                }
+            }
+        }
+        let reader = try #require(DiskCache.open(directory: directory, logger: .disabled))
+        for (i, manifest) in stored.enumerated() {
+            #expect(reader.tag("r.test/app:t\(i)", repository: "r.test/app", maxAge: 60) == manifest.digest)
+            #expect(reader.manifest(manifest.digest, repository: "r.test/app")?.bytes == manifest.bytes)
+        }
+        #expect(reader.statistics.corrupt == 0)
+    }
+
+    @Test func manyRepositoriesAreServedPastTheJournalsKeptInMemory() throws {
+        let repositories = (0..<(DiskCache.maxJournalsInMemory + 20)).map { "r.test/app\($0)" }
+        let stored = manifest()
+        for repository in repositories { cache.storeManifest(stored, repository: repository) }
+        for repository in repositories {
+            #expect(cache.manifest(stored.digest, repository: repository) != nil)
+        }
+    }
+
     @Test func writesLeaveNoTemporaryFiles() {
+        let before = cache.statistics.writes
         for i in 0..<20 { cache.storeManifest(manifest("{\"n\":\(i)}"), repository: "r.test/app") }
-        #expect(files(under: "ocirpc/v1/tmp").isEmpty)
-        #expect(files(under: "blobs/sha256").count == 20)
+        #expect(files(under: "ocirpc/v2/tmp").isEmpty)
+        #expect(files(under: "ocirpc/v2/journals").count == 1)
+        #expect(cache.statistics.writes - before == 20, "one append each")
     }
 
     @Test func aDirectoryThatCannotBeCreatedIsNoCache() throws {
@@ -150,13 +276,13 @@ import Testing
     }
 
     @Test func aDiskThatStopsWritingFailsNothing() throws {
-        // The temporary directory replaced by a file: every write fails.
-        try FileManager.default.removeItem(atPath: directory + "/ocirpc/v1/tmp")
-        try Data("x".utf8).write(to: URL(fileURLWithPath: directory + "/ocirpc/v1/tmp"))
+        // The journals' directory replaced by a file: every append fails.
+        try FileManager.default.removeItem(atPath: directory + "/ocirpc/v2/journals")
+        try Data("x".utf8).write(to: URL(fileURLWithPath: directory + "/ocirpc/v2/journals"))
         let writesBefore = cache.statistics.writes
         let stored = manifest()
         cache.storeManifest(stored, repository: "r.test/app")
-        cache.storeTag(stored.digest, for: "r.test/app:v1")
+        cache.storeTag(stored.digest, for: "r.test/app:v1", repository: "r.test/app")
         #expect(cache.manifest(stored.digest, repository: "r.test/app") == nil)
         #expect(cache.statistics.failures >= 2)
         #expect(cache.statistics.writes == writesBefore)
@@ -177,26 +303,28 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: root) }
         let small = try #require(DiskCache.open(directory: root, budget: 10_000, logger: .disabled))
         var stored: [FetchedManifest] = []
+        // One repository each: a journal is what a trim removes.
         for i in 0..<20 {
             let manifest = manifest(#"{"n":\#(i),"pad":""# + String(repeating: "x", count: 1_000) + #""}"#)
-            small.storeManifest(manifest, repository: "r.test/app")
-            // Older the lower i: manifest 0 is the least recently used.
-            age(root + "/blobs/sha256/" + manifest.digest.hex, 10_000 - i * 100)
+            small.storeManifest(manifest, repository: "r.test/app\(i)")
+            // Older the lower i: repository 0 is the least recently used.
+            age(journalPath("r.test/app\(i)", in: root), 10_000 - i * 100)
             stored.append(manifest)
         }
-        // Manifest 1 is used now: refreshed, it is kept.
-        #expect(small.manifest(stored[1].digest, repository: "r.test/app") != nil)
+        // Repository 1 is used now: refreshed, it is kept.
+        #expect(small.manifest(stored[1].digest, repository: "r.test/app1") != nil)
         #expect(small.trimNow())
-        let left = files(under: "blobs/sha256", in: root)
-        let bytes = contentBytes(left, in: root)
-        #expect(bytes <= 9_000)
+        let journals = root + "/ocirpc/v2/journals"
+        let left = files(under: "ocirpc/v2/journals", in: root)
+        #expect(fileBytes(left, in: journals) <= 9_000)
         #expect(small.statistics.evictions == 20 - left.count)
-        #expect(left.contains(stored[1].digest.hex))
-        #expect(left.contains(stored[19].digest.hex))
-        #expect(!left.contains(stored[0].digest.hex))
-        // What was evicted is a miss, and its provenance is gone with it.
-        #expect(small.manifest(stored[0].digest, repository: "r.test/app") == nil)
-        #expect(files(under: "ocirpc/v1/repositories", in: root).count == left.count)
+        func kept(_ i: Int) -> Bool { left.contains(Digest.of(Array("r.test/app\(i)".utf8)).hex) }
+        #expect(kept(1))
+        #expect(kept(19))
+        #expect(!kept(0))
+        // What was evicted is a miss.
+        #expect(small.manifest(stored[0].digest, repository: "r.test/app0") == nil)
+        #expect(small.manifest(stored[19].digest, repository: "r.test/app19") != nil)
     }
 
     @Test func aFetchLockHeldByOneProcessMakesAnotherWaitForIt() async throws {
@@ -223,33 +351,27 @@ import Testing
         try await other.withFetchLock("r.test/app:v2") { waited in #expect(!waited) }
     }
 
-    @Test func aFetchLockIsReleasedOnlyOnceTheWritesOfItsFetchAreOnDisk() async throws {
+    @Test func aProcessThatWaitedOnAFetchLockFindsWhatTheFetchKept() async throws {
         let other = try #require(DiskCache.open(directory: directory, logger: .disabled))
         let fetched = manifest()
-        // A slow disk: the writer is held until released.
-        let release = DispatchSemaphore(value: 0)
-        cache.writer.enqueue(bytes: 0) { release.wait() }
-        try await cache.withFetchLock("r.test/app:v1") { _ in
-            cache.storeManifestLater(fetched, repository: "r.test/app", tag: "r.test/app:v1")
-        }
-        // The answer is out, but the files are not: the other process waits.
-        // (Released only once that process has started asking: on a loaded
-        // machine its task may start late, and would then find the lock free.)
-        let asking = Locked(false)
-        let second = Task {
-            asking.withLock { $0 = true }
-            return try await other.withFetchLock("r.test/app:v1") { waited in
-                (
-                    waited, other.tag("r.test/app:v1", maxAge: 60),
-                    other.manifest(fetched.digest, repository: "r.test/app")
-                )
+        let holding = AsyncStream<Void>.makeStream()
+        let first = Task {
+            try await cache.withFetchLock("r.test/app:v1") { _ in
+                holding.continuation.yield()
+                // A slow registry: the other asks meanwhile, and finds nothing.
+                try await Task.sleep(for: .milliseconds(200))
+                cache.storeManifest(fetched, repository: "r.test/app", tag: "r.test/app:v1")
             }
         }
-        while !asking.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(5)) }
-        try await Task.sleep(for: .milliseconds(200))
-        #expect(other.tag("r.test/app:v1", maxAge: 60) == nil)
-        release.signal()
-        let (waited, tag, kept) = try await second.value
+        for await _ in holding.stream { break }
+        #expect(other.tag("r.test/app:v1", repository: "r.test/app", maxAge: 60) == nil)
+        let (waited, tag, kept) = try await other.withFetchLock("r.test/app:v1") { waited in
+            (
+                waited, other.tag("r.test/app:v1", repository: "r.test/app", maxAge: 60),
+                other.manifest(fetched.digest, repository: "r.test/app")
+            )
+        }
+        try await first.value
         #expect(waited)
         #expect(tag == fetched.digest)
         #expect(kept?.bytes == fetched.bytes)
@@ -262,46 +384,42 @@ import Testing
         let small = try #require(DiskCache.open(directory: root, budget: 100_000, logger: .disabled))
         for i in 0..<400 {
             let stored = manifest(#"{"n":\#(i),"pad":""# + String(repeating: "x", count: 480) + #""}"#)
-            small.storeManifest(stored, repository: "r.test/app")
-            age(root + "/blobs/sha256/" + stored.digest.hex, 5_000)
+            small.storeManifest(stored, repository: "r.test/app\(i)")
+            age(journalPath("r.test/app\(i)", in: root), 5_000)
         }
         #expect(small.trimNow())
-        let left = files(under: "blobs/sha256", in: root)
-        let bytes = contentBytes(left, in: root)
+        let journals = root + "/ocirpc/v2/journals"
+        let bytes = fileBytes(files(under: "ocirpc/v2/journals", in: root), in: journals)
         // Under 90% of the budget, and not emptied: about that much is kept.
         #expect(bytes <= 90_000)
         #expect(bytes >= 89_000)
     }
 
-    @Test func aTrimRemovesStaleTagsAndAbandonedTemporaryFiles() throws {
-        cache.storeTag(manifest().digest, for: "r.test/app:old")
-        cache.storeTag(manifest().digest, for: "r.test/app:new")
-        let tags = files(under: "ocirpc/v1/tags")
-        #expect(tags.count == 2)
-        let old = try #require(
-            tags.first {
-                (try? String(contentsOfFile: directory + "/ocirpc/v1/tags/" + $0, encoding: .utf8))?.contains(":old")
-                    == true
-            })
-        age(directory + "/ocirpc/v1/tags/" + old, 31 * 86_400)
-        let abandoned = directory + "/ocirpc/v1/tmp/write-abandoned"
+    @Test func aTrimRemovesAbandonedTemporaryFilesAndTablesOfAnOlderFormat() throws {
+        let legacy = directory + "/ocirpc/v1/tags"
+        try FileManager.default.createDirectory(atPath: legacy, withIntermediateDirectories: true)
+        try Data("sha256:x 1\nr.test/app:v1\n".utf8).write(to: URL(fileURLWithPath: legacy + "/entry"))
+        let abandoned = directory + "/ocirpc/v2/tmp/write-abandoned"
         try Data("half".utf8).write(to: URL(fileURLWithPath: abandoned))
         age(abandoned, 2 * 3_600)
+        let recent = directory + "/ocirpc/v2/tmp/write-recent"
+        try Data("half".utf8).write(to: URL(fileURLWithPath: recent))
         #expect(cache.trimNow())
-        #expect(files(under: "ocirpc/v1/tags").count == 1)
         #expect(!FileManager.default.fileExists(atPath: abandoned))
+        #expect(FileManager.default.fileExists(atPath: recent), "perhaps being written")
+        #expect(!FileManager.default.fileExists(atPath: directory + "/ocirpc/v1"))
     }
 
     @Test func onlyOneTrimRunsAndNotTwiceWithinTheInterval() throws {
         // A directory of its own: no cache instance trims it in the background.
         let root = directory + "-trim"
-        try FileManager.default.createDirectory(atPath: root + "/ocirpc/v1", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: root + "/ocirpc/v2", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let trimmer = DiskCacheTrimmer(root: root, tables: root + "/ocirpc/v1", budget: 1 << 20)
+        let trimmer = DiskCacheTrimmer(root: root, tables: root + "/ocirpc/v2", budget: 1 << 20)
         #expect(trimmer.trimIfDue(now: Double(time(nil))) != nil)
         #expect(trimmer.trimIfDue(now: Double(time(nil))) == nil, "the stamp says it just ran")
         // Another holder of the lock: skipped, not waited for.
-        let fd = open(root + "/ocirpc/v1/trim.lock", O_RDWR)
+        let fd = open(root + "/ocirpc/v2/trim.lock", O_RDWR)
         #expect(flock(fd, LOCK_EX | LOCK_NB) == 0)
         #expect(trimmer.trim(now: Double(time(nil))) == nil)
         close(fd)
@@ -315,9 +433,9 @@ import Testing
         #expect(other.derived("image_files", "r.test/other@sha256:x|[\"etc\"]") == nil)
         #expect(other.derived("blob_files", "r.test/app@sha256:x|[\"etc\"]") == nil)
         // The body changed by hand: its hash no longer matches, it is deleted.
-        let entries = files(under: "ocirpc/v1/derived")
+        let entries = files(under: "ocirpc/v2/derived")
         #expect(entries.count == 1)
-        let path = directory + "/ocirpc/v1/derived/" + entries[0]
+        let path = directory + "/ocirpc/v2/derived/" + entries[0]
         var stored = try Data(contentsOf: URL(fileURLWithPath: path))
         stored[stored.count - 2] = UInt8(ascii: "2")
         try stored.write(to: URL(fileURLWithPath: path))
@@ -326,6 +444,6 @@ import Testing
         // Names with a newline and oversized results are never kept.
         cache.storeDerived("k", "a\nb", Array("1".utf8))
         cache.storeDerived("k", "big", [UInt8](repeating: 0x20, count: DiskCache.maxDerivedBytes + 1))
-        #expect(files(under: "ocirpc/v1/derived").isEmpty)
+        #expect(files(under: "ocirpc/v2/derived").isEmpty)
     }
 }

@@ -1,5 +1,7 @@
+import DiskCaching
 import Foundation
 import JSON
+import Logging
 import Testing
 import Registry
 import TestFixtures
@@ -151,7 +153,7 @@ import TestFixtures
         // Every file the cache wrote, overwritten with something else.
         let files = FileManager.default.enumerator(atPath: cache)?.allObjects as? [String] ?? []
         var damaged = 0
-        for file in files where file.hasPrefix("blobs/") || file.contains("/tags/") || file.contains("/repositories/") {
+        for file in files where file.hasPrefix("blobs/") || file.contains("/journals/") {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: cache + "/" + file, isDirectory: &isDirectory),
                 !isDirectory.boolValue
@@ -160,7 +162,7 @@ import TestFixtures
                 to: URL(fileURLWithPath: cache + "/" + file))
             damaged += 1
         }
-        #expect(damaged >= 3)
+        #expect(damaged >= 1)
         let second = try await Self.run(calls, cache: cache)
         #expect(second.answers.map { $0["result"] } == first.answers.map { $0["result"] })
         #expect(second.answers.first?["result"]?["annotations"]?["a"] == "1")
@@ -297,15 +299,18 @@ import TestFixtures
         #expect(frozen.stats["diskCache"]?["enabled"] == false)
     }
 
-    /// Every content file in `cache` hashes to its name: nothing torn is there to be served.
-    private static func contentFilesAreWhole(_ cache: String) throws -> Int {
-        let directory = cache + "/blobs/sha256"
-        let names = try FileManager.default.contentsOfDirectory(atPath: directory)
-        for name in names {
-            let bytes = try Data(contentsOf: URL(fileURLWithPath: directory + "/" + name))
-            #expect(Digest.of(bytes).hex == name, "\(name) is not whole")
+    /// How many of `tags` (of `repository`) the disk cache in `cache` holds,
+    /// their manifests whole; nothing in it damaged.
+    private static func tagsKeptWhole(_ cache: String, repository: String, tags: [String]) throws -> Int {
+        let disk = try #require(DiskCache.open(directory: cache, logger: .disabled))
+        var kept = 0
+        for tag in tags {
+            guard let digest = disk.tag(tag, repository: repository, maxAge: 3_600) else { continue }
+            #expect(disk.manifest(digest, repository: repository)?.digest == digest, "\(tag) is not whole")
+            kept += 1
         }
-        return names.count
+        #expect(disk.statistics.corrupt == 0)
+        return kept
     }
 
     @Test func processesStartedTogetherShareOneDirectorySafely() async throws {
@@ -335,7 +340,8 @@ import TestFixtures
         // Each tag fetched once: the others wait on its fetch lock, then
         // find it on disk (a few more only if a holder outlived the wait).
         #expect(requests >= count && requests <= count + count / 10, "\(requests) manifest requests for \(count) tags")
-        #expect(try Self.contentFilesAreWhole(cache) == count)
+        let tags = (0..<count).map { "\(registry.host)/crowd:t\($0)" }
+        #expect(try Self.tagsKeptWhole(cache, repository: "\(registry.host)/crowd", tags: tags) == count)
         let after = try await Self.run([("ec.oci.image_manifests", [.array(refs)])], cache: cache)
         #expect(Self.manifestRequests(after.stats) == 0)
     }
@@ -356,14 +362,15 @@ import TestFixtures
         let victim = try RPCSession(["--log-level", "error"], environment: ["OCIRPC_CACHE_DIR": cache])
         victim.send("ec.oci.image_manifests", [.array(refs)])
         // Killed once it has written some of the batch, not all.
+        let tags = (0..<count).map { "\(proxy.host)/killed:t\($0)" }
+        let repository = "\(proxy.host)/killed"
         for _ in 0..<2_000 {
-            let written = (try? FileManager.default.contentsOfDirectory(atPath: cache + "/blobs/sha256").count) ?? 0
-            if written >= 10 { break }
+            if (try? Self.tagsKeptWhole(cache, repository: repository, tags: tags)) ?? 0 >= 10 { break }
             try await Task.sleep(for: .milliseconds(5))
         }
         kill(victim.process.process.processIdentifier, SIGKILL)
         _ = await victim.process.waitForExit()
-        let written = try Self.contentFilesAreWhole(cache)
+        let written = try Self.tagsKeptWhole(cache, repository: repository, tags: tags)
         #expect(written >= 10 && written < count, "killed after \(written) of \(count)")
         proxy.setLatency(0)
         let next = try await Self.run([("ec.oci.image_manifests", [.array(refs)])], cache: cache)
@@ -372,7 +379,13 @@ import TestFixtures
         for i in 0..<count {
             #expect(result["\(proxy.host)/killed:t\(i)"]?["annotations"]?["i"] == .string("\(i)"))
         }
-        // At most the workers in flight (8) had written content but not yet its tag entry.
-        #expect(Self.manifestRequests(next.stats) <= count - written + 8)
+        // A manifest and its tag are one record: all of what was written is
+        // used. (Unless the kill cut a record short mid-write: what follows
+        // it then cannot be trusted, and the journal is discarded.)
+        if next.stats["diskCache"]?["corrupt"] == 0 {
+            #expect(Self.manifestRequests(next.stats) == count - written)
+        } else {
+            #expect(Self.manifestRequests(next.stats) <= count)
+        }
     }
 }

@@ -19,17 +19,9 @@ import Testing
             FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-disk-\(UUID().uuidString)").path
     }
 
-    /// The last process's cache, whose queued writes end with it.
-    private let previous = Locked<DiskCache?>(nil)
-
-    /// A new service over the shared directory, as a new process would
-    /// have, once the one before has ended (its writes made).
+    /// A new service over the shared directory, as a new process would have.
     private func process(tagTTL: Double = 60) throws -> ContentService {
         let disk = try #require(DiskCache.open(directory: directory, logger: .disabled))
-        previous.withLock {
-            $0?.flush()
-            $0 = disk
-        }
         return ContentService(
             source: DiskCachedSource(upstream: registry, disk: disk, tagTTL: tagTTL), cacheBytes: 1 << 20,
             tagTTL: tagTTL,

@@ -1,0 +1,183 @@
+import Glibc
+import Registry
+
+extension DiskCache {
+    /// A journal is started over (its file replaced by an empty one) when
+    /// an append would take it past this.
+    static let maxJournalBytes = 16 << 20
+    /// The largest journal file read: a larger one is not the cache's own.
+    static let maxJournalFileBytes = maxJournalBytes + JournalRecord.maxHeaderBytes + JournalRecord.maxPayloadBytes + 1
+    /// Journals whose index a process keeps in memory at once; past it one
+    /// is dropped, and read again from disk if asked for again.
+    static let maxJournalsInMemory = 256
+
+    func journalPath(_ repository: String) -> String {
+        tables + "/journals/\(Digest.of(Array(repository.utf8)).hex)"
+    }
+
+    /// What `find` finds in `repository`'s journal, looking in the file for
+    /// what this process has not read yet when it finds nothing in memory;
+    /// also the file that holds it.
+    func lookUp<T>(_ journal: Journal, _ find: (JournalIndex) -> T?) -> (T, JournalIndex.FileIdentity)? {
+        if let found = journal.index.withLock({ index in index.file.flatMap { file in find(index).map { ($0, file) } } }
+        ) {
+            return found
+        }
+        // Mostly the file holds nothing new, which one lstat (made outside
+        // the lock, which other requests are waiting for) says.
+        var current = stat()
+        let missing = lstat(journal.path, &current) != 0 && errno == ENOENT
+        return journal.index.withLock { index in
+            if missing {
+                // Gone (trimmed, or deleted as damaged): so is what it held.
+                index = JournalIndex()
+                return nil
+            }
+            let unchanged =
+                (current.st_mode & S_IFMT) == S_IFREG && JournalIndex.FileIdentity(current) == index.file
+                && Int(current.st_size) == index.consumed
+            if !unchanged { refresh(&index, journal.path) }
+            guard let file = index.file, let found = find(index) else { return nil }
+            return (found, file)
+        }
+    }
+
+    /// Reads what was appended to the journal since `index` last read it,
+    /// from the start when the file is another one; a damaged journal is
+    /// deleted.
+    func refresh(_ index: inout JournalIndex, _ path: String) {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+        guard fd >= 0 else {
+            if errno == ELOOP {
+                index = JournalIndex()
+                return notOurs(path) ?? ()
+            }
+            if errno != ENOENT { failed("read \(path)", errno) }
+            index = JournalIndex()
+            return
+        }
+        defer { close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { return failed("read \(path)", errno) }
+        guard (status.st_mode & S_IFMT) == S_IFREG, Int(status.st_size) <= Self.maxJournalFileBytes else {
+            index = JournalIndex()
+            return notOurs(path) ?? ()
+        }
+        let identity = JournalIndex.FileIdentity(status)
+        let size = Int(status.st_size)
+        if identity != index.file || size < index.consumed { index = JournalIndex(file: identity) }
+        guard size > index.consumed else { return }
+        guard let bytes = readAt(fd, offset: index.consumed, count: size - index.consumed, path: path) else { return }
+        let scan = JournalRecord.scan(bytes[...], offset: index.consumed)
+        index.apply(scan)
+        if scan.damaged { discardDamaged(&index, path) }
+    }
+
+    /// Deletes a journal found damaged (counted), and forgets its index.
+    func discardDamaged(_ index: inout JournalIndex, _ path: String) {
+        index = JournalIndex()
+        _ = notOurs(path) as Void?
+    }
+
+    /// Appends `records` to `journal` in one write (a new file is started
+    /// when it would pass `maxJournalBytes`), and takes them into this
+    /// process's index when nothing else was appended since it last read.
+    @discardableResult
+    func append(_ records: [UInt8], to journal: Journal) -> Bool {
+        let path = journal.path
+        guard let opened = openForAppending(path) else { return false }
+        var (fd, status) = opened
+        if Int(status.st_size) + records.count > Self.maxJournalBytes {
+            close(fd)
+            unlink(path)
+            guard let reopened = openForAppending(path) else { return false }
+            (fd, status) = reopened
+        }
+        defer { close(fd) }
+        var written = 0
+        while written < records.count {
+            let n = records.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else {
+                failed("write \(path)", errno)
+                // A record cut short would hide every later one: start over.
+                if written > 0 { unlink(path) }
+                return false
+            }
+            written += n
+        }
+        count { $0.writes += 1 }
+        // Where it landed: taken in only when it follows what was read.
+        let start = Int(lseek(fd, 0, SEEK_CUR)) - records.count
+        let identity = JournalIndex.FileIdentity(status)
+        journal.index.withLock { index in
+            if identity != index.file && start == 0 { index = JournalIndex(file: identity) }
+            if identity == index.file && start == index.consumed {
+                index.apply(JournalRecord.scan(records[...], offset: start))
+            }
+        }
+        trimSoonIfDue()
+        return true
+    }
+
+    private func openForAppending(_ path: String) -> (Int32, stat)? {
+        let fd = Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o600)
+        guard fd >= 0 else {
+            // A link, a FIFO (no reader: ENXIO) or a directory: not ours.
+            if errno == ELOOP || errno == ENXIO || errno == EISDIR { return notOurs(path) }
+            failed("open \(path)", errno)
+            return nil
+        }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else {
+            failed("open \(path)", errno)
+            close(fd)
+            return nil
+        }
+        guard (status.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            return notOurs(path)
+        }
+        return (fd, status)
+    }
+
+    /// The bytes at `range` of `journal`'s file, if it is still `file`;
+    /// the file's time refreshed when not done within the hour.
+    func readBody(_ range: Range<Int>, of journal: Journal, file: JournalIndex.FileIdentity) -> [UInt8]? {
+        let fd = Glibc.open(journal.path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0, JournalIndex.FileIdentity(status) == file else { return nil }
+        touchIfDue(journal)
+        return readAt(fd, offset: range.lowerBound, count: range.count, path: journal.path)
+    }
+
+    /// Marks the journal as used now, at most once an hour per process
+    /// (the trim removes the least recently used first).
+    func touchIfDue(_ journal: Journal) {
+        let now = Self.now()
+        let due = journal.index.withLock { index in
+            guard index.touchedAt < now - DiskCacheTrimmer.touchInterval else { return false }
+            index.touchedAt = now
+            return true
+        }
+        if due { utimensat(AT_FDCWD, journal.path, nil, AT_SYMLINK_NOFOLLOW) }
+    }
+
+    /// Exactly `count` bytes at `offset`; nil when the file is shorter or unreadable.
+    private func readAt(_ fd: Int32, offset: Int, count: Int, path: String) -> [UInt8]? {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var filled = 0
+        while filled < count {
+            let n = bytes.withUnsafeMutableBytes {
+                pread(fd, $0.baseAddress! + filled, count - filled, off_t(offset + filled))
+            }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { failed("read \(path)", errno) }
+            guard n > 0 else { return nil }
+            filled += n
+        }
+        return bytes
+    }
+}

@@ -1,0 +1,69 @@
+import Glibc
+import Locking
+import Registry
+
+/// What this process knows of one repository's journal file: the records
+/// read so far, indexed, and how far it has read. Whatever is not here is
+/// looked for again in the file (another process may have appended it).
+struct JournalIndex: Sendable {
+    /// The file read (device and inode): a journal replaced on disk is read
+    /// again from its start.
+    struct FileIdentity: Equatable, Sendable {
+        let device: UInt64
+        let inode: UInt64
+
+        init(_ status: stat) {
+            device = UInt64(status.st_dev)
+            inode = UInt64(status.st_ino)
+        }
+    }
+
+    /// A manifest's media type and where its bytes are in the file.
+    struct Manifest: Sendable {
+        let mediaType: String
+        let body: Range<Int>
+    }
+
+    /// What a tag named, and when that was fetched.
+    struct Tag: Sendable {
+        let digest: Digest
+        let fetchedAt: Double
+    }
+
+    var file: FileIdentity?
+    /// Bytes of the file read as whole records.
+    var consumed = 0
+    var manifests: [Digest: Manifest] = [:]
+    var blobs: Set<Digest> = []
+    var tags: [String: Tag] = [:]
+    /// When this process last refreshed the file's time for a hit.
+    var touchedAt = -Double.infinity
+
+    init(file: FileIdentity? = nil) { self.file = file }
+
+    /// Takes in `scan`'s records; a tag keeps its latest answer.
+    mutating func apply(_ scan: JournalRecord.Scan) {
+        for record in scan.records {
+            switch record {
+            case .manifest(let digest, let mediaType, let body):
+                manifests[digest] = Manifest(mediaType: mediaType, body: body)
+            case .blob(let digest):
+                blobs.insert(digest)
+            case .tag(let reference, let digest, let fetchedAt):
+                if let known = tags[reference], known.fetchedAt > fetchedAt { continue }
+                tags[reference] = Tag(digest: digest, fetchedAt: fetchedAt)
+            }
+        }
+        consumed += scan.consumed
+    }
+}
+
+/// One repository's journal: its file and this process's index of it,
+/// behind a lock (reads and appends of one repository take turns in a
+/// process; other repositories are not held up).
+final class Journal: Sendable {
+    let path: String
+    let index = Locked(JournalIndex())
+
+    init(path: String) { self.path = path }
+}
