@@ -17,7 +17,7 @@ import Registry
 /// records of processes appending at once never interleave; a record is
 /// believed only whole, with its checksum matching and its fields well
 /// formed (a manifest's bytes are hashed against its digest when read).
-enum JournalRecord: Equatable, Sendable {
+package enum JournalRecord: Equatable, Sendable {
     /// A manifest the repository holds; its bytes are `body` in the file.
     case manifest(digest: Digest, mediaType: String, body: Range<Int>)
     /// A blob the repository holds.
@@ -60,19 +60,19 @@ enum JournalRecord: Equatable, Sendable {
     // MARK: - Reading
 
     /// What reading a journal's bytes found.
-    struct Scan: Equatable {
+    package struct Scan: Equatable {
         /// The whole records, with offsets in the file.
-        var records: [JournalRecord] = []
+        package var records: [JournalRecord] = []
         /// Bytes read as whole records; what follows is a record still
         /// being written (or nothing).
-        var consumed = 0
+        package var consumed = 0
         /// A whole record that is not one the cache writes: the journal is
         /// damaged from there on.
-        var damaged = false
+        package var damaged = false
     }
 
     /// The records in `bytes`, which start at `offset` in the file.
-    static func scan(_ bytes: ArraySlice<UInt8>, offset: Int) -> Scan {
+    package static func scan(_ bytes: ArraySlice<UInt8>, offset: Int) -> Scan {
         var scan = Scan()
         var start = bytes.startIndex
         while start < bytes.endIndex {

@@ -1,8 +1,9 @@
 // libFuzzer entry point for the parsers that take outside input. Built only
 // by fuzz/run (swift build --sanitize fuzzer --sanitize address); the target
 // is chosen with OCIRPC_FUZZ_TARGET: json, framing, reference, tar, gzip,
-// zstd, yaml.
+// zstd, yaml, journal.
 import Archive
+import DiskCaching
 import Foundation
 import Framing
 import JSON
@@ -53,6 +54,17 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
             precondition(
                 (try? JSONParser.parse(JSONWriter.bytes(value))) != nil, "YAML converted to text that is not JSON")
         }
+    case "journal":
+        // A disk cache journal as anyone with the directory may leave it:
+        // no trap, nothing located outside the bytes, and what is read as
+        // whole records reads the same again on its own.
+        let scan = JournalRecord.scan(bytes[...], offset: 0)
+        precondition(scan.consumed >= 0 && scan.consumed <= bytes.count, "consumed past the end")
+        for case .manifest(_, _, let body) in scan.records {
+            precondition(body.lowerBound >= 0 && body.upperBound <= scan.consumed, "a body outside its records")
+        }
+        let again = JournalRecord.scan(bytes[..<scan.consumed], offset: 0)
+        precondition(again.records == scan.records && !again.damaged, "whole records read differently")
     default:
         fatalError("unknown OCIRPC_FUZZ_TARGET \(target)")
     }
