@@ -105,8 +105,7 @@ public final class CredentialStore: Sendable {
     }
 
     private static func load(_ path: String) -> AuthFile? {
-        guard let data = FileManager.default.contents(atPath: path),
-            let document = try? JSONParser.parse([UInt8](data))
+        guard let bytes = ConfigFile.read(path), let document = try? JSONParser.parse(bytes)
         else { return nil }
         var file = AuthFile()
         for member in document["auths"]?.objectValue?.members ?? [] {

@@ -36,10 +36,14 @@ public struct RegistryScheme: Sendable {
         return registry[...]
     }
 
+    private static let localhost = Array("localhost".utf8)
+
     static func isLocalOrPrivate(_ host: ArraySlice<UInt8>) -> Bool {
         // ASCII letters compared without case (`| 0x20` lower-cases letters
         // and turns no other byte into one).
-        if host.count == 9, zip(host, "localhost".utf8).allSatisfy({ $0 | 0x20 == $1 }) { return true }
+        if host.count == 9, host.indices.allSatisfy({ host[$0] | 0x20 == Self.localhost[$0 - host.startIndex] }) {
+            return true
+        }
         if host.elementsEqual("[::1]".utf8) { return true }
         // A canonical dotted quad of decimal octets: the first two decide.
         // Anything else is a host name: curl reads `010.0.0.1` as octal

@@ -31,8 +31,7 @@ public enum ServerMain {
         let options = parsed[ServerOptions.self]
         let logger = Logger(level: options.logLevel, format: options.logFormat)
         let extensions = modules.map { $0.makeExtension(parsed, logger) }
-        // Work a module left behind its answers (disk writes) ends before
-        // the process does.
+        // Work a module left to finish ends before the process does.
         defer { for ext in extensions { ext.finish() } }
         if let call {
             return OneShotCall.run(
@@ -54,9 +53,12 @@ public enum ServerMain {
         var result: [String: String] = [:]
         var pointer = environ
         while let entry = pointer.pointee {
-            let text = String(cString: entry)
-            if let equals = text.firstIndex(of: "=") {
-                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
+            // Split on the first "=" byte: a search by Character would break
+            // the whole entry into grapheme clusters first.
+            let text = String(cString: entry).utf8
+            if let equals = text.firstIndex(of: UInt8(ascii: "=")) {
+                result[String(decoding: text[..<equals], as: UTF8.self)] = String(
+                    decoding: text[text.index(after: equals)...], as: UTF8.self)
             }
             pointer += 1
         }

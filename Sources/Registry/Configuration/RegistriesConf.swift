@@ -44,10 +44,10 @@ public struct RegistriesConf: Sendable, Equatable {
 
     /// Reads and parses the file at `path`.
     public static func load(_ path: String) throws(ConfigurationError) -> RegistriesConf {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard let bytes = ConfigFile.read(path) else {
             throw ConfigurationError(message: "cannot read '\(path)'")
         }
-        return try parse(String(decoding: data, as: UTF8.self))
+        return try parse(String(decoding: bytes, as: UTF8.self))
     }
 
     private enum Table { case top, registry, mirror, other }

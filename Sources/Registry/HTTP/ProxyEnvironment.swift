@@ -11,10 +11,16 @@ enum ProxyEnvironment {
     /// decision stays libcurl's, as it was before this shortcut.
     static let names = ["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"]
 
-    /// Read once: the server never changes its own environment.
-    static let isSet = isSet(in: ProcessInfo.processInfo.environment)
+    /// Read once: the server never changes its own environment. (Six
+    /// `getenv`s, rather than a dictionary of the whole environment, which
+    /// costs a process's start more.)
+    static let isSet = isSet(where: { getenv($0) != nil })
 
     static func isSet(in environment: [String: String]) -> Bool {
-        names.contains { environment[$0] != nil }
+        isSet(where: { environment[$0] != nil })
+    }
+
+    private static func isSet(where present: (String) -> Bool) -> Bool {
+        names.contains(where: present)
     }
 }
