@@ -32,11 +32,13 @@ public final class DiskCache: Sendable {
         public var misses = 0
         /// Files written and journal appends made.
         public var writes = 0
-        /// Files found damaged (wrong digest, unreadable, malformed) and deleted.
+        /// Files and journals found damaged (wrong digest or checksum,
+        /// malformed, not a regular file) and deleted.
         public var corrupt = 0
         /// Reads or writes the disk refused.
         public var failures = 0
-        /// Content files removed to keep under the budget (by this process's trims).
+        /// Blobs, journals and derived results removed to keep under the budget
+        /// (by this process's trims).
         public var evictions = 0
         /// Bytes of content on disk at the last trim (by this process).
         public var bytes = 0

@@ -808,7 +808,7 @@ enum OpenRPCDocument {
             },
             "diskCache": {
               "type": "object",
-              "description": "the disk cache shared by every process of the user (--cache-dir): whether it is in use and where; hits and misses of manifest, blob, tag and derived-result lookups; files written; files found damaged and deleted (corrupt); reads and writes the disk refused (failures, which never fail a request); content files removed to keep under --disk-cache-bytes by this process's trims (evictions), and the content bytes the last of them found (bytes)",
+              "description": "the disk cache shared by every process of the user (--cache-dir): whether it is in use and where; hits and misses of manifest, blob, tag and derived-result lookups; files written and journal records appended (writes); files and journals found damaged and deleted (corrupt); reads and writes the disk refused (failures, which never fail a request); blobs, journals and derived results removed to keep under --disk-cache-bytes by this process's trims (evictions), and the content bytes the last of them found (bytes)",
               "required": [
                 "enabled",
                 "hits",
