@@ -24,6 +24,16 @@ static struct {
     void (*slist_free_all)(struct curl_slist *);
 } api;
 
+// GnuTLS comes with Debian's libcurl (through librtmp and OpenLDAP) but no
+// transfer here uses it: TLS is OpenSSL's, and only http and https are
+// allowed. Left alone, its constructor would initialise it as it loads
+// (0.7 M instructions of a process that answers one manifest) and its
+// destructor undo that at exit. Defining this function is GnuTLS's
+// documented way to skip both (GNUTLS_SKIP_GLOBAL_INIT in <gnutls/gnutls.h>);
+// unlike GNUTLS_NO_IMPLICIT_INIT, no child process inherits it.
+int _gnutls_global_init_skip(void);
+int _gnutls_global_init_skip(void) { return 1; }
+
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static const char *load_error = NULL;
 static char load_error_text[512];
