@@ -11,21 +11,16 @@ public struct ServerExtension: Sendable {
     public var stats: @Sendable () -> [JSONObject.Member]
     /// Drops every cache the module keeps (`server.clearCache`).
     public var clearCaches: @Sendable () -> Void
-    /// Finishes what the module left behind its answers (queued disk
-    /// writes) before the process exits; called once, after the last answer.
-    public var finish: @Sendable () -> Void
 
     public init(
         methods: [MethodSpec],
         capabilities: [JSONObject.Member] = [],
         stats: @escaping @Sendable () -> [JSONObject.Member] = { [] },
-        clearCaches: @escaping @Sendable () -> Void = {},
-        finish: @escaping @Sendable () -> Void = {}
+        clearCaches: @escaping @Sendable () -> Void = {}
     ) {
         self.methods = methods
         self.capabilities = capabilities
         self.stats = stats
         self.clearCaches = clearCaches
-        self.finish = finish
     }
 }

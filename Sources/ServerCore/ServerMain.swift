@@ -31,8 +31,6 @@ public enum ServerMain {
         let options = parsed[ServerOptions.self]
         let logger = Logger(level: options.logLevel, format: options.logFormat)
         let extensions = modules.map { $0.makeExtension(parsed, logger) }
-        // Work a module left to finish ends before the process does.
-        defer { for ext in extensions { ext.finish() } }
         if let call {
             return OneShotCall.run(
                 method: call.method, arguments: call.arguments, progress: call.progress || isatty(2) != 0,
