@@ -288,24 +288,14 @@ public final class DiskCache: Sendable {
         }
         // Larger than anything written here: not ours.
         guard Int(status.st_size) <= limit else { return notOurs(path) }
-        // Sized by fstat, read to the end (a file replaced meanwhile is
-        // another inode: this descriptor still reads the old one whole).
-        var bytes = [UInt8](repeating: 0, count: Int(status.st_size) + 1)
-        var filled = 0
-        while true {
-            let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + filled, $0.count - filled) }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 {
-                failed("read \(path)", errno)
-                return nil
-            }
-            if n == 0 { break }
-            filled += n
-            // Grown since fstat (appended to in place: not ours).
-            guard filled < bytes.count else { return notOurs(path) }
+        switch WholeFile.read(fd, size: Int(status.st_size)) {
+        case .bytes(let bytes): return bytes
+        // Grown since fstat (appended to in place: not ours).
+        case .grew: return notOurs(path)
+        case .failed(let code):
+            failed("read \(path)", code)
+            return nil
         }
-        bytes.removeLast(bytes.count - filled)
-        return bytes
     }
 
     /// Writes `bytes` to a new file and renames it to `path`; false (the

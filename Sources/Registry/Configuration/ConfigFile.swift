@@ -18,18 +18,7 @@ enum ConfigFile {
         guard fstat(fd, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG, Int(status.st_size) <= maxBytes else {
             return nil
         }
-        // Sized by fstat, read to the end (one byte more shows a file that grew).
-        var bytes = [UInt8](repeating: 0, count: Int(status.st_size) + 1)
-        var filled = 0
-        while filled < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + filled, $0.count - filled) }
-            if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { return nil }
-            if n == 0 { break }
-            filled += n
-        }
-        guard filled <= maxBytes, filled < bytes.count else { return nil }
-        bytes.removeLast(bytes.count - filled)
+        guard case .bytes(let bytes) = WholeFile.read(fd, size: Int(status.st_size)) else { return nil }
         return bytes
     }
 }
