@@ -11,7 +11,7 @@ public final class Singleflight<Value: Sendable>: @unchecked Sendable {
         var task: Task<Void, Never>?
         /// Callers that have not left (registered as waiters or about to be).
         var members = 1
-        var waiters: [Int: CheckedContinuation<Value, any Error>] = [:]
+        var waiters: [Int: UnsafeContinuation<Value, any Error>] = [:]
         /// Callers cancelled before they were registered as waiters.
         var cancelledEarly: Set<Int> = []
         /// Set once the work is done, for callers registering late.
@@ -60,7 +60,9 @@ public final class Singleflight<Value: Sendable>: @unchecked Sendable {
             lock.withLock { flight.task = task }
         }
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
+            // Unchecked: each waiter is resumed exactly once, by `finish`, by
+            // its cancellation or at registration (the tests count them).
+            try await withUnsafeThrowingContinuation { continuation in
                 let registration = lock.withLock { () -> Registration in
                     if flight.cancelledEarly.remove(waiter) != nil { return .cancelled }
                     if let result = flight.result { return .done(result) }
@@ -76,7 +78,7 @@ public final class Singleflight<Value: Sendable>: @unchecked Sendable {
                 }
             }
         } onCancel: {
-            let continuation = lock.withLock { () -> CheckedContinuation<Value, any Error>? in
+            let continuation = lock.withLock { () -> UnsafeContinuation<Value, any Error>? in
                 guard flight.result == nil else { return nil }
                 guard let continuation = flight.waiters.removeValue(forKey: waiter) else {
                     flight.cancelledEarly.insert(waiter)
@@ -103,7 +105,7 @@ public final class Singleflight<Value: Sendable>: @unchecked Sendable {
     }
 
     private func finish(_ key: String, _ flight: Flight, _ result: Result<Value, any Error>) {
-        let waiters = lock.withLock { () -> [CheckedContinuation<Value, any Error>] in
+        let waiters = lock.withLock { () -> [UnsafeContinuation<Value, any Error>] in
             if flights[key] === flight { flights[key] = nil }
             flight.result = result
             let waiters = Array(flight.waiters.values)

@@ -233,26 +233,21 @@ public struct JSONParser: ~Copyable {
         let start = pos
         var highBits: UInt8 = 0
         // Fast path: no escapes.
-        while pos < count {
-            let b = base[pos]
-            if b == UInt8(ascii: "\"") {
-                let segment = UnsafeBufferPointer(start: base + start, count: pos - start)
-                pos += 1
-                if highBits & 0x80 == 0 {
-                    return String(decoding: segment, as: UTF8.self)
-                }
-                guard let s = String(validating: segment, as: UTF8.self) else {
-                    pos = start
-                    throw error("invalid UTF-8 in string")
-                }
-                return s
-            }
-            if b == UInt8(ascii: "\\") { break }
-            if b < 0x20 { throw error("control character in string") }
-            highBits |= b
-            pos += 1
-        }
+        pos = StringScan.plainEnd(base, from: pos, to: count, highBits: &highBits)
         guard pos < count else { throw error("unterminated string") }
+        if base[pos] == UInt8(ascii: "\"") {
+            let segment = UnsafeBufferPointer(start: base + start, count: pos - start)
+            pos += 1
+            if highBits & 0x80 == 0 {
+                return String(decoding: segment, as: UTF8.self)
+            }
+            guard let s = String(validating: segment, as: UTF8.self) else {
+                pos = start
+                throw error("invalid UTF-8 in string")
+            }
+            return s
+        }
+        if base[pos] < 0x20 { throw error("control character in string") }
         // Slow path: copy into scratch, decoding escapes.
         scratch.removeAll(keepingCapacity: true)
         scratch.append(contentsOf: UnsafeBufferPointer(start: base + start, count: pos - start))

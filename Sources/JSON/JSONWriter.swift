@@ -46,14 +46,18 @@ public enum JSONWriter {
         buffer.append(UInt8(ascii: "\""))
         var s = s
         s.withUTF8 { utf8 in
+            guard let base = utf8.baseAddress else { return }
             var runStart = 0
-            for i in 0..<utf8.count {
-                let b = utf8[i]
-                guard b < 0x20 || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") else { continue }
-                if runStart < i {
-                    buffer.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<i]))
+            var highBits: UInt8 = 0
+            while true {
+                // The bytes up to the next one that needs an escape, at once.
+                let special = StringScan.plainEnd(base, from: runStart, to: utf8.count, highBits: &highBits)
+                if runStart < special {
+                    buffer.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<special]))
                 }
-                runStart = i + 1
+                guard special < utf8.count else { return }
+                runStart = special + 1
+                let b = utf8[special]
                 buffer.append(UInt8(ascii: "\\"))
                 switch b {
                 case UInt8(ascii: "\""): buffer.append(UInt8(ascii: "\""))
@@ -68,9 +72,6 @@ public enum JSONWriter {
                     buffer.append(hexDigits[Int(b >> 4)])
                     buffer.append(hexDigits[Int(b & 0xF)])
                 }
-            }
-            if runStart < utf8.count {
-                buffer.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...]))
             }
         }
         buffer.append(UInt8(ascii: "\""))

@@ -178,7 +178,7 @@ final class Authenticator: Sendable {
                 message: "token server refused access to \(scope) (HTTP \(response.status))",
                 httpStatus: response.status)
         }
-        guard let body = try? JSONParser.parse([UInt8](response.body)),
+        guard let body = try? JSONParser.parse(response.body),
             let value = body["token"]?.stringValue ?? body["access_token"]?.stringValue, !value.isEmpty
         else {
             throw RegistryError(.accessDenied, reason: .unauthorized, message: "token server answered without a token")

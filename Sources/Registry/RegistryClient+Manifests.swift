@@ -61,7 +61,7 @@ extension RegistryClient {
                 .limitExceeded, reason: .manifestTooLarge,
                 message: "manifest \(reference) is larger than the limit of \(Self.maxManifestBytes) bytes")
         }
-        let bytes = [UInt8](response.body)
+        let bytes = response.body
         let algorithm = reference.digest?.algorithm ?? .sha256
         let digest = Digest.of(bytes, algorithm: algorithm)
         if let expected = reference.digest, expected != digest {

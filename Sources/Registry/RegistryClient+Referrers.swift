@@ -31,7 +31,7 @@ extension RegistryClient {
                     .limitExceeded, reason: .manifestTooLarge,
                     message: "the referrers index of \(reference) is over \(Self.maxManifestBytes) bytes")
             }
-            return try Self.manifests(inIndex: [UInt8](response.body), what: "referrers of \(reference)")
+            return try Self.manifests(inIndex: response.body, what: "referrers of \(reference)")
         }
         guard response.status == 404 else {
             throw Self.error(for: response, notFoundReason: .manifestUnknown, what: "referrers of \(reference)")

@@ -188,8 +188,8 @@ public final class RegistryClient: Sendable {
     }
 
     /// The registry's own `{"errors":[{code,message}]}`, if the body is one.
-    static func registryErrors(in body: Data) -> [RegistryErrorDetail] {
-        guard body.count < 1 << 20, let value = try? JSONParser.parse([UInt8](body)) else { return [] }
+    static func registryErrors(in body: [UInt8]) -> [RegistryErrorDetail] {
+        guard body.count < 1 << 20, let value = try? JSONParser.parse(body) else { return [] }
         return (value["errors"]?.arrayValue ?? []).compactMap { entry in
             guard let code = entry["code"]?.stringValue else { return nil }
             return RegistryErrorDetail(code: code, message: entry["message"]?.stringValue ?? "")

@@ -247,7 +247,7 @@ import TestFixtures
         let client = RegistryClient(configuration: configuration, logger: .disabled)
         let challenge = HTTPResponse(
             status: 401, headers: ["www-authenticate": #"Bearer realm="\#(tokenServer.baseURL)/token""#],
-            body: Data(), challengeURL: "http://\(registry)/v2/app/manifests/v1")
+            body: [], challengeURL: "http://\(registry)/v2/app/manifests/v1")
         let scope = "repository:app:pull"
 
         let first = try await client.authenticator.authorizationAfterChallenge(

@@ -78,7 +78,7 @@ import TestFixtures
         defer { try? FileManager.default.removeItem(at: dir) }
         let challenge = HTTPResponse(
             status: 401, headers: ["www-authenticate": #"Bearer realm="\#(tokenServer.baseURL)/token""#],
-            body: Data(), challengeURL: "https://registry.example/v2/app/manifests/v1")
+            body: [], challengeURL: "https://registry.example/v2/app/manifests/v1")
         await #expect(throws: RegistryError.self) {
             _ = try await client.authenticator.authorizationAfterChallenge(
                 challenge, registry: "registry.example",

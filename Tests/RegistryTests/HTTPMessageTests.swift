@@ -4,7 +4,7 @@ import Testing
 
 @Suite struct HTTPMessages {
     private func response(contentType: String?) -> HTTPResponse {
-        HTTPResponse(status: 200, headers: contentType.map { ["content-type": $0] } ?? [:], body: Data())
+        HTTPResponse(status: 200, headers: contentType.map { ["content-type": $0] } ?? [:], body: [])
     }
 
     @Test(arguments: [

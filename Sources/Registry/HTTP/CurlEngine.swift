@@ -104,7 +104,9 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
     {
         let transfer = CurlTransfer(request: request, sink: sink, timeLimit: timeLimit)
         let result: Result<CurlResult, CurlFailure> = await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
+            // Unchecked: the engine resumes each transfer exactly once
+            // (`complete`), and the checked kind costs an allocation a request.
+            await withUnsafeContinuation { continuation in
                 submit(transfer, continuation)
             }
         } onCancel: {
@@ -114,7 +116,7 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
     }
 
     private func submit(
-        _ transfer: CurlTransfer, _ continuation: CheckedContinuation<Result<CurlResult, CurlFailure>, Never>
+        _ transfer: CurlTransfer, _ continuation: UnsafeContinuation<Result<CurlResult, CurlFailure>, Never>
     ) {
         let (cancelled, wake): (Bool, Bool) = lock.withLock {
             transfer.continuation = continuation

@@ -11,7 +11,7 @@ import Glibc
 final class CurlTransfer: @unchecked Sendable {
     let request: HTTPRequest
     let sink: BodySink
-    var continuation: CheckedContinuation<Result<CurlResult, CurlFailure>, Never>?
+    var continuation: UnsafeContinuation<Result<CurlResult, CurlFailure>, Never>?
     var cancelRequested = false
 
     private(set) var handle: UnsafeMutableRawPointer?
@@ -20,7 +20,7 @@ final class CurlTransfer: @unchecked Sendable {
     /// Header bytes received, all responses of the transfer together.
     private var headerBytes = 0
     private var headersOverLimit = false
-    private var body = Data()
+    private var body: [UInt8] = []
     private var bodyLimit = 0
     private var filePath: URL?
     private var file: UnsafeMutablePointer<FILE>?
@@ -87,10 +87,15 @@ final class CurlTransfer: @unchecked Sendable {
     func configure(_ handle: UnsafeMutableRawPointer) {
         self.handle = handle
         let context = Unmanaged.passUnretained(self).toOpaque()
-        ocirpc_setopt_string(handle, CURLOPT_URL, request.url)
+        // Strings go to libcurl through `withCString`, which lends the
+        // string's own bytes; passing a String where C wants a pointer
+        // copies it into a new array first.
+        request.url.withCString { _ = ocirpc_setopt_string(handle, CURLOPT_URL, $0) }
         let https = request.url.hasPrefix("https:")
         // Redirects never go from https down to http.
-        ocirpc_setopt_string(handle, CURLOPT_REDIR_PROTOCOLS_STR, https ? "https" : "http,https")
+        (https ? "https" : "http,https").withCString {
+            _ = ocirpc_setopt_string(handle, CURLOPT_REDIR_PROTOCOLS_STR, $0)
+        }
         // Over TLS, a registry that speaks HTTP/2 takes every request on one
         // connection: wait for the first connection's answer to that rather
         // than open one per request (one TLS handshake, not eight).
@@ -117,8 +122,10 @@ final class CurlTransfer: @unchecked Sendable {
             ocirpc_setopt_offset(handle, CURLOPT_POSTFIELDSIZE_LARGE, 0)
         }
         // No "Accept: */*" unless asked, and no 100-continue round trip.
-        var list = ocirpc_slist_append(nil, "Expect:")
-        for (name, value) in request.headers { list = ocirpc_slist_append(list, "\(name): \(value)") }
+        var list = "Expect:".withCString { ocirpc_slist_append(nil, $0) }
+        for (name, value) in request.headers {
+            list = "\(name): \(value)".withCString { ocirpc_slist_append(list, $0) }
+        }
         headerList = list
         ocirpc_setopt_slist(handle, CURLOPT_HTTPHEADER, list)
         ocirpc_setopt_pointer(handle, CURLOPT_HEADERDATA, context)
@@ -238,7 +245,8 @@ final class CurlTransfer: @unchecked Sendable {
         }
         let room = bodyLimit + 1 - body.count
         if room > 0 {
-            body.append(UnsafeRawBufferPointer(start: data, count: min(room, length)).bindMemory(to: UInt8.self))
+            body.append(
+                contentsOf: UnsafeRawBufferPointer(start: data, count: min(room, length)).bindMemory(to: UInt8.self))
         }
         // Past the limit: stop (the caller sees limit + 1 bytes).
         return room > length ? length : 0

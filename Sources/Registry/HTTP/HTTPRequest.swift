@@ -60,12 +60,12 @@ package struct HTTPResponse: Sendable {
     /// Header values by lower-cased name (of the last response, after
     /// redirects): those of `CurlTransfer.keptHeaders` only.
     package let headers: [String: String]
-    package let body: Data
+    package let body: [UInt8]
     /// For a 401 answer, the URL that gave it (after redirects): a
     /// challenge is learnt only from the registry's own origin.
     package let challengeURL: String?
 
-    package init(status: Int, headers: [String: String], body: Data, challengeURL: String? = nil) {
+    package init(status: Int, headers: [String: String], body: [UInt8], challengeURL: String? = nil) {
         self.status = status
         self.headers = headers
         self.body = body
