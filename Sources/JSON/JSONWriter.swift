@@ -5,45 +5,62 @@
 public enum JSONWriter {
     /// Appends the compact text of `value` to `buffer`.
     public static func write(_ value: JSONValue, into buffer: inout [UInt8]) {
-        switch value {
-        case .null: buffer.append(contentsOf: nullBytes)
-        case .bool(let b): buffer.append(contentsOf: b ? trueBytes : falseBytes)
-        case .number(let text): writeNumber(text, into: &buffer)
-        case .string(let s): writeString(s, into: &buffer)
-        case .array(let elements):
-            buffer.append(UInt8(ascii: "["))
-            var first = true
-            for element in elements {
-                if !first { buffer.append(UInt8(ascii: ",")) }
-                first = false
-                write(element, into: &buffer)
-            }
-            buffer.append(UInt8(ascii: "]"))
-        case .object(let object):
-            buffer.append(UInt8(ascii: "{"))
-            var first = true
-            for member in object.members {
-                if !first { buffer.append(UInt8(ascii: ",")) }
-                first = false
-                writeString(member.key, into: &buffer)
-                buffer.append(UInt8(ascii: ":"))
-                write(member.value, into: &buffer)
-            }
-            buffer.append(UInt8(ascii: "}"))
-        }
+        var out = OutputBytes(capacity: 256)
+        write(value, into: &out)
+        out.copy(into: &buffer)
     }
 
     /// The compact text of `value` as bytes.
     public static func bytes(_ value: JSONValue) -> [UInt8] {
         var buffer: [UInt8] = []
-        buffer.reserveCapacity(64)
         write(value, into: &buffer)
         return buffer
     }
 
     /// Appends `s` as a quoted, escaped JSON string.
     public static func writeString(_ s: String, into buffer: inout [UInt8]) {
-        buffer.append(UInt8(ascii: "\""))
+        var out = OutputBytes(capacity: s.utf8.count + 16)
+        writeString(s, into: &out)
+        out.copy(into: &buffer)
+    }
+
+    /// Appends the compact text of `value` to `out`.
+    package static func write(_ value: JSONValue, into out: inout OutputBytes) {
+        switch value {
+        case .null: append("null", to: &out)
+        case .bool(let b): append(b ? "true" : "false", to: &out)
+        case .number(let text): writeNumber(text, into: &out)
+        case .string(let s): writeString(s, into: &out)
+        case .array(let elements):
+            out.append(UInt8(ascii: "["))
+            var first = true
+            for element in elements {
+                if !first { out.append(UInt8(ascii: ",")) }
+                first = false
+                write(element, into: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        case .object(let object):
+            out.append(UInt8(ascii: "{"))
+            var first = true
+            for member in object.members {
+                if !first { out.append(UInt8(ascii: ",")) }
+                first = false
+                writeString(member.key, into: &out)
+                out.append(UInt8(ascii: ":"))
+                write(member.value, into: &out)
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+    }
+
+    private static func append(_ text: StaticString, to out: inout OutputBytes) {
+        out.append(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    /// Appends `s` as a quoted, escaped JSON string to `out`.
+    package static func writeString(_ s: String, into out: inout OutputBytes) {
+        out.append(UInt8(ascii: "\""))
         var s = s
         s.withUTF8 { utf8 in
             guard let base = utf8.baseAddress else { return }
@@ -52,41 +69,39 @@ public enum JSONWriter {
             while true {
                 // The bytes up to the next one that needs an escape, at once.
                 let special = StringScan.plainEnd(base, from: runStart, to: utf8.count, highBits: &highBits)
-                if runStart < special {
-                    buffer.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<special]))
-                }
+                out.append(UnsafeBufferPointer(rebasing: utf8[runStart..<special]))
                 guard special < utf8.count else { return }
                 runStart = special + 1
                 let b = utf8[special]
-                buffer.append(UInt8(ascii: "\\"))
+                out.append(UInt8(ascii: "\\"))
                 switch b {
-                case UInt8(ascii: "\""): buffer.append(UInt8(ascii: "\""))
-                case UInt8(ascii: "\\"): buffer.append(UInt8(ascii: "\\"))
-                case 0x0A: buffer.append(UInt8(ascii: "n"))
-                case 0x0D: buffer.append(UInt8(ascii: "r"))
-                case 0x09: buffer.append(UInt8(ascii: "t"))
-                case 0x08: buffer.append(UInt8(ascii: "b"))
-                case 0x0C: buffer.append(UInt8(ascii: "f"))
+                case UInt8(ascii: "\""): out.append(UInt8(ascii: "\""))
+                case UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\"))
+                case 0x0A: out.append(UInt8(ascii: "n"))
+                case 0x0D: out.append(UInt8(ascii: "r"))
+                case 0x09: out.append(UInt8(ascii: "t"))
+                case 0x08: out.append(UInt8(ascii: "b"))
+                case 0x0C: out.append(UInt8(ascii: "f"))
                 default:
-                    buffer.append(contentsOf: [UInt8(ascii: "u"), 0x30, 0x30])
-                    buffer.append(hexDigits[Int(b >> 4)])
-                    buffer.append(hexDigits[Int(b & 0xF)])
+                    append("u00", to: &out)
+                    out.append(hexDigits[Int(b >> 4)])
+                    out.append(hexDigits[Int(b & 0xF)])
                 }
             }
         }
-        buffer.append(UInt8(ascii: "\""))
+        out.append(UInt8(ascii: "\""))
     }
 
     /// A number's stored text when it is an RFC 8259 number; anything else
     /// (a bug upstream) is written as a string, so the output stays JSON.
-    private static func writeNumber(_ text: String, into buffer: inout [UInt8]) {
+    private static func writeNumber(_ text: String, into out: inout OutputBytes) {
         var text = text
         let valid = text.withUTF8 { utf8 in
             guard isNumber(utf8) else { return false }
-            buffer.append(contentsOf: utf8)
+            out.append(utf8)
             return true
         }
-        if !valid { writeString(text, into: &buffer) }
+        if !valid { writeString(text, into: &out) }
     }
 
     /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
@@ -115,9 +130,6 @@ public enum JSONWriter {
         return i == n
     }
 
-    private static let nullBytes: [UInt8] = Array("null".utf8)
-    private static let trueBytes: [UInt8] = Array("true".utf8)
-    private static let falseBytes: [UInt8] = Array("false".utf8)
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 }
 

@@ -11,37 +11,34 @@ public enum MessageEncoding {
 
     /// A success response.
     public static func result(id: RequestID, _ result: JSONValue) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(64)
-        out.append(contentsOf: resultPrefix)
+        var out = OutputBytes(capacity: 256)
+        out.append(resultPrefix)
         JSONWriter.write(id.json, into: &out)
-        out.append(contentsOf: resultMiddle)
+        out.append(resultMiddle)
         JSONWriter.write(result, into: &out)
         out.append(UInt8(ascii: "}"))
-        return out
+        return out.array()
     }
 
     /// An error response.
     public static func error(id: RequestID, _ error: RPCError) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(128)
-        out.append(contentsOf: resultPrefix)
+        var out = OutputBytes(capacity: 256)
+        out.append(resultPrefix)
         JSONWriter.write(id.json, into: &out)
-        out.append(contentsOf: errorMiddle)
+        out.append(errorMiddle)
         JSONWriter.write(error.json, into: &out)
         out.append(UInt8(ascii: "}"))
-        return out
+        return out.array()
     }
 
     /// A notification.
     public static func notification(method: String, params: JSONValue) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(128)
-        out.append(contentsOf: notificationPrefix)
+        var out = OutputBytes(capacity: 256)
+        out.append(notificationPrefix)
         JSONWriter.writeString(method, into: &out)
-        out.append(contentsOf: paramsMiddle)
+        out.append(paramsMiddle)
         JSONWriter.write(params, into: &out)
         out.append(UInt8(ascii: "}"))
-        return out
+        return out.array()
     }
 }

@@ -36,6 +36,25 @@ import Testing
         #expect(object.keys == ["b"])
     }
 
+    @Test func outputPastTheFirstBufferIsWrittenWhole() {
+        // Strings of every length from 0 to 599, some with escapes, grow the
+        // writer's buffer many times over, by one byte and by long runs.
+        var expected = "["
+        var elements: [JSONValue] = []
+        for length in 0..<600 {
+            let plain = String(repeating: "x", count: length)
+            let text = length % 7 == 0 ? plain + "\"\n" : plain
+            elements.append(.string(text))
+            if length > 0 { expected += "," }
+            expected += length % 7 == 0 ? "\"" + plain + "\\\"\\n\"" : "\"" + plain + "\""
+        }
+        expected += "]"
+        #expect(JSONValue.array(elements).jsonText == expected)
+        var prefixed = Array("prefix:".utf8)
+        JSONWriter.write(.array(elements), into: &prefixed)
+        #expect(prefixed == Array(("prefix:" + expected).utf8))
+    }
+
     @Test func textLengthWithoutEscapesIsTheCompactLengthOfUnescapedText() throws {
         let texts = [
             #"{"n":12345678901234567890,"f":1.10,"s":"é","a":[{},[],[1,2]],"t":true,"u":false,"z":null}"#,

@@ -29,7 +29,7 @@ import Testing
 
     @Test func onlyTheResponseHeadersTheClientReadsAreKeptWhateverTheirCase() {
         func kept(_ name: String) -> String? {
-            Array(name.utf8).withUnsafeBytes { CurlTransfer.keptName($0) }
+            Array(name.utf8).withUnsafeBytes { ResponseHeaders.index(of: $0) }.map { ResponseHeaders.names[$0] }
         }
         #expect(kept("Docker-Content-Digest") == "docker-content-digest")
         #expect(kept("WWW-AUTHENTICATE") == "www-authenticate")
@@ -45,12 +45,23 @@ import Testing
         #expect(kept("Docker-Content-Digesu") == nil, "the length of a kept name")
     }
 
+    @Test func eachKeptHeaderHasASlotOfItsOwn() {
+        var given: [String: String] = ["Date": "today"]
+        for (index, name) in ResponseHeaders.names.enumerated() { given[name.uppercased()] = "value \(index)" }
+        let headers = ResponseHeaders(given)
+        for (index, name) in ResponseHeaders.names.enumerated() {
+            #expect(headers.value(name) == "value \(index)")
+            #expect(headers[index] == "value \(index)")
+        }
+        #expect(headers.value("date") == nil)
+    }
+
     @Test func everyKeptHeaderNameHasALengthOfItsOwn() {
-        // keptName compares a name with the one kept name of its length.
-        let lengths = CurlTransfer.keptHeaders.map(\.utf8.count)
+        // index(of:) compares a name with the one kept name of its length.
+        let lengths = ResponseHeaders.names.map(\.utf8.count)
         #expect(Set(lengths).count == lengths.count)
-        for (index, name) in CurlTransfer.keptHeaders.enumerated() {
-            #expect(CurlTransfer.keptByLength[name.utf8.count] == index)
+        for (index, name) in ResponseHeaders.names.enumerated() {
+            #expect(ResponseHeaders.indexByLength[name.utf8.count] == index)
         }
     }
 

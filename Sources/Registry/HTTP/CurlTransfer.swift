@@ -16,7 +16,7 @@ final class CurlTransfer: @unchecked Sendable {
 
     private(set) var handle: UnsafeMutableRawPointer?
     private var headerList: UnsafeMutablePointer<curl_slist>?
-    private var headers: [String: String] = [:]
+    private var headers = ResponseHeaders()
     /// Header bytes received, all responses of the transfer together.
     private var headerBytes = 0
     private var headersOverLimit = false
@@ -159,51 +159,18 @@ final class CurlTransfer: @unchecked Sendable {
         let line = UnsafeRawBufferPointer(start: data, count: length)
         if length >= 5 && memcmp(data, "HTTP/", 5) == 0 {
             // A new response (after a redirect or a 100 Continue): start over.
-            headers.removeAll(keepingCapacity: true)
+            headers = ResponseHeaders()
             return length
         }
         guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return length }
         let (nameStart, nameEnd) = Self.trimmed(line, 0, colon)
-        guard let name = Self.keptName(UnsafeRawBufferPointer(rebasing: line[nameStart..<nameEnd])) else {
+        guard let index = ResponseHeaders.index(of: UnsafeRawBufferPointer(rebasing: line[nameStart..<nameEnd])) else {
             return length
         }
         let (valueStart, valueEnd) = Self.trimmed(line, colon + 1, length)
-        if headers.isEmpty { headers.reserveCapacity(Self.keptHeaders.count) }
-        headers[name] = String(decoding: UnsafeRawBufferPointer(rebasing: line[valueStart..<valueEnd]), as: UTF8.self)
+        headers[index] = String(decoding: UnsafeRawBufferPointer(rebasing: line[valueStart..<valueEnd]), as: UTF8.self)
         return length
     }
-
-    /// The response headers read by the client (and by the test fixtures,
-    /// which push through this transport: `location`), lower-cased; the
-    /// others (Date, ETag, ...) are skipped without making strings of them.
-    /// A new use of a header adds its name here.
-    static let keptHeaders = [
-        "content-length", "content-type", "docker-content-digest", "location", "retry-after", "www-authenticate",
-    ]
-
-    /// `name`'s entry in `keptHeaders` (compared without case), or nil.
-    /// The kept names differ in length, so one comparison decides.
-    static func keptName(_ name: UnsafeRawBufferPointer) -> String? {
-        guard name.count < keptByLength.count, let index = keptByLength[name.count] else { return nil }
-        let kept = keptBytes[index]
-        for offset in 0..<name.count {
-            // Names are ASCII (RFC 9110): lower-cased byte by byte.
-            let byte = name[offset]
-            guard kept[offset] == (byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte) else { return nil }
-        }
-        return keptHeaders[index]
-    }
-
-    /// The bytes of each name of `keptHeaders`.
-    private static let keptBytes = keptHeaders.map { Array($0.utf8) }
-
-    /// The index in `keptHeaders` of the name of each length (the names
-    /// differ in length: a test checks it).
-    static let keptByLength: [Int?] = {
-        var table = [Int?](repeating: nil, count: (keptHeaders.map(\.utf8.count).max() ?? 0) + 1)
-        for (index, name) in keptHeaders.enumerated() { table[name.utf8.count] = index }
-        return table
-    }()
 
     /// The bounds of `bytes[start..<end]` without leading and trailing
     /// spaces, tabs, CR and LF.

@@ -57,22 +57,27 @@ package struct HTTPRequest: Sendable {
 /// A response with its body in memory (manifests, tokens, error bodies).
 package struct HTTPResponse: Sendable {
     package let status: Int
-    /// Header values by lower-cased name (of the last response, after
-    /// redirects): those of `CurlTransfer.keptHeaders` only.
-    package let headers: [String: String]
+    /// The headers the client reads (of the last response, after redirects).
+    package let headers: ResponseHeaders
     package let body: [UInt8]
     /// For a 401 answer, the URL that gave it (after redirects): a
     /// challenge is learnt only from the registry's own origin.
     package let challengeURL: String?
 
-    package init(status: Int, headers: [String: String], body: [UInt8], challengeURL: String? = nil) {
+    package init(status: Int, headers: ResponseHeaders, body: [UInt8], challengeURL: String? = nil) {
         self.status = status
         self.headers = headers
         self.body = body
         self.challengeURL = challengeURL
     }
 
-    package func header(_ name: String) -> String? { headers[name.lowercased()] }
+    /// A response with the kept ones of `headers` (names in any case).
+    package init(status: Int, headers: [String: String], body: [UInt8], challengeURL: String? = nil) {
+        self.init(status: status, headers: ResponseHeaders(headers), body: body, challengeURL: challengeURL)
+    }
+
+    /// The value of the header `name` (any case), if it is one of `ResponseHeaders.names`.
+    package func header(_ name: String) -> String? { headers.value(name) }
 
     /// The `Content-Type` without parameters (`""` when absent).
     package var mediaType: String {

@@ -1,0 +1,74 @@
+/// The response headers the client reads, one slot per name: a response
+/// keeps these and skips the others (Date, ETag, ...) without making
+/// strings of them. A new use of a header adds its name to `names`.
+package struct ResponseHeaders: Sendable {
+    /// The names kept, lower-cased. They differ in length (a test checks
+    /// it), so the length of a name picks the one it could be.
+    package static let names = [
+        "content-length", "content-type", "docker-content-digest", "location", "retry-after", "www-authenticate",
+    ]
+
+    private var contentLength, contentType, dockerContentDigest, location, retryAfter, wwwAuthenticate: String?
+
+    package init() {}
+
+    /// The values of `headers` (names in any case) that are kept.
+    package init(_ headers: [String: String]) {
+        for (name, value) in headers {
+            guard let index = Array(name.utf8).withUnsafeBytes({ Self.index(of: $0) }) else { continue }
+            self[index] = value
+        }
+    }
+
+    /// The value of the header `name` (any case), if it came and is kept.
+    package func value(_ name: String) -> String? {
+        var name = name
+        return name.withUTF8 { Self.index(of: UnsafeRawBufferPointer($0)) }.flatMap { self[$0] }
+    }
+
+    /// The value in the slot of `names[index]`.
+    package subscript(index: Int) -> String? {
+        get {
+            switch index {
+            case 0: contentLength
+            case 1: contentType
+            case 2: dockerContentDigest
+            case 3: location
+            case 4: retryAfter
+            default: wwwAuthenticate
+            }
+        }
+        set {
+            switch index {
+            case 0: contentLength = newValue
+            case 1: contentType = newValue
+            case 2: dockerContentDigest = newValue
+            case 3: location = newValue
+            case 4: retryAfter = newValue
+            default: wwwAuthenticate = newValue
+            }
+        }
+    }
+
+    /// The index in `names` of `name` (compared without case), or nil.
+    package static func index(of name: UnsafeRawBufferPointer) -> Int? {
+        guard name.count < indexByLength.count, let index = indexByLength[name.count] else { return nil }
+        let kept = nameBytes[index]
+        for offset in 0..<name.count {
+            // Names are ASCII (RFC 9110): lower-cased byte by byte.
+            let byte = name[offset]
+            guard kept[offset] == (byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte) else { return nil }
+        }
+        return index
+    }
+
+    /// The bytes of each of `names`.
+    private static let nameBytes = names.map { Array($0.utf8) }
+
+    /// The index in `names` of the name of each length.
+    static let indexByLength: [Int?] = {
+        var table = [Int?](repeating: nil, count: (names.map(\.utf8.count).max() ?? 0) + 1)
+        for (index, name) in names.enumerated() { table[name.utf8.count] = index }
+        return table
+    }()
+}
