@@ -33,7 +33,9 @@ final class ContentService: Sendable {
     let maxDecompressedBytes: Int
     /// Where blobs are downloaded; nil for the process's private directory.
     private let downloads: URL?
+    // One per kind of work, so a key is its name alone (no prefix to join).
     private let manifestFlights = Singleflight<FetchedManifest>()
+    private let tagFlights = Singleflight<FetchedManifest>()
     private let valueFlights = Singleflight<JSONValue>()
     private let blobFlights = Singleflight<[UInt8]>()
     private let headFlights = Singleflight<ManifestHead>()
@@ -57,7 +59,7 @@ final class ContentService: Sendable {
 
     /// Callers that shared another caller's work.
     var singleflightJoins: Int {
-        manifestFlights.joins + valueFlights.joins + blobFlights.joins + headFlights.joins
+        manifestFlights.joins + tagFlights.joins + valueFlights.joins + blobFlights.joins + headFlights.joins
     }
 
     func clear() {
@@ -102,7 +104,7 @@ final class ContentService: Sendable {
     /// looked): caches the content by its digest, and the tag's answer.
     private func manifestByTag(_ ref: ImageReference) async throws -> FetchedManifest {
         let tagKey = ref.description
-        return try await manifestFlights.run("tag|" + tagKey) { [self] in
+        return try await tagFlights.run(tagKey) { [self] in
             let fetched = try await source.fetchManifest(ref)
             cache.store(fetched, cost: fetched.bytes.count, for: manifestKey(ref, fetched.digest))
             tags.store(fetched.digest, for: tagKey)
@@ -224,7 +226,7 @@ final class ContentService: Sendable {
         if let digest = knownDigest(ref), let cached = cache.value(manifestKey(ref, digest), as: FetchedManifest.self) {
             return Self.descriptor(mediaType: cached.mediaType, size: cached.bytes.count, digest: cached.digest)
         }
-        let head = try await headFlights.run("head|" + ref.description) { [self] in
+        let head = try await headFlights.run(ref.description) { [self] in
             let head = try await source.headManifest(ref)
             if ref.digest == nil { tags.store(head.digest, for: ref.description) }
             return head
@@ -237,7 +239,7 @@ final class ContentService: Sendable {
     func tagExists(_ ref: ImageReference) async throws -> Bool {
         if tags.value(ref.description) != nil { return true }
         do {
-            let head = try await headFlights.run("head|" + ref.description) { [source] in
+            let head = try await headFlights.run(ref.description) { [source] in
                 try await source.headManifest(ref)
             }
             tags.store(head.digest, for: ref.description)
