@@ -39,9 +39,11 @@ final class Authenticator: Sendable {
 
     /// The `Authorization` header for a request to `registry` needing
     /// `scope`, when the registry's challenge is already known.
-    func authorization(registry: String, scope: String) async throws(RegistryError) -> String? {
+    func authorization(registry: String, scope: @autoclosure () -> String) async throws(RegistryError) -> String? {
+        // No challenge learnt from this registry (an anonymous one): the
+        // scope is not even made.
         guard let challenge = challenges.withLock({ $0[registry] }) else { return nil }
-        return try await authorization(for: challenge, registry: registry, scope: scope, refresh: false)
+        return try await authorization(for: challenge, registry: registry, scope: scope(), refresh: false)
     }
 
     /// After a 401: learns the challenge and returns the header to retry

@@ -22,15 +22,19 @@ public struct Digest: Sendable, Hashable, CustomStringConvertible {
     }
 
     public let algorithm: Algorithm
-    /// Lower-case hex.
-    public let hex: String
+
+    /// Lower-case hex, made when asked (digests are used whole far more
+    /// often: one string a digest, not two).
+    public var hex: String {
+        String(decoding: description.utf8.dropFirst(algorithm.rawValue.utf8.count + 1), as: UTF8.self)
+    }
 
     /// Parses `sha256:<64 hex>` or `sha512:<128 hex>`; nil otherwise
     /// (upper-case hex is refused, as the OCI grammar says).
     public init?(_ text: String) {
         // On the contiguous bytes: digests are parsed for every manifest.
         var text = text
-        let parsed = text.withUTF8 { utf8 -> (Algorithm, String)? in
+        let parsed = text.withUTF8 { utf8 -> Algorithm? in
             guard let colon = utf8.firstIndex(of: UInt8(ascii: ":")),
                 let algorithm = Algorithm(name: UnsafeBufferPointer(rebasing: utf8[..<colon]))
             else { return nil }
@@ -38,18 +42,21 @@ public struct Digest: Sendable, Hashable, CustomStringConvertible {
             guard hex.count == algorithm.hexLength,
                 hex.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) })
             else { return nil }
-            return (algorithm, String(decoding: hex, as: UTF8.self))
+            return algorithm
         }
-        guard let (algorithm, hex) = parsed else { return nil }
-        self.algorithm = algorithm
-        self.hex = hex
+        guard let parsed else { return nil }
+        algorithm = parsed
         description = text
     }
 
     public init(algorithm: Algorithm, hex: String) {
+        self.init(algorithm: algorithm, finalizedText: algorithm.rawValue + ":" + hex)
+    }
+
+    /// `finalizedText` is `algorithm:hex` in lower case (the caller made it so).
+    fileprivate init(algorithm: Algorithm, finalizedText: String) {
         self.algorithm = algorithm
-        self.hex = hex
-        description = "\(algorithm.rawValue):\(hex)"
+        description = finalizedText
     }
 
     /// `algorithm:hex`, made once: digests are used as text (keys, URLs) often.
@@ -121,21 +128,30 @@ public final class DigestHasher {
     /// The digest of everything passed to `update`. Call once.
     public func finalize() -> Digest {
         let length = algorithm.hexLength / 2
-        let hex = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Int(SHA512_DIGEST_LENGTH)) { output in
+        let name = algorithm.rawValue.utf8
+        let text = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Int(SHA512_DIGEST_LENGTH)) { output in
             switch state {
             case .sha256(let context): SHA256_Final(output.baseAddress, context)
             case .sha512(let context): SHA512_Final(output.baseAddress, context)
             }
             let digits = Self.hexDigits
-            return String(unsafeUninitializedCapacity: length * 2) { hex in
-                for index in 0..<length {
-                    hex[2 * index] = digits[Int(output[index] >> 4)]
-                    hex[2 * index + 1] = digits[Int(output[index] & 0xF)]
+            // `algorithm:hex` in one string.
+            return String(unsafeUninitializedCapacity: name.count + 1 + length * 2) { text in
+                var at = 0
+                for byte in name {
+                    text[at] = byte
+                    at += 1
                 }
-                return length * 2
+                text[at] = UInt8(ascii: ":")
+                at += 1
+                for index in 0..<length {
+                    text[at + 2 * index] = digits[Int(output[index] >> 4)]
+                    text[at + 2 * index + 1] = digits[Int(output[index] & 0xF)]
+                }
+                return at + length * 2
             }
         }
-        return Digest(algorithm: algorithm, hex: hex)
+        return Digest(algorithm: algorithm, finalizedText: text)
     }
 
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)

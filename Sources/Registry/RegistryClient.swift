@@ -135,10 +135,10 @@ public final class RegistryClient: Sendable {
         _ method: String, _ url: String, for reference: ImageReference, accept: String,
         _ perform: (HTTPRequest) async throws(RegistryError) -> (Result, HTTPResponse)
     ) async throws(RegistryError) -> Result {
-        let scope = "repository:\(reference.repository):pull"
+        func scope() -> String { "repository:\(reference.repository):pull" }
         var request = HTTPRequest(method, url: url)
         if !accept.isEmpty { request.setHeader("Accept", accept) }
-        let sent = try await authenticator.authorization(registry: reference.registry, scope: scope)
+        let sent = try await authenticator.authorization(registry: reference.registry, scope: scope())
         if let sent { request.setHeader("Authorization", sent) }
         let (result, response) = try await perform(request)
         // A challenge counts only when the registry itself gave it: a 401
@@ -146,7 +146,7 @@ public final class RegistryClient: Sendable {
         guard response.status == 401,
             response.challengeURL.map(HTTPRequest.origin(of:)) == HTTPRequest.origin(of: url),
             let authorization = try await authenticator.authorizationAfterChallenge(
-                response, registry: reference.registry, scope: scope, sent: sent)
+                response, registry: reference.registry, scope: scope(), sent: sent)
         else { return result }
         request.setHeader("Authorization", authorization)
         return try await perform(request).0

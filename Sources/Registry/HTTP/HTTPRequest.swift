@@ -46,9 +46,11 @@ package struct HTTPRequest: Sendable {
 
     /// Sets (or, with nil, removes) a header; names are case-insensitive.
     package mutating func setHeader(_ name: String, _ value: String?) {
-        let lowered = name.lowercased()
-        if let existing = headers.keys.first(where: { $0.lowercased() == lowered }) {
-            headers[existing] = nil
+        if !headers.isEmpty {
+            let lowered = name.lowercased()
+            if let existing = headers.keys.first(where: { $0.lowercased() == lowered }) {
+                headers[existing] = nil
+            }
         }
         if let value { headers[name] = value }
     }
@@ -82,6 +84,9 @@ package struct HTTPResponse: Sendable {
     /// The `Content-Type` without parameters (`""` when absent).
     package var mediaType: String {
         guard var value = header("Content-Type") else { return "" }
+        // Usually the value is the type alone: then it is the answer as it is.
+        let plain = value.utf8.allSatisfy { $0 != UInt8(ascii: ";") && $0 != UInt8(ascii: " ") && $0 != 0x09 }
+        if plain { return value }
         return value.withUTF8 { utf8 in
             let type = utf8.prefix { $0 != UInt8(ascii: ";") }
             func isSpace(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
