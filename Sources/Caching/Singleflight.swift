@@ -11,10 +11,11 @@ public final class Singleflight<Value: Sendable>: @unchecked Sendable {
         var task: Task<Void, Never>?
         /// Callers that have not left (registered as waiters or about to be).
         var members = 1
-        /// Few: an array, which costs nothing until the first one comes.
-        var waiters: [(id: Int, continuation: UnsafeContinuation<Value, any Error>)] = []
+        /// By waiter: a client may pile thousands of identical requests on
+        /// one flight and cancel them, so removal must not scan.
+        var waiters: [Int: UnsafeContinuation<Value, any Error>] = [:]
         /// Callers cancelled before they were registered as waiters.
-        var cancelledEarly: [Int] = []
+        var cancelledEarly: Set<Int> = []
         /// Set once the work is done, for callers registering late.
         var result: Result<Value, any Error>?
     }
@@ -65,12 +66,9 @@ public final class Singleflight<Value: Sendable>: @unchecked Sendable {
             // its cancellation or at registration (the tests count them).
             try await withUnsafeThrowingContinuation { continuation in
                 let registration = lock.withLock { () -> Registration in
-                    if let early = flight.cancelledEarly.firstIndex(of: waiter) {
-                        flight.cancelledEarly.remove(at: early)
-                        return .cancelled
-                    }
+                    if flight.cancelledEarly.remove(waiter) != nil { return .cancelled }
                     if let result = flight.result { return .done(result) }
-                    flight.waiters.append((waiter, continuation))
+                    flight.waiters[waiter] = continuation
                     return .waiting
                 }
                 switch registration {
@@ -84,11 +82,11 @@ public final class Singleflight<Value: Sendable>: @unchecked Sendable {
         } onCancel: {
             let continuation = lock.withLock { () -> UnsafeContinuation<Value, any Error>? in
                 guard flight.result == nil else { return nil }
-                guard let index = flight.waiters.firstIndex(where: { $0.id == waiter }) else {
-                    flight.cancelledEarly.append(waiter)
+                guard let continuation = flight.waiters.removeValue(forKey: waiter) else {
+                    flight.cancelledEarly.insert(waiter)
                     return nil
                 }
-                return flight.waiters.remove(at: index).continuation
+                return continuation
             }
             if let continuation {
                 continuation.resume(throwing: CancellationError())
@@ -112,8 +110,9 @@ public final class Singleflight<Value: Sendable>: @unchecked Sendable {
         let waiters = lock.withLock { () -> [UnsafeContinuation<Value, any Error>] in
             if flights[key] === flight { flights[key] = nil }
             flight.result = result
-            defer { flight.waiters.removeAll() }
-            return flight.waiters.map(\.continuation)
+            let waiters = Array(flight.waiters.values)
+            flight.waiters.removeAll()
+            return waiters
         }
         for waiter in waiters { waiter.resume(with: result) }
     }

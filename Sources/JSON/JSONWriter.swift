@@ -12,9 +12,9 @@ public enum JSONWriter {
 
     /// The compact text of `value` as bytes.
     public static func bytes(_ value: JSONValue) -> [UInt8] {
-        var buffer: [UInt8] = []
-        write(value, into: &buffer)
-        return buffer
+        var out = OutputBytes(capacity: 256)
+        write(value, into: &out)
+        return out.array()
     }
 
     /// Appends `s` as a quoted, escaped JSON string.

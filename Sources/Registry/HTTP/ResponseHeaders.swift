@@ -2,8 +2,10 @@
 /// keeps these and skips the others (Date, ETag, ...) without making
 /// strings of them. A new use of a header adds its name to `names`.
 package struct ResponseHeaders: Sendable {
-    /// The names kept, lower-cased. They differ in length (a test checks
-    /// it), so the length of a name picks the one it could be.
+    /// The names kept, lower-cased: those the client reads, and `location`
+    /// for the test fixtures, which push through this transport. They
+    /// differ in length (a test checks it), so the length of a name picks
+    /// the one it could be.
     package static let names = [
         "content-length", "content-type", "docker-content-digest", "location", "retry-after", "www-authenticate",
     ]
