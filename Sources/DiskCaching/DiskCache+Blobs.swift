@@ -71,7 +71,9 @@ extension DiskCache {
         count { $0.writes += 1 }
         let journal = journal(repository)
         if lookUp(journal, { $0.blobs.contains(blob.digest) ? true : nil }) == nil {
-            append(JournalRecord.blobBytes(blob.digest), to: journal)
+            var records = JournalRecord.Appending()
+            records.blob(blob.digest)
+            append(records, to: journal)
         }
     }
 

@@ -1,4 +1,5 @@
 import CSystem
+import CZlib
 import Glibc
 import Registry
 
@@ -11,6 +12,15 @@ extension DiskCache {
     /// lock the byte at its hash modulo this. No file per key: creating
     /// files is what costs most on some disks.
     static let fetchLockSlots: UInt64 = 1 << 30
+
+    /// The byte that is `key`'s lock: its CRC-32 (the same in every
+    /// process, unlike Swift's seeded hashing) modulo `fetchLockSlots`. Two
+    /// keys that share a slot only make one fetch wait for the other.
+    static func fetchLockSlot(_ key: String) -> Int64 {
+        var key = key
+        let sum = key.withUTF8 { UInt64(crc32(0, $0.baseAddress, uInt($0.count))) }
+        return Int64(bitPattern: sum % fetchLockSlots)
+    }
 
     /// Runs `fetch` holding the cross-process lock for `key` (a tag
     /// reference, or a blob's digest): processes started together on the
@@ -25,8 +35,7 @@ extension DiskCache {
     /// without it. Cancelling the waiting task cancels the wait.
     public func withFetchLock<T>(_ key: String, _ fetch: (_ waited: Bool) async throws -> T) async throws -> T {
         guard let fd = fetchLockFile else { return try await fetch(false) }
-        let hash = Digest.of(Array(key.utf8)).hex.prefix(15)
-        let slot = Int64(bitPattern: (UInt64(hash, radix: 16) ?? 0) % Self.fetchLockSlots)
+        let slot = Self.fetchLockSlot(key)
         let clock = ContinuousClock()
         let deadline = clock.now + Self.maxFetchLockWait
         var locked = ocirpc_ofd_trylock(fd, slot) == 0

@@ -79,11 +79,12 @@ extension DiskCache {
         _ = notOurs(path) as Void?
     }
 
-    /// Appends `records` to `journal` in one write (a new file is started
-    /// when it would pass `maxJournalBytes`), and takes them into this
-    /// process's index when nothing else was appended since it last read.
+    /// Appends `appending` to `journal` in one write (a new file is started
+    /// when it would pass `maxJournalBytes`), and takes its records into
+    /// this process's index when nothing else was appended since it last read.
     @discardableResult
-    func append(_ records: [UInt8], to journal: Journal) -> Bool {
+    func append(_ appending: JournalRecord.Appending, to journal: Journal) -> Bool {
+        let records = appending.bytes
         let path = journal.path
         guard let opened = openForAppending(path) else { return false }
         var (fd, status) = opened
@@ -113,7 +114,7 @@ extension DiskCache {
         journal.index.withLock { index in
             if identity != index.file && start == 0 { index = JournalIndex(file: identity) }
             if identity == index.file && start == index.consumed {
-                index.apply(JournalRecord.scan(records[...], offset: start))
+                index.apply(appending.records.map { $0.shifted(by: start) }, consumed: records.count)
             }
         }
         trimSoonIfDue()

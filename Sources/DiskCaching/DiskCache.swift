@@ -204,24 +204,29 @@ public final class DiskCache: Sendable {
     /// released: an append costs a few microseconds, less than handing it
     /// to another thread would.
     public func storeManifest(_ manifest: FetchedManifest, repository: String, tag tagReference: String?) {
-        guard Self.isMediaType(Substring(manifest.mediaType)) else { return }
+        guard Self.isMediaType(manifest.mediaType.utf8) else { return }
         let journal = journal(repository)
-        var records: [UInt8] = []
+        var records = JournalRecord.Appending()
         // A tag fetched again after its TTL mostly names what is there.
         if lookUp(journal, { $0.manifests[manifest.digest] }) == nil {
-            records = JournalRecord.manifestBytes(manifest)
+            records.manifest(manifest)
         }
         if let tagReference, Self.isTagReference(tagReference) {
-            records += JournalRecord.tagBytes(tagReference, manifest.digest, fetchedAt: Self.now())
+            records.tag(tagReference, manifest.digest, fetchedAt: Self.now())
         }
         if !records.isEmpty { append(records, to: journal) }
     }
 
     /// `type/subtype[+suffix]` in printable ASCII without spaces: what a
     /// registry's Content-Type may name, and nothing a damaged file holds.
-    static func isMediaType(_ text: Substring) -> Bool {
-        text.utf8.count <= 255 && text.contains("/")
-            && text.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ";") }
+    static func isMediaType(_ text: some Collection<UInt8>) -> Bool {
+        guard text.count <= 255 else { return false }
+        var slash = false
+        for byte in text {
+            guard byte > 0x20 && byte < 0x7F && byte != UInt8(ascii: ";") else { return false }
+            if byte == UInt8(ascii: "/") { slash = true }
+        }
+        return slash
     }
 
     /// A tag reference a record can hold: one line, of a sane length.
@@ -255,7 +260,9 @@ public final class DiskCache: Sendable {
     /// Keeps that `tagReference` (a tag of `repository`) names `digest` as of now.
     public func storeTag(_ digest: Digest, for tagReference: String, repository: String) {
         guard Self.isTagReference(tagReference) else { return }
-        append(JournalRecord.tagBytes(tagReference, digest, fetchedAt: Self.now()), to: journal(repository))
+        var records = JournalRecord.Appending()
+        records.tag(tagReference, digest, fetchedAt: Self.now())
+        append(records, to: journal(repository))
     }
 
     // MARK: - Files

@@ -43,7 +43,12 @@ struct JournalIndex: Sendable {
 
     /// Takes in `scan`'s records; a tag keeps its latest answer.
     mutating func apply(_ scan: JournalRecord.Scan) {
-        for record in scan.records {
+        apply(scan.records, consumed: scan.consumed)
+    }
+
+    /// Takes in `records`, read or appended as the next `consumed` bytes.
+    mutating func apply(_ records: [JournalRecord], consumed bytes: Int) {
+        for record in records {
             switch record {
             case .manifest(let digest, let mediaType, let body):
                 manifests[digest] = Manifest(mediaType: mediaType, body: body)
@@ -54,7 +59,7 @@ struct JournalIndex: Sendable {
                 tags[reference] = Tag(digest: digest, fetchedAt: fetchedAt)
             }
         }
-        consumed += scan.consumed
+        consumed += bytes
     }
 }
 

@@ -32,29 +32,104 @@ package enum JournalRecord: Equatable, Sendable {
 
     // MARK: - Writing
 
+    /// Records to append in one write, with what they say: the process
+    /// appending them takes them in as they are, without reading its own
+    /// bytes back (a manifest's body is located from the first byte).
+    package struct Appending: Sendable {
+        package private(set) var bytes: [UInt8] = []
+        package private(set) var records: [JournalRecord] = []
+
+        package init() {}
+
+        package var isEmpty: Bool { bytes.isEmpty }
+
+        /// A manifest record: `<digest>\n<media type>\n<manifest bytes>`.
+        package mutating func manifest(_ manifest: FetchedManifest) {
+            let digest = manifest.digest.description.utf8
+            let mediaType = manifest.mediaType.utf8
+            let bodyOffset = add(
+                kind: UInt8(ascii: "m"), [digest, Self.newline, mediaType, Self.newline], body: manifest.bytes)
+            records.append(
+                .manifest(
+                    digest: manifest.digest, mediaType: manifest.mediaType,
+                    body: bodyOffset..<(bodyOffset + manifest.bytes.count)))
+        }
+
+        /// A blob record: `<digest>`.
+        package mutating func blob(_ digest: Digest) {
+            add(kind: UInt8(ascii: "b"), [digest.description.utf8], body: [])
+            records.append(.blob(digest))
+        }
+
+        /// A tag record: `<digest> <fetched at>\n<tag reference>`.
+        package mutating func tag(_ reference: String, _ digest: Digest, fetchedAt: Double) {
+            let fields = "\(digest) \(fetchedAt)\n"
+            add(kind: UInt8(ascii: "t"), [fields.utf8, reference.utf8], body: [])
+            records.append(.tag(reference: reference, digest: digest, fetchedAt: fetchedAt))
+        }
+
+        private static let newline = "\n".utf8
+
+        /// Appends `<kind> <length> <checksum>\n`, the payload (`parts`
+        /// then `body`) and a newline; returns where `body` starts.
+        @discardableResult
+        private mutating func add(kind: UInt8, _ parts: [String.UTF8View], body: [UInt8]) -> Int {
+            var length = body.count
+            var crc = crc32(0, nil, 0)
+            for part in parts {
+                length += part.count
+                crc = Self.checksum(crc, part)
+            }
+            crc = body.withUnsafeBufferPointer { crc32(crc, $0.baseAddress, uInt($0.count)) }
+            bytes.reserveCapacity(bytes.count + JournalRecord.maxHeaderBytes + length + 1)
+            bytes.append(kind)
+            bytes.append(0x20)
+            bytes.append(contentsOf: String(length).utf8)
+            bytes.append(0x20)
+            bytes.append(contentsOf: JournalRecord.hex8(UInt32(truncatingIfNeeded: crc)))
+            bytes.append(0x0A)
+            for part in parts { bytes.append(contentsOf: part) }
+            let bodyOffset = bytes.count
+            bytes.append(contentsOf: body)
+            bytes.append(0x0A)
+            return bodyOffset
+        }
+
+        private static func checksum(_ crc: uLong, _ part: String.UTF8View) -> uLong {
+            if let sum = part.withContiguousStorageIfAvailable({ crc32(crc, $0.baseAddress, uInt($0.count)) }) {
+                return sum
+            }
+            let copy = Array(part)
+            return copy.withUnsafeBufferPointer { crc32(crc, $0.baseAddress, uInt($0.count)) }
+        }
+    }
+
     /// A manifest record.
     static func manifestBytes(_ manifest: FetchedManifest) -> [UInt8] {
-        var payload = Array("\(manifest.digest)\n\(manifest.mediaType)\n".utf8)
-        payload.append(contentsOf: manifest.bytes)
-        return encode(kind: "m", payload)
+        var appending = Appending()
+        appending.manifest(manifest)
+        return appending.bytes
     }
 
     /// A blob record.
     static func blobBytes(_ digest: Digest) -> [UInt8] {
-        encode(kind: "b", Array(digest.description.utf8))
+        var appending = Appending()
+        appending.blob(digest)
+        return appending.bytes
     }
 
     /// A tag record.
     static func tagBytes(_ reference: String, _ digest: Digest, fetchedAt: Double) -> [UInt8] {
-        encode(kind: "t", Array("\(digest) \(fetchedAt)\n\(reference)".utf8))
+        var appending = Appending()
+        appending.tag(reference, digest, fetchedAt: fetchedAt)
+        return appending.bytes
     }
 
-    private static func encode(kind: Character, _ payload: [UInt8]) -> [UInt8] {
-        var record = Array("\(kind) \(payload.count) \(hex8(checksum(payload[...])))\n".utf8)
-        record.reserveCapacity(record.count + payload.count + 1)
-        record.append(contentsOf: payload)
-        record.append(0x0A)
-        return record
+    /// The record `offset` bytes further into the file.
+    func shifted(by offset: Int) -> JournalRecord {
+        guard case .manifest(let digest, let mediaType, let body) = self else { return self }
+        return .manifest(
+            digest: digest, mediaType: mediaType, body: (body.lowerBound + offset)..<(body.upperBound + offset))
     }
 
     // MARK: - Reading
@@ -133,7 +208,7 @@ package enum JournalRecord: Equatable, Sendable {
             let digest = digest(payload[..<first])
         else { return nil }
         let mediaType = payload[(first + 1)..<second]
-        guard DiskCache.isMediaType(Substring(decoding: mediaType, as: UTF8.self)) else { return nil }
+        guard DiskCache.isMediaType(mediaType) else { return nil }
         let bodyStart = fileOffset + (second + 1 - payload.startIndex)
         let bodyLength = payload.endIndex - (second + 1)
         guard bodyLength <= RegistryClient.maxManifestBytes else { return nil }
@@ -175,8 +250,11 @@ package enum JournalRecord: Equatable, Sendable {
         }
     }
 
-    private static func hex8(_ value: UInt32) -> String {
-        let text = String(value, radix: 16)
-        return String(repeating: "0", count: 8 - text.count) + text
+    /// `value` in 8 lowercase hex digits.
+    static func hex8(_ value: UInt32) -> [UInt8] {
+        (0..<8).map { place in
+            let nibble = UInt8((value >> (28 - 4 * UInt32(place))) & 0xF)
+            return nibble < 10 ? 0x30 + nibble : 0x57 + nibble
+        }
     }
 }

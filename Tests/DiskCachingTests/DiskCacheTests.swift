@@ -112,6 +112,34 @@ import Testing
         #expect(fileSize(journalPath("r.test/other")) == size)
     }
 
+    @Test func whatAnAppendTakesInIsWhatReadingTheFileFinds() throws {
+        let first = manifest(#"{"n":1}"#)
+        let second = manifest(#"{"n":2}"#)
+        cache.storeManifest(first, repository: "r.test/app", tag: "r.test/app:v1")
+        cache.storeManifest(second, repository: "r.test/app", tag: "r.test/app:v2")
+        cache.storeTag(first.digest, for: "r.test/app:v3", repository: "r.test/app")
+        let appended = cache.journal("r.test/app").index.withLock { $0 }
+        let other = try #require(DiskCache.open(directory: directory, logger: .disabled))
+        let journal = other.journal("r.test/app")
+        let read = journal.index.withLock { index in
+            other.refresh(&index, journal.path)
+            return index
+        }
+        #expect(appended.consumed == fileSize(journalPath("r.test/app")))
+        #expect(read.consumed == appended.consumed)
+        #expect(read.file == appended.file)
+        #expect(read.manifests.count == 2)
+        for digest in [first.digest, second.digest] {
+            #expect(read.manifests[digest]?.body == appended.manifests[digest]?.body)
+            #expect(read.manifests[digest]?.mediaType == appended.manifests[digest]?.mediaType)
+        }
+        #expect(Set(read.tags.keys) == ["r.test/app:v1", "r.test/app:v2", "r.test/app:v3"])
+        for (reference, tag) in read.tags {
+            #expect(appended.tags[reference]?.digest == tag.digest)
+            #expect(appended.tags[reference]?.fetchedAt == tag.fetchedAt)
+        }
+    }
+
     @Test func recordsAnotherProcessAppendsAreFoundOnAMiss() throws {
         let other = try #require(DiskCache.open(directory: directory, logger: .disabled))
         let first = manifest(#"{"n":1}"#)
@@ -349,6 +377,13 @@ import Testing
         #expect(events.withLock { $0 } == ["first in", "first out", "second waited"])
         // Another key is not held up.
         try await other.withFetchLock("r.test/app:v2") { waited in #expect(!waited) }
+    }
+
+    @Test func aKeysFetchLockIsTheSameByteInEveryProcess() {
+        // Its CRC-32 modulo the slots (Python: zlib.crc32(key) % 2**30), not
+        // a hash seeded per process, which would give every process its own.
+        #expect(DiskCache.fetchLockSlot("r.test/app:v1") == 355_099_201)
+        #expect(DiskCache.fetchLockSlot("blob sha256:" + String(repeating: "0", count: 64)) == 230_612_212)
     }
 
     @Test func aProcessThatWaitedOnAFetchLockFindsWhatTheFetchKept() async throws {

@@ -31,6 +31,19 @@ import Testing
             scan.records[2] == .tag(reference: "r.test/app:v1", digest: manifest.digest, fetchedAt: 1_700_000_000.25))
     }
 
+    @Test func recordsReadFromAppendedBytesAreTheOnesAppended() {
+        var appending = JournalRecord.Appending()
+        appending.blob(manifest.digest)
+        appending.manifest(manifest)
+        appending.tag("r.test/app:v1", manifest.digest, fetchedAt: 1_700_000_000.123_456)
+        appending.manifest(FetchedManifest(bytes: [], mediaType: ManifestMediaType.dockerManifest))
+        let scan = JournalRecord.scan(appending.bytes[...], offset: 0)
+        #expect(!scan.damaged)
+        #expect(scan.consumed == appending.bytes.count)
+        #expect(scan.records == appending.records)
+        #expect(appending.records.count == 4)
+    }
+
     @Test func aRecordCutAnywhereIsIncompleteNotDamaged() {
         let first = JournalRecord.blobBytes(manifest.digest)
         let second = JournalRecord.manifestBytes(manifest)
