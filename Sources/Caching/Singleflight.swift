@@ -11,9 +11,29 @@ public final class Singleflight<Value: Sendable>: @unchecked Sendable {
         var task: Task<Void, Never>?
         /// Callers that have not left (registered as waiters or about to be).
         var members = 1
-        /// By waiter: a client may pile thousands of identical requests on
-        /// one flight and cancel them, so removal must not scan.
+        /// The first waiter registered, kept apart: mostly it is the only
+        /// one, and then no table is made.
+        var firstWaiter: (id: Int, continuation: UnsafeContinuation<Value, any Error>)?
+        /// The other waiters, by waiter: a client may pile thousands of
+        /// identical requests on one flight and cancel them, so removal
+        /// must not scan.
         var waiters: [Int: UnsafeContinuation<Value, any Error>] = [:]
+
+        func register(_ id: Int, _ continuation: UnsafeContinuation<Value, any Error>) {
+            if firstWaiter == nil && waiters.isEmpty {
+                firstWaiter = (id, continuation)
+            } else {
+                waiters[id] = continuation
+            }
+        }
+
+        func removeWaiter(_ id: Int) -> UnsafeContinuation<Value, any Error>? {
+            if let first = firstWaiter, first.id == id {
+                firstWaiter = nil
+                return first.continuation
+            }
+            return waiters.removeValue(forKey: id)
+        }
         /// Callers cancelled before they were registered as waiters.
         var cancelledEarly: Set<Int> = []
         /// Set once the work is done, for callers registering late.
@@ -22,8 +42,23 @@ public final class Singleflight<Value: Sendable>: @unchecked Sendable {
 
     private enum Registration { case waiting, cancelled, done(Result<Value, any Error>) }
 
+    /// A key with its hash made once: a flight looks its key up three
+    /// times, and keys are digest-long.
+    private struct Key: Hashable {
+        let text: String
+        let hash: Int
+
+        init(_ text: String) {
+            self.text = text
+            hash = text.hashValue
+        }
+
+        static func == (lhs: Key, rhs: Key) -> Bool { lhs.hash == rhs.hash && lhs.text == rhs.text }
+        func hash(into hasher: inout Hasher) { hasher.combine(hash) }
+    }
+
     private let lock = Lock()
-    private var flights: [String: Flight] = [:]
+    private var flights: [Key: Flight] = [:]
     private var nextWaiter = 0
     private var joinCount = 0
 
@@ -36,7 +71,8 @@ public final class Singleflight<Value: Sendable>: @unchecked Sendable {
     public var inFlight: Int { lock.withLock { flights.count } }
 
     /// The result of `work` for `key`, shared with concurrent callers.
-    public func run(_ key: String, _ work: @escaping @Sendable () async throws -> Value) async throws -> Value {
+    public func run(_ text: String, _ work: @escaping @Sendable () async throws -> Value) async throws -> Value {
+        let key = Key(text)
         let (flight, waiter, isNew) = lock.withLock { () -> (Flight, Int, Bool) in
             nextWaiter += 1
             if let flight = flights[key] {
@@ -68,7 +104,7 @@ public final class Singleflight<Value: Sendable>: @unchecked Sendable {
                 let registration = lock.withLock { () -> Registration in
                     if flight.cancelledEarly.remove(waiter) != nil { return .cancelled }
                     if let result = flight.result { return .done(result) }
-                    flight.waiters[waiter] = continuation
+                    flight.register(waiter, continuation)
                     return .waiting
                 }
                 switch registration {
@@ -82,7 +118,7 @@ public final class Singleflight<Value: Sendable>: @unchecked Sendable {
         } onCancel: {
             let continuation = lock.withLock { () -> UnsafeContinuation<Value, any Error>? in
                 guard flight.result == nil else { return nil }
-                guard let continuation = flight.waiters.removeValue(forKey: waiter) else {
+                guard let continuation = flight.removeWaiter(waiter) else {
                     flight.cancelledEarly.insert(waiter)
                     return nil
                 }
@@ -96,7 +132,7 @@ public final class Singleflight<Value: Sendable>: @unchecked Sendable {
     }
 
     /// One caller left early; the work is cancelled when it was the last.
-    private func leave(_ key: String, _ flight: Flight) {
+    private func leave(_ key: Key, _ flight: Flight) {
         let task = lock.withLock { () -> Task<Void, Never>? in
             flight.members -= 1
             guard flight.members == 0, flight.result == nil else { return nil }
@@ -106,14 +142,18 @@ public final class Singleflight<Value: Sendable>: @unchecked Sendable {
         task?.cancel()
     }
 
-    private func finish(_ key: String, _ flight: Flight, _ result: Result<Value, any Error>) {
-        let waiters = lock.withLock { () -> [UnsafeContinuation<Value, any Error>] in
+    private func finish(_ key: Key, _ flight: Flight, _ result: Result<Value, any Error>) {
+        let (first, others) = lock.withLock {
+            () -> (UnsafeContinuation<Value, any Error>?, [Int: UnsafeContinuation<Value, any Error>]) in
             if flights[key] === flight { flights[key] = nil }
             flight.result = result
-            let waiters = Array(flight.waiters.values)
-            flight.waiters.removeAll()
-            return waiters
+            defer {
+                flight.firstWaiter = nil
+                flight.waiters = [:]
+            }
+            return (flight.firstWaiter?.continuation, flight.waiters)
         }
-        for waiter in waiters { waiter.resume(with: result) }
+        first?.resume(with: result)
+        for waiter in others.values { waiter.resume(with: result) }
     }
 }

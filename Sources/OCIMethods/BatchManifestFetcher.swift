@@ -16,29 +16,30 @@ struct BatchManifestFetcher: Sendable {
     typealias Outcome = Result<JSONValue, RPCError>
 
     /// Fetches every distinct ref of `refs`, calling `report` once per ref
-    /// (from the workers, concurrently: it must be thread-safe). Stops early
-    /// when cancelled. Returns the distinct refs in the order first given.
+    /// with its place among the distinct refs (from the workers,
+    /// concurrently: it must be thread-safe). Stops early when cancelled.
+    /// Returns the distinct refs in the order first given.
     @discardableResult
     func run(
-        _ refs: [String], platform: Platform, report: @escaping @Sendable (String, Outcome) -> Void
+        _ refs: [String], platform: Platform, report: @escaping @Sendable (Int, String, Outcome) -> Void
     ) async -> [String] {
         var seen: Set<String> = []
         var distinct: [String] = []
-        var parsed: [(String, ImageReference)] = []
+        var parsed: [(Int, String, ImageReference)] = []
         for text in refs where seen.insert(text).inserted {
             distinct.append(text)
             do {
-                parsed.append((text, try references.parse(text)))
+                parsed.append((distinct.count - 1, text, try references.parse(text)))
             } catch {
-                report(text, .failure(error))
+                report(distinct.count - 1, text, .failure(error))
             }
         }
-        var pending: [(String, ImageReference, ContentService.CachedImageManifest)] = []
-        for ((text, ref), lookup) in zip(parsed, await lookUp(parsed.map(\.1), platform: platform)) {
+        var pending: [(Int, String, ImageReference, ContentService.CachedImageManifest)] = []
+        for ((place, text, ref), lookup) in zip(parsed, await lookUp(parsed.map(\.2), platform: platform)) {
             if case .answer(let answer) = lookup {
-                report(text, .success(answer))
+                report(place, text, .success(answer))
             } else {
-                pending.append((text, ref, lookup))
+                pending.append((place, text, ref, lookup))
             }
         }
         guard !pending.isEmpty else { return distinct }
@@ -60,7 +61,7 @@ struct BatchManifestFetcher: Sendable {
                                 return next
                             }
                             guard index < queue.count else { return }
-                            let (text, ref, lookup) = queue[index]
+                            let (place, text, ref, lookup) = queue[index]
                             let outcome: Outcome
                             do {
                                 outcome = .success(
@@ -69,7 +70,7 @@ struct BatchManifestFetcher: Sendable {
                                 outcome = .failure(ErrorMapping.rpcError(error, ref: text))
                             }
                             // Once cancelled, what finishes is no longer reported.
-                            if !Task.isCancelled { report(text, outcome) }
+                            if !Task.isCancelled { report(place, text, outcome) }
                         }
                     }
                 }

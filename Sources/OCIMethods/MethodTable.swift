@@ -121,8 +121,9 @@ struct MethodTable: Sendable {
             let platform = try platform(params)
             let token = params["partialResultToken"].flatMap { $0.isNull ? nil : $0 }
             let fetcher = BatchManifestFetcher(service: service, maxConcurrency: maxConcurrency, references: references)
-            let outcomes = Locked([String: JSONValue]())
-            let distinct = await fetcher.run(refs, platform: platform) { ref, outcome in
+            // By place among the distinct refs (there are at most as many).
+            let outcomes = Locked([JSONValue?](repeating: nil, count: token == nil ? refs.count : 0))
+            let distinct = await fetcher.run(refs, platform: platform) { place, ref, outcome in
                 if let token {
                     let value: JSONValue
                     switch outcome {
@@ -131,15 +132,15 @@ struct MethodTable: Sendable {
                     }
                     context.notifications.progress(token: token, value: value)
                 } else if case .success(let manifest) = outcome {
-                    outcomes.withLock { $0[ref] = manifest }
+                    outcomes.withLock { $0[place] = manifest }
                 }
             }
             try Task.checkCancellation()
             guard token == nil else { return [:] }
             let found = outcomes.withLock { $0 }
             var result = JSONObject()
-            for ref in distinct {
-                if let manifest = found[ref] { result.append(ref, manifest) }
+            for (place, ref) in distinct.enumerated() {
+                if let manifest = found[place] { result.append(ref, manifest) }
             }
             return .object(result)
         }

@@ -134,7 +134,6 @@ public final class DigestHasher {
             case .sha256(let context): SHA256_Final(output.baseAddress, context)
             case .sha512(let context): SHA512_Final(output.baseAddress, context)
             }
-            let digits = Self.hexDigits
             // `algorithm:hex` in one string.
             return String(unsafeUninitializedCapacity: name.count + 1 + length * 2) { text in
                 var at = 0
@@ -144,9 +143,12 @@ public final class DigestHasher {
                 }
                 text[at] = UInt8(ascii: ":")
                 at += 1
+                // Written through the pointer: both buffers were sized above.
+                let hex = text.baseAddress! + at
                 for index in 0..<length {
-                    text[at + 2 * index] = digits[Int(output[index] >> 4)]
-                    text[at + 2 * index + 1] = digits[Int(output[index] & 0xF)]
+                    let byte = output[index]
+                    hex[2 * index] = Self.hexDigit(byte >> 4)
+                    hex[2 * index + 1] = Self.hexDigit(byte & 0xF)
                 }
                 return at + length * 2
             }
@@ -154,5 +156,8 @@ public final class DigestHasher {
         return Digest(algorithm: algorithm, finalizedText: text)
     }
 
-    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+    /// The lower-case hex digit of `nibble` (0-15).
+    private static func hexDigit(_ nibble: UInt8) -> UInt8 {
+        nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") - 10 + nibble
+    }
 }

@@ -33,6 +33,20 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
         description = text
     }
 
+    /// A reference parsed from `text` that is already written the way
+    /// `description` would write it: `text` is kept as it is, and `name`
+    /// is its first `nameLength` bytes.
+    private init(
+        canonical text: String, nameLength: Int, registry: String, repository: String, tag: String?, digest: Digest?
+    ) {
+        self.registry = registry
+        self.repository = repository
+        self.tag = tag
+        self.digest = digest
+        name = String(decoding: text.utf8.prefix(nameLength), as: UTF8.self)
+        description = text
+    }
+
     /// What to ask the registry for: the digest when there is one, else the tag.
     public var identifier: String { digest?.description ?? tag ?? "latest" }
 
@@ -120,10 +134,20 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
             componentStart = index + 1
         }
         var repository = string(pathStart..<end)
-        if registry == dockerHub && componentCount == 1 { repository = "library/" + repository }
+        var normalised = pathStart == 0 || registry.utf8.count != pathStart - 1
+        if registry == dockerHub && componentCount == 1 {
+            repository = "library/" + repository
+            normalised = true
+        }
         // As distribution counts it: the whole normalised name, registry included.
         guard registry.utf8.count + 1 + repository.utf8.count <= 255 else {
             throw fail("name longer than 255 characters")
+        }
+        // Written as `description` would write it (the registry given, no
+        // `library/` or `latest` added): the text is kept, not rebuilt.
+        if !normalised && (tag != nil || digest != nil) {
+            return ImageReference(
+                canonical: text, nameLength: end, registry: registry, repository: repository, tag: tag, digest: digest)
         }
         return ImageReference(registry: registry, repository: repository, tag: tag, digest: digest)
     }

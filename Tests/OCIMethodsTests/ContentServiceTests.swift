@@ -194,12 +194,15 @@ import Testing
     private func run(_ refs: [String], workers: Int = 4) async -> (
         order: [String], outcomes: [(String, BatchManifestFetcher.Outcome)]
     ) {
-        let reported = Locked([(String, BatchManifestFetcher.Outcome)]())
+        let reported = Locked([(Int, String, BatchManifestFetcher.Outcome)]())
         let fetcher = BatchManifestFetcher(service: service, maxConcurrency: workers, references: ReferenceCache())
-        let order = await fetcher.run(refs, platform: .linuxAMD64) { ref, outcome in
-            reported.withLock { $0.append((ref, outcome)) }
+        let order = await fetcher.run(refs, platform: .linuxAMD64) { place, ref, outcome in
+            reported.withLock { $0.append((place, ref, outcome)) }
         }
-        return (order, reported.withLock { $0 })
+        let outcomes = reported.withLock { $0 }
+        // Each ref is reported with its place among the distinct refs.
+        for (place, ref, _) in outcomes { #expect(order.indices.contains(place) && order[place] == ref) }
+        return (order, outcomes.map { ($0.1, $0.2) })
     }
 
     @Test func eachDistinctRefIsFetchedOnceAndReportedOnce() async throws {
@@ -253,7 +256,7 @@ import Testing
         let reported = Locked(0)
         let batch = Task { [service] in
             _ = service
-            await fetcher.run((0..<50).map { "r.test/app:\($0)" }, platform: .linuxAMD64) { _, _ in
+            await fetcher.run((0..<50).map { "r.test/app:\($0)" }, platform: .linuxAMD64) { _, _, _ in
                 reported.withLock { $0 += 1 }
             }
         }

@@ -27,6 +27,25 @@ private let hex64 = String(repeating: "a", count: 64)
         #expect(ref.identifier == tag)
     }
 
+    /// A reference kept as written (already canonical) is the one built
+    /// from its parts, field by field; one normalised is rebuilt.
+    @Test(arguments: [
+        "quay.io/org/app:v1", "quay.io/org/app@sha256:\(hex64)", "quay.io/org/app:v1@sha256:\(hex64)",
+        "127.0.0.1:5000/a/b/c:t", "[::1]:5000/app:x", "localhost/app:v", "index.docker.io/library/alpine:3",
+        "index.docker.io/user/app:v", "alpine", "alpine:3.19", "docker.io/user/app:v1", "registry-1.docker.io/a/b:c",
+        "index.docker.io/alpine:edge", "quay.io/org/app", "user/app@sha256:\(hex64)",
+    ])
+    func aReferenceIsTheOneBuiltFromItsParts(text: String) throws {
+        let parsed = try ImageReference.parse(text)
+        let built = ImageReference(
+            registry: parsed.registry, repository: parsed.repository, tag: parsed.tag, digest: parsed.digest)
+        #expect(parsed.description == built.description)
+        #expect(parsed.name == built.name)
+        #expect(parsed.tag == built.tag)
+        #expect(parsed.digest == built.digest)
+        #expect(try ImageReference.parse(parsed.description).description == parsed.description)
+    }
+
     @Test func digestReferences() throws {
         let ref = try ImageReference.parse("quay.io/org/app@sha256:\(hex64)")
         #expect(ref.digest?.description == "sha256:\(hex64)")

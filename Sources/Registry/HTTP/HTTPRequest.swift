@@ -85,7 +85,9 @@ package struct HTTPResponse: Sendable {
     package var mediaType: String {
         guard var value = header("Content-Type") else { return "" }
         // Usually the value is the type alone: then it is the answer as it is.
-        let plain = value.utf8.allSatisfy { $0 != UInt8(ascii: ";") && $0 != UInt8(ascii: " ") && $0 != 0x09 }
+        let plain = value.withUTF8 { utf8 in
+            utf8.allSatisfy { $0 != UInt8(ascii: ";") && $0 != UInt8(ascii: " ") && $0 != 0x09 }
+        }
         if plain { return value }
         return value.withUTF8 { utf8 in
             let type = utf8.prefix { $0 != UInt8(ascii: ";") }
