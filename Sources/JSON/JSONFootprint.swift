@@ -31,6 +31,8 @@ extension JSONValue {
                 total += Self.stringHeapBytes(member.key) + member.value.heapBytes
             }
             return total
+        case .encoded(let text):
+            return text.bytes.isEmpty ? 0 : Self.allocationOverhead + text.bytes.count
         }
     }
 

@@ -12,6 +12,10 @@ public enum JSONValue: Sendable, Equatable {
     case string(String)
     case array([JSONValue])
     case object(JSONObject)
+    /// A value kept as its compact text (answers built straight as text,
+    /// held in caches and copied into messages as they are). It reads and
+    /// compares as the value its text is.
+    case encoded(EncodedJSON)
 
     /// An integer number value.
     public static func integer<T: BinaryInteger>(_ value: T) -> JSONValue {
@@ -23,42 +27,47 @@ extension JSONValue {
     /// The string payload, or nil for any other kind of value.
     public var stringValue: String? {
         if case .string(let s) = self { return s }
+        if case .encoded(let text) = self { return text.value.stringValue }
         return nil
     }
 
     /// The array payload, or nil for any other kind of value.
     public var arrayValue: [JSONValue]? {
         if case .array(let a) = self { return a }
+        if case .encoded(let text) = self { return text.value.arrayValue }
         return nil
     }
 
     /// The object payload, or nil for any other kind of value.
     public var objectValue: JSONObject? {
         if case .object(let o) = self { return o }
+        if case .encoded(let text) = self { return text.value.objectValue }
         return nil
     }
 
     /// The number's text, or nil for any other kind of value.
     public var numberText: String? {
         if case .number(let n) = self { return n }
+        if case .encoded(let text) = self { return text.value.numberText }
         return nil
     }
 
     /// The bool payload, or nil for any other kind of value.
     public var boolValue: Bool? {
         if case .bool(let b) = self { return b }
+        if case .encoded(let text) = self { return text.value.boolValue }
         return nil
     }
 
     /// The number as an `Int` when its text is an integer that fits.
     public var intValue: Int? {
-        if case .number(let n) = self { return Int(n) }
-        return nil
+        numberText.flatMap { Int($0) }
     }
 
     /// True for `.null`.
     public var isNull: Bool {
         if case .null = self { return true }
+        if case .encoded(let text) = self { return text.value.isNull }
         return false
     }
 
@@ -76,7 +85,42 @@ extension JSONValue {
         case .string: return "string"
         case .array: return "array"
         case .object: return "object"
+        case .encoded(let text): return text.value.kindName
         }
+    }
+
+    public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
+        switch (lhs, rhs) {
+        case (.null, .null): return true
+        case (.bool(let a), .bool(let b)): return a == b
+        case (.number(let a), .number(let b)): return a == b
+        case (.string(let a), .string(let b)): return a == b
+        case (.array(let a), .array(let b)): return a == b
+        case (.object(let a), .object(let b)): return a == b
+        case (.encoded(let a), .encoded(let b)): return a.bytes == b.bytes || a.value == b.value
+        case (.encoded(let a), _): return a.value == rhs
+        case (_, .encoded(let b)): return lhs == b.value
+        default: return false
+        }
+    }
+}
+
+/// A JSON value's compact text, as this package's writer writes it.
+public struct EncodedJSON: Sendable {
+    /// The UTF-8 text.
+    public let bytes: [UInt8]
+
+    /// The text `write` writes; it must write exactly one JSON value.
+    package init(writing write: (inout OutputBytes) -> Void) {
+        var out = OutputBytes(capacity: 512)
+        write(&out)
+        bytes = out.array()
+    }
+
+    /// The value the text is (parsed on every call: for reading an answer
+    /// back, not for serving one).
+    public var value: JSONValue {
+        (try? JSONParser.parse(bytes)) ?? .null
     }
 }
 

@@ -51,6 +51,7 @@ public enum JSONWriter {
                 write(member.value, into: &out)
             }
             out.append(UInt8(ascii: "}"))
+        case .encoded(let text): out.append(text.bytes)
         }
     }
 
@@ -148,6 +149,7 @@ extension JSONValue {
             return object.members.reduce(1 + max(1, object.members.count)) {
                 $0 + $1.key.utf8.count + 3 + $1.value.textLengthWithoutEscapes
             }
+        case .encoded(let text): return text.bytes.count
         }
     }
 

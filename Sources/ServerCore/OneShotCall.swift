@@ -60,6 +60,8 @@ enum OneShotCall {
         let pad = String(repeating: "  ", count: depth + 1)
         let end = String(repeating: "  ", count: depth)
         switch value {
+        case .encoded(let text):
+            return indented(text.value, depth: depth)
         case .array(let items) where !items.isEmpty:
             return "[\n" + items.map { pad + indented($0, depth: depth + 1) }.joined(separator: ",\n") + "\n" + end
                 + "]"

@@ -226,6 +226,7 @@ private struct Builder {
         case .number(let n): return n
         case .bool(let b): return b ? "true" : "false"
         case .null: return "null"
+        case .encoded(let text): return try key(text.value)
         case .array, .object: throw YAMLError(message: "a map key must be a scalar")
         }
     }
