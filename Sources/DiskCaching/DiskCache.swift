@@ -204,7 +204,8 @@ public final class DiskCache: Sendable {
     /// released: an append costs a few microseconds, less than handing it
     /// to another thread would.
     public func storeManifest(_ manifest: FetchedManifest, repository: String, tag tagReference: String?) {
-        guard Self.isMediaType(manifest.mediaType.utf8) else { return }
+        var mediaType = manifest.mediaType
+        guard mediaType.withUTF8({ Self.isMediaType($0) }) else { return }
         let journal = journal(repository)
         var records = JournalRecord.Appending()
         // A tag fetched again after its TTL mostly names what is there.
@@ -231,7 +232,8 @@ public final class DiskCache: Sendable {
 
     /// A tag reference a record can hold: one line, of a sane length.
     static func isTagReference(_ text: String) -> Bool {
-        !text.isEmpty && text.utf8.count <= 4096 && !text.utf8.contains(0x0A)
+        var text = text
+        return text.withUTF8 { !$0.isEmpty && $0.count <= 4096 && !$0.contains(0x0A) }
     }
 
     // MARK: - Tags

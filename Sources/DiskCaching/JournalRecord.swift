@@ -86,7 +86,7 @@ package enum JournalRecord: Equatable, Sendable {
             bytes.append(0x20)
             bytes.append(contentsOf: String(length).utf8)
             bytes.append(0x20)
-            bytes.append(contentsOf: JournalRecord.hex8(UInt32(truncatingIfNeeded: crc)))
+            JournalRecord.appendHex8(UInt32(truncatingIfNeeded: crc), to: &bytes)
             bytes.append(0x0A)
             for part in parts { bytes.append(contentsOf: part) }
             let bodyOffset = bytes.count
@@ -250,11 +250,11 @@ package enum JournalRecord: Equatable, Sendable {
         }
     }
 
-    /// `value` in 8 lowercase hex digits.
-    static func hex8(_ value: UInt32) -> [UInt8] {
-        (0..<8).map { place in
+    /// Appends `value` in 8 lowercase hex digits.
+    static func appendHex8(_ value: UInt32, to bytes: inout [UInt8]) {
+        for place in 0..<8 {
             let nibble = UInt8((value >> (28 - 4 * UInt32(place))) & 0xF)
-            return nibble < 10 ? 0x30 + nibble : 0x57 + nibble
+            bytes.append(nibble < 10 ? 0x30 + nibble : 0x57 + nibble)
         }
     }
 }
