@@ -177,10 +177,11 @@ package enum JournalRecord: Equatable, Sendable {
         guard let newline = bytes[start..<headerLimit].firstIndex(of: 0x0A) else {
             return headerLimit == bytes.endIndex && headerLimit - start < maxHeaderBytes ? .incomplete : .damaged
         }
-        let fields = bytes[start..<newline].split(separator: 0x20, omittingEmptySubsequences: false)
-        guard fields.count == 3, fields[0].count == 1, fields[2].count == 8,
-            let length = decimal(fields[1]), length <= maxPayloadBytes,
-            let expected = UInt32(String(decoding: fields[2], as: UTF8.self), radix: 16)
+        // `<kind> <length> <checksum>`: one byte, digits, 8 hex digits.
+        let checksumStart = newline - 8
+        guard checksumStart - start >= 4, bytes[start + 1] == 0x20, bytes[checksumStart - 1] == 0x20,
+            let length = decimal(bytes[(start + 2)..<(checksumStart - 1)]), length <= maxPayloadBytes,
+            let expected = hex32(bytes[checksumStart..<newline])
         else { return .damaged }
         let payloadStart = newline + 1
         // Length checked against what is left before any sum is formed.
@@ -191,7 +192,7 @@ package enum JournalRecord: Equatable, Sendable {
         }
         let payload = bytes[payloadStart..<payloadEnd]
         let record: JournalRecord?
-        switch fields[0].first {
+        switch bytes[start] {
         case UInt8(ascii: "m"): record = manifestRecord(payload, fileOffset: fileOffset + (payloadStart - start))
         case UInt8(ascii: "b"): record = digest(payload).map { .blob($0) }
         case UInt8(ascii: "t"): record = tagRecord(payload)
@@ -240,6 +241,23 @@ package enum JournalRecord: Equatable, Sendable {
         for byte in bytes {
             guard byte >= 0x30 && byte <= 0x39 else { return nil }
             value = value * 10 + Int(byte - 0x30)
+        }
+        return value
+    }
+
+    /// Eight hex digits (either case).
+    private static func hex32(_ bytes: ArraySlice<UInt8>) -> UInt32? {
+        guard bytes.count == 8 else { return nil }
+        var value: UInt32 = 0
+        for byte in bytes {
+            let digit: UInt8
+            switch byte {
+            case 0x30...0x39: digit = byte - 0x30
+            case 0x61...0x66: digit = byte - 0x57
+            case 0x41...0x46: digit = byte - 0x37
+            default: return nil
+            }
+            value = value << 4 | UInt32(digit)
         }
         return value
     }
