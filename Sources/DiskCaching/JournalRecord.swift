@@ -220,11 +220,13 @@ package enum JournalRecord: Equatable, Sendable {
 
     /// `<digest> <fetched at>\n<tag reference>`.
     private static func tagRecord(_ payload: ArraySlice<UInt8>) -> JournalRecord? {
-        guard let newline = payload.firstIndex(of: 0x0A) else { return nil }
-        let fields = payload[..<newline].split(separator: 0x20, omittingEmptySubsequences: false)
+        guard let newline = payload.firstIndex(of: 0x0A),
+            let space = payload[..<newline].firstIndex(of: 0x20)
+        else { return nil }
+        let time = payload[(space + 1)..<newline]
         let reference = payload[(newline + 1)...]
-        guard fields.count == 2, let digest = digest(fields[0]),
-            let fetchedAt = Double(String(decoding: fields[1], as: UTF8.self)), fetchedAt.isFinite,
+        guard !time.contains(0x20), let digest = digest(payload[..<space]),
+            let fetchedAt = Double(String(decoding: time, as: UTF8.self)), fetchedAt.isFinite,
             !reference.isEmpty, !reference.contains(0x0A)
         else { return nil }
         return .tag(reference: String(decoding: reference, as: UTF8.self), digest: digest, fetchedAt: fetchedAt)
