@@ -61,8 +61,16 @@ import Testing
         let lengths = ResponseHeaders.names.map(\.utf8.count)
         #expect(Set(lengths).count == lengths.count)
         for (index, name) in ResponseHeaders.names.enumerated() {
-            #expect(ResponseHeaders.indexByLength[name.utf8.count] == index)
+            #expect(Array(name.utf8).withUnsafeBytes { ResponseHeaders.index(of: $0) } == index)
         }
+    }
+
+    @Test func theProgressClockIsOnTheScaleOfTheEnginesClock() {
+        // The idle check subtracts one from the other.
+        let now = CurlTransfer.now()
+        let progress = CurlTransfer.progressTime()
+        let gap = now > progress ? now - progress : progress - now
+        #expect(gap < 100_000_000, "\(gap) ns apart")
     }
 
     @Test func settingAHeaderReplacesItWhateverItsCase() {

@@ -40,7 +40,18 @@ final class CurlTransfer: @unchecked Sendable {
         self.timeLimit = timeLimit
     }
 
-    static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+    /// The engine's clock (timers, deadlines, the idle check), in nanoseconds.
+    static func now() -> UInt64 { monotonic(CLOCK_MONOTONIC) }
+
+    /// The same clock a few milliseconds coarse and cheaper to read, for
+    /// marking progress on every callback (the idle check counts in seconds).
+    static func progressTime() -> UInt64 { monotonic(CLOCK_MONOTONIC_COARSE) }
+
+    private static func monotonic(_ clock: clockid_t) -> UInt64 {
+        var time = timespec()
+        clock_gettime(clock, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+    }
 
     /// Sets up a new (or reset) handle with what every transfer shares:
     /// redirects, protocols, timeouts, CAs, proxies and the callbacks.
@@ -74,7 +85,8 @@ final class CurlTransfer: @unchecked Sendable {
         }
         ocirpc_setopt_prereq_callback(handle) { context, _, _, _, _ in
             // A connection is ours: from now on, silence counts toward the timeout.
-            Unmanaged<CurlTransfer>.fromOpaque(context!).takeUnretainedValue().lastProgress = CurlTransfer.now()
+            Unmanaged<CurlTransfer>.fromOpaque(context!).takeUnretainedValue().lastProgress =
+                CurlTransfer.progressTime()
             return Int32(CURL_PREREQFUNC_OK)
         }
     }
@@ -148,7 +160,7 @@ final class CurlTransfer: @unchecked Sendable {
     }
 
     private func receiveHeader(_ data: UnsafeMutablePointer<CChar>?, _ length: Int) -> Int {
-        lastProgress = Self.now()
+        lastProgress = Self.progressTime()
         guard let data, length > 0 else { return length }
         // A registry could send headers without end: they are bounded too.
         guard length <= CurlEngine.maxHeaderBytes - headerBytes else {
@@ -183,7 +195,7 @@ final class CurlTransfer: @unchecked Sendable {
     }
 
     private func receiveBody(_ data: UnsafeMutablePointer<CChar>?, _ length: Int) -> Int {
-        lastProgress = Self.now()
+        lastProgress = Self.progressTime()
         guard let data, length > 0 else { return length }
         if case .file(let directory, let algorithm, _) = sink, file == nil, !fileFailed,
             statusCode().map({ (200..<300).contains($0) }) == true

@@ -5,7 +5,7 @@ package struct ResponseHeaders: Sendable {
     /// The names kept, lower-cased: those the client reads, and `location`
     /// for the test fixtures, which push through this transport. They
     /// differ in length (a test checks it), so the length of a name picks
-    /// the one it could be.
+    /// the one it could be (`index(of:)`).
     package static let names = [
         "content-length", "content-type", "docker-content-digest", "location", "retry-after", "www-authenticate",
     ]
@@ -54,23 +54,23 @@ package struct ResponseHeaders: Sendable {
 
     /// The index in `names` of `name` (compared without case), or nil.
     package static func index(of name: UnsafeRawBufferPointer) -> Int? {
-        guard name.count < indexByLength.count, let index = indexByLength[name.count] else { return nil }
-        let kept = nameBytes[index]
+        // The one kept name of this length (a test checks they match `names`).
+        let (index, kept): (Int, StaticString)
+        switch name.count {
+        case 14: (index, kept) = (0, "content-length")
+        case 12: (index, kept) = (1, "content-type")
+        case 21: (index, kept) = (2, "docker-content-digest")
+        case 8: (index, kept) = (3, "location")
+        case 11: (index, kept) = (4, "retry-after")
+        case 16: (index, kept) = (5, "www-authenticate")
+        default: return nil
+        }
+        let keptBytes = kept.utf8Start
         for offset in 0..<name.count {
             // Names are ASCII (RFC 9110): lower-cased byte by byte.
             let byte = name[offset]
-            guard kept[offset] == (byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte) else { return nil }
+            guard keptBytes[offset] == (byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte) else { return nil }
         }
         return index
     }
-
-    /// The bytes of each of `names`.
-    private static let nameBytes = names.map { Array($0.utf8) }
-
-    /// The index in `names` of the name of each length.
-    static let indexByLength: [Int?] = {
-        var table = [Int?](repeating: nil, count: (names.map(\.utf8.count).max() ?? 0) + 1)
-        for (index, name) in names.enumerated() { table[name.utf8.count] = index }
-        return table
-    }()
 }
