@@ -62,7 +62,9 @@ public final class ContentCache: @unchecked Sendable {
     private var oldest: Node?
     private var newest: Node?
     private var totalCost = 0
-    private var stats: [String: CacheKindStats] = [:]
+    /// Statistics by kind: a few kinds, found by a short scan (cheaper
+    /// than hashing the kind's name at every lookup and store).
+    private var stats: [(kind: String, stats: CacheKindStats)] = []
 
     public init(capacity: Int) {
         self.capacity = max(0, capacity)
@@ -119,7 +121,9 @@ public final class ContentCache: @unchecked Sendable {
     }
 
     /// Statistics by kind.
-    public var statistics: [String: CacheKindStats] { lock.withLock { stats } }
+    public var statistics: [String: CacheKindStats] {
+        lock.withLock { Dictionary(stats.map { ($0.kind, $0.stats) }) { _, last in last } }
+    }
 
     /// Bytes held now.
     public var bytes: Int { lock.withLock { totalCost } }
@@ -159,6 +163,12 @@ public final class ContentCache: @unchecked Sendable {
 
     /// Updates the statistics of `kind` (one lookup).
     private func count(_ kind: String, _ update: (inout CacheKindStats) -> Void) {
-        update(&stats[kind, default: CacheKindStats()])
+        if let index = stats.firstIndex(where: { $0.kind == kind }) {
+            update(&stats[index].stats)
+        } else {
+            var fresh = CacheKindStats()
+            update(&fresh)
+            stats.append((kind, fresh))
+        }
     }
 }

@@ -23,9 +23,11 @@ struct BatchManifestFetcher: Sendable {
     func run(
         _ refs: [String], platform: Platform, report: @escaping @Sendable (Int, String, Outcome) -> Void
     ) async -> [String] {
-        var seen: Set<String> = []
+        var seen = Set<String>(minimumCapacity: refs.count)
         var distinct: [String] = []
+        distinct.reserveCapacity(refs.count)
         var parsed: [(Int, String, ImageReference)] = []
+        parsed.reserveCapacity(refs.count)
         for text in refs where seen.insert(text).inserted {
             distinct.append(text)
             do {

@@ -7,30 +7,43 @@ public final class RegistryCounters: Sendable {
         case ping, token, manifest, blob, tagList = "tag-list", referrers
     }
 
-    private let counts = Locked([String: Int]())
+    /// Requests by kind (in `Kind.allCases` order), then retries, then connections.
+    private let counts = Locked([Int](repeating: 0, count: Kind.allCases.count + 2))
+    private static let retries = Kind.allCases.count
+    private static let connections = Kind.allCases.count + 1
 
     public init() {}
 
     func count(_ kind: Kind) {
-        counts.withLock { $0[kind.rawValue, default: 0] += 1 }
+        let slot = Self.slot(kind)
+        counts.withLock { $0[slot] += 1 }
     }
 
     func countRetry() {
-        counts.withLock { $0["retries", default: 0] += 1 }
+        counts.withLock { $0[Self.retries] += 1 }
     }
 
     func countConnections(_ opened: Int) {
         guard opened > 0 else { return }
-        counts.withLock { $0["connections", default: 0] += opened }
+        counts.withLock { $0[Self.connections] += opened }
     }
 
     /// Requests by kind (every kind present), `retries` and `connections`.
     public var snapshot: [String: Int] {
-        counts.withLock { current in
-            var all = current
-            for kind in Kind.allCases where all[kind.rawValue] == nil { all[kind.rawValue] = 0 }
-            for total in ["retries", "connections"] where all[total] == nil { all[total] = 0 }
-            return all
+        let current = counts.withLock { $0 }
+        var all: [String: Int] = ["retries": current[Self.retries], "connections": current[Self.connections]]
+        for kind in Kind.allCases { all[kind.rawValue] = current[Self.slot(kind)] }
+        return all
+    }
+
+    private static func slot(_ kind: Kind) -> Int {
+        switch kind {
+        case .ping: 0
+        case .token: 1
+        case .manifest: 2
+        case .blob: 3
+        case .tagList: 4
+        case .referrers: 5
         }
     }
 }
