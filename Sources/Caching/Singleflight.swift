@@ -18,7 +18,12 @@ public final class Singleflight<Value: Sendable>: @unchecked Sendable {
         /// identical requests on one flight and cancel them, so removal
         /// must not scan.
         var waiters: [Int: UnsafeContinuation<Value, any Error>] = [:]
+        /// Callers cancelled before they were registered as waiters.
+        var cancelledEarly: Set<Int> = []
+        /// Set once the work is done, for callers registering late.
+        var result: Result<Value, any Error>?
 
+        /// Adds waiter `id`, in the first slot when it is free.
         func register(_ id: Int, _ continuation: UnsafeContinuation<Value, any Error>) {
             if firstWaiter == nil && waiters.isEmpty {
                 firstWaiter = (id, continuation)
@@ -27,6 +32,7 @@ public final class Singleflight<Value: Sendable>: @unchecked Sendable {
             }
         }
 
+        /// Removes waiter `id`, returning its continuation if it was waiting.
         func removeWaiter(_ id: Int) -> UnsafeContinuation<Value, any Error>? {
             if let first = firstWaiter, first.id == id {
                 firstWaiter = nil
@@ -34,10 +40,6 @@ public final class Singleflight<Value: Sendable>: @unchecked Sendable {
             }
             return waiters.removeValue(forKey: id)
         }
-        /// Callers cancelled before they were registered as waiters.
-        var cancelledEarly: Set<Int> = []
-        /// Set once the work is done, for callers registering late.
-        var result: Result<Value, any Error>?
     }
 
     private enum Registration { case waiting, cancelled, done(Result<Value, any Error>) }

@@ -115,6 +115,9 @@ public struct EncodedJSON: Sendable {
         var out = OutputBytes(capacity: 512)
         write(&out)
         bytes = out.array()
+        // Debug builds (the tests) check every text made: what is written
+        // on stdout must always be JSON.
+        assert((try? JSONParser.parse(bytes)) != nil, "not JSON: \(String(decoding: bytes, as: UTF8.self))")
     }
 
     /// The value the text is (parsed on every call: for reading an answer
