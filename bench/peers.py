@@ -17,7 +17,8 @@ Each client is a child process; its CPU is its rusage (children included),
 from spawn to exit, so a fixed start-up cost counts. Conditions: the
 registry pinned to core 0 and the client to core 1 (taskset), or nothing
 pinned; 0 or 20 ms added per request (the bench proxy, pinned with the
-registry). Clients alternate within each round; the figure is the median
+registry). Clients alternate within each round, each round starting one
+client later (see rotated()); the figure is the median
 over the rounds. A last pass counts the HTTP requests each client makes per
 manifest through a counting proxy, against an anonymous registry and one
 with bearer-token auth (bench/run builds ocirpc-bench-registry for it).
@@ -158,7 +159,7 @@ def peers(args):
                 condition = f"{'pinned' if pinned else 'shared'}, +{delay} ms"
                 samples = {name: [] for name in clients}
                 for round_number in range(args.rounds):
-                    for name in clients:
+                    for name in rotated(clients, round_number):
                         count = args.skopeo_manifests if name == "skopeo" else args.manifests
                         samples[name].append(
                             run_client(name, args, host, repo, count, 1 if pinned else None, lua))
@@ -183,6 +184,21 @@ def peers(args):
         import shutil
         for directory in _cache_directories:
             shutil.rmtree(directory, ignore_errors=True)
+
+
+def rotated(clients, round_number):
+    """`clients` in this round's order: each round starts one client later,
+    so that none always follows the same one (the registry's state after a
+    client moves the next one's rate). The disk cache's second process stays
+    right after its first, whose directory it reads within the tag TTL."""
+    units = []
+    for name in clients:
+        if name == DISK_SECOND:
+            units[-1].append(name)
+        else:
+            units.append([name])
+    shift = round_number % len(units)
+    return [name for unit in units[shift:] + units[:shift] for name in unit]
 
 
 def count_requests(args, registry, repo, proxy_binary, clients, lua):
