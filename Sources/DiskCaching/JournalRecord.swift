@@ -273,8 +273,7 @@ package enum JournalRecord: Equatable, Sendable {
     /// Appends `value` in 8 lowercase hex digits.
     static func appendHex8(_ value: UInt32, to bytes: inout [UInt8]) {
         for place in 0..<8 {
-            let nibble = UInt8((value >> (28 - 4 * UInt32(place))) & 0xF)
-            bytes.append(nibble < 10 ? 0x30 + nibble : 0x57 + nibble)
+            bytes.append(Digest.hexDigit(UInt8((value >> (28 - 4 * UInt32(place))) & 0xF)))
         }
     }
 }

@@ -27,8 +27,8 @@ public enum JSONWriter {
     /// Appends the compact text of `value` to `out`.
     package static func write(_ value: JSONValue, into out: inout OutputBytes) {
         switch value {
-        case .null: append("null", to: &out)
-        case .bool(let b): append(b ? "true" : "false", to: &out)
+        case .null: out.append("null")
+        case .bool(let b): out.append(b ? "true" : "false")
         case .number(let text): writeNumber(text, into: &out)
         case .string(let s): writeString(s, into: &out)
         case .array(let elements):
@@ -53,10 +53,6 @@ public enum JSONWriter {
             out.append(UInt8(ascii: "}"))
         case .encoded(let text): out.append(text.bytes)
         }
-    }
-
-    private static func append(_ text: StaticString, to out: inout OutputBytes) {
-        out.append(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 
     /// Appends `s` as a quoted, escaped JSON string to `out`.
@@ -84,7 +80,7 @@ public enum JSONWriter {
                 case 0x08: out.append(UInt8(ascii: "b"))
                 case 0x0C: out.append(UInt8(ascii: "f"))
                 default:
-                    append("u00", to: &out)
+                    out.append("u00")
                     out.append(hexDigits[Int(b >> 4)])
                     out.append(hexDigits[Int(b & 0xF)])
                 }

@@ -36,6 +36,12 @@ package struct OutputBytes: ~Copyable {
         count += bytes.count
     }
 
+    /// Appends a literal's text.
+    @inline(__always)
+    package mutating func append(_ text: StaticString) {
+        append(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
     /// Appends `bytes`.
     package mutating func append(_ bytes: [UInt8]) {
         bytes.withUnsafeBufferPointer { append($0) }

@@ -20,9 +20,9 @@ enum Shapes {
     static func manifest(_ document: JSONValue) -> JSONValue {
         encoded { out in
             writeHead(document, into: &out)
-            raw(#","config":"#, &out)
+            out.append(#","config":"#)
             writeDescriptor(document["config"], into: &out)
-            raw(#","layers":"#, &out)
+            out.append(#","layers":"#)
             writeDescriptors(document["layers"], into: &out)
             writeTail(document, into: &out)
         }
@@ -32,7 +32,7 @@ enum Shapes {
     static func index(_ document: JSONValue) -> JSONValue {
         encoded { out in
             writeHead(document, into: &out)
-            raw(#","manifests":"#, &out)
+            out.append(#","manifests":"#)
             writeDescriptors(document["manifests"], into: &out)
             writeTail(document, into: &out)
         }
@@ -44,19 +44,19 @@ enum Shapes {
         let d = source.objectValue ?? JSONObject()
         let digest = d["digest"]?.stringValue ?? ""
         return encoded { out in
-            raw(#"{"mediaType":"#, &out)
+            out.append(#"{"mediaType":"#)
             string(d["mediaType"]?.stringValue, &out)
-            raw(#","size":"#, &out)
+            out.append(#","size":"#)
             number(d["size"]?.numberText, &out)
-            raw(#","digest":"#, &out)
+            out.append(#","digest":"#)
             string(digest, &out)
-            raw(#","artifactType":"#, &out)
+            out.append(#","artifactType":"#)
             string(d["artifactType"]?.stringValue, &out)
-            raw(#","ref":"#, &out)
+            out.append(#","ref":"#)
             string("\(name)@\(digest)", &out)
-            raw(#","annotations":"#, &out)
+            out.append(#","annotations":"#)
             writeStringMap(d["annotations"], into: &out)
-            raw("}", &out)
+            out.append("}")
         }
     }
 
@@ -83,65 +83,65 @@ enum Shapes {
             default: break
             }
         }
-        raw(#"{"mediaType":"#, &out)
+        out.append(#"{"mediaType":"#)
         string(mediaType?.stringValue, &out)
-        raw(#","size":"#, &out)
+        out.append(#","size":"#)
         number(size?.numberText, &out)
-        raw(#","digest":"#, &out)
+        out.append(#","digest":"#)
         string(digest?.stringValue, &out)
-        raw(#","data":"#, &out)
+        out.append(#","data":"#)
         string(decodedData(data?.stringValue), &out)
-        raw(#","urls":"#, &out)
+        out.append(#","urls":"#)
         writeStringArray(urls, into: &out)
-        raw(#","annotations":"#, &out)
+        out.append(#","annotations":"#)
         writeStringMap(annotations, into: &out)
-        raw(#","artifactType":"#, &out)
+        out.append(#","artifactType":"#)
         string(artifactType?.stringValue, &out)
         if let platform = platform?.objectValue {
-            raw(#","platform":{"architecture":"#, &out)
+            out.append(#","platform":{"architecture":"#)
             string(platform["architecture"]?.stringValue, &out)
-            raw(#","os":"#, &out)
+            out.append(#","os":"#)
             string(platform["os"]?.stringValue, &out)
-            raw(#","os.version":"#, &out)
+            out.append(#","os.version":"#)
             string(platform["os.version"]?.stringValue, &out)
-            raw(#","os.features":"#, &out)
+            out.append(#","os.features":"#)
             writeStringArray(platform["os.features"], into: &out)
-            raw(#","variant":"#, &out)
+            out.append(#","variant":"#)
             string(platform["variant"]?.stringValue, &out)
-            raw(#","features":"#, &out)
+            out.append(#","features":"#)
             writeStringArray(platform["features"], into: &out)
-            raw("}", &out)
+            out.append("}")
         }
-        raw("}", &out)
+        out.append("}")
     }
 
     /// A descriptor for each element of `array` (none when it is not one).
     private static func writeDescriptors(_ array: JSONValue?, into out: inout OutputBytes) {
-        raw("[", &out)
+        out.append("[")
         for (place, element) in (array?.arrayValue ?? []).enumerated() {
-            if place > 0 { raw(",", &out) }
+            if place > 0 { out.append(",") }
             writeDescriptor(element, into: &out)
         }
-        raw("]", &out)
+        out.append("]")
     }
 
     /// `{"schemaVersion":..,"mediaType":..` of a manifest or an index.
     private static func writeHead(_ document: JSONValue, into out: inout OutputBytes) {
-        raw(#"{"schemaVersion":"#, &out)
+        out.append(#"{"schemaVersion":"#)
         number(document["schemaVersion"]?.numberText, &out)
-        raw(#","mediaType":"#, &out)
+        out.append(#","mediaType":"#)
         string(document["mediaType"]?.stringValue, &out)
     }
 
     /// `,"annotations":..` and the `subject` a document has, and the end.
     private static func writeTail(_ document: JSONValue, into out: inout OutputBytes) {
-        raw(#","annotations":"#, &out)
+        out.append(#","annotations":"#)
         writeStringMap(document["annotations"], into: &out)
         if let subject = document["subject"], subject.objectValue != nil {
-            raw(#","subject":"#, &out)
+            out.append(#","subject":"#)
             writeDescriptor(subject, into: &out)
         }
-        raw("}", &out)
+        out.append("}")
     }
 
     /// The string members of an object, each key once: where it first
@@ -151,17 +151,17 @@ enum Shapes {
         let members = value?.objectValue?.members ?? []
         // Mostly each key comes once: then the members are written as they are.
         if members.count <= 16 && !hasRepeatedKey(members) {
-            raw("{", &out)
+            out.append("{")
             var first = true
             for member in members {
                 guard let text = member.value.stringValue else { continue }
-                if !first { raw(",", &out) }
+                if !first { out.append(",") }
                 first = false
                 JSONWriter.writeString(member.key, into: &out)
-                raw(":", &out)
+                out.append(":")
                 JSONWriter.writeString(text, into: &out)
             }
-            raw("}", &out)
+            out.append("}")
             return
         }
         var entries: [(key: String, value: String)] = []
@@ -180,14 +180,14 @@ enum Shapes {
                 entries.append((member.key, text))
             }
         }
-        raw("{", &out)
+        out.append("{")
         for (place, entry) in entries.enumerated() {
-            if place > 0 { raw(",", &out) }
+            if place > 0 { out.append(",") }
             JSONWriter.writeString(entry.key, into: &out)
-            raw(":", &out)
+            out.append(":")
             JSONWriter.writeString(entry.value, into: &out)
         }
-        raw("}", &out)
+        out.append("}")
     }
 
     /// Whether a key comes twice among a few members.
@@ -200,15 +200,15 @@ enum Shapes {
 
     /// The string elements of an array (none when it is not one).
     private static func writeStringArray(_ value: JSONValue?, into out: inout OutputBytes) {
-        raw("[", &out)
+        out.append("[")
         var first = true
         for element in value?.arrayValue ?? [] {
             guard let text = element.stringValue else { continue }
-            if !first { raw(",", &out) }
+            if !first { out.append(",") }
             first = false
             JSONWriter.writeString(text, into: &out)
         }
-        raw("]", &out)
+        out.append("]")
     }
 
     /// A string, `""` for none.
@@ -219,10 +219,6 @@ enum Shapes {
     /// A number's text, `0` for none.
     private static func number(_ text: String?, _ out: inout OutputBytes) {
         JSONWriter.write(.number(text ?? "0"), into: &out)
-    }
-
-    private static func raw(_ text: StaticString, _ out: inout OutputBytes) {
-        out.append(UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 
     private static func decodedData(_ base64: String?) -> String {

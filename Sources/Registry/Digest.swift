@@ -49,6 +49,11 @@ public struct Digest: Sendable, Hashable, CustomStringConvertible {
         description = text
     }
 
+    /// The lower-case hex digit of `nibble` (0-15), as digests are written.
+    package static func hexDigit(_ nibble: UInt8) -> UInt8 {
+        nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") - 10 + nibble
+    }
+
     public init(algorithm: Algorithm, hex: String) {
         self.init(algorithm: algorithm, finalizedText: algorithm.rawValue + ":" + hex)
     }
@@ -147,17 +152,12 @@ public final class DigestHasher {
                 let hex = text.baseAddress! + at
                 for index in 0..<length {
                     let byte = output[index]
-                    hex[2 * index] = Self.hexDigit(byte >> 4)
-                    hex[2 * index + 1] = Self.hexDigit(byte & 0xF)
+                    hex[2 * index] = Digest.hexDigit(byte >> 4)
+                    hex[2 * index + 1] = Digest.hexDigit(byte & 0xF)
                 }
                 return at + length * 2
             }
         }
         return Digest(algorithm: algorithm, finalizedText: text)
-    }
-
-    /// The lower-case hex digit of `nibble` (0-15).
-    private static func hexDigit(_ nibble: UInt8) -> UInt8 {
-        nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") - 10 + nibble
     }
 }
