@@ -21,7 +21,8 @@ registry). Clients alternate within each round, each round starting one
 client later (see rotated()); the figure is the median
 over the rounds. A last pass counts the HTTP requests each client makes per
 manifest through a counting proxy, against an anonymous registry and one
-with bearer-token auth (bench/run builds ocirpc-bench-registry for it).
+with bearer-token auth (bench/run builds ocirpc-bench-registry for it);
+on the latter, each client's rate and CPU are measured too.
 """
 import os
 import statistics
@@ -93,21 +94,25 @@ def wrk_script(repo, count):
     return script.name
 
 
-def run_client(name, args, host, repo, count, cpu, lua, credentials=None):
+def run_client(name, args, host, repo, count, cpu, lua, credentials=None, token=None):
     """(manifests per second, CPU seconds per manifest) of one run;
-    `credentials` (user, password) for a registry that asks for them."""
+    `credentials` (user, password) for a registry that asks for them, and
+    the bearer `token` they buy for wrk and the C client, which cannot get
+    one themselves."""
     from bench import MANIFEST_ACCEPT
+    extra = [f"Authorization: Bearer {token}"] if token else []
     with ChildUsage() as usage:
         if name == "wrk -c 8":
+            headers = [option for header in [f"Accept: {MANIFEST_ACCEPT}", *extra] for option in ("-H", header)]
             _, out = measured(["wrk", "-t", "1", "-c", str(WORKERS), "-d", f"{args.wrk_seconds}s", "-s", lua,
-                               "-H", f"Accept: {MANIFEST_ACCEPT}", f"http://{host}/"], cpu)
+                               *headers, f"http://{host}/"], cpu)
             text = out.decode()
             if "Non-2xx" in text:
                 raise RuntimeError(f"wrk got error answers:\n{text}")
             done = int(next(line for line in text.splitlines() if "requests in" in line).split()[0])
             rate = float(next(line for line in text.splitlines() if line.startswith("Requests/sec:")).split()[1])
         elif name == CURL_FLOOR:
-            elapsed, _ = measured([curl_multi_binary(), host, repo, str(count), str(WORKERS)], cpu)
+            elapsed, _ = measured([curl_multi_binary(), host, repo, str(count), str(WORKERS), *extra], cpu)
             done, rate = count, count / elapsed
         elif name in ("ocirpc batch", DISK_FIRST, DISK_SECOND):
             refs = ",".join(f'"{host}/{repo}:t{i}"' for i in range(count))
@@ -174,7 +179,7 @@ def peers(args):
                     print(f"| {name} | {rate:,.0f} | {rate / wrk_rate * 100:.0f}% | {cpu * 1e6:,.0f} us |")
         pin(registry.proc.pid, "0,1")
         count_requests(args, registry, repo, proxy_binary, clients, lua)
-        count_requests_with_tokens(args, clients, lua)
+        token_registry(args, clients)
         if args.plot:
             plot(results, clients, args.plot)
     finally:
@@ -224,16 +229,43 @@ def docker_config(host, user, password):
     return directory
 
 
-def count_requests_with_tokens(args, clients, lua):
-    """Requests per manifest against a registry with bearer-token auth:
-    registry requests (pings, manifests) through a counting proxy, and the
-    token server's own count."""
+def bearer_token(host, repo, user, password):
+    """A pull token for `repo`, bought from the realm `host` challenges with."""
+    import base64
+    import json
+    import re
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+    try:
+        urllib.request.urlopen(f"http://{host}/v2/")
+        raise RuntimeError(f"{host} did not ask for a token")
+    except urllib.error.HTTPError as error:
+        challenge = dict(re.findall(r'(\w+)="([^"]*)"', error.headers["WWW-Authenticate"]))
+    query = urllib.parse.urlencode({"service": challenge["service"], "scope": f"repository:{repo}:pull"})
+    basic = base64.b64encode(f"{user}:{password}".encode()).decode()
+    request = urllib.request.Request(f"{challenge['realm']}?{query}", headers={"Authorization": f"Basic {basic}"})
+    with urllib.request.urlopen(request) as answer:
+        body = json.load(answer)
+    return body.get("token") or body["access_token"]
+
+
+def token_registry(args, clients):
+    """Against a registry with bearer-token auth (the kind users mostly
+    meet): HTTP requests per manifest, registry requests (pings, manifests)
+    counted by a proxy and tokens by the token server; then each client's
+    rate and CPU per manifest, nothing pinned. wrk and the C client send a
+    token bought beforehand, as the others send theirs: libcurl formats each
+    request's header lines a byte at a time, so a token's length is part of
+    every libcurl client's CPU."""
     from fixture_registry import NativeLatencyProxy
     count = min(args.skopeo_manifests, 100)
     repo = "peers/token"
+    credentials = ("bench", "bench-secret")
     registry = subprocess.Popen(
-        [os.path.join(os.path.dirname(args.binary), "ocirpc-bench-registry"), "bench", "bench-secret", repo,
-         str(count)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        [os.path.join(os.path.dirname(args.binary), "ocirpc-bench-registry"), *credentials, repo,
+         str(args.manifests)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    lua = None
     try:
         host = registry.stdout.readline().strip()
 
@@ -249,12 +281,33 @@ def count_requests_with_tokens(args, clients, lua):
         for name in [name for name in clients[1:] if name not in (CURL_FLOOR, DISK_FIRST, DISK_SECOND)]:
             proxy = NativeLatencyProxy(proxy_binary, host, 0)
             before = tokens()
-            run_client(name, args, proxy.host, repo, count, None, lua, credentials=("bench", "bench-secret"))
+            run_client(name, args, proxy.host, repo, count, None, None, credentials=credentials)
             issued = tokens() - before
             proxy.close()
             requests = proxy.counts["requests"]
             print(f"| {name} | {requests} | {issued} | {(requests + issued) / count:.2f} |")
+
+        lua = wrk_script(repo, args.manifests)
+        measured_clients = [name for name in clients if name not in (DISK_FIRST, DISK_SECOND)]
+        samples = {name: [] for name in measured_clients}
+        token_bytes = 0
+        for round_number in range(args.rounds):
+            token = bearer_token(host, repo, *credentials)
+            token_bytes = len(token)
+            for name in rotated(measured_clients, round_number):
+                n = args.skopeo_manifests if name == "skopeo" else args.manifests
+                samples[name].append(
+                    run_client(name, args, host, repo, n, None, lua, credentials=credentials, token=token))
+        wrk_rate = statistics.median(rate for rate, _ in samples["wrk -c 8"])
+        print(f"\n## bearer-token registry, shared, +0 ms (a {token_bytes}-byte token)\n")
+        print("| client | manifests/s | vs wrk -c 8 | client CPU per manifest |\n|---|---|---|---|")
+        for name in measured_clients:
+            rate = statistics.median(r for r, _ in samples[name])
+            cpu = statistics.median(c for _, c in samples[name])
+            print(f"| {name} | {rate:,.0f} | {rate / wrk_rate * 100:.0f}% | {cpu * 1e6:,.0f} us |")
     finally:
+        if lua:
+            os.unlink(lua)
         registry.stdin.close()
         registry.wait()
 

@@ -11,7 +11,12 @@
  * rt_sigaction calls a manifest), and no proxy lookup in the environment
  * on every transfer.
  *
- *   curl_multi HOST REPO COUNT WORKERS
+ * With HEADER (e.g. "Authorization: Bearer TOKEN") every request carries
+ * that line too, as a registry with token auth needs: the token's length
+ * is then part of what libcurl costs (it formats each request's header
+ * lines byte by byte).
+ *
+ *   curl_multi HOST REPO COUNT WORKERS [HEADER]
  */
 #include <curl/curl.h>
 #include <stdio.h>
@@ -64,8 +69,8 @@ static void start(CURLM *multi, CURL *easy, const char *host, const char *repo, 
 }
 
 int main(int argc, char **argv) {
-    if (argc != 5) {
-        fprintf(stderr, "usage: curl_multi HOST REPO COUNT WORKERS\n");
+    if (argc != 5 && argc != 6) {
+        fprintf(stderr, "usage: curl_multi HOST REPO COUNT WORKERS [HEADER]\n");
         return 2;
     }
     const char *host = argv[1], *repo = argv[2];
@@ -77,6 +82,7 @@ int main(int argc, char **argv) {
     curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, watch);
     curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, set_timer);
     struct curl_slist *headers = curl_slist_append(NULL, accept_header);
+    if (argc == 6) headers = curl_slist_append(headers, argv[5]);
     int next = 0, done = 0, failed = 0, running = 0;
     for (int i = 0; i < workers && next < count; i++) {
         CURL *easy = curl_easy_init();
