@@ -10,6 +10,9 @@ extension DiskCache {
     /// Journals whose index a process keeps in memory at once; past it one
     /// is dropped, and read again from disk if asked for again.
     static let maxJournalsInMemory = 256
+    /// Journal files kept open for reading at once, one per journal: past
+    /// it, a hit opens and closes the file as it reads.
+    static let maxOpenJournalFiles = 32
 
     func journalPath(_ repository: String) -> String {
         tables + "/journals/\(Digest.of(Array(repository.utf8)).hex)"
@@ -145,13 +148,52 @@ extension DiskCache {
     /// The bytes at `range` of `journal`'s file, if it is still `file`;
     /// the file's time refreshed when not done within the hour.
     func readBody(_ range: Range<Int>, of journal: Journal, file: JournalIndex.FileIdentity) -> [UInt8]? {
-        let fd = Glibc.open(journal.path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var status = stat()
-        guard fstat(fd, &status) == 0, JournalIndex.FileIdentity(status) == file else { return nil }
+        let bytes: [UInt8]?
+        if let kept = keptReader(journal, file) {
+            bytes = readAt(kept.fd, offset: range.lowerBound, count: range.count, path: journal.path)
+        } else {
+            let fd = Glibc.open(journal.path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+            guard fd >= 0 else { return nil }
+            var status = stat()
+            guard fstat(fd, &status) == 0, JournalIndex.FileIdentity(status) == file else {
+                close(fd)
+                return nil
+            }
+            bytes = readAt(fd, offset: range.lowerBound, count: range.count, path: journal.path)
+            keep(fd, file, for: journal)
+        }
         touchIfDue(journal)
-        return readAt(fd, offset: range.lowerBound, count: range.count, path: journal.path)
+        return bytes
+    }
+
+    /// The open file kept for `journal`, when it is `file` and was found
+    /// at the journal's path less than `journalRecheckInterval` ago: past
+    /// that the path is opened again, so a journal replaced or trimmed by
+    /// any process stops being read within the interval.
+    private func keptReader(_ journal: Journal, _ file: JournalIndex.FileIdentity) -> OpenJournalFile? {
+        let now = Self.monotonicNow()
+        return journal.reader.withLock { reader in
+            guard let kept = reader, kept.file.identity == file, now &- kept.checkedAt < journalRecheckInterval
+            else {
+                reader = nil
+                return nil
+            }
+            return kept.file
+        }
+    }
+
+    /// Keeps `fd` (the file `file`, just opened and read) open for
+    /// `journal`'s next reads, or closes it when enough files are kept open.
+    private func keep(_ fd: Int32, _ file: JournalIndex.FileIdentity, for journal: Journal) {
+        guard
+            let opened = OpenJournalFile(
+                fd: fd, identity: file, openCount: openJournalFiles, limit: Self.maxOpenJournalFiles)
+        else {
+            close(fd)
+            return
+        }
+        let now = Self.monotonicNow()
+        journal.reader.withLock { $0 = (opened, now) }
     }
 
     /// Marks the journal as used now, at most once an hour per process

@@ -65,6 +65,13 @@ public final class DiskCache: Sendable {
     /// this open file's); nil when it could not be opened.
     private let fetchLock = Locked<Int32?>(nil)
     var fetchLockFile: Int32? { fetchLock.withLock { $0 } }
+    /// Journal files kept open for reading (`OpenJournalFile`), counted.
+    let openJournalFiles = Locked(0)
+    /// How long (nanoseconds) a journal file kept open is read before its
+    /// path is opened again.
+    let journalRecheckInterval: UInt64
+    /// The default of `journalRecheckInterval`: one second.
+    static let defaultJournalRecheckInterval: UInt64 = 1_000_000_000
     /// When this process last asked whether a trim was due.
     private let lastTrimCheck = Locked(-Double.infinity)
     private static let trimQueue = DispatchQueue(label: "ocirpc.disk-cache-trim", qos: .utility)
@@ -73,7 +80,18 @@ public final class DiskCache: Sendable {
     /// `budget` bytes of content; nil (after one warning) when it cannot be
     /// used at all. A trim starts in the background if one is due.
     public static func open(directory: String, budget: Int = defaultBudget, logger: Logger) -> DiskCache? {
-        let cache = DiskCache(root: URL(fileURLWithPath: directory), budget: budget, logger: logger)
+        open(
+            directory: directory, budget: budget, logger: logger, journalRecheckInterval: defaultJournalRecheckInterval)
+    }
+
+    /// `open`, with journal files kept open for reading trusted for
+    /// `journalRecheckInterval` nanoseconds (tests shorten or lengthen it).
+    static func open(
+        directory: String, budget: Int = defaultBudget, logger: Logger, journalRecheckInterval: UInt64
+    ) -> DiskCache? {
+        let cache = DiskCache(
+            root: URL(fileURLWithPath: directory), budget: budget, logger: logger,
+            journalRecheckInterval: journalRecheckInterval)
         do {
             try cache.prepare()
             cache.trimSoonIfDue()
@@ -89,8 +107,9 @@ public final class DiskCache: Sendable {
         if let fd = fetchLockFile { close(fd) }
     }
 
-    private init(root: URL, budget: Int, logger: Logger) {
+    private init(root: URL, budget: Int, logger: Logger, journalRecheckInterval: UInt64) {
         self.root = root
+        self.journalRecheckInterval = journalRecheckInterval
         self.rootPath = root.path
         self.tables = root.appendingPathComponent(Self.tablesDirectory).path
         self.temporary = root.appendingPathComponent(Self.tablesDirectory + "/tmp").path
@@ -396,6 +415,13 @@ public final class DiskCache: Sendable {
         }
         if hits > 0 { RequestTally.lookup(hit: true) }
         if misses > 0 { RequestTally.lookup(hit: false) }
+    }
+
+    /// A coarse monotonic clock (nanoseconds): cheap, for intervals.
+    static func monotonicNow() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &time)
+        return UInt64(time.tv_sec) &* 1_000_000_000 &+ UInt64(time.tv_nsec)
     }
 
     static func now() -> Double {

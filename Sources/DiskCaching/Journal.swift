@@ -69,6 +69,38 @@ struct JournalIndex: Sendable {
 final class Journal: Sendable {
     let path: String
     let index = Locked(JournalIndex())
+    /// The file kept open for reading bodies, and when it was opened or
+    /// last found to be the file at `path`.
+    let reader = Locked<(file: OpenJournalFile, checkedAt: UInt64)?>(nil)
 
     init(path: String) { self.path = path }
+}
+
+/// A journal file kept open for reading: a hit costs one `pread`, not an
+/// open, a stat, a read and a close. Closed when the last reader using it
+/// lets it go (a replaced file is read to the end of the reads under way).
+final class OpenJournalFile: Sendable {
+    let fd: Int32
+    let identity: JournalIndex.FileIdentity
+    /// The count of files kept open, shared by a cache's journals.
+    private let openCount: Locked<Int>
+
+    /// Takes `fd` (the file `identity`), counted in `openCount`; nil, with
+    /// `fd` left to the caller, when `limit` files are kept open already.
+    init?(fd: Int32, identity: JournalIndex.FileIdentity, openCount: Locked<Int>, limit: Int) {
+        let admitted = openCount.withLock { count in
+            guard count < limit else { return false }
+            count += 1
+            return true
+        }
+        guard admitted else { return nil }
+        self.fd = fd
+        self.identity = identity
+        self.openCount = openCount
+    }
+
+    deinit {
+        close(fd)
+        openCount.withLock { $0 -= 1 }
+    }
 }

@@ -91,6 +91,49 @@ import Testing
         #expect(other.statistics.corrupt == 1)
     }
 
+    /// Puts an empty file (another inode) where the journal of `repository` is.
+    private func replaceJournalWithAnEmptyOne(_ repository: String) throws {
+        let path = journalPath(repository)
+        try Data().write(to: URL(fileURLWithPath: path + ".new"))
+        #expect(rename(path + ".new", path) == 0)
+    }
+
+    @Test func aJournalKeptOpenServesItsReadsWithoutOpeningItsPathAgain() throws {
+        let cache = try #require(
+            DiskCache.open(directory: directory, logger: .disabled, journalRecheckInterval: UInt64.max))
+        let stored = manifest()
+        cache.storeManifest(stored, repository: "r.test/app")
+        #expect(cache.manifest(stored.digest, repository: "r.test/app")?.bytes == stored.bytes)
+        #expect(cache.openJournalFiles.withLock { $0 } == 1)
+        // The path now names an empty file; the file read before is still
+        // the one read (its bytes checked against the digest as ever).
+        try replaceJournalWithAnEmptyOne("r.test/app")
+        #expect(cache.manifest(stored.digest, repository: "r.test/app")?.bytes == stored.bytes)
+        #expect(cache.openJournalFiles.withLock { $0 } == 1)
+    }
+
+    @Test func aJournalReplacedOnDiskIsNoLongerReadOnceItsRecheckIsDue() throws {
+        let cache = try #require(DiskCache.open(directory: directory, logger: .disabled, journalRecheckInterval: 0))
+        let stored = manifest()
+        cache.storeManifest(stored, repository: "r.test/app")
+        #expect(cache.manifest(stored.digest, repository: "r.test/app")?.bytes == stored.bytes)
+        try replaceJournalWithAnEmptyOne("r.test/app")
+        #expect(cache.manifest(stored.digest, repository: "r.test/app") == nil)
+        #expect(cache.openJournalFiles.withLock { $0 } == 0)
+    }
+
+    @Test func noMoreJournalFilesStayOpenThanTheLimit() throws {
+        let repositories = (0..<(DiskCache.maxOpenJournalFiles + 8)).map { "r.test/app\($0)" }
+        let stored = manifest()
+        for repository in repositories { cache.storeManifest(stored, repository: repository) }
+        for _ in 0..<2 {
+            for repository in repositories {
+                #expect(cache.manifest(stored.digest, repository: repository)?.bytes == stored.bytes)
+            }
+        }
+        #expect(cache.openJournalFiles.withLock { $0 } == DiskCache.maxOpenJournalFiles)
+    }
+
     @Test func aManifestTheJournalHoldsIsNotAppendedAgain() throws {
         let stored = manifest()
         let before = cache.statistics.writes
