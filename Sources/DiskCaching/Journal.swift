@@ -48,6 +48,19 @@ struct JournalIndex: Sendable {
 
     /// Takes in `records`, read or appended as the next `consumed` bytes.
     mutating func apply(_ records: [JournalRecord], consumed bytes: Int) {
+        // Room made once for a file read whole, not grown (and rehashed) step by step.
+        if records.count > 16 {
+            var (manifestCount, tagCount) = (0, 0)
+            for record in records {
+                switch record {
+                case .manifest: manifestCount += 1
+                case .tag: tagCount += 1
+                case .blob: break
+                }
+            }
+            manifests.reserveCapacity(manifests.count + manifestCount)
+            tags.reserveCapacity(tags.count + tagCount)
+        }
         for record in records {
             switch record {
             case .manifest(let digest, let mediaType, let body):

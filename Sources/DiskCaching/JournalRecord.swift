@@ -1,4 +1,5 @@
 import CZlib
+import Glibc
 import Registry
 
 /// One record of a repository's journal, the file the disk cache appends
@@ -148,6 +149,11 @@ package enum JournalRecord: Equatable, Sendable {
 
     /// The records in `bytes`, which start at `offset` in the file.
     package static func scan(_ bytes: ArraySlice<UInt8>, offset: Int) -> Scan {
+        bytes.withUnsafeBufferPointer { scan($0[...], offset: offset) }
+    }
+
+    /// The records in `bytes`, which start at `offset` in the file.
+    private static func scan(_ bytes: Bytes, offset: Int) -> Scan {
         var scan = Scan()
         var start = bytes.startIndex
         while start < bytes.endIndex {
@@ -166,15 +172,19 @@ package enum JournalRecord: Equatable, Sendable {
         return scan
     }
 
+    /// A journal's bytes as they are read: a slice of the buffer read,
+    /// indices counted from its start.
+    private typealias Bytes = Slice<UnsafeBufferPointer<UInt8>>
+
     private enum Step {
         case record(JournalRecord, end: Int)
         case incomplete
         case damaged
     }
 
-    private static func next(_ bytes: ArraySlice<UInt8>, at start: Int, fileOffset: Int) -> Step {
+    private static func next(_ bytes: Bytes, at start: Int, fileOffset: Int) -> Step {
         let headerLimit = min(bytes.endIndex, start + maxHeaderBytes)
-        guard let newline = bytes[start..<headerLimit].firstIndex(of: 0x0A) else {
+        guard let newline = find(0x0A, bytes[start..<headerLimit]) else {
             return headerLimit == bytes.endIndex && headerLimit - start < maxHeaderBytes ? .incomplete : .damaged
         }
         // `<kind> <length> <checksum>`: one byte, digits, 8 hex digits.
@@ -203,9 +213,9 @@ package enum JournalRecord: Equatable, Sendable {
     }
 
     /// `<digest>\n<media type>\n<bytes>`, the body's range in the file.
-    private static func manifestRecord(_ payload: ArraySlice<UInt8>, fileOffset: Int) -> JournalRecord? {
-        guard let first = payload.firstIndex(of: 0x0A),
-            let second = payload[(first + 1)...].firstIndex(of: 0x0A),
+    private static func manifestRecord(_ payload: Bytes, fileOffset: Int) -> JournalRecord? {
+        guard let first = find(0x0A, payload),
+            let second = find(0x0A, payload[(first + 1)...]),
             let digest = digest(payload[..<first])
         else { return nil }
         let mediaType = payload[(first + 1)..<second]
@@ -219,25 +229,34 @@ package enum JournalRecord: Equatable, Sendable {
     }
 
     /// `<digest> <fetched at>\n<tag reference>`.
-    private static func tagRecord(_ payload: ArraySlice<UInt8>) -> JournalRecord? {
-        guard let newline = payload.firstIndex(of: 0x0A),
-            let space = payload[..<newline].firstIndex(of: 0x20)
+    private static func tagRecord(_ payload: Bytes) -> JournalRecord? {
+        guard let newline = find(0x0A, payload),
+            let space = find(0x20, payload[..<newline])
         else { return nil }
         let time = payload[(space + 1)..<newline]
         let reference = payload[(newline + 1)...]
-        guard !time.contains(0x20), let digest = digest(payload[..<space]),
+        guard find(0x20, time) == nil, let digest = digest(payload[..<space]),
             let fetchedAt = Double(String(decoding: time, as: UTF8.self)), fetchedAt.isFinite,
-            !reference.isEmpty, !reference.contains(0x0A)
+            !reference.isEmpty, find(0x0A, reference) == nil
         else { return nil }
         return .tag(reference: String(decoding: reference, as: UTF8.self), digest: digest, fetchedAt: fetchedAt)
     }
 
-    private static func digest(_ bytes: ArraySlice<UInt8>) -> Digest? {
-        bytes.count <= 200 ? Digest(String(decoding: bytes, as: UTF8.self)) : nil
+    private static func digest(_ bytes: Bytes) -> Digest? {
+        bytes.count <= 200 ? Digest(utf8: UnsafeBufferPointer(rebasing: bytes)) : nil
+    }
+
+    /// Where `byte` first comes in `bytes` (`memchr`: records are scanned
+    /// for their separators, a journal of thousands at a time).
+    private static func find(_ byte: UInt8, _ bytes: Bytes) -> Int? {
+        guard !bytes.isEmpty, let base = bytes.base.baseAddress,
+            let found = memchr(base + bytes.startIndex, Int32(byte), bytes.count)
+        else { return nil }
+        return UnsafeRawPointer(found) - UnsafeRawPointer(base)
     }
 
     /// A length of at most 9 decimal digits (no sign, no spaces).
-    private static func decimal(_ bytes: ArraySlice<UInt8>) -> Int? {
+    private static func decimal(_ bytes: Bytes) -> Int? {
         guard !bytes.isEmpty, bytes.count <= 9 else { return nil }
         var value = 0
         for byte in bytes {
@@ -248,7 +267,7 @@ package enum JournalRecord: Equatable, Sendable {
     }
 
     /// Eight hex digits (either case).
-    private static func hex32(_ bytes: ArraySlice<UInt8>) -> UInt32? {
+    private static func hex32(_ bytes: Bytes) -> UInt32? {
         guard bytes.count == 8 else { return nil }
         var value: UInt32 = 0
         for byte in bytes {
@@ -265,9 +284,12 @@ package enum JournalRecord: Equatable, Sendable {
     }
 
     static func checksum(_ bytes: ArraySlice<UInt8>) -> UInt32 {
-        bytes.withUnsafeBufferPointer { buffer in
-            UInt32(truncatingIfNeeded: crc32(0, buffer.baseAddress, uInt(buffer.count)))
-        }
+        bytes.withUnsafeBufferPointer { checksum($0[...]) }
+    }
+
+    private static func checksum(_ bytes: Bytes) -> UInt32 {
+        guard let base = bytes.base.baseAddress else { return UInt32(truncatingIfNeeded: crc32(0, nil, 0)) }
+        return UInt32(truncatingIfNeeded: crc32(0, base + bytes.startIndex, uInt(bytes.count)))
     }
 
     /// Appends `value` in 8 lowercase hex digits.

@@ -11,12 +11,12 @@ public struct Digest: Sendable, Hashable, CustomStringConvertible {
         public var hexLength: Int { self == .sha256 ? 64 : 128 }
 
         init?(name: UnsafeBufferPointer<UInt8>) {
-            if name.elementsEqual("sha256".utf8) {
-                self = .sha256
-            } else if name.elementsEqual("sha512".utf8) {
-                self = .sha512
-            } else {
-                return nil
+            // `sha` and three digits, compared as bytes.
+            guard name.count == 6, name[0] == 0x73, name[1] == 0x68, name[2] == 0x61 else { return nil }
+            switch (name[3], name[4], name[5]) {
+            case (0x32, 0x35, 0x36): self = .sha256
+            case (0x35, 0x31, 0x32): self = .sha512
+            default: return nil
             }
         }
     }
@@ -34,19 +34,29 @@ public struct Digest: Sendable, Hashable, CustomStringConvertible {
     public init?(_ text: String) {
         // On the contiguous bytes: digests are parsed for every manifest.
         var text = text
-        let parsed = text.withUTF8 { utf8 -> Algorithm? in
-            guard let colon = utf8.firstIndex(of: UInt8(ascii: ":")),
-                let algorithm = Algorithm(name: UnsafeBufferPointer(rebasing: utf8[..<colon]))
-            else { return nil }
-            let hex = UnsafeBufferPointer(rebasing: utf8[(colon + 1)...])
-            guard hex.count == algorithm.hexLength,
-                hex.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) })
-            else { return nil }
-            return algorithm
-        }
-        guard let parsed else { return nil }
+        guard let parsed = text.withUTF8({ Self.algorithm(of: $0) }) else { return nil }
         algorithm = parsed
         description = text
+    }
+
+    /// Parses the UTF-8 bytes of `sha256:<64 hex>` or `sha512:<128 hex>`,
+    /// making the text only once they are found to be one.
+    package init?(utf8: UnsafeBufferPointer<UInt8>) {
+        guard let parsed = Self.algorithm(of: utf8) else { return nil }
+        algorithm = parsed
+        description = String(decoding: utf8, as: UTF8.self)
+    }
+
+    /// The algorithm of the digest `utf8` is, nil when it is not one.
+    private static func algorithm(of utf8: UnsafeBufferPointer<UInt8>) -> Algorithm? {
+        guard let colon = utf8.firstIndex(of: UInt8(ascii: ":")),
+            let algorithm = Algorithm(name: UnsafeBufferPointer(rebasing: utf8[..<colon]))
+        else { return nil }
+        let hex = UnsafeBufferPointer(rebasing: utf8[(colon + 1)...])
+        guard hex.count == algorithm.hexLength,
+            hex.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) })
+        else { return nil }
+        return algorithm
     }
 
     /// The lower-case hex digit of `nibble` (0-15), as digests are written.

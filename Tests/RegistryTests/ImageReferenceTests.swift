@@ -156,6 +156,42 @@ private let hex64 = String(repeating: "a", count: 64)
         #expect(Digest("sha384:\(hex64)") == nil)
         #expect(Digest(hex64) == nil)
     }
+
+    /// The grammar both parsers follow, as plainly as it can be said.
+    private func isDigest(_ bytes: [UInt8]) -> Bool {
+        let isHex = { (byte: UInt8) in (0x30...0x39).contains(byte) || (0x61...0x66).contains(byte) }
+        for (name, length) in [("sha256:", 64), ("sha512:", 128)] where bytes.starts(with: Array(name.utf8)) {
+            return bytes.count == name.utf8.count + length && bytes.dropFirst(name.utf8.count).allSatisfy(isHex)
+        }
+        return false
+    }
+
+    @Test func aDigestParsedFromBytesIsTheOneParsedFromText() {
+        let hex128 = hex64 + String(hex64.reversed())
+        let replacements: [UInt8] = [
+            0x00, 0x20, 0x2F, 0x30, 0x39, 0x3A, 0x40, 0x41, 0x46, 0x47, 0x60, 0x61, 0x66, 0x67, 0x73, 0xFF,
+        ]
+        var checked = 0
+        for valid in ["sha256:\(hex64)", "sha512:\(hex128)"] {
+            let original = Array(valid.utf8)
+            var cases = [original, Array(original.dropLast()), original + [0x61], [], Array("sha256".utf8)]
+            for place in original.indices {
+                for byte in replacements {
+                    var changed = original
+                    changed[place] = byte
+                    cases.append(changed)
+                }
+            }
+            for bytes in cases {
+                let fromBytes = bytes.withUnsafeBufferPointer { Digest(utf8: $0) }
+                #expect(fromBytes == Digest(String(decoding: bytes, as: UTF8.self)))
+                #expect((fromBytes != nil) == isDigest(bytes))
+                if let fromBytes { #expect(Array(fromBytes.description.utf8) == bytes) }
+                checked += 1
+            }
+        }
+        #expect(checked > 3_000)
+    }
 }
 
 /// Found by fuzzing: a long one-component Docker Hub name that was valid
