@@ -210,17 +210,22 @@ extension DiskCache {
 
     /// Exactly `count` bytes at `offset`; nil when the file is shorter or unreadable.
     private func readAt(_ fd: Int32, offset: Int, count: Int, path: String) -> [UInt8]? {
-        var bytes = [UInt8](repeating: 0, count: count)
-        var filled = 0
-        while filled < count {
-            let n = bytes.withUnsafeMutableBytes {
-                pread(fd, $0.baseAddress! + filled, count - filled, off_t(offset + filled))
+        var complete = true
+        // Not zeroed first: every byte is read into place, or none is returned.
+        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            var filled = 0
+            while filled < count {
+                let n = pread(fd, buffer.baseAddress! + filled, count - filled, off_t(offset + filled))
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 { failed("read \(path)", errno) }
+                guard n > 0 else {
+                    complete = false
+                    break
+                }
+                filled += n
             }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 { failed("read \(path)", errno) }
-            guard n > 0 else { return nil }
-            filled += n
+            initialized = filled
         }
-        return bytes
+        return complete ? bytes : nil
     }
 }

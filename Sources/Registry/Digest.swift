@@ -53,10 +53,35 @@ public struct Digest: Sendable, Hashable, CustomStringConvertible {
             let algorithm = Algorithm(name: UnsafeBufferPointer(rebasing: utf8[..<colon]))
         else { return nil }
         let hex = UnsafeBufferPointer(rebasing: utf8[(colon + 1)...])
-        guard hex.count == algorithm.hexLength,
-            hex.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) })
-        else { return nil }
+        guard hex.count == algorithm.hexLength, isLowerHex(hex) else { return nil }
         return algorithm
+    }
+
+    /// Whether every byte is `0-9` or `a-f`, eight at a time (a digest is
+    /// checked each time one is read, thousands of times per journal).
+    private static func isLowerHex(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let base = bytes.baseAddress else { return true }
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highBits = ones &* 0x80
+        /// The high bit of each byte of `word` (all below 0x80) set when the
+        /// byte is in `low...high`.
+        func inRange(_ word: UInt64, _ low: UInt64, _ high: UInt64) -> UInt64 {
+            (word &+ ones &* (0x80 - low)) & ~(word &+ ones &* (0x7F - high)) & highBits
+        }
+        var place = 0
+        while place + 8 <= bytes.count {
+            let word = UInt64(littleEndian: UnsafeRawPointer(base + place).loadUnaligned(as: UInt64.self))
+            guard word & highBits == 0,
+                inRange(word, 0x30, 0x39) | inRange(word, 0x61, 0x66) == highBits
+            else { return false }
+            place += 8
+        }
+        while place < bytes.count {
+            let byte = base[place]
+            if byte &- 0x30 > 9 && byte &- 0x61 > 5 { return false }
+            place += 1
+        }
+        return true
     }
 
     /// The lower-case hex digit of `nibble` (0-15), as digests are written.
