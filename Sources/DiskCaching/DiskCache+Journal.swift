@@ -2,8 +2,8 @@ import Glibc
 import Registry
 
 extension DiskCache {
-    /// A journal is started over (its file replaced by an empty one) when
-    /// an append would take it past this.
+    /// A journal an append would take past this is written anew with what
+    /// it still says (`compact`), or started over when that is too much.
     static let maxJournalBytes = 16 << 20
     /// The largest journal file read: a larger one is not the cache's own.
     static let maxJournalFileBytes = maxJournalBytes + JournalRecord.maxHeaderBytes + JournalRecord.maxPayloadBytes + 1
@@ -82,8 +82,8 @@ extension DiskCache {
         _ = notOurs(path) as Void?
     }
 
-    /// Appends `appending` to `journal` in one write (a new file is started
-    /// when it would pass `maxJournalBytes`), and takes its records into
+    /// Appends `appending` to `journal` in one write (the journal written
+    /// anew, or started over, when it would pass `maxJournalBytes`), and takes its records into
     /// this process's index when nothing else was appended since it last read.
     @discardableResult
     func append(_ appending: JournalRecord.Appending, to journal: Journal) -> Bool {
@@ -93,6 +93,7 @@ extension DiskCache {
         var (fd, status) = opened
         if Int(status.st_size) + records.count > Self.maxJournalBytes {
             close(fd)
+            if compact(journal, adding: appending) { return true }
             unlink(path)
             guard let reopened = openForAppending(path) else { return false }
             (fd, status) = reopened
@@ -209,7 +210,7 @@ extension DiskCache {
     }
 
     /// Exactly `count` bytes at `offset`; nil when the file is shorter or unreadable.
-    private func readAt(_ fd: Int32, offset: Int, count: Int, path: String) -> [UInt8]? {
+    func readAt(_ fd: Int32, offset: Int, count: Int, path: String) -> [UInt8]? {
         var complete = true
         // Not zeroed first: every byte is read into place, or none is returned.
         let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in

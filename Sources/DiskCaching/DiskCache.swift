@@ -42,6 +42,8 @@ public final class DiskCache: Sendable {
         public var evictions = 0
         /// Bytes of content on disk at the last trim (by this process).
         public var bytes = 0
+        /// Journals at their limit written anew with what they still say.
+        public var compactions = 0
 
         public init() {}
     }
@@ -330,17 +332,24 @@ public final class DiskCache: Sendable {
     /// failure counted, and logged once) when the disk refuses.
     @discardableResult
     func write(_ bytes: [UInt8], to path: String) -> Bool {
+        writeNew(bytes, to: path) != nil
+    }
+
+    /// `write`, returning what the file written was (its status, taken
+    /// before it was renamed into place); nil when it was not written.
+    func writeNew(_ bytes: [UInt8], to path: String) -> stat? {
         // Close-on-exec from the start: a credential helper spawned meanwhile
         // must not inherit it.
         var template = Array((temporary + "/write-XXXXXX").utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { ocirpc_mkstemp_cloexec($0.baseAddress!) }
         guard fd >= 0 else {
             failed("create a file in \(temporary)", errno)
-            return false
+            return nil
         }
         let temporaryPath = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         var offset = 0
         var ok = true
+        var status = stat()
         bytes.withUnsafeBytes { raw in
             while offset < raw.count {
                 let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
@@ -352,6 +361,7 @@ public final class DiskCache: Sendable {
                 offset += n
             }
         }
+        if ok { ok = fstat(fd, &status) == 0 }
         let error = errno
         close(fd)
         if ok {
@@ -365,11 +375,11 @@ public final class DiskCache: Sendable {
         guard ok else {
             failed("write \(path)", ok ? errno : error)
             unlink(temporaryPath)
-            return false
+            return nil
         }
         count { $0.writes += 1 }
         trimSoonIfDue()
-        return true
+        return status
     }
 
     func failed(_ what: String, _ code: Int32) {

@@ -69,6 +69,13 @@ package enum JournalRecord: Equatable, Sendable {
             records.append(.tag(reference: reference, digest: digest, fetchedAt: fetchedAt))
         }
 
+        /// Appends `other`'s records after these.
+        package mutating func append(contentsOf other: Appending) {
+            let start = bytes.count
+            bytes.append(contentsOf: other.bytes)
+            records.append(contentsOf: other.records.map { $0.shifted(by: start) })
+        }
+
         private static let newline = "\n".utf8
 
         /// Appends `<kind> <length> <checksum>\n`, the payload (`parts`

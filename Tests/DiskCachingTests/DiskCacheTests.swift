@@ -248,6 +248,50 @@ import Testing
         #expect(cache.statistics.corrupt == 0)
     }
 
+    /// Answers to two tags with references of 4,000 bytes, appended in
+    /// turn until the journal of `repository` has passed its limit.
+    private func fillWithTagAnswers(_ repository: String, _ digests: [Digest]) -> [String] {
+        let tags = ["1", "2"].map { "\(repository):" + String(repeating: "v", count: 4_000) + $0 }
+        for round in 0..<(DiskCache.maxJournalBytes / 4_000 + 8) {
+            cache.storeTag(digests[round % digests.count], for: tags[round % 2], repository: repository)
+        }
+        return tags
+    }
+
+    @Test func aJournalAtItsLimitIsWrittenAnewWithWhatItStillSays() throws {
+        let kept = manifest(#"{"schemaVersion":2,"kept":true}"#)
+        let other = manifest(#"{"schemaVersion":2,"other":true}"#)
+        cache.storeManifest(kept, repository: "r.test/app")
+        let tags = fillWithTagAnswers("r.test/app", [kept.digest, other.digest, other.digest])
+        #expect(cache.statistics.compactions >= 1)
+        // Two latest answers, the manifest, what was appended since: small.
+        #expect(fileSize(journalPath("r.test/app")) < 1 << 20)
+        let rounds = DiskCache.maxJournalBytes / 4_000 + 8
+        let latest = (0..<2).map { tag in (0..<rounds).last { $0 % 2 == tag }! }
+        for reader in [cache, try #require(DiskCache.open(directory: directory, logger: .disabled))] {
+            #expect(reader.manifest(kept.digest, repository: "r.test/app")?.bytes == kept.bytes)
+            for tag in 0..<2 {
+                let answer = [kept.digest, other.digest, other.digest][latest[tag] % 3]
+                #expect(reader.tag(tags[tag], repository: "r.test/app", maxAge: 60) == answer)
+            }
+        }
+        #expect(cache.statistics.corrupt == 0)
+    }
+
+    @Test func aDamagedManifestIsNotCarriedIntoAJournalWrittenAnew() throws {
+        let damaged = manifest(#"{"schemaVersion":2,"layers":["real"]}"#)
+        let sound = manifest(#"{"schemaVersion":2,"layers":["also"]}"#)
+        cache.storeManifest(damaged, repository: "r.test/app")
+        cache.storeManifest(sound, repository: "r.test/app")
+        try overwrite(journalPath("r.test/app"), "real", with: "fake")
+        _ = fillWithTagAnswers("r.test/app", [sound.digest])
+        #expect(cache.statistics.compactions >= 1)
+        let other = try #require(DiskCache.open(directory: directory, logger: .disabled))
+        #expect(other.manifest(damaged.digest, repository: "r.test/app") == nil)
+        #expect(other.manifest(sound.digest, repository: "r.test/app")?.bytes == sound.bytes)
+        #expect(other.statistics.corrupt == 0, "left out, not written with its damage")
+    }
+
     @Test func tagAnswersAreTrustedForTheirAgeOnly() throws {
         let digest = manifest().digest
         cache.storeTag(digest, for: "r.test/app:v1", repository: "r.test/app")
