@@ -5,6 +5,9 @@ extension DiskCache {
     /// A journal an append would take past this is written anew with what
     /// it still says (`compact`), or started over when that is too much.
     static let maxJournalBytes = 16 << 20
+    /// Replaced records a journal may hold before it is written anew
+    /// (besides half of it): every process reads them all.
+    static let minReplacedBytes = 256 << 10
     /// The largest journal file read: a larger one is not the cache's own.
     static let maxJournalFileBytes = maxJournalBytes + JournalRecord.maxHeaderBytes + JournalRecord.maxPayloadBytes + 1
     /// Journals whose index a process keeps in memory at once; past it one
@@ -87,6 +90,13 @@ extension DiskCache {
     /// this process's index when nothing else was appended since it last read.
     @discardableResult
     func append(_ appending: JournalRecord.Appending, to journal: Journal) -> Bool {
+        // A journal mostly of replaced answers costs every process reading
+        // it: written anew once they pass half of it (and a floor).
+        let replaced = journal.index.withLock { index in
+            index.replacedBytes > max(Self.minReplacedBytes, index.consumed / 2)
+                && index.consumed - index.replacedBytes <= Self.maxJournalBytes / 2
+        }
+        if replaced && compact(journal, adding: appending) { return true }
         let records = appending.bytes
         let path = journal.path
         guard let opened = openForAppending(path) else { return false }

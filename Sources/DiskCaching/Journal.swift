@@ -33,6 +33,10 @@ struct JournalIndex: Sendable {
     var file: FileIdentity?
     /// Bytes of the file read as whole records.
     var consumed = 0
+    /// About how many of those bytes are records a later one replaced (a
+    /// tag's earlier answers, a manifest or blob recorded again): what
+    /// writing the journal anew would save.
+    var replacedBytes = 0
     var manifests: [Digest: Manifest] = [:]
     var blobs: Set<Digest> = []
     var tags: [String: Tag] = [:]
@@ -64,15 +68,26 @@ struct JournalIndex: Sendable {
         for record in records {
             switch record {
             case .manifest(let digest, let mediaType, let body):
-                manifests[digest] = Manifest(mediaType: mediaType, body: body)
+                if manifests.updateValue(Manifest(mediaType: mediaType, body: body), forKey: digest) != nil {
+                    replacedBytes += Self.recordBytes(digest, mediaType.utf8.count + body.count)
+                }
             case .blob(let digest):
-                blobs.insert(digest)
+                if !blobs.insert(digest).inserted { replacedBytes += Self.recordBytes(digest, 0) }
             case .tag(let reference, let digest, let fetchedAt):
-                if let known = tags[reference], known.fetchedAt > fetchedAt { continue }
+                if let known = tags[reference] {
+                    replacedBytes += Self.recordBytes(digest, reference.utf8.count + 24)
+                    if known.fetchedAt > fetchedAt { continue }
+                }
                 tags[reference] = Tag(digest: digest, fetchedAt: fetchedAt)
             }
         }
         consumed += bytes
+    }
+
+    /// About the size of a record of `digest` and `fields` more bytes:
+    /// its header and separators counted as 20.
+    private static func recordBytes(_ digest: Digest, _ fields: Int) -> Int {
+        20 + digest.description.utf8.count + fields
     }
 }
 

@@ -278,6 +278,29 @@ import Testing
         #expect(cache.statistics.corrupt == 0)
     }
 
+    @Test func aJournalMostlyOfReplacedAnswersIsWrittenAnewLongBeforeItsLimit() throws {
+        let stored = manifest()
+        cache.storeManifest(stored, repository: "r.test/app")
+        let tags = ["1", "2"].map { "r.test/app:" + String(repeating: "v", count: 4_000) + $0 }
+        // 100 answers to two tags: ~400 KB, all but two of them replaced.
+        for round in 0..<100 { cache.storeTag(stored.digest, for: tags[round % 2], repository: "r.test/app") }
+        #expect(cache.statistics.compactions >= 1)
+        #expect(fileSize(journalPath("r.test/app")) < DiskCache.minReplacedBytes + (64 << 10))
+        let other = try #require(DiskCache.open(directory: directory, logger: .disabled))
+        #expect(other.manifest(stored.digest, repository: "r.test/app")?.bytes == stored.bytes)
+        for tag in tags { #expect(other.tag(tag, repository: "r.test/app", maxAge: 60) == stored.digest) }
+    }
+
+    @Test func aJournalOfDistinctAnswersIsNotWrittenAnew() throws {
+        let stored = manifest()
+        for tag in 0..<100 {
+            let reference = "r.test/app:" + String(repeating: "v", count: 4_000) + String(tag)
+            cache.storeTag(stored.digest, for: reference, repository: "r.test/app")
+        }
+        #expect(fileSize(journalPath("r.test/app")) > 100 * 4_000)
+        #expect(cache.statistics.compactions == 0)
+    }
+
     @Test func aDamagedManifestIsNotCarriedIntoAJournalWrittenAnew() throws {
         let damaged = manifest(#"{"schemaVersion":2,"layers":["real"]}"#)
         let sound = manifest(#"{"schemaVersion":2,"layers":["also"]}"#)
