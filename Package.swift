@@ -66,7 +66,7 @@ let package = Package(
             ]),
         // Shared by the tests: the real test registry, the binary as a child
         // process, tar and compression builders for fixtures.
-        .target(name: "TestFixtures", dependencies: ["CZlib", "CZstd", "JSON", "Logging", "Registry"]),
+        .target(name: "TestFixtures", dependencies: ["CSystem", "CZlib", "CZstd", "JSON", "Logging", "Registry"]),
         .executableTarget(name: "ocirpc", dependencies: ["ServerCore", "OCIMethods"]),
         // fuzz/: the libFuzzer entry point for every parser of outside input.
         .executableTarget(

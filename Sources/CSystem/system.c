@@ -3,12 +3,17 @@
 #include "CSystem.h"
 #include <fcntl.h>
 #include <malloc.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 int ocirpc_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
 int ocirpc_mkstemp_cloexec(char *path_template) { return mkostemp(path_template, O_CLOEXEC); }
+
+int ocirpc_spawn_close_from(posix_spawn_file_actions_t *actions, int from) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, from);
+}
 
 void ocirpc_release_free_memory(void) { malloc_trim(0); }
 

@@ -1,3 +1,4 @@
+import CSystem
 import Foundation
 import Registry
 #if canImport(Glibc)
@@ -27,6 +28,10 @@ public enum ChildProcess {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 2, log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        // Tests run side by side: a registry started now must not hold the
+        // pipe of another test's server open (its reader would wait for an
+        // end that never comes) nor any listener of the test process.
+        _ = ocirpc_spawn_close_from(&actions, 3)
         return try spawn(tool, arguments, &actions)
     }
 
@@ -34,6 +39,27 @@ public enum ChildProcess {
     public static func isRunning(_ pid: pid_t) -> Bool {
         var status: Int32 = 0
         return waitpid(pid, &status, WNOHANG) == 0
+    }
+
+    /// Whether `pid` holds the socket listening on TCP `port` (IPv4): its
+    /// inode, found in `/proc/<pid>/net/tcp`, is one of `pid`'s open files.
+    public static func isListening(_ pid: pid_t, port: Int) -> Bool {
+        guard let table = try? String(contentsOfFile: "/proc/\(pid)/net/tcp", encoding: .utf8) else { return false }
+        let portHex = String(format: "%04X", port)
+        let inodes = table.split(separator: "\n").dropFirst().compactMap { line -> Substring? in
+            // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count > 9, fields[3] == "0A", fields[1].hasSuffix(":" + portHex) else { return nil }
+            return fields[9]
+        }
+        guard !inodes.isEmpty else { return false }
+        let descriptors = "/proc/\(pid)/fd"
+        let open = (try? FileManager.default.contentsOfDirectory(atPath: descriptors)) ?? []
+        return open.contains { name in
+            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: descriptors + "/" + name)
+            else { return false }
+            return inodes.contains { target == "socket:[\($0)]" }
+        }
     }
 
     /// SIGTERM, then waits for the exit.

@@ -3,11 +3,13 @@ import Foundation
     import Glibc
 #endif
 
-/// A TCP socket bound to a free port on 127.0.0.1.
+/// A TCP socket bound to a free port on 127.0.0.1. Sockets are closed on
+/// exec: a registry or server a test starts must not hold the test's
+/// listeners and connections open (nor answer from them).
 enum LoopbackSocket {
     /// The socket and its port; listening (backlog 128) when asked.
     static func bind(listening: Bool) throws -> (fd: Int32, port: Int) {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw TestRegistryError("socket failed") }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -33,7 +35,7 @@ enum LoopbackSocket {
 extension LoopbackSocket {
     /// A socket connected to 127.0.0.1:`port`, or nil when nothing listens.
     static func connect(port: Int) -> Int32? {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return nil }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)

@@ -91,6 +91,8 @@ public final class TestHTTPServer: @unchecked Sendable {
                 close(listener)
                 return
             }
+            // Not inherited by the processes tests start (see `LoopbackSocket`).
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
             let accepted = lock.withLock { () -> Bool in
                 guard !stopped else { return false }
                 connections.insert(fd)

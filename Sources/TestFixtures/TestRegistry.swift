@@ -16,7 +16,7 @@ public final class TestRegistry: @unchecked Sendable {
     /// The token server, in `.token` mode.
     public private(set) var tokenIssuer: TokenIssuer?
 
-    public let port: Int
+    public private(set) var port: Int
     public let directory: URL
     private var pid: pid_t = 0
     public let auth: Auth
@@ -27,10 +27,12 @@ public final class TestRegistry: @unchecked Sendable {
     /// - Parameter upstream: when given (`host:port`), the registry is a
     ///   pull-through cache of that one (distribution's proxy mode): read
     ///   only, fetching what it lacks from the upstream and keeping it.
-    public init(auth: Auth = .anonymous, pullThroughOf upstream: String? = nil) async throws {
+    /// - Parameter firstPort: the port tried first (the fixture's own tests
+    ///   give one that is taken); a free one by default.
+    public init(auth: Auth = .anonymous, pullThroughOf upstream: String? = nil, firstPort: Int? = nil) async throws {
         ignoreBrokenPipes()
         self.auth = auth
-        port = try Self.freePort()
+        port = try firstPort ?? Self.freePort()
         directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "ocirpc-registry-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -64,13 +66,23 @@ public final class TestRegistry: @unchecked Sendable {
                   remoteurl: http://\(upstream)
                 """
         }
-        let config = Self.configuration(
-            storage: directory.appendingPathComponent("storage"), port: port,
-            topLevel: authSection)
         let configFile = directory.appendingPathComponent("config.yml")
-        try config.write(to: configFile, atomically: true, encoding: .utf8)
-        try launch(configFile)
-        try await waitUntilServing()
+        // The port is free when picked but not held until the registry
+        // binds it: a test running alongside may take it first, and then
+        // what answers there is not this registry. It starts on another.
+        for attempt in 1...5 {
+            let config = Self.configuration(
+                storage: directory.appendingPathComponent("storage"), port: port,
+                topLevel: authSection)
+            try config.write(to: configFile, atomically: true, encoding: .utf8)
+            try launch(configFile)
+            do {
+                try await waitUntilServing()
+                return
+            } catch let error as TestRegistryError where error.portTaken && attempt < 5 {
+                port = try Self.freePort()
+            }
+        }
     }
 
     deinit {
@@ -128,15 +140,20 @@ public final class TestRegistry: @unchecked Sendable {
 
     private func waitUntilServing() async throws {
         let url = URL(string: "http://\(host)/v2/")!
+        var answeredByAnother = false
         for _ in 0..<500 {
             if let response = try? await request("GET", url), response.status == 200 {
-                return
+                // Only an answer from this registry's own socket counts.
+                if ChildProcess.isListening(pid, port: port) { return }
+                answeredByAnother = true
             }
             guard ChildProcess.isRunning(pid) else { break }
             try await Task.sleep(for: .milliseconds(20))
         }
         let log = (try? String(contentsOf: directory.appendingPathComponent("registry.log"), encoding: .utf8)) ?? ""
-        throw TestRegistryError("registry did not start on \(host): \(log.suffix(500))")
+        var error = TestRegistryError("registry did not start on \(host): \(log.suffix(500))")
+        error.portTaken = answeredByAnother || log.contains("address already in use")
+        throw error
     }
 
     /// A free TCP port on loopback (bound, read, released).
@@ -237,5 +254,7 @@ extension TestRegistry {
 /// A test fixture could not be set up (registry, proxy, token issuer).
 public struct TestRegistryError: Error, CustomStringConvertible {
     public let description: String
+    /// A registry did not start because something else had its port.
+    public var portTaken = false
     public init(_ description: String) { self.description = description }
 }

@@ -25,8 +25,8 @@ import TestFixtures
         let run = try await ServerProcess.run(["--max-concurrency", "2", "call", "ec.oci.image_manifests", refs])
         #expect(run.status == 0, "\(run.stderr)")
         let result = try JSONParser.parse(Array(run.stdout.utf8))
-        #expect(result["\(registry.host)/cli:a"]?["annotations"]?["n"] == "a")
-        #expect(result["\(registry.host)/cli:b"]?["annotations"]?["n"] == "b")
+        #expect(result["\(registry.host)/cli:a"]?["annotations"]?["n"] == "a", "\(run.stderr)")
+        #expect(result["\(registry.host)/cli:b"]?["annotations"]?["n"] == "b", "\(run.stderr)")
     }
 
     @Test func aBatchWithProgressCountsOnStderrAndAnswersTheSame() async throws {

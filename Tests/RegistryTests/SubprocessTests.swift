@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Testing
 import TestFixtures
 @testable import Registry
@@ -9,6 +10,16 @@ import TestFixtures
         #expect(outcome.output == Data("hello\nworld".utf8))
         #expect(outcome.exitStatus == 0)
         #expect(!outcome.timedOut)
+    }
+
+    @Test func aProgramInheritsNoFileButItsStandardStreams() throws {
+        // An open file without close-on-exec, as a library may leave one.
+        let file = open("/dev/null", O_RDONLY)
+        try #require(file > 2)
+        defer { close(file) }
+        let outcome = try #require(
+            Subprocess.run("/bin/sh", ["-c", "if [ -e /proc/self/fd/\(file) ]; then echo open; else echo closed; fi"]))
+        #expect(String(decoding: outcome.output, as: UTF8.self) == "closed\n")
     }
 
     @Test func theExitStatusIsReported() throws {

@@ -2,6 +2,8 @@
 #ifndef OCIRPC_CSYSTEM_H
 #define OCIRPC_CSYSTEM_H
 
+#include <spawn.h>
+
 /// A pipe whose two ends are close-on-exec from the start (pipe2), so a
 /// concurrent spawn cannot inherit them. 0 on success, -1 and errno else.
 int ocirpc_pipe_cloexec(int fds[2]);
@@ -10,6 +12,12 @@ int ocirpc_pipe_cloexec(int fds[2]);
 /// replaced in place), close-on-exec from the start (mkostemp). The file
 /// descriptor, or -1 and errno.
 int ocirpc_mkstemp_cloexec(char *path_template);
+
+/// Adds to `actions` the closing of every file descriptor from `from` on
+/// (posix_spawn_file_actions_addclosefrom_np): a child gets the standard
+/// streams it was given and nothing the parent happened to have open
+/// (another child's pipe, a socket). 0, or an error number.
+int ocirpc_spawn_close_from(posix_spawn_file_actions_t *actions, int from);
 
 /// Returns free heap pages to the system (malloc_trim).
 void ocirpc_release_free_memory(void);
