@@ -120,7 +120,10 @@ import TestFixtures
         defer { try? FileManager.default.removeItem(at: dir) }
         let started = ContinuousClock.now
         #expect(await s.credentials(for: "r.example") == nil)
-        #expect(ContinuousClock.now - started < .seconds(10))
+        // Far below the helper's 600 s: it was killed, not waited for. The
+        // bound leaves room for a shared task pool other tests keep busy
+        // (10 s was passed once in a full run on a loaded machine).
+        #expect(ContinuousClock.now - started < .seconds(60))
     }
 
     @Test func dockerHubIsAskedOfTheStoreUnderItsV1URL() async throws {
