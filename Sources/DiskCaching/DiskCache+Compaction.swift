@@ -15,12 +15,8 @@ extension DiskCache {
     func compact(_ journal: Journal, adding appending: JournalRecord.Appending) -> Bool {
         journal.index.withLock { index in
             refresh(&index, journal.path)
-            guard let file = index.file else { return false }
-            let fd = Glibc.open(journal.path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
-            guard fd >= 0 else { return false }
+            guard let file = index.file, let fd = openForReading(journal, file) else { return false }
             defer { close(fd) }
-            var status = stat()
-            guard fstat(fd, &status) == 0, JournalIndex.FileIdentity(status) == file else { return false }
             var compacted = JournalRecord.Appending()
             for (digest, entry) in index.manifests {
                 guard
@@ -34,7 +30,13 @@ extension DiskCache {
             compacted.append(contentsOf: appending)
             guard compacted.bytes.count <= Self.maxJournalBytes / 2,
                 let written = writeNew(compacted.bytes, to: journal.path)
-            else { return false }
+            else {
+                // Not tried again on every append (a full disk would make
+                // each one read and hash the whole journal): only once as
+                // many replaced records have come again.
+                index.replacedBytes = 0
+                return false
+            }
             index = JournalIndex(file: JournalIndex.FileIdentity(written))
             index.apply(compacted.records, consumed: compacted.bytes.count)
             count { $0.compactions += 1 }

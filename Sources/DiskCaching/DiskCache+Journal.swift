@@ -163,18 +163,25 @@ extension DiskCache {
         if let kept = keptReader(journal, file) {
             bytes = readAt(kept.fd, offset: range.lowerBound, count: range.count, path: journal.path)
         } else {
-            let fd = Glibc.open(journal.path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
-            guard fd >= 0 else { return nil }
-            var status = stat()
-            guard fstat(fd, &status) == 0, JournalIndex.FileIdentity(status) == file else {
-                close(fd)
-                return nil
-            }
+            guard let fd = openForReading(journal, file) else { return nil }
             bytes = readAt(fd, offset: range.lowerBound, count: range.count, path: journal.path)
             keep(fd, file, for: journal)
         }
         touchIfDue(journal)
         return bytes
+    }
+
+    /// `journal`'s file opened for reading, when it is still `file` (the
+    /// one indexed); the caller closes it.
+    func openForReading(_ journal: Journal, _ file: JournalIndex.FileIdentity) -> Int32? {
+        let fd = Glibc.open(journal.path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+        guard fd >= 0 else { return nil }
+        var status = stat()
+        guard fstat(fd, &status) == 0, JournalIndex.FileIdentity(status) == file else {
+            close(fd)
+            return nil
+        }
+        return fd
     }
 
     /// The open file kept for `journal`, when it is `file` and was found

@@ -291,6 +291,24 @@ import Testing
         for tag in tags { #expect(other.tag(tag, repository: "r.test/app", maxAge: 60) == stored.digest) }
     }
 
+    @Test func aJournalThatCannotBeWrittenAnewIsNotTriedAgainOnEveryAppend() throws {
+        let stored = manifest()
+        cache.storeManifest(stored, repository: "r.test/app")
+        // New files are made in tmp/: a file in its place fails every one.
+        let temporary = directory + "/ocirpc/v2/tmp"
+        try FileManager.default.removeItem(atPath: temporary)
+        try Data().write(to: URL(fileURLWithPath: temporary))
+        let tags = ["1", "2"].map { "r.test/app:" + String(repeating: "v", count: 4_000) + $0 }
+        for round in 0..<100 { cache.storeTag(stored.digest, for: tags[round % 2], repository: "r.test/app") }
+        #expect(cache.statistics.compactions == 0)
+        // One attempt per 256 KiB of replaced answers at most, not one per append.
+        #expect(cache.statistics.failures <= 2)
+        // The appends themselves went on.
+        try FileManager.default.removeItem(atPath: temporary)
+        let other = try #require(DiskCache.open(directory: directory, logger: .disabled))
+        for tag in tags { #expect(other.tag(tag, repository: "r.test/app", maxAge: 60) == stored.digest) }
+    }
+
     @Test func aJournalOfDistinctAnswersIsNotWrittenAnew() throws {
         let stored = manifest()
         for tag in 0..<100 {
