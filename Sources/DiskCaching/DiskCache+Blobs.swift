@@ -69,11 +69,10 @@ extension DiskCache {
             return
         }
         count { $0.writes += 1 }
-        let journal = journal(repository)
-        if lookUp(journal, { $0.blobs.contains(blob.digest) ? true : nil }) == nil {
+        append(to: journal(repository)) { index in
             var records = JournalRecord.Appending()
-            records.blob(blob.digest)
-            append(records, to: journal)
+            if !index.blobs.contains(blob.digest) { records.blob(blob.digest) }
+            return records
         }
     }
 

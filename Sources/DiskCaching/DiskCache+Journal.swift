@@ -13,9 +13,10 @@ extension DiskCache {
     /// Journals whose index a process keeps in memory at once; past it one
     /// is dropped, and read again from disk if asked for again.
     static let maxJournalsInMemory = 256
-    /// Journal files kept open for reading at once, one per journal: past
-    /// it, a hit opens and closes the file as it reads.
-    static let maxOpenJournalFiles = 32
+    /// Journal files kept open at once, for reading or appending (a
+    /// journal keeps at most one of each): past it, a hit or an append
+    /// opens and closes the file as it reads or writes.
+    static let maxOpenJournalFiles = 64
 
     func journalPath(_ repository: String) -> String {
         tables + "/journals/\(Digest.of(Array(repository.utf8)).hex)"
@@ -85,54 +86,114 @@ extension DiskCache {
         _ = notOurs(path) as Void?
     }
 
-    /// Appends `appending` to `journal` in one write (the journal written
-    /// anew, or started over, when it would pass `maxJournalBytes`), and takes its records into
-    /// this process's index when nothing else was appended since it last read.
+    /// Appends `appending` to `journal` in one write.
     @discardableResult
     func append(_ appending: JournalRecord.Appending, to journal: Journal) -> Bool {
-        // A journal mostly of replaced answers costs every process reading
-        // it: written anew once they pass half of it (and a floor).
-        let replaced = journal.index.withLock { index in
-            index.replacedBytes > max(Self.minReplacedBytes, index.consumed / 2)
-                && index.consumed - index.replacedBytes <= Self.maxJournalBytes / 2
+        append(to: journal) { _ in appending }
+    }
+
+    /// Appends the records `build` makes to `journal` in one write (the
+    /// journal written anew, or started over, when it would pass
+    /// `maxJournalBytes`), and takes them into this process's index when
+    /// nothing else was appended since it last read. `build` is given the
+    /// index as the file is at the write (what another process appended
+    /// read first), so what the journal holds already is left out; nothing
+    /// is written when it makes none. Returns whether anything was written.
+    @discardableResult
+    func append(to journal: Journal, _ build: (JournalIndex) -> JournalRecord.Appending) -> Bool {
+        let appended = journal.appender.withLock { kept in
+            guard var file = appendingFile(journal, &kept) else { return false }
+            var size = Int(lseek(file.fd, 0, SEEK_END))
+            let (appending, replaced, moved) = journal.index.withLock { index in
+                if index.file != file.identity || size != index.consumed { refresh(&index, journal.path) }
+                // A journal mostly of replaced answers costs every process
+                // reading it: written anew once they pass half of it (and a floor).
+                let replaced =
+                    index.replacedBytes > max(Self.minReplacedBytes, index.consumed / 2)
+                    && index.consumed - index.replacedBytes <= Self.maxJournalBytes / 2
+                return (build(index), replaced, index.file != file.identity)
+            }
+            if appending.isEmpty { return false }
+            // The path holds another file than the one open (replaced,
+            // deleted as damaged): the records go to the path's.
+            if moved {
+                kept = nil
+                guard let reopened = appendingFile(journal, &kept) else { return false }
+                file = reopened
+                size = Int(lseek(file.fd, 0, SEEK_END))
+            }
+            let full = size + appending.bytes.count > Self.maxJournalBytes
+            if (replaced || full) && compact(journal, adding: appending) {
+                kept = nil
+                return true
+            }
+            if full {
+                kept = nil
+                unlink(journal.path)
+                guard let reopened = appendingFile(journal, &kept) else { return false }
+                file = reopened
+            }
+            let records = appending.bytes
+            guard let end = write(records, to: file.fd, path: journal.path) else {
+                kept = nil
+                return false
+            }
+            count { $0.writes += 1 }
+            // Where it landed: taken in only when it follows what was read.
+            let start = end - records.count
+            journal.index.withLock { index in
+                if file.identity != index.file && start == 0 { index = JournalIndex(file: file.identity) }
+                if file.identity == index.file && start == index.consumed {
+                    index.apply(appending.records.map { $0.shifted(by: start) }, consumed: records.count)
+                }
+            }
+            return true
         }
-        if replaced && compact(journal, adding: appending) { return true }
-        let records = appending.bytes
-        let path = journal.path
-        guard let opened = openForAppending(path) else { return false }
-        var (fd, status) = opened
-        if Int(status.st_size) + records.count > Self.maxJournalBytes {
-            close(fd)
-            if compact(journal, adding: appending) { return true }
-            unlink(path)
-            guard let reopened = openForAppending(path) else { return false }
-            (fd, status) = reopened
+        if appended { trimSoonIfDue() }
+        return appended
+    }
+
+    /// `journal`'s file open for appending: the one kept, while it is the
+    /// file this process last read at the path and was opened less than
+    /// `journalRecheckInterval` ago (a journal another process replaced or
+    /// trimmed is appended to for at most that long), else the path opened
+    /// again (and kept, unless enough files are kept open).
+    private func appendingFile(_ journal: Journal, _ kept: inout (file: OpenJournalFile, checkedAt: UInt64)?)
+        -> OpenJournalFile?
+    {
+        let now = Self.monotonicNow()
+        if let current = kept, now &- current.checkedAt < journalRecheckInterval,
+            journal.index.withLock({ $0.file == current.file.identity })
+        {
+            return current.file
         }
-        defer { close(fd) }
+        kept = nil
+        guard let (fd, status) = openForAppending(journal.path) else { return nil }
+        let identity = JournalIndex.FileIdentity(status)
+        guard
+            let file = OpenJournalFile(
+                fd: fd, identity: identity, openCount: openJournalFiles, limit: Self.maxOpenJournalFiles)
+        else { return OpenJournalFile(oneUse: fd, identity: identity) }
+        kept = (file, now)
+        return file
+    }
+
+    /// Writes `records` at the end of `fd` (open for appending); returns
+    /// the file's end after them, or nil when the disk refused (a record
+    /// cut short hides every later one: the journal is then started over).
+    private func write(_ records: [UInt8], to fd: Int32, path: String) -> Int? {
         var written = 0
         while written < records.count {
             let n = records.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else {
                 failed("write \(path)", errno)
-                // A record cut short would hide every later one: start over.
                 if written > 0 { unlink(path) }
-                return false
+                return nil
             }
             written += n
         }
-        count { $0.writes += 1 }
-        // Where it landed: taken in only when it follows what was read.
-        let start = Int(lseek(fd, 0, SEEK_CUR)) - records.count
-        let identity = JournalIndex.FileIdentity(status)
-        journal.index.withLock { index in
-            if identity != index.file && start == 0 { index = JournalIndex(file: identity) }
-            if identity == index.file && start == index.consumed {
-                index.apply(appending.records.map { $0.shifted(by: start) }, consumed: records.count)
-            }
-        }
-        trimSoonIfDue()
-        return true
+        return Int(lseek(fd, 0, SEEK_CUR))
     }
 
     private func openForAppending(_ path: String) -> (Int32, stat)? {

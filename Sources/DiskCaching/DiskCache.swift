@@ -227,16 +227,14 @@ public final class DiskCache: Sendable {
     public func storeManifest(_ manifest: FetchedManifest, repository: String, tag tagReference: String?) {
         var mediaType = manifest.mediaType
         guard mediaType.withUTF8({ Self.isMediaType($0) }) else { return }
-        let journal = journal(repository)
-        var records = JournalRecord.Appending()
-        // A tag fetched again after its TTL mostly names what is there.
-        if lookUp(journal, { $0.manifests[manifest.digest] }) == nil {
-            records.manifest(manifest)
+        let tagReference = tagReference.flatMap { Self.isTagReference($0) ? $0 : nil }
+        append(to: journal(repository)) { index in
+            var records = JournalRecord.Appending()
+            // A tag fetched again after its TTL mostly names what is there.
+            if index.manifests[manifest.digest] == nil { records.manifest(manifest) }
+            if let tagReference { records.tag(tagReference, manifest.digest, fetchedAt: Self.now()) }
+            return records
         }
-        if let tagReference, Self.isTagReference(tagReference) {
-            records.tag(tagReference, manifest.digest, fetchedAt: Self.now())
-        }
-        if !records.isEmpty { append(records, to: journal) }
     }
 
     /// `type/subtype[+suffix]` in printable ASCII without spaces: what a

@@ -100,18 +100,25 @@ final class Journal: Sendable {
     /// The file kept open for reading bodies, and when it was opened or
     /// last found to be the file at `path`.
     let reader = Locked<(file: OpenJournalFile, checkedAt: UInt64)?>(nil)
+    /// The file kept open for appending, likewise. Its lock also makes
+    /// this process's appends to the journal take turns: where each landed
+    /// (read from the kept file's offset after writing it) is then known,
+    /// and taken into the index without reading the file back.
+    let appender = Locked<(file: OpenJournalFile, checkedAt: UInt64)?>(nil)
 
     init(path: String) { self.path = path }
 }
 
-/// A journal file kept open for reading: a hit costs one `pread`, not an
-/// open, a stat, a read and a close. Closed when the last reader using it
-/// lets it go (a replaced file is read to the end of the reads under way).
+/// A journal file kept open for reading or appending: a hit costs one
+/// `pread`, not an open, a stat, a read and a close, and an append one
+/// `write` and two `lseek`. Closed when the last user lets it go (a
+/// replaced file is read to the end of the reads under way).
 final class OpenJournalFile: Sendable {
     let fd: Int32
     let identity: JournalIndex.FileIdentity
-    /// The count of files kept open, shared by a cache's journals.
-    private let openCount: Locked<Int>
+    /// The count of files kept open, shared by a cache's journals; nil for
+    /// a file opened for one use.
+    private let openCount: Locked<Int>?
 
     /// Takes `fd` (the file `identity`), counted in `openCount`; nil, with
     /// `fd` left to the caller, when `limit` files are kept open already.
@@ -127,8 +134,16 @@ final class OpenJournalFile: Sendable {
         self.openCount = openCount
     }
 
+    /// Takes `fd` (the file `identity`) for one use, not counted: closed
+    /// when let go.
+    init(oneUse fd: Int32, identity: JournalIndex.FileIdentity) {
+        self.fd = fd
+        self.identity = identity
+        self.openCount = nil
+    }
+
     deinit {
         close(fd)
-        openCount.withLock { $0 -= 1 }
+        openCount?.withLock { $0 -= 1 }
     }
 }

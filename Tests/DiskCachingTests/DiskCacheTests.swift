@@ -104,12 +104,13 @@ import Testing
         let stored = manifest()
         cache.storeManifest(stored, repository: "r.test/app")
         #expect(cache.manifest(stored.digest, repository: "r.test/app")?.bytes == stored.bytes)
-        #expect(cache.openJournalFiles.withLock { $0 } == 1)
+        // One kept for appending, one for reading.
+        #expect(cache.openJournalFiles.withLock { $0 } == 2)
         // The path now names an empty file; the file read before is still
         // the one read (its bytes checked against the digest as ever).
         try replaceJournalWithAnEmptyOne("r.test/app")
         #expect(cache.manifest(stored.digest, repository: "r.test/app")?.bytes == stored.bytes)
-        #expect(cache.openJournalFiles.withLock { $0 } == 1)
+        #expect(cache.openJournalFiles.withLock { $0 } == 2)
     }
 
     @Test func aJournalReplacedOnDiskIsNoLongerReadOnceItsRecheckIsDue() throws {
@@ -119,7 +120,55 @@ import Testing
         #expect(cache.manifest(stored.digest, repository: "r.test/app")?.bytes == stored.bytes)
         try replaceJournalWithAnEmptyOne("r.test/app")
         #expect(cache.manifest(stored.digest, repository: "r.test/app") == nil)
-        #expect(cache.openJournalFiles.withLock { $0 } == 0)
+        // The file kept for reading is let go; the one kept for appending
+        // is let go at the next append.
+        #expect(cache.journal("r.test/app").reader.withLock { $0 == nil })
+        #expect(cache.openJournalFiles.withLock { $0 } == 1)
+    }
+
+    @Test func anAppendAfterTheJournalWasReplacedGoesToTheNewFileOnceItsRecheckIsDue() throws {
+        let cache = try #require(DiskCache.open(directory: directory, logger: .disabled, journalRecheckInterval: 0))
+        let first = manifest(#"{"n":1}"#)
+        let second = manifest(#"{"n":2}"#)
+        cache.storeManifest(first, repository: "r.test/app")
+        try replaceJournalWithAnEmptyOne("r.test/app")
+        cache.storeManifest(second, repository: "r.test/app")
+        let other = try #require(DiskCache.open(directory: directory, logger: .disabled))
+        #expect(other.manifest(second.digest, repository: "r.test/app")?.bytes == second.bytes)
+        #expect(other.manifest(first.digest, repository: "r.test/app") == nil)
+    }
+
+    @Test func anAppendAfterTheJournalWasFoundReplacedGoesToTheNewFile() throws {
+        // The kept file is trusted for an hour, but this process has looked
+        // in the path since (what precedes a fetch, and so its append) and
+        // found another file there.
+        let cache = try #require(
+            DiskCache.open(directory: directory, logger: .disabled, journalRecheckInterval: 3_600_000_000_000))
+        let first = manifest(#"{"n":1}"#)
+        let second = manifest(#"{"n":2}"#)
+        cache.storeManifest(first, repository: "r.test/app")
+        try replaceJournalWithAnEmptyOne("r.test/app")
+        #expect(cache.tag("r.test/app:v2", repository: "r.test/app", maxAge: 60) == nil)
+        cache.storeManifest(second, repository: "r.test/app", tag: "r.test/app:v2")
+        let other = try #require(DiskCache.open(directory: directory, logger: .disabled))
+        #expect(other.manifest(second.digest, repository: "r.test/app")?.bytes == second.bytes)
+        #expect(cache.manifest(second.digest, repository: "r.test/app")?.bytes == second.bytes)
+    }
+
+    @Test func appendsMadeAtOnceByOneProcessAreAllKeptAndIndexed() throws {
+        let manifests = (0..<1000).map { manifest(#"{"n":\#($0)}"#) }
+        cache.storeManifest(manifest(), repository: "r.test/app")
+        DispatchQueue.concurrentPerform(iterations: manifests.count) { n in
+            cache.storeManifest(manifests[n], repository: "r.test/app", tag: "r.test/app:v\(n)")
+        }
+        let appended = cache.journal("r.test/app").index.withLock { $0 }
+        #expect(appended.consumed == fileSize(journalPath("r.test/app")))
+        for (n, stored) in manifests.enumerated() {
+            #expect(appended.manifests[stored.digest] != nil)
+            #expect(appended.tags["r.test/app:v\(n)"]?.digest == stored.digest)
+            #expect(cache.manifest(stored.digest, repository: "r.test/app")?.bytes == stored.bytes)
+        }
+        #expect(cache.statistics.corrupt == 0)
     }
 
     @Test func noMoreJournalFilesStayOpenThanTheLimit() throws {
