@@ -46,10 +46,12 @@ package enum JournalRecord: Equatable, Sendable {
 
         /// A manifest record: `<digest>\n<media type>\n<manifest bytes>`.
         package mutating func manifest(_ manifest: FetchedManifest) {
-            let digest = manifest.digest.description.utf8
-            let mediaType = manifest.mediaType.utf8
-            let bodyOffset = add(
-                kind: UInt8(ascii: "m"), [digest, Self.newline, mediaType, Self.newline], body: manifest.bytes)
+            var fields = Fields()
+            fields.append(manifest.digest.description)
+            fields.append(0x0A)
+            fields.append(manifest.mediaType)
+            fields.append(0x0A)
+            let bodyOffset = add(kind: UInt8(ascii: "m"), fields, body: manifest.bytes)
             records.append(
                 .manifest(
                     digest: manifest.digest, mediaType: manifest.mediaType,
@@ -58,14 +60,22 @@ package enum JournalRecord: Equatable, Sendable {
 
         /// A blob record: `<digest>`.
         package mutating func blob(_ digest: Digest) {
-            add(kind: UInt8(ascii: "b"), [digest.description.utf8], body: [])
+            var fields = Fields()
+            fields.append(digest.description)
+            add(kind: UInt8(ascii: "b"), fields, body: [])
             records.append(.blob(digest))
         }
 
-        /// A tag record: `<digest> <fetched at>\n<tag reference>`.
+        /// A tag record: `<digest> <fetched at>\n<tag reference>`, the time
+        /// kept to the millisecond (what is read back is what is taken in).
         package mutating func tag(_ reference: String, _ digest: Digest, fetchedAt: Double) {
-            let fields = "\(digest) \(fetchedAt)\n"
-            add(kind: UInt8(ascii: "t"), [fields.utf8, reference.utf8], body: [])
+            var fields = Fields()
+            fields.append(digest.description)
+            fields.append(0x20)
+            let fetchedAt = fields.appendSeconds(fetchedAt)
+            fields.append(0x0A)
+            fields.append(reference)
+            add(kind: UInt8(ascii: "t"), fields, body: [])
             records.append(.tag(reference: reference, digest: digest, fetchedAt: fetchedAt))
         }
 
@@ -76,39 +86,70 @@ package enum JournalRecord: Equatable, Sendable {
             records.append(contentsOf: other.records.map { $0.shifted(by: start) })
         }
 
-        private static let newline = "\n".utf8
-
-        /// Appends `<kind> <length> <checksum>\n`, the payload (`parts`
+        /// Appends `<kind> <length> <checksum>\n`, the payload (`fields`
         /// then `body`) and a newline; returns where `body` starts.
         @discardableResult
-        private mutating func add(kind: UInt8, _ parts: [String.UTF8View], body: [UInt8]) -> Int {
-            var length = body.count
-            var crc = crc32(0, nil, 0)
-            for part in parts {
-                length += part.count
-                crc = Self.checksum(crc, part)
-            }
+        private mutating func add(kind: UInt8, _ fields: Fields, body: [UInt8]) -> Int {
+            let length = fields.bytes.count + body.count
+            var crc = fields.bytes.withUnsafeBufferPointer { crc32(0, $0.baseAddress, uInt($0.count)) }
             crc = body.withUnsafeBufferPointer { crc32(crc, $0.baseAddress, uInt($0.count)) }
             bytes.reserveCapacity(bytes.count + JournalRecord.maxHeaderBytes + length + 1)
             bytes.append(kind)
             bytes.append(0x20)
-            bytes.append(contentsOf: String(length).utf8)
+            Fields.appendDecimal(UInt64(length), to: &bytes)
             bytes.append(0x20)
             JournalRecord.appendHex8(UInt32(truncatingIfNeeded: crc), to: &bytes)
             bytes.append(0x0A)
-            for part in parts { bytes.append(contentsOf: part) }
+            bytes.append(contentsOf: fields.bytes)
             let bodyOffset = bytes.count
             bytes.append(contentsOf: body)
             bytes.append(0x0A)
             return bodyOffset
         }
+    }
 
-        private static func checksum(_ crc: uLong, _ part: String.UTF8View) -> uLong {
-            if let sum = part.withContiguousStorageIfAvailable({ crc32(crc, $0.baseAddress, uInt($0.count)) }) {
-                return sum
+    /// A record's fields before its body, made as bytes.
+    private struct Fields {
+        var bytes: [UInt8] = []
+
+        init() { bytes.reserveCapacity(256) }
+
+        mutating func append(_ byte: UInt8) { bytes.append(byte) }
+
+        mutating func append(_ text: String) {
+            var text = text
+            text.withUTF8 { bytes.append(contentsOf: $0) }
+        }
+
+        /// Appends `seconds` to the millisecond below (`1700000000.123`: a
+        /// time just taken is never read back as one to come); returns the
+        /// value that text is read back as. Times out of any clock's range
+        /// are written as Swift writes them.
+        mutating func appendSeconds(_ seconds: Double) -> Double {
+            guard seconds >= 0, seconds < 1e12 else {
+                append("\(seconds)")
+                return seconds
             }
-            let copy = Array(part)
-            return copy.withUnsafeBufferPointer { crc32(crc, $0.baseAddress, uInt($0.count)) }
+            var millis = UInt64((seconds * 1000).rounded(.down))
+            // The product is rounded too, and may have rounded up.
+            if millis > 0 && Double(millis) / 1000 > seconds { millis -= 1 }
+            Self.appendDecimal(millis / 1000, to: &bytes)
+            bytes.append(UInt8(ascii: "."))
+            let fraction = millis % 1000
+            bytes.append(0x30 + UInt8(fraction / 100))
+            bytes.append(0x30 + UInt8(fraction / 10 % 10))
+            bytes.append(0x30 + UInt8(fraction % 10))
+            return Double(millis) / 1000
+        }
+
+        /// Appends `value` in decimal digits.
+        static func appendDecimal(_ value: UInt64, to bytes: inout [UInt8]) {
+            var place: UInt64 = 1
+            while value / place >= 10 { place *= 10 }
+            repeat {
+                bytes.append(0x30 + UInt8(value / place % 10))
+                place /= 10
+            } while place > 0
         }
     }
 

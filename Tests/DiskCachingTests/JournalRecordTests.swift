@@ -44,6 +44,23 @@ import Testing
         #expect(appending.records.count == 4)
     }
 
+    @Test func aTagsTimeIsReadBackAsTheValueTakenIn() {
+        var generator = SystemRandomNumberGenerator()
+        let edges: [Double] = [0, 0.0004, 0.0005, 0.9995, 9.9999, 10, 999.9995, 1_700_000_000, 4_102_444_800.999_9]
+        let times = edges + (0..<5000).map { _ in Double.random(in: 0..<5e9, using: &generator) }
+        for time in times {
+            var appending = JournalRecord.Appending()
+            appending.tag("r.test/app:v1", manifest.digest, fetchedAt: time)
+            let scan = JournalRecord.scan(appending.bytes[...], offset: 0)
+            #expect(scan.records == appending.records, "\(time)")
+            guard case .tag(_, _, let kept) = appending.records.first else {
+                Issue.record("no tag record")
+                return
+            }
+            #expect(kept <= time && time - kept < 0.001 + time.ulp, "\(time)")
+        }
+    }
+
     @Test func aRecordCutAnywhereIsIncompleteNotDamaged() {
         let first = JournalRecord.blobBytes(manifest.digest)
         let second = JournalRecord.manifestBytes(manifest)
