@@ -328,11 +328,12 @@ final class ContentService: Sendable {
     // MARK: - Helpers
 
     private func manifestKey(_ ref: ImageReference, _ digest: Digest) -> ContentCache.Key {
-        ContentCache.Key("manifest", "\(ref.name)@\(digest)")
+        ContentCache.Key("manifest", String(joining: ref.name, "@", digest.description))
     }
 
     private func imageManifestKey(_ ref: ImageReference, _ digest: Digest, _ platform: Platform) -> ContentCache.Key {
-        ContentCache.Key("image_manifest", "\(ref.name)@\(digest)|\(platform)")
+        ContentCache.Key(
+            "image_manifest", String(joining: ref.name, "@", digest.description, "|", platform.description))
     }
 
     static func requireDigest(_ ref: ImageReference) throws(RPCError) -> Digest {

@@ -49,7 +49,7 @@ extension RegistryClient {
     private func fetchManifest(at reference: ImageReference) async throws(RegistryError)
         -> FetchedManifest
     {
-        let url = try url(reference, "manifests/\(reference.identifier)")
+        let url = try url(reference, String(joining: "manifests/", reference.identifier))
         let response = try await send(
             "GET", url, for: reference, accept: ManifestMediaType.acceptAll, kind: .manifest,
             bodyLimit: Self.maxManifestBytes)
@@ -104,7 +104,7 @@ extension RegistryClient {
     }
 
     private func headManifest(at reference: ImageReference) async throws(RegistryError) -> ManifestHead {
-        let url = try url(reference, "manifests/\(reference.identifier)")
+        let url = try url(reference, String(joining: "manifests/", reference.identifier))
         let response = try await send("HEAD", url, for: reference, accept: ManifestMediaType.acceptAll, kind: .manifest)
         guard response.status == 200 else {
             throw Self.error(for: response, notFoundReason: .manifestUnknown, what: "manifest \(reference)")

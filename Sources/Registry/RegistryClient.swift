@@ -83,7 +83,7 @@ public final class RegistryClient: Sendable {
     /// `scheme://registry/v2/<repository>/<path>`.
     func url(_ reference: ImageReference, _ path: String) throws(RegistryError) -> String {
         let scheme = configuration.scheme.scheme(for: reference.registry)
-        var url = "\(scheme)://\(reference.registry)/v2/\(reference.repository)/\(path)"
+        var url = String(joining: scheme, "://", reference.registry, "/v2/", reference.repository, "/", path)
         // Parsed references only hold URL-safe characters; a mirror's host
         // from the configuration is checked here.
         guard url.withUTF8({ $0.allSatisfy(Self.isURLSafe) }) else {

@@ -136,7 +136,7 @@ final class CurlTransfer: @unchecked Sendable {
         // No "Accept: */*" unless asked, and no 100-continue round trip.
         var list = "Expect:".withCString { ocirpc_slist_append(nil, $0) }
         for (name, value) in request.headers {
-            list = "\(name): \(value)".withCString { ocirpc_slist_append(list, $0) }
+            list = String(joining: name, ": ", value).withCString { ocirpc_slist_append(list, $0) }
         }
         headerList = list
         ocirpc_setopt_slist(handle, CURLOPT_HTTPHEADER, list)
