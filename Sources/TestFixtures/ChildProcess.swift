@@ -43,8 +43,19 @@ public enum ChildProcess {
 
     /// Whether `pid` holds the socket listening on TCP `port` (IPv4): its
     /// inode, found in `/proc/<pid>/net/tcp`, is one of `pid`'s open files.
+    /// Looked for three times before saying no: the kernel makes that table
+    /// as it is read, and sockets other tests open and close meanwhile can
+    /// make a read skip a line.
     public static func isListening(_ pid: pid_t, port: Int) -> Bool {
-        guard let table = try? String(contentsOfFile: "/proc/\(pid)/net/tcp", encoding: .utf8) else { return false }
+        for attempt in 0..<3 {
+            if attempt > 0 { usleep(20_000) }
+            if holdsListeningSocket(pid, port: port) { return true }
+        }
+        return false
+    }
+
+    private static func holdsListeningSocket(_ pid: pid_t, port: Int) -> Bool {
+        guard let table = readWhole("/proc/\(pid)/net/tcp") else { return false }
         let portHex = String(format: "%04X", port)
         let inodes = table.split(separator: "\n").dropFirst().compactMap { line -> Substring? in
             // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
@@ -60,6 +71,25 @@ public enum ChildProcess {
             else { return false }
             return inodes.contains { target == "socket:[\($0)]" }
         }
+    }
+
+    /// A file under `/proc`, read in reads of 1 MiB: the kernel makes the
+    /// table in one pass for each read, and resumes it by line number on
+    /// the next, which small reads (a size-less file's default) make often.
+    private static func readWhole(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { return nil }
+            if n == 0 { break }
+            bytes.append(contentsOf: chunk[..<n])
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// SIGTERM, then waits for the exit.
