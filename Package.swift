@@ -78,7 +78,7 @@ let package = Package(
         // bench/: the registry client alone, fetching manifests with N workers.
         .executableTarget(name: "ocirpc-bench-client", dependencies: ["Locking", "Logging", "Registry"]),
 
-        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "JSONTests", dependencies: ["JSON", "TestFixtures"]),
         .testTarget(name: "FramingTests", dependencies: ["Framing"]),
         .testTarget(
             name: "RegistryTests", dependencies: ["Reasons", "Options", "Registry", "JSON", "Locking", "TestFixtures"]),

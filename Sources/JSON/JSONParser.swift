@@ -18,7 +18,7 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
 /// Rejects trailing commas, invalid escapes, lone surrogates, invalid UTF-8,
 /// control characters in strings, leading zeros, trailing data and nesting
 /// deeper than `maxDepth`. Numbers are kept as their exact text.
-public struct JSONParser: ~Copyable {
+public enum JSONParser {
     /// Nesting deeper than this is refused (protects the stack).
     public static let defaultMaxDepth = 512
 
@@ -26,18 +26,8 @@ public struct JSONParser: ~Copyable {
     public static func parse(
         _ bytes: UnsafeRawBufferPointer, maxDepth: Int = defaultMaxDepth
     ) throws(JSONParseError) -> JSONValue {
-        guard let base = bytes.baseAddress, bytes.count > 0 else {
-            throw JSONParseError(offset: 0, reason: "empty input")
-        }
-        var parser = JSONParser(
-            base: base.assumingMemoryBound(to: UInt8.self), count: bytes.count, maxDepth: maxDepth)
-        parser.skipWhitespace()
-        let value = try parser.parseValue()
-        parser.skipWhitespace()
-        if parser.pos != parser.count {
-            throw parser.error("unexpected data after the JSON value")
-        }
-        return value
+        var tree = JSONTreeBuilder()
+        return try JSONReader.read(bytes, maxDepth: maxDepth, into: &tree)
     }
 
     /// Parses a byte array.
@@ -60,18 +50,102 @@ public struct JSONParser: ~Copyable {
     ) throws(JSONParseError) -> JSONValue {
         try parse(Array(text.utf8), maxDepth: maxDepth)
     }
+}
+
+/// A string as the reader found it.
+struct JSONStringToken {
+    /// Where the text between the quotes lies in the input.
+    let start: Int
+    let end: Int
+    /// Whether the text held escapes (its content is then decoded apart).
+    let escaped: Bool
+    /// Whether every byte of its content is ASCII (no UTF-8 to check).
+    let ascii: Bool
+}
+
+/// What a reader makes of the values it finds, in the order of the text:
+/// the parser's tree of values, or a tape of where each value lies.
+protocol JSONBuilder {
+    associatedtype Value
+    associatedtype Key
+    associatedtype Object
+    associatedtype Array
+    mutating func null() -> Value
+    mutating func bool(_ value: Bool) -> Value
+    /// A number; `text` lies at `start` in the input.
+    mutating func number(_ text: UnsafeBufferPointer<UInt8>, at start: Int) -> Value
+    /// A string value, `content` being its decoded bytes (valid only
+    /// during the call); nil when they are not valid UTF-8.
+    mutating func string(_ token: JSONStringToken, content: UnsafeBufferPointer<UInt8>) -> Value?
+    /// An object's key, as `string`.
+    mutating func key(_ token: JSONStringToken, content: UnsafeBufferPointer<UInt8>) -> Key?
+    mutating func beginObject() -> Object
+    mutating func add(_ key: Key, _ value: Value, to object: inout Object)
+    mutating func endObject(_ object: Object) -> Value
+    mutating func beginArray() -> Array
+    mutating func add(_ value: Value, to array: inout Array)
+    mutating func endArray(_ array: Array) -> Value
+}
+
+/// Builds the `JSONValue` tree.
+struct JSONTreeBuilder: JSONBuilder {
+    func null() -> JSONValue { .null }
+    func bool(_ value: Bool) -> JSONValue { .bool(value) }
+    func number(_ text: UnsafeBufferPointer<UInt8>, at start: Int) -> JSONValue {
+        .number(String(decoding: text, as: UTF8.self))
+    }
+    func string(_ token: JSONStringToken, content: UnsafeBufferPointer<UInt8>) -> JSONValue? {
+        key(token, content: content).map { .string($0) }
+    }
+    func key(_ token: JSONStringToken, content: UnsafeBufferPointer<UInt8>) -> String? {
+        token.ascii ? String(decoding: content, as: UTF8.self) : String(validating: content, as: UTF8.self)
+    }
+    func beginObject() -> [JSONObject.Member] { [] }
+    func add(_ key: String, _ value: JSONValue, to object: inout [JSONObject.Member]) {
+        object.append(JSONObject.Member(key: key, value: value))
+    }
+    func endObject(_ object: [JSONObject.Member]) -> JSONValue { .object(JSONObject(object)) }
+    func beginArray() -> [JSONValue] { [] }
+    func add(_ value: JSONValue, to array: inout [JSONValue]) { array.append(value) }
+    func endArray(_ array: [JSONValue]) -> JSONValue { .array(array) }
+}
+
+/// The one reader of JSON text: checks it as `JSONParser` documents and
+/// hands what it finds to a builder.
+struct JSONReader<Builder: JSONBuilder>: ~Copyable {
+    /// Reads exactly one JSON value (surrounded by optional whitespace).
+    static func read(
+        _ bytes: UnsafeRawBufferPointer, maxDepth: Int, into builder: inout Builder
+    ) throws(JSONParseError) -> Builder.Value {
+        guard let base = bytes.baseAddress, bytes.count > 0 else {
+            throw JSONParseError(offset: 0, reason: "empty input")
+        }
+        var reader = JSONReader(
+            base: base.assumingMemoryBound(to: UInt8.self), count: bytes.count, maxDepth: maxDepth,
+            builder: builder)
+        defer { builder = reader.builder }
+        reader.skipWhitespace()
+        let value = try reader.parseValue()
+        reader.skipWhitespace()
+        if reader.pos != reader.count {
+            throw reader.error("unexpected data after the JSON value")
+        }
+        return value
+    }
 
     private let base: UnsafePointer<UInt8>
     private let count: Int
     private let maxDepth: Int
+    private var builder: Builder
     private var pos = 0
     private var depth = 0
     private var scratch: [UInt8] = []
 
-    private init(base: UnsafePointer<UInt8>, count: Int, maxDepth: Int) {
+    private init(base: UnsafePointer<UInt8>, count: Int, maxDepth: Int, builder: Builder) {
         self.base = base
         self.count = count
         self.maxDepth = maxDepth
+        self.builder = builder
     }
 
     private func error(_ reason: String) -> JSONParseError {
@@ -88,23 +162,30 @@ public struct JSONParser: ~Copyable {
         }
     }
 
-    private mutating func parseValue() throws(JSONParseError) -> JSONValue {
+    private mutating func parseValue() throws(JSONParseError) -> Builder.Value {
         guard pos < count else { throw error("unexpected end of input") }
         switch base[pos] {
         case UInt8(ascii: "{"): return try parseObject()
         case UInt8(ascii: "["): return try parseArray()
-        case UInt8(ascii: "\""): return .string(try parseString())
+        case UInt8(ascii: "\""):
+            let token = try parseString()
+            guard let value = withContent(of: token, { $0.string(token, content: $1) }) else {
+                throw invalidUTF8(token)
+            }
+            return value
         case UInt8(ascii: "t"):
             try expectLiteral("true")
-            return .bool(true)
+            return builder.bool(true)
         case UInt8(ascii: "f"):
             try expectLiteral("false")
-            return .bool(false)
+            return builder.bool(false)
         case UInt8(ascii: "n"):
             try expectLiteral("null")
-            return .null
+            return builder.null()
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-            return .number(try parseNumber())
+            let start = pos
+            try parseNumber()
+            return builder.number(UnsafeBufferPointer(start: base + start, count: pos - start), at: start)
         default:
             throw error("unexpected character")
         }
@@ -125,25 +206,28 @@ public struct JSONParser: ~Copyable {
         if depth > maxDepth { throw error("nesting deeper than \(maxDepth)") }
     }
 
-    private mutating func parseObject() throws(JSONParseError) -> JSONValue {
+    private mutating func parseObject() throws(JSONParseError) -> Builder.Value {
         try enterContainer()
         pos += 1  // {
-        var members: [JSONObject.Member] = []
+        var object = builder.beginObject()
         skipWhitespace()
         if pos < count && base[pos] == UInt8(ascii: "}") {
             pos += 1
             depth -= 1
-            return .object(JSONObject(members))
+            return builder.endObject(object)
         }
+        var first = true
         while true {
             guard pos < count else { throw error("unexpected end of input in object") }
             guard base[pos] == UInt8(ascii: "\"") else {
-                if base[pos] == UInt8(ascii: "}") && !members.isEmpty {
+                if base[pos] == UInt8(ascii: "}") && !first {
                     throw error("trailing comma in object")
                 }
                 throw error("expected a string key")
             }
-            let key = try parseString()
+            first = false
+            let token = try parseString()
+            guard let key = withContent(of: token, { $0.key(token, content: $1) }) else { throw invalidUTF8(token) }
             skipWhitespace()
             guard pos < count, base[pos] == UInt8(ascii: ":") else {
                 throw error("expected ':' after object key")
@@ -151,7 +235,7 @@ public struct JSONParser: ~Copyable {
             pos += 1
             skipWhitespace()
             let value = try parseValue()
-            members.append(JSONObject.Member(key: key, value: value))
+            builder.add(key, value, to: &object)
             skipWhitespace()
             guard pos < count else { throw error("unexpected end of input in object") }
             switch base[pos] {
@@ -161,27 +245,28 @@ public struct JSONParser: ~Copyable {
             case UInt8(ascii: "}"):
                 pos += 1
                 depth -= 1
-                return .object(JSONObject(members))
+                return builder.endObject(object)
             default:
                 throw error("expected ',' or '}' in object")
             }
         }
     }
 
-    private mutating func parseArray() throws(JSONParseError) -> JSONValue {
+    private mutating func parseArray() throws(JSONParseError) -> Builder.Value {
         try enterContainer()
         pos += 1  // [
-        var elements: [JSONValue] = []
+        var array = builder.beginArray()
         skipWhitespace()
         if pos < count && base[pos] == UInt8(ascii: "]") {
             pos += 1
             depth -= 1
-            return .array(elements)
+            return builder.endArray(array)
         }
         while true {
             guard pos < count else { throw error("unexpected end of input in array") }
             if base[pos] == UInt8(ascii: "]") { throw error("trailing comma in array") }
-            elements.append(try parseValue())
+            let element = try parseValue()
+            builder.add(element, to: &array)
             skipWhitespace()
             guard pos < count else { throw error("unexpected end of input in array") }
             switch base[pos] {
@@ -191,15 +276,15 @@ public struct JSONParser: ~Copyable {
             case UInt8(ascii: "]"):
                 pos += 1
                 depth -= 1
-                return .array(elements)
+                return builder.endArray(array)
             default:
                 throw error("expected ',' or ']' in array")
             }
         }
     }
 
-    private mutating func parseNumber() throws(JSONParseError) -> String {
-        let start = pos
+    /// Moves past a number, checking its form.
+    private mutating func parseNumber() throws(JSONParseError) {
         if base[pos] == UInt8(ascii: "-") { pos += 1 }
         guard pos < count, isDigit(base[pos]) else { throw error("invalid number") }
         if base[pos] == UInt8(ascii: "0") {
@@ -221,14 +306,34 @@ public struct JSONParser: ~Copyable {
             guard pos < count, isDigit(base[pos]) else { throw error("invalid exponent in number") }
             while pos < count && isDigit(base[pos]) { pos += 1 }
         }
-        return String(decoding: UnsafeBufferPointer(start: base + start, count: pos - start), as: UTF8.self)
     }
 
     @inline(__always)
     private func isDigit(_ b: UInt8) -> Bool { b &- UInt8(ascii: "0") < 10 }
 
-    /// Parses a string starting at its opening quote.
-    private mutating func parseString() throws(JSONParseError) -> String {
+    /// What `make` makes of a string's decoded content: the input's bytes,
+    /// or the scratch copy the escapes were decoded into.
+    @inline(__always)
+    private mutating func withContent<T>(
+        of token: JSONStringToken, _ make: (inout Builder, UnsafeBufferPointer<UInt8>) -> T?
+    ) -> T? {
+        guard token.escaped else {
+            return make(&builder, UnsafeBufferPointer(start: base + token.start, count: token.end - token.start))
+        }
+        let decoded = scratch
+        return decoded.withUnsafeBufferPointer { make(&builder, $0) }
+    }
+
+    /// The error for a string whose content is not UTF-8: at its start
+    /// when it held no escapes, else after it.
+    private mutating func invalidUTF8(_ token: JSONStringToken) -> JSONParseError {
+        if !token.escaped { pos = token.start }
+        return error("invalid UTF-8 in string")
+    }
+
+    /// Reads a string starting at its opening quote, decoding its escapes
+    /// (into `scratch`) when it has any. Its UTF-8 is checked by the builder.
+    private mutating func parseString() throws(JSONParseError) -> JSONStringToken {
         pos += 1  // opening quote
         let start = pos
         var highBits: UInt8 = 0
@@ -236,16 +341,8 @@ public struct JSONParser: ~Copyable {
         pos = StringScan.plainEnd(base, from: pos, to: count, highBits: &highBits)
         guard pos < count else { throw error("unterminated string") }
         if base[pos] == UInt8(ascii: "\"") {
-            let segment = UnsafeBufferPointer(start: base + start, count: pos - start)
             pos += 1
-            if highBits & 0x80 == 0 {
-                return String(decoding: segment, as: UTF8.self)
-            }
-            guard let s = String(validating: segment, as: UTF8.self) else {
-                pos = start
-                throw error("invalid UTF-8 in string")
-            }
-            return s
+            return JSONStringToken(start: start, end: pos - 1, escaped: false, ascii: highBits & 0x80 == 0)
         }
         if base[pos] < 0x20 { throw error("control character in string") }
         // Slow path: copy into scratch, decoding escapes.
@@ -256,13 +353,7 @@ public struct JSONParser: ~Copyable {
             switch b {
             case UInt8(ascii: "\""):
                 pos += 1
-                if highBits & 0x80 == 0 {
-                    return String(decoding: scratch, as: UTF8.self)
-                }
-                guard let s = String(validating: scratch, as: UTF8.self) else {
-                    throw error("invalid UTF-8 in string")
-                }
-                return s
+                return JSONStringToken(start: start, end: pos - 1, escaped: true, ascii: highBits & 0x80 == 0)
             case UInt8(ascii: "\\"):
                 pos += 1
                 try parseEscape()

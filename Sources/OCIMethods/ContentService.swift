@@ -132,21 +132,56 @@ final class ContentService: Sendable {
     ) async throws -> (document: JSONValue, digest: Digest) {
         let document = try Self.document(top, ref: ref)
         guard Self.isIndex(top, document) else { return (document, top.digest) }
-        guard let entry = document["manifests"]?.arrayValue?.first(where: { platform.matches($0["platform"]) }),
-            let childDigest = entry["digest"]?.stringValue.flatMap(Digest.init)
-        else {
+        let childDigest = try Self.childDigest(of: document, ref: ref, platform: platform)
+        let child = try await manifest(ref, digest: childDigest)
+        let childDocument = try Self.document(child, ref: ref)
+        try Self.refuseNestedIndex(child, childDocument, ref: ref, platform: platform)
+        return (childDocument, childDigest)
+    }
+
+    /// The `image_manifest` answer for what `top` is, shaped from the
+    /// manifest's bytes (`JSONTape`): `top` itself, or the child of the
+    /// index `top` is for `platform` (one more manifest, by digest).
+    private func imageManifestAnswer(
+        of top: FetchedManifest, ref: ImageReference, platform: Platform
+    ) async throws -> JSONValue {
+        let tape = try Self.tape(top, ref: ref)
+        let childDigest = try tape.withRoot { root throws(RPCError) in
+            Self.isIndex(top, root) ? try Self.childDigest(of: root, ref: ref, platform: platform) : nil
+        }
+        guard let childDigest else { return tape.withRoot { Shapes.manifest($0) } }
+        let child = try await manifest(ref, digest: childDigest)
+        return try Self.tape(child, ref: ref).withRoot { root throws(RPCError) in
+            try Self.refuseNestedIndex(child, root, ref: ref, platform: platform)
+            return Shapes.manifest(root)
+        }
+    }
+
+    /// The digest of the first entry of an index for `platform`.
+    private static func childDigest<Index: JSONDocumentNode>(
+        of index: Index, ref: ImageReference, platform: Platform
+    ) throws(RPCError) -> Digest {
+        var entry: Index?
+        _ = index.member("manifests")?.forEachElement { element in
+            if entry == nil && platform.matches(element.member("platform")) { entry = element }
+        }
+        guard let digest = entry?.member("digest")?.stringText.flatMap(Digest.init) else {
             throw RPCError(
                 .unsupportedContent, reason: .noMatchingPlatform,
                 message: "\(ref) is an index with no manifest for \(platform)")
         }
-        let child = try await manifest(ref, digest: childDigest)
-        let childDocument = try Self.document(child, ref: ref)
-        guard !Self.isIndex(child, childDocument) else {
+        return digest
+    }
+
+    /// Refuses an index's entry that is another index.
+    private static func refuseNestedIndex<Document: JSONDocumentNode>(
+        _ child: FetchedManifest, _ document: Document, ref: ImageReference, platform: Platform
+    ) throws(RPCError) {
+        guard !isIndex(child, document) else {
             throw RPCError(
                 .unsupportedContent, reason: .unexpectedMediaType,
                 message: "the \(platform) entry of \(ref) is another index")
         }
-        return (childDocument, childDigest)
     }
 
     /// What the caches know of an `image_manifest` answer, before any request.
@@ -178,20 +213,22 @@ final class ContentService: Sendable {
     /// in the memory caches as a fetch would be; nil when a piece is missing
     /// or anything is amiss (the fetching path then says what).
     private func storedImageManifest(_ ref: ImageReference, tag: ImageReference, platform: Platform) -> JSONValue? {
-        guard let top = source.storedManifest(ref), let document = try? Self.document(top, ref: ref) else { return nil }
-        var image = document
-        if Self.isIndex(top, document) {
-            guard let entry = document["manifests"]?.arrayValue?.first(where: { platform.matches($0["platform"]) }),
-                let childDigest = entry["digest"]?.stringValue.flatMap(Digest.init),
+        guard let top = source.storedManifest(ref), let tape = try? Self.tape(top, ref: ref) else { return nil }
+        var image = (top, tape)
+        if tape.withRoot({ Self.isIndex(top, $0) }) {
+            guard
+                let childDigest = try? tape.withRoot({ root throws(RPCError) in
+                    try Self.childDigest(of: root, ref: ref, platform: platform)
+                }),
                 let child = source.storedManifest(ref.pinned(to: childDigest)),
-                let childDocument = try? Self.document(child, ref: ref), !Self.isIndex(child, childDocument)
+                let childTape = try? Self.tape(child, ref: ref), !childTape.withRoot({ Self.isIndex(child, $0) })
             else { return nil }
             cache.store(child, cost: child.bytes.count, for: manifestKey(ref, childDigest))
-            image = childDocument
+            image = (child, childTape)
         }
         cache.store(top, cost: top.bytes.count, for: manifestKey(ref, top.digest))
         if tag.digest == nil { tags.store(top.digest, for: tag.description) }
-        let result = Shapes.manifest(image)
+        let result = image.1.withRoot { Shapes.manifest($0) }
         cache.store(result, cost: Self.cost(result), for: imageManifestKey(ref, top.digest, platform))
         return result
     }
@@ -215,8 +252,7 @@ final class ContentService: Sendable {
         }
         // No flight of its own: the manifest fetches are shared, and
         // shaping the result is cheaper than a flight's task hop.
-        let (document, _) = try await imageManifest(of: top, ref: ref, platform: platform)
-        let result = Shapes.manifest(document)
+        let result = try await imageManifestAnswer(of: top, ref: ref, platform: platform)
         cache.store(result, cost: Self.cost(result), for: imageManifestKey(ref, top.digest, platform))
         return result
     }
@@ -353,11 +389,25 @@ final class ContentService: Sendable {
         return document
     }
 
-    static func isIndex(_ fetched: FetchedManifest, _ document: JSONValue) -> Bool {
+    /// The tape of a manifest's bytes, which must be a JSON object (refused
+    /// as `document` refuses it).
+    static func tape(_ fetched: FetchedManifest, ref: ImageReference) throws(RPCError) -> JSONTape {
+        guard let tape = try? JSONTape.parse(fetched.bytes), tape.withRoot({ $0.isObject }) else {
+            throw RPCError(
+                .unsupportedContent, reason: .notJSON, message: "the manifest of \(ref) is not a JSON object")
+        }
+        return tape
+    }
+
+    /// Whether a manifest is an index: by its `Content-Type`, else by the
+    /// `mediaType` it declares, else by having `manifests` and no `layers`.
+    static func isIndex<Document: JSONDocumentNode>(_ fetched: FetchedManifest, _ document: Document) -> Bool {
         let indexTypes = [ManifestMediaType.ociIndex, ManifestMediaType.dockerManifestList]
         if indexTypes.contains(fetched.mediaType) { return true }
-        if let declared = document["mediaType"]?.stringValue, !declared.isEmpty { return indexTypes.contains(declared) }
-        return document["manifests"]?.arrayValue != nil && document["layers"] == nil
+        if let declared = document.member("mediaType")?.stringText, !declared.isEmpty {
+            return indexTypes.contains(declared)
+        }
+        return document.member("manifests")?.isArray == true && document.member("layers") == nil
     }
 
     static func descriptor(mediaType: String, size: Int, digest: Digest) -> JSONValue {

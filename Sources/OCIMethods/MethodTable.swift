@@ -77,13 +77,14 @@ struct MethodTable: Sendable {
             },
             method("ec.oci.image_index", [Self.ref]) { _, ref, _ in
                 let fetched = try await service.manifest(ref)
-                let document = try ContentService.document(fetched, ref: ref)
-                guard ContentService.isIndex(fetched, document) else {
-                    throw RPCError(
-                        .unsupportedContent, reason: .unexpectedMediaType,
-                        message: "\(ref) is \(fetched.mediaType), not an image index")
+                return try ContentService.tape(fetched, ref: ref).withRoot { document throws(RPCError) in
+                    guard ContentService.isIndex(fetched, document) else {
+                        throw RPCError(
+                            .unsupportedContent, reason: .unexpectedMediaType,
+                            message: "\(ref) is \(fetched.mediaType), not an image index")
+                    }
+                    return Shapes.index(document)
                 }
-                return Shapes.index(document)
             },
             method("ec.oci.image_tag_refs", [Self.ref]) { _, ref, _ in
                 let digest = try await service.digest(of: ref)

@@ -33,12 +33,11 @@ struct Platform: Sendable, Hashable, CustomStringConvertible {
 
     /// Whether an index entry's `platform` object is this platform (any
     /// variant matches when none was asked for).
-    func matches(_ platform: JSONValue?) -> Bool {
+    func matches<Entry: JSONDocumentNode>(_ platform: Entry?) -> Bool {
         guard let platform else { return false }
-        guard platform["os"]?.stringValue == os, platform["architecture"]?.stringValue == architecture else {
-            return false
-        }
-        if let variant { return platform["variant"]?.stringValue == variant }
+        guard platform.member("os")?.stringText == os, platform.member("architecture")?.stringText == architecture
+        else { return false }
+        if let variant { return platform.member("variant")?.stringText == variant }
         return true
     }
 }

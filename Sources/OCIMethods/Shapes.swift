@@ -8,6 +8,8 @@ import JSON
 /// Each is written straight as compact text (`JSONValue.encoded`): the
 /// caches keep an answer as that text and messages copy it as it is, so no
 /// tree of values is built for an answer, nor written out again per message.
+/// A document is read through `JSONDocumentNode`: a parsed `JSONValue`, or
+/// a manifest's own bytes on a `JSONTape`, with the same answer either way.
 enum Shapes {
     /// A descriptor object: `mediaType`, `size`, `digest`, `data` (decoded
     /// text), `urls`, `annotations`, `artifactType` always; `platform` only
@@ -17,23 +19,23 @@ enum Shapes {
     }
 
     /// `{schemaVersion, mediaType, config, layers, annotations}` plus `subject`.
-    static func manifest(_ document: JSONValue) -> JSONValue {
+    static func manifest<Document: JSONDocumentNode>(_ document: Document) -> JSONValue {
         encoded { out in
             writeHead(document, into: &out)
             out.append(#","config":"#)
-            writeDescriptor(document["config"], into: &out)
+            writeDescriptor(document.member("config"), into: &out)
             out.append(#","layers":"#)
-            writeDescriptors(document["layers"], into: &out)
+            writeDescriptors(document.member("layers"), into: &out)
             writeTail(document, into: &out)
         }
     }
 
     /// `{schemaVersion, mediaType, manifests, annotations}` plus `subject`.
-    static func index(_ document: JSONValue) -> JSONValue {
+    static func index<Document: JSONDocumentNode>(_ document: Document) -> JSONValue {
         encoded { out in
             writeHead(document, into: &out)
             out.append(#","manifests":"#)
-            writeDescriptors(document["manifests"], into: &out)
+            writeDescriptors(document.member("manifests"), into: &out)
             writeTail(document, into: &out)
         }
     }
@@ -66,78 +68,86 @@ enum Shapes {
         .encoded(EncodedJSON(writing: write))
     }
 
-    private static func writeDescriptor(_ source: JSONValue?, into out: inout OutputBytes) {
+    private static func writeDescriptor<Node: JSONDocumentNode>(_ source: Node?, into out: inout OutputBytes) {
         // One pass over the members; a later member of a key replaces an
         // earlier one, as a lookup sees the last.
-        var mediaType, size, digest, data, urls, annotations, artifactType, platform: JSONValue?
-        for member in source?.objectValue?.members ?? [] {
-            switch member.key {
-            case "mediaType": mediaType = member.value
-            case "size": size = member.value
-            case "digest": digest = member.value
-            case "data": data = member.value
-            case "urls": urls = member.value
-            case "annotations": annotations = member.value
-            case "artifactType": artifactType = member.value
-            case "platform": platform = member.value
-            default: break
+        var mediaType, size, digest, data, urls, annotations, artifactType, platform: Node?
+        _ = source?.forEachMember { key, value in
+            if key.is("mediaType") {
+                mediaType = value
+            } else if key.is("size") {
+                size = value
+            } else if key.is("digest") {
+                digest = value
+            } else if key.is("data") {
+                data = value
+            } else if key.is("urls") {
+                urls = value
+            } else if key.is("annotations") {
+                annotations = value
+            } else if key.is("artifactType") {
+                artifactType = value
+            } else if key.is("platform") {
+                platform = value
             }
         }
         out.append(#"{"mediaType":"#)
-        string(mediaType?.stringValue, &out)
+        string(mediaType, &out)
         out.append(#","size":"#)
-        number(size?.numberText, &out)
+        number(size, &out)
         out.append(#","digest":"#)
-        string(digest?.stringValue, &out)
+        string(digest, &out)
         out.append(#","data":"#)
-        string(decodedData(data?.stringValue), &out)
+        string(decodedData(data?.stringText), &out)
         out.append(#","urls":"#)
         writeStringArray(urls, into: &out)
         out.append(#","annotations":"#)
         writeStringMap(annotations, into: &out)
         out.append(#","artifactType":"#)
-        string(artifactType?.stringValue, &out)
-        if let platform = platform?.objectValue {
+        string(artifactType, &out)
+        if let platform, platform.isObject {
             out.append(#","platform":{"architecture":"#)
-            string(platform["architecture"]?.stringValue, &out)
+            string(platform.member("architecture"), &out)
             out.append(#","os":"#)
-            string(platform["os"]?.stringValue, &out)
+            string(platform.member("os"), &out)
             out.append(#","os.version":"#)
-            string(platform["os.version"]?.stringValue, &out)
+            string(platform.member("os.version"), &out)
             out.append(#","os.features":"#)
-            writeStringArray(platform["os.features"], into: &out)
+            writeStringArray(platform.member("os.features"), into: &out)
             out.append(#","variant":"#)
-            string(platform["variant"]?.stringValue, &out)
+            string(platform.member("variant"), &out)
             out.append(#","features":"#)
-            writeStringArray(platform["features"], into: &out)
+            writeStringArray(platform.member("features"), into: &out)
             out.append("}")
         }
         out.append("}")
     }
 
     /// A descriptor for each element of `array` (none when it is not one).
-    private static func writeDescriptors(_ array: JSONValue?, into out: inout OutputBytes) {
+    private static func writeDescriptors<Node: JSONDocumentNode>(_ array: Node?, into out: inout OutputBytes) {
         out.append("[")
-        for (place, element) in (array?.arrayValue ?? []).enumerated() {
-            if place > 0 { out.append(",") }
+        var first = true
+        _ = array?.forEachElement { element in
+            if !first { out.append(",") }
+            first = false
             writeDescriptor(element, into: &out)
         }
         out.append("]")
     }
 
     /// `{"schemaVersion":..,"mediaType":..` of a manifest or an index.
-    private static func writeHead(_ document: JSONValue, into out: inout OutputBytes) {
+    private static func writeHead<Document: JSONDocumentNode>(_ document: Document, into out: inout OutputBytes) {
         out.append(#"{"schemaVersion":"#)
-        number(document["schemaVersion"]?.numberText, &out)
+        number(document.member("schemaVersion"), &out)
         out.append(#","mediaType":"#)
-        string(document["mediaType"]?.stringValue, &out)
+        string(document.member("mediaType"), &out)
     }
 
     /// `,"annotations":..` and the `subject` a document has, and the end.
-    private static func writeTail(_ document: JSONValue, into out: inout OutputBytes) {
+    private static func writeTail<Document: JSONDocumentNode>(_ document: Document, into out: inout OutputBytes) {
         out.append(#","annotations":"#)
-        writeStringMap(document["annotations"], into: &out)
-        if let subject = document["subject"], subject.objectValue != nil {
+        writeStringMap(document.member("annotations"), into: &out)
+        if let subject = document.member("subject"), subject.isObject {
             out.append(#","subject":"#)
             writeDescriptor(subject, into: &out)
         }
@@ -146,74 +156,84 @@ enum Shapes {
 
     /// The string members of an object, each key once: where it first
     /// came, with the last string it was given (a key's later members
-    /// replace its value, as a lookup sees the last).
-    private static func writeStringMap(_ value: JSONValue?, into out: inout OutputBytes) {
-        let members = value?.objectValue?.members ?? []
-        // Mostly each key comes once: then the members are written as they are.
-        if members.count <= 16 && !hasRepeatedKey(members) {
-            out.append("{")
-            var first = true
-            for member in members {
-                guard let text = member.value.stringValue else { continue }
-                if !first { out.append(",") }
-                first = false
-                JSONWriter.writeString(member.key, into: &out)
-                out.append(":")
-                JSONWriter.writeString(text, into: &out)
-            }
-            out.append("}")
-            return
+    /// replace its value, as a lookup sees the last). Keys are told apart
+    /// by their bytes.
+    private static func writeStringMap<Node: JSONDocumentNode>(_ value: Node?, into out: inout OutputBytes) {
+        var entries: [(key: JSONMemberKey, value: Node)] = []
+        _ = value?.forEachMember { key, value in
+            if value.isString { entries.append((key, value)) }
         }
-        var entries: [(key: String, value: String)] = []
-        entries.reserveCapacity(members.count)
-        // Large maps find a repeated key by hashing: a hostile manifest
-        // of a million annotations must not cost a scan per member.
-        var places: [String: Int]? = members.count > 16 ? Dictionary(minimumCapacity: members.count) : nil
-        for member in members {
-            guard let text = member.value.stringValue else { continue }
-            let place =
-                places != nil ? places![member.key] : entries.firstIndex { $0.key == member.key }
-            if let place {
-                entries[place].value = text
-            } else {
-                places?[member.key] = entries.count
-                entries.append((member.key, text))
-            }
+        // Mostly each key comes once: then the members are written as they are.
+        if entries.count > 16 || hasRepeatedKey(entries) {
+            entries = lastValueOfEachKey(entries)
         }
         out.append("{")
         for (place, entry) in entries.enumerated() {
             if place > 0 { out.append(",") }
-            JSONWriter.writeString(entry.key, into: &out)
+            entry.key.write(into: &out)
             out.append(":")
-            JSONWriter.writeString(entry.value, into: &out)
+            _ = entry.value.writeString(into: &out)
         }
         out.append("}")
     }
 
+    /// Each key once, where it first came, with its last value. Large maps
+    /// find a repeated key by hashing: a hostile manifest of a million
+    /// annotations must not cost a scan per member.
+    private static func lastValueOfEachKey<Node>(
+        _ entries: [(key: JSONMemberKey, value: Node)]
+    ) -> [(key: JSONMemberKey, value: Node)] {
+        var kept: [(key: JSONMemberKey, value: Node)] = []
+        kept.reserveCapacity(entries.count)
+        var places: [JSONMemberKey: Int]? = entries.count > 16 ? Dictionary(minimumCapacity: entries.count) : nil
+        for entry in entries {
+            let place = places != nil ? places![entry.key] : kept.firstIndex { $0.key == entry.key }
+            if let place {
+                kept[place].value = entry.value
+            } else {
+                places?[entry.key] = kept.count
+                kept.append(entry)
+            }
+        }
+        return kept
+    }
+
     /// Whether a key comes twice among a few members.
-    private static func hasRepeatedKey(_ members: [JSONObject.Member]) -> Bool {
-        for later in members.indices.dropFirst() {
-            for earlier in 0..<later where members[earlier].key == members[later].key { return true }
+    private static func hasRepeatedKey<Node>(_ entries: [(key: JSONMemberKey, value: Node)]) -> Bool {
+        for later in entries.indices.dropFirst() {
+            for earlier in 0..<later where entries[earlier].key == entries[later].key { return true }
         }
         return false
     }
 
     /// The string elements of an array (none when it is not one).
-    private static func writeStringArray(_ value: JSONValue?, into out: inout OutputBytes) {
+    private static func writeStringArray<Node: JSONDocumentNode>(_ value: Node?, into out: inout OutputBytes) {
         out.append("[")
         var first = true
-        for element in value?.arrayValue ?? [] {
-            guard let text = element.stringValue else { continue }
+        _ = value?.forEachElement { element in
+            guard element.isString else { return }
             if !first { out.append(",") }
             first = false
-            JSONWriter.writeString(text, into: &out)
+            _ = element.writeString(into: &out)
         }
         out.append("]")
+    }
+
+    /// A string, `""` for none or another kind of value.
+    private static func string<Node: JSONDocumentNode>(_ node: Node?, _ out: inout OutputBytes) {
+        if let node, node.writeString(into: &out) { return }
+        out.append(#""""#)
     }
 
     /// A string, `""` for none.
     private static func string(_ text: String?, _ out: inout OutputBytes) {
         JSONWriter.writeString(text ?? "", into: &out)
+    }
+
+    /// A number's text, `0` for none or another kind of value.
+    private static func number<Node: JSONDocumentNode>(_ node: Node?, _ out: inout OutputBytes) {
+        if let node, node.writeNumber(into: &out) { return }
+        out.append("0")
     }
 
     /// A number's text, `0` for none.

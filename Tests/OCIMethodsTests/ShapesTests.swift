@@ -1,6 +1,16 @@
 import JSON
+import TestFixtures
 import Testing
 @testable import OCIMethods
+
+/// The answer shaped from a text's tree and from its tape, as text: nil
+/// when the text is not JSON.
+private func shapedBothWays(_ text: [UInt8], index: Bool = false) -> (tree: String, tape: String)? {
+    guard let tree = try? JSONParser.parse(text), let tape = try? JSONTape.parse(text) else { return nil }
+    let fromTree = index ? Shapes.index(tree) : Shapes.manifest(tree)
+    let fromTape = tape.withRoot { index ? Shapes.index($0) : Shapes.manifest($0) }
+    return (fromTree.jsonText, fromTape.jsonText)
+}
 
 @Suite struct ShapesTests {
     @Test func descriptorsHaveEveryKeyAndPlatformOnlyWhenPresent() throws {
@@ -29,7 +39,7 @@ import Testing
         #expect(shaped["mediaType"] == "")
         var withSubject = manifest.objectValue!
         withSubject["subject"] = ["digest": "sha256:s", "size": 5, "mediaType": "m"]
-        #expect(Shapes.manifest(.object(withSubject))["subject"]?["digest"] == "sha256:s")
+        #expect(Shapes.manifest(JSONValue.object(withSubject))["subject"]?["digest"] == "sha256:s")
     }
 
     /// A key given twice keeps its first place and its last string (what a
@@ -45,7 +55,10 @@ import Testing
         annotations.append("c", ["not": "a string"])
         annotations.append("a", "4")
         annotations.append("b", "5")
-        let shaped = Shapes.manifest(["annotations": .object(annotations)])
+        let document: JSONValue = ["annotations": .object(annotations)]
+        let shaped = Shapes.manifest(document)
+        let both = try #require(shapedBothWays(JSONWriter.bytes(document)))
+        #expect(both.tree == shaped.jsonText && both.tape == shaped.jsonText)
         let expected = ["a": "4", "b": "5"].merging((0..<padding).map { ("p\($0)", "x") }) { a, _ in a }
         let keys = try #require(shaped["annotations"]?.objectValue?.keys)
         #expect(keys == ["a", "b"] + (0..<padding).map { "p\($0)" })
@@ -60,11 +73,46 @@ import Testing
         for i in 0..<400_000 { text += (i > 0 ? "," : "") + #""k\#(i)":"v""# }
         text += "}}"
         let document = try JSONParser.parse(text)
+        let tape = try JSONTape.parse(Array(text.utf8))
         let clock = ContinuousClock()
         var shaped: JSONValue = nil
+        var shapedFromTape: JSONValue = nil
         let elapsed = clock.measure { shaped = Shapes.manifest(document) }
+        let elapsedFromTape = clock.measure { shapedFromTape = tape.withRoot { Shapes.manifest($0) } }
         #expect(shaped["annotations"]?.objectValue?.count == 400_000)
+        #expect(shapedFromTape.jsonText == shaped.jsonText)
         #expect(elapsed < .seconds(30))
+        #expect(elapsedFromTape < .seconds(30))
+    }
+
+    /// Every sample, and 2,000 texts near each: the answer shaped from the
+    /// manifest's bytes is the one shaped from its tree, byte for byte.
+    @Test func answersShapedFromTheBytesAreTheOnesShapedFromTheTree() throws {
+        var compared = 0
+        for (place, sample) in ManifestSamples.texts.enumerated() {
+            let text = Array(sample.utf8)
+            for variant in [text] + TextMutations.variants(of: text, count: 2000, seed: 1000 + UInt64(place)) {
+                for index in [false, true] {
+                    guard let both = shapedBothWays(variant, index: index) else { continue }
+                    #expect(both.tree == both.tape, "\(String(decoding: variant, as: UTF8.self))")
+                    compared += 1
+                }
+            }
+        }
+        #expect(compared > 2 * ManifestSamples.texts.count, "\(compared)")
+    }
+
+    /// Annotation keys written precomposed and decomposed are two keys
+    /// (as Go keeps them), both kept, from the tree and from the bytes.
+    @Test func annotationKeysAreToldApartByTheirBytes() throws {
+        let precomposed = "\u{E9}"
+        let decomposed = "e\u{301}"
+        let text = #"{"annotations":{""# + precomposed + #"":"1",""# + decomposed + #"":"2","\u00e9":"3"}}"#
+        let both = try #require(shapedBothWays(Array(text.utf8)))
+        #expect(both.tree == both.tape)
+        let expected = #""annotations":{""# + precomposed + #"":"3",""# + decomposed + #"":"2"}"#
+        // By bytes: `String.contains` would equate the two spellings.
+        #expect(Array(both.tape.utf8).firstRange(of: Array(expected.utf8)) != nil, "\(both.tape)")
     }
 
     static let platformCases: [(String, JSONValue, Bool)] = [

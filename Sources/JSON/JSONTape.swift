@@ -1,0 +1,214 @@
+/// A JSON text checked exactly as `JSONParser` checks it (the same
+/// reader), kept as its bytes and a tape of where each value lies: no
+/// string, array or object is made. An answer shaped from a manifest
+/// copies the manifest's own bytes (`Shapes`), where a tree of values
+/// cost an allocation per string and container (bench/README.md).
+package struct JSONTape: Sendable {
+    /// What a value is.
+    @usableFromInline
+    enum Kind: UInt8, Sendable {
+        case null, `true`, `false`, number, array, object
+        /// A string without escapes: its bytes are its content.
+        case string
+        /// A string with escapes, decoded when read.
+        case escapedString
+    }
+
+    /// One value or key, in the order of the text.
+    @usableFromInline
+    struct Entry: Sendable {
+        var kind: Kind
+        /// A number's or a string's bytes (a string's between its quotes).
+        var start: UInt32
+        var end: UInt32
+        /// The entry after this value and all it holds.
+        var next: UInt32
+    }
+
+    /// The text.
+    package let bytes: [UInt8]
+    /// The values: an object is followed by its keys and values in turn,
+    /// an array by its elements, each container's `next` past its last.
+    @usableFromInline
+    let entries: [Entry]
+
+    /// The tape of one JSON value (surrounded by optional whitespace),
+    /// refused as `JSONParser.parse` refuses it, with the same errors.
+    package static func parse(
+        _ bytes: [UInt8], maxDepth: Int = JSONParser.defaultMaxDepth
+    ) throws(JSONParseError) -> JSONTape {
+        // Offsets are kept in 32 bits (manifests are at most a few MiB).
+        guard bytes.count < Int(UInt32.max) else {
+            throw JSONParseError(offset: 0, reason: "text over \(UInt32.max) bytes")
+        }
+        var builder = JSONTapeBuilder()
+        builder.entries.reserveCapacity(bytes.count / 16 + 4)
+        let result = bytes.withUnsafeBytes { raw in
+            Result { () throws(JSONParseError) in try JSONReader.read(raw, maxDepth: maxDepth, into: &builder) }
+        }
+        try result.get()
+        return JSONTape(bytes: bytes, entries: builder.entries)
+    }
+
+    /// What `body` makes of the top value. Nodes point into this tape:
+    /// they are valid only during the call and must not be kept.
+    @inlinable
+    package func withRoot<T, E: Error>(_ body: (Node) throws(E) -> T) throws(E) -> T {
+        try bytes.withUnsafeBufferPointer { (text) throws(E) -> T in
+            try entries.withUnsafeBufferPointer { (entries) throws(E) -> T in
+                // A tape always holds one value, and text (parse refuses none).
+                try body(Node(text: text.baseAddress!, entries: entries.baseAddress!, index: 0))
+            }
+        }
+    }
+
+    /// A value on a tape, read in place (see `withRoot`).
+    package struct Node: JSONDocumentNode {
+        let text: UnsafePointer<UInt8>
+        let entries: UnsafePointer<Entry>
+        let index: Int
+
+        @usableFromInline
+        init(text: UnsafePointer<UInt8>, entries: UnsafePointer<Entry>, index: Int) {
+            self.text = text
+            self.entries = entries
+            self.index = index
+        }
+
+        private var entry: Entry { entries[index] }
+
+        private func node(_ index: Int) -> Node { Node(text: text, entries: entries, index: index) }
+
+        /// A string entry's bytes in the text (for an escaped one, as written).
+        private func bytes(of entry: Entry) -> UnsafeBufferPointer<UInt8> {
+            UnsafeBufferPointer(start: text + Int(entry.start), count: Int(entry.end &- entry.start))
+        }
+
+        /// An escaped string's decoded text: the reader accepted it, so it
+        /// reads again as a string (quotes included).
+        private func decoded(_ entry: Entry) -> String {
+            let quoted = UnsafeRawBufferPointer(
+                start: text + Int(entry.start) - 1, count: Int(entry.end - entry.start) + 2)
+            return (try? JSONParser.parse(quoted))?.stringValue ?? ""
+        }
+
+        private func key(_ entry: Entry) -> JSONMemberKey {
+            entry.kind == .string ? JSONMemberKey(bytes: bytes(of: entry)) : JSONMemberKey(text: decoded(entry))
+        }
+
+        package func forEachMember(_ body: (JSONMemberKey, Node) -> Void) -> Bool {
+            let object = entry
+            guard object.kind == .object else { return false }
+            var place = index + 1
+            while place < Int(object.next) {
+                body(key(entries[place]), node(place + 1))
+                place = Int(entries[place + 1].next)
+            }
+            return true
+        }
+
+        package func forEachElement(_ body: (Node) -> Void) -> Bool {
+            let array = entry
+            guard array.kind == .array else { return false }
+            var place = index + 1
+            while place < Int(array.next) {
+                body(node(place))
+                place = Int(entries[place].next)
+            }
+            return true
+        }
+
+        package func member(_ name: StaticString) -> Node? {
+            let object = entry
+            guard object.kind == .object else { return nil }
+            var found: Node?
+            var place = index + 1
+            while place < Int(object.next) {
+                let key = entries[place]
+                if key.kind == .string ? JSONMemberKey.same(bytes(of: key), name) : self.key(key).is(name) {
+                    found = node(place + 1)
+                }
+                place = Int(entries[place + 1].next)
+            }
+            return found
+        }
+
+        package var isObject: Bool { entry.kind == .object }
+        package var isArray: Bool { entry.kind == .array }
+        package var isString: Bool { entry.kind == .string || entry.kind == .escapedString }
+
+        package var stringText: String? {
+            let entry = entry
+            switch entry.kind {
+            case .string: return String(decoding: bytes(of: entry), as: UTF8.self)
+            case .escapedString: return decoded(entry)
+            default: return nil
+            }
+        }
+
+        package func writeString(into out: inout OutputBytes) -> Bool {
+            let entry = entry
+            switch entry.kind {
+            case .string:
+                // No byte of it needs an escape: the reader stops at those.
+                out.append(UInt8(ascii: "\""))
+                out.append(bytes(of: entry))
+                out.append(UInt8(ascii: "\""))
+            case .escapedString: JSONWriter.writeString(decoded(entry), into: &out)
+            default: return false
+            }
+            return true
+        }
+
+        package func writeNumber(into out: inout OutputBytes) -> Bool {
+            let entry = entry
+            guard entry.kind == .number else { return false }
+            out.append(bytes(of: entry))
+            return true
+        }
+    }
+}
+
+/// Records where each value lies, checking strings' UTF-8 in place.
+struct JSONTapeBuilder: JSONBuilder {
+    var entries: [JSONTape.Entry] = []
+
+    private mutating func append(_ kind: JSONTape.Kind, _ start: Int = 0, _ end: Int = 0) {
+        entries.append(
+            JSONTape.Entry(kind: kind, start: UInt32(start), end: UInt32(end), next: UInt32(entries.count + 1)))
+    }
+
+    mutating func null() { append(.null) }
+    mutating func bool(_ value: Bool) { append(value ? .true : .false) }
+    mutating func number(_ text: UnsafeBufferPointer<UInt8>, at start: Int) {
+        append(.number, start, start + text.count)
+    }
+
+    mutating func string(_ token: JSONStringToken, content: UnsafeBufferPointer<UInt8>) -> Void? {
+        guard token.ascii || (try? UTF8Span(validating: content.span)) != nil else { return nil }
+        append(token.escaped ? .escapedString : .string, token.start, token.end)
+        return ()
+    }
+
+    mutating func key(_ token: JSONStringToken, content: UnsafeBufferPointer<UInt8>) -> Void? {
+        string(token, content: content)
+    }
+
+    mutating func beginObject() -> Int {
+        append(.object)
+        return entries.count - 1
+    }
+
+    func add(_ key: Void, _ value: Void, to object: inout Int) {}
+
+    mutating func endObject(_ object: Int) { entries[object].next = UInt32(entries.count) }
+
+    mutating func beginArray() -> Int {
+        append(.array)
+        return entries.count - 1
+    }
+
+    func add(_ value: Void, to array: inout Int) {}
+
+    mutating func endArray(_ array: Int) { entries[array].next = UInt32(entries.count) }
+}

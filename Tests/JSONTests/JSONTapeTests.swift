@@ -1,0 +1,120 @@
+import TestFixtures
+import Testing
+@testable import JSON
+
+/// What a reader made of a text: its error, or nothing (accepted).
+private func outcome(_ read: () throws(JSONParseError) -> Void) -> JSONParseError? {
+    do throws(JSONParseError) {
+        try read()
+        return nil
+    } catch {
+        return error
+    }
+}
+
+/// Whether the parser and the tape agree on `text`: both accept it, or
+/// both refuse it with the same error at the same place.
+private func agree(_ text: [UInt8]) -> Bool {
+    outcome { () throws(JSONParseError) in _ = try JSONParser.parse(text) }
+        == outcome { () throws(JSONParseError) in _ = try JSONTape.parse(text) }
+}
+
+/// Reads two nodes alike and records each difference.
+private func expectSame<A: JSONDocumentNode, B: JSONDocumentNode>(_ a: A, _ b: B, _ path: String = "$") {
+    #expect(a.isObject == b.isObject && a.isArray == b.isArray && a.isString == b.isString, "\(path)")
+    #expect(a.stringText == b.stringText, "\(path)")
+    var writtenA = OutputBytes(capacity: 16)
+    var writtenB = OutputBytes(capacity: 16)
+    let stringsA = a.writeString(into: &writtenA)
+    let stringsB = b.writeString(into: &writtenB)
+    let numbersA = a.writeNumber(into: &writtenA)
+    let numbersB = b.writeNumber(into: &writtenB)
+    let textA = writtenA.array()
+    let textB = writtenB.array()
+    #expect(stringsA == stringsB && numbersA == numbersB, "\(path)")
+    #expect(textA == textB, "\(path)")
+    var membersA: [(JSONMemberKey, A)] = []
+    var membersB: [(JSONMemberKey, B)] = []
+    _ = a.forEachMember { membersA.append(($0, $1)) }
+    _ = b.forEachMember { membersB.append(($0, $1)) }
+    #expect(membersA.map(\.0) == membersB.map(\.0), "\(path)")
+    for ((key, valueA), (_, valueB)) in zip(membersA, membersB) { expectSame(valueA, valueB, "\(path).\(key)") }
+    var elementsA: [A] = []
+    var elementsB: [B] = []
+    _ = a.forEachElement { elementsA.append($0) }
+    _ = b.forEachElement { elementsB.append($0) }
+    #expect(elementsA.count == elementsB.count, "\(path)")
+    for (place, (elementA, elementB)) in zip(elementsA, elementsB).enumerated() {
+        expectSame(elementA, elementB, "\(path)[\(place)]")
+    }
+}
+
+@Suite struct JSONTapeTests {
+    static let refused: [[UInt8]] =
+        [
+            "[1,2,]", #"{"a":1,}"#, "[,]", #""\x""#, #""\u12""#, #""\uZZZZ""#, #""\ud800""#, #""\udc00""#,
+            #""\ud800\u0041""#, "\"a\nb\"", "01", "-", "1.", ".5", "1e", "+1", "0x10", "", "   ", "[1 2]",
+            #"{"a" 1}"#, #"{1:2}"#, "[1", #""abc"#, "tru", "nul", "{} {}",
+            String(repeating: "[", count: JSONParser.defaultMaxDepth + 1)
+                + String(repeating: "]", count: JSONParser.defaultMaxDepth + 1),
+        ].map { Array($0.utf8) } + [
+            [0x22, 0xFF, 0x22], [0x22, 0xC0, 0x80, 0x22], [0x22, 0xE4, 0xB8, 0x22], [0x22, 0xED, 0xA0, 0x80, 0x22],
+            [0x22, 0x5C, 0x6E, 0xFF, 0x22], [0xEF, 0xBB, 0xBF, 0x7B, 0x7D], [0x7B, 0x22, 0xFF, 0x22, 0x3A, 0x31, 0x7D],
+        ]
+
+    @Test func theTapeRefusesWhatTheParserRefusesWithTheSameError() {
+        for text in Self.refused {
+            #expect(throws: JSONParseError.self) { try JSONTape.parse(text) }
+            #expect(agree(text), "\(String(decoding: text, as: UTF8.self))")
+        }
+    }
+
+    /// Every sample, and 3,000 texts near each (bytes replaced, inserted,
+    /// removed): accepted by both or refused by both with the same error.
+    @Test func theTapeAndTheParserAgreeOnTextsNearTheSamples() {
+        var refusals = 0
+        for (place, sample) in ManifestSamples.texts.enumerated() {
+            for text in [Array(sample.utf8)]
+                + TextMutations.variants(of: Array(sample.utf8), count: 3000, seed: UInt64(place))
+            {
+                #expect(agree(text), "\(String(decoding: text, as: UTF8.self))")
+                if (try? JSONParser.parse(text)) == nil { refusals += 1 }
+            }
+        }
+        // The variants reach both outcomes (else this would check little).
+        #expect(refusals > 10_000 && refusals < 38_000, "\(refusals)")
+    }
+
+    @Test func aTapeReadsAsTheTreeOfTheSameText() throws {
+        for sample in ManifestSamples.texts + ["[1,\"a\",{\"b\":[true,false,null]}]", "\"\\u00e9\"", "-1.5E-7"] {
+            let text = Array(sample.utf8)
+            let tree = try JSONParser.parse(text)
+            try JSONTape.parse(text).withRoot { expectSame(tree, $0) }
+        }
+    }
+
+    @Test func anEscapedKeyIsFoundByWhatItDecodesTo() throws {
+        let tape = try JSONTape.parse(Array(#"{"media\u0054ype":"x","mediaType":"y","\u006dediaType":"z"}"#.utf8))
+        #expect(tape.withRoot { $0.member("mediaType")?.stringText } == "z")
+    }
+
+    /// Keys are told apart by their bytes, as Go tells map keys apart: `é`
+    /// written precomposed and decomposed are two keys, though Swift's
+    /// `String` calls them equal.
+    @Test func keysAreToldApartByTheirBytes() throws {
+        let precomposed = "\u{E9}"
+        let decomposed = "e\u{301}"
+        #expect(precomposed == decomposed)
+        #expect(JSONMemberKey(text: precomposed) != JSONMemberKey(text: decomposed))
+        let text = "{\"" + precomposed + "\":1,\"" + decomposed + "\":2,\"\\u00e9\":3}"
+        let tape = try JSONTape.parse(Array(text.utf8))
+        let keys = tape.withRoot { root in
+            var keys: [JSONMemberKey] = []
+            _ = root.forEachMember { key, _ in keys.append(key) }
+            return keys
+        }
+        #expect(keys.count == 3)
+        #expect(keys[0] != keys[1] && keys[0] == keys[2])
+        #expect(keys[0].hashValue == keys[2].hashValue && keys[0] == JSONMemberKey(text: precomposed))
+    }
+}
