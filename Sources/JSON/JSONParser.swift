@@ -80,10 +80,10 @@ protocol JSONBuilder {
     /// An object's key, as `string`.
     mutating func key(_ token: JSONStringToken, content: UnsafeBufferPointer<UInt8>) -> Key?
     mutating func beginObject() -> Object
-    mutating func add(_ key: Key, _ value: Value, to object: inout Object)
+    mutating func add(_ key: consuming Key, _ value: consuming Value, to object: inout Object)
     mutating func endObject(_ object: Object) -> Value
     mutating func beginArray() -> Array
-    mutating func add(_ value: Value, to array: inout Array)
+    mutating func add(_ value: consuming Value, to array: inout Array)
     mutating func endArray(_ array: Array) -> Value
 }
 
@@ -101,12 +101,12 @@ struct JSONTreeBuilder: JSONBuilder {
         token.ascii ? String(decoding: content, as: UTF8.self) : String(validating: content, as: UTF8.self)
     }
     func beginObject() -> [JSONObject.Member] { [] }
-    func add(_ key: String, _ value: JSONValue, to object: inout [JSONObject.Member]) {
+    func add(_ key: consuming String, _ value: consuming JSONValue, to object: inout [JSONObject.Member]) {
         object.append(JSONObject.Member(key: key, value: value))
     }
     func endObject(_ object: [JSONObject.Member]) -> JSONValue { .object(JSONObject(object)) }
     func beginArray() -> [JSONValue] { [] }
-    func add(_ value: JSONValue, to array: inout [JSONValue]) { array.append(value) }
+    func add(_ value: consuming JSONValue, to array: inout [JSONValue]) { array.append(value) }
     func endArray(_ array: [JSONValue]) -> JSONValue { .array(array) }
 }
 
@@ -234,8 +234,7 @@ struct JSONReader<Builder: JSONBuilder>: ~Copyable {
             }
             pos += 1
             skipWhitespace()
-            let value = try parseValue()
-            builder.add(key, value, to: &object)
+            builder.add(key, try parseValue(), to: &object)
             skipWhitespace()
             guard pos < count else { throw error("unexpected end of input in object") }
             switch base[pos] {
@@ -265,8 +264,7 @@ struct JSONReader<Builder: JSONBuilder>: ~Copyable {
         while true {
             guard pos < count else { throw error("unexpected end of input in array") }
             if base[pos] == UInt8(ascii: "]") { throw error("trailing comma in array") }
-            let element = try parseValue()
-            builder.add(element, to: &array)
+            builder.add(try parseValue(), to: &array)
             skipWhitespace()
             guard pos < count else { throw error("unexpected end of input in array") }
             switch base[pos] {
