@@ -70,7 +70,8 @@ let package = Package(
         .executableTarget(name: "ocirpc", dependencies: ["ServerCore", "OCIMethods"]),
         // fuzz/: the libFuzzer entry point for every parser of outside input.
         .executableTarget(
-            name: "ocirpc-fuzz", dependencies: ["Archive", "DiskCaching", "Framing", "JSON", "Registry", "YAML"]),
+            name: "ocirpc-fuzz",
+            dependencies: ["Archive", "DiskCaching", "Framing", "JSON", "OCIMethods", "Registry", "YAML"]),
         // bench/: a latency-adding proxy in front of the registry.
         .executableTarget(name: "ocirpc-bench-proxy", dependencies: ["TestFixtures"]),
         // bench/: a registry with bearer-token auth, for counting each client's requests.

@@ -10,7 +10,7 @@ import JSON
 /// tree of values is built for an answer, nor written out again per message.
 /// A document is read through `JSONDocumentNode`: a parsed `JSONValue`, or
 /// a manifest's own bytes on a `JSONTape`, with the same answer either way.
-enum Shapes {
+package enum Shapes {
     /// A descriptor object: `mediaType`, `size`, `digest`, `data` (decoded
     /// text), `urls`, `annotations`, `artifactType` always; `platform` only
     /// when the descriptor has one.
@@ -19,7 +19,7 @@ enum Shapes {
     }
 
     /// `{schemaVersion, mediaType, config, layers, annotations}` plus `subject`.
-    static func manifest<Document: JSONDocumentNode>(_ document: Document) -> JSONValue {
+    package static func manifest<Document: JSONDocumentNode>(_ document: Document) -> JSONValue {
         encoded { out in
             writeHead(document, into: &out)
             out.append(#","config":"#)
@@ -31,7 +31,7 @@ enum Shapes {
     }
 
     /// `{schemaVersion, mediaType, manifests, annotations}` plus `subject`.
-    static func index<Document: JSONDocumentNode>(_ document: Document) -> JSONValue {
+    package static func index<Document: JSONDocumentNode>(_ document: Document) -> JSONValue {
         encoded { out in
             writeHead(document, into: &out)
             out.append(#","manifests":"#)

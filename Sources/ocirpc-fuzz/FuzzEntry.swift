@@ -1,12 +1,13 @@
 // libFuzzer entry point for the parsers that take outside input. Built only
 // by fuzz/run (swift build --sanitize fuzzer --sanitize address); the target
-// is chosen with OCIRPC_FUZZ_TARGET: json, framing, reference, tar, gzip,
-// zstd, yaml, journal.
+// is chosen with OCIRPC_FUZZ_TARGET: json, shape, framing, reference, tar,
+// gzip, zstd, yaml, journal.
 import Archive
 import DiskCaching
 import Foundation
 import Framing
 import JSON
+import OCIMethods
 import Registry
 import YAML
 
@@ -21,6 +22,23 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
             // What is written must parse back to the same value.
             let again = try? JSONParser.parse(JSONWriter.bytes(value))
             precondition(again == value, "JSON round trip changed the value")
+        }
+    case "shape":
+        // A manifest read two ways: the tape refuses what the parser
+        // refuses, with the same error, and shapes the same answers.
+        let tree = Result { () throws(JSONParseError) in try JSONParser.parse(bytes) }
+        let tape = Result { () throws(JSONParseError) in try JSONTape.parse(bytes) }
+        switch (tree, tape) {
+        case (.success(let tree), .success(let tape)):
+            for index in [false, true] {
+                let fromTree = index ? Shapes.index(tree) : Shapes.manifest(tree)
+                let fromTape = tape.withRoot { index ? Shapes.index($0) : Shapes.manifest($0) }
+                precondition(JSONWriter.bytes(fromTree) == JSONWriter.bytes(fromTape), "answers differ")
+            }
+        case (.failure(let treeError), .failure(let tapeError)):
+            precondition(treeError == tapeError, "errors differ: \(treeError) and \(tapeError)")
+        default:
+            preconditionFailure("one reader accepted what the other refused")
         }
     case "framing":
         var framer = MessageFramer(maxMessageBytes: 4096)
