@@ -81,8 +81,9 @@ private func expectSame<A: JSONDocumentNode, B: JSONDocumentNode>(_ a: A, _ b: B
                 if (try? JSONParser.parse(text)) == nil { refusals += 1 }
             }
         }
-        // The variants reach both outcomes (else this would check little).
-        #expect(refusals > 10_000 && refusals < 38_000, "\(refusals)")
+        // The variants reach both outcomes (30,960 refused of 39,013 with
+        // these seeds), else this would check little.
+        #expect(refusals > 20_000 && refusals < 36_000, "\(refusals)")
     }
 
     @Test func aTapeReadsAsTheTreeOfTheSameText() throws {

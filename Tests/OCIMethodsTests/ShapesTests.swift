@@ -86,7 +86,8 @@ private func shapedBothWays(_ text: [UInt8], index: Bool = false) -> (tree: Stri
     }
 
     /// Every sample, and 2,000 texts near each: the answer shaped from the
-    /// manifest's bytes is the one shaped from its tree, byte for byte.
+    /// manifest's bytes is the one shaped from its tree, byte for byte, for
+    /// every text that is JSON.
     @Test func answersShapedFromTheBytesAreTheOnesShapedFromTheTree() throws {
         var compared = 0
         for (place, sample) in ManifestSamples.texts.enumerated() {
@@ -99,7 +100,9 @@ private func shapedBothWays(_ text: [UInt8], index: Bool = false) -> (tree: Stri
                 }
             }
         }
-        #expect(compared > 2 * ManifestSamples.texts.count, "\(compared)")
+        // Enough of the variants are JSON to be shaped (10,756 comparisons
+        // with these seeds), else this would check little.
+        #expect(compared > 8_000, "\(compared)")
     }
 
     /// Annotation keys written precomposed and decomposed are two keys
