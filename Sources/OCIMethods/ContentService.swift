@@ -149,11 +149,22 @@ final class ContentService: Sendable {
         let childDigest = try tape.withRoot { root throws(RPCError) in
             Self.isIndex(top, root) ? try Self.childDigest(of: root, ref: ref, platform: platform) : nil
         }
-        guard let childDigest else { return tape.withRoot { Shapes.manifest($0) } }
+        guard let childDigest else { return try tape.withRoot { root throws(RPCError) in try Self.shaped(root, ref) } }
         let child = try await manifest(ref, digest: childDigest)
         return try Self.tape(child, ref: ref).withRoot { root throws(RPCError) in
             try Self.refuseNestedIndex(child, root, ref: ref, platform: platform)
-            return Shapes.manifest(root)
+            return try Self.shaped(root, ref)
+        }
+    }
+
+    /// The `image_manifest` answer for an image manifest `ref` names.
+    static func shaped<Document: JSONDocumentNode>(_ document: Document, _ ref: ImageReference) throws(RPCError)
+        -> JSONValue
+    {
+        do throws(Shapes.AnswerTooLarge) {
+            return try Shapes.manifest(document)
+        } catch {
+            throw error.rpcError("\(ref)")
         }
     }
 
@@ -228,7 +239,9 @@ final class ContentService: Sendable {
         }
         cache.store(top, cost: top.bytes.count, for: manifestKey(ref, top.digest))
         if tag.digest == nil { tags.store(top.digest, for: tag.description) }
-        let result = image.1.withRoot { Shapes.manifest($0) }
+        // An answer too large to give is refused again by the fetching path.
+        guard let result = try? image.1.withRoot({ root throws(Shapes.AnswerTooLarge) in try Shapes.manifest(root) })
+        else { return nil }
         cache.store(result, cost: Self.cost(result), for: imageManifestKey(ref, top.digest, platform))
         return result
     }

@@ -83,7 +83,11 @@ struct MethodTable: Sendable {
                             .unsupportedContent, reason: .unexpectedMediaType,
                             message: "\(ref) is \(fetched.mediaType), not an image index")
                     }
-                    return Shapes.index(document)
+                    do throws(Shapes.AnswerTooLarge) {
+                        return try Shapes.index(document)
+                    } catch {
+                        throw error.rpcError("\(ref)")
+                    }
                 }
             },
             method("ec.oci.image_tag_refs", [Self.ref]) { _, ref, _ in
@@ -103,7 +107,11 @@ struct MethodTable: Sendable {
             },
             method("ec.oci.image_referrers", [Self.ref]) { _, ref, _ in
                 let referrers = try await service.referrers(ref)
-                return .array(referrers.map { Shapes.referrer($0, repository: ref.name) })
+                do throws(Shapes.AnswerTooLarge) {
+                    return try Shapes.referrers(referrers, repository: ref.name)
+                } catch {
+                    throw error.rpcError("the referrers of \(ref)")
+                }
             },
         ]
     }

@@ -1,6 +1,8 @@
 import FoundationEssentials
 import Glibc
 import JSON
+import RPCDispatch
+import Reasons
 
 /// The JSON shapes the builtins return, built from registry documents:
 /// descriptors with every key present, manifests, indexes and referrers.
@@ -11,16 +13,35 @@ import JSON
 /// A document is read through `JSONDocumentNode`: a parsed `JSONValue`, or
 /// a manifest's own bytes on a `JSONTape`, with the same answer either way.
 package enum Shapes {
+    /// An answer is at most this (four times the largest manifest). Every
+    /// descriptor is written with all its keys, about 90 bytes however
+    /// little it held, so 4 MiB of `{}` in a manifest's `layers` would make
+    /// an answer of 126 MiB, and eight at once a gigabyte.
+    package static let maxAnswerBytes = 16 << 20
+
+    /// An answer that would be over `maxAnswerBytes`: writing it stops
+    /// there, and the caller says what it was for.
+    package struct AnswerTooLarge: Error {
+        /// The contract's error for the answer for `what`.
+        func rpcError(_ what: String) -> RPCError {
+            RPCError(
+                .limitExceeded, reason: .manifestTooLarge,
+                message: "the answer for \(what) would be over \(Shapes.maxAnswerBytes >> 20) MiB")
+        }
+    }
+
     /// A descriptor object: `mediaType`, `size`, `digest`, `data` (decoded
     /// text), `urls`, `annotations`, `artifactType` always; `platform` only
     /// when the descriptor has one.
     static func descriptor(_ source: JSONValue?) -> JSONValue {
-        encoded { writeDescriptor(source, into: &$0) }
+        .encoded(EncodedJSON(writing: { writeDescriptor(source, into: &$0) }))
     }
 
     /// `{schemaVersion, mediaType, config, layers, annotations}` plus `subject`.
-    package static func manifest<Document: JSONDocumentNode>(_ document: Document) -> JSONValue {
-        encoded { out in
+    package static func manifest<Document: JSONDocumentNode>(
+        _ document: Document
+    ) throws(AnswerTooLarge) -> JSONValue {
+        try encoded { out in
             writeHead(document, into: &out)
             out.append(#","config":"#)
             writeDescriptor(document.member("config"), into: &out)
@@ -31,8 +52,8 @@ package enum Shapes {
     }
 
     /// `{schemaVersion, mediaType, manifests, annotations}` plus `subject`.
-    package static func index<Document: JSONDocumentNode>(_ document: Document) -> JSONValue {
-        encoded { out in
+    package static func index<Document: JSONDocumentNode>(_ document: Document) throws(AnswerTooLarge) -> JSONValue {
+        try encoded { out in
             writeHead(document, into: &out)
             out.append(#","manifests":"#)
             writeDescriptors(document.member("manifests"), into: &out)
@@ -40,32 +61,47 @@ package enum Shapes {
         }
     }
 
+    /// The referrers answer: for each descriptor of `sources`,
     /// `{mediaType, size, digest, artifactType, ref, annotations}`, `ref`
     /// being `registry/repository@digest`.
-    static func referrer(_ source: JSONValue, repository name: String) -> JSONValue {
+    static func referrers(_ sources: [JSONValue], repository name: String) throws(AnswerTooLarge) -> JSONValue {
+        try encoded { out in
+            out.append("[")
+            for (place, source) in sources.enumerated() {
+                guard out.count <= maxAnswerBytes else { break }
+                if place > 0 { out.append(",") }
+                writeReferrer(source, repository: name, into: &out)
+            }
+            out.append("]")
+        }
+    }
+
+    private static func writeReferrer(_ source: JSONValue, repository name: String, into out: inout OutputBytes) {
         let d = source.objectValue ?? JSONObject()
         let digest = d["digest"]?.stringValue ?? ""
-        return encoded { out in
-            out.append(#"{"mediaType":"#)
-            string(d["mediaType"]?.stringValue, &out)
-            out.append(#","size":"#)
-            number(d["size"]?.numberText, &out)
-            out.append(#","digest":"#)
-            string(digest, &out)
-            out.append(#","artifactType":"#)
-            string(d["artifactType"]?.stringValue, &out)
-            out.append(#","ref":"#)
-            string("\(name)@\(digest)", &out)
-            out.append(#","annotations":"#)
-            writeStringMap(d["annotations"], into: &out)
-            out.append("}")
-        }
+        out.append(#"{"mediaType":"#)
+        string(d["mediaType"]?.stringValue, &out)
+        out.append(#","size":"#)
+        number(d["size"]?.numberText, &out)
+        out.append(#","digest":"#)
+        string(digest, &out)
+        out.append(#","artifactType":"#)
+        string(d["artifactType"]?.stringValue, &out)
+        out.append(#","ref":"#)
+        string("\(name)@\(digest)", &out)
+        out.append(#","annotations":"#)
+        writeStringMap(d["annotations"], into: &out)
+        out.append("}")
     }
 
     // MARK: - Writing
 
-    private static func encoded(_ write: (inout OutputBytes) -> Void) -> JSONValue {
-        .encoded(EncodedJSON(writing: write))
+    /// The text `write` writes, refused when it is over `maxAnswerBytes`
+    /// (the writers stop adding elements past it, closing what is open).
+    private static func encoded(_ write: (inout OutputBytes) -> Void) throws(AnswerTooLarge) -> JSONValue {
+        let text = EncodedJSON(writing: write)
+        guard text.bytes.count <= maxAnswerBytes else { throw AnswerTooLarge() }
+        return .encoded(text)
     }
 
     private static func writeDescriptor<Node: JSONDocumentNode>(_ source: Node?, into out: inout OutputBytes) {
@@ -128,6 +164,7 @@ package enum Shapes {
         out.append("[")
         var first = true
         _ = array?.forEachElement { element in
+            guard out.count <= maxAnswerBytes else { return }
             if !first { out.append(",") }
             first = false
             writeDescriptor(element, into: &out)
@@ -169,6 +206,7 @@ package enum Shapes {
         }
         out.append("{")
         for (place, entry) in entries.enumerated() {
+            guard out.count <= maxAnswerBytes else { break }
             if place > 0 { out.append(",") }
             entry.key.write(into: &out)
             out.append(":")
@@ -211,7 +249,7 @@ package enum Shapes {
         out.append("[")
         var first = true
         _ = value?.forEachElement { element in
-            guard element.isString else { return }
+            guard element.isString, out.count <= maxAnswerBytes else { return }
             if !first { out.append(",") }
             first = false
             _ = element.writeString(into: &out)

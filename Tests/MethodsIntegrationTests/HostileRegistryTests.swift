@@ -209,6 +209,40 @@ import TestFixtures
         await rig.close()
     }
 
+    /// A manifest under the 4 MiB limit made of empty descriptors would be
+    /// an answer of 126 MiB (every descriptor is written with all its
+    /// keys): refused as `manifest_too_large` by `image_manifest`,
+    /// `image_index` and `image_referrers`, and left out by `image_manifests`.
+    @Test func aManifestOfEmptyDescriptorsIsRefusedNotAmplified() async throws {
+        let rig = try Rig()
+        let empties = Array(repeating: "{}", count: (4 << 20) / 3 - 100).joined(separator: ",")
+        let image = rig.registry.manifest(
+            "app", tag: "empties", Array(#"{"schemaVersion":2,"layers":[\#(empties)]}"#.utf8))
+        let index = rig.registry.manifest(
+            "app", tag: "index", mediaType: ManifestMediaType.ociIndex,
+            Array(#"{"schemaVersion":2,"manifests":[\#(empties)]}"#.utf8))
+        // The referrers API answers 404 here, so the referrers tag is read.
+        _ = rig.registry.manifest(
+            "app", tag: "\(image.algorithm.rawValue)-\(image.hex)", mediaType: ManifestMediaType.ociIndex,
+            Array(#"{"schemaVersion":2,"manifests":[\#(empties)]}"#.utf8))
+        let calls: [(String, [JSONValue])] = [
+            ("ec.oci.image_manifest", [rig.ref("app", image)]),
+            ("ec.oci.image_manifest", [.string("\(rig.registry.host)/app:empties")]),
+            ("ec.oci.image_index", [rig.ref("app", index)]),
+            ("ec.oci.image_referrers", [rig.ref("app", image)]),
+        ]
+        for (method, params) in calls {
+            let answer = try await rig.session.call(method, .array(params))
+            #expect(answer.errorCode == -32005, "\(method): \(answer.jsonText.prefix(300))")
+            #expect(answer.errorReason == "manifest_too_large", "\(method)")
+        }
+        // The batch leaves a ref it could not answer out of its result.
+        let batch = try await rig.session.call("ec.oci.image_manifests", [[rig.ref("app", image)]])
+        #expect(batch["result"] == [:], "\(batch.jsonText.prefix(300))")
+        try await rig.expectStillServing()
+        await rig.close()
+    }
+
     @Test func responseHeadersWithoutEndAreRefused() async throws {
         let rig = try Rig()
         let image = rig.registry.image("app", tag: "v1", layers: [])

@@ -7,8 +7,11 @@ import Testing
 /// when the text is not JSON.
 private func shapedBothWays(_ text: [UInt8], index: Bool = false) -> (tree: String, tape: String)? {
     guard let tree = try? JSONParser.parse(text), let tape = try? JSONTape.parse(text) else { return nil }
-    let fromTree = index ? Shapes.index(tree) : Shapes.manifest(tree)
-    let fromTape = tape.withRoot { index ? Shapes.index($0) : Shapes.manifest($0) }
+    guard let fromTree = try? (index ? Shapes.index(tree) : Shapes.manifest(tree)),
+        let fromTape = try? tape.withRoot({ root throws(Shapes.AnswerTooLarge) in
+            try index ? Shapes.index(root) : Shapes.manifest(root)
+        })
+    else { return nil }
     return (fromTree.jsonText, fromTape.jsonText)
 }
 
@@ -34,12 +37,12 @@ private func shapedBothWays(_ text: [UInt8], index: Bool = false) -> (tree: Stri
 
     @Test func manifestsGetSubjectOnlyWhenTheyHaveOne() throws {
         let manifest: JSONValue = ["schemaVersion": 2, "config": ["digest": "sha256:c", "size": 2, "mediaType": "c"]]
-        let shaped = Shapes.manifest(manifest)
+        let shaped = try Shapes.manifest(manifest)
         #expect(shaped.objectValue?.keys == ["schemaVersion", "mediaType", "config", "layers", "annotations"])
         #expect(shaped["mediaType"] == "")
         var withSubject = manifest.objectValue!
         withSubject["subject"] = ["digest": "sha256:s", "size": 5, "mediaType": "m"]
-        #expect(Shapes.manifest(JSONValue.object(withSubject))["subject"]?["digest"] == "sha256:s")
+        #expect(try Shapes.manifest(JSONValue.object(withSubject))["subject"]?["digest"] == "sha256:s")
     }
 
     /// A key given twice keeps its first place and its last string (what a
@@ -56,7 +59,7 @@ private func shapedBothWays(_ text: [UInt8], index: Bool = false) -> (tree: Stri
         annotations.append("a", "4")
         annotations.append("b", "5")
         let document: JSONValue = ["annotations": .object(annotations)]
-        let shaped = Shapes.manifest(document)
+        let shaped = try Shapes.manifest(document)
         let both = try #require(shapedBothWays(JSONWriter.bytes(document)))
         #expect(both.tree == shaped.jsonText && both.tape == shaped.jsonText)
         let expected = ["a": "4", "b": "5"].merging((0..<padding).map { ("p\($0)", "x") }) { a, _ in a }
@@ -77,8 +80,10 @@ private func shapedBothWays(_ text: [UInt8], index: Bool = false) -> (tree: Stri
         let clock = ContinuousClock()
         var shaped: JSONValue = nil
         var shapedFromTape: JSONValue = nil
-        let elapsed = clock.measure { shaped = Shapes.manifest(document) }
-        let elapsedFromTape = clock.measure { shapedFromTape = tape.withRoot { Shapes.manifest($0) } }
+        let elapsed = try clock.measure { shaped = try Shapes.manifest(document) }
+        let elapsedFromTape = try clock.measure {
+            shapedFromTape = try tape.withRoot { root throws(Shapes.AnswerTooLarge) in try Shapes.manifest(root) }
+        }
         #expect(shaped["annotations"]?.objectValue?.count == 400_000)
         #expect(shapedFromTape.jsonText == shaped.jsonText)
         #expect(elapsed < .seconds(30))
@@ -116,6 +121,34 @@ private func shapedBothWays(_ text: [UInt8], index: Bool = false) -> (tree: Stri
         let expected = #""annotations":{""# + precomposed + #"":"3",""# + decomposed + #"":"2"}"#
         // By bytes: `String.contains` would equate the two spellings.
         #expect(Array(both.tape.utf8).firstRange(of: Array(expected.utf8)) != nil, "\(both.tape)")
+    }
+
+    /// Every descriptor is written with all its keys, so 4 MiB of `{}`
+    /// would be an answer of 126 MiB: refused past 16 MiB, from a tree, a
+    /// tape or a referrers list.
+    @Test func anAnswerIsBoundedWhateverTheManifestHolds() throws {
+        let count = (4 << 20) / 3
+        let empties = Array(repeating: "{}", count: count).joined(separator: ",")
+        let text = Array(("{\"layers\":[" + empties + "]}").utf8)
+        let tree = try JSONParser.parse(text)
+        #expect(throws: Shapes.AnswerTooLarge.self) { try Shapes.manifest(tree) }
+        let index = try JSONParser.parse(Array(("{\"manifests\":[" + empties + "]}").utf8))
+        #expect(throws: Shapes.AnswerTooLarge.self) { try Shapes.index(index) }
+        let tape = try JSONTape.parse(text)
+        #expect(throws: Shapes.AnswerTooLarge.self) {
+            try tape.withRoot { root throws(Shapes.AnswerTooLarge) in try Shapes.manifest(root) }
+        }
+        let descriptors = [JSONValue](repeating: [:], count: count)
+        #expect(throws: Shapes.AnswerTooLarge.self) { try Shapes.referrers(descriptors, repository: "r.test/app") }
+        // A tenth of it is answered, as it always was.
+        let tenth = Array(
+            ("{\"layers\":[" + Array(repeating: "{}", count: count / 10).joined(separator: ",") + "]}").utf8)
+        let answer = try JSONTape.parse(tenth).withRoot { root throws(Shapes.AnswerTooLarge) in
+            try Shapes.manifest(root)
+        }
+        #expect(answer["layers"]?.arrayValue?.count == count / 10)
+        let someReferrers = try Shapes.referrers(Array(descriptors.prefix(count / 10)), repository: "r.test/app")
+        #expect(someReferrers.arrayValue?.count == count / 10)
     }
 
     static let platformCases: [(String, JSONValue, Bool)] = [
