@@ -10,7 +10,8 @@ package struct JSONTape: Sendable {
         case null, `true`, `false`, number, array, object
         /// A string without escapes: its bytes are its content.
         case string
-        /// A string with escapes, decoded when read.
+        /// A string with escapes: decoded as it was read, its text is
+        /// `strings[start]`.
         case escapedString
     }
 
@@ -18,7 +19,8 @@ package struct JSONTape: Sendable {
     @usableFromInline
     struct Entry: Sendable {
         var kind: Kind
-        /// A number's or a string's bytes (a string's between its quotes).
+        /// A number's or a string's bytes (a string's between its quotes);
+        /// for a string with escapes, `start` is its place in `strings`.
         var start: UInt32
         var end: UInt32
         /// The entry after this value and all it holds.
@@ -31,6 +33,10 @@ package struct JSONTape: Sendable {
     /// an array by its elements, each container's `next` past its last.
     @usableFromInline
     let entries: [Entry]
+    /// The strings with escapes, decoded once, as the reader read them (a
+    /// key looked up many times is not decoded again at every look).
+    @usableFromInline
+    let strings: [String]
 
     /// The tape of one JSON value (surrounded by optional whitespace),
     /// refused as `JSONParser.parse` refuses it, with the same errors.
@@ -47,7 +53,7 @@ package struct JSONTape: Sendable {
             Result { () throws(JSONParseError) in try JSONReader.read(raw, maxDepth: maxDepth, into: &builder) }
         }
         try result.get()
-        return JSONTape(bytes: bytes, entries: builder.entries)
+        return JSONTape(bytes: bytes, entries: builder.entries, strings: builder.strings)
     }
 
     /// What `body` makes of the top value. Nodes point into this tape:
@@ -56,8 +62,10 @@ package struct JSONTape: Sendable {
     package func withRoot<T, E: Error>(_ body: (Node) throws(E) -> T) throws(E) -> T {
         try bytes.withUnsafeBufferPointer { (text) throws(E) -> T in
             try entries.withUnsafeBufferPointer { (entries) throws(E) -> T in
-                // A tape always holds one value, and text (parse refuses none).
-                try body(Node(text: text.baseAddress!, entries: entries.baseAddress!, index: 0))
+                try strings.withUnsafeBufferPointer { (strings) throws(E) -> T in
+                    // A tape always holds one value, and text (parse refuses none).
+                    try body(Node(text: text.baseAddress!, entries: entries.baseAddress!, strings: strings, index: 0))
+                }
             }
         }
     }
@@ -66,31 +74,30 @@ package struct JSONTape: Sendable {
     package struct Node: JSONDocumentNode {
         let text: UnsafePointer<UInt8>
         let entries: UnsafePointer<Entry>
+        let strings: UnsafeBufferPointer<String>
         let index: Int
 
         @usableFromInline
-        init(text: UnsafePointer<UInt8>, entries: UnsafePointer<Entry>, index: Int) {
+        init(
+            text: UnsafePointer<UInt8>, entries: UnsafePointer<Entry>, strings: UnsafeBufferPointer<String>, index: Int
+        ) {
             self.text = text
             self.entries = entries
+            self.strings = strings
             self.index = index
         }
 
         private var entry: Entry { entries[index] }
 
-        private func node(_ index: Int) -> Node { Node(text: text, entries: entries, index: index) }
+        private func node(_ index: Int) -> Node { Node(text: text, entries: entries, strings: strings, index: index) }
 
-        /// A string entry's bytes in the text (for an escaped one, as written).
+        /// The bytes in the text of a number, or of a string without escapes.
         private func bytes(of entry: Entry) -> UnsafeBufferPointer<UInt8> {
             UnsafeBufferPointer(start: text + Int(entry.start), count: Int(entry.end &- entry.start))
         }
 
-        /// An escaped string's decoded text: the reader accepted it, so it
-        /// reads again as a string (quotes included).
-        private func decoded(_ entry: Entry) -> String {
-            let quoted = UnsafeRawBufferPointer(
-                start: text + Int(entry.start) - 1, count: Int(entry.end - entry.start) + 2)
-            return (try? JSONParser.parse(quoted))?.stringValue ?? ""
-        }
+        /// An escaped string's decoded text.
+        private func decoded(_ entry: Entry) -> String { strings[Int(entry.start)] }
 
         private func key(_ entry: Entry) -> JSONMemberKey {
             entry.kind == .string ? JSONMemberKey(bytes: bytes(of: entry)) : JSONMemberKey(text: decoded(entry))
@@ -172,6 +179,7 @@ package struct JSONTape: Sendable {
 /// Records where each value lies, checking strings' UTF-8 in place.
 struct JSONTapeBuilder: JSONBuilder {
     var entries: [JSONTape.Entry] = []
+    var strings: [String] = []
 
     private mutating func append(_ kind: JSONTape.Kind, _ start: Int = 0, _ end: Int = 0) {
         entries.append(
@@ -186,7 +194,12 @@ struct JSONTapeBuilder: JSONBuilder {
 
     mutating func string(_ token: JSONStringToken, content: UnsafeBufferPointer<UInt8>) -> Void? {
         guard token.ascii || (try? UTF8Span(validating: content.span)) != nil else { return nil }
-        append(token.escaped ? .escapedString : .string, token.start, token.end)
+        if token.escaped {
+            strings.append(String(decoding: content, as: UTF8.self))
+            append(.escapedString, strings.count - 1, strings.count - 1)
+        } else {
+            append(.string, token.start, token.end)
+        }
         return ()
     }
 

@@ -94,6 +94,16 @@ private func expectSame<A: JSONDocumentNode, B: JSONDocumentNode>(_ a: A, _ b: B
         }
     }
 
+    /// Strings with escapes are decoded once, as the text is read, not at
+    /// every look: a manifest of many escaped keys is looked up in several
+    /// times as it is shaped.
+    @Test func stringsWithEscapesAreDecodedOnceAsTheTextIsRead() throws {
+        let tape = try JSONTape.parse(Array(#"{"\u0061":"\u00e9","b":"plain","c\n":["\"x\""]}"#.utf8))
+        #expect(tape.strings == ["a", "\u{E9}", "c\n", "\"x\""])
+        #expect(tape.withRoot { $0.member("a")?.stringText } == "\u{E9}")
+        #expect(tape.withRoot { $0.member("b")?.stringText } == "plain")
+    }
+
     @Test func anEscapedKeyIsFoundByWhatItDecodesTo() throws {
         let tape = try JSONTape.parse(Array(#"{"media\u0054ype":"x","mediaType":"y","\u006dediaType":"z"}"#.utf8))
         #expect(tape.withRoot { $0.member("mediaType")?.stringText } == "z")
