@@ -57,36 +57,39 @@ public enum JSONWriter {
 
     /// Appends `s` as a quoted, escaped JSON string to `out`.
     package static func writeString(_ s: String, into out: inout OutputBytes) {
-        out.append(UInt8(ascii: "\""))
         var s = s
-        s.withUTF8 { utf8 in
-            guard let base = utf8.baseAddress else { return }
-            var runStart = 0
-            var highBits: UInt8 = 0
-            while true {
-                // The bytes up to the next one that needs an escape, at once.
-                let special = StringScan.plainEnd(base, from: runStart, to: utf8.count, highBits: &highBits)
-                out.append(UnsafeBufferPointer(rebasing: utf8[runStart..<special]))
-                guard special < utf8.count else { return }
-                runStart = special + 1
-                let b = utf8[special]
-                out.append(UInt8(ascii: "\\"))
-                switch b {
-                case UInt8(ascii: "\""): out.append(UInt8(ascii: "\""))
-                case UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\"))
-                case 0x0A: out.append(UInt8(ascii: "n"))
-                case 0x0D: out.append(UInt8(ascii: "r"))
-                case 0x09: out.append(UInt8(ascii: "t"))
-                case 0x08: out.append(UInt8(ascii: "b"))
-                case 0x0C: out.append(UInt8(ascii: "f"))
-                default:
-                    out.append("u00")
-                    out.append(hexDigits[Int(b >> 4)])
-                    out.append(hexDigits[Int(b & 0xF)])
-                }
+        s.withUTF8 { writeString(utf8: $0, into: &out) }
+    }
+
+    /// Appends the UTF-8 text `utf8` as a quoted, escaped JSON string.
+    package static func writeString(utf8: UnsafeBufferPointer<UInt8>, into out: inout OutputBytes) {
+        out.append(UInt8(ascii: "\""))
+        defer { out.append(UInt8(ascii: "\"")) }
+        guard let base = utf8.baseAddress else { return }
+        var runStart = 0
+        var highBits: UInt8 = 0
+        while true {
+            // The bytes up to the next one that needs an escape, at once.
+            let special = StringScan.plainEnd(base, from: runStart, to: utf8.count, highBits: &highBits)
+            out.append(UnsafeBufferPointer(rebasing: utf8[runStart..<special]))
+            guard special < utf8.count else { return }
+            runStart = special + 1
+            let b = utf8[special]
+            out.append(UInt8(ascii: "\\"))
+            switch b {
+            case UInt8(ascii: "\""): out.append(UInt8(ascii: "\""))
+            case UInt8(ascii: "\\"): out.append(UInt8(ascii: "\\"))
+            case 0x0A: out.append(UInt8(ascii: "n"))
+            case 0x0D: out.append(UInt8(ascii: "r"))
+            case 0x09: out.append(UInt8(ascii: "t"))
+            case 0x08: out.append(UInt8(ascii: "b"))
+            case 0x0C: out.append(UInt8(ascii: "f"))
+            default:
+                out.append("u00")
+                out.append(hexDigits[Int(b >> 4)])
+                out.append(hexDigits[Int(b & 0xF)])
             }
         }
-        out.append(UInt8(ascii: "\""))
     }
 
     /// A number's stored text when it is an RFC 8259 number; anything else

@@ -12,11 +12,12 @@ protocol DerivedResultStore: Sendable {
 
 extension DiskCache: DerivedResultStore {
     func result(_ kind: String, _ name: String) -> JSONValue? {
-        // Verified against its hash before it is parsed; written by us.
-        derived(kind, name).flatMap { try? JSONParser.parse($0) }
+        // Verified against its hash before it is read; written by us. Kept
+        // as text, as it was stored.
+        derived(kind, name).flatMap { try? JSONParser.compacted($0) }
     }
 
     func store(_ kind: String, _ name: String, _ value: JSONValue) {
-        storeDerived(kind, name, Array(value.jsonText.utf8))
+        storeDerived(kind, name, JSONWriter.bytes(value))
     }
 }

@@ -40,7 +40,9 @@ struct MethodTable: Sendable {
                 let digest = try ContentService.requireDigest(ref)
                 return try await service.derived("parsed_blob", "\(ref.name)@\(digest)", for: ref) { [service] in
                     let bytes = try await service.blob(ref)
-                    guard let value = try? JSONParser.parse(bytes) else {
+                    // Kept as its compact text: a tree of a value-dense
+                    // blob would hold twelve times its size.
+                    guard let value = try? JSONParser.compacted(bytes) else {
                         throw RPCError(.unsupportedContent, reason: .notJSON, message: "blob \(text) is not JSON")
                     }
                     return value

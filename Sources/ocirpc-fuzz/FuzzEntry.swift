@@ -18,11 +18,15 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
     switch target {
     case "json":
-        if let value = try? JSONParser.parse(bytes) {
+        let value = try? JSONParser.parse(bytes)
+        if let value {
             // What is written must parse back to the same value.
             let again = try? JSONParser.parse(JSONWriter.bytes(value))
             precondition(again == value, "JSON round trip changed the value")
         }
+        // The text kept without a tree is what the writer writes for the tree.
+        let compacted = try? JSONParser.compacted(bytes)
+        precondition(compacted.map(JSONWriter.bytes) == value.map(JSONWriter.bytes), "compacted text differs")
     case "shape":
         // A manifest read two ways: the tape refuses what the parser
         // refuses, with the same error, and shapes the same answers.

@@ -22,6 +22,20 @@ import YAML
         #expect(try json("v: \(yaml)") == #"{"v":\#(expected)}"#)
     }
 
+    /// A file that is JSON is kept as its compact text, not as a tree: a
+    /// value-dense file (a few hundred KB of gzip can hold 500 MiB of
+    /// `[0,0,...]`) would otherwise hold twelve times its size.
+    @Test func aJSONFileIsKeptAsItsCompactText() throws {
+        let text = Array(("[ " + Array(repeating: "0", count: 100_000).joined(separator: ", ") + " ]").utf8)
+        let converted = try YAMLToJSON.convert(text)
+        guard case .encoded(let kept) = converted else {
+            Issue.record("not kept as text: \(converted.kindName)")
+            return
+        }
+        #expect(kept.bytes == JSONWriter.bytes(try JSONParser.parse(text)))
+        #expect(converted.memoryFootprint < text.count)
+    }
+
     @Test func quotedScalarsStayStrings() throws {
         #expect(try json("a: \"true\"\nb: '42'\nc: !!str 7") == #"{"a":"true","b":"42","c":"7"}"#)
     }
