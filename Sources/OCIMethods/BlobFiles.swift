@@ -7,8 +7,11 @@ import YAML
 /// the paths asked for, parsed as YAML or JSON. Unparseable and oversized
 /// entries are skipped.
 enum BlobFiles {
-    static func read(_ tar: TarReader, paths: Set<String>, maxEntryBytes: Int) throws -> JSONValue {
+    static func read(
+        _ tar: TarReader, paths: Set<String>, maxEntryBytes: Int, maxKeptBytes: Int = FileContent.maxKeptBytes
+    ) throws -> JSONValue {
         var result = JSONObject()
+        var kept = FileContent.Kept(limit: maxKeptBytes)
         while let entry = try tar.next() {
             guard entry.kind == .file, paths.contains(entry.name) else { continue }
             // Too large to parse: skipped, as the builtin skips it. A read
@@ -16,6 +19,7 @@ enum BlobFiles {
             guard entry.size <= maxEntryBytes,
                 let value = try FileContent.parse(try tar.readContents(limit: maxEntryBytes))
             else { continue }
+            try kept.add(value)
             result[entry.name] = value
         }
         return .object(result)

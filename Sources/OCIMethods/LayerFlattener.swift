@@ -22,11 +22,17 @@ struct LayerFlattener {
     private var trackedNameBytes = 0
     private let maxTrackedNameBytes: Int
     private var files: [String: JSONValue] = [:]
+    /// What the files kept hold in memory, bounded.
+    private var kept: FileContent.Kept
 
-    init(paths: [String], maxEntryBytes: Int, maxTrackedNameBytes: Int = LayerFlattener.maxTrackedNameBytes) {
+    init(
+        paths: [String], maxEntryBytes: Int, maxTrackedNameBytes: Int = LayerFlattener.maxTrackedNameBytes,
+        maxKeptBytes: Int = FileContent.maxKeptBytes
+    ) {
         directories = Set(paths.map { ArchivePath.clean($0).lowercased() })
         self.maxEntryBytes = maxEntryBytes
         self.maxTrackedNameBytes = maxTrackedNameBytes
+        kept = FileContent.Kept(limit: maxKeptBytes)
     }
 
     /// The files found so far, by cleaned entry name (sorted, as Go writes a map).
@@ -69,7 +75,9 @@ struct LayerFlattener {
                 files[name] = nil
                 continue
             }
-            files[name] = try FileContent.parse(try tar.readContents(limit: maxEntryBytes))
+            let value = try FileContent.parse(try tar.readContents(limit: maxEntryBytes))
+            if let value { try kept.add(value) }
+            files[name] = value
         }
         for (path, mark) in layerDecisions { decided.insert(path, mark) }
     }

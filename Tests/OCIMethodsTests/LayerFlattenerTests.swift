@@ -102,6 +102,31 @@ import YAML
         try enough.apply(TarReader(MemoryByteStream(layer.archive)))
     }
 
+    /// Each file is under the entry limit, but a layer may hold thousands:
+    /// what the files kept hold together is bounded, and past it the call
+    /// fails (never a file left out, which would read as absent).
+    @Test func theFilesKeptTogetherAreBounded() throws {
+        var layer = TarBuilder()
+        for i in 0..<100 { layer.file("dir/file-\(i).json", "[1,2,3]") }
+        var small = LayerFlattener(paths: ["dir"], maxEntryBytes: 1 << 20, maxKeptBytes: 1000)
+        #expect { try small.apply(TarReader(MemoryByteStream(layer.archive))) } throws: {
+            ($0 as? ArchiveError)?.reason == .archiveTooLarge
+        }
+        var enough = LayerFlattener(paths: ["dir"], maxEntryBytes: 1 << 20, maxKeptBytes: 1 << 20)
+        try enough.apply(TarReader(MemoryByteStream(layer.archive)))
+        #expect(enough.result.objectValue?.count == 100)
+        let paths = Set((0..<100).map { "dir/file-\($0).json" })
+        #expect {
+            try BlobFiles.read(
+                TarReader(MemoryByteStream(layer.archive)), paths: paths, maxEntryBytes: 1 << 20, maxKeptBytes: 1000)
+        } throws: {
+            ($0 as? ArchiveError)?.reason == .archiveTooLarge
+        }
+        let read = try BlobFiles.read(
+            TarReader(MemoryByteStream(layer.archive)), paths: paths, maxEntryBytes: 1 << 20, maxKeptBytes: 1 << 20)
+        #expect(read.objectValue?.count == 100)
+    }
+
     @Test func cleanPathsAreRecognisedAndOthersCleaned() {
         for path in ["a", "a/b", "a.b/.c/..d/...", ".wh.x"] {
             #expect(ArchivePath.isClean(path), "\(path)")
