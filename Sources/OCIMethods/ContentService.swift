@@ -149,22 +149,11 @@ final class ContentService: Sendable {
         let childDigest = try tape.withRoot { root throws(RPCError) in
             Self.isIndex(top, root) ? try Self.childDigest(of: root, ref: ref, platform: platform) : nil
         }
-        guard let childDigest else { return try tape.withRoot { root throws(RPCError) in try Self.shaped(root, ref) } }
+        guard let childDigest else { return try tape.withRoot { try Shapes.manifest($0) } }
         let child = try await manifest(ref, digest: childDigest)
-        return try Self.tape(child, ref: ref).withRoot { root throws(RPCError) in
+        return try Self.tape(child, ref: ref).withRoot { root in
             try Self.refuseNestedIndex(child, root, ref: ref, platform: platform)
-            return try Self.shaped(root, ref)
-        }
-    }
-
-    /// The `image_manifest` answer for an image manifest `ref` names.
-    static func shaped<Document: JSONDocumentNode>(_ document: Document, _ ref: ImageReference) throws(RPCError)
-        -> JSONValue
-    {
-        do throws(Shapes.AnswerTooLarge) {
-            return try Shapes.manifest(document)
-        } catch {
-            throw error.rpcError("\(ref)")
+            return try Shapes.manifest(root)
         }
     }
 

@@ -28,6 +28,11 @@ enum ErrorMapping {
                 data: ["ref": .string(ref)])
         case is CancellationError:
             return .cancelled
+        case is Shapes.AnswerTooLarge:
+            return RPCError(
+                .limitExceeded, reason: .manifestTooLarge,
+                message: "\(ref): the answer would be over \(Shapes.maxAnswerBytes >> 20) MiB",
+                data: ["ref": .string(ref)])
         case let error as YAMLError:
             return RPCError(
                 error.isLimit ? .limitExceeded : .unsupportedContent,

@@ -79,17 +79,13 @@ struct MethodTable: Sendable {
             },
             method("ec.oci.image_index", [Self.ref]) { _, ref, _ in
                 let fetched = try await service.manifest(ref)
-                return try ContentService.tape(fetched, ref: ref).withRoot { document throws(RPCError) in
+                return try ContentService.tape(fetched, ref: ref).withRoot { document in
                     guard ContentService.isIndex(fetched, document) else {
                         throw RPCError(
                             .unsupportedContent, reason: .unexpectedMediaType,
                             message: "\(ref) is \(fetched.mediaType), not an image index")
                     }
-                    do throws(Shapes.AnswerTooLarge) {
-                        return try Shapes.index(document)
-                    } catch {
-                        throw error.rpcError("\(ref)")
-                    }
+                    return try Shapes.index(document)
                 }
             },
             method("ec.oci.image_tag_refs", [Self.ref]) { _, ref, _ in
@@ -109,11 +105,7 @@ struct MethodTable: Sendable {
             },
             method("ec.oci.image_referrers", [Self.ref]) { _, ref, _ in
                 let referrers = try await service.referrers(ref)
-                do throws(Shapes.AnswerTooLarge) {
-                    return try Shapes.referrers(referrers, repository: ref.name)
-                } catch {
-                    throw error.rpcError("the referrers of \(ref)")
-                }
+                return try Shapes.referrers(referrers, repository: ref.name)
             },
         ]
     }

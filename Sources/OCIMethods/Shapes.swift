@@ -1,8 +1,6 @@
 import FoundationEssentials
 import Glibc
 import JSON
-import RPCDispatch
-import Reasons
 
 /// The JSON shapes the builtins return, built from registry documents:
 /// descriptors with every key present, manifests, indexes and referrers.
@@ -20,15 +18,8 @@ package enum Shapes {
     package static let maxAnswerBytes = 16 << 20
 
     /// An answer that would be over `maxAnswerBytes`: writing it stops
-    /// there, and the caller says what it was for.
-    package struct AnswerTooLarge: Error {
-        /// The contract's error for the answer for `what`.
-        func rpcError(_ what: String) -> RPCError {
-            RPCError(
-                .limitExceeded, reason: .manifestTooLarge,
-                message: "the answer for \(what) would be over \(Shapes.maxAnswerBytes >> 20) MiB")
-        }
-    }
+    /// there (`ErrorMapping` makes it `manifest_too_large` with the ref).
+    package struct AnswerTooLarge: Error {}
 
     /// A descriptor object: `mediaType`, `size`, `digest`, `data` (decoded
     /// text), `urls`, `annotations`, `artifactType` always; `platform` only
