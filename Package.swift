@@ -17,10 +17,12 @@ let package = Package(
         .target(name: "Reasons"),
         // Command-line options and OCIRPC_* variables, declared by each module for itself.
         .target(name: "Options"),
+        // What the calls in flight may hold in memory together, and each call's share of it.
+        .target(name: "Memory", dependencies: ["Reasons"]),
         // JSON value type, strict parser and writer over bytes.
         .target(name: "JSON"),
         // Stdin/stdout framing: newline-delimited and Content-Length.
-        .target(name: "Framing", dependencies: ["Locking"]),
+        .target(name: "Framing", dependencies: ["Locking", "Memory"]),
         // Debian C libraries.
         .systemLibrary(
             name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto",
@@ -47,12 +49,13 @@ let package = Package(
         // Line-oriented stderr logging.
         .target(name: "Logging", dependencies: ["JSON"]),
         // JSON-RPC 2.0 dispatch: method registry, params, cancellation, batches.
-        .target(name: "RPCDispatch", dependencies: ["CSystem", "JSON", "Locking", "Reasons", "Tally"]),
+        .target(name: "RPCDispatch", dependencies: ["CSystem", "JSON", "Locking", "Memory", "Reasons", "Tally"]),
         // Configuration, lifecycle and server methods; wires the pieces together.
         .target(
             name: "ServerCore",
             dependencies: [
-                "CSystem", "JSON", "Framing", "Locking", "RPCDispatch", "Logging", "Options", "Reasons", "Tally",
+                "CSystem", "JSON", "Framing", "Locking", "Memory", "RPCDispatch", "Logging", "Options", "Reasons",
+                "Tally",
             ]),
         // Manifests and tag answers kept on disk, shared by every process of the user.
         .target(name: "DiskCaching", dependencies: ["CSystem", "CZlib", "Locking", "Logging", "Registry", "Tally"]),
@@ -60,7 +63,8 @@ let package = Package(
         .target(
             name: "OCIMethods",
             dependencies: [
-                "Archive", "Caching", "CSystem", "DiskCaching", "JSON", "Locking", "Logging", "Options", "Reasons",
+                "Archive", "Caching", "CSystem", "DiskCaching", "JSON", "Locking", "Logging", "Memory", "Options",
+                "Reasons",
                 "RPCDispatch",
                 "Registry", "ServerCore", "Tally", "YAML",
             ]),
@@ -80,7 +84,8 @@ let package = Package(
         .executableTarget(name: "ocirpc-bench-client", dependencies: ["Locking", "Logging", "Registry"]),
 
         .testTarget(name: "JSONTests", dependencies: ["JSON", "TestFixtures"]),
-        .testTarget(name: "FramingTests", dependencies: ["Framing"]),
+        .testTarget(name: "FramingTests", dependencies: ["Framing", "Memory"]),
+        .testTarget(name: "MemoryTests", dependencies: ["Memory"]),
         .testTarget(
             name: "RegistryTests", dependencies: ["Reasons", "Options", "Registry", "JSON", "Locking", "TestFixtures"]),
         // Against a real registry (docker-registry) started by the tests.
@@ -99,10 +104,10 @@ let package = Package(
         .testTarget(
             name: "OCIMethodsTests",
             dependencies: [
-                "Reasons", "OCIMethods", "Locking", "Registry", "RPCDispatch", "Archive", "JSON", "TestFixtures",
-                "YAML",
+                "Reasons", "OCIMethods", "Locking", "Memory", "Registry", "RPCDispatch", "Archive", "JSON",
+                "TestFixtures", "YAML",
             ]),
-        .testTarget(name: "RPCDispatchTests", dependencies: ["Reasons", "RPCDispatch", "JSON", "Locking"]),
+        .testTarget(name: "RPCDispatchTests", dependencies: ["Reasons", "RPCDispatch", "JSON", "Locking", "Memory"]),
         .testTarget(
             name: "ServerCoreTests",
             dependencies: [

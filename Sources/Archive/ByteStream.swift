@@ -10,7 +10,11 @@ public protocol ByteStream: AnyObject {
 
 extension ByteStream {
     /// Everything left in the stream, refusing more than `limit` bytes.
-    public func readAll(limit: Int) throws(ArchiveError) -> [UInt8] {
+    /// `mayHold` is asked before the result grows by each chunk, and what
+    /// it returns is thrown (a memory budget that has not got the bytes).
+    public func readAll(
+        limit: Int, mayHold: (Int) -> ArchiveError? = { _ in nil }
+    ) throws(ArchiveError) -> [UInt8] {
         var result: [UInt8] = []
         let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 1)
         defer { chunk.deallocate() }
@@ -22,6 +26,7 @@ extension ByteStream {
                     .tooLarge, reason: .archiveTooLarge,
                     message: "content is larger than \(limit) bytes")
             }
+            if let refusal = mayHold(count) { throw refusal }
             result.append(contentsOf: chunk[0..<count])
         }
     }

@@ -1,5 +1,6 @@
 import Glibc
 import Locking
+import Memory
 
 /// The single writer of stdout: messages are framed, queued and written
 /// whole by one thread, which coalesces everything queued since its last
@@ -15,13 +16,18 @@ public final class OutputWriter: @unchecked Sendable {
     private var closed = false
     private var broken = false
     private let onBrokenPipe: @Sendable () -> Void
+    /// Counts what is queued and not yet written, so that calls see the
+    /// answers a slow client has not read yet.
+    private let memory: MemoryBudget?
 
     /// - Parameters:
     ///   - fd: where to write (stdout).
+    ///   - memory: where what is queued and not yet written is counted.
     ///   - onBrokenPipe: called once, from the writer thread, when the
     ///     reader of `fd` has gone away (EPIPE or another write error).
-    public init(fd: Int32, onBrokenPipe: @escaping @Sendable () -> Void = {}) {
+    public init(fd: Int32, memory: MemoryBudget? = nil, onBrokenPipe: @escaping @Sendable () -> Void = {}) {
         self.fd = fd
+        self.memory = memory
         self.onBrokenPipe = onBrokenPipe
         queued.reserveCapacity(1 << 16)
         spare.reserveCapacity(1 << 16)
@@ -37,7 +43,9 @@ public final class OutputWriter: @unchecked Sendable {
     public func send(_ payload: [UInt8]) {
         lock.lock()
         if !broken {
+            let before = queued.count
             mode.frame(payload, into: &queued)
+            memory?.add(queued.count - before)
             if writerIdle { lock.broadcast() }
         }
         lock.unlock()
@@ -95,9 +103,11 @@ public final class OutputWriter: @unchecked Sendable {
 
             lock.lock()
             writing = 0
+            memory?.giveBack(spare.count)
             spare.removeAll(keepingCapacity: spare.capacity <= 4 << 20)
             if !ok {
                 broken = true
+                memory?.giveBack(queued.count)
                 queued = []
             }
             lock.broadcast()

@@ -17,9 +17,8 @@ enum BlobFiles {
             // Too large to parse: skipped, as the builtin skips it. A read
             // that fails (a cut stream, the budget, cancellation) fails the call.
             guard entry.size <= maxEntryBytes,
-                let value = try FileContent.parse(try tar.readContents(limit: maxEntryBytes))
+                let value = try kept.read(tar, size: entry.size, maxEntryBytes: maxEntryBytes)
             else { continue }
-            try kept.add(value)
             result[entry.name] = value
         }
         return .object(result)

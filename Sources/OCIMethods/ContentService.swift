@@ -6,6 +6,7 @@ import Dispatch
 import FoundationEssentials
 import Glibc
 import JSON
+import Memory
 import RPCDispatch
 import Registry
 import YAML
@@ -303,7 +304,8 @@ final class ContentService: Sendable {
         if let cached = cache.value(key, as: [UInt8].self) { return cached }
         return try await blobFlights.run(key.name) { [self] in
             let bytes = try await withDownloadedBlob(ref, size: Self.maxBlobBytes, budget: makeBudget()) { stream in
-                try stream.readAll(limit: Self.maxBlobBytes)
+                let share = MemoryShare.current
+                return try stream.readAll(limit: Self.maxBlobBytes) { share?.refusal(taking: $0) }
             }
             cache.store(bytes, cost: bytes.count, for: key)
             return bytes
@@ -315,7 +317,8 @@ final class ContentService: Sendable {
     /// `budget`; the downloaded file is removed afterwards. `body`
     /// (decompression, tar reading, parsing) runs on a dispatch queue, off
     /// the task pool, so a large layer does not hold up the requests being
-    /// served meanwhile; cancelling the task stops it within one chunk.
+    /// served meanwhile, with the task's `MemoryShare.current`; cancelling
+    /// the task stops it within one chunk.
     func withDownloadedBlob<T: Sendable>(
         _ ref: ImageReference, size: Int? = nil, budget: ReadBudget,
         _ body: @escaping @Sendable (any ByteStream) throws -> T
@@ -323,11 +326,16 @@ final class ContentService: Sendable {
         let blob = try await source.fetchBlob(ref, directory: downloads, limit: size ?? RegistryClient.maxBlobBytes)
         defer { blob.discard() }
         let path = blob.file.path
+        let share = MemoryShare.current
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 Self.blockingWork.async {
                     continuation.resume(
-                        with: Result { try body(try Compression.openDecoded(path: path, budget: budget)) })
+                        with: Result {
+                            try MemoryShare.$current.withValue(share) {
+                                try body(try Compression.openDecoded(path: path, budget: budget))
+                            }
+                        })
                 }
             }
         } onCancel: {
@@ -352,6 +360,7 @@ final class ContentService: Sendable {
                 // A blocked registry stays blocked whatever was kept for it.
                 try source.refuseIfBlocked(ref)
                 if let kept = derivedStore.result(kind, name) {
+                    try MemoryShare.current?.take(Self.cost(kept))
                     cache.store(kept, cost: Self.cost(kept), for: key)
                     return kept
                 }

@@ -1,6 +1,7 @@
 import Reasons
 import Archive
 import JSON
+import Memory
 import RPCDispatch
 import Registry
 import YAML
@@ -15,6 +16,8 @@ enum ErrorMapping {
             return error.with("ref", .string(ref))
         case let error as RegistryError:
             return rpcError(error, ref: ref)
+        case let error as MemoryLimitExceeded:
+            return .memoryLimit(error, ref: ref)
         case let error as ArchiveError:
             let code: RPCErrorCode
             switch error.kind {
@@ -23,9 +26,10 @@ enum ErrorMapping {
             case .io: code = .internalError
             case .cancelled: return .cancelled
             }
-            return RPCError(
-                code, reason: error.reason, message: "\(ref): \(error.message)",
-                data: ["ref": .string(ref)])
+            var data: JSONObject = ["ref": .string(ref)]
+            // The budget of the calls in flight: free again once they are done.
+            if error.reason == MemoryLimitExceeded.reason { data.append("retryable", .bool(true)) }
+            return RPCError(code, reason: error.reason, message: "\(ref): \(error.message)", data: data)
         case is CancellationError:
             return .cancelled
         case is Shapes.AnswerTooLarge:

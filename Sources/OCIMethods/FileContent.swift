@@ -1,6 +1,7 @@
 import Reasons
 import Archive
 import JSON
+import Memory
 import YAML
 
 /// A file's contents as the builtins read them: YAML or JSON, or nil when
@@ -14,22 +15,41 @@ enum FileContent {
     /// layer may hold thousands, each a few hundred bytes of gzip.
     static let maxKeptBytes = 512 << 20
 
-    /// The memory the files kept so far hold, against `maxKeptBytes`.
+    /// The memory the files kept so far hold, against `maxKeptBytes`, and
+    /// against what the calls in flight may hold together (the call's
+    /// `MemoryShare`, when it has one).
     struct Kept {
         let limit: Int
+        let share: MemoryShare?
         private(set) var bytes = 0
 
-        init(limit: Int = FileContent.maxKeptBytes) { self.limit = limit }
+        init(limit: Int = FileContent.maxKeptBytes, share: MemoryShare? = MemoryShare.current) {
+            self.limit = limit
+            self.share = share
+        }
+
+        /// Reads the entry `tar` is at (`size` bytes, as its header says)
+        /// and parses it, holding its bytes against the share while it is
+        /// parsed, and keeps what it parses to.
+        mutating func read(_ tar: TarReader, size: Int, maxEntryBytes: Int) throws -> JSONValue? {
+            try share?.take(size)
+            defer { share?.giveBack(size) }
+            let value = try FileContent.parse(try tar.readContents(limit: maxEntryBytes))
+            if let value { try add(value) }
+            return value
+        }
 
         /// Counts `value` in, refusing it past the limit (fail closed: a
         /// file left out would read as absent).
-        mutating func add(_ value: JSONValue) throws(ArchiveError) {
-            bytes += value.memoryFootprint
+        mutating func add(_ value: JSONValue) throws {
+            let footprint = value.memoryFootprint
+            bytes += footprint
             guard bytes <= limit else {
                 throw ArchiveError(
                     .tooLarge, reason: .archiveTooLarge,
                     message: "the files read hold more than \(limit >> 20) MiB")
             }
+            try share?.take(footprint)
         }
     }
 
@@ -40,6 +60,19 @@ enum FileContent {
             throw error
         } catch {
             return nil
+        }
+    }
+}
+
+extension MemoryShare {
+    /// Takes `count` bytes, or says why not as the archive readers throw
+    /// it (`memory_limit`, answered retryable).
+    func refusal(taking count: Int) -> ArchiveError? {
+        do {
+            try take(count)
+            return nil
+        } catch {
+            return ArchiveError(.tooLarge, reason: MemoryLimitExceeded.reason, message: error.message)
         }
     }
 }

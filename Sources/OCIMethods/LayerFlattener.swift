@@ -75,9 +75,7 @@ struct LayerFlattener {
                 files[name] = nil
                 continue
             }
-            let value = try FileContent.parse(try tar.readContents(limit: maxEntryBytes))
-            if let value { try kept.add(value) }
-            files[name] = value
+            files[name] = try kept.read(tar, size: entry.size, maxEntryBytes: maxEntryBytes)
         }
         for (path, mark) in layerDecisions { decided.insert(path, mark) }
     }

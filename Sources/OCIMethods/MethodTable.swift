@@ -20,7 +20,10 @@ struct MethodTable: Sendable {
 
     var specs: [MethodSpec] {
         [
-            method("ec.oci.blob", [Self.ref, ParamSpec("encoding", .string, required: false, positional: false)]) {
+            method(
+                "ec.oci.blob", [Self.ref, ParamSpec("encoding", .string, required: false, positional: false)],
+                holdsMemory: true
+            ) {
                 params, ref, text in
                 let encoding = try params.optionalString("encoding") ?? "utf8"
                 guard encoding == "utf8" || encoding == "base64" else {
@@ -36,7 +39,7 @@ struct MethodTable: Sendable {
                 }
                 return .string(string)
             },
-            method("ec.oci.parsed_blob", [Self.ref]) { _, ref, text in
+            method("ec.oci.parsed_blob", [Self.ref], holdsMemory: true) { _, ref, text in
                 let digest = try ContentService.requireDigest(ref)
                 return try await service.derived("parsed_blob", "\(ref.name)@\(digest)", for: ref) { [service] in
                     let bytes = try await service.blob(ref)
@@ -48,7 +51,7 @@ struct MethodTable: Sendable {
                     return value
                 }
             },
-            method("ec.oci.blob_files", [Self.ref, Self.paths]) { params, ref, _ in
+            method("ec.oci.blob_files", [Self.ref, Self.paths], holdsMemory: true) { params, ref, _ in
                 let digest = try ContentService.requireDigest(ref)
                 let paths = try params.strings("paths", reason: .invalidPaths)
                 guard !paths.isEmpty else { return [:] }
@@ -67,7 +70,7 @@ struct MethodTable: Sendable {
                 try await service.imageManifestResult(ref, platform: try platform(params))
             },
             imageManifests,
-            method("ec.oci.image_files", [Self.ref, Self.paths]) { params, ref, _ in
+            method("ec.oci.image_files", [Self.ref, Self.paths], holdsMemory: true) { params, ref, _ in
                 let digest = try ContentService.requireDigest(ref)
                 let paths = try params.strings("paths", reason: .invalidPaths)
                 guard !paths.isEmpty else { return [:] }
@@ -187,11 +190,13 @@ struct MethodTable: Sendable {
 
     /// A method taking a ref first: parses it (`invalid_reference`) and maps
     /// every failure of `body` to the contract's error with the ref.
+    /// `holdsMemory`: the method reads whole files or blobs
+    /// (`MethodSpec.holdsMemory`).
     private func method(
-        _ name: String, _ params: [ParamSpec],
+        _ name: String, _ params: [ParamSpec], holdsMemory: Bool = false,
         _ body: @escaping @Sendable (Params, ImageReference, String) async throws -> JSONValue
     ) -> MethodSpec {
-        MethodSpec(name, params: params) { [references] params, _ in
+        MethodSpec(name, params: params, holdsMemory: holdsMemory) { [references] params, _ in
             let text = try params.string("ref")
             let ref = try references.parse(text)
             do {

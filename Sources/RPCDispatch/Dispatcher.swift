@@ -2,6 +2,7 @@ import Reasons
 import CSystem
 import JSON
 import Locking
+import Memory
 import Synchronization
 import Tally
 
@@ -19,18 +20,23 @@ public final class Dispatcher: Sendable {
     private let inFlight: InFlightRequests
     private let shuttingDown = Atomic<Bool>(false)
     private let onHandlerError: @Sendable (String, any Error) -> Void
+    /// What the calls in flight may hold in memory together.
+    public let memory: MemoryBudget
 
     /// - Parameters:
     ///   - registry: the methods served.
     ///   - sink: where responses and notifications go.
     ///   - maxRunning: calls run at once; later ones wait in a queue.
     ///   - maxQueuedBytes: what waiting calls may hold before reading pauses.
+    ///   - memory: what the calls in flight may hold together: their
+    ///     answers while written out, and what calls that hold memory
+    ///     (`MethodSpec.holdsMemory`) take as they read.
     ///   - onHandlerError: told about handler failures that were not
     ///     `RPCError`s (they are answered as -32603), for logging.
     public init(
         registry: MethodRegistry, sink: any MessageSink, maxDepth: Int = JSONParser.defaultMaxDepth,
         maxRunning: Int = Dispatcher.defaultMaxRunning, maxQueuedBytes: Int = Dispatcher.defaultMaxQueuedBytes,
-        maxResponseBytes: Int = Dispatcher.defaultMaxResponseBytes,
+        maxResponseBytes: Int = Dispatcher.defaultMaxResponseBytes, memory: MemoryBudget = MemoryBudget(),
         onCompleted: (@Sendable (CompletedCall) -> Void)? = nil,
         onHandlerError: @escaping @Sendable (String, any Error) -> Void = { _, _ in }
     ) {
@@ -41,13 +47,14 @@ public final class Dispatcher: Sendable {
         self.inFlight = InFlightRequests(maxRunning: maxRunning, maxQueuedBytes: maxQueuedBytes) { call in
             Dispatcher.body(
                 call, dispatcher: this, notifications: notifications, maxResponseBytes: maxResponseBytes,
-                onCompleted: onCompleted,
+                memory: memory, onCompleted: onCompleted,
                 onHandlerError: onHandlerError)
         }
         self.registry = registry
         self.sink = sink
         self.maxDepth = maxDepth
         self.onHandlerError = onHandlerError
+        self.memory = memory
         this.set(self)
     }
 
@@ -216,7 +223,7 @@ public final class Dispatcher: Sendable {
     /// The task body that runs `call` and answers it.
     private static func body(
         _ call: PendingCall, dispatcher: WeakDispatcher, notifications: NotificationSender, maxResponseBytes: Int,
-        onCompleted: (@Sendable (CompletedCall) -> Void)?,
+        memory: MemoryBudget, onCompleted: (@Sendable (CompletedCall) -> Void)?,
         onHandlerError: @escaping @Sendable (String, any Error) -> Void
     ) -> @Sendable () async -> Void {
         let spec = call.spec, id = call.id, reply = call.reply
@@ -234,17 +241,25 @@ public final class Dispatcher: Sendable {
             }
             let context = RequestContext(
                 id: id, method: spec.name, notifications: notifications, dispatcher: dispatcher)
+            // What the call reads whole stays taken until its answer is
+            // with the writer: the answer holds it.
+            let share = spec.holdsMemory ? MemoryShare(of: memory) : nil
+            defer { withExtendedLifetime(share) {} }
             let response: [UInt8]
             do {
-                // Bound only when requests are logged: no task-local
-                // binding otherwise.
-                let result =
-                    if let tally {
-                        try await RequestTally.$current.withValue(tally) {
-                            try await spec.handler(call.params, context)
-                        }
-                    } else {
+                // Each bound only when it is needed: no task-local binding
+                // otherwise.
+                @Sendable func handle() async throws -> JSONValue {
+                    guard let tally else { return try await spec.handler(call.params, context) }
+                    return try await RequestTally.$current.withValue(tally) {
                         try await spec.handler(call.params, context)
+                    }
+                }
+                let result =
+                    if let share {
+                        try await MemoryShare.$current.withValue(share) { try await handle() }
+                    } else {
+                        try await handle()
                     }
                 guard let id, let reply else { return }
                 if Task.isCancelled { failure = .cancelled }
@@ -262,7 +277,18 @@ public final class Dispatcher: Sendable {
                                 message: "the answer to \(spec.name) is over \(maxResponseBytes) bytes")))
                     return
                 }
+                // Taken while it goes to the writer, which counts it until
+                // it is written; what the call read stays taken with it
+                // (its share goes when this task ends).
+                guard memory.take(response.count) else {
+                    failure = .memoryLimit
+                    reply(
+                        MessageEncoding.error(
+                            id: id, .memoryLimit(MemoryLimitExceeded(limit: memory.limit, asked: response.count))))
+                    return
+                }
                 reply(response)
+                memory.giveBack(response.count)
             } catch {
                 guard let id, let reply else { return }
                 let rpcError: RPCError
@@ -270,6 +296,8 @@ public final class Dispatcher: Sendable {
                     rpcError = .cancelled
                 } else if let error = error as? RPCError {
                     rpcError = error
+                } else if let error = error as? MemoryLimitExceeded {
+                    rpcError = .memoryLimit(error)
                 } else {
                     onHandlerError(spec.name, error)
                     rpcError = .internalError("Internal error in \(spec.name)")

@@ -49,15 +49,20 @@ public struct MethodSpec: Sendable {
     /// Starts at once even while other calls wait for a turn: lifecycle and
     /// statistics methods, which must answer while registry work is stuck.
     public let runsImmediately: Bool
+    /// Whether the call reads whole files or blobs, sized by what a
+    /// registry sent: it runs with a `MemoryShare` of the dispatcher's
+    /// budget bound to `MemoryShare.current`.
+    public let holdsMemory: Bool
     public let handler: MethodHandler
 
     public init(
         _ name: String, params: [ParamSpec] = [], ignoresUnknownParams: Bool = false,
         onReceive: (@Sendable (Dispatcher) -> Void)? = nil, runsImmediately: Bool = false,
-        handler: @escaping MethodHandler
+        holdsMemory: Bool = false, handler: @escaping MethodHandler
     ) {
         self.onReceive = onReceive
         self.runsImmediately = runsImmediately
+        self.holdsMemory = holdsMemory
         self.name = name
         self.params = params
         self.ignoresUnknownParams = ignoresUnknownParams

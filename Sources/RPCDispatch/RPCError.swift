@@ -1,4 +1,5 @@
 import JSON
+import Memory
 import Reasons
 
 /// The error codes of the ocirpc contract (`protocol/openrpc.json`, `components.errors`).
@@ -79,6 +80,17 @@ extension RPCError {
 
     public static func internalError(_ message: String) -> RPCError {
         RPCError(.internalError, reason: .internal, message: message)
+    }
+
+    /// -32005 `memory_limit`: the calls in flight hold what this one
+    /// needs (retryable once they are done).
+    public static func memoryLimit(_ error: MemoryLimitExceeded, ref: String? = nil) -> RPCError {
+        var data = JSONObject()
+        if let ref { data.append("ref", .string(ref)) }
+        data.append("retryable", .bool(true))
+        return RPCError(
+            .limitExceeded, reason: MemoryLimitExceeded.reason,
+            message: ref.map { "\($0): \(error.message)" } ?? error.message, data: data)
     }
 
     public static let cancelled = RPCError(

@@ -82,6 +82,9 @@ enum CoreMethods {
         // Not counting the server.stats call that is asking.
         object.append("inFlight", .integer(max(0, dispatcher.inFlightCount - 1)))
         object.append("heapBytes", .integer(Int(ocirpc_heap_bytes_in_use())))
+        object.append(
+            "memoryHeld",
+            ["used": .integer(dispatcher.memory.heldBytes), "budget": .integer(dispatcher.memory.limit)])
         for ext in extensions {
             for member in ext.stats() { object.append(member.key, member.value) }
         }

@@ -4,6 +4,7 @@ import JSON
 import Locking
 import Logging
 import RPCDispatch
+import Memory
 
 /// `ocirpc [options] call METHOD [ARG...]`: one request, answered without
 /// the stdio loop. Each ARG is a JSON value when it parses as one, else a
@@ -12,7 +13,8 @@ import RPCDispatch
 /// one line, with nothing on stdout, and the exit status 1.
 enum OneShotCall {
     static func run(
-        method: String, arguments: [String], progress: Bool, extensions: [ServerExtension], logger: Logger
+        method: String, arguments: [String], progress: Bool, memory: MemoryBudget, extensions: [ServerExtension],
+        logger: Logger
     ) -> Int32 {
         var registry = MethodRegistry()
         for ext in extensions { registry.register(ext.methods) }
@@ -23,7 +25,7 @@ enum OneShotCall {
         let total = Set((refs ?? []).compactMap(\.stringValue)).count
         let sink = AnswerSink(total: streams ? total : nil)
         let dispatcher = Dispatcher(
-            registry: registry, sink: sink,
+            registry: registry, sink: sink, memory: memory,
             onHandlerError: { method, error in
                 logger.error("unexpected failure in a handler", [("method", method), ("error", "\(type(of: error))")])
             })

@@ -765,6 +765,18 @@ enum OpenRPCDocument {
               "type": "integer",
               "description": "bytes the process's allocator has handed out and not had back (in use now, not what the system has given it)"
             },
+            "memoryHeld": {
+              "type": "object",
+              "description": "bytes the calls in flight hold against the memory budget (files and blobs read, answers being written out) and the budget (--max-memory-bytes)",
+              "properties": {
+                "used": {
+                  "type": "integer"
+                },
+                "budget": {
+                  "type": "integer"
+                }
+              }
+            },
             "caches": {
               "type": "object",
               "description": "per kind of cached content (manifest, image_manifest, blob, parsed_blob, blob_files, image_files): {hits, misses, entries, bytes, evictions}; \"tag\": the tag -> digest cache {hits, misses, entries}",
@@ -1199,6 +1211,7 @@ enum OpenRPCDocument {
               "yaml_too_large",
               "response_too_large",
               "headers_too_large",
+              "memory_limit",
               "unexpected_media_type",
               "no_matching_platform",
               "binary_content",
@@ -1363,7 +1376,7 @@ enum OpenRPCDocument {
         "code": -32005,
         "message": "Limit exceeded",
         "data": {
-          "reasons": "manifest_too_large, entry_too_large, archive_too_large, blob_too_large, name_too_long, decompression_limit, yaml_too_large, response_too_large, headers_too_large"
+          "reasons": "manifest_too_large, entry_too_large, archive_too_large, blob_too_large, name_too_long, decompression_limit, yaml_too_large, response_too_large, headers_too_large, memory_limit"
         }
       },
       "UnsupportedContent": {

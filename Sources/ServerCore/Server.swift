@@ -5,6 +5,7 @@ import Glibc
 import JSON
 import Locking
 import Logging
+import Memory
 import RPCDispatch
 import Tally
 
@@ -41,7 +42,8 @@ public final class Server: Sendable {
         self.logger = logger
         self.input = input
         let lifecycle = self.lifecycle
-        writer = OutputWriter(fd: output) {
+        let memory = MemoryBudget(limit: options.maxMemoryBytes)
+        writer = OutputWriter(fd: output, memory: memory) {
             logger.info("stdout closed by the client; exiting")
             lifecycle.finish(0)
         }
@@ -59,7 +61,8 @@ public final class Server: Sendable {
             requestLog = { @Sendable call in Server.logRequest(call, logger) }
         }
         dispatcher = Dispatcher(
-            registry: registry, sink: writer, onCompleted: requestLog,
+            registry: registry, sink: writer, memory: memory,
+            onCompleted: requestLog,
             onHandlerError: { method, error in
                 logger.error("unexpected failure in a handler", [("method", method), ("error", "\(type(of: error))")])
             })

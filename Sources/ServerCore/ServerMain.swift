@@ -1,6 +1,7 @@
 import Glibc
 import Logging
 import Options
+import Memory
 
 /// The `ocirpc` command: parses settings, then serves stdin/stdout.
 public enum ServerMain {
@@ -34,7 +35,7 @@ public enum ServerMain {
         if let call {
             return OneShotCall.run(
                 method: call.method, arguments: call.arguments, progress: call.progress || isatty(2) != 0,
-                extensions: extensions, logger: logger)
+                memory: MemoryBudget(limit: options.maxMemoryBytes), extensions: extensions, logger: logger)
         }
         if isatty(0) != 0 {
             logger.info(

@@ -1,4 +1,5 @@
 import Logging
+import Memory
 import Options
 
 /// The server's own settings: logging and the largest message it reads.
@@ -8,6 +9,8 @@ public struct ServerOptions: OptionSection, Equatable {
     public var logFormat: LogFormat = .text
     /// Largest accepted input message, in bytes.
     public var maxMessageBytes: Int = 64 << 20
+    /// What the calls in flight may hold in memory together (`MemoryBudget`).
+    public var maxMemoryBytes: Int = MemoryBudget.defaultLimit
 
     public init() {}
 
@@ -36,6 +39,13 @@ public struct ServerOptions: OptionSection, Equatable {
             help: "largest accepted message (default 64MiB)"
         ) { o, v throws(ConfigurationError) in
             o.maxMessageBytes = try OptionValue.byteSize(v, "--max-message-bytes", allowZero: false, max: 1 << 30)
+        },
+        CommandOption(
+            Self.self, flag: "--max-memory-bytes", variable: "OCIRPC_MAX_MEMORY_BYTES", valueName: "SIZE",
+            help:
+                "what the calls in flight may hold in memory together: files and blobs read, answers written (default 2GiB); past it a call fails with memory_limit, retryable"
+        ) { o, v throws(ConfigurationError) in
+            o.maxMemoryBytes = try OptionValue.byteSize(v, "--max-memory-bytes", allowZero: false, max: 1 << 40)
         },
     ]
 }

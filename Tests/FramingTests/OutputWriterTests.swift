@@ -1,4 +1,5 @@
 import Glibc
+import Memory
 import Synchronization
 import Testing
 @testable import Framing
@@ -44,6 +45,41 @@ private func readAll(_ fd: Int32) -> [UInt8] {
             String(decoding: readAll(fds[0]), as: UTF8.self)
                 == "Content-Length: 2\r\n\r\n{}Content-Length: 5\r\n\r\n[1,2]")
         close(fds[0])
+    }
+
+    @Test func whatTheClientHasNotReadIsCountedUntilItIsWritten() async {
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        let memory = MemoryBudget(limit: 1 << 30)
+        let writer = OutputWriter(fd: fds[1], memory: memory)
+        // Four times a pipe's buffer: most of it waits for the reader.
+        let message = [UInt8](repeating: UInt8(ascii: "1"), count: 256 << 10)
+        writer.send(message)
+        #expect(memory.heldBytes == message.count + 1)
+        let readEnd = fds[0]
+        let reader = Task.detached { readAll(readEnd) }
+        writer.flush()
+        #expect(memory.heldBytes == 0)
+        writer.close()
+        close(fds[1])
+        #expect(await reader.value.count == message.count + 1)
+        close(readEnd)
+    }
+
+    @Test func whatABrokenOutputHeldIsGivenBack() {
+        signal(SIGPIPE, SIG_IGN)
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        close(fds[0])
+        let memory = MemoryBudget(limit: 1 << 30)
+        let writer = OutputWriter(fd: fds[1], memory: memory)
+        for _ in 0..<100 { writer.send([UInt8](repeating: 0x31, count: 10_000)) }
+        writer.flush()
+        #expect(writer.isBroken)
+        writer.send(Array("{}".utf8))
+        #expect(memory.heldBytes == 0)
+        writer.close()
+        close(fds[1])
     }
 
     @Test func closedReaderIsReportedOnceAndFlushReturns() {

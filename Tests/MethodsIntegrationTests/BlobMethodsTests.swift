@@ -77,6 +77,64 @@ import TestFixtures
         await rig.stop()
     }
 
+    @Test func theCallsInFlightShareOneMemoryBudget() async throws {
+        // What a call reads whole, and its answer, are taken from a budget
+        // of 3 MiB: one file of 1 MiB fits, four do not, nor does a 4 MiB blob.
+        let rig = try await Rig.start(arguments: ["--max-memory-bytes", "3MiB", "--cache-bytes", "0"])
+        let megabyte = "[" + String(repeating: "1,", count: (1 << 19) - 1) + "1]"
+        var tar = TarBuilder()
+        for i in 0..<4 { tar.file("data/\(i).json", megabyte) }
+        let layer = try await rig.registry.pushBlob("budget", Data(Compressors.gzip(tar.archive)))
+        let ref = rig.ref("budget", layer)
+        let one = try await rig.session.result("ec.oci.blob_files", [.string(ref), ["data/0.json"]])
+        #expect(one["data/0.json"]?.arrayValue?.count == 1 << 19)
+        let four = try await rig.session.call(
+            "ec.oci.blob_files", [.string(ref), ["data/0.json", "data/1.json", "data/2.json", "data/3.json"]])
+        #expect(four.errorCode == -32005)
+        #expect(four.errorReason == "memory_limit")
+        #expect(four["error"]?["data"]?["retryable"] == true)
+        #expect(four["error"]?["data"]?["ref"] == .string(ref))
+        // The same through an image whose two layers hold two files each.
+        var lower = TarBuilder()
+        var upper = TarBuilder()
+        for i in 0..<2 {
+            lower.file("data/low-\(i).json", megabyte)
+            upper.file("data/up-\(i).json", megabyte)
+        }
+        var single = TarBuilder()
+        single.file("data/0.json", megabyte)
+        let image = try await rig.registry.pushImage(
+            "budget", "v1",
+            layers: [
+                (Compressors.gzip(lower.archive), Expected.gzipLayer),
+                (Compressors.gzip(upper.archive), Expected.gzipLayer),
+            ])
+        let flattened = try await rig.session.call(
+            "ec.oci.image_files", [.string(rig.ref("budget", image.digest)), ["data"]])
+        #expect(flattened.errorReason == "memory_limit")
+        // Refused as the files are kept, not only when the answer is written.
+        #expect(flattened["error"]?["data"]?["ref"] == .string(rig.ref("budget", image.digest)))
+        let fits = try await rig.registry.pushImage(
+            "budget", "v2", layers: [(Compressors.gzip(single.archive), Expected.gzipLayer)])
+        let fitting = try await rig.session.result(
+            "ec.oci.image_files", [.string(rig.ref("budget", fits.digest)), ["data"]])
+        #expect(fitting == one)
+
+        let big = try await rig.registry.pushBlob("budget", Data(String(repeating: "x", count: 4 << 20).utf8))
+        let blob = try await rig.session.call("ec.oci.blob", [.string(rig.ref("budget", big))])
+        #expect(blob.errorReason == "memory_limit")
+        let small = try await rig.registry.pushBlob("budget", Data("fits".utf8))
+        #expect(try await rig.session.result("ec.oci.blob", [.string(rig.ref("budget", small))]) == "fits")
+
+        // Everything taken was given back, and the same call is answered
+        // again as before.
+        let held = try await rig.session.result("server.stats", [])["memoryHeld"]
+        #expect(held?["used"] == 0)
+        #expect(held?["budget"] == .integer(3 << 20))
+        #expect(try await rig.session.result("ec.oci.blob_files", [.string(ref), ["data/0.json"]]) == one)
+        await rig.stop()
+    }
+
     @Test func imageFilesReadsTheFlattenedFilesystem() async throws {
         let rig = try await Rig.start()
         var base = TarBuilder()

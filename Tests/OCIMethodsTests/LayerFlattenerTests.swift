@@ -1,6 +1,7 @@
 import Reasons
 import Archive
 import JSON
+import Memory
 import Testing
 import TestFixtures
 import YAML
@@ -125,6 +126,49 @@ import YAML
         let read = try BlobFiles.read(
             TarReader(MemoryByteStream(layer.archive)), paths: paths, maxEntryBytes: 1 << 20, maxKeptBytes: 1 << 20)
         #expect(read.objectValue?.count == 100)
+    }
+
+    @Test func whatTheFilesHoldIsTakenFromTheCallsShareAndAnEntryOnlyWhileItIsRead() throws {
+        // 10,000 bytes of text that parse to `[1]`.
+        let padded = "[1" + String(repeating: " ", count: 9_997) + "]"
+        var layer = TarBuilder()
+        layer.file("dir/a.json", padded)
+        layer.file("dir/b.json", "[2]")
+        let archive = layer.archive
+        let paths: Set<String> = ["dir/a.json", "dir/b.json"]
+
+        for limit in [5_000, 20_000] {
+            let budget = MemoryBudget(limit: limit)
+            let share = MemoryShare(of: budget)
+            let read = {
+                try MemoryShare.$current.withValue(share) {
+                    try BlobFiles.read(TarReader(MemoryByteStream(archive)), paths: paths, maxEntryBytes: 1 << 20)
+                }
+            }
+            let flatten = {
+                try MemoryShare.$current.withValue(share) {
+                    var flattener = LayerFlattener(paths: ["dir"], maxEntryBytes: 1 << 20)
+                    try flattener.apply(TarReader(MemoryByteStream(archive)))
+                    return flattener.result
+                }
+            }
+            if limit < padded.utf8.count {
+                // The entry's bytes do not fit while it is read.
+                #expect { try read() } throws: { $0 is MemoryLimitExceeded }
+                #expect { try flatten() } throws: { $0 is MemoryLimitExceeded }
+                #expect(budget.heldBytes == 0)
+                continue
+            }
+            let files = try read()
+            #expect(files.objectValue?.count == 2)
+            // What is kept is what the values hold, not the text they came from.
+            let kept = (files["dir/a.json"]?.memoryFootprint ?? 0) + (files["dir/b.json"]?.memoryFootprint ?? 0)
+            #expect(kept > 0 && kept < 1000)
+            #expect(share.heldBytes == kept)
+            _ = try flatten()
+            #expect(share.heldBytes == 2 * kept)
+            #expect(budget.heldBytes == 2 * kept)
+        }
     }
 
     @Test func cleanPathsAreRecognisedAndOthersCleaned() {

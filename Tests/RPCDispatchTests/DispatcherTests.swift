@@ -1,4 +1,5 @@
 import JSON
+import Memory
 import Synchronization
 import Testing
 @testable import RPCDispatch
@@ -254,6 +255,68 @@ import Testing
         let got = await sink.waitFor(2)
         #expect(got.first { $0["id"] == 1 }?["error"]?["data"]?["reason"] == "response_too_large")
         #expect(got.first { $0["id"] == 2 }?["result"] == .null)
+    }
+
+    @Test func anAnswerTheMemoryBudgetHasNoRoomForIsARetryableError() async {
+        let sink = CollectingSink()
+        let memory = MemoryBudget(limit: 40)
+        let dispatcher = Dispatcher(registry: testRegistry(), sink: sink, memory: memory)
+        // {"jsonrpc":"2.0","id":1,"result":["hello",5]} is 45 bytes.
+        dispatcher.receive(#"{"jsonrpc":"2.0","method":"get_data","id":1}"#)
+        dispatcher.receive(#"{"jsonrpc":"2.0","method":"subtract","params":[3,2],"id":2}"#)
+        let got = await sink.waitFor(2)
+        let error = got.first { $0["id"] == 1 }?["error"]
+        #expect(error?["code"] == -32005)
+        #expect(error?["data"]?["reason"] == "memory_limit")
+        #expect(error?["data"]?["retryable"] == true)
+        #expect(got.first { $0["id"] == 2 }?["result"] == 1)
+        #expect(memory.heldBytes == 0)
+    }
+
+    @Test func aCallThatHoldsMemoryTakesFromItsShareUntilItIsAnswered() async {
+        let sink = CollectingSink()
+        let memory = MemoryBudget(limit: 1000)
+        var registry = MethodRegistry()
+        registry.register([
+            MethodSpec("reads", holdsMemory: true) { _, _ in
+                guard let share = MemoryShare.current else { return "no share" }
+                try share.take(600)
+                return .integer(memory.heldBytes)
+            },
+            MethodSpec("answers") { _, _ in MemoryShare.current == nil ? "no share" : "a share" },
+        ])
+        let dispatcher = Dispatcher(registry: registry, sink: sink, memory: memory)
+        dispatcher.receive(#"{"jsonrpc":"2.0","method":"reads","id":1}"#)
+        let first = await sink.waitFor(1)
+        #expect(first.first?["result"] == 600)
+        // Given back once the call's task is done with its answer.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while memory.heldBytes != 0 && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(1)) }
+        #expect(memory.heldBytes == 0)
+        dispatcher.receive(#"{"jsonrpc":"2.0","method":"reads","id":2}"#)
+        dispatcher.receive(#"{"jsonrpc":"2.0","method":"answers","id":3}"#)
+        let got = await sink.waitFor(3)
+        #expect(got.first { $0["id"] == 2 }?["result"] == 600)
+        #expect(got.first { $0["id"] == 3 }?["result"] == "no share")
+    }
+
+    @Test func aCallRefusedByTheBudgetIsARetryableLimitError() async {
+        let sink = CollectingSink()
+        let memory = MemoryBudget(limit: 1000)
+        var registry = MethodRegistry()
+        registry.register([
+            MethodSpec("greedy", holdsMemory: true) { _, _ in
+                try MemoryShare.current?.take(2000)
+                return "held"
+            }
+        ])
+        let dispatcher = Dispatcher(registry: registry, sink: sink, memory: memory)
+        dispatcher.receive(#"{"jsonrpc":"2.0","method":"greedy","id":1}"#)
+        let error = await sink.waitFor(1).first?["error"]
+        #expect(error?["code"] == -32005)
+        #expect(error?["data"]?["reason"] == "memory_limit")
+        #expect(error?["data"]?["retryable"] == true)
+        #expect(memory.heldBytes == 0)
     }
 
     @Test func batchMembersWaitTheirTurnLikeAnyCall() async {

@@ -91,7 +91,7 @@ import Testing
     @Test func everyStatsMemberIsDocumented() throws {
         let method = try #require(try document()["methods"]?.arrayValue?.first { $0["name"] == "server.stats" })
         let documented = Set(method["result"]?["schema"]?["properties"]?.objectValue?.keys ?? [])
-        let served = Set(["requests", "inFlight", "heapBytes"] + Self.ociExtension().stats().map(\.key))
+        let served = Set(["requests", "inFlight", "heapBytes", "memoryHeld"] + Self.ociExtension().stats().map(\.key))
         #expect(served == documented)
     }
 

@@ -58,7 +58,7 @@ private func isVersion(_ invocation: Invocation) -> Bool { if case .version = in
             "--max-concurrency", "3", "--cache-bytes=64MiB", "--tag-ttl", "2m", "--platform", "linux/arm64/v8",
             "--insecure-registry", "reg:5000", "--insecure-registry=other", "--timeout", "500ms",
             "--retries", "0", "--log-level", "debug", "--log-format", "json", "--max-message-bytes", "1K",
-            "--mirror", "docker.io=mirror:5000", "--cache-dir", "/var/cache/x",
+            "--mirror", "docker.io=mirror:5000", "--cache-dir", "/var/cache/x", "--max-memory-bytes", "1GiB",
         ])
         let env = try configuration(
             [],
@@ -68,6 +68,7 @@ private func isVersion(_ invocation: Invocation) -> Bool { if case .version = in
                 "OCIRPC_TIMEOUT": "0.5s", "OCIRPC_RETRIES": "0", "OCIRPC_LOG_LEVEL": "DEBUG",
                 "OCIRPC_LOG_FORMAT": "json", "OCIRPC_MAX_MESSAGE_BYTES": "1024",
                 "OCIRPC_MIRROR": "docker.io=mirror:5000", "OCIRPC_CACHE_DIR": "/var/cache/x",
+                "OCIRPC_MAX_MEMORY_BYTES": "1073741824",
             ])
         #expect(cli == env)
         #expect(cli.methods.maxConcurrency == 3)
@@ -77,10 +78,11 @@ private func isVersion(_ invocation: Invocation) -> Bool { if case .version = in
         #expect(cli.registry.timeout == 0.5)
         #expect(cli.registry.insecureRegistries == ["reg:5000", "other"])
         #expect(cli.server.maxMessageBytes == 1024)
+        #expect(cli.server.maxMemoryBytes == 1 << 30)
         #expect(cli.server.logLevel == .debug)
         #expect(cli.registry.mirrors == [.init(registry: "docker.io", mirror: RegistryMirror(host: "mirror:5000"))])
         #expect(cli.methods.cacheDirectory == .path("/var/cache/x"))
-        #expect(ServerCommand.options(modules).count == 18)
+        #expect(ServerCommand.options(modules).count == 19)
     }
 
     @Test func commandLineWinsOverEnvironment() throws {

@@ -1,0 +1,128 @@
+import Reasons
+import Synchronization
+
+/// What the calls in flight may hold in memory all together: the files
+/// they keep, the blobs they read whole, the entries they are parsing and
+/// the answers they are writing out. Every one of these is sized by what
+/// a registry sent, and each call is bounded on its own, but many calls
+/// at once multiply those bounds; the budget bounds their sum. A call that
+/// would take it past its limit fails (`memory_limit`, retryable), never
+/// the process.
+public final class MemoryBudget: Sendable {
+    /// The default limit: room for two calls at their own bounds (512 MiB
+    /// of files kept and a 512 MiB answer each).
+    public static let defaultLimit = 2 << 30
+
+    /// The most the calls in flight may hold together, in bytes.
+    public let limit: Int
+    private let held = Atomic<Int>(0)
+
+    public init(limit: Int = MemoryBudget.defaultLimit) {
+        self.limit = max(0, limit)
+    }
+
+    /// What the calls in flight hold now.
+    public var heldBytes: Int { held.load(ordering: .relaxed) }
+
+    /// Takes `count` bytes, or returns false (taking nothing) when they
+    /// would take the budget past its limit.
+    public func take(_ count: Int) -> Bool {
+        guard count > 0 else { return true }
+        var current = held.load(ordering: .relaxed)
+        while true {
+            let (next, overflow) = current.addingReportingOverflow(count)
+            guard !overflow, next <= limit else { return false }
+            let (exchanged, original) = held.compareExchange(
+                expected: current, desired: next, ordering: .relaxed)
+            if exchanged { return true }
+            current = original
+        }
+    }
+
+    /// Takes `count` bytes, or throws `MemoryLimitExceeded`.
+    public func takeOrThrow(_ count: Int) throws(MemoryLimitExceeded) {
+        guard take(count) else { throw MemoryLimitExceeded(limit: limit, asked: count) }
+    }
+
+    /// Counts `count` bytes already held, even past the limit (output
+    /// queued for the client: refusing it would lose an answer). Later
+    /// takes see them.
+    public func add(_ count: Int) {
+        guard count > 0 else { return }
+        held.add(count, ordering: .relaxed)
+    }
+
+    /// Gives back `count` bytes taken (or added) before.
+    public func giveBack(_ count: Int) {
+        guard count > 0 else { return }
+        held.subtract(count, ordering: .relaxed)
+    }
+}
+
+/// One call's part of a `MemoryBudget`: what it has taken, all given back
+/// when the share goes away, that is when the call and every task it
+/// started (a shared fetch inherits it) are done with it.
+///
+/// The dispatcher binds a share to `current` for the calls that read
+/// whole files or blobs; code running for them takes from it where it
+/// holds something sized from outside, before holding it.
+public final class MemoryShare: Sendable {
+    /// The share of the call this task runs for, if its method holds
+    /// memory of its own.
+    @TaskLocal public static var current: MemoryShare?
+
+    /// The budget this share is taken from.
+    public let budget: MemoryBudget
+    private let taken = Atomic<Int>(0)
+
+    public init(of budget: MemoryBudget) { self.budget = budget }
+
+    /// What the share holds now.
+    public var heldBytes: Int { taken.load(ordering: .relaxed) }
+
+    /// Takes `count` bytes until the share goes away, or throws when the
+    /// budget has not got them.
+    public func take(_ count: Int) throws(MemoryLimitExceeded) {
+        guard count > 0 else { return }
+        try budget.takeOrThrow(count)
+        taken.add(count, ordering: .relaxed)
+    }
+
+    /// Gives back `count` bytes of what the share took (something held
+    /// for a while and let go: an entry read, then parsed).
+    public func giveBack(_ count: Int) {
+        guard count > 0 else { return }
+        taken.subtract(count, ordering: .relaxed)
+        budget.giveBack(count)
+    }
+
+    /// Holds `count` bytes while `body` runs.
+    public func holding<T, E: Error>(_ count: Int, _ body: () throws(E) -> T) throws -> T {
+        try take(count)
+        defer { giveBack(count) }
+        return try body()
+    }
+
+    deinit { budget.giveBack(taken.load(ordering: .relaxed)) }
+}
+
+/// A call would take the memory budget past its limit: the calls in
+/// flight already hold what it needs. Retryable once they are done.
+public struct MemoryLimitExceeded: Error, Sendable, Equatable, CustomStringConvertible {
+    public static let reason = ErrorReason.memoryLimit
+    /// The budget's limit, in bytes.
+    public let limit: Int
+    /// What the call asked for when it was refused.
+    public let asked: Int
+
+    public init(limit: Int, asked: Int) {
+        self.limit = limit
+        self.asked = asked
+    }
+
+    public var message: String {
+        "the calls in flight hold what this one needs: more than \(limit >> 20) MiB together (--max-memory-bytes); retry when they are done"
+    }
+
+    public var description: String { "\(Self.reason.rawValue): \(message)" }
+}
