@@ -29,11 +29,14 @@ enum FileContent {
         }
 
         /// Reads the entry `tar` is at (`size` bytes, as its header says)
-        /// and parses it, holding its bytes against the share while it is
-        /// parsed, and keeps what it parses to.
+        /// and parses it, holding three times its size against the share
+        /// while it is parsed (its bytes; the text they compact to, in the
+        /// writer's buffer and then copied out, each at most as large), and
+        /// keeps what it parses to.
         mutating func read(_ tar: TarReader, size: Int, maxEntryBytes: Int) throws -> JSONValue? {
-            try share?.take(size)
-            defer { share?.giveBack(size) }
+            let parsing = 3 * min(size, maxEntryBytes)
+            try share?.take(parsing)
+            defer { share?.giveBack(parsing) }
             let value = try FileContent.parse(try tar.readContents(limit: maxEntryBytes))
             if let value { try add(value) }
             return value

@@ -4,6 +4,7 @@ import FoundationEssentials
 import Glibc
 import JSON
 import Locking
+import Memory
 import RPCDispatch
 import Registry
 
@@ -31,6 +32,8 @@ struct MethodTable: Sendable {
                 }
                 _ = try ContentService.requireDigest(ref)
                 let bytes = try await service.blob(ref)
+                // The answer is a copy of the blob (a third larger in base64).
+                try MemoryShare.current?.take(encoding == "base64" ? bytes.count / 3 * 4 + 4 : bytes.count)
                 if encoding == "base64" { return .string(Data(bytes).base64EncodedString()) }
                 guard let string = String(validating: bytes, as: UTF8.self) else {
                     throw RPCError(
@@ -44,7 +47,10 @@ struct MethodTable: Sendable {
                 return try await service.derived("parsed_blob", "\(ref.name)@\(digest)", for: ref) { [service] in
                     let bytes = try await service.blob(ref)
                     // Kept as its compact text: a tree of a value-dense
-                    // blob would hold twelve times its size.
+                    // blob would hold twelve times its size. The text is
+                    // written into a buffer, then copied out: twice the
+                    // blob at most.
+                    try MemoryShare.current?.take(2 * bytes.count)
                     guard let value = try? JSONParser.compacted(bytes) else {
                         throw RPCError(.unsupportedContent, reason: .notJSON, message: "blob \(text) is not JSON")
                     }

@@ -263,6 +263,18 @@ public final class Dispatcher: Sendable {
                     }
                 guard let id, let reply else { return }
                 if Task.isCancelled { failure = .cancelled }
+                func refuse(_ asked: Int) {
+                    failure = .memoryLimit
+                    reply(
+                        MessageEncoding.error(
+                            id: id, .memoryLimit(MemoryLimitExceeded(limit: memory.limit, asked: asked))))
+                }
+                // Writing an answer holds it twice over (the writer's
+                // buffer, then the message) before it can be counted: for a
+                // call that read whole files, as much as it read. Taken first.
+                let writing = share == nil || Task.isCancelled ? 0 : 2 * result.memoryFootprint
+                guard memory.take(writing) else { return refuse(writing) }
+                defer { memory.giveBack(writing) }
                 response =
                     Task.isCancelled
                     ? MessageEncoding.error(id: id, .cancelled)
@@ -277,18 +289,13 @@ public final class Dispatcher: Sendable {
                                 message: "the answer to \(spec.name) is over \(maxResponseBytes) bytes")))
                     return
                 }
-                // Taken while it goes to the writer, which counts it until
-                // it is written; what the call read stays taken with it
-                // (its share goes when this task ends).
-                guard memory.take(response.count) else {
-                    failure = .memoryLimit
-                    reply(
-                        MessageEncoding.error(
-                            id: id, .memoryLimit(MemoryLimitExceeded(limit: memory.limit, asked: response.count))))
-                    return
-                }
+                // Taken (unless it already was) while it goes to the writer,
+                // which counts it until it is written; what the call read
+                // stays taken with it (its share goes when this task ends).
+                let counted = writing == 0 ? response.count : 0
+                guard memory.take(counted) else { return refuse(counted) }
                 reply(response)
-                memory.giveBack(response.count)
+                memory.giveBack(counted)
             } catch {
                 guard let id, let reply else { return }
                 let rpcError: RPCError

@@ -78,26 +78,27 @@ import TestFixtures
     }
 
     @Test func theCallsInFlightShareOneMemoryBudget() async throws {
-        // What a call reads whole, and its answer, are taken from a budget
-        // of 3 MiB: one file of 1 MiB fits, four do not, nor does a 4 MiB blob.
-        let rig = try await Rig.start(arguments: ["--max-memory-bytes", "3MiB", "--cache-bytes", "0"])
+        // What a call reads whole, and its answer as it is written (twice
+        // what it read), are taken from a budget of 5 MiB: one file of 1 MiB
+        // fits, six do not, nor does a 6 MiB blob.
+        let rig = try await Rig.start(arguments: ["--max-memory-bytes", "5MiB", "--cache-bytes", "0"])
         let megabyte = "[" + String(repeating: "1,", count: (1 << 19) - 1) + "1]"
         var tar = TarBuilder()
-        for i in 0..<4 { tar.file("data/\(i).json", megabyte) }
+        for i in 0..<6 { tar.file("data/\(i).json", megabyte) }
         let layer = try await rig.registry.pushBlob("budget", Data(Compressors.gzip(tar.archive)))
         let ref = rig.ref("budget", layer)
         let one = try await rig.session.result("ec.oci.blob_files", [.string(ref), ["data/0.json"]])
         #expect(one["data/0.json"]?.arrayValue?.count == 1 << 19)
-        let four = try await rig.session.call(
-            "ec.oci.blob_files", [.string(ref), ["data/0.json", "data/1.json", "data/2.json", "data/3.json"]])
-        #expect(four.errorCode == -32005)
-        #expect(four.errorReason == "memory_limit")
-        #expect(four["error"]?["data"]?["retryable"] == true)
-        #expect(four["error"]?["data"]?["ref"] == .string(ref))
-        // The same through an image whose two layers hold two files each.
+        let six = try await rig.session.call(
+            "ec.oci.blob_files", [.string(ref), .array((0..<6).map { .string("data/\($0).json") })])
+        #expect(six.errorCode == -32005)
+        #expect(six.errorReason == "memory_limit")
+        #expect(six["error"]?["data"]?["retryable"] == true)
+        #expect(six["error"]?["data"]?["ref"] == .string(ref))
+        // The same through an image whose two layers hold three files each.
         var lower = TarBuilder()
         var upper = TarBuilder()
-        for i in 0..<2 {
+        for i in 0..<3 {
             lower.file("data/low-\(i).json", megabyte)
             upper.file("data/up-\(i).json", megabyte)
         }
@@ -120,17 +121,30 @@ import TestFixtures
             "ec.oci.image_files", [.string(rig.ref("budget", fits.digest)), ["data"]])
         #expect(fitting == one)
 
-        let big = try await rig.registry.pushBlob("budget", Data(String(repeating: "x", count: 4 << 20).utf8))
+        let big = try await rig.registry.pushBlob("budget", Data(String(repeating: "x", count: 6 << 20).utf8))
         let blob = try await rig.session.call("ec.oci.blob", [.string(rig.ref("budget", big))])
         #expect(blob.errorReason == "memory_limit")
         let small = try await rig.registry.pushBlob("budget", Data("fits".utf8))
         #expect(try await rig.session.result("ec.oci.blob", [.string(rig.ref("budget", small))]) == "fits")
+        // Parsed, a blob is read, then compacted through a buffer: 2 MiB of
+        // JSON holds 6 MiB meanwhile.
+        let twoMegabytes = try await rig.registry.pushBlob("budget", Data("[\(megabyte),\(megabyte)]".utf8))
+        let parsed = try await rig.session.call("ec.oci.parsed_blob", [.string(rig.ref("budget", twoMegabytes))])
+        #expect(parsed.errorReason == "memory_limit")
+        #expect(parsed["error"]?["data"]?["ref"] == .string(rig.ref("budget", twoMegabytes)))
+        let list = try await rig.registry.pushBlob("budget", Data("[1, 2]".utf8))
+        #expect(try await rig.session.result("ec.oci.parsed_blob", [.string(rig.ref("budget", list))]) == [1, 2])
 
         // Everything taken was given back, and the same call is answered
         // again as before.
-        let held = try await rig.session.result("server.stats", [])["memoryHeld"]
+        // (Given back just after each answer is written: asked until then.)
+        var held = try await rig.session.result("server.stats", [])["memoryHeld"]
+        for _ in 0..<100 where held?["used"] != 0 {
+            try await Task.sleep(for: .milliseconds(50))
+            held = try await rig.session.result("server.stats", [])["memoryHeld"]
+        }
         #expect(held?["used"] == 0)
-        #expect(held?["budget"] == .integer(3 << 20))
+        #expect(held?["budget"] == .integer(5 << 20))
         #expect(try await rig.session.result("ec.oci.blob_files", [.string(ref), ["data/0.json"]]) == one)
         await rig.stop()
     }
