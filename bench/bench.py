@@ -515,7 +515,7 @@ def main():
     # each server starts with none (the cache suite sets its own).
     os.environ.setdefault("OCIRPC_CACHE_DIR", "none")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("suite", nargs="?", default="core", choices=["core", "methods", "soak", "cache", "peers", "tls"])
+    parser.add_argument("suite", nargs="?", default="core", choices=["core", "methods", "soak", "cache", "peers", "tls", "memory"])
     parser.add_argument("--binary", default=".build/release/ocirpc")
     parser.add_argument("--throughput-requests", type=int, default=500_000)
     parser.add_argument("--rss-requests", type=int, default=1_000_000)
@@ -530,14 +530,20 @@ def main():
     parser.add_argument("--soak-requests", type=int, default=1_000_000)
     parser.add_argument("--soak-refs", type=int, default=3000)
     parser.add_argument("--soak-cache", default="8MiB")
-    parser.add_argument("--baseline", default="", help="tls: a second ocirpc binary to alternate with --binary")
+    parser.add_argument("--baseline", default="", help="tls, memory: a second ocirpc binary to alternate with --binary")
+    parser.add_argument("--memory-calls", type=int, default=16, help="memory: calls at once, each on its own layer")
+    parser.add_argument("--memory-files", type=int, default=7, help="memory: files asked from each layer")
+    parser.add_argument("--memory-file-mb", type=int, default=64, help="memory: each file's size")
+    parser.add_argument("--memory-read-after", type=float, default=40, help="memory: the slow reader's wait, seconds")
     parser.add_argument("--skopeo-manifests", type=int, default=200, help="peers: skopeo's share (it is slow)")
     parser.add_argument("--plot", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers.png"),
                         help="peers: where to draw the picture ('' for none)")
     args = parser.parse_args()
     from peers import peers
     from tls import tls
-    {"core": core, "methods": methods, "soak": soak, "cache": cache, "peers": peers, "tls": tls}[args.suite](args)
+    from memory import memory
+    suites = {"core": core, "methods": methods, "soak": soak, "cache": cache, "peers": peers, "tls": tls, "memory": memory}
+    suites[args.suite](args)
 
 
 if __name__ == "__main__":
