@@ -96,13 +96,6 @@ public final class MemoryShare: Sendable {
         budget.giveBack(count)
     }
 
-    /// Holds `count` bytes while `body` runs.
-    public func holding<T, E: Error>(_ count: Int, _ body: () throws(E) -> T) throws -> T {
-        try take(count)
-        defer { giveBack(count) }
-        return try body()
-    }
-
     deinit { budget.giveBack(taken.load(ordering: .relaxed)) }
 }
 

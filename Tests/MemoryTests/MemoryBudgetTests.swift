@@ -44,16 +44,6 @@ import Testing
         #expect(budget.heldBytes == 0)
     }
 
-    @Test func aShareHoldsBytesOnlyWhileItsBodyRuns() throws {
-        let budget = MemoryBudget(limit: 1000)
-        let share = MemoryShare(of: budget)
-        let inside = try share.holding(700) { budget.heldBytes }
-        #expect(inside == 700)
-        #expect(budget.heldBytes == 0)
-        #expect(throws: MemoryLimitExceeded.self) { try share.holding(1001) { () } }
-        #expect(budget.heldBytes == 0)
-    }
-
     @Test func theShareOfATaskIsTheOneBoundForIt() async {
         let budget = MemoryBudget(limit: 1000)
         #expect(MemoryShare.current == nil)
