@@ -17,11 +17,12 @@ struct BatchManifestFetcher: Sendable {
 
     /// Fetches every distinct ref of `refs`, calling `report` once per ref
     /// with its place among the distinct refs (from the workers,
-    /// concurrently: it must be thread-safe). Stops early when cancelled.
+    /// concurrently: it must be thread-safe). Stops early when cancelled,
+    /// or once `report` returns false (no later ref is fetched or reported).
     /// Returns the distinct refs in the order first given.
     @discardableResult
     func run(
-        _ refs: [String], platform: Platform, report: @escaping @Sendable (Int, String, Outcome) -> Void
+        _ refs: [String], platform: Platform, report: @escaping @Sendable (Int, String, Outcome) -> Bool
     ) async -> [String] {
         var seen = Set<String>(minimumCapacity: refs.count)
         var distinct: [String] = []
@@ -33,13 +34,13 @@ struct BatchManifestFetcher: Sendable {
             do {
                 parsed.append((distinct.count - 1, text, try references.parse(text)))
             } catch {
-                report(distinct.count - 1, text, .failure(error))
+                guard report(distinct.count - 1, text, .failure(error)) else { return distinct }
             }
         }
         var pending: [(Int, String, ImageReference, ContentService.CachedImageManifest)] = []
         for ((place, text, ref), lookup) in zip(parsed, await lookUp(parsed.map(\.2), platform: platform)) {
             if case .answer(let answer) = lookup {
-                report(place, text, .success(answer))
+                guard report(place, text, .success(answer)) else { return distinct }
             } else {
                 pending.append((place, text, ref, lookup))
             }
@@ -52,6 +53,7 @@ struct BatchManifestFetcher: Sendable {
         // manifest, and skipping the thread switch per request took about
         // 40 ms off 1000 manifests behind 20 ms of latency (bench/README.md).
         let cursor = Locked(0)
+        let stopped = Locked(false)
         let workers = min(max(1, maxConcurrency), queue.count)
         await PreferredExecutor.with(service.source.taskExecutor) {
             await withTaskGroup(of: Void.self) { group in
@@ -62,6 +64,7 @@ struct BatchManifestFetcher: Sendable {
                                 defer { next += 1 }
                                 return next
                             }
+                            guard !stopped.withLock({ $0 }) else { return }
                             guard index < queue.count else { return }
                             let (place, text, ref, lookup) = queue[index]
                             let outcome: Outcome
@@ -71,8 +74,10 @@ struct BatchManifestFetcher: Sendable {
                             } catch {
                                 outcome = .failure(ErrorMapping.rpcError(error, ref: text))
                             }
-                            // Once cancelled, what finishes is no longer reported.
-                            if !Task.isCancelled { report(place, text, outcome) }
+                            // Once cancelled or stopped, what finishes is no
+                            // longer reported.
+                            guard !Task.isCancelled, !stopped.withLock({ $0 }) else { return }
+                            if !report(place, text, outcome) { stopped.withLock { $0 = true } }
                         }
                     }
                 }

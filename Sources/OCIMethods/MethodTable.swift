@@ -127,7 +127,9 @@ struct MethodTable: Sendable {
                 ParamSpec("refs", .stringArray),
                 ParamSpec("partialResultToken", .stringOrNumber, required: false, positional: false),
                 Self.platform,
-            ]
+            ],
+            // Without a token, the answers are kept until the last one.
+            holdsMemory: true
         ) { [service, maxConcurrency, references] params, context in
             let refs = try params.strings("refs")
             let platform = try platform(params)
@@ -135,6 +137,11 @@ struct MethodTable: Sendable {
             let fetcher = BatchManifestFetcher(service: service, maxConcurrency: maxConcurrency, references: references)
             // By place among the distinct refs (there are at most as many).
             let outcomes = Locked([JSONValue?](repeating: nil, count: token == nil ? refs.count : 0))
+            // Each answer kept is taken from the call's share: a registry may
+            // make each one 16 MiB (Shapes.maxAnswerBytes), and a batch may
+            // name thousands. Past it the batch stops.
+            let share = MemoryShare.current
+            let refusal = Locked<MemoryLimitExceeded?>(nil)
             let distinct = await fetcher.run(refs, platform: platform) { place, ref, outcome in
                 if let token {
                     let value: JSONValue
@@ -144,10 +151,18 @@ struct MethodTable: Sendable {
                     }
                     context.notifications.progress(token: token, value: value)
                 } else if case .success(let manifest) = outcome {
+                    do throws(MemoryLimitExceeded) {
+                        try share?.take(manifest.memoryFootprint)
+                    } catch {
+                        refusal.withLock { $0 = error }
+                        return false
+                    }
                     outcomes.withLock { $0[place] = manifest }
                 }
+                return true
             }
             try Task.checkCancellation()
+            if let refusal = refusal.withLock({ $0 }) { throw RPCError.memoryLimit(refusal) }
             guard token == nil else { return [:] }
             let found = outcomes.withLock { $0 }
             var result = JSONObject()

@@ -111,6 +111,11 @@ public final class Dispatcher: Sendable {
     public static let defaultMaxQueuedBytes = 128 << 20
     /// A result whose message is larger is answered `-32005 response_too_large`.
     public static let defaultMaxResponseBytes = 512 << 20
+    /// Answers this small are never refused for memory: the error that
+    /// would replace one costs about as much to write, and at most
+    /// `defaultMaxRunning` calls run at once. (A full budget, e.g. of
+    /// output the client has not read, must not fail a batch's last `{}`.)
+    public static let unrefusedAnswerBytes = 64 << 10
 
     /// Blocks the reader thread while waiting calls fill their queue, so a
     /// client flooding requests cannot grow memory without bound. Until
@@ -272,7 +277,8 @@ public final class Dispatcher: Sendable {
                 // Writing an answer holds it twice over (the writer's
                 // buffer, then the message) before it can be counted: for a
                 // call that read whole files, as much as it read. Taken first.
-                let writing = share == nil || Task.isCancelled ? 0 : 2 * result.memoryFootprint
+                let footprint = share == nil || Task.isCancelled ? 0 : 2 * result.memoryFootprint
+                let writing = footprint > Self.unrefusedAnswerBytes ? footprint : 0
                 guard memory.take(writing) else { return refuse(writing) }
                 defer { memory.giveBack(writing) }
                 response =
@@ -292,7 +298,7 @@ public final class Dispatcher: Sendable {
                 // Taken (unless it already was) while it goes to the writer,
                 // which counts it until it is written; what the call read
                 // stays taken with it (its share goes when this task ends).
-                let counted = writing == 0 ? response.count : 0
+                let counted = writing == 0 && response.count > Self.unrefusedAnswerBytes ? response.count : 0
                 guard memory.take(counted) else { return refuse(counted) }
                 reply(response)
                 memory.giveBack(counted)

@@ -58,6 +58,36 @@ import TestFixtures
         await rig.stop()
     }
 
+    @Test func aBatchKeepsItsAnswersWithinTheMemoryBudgetAndStreamsPastIt() async throws {
+        // 40 answers of about 2 KB each are kept until the last one without
+        // a token: past a budget of 64 KiB. With a token nothing is kept.
+        let rig = try await Rig.start(arguments: ["--max-memory-bytes", "64KiB"])
+        let padding = String(repeating: "p", count: 2000)
+        var refs: [String] = []
+        for i in 0..<40 {
+            try await rig.registry.pushMinimalImage("kept", "t\(i)", annotations: #"{"i":"\#(i)","p":"\#(padding)"}"#)
+            refs.append(rig.ref("kept", "t\(i)"))
+        }
+        let all = JSONValue.array(refs.map { .string($0) })
+        let refused = try await rig.session.call("ec.oci.image_manifests", [all])
+        #expect(refused.errorCode == -32005)
+        #expect(refused.errorReason == "memory_limit")
+        #expect(refused["error"]?["data"]?["retryable"] == true)
+        // Refused as the answers are kept: the batch stopped fetching.
+        let fetched = try await rig.session.result("server.stats", [])["registryRequests"]?["manifest"]?.intValue
+        #expect((fetched ?? 40) < 40)
+        let few = try await rig.session.result("ec.oci.image_manifests", [.array(refs.prefix(3).map { .string($0) })])
+        #expect(few.objectValue?.count == 3)
+        let id = rig.session.send("ec.oci.image_manifests", ["refs": all, "partialResultToken": "tok"])
+        #expect(try await rig.session.response(id)["result"] == [:])
+        let streamed = rig.session.process.messages.filter {
+            $0["method"] == "$/progress" && $0["params"]?["token"] == "tok"
+        }
+        #expect(streamed.count == 40)
+        #expect(streamed.allSatisfy { $0["params"]?["value"]?["manifest"]?["annotations"]?["p"] == .string(padding) })
+        await rig.stop()
+    }
+
     @Test func concurrentIdenticalRequestsFetchOnce() async throws {
         let registry = try await TestRegistry()
         let proxy = try RegistryProxy(upstream: registry.host)

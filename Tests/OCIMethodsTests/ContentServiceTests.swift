@@ -198,6 +198,7 @@ import Testing
         let fetcher = BatchManifestFetcher(service: service, maxConcurrency: workers, references: ReferenceCache())
         let order = await fetcher.run(refs, platform: .linuxAMD64) { place, ref, outcome in
             reported.withLock { $0.append((place, ref, outcome)) }
+            return true
         }
         let outcomes = reported.withLock { $0 }
         // Each ref is reported with its place among the distinct refs.
@@ -249,6 +250,23 @@ import Testing
         #expect(source.peakConcurrency >= 2, "the workers did not overlap at all")
     }
 
+    @Test func aBatchStopsOnceItsReportSaysSo() async throws {
+        for i in 0..<50 { source.putImage("r.test/app", tag: "\(i)") }
+        let fetcher = BatchManifestFetcher(service: service, maxConcurrency: 2, references: ReferenceCache())
+        let reported = Locked(0)
+        await fetcher.run((0..<50).map { "r.test/app:\($0)" }, platform: .linuxAMD64) { _, _, _ in
+            reported.withLock { count in
+                count += 1
+                return count < 5
+            }
+        }
+        // The fifth report stops it; the other worker may have been
+        // reporting at the same moment, and may have had one more fetch
+        // under way.
+        #expect((5...6).contains(reported.withLock { $0 }))
+        #expect(source.calls.count <= 7)
+    }
+
     @Test func aCancelledBatchStopsFetching() async throws {
         for i in 0..<50 { source.putImage("r.test/app", tag: "\(i)") }
         source.hold()
@@ -258,6 +276,7 @@ import Testing
             _ = service
             await fetcher.run((0..<50).map { "r.test/app:\($0)" }, platform: .linuxAMD64) { _, _, _ in
                 reported.withLock { $0 += 1 }
+                return true
             }
         }
         for _ in 0..<5_000 where source.running < 2 { try await Task.sleep(for: .milliseconds(1)) }

@@ -259,18 +259,35 @@ import Testing
 
     @Test func anAnswerTheMemoryBudgetHasNoRoomForIsARetryableError() async {
         let sink = CollectingSink()
-        let memory = MemoryBudget(limit: 40)
-        let dispatcher = Dispatcher(registry: testRegistry(), sink: sink, memory: memory)
-        // {"jsonrpc":"2.0","id":1,"result":["hello",5]} is 45 bytes.
-        dispatcher.receive(#"{"jsonrpc":"2.0","method":"get_data","id":1}"#)
-        dispatcher.receive(#"{"jsonrpc":"2.0","method":"subtract","params":[3,2],"id":2}"#)
+        let small = Dispatcher.unrefusedAnswerBytes
+        let memory = MemoryBudget(limit: 2 * small)
+        var registry = MethodRegistry()
+        registry.register([
+            MethodSpec("answers", params: [ParamSpec("size", .any)]) { params, _ in
+                .string(String(repeating: "x", count: params["size"]?.intValue ?? 0))
+            }
+        ])
+        let dispatcher = Dispatcher(registry: registry, sink: sink, memory: memory)
+        // Over the budget, then under it.
+        dispatcher.receive(#"{"jsonrpc":"2.0","method":"answers","params":[\#(2 * small)],"id":1}"#)
+        dispatcher.receive(#"{"jsonrpc":"2.0","method":"answers","params":[\#(small + 1)],"id":2}"#)
         let got = await sink.waitFor(2)
         let error = got.first { $0["id"] == 1 }?["error"]
         #expect(error?["code"] == -32005)
         #expect(error?["data"]?["reason"] == "memory_limit")
         #expect(error?["data"]?["retryable"] == true)
-        #expect(got.first { $0["id"] == 2 }?["result"] == 1)
+        #expect(got.first { $0["id"] == 2 }?["result"]?.stringValue?.count == small + 1)
         #expect(await heldOnceSettled(memory) == 0)
+    }
+
+    @Test func aSmallAnswerIsNeverRefusedForMemory() async {
+        let sink = CollectingSink()
+        let memory = MemoryBudget(limit: 1000)
+        memory.add(1000)
+        let dispatcher = Dispatcher(registry: testRegistry(), sink: sink, memory: memory)
+        dispatcher.receive(#"{"jsonrpc":"2.0","method":"get_data","id":1}"#)
+        #expect(await sink.waitFor(1).first?["result"] == ["hello", 5])
+        memory.giveBack(1000)
     }
 
     @Test func aCallThatHoldsMemoryTakesFromItsShareUntilItIsAnswered() async {
@@ -300,7 +317,8 @@ import Testing
 
     @Test func theAnswerOfACallThatReadIsTakenTwiceOverBeforeItIsWritten() async {
         let sink = CollectingSink()
-        let memory = MemoryBudget(limit: 1000)
+        let small = Dispatcher.unrefusedAnswerBytes
+        let memory = MemoryBudget(limit: 4 * small)
         var registry = MethodRegistry()
         registry.register([
             MethodSpec("reads", params: [ParamSpec("size", .any)], holdsMemory: true) { params, _ in
@@ -311,14 +329,15 @@ import Testing
             },
         ])
         let dispatcher = Dispatcher(registry: registry, sink: sink, memory: memory)
-        // 600 bytes of answer: alone it fits; written twice over it does not.
-        dispatcher.receive(#"{"jsonrpc":"2.0","method":"reads","params":[600],"id":1}"#)
-        dispatcher.receive(#"{"jsonrpc":"2.0","method":"answers","params":[600],"id":2}"#)
-        dispatcher.receive(#"{"jsonrpc":"2.0","method":"reads","params":[300],"id":3}"#)
+        // Three times `small` of answer: alone it fits; written twice over it
+        // does not. Half as much fits either way.
+        dispatcher.receive(#"{"jsonrpc":"2.0","method":"reads","params":[\#(3 * small)],"id":1}"#)
+        dispatcher.receive(#"{"jsonrpc":"2.0","method":"answers","params":[\#(3 * small)],"id":2}"#)
+        dispatcher.receive(#"{"jsonrpc":"2.0","method":"reads","params":[\#(3 * small / 2)],"id":3}"#)
         let got = await sink.waitFor(3)
         #expect(got.first { $0["id"] == 1 }?["error"]?["data"]?["reason"] == "memory_limit")
-        #expect(got.first { $0["id"] == 2 }?["result"]?.stringValue?.count == 600)
-        #expect(got.first { $0["id"] == 3 }?["result"]?.stringValue?.count == 300)
+        #expect(got.first { $0["id"] == 2 }?["result"]?.stringValue?.count == 3 * small)
+        #expect(got.first { $0["id"] == 3 }?["result"]?.stringValue?.count == 3 * small / 2)
         #expect(await heldOnceSettled(memory) == 0)
     }
 
