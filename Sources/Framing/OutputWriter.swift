@@ -19,6 +19,10 @@ public final class OutputWriter: @unchecked Sendable {
     /// Counts what is queued and not yet written, so that calls see the
     /// answers a slow client has not read yet.
     private let memory: MemoryBudget?
+    /// Tasks waiting for the output to drain below their mark
+    /// (`waitForRoom`), by ticket.
+    private var roomWaiters: [UInt64: (limit: Int, continuation: CheckedContinuation<Void, Never>)] = [:]
+    private var nextTicket: UInt64 = 0
 
     /// - Parameters:
     ///   - fd: where to write (stdout).
@@ -64,6 +68,45 @@ public final class OutputWriter: @unchecked Sendable {
         lock.unlock()
     }
 
+    /// Suspends the calling task until fewer than `limit` bytes are
+    /// pending, or the output is broken or closed, or the task is
+    /// cancelled: the backpressure of a task that streams notifications
+    /// (a batch's workers), so that a client reading slowly holds them
+    /// back instead of growing the queue.
+    public func waitForRoom(below limit: Int) async {
+        let ticket: UInt64? = lock.withLock {
+            guard !hasRoom(below: limit) else { return nil }
+            nextTicket += 1
+            return nextTicket
+        }
+        guard let ticket else { return }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let ready = lock.withLock {
+                    if hasRoom(below: limit) || Task.isCancelled { return true }
+                    roomWaiters[ticket] = (limit, continuation)
+                    return false
+                }
+                if ready { continuation.resume() }
+            }
+        } onCancel: {
+            lock.withLock { roomWaiters.removeValue(forKey: ticket) }?.continuation.resume()
+        }
+    }
+
+    /// Whether a waiter for `limit` may go on (with the lock held).
+    private func hasRoom(below limit: Int) -> Bool {
+        broken || closed || queued.count + writing < limit
+    }
+
+    /// The waiters that may go on now, taken out (with the lock held).
+    private func waitersWithRoom() -> [CheckedContinuation<Void, Never>] {
+        guard !roomWaiters.isEmpty else { return [] }
+        let ready = roomWaiters.filter { hasRoom(below: $0.value.limit) }
+        for ticket in ready.keys { roomWaiters[ticket] = nil }
+        return ready.values.map(\.continuation)
+    }
+
     /// Blocks until everything queued so far has been written (or the
     /// output broke).
     public func flush() {
@@ -74,10 +117,12 @@ public final class OutputWriter: @unchecked Sendable {
 
     /// Writes what is queued, then ends the writer thread.
     public func close() {
-        lock.withLock {
+        let ready = lock.withLock {
             closed = true
             lock.broadcast()
+            return waitersWithRoom()
         }
+        for waiter in ready { waiter.resume() }
     }
 
     /// True once a write failed (the client closed our stdout).
@@ -111,7 +156,9 @@ public final class OutputWriter: @unchecked Sendable {
                 queued = []
             }
             lock.broadcast()
+            let ready = waitersWithRoom()
             lock.unlock()
+            for waiter in ready { waiter.resume() }
             if !ok {
                 onBrokenPipe()
                 return

@@ -22,7 +22,7 @@ struct BatchManifestFetcher: Sendable {
     /// Returns the distinct refs in the order first given.
     @discardableResult
     func run(
-        _ refs: [String], platform: Platform, report: @escaping @Sendable (Int, String, Outcome) -> Bool
+        _ refs: [String], platform: Platform, report: @escaping @Sendable (Int, String, Outcome) async -> Bool
     ) async -> [String] {
         var seen = Set<String>(minimumCapacity: refs.count)
         var distinct: [String] = []
@@ -34,13 +34,13 @@ struct BatchManifestFetcher: Sendable {
             do {
                 parsed.append((distinct.count - 1, text, try references.parse(text)))
             } catch {
-                guard report(distinct.count - 1, text, .failure(error)) else { return distinct }
+                guard await report(distinct.count - 1, text, .failure(error)) else { return distinct }
             }
         }
         var pending: [(Int, String, ImageReference, ContentService.CachedImageManifest)] = []
         for ((place, text, ref), lookup) in zip(parsed, await lookUp(parsed.map(\.2), platform: platform)) {
             if case .answer(let answer) = lookup {
-                guard report(place, text, .success(answer)) else { return distinct }
+                guard await report(place, text, .success(answer)) else { return distinct }
             } else {
                 pending.append((place, text, ref, lookup))
             }
@@ -77,7 +77,7 @@ struct BatchManifestFetcher: Sendable {
                             // Once cancelled or stopped, what finishes is no
                             // longer reported.
                             guard !Task.isCancelled, !stopped.withLock({ $0 }) else { return }
-                            if !report(place, text, outcome) { stopped.withLock { $0 = true } }
+                            if await !report(place, text, outcome) { stopped.withLock { $0 = true } }
                         }
                     }
                 }

@@ -149,6 +149,8 @@ struct MethodTable: Sendable {
                     case .success(let manifest): value = ["ref": .string(ref), "manifest": manifest]
                     case .failure(let error): value = ["ref": .string(ref), "error": error.json]
                     }
+                    // A client reading slowly holds the workers back.
+                    await context.notifications.waitForRoom()
                     context.notifications.progress(token: token, value: value)
                 } else if case .success(let manifest) = outcome {
                     do throws(MemoryLimitExceeded) {

@@ -26,6 +26,11 @@ public struct NotificationSender: Sendable {
         sink.send(MessageEncoding.notification(method: method, params: params))
     }
 
+    /// Returns once the client has taken enough of what was sent: call it
+    /// before each of many notifications, so that a slow client holds the
+    /// sender back (`MessageSink.waitForRoom`).
+    public func waitForRoom() async { await sink.waitForRoom() }
+
     /// Sends one `$/progress` notification for a partial-result token.
     public func progress(token: JSONValue, value: JSONValue) {
         notify("$/progress", ["token": token, "value": value])

@@ -9,7 +9,10 @@ import Memory
 import RPCDispatch
 import Tally
 
-extension OutputWriter: MessageSink {}
+extension OutputWriter: MessageSink {
+    /// Room under the same mark at which reading pauses.
+    public func waitForRoom() async { await waitForRoom(below: Server.outputHighWater) }
+}
 
 /// One server session over a pair of file descriptors: reads requests on
 /// `input` (a dedicated thread), dispatches them as tasks, writes responses

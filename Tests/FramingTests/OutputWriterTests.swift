@@ -66,6 +66,29 @@ private func readAll(_ fd: Int32) -> [UInt8] {
         close(readEnd)
     }
 
+    @Test func aStreamingTaskWaitsForTheClientToTakeWhatWasSent() async {
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        let writer = OutputWriter(fd: fds[1])
+        await writer.waitForRoom(below: 1024)  // nothing pending: at once
+        // Four times a pipe's buffer, unread.
+        writer.send([UInt8](repeating: UInt8(ascii: "1"), count: 256 << 10))
+        let waited = Task { await writer.waitForRoom(below: 1024) }
+        let cancelled = Task { await writer.waitForRoom(below: 1024) }
+        try? await Task.sleep(for: .milliseconds(200))
+        #expect(writer.pendingBytes > 1024)
+        cancelled.cancel()
+        await cancelled.value
+        let readEnd = fds[0]
+        let reader = Task.detached { readAll(readEnd) }
+        await waited.value
+        #expect(writer.pendingBytes < 1024)
+        writer.close()
+        close(fds[1])
+        #expect(await reader.value.count == (256 << 10) + 1)
+        close(readEnd)
+    }
+
     @Test func whatABrokenOutputHeldIsGivenBack() {
         signal(SIGPIPE, SIG_IGN)
         var fds: [Int32] = [0, 0]
