@@ -267,6 +267,27 @@ import Testing
         #expect(source.calls.count <= 7)
     }
 
+    @Test func aStreamedBatchWaitsForRoomBeforeEachNotification() async throws {
+        for i in 0..<20 { source.putImage("r.test/app", tag: "\(i)") }
+        let sink = GatedSink()
+        var registry = MethodRegistry()
+        registry.register(MethodTable(service: service, maxConcurrency: 4).specs)
+        let dispatcher = Dispatcher(registry: registry, sink: sink)
+        let refs = (0..<20).map { #""r.test/app:\#($0)""# }.joined(separator: ",")
+        let request =
+            #"{"jsonrpc":"2.0","id":1,"method":"ec.oci.image_manifests","params":{"refs":[\#(refs)],"partialResultToken":"t"}}"#
+        Array(request.utf8).withUnsafeBytes { dispatcher.receive($0) }
+        // Every worker has a manifest and waits: nothing is sent.
+        for _ in 0..<5_000 where source.calls.count < 4 { try await Task.sleep(for: .milliseconds(1)) }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(sink.sent.count == 0)
+        #expect(source.calls.count == 4)
+        sink.open()
+        for _ in 0..<10_000 where sink.sent.count < 21 { try await Task.sleep(for: .milliseconds(1)) }
+        #expect(sink.sent.count == 21)
+        #expect(sink.sent.filter { $0.contains(#""method":"$/progress""#) }.count == 20)
+    }
+
     @Test func aCancelledBatchStopsFetching() async throws {
         for i in 0..<50 { source.putImage("r.test/app", tag: "\(i)") }
         source.hold()
@@ -286,4 +307,35 @@ import Testing
         #expect(source.calls.count == 2)
         #expect(reported.withLock { $0 } == 0)
     }
+}
+
+/// A sink whose room is closed until `open()`: messages sent are kept as text.
+private final class GatedSink: MessageSink {
+    private let state = Locked<(open: Bool, sent: [String], waiters: [CheckedContinuation<Void, Never>])>(
+        (false, [], []))
+
+    func send(_ message: [UInt8]) {
+        state.withLock { $0.sent.append(String(decoding: message, as: UTF8.self)) }
+    }
+
+    func waitForRoom() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let open = state.withLock { state -> Bool in
+                if !state.open { state.waiters.append(continuation) }
+                return state.open
+            }
+            if open { continuation.resume() }
+        }
+    }
+
+    func open() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.open = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    var sent: [String] { state.withLock { $0.sent } }
 }
