@@ -3,6 +3,7 @@ import JSON
 import Locking
 import RPCDispatch
 import Registry
+import Synchronization
 
 /// `ec.oci.image_manifests`: distinct refs, cached ones answered at once,
 /// the rest fetched by at most `maxConcurrency` workers; each ref's outcome
@@ -17,12 +18,15 @@ struct BatchManifestFetcher: Sendable {
 
     /// Fetches every distinct ref of `refs`, calling `report` once per ref
     /// with its place among the distinct refs (from the workers,
-    /// concurrently: it must be thread-safe). Stops early when cancelled,
-    /// or once `report` returns false (no later ref is fetched or reported).
-    /// Returns the distinct refs in the order first given.
+    /// concurrently: it must be thread-safe), each time after
+    /// `waitForRoom` when there is one (a slow client holds the workers
+    /// back). Stops early when cancelled, or once `report` returns false
+    /// (no later ref is fetched or reported). Returns the distinct refs in
+    /// the order first given.
     @discardableResult
     func run(
-        _ refs: [String], platform: Platform, report: @escaping @Sendable (Int, String, Outcome) async -> Bool
+        _ refs: [String], platform: Platform, waitForRoom: (@Sendable () async -> Void)? = nil,
+        report: @escaping @Sendable (Int, String, Outcome) -> Bool
     ) async -> [String] {
         var seen = Set<String>(minimumCapacity: refs.count)
         var distinct: [String] = []
@@ -34,13 +38,15 @@ struct BatchManifestFetcher: Sendable {
             do {
                 parsed.append((distinct.count - 1, text, try references.parse(text)))
             } catch {
-                guard await report(distinct.count - 1, text, .failure(error)) else { return distinct }
+                if let waitForRoom { await waitForRoom() }
+                guard report(distinct.count - 1, text, .failure(error)) else { return distinct }
             }
         }
         var pending: [(Int, String, ImageReference, ContentService.CachedImageManifest)] = []
         for ((place, text, ref), lookup) in zip(parsed, await lookUp(parsed.map(\.2), platform: platform)) {
             if case .answer(let answer) = lookup {
-                guard await report(place, text, .success(answer)) else { return distinct }
+                if let waitForRoom { await waitForRoom() }
+                guard report(place, text, .success(answer)) else { return distinct }
             } else {
                 pending.append((place, text, ref, lookup))
             }
@@ -53,7 +59,7 @@ struct BatchManifestFetcher: Sendable {
         // manifest, and skipping the thread switch per request took about
         // 40 ms off 1000 manifests behind 20 ms of latency (bench/README.md).
         let cursor = Locked(0)
-        let stopped = Locked(false)
+        let stopped = StopFlag()
         let workers = min(max(1, maxConcurrency), queue.count)
         await PreferredExecutor.with(service.source.taskExecutor) {
             await withTaskGroup(of: Void.self) { group in
@@ -64,7 +70,7 @@ struct BatchManifestFetcher: Sendable {
                                 defer { next += 1 }
                                 return next
                             }
-                            guard !stopped.withLock({ $0 }) else { return }
+                            guard !stopped.isSet else { return }
                             guard index < queue.count else { return }
                             let (place, text, ref, lookup) = queue[index]
                             let outcome: Outcome
@@ -74,10 +80,11 @@ struct BatchManifestFetcher: Sendable {
                             } catch {
                                 outcome = .failure(ErrorMapping.rpcError(error, ref: text))
                             }
+                            if let waitForRoom { await waitForRoom() }
                             // Once cancelled or stopped, what finishes is no
                             // longer reported.
-                            guard !Task.isCancelled, !stopped.withLock({ $0 }) else { return }
-                            if await !report(place, text, outcome) { stopped.withLock { $0 = true } }
+                            guard !Task.isCancelled, !stopped.isSet else { return }
+                            if !report(place, text, outcome) { stopped.set() }
                         }
                     }
                 }
@@ -108,4 +115,12 @@ struct BatchManifestFetcher: Sendable {
             return results.flatMap { $0 }
         }
     }
+}
+
+/// Set once by the worker whose report says stop; read by every worker
+/// before each ref.
+private final class StopFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    var isSet: Bool { flag.load(ordering: .relaxed) }
+    func set() { flag.store(true, ordering: .relaxed) }
 }

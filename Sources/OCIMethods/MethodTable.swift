@@ -142,15 +142,22 @@ struct MethodTable: Sendable {
             // name thousands. Past it the batch stops.
             let share = MemoryShare.current
             let refusal = Locked<MemoryLimitExceeded?>(nil)
-            let distinct = await fetcher.run(refs, platform: platform) { place, ref, outcome in
+            // A client reading slowly holds the workers back.
+            let notifications = context.notifications
+            let waitForRoom: (@Sendable () async -> Void)?
+            if token == nil {
+                waitForRoom = nil
+            } else {
+                waitForRoom = { await notifications.waitForRoom() }
+            }
+            let distinct = await fetcher.run(refs, platform: platform, waitForRoom: waitForRoom) {
+                place, ref, outcome in
                 if let token {
                     let value: JSONValue
                     switch outcome {
                     case .success(let manifest): value = ["ref": .string(ref), "manifest": manifest]
                     case .failure(let error): value = ["ref": .string(ref), "error": error.json]
                     }
-                    // A client reading slowly holds the workers back.
-                    await context.notifications.waitForRoom()
                     context.notifications.progress(token: token, value: value)
                 } else if case .success(let manifest) = outcome {
                     do throws(MemoryLimitExceeded) {

@@ -1,8 +1,18 @@
+import Dispatch
 import Glibc
 import Memory
 import Synchronization
 import Testing
 @testable import Framing
+
+/// Reads everything from `fd` until end of file on a thread of its own:
+/// a blocking read must never hold one of the few threads the tasks of
+/// every test share.
+private func readAllElsewhere(_ fd: Int32) async -> [UInt8] {
+    await withCheckedContinuation { continuation in
+        DispatchQueue.global().async { continuation.resume(returning: readAll(fd)) }
+    }
+}
 
 /// Reads everything from `fd` until end of file.
 private func readAll(_ fd: Int32) -> [UInt8] {
@@ -57,12 +67,17 @@ private func readAll(_ fd: Int32) -> [UInt8] {
         writer.send(message)
         #expect(memory.heldBytes == message.count + 1)
         let readEnd = fds[0]
-        let reader = Task.detached { readAll(readEnd) }
-        writer.flush()
+        async let read = readAllElsewhere(readEnd)
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                writer.flush()
+                continuation.resume()
+            }
+        }
         #expect(memory.heldBytes == 0)
         writer.close()
         close(fds[1])
-        #expect(await reader.value.count == message.count + 1)
+        #expect(await read.count == message.count + 1)
         close(readEnd)
     }
 
@@ -80,12 +95,12 @@ private func readAll(_ fd: Int32) -> [UInt8] {
         cancelled.cancel()
         await cancelled.value
         let readEnd = fds[0]
-        let reader = Task.detached { readAll(readEnd) }
+        async let read = readAllElsewhere(readEnd)
         await waited.value
         #expect(writer.pendingBytes < 1024)
         writer.close()
         close(fds[1])
-        #expect(await reader.value.count == (256 << 10) + 1)
+        #expect(await read.count == (256 << 10) + 1)
         close(readEnd)
     }
 
