@@ -343,7 +343,7 @@ enum OpenRPCDocument {
           }
         }
       },
-      "description": "Result keys are the refs exactly as given; refs that fail are left out.",
+      "description": "Result keys are the refs exactly as given; refs that fail are left out. Without a partialResultToken every answer is kept until the last one: past the server's memory budget (--max-memory-bytes) the call stops and fails with -32005 memory_limit (retryable). With a token nothing is kept, and the workers wait for the client to read before each notification.",
       "x-positional": [
         "refs"
       ],
