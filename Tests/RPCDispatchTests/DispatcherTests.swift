@@ -262,11 +262,7 @@ import Testing
         let small = Dispatcher.unrefusedAnswerBytes
         let memory = MemoryBudget(limit: 2 * small)
         var registry = MethodRegistry()
-        registry.register([
-            MethodSpec("answers", params: [ParamSpec("size", .any)]) { params, _ in
-                .string(String(repeating: "x", count: params["size"]?.intValue ?? 0))
-            }
-        ])
+        registry.register([sizedAnswers("answers")])
         let dispatcher = Dispatcher(registry: registry, sink: sink, memory: memory)
         // Over the budget, then under it.
         dispatcher.receive(#"{"jsonrpc":"2.0","method":"answers","params":[\#(2 * small)],"id":1}"#)
@@ -320,14 +316,7 @@ import Testing
         let small = Dispatcher.unrefusedAnswerBytes
         let memory = MemoryBudget(limit: 4 * small)
         var registry = MethodRegistry()
-        registry.register([
-            MethodSpec("reads", params: [ParamSpec("size", .any)], holdsMemory: true) { params, _ in
-                .string(String(repeating: "x", count: params["size"]?.intValue ?? 0))
-            },
-            MethodSpec("answers", params: [ParamSpec("size", .any)]) { params, _ in
-                .string(String(repeating: "x", count: params["size"]?.intValue ?? 0))
-            },
-        ])
+        registry.register([sizedAnswers("reads", holdsMemory: true), sizedAnswers("answers")])
         let dispatcher = Dispatcher(registry: registry, sink: sink, memory: memory)
         // Three times `small` of answer: alone it fits; written twice over it
         // does not. Half as much fits either way.
@@ -412,4 +401,11 @@ private func heldOnceSettled(_ memory: MemoryBudget) async -> Int {
     let deadline = ContinuousClock.now + .seconds(10)
     while memory.heldBytes != 0 && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(1)) }
     return memory.heldBytes
+}
+
+/// A method answering a string of `size` bytes (its one param).
+private func sizedAnswers(_ name: String, holdsMemory: Bool = false) -> MethodSpec {
+    MethodSpec(name, params: [ParamSpec("size", .any)], holdsMemory: holdsMemory) { params, _ in
+        .string(String(repeating: "x", count: params["size"]?.intValue ?? 0))
+    }
 }
