@@ -9,8 +9,9 @@ import Synchronization
 /// would take it past its limit fails (`memory_limit`, retryable), never
 /// the process.
 public final class MemoryBudget: Sendable {
-    /// The default limit: room for two calls at their own bounds (512 MiB
-    /// of files kept and a 512 MiB answer each).
+    /// The default limit: room for one call at its own bounds (512 MiB of
+    /// files kept, and its answer written twice over before it is sent:
+    /// 1.5 GiB), and for thousands of calls that read a policy's files.
     public static let defaultLimit = 2 << 30
 
     /// The most the calls in flight may hold together, in bytes.
