@@ -220,8 +220,8 @@ struct MethodTable: Sendable {
 
     /// A method taking a ref first: parses it (`invalid_reference`) and maps
     /// every failure of `body` to the contract's error with the ref.
-    /// `holdsMemory`: the method reads whole files or blobs
-    /// (`MethodSpec.holdsMemory`).
+    /// `holdsMemory`: the method holds content sized by what a registry
+    /// sent (`MethodSpec.holdsMemory`).
     private func method(
         _ name: String, _ params: [ParamSpec], holdsMemory: Bool = false,
         _ body: @escaping @Sendable (Params, ImageReference, String) async throws -> JSONValue

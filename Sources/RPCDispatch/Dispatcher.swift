@@ -276,7 +276,7 @@ public final class Dispatcher: Sendable {
                 }
                 // Writing an answer holds it twice over (the writer's
                 // buffer, then the message) before it can be counted: for a
-                // call that read whole files, as much as it read. Taken first.
+                // call that holds memory, as much as it holds. Taken first.
                 let footprint = share == nil || Task.isCancelled ? 0 : 2 * result.memoryFootprint
                 let writing = footprint > Self.unrefusedAnswerBytes ? footprint : 0
                 guard memory.take(writing) else { return refuse(writing) }

@@ -54,9 +54,11 @@ public struct MethodSpec: Sendable {
     /// Starts at once even while other calls wait for a turn: lifecycle and
     /// statistics methods, which must answer while registry work is stuck.
     public let runsImmediately: Bool
-    /// Whether the call reads whole files or blobs, sized by what a
-    /// registry sent: it runs with a `MemoryShare` of the dispatcher's
-    /// budget bound to `MemoryShare.current`.
+    /// Whether the call holds content sized by what a registry sent (files
+    /// or blobs read whole, a batch's answers kept until the last): it
+    /// runs with a `MemoryShare` of the dispatcher's budget bound to
+    /// `MemoryShare.current`, and its answer is taken from the budget
+    /// before it is written.
     public let holdsMemory: Bool
     public let handler: MethodHandler
 
