@@ -66,7 +66,7 @@ def run_once(binary, request, read_after):
             refused += 1
         else:
             other += 1
-    _, status, usage = os.wait4(proc.pid, 0)
+    _, _, usage = os.wait4(proc.pid, 0)
     return usage.ru_maxrss, answers, refused, other, time.perf_counter() - start
 
 

@@ -360,8 +360,9 @@ final class ContentService: Sendable {
                 // A blocked registry stays blocked whatever was kept for it.
                 try source.refuseIfBlocked(ref)
                 if let kept = derivedStore.result(kind, name) {
-                    try MemoryShare.current?.take(Self.cost(kept))
-                    cache.store(kept, cost: Self.cost(kept), for: key)
+                    let cost = Self.cost(kept)
+                    try MemoryShare.current?.take(cost)
+                    cache.store(kept, cost: cost, for: key)
                     return kept
                 }
             }
