@@ -319,9 +319,14 @@ import Testing
         registry.register([sizedAnswers("reads", holdsMemory: true), sizedAnswers("answers")])
         let dispatcher = Dispatcher(registry: registry, sink: sink, memory: memory)
         // Three times `small` of answer: alone it fits; written twice over it
-        // does not. Half as much fits either way.
+        // does not. Half as much fits either way. One call at a time: two of
+        // them at once would not fit together.
         dispatcher.receive(#"{"jsonrpc":"2.0","method":"reads","params":[\#(3 * small)],"id":1}"#)
+        _ = await sink.waitFor(1)
+        #expect(await heldOnceSettled(memory) == 0)
         dispatcher.receive(#"{"jsonrpc":"2.0","method":"answers","params":[\#(3 * small)],"id":2}"#)
+        _ = await sink.waitFor(2)
+        #expect(await heldOnceSettled(memory) == 0)
         dispatcher.receive(#"{"jsonrpc":"2.0","method":"reads","params":[\#(3 * small / 2)],"id":3}"#)
         let got = await sink.waitFor(3)
         #expect(got.first { $0["id"] == 1 }?["error"]?["data"]?["reason"] == "memory_limit")
