@@ -73,7 +73,9 @@ public final class Singleflight<Value: Sendable>: @unchecked Sendable {
     public var inFlight: Int { lock.withLock { flights.count } }
 
     /// The result of `work` for `key`, shared with concurrent callers.
-    public func run(_ text: String, _ work: @escaping @Sendable () async throws -> Value) async throws -> Value {
+    nonisolated(nonsending) public func run(_ text: String, _ work: @escaping @Sendable () async throws -> Value)
+        async throws -> Value
+    {
         let key = Key(text)
         let (flight, waiter, isNew) = lock.withLock { () -> (Flight, Int, Bool) in
             nextWaiter += 1

@@ -99,7 +99,9 @@ struct BatchManifestFetcher: Sendable {
     /// What the caches (memory, then the disk) hold for each of `refs`, in
     /// order. A large batch is split across the cores: answering from disk
     /// costs file reads and a hash per manifest.
-    private func lookUp(_ refs: [ImageReference], platform: Platform) async -> [ContentService.CachedImageManifest] {
+    nonisolated(nonsending) private func lookUp(
+        _ refs: [ImageReference], platform: Platform
+    ) async -> [ContentService.CachedImageManifest] {
         let chunk = Self.lookupChunk
         guard refs.count > chunk else { return refs.map { service.cachedImageManifest($0, platform: platform) } }
         let parts = (refs.count + chunk - 1) / chunk

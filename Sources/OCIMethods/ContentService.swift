@@ -85,13 +85,13 @@ final class ContentService: Sendable {
 
     /// The manifest or index `ref` names: by a known digest from the cache
     /// or one GET, else one GET by tag.
-    func manifest(_ ref: ImageReference) async throws -> FetchedManifest {
+    nonisolated(nonsending) func manifest(_ ref: ImageReference) async throws -> FetchedManifest {
         if let digest = knownDigest(ref) { return try await manifest(ref, digest: digest) }
         return try await manifestByTag(ref)
     }
 
     /// The manifest `digest` names in `ref`'s repository: the cache, else one GET.
-    func manifest(_ ref: ImageReference, digest: Digest) async throws -> FetchedManifest {
+    nonisolated(nonsending) func manifest(_ ref: ImageReference, digest: Digest) async throws -> FetchedManifest {
         let key = manifestKey(ref, digest)
         if let cached = cache.value(key, as: FetchedManifest.self) { return cached }
         return try await manifestFlights.run(key.name) { [self] in
@@ -103,7 +103,7 @@ final class ContentService: Sendable {
 
     /// One GET by tag for a tag the tag cache did not know (the caller has
     /// looked): caches the content by its digest, and the tag's answer.
-    private func manifestByTag(_ ref: ImageReference) async throws -> FetchedManifest {
+    nonisolated(nonsending) private func manifestByTag(_ ref: ImageReference) async throws -> FetchedManifest {
         let tagKey = ref.description
         return try await tagFlights.run(tagKey) { [self] in
             let fetched = try await source.fetchManifest(ref)
@@ -143,7 +143,7 @@ final class ContentService: Sendable {
     /// The `image_manifest` answer for what `top` is, shaped from the
     /// manifest's bytes (`JSONTape`): `top` itself, or the child of the
     /// index `top` is for `platform` (one more manifest, by digest).
-    private func imageManifestAnswer(
+    nonisolated(nonsending) private func imageManifestAnswer(
         of top: FetchedManifest, ref: ImageReference, platform: Platform
     ) async throws -> JSONValue {
         let tape = try Self.tape(top, ref: ref)
@@ -238,13 +238,15 @@ final class ContentService: Sendable {
 
     /// The `image_manifest` result for `ref`, cached by the digest it names
     /// and the platform.
-    func imageManifestResult(_ ref: ImageReference, platform: Platform) async throws -> JSONValue {
+    nonisolated(nonsending) func imageManifestResult(_ ref: ImageReference, platform: Platform) async throws
+        -> JSONValue
+    {
         try await imageManifestResult(ref, platform: platform, after: cachedImageManifest(ref, platform: platform))
     }
 
     /// The `image_manifest` result, going on from what `lookup` found (the
     /// batch looks every ref up first; nothing is looked up twice).
-    func imageManifestResult(
+    nonisolated(nonsending) func imageManifestResult(
         _ ref: ImageReference, platform: Platform, after lookup: CachedImageManifest
     ) async throws -> JSONValue {
         let top: FetchedManifest
@@ -261,7 +263,7 @@ final class ContentService: Sendable {
     }
 
     /// The descriptor of what `ref` names: from a cached manifest, else one HEAD.
-    func descriptor(_ ref: ImageReference) async throws -> JSONValue {
+    nonisolated(nonsending) func descriptor(_ ref: ImageReference) async throws -> JSONValue {
         if let digest = knownDigest(ref), let cached = cache.value(manifestKey(ref, digest), as: FetchedManifest.self) {
             return Self.descriptor(mediaType: cached.mediaType, size: cached.bytes.count, digest: cached.digest)
         }

@@ -8,12 +8,12 @@ import Registry
 /// real source; the unit tests put an in-memory one here and count calls.
 protocol ContentSource: Sendable {
     /// The manifest or index `reference` names, verified against its digest.
-    func fetchManifest(_ reference: ImageReference) async throws -> FetchedManifest
+    nonisolated(nonsending) func fetchManifest(_ reference: ImageReference) async throws -> FetchedManifest
     /// The manifest `reference` names if it is at hand without a request
     /// (a cache of the source's own), else nil. Never throws, never waits.
     func storedManifest(_ reference: ImageReference) -> FetchedManifest?
     /// What a HEAD says of `reference`: media type, size and digest.
-    func headManifest(_ reference: ImageReference) async throws -> ManifestHead
+    nonisolated(nonsending) func headManifest(_ reference: ImageReference) async throws -> ManifestHead
     /// The blob `reference` names, downloaded to a file under `directory`
     /// (nil: the process's own) and verified; at most `limit` bytes.
     func fetchBlob(_ reference: ImageReference, directory: URL?, limit: Int) async throws -> VerifiedBlob

@@ -18,7 +18,7 @@ struct DiskCachedSource: ContentSource {
     /// How long a tag answer on disk is trusted (`--tag-ttl`).
     let tagTTL: Double
 
-    func fetchManifest(_ reference: ImageReference) async throws -> FetchedManifest {
+    nonisolated(nonsending) func fetchManifest(_ reference: ImageReference) async throws -> FetchedManifest {
         try upstream.refuseIfBlocked(reference)
         if let digest = knownDigest(reference), let kept = disk.manifest(digest, repository: reference.name) {
             return kept
@@ -43,7 +43,7 @@ struct DiskCachedSource: ContentSource {
         return disk.manifest(digest, repository: reference.name)
     }
 
-    func headManifest(_ reference: ImageReference) async throws -> ManifestHead {
+    nonisolated(nonsending) func headManifest(_ reference: ImageReference) async throws -> ManifestHead {
         try upstream.refuseIfBlocked(reference)
         if let digest = knownDigest(reference), let kept = disk.manifest(digest, repository: reference.name) {
             return ManifestHead(mediaType: kept.mediaType, size: kept.bytes.count, digest: kept.digest)

@@ -40,13 +40,15 @@ extension RegistryClient {
     /// Fetches the manifest (or index) `reference` names with one GET, by
     /// tag or digest. The digest is computed from the bytes; it must match
     /// the reference's digest and the registry's `Docker-Content-Digest`.
-    public func fetchManifest(_ reference: ImageReference) async throws(RegistryError) -> FetchedManifest {
+    nonisolated(nonsending) public func fetchManifest(_ reference: ImageReference) async throws(RegistryError)
+        -> FetchedManifest
+    {
         try await viaMirrors(reference) { (endpoint) async throws(RegistryError) -> FetchedManifest in
             try await fetchManifest(at: endpoint)
         }
     }
 
-    private func fetchManifest(at reference: ImageReference) async throws(RegistryError)
+    nonisolated(nonsending) private func fetchManifest(at reference: ImageReference) async throws(RegistryError)
         -> FetchedManifest
     {
         let url = try url(reference, String(joining: "manifests/", reference.identifier))
@@ -97,13 +99,17 @@ extension RegistryClient {
     /// Asks the registry, with a HEAD, for the descriptor of what
     /// `reference` names (image or index). `Content-Type`, `Content-Length`
     /// and `Docker-Content-Digest` must all be present.
-    public func headManifest(_ reference: ImageReference) async throws(RegistryError) -> ManifestHead {
+    nonisolated(nonsending) public func headManifest(_ reference: ImageReference) async throws(RegistryError)
+        -> ManifestHead
+    {
         try await viaMirrors(reference) { (endpoint) async throws(RegistryError) -> ManifestHead in
             try await headManifest(at: endpoint)
         }
     }
 
-    private func headManifest(at reference: ImageReference) async throws(RegistryError) -> ManifestHead {
+    nonisolated(nonsending) private func headManifest(at reference: ImageReference) async throws(RegistryError)
+        -> ManifestHead
+    {
         let url = try url(reference, String(joining: "manifests/", reference.identifier))
         let response = try await send("HEAD", url, for: reference, accept: ManifestMediaType.acceptAll, kind: .manifest)
         guard response.status == 200 else {

@@ -45,7 +45,7 @@ public final class RegistryClient: Sendable {
     /// Runs `operation` against each mirror of `reference`'s registry in
     /// order, then against the registry itself: the first success wins; a
     /// mirror's failure (missing, unreachable, corrupt) moves to the next.
-    func viaMirrors<T>(
+    nonisolated(nonsending) func viaMirrors<T>(
         _ reference: ImageReference, _ operation: (ImageReference) async throws(RegistryError) -> T
     ) async throws(RegistryError) -> T {
         try refuseIfBlocked(reference)

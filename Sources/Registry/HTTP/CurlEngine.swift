@@ -100,7 +100,8 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
     /// Performs `request`, its body going to `sink`; throws `CurlFailure`
     /// when no response came (or the task was cancelled).
     /// `timeLimit` (seconds) bounds the whole transfer, connecting included.
-    func perform(_ request: HTTPRequest, into sink: BodySink, timeLimit: Double) async throws(CurlFailure) -> CurlResult
+    nonisolated(nonsending) func perform(_ request: HTTPRequest, into sink: BodySink, timeLimit: Double)
+        async throws(CurlFailure) -> CurlResult
     {
         let transfer = CurlTransfer(request: request, sink: sink, timeLimit: timeLimit)
         let result: Result<CurlResult, CurlFailure> = await withTaskCancellationHandler {

@@ -68,7 +68,7 @@ package final class HTTPTransport: Sendable {
 
     /// Performs `request` until it gives a response that is not worth
     /// retrying or the retries are spent.
-    private func withRetries(
+    nonisolated(nonsending) private func withRetries(
         _ request: HTTPRequest, kind: RegistryCounters.Kind, into sink: BodySink
     ) async throws(RegistryError) -> CurlResult {
         var retry = 0
