@@ -84,7 +84,7 @@ let package = Package(
         .executableTarget(name: "ocirpc-bench-client", dependencies: ["Locking", "Logging", "Registry"]),
 
         .testTarget(name: "JSONTests", dependencies: ["JSON", "TestFixtures"]),
-        .testTarget(name: "FramingTests", dependencies: ["Framing", "Memory"]),
+        .testTarget(name: "FramingTests", dependencies: ["Framing", "Memory", "TestFixtures"]),
         .testTarget(name: "MemoryTests", dependencies: ["Memory"]),
         .testTarget(
             name: "RegistryTests", dependencies: ["Reasons", "Options", "Registry", "JSON", "Locking", "TestFixtures"]),

@@ -157,7 +157,9 @@ public final class Server: Sendable {
                 guard lifecycle.stopReading() else { return }
                 logger.info("signal received; draining in-flight requests", [("signal", String(number))])
                 dispatcher.beginShutdown()
-                DispatchQueue.global().async { [self] in
+                // A thread of its own for the blocking wait: the global
+                // queues are the threads the calls it waits for run on.
+                startThread { [self] in
                     waitForDrain(timeout: Self.terminationGracePeriod)
                     lifecycle.finish(0)
                 }

@@ -2,6 +2,7 @@ import Dispatch
 import Glibc
 import Memory
 import Synchronization
+import TestFixtures
 import Testing
 @testable import Framing
 
@@ -9,9 +10,7 @@ import Testing
 /// a blocking read must never hold one of the few threads the tasks of
 /// every test share.
 private func readAllElsewhere(_ fd: Int32) async -> [UInt8] {
-    await withCheckedContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(returning: readAll(fd)) }
-    }
+    await onThreadOfItsOwn { readAll(fd) }
 }
 
 /// Reads everything from `fd` until end of file.
@@ -68,12 +67,7 @@ private func readAll(_ fd: Int32) -> [UInt8] {
         #expect(memory.heldBytes == message.count + 1)
         let readEnd = fds[0]
         async let read = readAllElsewhere(readEnd)
-        await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                writer.flush()
-                continuation.resume()
-            }
-        }
+        await onThreadOfItsOwn { writer.flush() }
         #expect(memory.heldBytes == 0)
         writer.close()
         close(fds[1])

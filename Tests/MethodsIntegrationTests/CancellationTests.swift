@@ -38,14 +38,24 @@ import TestFixtures
         let proxy = try RegistryProxy(upstream: registry.host)
         defer { registry.stop(); proxy.stop() }
         try await registry.pushMinimalImage("shared", "v1")
-        proxy.setLatency(0.5)
+        // The proxy holds the one fetch both requests wait on for 3 s; the
+        // first is cancelled once the second has joined it and the fetch
+        // has reached the proxy (not after a fixed sleep: a busy machine
+        // can stretch a short one past the whole fetch).
+        proxy.setLatency(3)
         let session = try RPCSession()
         let ref: JSONValue = .string("\(proxy.host)/shared:v1")
         let first = session.send("ec.oci.image_manifest", [ref])
         let second = session.send("ec.oci.image_manifest", [ref])
-        try await Task.sleep(for: .milliseconds(150))
+        for _ in 0..<400 {
+            let joins = try await session.result("server.stats", [:])["singleflightJoins"]?.intValue ?? 0
+            if joins > 0 { break }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        for _ in 0..<2000 where proxy.count("manifest") == 0 { try await Task.sleep(for: .milliseconds(5)) }
         session.notify("$/cancelRequest", ["id": .integer(first)])
-        #expect(try await session.response(first)["error"]?["code"] == -32800)
+        let firstAnswer = try await session.response(first)
+        #expect(firstAnswer["error"]?["code"] == -32800, "\(firstAnswer)")
         #expect(try await session.response(second)["result"]?["schemaVersion"] == 2)
         #expect(proxy.count("manifest") == 1, "the shared fetch ran once and was not restarted")
         await session.close()

@@ -82,9 +82,7 @@ private final class PipedServer: @unchecked Sendable {
     }
 
     private func blockingWait(_ semaphore: DispatchSemaphore) async -> Bool {
-        await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
-            DispatchQueue.global().async { c.resume(returning: semaphore.wait(timeout: .now() + 20) == .success) }
-        }
+        await onThreadOfItsOwn { semaphore.wait(timeout: .now() + 20) == .success }
     }
 }
 

@@ -103,9 +103,7 @@ import Testing
         stdin.fileHandleForWriting.write(Data(input.utf8))
         try stdin.fileHandleForWriting.close()
         let reader = stdout.fileHandleForReading
-        let data = await withCheckedContinuation { (c: CheckedContinuation<Data, Never>) in
-            DispatchQueue.global().async { c.resume(returning: reader.readDataToEndOfFile()) }
-        }
+        let data = await onThreadOfItsOwn { reader.readDataToEndOfFile() }
         while process.isRunning { try? await Task.sleep(for: .milliseconds(2)) }
         return String(decoding: data, as: UTF8.self)
     }
