@@ -256,7 +256,10 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
         guard let handle = spareHandles.popLast() ?? newHandle() else {
             return transfer.complete(.failure(CurlFailure(.connection, "out of memory")))
         }
-        transfer.configure(handle)
+        guard transfer.configure(handle) else {
+            recycle(handle, reset: false)
+            return transfer.complete(.failure(CurlFailure(.connection, "out of memory")))
+        }
         active[handle] = transfer
         ocirpc_multi_add_handle(multi, handle)
     }

@@ -95,8 +95,19 @@ final class CurlTransfer: @unchecked Sendable {
     /// other than GET, or a request body, leaves options behind.
     var needsReset: Bool { request.method != "GET" || request.body != nil }
 
-    /// Sets `handle` (set up by `configureShared`) up for this request.
-    func configure(_ handle: UnsafeMutableRawPointer) {
+    /// Sets `handle` (set up by `configureShared`) up for this request;
+    /// false, with the handle untouched, when its header list could not be
+    /// built (out of memory: never sent without its headers).
+    func configure(_ handle: UnsafeMutableRawPointer) -> Bool {
+        // No "Accept: */*" unless asked, and no 100-continue round trip.
+        let list: UnsafeMutablePointer<curl_slist>
+        if let kept = KeptHeaderLists.shared.list(for: request.headers) {
+            list = kept
+        } else {
+            guard let own = KeptHeaderLists.make(request.headers) else { return false }
+            headerList = own
+            list = own
+        }
         self.handle = handle
         let context = Unmanaged.passUnretained(self).toOpaque()
         // Strings go to libcurl through `withCString`, which lends the
@@ -133,12 +144,6 @@ final class CurlTransfer: @unchecked Sendable {
             ocirpc_setopt_long(handle, CURLOPT_POST, 1)
             ocirpc_setopt_offset(handle, CURLOPT_POSTFIELDSIZE_LARGE, 0)
         }
-        // No "Accept: */*" unless asked, and no 100-continue round trip.
-        var list = "Expect:".withCString { ocirpc_slist_append(nil, $0) }
-        for (name, value) in request.headers {
-            list = String(joining: name, ": ", value).withCString { ocirpc_slist_append(list, $0) }
-        }
-        headerList = list
         ocirpc_setopt_slist(handle, CURLOPT_HTTPHEADER, list)
         ocirpc_setopt_pointer(handle, CURLOPT_HEADERDATA, context)
         ocirpc_setopt_pointer(handle, CURLOPT_WRITEDATA, context)
@@ -152,6 +157,7 @@ final class CurlTransfer: @unchecked Sendable {
             // Refused up front when the response declares a larger body.
             ocirpc_setopt_offset(handle, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(limit))
         }
+        return true
     }
 
     /// Whether the transfer has had a connection but no progress for `limit` ns.

@@ -6,8 +6,8 @@ package struct HTTPRequest: Sendable {
     package var method: String
     /// The absolute URL, as sent.
     package var url: String
-    /// Header values by name (as sent).
-    package private(set) var headers: [String: String] = [:]
+    /// The headers, in the order they were set (as sent).
+    package private(set) var headers: [Header] = []
     package var body: Data?
 
     /// A request for `url`, an absolute `http` or `https` URL whose
@@ -44,15 +44,26 @@ package struct HTTPRequest: Sendable {
         return String(decoding: bytes[start..<end], as: UTF8.self)
     }
 
+    /// One request header.
+    package struct Header: Sendable, Equatable {
+        package let name: String
+        package let value: String
+
+        package init(_ name: String, _ value: String) {
+            self.name = name
+            self.value = value
+        }
+    }
+
     /// Sets (or, with nil, removes) a header; names are case-insensitive.
+    /// A request has a handful of headers: a list, not a table made per
+    /// request.
     package mutating func setHeader(_ name: String, _ value: String?) {
         if !headers.isEmpty {
             let lowered = name.lowercased()
-            if let existing = headers.keys.first(where: { $0.lowercased() == lowered }) {
-                headers[existing] = nil
-            }
+            headers.removeAll { $0.name.lowercased() == lowered }
         }
-        if let value { headers[name] = value }
+        if let value { headers.append(Header(name, value)) }
     }
 }
 

@@ -1,0 +1,71 @@
+import CCurl
+import Locking
+
+/// The libcurl header lists of requests that carry no credentials: the
+/// same few (`Expect:` and one of the `Accept` values the client sends)
+/// again and again, so each is built once and kept for the process instead
+/// of built and freed per request. libcurl only reads a list while it
+/// sends. A request with an `Authorization` header always gets a list of
+/// its own, freed with its transfer: credentials are never kept here.
+final class KeptHeaderLists: Sendable {
+    /// The process's lists, used by every transfer.
+    static let shared = KeptHeaderLists(limit: 16)
+
+    /// Distinct lists kept at most; past it, lists are built per request.
+    let limit: Int
+
+    private struct Entry: @unchecked Sendable {
+        let headers: [HTTPRequest.Header]
+        let list: UnsafeMutablePointer<curl_slist>
+    }
+
+    private let entries = Locked([Entry]())
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    deinit {
+        entries.withLock { entries in
+            for entry in entries { ocirpc_slist_free_all(entry.list) }
+        }
+    }
+
+    /// The kept list for `headers`, built the first time; nil when the
+    /// request carries credentials or the limit is reached.
+    func list(for headers: [HTTPRequest.Header]) -> UnsafeMutablePointer<curl_slist>? {
+        guard !headers.contains(where: Self.carriesCredentials) else { return nil }
+        return entries.withLock { entries in
+            // A handful of entries whose values are the same strings each
+            // time: comparing them is cheaper than hashing them.
+            if let kept = entries.first(where: { $0.headers == headers }) { return kept.list }
+            guard entries.count < limit, let list = Self.make(headers) else { return nil }
+            entries.append(Entry(headers: headers, list: list))
+            return list
+        }
+    }
+
+    /// A new list for `headers`, with `Expect:` first (no 100-continue
+    /// round trip); the caller frees it with `ocirpc_slist_free_all`.
+    /// Nil when libcurl could not allocate it (nothing is left allocated).
+    static func make(_ headers: [HTTPRequest.Header]) -> UnsafeMutablePointer<curl_slist>? {
+        guard var list = "Expect:".withCString({ ocirpc_slist_append(nil, $0) }) else { return nil }
+        for header in headers {
+            // On failure libcurl returns nil and leaves `list` as it was.
+            guard
+                let longer = String(joining: header.name, ": ", header.value).withCString({
+                    ocirpc_slist_append(list, $0)
+                })
+            else {
+                ocirpc_slist_free_all(list)
+                return nil
+            }
+            list = longer
+        }
+        return list
+    }
+
+    private static func carriesCredentials(_ header: HTTPRequest.Header) -> Bool {
+        header.name.utf8.count == 13 && header.name.lowercased() == "authorization"
+    }
+}
