@@ -113,6 +113,17 @@ public final class ContentCache: @unchecked Sendable {
         }
     }
 
+    /// Entries room is made for at most by `reserveCapacity(forMore:)`.
+    public static let maxReservedEntries = 1 << 16
+
+    /// Makes room for `count` more entries at once (up to
+    /// `maxReservedEntries`), so the table does not grow step by step while
+    /// they are stored.
+    public func reserveCapacity(forMore count: Int) {
+        let count = min(max(0, count), Self.maxReservedEntries)
+        lock.withLock { nodes.reserveCapacity(min(Self.maxReservedEntries, nodes.count + count)) }
+    }
+
     /// Drops everything (statistics stay).
     public func removeAll() {
         lock.withLock {

@@ -59,6 +59,13 @@ public final class ExpiringCache<Value: Sendable>: @unchecked Sendable {
 
     public func removeAll() { lock.withLock { entries.removeAll() } }
 
+    /// Makes room for `count` more entries at once (up to `maxEntries`), so
+    /// the table does not grow step by step while they are stored.
+    public func reserveCapacity(forMore count: Int) {
+        let count = min(max(0, count), maxEntries)
+        lock.withLock { entries.reserveCapacity(min(maxEntries, entries.count + count)) }
+    }
+
     /// Hits, misses and live entries.
     public var statistics: (hits: Int, misses: Int, entries: Int) {
         lock.withLock { (counts.hits, counts.misses, entries.count) }

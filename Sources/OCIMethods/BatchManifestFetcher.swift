@@ -33,6 +33,7 @@ struct BatchManifestFetcher: Sendable {
         distinct.reserveCapacity(refs.count)
         var parsed: [(Int, String, ImageReference)] = []
         parsed.reserveCapacity(refs.count)
+        references.reserveCapacity(forMore: refs.count)
         for text in refs where seen.insert(text).inserted {
             distinct.append(text)
             do {
@@ -52,6 +53,7 @@ struct BatchManifestFetcher: Sendable {
             }
         }
         guard !pending.isEmpty else { return distinct }
+        service.reserveCapacity(forFetching: pending.count)
         let queue = pending
         // Each worker takes the next pending ref until none is left, so no
         // ref waits for another's report. The workers run on the HTTP

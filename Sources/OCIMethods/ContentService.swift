@@ -236,6 +236,13 @@ final class ContentService: Sendable {
         return result
     }
 
+    /// Makes room in the caches for `count` refs about to be fetched at
+    /// once (a batch's): a manifest and an answer each, and a tag.
+    func reserveCapacity(forFetching count: Int) {
+        cache.reserveCapacity(forMore: 2 * count)
+        tags.reserveCapacity(forMore: count)
+    }
+
     /// The `image_manifest` result for `ref`, cached by the digest it names
     /// and the platform.
     nonisolated(nonsending) func imageManifestResult(_ ref: ImageReference, platform: Platform) async throws

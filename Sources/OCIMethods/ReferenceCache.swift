@@ -19,4 +19,11 @@ final class ReferenceCache: Sendable {
         }
         return reference
     }
+
+    /// Makes room for `count` more references at once (a batch's), so the
+    /// table does not grow step by step while they are parsed.
+    func reserveCapacity(forMore count: Int) {
+        let count = min(max(0, count), Self.capacity)
+        parsed.withLock { table in table.reserveCapacity(min(Self.capacity, table.count + count)) }
+    }
 }

@@ -45,6 +45,15 @@ import Testing
         #expect(cache.value(.init("k", "3"), as: Int.self) == nil)
     }
 
+    @Test func roomMadeForABatchIsBoundedAndKeepsWhatIsStored() {
+        let cache = ContentCache(capacity: 1000)
+        for i in 0..<10 { cache.store(i, cost: 10, for: .init("k", "\(i)")) }
+        for count in [Int.max, -1, 0, 3] { cache.reserveCapacity(forMore: count) }
+        let kept = (0..<10).map { cache.value(.init("k", "\($0)"), as: Int.self) }
+        #expect(kept == Array(0..<10))
+        #expect(cache.bytes == 100)
+    }
+
     final class Payload: Sendable {}
 
     /// The recency list links its nodes both ways: a value must still be
@@ -108,6 +117,14 @@ import Testing
         #expect(cache.value("repo:tag") == "sha256:1")
         clock.now = 61
         #expect(cache.value("repo:tag") == nil)
+    }
+
+    @Test func roomMadeForABatchIsBoundedAndKeepsWhatIsStored() {
+        let cache = ExpiringCache<Int>(timeToLive: 60, maxEntries: 8)
+        for i in 0..<5 { cache.store(i, for: "\(i)") }
+        for count in [Int.max, -1, 0, 3] { cache.reserveCapacity(forMore: count) }
+        let kept = (0..<5).map { cache.value("\($0)") }
+        #expect(kept == Array(0..<5))
     }
 
     @Test func aZeroTimeToLiveCachesNothing() {
