@@ -44,7 +44,12 @@ public enum ServerMain {
         }
         let server = Server(options: options, logger: logger, extensions: extensions)
         logger.debug("serving on stdin/stdout", [("version", ServerVersion.current)])
-        return server.run()
+        let code = server.run()
+        // The process exits next, and takes the session's memory with it:
+        // released here, the caches would free their entries one by one
+        // first (2.5% of the instructions of a 1,000-manifest batch).
+        _ = Unmanaged.passRetained(server)
+        return code
     }
 
     /// The process environment as a dictionary.
