@@ -56,34 +56,30 @@ public final class ContentCache: @unchecked Sendable {
 
     /// The byte budget.
     public let capacity: Int
-    private let lock = Lock()
-    private var nodes: [Key: Node] = [:]
-    /// Least recently used end (evicted first) and most recent end.
-    private var oldest: Node?
-    private var newest: Node?
-    private var totalCost = 0
-    /// Statistics by kind: a few kinds, found by a short scan (cheaper
-    /// than hashing the kind's name at every lookup and store).
-    private var stats: [(kind: String, stats: CacheKindStats)] = []
+    /// Everything the lock guards, in one value: reached through the lock's
+    /// `inout`, its fields need no run-time exclusivity check each (a
+    /// class's stored properties do).
+    private let state = Locked(State())
 
     public init(capacity: Int) {
         self.capacity = max(0, capacity)
     }
 
     deinit {
-        while let node = oldest { remove(node) }
+        // The links are strong both ways: break them node by node.
+        state.withLock { $0.removeAll() }
     }
 
     /// The value under `key` when present and of type `T` (counted as a hit
     /// or a miss for its kind).
     public func value<T: Sendable>(_ key: Key, as type: T.Type = T.self) -> T? {
-        let found = lock.withLock { () -> T? in
-            guard let node = nodes[key], let value = node.value as? T else {
-                count(key.kind) { $0.misses += 1 }
+        let found = state.withLock { state -> T? in
+            guard let node = state.nodes[key], let value = node.value as? T else {
+                state.count(key.kind) { $0.misses += 1 }
                 return nil
             }
-            count(key.kind) { $0.hits += 1 }
-            moveToNewest(node)
+            state.count(key.kind) { $0.hits += 1 }
+            state.moveToNewest(node)
             return value
         }
         RequestTally.lookup(hit: found != nil)
@@ -95,18 +91,19 @@ public final class ContentCache: @unchecked Sendable {
     /// whole budget is not stored.
     public func store(_ value: any Sendable, cost: Int, for key: Key) {
         let cost = max(cost, 1)
-        lock.withLock {
-            if let existing = nodes[key] { remove(existing) }
+        let capacity = capacity
+        state.withLock { state in
+            if let existing = state.nodes[key] { state.remove(existing) }
             guard cost <= capacity else { return }
-            while totalCost + cost > capacity, let victim = oldest {
-                remove(victim)
-                count(victim.key.kind) { $0.evictions += 1 }
+            while state.totalCost + cost > capacity, let victim = state.oldest {
+                state.remove(victim)
+                state.count(victim.key.kind) { $0.evictions += 1 }
             }
             let node = Node(key: key, value: value, cost: cost)
-            nodes[key] = node
-            append(node)
-            totalCost += cost
-            count(key.kind) {
+            state.nodes[key] = node
+            state.append(node)
+            state.totalCost += cost
+            state.count(key.kind) {
                 $0.entries += 1
                 $0.bytes += cost
             }
@@ -121,65 +118,77 @@ public final class ContentCache: @unchecked Sendable {
     /// they are stored.
     public func reserveCapacity(forMore count: Int) {
         let count = min(max(0, count), Self.maxReservedEntries)
-        lock.withLock { nodes.reserveCapacity(min(Self.maxReservedEntries, nodes.count + count)) }
+        state.withLock { $0.nodes.reserveCapacity(min(Self.maxReservedEntries, $0.nodes.count + count)) }
     }
 
     /// Drops everything (statistics stay).
     public func removeAll() {
-        lock.withLock {
-            while let node = oldest { remove(node) }
-        }
+        state.withLock { $0.removeAll() }
     }
 
     /// Statistics by kind.
     public var statistics: [String: CacheKindStats] {
-        lock.withLock { Dictionary(stats.map { ($0.kind, $0.stats) }) { _, last in last } }
+        state.withLock { state in Dictionary(state.stats.map { ($0.kind, $0.stats) }) { _, last in last } }
     }
 
     /// Bytes held now.
-    public var bytes: Int { lock.withLock { totalCost } }
+    public var bytes: Int { state.withLock { $0.totalCost } }
 
-    // MARK: - The recency list (called with the lock held)
+    /// The entries by key, the recency list through them, and the counts.
+    private struct State {
+        var nodes: [Key: Node] = [:]
+        /// Least recently used end (evicted first) and most recent end.
+        var oldest: Node?
+        var newest: Node?
+        var totalCost = 0
+        /// Statistics by kind: a few kinds, found by a short scan (cheaper
+        /// than hashing the kind's name at every lookup and store).
+        var stats: [(kind: String, stats: CacheKindStats)] = []
 
-    private func append(_ node: Node) {
-        node.older = newest
-        node.newer = nil
-        newest?.newer = node
-        newest = node
-        if oldest == nil { oldest = node }
-    }
-
-    private func unlink(_ node: Node) {
-        if let older = node.older { older.newer = node.newer } else { oldest = node.newer }
-        if let newer = node.newer { newer.older = node.older } else { newest = node.older }
-        node.newer = nil
-        node.older = nil
-    }
-
-    private func moveToNewest(_ node: Node) {
-        guard newest !== node else { return }
-        unlink(node)
-        append(node)
-    }
-
-    private func remove(_ node: Node) {
-        unlink(node)
-        nodes[node.key] = nil
-        totalCost -= node.cost
-        count(node.key.kind) {
-            $0.entries -= 1
-            $0.bytes -= node.cost
+        mutating func append(_ node: Node) {
+            node.older = newest
+            node.newer = nil
+            newest?.newer = node
+            newest = node
+            if oldest == nil { oldest = node }
         }
-    }
 
-    /// Updates the statistics of `kind` (one lookup).
-    private func count(_ kind: String, _ update: (inout CacheKindStats) -> Void) {
-        if let index = stats.firstIndex(where: { $0.kind == kind }) {
-            update(&stats[index].stats)
-        } else {
-            var fresh = CacheKindStats()
-            update(&fresh)
-            stats.append((kind, fresh))
+        mutating func unlink(_ node: Node) {
+            if let older = node.older { older.newer = node.newer } else { oldest = node.newer }
+            if let newer = node.newer { newer.older = node.older } else { newest = node.older }
+            node.newer = nil
+            node.older = nil
+        }
+
+        mutating func moveToNewest(_ node: Node) {
+            guard newest !== node else { return }
+            unlink(node)
+            append(node)
+        }
+
+        mutating func remove(_ node: Node) {
+            unlink(node)
+            nodes[node.key] = nil
+            totalCost -= node.cost
+            count(node.key.kind) {
+                $0.entries -= 1
+                $0.bytes -= node.cost
+            }
+        }
+
+        mutating func removeAll() {
+            while let node = oldest { remove(node) }
+        }
+
+        /// Updates the statistics of `kind` (one lookup).
+        mutating func count(_ kind: String, _ update: (inout CacheKindStats) -> Void) {
+            if let index = stats.firstIndex(where: { $0.kind == kind }) {
+                update(&stats[index].stats)
+            } else {
+                var fresh = CacheKindStats()
+                update(&fresh)
+                stats.append((kind, fresh))
+            }
         }
     }
 }
