@@ -530,7 +530,7 @@ def main():
     parser.add_argument("--soak-requests", type=int, default=1_000_000)
     parser.add_argument("--soak-refs", type=int, default=3000)
     parser.add_argument("--soak-cache", default="8MiB")
-    parser.add_argument("--baseline", default="", help="tls, memory: a second ocirpc binary to alternate with --binary")
+    parser.add_argument("--baseline", default="", help="peers, tls, memory: a second ocirpc binary to alternate with --binary")
     parser.add_argument("--memory-calls", type=int, default=16, help="memory: calls at once, each on its own layer")
     parser.add_argument("--memory-files", type=int, default=7, help="memory: files asked from each layer")
     parser.add_argument("--memory-file-mb", type=int, default=64, help="memory: each file's size")

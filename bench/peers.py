@@ -36,6 +36,9 @@ WORKERS = 8
 CURL_FLOOR = "C libcurl multi"
 DISK_FIRST = "ocirpc, disk cache, 1st run"
 DISK_SECOND = "ocirpc, disk cache, 2nd run"
+# With --baseline: the same batch from a second binary (the one before a
+# change), alternating with the others in every round.
+BASELINE = "ocirpc batch (baseline)"
 # Cache directories of the runs with the disk cache, removed at the end of
 # the suite (removing each at once would make the next run's file creation
 # slower on ext4, which searches recently freed inodes).
@@ -114,13 +117,14 @@ def run_client(name, args, host, repo, count, cpu, lua, credentials=None, token=
         elif name == CURL_FLOOR:
             elapsed, _ = measured([curl_multi_binary(), host, repo, str(count), str(WORKERS), *extra], cpu)
             done, rate = count, count / elapsed
-        elif name in ("ocirpc batch", DISK_FIRST, DISK_SECOND):
+        elif name in ("ocirpc batch", BASELINE, DISK_FIRST, DISK_SECOND):
             refs = ",".join(f'"{host}/{repo}:t{i}"' for i in range(count))
             request = ('{"jsonrpc":"2.0","id":1,"method":"ec.oci.image_manifests","params":[[%s]]}\n' % refs).encode()
-            command = [args.binary, "--log-level", "error", "--max-concurrency", str(WORKERS)]
+            binary = args.baseline if name == BASELINE else args.binary
+            command = [binary, "--log-level", "error", "--max-concurrency", str(WORKERS)]
             if name == DISK_FIRST:
                 _cache_directories.append(tempfile.mkdtemp(prefix="ocirpc-bench-peers-cache-"))
-            if name != "ocirpc batch":
+            if name in (DISK_FIRST, DISK_SECOND):
                 command += ["--cache-dir", _cache_directories[-1]]
             if credentials:
                 command = ["env", f"DOCKER_CONFIG={docker_config(host, *credentials)}", *command]
@@ -137,11 +141,11 @@ def run_client(name, args, host, repo, count, cpu, lua, credentials=None, token=
 
 def peers(args):
     from fixture_registry import NativeLatencyProxy, Registry
-    clients = ["wrk -c 8", CURL_FLOOR, "ocirpc batch", DISK_FIRST, DISK_SECOND, "python http.client", "oras-py",
-               "skopeo"]
+    clients = ["wrk -c 8", CURL_FLOOR, "ocirpc batch", *([BASELINE] if args.baseline else []), DISK_FIRST,
+               DISK_SECOND, "python http.client", "oras-py", "skopeo"]
     proxy_binary = os.path.join(os.path.dirname(args.binary), "ocirpc-bench-proxy")
     print(f"# peers benchmark ({os.cpu_count()} cores, {args.manifests} manifests, {WORKERS} at a time; "
-          f"skopeo over {args.skopeo_manifests}; {args.rounds} rounds)")
+          f"skopeo over {args.skopeo_manifests}; {args.rounds} rounds; baseline: {args.baseline or 'none'})")
     registry = Registry()
     lua = None
     try:
