@@ -44,7 +44,7 @@ let package = Package(
         .target(
             name: "Registry",
             dependencies: [
-                "CCurl", "COpenSSL", "CSystem", "JSON", "Logging", "Locking", "Options", "Reasons", "Tally",
+                "CCurl", "COpenSSL", "CSystem", "JSON", "Logging", "Locking", "Memory", "Options", "Reasons", "Tally",
             ]),
         // Line-oriented stderr logging.
         .target(name: "Logging", dependencies: ["JSON"]),
@@ -87,7 +87,8 @@ let package = Package(
         .testTarget(name: "FramingTests", dependencies: ["Framing", "Memory", "TestFixtures"]),
         .testTarget(name: "MemoryTests", dependencies: ["Memory"]),
         .testTarget(
-            name: "RegistryTests", dependencies: ["Reasons", "Options", "Registry", "JSON", "Locking", "TestFixtures"]),
+            name: "RegistryTests",
+            dependencies: ["Reasons", "Options", "Registry", "JSON", "Locking", "Memory", "TestFixtures"]),
         // Against a real registry (docker-registry) started by the tests.
         .testTarget(
             name: "RegistryIntegrationTests",

@@ -14,6 +14,12 @@ public final class MemoryBudget: Sendable {
     /// 1.5 GiB), and for thousands of calls that read a policy's files.
     public static let defaultLimit = 2 << 30
 
+    /// What one value fetched from outside (a manifest, a response body)
+    /// may hold without being counted: the calls in flight are bounded in
+    /// number, so values this small cannot hold much together, and counting
+    /// every small manifest would cost every call something.
+    public static let uncountedValueBytes = 64 << 10
+
     /// The most the calls in flight may hold together, in bytes.
     public let limit: Int
     private let held = Atomic<Int>(0)

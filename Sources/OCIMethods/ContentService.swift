@@ -96,7 +96,7 @@ final class ContentService: Sendable {
         if let cached = cache.value(key, as: FetchedManifest.self) { return cached }
         return try await manifestFlights.run(key.name) { [self] in
             let fetched = try await source.fetchManifest(ref.pinned(to: digest))
-            cache.store(fetched, cost: fetched.bytes.count, for: key)
+            cache.store(fetched.uncharged, cost: fetched.bytes.count, for: key)
             return fetched
         }
     }
@@ -107,7 +107,7 @@ final class ContentService: Sendable {
         let tagKey = ref.description
         return try await tagFlights.run(tagKey) { [self] in
             let fetched = try await source.fetchManifest(ref)
-            cache.store(fetched, cost: fetched.bytes.count, for: manifestKey(ref, fetched.digest))
+            cache.store(fetched.uncharged, cost: fetched.bytes.count, for: manifestKey(ref, fetched.digest))
             tags.store(fetched.digest, for: tagKey)
             return fetched
         }
@@ -131,9 +131,13 @@ final class ContentService: Sendable {
     private func imageManifest(
         of top: FetchedManifest, ref: ImageReference, platform: Platform
     ) async throws -> (document: JSONValue, digest: Digest) {
-        let document = try Self.document(top, ref: ref)
-        guard Self.isIndex(top, document) else { return (document, top.digest) }
-        let childDigest = try Self.childDigest(of: document, ref: ref, platform: platform)
+        let childDigest: Digest
+        do {
+            // An index's document goes before the child is awaited.
+            let document = try Self.document(top, ref: ref)
+            guard Self.isIndex(top, document) else { return (document, top.digest) }
+            childDigest = try Self.childDigest(of: document, ref: ref, platform: platform)
+        }
         let child = try await manifest(ref, digest: childDigest)
         let childDocument = try Self.document(child, ref: ref)
         try Self.refuseNestedIndex(child, childDocument, ref: ref, platform: platform)
@@ -146,11 +150,17 @@ final class ContentService: Sendable {
     nonisolated(nonsending) private func imageManifestAnswer(
         of top: FetchedManifest, ref: ImageReference, platform: Platform
     ) async throws -> JSONValue {
-        let tape = try Self.tape(top, ref: ref)
-        let childDigest = try tape.withRoot { root throws(RPCError) in
-            Self.isIndex(top, root) ? try Self.childDigest(of: root, ref: ref, platform: platform) : nil
+        let childDigest: Digest
+        do {
+            // An index's tape goes before the child is awaited: calls
+            // waiting for their child hold only the charged bytes.
+            let tape = try Self.tape(top, ref: ref)
+            let digest = try tape.withRoot { root throws(RPCError) in
+                Self.isIndex(top, root) ? try Self.childDigest(of: root, ref: ref, platform: platform) : nil
+            }
+            guard let digest else { return try tape.withRoot { try Shapes.manifest($0) } }
+            childDigest = digest
         }
-        guard let childDigest else { return try tape.withRoot { try Shapes.manifest($0) } }
         let child = try await manifest(ref, digest: childDigest)
         return try Self.tape(child, ref: ref).withRoot { root in
             try Self.refuseNestedIndex(child, root, ref: ref, platform: platform)

@@ -3,6 +3,7 @@ import Dispatch
 import FoundationEssentials
 import Glibc
 import JSON
+import Memory
 import Registry
 import Tally
 
@@ -17,11 +18,14 @@ struct DiskCachedSource: ContentSource {
     let disk: DiskCache
     /// How long a tag answer on disk is trusted (`--tag-ttl`).
     let tagTTL: Double
+    /// What a manifest read back from disk is taken from while a call
+    /// holds it, as a fetched one is (`FetchedManifest.charge`).
+    var memory: MemoryBudget? = nil
 
     nonisolated(nonsending) func fetchManifest(_ reference: ImageReference) async throws -> FetchedManifest {
         try upstream.refuseIfBlocked(reference)
         if let digest = knownDigest(reference), let kept = disk.manifest(digest, repository: reference.name) {
-            return kept
+            return try kept.charged(to: memory)
         }
         // Another process may be fetching it right now: wait for it, then
         // look again, rather than ask the registry twice.
@@ -29,7 +33,7 @@ struct DiskCachedSource: ContentSource {
             if waited, let digest = knownDigest(reference),
                 let kept = disk.manifest(digest, repository: reference.name)
             {
-                return kept
+                return try kept.charged(to: memory)
             }
             let fetched = try await upstream.fetchManifest(reference)
             disk.storeManifest(

@@ -139,9 +139,11 @@ struct MethodTable: Sendable {
             let outcomes = Locked([JSONValue?](repeating: nil, count: token == nil ? refs.count : 0))
             // Each answer kept is taken from the call's share: a registry may
             // make each one 16 MiB (Shapes.maxAnswerBytes), and a batch may
-            // name thousands. Past it the batch stops.
+            // name thousands. Past it the batch stops. A ref whose manifest
+            // the budget had no room for stops it too: left out, it would
+            // read as a ref that failed.
             let share = MemoryShare.current
-            let refusal = Locked<MemoryLimitExceeded?>(nil)
+            let refusal = Locked<RPCError?>(nil)
             // A client reading slowly holds the workers back.
             let notifications = context.notifications
             let waitForRoom: (@Sendable () async -> Void)?
@@ -159,19 +161,27 @@ struct MethodTable: Sendable {
                     case .failure(let error): value = ["ref": .string(ref), "error": error.json]
                     }
                     context.notifications.progress(token: token, value: value)
-                } else if case .success(let manifest) = outcome {
-                    do throws(MemoryLimitExceeded) {
-                        try share?.take(manifest.memoryFootprint)
-                    } catch {
+                } else {
+                    switch outcome {
+                    case .success(let manifest):
+                        do throws(MemoryLimitExceeded) {
+                            try share?.take(manifest.memoryFootprint)
+                        } catch {
+                            refusal.withLock { $0 = .memoryLimit(error) }
+                            return false
+                        }
+                        outcomes.withLock { $0[place] = manifest }
+                    case .failure(let error) where error.reason == MemoryLimitExceeded.reason:
                         refusal.withLock { $0 = error }
                         return false
+                    case .failure:
+                        break
                     }
-                    outcomes.withLock { $0[place] = manifest }
                 }
                 return true
             }
             try Task.checkCancellation()
-            if let refusal = refusal.withLock({ $0 }) { throw RPCError.memoryLimit(refusal) }
+            if let refusal = refusal.withLock({ $0 }) { throw refusal }
             guard token == nil else { return [:] }
             let found = outcomes.withLock { $0 }
             var result = JSONObject()

@@ -1,6 +1,7 @@
 import DiskCaching
 import JSON
 import Logging
+import Memory
 import Options
 import RPCDispatch
 import Registry
@@ -16,30 +17,33 @@ public enum OCIMethods {
             "Credentials: $REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json or ~/.docker/config.json,",
             "$XDG_RUNTIME_DIR/containers/auth.json, including credHelpers and credsStore.",
         ]
-    ) { parsed, logger in
+    ) { parsed, logger, memory in
         makeExtension(
             registry: parsed[RegistryOptions.self], methods: parsed[MethodOptions.self],
-            environment: parsed.environment, logger: logger)
+            environment: parsed.environment, logger: logger, memory: memory)
     }
 
     /// The server extension: the methods, their `server.stats` sections
-    /// and their caches, over one registry client.
+    /// and their caches, over one registry client. Manifests and other
+    /// bodies fetched into memory are taken from `memory` while calls hold
+    /// them (nil: not counted).
     public static func makeExtension(
         registry: RegistryOptions = RegistryOptions(), methods options: MethodOptions = MethodOptions(),
-        environment: [String: String], logger: Logger
+        environment: [String: String], logger: Logger, memory: MemoryBudget? = nil
     ) -> ServerExtension {
-        let client = RegistryClient(
-            configuration: RegistryClient.Configuration(
-                options: registry, environment: environment,
-                maxConnectionsPerHost: max(8, options.maxConcurrency)),
-            logger: logger)
+        var configuration = RegistryClient.Configuration(
+            options: registry, environment: environment, maxConnectionsPerHost: max(8, options.maxConcurrency))
+        configuration.memory = memory
+        let client = RegistryClient(configuration: configuration, logger: logger)
         // The disk cache, when there is one and it can be used, sits
         // between the in-memory caches and the registry.
         var source: any ContentSource = client
         let disk = options.cacheDirectory.resolved(environment).flatMap {
             DiskCache.open(directory: $0, budget: options.diskCacheBytes, logger: logger)
         }
-        if let disk { source = DiskCachedSource(upstream: client, disk: disk, tagTTL: options.tagTTL) }
+        if let disk {
+            source = DiskCachedSource(upstream: client, disk: disk, tagTTL: options.tagTTL, memory: memory)
+        }
         let service = ContentService(
             source: source, cacheBytes: options.cacheBytes, tagTTL: options.tagTTL,
             defaultPlatform: options.platform,

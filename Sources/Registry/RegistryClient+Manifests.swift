@@ -1,6 +1,7 @@
 import Reasons
 import FoundationEssentials
 import Glibc
+import Memory
 
 /// A manifest or index as fetched: its exact bytes, media type and digest.
 public struct FetchedManifest: Sendable {
@@ -8,16 +9,41 @@ public struct FetchedManifest: Sendable {
     public let mediaType: String
     /// Computed from the bytes (and checked against what the registry said).
     public let digest: Digest
+    /// What the bytes hold of the memory budget of the calls in flight,
+    /// taken as they arrived: held while a copy that carries it is kept
+    /// (by the calls waiting to shape an answer from it), given back with
+    /// the last. A cache keeps an `uncharged` copy: it has a bound of its
+    /// own. Nil for a manifest of at most `MemoryBudget.uncountedValueBytes`.
+    package let charge: MemoryShare?
 
     /// `bytes` of `mediaType`, named by their digest.
     package init(bytes: [UInt8], mediaType: String) {
         self.init(bytes: bytes, mediaType: mediaType, digest: Digest.of(bytes))
     }
 
-    package init(bytes: [UInt8], mediaType: String, digest: Digest) {
+    package init(bytes: [UInt8], mediaType: String, digest: Digest, charge: MemoryShare? = nil) {
         self.bytes = bytes
         self.mediaType = mediaType
         self.digest = digest
+        self.charge = charge
+    }
+
+    /// The same manifest, holding nothing of the memory budget (the copy a
+    /// cache keeps).
+    package var uncharged: FetchedManifest {
+        charge == nil ? self : FetchedManifest(bytes: bytes, mediaType: mediaType, digest: digest)
+    }
+
+    /// The same manifest, its bytes taken from `budget` (a copy read from
+    /// somewhere nothing counted it, such as the disk cache); itself when
+    /// there is no budget, it already holds its charge, or it is too small
+    /// to be counted (`MemoryBudget.uncountedValueBytes`), as a fetched
+    /// body would be.
+    package func charged(to budget: MemoryBudget?) throws(MemoryLimitExceeded) -> FetchedManifest {
+        guard let budget, charge == nil, bytes.count > MemoryBudget.uncountedValueBytes else { return self }
+        let charge = MemoryShare(of: budget)
+        try charge.take(bytes.count)
+        return FetchedManifest(bytes: bytes, mediaType: mediaType, digest: digest, charge: charge)
     }
 }
 
@@ -78,7 +104,7 @@ extension RegistryClient {
                 .integrity, reason: .digestMismatch,
                 message: "registry says \(claimed) but manifest \(reference) hashes to \(digest)")
         }
-        return FetchedManifest(bytes: bytes, mediaType: response.mediaType, digest: digest)
+        return FetchedManifest(bytes: bytes, mediaType: response.mediaType, digest: digest, charge: response.bodyCharge)
     }
 }
 

@@ -3,6 +3,7 @@ import FoundationEssentials
 import Glibc
 import JSON
 import Logging
+import Memory
 
 /// The registry client: builds requests for the endpoints the methods need,
 /// authorizes them, and turns registry answers into values or typed errors.
@@ -17,6 +18,9 @@ public final class RegistryClient: Sendable {
         public var mirrors: [String: [RegistryMirror]] = [:]
         /// Registries every request for is refused (`blocked` in registries.conf).
         public var blocked: Set<String> = []
+        /// What response bodies held in memory are taken from as they
+        /// arrive (the calls in flight's budget); nil: they are not counted.
+        public var memory: MemoryBudget?
         public init() {}
     }
 
@@ -29,7 +33,8 @@ public final class RegistryClient: Sendable {
     public init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
-        transport = HTTPTransport(settings: configuration.transport, logger: logger, counters: counters)
+        transport = HTTPTransport(
+            settings: configuration.transport, logger: logger, counters: counters, memory: configuration.memory)
         authenticator = Authenticator(
             transport: transport, credentials: configuration.credentials,
             scheme: configuration.scheme, logger: logger)
@@ -38,6 +43,9 @@ public final class RegistryClient: Sendable {
     /// Where tasks that mostly wait for this client's requests may prefer
     /// to run (see `HTTPTransport.taskExecutor`).
     public var taskExecutor: (any TaskExecutor)? { transport.taskExecutor }
+
+    /// What response bodies held in memory are taken from, if anything.
+    public var memory: MemoryBudget? { configuration.memory }
 
     /// Drops cached tokens.
     public func clearCaches() { authenticator.clear() }

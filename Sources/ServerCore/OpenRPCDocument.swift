@@ -343,7 +343,7 @@ enum OpenRPCDocument {
           }
         }
       },
-      "description": "Result keys are the refs exactly as given; refs that fail are left out. Without a partialResultToken every answer is kept until the last one: past the server's memory budget (--max-memory-bytes) the call stops and fails with -32005 memory_limit (retryable). With a token nothing is kept, and the workers wait for the client to read before each notification.",
+      "description": "Result keys are the refs exactly as given; refs that fail are left out. Without a partialResultToken every answer is kept until the last one: past the server's memory budget (--max-memory-bytes) the call stops and fails with -32005 memory_limit (retryable), as it does when the budget has no room for a ref's manifest: such a ref is never left out as if it had failed. With a token nothing is kept, and the workers wait for the client to read before each notification.",
       "x-positional": [
         "refs"
       ],
@@ -767,7 +767,7 @@ enum OpenRPCDocument {
             },
             "memoryHeld": {
               "type": "object",
-              "description": "bytes the calls in flight hold against the memory budget (files and blobs read, answers being written out) and the budget (--max-memory-bytes)",
+              "description": "bytes the calls in flight hold against the memory budget (files and blobs read, manifests and other response bodies over 64 KiB while calls hold them, answers being written out) and the budget (--max-memory-bytes)",
               "properties": {
                 "used": {
                   "type": "integer"

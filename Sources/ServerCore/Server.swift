@@ -37,15 +37,17 @@ public final class Server: Sendable {
     /// Assembles a session: the writer on `output`, the dispatcher over the
     /// extensions' methods and the core methods, all ending through one
     /// lifecycle.
+    /// `memory` is the budget of the calls in flight (by default one of
+    /// `options.maxMemoryBytes`): pass the one the extensions take from.
     public init(
         options: ServerOptions, logger: Logger, extensions: [ServerExtension],
-        input: Int32 = 0, output: Int32 = 1
+        memory: MemoryBudget? = nil, input: Int32 = 0, output: Int32 = 1
     ) {
         self.options = options
         self.logger = logger
         self.input = input
         let lifecycle = self.lifecycle
-        let memory = MemoryBudget(limit: options.maxMemoryBytes)
+        let memory = memory ?? MemoryBudget(limit: options.maxMemoryBytes)
         writer = OutputWriter(fd: output, memory: memory) {
             logger.info("stdout closed by the client; exiting")
             lifecycle.finish(0)

@@ -31,18 +31,21 @@ public enum ServerMain {
         }
         let options = parsed[ServerOptions.self]
         let logger = Logger(level: options.logLevel, format: options.logFormat)
-        let extensions = modules.map { $0.makeExtension(parsed, logger) }
+        // One budget for everything the calls in flight hold: what the
+        // dispatcher and writer count, and the bodies the modules fetch.
+        let memory = MemoryBudget(limit: options.maxMemoryBytes)
+        let extensions = modules.map { $0.makeExtension(parsed, logger, memory) }
         if let call {
             return OneShotCall.run(
                 method: call.method, arguments: call.arguments, progress: call.progress || isatty(2) != 0,
-                memory: MemoryBudget(limit: options.maxMemoryBytes), extensions: extensions, logger: logger)
+                memory: memory, extensions: extensions, logger: logger)
         }
         if isatty(0) != 0 {
             logger.info(
                 "reading JSON-RPC requests on stdin, one per line; see ocirpc --help, or run one with: ocirpc call METHOD ARG..."
             )
         }
-        let server = Server(options: options, logger: logger, extensions: extensions)
+        let server = Server(options: options, logger: logger, extensions: extensions, memory: memory)
         logger.debug("serving on stdin/stdout", [("version", ServerVersion.current)])
         let code = server.run()
         // The process exits next, and takes the session's memory with it:

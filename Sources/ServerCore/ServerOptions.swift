@@ -43,7 +43,7 @@ public struct ServerOptions: OptionSection, Equatable {
         CommandOption(
             Self.self, flag: "--max-memory-bytes", variable: "OCIRPC_MAX_MEMORY_BYTES", valueName: "SIZE",
             help:
-                "what the calls in flight may hold in memory together: files and blobs read, answers written (default 2GiB); past it a call fails with memory_limit, retryable"
+                "what the calls in flight may hold in memory together: files, blobs and manifests read, answers written (default 2GiB); past it a call fails with memory_limit, retryable"
         ) { o, v throws(ConfigurationError) in
             o.maxMemoryBytes = try OptionValue.byteSize(v, "--max-memory-bytes", allowZero: false, max: 1 << 40)
         },

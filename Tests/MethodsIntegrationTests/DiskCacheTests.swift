@@ -55,6 +55,31 @@ import TestFixtures
         #expect((second.stats["diskCache"]?["hits"]?.intValue ?? 0) >= 5)
     }
 
+    @Test func aManifestReadBackFromDiskIsTakenFromTheMemoryBudgetAsAFetchedOneIs() async throws {
+        let registry = try await TestRegistry()
+        defer { registry.stop() }
+        let cache = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        // An index of 300 KB, mostly blanks: its answer is small.
+        let index = #"{"schemaVersion":2,"mediaType":"\#(ManifestMediaType.ociIndex)","manifests":[]}"#
+        let bytes = Data((index + String(repeating: " ", count: 300_000)).utf8)
+        _ = try await registry.pushManifest("held", "index", bytes, mediaType: ManifestMediaType.ociIndex)
+        let call = [("ec.oci.image_index", JSONValue.array([.string("\(registry.host)/held:index")]))]
+        let first = try await Self.run(call, cache: cache)
+        #expect(first.answers.first?["result"]?["manifests"] == [])
+        #expect(Self.manifestRequests(first.stats) == 1)
+        // Read back from disk, it is held against the budget as it would be
+        // fetched: 256 KiB has no room for it, 1 MiB has.
+        let refused = try await Self.run(call, cache: cache, arguments: ["--max-memory-bytes", "256KiB"])
+        #expect(refused.answers.first?.errorReason == "memory_limit")
+        #expect(refused.answers.first?["error"]?["data"]?["retryable"] == true)
+        #expect(Self.manifestRequests(refused.stats) == 0)
+        #expect(refused.stats["memoryHeld"]?["used"] == 0)
+        let answered = try await Self.run(call, cache: cache, arguments: ["--max-memory-bytes", "1MiB"])
+        #expect(answered.answers.first?["result"] == first.answers.first?["result"])
+        #expect(Self.manifestRequests(answered.stats) == 0)
+    }
+
     @Test func aProcessAnsweredFromDiskNeverLoadsTheHTTPLibrary() async throws {
         let registry = try await TestRegistry()
         defer { registry.stop() }

@@ -83,6 +83,52 @@ import TestFixtures
         await rig.stop()
     }
 
+    @Test func aManifestIsTakenFromTheMemoryBudgetWhileACallHoldsIt() async throws {
+        // A budget of 256 KiB: a manifest of 300 KB cannot be held, one of
+        // 100 KB can; once answered nothing stays taken, though the cache
+        // keeps the manifest. The bytes are mostly blanks, so the answers
+        // are small: only holding the manifests can take the budget.
+        let rig = try await Rig.start(arguments: ["--max-memory-bytes", "256KiB"])
+        let largeImage = try await rig.registry.pushMinimalImage(
+            "held", "large", annotations: #"{"p":"large"}"# + String(repeating: " ", count: 300_000))
+        try await rig.registry.pushMinimalImage(
+            "held", "small", annotations: #"{"p":"small"}"# + String(repeating: " ", count: 100_000))
+        #expect(largeImage.manifest.count > 300_000)
+        let largeRef = rig.ref("held", "large"), smallRef = rig.ref("held", "small")
+        for ref in [largeRef, rig.ref("held", largeImage.digest)] {
+            let refused = try await rig.session.call("ec.oci.image_manifest", [.string(ref)])
+            #expect(refused.errorCode == -32005)
+            #expect(refused.errorReason == "memory_limit")
+            #expect(refused["error"]?["data"]?["retryable"] == true)
+            #expect(refused["error"]?["data"]?["ref"] == .string(ref))
+        }
+        // A batch does not leave such a ref out as if it had failed: it fails,
+        // retryably. Streamed, the ref's own error says so.
+        let batch = try await rig.session.call("ec.oci.image_manifests", [[.string(smallRef), .string(largeRef)]])
+        #expect(batch.errorReason == "memory_limit")
+        #expect(batch["error"]?["data"]?["retryable"] == true)
+        let id = rig.session.send("ec.oci.image_manifests", ["refs": [.string(largeRef)], "partialResultToken": "t"])
+        #expect(try await rig.session.response(id)["result"] == [:])
+        let streamed = rig.session.process.messages.filter { $0["params"]?["token"] == "t" }
+        #expect(streamed.count == 1)
+        #expect(streamed.first?["params"]?["value"]?["error"]?["data"]?["reason"] == "memory_limit")
+        // What does not hold the body is answered.
+        let descriptor = try await rig.session.result("ec.oci.descriptor", [.string(largeRef)])
+        #expect(descriptor["digest"] == .string(largeImage.digest))
+        let answered = try await rig.session.result("ec.oci.image_manifest", [.string(smallRef)])
+        #expect(answered["annotations"]?["p"] == "small")
+
+        // Given back just after each answer is written: asked until then.
+        var held = try await rig.session.result("server.stats", [])["memoryHeld"]
+        for _ in 0..<100 where held?["used"] != 0 {
+            try await Task.sleep(for: .milliseconds(50))
+            held = try await rig.session.result("server.stats", [])["memoryHeld"]
+        }
+        #expect(held?["used"] == 0)
+        #expect(held?["budget"] == .integer(256 << 10))
+        await rig.stop()
+    }
+
     @Test func missingThingsAndBadRefsAreTypedErrors() async throws {
         let rig = try await Rig.start()
         try await rig.registry.pushMinimalImage("present", "v1")

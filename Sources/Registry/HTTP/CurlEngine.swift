@@ -3,6 +3,7 @@ import Dispatch
 import FoundationEssentials
 import Glibc
 import Locking
+import Memory
 
 /// The HTTP engine: one libcurl multi handle, driven by one OS thread, runs
 /// every transfer of the process. The thread waits in `epoll` on the sockets
@@ -295,8 +296,12 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
 
 /// Where a response body goes.
 enum BodySink: Sendable {
-    /// Held in memory, cut at `limit + 1` bytes (so callers can tell it was longer).
-    case memory(limit: Int)
+    /// Held in memory, cut at `limit + 1` bytes (so callers can tell it was
+    /// longer), and taken from `budget` (when there is one) as it arrives,
+    /// once it is over `MemoryBudget.uncountedValueBytes`: past the budget
+    /// the transfer fails (`memoryLimit`). The response holds what it took
+    /// (`HTTPResponse.bodyCharge`).
+    case memory(limit: Int, budget: MemoryBudget?)
     /// A success's body streamed into a new file in `directory`, hashed
     /// with `algorithm` on the way; other answers' bodies (registry errors)
     /// are held in memory, cut at 1 MiB. A body longer than `limit` bytes

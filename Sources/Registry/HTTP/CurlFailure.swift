@@ -1,6 +1,8 @@
 /// Why a transfer ended without a response.
 struct CurlFailure: Error, Sendable {
-    enum Kind: Sendable { case timeout, tls, connection, cancelled, localFile, library, tooLarge, headersTooLarge }
+    enum Kind: Sendable {
+        case timeout, tls, connection, cancelled, localFile, library, tooLarge, headersTooLarge, memoryLimit
+    }
     let kind: Kind
     let message: String
 

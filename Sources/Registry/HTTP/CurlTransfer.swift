@@ -2,6 +2,7 @@ import CCurl
 import Dispatch
 import FoundationEssentials
 import Glibc
+import Memory
 
 /// One request in flight on the `CurlEngine`: sets up its easy handle,
 /// collects the response headers and body as libcurl delivers them, and
@@ -22,6 +23,10 @@ final class CurlTransfer: @unchecked Sendable {
     private var headersOverLimit = false
     private var body: [UInt8] = []
     private var bodyLimit = 0
+    /// What `body` holds of the memory budget, when the sink has one.
+    private var bodyCharge: MemoryShare?
+    /// The budget had no room for the next part of the body: this many bytes.
+    private var refusedForMemory = 0
     private var filePath: URL?
     private var file: UnsafeMutablePointer<FILE>?
     private var hasher: DigestHasher?
@@ -149,7 +154,7 @@ final class CurlTransfer: @unchecked Sendable {
         ocirpc_setopt_pointer(handle, CURLOPT_WRITEDATA, context)
         ocirpc_setopt_pointer(handle, CURLOPT_PREREQDATA, context)
         switch sink {
-        case .memory(let limit):
+        case .memory(let limit, _):
             bodyLimit = limit
             ocirpc_setopt_offset(handle, CURLOPT_MAXFILESIZE_LARGE, 0)
         case .file(_, _, let limit):
@@ -230,11 +235,38 @@ final class CurlTransfer: @unchecked Sendable {
         }
         let room = bodyLimit + 1 - body.count
         if room > 0 {
-            body.append(
-                contentsOf: UnsafeRawBufferPointer(start: data, count: min(room, length)).bindMemory(to: UInt8.self))
+            let kept = min(room, length)
+            guard takeFromBudget(kept) else {
+                refusedForMemory = kept
+                return 0
+            }
+            body.append(contentsOf: UnsafeRawBufferPointer(start: data, count: kept).bindMemory(to: UInt8.self))
         }
         // Past the limit: stop (the caller sees limit + 1 bytes).
         return room > length ? length : 0
+    }
+
+    /// Takes `count` more body bytes from the sink's memory budget (true
+    /// when it has none). A body is counted once it passes
+    /// `MemoryBudget.uncountedValueBytes`, from its first byte.
+    private func takeFromBudget(_ count: Int) -> Bool {
+        guard case .memory(_, let budget?) = sink else { return true }
+        var taking = count
+        let charge: MemoryShare
+        if let bodyCharge {
+            charge = bodyCharge
+        } else {
+            guard body.count + count > MemoryBudget.uncountedValueBytes else { return true }
+            charge = MemoryShare(of: budget)
+            bodyCharge = charge
+            taking += body.count
+        }
+        do {
+            try charge.take(taking)
+            return true
+        } catch {
+            return false
+        }
     }
 
     /// A new file only its owner can read (0600), not inherited by children.
@@ -268,6 +300,10 @@ final class CurlTransfer: @unchecked Sendable {
             return .failure(
                 CurlFailure(.headersTooLarge, "the response headers are over \(CurlEngine.maxHeaderBytes) bytes"))
         }
+        if refusedForMemory > 0, case .memory(_, let budget?) = sink {
+            let refusal = MemoryLimitExceeded(limit: budget.limit, asked: refusedForMemory)
+            return .failure(CurlFailure(.memoryLimit, refusal.message))
+        }
         let cutAtLimit = code == CURLE_WRITE_ERROR && !fileFailed && body.count > bodyLimit
         guard code == CURLE_OK || cutAtLimit, let status = statusCode() else {
             discardFile()
@@ -284,7 +320,8 @@ final class CurlTransfer: @unchecked Sendable {
                 challengeURL = String(cString: effective)
             }
         }
-        let response = HTTPResponse(status: status, headers: headers, body: body, challengeURL: challengeURL)
+        let response = HTTPResponse(
+            status: status, headers: headers, body: body, challengeURL: challengeURL, bodyCharge: bodyCharge)
         var downloaded: DownloadedFile?
         if let filePath, let hasher {
             downloaded = DownloadedFile(url: filePath, digest: hasher.finalize(), size: written)

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Glibc
+import Memory
 
 /// One HTTP request to a registry or token server.
 package struct HTTPRequest: Sendable {
@@ -76,12 +77,20 @@ package struct HTTPResponse: Sendable {
     /// For a 401 answer, the URL that gave it (after redirects): a
     /// challenge is learnt only from the registry's own origin.
     package let challengeURL: String?
+    /// What `body` holds of the memory budget, taken as it arrived; given
+    /// back when the last copy of the response, or of what keeps the body
+    /// charged (`FetchedManifest.charge`), goes. Nil when nothing counts it.
+    package let bodyCharge: MemoryShare?
 
-    package init(status: Int, headers: ResponseHeaders, body: [UInt8], challengeURL: String? = nil) {
+    package init(
+        status: Int, headers: ResponseHeaders, body: [UInt8], challengeURL: String? = nil,
+        bodyCharge: MemoryShare? = nil
+    ) {
         self.status = status
         self.headers = headers
         self.body = body
         self.challengeURL = challengeURL
+        self.bodyCharge = bodyCharge
     }
 
     /// A response with the kept ones of `headers` (names in any case).

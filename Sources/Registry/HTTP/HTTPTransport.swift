@@ -3,6 +3,7 @@ import FoundationEssentials
 import Glibc
 import Locking
 import Logging
+import Memory
 import Options
 import Tally
 
@@ -18,11 +19,14 @@ package final class HTTPTransport: Sendable {
     private let settings: Settings
     private let logger: Logger
     private let counters: RegistryCounters
+    /// What bodies held in memory are taken from as they arrive, if anything.
+    private let memory: MemoryBudget?
 
-    package init(settings: Settings, logger: Logger, counters: RegistryCounters) {
+    package init(settings: Settings, logger: Logger, counters: RegistryCounters, memory: MemoryBudget? = nil) {
         self.settings = settings
         self.logger = logger
         self.counters = counters
+        self.memory = memory
         engineSettings = CurlEngine.Settings(
             timeout: settings.timeout, maxConnectionsPerHost: settings.maxConnectionsPerHost,
             caFile: settings.caFile, caDirectory: settings.caDirectory)
@@ -45,11 +49,14 @@ package final class HTTPTransport: Sendable {
 
     /// Sends `request`, retrying what is worth retrying, and returns the
     /// final response whatever its status. Throws only when no response came.
-    /// A body longer than `bodyLimit` is cut at `bodyLimit + 1` bytes.
+    /// A body longer than `bodyLimit` is cut at `bodyLimit + 1` bytes; the
+    /// body is taken from the memory budget as it arrives, and a body the
+    /// budget has no room for fails the request (`memory_limit`, retryable
+    /// by the caller, not here: the memory is held by other calls).
     package func send(
         _ request: HTTPRequest, kind: RegistryCounters.Kind, bodyLimit: Int = 4 << 20
     ) async throws(RegistryError) -> HTTPResponse {
-        try await withRetries(request, kind: kind, into: .memory(limit: bodyLimit)).response
+        try await withRetries(request, kind: kind, into: .memory(limit: bodyLimit, budget: memory)).response
     }
 
     /// Downloads `request` into a new file of `directory` (streamed, so
@@ -93,7 +100,9 @@ package final class HTTPTransport: Sendable {
                 result = try await engine().perform(request, into: sink, timeLimit: timeLimit)
             } catch {
                 let failure = Self.classify(Task.isCancelled ? .cancelled : error, host: request.authority)
-                guard failure.retryable && retry < settings.retries else { throw failure }
+                guard failure.retryable, failure.reason != .memoryLimit, retry < settings.retries else {
+                    throw failure
+                }
                 retry += 1
                 counters.countRetry()
                 logger.debug(
@@ -160,6 +169,9 @@ package final class HTTPTransport: Sendable {
             return RegistryError(.limitExceeded, reason: .blobTooLarge, message: "\(host): \(failure.message)")
         case .headersTooLarge:
             return RegistryError(.limitExceeded, reason: .headersTooLarge, message: "\(host): \(failure.message)")
+        case .memoryLimit:
+            return RegistryError(
+                .limitExceeded, reason: MemoryLimitExceeded.reason, message: failure.message, retryable: true)
         case .library:
             return RegistryError(
                 .unavailable, reason: .connectionFailed, message: "HTTP is unavailable: \(failure.message)")
