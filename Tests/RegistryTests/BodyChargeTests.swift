@@ -64,6 +64,23 @@ import TestFixtures
         #expect(try await roomy.send(HTTPRequest(url: server.baseURL + "/m"), kind: .manifest).body.count == 100_000)
     }
 
+    @Test func theErrorBodyOfADownloadIsTakenAsAnyBodyHeldInMemory() async throws {
+        let body = [UInt8](repeating: 0x61, count: 100_000)
+        let server = try TestHTTPServer { _ in
+            .response(status: 404, headers: [("Content-Length", String(body.count))], body: body)
+        }
+        defer { server.stop() }
+        let memory = MemoryBudget(limit: 1 << 20)
+        let directory = FileManager.default.temporaryDirectory
+        var result: (file: DownloadedFile?, response: HTTPResponse)? = try await Self.transport(memory).download(
+            HTTPRequest(url: server.baseURL + "/blob"), to: directory, hashing: .sha256, limit: 1 << 20, kind: .blob)
+        #expect(result?.file == nil)
+        #expect(result?.response.status == 404)
+        #expect(memory.heldBytes == body.count)
+        result = nil
+        #expect(result == nil && memory.heldBytes == 0)
+    }
+
     @Test func aSmallBodyIsNotCounted() async throws {
         let requests = Locked(0)
         let server = try Self.server(bodyBytes: MemoryBudget.uncountedValueBytes, requests: requests)

@@ -101,10 +101,15 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
     /// Performs `request`, its body going to `sink`; throws `CurlFailure`
     /// when no response came (or the task was cancelled).
     /// `timeLimit` (seconds) bounds the whole transfer, connecting included.
-    nonisolated(nonsending) func perform(_ request: HTTPRequest, into sink: BodySink, timeLimit: Double)
-        async throws(CurlFailure) -> CurlResult
-    {
-        let transfer = CurlTransfer(request: request, sink: sink, timeLimit: timeLimit)
+    /// A body held in memory (any sink's) is taken from `memory`, when
+    /// there is one, as it arrives, once it is over
+    /// `MemoryBudget.uncountedValueBytes`: past the budget the transfer
+    /// fails (`memoryLimit`). The response holds what it took
+    /// (`HTTPResponse.bodyCharge`).
+    nonisolated(nonsending) func perform(
+        _ request: HTTPRequest, into sink: BodySink, timeLimit: Double, memory: MemoryBudget? = nil
+    ) async throws(CurlFailure) -> CurlResult {
+        let transfer = CurlTransfer(request: request, sink: sink, timeLimit: timeLimit, memory: memory)
         let result: Result<CurlResult, CurlFailure> = await withTaskCancellationHandler {
             // Unchecked: the engine resumes each transfer exactly once
             // (`complete`), and the checked kind costs an allocation a request.
@@ -296,12 +301,8 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
 
 /// Where a response body goes.
 enum BodySink: Sendable {
-    /// Held in memory, cut at `limit + 1` bytes (so callers can tell it was
-    /// longer), and taken from `budget` (when there is one) as it arrives,
-    /// once it is over `MemoryBudget.uncountedValueBytes`: past the budget
-    /// the transfer fails (`memoryLimit`). The response holds what it took
-    /// (`HTTPResponse.bodyCharge`).
-    case memory(limit: Int, budget: MemoryBudget?)
+    /// Held in memory, cut at `limit + 1` bytes (so callers can tell it was longer).
+    case memory(limit: Int)
     /// A success's body streamed into a new file in `directory`, hashed
     /// with `algorithm` on the way; other answers' bodies (registry errors)
     /// are held in memory, cut at 1 MiB. A body longer than `limit` bytes

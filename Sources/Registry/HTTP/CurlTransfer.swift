@@ -23,7 +23,9 @@ final class CurlTransfer: @unchecked Sendable {
     private var headersOverLimit = false
     private var body: [UInt8] = []
     private var bodyLimit = 0
-    /// What `body` holds of the memory budget, when the sink has one.
+    /// What a body held in memory is taken from, if anything.
+    private let memory: MemoryBudget?
+    /// What `body` holds of `memory`.
     private var bodyCharge: MemoryShare?
     /// The budget had no room for the next part of the body: this many bytes.
     private var refusedForMemory = 0
@@ -39,10 +41,11 @@ final class CurlTransfer: @unchecked Sendable {
     /// When the transfer last made progress (0 while it waits for a connection).
     private var lastProgress: UInt64 = 0
 
-    init(request: HTTPRequest, sink: BodySink, timeLimit: Double) {
+    init(request: HTTPRequest, sink: BodySink, timeLimit: Double, memory: MemoryBudget? = nil) {
         self.request = request
         self.sink = sink
         self.timeLimit = timeLimit
+        self.memory = memory
     }
 
     /// The engine's clock (timers, deadlines, the idle check), in nanoseconds.
@@ -154,7 +157,7 @@ final class CurlTransfer: @unchecked Sendable {
         ocirpc_setopt_pointer(handle, CURLOPT_WRITEDATA, context)
         ocirpc_setopt_pointer(handle, CURLOPT_PREREQDATA, context)
         switch sink {
-        case .memory(let limit, _):
+        case .memory(let limit):
             bodyLimit = limit
             ocirpc_setopt_offset(handle, CURLOPT_MAXFILESIZE_LARGE, 0)
         case .file(_, _, let limit):
@@ -246,11 +249,11 @@ final class CurlTransfer: @unchecked Sendable {
         return room > length ? length : 0
     }
 
-    /// Takes `count` more body bytes from the sink's memory budget (true
-    /// when it has none). A body is counted once it passes
+    /// Takes `count` more body bytes from the memory budget (true when
+    /// there is none). A body is counted once it passes
     /// `MemoryBudget.uncountedValueBytes`, from its first byte.
     private func takeFromBudget(_ count: Int) -> Bool {
-        guard case .memory(_, let budget?) = sink else { return true }
+        guard let budget = memory else { return true }
         var taking = count
         let charge: MemoryShare
         if let bodyCharge {
@@ -300,7 +303,7 @@ final class CurlTransfer: @unchecked Sendable {
             return .failure(
                 CurlFailure(.headersTooLarge, "the response headers are over \(CurlEngine.maxHeaderBytes) bytes"))
         }
-        if refusedForMemory > 0, case .memory(_, let budget?) = sink {
+        if refusedForMemory > 0, let budget = memory {
             let refusal = MemoryLimitExceeded(limit: budget.limit, asked: refusedForMemory)
             return .failure(CurlFailure(.memoryLimit, refusal.message))
         }

@@ -56,13 +56,14 @@ package final class HTTPTransport: Sendable {
     package func send(
         _ request: HTTPRequest, kind: RegistryCounters.Kind, bodyLimit: Int = 4 << 20
     ) async throws(RegistryError) -> HTTPResponse {
-        try await withRetries(request, kind: kind, into: .memory(limit: bodyLimit, budget: memory)).response
+        try await withRetries(request, kind: kind, into: .memory(limit: bodyLimit)).response
     }
 
     /// Downloads `request` into a new file of `directory` (streamed, so
     /// memory stays flat, and hashed with `algorithm` on the way), with the
     /// same retries. The file, written only for a 2xx answer (other bodies
-    /// are in the response), belongs to the caller. A body over `limit`
+    /// are in the response, taken from the memory budget as `send`'s are),
+    /// belongs to the caller. A body over `limit`
     /// bytes fails the download (`blob_too_large`) as soon as it passes it.
     package func download(
         _ request: HTTPRequest, to directory: URL, hashing algorithm: Digest.Algorithm, limit: Int,
@@ -97,7 +98,7 @@ package final class HTTPTransport: Sendable {
             RequestTally.registryRequest()
             let result: CurlResult
             do {
-                result = try await engine().perform(request, into: sink, timeLimit: timeLimit)
+                result = try await engine().perform(request, into: sink, timeLimit: timeLimit, memory: memory)
             } catch {
                 let failure = Self.classify(Task.isCancelled ? .cancelled : error, host: request.authority)
                 guard failure.retryable, failure.reason != .memoryLimit, retry < settings.retries else {
