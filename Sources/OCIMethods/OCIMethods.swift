@@ -52,7 +52,7 @@ public enum OCIMethods {
         return ServerExtension(
             methods: methods.specs,
             capabilities: [.init(key: "maxConcurrency", value: .integer(options.maxConcurrency))],
-            stats: { Statistics.sections(service, disk: disk) },
+            stats: { Statistics.sections(service, disk: disk, downloads: client.downloads) },
             clearCaches: { service.clear() })
     }
 }

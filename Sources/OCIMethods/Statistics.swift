@@ -1,12 +1,15 @@
 import DiskCaching
 import JSON
+import Registry
 
 /// `server.stats` members of the methods, as the contract names them:
 /// `caches` (per kind, and the tag cache), `cacheBytes`, `singleflightJoins`,
-/// `registryRequests` (by kind), `retries`, `registryConnections` and
-/// `diskCache`.
+/// `registryRequests` (by kind), `retries`, `registryConnections`,
+/// `downloadsHeld` (when downloads are counted) and `diskCache`.
 enum Statistics {
-    static func sections(_ service: ContentService, disk: DiskCache? = nil) -> [JSONObject.Member] {
+    static func sections(
+        _ service: ContentService, disk: DiskCache? = nil, downloads: DownloadBudget? = nil
+    ) -> [JSONObject.Member] {
         var caches = JSONObject()
         for (kind, stats) in service.cache.statistics.sorted(by: { $0.key < $1.key }) {
             caches.append(
@@ -29,7 +32,7 @@ enum Statistics {
             default: requests.append(kind, .integer(count))
             }
         }
-        return [
+        var sections: [JSONObject.Member] = [
             .init(key: "caches", value: .object(caches)),
             .init(
                 key: "cacheBytes",
@@ -40,6 +43,13 @@ enum Statistics {
             .init(key: "registryConnections", value: .integer(connections)),
             .init(key: "diskCache", value: diskSection(disk)),
         ]
+        if let downloads {
+            sections.append(
+                .init(
+                    key: "downloadsHeld",
+                    value: ["used": .integer(downloads.heldBytes), "budget": .integer(downloads.limit)]))
+        }
+        return sections
     }
 
     /// The disk cache's counts; `enabled` false (and zeros) without one.

@@ -58,6 +58,7 @@ public enum ErrorReason: String, Sendable, CaseIterable, Equatable {
     case responseTooLarge = "response_too_large"
     case headersTooLarge = "headers_too_large"
     case memoryLimit = "memory_limit"
+    case downloadLimit = "download_limit"
     // -32006: content the method cannot use.
     case unexpectedMediaType = "unexpected_media_type"
     case noMatchingPlatform = "no_matching_platform"

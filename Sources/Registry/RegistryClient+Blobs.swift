@@ -1,6 +1,7 @@
 import Reasons
 import FoundationEssentials
 import Glibc
+import Memory
 
 /// A blob downloaded to a file and verified against its digest. The file
 /// belongs to the caller (`discard()` it when done).
@@ -8,12 +9,17 @@ public struct VerifiedBlob: Sendable {
     public let file: URL
     public let size: Int
     public let digest: Digest
+    /// What the download holds of the download budget: given back when the
+    /// last copy of the blob goes (its caller is done with the file). Nil
+    /// for a blob that was not downloaded, or not counted.
+    package let charge: MemoryShare?
 
     /// A blob already at `file`, verified by whoever put it there.
-    package init(file: URL, size: Int, digest: Digest) {
+    package init(file: URL, size: Int, digest: Digest, charge: MemoryShare? = nil) {
         self.file = file
         self.size = size
         self.digest = digest
+        self.charge = charge
     }
 
     /// Deletes the file.
@@ -67,6 +73,6 @@ extension RegistryClient {
                 .integrity, reason: .sizeMismatch,
                 message: "blob \(reference) is \(file.size) bytes, the registry said \(declared)")
         }
-        return VerifiedBlob(file: file.url, size: file.size, digest: file.digest)
+        return VerifiedBlob(file: file.url, size: file.size, digest: file.digest, charge: file.charge)
     }
 }

@@ -21,6 +21,8 @@ public final class RegistryClient: Sendable {
         /// What response bodies held in memory are taken from as they
         /// arrive (the calls in flight's budget); nil: they are not counted.
         public var memory: MemoryBudget?
+        /// What downloads in flight may hold on disk together; nil: not counted.
+        public var downloads: DownloadBudget?
         public init() {}
     }
 
@@ -34,7 +36,8 @@ public final class RegistryClient: Sendable {
         self.configuration = configuration
         self.logger = logger
         transport = HTTPTransport(
-            settings: configuration.transport, logger: logger, counters: counters, memory: configuration.memory)
+            settings: configuration.transport, logger: logger, counters: counters, memory: configuration.memory,
+            downloads: configuration.downloads)
         authenticator = Authenticator(
             transport: transport, credentials: configuration.credentials,
             scheme: configuration.scheme, logger: logger)
@@ -46,6 +49,9 @@ public final class RegistryClient: Sendable {
 
     /// What response bodies held in memory are taken from, if anything.
     public var memory: MemoryBudget? { configuration.memory }
+
+    /// What downloads in flight are taken from, if anything.
+    public var downloads: DownloadBudget? { configuration.downloads }
 
     /// Drops cached tokens.
     public func clearCaches() { authenticator.clear() }

@@ -765,6 +765,18 @@ enum OpenRPCDocument {
               "type": "integer",
               "description": "bytes the process's allocator has handed out and not had back (in use now, not what the system has given it)"
             },
+            "downloadsHeld": {
+              "type": "object",
+              "description": "bytes the blob downloads in flight hold on disk against the download budget (each from its first byte until its call is done with the file) and the budget (--max-download-bytes)",
+              "properties": {
+                "used": {
+                  "type": "integer"
+                },
+                "budget": {
+                  "type": "integer"
+                }
+              }
+            },
             "memoryHeld": {
               "type": "object",
               "description": "bytes the calls in flight hold against the memory budget (files and blobs read, manifests and other response bodies over 64 KiB while calls hold them, answers being written out) and the budget (--max-memory-bytes)",
@@ -1212,6 +1224,7 @@ enum OpenRPCDocument {
               "response_too_large",
               "headers_too_large",
               "memory_limit",
+              "download_limit",
               "unexpected_media_type",
               "no_matching_platform",
               "binary_content",
@@ -1376,7 +1389,7 @@ enum OpenRPCDocument {
         "code": -32005,
         "message": "Limit exceeded",
         "data": {
-          "reasons": "manifest_too_large, entry_too_large, archive_too_large, blob_too_large, name_too_long, decompression_limit, yaml_too_large, response_too_large, headers_too_large, memory_limit"
+          "reasons": "manifest_too_large, entry_too_large, archive_too_large, blob_too_large, name_too_long, decompression_limit, yaml_too_large, response_too_large, headers_too_large, memory_limit, download_limit"
         }
       },
       "UnsupportedContent": {

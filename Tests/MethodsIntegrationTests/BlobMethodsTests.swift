@@ -149,6 +149,25 @@ import TestFixtures
         await rig.stop()
     }
 
+    @Test func theDownloadsInFlightShareOneDiskBudget() async throws {
+        // 1 MiB for the downloads in flight: a blob of 2 MiB cannot be
+        // downloaded, one of 512 KiB can, and nothing stays taken after.
+        let rig = try await Rig.start(arguments: ["--max-download-bytes", "1MiB"])
+        let large = try await rig.registry.pushBlob("disk", Data(String(repeating: "l", count: 2 << 20).utf8))
+        let small = try await rig.registry.pushBlob("disk", Data(String(repeating: "s", count: 512 << 10).utf8))
+        let refused = try await rig.session.call("ec.oci.blob", [.string(rig.ref("disk", large))])
+        #expect(refused.errorCode == -32005)
+        #expect(refused.errorReason == "download_limit")
+        #expect(refused["error"]?["data"]?["retryable"] == true)
+        #expect(refused["error"]?["data"]?["ref"] == .string(rig.ref("disk", large)))
+        let answered = try await rig.session.result("ec.oci.blob", [.string(rig.ref("disk", small))])
+        #expect(answered.stringValue?.utf8.count == 512 << 10)
+        let stats = try await rig.session.result("server.stats", [])
+        #expect(stats["downloadsHeld"]?["used"] == 0)
+        #expect(stats["downloadsHeld"]?["budget"] == .integer(1 << 20))
+        await rig.stop()
+    }
+
     @Test func imageFilesReadsTheFlattenedFilesystem() async throws {
         let rig = try await Rig.start()
         var base = TarBuilder()

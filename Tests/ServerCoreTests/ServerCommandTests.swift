@@ -59,6 +59,7 @@ private func isVersion(_ invocation: Invocation) -> Bool { if case .version = in
             "--insecure-registry", "reg:5000", "--insecure-registry=other", "--timeout", "500ms",
             "--retries", "0", "--log-level", "debug", "--log-format", "json", "--max-message-bytes", "1K",
             "--mirror", "docker.io=mirror:5000", "--cache-dir", "/var/cache/x", "--max-memory-bytes", "1GiB",
+            "--max-download-bytes", "512MiB",
         ])
         let env = try configuration(
             [],
@@ -68,7 +69,7 @@ private func isVersion(_ invocation: Invocation) -> Bool { if case .version = in
                 "OCIRPC_TIMEOUT": "0.5s", "OCIRPC_RETRIES": "0", "OCIRPC_LOG_LEVEL": "DEBUG",
                 "OCIRPC_LOG_FORMAT": "json", "OCIRPC_MAX_MESSAGE_BYTES": "1024",
                 "OCIRPC_MIRROR": "docker.io=mirror:5000", "OCIRPC_CACHE_DIR": "/var/cache/x",
-                "OCIRPC_MAX_MEMORY_BYTES": "1073741824",
+                "OCIRPC_MAX_MEMORY_BYTES": "1073741824", "OCIRPC_MAX_DOWNLOAD_BYTES": "512M",
             ])
         #expect(cli == env)
         #expect(cli.methods.maxConcurrency == 3)
@@ -79,10 +80,11 @@ private func isVersion(_ invocation: Invocation) -> Bool { if case .version = in
         #expect(cli.registry.insecureRegistries == ["reg:5000", "other"])
         #expect(cli.server.maxMessageBytes == 1024)
         #expect(cli.server.maxMemoryBytes == 1 << 30)
+        #expect(cli.registry.maxDownloadBytes == 512 << 20)
         #expect(cli.server.logLevel == .debug)
         #expect(cli.registry.mirrors == [.init(registry: "docker.io", mirror: RegistryMirror(host: "mirror:5000"))])
         #expect(cli.methods.cacheDirectory == .path("/var/cache/x"))
-        #expect(ServerCommand.options(modules).count == 19)
+        #expect(ServerCommand.options(modules).count == 20)
     }
 
     @Test func commandLineWinsOverEnvironment() throws {

@@ -18,6 +18,8 @@ public struct RegistryOptions: OptionSection, Equatable {
     public var requestTimeout: Double = 600
     /// Retries for connection errors, 429 and 502/503/504.
     public var retries: Int = 3
+    /// What the downloads in flight may hold on disk together.
+    public var maxDownloadBytes = DownloadBudget.defaultLimit
     /// Mirrors from `--mirror`, in order, tried before their registry.
     public var mirrors: [RegistriesConf.Mirror] = []
     /// What `--registries-conf` says, used after the flags.
@@ -101,6 +103,13 @@ public struct RegistryOptions: OptionSection, Equatable {
             }
             o.retries = n
         },
+        CommandOption(
+            Self.self, flag: "--max-download-bytes", variable: "OCIRPC_MAX_DOWNLOAD_BYTES", valueName: "SIZE",
+            help:
+                "what the blob downloads in flight may hold on disk together (default 4GiB); past it a call fails with download_limit, retryable"
+        ) { o, v throws(ConfigurationError) in
+            o.maxDownloadBytes = try OptionValue.byteSize(v, "--max-download-bytes", allowZero: false, max: 1 << 44)
+        },
     ]
 }
 
@@ -127,5 +136,6 @@ extension RegistryClient.Configuration {
             mirrors[RegistryClient.canonicalRegistry(entry.registry), default: []].append(entry.mirror)
         }
         blocked = Set(options.registriesConf.blockedRegistries.map(RegistryClient.canonicalRegistry))
+        downloads = DownloadBudget(limit: options.maxDownloadBytes)
     }
 }

@@ -105,11 +105,15 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
     /// there is one, as it arrives, once it is over
     /// `MemoryBudget.uncountedValueBytes`: past the budget the transfer
     /// fails (`memoryLimit`). The response holds what it took
-    /// (`HTTPResponse.bodyCharge`).
+    /// (`HTTPResponse.bodyCharge`). A body written to a file is taken from
+    /// `downloads` the same way, from its first byte (`downloadLimit`;
+    /// `DownloadedFile.charge`).
     nonisolated(nonsending) func perform(
-        _ request: HTTPRequest, into sink: BodySink, timeLimit: Double, memory: MemoryBudget? = nil
+        _ request: HTTPRequest, into sink: BodySink, timeLimit: Double, memory: MemoryBudget? = nil,
+        downloads: DownloadBudget? = nil
     ) async throws(CurlFailure) -> CurlResult {
-        let transfer = CurlTransfer(request: request, sink: sink, timeLimit: timeLimit, memory: memory)
+        let transfer = CurlTransfer(
+            request: request, sink: sink, timeLimit: timeLimit, memory: memory, downloads: downloads)
         let result: Result<CurlResult, CurlFailure> = await withTaskCancellationHandler {
             // Unchecked: the engine resumes each transfer exactly once
             // (`complete`), and the checked kind costs an allocation a request.

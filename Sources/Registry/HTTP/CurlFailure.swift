@@ -2,6 +2,7 @@
 struct CurlFailure: Error, Sendable {
     enum Kind: Sendable {
         case timeout, tls, connection, cancelled, localFile, library, tooLarge, headersTooLarge, memoryLimit
+        case downloadLimit
     }
     let kind: Kind
     let message: String

@@ -29,6 +29,12 @@ final class CurlTransfer: @unchecked Sendable {
     private var bodyCharge: MemoryShare?
     /// The budget had no room for the next part of the body: this many bytes.
     private var refusedForMemory = 0
+    /// What a body written to a file is taken from, if anything.
+    private let downloads: DownloadBudget?
+    /// What the file holds of `downloads`.
+    private var fileCharge: MemoryShare?
+    /// `downloads` had no room for the next part of the file.
+    private var refusedForDownloads = false
     private var filePath: URL?
     private var file: UnsafeMutablePointer<FILE>?
     private var hasher: DigestHasher?
@@ -41,11 +47,15 @@ final class CurlTransfer: @unchecked Sendable {
     /// When the transfer last made progress (0 while it waits for a connection).
     private var lastProgress: UInt64 = 0
 
-    init(request: HTTPRequest, sink: BodySink, timeLimit: Double, memory: MemoryBudget? = nil) {
+    init(
+        request: HTTPRequest, sink: BodySink, timeLimit: Double, memory: MemoryBudget? = nil,
+        downloads: DownloadBudget? = nil
+    ) {
         self.request = request
         self.sink = sink
         self.timeLimit = timeLimit
         self.memory = memory
+        self.downloads = downloads
     }
 
     /// The engine's clock (timers, deadlines, the idle check), in nanoseconds.
@@ -228,6 +238,10 @@ final class CurlTransfer: @unchecked Sendable {
                 overLimit = true
                 return 0
             }
+            guard takeForDownload(length) else {
+                refusedForDownloads = true
+                return 0
+            }
             guard fwrite(data, 1, length, file) == length else {
                 fileFailed = true
                 return 0
@@ -272,6 +286,20 @@ final class CurlTransfer: @unchecked Sendable {
         }
     }
 
+    /// Takes `count` more file bytes from the download budget (true when
+    /// there is none).
+    private func takeForDownload(_ count: Int) -> Bool {
+        guard let downloads else { return true }
+        let charge = fileCharge ?? MemoryShare(of: downloads.bytes)
+        fileCharge = charge
+        do {
+            try charge.take(count)
+            return true
+        } catch {
+            return false
+        }
+    }
+
     /// A new file only its owner can read (0600), not inherited by children.
     static func createPrivateFile(_ path: String) -> UnsafeMutablePointer<FILE>? {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
@@ -303,6 +331,10 @@ final class CurlTransfer: @unchecked Sendable {
             return .failure(
                 CurlFailure(.headersTooLarge, "the response headers are over \(CurlEngine.maxHeaderBytes) bytes"))
         }
+        if refusedForDownloads, let downloads {
+            discardFile()
+            return .failure(CurlFailure(.downloadLimit, downloads.refusal))
+        }
         if refusedForMemory > 0, let budget = memory {
             let refusal = MemoryLimitExceeded(limit: budget.limit, asked: refusedForMemory)
             return .failure(CurlFailure(.memoryLimit, refusal.message))
@@ -327,7 +359,7 @@ final class CurlTransfer: @unchecked Sendable {
             status: status, headers: headers, body: body, challengeURL: challengeURL, bodyCharge: bodyCharge)
         var downloaded: DownloadedFile?
         if let filePath, let hasher {
-            downloaded = DownloadedFile(url: filePath, digest: hasher.finalize(), size: written)
+            downloaded = DownloadedFile(url: filePath, digest: hasher.finalize(), size: written, charge: fileCharge)
         } else if case .file(let directory, let algorithm, _) = sink, (200..<300).contains(status) {
             // An empty body: no write came, so no file yet.
             let path = directory.appendingPathComponent("blob-\(UUID().uuidString)")
@@ -364,6 +396,7 @@ final class CurlTransfer: @unchecked Sendable {
     private func discardFile() {
         if let filePath { try? FileManager.default.removeItem(at: filePath) }
         filePath = nil
+        fileCharge = nil
     }
 
     /// Maps libcurl's error codes onto timeouts, TLS and connection failures.

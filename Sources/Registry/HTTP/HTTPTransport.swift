@@ -21,12 +21,18 @@ package final class HTTPTransport: Sendable {
     private let counters: RegistryCounters
     /// What bodies held in memory are taken from as they arrive, if anything.
     private let memory: MemoryBudget?
+    /// What downloads are taken from as they are written, if anything.
+    private let downloads: DownloadBudget?
 
-    package init(settings: Settings, logger: Logger, counters: RegistryCounters, memory: MemoryBudget? = nil) {
+    package init(
+        settings: Settings, logger: Logger, counters: RegistryCounters, memory: MemoryBudget? = nil,
+        downloads: DownloadBudget? = nil
+    ) {
         self.settings = settings
         self.logger = logger
         self.counters = counters
         self.memory = memory
+        self.downloads = downloads
         engineSettings = CurlEngine.Settings(
             timeout: settings.timeout, maxConnectionsPerHost: settings.maxConnectionsPerHost,
             caFile: settings.caFile, caDirectory: settings.caDirectory)
@@ -63,7 +69,9 @@ package final class HTTPTransport: Sendable {
     /// memory stays flat, and hashed with `algorithm` on the way), with the
     /// same retries. The file, written only for a 2xx answer (other bodies
     /// are in the response, taken from the memory budget as `send`'s are),
-    /// belongs to the caller. A body over `limit`
+    /// belongs to the caller; it is taken from the download budget as it is
+    /// written, and a download the budget has no room for fails
+    /// (`download_limit`, retryable by the caller, not here). A body over `limit`
     /// bytes fails the download (`blob_too_large`) as soon as it passes it.
     package func download(
         _ request: HTTPRequest, to directory: URL, hashing algorithm: Digest.Algorithm, limit: Int,
@@ -98,10 +106,13 @@ package final class HTTPTransport: Sendable {
             RequestTally.registryRequest()
             let result: CurlResult
             do {
-                result = try await engine().perform(request, into: sink, timeLimit: timeLimit, memory: memory)
+                result = try await engine().perform(
+                    request, into: sink, timeLimit: timeLimit, memory: memory, downloads: downloads)
             } catch {
                 let failure = Self.classify(Task.isCancelled ? .cancelled : error, host: request.authority)
-                guard failure.retryable, failure.reason != .memoryLimit, retry < settings.retries else {
+                // What other calls hold is not freed by trying again at once.
+                let heldElsewhere = failure.reason == .memoryLimit || failure.reason == .downloadLimit
+                guard failure.retryable, !heldElsewhere, retry < settings.retries else {
                     throw failure
                 }
                 retry += 1
@@ -173,6 +184,8 @@ package final class HTTPTransport: Sendable {
         case .memoryLimit:
             return RegistryError(
                 .limitExceeded, reason: MemoryLimitExceeded.reason, message: failure.message, retryable: true)
+        case .downloadLimit:
+            return RegistryError(.limitExceeded, reason: .downloadLimit, message: failure.message, retryable: true)
         case .library:
             return RegistryError(
                 .unavailable, reason: .connectionFailed, message: "HTTP is unavailable: \(failure.message)")
