@@ -81,6 +81,39 @@ import TestFixtures
         #expect(result == nil && memory.heldBytes == 0)
     }
 
+    @Test func aBodyTakesTheLengthItDeclaresAtOnceSoThatOneAdmittedCanFinish() {
+        let budget = MemoryBudget(limit: 250)
+        var first: MemoryShare?
+        var firstTaken = 0
+        #expect(CurlTransfer.cover(10, with: &first, taken: &firstTaken, from: budget, declared: 100, limit: 1000))
+        #expect(firstTaken == 100 && budget.heldBytes == 100)
+        // Within what it declared, nothing more is taken.
+        #expect(CurlTransfer.cover(100, with: &first, taken: &firstTaken, from: budget, declared: 100, limit: 1000))
+        #expect(budget.heldBytes == 100)
+        // A body declaring 200 finds no room at its first byte: refused, taking nothing.
+        var second: MemoryShare?
+        var secondTaken = 0
+        #expect(!CurlTransfer.cover(1, with: &second, taken: &secondTaken, from: budget, declared: 200, limit: 1000))
+        #expect(secondTaken == 0 && budget.heldBytes == 100)
+        // A declared length past the limit is taken up to the limit; a body
+        // that declares none, as it comes.
+        var third: MemoryShare?
+        var thirdTaken = 0
+        #expect(CurlTransfer.cover(5, with: &third, taken: &thirdTaken, from: budget, declared: 1 << 40, limit: 50))
+        #expect(thirdTaken == 50)
+        var fourth: MemoryShare?
+        var fourthTaken = 0
+        #expect(CurlTransfer.cover(20, with: &fourth, taken: &fourthTaken, from: budget, declared: nil, limit: 1000))
+        #expect(fourthTaken == 20 && budget.heldBytes == 170)
+        // Past what it declared, a body is taken as it comes.
+        #expect(CurlTransfer.cover(120, with: &first, taken: &firstTaken, from: budget, declared: 100, limit: 1000))
+        #expect(firstTaken == 120 && budget.heldBytes == 190)
+        first = nil
+        third = nil
+        fourth = nil
+        #expect(first == nil && third == nil && fourth == nil && budget.heldBytes == 0)
+    }
+
     @Test func aSmallBodyIsNotCounted() async throws {
         let requests = Locked(0)
         let server = try Self.server(bodyBytes: MemoryBudget.uncountedValueBytes, requests: requests)

@@ -25,14 +25,16 @@ final class CurlTransfer: @unchecked Sendable {
     private var bodyLimit = 0
     /// What a body held in memory is taken from, if anything.
     private let memory: MemoryBudget?
-    /// What `body` holds of `memory`.
+    /// What `body` holds of `memory`, and how much it has taken.
     private var bodyCharge: MemoryShare?
+    private var bodyTaken = 0
     /// The budget had no room for the next part of the body: this many bytes.
     private var refusedForMemory = 0
     /// What a body written to a file is taken from, if anything.
     private let downloads: DownloadBudget?
-    /// What the file holds of `downloads`.
+    /// What the file holds of `downloads`, and how much it has taken.
     private var fileCharge: MemoryShare?
+    private var fileTaken = 0
     /// `downloads` had no room for the next part of the file.
     private var refusedForDownloads = false
     private var filePath: URL?
@@ -268,32 +270,41 @@ final class CurlTransfer: @unchecked Sendable {
     /// `MemoryBudget.uncountedValueBytes`, from its first byte.
     private func takeFromBudget(_ count: Int) -> Bool {
         guard let budget = memory else { return true }
-        var taking = count
-        let charge: MemoryShare
-        if let bodyCharge {
-            charge = bodyCharge
-        } else {
-            guard body.count + count > MemoryBudget.uncountedValueBytes else { return true }
-            charge = MemoryShare(of: budget)
-            bodyCharge = charge
-            taking += body.count
-        }
-        do {
-            try charge.take(taking)
-            return true
-        } catch {
-            return false
-        }
+        let total = body.count + count
+        guard bodyCharge != nil || total > MemoryBudget.uncountedValueBytes else { return true }
+        return Self.cover(
+            total, with: &bodyCharge, taken: &bodyTaken, from: budget, declared: declaredLength(), limit: bodyLimit)
     }
 
     /// Takes `count` more file bytes from the download budget (true when
     /// there is none).
     private func takeForDownload(_ count: Int) -> Bool {
-        guard let downloads else { return true }
-        let charge = fileCharge ?? MemoryShare(of: downloads.bytes)
-        fileCharge = charge
+        guard let downloads, case .file(_, _, let limit) = sink else { return true }
+        return Self.cover(
+            written + count, with: &fileCharge, taken: &fileTaken, from: downloads.bytes, declared: declaredLength(),
+            limit: limit)
+    }
+
+    /// The body length the response declares, if it does.
+    private func declaredLength() -> Int? { headers[0].flatMap { Int($0) } }
+
+    /// Takes from `budget`, through `charge` (made on first use), what a
+    /// body of `total` bytes needs beyond the `taken` it has: the first
+    /// time, the length the response declares (at most `limit`) when that
+    /// is more, so that a body admitted can finish, and bodies arriving
+    /// together do not all fail part way once the budget is full. False,
+    /// taking nothing, when the budget has no room.
+    static func cover(
+        _ total: Int, with charge: inout MemoryShare?, taken: inout Int, from budget: MemoryBudget, declared: Int?,
+        limit: Int
+    ) -> Bool {
+        guard total > taken else { return true }
+        let share = charge ?? MemoryShare(of: budget)
+        charge = share
+        let target = taken == 0 ? max(total, min(declared ?? 0, limit)) : total
         do {
-            try charge.take(count)
+            try share.take(target - taken)
+            taken = target
             return true
         } catch {
             return false
@@ -397,6 +408,7 @@ final class CurlTransfer: @unchecked Sendable {
         if let filePath { try? FileManager.default.removeItem(at: filePath) }
         filePath = nil
         fileCharge = nil
+        fileTaken = 0
     }
 
     /// Maps libcurl's error codes onto timeouts, TLS and connection failures.
