@@ -535,6 +535,10 @@ def main():
     parser.add_argument("--memory-files", type=int, default=7, help="memory: files asked from each layer")
     parser.add_argument("--memory-file-mb", type=int, default=64, help="memory: each file's size")
     parser.add_argument("--memory-read-after", type=float, default=40, help="memory: the slow reader's wait, seconds")
+    parser.add_argument("--memory-part", default="all", choices=["all", "files", "manifests", "downloads"],
+                        help="memory: which part to run")
+    parser.add_argument("--memory-manifests", type=int, default=256, help="memory: image_manifest calls at once")
+    parser.add_argument("--memory-download-mb", type=int, default=64, help="memory: each downloaded layer's size")
     parser.add_argument("--skopeo-manifests", type=int, default=200, help="peers: skopeo's share (it is slow)")
     parser.add_argument("--plot", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers.png"),
                         help="peers: where to draw the picture ('' for none)")
