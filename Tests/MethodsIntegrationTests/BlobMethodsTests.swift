@@ -137,12 +137,7 @@ import TestFixtures
 
         // Everything taken was given back, and the same call is answered
         // again as before.
-        // (Given back just after each answer is written: asked until then.)
-        var held = try await rig.session.result("server.stats", [])["memoryHeld"]
-        for _ in 0..<100 where held?["used"] != 0 {
-            try await Task.sleep(for: .milliseconds(50))
-            held = try await rig.session.result("server.stats", [])["memoryHeld"]
-        }
+        let held = try await rig.memoryHeldOnceSettled()
         #expect(held?["used"] == 0)
         #expect(held?["budget"] == .integer(5 << 20))
         #expect(try await rig.session.result("ec.oci.blob_files", [.string(ref), ["data/0.json"]]) == one)

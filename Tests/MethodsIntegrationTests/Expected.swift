@@ -51,6 +51,17 @@ struct Rig {
         await session.close()
         registry.stop()
     }
+
+    /// `server.stats`'s `memoryHeld` once what the calls took is given
+    /// back (just after each answer is written: asked until then, or 5 s).
+    func memoryHeldOnceSettled() async throws -> JSONValue? {
+        var held = try await session.result("server.stats", [])["memoryHeld"]
+        for _ in 0..<100 where held?["used"] != 0 {
+            try await Task.sleep(for: .milliseconds(50))
+            held = try await session.result("server.stats", [])["memoryHeld"]
+        }
+        return held
+    }
 }
 
 extension JSONValue {

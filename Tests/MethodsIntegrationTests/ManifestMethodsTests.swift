@@ -118,12 +118,7 @@ import TestFixtures
         let answered = try await rig.session.result("ec.oci.image_manifest", [.string(smallRef)])
         #expect(answered["annotations"]?["p"] == "small")
 
-        // Given back just after each answer is written: asked until then.
-        var held = try await rig.session.result("server.stats", [])["memoryHeld"]
-        for _ in 0..<100 where held?["used"] != 0 {
-            try await Task.sleep(for: .milliseconds(50))
-            held = try await rig.session.result("server.stats", [])["memoryHeld"]
-        }
+        let held = try await rig.memoryHeldOnceSettled()
         #expect(held?["used"] == 0)
         #expect(held?["budget"] == .integer(256 << 10))
         await rig.stop()

@@ -274,13 +274,13 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
         ocirpc_multi_add_handle(multi, handle)
     }
 
-    private func finish(_ transfer: CurlTransfer, _ outcome: Result<CurlResult, CurlFailure>) {
+    private func finish(_ transfer: CurlTransfer, _ outcome: consuming Result<CurlResult, CurlFailure>) {
         guard let handle = transfer.handle else { return }
         ocirpc_multi_remove_handle(multi, handle)
         active[handle] = nil
         transfer.release()
         recycle(handle, reset: transfer.needsReset)
-        transfer.complete(outcome)
+        transfer.complete(consume outcome)
     }
 
     /// A handle with the options every transfer shares.

@@ -331,8 +331,15 @@ final class CurlTransfer: @unchecked Sendable {
         return status
     }
 
-    /// The result of a transfer libcurl finished with `code`.
+    /// The result of a transfer libcurl finished with `code`. What the body
+    /// and the file took from their budgets goes with the result (its
+    /// response and file), or is given back with a failure: the transfer,
+    /// which the engine may hold a little longer, keeps none of it.
     func outcome(_ code: CURLcode) -> Result<CurlResult, CurlFailure> {
+        defer {
+            bodyCharge = nil
+            fileCharge = nil
+        }
         if let file {
             if fclose(file) != 0 { fileFailed = true }
             self.file = nil
@@ -398,9 +405,11 @@ final class CurlTransfer: @unchecked Sendable {
         handle = nil
     }
 
-    func complete(_ outcome: Result<CurlResult, CurlFailure>) {
+    func complete(_ outcome: consuming Result<CurlResult, CurlFailure>) {
         if case .failure = outcome { discardFile() }
-        continuation?.resume(returning: outcome)
+        // Moved, not copied: nothing of the result (what its body holds of
+        // a budget included) stays with the engine's thread once resumed.
+        continuation?.resume(returning: consume outcome)
         continuation = nil
     }
 

@@ -6,20 +6,22 @@ import Testing
 import TestFixtures
 @testable import Registry
 
-/// A body held in memory is taken from the memory budget of the calls in
-/// flight as it arrives, and held as long as the response, or a manifest
-/// made of it, is: a registry's answers cannot pile up past the budget
-/// while the calls that asked wait for a thread.
-@Suite(.serialized) struct BodyChargeTests {
-    private static func transport(_ memory: MemoryBudget) -> HTTPTransport {
+/// What a transfer holds is taken from the budget of the calls in flight
+/// as it arrives, and held as long as what keeps it is: a body in memory
+/// (the response, or a manifest made of it) from the memory budget, a
+/// download's file from the download budget. A registry's answers cannot
+/// pile up past the budgets while the calls that asked wait for a thread.
+@Suite(.serialized) struct TransferBudgetTests {
+    private static func transport(memory: MemoryBudget? = nil, downloads: DownloadBudget? = nil) -> HTTPTransport {
         var settings = HTTPTransport.Settings()
         settings.retries = 3
         settings.baseBackoff = 0.01
-        return HTTPTransport(settings: settings, logger: .disabled, counters: RegistryCounters(), memory: memory)
+        return HTTPTransport(
+            settings: settings, logger: .disabled, counters: RegistryCounters(), memory: memory, downloads: downloads)
     }
 
     /// A server answering every request with `count` bytes, counting the requests.
-    private static func server(bodyBytes count: Int, requests: Locked<Int>) throws -> TestHTTPServer {
+    private static func server(bodyBytes count: Int, requests: Locked<Int> = Locked(0)) throws -> TestHTTPServer {
         let body = [UInt8](repeating: 0x61, count: count)
         return try TestHTTPServer { _ in
             requests.withLock { $0 += 1 }
@@ -27,12 +29,44 @@ import TestFixtures
         }
     }
 
+    /// A directory of its own, removed by the caller.
+    private static func directory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("downloads-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// Expects `fetch` refused once, retryably, for `reason`, naming `flag`,
+    /// with nothing left taken from `held` and no retry of the request.
+    private static func expectRefusedOnce(
+        _ reason: ErrorReason, naming flag: String, requests: Locked<Int>, held: () -> Int,
+        _ fetch: () async throws -> Void
+    ) async {
+        await #expect {
+            try await fetch()
+        } throws: { error in
+            guard let error = error as? RegistryError else { return false }
+            return error.reason == reason && error.kind == .limitExceeded && error.retryable
+                && error.message.contains(flag)
+        }
+        // Not retried here: the room is held by other calls.
+        #expect(requests.withLock { $0 } == 1)
+        #expect(held() == 0)
+    }
+
+    /// Downloads `url` into `directory` through `transport`.
+    private static func download(_ transport: HTTPTransport, _ url: String, to directory: URL) async throws
+        -> (file: DownloadedFile?, response: HTTPResponse)
+    {
+        try await transport.download(
+            HTTPRequest(url: url), to: directory, hashing: .sha256, limit: 1 << 20, kind: .blob)
+    }
+
     @Test func aBodyIsTakenFromTheBudgetUntilTheLastCopyOfItsResponseGoes() async throws {
-        let requests = Locked(0)
-        let server = try Self.server(bodyBytes: 100_000, requests: requests)
+        let server = try Self.server(bodyBytes: 100_000)
         defer { server.stop() }
         let memory = MemoryBudget(limit: 1 << 20)
-        let transport = Self.transport(memory)
+        let transport = Self.transport(memory: memory)
         var response: HTTPResponse? = try await transport.send(HTTPRequest(url: server.baseURL + "/m"), kind: .manifest)
         #expect(response?.body.count == 100_000)
         #expect(memory.heldBytes == 100_000)
@@ -48,20 +82,15 @@ import TestFixtures
         let server = try Self.server(bodyBytes: 100_000, requests: requests)
         defer { server.stop() }
         let memory = MemoryBudget(limit: 64 << 10)
-        let transport = Self.transport(memory)
-        await #expect {
-            _ = try await transport.send(HTTPRequest(url: server.baseURL + "/m"), kind: .manifest)
-        } throws: { error in
-            guard let error = error as? RegistryError else { return false }
-            return error.reason == .memoryLimit && error.kind == .limitExceeded && error.retryable
-                && error.message.contains("--max-memory-bytes")
+        let request = HTTPRequest(url: server.baseURL + "/m")
+        await Self.expectRefusedOnce(
+            .memoryLimit, naming: "--max-memory-bytes", requests: requests, held: { memory.heldBytes }
+        ) {
+            _ = try await Self.transport(memory: memory).send(request, kind: .manifest)
         }
-        // Not retried here: the memory is held by other calls.
-        #expect(requests.withLock { $0 } == 1)
-        #expect(memory.heldBytes == 0)
         // With room again, the same request is answered.
-        let roomy = Self.transport(MemoryBudget(limit: 1 << 20))
-        #expect(try await roomy.send(HTTPRequest(url: server.baseURL + "/m"), kind: .manifest).body.count == 100_000)
+        let roomy = Self.transport(memory: MemoryBudget(limit: 1 << 20))
+        #expect(try await roomy.send(request, kind: .manifest).body.count == 100_000)
     }
 
     @Test func theErrorBodyOfADownloadIsTakenAsAnyBodyHeldInMemory() async throws {
@@ -72,8 +101,8 @@ import TestFixtures
         defer { server.stop() }
         let memory = MemoryBudget(limit: 1 << 20)
         let directory = FileManager.default.temporaryDirectory
-        var result: (file: DownloadedFile?, response: HTTPResponse)? = try await Self.transport(memory).download(
-            HTTPRequest(url: server.baseURL + "/blob"), to: directory, hashing: .sha256, limit: 1 << 20, kind: .blob)
+        var result: (file: DownloadedFile?, response: HTTPResponse)? = try await Self.download(
+            Self.transport(memory: memory), server.baseURL + "/blob", to: directory)
         #expect(result?.file == nil)
         #expect(result?.response.status == 404)
         #expect(memory.heldBytes == body.count)
@@ -115,11 +144,11 @@ import TestFixtures
     }
 
     @Test func aSmallBodyIsNotCounted() async throws {
-        let requests = Locked(0)
-        let server = try Self.server(bodyBytes: MemoryBudget.uncountedValueBytes, requests: requests)
+        let server = try Self.server(bodyBytes: MemoryBudget.uncountedValueBytes)
         defer { server.stop() }
         let memory = MemoryBudget(limit: 1)
-        let response = try await Self.transport(memory).send(HTTPRequest(url: server.baseURL + "/m"), kind: .manifest)
+        let response = try await Self.transport(memory: memory).send(
+            HTTPRequest(url: server.baseURL + "/m"), kind: .manifest)
         #expect(response.body.count == MemoryBudget.uncountedValueBytes)
         #expect(response.bodyCharge == nil)
         #expect(memory.heldBytes == 0)
@@ -149,5 +178,41 @@ import TestFixtures
         #expect(throws: MemoryLimitExceeded(limit: size * 3 / 2, asked: 2 * size)) { try twice.charged(to: memory) }
         #expect(memory.heldBytes == 0)
         #expect(try twice.charged(to: nil).charge == nil)
+    }
+
+    @Test func aDownloadIsTakenFromTheBudgetUntilTheLastCopyOfItsFileGoes() async throws {
+        let server = try Self.server(bodyBytes: 100_000)
+        defer { server.stop() }
+        let directory = try Self.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let downloads = DownloadBudget(limit: 1 << 20)
+        var file: DownloadedFile? = try await Self.download(
+            Self.transport(downloads: downloads), server.baseURL + "/blob", to: directory
+        ).file
+        #expect(file?.size == 100_000)
+        #expect(downloads.heldBytes == 100_000)
+        var blob: VerifiedBlob? = file.map {
+            VerifiedBlob(file: $0.url, size: $0.size, digest: $0.digest, charge: $0.charge)
+        }
+        file = nil
+        #expect(downloads.heldBytes == 100_000)
+        blob?.discard()
+        blob = nil
+        #expect(blob == nil && downloads.heldBytes == 0)
+    }
+
+    @Test func aDownloadTheBudgetHasNoRoomForFailsOnceRetryablyAndLeavesNoFile() async throws {
+        let requests = Locked(0)
+        let server = try Self.server(bodyBytes: 100_000, requests: requests)
+        defer { server.stop() }
+        let directory = try Self.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let downloads = DownloadBudget(limit: 64 << 10)
+        await Self.expectRefusedOnce(
+            .downloadLimit, naming: "--max-download-bytes", requests: requests, held: { downloads.heldBytes }
+        ) {
+            _ = try await Self.download(Self.transport(downloads: downloads), server.baseURL + "/blob", to: directory)
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty)
     }
 }
