@@ -295,13 +295,13 @@ final class CurlTransfer: @unchecked Sendable {
     /// together do not all fail part way once the budget is full. False,
     /// taking nothing, when the budget has no room.
     static func cover(
-        _ total: Int, with charge: inout MemoryShare?, taken: inout Int, from budget: MemoryBudget, declared: Int?,
-        limit: Int
+        _ total: Int, with charge: inout MemoryShare?, taken: inout Int, from budget: MemoryBudget,
+        declared: @autoclosure () -> Int?, limit: Int
     ) -> Bool {
         guard total > taken else { return true }
         let share = charge ?? MemoryShare(of: budget)
         charge = share
-        let target = taken == 0 ? max(total, min(declared ?? 0, limit)) : total
+        let target = taken == 0 ? max(total, min(declared() ?? 0, limit)) : total
         do {
             try share.take(target - taken)
             taken = target
