@@ -81,8 +81,11 @@ private final class PipedServer: @unchecked Sendable {
         return (status, messages)
     }
 
+    /// Up to 90 s: the server's tasks share the tests' task pool (one
+    /// thread per core), which other tests' seconds of parsing can hold;
+    /// a loaded machine made a 300 ms call take 28 s.
     private func blockingWait(_ semaphore: DispatchSemaphore) async -> Bool {
-        await onThreadOfItsOwn { semaphore.wait(timeout: .now() + 20) == .success }
+        await onThreadOfItsOwn { semaphore.wait(timeout: .now() + 90) == .success }
     }
 }
 
