@@ -72,7 +72,10 @@ public final class MemoryBudget: Sendable {
 ///
 /// The dispatcher binds a share to `current` for the calls that read
 /// whole files or blobs; code running for them takes from it where it
-/// holds something sized from outside, before holding it.
+/// holds something sized from outside, before holding it. A share also
+/// serves as the charge of one value fetched from outside (a response
+/// body, a manifest, a download's file): the value carries it, and it is
+/// given back when the last copy that carries it goes.
 public final class MemoryShare: Sendable {
     /// The share of the call this task runs for, if its method holds
     /// memory of its own.
