@@ -18,6 +18,8 @@ package protocol JSONDocumentNode {
     var isString: Bool { get }
     /// The string's decoded text; nil when this is not a string.
     var stringText: String? { get }
+    /// The number's text; nil when this is not a number.
+    var numberText: String? { get }
     /// Appends this string as `JSONWriter` writes it; false, with nothing
     /// appended, when this is not a string.
     func writeString(into out: inout OutputBytes) -> Bool
@@ -32,19 +34,22 @@ package protocol JSONDocumentNode {
 package struct JSONMemberKey: Hashable {
     private enum Storage {
         case bytes(UnsafeBufferPointer<UInt8>)
+        case decoded(UnsafeBufferPointer<UInt8>)
         case text(String)
     }
     private let storage: Storage
 
     /// A key whose bytes need no escape, in place.
     init(bytes: UnsafeBufferPointer<UInt8>) { storage = .bytes(bytes) }
+    /// A decoded key, in place (its bytes may need escapes when written).
+    init(decoded: UnsafeBufferPointer<UInt8>) { storage = .decoded(decoded) }
     /// A decoded key.
     package init(text: String) { storage = .text(text) }
 
     /// What `body` makes of the key's bytes.
     private func withBytes<T>(_ body: (UnsafeBufferPointer<UInt8>) -> T) -> T {
         switch storage {
-        case .bytes(let bytes): return body(bytes)
+        case .bytes(let bytes), .decoded(let bytes): return body(bytes)
         case .text(var text): return text.withUTF8(body)
         }
     }
@@ -62,6 +67,7 @@ package struct JSONMemberKey: Hashable {
             out.append(UInt8(ascii: "\""))
             out.append(bytes)
             out.append(UInt8(ascii: "\""))
+        case .decoded(let bytes): JSONWriter.writeString(utf8: bytes, into: &out)
         case .text(let text): JSONWriter.writeString(text, into: &out)
         }
     }

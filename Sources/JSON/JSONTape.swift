@@ -11,7 +11,7 @@ package struct JSONTape: Sendable {
         /// A string without escapes: its bytes are its content.
         case string
         /// A string with escapes: decoded as it was read, its text is
-        /// `strings[start]`.
+        /// `decoded[start..<end]`.
         case escapedString
     }
 
@@ -20,7 +20,7 @@ package struct JSONTape: Sendable {
     struct Entry: Sendable {
         var kind: Kind
         /// A number's or a string's bytes (a string's between its quotes);
-        /// for a string with escapes, `start` is its place in `strings`.
+        /// for a string with escapes, its decoded text's in `decoded`.
         var start: UInt32
         var end: UInt32
         /// The entry after this value and all it holds.
@@ -33,10 +33,32 @@ package struct JSONTape: Sendable {
     /// an array by its elements, each container's `next` past its last.
     @usableFromInline
     let entries: [Entry]
-    /// The strings with escapes, decoded once, as the reader read them (a
-    /// key looked up many times is not decoded again at every look).
+    /// The text of the strings with escapes, decoded once, as the reader
+    /// read them (a key looked up many times is not decoded again at every
+    /// look), one after another.
     @usableFromInline
-    let strings: [String]
+    let decoded: [UInt8]
+
+    /// A text longer than this gets room for its most entries at once (it
+    /// never grows, so never holds twice what it needs while it grows): at
+    /// most `maxHeldBytes` in all. Shorter ones grow as they need.
+    package static let reservedTextBytes = 64 << 10
+
+    /// What the tape holds besides the text: its entries and the decoded
+    /// strings (room reserved but never written is not memory).
+    package var heldBytes: Int {
+        entries.count * MemoryLayout<Entry>.stride + decoded.count
+    }
+
+    /// The most a tape of `textBytes` holds besides the text: 16 bytes an
+    /// entry, and at most every other byte of a text begins one (a one-byte
+    /// value and its separator, as in `[0,0,0]`). A string with escapes
+    /// takes at least five bytes of text, and decodes to fewer than its
+    /// text: its entry and its decoded bytes stay within the eight a byte.
+    package static func maxHeldBytes(forText textBytes: Int) -> Int {
+        let (perByte, overflow) = textBytes.multipliedReportingOverflow(by: MemoryLayout<Entry>.stride / 2)
+        return overflow || perByte > Int.max - 32 ? Int.max : perByte + 32
+    }
 
     /// The tape of one JSON value (surrounded by optional whitespace),
     /// refused as `JSONParser.parse` refuses it, with the same errors.
@@ -48,12 +70,13 @@ package struct JSONTape: Sendable {
             throw JSONParseError(offset: 0, reason: "text over \(UInt32.max) bytes")
         }
         var builder = JSONTapeBuilder()
-        builder.entries.reserveCapacity(bytes.count / 16 + 4)
+        builder.entries.reserveCapacity(bytes.count > reservedTextBytes ? bytes.count / 2 + 2 : bytes.count / 16 + 4)
+        builder.reservedDecodedBytes = bytes.count > reservedTextBytes ? bytes.count : 0
         let result = bytes.withUnsafeBytes { raw in
             Result { () throws(JSONParseError) in try JSONReader.read(raw, maxDepth: maxDepth, into: &builder) }
         }
         try result.get()
-        return JSONTape(bytes: bytes, entries: builder.entries, strings: builder.strings)
+        return JSONTape(bytes: bytes, entries: builder.entries, decoded: builder.decoded)
     }
 
     /// What `body` makes of the top value. Nodes point into this tape:
@@ -62,9 +85,9 @@ package struct JSONTape: Sendable {
     package func withRoot<T, E: Error>(_ body: (Node) throws(E) -> T) throws(E) -> T {
         try bytes.withUnsafeBufferPointer { (text) throws(E) -> T in
             try entries.withUnsafeBufferPointer { (entries) throws(E) -> T in
-                try strings.withUnsafeBufferPointer { (strings) throws(E) -> T in
+                try decoded.withUnsafeBufferPointer { (decoded) throws(E) -> T in
                     // A tape always holds one value, and text (parse refuses none).
-                    try body(Node(text: text.baseAddress!, entries: entries.baseAddress!, strings: strings, index: 0))
+                    try body(Node(text: text.baseAddress!, entries: entries.baseAddress!, decoded: decoded, index: 0))
                 }
             }
         }
@@ -74,22 +97,22 @@ package struct JSONTape: Sendable {
     package struct Node: JSONDocumentNode {
         let text: UnsafePointer<UInt8>
         let entries: UnsafePointer<Entry>
-        let strings: UnsafeBufferPointer<String>
+        let decoded: UnsafeBufferPointer<UInt8>
         let index: Int
 
         @usableFromInline
         init(
-            text: UnsafePointer<UInt8>, entries: UnsafePointer<Entry>, strings: UnsafeBufferPointer<String>, index: Int
+            text: UnsafePointer<UInt8>, entries: UnsafePointer<Entry>, decoded: UnsafeBufferPointer<UInt8>, index: Int
         ) {
             self.text = text
             self.entries = entries
-            self.strings = strings
+            self.decoded = decoded
             self.index = index
         }
 
         private var entry: Entry { entries[index] }
 
-        private func node(_ index: Int) -> Node { Node(text: text, entries: entries, strings: strings, index: index) }
+        private func node(_ index: Int) -> Node { Node(text: text, entries: entries, decoded: decoded, index: index) }
 
         /// The bytes in the text of a number, or of a string without escapes.
         private func bytes(of entry: Entry) -> UnsafeBufferPointer<UInt8> {
@@ -97,10 +120,12 @@ package struct JSONTape: Sendable {
         }
 
         /// An escaped string's decoded text.
-        private func decoded(_ entry: Entry) -> String { strings[Int(entry.start)] }
+        private func decodedText(_ entry: Entry) -> UnsafeBufferPointer<UInt8> {
+            UnsafeBufferPointer(rebasing: decoded[Int(entry.start)..<Int(entry.end)])
+        }
 
         private func key(_ entry: Entry) -> JSONMemberKey {
-            entry.kind == .string ? JSONMemberKey(bytes: bytes(of: entry)) : JSONMemberKey(text: decoded(entry))
+            entry.kind == .string ? JSONMemberKey(bytes: bytes(of: entry)) : JSONMemberKey(decoded: decodedText(entry))
         }
 
         package func forEachMember(_ body: (JSONMemberKey, Node) -> Void) -> Bool {
@@ -148,9 +173,14 @@ package struct JSONTape: Sendable {
             let entry = entry
             switch entry.kind {
             case .string: return String(decoding: bytes(of: entry), as: UTF8.self)
-            case .escapedString: return decoded(entry)
+            case .escapedString: return String(decoding: decodedText(entry), as: UTF8.self)
             default: return nil
             }
+        }
+
+        package var numberText: String? {
+            let entry = entry
+            return entry.kind == .number ? String(decoding: bytes(of: entry), as: UTF8.self) : nil
         }
 
         package func writeString(into out: inout OutputBytes) -> Bool {
@@ -161,7 +191,7 @@ package struct JSONTape: Sendable {
                 out.append(UInt8(ascii: "\""))
                 out.append(bytes(of: entry))
                 out.append(UInt8(ascii: "\""))
-            case .escapedString: JSONWriter.writeString(decoded(entry), into: &out)
+            case .escapedString: JSONWriter.writeString(utf8: decodedText(entry), into: &out)
             default: return false
             }
             return true
@@ -179,7 +209,10 @@ package struct JSONTape: Sendable {
 /// Records where each value lies, checking strings' UTF-8 in place.
 struct JSONTapeBuilder: JSONBuilder {
     var entries: [JSONTape.Entry] = []
-    var strings: [String] = []
+    var decoded: [UInt8] = []
+    /// Room for the decoded strings, made at the first (the most they can
+    /// hold is the text's length); none for a short text.
+    var reservedDecodedBytes = 0
 
     private mutating func append(_ kind: JSONTape.Kind, _ start: Int = 0, _ end: Int = 0) {
         entries.append(
@@ -195,8 +228,10 @@ struct JSONTapeBuilder: JSONBuilder {
     mutating func string(_ token: JSONStringToken, content: UnsafeBufferPointer<UInt8>) -> Void? {
         guard token.ascii || (try? UTF8Span(validating: content.span)) != nil else { return nil }
         if token.escaped {
-            strings.append(String(decoding: content, as: UTF8.self))
-            append(.escapedString, strings.count - 1, strings.count - 1)
+            if decoded.isEmpty && reservedDecodedBytes > 0 { decoded.reserveCapacity(reservedDecodedBytes) }
+            let start = decoded.count
+            decoded.append(contentsOf: content)
+            append(.escapedString, start, decoded.count)
         } else {
             append(.string, token.start, token.end)
         }

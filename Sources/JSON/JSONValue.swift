@@ -120,6 +120,17 @@ public struct EncodedJSON: Sendable {
         assert((try? JSONParser.parse(bytes)) != nil, "not JSON: \(String(decoding: bytes, as: UTF8.self))")
     }
 
+    /// The text `write` writes, or nil when it would be over `limit` bytes
+    /// (the buffer never grows past it; writing on costs little, as every
+    /// later byte is dropped).
+    package init?(writing write: (inout OutputBytes) -> Void, limit: Int) {
+        var out = OutputBytes(capacity: min(512, limit), limit: limit)
+        write(&out)
+        guard !out.overflowed else { return nil }
+        bytes = out.array()
+        assert((try? JSONParser.parse(bytes)) != nil, "not JSON: \(String(decoding: bytes, as: UTF8.self))")
+    }
+
     /// The value the text is (parsed on every call: for reading an answer
     /// back, not for serving one).
     public var value: JSONValue {

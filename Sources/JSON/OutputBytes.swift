@@ -9,13 +9,21 @@ import Glibc
 /// block by remapping its pages rather than copying them, and it is cut to
 /// its length before it is copied out: a large answer (up to the response
 /// limit) never holds more than twice its size.
+///
+/// With a `limit`, the buffer never grows past it: an append that would
+/// take the text past it is dropped, and so is every later one
+/// (`overflowed`; the text is then cut, and not to be used).
 package struct OutputBytes: ~Copyable {
     private var base: UnsafeMutablePointer<UInt8>
     package private(set) var count = 0
     private var capacity: Int
+    private let limit: Int
+    /// Whether an append was dropped at the limit.
+    package private(set) var overflowed = false
 
-    package init(capacity: Int) {
-        self.capacity = max(16, capacity)
+    package init(capacity: Int, limit: Int = .max) {
+        self.limit = max(1, limit)
+        self.capacity = min(max(16, capacity), self.limit)
         base = Self.resized(nil, to: self.capacity)
     }
 
@@ -23,7 +31,7 @@ package struct OutputBytes: ~Copyable {
 
     @inline(__always)
     package mutating func append(_ byte: UInt8) {
-        if count == capacity { grow(toHold: 1) }
+        if count == capacity { guard grow(toHold: 1) else { return } }
         base[count] = byte
         count += 1
     }
@@ -31,7 +39,7 @@ package struct OutputBytes: ~Copyable {
     @inline(__always)
     package mutating func append(_ bytes: UnsafeBufferPointer<UInt8>) {
         guard let source = bytes.baseAddress, bytes.count > 0 else { return }
-        if bytes.count > capacity - count { grow(toHold: bytes.count) }
+        if bytes.count > capacity - count { guard grow(toHold: bytes.count) else { return } }
         (base + count).update(from: source, count: bytes.count)
         count += bytes.count
     }
@@ -61,13 +69,19 @@ package struct OutputBytes: ~Copyable {
         array.append(contentsOf: UnsafeBufferPointer(start: base, count: count))
     }
 
-    /// Room for `extra` more bytes: twice the capacity, or more if needed.
-    /// (Checked arithmetic: lengths this large cannot be held anyway.)
-    private mutating func grow(toHold extra: Int) {
-        let needed = count + extra
-        let newCapacity = max(capacity <= Int.max / 2 ? capacity * 2 : needed, needed)
+    /// Room for `extra` more bytes: twice the capacity, or more if needed,
+    /// up to the limit; false (and `overflowed`) past it. (Checked
+    /// arithmetic: lengths this large cannot be held anyway.)
+    private mutating func grow(toHold extra: Int) -> Bool {
+        let (needed, overflow) = count.addingReportingOverflow(extra)
+        guard !overflowed, !overflow, needed <= limit else {
+            overflowed = true
+            return false
+        }
+        let newCapacity = min(max(capacity <= Int.max / 2 ? capacity * 2 : needed, needed), limit)
         base = Self.resized(base, to: newCapacity)
         capacity = newCapacity
+        return true
     }
 
     /// `block` (or a new block) resized to `size` bytes. Out of memory

@@ -34,6 +34,9 @@ final class ContentService: Sendable {
     let maxDecompressedBytes: Int
     /// Where blobs are downloaded; nil for the process's private directory.
     private let downloads: URL?
+    /// What the calls in flight may hold together; shaping an answer from
+    /// a large document takes from it while it runs (`ShapingCharge`).
+    let memory: MemoryBudget?
     // One per kind of work, so a key is its name alone (no prefix to join).
     private let manifestFlights = Singleflight<FetchedManifest>()
     private let tagFlights = Singleflight<FetchedManifest>()
@@ -44,8 +47,9 @@ final class ContentService: Sendable {
     init(
         source: any ContentSource, cacheBytes: Int, tagTTL: Double, defaultPlatform: Platform,
         maxDecompressedBytes: Int = defaultMaxDecompressedBytes, downloads: URL? = nil,
-        derivedStore: (any DerivedResultStore)? = nil
+        derivedStore: (any DerivedResultStore)? = nil, memory: MemoryBudget? = nil
     ) {
+        self.memory = memory
         self.source = source
         self.derivedStore = derivedStore
         self.cache = ContentCache(capacity: cacheBytes)
@@ -119,29 +123,29 @@ final class ContentService: Sendable {
         return try await manifestByTag(ref).digest
     }
 
-    /// An image manifest: `ref` itself, or the child of the index it names
-    /// for `platform`. Returns the manifest's document and digest.
-    func imageManifest(_ ref: ImageReference, platform: Platform) async throws -> (document: JSONValue, digest: Digest)
-    {
-        try await imageManifest(of: try await manifest(ref), ref: ref, platform: platform)
-    }
-
-    /// The image manifest `top` is, or the child of the index `top` is for
-    /// `platform` (one more manifest, by digest).
-    private func imageManifest(
-        of top: FetchedManifest, ref: ImageReference, platform: Platform
-    ) async throws -> (document: JSONValue, digest: Digest) {
-        let childDigest: Digest
-        do {
-            // An index's document goes before the child is awaited.
-            let document = try Self.document(top, ref: ref)
-            guard Self.isIndex(top, document) else { return (document, top.digest) }
-            childDigest = try Self.childDigest(of: document, ref: ref, platform: platform)
+    /// The layers of the image manifest `ref` names for `platform` (`ref`
+    /// itself, or its index's entry), top one last: each one's digest and
+    /// the size its manifest gives (nil when none, or negative).
+    nonisolated(nonsending) func imageLayers(
+        _ ref: ImageReference, platform: Platform
+    ) async throws -> [(digest: Digest, size: Int?)] {
+        try await withImageManifest(of: try await manifest(ref), ref: ref, platform: platform, answer: false) { root in
+            var layers: [(digest: Digest, size: Int?)] = []
+            var invalid = false
+            _ = root.member("layers")?.forEachElement { layer in
+                guard !invalid, let digest = layer.member("digest")?.stringText.flatMap(Digest.init) else {
+                    invalid = true
+                    return
+                }
+                layers.append(
+                    (digest, layer.member("size")?.numberText.flatMap { Int($0) }.flatMap { $0 >= 0 ? $0 : nil }))
+            }
+            guard !invalid else {
+                throw RPCError(
+                    .unsupportedContent, reason: .invalidManifest, message: "a layer of \(ref) has no valid digest")
+            }
+            return layers
         }
-        let child = try await manifest(ref, digest: childDigest)
-        let childDocument = try Self.document(child, ref: ref)
-        try Self.refuseNestedIndex(child, childDocument, ref: ref, platform: platform)
-        return (childDocument, childDigest)
     }
 
     /// The `image_manifest` answer for what `top` is, shaped from the
@@ -150,21 +154,40 @@ final class ContentService: Sendable {
     nonisolated(nonsending) private func imageManifestAnswer(
         of top: FetchedManifest, ref: ImageReference, platform: Platform
     ) async throws -> JSONValue {
-        let childDigest: Digest
-        do {
-            // An index's tape goes before the child is awaited: calls
-            // waiting for their child hold only the charged bytes.
-            let tape = try Self.tape(top, ref: ref)
-            let digest = try tape.withRoot { root throws(RPCError) in
-                Self.isIndex(top, root) ? try Self.childDigest(of: root, ref: ref, platform: platform) : nil
+        try await withImageManifest(of: top, ref: ref, platform: platform, answer: true) { try Shapes.manifest($0) }
+    }
+
+    /// What `body` makes of the image manifest `top` is, or of the child
+    /// of the index `top` is for `platform` (one more manifest, by
+    /// digest), read on its tape. Each tape, and the answer `body` writes
+    /// when `answer`, is taken from the memory budget while it is held
+    /// (`ShapingCharge`).
+    nonisolated(nonsending) private func withImageManifest<T>(
+        of top: FetchedManifest, ref: ImageReference, platform: Platform, answer: Bool,
+        _ body: (JSONTape.Node) throws -> T
+    ) async throws -> T {
+        // An index's tape goes before the child is awaited: calls waiting
+        // for their child hold only the charged bytes.
+        let read = try ShapingCharge.holding(
+            ShapingCharge.bytes(forText: top.bytes.count, answer: answer), from: memory
+        ) {
+            try Self.tape(top, ref: ref).withRoot { root -> TopManifest<T> in
+                guard Self.isIndex(top, root) else { return .image(try body(root)) }
+                return .index(child: try Self.childDigest(of: root, ref: ref, platform: platform))
             }
-            guard let digest else { return try tape.withRoot { try Shapes.manifest($0) } }
-            childDigest = digest
+        }
+        let childDigest: Digest
+        switch read {
+        case .image(let made): return made
+        case .index(let child): childDigest = child
         }
         let child = try await manifest(ref, digest: childDigest)
-        return try Self.tape(child, ref: ref).withRoot { root in
-            try Self.refuseNestedIndex(child, root, ref: ref, platform: platform)
-            return try Shapes.manifest(root)
+        return try ShapingCharge.holding(ShapingCharge.bytes(forText: child.bytes.count, answer: answer), from: memory)
+        {
+            try Self.tape(child, ref: ref).withRoot { root in
+                try Self.refuseNestedIndex(child, root, ref: ref, platform: platform)
+                return try body(root)
+            }
         }
     }
 
@@ -224,23 +247,39 @@ final class ContentService: Sendable {
     /// in the memory caches as a fetch would be; nil when a piece is missing
     /// or anything is amiss (the fetching path then says what).
     private func storedImageManifest(_ ref: ImageReference, tag: ImageReference, platform: Platform) -> JSONValue? {
-        guard let top = source.storedManifest(ref), let tape = try? Self.tape(top, ref: ref) else { return nil }
-        var image = (top, tape)
-        if tape.withRoot({ Self.isIndex(top, $0) }) {
+        guard let top = source.storedManifest(ref) else { return nil }
+        // Each tape and the answer are taken from the memory budget while
+        // held, as on the fetching path (which says so when refused).
+        return try? ShapingCharge.holding(ShapingCharge.bytes(forText: top.bytes.count), from: memory) {
+            () -> JSONValue? in
+            guard let tape = try? Self.tape(top, ref: ref) else { return nil }
+            guard tape.withRoot({ Self.isIndex(top, $0) }) else {
+                return storedAnswer(ref, tag: tag, top: top, image: tape, platform: platform)
+            }
             guard
                 let childDigest = try? tape.withRoot({ root throws(RPCError) in
                     try Self.childDigest(of: root, ref: ref, platform: platform)
                 }),
-                let child = source.storedManifest(ref.pinned(to: childDigest)),
-                let childTape = try? Self.tape(child, ref: ref), !childTape.withRoot({ Self.isIndex(child, $0) })
+                let child = source.storedManifest(ref.pinned(to: childDigest))
             else { return nil }
-            cache.store(child, cost: child.bytes.count, for: manifestKey(ref, childDigest))
-            image = (child, childTape)
+            return try ShapingCharge.holding(ShapingCharge.bytes(forText: child.bytes.count), from: memory) {
+                guard let childTape = try? Self.tape(child, ref: ref), !childTape.withRoot({ Self.isIndex(child, $0) })
+                else { return nil }
+                cache.store(child, cost: child.bytes.count, for: manifestKey(ref, childDigest))
+                return storedAnswer(ref, tag: tag, top: top, image: childTape, platform: platform)
+            }
         }
+    }
+
+    /// The answer shaped from `image` (the tape of `top` or of its child),
+    /// kept in the memory caches with `top` and the tag's answer.
+    private func storedAnswer(
+        _ ref: ImageReference, tag: ImageReference, top: FetchedManifest, image: JSONTape, platform: Platform
+    ) -> JSONValue? {
         cache.store(top, cost: top.bytes.count, for: manifestKey(ref, top.digest))
         if tag.digest == nil { tags.store(top.digest, for: tag.description) }
         // An answer too large to give is refused again by the fetching path.
-        guard let result = try? image.1.withRoot({ root throws(Shapes.AnswerTooLarge) in try Shapes.manifest(root) })
+        guard let result = try? image.withRoot({ root throws(Shapes.AnswerTooLarge) in try Shapes.manifest(root) })
         else { return nil }
         cache.store(result, cost: Self.cost(result), for: imageManifestKey(ref, top.digest, platform))
         return result
@@ -307,10 +346,24 @@ final class ContentService: Sendable {
         }
     }
 
-    /// The descriptors of the manifests referring to what `ref` names.
-    func referrers(_ ref: ImageReference) async throws -> [JSONValue] {
+    /// The `image_referrers` answer: the manifests referring to what `ref`
+    /// names, shaped from their index's bytes (`JSONTape`), which are
+    /// taken from the memory budget while shaped (`ShapingCharge`).
+    func referrersAnswer(_ ref: ImageReference) async throws -> JSONValue {
         let digest = try await digest(of: ref)
-        return try await source.fetchReferrers(ref.pinned(to: digest))
+        guard let index = try await source.fetchReferrers(ref.pinned(to: digest)) else {
+            return .encoded(EncodedJSON(writing: { $0.append("[]") }))
+        }
+        let charge = ShapingCharge.bytes(forText: index.bytes.count, repository: ref.name)
+        return try ShapingCharge.holding(charge, from: memory) {
+            guard let tape = try? JSONTape.parse(index.bytes), tape.withRoot({ $0.isObject }) else {
+                throw RPCError(
+                    .unsupportedContent, reason: .notJSON, message: "the referrers of \(ref) are not a JSON index")
+            }
+            return try tape.withRoot { root throws(Shapes.AnswerTooLarge) in
+                try Shapes.referrers(root, repository: ref.name)
+            }
+        }
     }
 
     // MARK: - Blobs
@@ -412,16 +465,7 @@ final class ContentService: Sendable {
         return digest
     }
 
-    static func document(_ fetched: FetchedManifest, ref: ImageReference) throws(RPCError) -> JSONValue {
-        guard let document = try? JSONParser.parse(fetched.bytes), document.objectValue != nil else {
-            throw RPCError(
-                .unsupportedContent, reason: .notJSON, message: "the manifest of \(ref) is not a JSON object")
-        }
-        return document
-    }
-
-    /// The tape of a manifest's bytes, which must be a JSON object (refused
-    /// as `document` refuses it).
+    /// The tape of a manifest's bytes, which must be a JSON object.
     static func tape(_ fetched: FetchedManifest, ref: ImageReference) throws(RPCError) -> JSONTape {
         guard let tape = try? JSONTape.parse(fetched.bytes), tape.withRoot({ $0.isObject }) else {
             throw RPCError(
@@ -451,4 +495,10 @@ final class ContentService: Sendable {
     static func cost(_ value: JSONValue) -> Int {
         value.memoryFootprint + 64
     }
+}
+
+/// What a top manifest was read as: an image's, or an index naming its child.
+private enum TopManifest<T> {
+    case image(T)
+    case index(child: Digest)
 }

@@ -17,8 +17,9 @@ protocol ContentSource: Sendable {
     /// The blob `reference` names, downloaded to a file under `directory`
     /// (nil: the process's own) and verified; at most `limit` bytes.
     func fetchBlob(_ reference: ImageReference, directory: URL?, limit: Int) async throws -> VerifiedBlob
-    /// The descriptors of the manifests that refer to `reference` (a digest).
-    func fetchReferrers(_ reference: ImageReference) async throws -> [JSONValue]
+    /// The index listing the manifests that refer to `reference` (a
+    /// digest), or nil when there is none.
+    func fetchReferrers(_ reference: ImageReference) async throws -> FetchedManifest?
     /// Throws when the registry of `reference` may not be used at all
     /// (`blocked`), whatever a cache in front of it holds.
     func refuseIfBlocked(_ reference: ImageReference) throws

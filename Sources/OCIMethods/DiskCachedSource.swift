@@ -110,7 +110,7 @@ struct DiskCachedSource: ContentSource {
         }
     }
 
-    func fetchReferrers(_ reference: ImageReference) async throws -> [JSONValue] {
+    func fetchReferrers(_ reference: ImageReference) async throws -> FetchedManifest? {
         try await upstream.fetchReferrers(reference)
     }
 

@@ -88,13 +88,16 @@ struct MethodTable: Sendable {
             },
             method("ec.oci.image_index", [Self.ref]) { _, ref, _ in
                 let fetched = try await service.manifest(ref)
-                return try ContentService.tape(fetched, ref: ref).withRoot { document in
-                    guard ContentService.isIndex(fetched, document) else {
-                        throw RPCError(
-                            .unsupportedContent, reason: .unexpectedMediaType,
-                            message: "\(ref) is \(fetched.mediaType), not an image index")
+                let charge = ShapingCharge.bytes(forText: fetched.bytes.count)
+                return try ShapingCharge.holding(charge, from: service.memory) {
+                    try ContentService.tape(fetched, ref: ref).withRoot { document in
+                        guard ContentService.isIndex(fetched, document) else {
+                            throw RPCError(
+                                .unsupportedContent, reason: .unexpectedMediaType,
+                                message: "\(ref) is \(fetched.mediaType), not an image index")
+                        }
+                        return try Shapes.index(document)
                     }
-                    return try Shapes.index(document)
                 }
             },
             method("ec.oci.image_tag_refs", [Self.ref]) { _, ref, _ in
@@ -113,8 +116,7 @@ struct MethodTable: Sendable {
                 return .array(tags.indices.filter { exists[$0] }.map { .string("\(ref.name):\(tags[$0])") })
             },
             method("ec.oci.image_referrers", [Self.ref]) { _, ref, _ in
-                let referrers = try await service.referrers(ref)
-                return try Shapes.referrers(referrers, repository: ref.name)
+                try await service.referrersAnswer(ref)
             },
         ]
     }
@@ -203,16 +205,7 @@ struct MethodTable: Sendable {
     private static func imageFiles(
         _ service: ContentService, _ ref: ImageReference, platform: Platform, paths: [String]
     ) async throws -> JSONValue {
-        let (document, _) = try await service.imageManifest(ref, platform: platform)
-        var layers: [(digest: Digest, size: Int?)] = []
-        for layer in document["layers"]?.arrayValue ?? [] {
-            guard let digest = layer["digest"]?.stringValue.flatMap(Digest.init) else {
-                throw RPCError(
-                    .unsupportedContent, reason: .invalidManifest,
-                    message: "a layer of \(ref) has no valid digest")
-            }
-            layers.append((digest, layer["size"]?.intValue.flatMap { $0 >= 0 ? $0 : nil }))
-        }
+        let layers = try await service.imageLayers(ref, platform: platform)
         // One budget for every layer of the request.
         let budget = service.makeBudget()
         var flattener = LayerFlattener(paths: paths, maxEntryBytes: ContentService.maxEntryBytes)

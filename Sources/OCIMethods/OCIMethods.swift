@@ -47,7 +47,7 @@ public enum OCIMethods {
         let service = ContentService(
             source: source, cacheBytes: options.cacheBytes, tagTTL: options.tagTTL,
             defaultPlatform: options.platform,
-            maxDecompressedBytes: options.maxDecompressedBytes, derivedStore: disk)
+            maxDecompressedBytes: options.maxDecompressedBytes, derivedStore: disk, memory: memory)
         let methods = MethodTable(service: service, maxConcurrency: options.maxConcurrency)
         return ServerExtension(
             methods: methods.specs,

@@ -17,6 +17,16 @@ package enum Shapes {
     /// an answer of 126 MiB, and eight at once a gigabyte.
     package static let maxAnswerBytes = 16 << 20
 
+    /// The most an answer shaped from a document of `textBytes` can be:
+    /// `maxAnswerBytes`, or less for a short document. The most a text makes
+    /// is an empty descriptor (92 bytes) for each element of a
+    /// descriptors' array of one-byte values (`[0,0,...]`: two bytes an
+    /// element), so 48 bytes a byte, and the head and tail of the answer.
+    package static func maxAnswerBytes(forText textBytes: Int) -> Int {
+        let (perByte, overflow) = textBytes.multipliedReportingOverflow(by: 48)
+        return overflow ? maxAnswerBytes : min(maxAnswerBytes, perByte + 1024)
+    }
+
     /// An answer that would be over `maxAnswerBytes`: writing it stops
     /// there (`ErrorMapping` makes it `manifest_too_large` with the ref).
     package struct AnswerTooLarge: Error {}
@@ -52,46 +62,65 @@ package enum Shapes {
         }
     }
 
-    /// The referrers answer: for each descriptor of `sources`,
-    /// `{mediaType, size, digest, artifactType, ref, annotations}`, `ref`
-    /// being `registry/repository@digest`.
-    static func referrers(_ sources: [JSONValue], repository name: String) throws(AnswerTooLarge) -> JSONValue {
+    /// The referrers answer: for each descriptor of an index's
+    /// `manifests`, `{mediaType, size, digest, artifactType, ref,
+    /// annotations}`, `ref` being `registry/repository@digest`.
+    package static func referrers<Index: JSONDocumentNode>(
+        _ index: Index, repository name: String
+    ) throws(AnswerTooLarge) -> JSONValue {
         try encoded { out in
             out.append("[")
-            for (place, source) in sources.enumerated() {
-                guard out.count <= maxAnswerBytes else { break }
-                if place > 0 { out.append(",") }
+            var first = true
+            _ = index.member("manifests")?.forEachElement { source in
+                guard !out.overflowed else { return }
+                if !first { out.append(",") }
+                first = false
                 writeReferrer(source, repository: name, into: &out)
             }
             out.append("]")
         }
     }
 
-    private static func writeReferrer(_ source: JSONValue, repository name: String, into out: inout OutputBytes) {
-        let d = source.objectValue ?? JSONObject()
-        let digest = d["digest"]?.stringValue ?? ""
+    /// The most a referrers answer shaped from an index of `textBytes` can
+    /// be: each element (two bytes at least) an empty referrer of 96 bytes
+    /// and the repository's name, strings no longer than their text (the
+    /// digest written twice), and the brackets.
+    package static func maxReferrersBytes(forText textBytes: Int, repository name: String) -> Int {
+        let (elements, perElement) = (textBytes / 2 + 1, 96 + name.utf8.count)
+        let (fixed, overflow) = elements.multipliedReportingOverflow(by: perElement)
+        let (strings, stringsOverflow) = textBytes.multipliedReportingOverflow(by: 2)
+        guard !overflow, !stringsOverflow, fixed <= maxAnswerBytes, strings <= maxAnswerBytes else {
+            return maxAnswerBytes
+        }
+        return min(maxAnswerBytes, fixed + strings + 1024)
+    }
+
+    private static func writeReferrer<Node: JSONDocumentNode>(
+        _ source: Node, repository name: String, into out: inout OutputBytes
+    ) {
+        let digest = source.member("digest")?.stringText ?? ""
         out.append(#"{"mediaType":"#)
-        string(d["mediaType"]?.stringValue, &out)
+        string(source.member("mediaType"), &out)
         out.append(#","size":"#)
-        number(d["size"]?.numberText, &out)
+        number(source.member("size"), &out)
         out.append(#","digest":"#)
         string(digest, &out)
         out.append(#","artifactType":"#)
-        string(d["artifactType"]?.stringValue, &out)
+        string(source.member("artifactType"), &out)
         out.append(#","ref":"#)
         string("\(name)@\(digest)", &out)
         out.append(#","annotations":"#)
-        writeStringMap(d["annotations"], into: &out)
+        writeStringMap(source.member("annotations"), into: &out)
         out.append("}")
     }
 
     // MARK: - Writing
 
-    /// The text `write` writes, refused when it is over `maxAnswerBytes`
-    /// (the writers stop adding elements past it, closing what is open).
+    /// The text `write` writes, refused when it would be over
+    /// `maxAnswerBytes`: its buffer never grows past that, and the writers
+    /// stop adding elements once it is reached.
     private static func encoded(_ write: (inout OutputBytes) -> Void) throws(AnswerTooLarge) -> JSONValue {
-        let text = EncodedJSON(writing: write)
-        guard text.bytes.count <= maxAnswerBytes else { throw AnswerTooLarge() }
+        guard let text = EncodedJSON(writing: write, limit: maxAnswerBytes) else { throw AnswerTooLarge() }
         return .encoded(text)
     }
 
@@ -155,7 +184,7 @@ package enum Shapes {
         out.append("[")
         var first = true
         _ = array?.forEachElement { element in
-            guard out.count <= maxAnswerBytes else { return }
+            guard !out.overflowed else { return }
             if !first { out.append(",") }
             first = false
             writeDescriptor(element, into: &out)
@@ -197,7 +226,7 @@ package enum Shapes {
         }
         out.append("{")
         for (place, entry) in entries.enumerated() {
-            guard out.count <= maxAnswerBytes else { break }
+            guard !out.overflowed else { break }
             if place > 0 { out.append(",") }
             entry.key.write(into: &out)
             out.append(":")
@@ -240,7 +269,7 @@ package enum Shapes {
         out.append("[")
         var first = true
         _ = value?.forEachElement { element in
-            guard element.isString, out.count <= maxAnswerBytes else { return }
+            guard element.isString, !out.overflowed else { return }
             if !first { out.append(",") }
             first = false
             _ = element.writeString(into: &out)

@@ -275,9 +275,9 @@ public final class Dispatcher: Sendable {
                             id: id, .memoryLimit(MemoryLimitExceeded(limit: memory.limit, asked: asked))))
                 }
                 // Writing an answer holds it twice over (the writer's
-                // buffer, then the message) before it can be counted: for a
-                // call that holds memory, as much as it holds. Taken first.
-                let footprint = share == nil || Task.isCancelled ? 0 : 2 * result.memoryFootprint
+                // buffer, then the message) before it can be counted: taken
+                // first, as much as the answer holds.
+                let footprint = Task.isCancelled ? 0 : 2 * result.memoryFootprint
                 let writing = footprint > Self.unrefusedAnswerBytes ? footprint : 0
                 guard memory.take(writing) else { return refuse(writing) }
                 defer { memory.giveBack(writing) }

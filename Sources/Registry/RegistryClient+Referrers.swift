@@ -4,14 +4,17 @@ import Glibc
 import JSON
 
 extension RegistryClient {
-    /// The descriptors of the manifests that refer to `reference`'s digest.
+    /// The index listing the manifests that refer to `reference`'s digest,
+    /// as its bytes came (its `manifests` are the referrers), or nil when
+    /// the registry has none.
     ///
     /// Uses the OCI Referrers API (`GET /v2/<name>/referrers/<digest>`); when
     /// the registry does not support it (404 on that endpoint), falls back to
     /// the referrers tag schema (`<repo>:sha256-<hex>` holding an index).
-    /// Only the registry's 404 on the fallback tag makes an empty list: any
-    /// other answer is an error, never "no signatures" (fail closed).
-    public func fetchReferrers(_ reference: ImageReference) async throws(RegistryError) -> [JSONValue] {
+    /// Only the registry's 404 on the fallback tag means none: any other
+    /// answer is an error, never "no signatures" (fail closed). The bytes
+    /// carry their charge of the memory budget, as a manifest's do.
+    public func fetchReferrers(_ reference: ImageReference) async throws(RegistryError) -> FetchedManifest? {
         guard let digest = reference.digest else {
             throw RegistryError(
                 .invalidReference, reason: .digestRequired, message: "\(reference) does not name a digest")
@@ -31,25 +34,18 @@ extension RegistryClient {
                     .limitExceeded, reason: .manifestTooLarge,
                     message: "the referrers index of \(reference) is over \(Self.maxManifestBytes) bytes")
             }
-            return try Self.manifests(inIndex: response.body, what: "referrers of \(reference)")
+            return FetchedManifest(
+                bytes: response.body, mediaType: ManifestMediaType.ociIndex, digest: Digest.of(response.body),
+                charge: response.bodyCharge)
         }
         guard response.status == 404 else {
             throw Self.error(for: response, notFoundReason: .manifestUnknown, what: "referrers of \(reference)")
         }
         let fallback = reference.tagged("\(digest.algorithm.rawValue)-\(digest.hex)")
         do {
-            let index = try await fetchManifest(fallback)
-            return try Self.manifests(inIndex: index.bytes, what: "referrers tag \(fallback)")
+            return try await fetchManifest(fallback)
         } catch  where error.kind == .notFound {
-            return []
+            return nil
         }
-    }
-
-    /// The `manifests` array of an index document.
-    static func manifests(inIndex bytes: [UInt8], what: String) throws(RegistryError) -> [JSONValue] {
-        guard let document = try? JSONParser.parse(bytes), case .object = document else {
-            throw RegistryError(.unsupported, reason: .notJSON, message: "\(what) is not a JSON index")
-        }
-        return document["manifests"]?.arrayValue ?? []
     }
 }

@@ -34,17 +34,27 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         let tape = Result { () throws(JSONParseError) in try JSONTape.parse(bytes) }
         switch (tree, tape) {
         case (.success(let tree), .success(let tape)):
-            for index in [false, true] {
-                let fromTree = Result { () throws(Shapes.AnswerTooLarge) in
-                    try index ? Shapes.index(tree) : Shapes.manifest(tree)
-                }
-                let fromTape = tape.withRoot { root in
-                    Result { () throws(Shapes.AnswerTooLarge) in try index ? Shapes.index(root) : Shapes.manifest(root)
+            // What shaping is charged for bounds what it holds.
+            precondition(tape.heldBytes <= JSONTape.maxHeldBytes(forText: bytes.count), "tape over its bound")
+            for kind in 0..<3 {
+                func shape<Node: JSONDocumentNode>(_ node: Node) -> Result<JSONValue, Shapes.AnswerTooLarge> {
+                    Result { () throws(Shapes.AnswerTooLarge) in
+                        switch kind {
+                        case 0: try Shapes.manifest(node)
+                        case 1: try Shapes.index(node)
+                        default: try Shapes.referrers(node, repository: "r.test/app")
+                        }
                     }
                 }
-                precondition(
-                    (try? fromTree.get()).map(JSONWriter.bytes) == (try? fromTape.get()).map(JSONWriter.bytes),
-                    "answers differ")
+                let fromTree = shape(tree)
+                let fromTape = tape.withRoot { shape($0) }
+                let answer = (try? fromTape.get()).map(JSONWriter.bytes)
+                precondition((try? fromTree.get()).map(JSONWriter.bytes) == answer, "answers differ")
+                let bound =
+                    kind == 2
+                    ? Shapes.maxReferrersBytes(forText: bytes.count, repository: "r.test/app")
+                    : Shapes.maxAnswerBytes(forText: bytes.count)
+                precondition((answer?.count ?? 0) <= bound, "answer over its bound")
             }
         case (.failure(let treeError), .failure(let tapeError)):
             precondition(treeError == tapeError, "errors differ: \(treeError) and \(tapeError)")

@@ -36,4 +36,22 @@ import Testing
         #expect(text.memoryFootprint == MemoryLayout<JSONValue>.stride + JSONValue.allocationOverhead + bytes)
         #expect(text.memoryFootprint < value.memoryFootprint)
     }
+
+    /// A text written with a limit never takes its buffer past it: the
+    /// append that would is dropped with every later one, and no text is
+    /// made. A text within the limit is the one written without it.
+    @Test func aTextOverItsLimitIsNotMadeAndItsBufferStopsAtTheLimit() {
+        let long: JSONValue = .array(Array(repeating: "0123456789", count: 1000))
+        let text = long.jsonText
+        let within = EncodedJSON(writing: { JSONWriter.write(long, into: &$0) }, limit: text.utf8.count)
+        #expect(within?.bytes == Array(text.utf8))
+        #expect(EncodedJSON(writing: { JSONWriter.write(long, into: &$0) }, limit: text.utf8.count - 1) == nil)
+
+        var out = OutputBytes(capacity: 16, limit: 100)
+        for _ in 0..<30 { out.append("0123") }
+        #expect(out.overflowed && out.count == 100)
+        out.append(UInt8(ascii: "x"))
+        #expect(out.count == 100)
+        #expect(out.array() == Array(String(repeating: "0123", count: 25).utf8))
+    }
 }

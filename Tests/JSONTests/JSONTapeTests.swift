@@ -99,9 +99,56 @@ private func expectSame<A: JSONDocumentNode, B: JSONDocumentNode>(_ a: A, _ b: B
     /// times as it is shaped.
     @Test func stringsWithEscapesAreDecodedOnceAsTheTextIsRead() throws {
         let tape = try JSONTape.parse(Array(#"{"\u0061":"\u00e9","b":"plain","c\n":["\"x\""]}"#.utf8))
-        #expect(tape.strings == ["a", "\u{E9}", "c\n", "\"x\""])
+        #expect(tape.decoded == Array("a\u{E9}c\n\"x\"".utf8))
         #expect(tape.withRoot { $0.member("a")?.stringText } == "\u{E9}")
         #expect(tape.withRoot { $0.member("b")?.stringText } == "plain")
+        // Written again with the escapes they need.
+        var out = OutputBytes(capacity: 16)
+        _ = tape.withRoot { $0.member("c\n")?.forEachElement { _ = $0.writeString(into: &out) } }
+        #expect(out.array() == Array(#""\"x\"""#.utf8))
+        let keys = tape.withRoot { root in
+            var keys = OutputBytes(capacity: 16)
+            _ = root.forEachMember { key, _ in key.write(into: &keys) }
+            return keys.array()
+        }
+        #expect(keys == Array(#""a""b""c\n""#.utf8))
+    }
+
+    /// What a tape holds besides its text is bounded by the text's length,
+    /// whatever the text: the most values a text can hold (a value and a
+    /// separator each), the most escapes, and a long one of each.
+    @Test func whatATapeHoldsIsBoundedByItsText() throws {
+        let count = 300_000
+        func repeated(_ open: String, _ element: String, _ close: String) -> [UInt8] {
+            Array((open + Array(repeating: element, count: count).joined(separator: ",") + close).utf8)
+        }
+        let texts: [[UInt8]] = [
+            repeated("[", "0", "]"), repeated("[", "[]", "]"), repeated("[", "{}", "]"),
+            repeated("{", #""":0"#, "}"), repeated("[", #""\n""#, "]"), repeated("{", #""\n":"\t""#, "}"),
+            Array(("[\"" + String(repeating: "\\u00e9", count: count) + "\"]").utf8),
+            Array(("\"" + String(repeating: "x", count: count) + "\"").utf8),
+            Array("0".utf8), Array("[]".utf8), Array(#"{"a":"\u0062"}"#.utf8),
+        ]
+        for text in texts {
+            let tape = try JSONTape.parse(text)
+            #expect(tape.heldBytes <= JSONTape.maxHeldBytes(forText: text.count), "\(text.prefix(12))")
+            #expect(tape.heldBytes > 0)
+        }
+        // The bound is not loose: the densest text comes within 1% of it.
+        let densest = repeated("[", "0", "]")
+        let held = try JSONTape.parse(densest).heldBytes
+        #expect(held * 100 >= JSONTape.maxHeldBytes(forText: densest.count) * 99)
+    }
+
+    /// A long text gets room for its most entries at once, so it never
+    /// holds two buffers while one grows (ten-digit numbers: growing as
+    /// needed would make room for a fraction of that).
+    @Test func aLongTextsEntriesAreMadeRoomForOnce() throws {
+        let text = Array(("[" + Array(repeating: "1234567890", count: 10_000).joined(separator: ",") + "]").utf8)
+        #expect(text.count > JSONTape.reservedTextBytes)
+        let tape = try JSONTape.parse(text)
+        #expect(tape.entries.count == 10_001)
+        #expect(tape.entries.capacity >= text.count / 2 + 2)
     }
 
     @Test func anEscapedKeyIsFoundByWhatItDecodesTo() throws {

@@ -69,13 +69,14 @@ import TestFixtures
         #expect(first.answers.first?["result"]?["manifests"] == [])
         #expect(Self.manifestRequests(first.stats) == 1)
         // Read back from disk, it is held against the budget as it would be
-        // fetched: 256 KiB has no room for it, 1 MiB has.
+        // fetched: 256 KiB has no room for it, 64 MiB has (for it and for
+        // shaping an answer from it: `ShapingCharge`).
         let refused = try await Self.run(call, cache: cache, arguments: ["--max-memory-bytes", "256KiB"])
         #expect(refused.answers.first?.errorReason == "memory_limit")
         #expect(refused.answers.first?["error"]?["data"]?["retryable"] == true)
         #expect(Self.manifestRequests(refused.stats) == 0)
         #expect(refused.stats["memoryHeld"]?["used"] == 0)
-        let answered = try await Self.run(call, cache: cache, arguments: ["--max-memory-bytes", "1MiB"])
+        let answered = try await Self.run(call, cache: cache, arguments: ["--max-memory-bytes", "64MiB"])
         #expect(answered.answers.first?["result"] == first.answers.first?["result"])
         #expect(Self.manifestRequests(answered.stats) == 0)
     }

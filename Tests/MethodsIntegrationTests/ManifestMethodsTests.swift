@@ -85,14 +85,16 @@ import TestFixtures
 
     @Test func aManifestIsTakenFromTheMemoryBudgetWhileACallHoldsIt() async throws {
         // A budget of 256 KiB: a manifest of 300 KB cannot be held, one of
-        // 100 KB can; once answered nothing stays taken, though the cache
-        // keeps the manifest. The bytes are mostly blanks, so the answers
-        // are small: only holding the manifests can take the budget.
+        // 60 KB (not counted) can; once answered nothing stays taken,
+        // though the cache keeps the manifest. The bytes are mostly blanks,
+        // so the answers are small: only holding the manifests can take the
+        // budget.
         let rig = try await Rig.start(arguments: ["--max-memory-bytes", "256KiB"])
         let largeImage = try await rig.registry.pushMinimalImage(
             "held", "large", annotations: #"{"p":"large"}"# + String(repeating: " ", count: 300_000))
-        try await rig.registry.pushMinimalImage(
-            "held", "small", annotations: #"{"p":"small"}"# + String(repeating: " ", count: 100_000))
+        let smallImage = try await rig.registry.pushMinimalImage(
+            "held", "small", annotations: #"{"p":"small"}"# + String(repeating: " ", count: 60_000))
+        #expect(smallImage.manifest.count <= 64 << 10)
         #expect(largeImage.manifest.count > 300_000)
         let largeRef = rig.ref("held", "large"), smallRef = rig.ref("held", "small")
         for ref in [largeRef, rig.ref("held", largeImage.digest)] {
@@ -122,6 +124,41 @@ import TestFixtures
         #expect(held?["used"] == 0)
         #expect(held?["budget"] == .integer(256 << 10))
         await rig.stop()
+    }
+
+    /// Shaping an answer from a large manifest holds its tape and the
+    /// answer written: taken from the memory budget before it starts
+    /// (`ShapingCharge`), even when the manifest itself fits, and given
+    /// back when it is done. Reading layers from one holds its tape only.
+    @Test func shapingAnAnswerFromALargeManifestIsTakenFromTheMemoryBudget() async throws {
+        // 16 MiB: room for a 100 KB manifest and shaping its answer (10.5
+        // MB), and for a 300 KB one and its tape (2.7 MB), but not for
+        // shaping an answer from that (31 MB). 2 MiB: not for its tape.
+        for budget in ["16MiB", "2MiB"] {
+            let rig = try await Rig.start(arguments: ["--max-memory-bytes", budget])
+            let large = try await rig.registry.pushMinimalImage(
+                "shaped", "large", annotations: #"{"p":"large"}"# + String(repeating: " ", count: 300_000))
+            try await rig.registry.pushMinimalImage(
+                "shaped", "small", annotations: #"{"p":"small"}"# + String(repeating: " ", count: 100_000))
+            let largeRef = JSONValue.string(rig.ref("shaped", "large"))
+            let files = try await rig.session.call(
+                "ec.oci.image_files", [.string(rig.ref("shaped", large.digest)), ["etc/x"]])
+            if budget == "16MiB" {
+                for method in ["ec.oci.image_manifest", "ec.oci.image_index"] {
+                    let refused = try await rig.session.call(method, [largeRef])
+                    #expect(refused.errorReason == "memory_limit", "\(method)")
+                    #expect(refused["error"]?["data"]?["retryable"] == true)
+                }
+                let small = try await rig.session.result("ec.oci.image_manifest", [.string(rig.ref("shaped", "small"))])
+                #expect(small["annotations"]?["p"] == "small")
+                #expect(files["result"] == [:])
+            } else {
+                #expect(files.errorReason == "memory_limit")
+            }
+            let held = try await rig.memoryHeldOnceSettled()
+            #expect(held?["used"] == 0)
+            await rig.stop()
+        }
     }
 
     @Test func missingThingsAndBadRefsAreTypedErrors() async throws {

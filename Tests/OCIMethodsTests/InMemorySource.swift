@@ -114,10 +114,10 @@ final class InMemorySource: ContentSource, @unchecked Sendable {
         return VerifiedBlob(file: file, size: bytes.count, digest: Digest.of(bytes))
     }
 
-    func fetchReferrers(_ reference: ImageReference) async throws -> [JSONValue] {
+    func fetchReferrers(_ reference: ImageReference) async throws -> FetchedManifest? {
         try await enter("REFERRERS \(reference.repositoryKey)")
         defer { leave() }
-        return []
+        return nil
     }
 
     var requestCounts: [String: Int] {

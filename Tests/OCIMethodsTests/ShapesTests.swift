@@ -170,20 +170,74 @@ private func shapedBothWays(_ text: [UInt8], index: Bool = false) -> (tree: Stri
         let tree = try JSONParser.parse(text)
         let index = try JSONParser.parse(Array(("{\"manifests\":[" + empties + "]}").utf8))
         let tape = try JSONTape.parse(text)
-        let descriptors = [JSONValue](repeating: [:], count: count)
         let refusals = [
             "tree": refuses { try Shapes.manifest(tree) },
             "index": refuses { try Shapes.index(index) },
             "tape": refuses { try tape.withRoot { root throws(Shapes.AnswerTooLarge) in try Shapes.manifest(root) } },
-            "referrers": refuses { try Shapes.referrers(descriptors, repository: "r.test/app") },
+            "referrers": refuses { try Shapes.referrers(index, repository: "r.test/app") },
         ]
         let tenth = Array(
             ("{\"layers\":[" + Array(repeating: "{}", count: count / 10).joined(separator: ",") + "]}").utf8)
         let answer = try JSONTape.parse(tenth).withRoot { root throws(Shapes.AnswerTooLarge) in
             try Shapes.manifest(root)
         }
-        let someReferrers = try Shapes.referrers(Array(descriptors.prefix(count / 10)), repository: "r.test/app")
+        let someReferrers = try Shapes.referrers(
+            try JSONParser.parse(
+                Array(
+                    ("{\"manifests\":[" + Array(repeating: "{}", count: count / 10).joined(separator: ",") + "]}").utf8)
+            ),
+            repository: "r.test/app")
         return (refusals, answer["layers"]?.arrayValue?.count, someReferrers.arrayValue?.count, count)
+    }
+
+    /// An answer is never longer than the bound its document's length sets
+    /// (what shaping is taken from the memory budget for), whatever the
+    /// document holds; the densest document comes close to it.
+    @Test func anAnswerIsWithinTheBoundItsDocumentsLengthSets() throws {
+        let count = 20_000
+        func list(_ element: String) -> String { Array(repeating: element, count: count).joined(separator: ",") }
+        let control = String(repeating: "\\u0001", count: count)
+        let texts: [(String, index: Bool)] = [
+            (#"{"layers":["# + list("0") + "]}", false),
+            (#"{"layers":["# + list("{}") + "]}", false),
+            (#"{"manifests":["# + list("0") + "]}", true),
+            (#"{"manifests":["# + list(#"{"platform":{}}"#) + "]}", true),
+            (#"{"config":{"data":""# + String(repeating: "AAAA", count: count) + #""}}"#, false),
+            (#"{"config":{"data":""# + String(repeating: "////", count: count) + #""}}"#, false),
+            (#"{"annotations":{"a":""# + control + #""},"subject":{}}"#, false),
+            (#"{"layers":[{"urls":["# + list(#""\u0001""#) + "]}]}", false),
+            (#"{"layers":[{"annotations":{"# + list(#""\u0001":"""#) + "}}]}", false),
+        ]
+        for (text, index) in texts {
+            let bytes = Array(text.utf8)
+            let answer = try JSONTape.parse(bytes).withRoot { root throws(Shapes.AnswerTooLarge) in
+                try index ? Shapes.index(root) : Shapes.manifest(root)
+            }
+            #expect(answer.jsonText.utf8.count <= Shapes.maxAnswerBytes(forText: bytes.count), "\(text.prefix(30))")
+        }
+        let densest = Array((#"{"layers":["# + list("0") + "]}").utf8)
+        let answer = try JSONTape.parse(densest).withRoot { root throws(Shapes.AnswerTooLarge) in
+            try Shapes.manifest(root)
+        }
+        #expect(answer.jsonText.utf8.count * 10 >= Shapes.maxAnswerBytes(forText: densest.count) * 9)
+        #expect(Shapes.maxAnswerBytes(forText: 1 << 30) == Shapes.maxAnswerBytes)
+
+        // A referrers answer: each element names the repository, and its
+        // digest is written twice.
+        let name = String(repeating: "n", count: 200)
+        let referrerTexts = [
+            #"{"manifests":["# + list("0") + "]}",
+            #"{"manifests":["# + list(#"{"digest":"\u0001"}"#) + "]}",
+            #"{"manifests":[{"annotations":{"# + list(#""\u0001":"\u0002""#) + "}}]}",
+        ]
+        for text in referrerTexts {
+            let bytes = Array(text.utf8)
+            let answer = try JSONTape.parse(bytes).withRoot { root throws(Shapes.AnswerTooLarge) in
+                try Shapes.referrers(root, repository: name)
+            }
+            let bound = Shapes.maxReferrersBytes(forText: bytes.count, repository: name)
+            #expect(answer.jsonText.utf8.count <= bound, "\(text.prefix(30))")
+        }
     }
 
     static let platformCases: [(String, JSONValue, Bool)] = [

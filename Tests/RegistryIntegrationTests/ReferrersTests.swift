@@ -23,7 +23,8 @@ import Testing
         let client = RegistryClient(configuration: RegistryClient.Configuration(), logger: .disabled)
         let referrers = try await client.fetchReferrers(
             try ImageReference.parse("\(registry.host)/app@\(subjectDigest)"))
-        #expect(referrers == [try JSONParser.parse(referrer)])
+        #expect(referrers?.bytes == Array(index))
+        #expect(try JSONParser.parse(referrers?.bytes ?? [])["manifests"] == [try JSONParser.parse(referrer)])
         // distribution 2.8 has no referrers API: one try, then the tag.
         #expect(client.counters.snapshot["referrers"] == 1)
         #expect(client.counters.snapshot["manifest"] == 1)
@@ -35,6 +36,6 @@ import Testing
         let subjectDigest = try await registry.pushMinimalImage("app", "v1").digest
         let client = RegistryClient(configuration: RegistryClient.Configuration(), logger: .disabled)
         #expect(
-            try await client.fetchReferrers(try ImageReference.parse("\(registry.host)/app@\(subjectDigest)")).isEmpty)
+            try await client.fetchReferrers(try ImageReference.parse("\(registry.host)/app@\(subjectDigest)")) == nil)
     }
 }
