@@ -17,6 +17,8 @@ int ocirpc_spawn_close_from(posix_spawn_file_actions_t *actions, int from) {
 
 void ocirpc_release_free_memory(void) { malloc_trim(0); }
 
+int ocirpc_map_allocations_from(size_t bytes) { return mallopt(M_MMAP_THRESHOLD, (int)bytes); }
+
 long long ocirpc_heap_bytes_in_use(void) {
     struct mallinfo2 info = mallinfo2();
     return (long long)(info.uordblks + info.hblkhd);

@@ -1,3 +1,4 @@
+import CSystem
 import Glibc
 import Logging
 import Options
@@ -34,6 +35,10 @@ public enum ServerMain {
         // One budget for everything the calls in flight hold: what the
         // dispatcher and writer count, and the bodies the modules fetch.
         let memory = MemoryBudget(limit: options.maxMemoryBytes)
+        // What the budget gives back goes back to the system: a large block
+        // freed is unmapped, not kept by malloc for later (which would let
+        // the process hold twice its budget: bench/README.md, "memory").
+        _ = ocirpc_map_allocations_from(MemoryBudget.mappedAllocationBytes)
         let extensions = modules.map { $0.makeExtension(parsed, logger, memory) }
         if let call {
             return OneShotCall.run(

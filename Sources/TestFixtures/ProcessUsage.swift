@@ -4,9 +4,15 @@ import Glibc
 /// memory or check that work stopped.
 public enum ProcessUsage {
     /// Resident memory in KiB, or -1.
-    public static func rssKiB(_ pid: Int32) -> Int {
+    public static func rssKiB(_ pid: Int32) -> Int { status("VmRSS:", of: pid) }
+
+    /// The most resident memory the process has had, in KiB, or -1.
+    public static func peakRSSKiB(_ pid: Int32) -> Int { status("VmHWM:", of: pid) }
+
+    /// A size in KiB from `/proc/PID/status`, or -1.
+    private static func status(_ field: String, of pid: Int32) -> Int {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field) })
         else { return -1 }
         return Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? -1
     }

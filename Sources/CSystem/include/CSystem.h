@@ -22,6 +22,12 @@ int ocirpc_spawn_close_from(posix_spawn_file_actions_t *actions, int from);
 /// Returns free heap pages to the system (malloc_trim).
 void ocirpc_release_free_memory(void);
 
+/// Makes malloc map every allocation of `bytes` or more on its own and
+/// unmap it when freed, rather than raise that threshold as large blocks
+/// are freed and keep them in its arenas (mallopt M_MMAP_THRESHOLD; at
+/// most 32 MiB). 1 on success.
+int ocirpc_map_allocations_from(size_t bytes);
+
 /// Bytes malloc has handed out and not had back, over all arenas and
 /// mmapped chunks (mallinfo2: uordblks + hblkhd).
 long long ocirpc_heap_bytes_in_use(void);
