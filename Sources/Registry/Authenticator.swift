@@ -26,6 +26,10 @@ final class Authenticator: Sendable {
     /// refs, which callers choose freely).
     static let maxCachedTokens = 1024
     static let maxCachedChallenges = 1024
+    /// A token server's answer is at most this: tokens are a few KiB (a
+    /// JWT with its certificate chain a few more), and an answer is read
+    /// whole before its token is.
+    static let maxTokenBodyBytes = 1 << 20
     private let challenges = Locked([String: AuthChallenge]())
     private let tokens = Locked([String: CachedToken]())
     private let tokenFetches = Locked([String: Task<CachedToken, any Error>]())
@@ -173,20 +177,30 @@ final class Authenticator: Sendable {
             // tokens otherwise.
             if let creds, !creds.username.isEmpty { request.setHeader("Authorization", Self.basic(creds)) }
         }
-        let response = try await transport.send(request, kind: .token)
+        let response = try await transport.send(request, kind: .token, bodyLimit: Self.maxTokenBodyBytes)
         guard response.status == 200 else {
             throw RegistryError(
                 .accessDenied, reason: response.status == 403 ? .denied : .unauthorized,
                 message: "token server refused access to \(scope) (HTTP \(response.status))",
                 httpStatus: response.status)
         }
-        guard let body = try? JSONParser.parse(response.body),
-            let value = body["token"]?.stringValue ?? body["access_token"]?.stringValue, !value.isEmpty
-        else {
+        guard response.body.count <= Self.maxTokenBodyBytes else {
+            throw RegistryError(
+                .accessDenied, reason: .unauthorized,
+                message: "token server answered with over \(Self.maxTokenBodyBytes >> 20) MiB for \(scope)")
+        }
+        // Read on a tape (8 bytes a byte at most), not as a tree of values.
+        let token = (try? JSONTape.parse(response.body))?.withRoot { body in
+            (
+                value: body.member("token")?.stringText ?? body.member("access_token")?.stringText,
+                expiresIn: body.member("expires_in")?.numberText.flatMap { Int($0) }
+            )
+        }
+        guard let token, let value = token.value, !value.isEmpty else {
             throw RegistryError(.accessDenied, reason: .unauthorized, message: "token server answered without a token")
         }
         // The spec's default lifetime is 60 s; renew a little early.
-        let lifetime = max(1, (body["expires_in"]?.intValue ?? 60) - 5)
+        let lifetime = max(1, (token.expiresIn ?? 60) - 5)
         logger.debug("token obtained", [("registry", registry), ("scope", scope), ("expiresIn", String(lifetime))])
         return CachedToken(value: value, expires: .now + .seconds(lifetime))
     }

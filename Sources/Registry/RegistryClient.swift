@@ -202,11 +202,16 @@ public final class RegistryClient: Sendable {
     }
 
     /// The registry's own `{"errors":[{code,message}]}`, if the body is one.
+    /// Read on a tape (8 bytes a byte at most), not as a tree of values.
     static func registryErrors(in body: [UInt8]) -> [RegistryErrorDetail] {
-        guard body.count < 1 << 20, let value = try? JSONParser.parse(body) else { return [] }
-        return (value["errors"]?.arrayValue ?? []).compactMap { entry in
-            guard let code = entry["code"]?.stringValue else { return nil }
-            return RegistryErrorDetail(code: code, message: entry["message"]?.stringValue ?? "")
+        guard body.count < 1 << 20, let tape = try? JSONTape.parse(body) else { return [] }
+        return tape.withRoot { value in
+            var details: [RegistryErrorDetail] = []
+            _ = value.member("errors")?.forEachElement { entry in
+                guard let code = entry.member("code")?.stringText else { return }
+                details.append(RegistryErrorDetail(code: code, message: entry.member("message")?.stringText ?? ""))
+            }
+            return details
         }
     }
 }

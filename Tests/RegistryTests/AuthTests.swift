@@ -269,3 +269,51 @@ import TestFixtures
         #expect(try await client.authenticator.authorization(registry: registry, scope: scope) == "Bearer t2")
     }
 }
+
+/// What a token server answers is read on a tape and bounded: the token,
+/// escapes decoded, or `access_token`; an answer over 1 MiB is refused
+/// before it is read, never taken for a token.
+@Suite struct TokenAnswers {
+    /// The authorization a token server answering `body` gives, or the error.
+    private func authorization(answering body: [UInt8]) async throws -> Result<String?, RegistryError> {
+        let tokenServer = try TestHTTPServer { _ in .response(status: 200, headers: [], body: body) }
+        defer { tokenServer.stop() }
+        let registry = "127.0.0.1:\(tokenServer.port)"
+        var configuration = RegistryClient.Configuration()
+        configuration.credentials = CredentialStore(environment: ["DOCKER_CONFIG": "/nonexistent"])
+        configuration.transport.retries = 0
+        let client = RegistryClient(configuration: configuration, logger: .disabled)
+        let challenge = HTTPResponse(
+            status: 401, headers: ["www-authenticate": #"Bearer realm="\#(tokenServer.baseURL)/token""#],
+            body: [], challengeURL: "http://\(registry)/v2/app/manifests/v1")
+        do throws(RegistryError) {
+            return .success(
+                try await client.authenticator.authorizationAfterChallenge(
+                    challenge, registry: registry, scope: "repository:app:pull", sent: nil))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    @Test func theTokenIsReadWithItsEscapesDecoded() async throws {
+        #expect(
+            try await authorization(answering: Array(#"{"token":"a\/b\u0063","expires_in":300}"#.utf8)).get()
+                == "Bearer a/bc")
+        #expect(try await authorization(answering: Array(#"{"access_token":"x"}"#.utf8)).get() == "Bearer x")
+        let empty = try await authorization(answering: Array(#"{"token":"","expires_in":[0]}"#.utf8))
+        #expect(throws: RegistryError.self) { try empty.get() }
+    }
+
+    @Test func anAnswerOverOneMiBIsRefusedNotRead() async throws {
+        let padding = String(repeating: " ", count: Authenticator.maxTokenBodyBytes)
+        let refused = try await authorization(answering: Array((#"{"token":"t"}"# + padding).utf8))
+        guard case .failure(let error) = refused else {
+            Issue.record("a token was taken from an answer over the limit: \(refused)")
+            return
+        }
+        #expect(error.message.contains("over 1 MiB"), "\(error.message)")
+        // At the limit, it is read.
+        let atLimit = String(repeating: " ", count: Authenticator.maxTokenBodyBytes - 13)
+        #expect(try await authorization(answering: Array((#"{"token":"t"}"# + atLimit).utf8)).get() == "Bearer t")
+    }
+}
