@@ -132,6 +132,27 @@ public final class TestRegistry: @unchecked Sendable {
         try await waitUntilServing()
     }
 
+    /// Whether the registry's storage holds the blob (or manifest) `digest`
+    /// (`sha256:...`): a pull-through cache stores what it fetched only
+    /// after it has sent it on.
+    public func stores(_ digest: String) -> Bool {
+        let hex = String(digest.dropFirst("sha256:".count))
+        let path = directory.appendingPathComponent(
+            "storage/docker/registry/v2/blobs/sha256/\(hex.prefix(2))/\(hex)/data")
+        return FileManager.default.fileExists(atPath: path.path)
+    }
+
+    /// Waits up to `seconds` until the storage holds every one of `digests`.
+    public func waitUntilStored(_ digests: [String], seconds: Double = 30) async throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while !digests.allSatisfy(stores) {
+            guard Date() < deadline else {
+                throw TestRegistryError("the registry did not store \(digests.filter { !stores($0) }) in \(seconds) s")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
     public func stop() {
         tokenIssuer?.stop()
         if pid > 0 && ChildProcess.isRunning(pid) { ChildProcess.stop(pid) }

@@ -23,6 +23,9 @@ import TestFixtures
         #expect(try await first.result("ec.oci.blob", [.string("\(upstream.host)/team/app@\(config)")]) == "{}")
         #expect(try await first.result("ec.oci.image_manifest", [.string(byDigest)]) == manifest)
         await first.close()
+        // The cache stores what it fetched after sending it on: on a loaded
+        // machine, maybe after the session above had it.
+        try await cache.waitUntilStored([pushed.digest, config])
 
         // The upstream gone: what went through the cache is still served,
         // by digest (verified against it, as from any mirror).
@@ -54,6 +57,7 @@ import TestFixtures
             try await first.call("ec.oci.image_manifest", [.string("\(upstream.host)/team/app@\(pushed.digest)")])[
                 "result"] != nil)
         await first.close()
+        try await cache.waitUntilStored([pushed.digest])
 
         upstream.stop()
         let second = try RPCSession(["--registries-conf", conf.path, "--retries", "0"])
