@@ -132,7 +132,7 @@ public struct MemoryLimitExceeded: Error, Sendable, Equatable, CustomStringConve
     }
 
     public var message: String {
-        "the calls in flight hold what this one needs: more than \(limit >> 20) MiB together (--max-memory-bytes); retry when they are done"
+        "the calls in flight hold what this one needs: more than \(readableByteCount(limit)) together (--max-memory-bytes); retry when they are done"
     }
 
     public var description: String { "\(Self.reason.rawValue): \(message)" }

@@ -70,4 +70,16 @@ import Testing
         #expect(granted <= 10_000)
         #expect(granted > 10_000 - 7)
     }
+
+    /// A refusal names the limit in a unit that reads: a budget under 1 MiB
+    /// is not "0 MiB".
+    @Test func aLimitReadsInTheLargestUnitThatKeepsItAtLeastOne() {
+        #expect(readableByteCount(0) == "0 B")
+        #expect(readableByteCount(1023) == "1023 B")
+        #expect(readableByteCount(256 << 10) == "256 KiB")
+        #expect(readableByteCount((1 << 20) + 1) == "1 MiB")
+        #expect(readableByteCount(2 << 30) == "2 GiB")
+        #expect(readableByteCount(Int.max) == "8388607 TiB")
+        #expect(MemoryLimitExceeded(limit: 256 << 10, asked: 1).message.contains("more than 256 KiB together"))
+    }
 }

@@ -24,6 +24,6 @@ public final class DownloadBudget: Sendable {
 
     /// Why a download was refused, for its error message.
     var refusal: String {
-        "the downloads in flight hold more than \(limit >> 20) MiB on disk together (--max-download-bytes); retry when they are done"
+        "the downloads in flight hold more than \(readableByteCount(limit)) on disk together (--max-download-bytes); retry when they are done"
     }
 }
