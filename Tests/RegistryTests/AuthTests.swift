@@ -229,6 +229,20 @@ import TestFixtures
     }
 }
 
+/// A client without credentials, the loopback registry `tokenServer` also
+/// plays (plain HTTP, so its plain-HTTP realm is its own), and that
+/// registry's 401 naming `tokenServer` as its token realm.
+private func challenged(by tokenServer: TestHTTPServer) -> (RegistryClient, String, HTTPResponse) {
+    let registry = "127.0.0.1:\(tokenServer.port)"
+    var configuration = RegistryClient.Configuration()
+    configuration.credentials = CredentialStore(environment: ["DOCKER_CONFIG": "/nonexistent"])
+    configuration.transport.retries = 0
+    let challenge = HTTPResponse(
+        status: 401, headers: ["www-authenticate": #"Bearer realm="\#(tokenServer.baseURL)/token""#],
+        body: [], challengeURL: "http://\(registry)/v2/app/manifests/v1")
+    return (RegistryClient(configuration: configuration, logger: .disabled), registry, challenge)
+}
+
 /// Which token answers a 401: the one the request carried is refreshed, one
 /// cached by another request meanwhile is reused.
 @Suite struct TokenAfterAChallenge {
@@ -242,15 +256,7 @@ import TestFixtures
             return .response(status: 200, headers: [], body: Array(#"{"token":"t\#(number)","expires_in":300}"#.utf8))
         }
         defer { tokenServer.stop() }
-        // A loopback registry (plain HTTP), so its plain-HTTP realm is its own.
-        let registry = "127.0.0.1:\(tokenServer.port)"
-        var configuration = RegistryClient.Configuration()
-        configuration.credentials = CredentialStore(environment: ["DOCKER_CONFIG": "/nonexistent"])
-        configuration.transport.retries = 0
-        let client = RegistryClient(configuration: configuration, logger: .disabled)
-        let challenge = HTTPResponse(
-            status: 401, headers: ["www-authenticate": #"Bearer realm="\#(tokenServer.baseURL)/token""#],
-            body: [], challengeURL: "http://\(registry)/v2/app/manifests/v1")
+        let (client, registry, challenge) = challenged(by: tokenServer)
         let scope = "repository:app:pull"
 
         let first = try await client.authenticator.authorizationAfterChallenge(
@@ -278,14 +284,7 @@ import TestFixtures
     private func authorization(answering body: [UInt8]) async throws -> Result<String?, RegistryError> {
         let tokenServer = try TestHTTPServer { _ in .response(status: 200, headers: [], body: body) }
         defer { tokenServer.stop() }
-        let registry = "127.0.0.1:\(tokenServer.port)"
-        var configuration = RegistryClient.Configuration()
-        configuration.credentials = CredentialStore(environment: ["DOCKER_CONFIG": "/nonexistent"])
-        configuration.transport.retries = 0
-        let client = RegistryClient(configuration: configuration, logger: .disabled)
-        let challenge = HTTPResponse(
-            status: 401, headers: ["www-authenticate": #"Bearer realm="\#(tokenServer.baseURL)/token""#],
-            body: [], challengeURL: "http://\(registry)/v2/app/manifests/v1")
+        let (client, registry, challenge) = challenged(by: tokenServer)
         do throws(RegistryError) {
             return .success(
                 try await client.authenticator.authorizationAfterChallenge(
