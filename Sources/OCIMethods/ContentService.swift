@@ -168,13 +168,9 @@ final class ContentService: Sendable {
     ) async throws -> T {
         // An index's tape goes before the child is awaited: calls waiting
         // for their child hold only the charged bytes.
-        let read = try ShapingCharge.holding(
-            ShapingCharge.bytes(forText: top.bytes.count, answer: answer), from: memory
-        ) {
-            try Self.tape(top, ref: ref).withRoot { root -> TopManifest<T> in
-                guard Self.isIndex(top, root) else { return .image(try body(root)) }
-                return .index(child: try Self.childDigest(of: root, ref: ref, platform: platform))
-            }
+        let read = try shaping(top, ref: ref, answer: answer) { root -> TopManifest<T> in
+            guard Self.isIndex(top, root) else { return .image(try body(root)) }
+            return .index(child: try Self.childDigest(of: root, ref: ref, platform: platform))
         }
         let childDigest: Digest
         switch read {
@@ -182,12 +178,35 @@ final class ContentService: Sendable {
         case .index(let child): childDigest = child
         }
         let child = try await manifest(ref, digest: childDigest)
-        return try ShapingCharge.holding(ShapingCharge.bytes(forText: child.bytes.count, answer: answer), from: memory)
-        {
-            try Self.tape(child, ref: ref).withRoot { root in
-                try Self.refuseNestedIndex(child, root, ref: ref, platform: platform)
-                return try body(root)
+        return try shaping(child, ref: ref, answer: answer) { root in
+            try Self.refuseNestedIndex(child, root, ref: ref, platform: platform)
+            return try body(root)
+        }
+    }
+
+    /// What `body` makes of `manifest`, read on its tape (`shaping(_:answer:notJSON:_:)`),
+    /// with room for an answer made from it when `answer`.
+    func shaping<T>(
+        _ manifest: FetchedManifest, ref: ImageReference, answer: Bool, _ body: (JSONTape.Node) throws -> T
+    ) throws -> T {
+        try shaping(
+            manifest.bytes, answer: answer ? Shapes.maxAnswerBytes(forText: manifest.bytes.count) : 0,
+            notJSON: "the manifest of \(ref) is not a JSON object", body)
+    }
+
+    /// What `body` makes of the JSON object `text` is, read on its tape,
+    /// with what that holds taken from the memory budget until `body`
+    /// returns (`ShapingCharge`): the tape, and an answer of at most
+    /// `answer` bytes written from it. A text that is not a JSON object is
+    /// `not_json`, with the message `notJSON`.
+    func shaping<T>(
+        _ text: [UInt8], answer: Int, notJSON: @autoclosure () -> String, _ body: (JSONTape.Node) throws -> T
+    ) throws -> T {
+        try ShapingCharge.holding(ShapingCharge.bytes(forText: text.count, answer: answer), from: memory) {
+            guard let tape = try? JSONTape.parse(text), tape.withRoot({ $0.isObject }) else {
+                throw RPCError(.unsupportedContent, reason: .notJSON, message: notJSON())
             }
+            return try tape.withRoot(body)
         }
     }
 
@@ -248,39 +267,31 @@ final class ContentService: Sendable {
     /// or anything is amiss (the fetching path then says what).
     private func storedImageManifest(_ ref: ImageReference, tag: ImageReference, platform: Platform) -> JSONValue? {
         guard let top = source.storedManifest(ref) else { return nil }
-        // Each tape and the answer are taken from the memory budget while
-        // held, as on the fetching path (which says so when refused).
-        return try? ShapingCharge.holding(ShapingCharge.bytes(forText: top.bytes.count), from: memory) {
-            () -> JSONValue? in
-            guard let tape = try? Self.tape(top, ref: ref) else { return nil }
-            guard tape.withRoot({ Self.isIndex(top, $0) }) else {
-                return storedAnswer(ref, tag: tag, top: top, image: tape, platform: platform)
+        // Read and shaped as on the fetching path (which says why when
+        // anything here fails: a refusal for memory included).
+        return try? shaping(top, ref: ref, answer: true) { root -> JSONValue? in
+            guard Self.isIndex(top, root) else {
+                return storedAnswer(ref, tag: tag, top: top, image: root, platform: platform)
             }
-            guard
-                let childDigest = try? tape.withRoot({ root throws(RPCError) in
-                    try Self.childDigest(of: root, ref: ref, platform: platform)
-                }),
-                let child = source.storedManifest(ref.pinned(to: childDigest))
-            else { return nil }
-            return try ShapingCharge.holding(ShapingCharge.bytes(forText: child.bytes.count), from: memory) {
-                guard let childTape = try? Self.tape(child, ref: ref), !childTape.withRoot({ Self.isIndex(child, $0) })
-                else { return nil }
+            let childDigest = try Self.childDigest(of: root, ref: ref, platform: platform)
+            guard let child = source.storedManifest(ref.pinned(to: childDigest)) else { return nil }
+            return try shaping(child, ref: ref, answer: true) { childRoot -> JSONValue? in
+                guard !Self.isIndex(child, childRoot) else { return nil }
                 cache.store(child, cost: child.bytes.count, for: manifestKey(ref, childDigest))
-                return storedAnswer(ref, tag: tag, top: top, image: childTape, platform: platform)
+                return storedAnswer(ref, tag: tag, top: top, image: childRoot, platform: platform)
             }
         }
     }
 
-    /// The answer shaped from `image` (the tape of `top` or of its child),
-    /// kept in the memory caches with `top` and the tag's answer.
+    /// The answer shaped from `image` (`top` or its child), kept in the
+    /// memory caches with `top` and the tag's answer.
     private func storedAnswer(
-        _ ref: ImageReference, tag: ImageReference, top: FetchedManifest, image: JSONTape, platform: Platform
+        _ ref: ImageReference, tag: ImageReference, top: FetchedManifest, image: JSONTape.Node, platform: Platform
     ) -> JSONValue? {
         cache.store(top, cost: top.bytes.count, for: manifestKey(ref, top.digest))
         if tag.digest == nil { tags.store(top.digest, for: tag.description) }
         // An answer too large to give is refused again by the fetching path.
-        guard let result = try? image.withRoot({ root throws(Shapes.AnswerTooLarge) in try Shapes.manifest(root) })
-        else { return nil }
+        guard let result = try? Shapes.manifest(image) else { return nil }
         cache.store(result, cost: Self.cost(result), for: imageManifestKey(ref, top.digest, platform))
         return result
     }
@@ -354,15 +365,9 @@ final class ContentService: Sendable {
         guard let index = try await source.fetchReferrers(ref.pinned(to: digest)) else {
             return .encoded(EncodedJSON(writing: { $0.append("[]") }))
         }
-        let charge = ShapingCharge.bytes(forText: index.bytes.count, repository: ref.name)
-        return try ShapingCharge.holding(charge, from: memory) {
-            guard let tape = try? JSONTape.parse(index.bytes), tape.withRoot({ $0.isObject }) else {
-                throw RPCError(
-                    .unsupportedContent, reason: .notJSON, message: "the referrers of \(ref) are not a JSON index")
-            }
-            return try tape.withRoot { root throws(Shapes.AnswerTooLarge) in
-                try Shapes.referrers(root, repository: ref.name)
-            }
+        let answer = Shapes.maxReferrersBytes(forText: index.bytes.count, repository: ref.name)
+        return try shaping(index.bytes, answer: answer, notJSON: "the referrers of \(ref) are not a JSON index") {
+            try Shapes.referrers($0, repository: ref.name)
         }
     }
 
@@ -463,15 +468,6 @@ final class ContentService: Sendable {
                 message: "\(ref) must name a digest (repo@sha256:...)")
         }
         return digest
-    }
-
-    /// The tape of a manifest's bytes, which must be a JSON object.
-    static func tape(_ fetched: FetchedManifest, ref: ImageReference) throws(RPCError) -> JSONTape {
-        guard let tape = try? JSONTape.parse(fetched.bytes), tape.withRoot({ $0.isObject }) else {
-            throw RPCError(
-                .unsupportedContent, reason: .notJSON, message: "the manifest of \(ref) is not a JSON object")
-        }
-        return tape
     }
 
     /// Whether a manifest is an index: by its `Content-Type`, else by the

@@ -19,7 +19,7 @@ protocol ContentSource: Sendable {
     func fetchBlob(_ reference: ImageReference, directory: URL?, limit: Int) async throws -> VerifiedBlob
     /// The index listing the manifests that refer to `reference` (a
     /// digest), or nil when there is none.
-    func fetchReferrers(_ reference: ImageReference) async throws -> FetchedManifest?
+    func fetchReferrers(_ reference: ImageReference) async throws -> FetchedReferrers?
     /// Throws when the registry of `reference` may not be used at all
     /// (`blocked`), whatever a cache in front of it holds.
     func refuseIfBlocked(_ reference: ImageReference) throws

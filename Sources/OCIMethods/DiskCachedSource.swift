@@ -110,7 +110,7 @@ struct DiskCachedSource: ContentSource {
         }
     }
 
-    func fetchReferrers(_ reference: ImageReference) async throws -> FetchedManifest? {
+    func fetchReferrers(_ reference: ImageReference) async throws -> FetchedReferrers? {
         try await upstream.fetchReferrers(reference)
     }
 

@@ -88,16 +88,13 @@ struct MethodTable: Sendable {
             },
             method("ec.oci.image_index", [Self.ref]) { _, ref, _ in
                 let fetched = try await service.manifest(ref)
-                let charge = ShapingCharge.bytes(forText: fetched.bytes.count)
-                return try ShapingCharge.holding(charge, from: service.memory) {
-                    try ContentService.tape(fetched, ref: ref).withRoot { document in
-                        guard ContentService.isIndex(fetched, document) else {
-                            throw RPCError(
-                                .unsupportedContent, reason: .unexpectedMediaType,
-                                message: "\(ref) is \(fetched.mediaType), not an image index")
-                        }
-                        return try Shapes.index(document)
+                return try service.shaping(fetched, ref: ref, answer: true) { document in
+                    guard ContentService.isIndex(fetched, document) else {
+                        throw RPCError(
+                            .unsupportedContent, reason: .unexpectedMediaType,
+                            message: "\(ref) is \(fetched.mediaType), not an image index")
                     }
+                    return try Shapes.index(document)
                 }
             },
             method("ec.oci.image_tag_refs", [Self.ref]) { _, ref, _ in

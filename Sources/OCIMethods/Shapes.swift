@@ -24,7 +24,7 @@ package enum Shapes {
     /// element), so 48 bytes a byte, and the head and tail of the answer.
     package static func maxAnswerBytes(forText textBytes: Int) -> Int {
         let (perByte, overflow) = textBytes.multipliedReportingOverflow(by: 48)
-        return overflow ? maxAnswerBytes : min(maxAnswerBytes, perByte + 1024)
+        return overflow || perByte >= maxAnswerBytes ? maxAnswerBytes : min(maxAnswerBytes, perByte + 1024)
     }
 
     /// An answer that would be over `maxAnswerBytes`: writing it stops

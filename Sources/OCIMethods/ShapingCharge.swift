@@ -5,7 +5,8 @@ import Memory
 /// taken from the memory budget before any of it is held and given back
 /// when the shaping is done: the text's tape (`JSONTape.maxHeldBytes`)
 /// and the answer written twice over (its buffer, then the copy made of
-/// it: `Shapes.maxAnswerBytes(forText:)` each).
+/// it), at the bound the text's length sets (`Shapes.maxAnswerBytes(forText:)`,
+/// `maxReferrersBytes`).
 ///
 /// Each call is bounded on its own, but every thread shaping at once
 /// holds that much: a 4 MiB manifest's tape and answer are tens of MiB,
@@ -13,21 +14,13 @@ import Memory
 /// (`MemoryBudget.uncountedValueBytes`) is not counted: its tape and
 /// answer are at most a few MiB, one per thread at a time.
 enum ShapingCharge {
-    /// What shaping from a text of `textBytes` takes: its tape, and with
-    /// `answer` the answer written from it. Zero for a short text.
-    static func bytes(forText textBytes: Int, answer: Bool = true) -> Int {
+    /// What shaping from a text of `textBytes` takes: its tape, and an
+    /// answer of at most `answerBytes` written from it (0: none). Zero for
+    /// a short text.
+    static func bytes(forText textBytes: Int, answer answerBytes: Int) -> Int {
         guard textBytes > MemoryBudget.uncountedValueBytes else { return 0 }
         let tape = JSONTape.maxHeldBytes(forText: textBytes)
-        let written = answer ? 2 * Shapes.maxAnswerBytes(forText: textBytes) : 0
-        return tape > Int.max - written ? Int.max : tape + written
-    }
-
-    /// What shaping a referrers answer from an index of `textBytes` takes:
-    /// its tape and the answer (`Shapes.maxReferrersBytes`), twice over.
-    static func bytes(forText textBytes: Int, repository name: String) -> Int {
-        guard textBytes > MemoryBudget.uncountedValueBytes else { return 0 }
-        let tape = JSONTape.maxHeldBytes(forText: textBytes)
-        let written = 2 * Shapes.maxReferrersBytes(forText: textBytes, repository: name)
+        let written = 2 * min(max(0, answerBytes), Shapes.maxAnswerBytes)
         return tape > Int.max - written ? Int.max : tape + written
     }
 

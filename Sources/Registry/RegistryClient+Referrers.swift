@@ -2,6 +2,22 @@ import Reasons
 import FoundationEssentials
 import Glibc
 import JSON
+import Memory
+
+/// An index listing the manifests that refer to a digest, as its bytes
+/// came: from the Referrers API (not content-addressed, so no digest) or
+/// from the referrers tag (verified as any manifest).
+public struct FetchedReferrers: Sendable {
+    public let bytes: [UInt8]
+    /// What the bytes hold of the memory budget, as a manifest's
+    /// (`FetchedManifest.charge`).
+    package let charge: MemoryShare?
+
+    package init(bytes: [UInt8], charge: MemoryShare? = nil) {
+        self.bytes = bytes
+        self.charge = charge
+    }
+}
 
 extension RegistryClient {
     /// The index listing the manifests that refer to `reference`'s digest,
@@ -14,7 +30,7 @@ extension RegistryClient {
     /// Only the registry's 404 on the fallback tag means none: any other
     /// answer is an error, never "no signatures" (fail closed). The bytes
     /// carry their charge of the memory budget, as a manifest's do.
-    public func fetchReferrers(_ reference: ImageReference) async throws(RegistryError) -> FetchedManifest? {
+    public func fetchReferrers(_ reference: ImageReference) async throws(RegistryError) -> FetchedReferrers? {
         guard let digest = reference.digest else {
             throw RegistryError(
                 .invalidReference, reason: .digestRequired, message: "\(reference) does not name a digest")
@@ -34,16 +50,15 @@ extension RegistryClient {
                     .limitExceeded, reason: .manifestTooLarge,
                     message: "the referrers index of \(reference) is over \(Self.maxManifestBytes) bytes")
             }
-            return FetchedManifest(
-                bytes: response.body, mediaType: ManifestMediaType.ociIndex, digest: Digest.of(response.body),
-                charge: response.bodyCharge)
+            return FetchedReferrers(bytes: response.body, charge: response.bodyCharge)
         }
         guard response.status == 404 else {
             throw Self.error(for: response, notFoundReason: .manifestUnknown, what: "referrers of \(reference)")
         }
         let fallback = reference.tagged("\(digest.algorithm.rawValue)-\(digest.hex)")
         do {
-            return try await fetchManifest(fallback)
+            let index = try await fetchManifest(fallback)
+            return FetchedReferrers(bytes: index.bytes, charge: index.charge)
         } catch  where error.kind == .notFound {
             return nil
         }

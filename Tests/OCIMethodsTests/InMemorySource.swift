@@ -114,7 +114,7 @@ final class InMemorySource: ContentSource, @unchecked Sendable {
         return VerifiedBlob(file: file, size: bytes.count, digest: Digest.of(bytes))
     }
 
-    func fetchReferrers(_ reference: ImageReference) async throws -> FetchedManifest? {
+    func fetchReferrers(_ reference: ImageReference) async throws -> FetchedReferrers? {
         try await enter("REFERRERS \(reference.repositoryKey)")
         defer { leave() }
         return nil
