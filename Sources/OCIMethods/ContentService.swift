@@ -203,11 +203,16 @@ final class ContentService: Sendable {
         _ text: [UInt8], answer: Int, notJSON: @autoclosure () -> String, _ body: (JSONTape.Node) throws -> T
     ) throws -> T {
         try ShapingCharge.holding(ShapingCharge.bytes(forText: text.count, answer: answer), from: memory) {
-            guard let tape = try? JSONTape.parse(text), tape.withRoot({ $0.isObject }) else {
-                throw RPCError(.unsupportedContent, reason: .notJSON, message: notJSON())
-            }
-            return try tape.withRoot(body)
+            try Self.objectTape(text, notJSON: notJSON()).withRoot(body)
         }
+    }
+
+    /// The tape of `text`, a JSON object; else `not_json`, with the message `notJSON`.
+    private static func objectTape(_ text: [UInt8], notJSON: @autoclosure () -> String) throws(RPCError) -> JSONTape {
+        guard let tape = try? JSONTape.parse(text), tape.withRoot({ $0.isObject }) else {
+            throw RPCError(.unsupportedContent, reason: .notJSON, message: notJSON())
+        }
+        return tape
     }
 
     /// The digest of the first entry of an index for `platform`.
@@ -362,12 +367,23 @@ final class ContentService: Sendable {
     /// taken from the memory budget while shaped (`ShapingCharge`).
     func referrersAnswer(_ ref: ImageReference) async throws -> JSONValue {
         let digest = try await digest(of: ref)
-        guard let index = try await source.fetchReferrers(ref.pinned(to: digest)) else {
+        guard let listing = try await source.fetchReferrers(ref.pinned(to: digest)) else {
             return .encoded(EncodedJSON(writing: { $0.append("[]") }))
         }
-        let answer = Shapes.maxReferrersBytes(forText: index.bytes.count, repository: ref.name)
-        return try shaping(index.bytes, answer: answer, notJSON: "the referrers of \(ref) are not a JSON index") {
-            try Shapes.referrers($0, repository: ref.name)
+        // Taken as for one index of all the pages' bytes: the tapes of
+        // every page, and an answer from all of them.
+        let text = listing.byteCount
+        let answer = Shapes.maxReferrersBytes(forText: text, repository: ref.name)
+        return try ShapingCharge.holding(ShapingCharge.bytes(forText: text, answer: answer), from: memory) {
+            let tapes = try listing.pages.enumerated().map { number, page in
+                try Self.objectTape(
+                    page.bytes,
+                    notJSON: "the referrers of \(ref) are not a JSON index"
+                        + (listing.pages.count > 1 ? " (page \(number + 1))" : ""))
+            }
+            return try Shapes.referrers(pages: tapes.count, repository: ref.name) {
+                (number, write: (JSONTape.Node) -> Void) in tapes[number].withRoot(write)
+            }
         }
     }
 

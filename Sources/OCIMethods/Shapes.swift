@@ -68,14 +68,27 @@ package enum Shapes {
     package static func referrers<Index: JSONDocumentNode>(
         _ index: Index, repository name: String
     ) throws(AnswerTooLarge) -> JSONValue {
+        try referrers(pages: 1, repository: name) { _, write in write(index) }
+    }
+
+    /// The referrers answer of a listing in `count` pages: the referrers
+    /// of each page in order, in one array. `page` hands the index of the
+    /// page it is given the number of to the function it is given.
+    package static func referrers<Index: JSONDocumentNode>(
+        pages count: Int, repository name: String, page: (Int, (Index) -> Void) -> Void
+    ) throws(AnswerTooLarge) -> JSONValue {
         try encoded { out in
             out.append("[")
             var first = true
-            _ = index.member("manifests")?.forEachElement { source in
-                guard !out.overflowed else { return }
-                if !first { out.append(",") }
-                first = false
-                writeReferrer(source, repository: name, into: &out)
+            for number in 0..<count {
+                page(number) { index in
+                    _ = index.member("manifests")?.forEachElement { source in
+                        guard !out.overflowed else { return }
+                        if !first { out.append(",") }
+                        first = false
+                        writeReferrer(source, repository: name, into: &out)
+                    }
+                }
             }
             out.append("]")
         }

@@ -59,6 +59,7 @@ public enum ErrorReason: String, Sendable, CaseIterable, Equatable {
     case headersTooLarge = "headers_too_large"
     case memoryLimit = "memory_limit"
     case downloadLimit = "download_limit"
+    case tooManyPages = "too_many_pages"
     // -32006: content the method cannot use.
     case unexpectedMediaType = "unexpected_media_type"
     case noMatchingPlatform = "no_matching_platform"
@@ -66,4 +67,5 @@ public enum ErrorReason: String, Sendable, CaseIterable, Equatable {
     case notJSON = "not_json"
     case corruptArchive = "corrupt_archive"
     case invalidManifest = "invalid_manifest"
+    case invalidPageLink = "invalid_page_link"
 }

@@ -4,32 +4,57 @@ import Glibc
 import JSON
 import Memory
 
-/// An index listing the manifests that refer to a digest, as its bytes
-/// came: from the Referrers API (not content-addressed, so no digest) or
-/// from the referrers tag (verified as any manifest).
+/// The indexes listing the manifests that refer to a digest, as their
+/// bytes came: the pages of a Referrers API listing in order (not
+/// content-addressed, so no digest), or the one index of the referrers
+/// tag (verified as any manifest).
 public struct FetchedReferrers: Sendable {
-    public let bytes: [UInt8]
-    /// What the bytes hold of the memory budget, as a manifest's
-    /// (`FetchedManifest.charge`).
-    package let charge: MemoryShare?
+    /// One index of the listing.
+    public struct Page: Sendable {
+        public let bytes: [UInt8]
+        /// What the bytes hold of the memory budget, as a manifest's
+        /// (`FetchedManifest.charge`).
+        package let charge: MemoryShare?
 
-    package init(bytes: [UInt8], charge: MemoryShare? = nil) {
-        self.bytes = bytes
-        self.charge = charge
+        package init(bytes: [UInt8], charge: MemoryShare? = nil) {
+            self.bytes = bytes
+            self.charge = charge
+        }
     }
+
+    /// At least one; the referrers are the `manifests` of each, in order.
+    public let pages: [Page]
+
+    package init(pages: [Page]) {
+        self.pages = pages
+    }
+
+    /// The bytes of every page together.
+    public var byteCount: Int { pages.reduce(0) { $0 + $1.bytes.count } }
 }
 
 extension RegistryClient {
-    /// The index listing the manifests that refer to `reference`'s digest,
-    /// as its bytes came (its `manifests` are the referrers), or nil when
-    /// the registry has none.
+    /// The most pages of one referrers listing that are read; a listing
+    /// that names more is refused (`too_many_pages`).
+    public static let maxReferrersPages = 64
+    /// The longest query a next page's link may carry.
+    package static let maxPageQueryBytes = 4096
+
+    /// The indexes listing the manifests that refer to `reference`'s
+    /// digest, as their bytes came (their `manifests` are the referrers),
+    /// or nil when the registry has none.
     ///
-    /// Uses the OCI Referrers API (`GET /v2/<name>/referrers/<digest>`); when
-    /// the registry does not support it (404 on that endpoint), falls back to
-    /// the referrers tag schema (`<repo>:sha256-<hex>` holding an index).
-    /// Only the registry's 404 on the fallback tag means none: any other
-    /// answer is an error, never "no signatures" (fail closed). The bytes
-    /// carry their charge of the memory budget, as a manifest's do.
+    /// Uses the OCI Referrers API (`GET /v2/<name>/referrers/<digest>`),
+    /// following the pages its `Link` headers name (`rel="next"`): each is
+    /// asked for with the same credentials, so it must be the same listing
+    /// on the same origin (the same URL with another query); at most
+    /// `maxReferrersPages` pages, and `maxManifestBytes` for all of them
+    /// together. When the registry does not support the API (404 on that
+    /// endpoint), falls back to the referrers tag schema (`<repo>:sha256-<hex>`
+    /// holding an index). Only the registry's 404 on the fallback tag means
+    /// none: any other answer, and any page that cannot be read, is an
+    /// error, never "no signatures" or a listing cut short (fail closed).
+    /// The bytes carry their charge of the memory budget, as a manifest's do.
     public func fetchReferrers(_ reference: ImageReference) async throws(RegistryError) -> FetchedReferrers? {
         guard let digest = reference.digest else {
             throw RegistryError(
@@ -40,17 +65,7 @@ extension RegistryClient {
         let response = try await send(
             "GET", url, for: reference, accept: ManifestMediaType.ociIndex, kind: .referrers)
         if response.status == 200 {
-            guard response.mediaType == ManifestMediaType.ociIndex else {
-                throw RegistryError(
-                    .unsupported, reason: .unexpectedMediaType,
-                    message: "the referrers of \(reference) came as '\(response.mediaType)', not an OCI index")
-            }
-            guard response.body.count <= Self.maxManifestBytes else {
-                throw RegistryError(
-                    .limitExceeded, reason: .manifestTooLarge,
-                    message: "the referrers index of \(reference) is over \(Self.maxManifestBytes) bytes")
-            }
-            return FetchedReferrers(bytes: response.body, charge: response.bodyCharge)
+            return try await referrersPages(from: response, listing: url, of: reference)
         }
         guard response.status == 404 else {
             throw Self.error(for: response, notFoundReason: .manifestUnknown, what: "referrers of \(reference)")
@@ -58,9 +73,94 @@ extension RegistryClient {
         let fallback = reference.tagged("\(digest.algorithm.rawValue)-\(digest.hex)")
         do {
             let index = try await fetchManifest(fallback)
-            return FetchedReferrers(bytes: index.bytes, charge: index.charge)
+            return FetchedReferrers(pages: [FetchedReferrers.Page(bytes: index.bytes, charge: index.charge)])
         } catch  where error.kind == .notFound {
             return nil
         }
+    }
+
+    /// The first page of the listing at `listing` (`first`, a 200), and
+    /// every page after it that the `Link` headers name.
+    private func referrersPages(
+        from first: HTTPResponse, listing: String, of reference: ImageReference
+    ) async throws(RegistryError) -> FetchedReferrers {
+        var pages: [FetchedReferrers.Page] = []
+        var total = 0
+        var response = first
+        var requested: Set<String> = [listing]
+        while true {
+            let what =
+                pages.isEmpty
+                ? "the referrers of \(reference)" : "page \(pages.count + 1) of the referrers of \(reference)"
+            guard response.mediaType == ManifestMediaType.ociIndex else {
+                throw RegistryError(
+                    .unsupported, reason: .unexpectedMediaType,
+                    message: "\(what) came as '\(response.mediaType)', not an OCI index")
+            }
+            total += response.body.count
+            guard total <= Self.maxManifestBytes else {
+                throw RegistryError(
+                    .limitExceeded, reason: .manifestTooLarge,
+                    message: "the referrers index of \(reference) is over \(Self.maxManifestBytes) bytes"
+                        + (pages.isEmpty ? "" : " in its \(pages.count + 1) pages"))
+            }
+            pages.append(FetchedReferrers.Page(bytes: response.body, charge: response.bodyCharge))
+            guard let next = try Self.nextPage(after: response, listing: listing, what: what) else {
+                return FetchedReferrers(pages: pages)
+            }
+            guard pages.count < Self.maxReferrersPages else {
+                throw RegistryError(
+                    .limitExceeded, reason: .tooManyPages,
+                    message: "the referrers of \(reference) have more than \(Self.maxReferrersPages) pages")
+            }
+            guard requested.insert(next).inserted else {
+                throw RegistryError(
+                    .unsupported, reason: .invalidPageLink,
+                    message: "\(what) names a page already read as the next one (\(next))")
+            }
+            response = try await send(
+                "GET", next, for: reference, accept: ManifestMediaType.ociIndex, kind: .referrers)
+            guard response.status == 200 else {
+                throw Self.error(
+                    for: response, notFoundReason: .manifestUnknown,
+                    what: "page \(pages.count + 1) of the referrers of \(reference)")
+            }
+        }
+    }
+
+    /// The URL of the page after `response`, which came for `listing`, or
+    /// nil when its `Link` header names none. The credentials for the
+    /// listing go with the request, so the page must be the listing's own
+    /// URL with another query: a link anywhere else, or one that cannot be
+    /// read, is `invalid_page_link`.
+    package static func nextPage(after response: HTTPResponse, listing: String, what: String) throws(RegistryError)
+        -> String?
+    {
+        guard let header = response.header("link") else { return nil }
+        func refuse(_ why: String) -> RegistryError {
+            RegistryError(.unsupported, reason: .invalidPageLink, message: "the Link header of \(what) \(why)")
+        }
+        let target: String?
+        do {
+            target = try LinkHeader.nextTarget(in: header)
+        } catch {
+            throw refuse("cannot be read: \(error.message)")
+        }
+        guard let target else { return nil }
+        // Only characters a URL holds unescaped (and `%` escapes, `?`
+        // before a query), so that resolving it escapes nothing anew.
+        guard target.utf8.count <= maxPageQueryBytes + listing.utf8.count,
+            target.utf8.allSatisfy({ isURLSafe($0) || $0 == UInt8(ascii: "%") || $0 == UInt8(ascii: "?") }),
+            let base = URL(string: listing), let resolved = URL(string: target, relativeTo: base)?.absoluteString
+        else {
+            throw refuse("names a next page that is not a URL")
+        }
+        let prefix = listing + "?"
+        guard resolved.hasPrefix(prefix), resolved.utf8.count > prefix.utf8.count,
+            resolved.utf8.count - prefix.utf8.count <= maxPageQueryBytes
+        else {
+            throw refuse("names a next page outside the listing (\(resolved.prefix(200)))")
+        }
+        return resolved
     }
 }

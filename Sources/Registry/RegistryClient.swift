@@ -108,7 +108,7 @@ public final class RegistryClient: Sendable {
     }
 
     /// Printable ASCII that may stand in a URL unescaped.
-    private static func isURLSafe(_ byte: UInt8) -> Bool {
+    static func isURLSafe(_ byte: UInt8) -> Bool {
         switch byte {
         case UInt8(ascii: "\""), UInt8(ascii: "<"), UInt8(ascii: ">"), UInt8(ascii: "\\"), UInt8(ascii: "^"),
             UInt8(ascii: "`"), UInt8(ascii: "{"), UInt8(ascii: "|"), UInt8(ascii: "}"), UInt8(ascii: "%"),

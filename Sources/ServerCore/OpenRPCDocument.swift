@@ -600,7 +600,7 @@ enum OpenRPCDocument {
           "$ref": "#/components/errors/InternalError"
         }
       ],
-      "description": "Falls back to the tag schema only when the Referrers API answers 404; an empty list only when the fallback tag is 404 too. Any other answer is an error."
+      "description": "Falls back to the tag schema only when the Referrers API answers 404; an empty list only when the fallback tag is 404 too. Any other answer is an error. A paginated listing is read to its end: every page its Link headers name (rel=\"next\"), which must be the same URL with another query (else -32006 invalid_page_link), at most 64 pages (-32005 too_many_pages) and 4 MiB for all pages together (-32005 manifest_too_large)."
     },
     {
       "name": "initialize",
@@ -1225,12 +1225,14 @@ enum OpenRPCDocument {
               "headers_too_large",
               "memory_limit",
               "download_limit",
+              "too_many_pages",
               "unexpected_media_type",
               "no_matching_platform",
               "binary_content",
               "not_json",
               "corrupt_archive",
-              "invalid_manifest"
+              "invalid_manifest",
+              "invalid_page_link"
             ]
           },
           "ref": {
@@ -1389,14 +1391,14 @@ enum OpenRPCDocument {
         "code": -32005,
         "message": "Limit exceeded",
         "data": {
-          "reasons": "manifest_too_large, entry_too_large, archive_too_large, blob_too_large, name_too_long, decompression_limit, yaml_too_large, response_too_large, headers_too_large, memory_limit, download_limit"
+          "reasons": "manifest_too_large, entry_too_large, archive_too_large, blob_too_large, name_too_long, decompression_limit, yaml_too_large, response_too_large, headers_too_large, memory_limit, download_limit, too_many_pages"
         }
       },
       "UnsupportedContent": {
         "code": -32006,
         "message": "Unsupported content",
         "data": {
-          "reasons": "unexpected_media_type, no_matching_platform, binary_content, not_json, corrupt_archive, invalid_manifest"
+          "reasons": "unexpected_media_type, no_matching_platform, binary_content, not_json, corrupt_archive, invalid_manifest, invalid_page_link"
         }
       }
     }

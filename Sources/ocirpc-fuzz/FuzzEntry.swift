@@ -1,7 +1,7 @@
 // libFuzzer entry point for the parsers that take outside input. Built only
 // by fuzz/run (swift build --sanitize fuzzer --sanitize address); the target
 // is chosen with OCIRPC_FUZZ_TARGET: json, shape, framing, reference, tar,
-// gzip, zstd, yaml, journal.
+// gzip, zstd, yaml, journal, link.
 import Archive
 import DiskCaching
 import Foundation
@@ -104,6 +104,18 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         }
         let again = JournalRecord.scan(bytes[..<scan.consumed], offset: 0)
         precondition(again.records == scan.records && !again.damaged, "whole records read differently")
+    case "link":
+        // A registry's Link header: read or refused, and a next page is
+        // always the listing's own URL with a query.
+        let header = String(decoding: bytes, as: UTF8.self)
+        if let target = try? LinkHeader.nextTarget(in: header) {
+            precondition(header.contains("<\(target)>"), "a target that is not in the header")
+        }
+        let listing = "http://r.test:5000/v2/app/referrers/sha256:abc"
+        let response = HTTPResponse(status: 200, headers: ["link": header], body: [])
+        if let next = try? RegistryClient.nextPage(after: response, listing: listing, what: "the referrers") {
+            precondition(next.hasPrefix(listing + "?") && next.utf8.count > listing.utf8.count + 1, "a page elsewhere")
+        }
     default:
         fatalError("unknown OCIRPC_FUZZ_TARGET \(target)")
     }

@@ -206,7 +206,12 @@ final class CurlTransfer: @unchecked Sendable {
             return length
         }
         let (valueStart, valueEnd) = Self.trimmed(line, colon + 1, length)
-        headers[index] = String(decoding: UnsafeRawBufferPointer(rebasing: line[valueStart..<valueEnd]), as: UTF8.self)
+        let value = String(decoding: UnsafeRawBufferPointer(rebasing: line[valueStart..<valueEnd]), as: UTF8.self)
+        if index == ResponseHeaders.linkIndex, let earlier = headers[index] {
+            headers[index] = earlier + ", " + value
+        } else {
+            headers[index] = value
+        }
         return length
     }
 

@@ -8,9 +8,15 @@ package struct ResponseHeaders: Sendable {
     /// the one it could be (`index(of:)`).
     package static let names = [
         "content-length", "content-type", "docker-content-digest", "location", "retry-after", "www-authenticate",
+        "link",
     ]
 
-    private var contentLength, contentType, dockerContentDigest, location, retryAfter, wwwAuthenticate: String?
+    /// The slot of `link`, a field that may come several times: its values
+    /// are joined with `, ` as they come (RFC 9110, 5.3), so that no next
+    /// page named in one of them is missed.
+    package static let linkIndex = 6
+
+    private var contentLength, contentType, dockerContentDigest, location, retryAfter, wwwAuthenticate, link: String?
 
     package init() {}
 
@@ -37,7 +43,8 @@ package struct ResponseHeaders: Sendable {
             case 2: dockerContentDigest
             case 3: location
             case 4: retryAfter
-            default: wwwAuthenticate
+            case 5: wwwAuthenticate
+            default: link
             }
         }
         set {
@@ -47,7 +54,8 @@ package struct ResponseHeaders: Sendable {
             case 2: dockerContentDigest = newValue
             case 3: location = newValue
             case 4: retryAfter = newValue
-            default: wwwAuthenticate = newValue
+            case 5: wwwAuthenticate = newValue
+            default: link = newValue
             }
         }
     }
@@ -63,6 +71,7 @@ package struct ResponseHeaders: Sendable {
         case 8: (index, kept) = (3, "location")
         case 11: (index, kept) = (4, "retry-after")
         case 16: (index, kept) = (5, "www-authenticate")
+        case 4: (index, kept) = (6, "link")
         default: return nil
         }
         let keptBytes = kept.utf8Start
