@@ -199,10 +199,21 @@ final class Authenticator: Sendable {
         guard let token, let value = token.value, !value.isEmpty else {
             throw RegistryError(.accessDenied, reason: .unauthorized, message: "token server answered without a token")
         }
-        // The spec's default lifetime is 60 s; renew a little early.
-        let lifetime = max(1, (token.expiresIn ?? 60) - 5)
+        let lifetime = Self.tokenLifetime(expiresIn: token.expiresIn)
         logger.debug("token obtained", [("registry", registry), ("scope", scope), ("expiresIn", String(lifetime))])
         return CachedToken(value: value, expires: .now + .seconds(lifetime))
+    }
+
+    /// The longest a token is kept, whatever its server says.
+    static let maxTokenLifetime = 86_400
+
+    /// Seconds a token is kept when its server says it expires in
+    /// `expiresIn` (nil: the spec's default of 60 s): renewed 5 s early,
+    /// kept 1 s at least and `maxTokenLifetime` at most. The number is the
+    /// token server's, any Int: nothing here can overflow.
+    static func tokenLifetime(expiresIn: Int?) -> Int {
+        let seconds = expiresIn ?? 60
+        return seconds > 6 ? min(maxTokenLifetime, seconds - 5) : 1
     }
 
     /// Keeps the token cache under its bound: expired tokens go first, then

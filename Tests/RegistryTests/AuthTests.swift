@@ -303,6 +303,19 @@ private func challenged(by tokenServer: TestHTTPServer) -> (RegistryClient, Stri
         #expect(throws: RegistryError.self) { try empty.get() }
     }
 
+    /// A token server's `expires_in` is any number it likes: none may trap
+    /// (Int.min less the early renewal overflowed) or keep a token past a
+    /// day; a number that is not an Int is the spec's default of 60 s.
+    @Test(arguments: [
+        ("-9223372036854775808", 1), ("9223372036854775807", 86_400), ("-1", 1), ("0", 1), ("6", 1), ("7", 2),
+        ("1e300", 55), ("99999999999999999999", 55), ("3600", 3595),
+    ])
+    func anyLifetimeIsReadWithoutTrapping(expiresIn: String, seconds: Int) async throws {
+        let answer = try await authorization(answering: Array(#"{"token":"t","expires_in":\#(expiresIn)}"#.utf8))
+        #expect(try answer.get() == "Bearer t")
+        #expect(Authenticator.tokenLifetime(expiresIn: Int(expiresIn)) == seconds)
+    }
+
     @Test func anAnswerOverOneMiBIsRefusedNotRead() async throws {
         let padding = String(repeating: " ", count: Authenticator.maxTokenBodyBytes)
         let refused = try await authorization(answering: Array((#"{"token":"t"}"# + padding).utf8))
