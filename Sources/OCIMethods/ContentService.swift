@@ -376,10 +376,16 @@ final class ContentService: Sendable {
         let answer = Shapes.maxReferrersBytes(forText: text, repository: ref.name)
         return try ShapingCharge.holding(ShapingCharge.bytes(forText: text, answer: answer), from: memory) {
             let tapes = try listing.pages.enumerated().map { number, page in
-                try Self.objectTape(
-                    page.bytes,
-                    notJSON: "the referrers of \(ref) are not a JSON index"
-                        + (listing.pages.count > 1 ? " (page \(number + 1))" : ""))
+                let which = listing.pages.count > 1 ? " (page \(number + 1))" : ""
+                let tape = try Self.objectTape(
+                    page.bytes, notJSON: "the referrers of \(ref) are not a JSON index\(which)")
+                // An answer of the API without its list is a failure, not "none".
+                guard !listing.fromTheAPI || tape.withRoot({ $0.member("manifests")?.isArray == true }) else {
+                    throw RPCError(
+                        .unsupportedContent, reason: .invalidManifest,
+                        message: "the referrers of \(ref) came without a manifests array\(which)")
+                }
+                return tape
             }
             return try Shapes.referrers(pages: tapes.count, repository: ref.name) {
                 (number, write: (JSONTape.Node) -> Void) in tapes[number].withRoot(write)

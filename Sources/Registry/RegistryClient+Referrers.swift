@@ -24,9 +24,15 @@ public struct FetchedReferrers: Sendable {
 
     /// At least one; the referrers are the `manifests` of each, in order.
     public let pages: [Page]
+    /// Whether the listing came from the Referrers API, whose every page
+    /// must hold a `manifests` array (the spec's "image index containing a
+    /// list of descriptors"), not from the referrers tag, where an index
+    /// that lists none means no referrers (as the spec says).
+    public let fromTheAPI: Bool
 
-    package init(pages: [Page]) {
+    package init(pages: [Page], fromTheAPI: Bool) {
         self.pages = pages
+        self.fromTheAPI = fromTheAPI
     }
 
     /// The bytes of every page together.
@@ -73,7 +79,8 @@ extension RegistryClient {
         let fallback = reference.tagged("\(digest.algorithm.rawValue)-\(digest.hex)")
         do {
             let index = try await fetchManifest(fallback)
-            return FetchedReferrers(pages: [FetchedReferrers.Page(bytes: index.bytes, charge: index.charge)])
+            return FetchedReferrers(
+                pages: [FetchedReferrers.Page(bytes: index.bytes, charge: index.charge)], fromTheAPI: false)
         } catch  where error.kind == .notFound {
             return nil
         }
@@ -106,7 +113,7 @@ extension RegistryClient {
             }
             pages.append(FetchedReferrers.Page(bytes: response.body, charge: response.bodyCharge))
             guard let next = try Self.nextPage(after: response, listing: listing, what: what) else {
-                return FetchedReferrers(pages: pages)
+                return FetchedReferrers(pages: pages, fromTheAPI: true)
             }
             guard pages.count < Self.maxReferrersPages else {
                 throw RegistryError(

@@ -1,7 +1,7 @@
 // libFuzzer entry point for the parsers that take outside input. Built only
 // by fuzz/run (swift build --sanitize fuzzer --sanitize address); the target
 // is chosen with OCIRPC_FUZZ_TARGET: json, shape, framing, reference, tar,
-// gzip, zstd, yaml, journal, link.
+// gzip, zstd, yaml, journal, headers.
 import Archive
 import DiskCaching
 import Foundation
@@ -104,8 +104,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         }
         let again = JournalRecord.scan(bytes[..<scan.consumed], offset: 0)
         precondition(again.records == scan.records && !again.damaged, "whole records read differently")
-    case "link":
-        // A registry's Link header: read or refused, and a next page is
+    case "headers":
+        // A registry's headers. Link: read or refused, and a next page is
         // always the listing's own URL with a query.
         let header = String(decoding: bytes, as: UTF8.self)
         if let target = try? LinkHeader.nextTarget(in: header) {
@@ -115,6 +115,10 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         let response = HTTPResponse(status: 200, headers: ["link": header], body: [])
         if let next = try? RegistryClient.nextPage(after: response, listing: listing, what: "the referrers") {
             precondition(next.hasPrefix(listing + "?") && next.utf8.count > listing.utf8.count + 1, "a page elsewhere")
+        }
+        // WWW-Authenticate: parameters by non-empty, lower-cased names.
+        if let challenge = AuthChallenge(header) {
+            precondition(challenge.parameters.keys.allSatisfy { !$0.isEmpty && $0 == $0.lowercased() }, "a bad name")
         }
     default:
         fatalError("unknown OCIRPC_FUZZ_TARGET \(target)")

@@ -138,6 +138,38 @@ import TestFixtures
         await rig.close()
     }
 
+    /// The API's answer must be an index with its list: one without is a
+    /// failure, not "none" (on any page).
+    @Test(arguments: [#"{}"#, #"{"manifests":{}}"#, #"{"manifests":null}"#, #"{"Manifests":[]}"#, "page 2"])
+    func anAnswerOfTheAPIWithoutItsListIsAnError(body: String) async throws {
+        let rig = try Rig()
+        let image = rig.registry.image("app", tag: "v1", layers: [])
+        let header = [("Content-Type", "application/vnd.oci.image.index.v1+json")]
+        rig.registry.script { request in
+            guard request.path.contains("/referrers/") else { return nil }
+            if body != "page 2" { return .response(status: 200, headers: header, body: Array(body.utf8)) }
+            return request.query["page"] == nil
+                ? .response(status: 200, headers: header + [("Link", "<?page=2>; rel=next")], body: Self.index([]))
+                : .response(status: 200, headers: header, body: Array("{}".utf8))
+        }
+        let answer = try await rig.session.call("ec.oci.image_referrers", [rig.ref("app", image)])
+        #expect(answer.errorReason == "invalid_manifest", "\(answer.jsonText)")
+        try await rig.expectStillServing()
+        await rig.close()
+    }
+
+    /// Where the registry has no API, the spec reads a referrers tag that
+    /// is not an index with a list as no referrers.
+    @Test func aReferrersTagWithoutAListIsNoReferrers() async throws {
+        let rig = try Rig()
+        let image = rig.registry.image("app", tag: "v1", layers: [])
+        rig.registry.manifest(
+            "app", tag: "sha256-\(image.hex)", mediaType: "application/vnd.oci.image.index.v1+json",
+            Array(#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json"}"#.utf8))
+        #expect(try await rig.session.result("ec.oci.image_referrers", [rig.ref("app", image)]) == [])
+        await rig.close()
+    }
+
     /// Each page is under the limit of one index; together they are over it.
     @Test func pagesOverTheIndexLimitTogetherAreRefused() async throws {
         let rig = try Rig()
