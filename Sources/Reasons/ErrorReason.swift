@@ -38,6 +38,7 @@ public enum ErrorReason: String, Sendable, CaseIterable, Equatable {
     case unauthorized = "unauthorized"
     case denied = "denied"
     case blocked = "blocked"
+    case localAddressRefused = "local_address_refused"
     // -32003
     case digestMismatch = "digest_mismatch"
     case sizeMismatch = "size_mismatch"

@@ -6,6 +6,9 @@ public struct AuthChallenge: Sendable, Equatable {
     public let scheme: Scheme
     /// Parameters by lower-cased name (realm, service, scope, ...).
     public let parameters: [String: String]
+    /// Whether the registry that sent it is at a public address: its realm
+    /// must then be at one too (`HTTPRequest.onlyPublicAddresses`).
+    package var fromPublicAddress = false
 
     public init?(_ header: String) {
         let trimmed = header.drop { $0 == " " }

@@ -58,9 +58,10 @@ final class Authenticator: Sendable {
     func authorizationAfterChallenge(
         _ response: HTTPResponse, registry: String, scope: String, sent: String?
     ) async throws(RegistryError) -> String? {
-        guard let header = response.header("WWW-Authenticate"), let challenge = AuthChallenge(header) else {
+        guard let header = response.header("WWW-Authenticate"), var challenge = AuthChallenge(header) else {
             return nil
         }
+        challenge.fromPublicAddress = response.fromPublicAddress
         challenges.withLock { challenges in
             if challenges.count >= Self.maxCachedChallenges && challenges[registry] == nil { challenges.removeAll() }
             challenges[registry] = challenge
@@ -177,6 +178,7 @@ final class Authenticator: Sendable {
             // tokens otherwise.
             if let creds, !creds.username.isEmpty { request.setHeader("Authorization", Self.basic(creds)) }
         }
+        request.onlyPublicAddresses = challenge.fromPublicAddress
         let response = try await transport.send(request, kind: .token, bodyLimit: Self.maxTokenBodyBytes)
         guard response.status == 200 else {
             throw RegistryError(

@@ -1207,6 +1207,7 @@ enum OpenRPCDocument {
               "unauthorized",
               "denied",
               "blocked",
+              "local_address_refused",
               "digest_mismatch",
               "size_mismatch",
               "connection_failed",
@@ -1370,7 +1371,7 @@ enum OpenRPCDocument {
         "code": -32002,
         "message": "Access denied",
         "data": {
-          "reasons": "unauthorized, denied, blocked"
+          "reasons": "unauthorized, denied, blocked, local_address_refused"
         }
       },
       "IntegrityFailure": {

@@ -7,15 +7,17 @@ import Foundation
 /// exec: a registry or server a test starts must not hold the test's
 /// listeners and connections open (nor answer from them).
 enum LoopbackSocket {
-    /// The socket and its port; listening (backlog 128) when asked.
-    static func bind(listening: Bool) throws -> (fd: Int32, port: Int) {
+    /// The socket and its port; listening (backlog 128) when asked. On
+    /// Linux every address of 127.0.0.0/8 is loopback: another one than
+    /// 127.0.0.1 stands for another host.
+    static func bind(listening: Bool, address host: String = "127.0.0.1") throws -> (fd: Int32, port: Int) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw TestRegistryError("socket failed") }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_addr.s_addr = inet_addr(host)
         address.sin_port = 0
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let ok = withUnsafeMutablePointer(to: &address) {

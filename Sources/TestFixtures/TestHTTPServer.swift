@@ -60,12 +60,18 @@ public final class TestHTTPServer: @unchecked Sendable {
     private var stopped = false
     private var connections: Set<Int32> = []
 
-    public var baseURL: String { "http://127.0.0.1:\(port)" }
+    /// The loopback address it listens on.
+    public let address: String
+    public var baseURL: String { "http://\(address):\(port)" }
 
-    public init(handler: @escaping @Sendable (TestHTTPRequest) -> TestHTTPReply) throws {
+    /// A server on `address`, one of 127.0.0.0/8.
+    public init(
+        address: String = "127.0.0.1", handler: @escaping @Sendable (TestHTTPRequest) -> TestHTTPReply
+    ) throws {
         ignoreBrokenPipes()
         self.handler = handler
-        (listener, port) = try LoopbackSocket.bind(listening: true)
+        self.address = address
+        (listener, port) = try LoopbackSocket.bind(listening: true, address: address)
         Thread.detachNewThread { [self] in acceptLoop() }
     }
 

@@ -116,6 +116,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         if let next = try? RegistryClient.nextPage(after: response, listing: listing, what: "the referrers") {
             precondition(next.hasPrefix(listing + "?") && next.utf8.count > listing.utf8.count + 1, "a page elsewhere")
         }
+        // An address as libcurl would name it: public or not, no trap.
+        _ = header.withCString { AddressClass.isPublic($0) }
         // WWW-Authenticate: parameters by non-empty, lower-cased names.
         if let challenge = AuthChallenge(header) {
             precondition(challenge.parameters.keys.allSatisfy { !$0.isEmpty && $0 == $0.lowercased() }, "a bad name")

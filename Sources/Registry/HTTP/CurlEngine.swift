@@ -29,6 +29,10 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
         var caFile: String?
         /// A directory of hashed CA certificates instead of the system's.
         var caDirectory: String?
+        /// Addresses counted as public whatever their range
+        /// (`CurlTransfer.maySend`): for tests, whose servers are all on
+        /// loopback. Empty in the server.
+        var publicAddresses: Set<String> = []
     }
 
     private static let engines = Locked([Settings: CurlEngine]())
@@ -263,6 +267,7 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
 
     private func start(_ transfer: CurlTransfer) {
         if transfer.cancelRequested { return transfer.complete(.failure(.cancelled)) }
+        if !settings.publicAddresses.isEmpty { transfer.publicAddresses = settings.publicAddresses }
         guard let handle = spareHandles.popLast() ?? newHandle() else {
             return transfer.complete(.failure(CurlFailure(.connection, "out of memory")))
         }

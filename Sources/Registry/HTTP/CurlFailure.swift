@@ -3,6 +3,9 @@ struct CurlFailure: Error, Sendable {
     enum Kind: Sendable {
         case timeout, tls, connection, cancelled, localFile, library, tooLarge, headersTooLarge, memoryLimit
         case downloadLimit
+        /// A registry on the public internet redirected a request to an
+        /// address of a local network (the message is that address).
+        case localAddressRefused
     }
     let kind: Kind
     let message: String

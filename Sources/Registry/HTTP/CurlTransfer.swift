@@ -48,6 +48,17 @@ final class CurlTransfer: @unchecked Sendable {
     private let timeLimit: Double
     /// When the transfer last made progress (0 while it waits for a connection).
     private var lastProgress: UInt64 = 0
+    /// Requests of the transfer sent so far: the first, then one per redirect.
+    private var requestsSent = 0
+    /// Whether the first request went to a public address (`AddressClass`).
+    private var originIsPublic = false
+    /// Whether the last request went to a public address.
+    private var lastIsPublic = false
+    /// Addresses counted as public whatever their range (the engine's
+    /// `Settings.publicAddresses`).
+    var publicAddresses: Set<String> = []
+    /// The address of a local network a request was refused for (`maySend`).
+    private var refusedAddress: String?
 
     init(
         request: HTTPRequest, sink: BodySink, timeLimit: Double, memory: MemoryBudget? = nil,
@@ -103,11 +114,11 @@ final class CurlTransfer: @unchecked Sendable {
         ocirpc_setopt_data_callback(handle, CURLOPT_WRITEFUNCTION) { data, size, count, context in
             Unmanaged<CurlTransfer>.fromOpaque(context!).takeUnretainedValue().receiveBody(data, size * count)
         }
-        ocirpc_setopt_prereq_callback(handle) { context, _, _, _, _ in
+        ocirpc_setopt_prereq_callback(handle) { context, address, _, _, _ in
+            let transfer = Unmanaged<CurlTransfer>.fromOpaque(context!).takeUnretainedValue()
             // A connection is ours: from now on, silence counts toward the timeout.
-            Unmanaged<CurlTransfer>.fromOpaque(context!).takeUnretainedValue().lastProgress =
-                CurlTransfer.progressTime()
-            return Int32(CURL_PREREQFUNC_OK)
+            transfer.lastProgress = CurlTransfer.progressTime()
+            return transfer.maySend(on: address) ? Int32(CURL_PREREQFUNC_OK) : Int32(CURL_PREREQFUNC_ABORT)
         }
     }
 
@@ -178,6 +189,29 @@ final class CurlTransfer: @unchecked Sendable {
             ocirpc_setopt_offset(handle, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(limit))
         }
         return true
+    }
+
+    /// Whether the request about to go on a connection to `address` (as
+    /// libcurl names it) may be sent. The first one of the transfer goes to
+    /// the registry wherever it is, unless the request may go only to
+    /// public addresses (`HTTPRequest.onlyPublicAddresses`). One that
+    /// follows a redirect may go to an address of a local network
+    /// (`AddressClass`) only when the first did too: a registry on the
+    /// public internet cannot send the server's requests to services inside
+    /// its network (cloud metadata, admin pages). libcurl has connected by
+    /// then, but no request is sent.
+    private func maySend(on address: UnsafeMutablePointer<CChar>?) -> Bool {
+        defer { requestsSent += 1 }
+        lastIsPublic =
+            address.map {
+                AddressClass.isPublic($0) || (!publicAddresses.isEmpty && publicAddresses.contains(String(cString: $0)))
+            } ?? false
+        if requestsSent == 0 { originIsPublic = lastIsPublic }
+        guard (originIsPublic || (requestsSent == 0 && request.onlyPublicAddresses)) && !lastIsPublic else {
+            return true
+        }
+        refusedAddress = address.map { String(cString: $0) } ?? "an unknown address"
+        return false
     }
 
     /// Whether the transfer has had a connection but no progress for `limit` ns.
@@ -349,6 +383,10 @@ final class CurlTransfer: @unchecked Sendable {
             if fclose(file) != 0 { fileFailed = true }
             self.file = nil
         }
+        if let refusedAddress {
+            discardFile()
+            return .failure(CurlFailure(.localAddressRefused, refusedAddress))
+        }
         if headersOverLimit {
             discardFile()
             return .failure(
@@ -379,7 +417,8 @@ final class CurlTransfer: @unchecked Sendable {
             }
         }
         let response = HTTPResponse(
-            status: status, headers: headers, body: body, challengeURL: challengeURL, bodyCharge: bodyCharge)
+            status: status, headers: headers, body: body, challengeURL: challengeURL, bodyCharge: bodyCharge,
+            fromPublicAddress: lastIsPublic)
         var downloaded: DownloadedFile?
         if let filePath, let hasher {
             downloaded = DownloadedFile(url: filePath, digest: hasher.finalize(), size: written, charge: fileCharge)

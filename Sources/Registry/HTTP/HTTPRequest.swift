@@ -10,6 +10,9 @@ package struct HTTPRequest: Sendable {
     /// The headers, in the order they were set (as sent).
     package private(set) var headers: [Header] = []
     package var body: Data?
+    /// Whether it may go only to a public address (`AddressClass`): a
+    /// token realm that a registry on the public internet names.
+    package var onlyPublicAddresses = false
 
     /// A request for `url`, an absolute `http` or `https` URL whose
     /// characters need no escaping (the caller has checked it).
@@ -81,16 +84,20 @@ package struct HTTPResponse: Sendable {
     /// back when the last copy of the response, or of what keeps the body
     /// charged (`FetchedManifest.charge`), goes. Nil when nothing counts it.
     package let bodyCharge: MemoryShare?
+    /// Whether it came from a public address (`AddressClass`): a challenge
+    /// it carries may then name a token realm at public addresses only.
+    package let fromPublicAddress: Bool
 
     package init(
         status: Int, headers: ResponseHeaders, body: [UInt8], challengeURL: String? = nil,
-        bodyCharge: MemoryShare? = nil
+        bodyCharge: MemoryShare? = nil, fromPublicAddress: Bool = false
     ) {
         self.status = status
         self.headers = headers
         self.body = body
         self.challengeURL = challengeURL
         self.bodyCharge = bodyCharge
+        self.fromPublicAddress = fromPublicAddress
     }
 
     /// A response with the kept ones of `headers` (names in any case).

@@ -35,7 +35,7 @@ package final class HTTPTransport: Sendable {
         self.downloads = downloads
         engineSettings = CurlEngine.Settings(
             timeout: settings.timeout, maxConnectionsPerHost: settings.maxConnectionsPerHost,
-            caFile: settings.caFile, caDirectory: settings.caDirectory)
+            caFile: settings.caFile, caDirectory: settings.caDirectory, publicAddresses: settings.publicAddresses)
     }
 
     /// The engine, started (and libcurl loaded) by the first request rather
@@ -186,6 +186,12 @@ package final class HTTPTransport: Sendable {
                 .limitExceeded, reason: MemoryLimitExceeded.reason, message: failure.message, retryable: true)
         case .downloadLimit:
             return RegistryError(.limitExceeded, reason: .downloadLimit, message: failure.message, retryable: true)
+        case .localAddressRefused:
+            return RegistryError(
+                .accessDenied, reason: .localAddressRefused,
+                message:
+                    "refused to send a request to \(failure.message), an address of a local network, for \(host): a registry on the public internet cannot send requests into a local network (by a redirect or its token realm)"
+            )
         case .library:
             return RegistryError(
                 .unavailable, reason: .connectionFailed, message: "HTTP is unavailable: \(failure.message)")
@@ -212,5 +218,9 @@ public struct TransportSettings: Sendable {
     public var caFile: String?
     /// A directory of hashed CA certificates instead of the system's (`SSL_CERT_DIR`).
     public var caDirectory: String?
+    /// Addresses counted as public whatever their range, so that tests,
+    /// whose servers are all on loopback, can stand a registry on the
+    /// public internet (`CurlEngine.Settings.publicAddresses`).
+    package var publicAddresses: Set<String> = []
     public init() {}
 }

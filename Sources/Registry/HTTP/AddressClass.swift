@@ -1,0 +1,66 @@
+import Glibc
+
+/// Whether an IP address is on the public internet, or on a network of its
+/// own (loopback, private, link-local where cloud metadata services answer,
+/// shared, multicast, reserved). A registry on the public internet may not
+/// redirect a request into the local network (`CurlTransfer`): whoever
+/// controls it could otherwise make the server ask internal services for
+/// whatever it likes.
+package enum AddressClass {
+    /// Whether `address` (IPv4 or IPv6 text, as libcurl gives it) is a
+    /// public one. Text that is not an address is not public.
+    package static func isPublic(_ address: UnsafePointer<CChar>) -> Bool {
+        var v4 = in_addr()
+        if inet_pton(AF_INET, address, &v4) == 1 {
+            return isPublicIPv4(UInt32(bigEndian: v4.s_addr))
+        }
+        var v6 = in6_addr()
+        guard inet_pton(AF_INET6, address, &v6) == 1 else { return false }
+        let bytes = withUnsafeBytes(of: v6) { Array($0) }
+        return isPublicIPv6(bytes)
+    }
+
+    /// Whether `address` (host order) is public.
+    static func isPublicIPv4(_ address: UInt32) -> Bool {
+        !localIPv4Networks.contains { network, prefix in address >> (32 - prefix) == network >> (32 - prefix) }
+    }
+
+    /// The IPv4 networks that are not public: (address, prefix length).
+    private static let localIPv4Networks: [(UInt32, UInt32)] = [
+        (0x0000_0000, 8),  // 0.0.0.0/8, "this network"
+        (0x0A00_0000, 8),  // 10.0.0.0/8, private
+        (0x6440_0000, 10),  // 100.64.0.0/10, shared (carrier NAT)
+        (0x7F00_0000, 8),  // 127.0.0.0/8, loopback
+        (0xA9FE_0000, 16),  // 169.254.0.0/16, link-local (cloud metadata)
+        (0xAC10_0000, 12),  // 172.16.0.0/12, private
+        (0xC000_0000, 24),  // 192.0.0.0/24, protocol assignments
+        (0xC000_0200, 24),  // 192.0.2.0/24, documentation
+        (0xC0A8_0000, 16),  // 192.168.0.0/16, private
+        (0xC612_0000, 15),  // 198.18.0.0/15, benchmarking
+        (0xC633_6400, 24),  // 198.51.100.0/24, documentation
+        (0xCB00_7100, 24),  // 203.0.113.0/24, documentation
+        (0xE000_0000, 4),  // 224.0.0.0/4, multicast
+        (0xF000_0000, 4),  // 240.0.0.0/4, reserved and broadcast
+    ]
+
+    /// Whether the 16 bytes of an IPv6 address are public. An address that
+    /// carries an IPv4 one (mapped, NAT64, 6to4) is as public as that one.
+    static func isPublicIPv6(_ bytes: [UInt8]) -> Bool {
+        func ipv4(at offset: Int) -> UInt32 {
+            bytes[offset..<(offset + 4)].reduce(0) { $0 << 8 | UInt32($1) }
+        }
+        let allZero = bytes[0..<10].allSatisfy { $0 == 0 }
+        if allZero && bytes[10] == 0xFF && bytes[11] == 0xFF { return isPublicIPv4(ipv4(at: 12)) }  // ::ffff:0:0/96
+        if allZero && bytes[10] == 0 && bytes[11] == 0 { return false }  // ::/96: ::, ::1, IPv4-compatible
+        // 64:ff9b::/96, NAT64
+        if Array(bytes[0..<12]) == [0, 0x64, 0xFF, 0x9B, 0, 0, 0, 0, 0, 0, 0, 0] { return isPublicIPv4(ipv4(at: 12)) }
+        if bytes[0] == 0x20 && bytes[1] == 0x02 { return isPublicIPv4(ipv4(at: 2)) }  // 2002::/16, 6to4
+        if bytes[0] & 0xFE == 0xFC { return false }  // fc00::/7, unique local
+        if bytes[0] == 0xFE && bytes[1] & 0xC0 == 0x80 { return false }  // fe80::/10, link-local
+        if bytes[0] == 0xFE && bytes[1] & 0xC0 == 0xC0 { return false }  // fec0::/10, site-local (deprecated)
+        if bytes[0] == 0xFF { return false }  // ff00::/8, multicast
+        // 2001:db8::/32, documentation
+        if bytes[0] == 0x20 && bytes[1] == 0x01 && bytes[2] == 0x0D && bytes[3] == 0xB8 { return false }
+        return true
+    }
+}
