@@ -21,6 +21,9 @@ final class Authenticator: Sendable {
     private let transport: HTTPTransport
     private let credentials: CredentialStore
     private let scheme: RegistryScheme
+    /// Registries whose token realm may be in a local network though they
+    /// are on the public internet (`--allow-local-redirects`).
+    private let localNetworkRegistries: Set<String>
     private let logger: Logger
     /// Tokens and challenges kept at most (registries and scopes come from
     /// refs, which callers choose freely).
@@ -34,10 +37,14 @@ final class Authenticator: Sendable {
     private let tokens = Locked([String: CachedToken]())
     private let tokenFetches = Locked([String: Task<CachedToken, any Error>]())
 
-    init(transport: HTTPTransport, credentials: CredentialStore, scheme: RegistryScheme, logger: Logger) {
+    init(
+        transport: HTTPTransport, credentials: CredentialStore, scheme: RegistryScheme,
+        localNetworkRegistries: Set<String> = [], logger: Logger
+    ) {
         self.transport = transport
         self.credentials = credentials
         self.scheme = scheme
+        self.localNetworkRegistries = localNetworkRegistries
         self.logger = logger
     }
 
@@ -178,7 +185,7 @@ final class Authenticator: Sendable {
             // tokens otherwise.
             if let creds, !creds.username.isEmpty { request.setHeader("Authorization", Self.basic(creds)) }
         }
-        request.onlyPublicAddresses = challenge.fromPublicAddress
+        request.onlyPublicAddresses = challenge.fromPublicAddress && !localNetworkRegistries.contains(registry)
         let response = try await transport.send(request, kind: .token, bodyLimit: Self.maxTokenBodyBytes)
         guard response.status == 200 else {
             throw RegistryError(

@@ -125,8 +125,10 @@ extension RegistryClient {
                     .unsupported, reason: .invalidPageLink,
                     message: "\(what) names a page already read as the next one (\(next))")
             }
+            // No more of a page is read than the listing has room for.
             response = try await send(
-                "GET", next, for: reference, accept: ManifestMediaType.ociIndex, kind: .referrers)
+                "GET", next, for: reference, accept: ManifestMediaType.ociIndex, kind: .referrers,
+                bodyLimit: Self.maxManifestBytes - total)
             guard response.status == 200 else {
                 throw Self.error(
                     for: response, notFoundReason: .manifestUnknown,

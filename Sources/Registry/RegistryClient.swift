@@ -18,6 +18,9 @@ public final class RegistryClient: Sendable {
         public var mirrors: [String: [RegistryMirror]] = [:]
         /// Registries every request for is refused (`blocked` in registries.conf).
         public var blocked: Set<String> = []
+        /// Registries that may send requests into a local network though
+        /// they are on the public internet (`--allow-local-redirects`).
+        public var localNetworkRegistries: Set<String> = []
         /// What response bodies held in memory are taken from as they
         /// arrive (the calls in flight's budget); nil: they are not counted.
         public var memory: MemoryBudget?
@@ -40,7 +43,7 @@ public final class RegistryClient: Sendable {
             downloads: configuration.downloads)
         authenticator = Authenticator(
             transport: transport, credentials: configuration.credentials,
-            scheme: configuration.scheme, logger: logger)
+            scheme: configuration.scheme, localNetworkRegistries: configuration.localNetworkRegistries, logger: logger)
     }
 
     /// Where tasks that mostly wait for this client's requests may prefer
@@ -152,6 +155,9 @@ public final class RegistryClient: Sendable {
         func scope() -> String { "repository:\(reference.repository):pull" }
         var request = HTTPRequest(method, url: url)
         if !accept.isEmpty { request.setHeader("Accept", accept) }
+        if !configuration.localNetworkRegistries.isEmpty {
+            request.mayEnterLocalNetworks = configuration.localNetworkRegistries.contains(reference.registry)
+        }
         let sent = try await authenticator.authorization(registry: reference.registry, scope: scope())
         if let sent { request.setHeader("Authorization", sent) }
         let (result, response) = try await perform(request)

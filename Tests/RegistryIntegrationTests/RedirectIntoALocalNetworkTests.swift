@@ -44,10 +44,11 @@ import TestFixtures
         return (server, seen)
     }
 
-    static func client(publicAddresses: Set<String>) -> RegistryClient {
+    static func client(publicAddresses: Set<String>, allowing registries: Set<String> = []) -> RegistryClient {
         var configuration = RegistryClient.Configuration()
         configuration.transport.retries = 0
         configuration.transport.publicAddresses = publicAddresses
+        configuration.localNetworkRegistries = registries
         return RegistryClient(configuration: configuration, logger: .disabled)
     }
 
@@ -133,6 +134,28 @@ import TestFixtures
         defer { registry.stop(); realm.stop() }
         // The registry answers 401 whatever the token: only the realm's visit counts here.
         _ = try? await Self.fetch("manifest", from: registry, with: Self.client(publicAddresses: []))
+        #expect(seen.count >= 1)
+    }
+
+    /// `--allow-local-redirects` names registries that may, wherever they are.
+    @Test func aRegistryTheUserAllowsMayRedirectIntoALocalNetwork() async throws {
+        let (target, seen) = try Self.target()
+        defer { target.stop() }
+        let registry = try Self.redirecting(to: target)
+        defer { registry.stop() }
+        let client = Self.client(publicAddresses: ["127.0.0.1"], allowing: ["127.0.0.1:\(registry.port)"])
+        try await Self.fetch("manifest", from: registry, with: client)
+        #expect(seen.count == 1)
+    }
+
+    @Test func aRegistryTheUserAllowsMayNameARealmInALocalNetwork() async throws {
+        let (registry, realm, seen) = try Self.challenging()
+        defer {
+            registry.stop()
+            realm.stop()
+        }
+        let client = Self.client(publicAddresses: ["127.0.0.1"], allowing: ["127.0.0.1:\(registry.port)"])
+        _ = try? await Self.fetch("manifest", from: registry, with: client)
         #expect(seen.count >= 1)
     }
 }

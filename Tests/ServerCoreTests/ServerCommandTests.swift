@@ -59,7 +59,7 @@ private func isVersion(_ invocation: Invocation) -> Bool { if case .version = in
             "--insecure-registry", "reg:5000", "--insecure-registry=other", "--timeout", "500ms",
             "--retries", "0", "--log-level", "debug", "--log-format", "json", "--max-message-bytes", "1K",
             "--mirror", "docker.io=mirror:5000", "--cache-dir", "/var/cache/x", "--max-memory-bytes", "1GiB",
-            "--max-download-bytes", "512MiB",
+            "--max-download-bytes", "512MiB", "--allow-local-redirects", "registry.example:5000",
         ])
         let env = try configuration(
             [],
@@ -70,6 +70,7 @@ private func isVersion(_ invocation: Invocation) -> Bool { if case .version = in
                 "OCIRPC_LOG_FORMAT": "json", "OCIRPC_MAX_MESSAGE_BYTES": "1024",
                 "OCIRPC_MIRROR": "docker.io=mirror:5000", "OCIRPC_CACHE_DIR": "/var/cache/x",
                 "OCIRPC_MAX_MEMORY_BYTES": "1073741824", "OCIRPC_MAX_DOWNLOAD_BYTES": "512M",
+                "OCIRPC_ALLOW_LOCAL_REDIRECTS": "registry.example:5000",
             ])
         #expect(cli == env)
         #expect(cli.methods.maxConcurrency == 3)
@@ -78,13 +79,14 @@ private func isVersion(_ invocation: Invocation) -> Bool { if case .version = in
         #expect(cli.methods.platform.description == "linux/arm64/v8")
         #expect(cli.registry.timeout == 0.5)
         #expect(cli.registry.insecureRegistries == ["reg:5000", "other"])
+        #expect(cli.registry.localNetworkRegistries == ["registry.example:5000"])
         #expect(cli.server.maxMessageBytes == 1024)
         #expect(cli.server.maxMemoryBytes == 1 << 30)
         #expect(cli.registry.maxDownloadBytes == 512 << 20)
         #expect(cli.server.logLevel == .debug)
         #expect(cli.registry.mirrors == [.init(registry: "docker.io", mirror: RegistryMirror(host: "mirror:5000"))])
         #expect(cli.methods.cacheDirectory == .path("/var/cache/x"))
-        #expect(ServerCommand.options(modules).count == 20)
+        #expect(ServerCommand.options(modules).count == 21)
     }
 
     @Test func commandLineWinsOverEnvironment() throws {
@@ -127,6 +129,7 @@ private func isVersion(_ invocation: Invocation) -> Bool { if case .version = in
             (["--mirror", "nohost"], [:], "--mirror"),
             (["--insecure-registry", "http://x/"], [:], "--insecure-registry"),
             (["--secure-registry", "https://x/"], [:], "--secure-registry"),
+            (["--allow-local-redirects", "https://x/"], [:], "--allow-local-redirects"),
             (["--ca-file", "/nonexistent/ca.pem"], [:], "--ca-file"),
             (["--timeout"], [:], "needs a value"),
             (["--colour"], [:], "unknown option"),

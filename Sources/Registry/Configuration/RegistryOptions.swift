@@ -24,6 +24,9 @@ public struct RegistryOptions: OptionSection, Equatable {
     public var mirrors: [RegistriesConf.Mirror] = []
     /// What `--registries-conf` says, used after the flags.
     public var registriesConf = RegistriesConf()
+    /// Registries that may send requests into a local network though they
+    /// are on the public internet.
+    public var localNetworkRegistries: [String] = []
 
     public init() {}
 
@@ -52,6 +55,15 @@ public struct RegistryOptions: OptionSection, Equatable {
                 throw ConfigurationError(message: "--ca-file: cannot read '\(v)'")
             }
             o.caFile = v
+        },
+        CommandOption(
+            Self.self, flag: "--allow-local-redirects", variable: "OCIRPC_ALLOW_LOCAL_REDIRECTS",
+            valueName: "HOST[:PORT]",
+            help:
+                "let this registry, though on the public internet, redirect into a local network or name a token realm there (repeatable)",
+            repeatable: true
+        ) { o, v throws(ConfigurationError) in
+            o.localNetworkRegistries.append(try OptionValue.host(v, "--allow-local-redirects"))
         },
         CommandOption(
             Self.self, flag: "--mirror", variable: "OCIRPC_MIRROR", valueName: "REGISTRY=MIRROR",
@@ -136,6 +148,7 @@ extension RegistryClient.Configuration {
             mirrors[RegistryClient.canonicalRegistry(entry.registry), default: []].append(entry.mirror)
         }
         blocked = Set(options.registriesConf.blockedRegistries.map(RegistryClient.canonicalRegistry))
+        localNetworkRegistries = Set(options.localNetworkRegistries.map(RegistryClient.canonicalRegistry))
         downloads = DownloadBudget(limit: options.maxDownloadBytes)
     }
 }

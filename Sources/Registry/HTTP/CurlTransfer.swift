@@ -207,9 +207,9 @@ final class CurlTransfer: @unchecked Sendable {
                 AddressClass.isPublic($0) || (!publicAddresses.isEmpty && publicAddresses.contains(String(cString: $0)))
             } ?? false
         if requestsSent == 0 { originIsPublic = lastIsPublic }
-        guard (originIsPublic || (requestsSent == 0 && request.onlyPublicAddresses)) && !lastIsPublic else {
-            return true
-        }
+        let mustBePublic =
+            requestsSent == 0 ? request.onlyPublicAddresses : originIsPublic && !request.mayEnterLocalNetworks
+        guard mustBePublic && !lastIsPublic else { return true }
         refusedAddress = address.map { String(cString: $0) } ?? "an unknown address"
         return false
     }

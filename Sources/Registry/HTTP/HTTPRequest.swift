@@ -13,6 +13,9 @@ package struct HTTPRequest: Sendable {
     /// Whether it may go only to a public address (`AddressClass`): a
     /// token realm that a registry on the public internet names.
     package var onlyPublicAddresses = false
+    /// Whether a redirect may lead into a local network whatever the
+    /// registry's address: one the user lets (`--allow-local-redirects`).
+    package var mayEnterLocalNetworks = false
 
     /// A request for `url`, an absolute `http` or `https` URL whose
     /// characters need no escaping (the caller has checked it).

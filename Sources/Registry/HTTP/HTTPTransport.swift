@@ -190,7 +190,7 @@ package final class HTTPTransport: Sendable {
             return RegistryError(
                 .accessDenied, reason: .localAddressRefused,
                 message:
-                    "refused to send a request to \(failure.message), an address of a local network, for \(host): a registry on the public internet cannot send requests into a local network (by a redirect or its token realm)"
+                    "refused to send a request to \(failure.message), an address of a local network, for \(host): a registry on the public internet cannot send requests into a local network (by a redirect or its token realm) unless allowed with --allow-local-redirects"
             )
         case .library:
             return RegistryError(
