@@ -60,7 +60,7 @@ public struct RegistryOptions: OptionSection, Equatable {
             Self.self, flag: "--allow-local-redirects", variable: "OCIRPC_ALLOW_LOCAL_REDIRECTS",
             valueName: "HOST[:PORT]",
             help:
-                "let this registry, though on the public internet, redirect into a local network or name a token realm there (repeatable)",
+                "let this registry, though on the public internet, redirect into a local network or name a token realm there (repeatable; variable: comma-separated)",
             repeatable: true
         ) { o, v throws(ConfigurationError) in
             o.localNetworkRegistries.append(try OptionValue.host(v, "--allow-local-redirects"))
