@@ -111,6 +111,9 @@ CURLcode ocirpc_setopt_data_callback(CURL *handle, CURLoption option, ocirpc_dat
 CURLcode ocirpc_setopt_prereq_callback(CURL *handle, ocirpc_prereq_callback value) {
     return api.easy_setopt(handle, CURLOPT_PREREQFUNCTION, value);
 }
+CURLcode ocirpc_setopt_opensocket_callback(CURL *handle, ocirpc_opensocket_callback value) {
+    return api.easy_setopt(handle, CURLOPT_OPENSOCKETFUNCTION, value);
+}
 CURLcode ocirpc_getinfo_long(CURL *handle, CURLINFO info, long *value) { return api.easy_getinfo(handle, info, value); }
 CURLcode ocirpc_getinfo_string(CURL *handle, CURLINFO info, char **value) { return api.easy_getinfo(handle, info, value); }
 CURLcode ocirpc_getinfo_pointer(CURL *handle, CURLINFO info, void **value) { return api.easy_getinfo(handle, info, value); }

@@ -59,6 +59,10 @@ public final class TestHTTPServer: @unchecked Sendable {
     private let lock = NSLock()
     private var stopped = false
     private var connections: Set<Int32> = []
+    private var acceptedCount = 0
+
+    /// Connections accepted so far.
+    public var connectionsAccepted: Int { lock.withLock { acceptedCount } }
 
     /// The loopback address it listens on.
     public let address: String
@@ -101,6 +105,7 @@ public final class TestHTTPServer: @unchecked Sendable {
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
             let accepted = lock.withLock { () -> Bool in
                 guard !stopped else { return false }
+                acceptedCount += 1
                 connections.insert(fd)
                 return true
             }

@@ -78,8 +78,9 @@ import TestFixtures
             return error?.reason == .localAddressRefused && error?.kind == .accessDenied
                 && error?.message.contains("127.0.0.2") == true
         }
-        // libcurl had connected, but no request reached the other host.
+        // Refused before the connection was made.
         #expect(seen.count == 0)
+        #expect(target.connectionsAccepted == 0)
     }
 
     @Test(arguments: ["manifest", "blob"])
@@ -127,6 +128,7 @@ import TestFixtures
             (error as? RegistryError)?.reason == .localAddressRefused
         }
         #expect(seen.count == 0)
+        #expect(realm.connectionsAccepted == 0)
     }
 
     @Test func aRegistryInALocalNetworkMayNameARealmInIt() async throws {
@@ -157,5 +159,25 @@ import TestFixtures
         let client = Self.client(publicAddresses: ["127.0.0.1"], allowing: ["127.0.0.1:\(registry.port)"])
         _ = try? await Self.fetch("manifest", from: registry, with: client)
         #expect(seen.count >= 1)
+    }
+
+    /// A connection kept from an earlier request to the local host is not
+    /// opened again: the request that would go on it is refused instead.
+    @Test func aKeptConnectionIntoALocalNetworkIsRefusedToo() async throws {
+        let (target, seen) = try Self.target()
+        defer { target.stop() }
+        let registry = try Self.redirecting(to: target)
+        defer { registry.stop() }
+        let client = Self.client(publicAddresses: ["127.0.0.1"])
+        // The local host as a registry of its own: allowed, and its connection kept.
+        _ = try await client.fetchManifest(ImageReference.parse("127.0.0.2:\(target.port)/app:v1"))
+        #expect(seen.count == 1)
+        await #expect {
+            try await Self.fetch("manifest", from: registry, with: client)
+        } throws: { error in
+            (error as? RegistryError)?.reason == .localAddressRefused
+        }
+        #expect(seen.count == 1)
+        #expect(target.connectionsAccepted == 1)
     }
 }

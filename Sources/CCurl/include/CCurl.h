@@ -37,6 +37,8 @@ typedef size_t (*ocirpc_data_callback)(char *data, size_t size, size_t count, vo
 CURLcode ocirpc_setopt_data_callback(CURL *handle, CURLoption option, ocirpc_data_callback value);
 typedef int (*ocirpc_prereq_callback)(void *context, char *primary_ip, char *local_ip, int primary_port, int local_port);
 CURLcode ocirpc_setopt_prereq_callback(CURL *handle, ocirpc_prereq_callback value);
+typedef curl_socket_t (*ocirpc_opensocket_callback)(void *context, curlsocktype purpose, struct curl_sockaddr *address);
+CURLcode ocirpc_setopt_opensocket_callback(CURL *handle, ocirpc_opensocket_callback value);
 CURLcode ocirpc_getinfo_long(CURL *handle, CURLINFO info, long *value);
 CURLcode ocirpc_getinfo_string(CURL *handle, CURLINFO info, char **value);
 CURLcode ocirpc_getinfo_pointer(CURL *handle, CURLINFO info, void **value);

@@ -20,6 +20,32 @@ package enum AddressClass {
         return isPublicIPv6(bytes)
     }
 
+    /// Whether the socket address at `address` (a `sockaddr_in` or
+    /// `sockaddr_in6`, as `family` says) is public; any other family is not.
+    package static func isPublic(socketAddress address: UnsafeRawPointer, family: Int32) -> Bool {
+        switch family {
+        case AF_INET:
+            return isPublicIPv4(UInt32(bigEndian: address.loadUnaligned(as: sockaddr_in.self).sin_addr.s_addr))
+        case AF_INET6:
+            let v6 = address.loadUnaligned(as: sockaddr_in6.self).sin6_addr
+            return isPublicIPv6(withUnsafeBytes(of: v6) { Array($0) })
+        default:
+            return false
+        }
+    }
+
+    /// The text of the socket address at `address` (`inet_ntop`), for messages.
+    package static func text(socketAddress address: UnsafeRawPointer, family: Int32) -> String {
+        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+        let offset =
+            family == AF_INET6
+            ? MemoryLayout<sockaddr_in6>.offset(of: \.sin6_addr)! : MemoryLayout<sockaddr_in>.offset(of: \.sin_addr)!
+        guard family == AF_INET || family == AF_INET6,
+            inet_ntop(family, address + offset, &buffer, socklen_t(buffer.count)) != nil
+        else { return "an address of family \(family)" }
+        return String(cString: buffer)
+    }
+
     /// Whether `address` (host order) is public.
     static func isPublicIPv4(_ address: UInt32) -> Bool {
         !localIPv4Networks.contains { network, prefix in address >> (32 - prefix) == network >> (32 - prefix) }

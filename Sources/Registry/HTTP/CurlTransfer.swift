@@ -114,6 +114,17 @@ final class CurlTransfer: @unchecked Sendable {
         ocirpc_setopt_data_callback(handle, CURLOPT_WRITEFUNCTION) { data, size, count, context in
             Unmanaged<CurlTransfer>.fromOpaque(context!).takeUnretainedValue().receiveBody(data, size * count)
         }
+        ocirpc_setopt_opensocket_callback(handle) { context, _, address in
+            guard let address else { return CURL_SOCKET_BAD }
+            let family = address.pointee.family
+            if let context {
+                let transfer = Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
+                let socketAddress = UnsafeRawPointer(address) + MemoryLayout<curl_sockaddr>.offset(of: \.addr)!
+                guard transfer.mayConnect(to: socketAddress, family: family) else { return CURL_SOCKET_BAD }
+            }
+            // Not inherited by the credential helpers the server runs.
+            return socket(family, address.pointee.socktype | Int32(SOCK_CLOEXEC.rawValue), address.pointee.protocol)
+        }
         ocirpc_setopt_prereq_callback(handle) { context, address, _, _, _ in
             let transfer = Unmanaged<CurlTransfer>.fromOpaque(context!).takeUnretainedValue()
             // A connection is ours: from now on, silence counts toward the timeout.
@@ -179,6 +190,7 @@ final class CurlTransfer: @unchecked Sendable {
         ocirpc_setopt_pointer(handle, CURLOPT_HEADERDATA, context)
         ocirpc_setopt_pointer(handle, CURLOPT_WRITEDATA, context)
         ocirpc_setopt_pointer(handle, CURLOPT_PREREQDATA, context)
+        ocirpc_setopt_pointer(handle, CURLOPT_OPENSOCKETDATA, context)
         switch sink {
         case .memory(let limit):
             bodyLimit = limit
@@ -189,6 +201,24 @@ final class CurlTransfer: @unchecked Sendable {
             ocirpc_setopt_offset(handle, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(limit))
         }
         return true
+    }
+
+    /// Whether the request about to go on a connection, new or kept, must
+    /// go to a public address (`maySend`).
+    private var mustBePublic: Bool {
+        requestsSent == 0 ? request.onlyPublicAddresses : originIsPublic && !request.mayEnterLocalNetworks
+    }
+
+    /// Whether libcurl may open a connection to the socket address at
+    /// `address` for the next request: refused, before anything reaches
+    /// it, where `maySend` would refuse the request. A kept connection is
+    /// not opened again, so `maySend` still decides.
+    fileprivate func mayConnect(to address: UnsafeRawPointer, family: Int32) -> Bool {
+        guard mustBePublic, !AddressClass.isPublic(socketAddress: address, family: family) else { return true }
+        let text = AddressClass.text(socketAddress: address, family: family)
+        guard !publicAddresses.contains(text) else { return true }
+        refusedAddress = text
+        return false
     }
 
     /// Whether the request about to go on a connection to `address` (as
@@ -207,9 +237,11 @@ final class CurlTransfer: @unchecked Sendable {
                 AddressClass.isPublic($0) || (!publicAddresses.isEmpty && publicAddresses.contains(String(cString: $0)))
             } ?? false
         if requestsSent == 0 { originIsPublic = lastIsPublic }
-        let mustBePublic =
-            requestsSent == 0 ? request.onlyPublicAddresses : originIsPublic && !request.mayEnterLocalNetworks
-        guard mustBePublic && !lastIsPublic else { return true }
+        guard mustBePublic && !lastIsPublic else {
+            // Another of the host's addresses may have been refused first.
+            refusedAddress = nil
+            return true
+        }
         refusedAddress = address.map { String(cString: $0) } ?? "an unknown address"
         return false
     }
