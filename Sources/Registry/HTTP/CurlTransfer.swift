@@ -122,7 +122,7 @@ final class CurlTransfer: @unchecked Sendable {
                 let socketAddress = UnsafeRawPointer(address) + MemoryLayout<curl_sockaddr>.offset(of: \.addr)!
                 guard transfer.mayConnect(to: socketAddress, family: family) else { return CURL_SOCKET_BAD }
             }
-            // Not inherited by the credential helpers the server runs.
+            // Close-on-exec, as every descriptor the server opens is.
             return socket(family, address.pointee.socktype | Int32(SOCK_CLOEXEC.rawValue), address.pointee.protocol)
         }
         ocirpc_setopt_prereq_callback(handle) { context, address, _, _, _ in
