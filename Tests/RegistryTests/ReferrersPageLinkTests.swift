@@ -21,7 +21,10 @@ import Testing
         #expect(try LinkHeader.nextTarget(in: header) == target)
     }
 
-    @Test(arguments: ["", " ", #"<p>; rel="prev""#, #"<p>; rel="nextpage""#, #"<p>; title="rel=next""#, "<p>"])
+    @Test(arguments: [
+        "", " ", #"<p>; rel="prev""#, #"<p>; rel="nextpage""#, #"<p>; title="rel=next""#, "<p>",
+        #"<p>; rel="prev"; rel="next""#,
+    ])
     func aHeaderNamingNoNextPageHasNone(header: String) throws {
         #expect(try LinkHeader.nextTarget(in: header) == nil)
     }

@@ -69,6 +69,7 @@ private struct Reader {
         let target = Array(bytes[start..<at])
         at += 1
         var isNext = false
+        var sawRelation = false
         while true {
             skip(while: LinkHeader.isSpace)
             guard current == UInt8(ascii: ";") else { break }
@@ -83,10 +84,11 @@ private struct Reader {
                 skip(while: LinkHeader.isSpace)
                 value = current == UInt8(ascii: "\"") ? try quotedString() : token()
             }
-            if Self.lowercased(name) == Array("rel".utf8) {
-                // `rel` is a list of relation types apart by spaces.
-                isNext =
-                    isNext || value.split(separator: 0x20).contains { Self.lowercased(Array($0)) == Array("next".utf8) }
+            // `rel` is a list of relation types apart by spaces; a second
+            // `rel` of a link is ignored (RFC 8288, 3.3).
+            if !sawRelation && Self.lowercased(name) == Array("rel".utf8) {
+                sawRelation = true
+                isNext = value.split(separator: 0x20).contains { Self.lowercased(Array($0)) == Array("next".utf8) }
             }
         }
         guard atEnd || current == UInt8(ascii: ",") else { throw malformed("a link has text after its parameters") }
