@@ -45,26 +45,8 @@ public struct RegistryScheme: Sendable {
             return true
         }
         if host.elementsEqual("[::1]".utf8) { return true }
-        // A canonical dotted quad of decimal octets: the first two decide.
-        // Anything else is a host name: curl reads `010.0.0.1` as octal
+        // Only a canonical dotted quad: curl reads `010.0.0.1` as octal
         // (8.0.0.1), so a leading zero must not make an address look private.
-        var octets = 0, value = 0, digits = 0, first = 0, second = 0
-        for byte in host {
-            if byte == UInt8(ascii: ".") {
-                guard digits > 0, octets < 3 else { return false }
-                if octets == 0 { first = value } else if octets == 1 { second = value }
-                octets += 1
-                value = 0
-                digits = 0
-            } else {
-                guard byte >= 0x30 && byte <= 0x39, digits < 3, !(digits == 1 && value == 0) else { return false }
-                value = value * 10 + Int(byte - 0x30)
-                digits += 1
-                guard value <= 255 else { return false }
-            }
-        }
-        guard octets == 3, digits > 0 else { return false }
-        return first == 127 || first == 10 || (first == 172 && (16...31).contains(second))
-            || (first == 192 && second == 168)
+        return AddressClass.ipv4(host).map(AddressClass.isLoopbackOrPrivateIPv4) ?? false
     }
 }

@@ -48,26 +48,58 @@ package enum AddressClass {
 
     /// Whether `address` (host order) is public.
     static func isPublicIPv4(_ address: UInt32) -> Bool {
-        !localIPv4Networks.contains { network, prefix in address >> (32 - prefix) == network >> (32 - prefix) }
+        !isLoopbackOrPrivateIPv4(address) && !otherLocalIPv4Networks.contains { Self.address(address, within: $0) }
     }
 
-    /// The IPv4 networks that are not public: (address, prefix length).
-    private static let localIPv4Networks: [(UInt32, UInt32)] = [
-        (0x0000_0000, 8),  // 0.0.0.0/8, "this network"
-        (0x0A00_0000, 8),  // 10.0.0.0/8, private
-        (0x6440_0000, 10),  // 100.64.0.0/10, shared (carrier NAT)
+    /// Whether `address` (host order) is loopback (127/8) or private (RFC
+    /// 1918): where a registry is spoken to over plain HTTP unless told
+    /// otherwise (`RegistryScheme`).
+    static func isLoopbackOrPrivateIPv4(_ address: UInt32) -> Bool {
+        loopbackAndPrivateIPv4Networks.contains { Self.address(address, within: $0) }
+    }
+
+    private static func address(_ address: UInt32, within network: (UInt32, UInt32)) -> Bool {
+        address >> (32 - network.1) == network.0 >> (32 - network.1)
+    }
+
+    /// Loopback and private IPv4 networks: (address, prefix length).
+    private static let loopbackAndPrivateIPv4Networks: [(UInt32, UInt32)] = [
         (0x7F00_0000, 8),  // 127.0.0.0/8, loopback
-        (0xA9FE_0000, 16),  // 169.254.0.0/16, link-local (cloud metadata)
+        (0x0A00_0000, 8),  // 10.0.0.0/8, private
         (0xAC10_0000, 12),  // 172.16.0.0/12, private
+        (0xC0A8_0000, 16),  // 192.168.0.0/16, private
+    ]
+
+    /// The other IPv4 networks that are not public.
+    private static let otherLocalIPv4Networks: [(UInt32, UInt32)] = [
+        (0x0000_0000, 8),  // 0.0.0.0/8, "this network"
+        (0x6440_0000, 10),  // 100.64.0.0/10, shared (carrier NAT)
+        (0xA9FE_0000, 16),  // 169.254.0.0/16, link-local (cloud metadata)
         (0xC000_0000, 24),  // 192.0.0.0/24, protocol assignments
         (0xC000_0200, 24),  // 192.0.2.0/24, documentation
-        (0xC0A8_0000, 16),  // 192.168.0.0/16, private
         (0xC612_0000, 15),  // 198.18.0.0/15, benchmarking
         (0xC633_6400, 24),  // 198.51.100.0/24, documentation
         (0xCB00_7100, 24),  // 203.0.113.0/24, documentation
         (0xE000_0000, 4),  // 224.0.0.0/4, multicast
         (0xF000_0000, 4),  // 240.0.0.0/4, reserved and broadcast
     ]
+
+    /// The IPv4 address (host order) `text` is in canonical dotted
+    /// decimal (`inet_pton`: no leading zeros, no octal or hex), or nil.
+    static func ipv4(_ text: some Collection<UInt8>) -> UInt32? {
+        guard text.count <= 15 else { return nil }
+        return withUnsafeTemporaryAllocation(of: CChar.self, capacity: 16) { buffer -> UInt32? in
+            var end = 0
+            for byte in text {
+                buffer[end] = CChar(bitPattern: byte)
+                end += 1
+            }
+            buffer[end] = 0
+            var v4 = in_addr()
+            guard inet_pton(AF_INET, buffer.baseAddress!, &v4) == 1 else { return nil }
+            return UInt32(bigEndian: v4.s_addr)
+        }
+    }
 
     /// Whether the 16 bytes of an IPv6 address are public. An address that
     /// carries an IPv4 one (mapped, NAT64, 6to4) is as public as that one.
