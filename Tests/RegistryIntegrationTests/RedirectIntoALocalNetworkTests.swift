@@ -120,7 +120,10 @@ import TestFixtures
 
     @Test func aPublicRegistryCannotNameATokenRealmInALocalNetwork() async throws {
         let (registry, realm, seen) = try Self.challenging()
-        defer { registry.stop(); realm.stop() }
+        defer {
+            registry.stop()
+            realm.stop()
+        }
         let client = Self.client(publicAddresses: ["127.0.0.1"])
         await #expect {
             try await Self.fetch("manifest", from: registry, with: client)
@@ -131,11 +134,21 @@ import TestFixtures
         #expect(realm.connectionsAccepted == 0)
     }
 
-    @Test func aRegistryInALocalNetworkMayNameARealmInIt() async throws {
+    /// A realm in a local network is asked where the registry is in one
+    /// too, or where the user allows it (`--allow-local-redirects`).
+    @Test(arguments: [false, true])
+    func aRealmInALocalNetworkIsAskedWhereAllowed(registryIsPublicButAllowed: Bool) async throws {
         let (registry, realm, seen) = try Self.challenging()
-        defer { registry.stop(); realm.stop() }
+        defer {
+            registry.stop()
+            realm.stop()
+        }
+        let client =
+            registryIsPublicButAllowed
+            ? Self.client(publicAddresses: ["127.0.0.1"], allowing: ["127.0.0.1:\(registry.port)"])
+            : Self.client(publicAddresses: [])
         // The registry answers 401 whatever the token: only the realm's visit counts here.
-        _ = try? await Self.fetch("manifest", from: registry, with: Self.client(publicAddresses: []))
+        _ = try? await Self.fetch("manifest", from: registry, with: client)
         #expect(seen.count >= 1)
     }
 
@@ -148,17 +161,6 @@ import TestFixtures
         let client = Self.client(publicAddresses: ["127.0.0.1"], allowing: ["127.0.0.1:\(registry.port)"])
         try await Self.fetch("manifest", from: registry, with: client)
         #expect(seen.count == 1)
-    }
-
-    @Test func aRegistryTheUserAllowsMayNameARealmInALocalNetwork() async throws {
-        let (registry, realm, seen) = try Self.challenging()
-        defer {
-            registry.stop()
-            realm.stop()
-        }
-        let client = Self.client(publicAddresses: ["127.0.0.1"], allowing: ["127.0.0.1:\(registry.port)"])
-        _ = try? await Self.fetch("manifest", from: registry, with: client)
-        #expect(seen.count >= 1)
     }
 
     /// A connection kept from an earlier request to the local host is not
