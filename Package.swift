@@ -86,6 +86,7 @@ let package = Package(
         .testTarget(name: "JSONTests", dependencies: ["JSON", "TestFixtures"]),
         .testTarget(name: "FramingTests", dependencies: ["Framing", "Memory", "TestFixtures"]),
         .testTarget(name: "MemoryTests", dependencies: ["Memory"]),
+        .testTarget(name: "LoggingTests", dependencies: ["Logging", "JSON"]),
         .testTarget(
             name: "RegistryTests",
             dependencies: ["Reasons", "Options", "Registry", "JSON", "Locking", "Memory", "TestFixtures"]),

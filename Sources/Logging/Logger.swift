@@ -80,14 +80,12 @@ public final class Logger: Sendable {
         let time = Self.timestamp()
         switch format {
         case .text:
-            line.append(contentsOf: "\(time) \(level.name) \(message)".utf8)
+            line.append(contentsOf: "\(time) \(level.name) ".utf8)
+            Self.appendEscapingControls(message, quoted: false, to: &line)
             for (key, value) in fields {
                 line.append(contentsOf: " \(key)=".utf8)
-                if value.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" }) || value.isEmpty {
-                    JSONWriter.writeString(value, into: &line)
-                } else {
-                    line.append(contentsOf: value.utf8)
-                }
+                let plain = !value.isEmpty && !value.unicodeScalars.contains { $0 == " " || $0 == "\"" || $0 == "=" }
+                Self.appendEscapingControls(value, quoted: !plain, to: &line)
             }
         case .json:
             var object = JSONObject()
@@ -108,6 +106,34 @@ public final class Logger: Sendable {
                 }
             }
         }
+    }
+
+    /// `text`, quoted when asked (`"` and `\\` escaped then), with every
+    /// control character written as `\\u00XX`: a line of text is one line,
+    /// and a value that came from outside (a ref, a method name) can
+    /// neither start a forged line nor send a terminal its escapes.
+    static func appendEscapingControls(_ text: String, quoted: Bool, to line: inout [UInt8]) {
+        // Mostly there is nothing to escape (0xC2 leads U+0080-U+00BF).
+        if !quoted && !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == 0xC2 }) {
+            line.append(contentsOf: text.utf8)
+            return
+        }
+        if quoted { line.append(UInt8(ascii: "\"")) }
+        for scalar in text.unicodeScalars {
+            switch scalar.value {
+            case 0..<0x20, 0x7F...0x9F:
+                let hex = Array("0123456789abcdef".utf8)
+                line.append(contentsOf: "\\u00".utf8)
+                line.append(hex[Int(scalar.value >> 4)])
+                line.append(hex[Int(scalar.value & 0xF)])
+            case 0x22 where quoted, 0x5C where quoted:
+                line.append(UInt8(ascii: "\\"))
+                line.append(UInt8(scalar.value))
+            default:
+                line.append(contentsOf: String(scalar).utf8)
+            }
+        }
+        if quoted { line.append(UInt8(ascii: "\"")) }
     }
 
     /// Current UTC time as RFC 3339 with milliseconds.
