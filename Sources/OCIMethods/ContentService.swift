@@ -363,8 +363,8 @@ final class ContentService: Sendable {
     }
 
     /// The `image_referrers` answer: the manifests referring to what `ref`
-    /// names, shaped from their index's bytes (`JSONTape`), which are
-    /// taken from the memory budget while shaped (`ShapingCharge`).
+    /// names, shaped from the bytes of their listing's pages (`JSONTape`),
+    /// which are taken from the memory budget while shaped (`ShapingCharge`).
     func referrersAnswer(_ ref: ImageReference) async throws -> JSONValue {
         let digest = try await digest(of: ref)
         guard let listing = try await source.fetchReferrers(ref.pinned(to: digest)) else {

@@ -72,8 +72,8 @@ package enum Shapes {
     }
 
     /// The referrers answer of a listing in `count` pages: the referrers
-    /// of each page in order, in one array. `page` hands the index of the
-    /// page it is given the number of to the function it is given.
+    /// of each page in order, in one array. `page(number, write)` calls
+    /// `write` with the index of page `number` (from 0).
     package static func referrers<Index: JSONDocumentNode>(
         pages count: Int, repository name: String, page: (Int, (Index) -> Void) -> Void
     ) throws(AnswerTooLarge) -> JSONValue {
