@@ -55,7 +55,8 @@ extension RegistryClient {
     /// asked for with the same credentials, so it must be the same listing
     /// on the same origin (the same URL with another query); at most
     /// `maxReferrersPages` pages, and `maxManifestBytes` for all of them
-    /// together. When the registry does not support the API (404 on that
+    /// together; no page is asked for once the listing has taken the
+    /// transport's `requestTimeout`. When the registry does not support the API (404 on that
     /// endpoint), falls back to the referrers tag schema (`<repo>:sha256-<hex>`
     /// holding an index). Only the registry's 404 on the fallback tag means
     /// none: any other answer, and any page that cannot be read, is an
@@ -95,6 +96,11 @@ extension RegistryClient {
         var total = 0
         var response = first
         var requested: Set<String> = [listing]
+        // Each page is one request, bounded on its own; the listing is
+        // bounded too, so that a registry slow on every page cannot hold
+        // the call for 64 of them.
+        let limit = min(configuration.transport.requestTimeout, 86_400)
+        let deadline = ContinuousClock.now + .milliseconds(Int(limit * 1000))
         while true {
             let what =
                 pages.isEmpty
@@ -119,6 +125,13 @@ extension RegistryClient {
                 throw RegistryError(
                     .limitExceeded, reason: .tooManyPages,
                     message: "the referrers of \(reference) have more than \(Self.maxReferrersPages) pages")
+            }
+            guard ContinuousClock.now < deadline else {
+                throw RegistryError(
+                    .unavailable, reason: .timeout,
+                    message:
+                        "the referrers of \(reference) took longer than \(limit) s in all (--request-timeout), after \(pages.count) pages"
+                )
             }
             guard requested.insert(next).inserted else {
                 throw RegistryError(

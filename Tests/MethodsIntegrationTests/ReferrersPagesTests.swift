@@ -170,6 +170,29 @@ import TestFixtures
         await rig.close()
     }
 
+    /// Each page comes within the request timeout; the listing does not.
+    @Test func aListingSlowerInAllThanTheRequestTimeoutStops() async throws {
+        let rig = try Rig(["--request-timeout", "1s"])
+        let image = rig.registry.image("app", tag: "v1", layers: [])
+        rig.registry.script { request in
+            guard request.path.contains("/referrers/") else { return nil }
+            let number = request.query["page"].flatMap { Int($0) } ?? 1
+            // About 0.4 s a page: each within the timeout.
+            let body = Self.index([Self.referrer(number)])
+            return .drip(
+                status: 200,
+                headers: [
+                    ("Content-Type", "application/vnd.oci.image.index.v1+json"),
+                    ("Link", "<?page=\(number + 1)>; rel=next"),
+                ], body: body, interval: 0.4 / Double(body.count))
+        }
+        let answer = try await rig.session.call("ec.oci.image_referrers", [rig.ref("app", image)])
+        #expect(answer.errorReason == "timeout", "\(answer.jsonText)")
+        #expect((1...6).contains(referrersRequests(rig).count), "\(referrersRequests(rig).count)")
+        try await rig.expectStillServing()
+        await rig.close()
+    }
+
     /// Each page is under the limit of one index; together they are over it.
     @Test func pagesOverTheIndexLimitTogetherAreRefused() async throws {
         let rig = try Rig()
