@@ -600,7 +600,7 @@ enum OpenRPCDocument {
           "$ref": "#/components/errors/InternalError"
         }
       ],
-      "description": "Falls back to the tag schema only when the Referrers API answers 404; an empty list only when the fallback tag is 404 too. Any other answer is an error. A paginated listing is read to its end: every page its Link headers name (rel=\"next\"), which must be the same URL with another query (else -32006 invalid_page_link), at most 64 pages (-32005 too_many_pages) and 4 MiB for all pages together (-32005 manifest_too_large). An API answer without its manifests array is -32006 invalid_manifest."
+      "description": "Falls back to the tag schema only when the Referrers API answers 404; an empty list only when the fallback tag is 404 too. Any other answer is an error. A paginated listing is read to its end: every page its Link headers name (rel=\"next\"), which must be the same URL with another query (else -32006 invalid_page_link), at most 64 pages (-32005 too_many_pages) and 4 MiB for all pages together (-32005 manifest_too_large), all within --request-timeout (-32004 timeout). An API answer without its manifests array is -32006 invalid_manifest."
     },
     {
       "name": "initialize",
