@@ -22,6 +22,10 @@ final class ContentService: Sendable {
     static let defaultMaxDecompressedBytes = 8 << 30
     /// Archive entries larger than this are skipped (`blob_files`, `image_files`).
     static let maxEntryBytes = 500 << 20
+    /// The most layers an image may list for `image_files`, which downloads
+    /// each: a 4 MiB manifest can list some 40,000, each a request bounded
+    /// only on its own (Docker stops near 127).
+    static let maxImageLayers = 1000
 
     /// Where content comes from when the caches do not have it.
     let source: any ContentSource
@@ -132,8 +136,14 @@ final class ContentService: Sendable {
         try await withImageManifest(of: try await manifest(ref), ref: ref, platform: platform, answer: false) { root in
             var layers: [(digest: Digest, size: Int?)] = []
             var invalid = false
+            var tooMany = false
             _ = root.member("layers")?.forEachElement { layer in
-                guard !invalid, let digest = layer.member("digest")?.stringText.flatMap(Digest.init) else {
+                guard !invalid, !tooMany else { return }
+                guard layers.count < Self.maxImageLayers else {
+                    tooMany = true
+                    return
+                }
+                guard let digest = layer.member("digest")?.stringText.flatMap(Digest.init) else {
                     invalid = true
                     return
                 }
@@ -143,6 +153,13 @@ final class ContentService: Sendable {
             guard !invalid else {
                 throw RPCError(
                     .unsupportedContent, reason: .invalidManifest, message: "a layer of \(ref) has no valid digest")
+            }
+            guard !tooMany else {
+                throw RPCError(
+                    .limitExceeded, reason: .tooManyLayers,
+                    message:
+                        "\(ref) lists more than \(Self.maxImageLayers) layers, each of which image_files would download"
+                )
             }
             return layers
         }

@@ -61,6 +61,7 @@ public enum ErrorReason: String, Sendable, CaseIterable, Equatable {
     case memoryLimit = "memory_limit"
     case downloadLimit = "download_limit"
     case tooManyPages = "too_many_pages"
+    case tooManyLayers = "too_many_layers"
     // -32006: content the method cannot use.
     case unexpectedMediaType = "unexpected_media_type"
     case noMatchingPlatform = "no_matching_platform"

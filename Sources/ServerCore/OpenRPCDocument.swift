@@ -1227,6 +1227,7 @@ enum OpenRPCDocument {
               "memory_limit",
               "download_limit",
               "too_many_pages",
+              "too_many_layers",
               "unexpected_media_type",
               "no_matching_platform",
               "binary_content",
@@ -1392,7 +1393,7 @@ enum OpenRPCDocument {
         "code": -32005,
         "message": "Limit exceeded",
         "data": {
-          "reasons": "manifest_too_large, entry_too_large, archive_too_large, blob_too_large, name_too_long, decompression_limit, yaml_too_large, response_too_large, headers_too_large, memory_limit, download_limit, too_many_pages"
+          "reasons": "manifest_too_large, entry_too_large, archive_too_large, blob_too_large, name_too_long, decompression_limit, yaml_too_large, response_too_large, headers_too_large, memory_limit, download_limit, too_many_pages, too_many_layers"
         }
       },
       "UnsupportedContent": {

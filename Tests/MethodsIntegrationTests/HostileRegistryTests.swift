@@ -57,6 +57,34 @@ import TestFixtures
         }
     }
 
+    /// The layers `image_files` takes (`ContentService.maxImageLayers`, in SECURITY.md).
+    static let maxImageLayers = 1000
+
+    /// `image_files` downloads every layer an image lists: one that lists
+    /// more than it takes is refused before any is downloaded.
+    @Test(arguments: [Self.maxImageLayers, Self.maxImageLayers + 1])
+    func anImageListingTooManyLayersIsRefusedBeforeAnyDownload(layers: Int) async throws {
+        let rig = try Rig()
+        var tar = TarBuilder()
+        tar.file("etc/wanted.yaml", "a: 1")
+        let image = rig.registry.image(
+            "app", layers: [[UInt8]](repeating: Compressors.gzip(tar.archive), count: layers))
+        let answer = try await rig.session.call("ec.oci.image_files", [rig.ref("app", image), ["etc"]])
+        let blobRequests = rig.registry.requests.filter { $0.path.contains("/blobs/") }.count
+        if layers > Self.maxImageLayers {
+            #expect(answer.errorReason == "too_many_layers", "\(answer.jsonText)")
+            #expect(answer.errorCode == -32005)
+            #expect(blobRequests == 0)
+        } else {
+            #expect(
+                answer["result"]?["etc/wanted.yaml"] == ["a": 1], Comment(rawValue: String(answer.jsonText.prefix(300)))
+            )
+            #expect(blobRequests >= 1)
+        }
+        try await rig.expectStillServing()
+        await rig.close()
+    }
+
     @Test(arguments: ["pax", "base256", "paxLength"])
     func craftedTarSizesAreErrorsNotCrashes(kind: String) async throws {
         let rig = try Rig()
