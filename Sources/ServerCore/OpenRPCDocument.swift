@@ -403,7 +403,7 @@ enum OpenRPCDocument {
           "$ref": "#/components/schemas/FilesResult"
         }
       },
-      "description": "A file is returned when its directory equals one of paths (cleaned, case-insensitive) and its extension is .yaml, .yml or .json.",
+      "description": "A file is returned when its directory equals one of paths (cleaned, case-insensitive) and its extension is .yaml, .yml or .json. An image that lists more than 1,000 layers is -32005 too_many_layers, before any layer is downloaded.",
       "x-positional": [
         "ref",
         "paths"
