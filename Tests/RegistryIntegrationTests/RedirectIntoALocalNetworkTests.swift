@@ -44,6 +44,18 @@ import TestFixtures
         return (server, seen)
     }
 
+    /// The host behind a redirect (127.0.0.2), what it has read, and the
+    /// registry (127.0.0.1) that redirects every request to it.
+    static func redirect() throws -> (target: TestHTTPServer, seen: Seen, registry: TestHTTPServer) {
+        let (target, seen) = try target()
+        do {
+            return (target, seen, try redirecting(to: target))
+        } catch {
+            target.stop()
+            throw error
+        }
+    }
+
     static func client(publicAddresses: Set<String>, allowing registries: Set<String> = []) -> RegistryClient {
         var configuration = RegistryClient.Configuration()
         configuration.transport.retries = 0
@@ -66,10 +78,11 @@ import TestFixtures
 
     @Test(arguments: ["manifest", "blob"])
     func aPublicRegistryCannotRedirectIntoALocalNetwork(what: String) async throws {
-        let (target, seen) = try Self.target()
-        defer { target.stop() }
-        let registry = try Self.redirecting(to: target)
-        defer { registry.stop() }
+        let (target, seen, registry) = try Self.redirect()
+        defer {
+            registry.stop()
+            target.stop()
+        }
         let client = Self.client(publicAddresses: ["127.0.0.1"])
         await #expect {
             try await Self.fetch(what, from: registry, with: client)
@@ -83,23 +96,23 @@ import TestFixtures
         #expect(target.connectionsAccepted == 0)
     }
 
-    @Test(arguments: ["manifest", "blob"])
-    func aRegistryInALocalNetworkMayRedirectWithinIt(what: String) async throws {
-        let (target, seen) = try Self.target()
-        defer { target.stop() }
-        let registry = try Self.redirecting(to: target)
-        defer { registry.stop() }
-        try await Self.fetch(what, from: registry, with: Self.client(publicAddresses: []))
-        #expect(seen.count == 1)
-    }
-
-    @Test func aPublicRegistryMayRedirectToAnotherPublicAddress() async throws {
-        let (target, seen) = try Self.target()
-        defer { target.stop() }
-        let registry = try Self.redirecting(to: target)
-        defer { registry.stop() }
-        try await Self.fetch(
-            "manifest", from: registry, with: Self.client(publicAddresses: ["127.0.0.1", "127.0.0.2"]))
+    /// A redirect is followed where the registry is itself in a local
+    /// network, where both addresses are public, and where the user allows
+    /// the registry (`--allow-local-redirects`).
+    @Test(
+        arguments: [
+            ("manifest", [], false), ("blob", [], false), ("manifest", ["127.0.0.1", "127.0.0.2"], false),
+            ("manifest", ["127.0.0.1"], true),
+        ] as [(String, Set<String>, Bool)])
+    func aRedirectIsFollowedWhereAllowed(what: String, publicAddresses: Set<String>, allowed: Bool) async throws {
+        let (target, seen, registry) = try Self.redirect()
+        defer {
+            registry.stop()
+            target.stop()
+        }
+        let client = Self.client(
+            publicAddresses: publicAddresses, allowing: allowed ? ["127.0.0.1:\(registry.port)"] : [])
+        try await Self.fetch(what, from: registry, with: client)
         #expect(seen.count == 1)
     }
 
@@ -152,24 +165,14 @@ import TestFixtures
         #expect(seen.count >= 1)
     }
 
-    /// `--allow-local-redirects` names registries that may, wherever they are.
-    @Test func aRegistryTheUserAllowsMayRedirectIntoALocalNetwork() async throws {
-        let (target, seen) = try Self.target()
-        defer { target.stop() }
-        let registry = try Self.redirecting(to: target)
-        defer { registry.stop() }
-        let client = Self.client(publicAddresses: ["127.0.0.1"], allowing: ["127.0.0.1:\(registry.port)"])
-        try await Self.fetch("manifest", from: registry, with: client)
-        #expect(seen.count == 1)
-    }
-
     /// A connection kept from an earlier request to the local host is not
     /// opened again: the request that would go on it is refused instead.
     @Test func aKeptConnectionIntoALocalNetworkIsRefusedToo() async throws {
-        let (target, seen) = try Self.target()
-        defer { target.stop() }
-        let registry = try Self.redirecting(to: target)
-        defer { registry.stop() }
+        let (target, seen, registry) = try Self.redirect()
+        defer {
+            registry.stop()
+            target.stop()
+        }
         let client = Self.client(publicAddresses: ["127.0.0.1"])
         // The local host as a registry of its own: allowed, and its connection kept.
         _ = try await client.fetchManifest(ImageReference.parse("127.0.0.2:\(target.port)/app:v1"))
