@@ -10,7 +10,9 @@ extension DiskCache {
 
     /// Bumped whenever the shape of a derived result changes: results of an
     /// older format are never read.
-    static let derivedFormat = "1"
+    /// "2": `image_files` reads only manifests Go reads the same way
+    /// (`ManifestTypeCheck`); a result of "1" may come from one it refuses.
+    static let derivedFormat = "2"
 
     /// A result derived from content (`parsed_blob`, `blob_files`,
     /// `image_files`) under `kind` and `key` (which names the repository,

@@ -16,10 +16,16 @@ package protocol JSONDocumentNode {
     var isObject: Bool { get }
     var isArray: Bool { get }
     var isString: Bool { get }
+    var isNull: Bool { get }
     /// The string's decoded text; nil when this is not a string.
     var stringText: String? { get }
     /// The number's text; nil when this is not a number.
     var numberText: String? { get }
+    /// What `body` makes of the string's decoded UTF-8 (no `String` made);
+    /// nil when this is not a string.
+    func withStringUTF8<T>(_ body: (UnsafeBufferPointer<UInt8>) -> T) -> T?
+    /// What `body` makes of the number's text; nil when this is not a number.
+    func withNumberUTF8<T>(_ body: (UnsafeBufferPointer<UInt8>) -> T) -> T?
     /// Appends this string as `JSONWriter` writes it; false, with nothing
     /// appended, when this is not a string.
     func writeString(into out: inout OutputBytes) -> Bool
@@ -45,6 +51,9 @@ package struct JSONMemberKey: Hashable {
     init(decoded: UnsafeBufferPointer<UInt8>) { storage = .decoded(decoded) }
     /// A decoded key.
     package init(text: String) { storage = .text(text) }
+
+    /// What `body` makes of the key's decoded UTF-8.
+    package func withUTF8<T>(_ body: (UnsafeBufferPointer<UInt8>) -> T) -> T { withBytes(body) }
 
     /// What `body` makes of the key's bytes.
     private func withBytes<T>(_ body: (UnsafeBufferPointer<UInt8>) -> T) -> T {
@@ -115,6 +124,16 @@ extension JSONValue: JSONDocumentNode {
     package var isArray: Bool { arrayValue != nil }
     package var isString: Bool { stringValue != nil }
     package var stringText: String? { stringValue }
+
+    package func withStringUTF8<T>(_ body: (UnsafeBufferPointer<UInt8>) -> T) -> T? {
+        guard var text = stringValue else { return nil }
+        return text.withUTF8(body)
+    }
+
+    package func withNumberUTF8<T>(_ body: (UnsafeBufferPointer<UInt8>) -> T) -> T? {
+        guard var text = numberText else { return nil }
+        return text.withUTF8(body)
+    }
 
     package func writeString(into out: inout OutputBytes) -> Bool {
         guard let text = stringValue else { return false }

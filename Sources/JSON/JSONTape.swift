@@ -168,6 +168,21 @@ package struct JSONTape: Sendable {
         package var isObject: Bool { entry.kind == .object }
         package var isArray: Bool { entry.kind == .array }
         package var isString: Bool { entry.kind == .string || entry.kind == .escapedString }
+        package var isNull: Bool { entry.kind == .null }
+
+        package func withStringUTF8<T>(_ body: (UnsafeBufferPointer<UInt8>) -> T) -> T? {
+            let entry = entry
+            switch entry.kind {
+            case .string: return body(bytes(of: entry))
+            case .escapedString: return body(decodedText(entry))
+            default: return nil
+            }
+        }
+
+        package func withNumberUTF8<T>(_ body: (UnsafeBufferPointer<UInt8>) -> T) -> T? {
+            let entry = entry
+            return entry.kind == .number ? body(bytes(of: entry)) : nil
+        }
 
         package var stringText: String? {
             let entry = entry

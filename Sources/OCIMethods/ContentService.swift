@@ -202,13 +202,27 @@ final class ContentService: Sendable {
     }
 
     /// What `body` makes of `manifest`, read on its tape (`shaping(_:answer:notJSON:_:)`),
-    /// with room for an answer made from it when `answer`.
+    /// with room for an answer made from it when `answer`. A manifest Go
+    /// would read otherwise is refused first (`ManifestTypeCheck`).
     func shaping<T>(
         _ manifest: FetchedManifest, ref: ImageReference, answer: Bool, _ body: (JSONTape.Node) throws -> T
     ) throws -> T {
         try shaping(
             manifest.bytes, answer: answer ? Shapes.maxAnswerBytes(forText: manifest.bytes.count) : 0,
-            notJSON: "the manifest of \(ref) is not a JSON object", body)
+            notJSON: "the manifest of \(ref) is not a JSON object"
+        ) { root in
+            try Self.requireGoReading(root, of: "the manifest of \(ref)")
+            return try body(root)
+        }
+    }
+
+    /// Refuses a document Go's readers would refuse, or read otherwise
+    /// than its shaping does (`ManifestTypeCheck`): `invalid_manifest`.
+    static func requireGoReading<Node: JSONDocumentNode>(_ document: Node, of what: @autoclosure () -> String)
+        throws(RPCError)
+    {
+        guard let problem = ManifestTypeCheck.problem(in: document) else { return }
+        throw RPCError(.unsupportedContent, reason: .invalidManifest, message: "\(what()) is refused: \(problem)")
     }
 
     /// What `body` makes of the JSON object `text` is, read on its tape,
@@ -396,6 +410,9 @@ final class ContentService: Sendable {
                 let which = listing.pages.count > 1 ? " (page \(number + 1))" : ""
                 let tape = try Self.objectTape(
                     page.bytes, notJSON: "the referrers of \(ref) are not a JSON index\(which)")
+                try tape.withRoot { root throws(RPCError) in
+                    try Self.requireGoReading(root, of: "the referrers of \(ref)\(which)")
+                }
                 // An answer of the API without its list is a failure, not "none".
                 guard !listing.fromTheAPI || tape.withRoot({ $0.member("manifests")?.isArray == true }) else {
                     throw RPCError(

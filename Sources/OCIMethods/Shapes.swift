@@ -167,7 +167,7 @@ package enum Shapes {
         out.append(#","digest":"#)
         string(digest, &out)
         out.append(#","data":"#)
-        string(decodedData(data?.stringText), &out)
+        string(decodedData(data), &out)
         out.append(#","urls":"#)
         writeStringArray(urls, into: &out)
         out.append(#","annotations":"#)
@@ -227,11 +227,12 @@ package enum Shapes {
     /// The string members of an object, each key once: where it first
     /// came, with the last string it was given (a key's later members
     /// replace its value, as a lookup sees the last). Keys are told apart
-    /// by their bytes.
+    /// by their bytes. A `null` member is `""`, as Go reads it into a
+    /// `map[string]string`.
     private static func writeStringMap<Node: JSONDocumentNode>(_ value: Node?, into out: inout OutputBytes) {
         var entries: [(key: JSONMemberKey, value: Node)] = []
         _ = value?.forEachMember { key, value in
-            if value.isString { entries.append((key, value)) }
+            if value.isString || value.isNull { entries.append((key, value)) }
         }
         // Mostly each key comes once: then the members are written as they are.
         if entries.count > 16 || hasRepeatedKey(entries) {
@@ -243,7 +244,7 @@ package enum Shapes {
             if place > 0 { out.append(",") }
             entry.key.write(into: &out)
             out.append(":")
-            _ = entry.value.writeString(into: &out)
+            string(entry.value, &out)
         }
         out.append("}")
     }
@@ -277,15 +278,16 @@ package enum Shapes {
         return false
     }
 
-    /// The string elements of an array (none when it is not one).
+    /// The string elements of an array (none when it is not one), a
+    /// `null` one as `""` (as Go reads it into a `[]string`).
     private static func writeStringArray<Node: JSONDocumentNode>(_ value: Node?, into out: inout OutputBytes) {
         out.append("[")
         var first = true
         _ = value?.forEachElement { element in
-            guard element.isString, !out.overflowed else { return }
+            guard element.isString || element.isNull, !out.overflowed else { return }
             if !first { out.append(",") }
             first = false
-            _ = element.writeString(into: &out)
+            string(element, &out)
         }
         out.append("]")
     }
@@ -312,8 +314,10 @@ package enum Shapes {
         JSONWriter.write(.number(text ?? "0"), into: &out)
     }
 
-    private static func decodedData(_ base64: String?) -> String {
-        guard let base64, !base64.isEmpty, let data = Data(base64Encoded: base64) else { return "" }
+    /// A descriptor's `data`, decoded as Go decodes it (`Base64Text`), as
+    /// text; `""` for none or text that is not base64.
+    private static func decodedData<Node: JSONDocumentNode>(_ node: Node?) -> String {
+        guard let data = node?.withStringUTF8(Base64Text.decode) ?? nil else { return "" }
         return String(decoding: data, as: UTF8.self)
     }
 }

@@ -47,6 +47,12 @@ public struct Digest: Sendable, Hashable, CustomStringConvertible {
         description = String(decoding: utf8, as: UTF8.self)
     }
 
+    /// Whether the UTF-8 bytes are `sha256:<64 hex>` or `sha512:<128 hex>`
+    /// (no text made).
+    package static func isDigest(utf8: UnsafeBufferPointer<UInt8>) -> Bool {
+        algorithm(of: utf8) != nil
+    }
+
     /// The algorithm of the digest `utf8` is, nil when it is not one.
     private static func algorithm(of utf8: UnsafeBufferPointer<UInt8>) -> Algorithm? {
         guard let colon = utf8.firstIndex(of: UInt8(ascii: ":")),

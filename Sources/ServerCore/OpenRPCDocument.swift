@@ -9,7 +9,7 @@ enum OpenRPCDocument {
   "info": {
     "title": "ocirpc",
     "version": "1",
-    "description": "The ec.oci.* policy builtins served as JSON-RPC 2.0 over stdio (protocol version 1). Framing: one message per line, or LSP Content-Length framing detected from the first bytes. Every error carries data.reason; credentials never appear in any message. Fail closed: an empty answer ([] or {}) or a left-out entry means the registry said so (a 404 on the thing itself); a registry that fails, refuses, times out or sends content over a limit gives an error, in every method.",
+    "description": "The ec.oci.* policy builtins served as JSON-RPC 2.0 over stdio (protocol version 1). Framing: one message per line, or LSP Content-Length framing detected from the first bytes. Every error carries data.reason; credentials never appear in any message. Fail closed: an empty answer ([] or {}) or a left-out entry means the registry said so (a 404 on the thing itself); a registry that fails, refuses, times out or sends content over a limit gives an error, in every method. Manifests, indexes and referrers listings are read as Go's encoding/json reads them into go-containerregistry's types (the original's reading): a field the answer uses that has another type than Go's, a key that is such a field's name in other letters (\"Layers\"), or such a field given twice is -32006 invalid_manifest, never an answer with the field empty.",
     "license": {
       "name": "Apache-2.0"
     }

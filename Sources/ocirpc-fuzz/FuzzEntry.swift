@@ -36,6 +36,9 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         case (.success(let tree), .success(let tape)):
             // What shaping is charged for bounds what it holds.
             precondition(tape.heldBytes <= JSONTape.maxHeldBytes(forText: bytes.count), "tape over its bound")
+            // The check of what Go reads otherwise finds the same on both.
+            let problem = tape.withRoot { ManifestTypeCheck.problem(in: $0) }
+            precondition(ManifestTypeCheck.problem(in: tree) == problem, "the checks differ")
             for kind in 0..<3 {
                 func shape<Node: JSONDocumentNode>(_ node: Node) -> Result<JSONValue, Shapes.AnswerTooLarge> {
                     Result { () throws(Shapes.AnswerTooLarge) in

@@ -122,6 +122,20 @@ private func shapedBothWays(_ text: [UInt8], index: Bool = false) -> (tree: Stri
         #expect(compared > 8_000, "\(compared)")
     }
 
+    /// A `null` where a string belongs in a list or a map is `""`, as Go
+    /// reads it into a `[]string` or a `map[string]string`; other values
+    /// there are left out (the manifest check refuses them first).
+    @Test func nullStringsInListsAndMapsAreEmptyStrings() throws {
+        let text =
+            #"{"annotations":{"a":null,"b":"x","c":1},"layers":[{"urls":[null,"u",2],"platform":{"features":[null]}}]}"#
+        let both = try #require(shapedBothWays(Array(text.utf8)))
+        #expect(both.tree == both.tape)
+        let shaped = try JSONParser.parse(both.tape)
+        #expect(shaped["annotations"] == ["a": "", "b": "x"])
+        #expect(shaped["layers"]?.arrayValue?.first?["urls"] == ["", "u"])
+        #expect(shaped["layers"]?.arrayValue?.first?["platform"]?["features"] == [""])
+    }
+
     /// Annotation keys written precomposed and decomposed are two keys
     /// (as Go keeps them), both kept, from the tree and from the bytes.
     @Test func annotationKeysAreToldApartByTheirBytes() throws {

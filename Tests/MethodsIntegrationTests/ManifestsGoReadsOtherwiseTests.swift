@@ -1,0 +1,128 @@
+import Foundation
+import JSON
+import Registry
+import Testing
+import TestFixtures
+
+/// Manifests that Go's readers (the original builtins, the registry, the
+/// runtime that pulls the image) read otherwise than a plain lookup of
+/// their keys, through the binary: refused as `invalid_manifest`, never
+/// answered as if a field were empty.
+@Suite(.serialized, .needsDockerRegistry) struct ManifestsGoReadsOtherwiseTests {
+    /// The text of an image manifest over one layer and a config, with
+    /// `layers` and `config` written as the argument says.
+    static func manifest(_ spelling: String, config: String, layer: (digest: String, size: Int)) -> String {
+        let configDescriptor = #"{"mediaType":"\#(Expected.ociConfig)","size":2,"digest":"\#(config)"}"#
+        let layerList = #"[{"mediaType":"\#(Expected.gzipLayer)","size":\#(layer.size),"digest":"\#(layer.digest)"}]"#
+        let members: String
+        switch spelling {
+        case "config twice":
+            // Go merges the two: the config is the first one's digest.
+            members =
+                #""config":\#(configDescriptor),"config":{"mediaType":"\#(Expected.ociConfig)"},"layers":\#(layerList)"#
+        case let key:
+            members = #""config":\#(configDescriptor),"\#(key)":\#(layerList)"#
+        }
+        return #"{"schemaVersion":2,"mediaType":"\#(Expected.oci)",\#(members)}"#
+    }
+
+    /// Distribution takes each of these (Go matches `Layers` to `layers`
+    /// and merges a repeated `config`), and a runtime pulling the image
+    /// unpacks its layer. Read with exact lookups they answered with no
+    /// layers, or a config without a digest, and `image_files` found
+    /// nothing in the image.
+    @Test(arguments: ["layers", "Layers", "LAYERS", "config twice"])
+    func aManifestTheRegistryReadsOtherwiseIsRefused(spelling: String) async throws {
+        let rig = try await Rig.start()
+        var tar = TarBuilder()
+        tar.file("etc/policy.yaml", "allowed: false")
+        let layer = Compressors.gzip(tar.archive)
+        let layerDigest = try await rig.registry.pushBlob("app", Data(layer))
+        let config = try await rig.registry.pushBlob("app", Data("{}".utf8))
+        let text = Self.manifest(spelling, config: config, layer: (layerDigest, layer.count))
+        let digest = try await rig.registry.pushManifest("app", "v1", Data(text.utf8), mediaType: Expected.oci)
+        let ref = JSONValue.string(rig.ref("app", digest))
+
+        let shaped = try await rig.session.call("ec.oci.image_manifest", [ref])
+        let files = try await rig.session.call("ec.oci.image_files", [ref, ["etc"]])
+        let byTag = try await rig.session.call("ec.oci.image_manifests", [[.string(rig.ref("app", "v1"))]])
+        if spelling == "layers" {
+            #expect(
+                shaped["result"]?["layers"]?.arrayValue?.first?["digest"] == .string(layerDigest), "\(shaped.jsonText)")
+            #expect(files["result"]?["etc/policy.yaml"] == ["allowed": false], "\(files.jsonText)")
+            #expect(byTag["result"]?.objectValue?.count == 1)
+        } else {
+            let problem =
+                spelling == "config twice"
+                ? "config: given twice" : "the key \"\(spelling)\" is \"layers\" in other letters"
+            for answer in [shaped, files] {
+                #expect(answer.errorReason == "invalid_manifest", "\(answer.jsonText)")
+                #expect(answer.errorCode == -32006)
+                #expect(answer["error"]?["message"]?.stringValue?.contains(problem) == true, "\(answer.jsonText)")
+            }
+            // The batch leaves a ref that fails out.
+            #expect(byTag["result"] == [:], "\(byTag.jsonText)")
+        }
+        await rig.stop()
+    }
+
+    typealias HostileRig = HostileRegistryTests.Rig
+
+    /// Fields of other types than Go's, which no registry that reads what
+    /// it stores would take, from a registry that does not: refused where
+    /// they were shaped as empty (`"layers": {}` as no layers).
+    @Test(arguments: [
+        (#""layers":{"0":LAYER}"#, "layers: an object, where an array belongs"),
+        (
+            #""layers":[LAYER],"annotations":{"approved":true}"#,
+            "annotations.approved: a boolean, where a string belongs"
+        ),
+        (#""layers":[LAYER],"schemaVersion":2.0"#, "schemaVersion: 2.0 is not a 64-bit integer"),
+    ])
+    func fieldsOfOtherTypesAreRefused(members: String, problem: String) async throws {
+        let rig = try HostileRig()
+        var tar = TarBuilder()
+        tar.file("etc/policy.yaml", "allowed: false")
+        let layer = Compressors.gzip(tar.archive)
+        let layerDigest = rig.registry.blob("app", layer)
+        let config = rig.registry.blob("app", Array("{}".utf8))
+        let descriptor = #"{"mediaType":"\#(Expected.gzipLayer)","size":\#(layer.count),"digest":"\#(layerDigest)"}"#
+        let text =
+            #"{"mediaType":"\#(Expected.oci)","config":{"mediaType":"\#(Expected.ociConfig)","size":2,"digest":"\#(config)"},\#(members.replacingOccurrences(of: "LAYER", with: descriptor))}"#
+        let digest = rig.registry.manifest("app", tag: "v1", Array(text.utf8))
+        for answer in [
+            try await rig.session.call("ec.oci.image_manifest", [rig.ref("app", digest)]),
+            try await rig.session.call("ec.oci.image_files", [rig.ref("app", digest), ["etc"]]),
+        ] {
+            #expect(answer.errorReason == "invalid_manifest", "\(answer.jsonText)")
+            #expect(answer["error"]?["message"]?.stringValue?.hasSuffix(problem) == true, "\(answer.jsonText)")
+        }
+        try await rig.expectStillServing()
+        await rig.close()
+    }
+
+    /// An index entry, and a referrer, of other types than Go's.
+    @Test func indexesAndReferrersOfOtherTypesAreRefused() async throws {
+        let rig = try HostileRig()
+        let image = rig.registry.image("app", tag: "v1", layers: [])
+        let entry = #"{"mediaType":"\#(Expected.oci)","size":"400","digest":"\#(image)"}"#
+        let index = rig.registry.manifest(
+            "app", tag: "multi", mediaType: ManifestMediaType.ociIndex,
+            Array(#"{"schemaVersion":2,"manifests":[\#(entry)]}"#.utf8))
+        let shaped = try await rig.session.call("ec.oci.image_index", [rig.ref("app", index)])
+        #expect(shaped.errorReason == "invalid_manifest", "\(shaped.jsonText)")
+        #expect(
+            shaped["error"]?["message"]?.stringValue?.hasSuffix("manifests[0].size: a string, where an integer belongs")
+                == true)
+
+        let referrer = #"{"mediaType":"\#(Expected.oci)","size":10,"digest":"\#(image)","annotations":{"n":1}}"#
+        ReferrersPagesTests.serve(rig) { number in number == 1 ? ([referrer], []) : nil }
+        let referrers = try await rig.session.call("ec.oci.image_referrers", [rig.ref("app", image)])
+        #expect(referrers.errorReason == "invalid_manifest", "\(referrers.jsonText)")
+        #expect(
+            referrers["error"]?["message"]?.stringValue?.hasSuffix(
+                "manifests[0].annotations.n: a number, where a string belongs") == true)
+        try await rig.expectStillServing()
+        await rig.close()
+    }
+}
