@@ -303,9 +303,13 @@ package enum Shapes {
         JSONWriter.writeString(text ?? "", into: &out)
     }
 
-    /// A number's text, `0` for none or another kind of value.
+    /// A number's text, `0` for none or another kind of value. `-0` is
+    /// `0`, as Go writes the integer it reads (`%d`).
     private static func number<Node: JSONDocumentNode>(_ node: Node?, _ out: inout OutputBytes) {
-        if let node, node.writeNumber(into: &out) { return }
+        let negativeZero = node?.withNumberUTF8 {
+            $0.count == 2 && $0[0] == UInt8(ascii: "-") && $0[1] == UInt8(ascii: "0")
+        }
+        if negativeZero != true, let node, node.writeNumber(into: &out) { return }
         out.append("0")
     }
 

@@ -136,6 +136,14 @@ private func shapedBothWays(_ text: [UInt8], index: Bool = false) -> (tree: Stri
         #expect(shaped["layers"]?.arrayValue?.first?["platform"]?["features"] == [""])
     }
 
+    /// Integers are written as Go writes the `int64` it read: `-0` is `0`.
+    @Test func negativeZeroIsWrittenAsZero() throws {
+        let both = try #require(shapedBothWays(Array(#"{"schemaVersion":-0,"layers":[{"size":-0},{"size":-1}]}"#.utf8)))
+        #expect(both.tree == both.tape)
+        #expect(both.tape.hasPrefix(#"{"schemaVersion":0,"#), "\(both.tape)")
+        #expect(both.tape.contains(#""size":0,"#) && both.tape.contains(#""size":-1,"#), "\(both.tape)")
+    }
+
     /// Annotation keys written precomposed and decomposed are two keys
     /// (as Go keeps them), both kept, from the tree and from the bytes.
     @Test func annotationKeysAreToldApartByTheirBytes() throws {
