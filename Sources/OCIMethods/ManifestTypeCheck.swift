@@ -1,3 +1,4 @@
+import Glibc
 import JSON
 import Registry
 
@@ -61,22 +62,27 @@ package enum ManifestTypeCheck {
     /// The first place where Go's reading of `document` and ours part;
     /// nil when they agree.
     package static func problem<Node: JSONDocumentNode>(in document: Node) -> Problem? {
-        check(document, as: .object(documentFields))
+        checkMembers(of: document, documentFields)
     }
 
     // MARK: - The fields Go reads
 
     /// A type Go decodes a field into.
-    indirect enum FieldType: Sendable {
+    enum FieldType: Sendable {
         case string, integer, digest, base64, strings, stringMap
-        case object([Field])
-        case objects([Field])
+        /// `v1.Descriptor`, `[]v1.Descriptor`, `*v1.Platform`.
+        case descriptor, descriptors, platform
     }
 
     /// A field of a Go struct: its JSON name and type.
     struct Field: Sendable {
         let name: StaticString
         let type: FieldType
+
+        /// Whether `key` is this field's name, byte for byte.
+        func isNamed(_ key: UnsafeBufferPointer<UInt8>) -> Bool {
+            key.count == name.utf8CodeUnitCount && memcmp(key.baseAddress!, name.utf8Start, key.count) == 0
+        }
     }
 
     /// `v1.Platform`.
@@ -91,15 +97,15 @@ package enum ManifestTypeCheck {
         Field(name: "mediaType", type: .string), Field(name: "size", type: .integer),
         Field(name: "digest", type: .digest), Field(name: "data", type: .base64),
         Field(name: "urls", type: .strings), Field(name: "annotations", type: .stringMap),
-        Field(name: "platform", type: .object(platformFields)), Field(name: "artifactType", type: .string),
+        Field(name: "platform", type: .platform), Field(name: "artifactType", type: .string),
     ]
 
     /// `v1.Manifest` and `v1.IndexManifest` together.
     static let documentFields: [Field] = [
         Field(name: "schemaVersion", type: .integer), Field(name: "mediaType", type: .string),
-        Field(name: "config", type: .object(descriptorFields)), Field(name: "layers", type: .objects(descriptorFields)),
-        Field(name: "manifests", type: .objects(descriptorFields)), Field(name: "annotations", type: .stringMap),
-        Field(name: "subject", type: .object(descriptorFields)),
+        Field(name: "config", type: .descriptor), Field(name: "layers", type: .descriptors),
+        Field(name: "manifests", type: .descriptors), Field(name: "annotations", type: .stringMap),
+        Field(name: "subject", type: .descriptor),
     ]
 
     // MARK: - Checking
@@ -138,10 +144,12 @@ package enum ManifestTypeCheck {
                 problem = wrongType(value, "a string").inside(.member(text(of: key)))
             }
             return isObject ? problem : wrongType(node, "an object of strings")
-        case .objects(let fields):
-            return eachElement(of: node, "an array") { check($0, as: .object(fields)) }
-        case .object(let fields):
-            return checkMembers(of: node, fields)
+        case .descriptors:
+            return eachElement(of: node, "an array") { check($0, as: .descriptor) }
+        case .descriptor:
+            return checkMembers(of: node, descriptorFields)
+        case .platform:
+            return checkMembers(of: node, platformFields)
         }
     }
 
@@ -165,14 +173,15 @@ package enum ManifestTypeCheck {
         var seen: UInt32 = 0
         let isObject = node.forEachMember { key, value in
             guard problem == nil else { return }
-            if let place = fields.firstIndex(where: { key.is($0.name) }) {
-                let name = "\(fields[place].name)"
+            if let place = key.withUTF8({ bytes in fields.firstIndex { $0.isNamed(bytes) } }) {
+                // The name is made only for a problem's message.
                 guard seen & (1 << place) == 0 else {
-                    problem = Problem(path: [.member(name)], what: "given twice (Go would merge the two)")
+                    problem = Problem(
+                        path: [.member("\(fields[place].name)")], what: "given twice (Go would merge the two)")
                     return
                 }
                 seen |= 1 << place
-                problem = check(value, as: fields[place].type)?.inside(.member(name))
+                problem = check(value, as: fields[place].type)?.inside(.member("\(fields[place].name)"))
             } else if let field = key.withUTF8({ bytes in fields.first { goFolds(bytes, to: $0.name) } }) {
                 problem = Problem(
                     path: [],
