@@ -186,7 +186,10 @@ final class ContentService: Sendable {
         // An index's tape goes before the child is awaited: calls waiting
         // for their child hold only the charged bytes.
         let read = try shaping(top, ref: ref, answer: answer) { root -> TopManifest<T> in
-            guard Self.isIndex(top, root) else { return .image(try body(root)) }
+            guard Self.isIndex(top, root) else {
+                try Self.refuseSchema1(top, root, ref: ref)
+                return .image(try body(root))
+            }
             return .index(child: try Self.childDigest(of: root, ref: ref, platform: platform))
         }
         let childDigest: Digest
@@ -197,6 +200,7 @@ final class ContentService: Sendable {
         let child = try await manifest(ref, digest: childDigest)
         return try shaping(child, ref: ref, answer: answer) { root in
             try Self.refuseNestedIndex(child, root, ref: ref, platform: platform)
+            try Self.refuseSchema1(child, root, ref: ref)
             return try body(root)
         }
     }
@@ -273,6 +277,28 @@ final class ContentService: Sendable {
         }
     }
 
+    /// Refuses a Docker schema 1 manifest, told by its `Content-Type` or,
+    /// when that says nothing of it, by its `schemaVersion` of 1 (as
+    /// containers/image tells one). The original refuses it
+    /// (go-containerregistry's `ErrSchema1`); read as an image manifest it
+    /// would list no layers, while runtimes that still pull it unpack its
+    /// `fsLayers`.
+    static func refuseSchema1<Document: JSONDocumentNode>(
+        _ fetched: FetchedManifest, _ document: Document, ref: ImageReference
+    ) throws(RPCError) {
+        let type = fetched.mediaType
+        let byType =
+            type != ManifestMediaType.ociManifest && type != ManifestMediaType.dockerManifest
+            && ManifestMediaType.dockerSchema1.contains(type.lowercased())
+        let byVersion =
+            document.member("schemaVersion")?.withNumberUTF8 { $0.count == 1 && $0[0] == UInt8(ascii: "1") } == true
+        guard byType || byVersion else { return }
+        throw RPCError(
+            .unsupportedContent, reason: .unexpectedMediaType,
+            message:
+                "\(ref) names a Docker schema 1 manifest, which is not supported (its layers would be read as none)")
+    }
+
     /// What the caches know of an `image_manifest` answer, before any request.
     enum CachedImageManifest: Sendable {
         /// The answer itself.
@@ -307,12 +333,14 @@ final class ContentService: Sendable {
         // anything here fails: a refusal for memory included).
         return try? shaping(top, ref: ref, answer: true) { root -> JSONValue? in
             guard Self.isIndex(top, root) else {
+                try Self.refuseSchema1(top, root, ref: ref)
                 return storedAnswer(ref, tag: tag, top: top, image: root, platform: platform)
             }
             let childDigest = try Self.childDigest(of: root, ref: ref, platform: platform)
             guard let child = source.storedManifest(ref.pinned(to: childDigest)) else { return nil }
             return try shaping(child, ref: ref, answer: true) { childRoot -> JSONValue? in
                 guard !Self.isIndex(child, childRoot) else { return nil }
+                try Self.refuseSchema1(child, childRoot, ref: ref)
                 cache.store(child, cost: child.bytes.count, for: manifestKey(ref, childDigest))
                 return storedAnswer(ref, tag: tag, top: top, image: childRoot, platform: platform)
             }

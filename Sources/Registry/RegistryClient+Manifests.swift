@@ -53,6 +53,12 @@ public enum ManifestMediaType {
     public static let ociIndex = "application/vnd.oci.image.index.v1+json"
     public static let dockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
     public static let dockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
+    /// Docker's schema 1 manifests, unsigned and signed: never asked for,
+    /// and refused when a registry sends one.
+    public static let dockerSchema1 = [
+        "application/vnd.docker.distribution.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v1+prettyjws",
+    ]
     /// What we accept, in order of preference.
     public static let all = [ociManifest, ociIndex, dockerManifest, dockerManifestList]
     /// `all` as one `Accept` header value, joined once.

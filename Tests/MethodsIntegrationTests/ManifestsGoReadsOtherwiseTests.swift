@@ -125,4 +125,43 @@ import TestFixtures
         try await rig.expectStillServing()
         await rig.close()
     }
+
+    /// Docker schema 1, served with its media type or, as a registry that
+    /// does not set one may, as `application/json` (containers/image then
+    /// tells it by its `schemaVersion`), or as an index's entry: refused,
+    /// as the original refuses it. Read as an image manifest it listed no
+    /// layers, and `image_files` found nothing, while runtimes that still
+    /// pull schema 1 unpack its `fsLayers`.
+    @Test(arguments: ["v1+json", "v1+prettyjws", "application/json", "an index's entry"])
+    func aSchema1ManifestIsRefusedNotReadAsAnImageWithoutLayers(served: String) async throws {
+        let rig = try HostileRig()
+        var tar = TarBuilder()
+        tar.file("etc/policy.yaml", "allowed: false")
+        let layer = rig.registry.blob("app", Compressors.gzip(tar.archive))
+        let text =
+            #"{"schemaVersion":1,"name":"app","tag":"v1","architecture":"amd64","fsLayers":[{"blobSum":"\#(layer)"}],"history":[{"v1Compatibility":"{}"}],"signatures":[]}"#
+        let schema1 = "application/vnd.docker.distribution.manifest."
+        let mediaType =
+            served == "application/json" ? served : schema1 + (served == "v1+json" ? "v1+json" : "v1+prettyjws")
+        var digest = rig.registry.manifest("app", tag: "v1", mediaType: mediaType, Array(text.utf8))
+        if served == "an index's entry" {
+            let entry =
+                #"{"mediaType":"\#(mediaType)","size":\#(text.utf8.count),"digest":"\#(digest)","platform":{"os":"linux","architecture":"amd64"}}"#
+            digest = rig.registry.manifest(
+                "app", tag: "v1", mediaType: ManifestMediaType.ociIndex,
+                Array(#"{"schemaVersion":2,"mediaType":"\#(ManifestMediaType.ociIndex)","manifests":[\#(entry)]}"#.utf8)
+            )
+        }
+        for answer in [
+            try await rig.session.call("ec.oci.image_manifest", [.string("\(rig.registry.host)/app:v1")]),
+            try await rig.session.call("ec.oci.image_files", [rig.ref("app", digest), ["etc"]]),
+        ] {
+            #expect(answer.errorReason == "unexpected_media_type", "\(answer.jsonText)")
+            #expect(answer["error"]?["message"]?.stringValue?.contains("Docker schema 1") == true)
+        }
+        let batch = try await rig.session.call("ec.oci.image_manifests", [[rig.ref("app", digest)]])
+        #expect(batch["result"] == [:], "\(batch.jsonText)")
+        try await rig.expectStillServing()
+        await rig.close()
+    }
 }
