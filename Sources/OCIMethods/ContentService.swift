@@ -186,10 +186,7 @@ final class ContentService: Sendable {
         // An index's tape goes before the child is awaited: calls waiting
         // for their child hold only the charged bytes.
         let read = try shaping(top, ref: ref, answer: answer) { root -> TopManifest<T> in
-            guard Self.isIndex(top, root) else {
-                try Self.refuseSchema1(top, root, ref: ref)
-                return .image(try body(root))
-            }
+            guard try ManifestKind.of(top, root, ref: ref) == .index else { return .image(try body(root)) }
             return .index(child: try Self.childDigest(of: root, ref: ref, platform: platform))
         }
         let childDigest: Digest
@@ -200,7 +197,6 @@ final class ContentService: Sendable {
         let child = try await manifest(ref, digest: childDigest)
         return try shaping(child, ref: ref, answer: answer) { root in
             try Self.refuseNestedIndex(child, root, ref: ref, platform: platform)
-            try Self.refuseSchema1(child, root, ref: ref)
             return try body(root)
         }
     }
@@ -266,37 +262,16 @@ final class ContentService: Sendable {
         return digest
     }
 
-    /// Refuses an index's entry that is another index.
+    /// Refuses an index's entry that is another index (or not an image
+    /// manifest at all: `ManifestKind`).
     private static func refuseNestedIndex<Document: JSONDocumentNode>(
         _ child: FetchedManifest, _ document: Document, ref: ImageReference, platform: Platform
     ) throws(RPCError) {
-        guard !isIndex(child, document) else {
+        guard try ManifestKind.of(child, document, ref: ref) == .image else {
             throw RPCError(
                 .unsupportedContent, reason: .unexpectedMediaType,
                 message: "the \(platform) entry of \(ref) is another index")
         }
-    }
-
-    /// Refuses a Docker schema 1 manifest, told by its `Content-Type` or,
-    /// when that says nothing of it, by its `schemaVersion` of 1 (as
-    /// containers/image tells one). The original refuses it
-    /// (go-containerregistry's `ErrSchema1`); read as an image manifest it
-    /// would list no layers, while runtimes that still pull it unpack its
-    /// `fsLayers`.
-    static func refuseSchema1<Document: JSONDocumentNode>(
-        _ fetched: FetchedManifest, _ document: Document, ref: ImageReference
-    ) throws(RPCError) {
-        let type = fetched.mediaType
-        let byType =
-            type != ManifestMediaType.ociManifest && type != ManifestMediaType.dockerManifest
-            && ManifestMediaType.dockerSchema1.contains(type.lowercased())
-        let byVersion =
-            document.member("schemaVersion")?.withNumberUTF8 { $0.count == 1 && $0[0] == UInt8(ascii: "1") } == true
-        guard byType || byVersion else { return }
-        throw RPCError(
-            .unsupportedContent, reason: .unexpectedMediaType,
-            message:
-                "\(ref) names a Docker schema 1 manifest, which is not supported (its layers would be read as none)")
     }
 
     /// What the caches know of an `image_manifest` answer, before any request.
@@ -332,15 +307,13 @@ final class ContentService: Sendable {
         // Read and shaped as on the fetching path (which says why when
         // anything here fails: a refusal for memory included).
         return try? shaping(top, ref: ref, answer: true) { root -> JSONValue? in
-            guard Self.isIndex(top, root) else {
-                try Self.refuseSchema1(top, root, ref: ref)
+            guard try ManifestKind.of(top, root, ref: ref) == .index else {
                 return storedAnswer(ref, tag: tag, top: top, image: root, platform: platform)
             }
             let childDigest = try Self.childDigest(of: root, ref: ref, platform: platform)
             guard let child = source.storedManifest(ref.pinned(to: childDigest)) else { return nil }
             return try shaping(child, ref: ref, answer: true) { childRoot -> JSONValue? in
-                guard !Self.isIndex(child, childRoot) else { return nil }
-                try Self.refuseSchema1(child, childRoot, ref: ref)
+                guard try ManifestKind.of(child, childRoot, ref: ref) == .image else { return nil }
                 cache.store(child, cost: child.bytes.count, for: manifestKey(ref, childDigest))
                 return storedAnswer(ref, tag: tag, top: top, image: childRoot, platform: platform)
             }
@@ -552,17 +525,6 @@ final class ContentService: Sendable {
                 message: "\(ref) must name a digest (repo@sha256:...)")
         }
         return digest
-    }
-
-    /// Whether a manifest is an index: by its `Content-Type`, else by the
-    /// `mediaType` it declares, else by having `manifests` and no `layers`.
-    static func isIndex<Document: JSONDocumentNode>(_ fetched: FetchedManifest, _ document: Document) -> Bool {
-        let indexTypes = [ManifestMediaType.ociIndex, ManifestMediaType.dockerManifestList]
-        if indexTypes.contains(fetched.mediaType) { return true }
-        if let declared = document.member("mediaType")?.stringText, !declared.isEmpty {
-            return indexTypes.contains(declared)
-        }
-        return document.member("manifests")?.isArray == true && document.member("layers") == nil
     }
 
     static func descriptor(mediaType: String, size: Int, digest: Digest) -> JSONValue {

@@ -89,7 +89,7 @@ struct MethodTable: Sendable {
             method("ec.oci.image_index", [Self.ref]) { _, ref, _ in
                 let fetched = try await service.manifest(ref)
                 return try service.shaping(fetched, ref: ref, answer: true) { document in
-                    guard ContentService.isIndex(fetched, document) else {
+                    guard try ManifestKind.of(fetched, document, ref: ref) == .index else {
                         throw RPCError(
                             .unsupportedContent, reason: .unexpectedMediaType,
                             message: "\(ref) is \(fetched.mediaType), not an image index")

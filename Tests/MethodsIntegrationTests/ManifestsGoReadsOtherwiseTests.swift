@@ -164,4 +164,60 @@ import TestFixtures
         try await rig.expectStillServing()
         await rig.close()
     }
+
+    /// One document that is both an image manifest and an index
+    /// (CVE-2021-41190): read by its `Content-Type`, which a registry may
+    /// choose per request, it was image A to one reader and the index's
+    /// image B to another. Refused, however it is served, as containerd
+    /// refuses it; so is one that declares the other kind's media type.
+    @Test(arguments: [
+        ("both", ManifestMediaType.ociManifest), ("both", ManifestMediaType.ociIndex),
+        ("both", "application/json"), ("declares an index", ManifestMediaType.ociManifest),
+        ("index with a config", ManifestMediaType.ociIndex), ("as an index's entry", ManifestMediaType.ociIndex),
+    ])
+    func aDocumentThatIsBothKindsIsRefused(document: String, servedAs mediaType: String) async throws {
+        let rig = try HostileRig()
+        let imageB = rig.registry.image("app", layers: [])
+        var tar = TarBuilder()
+        tar.file("etc/policy.yaml", "allowed: true")
+        let layerA = Compressors.gzip(tar.archive)
+        let layerDigest = rig.registry.blob("app", layerA)
+        let config = rig.registry.blob("app", Array("{}".utf8))
+        let configJSON = #""config":{"mediaType":"\#(Expected.ociConfig)","size":2,"digest":"\#(config)"}"#
+        let layersJSON =
+            #""layers":[{"mediaType":"\#(Expected.gzipLayer)","size":\#(layerA.count),"digest":"\#(layerDigest)"}]"#
+        let manifestsJSON =
+            #""manifests":[{"mediaType":"\#(Expected.oci)","size":400,"digest":"\#(imageB)","platform":{"os":"linux","architecture":"amd64"}}]"#
+        let text: String
+        switch document {
+        case "declares an index":
+            text = #"{"schemaVersion":2,"mediaType":"\#(ManifestMediaType.ociIndex)",\#(configJSON),\#(layersJSON)}"#
+        case "index with a config":
+            text = #"{"schemaVersion":2,"mediaType":"\#(ManifestMediaType.ociIndex)",\#(configJSON),\#(manifestsJSON)}"#
+        default:
+            text = #"{"schemaVersion":2,\#(configJSON),\#(layersJSON),\#(manifestsJSON)}"#
+        }
+        var digest = rig.registry.manifest("app", tag: "v1", mediaType: mediaType, Array(text.utf8))
+        if document == "as an index's entry" {
+            digest = rig.registry.manifest("app", tag: "v1", mediaType: ManifestMediaType.ociManifest, Array(text.utf8))
+            let entry =
+                #"{"mediaType":"\#(Expected.oci)","size":\#(text.utf8.count),"digest":"\#(digest)","platform":{"os":"linux","architecture":"amd64"}}"#
+            digest = rig.registry.manifest(
+                "app", tag: "v1", mediaType: ManifestMediaType.ociIndex,
+                Array(#"{"schemaVersion":2,"manifests":[\#(entry)]}"#.utf8))
+        }
+        var answers = [
+            try await rig.session.call("ec.oci.image_manifest", [.string("\(rig.registry.host)/app:v1")]),
+            try await rig.session.call("ec.oci.image_files", [rig.ref("app", digest), ["etc"]]),
+        ]
+        if document != "as an index's entry" {
+            answers.append(try await rig.session.call("ec.oci.image_index", [rig.ref("app", digest)]))
+        }
+        for answer in answers {
+            #expect(answer.errorReason == "unexpected_media_type", "\(answer.jsonText)")
+            #expect(answer["error"]?["message"]?.stringValue?.contains("but is also") == true, "\(answer.jsonText)")
+        }
+        try await rig.expectStillServing()
+        await rig.close()
+    }
 }
