@@ -246,13 +246,33 @@ final class ContentService: Sendable {
         return tape
     }
 
-    /// The digest of the first entry of an index for `platform`.
+    /// The digest of the first entry of an index for `platform`. Refused
+    /// (`ambiguous_platform`) when another entry is one a runtime that
+    /// normalises platforms (containerd, so Docker and Kubernetes on it)
+    /// takes for `platform` too: `x86_64` for `amd64`, `Linux` for `linux`.
+    /// Such a runtime could run that entry's image, and it would rank it
+    /// first when it comes first, while this answer (like the original's)
+    /// would be the other one's.
     private static func childDigest<Index: JSONDocumentNode>(
         of index: Index, ref: ImageReference, platform: Platform
     ) throws(RPCError) -> Digest {
         var entry: Index?
+        var writtenOtherwise: String?
         _ = index.member("manifests")?.forEachElement { element in
-            if entry == nil && platform.matches(element.member("platform")) { entry = element }
+            let entryPlatform = element.member("platform")
+            if platform.matches(entryPlatform) {
+                if entry == nil { entry = element }
+            } else if writtenOtherwise == nil, platform.mayBeTakenFor(entryPlatform) {
+                let os = entryPlatform?.member("os")?.stringText ?? ""
+                writtenOtherwise = "\(os)/\(entryPlatform?.member("architecture")?.stringText ?? "")"
+            }
+        }
+        if let writtenOtherwise {
+            throw RPCError(
+                .unsupportedContent, reason: .ambiguousPlatform,
+                message:
+                    "\(ref) is an index with an entry for \(writtenOtherwise), which runtimes take for \(platform) too: which image would run cannot be told"
+            )
         }
         guard let digest = entry?.member("digest")?.stringText.flatMap(Digest.init) else {
             throw RPCError(

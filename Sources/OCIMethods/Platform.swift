@@ -31,6 +31,53 @@ struct Platform: Sendable, Hashable, CustomStringConvertible {
         self.init(os: parts[0], architecture: parts[1], variant: parts.count == 3 ? parts[2] : nil)
     }
 
+    /// Whether a runtime that normalises platforms as containerd does could
+    /// take an index entry's `platform` for this one: letter case, `x86_64`
+    /// and `x86-64` for `amd64`, `aarch64` for `arm64`, `i386`, `armhf`,
+    /// `armel`, an `arm` variant without its `v`, `macos`; an empty `os` is
+    /// the host's, so it may be any. (`matches` is exact, as
+    /// go-containerregistry and containers/image match.)
+    func mayBeTakenFor<Entry: JSONDocumentNode>(_ platform: Entry?) -> Bool {
+        guard let platform, platform.isObject else { return false }
+        let entryOS = Self.normalizedOS(platform.member("os")?.stringText ?? "")
+        guard entryOS.isEmpty || entryOS == Self.normalizedOS(os) else { return false }
+        let entry = Self.normalizedArchitecture(
+            platform.member("architecture")?.stringText ?? "", variant: platform.member("variant")?.stringText ?? "")
+        let wanted = Self.normalizedArchitecture(architecture, variant: variant ?? "")
+        return entry.architecture == wanted.architecture && (variant == nil || entry.variant == wanted.variant)
+    }
+
+    private static func normalizedOS(_ os: String) -> String {
+        let os = os.lowercased()
+        return os == "macos" ? "darwin" : os
+    }
+
+    /// containerd's table of architecture names and variants.
+    private static func normalizedArchitecture(_ architecture: String, variant: String) -> (
+        architecture: String, variant: String
+    ) {
+        let (architecture, variant) = (architecture.lowercased(), variant.lowercased())
+        switch architecture {
+        case "i386": return ("386", "")
+        case "x86_64", "x86-64", "amd64": return ("amd64", variant == "v1" ? "" : variant)
+        case "aarch64", "arm64":
+            switch variant {
+            case "8", "v8", "v8.0": return ("arm64", "")
+            case "9", "9.0", "v9.0": return ("arm64", "v9")
+            default: return ("arm64", variant)
+            }
+        case "armhf": return ("arm", "v7")
+        case "armel": return ("arm", "v6")
+        case "arm":
+            switch variant {
+            case "", "7": return ("arm", "v7")
+            case "5", "6", "8": return ("arm", "v" + variant)
+            default: return ("arm", variant)
+            }
+        default: return (architecture, variant)
+        }
+    }
+
     /// Whether an index entry's `platform` object is this platform (any
     /// variant matches when none was asked for).
     func matches<Entry: JSONDocumentNode>(_ platform: Entry?) -> Bool {

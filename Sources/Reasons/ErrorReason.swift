@@ -65,6 +65,7 @@ public enum ErrorReason: String, Sendable, CaseIterable, Equatable {
     // -32006: content the method cannot use.
     case unexpectedMediaType = "unexpected_media_type"
     case noMatchingPlatform = "no_matching_platform"
+    case ambiguousPlatform = "ambiguous_platform"
     case binaryContent = "binary_content"
     case notJSON = "not_json"
     case corruptArchive = "corrupt_archive"

@@ -247,6 +247,7 @@ enum OpenRPCDocument {
     {
       "name": "ec.oci.image_manifest",
       "summary": "An image manifest; an index resolves to the platform's child",
+      "description": "An index resolves to its first entry whose platform is exactly the one asked for (default linux/amd64); none is -32006 no_matching_platform. An index with another entry that runtimes which normalise platform names (containerd: x86_64 for amd64, Linux for linux, aarch64 for arm64) take for that platform too is -32006 ambiguous_platform: which image would run cannot be told.",
       "paramStructure": "either",
       "params": [
         {
@@ -1230,6 +1231,7 @@ enum OpenRPCDocument {
               "too_many_layers",
               "unexpected_media_type",
               "no_matching_platform",
+              "ambiguous_platform",
               "binary_content",
               "not_json",
               "corrupt_archive",
@@ -1400,7 +1402,7 @@ enum OpenRPCDocument {
         "code": -32006,
         "message": "Unsupported content",
         "data": {
-          "reasons": "unexpected_media_type, no_matching_platform, binary_content, not_json, corrupt_archive, invalid_manifest, invalid_page_link"
+          "reasons": "unexpected_media_type, no_matching_platform, ambiguous_platform, binary_content, not_json, corrupt_archive, invalid_manifest, invalid_page_link"
         }
       }
     }

@@ -83,6 +83,39 @@ import TestFixtures
         await rig.stop()
     }
 
+    /// An index with an entry written otherwise than the platform asked
+    /// for, which runtimes that normalise platform names (containerd) take
+    /// for it too: which image would run cannot be told, so the answer is
+    /// refused, wherever that entry stands. An entry for another platform
+    /// leaves the index as it was.
+    @Test(arguments: [
+        (#"{"os":"linux","architecture":"x86_64"}"#, true), (#"{"os":"Linux","architecture":"amd64"}"#, true),
+        (#"{"os":"","architecture":"AMD64"}"#, true), (#"{"os":"linux","architecture":"arm64"}"#, false),
+        (#"{"os":"windows","architecture":"amd64"}"#, false),
+    ])
+    func anIndexWithAnEntryRuntimesTakeForThePlatformTooIsRefused(other: String, ambiguous: Bool) async throws {
+        let rig = try await Rig.start()
+        let a = try await rig.registry.pushImage("multi", "a", config: #"{"image":"a"}"#)
+        let b = try await rig.registry.pushImage("multi", "b", config: #"{"image":"b"}"#)
+        for order in ["other first", "other last"] {
+            let entries = [(a, other), (b, #"{"os":"linux","architecture":"amd64"}"#)]
+            try await rig.registry.pushIndex(
+                "multi", order == "other first" ? "v1" : "v2",
+                entries: order == "other first" ? entries : entries.reversed())
+            let answer = try await rig.session.call(
+                "ec.oci.image_manifest", [.string(rig.ref("multi", order == "other first" ? "v1" : "v2"))])
+            if ambiguous {
+                #expect(answer.errorReason == "ambiguous_platform", "\(order): \(answer.jsonText)")
+                #expect(answer.errorCode == -32006)
+            } else {
+                #expect(
+                    answer["result"]?["config"]?["size"] == .integer(#"{"image":"b"}"#.utf8.count),
+                    "\(order): \(answer.jsonText)")
+            }
+        }
+        await rig.stop()
+    }
+
     @Test func aManifestIsTakenFromTheMemoryBudgetWhileACallHoldsIt() async throws {
         // A budget of 256 KiB: a manifest of 300 KB cannot be held, one of
         // 60 KB (not counted) can; once answered nothing stays taken,

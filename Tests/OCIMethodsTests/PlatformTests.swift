@@ -1,0 +1,47 @@
+import JSON
+import Testing
+@testable import OCIMethods
+
+@Suite struct PlatformTests {
+    /// Entries a runtime that normalises platforms as containerd does takes
+    /// for the platform asked for, which `matches` (exact) does not.
+    @Test(arguments: [
+        ("linux/amd64", #"{"os":"linux","architecture":"x86_64"}"#, true),
+        ("linux/amd64", #"{"os":"linux","architecture":"x86-64"}"#, true),
+        ("linux/amd64", #"{"os":"LINUX","architecture":"AMD64"}"#, true),
+        ("linux/amd64", #"{"os":"","architecture":"amd64"}"#, true),
+        ("linux/amd64", #"{"architecture":"amd64"}"#, true),
+        ("linux/amd64", #"{"os":"linux","architecture":"amd64","variant":"v3"}"#, true),
+        ("linux/arm64", #"{"os":"linux","architecture":"aarch64"}"#, true),
+        ("linux/arm64/v8", #"{"os":"linux","architecture":"arm64"}"#, true),
+        ("linux/arm/v7", #"{"os":"linux","architecture":"armhf"}"#, true),
+        ("linux/arm/v7", #"{"os":"linux","architecture":"arm","variant":"7"}"#, true),
+        ("linux/arm/v6", #"{"os":"linux","architecture":"armel"}"#, true),
+        ("linux/386", #"{"os":"linux","architecture":"i386"}"#, true),
+        ("darwin/arm64", #"{"os":"macos","architecture":"arm64"}"#, true),
+        ("linux/amd64", #"{"os":"linux","architecture":"arm64"}"#, false),
+        ("linux/amd64", #"{"os":"windows","architecture":"amd64"}"#, false),
+        ("linux/arm/v7", #"{"os":"linux","architecture":"arm","variant":"v6"}"#, false),
+        ("linux/amd64", #"{"os":"linux"}"#, false),
+        ("linux/amd64", #"null"#, false),
+    ])
+    func platformsWrittenOtherwiseAreOnesRuntimesMayTake(asked: String, entry: String, mayBeTaken: Bool) throws {
+        let platform = try Platform(asked)
+        let node = try JSONParser.parse(entry)
+        #expect(platform.mayBeTakenFor(node) == mayBeTaken, "\(asked) \(entry)")
+    }
+
+    /// What `matches` takes, a runtime that normalises takes too.
+    @Test(arguments: [
+        ("linux/amd64", #"{"os":"linux","architecture":"amd64"}"#),
+        ("linux/amd64", #"{"os":"linux","architecture":"amd64","variant":"v2"}"#),
+        ("linux/arm/v7", #"{"os":"linux","architecture":"arm","variant":"v7"}"#),
+        ("linux/arm64", #"{"os":"linux","architecture":"arm64","variant":"v8"}"#),
+    ])
+    func anExactMatchIsOneRuntimesTakeToo(asked: String, entry: String) throws {
+        let platform = try Platform(asked)
+        let node = try JSONParser.parse(entry)
+        #expect(platform.matches(node))
+        #expect(platform.mayBeTakenFor(node))
+    }
+}
