@@ -98,7 +98,7 @@ let package = Package(
         .testTarget(
             name: "MethodsIntegrationTests",
             dependencies: ["DiskCaching", "Reasons", "JSON", "Locking", "Logging", "Registry", "TestFixtures"]),
-        .testTarget(name: "ArchiveTests", dependencies: ["Reasons", "Archive", "TestFixtures"]),
+        .testTarget(name: "ArchiveTests", dependencies: ["Reasons", "Archive", "Registry", "TestFixtures"]),
         .testTarget(name: "YAMLTests", dependencies: ["YAML", "JSON", "TestFixtures"]),
         .testTarget(
             name: "DiskCachingTests", dependencies: ["CSystem", "DiskCaching", "Registry", "Locking", "Logging"]),

@@ -29,4 +29,12 @@ public struct ArchiveError: Error, Sendable, Equatable, CustomStringConvertible 
     static func corrupt(_ message: String) -> ArchiveError {
         ArchiveError(.corrupt, reason: .corruptArchive, message: message)
     }
+
+    /// A file asked for that the archive stores sparse: its data is a map
+    /// of holes, which is not read (nor reported as absent).
+    public static func sparseFile(_ name: String) -> ArchiveError {
+        ArchiveError(
+            .corrupt, reason: .corruptArchive,
+            message: "\(name.prefix(256)) is stored as a sparse file, which is not read")
+    }
 }

@@ -4,20 +4,34 @@ import Reasons
 public struct TarEntry: Sendable, Equatable {
     /// What an entry is.
     public enum Kind: Sendable, Equatable {
-        case file, directory, symlink, hardlink, other
+        case file, directory, symlink, hardlink
+        /// A GNU sparse file (old `S` entries, or PAX `GNU.sparse.*`
+        /// records): its data is a map of holes, not the file, and is
+        /// never read as the file.
+        case sparse
+        case other
     }
 
-    /// The name as the archive gives it (PAX `path` or GNU long name first).
+    /// The name as Go's `archive/tar` gives it (`TarReader`).
     public let name: String
+    /// The bytes of data the entry holds in the archive (0 for the kinds
+    /// that hold none, whatever their size field says).
     public let size: Int
     public let kind: Kind
 }
 
 /// Reads a tar stream entry by entry: ustar, PAX extended headers and GNU
-/// long names. Contents are read only when asked for, so memory is bounded
-/// by what the caller keeps, not by the archive's size.
+/// long names, as Go's `archive/tar` reads them. Go's reader is what the
+/// original builtins and the runtimes that unpack layers (containerd,
+/// containers/storage) use, so an entry read otherwise here would be a
+/// file a policy sees where the image has another: names, sizes, which
+/// header wins and what is an error all follow it (`TarReaderGoParity`
+/// compares the two on crafted and mutated archives). Contents are read
+/// only when asked for, so memory is bounded by what the caller keeps, not
+/// by the archive's size.
 public final class TarReader {
-    /// Extended headers (PAX records, GNU long names) larger than this are refused.
+    /// Extended headers (PAX records, GNU long names) larger than this are
+    /// refused (Go's limit for them too).
     public static let maxExtendedHeaderBytes = 1 << 20
     /// Entry names longer than this (in bytes) are refused: Linux's PATH_MAX.
     public static let maxNameBytes = 4096
@@ -42,8 +56,9 @@ public final class TarReader {
         try reader.skip(remaining + padding)
         remaining = 0
         padding = 0
-        var paxPath: String?
-        var paxSize: Int?
+        // What the headers before an entry say of it: the last PAX header's
+        // records (each replaces the one before), the last GNU long name.
+        var pax: [String: String] = [:]
         var longName: String?
         while true {
             guard let header = try reader.readBlock() else {
@@ -53,10 +68,17 @@ public final class TarReader {
                 return nil
             }
             if header.allSatisfy({ $0 == 0 }) {
+                // The end is a zero block followed by another or by the end
+                // of the stream; anything else after one is not a tar (Go).
                 ended = true
+                guard let second = try reader.readBlock() else { return nil }
+                guard second.allSatisfy({ $0 == 0 }) else {
+                    throw ArchiveError.corrupt("a tar header after a zero block")
+                }
                 return nil
             }
-            try Self.verifyChecksum(header)
+            let format = try Self.format(of: header)
+            try Self.checkNumericFields(header, format: format)
             let size = try Self.size(of: header)
             let type = header[156]
             switch type {
@@ -67,42 +89,213 @@ public final class TarReader {
                 }
                 let body = try reader.read(exactly: size)
                 try reader.skip(Self.padding(for: size))
-                if type == UInt8(ascii: "x") {
-                    let records = try Self.paxRecords(body)
-                    if let path = records["path"] { paxPath = path }
-                    if let sizeText = records["size"] {
-                        guard sizeText.utf8.count <= 20, let value = Int(sizeText), value >= 0 else {
-                            throw ArchiveError.corrupt("invalid PAX size '\(sizeText.prefix(32))'")
-                        }
-                        paxSize = try Self.checkedSize(value)
-                    }
-                } else if type == UInt8(ascii: "L") {
+                switch type {
+                case UInt8(ascii: "x"):
+                    pax = try Self.paxRecords(body)
+                case UInt8(ascii: "g"):
+                    // Go returns a global header as an entry of its own, so
+                    // what came before it applies to it, not to the next
+                    // entry; runtimes ignore it, and so does this reader.
+                    _ = try Self.paxRecords(body)
+                    pax = [:]
+                    longName = nil
+                case UInt8(ascii: "L"):
                     longName = Self.text(body[...])
+                default:
+                    break
                 }
                 continue
             default:
-                let entrySize = paxSize ?? size
-                var name = paxPath ?? longName ?? Self.ustarName(header)
-                if name.isEmpty { name = "." }
-                guard name.utf8.count <= Self.maxNameBytes else {
-                    throw ArchiveError(
-                        .tooLarge, reason: .nameTooLong,
-                        message: "a tar entry name of \(name.utf8.count) bytes (the limit is \(Self.maxNameBytes))")
-                }
-                let kind: TarEntry.Kind
-                switch type {
-                case UInt8(ascii: "0"), 0, UInt8(ascii: "7"): kind = .file
-                case UInt8(ascii: "5"): kind = .directory
-                case UInt8(ascii: "2"): kind = .symlink
-                case UInt8(ascii: "1"): kind = .hardlink
-                default: kind = .other
-                }
-                // Links and directories carry no data whatever the size field says.
-                let dataSize = (kind == .file || kind == .other) ? entrySize : 0
-                remaining = dataSize
-                padding = Self.padding(for: dataSize)
-                return TarEntry(name: name, size: dataSize, kind: kind)
+                return try entry(header, format: format, type: type, size: size, pax: pax, longName: longName)
             }
+        }
+    }
+
+    /// The entry `header` begins, with what the headers before it said.
+    private func entry(
+        _ header: [UInt8], format: Format, type: UInt8, size: Int, pax: [String: String], longName: String?
+    ) throws(ArchiveError) -> TarEntry {
+        try Self.mergeCheck(pax)
+        // Go's order: the header's own name, the PAX path, the GNU long
+        // name, then a PAX sparse file's own name.
+        var name = Self.headerName(header, format: format)
+        if let path = pax["path"], !path.isEmpty { name = path }
+        if let longName, !longName.isEmpty { name = longName }
+        var dataSize = size
+        if let sizeText = pax["size"], !sizeText.isEmpty {
+            guard let value = Self.goInt64(sizeText), value >= 0 else {
+                throw ArchiveError.corrupt("invalid PAX size '\(sizeText.prefix(32))'")
+            }
+            dataSize = try Self.checkedSize(Int(value))
+        }
+        var kind: TarEntry.Kind
+        switch type {
+        case UInt8(ascii: "0"), UInt8(ascii: "7"): kind = .file
+        // Legacy archives mark a directory by its name's trailing slash.
+        case 0: kind = name.hasSuffix("/") ? .directory : .file
+        case UInt8(ascii: "5"): kind = .directory
+        case UInt8(ascii: "2"): kind = .symlink
+        case UInt8(ascii: "1"): kind = .hardlink
+        case UInt8(ascii: "S"):
+            // Old GNU sparse: a GNU header only, whose map may go on in
+            // extension blocks that no size counts.
+            guard format == .gnu else { throw ArchiveError.corrupt("a sparse tar entry in a header that is not GNU") }
+            let map = try TarSparseMap.oldGNU(header) { () throws(ArchiveError) in
+                guard let block = try reader.readBlock() else {
+                    throw ArchiveError.corrupt("tar stream ends inside a sparse map")
+                }
+                return block
+            }
+            try map.check(storing: dataSize)
+            kind = .sparse
+        default: kind = .other
+        }
+        if Self.headerOnlyTypes.contains(type) || kind == .directory { dataSize = 0 }
+        if kind != .sparse, let sparse = try Self.paxSparse(pax) {
+            guard !(Self.headerOnlyTypes.contains(type) || kind == .directory) else {
+                throw ArchiveError.corrupt("a sparse tar entry of a kind that holds no data")
+            }
+            let size = sparse.size ?? Int64(dataSize)
+            if sparse.version1 {
+                // The map is the first blocks of the entry's data.
+                var left = dataSize
+                let (map, blocks) = try TarSparseMap.pax1(size: size) { () throws(ArchiveError) -> [UInt8]? in
+                    guard left >= 512 else { return nil }
+                    left -= 512
+                    return try reader.read(exactly: 512)
+                }
+                dataSize -= blocks * 512
+                try map.check(storing: dataSize)
+            } else {
+                try TarSparseMap.pax0(pax, size: size).check(storing: dataSize)
+            }
+            kind = .sparse
+            if !sparse.name.isEmpty { name = sparse.name }
+        }
+        if name.isEmpty { name = "." }
+        guard name.utf8.count <= Self.maxNameBytes else {
+            throw ArchiveError(
+                .tooLarge, reason: .nameTooLong,
+                message: "a tar entry name of \(name.utf8.count) bytes (the limit is \(Self.maxNameBytes))")
+        }
+        remaining = dataSize
+        padding = Self.padding(for: dataSize)
+        return TarEntry(name: name, size: dataSize, kind: kind)
+    }
+
+    /// Hard and symbolic links, character and block devices, directories,
+    /// FIFOs: they carry no data whatever the size field says (Go reads
+    /// the next header right after them), nor does a legacy directory.
+    private static let headerOnlyTypes: [UInt8] = Array("123456".utf8)
+
+    /// A header's format, by its magic, as Go tells it.
+    enum Format {
+        /// POSIX ustar (and PAX): `ustar\0`; its prefix field is 155 bytes.
+        case ustar
+        /// Schily's star: ustar with `tar\0` at the end; a 131-byte prefix.
+        case star
+        /// GNU: `ustar  \0`; no prefix field (times are where it would be).
+        case gnu
+        /// Anything else: the original Unix format, no prefix.
+        case v7
+    }
+
+    /// The format of `header`, once its checksum is right.
+    static func format(of header: [UInt8]) throws(ArchiveError) -> Format {
+        guard let stored = goOctal(header[148..<156]) else {
+            throw ArchiveError.corrupt("tar header checksum is not a number (not a tar archive?)")
+        }
+        var unsigned = 0
+        var signed = 0
+        for (i, byte) in header.enumerated() {
+            let b = (148..<156).contains(i) ? UInt8(ascii: " ") : byte
+            unsigned += Int(b)
+            signed += Int(Int8(bitPattern: b))
+        }
+        guard stored == Int64(unsigned) || stored == Int64(signed) else {
+            throw ArchiveError.corrupt("tar header checksum mismatch (not a tar archive?)")
+        }
+        if header[257..<263].elementsEqual("ustar\u{0}".utf8) {
+            return header[508..<512].elementsEqual("tar\u{0}".utf8) ? .star : .ustar
+        }
+        if header[257..<263].elementsEqual("ustar ".utf8) && header[263..<265].elementsEqual(" \u{0}".utf8) {
+            return .gnu
+        }
+        return .v7
+    }
+
+    /// Refuses a header whose numeric fields Go cannot read (it fails the
+    /// archive): mode, owner, group and time; the device numbers too past V7.
+    static func checkNumericFields(_ header: [UInt8], format: Format) throws(ArchiveError) {
+        var fields = [header[100..<108], header[108..<116], header[116..<124], header[136..<148]]
+        if format != .v7 { fields += [header[329..<337], header[337..<345]] }
+        if format == .star { fields += [header[476..<488], header[488..<500]] }
+        for field in fields where goNumeric(field) == nil {
+            throw ArchiveError.corrupt("a tar header field that is not a number")
+        }
+    }
+
+    /// `prefix/name` as the header's format has it. A GNU header has no
+    /// prefix, but one whose time fields are not numbers was written by an
+    /// old Go, which put a prefix there: Go reads it back when it is ASCII.
+    static func headerName(_ header: [UInt8], format: Format) -> String {
+        let name = text(header[0..<100])
+        var prefix = ""
+        switch format {
+        case .ustar: prefix = text(header[345..<500])
+        case .star: prefix = text(header[345..<476])
+        case .gnu:
+            let times = [header[345..<357], header[357..<369]]
+            if times.contains(where: { $0.first != 0 && goNumeric($0) == nil }) {
+                let field = text(header[345..<500])
+                if field.utf8.allSatisfy({ $0 < 0x80 }) { prefix = field }
+            }
+        case .v7: break
+        }
+        return prefix.isEmpty ? name : prefix + "/" + name
+    }
+
+    /// A PAX sparse file's version (1.0, or 0.0 and 0.1), own name (empty
+    /// when none) and size, or nil when the records do not make one: Go's
+    /// three versions, or a map without a version; another version is a
+    /// plain file.
+    static func paxSparse(_ pax: [String: String]) throws(ArchiveError) -> (
+        version1: Bool, name: String, size: Int64?
+    )? {
+        let major = pax["GNU.sparse.major"] ?? "", minor = pax["GNU.sparse.minor"] ?? ""
+        let version1: Bool
+        switch (major, minor) {
+        case ("0", "0"), ("0", "1"): version1 = false
+        case ("1", "0"): version1 = true
+        case _ where !major.isEmpty || !minor.isEmpty: return nil
+        case _ where !(pax["GNU.sparse.map"] ?? "").isEmpty: version1 = false
+        default: return nil
+        }
+        var size: Int64?
+        if let text = [pax["GNU.sparse.size"], pax["GNU.sparse.realsize"]].lazy.compactMap({ $0 }).first(where: {
+            !$0.isEmpty
+        }) {
+            guard let value = goInt64(text) else { throw ArchiveError.corrupt("an invalid PAX sparse size") }
+            size = value
+        }
+        return (version1, pax["GNU.sparse.name"] ?? "", size)
+    }
+
+    /// Refuses the PAX records Go refuses to merge into a header: numbers
+    /// and times it cannot read (empty values keep the header's own).
+    static func mergeCheck(_ pax: [String: String]) throws(ArchiveError) {
+        for (key, value) in pax where !value.isEmpty {
+            let valid: Bool
+            switch key {
+            case "uid", "gid", "size": valid = goInt64(value) != nil
+            case "atime", "mtime", "ctime":
+                let parts = value.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+                valid =
+                    goInt64(String(parts[0])) != nil
+                    && (parts.count == 1 || parts[1].utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 })
+            default: valid = true
+            }
+            guard valid else { throw ArchiveError.corrupt("an invalid PAX \(key) record") }
         }
     }
 
@@ -131,87 +324,107 @@ public final class TarReader {
         return size
     }
 
-    /// ustar `prefix/name`, NUL-terminated fields.
-    static func ustarName(_ header: [UInt8]) -> String {
-        let name = text(header[0..<100])
-        let isUstar = header[257..<262].elementsEqual("ustar".utf8)
-        guard isUstar else { return name }
-        let prefix = text(header[345..<500])
-        return prefix.isEmpty ? name : prefix + "/" + name
-    }
-
     /// A NUL-terminated field as text.
     static func text(_ field: ArraySlice<UInt8>) -> String {
         let end = field.firstIndex(of: 0) ?? field.endIndex
         return String(decoding: field[field.startIndex..<end], as: UTF8.self)
     }
 
-    /// The size field: octal text, or base-256 when the high bit is set.
+    /// The size field, as Go reads it (octal, or base-256 when the high
+    /// bit is set); negative or over `maxEntrySize` refused.
     static func size(of header: [UInt8]) throws(ArchiveError) -> Int {
-        let field = header[124..<136]
-        if field[field.startIndex] & 0x80 != 0 {
-            // Base-256; 0xFF first means a negative number, which no size is.
-            guard field[field.startIndex] == 0x80 else { throw ArchiveError.corrupt("negative tar size") }
-            var value = 0
-            for byte in field.dropFirst() {
-                guard value <= (Int.max >> 8) else { throw ArchiveError.corrupt("tar size field overflows") }
-                value = value << 8 | Int(byte)
+        guard let value = goNumeric(header[124..<136]) else {
+            throw ArchiveError.corrupt("tar size field is not a number")
+        }
+        guard value >= 0 else { throw ArchiveError.corrupt("negative tar size") }
+        guard value <= Int64(maxEntrySize) else { return try checkedSize(Int.max) }
+        return try checkedSize(Int(value))
+    }
+
+    /// A numeric field as Go's `archive/tar` reads it: base-256 (two's
+    /// complement) when its first byte's high bit is set, else octal text
+    /// between spaces and NULs; nil where Go fails.
+    static func goNumeric(_ field: ArraySlice<UInt8>) -> Int64? {
+        guard let first = field.first else { return 0 }
+        if first & 0x80 != 0 {
+            let invert: UInt8 = first & 0x40 != 0 ? 0xFF : 0
+            var value: UInt64 = 0
+            for (place, byte) in field.enumerated() {
+                var byte = byte ^ invert
+                if place == 0 { byte &= 0x7F }
+                guard value >> 56 == 0 else { return nil }
+                value = value << 8 | UInt64(byte)
             }
-            return try checkedSize(value)
+            guard value >> 63 == 0 else { return nil }
+            return invert == 0xFF ? ~Int64(value) : Int64(value)
         }
-        return try checkedSize(try octal(field))
+        return goOctal(field)
     }
 
-    static func octal(_ field: ArraySlice<UInt8>) throws(ArchiveError) -> Int {
-        var value = 0
-        var seenDigit = false
-        for byte in field {
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "7"):
-                guard value < (Int.max >> 3) else { throw ArchiveError.corrupt("tar numeric field overflows") }
-                value = value << 3 | Int(byte - UInt8(ascii: "0"))
-                seenDigit = true
-            case 0, UInt8(ascii: " "):
-                if seenDigit { return value }
-            default:
-                throw ArchiveError.corrupt("invalid octal field in tar header")
-            }
+    /// Octal text between spaces and NULs, as Go's `parseOctal` reads it
+    /// (the checksum is only ever octal); nil where Go fails.
+    static func goOctal(_ field: ArraySlice<UInt8>) -> Int64? {
+        // Trimmed of spaces and NULs at both ends, then up to a NUL.
+        var digits = field.drop { $0 == 0x20 || $0 == 0 }
+        while let last = digits.last, last == 0x20 || last == 0 { digits = digits.dropLast() }
+        if let nul = digits.firstIndex(of: 0) { digits = digits[..<nul] }
+        var value: UInt64 = 0
+        for byte in digits {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "7"), value >> 61 == 0 else { return nil }
+            value = value << 3 | UInt64(byte - UInt8(ascii: "0"))
         }
-        return value
+        return Int64(bitPattern: value)
     }
 
-    static func verifyChecksum(_ header: [UInt8]) throws(ArchiveError) {
-        let stored = try octal(header[148..<156])
-        var unsigned = 0
-        var signed = 0
-        for (i, byte) in header.enumerated() {
-            let b = (148..<156).contains(i) ? UInt8(ascii: " ") : byte
-            unsigned += Int(b)
-            signed += Int(Int8(bitPattern: b))
-        }
-        guard stored == unsigned || stored == signed else {
-            throw ArchiveError.corrupt("tar header checksum mismatch (not a tar archive?)")
-        }
+    /// A decimal number as Go's `strconv.ParseInt` reads it into an
+    /// `int64` (an optional sign, digits, in range); nil otherwise.
+    static func goInt64(_ text: String) -> Int64? {
+        var digits = Substring(text)
+        let negative = digits.first == "-"
+        if negative || digits.first == "+" { digits = digits.dropFirst() }
+        guard !digits.isEmpty, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+        return Int64(negative ? "-" + digits : String(digits))
     }
 
-    /// PAX records: `"<length> <key>=<value>\n"` repeated.
+    /// PAX records, `"<length> <key>=<value>\n"` repeated, as Go reads
+    /// them: a record Go refuses fails the archive; the GNU sparse 0.0
+    /// `offset`/`numbytes` pairs become one `GNU.sparse.map`.
     static func paxRecords(_ body: [UInt8]) throws(ArchiveError) -> [String: String] {
         var records: [String: String] = [:]
+        var sparseMap: [String] = []
         var index = 0
         while index < body.count {
             // The length is checked against what is left, never added first.
             guard let space = body[index...].prefix(21).firstIndex(of: UInt8(ascii: " ")),
-                let length = Int(String(decoding: body[index..<space], as: UTF8.self)),
-                length > space - index, length <= body.count - index, body[index + length - 1] == UInt8(ascii: "\n")
+                let length = goInt64(String(decoding: body[index..<space], as: UTF8.self)).map(Int.init),
+                length >= 5, length > space - index + 1, length <= body.count - index,
+                body[index + length - 1] == UInt8(ascii: "\n")
             else { throw ArchiveError.corrupt("invalid PAX record") }
             let record = body[(space + 1)..<(index + length - 1)]
-            guard let equals = record.firstIndex(of: UInt8(ascii: "=")) else {
+            guard let equals = record.firstIndex(of: UInt8(ascii: "=")), equals > record.startIndex else {
                 throw ArchiveError.corrupt("invalid PAX record")
             }
-            let key = String(decoding: record[record.startIndex..<equals], as: UTF8.self)
-            records[key] = String(decoding: record[(equals + 1)...], as: UTF8.self)
+            let keyBytes = record[record.startIndex..<equals]
+            let valueBytes = record[(equals + 1)...]
+            let key = String(decoding: keyBytes, as: UTF8.self)
+            let value = String(decoding: valueBytes, as: UTF8.self)
+            let textKeys: Set<String> = ["path", "linkpath", "uname", "gname"]
+            guard !(textKeys.contains(key) ? valueBytes.contains(0) : keyBytes.contains(0)) else {
+                throw ArchiveError.corrupt("a PAX record with a NUL in it")
+            }
+            switch key {
+            case "GNU.sparse.offset", "GNU.sparse.numbytes":
+                let expected = sparseMap.count % 2 == 0 ? "GNU.sparse.offset" : "GNU.sparse.numbytes"
+                guard key == expected, !valueBytes.contains(UInt8(ascii: ",")) else {
+                    throw ArchiveError.corrupt("invalid PAX sparse map")
+                }
+                sparseMap.append(value)
+            default:
+                records[key] = value
+            }
             index += length
         }
+        if !sparseMap.isEmpty { records["GNU.sparse.map"] = sparseMap.joined(separator: ",") }
         return records
     }
 }

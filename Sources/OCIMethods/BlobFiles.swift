@@ -5,7 +5,8 @@ import YAML
 
 /// `blob_files`: the entries of one tar whose names are exactly one of
 /// the paths asked for, parsed as YAML or JSON. Unparseable and oversized
-/// entries are skipped.
+/// entries are skipped; one stored sparse is an error (its data is a map
+/// of holes, which is not read).
 enum BlobFiles {
     static func read(
         _ tar: TarReader, paths: Set<String>, maxEntryBytes: Int, maxKeptBytes: Int = FileContent.maxKeptBytes
@@ -13,7 +14,9 @@ enum BlobFiles {
         var result = JSONObject()
         var kept = FileContent.Kept(limit: maxKeptBytes)
         while let entry = try tar.next() {
-            guard entry.kind == .file, paths.contains(entry.name) else { continue }
+            guard paths.contains(entry.name) else { continue }
+            if entry.kind == .sparse { throw ArchiveError.sparseFile(entry.name) }
+            guard entry.kind == .file else { continue }
             // Too large to parse: skipped, as the builtin skips it. A read
             // that fails (a cut stream, the budget, cancellation) fails the call.
             guard entry.size <= maxEntryBytes,

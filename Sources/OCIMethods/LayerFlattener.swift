@@ -5,9 +5,13 @@ import YAML
 
 /// `image_files`: reads an image's layers from the top one down and keeps
 /// what the flattened filesystem shows: a later layer's entry hides an
-/// earlier one, `.wh.<name>` deletes `<name>` below it, `.wh..wh..opq`
-/// empties its directory below it. Only files in the wanted directories
-/// with a YAML or JSON extension are read; the rest is skipped unread.
+/// earlier one, and one that is not a directory (a file, a link) hides
+/// everything below it under its path too, as a runtime unpacking the
+/// layers replaces a directory with it; `.wh.<name>` deletes `<name>`
+/// below it, `.wh..wh..opq` empties its directory below it. Only files in
+/// the wanted directories with a YAML or JSON extension are read; the rest
+/// is skipped unread. A wanted file stored sparse is an error: its data is
+/// a map of holes, which is not read.
 struct LayerFlattener {
     static let extensions: Set<String> = ["yaml", "yml", "json"]
     /// The names the flattener remembers across layers, in bytes, at most
@@ -65,8 +69,10 @@ struct LayerFlattener {
                 continue
             }
             guard !decided.hides(name) else { continue }
-            layerDecisions.append((name, .seen))
-            guard entry.kind == .file, isWanted(name, directory: directory) else {
+            layerDecisions.append((name, entry.kind == .directory ? .seen : .notDirectory))
+            let wanted = isWanted(name, directory: directory)
+            if wanted && entry.kind == .sparse { throw ArchiveError.sparseFile(name) }
+            guard entry.kind == .file, wanted else {
                 files[name] = nil
                 continue
             }

@@ -11,6 +11,9 @@ struct PathTrie {
         static let deleted = Mark(rawValue: 2)
         /// A directory made opaque: everything under it is hidden.
         static let opaque = Mark(rawValue: 4)
+        /// An entry that is not a directory (a file, a link) stands there
+        /// above: nothing below it can be under it.
+        static let notDirectory = Mark(rawValue: 8)
     }
 
     /// Node 0 is the root (`.`); children by component name.
@@ -35,7 +38,7 @@ struct PathTrie {
     }
 
     /// Whether an upper layer hides `path`: it was seen or deleted, or an
-    /// ancestor was deleted or made opaque.
+    /// ancestor was deleted, made opaque, or is not a directory there.
     func hides(_ path: String) -> Bool {
         var node = 0
         if marks[0].contains(.opaque) { return true }
@@ -46,9 +49,9 @@ struct PathTrie {
             node = child
             next = components.next()
             // An ancestor deleted or made opaque hides everything below it.
-            if next != nil && !marks[node].isDisjoint(with: [.deleted, .opaque]) { return true }
+            if next != nil && !marks[node].isDisjoint(with: [.deleted, .opaque, .notDirectory]) { return true }
         }
-        return !marks[node].isDisjoint(with: [.seen, .deleted])
+        return !marks[node].isDisjoint(with: [.seen, .deleted, .notDirectory])
     }
 
     /// The `/`-separated components of `path`, found on its UTF-8 bytes.

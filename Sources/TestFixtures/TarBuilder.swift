@@ -29,10 +29,21 @@ public struct TarBuilder {
         entry(name, type: "2", contents: [], linkName: target)
     }
 
-    /// A PAX extended header (`x`) whose body is `records`, verbatim: for
+    /// A PAX extended header (`x`, or `g` when `global`) whose body is `records`, verbatim: for
     /// crafted archives (huge sizes, lying record lengths).
-    public mutating func paxHeader(_ records: [UInt8]) {
-        append(header("PaxHeaders/x", type: "x", size: records.count), records)
+    public mutating func paxHeader(_ records: [UInt8], global: Bool = false) {
+        append(header("PaxHeaders/x", type: global ? "g" : "x", size: records.count), records)
+    }
+
+    /// A GNU long-name entry (`L`) for the entry after it, whatever its length.
+    public mutating func gnuLongName(_ name: String) {
+        append(header("././@LongLink", type: "L", size: name.utf8.count + 1), Array(name.utf8) + [0])
+    }
+
+    /// A header of `type` whose size field says `declaredSize`, with no
+    /// data after it: for kinds that hold none (devices, FIFOs, links).
+    public mutating func header(_ name: String, type: Character, declaredSize: Int) {
+        append(header(name, type: type, size: declaredSize), [])
     }
 
     /// One well-formed PAX record, `"<length> key=value\n"`.

@@ -220,4 +220,41 @@ import TestFixtures
         try await rig.expectStillServing()
         await rig.close()
     }
+
+    /// A layer whose files a reader other than Go's would place elsewhere
+    /// or not see: a device whose size field claims the next block as its
+    /// data (Go reads no data for a device: the block is the next header),
+    /// a GNU long name after a PAX path (Go takes the long name), a global
+    /// header between a PAX path and its entry (Go's entry is the global
+    /// header's). Distribution stores it as it is; `image_files` and
+    /// `blob_files` read the files Go and the runtimes unpack.
+    @Test func aLayerIsReadAsGoReadsIt() async throws {
+        let rig = try await Rig.start()
+        var tar = TarBuilder()
+        tar.header("dev/null", type: "3", declaredSize: 512)
+        tar.file("etc/device.yaml", "hidden: false")
+        tar.paxHeader(TarBuilder.paxRecord("path", "etc/benign.txt"))
+        tar.gnuLongName("etc/long.yaml")
+        tar.file("short", "named: long")
+        tar.paxHeader(TarBuilder.paxRecord("path", "etc/path.txt"))
+        tar.paxHeader(TarBuilder.paxRecord("comment", "global"), global: true)
+        tar.file("etc/global.yaml", "named: own")
+        let layer = Compressors.gzip(tar.archive)
+        let pushed = try await rig.registry.pushImage("app", "v1", layers: [(layer, Expected.gzipLayer)])
+        let files = try await rig.session.result(
+            "ec.oci.image_files", [.string(rig.ref("app", pushed.digest)), ["etc"]])
+        #expect(
+            files == [
+                "etc/device.yaml": ["hidden": false], "etc/global.yaml": ["named": "own"],
+                "etc/long.yaml": ["named": "long"],
+            ],
+            "\(files.jsonText)")
+        let blob = rig.ref("app", Digest.of(layer).description)
+        let exact = try await rig.session.result(
+            "ec.oci.blob_files", [.string(blob), ["etc/device.yaml", "etc/long.yaml", "etc/global.yaml", "short"]])
+        #expect(
+            exact.objectValue?.keys.sorted() == ["etc/device.yaml", "etc/global.yaml", "etc/long.yaml"],
+            "\(exact.jsonText)")
+        await rig.stop()
+    }
 }

@@ -39,6 +39,40 @@ import YAML
         for key in expected.objectValue!.keys { #expect(result[key] == expected[key], "\(key)") }
     }
 
+    /// An upper layer's entry that is not a directory (a file, a link)
+    /// where a lower layer had a directory: a runtime replaces the
+    /// directory with it, so nothing of the lower directory is there. A
+    /// directory above a directory hides nothing of it.
+    @Test(arguments: ["file", "symlink", "directory"])
+    func anUpperNonDirectoryHidesTheLowerDirectoryUnderIt(upper: String) throws {
+        var bottom = TarBuilder()
+        bottom.file("etc/policy.yaml", "allowed: true")
+        var top = TarBuilder()
+        switch upper {
+        case "file": top.file("etc", "not a directory")
+        case "symlink": top.symlink("etc", to: "/tmp/elsewhere")
+        default: top.directory("etc")
+        }
+        let result = try flatten([bottom, top], paths: ["etc"])
+        #expect(result == (upper == "directory" ? ["etc/policy.yaml": ["allowed": true]] : [:]))
+    }
+
+    /// A wanted file stored sparse is an error, not an absence: its data
+    /// is a map of holes, which is not read. One that is not wanted is
+    /// passed over.
+    @Test func aWantedSparseFileIsAnErrorNotAnAbsence() throws {
+        var layer = TarBuilder()
+        layer.paxHeader(
+            TarBuilder.paxRecord("GNU.sparse.major", "1") + TarBuilder.paxRecord("GNU.sparse.minor", "0")
+                + TarBuilder.paxRecord("GNU.sparse.name", "etc/policy.yaml")
+                + TarBuilder.paxRecord("GNU.sparse.realsize", "1"))
+        layer.file("GNUSparseFile.0/x", Array("1\n0\n1\n".utf8) + [UInt8](repeating: 0, count: 506) + Array("z".utf8))
+        #expect { try flatten([layer], paths: ["etc"]) } throws: {
+            ($0 as? ArchiveError)?.message.contains("sparse") == true
+        }
+        #expect(try flatten([layer], paths: ["other"]) == [:])
+    }
+
     @Test func directoriesMatchCaseInsensitivelyAndOnlyYAMLOrJSONExtensions() throws {
         var layer = TarBuilder()
         layer.file("Data/a.YAML", "a: 1")

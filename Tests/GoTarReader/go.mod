@@ -1,0 +1,3 @@
+module gotarreader
+
+go 1.19
