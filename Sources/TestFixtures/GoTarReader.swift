@@ -25,48 +25,12 @@ public enum GoTarReader {
 
     /// Go's listing of each archive, in order.
     public static func read(_ archives: [[UInt8]]) throws -> [Listing] {
-        let binary = try built.get()
-        var input = Data()
-        for archive in archives {
-            var length = UInt32(archive.count).bigEndian
-            input.append(Data(bytes: &length, count: 4))
-            input.append(contentsOf: archive)
-        }
-        // Through files: the program's output is read once it is done.
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "ocirpc-gotar-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let inputFile = directory.appendingPathComponent("in")
-        let outputFile = directory.appendingPathComponent("out")
-        try input.write(to: inputFile)
-        _ = FileManager.default.createFile(atPath: outputFile.path, contents: nil)
-        let process = Process()
-        process.executableURL = binary
-        process.standardInput = try FileHandle(forReadingFrom: inputFile)
-        process.standardOutput = try FileHandle(forWritingTo: outputFile)
-        try process.run()
-        process.waitUntilExit()
-        let output = try Data(contentsOf: outputFile)
-        let lines = output.split(separator: UInt8(ascii: "\n"))
-        guard process.terminationStatus == 0, lines.count == archives.count else {
+        let lines = try GoProgram.run(try built.get(), framing: archives)
+        guard lines.count == archives.count else {
             throw TestRegistryError("the Go tar reader answered \(lines.count) of \(archives.count) archives")
         }
-        return try lines.map { try JSONDecoder().decode(Listing.self, from: Data($0)) }
+        return try lines.map { try JSONDecoder().decode(Listing.self, from: $0) }
     }
 
-    /// The program, built into a temporary directory on first use.
-    private static let built: Result<URL, any Error> = Result {
-        let source = FixturePaths.packageRoot.appendingPathComponent("Tests/GoTarReader")
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "ocirpc-gotar-\(ProcessInfo.processInfo.processIdentifier)")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["go", "build", "-o", output.path, "."]
-        process.currentDirectoryURL = source
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw TestRegistryError("go build of the tar reader failed") }
-        return output
-    }
+    private static let built: Result<URL, any Error> = Result { try GoProgram.build("Tests/GoTarReader") }
 }

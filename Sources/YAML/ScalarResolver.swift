@@ -66,6 +66,64 @@ enum ScalarResolver {
         return String(magnitude)
     }
 
+    /// A scalar of any style with an explicit core tag (`!!null`,
+    /// `!!bool`, `!!int`, `!!float`, `!!timestamp`), as go-yaml v2 reads
+    /// it: resolved as a plain scalar, then refused unless it is what the
+    /// tag says (an int64 is also a float).
+    static func resolve(_ text: String, tag: String) throws(YAMLError) -> JSONValue {
+        let resolved = try resolve(text)
+        let matches: Bool
+        switch (tag, resolved) {
+        case ("null", .null), ("bool", .bool): matches = true
+        case ("int", .number): matches = parseGoInteger(String(text.filter { $0 != "_" })) != nil
+        case ("float", .number(let number)):
+            let integer = parseGoInteger(String(text.filter { $0 != "_" }))
+            matches = integer == nil || Int64(number) != nil
+        case ("timestamp", .string): matches = isGoTimestamp(text)
+        default: matches = false
+        }
+        guard matches else { throw YAMLError(message: "cannot decode `\(text.prefix(64))` as a !!\(tag)") }
+        return resolved
+    }
+
+    /// Whether go-yaml v2 reads `text` as a timestamp: `YYYY-M-D`, with a
+    /// time `h:m:s[.f]` after `T`, `t` or a space, a zone (`Z`, `±hh:mm`)
+    /// only after `T` or `t`, each field in its range (Go's `time.Parse`).
+    static func isGoTimestamp(_ text: String) -> Bool {
+        var rest = Substring(text)
+        func number(_ minDigits: Int, _ maxDigits: Int) -> Int? {
+            let digits = rest.prefix { $0.isASCII && $0.isNumber }
+            guard digits.count >= minDigits, digits.count <= maxDigits else { return nil }
+            rest = rest.dropFirst(digits.count)
+            return Int(digits)
+        }
+        func take(_ character: Character) -> Bool {
+            guard rest.first == character else { return false }
+            rest = rest.dropFirst()
+            return true
+        }
+        guard let year = number(4, 4), take("-"), let month = number(1, 2), take("-"), let day = number(1, 2),
+            (1...12).contains(month)
+        else { return false }
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+        let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
+        guard (1...days).contains(day) else { return false }
+        if rest.isEmpty { return true }
+        guard let separator = rest.first, "Tt ".contains(separator) else { return false }
+        rest = rest.dropFirst()
+        guard let hour = number(1, 2), hour < 24, take(":"), let minute = number(1, 2), minute < 60, take(":"),
+            let second = number(1, 2), second < 60
+        else { return false }
+        if take(".") { guard number(1, Int.max) != nil else { return false } }
+        if separator == " " { return rest.isEmpty }
+        if take("Z") { return rest.isEmpty }
+        guard let sign = rest.first, sign == "+" || sign == "-" else { return false }
+        rest = rest.dropFirst()
+        guard let zoneHour = number(2, 2), zoneHour < 24, take(":"), let zoneMinute = number(2, 2), zoneMinute < 60
+        else { return false }
+        return rest.isEmpty
+    }
+
     /// go-yaml's `^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$`.
     static func isYAMLFloat(_ text: String) -> Bool {
         var bytes = Array(text.utf8)[...]

@@ -46,11 +46,70 @@ public enum YAMLToJSON {
     /// (entries may be 500 MiB, from a few hundred KB of gzip) would hold
     /// twelve times its size.
     public static func convert(_ bytes: [UInt8], limits: Limits = .standard) throws(YAMLError) -> JSONValue {
-        if let json = try? JSONParser.compacted(bytes) { return json }
+        // A number past float64's range (`1e400`) is a string to go-yaml:
+        // such a document is read as YAML, as the builtins read it.
+        if let json = try? JSONParser.compacted(bytes), case .encoded(let text) = json,
+            !hasNumberPastFloatRange(text.bytes)
+        {
+            return json
+        }
         var builder = Builder(limits: limits)
         builder.aliasAllowance = max(limits.aliasAllowanceBytes, limits.aliasAllowanceRatio * bytes.count)
         return try builder.parse(bytes)
     }
+}
+
+extension YAMLToJSON {
+    /// Whether compact JSON `text` holds a number whose float64 value is
+    /// infinite. Only a number with an exponent, or of hundreds of digits,
+    /// can be one: the others are not parsed.
+    static func hasNumberPastFloatRange(_ text: [UInt8]) -> Bool {
+        var place = 0
+        var inString = false
+        while place < text.count {
+            let byte = text[place]
+            if inString {
+                if byte == UInt8(ascii: "\\") {
+                    place += 1
+                } else if byte == UInt8(ascii: "\"") {
+                    inString = false
+                }
+                place += 1
+                continue
+            }
+            if byte == UInt8(ascii: "\"") {
+                inString = true
+                place += 1
+                continue
+            }
+            guard byte == UInt8(ascii: "-") || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) else {
+                place += 1
+                continue
+            }
+            let start = place
+            var exponent = false
+            while place < text.count, let number = Optional(text[place]),
+                number == UInt8(ascii: "-") || number == UInt8(ascii: "+") || number == UInt8(ascii: ".")
+                    || number == UInt8(ascii: "e") || number == UInt8(ascii: "E")
+                    || (number >= UInt8(ascii: "0") && number <= UInt8(ascii: "9"))
+            {
+                if number == UInt8(ascii: "e") || number == UInt8(ascii: "E") { exponent = true }
+                place += 1
+            }
+            if exponent || place - start > 300,
+                let value = Double(String(decoding: text[start..<place], as: UTF8.self)), !value.isFinite
+            {
+                return true
+            }
+        }
+        return false
+    }
+}
+
+/// What a mapping's next value is for: a key, or a merge (`<<`).
+private enum PendingKey {
+    case key(String)
+    case merge
 }
 
 /// A container being built, from libyaml's events.
@@ -59,7 +118,7 @@ private struct Frame {
         case sequence([JSONValue])
         /// `index` finds a key's member in one step: a mapping of many keys
         /// would be quadratic through JSONObject's linear lookups.
-        case mapping(JSONObject, index: [String: Int], pendingKey: String?)
+        case mapping(JSONObject, index: [String: Int], pendingKey: PendingKey?)
     }
 
     var contents: Contents
@@ -120,8 +179,29 @@ private struct Builder {
             let scalar = event.data.scalar
             let text = String(decoding: UnsafeBufferPointer(start: scalar.value, count: scalar.length), as: UTF8.self)
             let tag = scalar.tag.map { String(cString: $0) }
+            let plain = scalar.style == YAML_PLAIN_SCALAR_STYLE
+            // go-yaml v2 merges the mapping a plain `<<` key (or one tagged
+            // `!!merge`) stands before into the one it is in.
+            if isAtKey, (plain && tag == nil && text == "<<") || tag == "tag:yaml.org,2002:merge" {
+                try count(bytes: 0, nodes: 1, height: 0)
+                setPendingMerge()
+                return
+            }
             let value: JSONValue
-            if scalar.style != YAML_PLAIN_SCALAR_STYLE || tag == "tag:yaml.org,2002:str" || tag == "!" {
+            if tag == "tag:yaml.org,2002:binary" {
+                // Decoded, whatever its style, as go-yaml v2 decodes it.
+                guard let data = Array(text.utf8).withUnsafeBufferPointer(Base64Text.decode) else {
+                    throw YAMLError(message: "!!binary value contains invalid base64 data")
+                }
+                value = .string(String(decoding: data, as: UTF8.self))
+            } else if let tag, tag.hasPrefix("tag:yaml.org,2002:"),
+                let core = Optional(String(tag.dropFirst("tag:yaml.org,2002:".count))),
+                ["null", "bool", "int", "float", "timestamp"].contains(core)
+            {
+                // A core tag resolves the text whatever its style.
+                value = try ScalarResolver.resolve(text, tag: core)
+            } else if !plain || tag != nil {
+                // Quoted, `!!str`, `!`, or a tag go-yaml does not know: text.
                 value = .string(text)
             } else {
                 value = try ScalarResolver.resolve(text)
@@ -158,7 +238,7 @@ private struct Builder {
                 throw YAMLError(message: "YAML aliases expand to more than the document's allowance", isLimit: true)
             }
             try count(bytes: anchored.bytes, nodes: anchored.nodes, height: anchored.height)
-            try add(anchored.value, anchor: nil, measured: nil, height: anchored.height)
+            try add(anchored.value, anchor: nil, measured: nil, height: anchored.height, viaAlias: true)
         default:
             break
         }
@@ -185,10 +265,58 @@ private struct Builder {
         stack.append(Frame(contents: contents, anchor: anchor, bytesAtStart: bytes - 2, nodesAtStart: nodes - 1))
     }
 
+    /// Whether the next scalar is a key of the innermost mapping.
+    var isAtKey: Bool {
+        guard case .mapping(_, _, nil) = stack.last?.contents else { return false }
+        return true
+    }
+
+    /// The innermost mapping's next value is to be merged into it.
+    mutating func setPendingMerge() {
+        guard var top = stack.popLast(), case .mapping(let object, let index, nil) = top.contents else { return }
+        top.contents = .mapping(object, index: index, pendingKey: .merge)
+        stack.append(top)
+    }
+
+    /// Sets `key` to `value` in a mapping: a repeated key keeps its place
+    /// and takes the later value (go-yaml v2 sets a Go map's entry).
+    static func set(_ key: String, _ value: JSONValue, in object: inout JSONObject, index: inout [String: Int]) {
+        if let existing = index[key] {
+            object.replaceValue(at: existing, with: value)
+        } else {
+            index[key] = object.count
+            object.append(key, value)
+        }
+    }
+
+    /// Merges `value`, a merge key's, into a mapping as go-yaml v2 does: a
+    /// mapping's entries are set in it (over the ones before, under the
+    /// ones after); a sequence of mappings is merged last first, so the
+    /// first wins. An alias must stand for a mapping; anything else fails.
+    static func merge(
+        _ value: JSONValue, viaAlias: Bool, into object: inout JSONObject, index: inout [String: Int]
+    ) throws(YAMLError) {
+        let wantMap = YAMLError(message: "map merge requires map or sequence of maps as the value")
+        switch value {
+        case .object(let merged):
+            for member in merged.members { set(member.key, member.value, in: &object, index: &index) }
+        case .array(let elements) where !viaAlias:
+            for element in elements.reversed() {
+                guard case .object = element else { throw wantMap }
+                try merge(element, viaAlias: false, into: &object, index: &index)
+            }
+        default:
+            throw wantMap
+        }
+    }
+
     /// Adds a finished value to the enclosing container (or as the result).
     /// `measured` is where the output stood when the value began, to record
-    /// an anchor's size; `height` is the value's nesting.
-    mutating func add(_ value: JSONValue, anchor: String?, measured: (Int, Int)?, height: Int) throws(YAMLError) {
+    /// an anchor's size; `height` is the value's nesting; `viaAlias` when it
+    /// is an alias's.
+    mutating func add(
+        _ value: JSONValue, anchor: String?, measured: (Int, Int)?, height: Int, viaAlias: Bool = false
+    ) throws(YAMLError) {
         if let anchor, let (bytesAtStart, nodesAtStart) = measured {
             anchors[anchor] = Anchored(
                 value: value, bytes: bytes - bytesAtStart, nodes: nodes - nodesAtStart,
@@ -206,17 +334,15 @@ private struct Builder {
             top.contents = .sequence(elements)
         case .mapping(var object, var index, let pendingKey):
             top.contents = .sequence([])
-            if let key = pendingKey {
-                // A repeated key keeps its place and takes the later value.
-                if let existing = index[key] {
-                    object.replaceValue(at: existing, with: value)
-                } else {
-                    index[key] = object.count
-                    object.append(key, value)
-                }
+            switch pendingKey {
+            case .key(let key):
+                Self.set(key, value, in: &object, index: &index)
                 top.contents = .mapping(object, index: index, pendingKey: nil)
-            } else {
-                top.contents = .mapping(object, index: index, pendingKey: try Self.key(value))
+            case .merge:
+                try Self.merge(value, viaAlias: viaAlias, into: &object, index: &index)
+                top.contents = .mapping(object, index: index, pendingKey: nil)
+            case nil:
+                top.contents = .mapping(object, index: index, pendingKey: .key(try Self.key(value)))
             }
         }
         stack.append(top)
@@ -228,7 +354,8 @@ private struct Builder {
         case .string(let s): return s
         case .number(let n): return n
         case .bool(let b): return b ? "true" : "false"
-        case .null: return "null"
+        // sigs.k8s.io/yaml has no key for a null one (`~:`, `null:`, `? `).
+        case .null: throw YAMLError(message: "a map key must not be null")
         case .encoded(let text): return try key(text.value)
         case .array, .object: throw YAMLError(message: "a map key must be a scalar")
         }

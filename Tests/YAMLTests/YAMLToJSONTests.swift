@@ -41,8 +41,13 @@ import YAML
         #expect(try json("a: \"true\"\nb: '42'\nc: !!str 7") == #"{"a":"true","b":"42","c":"7"}"#)
     }
 
-    @Test func mapKeysBecomeStrings() throws {
-        #expect(try json("1: a\ntrue: b\n~: c") == #"{"1":"a","true":"b","null":"c"}"#)
+    /// Keys as sigs.k8s.io/yaml makes them: scalars' text, and no key for
+    /// a null one (`~`, `null`, an empty `? `), which fails the document.
+    @Test func mapKeysBecomeStringsAndANullKeyFails() throws {
+        #expect(try json("1: a\ntrue: b\n0x10: c") == #"{"1":"a","true":"b","16":"c"}"#)
+        for document in ["~: c", "null: c", "? \n: c"] {
+            #expect(throws: YAMLError.self) { try json(document) }
+        }
     }
 
     @Test func nestedStructuresAndAnchors() throws {
