@@ -11,7 +11,9 @@ extension DiskCache {
     /// Bumped whenever the shape of a derived result changes: results of an
     /// older format are never read.
     /// "2": `image_files` reads only manifests Go reads the same way
-    /// (`ManifestTypeCheck`); a result of "1" may come from one it refuses.
+    /// (`ManifestTypeCheck`), both read tar and convert YAML as Go does;
+    /// a result of "1" may come from a manifest, a layer or a file read
+    /// otherwise.
     static let derivedFormat = "2"
 
     /// A result derived from content (`parsed_blob`, `blob_files`,
