@@ -43,7 +43,8 @@ package enum AddressClass {
         guard family == AF_INET || family == AF_INET6,
             inet_ntop(family, address + offset, &buffer, socklen_t(buffer.count)) != nil
         else { return "an address of family \(family)" }
-        return String(cString: buffer)
+        let text = buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+        return String(decoding: text, as: UTF8.self)
     }
 
     /// Whether `address` (host order) is public.
