@@ -40,7 +40,7 @@ enum ErrorMapping {
         case let error as YAMLError:
             return RPCError(
                 error.isLimit ? .limitExceeded : .unsupportedContent,
-                reason: error.isLimit ? .yamlTooLarge : .notJSON,
+                reason: error.isLimit ? .yamlTooLarge : error.isAmbiguous ? .ambiguousYAML : .notJSON,
                 message: "\(ref): \(error.message)", data: ["ref": .string(ref)])
         default:
             return RPCError(

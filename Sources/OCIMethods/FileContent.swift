@@ -6,8 +6,9 @@ import YAML
 
 /// A file's contents as the builtins read them: YAML or JSON, or nil when
 /// it is neither (such files are left out). A document over the YAML
-/// converter's limits is an error, never left out: a policy would read its
-/// absence as "no such file".
+/// converter's limits, or one the original's converter would read
+/// otherwise, is an error, never left out: a policy would read its absence
+/// as "no such file".
 enum FileContent {
     /// What the files one call keeps may hold together in memory: what one
     /// answer may carry (past it the answer is `response_too_large`
@@ -59,7 +60,7 @@ enum FileContent {
     static func parse(_ bytes: [UInt8]) throws(YAMLError) -> JSONValue? {
         do {
             return try YAMLToJSON.convert(bytes)
-        } catch  where error.isLimit {
+        } catch  where error.isLimit || error.isAmbiguous {
             throw error
         } catch {
             return nil

@@ -66,6 +66,7 @@ public enum ErrorReason: String, Sendable, CaseIterable, Equatable {
     case unexpectedMediaType = "unexpected_media_type"
     case noMatchingPlatform = "no_matching_platform"
     case ambiguousPlatform = "ambiguous_platform"
+    case ambiguousYAML = "ambiguous_yaml"
     case binaryContent = "binary_content"
     case notJSON = "not_json"
     case corruptArchive = "corrupt_archive"

@@ -9,7 +9,7 @@ enum OpenRPCDocument {
   "info": {
     "title": "ocirpc",
     "version": "1",
-    "description": "The ec.oci.* policy builtins served as JSON-RPC 2.0 over stdio (protocol version 1). Framing: one message per line, or LSP Content-Length framing detected from the first bytes. Every error carries data.reason; credentials never appear in any message. Fail closed: an empty answer ([] or {}) or a left-out entry means the registry said so (a 404 on the thing itself); a registry that fails, refuses, times out or sends content over a limit gives an error, in every method. Manifests, indexes and referrers listings are read as Go's encoding/json reads them into go-containerregistry's types (the original's reading): a field the answer uses that has another type than Go's, a key that is such a field's name in other letters (\"Layers\"), or such a field given twice is -32006 invalid_manifest, never an answer with the field empty. A Docker schema 1 manifest (by its Content-Type, a schemaVersion of 1, or fsLayers) is -32006 unexpected_media_type, and so is a document that is both an image manifest and an index (manifests with layers or config, or a declared mediaType of the other kind than its Content-Type).",
+    "description": "The ec.oci.* policy builtins served as JSON-RPC 2.0 over stdio (protocol version 1). Framing: one message per line, or LSP Content-Length framing detected from the first bytes. Every error carries data.reason; credentials never appear in any message. Fail closed: an empty answer ([] or {}) or a left-out entry means the registry said so (a 404 on the thing itself); a registry that fails, refuses, times out or sends content over a limit gives an error, in every method. Manifests, indexes and referrers listings are read as Go's encoding/json reads them into go-containerregistry's types (the original's reading): a field the answer uses that has another type than Go's, a key that is such a field's name in other letters (\"Layers\"), or such a field given twice is -32006 invalid_manifest, never an answer with the field empty. A Docker schema 1 manifest (by its Content-Type, a schemaVersion of 1, or fsLayers) is -32006 unexpected_media_type, and so is a document that is both an image manifest and an index (manifests with layers or config, or a declared mediaType of the other kind than its Content-Type). Files (blob_files, image_files) are converted as sigs.k8s.io/yaml over go-yaml v2 converts them; a file that YAML readers scan differently (a '?' or a ':' before ',[]{}' in a flow scalar, ',[]' right after a tag, text right after a flow collection) fails the call with -32006 ambiguous_yaml rather than being left out.",
     "license": {
       "name": "Apache-2.0"
     }
@@ -1232,6 +1232,7 @@ enum OpenRPCDocument {
               "unexpected_media_type",
               "no_matching_platform",
               "ambiguous_platform",
+              "ambiguous_yaml",
               "binary_content",
               "not_json",
               "corrupt_archive",
@@ -1402,7 +1403,7 @@ enum OpenRPCDocument {
         "code": -32006,
         "message": "Unsupported content",
         "data": {
-          "reasons": "unexpected_media_type, no_matching_platform, ambiguous_platform, binary_content, not_json, corrupt_archive, invalid_manifest, invalid_page_link"
+          "reasons": "unexpected_media_type, no_matching_platform, ambiguous_platform, ambiguous_yaml, binary_content, not_json, corrupt_archive, invalid_manifest, invalid_page_link"
         }
       }
     }

@@ -7,10 +7,15 @@ public struct YAMLError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Whether the document was refused for a limit (size, depth, aliases)
     /// rather than for its syntax.
     public let isLimit: Bool
+    /// Whether the document was refused because the original's converter
+    /// would read it otherwise (`FlowScanCheck`): an error, never a file
+    /// left out, as for a limit.
+    public let isAmbiguous: Bool
 
-    init(message: String, isLimit: Bool = false) {
+    init(message: String, isLimit: Bool = false, isAmbiguous: Bool = false) {
         self.message = message
         self.isLimit = isLimit
+        self.isAmbiguous = isAmbiguous
     }
 
     public var description: String { message }
@@ -52,6 +57,10 @@ public enum YAMLToJSON {
             !hasNumberPastFloatRange(text.bytes)
         {
             return json
+        }
+        if let ambiguity = FlowScanCheck.ambiguity(in: bytes) {
+            throw YAMLError(
+                message: "YAML readers read this document differently: \(ambiguity)", isAmbiguous: true)
         }
         var builder = Builder(limits: limits)
         builder.aliasAllowance = max(limits.aliasAllowanceBytes, limits.aliasAllowanceRatio * bytes.count)

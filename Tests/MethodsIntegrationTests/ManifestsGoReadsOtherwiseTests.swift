@@ -257,4 +257,24 @@ import TestFixtures
             "\(exact.jsonText)")
         await rig.stop()
     }
+
+    /// A file libyaml and go-yaml read differently (a `:` right before `,`
+    /// in a flow collection: go-yaml reads the scalar `1e:`, libyaml stops
+    /// at the colon) fails the call as `ambiguous_yaml`: left out, it would
+    /// read as absent where the original reads a value. A file both read
+    /// alike, beside it in another call, is read.
+    @Test func aFileTheYAMLReadersReadDifferentlyFailsTheCall() async throws {
+        let rig = try await Rig.start()
+        var tar = TarBuilder()
+        tar.file("etc/ambiguous.yaml", "values: [1e:, 2]\n")
+        tar.file("etc/plain.yaml", "values: [1, 2]\n")
+        let blob = try await rig.registry.pushBlob("app", Data(tar.archive))
+        let ref = JSONValue.string(rig.ref("app", blob))
+        let refused = try await rig.session.call("ec.oci.blob_files", [ref, ["etc/ambiguous.yaml", "etc/plain.yaml"]])
+        #expect(refused.errorReason == "ambiguous_yaml", "\(refused.jsonText)")
+        #expect(refused.errorCode == -32006)
+        let read = try await rig.session.result("ec.oci.blob_files", [ref, ["etc/plain.yaml"]])
+        #expect(read == ["etc/plain.yaml": ["values": [1, 2]]], "\(read.jsonText)")
+        await rig.stop()
+    }
 }

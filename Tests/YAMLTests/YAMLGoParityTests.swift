@@ -33,19 +33,28 @@ import TestFixtures
         }
     }
 
-    /// Compares each document; returns how many.
+    /// Compares each document; returns how many were refused as ambiguous
+    /// (`FlowScanCheck`: a failure of the call, whatever Go reads), which
+    /// are the only ones that may differ.
+    @discardableResult
     private static func compare(_ documents: [[UInt8]], _ comment: (Int) -> String) throws -> Int {
         let go = try GoYAMLToJSON.convert(documents)
+        var ambiguous = 0
         for (place, document) in documents.enumerated() {
-            let ours = try? YAMLToJSON.convert(document)
+            let converted = Result { () throws(YAMLError) in try YAMLToJSON.convert(document) }
+            if case .failure(let error) = converted, error.isAmbiguous {
+                ambiguous += 1
+                continue
+            }
+            let ours = try? converted.get()
             let theirs = go[place].error == nil ? try? JSONParser.parse(Array(go[place].json.utf8)) : nil
             if ours.map(Value.init) != theirs.map(Value.init) {
                 Issue.record(
-                    "\(comment(place)): ours \(ours?.jsonText ?? "an error"), Go's \(go[place].error ?? go[place].json)"
+                    "\(comment(place)): ours \(ours?.jsonText ?? "an error (\(converted))"), Go's \(go[place].error ?? go[place].json)"
                 )
             }
         }
-        return documents.count
+        return ambiguous
     }
 
     static let crafted: [String] = [
@@ -65,26 +74,43 @@ import TestFixtures
     ]
 
     @Test func craftedDocumentsConvertAsGoConvertsThem() throws {
-        #expect(try Self.compare(Self.crafted.map { Array($0.utf8) }) { Self.crafted[$0].debugDescription } > 0)
+        try Self.compare(Self.crafted.map { Array($0.utf8) }) { Self.crafted[$0].debugDescription }
     }
 
-    /// Ordinary block-style documents (a Kubernetes object, a policy file,
-    /// anchors and merges, block scalars, tags) with one to three bytes
-    /// changed: 3,000 documents. Flow collections (`[...]`, `{...}`) are
-    /// left out: inside them libyaml 0.2.5 scans by YAML 1.2's rules and
-    /// go-yaml v2 by its own older port, so they part on `?` or `:` inside a
-    /// plain scalar, `,` after a tag, and text after a top-level collection
-    /// (`SECURITY.md`, "Files are converted as Go converts them").
+    /// Where libyaml's and go-yaml's scanners part inside flow
+    /// collections: refused as ambiguous, a failure of the call (never a
+    /// file left out), where before one read a value the other did not.
+    @Test(arguments: [
+        "a: [1e:, 2]", "a: [x?y]", "a: {k: t?ue}", "a: [1, !, 3]", "a: [!.5, -0.0]", "{\"count\":!2, \"ok\": true}",
+        "{}sources: 1", "[a]\nb: c",
+    ])
+    func flowCollectionsTheScannersReadOtherwiseAreRefused(document: String) throws {
+        #expect { try YAMLToJSON.convert(Array(document.utf8)) } throws: { ($0 as? YAMLError)?.isAmbiguous == true }
+    }
+
+    /// Flow collections both scanners read alike are not refused.
+    @Test(arguments: ["a: [1, 2]", "a: {b: c, d: [e]}", "a: [\"x?y\", 'k:']", "a: [b: c]", "a: [!!str 1, 2]"])
+    func flowCollectionsTheScannersReadAlikeAreConverted(document: String) throws {
+        #expect(throws: Never.self) { try YAMLToJSON.convert(Array(document.utf8)) }
+        try Self.compare([Array(document.utf8)]) { _ in document }
+    }
+
+    /// Ordinary documents (a Kubernetes object, a policy file, anchors and
+    /// merges, block scalars, tags, flow collections, JSON) with one to
+    /// three bytes changed: 3,000 documents. Each converts as Go converts
+    /// it, or is refused as ambiguous (fewer than 1 in 10).
     @Test func mutatedDocumentsConvertAsGoConvertsThem() throws {
         let samples = [
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  labels:\n    app: web\n    tier: '1'\ndata:\n  key: value\n  n: 10\n  f: 1.5\n  b: yes\n",
             "defaults: &d\n  allowed: false\n  level: 3\nstrict:\n  <<: *d\n  allowed: true\nlist:\n  - *d\n  - x:\n    - 1\n    - 0x2\n",
             "rules:\n- name: 'r1'\n  match: \"a\\tb\"\n  values:\n  - 0o7\n  - 1e3\n  - .5\n  - -0.0\n  - ~\n- name: r2\n  text: |\n    block\n    text\n  folded: >\n    a\n    b\n",
             "a: !!int 3\nb: !!str 4\nc: !!binary aGVsbG8=\nd: !!timestamp 2001-12-14\ne: !!null ''\n? complex\n: key\n",
+            "labels: {app: web, tier: '1'}\nvalues: [0x10, 0o7, 1e3, .5, -0.0, ~]\nnested: {x: [1, {y: z}]}\n",
+            #"{"sources": [{"url": "https://x", "digest": "sha256:ab"}], "count": 2, "ok": true, "none": null}"#,
         ]
         var generator = SeededYAMLGenerator(seed: 1205)
         var documents: [[UInt8]] = []
-        let inserts = Array(":-?&*!|>'\"%@`#\n 0aA.<".utf8)
+        let inserts = Array(":-?[]{},&*!|>'\"%@`#\n 0aA.<".utf8)
         for round in 0..<3000 {
             var bytes = Array(samples[round % samples.count].utf8)
             for _ in 0..<Int.random(in: 1...3, using: &generator) {
@@ -97,7 +123,11 @@ import TestFixtures
             }
             documents.append(bytes)
         }
-        #expect(try Self.compare(documents) { "mutation \($0)" } == documents.count)
+        let ambiguous = try Self.compare(documents) { "mutation \($0)" }
+        // Refusals are for the spellings where the scanners part: a byte
+        // right after one of the tag sample's six tags, mostly (181 of
+        // 3,000 with this seed); most mutations convert and are compared.
+        #expect(ambiguous < documents.count / 10, "\(ambiguous) of \(documents.count) refused as ambiguous")
     }
 }
 
