@@ -337,8 +337,12 @@ public final class TarReader {
             throw ArchiveError.corrupt("tar size field is not a number")
         }
         guard value >= 0 else { throw ArchiveError.corrupt("negative tar size") }
-        guard value <= Int64(maxEntrySize) else { return try checkedSize(Int.max) }
-        return try checkedSize(Int(value))
+        guard value <= Int64(maxEntrySize) else {
+            throw ArchiveError(
+                .tooLarge, reason: .entryTooLarge,
+                message: "a tar entry declares \(value) bytes (the limit is \(maxEntrySize))")
+        }
+        return Int(value)
     }
 
     /// A numeric field as Go's `archive/tar` reads it: base-256 (two's
