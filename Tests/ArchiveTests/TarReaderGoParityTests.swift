@@ -103,19 +103,6 @@ import TestFixtures
     }
 }
 
-/// A deterministic generator for reproducible mutations (SplitMix64).
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// A tar made block by block, any field as the test wants it.
 struct RawTar {
     /// Each header with the data after it (padded when written).

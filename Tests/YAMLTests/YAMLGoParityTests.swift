@@ -108,7 +108,7 @@ import TestFixtures
             "labels: {app: web, tier: '1'}\nvalues: [0x10, 0o7, 1e3, .5, -0.0, ~]\nnested: {x: [1, {y: z}]}\n",
             #"{"sources": [{"url": "https://x", "digest": "sha256:ab"}], "count": 2, "ok": true, "none": null}"#,
         ]
-        var generator = SeededYAMLGenerator(seed: 1205)
+        var generator = SeededGenerator(seed: 1205)
         var documents: [[UInt8]] = []
         let inserts = Array(":-?[]{},&*!|>'\"%@`#\n 0aA.<".utf8)
         for round in 0..<3000 {
@@ -128,18 +128,5 @@ import TestFixtures
         // right after one of the tag sample's six tags, mostly (181 of
         // 3,000 with this seed); most mutations convert and are compared.
         #expect(ambiguous < documents.count / 10, "\(ambiguous) of \(documents.count) refused as ambiguous")
-    }
-}
-
-/// SplitMix64, for reproducible mutations.
-struct SeededYAMLGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
