@@ -226,11 +226,15 @@ public final class TarReader {
 
     /// Refuses a header whose numeric fields Go cannot read (it fails the
     /// archive): mode, owner, group and time; the device numbers too past V7.
+    /// Mode, owner, group, time; the device numbers; star's two times.
+    private static let numericFields = [
+        100..<108, 108..<116, 116..<124, 136..<148, 329..<337, 337..<345, 476..<488, 488..<500,
+    ]
+
     static func checkNumericFields(_ header: [UInt8], format: Format) throws(ArchiveError) {
-        var fields = [header[100..<108], header[108..<116], header[116..<124], header[136..<148]]
-        if format != .v7 { fields += [header[329..<337], header[337..<345]] }
-        if format == .star { fields += [header[476..<488], header[488..<500]] }
-        for field in fields where goNumeric(field) == nil {
+        let fields =
+            format == .v7 ? numericFields.prefix(4) : format == .star ? numericFields[...] : numericFields.prefix(6)
+        for field in fields where goNumeric(header[field]) == nil {
             throw ArchiveError.corrupt("a tar header field that is not a number")
         }
     }
@@ -393,6 +397,10 @@ public final class TarReader {
     /// PAX records, `"<length> <key>=<value>\n"` repeated, as Go reads
     /// them: a record Go refuses fails the archive; the GNU sparse 0.0
     /// `offset`/`numbytes` pairs become one `GNU.sparse.map`.
+    /// The PAX records whose values Go refuses a NUL in (in the others,
+    /// the key may not hold one).
+    private static let paxTextKeys: Set<String> = ["path", "linkpath", "uname", "gname"]
+
     static func paxRecords(_ body: [UInt8]) throws(ArchiveError) -> [String: String] {
         var records: [String: String] = [:]
         var sparseMap: [String] = []
@@ -412,8 +420,7 @@ public final class TarReader {
             let valueBytes = record[(equals + 1)...]
             let key = String(decoding: keyBytes, as: UTF8.self)
             let value = String(decoding: valueBytes, as: UTF8.self)
-            let textKeys: Set<String> = ["path", "linkpath", "uname", "gname"]
-            guard !(textKeys.contains(key) ? valueBytes.contains(0) : keyBytes.contains(0)) else {
+            guard !(paxTextKeys.contains(key) ? valueBytes.contains(0) : keyBytes.contains(0)) else {
                 throw ArchiveError.corrupt("a PAX record with a NUL in it")
             }
             switch key {

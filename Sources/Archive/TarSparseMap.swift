@@ -90,30 +90,32 @@ struct TarSparseMap {
     static func pax1(
         size: Int64, nextBlock: () throws(ArchiveError) -> [UInt8]?
     ) throws(ArchiveError) -> (map: TarSparseMap, blocks: Int) {
-        var tokens: [[UInt8]] = []
-        var read = 0
-        var current: [UInt8] = []
+        // Numbers are parsed as their bytes arrive and only those not yet
+        // taken are kept (one block's worth at most): a hostile map of
+        // endless lines, or one endless line, holds no more memory.
+        var values: [Int64?] = []
+        var taken = 0
+        var line = DecimalLine()
         var blocks = 0
-        // Lines are taken a block at a time, only as many as the map needs.
         func next() throws(ArchiveError) -> Int64 {
-            while read == tokens.count {
+            while taken == values.count {
                 guard let block = try nextBlock() else {
                     throw ArchiveError.corrupt("tar stream ends inside a sparse map")
                 }
                 blocks += 1
+                values.removeAll(keepingCapacity: true)
+                taken = 0
                 for byte in block {
                     if byte == UInt8(ascii: "\n") {
-                        tokens.append(current)
-                        current = []
+                        values.append(line.finish())
                     } else {
-                        current.append(byte)
+                        line.add(byte)
                     }
                 }
             }
-            read += 1
-            guard let value = TarReader.goInt64(String(decoding: tokens[read - 1], as: UTF8.self)) else {
-                throw ArchiveError.corrupt("an invalid tar sparse map")
-            }
+            taken += 1
+            // Only the lines the map needs are read as numbers, as in Go.
+            guard let value = values[taken - 1] else { throw ArchiveError.corrupt("an invalid tar sparse map") }
             return value
         }
         let count = try next()
@@ -124,5 +126,41 @@ struct TarSparseMap {
             map.add(offset: offset, length: try next())
         }
         return (map, blocks)
+    }
+
+    /// One decimal line of a sparse map, read a byte at a time as Go's
+    /// `strconv.ParseInt` reads the whole line (an optional sign, digits,
+    /// leading zeros any number, in `int64`'s range), in constant memory
+    /// however long it is.
+    struct DecimalLine {
+        private var magnitude: UInt64 = 0
+        private var negative = false
+        private var bytes = 0
+        private var digits = 0
+        private var invalid = false
+
+        mutating func add(_ byte: UInt8) {
+            defer { bytes += 1 }
+            if bytes == 0 && (byte == UInt8(ascii: "+") || byte == UInt8(ascii: "-")) {
+                negative = byte == UInt8(ascii: "-")
+                return
+            }
+            let digit = byte &- UInt8(ascii: "0")
+            let (times10, overflow) = magnitude.multipliedReportingOverflow(by: 10)
+            let (sum, carry) = times10.addingReportingOverflow(UInt64(digit))
+            guard !invalid, digit <= 9, !overflow, !carry, sum <= UInt64(Int64.max) + 1 else {
+                invalid = true
+                return
+            }
+            magnitude = sum
+            digits += 1
+        }
+
+        /// The line's number, nil when Go would refuse it; the line starts anew.
+        mutating func finish() -> Int64? {
+            defer { self = DecimalLine() }
+            guard !invalid, digits > 0, negative || magnitude <= UInt64(Int64.max) else { return nil }
+            return negative ? Int64(truncatingIfNeeded: 0 &- magnitude) : Int64(magnitude)
+        }
     }
 }

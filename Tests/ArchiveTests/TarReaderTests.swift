@@ -16,6 +16,38 @@ import TestFixtures
         return result
     }
 
+    /// A PAX 1.0 sparse map is lines of decimal numbers at the start of the
+    /// entry's data, which may be as long as the entry says (up to 1 TiB).
+    /// A line is read a byte at a time (`TarSparseMap.DecimalLine`, no
+    /// line kept) and read as Go reads it however long: 2 MiB of leading
+    /// zeros still make a number, 2 MiB of digits past `int64` fail, and
+    /// so does a map whose line the stream cuts.
+    @Test(arguments: [("zeros", true), ("overflow", false), ("endless", false)])
+    func aSparseMapLineOfMegabytesIsReadAsGoReadsIt(line: String, valid: Bool) throws {
+        let long = 2 << 20
+        var map: [UInt8]
+        switch line {
+        case "zeros": map = Array("1\n".utf8) + [UInt8](repeating: UInt8(ascii: "0"), count: long) + Array("\n1\n".utf8)
+        case "overflow":
+            map = Array("1\n".utf8) + [UInt8](repeating: UInt8(ascii: "9"), count: long) + Array("\n1\n".utf8)
+        default: map = Array("1\n".utf8) + [UInt8](repeating: UInt8(ascii: "1"), count: long)
+        }
+        map += [UInt8](repeating: 0, count: (512 - map.count % 512) % 512)
+        let data = map + (line == "endless" ? [] : Array("z".utf8))
+        var builder = TarBuilder()
+        builder.paxHeader(
+            TarBuilder.paxRecord("GNU.sparse.major", "1") + TarBuilder.paxRecord("GNU.sparse.minor", "0")
+                + TarBuilder.paxRecord("GNU.sparse.name", "s.yaml") + TarBuilder.paxRecord("GNU.sparse.realsize", "1"))
+        builder.file("GNUSparseFile.0/s", data)
+        let tar = TarReader(MemoryByteStream(builder.archive))
+        if valid {
+            let entry = try #require(try tar.next())
+            #expect(entry.name == "s.yaml" && entry.kind == .sparse && entry.size == 1)
+        } else {
+            #expect { try tar.next() } throws: { ($0 as? ArchiveError)?.reason == .corruptArchive }
+        }
+    }
+
     @Test func readsFilesDirectoriesAndLinksInOrder() throws {
         var builder = TarBuilder()
         builder.directory("etc")
