@@ -38,7 +38,7 @@ import TestFixtures
 
     /// Go's listing in the same terms: its global headers left out (Go
     /// returns them as entries; runtimes and this reader skip them).
-    private static func theirs(_ listing: GoTarReader.Listing) -> (entries: [Listed], failed: Bool) {
+    private static func theirs(_ listing: GoReaders.TarListing) -> (entries: [Listed], failed: Bool) {
         let entries = listing.entries.filter { $0.type != "g" }.map { entry -> Listed in
             let kind: TarEntry.Kind
             switch entry.type {
@@ -59,7 +59,7 @@ import TestFixtures
     /// would read terabytes of holes from is not). A PAX sparse file (Go
     /// gives no sign of it in its type) is matched by name alone.
     private static func compare(_ archives: [[UInt8]], _ comment: (Int) -> String) throws -> Int {
-        let listings = try GoTarReader.read(archives)
+        let listings = try GoReaders.readTar(archives)
         var compared = 0
         for (place, archive) in archives.enumerated() where listings[place].error?.hasPrefix("uncompared") != true {
             compared += 1

@@ -6,7 +6,7 @@ import TestFixtures
 
 /// The server's YAML (and JSON) to JSON conversion against
 /// sigs.k8s.io/yaml's `YAMLToJSON` over go-yaml v2, which the original
-/// builtins convert files with (`Tests/GoYAMLToJSON`): on crafted
+/// builtins convert files with (`Tests/GoReaders`): on crafted
 /// documents and on thousands of mutations of ordinary ones, both must
 /// fail, or both give the same JSON value. A file that converts to another
 /// value is one a policy reads otherwise than the original did.
@@ -38,7 +38,7 @@ import TestFixtures
     /// are the only ones that may differ.
     @discardableResult
     private static func compare(_ documents: [[UInt8]], _ comment: (Int) -> String) throws -> Int {
-        let go = try GoYAMLToJSON.convert(documents)
+        let go = try GoReaders.convertYAML(documents)
         var ambiguous = 0
         for (place, document) in documents.enumerated() {
             let converted = Result { () throws(YAMLError) in try YAMLToJSON.convert(document) }

@@ -1,0 +1,88 @@
+import Foundation
+
+/// The readers the original builtins and the runtimes use, run: Go's
+/// `archive/tar` and sigs.k8s.io/yaml's `YAMLToJSON`, for tests that compare
+/// the server's own readers with them. The program (`Tests/GoReaders`) is
+/// built once per test process with the system's Go, outside modules,
+/// against Debian's `golang-k8s-sigs-yaml-dev` (`scripts/install-deps`).
+public enum GoReaders {
+    /// An entry as Go's `archive/tar` reads it.
+    public struct TarEntry: Decodable, Equatable, Sendable {
+        public let name: String
+        /// The type flag, one character (`"0"`, `"5"`, `"\u{0}"` ...).
+        public let type: String
+        /// The size Go gives (a sparse file's logical size).
+        public let size: Int64
+        /// The SHA-256 (hex) of what Go reads as the entry's data.
+        public let data: String
+    }
+
+    /// What Go reads from one archive: its entries until the end or an
+    /// error, and that error.
+    public struct TarListing: Decodable, Sendable {
+        public let entries: [TarEntry]
+        public let error: String?
+    }
+
+    /// What sigs.k8s.io/yaml made of one document: its JSON text, or its error.
+    public struct Conversion: Decodable, Sendable {
+        public let json: String
+        public let error: String?
+    }
+
+    /// Go's listing of each archive, in order.
+    public static func readTar(_ archives: [[UInt8]]) throws -> [TarListing] {
+        try run("tar", archives)
+    }
+
+    /// sigs.k8s.io/yaml's conversion of each document, in order.
+    public static func convertYAML(_ documents: [[UInt8]]) throws -> [Conversion] {
+        try run("yaml", documents)
+    }
+
+    /// Runs the program's `reader` on `inputs`, each framed as a 4-byte
+    /// big-endian length and its bytes, through files; one answer each.
+    private static func run<Answer: Decodable>(_ reader: String, _ inputs: [[UInt8]]) throws -> [Answer] {
+        var input = Data()
+        for bytes in inputs {
+            var length = UInt32(bytes.count).bigEndian
+            input.append(Data(bytes: &length, count: 4))
+            input.append(contentsOf: bytes)
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ocirpc-go-run-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let inputFile = directory.appendingPathComponent("in")
+        let outputFile = directory.appendingPathComponent("out")
+        try input.write(to: inputFile)
+        _ = FileManager.default.createFile(atPath: outputFile.path, contents: nil)
+        let process = Process()
+        process.executableURL = try built.get()
+        process.arguments = [reader]
+        process.standardInput = try FileHandle(forReadingFrom: inputFile)
+        process.standardOutput = try FileHandle(forWritingTo: outputFile)
+        try process.run()
+        process.waitUntilExit()
+        let lines = try Data(contentsOf: outputFile).split(separator: UInt8(ascii: "\n"))
+        guard process.terminationStatus == 0, lines.count == inputs.count else {
+            throw TestRegistryError("the Go \(reader) reader answered \(lines.count) of \(inputs.count) inputs")
+        }
+        return try lines.map { try JSONDecoder().decode(Answer.self, from: Data($0)) }
+    }
+
+    /// The program, built into a temporary file on first use.
+    private static let built: Result<URL, any Error> = Result {
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-go-\(UUID().uuidString)")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["go", "build", "-o", output.path, "."]
+        process.currentDirectoryURL = FixturePaths.packageRoot.appendingPathComponent("Tests/GoReaders")
+        process.environment = ProcessInfo.processInfo.environment.merging(
+            ["GO111MODULE": "off", "GOPATH": "/usr/share/gocode"]) { $1 }
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw TestRegistryError("go build of Tests/GoReaders failed") }
+        return output
+    }
+}

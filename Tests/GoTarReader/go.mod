@@ -1,3 +1,0 @@
-module gotarreader
-
-go 1.19
