@@ -18,6 +18,17 @@ public struct TarEntry: Sendable, Equatable {
     /// that hold none, whatever their size field says).
     public let size: Int
     public let kind: Kind
+    /// What a link points at, as Go gives it (the header's field, a PAX
+    /// `linkpath`, a GNU long link name, the last one wins); empty for an
+    /// entry that is not a link.
+    public let linkName: String
+
+    public init(name: String, size: Int, kind: Kind, linkName: String = "") {
+        self.name = name
+        self.size = size
+        self.kind = kind
+        self.linkName = linkName
+    }
 }
 
 /// Reads a tar stream entry by entry: ustar, PAX extended headers and GNU
@@ -60,6 +71,7 @@ public final class TarReader {
         // records (each replaces the one before), the last GNU long name.
         var pax: [String: String] = [:]
         var longName: String?
+        var longLinkName: String?
         while true {
             guard let header = try reader.readBlock() else {
                 // A stream that stops at a block boundary without the zero blocks:
@@ -99,21 +111,25 @@ public final class TarReader {
                     _ = try Self.paxRecords(body)
                     pax = [:]
                     longName = nil
+                    longLinkName = nil
                 case UInt8(ascii: "L"):
                     longName = Self.text(body[...])
                 default:
-                    break
+                    longLinkName = Self.text(body[...])
                 }
                 continue
             default:
-                return try entry(header, format: format, type: type, size: size, pax: pax, longName: longName)
+                return try entry(
+                    header, format: format, type: type, size: size, pax: pax, longName: longName,
+                    longLinkName: longLinkName)
             }
         }
     }
 
     /// The entry `header` begins, with what the headers before it said.
     private func entry(
-        _ header: [UInt8], format: Format, type: UInt8, size: Int, pax: [String: String], longName: String?
+        _ header: [UInt8], format: Format, type: UInt8, size: Int, pax: [String: String], longName: String?,
+        longLinkName: String?
     ) throws(ArchiveError) -> TarEntry {
         try Self.mergeCheck(pax)
         // Go's order: the header's own name, the PAX path, the GNU long
@@ -121,6 +137,7 @@ public final class TarReader {
         var name = Self.headerName(header, format: format)
         if let path = pax["path"], !path.isEmpty { name = path }
         if let longName, !longName.isEmpty { name = longName }
+        // The same order for the link's target.
         var dataSize = size
         if let sizeText = pax["size"], !sizeText.isEmpty {
             guard let value = Self.goInt64(sizeText), value >= 0 else {
@@ -173,6 +190,14 @@ public final class TarReader {
             if !sparse.name.isEmpty { name = sparse.name }
         }
         if name.isEmpty { name = "." }
+        // A link's target, in the same order: the header's, a PAX
+        // `linkpath`, a GNU long link name.
+        var linkName = ""
+        if kind == .symlink || kind == .hardlink {
+            linkName = Self.text(header[157..<257])
+            if let path = pax["linkpath"], !path.isEmpty { linkName = path }
+            if let longLinkName, !longLinkName.isEmpty { linkName = longLinkName }
+        }
         guard name.utf8.count <= Self.maxNameBytes else {
             throw ArchiveError(
                 .tooLarge, reason: .nameTooLong,
@@ -180,7 +205,12 @@ public final class TarReader {
         }
         remaining = dataSize
         padding = Self.padding(for: dataSize)
-        return TarEntry(name: name, size: dataSize, kind: kind)
+        guard linkName.utf8.count <= Self.maxNameBytes else {
+            throw ArchiveError(
+                .tooLarge, reason: .nameTooLong,
+                message: "a tar link name of \(linkName.utf8.count) bytes (the limit is \(Self.maxNameBytes))")
+        }
+        return TarEntry(name: name, size: dataSize, kind: kind, linkName: linkName)
     }
 
     /// Hard and symbolic links, character and block devices, directories,

@@ -13,6 +13,8 @@ public enum GoReaders {
         public let type: String
         /// The size Go gives (a sparse file's logical size).
         public let size: Int64
+        /// The link's target (`Linkname`).
+        public let link: String
         /// The SHA-256 (hex) of what Go reads as the entry's data.
         public let data: String
     }

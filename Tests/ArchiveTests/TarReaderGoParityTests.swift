@@ -19,7 +19,9 @@ import TestFixtures
         do {
             while let entry = try tar.next() {
                 let data = entry.kind == .sparse ? nil : try tar.readContents(limit: 1 << 20)
-                entries.append(Listed(name: entry.name, kind: entry.kind, data: data.map { Digest.of($0).hex }))
+                entries.append(
+                    Listed(
+                        name: entry.name, kind: entry.kind, link: entry.linkName, data: data.map { Digest.of($0).hex }))
             }
             return (entries, false)
         } catch {
@@ -27,13 +29,15 @@ import TestFixtures
         }
     }
 
-    /// An entry compared: its name, kind, and data's digest (none for a
-    /// sparse file, whose data Go expands and this reader does not read).
+    /// An entry compared: its name, kind, a link's target, and data's
+    /// digest (none for a sparse file, whose data Go expands and this
+    /// reader does not read).
     struct Listed: Equatable, CustomStringConvertible {
         let name: String
         let kind: TarEntry.Kind
+        let link: String
         let data: String?
-        var description: String { "\(name) \(kind)" }
+        var description: String { "\(name) \(kind)\(link.isEmpty ? "" : " -> \(link)")" }
     }
 
     /// Go's listing in the same terms: its global headers left out (Go
@@ -49,7 +53,9 @@ import TestFixtures
             case "S": kind = .sparse
             default: kind = .other
             }
-            return Listed(name: entry.name, kind: kind, data: entry.data)
+            // Go keeps a target for every kind; only links have one here.
+            let link = kind == .symlink || kind == .hardlink ? entry.link : ""
+            return Listed(name: entry.name, kind: kind, link: link, data: entry.data)
         }
         return (entries, listing.error != nil)
     }
@@ -170,9 +176,13 @@ struct RawTar {
         blocks.append((Self.header("PaxHeaders/x", type: UInt8(ascii: "x"), size: body.utf8.count), Array(body.utf8)))
     }
 
-    mutating func longName(_ name: String) {
+    mutating func longName(_ name: String, type: UInt8 = UInt8(ascii: "L")) {
         let body = Array(name.utf8) + [0]
-        blocks.append((Self.header("././@LongLink", type: UInt8(ascii: "L"), size: body.count, magic: Self.gnu), body))
+        blocks.append((Self.header("././@LongLink", type: type, size: body.count, magic: Self.gnu), body))
+    }
+
+    mutating func link(_ name: String, to target: String, type: UInt8 = UInt8(ascii: "2"), magic: [UInt8] = ustar) {
+        blocks.append((Self.header(name, type: type, magic: magic, at: [(157, Array(target.utf8.prefix(100)))]), []))
     }
 
     /// Archives where readers part, each with what it tries.
@@ -270,6 +280,24 @@ struct RawTar {
             $0.file(
                 "etc/s.yaml", "abc", type: UInt8(ascii: "S"), magic: gnu, at: [(483, Array("00000000003\u{0}".utf8))])
         }
+        add("a PAX linkpath, then a GNU long link name") {
+            $0.pax([("linkpath", "etc/benign.txt")]); $0.longName("etc/policy.yaml", type: UInt8(ascii: "K"))
+            $0.link("etc/l.yaml", to: "short")
+        }
+        add("a GNU long link name, then a PAX linkpath") {
+            $0.longName("etc/policy.yaml", type: UInt8(ascii: "K")); $0.pax([("linkpath", "etc/benign.txt")])
+            $0.link("etc/l.yaml", to: "short", type: UInt8(ascii: "1"))
+        }
+        add("an empty PAX linkpath") {
+            $0.pax([("linkpath", "")]); $0.link("etc/l.yaml", to: "etc/keep.yaml")
+        }
+        add("a global header between a long link name and its link") {
+            $0.longName("etc/policy.yaml", type: UInt8(ascii: "K"))
+            $0.pax([("comment", "x")], type: UInt8(ascii: "g")); $0.link("etc/l.yaml", to: "short")
+        }
+        add("a link target of 100 bytes") {
+            $0.link("etc/l.yaml", to: String(repeating: "t", count: 100), type: UInt8(ascii: "1"))
+        }
         add("a size field in base 256") {
             $0.file("x", "abc", at: [(124, [0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3])])
         }
@@ -283,16 +311,21 @@ struct RawTar {
         case 0:
             tar.entry("etc/", type: UInt8(ascii: "5"), declaredSize: 0)
             tar.file("etc/a.yaml", "a: 1\n")
-            tar.entry("etc/link.yaml", type: UInt8(ascii: "2"), declaredSize: 0)
+            tar.link("etc/link.yaml", to: "a.yaml")
             tar.file("etc/b.json", "{}")
+            tar.link("etc/hard.yaml", to: "etc/a.yaml", type: UInt8(ascii: "1"))
         case 1:
             tar.pax([("path", "etc/long/" + String(repeating: "p", count: 120) + ".yaml"), ("mtime", "1.5")])
             tar.file("short.yaml", "a: 1\n")
             tar.file("etc/c.yaml", "c: 3\n")
+            tar.pax([("linkpath", "../policy/" + String(repeating: "q", count: 120) + ".yaml")])
+            tar.link("etc/p.yaml", to: "x")
         case 2:
             tar.longName("etc/gnu/" + String(repeating: "g", count: 120) + ".yaml")
             tar.file("short", "b: 2\n", magic: gnu)
             tar.file("etc/d.yaml", "d", magic: gnu)
+            tar.longName("etc/target/" + String(repeating: "k", count: 120) + ".yaml", type: UInt8(ascii: "K"))
+            tar.link("etc/g.yaml", to: "x", type: UInt8(ascii: "1"), magic: gnu)
         default:
             tar.file("x.yaml", "e: 5\n", at: [(345, Array("etc/prefix".utf8))])
             tar.pax([("GNU.sparse.major", "1"), ("GNU.sparse.minor", "0"), ("GNU.sparse.name", "etc/s.yaml")])
@@ -307,7 +340,9 @@ struct RawTar {
     /// extended header's text; the header's checksum then made right.
     mutating func mutate(using generator: inout SeededGenerator) {
         let place = Int.random(in: 0..<blocks.count, using: &generator)
-        let fields: [Range<Int>] = [0..<100, 124..<136, 156..<157, 257..<265, 345..<500, 100..<124, 476..<512]
+        let fields: [Range<Int>] = [
+            0..<100, 124..<136, 156..<157, 157..<257, 257..<265, 345..<500, 100..<124, 476..<512,
+        ]
         for _ in 0..<Int.random(in: 1...3, using: &generator) {
             let values: [UInt8] = [
                 0, 0x20, 0x2F, 0x30, 0x31, 0x37, 0x38, 0x35, 0x78, 0x67, 0x4C, 0x53, 0x80, 0xFF, 0x3D,

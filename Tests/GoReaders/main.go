@@ -27,12 +27,13 @@ type listing struct {
 	Error   string  `json:"error,omitempty"`
 }
 
-// An entry: its name, type flag, size, and the SHA-256 of what Go reads as
-// its data.
+// An entry: its name, type flag, size, link target, and the SHA-256 of what
+// Go reads as its data.
 type entry struct {
 	Name string `json:"name"`
 	Type string `json:"type"`
 	Size int64  `json:"size"`
+	Link string `json:"link"`
 	Data string `json:"data"`
 }
 
@@ -60,7 +61,7 @@ func readTar(archive []byte) interface{} {
 			result.Error = err.Error()
 			break
 		}
-		result.Entries = append(result.Entries, entry{header.Name, string([]byte{header.Typeflag}), header.Size, hex.EncodeToString(hash.Sum(nil))})
+		result.Entries = append(result.Entries, entry{header.Name, string([]byte{header.Typeflag}), header.Size, header.Linkname, hex.EncodeToString(hash.Sum(nil))})
 	}
 	return result
 }
