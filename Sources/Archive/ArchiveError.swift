@@ -26,7 +26,7 @@ public struct ArchiveError: Error, Sendable, Equatable, CustomStringConvertible 
 
     public var description: String { "\(reason.rawValue): \(message)" }
 
-    static func corrupt(_ message: String) -> ArchiveError {
+    package static func corrupt(_ message: String) -> ArchiveError {
         ArchiveError(.corrupt, reason: .corruptArchive, message: message)
     }
 

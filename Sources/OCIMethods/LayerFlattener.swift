@@ -11,7 +11,9 @@ import YAML
 /// below it, `.wh..wh..opq` empties its directory below it. Only files in
 /// the wanted directories with a YAML or JSON extension are read; the rest
 /// is skipped unread. A wanted file stored sparse is an error: its data is
-/// a map of holes, which is not read.
+/// a map of holes, which is not read. A wanted name that is a link, and a
+/// wanted directory reached through a symbolic link, show the files they
+/// lead to (`LinkFollower`), read in further passes over the layers.
 struct LayerFlattener {
     static let extensions: Set<String> = ["yaml", "yml", "json"]
     /// The names the flattener remembers across layers, in bytes, at most
@@ -20,12 +22,19 @@ struct LayerFlattener {
 
     /// Cleaned, lower-cased directories asked for.
     private let directories: Set<String>
+    /// The same, cleaned only, as a symbolic link is resolved (by case).
+    private let askedDirectories: [String]
     private let maxEntryBytes: Int
     /// Paths decided by an upper layer, whited out by one, or opaque in one.
     private var decided = PathTrie()
     private var trackedNameBytes = 0
     private let maxTrackedNameBytes: Int
     private var files: [String: JSONValue] = [:]
+    /// Wanted names that are links, by name, with where each stands.
+    private var links: [String: (entry: TarEntry, at: LinkFollower.Position)] = [:]
+    private var follower = LinkFollower()
+    /// Layers applied so far: the next one's depth.
+    private var depth = 0
     /// What the files kept hold in memory, bounded.
     private var kept: FileContent.Kept
 
@@ -33,22 +42,27 @@ struct LayerFlattener {
         paths: [String], maxEntryBytes: Int, maxTrackedNameBytes: Int = LayerFlattener.maxTrackedNameBytes,
         maxKeptBytes: Int = FileContent.maxKeptBytes
     ) {
-        directories = Set(paths.map { ArchivePath.clean($0).lowercased() })
+        askedDirectories = Set(paths.map { ArchivePath.clean($0) }).sorted()
+        directories = Set(askedDirectories.map { $0.lowercased() })
         self.maxEntryBytes = maxEntryBytes
         self.maxTrackedNameBytes = maxTrackedNameBytes
         kept = FileContent.Kept(limit: maxKeptBytes)
     }
 
-    /// The files found so far, by cleaned entry name (sorted, as Go writes a map).
+    /// The files found so far, by cleaned entry name (sorted, as Go writes a
+    /// map), those found through links included.
     var result: JSONValue {
-        .object(JSONObject(files.keys.sorted().map { JSONObject.Member(key: $0, value: files[$0]!) }))
+        let all = files.merging(follower.files) { own, _ in own }
+        return .object(JSONObject(all.keys.sorted().map { JSONObject.Member(key: $0, value: all[$0]!) }))
     }
 
     /// Applies the next layer down (call for the top layer first).
     mutating func apply(_ tar: TarReader) throws {
         // What this layer decides hides only the layers below it.
-        var layerDecisions: [(String, PathTrie.Mark)] = []
+        var layerDecisions: [(String, PathTrie.Mark, PathTrie.Standing?)] = []
+        var index = -1
         while let entry = try tar.next() {
+            index += 1
             let name = ArchivePath.clean(entry.name)
             guard name != "." else { continue }
             trackedNameBytes += name.utf8.count
@@ -60,18 +74,35 @@ struct LayerFlattener {
             let base = ArchivePath.base(name)
             let directory = ArchivePath.directory(name)
             if base == ".wh..wh..opq" {
-                layerDecisions.append((directory, .opaque))
+                layerDecisions.append((directory, .opaque, nil))
                 continue
             }
             if base.hasPrefix(".wh.") {
                 let target = String(base.dropFirst(4))
-                layerDecisions.append((directory == "." ? target : directory + "/" + target, .deleted))
+                layerDecisions.append((directory == "." ? target : directory + "/" + target, .deleted, nil))
                 continue
             }
             guard !decided.hides(name) else { continue }
-            layerDecisions.append((name, entry.kind == .directory ? .seen : .notDirectory))
+            let standing: PathTrie.Standing
+            switch entry.kind {
+            case .directory: standing = .directory
+            case .file: standing = .file
+            case .hardlink: standing = .hardlink
+            case .symlink:
+                // A link's target is kept too, against the same limit.
+                trackedNameBytes += entry.linkName.utf8.count
+                standing = .symlink(entry.linkName)
+            case .sparse, .other: standing = .other
+            }
+            layerDecisions.append((name, entry.kind == .directory ? .seen : .notDirectory, standing))
             let wanted = isWanted(name, directory: directory)
             if wanted && entry.kind == .sparse { throw ArchiveError.sparseFile(name) }
+            // The last entry of a name in a layer is the one that stands.
+            if wanted {
+                links[name] =
+                    entry.kind == .symlink || entry.kind == .hardlink
+                    ? (entry, LinkFollower.Position(depth: depth, index: index)) : nil
+            }
             guard entry.kind == .file, wanted else {
                 files[name] = nil
                 continue
@@ -83,7 +114,50 @@ struct LayerFlattener {
             }
             files[name] = try kept.read(tar, size: entry.size, maxEntryBytes: maxEntryBytes)
         }
-        for (path, mark) in layerDecisions { decided.insert(path, mark) }
+        for (path, mark, standing) in layerDecisions { decided.insert(path, mark, standing: standing) }
+        depth += 1
+    }
+
+    /// After the last layer: looks up what the wanted links, and the wanted
+    /// directories reached through symbolic links, lead to. Then, while
+    /// `nextPassDepth` is not nil, read the layers from that depth down
+    /// through `applyFollowingLinks` and end each pass with `finishPass`.
+    mutating func startFollowingLinks() throws(ArchiveError) {
+        for (name, link) in links.sorted(by: { $0.key < $1.key }) {
+            if link.entry.kind == .hardlink {
+                try follower.followHardLink(name, to: link.entry.linkName, at: link.at)
+            } else {
+                try follower.follow(name, path: name, in: decided)
+            }
+        }
+        for asked in askedDirectories {
+            guard let reached = try LinkFollower.resolve(asked, in: decided, hops: 0), reached.hops > 0,
+                decided.standing(reached.node) ?? .directory == .directory
+            else { continue }
+            for (child, node) in decided.children(of: reached.node).sorted(by: { $0.key < $1.key }) {
+                let key = asked == "." ? String(child) : asked + "/" + child
+                guard files[key] == nil, links[key] == nil, isWanted(key, directory: asked) else { continue }
+                switch decided.standing(node) {
+                case .file, .hardlink, .symlink:
+                    try follower.follow(
+                        key, path: reached.path == "." ? String(child) : reached.path + "/" + child, in: decided)
+                default: continue
+                }
+            }
+        }
+    }
+
+    /// The layer the next pass of `startFollowingLinks` reads from (0 the
+    /// top), or nil when every link is followed.
+    var nextPassDepth: Int? { follower.nextPassDepth }
+
+    /// Reads the layer at `depth` for the links being followed.
+    mutating func applyFollowingLinks(_ tar: TarReader, depth: Int) throws {
+        try follower.apply(tar, depth: depth, kept: &kept, maxEntryBytes: maxEntryBytes)
+    }
+
+    mutating func finishPass() throws(ArchiveError) {
+        try follower.finishPass(in: decided)
     }
 
     private func isWanted(_ name: String, directory: String) -> Bool {

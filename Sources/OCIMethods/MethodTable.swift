@@ -205,15 +205,32 @@ struct MethodTable: Sendable {
         let layers = try await service.imageLayers(ref, platform: platform)
         // One budget for every layer of the request.
         let budget = service.makeBudget()
+        let topFirst = Array(layers.reversed())
         var flattener = LayerFlattener(paths: paths, maxEntryBytes: ContentService.maxEntryBytes)
-        for (digest, size) in layers.reversed() {
+        /// Reads the layer at `depth` into the flattener through `step`.
+        func read(
+            _ depth: Int, _ step: @escaping @Sendable (inout LayerFlattener, TarReader) throws -> Void
+        ) async throws {
             try Task.checkCancellation()
+            let (digest, size) = topFirst[depth]
             flattener = try await service.withDownloadedBlob(ref.pinned(to: digest), size: size, budget: budget) {
                 [flattener] stream in
                 var next = flattener
-                try next.apply(TarReader(stream))
+                try step(&next, TarReader(stream))
                 return next
             }
+        }
+        for depth in topFirst.indices {
+            try await read(depth) { try $0.apply($1) }
+        }
+        // Links lead on to files read in further passes, each from the
+        // topmost layer it needs.
+        try flattener.startFollowingLinks()
+        while let first = flattener.nextPassDepth {
+            for depth in first..<topFirst.count {
+                try await read(depth) { try $0.applyFollowingLinks($1, depth: depth) }
+            }
+            try flattener.finishPass()
         }
         return flattener.result
     }

@@ -1,6 +1,8 @@
 /// Cleaned paths (`a/b/c`) with marks, stored by component, so asking
 /// whether a path or any of its ancestors carries a mark is one walk over
-/// the path: linear in its length, however deep it is.
+/// the path: linear in its length, however deep it is. Each path also
+/// keeps what stands there (`Standing`), so the trie is the flattened
+/// filesystem's namespace, which links are resolved in.
 struct PathTrie {
     /// What an upper layer decided about a path.
     struct Mark: OptionSet {
@@ -16,11 +18,20 @@ struct PathTrie {
         static let notDirectory = Mark(rawValue: 8)
     }
 
+    /// What an entry is, as path resolution needs it.
+    enum Standing: Equatable {
+        case directory, file, hardlink, other
+        /// A symbolic link, with its target as the entry gives it.
+        case symlink(String)
+    }
+
     /// Node 0 is the root (`.`); children by component name.
     private var children: [[Substring: Int]] = [[:]]
     private var marks: [Mark] = [[]]
+    private var standings: [Standing?] = [nil]
 
-    mutating func insert(_ path: String, _ mark: Mark) {
+    /// Marks `path`; `standing`, when given, replaces what stood there.
+    mutating func insert(_ path: String, _ mark: Mark, standing: Standing? = nil) {
         var node = 0
         if path != "." {
             for component in Self.components(path) {
@@ -29,13 +40,31 @@ struct PathTrie {
                 } else {
                     children.append([:])
                     marks.append([])
+                    standings.append(nil)
                     children[node][component] = children.count - 1
                     node = children.count - 1
                 }
             }
         }
         marks[node].formUnion(mark)
+        if let standing { standings[node] = standing }
     }
+
+    /// The root's node.
+    static let root = 0
+
+    /// `node`'s child named `name`, if the trie has one.
+    func child(_ node: Int, _ name: Substring) -> Int? { children[node][name] }
+
+    /// `node`'s children, by name.
+    func children(of node: Int) -> [Substring: Int] { children[node] }
+
+    /// What stands at `node`: the entry inserted there last, nil for a path
+    /// only known as an ancestor or a whiteout's target.
+    func standing(_ node: Int) -> Standing? { standings[node] }
+
+    /// The marks at `node`.
+    func marks(_ node: Int) -> Mark { marks[node] }
 
     /// Whether an upper layer hides `path`: it was seen or deleted, or an
     /// ancestor was deleted, made opaque, or is not a directory there.

@@ -404,7 +404,7 @@ enum OpenRPCDocument {
           "$ref": "#/components/schemas/FilesResult"
         }
       },
-      "description": "A file is returned when its directory equals one of paths (cleaned, case-insensitive) and its extension is .yaml, .yml or .json. An image that lists more than 1,000 layers is -32005 too_many_layers, before any layer is downloaded.",
+      "description": "A file is returned when its directory equals one of paths (cleaned, case-insensitive) and its extension is .yaml, .yml or .json. A wanted name that is a symbolic or hard link shows the file it leads to, as the container reads it (a symbolic link resolved in the flattened filesystem as the kernel resolves it; a hard link as its target was when its layer was unpacked), and a wanted directory reached through a symbolic link shows the files of the directory it leads to, under the name asked for; a symbolic link to nothing or to what is not a file is left out, a hard link to nothing or to a directory is -32006 corrupt_archive, and more than 40 links for one name (a loop) is -32006 corrupt_archive. An image that lists more than 1,000 layers is -32005 too_many_layers, before any layer is downloaded.",
       "x-positional": [
         "ref",
         "paths"

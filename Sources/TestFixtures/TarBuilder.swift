@@ -29,6 +29,10 @@ public struct TarBuilder {
         entry(name, type: "2", contents: [], linkName: target)
     }
 
+    public mutating func hardlink(_ name: String, to target: String) {
+        entry(name, type: "1", contents: [], linkName: target)
+    }
+
     /// A PAX extended header (`x`, or `g` when `global`) whose body is `records`, verbatim: for
     /// crafted archives (huge sizes, lying record lengths).
     public mutating func paxHeader(_ records: [UInt8], global: Bool = false) {

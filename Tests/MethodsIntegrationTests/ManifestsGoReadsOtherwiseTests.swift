@@ -258,6 +258,46 @@ import TestFixtures
         await rig.stop()
     }
 
+    /// Links in a pushed image, read as the container reads them: a
+    /// wanted symbolic link to a file in a lower layer, a hard link to a
+    /// file its layer replaces after it, a wanted directory that is a
+    /// symbolic link (a merged /usr's `lib`). Left out, each would read as
+    /// "no such file" where the container shows one. A hard link to
+    /// nothing fails the call: the image cannot be unpacked.
+    @Test func linksShowTheFilesTheyLeadTo() async throws {
+        let rig = try await Rig.start()
+        var bottom = TarBuilder()
+        bottom.file("usr/lib/policy/rules.yaml", "allowed: false")
+        bottom.symlink("lib", to: "usr/lib")
+        bottom.file("usr/share/real.json", #"{"source":"lower"}"#)
+        var top = TarBuilder()
+        top.symlink("etc/config.yaml", to: "../usr/share/real.json")
+        top.file("usr/share/data.txt", "version: 1")
+        top.hardlink("etc/pinned.yaml", to: "usr/share/data.txt")
+        top.file("usr/share/data.txt", "version: 2")
+        let pushed = try await rig.registry.pushImage(
+            "app", "v1",
+            layers: [
+                (Compressors.gzip(bottom.archive), Expected.gzipLayer),
+                (Compressors.gzip(top.archive), Expected.gzipLayer),
+            ])
+        let files = try await rig.session.result(
+            "ec.oci.image_files", [.string(rig.ref("app", pushed.digest)), ["etc", "lib/policy"]])
+        #expect(
+            files.jsonText
+                == #"{"etc/config.yaml":{"source":"lower"},"etc/pinned.yaml":{"version":1},"lib/policy/rules.yaml":{"allowed":false}}"#,
+            "\(files.jsonText)")
+
+        var broken = TarBuilder()
+        broken.hardlink("etc/policy.yaml", to: "usr/missing.yaml")
+        let brokenImage = try await rig.registry.pushImage(
+            "app", "broken", layers: [(Compressors.gzip(broken.archive), Expected.gzipLayer)])
+        let refused = try await rig.session.call(
+            "ec.oci.image_files", [.string(rig.ref("app", brokenImage.digest)), ["etc"]])
+        #expect(refused.errorReason == "corrupt_archive", "\(refused.jsonText)")
+        await rig.stop()
+    }
+
     /// A file libyaml and go-yaml read differently (a `:` right before `,`
     /// in a flow collection: go-yaml reads the scalar `1e:`, libyaml stops
     /// at the colon) fails the call as `ambiguous_yaml`: left out, it would

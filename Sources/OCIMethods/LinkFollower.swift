@@ -1,0 +1,301 @@
+import Reasons
+import Archive
+import JSON
+
+/// `image_files`' links. A wanted name that is a symbolic or hard link
+/// shows what a runtime reading that path in the container shows: the
+/// file the link leads to. So does a wanted directory reached through a
+/// symbolic link (`lib` -> `usr/lib`). Left out, a link would read as "no
+/// such file" where the container has one.
+///
+/// - A symbolic link is resolved in the flattened filesystem (`PathTrie`)
+///   as the kernel resolves it: component by component, relative to the
+///   link's directory, `..` taken after the links before it, never above
+///   the root.
+/// - A hard link is the file its target named when the runtime unpacked
+///   it: the last entry of that name before it in its layer, or else what
+///   the layers below show there. A hard link to nothing, or to a
+///   directory, cannot be unpacked, and fails the call.
+/// - A symbolic link that leads nowhere, or to what is not a file, is left
+///   out: the container cannot read it as a file either.
+///
+/// The files links lead to are read in passes over the layers after the
+/// first, one pass per hard link in a chain; each pass reads from the
+/// topmost layer a lookup starts in.
+struct LinkFollower {
+    /// Links one name may go through (Linux's `MAXSYMLINKS`); past it the
+    /// call fails, as the container's read fails (`ELOOP`).
+    static let maxHops = 40
+    /// Hard links one name may go through: each costs a pass over the layers.
+    static let maxHardLinkHops = 8
+    /// Names one call follows links for.
+    static let maxFollowed = 4096
+
+    /// An entry's place: `depth` 0 is the top layer, `index` the entry's
+    /// place among its layer's entries.
+    struct Position: Equatable {
+        let depth: Int
+        let index: Int
+        /// Above every entry: a lookup from here sees the flattened filesystem.
+        static let top = Position(depth: 0, index: Int.max)
+    }
+
+    /// What a lookup found at its path.
+    enum Found {
+        /// A file, parsed (nil: not YAML or JSON, or over the entry limit;
+        /// left out, as such a file is).
+        case file(JSONValue?)
+        case hardLink(target: String, at: Position)
+        case symbolicLink(target: String)
+        case directory, other, absent
+    }
+
+    /// One path looked up for one answer's key.
+    struct Lookup {
+        /// The answer's key: the wanted name.
+        let key: String
+        /// The cleaned path looked up.
+        let path: String
+        /// Entries at or above it do not count.
+        let start: Position
+        /// The path the runtime reads the file by: a symbolic link found at
+        /// `path` is resolved from its directory.
+        let readingPath: String
+        /// Whether `path` is a hard link's target, which must exist.
+        let isHardLinkTarget: Bool
+        /// Links followed so far, and how many of them were hard links.
+        let hops: Int
+        let hardLinkHops: Int
+        /// What the layer being read has at `path` so far.
+        var candidate: Found?
+        /// Whether the layer being read hides what the layers below it have
+        /// at `path` (a whiteout, an opaque directory, a file above it).
+        var hiddenBelow = false
+        var found: Found?
+    }
+
+    private var lookups: [Lookup] = []
+    /// For each path looked up and each of its ancestors (`.` included),
+    /// the lookups an entry of that name bears on.
+    private var watched: [String: [Int]] = [:]
+    private var followed = 0
+    /// The files found through links, by key.
+    private(set) var files: [String: JSONValue] = [:]
+
+    /// The topmost layer the next pass reads from; nil when nothing is left.
+    var nextPassDepth: Int? { lookups.lazy.map(\.start.depth).min() }
+
+    /// Follows the hard link `key`, at `position`, to `target`.
+    mutating func followHardLink(_ key: String, to target: String, at position: Position) throws(ArchiveError) {
+        try countFollowed()
+        enqueue(
+            Lookup(
+                key: key, path: ArchivePath.clean(target), start: position, readingPath: key, isHardLinkTarget: true,
+                hops: 1, hardLinkHops: 1))
+    }
+
+    /// Follows `path` in `namespace` from the root, symbolic links in it
+    /// included, to the file the answer's `key` shows.
+    mutating func follow(_ key: String, path: String, in namespace: PathTrie) throws(ArchiveError) {
+        try countFollowed()
+        try resolveAndEnqueue(key: key, path: path, hops: 0, hardLinkHops: 0, in: namespace)
+    }
+
+    /// Reads one layer of a pass (`depth` 0 first): what each lookup's path
+    /// holds in it, and whether it hides the layers below.
+    mutating func apply(
+        _ tar: TarReader, depth: Int, kept: inout FileContent.Kept, maxEntryBytes: Int
+    ) throws {
+        var index = -1
+        while let entry = try tar.next() {
+            index += 1
+            let name = ArchivePath.clean(entry.name)
+            guard name != "." else { continue }
+            let base = ArchivePath.base(name)
+            let directory = ArchivePath.directory(name)
+            if base == ".wh..wh..opq" {
+                for id in watched[directory] ?? [] where counts(id, depth, index) && lookups[id].path != directory {
+                    lookups[id].hiddenBelow = true
+                }
+            } else if base.hasPrefix(".wh.") {
+                let target = String(base.dropFirst(4))
+                for id in watched[directory == "." ? target : directory + "/" + target] ?? []
+                where counts(id, depth, index) {
+                    lookups[id].hiddenBelow = true
+                }
+            } else if let ids = watched[name] {
+                var found: Found?
+                for id in ids where counts(id, depth, index) {
+                    if lookups[id].path == name {
+                        if found == nil {
+                            found = try Self.found(
+                                entry, name: name, at: Position(depth: depth, index: index), in: tar, kept: &kept,
+                                maxEntryBytes: maxEntryBytes)
+                        }
+                        lookups[id].candidate = found
+                    } else if entry.kind != .directory {
+                        // Nothing below can be under a file.
+                        lookups[id].hiddenBelow = true
+                    }
+                }
+            }
+        }
+        for id in lookups.indices where lookups[id].found == nil && depth >= lookups[id].start.depth {
+            if let candidate = lookups[id].candidate {
+                lookups[id].found = candidate
+            } else if lookups[id].hiddenBelow {
+                lookups[id].found = .absent
+            }
+        }
+    }
+
+    /// Ends a pass: keeps the files found, and looks up next what the links
+    /// found lead to.
+    mutating func finishPass(in namespace: PathTrie) throws(ArchiveError) {
+        let done = lookups
+        lookups = []
+        watched = [:]
+        for lookup in done {
+            switch lookup.found ?? .absent {
+            case .file(let value):
+                if let value { files[lookup.key] = value }
+            case .hardLink(let target, let position):
+                guard lookup.hops < Self.maxHops, lookup.hardLinkHops < Self.maxHardLinkHops else {
+                    throw Self.tooManyLinks(lookup.key)
+                }
+                enqueue(
+                    Lookup(
+                        key: lookup.key, path: ArchivePath.clean(target), start: position,
+                        readingPath: lookup.readingPath, isHardLinkTarget: true, hops: lookup.hops + 1,
+                        hardLinkHops: lookup.hardLinkHops + 1))
+            case .symbolicLink(let target):
+                let directory = ArchivePath.directory(lookup.readingPath)
+                let path = target.hasPrefix("/") || directory == "." ? target : directory + "/" + target
+                try resolveAndEnqueue(
+                    key: lookup.key, path: path, hops: lookup.hops + 1, hardLinkHops: lookup.hardLinkHops, in: namespace
+                )
+            case .absent where lookup.isHardLinkTarget, .directory where lookup.isHardLinkTarget:
+                throw ArchiveError.corrupt(
+                    "\(lookup.key.prefix(256)) is a hard link to \(lookup.path.prefix(256)), which is not a file where the layers unpack it"
+                )
+            case .directory, .other, .absent:
+                break
+            }
+        }
+    }
+
+    /// Resolves `path` in `namespace` as the kernel does, from the root:
+    /// each symbolic link met is replaced by its target (from the root when
+    /// it is absolute, else from the link's directory), and `..` goes up
+    /// from where the links before it led, never above the root. Returns
+    /// the path reached, its node and the links followed in all; nil when
+    /// the path leads nowhere (a name missing or whited out, a name under a
+    /// file).
+    static func resolve(
+        _ path: String, in namespace: PathTrie, hops: Int
+    ) throws(ArchiveError) -> (path: String, node: Int, hops: Int)? {
+        var pending = Array(PathTrie.components(path).reversed())
+        var names: [Substring] = []
+        var nodes = [PathTrie.root]
+        var hops = hops
+        while let name = pending.popLast() {
+            if name == "." { continue }
+            if name == ".." {
+                if !names.isEmpty {
+                    names.removeLast()
+                    nodes.removeLast()
+                }
+                continue
+            }
+            guard let node = namespace.child(nodes[nodes.count - 1], name) else { return nil }
+            switch namespace.standing(node) {
+            case .symlink(let target):
+                hops += 1
+                guard hops <= maxHops else { throw tooManyLinks(path) }
+                if target.hasPrefix("/") {
+                    names = []
+                    nodes = [PathTrie.root]
+                }
+                pending.append(contentsOf: PathTrie.components(target).reversed())
+            case nil where namespace.marks(node).contains(.deleted):
+                return nil
+            case nil, .directory:
+                names.append(name)
+                nodes.append(node)
+            case .file, .hardlink, .other:
+                // A name under a file leads nowhere (`ENOTDIR`).
+                guard pending.isEmpty else { return nil }
+                names.append(name)
+                nodes.append(node)
+            }
+        }
+        return (names.isEmpty ? "." : names.joined(separator: "/"), nodes[nodes.count - 1], hops)
+    }
+
+    private mutating func resolveAndEnqueue(
+        key: String, path: String, hops: Int, hardLinkHops: Int, in namespace: PathTrie
+    ) throws(ArchiveError) {
+        guard let reached = try Self.resolve(path, in: namespace, hops: hops) else { return }
+        switch namespace.standing(reached.node) {
+        case .file, .hardlink:
+            enqueue(
+                Lookup(
+                    key: key, path: reached.path, start: .top, readingPath: reached.path, isHardLinkTarget: false,
+                    hops: reached.hops, hardLinkHops: hardLinkHops))
+        default:
+            // A directory, a device: not a file the container reads.
+            break
+        }
+    }
+
+    private mutating func enqueue(_ lookup: Lookup) {
+        let id = lookups.count
+        lookups.append(lookup)
+        watched[lookup.path, default: []].append(id)
+        var path = lookup.path
+        while path != "." {
+            path = ArchivePath.directory(path)
+            watched[path, default: []].append(id)
+        }
+    }
+
+    private mutating func countFollowed() throws(ArchiveError) {
+        followed += 1
+        guard followed <= Self.maxFollowed else {
+            throw ArchiveError(
+                .tooLarge, reason: .archiveTooLarge,
+                message: "the wanted files include more than \(Self.maxFollowed) links")
+        }
+    }
+
+    /// Whether the entry at `index` of the layer at `depth` counts for
+    /// lookup `id`: it is below the lookup's start, and nothing above it
+    /// has decided the lookup yet.
+    private func counts(_ id: Int, _ depth: Int, _ index: Int) -> Bool {
+        let lookup = lookups[id]
+        guard lookup.found == nil else { return false }
+        return depth > lookup.start.depth || (depth == lookup.start.depth && index < lookup.start.index)
+    }
+
+    private static func found(
+        _ entry: TarEntry, name: String, at position: Position, in tar: TarReader, kept: inout FileContent.Kept,
+        maxEntryBytes: Int
+    ) throws -> Found {
+        switch entry.kind {
+        case .file:
+            // Too large to parse: left out, as such a file is.
+            guard entry.size <= maxEntryBytes else { return .file(nil) }
+            return .file(try kept.read(tar, size: entry.size, maxEntryBytes: maxEntryBytes))
+        case .sparse: throw ArchiveError.sparseFile(name)
+        case .hardlink: return .hardLink(target: entry.linkName, at: position)
+        case .symlink: return .symbolicLink(target: entry.linkName)
+        case .directory: return .directory
+        case .other: return .other
+        }
+    }
+
+    private static func tooManyLinks(_ name: String) -> ArchiveError {
+        ArchiveError.corrupt(
+            "\(name.prefix(256)) leads through more than \(maxHops) links, or \(maxHardLinkHops) hard links")
+    }
+}

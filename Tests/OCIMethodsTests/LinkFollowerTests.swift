@@ -1,0 +1,227 @@
+import Reasons
+import Archive
+import JSON
+import Testing
+import TestFixtures
+@testable import OCIMethods
+
+/// `image_files` on links: a wanted name that is a link, and a wanted
+/// directory reached through a symbolic link, show what a runtime reading
+/// that path in the container shows.
+@Suite struct LinkFollowerTests {
+    /// Runs the flattener as `image_files` does: the layers (given bottom
+    /// first, as a manifest lists them) top first, then the passes that
+    /// follow links. Counts the passes.
+    private func flatten(_ layers: [TarBuilder], paths: [String]) throws -> (files: JSONValue, passes: Int) {
+        let topFirst = layers.reversed().map(\.archive)
+        var flattener = LayerFlattener(paths: paths, maxEntryBytes: 1 << 20)
+        for layer in topFirst { try flattener.apply(TarReader(MemoryByteStream(layer))) }
+        try flattener.startFollowingLinks()
+        var passes = 0
+        while let first = flattener.nextPassDepth {
+            passes += 1
+            for depth in first..<topFirst.count {
+                try flattener.applyFollowingLinks(TarReader(MemoryByteStream(topFirst[depth])), depth: depth)
+            }
+            try flattener.finishPass()
+        }
+        return (flattener.result, passes)
+    }
+
+    private func files(_ layers: [TarBuilder], paths: [String] = ["etc"]) throws -> JSONValue {
+        try flatten(layers, paths: paths).files
+    }
+
+    /// The files by key, each as its JSON text: the same whatever order
+    /// the keys were written in, and whether a file was kept as JSON text.
+    private func texts(_ files: JSONValue) -> [String: String] {
+        var texts: [String: String] = [:]
+        for key in files.objectValue?.keys ?? [] { texts[key] = files[key]?.jsonText }
+        return texts
+    }
+
+    private func isCorrupt(_ error: any Error, _ text: String) -> Bool {
+        guard let error = error as? ArchiveError else { return false }
+        return error.reason == .corruptArchive && error.message.contains(text)
+    }
+
+    /// A symbolic link shows the file it leads to, as the kernel resolves
+    /// it: relative to the link's directory, absolute from the image's
+    /// root, `..` taken after the links before it and never above the root,
+    /// the file as the layers above leave it.
+    @Test func aWantedSymbolicLinkShowsTheFileItLeadsTo() throws {
+        var bottom = TarBuilder()
+        bottom.file("etc/real/policy.txt", "from: bottom")
+        bottom.file("opt/p.json", #"{"from":"opt"}"#)
+        bottom.file("deep/x.yaml", "from: deep")
+        bottom.file("x.yaml", "from: root")
+        bottom.symlink("etc/sub", to: "/deep/dir")
+        bottom.directory("deep/dir")
+        var top = TarBuilder()
+        top.file("etc/real/policy.txt", "from: top")
+        top.symlink("etc/relative.yaml", to: "real/policy.txt")
+        top.symlink("etc/absolute.yaml", to: "/opt/p.json")
+        // The kernel: `sub` is /deep/dir, its `..` /deep. Text: etc/x.yaml.
+        top.symlink("etc/dots.yaml", to: "sub/../x.yaml")
+        top.symlink("etc/above.yaml", to: "../../../../x.yaml")
+        top.symlink("etc/chain.yaml", to: "relative.yaml")
+        let (files, passes) = try flatten([bottom, top], paths: ["etc"])
+        #expect(
+            texts(files)
+                == texts([
+                    "etc/relative.yaml": ["from": "top"], "etc/absolute.yaml": ["from": "opt"],
+                    "etc/dots.yaml": ["from": "deep"], "etc/above.yaml": ["from": "root"],
+                    "etc/chain.yaml": ["from": "top"],
+                ]), "\(files.jsonText)")
+        #expect(passes == 1)
+    }
+
+    /// What the container cannot read as a file is left out: a link to
+    /// nothing, to a whited-out file, to a directory, through a file.
+    @Test func aSymbolicLinkThatLeadsToNoFileIsLeftOut() throws {
+        var bottom = TarBuilder()
+        bottom.file("gone.yaml", "a: 1")
+        bottom.file("file", "not a directory")
+        var top = TarBuilder()
+        top.file(".wh.gone.yaml", "")
+        top.directory("etc/dir")
+        top.symlink("etc/nowhere.yaml", to: "missing.yaml")
+        top.symlink("etc/whited.yaml", to: "/gone.yaml")
+        top.symlink("etc/directory.yaml", to: "dir")
+        top.symlink("etc/under-a-file.yaml", to: "/file/x.yaml")
+        top.file("etc/plain.yaml", "b: 2")
+        #expect(try files([bottom, top]) == ["etc/plain.yaml": ["b": 2]])
+    }
+
+    /// A loop, or more than 40 links, fails the call, as the container's
+    /// read fails.
+    @Test(arguments: [2, 41])
+    func tooManySymbolicLinksFailTheCall(links: Int) throws {
+        var layer = TarBuilder()
+        for index in 0..<links { layer.symlink("etc/\(index).yaml", to: "\((index + 1) % links).yaml") }
+        #expect { try files([layer]) } throws: { isCorrupt($0, "more than 40 links") }
+        // One link fewer than the limit, ending at a file, is followed.
+        if links == 41 {
+            var chain = TarBuilder()
+            chain.file("etc/39.yaml", "end: true")
+            for index in 0..<39 { chain.symlink("etc/\(index).yaml", to: "\(index + 1).yaml") }
+            #expect(try files([chain])["etc/0.yaml"] == ["end": true])
+        }
+    }
+
+    /// A hard link is the file its target named when it was unpacked: the
+    /// last entry of that name before it in its layer, or what the layers
+    /// below show; what comes after it (in its layer or above) does not
+    /// change it.
+    @Test func aWantedHardLinkShowsItsTargetAsItWasUnpacked() throws {
+        var bottom = TarBuilder()
+        bottom.file("usr/lower.yaml", "from: bottom")
+        bottom.file("usr/replaced.yaml", "from: bottom")
+        var top = TarBuilder()
+        top.file("usr/same.txt", "from: first")
+        top.file("usr/same.txt", "from: second")
+        top.hardlink("etc/same.yaml", to: "usr/same.txt")
+        top.file("usr/same.txt", "from: after")
+        top.hardlink("etc/lower.yaml", to: "/usr/lower.yaml")
+        top.hardlink("etc/replaced.yaml", to: "usr/replaced.yaml")
+        top.file("usr/replaced.yaml", "from: top")
+        let (files, passes) = try flatten([bottom, top], paths: ["etc"])
+        #expect(
+            texts(files)
+                == texts([
+                    "etc/same.yaml": ["from": "second"], "etc/lower.yaml": ["from": "bottom"],
+                    "etc/replaced.yaml": ["from": "bottom"],
+                ]), "\(files.jsonText)")
+        #expect(passes == 1)
+    }
+
+    /// A hard link to nothing (missing, whited out before it, after it in
+    /// its layer), or to a directory, cannot be unpacked: the call fails.
+    @Test(arguments: ["missing", "whited out", "after", "directory"])
+    func aHardLinkToNoFileFailsTheCall(target: String) throws {
+        var bottom = TarBuilder()
+        bottom.file("usr/t.yaml", "a: 1")
+        bottom.directory("usr/dir")
+        var top = TarBuilder()
+        switch target {
+        case "missing": top.hardlink("etc/l.yaml", to: "usr/missing.yaml")
+        case "whited out":
+            top.file("usr/.wh.t.yaml", "")
+            top.hardlink("etc/l.yaml", to: "usr/t.yaml")
+        case "after":
+            top.hardlink("etc/l.yaml", to: "usr/later.yaml")
+            top.file("usr/later.yaml", "b: 2")
+        default: top.hardlink("etc/l.yaml", to: "usr/dir")
+        }
+        #expect { try files([bottom, top]) } throws: { isCorrupt($0, "is a hard link to") }
+    }
+
+    /// Hard links to hard links are followed, a pass each, up to eight;
+    /// a hard link to a symbolic link is resolved from the hard link's place.
+    @Test func hardLinkChainsAndHardLinksToSymbolicLinksAreFollowed() throws {
+        var layer = TarBuilder()
+        layer.file("usr/end.yaml", "end: true")
+        layer.hardlink("usr/1", to: "usr/end.yaml")
+        layer.hardlink("usr/2", to: "usr/1")
+        layer.hardlink("etc/chain.yaml", to: "usr/2")
+        layer.file("etc/near.yaml", "near: etc")
+        layer.file("usr/near.yaml", "near: usr")
+        layer.symlink("usr/soft", to: "near.yaml")
+        layer.hardlink("etc/soft.yaml", to: "usr/soft")
+        let (files, passes) = try flatten([layer], paths: ["etc"])
+        #expect(files["etc/chain.yaml"] == ["end": true])
+        #expect(files["etc/soft.yaml"] == ["near": "etc"])
+        #expect(passes == 3)
+
+        var deep = TarBuilder()
+        deep.file("usr/0", "end: true")
+        for index in 1...8 { deep.hardlink("usr/\(index)", to: "usr/\(index - 1)") }
+        deep.hardlink("etc/deep.yaml", to: "usr/8")
+        #expect { try flatten([deep], paths: ["etc"]) } throws: { isCorrupt($0, "8 hard links") }
+    }
+
+    /// A wanted directory reached through a symbolic link (`lib` ->
+    /// `usr/lib`, as in a merged-/usr image) shows the files of the
+    /// directory it leads to, under the name asked for; a file the layers
+    /// name under the asked path itself wins.
+    @Test func aWantedDirectoryReachedThroughASymbolicLinkShowsItsFiles() throws {
+        var bottom = TarBuilder()
+        bottom.symlink("lib", to: "usr/lib")
+        bottom.file("usr/lib/conf/a.yaml", "a: 1")
+        bottom.file("usr/lib/conf/own.yaml", "own: lower")
+        bottom.file("usr/lib/conf/notes.txt", "n: 1")
+        bottom.symlink("usr/lib/conf/b.json", to: "/opt/b.txt")
+        bottom.file("opt/b.txt", #"{"b":2}"#)
+        var top = TarBuilder()
+        top.file("lib/conf/own.yaml", "own: upper")
+        let files = try files([bottom, top], paths: ["/lib/conf/"])
+        #expect(
+            texts(files)
+                == texts([
+                    "lib/conf/a.yaml": ["a": 1], "lib/conf/b.json": ["b": 2],
+                    "lib/conf/own.yaml": ["own": "upper"],
+                ]), "\(files.jsonText)")
+    }
+
+    /// Of a link and a file of one name in one layer, the last stands.
+    @Test func theLastEntryOfANameInALayerStands() throws {
+        var linkLast = TarBuilder()
+        linkLast.file("usr/t.yaml", "from: target")
+        linkLast.file("etc/x.yaml", "from: file")
+        linkLast.symlink("etc/x.yaml", to: "/usr/t.yaml")
+        #expect(try files([linkLast]) == ["etc/x.yaml": ["from": "target"]])
+        var fileLast = TarBuilder()
+        fileLast.file("usr/t.yaml", "from: target")
+        fileLast.symlink("etc/x.yaml", to: "/usr/t.yaml")
+        fileLast.file("etc/x.yaml", "from: file")
+        #expect(try files([fileLast]) == ["etc/x.yaml": ["from": "file"]])
+    }
+
+    /// More than 4,096 wanted links in one call fail it, as too large.
+    @Test func moreLinksThanTheLimitFailTheCall() throws {
+        var layer = TarBuilder()
+        layer.file("usr/t.yaml", "a: 1")
+        for index in 0...LinkFollower.maxFollowed { layer.symlink("etc/\(index).yaml", to: "/usr/t.yaml") }
+        #expect { try files([layer]) } throws: { ($0 as? ArchiveError)?.reason == .archiveTooLarge }
+    }
+}
