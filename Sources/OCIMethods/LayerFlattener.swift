@@ -127,7 +127,7 @@ struct LayerFlattener {
             if link.entry.kind == .hardlink {
                 try follower.followHardLink(name, to: link.entry.linkName, at: link.at)
             } else {
-                try follower.follow(name, path: name, in: decided)
+                try follower.followSymbolicLink(name, to: link.entry.linkName, in: decided)
             }
         }
         for asked in askedDirectories {

@@ -101,6 +101,24 @@ struct LinkFollower {
         try resolveAndEnqueue(key: key, path: path, hops: 0, hardLinkHops: 0, in: namespace)
     }
 
+    /// Follows the symbolic link `key`, to `target`, in `namespace`. The
+    /// target is resolved from the link's directory as the namespace has
+    /// it, not from the link's own name: an upper layer's link under a
+    /// directory a lower layer made a symbolic link was unpacked where
+    /// that link leads.
+    mutating func followSymbolicLink(_ key: String, to target: String, in namespace: PathTrie) throws(ArchiveError) {
+        try countFollowed()
+        try resolveAndEnqueue(
+            key: key, path: Self.path(of: target, from: key), hops: 1, hardLinkHops: 0, in: namespace)
+    }
+
+    /// A symbolic link's target as a path from the root: itself when it is
+    /// absolute, else from the directory of `link`.
+    static func path(of target: String, from link: String) -> String {
+        let directory = ArchivePath.directory(link)
+        return target.hasPrefix("/") || directory == "." ? target : directory + "/" + target
+    }
+
     /// Reads one layer of a pass (`depth` 0 first): what each lookup's path
     /// holds in it, and whether it hides the layers below.
     mutating func apply(
@@ -169,11 +187,10 @@ struct LinkFollower {
                         readingPath: lookup.readingPath, isHardLinkTarget: true, hops: lookup.hops + 1,
                         hardLinkHops: lookup.hardLinkHops + 1))
             case .symbolicLink(let target):
-                let directory = ArchivePath.directory(lookup.readingPath)
-                let path = target.hasPrefix("/") || directory == "." ? target : directory + "/" + target
+                guard lookup.hops < Self.maxHops else { throw Self.tooManyLinks(lookup.key) }
                 try resolveAndEnqueue(
-                    key: lookup.key, path: path, hops: lookup.hops + 1, hardLinkHops: lookup.hardLinkHops, in: namespace
-                )
+                    key: lookup.key, path: Self.path(of: target, from: lookup.readingPath), hops: lookup.hops + 1,
+                    hardLinkHops: lookup.hardLinkHops, in: namespace)
             case .absent where lookup.isHardLinkTarget, .directory where lookup.isHardLinkTarget:
                 throw ArchiveError.corrupt(
                     "\(lookup.key.prefix(256)) is a hard link to \(lookup.path.prefix(256)), which is not a file where the layers unpack it"

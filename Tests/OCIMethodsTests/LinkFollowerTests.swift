@@ -203,6 +203,21 @@ import TestFixtures
                 ]), "\(files.jsonText)")
     }
 
+    /// An upper layer's link under a directory a lower layer made a
+    /// symbolic link was unpacked where that link leads (`conf`), so its
+    /// relative target is resolved from there, not from `etc`.
+    @Test func anUpperLinkUnderALowerSymbolicLinkIsResolvedWhereItWasUnpacked() throws {
+        var bottom = TarBuilder()
+        bottom.symlink("etc", to: "conf")
+        bottom.file("conf/data.yaml", "from: conf")
+        var top = TarBuilder()
+        top.symlink("etc/x.yaml", to: "data.yaml")
+        let files = try files([bottom, top])
+        #expect(
+            texts(files) == texts(["etc/x.yaml": ["from": "conf"], "etc/data.yaml": ["from": "conf"]]),
+            "\(files.jsonText)")
+    }
+
     /// Of a link and a file of one name in one layer, the last stands.
     @Test func theLastEntryOfANameInALayerStands() throws {
         var linkLast = TarBuilder()
