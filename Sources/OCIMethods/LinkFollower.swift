@@ -30,6 +30,10 @@ struct LinkFollower {
     static let maxHardLinkHops = 8
     /// Names one call follows links for.
     static let maxFollowed = 4096
+    /// The paths one pass watches for: each path looked up and each of its
+    /// ancestors, per lookup. What a layer's entries cost is bounded by it,
+    /// however the entries are crafted.
+    static let maxWatchedNames = 1 << 16
 
     /// An entry's place: `depth` 0 is the top layer, `index` the entry's
     /// place among its layer's entries.
@@ -66,18 +70,18 @@ struct LinkFollower {
         /// Links followed so far, and how many of them were hard links.
         let hops: Int
         let hardLinkHops: Int
-        /// What the layer being read has at `path` so far.
-        var candidate: Found?
-        /// Whether the layer being read hides what the layers below it have
-        /// at `path` (a whiteout, an opaque directory, a file above it).
-        var hiddenBelow = false
+        /// What the pass found, once a layer decides it.
         var found: Found?
     }
 
     private var lookups: [Lookup] = []
-    /// For each path looked up and each of its ancestors (`.` included),
-    /// the lookups an entry of that name bears on.
-    private var watched: [String: [Int]] = [:]
+    /// The lookups of each path looked up.
+    private var lookingAt: [String: [Int]] = [:]
+    /// For each ancestor (`.` included) of a path looked up, the lookups
+    /// under it.
+    private var lookingUnder: [String: [Int]] = [:]
+    /// Names in `lookingAt` and `lookingUnder`, counted once per lookup.
+    private var watchedNames = 0
     private var followed = 0
     /// The files found through links, by key.
     private(set) var files: [String: JSONValue] = [:]
@@ -88,7 +92,7 @@ struct LinkFollower {
     /// Follows the hard link `key`, at `position`, to `target`.
     mutating func followHardLink(_ key: String, to target: String, at position: Position) throws(ArchiveError) {
         try countFollowed()
-        enqueue(
+        try enqueue(
             Lookup(
                 key: key, path: ArchivePath.clean(target), start: position, readingPath: key, isHardLinkTarget: true,
                 hops: 1, hardLinkHops: 1))
@@ -119,11 +123,25 @@ struct LinkFollower {
         return target.hasPrefix("/") || directory == "." ? target : directory + "/" + target
     }
 
-    /// Reads one layer of a pass (`depth` 0 first): what each lookup's path
-    /// holds in it, and whether it hides the layers below.
+    /// Reads one layer of a pass (`depth` 0 first): for each lookup it
+    /// decides, the last entry at its path that counts (for a lookup that
+    /// starts in this layer, the last before its start), or else whether
+    /// the layer hides its path from the layers below (a whiteout, an
+    /// opaque directory, an entry that is not a directory above it). Each
+    /// entry costs a few hash lookups; what it bears on is settled once
+    /// per layer, after its last entry.
     mutating func apply(
         _ tar: TarReader, depth: Int, kept: inout FileContent.Kept, maxEntryBytes: Int
     ) throws {
+        let deciding = lookups.indices.filter { limit($0, depth) != nil }
+        guard !deciding.isEmpty else { return }
+        var arrivals: [String: Arrivals] = [:]
+        for id in deciding { arrivals[lookups[id].path, default: Arrivals()].waiting.append((limit(id, depth)!, id)) }
+        for path in arrivals.keys { arrivals[path]!.waiting.sort { $0.limit < $1.limit } }
+        // The first entry that hides each watched path (a whiteout of it),
+        // or what is under it (a whiteout, an opaque marker, a non-directory).
+        var hidesItself: [String: Int] = [:]
+        var hidesUnder: [String: Int] = [:]
         var index = -1
         while let entry = try tar.next() {
             index += 1
@@ -132,38 +150,67 @@ struct LinkFollower {
             let base = ArchivePath.base(name)
             let directory = ArchivePath.directory(name)
             if base == ".wh..wh..opq" {
-                for id in watched[directory] ?? [] where counts(id, depth, index) && lookups[id].path != directory {
-                    lookups[id].hiddenBelow = true
-                }
+                if lookingUnder[directory] != nil, hidesUnder[directory] == nil { hidesUnder[directory] = index }
             } else if base.hasPrefix(".wh.") {
-                let target = String(base.dropFirst(4))
-                for id in watched[directory == "." ? target : directory + "/" + target] ?? []
-                where counts(id, depth, index) {
-                    lookups[id].hiddenBelow = true
+                let target = directory == "." ? String(base.dropFirst(4)) : directory + "/" + base.dropFirst(4)
+                if lookingAt[target] != nil, hidesItself[target] == nil { hidesItself[target] = index }
+                if lookingUnder[target] != nil, hidesUnder[target] == nil { hidesUnder[target] = index }
+            } else {
+                if arrivals[name]?.isWaiting(after: index) == true {
+                    let found = try Self.found(
+                        entry, name: name, at: Position(depth: depth, index: index), in: tar, kept: &kept,
+                        maxEntryBytes: maxEntryBytes)
+                    arrivals[name]!.arrive(found, at: index)
                 }
-            } else if let ids = watched[name] {
-                var found: Found?
-                for id in ids where counts(id, depth, index) {
-                    if lookups[id].path == name {
-                        if found == nil {
-                            found = try Self.found(
-                                entry, name: name, at: Position(depth: depth, index: index), in: tar, kept: &kept,
-                                maxEntryBytes: maxEntryBytes)
-                        }
-                        lookups[id].candidate = found
-                    } else if entry.kind != .directory {
-                        // Nothing below can be under a file.
-                        lookups[id].hiddenBelow = true
-                    }
+                if entry.kind != .directory, lookingUnder[name] != nil, hidesUnder[name] == nil {
+                    hidesUnder[name] = index
                 }
             }
         }
-        for id in lookups.indices where lookups[id].found == nil && depth >= lookups[id].start.depth {
-            if let candidate = lookups[id].candidate {
-                lookups[id].found = candidate
-            } else if lookups[id].hiddenBelow {
+        var decided: [Int: Found] = [:]
+        for arrival in arrivals.values { arrival.settle(into: &decided) }
+        var hidden = Set<Int>()
+        for (path, at) in hidesItself {
+            for id in lookingAt[path]! where at < limit(id, depth) ?? 0 { hidden.insert(id) }
+        }
+        for (path, at) in hidesUnder {
+            for id in lookingUnder[path]! where at < limit(id, depth) ?? 0 { hidden.insert(id) }
+        }
+        for id in deciding {
+            if let found = decided[id] {
+                lookups[id].found = found
+            } else if hidden.contains(id) {
                 lookups[id].found = .absent
             }
+        }
+    }
+
+    /// The entries at one path in a layer, as they arrive, for the lookups
+    /// of that path: each takes the last entry before its limit.
+    private struct Arrivals {
+        /// The lookups, by limit (ascending), and the first not yet settled.
+        var waiting: [(limit: Int, id: Int)] = []
+        var next = 0
+        var last: Found?
+        var settled: [(id: Int, found: Found)] = []
+
+        /// Whether an entry at `index` counts for any lookup.
+        func isWaiting(after index: Int) -> Bool {
+            waiting.last.map { $0.limit > index } ?? false
+        }
+
+        mutating func arrive(_ found: Found, at index: Int) {
+            while next < waiting.count, waiting[next].limit <= index {
+                if let last { settled.append((waiting[next].id, last)) }
+                next += 1
+            }
+            last = found
+        }
+
+        func settle(into decided: inout [Int: Found]) {
+            for (id, found) in settled { decided[id] = found }
+            guard let last else { return }
+            for (_, id) in waiting[next...] { decided[id] = last }
         }
     }
 
@@ -172,7 +219,9 @@ struct LinkFollower {
     mutating func finishPass(in namespace: PathTrie) throws(ArchiveError) {
         let done = lookups
         lookups = []
-        watched = [:]
+        lookingAt = [:]
+        lookingUnder = [:]
+        watchedNames = 0
         for lookup in done {
             switch lookup.found ?? .absent {
             case .file(let value):
@@ -181,7 +230,7 @@ struct LinkFollower {
                 guard lookup.hops < Self.maxHops, lookup.hardLinkHops < Self.maxHardLinkHops else {
                     throw Self.tooManyLinks(lookup.key)
                 }
-                enqueue(
+                try enqueue(
                     Lookup(
                         key: lookup.key, path: ArchivePath.clean(target), start: position,
                         readingPath: lookup.readingPath, isHardLinkTarget: true, hops: lookup.hops + 1,
@@ -255,7 +304,7 @@ struct LinkFollower {
         guard let reached = try Self.resolve(path, in: namespace, hops: hops) else { return }
         switch namespace.standing(reached.node) {
         case .file, .hardlink:
-            enqueue(
+            try enqueue(
                 Lookup(
                     key: key, path: reached.path, start: .top, readingPath: reached.path, isHardLinkTarget: false,
                     hops: reached.hops, hardLinkHops: hardLinkHops))
@@ -265,14 +314,21 @@ struct LinkFollower {
         }
     }
 
-    private mutating func enqueue(_ lookup: Lookup) {
+    private mutating func enqueue(_ lookup: Lookup) throws(ArchiveError) {
         let id = lookups.count
         lookups.append(lookup)
-        watched[lookup.path, default: []].append(id)
+        lookingAt[lookup.path, default: []].append(id)
+        watchedNames += 1
         var path = lookup.path
         while path != "." {
             path = ArchivePath.directory(path)
-            watched[path, default: []].append(id)
+            lookingUnder[path, default: []].append(id)
+            watchedNames += 1
+        }
+        guard watchedNames <= Self.maxWatchedNames else {
+            throw ArchiveError(
+                .tooLarge, reason: .archiveTooLarge,
+                message: "the links' targets name more than \(Self.maxWatchedNames) paths and directories together")
         }
     }
 
@@ -285,13 +341,14 @@ struct LinkFollower {
         }
     }
 
-    /// Whether the entry at `index` of the layer at `depth` counts for
-    /// lookup `id`: it is below the lookup's start, and nothing above it
-    /// has decided the lookup yet.
-    private func counts(_ id: Int, _ depth: Int, _ index: Int) -> Bool {
+    /// Of the layer at `depth`, the entries before which index count for
+    /// lookup `id` (all of a layer below its start, those before it in its
+    /// start's layer); nil when none does (the layer is above its start, or
+    /// a layer above decided it).
+    private func limit(_ id: Int, _ depth: Int) -> Int? {
         let lookup = lookups[id]
-        guard lookup.found == nil else { return false }
-        return depth > lookup.start.depth || (depth == lookup.start.depth && index < lookup.start.index)
+        guard lookup.found == nil, depth >= lookup.start.depth else { return nil }
+        return depth > lookup.start.depth ? Int.max : lookup.start.index
     }
 
     private static func found(

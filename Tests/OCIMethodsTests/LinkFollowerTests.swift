@@ -232,6 +232,40 @@ import TestFixtures
         #expect(try files([fileLast]) == ["etc/x.yaml": ["from": "file"]])
     }
 
+    /// Link targets that name more than 65,536 paths and directories
+    /// together fail the call, as too large: a layer's entries are checked
+    /// against them, and that check is bounded by this.
+    @Test func linkTargetsNamingTooManyPathsFailTheCall() throws {
+        var layer = TarBuilder()
+        let deep = Array(repeating: "d", count: 1_000).joined(separator: "/")
+        for index in 0..<70 {
+            layer.paxHeader(TarBuilder.paxRecord("linkpath", deep + "/\(index).yaml"))
+            layer.hardlink("etc/\(index).yaml", to: "x")
+        }
+        #expect { try files([layer]) } throws: {
+            ($0 as? ArchiveError)?.reason == .archiveTooLarge
+                && ($0 as? ArchiveError)?.message.contains("paths and directories") == true
+        }
+    }
+
+    /// A layer of many entries on the paths 4,000 links lead through (their
+    /// directory again and again, whiteouts in it) is read with each entry
+    /// settled once, not once per link: the links still find their files.
+    @Test func manyEntriesOnTheWatchedPathsAreSettledOnce() throws {
+        var bottom = TarBuilder()
+        bottom.file("usr/share/t.yaml", "from: bottom")
+        var middle = TarBuilder()
+        for _ in 0..<2_000 {
+            middle.directory("usr")
+            middle.file("usr/.wh.other", "")
+        }
+        var top = TarBuilder()
+        for index in 0..<4_000 { top.symlink("etc/\(index).yaml", to: "/usr/share/t.yaml") }
+        let files = try files([bottom, middle, top])
+        #expect(files.objectValue?.count == 4_000)
+        #expect(files["etc/3999.yaml"] == ["from": "bottom"])
+    }
+
     /// More than 4,096 wanted links in one call fail it, as too large.
     @Test func moreLinksThanTheLimitFailTheCall() throws {
         var layer = TarBuilder()
