@@ -14,7 +14,7 @@ import YAML
 /// a map of holes, which is not read. A wanted name that is a link, and a
 /// wanted directory reached through a symbolic link, show the files they
 /// lead to (`LinkFollower`), read in further passes over the layers.
-struct LayerFlattener {
+package struct LayerFlattener {
     static let extensions: Set<String> = ["yaml", "yml", "json"]
     /// The names the flattener remembers across layers, in bytes, at most
     /// (an archive of millions of entries is refused, not held).
@@ -158,6 +158,26 @@ struct LayerFlattener {
 
     mutating func finishPass() throws(ArchiveError) {
         try follower.finishPass(in: decided)
+    }
+
+    /// The files of layers held in memory (`topFirst`: the top layer
+    /// first), each pass included, as `image_files` reads downloaded ones,
+    /// and the passes links took: for tests and the fuzzer.
+    package static func files(
+        ofLayers topFirst: [[UInt8]], paths: [String], maxEntryBytes: Int
+    ) throws -> (files: JSONValue, passes: Int) {
+        var flattener = LayerFlattener(paths: paths, maxEntryBytes: maxEntryBytes)
+        for layer in topFirst { try flattener.apply(TarReader(MemoryByteStream(layer))) }
+        try flattener.startFollowingLinks()
+        var passes = 0
+        while let first = flattener.nextPassDepth {
+            passes += 1
+            for depth in first..<topFirst.count {
+                try flattener.applyFollowingLinks(TarReader(MemoryByteStream(topFirst[depth])), depth: depth)
+            }
+            try flattener.finishPass()
+        }
+        return (flattener.result, passes)
     }
 
     private func isWanted(_ name: String, directory: String) -> Bool {

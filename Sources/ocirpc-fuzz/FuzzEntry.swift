@@ -1,7 +1,7 @@
 // libFuzzer entry point for the parsers that take outside input. Built only
 // by fuzz/run (swift build --sanitize fuzzer --sanitize address); the target
 // is chosen with OCIRPC_FUZZ_TARGET: json, shape, framing, reference, tar,
-// gzip, zstd, yaml, journal, headers.
+// gzip, zstd, yaml, journal, headers, layers.
 import Archive
 import DiskCaching
 import Foundation
@@ -85,6 +85,26 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
             precondition(entry.size >= 0 && entry.size <= TarReader.maxEntrySize, "entry size out of bounds")
             precondition(entry.name.utf8.count <= TarReader.maxNameBytes, "name over the limit")
             _ = try? tar.readContents(limit: 1 << 16)
+        }
+    case "layers":
+        // Up to four layers, flattened with the links among them followed:
+        // no trap or hang, whatever the entries and links say, and what is
+        // answered is JSON. The first byte says how many layers; each takes
+        // as many blocks as the next byte says, the last what is left.
+        let count = Int(bytes.first ?? 0) % 4 + 1
+        var rest = bytes.dropFirst(min(bytes.count, 1 + count))
+        var layers: [[UInt8]] = []
+        for place in 0..<count {
+            let blocks = place < count - 1 && bytes.count > 1 + place ? Int(bytes[1 + place]) : Int.max / 512
+            let layer = rest.prefix(blocks * 512)
+            layers.append(Array(layer))
+            rest = rest.dropFirst(layer.count)
+        }
+        if let (files, _) = try? LayerFlattener.files(
+            ofLayers: layers, paths: ["etc", "lib/conf"], maxEntryBytes: 1 << 16)
+        {
+            precondition(
+                (try? JSONParser.parse(JSONWriter.bytes(files))) != nil, "files answered as text that is not JSON")
         }
     case "gzip":
         _ = try? GzipDecoder(MemoryByteStream(bytes)).readAll(limit: 1 << 22)

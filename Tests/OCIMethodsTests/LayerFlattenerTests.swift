@@ -10,11 +10,7 @@ import YAML
 @Suite struct LayerFlattenerTests {
     /// Applies layers given bottom first (as a manifest lists them).
     private func flatten(_ layers: [TarBuilder], paths: [String]) throws -> JSONValue {
-        var flattener = LayerFlattener(paths: paths, maxEntryBytes: 1 << 20)
-        for layer in layers.reversed() {
-            try flattener.apply(TarReader(MemoryByteStream(layer.archive)))
-        }
-        return flattener.result
+        try LayerFlattener.files(ofLayers: layers.reversed().map(\.archive), paths: paths, maxEntryBytes: 1 << 20).files
     }
 
     @Test func laterLayersWinAndWhiteoutsAndOpaqueDirectoriesHideEarlierFiles() throws {

@@ -13,19 +13,7 @@ import TestFixtures
     /// first, as a manifest lists them) top first, then the passes that
     /// follow links. Counts the passes.
     private func flatten(_ layers: [TarBuilder], paths: [String]) throws -> (files: JSONValue, passes: Int) {
-        let topFirst = layers.reversed().map(\.archive)
-        var flattener = LayerFlattener(paths: paths, maxEntryBytes: 1 << 20)
-        for layer in topFirst { try flattener.apply(TarReader(MemoryByteStream(layer))) }
-        try flattener.startFollowingLinks()
-        var passes = 0
-        while let first = flattener.nextPassDepth {
-            passes += 1
-            for depth in first..<topFirst.count {
-                try flattener.applyFollowingLinks(TarReader(MemoryByteStream(topFirst[depth])), depth: depth)
-            }
-            try flattener.finishPass()
-        }
-        return (flattener.result, passes)
+        try LayerFlattener.files(ofLayers: layers.reversed().map(\.archive), paths: paths, maxEntryBytes: 1 << 20)
     }
 
     private func files(_ layers: [TarBuilder], paths: [String] = ["etc"]) throws -> JSONValue {
