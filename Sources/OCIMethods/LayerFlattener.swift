@@ -33,6 +33,16 @@ package struct LayerFlattener {
     /// Wanted names that are links, by name, with where each stands.
     private var links: [String: (entry: TarEntry, at: LinkFollower.Position)] = [:]
     private var follower = LinkFollower()
+    /// Paths the wanted symbolic links name (as text), with what the first
+    /// layer that shows an entry there has at it (`depth`; `found` nil when
+    /// it cannot be kept, a sparse file). A path shown above the link, or
+    /// earlier in its layer, hides every entry read after it, so what is
+    /// kept is always what stands there; a link whose target resolves to a
+    /// path kept here needs no further pass.
+    private var linkTargets: [String: (depth: Int?, found: LinkFollower.Found?)] = [:]
+    /// Whether the first pass keeps what stands at those paths (off, every
+    /// link takes a pass: what the tests and the fuzzer compare with).
+    private let keepsLinkTargets: Bool
     /// Layers applied so far: the next one's depth.
     private var depth = 0
     /// What the files kept hold in memory, bounded.
@@ -40,8 +50,9 @@ package struct LayerFlattener {
 
     init(
         paths: [String], maxEntryBytes: Int, maxTrackedNameBytes: Int = LayerFlattener.maxTrackedNameBytes,
-        maxKeptBytes: Int = FileContent.maxKeptBytes
+        maxKeptBytes: Int = FileContent.maxKeptBytes, keepsLinkTargets: Bool = true
     ) {
+        self.keepsLinkTargets = keepsLinkTargets
         askedDirectories = Set(paths.map { ArchivePath.clean($0) }).sorted()
         directories = Set(askedDirectories.map { $0.lowercased() })
         self.maxEntryBytes = maxEntryBytes
@@ -98,21 +109,34 @@ package struct LayerFlattener {
             let wanted = isWanted(name, directory: directory)
             if wanted && entry.kind == .sparse { throw ArchiveError.sparseFile(name) }
             // The last entry of a name in a layer is the one that stands.
+            let position = LinkFollower.Position(depth: depth, index: index)
             if wanted {
-                links[name] =
-                    entry.kind == .symlink || entry.kind == .hardlink
-                    ? (entry, LinkFollower.Position(depth: depth, index: index)) : nil
+                links[name] = entry.kind == .symlink || entry.kind == .hardlink ? (entry, position) : nil
             }
-            guard entry.kind == .file, wanted else {
-                files[name] = nil
-                continue
-            }
+            let linkTarget = linkTargets[name].map { $0.depth == nil || $0.depth == depth } ?? false
+            // A file is read once, for the answer and for a link to it.
             // Too large to parse: skipped, as the builtin skips it.
-            guard entry.size <= maxEntryBytes else {
-                files[name] = nil
-                continue
+            var contents: JSONValue?
+            if entry.kind == .file && (wanted || linkTarget) && entry.size <= maxEntryBytes {
+                contents = try kept.read(tar, size: entry.size, maxEntryBytes: maxEntryBytes)
             }
-            files[name] = try kept.read(tar, size: entry.size, maxEntryBytes: maxEntryBytes)
+            if wanted { files[name] = contents }
+            if linkTarget {
+                let found: LinkFollower.Found?
+                switch entry.kind {
+                case .file: found = .file(contents)
+                case .symlink: found = .symbolicLink(target: entry.linkName)
+                case .hardlink: found = .hardLink(target: entry.linkName, at: position)
+                case .directory: found = .directory
+                case .other: found = .other
+                case .sparse: found = nil
+                }
+                linkTargets[name] = (depth, found)
+            }
+            if wanted && entry.kind == .symlink && keepsLinkTargets {
+                let target = ArchivePath.clean(LinkFollower.path(of: entry.linkName, from: name))
+                if linkTargets[target] == nil { linkTargets[target] = (nil, nil) }
+            }
         }
         for (path, mark, standing) in layerDecisions { decided.insert(path, mark, standing: standing) }
         depth += 1
@@ -123,6 +147,8 @@ package struct LayerFlattener {
     /// `nextPassDepth` is not nil, read the layers from that depth down
     /// through `applyFollowingLinks` and end each pass with `finishPass`.
     mutating func startFollowingLinks() throws(ArchiveError) {
+        follower.captured = linkTargets.compactMapValues(\.found)
+        linkTargets = [:]
         for (name, link) in links.sorted(by: { $0.key < $1.key }) {
             if link.entry.kind == .hardlink {
                 try follower.followHardLink(name, to: link.entry.linkName, at: link.at)
@@ -164,9 +190,10 @@ package struct LayerFlattener {
     /// first), each pass included, as `image_files` reads downloaded ones,
     /// and the passes links took: for tests and the fuzzer.
     package static func files(
-        ofLayers topFirst: [[UInt8]], paths: [String], maxEntryBytes: Int
+        ofLayers topFirst: [[UInt8]], paths: [String], maxEntryBytes: Int, keepsLinkTargets: Bool = true
     ) throws -> (files: JSONValue, passes: Int) {
-        var flattener = LayerFlattener(paths: paths, maxEntryBytes: maxEntryBytes)
+        var flattener = LayerFlattener(
+            paths: paths, maxEntryBytes: maxEntryBytes, keepsLinkTargets: keepsLinkTargets)
         for layer in topFirst { try flattener.apply(TarReader(MemoryByteStream(layer))) }
         try flattener.startFollowingLinks()
         var passes = 0

@@ -85,6 +85,10 @@ struct LinkFollower {
     private var followed = 0
     /// The files found through links, by key.
     private(set) var files: [String: JSONValue] = [:]
+    /// What stands at paths the first pass read for links that might lead
+    /// there (`LayerFlattener`): each the entry that stands there in the
+    /// flattened filesystem, found by the lookup a pass would make.
+    var captured: [String: Found] = [:]
 
     /// The topmost layer the next pass reads from; nil when nothing is left.
     var nextPassDepth: Int? { lookups.lazy.map(\.start.depth).min() }
@@ -222,31 +226,34 @@ struct LinkFollower {
         lookingAt = [:]
         lookingUnder = [:]
         watchedNames = 0
-        for lookup in done {
-            switch lookup.found ?? .absent {
-            case .file(let value):
-                if let value { files[lookup.key] = value }
-            case .hardLink(let target, let position):
-                guard lookup.hops < Self.maxHops, lookup.hardLinkHops < Self.maxHardLinkHops else {
-                    throw Self.tooManyLinks(lookup.key)
-                }
-                try enqueue(
-                    Lookup(
-                        key: lookup.key, path: ArchivePath.clean(target), start: position,
-                        readingPath: lookup.readingPath, isHardLinkTarget: true, hops: lookup.hops + 1,
-                        hardLinkHops: lookup.hardLinkHops + 1))
-            case .symbolicLink(let target):
-                guard lookup.hops < Self.maxHops else { throw Self.tooManyLinks(lookup.key) }
-                try resolveAndEnqueue(
-                    key: lookup.key, path: Self.path(of: target, from: lookup.readingPath), hops: lookup.hops + 1,
-                    hardLinkHops: lookup.hardLinkHops, in: namespace)
-            case .absent where lookup.isHardLinkTarget, .directory where lookup.isHardLinkTarget:
-                throw ArchiveError.corrupt(
-                    "\(lookup.key.prefix(256)) is a hard link to \(lookup.path.prefix(256)), which is not a file where the layers unpack it"
-                )
-            case .directory, .other, .absent:
-                break
+        for lookup in done { try settle(lookup, lookup.found ?? .absent, in: namespace) }
+    }
+
+    /// Keeps what `lookup` found, or looks up next what it leads to.
+    private mutating func settle(_ lookup: Lookup, _ found: Found, in namespace: PathTrie) throws(ArchiveError) {
+        switch found {
+        case .file(let value):
+            if let value { files[lookup.key] = value }
+        case .hardLink(let target, let position):
+            guard lookup.hops < Self.maxHops, lookup.hardLinkHops < Self.maxHardLinkHops else {
+                throw Self.tooManyLinks(lookup.key)
             }
+            try enqueue(
+                Lookup(
+                    key: lookup.key, path: ArchivePath.clean(target), start: position,
+                    readingPath: lookup.readingPath, isHardLinkTarget: true, hops: lookup.hops + 1,
+                    hardLinkHops: lookup.hardLinkHops + 1))
+        case .symbolicLink(let target):
+            guard lookup.hops < Self.maxHops else { throw Self.tooManyLinks(lookup.key) }
+            try resolveAndEnqueue(
+                key: lookup.key, path: Self.path(of: target, from: lookup.readingPath), hops: lookup.hops + 1,
+                hardLinkHops: lookup.hardLinkHops, in: namespace)
+        case .absent where lookup.isHardLinkTarget, .directory where lookup.isHardLinkTarget:
+            throw ArchiveError.corrupt(
+                "\(lookup.key.prefix(256)) is a hard link to \(lookup.path.prefix(256)), which is not a file where the layers unpack it"
+            )
+        case .directory, .other, .absent:
+            break
         }
     }
 
@@ -304,10 +311,15 @@ struct LinkFollower {
         guard let reached = try Self.resolve(path, in: namespace, hops: hops) else { return }
         switch namespace.standing(reached.node) {
         case .file, .hardlink:
-            try enqueue(
-                Lookup(
-                    key: key, path: reached.path, start: .top, readingPath: reached.path, isHardLinkTarget: false,
-                    hops: reached.hops, hardLinkHops: hardLinkHops))
+            let lookup = Lookup(
+                key: key, path: reached.path, start: .top, readingPath: reached.path, isHardLinkTarget: false,
+                hops: reached.hops, hardLinkHops: hardLinkHops)
+            // What the first pass read there already needs no pass of its own.
+            if let found = captured[reached.path] {
+                try settle(lookup, found, in: namespace)
+            } else {
+                try enqueue(lookup)
+            }
         default:
             // A directory, a device: not a file the container reads.
             break
