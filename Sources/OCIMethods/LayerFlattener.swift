@@ -177,6 +177,9 @@ package struct LayerFlattener {
     /// top), or nil when every link is followed.
     var nextPassDepth: Int? { follower.nextPassDepth }
 
+    /// Whether this pass needs no more layers.
+    var passIsDecided: Bool { follower.passIsDecided }
+
     /// Reads the layer at `depth` for the links being followed.
     mutating func applyFollowingLinks(_ tar: TarReader, depth: Int) throws {
         try follower.apply(tar, depth: depth, kept: &kept, maxEntryBytes: maxEntryBytes)
@@ -188,23 +191,26 @@ package struct LayerFlattener {
 
     /// The files of layers held in memory (`topFirst`: the top layer
     /// first), each pass included, as `image_files` reads downloaded ones,
-    /// and the passes links took: for tests and the fuzzer.
+    /// the passes links took and the layers those passes read: for tests
+    /// and the fuzzer.
     package static func files(
         ofLayers topFirst: [[UInt8]], paths: [String], maxEntryBytes: Int, keepsLinkTargets: Bool = true
-    ) throws -> (files: JSONValue, passes: Int) {
+    ) throws -> (files: JSONValue, passes: Int, layersReread: Int) {
         var flattener = LayerFlattener(
             paths: paths, maxEntryBytes: maxEntryBytes, keepsLinkTargets: keepsLinkTargets)
         for layer in topFirst { try flattener.apply(TarReader(MemoryByteStream(layer))) }
         try flattener.startFollowingLinks()
         var passes = 0
+        var layersReread = 0
         while let first = flattener.nextPassDepth {
             passes += 1
-            for depth in first..<topFirst.count {
+            for depth in first..<topFirst.count where !flattener.passIsDecided {
+                layersReread += 1
                 try flattener.applyFollowingLinks(TarReader(MemoryByteStream(topFirst[depth])), depth: depth)
             }
             try flattener.finishPass()
         }
-        return (flattener.result, passes)
+        return (flattener.result, passes, layersReread)
     }
 
     private func isWanted(_ name: String, directory: String) -> Bool {

@@ -93,6 +93,10 @@ struct LinkFollower {
     /// The topmost layer the next pass reads from; nil when nothing is left.
     var nextPassDepth: Int? { lookups.lazy.map(\.start.depth).min() }
 
+    /// Whether the layers read so far in this pass decided every lookup
+    /// (the layers below need not be read).
+    var passIsDecided: Bool { lookups.allSatisfy { $0.found != nil } }
+
     /// Follows the hard link `key`, at `position`, to `target`.
     mutating func followHardLink(_ key: String, to target: String, at position: Position) throws(ArchiveError) {
         try countFollowed()

@@ -224,10 +224,10 @@ struct MethodTable: Sendable {
             try await read(depth) { try $0.apply($1) }
         }
         // Links lead on to files read in further passes, each from the
-        // topmost layer it needs.
+        // topmost layer it needs down to the last it needs.
         try flattener.startFollowingLinks()
         while let first = flattener.nextPassDepth {
-            for depth in first..<topFirst.count {
+            for depth in first..<topFirst.count where !flattener.passIsDecided {
                 try await read(depth) { try $0.applyFollowingLinks($1, depth: depth) }
             }
             try flattener.finishPass()

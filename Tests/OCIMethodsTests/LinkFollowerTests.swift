@@ -13,7 +13,9 @@ import TestFixtures
     /// first, as a manifest lists them) top first, then the passes that
     /// follow links. Counts the passes.
     private func flatten(_ layers: [TarBuilder], paths: [String]) throws -> (files: JSONValue, passes: Int) {
-        try LayerFlattener.files(ofLayers: layers.reversed().map(\.archive), paths: paths, maxEntryBytes: 1 << 20)
+        let flattened = try LayerFlattener.files(
+            ofLayers: layers.reversed().map(\.archive), paths: paths, maxEntryBytes: 1 << 20)
+        return (flattened.files, flattened.passes)
     }
 
     private func files(_ layers: [TarBuilder], paths: [String] = ["etc"]) throws -> JSONValue {
@@ -163,6 +165,27 @@ import TestFixtures
                     "etc/replaced.yaml": ["from": "bottom"],
                 ]), "\(files.jsonText)")
         #expect(passes == 1)
+    }
+
+    /// A pass reads no further down than its lookups need: a hard link to
+    /// a file earlier in its layer is decided there, and the layers below
+    /// are not read again; one to a file in the bottom layer reads to it.
+    @Test func aPassStopsAtTheLastLayerItNeeds() throws {
+        var bottom = TarBuilder()
+        bottom.file("usr/low.yaml", "from: bottom")
+        let middle = TarBuilder()
+        var top = TarBuilder()
+        top.file("usr/t.yaml", "from: top")
+        top.hardlink("etc/same.yaml", to: "usr/t.yaml")
+        var sameLayer = try LayerFlattener.files(
+            ofLayers: [top.archive, middle.archive, bottom.archive], paths: ["etc"], maxEntryBytes: 1 << 20)
+        #expect(sameLayer.files == ["etc/same.yaml": ["from": "top"]])
+        #expect(sameLayer.layersReread == 1)
+        top.hardlink("etc/low.yaml", to: "usr/low.yaml")
+        sameLayer = try LayerFlattener.files(
+            ofLayers: [top.archive, middle.archive, bottom.archive], paths: ["etc"], maxEntryBytes: 1 << 20)
+        #expect(sameLayer.files["etc/low.yaml"] == ["from": "bottom"])
+        #expect(sameLayer.layersReread == 3)
     }
 
     /// A hard link to nothing (missing, whited out before it, after it in
