@@ -13,8 +13,8 @@ extension DiskCache {
     /// "2": `image_files` reads only manifests Go reads the same way
     /// (`ManifestTypeCheck`), both read tar and convert YAML as Go does;
     /// a result of "1" may come from a manifest, a layer or a file read
-    /// otherwise. "3": `image_files` follows links to the files they lead
-    /// to, where "2" left them out.
+    /// otherwise. "3": `image_files` and `blob_files` follow links to the
+    /// files they lead to, where "2" left them out.
     static let derivedFormat = "3"
 
     /// A result derived from content (`parsed_blob`, `blob_files`,

@@ -4,26 +4,113 @@ import JSON
 import YAML
 
 /// `blob_files`: the entries of one tar whose names are exactly one of
-/// the paths asked for, parsed as YAML or JSON. Unparseable and oversized
-/// entries are skipped; one stored sparse is an error (its data is a map
-/// of holes, which is not read).
-enum BlobFiles {
-    static func read(
-        _ tar: TarReader, paths: Set<String>, maxEntryBytes: Int, maxKeptBytes: Int = FileContent.maxKeptBytes
-    ) throws -> JSONValue {
-        var result = JSONObject()
-        var kept = FileContent.Kept(limit: maxKeptBytes)
+/// the paths asked for, parsed as YAML or JSON; the last entry of a name
+/// is the one read, as unpacking the tar leaves it. Unparseable and
+/// oversized entries are skipped; one stored sparse is an error (its data
+/// is a map of holes, which is not read). An entry asked for that is a
+/// link shows the file it leads to in the archive, as the tar unpacked
+/// shows it (`LinkFollower`: a hard link the file its target named before
+/// it, a symbolic link resolved among the archive's names), read in
+/// further passes over the blob; a hard link to nothing is
+/// `corrupt_archive`, a symbolic link to nothing is left out.
+package struct BlobFiles {
+    private let paths: Set<String>
+    private let maxEntryBytes: Int
+    private var kept: FileContent.Kept
+    private var files: [String: JSONValue] = [:]
+    /// Entries asked for that are links, by name, with their place.
+    private var links: [String: (entry: TarEntry, index: Int)] = [:]
+    /// The archive's names and what stands at each, for symbolic links.
+    private var namespace = PathTrie()
+    private var namespaceBytes = 0
+    private var follower = LinkFollower()
+
+    init(paths: Set<String>, maxEntryBytes: Int, maxKeptBytes: Int = FileContent.maxKeptBytes) {
+        self.paths = paths
+        self.maxEntryBytes = maxEntryBytes
+        kept = FileContent.Kept(limit: maxKeptBytes)
+    }
+
+    /// The first pass: the files asked for, and the links among them.
+    mutating func read(_ tar: TarReader) throws {
+        var index = -1
         while let entry = try tar.next() {
+            index += 1
             guard paths.contains(entry.name) else { continue }
             if entry.kind == .sparse { throw ArchiveError.sparseFile(entry.name) }
-            guard entry.kind == .file else { continue }
+            files[entry.name] = nil
+            links[entry.name] = entry.kind == .symlink || entry.kind == .hardlink ? (entry, index) : nil
             // Too large to parse: skipped, as the builtin skips it. A read
             // that fails (a cut stream, the budget, cancellation) fails the call.
-            guard entry.size <= maxEntryBytes,
-                let value = try kept.read(tar, size: entry.size, maxEntryBytes: maxEntryBytes)
-            else { continue }
-            result[entry.name] = value
+            guard entry.kind == .file, entry.size <= maxEntryBytes else { continue }
+            files[entry.name] = try kept.read(tar, size: entry.size, maxEntryBytes: maxEntryBytes)
         }
-        return .object(result)
+    }
+
+    /// Whether a symbolic link was asked for: its target is resolved among
+    /// the archive's names, which `readNamespace` reads in a pass of its own.
+    var needsNamespace: Bool { links.values.contains { $0.entry.kind == .symlink } }
+
+    /// Reads the archive's names and what stands at each (the last entry
+    /// of a name), bounded as `image_files` bounds the names it keeps.
+    mutating func readNamespace(_ tar: TarReader) throws {
+        while let entry = try tar.next() {
+            let name = ArchivePath.clean(entry.name)
+            guard name != "." else { continue }
+            namespaceBytes += name.utf8.count + entry.linkName.utf8.count
+            guard namespaceBytes <= LayerFlattener.maxTrackedNameBytes else {
+                throw ArchiveError(
+                    .tooLarge, reason: .archiveTooLarge,
+                    message: "the archive holds more than \(LayerFlattener.maxTrackedNameBytes) bytes of names")
+            }
+            namespace.insert(name, .seen, standing: PathTrie.Standing(entry))
+        }
+    }
+
+    /// After the first pass (and `readNamespace` when needed): looks up
+    /// what the links asked for lead to. Then, while `needsPass`, read the
+    /// archive through `applyFollowingLinks` and end with `finishPass`.
+    mutating func startFollowingLinks() throws(ArchiveError) {
+        for (name, link) in links.sorted(by: { $0.key < $1.key }) {
+            if link.entry.kind == .hardlink {
+                try follower.followHardLink(
+                    name, to: link.entry.linkName, at: LinkFollower.Position(depth: 0, index: link.index))
+            } else {
+                try follower.followSymbolicLink(name, to: link.entry.linkName, in: namespace)
+            }
+        }
+    }
+
+    var needsPass: Bool { follower.nextPassDepth != nil }
+
+    mutating func applyFollowingLinks(_ tar: TarReader) throws {
+        try follower.apply(tar, depth: 0, kept: &kept, maxEntryBytes: maxEntryBytes)
+    }
+
+    mutating func finishPass() throws(ArchiveError) {
+        try follower.finishPass(in: namespace)
+    }
+
+    /// The files read, by entry name (sorted), those found through links included.
+    var result: JSONValue {
+        let all = files.merging(follower.files) { own, _ in own }
+        return .object(JSONObject(all.keys.sorted().map { JSONObject.Member(key: $0, value: all[$0]!) }))
+    }
+
+    /// The files of an archive held in memory, every pass included, as
+    /// `blob_files` reads a downloaded one: for tests.
+    package static func files(
+        ofArchive archive: [UInt8], paths: Set<String>, maxEntryBytes: Int,
+        maxKeptBytes: Int = FileContent.maxKeptBytes
+    ) throws -> JSONValue {
+        var reader = BlobFiles(paths: paths, maxEntryBytes: maxEntryBytes, maxKeptBytes: maxKeptBytes)
+        try reader.read(TarReader(MemoryByteStream(archive)))
+        if reader.needsNamespace { try reader.readNamespace(TarReader(MemoryByteStream(archive))) }
+        try reader.startFollowingLinks()
+        while reader.needsPass {
+            try reader.applyFollowingLinks(TarReader(MemoryByteStream(archive)))
+            try reader.finishPass()
+        }
+        return reader.result
     }
 }

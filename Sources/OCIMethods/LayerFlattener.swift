@@ -94,18 +94,9 @@ package struct LayerFlattener {
                 continue
             }
             guard !decided.hides(name) else { continue }
-            let standing: PathTrie.Standing
-            switch entry.kind {
-            case .directory: standing = .directory
-            case .file: standing = .file
-            case .hardlink: standing = .hardlink
-            case .symlink:
-                // A link's target is kept too, against the same limit.
-                trackedNameBytes += entry.linkName.utf8.count
-                standing = .symlink(entry.linkName)
-            case .sparse, .other: standing = .other
-            }
-            layerDecisions.append((name, entry.kind == .directory ? .seen : .notDirectory, standing))
+            // A symbolic link's target is kept too, against the same limit.
+            if entry.kind == .symlink { trackedNameBytes += entry.linkName.utf8.count }
+            layerDecisions.append((name, entry.kind == .directory ? .seen : .notDirectory, PathTrie.Standing(entry)))
             let wanted = isWanted(name, directory: directory)
             if wanted && entry.kind == .sparse { throw ArchiveError.sparseFile(name) }
             // The last entry of a name in a layer is the one that stands.

@@ -63,10 +63,7 @@ struct MethodTable: Sendable {
                 guard !paths.isEmpty else { return [:] }
                 let name = "\(ref.name)@\(digest)|" + Self.pathsKey(paths)
                 return try await service.derived("blob_files", name, for: ref) { [service] in
-                    try await service.withDownloadedBlob(ref, budget: service.makeBudget()) { stream in
-                        try BlobFiles.read(
-                            TarReader(stream), paths: Set(paths), maxEntryBytes: ContentService.maxEntryBytes)
-                    }
+                    try await Self.blobFiles(service, ref, paths: paths)
                 }
             },
             method("ec.oci.descriptor", [Self.ref]) { _, ref, _ in
@@ -196,6 +193,31 @@ struct MethodTable: Sendable {
     /// character, separators included).
     static func pathsKey(_ paths: [String]) -> String {
         JSONValue.array(Set(paths).sorted().map { .string($0) }).jsonText
+    }
+
+    /// Reads the blob's tar, again for links (`BlobFiles`).
+    private static func blobFiles(_ service: ContentService, _ ref: ImageReference, paths: [String]) async throws
+        -> JSONValue
+    {
+        let budget = service.makeBudget()
+        var reader = BlobFiles(paths: Set(paths), maxEntryBytes: ContentService.maxEntryBytes)
+        /// Reads the blob into the reader through `step`.
+        func read(_ step: @escaping @Sendable (inout BlobFiles, TarReader) throws -> Void) async throws {
+            try Task.checkCancellation()
+            reader = try await service.withDownloadedBlob(ref, budget: budget) { [reader] stream in
+                var next = reader
+                try step(&next, TarReader(stream))
+                return next
+            }
+        }
+        try await read { try $0.read($1) }
+        if reader.needsNamespace { try await read { try $0.readNamespace($1) } }
+        try reader.startFollowingLinks()
+        while reader.needsPass {
+            try await read { try $0.applyFollowingLinks($1) }
+            try reader.finishPass()
+        }
+        return reader.result
     }
 
     /// Reads the image's layers, top one first, through the flattener.

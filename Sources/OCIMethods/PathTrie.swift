@@ -1,3 +1,5 @@
+import Archive
+
 /// Cleaned paths (`a/b/c`) with marks, stored by component, so asking
 /// whether a path or any of its ancestors carries a mark is one walk over
 /// the path: linear in its length, however deep it is. Each path also
@@ -23,6 +25,17 @@ struct PathTrie {
         case directory, file, hardlink, other
         /// A symbolic link, with its target as the entry gives it.
         case symlink(String)
+
+        /// What `entry` stands as (a sparse file as `other`: it is not read).
+        init(_ entry: TarEntry) {
+            switch entry.kind {
+            case .directory: self = .directory
+            case .file: self = .file
+            case .hardlink: self = .hardlink
+            case .symlink: self = .symlink(entry.linkName)
+            case .sparse, .other: self = .other
+            }
+        }
     }
 
     /// Node 0 is the root (`.`); children by component name.

@@ -288,6 +288,13 @@ import TestFixtures
                 == #"{"etc/config.yaml":{"source":"lower"},"etc/pinned.yaml":{"version":1},"lib/policy/rules.yaml":{"allowed":false}}"#,
             "\(files.jsonText)")
 
+        // The top layer alone, as a blob: the hard link is read; the
+        // symbolic link leads outside it, to nothing, and is left out.
+        let topLayer = rig.ref("app", Digest.of(Compressors.gzip(top.archive)).description)
+        let exact = try await rig.session.result(
+            "ec.oci.blob_files", [.string(topLayer), ["etc/config.yaml", "etc/pinned.yaml"]])
+        #expect(exact.jsonText == #"{"etc/pinned.yaml":{"version":1}}"#, "\(exact.jsonText)")
+
         var broken = TarBuilder()
         broken.hardlink("etc/policy.yaml", to: "usr/missing.yaml")
         let brokenImage = try await rig.registry.pushImage(

@@ -156,13 +156,12 @@ import YAML
         #expect(enough.result.objectValue?.count == 100)
         let paths = Set((0..<100).map { "dir/file-\($0).json" })
         #expect {
-            try BlobFiles.read(
-                TarReader(MemoryByteStream(layer.archive)), paths: paths, maxEntryBytes: 1 << 20, maxKeptBytes: 1000)
+            try BlobFiles.files(ofArchive: layer.archive, paths: paths, maxEntryBytes: 1 << 20, maxKeptBytes: 1000)
         } throws: {
             ($0 as? ArchiveError)?.reason == .archiveTooLarge
         }
-        let read = try BlobFiles.read(
-            TarReader(MemoryByteStream(layer.archive)), paths: paths, maxEntryBytes: 1 << 20, maxKeptBytes: 1 << 20)
+        let read = try BlobFiles.files(
+            ofArchive: layer.archive, paths: paths, maxEntryBytes: 1 << 20, maxKeptBytes: 1 << 20)
         #expect(read.objectValue?.count == 100)
     }
 
@@ -182,7 +181,7 @@ import YAML
             let share = MemoryShare(of: budget)
             let read = {
                 try MemoryShare.$current.withValue(share) {
-                    try BlobFiles.read(TarReader(MemoryByteStream(archive)), paths: paths, maxEntryBytes: 1 << 20)
+                    try BlobFiles.files(ofArchive: archive, paths: paths, maxEntryBytes: 1 << 20)
                 }
             }
             let flatten = {
@@ -252,8 +251,7 @@ import YAML
         var flattener = LayerFlattener(paths: ["policy"], maxEntryBytes: 1 << 20)
         #expect(throws: YAMLError.self) { try flattener.apply(TarReader(MemoryByteStream(layer.archive))) }
         #expect(throws: YAMLError.self) {
-            try BlobFiles.read(
-                TarReader(MemoryByteStream(layer.archive)), paths: ["policy/bomb.yaml"], maxEntryBytes: 1 << 20)
+            try BlobFiles.files(ofArchive: layer.archive, paths: ["policy/bomb.yaml"], maxEntryBytes: 1 << 20)
         }
     }
 
@@ -262,7 +260,7 @@ import YAML
         layer.file("policy/a.yaml", String(repeating: "k: v\n", count: 400))
         let cut = Array(layer.archive.prefix(1000))
         #expect(throws: ArchiveError.self) {
-            try BlobFiles.read(TarReader(MemoryByteStream(cut)), paths: ["policy/a.yaml"], maxEntryBytes: 1 << 20)
+            try BlobFiles.files(ofArchive: cut, paths: ["policy/a.yaml"], maxEntryBytes: 1 << 20)
         }
     }
 }

@@ -319,6 +319,43 @@ import TestFixtures
         #expect(files["etc/3999.yaml"] == ["from": "bottom"])
     }
 
+    /// `blob_files` follows the links asked for among the archive's own
+    /// names, as the tar unpacked shows them: a hard link is the file its
+    /// target named before it, a symbolic link is resolved as the kernel
+    /// resolves it; one to nothing is left out, a hard link to nothing
+    /// fails the call. Of entries of one name, the last is read.
+    @Test func blobFilesFollowLinksAmongTheArchivesNames() throws {
+        var tar = TarBuilder()
+        tar.file("usr/t.txt", "from: first")
+        tar.hardlink("etc/hard.yaml", to: "usr/t.txt")
+        tar.file("usr/t.txt", "from: second")
+        tar.symlink("etc/soft.yaml", to: "../usr/t.txt")
+        tar.symlink("etc/sub", to: "/deep/dir")
+        tar.directory("deep/dir")
+        tar.file("deep/x.yaml", "from: deep")
+        tar.symlink("etc/dots.yaml", to: "sub/../x.yaml")
+        tar.symlink("etc/nowhere.yaml", to: "missing.yaml")
+        tar.file("etc/replaced.yaml", "from: file")
+        tar.symlink("etc/replaced.yaml", to: "/deep/x.yaml")
+        let paths: Set<String> = [
+            "etc/hard.yaml", "etc/soft.yaml", "etc/dots.yaml", "etc/nowhere.yaml", "etc/replaced.yaml",
+        ]
+        let files = try BlobFiles.files(ofArchive: tar.archive, paths: paths, maxEntryBytes: 1 << 20)
+        #expect(
+            texts(files)
+                == texts([
+                    "etc/hard.yaml": ["from": "first"], "etc/soft.yaml": ["from": "second"],
+                    "etc/dots.yaml": ["from": "deep"], "etc/replaced.yaml": ["from": "deep"],
+                ]), "\(files.jsonText)")
+
+        var broken = TarBuilder()
+        broken.hardlink("etc/hard.yaml", to: "usr/later.txt")
+        broken.file("usr/later.txt", "a: 1")
+        #expect {
+            try BlobFiles.files(ofArchive: broken.archive, paths: ["etc/hard.yaml"], maxEntryBytes: 1 << 20)
+        } throws: { isCorrupt($0, "is a hard link to") }
+    }
+
     /// More than 4,096 wanted links in one call fail it, as too large.
     @Test func moreLinksThanTheLimitFailTheCall() throws {
         var layer = TarBuilder()
