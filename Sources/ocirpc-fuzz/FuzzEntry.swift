@@ -111,6 +111,13 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
             ofLayers: layers, paths: paths, maxEntryBytes: 1 << 16, keepsLinkTargets: false
         ).files
         precondition(files.map(JSONWriter.bytes) == unkept.map(JSONWriter.bytes), "kept link targets differ")
+        // The first layer as a blob, asked for its first names.
+        var names = Set<String>()
+        let tar = TarReader(MemoryByteStream(layers[0]))
+        while names.count < 8, let entry = try? tar.next() { names.insert(entry.name) }
+        if let blob = try? BlobFiles.files(ofArchive: layers[0], paths: names, maxEntryBytes: 1 << 16) {
+            precondition((try? JSONParser.parse(JSONWriter.bytes(blob))) != nil, "blob files not JSON")
+        }
     case "gzip":
         _ = try? GzipDecoder(MemoryByteStream(bytes)).readAll(limit: 1 << 22)
     case "zstd":
