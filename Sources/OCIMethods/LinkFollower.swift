@@ -2,11 +2,12 @@ import Reasons
 import Archive
 import JSON
 
-/// `image_files`' links. A wanted name that is a symbolic or hard link
-/// shows what a runtime reading that path in the container shows: the
-/// file the link leads to. So does a wanted directory reached through a
-/// symbolic link (`lib` -> `usr/lib`). Left out, a link would read as "no
-/// such file" where the container has one.
+/// Links in `image_files` (and in `blob_files`, one layer). A wanted
+/// name that is a symbolic or hard link shows what a runtime reading that
+/// path in the container shows: the file the link leads to. So does a
+/// wanted directory reached through a symbolic link (`lib` -> `usr/lib`).
+/// Left out, a link would read as "no such file" where the container has
+/// one.
 ///
 /// - A symbolic link is resolved in the flattened filesystem (`PathTrie`)
 ///   as the kernel resolves it: component by component, relative to the
@@ -21,7 +22,9 @@ import JSON
 ///
 /// The files links lead to are read in passes over the layers after the
 /// first, one pass per hard link in a chain; each pass reads from the
-/// topmost layer a lookup starts in.
+/// topmost layer a lookup starts in down to the last one it needs. What
+/// the first pass already read (`captured`: a symbolic link's target
+/// below it) needs no pass.
 struct LinkFollower {
     /// Links one name may go through (Linux's `MAXSYMLINKS`); past it the
     /// call fails, as the container's read fails (`ELOOP`).
