@@ -207,6 +207,17 @@ import TestFixtures
         var gnu = TarBuilder(longNames: .gnu)
         gnu.file(String(repeating: "a/", count: 4096), "x")
         #expect(reason(gnu.archive) == "name_too_long")
+        // A link's target, from a PAX linkpath: the same limit.
+        for (length, refused) in [(4096, false), (4097, true)] {
+            var link = TarBuilder()
+            link.paxHeader(TarBuilder.paxRecord("linkpath", String(repeating: "t", count: length)))
+            link.symlink("l", to: "x")
+            if refused {
+                #expect(reason(link.archive) == "name_too_long")
+            } else {
+                try readAll(link.archive)
+            }
+        }
     }
 }
 
