@@ -209,6 +209,31 @@ import TestFixtures
         #expect { try files([bottom, top]) } throws: { isCorrupt($0, "is a hard link to") }
     }
 
+    /// A layer between a hard link and its target hides the target as it
+    /// hides any file: a whiteout of it or of its directory, an opaque
+    /// directory, a file where its directory was. The link then leads to
+    /// nothing, and the call fails; a directory there hides nothing.
+    @Test(arguments: ["whiteout", "directory whiteout", "opaque", "file", "directory"])
+    func aLayerBetweenHidesAHardLinksTarget(between: String) throws {
+        var bottom = TarBuilder()
+        bottom.file("usr/lib/t.yaml", "from: bottom")
+        var middle = TarBuilder()
+        switch between {
+        case "whiteout": middle.file("usr/lib/.wh.t.yaml", "")
+        case "directory whiteout": middle.file("usr/.wh.lib", "")
+        case "opaque": middle.file("usr/.wh..wh..opq", "")
+        case "file": middle.file("usr/lib", "not a directory")
+        default: middle.directory("usr/lib")
+        }
+        var top = TarBuilder()
+        top.hardlink("etc/l.yaml", to: "usr/lib/t.yaml")
+        if between == "directory" {
+            #expect(try files([bottom, middle, top]) == ["etc/l.yaml": ["from": "bottom"]])
+        } else {
+            #expect { try files([bottom, middle, top]) } throws: { isCorrupt($0, "is a hard link to") }
+        }
+    }
+
     /// Hard links to hard links are followed, a pass each, up to eight;
     /// a hard link to a symbolic link is resolved from the hard link's place.
     @Test func hardLinkChainsAndHardLinksToSymbolicLinksAreFollowed() throws {
