@@ -148,7 +148,7 @@ package struct LayerFlattener {
             }
         }
         for asked in askedDirectories {
-            guard let reached = try LinkFollower.resolve(asked, in: decided, hops: 0), reached.hops > 0,
+            guard let reached = try decided.resolve(asked, hops: 0), reached.hops > 0,
                 decided.standing(reached.node) ?? .directory == .directory
             else { continue }
             for (child, node) in decided.children(of: reached.node).sorted(by: { $0.key < $1.key }) {

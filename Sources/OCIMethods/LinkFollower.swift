@@ -264,58 +264,10 @@ struct LinkFollower {
         }
     }
 
-    /// Resolves `path` in `namespace` as the kernel does, from the root:
-    /// each symbolic link met is replaced by its target (from the root when
-    /// it is absolute, else from the link's directory), and `..` goes up
-    /// from where the links before it led, never above the root. Returns
-    /// the path reached, its node and the links followed in all; nil when
-    /// the path leads nowhere (a name missing or whited out, a name under a
-    /// file).
-    static func resolve(
-        _ path: String, in namespace: PathTrie, hops: Int
-    ) throws(ArchiveError) -> (path: String, node: Int, hops: Int)? {
-        var pending = Array(PathTrie.components(path).reversed())
-        var names: [Substring] = []
-        var nodes = [PathTrie.root]
-        var hops = hops
-        while let name = pending.popLast() {
-            if name == "." { continue }
-            if name == ".." {
-                if !names.isEmpty {
-                    names.removeLast()
-                    nodes.removeLast()
-                }
-                continue
-            }
-            guard let node = namespace.child(nodes[nodes.count - 1], name) else { return nil }
-            switch namespace.standing(node) {
-            case .symlink(let target):
-                hops += 1
-                guard hops <= maxHops else { throw tooManyLinks(path) }
-                if target.hasPrefix("/") {
-                    names = []
-                    nodes = [PathTrie.root]
-                }
-                pending.append(contentsOf: PathTrie.components(target).reversed())
-            case nil where namespace.marks(node).contains(.deleted):
-                return nil
-            case nil, .directory:
-                names.append(name)
-                nodes.append(node)
-            case .file, .hardlink, .other:
-                // A name under a file leads nowhere (`ENOTDIR`).
-                guard pending.isEmpty else { return nil }
-                names.append(name)
-                nodes.append(node)
-            }
-        }
-        return (names.isEmpty ? "." : names.joined(separator: "/"), nodes[nodes.count - 1], hops)
-    }
-
     private mutating func resolveAndEnqueue(
         key: String, path: String, hops: Int, hardLinkHops: Int, in namespace: PathTrie
     ) throws(ArchiveError) {
-        guard let reached = try Self.resolve(path, in: namespace, hops: hops) else { return }
+        guard let reached = try namespace.resolve(path, hops: hops) else { return }
         switch namespace.standing(reached.node) {
         case .file, .hardlink:
             let lookup = Lookup(
@@ -387,7 +339,7 @@ struct LinkFollower {
         }
     }
 
-    private static func tooManyLinks(_ name: String) -> ArchiveError {
+    static func tooManyLinks(_ name: String) -> ArchiveError {
         ArchiveError.corrupt(
             "\(name.prefix(256)) leads through more than \(maxHops) links, or \(maxHardLinkHops) hard links")
     }
