@@ -104,7 +104,9 @@ package struct LayerFlattener {
             if wanted {
                 links[name] = entry.kind == .symlink || entry.kind == .hardlink ? (entry, position) : nil
             }
-            let linkTarget = linkTargets[name].map { $0.depth == nil || $0.depth == depth } ?? false
+            // No name is hashed for this unless a wanted symbolic link came before.
+            let linkTarget =
+                !linkTargets.isEmpty && (linkTargets[name].map { $0.depth == nil || $0.depth == depth } ?? false)
             // A file is read once, for the answer and for a link to it.
             // Too large to parse: skipped, as the builtin skips it.
             var contents: JSONValue?
