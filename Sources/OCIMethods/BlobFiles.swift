@@ -18,8 +18,10 @@ package struct BlobFiles {
     private let maxEntryBytes: Int
     private var kept: FileContent.Kept
     private var files: [String: JSONValue] = [:]
-    /// Entries asked for that are links, by name, with their place.
-    private var links: [String: (entry: TarEntry, index: Int)] = [:]
+    /// Entries asked for that are links, by name: where unpacking writes
+    /// each, its target (a hard link's where unpacking finds it) and its
+    /// place among the entries.
+    private var links: [String: (kind: TarEntry.Kind, path: String, target: String, index: Int)] = [:]
     /// The archive's names and what stands at each, for symbolic links.
     private var namespace = PathTrie()
     private var namespaceBytes = 0
@@ -34,12 +36,24 @@ package struct BlobFiles {
     /// The first pass: the files asked for, and the links among them.
     mutating func read(_ tar: TarReader) throws {
         var index = -1
+        var placement = LayerPlacement()
         while let entry = try tar.next() {
             index += 1
+            let name = ArchivePath.clean(entry.name)
+            let path = name == "." ? name : try placement.place(name)
+            defer { if name != "." { placement.record(path, PathTrie.Standing(entry)) } }
             guard paths.contains(entry.name) else { continue }
             if entry.kind == .sparse { throw ArchiveError.sparseFile(entry.name) }
             files[entry.name] = nil
-            links[entry.name] = entry.kind == .symlink || entry.kind == .hardlink ? (entry, index) : nil
+            switch entry.kind {
+            case .symlink:
+                links[entry.name] = (entry.kind, path, entry.linkName, index)
+            case .hardlink:
+                let named = ArchivePath.clean(entry.linkName)
+                links[entry.name] = (entry.kind, path, named == "." ? named : try placement.place(named), index)
+            default:
+                links[entry.name] = nil
+            }
             // Too large to parse: skipped, as the builtin skips it. A read
             // that fails (a cut stream, the budget, cancellation) fails the call.
             guard entry.kind == .file, entry.size <= maxEntryBytes else { continue }
@@ -49,21 +63,36 @@ package struct BlobFiles {
 
     /// Whether a symbolic link was asked for: its target is resolved among
     /// the archive's names, which `readNamespace` reads in a pass of its own.
-    var needsNamespace: Bool { links.values.contains { $0.entry.kind == .symlink } }
+    var needsNamespace: Bool { links.values.contains { $0.kind == .symlink } }
 
-    /// Reads the archive's names and what stands at each (the last entry
-    /// of a name), bounded as `image_files` bounds the names it keeps.
+    /// Reads the archive's names and what stands at each once it is
+    /// unpacked (each entry where unpacking writes it, the last one
+    /// written at a path, nothing under one that is not a directory),
+    /// bounded as `image_files` bounds what it keeps of entries.
     mutating func readNamespace(_ tar: TarReader) throws {
+        var placement = LayerPlacement()
         while let entry = try tar.next() {
             let name = ArchivePath.clean(entry.name)
             guard name != "." else { continue }
-            namespaceBytes += name.utf8.count + entry.linkName.utf8.count
+            namespaceBytes += name.utf8.count + entry.linkName.utf8.count + LayerFlattener.entryOverheadBytes
             guard namespaceBytes <= LayerFlattener.maxTrackedNameBytes else {
                 throw ArchiveError(
                     .tooLarge, reason: .archiveTooLarge,
-                    message: "the archive holds more than \(LayerFlattener.maxTrackedNameBytes) bytes of names")
+                    message:
+                        "the archive holds more entries than the \(LayerFlattener.maxTrackedNameBytes) bytes kept for them allow"
+                )
             }
-            namespace.insert(name, .seen, standing: PathTrie.Standing(entry))
+            let path = try placement.place(name)
+            let standing = PathTrie.Standing(entry)
+            placement.record(path, standing)
+            // A directory written over one merges with it; anything else replaces what was there.
+            if standing == .directory, let node = namespace.node(at: path),
+                namespace.standing(node) ?? .directory == .directory
+            {
+                namespace.insert(path, .seen, standing: standing)
+            } else {
+                namespace.replace(path, with: standing)
+            }
         }
     }
 
@@ -72,11 +101,11 @@ package struct BlobFiles {
     /// archive through `applyFollowingLinks` and end with `finishPass`.
     mutating func startFollowingLinks() throws(ArchiveError) {
         for (name, link) in links.sorted(by: { $0.key < $1.key }) {
-            if link.entry.kind == .hardlink {
+            if link.kind == .hardlink {
                 try follower.followHardLink(
-                    name, to: link.entry.linkName, at: LinkFollower.Position(depth: 0, index: link.index))
+                    name, to: link.target, at: LinkFollower.Position(depth: 0, index: link.index))
             } else {
-                try follower.followSymbolicLink(name, to: link.entry.linkName, in: namespace)
+                try follower.followSymbolicLink(name, to: link.target, from: link.path, in: namespace)
             }
         }
     }

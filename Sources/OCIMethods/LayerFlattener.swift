@@ -16,9 +16,13 @@ import YAML
 /// lead to (`LinkFollower`), read in further passes over the layers.
 package struct LayerFlattener {
     static let extensions: Set<String> = ["yaml", "yml", "json"]
-    /// The names the flattener remembers across layers, in bytes, at most
-    /// (an archive of millions of entries is refused, not held).
-    static let maxTrackedNameBytes = 64 << 20
+    /// What the flattener remembers of the layers' entries, in bytes, at
+    /// most: their names, symbolic links' targets and `entryOverheadBytes`
+    /// an entry (an archive of millions of entries is refused, not held).
+    static let maxTrackedNameBytes = 256 << 20
+    /// What remembering an entry costs besides its name: its place in the
+    /// layer read and in the namespace.
+    static let entryOverheadBytes = 128
 
     /// Cleaned, lower-cased directories asked for.
     private let directories: Set<String>
@@ -31,7 +35,7 @@ package struct LayerFlattener {
     private let maxTrackedNameBytes: Int
     private var files: [String: JSONValue] = [:]
     /// Wanted names that are links, by name, with where each stands.
-    private var links: [String: (entry: TarEntry, at: LinkFollower.Position)] = [:]
+    private var links: [String: (kind: TarEntry.Kind, target: String, at: LinkFollower.Position)] = [:]
     private var follower = LinkFollower()
     /// Paths the wanted symbolic links name (as text), with what the first
     /// layer that shows an entry there has at it (`depth`; `found` nil when
@@ -43,6 +47,9 @@ package struct LayerFlattener {
     /// Whether the first pass keeps what stands at those paths (off, every
     /// link takes a pass: what the tests and the fuzzer compare with).
     private let keepsLinkTargets: Bool
+    /// Paths a layer both whited out and holds as a directory (see
+    /// `checkUnambiguous`).
+    private var ambiguousWhiteouts: Set<String> = []
     /// Layers applied so far: the next one's depth.
     private var depth = 0
     /// What the files kept hold in memory, bounded.
@@ -67,72 +74,204 @@ package struct LayerFlattener {
         return .object(JSONObject(all.keys.sorted().map { JSONObject.Member(key: $0, value: all[$0]!) }))
     }
 
-    /// Applies the next layer down (call for the top layer first).
+    /// One entry of the layer being read, where unpacking the layer writes it.
+    private struct Written {
+        let path: String
+        let index: Int
+        let kind: TarEntry.Kind
+        let standing: PathTrie.Standing
+        /// A symbolic link's target as the entry gives it; a hard link's
+        /// target where unpacking finds it.
+        let target: String
+        /// The file's parsed contents, when read.
+        var contents: JSONValue?
+        /// Whether what stands here is known without another pass: a file
+        /// read (or too large to parse), or no file.
+        var isKnown: Bool
+    }
+
+    /// Applies the next layer down (call for the top layer first). The
+    /// layer is unpacked as a runtime unpacks it on its own
+    /// (`LayerPlacement`): the last entry written at a path stands, and
+    /// one that is not a directory removes what the layer wrote under it.
+    /// Then the layers above hide what they hide of it.
     mutating func apply(_ tar: TarReader) throws {
-        // What this layer decides hides only the layers below it.
-        var layerDecisions: [(String, PathTrie.Mark, PathTrie.Standing?)] = []
+        // Whiteouts and opaque markers hide only the layers below this one.
+        var markers: [(String, PathTrie.Mark)] = []
+        var written: [Written] = []
+        var placement = LayerPlacement()
         var index = -1
         while let entry = try tar.next() {
             index += 1
             let name = ArchivePath.clean(entry.name)
             guard name != "." else { continue }
-            trackedNameBytes += name.utf8.count
-            guard trackedNameBytes <= maxTrackedNameBytes else {
-                throw ArchiveError(
-                    .tooLarge, reason: .archiveTooLarge,
-                    message: "the layers hold more than \(maxTrackedNameBytes) bytes of entry names")
-            }
+            try track(name.utf8.count + (entry.kind == .symlink ? entry.linkName.utf8.count : 0))
             let base = ArchivePath.base(name)
-            let directory = ArchivePath.directory(name)
             if base == ".wh..wh..opq" {
-                layerDecisions.append((directory, .opaque, nil))
+                markers.append((try placement.placeDirectory(ArchivePath.directory(name)), [.opaque, .parent]))
                 continue
             }
             if base.hasPrefix(".wh.") {
+                let directory = try placement.placeDirectory(ArchivePath.directory(name))
                 let target = String(base.dropFirst(4))
-                layerDecisions.append((directory == "." ? target : directory + "/" + target, .deleted, nil))
+                markers.append((directory == "." ? target : directory + "/" + target, .deleted))
                 continue
             }
-            guard !decided.hides(name) else { continue }
-            // A symbolic link's target is kept too, against the same limit.
-            if entry.kind == .symlink { trackedNameBytes += entry.linkName.utf8.count }
-            layerDecisions.append((name, entry.kind == .directory ? .seen : .notDirectory, PathTrie.Standing(entry)))
-            let wanted = isWanted(name, directory: directory)
-            if wanted && entry.kind == .sparse { throw ArchiveError.sparseFile(name) }
-            // The last entry of a name in a layer is the one that stands.
-            let position = LinkFollower.Position(depth: depth, index: index)
-            if wanted {
-                links[name] = entry.kind == .symlink || entry.kind == .hardlink ? (entry, position) : nil
+            let path = try placement.place(name)
+            let standing = PathTrie.Standing(entry)
+            var target = entry.linkName
+            if entry.kind == .hardlink {
+                let named = ArchivePath.clean(entry.linkName)
+                target = named == "." ? named : try placement.place(named)
             }
-            // No name is hashed for this unless a wanted symbolic link came before.
-            let linkTarget =
-                !linkTargets.isEmpty && (linkTargets[name].map { $0.depth == nil || $0.depth == depth } ?? false)
-            // A file is read once, for the answer and for a link to it.
-            // Too large to parse: skipped, as the builtin skips it.
-            var contents: JSONValue?
-            if entry.kind == .file && (wanted || linkTarget) && entry.size <= maxEntryBytes {
-                contents = try kept.read(tar, size: entry.size, maxEntryBytes: maxEntryBytes)
-            }
-            if wanted { files[name] = contents }
-            if linkTarget {
-                let found: LinkFollower.Found?
-                switch entry.kind {
-                case .file: found = .file(contents)
-                case .symlink: found = .symbolicLink(target: entry.linkName)
-                case .hardlink: found = .hardLink(target: entry.linkName, at: position)
-                case .directory: found = .directory
-                case .other: found = .other
-                case .sparse: found = nil
+            placement.record(path, standing)
+            var item = Written(
+                path: path, index: index, kind: entry.kind, standing: standing, target: target, contents: nil,
+                isKnown: entry.kind != .file && entry.kind != .sparse)
+            if !decided.hides(path) {
+                let wanted = isWanted(path)
+                if wanted && entry.kind == .sparse { throw ArchiveError.sparseFile(path) }
+                // What a wanted symbolic link names is read from here on
+                // (this layer's entries after it, the layers below).
+                if wanted && entry.kind == .symlink && keepsLinkTargets {
+                    let target = ArchivePath.clean(LinkFollower.path(of: entry.linkName, from: path))
+                    if linkTargets[target] == nil { linkTargets[target] = (nil, nil) }
                 }
-                linkTargets[name] = (depth, found)
+                // No name is hashed for this unless a wanted symbolic link came before.
+                let linkTarget = !linkTargets.isEmpty && linkTargets[path].map { $0.depth == nil } == true
+                // A file is read once, for the answer and for a link to it.
+                // Too large to parse: skipped, as the builtin skips it.
+                if entry.kind == .file && (wanted || linkTarget) {
+                    if entry.size <= maxEntryBytes {
+                        item.contents = try kept.read(tar, size: entry.size, maxEntryBytes: maxEntryBytes)
+                    }
+                    item.isKnown = true
+                }
             }
-            if wanted && entry.kind == .symlink && keepsLinkTargets {
-                let target = ArchivePath.clean(LinkFollower.path(of: entry.linkName, from: name))
-                if linkTargets[target] == nil { linkTargets[target] = (nil, nil) }
+            written.append(item)
+        }
+        try settleLayer(written, markers: markers)
+        depth += 1
+    }
+
+    /// Ends a layer: of what it wrote, what stands once it is unpacked
+    /// (read from its last entry back, as layers are read from the top
+    /// down), and of that, what the layers above leave in view.
+    private mutating func settleLayer(_ written: [Written], markers: [(String, PathTrie.Mark)]) throws {
+        let whitedOut = Set(markers.lazy.filter { $0.1 == .deleted }.map(\.0))
+        var unpacked = PathTrie()
+        var standing: [Written] = []
+        var cuts: [String] = []
+        var entries: [String] = []
+        for item in written.reversed() {
+            // Replaced by a later entry at its path, or removed by one above it
+            // that is not a directory; later entries under it leave it.
+            switch unpacked.hiding(item.path) {
+            case .none, .directoryWithoutEntry: break
+            case .wholly: continue
+            case .directory:
+                // A directory later replaced what is not one, which had
+                // removed what the layer wrote under it before.
+                if item.kind != .directory { unpacked.insert(item.path, .opaque) }
+                continue
+            }
+            try checkUnambiguous(item.path)
+            if item.kind == .directory && !whitedOut.isEmpty && whitedOut.contains(item.path)
+                && decided.hiding(item.path) != .wholly
+            {
+                // What the layers below hold there decides whether it matters.
+                ambiguousWhiteouts.insert(item.path)
+            }
+            unpacked.insert(item.path, item.kind == .directory ? .seen : .notDirectory)
+            switch decided.hiding(item.path) {
+            case .none:
+                standing.append(item)
+            case .wholly,
+                .directory where item.kind == .directory:
+                continue
+            case .directory:
+                // A directory above replaced this: nothing below it shows under it.
+                cuts.append(item.path)
+            case .directoryWithoutEntry:
+                guard case .symlink = item.standing else {
+                    // What is not a directory is replaced by the directory
+                    // above, and hides what is below; a directory's own
+                    // entry is remembered, so a symbolic link below is not
+                    // mistaken for what the directory above stands on.
+                    if item.kind != .directory { cuts.append(item.path) } else { entries.append(item.path) }
+                    continue
+                }
+                throw ArchiveError.corrupt(
+                    "\(item.path.prefix(256)) is a symbolic link, and a layer above it holds entries under that name but no entry for it: runtimes unpack those entries in different places (through the link, or in a directory of that name)"
+                )
             }
         }
-        for (path, mark, standing) in layerDecisions { decided.insert(path, mark, standing: standing) }
-        depth += 1
+        for item in standing {
+            let wanted = isWanted(item.path)
+            if wanted {
+                files[item.path] = item.contents
+                switch item.kind {
+                case .symlink, .hardlink: links[item.path] = (item.kind, item.target, position(item))
+                default: links[item.path] = nil
+                }
+            }
+        }
+        if !linkTargets.isEmpty {
+            for item in standing where linkTargets[item.path].map({ $0.depth == nil }) == true {
+                linkTargets[item.path] = (depth, found(item))
+            }
+        }
+        for item in standing {
+            decided.insert(item.path, item.kind == .directory ? .seen : .notDirectory, standing: item.standing)
+        }
+        for path in cuts { decided.insert(path, .opaque) }
+        for path in entries { decided.insert(path, .seen) }
+        for (path, mark) in markers { decided.insert(path, mark) }
+    }
+
+    private func position(_ item: Written) -> LinkFollower.Position {
+        LinkFollower.Position(depth: depth, index: item.index)
+    }
+
+    /// What a lookup of `item`'s path finds, when known without a pass.
+    private func found(_ item: Written) -> LinkFollower.Found? {
+        guard item.isKnown else { return nil }
+        switch item.kind {
+        case .file: return .file(item.contents)
+        case .symlink: return .symbolicLink(target: item.target)
+        case .hardlink: return .hardLink(target: item.target, at: position(item))
+        case .directory: return .directory
+        case .other: return .other
+        case .sparse: return nil
+        }
+    }
+
+    /// Fails on an entry at or under a path a layer above both whited out
+    /// and holds as a directory: the OCI image spec, and a runtime that
+    /// unpacks every layer in one directory, hide what the layers below
+    /// hold there; containerd's overlay snapshotter turns the whiteout into
+    /// a device the directory then replaces, and shows it merged.
+    private func checkUnambiguous(_ path: String) throws(ArchiveError) {
+        guard !ambiguousWhiteouts.isEmpty else { return }
+        var at = path
+        while at != "." {
+            if ambiguousWhiteouts.contains(at) {
+                throw ArchiveError.corrupt(
+                    "\(at.prefix(256)) is whited out by a layer that also holds it as a directory, and a layer below holds \(path.prefix(256)): runtimes differ on whether it shows"
+                )
+            }
+            at = ArchivePath.directory(at)
+        }
+    }
+
+    /// Counts what remembering one more entry costs against the bound.
+    private mutating func track(_ nameBytes: Int) throws(ArchiveError) {
+        trackedNameBytes += nameBytes + Self.entryOverheadBytes
+        guard trackedNameBytes <= maxTrackedNameBytes else {
+            throw ArchiveError(
+                .tooLarge, reason: .archiveTooLarge,
+                message: "the layers hold more entries than the \(maxTrackedNameBytes) bytes kept for them allow")
+        }
     }
 
     /// After the last layer: looks up what the wanted links, and the wanted
@@ -143,10 +282,10 @@ package struct LayerFlattener {
         follower.captured = linkTargets.compactMapValues(\.found)
         linkTargets = [:]
         for (name, link) in links.sorted(by: { $0.key < $1.key }) {
-            if link.entry.kind == .hardlink {
-                try follower.followHardLink(name, to: link.entry.linkName, at: link.at)
+            if link.kind == .hardlink {
+                try follower.followHardLink(name, to: link.target, at: link.at)
             } else {
-                try follower.followSymbolicLink(name, to: link.entry.linkName, in: decided)
+                try follower.followSymbolicLink(name, to: link.target, in: decided)
             }
         }
         for asked in askedDirectories {
@@ -205,6 +344,8 @@ package struct LayerFlattener {
         }
         return (flattener.result, passes, layersReread)
     }
+
+    private func isWanted(_ name: String) -> Bool { isWanted(name, directory: ArchivePath.directory(name)) }
 
     private func isWanted(_ name: String, directory: String) -> Bool {
         guard directories.contains(directory.lowercased()) else { return false }

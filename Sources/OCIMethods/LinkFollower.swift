@@ -116,15 +116,16 @@ struct LinkFollower {
         try resolveAndEnqueue(key: key, path: path, hops: 0, hardLinkHops: 0, in: namespace)
     }
 
-    /// Follows the symbolic link `key`, to `target`, in `namespace`. The
-    /// target is resolved from the link's directory as the namespace has
-    /// it, not from the link's own name: an upper layer's link under a
-    /// directory a lower layer made a symbolic link was unpacked where
-    /// that link leads.
-    mutating func followSymbolicLink(_ key: String, to target: String, in namespace: PathTrie) throws(ArchiveError) {
+    /// Follows the symbolic link `key`, written at `link` (by default
+    /// `key`), to `target`, in `namespace`. The target is resolved from
+    /// the directory the link was written in, through the namespace's
+    /// links.
+    mutating func followSymbolicLink(
+        _ key: String, to target: String, from link: String? = nil, in namespace: PathTrie
+    ) throws(ArchiveError) {
         try countFollowed()
         try resolveAndEnqueue(
-            key: key, path: Self.path(of: target, from: key), hops: 1, hardLinkHops: 0, in: namespace)
+            key: key, path: Self.path(of: target, from: link ?? key), hops: 1, hardLinkHops: 0, in: namespace)
     }
 
     /// A symbolic link's target as a path from the root: itself when it is
@@ -134,13 +135,15 @@ struct LinkFollower {
         return target.hasPrefix("/") || directory == "." ? target : directory + "/" + target
     }
 
-    /// Reads one layer of a pass (`depth` 0 first): for each lookup it
+    /// Reads one layer of a pass (`depth` 0 first), each entry where
+    /// unpacking the layer writes it (`LayerPlacement`): for each lookup it
     /// decides, the last entry at its path that counts (for a lookup that
-    /// starts in this layer, the last before its start), or else whether
-    /// the layer hides its path from the layers below (a whiteout, an
-    /// opaque directory, an entry that is not a directory above it). Each
-    /// entry costs a few hash lookups; what it bears on is settled once
-    /// per layer, after its last entry.
+    /// starts in this layer, the last before its start) unless an entry
+    /// after it that is not a directory removed it, or else whether the
+    /// layer hides its path from the layers below (a whiteout, an opaque
+    /// directory, an entry that is not a directory above it). Each entry
+    /// costs a few hash lookups; what it bears on is settled once per
+    /// layer, after its last entry.
     mutating func apply(
         _ tar: TarReader, depth: Int, kept: inout FileContent.Kept, maxEntryBytes: Int
     ) throws {
@@ -149,36 +152,40 @@ struct LinkFollower {
         var arrivals: [String: Arrivals] = [:]
         for id in deciding { arrivals[lookups[id].path, default: Arrivals()].waiting.append((limit(id, depth)!, id)) }
         for path in arrivals.keys { arrivals[path]!.waiting.sort { $0.limit < $1.limit } }
-        // The first entry that hides each watched path (a whiteout of it),
-        // or what is under it (a whiteout, an opaque marker, a non-directory).
+        // The first whiteout of each watched path, and the first whiteout
+        // or opaque marker of what is under it; each entry that is not a
+        // directory at a path above a watched one, in order.
         var hidesItself: [String: Int] = [:]
         var hidesUnder: [String: Int] = [:]
+        var removals: [String: [Int]] = [:]
+        var placement = LayerPlacement()
         var index = -1
         while let entry = try tar.next() {
             index += 1
             let name = ArchivePath.clean(entry.name)
             guard name != "." else { continue }
             let base = ArchivePath.base(name)
-            let directory = ArchivePath.directory(name)
             if base == ".wh..wh..opq" {
+                let directory = try placement.placeDirectory(ArchivePath.directory(name))
                 if lookingUnder[directory] != nil, hidesUnder[directory] == nil { hidesUnder[directory] = index }
             } else if base.hasPrefix(".wh.") {
+                let directory = try placement.placeDirectory(ArchivePath.directory(name))
                 let target = directory == "." ? String(base.dropFirst(4)) : directory + "/" + base.dropFirst(4)
                 if lookingAt[target] != nil, hidesItself[target] == nil { hidesItself[target] = index }
                 if lookingUnder[target] != nil, hidesUnder[target] == nil { hidesUnder[target] = index }
             } else {
-                if arrivals[name]?.isWaiting(after: index) == true {
+                let path = try placement.place(name)
+                if arrivals[path]?.isWaiting(after: index) == true {
                     let found = try Self.found(
-                        entry, name: name, at: Position(depth: depth, index: index), in: tar, kept: &kept,
-                        maxEntryBytes: maxEntryBytes)
-                    arrivals[name]!.arrive(found, at: index)
+                        entry, name: path, at: Position(depth: depth, index: index), placement: placement, in: tar,
+                        kept: &kept, maxEntryBytes: maxEntryBytes)
+                    arrivals[path]!.arrive(found, at: index)
                 }
-                if entry.kind != .directory, lookingUnder[name] != nil, hidesUnder[name] == nil {
-                    hidesUnder[name] = index
-                }
+                if entry.kind != .directory, lookingUnder[path] != nil { removals[path, default: []].append(index) }
+                placement.record(path, PathTrie.Standing(entry))
             }
         }
-        var decided: [Int: Found] = [:]
+        var decided: [Int: (found: Found, at: Int)] = [:]
         for arrival in arrivals.values { arrival.settle(into: &decided) }
         var hidden = Set<Int>()
         for (path, at) in hidesItself {
@@ -188,12 +195,34 @@ struct LinkFollower {
             for id in lookingUnder[path]! where at < limit(id, depth) ?? 0 { hidden.insert(id) }
         }
         for id in deciding {
-            if let found = decided[id] {
-                lookups[id].found = found
-            } else if hidden.contains(id) {
+            let removal = Self.lastRemoval(of: lookups[id].path, before: limit(id, depth)!, in: removals)
+            if let arrival = decided[id] {
+                lookups[id].found = removal.map { $0 > arrival.at } == true ? .absent : arrival.found
+            } else if hidden.contains(id) || removal != nil {
                 lookups[id].found = .absent
             }
         }
+    }
+
+    /// The last entry before `limit` (an index in the layer) that removed
+    /// `path`: one that is not a directory, at a path above it.
+    private static func lastRemoval(of path: String, before limit: Int, in removals: [String: [Int]]) -> Int? {
+        guard !removals.isEmpty else { return nil }
+        var last: Int?
+        var directory = path
+        while directory != "." {
+            directory = ArchivePath.directory(directory)
+            guard let indices = removals[directory] else { continue }
+            // The indices ascend: the first at or past the limit, less one.
+            var low = 0
+            var high = indices.count
+            while low < high {
+                let middle = (low + high) / 2
+                if indices[middle] < limit { low = middle + 1 } else { high = middle }
+            }
+            if low > 0 { last = max(last ?? indices[low - 1], indices[low - 1]) }
+        }
+        return last
     }
 
     /// The entries at one path in a layer, as they arrive, for the lookups
@@ -202,8 +231,8 @@ struct LinkFollower {
         /// The lookups, by limit (ascending), and the first not yet settled.
         var waiting: [(limit: Int, id: Int)] = []
         var next = 0
-        var last: Found?
-        var settled: [(id: Int, found: Found)] = []
+        var last: (found: Found, at: Int)?
+        var settled: [(id: Int, found: Found, at: Int)] = []
 
         /// Whether an entry at `index` counts for any lookup.
         func isWaiting(after index: Int) -> Bool {
@@ -212,14 +241,14 @@ struct LinkFollower {
 
         mutating func arrive(_ found: Found, at index: Int) {
             while next < waiting.count, waiting[next].limit <= index {
-                if let last { settled.append((waiting[next].id, last)) }
+                if let last { settled.append((waiting[next].id, last.found, last.at)) }
                 next += 1
             }
-            last = found
+            last = (found, index)
         }
 
-        func settle(into decided: inout [Int: Found]) {
-            for (id, found) in settled { decided[id] = found }
+        func settle(into decided: inout [Int: (found: Found, at: Int)]) {
+            for (id, found, at) in settled { decided[id] = (found, at) }
             guard let last else { return }
             for (_, id) in waiting[next...] { decided[id] = last }
         }
@@ -323,8 +352,8 @@ struct LinkFollower {
     }
 
     private static func found(
-        _ entry: TarEntry, name: String, at position: Position, in tar: TarReader, kept: inout FileContent.Kept,
-        maxEntryBytes: Int
+        _ entry: TarEntry, name: String, at position: Position, placement: LayerPlacement, in tar: TarReader,
+        kept: inout FileContent.Kept, maxEntryBytes: Int
     ) throws -> Found {
         switch entry.kind {
         case .file:
@@ -332,7 +361,9 @@ struct LinkFollower {
             guard entry.size <= maxEntryBytes else { return .file(nil) }
             return .file(try kept.read(tar, size: entry.size, maxEntryBytes: maxEntryBytes))
         case .sparse: throw ArchiveError.sparseFile(name)
-        case .hardlink: return .hardLink(target: entry.linkName, at: position)
+        case .hardlink:
+            let named = ArchivePath.clean(entry.linkName)
+            return .hardLink(target: named == "." ? named : try placement.place(named), at: position)
         case .symlink: return .symbolicLink(target: entry.linkName)
         case .directory: return .directory
         case .other: return .other

@@ -50,3 +50,40 @@ extension PathTrie {
         return (names.isEmpty ? "." : names.joined(separator: "/"), nodes[nodes.count - 1], hops)
     }
 }
+
+extension PathTrie {
+    /// Where unpacking writes under the directory `path` (cleaned), when
+    /// this trie holds the symbolic links unpacking made so far: each link
+    /// met is replaced by its target (from the root when it is absolute,
+    /// else joined to the directory it is in and cleaned as a path, as
+    /// containerd's `RootPath` does), never above the root; what the trie
+    /// does not hold is a directory unpacking makes. Past
+    /// `LinkFollower.maxHops` links the call fails.
+    func placement(of path: String) throws(ArchiveError) -> String {
+        var path = path
+        var hops = 0
+        resolving: while true {
+            let components = Self.components(path)
+            var node: Int? = Self.root
+            for (position, name) in components.enumerated() {
+                guard let at = node, let child = child(at, name) else {
+                    node = nil
+                    continue
+                }
+                if case .symlink(let target) = standing(child) {
+                    hops += 1
+                    guard hops <= LinkFollower.maxHops else { throw LinkFollower.tooManyLinks(path) }
+                    let directory = components[..<position].joined(separator: "/")
+                    var next = target.hasPrefix("/") || directory.isEmpty ? target : directory + "/" + target
+                    if position + 1 < components.count {
+                        next += "/" + components[(position + 1)...].joined(separator: "/")
+                    }
+                    path = ArchivePath.clean(next)
+                    continue resolving
+                }
+                node = child
+            }
+            return path
+        }
+    }
+}

@@ -18,6 +18,9 @@ struct PathTrie {
         /// An entry that is not a directory (a file, a link) stands there
         /// above: nothing below it can be under it.
         static let notDirectory = Mark(rawValue: 8)
+        /// An entry above is under it: the layer that holds that entry
+        /// holds a directory here, without an entry of its own.
+        static let parent = Mark(rawValue: 16)
     }
 
     /// What an entry is, as path resolution needs it.
@@ -43,24 +46,53 @@ struct PathTrie {
     private var marks: [Mark] = [[]]
     private var standings: [Standing?] = [nil]
 
-    /// Marks `path`; `standing`, when given, replaces what stood there.
+    /// Marks `path`, and each directory above it `parent`; `standing`,
+    /// when given, replaces what stood there.
     mutating func insert(_ path: String, _ mark: Mark, standing: Standing? = nil) {
-        var node = 0
-        if path != "." {
-            for component in Self.components(path) {
-                if let child = children[node][component] {
-                    node = child
-                } else {
-                    children.append([:])
-                    marks.append([])
-                    standings.append(nil)
-                    children[node][component] = children.count - 1
-                    node = children.count - 1
-                }
-            }
-        }
+        let node = self.node(creating: path)
         marks[node].formUnion(mark)
         if let standing { standings[node] = standing }
+    }
+
+    /// Puts `standing` at `path`, and forgets what was under it: an entry
+    /// that replaces another, as unpacking one layer replaces it.
+    mutating func replace(_ path: String, with standing: Standing) {
+        let node = self.node(creating: path)
+        standings[node] = standing
+        children[node] = [:]
+    }
+
+    /// The node of `path`, made with the nodes above it when missing (each
+    /// marked `parent`).
+    private mutating func node(creating path: String) -> Int {
+        var node = 0
+        guard path != "." else { return node }
+        var previous: Int?
+        for component in Self.components(path) {
+            if let previous { marks[previous].insert(.parent) }
+            if let child = children[node][component] {
+                node = child
+            } else {
+                children.append([:])
+                marks.append([])
+                standings.append(nil)
+                children[node][component] = children.count - 1
+                node = children.count - 1
+            }
+            previous = node
+        }
+        return node
+    }
+
+    /// The node of `path`, if the trie has one.
+    func node(at path: String) -> Int? {
+        var node = 0
+        guard path != "." else { return node }
+        for component in Self.components(path) {
+            guard let child = children[node][component] else { return nil }
+            node = child
+        }
+        return node
     }
 
     /// The root's node.
@@ -79,21 +111,41 @@ struct PathTrie {
     /// The marks at `node`.
     func marks(_ node: Int) -> Mark { marks[node] }
 
-    /// Whether an upper layer hides `path`: it was seen or deleted, or an
-    /// ancestor was deleted, made opaque, or is not a directory there.
-    func hides(_ path: String) -> Bool {
+    /// Whether an upper layer hides `path`: it was seen, deleted or is a
+    /// directory above an entry there, or an ancestor was deleted, made
+    /// opaque, or is not a directory there.
+    func hides(_ path: String) -> Bool { hiding(path) != .none }
+
+    /// How the layers above hide a path.
+    enum Hiding {
+        /// They do not.
+        case none
+        /// By a directory there (an entry, or a directory holding one),
+        /// which hides the path but not what lies under it.
+        case directory
+        /// By a directory there that only holds entries: no entry of
+        /// its own stands at the path.
+        case directoryWithoutEntry
+        /// Wholly: the path and everything under it.
+        case wholly
+    }
+
+    /// How the layers above hide `path`.
+    func hiding(_ path: String) -> Hiding {
         var node = 0
-        if marks[0].contains(.opaque) { return true }
+        if marks[0].contains(.opaque) { return .wholly }
         var components = Self.components(path).makeIterator()
         var next = components.next()
         while let component = next {
-            guard let child = children[node][component] else { return false }
+            guard let child = children[node][component] else { return .none }
             node = child
             next = components.next()
             // An ancestor deleted or made opaque hides everything below it.
-            if next != nil && !marks[node].isDisjoint(with: [.deleted, .opaque, .notDirectory]) { return true }
+            if next != nil && !marks[node].isDisjoint(with: [.deleted, .opaque, .notDirectory]) { return .wholly }
         }
-        return !marks[node].isDisjoint(with: [.seen, .deleted, .notDirectory])
+        if !marks[node].isDisjoint(with: [.deleted, .notDirectory]) { return .wholly }
+        if marks[node].contains(.seen) { return .directory }
+        return marks[node].contains(.parent) ? .directoryWithoutEntry : .none
     }
 
     /// The `/`-separated components of `path`, found on its UTF-8 bytes.

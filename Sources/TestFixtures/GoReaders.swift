@@ -1,10 +1,11 @@
 import Foundation
 
 /// The readers the original builtins and the runtimes use, run: Go's
-/// `archive/tar` and sigs.k8s.io/yaml's `YAMLToJSON`, for tests that compare
-/// the server's own readers with them. The program (`Tests/GoReaders`) is
+/// `archive/tar`, sigs.k8s.io/yaml's `YAMLToJSON` and containerd's layer
+/// unpacking, for tests that compare the server's own readers with them. The program (`Tests/GoReaders`) is
 /// built once per test process with the system's Go, outside modules,
-/// against Debian's `golang-k8s-sigs-yaml-dev` (`scripts/install-deps`).
+/// against Debian's `golang-k8s-sigs-yaml-dev` and
+/// `golang-github-containerd-containerd-dev` (`scripts/install-deps --tests`).
 public enum GoReaders {
     /// An entry as Go's `archive/tar` reads it.
     public struct TarEntry: Decodable, Equatable, Sendable {
@@ -30,6 +31,38 @@ public enum GoReaders {
     public struct Conversion: Decodable, Sendable {
         public let json: String
         public let error: String?
+    }
+
+    /// What containerd makes of one image's layers: the YAML and JSON
+    /// files of the asked directories, by the name asked for, as a process
+    /// in the container reads them, with each layer unpacked on its own and
+    /// stacked as overlayfs stacks them (containerd's default snapshotter),
+    /// and with every layer unpacked in one directory (its native one);
+    /// each nil with its error when unpacking failed.
+    public struct Unpacked: Decodable, Sendable {
+        public let overlay: [String: String]?
+        public let overlayError: String?
+        public let native: [String: String]?
+        public let nativeError: String?
+        /// Whether both ways unpack the same tree: the same names, kinds,
+        /// links' targets and files' contents.
+        public let same: Bool
+    }
+
+    /// containerd's unpacking of each image: `directories` asked for, and
+    /// `layers`, bottom first.
+    public static func unpack(_ images: [(directories: [String], layers: [[UInt8]])]) throws -> [Unpacked] {
+        func framed(_ parts: [[UInt8]]) -> [UInt8] {
+            var bytes = Self.bigEndian(parts.count)
+            for part in parts { bytes += Self.bigEndian(part.count) + part }
+            return bytes
+        }
+        return try run("unpack", images.map { framed($0.directories.map { Array($0.utf8) }) + framed($0.layers) })
+    }
+
+    private static func bigEndian(_ value: Int) -> [UInt8] {
+        let value = UInt32(value)
+        return [UInt8(value >> 24), UInt8(value >> 16 & 0xff), UInt8(value >> 8 & 0xff), UInt8(value & 0xff)]
     }
 
     /// Go's listing of each archive, in order.

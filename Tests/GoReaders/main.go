@@ -1,22 +1,31 @@
 // The readers the original builtins and the runtimes use, for the tests that
 // compare the server's own with them: `tar` runs Go's archive/tar
 // (TarReaderGoParity), `yaml` sigs.k8s.io/yaml's YAMLToJSON over go-yaml v2
-// (YAMLGoParity). Built outside modules, against Debian's
-// golang-k8s-sigs-yaml-dev. Reads inputs from stdin, each as a 4-byte
-// big-endian length and the bytes, and writes one JSON line per input.
+// (YAMLGoParity), `unpack` containerd's layer unpacking (LayersUnpackParity).
+// Built outside modules, against Debian's golang-k8s-sigs-yaml-dev and
+// golang-github-containerd-containerd-dev. Reads inputs from stdin, each as
+// a 4-byte big-endian length and the bytes, and writes one JSON line per
+// input.
 package main
 
 import (
 	"archive/tar"
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"io"
 	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
 
+	"github.com/containerd/containerd/archive"
+	"golang.org/x/sys/unix"
 	"sigs.k8s.io/yaml"
 )
 
@@ -80,8 +89,200 @@ func convertYAML(text []byte) interface{} {
 	return conversion{JSON: string(converted)}
 }
 
+// What containerd makes of an image's layers: the wanted files (YAML and
+// JSON files in the asked directories, read through symbolic links as a
+// process in the container reads them) as an overlay snapshotter stacks
+// the layers, each unpacked on its own; the same as one directory shows
+// with every layer unpacked in it (the native snapshotter); and the error
+// each met.
+type unpacked struct {
+	Overlay      map[string]string `json:"overlay"`
+	OverlayError string            `json:"overlayError,omitempty"`
+	Native       map[string]string `json:"native"`
+	NativeError  string            `json:"nativeError,omitempty"`
+	Same         bool              `json:"same"`
+}
+
+// The input: a count and the asked directories, then a count and the
+// layers, bottom first, each as a 4-byte big-endian length and its bytes.
+func frames(input []byte) [][]byte {
+	var result [][]byte
+	for len(input) >= 4 {
+		count := binary.BigEndian.Uint32(input)
+		input = input[4:]
+		for i := uint32(0); i < count && len(input) >= 4; i++ {
+			length := binary.BigEndian.Uint32(input)
+			result = append(result, input[4:4+length])
+			input = input[4+length:]
+		}
+		result = append(result, nil)
+	}
+	return result
+}
+
+func unpack(input []byte) interface{} {
+	parts := frames(input)
+	var directories []string
+	var layers [][]byte
+	for i, part := range parts {
+		if part == nil {
+			layers = parts[i+1 : len(parts)-1]
+			break
+		}
+		directories = append(directories, string(part))
+	}
+	temporary, err := os.MkdirTemp("", "ocirpc-unpack-")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(temporary)
+	result := unpacked{}
+	merged := filepath.Join(temporary, "merged")
+	native := filepath.Join(temporary, "native")
+	os.Mkdir(merged, 0o755)
+	os.Mkdir(native, 0o755)
+	for i, layer := range layers {
+		own := filepath.Join(temporary, "layer-"+string(rune('a'+i)))
+		os.Mkdir(own, 0o755)
+		if result.OverlayError == "" {
+			if _, err := archive.Apply(context.Background(), own, bytes.NewReader(layer), archive.WithConvertWhiteout(archive.OverlayConvertWhiteout)); err != nil {
+				result.OverlayError = err.Error()
+			} else if err := stack(own, merged); err != nil {
+				result.OverlayError = err.Error()
+			}
+		}
+		if result.NativeError == "" {
+			if _, err := archive.Apply(context.Background(), native, bytes.NewReader(layer)); err != nil {
+				result.NativeError = err.Error()
+			}
+		}
+	}
+	if result.OverlayError == "" {
+		result.Overlay = wantedFiles(merged, directories)
+	}
+	if result.NativeError == "" {
+		result.Native = wantedFiles(native, directories)
+	}
+	result.Same = result.OverlayError == "" && result.NativeError == "" && tree(merged) == tree(native)
+	return result
+}
+
+// A tree's names, kinds, links' targets and files' contents, as text.
+func tree(root string) string {
+	var text strings.Builder
+	filepath.Walk(root, func(path string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		relative, _ := filepath.Rel(root, path)
+		text.WriteString(relative + " " + info.Mode().Type().String())
+		if info.Mode()&os.ModeSymlink != 0 {
+			link, _ := os.Readlink(path)
+			text.WriteString(" -> " + link)
+		} else if info.Mode().IsRegular() {
+			data, _ := os.ReadFile(path)
+			text.WriteString(" = " + string(data))
+		}
+		text.WriteString("\n")
+		return nil
+	})
+	return text.String()
+}
+
+// Stacks one unpacked layer over the layers below it, as overlayfs shows
+// them: a directory over a directory merges with it unless it is opaque
+// (containerd marks it `trusted.overlay.opaque`), a whiteout (a character
+// device 0/0) removes what was below, anything else replaces what was below
+// and everything under it.
+func stack(own, merged string) error {
+	return filepath.Walk(own, func(path string, info os.FileInfo, err error) error {
+		if err != nil || path == own {
+			return err
+		}
+		relative, _ := filepath.Rel(own, path)
+		target := filepath.Join(merged, relative)
+		below, belowErr := os.Lstat(target)
+		if info.IsDir() {
+			opaque := make([]byte, 1)
+			size, _ := unix.Lgetxattr(path, "trusted.overlay.opaque", opaque)
+			if belowErr == nil && below.IsDir() && !(size == 1 && opaque[0] == 'y') {
+				return nil
+			}
+			os.RemoveAll(target)
+			return os.Mkdir(target, 0o755)
+		}
+		os.RemoveAll(target)
+		switch {
+		case info.Mode()&os.ModeCharDevice != 0 && info.Sys().(*syscall.Stat_t).Rdev == 0:
+			return nil
+		case info.Mode()&os.ModeSymlink != 0:
+			link, err := os.Readlink(path)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(link, target)
+		case info.Mode().IsRegular():
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(target, data, 0o644)
+		default:
+			return unix.Mkfifo(target, 0o644)
+		}
+	})
+}
+
+// The YAML and JSON files in each directory asked for, by the name asked
+// for, read as a process whose root is `root` reads them (symbolic links
+// followed, never above the root).
+func wantedFiles(root string, directories []string) map[string]string {
+	files := map[string]string{}
+	rootFD, err := unix.Open(root, unix.O_DIRECTORY|unix.O_RDONLY, 0)
+	if err != nil {
+		panic(err)
+	}
+	defer unix.Close(rootFD)
+	open := func(path string, flags uint64) (*os.File, error) {
+		fd, err := unix.Openat2(rootFD, path, &unix.OpenHow{Flags: flags | unix.O_NONBLOCK, Resolve: unix.RESOLVE_IN_ROOT})
+		if err != nil {
+			return nil, err
+		}
+		return os.NewFile(uintptr(fd), path), nil
+	}
+	for _, directory := range directories {
+		listing, err := open(directory, unix.O_DIRECTORY|unix.O_RDONLY)
+		if err != nil {
+			continue
+		}
+		names, _ := listing.Readdirnames(-1)
+		listing.Close()
+		sort.Strings(names)
+		for _, name := range names {
+			extension := strings.ToLower(filepath.Ext(name))
+			if extension != ".yaml" && extension != ".yml" && extension != ".json" {
+				continue
+			}
+			key := name
+			if directory != "." {
+				key = directory + "/" + name
+			}
+			file, err := open(key, unix.O_RDONLY)
+			if err != nil {
+				continue
+			}
+			if info, err := file.Stat(); err == nil && info.Mode().IsRegular() {
+				data, _ := io.ReadAll(file)
+				files[key] = string(data)
+			}
+			file.Close()
+		}
+	}
+	return files
+}
+
 func main() {
-	read := map[string]func([]byte) interface{}{"tar": readTar, "yaml": convertYAML}[os.Args[1]]
+	read := map[string]func([]byte) interface{}{"tar": readTar, "yaml": convertYAML, "unpack": unpack}[os.Args[1]]
 	in := bufio.NewReader(os.Stdin)
 	out := json.NewEncoder(os.Stdout)
 	for {

@@ -133,11 +133,13 @@ import YAML
     @Test func theNamesKeptAcrossLayersAreBounded() throws {
         var layer = TarBuilder()
         for i in 0..<100 { layer.file("dir/file-\(i)", "x") }
-        var small = LayerFlattener(paths: ["dir"], maxEntryBytes: 1 << 20, maxTrackedNameBytes: 1000)
+        // 100 entries of 10 or 11 bytes of name, and what each costs besides.
+        let needed = 100 * LayerFlattener.entryOverheadBytes + 10 * 10 + 90 * 11
+        var small = LayerFlattener(paths: ["dir"], maxEntryBytes: 1 << 20, maxTrackedNameBytes: needed - 1)
         #expect { try small.apply(TarReader(MemoryByteStream(layer.archive))) } throws: {
             ($0 as? ArchiveError)?.reason == .archiveTooLarge
         }
-        var enough = LayerFlattener(paths: ["dir"], maxEntryBytes: 1 << 20, maxTrackedNameBytes: 2000)
+        var enough = LayerFlattener(paths: ["dir"], maxEntryBytes: 1 << 20, maxTrackedNameBytes: needed)
         try enough.apply(TarReader(MemoryByteStream(layer.archive)))
     }
 
@@ -233,11 +235,16 @@ import YAML
         #expect(trie.hides("a/b"))
         #expect(trie.hides("a/b/c/d"))
         #expect(!trie.hides("a/bc"))
-        #expect(!trie.hides("a"))
+        // The layer that whited `a/b` out holds a directory `a`: it hides
+        // what is at `a` below, not what is under it.
+        #expect(trie.hiding("a") == .directoryWithoutEntry)
+        #expect(!trie.hides("a/c"))
         #expect(trie.hides("c/x"))
         #expect(!trie.hides("c"))
-        #expect(trie.hides("d/e"))
+        #expect(trie.hiding("d/e") == .directory)
+        #expect(trie.hiding("d") == .directoryWithoutEntry)
         #expect(!trie.hides("d/e/f"))
+        #expect(!trie.hides("e"))
         var root = PathTrie()
         root.insert(".", .opaque)
         #expect(root.hides("anything"))

@@ -260,8 +260,8 @@ import TestFixtures
 
     /// A wanted directory reached through a symbolic link (`lib` ->
     /// `usr/lib`, as in a merged-/usr image) shows the files of the
-    /// directory it leads to, under the name asked for; a file the layers
-    /// name under the asked path itself wins.
+    /// directory it leads to, as the layers above leave them, under the
+    /// name asked for.
     @Test func aWantedDirectoryReachedThroughASymbolicLinkShowsItsFiles() throws {
         var bottom = TarBuilder()
         bottom.symlink("lib", to: "usr/lib")
@@ -271,7 +271,7 @@ import TestFixtures
         bottom.symlink("usr/lib/conf/b.json", to: "/opt/b.txt")
         bottom.file("opt/b.txt", #"{"b":2}"#)
         var top = TarBuilder()
-        top.file("lib/conf/own.yaml", "own: upper")
+        top.file("usr/lib/conf/own.yaml", "own: upper")
         let files = try files([bottom, top], paths: ["/lib/conf/"])
         #expect(
             texts(files)
@@ -281,19 +281,112 @@ import TestFixtures
                 ]), "\(files.jsonText)")
     }
 
-    /// An upper layer's link under a directory a lower layer made a
-    /// symbolic link was unpacked where that link leads (`conf`), so its
-    /// relative target is resolved from there, not from `etc`.
-    @Test func anUpperLinkUnderALowerSymbolicLinkIsResolvedWhereItWasUnpacked() throws {
+    /// An upper layer's entry under a name a lower layer made a symbolic
+    /// link, with no entry of that name above: an overlay snapshotter
+    /// unpacks the upper layer on its own, so the name is a directory
+    /// there and hides the link; a runtime that unpacks every layer in one
+    /// directory writes the entry through the link. The two show different
+    /// files, so the call fails rather than pick one. With a directory
+    /// entry above, both replace the link with it.
+    @Test(arguments: ["file", "link", "whiteout", "opaque", "directory entry"])
+    func anUpperEntryUnderALowerSymbolicLinkFailsTheCall(upper: String) throws {
         var bottom = TarBuilder()
         bottom.symlink("etc", to: "conf")
         bottom.file("conf/data.yaml", "from: conf")
         var top = TarBuilder()
-        top.symlink("etc/x.yaml", to: "data.yaml")
-        let files = try files([bottom, top])
+        switch upper {
+        case "file": top.file("etc/x.yaml", "from: top")
+        case "link": top.symlink("etc/x.yaml", to: "data.yaml")
+        case "whiteout": top.file("etc/.wh.data.yaml", "")
+        case "opaque": top.file("etc/.wh..wh..opq", "")
+        default:
+            top.directory("etc")
+            top.file("etc/x.yaml", "from: top")
+        }
+        if upper == "directory entry" {
+            #expect(try files([bottom, top]) == ["etc/x.yaml": ["from": "top"]])
+        } else {
+            #expect { try files([bottom, top]) } throws: { isCorrupt($0, "runtimes unpack those entries") }
+        }
+    }
+
+    /// A layer's entry under a symbolic link the same layer made before it
+    /// is written where the link leads, as every runtime unpacks it, and
+    /// replaces what the layer wrote there; so does a whiteout. Read by
+    /// name, the file the link leads to would show what was there before.
+    @Test func anEntryUnderALinkOfItsOwnLayerIsWrittenWhereTheLinkLeads() throws {
+        var bottom = TarBuilder()
+        bottom.file("usr/lib/gone.yaml", "from: bottom")
+        bottom.file("etc/x.yaml", "from: bottom")
+        var top = TarBuilder()
+        top.file("usr/lib/policy.yaml", "allowed: false")
+        top.symlink("lib", to: "usr/lib")
+        top.file("lib/policy.yaml", "allowed: true")
+        top.file("lib/.wh.gone.yaml", "")
+        top.symlink("abs", to: "/usr/lib")
+        top.file("abs/abs.yaml", "from: abs")
+        top.symlink("up", to: "../../..")
+        top.file("up/etc/x.yaml", "from: up")
+        let written = try files([bottom, top], paths: ["usr/lib", "lib", "etc"])
         #expect(
-            texts(files) == texts(["etc/x.yaml": ["from": "conf"], "etc/data.yaml": ["from": "conf"]]),
-            "\(files.jsonText)")
+            texts(written)
+                == texts([
+                    "usr/lib/policy.yaml": ["allowed": true], "usr/lib/abs.yaml": ["from": "abs"],
+                    "lib/policy.yaml": ["allowed": true], "lib/abs.yaml": ["from": "abs"],
+                    "etc/x.yaml": ["from": "up"],
+                ]), "\(written.jsonText)")
+        // A hard link's target is found the same way.
+        var linked = TarBuilder()
+        linked.file("real/t.yaml", "from: real")
+        linked.symlink("d", to: "real")
+        linked.hardlink("etc/h.yaml", to: "d/t.yaml")
+        #expect(try files([linked]) == ["etc/h.yaml": ["from": "real"]])
+    }
+
+    /// An entry a layer writes and then replaces with what is not a
+    /// directory, above it or at its path, is gone, as unpacking removes
+    /// it; a hard link after that finds nothing.
+    @Test func whatALayerWritesAndThenReplacesIsGone() throws {
+        var bottom = TarBuilder()
+        bottom.file("etc/policy/lower.yaml", "from: bottom")
+        var top = TarBuilder()
+        top.directory("etc/policy")
+        top.file("etc/policy/a.yaml", "from: top")
+        top.file("etc/policy", "a file now")
+        #expect(try files([bottom, top], paths: ["etc/policy"]) == [:])
+        var again = TarBuilder()
+        again.file("usr/t.yaml", "from: earlier")
+        again.file("usr", "a file")
+        again.directory("usr")
+        again.hardlink("etc/h.yaml", to: "usr/t.yaml")
+        for keeps in [true, false] {
+            #expect {
+                try LayerFlattener.files(
+                    ofLayers: [again.archive], paths: ["etc"], maxEntryBytes: 1 << 20, keepsLinkTargets: keeps)
+            } throws: { isCorrupt($0, "hard link") }
+        }
+    }
+
+    /// What is not a directory in one layer hides what the layers below it
+    /// hold under it, even where a directory above hides it in turn: the
+    /// runtime replaced the lower directory with it, then it with the
+    /// upper directory.
+    @Test(arguments: ["symbolic link", "file"])
+    func aNonDirectoryHiddenByAnUpperDirectoryStillHidesWhatIsBelowIt(middle: String) throws {
+        var bottom = TarBuilder()
+        bottom.file("lib/old.yaml", "from: bottom")
+        var between = TarBuilder()
+        if middle == "file" { between.file("lib", "a file") } else { between.symlink("lib", to: "usr/lib") }
+        var top = TarBuilder()
+        top.directory("lib")
+        top.file("lib/new.yaml", "from: top")
+        #expect(try files([bottom, between, top], paths: ["lib"]) == ["lib/new.yaml": ["from": "top"]])
+        // Without the directory's own entry above, a file is hidden the same way.
+        var implicit = TarBuilder()
+        implicit.file("lib/new.yaml", "from: top")
+        if middle == "file" {
+            #expect(try files([bottom, between, implicit], paths: ["lib"]) == ["lib/new.yaml": ["from": "top"]])
+        }
     }
 
     /// Of a link and a file of one name in one layer, the last stands.

@@ -1,0 +1,52 @@
+import Reasons
+import Archive
+
+/// Where unpacking one layer writes each of its entries. Runtimes unpack
+/// each layer on its own (the overlay snapshotters of containerd, Docker
+/// and CRI-O) and resolve an entry's directory through the symbolic links
+/// the same layer made before it: after `lib -> usr/lib`, the entry
+/// `lib/x` is written to `usr/lib/x`, and replaces what the layer wrote
+/// there. A whiteout's directory is resolved the same way. Read by name,
+/// such an entry would leave `usr/lib/x` as the layer held it before.
+///
+/// Until the layer's first symbolic link every entry is written where it
+/// is named, and nothing is kept.
+struct LayerPlacement {
+    /// The layer's symbolic links so far, with the paths above them; nil
+    /// before its first.
+    private var links: PathTrie?
+
+    /// Where the entry named `name` (cleaned, not the root) is written.
+    func place(_ name: String) throws(ArchiveError) -> String {
+        guard let links else { return name }
+        let directory = ArchivePath.directory(name)
+        guard directory != "." else { return name }
+        let placed = try links.placement(of: directory)
+        return placed == "." ? ArchivePath.base(name) : placed + "/" + ArchivePath.base(name)
+    }
+
+    /// Where the directory `directory` (cleaned) of a whiteout or an
+    /// opaque marker is.
+    func placeDirectory(_ directory: String) throws(ArchiveError) -> String {
+        guard let links, directory != "." else { return directory }
+        return try links.placement(of: directory)
+    }
+
+    /// Records what the layer wrote at `placed`: a symbolic link is kept;
+    /// anything else replaces a link there, or (when it is not a
+    /// directory) the links under it.
+    mutating func record(_ placed: String, _ standing: PathTrie.Standing) {
+        if case .symlink = standing {
+            if links == nil { links = PathTrie() }
+            links!.replace(placed, with: standing)
+            return
+        }
+        guard let node = links?.node(at: placed) else { return }
+        switch (standing, links!.standing(node)) {
+        case (.directory, .symlink), (.file, _), (.hardlink, _), (.other, _):
+            links!.replace(placed, with: standing)
+        default:
+            break
+        }
+    }
+}

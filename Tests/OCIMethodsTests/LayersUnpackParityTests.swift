@@ -1,0 +1,135 @@
+import Archive
+import JSON
+import Testing
+import TestFixtures
+
+@testable import OCIMethods
+
+/// `image_files` against containerd, which unpacks the layers a container
+/// runs: on images of a few layers drawn at random from a small set of
+/// names (directories, files, symbolic and hard links, whiteouts, opaque
+/// directories, entries written through the links their own layer made,
+/// names written twice), the files shown must be the ones a process in the
+/// container reads, with the layers stacked as an overlay snapshotter
+/// stacks them. Where containerd cannot unpack an image, no container runs
+/// it and the answer is not compared. Where its two ways of stacking the
+/// layers (overlay, and every layer in one directory) unpack different
+/// trees, the call may instead fail as ambiguous. The call may also fail
+/// where a process cannot read the file either (a loop of links), and on a
+/// hard link to no file where containerd shows no file by that name.
+@Suite struct LayersUnpackParity {
+    static let directories = ["etc", "usr/lib", "lib", "a", "a/b"]
+    static let files = ["etc/x.yaml", "etc/y.json", "usr/lib/p.json", "lib/p.json", "a/q.yaml", "a/b/q.yaml"]
+    static let targets = [
+        "usr/lib", "/usr/lib", "../usr/lib", "etc", "/etc", "a/b", "b", "..", "x.yaml", "p.json", "q.yaml",
+        "/etc/x.yaml", "../etc/y.json", "lib", "/a", "missing",
+    ]
+
+    /// One layer of `count` entries.
+    /// One layer of `count` entries, and what it holds, in words.
+    static func layer(
+        _ random: inout SeededGenerator, entries count: Int, serial: inout Int
+    ) -> (layer: TarBuilder, description: String) {
+        var layer = TarBuilder()
+        var description: [String] = []
+        let names = directories + files
+        for _ in 0..<count {
+            serial += 1
+            let name = names.randomElement(using: &random)!
+            switch Int.random(in: 0..<22, using: &random) {
+            case 0..<4:
+                let directory = directories.randomElement(using: &random)!
+                layer.directory(directory)
+                description.append(directory + "/")
+            case 4..<14:
+                let file = files.randomElement(using: &random)!
+                layer.file(file, #"{"v":\#(serial)}"#)
+                description.append("\(file)=\(serial)")
+            case 14..<18:
+                let target = targets.randomElement(using: &random)!
+                layer.symlink(name, to: target)
+                description.append("\(name) -> \(target)")
+            case 18:
+                let file = files.randomElement(using: &random)!
+                let target = files.randomElement(using: &random)!
+                layer.hardlink(file, to: target)
+                description.append("\(file) => \(target)")
+            case 19..<21:
+                let directory = ArchivePath.directory(name)
+                let whiteout =
+                    (directory == "." ? "" : directory + "/") + ".wh."
+                    + ArchivePath.base(names.randomElement(using: &random)!)
+                layer.file(whiteout, "")
+                description.append(whiteout)
+            default:
+                let opaque = directories.randomElement(using: &random)! + "/.wh..wh..opq"
+                layer.file(opaque, "")
+                description.append(opaque)
+            }
+        }
+        return (layer, description.joined(separator: ", "))
+    }
+
+    @Test func theFilesShownAreTheOnesContainerdUnpacks() throws {
+        var random = SeededGenerator(seed: 0x0C1_2026)
+        var serial = 0
+        var images: [[(layer: TarBuilder, description: String)]] = []
+        for _ in 0..<1_500 {
+            let layers = Int.random(in: 1...3, using: &random)
+            images.append(
+                (0..<layers).map { _ in
+                    Self.layer(&random, entries: Int.random(in: 2...10, using: &random), serial: &serial)
+                })
+        }
+        let theirs = try GoReaders.unpack(images.map { (Self.directories, $0.map(\.layer.archive)) })
+        var compared = 0
+        var ambiguous = 0
+        var unpackable = 0
+        var mismatches: [String] = []
+        var loops = 0
+        var failedClosed = 0
+        for (drawn, unpacked) in zip(images, theirs) {
+            let image = drawn.map(\.layer)
+            let layers = drawn.map { "[\($0.description)]" }.joined(separator: " ")
+            guard let overlay = unpacked.overlay else {
+                unpackable += 1
+                continue
+            }
+            let expected = try overlay.mapValues { try JSONParser.parse($0).jsonText }
+            do {
+                let ours = try LayerFlattener.files(
+                    ofLayers: image.reversed().map(\.archive), paths: Self.directories, maxEntryBytes: 1 << 20
+                ).files
+                var shown: [String: String] = [:]
+                for key in ours.objectValue?.keys ?? [] { shown[key] = ours[key]?.jsonText }
+                if shown != expected { mismatches.append("\(layers): shown \(ours.jsonText), containerd \(overlay)") }
+                compared += 1
+            } catch let error as ArchiveError
+                where error.message.contains("runtimes unpack those entries")
+                || error.message.contains("runtimes differ on whether it shows")
+            {
+                if unpacked.same { mismatches.append("\(layers): ambiguous, but both unpack the same: \(error)") }
+                ambiguous += 1
+            } catch let error as ArchiveError where error.message.contains("more than 40 links") {
+                // A loop: the container's read fails (`ELOOP`); so does the call.
+                loops += 1
+            } catch let error as ArchiveError where error.message.contains("which is not a file where the layers") {
+                // A hard link to what is no file for the call: a whiteout's
+                // device in the layer, which overlayfs reads as a whiteout.
+                if overlay.keys.contains(where: { error.message.hasPrefix($0 + " ") }) {
+                    mismatches.append("\(layers): \(error), containerd \(overlay)")
+                }
+                failedClosed += 1
+            } catch {
+                mismatches.append("\(layers): failed: \(error); containerd \(overlay)")
+            }
+            if mismatches.count >= 5 { break }
+        }
+        print(
+            "compared \(compared) images; \(ambiguous) ambiguous, \(loops) loops, \(failedClosed) hard links to no file,"
+                + " \(unpackable) containerd cannot unpack")
+        #expect(mismatches.isEmpty, "\(mismatches.joined(separator: "\n"))")
+        // The draw must reach each kind of outcome, or the test checks little.
+        #expect(compared > 500 && ambiguous > 0)
+    }
+}
