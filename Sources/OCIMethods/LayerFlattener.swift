@@ -100,6 +100,7 @@ package struct LayerFlattener {
         var markers: [(String, PathTrie.Mark)] = []
         var written: [Written] = []
         var placement = LayerPlacement()
+        var overlaps = LayerOverlaps()
         var index = -1
         while let entry = try tar.next() {
             index += 1
@@ -125,6 +126,7 @@ package struct LayerFlattener {
                 target = named == "." ? named : try placement.place(named)
             }
             placement.record(path, standing)
+            overlaps.note(path, isDirectory: entry.kind == .directory)
             var item = Written(
                 path: path, index: index, kind: entry.kind, standing: standing, target: target, contents: nil,
                 isKnown: entry.kind != .file && entry.kind != .sparse)
@@ -150,14 +152,16 @@ package struct LayerFlattener {
             }
             written.append(item)
         }
-        try settleLayer(written, markers: markers)
+        try settleLayer(written, markers: markers, replacesEntries: overlaps.found)
         depth += 1
     }
 
     /// Ends a layer: of what it wrote, what stands once it is unpacked
     /// (read from its last entry back, as layers are read from the top
     /// down), and of that, what the layers above leave in view.
-    private mutating func settleLayer(_ written: [Written], markers: [(String, PathTrie.Mark)]) throws {
+    private mutating func settleLayer(
+        _ written: [Written], markers: [(String, PathTrie.Mark)], replacesEntries: Bool
+    ) throws {
         let whitedOut = Set(markers.lazy.filter { $0.1 == .deleted }.map(\.0))
         var unpacked = PathTrie()
         var standing: [Written] = []
@@ -166,7 +170,7 @@ package struct LayerFlattener {
         for item in written.reversed() {
             // Replaced by a later entry at its path, or removed by one above it
             // that is not a directory; later entries under it leave it.
-            switch unpacked.hiding(item.path) {
+            switch replacesEntries ? unpacked.hiding(item.path) : .none {
             case .none, .directoryWithoutEntry: break
             case .wholly: continue
             case .directory:
@@ -175,6 +179,7 @@ package struct LayerFlattener {
                 if item.kind != .directory { unpacked.insert(item.path, .opaque) }
                 continue
             }
+            if replacesEntries { unpacked.insert(item.path, item.kind == .directory ? .seen : .notDirectory) }
             try checkUnambiguous(item.path)
             if item.kind == .directory && !whitedOut.isEmpty && whitedOut.contains(item.path)
                 && decided.hiding(item.path) != .wholly
@@ -182,7 +187,6 @@ package struct LayerFlattener {
                 // What the layers below hold there decides whether it matters.
                 ambiguousWhiteouts.insert(item.path)
             }
-            unpacked.insert(item.path, item.kind == .directory ? .seen : .notDirectory)
             switch decided.hiding(item.path) {
             case .none:
                 standing.append(item)

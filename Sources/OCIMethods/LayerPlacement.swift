@@ -18,7 +18,7 @@ struct LayerPlacement {
 
     /// Where the entry named `name` (cleaned, not the root) is written.
     func place(_ name: String) throws(ArchiveError) -> String {
-        guard let links else { return name }
+        guard let links, links.holdsFirstComponent(of: name) else { return name }
         let directory = ArchivePath.directory(name)
         guard directory != "." else { return name }
         let placed = try links.placement(of: directory)
@@ -28,7 +28,7 @@ struct LayerPlacement {
     /// Where the directory `directory` (cleaned) of a whiteout or an
     /// opaque marker is.
     func placeDirectory(_ directory: String) throws(ArchiveError) -> String {
-        guard let links, directory != "." else { return directory }
+        guard let links, directory != ".", links.holdsFirstComponent(of: directory) else { return directory }
         return try links.placement(of: directory)
     }
 
@@ -41,12 +41,39 @@ struct LayerPlacement {
             links!.replace(placed, with: standing)
             return
         }
-        guard let node = links?.node(at: placed) else { return }
-        switch (standing, links!.standing(node)) {
+        guard let links, links.holdsFirstComponent(of: placed), let node = links.node(at: placed) else { return }
+        switch (standing, links.standing(node)) {
         case (.directory, .symlink), (.file, _), (.hardlink, _), (.other, _):
-            links!.replace(placed, with: standing)
+            self.links!.replace(placed, with: standing)
         default:
             break
+        }
+    }
+}
+
+/// Whether a layer writes over its own entries: a path written twice, or
+/// what is not a directory written where the layer already wrote under
+/// it. Most layers do not, and then every entry a layer wrote stands,
+/// with no namespace of the layer built to tell.
+struct LayerOverlaps {
+    private var paths = Set<String>()
+    /// The directories above the paths written so far.
+    private var directories = Set<String>()
+    private(set) var found = false
+
+    mutating func note(_ path: String, isDirectory: Bool) {
+        guard !found else { return }
+        if !paths.insert(path).inserted || (!isDirectory && directories.contains(path)) {
+            found = true
+            paths = []
+            directories = []
+            return
+        }
+        // The directories above are noted once: a directory already noted
+        // has its own above it noted too.
+        var directory = ArchivePath.directory(path)
+        while directory != ".", directories.insert(directory).inserted {
+            directory = ArchivePath.directory(directory)
         }
     }
 }

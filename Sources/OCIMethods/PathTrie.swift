@@ -84,6 +84,13 @@ struct PathTrie {
         return node
     }
 
+    /// Whether the root has a child named as `path`'s first component: if
+    /// not, the trie holds nothing on the way to `path`.
+    func holdsFirstComponent(of path: String) -> Bool {
+        let end = path.utf8.firstIndex(of: UInt8(ascii: "/")) ?? path.endIndex
+        return children[0][path[..<end]] != nil
+    }
+
     /// The node of `path`, if the trie has one.
     func node(at path: String) -> Int? {
         var node = 0
