@@ -4,11 +4,12 @@ import JSON
 import YAML
 
 /// `image_files`: reads an image's layers from the top one down and keeps
-/// what the flattened filesystem shows: a later layer's entry hides an
-/// earlier one, and one that is not a directory (a file, a link) hides
-/// everything below it under its path too, as a runtime unpacking the
-/// layers replaces a directory with it; `.wh.<name>` deletes `<name>`
-/// below it, `.wh..wh..opq` empties its directory below it. Only files in
+/// what the flattened filesystem shows. Each layer is unpacked as a
+/// runtime unpacks it on its own (`LayerPlacement`, `apply`), then stacked
+/// as an overlay stacks it: an upper layer's entry hides a lower one, and
+/// one that is not a directory (a file, a link) hides everything below it
+/// under its path too; `.wh.<name>` deletes `<name>` below it,
+/// `.wh..wh..opq` empties its directory below it. Only files in
 /// the wanted directories with a YAML or JSON extension are read; the rest
 /// is skipped unread. A wanted file stored sparse is an error: its data is
 /// a map of holes, which is not read. A wanted name that is a link, and a
