@@ -80,15 +80,19 @@ package struct LayerFlattener {
         let path: String
         let index: Int
         let kind: TarEntry.Kind
-        let standing: PathTrie.Standing
+        /// How the layers above hide it (they do not change while a layer is read).
+        let hiddenAbove: PathTrie.Hiding
+        let isWanted: Bool
+        /// Whether what stands here is known without another pass: a file
+        /// read (or too large to parse), or no file.
+        var isKnown: Bool
         /// A symbolic link's target as the entry gives it; a hard link's
         /// target where unpacking finds it.
         let target: String
         /// The file's parsed contents, when read.
         var contents: JSONValue?
-        /// Whether what stands here is known without another pass: a file
-        /// read (or too large to parse), or no file.
-        var isKnown: Bool
+
+        var standing: PathTrie.Standing { PathTrie.Standing(kind, target: target) }
     }
 
     /// Applies the next layer down (call for the top layer first). The
@@ -120,19 +124,19 @@ package struct LayerFlattener {
                 continue
             }
             let path = try placement.place(name)
-            let standing = PathTrie.Standing(entry)
             var target = entry.linkName
             if entry.kind == .hardlink {
                 let named = ArchivePath.clean(entry.linkName)
                 target = named == "." ? named : try placement.place(named)
             }
-            placement.record(path, standing)
+            placement.record(path, PathTrie.Standing(entry.kind, target: target))
             overlaps.note(path, isDirectory: entry.kind == .directory)
+            let hiddenAbove = decided.hiding(path)
+            let wanted = hiddenAbove == .none && isWanted(path)
             var item = Written(
-                path: path, index: index, kind: entry.kind, standing: standing, target: target, contents: nil,
-                isKnown: entry.kind != .file && entry.kind != .sparse)
-            if !decided.hides(path) {
-                let wanted = isWanted(path)
+                path: path, index: index, kind: entry.kind, hiddenAbove: hiddenAbove, isWanted: wanted,
+                isKnown: entry.kind != .file && entry.kind != .sparse, target: target, contents: nil)
+            if hiddenAbove == .none {
                 if wanted && entry.kind == .sparse { throw ArchiveError.sparseFile(path) }
                 // What a wanted symbolic link names is read from here on
                 // (this layer's entries after it, the layers below).
@@ -165,10 +169,12 @@ package struct LayerFlattener {
     ) throws {
         let whitedOut = Set(markers.lazy.filter { $0.1 == .deleted }.map(\.0))
         var unpacked = PathTrie()
-        var standing: [Written] = []
+        // The entries that stand and show, by their place in `written`.
+        var standing: [Int] = []
         var cuts: [String] = []
         var entries: [String] = []
-        for item in written.reversed() {
+        for place in written.indices.reversed() {
+            let item = written[place]
             // Replaced by a later entry at its path, or removed by one above it
             // that is not a directory; later entries under it leave it.
             switch replacesEntries ? unpacked.hiding(item.path) : .none {
@@ -183,14 +189,14 @@ package struct LayerFlattener {
             if replacesEntries { unpacked.insert(item.path, item.kind == .directory ? .seen : .notDirectory) }
             try checkUnambiguous(item.path)
             if item.kind == .directory && !whitedOut.isEmpty && whitedOut.contains(item.path)
-                && decided.hiding(item.path) != .wholly
+                && item.hiddenAbove != .wholly
             {
                 // What the layers below hold there decides whether it matters.
                 ambiguousWhiteouts.insert(item.path)
             }
-            switch decided.hiding(item.path) {
+            switch item.hiddenAbove {
             case .none:
-                standing.append(item)
+                standing.append(place)
             case .wholly,
                 .directory where item.kind == .directory:
                 continue
@@ -198,7 +204,7 @@ package struct LayerFlattener {
                 // A directory above replaced this: nothing below it shows under it.
                 cuts.append(item.path)
             case .directoryWithoutEntry:
-                guard case .symlink = item.standing else {
+                guard item.kind == .symlink else {
                     // What is not a directory is replaced by the directory
                     // above, and hides what is below; a directory's own
                     // entry is remembered, so a symbolic link below is not
@@ -211,9 +217,8 @@ package struct LayerFlattener {
                 )
             }
         }
-        for item in standing {
-            let wanted = isWanted(item.path)
-            if wanted {
+        for item in standing.lazy.map({ written[$0] }) {
+            if item.isWanted {
                 files[item.path] = item.contents
                 switch item.kind {
                 case .symlink, .hardlink: links[item.path] = (item.kind, item.target, position(item))
@@ -222,11 +227,12 @@ package struct LayerFlattener {
             }
         }
         if !linkTargets.isEmpty {
-            for item in standing where linkTargets[item.path].map({ $0.depth == nil }) == true {
+            for item in standing.lazy.map({ written[$0] }) where linkTargets[item.path].map({ $0.depth == nil }) == true
+            {
                 linkTargets[item.path] = (depth, found(item))
             }
         }
-        for item in standing {
+        for item in standing.lazy.map({ written[$0] }) {
             decided.insert(item.path, item.kind == .directory ? .seen : .notDirectory, standing: item.standing)
         }
         for path in cuts { decided.insert(path, .opaque) }

@@ -30,12 +30,15 @@ struct PathTrie {
         case symlink(String)
 
         /// What `entry` stands as (a sparse file as `other`: it is not read).
-        init(_ entry: TarEntry) {
-            switch entry.kind {
+        init(_ entry: TarEntry) { self.init(entry.kind, target: entry.linkName) }
+
+        /// What an entry of `kind` stands as; `target`, a symbolic link's.
+        init(_ kind: TarEntry.Kind, target: String) {
+            switch kind {
             case .directory: self = .directory
             case .file: self = .file
             case .hardlink: self = .hardlink
-            case .symlink: self = .symlink(entry.linkName)
+            case .symlink: self = .symlink(target)
             case .sparse, .other: self = .other
             }
         }
