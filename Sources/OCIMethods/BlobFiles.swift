@@ -12,7 +12,9 @@ import YAML
 /// shows it (`LinkFollower`: a hard link the file its target named before
 /// it, a symbolic link resolved among the archive's names), read in
 /// further passes over the blob; a hard link to nothing is
-/// `corrupt_archive`, a symbolic link to nothing is left out.
+/// `corrupt_archive`, a symbolic link to nothing is left out. An archive
+/// that writes over its own entries (`LayerOverlaps`) has each name asked
+/// for read where the unpacked archive has it, through its namespace.
 package struct BlobFiles {
     private let paths: Set<String>
     private let maxEntryBytes: Int
@@ -24,6 +26,10 @@ package struct BlobFiles {
     private var links: [String: (kind: TarEntry.Kind, path: String, target: String, index: Int)] = [:]
     /// The archive's names and what stands at each, for symbolic links.
     private var namespace = PathTrie()
+    /// The names asked for that the archive holds an entry of.
+    private var asked: Set<String> = []
+    /// Whether the archive writes over its own entries.
+    private var overlaps = LayerOverlaps()
     private var namespaceBytes = 0
     private var follower = LinkFollower()
 
@@ -41,10 +47,16 @@ package struct BlobFiles {
             index += 1
             let name = ArchivePath.clean(entry.name)
             let path = name == "." ? name : try placement.place(name)
-            defer { if name != "." { placement.record(path, PathTrie.Standing(entry)) } }
+            defer {
+                if name != "." {
+                    placement.record(path, PathTrie.Standing(entry))
+                    overlaps.note(path, isDirectory: entry.kind == .directory)
+                }
+            }
             guard paths.contains(entry.name) else { continue }
             if entry.kind == .sparse { throw ArchiveError.sparseFile(entry.name) }
             files[entry.name] = nil
+            asked.insert(entry.name)
             switch entry.kind {
             case .symlink:
                 links[entry.name] = (entry.kind, path, entry.linkName, index)
@@ -63,7 +75,15 @@ package struct BlobFiles {
 
     /// Whether a symbolic link was asked for: its target is resolved among
     /// the archive's names, which `readNamespace` reads in a pass of its own.
-    var needsNamespace: Bool { links.values.contains { $0.kind == .symlink } }
+    var needsNamespace: Bool { links.values.contains { $0.kind == .symlink } || readsThroughNamespace }
+
+    /// Whether the names asked for are read as the unpacked archive has
+    /// them, resolved through its namespace, not as the entries of those
+    /// names were found: an archive that writes over its own entries (a
+    /// name written twice, a file or link put where a directory of entries
+    /// was) may have replaced or removed them, or the links they were
+    /// written through.
+    private var readsThroughNamespace: Bool { overlaps.found && !asked.isEmpty }
 
     /// Reads the archive's names and what stands at each once it is
     /// unpacked (each entry where unpacking writes it, the last one
@@ -100,6 +120,13 @@ package struct BlobFiles {
     /// what the links asked for lead to. Then, while `needsPass`, read the
     /// archive through `applyFollowingLinks` and end with `finishPass`.
     mutating func startFollowingLinks() throws(ArchiveError) {
+        if readsThroughNamespace {
+            for name in asked.sorted() {
+                files[name] = nil
+                try follower.follow(name, path: ArchivePath.clean(name), in: namespace)
+            }
+            return
+        }
         for (name, link) in links.sorted(by: { $0.key < $1.key }) {
             if link.kind == .hardlink {
                 try follower.followHardLink(

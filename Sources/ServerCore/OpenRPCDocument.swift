@@ -157,7 +157,7 @@ enum OpenRPCDocument {
           "$ref": "#/components/schemas/FilesResult"
         }
       },
-      "description": "Entries whose name is exactly one of paths, the last of each name as unpacking the tar leaves it, keys sorted; entries that fail to parse are skipped. An entry asked for that is a link shows the file it leads to among the archive's own names (a hard link the file its target named before it, a symbolic link resolved as the kernel resolves it); a symbolic link to nothing is left out, a hard link to nothing is -32006 corrupt_archive.",
+      "description": "Entries whose name is exactly one of paths, the last of each name as unpacking the tar leaves it, keys sorted; entries that fail to parse are skipped. An archive that writes over its own entries (a name written twice, a file or link put where a directory of entries was) has each name asked for read as the unpacked archive has it. An entry asked for that is a link shows the file it leads to among the archive's own names (a hard link the file its target named before it, a symbolic link resolved as the kernel resolves it); a symbolic link to nothing is left out, a hard link to nothing is -32006 corrupt_archive.",
       "x-positional": [
         "ref",
         "paths"

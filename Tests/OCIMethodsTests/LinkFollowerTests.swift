@@ -474,6 +474,23 @@ import TestFixtures
         } throws: { isCorrupt($0, "is a hard link to") }
     }
 
+    /// `blob_files` on an archive that writes over its own entries reads
+    /// each name asked for as the unpacked archive has it: an entry whose
+    /// directory the archive later made a link shows what the link leads
+    /// to, one whose directory it later made a file shows nothing.
+    @Test func blobFilesReadNamesAsTheUnpackedArchiveHasThem() throws {
+        var archive = TarBuilder()
+        archive.file("etc/x.yaml", "from: first")
+        archive.file("opt/gone.yaml", "from: first")
+        archive.symlink("etc", to: "other")
+        archive.file("other/x.yaml", "from: other")
+        archive.file("opt", "a file now")
+        archive.file("kept.yaml", "from: kept")
+        let files = try BlobFiles.files(
+            ofArchive: archive.archive, paths: ["etc/x.yaml", "opt/gone.yaml", "kept.yaml"], maxEntryBytes: 1 << 20)
+        #expect(files == ["etc/x.yaml": ["from": "other"], "kept.yaml": ["from": "kept"]], "\(files.jsonText)")
+    }
+
     /// More than 4,096 wanted links in one call fail it, as too large.
     @Test func moreLinksThanTheLimitFailTheCall() throws {
         var layer = TarBuilder()
