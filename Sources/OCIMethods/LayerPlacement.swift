@@ -54,16 +54,20 @@ struct LayerPlacement {
 /// Whether a layer writes over its own entries: a path written twice, or
 /// what is not a directory written where the layer already wrote under
 /// it. Most layers do not, and then every entry a layer wrote stands,
-/// with no namespace of the layer built to tell.
+/// with no namespace of the layer built to tell. Paths are kept as their
+/// hashes: two paths that share one read as an overlap, which only costs
+/// the check that finds what really stands.
 struct LayerOverlaps {
-    private var paths = Set<String>()
+    private var paths = Set<Int>()
     /// The directories above the paths written so far.
-    private var directories = Set<String>()
+    private var directories = Set<Int>()
     private(set) var found = false
 
     mutating func note(_ path: String, isDirectory: Bool) {
         guard !found else { return }
-        if !paths.insert(path).inserted || (!isDirectory && directories.contains(path)) {
+        let whole = path[...]
+        let hash = whole.hashValue
+        if !paths.insert(hash).inserted || (!isDirectory && directories.contains(hash)) {
             found = true
             paths = []
             directories = []
@@ -71,9 +75,11 @@ struct LayerOverlaps {
         }
         // The directories above are noted once: a directory already noted
         // has its own above it noted too.
-        var directory = ArchivePath.directory(path)
-        while directory != ".", directories.insert(directory).inserted {
-            directory = ArchivePath.directory(directory)
+        var end = whole.endIndex
+        while let slash = whole.utf8[..<end].lastIndex(of: UInt8(ascii: "/")),
+            directories.insert(whole[..<slash].hashValue).inserted
+        {
+            end = slash
         }
     }
 }

@@ -227,6 +227,24 @@ import YAML
         }
     }
 
+    /// A layer writes over its own entries when it writes a path twice, or
+    /// puts what is not a directory where it wrote under; a directory's
+    /// entry after entries under it, or paths that only share a prefix,
+    /// do not.
+    @Test func aLayerWritingOverItsOwnEntriesIsNoticed() {
+        func overlaps(_ entries: [(String, Bool)]) -> Bool {
+            var overlaps = LayerOverlaps()
+            for (path, isDirectory) in entries { overlaps.note(path, isDirectory: isDirectory) }
+            return overlaps.found
+        }
+        #expect(!overlaps([("etc", true), ("etc/a", false), ("etc/b", false), ("etc2", false), ("et", false)]))
+        #expect(!overlaps([("etc/a/b", false), ("etc/a", true), ("etc", true)]))
+        #expect(overlaps([("etc/a", false), ("etc/a", false)]))
+        #expect(overlaps([("etc", true), ("etc", true)]))
+        #expect(overlaps([("etc/a/b", false), ("etc", false)]))
+        #expect(overlaps([("etc/a/b", false), ("etc/a", false)]))
+    }
+
     @Test func hiddenByAncestorsAndSelfButNotBySiblings() {
         var trie = PathTrie()
         trie.insert("a/b", .deleted)
