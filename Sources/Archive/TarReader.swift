@@ -235,13 +235,22 @@ public final class TarReader {
         guard let stored = goOctal(header[148..<156]) else {
             throw ArchiveError.corrupt("tar header checksum is not a number (not a tar archive?)")
         }
+        // The sum of the bytes, the checksum field read as eight spaces,
+        // taken unsigned and signed (each byte of 128 or more is 256 less).
         var unsigned = 0
-        var signed = 0
-        for (i, byte) in header.enumerated() {
-            let b = (148..<156).contains(i) ? UInt8(ascii: " ") : byte
-            unsigned += Int(b)
-            signed += Int(Int8(bitPattern: b))
+        var high = 0
+        header.withUnsafeBufferPointer { bytes in
+            for byte in bytes {
+                unsigned &+= Int(byte)
+                high &+= Int(byte >> 7)
+            }
+            for byte in bytes[148..<156] {
+                unsigned &-= Int(byte)
+                high &-= Int(byte >> 7)
+            }
         }
+        unsigned += 8 * Int(UInt8(ascii: " "))
+        let signed = unsigned - 256 * high
         guard stored == Int64(unsigned) || stored == Int64(signed) else {
             throw ArchiveError.corrupt("tar header checksum mismatch (not a tar archive?)")
         }

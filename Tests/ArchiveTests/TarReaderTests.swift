@@ -16,6 +16,34 @@ import TestFixtures
         return result
     }
 
+    /// A header's checksum is the sum of its bytes with the checksum field
+    /// read as spaces, taken unsigned or, as old tars wrote it, signed:
+    /// both are read, and anything else is refused. The name's bytes of
+    /// 128 and more make the two sums differ.
+    @Test(arguments: ["unsigned", "signed", "neither"])
+    func aHeaderChecksumIsTheSumOfItsBytesUnsignedOrSigned(sum: String) throws {
+        var builder = TarBuilder()
+        builder.file("caf\u{E9}/\u{FF}.yaml", "a: 1")
+        var archive = builder.archive
+        var unsigned = 0
+        var signed = 0
+        for index in 0..<512 {
+            let byte = (148..<156).contains(index) ? UInt8(ascii: " ") : archive[index]
+            unsigned += Int(byte)
+            signed += Int(Int8(bitPattern: byte))
+        }
+        #expect(unsigned != signed)
+        let written = sum == "unsigned" ? unsigned : sum == "signed" ? signed : unsigned + 1
+        let field = Array(String(written, radix: 8).utf8)
+        let octal = [UInt8](repeating: UInt8(ascii: "0"), count: 6 - field.count) + field + [0, UInt8(ascii: " ")]
+        archive.replaceSubrange(148..<156, with: octal)
+        if sum == "neither" {
+            #expect(throws: ArchiveError.self) { try entries(MemoryByteStream(archive)) }
+        } else {
+            #expect(try entries(MemoryByteStream(archive)).map(\.0) == ["caf\u{E9}/\u{FF}.yaml"])
+        }
+    }
+
     /// A PAX 1.0 sparse map is lines of decimal numbers at the start of the
     /// entry's data, which may be as long as the entry says (up to 1 TiB).
     /// A line is read a byte at a time (`TarSparseMap.DecimalLine`, no
