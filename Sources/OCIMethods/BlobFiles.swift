@@ -30,6 +30,11 @@ package struct BlobFiles {
     private var asked: Set<String> = []
     /// Whether the archive writes over its own entries.
     private var overlaps = LayerOverlaps()
+    /// Whether an entry asked for was written through a link: where it was
+    /// written is resolved as a path is joined and cleaned, its name is
+    /// read as the kernel resolves it, and the two can differ (a link to
+    /// `b/../etc` where `b` is missing).
+    private var writesThroughLinks = false
     private var namespaceBytes = 0
     private var follower = LinkFollower()
 
@@ -57,6 +62,7 @@ package struct BlobFiles {
             if entry.kind == .sparse { throw ArchiveError.sparseFile(entry.name) }
             files[entry.name] = nil
             asked.insert(entry.name)
+            if path != name { writesThroughLinks = true }
             switch entry.kind {
             case .symlink:
                 links[entry.name] = (entry.kind, path, entry.linkName, index)
@@ -82,8 +88,8 @@ package struct BlobFiles {
     /// names were found: an archive that writes over its own entries (a
     /// name written twice, a file or link put where a directory of entries
     /// was) may have replaced or removed them, or the links they were
-    /// written through.
-    private var readsThroughNamespace: Bool { overlaps.found && !asked.isEmpty }
+    /// written through; one written through a link may be read elsewhere.
+    private var readsThroughNamespace: Bool { (overlaps.found || writesThroughLinks) && !asked.isEmpty }
 
     /// Reads the archive's names and what stands at each once it is
     /// unpacked (each entry where unpacking writes it, the last one

@@ -48,9 +48,11 @@ package struct LayerFlattener {
     /// Whether the first pass keeps what stands at those paths (off, every
     /// link takes a pass: what the tests and the fuzzer compare with).
     private let keepsLinkTargets: Bool
-    /// Paths a layer both whited out and holds as a directory (see
-    /// `checkUnambiguous`).
-    private var ambiguousWhiteouts: Set<String> = []
+    /// Paths whose lower layers runtimes stack differently, and why (see
+    /// `checkUnambiguous`): a layer both whited out and holds as a
+    /// directory, put what is not a directory and then a directory at, or
+    /// made opaque at its root. Read as an overlay reads them.
+    private var ambiguous: [String: String] = [:]
     /// Layers applied so far: the next one's depth.
     private var depth = 0
     /// What the files kept hold in memory, bounded.
@@ -102,7 +104,7 @@ package struct LayerFlattener {
     /// Then the layers above hide what they hide of it.
     mutating func apply(_ tar: TarReader) throws {
         // Whiteouts and opaque markers hide only the layers below this one.
-        var markers: [(String, PathTrie.Mark)] = []
+        var markers: [Marker] = []
         var written: [Written] = []
         var placement = LayerPlacement()
         var overlaps = LayerOverlaps()
@@ -114,13 +116,17 @@ package struct LayerFlattener {
             try track(name.utf8.count + (entry.kind == .symlink ? entry.linkName.utf8.count : 0))
             let base = ArchivePath.base(name)
             if base == ".wh..wh..opq" {
-                markers.append((try placement.placeDirectory(ArchivePath.directory(name)), [.opaque, .parent]))
+                markers.append(
+                    Marker(
+                        path: try placement.placeDirectory(ArchivePath.directory(name)), mark: [.opaque, .parent],
+                        index: index))
                 continue
             }
             if base.hasPrefix(".wh.") {
                 let directory = try placement.placeDirectory(ArchivePath.directory(name))
                 let target = String(base.dropFirst(4))
-                markers.append((directory == "." ? target : directory + "/" + target, .deleted))
+                markers.append(
+                    Marker(path: directory == "." ? target : directory + "/" + target, mark: .deleted, index: index))
                 continue
             }
             let path = try placement.place(name)
@@ -165,9 +171,13 @@ package struct LayerFlattener {
     /// (read from its last entry back, as layers are read from the top
     /// down), and of that, what the layers above leave in view.
     private mutating func settleLayer(
-        _ written: [Written], markers: [(String, PathTrie.Mark)], replacesEntries: Bool
+        _ written: [Written], markers: [Marker], replacesEntries: Bool
     ) throws {
-        let whitedOut = Set(markers.lazy.filter { $0.1 == .deleted }.map(\.0))
+        let whitedOut = Set(markers.lazy.filter { $0.mark == .deleted }.map(\.path))
+        // The markers the layer's later entries leave (all of them, when it
+        // writes over none of its entries), by place.
+        var kept = Array(repeating: true, count: markers.count)
+        var nextMarker = markers.count - 1
         var unpacked = PathTrie()
         // The entries that stand and show, by their place in `written`.
         var standing: [Int] = []
@@ -175,6 +185,12 @@ package struct LayerFlattener {
         var entries: [String] = []
         for place in written.indices.reversed() {
             let item = written[place]
+            // A whiteout or opaque marker removed with what it was under, or
+            // replaced by a later entry at its path, is gone.
+            while replacesEntries, nextMarker >= 0, markers[nextMarker].index > item.index {
+                if unpacked.hiding(markers[nextMarker].placedAt) == .wholly { kept[nextMarker] = false }
+                nextMarker -= 1
+            }
             // Replaced by a later entry at its path, or removed by one above it
             // that is not a directory; later entries under it leave it.
             switch replacesEntries ? unpacked.hiding(item.path) : .none {
@@ -182,20 +198,28 @@ package struct LayerFlattener {
             case .wholly: continue
             case .directory:
                 // A directory later replaced what is not one, which had
-                // removed what the layer wrote under it before.
-                if item.kind != .directory { unpacked.insert(item.path, .opaque) }
+                // removed what the layer wrote under it before; what the
+                // layers below hold there, runtimes differ on.
+                if item.kind != .directory {
+                    unpacked.insert(item.path, .opaque)
+                    if item.hiddenAbove != .wholly {
+                        ambiguous[item.path] = "is not a directory and then a directory in one layer"
+                    }
+                }
                 continue
             }
             if replacesEntries { unpacked.insert(item.path, item.kind == .directory ? .seen : .notDirectory) }
-            try checkUnambiguous(item.path)
             if item.kind == .directory && !whitedOut.isEmpty && whitedOut.contains(item.path)
                 && item.hiddenAbove != .wholly
             {
-                // What the layers below hold there decides whether it matters.
-                ambiguousWhiteouts.insert(item.path)
+                ambiguous[item.path] = "is whited out by a layer that also holds it as a directory"
+                for (index, marker) in markers.enumerated() where marker.path == item.path && marker.mark == .deleted {
+                    kept[index] = false
+                }
             }
             switch item.hiddenAbove {
             case .none:
+                if item.kind != .directory { try checkUnambiguous(item.path) }
                 standing.append(place)
             case .wholly,
                 .directory where item.kind == .directory:
@@ -204,7 +228,9 @@ package struct LayerFlattener {
                 // A directory above replaced this: nothing below it shows under it.
                 cuts.append(item.path)
             case .directoryWithoutEntry:
-                guard item.kind == .symlink else {
+                // Under a path whose lower layers a runtime unpacking every
+                // layer in one directory removed, the link is gone there too.
+                guard item.kind == .symlink, !isUnderAmbiguous(item.path) else {
                     // What is not a directory is replaced by the directory
                     // above, and hides what is below; a directory's own
                     // entry is remembered, so a symbolic link below is not
@@ -216,6 +242,10 @@ package struct LayerFlattener {
                     "\(item.path.prefix(256)) is a symbolic link, and a layer above it holds entries under that name but no entry for it: runtimes unpack those entries in different places (through the link, or in a directory of that name)"
                 )
             }
+        }
+        while replacesEntries, nextMarker >= 0 {
+            if unpacked.hiding(markers[nextMarker].placedAt) == .wholly { kept[nextMarker] = false }
+            nextMarker -= 1
         }
         for item in standing.lazy.map({ written[$0] }) {
             if item.isWanted {
@@ -237,7 +267,17 @@ package struct LayerFlattener {
         }
         for path in cuts { decided.insert(path, .opaque) }
         for path in entries { decided.insert(path, .seen) }
-        for (path, mark) in markers { decided.insert(path, mark) }
+        for (marker, isKept) in zip(markers, kept) where isKept {
+            let (path, mark) = (marker.path, marker.mark)
+            guard path != "." || !mark.contains(.opaque) else {
+                // An opaque marker for the root: overlayfs does not read a
+                // layer's root as opaque, a runtime unpacking every layer in
+                // one directory empties it.
+                ambiguous["."] = "is made opaque, the image's root"
+                continue
+            }
+            decided.insert(path, mark)
+        }
     }
 
     private func position(_ item: Written) -> LinkFollower.Position {
@@ -257,20 +297,46 @@ package struct LayerFlattener {
         }
     }
 
-    /// Fails on an entry at or under a path a layer above both whited out
-    /// and holds as a directory: the OCI image spec, and a runtime that
-    /// unpacks every layer in one directory, hide what the layers below
-    /// hold there; containerd's overlay snapshotter turns the whiteout into
-    /// a device the directory then replaces, and shows it merged.
-    private func checkUnambiguous(_ path: String) throws(ArchiveError) {
-        guard !ambiguousWhiteouts.isEmpty else { return }
+    /// A whiteout (`deleted` at the path it deletes) or an opaque marker
+    /// (`opaque` at its directory), and its place in its layer.
+    private struct Marker {
+        let path: String
+        let mark: PathTrie.Mark
+        let index: Int
+
+        /// Where the marker itself stands in its layer: a whiteout's device
+        /// at the path it deletes, an opaque marker in its directory.
+        var placedAt: String {
+            guard mark.contains(.opaque) else { return path }
+            return path == "." ? ".wh..wh..opq" : path + "/.wh..wh..opq"
+        }
+    }
+
+    /// Whether `path` is at or under a path in `ambiguous`.
+    private func isUnderAmbiguous(_ path: String) -> Bool {
+        guard !ambiguous.isEmpty else { return false }
         var at = path
-        while at != "." {
-            if ambiguousWhiteouts.contains(at) {
+        while true {
+            if ambiguous[at] != nil { return true }
+            guard at != "." else { return false }
+            at = ArchivePath.directory(at)
+        }
+    }
+
+    /// Fails on a file or link, shown, at or under a path a layer above
+    /// holds in a way runtimes stack differently (`ambiguous`): an overlay
+    /// snapshotter shows it, a runtime that unpacks every layer in one
+    /// directory (and the OCI image spec) does not.
+    private func checkUnambiguous(_ path: String) throws(ArchiveError) {
+        guard !ambiguous.isEmpty else { return }
+        var at = path
+        while true {
+            if let why = ambiguous[at] {
                 throw ArchiveError.corrupt(
-                    "\(at.prefix(256)) is whited out by a layer that also holds it as a directory, and a layer below holds \(path.prefix(256)): runtimes differ on whether it shows"
+                    "\(at.prefix(256)) \(why), and a layer below holds \(path.prefix(256)): runtimes differ on whether it shows"
                 )
             }
+            guard at != "." else { return }
             at = ArchivePath.directory(at)
         }
     }

@@ -35,7 +35,9 @@ extension PathTrie {
                     nodes = [Self.root]
                 }
                 pending.append(contentsOf: Self.components(target).reversed())
-            case nil where marks(node).contains(.deleted):
+            case nil where marks(node).contains(.deleted) && !marks(node).contains(.parent):
+                // Whited out, and no layer above the whiteout (nor its own)
+                // holds anything under it.
                 return nil
             case nil, .directory:
                 names.append(name)

@@ -1,4 +1,5 @@
 import Archive
+import Foundation
 import JSON
 import Testing
 import TestFixtures
@@ -22,10 +23,20 @@ import TestFixtures
     static let files = ["etc/x.yaml", "etc/y.json", "usr/lib/p.json", "lib/p.json", "a/q.yaml", "a/b/q.yaml"]
     static let targets = [
         "usr/lib", "/usr/lib", "../usr/lib", "etc", "/etc", "a/b", "b", "..", "x.yaml", "p.json", "q.yaml",
-        "/etc/x.yaml", "../etc/y.json", "lib", "/a", "missing",
+        "/etc/x.yaml", "../etc/y.json", "lib", "/a", "missing", "a/../etc", "b/../../lib", "/", "./x.yaml",
+        "../../../usr/lib/p.json",
     ]
+    /// How many images a run draws, and from which seed: the defaults,
+    /// unless `OCIRPC_PARITY_DRAWS` and `OCIRPC_PARITY_SEED` say otherwise
+    /// (for a longer search by hand).
+    static func draws(_ defaultCount: Int, seed defaultSeed: UInt64) -> (count: Int, seed: UInt64) {
+        let environment = ProcessInfo.processInfo.environment
+        return (
+            environment["OCIRPC_PARITY_DRAWS"].flatMap(Int.init) ?? defaultCount,
+            environment["OCIRPC_PARITY_SEED"].flatMap(UInt64.init) ?? defaultSeed
+        )
+    }
 
-    /// One layer of `count` entries.
     /// One layer of `count` entries, and what it holds, in words.
     static func layer(
         _ random: inout SeededGenerator, entries count: Int, serial: inout Int, markers: Bool = true
@@ -71,10 +82,11 @@ import TestFixtures
     }
 
     @Test func theFilesShownAreTheOnesContainerdUnpacks() throws {
-        var random = SeededGenerator(seed: 0x0C1_2026)
+        let (count, seed) = Self.draws(1_500, seed: 0x0C1_2026)
+        var random = SeededGenerator(seed: seed)
         var serial = 0
         var images: [[(layer: TarBuilder, description: String)]] = []
-        for _ in 0..<1_500 {
+        for _ in 0..<count {
             let layers = Int.random(in: 1...3, using: &random)
             images.append(
                 (0..<layers).map { _ in
@@ -138,9 +150,10 @@ import TestFixtures
     /// (whiteouts left out: in a blob they are files), the files shown
     /// must be the ones containerd's unpacking leaves at those names.
     @Test func blobFilesShowWhatTheUnpackedArchiveHolds() throws {
-        var random = SeededGenerator(seed: 0xB10B_2026)
+        let (count, seed) = Self.draws(1_000, seed: 0xB10B_2026)
+        var random = SeededGenerator(seed: seed)
         var serial = 0
-        let drawn = (0..<1_000).map { _ in
+        let drawn = (0..<count).map { _ in
             Self.layer(&random, entries: Int.random(in: 2...12, using: &random), serial: &serial, markers: false)
         }
         let theirs = try GoReaders.unpack(drawn.map { (Self.directories, [$0.layer.archive]) })
