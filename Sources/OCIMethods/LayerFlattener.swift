@@ -177,6 +177,9 @@ package struct LayerFlattener {
         // The markers the layer's later entries leave (all of them, when it
         // writes over none of its entries), by place.
         var kept = Array(repeating: true, count: markers.count)
+        // What this layer makes ambiguous bears on the layers below it only.
+        var ambiguousHere: [String: String] = [:]
+        defer { ambiguous.merge(ambiguousHere) { earlier, _ in earlier } }
         var nextMarker = markers.count - 1
         var unpacked = PathTrie()
         // The entries that stand and show, by their place in `written`.
@@ -203,7 +206,7 @@ package struct LayerFlattener {
                 if item.kind != .directory {
                     unpacked.insert(item.path, .opaque)
                     if item.hiddenAbove != .wholly {
-                        ambiguous[item.path] = "is not a directory and then a directory in one layer"
+                        ambiguousHere[item.path] = "is not a directory and then a directory in one layer"
                     }
                 }
                 continue
@@ -212,7 +215,7 @@ package struct LayerFlattener {
             if item.kind == .directory && !whitedOut.isEmpty && whitedOut.contains(item.path)
                 && item.hiddenAbove != .wholly
             {
-                ambiguous[item.path] = "is whited out by a layer that also holds it as a directory"
+                ambiguousHere[item.path] = "is whited out by a layer that also holds it as a directory"
                 for (index, marker) in markers.enumerated() where marker.path == item.path && marker.mark == .deleted {
                     kept[index] = false
                 }
@@ -273,7 +276,7 @@ package struct LayerFlattener {
                 // An opaque marker for the root: overlayfs does not read a
                 // layer's root as opaque, a runtime unpacking every layer in
                 // one directory empties it.
-                ambiguous["."] = "is made opaque, the image's root"
+                ambiguousHere["."] = "is made opaque, the image's root"
                 continue
             }
             decided.insert(path, mark)

