@@ -154,7 +154,7 @@ import TestFixtures
                 + " \(unpackable) containerd cannot unpack")
         #expect(mismatches.isEmpty, "\(mismatches.joined(separator: "\n"))")
         // Failing closed where both agree is allowed, rarely (1 in 10,000
-        // draws under seed 11, none under the default seed).
+        // draws under seeds 11 and 23, none under 7 or the default seed).
         #expect(conservative.count * 2_000 <= count, "\(conservative.joined(separator: "\n"))")
         // The draw must reach each kind of outcome, or the test checks little.
         #expect(compared > 500 && ambiguous > 0)
