@@ -19,8 +19,21 @@ import TestFixtures
 /// where a process cannot read the file either (a loop of links), and on a
 /// hard link to no file where containerd shows no file by that name.
 @Suite struct LayersUnpackParity {
-    static let directories = ["etc", "usr/lib", "lib", "a", "a/b"]
-    static let files = ["etc/x.yaml", "etc/y.json", "usr/lib/p.json", "lib/p.json", "a/q.yaml", "a/b/q.yaml"]
+    static let directories = ["etc", "usr/lib", "lib", "a", "a/b", "usr/lib/sub"]
+    static let files = [
+        "etc/x.yaml", "etc/y.json", "usr/lib/p.json", "lib/p.json", "a/q.yaml", "a/b/q.yaml", "usr/lib/sub/r.yaml",
+    ]
+
+    /// `name` as an entry may spell it: mostly as it is, else with `./`,
+    /// a leading `/` or a doubled `/` (each entry's name is cleaned).
+    static func spelled(_ name: String, _ random: inout SeededGenerator) -> String {
+        switch Int.random(in: 0..<12, using: &random) {
+        case 0: return "./" + name
+        case 1: return "/" + name
+        case 2: return name.replacingOccurrences(of: "/", with: "//")
+        default: return name
+        }
+    }
     static let targets = [
         "usr/lib", "/usr/lib", "../usr/lib", "etc", "/etc", "a/b", "b", "..", "x.yaml", "p.json", "q.yaml",
         "/etc/x.yaml", "../etc/y.json", "lib", "/a", "missing", "a/../etc", "b/../../lib", "/", "./x.yaml",
@@ -49,20 +62,21 @@ import TestFixtures
             let name = names.randomElement(using: &random)!
             switch Int.random(in: 0..<(markers ? 22 : 19), using: &random) {
             case 0..<4:
-                let directory = directories.randomElement(using: &random)!
+                let directory = Self.spelled(directories.randomElement(using: &random)!, &random)
                 layer.directory(directory)
                 description.append(directory + "/")
             case 4..<14:
-                let file = files.randomElement(using: &random)!
+                let file = Self.spelled(files.randomElement(using: &random)!, &random)
                 layer.file(file, #"{"v":\#(serial)}"#)
                 description.append("\(file)=\(serial)")
             case 14..<18:
                 let target = targets.randomElement(using: &random)!
-                layer.symlink(name, to: target)
-                description.append("\(name) -> \(target)")
+                let link = Self.spelled(name, &random)
+                layer.symlink(link, to: target)
+                description.append("\(link) -> \(target)")
             case 18:
                 let file = files.randomElement(using: &random)!
-                let target = files.randomElement(using: &random)!
+                let target = Self.spelled(names.randomElement(using: &random)!, &random)
                 layer.hardlink(file, to: target)
                 description.append("\(file) => \(target)")
             case 19..<21:
@@ -123,10 +137,12 @@ import TestFixtures
             {
                 if unpacked.same {
                     // The link rule fails wherever one directory's unpacking
-                    // may write through the link; an opaque marker under it
-                    // can remove the link first (a link to its own
-                    // directory's parent), and then both agree.
-                    if error.message.contains("is a symbolic link") && layers.contains(".wh..wh..opq") {
+                    // writes through the link; what it writes there can
+                    // remove the link itself (an opaque marker or a whiteout
+                    // through a link to its own directory's parent), or a
+                    // later entry can replace what it wrote, and then both
+                    // agree.
+                    if error.message.contains("is a symbolic link") {
                         conservative.append("\(layers): \(error)")
                     } else {
                         mismatches.append("\(layers): ambiguous, but both unpack the same: \(error)")
@@ -153,8 +169,8 @@ import TestFixtures
                 + " \(failedClosed) hard links to no file,"
                 + " \(unpackable) containerd cannot unpack")
         #expect(mismatches.isEmpty, "\(mismatches.joined(separator: "\n"))")
-        // Failing closed where both agree is allowed, rarely (1 in 10,000
-        // draws under seeds 11 and 23, none under 7 or the default seed).
+        // Failing closed where both agree is allowed, rarely (0-2 in 10,000
+        // draws under each of seeds 7, 11, 23 and 31; none under the default).
         #expect(conservative.count * 2_000 <= count, "\(conservative.joined(separator: "\n"))")
         // The draw must reach each kind of outcome, or the test checks little.
         #expect(compared > 500 && ambiguous > 0)
