@@ -55,37 +55,72 @@ extension PathTrie {
 
 extension PathTrie {
     /// Where unpacking writes under the directory `path` (cleaned), when
-    /// this trie holds the symbolic links unpacking made so far: each link
-    /// met is replaced by its target (from the root when it is absolute,
-    /// else joined to the directory it is in and cleaned as a path, as
-    /// containerd's `RootPath` does), never above the root; what the trie
-    /// does not hold is a directory unpacking makes. Past
-    /// `LinkFollower.maxHops` links the call fails.
+    /// this trie holds the symbolic links unpacking made so far: the path
+    /// containerd's `RootPath` (continuity) makes of it. It resolves the
+    /// path's directory first, then its last name; a link met there is
+    /// replaced by its target, joined to the directory already resolved and
+    /// cleaned as a path (so `..` in a link's target is taken before the
+    /// names before it are followed), except a link at the root, whose
+    /// target is walked again name by name; the whole is walked again
+    /// until no link is met. Never above the root. Past
+    /// `LinkFollower.maxHops` links the call fails (containerd allows 255).
     func placement(of path: String) throws(ArchiveError) -> String {
         var path = path
-        var hops = 0
-        resolving: while true {
-            let components = Self.components(path)
-            var node: Int? = Self.root
-            for (position, name) in components.enumerated() {
-                guard let at = node, let child = child(at, name) else {
-                    node = nil
-                    continue
-                }
-                if case .symlink(let target) = standing(child) {
-                    hops += 1
-                    guard hops <= LinkFollower.maxHops else { throw LinkFollower.tooManyLinks(path) }
-                    let directory = components[..<position].joined(separator: "/")
-                    var next = target.hasPrefix("/") || directory.isEmpty ? target : directory + "/" + target
-                    if position + 1 < components.count {
-                        next += "/" + components[(position + 1)...].joined(separator: "/")
-                    }
-                    path = ArchivePath.clean(next)
-                    continue resolving
-                }
-                node = child
-            }
-            return path
+        var walked = 0
+        while true {
+            let before = walked
+            path = try walkLinks(path, &walked)
+            if walked == before { return ArchivePath.clean(path) }
         }
+    }
+
+    /// One walk over `path`: its directory, then its last name.
+    private func walkLinks(_ path: String, _ walked: inout Int) throws(ArchiveError) -> String {
+        guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else {
+            return try walkLink(path, &walked).path
+        }
+        let directory = String(path[...slash])
+        let name = String(path[path.utf8.index(after: slash)...])
+        if name.isEmpty {
+            return directory == "/" ? "/" : try walkLinks(String(directory.dropLast()), &walked)
+        }
+        let walkedDirectory = try walkLinks(directory, &walked)
+        let (next, isLink) = try walkLink(Self.join(walkedDirectory, name), &walked)
+        guard isLink, !next.hasPrefix("/") else { return next }
+        return Self.join(walkedDirectory, next)
+    }
+
+    /// `path` from the root, or the target of the link there.
+    private func walkLink(_ path: String, _ walked: inout Int) throws(ArchiveError) -> (path: String, isLink: Bool) {
+        let relative = ArchivePath.clean(path)
+        guard relative != "." else { return ("/", false) }
+        if let node = node(at: relative), case .symlink(let target) = standing(node) {
+            walked += 1
+            guard walked <= LinkFollower.maxHops else { throw LinkFollower.tooManyLinks(relative) }
+            return (target, true)
+        }
+        return ("/" + relative, false)
+    }
+
+    /// Two paths joined and cleaned as Go's `filepath.Join` does: a
+    /// relative result keeps its leading `..`, a rooted one never goes
+    /// above the root.
+    static func join(_ first: String, _ second: String) -> String {
+        let joined = first.isEmpty ? second : first + "/" + second
+        let isRooted = joined.hasPrefix("/")
+        var parts: [Substring] = []
+        for part in joined.split(separator: "/", omittingEmptySubsequences: true) where part != "." {
+            if part == ".." {
+                if let last = parts.last, last != ".." {
+                    parts.removeLast()
+                } else if !isRooted {
+                    parts.append(part)
+                }
+                continue
+            }
+            parts.append(part)
+        }
+        let body = parts.joined(separator: "/")
+        return isRooted ? "/" + body : body.isEmpty ? "." : body
     }
 }

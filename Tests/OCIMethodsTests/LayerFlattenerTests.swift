@@ -227,6 +227,30 @@ import YAML
         }
     }
 
+    /// An entry is written where containerd's `RootPath` puts it: a link's
+    /// target joined to the directory it is in and cleaned (`..` first),
+    /// except a link at the root, whose target is walked name by name (a
+    /// link in it followed before the `..` after it); an absolute target
+    /// from the root; never above it.
+    @Test func entriesArePlacedAsContainerdPlacesThem() throws {
+        var placement = LayerPlacement()
+        #expect(try placement.place("lib/p.json") == "lib/p.json")
+        placement.record("a", .symlink("/etc/x.yaml"))
+        placement.record("lib", .symlink("a/../etc"))
+        placement.record("usr/l", .symlink("b/../../x"))
+        placement.record("usr/up", .symlink("../../../.."))
+        #expect(try placement.place("lib/p.json") == "etc/etc/p.json")
+        #expect(try placement.place("usr/l/f") == "x/f")
+        #expect(try placement.place("usr/up/f") == "f")
+        #expect(try placement.place("a/b/q.yaml") == "etc/x.yaml/b/q.yaml")
+        #expect(try placement.placeDirectory("lib") == "etc/etc")
+        // What replaces a link ends it; a directory over a link too.
+        placement.record("lib", .directory)
+        #expect(try placement.place("lib/p.json") == "lib/p.json")
+        placement.record("usr", .file)
+        #expect(try placement.place("usr/l/f") == "usr/l/f")
+    }
+
     /// A layer writes over its own entries when it writes a path twice, or
     /// puts what is not a directory where it wrote under; a directory's
     /// entry after entries under it, or paths that only share a prefix,
