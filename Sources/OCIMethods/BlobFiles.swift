@@ -35,13 +35,34 @@ package struct BlobFiles {
     /// read as the kernel resolves it, and the two can differ (a link to
     /// `b/../etc` where `b` is missing).
     private var writesThroughLinks = false
+    /// What each pass remembers of the archive's entries (the first: the
+    /// hashes of their paths and its links; `readNamespace`: its
+    /// namespace), counted as `image_files` counts what it remembers of
+    /// layers, and bounded the same way.
+    private var readBytes = 0
     private var namespaceBytes = 0
+    private let maxTrackedBytes: Int
     private var follower = LinkFollower()
 
-    init(paths: Set<String>, maxEntryBytes: Int, maxKeptBytes: Int = FileContent.maxKeptBytes) {
+    init(
+        paths: Set<String>, maxEntryBytes: Int, maxKeptBytes: Int = FileContent.maxKeptBytes,
+        maxTrackedBytes: Int = LayerFlattener.maxTrackedNameBytes
+    ) {
         self.paths = paths
         self.maxEntryBytes = maxEntryBytes
+        self.maxTrackedBytes = maxTrackedBytes
         kept = FileContent.Kept(limit: maxKeptBytes)
+    }
+
+    /// Counts `entry`, named `name`, into `bytes`; past `limit` the call fails.
+    private static func track(_ name: String, _ entry: TarEntry, into bytes: inout Int, limit: Int) throws(ArchiveError)
+    {
+        bytes += name.utf8.count + entry.linkName.utf8.count + LayerFlattener.entryOverheadBytes
+        guard bytes <= limit else {
+            throw ArchiveError(
+                .tooLarge, reason: .archiveTooLarge,
+                message: "the archive holds more entries than the \(limit) bytes kept for them allow")
+        }
     }
 
     /// The first pass: the files asked for, and the links among them.
@@ -51,6 +72,7 @@ package struct BlobFiles {
         while let entry = try tar.next() {
             index += 1
             let name = ArchivePath.clean(entry.name)
+            try Self.track(name, entry, into: &readBytes, limit: maxTrackedBytes)
             let path = name == "." ? name : try placement.place(name)
             defer {
                 if name != "." {
@@ -100,14 +122,7 @@ package struct BlobFiles {
         while let entry = try tar.next() {
             let name = ArchivePath.clean(entry.name)
             guard name != "." else { continue }
-            namespaceBytes += name.utf8.count + entry.linkName.utf8.count + LayerFlattener.entryOverheadBytes
-            guard namespaceBytes <= LayerFlattener.maxTrackedNameBytes else {
-                throw ArchiveError(
-                    .tooLarge, reason: .archiveTooLarge,
-                    message:
-                        "the archive holds more entries than the \(LayerFlattener.maxTrackedNameBytes) bytes kept for them allow"
-                )
-            }
+            try Self.track(name, entry, into: &namespaceBytes, limit: maxTrackedBytes)
             let path = try placement.place(name)
             let standing = PathTrie.Standing(entry)
             placement.record(path, standing)
@@ -163,9 +178,10 @@ package struct BlobFiles {
     /// `blob_files` reads a downloaded one: for tests.
     package static func files(
         ofArchive archive: [UInt8], paths: Set<String>, maxEntryBytes: Int,
-        maxKeptBytes: Int = FileContent.maxKeptBytes
+        maxKeptBytes: Int = FileContent.maxKeptBytes, maxTrackedBytes: Int = LayerFlattener.maxTrackedNameBytes
     ) throws -> JSONValue {
-        var reader = BlobFiles(paths: paths, maxEntryBytes: maxEntryBytes, maxKeptBytes: maxKeptBytes)
+        var reader = BlobFiles(
+            paths: paths, maxEntryBytes: maxEntryBytes, maxKeptBytes: maxKeptBytes, maxTrackedBytes: maxTrackedBytes)
         try reader.read(TarReader(MemoryByteStream(archive)))
         if reader.needsNamespace { try reader.readNamespace(TarReader(MemoryByteStream(archive))) }
         try reader.startFollowingLinks()

@@ -233,7 +233,7 @@ package struct LayerFlattener {
             case .directoryWithoutEntry:
                 // Under a path whose lower layers a runtime unpacking every
                 // layer in one directory removed, the link is gone there too.
-                guard item.kind == .symlink, !isUnderAmbiguous(item.path) else {
+                guard item.kind == .symlink, ambiguity(of: item.path) == nil else {
                     // What is not a directory is replaced by the directory
                     // above, and hides what is below; a directory's own
                     // entry is remembered, so a symbolic link below is not
@@ -315,13 +315,14 @@ package struct LayerFlattener {
         }
     }
 
-    /// Whether `path` is at or under a path in `ambiguous`.
-    private func isUnderAmbiguous(_ path: String) -> Bool {
-        guard !ambiguous.isEmpty else { return false }
+    /// The path in `ambiguous` that `path` is at or under, and why it is
+    /// there; nil when there is none.
+    private func ambiguity(of path: String) -> (at: String, why: String)? {
+        guard !ambiguous.isEmpty else { return nil }
         var at = path
         while true {
-            if ambiguous[at] != nil { return true }
-            guard at != "." else { return false }
+            if let why = ambiguous[at] { return (at, why) }
+            guard at != "." else { return nil }
             at = ArchivePath.directory(at)
         }
     }
@@ -331,17 +332,10 @@ package struct LayerFlattener {
     /// snapshotter shows it, a runtime that unpacks every layer in one
     /// directory (and the OCI image spec) does not.
     private func checkUnambiguous(_ path: String) throws(ArchiveError) {
-        guard !ambiguous.isEmpty else { return }
-        var at = path
-        while true {
-            if let why = ambiguous[at] {
-                throw ArchiveError.corrupt(
-                    "\(at.prefix(256)) \(why), and a layer below holds \(path.prefix(256)): runtimes differ on whether it shows"
-                )
-            }
-            guard at != "." else { return }
-            at = ArchivePath.directory(at)
-        }
+        guard let (at, why) = ambiguity(of: path) else { return }
+        throw ArchiveError.corrupt(
+            "\(at.prefix(256)) \(why), and a layer below holds \(path.prefix(256)): runtimes differ on whether it shows"
+        )
     }
 
     /// Counts what remembering one more entry costs against the bound.

@@ -143,6 +143,22 @@ import YAML
         try enough.apply(TarReader(MemoryByteStream(layer.archive)))
     }
 
+    /// `blob_files` remembers something of every entry of a blob (its
+    /// path's hash, its links), so what it remembers is bounded as
+    /// `image_files` bounds it, on a blob with no link as on one with.
+    @Test func theEntriesABlobFilesCallRemembersAreBounded() throws {
+        var blob = TarBuilder()
+        for i in 0..<100 { blob.file("dir/file-\(i)", "x") }
+        let needed = 100 * LayerFlattener.entryOverheadBytes + 10 * 10 + 90 * 11
+        #expect {
+            try BlobFiles.files(
+                ofArchive: blob.archive, paths: ["dir/file-1"], maxEntryBytes: 1 << 20, maxTrackedBytes: needed - 1)
+        } throws: { ($0 as? ArchiveError)?.reason == .archiveTooLarge }
+        let files = try BlobFiles.files(
+            ofArchive: blob.archive, paths: ["dir/file-1"], maxEntryBytes: 1 << 20, maxTrackedBytes: needed)
+        #expect(files.objectValue?.keys.map { $0 } == ["dir/file-1"])
+    }
+
     /// Each file is under the entry limit, but a layer may hold thousands:
     /// what the files kept hold together is bounded, and past it the call
     /// fails (never a file left out, which would read as absent).
