@@ -65,14 +65,17 @@ public enum GoReaders {
         return [UInt8(value >> 24), UInt8(value >> 16 & 0xff), UInt8(value >> 8 & 0xff), UInt8(value & 0xff)]
     }
 
-    /// Go's listing of each archive, in order.
-    public static func readTar(_ archives: [[UInt8]]) throws -> [TarListing] {
-        try run("tar", archives)
+    /// Go's listing of each archive, in order. The program runs for
+    /// seconds, waited on from a thread of its own (`onThreadOfItsOwn`),
+    /// never from one of the few threads every test's tasks share.
+    public static func readTar(_ archives: [[UInt8]]) async throws -> [TarListing] {
+        try await onThreadOfItsOwn { Result { try run("tar", archives) } }.get()
     }
 
-    /// sigs.k8s.io/yaml's conversion of each document, in order.
-    public static func convertYAML(_ documents: [[UInt8]]) throws -> [Conversion] {
-        try run("yaml", documents)
+    /// sigs.k8s.io/yaml's conversion of each document, in order, waited on
+    /// from a thread of its own as `readTar` is.
+    public static func convertYAML(_ documents: [[UInt8]]) async throws -> [Conversion] {
+        try await onThreadOfItsOwn { Result { try run("yaml", documents) } }.get()
     }
 
     /// Runs the program's `reader` on `inputs`, each framed as a 4-byte

@@ -64,8 +64,8 @@ import TestFixtures
     /// returns how many were compared (an archive with a sparse file Go
     /// would read terabytes of holes from is not). A PAX sparse file (Go
     /// gives no sign of it in its type) is matched by name alone.
-    private static func compare(_ archives: [[UInt8]], _ comment: (Int) -> String) throws -> Int {
-        let listings = try GoReaders.readTar(archives)
+    private static func compare(_ archives: [[UInt8]], _ comment: (Int) -> String) async throws -> Int {
+        let listings = try await GoReaders.readTar(archives)
         var compared = 0
         for (place, archive) in archives.enumerated() where listings[place].error?.hasPrefix("uncompared") != true {
             compared += 1
@@ -88,15 +88,16 @@ import TestFixtures
     /// Archives crafted where readers part: which header names an entry,
     /// which format has a prefix, which types carry data, what ends an
     /// archive, what a PAX record may hold.
-    @Test func craftedArchivesReadAsGoReadsThem() throws {
+    @Test func craftedArchivesReadAsGoReadsThem() async throws {
         let cases = RawTar.craftedCases
-        #expect(try Self.compare(cases.map(\.1)) { cases[$0].0 } == cases.count)
+        let compared = try await Self.compare(cases.map(\.1)) { cases[$0].0 }
+        #expect(compared == cases.count)
     }
 
     /// Well-formed archives of every kind of entry, mutated in their
     /// headers and extended headers (each mutated header's checksum made
     /// right again, so the mutation reaches the fields): 4,000 archives.
-    @Test func mutatedArchivesReadAsGoReadsThem() throws {
+    @Test func mutatedArchivesReadAsGoReadsThem() async throws {
         var generator = SeededGenerator(seed: 2026_1205)
         var archives: [[UInt8]] = []
         for round in 0..<4000 {
@@ -104,7 +105,7 @@ import TestFixtures
             tar.mutate(using: &generator)
             archives.append(tar.bytes)
         }
-        let compared = try Self.compare(archives) { "mutation \($0)" }
+        let compared = try await Self.compare(archives) { "mutation \($0)" }
         #expect(compared > 3_900, "\(compared) of \(archives.count) compared")
     }
 }

@@ -37,8 +37,8 @@ import TestFixtures
     /// (`FlowScanCheck`: a failure of the call, whatever Go reads), which
     /// are the only ones that may differ.
     @discardableResult
-    private static func compare(_ documents: [[UInt8]], _ comment: (Int) -> String) throws -> Int {
-        let go = try GoReaders.convertYAML(documents)
+    private static func compare(_ documents: [[UInt8]], _ comment: (Int) -> String) async throws -> Int {
+        let go = try await GoReaders.convertYAML(documents)
         var ambiguous = 0
         for (place, document) in documents.enumerated() {
             let converted = Result { () throws(YAMLError) in try YAMLToJSON.convert(document) }
@@ -73,8 +73,8 @@ import TestFixtures
         "a:\n- b\n- c",
     ]
 
-    @Test func craftedDocumentsConvertAsGoConvertsThem() throws {
-        try Self.compare(Self.crafted.map { Array($0.utf8) }) { Self.crafted[$0].debugDescription }
+    @Test func craftedDocumentsConvertAsGoConvertsThem() async throws {
+        try await Self.compare(Self.crafted.map { Array($0.utf8) }) { Self.crafted[$0].debugDescription }
     }
 
     /// Where libyaml's and go-yaml's scanners part inside flow
@@ -90,16 +90,16 @@ import TestFixtures
 
     /// Flow collections both scanners read alike are not refused.
     @Test(arguments: ["a: [1, 2]", "a: {b: c, d: [e]}", "a: [\"x?y\", 'k:']", "a: [b: c]", "a: [!!str 1, 2]"])
-    func flowCollectionsTheScannersReadAlikeAreConverted(document: String) throws {
+    func flowCollectionsTheScannersReadAlikeAreConverted(document: String) async throws {
         #expect(throws: Never.self) { try YAMLToJSON.convert(Array(document.utf8)) }
-        try Self.compare([Array(document.utf8)]) { _ in document }
+        try await Self.compare([Array(document.utf8)]) { _ in document }
     }
 
     /// Ordinary documents (a Kubernetes object, a policy file, anchors and
     /// merges, block scalars, tags, flow collections, JSON) with one to
     /// three bytes changed: 3,000 documents. Each converts as Go converts
     /// it, or is refused as ambiguous (fewer than 1 in 10).
-    @Test func mutatedDocumentsConvertAsGoConvertsThem() throws {
+    @Test func mutatedDocumentsConvertAsGoConvertsThem() async throws {
         let samples = [
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  labels:\n    app: web\n    tier: '1'\ndata:\n  key: value\n  n: 10\n  f: 1.5\n  b: yes\n",
             "defaults: &d\n  allowed: false\n  level: 3\nstrict:\n  <<: *d\n  allowed: true\nlist:\n  - *d\n  - x:\n    - 1\n    - 0x2\n",
@@ -123,7 +123,7 @@ import TestFixtures
             }
             documents.append(bytes)
         }
-        let ambiguous = try Self.compare(documents) { "mutation \($0)" }
+        let ambiguous = try await Self.compare(documents) { "mutation \($0)" }
         // Refusals are for the spellings where the scanners part: a byte
         // right after one of the tag sample's six tags, mostly (181 of
         // 3,000 with this seed); most mutations convert and are compared.
