@@ -39,30 +39,19 @@ package struct BlobFiles {
     /// hashes of their paths and its links; `readNamespace`: its
     /// namespace), counted as `image_files` counts what it remembers of
     /// layers, and bounded the same way.
-    private var readBytes = 0
-    private var namespaceBytes = 0
-    private let maxTrackedBytes: Int
+    private var readRemembered: RememberedEntries
+    private var namespaceRemembered: RememberedEntries
     private var follower = LinkFollower()
 
     init(
         paths: Set<String>, maxEntryBytes: Int, maxKeptBytes: Int = FileContent.maxKeptBytes,
-        maxTrackedBytes: Int = LayerFlattener.maxTrackedNameBytes
+        maxTrackedBytes: Int = RememberedEntries.maxBytes
     ) {
         self.paths = paths
         self.maxEntryBytes = maxEntryBytes
-        self.maxTrackedBytes = maxTrackedBytes
+        readRemembered = RememberedEntries(of: "the archive", limit: maxTrackedBytes)
+        namespaceRemembered = RememberedEntries(of: "the archive", limit: maxTrackedBytes)
         kept = FileContent.Kept(limit: maxKeptBytes)
-    }
-
-    /// Counts `entry`, named `name`, into `bytes`; past `limit` the call fails.
-    private static func track(_ name: String, _ entry: TarEntry, into bytes: inout Int, limit: Int) throws(ArchiveError)
-    {
-        bytes += name.utf8.count + entry.linkName.utf8.count + LayerFlattener.entryOverheadBytes
-        guard bytes <= limit else {
-            throw ArchiveError(
-                .tooLarge, reason: .archiveTooLarge,
-                message: "the archive holds more entries than the \(limit) bytes kept for them allow")
-        }
     }
 
     /// The first pass: the files asked for, and the links among them.
@@ -72,7 +61,7 @@ package struct BlobFiles {
         while let entry = try tar.next() {
             index += 1
             let name = ArchivePath.clean(entry.name)
-            try Self.track(name, entry, into: &readBytes, limit: maxTrackedBytes)
+            try readRemembered.count(nameBytes: name.utf8.count + entry.linkName.utf8.count)
             let path = name == "." ? name : try placement.place(name)
             defer {
                 if name != "." {
@@ -122,7 +111,7 @@ package struct BlobFiles {
         while let entry = try tar.next() {
             let name = ArchivePath.clean(entry.name)
             guard name != "." else { continue }
-            try Self.track(name, entry, into: &namespaceBytes, limit: maxTrackedBytes)
+            try namespaceRemembered.count(nameBytes: name.utf8.count + entry.linkName.utf8.count)
             let path = try placement.place(name)
             let standing = PathTrie.Standing(entry)
             placement.record(path, standing)
@@ -178,7 +167,7 @@ package struct BlobFiles {
     /// `blob_files` reads a downloaded one: for tests.
     package static func files(
         ofArchive archive: [UInt8], paths: Set<String>, maxEntryBytes: Int,
-        maxKeptBytes: Int = FileContent.maxKeptBytes, maxTrackedBytes: Int = LayerFlattener.maxTrackedNameBytes
+        maxKeptBytes: Int = FileContent.maxKeptBytes, maxTrackedBytes: Int = RememberedEntries.maxBytes
     ) throws -> JSONValue {
         var reader = BlobFiles(
             paths: paths, maxEntryBytes: maxEntryBytes, maxKeptBytes: maxKeptBytes, maxTrackedBytes: maxTrackedBytes)

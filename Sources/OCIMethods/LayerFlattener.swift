@@ -17,13 +17,6 @@ import YAML
 /// lead to (`LinkFollower`), read in further passes over the layers.
 package struct LayerFlattener {
     static let extensions: Set<String> = ["yaml", "yml", "json"]
-    /// What the flattener remembers of the layers' entries, in bytes, at
-    /// most: their names, symbolic links' targets and `entryOverheadBytes`
-    /// an entry (an archive of millions of entries is refused, not held).
-    static let maxTrackedNameBytes = 256 << 20
-    /// What remembering an entry costs besides its name: its place in the
-    /// layer read and in the namespace.
-    static let entryOverheadBytes = 128
 
     /// Cleaned, lower-cased directories asked for.
     private let directories: Set<String>
@@ -32,8 +25,9 @@ package struct LayerFlattener {
     private let maxEntryBytes: Int
     /// Paths decided by an upper layer, whited out by one, or opaque in one.
     private var decided = PathTrie()
-    private var trackedNameBytes = 0
-    private let maxTrackedNameBytes: Int
+    /// What is remembered of the layers' entries, bounded (an image of
+    /// millions of entries is refused, not held).
+    private var remembered: RememberedEntries
     private var files: [String: JSONValue] = [:]
     /// Wanted names that are links, by name, with where each stands.
     private var links: [String: (kind: TarEntry.Kind, target: String, at: LinkFollower.Position)] = [:]
@@ -59,14 +53,14 @@ package struct LayerFlattener {
     private var kept: FileContent.Kept
 
     init(
-        paths: [String], maxEntryBytes: Int, maxTrackedNameBytes: Int = LayerFlattener.maxTrackedNameBytes,
+        paths: [String], maxEntryBytes: Int, maxTrackedNameBytes: Int = RememberedEntries.maxBytes,
         maxKeptBytes: Int = FileContent.maxKeptBytes, keepsLinkTargets: Bool = true
     ) {
         self.keepsLinkTargets = keepsLinkTargets
         askedDirectories = Set(paths.map { ArchivePath.clean($0) }).sorted()
         directories = Set(askedDirectories.map { $0.lowercased() })
         self.maxEntryBytes = maxEntryBytes
-        self.maxTrackedNameBytes = maxTrackedNameBytes
+        remembered = RememberedEntries(of: "the layers", limit: maxTrackedNameBytes)
         kept = FileContent.Kept(limit: maxKeptBytes)
     }
 
@@ -113,7 +107,8 @@ package struct LayerFlattener {
             index += 1
             let name = ArchivePath.clean(entry.name)
             guard name != "." else { continue }
-            try track(name.utf8.count + (entry.kind == .symlink ? entry.linkName.utf8.count : 0))
+            let isLink = entry.kind == .symlink || entry.kind == .hardlink
+            try remembered.count(nameBytes: name.utf8.count + (isLink ? entry.linkName.utf8.count : 0))
             let base = ArchivePath.base(name)
             if base == ".wh..wh..opq" {
                 markers.append(
@@ -336,16 +331,6 @@ package struct LayerFlattener {
         throw ArchiveError.corrupt(
             "\(at.prefix(256)) \(why), and a layer below holds \(path.prefix(256)): runtimes differ on whether it shows"
         )
-    }
-
-    /// Counts what remembering one more entry costs against the bound.
-    private mutating func track(_ nameBytes: Int) throws(ArchiveError) {
-        trackedNameBytes += nameBytes + Self.entryOverheadBytes
-        guard trackedNameBytes <= maxTrackedNameBytes else {
-            throw ArchiveError(
-                .tooLarge, reason: .archiveTooLarge,
-                message: "the layers hold more entries than the \(maxTrackedNameBytes) bytes kept for them allow")
-        }
     }
 
     /// After the last layer: looks up what the wanted links, and the wanted

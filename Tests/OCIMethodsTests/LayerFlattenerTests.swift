@@ -134,7 +134,7 @@ import YAML
         var layer = TarBuilder()
         for i in 0..<100 { layer.file("dir/file-\(i)", "x") }
         // 100 entries of 10 or 11 bytes of name, and what each costs besides.
-        let needed = 100 * LayerFlattener.entryOverheadBytes + 10 * 10 + 90 * 11
+        let needed = 100 * RememberedEntries.entryOverheadBytes + 10 * 10 + 90 * 11
         var small = LayerFlattener(paths: ["dir"], maxEntryBytes: 1 << 20, maxTrackedNameBytes: needed - 1)
         #expect { try small.apply(TarReader(MemoryByteStream(layer.archive))) } throws: {
             ($0 as? ArchiveError)?.reason == .archiveTooLarge
@@ -149,7 +149,7 @@ import YAML
     @Test func theEntriesABlobFilesCallRemembersAreBounded() throws {
         var blob = TarBuilder()
         for i in 0..<100 { blob.file("dir/file-\(i)", "x") }
-        let needed = 100 * LayerFlattener.entryOverheadBytes + 10 * 10 + 90 * 11
+        let needed = 100 * RememberedEntries.entryOverheadBytes + 10 * 10 + 90 * 11
         #expect {
             try BlobFiles.files(
                 ofArchive: blob.archive, paths: ["dir/file-1"], maxEntryBytes: 1 << 20, maxTrackedBytes: needed - 1)
@@ -157,6 +157,50 @@ import YAML
         let files = try BlobFiles.files(
             ofArchive: blob.archive, paths: ["dir/file-1"], maxEntryBytes: 1 << 20, maxTrackedBytes: needed)
         #expect(files.objectValue?.keys.map { $0 } == ["dir/file-1"])
+    }
+
+    /// What a call remembers of every entry is taken from its memory share
+    /// as it grows: calls on archives of millions of entries, each within
+    /// its own bound, fail once together they would pass the memory budget
+    /// (retryable), never the process.
+    @Test func theEntriesACallRemembersAreTakenFromItsMemoryShare() throws {
+        var layer = TarBuilder()
+        for i in 0..<1_000 { layer.file("dir/file-\(i)", "x") }
+        layer.symlink("dir/link.yaml", to: "file-1")
+        let archive = layer.archive
+        // 1,000 entries of 10 to 12 bytes of name and the overhead of each.
+        let needed = 1_000 * RememberedEntries.entryOverheadBytes + 10 * 10 + 90 * 11 + 900 * 12
+        func refusedForMemory(_ error: any Error) -> Bool {
+            (error as? ArchiveError)?.reason == MemoryLimitExceeded.reason
+        }
+        for limit in [needed / 2, 4 * needed] {
+            let budget = MemoryBudget(limit: limit)
+            let share = MemoryShare(of: budget)
+            let flatten = {
+                try MemoryShare.$current.withValue(share) {
+                    var flattener = LayerFlattener(paths: ["dir"], maxEntryBytes: 1 << 20)
+                    try flattener.apply(TarReader(MemoryByteStream(archive)))
+                    return flattener.result
+                }
+            }
+            // The link asked for makes `blob_files` read the namespace too.
+            let read = {
+                try MemoryShare.$current.withValue(share) {
+                    try BlobFiles.files(ofArchive: archive, paths: ["dir/link.yaml"], maxEntryBytes: 1 << 20)
+                }
+            }
+            if limit < needed {
+                #expect { try flatten() } throws: { refusedForMemory($0) }
+                #expect { try read() } throws: { refusedForMemory($0) }
+                #expect(budget.heldBytes <= limit)
+                continue
+            }
+            _ = try flatten()
+            #expect(share.heldBytes >= needed)
+            _ = try read()
+            // The first pass and the namespace, each of every entry.
+            #expect(share.heldBytes >= 3 * needed)
+        }
     }
 
     /// Each file is under the entry limit, but a layer may hold thousands:
@@ -209,11 +253,14 @@ import YAML
                     return flattener.result
                 }
             }
+            // Each call also remembers each entry it has read, until it ends.
+            let remembered = "dir/a.json".utf8.count + RememberedEntries.entryOverheadBytes
             if limit < 3 * padded.utf8.count {
                 // The entry's bytes do not fit while it is read.
                 #expect { try read() } throws: { $0 is MemoryLimitExceeded }
                 #expect { try flatten() } throws: { $0 is MemoryLimitExceeded }
-                #expect(budget.heldBytes == 0)
+                #expect(share.heldBytes == 2 * remembered)
+                #expect(budget.heldBytes == 2 * remembered)
                 continue
             }
             let files = try read()
@@ -221,10 +268,10 @@ import YAML
             // What is kept is what the values hold, not the text they came from.
             let kept = (files["dir/a.json"]?.memoryFootprint ?? 0) + (files["dir/b.json"]?.memoryFootprint ?? 0)
             #expect(kept > 0 && kept < 1000)
-            #expect(share.heldBytes == kept)
+            #expect(share.heldBytes == kept + 2 * remembered)
             _ = try flatten()
-            #expect(share.heldBytes == 2 * kept)
-            #expect(budget.heldBytes == 2 * kept)
+            #expect(share.heldBytes == 2 * kept + 4 * remembered)
+            #expect(budget.heldBytes == 2 * kept + 4 * remembered)
         }
     }
 
