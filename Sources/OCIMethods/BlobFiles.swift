@@ -25,11 +25,11 @@ package struct BlobFiles {
     /// place among the entries.
     private var links: [String: (kind: TarEntry.Kind, path: String, target: String, index: Int)] = [:]
     /// The archive's names and what stands at each, for symbolic links.
-    private var namespace = PathTrie()
+    private var namespace: PathTrie
     /// The names asked for that the archive holds an entry of.
     private var asked: Set<String> = []
     /// Whether the archive writes over its own entries.
-    private var overlaps = LayerOverlaps()
+    private var overlaps: LayerOverlaps
     /// Whether an entry asked for was written through a link: where it was
     /// written is resolved as a path is joined and cleaned, its name is
     /// read as the kernel resolves it, and the two can differ (a link to
@@ -39,8 +39,8 @@ package struct BlobFiles {
     /// hashes of their paths and its links; `readNamespace`: its
     /// namespace), counted as `image_files` counts what it remembers of
     /// layers, and bounded the same way.
-    private var readRemembered: RememberedEntries
-    private var namespaceRemembered: RememberedEntries
+    private let readRemembered: RememberedEntries
+    private let namespaceRemembered: RememberedEntries
     private var follower = LinkFollower()
 
     init(
@@ -49,15 +49,17 @@ package struct BlobFiles {
     ) {
         self.paths = paths
         self.maxEntryBytes = maxEntryBytes
-        readRemembered = RememberedEntries(of: "the archive", limit: maxTrackedBytes)
-        namespaceRemembered = RememberedEntries(of: "the archive", limit: maxTrackedBytes)
+        readRemembered = RememberedEntries(of: "the archive holds", limit: maxTrackedBytes)
+        namespaceRemembered = RememberedEntries(of: "the archive holds", limit: maxTrackedBytes)
+        namespace = PathTrie(countingInto: namespaceRemembered)
+        overlaps = LayerOverlaps(countingInto: readRemembered)
         kept = FileContent.Kept(limit: maxKeptBytes)
     }
 
     /// The first pass: the files asked for, and the links among them.
     mutating func read(_ tar: TarReader) throws {
         var index = -1
-        var placement = LayerPlacement()
+        var placement = LayerPlacement(countingInto: readRemembered)
         while let entry = try tar.next() {
             index += 1
             let name = ArchivePath.clean(entry.name)
@@ -88,6 +90,7 @@ package struct BlobFiles {
             guard entry.kind == .file, entry.size <= maxEntryBytes else { continue }
             files[entry.name] = try kept.read(tar, size: entry.size, maxEntryBytes: maxEntryBytes)
         }
+        try readRemembered.check()
     }
 
     /// Whether a symbolic link was asked for: its target is resolved among
@@ -124,6 +127,7 @@ package struct BlobFiles {
                 namespace.replace(path, with: standing)
             }
         }
+        try namespaceRemembered.check()
     }
 
     /// After the first pass (and `readNamespace` when needed): looks up

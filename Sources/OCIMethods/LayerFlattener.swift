@@ -24,10 +24,10 @@ package struct LayerFlattener {
     private let askedDirectories: [String]
     private let maxEntryBytes: Int
     /// Paths decided by an upper layer, whited out by one, or opaque in one.
-    private var decided = PathTrie()
+    private var decided: PathTrie
     /// What is remembered of the layers' entries, bounded (an image of
     /// millions of entries is refused, not held).
-    private var remembered: RememberedEntries
+    private let remembered: RememberedEntries
     private var files: [String: JSONValue] = [:]
     /// Wanted names that are links, by name, with where each stands.
     private var links: [String: (kind: TarEntry.Kind, target: String, at: LinkFollower.Position)] = [:]
@@ -60,7 +60,8 @@ package struct LayerFlattener {
         askedDirectories = Set(paths.map { ArchivePath.clean($0) }).sorted()
         directories = Set(askedDirectories.map { $0.lowercased() })
         self.maxEntryBytes = maxEntryBytes
-        remembered = RememberedEntries(of: "the layers", limit: maxTrackedNameBytes)
+        remembered = RememberedEntries(of: "the layers hold", limit: maxTrackedNameBytes)
+        decided = PathTrie(countingInto: remembered)
         kept = FileContent.Kept(limit: maxKeptBytes)
     }
 
@@ -100,8 +101,8 @@ package struct LayerFlattener {
         // Whiteouts and opaque markers hide only the layers below this one.
         var markers: [Marker] = []
         var written: [Written] = []
-        var placement = LayerPlacement()
-        var overlaps = LayerOverlaps()
+        var placement = LayerPlacement(countingInto: remembered)
+        var overlaps = LayerOverlaps(countingInto: remembered)
         var index = -1
         while let entry = try tar.next() {
             index += 1
@@ -158,6 +159,7 @@ package struct LayerFlattener {
             }
             written.append(item)
         }
+        try remembered.check()
         try settleLayer(written, markers: markers, replacesEntries: overlaps.found)
         depth += 1
     }
@@ -176,7 +178,7 @@ package struct LayerFlattener {
         var ambiguousHere: [String: String] = [:]
         defer { ambiguous.merge(ambiguousHere) { earlier, _ in earlier } }
         var nextMarker = markers.count - 1
-        var unpacked = PathTrie()
+        var unpacked = PathTrie(countingInto: remembered)
         // The entries that stand and show, by their place in `written`.
         var standing: [Int] = []
         var cuts: [String] = []
@@ -200,13 +202,17 @@ package struct LayerFlattener {
                 // layers below hold there, runtimes differ on.
                 if item.kind != .directory {
                     unpacked.insert(item.path, .opaque)
+                    try remembered.check()
                     if item.hiddenAbove != .wholly {
                         ambiguousHere[item.path] = "is not a directory and then a directory in one layer"
                     }
                 }
                 continue
             }
-            if replacesEntries { unpacked.insert(item.path, item.kind == .directory ? .seen : .notDirectory) }
+            if replacesEntries {
+                unpacked.insert(item.path, item.kind == .directory ? .seen : .notDirectory)
+                try remembered.check()
+            }
             if item.kind == .directory && !whitedOut.isEmpty && whitedOut.contains(item.path)
                 && item.hiddenAbove != .wholly
             {
@@ -262,9 +268,16 @@ package struct LayerFlattener {
         }
         for item in standing.lazy.map({ written[$0] }) {
             decided.insert(item.path, item.kind == .directory ? .seen : .notDirectory, standing: item.standing)
+            try remembered.check()
         }
-        for path in cuts { decided.insert(path, .opaque) }
-        for path in entries { decided.insert(path, .seen) }
+        for path in cuts {
+            decided.insert(path, .opaque)
+            try remembered.check()
+        }
+        for path in entries {
+            decided.insert(path, .seen)
+            try remembered.check()
+        }
         for (marker, isKept) in zip(markers, kept) where isKept {
             let (path, mark) = (marker.path, marker.mark)
             guard path != "." || !mark.contains(.opaque) else {
@@ -275,6 +288,7 @@ package struct LayerFlattener {
                 continue
             }
             decided.insert(path, mark)
+            try remembered.check()
         }
     }
 
@@ -385,10 +399,12 @@ package struct LayerFlattener {
     /// the passes links took and the layers those passes read: for tests
     /// and the fuzzer.
     package static func files(
-        ofLayers topFirst: [[UInt8]], paths: [String], maxEntryBytes: Int, keepsLinkTargets: Bool = true
+        ofLayers topFirst: [[UInt8]], paths: [String], maxEntryBytes: Int, keepsLinkTargets: Bool = true,
+        maxTrackedNameBytes: Int = RememberedEntries.maxBytes
     ) throws -> (files: JSONValue, passes: Int, layersReread: Int) {
         var flattener = LayerFlattener(
-            paths: paths, maxEntryBytes: maxEntryBytes, keepsLinkTargets: keepsLinkTargets)
+            paths: paths, maxEntryBytes: maxEntryBytes, maxTrackedNameBytes: maxTrackedNameBytes,
+            keepsLinkTargets: keepsLinkTargets)
         for layer in topFirst { try flattener.apply(TarReader(MemoryByteStream(layer))) }
         try flattener.startFollowingLinks()
         var passes = 0

@@ -15,6 +15,12 @@ struct LayerPlacement {
     /// The layer's symbolic links so far, with the paths above them; nil
     /// before its first.
     private var links: PathTrie?
+    /// What the call remembers, which the links' nodes add to.
+    private let remembered: RememberedEntries?
+
+    /// Nothing placed yet; the links' nodes counted into `remembered`
+    /// (none: the same layer's links were counted by an earlier pass).
+    init(countingInto remembered: RememberedEntries? = nil) { self.remembered = remembered }
 
     /// Where the entry named `name` (cleaned, not the root) is written.
     func place(_ name: String) throws(ArchiveError) -> String {
@@ -37,7 +43,7 @@ struct LayerPlacement {
     /// directory) the links under it.
     mutating func record(_ placed: String, _ standing: PathTrie.Standing) {
         if case .symlink = standing {
-            if links == nil { links = PathTrie() }
+            if links == nil { links = PathTrie(countingInto: remembered) }
             links!.replace(placed, with: standing)
             return
         }
@@ -62,24 +68,41 @@ struct LayerOverlaps {
     /// The directories above the paths written so far.
     private var directories = Set<Int>()
     private(set) var found = false
+    /// What the call remembers, which each directory noted adds to (its
+    /// paths are counted with their entries).
+    private let remembered: RememberedEntries?
+
+    init(countingInto remembered: RememberedEntries? = nil) { self.remembered = remembered }
 
     mutating func note(_ path: String, isDirectory: Bool) {
         guard !found else { return }
-        let whole = path[...]
-        let hash = whole.hashValue
+        let hash = Self.hash(of: path.utf8)
         if !paths.insert(hash).inserted || (!isDirectory && directories.contains(hash)) {
             found = true
             paths = []
             directories = []
             return
         }
-        // The directories above are noted once: a directory already noted
-        // has its own above it noted too.
-        var end = whole.endIndex
-        while let slash = whole.utf8[..<end].lastIndex(of: UInt8(ascii: "/")),
-            directories.insert(whole[..<slash].hashValue).inserted
-        {
-            end = slash
+        // The directories above, hashed as the bytes go by: linear in the
+        // path's length, however many names deep it is.
+        var running = Self.offsetBasis
+        for byte in path.utf8 {
+            if byte == UInt8(ascii: "/"), directories.insert(Int(bitPattern: UInt(running))).inserted {
+                remembered?.add(RememberedEntries.hashOverheadBytes)
+            }
+            running = Self.step(running, byte)
         }
+    }
+
+    // FNV-1a over the path's bytes, so each directory's hash is the running
+    // hash at its `/`. Two paths that share one only cost the exact check.
+    private static let offsetBasis: UInt64 = 0xcbf2_9ce4_8422_2325
+
+    private static func step(_ hash: UInt64, _ byte: UInt8) -> UInt64 {
+        (hash ^ UInt64(byte)) &* 0x100_0000_01b3
+    }
+
+    private static func hash(of bytes: String.UTF8View) -> Int {
+        Int(bitPattern: UInt(bytes.reduce(offsetBasis, step)))
     }
 }

@@ -48,6 +48,15 @@ struct PathTrie {
     private var children: [[Substring: Int]] = [[:]]
     private var marks: [Mark] = [[]]
     private var standings: [Standing?] = [nil]
+    /// What the call remembers, which each new node adds to (none: a
+    /// trie whose nodes another count bounds).
+    private let remembered: RememberedEntries?
+
+    /// An empty trie, its nodes counted into `remembered`.
+    init(countingInto remembered: RememberedEntries? = nil) { self.remembered = remembered }
+
+    /// How many nodes it has, the root included.
+    var nodeCount: Int { children.count }
 
     /// Marks `path`, and each directory above it `parent`; `standing`,
     /// when given, replaces what stood there.
@@ -79,6 +88,7 @@ struct PathTrie {
                 children.append([:])
                 marks.append([])
                 standings.append(nil)
+                remembered?.add(RememberedEntries.nodeOverheadBytes)
                 children[node][component] = children.count - 1
                 node = children.count - 1
             }
