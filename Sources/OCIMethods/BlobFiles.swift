@@ -41,7 +41,9 @@ package struct BlobFiles {
     /// layers, and bounded the same way.
     private let readRemembered: RememberedEntries
     private let namespaceRemembered: RememberedEntries
-    private var follower = LinkFollower()
+    private var follower: LinkFollower
+    /// What the call may walk resolving paths through links.
+    private let budget = LinkWalkBudget()
 
     init(
         paths: Set<String>, maxEntryBytes: Int, maxKeptBytes: Int = FileContent.maxKeptBytes,
@@ -53,13 +55,14 @@ package struct BlobFiles {
         namespaceRemembered = RememberedEntries(of: "the archive holds", limit: maxTrackedBytes)
         namespace = PathTrie(countingInto: namespaceRemembered)
         overlaps = LayerOverlaps(countingInto: readRemembered)
+        follower = LinkFollower(walking: budget)
         kept = FileContent.Kept(limit: maxKeptBytes)
     }
 
     /// The first pass: the files asked for, and the links among them.
     mutating func read(_ tar: TarReader) throws {
         var index = -1
-        var placement = LayerPlacement(countingInto: readRemembered)
+        var placement = LayerPlacement(countingInto: readRemembered, walking: budget)
         while let entry = try tar.next() {
             index += 1
             let name = ArchivePath.clean(entry.name)
@@ -110,7 +113,7 @@ package struct BlobFiles {
     /// written at a path, nothing under one that is not a directory),
     /// bounded as `image_files` bounds what it keeps of entries.
     mutating func readNamespace(_ tar: TarReader) throws {
-        var placement = LayerPlacement()
+        var placement = LayerPlacement(walking: budget)
         while let entry = try tar.next() {
             let name = ArchivePath.clean(entry.name)
             guard name != "." else { continue }

@@ -31,7 +31,9 @@ package struct LayerFlattener {
     private var files: [String: JSONValue] = [:]
     /// Wanted names that are links, by name, with where each stands.
     private var links: [String: (kind: TarEntry.Kind, target: String, at: LinkFollower.Position)] = [:]
-    private var follower = LinkFollower()
+    private var follower: LinkFollower
+    /// What the call may walk resolving paths through links.
+    private let budget: LinkWalkBudget
     /// Paths the wanted symbolic links name (as text), with what the first
     /// layer that shows an entry there has at it (`depth`; `found` nil when
     /// it cannot be kept, a sparse file). A path shown above the link, or
@@ -54,14 +56,17 @@ package struct LayerFlattener {
 
     init(
         paths: [String], maxEntryBytes: Int, maxTrackedNameBytes: Int = RememberedEntries.maxBytes,
-        maxKeptBytes: Int = FileContent.maxKeptBytes, keepsLinkTargets: Bool = true
+        maxKeptBytes: Int = FileContent.maxKeptBytes, keepsLinkTargets: Bool = true,
+        maxLinkWalkSteps: Int = LinkWalkBudget.maxSteps
     ) {
+        budget = LinkWalkBudget(limit: maxLinkWalkSteps)
         self.keepsLinkTargets = keepsLinkTargets
         askedDirectories = Set(paths.map { ArchivePath.clean($0) }).sorted()
         directories = Set(askedDirectories.map { $0.lowercased() })
         self.maxEntryBytes = maxEntryBytes
         remembered = RememberedEntries(of: "the layers hold", limit: maxTrackedNameBytes)
         decided = PathTrie(countingInto: remembered)
+        follower = LinkFollower(walking: budget)
         kept = FileContent.Kept(limit: maxKeptBytes)
     }
 
@@ -101,7 +106,7 @@ package struct LayerFlattener {
         // Whiteouts and opaque markers hide only the layers below this one.
         var markers: [Marker] = []
         var written: [Written] = []
-        var placement = LayerPlacement(countingInto: remembered)
+        var placement = LayerPlacement(countingInto: remembered, walking: budget)
         var overlaps = LayerOverlaps(countingInto: remembered)
         var index = -1
         while let entry = try tar.next() {
@@ -362,7 +367,7 @@ package struct LayerFlattener {
             }
         }
         for asked in askedDirectories {
-            guard let reached = try decided.resolve(asked, hops: 0), reached.hops > 0,
+            guard let reached = try decided.resolve(asked, hops: 0, budget: budget), reached.hops > 0,
                 decided.standing(reached.node) ?? .directory == .directory
             else { continue }
             for (child, node) in decided.children(of: reached.node).sorted(by: { $0.key < $1.key }) {

@@ -17,17 +17,23 @@ struct LayerPlacement {
     private var links: PathTrie?
     /// What the call remembers, which the links' nodes add to.
     private let remembered: RememberedEntries?
+    /// What the call may walk resolving paths through links.
+    private let budget: LinkWalkBudget
 
     /// Nothing placed yet; the links' nodes counted into `remembered`
-    /// (none: the same layer's links were counted by an earlier pass).
-    init(countingInto remembered: RememberedEntries? = nil) { self.remembered = remembered }
+    /// (none: the same layer's links were counted by an earlier pass),
+    /// and the names walked through them taken from `budget`.
+    init(countingInto remembered: RememberedEntries? = nil, walking budget: LinkWalkBudget) {
+        self.remembered = remembered
+        self.budget = budget
+    }
 
     /// Where the entry named `name` (cleaned, not the root) is written.
     func place(_ name: String) throws(ArchiveError) -> String {
         guard let links, links.holdsFirstComponent(of: name) else { return name }
         let directory = ArchivePath.directory(name)
         guard directory != "." else { return name }
-        let placed = try links.placement(of: directory)
+        let placed = try links.placement(of: directory, budget: budget)
         return placed == "." ? ArchivePath.base(name) : placed + "/" + ArchivePath.base(name)
     }
 
@@ -35,7 +41,7 @@ struct LayerPlacement {
     /// opaque marker is.
     func placeDirectory(_ directory: String) throws(ArchiveError) -> String {
         guard let links, directory != ".", links.holdsFirstComponent(of: directory) else { return directory }
-        return try links.placement(of: directory)
+        return try links.placement(of: directory, budget: budget)
     }
 
     /// Records what the layer wrote at `placed`: a symbolic link is kept;

@@ -77,6 +77,12 @@ struct LinkFollower {
         var found: Found?
     }
 
+    /// What the call may walk resolving paths through links.
+    private let budget: LinkWalkBudget
+
+    /// Nothing followed yet; the names walked taken from `budget`.
+    init(walking budget: LinkWalkBudget) { self.budget = budget }
+
     private var lookups: [Lookup] = []
     /// The lookups of each path looked up.
     private var lookingAt: [String: [Int]] = [:]
@@ -158,7 +164,7 @@ struct LinkFollower {
         var hidesItself: [String: Int] = [:]
         var hidesUnder: [String: Int] = [:]
         var removals: [String: [Int]] = [:]
-        var placement = LayerPlacement()
+        var placement = LayerPlacement(walking: budget)
         var index = -1
         while let entry = try tar.next() {
             index += 1
@@ -296,7 +302,7 @@ struct LinkFollower {
     private mutating func resolveAndEnqueue(
         key: String, path: String, hops: Int, hardLinkHops: Int, in namespace: PathTrie
     ) throws(ArchiveError) {
-        guard let reached = try namespace.resolve(path, hops: hops) else { return }
+        guard let reached = try namespace.resolve(path, hops: hops, budget: budget) else { return }
         switch namespace.standing(reached.node) {
         case .file, .hardlink:
             let lookup = Lookup(

@@ -10,9 +10,13 @@ extension PathTrie {
     /// the path reached, its node and the links followed in all; nil when
     /// the path leads nowhere (a name missing or whited out, a name under a
     /// file). `hops`: links followed before; past `LinkFollower.maxHops` in all
-    /// the resolution fails, as the kernel's does (`ELOOP`).
-    func resolve(_ path: String, hops: Int) throws(ArchiveError) -> (path: String, node: Int, hops: Int)? {
+    /// the resolution fails, as the kernel's does (`ELOOP`). Every name
+    /// walked, the links' targets included, is taken from `budget`.
+    func resolve(_ path: String, hops: Int, budget: LinkWalkBudget) throws(ArchiveError) -> (
+        path: String, node: Int, hops: Int
+    )? {
         var pending = Array(Self.components(path).reversed())
+        try budget.spend(pending.count)
         var names: [Substring] = []
         var nodes = [Self.root]
         var hops = hops
@@ -34,7 +38,9 @@ extension PathTrie {
                     names = []
                     nodes = [Self.root]
                 }
-                pending.append(contentsOf: Self.components(target).reversed())
+                let targetNames = Self.components(target)
+                try budget.spend(targetNames.count)
+                pending.append(contentsOf: targetNames.reversed())
             case nil where marks(node).contains(.deleted) && !marks(node).contains(.parent):
                 // Whited out, and no layer above the whiteout (nor its own)
                 // holds anything under it.
@@ -64,63 +70,135 @@ extension PathTrie {
     /// target is walked again name by name; the whole is walked again
     /// until no link is met. Never above the root. Past
     /// `LinkFollower.maxHops` links the call fails (containerd allows 255).
-    func placement(of path: String) throws(ArchiveError) -> String {
+    ///
+    /// Each walk is linear in the names it goes through, the links'
+    /// targets included, and every name is taken from `budget`: however
+    /// the links are crafted, what one call spends on them is bounded.
+    func placement(of path: String, budget: LinkWalkBudget) throws(ArchiveError) -> String {
         var path = path
         var walked = 0
         while true {
             let before = walked
-            path = try walkLinks(path, &walked)
+            path = try walk(path, &walked, budget: budget)
             if walked == before { return ArchivePath.clean(path) }
         }
     }
 
-    /// One walk over `path`: its directory, then its last name.
-    private func walkLinks(_ path: String, _ walked: inout Int) throws(ArchiveError) -> String {
-        guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else {
-            return try walkLink(path, &walked).path
-        }
-        let directory = String(path[...slash])
-        let name = String(path[path.utf8.index(after: slash)...])
-        if name.isEmpty {
-            return directory == "/" ? "/" : try walkLinks(String(directory.dropLast()), &walked)
-        }
-        let walkedDirectory = try walkLinks(directory, &walked)
-        let (next, isLink) = try walkLink(Self.join(walkedDirectory, name), &walked)
-        guard isLink, !next.hasPrefix("/") else { return next }
-        return Self.join(walkedDirectory, next)
-    }
+    /// A path as a walk holds it: cleaned as Go's `filepath.Clean` cleans
+    /// it (a relative one keeps the `..` it starts with), each name with
+    /// its node in the trie (nil when the trie has none there), so that
+    /// looking up the path after one more name is one step.
+    private struct WalkedPath {
+        var isRooted: Bool
+        /// The `..` a relative path starts with (ignored by a lookup, which
+        /// is from the root and never above it).
+        var climbs = 0
+        var names: [Substring] = []
+        var nodes: [Int?] = []
 
-    /// `path` from the root, or the target of the link there.
-    private func walkLink(_ path: String, _ walked: inout Int) throws(ArchiveError) -> (path: String, isLink: Bool) {
-        let relative = ArchivePath.clean(path)
-        guard relative != "." else { return ("/", false) }
-        if let node = node(at: relative), case .symlink(let target) = standing(node) {
-            walked += 1
-            guard walked <= LinkFollower.maxHops else { throw LinkFollower.tooManyLinks(relative) }
-            return (target, true)
-        }
-        return ("/" + relative, false)
-    }
+        /// The node the path ends at (the root when it is empty).
+        var node: Int? { nodes.last ?? PathTrie.root }
 
-    /// Two paths joined and cleaned as Go's `filepath.Join` does: a
-    /// relative result keeps its leading `..`, a rooted one never goes
-    /// above the root.
-    static func join(_ first: String, _ second: String) -> String {
-        let joined = first.isEmpty ? second : first + "/" + second
-        let isRooted = joined.hasPrefix("/")
-        var parts: [Substring] = []
-        for part in joined.split(separator: "/", omittingEmptySubsequences: true) where part != "." {
-            if part == ".." {
-                if let last = parts.last, last != ".." {
-                    parts.removeLast()
-                } else if !isRooted {
-                    parts.append(part)
-                }
-                continue
+        /// Takes one name as `filepath.Join` cleans it, and says how to
+        /// undo it (`.` changes nothing; `..` drops a name or climbs).
+        mutating func take(_ name: Substring, in trie: PathTrie) -> Undo {
+            switch name {
+            case ".": return .nothing
+            case "..":
+                if let last = names.popLast() { return .restore(last, nodes.removeLast()) }
+                if isRooted { return .nothing }
+                climbs += 1
+                return .unclimb
+            default:
+                let node = self.node.flatMap { trie.child($0, name) }
+                names.append(name)
+                nodes.append(node)
+                return .drop
             }
-            parts.append(part)
         }
-        let body = parts.joined(separator: "/")
-        return isRooted ? "/" + body : body.isEmpty ? "." : body
+
+        enum Undo { case nothing, drop, unclimb, restore(Substring, Int?) }
+
+        mutating func undo(_ undo: Undo) {
+            switch undo {
+            case .nothing: break
+            case .drop:
+                names.removeLast()
+                nodes.removeLast()
+            case .unclimb: climbs -= 1
+            case .restore(let name, let node):
+                names.append(name)
+                nodes.append(node)
+            }
+        }
+
+        /// `text` cleaned onto this path (`filepath.Join(self, text)`).
+        mutating func join(_ text: Substring, in trie: PathTrie, budget: LinkWalkBudget) throws(ArchiveError) {
+            let names = PathTrie.components(text)
+            try budget.spend(names.count)
+            for name in names { _ = take(name, in: trie) }
+        }
+
+        /// The path as text: rooted, or relative (`.` when empty).
+        var text: String {
+            let body = (repeatElement("..", count: climbs) + names.map(String.init)).joined(separator: "/")
+            return isRooted ? "/" + body : body.isEmpty ? "." : body
+        }
+    }
+
+    /// One walk over `path` (continuity's `walkLinks`): its directory,
+    /// then its last name, each name looked up from the root after the
+    /// names before it were walked. The path walked is changed in place,
+    /// name by name (a copy of it each name would make the walk quadratic).
+    private func walk(_ path: String, _ walked: inout Int, budget: LinkWalkBudget) throws(ArchiveError) -> String {
+        let names = Self.components(path)
+        try budget.spend(names.count)
+        guard let first = names.first else { return "/" }
+        var current = WalkedPath(isRooted: true)
+        // A link's target reached, as the link gives it; nil while `current` is where the walk is.
+        var target: String?
+        var rest = names[...]
+        if !path.hasPrefix("/") {
+            // A first name walked on its own: a link's target as it is.
+            rest = names.dropFirst()
+            target = try step(&current, first, &walked, keepsTarget: true, budget: budget)
+        }
+        for name in rest {
+            if let reached = target {
+                current = WalkedPath(isRooted: reached.hasPrefix("/"))
+                try current.join(reached[...], in: self, budget: budget)
+                target = nil
+            }
+            target = try step(&current, name, &walked, keepsTarget: false, budget: budget)
+        }
+        return target ?? current.text
+    }
+
+    /// From the directory `path`, one name (continuity's `walkLink` of the
+    /// two joined): `path` becomes the path reached, from the root, when
+    /// no link stands there, or the link's target joined to the directory
+    /// when it is relative; else (an absolute target, or `keepsTarget`:
+    /// a path's first name) the target is returned as the link gives it.
+    private func step(
+        _ path: inout WalkedPath, _ name: Substring, _ walked: inout Int, keepsTarget: Bool,
+        budget: LinkWalkBudget
+    ) throws(ArchiveError) -> String? {
+        let undo = path.take(name, in: self)
+        guard !path.names.isEmpty else {
+            path = WalkedPath(isRooted: true)
+            return nil
+        }
+        guard let node = path.node, case .symlink(let target) = standing(node) else {
+            // From the root: a leading `..` is gone.
+            path.isRooted = true
+            path.climbs = 0
+            return nil
+        }
+        walked += 1
+        guard walked <= LinkFollower.maxHops else { throw LinkFollower.tooManyLinks(ArchivePath.clean(path.text)) }
+        if keepsTarget || target.hasPrefix("/") { return target }
+        path.undo(undo)
+        try path.join(target[...], in: self, budget: budget)
+        return nil
     }
 }

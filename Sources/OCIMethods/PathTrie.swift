@@ -169,7 +169,10 @@ struct PathTrie {
     }
 
     /// The `/`-separated components of `path`, found on its UTF-8 bytes.
-    static func components(_ path: String) -> [Substring] {
+    static func components(_ path: String) -> [Substring] { components(path[...]) }
+
+    /// The `/`-separated components of `path`, found on its UTF-8 bytes.
+    static func components(_ path: Substring) -> [Substring] {
         var result: [Substring] = []
         var start = path.startIndex
         let utf8 = path.utf8

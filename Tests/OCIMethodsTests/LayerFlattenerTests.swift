@@ -102,6 +102,60 @@ import YAML
 
 /// Layers made to exhaust the flattener.
 @Suite struct HostileLayerTests {
+    /// Where an entry is written is found by walking its directory through
+    /// the layer's links, once for each link met: each walk goes through
+    /// each name once. 200 entries 2,040 names deep under a link took 236 s
+    /// (release build) when each walk joined and cleaned the names before
+    /// each name anew.
+    @Test func entriesDeepUnderALinkArePlacedInLinearTime() async throws {
+        let outcome = await onThreadOfItsOwn {
+            Result { () throws -> (JSONValue, Duration) in
+                var layer = TarBuilder()
+                layer.symlink("a", to: "d")
+                let deep = String(repeating: "d/", count: 2040)
+                for i in 0..<600 { layer.file("a/\(deep)f\(i)", "x") }
+                layer.file("a/\(deep)p.yaml", "v: 1")
+                var flattener = LayerFlattener(paths: ["d/\(deep)"], maxEntryBytes: 1 << 20)
+                let elapsed = try ContinuousClock().measure {
+                    try flattener.apply(TarReader(MemoryByteStream(layer.archive)))
+                }
+                return (flattener.result, elapsed)
+            }
+        }
+        let (result, elapsed) = try outcome.get()
+        print("placing 600 entries 2,040 names deep under a link: \(elapsed)")
+        #expect(
+            result
+                == .object(JSONObject([.init(key: "d/\(String(repeating: "d/", count: 2040))p.yaml", value: ["v": 1])]))
+        )
+        // Generous, for a loaded machine: linear takes ~3 s in a debug
+        // build; with each name's walk copying the names before it, ~25 s.
+        #expect(elapsed < .seconds(15))
+    }
+
+    /// A million entries, each written through 40 links of 2,000 names,
+    /// would walk 80 billion names: what one call walks through links is
+    /// bounded, and past it the call fails (never an entry left out).
+    @Test func whatACallWalksThroughLinksIsBounded() throws {
+        var layer = TarBuilder()
+        layer.directory("d")
+        // Targets of 46 names (tar's 100 bytes of link target).
+        let detour = String(repeating: "./", count: 45)
+        for hop in 0..<39 { layer.symlink("a\(hop)", to: detour + (hop == 38 ? "d" : "a\(hop + 1)")) }
+        for i in 0..<100 { layer.file("a0/f\(i).yaml", "v: \(i)") }
+        // Each entry walks 39 targets of 46 names, and its own names on
+        // each walk: some 200,000 names for the 100.
+        var bounded = LayerFlattener(paths: ["d"], maxEntryBytes: 1 << 20, maxLinkWalkSteps: 100_000)
+        #expect { try bounded.apply(TarReader(MemoryByteStream(layer.archive))) } throws: {
+            ($0 as? ArchiveError)?.reason == .archiveTooLarge
+        }
+        // Within the budget every entry is written where the links lead.
+        var flattener = LayerFlattener(paths: ["d"], maxEntryBytes: 1 << 20)
+        try flattener.apply(TarReader(MemoryByteStream(layer.archive)))
+        #expect(flattener.result.objectValue?.count == 100)
+        #expect(flattener.result["d/f7.yaml"] == ["v": 7])
+    }
+
     @Test func deepPathsAreCheckedInLinearTime() async throws {
         // 2,000 entries each 4 KiB deep under a whited-out directory: the
         // ancestor check walks each path once (a copy per ancestor, as
@@ -356,7 +410,7 @@ import YAML
     /// link in it followed before the `..` after it); an absolute target
     /// from the root; never above it.
     @Test func entriesArePlacedAsContainerdPlacesThem() throws {
-        var placement = LayerPlacement()
+        var placement = LayerPlacement(walking: LinkWalkBudget())
         #expect(try placement.place("lib/p.json") == "lib/p.json")
         placement.record("a", .symlink("/etc/x.yaml"))
         placement.record("lib", .symlink("a/../etc"))
