@@ -49,6 +49,10 @@ package struct LayerFlattener {
     /// directory, put what is not a directory and then a directory at, or
     /// made opaque at its root. Read as an overlay reads them.
     private var ambiguous: [String: String] = [:]
+    /// The same paths, marked `seen`, so that finding the one a path is
+    /// under is one walk down the path (not a lookup of each ancestor,
+    /// which hashes each anew: quadratic in a path's length).
+    private var ambiguousPaths: PathTrie
     /// Layers applied so far: the next one's depth.
     private var depth = 0
     /// What the files kept hold in memory, bounded.
@@ -66,6 +70,7 @@ package struct LayerFlattener {
         self.maxEntryBytes = maxEntryBytes
         remembered = RememberedEntries(of: "the layers hold", limit: maxTrackedNameBytes)
         decided = PathTrie(countingInto: remembered)
+        ambiguousPaths = PathTrie(countingInto: remembered)
         follower = LinkFollower(walking: budget)
         kept = FileContent.Kept(limit: maxKeptBytes)
     }
@@ -181,7 +186,10 @@ package struct LayerFlattener {
         var kept = Array(repeating: true, count: markers.count)
         // What this layer makes ambiguous bears on the layers below it only.
         var ambiguousHere: [String: String] = [:]
-        defer { ambiguous.merge(ambiguousHere) { earlier, _ in earlier } }
+        defer {
+            ambiguous.merge(ambiguousHere) { earlier, _ in earlier }
+            for path in ambiguousHere.keys { ambiguousPaths.insert(path, .seen) }
+        }
         var nextMarker = markers.count - 1
         var unpacked = PathTrie(countingInto: remembered)
         // The entries that stand and show, by their place in `written`.
@@ -333,12 +341,15 @@ package struct LayerFlattener {
     /// there; nil when there is none.
     private func ambiguity(of path: String) -> (at: String, why: String)? {
         guard !ambiguous.isEmpty else { return nil }
-        var at = path
-        while true {
-            if let why = ambiguous[at] { return (at, why) }
-            guard at != "." else { return nil }
-            at = ArchivePath.directory(at)
+        var node = PathTrie.root
+        var deepest: Substring? = ambiguousPaths.marks(node).contains(.seen) ? "." : nil
+        for name in PathTrie.components(path) {
+            guard let child = ambiguousPaths.child(node, name) else { break }
+            node = child
+            if ambiguousPaths.marks(node).contains(.seen) { deepest = path[..<name.endIndex] }
         }
+        guard let deepest, let why = ambiguous[String(deepest)] else { return nil }
+        return (String(deepest), why)
     }
 
     /// Fails on a file or link, shown, at or under a path a layer above

@@ -200,8 +200,19 @@ struct LinkFollower {
         for (path, at) in hidesUnder {
             for id in lookingUnder[path]! where at < limit(id, depth) ?? 0 { hidden.insert(id) }
         }
+        // The last entry before each lookup's limit that removed its path:
+        // one that is not a directory, at a path above it. Found from the
+        // removals, each for the lookups under it: however deep a path
+        // looked up is, no ancestor of it is hashed again.
+        var lastRemovals: [Int: Int] = [:]
+        for (path, indices) in removals {
+            for id in lookingUnder[path] ?? [] {
+                guard let limit = limit(id, depth), let last = Self.last(of: indices, before: limit) else { continue }
+                lastRemovals[id] = max(lastRemovals[id] ?? last, last)
+            }
+        }
         for id in deciding {
-            let removal = Self.lastRemoval(of: lookups[id].path, before: limit(id, depth)!, in: removals)
+            let removal = lastRemovals[id]
             if let arrival = decided[id] {
                 lookups[id].found = removal.map { $0 > arrival.at } == true ? .absent : arrival.found
             } else if hidden.contains(id) || removal != nil {
@@ -210,25 +221,16 @@ struct LinkFollower {
         }
     }
 
-    /// The last entry before `limit` (an index in the layer) that removed
-    /// `path`: one that is not a directory, at a path above it.
-    private static func lastRemoval(of path: String, before limit: Int, in removals: [String: [Int]]) -> Int? {
-        guard !removals.isEmpty else { return nil }
-        var last: Int?
-        var directory = path
-        while directory != "." {
-            directory = ArchivePath.directory(directory)
-            guard let indices = removals[directory] else { continue }
-            // The indices ascend: the first at or past the limit, less one.
-            var low = 0
-            var high = indices.count
-            while low < high {
-                let middle = (low + high) / 2
-                if indices[middle] < limit { low = middle + 1 } else { high = middle }
-            }
-            if low > 0 { last = max(last ?? indices[low - 1], indices[low - 1]) }
+    /// The last of `indices` (ascending) before `limit`.
+    private static func last(of indices: [Int], before limit: Int) -> Int? {
+        // The first at or past the limit, less one.
+        var low = 0
+        var high = indices.count
+        while low < high {
+            let middle = (low + high) / 2
+            if indices[middle] < limit { low = middle + 1 } else { high = middle }
         }
-        return last
+        return low > 0 ? indices[low - 1] : nil
     }
 
     /// The entries at one path in a layer, as they arrive, for the lookups
