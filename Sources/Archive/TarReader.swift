@@ -198,17 +198,18 @@ public final class TarReader {
             if let path = pax["linkpath"], !path.isEmpty { linkName = path }
             if let longLinkName, !longLinkName.isEmpty { linkName = longLinkName }
         }
-        guard name.utf8.count <= Self.maxNameBytes else {
+        guard ArchiveName.byteCount(name) <= Self.maxNameBytes else {
             throw ArchiveError(
                 .tooLarge, reason: .nameTooLong,
-                message: "a tar entry name of \(name.utf8.count) bytes (the limit is \(Self.maxNameBytes))")
+                message: "a tar entry name of \(ArchiveName.byteCount(name)) bytes (the limit is \(Self.maxNameBytes))")
         }
         remaining = dataSize
         padding = Self.padding(for: dataSize)
-        guard linkName.utf8.count <= Self.maxNameBytes else {
+        guard ArchiveName.byteCount(linkName) <= Self.maxNameBytes else {
             throw ArchiveError(
                 .tooLarge, reason: .nameTooLong,
-                message: "a tar link name of \(linkName.utf8.count) bytes (the limit is \(Self.maxNameBytes))")
+                message:
+                    "a tar link name of \(ArchiveName.byteCount(linkName)) bytes (the limit is \(Self.maxNameBytes))")
         }
         return TarEntry(name: name, size: dataSize, kind: kind, linkName: linkName)
     }
@@ -367,10 +368,10 @@ public final class TarReader {
         return size
     }
 
-    /// A NUL-terminated field as text.
+    /// A NUL-terminated name field, held as a name (`ArchiveName`).
     static func text(_ field: ArraySlice<UInt8>) -> String {
         let end = field.firstIndex(of: 0) ?? field.endIndex
-        return String(decoding: field[field.startIndex..<end], as: UTF8.self)
+        return ArchiveName.held(field[field.startIndex..<end])
     }
 
     /// The size field, as Go reads it (octal, or base-256 when the high
@@ -439,6 +440,8 @@ public final class TarReader {
     /// The PAX records whose values Go refuses a NUL in (in the others,
     /// the key may not hold one).
     private static let paxTextKeys: Set<String> = ["path", "linkpath", "uname", "gname"]
+    /// The records that name an entry or a link's target.
+    private static let paxNameKeys: Set<String> = ["path", "linkpath", "GNU.sparse.name"]
 
     static func paxRecords(_ body: [UInt8]) throws(ArchiveError) -> [String: String] {
         var records: [String: String] = [:]
@@ -458,7 +461,10 @@ public final class TarReader {
             let keyBytes = record[record.startIndex..<equals]
             let valueBytes = record[(equals + 1)...]
             let key = String(decoding: keyBytes, as: UTF8.self)
-            let value = String(decoding: valueBytes, as: UTF8.self)
+            // Names are held with their bytes (`ArchiveName`); other values are text.
+            let value =
+                paxNameKeys.contains(key)
+                ? ArchiveName.held(valueBytes) : String(decoding: valueBytes, as: UTF8.self)
             guard !(paxTextKeys.contains(key) ? valueBytes.contains(0) : keyBytes.contains(0)) else {
                 throw ArchiveError.corrupt("a PAX record with a NUL in it")
             }

@@ -49,7 +49,8 @@ package struct BlobFiles {
         paths: Set<String>, maxEntryBytes: Int, maxKeptBytes: Int = FileContent.maxKeptBytes,
         maxTrackedBytes: Int = RememberedEntries.maxBytes
     ) {
-        self.paths = paths
+        // Held as the archive's names are held (`ArchiveName`): by their bytes.
+        self.paths = Set(paths.map(ArchiveName.held))
         self.maxEntryBytes = maxEntryBytes
         readRemembered = RememberedEntries(of: "the archive holds", limit: maxTrackedBytes)
         namespaceRemembered = RememberedEntries(of: "the archive holds", limit: maxTrackedBytes)
@@ -167,7 +168,9 @@ package struct BlobFiles {
     /// The files read, by entry name (sorted), those found through links included.
     var result: JSONValue {
         let all = files.merging(follower.files) { own, _ in own }
-        return .object(JSONObject(all.keys.sorted().map { JSONObject.Member(key: $0, value: all[$0]!) }))
+        // Sorted as held (by their bytes, as Go sorts a map), written as read.
+        return .object(
+            JSONObject(all.keys.sorted().map { JSONObject.Member(key: ArchiveName.readable($0), value: all[$0]!) }))
     }
 
     /// The files of an archive held in memory, every pass included, as

@@ -29,7 +29,9 @@ enum ErrorMapping {
             var data: JSONObject = ["ref": .string(ref)]
             // The budget of the calls in flight: free again once they are done.
             if error.reason == MemoryLimitExceeded.reason { data.append("retryable", .bool(true)) }
-            return RPCError(code, reason: error.reason, message: "\(ref): \(error.message)", data: data)
+            // Names in the message as people read them (`ArchiveName`).
+            return RPCError(
+                code, reason: error.reason, message: "\(ref): \(ArchiveName.readable(error.message))", data: data)
         case is CancellationError:
             return .cancelled
         case is Shapes.AnswerTooLarge:

@@ -65,8 +65,9 @@ package struct LayerFlattener {
     ) {
         budget = LinkWalkBudget(limit: maxLinkWalkSteps)
         self.keepsLinkTargets = keepsLinkTargets
-        askedDirectories = Set(paths.map { ArchivePath.clean($0) }).sorted()
-        directories = Set(askedDirectories.map { $0.lowercased() })
+        // Held as the layers' names are held (`ArchiveName`): by their bytes.
+        askedDirectories = Set(paths.map { ArchivePath.clean(ArchiveName.held($0)) }).sorted()
+        directories = Set(askedDirectories.map(ArchiveName.lowercased))
         self.maxEntryBytes = maxEntryBytes
         remembered = RememberedEntries(of: "the layers hold", limit: maxTrackedNameBytes)
         decided = PathTrie(countingInto: remembered)
@@ -79,7 +80,9 @@ package struct LayerFlattener {
     /// map), those found through links included.
     var result: JSONValue {
         let all = files.merging(follower.files) { own, _ in own }
-        return .object(JSONObject(all.keys.sorted().map { JSONObject.Member(key: $0, value: all[$0]!) }))
+        // Sorted as held (by their bytes, as Go sorts a map), written as read.
+        return .object(
+            JSONObject(all.keys.sorted().map { JSONObject.Member(key: ArchiveName.readable($0), value: all[$0]!) }))
     }
 
     /// One entry of the layer being read, where unpacking the layer writes it.
@@ -439,7 +442,7 @@ package struct LayerFlattener {
     private func isWanted(_ name: String) -> Bool { isWanted(name, directory: ArchivePath.directory(name)) }
 
     private func isWanted(_ name: String, directory: String) -> Bool {
-        guard directories.contains(directory.lowercased()) else { return false }
+        guard directories.contains(ArchiveName.lowercased(directory)) else { return false }
         let base = ArchivePath.base(name)
         guard let dot = base.lastIndex(of: "."), dot != base.startIndex || base.count > 1 else { return false }
         return Self.extensions.contains(base[base.index(after: dot)...].lowercased())

@@ -83,7 +83,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         let tar = TarReader(MemoryByteStream(bytes))
         while let entry = try? tar.next() {
             precondition(entry.size >= 0 && entry.size <= TarReader.maxEntrySize, "entry size out of bounds")
-            precondition(entry.name.utf8.count <= TarReader.maxNameBytes, "name over the limit")
+            precondition(ArchiveName.byteCount(entry.name) <= TarReader.maxNameBytes, "name over the limit")
             _ = try? tar.readContents(limit: 1 << 16)
         }
     case "layers":

@@ -19,9 +19,11 @@ import TestFixtures
         do {
             while let entry = try tar.next() {
                 let data = entry.kind == .sparse ? nil : try tar.readContents(limit: 1 << 20)
+                // Names as Go's JSON writes them (the reader holds their bytes, `ArchiveName`).
                 entries.append(
                     Listed(
-                        name: entry.name, kind: entry.kind, link: entry.linkName, data: data.map { Digest.of($0).hex }))
+                        name: ArchiveName.readable(entry.name), kind: entry.kind,
+                        link: ArchiveName.readable(entry.linkName), data: data.map { Digest.of($0).hex }))
             }
             return (entries, false)
         } catch {

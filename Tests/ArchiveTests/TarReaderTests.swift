@@ -11,7 +11,8 @@ import TestFixtures
         var result: [(String, TarEntry.Kind, String)] = []
         while let entry = try tar.next() {
             let contents = try tar.readContents(limit: 1 << 20)
-            result.append((entry.name, entry.kind, String(decoding: contents, as: UTF8.self)))
+            // Names as people read them (the reader holds their bytes, `ArchiveName`).
+            result.append((ArchiveName.readable(entry.name), entry.kind, String(decoding: contents, as: UTF8.self)))
         }
         return result
     }

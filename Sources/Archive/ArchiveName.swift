@@ -1,0 +1,61 @@
+/// An entry's name (or a link's target) as text that keeps its bytes.
+///
+/// Names are bytes. Swift compares strings by canonical equivalence, and
+/// decoding invalid UTF-8 replaces bytes: read as plain text, `café` with
+/// a precomposed `é` and `café` with a combining accent were one name
+/// (a whiteout of one hid the other, which the container still has), and
+/// so were any two names with invalid bytes in the same places. A held
+/// name keeps ASCII as it is and writes every other byte as one
+/// private-use character (U+F780-U+F7FF), which no normalization changes:
+/// two held names are equal exactly when their bytes are, and sort as
+/// their bytes sort (as Go sorts a map's keys). `/` and `.`, which paths
+/// are made of, are ASCII and read as before.
+public enum ArchiveName {
+    private static let base: UInt32 = 0xF700
+
+    /// `bytes` held as a name.
+    public static func held<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> String {
+        if bytes.allSatisfy({ $0 < 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
+        var text = String.UnicodeScalarView()
+        for byte in bytes {
+            text.append(Unicode.Scalar(byte < 0x80 ? UInt32(byte) : base + UInt32(byte))!)
+        }
+        return String(text)
+    }
+
+    /// A name given as text (a path a caller asks for) held as the
+    /// archive's names are: by its UTF-8 bytes.
+    public static func held(_ text: String) -> String {
+        text.utf8.allSatisfy { $0 < 0x80 } ? text : held(Array(text.utf8))
+    }
+
+    /// A held name in lower case, held again: what a name is compared by
+    /// where case does not count (Unicode's lower case of its text).
+    public static func lowercased(_ name: String) -> String {
+        name.utf8.allSatisfy { $0 < 0x80 } ? name.lowercased() : held(readable(name).lowercased())
+    }
+
+    /// The bytes a held name stands for, counted.
+    public static func byteCount(_ name: String) -> Int { name.unicodeScalars.count }
+
+    /// A held name as people and answers read it: its bytes as UTF-8, each
+    /// invalid sequence as U+FFFD (as Go's `encoding/json` writes a name).
+    /// Text that holds no name's byte is returned as it is.
+    public static func readable(_ text: String) -> String {
+        guard !text.utf8.allSatisfy({ $0 < 0x80 }),
+            text.unicodeScalars.contains(where: { $0.value >= base + 0x80 && $0.value <= base + 0xFF })
+        else {
+            return text
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count)
+        for scalar in text.unicodeScalars {
+            if scalar.value >= base + 0x80 && scalar.value <= base + 0xFF {
+                bytes.append(UInt8(scalar.value - base))
+            } else {
+                bytes.append(contentsOf: String(scalar).utf8)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

@@ -1,0 +1,109 @@
+import Archive
+import JSON
+import Testing
+import TestFixtures
+
+@testable import OCIMethods
+
+/// Names are bytes: two names that differ only in how their characters
+/// are composed (`é` precomposed, or `e` and a combining accent), or only
+/// in bytes that are not UTF-8, are two files to a runtime, and to
+/// `image_files` and `blob_files`. Compared as text, a whiteout of one
+/// spelling hid the other, which the container still has, and two such
+/// files showed as one.
+@Suite struct ArchiveNameTests {
+    static let composed = "etc/caf\u{E9}.yaml"
+    static let decomposed = "etc/cafe\u{301}.yaml"
+
+    /// The members of an answer: each key's bytes, and its value's text.
+    static func members(_ answer: JSONValue) -> [([UInt8], String)] {
+        (answer.objectValue?.members ?? []).map { (Array($0.key.utf8), $0.value.jsonText) }
+    }
+
+    /// `archive` with the ASCII `placeholder` in a header's name field
+    /// replaced by `bytes` (as long), its checksum made right again.
+    static func renaming(_ archive: [UInt8], _ placeholder: String, to bytes: [UInt8]) -> [UInt8] {
+        let wanted = Array(placeholder.utf8)
+        var archive = archive
+        for block in stride(from: 0, to: archive.count, by: 512)
+        where archive[block..<block + wanted.count].elementsEqual(wanted) {
+            archive.replaceSubrange(block..<block + bytes.count, with: bytes)
+            for index in 148..<156 { archive[block + index] = UInt8(ascii: " ") }
+            let sum = archive[block..<block + 512].reduce(0) { $0 + Int($1) }
+            let digits = Array(String(sum, radix: 8).utf8)
+            let field =
+                [UInt8](repeating: UInt8(ascii: "0"), count: 6 - digits.count) + digits + [0, UInt8(ascii: " ")]
+            archive.replaceSubrange(block + 148..<block + 156, with: field)
+        }
+        return archive
+    }
+
+    @Test func aWhiteoutOfAnotherSpellingHidesNothing() throws {
+        var lower = TarBuilder()
+        lower.file(Self.composed, "a: 1")
+        var upper = TarBuilder()
+        upper.file("etc/.wh.cafe\u{301}.yaml", "")
+        let answer = try LayerFlattener.files(
+            ofLayers: [upper.archive, lower.archive], paths: ["etc"], maxEntryBytes: 1 << 20
+        ).files
+        #expect(Self.members(answer).map(\.0) == [Array(Self.composed.utf8)])
+    }
+
+    @Test func twoSpellingsAreTwoFilesSortedByTheirBytes() throws {
+        var layer = TarBuilder()
+        layer.file(Self.composed, "a: 1")
+        layer.file(Self.decomposed, "a: 2")
+        let answer = try LayerFlattener.files(ofLayers: [layer.archive], paths: ["etc"], maxEntryBytes: 1 << 20).files
+        // `e` (0x65) sorts before `é` (0xC3 0xA9), as Go sorts a map's keys.
+        let expected = [(Array(Self.decomposed.utf8), #"{"a":2}"#), (Array(Self.composed.utf8), #"{"a":1}"#)]
+        #expect(Self.members(answer).map(\.0) == expected.map(\.0))
+        #expect(Self.members(answer).map(\.1) == expected.map(\.1))
+        // `blob_files` reads each name asked for by its bytes.
+        let read = try BlobFiles.files(ofArchive: layer.archive, paths: [Self.composed], maxEntryBytes: 1 << 20)
+        #expect(Self.members(read).map(\.0) == [Array(Self.composed.utf8)])
+        #expect(Self.members(read).map(\.1) == [#"{"a":1}"#])
+    }
+
+    /// Bytes that are not UTF-8 were all read as U+FFFD, so any two such
+    /// names of one length were one. The answer writes them as Go writes
+    /// them (U+FFFD), but a whiteout of one no longer hides the other.
+    @Test func namesThatAreNotUTF8AreToldApart() throws {
+        var lower = TarBuilder()
+        lower.file("etc/X.yaml", "a: 1")
+        var upper = TarBuilder()
+        upper.file("etc/.wh.Y.yaml", "")
+        let lowerArchive = Self.renaming(
+            lower.archive, "etc/X.yaml", to: Array("etc/".utf8) + [0xFF] + Array(".yaml".utf8))
+        let upperArchive = Self.renaming(
+            upper.archive, "etc/.wh.Y.yaml", to: Array("etc/.wh.".utf8) + [0xFE] + Array(".yaml".utf8))
+        let answer = try LayerFlattener.files(
+            ofLayers: [upperArchive, lowerArchive], paths: ["etc"], maxEntryBytes: 1 << 20
+        ).files
+        #expect(Self.members(answer).map(\.0) == [Array("etc/\u{FFFD}.yaml".utf8)])
+        #expect(Self.members(answer).map(\.1) == [#"{"a":1}"#])
+    }
+
+    /// A directory asked for matches the layers' directories by its bytes,
+    /// case aside (as before: in Unicode's lower case).
+    @Test func aDirectoryAskedForIsMatchedByItsBytesCaseAside() throws {
+        var layer = TarBuilder()
+        layer.file("caf\u{E9}/a.yaml", "a: 1")
+        layer.file("cafe\u{301}/b.yaml", "b: 1")
+        layer.file("CAF\u{C9}/c.yaml", "c: 1")
+        let answer = try LayerFlattener.files(
+            ofLayers: [layer.archive], paths: ["caf\u{E9}"], maxEntryBytes: 1 << 20
+        ).files
+        #expect(Self.members(answer).map(\.0) == [Array("CAF\u{C9}/c.yaml".utf8), Array("caf\u{E9}/a.yaml".utf8)])
+    }
+
+    @Test func heldNamesKeepTheirBytesAndReadAsUTF8() {
+        for bytes: [UInt8] in [
+            Array("plain/name".utf8), Array(Self.composed.utf8), [0x61, 0xFF, 0xC3], [0xEF, 0x9E, 0x80],
+        ] {
+            let held = ArchiveName.held(bytes)
+            #expect(ArchiveName.byteCount(held) == bytes.count)
+            #expect(ArchiveName.readable(held) == String(decoding: bytes, as: UTF8.self))
+        }
+        #expect(ArchiveName.held(Array(Self.composed.utf8)) != ArchiveName.held(Array(Self.decomposed.utf8)))
+    }
+}
