@@ -127,7 +127,10 @@ private struct Frame {
         case sequence([JSONValue])
         /// `index` finds a key's member in one step: a mapping of many keys
         /// would be quadratic through JSONObject's linear lookups.
-        case mapping(JSONObject, index: [String: Int], pendingKey: PendingKey?)
+        /// `index` finds a key's member by the key's bytes (`JSONMemberKey`),
+        /// as go-yaml tells Go strings apart: `String`'s `==` would take a
+        /// key spelled with `K` (U+212A, the Kelvin sign) for `K`.
+        case mapping(JSONObject, index: [JSONMemberKey: Int], pendingKey: PendingKey?)
     }
 
     var contents: Contents
@@ -150,7 +153,8 @@ private struct Anchored {
 private struct Builder {
     let limits: YAMLToJSON.Limits
     var stack: [Frame] = []
-    var anchors: [String: Anchored] = [:]
+    /// By the name's bytes, as go-yaml tells anchors apart.
+    var anchors: [JSONMemberKey: Anchored] = [:]
     var nodes = 0
     var bytes = 0
     /// Bytes aliases may still add (a small document cannot grow huge).
@@ -240,7 +244,9 @@ private struct Builder {
                 height: frame.height)
         case YAML_ALIAS_EVENT:
             let name = String(cString: event.data.alias.anchor)
-            guard let anchored = anchors[name] else { throw YAMLError(message: "unknown anchor '\(name)'") }
+            guard let anchored = anchors[JSONMemberKey(text: name)] else {
+                throw YAMLError(message: "unknown anchor '\(name)'")
+            }
             // The alias stands for a copy of everything the anchor holds.
             aliasAllowance -= anchored.bytes
             guard aliasAllowance >= 0 else {
@@ -289,11 +295,14 @@ private struct Builder {
 
     /// Sets `key` to `value` in a mapping: a repeated key keeps its place
     /// and takes the later value (go-yaml v2 sets a Go map's entry).
-    static func set(_ key: String, _ value: JSONValue, in object: inout JSONObject, index: inout [String: Int]) {
-        if let existing = index[key] {
+    static func set(
+        _ key: String, _ value: JSONValue, in object: inout JSONObject, index: inout [JSONMemberKey: Int]
+    ) {
+        let byBytes = JSONMemberKey(text: key)
+        if let existing = index[byBytes] {
             object.replaceValue(at: existing, with: value)
         } else {
-            index[key] = object.count
+            index[byBytes] = object.count
             object.append(key, value)
         }
     }
@@ -303,7 +312,7 @@ private struct Builder {
     /// ones after); a sequence of mappings is merged last first, so the
     /// first wins. An alias must stand for a mapping; anything else fails.
     static func merge(
-        _ value: JSONValue, viaAlias: Bool, into object: inout JSONObject, index: inout [String: Int]
+        _ value: JSONValue, viaAlias: Bool, into object: inout JSONObject, index: inout [JSONMemberKey: Int]
     ) throws(YAMLError) {
         let wantMap = YAMLError(message: "map merge requires map or sequence of maps as the value")
         switch value {
@@ -327,7 +336,7 @@ private struct Builder {
         _ value: JSONValue, anchor: String?, measured: (Int, Int)?, height: Int, viaAlias: Bool = false
     ) throws(YAMLError) {
         if let anchor, let (bytesAtStart, nodesAtStart) = measured {
-            anchors[anchor] = Anchored(
+            anchors[JSONMemberKey(text: anchor)] = Anchored(
                 value: value, bytes: bytes - bytesAtStart, nodes: nodes - nodesAtStart,
                 height: height)
         }

@@ -13,20 +13,22 @@ import TestFixtures
 @Suite struct YAMLGoParity {
     /// A value compared as a policy sees it: objects by key (the last of a
     /// repeated key, in any order), numbers by their float64 value (Go
-    /// writes `1.0` as `1`, and the server keeps a JSON file's text).
+    /// writes `1.0` as `1`, and the server keeps a JSON file's text); keys
+    /// and strings by their bytes, as Go compares them (`String`'s `==`
+    /// would equate canonically equivalent spellings).
     indirect enum Value: Equatable {
-        case null, bool(Bool), number(Double), string(String), array([Value]), object([String: Value])
+        case null, bool(Bool), number(Double), string([UInt8]), array([Value]), object([[UInt8]: Value])
 
         init(_ json: JSONValue) {
             switch json {
             case .null: self = .null
             case .bool(let b): self = .bool(b)
             case .number(let text): self = .number(Double(text) ?? .nan)
-            case .string(let s): self = .string(s)
+            case .string(let s): self = .string(Array(s.utf8))
             case .array(let elements): self = .array(elements.map(Value.init))
             case .object(let object):
-                var members: [String: Value] = [:]
-                for member in object.members { members[member.key] = Value(member.value) }
+                var members: [[UInt8]: Value] = [:]
+                for member in object.members { members[Array(member.key.utf8)] = Value(member.value) }
                 self = .object(members)
             case .encoded(let text): self = Value(text.value)
             }
@@ -71,6 +73,10 @@ import TestFixtures
         "a: !!timestamp 2001-12-14T21:59:43.10-05:00", "a: !!timestamp 2001-2-30", "a: !!timestamp 20011214",
         "a: !!float 12345678901234567890", "a: !foo 3", "a: !!int [1]", "a: {b: [c, d]}", "a: b: c", "- - - a",
         "a:\n- b\n- c",
+        // Keys and anchors told apart by their bytes: `K` and the Kelvin
+        // sign, `é` precomposed and with a combining accent.
+        "allowK: false\nallow\u{212A}: true", "caf\u{E9}: 1\ncafe\u{301}: 2", "a: &caf\u{E9} 1\nb: *cafe\u{301}",
+        "a: &caf\u{E9} 1\nb: *caf\u{E9}",
     ]
 
     @Test func craftedDocumentsConvertAsGoConvertsThem() async throws {
