@@ -94,7 +94,7 @@ package struct BlobFiles {
             guard entry.kind == .file, entry.size <= maxEntryBytes else { continue }
             files[entry.name] = try kept.read(tar, size: entry.size, maxEntryBytes: maxEntryBytes)
         }
-        try readRemembered.check()
+        try readRemembered.check(all: true)
     }
 
     /// Whether a symbolic link was asked for: its target is resolved among
@@ -131,7 +131,7 @@ package struct BlobFiles {
                 namespace.replace(path, with: standing)
             }
         }
-        try namespaceRemembered.check()
+        try namespaceRemembered.check(all: true)
     }
 
     /// After the first pass (and `readNamespace` when needed): looks up

@@ -172,8 +172,9 @@ package struct LayerFlattener {
             }
             written.append(item)
         }
-        try remembered.check()
+        try remembered.check(all: true)
         try settleLayer(written, markers: markers, replacesEntries: overlaps.found)
+        try remembered.check(all: true)
         depth += 1
     }
 

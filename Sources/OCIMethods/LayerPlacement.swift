@@ -82,33 +82,39 @@ struct LayerOverlaps {
 
     mutating func note(_ path: String, isDirectory: Bool) {
         guard !found else { return }
-        let hash = Self.hash(of: path.utf8)
+        // The path's hash and its directories', in one pass over its bytes
+        // (linear in its length, however many names deep it is): the
+        // process's seeded hash, so no archive can make two paths share
+        // one at will.
+        above.removeAll(keepingCapacity: true)
+        var text = path
+        let hash = text.withUTF8 { bytes in
+            var hasher = Hasher()
+            var start = 0
+            for index in bytes.indices where bytes[index] == UInt8(ascii: "/") {
+                hasher.combine(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[start..<index])))
+                let directory = hasher
+                above.append(directory.finalize())
+                hasher.combine(UInt8(ascii: "/"))
+                start = index + 1
+            }
+            hasher.combine(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[start...])))
+            return hasher.finalize()
+        }
         if !paths.insert(hash).inserted || (!isDirectory && directories.contains(hash)) {
             found = true
             paths = []
             directories = []
             return
         }
-        // The directories above, hashed as the bytes go by: linear in the
-        // path's length, however many names deep it is.
-        var running = Self.offsetBasis
-        for byte in path.utf8 {
-            if byte == UInt8(ascii: "/"), directories.insert(Int(bitPattern: UInt(running))).inserted {
-                remembered?.add(RememberedEntries.hashOverheadBytes)
-            }
-            running = Self.step(running, byte)
+        // Noted from the nearest up: a directory already noted has its own
+        // above it noted too, so most paths insert one hash or none.
+        for directory in above.reversed() {
+            guard directories.insert(directory).inserted else { break }
+            remembered?.add(RememberedEntries.hashOverheadBytes)
         }
     }
 
-    // FNV-1a over the path's bytes, so each directory's hash is the running
-    // hash at its `/`. Two paths that share one only cost the exact check.
-    private static let offsetBasis: UInt64 = 0xcbf2_9ce4_8422_2325
-
-    private static func step(_ hash: UInt64, _ byte: UInt8) -> UInt64 {
-        (hash ^ UInt64(byte)) &* 0x100_0000_01b3
-    }
-
-    private static func hash(of bytes: String.UTF8View) -> Int {
-        Int(bitPattern: UInt(bytes.reduce(offsetBasis, step)))
-    }
+    /// The hashes of one path's directories, kept for the next path.
+    private var above: [Int] = []
 }

@@ -15,7 +15,8 @@ import Synchronization
 /// `LayerOverlaps`) add to it as they grow, without failing; the readers
 /// check it at every entry (`count(nameBytes:)`) and after every
 /// structure's growth for one entry (`check()`), so it passes its bound
-/// by at most one entry's nodes before the call fails. One reader uses
+/// by at most one entry's nodes before the call fails, and the share by
+/// at most `shareStep` until the reader's last check (`check(all:)`). One reader uses
 /// it at a time (the reader moves between tasks as it reads layer after
 /// layer); its counts are atomic so that it is `Sendable`.
 final class RememberedEntries: Sendable {
@@ -60,9 +61,14 @@ final class RememberedEntries: Sendable {
         try check()
     }
 
+    /// What is taken from the share at once: an entry's few hundred bytes
+    /// each would make every entry an update of the budget every call shares.
+    static let shareStep = 64 << 10
+
     /// Fails past the bound, or past what the memory budget has (never an
-    /// entry left out); else takes what was added since from the share.
-    func check() throws(ArchiveError) {
+    /// entry left out); else takes what was added since from the share,
+    /// once it is `shareStep` or more, or when `all`.
+    func check(all: Bool = false) throws(ArchiveError) {
         let bytes = self.bytes
         guard bytes <= limit else {
             throw ArchiveError(
@@ -70,7 +76,7 @@ final class RememberedEntries: Sendable {
                 message: "\(holder) more entries than the \(limit) bytes kept for them allow")
         }
         let alreadyTaken = taken.load(ordering: .relaxed)
-        guard bytes > alreadyTaken else { return }
+        guard bytes - alreadyTaken >= (all ? 1 : Self.shareStep) else { return }
         if let share, let refusal = share.refusal(taking: bytes - alreadyTaken) { throw refusal }
         taken.store(bytes, ordering: .relaxed)
     }
