@@ -40,6 +40,7 @@ public enum GoReaders {
     /// and with every layer unpacked in one directory (its native one);
     /// each nil with its error when unpacking failed.
     public struct Unpacked: Decodable, Sendable {
+        /// Keyed by each name's bytes in hex (`files(_:)` reads them).
         public let overlay: [String: String]?
         public let overlayError: String?
         public let native: [String: String]?
@@ -47,6 +48,19 @@ public enum GoReaders {
         /// Whether both ways unpack the same tree: the same names, kinds,
         /// links' targets and files' contents.
         public let same: Bool
+
+        /// Files keyed by their names' bytes (`overlay` or `native`).
+        public static func files(_ hexKeyed: [String: String]) -> [[UInt8]: String] {
+            var files: [[UInt8]: String] = [:]
+            for (key, value) in hexKeyed {
+                let digits = Array(key.utf8)
+                let bytes = stride(from: 0, to: digits.count - 1, by: 2).map { index -> UInt8 in
+                    UInt8(String(decoding: digits[index..<index + 2], as: UTF8.self), radix: 16) ?? 0
+                }
+                files[bytes] = value
+            }
+            return files
+        }
     }
 
     /// containerd's unpacking of each image: `directories` asked for, and

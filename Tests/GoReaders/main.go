@@ -95,6 +95,8 @@ func convertYAML(text []byte) interface{} {
 // the layers, each unpacked on its own; the same as one directory shows
 // with every layer unpacked in it (the native snapshotter); and the error
 // each met.
+// Files are keyed by their names' bytes in hex: JSON text would turn
+// bytes that are not UTF-8 into U+FFFD.
 type unpacked struct {
 	Overlay      map[string]string `json:"overlay"`
 	OverlayError string            `json:"overlayError,omitempty"`
@@ -267,7 +269,9 @@ func wantedFiles(root string, directories []string) map[string]string {
 			if directory != "." {
 				key = directory + "/" + name
 			}
-			file, err := open(key, unix.O_RDONLY)
+			path := key
+			key = hex.EncodeToString([]byte(key))
+			file, err := open(path, unix.O_RDONLY)
 			if err != nil {
 				continue
 			}

@@ -19,10 +19,36 @@ import TestFixtures
 /// where a process cannot read the file either (a loop of links), and on a
 /// hard link to no file where containerd shows no file by that name.
 @Suite struct LayersUnpackParity {
-    static let directories = ["etc", "usr/lib", "lib", "a", "a/b", "usr/lib/sub"]
-    static let files = [
-        "etc/x.yaml", "etc/y.json", "usr/lib/p.json", "lib/p.json", "a/q.yaml", "a/b/q.yaml", "usr/lib/sub/r.yaml",
-    ]
+    /// The names a draw picks from.
+    struct Names: Sendable {
+        let directories: [String]
+        let files: [String]
+        let targets: [String]
+    }
+
+    static let plain = Names(
+        directories: ["etc", "usr/lib", "lib", "a", "a/b", "usr/lib/sub"],
+        files: [
+            "etc/x.yaml", "etc/y.json", "usr/lib/p.json", "lib/p.json", "a/q.yaml", "a/b/q.yaml", "usr/lib/sub/r.yaml",
+        ],
+        targets: [
+            "usr/lib", "/usr/lib", "../usr/lib", "etc", "/etc", "a/b", "b", "..", "x.yaml", "p.json", "q.yaml",
+            "/etc/x.yaml", "../etc/y.json", "lib", "/a", "missing", "a/../etc", "b/../../lib", "/", "./x.yaml",
+            "../../../usr/lib/p.json",
+        ])
+
+    /// Names a runtime tells apart by their bytes and text does not: `é`
+    /// precomposed and with a combining accent, `K` and the Kelvin sign.
+    static let unicode = Names(
+        directories: ["etc", "caf\u{E9}", "cafe\u{301}", "K", "\u{212A}"],
+        files: [
+            "etc/caf\u{E9}.yaml", "etc/cafe\u{301}.yaml", "etc/K.yaml", "etc/\u{212A}.yaml", "caf\u{E9}/p.yaml",
+            "cafe\u{301}/p.yaml", "K/p.json", "\u{212A}/p.json",
+        ],
+        targets: [
+            "caf\u{E9}.yaml", "cafe\u{301}.yaml", "/caf\u{E9}", "/cafe\u{301}", "../K", "../\u{212A}", "K.yaml",
+            "\u{212A}.yaml", "/etc", "p.yaml",
+        ])
 
     /// `name` as an entry may spell it: mostly as it is, else with `./`,
     /// a leading `/` or a doubled `/` (each entry's name is cleaned).
@@ -34,11 +60,6 @@ import TestFixtures
         default: return name
         }
     }
-    static let targets = [
-        "usr/lib", "/usr/lib", "../usr/lib", "etc", "/etc", "a/b", "b", "..", "x.yaml", "p.json", "q.yaml",
-        "/etc/x.yaml", "../etc/y.json", "lib", "/a", "missing", "a/../etc", "b/../../lib", "/", "./x.yaml",
-        "../../../usr/lib/p.json",
-    ]
     /// How many images a run draws, and from which seed: the defaults,
     /// unless `OCIRPC_PARITY_DRAWS` and `OCIRPC_PARITY_SEED` say otherwise
     /// (for a longer search by hand).
@@ -52,8 +73,10 @@ import TestFixtures
 
     /// One layer of `count` entries, and what it holds, in words.
     static func layer(
-        _ random: inout SeededGenerator, entries count: Int, serial: inout Int, markers: Bool = true
+        _ random: inout SeededGenerator, entries count: Int, serial: inout Int, markers: Bool = true,
+        from drawn: Names = plain
     ) -> (layer: TarBuilder, description: String) {
+        let (directories, files, targets) = (drawn.directories, drawn.files, drawn.targets)
         var layer = TarBuilder()
         var description: [String] = []
         let names = directories + files
@@ -95,6 +118,13 @@ import TestFixtures
         return (layer, description.joined(separator: ", "))
     }
 
+    /// An answer's files keyed by their names' bytes, each file's JSON text.
+    static func byBytes(_ answer: JSONValue) -> [[UInt8]: String] {
+        var files: [[UInt8]: String] = [:]
+        for member in answer.objectValue?.members ?? [] { files[Array(member.key.utf8)] = member.value.jsonText }
+        return files
+    }
+
     /// What one run of a comparison found.
     struct Outcome: Sendable {
         var count = 0
@@ -110,7 +140,7 @@ import TestFixtures
     // deadlines.
 
     @Test func theFilesShownAreTheOnesContainerdUnpacks() async throws {
-        let outcome = try await onThreadOfItsOwn { Result { try Self.compareImages() } }.get()
+        let outcome = try await onThreadOfItsOwn { Result { try Self.compareImages(Self.plain) } }.get()
         #expect(outcome.mismatches.isEmpty, "\(outcome.mismatches.joined(separator: "\n"))")
         // Failing closed where both agree is allowed, rarely (0-2 in 10,000
         // draws under each of seeds 7, 11, 23 and 31; none under the default).
@@ -119,8 +149,21 @@ import TestFixtures
         #expect(outcome.compared > 500 && outcome.ambiguous > 0)
     }
 
-    static func compareImages() throws -> Outcome {
-        let (count, seed) = Self.draws(1_500, seed: 0x0C1_2026)
+    /// Names that differ only in their bytes, on images drawn as above.
+    @Test func namesThatDifferOnlyInTheirBytesAreTheFilesContainerdUnpacks() async throws {
+        let outcome = try await onThreadOfItsOwn {
+            Result { try Self.compareImages(Self.unicode, count: 600, seed: 0x0C1_2027) }
+        }.get()
+        #expect(outcome.mismatches.isEmpty, "\(outcome.mismatches.joined(separator: "\n"))")
+        #expect(outcome.conservative.count * 500 <= outcome.count, "\(outcome.conservative.joined(separator: "\n"))")
+        #expect(outcome.compared > 200)
+    }
+
+    static func compareImages(_ names: Names, count defaultCount: Int = 1_500, seed defaultSeed: UInt64 = 0x0C1_2026)
+        throws -> Outcome
+    {
+        let directories = names.directories
+        let (count, seed) = Self.draws(defaultCount, seed: defaultSeed)
         var random = SeededGenerator(seed: seed)
         var serial = 0
         var images: [[(layer: TarBuilder, description: String)]] = []
@@ -128,10 +171,10 @@ import TestFixtures
             let layers = Int.random(in: 1...3, using: &random)
             images.append(
                 (0..<layers).map { _ in
-                    Self.layer(&random, entries: Int.random(in: 2...10, using: &random), serial: &serial)
+                    Self.layer(&random, entries: Int.random(in: 2...10, using: &random), serial: &serial, from: names)
                 })
         }
-        let theirs = try GoReaders.unpack(images.map { (Self.directories, $0.map(\.layer.archive)) })
+        let theirs = try GoReaders.unpack(images.map { (directories, $0.map(\.layer.archive)) })
         var compared = 0
         var ambiguous = 0
         var unpackable = 0
@@ -146,13 +189,13 @@ import TestFixtures
                 unpackable += 1
                 continue
             }
-            let expected = try overlay.mapValues { try JSONParser.parse($0).jsonText }
+            // Keyed by the names' bytes, as a runtime tells names apart.
+            let expected = try GoReaders.Unpacked.files(overlay).mapValues { try JSONParser.parse($0).jsonText }
             do {
                 let ours = try LayerFlattener.files(
-                    ofLayers: image.reversed().map(\.archive), paths: Self.directories, maxEntryBytes: 1 << 20
+                    ofLayers: image.reversed().map(\.archive), paths: directories, maxEntryBytes: 1 << 20
                 ).files
-                var shown: [String: String] = [:]
-                for key in ours.objectValue?.keys ?? [] { shown[key] = ours[key]?.jsonText }
+                let shown = Self.byBytes(ours)
                 if shown != expected { mismatches.append("\(layers): shown \(ours.jsonText), containerd \(overlay)") }
                 compared += 1
             } catch let error as ArchiveError
@@ -179,7 +222,8 @@ import TestFixtures
             } catch let error as ArchiveError where error.message.contains("which is not a file where the layers") {
                 // A hard link to what is no file for the call: a whiteout's
                 // device in the layer, which overlayfs reads as a whiteout.
-                if overlay.keys.contains(where: { error.message.hasPrefix($0 + " ") }) {
+                if expected.keys.contains(where: { error.message.hasPrefix(String(decoding: $0, as: UTF8.self) + " ") })
+                {
                     mismatches.append("\(layers): \(error), containerd \(overlay)")
                 }
                 failedClosed += 1
@@ -214,7 +258,7 @@ import TestFixtures
         let drawn = (0..<count).map { _ in
             Self.layer(&random, entries: Int.random(in: 2...12, using: &random), serial: &serial, markers: false)
         }
-        let theirs = try GoReaders.unpack(drawn.map { (Self.directories, [$0.layer.archive]) })
+        let theirs = try GoReaders.unpack(drawn.map { (Self.plain.directories, [$0.layer.archive]) })
         var compared = 0
         var loops = 0
         var unpackable = 0
@@ -225,16 +269,16 @@ import TestFixtures
                 continue
             }
             // Only names the archive holds an entry of are shown.
-            var named = Set<String>()
+            var named = Set<[UInt8]>()
             let tar = TarReader(MemoryByteStream(archive.archive))
-            while let entry = try tar.next() { named.insert(entry.name) }
-            let expected = try native.filter { named.contains($0.key) }.mapValues { try JSONParser.parse($0).jsonText }
+            while let entry = try tar.next() { named.insert(Array(ArchiveName.readable(entry.name).utf8)) }
+            let expected = try GoReaders.Unpacked.files(native).filter { named.contains($0.key) }.mapValues {
+                try JSONParser.parse($0).jsonText
+            }
             do {
                 let ours = try BlobFiles.files(
-                    ofArchive: archive.archive, paths: Set(Self.files), maxEntryBytes: 1 << 20)
-                var shown: [String: String] = [:]
-                for key in ours.objectValue?.keys ?? [] { shown[key] = ours[key]?.jsonText }
-                if shown != expected {
+                    ofArchive: archive.archive, paths: Set(Self.plain.files), maxEntryBytes: 1 << 20)
+                if Self.byBytes(ours) != expected {
                     mismatches.append("[\(description)]: shown \(ours.jsonText), containerd \(native)")
                 }
                 compared += 1
