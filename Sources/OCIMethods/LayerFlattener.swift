@@ -116,6 +116,8 @@ package struct LayerFlattener {
         var written: [Written] = []
         var placement = LayerPlacement(countingInto: remembered, walking: budget)
         var overlaps = LayerOverlaps(countingInto: remembered)
+        // The layers above do not change while this one is read.
+        var lastDirectory: (directory: Substring, standing: PathTrie.DirectoryStanding)?
         var index = -1
         while let entry = try tar.next() {
             index += 1
@@ -146,7 +148,7 @@ package struct LayerFlattener {
             }
             placement.record(path, PathTrie.Standing(entry.kind, target: target))
             overlaps.note(path, isDirectory: entry.kind == .directory)
-            let hiddenAbove = decided.hiding(path)
+            let hiddenAbove = decided.hiding(path, after: &lastDirectory)
             let wanted = hiddenAbove == .none && isWanted(path)
             var item = Written(
                 path: path, index: index, kind: entry.kind, hiddenAbove: hiddenAbove, isWanted: wanted,

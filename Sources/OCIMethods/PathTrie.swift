@@ -194,6 +194,58 @@ struct PathTrie {
         return marks[node].contains(.parent) ? .directoryWithoutEntry : .none
     }
 
+    /// How the layers above stand on a directory, for `hiding(_:after:)`.
+    enum DirectoryStanding {
+        /// They hold nothing on the way there: nothing under it is hidden.
+        case absent
+        /// They hide it wholly, and everything under it.
+        case hidden
+        /// Its node, reached through directories that hide nothing under them.
+        case node(Int)
+    }
+
+    /// How the layers above stand on `directory` (cleaned; `.` the root).
+    func standing(ofDirectory directory: Substring) -> DirectoryStanding {
+        if marks[0].contains(.opaque) { return .hidden }
+        var node = 0
+        guard directory != "." else { return .node(node) }
+        for component in Self.components(directory) {
+            guard let child = children[node][component] else { return .absent }
+            node = child
+            if !marks[node].isDisjoint(with: [.deleted, .opaque, .notDirectory]) { return .hidden }
+        }
+        return .node(node)
+    }
+
+    /// How the layers above hide `path`, the directory it is in found
+    /// through `last` when it is the one `last` holds (a layer's entries
+    /// come directory by directory, so most are): the same as
+    /// `hiding(_:)`, without walking from the root for each entry. Valid
+    /// while the trie does not change.
+    func hiding(_ path: String, after last: inout (directory: Substring, standing: DirectoryStanding)?) -> Hiding {
+        let utf8 = path.utf8
+        let slash = utf8.lastIndex(of: UInt8(ascii: "/"))
+        let directory = slash.map { path[..<$0] } ?? "."
+        let name = slash.map { path[utf8.index(after: $0)...] } ?? path[...]
+        let standing: DirectoryStanding
+        if let last, last.directory.utf8.elementsEqual(directory.utf8) {
+            standing = last.standing
+        } else {
+            standing = self.standing(ofDirectory: directory)
+            last = (directory, standing)
+        }
+        switch standing {
+        case .absent: return .none
+        case .hidden: return .wholly
+        case .node(let parent):
+            guard !name.isEmpty else { return hiding(path) }
+            guard let node = children[parent][name] else { return .none }
+            if !marks[node].isDisjoint(with: [.deleted, .notDirectory]) { return .wholly }
+            if marks[node].contains(.seen) { return .directory }
+            return marks[node].contains(.parent) ? .directoryWithoutEntry : .none
+        }
+    }
+
     /// The `/`-separated components of `path`, found on its UTF-8 bytes.
     static func components(_ path: String) -> [Substring] { components(path[...]) }
 
