@@ -222,8 +222,9 @@ import TestFixtures
             } catch let error as ArchiveError where error.message.contains("which is not a file where the layers") {
                 // A hard link to what is no file for the call: a whiteout's
                 // device in the layer, which overlayfs reads as a whiteout.
-                if expected.keys.contains(where: { error.message.hasPrefix(String(decoding: $0, as: UTF8.self) + " ") })
-                {
+                // By bytes: `hasPrefix` on text would take `K` for the Kelvin sign.
+                let message = Array(ArchiveName.readable(error.message).utf8)
+                if expected.keys.contains(where: { message.starts(with: $0 + [UInt8(ascii: " ")]) }) {
                     mismatches.append("\(layers): \(error), containerd \(overlay)")
                 }
                 failedClosed += 1
