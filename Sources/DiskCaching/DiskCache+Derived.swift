@@ -14,8 +14,11 @@ extension DiskCache {
     /// (`ManifestTypeCheck`), both read tar and convert YAML as Go does;
     /// a result of "1" may come from a manifest, a layer or a file read
     /// otherwise. "3": `image_files` and `blob_files` follow links to the
-    /// files they lead to, where "2" left them out.
-    static let derivedFormat = "3"
+    /// files they lead to, where "2" left them out. "4": layers unpacked as
+    /// runtimes unpack them (entries written through their own layer's
+    /// links), names told apart by their bytes (a whiteout of one spelling
+    /// of `café` hid the other in "3"), YAML keys too.
+    static let derivedFormat = "4"
 
     /// A result derived from content (`parsed_blob`, `blob_files`,
     /// `image_files`) under `kind` and `key` (which names the repository,

@@ -190,9 +190,11 @@ struct MethodTable: Sendable {
 
     /// The paths asked for, as a cache key part: their sorted set as a JSON
     /// array, so no two different sets share a key (paths may hold any
-    /// character, separators included).
+    /// character, separators included). Told apart and sorted by their
+    /// bytes (`ArchiveName`), as the methods tell them apart: a set of
+    /// `café` spelled two ways is two paths.
     static func pathsKey(_ paths: [String]) -> String {
-        JSONValue.array(Set(paths).sorted().map { .string($0) }).jsonText
+        JSONValue.array(Set(paths.map(ArchiveName.held)).sorted().map { .string(ArchiveName.readable($0)) }).jsonText
     }
 
     /// Reads the blob's tar, again for links (`BlobFiles`).

@@ -96,6 +96,19 @@ import TestFixtures
         #expect(Self.members(answer).map(\.0) == [Array("CAF\u{C9}/c.yaml".utf8), Array("caf\u{E9}/a.yaml".utf8)])
     }
 
+    /// The paths of a call, as the key its answer is kept by: two
+    /// spellings are two paths, so a call asking for one never gets the
+    /// answer kept for both.
+    @Test func pathsAskedForAreKeyedByTheirBytes() {
+        // By bytes: `==` on text would equate the two spellings in either order.
+        #expect(
+            Array(MethodTable.pathsKey(["caf\u{E9}", "cafe\u{301}"]).utf8)
+                == Array("[\"cafe\u{301}\",\"caf\u{E9}\"]".utf8))
+        #expect(Array(MethodTable.pathsKey(["caf\u{E9}", "caf\u{E9}"]).utf8) == Array("[\"caf\u{E9}\"]".utf8))
+        #expect(
+            Array(MethodTable.pathsKey(["caf\u{E9}"]).utf8) != Array(MethodTable.pathsKey(["cafe\u{301}"]).utf8))
+    }
+
     @Test func heldNamesKeepTheirBytesAndReadAsUTF8() {
         for bytes: [UInt8] in [
             Array("plain/name".utf8), Array(Self.composed.utf8), [0x61, 0xFF, 0xC3], [0xEF, 0x9E, 0x80],
