@@ -152,11 +152,11 @@ import TestFixtures
     /// Names that differ only in their bytes, on images drawn as above.
     @Test func namesThatDifferOnlyInTheirBytesAreTheFilesContainerdUnpacks() async throws {
         let outcome = try await onThreadOfItsOwn {
-            Result { try Self.compareImages(Self.unicode, count: 600, seed: 0x0C1_2027) }
+            Result { try Self.compareImages(Self.unicode, count: 300, seed: 0x0C1_2027) }
         }.get()
         #expect(outcome.mismatches.isEmpty, "\(outcome.mismatches.joined(separator: "\n"))")
-        #expect(outcome.conservative.count * 500 <= outcome.count, "\(outcome.conservative.joined(separator: "\n"))")
-        #expect(outcome.compared > 200)
+        #expect(outcome.conservative.count * 100 <= outcome.count, "\(outcome.conservative.joined(separator: "\n"))")
+        #expect(outcome.compared > 100)
     }
 
     static func compareImages(_ names: Names, count defaultCount: Int = 1_500, seed defaultSeed: UInt64 = 0x0C1_2026)

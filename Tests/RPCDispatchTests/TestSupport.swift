@@ -18,8 +18,11 @@ final class CollectingSink: MessageSink {
 
     var all: [JSONValue] { messages.withLock { $0 } }
 
-    /// Waits (up to `seconds`) until at least `count` messages arrived.
-    func waitFor(_ count: Int, seconds: Double = 10) async -> [JSONValue] {
+    /// Waits for `count` messages, at most `seconds`: long, since it
+    /// returns as soon as they are in, and the whole suite running at once
+    /// (the parity tests' Go programs among it) can hold a message back for
+    /// seconds.
+    func waitFor(_ count: Int, seconds: Double = 30) async -> [JSONValue] {
         let deadline = ContinuousClock.now + .seconds(seconds)
         while ContinuousClock.now < deadline {
             let current = all
