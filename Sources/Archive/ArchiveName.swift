@@ -18,7 +18,8 @@ public enum ArchiveName {
         if bytes.allSatisfy({ $0 < 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
         var text = String.UnicodeScalarView()
         for byte in bytes {
-            text.append(Unicode.Scalar(byte < 0x80 ? UInt32(byte) : base + UInt32(byte))!)
+            // U+F780-U+F7FF are scalars; the fallback is never taken.
+            text.append(byte < 0x80 ? Unicode.Scalar(byte) : Unicode.Scalar(base + UInt32(byte)) ?? "\u{FFFD}")
         }
         return String(text)
     }

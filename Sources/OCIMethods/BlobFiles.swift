@@ -35,12 +35,11 @@ package struct BlobFiles {
     /// read as the kernel resolves it, and the two can differ (a link to
     /// `b/../etc` where `b` is missing).
     private var writesThroughLinks = false
-    /// What each pass remembers of the archive's entries (the first: the
+    /// What the passes remember of the archive's entries (the first: the
     /// hashes of their paths and its links; `readNamespace`: its
-    /// namespace), counted as `image_files` counts what it remembers of
-    /// layers, and bounded the same way.
-    private let readRemembered: RememberedEntries
-    private let namespaceRemembered: RememberedEntries
+    /// namespace), together, counted as `image_files` counts what it
+    /// remembers of layers, and bounded the same way.
+    private let remembered: RememberedEntries
     private var follower: LinkFollower
     /// What the call may walk resolving paths through links.
     private let budget = LinkWalkBudget()
@@ -52,10 +51,9 @@ package struct BlobFiles {
         // Held as the archive's names are held (`ArchiveName`): by their bytes.
         self.paths = Set(paths.map(ArchiveName.held))
         self.maxEntryBytes = maxEntryBytes
-        readRemembered = RememberedEntries(of: "the archive holds", limit: maxTrackedBytes)
-        namespaceRemembered = RememberedEntries(of: "the archive holds", limit: maxTrackedBytes)
-        namespace = PathTrie(countingInto: namespaceRemembered)
-        overlaps = LayerOverlaps(countingInto: readRemembered)
+        remembered = RememberedEntries(of: "the archive holds", limit: maxTrackedBytes)
+        namespace = PathTrie(countingInto: remembered)
+        overlaps = LayerOverlaps(countingInto: remembered)
         follower = LinkFollower(walking: budget)
         kept = FileContent.Kept(limit: maxKeptBytes)
     }
@@ -63,11 +61,11 @@ package struct BlobFiles {
     /// The first pass: the files asked for, and the links among them.
     mutating func read(_ tar: TarReader) throws {
         var index = -1
-        var placement = LayerPlacement(countingInto: readRemembered, walking: budget)
+        var placement = LayerPlacement(countingInto: remembered, walking: budget)
         while let entry = try tar.next() {
             index += 1
             let name = ArchivePath.clean(entry.name)
-            try readRemembered.count(nameBytes: name.utf8.count + entry.linkName.utf8.count)
+            try remembered.count(nameBytes: name.utf8.count + entry.linkName.utf8.count)
             let path = name == "." ? name : try placement.place(name)
             defer {
                 if name != "." {
@@ -94,7 +92,7 @@ package struct BlobFiles {
             guard entry.kind == .file, entry.size <= maxEntryBytes else { continue }
             files[entry.name] = try kept.read(tar, size: entry.size, maxEntryBytes: maxEntryBytes)
         }
-        try readRemembered.check(all: true)
+        try remembered.check(all: true)
     }
 
     /// Whether a symbolic link was asked for: its target is resolved among
@@ -118,7 +116,7 @@ package struct BlobFiles {
         while let entry = try tar.next() {
             let name = ArchivePath.clean(entry.name)
             guard name != "." else { continue }
-            try namespaceRemembered.count(nameBytes: name.utf8.count + entry.linkName.utf8.count)
+            try remembered.count(nameBytes: name.utf8.count + entry.linkName.utf8.count)
             let path = try placement.place(name)
             let standing = PathTrie.Standing(entry)
             placement.record(path, standing)
@@ -131,7 +129,7 @@ package struct BlobFiles {
                 namespace.replace(path, with: standing)
             }
         }
-        try namespaceRemembered.check(all: true)
+        try remembered.check(all: true)
     }
 
     /// After the first pass (and `readNamespace` when needed): looks up

@@ -44,15 +44,15 @@ package struct LayerFlattener {
     /// Whether the first pass keeps what stands at those paths (off, every
     /// link takes a pass: what the tests and the fuzzer compare with).
     private let keepsLinkTargets: Bool
-    /// Paths whose lower layers runtimes stack differently, and why (see
+    /// Paths whose lower layers runtimes stack differently (see
     /// `checkUnambiguous`): a layer both whited out and holds as a
     /// directory, put what is not a directory and then a directory at, or
-    /// made opaque at its root. Read as an overlay reads them.
-    private var ambiguous: [String: String] = [:]
-    /// The same paths, marked `seen`, so that finding the one a path is
-    /// under is one walk down the path (not a lookup of each ancestor,
-    /// which hashes each anew: quadratic in a path's length).
+    /// made opaque at its root. Read as an overlay reads them. Marked
+    /// `seen` in a trie, so that finding the one a path is under is one
+    /// walk down the path (a lookup of each ancestor hashes each anew:
+    /// quadratic in a path's length); why, by node.
     private var ambiguousPaths: PathTrie
+    private var ambiguous: [Int: String] = [:]
     /// Layers applied so far: the next one's depth.
     private var depth = 0
     /// What the files kept hold in memory, bounded.
@@ -193,8 +193,10 @@ package struct LayerFlattener {
         // What this layer makes ambiguous bears on the layers below it only.
         var ambiguousHere: [String: String] = [:]
         defer {
-            ambiguous.merge(ambiguousHere) { earlier, _ in earlier }
-            for path in ambiguousHere.keys { ambiguousPaths.insert(path, .seen) }
+            for (path, why) in ambiguousHere {
+                ambiguousPaths.insert(path, .seen)
+                if let node = ambiguousPaths.node(at: path), ambiguous[node] == nil { ambiguous[node] = why }
+            }
         }
         var nextMarker = markers.count - 1
         var unpacked = PathTrie(countingInto: remembered)
@@ -348,14 +350,14 @@ package struct LayerFlattener {
     private func ambiguity(of path: String) -> (at: String, why: String)? {
         guard !ambiguous.isEmpty else { return nil }
         var node = PathTrie.root
-        var deepest: Substring? = ambiguousPaths.marks(node).contains(.seen) ? "." : nil
+        var deepest: (at: Substring, node: Int)? = ambiguous[node] != nil ? (".", node) : nil
         for name in PathTrie.components(path) {
             guard let child = ambiguousPaths.child(node, name) else { break }
             node = child
-            if ambiguousPaths.marks(node).contains(.seen) { deepest = path[..<name.endIndex] }
+            if ambiguous[node] != nil { deepest = (path[..<name.endIndex], node) }
         }
-        guard let deepest, let why = ambiguous[String(deepest)] else { return nil }
-        return (String(deepest), why)
+        guard let deepest, let why = ambiguous[deepest.node] else { return nil }
+        return (String(deepest.at), why)
     }
 
     /// Fails on a file or link, shown, at or under a path a layer above

@@ -23,9 +23,6 @@ final class LinkWalkBudget: Sendable {
 
     init(limit: Int = LinkWalkBudget.maxSteps) { self.limit = limit }
 
-    /// Names walked so far.
-    var steps: Int { spent.load(ordering: .relaxed) }
-
     /// Takes `steps` more names, or fails past the limit.
     func spend(_ steps: Int) throws(ArchiveError) {
         guard spent.add(steps, ordering: .relaxed).newValue <= limit else {

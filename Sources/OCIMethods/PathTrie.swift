@@ -55,9 +55,6 @@ struct PathTrie {
     /// An empty trie, its nodes counted into `remembered`.
     init(countingInto remembered: RememberedEntries? = nil) { self.remembered = remembered }
 
-    /// How many nodes it has, the root included.
-    var nodeCount: Int { children.count }
-
     /// The directory of the path found or made last, and its node: a
     /// layer's entries come directory by directory, so the next path is
     /// most often in the same one, found without walking from the root

@@ -16,9 +16,10 @@ import Synchronization
 /// check it at every entry (`count(nameBytes:)`) and after every
 /// structure's growth for one entry (`check()`), so it passes its bound
 /// by at most one entry's nodes before the call fails, and the share by
-/// at most `shareStep` until the reader's last check (`check(all:)`). One reader uses
-/// it at a time (the reader moves between tasks as it reads layer after
-/// layer); its counts are atomic so that it is `Sendable`.
+/// at most `shareStep` until the reader's last check (`check(all:)`).
+/// One reader uses it at a time (the reader moves between tasks as it
+/// reads layer after layer); its counts are atomic so that it is
+/// `Sendable`.
 final class RememberedEntries: Sendable {
     /// What one call may remember, at most.
     static let maxBytes = 512 << 20
