@@ -48,15 +48,21 @@ public enum ArchiveName {
         else {
             return text
         }
+        return String(decoding: bytes(of: text), as: UTF8.self)
+    }
+
+    /// The bytes a held name stands for (text that holds no name's byte:
+    /// its UTF-8).
+    public static func bytes(of name: String) -> [UInt8] {
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(text.utf8.count)
-        for scalar in text.unicodeScalars {
+        bytes.reserveCapacity(name.utf8.count)
+        for scalar in name.unicodeScalars {
             if scalar.value >= base + 0x80 && scalar.value <= base + 0xFF {
                 bytes.append(UInt8(scalar.value - base))
             } else {
                 bytes.append(contentsOf: String(scalar).utf8)
             }
         }
-        return String(decoding: bytes, as: UTF8.self)
+        return bytes
     }
 }

@@ -17,8 +17,10 @@ extension DiskCache {
     /// files they lead to, where "2" left them out. "4": layers unpacked as
     /// runtimes unpack them (entries written through their own layer's
     /// links), names told apart by their bytes (a whiteout of one spelling
-    /// of `café` hid the other in "3"), YAML keys too.
-    static let derivedFormat = "4"
+    /// of `café` hid the other in "3"), YAML keys too. "5": two files
+    /// whose names are written alike (they differ only where they are not
+    /// UTF-8) fail `image_files`, where "4" wrote one key twice.
+    static let derivedFormat = "5"
 
     /// A result derived from content (`parsed_blob`, `blob_files`,
     /// `image_files`) under `kind` and `key` (which names the repository,

@@ -78,11 +78,41 @@ package struct LayerFlattener {
 
     /// The files found so far, by cleaned entry name (sorted, as Go writes a
     /// map), those found through links included.
-    var result: JSONValue {
+    ///
+    /// Sorted as held (by their bytes, as Go sorts a map), written as read.
+    /// Two names that differ only where they are not UTF-8 (or one with
+    /// invalid bytes and one with U+FFFD there) are written alike: as two
+    /// equal keys, a client keeps one file and drops the other, which the
+    /// container still has (and a policy over every file never sees). That
+    /// fails the call (`corrupt_archive`) rather than answer one of them.
+    func result() throws -> JSONValue {
         let all = files.merging(follower.files) { own, _ in own }
-        // Sorted as held (by their bytes, as Go sorts a map), written as read.
-        return .object(
-            JSONObject(all.keys.sorted().map { JSONObject.Member(key: ArchiveName.readable($0), value: all[$0]!) }))
+        var members: [JSONObject.Member] = []
+        members.reserveCapacity(all.count)
+        // Only a name written with U+FFFD can be written like another.
+        var replaced: [[UInt8]: String] = [:]
+        for name in all.keys.sorted() {
+            let shown = ArchiveName.readable(name)
+            if !shown.utf8.allSatisfy({ $0 < 0x80 }), shown.unicodeScalars.contains("\u{FFFD}") {
+                if let other = replaced.updateValue(name, forKey: Array(shown.utf8)) {
+                    throw ArchiveError.corrupt(
+                        "\(shown.prefix(256)) names two files (bytes \(Self.hex(other)) and \(Self.hex(name))): names are written with U+FFFD for bytes that are not UTF-8, and two files of one name cannot be told apart"
+                    )
+                }
+            }
+            members.append(JSONObject.Member(key: shown, value: all[name]!))
+        }
+        return .object(JSONObject(members))
+    }
+
+    /// A held name's bytes in hex, at most 256 of them.
+    private static func hex(_ name: String) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        return String(
+            decoding: ArchiveName.bytes(of: name).prefix(256).flatMap {
+                [digits[Int($0 >> 4)], digits[Int($0 & 0xF)]]
+            },
+            as: UTF8.self)
     }
 
     /// One entry of the layer being read, where unpacking the layer writes it.
@@ -441,7 +471,7 @@ package struct LayerFlattener {
             }
             try flattener.finishPass()
         }
-        return (flattener.result, passes, layersReread)
+        return (try flattener.result(), passes, layersReread)
     }
 
     private func isWanted(_ name: String) -> Bool { isWanted(name, directory: ArchivePath.directory(name)) }

@@ -256,7 +256,7 @@ struct MethodTable: Sendable {
             }
             try flattener.finishPass()
         }
-        return flattener.result
+        return try flattener.result()
     }
 
     /// A method taking a ref first: parses it (`invalid_reference`) and maps

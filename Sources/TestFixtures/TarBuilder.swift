@@ -7,9 +7,13 @@ public struct TarBuilder {
 
     public private(set) var bytes: [UInt8] = []
     private let longNames: LongNames
+    private let nameBytes: @Sendable (String) -> [UInt8]
 
-    public init(longNames: LongNames = .pax) {
+    /// `nameBytes`: the bytes each entry's name and link target are written
+    /// as (their UTF-8, unless a test writes names that are not UTF-8).
+    public init(longNames: LongNames = .pax, nameBytes: @escaping @Sendable (String) -> [UInt8] = { Array($0.utf8) }) {
         self.longNames = longNames
+        self.nameBytes = nameBytes
     }
 
     /// Adds a regular file.
@@ -75,22 +79,23 @@ public struct TarBuilder {
     /// The archive with its two closing zero blocks.
     public var archive: [UInt8] { bytes + [UInt8](repeating: 0, count: 1024) }
 
-    private mutating func entry(_ name: String, type: Character, contents: [UInt8], linkName: String = "") {
+    private mutating func entry(_ text: String, type: Character, contents: [UInt8], linkName: String = "") {
+        let name = nameBytes(text)
         var headerName = name
-        if name.utf8.count > 100 {
+        if name.count > 100 {
             switch longNames {
             case .pax:
-                var record = " path=\(name)\n"
-                var length = record.utf8.count + 1
-                while String(length).utf8.count + record.utf8.count != length { length += 1 }
-                record = "\(length)" + record
-                append(header("PaxHeaders/x", type: "x", size: record.utf8.count), Array(record.utf8))
+                let record = Array(" path=".utf8) + name + [UInt8(ascii: "\n")]
+                var length = record.count + 1
+                while String(length).utf8.count + record.count != length { length += 1 }
+                let lengthed = Array(String(length).utf8) + record
+                append(header(Array("PaxHeaders/x".utf8), type: "x", size: lengthed.count, linkName: []), lengthed)
             case .gnu:
-                append(header("././@LongLink", type: "L", size: name.utf8.count + 1), Array(name.utf8) + [0])
+                append(header(Array("././@LongLink".utf8), type: "L", size: name.count + 1, linkName: []), name + [0])
             }
-            headerName = String(name.suffix(90))
+            headerName = Array(name.suffix(90))
         }
-        append(header(headerName, type: type, size: contents.count, linkName: linkName), contents)
+        append(header(headerName, type: type, size: contents.count, linkName: nameBytes(linkName)), contents)
     }
 
     private mutating func append(_ header: [UInt8], _ contents: [UInt8]) {
@@ -99,10 +104,15 @@ public struct TarBuilder {
     }
 
     private func header(_ name: String, type: Character, size: Int, linkName: String = "") -> [UInt8] {
+        header(Array(name.utf8), type: type, size: size, linkName: Array(linkName.utf8))
+    }
+
+    private func header(_ name: [UInt8], type: Character, size: Int, linkName: [UInt8]) -> [UInt8] {
         var h = [UInt8](repeating: 0, count: 512)
-        func put(_ text: String, at offset: Int, width: Int) {
-            for (i, b) in text.utf8.prefix(width).enumerated() { h[offset + i] = b }
+        func put<Bytes: Collection<UInt8>>(_ bytes: Bytes, at offset: Int, width: Int) {
+            for (i, b) in bytes.prefix(width).enumerated() { h[offset + i] = b }
         }
+        func put(_ text: String, at offset: Int, width: Int) { put(text.utf8, at: offset, width: width) }
         func octal(_ value: Int, at offset: Int, width: Int) {
             put(
                 String(repeating: "0", count: max(0, width - 1 - String(value, radix: 8).count))

@@ -83,6 +83,33 @@ import TestFixtures
         #expect(Self.members(answer).map(\.1) == [#"{"a":1}"#])
     }
 
+    /// Two files whose names differ only where they are not UTF-8 (or where
+    /// one has U+FFFD) are written under one name: a client keeps one and
+    /// drops the other, which the container still has. The call fails
+    /// instead, naming both; one such file alone is answered.
+    @Test func twoFilesWrittenUnderOneNameFailTheCall() throws {
+        for other in ["etc/\u{F7FE}.yaml", "etc/\u{FFFD}.yaml"] {
+            var layer = TarBuilder(nameBytes: ArchiveName.bytes(of:))
+            layer.file("etc/\u{F7FF}.yaml", "allow: false")
+            layer.file(other, "allow: true")
+            #expect {
+                try LayerFlattener.files(ofLayers: [layer.archive], paths: ["etc"], maxEntryBytes: 1 << 20)
+            } throws: { error in
+                let message = (error as? ArchiveError)?.message ?? ""
+                return message.contains("names two files") && message.contains("6574632fff2e79616d6c")
+                    && message.contains(Self.hex(ArchiveName.bytes(of: other)))
+            }
+            var alone = TarBuilder(nameBytes: ArchiveName.bytes(of:))
+            alone.file(other, "allow: true")
+            alone.file("etc/\u{F7FF}.json", "{}")
+            let answer = try LayerFlattener.files(ofLayers: [alone.archive], paths: ["etc"], maxEntryBytes: 1 << 20)
+                .files
+            #expect(Self.members(answer).count == 2)
+        }
+    }
+
+    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+
     /// A directory asked for matches the layers' directories by its bytes,
     /// case aside (as before: in Unicode's lower case).
     @Test func aDirectoryAskedForIsMatchedByItsBytesCaseAside() throws {

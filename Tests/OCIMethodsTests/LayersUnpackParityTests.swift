@@ -21,9 +21,16 @@ import TestFixtures
 @Suite struct LayersUnpackParity {
     /// The names a draw picks from.
     struct Names: Sendable {
+        /// The directories asked for (entries make them too).
         let directories: [String]
         let files: [String]
         let targets: [String]
+        /// Directories entries make that are not asked for.
+        var unasked: [String] = []
+        /// Whether the names are held (`ArchiveName`): private-use
+        /// characters written as the bytes they stand for, which need not
+        /// be UTF-8.
+        var held = false
     }
 
     static let plain = Names(
@@ -49,6 +56,22 @@ import TestFixtures
             "caf\u{E9}.yaml", "cafe\u{301}.yaml", "/caf\u{E9}", "/cafe\u{301}", "../K", "../\u{212A}", "K.yaml",
             "\u{212A}.yaml", "/etc", "p.yaml",
         ])
+
+    /// Names that are not UTF-8 (held: U+F7FF is the byte 0xFF), next to
+    /// names that are, with U+FFFD where those have invalid bytes: they
+    /// must never be written as one key (`etc/\u{FFFD}.yaml` for three
+    /// files), and two files of one name read fail the call.
+    static let invalid = Names(
+        directories: ["etc", "a"],
+        files: [
+            "etc/\u{F7FF}.yaml", "etc/\u{F7FE}.yaml", "etc/\u{FFFD}.yaml", "etc/\u{F7C3}.json",
+            "etc/\u{F7C3}\u{F7A9}.json", "etc/caf\u{E9}.json", "\u{F7FF}/p.yaml", "a/q.yaml",
+        ],
+        targets: [
+            "\u{F7FF}.yaml", "\u{FFFD}.yaml", "../\u{F7FF}", "/\u{F7FE}", "/etc", "p.yaml", "../\u{F7FF}/p.yaml",
+            "caf\u{F7C3}\u{F7A9}.json",
+        ],
+        unasked: ["\u{F7FF}", "\u{F7FE}", "\u{FFFD}"], held: true)
 
     /// `name` as an entry may spell it: mostly as it is, else with `./`,
     /// a leading `/` or a doubled `/` (each entry's name is cleaned).
@@ -76,8 +99,8 @@ import TestFixtures
         _ random: inout SeededGenerator, entries count: Int, serial: inout Int, markers: Bool = true,
         from drawn: Names = plain
     ) -> (layer: TarBuilder, description: String) {
-        let (directories, files, targets) = (drawn.directories, drawn.files, drawn.targets)
-        var layer = TarBuilder()
+        let (directories, files, targets) = (drawn.directories + drawn.unasked, drawn.files, drawn.targets)
+        var layer = drawn.held ? TarBuilder(nameBytes: ArchiveName.bytes(of:)) : TarBuilder()
         var description: [String] = []
         let names = directories + files
         for _ in 0..<count {
@@ -132,6 +155,8 @@ import TestFixtures
         var ambiguous = 0
         var mismatches: [String] = []
         var conservative: [String] = []
+        /// Images where containerd unpacks two files Go writes under one name.
+        var namedAlike = 0
     }
 
     // Each comparison blocks for many seconds (the Go program's runs), so
@@ -159,6 +184,18 @@ import TestFixtures
         #expect(outcome.compared > 100)
     }
 
+    /// Names that are not UTF-8, on images drawn as above: each file
+    /// containerd unpacks is shown, under its name as Go writes it, and
+    /// two files written under one name fail the call.
+    @Test func namesThatAreNotUTF8AreTheFilesContainerdUnpacks() async throws {
+        let outcome = try await onThreadOfItsOwn {
+            Result { try Self.compareImages(Self.invalid, count: 300, seed: 0xFF_2027) }
+        }.get()
+        #expect(outcome.mismatches.isEmpty, "\(outcome.mismatches.joined(separator: "\n"))")
+        #expect(outcome.conservative.count * 100 <= outcome.count, "\(outcome.conservative.joined(separator: "\n"))")
+        #expect(outcome.compared > 50 && outcome.namedAlike > 10)
+    }
+
     static func compareImages(_ names: Names, count defaultCount: Int = 1_500, seed defaultSeed: UInt64 = 0x0C1_2026)
         throws -> Outcome
     {
@@ -181,6 +218,7 @@ import TestFixtures
         var mismatches: [String] = []
         var loops = 0
         var failedClosed = 0
+        var namedAlike = 0
         var conservative: [String] = []
         for (drawn, unpacked) in zip(images, theirs) {
             let image = drawn.map(\.layer)
@@ -189,15 +227,26 @@ import TestFixtures
                 unpackable += 1
                 continue
             }
-            // Keyed by the names' bytes, as a runtime tells names apart.
-            let expected = try GoReaders.Unpacked.files(overlay).mapValues { try JSONParser.parse($0).jsonText }
+            // Keyed by the names' bytes, as a runtime tells names apart,
+            // written as Go writes them (invalid bytes as U+FFFD).
+            var expected: [[UInt8]: String] = [:]
+            var alike = false
+            for (name, text) in GoReaders.Unpacked.files(overlay) {
+                let written = Array(String(decoding: name, as: UTF8.self).utf8)
+                alike = alike || expected[written] != nil
+                expected[written] = try JSONParser.parse(text).jsonText
+            }
             do {
                 let ours = try LayerFlattener.files(
                     ofLayers: image.reversed().map(\.archive), paths: directories, maxEntryBytes: 1 << 20
                 ).files
                 let shown = Self.byBytes(ours)
-                if shown != expected { mismatches.append("\(layers): shown \(ours.jsonText), containerd \(overlay)") }
+                if alike || shown != expected {
+                    mismatches.append("\(layers): shown \(ours.jsonText), containerd \(overlay)")
+                }
                 compared += 1
+            } catch let error as ArchiveError where alike && error.message.contains("names two files") {
+                namedAlike += 1
             } catch let error as ArchiveError
                 where error.message.contains("runtimes unpack those entries")
                 || error.message.contains("runtimes differ on whether it shows")
@@ -235,11 +284,11 @@ import TestFixtures
         }
         print(
             "compared \(compared) images; \(ambiguous) ambiguous (\(conservative.count) where both agree), \(loops) loops,"
-                + " \(failedClosed) hard links to no file,"
+                + " \(failedClosed) hard links to no file, \(namedAlike) with two files written alike,"
                 + " \(unpackable) containerd cannot unpack")
         return Outcome(
             count: count, compared: compared, ambiguous: ambiguous, mismatches: mismatches,
-            conservative: conservative)
+            conservative: conservative, namedAlike: namedAlike)
     }
 
     /// `blob_files` reads one archive's entries by their exact names, each
