@@ -1,3 +1,5 @@
+import Glibc
+
 /// An entry's name (or a link's target) as text that keeps its bytes.
 ///
 /// Names are bytes. Swift compares strings by canonical equivalence, and
@@ -15,7 +17,8 @@ public enum ArchiveName {
 
     /// `bytes` held as a name.
     public static func held<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> String {
-        if bytes.allSatisfy({ $0 < 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
+        let ascii = bytes.withContiguousStorageIfAvailable(isASCII) ?? bytes.allSatisfy { $0 < 0x80 }
+        if ascii { return String(decoding: bytes, as: UTF8.self) }
         var text = String.UnicodeScalarView()
         for byte in bytes {
             // U+F780-U+F7FF are scalars; the fallback is never taken.
@@ -38,6 +41,44 @@ public enum ArchiveName {
 
     /// The bytes a held name stands for, counted.
     public static func byteCount(_ name: String) -> Int { name.unicodeScalars.count }
+
+    /// Whether a held name stands for at most `limit` bytes: without
+    /// counting them when its UTF-8 is that short (a held byte is never
+    /// shorter in UTF-8 than it stands for).
+    public static func fits(_ name: String, in limit: Int) -> Bool {
+        name.utf8.count <= limit || byteCount(name) <= limit
+    }
+
+    /// Whether two held names (or parts of them) are the same name: the
+    /// same bytes, compared as bytes (`==` on text compares by canonical
+    /// equivalence, and byte by byte through an iterator when it cannot).
+    public static func same(_ a: Substring, _ b: Substring) -> Bool {
+        let (x, y) = (a.utf8, b.utf8)
+        guard x.count == y.count else { return false }
+        let compared = x.withContiguousStorageIfAvailable { left in
+            y.withContiguousStorageIfAvailable { right in
+                guard let first = left.baseAddress, let second = right.baseAddress else { return true }
+                return memcmp(first, second, left.count) == 0
+            }
+        }
+        return (compared ?? nil) ?? x.elementsEqual(y)
+    }
+
+    /// Whether every byte is ASCII, eight at a time.
+    private static func isASCII(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        let raw = UnsafeRawBufferPointer(bytes)
+        var at = 0
+        var seen: UInt64 = 0
+        while at + 8 <= raw.count {
+            seen |= raw.loadUnaligned(fromByteOffset: at, as: UInt64.self)
+            at += 8
+        }
+        while at < raw.count {
+            seen |= UInt64(raw[at])
+            at += 1
+        }
+        return seen & 0x8080_8080_8080_8080 == 0
+    }
 
     /// A held name as people and answers read it: its bytes as UTF-8, each
     /// invalid sequence as U+FFFD (as Go's `encoding/json` writes a name).

@@ -198,14 +198,14 @@ public final class TarReader {
             if let path = pax["linkpath"], !path.isEmpty { linkName = path }
             if let longLinkName, !longLinkName.isEmpty { linkName = longLinkName }
         }
-        guard ArchiveName.byteCount(name) <= Self.maxNameBytes else {
+        guard ArchiveName.fits(name, in: Self.maxNameBytes) else {
             throw ArchiveError(
                 .tooLarge, reason: .nameTooLong,
                 message: "a tar entry name of \(ArchiveName.byteCount(name)) bytes (the limit is \(Self.maxNameBytes))")
         }
         remaining = dataSize
         padding = Self.padding(for: dataSize)
-        guard ArchiveName.byteCount(linkName) <= Self.maxNameBytes else {
+        guard ArchiveName.fits(linkName, in: Self.maxNameBytes) else {
             throw ArchiveError(
                 .tooLarge, reason: .nameTooLong,
                 message:

@@ -23,21 +23,22 @@ enum ArchivePath {
     /// Whether `path` is already in its clean form: no leading or trailing
     /// `/`, no empty, `.` or `..` segment (one pass, no allocation).
     static func isClean(_ path: String) -> Bool {
-        var segmentLength = 0
-        var dots = 0
-        var empty = true
-        for byte in path.utf8 {
-            empty = false
-            if byte == UInt8(ascii: "/") {
-                if segmentLength == 0 || (segmentLength == dots && dots <= 2) { return false }
-                segmentLength = 0
-                dots = 0
-            } else {
-                segmentLength += 1
-                if byte == UInt8(ascii: ".") { dots += 1 }
+        var path = path
+        return path.withUTF8 { bytes in
+            var segmentLength = 0
+            var dots = 0
+            for byte in bytes {
+                if byte == UInt8(ascii: "/") {
+                    if segmentLength == 0 || (segmentLength == dots && dots <= 2) { return false }
+                    segmentLength = 0
+                    dots = 0
+                } else {
+                    segmentLength += 1
+                    if byte == UInt8(ascii: ".") { dots += 1 }
+                }
             }
+            return !bytes.isEmpty && segmentLength > 0 && !(segmentLength == dots && dots <= 2)
         }
-        return !empty && segmentLength > 0 && !(segmentLength == dots && dots <= 2)
     }
 
     /// The directory of a cleaned path (`.` at the root).

@@ -86,8 +86,20 @@ struct LayerOverlaps {
         // (linear in its length, however many names deep it is): the
         // process's seeded hash, so no archive can make two paths share
         // one at will.
+        // A layer's entries come directory by directory: in the directory
+        // of the last path, only the name is hashed (its directories are
+        // noted already).
+        let slash = path.utf8.lastIndex(of: UInt8(ascii: "/"))
+        if let slash, let last = lastDirectory, ArchiveName.same(path[..<slash], last.path) {
+            var hasher = last.hasher
+            var name = path[path.utf8.index(after: slash)...]
+            name.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+            noteHash(hasher.finalize(), isDirectory: isDirectory)
+            return
+        }
         above.removeAll(keepingCapacity: true)
         var text = path
+        var directoryHasher: Hasher?
         let hash = text.withUTF8 { bytes in
             var hasher = Hasher()
             var start = 0
@@ -98,23 +110,38 @@ struct LayerOverlaps {
                 hasher.combine(UInt8(ascii: "/"))
                 start = index + 1
             }
+            directoryHasher = hasher
             hasher.combine(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[start...])))
             return hasher.finalize()
         }
-        if !paths.insert(hash).inserted || (!isDirectory && directories.contains(hash)) {
-            found = true
-            paths = []
-            directories = []
-            return
-        }
+        guard noteHash(hash, isDirectory: isDirectory) else { return }
         // Noted from the nearest up: a directory already noted has its own
         // above it noted too, so most paths insert one hash or none.
         for directory in above.reversed() {
             guard directories.insert(directory).inserted else { break }
             remembered?.add(RememberedEntries.hashOverheadBytes)
         }
+        if let slash, let directoryHasher { lastDirectory = (path[..<slash], directoryHasher) }
+    }
+
+    /// Notes one path's hash; false (and the overlap found) when a path
+    /// written before has it, or a directory above one when this is no
+    /// directory.
+    @discardableResult
+    private mutating func noteHash(_ hash: Int, isDirectory: Bool) -> Bool {
+        guard paths.insert(hash).inserted, isDirectory || !directories.contains(hash) else {
+            found = true
+            paths = []
+            directories = []
+            lastDirectory = nil
+            return false
+        }
+        return true
     }
 
     /// The hashes of one path's directories, kept for the next path.
     private var above: [Int] = []
+    /// The directory of the last path noted, with the hash of its bytes
+    /// and the `/` after them so far: its directories are all noted.
+    private var lastDirectory: (path: Substring, hasher: Hasher)?
 }

@@ -86,7 +86,7 @@ struct PathTrie {
         let utf8 = path.utf8
         let slash = utf8.lastIndex(of: UInt8(ascii: "/"))
         if let slash, let last = lastDirectory, utf8.index(after: slash) != utf8.endIndex,
-            utf8[..<slash].elementsEqual(last.path.utf8)
+            ArchiveName.same(path[..<slash], last.path)
         {
             marks[last.node].insert(.parent)
             return child(creating: path[utf8.index(after: slash)...], under: last.node)
@@ -225,7 +225,7 @@ struct PathTrie {
         let directory = slash.map { path[..<$0] } ?? "."
         let name = slash.map { path[utf8.index(after: $0)...] } ?? path[...]
         let standing: DirectoryStanding
-        if let last, last.directory.utf8.elementsEqual(directory.utf8) {
+        if let last, ArchiveName.same(last.directory, directory) {
             standing = last.standing
         } else {
             standing = self.standing(ofDirectory: directory)
