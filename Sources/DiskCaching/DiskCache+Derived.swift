@@ -19,8 +19,10 @@ extension DiskCache {
     /// links), names told apart by their bytes (a whiteout of one spelling
     /// of `café` hid the other in "3"), YAML keys too. "5": two files
     /// whose names are written alike (they differ only where they are not
-    /// UTF-8) fail `image_files`, where "4" wrote one key twice.
-    static let derivedFormat = "5"
+    /// UTF-8) fail `image_files`, where "4" wrote one key twice. "6": a
+    /// key a JSON object repeats is kept once with its last value
+    /// (`parsed_blob`, JSON files), where "5" kept both.
+    static let derivedFormat = "6"
 
     /// A result derived from content (`parsed_blob`, `blob_files`,
     /// `image_files`) under `kind` and `key` (which names the repository,

@@ -64,6 +64,17 @@ package struct OutputBytes: ~Copyable {
         return Array(UnsafeBufferPointer(start: base, count: count))
     }
 
+    /// What was written so far, read in place (valid during `body`).
+    package func withWritten<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        try body(UnsafeBufferPointer(start: base, count: count))
+    }
+
+    /// Drops what was written from `offset` on (to rewrite it).
+    package mutating func cut(to offset: Int) {
+        precondition(offset >= 0 && offset <= count, "cut past the text")
+        count = offset
+    }
+
     /// Appends what was written to `array`.
     package func copy(into array: inout [UInt8]) {
         array.append(contentsOf: UnsafeBufferPointer(start: base, count: count))

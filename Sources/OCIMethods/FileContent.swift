@@ -30,15 +30,20 @@ enum FileContent {
         }
 
         /// Reads the entry `tar` is at (`size` bytes, as its header says)
-        /// and parses it, holding three times its size against the share
-        /// while it is parsed (its bytes; the text they compact to, in the
-        /// writer's buffer and then copied out, each at most as large), and
-        /// keeps what it parses to.
+        /// and parses it, holding against the share while it is parsed its
+        /// bytes and what compacting them holds (`JSONParser.compactionBytes`:
+        /// the text written and copied out, each at most as large, taken
+        /// before it is read; the places of its keys, once it is), and keeps
+        /// what it parses to.
         mutating func read(_ tar: TarReader, size: Int, maxEntryBytes: Int) throws -> JSONValue? {
-            let parsing = 3 * min(size, maxEntryBytes)
-            try share?.take(parsing)
-            defer { share?.giveBack(parsing) }
-            let value = try FileContent.parse(try tar.readContents(limit: maxEntryBytes))
+            let reading = 3 * min(size, maxEntryBytes)
+            try share?.take(reading)
+            defer { share?.giveBack(reading) }
+            let contents = try tar.readContents(limit: maxEntryBytes)
+            let keys = JSONParser.compactionBytes(for: contents) - 2 * contents.count
+            try share?.take(keys)
+            defer { share?.giveBack(keys) }
+            let value = try FileContent.parse(contents)
             if let value { try add(value) }
             return value
         }

@@ -48,9 +48,9 @@ struct MethodTable: Sendable {
                     let bytes = try await service.blob(ref)
                     // Kept as its compact text: a tree of a value-dense
                     // blob would hold twelve times its size. The text is
-                    // written into a buffer, then copied out: twice the
-                    // blob at most.
-                    try MemoryShare.current?.take(2 * bytes.count)
+                    // written into a buffer, then copied out, with the
+                    // places of its keys (to keep a repeated key once).
+                    try MemoryShare.current?.take(JSONParser.compactionBytes(for: bytes))
                     guard let value = try? JSONParser.compacted(bytes) else {
                         throw RPCError(.unsupportedContent, reason: .notJSON, message: "blob \(text) is not JSON")
                     }

@@ -42,6 +42,12 @@ import TestFixtures
                 "list": [.number("1e2"), .number("-0")],
             ])
         #expect(result.jsonText == json)
+        // A repeated key once, with its last value, as Go reads it: written
+        // twice, a client keeping the first would read `true`.
+        let repeated = try await rig.registry.pushBlob(
+            "parsed", Data(#"{"allow":true,"n":{"k":1,"k":2},"\u0061llow":false}"#.utf8))
+        let once = try await rig.session.result("ec.oci.parsed_blob", [.string(rig.ref("parsed", repeated))])
+        #expect(once.jsonText == #"{"allow":false,"n":{"k":2}}"#)
         let notJSON = try await rig.registry.pushBlob("parsed", Data("key: value".utf8))
         let refused = try await rig.session.call("ec.oci.parsed_blob", [.string(rig.ref("parsed", notJSON))])
         #expect(refused.errorCode == -32006)

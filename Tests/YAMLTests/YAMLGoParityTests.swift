@@ -11,13 +11,13 @@ import TestFixtures
 /// fail, or both give the same JSON value. A file that converts to another
 /// value is one a policy reads otherwise than the original did.
 @Suite struct YAMLGoParity {
-    /// A value compared as a policy sees it: objects by key (the last of a
-    /// repeated key, in any order), numbers by their float64 value (Go
+    /// A value compared as a policy sees it: objects by key (in any order;
+    /// a key written twice is two values, which Go never writes), numbers by their float64 value (Go
     /// writes `1.0` as `1`, and the server keeps a JSON file's text); keys
     /// and strings by their bytes, as Go compares them (`String`'s `==`
     /// would equate canonically equivalent spellings).
     indirect enum Value: Equatable {
-        case null, bool(Bool), number(Double), string([UInt8]), array([Value]), object([[UInt8]: Value])
+        case null, bool(Bool), number(Double), string([UInt8]), array([Value]), object([[UInt8]: [Value]])
 
         init(_ json: JSONValue) {
             switch json {
@@ -27,8 +27,10 @@ import TestFixtures
             case .string(let s): self = .string(Array(s.utf8))
             case .array(let elements): self = .array(elements.map(Value.init))
             case .object(let object):
-                var members: [[UInt8]: Value] = [:]
-                for member in object.members { members[Array(member.key.utf8)] = Value(member.value) }
+                var members: [[UInt8]: [Value]] = [:]
+                for member in object.members {
+                    members[Array(member.key.utf8), default: []].append(Value(member.value))
+                }
                 self = .object(members)
             case .encoded(let text): self = Value(text.value)
             }
@@ -77,6 +79,9 @@ import TestFixtures
         // sign, `é` precomposed and with a combining accent.
         "allowK: false\nallow\u{212A}: true", "caf\u{E9}: 1\ncafe\u{301}: 2", "a: &caf\u{E9} 1\nb: *cafe\u{301}",
         "a: &caf\u{E9} 1\nb: *caf\u{E9}",
+        // A JSON file's repeated key: once, with its last value.
+        #"{"a":1,"a":2}"#, #"{"x":{"a":1},"x":{"b":2}}"#, #"{"\u0061":1,"a":2,"b":3}"#, #"{"a":1,"b":2,"a":3}"#,
+        #"[{"k":1,"k":[{"k":2,"k":3}]}]"#,
     ]
 
     @Test func craftedDocumentsConvertAsGoConvertsThem() async throws {
