@@ -212,15 +212,21 @@ enum JSONRepeatedKeys {
             taking![later] = -1
         }
         if starts.count <= 16 {
-            for later in starts.indices.dropFirst() {
-                // The key's first place, whose value the later one replaces.
-                for earlier in 0..<later
-                where (taking?[earlier] ?? 0) >= 0 && order(key(starts[earlier]), key(starts[later])) == 0 {
-                    repeated(earlier, later)
-                    break
+            // Each key found once, compared by length first.
+            return withUnsafeTemporaryAllocation(of: UnsafeBufferPointer<UInt8>.self, capacity: starts.count) { keys in
+                for (index, start) in starts.enumerated() { keys.initializeElement(at: index, to: key(start)) }
+                for later in starts.indices.dropFirst() {
+                    // The key's first place, whose value the later one replaces.
+                    for earlier in 0..<later
+                    where keys[earlier].count == keys[later].count && (taking?[earlier] ?? 0) >= 0
+                        && order(keys[earlier], keys[later]) == 0
+                    {
+                        repeated(earlier, later)
+                        break
+                    }
                 }
+                return taking
             }
-            return taking
         }
         // Sorted by key, then by place: each run of one key is in order.
         var sorted = Array(starts)
