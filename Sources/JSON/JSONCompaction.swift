@@ -3,8 +3,9 @@ import Glibc
 extension JSONParser {
     /// The most memory `compacted` holds at once for `bytes`: the text it
     /// writes and its copy out (each at most the text); where the keys of
-    /// the open objects begin (4 bytes a key), twice more for an object of
-    /// many keys sorted to find a repeat; and an object rewritten when a
+    /// the open objects begin (4 bytes a key), and for an object of many
+    /// keys, each key's place and length sorted (8 bytes) and the member
+    /// whose value it takes (4 bytes); and an object rewritten when a
     /// key repeats (at most the text). Keys are counted by the colons in
     /// the text (each key has one after it; colons in strings count too):
     /// a text of arrays and numbers holds no more than it did.
@@ -19,7 +20,7 @@ extension JSONParser {
             }
         }
         // At most 4 GiB of text (`compacted` refuses more): no overflow.
-        return 2 * bytes.count + 12 * colons + (colons > 1 ? bytes.count : 0)
+        return 2 * bytes.count + 16 * colons + (colons > 1 ? bytes.count : 0)
     }
 
     /// The value `bytes` is, checked as `parse` checks it and kept as the

@@ -8,7 +8,8 @@ enum JSONRepeatedKeys {
     /// keys beginning at `keyStarts[first...]` (its `}` not yet written),
     /// when a key repeats. A few keys are compared pair by pair; more are
     /// sorted by their bytes, so a hostile object of millions of keys
-    /// costs `n log n` comparisons and 8 bytes a member.
+    /// costs `n log n` comparisons and, with the 4 bytes its place took,
+    /// 16 bytes a key (`JSONParser.compactionBytes` counts them).
     static func keepLastValues(in out: inout OutputBytes, keyStarts: [UInt32], from first: Int) {
         keyStarts.withUnsafeBufferPointer { all in
             keepLastValues(in: &out, starts: UnsafeBufferPointer(rebasing: all[first...]))
@@ -48,8 +49,8 @@ enum JSONRepeatedKeys {
         var taking: [Int32]?
         func repeated(_ earlier: Int, _ later: Int) {
             if taking == nil { taking = (0..<starts.count).map { Int32($0) } }
-            taking![earlier] = Int32(later)
-            taking![later] = -1
+            taking?[earlier] = Int32(later)
+            taking?[later] = -1
         }
         if starts.count <= 16 {
             // Each key found once, compared by length first.
@@ -69,7 +70,12 @@ enum JSONRepeatedKeys {
             }
         }
         // Sorted by key, then by place: each run of one key is in order.
-        var sorted = Array(starts)
+        // Each key as its place and length in one word, found once.
+        var sorted = starts.map { start in UInt64(start) << 32 | UInt64(key(start).count) }
+        func key(_ word: UInt64) -> UnsafeBufferPointer<UInt8> {
+            let start = Int(word >> 32)
+            return UnsafeBufferPointer(rebasing: text[start..<start + Int(word & 0xFFFF_FFFF)])
+        }
         sorted.sort { a, b in
             let compared = order(key(a), key(b))
             return compared != 0 ? compared < 0 : a < b
@@ -79,11 +85,10 @@ enum JSONRepeatedKeys {
             guard index == sorted.count || order(key(sorted[runStart]), key(sorted[index])) != 0 else { continue }
             if index - runStart > 1 {
                 // Places by binary search: the starts grow with the place.
-                let firstPlace = place(of: sorted[runStart], in: starts)
+                let firstPlace = place(of: UInt32(sorted[runStart] >> 32), in: starts)
                 for later in sorted[(runStart + 1)..<index] {
-                    repeated(firstPlace, place(of: later, in: starts))
+                    repeated(firstPlace, place(of: UInt32(later >> 32), in: starts))
                 }
-                taking![firstPlace] = Int32(place(of: sorted[index - 1], in: starts))
             }
             runStart = index
         }
