@@ -82,10 +82,6 @@ struct LayerOverlaps {
 
     mutating func note(_ path: String, isDirectory: Bool) {
         guard !found else { return }
-        // The path's hash and its directories', in one pass over its bytes
-        // (linear in its length, however many names deep it is): the
-        // process's seeded hash, so no archive can make two paths share
-        // one at will.
         // A layer's entries come directory by directory: in the directory
         // of the last path, only the name is hashed (its directories are
         // noted already).
@@ -97,6 +93,10 @@ struct LayerOverlaps {
             noteHash(hasher.finalize(), isDirectory: isDirectory)
             return
         }
+        // Else the path's hash and its directories', in one pass over its
+        // bytes (linear in its length, however many names deep it is):
+        // the process's seeded hash, so no archive can make two paths
+        // share one at will.
         above.removeAll(keepingCapacity: true)
         var text = path
         var directoryHasher: Hasher?
