@@ -20,6 +20,15 @@ enum ArchivePath {
         return parts.isEmpty ? "." : parts.joined(separator: "/")
     }
 
+    /// `path` cleaned, where it is mostly a rooted path otherwise clean (as
+    /// a walk writes it): then only its `/` is dropped, with no names split
+    /// and joined again.
+    static func clean(rooted path: String) -> String {
+        guard path.utf8.count > 1, path.utf8.first == UInt8(ascii: "/") else { return clean(path) }
+        let rest = String(path.utf8.dropFirst())
+        return rest.map { isClean($0) ? $0 : clean(path) } ?? clean(path)
+    }
+
     /// Whether `path` is already in its clean form: no leading or trailing
     /// `/`, no empty, `.` or `..` segment (one pass, no allocation).
     static func isClean(_ path: String) -> Bool {

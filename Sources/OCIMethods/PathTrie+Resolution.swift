@@ -80,7 +80,7 @@ extension PathTrie {
         while true {
             let before = walked
             path = try walk(path, &walked, budget: budget)
-            if walked == before { return ArchivePath.clean(path) }
+            if walked == before { return ArchivePath.clean(rooted: path) }
         }
     }
 
@@ -102,9 +102,13 @@ extension PathTrie {
         /// Takes one name as `filepath.Join` cleans it, and says how to
         /// undo it (`.` changes nothing; `..` drops a name or climbs).
         mutating func take(_ name: Substring, in trie: PathTrie) -> Undo {
-            switch name {
-            case ".": return .nothing
-            case "..":
+            // `.` and `..` told by their bytes (a text comparison for every
+            // name was a tenth of a deep walk).
+            let utf8 = name.utf8
+            let dots = utf8.count <= 2 && utf8.allSatisfy { $0 == UInt8(ascii: ".") } ? utf8.count : 0
+            switch dots {
+            case 1: return .nothing
+            case 2:
                 if let last = names.popLast() { return .restore(last, nodes.removeLast()) }
                 if isRooted { return .nothing }
                 climbs += 1
@@ -141,9 +145,23 @@ extension PathTrie {
 
         /// The path as text: rooted, or relative (`.` when empty).
         var text: String {
-            let body = (repeatElement("..", count: climbs) + names.map(String.init)).joined(separator: "/")
-            return isRooted ? "/" + body : body.isEmpty ? "." : body
+            guard climbs > 0 || !names.isEmpty else { return isRooted ? "/" : "." }
+            // Written once as bytes: no string a name, no append of text.
+            var text: [UInt8] = []
+            text.reserveCapacity(names.reduce(1 + 3 * climbs) { $0 + $1.utf8.count + 1 })
+            if isRooted { text.append(UInt8(ascii: "/")) }
+            for climb in 0..<climbs {
+                text.append(contentsOf: climb + 1 < climbs || !names.isEmpty ? Self.climbAndSlash : Self.climb)
+            }
+            for (place, name) in names.enumerated() {
+                if place > 0 { text.append(UInt8(ascii: "/")) }
+                text.append(contentsOf: name.utf8)
+            }
+            return String(decoding: text, as: UTF8.self)
         }
+
+        private static let climb = Array("..".utf8)
+        private static let climbAndSlash = Array("../".utf8)
     }
 
     /// One walk over `path` (continuity's `walkLinks`): its directory,
