@@ -63,6 +63,11 @@ public final class TestHTTPServer: @unchecked Sendable {
 
     /// Connections accepted so far.
     public var connectionsAccepted: Int { lock.withLock { acceptedCount } }
+    private var dripped: [Int] = []
+    /// The bytes each finished drip wrote before it ended (its client
+    /// left, or its body was all written), counted on the server's own
+    /// thread: when a client gave up, however late a test looks.
+    public var drips: [Int] { lock.withLock { dripped } }
 
     /// The loopback address it listens on.
     public let address: String
@@ -144,9 +149,12 @@ public final class TestHTTPServer: @unchecked Sendable {
                 guard SocketReader.writeAll(fd, Self.head(status, headers, length: body.count, close: true)) else {
                     return
                 }
+                var written = 0
+                defer { lock.withLock { dripped.append(written) } }
                 for byte in body {
                     Thread.sleep(forTimeInterval: interval)
                     guard !lock.withLock({ stopped }), SocketReader.writeAll(fd, [byte]) else { return }
+                    written += 1
                 }
                 return
             case .endless(let status, let headers, let limit):
