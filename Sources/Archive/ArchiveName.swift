@@ -55,13 +55,15 @@ public enum ArchiveName {
     public static func same(_ a: Substring, _ b: Substring) -> Bool {
         let (x, y) = (a.utf8, b.utf8)
         guard x.count == y.count else { return false }
+        // Native strings are contiguous; the iterator is the fallback.
         let compared = x.withContiguousStorageIfAvailable { left in
             y.withContiguousStorageIfAvailable { right in
                 guard let first = left.baseAddress, let second = right.baseAddress else { return true }
                 return memcmp(first, second, left.count) == 0
             }
         }
-        return (compared ?? nil) ?? x.elementsEqual(y)
+        if let compared = compared ?? nil { return compared }
+        return x.elementsEqual(y)
     }
 
     /// Whether every byte is ASCII, eight at a time.

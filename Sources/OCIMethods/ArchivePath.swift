@@ -24,9 +24,10 @@ enum ArchivePath {
     /// a walk writes it): then only its `/` is dropped, with no names split
     /// and joined again.
     static func clean(rooted path: String) -> String {
-        guard path.utf8.count > 1, path.utf8.first == UInt8(ascii: "/") else { return clean(path) }
-        let rest = String(path.utf8.dropFirst())
-        return rest.map { isClean($0) ? $0 : clean(path) } ?? clean(path)
+        guard path.utf8.first == UInt8(ascii: "/"), let rest = String(path.utf8.dropFirst()), isClean(rest) else {
+            return clean(path)
+        }
+        return rest
     }
 
     /// Whether `path` is already in its clean form: no leading or trailing

@@ -91,7 +91,7 @@ package struct LayerFlattener {
         members.reserveCapacity(all.count)
         // Only a name written with U+FFFD can be written like another.
         var replaced: [[UInt8]: String] = [:]
-        for name in all.keys.sorted() {
+        for (name, value) in all.sorted(by: { $0.key < $1.key }) {
             let shown = ArchiveName.readable(name)
             if !shown.utf8.allSatisfy({ $0 < 0x80 }), shown.unicodeScalars.contains("\u{FFFD}") {
                 if let other = replaced.updateValue(name, forKey: Array(shown.utf8)) {
@@ -100,7 +100,7 @@ package struct LayerFlattener {
                     )
                 }
             }
-            members.append(JSONObject.Member(key: shown, value: all[name]!))
+            members.append(JSONObject.Member(key: shown, value: value))
         }
         return .object(JSONObject(members))
     }
