@@ -33,12 +33,6 @@ public enum ArchiveName {
         text.utf8.allSatisfy { $0 < 0x80 } ? text : held(Array(text.utf8))
     }
 
-    /// A held name in lower case, held again: what a name is compared by
-    /// where case does not count (Unicode's lower case of its text).
-    public static func lowercased(_ name: String) -> String {
-        name.utf8.allSatisfy { $0 < 0x80 } ? name.lowercased() : held(readable(name).lowercased())
-    }
-
     /// The bytes a held name stands for, counted.
     public static func byteCount(_ name: String) -> Int { name.unicodeScalars.count }
 
@@ -83,15 +77,36 @@ public enum ArchiveName {
     }
 
     /// A held name as people and answers read it: its bytes as UTF-8, each
-    /// invalid sequence as U+FFFD (as Go's `encoding/json` writes a name).
-    /// Text that holds no name's byte is returned as it is.
+    /// byte of an invalid sequence as U+FFFD (as Go's `encoding/json`
+    /// writes a name). Text that holds no name's byte is returned as it is.
     public static func readable(_ text: String) -> String {
         guard !text.utf8.allSatisfy({ $0 < 0x80 }),
             text.unicodeScalars.contains(where: { $0.value >= base + 0x80 && $0.value <= base + 0xFF })
         else {
             return text
         }
-        return String(decoding: bytes(of: text), as: UTF8.self)
+        var scalars = String.UnicodeScalarView()
+        forEachScalarAsGoReads(bytes(of: text)) { scalars.append($0) }
+        return String(scalars)
+    }
+
+    /// The scalars of `bytes` as Go reads them (`range` over a string,
+    /// `utf8.DecodeRune`): each byte of an invalid sequence is one U+FFFD.
+    /// Swift's decoding makes one U+FFFD of a sequence cut short: `\xE2\x82`
+    /// is one to it and two to Go, so `x\xE2\x82` and `x\xFF` read alike,
+    /// and neither as Go writes it.
+    public static func forEachScalarAsGoReads(_ bytes: [UInt8], _ body: (Unicode.Scalar) -> Void) {
+        var parser = Unicode.UTF8.ForwardParser()
+        var input = bytes.makeIterator()
+        while true {
+            switch parser.parseScalar(from: &input) {
+            case .valid(let encoded): body(Unicode.UTF8.decode(encoded))
+            // A cut-short sequence's bytes after the first continue it,
+            // so none of them starts a sequence Go would read.
+            case .error(let length): for _ in 0..<length { body("\u{FFFD}") }
+            case .emptyInput: return
+            }
+        }
     }
 
     /// The bytes a held name stands for (text that holds no name's byte:

@@ -21,8 +21,11 @@ extension DiskCache {
     /// whose names are written alike (they differ only where they are not
     /// UTF-8) fail `image_files`, where "4" wrote one key twice. "6": a
     /// key a JSON object repeats is kept once with its last value
-    /// (`parsed_blob`, JSON files), where "5" kept both.
-    static let derivedFormat = "6"
+    /// (`parsed_blob`, JSON files), where "5" kept both. "7": directories
+    /// and extensions matched as Go's `strings.EqualFold` matches them
+    /// (`manifests/x.jſon` was left out in "6"), and a name's invalid bytes
+    /// written as one U+FFFD each, as Go writes them.
+    static let derivedFormat = "7"
 
     /// A result derived from content (`parsed_blob`, `blob_files`,
     /// `image_files`) under `kind` and `key` (which names the repository,

@@ -18,7 +18,7 @@ import YAML
 package struct LayerFlattener {
     static let extensions: Set<String> = ["yaml", "yml", "json"]
 
-    /// Cleaned, lower-cased directories asked for.
+    /// The directories asked for, cleaned, by their `GoCase` fold keys.
     private let directories: Set<String>
     /// The same, cleaned only, as a symbolic link is resolved (by case).
     private let askedDirectories: [String]
@@ -67,7 +67,7 @@ package struct LayerFlattener {
         self.keepsLinkTargets = keepsLinkTargets
         // Held as the layers' names are held (`ArchiveName`): by their bytes.
         askedDirectories = Set(paths.map { ArchivePath.clean(ArchiveName.held($0)) }).sorted()
-        directories = Set(askedDirectories.map(ArchiveName.lowercased))
+        directories = Set(askedDirectories.map { GoCase.foldKey(ofHeld: $0) })
         self.maxEntryBytes = maxEntryBytes
         remembered = RememberedEntries(of: "the layers hold", limit: maxTrackedNameBytes)
         decided = PathTrie(countingInto: remembered)
@@ -477,9 +477,12 @@ package struct LayerFlattener {
     private func isWanted(_ name: String) -> Bool { isWanted(name, directory: ArchivePath.directory(name)) }
 
     private func isWanted(_ name: String, directory: String) -> Bool {
-        guard directories.contains(ArchiveName.lowercased(directory)) else { return false }
+        // As the original matches (`strings.EqualFold`), the extension
+        // first: most entries are not YAML or JSON.
         let base = ArchivePath.base(name)
-        guard let dot = base.lastIndex(of: "."), dot != base.startIndex || base.count > 1 else { return false }
-        return Self.extensions.contains(base[base.index(after: dot)...].lowercased())
+        guard let dot = base.lastIndex(of: "."), dot != base.startIndex || base.count > 1,
+            Self.extensions.contains(GoCase.foldKey(ofHeld: base[base.index(after: dot)...]))
+        else { return false }
+        return directories.contains(GoCase.foldKey(ofHeld: directory))
     }
 }

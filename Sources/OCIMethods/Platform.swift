@@ -35,20 +35,23 @@ struct Platform: Sendable, Hashable, CustomStringConvertible {
     /// take an index entry's `platform` for this one: letter case, `x86_64`
     /// and `x86-64` for `amd64`, `aarch64` for `arm64`, `i386`, `armhf`,
     /// `armel`, an `arm` variant without its `v`, `macos`; an empty `os` is
-    /// the host's, so it may be any. (`matches` is exact, as
+    /// the host's, so it may be any. Case is lowered as containerd lowers
+    /// it, with Go's `strings.ToLower` (`GoCase`: `lİnux` is `linux`), and
+    /// names are compared by their bytes. (`matches` is exact, as
     /// go-containerregistry and containers/image match.)
     func mayBeTakenFor<Entry: JSONDocumentNode>(_ platform: Entry?) -> Bool {
         guard let platform, platform.isObject else { return false }
         let entryOS = Self.normalizedOS(platform.member("os")?.stringText ?? "")
-        guard entryOS.isEmpty || entryOS == Self.normalizedOS(os) else { return false }
+        guard entryOS.isEmpty || entryOS.utf8.elementsEqual(Self.normalizedOS(os).utf8) else { return false }
         let entry = Self.normalizedArchitecture(
             platform.member("architecture")?.stringText ?? "", variant: platform.member("variant")?.stringText ?? "")
         let wanted = Self.normalizedArchitecture(architecture, variant: variant ?? "")
-        return entry.architecture == wanted.architecture && (variant == nil || entry.variant == wanted.variant)
+        return entry.architecture.utf8.elementsEqual(wanted.architecture.utf8)
+            && (variant == nil || entry.variant.utf8.elementsEqual(wanted.variant.utf8))
     }
 
     private static func normalizedOS(_ os: String) -> String {
-        let os = os.lowercased()
+        let os = GoCase.lowercased(os)
         return os == "macos" ? "darwin" : os
     }
 
@@ -56,7 +59,7 @@ struct Platform: Sendable, Hashable, CustomStringConvertible {
     private static func normalizedArchitecture(_ architecture: String, variant: String) -> (
         architecture: String, variant: String
     ) {
-        let (architecture, variant) = (architecture.lowercased(), variant.lowercased())
+        let (architecture, variant) = (GoCase.lowercased(architecture), GoCase.lowercased(variant))
         switch architecture {
         case "i386": return ("386", "")
         case "x86_64", "x86-64", "amd64": return ("amd64", variant == "v1" ? "" : variant)
@@ -79,12 +82,16 @@ struct Platform: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Whether an index entry's `platform` object is this platform (any
-    /// variant matches when none was asked for).
+    /// variant matches when none was asked for), by the names' bytes, as
+    /// Go compares strings (`==` on text compares by canonical
+    /// equivalence: the Kelvin sign is `K`).
     func matches<Entry: JSONDocumentNode>(_ platform: Entry?) -> Bool {
         guard let platform else { return false }
-        guard platform.member("os")?.stringText == os, platform.member("architecture")?.stringText == architecture
-        else { return false }
-        if let variant { return platform.member("variant")?.stringText == variant }
+        func member(_ key: StaticString, is wanted: String) -> Bool {
+            platform.member(key)?.stringText.map { $0.utf8.elementsEqual(wanted.utf8) } ?? false
+        }
+        guard member("os", is: os), member("architecture", is: architecture) else { return false }
+        if let variant { return member("variant", is: variant) }
         return true
     }
 }

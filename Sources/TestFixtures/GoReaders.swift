@@ -1,8 +1,8 @@
 import Foundation
 
 /// The readers the original builtins and the runtimes use, run: Go's
-/// `archive/tar`, sigs.k8s.io/yaml's `YAMLToJSON` and containerd's layer
-/// unpacking, for tests that compare the server's own readers with them. The program (`Tests/GoReaders`) is
+/// `archive/tar`, sigs.k8s.io/yaml's `YAMLToJSON`, containerd's layer
+/// unpacking and the `strings` package's letter case, for tests that compare the server's own readers with them. The program (`Tests/GoReaders`) is
 /// built once per test process with the system's Go, outside modules,
 /// against Debian's `golang-k8s-sigs-yaml-dev` and
 /// `golang-github-containerd-containerd-dev` (`scripts/install-deps --tests`).
@@ -91,6 +91,36 @@ public enum GoReaders {
     public static func convertYAML(_ documents: [[UInt8]]) async throws -> [Conversion] {
         try await onThreadOfItsOwn { Result { try run("yaml", documents) } }.get()
     }
+
+    /// How Go reads a text's runes and their case: the runes (each byte
+    /// of an invalid sequence a U+FFFD), its `strings.ToLower` and a key
+    /// two texts share exactly when `strings.EqualFold` takes them for
+    /// one, all as bytes; and the Unicode version of Go's tables
+    /// (`"13.0.0"`).
+    public struct LetterCase: Decodable, Sendable {
+        private let text: String
+        private let lower: String
+        private let fold: String
+        public let unicode: String
+
+        /// The text's runes, as Go's `encoding/json` writes them.
+        public var runes: [UInt8] { Self.bytes(hex: text) }
+        /// `strings.ToLower` of the text.
+        public var lowered: [UInt8] { Self.bytes(hex: lower) }
+        /// Each rune of the text (an invalid byte as U+FFFD) replaced by
+        /// the least rune `unicode.SimpleFold` takes for it.
+        public var folded: [UInt8] { Self.bytes(hex: fold) }
+
+        private static func bytes(hex: String) -> [UInt8] {
+            let digits = Array(hex.utf8)
+            return stride(from: 0, to: digits.count - 1, by: 2).map { index in
+                UInt8(String(decoding: digits[index..<index + 2], as: UTF8.self), radix: 16) ?? 0
+            }
+        }
+    }
+
+    /// Go's reading of each text's runes and case, in order.
+    public static func letterCase(_ texts: [[UInt8]]) throws -> [LetterCase] { try run("case", texts) }
 
     /// Runs the program's `reader` on `inputs`, each framed as a 4-byte
     /// big-endian length and its bytes, through files; one answer each.

@@ -1,7 +1,8 @@
 // The readers the original builtins and the runtimes use, for the tests that
 // compare the server's own with them: `tar` runs Go's archive/tar
 // (TarReaderGoParity), `yaml` sigs.k8s.io/yaml's YAMLToJSON over go-yaml v2
-// (YAMLGoParity), `unpack` containerd's layer unpacking (LayersUnpackParity).
+// (YAMLGoParity), `unpack` containerd's layer unpacking (LayersUnpackParity),
+// `case` the strings package's letter case (GoCaseParity).
 // Built outside modules, against Debian's golang-k8s-sigs-yaml-dev and
 // golang-github-containerd-containerd-dev. Reads inputs from stdin, each as
 // a 4-byte big-endian length and the bytes, and writes one JSON line per
@@ -23,6 +24,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/containerd/containerd/archive"
 	"golang.org/x/sys/unix"
@@ -261,8 +264,9 @@ func wantedFiles(root string, directories []string) map[string]string {
 		listing.Close()
 		sort.Strings(names)
 		for _, name := range names {
-			extension := strings.ToLower(filepath.Ext(name))
-			if extension != ".yaml" && extension != ".yml" && extension != ".json" {
+			// As the original builtin matches an extension.
+			extension := filepath.Ext(name)
+			if !strings.EqualFold(extension, ".yaml") && !strings.EqualFold(extension, ".yml") && !strings.EqualFold(extension, ".json") {
 				continue
 			}
 			key := name
@@ -285,8 +289,35 @@ func wantedFiles(root string, directories []string) map[string]string {
 	return files
 }
 
+// How Go reads one text's runes and their case: the runes (an invalid byte
+// as U+FFFD, as encoding/json writes it), its strings.ToLower, and a key two
+// texts share exactly when strings.EqualFold takes them for one (each rune
+// replaced by the least rune of its unicode.SimpleFold orbit), all in hex;
+// and the Unicode version of Go's tables.
+type letterCase struct {
+	Text    string `json:"text"`
+	Lower   string `json:"lower"`
+	Fold    string `json:"fold"`
+	Unicode string `json:"unicode"`
+}
+
+func readCase(input []byte) interface{} {
+	var text, fold []byte
+	for _, r := range string(input) {
+		text = utf8.AppendRune(text, r)
+		least := r
+		for other := unicode.SimpleFold(r); other != r; other = unicode.SimpleFold(other) {
+			if other < least {
+				least = other
+			}
+		}
+		fold = utf8.AppendRune(fold, least)
+	}
+	return letterCase{hex.EncodeToString(text), hex.EncodeToString([]byte(strings.ToLower(string(input)))), hex.EncodeToString(fold), unicode.Version}
+}
+
 func main() {
-	read := map[string]func([]byte) interface{}{"tar": readTar, "yaml": convertYAML, "unpack": unpack}[os.Args[1]]
+	read := map[string]func([]byte) interface{}{"tar": readTar, "yaml": convertYAML, "unpack": unpack, "case": readCase}[os.Args[1]]
 	in := bufio.NewReader(os.Stdin)
 	out := json.NewEncoder(os.Stdout)
 	for {

@@ -92,6 +92,8 @@ import TestFixtures
         (#"{"os":"linux","architecture":"x86_64"}"#, true), (#"{"os":"Linux","architecture":"amd64"}"#, true),
         (#"{"os":"","architecture":"AMD64"}"#, true), (#"{"os":"linux","architecture":"arm64"}"#, false),
         (#"{"os":"windows","architecture":"amd64"}"#, false),
+        // containerd lowers with Go's strings.ToLower, which makes `İ` an `i`.
+        (#"{"os":"l\u0130nux","architecture":"amd64"}"#, true),
     ])
     func anIndexWithAnEntryRuntimesTakeForThePlatformTooIsRefused(other: String, ambiguous: Bool) async throws {
         let rig = try await Rig.start()

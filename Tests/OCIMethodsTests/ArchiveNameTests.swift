@@ -111,7 +111,7 @@ import TestFixtures
     static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
 
     /// A directory asked for matches the layers' directories by its bytes,
-    /// case aside (as before: in Unicode's lower case).
+    /// case aside (as Go's `strings.EqualFold` sets it aside).
     @Test func aDirectoryAskedForIsMatchedByItsBytesCaseAside() throws {
         var layer = TarBuilder()
         layer.file("caf\u{E9}/a.yaml", "a: 1")
@@ -121,6 +121,44 @@ import TestFixtures
             ofLayers: [layer.archive], paths: ["caf\u{E9}"], maxEntryBytes: 1 << 20
         ).files
         #expect(Self.members(answer).map(\.0) == [Array("CAF\u{C9}/c.yaml".utf8), Array("caf\u{E9}/a.yaml".utf8)])
+    }
+
+    /// Directories and extensions are matched as the original matches
+    /// them, with Go's `strings.EqualFold`: `ſ` is `s`, the Kelvin sign
+    /// `k`, `İ` and `ı` are neither `i` nor `I`. Before, in Swift's lower
+    /// case, `manifests/x.jſon`, which the original reads, was left out.
+    @Test func directoriesAndExtensionsAreMatchedAsGoFoldsTheirCase() throws {
+        var layer = TarBuilder()
+        for name in [
+            "manifests/a.yaml", "MANIFESTS/b.YML", "manife\u{17F}ts/c.json", "manifests/d.j\u{17F}on",
+            "manifests/e.JSON", "man\u{130}fests/f.yaml", "man\u{131}fests/g.yaml", "manifests/h.yam",
+            "\u{212A}ustomize/i.yaml", "kustomize/j.y\u{130}ml",
+        ] {
+            layer.file(name, "a: 1")
+        }
+        let answer = try LayerFlattener.files(
+            ofLayers: [layer.archive], paths: ["manifests", "kustomize"], maxEntryBytes: 1 << 20
+        ).files
+        let names = Self.members(answer).map { String(decoding: $0.0, as: UTF8.self) }
+        #expect(
+            Set(names) == [
+                "manifests/a.yaml", "MANIFESTS/b.YML", "manife\u{17F}ts/c.json", "manifests/d.j\u{17F}on",
+                "manifests/e.JSON", "\u{212A}ustomize/i.yaml",
+            ])
+    }
+
+    /// To the match, and in the answer's keys, each byte of a name that is
+    /// not UTF-8 is one U+FFFD, as Go reads and writes it: `x\xE2\x82` (a
+    /// sequence cut short) is two of them.
+    @Test func aDirectorysInvalidBytesAreMatchedAsGoReadsThem() throws {
+        var layer = TarBuilder(nameBytes: ArchiveName.bytes(of:))
+        layer.file("x\u{F7FF}/a.yaml", "a: 1")
+        layer.file("x\u{F7E2}\u{F782}/b.yaml", "b: 1")
+        for (asked, found) in [("x\u{FFFD}", "a"), ("x\u{FFFD}\u{FFFD}", "b")] {
+            let answer = try LayerFlattener.files(ofLayers: [layer.archive], paths: [asked], maxEntryBytes: 1 << 20)
+                .files
+            #expect(Self.members(answer).map(\.0) == [Array("\(asked)/\(found).yaml".utf8)])
+        }
     }
 
     /// The paths of a call, as the key its answer is kept by: two

@@ -45,12 +45,15 @@ import TestFixtures
         ])
 
     /// Names a runtime tells apart by their bytes and text does not: `é`
-    /// precomposed and with a combining accent, `K` and the Kelvin sign.
+    /// precomposed and with a combining accent, `K` and the Kelvin sign;
+    /// and an extension only Go's `strings.EqualFold` takes for `.json`.
     static let unicode = Names(
         directories: ["etc", "caf\u{E9}", "cafe\u{301}", "K", "\u{212A}"],
         files: [
             "etc/caf\u{E9}.yaml", "etc/cafe\u{301}.yaml", "etc/K.yaml", "etc/\u{212A}.yaml", "caf\u{E9}/p.yaml",
             "cafe\u{301}/p.yaml", "K/p.json", "\u{212A}/p.json",
+            // An extension the original matches with strings.EqualFold.
+            "etc/s.j\u{17F}on",
         ],
         targets: [
             "caf\u{E9}.yaml", "cafe\u{301}.yaml", "/caf\u{E9}", "/cafe\u{301}", "../K", "../\u{212A}", "K.yaml",
@@ -66,6 +69,8 @@ import TestFixtures
         files: [
             "etc/\u{F7FF}.yaml", "etc/\u{F7FE}.yaml", "etc/\u{FFFD}.yaml", "etc/\u{F7C3}.json",
             "etc/\u{F7C3}\u{F7A9}.json", "etc/caf\u{E9}.json", "\u{F7FF}/p.yaml", "a/q.yaml",
+            // Cut short: two U+FFFD to Go, as two invalid bytes are.
+            "etc/\u{F7E2}\u{F782}.yaml", "etc/\u{F7FF}\u{F7FE}.yaml",
         ],
         targets: [
             "\u{F7FF}.yaml", "\u{FFFD}.yaml", "../\u{F7FF}", "/\u{F7FE}", "/etc", "p.yaml", "../\u{F7FF}/p.yaml",
@@ -231,11 +236,11 @@ import TestFixtures
                 continue
             }
             // Keyed by the names' bytes, as a runtime tells names apart,
-            // written as Go writes them (invalid bytes as U+FFFD).
+            // written as Go writes them (each invalid byte as U+FFFD).
             var expected: [[UInt8]: String] = [:]
             var alike = false
-            for (name, text) in GoReaders.Unpacked.files(overlay) {
-                let written = Array(String(decoding: name, as: UTF8.self).utf8)
+            let files = GoReaders.Unpacked.files(overlay).sorted { $0.key.lexicographicallyPrecedes($1.key) }
+            for ((_, text), written) in zip(files, try GoReaders.letterCase(files.map(\.key)).map(\.runes)) {
                 alike = alike || expected[written] != nil
                 expected[written] = try JSONParser.parse(text).jsonText
             }

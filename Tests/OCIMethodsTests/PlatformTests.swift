@@ -19,6 +19,10 @@ import Testing
         ("linux/arm/v6", #"{"os":"linux","architecture":"armel"}"#, true),
         ("linux/386", #"{"os":"linux","architecture":"i386"}"#, true),
         ("darwin/arm64", #"{"os":"macos","architecture":"arm64"}"#, true),
+        // containerd lowers with Go's strings.ToLower: `İ` is `i`, `ı` is not.
+        ("linux/amd64", #"{"os":"l\u0130nux","architecture":"amd64"}"#, true),
+        ("linux/amd64", #"{"os":"L\u0130NUX","architecture":"AMD64"}"#, true),
+        ("linux/amd64", #"{"os":"l\u0131nux","architecture":"amd64"}"#, false),
         ("linux/amd64", #"{"os":"linux","architecture":"arm64"}"#, false),
         ("linux/amd64", #"{"os":"windows","architecture":"amd64"}"#, false),
         ("linux/arm/v7", #"{"os":"linux","architecture":"arm","variant":"v6"}"#, false),
@@ -29,6 +33,16 @@ import Testing
         let platform = try Platform(asked)
         let node = try JSONParser.parse(entry)
         #expect(platform.mayBeTakenFor(node) == mayBeTaken, "\(asked) \(entry)")
+    }
+
+    /// `matches` compares names by their bytes, as Go does (`==` on text
+    /// takes the Kelvin sign for `K`); lowered as containerd lowers them,
+    /// both are `k`.
+    @Test func namesAreMatchedByTheirBytesAndLoweredAsGoLowersThem() throws {
+        let platform = Platform(os: "Kos", architecture: "amd64", variant: nil)
+        let node = try JSONParser.parse(#"{"os":"\u212Aos","architecture":"amd64"}"#)
+        #expect(!platform.matches(node))
+        #expect(platform.mayBeTakenFor(node))
     }
 
     /// What `matches` takes, a runtime that normalises takes too.
