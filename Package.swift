@@ -99,7 +99,7 @@ let package = Package(
             name: "MethodsIntegrationTests",
             dependencies: ["DiskCaching", "Reasons", "JSON", "Locking", "Logging", "Registry", "TestFixtures"]),
         .testTarget(name: "ArchiveTests", dependencies: ["Reasons", "Archive", "Registry", "TestFixtures"]),
-        .testTarget(name: "YAMLTests", dependencies: ["YAML", "JSON", "TestFixtures"]),
+        .testTarget(name: "YAMLTests", dependencies: ["CYAML", "YAML", "JSON", "TestFixtures"]),
         .testTarget(
             name: "DiskCachingTests", dependencies: ["CSystem", "DiskCaching", "Registry", "Locking", "Logging"]),
         .testTarget(name: "CachingTests", dependencies: ["Caching"]),

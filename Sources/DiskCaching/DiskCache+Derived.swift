@@ -24,7 +24,9 @@ extension DiskCache {
     /// (`parsed_blob`, JSON files), where "5" kept both. "7": directories
     /// and extensions matched as Go's `strings.EqualFold` matches them
     /// (`manifests/x.jſon` was left out in "6"), and a name's invalid bytes
-    /// written as one U+FFFD each, as Go writes them.
+    /// written as one U+FFFD each, as Go writes them; YAML and JSON files
+    /// whose characters go-yaml reads otherwise than libyaml or JSON
+    /// (`CharacterCheck`) converted as go-yaml converts them.
     static let derivedFormat = "7"
 
     /// A result derived from content (`parsed_blob`, `blob_files`,

@@ -34,7 +34,7 @@ enum FlowScanCheck {
         defer { yaml_parser_delete(parser) }
         return bytes.withUnsafeBufferPointer { buffer -> String? in
             yaml_parser_set_input_string(parser, buffer.baseAddress, buffer.count)
-            var scan = Scan(buffer)
+            var scan = Scan(YAMLText(bytes))
             var token = yaml_token_t()
             while true {
                 guard yaml_parser_scan(parser, &token) == 1 else {
@@ -51,7 +51,9 @@ enum FlowScanCheck {
 
     /// What the tokens so far say.
     private struct Scan {
-        let buffer: UnsafeBufferPointer<UInt8>
+        /// The characters, which marks count (`YAMLText`).
+        let text: YAMLText
+        var places = YAMLText.Places()
         var flowLevel = 0
         /// Whether the document is a top-level flow collection (nil before
         /// its first token), and whether that collection has ended.
@@ -60,14 +62,14 @@ enum FlowScanCheck {
         /// Where the last flow collection ended.
         var lastFlowEnd = -1
 
-        init(_ buffer: UnsafeBufferPointer<UInt8>) { self.buffer = buffer }
+        init(_ text: YAMLText) { self.text = text }
 
-        private func byte(_ index: Int) -> UInt8? { index < buffer.count ? buffer[index] : nil }
+        private func byte(_ offset: Int) -> UInt8? { offset < text.bytes.count ? text.bytes[offset] : nil }
 
         /// The place `token` is where the scanners part, if it is one.
         mutating func next(_ token: yaml_token_t) -> String? {
-            let start = Int(token.start_mark.index)
-            let end = Int(token.end_mark.index)
+            let start = places.byteOffset(ofCharacter: Int(token.start_mark.index), in: text)
+            let end = places.byteOffset(ofCharacter: Int(token.end_mark.index), in: text)
             switch token.type {
             case YAML_STREAM_START_TOKEN, YAML_DOCUMENT_START_TOKEN: return nil
             default: break
@@ -85,7 +87,7 @@ enum FlowScanCheck {
                 lastFlowEnd = end
                 if flowLevel == 0 && rootIsFlow == true { rootEnded = true }
             case YAML_SCALAR_TOKEN where flowLevel > 0 && token.data.scalar.style == YAML_PLAIN_SCALAR_STYLE:
-                if buffer[start..<min(end, buffer.count)].contains(UInt8(ascii: "?")) {
+                if text.bytes[start..<end].contains(UInt8(ascii: "?")) {
                     return "a '?' inside a plain scalar in a flow collection"
                 }
                 if byte(end) == UInt8(ascii: ":"), let next = byte(end + 1), Array(",[]{}".utf8).contains(next) {

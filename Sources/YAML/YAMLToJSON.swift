@@ -53,8 +53,9 @@ public enum YAMLToJSON {
     public static func convert(_ bytes: [UInt8], limits: Limits = .standard) throws(YAMLError) -> JSONValue {
         // A number past float64's range (`1e400`) is a string to go-yaml:
         // such a document is read as YAML, as the builtins read it.
+        // So is one go-yaml reads otherwise than JSON (`CharacterCheck`).
         if let json = try? JSONParser.compacted(bytes), case .encoded(let text) = json,
-            !hasNumberPastFloatRange(text.bytes)
+            !hasNumberPastFloatRange(text.bytes), CharacterCheck.jsonIsReadAlike(bytes)
         {
             return json
         }
@@ -62,7 +63,13 @@ public enum YAMLToJSON {
             throw YAMLError(
                 message: "YAML readers read this document differently: \(ambiguity)", isAmbiguous: true)
         }
-        var builder = Builder(limits: limits)
+        let text = YAMLText(bytes)
+        if CharacterCheck.byteOrderMarkStartsALine(in: text) {
+            throw YAMLError(
+                message: "YAML readers read this document differently: a byte-order mark starts a line",
+                isAmbiguous: true)
+        }
+        var builder = Builder(limits: limits, text: text)
         builder.aliasAllowance = max(limits.aliasAllowanceBytes, limits.aliasAllowanceRatio * bytes.count)
         return try builder.parse(bytes)
     }
@@ -152,6 +159,11 @@ private struct Anchored {
 
 private struct Builder {
     let limits: YAMLToJSON.Limits
+    /// The document's characters, where libyaml's marks point.
+    let text: YAMLText
+    /// Whether a double-quoted scalar may escape a `/` (`CharacterCheck`).
+    let mayHoldSlashEscape: Bool
+    var places = YAMLText.Places()
     var stack: [Frame] = []
     /// By the name's bytes, as go-yaml tells anchors apart.
     var anchors: [JSONMemberKey: Anchored] = [:]
@@ -160,6 +172,12 @@ private struct Builder {
     /// Bytes aliases may still add (a small document cannot grow huge).
     var aliasAllowance = 0
     var result: JSONValue?
+
+    init(limits: YAMLToJSON.Limits, text: YAMLText) {
+        self.limits = limits
+        self.text = text
+        mayHoldSlashEscape = CharacterCheck.mayHoldSlashEscape(text)
+    }
 
     mutating func parse(_ bytes: [UInt8]) throws(YAMLError) -> JSONValue {
         let parser = UnsafeMutablePointer<yaml_parser_t>.allocate(capacity: 1)
@@ -173,6 +191,13 @@ private struct Builder {
                 guard yaml_parser_parse(parser, &event) == 1 else {
                     let problem = parser.pointee.problem.map { String(cString: $0) } ?? "invalid YAML"
                     let line = parser.pointee.problem_mark.line + 1
+                    if problem == "found unknown escape character",
+                        CharacterCheck.isAnEscapeGoYAMLReads(at: Int(parser.pointee.problem_mark.index), in: text)
+                    {
+                        throw YAMLError(
+                            message: "YAML readers read this document differently: an escaped ' at line \(line)",
+                            isAmbiguous: true)
+                    }
                     throw YAMLError(message: "\(problem) at line \(line)")
                 }
                 defer { yaml_event_delete(&event) }
@@ -188,8 +213,23 @@ private struct Builder {
 
     mutating func handle(_ event: inout yaml_event_t) throws(YAMLError) {
         switch event.type {
+        case YAML_DOCUMENT_START_EVENT:
+            // libyaml takes 1.1 and 1.2; go-yaml v2 only 1.1.
+            if let version = event.data.document_start.version_directive?.pointee,
+                version.major != 1 || version.minor != 1
+            {
+                throw YAMLError(message: "found incompatible YAML document (%YAML \(version.major).\(version.minor))")
+            }
         case YAML_SCALAR_EVENT:
             let scalar = event.data.scalar
+            if scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE, mayHoldSlashEscape {
+                let start = places.byteOffset(ofCharacter: Int(event.start_mark.index), in: text)
+                let end = places.byteOffset(ofCharacter: Int(event.end_mark.index), in: text)
+                // `\/` is `/` to libyaml and an unknown escape to go-yaml.
+                if CharacterCheck.escapesASlash(text.bytes[start..<end]) {
+                    throw YAMLError(message: "found unknown escape character '/' at line \(event.start_mark.line + 1)")
+                }
+            }
             let text = String(decoding: UnsafeBufferPointer(start: scalar.value, count: scalar.length), as: UTF8.self)
             let tag = scalar.tag.map { String(cString: $0) }
             let plain = scalar.style == YAML_PLAIN_SCALAR_STYLE
