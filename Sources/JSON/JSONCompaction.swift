@@ -9,8 +9,11 @@ extension JSONParser {
     /// key repeats (at most the text). Keys are counted by the colons in
     /// the text (each key has one after it; colons in strings count too):
     /// a text of arrays and numbers holds no more than it did.
-    public static func compactionBytes(for bytes: [UInt8]) -> Int {
+    public static func compactionBytes(for bytes: [UInt8], reading: JSONTextReading = .strict) -> Int {
         var colons = 0
+        // Read as Go reads it, a byte that is not UTF-8 (one of 0x80 and
+        // up) is written as three: two more in the text and in its copy.
+        let growth = reading == .asGo ? 4 * bytes.reduce(0) { $0 + Int($1 >> 7) } : 0
         bytes.withUnsafeBufferPointer { text in
             guard var at = text.baseAddress else { return }
             let end = at + text.count
@@ -20,7 +23,7 @@ extension JSONParser {
             }
         }
         // At most 4 GiB of text (`compacted` refuses more): no overflow.
-        return 2 * bytes.count + 16 * colons + (colons > 1 ? bytes.count : 0)
+        return 2 * bytes.count + growth + 16 * colons + (colons > 1 ? bytes.count : 0)
     }
 
     /// The value `bytes` is, checked as `parse` checks it and kept as the
@@ -34,7 +37,7 @@ extension JSONParser {
     /// last value, as Go's readers keep it (`encoding/json` and go-yaml set
     /// a map's entry): written twice, a client could read the other value.
     public static func compacted(
-        _ bytes: [UInt8], maxDepth: Int = defaultMaxDepth
+        _ bytes: [UInt8], maxDepth: Int = defaultMaxDepth, reading: JSONTextReading = .strict
     ) throws(JSONParseError) -> JSONValue {
         // The writer notes where keys are as 32-bit offsets.
         guard bytes.count <= Int(UInt32.max) else {
@@ -46,7 +49,7 @@ extension JSONParser {
                 var writer = JSONTextBuilder(out: out)
                 failure = bytes.withUnsafeBytes { raw in
                     do throws(JSONParseError) {
-                        try JSONReader.read(raw, maxDepth: maxDepth, into: &writer)
+                        try JSONReader.read(raw, maxDepth: maxDepth, reading: reading, into: &writer)
                         return nil
                     } catch {
                         return error

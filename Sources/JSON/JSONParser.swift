@@ -22,26 +22,27 @@ public enum JSONParser {
     /// Nesting deeper than this is refused (protects the stack).
     public static let defaultMaxDepth = 512
 
-    /// Parses exactly one JSON value (surrounded by optional whitespace).
+    /// Parses exactly one JSON value (surrounded by optional whitespace),
+    /// string content that is not Unicode read as `reading` says.
     public static func parse(
-        _ bytes: UnsafeRawBufferPointer, maxDepth: Int = defaultMaxDepth
+        _ bytes: UnsafeRawBufferPointer, maxDepth: Int = defaultMaxDepth, reading: JSONTextReading = .strict
     ) throws(JSONParseError) -> JSONValue {
         var tree = JSONTreeBuilder()
-        return try JSONReader.read(bytes, maxDepth: maxDepth, into: &tree)
+        return try JSONReader.read(bytes, maxDepth: maxDepth, reading: reading, into: &tree)
     }
 
     /// Parses a byte array.
     public static func parse<Bytes: Collection<UInt8>>(
-        _ bytes: Bytes, maxDepth: Int = defaultMaxDepth
+        _ bytes: Bytes, maxDepth: Int = defaultMaxDepth, reading: JSONTextReading = .strict
     ) throws(JSONParseError) -> JSONValue {
         let result: Result<JSONValue, JSONParseError>? = bytes.withContiguousStorageIfAvailable {
             buffer in
             Result { () throws(JSONParseError) -> JSONValue in
-                try parse(UnsafeRawBufferPointer(buffer), maxDepth: maxDepth)
+                try parse(UnsafeRawBufferPointer(buffer), maxDepth: maxDepth, reading: reading)
             }
         }
         if let result { return try result.get() }
-        return try parse(Array(bytes), maxDepth: maxDepth)
+        return try parse(Array(bytes), maxDepth: maxDepth, reading: reading)
     }
 
     /// Parses the UTF-8 text of a string.
@@ -50,6 +51,19 @@ public enum JSONParser {
     ) throws(JSONParseError) -> JSONValue {
         try parse(Array(text.utf8), maxDepth: maxDepth)
     }
+}
+
+/// How a reader takes string content that is not Unicode: invalid UTF-8,
+/// or an escaped surrogate that is not half of a pair.
+public enum JSONTextReading: Sendable {
+    /// Refused, as RFC 8259 asks (the protocol's own messages; files,
+    /// which go-yaml refuses so too).
+    case strict
+    /// As Go's `encoding/json` reads it: each byte that is not UTF-8, and
+    /// each such escape, is U+FFFD. The original builtins read manifests
+    /// and blobs so; refused, such a document was an error where the
+    /// original answered, and an error leaves a policy's rule undefined.
+    case asGo
 }
 
 /// A string as the reader found it.
@@ -115,14 +129,15 @@ struct JSONTreeBuilder: JSONBuilder {
 struct JSONReader<Builder: JSONBuilder>: ~Copyable {
     /// Reads exactly one JSON value (surrounded by optional whitespace).
     static func read(
-        _ bytes: UnsafeRawBufferPointer, maxDepth: Int, into builder: inout Builder
+        _ bytes: UnsafeRawBufferPointer, maxDepth: Int, reading: JSONTextReading = .strict,
+        into builder: inout Builder
     ) throws(JSONParseError) -> Builder.Value {
         guard let base = bytes.baseAddress, bytes.count > 0 else {
             throw JSONParseError(offset: 0, reason: "empty input")
         }
         var reader = JSONReader(
             base: base.assumingMemoryBound(to: UInt8.self), count: bytes.count, maxDepth: maxDepth,
-            builder: builder)
+            reading: reading, builder: builder)
         defer { builder = reader.builder }
         reader.skipWhitespace()
         let value = try reader.parseValue()
@@ -136,15 +151,21 @@ struct JSONReader<Builder: JSONBuilder>: ~Copyable {
     private let base: UnsafePointer<UInt8>
     private let count: Int
     private let maxDepth: Int
+    private let reading: JSONTextReading
     private var builder: Builder
     private var pos = 0
     private var depth = 0
     private var scratch: [UInt8] = []
+    /// A string's content with what is not UTF-8 made U+FFFD (`asGo`).
+    private var repaired: [UInt8] = []
 
-    private init(base: UnsafePointer<UInt8>, count: Int, maxDepth: Int, builder: Builder) {
+    private init(
+        base: UnsafePointer<UInt8>, count: Int, maxDepth: Int, reading: JSONTextReading, builder: Builder
+    ) {
         self.base = base
         self.count = count
         self.maxDepth = maxDepth
+        self.reading = reading
         self.builder = builder
     }
 
@@ -169,7 +190,7 @@ struct JSONReader<Builder: JSONBuilder>: ~Copyable {
         case UInt8(ascii: "["): return try parseArray()
         case UInt8(ascii: "\""):
             let token = try parseString()
-            guard let value = withContent(of: token, { $0.string(token, content: $1) }) else {
+            guard let value = withContent(of: token, { $0.string($1, content: $2) }) else {
                 throw invalidUTF8(token)
             }
             return value
@@ -227,7 +248,7 @@ struct JSONReader<Builder: JSONBuilder>: ~Copyable {
             }
             first = false
             let token = try parseString()
-            guard let key = withContent(of: token, { $0.key(token, content: $1) }) else { throw invalidUTF8(token) }
+            guard let key = withContent(of: token, { $0.key($1, content: $2) }) else { throw invalidUTF8(token) }
             skipWhitespace()
             guard pos < count, base[pos] == UInt8(ascii: ":") else {
                 throw error("expected ':' after object key")
@@ -313,13 +334,36 @@ struct JSONReader<Builder: JSONBuilder>: ~Copyable {
     /// or the scratch copy the escapes were decoded into.
     @inline(__always)
     private mutating func withContent<T>(
-        of token: JSONStringToken, _ make: (inout Builder, UnsafeBufferPointer<UInt8>) -> T?
+        of token: JSONStringToken, _ make: (inout Builder, JSONStringToken, UnsafeBufferPointer<UInt8>) -> T?
     ) -> T? {
-        guard token.escaped else {
-            return make(&builder, UnsafeBufferPointer(start: base + token.start, count: token.end - token.start))
+        let made: T?
+        if token.escaped {
+            let decoded = scratch
+            made = decoded.withUnsafeBufferPointer { make(&builder, token, $0) }
+        } else {
+            made = make(&builder, token, UnsafeBufferPointer(start: base + token.start, count: token.end - token.start))
         }
-        let decoded = scratch
-        return decoded.withUnsafeBufferPointer { make(&builder, $0) }
+        guard made == nil, reading == .asGo else { return made }
+        // Not UTF-8: each byte that is not, U+FFFD, as Go reads it; handed
+        // on as decoded content (a builder never reads it in place).
+        repaired.removeAll(keepingCapacity: true)
+        let content =
+            token.escaped
+            ? scratch : Array(UnsafeBufferPointer(start: base + token.start, count: token.end - token.start))
+        var parser = Unicode.UTF8.ForwardParser()
+        var input = content.makeIterator()
+        decoding: while true {
+            switch parser.parseScalar(from: &input) {
+            case .valid(let encoded): repaired.append(contentsOf: encoded)
+            // The bytes of a sequence cut short after its first continue it,
+            // so none of them begins a sequence Go would read.
+            case .error(let length): for _ in 0..<length { repaired.append(contentsOf: [0xEF, 0xBF, 0xBD]) }
+            case .emptyInput: break decoding
+            }
+        }
+        let repairedToken = JSONStringToken(start: token.start, end: token.end, escaped: true, ascii: false)
+        let text = repaired
+        return text.withUnsafeBufferPointer { make(&builder, repairedToken, $0) }
     }
 
     /// The error for a string whose content is not UTF-8: at its start
@@ -380,6 +424,10 @@ struct JSONReader<Builder: JSONBuilder>: ~Copyable {
         case UInt8(ascii: "t"): scratch.append(0x09)
         case UInt8(ascii: "u"):
             var scalar = try parseHex4()
+            if reading == .asGo && scalar >= 0xD800 && scalar <= 0xDFFF {
+                appendUTF8(goScalar(surrogate: scalar))
+                return
+            }
             if scalar >= 0xD800 && scalar <= 0xDBFF {
                 guard count - pos >= 6, base[pos] == UInt8(ascii: "\\"), base[pos + 1] == UInt8(ascii: "u")
                 else { throw error("lone surrogate in string") }
@@ -395,6 +443,21 @@ struct JSONReader<Builder: JSONBuilder>: ~Copyable {
             pos -= 1
             throw error("invalid escape in string")
         }
+    }
+
+    /// What Go reads for an escaped surrogate: with the escaped low
+    /// surrogate after a high one, their pair (both read); else U+FFFD,
+    /// and what follows is read on its own.
+    private mutating func goScalar(surrogate high: UInt32) -> UInt32 {
+        guard high <= 0xDBFF, count - pos >= 6, base[pos] == UInt8(ascii: "\\"), base[pos + 1] == UInt8(ascii: "u")
+        else { return 0xFFFD }
+        let resume = pos
+        pos += 2
+        guard let low = try? parseHex4(), low >= 0xDC00 && low <= 0xDFFF else {
+            pos = resume
+            return 0xFFFD
+        }
+        return 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
     }
 
     private mutating func parseHex4() throws(JSONParseError) -> UInt32 {

@@ -55,15 +55,18 @@ package struct JSONTape: Sendable {
     /// value and its separator, as in `[0,0,0]`). A string with escapes
     /// takes at least five bytes of text, and decodes to fewer than its
     /// text: its entry and its decoded bytes stay within the eight a byte.
+    /// So does one read as Go reads it (`JSONTextReading.asGo`): `n` bytes
+    /// that are not UTF-8 take `n + 2` bytes of text and decode to `3n`.
     package static func maxHeldBytes(forText textBytes: Int) -> Int {
         let (perByte, overflow) = textBytes.multipliedReportingOverflow(by: MemoryLayout<Entry>.stride / 2)
         return overflow || perByte > Int.max - 32 ? Int.max : perByte + 32
     }
 
     /// The tape of one JSON value (surrounded by optional whitespace),
-    /// refused as `JSONParser.parse` refuses it, with the same errors.
+    /// refused as `JSONParser.parse` refuses it, with the same errors;
+    /// string content that is not Unicode read as `reading` says.
     package static func parse(
-        _ bytes: [UInt8], maxDepth: Int = JSONParser.defaultMaxDepth
+        _ bytes: [UInt8], maxDepth: Int = JSONParser.defaultMaxDepth, reading: JSONTextReading = .strict
     ) throws(JSONParseError) -> JSONTape {
         // Offsets are kept in 32 bits (manifests are at most a few MiB).
         guard bytes.count < Int(UInt32.max) else {
@@ -71,9 +74,13 @@ package struct JSONTape: Sendable {
         }
         var builder = JSONTapeBuilder()
         builder.entries.reserveCapacity(bytes.count > reservedTextBytes ? bytes.count / 2 + 2 : bytes.count / 16 + 4)
-        builder.reservedDecodedBytes = bytes.count > reservedTextBytes ? bytes.count : 0
+        // Read as Go reads it, a byte that is not UTF-8 decodes to three.
+        let decodedPerByte = reading == .asGo ? 3 : 1
+        builder.reservedDecodedBytes = bytes.count > reservedTextBytes ? decodedPerByte * bytes.count : 0
         let result = bytes.withUnsafeBytes { raw in
-            Result { () throws(JSONParseError) in try JSONReader.read(raw, maxDepth: maxDepth, into: &builder) }
+            Result { () throws(JSONParseError) in
+                try JSONReader.read(raw, maxDepth: maxDepth, reading: reading, into: &builder)
+            }
         }
         try result.get()
         return JSONTape(bytes: bytes, entries: builder.entries, decoded: builder.decoded)

@@ -238,9 +238,11 @@ final class ContentService: Sendable {
         }
     }
 
-    /// The tape of `text`, a JSON object; else `not_json`, with the message `notJSON`.
+    /// The tape of `text`, a JSON object; else `not_json`, with the message
+    /// `notJSON`. Read as the original reads manifests (Go's
+    /// `encoding/json`): text that is not Unicode is U+FFFD, not a failure.
     private static func objectTape(_ text: [UInt8], notJSON: @autoclosure () -> String) throws(RPCError) -> JSONTape {
-        guard let tape = try? JSONTape.parse(text), tape.withRoot({ $0.isObject }) else {
+        guard let tape = try? JSONTape.parse(text, reading: .asGo), tape.withRoot({ $0.isObject }) else {
             throw RPCError(.unsupportedContent, reason: .notJSON, message: notJSON())
         }
         return tape

@@ -50,8 +50,10 @@ struct MethodTable: Sendable {
                     // blob would hold twelve times its size. The text is
                     // written into a buffer, then copied out, with the
                     // places of its keys (to keep a repeated key once).
-                    try MemoryShare.current?.take(JSONParser.compactionBytes(for: bytes))
-                    guard let value = try? JSONParser.compacted(bytes) else {
+                    // Read as the original reads it (Go's `encoding/json`):
+                    // text that is not Unicode is U+FFFD, not a failure.
+                    try MemoryShare.current?.take(JSONParser.compactionBytes(for: bytes, reading: .asGo))
+                    guard let value = try? JSONParser.compacted(bytes, reading: .asGo) else {
                         throw RPCError(.unsupportedContent, reason: .notJSON, message: "blob \(text) is not JSON")
                     }
                     return value

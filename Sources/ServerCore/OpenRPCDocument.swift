@@ -84,7 +84,7 @@ enum OpenRPCDocument {
     {
       "name": "ec.oci.parsed_blob",
       "summary": "The blob parsed as JSON, numbers kept verbatim",
-      "description": "The blob's JSON value, written compact. Numbers keep their text. A key an object repeats is written once, where it first came, with its last value, as Go's readers keep it (never twice, which a client could read either way); the same holds for JSON files read by blob_files and image_files.",
+      "description": "The blob's JSON value, written compact. Numbers keep their text. A key an object repeats is written once, where it first came, with its last value, as Go's readers keep it (never twice, which a client could read either way); the same holds for JSON files read by blob_files and image_files. Text that is not Unicode is read as Go's encoding/json reads it, in blobs and in manifests: each byte that is not UTF-8, and each escaped surrogate not in a pair, is U+FFFD (not an error where the original answers).",
       "paramStructure": "either",
       "params": [
         {

@@ -119,6 +119,10 @@ public enum GoReaders {
         }
     }
 
+    /// encoding/json's reading of each text (`json.Unmarshal` into an
+    /// `interface{}`, written again by `json.Marshal`), in order.
+    public static func readJSON(_ texts: [[UInt8]]) throws -> [Conversion] { try run("json", texts) }
+
     /// Go's reading of each text's runes and case, in order.
     public static func letterCase(_ texts: [[UInt8]]) throws -> [LetterCase] { try run("case", texts) }
 

@@ -30,11 +30,19 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         precondition(
             compacted.map(JSONWriter.bytes) == value.map { JSONWriter.bytes(lastValueOfEachKey($0)) },
             "compacted text differs")
+        // Read as Go reads it (blobs), the same, and what is written is JSON.
+        let asGo = try? JSONParser.parse(bytes, reading: .asGo)
+        precondition(value == nil || asGo == value, "a text strict reading takes read otherwise as Go reads it")
+        let compactedAsGo = try? JSONParser.compacted(bytes, reading: .asGo)
+        precondition(
+            compactedAsGo.map(JSONWriter.bytes) == asGo.map { JSONWriter.bytes(lastValueOfEachKey($0)) },
+            "compacted text differs as Go reads it")
+        if let compactedAsGo { precondition((try? JSONParser.parse(JSONWriter.bytes(compactedAsGo))) != nil) }
     case "shape":
-        // A manifest read two ways: the tape refuses what the parser
-        // refuses, with the same error, and shapes the same answers.
-        let tree = Result { () throws(JSONParseError) in try JSONParser.parse(bytes) }
-        let tape = Result { () throws(JSONParseError) in try JSONTape.parse(bytes) }
+        // A manifest read two ways, as Go reads it: the tape refuses what
+        // the parser refuses, with the same error, and shapes the same answers.
+        let tree = Result { () throws(JSONParseError) in try JSONParser.parse(bytes, reading: .asGo) }
+        let tape = Result { () throws(JSONParseError) in try JSONTape.parse(bytes, reading: .asGo) }
         switch (tree, tape) {
         case (.success(let tree), .success(let tape)):
             // What shaping is charged for bounds what it holds.

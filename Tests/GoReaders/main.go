@@ -2,7 +2,8 @@
 // compare the server's own with them: `tar` runs Go's archive/tar
 // (TarReaderGoParity), `yaml` sigs.k8s.io/yaml's YAMLToJSON over go-yaml v2
 // (YAMLGoParity), `unpack` containerd's layer unpacking (LayersUnpackParity),
-// `case` the strings package's letter case (GoCaseParity).
+// `case` the strings package's letter case (GoCaseParity), `json`
+// encoding/json's reading of a text (JSONGoReading).
 // Built outside modules, against Debian's golang-k8s-sigs-yaml-dev and
 // golang-github-containerd-containerd-dev. Reads inputs from stdin, each as
 // a 4-byte big-endian length and the bytes, and writes one JSON line per
@@ -316,8 +317,23 @@ func readCase(input []byte) interface{} {
 	return letterCase{hex.EncodeToString(text), hex.EncodeToString([]byte(strings.ToLower(string(input)))), hex.EncodeToString(fold), unicode.Version}
 }
 
+// What encoding/json makes of one text, as the original's parsed_blob and
+// go-containerregistry's manifests read it: the value written again, or the
+// error.
+func readJSON(input []byte) interface{} {
+	var value interface{}
+	if err := json.Unmarshal(input, &value); err != nil {
+		return conversion{Error: err.Error()}
+	}
+	text, err := json.Marshal(value)
+	if err != nil {
+		return conversion{Error: err.Error()}
+	}
+	return conversion{JSON: string(text)}
+}
+
 func main() {
-	read := map[string]func([]byte) interface{}{"tar": readTar, "yaml": convertYAML, "unpack": unpack, "case": readCase}[os.Args[1]]
+	read := map[string]func([]byte) interface{}{"tar": readTar, "yaml": convertYAML, "unpack": unpack, "case": readCase, "json": readJSON}[os.Args[1]]
 	in := bufio.NewReader(os.Stdin)
 	out := json.NewEncoder(os.Stdout)
 	for {

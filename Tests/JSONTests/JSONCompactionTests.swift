@@ -137,6 +137,15 @@ private func lastValueOfEachKey(_ value: JSONValue) -> JSONValue {
         #expect(JSONParser.compactionBytes(for: numbers) == 2 * numbers.count)
         let keyed = Array(#"{"a":1,"b":{"c:d":2}}"#.utf8)
         #expect(JSONParser.compactionBytes(for: keyed) == 3 * keyed.count + 16 * 4)
+        // Read as Go reads it, each byte of 0x80 and up may be written as
+        // U+FFFD, three bytes, in the text and in its copy: the text a
+        // string of them is written as fits in what is counted.
+        let notUTF8 = [0x22] + Array(repeating: UInt8(0xFF), count: 1_000) + [0x22]
+        let charged = JSONParser.compactionBytes(for: notUTF8, reading: .asGo)
+        #expect(charged == 2 * notUTF8.count + 4 * 1_000)
+        let written = (try? JSONParser.compacted(notUTF8, reading: .asGo)).map(JSONWriter.bytes)
+        #expect(written.map { 2 * $0.count <= charged } == true)
+        #expect(JSONParser.compactionBytes(for: notUTF8) == 2 * notUTF8.count)
     }
 
     /// A text of many small values is kept as text: the value reads back

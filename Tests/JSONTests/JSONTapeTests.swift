@@ -136,9 +136,17 @@ private func expectSame<A: JSONDocumentNode, B: JSONDocumentNode>(_ a: A, _ b: B
             Array(("\"" + String(repeating: "x", count: count) + "\"").utf8),
             Array("0".utf8), Array("[]".utf8), Array(#"{"a":"\u0062"}"#.utf8),
         ]
+        // Read as Go reads it, a byte that is not UTF-8 is three decoded.
+        let notUTF8: [[UInt8]] = [
+            [0x5B, 0x22] + Array(repeating: 0xFF, count: count) + [0x22, 0x5D],
+            [0x5B] + Array(Array(repeating: [0x22, 0xFF, 0x22], count: count).joined(separator: [0x2C])) + [0x5D],
+        ]
         // Seconds of parsing: on a thread of its own (as above).
-        let heldBytes = await onThreadOfItsOwn { texts.map { (try? JSONTape.parse($0))?.heldBytes } }
-        for (text, held) in zip(texts, heldBytes) {
+        let heldBytes = await onThreadOfItsOwn {
+            texts.map { (try? JSONTape.parse($0))?.heldBytes }
+                + notUTF8.map { (try? JSONTape.parse($0, reading: .asGo))?.heldBytes }
+        }
+        for (text, held) in zip(texts + notUTF8, heldBytes) {
             let held = try #require(held, "\(text.prefix(12))")
             #expect(held <= JSONTape.maxHeldBytes(forText: text.count) && held > 0, "\(text.prefix(12))")
         }

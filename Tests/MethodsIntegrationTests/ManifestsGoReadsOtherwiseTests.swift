@@ -66,6 +66,32 @@ import TestFixtures
         await rig.stop()
     }
 
+    /// Text that is not Unicode (a byte that is not UTF-8, an escaped
+    /// surrogate alone) in a manifest the registry stores, and in a blob:
+    /// Go's `encoding/json` reads each as U+FFFD, and so does the server.
+    /// It refused both, an error where the original answers, and an error
+    /// leaves a policy's `deny` rule undefined.
+    @Test func textThatIsNotUnicodeIsReadAsGoReadsIt() async throws {
+        let rig = try await Rig.start()
+        let config = try await rig.registry.pushBlob("app", Data("{}".utf8))
+        let layer = Compressors.gzip(TarBuilder().archive)
+        let layerDigest = try await rig.registry.pushBlob("app", Data(layer))
+        let manifest = Self.manifest("layers", config: config, layer: (layerDigest, layer.count))
+        // The byte 0xFF, then an escaped surrogate alone.
+        let bytes =
+            Array(manifest.utf8.dropLast()) + Array(#","annotations":{"note":"a"#.utf8) + [0xFF]
+            + Array(#"b\ud800c"}}"#.utf8)
+        let digest = try await rig.registry.pushManifest("app", "v1", Data(bytes), mediaType: Expected.oci)
+        let shaped = try await rig.session.call("ec.oci.image_manifest", [.string(rig.ref("app", digest))])
+        #expect(shaped["result"]?["annotations"] == ["note": "a\u{FFFD}b\u{FFFD}c"], "\(shaped.jsonText)")
+
+        let blob = try await rig.registry.pushBlob(
+            "app", Data(Array(#"{"k"#.utf8) + [0xFF] + Array(#"":"\udc00x"}"#.utf8)))
+        let parsed = try await rig.session.call("ec.oci.parsed_blob", [.string(rig.ref("app", blob))])
+        #expect(parsed["result"] == ["k\u{FFFD}": "\u{FFFD}x"], "\(parsed.jsonText)")
+        await rig.stop()
+    }
+
     typealias HostileRig = HostileRegistryTests.Rig
 
     /// Fields of other types than Go's, which no registry that reads what
