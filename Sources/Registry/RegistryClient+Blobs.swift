@@ -67,7 +67,7 @@ extension RegistryClient {
             throw RegistryError(
                 .integrity, reason: .digestMismatch, message: "blob \(reference) hashes to \(file.digest)")
         }
-        if let declared = response.header("Content-Length").flatMap({ Int($0) }), declared != file.size {
+        if let declared = response.header("Content-Length").flatMap(ResponseHeaders.length), declared != file.size {
             try? FileManager.default.removeItem(at: file.url)
             throw RegistryError(
                 .integrity, reason: .sizeMismatch,

@@ -148,14 +148,16 @@ extension RegistryClient {
             throw Self.error(for: response, notFoundReason: .manifestUnknown, what: "manifest \(reference)")
         }
         let mediaType = response.mediaType
+        // A length with a sign, or two lengths that differ, fail Go's
+        // client; so do they here, where `-5` was answered as the size.
         guard !mediaType.isEmpty,
-            let size = response.header("Content-Length").flatMap({ Int($0) }),
+            let size = response.header("Content-Length").flatMap(ResponseHeaders.length),
             let digest = response.header("Docker-Content-Digest").flatMap(Digest.init)
         else {
             throw RegistryError(
                 .unavailable, reason: .serverError,
                 message:
-                    "the registry's HEAD answer for \(reference) lacks Content-Type, Content-Length or Docker-Content-Digest",
+                    "the registry's HEAD answer for \(reference) lacks Content-Type, Docker-Content-Digest or a Content-Length that is one number",
                 httpStatus: response.status)
         }
         if let expected = reference.digest, expected != digest {

@@ -275,10 +275,30 @@ final class CurlTransfer: @unchecked Sendable {
         let value = String(decoding: UnsafeRawBufferPointer(rebasing: line[valueStart..<valueEnd]), as: UTF8.self)
         if index == ResponseHeaders.linkIndex, let earlier = headers[index] {
             headers[index] = earlier + ", " + value
+        } else if let earlier = headers[index] {
+            // A field given twice is read as Go reads it (`Header.Get`):
+            // its first value. A registry sending two `Docker-Content-Digest`
+            // had its last read here, and the first by the runtime that
+            // pulls the image. Two lengths that differ fail Go's client: no
+            // length is read.
+            if index == 0 && earlier != value { headers[index] = "" }
+            // Of several challenges, the first of a scheme the client
+            // knows, as go-containerregistry picks one (`Negotiate`, then
+            // `Bearer`: the bearer one).
+            if index == 5 && !Self.isKnownChallenge(earlier) && Self.isKnownChallenge(value) { headers[index] = value }
         } else {
             headers[index] = value
         }
         return length
+    }
+
+    /// Whether a `WWW-Authenticate` value is a `Basic` or `Bearer` challenge.
+    private static func isKnownChallenge(_ value: String) -> Bool {
+        let scheme = value.utf8.prefix { $0 != UInt8(ascii: " ") }
+        return ["basic", "bearer"].contains { known in
+            scheme.count == known.utf8.count
+                && zip(scheme, known.utf8).allSatisfy { $0 | 0x20 == $1 }
+        }
     }
 
     /// The bounds of `bytes[start..<end]` without leading and trailing
@@ -357,7 +377,7 @@ final class CurlTransfer: @unchecked Sendable {
     }
 
     /// The body length the response declares, if it does.
-    private func declaredLength() -> Int? { headers[0].flatMap { Int($0) } }
+    private func declaredLength() -> Int? { headers[0].flatMap(ResponseHeaders.length) }
 
     /// Takes from `budget`, through `charge` (made on first use), what a
     /// body of `total` bytes needs beyond the `taken` it has: the first

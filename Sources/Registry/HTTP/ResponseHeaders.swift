@@ -18,6 +18,16 @@ package struct ResponseHeaders: Sendable {
 
     private var contentLength, contentType, dockerContentDigest, location, retryAfter, wwwAuthenticate, link: String?
 
+    /// A `Content-Length` value as Go's HTTP client reads one: decimal
+    /// digits only (no sign, no second value), at most 2^63 - 1; nil
+    /// otherwise, where Go's client fails the request.
+    package static func length(_ value: String) -> Int? {
+        guard !value.isEmpty, value.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+            return nil
+        }
+        return Int(value)
+    }
+
     package init() {}
 
     /// The values of `headers` (names in any case) that are kept.
