@@ -19,8 +19,15 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
 /// control characters in strings, leading zeros, trailing data and nesting
 /// deeper than `maxDepth`. Numbers are kept as their exact text.
 public enum JSONParser {
-    /// Nesting deeper than this is refused (protects the stack).
+    /// Nesting deeper than this is refused: the protocol's messages, files
+    /// (a tree of values is freed by recursion), the tape's default.
     public static let defaultMaxDepth = 512
+    /// The nesting Go's `encoding/json` reads, for manifests (which the
+    /// original reads with it). The reader keeps open containers in a
+    /// list, and a tape is flat: no recursion goes this deep. (A blob
+    /// stays at 512: its answer is the value itself, and clients read it
+    /// by recursion.)
+    public static let goMaxDepth = 10_000
 
     /// Parses exactly one JSON value (surrounded by optional whitespace),
     /// string content that is not Unicode read as `reading` says.
@@ -183,32 +190,122 @@ struct JSONReader<Builder: JSONBuilder>: ~Copyable {
         }
     }
 
+    /// Reads one value, and every value inside it, with the containers
+    /// open around the one being read kept in lists, not in the call
+    /// stack: a text nested as deep as `maxDepth` allows (Go reads 10,000
+    /// levels) never runs a thread out of stack. Each container is changed
+    /// where it lies in its list (taken out of it, it would be copied on
+    /// every change while the list still held it).
     private mutating func parseValue() throws(JSONParseError) -> Builder.Value {
-        guard pos < count else { throw error("unexpected end of input") }
-        switch base[pos] {
-        case UInt8(ascii: "{"): return try parseObject()
-        case UInt8(ascii: "["): return try parseArray()
-        case UInt8(ascii: "\""):
-            let token = try parseString()
-            guard let value = withContent(of: token, { $0.string($1, content: $2) }) else {
-                throw invalidUTF8(token)
+        // Whether each open container is an object (else an array),
+        // innermost last; the objects with the key whose value is read.
+        var isObject: [Bool] = []
+        var objects: [Builder.Object] = []
+        var keys: [Builder.Key] = []
+        var arrays: [Builder.Array] = []
+        // Room for the nesting of most documents at once (a manifest's is
+        // four), so that the lists do not grow one level at a time.
+        isObject.reserveCapacity(16)
+        objects.reserveCapacity(16)
+        keys.reserveCapacity(16)
+        arrays.reserveCapacity(16)
+        reading: while true {
+            guard pos < count else { throw error("unexpected end of input") }
+            var value: Builder.Value
+            switch base[pos] {
+            case UInt8(ascii: "{"):
+                try enterContainer()
+                pos += 1  // {
+                let object = builder.beginObject()
+                skipWhitespace()
+                guard pos < count && base[pos] == UInt8(ascii: "}") else {
+                    keys.append(try readKey(first: true))
+                    objects.append(object)
+                    isObject.append(true)
+                    continue reading
+                }
+                pos += 1
+                depth -= 1
+                value = builder.endObject(object)
+            case UInt8(ascii: "["):
+                try enterContainer()
+                pos += 1  // [
+                let array = builder.beginArray()
+                skipWhitespace()
+                guard pos < count && base[pos] == UInt8(ascii: "]") else {
+                    guard pos < count else { throw error("unexpected end of input in array") }
+                    arrays.append(array)
+                    isObject.append(false)
+                    continue reading
+                }
+                pos += 1
+                depth -= 1
+                value = builder.endArray(array)
+            case UInt8(ascii: "\""):
+                let token = try parseString()
+                guard let string = withContent(of: token, { $0.string($1, content: $2) }) else {
+                    throw invalidUTF8(token)
+                }
+                value = string
+            case UInt8(ascii: "t"):
+                try expectLiteral("true")
+                value = builder.bool(true)
+            case UInt8(ascii: "f"):
+                try expectLiteral("false")
+                value = builder.bool(false)
+            case UInt8(ascii: "n"):
+                try expectLiteral("null")
+                value = builder.null()
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                let start = pos
+                try parseNumber()
+                value = builder.number(UnsafeBufferPointer(start: base + start, count: pos - start), at: start)
+            default:
+                throw error("unexpected character")
+            }
+            // A value read: it goes into the container around it, which
+            // either reads on or closes, itself a value read.
+            while let inObject = isObject.last {
+                if inObject {
+                    builder.add(keys.removeLast(), value, to: &objects[objects.count - 1])
+                    skipWhitespace()
+                    guard pos < count else { throw error("unexpected end of input in object") }
+                    switch base[pos] {
+                    case UInt8(ascii: ","):
+                        pos += 1
+                        skipWhitespace()
+                        keys.append(try readKey(first: false))
+                        continue reading
+                    case UInt8(ascii: "}"):
+                        pos += 1
+                        depth -= 1
+                        isObject.removeLast()
+                        value = builder.endObject(objects.removeLast())
+                    default:
+                        throw error("expected ',' or '}' in object")
+                    }
+                } else {
+                    builder.add(value, to: &arrays[arrays.count - 1])
+                    skipWhitespace()
+                    guard pos < count else { throw error("unexpected end of input in array") }
+                    switch base[pos] {
+                    case UInt8(ascii: ","):
+                        pos += 1
+                        skipWhitespace()
+                        guard pos < count else { throw error("unexpected end of input in array") }
+                        if base[pos] == UInt8(ascii: "]") { throw error("trailing comma in array") }
+                        continue reading
+                    case UInt8(ascii: "]"):
+                        pos += 1
+                        depth -= 1
+                        isObject.removeLast()
+                        value = builder.endArray(arrays.removeLast())
+                    default:
+                        throw error("expected ',' or ']' in array")
+                    }
+                }
             }
             return value
-        case UInt8(ascii: "t"):
-            try expectLiteral("true")
-            return builder.bool(true)
-        case UInt8(ascii: "f"):
-            try expectLiteral("false")
-            return builder.bool(false)
-        case UInt8(ascii: "n"):
-            try expectLiteral("null")
-            return builder.null()
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-            let start = pos
-            try parseNumber()
-            return builder.number(UnsafeBufferPointer(start: base + start, count: pos - start), at: start)
-        default:
-            throw error("unexpected character")
         }
     }
 
@@ -227,79 +324,25 @@ struct JSONReader<Builder: JSONBuilder>: ~Copyable {
         if depth > maxDepth { throw error("nesting deeper than \(maxDepth)") }
     }
 
-    private mutating func parseObject() throws(JSONParseError) -> Builder.Value {
-        try enterContainer()
-        pos += 1  // {
-        var object = builder.beginObject()
+    /// Reads an object's key and the `:` after it (`first`: right after
+    /// the `{`, where a `}` is no trailing comma).
+    private mutating func readKey(first: Bool) throws(JSONParseError) -> Builder.Key {
+        guard pos < count else { throw error("unexpected end of input in object") }
+        guard base[pos] == UInt8(ascii: "\"") else {
+            if base[pos] == UInt8(ascii: "}") && !first {
+                throw error("trailing comma in object")
+            }
+            throw error("expected a string key")
+        }
+        let token = try parseString()
+        guard let key = withContent(of: token, { $0.key($1, content: $2) }) else { throw invalidUTF8(token) }
         skipWhitespace()
-        if pos < count && base[pos] == UInt8(ascii: "}") {
-            pos += 1
-            depth -= 1
-            return builder.endObject(object)
+        guard pos < count, base[pos] == UInt8(ascii: ":") else {
+            throw error("expected ':' after object key")
         }
-        var first = true
-        while true {
-            guard pos < count else { throw error("unexpected end of input in object") }
-            guard base[pos] == UInt8(ascii: "\"") else {
-                if base[pos] == UInt8(ascii: "}") && !first {
-                    throw error("trailing comma in object")
-                }
-                throw error("expected a string key")
-            }
-            first = false
-            let token = try parseString()
-            guard let key = withContent(of: token, { $0.key($1, content: $2) }) else { throw invalidUTF8(token) }
-            skipWhitespace()
-            guard pos < count, base[pos] == UInt8(ascii: ":") else {
-                throw error("expected ':' after object key")
-            }
-            pos += 1
-            skipWhitespace()
-            builder.add(key, try parseValue(), to: &object)
-            skipWhitespace()
-            guard pos < count else { throw error("unexpected end of input in object") }
-            switch base[pos] {
-            case UInt8(ascii: ","):
-                pos += 1
-                skipWhitespace()
-            case UInt8(ascii: "}"):
-                pos += 1
-                depth -= 1
-                return builder.endObject(object)
-            default:
-                throw error("expected ',' or '}' in object")
-            }
-        }
-    }
-
-    private mutating func parseArray() throws(JSONParseError) -> Builder.Value {
-        try enterContainer()
-        pos += 1  // [
-        var array = builder.beginArray()
+        pos += 1
         skipWhitespace()
-        if pos < count && base[pos] == UInt8(ascii: "]") {
-            pos += 1
-            depth -= 1
-            return builder.endArray(array)
-        }
-        while true {
-            guard pos < count else { throw error("unexpected end of input in array") }
-            if base[pos] == UInt8(ascii: "]") { throw error("trailing comma in array") }
-            builder.add(try parseValue(), to: &array)
-            skipWhitespace()
-            guard pos < count else { throw error("unexpected end of input in array") }
-            switch base[pos] {
-            case UInt8(ascii: ","):
-                pos += 1
-                skipWhitespace()
-            case UInt8(ascii: "]"):
-                pos += 1
-                depth -= 1
-                return builder.endArray(array)
-            default:
-                throw error("expected ',' or ']' in array")
-            }
-        }
+        return key
     }
 
     /// Moves past a number, checking its form.

@@ -117,7 +117,13 @@ public struct EncodedJSON: Sendable {
         bytes = out.array()
         // Debug builds (the tests) check every text made: what is written
         // on stdout must always be JSON.
-        assert((try? JSONParser.parse(bytes)) != nil, "not JSON: \(String(decoding: bytes, as: UTF8.self))")
+        assert(Self.isJSON(bytes), "not JSON: \(String(decoding: bytes, as: UTF8.self))")
+    }
+
+    /// Whether `bytes` is one JSON value, read on a tape (flat, whatever
+    /// its nesting) for the debug builds' check.
+    private static func isJSON(_ bytes: [UInt8]) -> Bool {
+        (try? JSONTape.parse(bytes, maxDepth: JSONParser.goMaxDepth)) != nil
     }
 
     /// The text `write` writes, or nil when it would be over `limit` bytes
@@ -128,7 +134,7 @@ public struct EncodedJSON: Sendable {
         write(&out)
         guard !out.overflowed else { return nil }
         bytes = out.array()
-        assert((try? JSONParser.parse(bytes)) != nil, "not JSON: \(String(decoding: bytes, as: UTF8.self))")
+        assert(Self.isJSON(bytes), "not JSON: \(String(decoding: bytes, as: UTF8.self))")
     }
 
     /// The value the text is (parsed on every call: for reading an answer

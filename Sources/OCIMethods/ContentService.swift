@@ -240,9 +240,12 @@ final class ContentService: Sendable {
 
     /// The tape of `text`, a JSON object; else `not_json`, with the message
     /// `notJSON`. Read as the original reads manifests (Go's
-    /// `encoding/json`): text that is not Unicode is U+FFFD, not a failure.
+    /// `encoding/json`): text that is not Unicode is U+FFFD, not a failure,
+    /// and nesting as deep as Go reads is read.
     private static func objectTape(_ text: [UInt8], notJSON: @autoclosure () -> String) throws(RPCError) -> JSONTape {
-        guard let tape = try? JSONTape.parse(text, reading: .asGo), tape.withRoot({ $0.isObject }) else {
+        guard let tape = try? JSONTape.parse(text, maxDepth: JSONParser.goMaxDepth, reading: .asGo),
+            tape.withRoot({ $0.isObject })
+        else {
             throw RPCError(.unsupportedContent, reason: .notJSON, message: notJSON())
         }
         return tape

@@ -124,6 +124,26 @@ private func expectSame<A: JSONDocumentNode, B: JSONDocumentNode>(_ a: A, _ b: B
     /// What a tape holds besides its text is bounded by the text's length,
     /// whatever the text: the most values a text can hold (a value and a
     /// separator each), the most escapes, and a long one of each.
+    /// A tape reads nesting as deep as Go's `encoding/json` (10,000
+    /// levels) on a thread of the shared pool, whose stack a reader that
+    /// recursed ran out of at 5,000; a level more is refused as the parser
+    /// refuses nesting past its bound.
+    @Test func theTapeReadsAsDeepAsGo() async {
+        func nested(_ depth: Int) -> [UInt8] {
+            Array((String(repeating: "[", count: depth) + String(repeating: "]", count: depth)).utf8)
+        }
+        let read = await Task.detached {
+            (
+                (try? JSONTape.parse(nested(10_000), maxDepth: JSONParser.goMaxDepth)) != nil,
+                outcome { () throws(JSONParseError) in
+                    _ = try JSONTape.parse(nested(10_001), maxDepth: JSONParser.goMaxDepth)
+                }
+            )
+        }.value
+        #expect(read.0)
+        #expect(read.1?.reason == "nesting deeper than 10000")
+    }
+
     @Test func whatATapeHoldsIsBoundedByItsText() async throws {
         let count = 300_000
         func repeated(_ open: String, _ element: String, _ close: String) -> [UInt8] {

@@ -92,6 +92,25 @@ import TestFixtures
         await rig.stop()
     }
 
+    /// Nesting as deep as Go's `encoding/json` reads (10,000 levels, the
+    /// manifest's own included), in a field no answer uses: answered, as
+    /// the original answers. Past 512 levels it was refused before, an
+    /// error where the original answers. (The registry refuses a level
+    /// more, as Go does; `theTapeReadsAsDeepAsGo` tests the bound.)
+    @Test func nestingAsDeepAsGoReadsIsRead() async throws {
+        let rig = try await Rig.start()
+        let config = try await rig.registry.pushBlob("app", Data("{}".utf8))
+        let layer = Compressors.gzip(TarBuilder().archive)
+        let layerDigest = try await rig.registry.pushBlob("app", Data(layer))
+        let manifest = Self.manifest("layers", config: config, layer: (layerDigest, layer.count))
+        let nested = String(repeating: "[", count: 9_999) + String(repeating: "]", count: 9_999)
+        let deep = String(manifest.dropLast()) + #","x-deep":\#(nested)}"#
+        let digest = try await rig.registry.pushManifest("app", "v1", Data(deep.utf8), mediaType: Expected.oci)
+        let shaped = try await rig.session.call("ec.oci.image_manifest", [.string(rig.ref("app", digest))])
+        #expect(shaped["result"]?["layers"]?.arrayValue?.count == 1, "\(shaped.jsonText.prefix(300))")
+        await rig.stop()
+    }
+
     typealias HostileRig = HostileRegistryTests.Rig
 
     /// Fields of other types than Go's, which no registry that reads what
