@@ -10,36 +10,15 @@ import TestFixtures
 /// the original answered was an error, and an error leaves a policy's
 /// rule undefined (a `deny` that never fires).
 @Suite struct JSONGoReading {
-    /// A value as a policy compares it: numbers by their float64 value (Go
-    /// reads them into float64), strings and keys by their bytes, a key
-    /// once with its last value (Go sets a map's entry).
-    indirect enum Value: Equatable {
-        case null, bool(Bool), number(Double), string([UInt8]), array([Value]), object([[UInt8]: Value])
-        /// What a tape node is when it is none of the others (a bool: the
-        /// texts here hold none).
-        case other
-
-        init(_ json: JSONValue) {
-            switch json {
-            case .null: self = .null
-            case .bool(let b): self = .bool(b)
-            case .number(let text): self = .number(Double(text) ?? .nan)
-            case .string(let s): self = .string(Array(s.utf8))
-            case .array(let elements): self = .array(elements.map(Value.init))
-            case .object(let object):
-                var members: [[UInt8]: Value] = [:]
-                for member in object.members { members[Array(member.key.utf8)] = Value(member.value) }
-                self = .object(members)
-            case .encoded(let text): self = Value(text.value)
-            }
-        }
-    }
+    typealias Value = ComparedValue
 
     /// A node of a tape read as the tree reads it.
     static func value<Node: JSONDocumentNode>(of node: Node) -> Value {
         if node.isObject {
-            var members: [[UInt8]: Value] = [:]
-            _ = node.forEachMember { key, member in members[key.withUTF8 { Array($0) }] = value(of: member) }
+            var members: [[UInt8]: [Value]] = [:]
+            _ = node.forEachMember { key, member in
+                members[key.withUTF8 { Array($0) }, default: []].append(value(of: member))
+            }
             return .object(members)
         }
         if node.isArray {
@@ -50,7 +29,9 @@ import TestFixtures
         if node.isNull { return .null }
         if let string = node.withStringUTF8({ Array($0) }) { return .string(string) }
         if let number = node.numberText { return .number(Double(number) ?? .nan) }
-        return .other
+        // A bool, which the node cannot say the value of: the texts here
+        // hold none, so one would be a difference the comparison shows.
+        return .bool(false)
     }
 
     static let pieces: [[UInt8]] = [

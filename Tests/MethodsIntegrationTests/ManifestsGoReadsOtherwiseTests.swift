@@ -66,6 +66,15 @@ import TestFixtures
         await rig.stop()
     }
 
+    /// The text of an image manifest over an empty layer and a config,
+    /// both pushed to `rig`'s registry.
+    static func plainManifest(in rig: Rig) async throws -> String {
+        let config = try await rig.registry.pushBlob("app", Data("{}".utf8))
+        let layer = Compressors.gzip(TarBuilder().archive)
+        let layerDigest = try await rig.registry.pushBlob("app", Data(layer))
+        return Self.manifest("layers", config: config, layer: (layerDigest, layer.count))
+    }
+
     /// Text that is not Unicode (a byte that is not UTF-8, an escaped
     /// surrogate alone) in a manifest the registry stores, and in a blob:
     /// Go's `encoding/json` reads each as U+FFFD, and so does the server.
@@ -73,10 +82,7 @@ import TestFixtures
     /// leaves a policy's `deny` rule undefined.
     @Test func textThatIsNotUnicodeIsReadAsGoReadsIt() async throws {
         let rig = try await Rig.start()
-        let config = try await rig.registry.pushBlob("app", Data("{}".utf8))
-        let layer = Compressors.gzip(TarBuilder().archive)
-        let layerDigest = try await rig.registry.pushBlob("app", Data(layer))
-        let manifest = Self.manifest("layers", config: config, layer: (layerDigest, layer.count))
+        let manifest = try await Self.plainManifest(in: rig)
         // The byte 0xFF, then an escaped surrogate alone.
         let bytes =
             Array(manifest.utf8.dropLast()) + Array(#","annotations":{"note":"a"#.utf8) + [0xFF]
@@ -99,10 +105,7 @@ import TestFixtures
     /// more, as Go does; `theTapeReadsAsDeepAsGo` tests the bound.)
     @Test func nestingAsDeepAsGoReadsIsRead() async throws {
         let rig = try await Rig.start()
-        let config = try await rig.registry.pushBlob("app", Data("{}".utf8))
-        let layer = Compressors.gzip(TarBuilder().archive)
-        let layerDigest = try await rig.registry.pushBlob("app", Data(layer))
-        let manifest = Self.manifest("layers", config: config, layer: (layerDigest, layer.count))
+        let manifest = try await Self.plainManifest(in: rig)
         let nested = String(repeating: "[", count: 9_999) + String(repeating: "]", count: 9_999)
         let deep = String(manifest.dropLast()) + #","x-deep":\#(nested)}"#
         let digest = try await rig.registry.pushManifest("app", "v1", Data(deep.utf8), mediaType: Expected.oci)

@@ -11,31 +11,7 @@ import TestFixtures
 /// fail, or both give the same JSON value. A file that converts to another
 /// value is one a policy reads otherwise than the original did.
 @Suite struct YAMLGoParity {
-    /// A value compared as a policy sees it: objects by key (in any order;
-    /// a key written twice is two values, which Go never writes), numbers by their float64 value (Go
-    /// writes `1.0` as `1`, and the server keeps a JSON file's text); keys
-    /// and strings by their bytes, as Go compares them (`String`'s `==`
-    /// would equate canonically equivalent spellings).
-    indirect enum Value: Equatable {
-        case null, bool(Bool), number(Double), string([UInt8]), array([Value]), object([[UInt8]: [Value]])
-
-        init(_ json: JSONValue) {
-            switch json {
-            case .null: self = .null
-            case .bool(let b): self = .bool(b)
-            case .number(let text): self = .number(Double(text) ?? .nan)
-            case .string(let s): self = .string(Array(s.utf8))
-            case .array(let elements): self = .array(elements.map(Value.init))
-            case .object(let object):
-                var members: [[UInt8]: [Value]] = [:]
-                for member in object.members {
-                    members[Array(member.key.utf8), default: []].append(Value(member.value))
-                }
-                self = .object(members)
-            case .encoded(let text): self = Value(text.value)
-            }
-        }
-    }
+    typealias Value = ComparedValue
 
     /// Compares each document; returns how many were refused as ambiguous
     /// (`FlowScanCheck`: a failure of the call, whatever Go reads), which
