@@ -15,9 +15,11 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
 
 /// A strict RFC 8259 parser over UTF-8 bytes.
 ///
-/// Rejects trailing commas, invalid escapes, lone surrogates, invalid UTF-8,
-/// control characters in strings, leading zeros, trailing data and nesting
-/// deeper than `maxDepth`. Numbers are kept as their exact text.
+/// Rejects trailing commas, invalid escapes, lone surrogates and invalid
+/// UTF-8 (read as U+FFFD instead, as Go reads them, with
+/// `JSONTextReading.asGo`), control characters in strings, leading zeros,
+/// trailing data and nesting deeper than `maxDepth`. Numbers are kept as
+/// their exact text.
 public enum JSONParser {
     /// Nesting deeper than this is refused: the protocol's messages, files
     /// (a tree of values is freed by recursion), the tape's default.

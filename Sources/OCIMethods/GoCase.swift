@@ -1,3 +1,5 @@
+// The standard library's Unicode case folding (`_caseFolded`), which its
+// own Foundation uses, is declared for system programming interfaces.
 @_spi(_Unicode) import Swift
 import Archive
 
