@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "CSystem", path: "Sources/CSystem"),
         .systemLibrary(name: "CYAML", path: "Sources/CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         // Streaming tar, gzip (zlib) and zstd (libzstd) readers.
-        .target(name: "Archive", dependencies: ["CZlib", "CZstd", "Reasons"]),
+        .target(name: "Archive", dependencies: ["CZlib", "CZstd", "JSON", "Reasons"]),
         // YAML (libyaml) to JSON with go-yaml v2 scalar resolution.
         .target(name: "YAML", dependencies: ["CYAML", "JSON"]),
         // The byte-budgeted content cache, the tag TTL cache, singleflight.

@@ -1,4 +1,5 @@
 import Glibc
+import JSON
 
 /// An entry's name (or a link's target) as text that keeps its bytes.
 ///
@@ -86,27 +87,8 @@ public enum ArchiveName {
             return text
         }
         var scalars = String.UnicodeScalarView()
-        forEachScalarAsGoReads(bytes(of: text)) { scalars.append($0) }
+        GoUTF8.forEachScalar(bytes(of: text)) { scalars.append($0) }
         return String(scalars)
-    }
-
-    /// The scalars of `bytes` as Go reads them (`range` over a string,
-    /// `utf8.DecodeRune`): each byte of an invalid sequence is one U+FFFD.
-    /// Swift's decoding makes one U+FFFD of a sequence cut short: `\xE2\x82`
-    /// is one to it and two to Go, so `x\xE2\x82` and `x\xFF` read alike,
-    /// and neither as Go writes it.
-    public static func forEachScalarAsGoReads(_ bytes: [UInt8], _ body: (Unicode.Scalar) -> Void) {
-        var parser = Unicode.UTF8.ForwardParser()
-        var input = bytes.makeIterator()
-        while true {
-            switch parser.parseScalar(from: &input) {
-            case .valid(let encoded): body(Unicode.UTF8.decode(encoded))
-            // A cut-short sequence's bytes after the first continue it,
-            // so none of them starts a sequence Go would read.
-            case .error(let length): for _ in 0..<length { body("\u{FFFD}") }
-            case .emptyInput: return
-            }
-        }
     }
 
     /// The bytes a held name stands for (text that holds no name's byte:

@@ -392,19 +392,11 @@ struct JSONReader<Builder: JSONBuilder>: ~Copyable {
         // Not UTF-8: each byte that is not, U+FFFD, as Go reads it; handed
         // on as decoded content (a builder never reads it in place).
         repaired.removeAll(keepingCapacity: true)
-        let content =
-            token.escaped
-            ? scratch : Array(UnsafeBufferPointer(start: base + token.start, count: token.end - token.start))
-        var parser = Unicode.UTF8.ForwardParser()
-        var input = content.makeIterator()
-        decoding: while true {
-            switch parser.parseScalar(from: &input) {
-            case .valid(let encoded): repaired.append(contentsOf: encoded)
-            // The bytes of a sequence cut short after its first continue it,
-            // so none of them begins a sequence Go would read.
-            case .error(let length): for _ in 0..<length { repaired.append(contentsOf: [0xEF, 0xBF, 0xBD]) }
-            case .emptyInput: break decoding
-            }
+        if token.escaped {
+            GoUTF8.appendRepaired(scratch, to: &repaired)
+        } else {
+            GoUTF8.appendRepaired(
+                UnsafeBufferPointer(start: base + token.start, count: token.end - token.start), to: &repaired)
         }
         let repairedToken = JSONStringToken(start: token.start, end: token.end, escaped: true, ascii: false)
         let text = repaired

@@ -2,6 +2,7 @@
 // own Foundation uses, is declared for system programming interfaces.
 @_spi(_Unicode) import Swift
 import Archive
+import JSON
 
 /// Letter case as Go's `strings` package reads it, where the original
 /// builtins and the runtimes ignore case: `image_files` matches
@@ -43,7 +44,7 @@ package enum GoCase {
         if name.utf8.allSatisfy({ $0 < 0x80 }) { return name.lowercased() }
         var key: [UInt8] = []
         key.reserveCapacity(name.utf8.count + 8)
-        ArchiveName.forEachScalarAsGoReads(ArchiveName.bytes(of: String(name))) { scalar in
+        GoUTF8.forEachScalar(ArchiveName.bytes(of: String(name))) { scalar in
             if scalar.isASCII {
                 key.append(UInt8(ascii: scalar).lowercasedASCII)
                 return

@@ -18,10 +18,11 @@ enum FlowScanCheck {
         "did not find expected whitespace or line break", "did not find expected tag URI", "found unexpected ':'",
     ]
 
-    /// The first place where the two scanners part, described; nil when
+    /// The first place where the two scanners part in `bytes`, whose
+    /// characters are `text`, described; nil when
     /// they read the document alike (or libyaml cannot scan it for another
     /// reason: the parse that follows says why).
-    static func ambiguity(in bytes: [UInt8]) -> String? {
+    static func ambiguity(in bytes: [UInt8], text: YAMLText) -> String? {
         // Most files have no flow collection and no tag: nothing to scan for.
         guard
             bytes.contains(where: {
@@ -34,7 +35,7 @@ enum FlowScanCheck {
         defer { yaml_parser_delete(parser) }
         return bytes.withUnsafeBufferPointer { buffer -> String? in
             yaml_parser_set_input_string(parser, buffer.baseAddress, buffer.count)
-            var scan = Scan(YAMLText(bytes))
+            var scan = Scan(text)
             var token = yaml_token_t()
             while true {
                 guard yaml_parser_scan(parser, &token) == 1 else {

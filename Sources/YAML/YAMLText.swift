@@ -21,14 +21,20 @@ struct YAMLText {
         }
     }
 
-    /// UTF-16 text as UTF-8; a unit that is not UTF-16 is U+FFFD (libyaml
-    /// refuses such a document anyway).
+    /// UTF-16 text as UTF-8, transcoded straight into the bytes kept (at
+    /// most one and a half times the text); a unit that is not UTF-16 is
+    /// U+FFFD (libyaml refuses such a document anyway).
     private static func utf8(ofUTF16 bytes: ArraySlice<UInt8>, bigEndian: Bool) -> [UInt8] {
-        let units = stride(from: bytes.startIndex, to: bytes.endIndex - 1, by: 2).map { place in
+        let units = stride(from: bytes.startIndex, to: bytes.endIndex - 1, by: 2).lazy.map { place in
             let (first, second) = (UInt16(bytes[place]), UInt16(bytes[place + 1]))
             return bigEndian ? first << 8 | second : second << 8 | first
         }
-        return Array(String(decoding: units, as: UTF16.self).utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(bytes.count + bytes.count / 2)
+        _ = transcode(units.makeIterator(), from: UTF16.self, to: UTF8.self, stoppingOnError: false) {
+            text.append($0)
+        }
+        return text
     }
 
     /// The byte a mark's `index` names, found by walking from the place

@@ -59,11 +59,11 @@ public enum YAMLToJSON {
         {
             return json
         }
-        if let ambiguity = FlowScanCheck.ambiguity(in: bytes) {
+        let text = YAMLText(bytes)
+        if let ambiguity = FlowScanCheck.ambiguity(in: bytes, text: text) {
             throw YAMLError(
                 message: "YAML readers read this document differently: \(ambiguity)", isAmbiguous: true)
         }
-        let text = YAMLText(bytes)
         if CharacterCheck.byteOrderMarkStartsALine(in: text) {
             throw YAMLError(
                 message: "YAML readers read this document differently: a byte-order mark starts a line",

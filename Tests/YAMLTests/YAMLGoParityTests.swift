@@ -112,6 +112,24 @@ import TestFixtures
         #expect { try YAMLToJSON.convert(Array(document.utf8)) } throws: { ($0 as? YAMLError)?.isAmbiguous == true }
     }
 
+    /// A document in UTF-16 (told by its byte-order mark) is read by its
+    /// characters too: converted as Go converts it, and refused where the
+    /// scanners part after characters of several bytes.
+    @Test func documentsInUTF16AreReadByTheirCharacters() async throws {
+        func utf16(_ text: String, bigEndian: Bool) -> [UInt8] {
+            text.utf16.reduce(into: bigEndian ? [0xFE, 0xFF] : [0xFF, 0xFE]) { bytes, unit in
+                bytes += bigEndian ? [UInt8(unit >> 8), UInt8(unit & 0xFF)] : [UInt8(unit & 0xFF), UInt8(unit >> 8)]
+            }
+        }
+        for bigEndian in [false, true] {
+            let documents = ["a: 1\nb: caf\u{E9} \u{1F600}\n", "a: \"\\/\"\n"].map { utf16($0, bigEndian: bigEndian) }
+            #expect(try await Self.compare(documents) { "\(documents[$0])" } == 0)
+            #expect {
+                try YAMLToJSON.convert(utf16("\u{E9}\u{E9}\u{1F600}: [x?y]", bigEndian: bigEndian))
+            } throws: { ($0 as? YAMLError)?.isAmbiguous == true }
+        }
+    }
+
     /// Where libyaml's and go-yaml's scanners part inside flow
     /// collections: refused as ambiguous, a failure of the call (never a
     /// file left out), where before one read a value the other did not.
