@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "CSystem", path: "Sources/CSystem"),
         .systemLibrary(name: "CYAML", path: "Sources/CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         // Streaming tar, gzip (zlib) and zstd (libzstd) readers.
-        .target(name: "Archive", dependencies: ["CZlib", "CZstd", "JSON", "Reasons"]),
+        .target(name: "Archive", dependencies: ["CZlib", "CZstd", "JSON", "Memory", "Reasons"]),
         // YAML (libyaml) to JSON with go-yaml v2 scalar resolution.
         .target(name: "YAML", dependencies: ["CYAML", "JSON"]),
         // The byte-budgeted content cache, the tag TTL cache, singleflight.
@@ -98,7 +98,7 @@ let package = Package(
         .testTarget(
             name: "MethodsIntegrationTests",
             dependencies: ["DiskCaching", "Reasons", "JSON", "Locking", "Logging", "Registry", "TestFixtures"]),
-        .testTarget(name: "ArchiveTests", dependencies: ["Reasons", "Archive", "Registry", "TestFixtures"]),
+        .testTarget(name: "ArchiveTests", dependencies: ["Reasons", "Archive", "Memory", "Registry", "TestFixtures"]),
         .testTarget(name: "YAMLTests", dependencies: ["CYAML", "YAML", "JSON", "TestFixtures"]),
         .testTarget(
             name: "DiskCachingTests", dependencies: ["CSystem", "DiskCaching", "Registry", "Locking", "Logging"]),

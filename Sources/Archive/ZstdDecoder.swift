@@ -1,8 +1,26 @@
 import CZstd
+import Glibc
+import Memory
 
 /// Decompresses a zstd stream (one or more frames) with libzstd.
+///
+/// A frame names the window its decoder must hold, and 4 bytes of header
+/// can name 512 MiB: a layer of 7 KB made the server hold 128 MiB that no
+/// budget counted, once for every layer decoded at once. Everything
+/// libzstd allocates for a stream, its window above all, is taken from the
+/// call's memory share before it is allocated (`DecoderMemory`), so a
+/// stream the budget has no room for fails with `memory_limit` (retryable)
+/// rather than the process. Windows are read up to `maxWindowLog`, as Go's
+/// decoder reads them.
 public final class ZstdDecoder: ByteStream {
+    /// The largest window read: 2^29 bytes (512 MiB), the default limit
+    /// of the Go decoder the original builtins and containerd use
+    /// (klauspost/compress `MaxWindowSize`). libzstd's own default, 2^27,
+    /// refused layers with larger windows that they read.
+    public static let maxWindowLog: Int32 = 29
+
     private let source: any ByteStream
+    private let memory: DecoderMemory
     private let context: OpaquePointer?
     private let input = UnsafeMutableRawBufferPointer.allocate(byteCount: ZSTD_DStreamInSize(), alignment: 1)
     private var inBuffer = ZSTD_inBuffer(src: nil, size: 0, pos: 0)
@@ -12,19 +30,41 @@ public final class ZstdDecoder: ByteStream {
     /// Whether any input was seen at all (an empty stream is not zstd).
     private var sawInput = false
 
-    public init(_ source: any ByteStream) {
+    /// A decoder of `source` whose allocations are taken from `share`
+    /// (by default the share of the call the current task runs for; none
+    /// taken without one).
+    public init(_ source: any ByteStream, share: MemoryShare? = MemoryShare.current) {
         self.source = source
-        context = ZSTD_createDStream()
-        if let context { ZSTD_initDStream(context) }
+        memory = DecoderMemory(share: share)
+        let allocator = ZSTD_customMem(
+            customAlloc: { opaque, size in
+                opaque.flatMap { Unmanaged<DecoderMemory>.fromOpaque($0).takeUnretainedValue().allocate(size) }
+            },
+            customFree: { opaque, address in
+                opaque.map { Unmanaged<DecoderMemory>.fromOpaque($0).takeUnretainedValue().free(address) }
+            },
+            opaque: Unmanaged.passUnretained(memory).toOpaque())
+        var stream = ZSTD_createDStream_advanced(allocator)
+        if let created = stream {
+            ZSTD_initDStream(created)
+            if ZSTD_isError(ZSTD_DCtx_setParameter(created, ZSTD_d_windowLogMax, Self.maxWindowLog)) != 0 {
+                ZSTD_freeDStream(created)
+                stream = nil
+            }
+        }
+        context = stream
     }
 
     deinit {
+        // The stream frees its blocks through `memory`, which outlives it.
         if let context { ZSTD_freeDStream(context) }
         input.deallocate()
     }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(ArchiveError) -> Int {
-        guard let context else { throw ArchiveError.corrupt("libzstd could not be initialised") }
+        guard let context else {
+            throw memory.refusal ?? ArchiveError.corrupt("libzstd could not be initialised")
+        }
         guard buffer.count > 0 else { return 0 }
         var output = ZSTD_outBuffer(dst: buffer.baseAddress, size: buffer.count, pos: 0)
         while output.pos == 0 {
@@ -43,11 +83,49 @@ public final class ZstdDecoder: ByteStream {
             }
             let result = ZSTD_decompressStream(context, &output, &inBuffer)
             if ZSTD_isError(result) != 0 {
+                if let refusal = memory.refusal { throw refusal }
                 let name = String(cString: ZSTD_getErrorName(result))
                 throw ArchiveError.corrupt("invalid zstd data (\(name))")
             }
             frameComplete = result == 0
         }
         return output.pos
+    }
+}
+
+/// What libzstd allocates for one stream: each block taken from a call's
+/// memory share before it is allocated, and given back when it is freed.
+/// A block is preceded by its size, as libzstd frees by address alone.
+final class DecoderMemory {
+    private static let header = 16
+
+    private let share: MemoryShare?
+    /// Why an allocation was refused, once one was.
+    private(set) var refusal: ArchiveError?
+
+    init(share: MemoryShare?) { self.share = share }
+
+    func allocate(_ size: Int) -> UnsafeMutableRawPointer? {
+        let (total, overflow) = size.addingReportingOverflow(Self.header)
+        guard !overflow else { return nil }
+        do {
+            try share?.take(total)
+        } catch {
+            refusal = ArchiveError(.tooLarge, reason: .memoryLimit, message: error.message)
+            return nil
+        }
+        guard let block = malloc(total) else {
+            share?.giveBack(total)
+            return nil
+        }
+        block.storeBytes(of: total, as: Int.self)
+        return block + Self.header
+    }
+
+    func free(_ address: UnsafeMutableRawPointer?) {
+        guard let address else { return }
+        let block = address - Self.header
+        share?.giveBack(block.load(as: Int.self))
+        Glibc.free(block)
     }
 }

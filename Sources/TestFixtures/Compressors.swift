@@ -30,6 +30,48 @@ public enum Compressors {
         return Array(output.prefix(written))
     }
 
+    /// One zstd frame that declares a window of 2^`windowLog` bytes (its
+    /// decoder must hold that much) and no content size, holding `zeroBlocks`
+    /// blocks of zeros as large as the window allows (128 KiB at most), each
+    /// written as a run: four bytes a block, however large the window.
+    public static func zstdFrame(windowLog: Int, zeroBlocks: Int) -> [UInt8] {
+        var frame = zstdFrameHeader(windowLog: windowLog)
+        let blockSize = min(128 << 10, 1 << windowLog)
+        for index in 0..<zeroBlocks {
+            // Type 1: a run of the one byte that follows.
+            frame += zstdBlockHeader(size: blockSize, type: 1, last: index == zeroBlocks - 1) + [0]
+        }
+        return frame
+    }
+
+    /// One zstd frame that declares a window of 2^`windowLog` bytes and
+    /// no content size, holding `content` as it is (raw blocks).
+    public static func zstdFrame(windowLog: Int, content: [UInt8]) -> [UInt8] {
+        var frame = zstdFrameHeader(windowLog: windowLog)
+        let blockSize = min(128 << 10, 1 << windowLog)
+        var start = 0
+        repeat {
+            let end = min(content.count, start + blockSize)
+            frame += zstdBlockHeader(size: end - start, type: 0, last: end == content.count) + content[start..<end]
+            start = end
+        } while start < content.count
+        return frame
+    }
+
+    /// Magic; a frame header descriptor without content size, checksum or
+    /// dictionary, not single-segment; the window descriptor, its exponent
+    /// being the log less 10 (no mantissa).
+    private static func zstdFrameHeader(windowLog: Int) -> [UInt8] {
+        precondition((10...41).contains(windowLog))
+        return [0x28, 0xB5, 0x2F, 0xFD, 0x00, UInt8((windowLog - 10) << 3)]
+    }
+
+    /// A block header: whether it is the frame's last, its type, its size.
+    private static func zstdBlockHeader(size: Int, type: Int, last: Bool) -> [UInt8] {
+        let header = size << 3 | type << 1 | (last ? 1 : 0)
+        return [UInt8(header & 0xFF), UInt8(header >> 8 & 0xFF), UInt8(header >> 16 & 0xFF)]
+    }
+
     /// One zstd frame of `bytes`.
     public static func zstd(_ bytes: [UInt8]) -> [UInt8] {
         var output = [UInt8](repeating: 0, count: ZSTD_compressBound(bytes.count))

@@ -2,7 +2,8 @@ import Foundation
 
 /// The readers the original builtins and the runtimes use, run: Go's
 /// `archive/tar`, sigs.k8s.io/yaml's `YAMLToJSON`, containerd's layer
-/// unpacking and the `strings` package's letter case, for tests that compare the server's own readers with them. The program (`Tests/GoReaders`) is
+/// unpacking and decompression, the `strings` package's letter case and
+/// `encoding/json`, for tests that compare the server's own readers with them. The program (`Tests/GoReaders`) is
 /// built once per test process with the system's Go, outside modules,
 /// against Debian's `golang-k8s-sigs-yaml-dev` and
 /// `golang-github-containerd-containerd-dev` (`scripts/install-deps --tests`).
@@ -122,6 +123,23 @@ public enum GoReaders {
     /// encoding/json's reading of each text (`json.Unmarshal` into an
     /// `interface{}`, written again by `json.Marshal`), in order.
     public static func readJSON(_ texts: [[UInt8]]) throws -> [Conversion] { try run("json", texts) }
+
+    /// What containerd's `DecompressStream` read of one stream (its
+    /// compression told by its first bytes): the size and SHA-256 (hex) of
+    /// what it read, up to 64 MiB, and the error that ended it.
+    public struct Decompressed: Decodable, Sendable, CustomStringConvertible {
+        public let size: Int
+        public let data: String
+        public let error: String?
+
+        public var description: String { "\(size) bytes \(data.prefix(12)) \(error ?? "")" }
+    }
+
+    /// containerd's decompression of each stream, in order, waited on
+    /// from a thread of its own as `readTar` is.
+    public static func decompress(_ streams: [[UInt8]]) async throws -> [Decompressed] {
+        try await onThreadOfItsOwn { Result { try run("decompress", streams) } }.get()
+    }
 
     /// Go's reading of each text's runes and case, in order.
     public static func letterCase(_ texts: [[UInt8]]) throws -> [LetterCase] { try run("case", texts) }

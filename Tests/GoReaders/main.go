@@ -3,7 +3,8 @@
 // (TarReaderGoParity), `yaml` sigs.k8s.io/yaml's YAMLToJSON over go-yaml v2
 // (YAMLGoParity), `unpack` containerd's layer unpacking (LayersUnpackParity),
 // `case` the strings package's letter case (GoCaseParity), `json`
-// encoding/json's reading of a text (JSONGoReading).
+// encoding/json's reading of a text (JSONGoReading), `decompress`
+// containerd's decompression of a layer (DecompressionGoParity).
 // Built outside modules, against Debian's golang-k8s-sigs-yaml-dev and
 // golang-github-containerd-containerd-dev. Reads inputs from stdin, each as
 // a 4-byte big-endian length and the bytes, and writes one JSON line per
@@ -29,6 +30,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/containerd/containerd/archive"
+	"github.com/containerd/containerd/archive/compression"
 	"golang.org/x/sys/unix"
 	"sigs.k8s.io/yaml"
 )
@@ -332,8 +334,38 @@ func readJSON(input []byte) interface{} {
 	return conversion{JSON: string(text)}
 }
 
+// What containerd's DecompressStream (the stream a layer is unpacked from,
+// its compression told by its first bytes) reads of one input: its size
+// and SHA-256, up to maxDecompressed bytes, and the error that ended it.
+type decompressed struct {
+	Size  int64  `json:"size"`
+	Data  string `json:"data"`
+	Error string `json:"error,omitempty"`
+}
+
+const maxDecompressed = 64 << 20
+
+func decompress(input []byte) interface{} {
+	reader, err := compression.DecompressStream(bytes.NewReader(input))
+	if err != nil {
+		return decompressed{Error: err.Error()}
+	}
+	defer reader.Close()
+	hash := sha256.New()
+	size, err := io.Copy(hash, io.LimitReader(reader, maxDecompressed+1))
+	result := decompressed{Size: size, Data: hex.EncodeToString(hash.Sum(nil))}
+	if err != nil {
+		result.Error = err.Error()
+	} else if size > maxDecompressed {
+		result.Error = "over the limit"
+	}
+	return result
+}
+
 func main() {
-	read := map[string]func([]byte) interface{}{"tar": readTar, "yaml": convertYAML, "unpack": unpack, "case": readCase, "json": readJSON}[os.Args[1]]
+	// Go's gzip reader, not a pigz found on the machine.
+	os.Setenv("CONTAINERD_DISABLE_PIGZ", "1")
+	read := map[string]func([]byte) interface{}{"tar": readTar, "yaml": convertYAML, "unpack": unpack, "case": readCase, "json": readJSON, "decompress": decompress}[os.Args[1]]
 	in := bufio.NewReader(os.Stdin)
 	out := json.NewEncoder(os.Stdout)
 	for {

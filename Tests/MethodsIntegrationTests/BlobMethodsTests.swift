@@ -84,6 +84,30 @@ import TestFixtures
         await rig.stop()
     }
 
+    @Test func aZstdLayersWindowIsTakenFromTheMemoryBudget() async throws {
+        // A frame can make its decoder hold 128 MiB for a few bytes of
+        // content; that is taken from the budget before it is allocated.
+        let rig = try await Rig.start(arguments: ["--max-memory-bytes", "64MiB"])
+        var tar = TarBuilder()
+        tar.file("policy.yaml", "allow: true\n")
+        let layer = try await rig.registry.pushBlob(
+            "window", Data(Compressors.zstdFrame(windowLog: 27, content: tar.archive)))
+        let refused = try await rig.session.call(
+            "ec.oci.blob_files", [.string(rig.ref("window", layer)), ["policy.yaml"]])
+        #expect(refused.errorCode == -32005)
+        #expect(refused.errorReason == "memory_limit")
+        #expect(refused["error"]?["data"]?["retryable"] == true)
+        let blob = try await rig.session.call("ec.oci.blob", [.string(rig.ref("window", layer))])
+        #expect(blob.errorReason == "memory_limit")
+        // A window the budget has room for is read.
+        let small = try await rig.registry.pushBlob(
+            "window", Data(Compressors.zstdFrame(windowLog: 24, content: tar.archive)))
+        let read = try await rig.session.result(
+            "ec.oci.blob_files", [.string(rig.ref("window", small)), ["policy.yaml"]])
+        #expect(read == ["policy.yaml": ["allow": true]])
+        await rig.stop()
+    }
+
     @Test func theCallsInFlightShareOneMemoryBudget() async throws {
         // What a call reads whole, and its answer as it is written (twice
         // what it read), are taken from a budget of 5 MiB: one file of 1 MiB
