@@ -1,6 +1,12 @@
 import CZlib
 
 /// Inflates a gzip stream (concatenated members too) with zlib.
+///
+/// A member's header is read as Go's `compress/gzip` reads it (the
+/// original builtins' reader, and containerd's): Go ignores the three
+/// flag bits the format reserves, where zlib refuses the member, so they
+/// are cleared before zlib reads the header. A header that also carries its
+/// own CRC, which covers those bits, is left to zlib.
 public final class GzipDecoder: ByteStream {
     private let source: any ByteStream
     private let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
@@ -8,6 +14,8 @@ public final class GzipDecoder: ByteStream {
     private var sourceEnded = false
     private var finished = false
     private var initialized = false
+    /// Whether the next bytes zlib reads start a member's header.
+    private var atMemberStart = true
 
     public init(_ source: any ByteStream) {
         self.source = source
@@ -30,6 +38,35 @@ public final class GzipDecoder: ByteStream {
         stream.pointee.avail_in = uInt(count)
     }
 
+    /// Makes `count` bytes of input available at once, when the source
+    /// still has them: what is left moves to the buffer's start and more
+    /// is read after it.
+    private func fill(atLeast count: Int) throws(ArchiveError) {
+        var available = Int(stream.pointee.avail_in)
+        guard available < count, !sourceEnded else { return }
+        let base = input.baseAddress!
+        if available > 0, let next = stream.pointee.next_in { base.copyMemory(from: next, byteCount: available) }
+        while available < count && !sourceEnded {
+            let got = try source.read(into: UnsafeMutableRawBufferPointer(rebasing: input[available...]))
+            if got == 0 { sourceEnded = true }
+            available += got
+        }
+        stream.pointee.next_in = base.assumingMemoryBound(to: Bytef.self)
+        stream.pointee.avail_in = uInt(available)
+    }
+
+    /// Clears the reserved flag bits of the member header that starts the
+    /// input, as Go reads past them, unless the header's own CRC covers them.
+    private func readHeaderAsGo() throws(ArchiveError) {
+        atMemberStart = false
+        try fill(atLeast: 4)
+        guard stream.pointee.avail_in >= 4, let next = stream.pointee.next_in else { return }
+        let flags = next[3]
+        let reserved: UInt8 = 0xE0
+        let headerCRC: UInt8 = 0x02
+        if flags & reserved != 0 && flags & headerCRC == 0 { next[3] = flags & ~reserved }
+    }
+
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(ArchiveError) -> Int {
         guard initialized else { throw ArchiveError.corrupt("zlib could not be initialised") }
         guard !finished, buffer.count > 0 else { return 0 }
@@ -40,6 +77,7 @@ public final class GzipDecoder: ByteStream {
             if stream.pointee.avail_in == 0 && sourceEnded {
                 throw ArchiveError.corrupt("gzip stream ends early")
             }
+            if atMemberStart { try readHeaderAsGo() }
             let status = inflate(stream, Z_NO_FLUSH)
             switch status {
             case Z_OK:
@@ -52,6 +90,7 @@ public final class GzipDecoder: ByteStream {
                     return buffer.count - Int(stream.pointee.avail_out)
                 }
                 inflateReset(stream)
+                atMemberStart = true
                 if stream.pointee.avail_out != uInt(buffer.count) {
                     return buffer.count - Int(stream.pointee.avail_out)
                 }

@@ -26,8 +26,11 @@ extension DiskCache {
     /// (`manifests/x.jſon` was left out in "6"), and a name's invalid bytes
     /// written as one U+FFFD each, as Go writes them; YAML and JSON files
     /// whose characters go-yaml reads otherwise than libyaml or JSON
-    /// (`CharacterCheck`) converted as go-yaml converts them.
-    static let derivedFormat = "7"
+    /// (`CharacterCheck`) converted as go-yaml converts them. "8": a
+    /// layer's compression told as the runtimes tell it (a gzip member
+    /// with reserved flags read, a stream that is gzip by two bytes only
+    /// read as it is, a zstd skippable frame, xz or bzip2 refused).
+    static let derivedFormat = "8"
 
     /// A result derived from content (`parsed_blob`, `blob_files`,
     /// `image_files`) under `kind` and `key` (which names the repository,

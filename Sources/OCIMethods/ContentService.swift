@@ -462,7 +462,9 @@ final class ContentService: Sendable {
         let key = ContentCache.Key("blob", "\(ref.name)@\(digest)")
         if let cached = cache.value(key, as: [UInt8].self) { return cached }
         return try await blobFlights.run(key.name) { [self] in
-            let bytes = try await withDownloadedBlob(ref, size: Self.maxBlobBytes, budget: makeBudget()) { stream in
+            let bytes = try await withDownloadedBlob(
+                ref, size: Self.maxBlobBytes, budget: makeBudget(), compressionAs: .original
+            ) { stream in
                 let share = MemoryShare.current
                 return try stream.readAll(limit: Self.maxBlobBytes) { share?.refusal(taking: $0) }
             }
@@ -472,14 +474,16 @@ final class ContentService: Sendable {
     }
 
     /// Downloads the blob (at most `size` bytes when the manifest says),
-    /// verifies it, and hands `body` its decoded stream, metered by
-    /// `budget`; the downloaded file is removed afterwards. `body`
+    /// verifies it, and hands `body` its decoded stream (its compression
+    /// told as `reader` tells it: a blob read whole as the original reads
+    /// it, an archive as the runtimes unpack it), metered by `budget`; the
+    /// downloaded file is removed afterwards. `body`
     /// (decompression, tar reading, parsing) runs on a dispatch queue, off
     /// the task pool, so a large layer does not hold up the requests being
     /// served meanwhile, with the task's `MemoryShare.current`; cancelling
     /// the task stops it within one chunk.
     func withDownloadedBlob<T: Sendable>(
-        _ ref: ImageReference, size: Int? = nil, budget: ReadBudget,
+        _ ref: ImageReference, size: Int? = nil, budget: ReadBudget, compressionAs reader: Compression.Reader,
         _ body: @escaping @Sendable (any ByteStream) throws -> T
     ) async throws -> T {
         let blob = try await source.fetchBlob(ref, directory: downloads, limit: size ?? RegistryClient.maxBlobBytes)
@@ -492,7 +496,7 @@ final class ContentService: Sendable {
                     continuation.resume(
                         with: Result {
                             try MemoryShare.$current.withValue(share) {
-                                try body(try Compression.openDecoded(path: path, budget: budget))
+                                try body(try Compression.openDecoded(path: path, budget: budget, as: reader))
                             }
                         })
                 }

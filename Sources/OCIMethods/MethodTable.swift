@@ -208,7 +208,8 @@ struct MethodTable: Sendable {
         /// Reads the blob into the reader through `step`.
         func read(_ step: @escaping @Sendable (inout BlobFiles, TarReader) throws -> Void) async throws {
             try Task.checkCancellation()
-            reader = try await service.withDownloadedBlob(ref, budget: budget) { [reader] stream in
+            reader = try await service.withDownloadedBlob(ref, budget: budget, compressionAs: .runtimes) {
+                [reader] stream in
                 var next = reader
                 try step(&next, TarReader(stream))
                 return next
@@ -239,7 +240,9 @@ struct MethodTable: Sendable {
         ) async throws {
             try Task.checkCancellation()
             let (digest, size) = topFirst[depth]
-            flattener = try await service.withDownloadedBlob(ref.pinned(to: digest), size: size, budget: budget) {
+            flattener = try await service.withDownloadedBlob(
+                ref.pinned(to: digest), size: size, budget: budget, compressionAs: .runtimes
+            ) {
                 [flattener] stream in
                 var next = flattener
                 try step(&next, TarReader(stream))

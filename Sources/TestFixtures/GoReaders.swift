@@ -126,11 +126,17 @@ public enum GoReaders {
 
     /// What containerd's `DecompressStream` read of one stream (its
     /// compression told by its first bytes): the size and SHA-256 (hex) of
-    /// what it read, up to 64 MiB, and the error that ended it.
+    /// what it read, up to 64 MiB, and the error that ended it; and what
+    /// each runtime takes its compression for.
     public struct Decompressed: Decodable, Sendable, CustomStringConvertible {
         public let size: Int
         public let data: String
         public let error: String?
+        /// The compression containerd took the stream for (`none`, `gzip`,
+        /// `zstd`), and the one containers/storage (CRI-O, Podman) takes it
+        /// for by its table of magic numbers (also `xz`, `bzip2`).
+        public let containerd: String
+        public let storage: String
 
         public var description: String { "\(size) bytes \(data.prefix(12)) \(error ?? "")" }
     }

@@ -148,7 +148,8 @@ import TestFixtures
         let tar = try ChildProcess.run(
             "/usr/bin/tar", ["--format=pax", "-czf", archive.path, "-C", dir.appendingPathComponent("root").path, "."])
         #expect(tar.status == 0)
-        let found = try entries(Compression.openDecoded(path: archive.path, budget: ReadBudget(bytes: 1 << 30)))
+        let found = try entries(
+            Compression.openDecoded(path: archive.path, budget: ReadBudget(bytes: 1 << 30), as: .runtimes))
         let file = try #require(found.first { $0.0.hasSuffix("policy.yaml") })
         #expect(file.0 == "./" + deep)
         #expect(file.2 == "k: v\n")

@@ -337,23 +337,52 @@ func readJSON(input []byte) interface{} {
 // What containerd's DecompressStream (the stream a layer is unpacked from,
 // its compression told by its first bytes) reads of one input: its size
 // and SHA-256, up to maxDecompressed bytes, and the error that ended it.
+// Beside it, the compression containerd and containers/storage (CRI-O,
+// Podman) take the stream for, by its first bytes.
 type decompressed struct {
-	Size  int64  `json:"size"`
-	Data  string `json:"data"`
-	Error string `json:"error,omitempty"`
+	Size       int64  `json:"size"`
+	Data       string `json:"data"`
+	Error      string `json:"error,omitempty"`
+	Containerd string `json:"containerd"`
+	Storage    string `json:"storage"`
 }
 
 const maxDecompressed = 64 << 20
 
+// The compression containers/storage's pkg/archive takes a stream for: its
+// table of magic numbers, each matched at the start.
+func storageCompression(head []byte) string {
+	for _, known := range []struct {
+		name  string
+		magic []byte
+	}{
+		{"bzip2", []byte{0x42, 0x5A, 0x68}},
+		{"gzip", []byte{0x1F, 0x8B, 0x08}},
+		{"xz", []byte{0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00}},
+		{"zstd", []byte{0x28, 0xb5, 0x2f, 0xfd}},
+	} {
+		if bytes.HasPrefix(head, known.magic) {
+			return known.name
+		}
+	}
+	return "none"
+}
+
 func decompress(input []byte) interface{} {
+	head := input
+	if len(head) > 10 {
+		head = head[:10]
+	}
+	detected := compression.DetectCompression(head)
+	named := map[compression.Compression]string{compression.Uncompressed: "none", compression.Gzip: "gzip", compression.Zstd: "zstd"}[detected]
 	reader, err := compression.DecompressStream(bytes.NewReader(input))
 	if err != nil {
-		return decompressed{Error: err.Error()}
+		return decompressed{Error: err.Error(), Containerd: named, Storage: storageCompression(head)}
 	}
 	defer reader.Close()
 	hash := sha256.New()
 	size, err := io.Copy(hash, io.LimitReader(reader, maxDecompressed+1))
-	result := decompressed{Size: size, Data: hex.EncodeToString(hash.Sum(nil))}
+	result := decompressed{Size: size, Data: hex.EncodeToString(hash.Sum(nil)), Containerd: named, Storage: storageCompression(head)}
 	if err != nil {
 		result.Error = err.Error()
 	} else if size > maxDecompressed {

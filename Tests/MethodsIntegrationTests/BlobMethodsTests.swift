@@ -84,6 +84,42 @@ import TestFixtures
         await rig.stop()
     }
 
+    @Test func aLayersCompressionIsToldAsTheRuntimesTellIt() async throws {
+        let rig = try await Rig.start()
+        var tar = TarBuilder()
+        tar.file("policy.yaml", "allow: true\n")
+        let zstd = "application/vnd.oci.image.layer.v1.tar+zstd"
+        // A member whose header sets a flag bit the format reserves: Go's
+        // reader (the original's, containerd's) reads past it, zlib refused it.
+        var flagged = Compressors.gzip(tar.archive)
+        flagged[3] |= 0x20
+        let read = try await rig.registry.pushImage("compression", "flagged", layers: [(flagged, Expected.gzipLayer)])
+        #expect(
+            try await rig.session.result("ec.oci.image_files", [.string(rig.ref("compression", read.digest)), ["."]])
+                == ["policy.yaml": ["allow": true]])
+        // Streams that containerd decompresses and containers/storage
+        // unpacks as they are, or the other way round: refused.
+        let skippable: [UInt8] = [0x50, 0x2A, 0x4D, 0x18, 2, 0, 0, 0, 0, 0]
+        for (tag, layer) in [
+            ("skippable", skippable + Compressors.zstd(tar.archive)),
+            ("xz", [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00] + tar.archive),
+        ] {
+            let image = try await rig.registry.pushImage("compression", tag, layers: [(layer, zstd)])
+            let files = try await rig.session.call(
+                "ec.oci.image_files", [.string(rig.ref("compression", image.digest)), ["."]])
+            #expect(files.errorReason == "corrupt_archive", "\(tag)")
+            #expect(
+                files["error"]?["message"]?.stringValue?.contains("each would unpack other files") == true, "\(tag)")
+            let layerRef = rig.ref("compression", try await rig.registry.pushBlob("compression", Data(layer)))
+            let blobFiles = try await rig.session.call("ec.oci.blob_files", [.string(layerRef), ["policy.yaml"]])
+            #expect(blobFiles.errorReason == "corrupt_archive", "\(tag)")
+            // A blob read whole is read as the original reads it: as it is.
+            let whole = try await rig.session.result("ec.oci.blob", ["ref": .string(layerRef), "encoding": "base64"])
+            #expect(whole.stringValue.flatMap { Data(base64Encoded: $0) } == Data(layer), "\(tag)")
+        }
+        await rig.stop()
+    }
+
     @Test func aZstdLayersWindowIsTakenFromTheMemoryBudget() async throws {
         // A frame can make its decoder hold 128 MiB for a few bytes of
         // content; that is taken from the budget before it is allocated.
