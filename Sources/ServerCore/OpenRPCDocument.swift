@@ -243,7 +243,8 @@ enum OpenRPCDocument {
         {
           "$ref": "#/components/errors/InternalError"
         }
-      ]
+      ],
+      "description": "The registry's answer to a manifest HEAD, for images and indexes alike: mediaType from Content-Type without its parameters (containerd drops them too; the original keeps them, so a type served with \"; charset=utf-8\" was no type it knew), size from Content-Length (digits only, one value), digest from Docker-Content-Digest (its first value; it must match a digest ref's, else -32003 digest_mismatch); the other keys empty."
     },
     {
       "name": "ec.oci.image_manifest",
