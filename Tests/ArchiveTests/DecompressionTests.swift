@@ -23,6 +23,23 @@ import TestFixtures
         #expect(try Compression.decode(joined, limit: 1 << 30) == text)
     }
 
+    @Test func reservedFlagBitsOfEveryMemberAreReadPastAsGoReadsThem() throws {
+        // Go's compress/gzip ignores the three flag bits the format
+        // reserves; zlib refused the member. Read whole, and read three
+        // bytes at a time (every header split across reads).
+        let half = text.count / 2
+        var first = Compressors.gzip(Array(text[..<half]))
+        var second = Compressors.gzip(Array(text[half...]))
+        first[3] |= 0x80
+        second[3] |= 0x20
+        #expect(try Compression.decode(first + second, limit: 1 << 30) == text)
+        #expect(try GzipDecoder(Trickle(first + second)).readAll(limit: 1 << 30) == text)
+        // With the header's own CRC, which covers the bits, zlib decides.
+        var checked = Compressors.gzip(text)
+        checked[3] |= 0x80 | 0x02
+        #expect { try Compression.decode(checked, limit: 1 << 30) } throws: { ($0 as? ArchiveError)?.kind == .corrupt }
+    }
+
     @Test func zstdRoundTrips() throws {
         #expect(try Compression.decode(Compressors.zstd(text), limit: 1 << 30) == text)
     }
@@ -44,5 +61,19 @@ import TestFixtures
         #expect { try Compression.decode(Compressors.gzip(text), limit: 1000) } throws: {
             ($0 as? ArchiveError)?.reason == .archiveTooLarge
         }
+    }
+}
+
+/// A stream that gives at most three bytes a read.
+private final class Trickle: ByteStream {
+    private var bytes: ArraySlice<UInt8>
+
+    init(_ bytes: [UInt8]) { self.bytes = bytes[...] }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws(ArchiveError) -> Int {
+        let count = min(3, buffer.count, bytes.count)
+        for index in 0..<count { buffer[index] = bytes[bytes.startIndex + index] }
+        bytes = bytes.dropFirst(count)
+        return count
     }
 }
