@@ -141,6 +141,37 @@ import TestFixtures
         return (differences, lenient)
     }
 
+    /// Why a stream that starts with a skippable frame is refused: the
+    /// frame can be a whole tar read as it is (by the original and
+    /// containers/storage), while containerd skips it and decompresses
+    /// the frame after it, another tar.
+    @Test func aSkippableFrameCanBeOneArchiveWhileTheFrameAfterItIsAnother() async throws {
+        func shown(skippableLength: UInt32) -> [UInt8] {
+            // The first entry's name begins with the frame's magic and length.
+            let frameHeader =
+                [0x50, 0x2A, 0x4D, 0x18] + withUnsafeBytes(of: skippableLength.littleEndian) { Array($0) }
+            var tar = TarBuilder(nameBytes: { $0 == "frame" ? frameHeader + Array("-".utf8) : Array($0.utf8) })
+            tar.file("frame", "")
+            tar.file("policy.yaml", "allow: true\n")
+            return tar.archive
+        }
+        let length = shown(skippableLength: 0).count
+        var run = TarBuilder()
+        run.file("policy.yaml", "allow: false\n")
+        let stream = shown(skippableLength: UInt32(length - 8)) + Compressors.zstd(run.archive)
+
+        let asItIs = try await GoReaders.readTar([stream])[0]
+        #expect(asItIs.error == nil)
+        #expect(asItIs.entries.last?.name == "policy.yaml")
+        #expect(asItIs.entries.last?.data == String(Digest.of(Array("allow: true\n".utf8)).description.dropFirst(7)))
+        let containerd = try await GoReaders.decompress([stream])[0]
+        #expect(containerd.error == nil)
+        #expect(containerd.data == String(Digest.of(run.archive).description.dropFirst(7)))
+        #expect { try Compression.detectLayer(stream) } throws: {
+            ($0 as? ArchiveError)?.message.contains("each would unpack other files") == true
+        }
+    }
+
     @Test func streamsAsToolsWriteThemAreReadAsTheRuntimesReadThem() async throws {
         let (differences, lenient) = try await compare(Self.seeds())
         #expect(differences.isEmpty, "\(differences.joined(separator: "\n"))")
