@@ -11,7 +11,10 @@ import Memory
 /// call's memory share before it is allocated (`DecoderMemory`), so a
 /// stream the budget has no room for fails with `memory_limit` (retryable)
 /// rather than the process. Windows are read up to `maxWindowLog`, as Go's
-/// decoder reads them.
+/// decoder reads them, and every frame must start with the zstd magic
+/// number or a skippable frame's, as Go's decoder requires: libzstd also
+/// decodes the formats zstd had before 1.0, which no runtime reads, and
+/// told them apart only when five bytes of the frame had come in one read.
 public final class ZstdDecoder: ByteStream {
     /// The largest window read: 2^29 bytes (512 MiB), the default limit
     /// of the Go decoder the original builtins and containerd use
@@ -29,6 +32,8 @@ public final class ZstdDecoder: ByteStream {
     private var frameComplete = true
     /// Whether any input was seen at all (an empty stream is not zstd).
     private var sawInput = false
+    /// Whether the next bytes libzstd reads start a frame.
+    private var atFrameStart = true
 
     /// A decoder of `source` whose allocations are taken from `share`
     /// (by default the share of the call the current task runs for; none
@@ -81,6 +86,7 @@ public final class ZstdDecoder: ByteStream {
                 guard frameComplete && sawInput else { throw ArchiveError.corrupt("zstd stream ends early") }
                 return 0
             }
+            if atFrameStart { try checkFrameMagic() }
             let result = ZSTD_decompressStream(context, &output, &inBuffer)
             if ZSTD_isError(result) != 0 {
                 if let refusal = memory.refusal { throw refusal }
@@ -88,8 +94,45 @@ public final class ZstdDecoder: ByteStream {
                 throw ArchiveError.corrupt("invalid zstd data (\(name))")
             }
             frameComplete = result == 0
+            if frameComplete { atFrameStart = true }
         }
         return output.pos
+    }
+
+    /// Refuses a frame that starts with neither the zstd magic number nor
+    /// a skippable frame's (0x184D2A50-5F), once four bytes are in: what Go's
+    /// decoder calls a magic number mismatch. Fewer bytes before the end are
+    /// left to libzstd, which finds the stream cut short.
+    private func checkFrameMagic() throws(ArchiveError) {
+        try fill(atLeast: 4)
+        atFrameStart = false
+        guard inBuffer.size - inBuffer.pos >= 4, let start = inBuffer.src else { return }
+        let magic = start.advanced(by: inBuffer.pos).loadUnaligned(as: UInt32.self).littleEndian
+        guard magic == 0xFD2F_B528 || magic & 0xFFFF_FFF0 == 0x184D_2A50 else {
+            throw ArchiveError.corrupt("invalid zstd data (a frame does not start with the zstd magic number)")
+        }
+    }
+
+    /// Makes `count` bytes of input available at once, when the source
+    /// still has them: what is left moves to the buffer's start and more
+    /// is read after it.
+    private func fill(atLeast count: Int) throws(ArchiveError) {
+        var available = inBuffer.size - inBuffer.pos
+        guard available < count, !sourceEnded else { return }
+        let base = input.baseAddress!
+        if available > 0, let src = inBuffer.src {
+            base.copyMemory(from: src.advanced(by: inBuffer.pos), byteCount: available)
+        }
+        while available < count && !sourceEnded {
+            let got = try source.read(into: UnsafeMutableRawBufferPointer(rebasing: input[available...]))
+            if got == 0 {
+                sourceEnded = true
+            } else {
+                sawInput = true
+            }
+            available += got
+        }
+        inBuffer = ZSTD_inBuffer(src: base, size: available, pos: 0)
     }
 }
 

@@ -129,10 +129,16 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         if let blob = try? BlobFiles.files(ofArchive: layers[0], paths: names, maxEntryBytes: 1 << 16) {
             precondition((try? JSONParser.parse(JSONWriter.bytes(blob))) != nil, "blob files not JSON")
         }
-    case "gzip":
-        _ = try? GzipDecoder(MemoryByteStream(bytes)).readAll(limit: 1 << 22)
-    case "zstd":
-        _ = try? ZstdDecoder(MemoryByteStream(bytes)).readAll(limit: 1 << 22)
+    case "gzip", "zstd":
+        // What a stream decodes to does not depend on how its reads cut it
+        // (a member's header read across two reads included).
+        func decode(_ source: any ByteStream) -> [UInt8]? {
+            let decoder: any ByteStream = target == "gzip" ? GzipDecoder(source) : ZstdDecoder(source, share: nil)
+            return try? decoder.readAll(limit: 1 << 22)
+        }
+        let whole = decode(MemoryByteStream(bytes))
+        let cut = decode(ChunkedStream(bytes, chunk: 1 + Int(bytes.first ?? 0) % 7))
+        precondition(whole == cut, "decoded differently when read in pieces")
     case "yaml":
         if let value = try? YAMLToJSON.convert(bytes) {
             // Whatever a document holds, what is written is JSON.
@@ -194,5 +200,23 @@ private func lastValueOfEachKey(_ value: JSONValue) -> JSONValue {
         }
         return .object(JSONObject(members))
     default: return value
+    }
+}
+
+/// A stream that gives at most `chunk` bytes a read.
+private final class ChunkedStream: ByteStream {
+    private var bytes: ArraySlice<UInt8>
+    private let chunk: Int
+
+    init(_ bytes: [UInt8], chunk: Int) {
+        self.bytes = bytes[...]
+        self.chunk = chunk
+    }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws(ArchiveError) -> Int {
+        let count = min(chunk, buffer.count, bytes.count)
+        for index in 0..<count { buffer[index] = bytes[bytes.startIndex + index] }
+        bytes = bytes.dropFirst(count)
+        return count
     }
 }

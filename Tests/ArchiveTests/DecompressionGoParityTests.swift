@@ -63,6 +63,8 @@ import TestFixtures
             Compressors.zstdFrame(windowLog: 17, zeroBlocks: 3),
             skippable + zstd,
             zstd + skippable,
+            // A frame in a format before zstd 1.0, which libzstd decodes.
+            zstd + [0x26, 0xB5, 0x2F, 0xFD, 0x00, 0xE8, 0x38, 0xB7],
             Array(skippable.prefix(7)),
             [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00] + content,
             Array("BZh9".utf8) + content,

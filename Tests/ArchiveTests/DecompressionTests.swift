@@ -40,6 +40,25 @@ import TestFixtures
         #expect { try Compression.decode(checked, limit: 1 << 30) } throws: { ($0 as? ArchiveError)?.kind == .corrupt }
     }
 
+    @Test func aFrameInAFormatBeforeZstd1IsRefusedHoweverTheStreamIsCut() throws {
+        // libzstd decodes the formats of zstd before 1.0 (magic 0xFD2FB526
+        // here: an empty frame), which Go's decoder and so the runtimes do
+        // not read; it told one apart only when five of its bytes came in
+        // one read.
+        let legacy: [UInt8] = [0x26, 0xB5, 0x2F, 0xFD, 0x00, 0xE8, 0x38, 0xB7]
+        for stream in [legacy, Compressors.zstd(text) + legacy] {
+            for source in [MemoryByteStream(stream) as any ByteStream, Trickle(stream)] {
+                #expect { try ZstdDecoder(source, share: nil).readAll(limit: 1 << 30) } throws: {
+                    ($0 as? ArchiveError)?.kind == .corrupt
+                }
+            }
+        }
+        // A skippable frame between frames is skipped, as Go skips it.
+        let skippable: [UInt8] = [0x5A, 0x2A, 0x4D, 0x18, 3, 0, 0, 0, 1, 2, 3]
+        let joined = Compressors.zstd(Array(text.prefix(10))) + skippable + Compressors.zstd(Array(text.dropFirst(10)))
+        #expect(try ZstdDecoder(Trickle(joined), share: nil).readAll(limit: 1 << 30) == text)
+    }
+
     @Test func zstdRoundTrips() throws {
         #expect(try Compression.decode(Compressors.zstd(text), limit: 1 << 30) == text)
     }
