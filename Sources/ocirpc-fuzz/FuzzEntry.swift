@@ -91,12 +91,28 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         }
     case "tar":
         // Sizes and lengths in the input are arbitrary: no trap, whatever they say.
-        let tar = TarReader(MemoryByteStream(bytes))
-        while let entry = try? tar.next() {
-            precondition(entry.size >= 0 && entry.size <= TarReader.maxEntrySize, "entry size out of bounds")
-            precondition(ArchiveName.byteCount(entry.name) <= TarReader.maxNameBytes, "name over the limit")
-            _ = try? tar.readContents(limit: 1 << 16)
+        // And the entries, their contents and the error that ends them do
+        // not depend on how the reads cut the stream.
+        func listing(_ source: any ByteStream) -> [String] {
+            let tar = TarReader(source)
+            var listed: [String] = []
+            while true {
+                do {
+                    guard let entry = try tar.next() else { break }
+                    precondition(entry.size >= 0 && entry.size <= TarReader.maxEntrySize, "entry size out of bounds")
+                    precondition(ArchiveName.byteCount(entry.name) <= TarReader.maxNameBytes, "name over the limit")
+                    let contents = (try? tar.readContents(limit: 1 << 16)).map { "\($0)" } ?? "unread"
+                    listed.append("\(entry.name) \(entry.kind) \(entry.size) \(entry.linkName) \(contents)")
+                } catch {
+                    listed.append("\(error)")
+                    break
+                }
+            }
+            return listed
         }
+        let whole = listing(MemoryByteStream(bytes))
+        precondition(
+            whole == listing(ChunkedStream(bytes, chunk: 1 + Int(bytes.last ?? 0) % 700)), "read differently in pieces")
     case "layers":
         // Up to four layers, flattened with the links among them followed:
         // no trap or hang, whatever the entries and links say, and what is
