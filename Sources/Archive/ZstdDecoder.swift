@@ -10,17 +10,19 @@ import Memory
 /// libzstd allocates for a stream, its window above all, is taken from the
 /// call's memory share before it is allocated (`DecoderMemory`), so a
 /// stream the budget has no room for fails with `memory_limit` (retryable)
-/// rather than the process. Windows are read up to `maxWindowLog`, as Go's
-/// decoder reads them, and every frame must start with the zstd magic
-/// number or a skippable frame's, as Go's decoder requires: libzstd also
-/// decodes the formats zstd had before 1.0, which no runtime reads, and
-/// told them apart only when five bytes of the frame had come in one read.
+/// rather than the process.
+///
+/// Frames are read as Go's decoder (klauspost/compress, which the original
+/// builtins and containerd use) reads them: every frame starts with the
+/// zstd magic number or a skippable frame's (libzstd also decodes the
+/// formats zstd had before 1.0, which no runtime reads, and told them apart
+/// only when five bytes of the frame had come in one read), and its window
+/// (a single-segment frame's is its content) is at most `maxWindowLog`.
 public final class ZstdDecoder: ByteStream {
-    /// The largest window read: 2^29 bytes (512 MiB), the default limit
-    /// of the Go decoder the original builtins and containerd use
-    /// (klauspost/compress `MaxWindowSize`). libzstd's own default, 2^27,
-    /// refused layers with larger windows that they read.
-    public static let maxWindowLog: Int32 = 29
+    /// The largest window a frame may name: 2^29 bytes (512 MiB), the
+    /// default limit of Go's streaming decoder (`MaxWindowSize`). libzstd's
+    /// own default, 2^27, refused layers with larger windows that Go reads.
+    public static let maxWindowLog = 29
 
     private let source: any ByteStream
     private let memory: DecoderMemory
@@ -52,7 +54,7 @@ public final class ZstdDecoder: ByteStream {
         var stream = ZSTD_createDStream_advanced(allocator)
         if let created = stream {
             ZSTD_initDStream(created)
-            if ZSTD_isError(ZSTD_DCtx_setParameter(created, ZSTD_d_windowLogMax, Self.maxWindowLog)) != 0 {
+            if ZSTD_isError(ZSTD_DCtx_setParameter(created, ZSTD_d_windowLogMax, Int32(Self.maxWindowLog))) != 0 {
                 ZSTD_freeDStream(created)
                 stream = nil
             }
@@ -106,8 +108,8 @@ public final class ZstdDecoder: ByteStream {
     private func checkFrameMagic() throws(ArchiveError) {
         try fill(atLeast: 4)
         atFrameStart = false
-        guard inBuffer.size - inBuffer.pos >= 4, let start = inBuffer.src else { return }
-        let magic = start.advanced(by: inBuffer.pos).loadUnaligned(as: UInt32.self).littleEndian
+        guard inBuffer.size - inBuffer.pos >= 4, let src = inBuffer.src else { return }
+        let magic = src.advanced(by: inBuffer.pos).loadUnaligned(as: UInt32.self).littleEndian
         guard magic == 0xFD2F_B528 || magic & 0xFFFF_FFF0 == 0x184D_2A50 else {
             throw ArchiveError.corrupt("invalid zstd data (a frame does not start with the zstd magic number)")
         }

@@ -60,7 +60,31 @@ import TestFixtures
             let decoded = Result { try ZstdDecoder(MemoryByteStream(frame), share: nil).readAll(limit: 1 << 20) }
             let read = (try? decoded.get()).map { $0.count }
             #expect(read == (goRead.error == nil ? goRead.size : nil), "window 2^\(log): Go \(goRead)")
-            #expect((read != nil) == (log <= Int(ZstdDecoder.maxWindowLog)), "window 2^\(log)")
+            #expect((read != nil) == (log <= ZstdDecoder.maxWindowLog), "window 2^\(log)")
+        }
+    }
+
+    @Test func aSingleSegmentFramesContentIsItsWindowAsGoReadsIt() async throws {
+        // A single-segment frame's window is its content: 512 MiB are read
+        // (as far as the readers' limits: 1 MiB here, 64 MiB in Go), more are
+        // refused at the frame's header, by Go's streaming decoder as here.
+        let cases: [(size: UInt64, blocks: Int, read: Bool)] = [
+            (1 << 20, 8, true), (1 << 29, 520, true), ((1 << 29) + (1 << 27), 520, false), (1 << 31, 520, false),
+        ]
+        let frames = cases.map { Compressors.zstdFrame(singleSegmentOf: $0.size, zeroBlocks: $0.blocks) }
+        let go = try await GoReaders.decompress(frames)
+        for (expected, (frame, goRead)) in zip(cases, zip(frames, go)) {
+            #expect(
+                (goRead.error == nil || goRead.error == "over the limit") == expected.read,
+                "\(expected.size): \(goRead)")
+            let decoded = Result { () throws(ArchiveError) -> [UInt8] in
+                try ZstdDecoder(MemoryByteStream(frame), share: nil).readAll(limit: 1 << 20)
+            }
+            switch decoded {
+            case .success(let bytes): #expect(expected.read && bytes.count == 1 << 20, "\(expected.size)")
+            case .failure(let error):
+                #expect((error.reason == .archiveTooLarge) == expected.read, "\(expected.size): \(error)")
+            }
         }
     }
 }
