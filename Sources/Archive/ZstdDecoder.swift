@@ -13,11 +13,15 @@ import Memory
 /// rather than the process.
 ///
 /// Frames are read as Go's decoder (klauspost/compress, which the original
-/// builtins and containerd use) reads them: every frame starts with the
+/// builtins and containerd use) reads them, checked here where libzstd's
+/// own checks depend on how the input arrives: every frame starts with the
 /// zstd magic number or a skippable frame's (libzstd also decodes the
 /// formats zstd had before 1.0, which no runtime reads, and told them apart
-/// only when five bytes of the frame had come in one read), and its window
-/// (a single-segment frame's is its content) is at most `maxWindowLog`.
+/// only when five bytes of the frame had come in one read); its window (a
+/// single-segment frame's is its content) is at most `maxWindowLog`; and
+/// it holds as many bytes as its header says. libzstd checked the last two
+/// only when the frame did not arrive whole (a frame it can decode in one
+/// pass skips them), so one layer decoded or failed as its reads were cut.
 public final class ZstdDecoder: ByteStream {
     /// The largest window a frame may name: 2^29 bytes (512 MiB), the
     /// default limit of Go's streaming decoder (`MaxWindowSize`). libzstd's
@@ -36,6 +40,10 @@ public final class ZstdDecoder: ByteStream {
     private var sawInput = false
     /// Whether the next bytes libzstd reads start a frame.
     private var atFrameStart = true
+    /// The content size the current frame declares, if it declares one.
+    private var declaredContentSize: UInt64?
+    /// What the current frame has decoded so far.
+    private var frameDecoded: UInt64 = 0
 
     /// A decoder of `source` whose allocations are taken from `share`
     /// (by default the share of the call the current task runs for; none
@@ -88,31 +96,77 @@ public final class ZstdDecoder: ByteStream {
                 guard frameComplete && sawInput else { throw ArchiveError.corrupt("zstd stream ends early") }
                 return 0
             }
-            if atFrameStart { try checkFrameMagic() }
+            if atFrameStart { try checkFrameHeader() }
+            let before = output.pos
             let result = ZSTD_decompressStream(context, &output, &inBuffer)
             if ZSTD_isError(result) != 0 {
                 if let refusal = memory.refusal { throw refusal }
                 let name = String(cString: ZSTD_getErrorName(result))
                 throw ArchiveError.corrupt("invalid zstd data (\(name))")
             }
+            frameDecoded += UInt64(output.pos - before)
             frameComplete = result == 0
-            if frameComplete { atFrameStart = true }
+            if frameComplete {
+                if let declared = declaredContentSize, declared != frameDecoded {
+                    throw ArchiveError.corrupt(
+                        "invalid zstd data (a frame declares \(declared) bytes and holds \(frameDecoded))")
+                }
+                atFrameStart = true
+            }
         }
         return output.pos
     }
 
-    /// Refuses a frame that starts with neither the zstd magic number nor
-    /// a skippable frame's (0x184D2A50-5F), once four bytes are in: what Go's
-    /// decoder calls a magic number mismatch. Fewer bytes before the end are
-    /// left to libzstd, which finds the stream cut short.
-    private func checkFrameMagic() throws(ArchiveError) {
-        try fill(atLeast: 4)
+    /// Reads the header of the frame that starts the input, once it is in
+    /// (at most 18 bytes; a header cut short by the end is left to libzstd,
+    /// which finds the stream cut short), as Go's decoder reads it: it
+    /// refuses a frame that starts with neither the zstd magic number nor a
+    /// skippable frame's (0x184D2A50-5F), and a window over `maxWindowLog`,
+    /// and notes the content size it declares.
+    private func checkFrameHeader() throws(ArchiveError) {
+        try fill(atLeast: 18)
         atFrameStart = false
-        guard inBuffer.size - inBuffer.pos >= 4, let src = inBuffer.src else { return }
-        let magic = src.advanced(by: inBuffer.pos).loadUnaligned(as: UInt32.self).littleEndian
-        guard magic == 0xFD2F_B528 || magic & 0xFFFF_FFF0 == 0x184D_2A50 else {
+        declaredContentSize = nil
+        frameDecoded = 0
+        let available = inBuffer.size - inBuffer.pos
+        guard available >= 4, let src = inBuffer.src else { return }
+        let header = UnsafeRawBufferPointer(start: src.advanced(by: inBuffer.pos), count: min(available, 18))
+        let magic = header.loadUnaligned(as: UInt32.self).littleEndian
+        if magic & 0xFFFF_FFF0 == 0x184D_2A50 { return }
+        guard magic == 0xFD2F_B528 else {
             throw ArchiveError.corrupt("invalid zstd data (a frame does not start with the zstd magic number)")
         }
+        guard header.count >= 5 else { return }
+        // The frame header descriptor: the content size's field size, the
+        // single-segment flag, the dictionary ID's field size. Then the
+        // window descriptor (not in a single segment), the dictionary ID,
+        // the content size (two bytes count from 256).
+        let descriptor = header[4]
+        let singleSegment = descriptor & 0x20 != 0
+        let dictionaryBytes = [0, 1, 2, 4][Int(descriptor & 3)]
+        let sizeFlag = Int(descriptor >> 6)
+        let sizeBytes = sizeFlag == 0 ? (singleSegment ? 1 : 0) : 1 << sizeFlag
+        let sizeOffset = 5 + (singleSegment ? 0 : 1) + dictionaryBytes
+        guard header.count >= sizeOffset + sizeBytes else { return }
+        var declared: UInt64?
+        if sizeBytes > 0 {
+            let size = (0..<sizeBytes).reduce(UInt64(0)) { $0 | UInt64(header[sizeOffset + $1]) << (8 * $1) }
+            declared = sizeBytes == 2 ? size + 256 : size
+        }
+        let window: UInt64
+        if singleSegment {
+            window = declared ?? 0
+        } else {
+            let exponent = UInt64(header[5] >> 3)
+            let base = UInt64(1) << (10 + exponent)
+            window = base + base / 8 * UInt64(header[5] & 7)
+        }
+        guard window <= 1 << Self.maxWindowLog else {
+            throw ArchiveError.corrupt(
+                "invalid zstd data (a frame's window of \(window) bytes is more than Go's decoder reads, \(1 << Self.maxWindowLog))"
+            )
+        }
+        declaredContentSize = declared
     }
 
     /// Makes `count` bytes of input available at once, when the source

@@ -46,15 +46,20 @@ public enum Compressors {
 
     /// One single-segment zstd frame (its window is its content) that
     /// declares `contentSize` bytes, holding `zeroBlocks` runs of 128 KiB of
-    /// zeros (fewer than it declares, for a reader that stops before).
-    public static func zstdFrame(singleSegmentOf contentSize: UInt64, zeroBlocks: Int) -> [UInt8] {
+    /// zeros (fewer than it declares, for a reader that stops before), and
+    /// when `emptyLastBlock`, an empty block after them, which ends it.
+    public static func zstdFrame(
+        singleSegmentOf contentSize: UInt64, zeroBlocks: Int, emptyLastBlock: Bool = false
+    ) -> [UInt8] {
         // Magic; a descriptor with an 8-byte content size and the single
         // segment flag; the size.
         var frame: [UInt8] = [0x28, 0xB5, 0x2F, 0xFD, 0xC0 | 0x20]
         frame += (0..<8).map { UInt8(truncatingIfNeeded: contentSize >> (8 * $0)) }
         for index in 0..<zeroBlocks {
-            frame += zstdBlockHeader(size: 128 << 10, type: 1, last: index == zeroBlocks - 1) + [0]
+            let last = !emptyLastBlock && index == zeroBlocks - 1
+            frame += zstdBlockHeader(size: 128 << 10, type: 1, last: last) + [0]
         }
+        if emptyLastBlock { frame += zstdBlockHeader(size: 0, type: 0, last: true) }
         return frame
     }
 

@@ -87,4 +87,43 @@ import TestFixtures
             }
         }
     }
+
+    @Test func aFrameHoldingOtherThanItsDeclaredSizeIsCorruptHoweverItArrives() async throws {
+        // libzstd checks a frame's declared size when it decodes the frame
+        // in one pass, or when its last block holds something; read in
+        // pieces, a frame ending with an empty block that holds less or more
+        // than it declares was read. Go's decoder refuses both.
+        let holds = 8 << 17
+        let frames = [holds - 1, holds + 1, holds].map {
+            Compressors.zstdFrame(singleSegmentOf: UInt64($0), zeroBlocks: 8, emptyLastBlock: true)
+        }
+        let go = try await GoReaders.decompress(frames)
+        for (index, (frame, goRead)) in zip(frames, go).enumerated() {
+            let honest = index == 2
+            #expect((goRead.error == nil) == honest, "\(goRead)")
+            for source in [MemoryByteStream(frame) as any ByteStream, Pieces(frame)] {
+                let decoded = Result { () throws(ArchiveError) -> [UInt8] in
+                    try ZstdDecoder(source, share: nil).readAll(limit: 4 << 20)
+                }
+                switch decoded {
+                case .success(let bytes): #expect(honest && bytes.count == holds)
+                case .failure(let error): #expect(!honest && error.kind == .corrupt, "\(error)")
+                }
+            }
+        }
+    }
+}
+
+/// A stream that gives at most 1,000 bytes a read.
+private final class Pieces: ByteStream {
+    private var bytes: ArraySlice<UInt8>
+
+    init(_ bytes: [UInt8]) { self.bytes = bytes[...] }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws(ArchiveError) -> Int {
+        let count = min(1000, buffer.count, bytes.count)
+        for index in 0..<count { buffer[index] = bytes[bytes.startIndex + index] }
+        bytes = bytes.dropFirst(count)
+        return count
+    }
 }
