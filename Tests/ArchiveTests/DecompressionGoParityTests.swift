@@ -65,6 +65,14 @@ import TestFixtures
             zstd + skippable,
             // A frame in a format before zstd 1.0, which libzstd decodes.
             zstd + [0x26, 0xB5, 0x2F, 0xFD, 0x00, 0xE8, 0x38, 0xB7],
+            // A frame that declares a byte more than it holds, ending with
+            // an empty block (libzstd skipped the check read in pieces).
+            Compressors.zstdFrame(singleSegmentOf: (2 << 17) + 1, zeroBlocks: 2, emptyLastBlock: true),
+            // A 1 GiB window on a frame of 300 bytes that says so (libzstd
+            // skipped the window limit decoding it in one pass): the
+            // descriptor (a two-byte size), the window, the size less 256,
+            // one raw block.
+            [0x28, 0xB5, 0x2F, 0xFD, 0x40, 20 << 3, 44, 0, 0x61, 0x09, 0x00] + Array(content.prefix(300)),
             Array(skippable.prefix(7)),
             [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00] + content,
             Array("BZh9".utf8) + content,
