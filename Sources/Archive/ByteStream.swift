@@ -63,14 +63,19 @@ public final class FileByteStream: ByteStream {
 /// Bytes already in memory, as a stream.
 public final class MemoryByteStream: ByteStream {
     private let bytes: [UInt8]
+    private let readsAtMost: Int
     private var offset = 0
 
-    public init(_ bytes: [UInt8]) {
+    /// A stream of `bytes`, each read giving at most `readsAtMost` of them
+    /// (a file or a socket gives what it has, not what was asked: readers
+    /// are tested and fuzzed on streams cut anywhere).
+    public init(_ bytes: [UInt8], readsAtMost: Int = .max) {
         self.bytes = bytes
+        self.readsAtMost = max(1, readsAtMost)
     }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(ArchiveError) -> Int {
-        let count = min(buffer.count, bytes.count - offset)
+        let count = min(buffer.count, bytes.count - offset, readsAtMost)
         guard count > 0 else { return 0 }
         bytes.withUnsafeBytes { source in
             buffer.baseAddress!.copyMemory(from: source.baseAddress! + offset, byteCount: count)

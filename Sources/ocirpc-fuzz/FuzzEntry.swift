@@ -112,7 +112,8 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
         }
         let whole = listing(MemoryByteStream(bytes))
         precondition(
-            whole == listing(ChunkedStream(bytes, chunk: 1 + Int(bytes.last ?? 0) % 700)), "read differently in pieces")
+            whole == listing(MemoryByteStream(bytes, readsAtMost: 1 + Int(bytes.last ?? 0) % 700)),
+            "read differently in pieces")
     case "layers":
         // Up to four layers, flattened with the links among them followed:
         // no trap or hang, whatever the entries and links say, and what is
@@ -153,7 +154,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
             return try? decoder.readAll(limit: 1 << 22)
         }
         let whole = decode(MemoryByteStream(bytes))
-        let cut = decode(ChunkedStream(bytes, chunk: 1 + Int(bytes.first ?? 0) % 7))
+        let cut = decode(MemoryByteStream(bytes, readsAtMost: 1 + Int(bytes.first ?? 0) % 7))
         precondition(whole == cut, "decoded differently when read in pieces")
     case "yaml":
         if let value = try? YAMLToJSON.convert(bytes) {
@@ -216,23 +217,5 @@ private func lastValueOfEachKey(_ value: JSONValue) -> JSONValue {
         }
         return .object(JSONObject(members))
     default: return value
-    }
-}
-
-/// A stream that gives at most `chunk` bytes a read.
-private final class ChunkedStream: ByteStream {
-    private var bytes: ArraySlice<UInt8>
-    private let chunk: Int
-
-    init(_ bytes: [UInt8], chunk: Int) {
-        self.bytes = bytes[...]
-        self.chunk = chunk
-    }
-
-    func read(into buffer: UnsafeMutableRawBufferPointer) throws(ArchiveError) -> Int {
-        let count = min(chunk, buffer.count, bytes.count)
-        for index in 0..<count { buffer[index] = bytes[bytes.startIndex + index] }
-        bytes = bytes.dropFirst(count)
-        return count
     }
 }
