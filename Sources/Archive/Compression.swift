@@ -13,6 +13,8 @@ public enum Compression: Sendable, Equatable {
         /// containers/storage under CRI-O and Podman), for an archive read
         /// as its files (`detectLayer`).
         case runtimes
+        /// None: a document the runtimes parse as it is (an image's config).
+        case asIs
     }
 
     /// The compression whose magic number `prefix` starts with, as the
@@ -74,7 +76,12 @@ public enum Compression: Sendable, Equatable {
     {
         let file = try FileByteStream(path: path)
         let prefix = file.peek(8)
-        let compression = reader == .runtimes ? try detectLayer(prefix) : detect(prefix)
+        let compression: Compression
+        switch reader {
+        case .original: compression = detect(prefix)
+        case .runtimes: compression = try detectLayer(prefix)
+        case .asIs: compression = .none
+        }
         return budget.metering(compression.decoding(file))
     }
 

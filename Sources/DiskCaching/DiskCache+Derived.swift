@@ -29,8 +29,9 @@ extension DiskCache {
     /// (`CharacterCheck`) converted as go-yaml converts them. "8": a
     /// layer's compression told as the runtimes tell it (a gzip member
     /// with reserved flags read, a stream that is gzip by two bytes only
-    /// read as it is, a zstd skippable frame, xz or bzip2 refused).
-    static let derivedFormat = "8"
+    /// read as it is, a zstd skippable frame, xz or bzip2 refused). "9":
+    /// `image_files` checks each layer against its config's `diff_ids`.
+    static let derivedFormat = "9"
 
     /// A result derived from content (`parsed_blob`, `blob_files`,
     /// `image_files`) under `kind` and `key` (which names the repository,

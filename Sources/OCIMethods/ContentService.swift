@@ -129,11 +129,13 @@ final class ContentService: Sendable {
 
     /// The layers of the image manifest `ref` names for `platform` (`ref`
     /// itself, or its index's entry), top one last: each one's digest and
-    /// the size its manifest gives (nil when none, or negative).
+    /// the size its manifest gives (nil when none, or negative); and its
+    /// config's digest.
     nonisolated(nonsending) func imageLayers(
         _ ref: ImageReference, platform: Platform
-    ) async throws -> [(digest: Digest, size: Int?)] {
+    ) async throws -> (layers: [(digest: Digest, size: Int?)], config: Digest?) {
         try await withImageManifest(of: try await manifest(ref), ref: ref, platform: platform, answer: false) { root in
+            let config = root.member("config")?.member("digest")?.stringText.flatMap(Digest.init)
             var layers: [(digest: Digest, size: Int?)] = []
             var invalid = false
             var tooMany = false
@@ -161,7 +163,38 @@ final class ContentService: Sendable {
                         "\(ref) lists more than \(Self.maxImageLayers) layers, each of which image_files would download"
                 )
             }
-            return layers
+            return (layers, config)
+        }
+    }
+
+    /// What an image's config says each layer holds uncompressed
+    /// (`rootfs.diff_ids`, bottom first), read as containerd reads it to
+    /// unpack the image; nil when it says nothing (a config that is not a
+    /// JSON object, or has no `diff_ids`: no runtime unpacks such an image,
+    /// as it finds no layer's digest to check).
+    func diffIDs(ofConfig config: Digest, ref: ImageReference) async throws -> [Digest]? {
+        let bytes = try await withDownloadedBlob(
+            ref.pinned(to: config), size: Self.maxBlobBytes, budget: makeBudget(), compressionAs: .asIs
+        ) { stream in
+            let share = MemoryShare.current
+            return try stream.readAll(limit: Self.maxBlobBytes) { share?.refusal(taking: $0) }
+        }
+        guard let tape = try? JSONTape.parse(bytes, maxDepth: JSONParser.goMaxDepth, reading: .asGo) else {
+            return nil
+        }
+        return try tape.withRoot { root throws(RPCError) -> [Digest]? in
+            guard root.forEachMember({ _, _ in }) else { return nil }
+            if let problem = ManifestTypeCheck.problem(inConfig: root) {
+                throw RPCError(
+                    .unsupportedContent, reason: .invalidManifest,
+                    message: "the config of \(ref) does not read as Go reads it: \(problem)")
+            }
+            guard let listed = root.member("rootfs")?.member("diff_ids"), !listed.isNull else { return nil }
+            var digests: [Digest] = []
+            _ = listed.forEachElement { element in
+                if let digest = element.stringText.flatMap(Digest.init) { digests.append(digest) }
+            }
+            return digests
         }
     }
 

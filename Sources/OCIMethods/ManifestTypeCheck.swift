@@ -65,6 +65,12 @@ package enum ManifestTypeCheck {
         checkMembers(of: document, documentFields)
     }
 
+    /// The same for an image's config, of the fields read from it: its
+    /// `rootfs` (`ocispec.Image`, as containerd reads it to unpack).
+    package static func problem<Node: JSONDocumentNode>(inConfig document: Node) -> Problem? {
+        checkMembers(of: document, configFields)
+    }
+
     // MARK: - The fields Go reads
 
     /// A type Go decodes a field into.
@@ -72,6 +78,8 @@ package enum ManifestTypeCheck {
         case string, integer, digest, base64, strings, stringMap
         /// `v1.Descriptor`, `[]v1.Descriptor`, `*v1.Platform`.
         case descriptor, descriptors, platform
+        /// `[]digest.Digest`, `ocispec.RootFS`.
+        case digests, rootFS
     }
 
     /// A field of a Go struct: its JSON name and type.
@@ -107,6 +115,10 @@ package enum ManifestTypeCheck {
         Field(name: "manifests", type: .descriptors), Field(name: "annotations", type: .stringMap),
         Field(name: "subject", type: .descriptor),
     ]
+
+    /// An image config's `rootfs`, and what it holds.
+    static let configFields: [Field] = [Field(name: "rootfs", type: .rootFS)]
+    static let rootFSFields: [Field] = [Field(name: "type", type: .string), Field(name: "diff_ids", type: .digests)]
 
     // MARK: - Checking
 
@@ -150,6 +162,10 @@ package enum ManifestTypeCheck {
             return checkMembers(of: node, descriptorFields)
         case .platform:
             return checkMembers(of: node, platformFields)
+        case .digests:
+            return eachElement(of: node, "an array of digests") { check($0, as: .digest) }
+        case .rootFS:
+            return checkMembers(of: node, rootFSFields)
         }
     }
 

@@ -229,14 +229,27 @@ struct MethodTable: Sendable {
     private static func imageFiles(
         _ service: ContentService, _ ref: ImageReference, platform: Platform, paths: [String]
     ) async throws -> JSONValue {
-        let layers = try await service.imageLayers(ref, platform: platform)
+        let (layers, config) = try await service.imageLayers(ref, platform: platform)
+        // Each layer is checked against what the config says it holds, as
+        // the runtimes check it before unpacking it (`LayerDigest`).
+        var diffIDs: [Digest]?
+        if let config { diffIDs = try await service.diffIDs(ofConfig: config, ref: ref) }
+        if let diffIDs, diffIDs.count != layers.count {
+            throw RPCError(
+                .unsupportedContent, reason: .invalidManifest,
+                message:
+                    "\(ref) lists \(layers.count) layers and its config \(diffIDs.count) diff_ids: runtimes refuse to unpack it"
+            )
+        }
         // One budget for every layer of the request.
         let budget = service.makeBudget()
         let topFirst = Array(layers.reversed())
         var flattener = LayerFlattener(paths: paths, maxEntryBytes: ContentService.maxEntryBytes)
-        /// Reads the layer at `depth` into the flattener through `step`.
+        /// Reads the layer at `depth` into the flattener through `step`,
+        /// and checks its decompressed bytes against `expected`.
         func read(
-            _ depth: Int, _ step: @escaping @Sendable (inout LayerFlattener, TarReader) throws -> Void
+            _ depth: Int, expected: Digest? = nil,
+            _ step: @escaping @Sendable (inout LayerFlattener, TarReader) throws -> Void
         ) async throws {
             try Task.checkCancellation()
             let (digest, size) = topFirst[depth]
@@ -245,12 +258,19 @@ struct MethodTable: Sendable {
             ) {
                 [flattener] stream in
                 var next = flattener
-                try step(&next, TarReader(stream))
+                guard let expected else {
+                    try step(&next, TarReader(stream))
+                    return next
+                }
+                let hashed = LayerDigest(stream, algorithm: expected.algorithm)
+                try step(&next, TarReader(hashed))
+                try LayerDigest.check(
+                    try hashed.digestToTheEnd(), is: expected, layer: topFirst.count - 1 - depth, of: ref)
                 return next
             }
         }
         for depth in topFirst.indices {
-            try await read(depth) { try $0.apply($1) }
+            try await read(depth, expected: diffIDs?[topFirst.count - 1 - depth]) { try $0.apply($1) }
         }
         // Links lead on to files read in further passes, each from the
         // topmost layer it needs down to the last it needs.

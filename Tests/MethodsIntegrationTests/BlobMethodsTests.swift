@@ -120,6 +120,47 @@ import TestFixtures
         await rig.stop()
     }
 
+    @Test func aLayerIsCheckedAgainstWhatItsConfigSaysItHolds() async throws {
+        // containerd unpacks a layer only if its decompressed bytes are the
+        // config's diff_id, and on a node that already holds a layer of that
+        // digest it runs that one without unpacking this: an image showing
+        // one archive while its config names another's digest is refused.
+        let rig = try await Rig.start()
+        var shown = TarBuilder()
+        shown.file("policy.yaml", "allow: true\n")
+        var run = TarBuilder()
+        run.file("policy.yaml", "allow: false\n")
+        func config(_ diffIDs: [[UInt8]], key: String = "rootfs") -> String {
+            let listed = diffIDs.map { "\"\(Digest.of($0))\"" }.joined(separator: ",")
+            return #"{"architecture":"amd64","os":"linux","\#(key)":{"type":"layers","diff_ids":[\#(listed)]}}"#
+        }
+        func files(_ tag: String, config: String, layer: [UInt8]? = nil) async throws -> JSONValue {
+            let image = try await rig.registry.pushImage(
+                "diffids", tag, config: config, layers: [(layer ?? Compressors.gzip(shown.archive), Expected.gzipLayer)]
+            )
+            return try await rig.session.call("ec.oci.image_files", [.string(rig.ref("diffids", image.digest)), ["."]])
+        }
+        let lying = try await files("lying", config: config([run.archive]))
+        #expect(lying.errorCode == -32003)
+        #expect(lying.errorReason == "digest_mismatch")
+        let honest = try await files("honest", config: config([shown.archive]))
+        #expect(honest["result"] == ["policy.yaml": ["allow": true]])
+        // Bytes after the archive's end count, as containerd reads a layer
+        // to its end.
+        let trailing = shown.archive + [1, 2, 3]
+        let withTail = try await files("tail", config: config([shown.archive]), layer: Compressors.gzip(trailing))
+        #expect(withTail.errorReason == "digest_mismatch")
+        let tailSaid = try await files("tail-said", config: config([trailing]), layer: Compressors.gzip(trailing))
+        #expect(tailSaid["result"] == ["policy.yaml": ["allow": true]])
+        // As many diff_ids as layers, and a rootfs Go reads as such.
+        #expect(
+            try await files("count", config: config([shown.archive, run.archive])).errorReason == "invalid_manifest")
+        #expect(try await files("case", config: config([run.archive], key: "RootFS")).errorReason == "invalid_manifest")
+        // A config that names no diff_ids is one no runtime unpacks: read as before.
+        #expect(try await files("none", config: "{}")["result"] == ["policy.yaml": ["allow": true]])
+        await rig.stop()
+    }
+
     @Test func aZstdLayersWindowIsTakenFromTheMemoryBudget() async throws {
         // A frame can make its decoder hold 128 MiB for a few bytes of
         // content; that is taken from the budget before it is allocated.
