@@ -6,10 +6,22 @@ import CZlib
 /// original builtins' reader, and containerd's): Go ignores the three
 /// flag bits the format reserves, where zlib refuses the member, so they
 /// are cleared before zlib reads the header. A header that also carries its
-/// own CRC, which covers those bits, is left to zlib.
+/// own CRC, which covers those bits, is left to zlib. Go reads a member's
+/// name and comment into 512 bytes, their terminating zero included, and
+/// refuses a longer one; so does this reader (zlib read any length).
 public final class GzipDecoder: ByteStream {
+    /// The most a member's name or comment may take, its zero included.
+    private static let maxHeaderText = 512
+
     private let source: any ByteStream
     private let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
+    /// What zlib reads of a member's header: its name and comment go to
+    /// buffers of `maxHeaderText` bytes.
+    private let header = UnsafeMutablePointer<gz_header>.allocate(capacity: 1)
+    private let name = UnsafeMutablePointer<Bytef>.allocate(capacity: maxHeaderText)
+    private let comment = UnsafeMutablePointer<Bytef>.allocate(capacity: maxHeaderText)
+    /// Whether the current member's header has been read and checked.
+    private var headerChecked = false
     private let input = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 1)
     private var sourceEnded = false
     private var finished = false
@@ -22,12 +34,42 @@ public final class GzipDecoder: ByteStream {
         stream.initialize(to: z_stream())
         // 15 + 16: a gzip wrapper is required.
         initialized = inflateInit2_(stream, 15 + 16, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK
+        if initialized { watchHeader() }
     }
 
     deinit {
         if initialized { inflateEnd(stream) }
         stream.deallocate()
+        header.deallocate()
+        name.deallocate()
+        comment.deallocate()
         input.deallocate()
+    }
+
+    /// Has zlib keep the next member's header, its name and comment in
+    /// buffers of `maxHeaderText` bytes (zlib writes no more than that, and
+    /// no zero when the text is longer).
+    private func watchHeader() {
+        header.initialize(to: gz_header())
+        header.pointee.name = name
+        header.pointee.name_max = uInt(Self.maxHeaderText)
+        header.pointee.comment = comment
+        header.pointee.comm_max = uInt(Self.maxHeaderText)
+        inflateGetHeader(stream, header)
+        headerChecked = false
+    }
+
+    /// Refuses a member whose name or comment Go would not read: one with
+    /// no zero in its first `maxHeaderText` bytes.
+    private func checkHeaderText() throws(ArchiveError) {
+        headerChecked = true
+        for (what, text) in [("name", header.pointee.name), ("comment", header.pointee.comment)] {
+            guard let text else { continue }
+            if !(0..<Self.maxHeaderText).contains(where: { text[$0] == 0 }) {
+                throw ArchiveError.corrupt(
+                    "a gzip member's \(what) is \(Self.maxHeaderText) bytes or more, which Go's reader refuses")
+            }
+        }
     }
 
     private func refill() throws(ArchiveError) {
@@ -79,6 +121,7 @@ public final class GzipDecoder: ByteStream {
             }
             if atMemberStart { try readHeaderAsGo() }
             let status = inflate(stream, Z_NO_FLUSH)
+            if !headerChecked && header.pointee.done == 1 { try checkHeaderText() }
             switch status {
             case Z_OK:
                 continue
@@ -90,6 +133,7 @@ public final class GzipDecoder: ByteStream {
                     return buffer.count - Int(stream.pointee.avail_out)
                 }
                 inflateReset(stream)
+                watchHeader()
                 atMemberStart = true
                 if stream.pointee.avail_out != uInt(buffer.count) {
                     return buffer.count - Int(stream.pointee.avail_out)

@@ -75,11 +75,22 @@ import TestFixtures
             [0x28, 0xB5, 0x2F, 0xFD, 0x40, 20 << 3, 44, 0, 0x61, 0x09, 0x00] + Array(content.prefix(300)),
             Array(skippable.prefix(7)),
             [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00] + content,
+            // A member named in 511 bytes and one in 512 (Go reads the first).
+            Self.named(Compressors.gzip(content), 511),
+            Self.named(Compressors.gzip(content), 512),
             Array("BZh9".utf8) + content,
             Compressors.gzip([]),
             Compressors.zstd([]),
             content,
         ]
+    }
+
+    /// The gzip `member` with a name of `length` bytes in its header.
+    private static func named(_ member: [UInt8], _ length: Int) -> [UInt8] {
+        var bytes = member
+        bytes[3] |= 0x08
+        bytes.insert(contentsOf: [UInt8](repeating: UInt8(ascii: "n"), count: length) + [0], at: 10)
+        return bytes
     }
 
     /// `count` variants of `stream`, each with one to three bytes changed,

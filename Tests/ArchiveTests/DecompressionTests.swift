@@ -40,6 +40,28 @@ import TestFixtures
         #expect { try Compression.decode(checked, limit: 1 << 30) } throws: { ($0 as? ArchiveError)?.kind == .corrupt }
     }
 
+    @Test func aMemberNameOrCommentIsReadAsFarAsGoReadsIt() throws {
+        // Go reads a member's name and comment into 512 bytes, their zero
+        // included; zlib read any length. The header's flags say which
+        // follow the ten fixed bytes (8: a name, 16: a comment).
+        let member = Compressors.gzip(text)
+        func with(_ flag: UInt8, _ length: Int) -> [UInt8] {
+            var bytes = member
+            bytes[3] |= flag
+            bytes.insert(contentsOf: [UInt8](repeating: UInt8(ascii: "n"), count: length) + [0], at: 10)
+            return bytes
+        }
+        for flag: UInt8 in [0x08, 0x10] {
+            #expect(try Compression.decode(with(flag, 511), limit: 1 << 30) == text)
+            #expect(try Compression.decode(member + with(flag, 511), limit: 1 << 30) == text + text)
+            for stream in [with(flag, 512), member + with(flag, 4000)] {
+                #expect { try GzipDecoder(MemoryByteStream(stream, readsAtMost: 7)).readAll(limit: 1 << 30) } throws: {
+                    ($0 as? ArchiveError)?.kind == .corrupt
+                }
+            }
+        }
+    }
+
     @Test func aFrameInAFormatBeforeZstd1IsRefusedHoweverTheStreamIsCut() throws {
         // libzstd decodes the formats of zstd before 1.0 (magic 0xFD2FB526
         // here: an empty frame), which Go's decoder and so the runtimes do
