@@ -156,8 +156,29 @@ import TestFixtures
         #expect(
             try await files("count", config: config([shown.archive, run.archive])).errorReason == "invalid_manifest")
         #expect(try await files("case", config: config([run.archive], key: "RootFS")).errorReason == "invalid_manifest")
-        // A config that names no diff_ids is one no runtime unpacks: read as before.
+        // A config that names no diff_ids, or is no JSON object (Go reads
+        // none from it either), is one no runtime unpacks: read as before.
         #expect(try await files("none", config: "{}")["result"] == ["policy.yaml": ["allow": true]])
+        #expect(try await files("not-json", config: "\u{1}binary")["result"] == ["policy.yaml": ["allow": true]])
+        await rig.stop()
+    }
+
+    @Test func theConfigReadForItsDiffIDsIsTakenFromTheMemoryBudget() async throws {
+        // A config is read whole before the layers; a registry can make it
+        // large. It is bounded as a blob read whole is, and taken from the
+        // memory budget: past it the call fails, never skipping the check.
+        let rig = try await Rig.start(arguments: ["--max-memory-bytes", "1MiB", "--cache-bytes", "0"])
+        var tar = TarBuilder()
+        tar.file("policy.yaml", "allow: true\n")
+        let padding = String(repeating: "x", count: 2 << 20)
+        let config =
+            #"{"history":"\#(padding)","rootfs":{"type":"layers","diff_ids":["\#(Digest.of(tar.archive))"]}}"#
+        let image = try await rig.registry.pushImage(
+            "bigconfig", "v1", config: config, layers: [(Compressors.gzip(tar.archive), Expected.gzipLayer)])
+        let files = try await rig.session.call(
+            "ec.oci.image_files", [.string(rig.ref("bigconfig", image.digest)), ["."]])
+        #expect(files.errorReason == "memory_limit")
+        #expect(files["error"]?["data"]?["retryable"] == true)
         await rig.stop()
     }
 
