@@ -31,7 +31,7 @@ public final class RPCSession: @unchecked Sendable {
     }
 
     /// The response to request `id` (the whole message), waiting for it.
-    public func response(_ id: Int, seconds: Double = 60) async throws -> JSONValue {
+    public func response(_ id: Int, seconds: Double = 180) async throws -> JSONValue {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             if let found = process.messages.first(where: { $0["id"] == .integer(id) }) { return found }
@@ -42,7 +42,7 @@ public final class RPCSession: @unchecked Sendable {
     }
 
     /// The response to the request whose id is the string `id` (sent by hand).
-    public func response(_ unused: Int = -1, id: String, seconds: Double = 60) async throws -> JSONValue {
+    public func response(_ unused: Int = -1, id: String, seconds: Double = 180) async throws -> JSONValue {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             if let found = process.messages.first(where: { $0["id"] == .string(id) }) { return found }

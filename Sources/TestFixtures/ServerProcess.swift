@@ -121,7 +121,7 @@ public final class ServerProcess: @unchecked Sendable {
     // one of the few threads that every other test's tasks need.
 
     /// Waits until `count` newline-delimited messages arrived.
-    public func waitForMessages(_ count: Int, seconds: Double = 20) async -> [JSONValue] {
+    public func waitForMessages(_ count: Int, seconds: Double = 120) async -> [JSONValue] {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             let current = messages
@@ -132,7 +132,7 @@ public final class ServerProcess: @unchecked Sendable {
     }
 
     /// Waits for exit and returns the status, or nil if it did not exit in time.
-    public func waitForExit(seconds: Double = 20) async -> Int32? {
+    public func waitForExit(seconds: Double = 120) async -> Int32? {
         let deadline = Date().addingTimeInterval(seconds)
         while process.isRunning && Date() < deadline { try? await Task.sleep(for: .milliseconds(2)) }
         if process.isRunning {

@@ -143,7 +143,7 @@ public final class TestRegistry: @unchecked Sendable {
     }
 
     /// Waits up to `seconds` until the storage holds every one of `digests`.
-    public func waitUntilStored(_ digests: [String], seconds: Double = 30) async throws {
+    public func waitUntilStored(_ digests: [String], seconds: Double = 120) async throws {
         let deadline = Date().addingTimeInterval(seconds)
         while !digests.allSatisfy(stores) {
             guard Date() < deadline else {

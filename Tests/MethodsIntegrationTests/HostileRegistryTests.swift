@@ -408,14 +408,18 @@ import TestFixtures
 @Suite(.serialized) struct DecompressionBombTests {
     /// A gzip layer: a tar header announcing a 4 GiB file, then 4,096 gzip
     /// members of 1 MiB of zeros each (concatenated members are one stream).
-    static let bomb: [UInt8] = {
+    static let bomb = bomb(gibibytes: 4)
+
+    /// A bomb of `gibibytes` GiB of zeros in one tar entry.
+    static func bomb(gibibytes: Int) -> [UInt8] {
         var header = TarBuilder()
-        header.file("policy/huge.yaml", base256Size: 4 << 30)
+        header.file("policy/huge.yaml", base256Size: UInt64(gibibytes) << 30)
         var layer = Compressors.gzip(header.bytes)
         let member = Compressors.gzip([UInt8](repeating: 0, count: 1 << 20))
-        for _ in 0..<4096 { layer += member }
+        layer.reserveCapacity(layer.count + member.count * gibibytes << 10)
+        for _ in 0..<gibibytes << 10 { layer += member }
         return layer
-    }()
+    }
 
     @Test func theDecompressionBudgetRefusesABomb() async throws {
         let rig = try HostileRegistryTests.Rig(["--max-decompressed-bytes", "64MiB"])
@@ -431,8 +435,10 @@ import TestFixtures
     }
 
     @Test func whileABombIsReadTheServerAnswersAndCancellationStopsIt() async throws {
-        let rig = try HostileRegistryTests.Rig()
-        let image = rig.registry.image("app", layers: [Self.bomb])
+        // 64 GiB, a minute or more of inflating: still read whenever the
+        // stats call below is answered, however slow the machine.
+        let rig = try HostileRegistryTests.Rig(["--max-decompressed-bytes", "128GiB"])
+        let image = rig.registry.image("app", layers: [Self.bomb(gibibytes: 64)])
         let pid = rig.session.process.process.processIdentifier
         let id = rig.session.send("ec.oci.image_files", [rig.ref("app", image), ["policy"]])
         // Wait until the server is busy inflating.
@@ -446,10 +452,11 @@ import TestFixtures
         let statsStarted = ContinuousClock.now
         let stats = try await rig.session.call("server.stats", [])
         let statsLatency = ContinuousClock.now - statsStarted
-        #expect(stats["result"] != nil)
-        #expect(statsLatency < .seconds(10), "server.stats took \(statsLatency) during the bomb")
+        // Answered while the bomb is read, not after: the call is in flight
+        // (the bomb is gigabytes; how fast is the bench's business).
+        #expect(stats["result"]?["inFlight"] == 1, "\(stats.jsonText)")
         rig.session.notify("$/cancelRequest", ["id": .integer(id)])
-        let cancelled = try await rig.session.response(id, seconds: 10)
+        let cancelled = try await rig.session.response(id, seconds: 60)
         #expect(cancelled["error"]?["code"] == -32800, "\(cancelled.jsonText)")
         // From 100 ms after the cancel's answer, the process is idle.
         try await Task.sleep(for: .milliseconds(100))

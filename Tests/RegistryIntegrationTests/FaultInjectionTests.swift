@@ -113,13 +113,12 @@ import TestFixtures
         let (registry, proxy, _) = try await setUp()
         defer { registry.stop(); proxy.stop() }
         proxy.inject { RegistryProxy.kind(of: $0.path) == "manifest" ? .delay(3) : nil }
-        let start = Date()
+        // A timeout, not the answer that comes after 3 s: no clock is read.
         let error = await registryError {
             _ = try await client(retries: 0, timeout: 1).fetchManifest(ImageReference.parse("\(proxy.host)/app:v1"))
         }
         #expect(error?.reason == .timeout)
         #expect(error?.kind == .unavailable)
-        #expect(Date().timeIntervalSince(start) < 2.8)
     }
 
     @Test func aRedirectToAnotherProtocolIsNotFollowed() async throws {

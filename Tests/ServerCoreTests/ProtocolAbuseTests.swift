@@ -97,7 +97,10 @@ import TestFixtures
     @Test(arguments: [false, true])
     func aFloodOfStalledCallsKeepsMemoryBoundedAndControlMessagesAnswered(asOneBatch: Bool) async throws {
         let registry = try SilentListener()
-        let session = try RPCSession(["--log-level", "error", "--timeout", "60s"])
+        // The calls stall until their timeout, far beyond anything below:
+        // a call still in flight when an answer comes proves the answer did
+        // not wait for the calls (no clock is read; the machine may be slow).
+        let session = try RPCSession(["--log-level", "error", "--timeout", "600s"])
         let calls = (0..<Self.count).map { i -> JSONValue in
             [
                 "jsonrpc": "2.0", "id": .string("c\(i)"), "method": "ec.oci.image_manifest",
@@ -117,10 +120,9 @@ import TestFixtures
         let started = ContinuousClock.now
         let stats = try await session.call("server.stats", [])
         let statsLatency = ContinuousClock.now - started
+        // Answered while the calls stall, not after: they are all in flight.
+        // How fast is the bench's business.
         #expect(stats["result"]?["inFlight"]?.intValue ?? 0 >= Self.count - 10, "\(stats.jsonText.prefix(400))")
-        // The figure is the bench's business; here: answered while the calls
-        // stall (they never end), not after.
-        #expect(statsLatency < .seconds(10), "server.stats took \(statsLatency) while \(Self.count) calls stall")
         print("stalled flood (batch: \(asOneBatch)): server.stats answered in \(statsLatency)")
 
         let rss = ProcessUsage.rssKiB(session.process.process.processIdentifier)
@@ -128,21 +130,22 @@ import TestFixtures
         #expect(rss > 0 && rss < limitMiB * 1024, "RSS \(rss) KiB with \(Self.count) stalled calls")
         print("stalled flood (batch: \(asOneBatch)): RSS \(rss / 1024) MiB")
 
-        // A waiting call is cancelled and answered at once (in a batch, its
-        // answer waits for the batch's array; the cancel's own answer does not).
-        let cancelStarted = ContinuousClock.now
+        // A waiting call is cancelled and answered while the others stall
+        // (in a batch, its answer waits for the batch's array; the cancel's
+        // own answer does not): -32800, not the timeout's error.
         let cancel = try await session.call("$/cancelRequest", ["id": "c99999"])
         #expect(cancel["result"] == .null)
         if !asOneBatch {
-            let cancelled = try await session.response(-1, id: "c99999", seconds: 5)
+            let cancelled = try await session.response(-1, id: "c99999", seconds: 120)
             #expect(cancelled["error"]?["code"] == -32800)
+            let after = try await session.call("server.stats", [])
+            #expect(after["result"]?["inFlight"]?.intValue ?? 0 >= Self.count - 11, "\(after.jsonText.prefix(400))")
         }
-        #expect(ContinuousClock.now - cancelStarted < .seconds(10))
         // `exit` takes effect although every call stalls for ever: the
         // process ends (how fast is the bench's business; under the whole
         // suite on two cores it took 10.07 s once, 1-3 s alone).
         session.process.sendLine(#"{"jsonrpc":"2.0","method":"exit"}"#)
-        #expect(await session.process.waitForExit(seconds: 30) != nil)
+        #expect(await session.process.waitForExit(seconds: 120) != nil)
         _ = registry
     }
 }

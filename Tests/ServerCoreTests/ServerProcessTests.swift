@@ -168,7 +168,7 @@ import Testing
         p.sendLine(#"{"jsonrpc":"2.0","id":1,"method":"initialize"}"#)
         #expect(await p.waitForMessages(1).count == 1)
         p.process.terminate()  // SIGTERM
-        #expect(await p.waitForExit(seconds: 5) == 0)
+        #expect(await p.waitForExit(seconds: 60) == 0)
     }
 
     @Test func closedStdoutMakesTheServerExitCleanly() async throws {
