@@ -2,6 +2,15 @@ import Glibc
 
 /// Starts a detached OS thread with its own (large) stack.
 public func startThread(stackSize: Int = 8 << 20, _ body: @escaping @Sendable () -> Void) {
+    if !startThreadIfPossible(stackSize: stackSize, body) {
+        // Could not start a thread: run inline rather than lose the work.
+        body()
+    }
+}
+
+/// Starts a detached OS thread with its own stack, or returns false (and
+/// runs nothing) when the system has no thread to give.
+public func startThreadIfPossible(stackSize: Int = 8 << 20, _ body: @escaping @Sendable () -> Void) -> Bool {
     final class Box: @unchecked Sendable {
         let body: @Sendable () -> Void
         init(_ body: @escaping @Sendable () -> Void) { self.body = body }
@@ -20,8 +29,9 @@ public func startThread(stackSize: Int = 8 << 20, _ body: @escaping @Sendable ()
             return nil
         }, box)
     pthread_attr_destroy(&attributes)
-    if result != 0 {
-        // Could not start a thread: run inline rather than lose the work.
-        Unmanaged<Box>.fromOpaque(box).takeRetainedValue().body()
+    guard result == 0 else {
+        Unmanaged<Box>.fromOpaque(box).release()
+        return false
     }
+    return true
 }

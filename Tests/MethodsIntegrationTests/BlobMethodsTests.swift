@@ -152,6 +152,16 @@ import TestFixtures
         #expect(withTail.errorReason == "digest_mismatch")
         let tailSaid = try await files("tail-said", config: config([trailing]), layer: Compressors.gzip(trailing))
         #expect(tailSaid["result"] == ["policy.yaml": ["allow": true]])
+        // A layer long enough to be hashed on another core after its first
+        // MiBs (`OffThreadHasher`) is checked to its last byte as well.
+        var long = shown
+        long.file("filler", String(repeating: "x", count: 12 << 20))
+        let longTail = long.archive + [1]
+        let longWithTail = try await files(
+            "long-tail", config: config([long.archive]), layer: Compressors.gzip(longTail))
+        #expect(longWithTail.errorReason == "digest_mismatch")
+        let longSaid = try await files("long-said", config: config([longTail]), layer: Compressors.gzip(longTail))
+        #expect(longSaid["result"] == ["policy.yaml": ["allow": true]])
         // As many diff_ids as layers, and a rootfs Go reads as such.
         #expect(
             try await files("count", config: config([shown.archive, run.archive])).errorReason == "invalid_manifest")
