@@ -1,12 +1,14 @@
 import Foundation
 
 /// The readers the original builtins and the runtimes use, run: Go's
-/// `archive/tar`, sigs.k8s.io/yaml's `YAMLToJSON`, containerd's layer
-/// unpacking and decompression, the `strings` package's letter case and
-/// `encoding/json`, for tests that compare the server's own readers with them. The program (`Tests/GoReaders`) is
-/// built once per test process with the system's Go, outside modules,
-/// against Debian's `golang-k8s-sigs-yaml-dev` and
-/// `golang-github-containerd-containerd-dev` (`scripts/install-deps --tests`).
+/// `archive/tar`, sigs.k8s.io/yaml's `YAMLToJSON`, containerd's and
+/// containers/storage's layer unpacking, containerd's decompression, the
+/// `strings` package's letter case and `encoding/json`, for tests that
+/// compare the server's own readers with them. The program
+/// (`Tests/GoReaders`) is built once per test process with the system's Go,
+/// outside modules, against Debian's `golang-k8s-sigs-yaml-dev`,
+/// `golang-github-containerd-containerd-dev` and
+/// `golang-github-containers-storage-dev` (`scripts/install-deps --tests`).
 public enum GoReaders {
     /// An entry as Go's `archive/tar` reads it.
     public struct TarEntry: Decodable, Equatable, Sendable {
@@ -49,8 +51,12 @@ public enum GoReaders {
         /// Whether both ways unpack the same tree: the same names, kinds,
         /// links' targets and files' contents.
         public let same: Bool
+        /// As containers/storage (CRI-O, Podman) unpacks each layer for its
+        /// overlay driver, stacked as overlayfs stacks them.
+        public let storage: [String: String]?
+        public let storageError: String?
 
-        /// Files keyed by their names' bytes (`overlay` or `native`).
+        /// Files keyed by their names' bytes (`overlay`, `native` or `storage`).
         public static func files(_ hexKeyed: [String: String]) -> [[UInt8]: String] {
             var files: [[UInt8]: String] = [:]
             for (key, value) in hexKeyed {

@@ -1,12 +1,14 @@
 // The readers the original builtins and the runtimes use, for the tests that
 // compare the server's own with them: `tar` runs Go's archive/tar
 // (TarReaderGoParity), `yaml` sigs.k8s.io/yaml's YAMLToJSON over go-yaml v2
-// (YAMLGoParity), `unpack` containerd's layer unpacking (LayersUnpackParity),
+// (YAMLGoParity), `unpack` containerd's and containers/storage's layer
+// unpacking (LayersUnpackParity),
 // `case` the strings package's letter case (GoCaseParity), `json`
 // encoding/json's reading of a text (JSONGoReading), `decompress`
 // containerd's decompression of a layer (DecompressionGoParity).
-// Built outside modules, against Debian's golang-k8s-sigs-yaml-dev and
-// golang-github-containerd-containerd-dev. Reads inputs from stdin, each as
+// Built outside modules, against Debian's golang-k8s-sigs-yaml-dev,
+// golang-github-containerd-containerd-dev and
+// golang-github-containers-storage-dev. Reads inputs from stdin, each as
 // a 4-byte big-endian length and the bytes, and writes one JSON line per
 // input.
 package main
@@ -31,6 +33,9 @@ import (
 
 	"github.com/containerd/containerd/archive"
 	"github.com/containerd/containerd/archive/compression"
+	storagearchive "github.com/containers/storage/pkg/archive"
+	"github.com/containers/storage/pkg/chrootarchive"
+	"github.com/containers/storage/pkg/reexec"
 	"golang.org/x/sys/unix"
 	"sigs.k8s.io/yaml"
 )
@@ -109,6 +114,10 @@ type unpacked struct {
 	Native       map[string]string `json:"native"`
 	NativeError  string            `json:"nativeError,omitempty"`
 	Same         bool              `json:"same"`
+	// As containers/storage (CRI-O, Podman) unpacks each layer for its
+	// overlay driver, in a chroot, stacked as overlayfs stacks them.
+	Storage      map[string]string `json:"storage"`
+	StorageError string            `json:"storageError,omitempty"`
 }
 
 // The input: a count and the asked directories, then a count and the
@@ -147,8 +156,10 @@ func unpack(input []byte) interface{} {
 	result := unpacked{}
 	merged := filepath.Join(temporary, "merged")
 	native := filepath.Join(temporary, "native")
+	storageMerged := filepath.Join(temporary, "storage")
 	os.Mkdir(merged, 0o755)
 	os.Mkdir(native, 0o755)
+	os.Mkdir(storageMerged, 0o755)
 	for i, layer := range layers {
 		own := filepath.Join(temporary, "layer-"+string(rune('a'+i)))
 		os.Mkdir(own, 0o755)
@@ -164,6 +175,19 @@ func unpack(input []byte) interface{} {
 				result.NativeError = err.Error()
 			}
 		}
+		if result.StorageError == "" {
+			own := filepath.Join(temporary, "storage-"+string(rune('a'+i)))
+			os.Mkdir(own, 0o755)
+			options := &storagearchive.TarOptions{WhiteoutFormat: storagearchive.OverlayWhiteoutFormat}
+			if err := chrootarchive.UntarUncompressed(bytes.NewReader(layer), own, options); err != nil {
+				result.StorageError = err.Error()
+			} else if err := stack(own, storageMerged); err != nil {
+				result.StorageError = err.Error()
+			}
+		}
+	}
+	if result.StorageError == "" {
+		result.Storage = wantedFiles(storageMerged, directories)
 	}
 	if result.OverlayError == "" {
 		result.Overlay = wantedFiles(merged, directories)
@@ -252,7 +276,17 @@ func wantedFiles(root string, directories []string) map[string]string {
 	}
 	defer unix.Close(rootFD)
 	open := func(path string, flags uint64) (*os.File, error) {
-		fd, err := unix.Openat2(rootFD, path, &unix.OpenHow{Flags: flags | unix.O_NONBLOCK, Resolve: unix.RESOLVE_IN_ROOT})
+		how := &unix.OpenHow{Flags: flags | unix.O_NONBLOCK, Resolve: unix.RESOLVE_IN_ROOT}
+		fd, err := unix.Openat2(rootFD, path, how)
+		// EAGAIN: a rename or a mount anywhere on the machine (another
+		// test's, the chroots containers/storage unpacks in) while `..`
+		// was resolved. Not an answer about the file: asked again.
+		for tries := 0; err == unix.EAGAIN && tries < 10000; tries++ {
+			fd, err = unix.Openat2(rootFD, path, how)
+		}
+		if err == unix.EAGAIN {
+			panic("openat2 of " + path + " kept failing with EAGAIN")
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -392,6 +426,10 @@ func decompress(input []byte) interface{} {
 }
 
 func main() {
+	// containers/storage unpacks in a chroot, in this program run again.
+	if reexec.Init() {
+		return
+	}
 	// Go's gzip reader, not a pigz found on the machine.
 	os.Setenv("CONTAINERD_DISABLE_PIGZ", "1")
 	read := map[string]func([]byte) interface{}{"tar": readTar, "yaml": convertYAML, "unpack": unpack, "case": readCase, "json": readJSON, "decompress": decompress}[os.Args[1]]

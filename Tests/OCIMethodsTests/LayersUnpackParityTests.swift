@@ -18,6 +18,8 @@ import TestFixtures
 /// trees, the call may instead fail as ambiguous. The call may also fail
 /// where a process cannot read the file either (a loop of links), and on a
 /// hard link to no file where containerd shows no file by that name.
+/// containers/storage (CRI-O, Podman) unpacks the same images beside it
+/// (`StorageAgreement`).
 @Suite struct LayersUnpackParity {
     /// The names a draw picks from.
     struct Names: Sendable {
@@ -146,6 +148,20 @@ import TestFixtures
         return (layer, description.joined(separator: ", "))
     }
 
+    /// A runtime's files keyed by their names' bytes, as a runtime tells
+    /// names apart, written as Go writes them (each invalid byte as
+    /// U+FFFD); and whether two of them are written alike.
+    static func written(_ hexKeyed: [String: String]) throws -> (files: [[UInt8]: String], alike: Bool) {
+        var written: [[UInt8]: String] = [:]
+        var alike = false
+        let files = GoReaders.Unpacked.files(hexKeyed).sorted { $0.key.lexicographicallyPrecedes($1.key) }
+        for ((_, text), name) in zip(files, try GoReaders.letterCase(files.map(\.key)).map(\.runes)) {
+            alike = alike || written[name] != nil
+            written[name] = try JSONParser.parse(text).jsonText
+        }
+        return (written, alike)
+    }
+
     /// An answer's files keyed by their names' bytes, each file's JSON text.
     static func byBytes(_ answer: JSONValue) -> [[UInt8]: String] {
         var files: [[UInt8]: String] = [:]
@@ -162,6 +178,8 @@ import TestFixtures
         var conservative: [String] = []
         /// Images where containerd unpacks two files Go writes under one name.
         var namedAlike = 0
+        /// Images containers/storage unpacks as containerd does.
+        var storageAlike = 0
     }
 
     // Each comparison blocks for many seconds (the Go program's runs), so
@@ -176,13 +194,13 @@ import TestFixtures
         // draws under each of seeds 7, 11, 23 and 31; none under the default).
         #expect(outcome.conservative.count * 2_000 <= outcome.count, "\(outcome.conservative.joined(separator: "\n"))")
         // The draw must reach each kind of outcome, or the test checks little.
-        #expect(outcome.compared > 500 && outcome.ambiguous > 0)
+        #expect(outcome.compared > 500 && outcome.ambiguous > 0 && outcome.storageAlike > 500)
     }
 
     /// Names that differ only in their bytes, on images drawn as above.
     @Test func namesThatDifferOnlyInTheirBytesAreTheFilesContainerdUnpacks() async throws {
         let outcome = try await Self.compareDrawn(Self.unicode, seed: 0x0C1_2027)
-        #expect(outcome.compared > 100)
+        #expect(outcome.compared > 100 && outcome.storageAlike > 100)
     }
 
     /// Names that are not UTF-8, on images drawn as above: each file
@@ -228,22 +246,26 @@ import TestFixtures
         var failedClosed = 0
         var namedAlike = 0
         var conservative: [String] = []
+        var storage = StorageAgreement()
         for (drawn, unpacked) in zip(images, theirs) {
             let image = drawn.map(\.layer)
             let layers = drawn.map { "[\($0.description)]" }.joined(separator: " ")
+            storage.count(unpacked, layers)
             guard let overlay = unpacked.overlay else {
                 unpackable += 1
+                // containerd cannot unpack it, containers/storage can: shown
+                // as CRI-O and Podman run it, or refused.
+                if let stored = unpacked.storage {
+                    let (expected, alike) = try Self.written(stored)
+                    if let ours = try? LayerFlattener.files(
+                        ofLayers: image.reversed().map(\.archive), paths: directories, maxEntryBytes: 1 << 20
+                    ).files, alike || Self.byBytes(ours) != expected {
+                        mismatches.append("\(layers): shown \(ours.jsonText), containers/storage \(stored)")
+                    }
+                }
                 continue
             }
-            // Keyed by the names' bytes, as a runtime tells names apart,
-            // written as Go writes them (each invalid byte as U+FFFD).
-            var expected: [[UInt8]: String] = [:]
-            var alike = false
-            let files = GoReaders.Unpacked.files(overlay).sorted { $0.key.lexicographicallyPrecedes($1.key) }
-            for ((_, text), written) in zip(files, try GoReaders.letterCase(files.map(\.key)).map(\.runes)) {
-                alike = alike || expected[written] != nil
-                expected[written] = try JSONParser.parse(text).jsonText
-            }
+            let (expected, alike) = try Self.written(overlay)
             do {
                 let ours = try LayerFlattener.files(
                     ofLayers: image.reversed().map(\.archive), paths: directories, maxEntryBytes: 1 << 20
@@ -291,12 +313,46 @@ import TestFixtures
             if mismatches.count >= 5 { break }
         }
         print(
+            "containers/storage unpacks \(storage.alike) of them alike, refuses \(storage.refused) that containerd unpacks,"
+                + " unpacks \(storage.unpackedAlone) that containerd refuses; \(storage.differences.count) unpacked otherwise"
+        )
+        print(
             "compared \(compared) images; \(ambiguous) ambiguous (\(conservative.count) where both agree), \(loops) loops,"
                 + " \(failedClosed) hard links to no file, \(namedAlike) with two files written alike,"
                 + " \(unpackable) containerd cannot unpack")
         return Outcome(
-            count: count, compared: compared, ambiguous: ambiguous, mismatches: mismatches,
-            conservative: conservative, namedAlike: namedAlike)
+            count: count, compared: compared, ambiguous: ambiguous, mismatches: mismatches + storage.differences,
+            conservative: conservative, namedAlike: namedAlike, storageAlike: storage.alike)
+    }
+
+    /// How containers/storage (CRI-O, Podman) unpacks the images beside
+    /// containerd. The server's answers are held to containerd's; that
+    /// holds them to containers/storage's too only where the two runtimes
+    /// agree, so every image both unpack must show the same files. Where
+    /// one refuses an image, no container runs it there, and the answer is
+    /// held to the other's: containers/storage refuses some that containerd
+    /// unpacks (a file written through a link to a directory not made yet),
+    /// and unpacks a few that containerd refuses (a whiteout under a name a
+    /// whiteout of the same layer removed).
+    struct StorageAgreement {
+        var alike = 0
+        var refused = 0
+        var unpackedAlone = 0
+        var differences: [String] = []
+
+        mutating func count(_ unpacked: GoReaders.Unpacked, _ layers: String) {
+            switch (unpacked.overlay, unpacked.storage) {
+            case (nil, nil): break
+            case (_?, nil): refused += 1
+            case (nil, _?): unpackedAlone += 1
+            case (let overlay?, let storage?):
+                if overlay == storage {
+                    alike += 1
+                } else {
+                    differences.append("\(layers): containerd unpacks \(overlay), containers/storage \(storage)")
+                }
+            }
+        }
     }
 
     /// `blob_files` reads one archive's entries by their exact names, each
