@@ -166,8 +166,11 @@ package struct LayerFlattener {
             if base.hasPrefix(".wh.") {
                 let directory = try placement.placeDirectory(ArchivePath.directory(name))
                 let target = String(base.dropFirst(4))
-                markers.append(
-                    Marker(path: directory == "." ? target : directory + "/" + target, mark: .deleted, index: index))
+                let deleted = directory == "." ? target : directory + "/" + target
+                markers.append(Marker(path: deleted, mark: .deleted, index: index))
+                // Its device stands at the path: an entry written there
+                // later replaces it, as one written twice does.
+                overlaps.note(deleted, isDirectory: false)
                 continue
             }
             let path = try placement.place(name)
@@ -205,6 +208,7 @@ package struct LayerFlattener {
             written.append(item)
         }
         try remembered.check(all: true)
+        if overlaps.found && !markers.isEmpty { try Self.checkMarkersStandInDirectories(written, markers, remembered) }
         try settleLayer(written, markers: markers, replacesEntries: overlaps.found)
         try remembered.check(all: true)
         depth += 1
@@ -358,6 +362,51 @@ package struct LayerFlattener {
         case .other: return .other
         case .sparse: return nil
         }
+    }
+
+    /// Fails on a whiteout or opaque marker under what its layer wrote
+    /// before it and is no directory or link (a file, a whiteout's device),
+    /// or on an opaque marker at such a path. containerd refuses such a
+    /// layer (it cannot make the marker's directory); containers/storage
+    /// (CRI-O, Podman) leaves the marker out, so a directory the layer
+    /// writes there after it shows what the layers below hold:
+    /// `.wh.a`, `a/.wh.b`, `a/` shows the `a/b` below. Run only for a
+    /// layer that writes over its own entries (`LayerOverlaps`, which
+    /// notes each whiteout's device): in any other, nothing a marker is
+    /// under is replaced later. What stands is kept by hash (in one pass
+    /// over each path, linear however deep); a path whose directory was
+    /// replaced after it stays noted, which can only refuse.
+    private static func checkMarkersStandInDirectories(
+        _ written: [Written], _ markers: [Marker], _ remembered: RememberedEntries?
+    ) throws(ArchiveError) {
+        var notDirectories = Set<Int>()
+        var next = written.startIndex
+        for marker in markers {
+            while next < written.endIndex, written[next].index < marker.index {
+                let item = written[next]
+                next += 1
+                let hash = PathHashes.prefixes(of: item.path).last ?? 0
+                if item.kind == .directory || item.kind == .symlink {
+                    notDirectories.remove(hash)
+                } else if notDirectories.insert(hash).inserted {
+                    remembered?.add(RememberedEntries.hashOverheadBytes)
+                }
+            }
+            // The directory the marker is made in, and those above it.
+            let under = marker.mark.contains(.opaque) ? marker.path : ArchivePath.directory(marker.path)
+            if under != ".", !notDirectories.isEmpty {
+                let standing = PathHashes.prefixes(of: under).first { notDirectories.contains($0) }
+                if standing != nil {
+                    throw ArchiveError.corrupt(
+                        "\(marker.placedAt.prefix(256)) is a whiteout or opaque marker under what its layer wrote before it as no directory: runtimes unpack it differently (containerd refuses the layer, containers/storage leaves the marker out)"
+                    )
+                }
+            }
+            if marker.mark == .deleted, notDirectories.insert(PathHashes.prefixes(of: marker.path).last ?? 0).inserted {
+                remembered?.add(RememberedEntries.hashOverheadBytes)
+            }
+        }
+        try remembered?.check()
     }
 
     /// A whiteout (`deleted` at the path it deletes) or an opaque marker

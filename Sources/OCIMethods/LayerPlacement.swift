@@ -145,3 +145,28 @@ struct LayerOverlaps {
     /// and the `/` after them so far: its directories are all noted.
     private var lastDirectory: (path: Substring, hasher: Hasher)?
 }
+
+/// Hashes of a path and of each directory above it, made in one pass over
+/// its bytes (linear in its length, however many names deep it is), with
+/// the process's seeded hash, so no archive can make two paths share one
+/// at will.
+enum PathHashes {
+    /// The hash of each directory above `path`, top first, then of `path`.
+    static func prefixes(of path: String) -> [Int] {
+        var hashes: [Int] = []
+        var text = path
+        text.withUTF8 { bytes in
+            var hasher = Hasher()
+            var start = 0
+            for index in bytes.indices where bytes[index] == UInt8(ascii: "/") {
+                hasher.combine(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[start..<index])))
+                hashes.append(hasher.finalize())
+                hasher.combine(UInt8(ascii: "/"))
+                start = index + 1
+            }
+            hasher.combine(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[start...])))
+            hashes.append(hasher.finalize())
+        }
+        return hashes
+    }
+}

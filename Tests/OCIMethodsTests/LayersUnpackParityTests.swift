@@ -197,6 +197,46 @@ import TestFixtures
         #expect(outcome.compared > 500 && outcome.ambiguous > 0 && outcome.storageAlike > 500)
     }
 
+    /// A whiteout or opaque marker under what its own layer wrote before it
+    /// as no directory (a whiteout's device, a file), with a directory
+    /// written there after it: containerd refuses the layer, and
+    /// containers/storage leaves the marker out, so the directory shows
+    /// what the layer below holds under it. Found by the draws above under
+    /// another seed; the call fails.
+    @Test func aMarkerUnderWhatItsLayerWroteAsNoDirectoryIsRefused() throws {
+        // Only what the marker would hide is below: a file beside it would
+        // fail the call for another reason (`a` whited out and a directory).
+        var bottom = TarBuilder()
+        bottom.file("a/b/q.yaml", "v: 1")
+        var whitedOut = TarBuilder()
+        whitedOut.file(".wh.a", "")
+        whitedOut.file("a/.wh.b", "")
+        whitedOut.directory("a")
+        var file = TarBuilder()
+        file.file("a", "x")
+        file.file("a/.wh.b", "")
+        file.directory("a")
+        var opaque = TarBuilder()
+        opaque.file(".wh.a", "")
+        opaque.file("a/.wh..wh..opq", "")
+        opaque.directory("a")
+        let tops = [whitedOut, file, opaque]
+        let runtimes = try GoReaders.unpack(tops.map { (["a", "a/b"], [bottom.archive, $0.archive]) })
+        for (top, unpacked) in zip(tops, runtimes) {
+            print(
+                "marker under no directory: containerd \(unpacked.overlay.map { "\($0)" } ?? unpacked.overlayError ?? ""), containers/storage \(unpacked.storage.map { "\($0)" } ?? unpacked.storageError ?? "")"
+            )
+            #expect(unpacked.overlay == nil)
+            #expect(unpacked.storage.map(GoReaders.Unpacked.files)?[Array("a/b/q.yaml".utf8)] != nil)
+            #expect {
+                try LayerFlattener.files(
+                    ofLayers: [top.archive, bottom.archive], paths: ["a", "a/b"], maxEntryBytes: 1 << 20)
+            } throws: {
+                ($0 as? ArchiveError)?.message.contains("runtimes unpack it differently") == true
+            }
+        }
+    }
+
     /// Names that differ only in their bytes, on images drawn as above.
     @Test func namesThatDifferOnlyInTheirBytesAreTheFilesContainerdUnpacks() async throws {
         let outcome = try await Self.compareDrawn(Self.unicode, seed: 0x0C1_2027)
