@@ -31,7 +31,10 @@ extension DiskCache {
     /// with reserved flags read, a stream that is gzip by two bytes only
     /// read as it is, a zstd skippable frame, xz or bzip2 refused). "9":
     /// `image_files` checks each layer against its config's `diff_ids`.
-    static let derivedFormat = "9"
+    /// "10": a whiteout or opaque marker under what its own layer wrote
+    /// as no directory fails `image_files` (containers/storage leaves it
+    /// out, containerd refuses the layer).
+    static let derivedFormat = "10"
 
     /// A result derived from content (`parsed_blob`, `blob_files`,
     /// `image_files`) under `kind` and `key` (which names the repository,
