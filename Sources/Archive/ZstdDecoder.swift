@@ -44,6 +44,8 @@ public final class ZstdDecoder: ByteStream {
     private var declaredContentSize: UInt64?
     /// What the current frame has decoded so far.
     private var frameDecoded: UInt64 = 0
+    /// The current frame's blocks, walked as libzstd consumes them.
+    private var blocks = ZstdBlockWalk()
 
     /// A decoder of `source` whose allocations are taken from `share`
     /// (by default the share of the call the current task runs for; none
@@ -96,9 +98,29 @@ public final class ZstdDecoder: ByteStream {
                 guard frameComplete && sawInput else { throw ArchiveError.corrupt("zstd stream ends early") }
                 return 0
             }
-            if atFrameStart { try checkFrameHeader() }
+            if atFrameStart, try checkFrameHeader() {
+                // libzstd decodes a frame in one pass, with checks of its
+                // own, when the whole frame is in one call's input from its
+                // first byte; else block by block. Its magic number alone
+                // goes first, so every frame is read block by block however
+                // the reads were cut (a compressed block of no bytes failed
+                // in one pass and passed block by block).
+                let size = inBuffer.size
+                let start = inBuffer.pos
+                inBuffer.size = inBuffer.pos + 4
+                let result = ZSTD_decompressStream(context, &output, &inBuffer)
+                inBuffer.size = size
+                if ZSTD_isError(result) != 0 {
+                    if let refusal = memory.refusal { throw refusal }
+                    let name = String(cString: ZSTD_getErrorName(result))
+                    throw ArchiveError.corrupt("invalid zstd data (\(name))")
+                }
+                try blocks.walk(consumed(from: start))
+            }
             let before = output.pos
+            let start = inBuffer.pos
             let result = ZSTD_decompressStream(context, &output, &inBuffer)
+            try blocks.walk(consumed(from: start))
             if ZSTD_isError(result) != 0 {
                 if let refusal = memory.refusal { throw refusal }
                 let name = String(cString: ZSTD_getErrorName(result))
@@ -117,26 +139,40 @@ public final class ZstdDecoder: ByteStream {
         return output.pos
     }
 
+    /// The input libzstd consumed since `start`.
+    private func consumed(from start: Int) -> UnsafeRawBufferPointer {
+        guard let src = inBuffer.src else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(start: src.advanced(by: start), count: inBuffer.pos - start)
+    }
+
     /// Reads the header of the frame that starts the input, once it is in
     /// (at most 18 bytes; a header cut short by the end is left to libzstd,
     /// which finds the stream cut short), as Go's decoder reads it: it
     /// refuses a frame that starts with neither the zstd magic number nor a
     /// skippable frame's (0x184D2A50-5F), and a window over `maxWindowLog`,
-    /// and notes the content size it declares.
-    private func checkFrameHeader() throws(ArchiveError) {
+    /// and notes the content size it declares. True when the input holds
+    /// a zstd frame's magic number and more.
+    private func checkFrameHeader() throws(ArchiveError) -> Bool {
         try fill(atLeast: 18)
         atFrameStart = false
         declaredContentSize = nil
         frameDecoded = 0
         let available = inBuffer.size - inBuffer.pos
-        guard available >= 4, let src = inBuffer.src else { return }
+        guard available >= 4, let src = inBuffer.src else { return false }
         let header = UnsafeRawBufferPointer(start: src.advanced(by: inBuffer.pos), count: min(available, 18))
         let magic = header.loadUnaligned(as: UInt32.self).littleEndian
-        if magic & 0xFFFF_FFF0 == 0x184D_2A50 { return }
+        if magic & 0xFFFF_FFF0 == 0x184D_2A50 {
+            if header.count >= 8 {
+                // Its length is 32 bits: at most 4 GiB and 8, which Int holds.
+                let length = header.loadUnaligned(fromByteOffset: 4, as: UInt32.self).littleEndian
+                blocks.startSkippableFrame(bytes: 8 + Int(length))
+            }
+            return false
+        }
         guard magic == 0xFD2F_B528 else {
             throw ArchiveError.corrupt("invalid zstd data (a frame does not start with the zstd magic number)")
         }
-        guard header.count >= 5 else { return }
+        guard header.count >= 5 else { return false }
         // The frame header descriptor: the content size's field size, the
         // single-segment flag, the dictionary ID's field size. Then the
         // window descriptor (not in a single segment), the dictionary ID,
@@ -147,7 +183,8 @@ public final class ZstdDecoder: ByteStream {
         let sizeFlag = Int(descriptor >> 6)
         let sizeBytes = sizeFlag == 0 ? (singleSegment ? 1 : 0) : 1 << sizeFlag
         let sizeOffset = 5 + (singleSegment ? 0 : 1) + dictionaryBytes
-        guard header.count >= sizeOffset + sizeBytes else { return }
+        guard header.count >= sizeOffset + sizeBytes else { return true }
+        blocks.startFrame(headerBytes: sizeOffset + sizeBytes, hasChecksum: descriptor & 4 != 0)
         var declared: UInt64?
         if sizeBytes > 0 {
             let size = (0..<sizeBytes).reduce(UInt64(0)) { $0 | UInt64(header[sizeOffset + $1]) << (8 * $1) }
@@ -167,6 +204,7 @@ public final class ZstdDecoder: ByteStream {
             )
         }
         declaredContentSize = declared
+        return true
     }
 
     /// Makes `count` bytes of input available at once, when the source
