@@ -22,6 +22,9 @@ import Memory
 /// it holds as many bytes as its header says. libzstd checked the last two
 /// only when the frame did not arrive whole (a frame it can decode in one
 /// pass skips them), so one layer decoded or failed as its reads were cut.
+/// libzstd now gets each frame's magic number alone, so it reads every
+/// frame block by block, never in one pass, and the block headers are
+/// walked as it consumes them (`ZstdBlockWalk`).
 public final class ZstdDecoder: ByteStream {
     /// The largest window a frame may name: 2^29 bytes (512 MiB), the
     /// default limit of Go's streaming decoder (`MaxWindowSize`). libzstd's
