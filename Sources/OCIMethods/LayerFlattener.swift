@@ -385,7 +385,7 @@ package struct LayerFlattener {
             while next < written.endIndex, written[next].index < marker.index {
                 let item = written[next]
                 next += 1
-                let hash = PathHashes.prefixes(of: item.path).last ?? 0
+                let hash = PathHashes.hash(of: item.path)
                 if item.kind == .directory || item.kind == .symlink {
                     notDirectories.remove(hash)
                 } else if notDirectories.insert(hash).inserted {
@@ -402,7 +402,7 @@ package struct LayerFlattener {
                     )
                 }
             }
-            if marker.mark == .deleted, notDirectories.insert(PathHashes.prefixes(of: marker.path).last ?? 0).inserted {
+            if marker.mark == .deleted, notDirectories.insert(PathHashes.hash(of: marker.path)).inserted {
                 remembered?.add(RememberedEntries.hashOverheadBytes)
             }
         }

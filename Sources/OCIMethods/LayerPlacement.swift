@@ -154,19 +154,31 @@ enum PathHashes {
     /// The hash of each directory above `path`, top first, then of `path`.
     static func prefixes(of path: String) -> [Int] {
         var hashes: [Int] = []
+        forEach(of: path) { hashes.append($0) }
+        return hashes
+    }
+
+    /// The hash of `path` itself: the last of `prefixes(of:)`, with no array made.
+    static func hash(of path: String) -> Int {
+        var last = 0
+        forEach(of: path) { last = $0 }
+        return last
+    }
+
+    private static func forEach(of path: String, _ body: (Int) -> Void) {
         var text = path
         text.withUTF8 { bytes in
             var hasher = Hasher()
             var start = 0
             for index in bytes.indices where bytes[index] == UInt8(ascii: "/") {
                 hasher.combine(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[start..<index])))
-                hashes.append(hasher.finalize())
+                let directory = hasher
+                body(directory.finalize())
                 hasher.combine(UInt8(ascii: "/"))
                 start = index + 1
             }
             hasher.combine(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[start...])))
-            hashes.append(hasher.finalize())
+            body(hasher.finalize())
         }
-        return hashes
     }
 }
