@@ -55,8 +55,13 @@ public enum GoReaders {
         /// overlay driver, stacked as overlayfs stacks them.
         public let storage: [String: String]?
         public let storageError: String?
+        /// As Docker's overlay2 graph driver unpacks each layer, stacked as
+        /// overlayfs stacks them.
+        public let docker: [String: String]?
+        public let dockerError: String?
 
-        /// Files keyed by their names' bytes (`overlay`, `native` or `storage`).
+        /// Files keyed by their names' bytes (`overlay`, `native`, `storage` or
+        /// `docker`).
         public static func files(_ hexKeyed: [String: String]) -> [[UInt8]: String] {
             var files: [[UInt8]: String] = [:]
             for (key, value) in hexKeyed {

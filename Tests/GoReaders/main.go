@@ -1,14 +1,14 @@
 // The readers the original builtins and the runtimes use, for the tests that
 // compare the server's own with them: `tar` runs Go's archive/tar
 // (TarReaderGoParity), `yaml` sigs.k8s.io/yaml's YAMLToJSON over go-yaml v2
-// (YAMLGoParity), `unpack` containerd's and containers/storage's layer
-// unpacking (LayersUnpackParity),
+// (YAMLGoParity), `unpack` containerd's, containers/storage's and Docker's
+// layer unpacking (LayersUnpackParity),
 // `case` the strings package's letter case (GoCaseParity), `json`
 // encoding/json's reading of a text (JSONGoReading), `decompress`
 // containerd's decompression of a layer (DecompressionGoParity).
 // Built outside modules, against Debian's golang-k8s-sigs-yaml-dev,
-// golang-github-containerd-containerd-dev and
-// golang-github-containers-storage-dev. Reads inputs from stdin, each as
+// golang-github-containerd-containerd-dev,
+// golang-github-containers-storage-dev and golang-github-docker-docker-dev. Reads inputs from stdin, each as
 // a 4-byte big-endian length and the bytes, and writes one JSON line per
 // input.
 package main
@@ -36,6 +36,9 @@ import (
 	storagearchive "github.com/containers/storage/pkg/archive"
 	"github.com/containers/storage/pkg/chrootarchive"
 	"github.com/containers/storage/pkg/reexec"
+	dockerarchive "github.com/docker/docker/pkg/archive"
+	dockerchroot "github.com/docker/docker/pkg/chrootarchive"
+	dockerreexec "github.com/docker/docker/pkg/reexec"
 	"golang.org/x/sys/unix"
 	"sigs.k8s.io/yaml"
 )
@@ -118,6 +121,10 @@ type unpacked struct {
 	// overlay driver, in a chroot, stacked as overlayfs stacks them.
 	Storage      map[string]string `json:"storage"`
 	StorageError string            `json:"storageError,omitempty"`
+	// As Docker's overlay2 graph driver unpacks each layer, in a chroot,
+	// stacked as overlayfs stacks them.
+	Docker      map[string]string `json:"docker"`
+	DockerError string            `json:"dockerError,omitempty"`
 }
 
 // The input: a count and the asked directories, then a count and the
@@ -160,6 +167,8 @@ func unpack(input []byte) interface{} {
 	os.Mkdir(merged, 0o755)
 	os.Mkdir(native, 0o755)
 	os.Mkdir(storageMerged, 0o755)
+	dockerMerged := filepath.Join(temporary, "docker")
+	os.Mkdir(dockerMerged, 0o755)
 	for i, layer := range layers {
 		own := filepath.Join(temporary, "layer-"+string(rune('a'+i)))
 		os.Mkdir(own, 0o755)
@@ -185,6 +194,19 @@ func unpack(input []byte) interface{} {
 				result.StorageError = err.Error()
 			}
 		}
+		if result.DockerError == "" {
+			own := filepath.Join(temporary, "docker-"+string(rune('a'+i)))
+			os.Mkdir(own, 0o755)
+			options := &dockerarchive.TarOptions{WhiteoutFormat: dockerarchive.OverlayWhiteoutFormat}
+			if err := dockerchroot.UntarUncompressed(bytes.NewReader(layer), own, options); err != nil {
+				result.DockerError = err.Error()
+			} else if err := stack(own, dockerMerged); err != nil {
+				result.DockerError = err.Error()
+			}
+		}
+	}
+	if result.DockerError == "" {
+		result.Docker = wantedFiles(dockerMerged, directories)
 	}
 	if result.StorageError == "" {
 		result.Storage = wantedFiles(storageMerged, directories)
@@ -426,8 +448,9 @@ func decompress(input []byte) interface{} {
 }
 
 func main() {
-	// containers/storage unpacks in a chroot, in this program run again.
-	if reexec.Init() {
+	// containers/storage and Docker unpack in a chroot, in this program
+	// run again.
+	if reexec.Init() || dockerreexec.Init() {
 		return
 	}
 	// Go's gzip reader, not a pigz found on the machine.

@@ -18,8 +18,8 @@ import TestFixtures
 /// trees, the call may instead fail as ambiguous. The call may also fail
 /// where a process cannot read the file either (a loop of links), and on a
 /// hard link to no file where containerd shows no file by that name.
-/// containers/storage (CRI-O, Podman) unpacks the same images beside it
-/// (`StorageAgreement`).
+/// containers/storage (CRI-O, Podman) and Docker's overlay2 graph driver
+/// unpack the same images beside it (`RuntimeAgreement`).
 @Suite struct LayersUnpackParity {
     /// The names a draw picks from.
     struct Names: Sendable {
@@ -180,6 +180,8 @@ import TestFixtures
         var namedAlike = 0
         /// Images containers/storage unpacks as containerd does.
         var storageAlike = 0
+        /// Images Docker's graph driver unpacks as containerd does.
+        var dockerAlike = 0
     }
 
     // Each comparison blocks for many seconds (the Go program's runs), so
@@ -194,7 +196,8 @@ import TestFixtures
         // draws under each of seeds 7, 11, 23 and 31; none under the default).
         #expect(outcome.conservative.count * 2_000 <= outcome.count, "\(outcome.conservative.joined(separator: "\n"))")
         // The draw must reach each kind of outcome, or the test checks little.
-        #expect(outcome.compared > 500 && outcome.ambiguous > 0 && outcome.storageAlike > 500)
+        #expect(
+            outcome.compared > 500 && outcome.ambiguous > 0 && outcome.storageAlike > 500 && outcome.dockerAlike > 500)
     }
 
     /// A whiteout or opaque marker under what its own layer wrote before it
@@ -224,7 +227,7 @@ import TestFixtures
         let runtimes = try GoReaders.unpack(tops.map { (["a", "a/b"], [bottom.archive, $0.archive]) })
         for (top, unpacked) in zip(tops, runtimes) {
             print(
-                "marker under no directory: containerd \(unpacked.overlay.map { "\($0)" } ?? unpacked.overlayError ?? ""), containers/storage \(unpacked.storage.map { "\($0)" } ?? unpacked.storageError ?? "")"
+                "marker under no directory: containerd \(unpacked.overlay.map { "\($0)" } ?? unpacked.overlayError ?? ""), containers/storage \(unpacked.storage.map { "\($0)" } ?? unpacked.storageError ?? ""), Docker \(unpacked.docker.map { "\($0)" } ?? unpacked.dockerError ?? "")"
             )
             #expect(unpacked.overlay == nil)
             #expect(unpacked.storage.map(GoReaders.Unpacked.files)?[Array("a/b/q.yaml".utf8)] != nil)
@@ -240,7 +243,7 @@ import TestFixtures
     /// Names that differ only in their bytes, on images drawn as above.
     @Test func namesThatDifferOnlyInTheirBytesAreTheFilesContainerdUnpacks() async throws {
         let outcome = try await Self.compareDrawn(Self.unicode, seed: 0x0C1_2027)
-        #expect(outcome.compared > 100 && outcome.storageAlike > 100)
+        #expect(outcome.compared > 100 && outcome.storageAlike > 100 && outcome.dockerAlike > 100)
     }
 
     /// Names that are not UTF-8, on images drawn as above: each file
@@ -286,21 +289,22 @@ import TestFixtures
         var failedClosed = 0
         var namedAlike = 0
         var conservative: [String] = []
-        var storage = StorageAgreement()
+        var others = RuntimeAgreement.others
         for (drawn, unpacked) in zip(images, theirs) {
             let image = drawn.map(\.layer)
             let layers = drawn.map { "[\($0.description)]" }.joined(separator: " ")
-            storage.count(unpacked, layers)
+            for index in others.indices { others[index].count(unpacked, layers) }
             guard let overlay = unpacked.overlay else {
                 unpackable += 1
-                // containerd cannot unpack it, containers/storage can: shown
-                // as CRI-O and Podman run it, or refused.
-                if let stored = unpacked.storage {
+                // containerd cannot unpack it, another runtime can: shown
+                // as that runtime runs it, or refused.
+                for other in others {
+                    guard let stored = unpacked[keyPath: other.files] else { continue }
                     let (expected, alike) = try Self.written(stored)
                     if let ours = try? LayerFlattener.files(
                         ofLayers: image.reversed().map(\.archive), paths: directories, maxEntryBytes: 1 << 20
                     ).files, alike || Self.byBytes(ours) != expected {
-                        mismatches.append("\(layers): shown \(ours.jsonText), containers/storage \(stored)")
+                        mismatches.append("\(layers): shown \(ours.jsonText), \(other.name) \(stored)")
                     }
                 }
                 continue
@@ -357,46 +361,60 @@ import TestFixtures
             }
             if mismatches.count >= 5 { break }
         }
-        print(
-            "containers/storage unpacks \(storage.alike) of them alike, refuses \(storage.refused) that containerd unpacks,"
-                + " unpacks \(storage.unpackedAlone) that containerd refuses; \(storage.differences.count) unpacked otherwise"
-        )
+        for other in others { print(other.summary) }
         print(
             "compared \(compared) images; \(ambiguous) ambiguous (\(conservative.count) where both agree), \(loops) loops,"
                 + " \(failedClosed) hard links to no file, \(namedAlike) with two files written alike,"
                 + " \(unpackable) containerd cannot unpack")
         return Outcome(
-            count: count, compared: compared, ambiguous: ambiguous, mismatches: mismatches + storage.differences,
-            conservative: conservative, namedAlike: namedAlike, storageAlike: storage.alike)
+            count: count, compared: compared, ambiguous: ambiguous,
+            mismatches: mismatches + others.flatMap(\.differences), conservative: conservative,
+            namedAlike: namedAlike, storageAlike: others[0].alike, dockerAlike: others[1].alike)
     }
 
-    /// How containers/storage (CRI-O, Podman) unpacks the images beside
-    /// containerd. The server's answers are held to containerd's; that
-    /// holds them to containers/storage's too only where the two runtimes
-    /// agree, so every image both unpack must show the same files. Where
-    /// one refuses an image, no container runs it there, and the answer is
-    /// held to the other's: containers/storage refuses some that containerd
-    /// unpacks (a file written through a link to a directory not made yet),
-    /// and unpacks a few that containerd refuses (a whiteout under a name a
-    /// whiteout of the same layer removed).
-    struct StorageAgreement {
+    /// How another runtime unpacks the images beside containerd:
+    /// containers/storage (CRI-O, Podman), or Docker's overlay2 graph
+    /// driver. The server's answers are held to containerd's; that holds
+    /// them to the other runtime's too only where the two agree, so every
+    /// image both unpack must show the same files. Where one refuses an
+    /// image, no container runs it there, and the answer is held to the
+    /// other's: both refuse some that containerd unpacks (a file written
+    /// through a link to a directory not made yet), and unpack a few that
+    /// containerd refuses (a whiteout under a name a whiteout of the same
+    /// layer removed).
+    struct RuntimeAgreement {
+        let name: String
+        let files: KeyPath<GoReaders.Unpacked, [String: String]?>
         var alike = 0
         var refused = 0
         var unpackedAlone = 0
         var differences: [String] = []
 
+        /// containers/storage's, then Docker's.
+        static var others: [RuntimeAgreement] {
+            [
+                RuntimeAgreement(name: "containers/storage", files: \.storage),
+                RuntimeAgreement(name: "Docker", files: \.docker),
+            ]
+        }
+
         mutating func count(_ unpacked: GoReaders.Unpacked, _ layers: String) {
-            switch (unpacked.overlay, unpacked.storage) {
+            switch (unpacked.overlay, unpacked[keyPath: files]) {
             case (nil, nil): break
             case (_?, nil): refused += 1
             case (nil, _?): unpackedAlone += 1
-            case (let overlay?, let storage?):
-                if overlay == storage {
+            case (let overlay?, let theirs?):
+                if overlay == theirs {
                     alike += 1
                 } else {
-                    differences.append("\(layers): containerd unpacks \(overlay), containers/storage \(storage)")
+                    differences.append("\(layers): containerd unpacks \(overlay), \(name) \(theirs)")
                 }
             }
+        }
+
+        var summary: String {
+            "\(name) unpacks \(alike) alike, refuses \(refused) that containerd unpacks,"
+                + " unpacks \(unpackedAlone) that containerd refuses; \(differences.count) unpacked otherwise"
         }
     }
 
@@ -407,7 +425,7 @@ import TestFixtures
     @Test func blobFilesShowWhatTheUnpackedArchiveHolds() async throws {
         let outcome = try await onThreadOfItsOwn { Result { try Self.compareArchives() } }.get()
         #expect(outcome.mismatches.isEmpty, "\(outcome.mismatches.joined(separator: "\n"))")
-        #expect(outcome.compared > 500 && outcome.storageAlike > 300)
+        #expect(outcome.compared > 500 && outcome.storageAlike > 300 && outcome.dockerAlike > 300)
     }
 
     static func compareArchives() throws -> Outcome {
@@ -422,9 +440,9 @@ import TestFixtures
         var loops = 0
         var unpackable = 0
         var mismatches: [String] = []
-        var storage = StorageAgreement()
+        var others = RuntimeAgreement.others
         for ((archive, description), unpacked) in zip(drawn, theirs) {
-            storage.count(unpacked, "[\(description)]")
+            for index in others.indices { others[index].count(unpacked, "[\(description)]") }
             // Only names the archive holds an entry of are shown.
             var named = Set<[UInt8]>()
             let tar = TarReader(MemoryByteStream(archive.archive))
@@ -436,14 +454,16 @@ import TestFixtures
             }
             guard let native = unpacked.native else {
                 unpackable += 1
-                // containerd cannot unpack it, containers/storage can: shown
+                // containerd cannot unpack it, another runtime can: shown
                 // as it unpacks it, or refused.
-                if let stored = unpacked.storage,
-                    let ours = try? BlobFiles.files(
-                        ofArchive: archive.archive, paths: Set(Self.plain.files), maxEntryBytes: 1 << 20),
-                    try Self.byBytes(ours) != shown(stored)
-                {
-                    mismatches.append("[\(description)]: shown \(ours.jsonText), containers/storage \(stored)")
+                for other in others {
+                    if let stored = unpacked[keyPath: other.files],
+                        let ours = try? BlobFiles.files(
+                            ofArchive: archive.archive, paths: Set(Self.plain.files), maxEntryBytes: 1 << 20),
+                        try Self.byBytes(ours) != shown(stored)
+                    {
+                        mismatches.append("[\(description)]: shown \(ours.jsonText), \(other.name) \(stored)")
+                    }
                 }
                 continue
             }
@@ -463,12 +483,10 @@ import TestFixtures
             if mismatches.count >= 5 { break }
         }
         print(
-            "blob_files: compared \(compared) archives; \(loops) loops, \(unpackable) containerd cannot unpack;"
-                + " containers/storage unpacks \(storage.alike) alike, refuses \(storage.refused) that containerd"
-                + " unpacks, unpacks \(storage.unpackedAlone) that containerd refuses,"
-                + " \(storage.differences.count) otherwise")
+            "blob_files: compared \(compared) archives; \(loops) loops, \(unpackable) containerd cannot unpack; "
+                + others.map(\.summary).joined(separator: "; "))
         return Outcome(
-            count: count, compared: compared, mismatches: mismatches + storage.differences,
-            storageAlike: storage.alike)
+            count: count, compared: compared, mismatches: mismatches + others.flatMap(\.differences),
+            storageAlike: others[0].alike, dockerAlike: others[1].alike)
     }
 }
