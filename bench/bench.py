@@ -206,6 +206,102 @@ def best_batch(args, refs):
     return min(timed_batch(args, refs) for _ in range(args.repeat))
 
 
+class LinkProxy:
+    """Forwards to a registry, its response bodies sharing one link of
+    `rate` bytes/s (a token bucket over all connections): a registry across
+    a network, where downloading and decompressing can overlap."""
+
+    def __init__(self, upstream, rate):
+        import http.client
+        import http.server
+        lock = threading.Lock()
+        free_at = [time.monotonic()]
+        local = threading.local()
+
+        def send(count):
+            with lock:
+                start = max(time.monotonic(), free_at[0])
+                free_at[0] = start + count / rate
+                wait = free_at[0] - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def log_message(self, *args):
+                pass
+
+            def forward(self):
+                if not hasattr(local, "conn"):
+                    local.conn = http.client.HTTPConnection(upstream)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                local.conn.request(self.command, self.path, headers=headers)
+                response = local.conn.getresponse()
+                data = response.read() if self.command == "HEAD" or response.getheader("Content-Length") is None else None
+                self.send_response(response.status)
+                for k, v in response.getheaders():
+                    if k.lower() not in ("connection", "transfer-encoding", "content-length"):
+                        self.send_header(k, v)
+                length = response.getheader("Content-Length") or str(len(data))
+                self.send_header("Content-Length", length)
+                self.end_headers()
+                if self.command == "HEAD":
+                    return
+                if data is not None:
+                    send(len(data))
+                    self.wfile.write(data)
+                    return
+                while chunk := response.read(256 << 10):
+                    send(len(chunk))
+                    self.wfile.write(chunk)
+
+            do_GET = do_HEAD = forward
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+def files_over_link(args, registry):
+    """`image_files` on an image of four layers of decreasing size, spawn to
+    answer, with the registry behind a link of `--link-mb` MB/s; alternating
+    with `--baseline` when given."""
+    from fixture_registry import Server
+    layers = [layer_bytes(megabytes, seed) for seed, megabytes in enumerate((40, 20, 10, 5))]
+    total = sum(len(layer) for layer in layers)
+    digest = registry.push_image("bench/link", "v1", layers=layers)
+    link = LinkProxy(registry.host, args.link_mb * 1e6)
+    binaries = [args.binary] + ([args.baseline] if args.baseline else [])
+    walls = {b: [] for b in binaries}
+    cpus = {b: [] for b in binaries}
+    try:
+        for round in range(args.rounds):
+            for binary in binaries if round % 2 == 0 else binaries[::-1]:
+                before = os.times()
+                start = time.perf_counter()
+                server = Server(binary, "--cache-dir", "none")
+                answer = server.call("ec.oci.image_files", [f"{link.host}/bench/link@{digest}", ["etc/policy"]])
+                server.close()
+                walls[binary].append(time.perf_counter() - start)
+                after = os.times()
+                cpus[binary].append(after.children_user + after.children_system
+                                    - before.children_user - before.children_system)
+                assert len(answer["result"]) == len(layers), str(answer)[:200]
+    finally:
+        link.close()
+    for binary in binaries:
+        print(f"image_files over {total / 1e6:.0f} MB of gzip layers behind a {args.link_mb:.0f} MB/s link ({binary}), "
+              f"{args.rounds} rounds: median {statistics.median(walls[binary]):.2f} s "
+              f"(download alone {total / (args.link_mb * 1e6):.2f} s), "
+              f"server CPU median {statistics.median(cpus[binary]):.2f} s")
+
+
 def methods(args):
     import zlib
     from fixture_registry import NativeLatencyProxy, Registry, Server
@@ -312,6 +408,9 @@ def methods(args):
             rate = total / best
             print(f"image_files over {total / 1e6:.0f} MB of gzip layers: {rate / 1e6:.0f} MB/s; zlib inflate alone "
                   f"{inflate / 1e6:.0f} MB/s ({rate / inflate * 100:.0f}%; target >= 80%)")
+
+        if args.link_mb > 0:
+            files_over_link(args, registry)
 
         if args.rss_manifests > 0:
             start = time.perf_counter()
@@ -526,11 +625,12 @@ def main():
     parser.add_argument("--manifests", type=int, default=1000)
     parser.add_argument("--warm-requests", type=int, default=200_000)
     parser.add_argument("--files-mb", type=float, default=100)
+    parser.add_argument("--link-mb", type=float, default=50, help="methods: the link image_files is timed behind, MB/s (0: skip)")
     parser.add_argument("--rss-manifests", type=int, default=10_000)
     parser.add_argument("--soak-requests", type=int, default=1_000_000)
     parser.add_argument("--soak-refs", type=int, default=3000)
     parser.add_argument("--soak-cache", default="8MiB")
-    parser.add_argument("--baseline", default="", help="peers, tls, memory: a second ocirpc binary to alternate with --binary")
+    parser.add_argument("--baseline", default="", help="peers, tls, memory, methods (image_files behind a link): a second ocirpc binary to alternate with --binary")
     parser.add_argument("--memory-calls", type=int, default=16, help="memory: calls at once, each on its own layer")
     parser.add_argument("--memory-files", type=int, default=7, help="memory: files asked from each layer")
     parser.add_argument("--memory-file-mb", type=int, default=64, help="memory: each file's size")

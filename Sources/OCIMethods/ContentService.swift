@@ -515,11 +515,17 @@ final class ContentService: Sendable {
     /// the task pool, so a large layer does not hold up the requests being
     /// served meanwhile, with the task's `MemoryShare.current`; cancelling
     /// the task stops it within one chunk.
+    /// `ahead`: the blob, already downloaded (`fetchAhead`).
     func withDownloadedBlob<T: Sendable>(
-        _ ref: ImageReference, size: Int? = nil, budget: ReadBudget, compressionAs reader: Compression.Reader,
-        _ body: @escaping @Sendable (any ByteStream) throws -> T
+        _ ref: ImageReference, size: Int? = nil, ahead: BlobAhead? = nil, budget: ReadBudget,
+        compressionAs reader: Compression.Reader, _ body: @escaping @Sendable (any ByteStream) throws -> T
     ) async throws -> T {
-        let blob = try await source.fetchBlob(ref, directory: downloads, limit: size ?? RegistryClient.maxBlobBytes)
+        let blob: VerifiedBlob
+        if let ahead {
+            blob = ahead.blob
+        } else {
+            blob = try await source.fetchBlob(ref, directory: downloads, limit: size ?? RegistryClient.maxBlobBytes)
+        }
         defer { blob.discard() }
         let path = blob.file.path
         let share = MemoryShare.current
@@ -536,6 +542,28 @@ final class ContentService: Sendable {
             }
         } onCancel: {
             budget.cancel()
+        }
+    }
+
+    /// Downloads the blob `ref` names (at most `size` bytes when the
+    /// manifest says) for `withDownloadedBlob(ahead:)`.
+    func fetchAhead(_ ref: ImageReference, size: Int?) async throws -> BlobAhead {
+        BlobAhead(try await source.fetchBlob(ref, directory: downloads, limit: size ?? RegistryClient.maxBlobBytes))
+    }
+
+    /// `fetchAhead` while the caller reads another blob (`image_files`
+    /// downloads the layer below the one it reads). Nil when the downloads
+    /// in flight have no room for it beside the file being read
+    /// (`download_limit`): it is fetched at its turn, as it would have
+    /// been, once that file is gone.
+    func fetchAheadIfRoom(_ ref: ImageReference, size: Int?) async throws -> BlobAhead? {
+        // Not asked for at all when it plainly cannot fit: a refused
+        // download is a request made for nothing.
+        if let budget = source.downloadBudget, let size, size > budget.limit - budget.heldBytes { return nil }
+        do {
+            return try await fetchAhead(ref, size: size)
+        } catch let error as RegistryError where error.reason == .downloadLimit {
+            return nil
         }
     }
 
@@ -599,6 +627,17 @@ final class ContentService: Sendable {
     static func cost(_ value: JSONValue) -> Int {
         value.memoryFootprint + 64
     }
+}
+
+/// A blob downloaded before its turn (`ContentService.fetchAhead`). Its
+/// file is removed when it has been read, or when the last reference to it
+/// goes unread (the call failed or was cancelled first).
+final class BlobAhead: Sendable {
+    let blob: VerifiedBlob
+
+    init(_ blob: VerifiedBlob) { self.blob = blob }
+
+    deinit { blob.discard() }
 }
 
 /// What a top manifest was read as: an image's, or an index naming its child.

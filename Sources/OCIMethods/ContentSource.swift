@@ -29,10 +29,13 @@ protocol ContentSource: Sendable {
     var taskExecutor: (any TaskExecutor)? { get }
     /// Forgets what the source keeps between calls (tokens, challenges).
     func clearCaches()
+    /// What the downloads in flight may hold together, if it is bounded.
+    var downloadBudget: DownloadBudget? { get }
 }
 
 extension RegistryClient: ContentSource {
     var requestCounts: [String: Int] { counters.snapshot }
+    var downloadBudget: DownloadBudget? { downloads }
 
     /// The registry keeps nothing of its own: every manifest is a request.
     func storedManifest(_ reference: ImageReference) -> FetchedManifest? { nil }

@@ -117,6 +117,7 @@ struct DiskCachedSource: ContentSource {
     func refuseIfBlocked(_ reference: ImageReference) throws { try upstream.refuseIfBlocked(reference) }
     var requestCounts: [String: Int] { upstream.requestCounts }
     var taskExecutor: (any TaskExecutor)? { upstream.taskExecutor }
+    var downloadBudget: DownloadBudget? { upstream.downloadBudget }
     func clearCaches() { upstream.clearCaches() }
 
     /// The digest `reference` names, or the disk's fresh answer for its tag.

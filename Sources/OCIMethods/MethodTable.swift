@@ -248,13 +248,13 @@ struct MethodTable: Sendable {
         /// Reads the layer at `depth` into the flattener through `step`,
         /// and checks its decompressed bytes against `expected`.
         func read(
-            _ depth: Int, expected: Digest? = nil,
+            _ depth: Int, ahead: BlobAhead? = nil, expected: Digest? = nil,
             _ step: @escaping @Sendable (inout LayerFlattener, TarReader) throws -> Void
         ) async throws {
             try Task.checkCancellation()
             let (digest, size) = topFirst[depth]
             flattener = try await service.withDownloadedBlob(
-                ref.pinned(to: digest), size: size, budget: budget, compressionAs: .runtimes
+                ref.pinned(to: digest), size: size, ahead: ahead, budget: budget, compressionAs: .runtimes
             ) {
                 [flattener] stream in
                 var next = flattener
@@ -269,8 +269,24 @@ struct MethodTable: Sendable {
                 return next
             }
         }
+        // Every layer is read once, top first. Once a layer is downloaded,
+        // the layer below it downloads while it is read: on a fast network
+        // decompressing is the slower part, on a slow one the download.
+        // One download at a time, so the one ahead never takes the room
+        // the layer being read needs.
+        func layer(_ depth: Int) -> ImageReference { ref.pinned(to: topFirst[depth].digest) }
+        var ahead: BlobAhead?
         for depth in topFirst.indices {
-            try await read(depth, expected: diffIDs?[topFirst.count - 1 - depth]) { try $0.apply($1) }
+            var current = ahead
+            ahead = nil
+            if current == nil { current = try await service.fetchAhead(layer(depth), size: topFirst[depth].size) }
+            async let below: BlobAhead? =
+                depth + 1 < topFirst.count
+                ? service.fetchAheadIfRoom(layer(depth + 1), size: topFirst[depth + 1].size) : nil
+            try await read(depth, ahead: current, expected: diffIDs?[topFirst.count - 1 - depth]) {
+                try $0.apply($1)
+            }
+            ahead = try await below
         }
         // Links lead on to files read in further passes, each from the
         // topmost layer it needs down to the last it needs.

@@ -204,6 +204,29 @@ import TestFixtures
         await rig.close()
     }
 
+    /// The layer below is downloaded while the top one is read; the top
+    /// one turns out corrupt near its end (its checksum does not match).
+    /// The call fails, and the layer downloaded ahead is not left on disk
+    /// nor held in the downloads' budget.
+    @Test func aLayerDownloadedAheadOfAFailedReadLeavesNoFile() async throws {
+        let rig = try Rig()
+        var below = TarBuilder()
+        below.file("etc/below.yaml", "a: 1")
+        var top = TarBuilder()
+        top.file("etc/top.yaml", "b: 2")
+        top.file("var/zeros", [UInt8](repeating: 0, count: 16 << 20))
+        var corrupt = Compressors.gzip(top.archive)
+        corrupt[corrupt.count - 8] ^= 0xFF
+        let image = rig.registry.image("app", layers: [Compressors.gzip(below.archive), corrupt])
+        let answer = try await rig.session.call("ec.oci.image_files", [rig.ref("app", image), ["etc"]])
+        #expect(answer.errorReason == "corrupt_archive", "\(answer.jsonText)")
+        let stats = try await rig.session.result("server.stats", [])
+        #expect(stats["downloadsHeld"]?["used"] == 0)
+        #expect(rig.leftoverFiles.isEmpty, "\(rig.leftoverFiles)")
+        try await rig.expectStillServing()
+        await rig.close()
+    }
+
     @Test func anEndlessBlobStopsAtTheLimitAndLeavesNoFile() async throws {
         let rig = try Rig()
         var tar = TarBuilder()

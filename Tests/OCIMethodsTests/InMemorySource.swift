@@ -135,6 +135,8 @@ final class InMemorySource: ContentSource, @unchecked Sendable {
 
     var taskExecutor: (any TaskExecutor)? { nil }
 
+    var downloadBudget: DownloadBudget? { nil }
+
     func clearCaches() {}
 
     // MARK: Helpers
