@@ -75,14 +75,22 @@ public enum Compression: Sendable, Equatable {
         -> any ByteStream
     {
         let file = try FileByteStream(path: path)
-        let prefix = file.peek(8)
+        return try openDecoded(file, prefix: file.peek(8), budget: budget, as: reader)
+    }
+
+    /// `stream` decoded according to `prefix`, its first bytes (at most 8,
+    /// fewer only if it is shorter), as `reader` tells its compression,
+    /// every decoded byte taken from `budget`.
+    public static func openDecoded(
+        _ stream: any ByteStream, prefix: [UInt8], budget: ReadBudget, as reader: Reader
+    ) throws(ArchiveError) -> any ByteStream {
         let compression: Compression
         switch reader {
         case .original: compression = detect(prefix)
         case .runtimes: compression = try detectLayer(prefix)
         case .asIs: compression = .none
         }
-        return budget.metering(compression.decoding(file))
+        return budget.metering(compression.decoding(stream))
     }
 
     /// Decodes `bytes` according to their magic bytes, up to `limit` bytes out.

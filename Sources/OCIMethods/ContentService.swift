@@ -510,61 +510,107 @@ final class ContentService: Sendable {
     /// verifies it, and hands `body` its decoded stream (its compression
     /// told as `reader` tells it: a blob read whole as the original reads
     /// it, an archive as the runtimes unpack it), metered by `budget`; the
-    /// downloaded file is removed afterwards. `body`
-    /// (decompression, tar reading, parsing) runs on a dispatch queue, off
-    /// the task pool, so a large layer does not hold up the requests being
-    /// served meanwhile, with the task's `MemoryShare.current`; cancelling
-    /// the task stops it within one chunk.
-    /// `ahead`: the blob, already downloaded (`fetchAhead`).
+    /// downloaded file is removed afterwards. `body` (decompression, tar
+    /// reading, parsing) runs while the blob downloads (`readBlob`).
     func withDownloadedBlob<T: Sendable>(
-        _ ref: ImageReference, size: Int? = nil, ahead: BlobAhead? = nil, budget: ReadBudget,
-        compressionAs reader: Compression.Reader, _ body: @escaping @Sendable (any ByteStream) throws -> T
+        _ ref: ImageReference, size: Int? = nil, budget: ReadBudget, compressionAs reader: Compression.Reader,
+        _ body: @escaping @Sendable (any ByteStream) throws -> T
     ) async throws -> T {
-        let blob: VerifiedBlob
-        if let ahead {
-            blob = ahead.blob
-        } else {
-            blob = try await source.fetchBlob(ref, directory: downloads, limit: size ?? RegistryClient.maxBlobBytes)
-        }
-        defer { blob.discard() }
-        let path = blob.file.path
+        try await readBlob(ref, size: size, budget: budget, compressionAs: reader, body).value
+    }
+
+    /// `withDownloadedBlob`, for a blob whose download may be under way
+    /// already (`ahead`), and that starts downloading `below` (the next
+    /// layer `image_files` reads) once its own download is done, while
+    /// `body` still reads it.
+    ///
+    /// `body` runs on a dispatch queue, off the task pool, so a large
+    /// layer does not hold up the requests being served meanwhile, with the
+    /// task's `MemoryShare.current`; cancelling the task stops it within
+    /// one chunk. It reads the download as it is written
+    /// (`FollowedDownload`), and what it makes counts only if the file it
+    /// read is the one verified: when the download failed, the failure is
+    /// the answer, however `body` ended; when another attempt's file was
+    /// verified (a retry, a mirror) or `body` lost the thread, `body` runs
+    /// again on the verified file.
+    func readBlob<T: Sendable>(
+        _ ref: ImageReference, size: Int?, ahead: BlobDownload? = nil,
+        then below: (ref: ImageReference, size: Int?)? = nil, budget: ReadBudget,
+        compressionAs reader: Compression.Reader, _ body: @escaping @Sendable (any ByteStream) throws -> T
+    ) async throws -> (value: T, below: BlobDownload?) {
+        let download = ahead ?? startDownload(ref, size: size)
         let share = MemoryShare.current
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
-                Self.blockingWork.async {
-                    continuation.resume(
-                        with: Result {
-                            try MemoryShare.$current.withValue(share) {
-                                try body(try Compression.openDecoded(path: path, budget: budget, as: reader))
-                            }
-                        })
+            let followed = FollowedDownload(download.progress)
+            async let streamed = Self.offThePool(share) {
+                try body(Compression.openDecoded(followed, prefix: followed.peek(8), budget: budget, as: reader))
+            }
+            let blob: VerifiedBlob
+            do {
+                blob = try await download.blob
+            } catch let error as RegistryError where error.reason == .downloadLimit && ahead != nil {
+                // Started ahead, it found no room: downloaded now, as it
+                // would have been, the file before it gone.
+                _ = await streamed
+                return try await readBlob(
+                    ref, size: size, then: below, budget: budget, compressionAs: reader, body)
+            } catch {
+                _ = await streamed
+                throw error
+            }
+            defer { blob.discard() }
+            let next = startDownloadIfRoom(below)
+            var result = await streamed
+            if !followed.followed(verifiedPath: blob.file.path) {
+                result = await Self.offThePool(share) {
+                    try body(Compression.openDecoded(path: blob.file.path, budget: budget, as: reader))
                 }
+            }
+            switch result {
+            case .success(let value): return (value, next)
+            case .failure(let error):
+                await next?.abandon()
+                throw error
             }
         } onCancel: {
             budget.cancel()
+            download.cancel()
         }
     }
 
-    /// Downloads the blob `ref` names (at most `size` bytes when the
-    /// manifest says) for `withDownloadedBlob(ahead:)`.
-    func fetchAhead(_ ref: ImageReference, size: Int?) async throws -> BlobAhead {
-        BlobAhead(try await source.fetchBlob(ref, directory: downloads, limit: size ?? RegistryClient.maxBlobBytes))
+    /// Runs `work` on the queue for blocking archive work, with `share` as
+    /// its `MemoryShare.current`.
+    private static func offThePool<T: Sendable>(
+        _ share: MemoryShare?, _ work: @escaping @Sendable () throws -> T
+    ) async -> Result<T, any Error> {
+        await withCheckedContinuation { continuation in
+            blockingWork.async {
+                continuation.resume(returning: Result { try MemoryShare.$current.withValue(share, operation: work) })
+            }
+        }
     }
 
-    /// `fetchAhead` while the caller reads another blob (`image_files`
-    /// downloads the layer below the one it reads). Nil when the downloads
-    /// in flight have no room for it beside the file being read
-    /// (`download_limit`): it is fetched at its turn, as it would have
-    /// been, once that file is gone.
-    func fetchAheadIfRoom(_ ref: ImageReference, size: Int?) async throws -> BlobAhead? {
-        // Not asked for at all when it plainly cannot fit: a refused
-        // download is a request made for nothing.
-        if let budget = source.downloadBudget, let size, size > budget.limit - budget.heldBytes { return nil }
-        do {
-            return try await fetchAhead(ref, size: size)
-        } catch let error as RegistryError where error.reason == .downloadLimit {
+    /// Starts downloading the blob `ref` names (at most `size` bytes when
+    /// the manifest says).
+    func startDownload(_ ref: ImageReference, size: Int?) -> BlobDownload {
+        BlobDownload { [source, downloads] progress in
+            try await source.fetchBlob(
+                ref, directory: downloads, limit: size ?? RegistryClient.maxBlobBytes, progress: progress)
+        }
+    }
+
+    /// `startDownload` of `below` while the caller reads another blob. Nil
+    /// when there is none, or when the downloads in flight plainly have no
+    /// room for it beside the file being read: a refused download is a
+    /// request made for nothing. It starts at its turn then, as it would
+    /// have, once that file is gone (and so does one refused after all:
+    /// `readBlob`).
+    func startDownloadIfRoom(_ below: (ref: ImageReference, size: Int?)?) -> BlobDownload? {
+        guard let below else { return nil }
+        if let budget = source.downloadBudget, let size = below.size, size > budget.limit - budget.heldBytes {
             return nil
         }
+        return startDownload(below.ref, size: below.size)
     }
 
     /// Where blocking archive work runs.
@@ -627,17 +673,6 @@ final class ContentService: Sendable {
     static func cost(_ value: JSONValue) -> Int {
         value.memoryFootprint + 64
     }
-}
-
-/// A blob downloaded before its turn (`ContentService.fetchAhead`). Its
-/// file is removed when it has been read, or when the last reference to it
-/// goes unread (the call failed or was cancelled first).
-final class BlobAhead: Sendable {
-    let blob: VerifiedBlob
-
-    init(_ blob: VerifiedBlob) { self.blob = blob }
-
-    deinit { blob.discard() }
 }
 
 /// What a top manifest was read as: an image's, or an index naming its child.

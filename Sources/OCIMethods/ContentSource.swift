@@ -16,7 +16,10 @@ protocol ContentSource: Sendable {
     nonisolated(nonsending) func headManifest(_ reference: ImageReference) async throws -> ManifestHead
     /// The blob `reference` names, downloaded to a file under `directory`
     /// (nil: the process's own) and verified; at most `limit` bytes.
-    func fetchBlob(_ reference: ImageReference, directory: URL?, limit: Int) async throws -> VerifiedBlob
+    /// `progress` hears of each file written for it as it is written (a
+    /// blob at hand without a download writes none).
+    func fetchBlob(_ reference: ImageReference, directory: URL?, limit: Int, progress: DownloadProgress?)
+        async throws -> VerifiedBlob
     /// The index listing the manifests that refer to `reference` (a
     /// digest), or nil when there is none.
     func fetchReferrers(_ reference: ImageReference) async throws -> FetchedReferrers?

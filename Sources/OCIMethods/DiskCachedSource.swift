@@ -59,16 +59,18 @@ struct DiskCachedSource: ContentSource {
         return head
     }
 
-    func fetchBlob(_ reference: ImageReference, directory: URL?, limit: Int) async throws -> VerifiedBlob {
+    func fetchBlob(_ reference: ImageReference, directory: URL?, limit: Int, progress: DownloadProgress?)
+        async throws -> VerifiedBlob
+    {
         try upstream.refuseIfBlocked(reference)
         if let kept = await kept(reference, limit: limit) { return kept }
         guard let digest = reference.digest else {
-            return try await fetchBlobAndKeep(reference, directory: directory, limit: limit)
+            return try await fetchBlobAndKeep(reference, directory: directory, limit: limit, progress: progress)
         }
         // A layer is worth waiting for: another process fetching it keeps it.
         return try await disk.withFetchLock("blob " + digest.description) { waited in
             if waited, let kept = await kept(reference, limit: limit) { return kept }
-            return try await fetchBlobAndKeep(reference, directory: directory, limit: limit)
+            return try await fetchBlobAndKeep(reference, directory: directory, limit: limit, progress: progress)
         }
     }
 
@@ -80,11 +82,12 @@ struct DiskCachedSource: ContentSource {
         })
     }
 
-    private func fetchBlobAndKeep(_ reference: ImageReference, directory: URL?, limit: Int) async throws
-        -> VerifiedBlob
-    {
+    private func fetchBlobAndKeep(
+        _ reference: ImageReference, directory: URL?, limit: Int, progress: DownloadProgress?
+    ) async throws -> VerifiedBlob {
         guard directory == nil else {
-            let fetched = try await upstream.fetchBlob(reference, directory: directory, limit: limit)
+            let fetched = try await upstream.fetchBlob(
+                reference, directory: directory, limit: limit, progress: progress)
             disk.storeBlob(fetched, repository: reference.name)
             return fetched
         }
@@ -93,10 +96,11 @@ struct DiskCachedSource: ContentSource {
         // the download is made again where downloads go without a cache.
         let fetched: VerifiedBlob
         do {
-            fetched = try await upstream.fetchBlob(reference, directory: disk.downloads, limit: limit)
+            fetched = try await upstream.fetchBlob(
+                reference, directory: disk.downloads, limit: limit, progress: progress)
         } catch let error as RegistryError where error.reason == .ioError {
             disk.downloadFailed()
-            return try await upstream.fetchBlob(reference, directory: nil, limit: limit)
+            return try await upstream.fetchBlob(reference, directory: nil, limit: limit, progress: progress)
         }
         disk.storeBlob(fetched, repository: reference.name)
         return fetched

@@ -246,15 +246,21 @@ struct MethodTable: Sendable {
         let topFirst = Array(layers.reversed())
         var flattener = LayerFlattener(paths: paths, maxEntryBytes: ContentService.maxEntryBytes)
         /// Reads the layer at `depth` into the flattener through `step`,
-        /// and checks its decompressed bytes against `expected`.
+        /// and checks its decompressed bytes against `expected`; downloads
+        /// `below` meanwhile (`ContentService.readBlob`) and returns it.
+        @discardableResult
         func read(
-            _ depth: Int, ahead: BlobAhead? = nil, expected: Digest? = nil,
-            _ step: @escaping @Sendable (inout LayerFlattener, TarReader) throws -> Void
-        ) async throws {
-            try Task.checkCancellation()
+            _ depth: Int, ahead: BlobDownload? = nil, then below: (ref: ImageReference, size: Int?)? = nil,
+            expected: Digest? = nil, _ step: @escaping @Sendable (inout LayerFlattener, TarReader) throws -> Void
+        ) async throws -> BlobDownload? {
+            if Task.isCancelled {
+                await ahead?.abandon()
+                throw CancellationError()
+            }
             let (digest, size) = topFirst[depth]
-            flattener = try await service.withDownloadedBlob(
-                ref.pinned(to: digest), size: size, ahead: ahead, budget: budget, compressionAs: .runtimes
+            let (next, downloaded) = try await service.readBlob(
+                ref.pinned(to: digest), size: size, ahead: ahead, then: below, budget: budget,
+                compressionAs: .runtimes
             ) {
                 [flattener] stream in
                 var next = flattener
@@ -268,25 +274,21 @@ struct MethodTable: Sendable {
                     try hashed.digestToTheEnd(), is: expected, layer: topFirst.count - 1 - depth, of: ref)
                 return next
             }
+            flattener = next
+            return downloaded
         }
-        // Every layer is read once, top first. Once a layer is downloaded,
-        // the layer below it downloads while it is read: on a fast network
-        // decompressing is the slower part, on a slow one the download.
-        // One download at a time, so the one ahead never takes the room
-        // the layer being read needs.
-        func layer(_ depth: Int) -> ImageReference { ref.pinned(to: topFirst[depth].digest) }
-        var ahead: BlobAhead?
+        // Every layer is read once, top first, as it downloads. Once a
+        // layer is downloaded, the layer below it downloads while the rest
+        // of it is read: on a fast network decompressing is the slower
+        // part, on a slow one the download. One download at a time, so the
+        // one ahead never takes the room the layer being read needs.
+        var ahead: BlobDownload?
         for depth in topFirst.indices {
-            var current = ahead
-            ahead = nil
-            if current == nil { current = try await service.fetchAhead(layer(depth), size: topFirst[depth].size) }
-            async let below: BlobAhead? =
-                depth + 1 < topFirst.count
-                ? service.fetchAheadIfRoom(layer(depth + 1), size: topFirst[depth + 1].size) : nil
-            try await read(depth, ahead: current, expected: diffIDs?[topFirst.count - 1 - depth]) {
-                try $0.apply($1)
-            }
-            ahead = try await below
+            let below = depth + 1 < topFirst.count ? topFirst[depth + 1] : nil
+            ahead = try await read(
+                depth, ahead: ahead, then: below.map { (ref.pinned(to: $0.digest), $0.size) },
+                expected: diffIDs?[topFirst.count - 1 - depth]
+            ) { try $0.apply($1) }
         }
         // Links lead on to files read in further passes, each from the
         // topmost layer it needs down to the last it needs.

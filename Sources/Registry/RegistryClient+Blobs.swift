@@ -35,29 +35,32 @@ extension RegistryClient {
     /// arrive; the digest must match. A mismatch deletes the file and throws
     /// `digest_mismatch`. A blob over `limit` bytes (at most `maxBlobBytes`)
     /// is refused as `blob_too_large` as soon as the download passes it.
+    /// `progress` hears of each file an attempt writes, as it is written.
     public func fetchBlob(
-        _ reference: ImageReference, directory: URL? = nil, limit: Int = RegistryClient.maxBlobBytes
+        _ reference: ImageReference, directory: URL? = nil, limit: Int = RegistryClient.maxBlobBytes,
+        progress: DownloadProgress? = nil
     ) async throws(RegistryError) -> VerifiedBlob {
         let directory = if let directory { directory } else { try DownloadDirectory.shared() }
         let limit = min(limit, Self.maxBlobBytes)
         return try await viaMirrors(reference) { (endpoint) async throws(RegistryError) -> VerifiedBlob in
-            try await fetchBlob(at: endpoint, directory: directory, limit: limit)
+            try await fetchBlob(at: endpoint, directory: directory, limit: limit, progress: progress)
         }
     }
 
     /// The largest blob downloaded: 512 MiB.
     public static let maxBlobBytes = 512 << 20
 
-    private func fetchBlob(at reference: ImageReference, directory: URL, limit: Int) async throws(RegistryError)
-        -> VerifiedBlob
-    {
+    private func fetchBlob(
+        at reference: ImageReference, directory: URL, limit: Int, progress: DownloadProgress?
+    ) async throws(RegistryError) -> VerifiedBlob {
         guard let digest = reference.digest else {
             throw RegistryError(
                 .invalidReference, reason: .digestRequired, message: "\(reference) does not name a digest")
         }
         let url = try url(reference, "blobs/\(digest)")
         let (file, response) = try await download(
-            url, for: reference, to: directory, hashing: digest.algorithm, limit: limit, kind: .blob)
+            url, for: reference, to: directory, hashing: digest.algorithm, limit: limit, kind: .blob,
+            progress: progress)
         guard response.status == 200, let file else {
             if let file { try? FileManager.default.removeItem(at: file.url) }
             throw Self.error(for: response, notFoundReason: .blobUnknown, what: "blob \(reference)")

@@ -139,11 +139,11 @@ public final class RegistryClient: Sendable {
     /// authorization as `send`.
     func download(
         _ url: String, for reference: ImageReference, to directory: URL, hashing algorithm: Digest.Algorithm,
-        limit: Int, kind: RegistryCounters.Kind
+        limit: Int, kind: RegistryCounters.Kind, progress: DownloadProgress? = nil
     ) async throws(RegistryError) -> (file: DownloadedFile?, response: HTTPResponse) {
         try await authorized("GET", url, for: reference, accept: "") { [transport] request throws(RegistryError) in
             let result = try await transport.download(
-                request, to: directory, hashing: algorithm, limit: limit, kind: kind)
+                request, to: directory, hashing: algorithm, limit: limit, kind: kind, progress: progress)
             return (result, result.response)
         }
     }

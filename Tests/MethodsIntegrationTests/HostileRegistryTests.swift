@@ -227,6 +227,40 @@ import TestFixtures
         await rig.close()
     }
 
+    /// A layer that arrives a byte a second (90 bytes) is read as it arrives; the
+    /// call is cancelled while its reader waits for the next byte, and is
+    /// answered as cancelled at once, leaving no file.
+    @Test func aCallCancelledWhileItsLayerIsReadAsItArrivesEndsAtOnce() async throws {
+        // No idle timeout ends the download first, however slow the machine.
+        let rig = try Rig(["--timeout", "600s"])
+        var tar = TarBuilder()
+        tar.file("etc/a.yaml", "a: 1")
+        let layer = Compressors.gzip(tar.archive)
+        let image = rig.registry.image("app", layers: [layer])
+        let digest = Digest.of(layer)
+        rig.registry.script {
+            $0.path.hasSuffix("/blobs/\(digest)")
+                ? .drip(status: 200, headers: [], body: layer, interval: 1)
+                : nil
+        }
+        let id = rig.session.send("ec.oci.image_files", [rig.ref("app", image), ["etc"]])
+        // Cancelled once the layer was asked for and its first bytes written.
+        func layerArriving() -> Bool {
+            rig.registry.requests.contains { $0.path.hasSuffix("/blobs/\(digest)") }
+                && rig.leftoverFiles.contains { $0.contains("blob-") }
+        }
+        for _ in 0..<1200 where !layerArriving() { try await Task.sleep(for: .milliseconds(100)) }
+        try await Task.sleep(for: .seconds(2))
+        rig.session.notify("$/cancelRequest", ["id": .integer(id)])
+        let answer = try await rig.session.response(id)
+        #expect(answer.errorCode == -32800, "\(answer.jsonText)")
+        try await rig.expectStillServing()
+        let stats = try await rig.session.result("server.stats", [])
+        #expect(stats["inFlight"] == 0, "\(stats.jsonText)")
+        #expect(rig.leftoverFiles.isEmpty, "\(rig.leftoverFiles)")
+        await rig.close()
+    }
+
     @Test func anEndlessBlobStopsAtTheLimitAndLeavesNoFile() async throws {
         let rig = try Rig()
         var tar = TarBuilder()

@@ -104,7 +104,9 @@ final class InMemorySource: ContentSource, @unchecked Sendable {
         return ManifestHead(mediaType: manifest.mediaType, size: manifest.bytes.count, digest: manifest.digest)
     }
 
-    func fetchBlob(_ reference: ImageReference, directory: URL?, limit: Int) async throws -> VerifiedBlob {
+    func fetchBlob(_ reference: ImageReference, directory: URL?, limit: Int, progress: DownloadProgress?)
+        async throws -> VerifiedBlob
+    {
         let digest = reference.digest?.description ?? ""
         try await enter("BLOB \(digest)")
         defer { leave() }

@@ -316,7 +316,8 @@ enum BodySink: Sendable {
     /// with `algorithm` on the way; other answers' bodies (registry errors)
     /// are held in memory, cut at 1 MiB. A body longer than `limit` bytes
     /// ends the transfer (`tooLarge`): nothing past it reaches the disk.
-    case file(directory: URL, hashing: Digest.Algorithm, limit: Int)
+    /// `progress` hears of the file and of each part written to it.
+    case file(directory: URL, hashing: Digest.Algorithm, limit: Int, progress: DownloadProgress? = nil)
 }
 
 /// A completed transfer: the response, and for a `.file` sink the file

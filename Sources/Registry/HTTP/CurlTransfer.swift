@@ -195,7 +195,7 @@ final class CurlTransfer: @unchecked Sendable {
         case .memory(let limit):
             bodyLimit = limit
             ocirpc_setopt_offset(handle, CURLOPT_MAXFILESIZE_LARGE, 0)
-        case .file(_, _, let limit):
+        case .file(_, _, let limit, _):
             bodyLimit = 1 << 20
             // Refused up front when the response declares a larger body.
             ocirpc_setopt_offset(handle, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(limit))
@@ -314,7 +314,7 @@ final class CurlTransfer: @unchecked Sendable {
     private func receiveBody(_ data: UnsafeMutablePointer<CChar>?, _ length: Int) -> Int {
         lastProgress = Self.progressTime()
         guard let data, length > 0 else { return length }
-        if case .file(let directory, let algorithm, _) = sink, file == nil, !fileFailed,
+        if case .file(let directory, let algorithm, _, let progress) = sink, file == nil, !fileFailed,
             statusCode().map({ (200..<300).contains($0) }) == true
         {
             let path = directory.appendingPathComponent("blob-\(UUID().uuidString)")
@@ -325,9 +325,10 @@ final class CurlTransfer: @unchecked Sendable {
             file = opened
             filePath = path
             hasher = DigestHasher(algorithm)
+            progress?.began(path: path.path)
         }
         if let file {
-            if case .file(_, _, let limit) = sink, length > limit - written {
+            if case .file(_, _, let limit, _) = sink, length > limit - written {
                 overLimit = true
                 return 0
             }
@@ -341,6 +342,15 @@ final class CurlTransfer: @unchecked Sendable {
             }
             hasher?.update(UnsafeRawBufferPointer(start: data, count: length))
             written += length
+            // A reader follows the file: what it is told is written must
+            // be in the file, not in this process's buffer.
+            if case .file(_, _, _, let progress?) = sink, let filePath {
+                guard fflush(file) == 0 else {
+                    fileFailed = true
+                    return 0
+                }
+                progress.wrote(written, to: filePath.path)
+            }
             return length
         }
         let room = bodyLimit + 1 - body.count
@@ -370,7 +380,7 @@ final class CurlTransfer: @unchecked Sendable {
     /// Takes `count` more file bytes from the download budget (true when
     /// there is none).
     private func takeForDownload(_ count: Int) -> Bool {
-        guard let downloads, case .file(_, _, let limit) = sink else { return true }
+        guard let downloads, case .file(_, _, let limit, _) = sink else { return true }
         return Self.cover(
             written + count, with: &fileCharge, taken: &fileTaken, from: downloads.bytes, declared: declaredLength(),
             limit: limit)
@@ -455,7 +465,7 @@ final class CurlTransfer: @unchecked Sendable {
         let cutAtLimit = code == CURLE_WRITE_ERROR && !fileFailed && body.count > bodyLimit
         guard code == CURLE_OK || cutAtLimit, let status = statusCode() else {
             discardFile()
-            if overLimit || code == CURLE_FILESIZE_EXCEEDED, case .file(_, _, let limit) = sink {
+            if overLimit || code == CURLE_FILESIZE_EXCEEDED, case .file(_, _, let limit, _) = sink {
                 return .failure(CurlFailure(.tooLarge, "the body is larger than \(limit) bytes"))
             }
             if fileFailed { return .failure(CurlFailure(.localFile, "could not write the downloaded body")) }
@@ -474,7 +484,7 @@ final class CurlTransfer: @unchecked Sendable {
         var downloaded: DownloadedFile?
         if let filePath, let hasher {
             downloaded = DownloadedFile(url: filePath, digest: hasher.finalize(), size: written, charge: fileCharge)
-        } else if case .file(let directory, let algorithm, _) = sink, (200..<300).contains(status) {
+        } else if case .file(let directory, let algorithm, _, _) = sink, (200..<300).contains(status) {
             // An empty body: no write came, so no file yet.
             let path = directory.appendingPathComponent("blob-\(UUID().uuidString)")
             guard let created = Self.createPrivateFile(path.path) else {

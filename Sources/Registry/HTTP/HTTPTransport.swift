@@ -75,10 +75,11 @@ package final class HTTPTransport: Sendable {
     /// bytes fails the download (`blob_too_large`) as soon as it passes it.
     package func download(
         _ request: HTTPRequest, to directory: URL, hashing algorithm: Digest.Algorithm, limit: Int,
-        kind: RegistryCounters.Kind
+        kind: RegistryCounters.Kind, progress: DownloadProgress? = nil
     ) async throws(RegistryError) -> (file: DownloadedFile?, response: HTTPResponse) {
         let result = try await withRetries(
-            request, kind: kind, into: .file(directory: directory, hashing: algorithm, limit: limit))
+            request, kind: kind,
+            into: .file(directory: directory, hashing: algorithm, limit: limit, progress: progress))
         return (result.file, result.response)
     }
 
