@@ -236,7 +236,11 @@ class LinkProxy:
             def forward(self):
                 if not hasattr(local, "conn"):
                     local.conn = http.client.HTTPConnection(upstream)
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                # Repeated headers (several Accept lines) joined, not dropped.
+                headers = {}
+                for k, v in self.headers.items():
+                    if k.lower() not in ("host", "connection"):
+                        headers[k] = f"{headers[k]}, {v}" if k in headers else v
                 local.conn.request(self.command, self.path, headers=headers)
                 response = local.conn.getresponse()
                 data = response.read() if self.command == "HEAD" or response.getheader("Content-Length") is None else None
@@ -268,38 +272,68 @@ class LinkProxy:
         self.server.shutdown()
 
 
+def skopeo_files(host, ref):
+    """What a script does without ocirpc: `skopeo copy` the image to a
+    directory, then `tar -xzf` each layer's wanted files, bottom first
+    (whiteouts not applied). The names of the files found."""
+    import json
+    import shutil
+    import tempfile
+    directory = tempfile.mkdtemp(prefix="ocirpc-bench-skopeo-")
+    try:
+        subprocess.run(["skopeo", "copy", "--quiet", "--src-tls-verify=false", f"docker://{host}/{ref}",
+                        f"dir:{directory}/image"], check=True)
+        with open(f"{directory}/image/manifest.json") as manifest:
+            layers = json.load(manifest)["layers"]
+        os.mkdir(f"{directory}/root")
+        for layer in layers:
+            subprocess.run(["tar", "-xzf", f"{directory}/image/{layer['digest'].split(':')[1]}", "-C",
+                            f"{directory}/root", "--wildcards", "etc/policy/*"], stderr=subprocess.DEVNULL)
+        return os.listdir(f"{directory}/root/etc/policy")
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def files_over_link(args, registry):
     """`image_files` on an image of four layers of decreasing size, spawn to
-    answer, with the registry behind a link of `--link-mb` MB/s; alternating
-    with `--baseline` when given."""
+    answer, with the registry behind a link of `--link-mb` MB/s and straight
+    on loopback; alternating with `--baseline` when given, and with skopeo
+    and tar (`skopeo_files`) when skopeo is installed."""
+    import shutil
     from fixture_registry import Server
     layers = [layer_bytes(megabytes, seed) for seed, megabytes in enumerate((40, 20, 10, 5))]
     total = sum(len(layer) for layer in layers)
     digest = registry.push_image("bench/link", "v1", layers=layers)
+    clients = [args.binary] + ([args.baseline] if args.baseline else [])
+    clients += ["skopeo + tar"] if shutil.which("skopeo") else []
     link = LinkProxy(registry.host, args.link_mb * 1e6)
-    binaries = [args.binary] + ([args.baseline] if args.baseline else [])
-    walls = {b: [] for b in binaries}
-    cpus = {b: [] for b in binaries}
     try:
-        for round in range(args.rounds):
-            for binary in binaries if round % 2 == 0 else binaries[::-1]:
-                before = os.times()
-                start = time.perf_counter()
-                server = Server(binary, "--cache-dir", "none")
-                answer = server.call("ec.oci.image_files", [f"{link.host}/bench/link@{digest}", ["etc/policy"]])
-                server.close()
-                walls[binary].append(time.perf_counter() - start)
-                after = os.times()
-                cpus[binary].append(after.children_user + after.children_system
-                                    - before.children_user - before.children_system)
-                assert len(answer["result"]) == len(layers), str(answer)[:200]
+        for label, host in ((f"behind a {args.link_mb:.0f} MB/s link", link.host), ("on loopback", registry.host)):
+            walls = {client: [] for client in clients}
+            cpus = {client: [] for client in clients}
+            for round in range(args.rounds):
+                for client in clients[round % len(clients):] + clients[:round % len(clients)]:
+                    before = os.times()
+                    start = time.perf_counter()
+                    if client == "skopeo + tar":
+                        found = skopeo_files(host, f"bench/link@{digest}")
+                    else:
+                        server = Server(client, "--cache-dir", "none")
+                        found = server.call("ec.oci.image_files", [f"{host}/bench/link@{digest}", ["etc/policy"]])["result"]
+                        server.close()
+                    walls[client].append(time.perf_counter() - start)
+                    after = os.times()
+                    cpus[client].append(after.children_user + after.children_system
+                                        - before.children_user - before.children_system)
+                    assert len(found) == len(layers), str(found)[:200]
+            for client in clients:
+                print(f"image_files over {total / 1e6:.0f} MB of gzip layers {label} ({client}), {args.rounds} rounds: "
+                      f"median {statistics.median(walls[client]):.2f} s "
+                      f"[{min(walls[client]):.2f}-{max(walls[client]):.2f}], "
+                      f"CPU median {statistics.median(cpus[client]):.2f} s"
+                      + (f" (download alone {total / (args.link_mb * 1e6):.2f} s)" if host == link.host else ""))
     finally:
         link.close()
-    for binary in binaries:
-        print(f"image_files over {total / 1e6:.0f} MB of gzip layers behind a {args.link_mb:.0f} MB/s link ({binary}), "
-              f"{args.rounds} rounds: median {statistics.median(walls[binary]):.2f} s "
-              f"(download alone {total / (args.link_mb * 1e6):.2f} s), "
-              f"server CPU median {statistics.median(cpus[binary]):.2f} s")
 
 
 def methods(args):
