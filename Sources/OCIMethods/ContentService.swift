@@ -6,6 +6,7 @@ import Dispatch
 import FoundationEssentials
 import Glibc
 import JSON
+import Locking
 import Memory
 import RPCDispatch
 import Registry
@@ -524,11 +525,12 @@ final class ContentService: Sendable {
     /// layer `image_files` reads) once its own download is done, while
     /// `body` still reads it.
     ///
-    /// `body` runs on a dispatch queue, off the task pool, so a large
-    /// layer does not hold up the requests being served meanwhile, with the
-    /// task's `MemoryShare.current`; cancelling the task stops it within
-    /// one chunk. It reads the download as it is written
-    /// (`FollowedDownload`), and what it makes counts only if the file it
+    /// `body` runs off the task pool, so a large layer does not hold up the
+    /// requests being served meanwhile, with the task's
+    /// `MemoryShare.current`; cancelling the task stops it within one
+    /// chunk. Unless the manifest says the blob is small, it reads the
+    /// download as it is written (`FollowedDownload`), on a thread of its
+    /// own, and what it makes counts only if the file it
     /// read is the one verified: when the download failed, the failure is
     /// the answer, however `body` ended; when another attempt's file was
     /// verified (a retry, a mirror) or `body` lost the thread, `body` runs
@@ -540,11 +542,16 @@ final class ContentService: Sendable {
     ) async throws -> (value: T, below: BlobDownload?) {
         let download = ahead ?? startDownload(ref, size: size)
         let share = MemoryShare.current
+        // A blob the manifest says is small is read once downloaded: no
+        // thread of its own for what would gain nothing.
+        let follows = size.map { $0 >= Self.followedBlobBytes } ?? true
         return try await withTaskCancellationHandler {
             let followed = FollowedDownload(download.progress)
-            async let streamed = Self.offThePool(share) {
-                try body(Compression.openDecoded(followed, prefix: followed.peek(8), budget: budget, as: reader))
-            }
+            async let streamed: Result<T, any Error>? =
+                follows
+                ? Self.onThreadOfItsOwn(share) {
+                    try body(Compression.openDecoded(followed, prefix: followed.peek(8), budget: budget, as: reader))
+                } : nil
             let blob: VerifiedBlob
             do {
                 blob = try await download.blob
@@ -560,8 +567,10 @@ final class ContentService: Sendable {
             }
             defer { blob.discard() }
             let next = startDownloadIfRoom(below)
-            var result = await streamed
-            if !followed.followed(verifiedPath: blob.file.path) {
+            var result: Result<T, any Error>
+            if let streamed = await streamed, followed.followed(verifiedPath: blob.file.path) {
+                result = streamed
+            } else {
                 result = await Self.offThePool(share) {
                     try body(Compression.openDecoded(path: blob.file.path, budget: budget, as: reader))
                 }
@@ -575,6 +584,33 @@ final class ContentService: Sendable {
         } onCancel: {
             budget.cancel()
             download.cancel()
+        }
+    }
+
+    /// The least a blob's manifest may say it holds for it to be read while
+    /// it downloads: 1 MiB.
+    static let followedBlobBytes = 1 << 20
+
+    /// Runs a following reader's `work` on an OS thread of its own, with
+    /// `share` as its `MemoryShare.current`; nil when no thread could be
+    /// started, or `FollowedDownload.maxReaders` run already. A reader that
+    /// waits for a download does not hold one of the dispatch queues'
+    /// threads, which are bounded, and which the download's own work may be
+    /// waiting for (the disk cache reads off the task pool).
+    private static func onThreadOfItsOwn<T: Sendable>(
+        _ share: MemoryShare?, _ work: @escaping @Sendable () throws -> T
+    ) async -> Result<T, any Error>? {
+        guard FollowedDownload.admitReader() else { return nil }
+        return await withCheckedContinuation { continuation in
+            let started = startThreadIfPossible {
+                let result = Result { try MemoryShare.$current.withValue(share, operation: work) }
+                FollowedDownload.readerDone()
+                continuation.resume(returning: result)
+            }
+            if !started {
+                FollowedDownload.readerDone()
+                continuation.resume(returning: nil)
+            }
         }
     }
 

@@ -56,10 +56,14 @@ import TestFixtures
             upstream.stop()
             mirror.stop()
         }
+        // Past `ContentService.followedBlobBytes`, and of one length.
+        let filler = [UInt8](repeating: 0x61, count: 2 << 20)
         var truth = TarBuilder()
         truth.file("etc/policy.yaml", "allow: false")
+        truth.file("var/filler", filler)
         var forged = TarBuilder()
-        forged.file("etc/policy.yaml", "allow: true")
+        forged.file("etc/policy.yaml", "allow: true ")
+        forged.file("var/filler", filler)
         let plainLayer = "application/vnd.oci.image.layer.v1.tar"
         let image = try await upstream.pushImage("app", "v1", layers: [(truth.archive, plainLayer)])
         let layer = Digest.of(truth.archive)

@@ -227,14 +227,17 @@ import TestFixtures
         await rig.close()
     }
 
-    /// A layer that arrives a byte a second (90 bytes) is read as it arrives; the
-    /// call is cancelled while its reader waits for the next byte, and is
-    /// answered as cancelled at once, leaving no file.
+    /// A layer of 1 MiB that arrives a byte a second is read as it arrives
+    /// (`ContentService.followedBlobBytes`); the call is cancelled while its
+    /// reader waits for the next bytes, and is answered as cancelled at
+    /// once, leaving no file.
     @Test func aCallCancelledWhileItsLayerIsReadAsItArrivesEndsAtOnce() async throws {
         // No idle timeout ends the download first, however slow the machine.
         let rig = try Rig(["--timeout", "600s"])
         var tar = TarBuilder()
         tar.file("etc/a.yaml", "a: 1")
+        var generator = SystemRandomNumberGenerator()
+        tar.file("var/noise", (0..<(1 << 20)).map { _ in UInt8.random(in: 0...255, using: &generator) })
         let layer = Compressors.gzip(tar.archive)
         let image = rig.registry.image("app", layers: [layer])
         let digest = Digest.of(layer)
