@@ -206,72 +206,6 @@ def best_batch(args, refs):
     return min(timed_batch(args, refs) for _ in range(args.repeat))
 
 
-class LinkProxy:
-    """Forwards to a registry, its response bodies sharing one link of
-    `rate` bytes/s (a token bucket over all connections): a registry across
-    a network, where downloading and decompressing can overlap."""
-
-    def __init__(self, upstream, rate):
-        import http.client
-        import http.server
-        lock = threading.Lock()
-        free_at = [time.monotonic()]
-        local = threading.local()
-
-        def send(count):
-            with lock:
-                start = max(time.monotonic(), free_at[0])
-                free_at[0] = start + count / rate
-                wait = free_at[0] - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def log_message(self, *args):
-                pass
-
-            def forward(self):
-                if not hasattr(local, "conn"):
-                    local.conn = http.client.HTTPConnection(upstream)
-                # Repeated headers (several Accept lines) joined, not dropped.
-                headers = {}
-                for k, v in self.headers.items():
-                    if k.lower() not in ("host", "connection"):
-                        headers[k] = f"{headers[k]}, {v}" if k in headers else v
-                local.conn.request(self.command, self.path, headers=headers)
-                response = local.conn.getresponse()
-                data = response.read() if self.command == "HEAD" or response.getheader("Content-Length") is None else None
-                self.send_response(response.status)
-                for k, v in response.getheaders():
-                    if k.lower() not in ("connection", "transfer-encoding", "content-length"):
-                        self.send_header(k, v)
-                length = response.getheader("Content-Length") or str(len(data))
-                self.send_header("Content-Length", length)
-                self.end_headers()
-                if self.command == "HEAD":
-                    return
-                if data is not None:
-                    send(len(data))
-                    self.wfile.write(data)
-                    return
-                while chunk := response.read(256 << 10):
-                    send(len(chunk))
-                    self.wfile.write(chunk)
-
-            do_GET = do_HEAD = forward
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.host = f"127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-
-
 def skopeo_files(host, ref):
     """What a script does without ocirpc: `skopeo copy` the image to a
     directory, then `tar -xzf` each layer's wanted files, bottom first
@@ -300,13 +234,13 @@ def files_over_link(args, registry):
     on loopback; alternating with `--baseline` when given, and with skopeo
     and tar (`skopeo_files`) when skopeo is installed."""
     import shutil
-    from fixture_registry import Server
+    from fixture_registry import LatencyProxy, Server
     layers = [layer_bytes(megabytes, seed) for seed, megabytes in enumerate((40, 20, 10, 5))]
     total = sum(len(layer) for layer in layers)
     digest = registry.push_image("bench/link", "v1", layers=layers)
     clients = [args.binary] + ([args.baseline] if args.baseline else [])
     clients += ["skopeo + tar"] if shutil.which("skopeo") else []
-    link = LinkProxy(registry.host, args.link_mb * 1e6)
+    link = LatencyProxy(registry.host, 0, rate=args.link_mb * 1e6)
     try:
         for label, host in ((f"behind a {args.link_mb:.0f} MB/s link", link.host), ("on loopback", registry.host)):
             walls = {client: [] for client in clients}

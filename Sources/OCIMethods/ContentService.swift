@@ -593,22 +593,22 @@ final class ContentService: Sendable {
 
     /// Runs a following reader's `work` on an OS thread of its own, with
     /// `share` as its `MemoryShare.current`; nil when no thread could be
-    /// started, or `FollowedDownload.maxReaders` run already. A reader that
+    /// started, or `FollowedDownload.readers` run already. A reader that
     /// waits for a download does not hold one of the dispatch queues'
     /// threads, which are bounded, and which the download's own work may be
     /// waiting for (the disk cache reads off the task pool).
     private static func onThreadOfItsOwn<T: Sendable>(
         _ share: MemoryShare?, _ work: @escaping @Sendable () throws -> T
     ) async -> Result<T, any Error>? {
-        guard FollowedDownload.admitReader() else { return nil }
+        guard FollowedDownload.readers.admit() else { return nil }
         return await withCheckedContinuation { continuation in
             let started = startThreadIfPossible {
                 let result = Result { try MemoryShare.$current.withValue(share, operation: work) }
-                FollowedDownload.readerDone()
+                FollowedDownload.readers.leave()
                 continuation.resume(returning: result)
             }
             if !started {
-                FollowedDownload.readerDone()
+                FollowedDownload.readers.leave()
                 continuation.resume(returning: nil)
             }
         }

@@ -12,23 +12,9 @@ import Registry
 /// made from it counts only if `followed(verifiedPath:)`. Read by one
 /// reader at a time; its caller asks `followed` once that reader is done.
 final class FollowedDownload: ByteStream, @unchecked Sendable {
-    /// How many readers may follow downloads at once, each on a thread of
+    /// The readers that may follow downloads at once, each on a thread of
     /// its own: 64. Past that, a blob is read once downloaded, as before.
-    static let maxReaders = 64
-    /// The readers following downloads now.
-    static let readers = Locked(0)
-
-    /// Takes a reader's place (false when all are taken).
-    static func admitReader() -> Bool {
-        readers.withLock { count in
-            guard count < maxReaders else { return false }
-            count += 1
-            return true
-        }
-    }
-
-    /// Gives a reader's place back.
-    static func readerDone() { readers.withLock { $0 -= 1 } }
+    static let readers = ThreadAllowance(maxThreads: 64)
 
     private let progress: DownloadProgress
     private var fd: Int32 = -1

@@ -30,7 +30,7 @@ final class LayerDigest: ByteStream {
     /// the threads it may be one of.
     init(
         _ source: any ByteStream, algorithm: Digest.Algorithm, share: MemoryShare? = MemoryShare.current,
-        pool: OffThreadHasher.Pool = .shared
+        pool: OffThreadHasher.Pool = OffThreadHasher.sharedPool
     ) {
         self.source = source
         hasher = DigestHasher(algorithm)

@@ -22,28 +22,9 @@ final class OffThreadHasher: @unchecked Sendable {
     static let memoryBytes = chunkBytes * chunkCount
 
     /// The threads that may hash at a time.
-    final class Pool: Sendable {
-        /// The process's: one fewer than the cores.
-        static let shared = Pool(maxThreads: max(0, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) - 1))
-
-        let maxThreads: Int
-        private let running = Locked(0)
-
-        init(maxThreads: Int) { self.maxThreads = maxThreads }
-
-        /// Threads hashing now.
-        var threadsRunning: Int { running.withLock { $0 } }
-
-        fileprivate func admit() -> Bool {
-            running.withLock { count in
-                guard count < maxThreads else { return false }
-                count += 1
-                return true
-            }
-        }
-
-        fileprivate func leave() { running.withLock { $0 -= 1 } }
-    }
+    typealias Pool = ThreadAllowance
+    /// The process's: one fewer than the cores.
+    static let sharedPool = Pool(maxThreads: max(0, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) - 1))
 
     private let hasher: DigestHasher
     private let pool: Pool

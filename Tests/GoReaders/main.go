@@ -184,25 +184,28 @@ func unpack(input []byte) interface{} {
 				result.NativeError = err.Error()
 			}
 		}
-		if result.StorageError == "" {
-			own := filepath.Join(temporary, "storage-"+string(rune('a'+i)))
+		// Unpacked in its own directory by `untar`, then stacked on `merged`.
+		unpackOwn := func(name string, merged string, untar func(string) error) string {
+			own := filepath.Join(temporary, name+"-"+string(rune('a'+i)))
 			os.Mkdir(own, 0o755)
-			options := &storagearchive.TarOptions{WhiteoutFormat: storagearchive.OverlayWhiteoutFormat}
-			if err := chrootarchive.UntarUncompressed(bytes.NewReader(layer), own, options); err != nil {
-				result.StorageError = err.Error()
-			} else if err := stack(own, storageMerged); err != nil {
-				result.StorageError = err.Error()
+			if err := untar(own); err != nil {
+				return err.Error()
+			} else if err := stack(own, merged); err != nil {
+				return err.Error()
 			}
+			return ""
+		}
+		if result.StorageError == "" {
+			result.StorageError = unpackOwn("storage", storageMerged, func(own string) error {
+				options := &storagearchive.TarOptions{WhiteoutFormat: storagearchive.OverlayWhiteoutFormat}
+				return chrootarchive.UntarUncompressed(bytes.NewReader(layer), own, options)
+			})
 		}
 		if result.DockerError == "" {
-			own := filepath.Join(temporary, "docker-"+string(rune('a'+i)))
-			os.Mkdir(own, 0o755)
-			options := &dockerarchive.TarOptions{WhiteoutFormat: dockerarchive.OverlayWhiteoutFormat}
-			if err := dockerchroot.UntarUncompressed(bytes.NewReader(layer), own, options); err != nil {
-				result.DockerError = err.Error()
-			} else if err := stack(own, dockerMerged); err != nil {
-				result.DockerError = err.Error()
-			}
+			result.DockerError = unpackOwn("docker", dockerMerged, func(own string) error {
+				options := &dockerarchive.TarOptions{WhiteoutFormat: dockerarchive.OverlayWhiteoutFormat}
+				return dockerchroot.UntarUncompressed(bytes.NewReader(layer), own, options)
+			})
 		}
 	}
 	if result.DockerError == "" {

@@ -110,11 +110,14 @@ import TestFixtures
     }
 
     /// Readers following downloads each take a thread: no more than
-    /// `maxReaders` at once (other tests may hold some places meanwhile).
+    /// `readers.maxThreads` at once (other tests may hold some places
+    /// meanwhile).
     @Test func noMoreReadersFollowDownloadsThanAllowed() {
+        let readers = FollowedDownload.readers
         var admitted = 0
-        while admitted <= FollowedDownload.maxReaders, FollowedDownload.admitReader() { admitted += 1 }
-        for _ in 0..<admitted { FollowedDownload.readerDone() }
-        #expect(admitted > 0 && admitted <= FollowedDownload.maxReaders)
+        while admitted <= readers.maxThreads, readers.admit() { admitted += 1 }
+        for _ in 0..<admitted { readers.leave() }
+        #expect(readers.maxThreads == 64)
+        #expect(admitted > 0 && admitted <= readers.maxThreads)
     }
 }

@@ -115,12 +115,25 @@ class Registry:
 
 
 class LatencyProxy:
-    """Forwards to a registry, adding `delay` seconds to every request."""
+    """Forwards to a registry, adding `delay` seconds to every request; with
+    `rate`, the response bodies share one link of `rate` bytes/s (a token
+    bucket over all connections): a registry across a network."""
 
-    def __init__(self, upstream, delay):
+    def __init__(self, upstream, delay, rate=None):
         local = threading.local()
         counts = {"requests": 0}
         lock = threading.Lock()
+        free_at = [time.monotonic()]
+
+        def pace(count):
+            if rate is None:
+                return
+            with lock:
+                start = max(time.monotonic(), free_at[0])
+                free_at[0] = start + count / rate
+                wait = free_at[0] - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -140,18 +153,30 @@ class LatencyProxy:
                     local.conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                # Repeated headers (several Accept lines) joined, not dropped.
+                headers = {}
+                for k, v in self.headers.items():
+                    if k.lower() not in ("host", "connection"):
+                        headers[k] = f"{headers[k]}, {v}" if k in headers else v
                 local.conn.request(self.command, self.path, body=body, headers=headers)
                 response = local.conn.getresponse()
-                data = response.read()
+                declared = response.getheader("Content-Length")
+                data = response.read() if self.command == "HEAD" or declared is None else None
                 self.send_response(response.status)
                 for k, v in response.getheaders():
                     if k.lower() not in ("connection", "transfer-encoding", "content-length"):
                         self.send_header(k, v)
-                self.send_header("Content-Length", response.getheader("Content-Length") or str(len(data)))
+                self.send_header("Content-Length", declared or str(len(data)))
                 self.end_headers()
-                if self.command != "HEAD":
+                if self.command == "HEAD":
+                    return
+                if data is not None:
+                    pace(len(data))
                     self.wfile.write(data)
+                    return
+                while chunk := response.read(256 << 10):
+                    pace(len(chunk))
+                    self.wfile.write(chunk)
 
             do_GET = do_HEAD = forward
 
