@@ -5,7 +5,7 @@ import Registry
 import Testing
 import TestFixtures
 
-/// Blobs are read as they download, and `image_files` downloads the layer
+/// Layers of 1 MiB or more are read as they download, and `image_files` downloads the layer
 /// below the one it reads once that one is downloaded, one download at a
 /// time: what that changes must not show in the answers, the requests, or
 /// what is left on disk, and bytes read before they are verified never

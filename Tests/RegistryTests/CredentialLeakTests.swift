@@ -113,7 +113,11 @@ import TestFixtures
         let dead = parent.appendingPathComponent("ocirpc-4194999-abcdef")
         let alive = parent.appendingPathComponent("ocirpc-1-abcdef")
         let unrelated = parent.appendingPathComponent("ocirpc-notes")
-        for dir in [dead, alive, unrelated] {
+        // Names of other kinds, though a dead pid's digits are in them.
+        let others = ["ocirpc-4194999-abc-def", "ocirpc-4194999-", "ocirpc--4194999-abc", "xocirpc-4194999-abc"].map {
+            parent.appendingPathComponent($0)
+        }
+        for dir in [dead, alive, unrelated] + others {
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         }
         try Data("private".utf8).write(to: dead.appendingPathComponent("blob-1"))
@@ -121,5 +125,21 @@ import TestFixtures
         #expect(!FileManager.default.fileExists(atPath: dead.path))
         #expect(FileManager.default.fileExists(atPath: alive.path))
         #expect(FileManager.default.fileExists(atPath: unrelated.path))
+        for other in others {
+            #expect(FileManager.default.fileExists(atPath: other.path), "\(other.lastPathComponent)")
+        }
+    }
+
+    /// The pid is read from the name's bytes, refused past `Int32`.
+    @Test func aDirectorysPidIsReadFromItsName() {
+        func candidate(_ name: String) -> Int32? {
+            Array(name.utf8).withUnsafeBufferPointer { DownloadDirectory.staleCandidate($0[...])?.pid }
+        }
+        #expect(candidate("ocirpc-123-AbC9z") == 123)
+        #expect(candidate("ocirpc-2147483647-x") == Int32.max)
+        #expect(candidate("ocirpc-2147483648-x") == nil)
+        #expect(candidate("ocirpc-12a-x") == nil)
+        #expect(candidate("ocirpc-source-0C1F") == nil)
+        #expect(candidate("ocirpc-123") == nil)
     }
 }
