@@ -130,6 +130,24 @@ import TestFixtures
         }
     }
 
+    /// A directory of thousands of entries, names of every length: each
+    /// name is read where it lies, never past the entry's end (under the
+    /// address sanitizer, copying whole `dirent`s was caught here).
+    @Test func aCrowdedDirectoryIsSweptWithoutReadingPastItsEntries() throws {
+        let parent = FileManager.default.temporaryDirectory.appendingPathComponent("sweep-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: parent) }
+        try FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true)
+        for index in 0..<3000 {
+            let name = String(repeating: "n", count: 1 + index % 40) + "\(index)"
+            _ = FileManager.default.createFile(atPath: parent.appendingPathComponent(name).path, contents: nil)
+        }
+        let dead = parent.appendingPathComponent("ocirpc-4194999-zzzzzz")
+        try FileManager.default.createDirectory(at: dead, withIntermediateDirectories: true)
+        DownloadDirectory.sweepStale(in: parent.path)
+        #expect(!FileManager.default.fileExists(atPath: dead.path))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: parent.path).count == 3000)
+    }
+
     /// The pid is read from the name's bytes, refused past `Int32`.
     @Test func aDirectorysPidIsReadFromItsName() {
         func candidate(_ name: String) -> Int32? {

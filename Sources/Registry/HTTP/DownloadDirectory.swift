@@ -51,13 +51,17 @@ public enum DownloadDirectory {
     static func sweepStale(in parent: String) {
         guard let directory = opendir(parent) else { return }
         defer { closedir(directory) }
+        guard let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name) else { return }
         let own = getpid()
         while let entry = readdir(directory) {
-            let match = withUnsafeBytes(of: entry.pointee.d_name) { raw -> (pid: Int32, name: String)? in
-                let bytes = raw.bindMemory(to: UInt8.self)
-                return staleCandidate(bytes[..<(bytes.firstIndex(of: 0) ?? bytes.count)])
-            }
-            guard let (pid, name) = match, pid != own else { continue }
+            // The name is read where it lies, to its NUL: an entry is only
+            // as long as its name, and copying the whole `dirent` (as
+            // `entry.pointee` does) read past the end of the last one in
+            // `readdir`'s buffer, which crashed when that was a page's end.
+            let name = UnsafeRawPointer(entry).advanced(by: nameOffset).assumingMemoryBound(to: UInt8.self)
+            let bytes = UnsafeBufferPointer(
+                start: name, count: strlen(UnsafeRawPointer(name).assumingMemoryBound(to: CChar.self)))
+            guard let (pid, name) = staleCandidate(bytes[...]), pid != own else { continue }
             var info = stat()
             let path = parent + "/" + name
             guard lstat(path, &info) == 0, info.st_uid == getuid(), (info.st_mode & S_IFMT) == S_IFDIR else { continue }
