@@ -528,8 +528,8 @@ final class ContentService: Sendable {
     /// `body` runs off the task pool, so a large layer does not hold up the
     /// requests being served meanwhile, with the task's
     /// `MemoryShare.current`; cancelling the task stops it within one
-    /// chunk. When the manifest says the blob is large (`image_files`'s
-    /// layers), it reads the download as it is written
+    /// chunk. When the caller says the blob is large (`followsDownload`:
+    /// `image_files`'s layers), it reads the download as it is written
     /// (`FollowedDownload`), on a thread of its own, and what it makes
     /// counts only if the file it
     /// read is the one verified: when the download failed, the failure is
@@ -538,7 +538,7 @@ final class ContentService: Sendable {
     /// again on the verified file.
     func readBlob<T: Sendable>(
         _ ref: ImageReference, size: Int?, ahead: BlobDownload? = nil,
-        then below: (ref: ImageReference, size: Int?)? = nil, budget: ReadBudget,
+        then below: (ref: ImageReference, size: Int?)? = nil, followsDownload: Bool = false, budget: ReadBudget,
         compressionAs reader: Compression.Reader, _ body: @escaping @Sendable (any ByteStream) throws -> T
     ) async throws -> (value: T, below: BlobDownload?) {
         let share = MemoryShare.current
@@ -559,14 +559,24 @@ final class ContentService: Sendable {
                 throw error
             }
         }
-        // Only a blob the manifest says is large is read as it downloads:
-        // following costs a small blob more than it gains (500
-        // `ec.oci.blob` calls on blobs of 0.5 KB took 13-16% more CPU when
+        // Only what the caller says is large is read as it downloads
+        // (`image_files`'s layers of `followedBlobBytes` or more): a thread
+        // of its own costs a small blob more than it gains (500
+        // `ec.oci.blob` calls on blobs of 0.5 KB took 16% more CPU when
         // each was followed), and a blob named by its digest alone says
         // nothing of its size until it comes.
-        guard ahead != nil || (size ?? 0) >= Self.followedBlobBytes else {
-            let blob = try await source.fetchBlob(
-                ref, directory: downloads, limit: size ?? RegistryClient.maxBlobBytes, progress: nil)
+        guard followsDownload else {
+            let blob: VerifiedBlob
+            do {
+                if let ahead {
+                    blob = try await ahead.blob
+                } else {
+                    blob = try await source.fetchBlob(
+                        ref, directory: downloads, limit: size ?? RegistryClient.maxBlobBytes, progress: nil)
+                }
+            } catch let error as RegistryError where error.reason == .downloadLimit && ahead != nil {
+                return try await readBlob(ref, size: size, then: below, budget: budget, compressionAs: reader, body)
+            }
             return try await withTaskCancellationHandler {
                 try await readDownloaded(blob, streamed: nil)
             } onCancel: {
@@ -593,7 +603,7 @@ final class ContentService: Sendable {
                 // would have been, the file before it gone.
                 _ = await streamed
                 return try await readBlob(
-                    ref, size: size, then: below, budget: budget, compressionAs: reader, body)
+                    ref, size: size, then: below, followsDownload: true, budget: budget, compressionAs: reader, body)
             } catch {
                 progress.end(verified: nil)
                 _ = await streamed
@@ -609,8 +619,8 @@ final class ContentService: Sendable {
         }
     }
 
-    /// The least a blob's manifest must say it holds for it to be read
-    /// while it downloads: 1 MiB.
+    /// The least a layer's manifest must say it holds for `image_files` to
+    /// read it while it downloads: 1 MiB.
     static let followedBlobBytes = 1 << 20
 
     /// Runs a following reader's `work` on an OS thread of its own, with

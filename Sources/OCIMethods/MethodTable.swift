@@ -259,7 +259,8 @@ struct MethodTable: Sendable {
             }
             let (digest, size) = topFirst[depth]
             let (next, downloaded) = try await service.readBlob(
-                ref.pinned(to: digest), size: size, ahead: ahead, then: below, budget: budget,
+                ref.pinned(to: digest), size: size, ahead: ahead, then: below,
+                followsDownload: (size ?? 0) >= ContentService.followedBlobBytes, budget: budget,
                 compressionAs: .runtimes
             ) {
                 [flattener] stream in
