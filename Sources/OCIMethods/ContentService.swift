@@ -531,11 +531,10 @@ final class ContentService: Sendable {
     /// chunk. When the caller says the blob is large (`followsDownload`:
     /// `image_files`'s layers), it reads the download as it is written
     /// (`FollowedDownload`), on a thread of its own, and what it makes
-    /// counts only if the file it
-    /// read is the one verified: when the download failed, the failure is
-    /// the answer, however `body` ended; when another attempt's file was
-    /// verified (a retry, a mirror) or `body` lost the thread, `body` runs
-    /// again on the verified file.
+    /// counts only if the file it read is the one verified: when the
+    /// download failed, the failure is the answer, however `body` ended;
+    /// when another attempt's file was verified (a retry, a mirror) or
+    /// `body` lost the thread, `body` runs again on the verified file.
     func readBlob<T: Sendable>(
         _ ref: ImageReference, size: Int?, ahead: BlobDownload? = nil,
         then below: (ref: ImageReference, size: Int?)? = nil, followsDownload: Bool = false, budget: ReadBudget,
@@ -566,21 +565,23 @@ final class ContentService: Sendable {
         // each was followed), and a blob named by its digest alone says
         // nothing of its size until it comes.
         guard followsDownload else {
-            let blob: VerifiedBlob
-            do {
-                if let ahead {
-                    blob = try await ahead.blob
-                } else {
-                    blob = try await source.fetchBlob(
-                        ref, directory: downloads, limit: size ?? RegistryClient.maxBlobBytes, progress: nil)
-                }
-            } catch let error as RegistryError where error.reason == .downloadLimit && ahead != nil {
-                return try await readBlob(ref, size: size, then: below, budget: budget, compressionAs: reader, body)
-            }
             return try await withTaskCancellationHandler {
-                try await readDownloaded(blob, streamed: nil)
+                let blob: VerifiedBlob
+                do {
+                    if let ahead {
+                        blob = try await ahead.blob
+                    } else {
+                        blob = try await source.fetchBlob(
+                            ref, directory: downloads, limit: size ?? RegistryClient.maxBlobBytes, progress: nil)
+                    }
+                } catch let error as RegistryError where error.reason == .downloadLimit && ahead != nil {
+                    return try await readBlob(
+                        ref, size: size, then: below, budget: budget, compressionAs: reader, body)
+                }
+                return try await readDownloaded(blob, streamed: nil)
             } onCancel: {
                 budget.cancel()
+                ahead?.cancel()
             }
         }
         let progress = ahead?.progress ?? DownloadProgress()

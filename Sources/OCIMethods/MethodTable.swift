@@ -278,7 +278,8 @@ struct MethodTable: Sendable {
             flattener = next
             return downloaded
         }
-        // Every layer is read once, top first, as it downloads. Once a
+        // Every layer is read once, top first, as it downloads when it is
+        // of `ContentService.followedBlobBytes` or more. Once a
         // layer is downloaded, the layer below it downloads while the rest
         // of it is read: on a fast network decompressing is the slower
         // part, on a slow one the download. One download at a time, so the
