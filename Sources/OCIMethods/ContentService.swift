@@ -558,6 +558,15 @@ final class ContentService: Sendable {
                 throw error
             }
         }
+        /// The verified blob: the download started ahead, or one made now,
+        /// telling `progress`.
+        func downloaded(_ progress: DownloadProgress?) async throws -> VerifiedBlob {
+            if let ahead { return try await ahead.blob }
+            let blob = try await source.fetchBlob(
+                ref, directory: downloads, limit: size ?? RegistryClient.maxBlobBytes, progress: progress)
+            progress?.end(verified: blob.file.path)
+            return blob
+        }
         // Only what the caller says is large is read as it downloads
         // (`image_files`'s layers of `followedBlobBytes` or more): a thread
         // of its own costs a small blob more than it gains (500
@@ -568,12 +577,7 @@ final class ContentService: Sendable {
             return try await withTaskCancellationHandler {
                 let blob: VerifiedBlob
                 do {
-                    if let ahead {
-                        blob = try await ahead.blob
-                    } else {
-                        blob = try await source.fetchBlob(
-                            ref, directory: downloads, limit: size ?? RegistryClient.maxBlobBytes, progress: nil)
-                    }
+                    blob = try await downloaded(nil)
                 } catch let error as RegistryError where error.reason == .downloadLimit && ahead != nil {
                     return try await readBlob(
                         ref, size: size, then: below, budget: budget, compressionAs: reader, body)
@@ -592,13 +596,7 @@ final class ContentService: Sendable {
             }
             let blob: VerifiedBlob
             do {
-                if let ahead {
-                    blob = try await ahead.blob
-                } else {
-                    blob = try await source.fetchBlob(
-                        ref, directory: downloads, limit: size ?? RegistryClient.maxBlobBytes, progress: progress)
-                    progress.end(verified: blob.file.path)
-                }
+                blob = try await downloaded(progress)
             } catch let error as RegistryError where error.reason == .downloadLimit && ahead != nil {
                 // Started ahead, it found no room: downloaded now, as it
                 // would have been, the file before it gone.
