@@ -38,6 +38,9 @@ final class CurlTransfer: @unchecked Sendable {
     /// `downloads` had no room for the next part of the file.
     private var refusedForDownloads = false
     private var filePath: URL?
+    /// `filePath` as text, made once: a `URL`'s `path` is decoded anew on
+    /// every call, and a followed download tells it on every part written.
+    private var filePathText = ""
     private var file: UnsafeMutablePointer<FILE>?
     private var hasher: DigestHasher?
     private var written = 0
@@ -318,14 +321,16 @@ final class CurlTransfer: @unchecked Sendable {
             statusCode().map({ (200..<300).contains($0) }) == true
         {
             let path = directory.appendingPathComponent("blob-\(UUID().uuidString)")
-            guard let opened = Self.createPrivateFile(path.path) else {
+            let text = path.path
+            guard let opened = Self.createPrivateFile(text) else {
                 fileFailed = true
                 return 0
             }
             file = opened
             filePath = path
+            filePathText = text
             hasher = DigestHasher(algorithm)
-            progress?.began(path: path.path)
+            progress?.began(path: filePathText)
         }
         if let file {
             if case .file(_, _, let limit, _) = sink, length > limit - written {
@@ -344,12 +349,12 @@ final class CurlTransfer: @unchecked Sendable {
             written += length
             // A reader follows the file: what it is told is written must
             // be in the file, not in this process's buffer.
-            if case .file(_, _, _, let progress?) = sink, let filePath {
+            if case .file(_, _, _, let progress?) = sink {
                 guard fflush(file) == 0 else {
                     fileFailed = true
                     return 0
                 }
-                progress.wrote(written, to: filePath.path)
+                progress.wrote(written, to: filePathText)
             }
             return length
         }
