@@ -1,6 +1,7 @@
 // System calls that Swift's Glibc module does not expose (GNU extensions).
 #define _GNU_SOURCE
 #include "CSystem.h"
+#include <dirent.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <spawn.h>
@@ -35,5 +36,10 @@ static int ofd_lock(int fd, long long offset, short type) {
 }
 
 int ocirpc_ofd_trylock(int fd, long long offset) { return ofd_lock(fd, offset, F_WRLCK); }
+
+const char *ocirpc_next_entry_name(DIR *directory) {
+    struct dirent *entry = readdir(directory);
+    return entry == NULL ? NULL : entry->d_name;
+}
 
 int ocirpc_ofd_unlock(int fd, long long offset) { return ofd_lock(fd, offset, F_UNLCK); }

@@ -1,3 +1,4 @@
+import CSystem
 import FoundationEssentials
 import Glibc
 
@@ -144,10 +145,8 @@ struct DiskCacheTrimmer: Sendable {
         guard let stream = opendir(directory) else { return }
         defer { closedir(stream) }
         let fd = dirfd(stream)
-        while let entry = readdir(stream) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
-            }
+        while let cName = ocirpc_next_entry_name(stream) {
+            let name = String(cString: cName)
             if name == "." || name == ".." { continue }
             var status = stat()
             guard fstatat(fd, name, &status, AT_SYMLINK_NOFOLLOW) == 0 else { continue }

@@ -607,6 +607,28 @@ import Testing
         #expect(bytes >= 89_000)
     }
 
+    /// A directory of thousands of entries, names of every length: the
+    /// trim lists each name as it lies, never reading past its entry (under
+    /// the address sanitizer, copying whole `dirent`s was caught here).
+    @Test func aCrowdedDirectoryIsListedWithoutReadingPastItsEntries() throws {
+        let crowded = directory + "/crowded"
+        try FileManager.default.createDirectory(atPath: crowded, withIntermediateDirectories: true)
+        var made = Set<String>()
+        for index in 0..<3000 {
+            let name = String(repeating: "n", count: 1 + index % 40) + "\(index)"
+            #expect(FileManager.default.createFile(atPath: crowded + "/" + name, contents: Data(count: index % 7)))
+            made.insert(name)
+        }
+        var listed = Set<String>()
+        var bytes = 0
+        DiskCacheTrimmer.forEachEntry(in: crowded) { name, status in
+            listed.insert(name)
+            bytes += Int(status.st_size)
+        }
+        #expect(listed == made)
+        #expect(bytes == (0..<3000).reduce(0) { $0 + $1 % 7 })
+    }
+
     @Test func aTrimRemovesAbandonedTemporaryFilesAndTablesOfAnOlderFormat() throws {
         let legacy = directory + "/ocirpc/v1/tags"
         try FileManager.default.createDirectory(atPath: legacy, withIntermediateDirectories: true)

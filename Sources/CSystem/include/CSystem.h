@@ -2,6 +2,7 @@
 #ifndef OCIRPC_CSYSTEM_H
 #define OCIRPC_CSYSTEM_H
 
+#include <dirent.h>
 #include <spawn.h>
 
 /// A pipe whose two ends are close-on-exec from the start (pipe2), so a
@@ -41,5 +42,11 @@ int ocirpc_ofd_trylock(int fd, long long offset);
 
 /// Releases the lock ocirpc_ofd_trylock took on the byte at `offset`.
 int ocirpc_ofd_unlock(int fd, long long offset);
+
+/// The name of the next entry `readdir` gives from `directory`, read where
+/// it lies (NUL-terminated); NULL at the end or on an error. An entry is
+/// only as long as its name: copying a whole `struct dirent` (as Swift's
+/// `entry.pointee` does) reads past the last one in readdir's buffer.
+const char *ocirpc_next_entry_name(DIR *directory);
 
 #endif

@@ -1,4 +1,5 @@
 import Reasons
+import CSystem
 import FoundationEssentials
 import Glibc
 import Locking
@@ -51,16 +52,13 @@ public enum DownloadDirectory {
     static func sweepStale(in parent: String) {
         guard let directory = opendir(parent) else { return }
         defer { closedir(directory) }
-        guard let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name) else { return }
         let own = getpid()
-        while let entry = readdir(directory) {
-            // The name is read where it lies, to its NUL: an entry is only
-            // as long as its name, and copying the whole `dirent` (as
-            // `entry.pointee` does) read past the end of the last one in
-            // `readdir`'s buffer, which crashed when that was a page's end.
-            let name = UnsafeRawPointer(entry).advanced(by: nameOffset).assumingMemoryBound(to: UInt8.self)
+        // The name is read where it lies, to its NUL (`ocirpc_next_entry_name`):
+        // copying the whole `dirent` read past the end of the last one in
+        // `readdir`'s buffer, which crashed when that was a page's end.
+        while let name = ocirpc_next_entry_name(directory) {
             let bytes = UnsafeBufferPointer(
-                start: name, count: strlen(UnsafeRawPointer(name).assumingMemoryBound(to: CChar.self)))
+                start: UnsafeRawPointer(name).assumingMemoryBound(to: UInt8.self), count: strlen(name))
             guard let (pid, name) = staleCandidate(bytes[...]), pid != own else { continue }
             var info = stat()
             let path = parent + "/" + name
