@@ -241,16 +241,29 @@ def files_over_link(args, registry):
     clients = [args.binary] + ([args.baseline] if args.baseline else [])
     clients += ["skopeo + tar"] if shutil.which("skopeo") else []
     link = LatencyProxy(registry.host, 0, rate=args.link_mb * 1e6)
+    conditions = [(f"behind a {args.link_mb:.0f} MB/s link", lambda: link), ("on loopback", lambda: None),
+                  (f"behind a {args.link_mb:.0f} MB/s link that breaks each layer off once at 80%",
+                   lambda: LatencyProxy(registry.host, 0, rate=args.link_mb * 1e6, cut=0.8))]
     try:
-        for label, host in ((f"behind a {args.link_mb:.0f} MB/s link", link.host), ("on loopback", registry.host)):
+        for label, make_proxy in conditions:
             walls = {client: [] for client in clients}
             cpus = {client: [] for client in clients}
+            sent = {client: [] for client in clients}
+            failed = {client: 0 for client in clients}
             for round in range(args.rounds):
                 for client in clients[round % len(clients):] + clients[:round % len(clients)]:
+                    # A proxy that cuts is made for each run: each cuts every layer once.
+                    proxy = make_proxy()
+                    host = proxy.host if proxy else registry.host
+                    bytes_before = proxy.counts.get("bytes", 0) if proxy else 0
                     before = os.times()
                     start = time.perf_counter()
                     if client == "skopeo + tar":
-                        found = skopeo_files(host, f"bench/link@{digest}")
+                        try:
+                            found = skopeo_files(host, f"bench/link@{digest}")
+                        except subprocess.CalledProcessError:
+                            failed[client] += 1
+                            found = layers
                     else:
                         server = Server(client, "--cache-dir", "none")
                         found = server.call("ec.oci.image_files", [f"{host}/bench/link@{digest}", ["etc/policy"]])["result"]
@@ -260,12 +273,18 @@ def files_over_link(args, registry):
                     cpus[client].append(after.children_user + after.children_system
                                         - before.children_user - before.children_system)
                     assert len(found) == len(layers), str(found)[:200]
+                    if proxy:
+                        sent[client].append(proxy.counts.get("bytes", 0) - bytes_before)
+                        if proxy is not link:
+                            proxy.close()
             for client in clients:
                 print(f"image_files over {total / 1e6:.0f} MB of gzip layers {label} ({client}), {args.rounds} rounds: "
                       f"median {statistics.median(walls[client]):.2f} s "
                       f"[{min(walls[client]):.2f}-{max(walls[client]):.2f}], "
                       f"CPU median {statistics.median(cpus[client]):.2f} s"
-                      + (f" (download alone {total / (args.link_mb * 1e6):.2f} s)" if host == link.host else ""))
+                      + (f", {statistics.median(sent[client]) / 1e6:.0f} MB sent"
+                         f" (download alone {total / (args.link_mb * 1e6):.2f} s)" if sent[client] else "")
+                      + (f", FAILED {failed[client]} of {args.rounds}" if failed[client] else ""))
     finally:
         link.close()
 

@@ -61,7 +61,9 @@ extension RegistryClient {
         let (file, response) = try await download(
             url, for: reference, to: directory, hashing: digest.algorithm, limit: limit, kind: .blob,
             progress: progress)
-        guard response.status == 200, let file else {
+        // A `206` answers a download resumed after it broke off (its file
+        // holds the whole blob); asked for the whole, a registry's `206` is refused.
+        guard let file, response.status == 200 || (response.status == 206 && file.resumedFrom > 0) else {
             if let file { try? FileManager.default.removeItem(at: file.url) }
             throw Self.error(for: response, notFoundReason: .blobUnknown, what: "blob \(reference)")
         }
@@ -70,7 +72,9 @@ extension RegistryClient {
             throw RegistryError(
                 .integrity, reason: .digestMismatch, message: "blob \(reference) hashes to \(file.digest)")
         }
-        if let declared = response.header("Content-Length").flatMap(ResponseHeaders.length), declared != file.size {
+        if let declared = response.header("Content-Length").flatMap(ResponseHeaders.length),
+            declared != file.size - file.resumedFrom
+        {
             try? FileManager.default.removeItem(at: file.url)
             throw RegistryError(
                 .integrity, reason: .sizeMismatch,

@@ -29,6 +29,7 @@ public final class RegistryProxy: @unchecked Sendable {
     private let lock = NSLock()
     private var counts: [String: Int] = [:]
     private var requests: [TestHTTPRequest] = []
+    private var answers: [Answer] = []
     private var rule: @Sendable (TestHTTPRequest) -> ProxyFault? = { _ in nil }
     private var latency: Double = 0
     /// Upstream connections kept alive between requests.
@@ -69,9 +70,20 @@ public final class RegistryProxy: @unchecked Sendable {
     /// Every request seen so far.
     public var seen: [TestHTTPRequest] { lock.withLock { requests } }
 
+    /// What the upstream answered a forwarded request: its path, status,
+    /// and the body bytes the proxy passed on (fewer when truncated).
+    public struct Answer: Sendable {
+        public let path: String
+        public let status: Int
+        public let bytesSent: Int
+    }
+
+    /// Every upstream answer passed on so far, in order.
+    public var answered: [Answer] { lock.withLock { answers } }
+
     public func resetCounts() {
         lock.withLock {
-            counts.removeAll(); requests.removeAll()
+            counts.removeAll(); requests.removeAll(); answers.removeAll()
         }
     }
 
@@ -106,6 +118,8 @@ public final class RegistryProxy: @unchecked Sendable {
             break
         }
         guard let (status, headers, body) = forward(request) else { return .reset }
+        let sent = if case .truncate? = fault { body.count / 2 } else { body.count }
+        lock.withLock { answers.append(Answer(path: request.path, status: status, bytesSent: sent)) }
         switch fault {
         case .truncate?:
             return .truncated(

@@ -80,10 +80,10 @@ import TestFixtures
         await session.close()
     }
 
-    /// The first download of a layer breaks off half way and is retried:
-    /// what was read of the first attempt is dropped, and the layer is read
-    /// whole from the second.
-    @Test func aDownloadRetriedPartWayIsReadFromTheAttemptThatWasVerified() async throws {
+    /// The first download of a layer breaks off half way and is resumed:
+    /// the registry sends the rest, and the layer read as it arrives is
+    /// the verified one.
+    @Test func aDownloadResumedPartWayIsReadAcrossItsTwoAnswers() async throws {
         let registry = try await TestRegistry()
         let proxy = try RegistryProxy(upstream: registry.host)
         defer {
@@ -109,7 +109,81 @@ import TestFixtures
                 "etc/policy/layer0.yaml": ["layer": 0], "etc/policy/layer1.yaml": ["layer": 1],
                 "etc/policy/layer2.yaml": ["layer": 2],
             ])
-        #expect(proxy.seen.filter { $0.path.hasSuffix("/blobs/\(middle)") }.count == 2)
+        let asked = proxy.seen.filter { $0.path.hasSuffix("/blobs/\(middle)") }
+        #expect(asked.map { $0.headers["range"] } == [nil, "bytes=\(layers[1].bytes.count / 2)-"])
+        #expect(proxy.answered.filter { $0.path.hasSuffix("/blobs/\(middle)") }.map(\.status) == [200, 206])
+        await session.close()
+    }
+
+    /// A gzip layer of 2 MiB of noise that does not compress (the same
+    /// bytes every time), then `etc/policy.yaml` holding `policy`.
+    static func policyLastLayer(_ policy: String) -> [UInt8] {
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        let noise = (0..<(2 << 20)).map { _ in
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return UInt8(truncatingIfNeeded: state >> 33)
+        }
+        var tar = TarBuilder()
+        tar.file("var/noise", noise)
+        tar.file("etc/policy.yaml", policy)
+        return Compressors.gzip(tar.archive)
+    }
+
+    /// A layer breaks off half way, and the registry answers the range
+    /// asked with the whole layer: what was read of the first attempt is
+    /// dropped, and the layer is read from the whole answer.
+    @Test func aLayerAnsweredWholeAfterItBrokeOffIsReadFromThatAnswer() async throws {
+        let registry = try HostileRegistry()
+        defer { registry.stop() }
+        let layer = Self.policyLastLayer("allow: false")
+        let image = registry.image("app", layers: [layer])
+        let path = "/blobs/\(Digest.of(layer))"
+        let served = Locked(0)
+        registry.script { request in
+            guard request.path.hasSuffix(path) else { return nil }
+            let count = served.withLock { count -> Int in
+                count += 1
+                return count
+            }
+            guard count == 1 else { return nil }
+            return .truncated(
+                status: 200, headers: [], body: Array(layer.prefix(layer.count / 2)), declaredLength: layer.count)
+        }
+        let session = try RPCSession(["--retries", "2"])
+        let files = try await session.result(
+            "ec.oci.image_files", [.string("\(registry.host)/app@\(image)"), ["etc"]])
+        #expect(files == ["etc/policy.yaml": ["allow": false]])
+        let asked = registry.requests.filter { $0.path.hasSuffix(path) }
+        #expect(asked.map { $0.headers["range"] } == [nil, "bytes=\(layer.count / 2)-"])
+        await session.close()
+    }
+
+    /// A layer breaks off half way, and the rest the registry sends is
+    /// forged: the layer read as it arrives is whole and reads to its end
+    /// (its policy says `allow: true`), but it fails its digest, and that
+    /// failure is the answer.
+    @Test func aForgedRestOfALayerReadAsItArrivesNeverMakesTheAnswer() async throws {
+        let registry = try HostileRegistry()
+        defer { registry.stop() }
+        let layer = Self.policyLastLayer("allow: false")
+        let forged = Self.policyLastLayer("allow: true ")
+        let half = layer.count / 2
+        try #require(forged.count == layer.count && forged.prefix(half) == layer.prefix(half))
+        let image = registry.image("app", layers: [layer])
+        let path = "/blobs/\(Digest.of(layer))"
+        registry.script { request in
+            guard request.path.hasSuffix(path) else { return nil }
+            guard request.headers["range"] == "bytes=\(half)-" else {
+                return .truncated(
+                    status: 200, headers: [], body: Array(layer.prefix(half)), declaredLength: layer.count)
+            }
+            return .response(
+                status: 206, headers: [("Content-Range", "bytes \(half)-\(forged.count - 1)/\(forged.count)")],
+                body: Array(forged[half...]))
+        }
+        let session = try RPCSession(["--retries", "1"])
+        let answer = try await session.call("ec.oci.image_files", [.string("\(registry.host)/app@\(image)"), ["etc"]])
+        #expect(answer.errorReason == "digest_mismatch", "\(answer.jsonText)")
         await session.close()
     }
 }

@@ -19,6 +19,27 @@ import Testing
         #expect(response(contentType: header).mediaType == expected)
     }
 
+    @Test(arguments: [
+        ("bytes 100-199/200", true),
+        ("BYTES 100-199/*", true),
+        ("bytes 100-100/101", true),
+        ("bytes 100-199/199", false),
+        ("bytes 0-199/200", false),
+        ("bytes 101-199/200", false),
+        ("bytes 100-99/200", false),
+        ("bytes */200", false),
+        ("bytes 100-199", false),
+        ("bytes 100-199/200 ", false),
+        ("bytes +100-199/200", false),
+        ("bytes 100-199/2x0", false),
+        ("items 100-199/200", false),
+        ("bytes 100-99999999999999999999/*", false),
+        ("", false),
+    ])
+    func aResumedDownloadTakesOnlyTheRangeItAskedFor(contentRange: String, continues: Bool) {
+        #expect(PartialDownload.continues(contentRange, from: 100) == continues)
+    }
+
     @Test func mediaTypeOfAResponseWithoutContentTypeIsEmpty() {
         #expect(response(contentType: nil).mediaType == "")
     }

@@ -117,11 +117,14 @@ class Registry:
 class LatencyProxy:
     """Forwards to a registry, adding `delay` seconds to every request; with
     `rate`, the response bodies share one link of `rate` bytes/s (a token
-    bucket over all connections): a registry across a network."""
+    bucket over all connections): a registry across a network. With `cut`
+    (a fraction), the first answer to each blob GET breaks off after that
+    part of its body: a connection lost part way."""
 
-    def __init__(self, upstream, delay, rate=None):
+    def __init__(self, upstream, delay, rate=None, cut=None):
         local = threading.local()
-        counts = {"requests": 0}
+        counts = {"requests": 0, "cut": 0, "bytes": 0}
+        already_cut = set()
         lock = threading.Lock()
         free_at = [time.monotonic()]
 
@@ -174,9 +177,29 @@ class LatencyProxy:
                     pace(len(data))
                     self.wfile.write(data)
                     return
+                left = None
+                if cut is not None and "/blobs/" in self.path:
+                    with lock:
+                        if self.path not in already_cut:
+                            already_cut.add(self.path)
+                            counts["cut"] += 1
+                            left = int(int(declared) * cut)
                 while chunk := response.read(256 << 10):
+                    if left is not None:
+                        chunk = chunk[:left]
+                        left -= len(chunk)
                     pace(len(chunk))
                     self.wfile.write(chunk)
+                    with lock:
+                        counts["bytes"] += len(chunk)
+                    if left == 0:
+                        # Lost part way: this connection, and the upstream one.
+                        self.wfile.flush()
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        self.close_connection = True
+                        local.conn.close()
+                        del local.conn
+                        return
 
             do_GET = do_HEAD = forward
 

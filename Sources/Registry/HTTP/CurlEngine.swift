@@ -114,10 +114,11 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
     /// `DownloadedFile.charge`).
     nonisolated(nonsending) func perform(
         _ request: HTTPRequest, into sink: BodySink, timeLimit: Double, memory: MemoryBudget? = nil,
-        downloads: DownloadBudget? = nil
+        downloads: DownloadBudget? = nil, resuming partial: PartialDownload? = nil
     ) async throws(CurlFailure) -> CurlResult {
         let transfer = CurlTransfer(
-            request: request, sink: sink, timeLimit: timeLimit, memory: memory, downloads: downloads)
+            request: request, sink: sink, timeLimit: timeLimit, memory: memory, downloads: downloads,
+            resuming: partial)
         let result: Result<CurlResult, CurlFailure> = await withTaskCancellationHandler {
             // Unchecked: the engine resumes each transfer exactly once
             // (`complete`), and the checked kind costs an allocation a request.

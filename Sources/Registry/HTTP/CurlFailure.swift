@@ -3,16 +3,22 @@ struct CurlFailure: Error, Sendable {
     enum Kind: Sendable {
         case timeout, tls, connection, cancelled, localFile, library, tooLarge, headersTooLarge, memoryLimit
         case downloadLimit
+        /// A resumed download was answered with a range other than the one
+        /// asked for (the message says which).
+        case wrongRange
         /// A registry on the public internet redirected a request to an
         /// address of a local network (the message is that address).
         case localAddressRefused
     }
     let kind: Kind
     let message: String
+    /// What a download that broke off kept, for the next attempt to resume.
+    let partial: PartialDownload?
 
-    init(_ kind: Kind, _ message: String) {
+    init(_ kind: Kind, _ message: String, partial: PartialDownload? = nil) {
         self.kind = kind
         self.message = message
+        self.partial = partial
     }
 
     static let cancelled = CurlFailure(.cancelled, "cancelled")

@@ -45,6 +45,12 @@ final class CurlTransfer: @unchecked Sendable {
     private var hasher: DigestHasher?
     private var written = 0
     private var fileFailed = false
+    /// What an earlier attempt kept, whose rest this transfer asks for.
+    private var resuming: PartialDownload?
+    /// Bytes of the file an earlier attempt wrote (`resuming`, taken up).
+    private var resumedFrom = 0
+    /// The answer to a resumed download was a range other than the one asked.
+    private var rangeRefused: String?
     /// A `.file` body went past its limit.
     private var overLimit = false
     /// Seconds the whole transfer may take.
@@ -65,10 +71,11 @@ final class CurlTransfer: @unchecked Sendable {
 
     init(
         request: HTTPRequest, sink: BodySink, timeLimit: Double, memory: MemoryBudget? = nil,
-        downloads: DownloadBudget? = nil
+        downloads: DownloadBudget? = nil, resuming: PartialDownload? = nil
     ) {
         self.request = request
         self.sink = sink
+        self.resuming = resuming
         self.timeLimit = timeLimit
         self.memory = memory
         self.downloads = downloads
@@ -318,19 +325,14 @@ final class CurlTransfer: @unchecked Sendable {
         lastProgress = Self.progressTime()
         guard let data, length > 0 else { return length }
         if case .file(let directory, let algorithm, _, let progress) = sink, file == nil, !fileFailed,
-            statusCode().map({ (200..<300).contains($0) }) == true
+            let status = statusCode(), (200..<300).contains(status)
         {
-            let path = directory.appendingPathComponent("blob-\(UUID().uuidString)")
-            let text = path.path
-            guard let opened = Self.createPrivateFile(text) else {
-                fileFailed = true
-                return 0
+            if let partial = resuming, status == 206 {
+                guard resume(partial) else { return 0 }
+            } else {
+                startFile(in: directory, hashing: algorithm, progress: progress)
+                guard file != nil else { return 0 }
             }
-            file = opened
-            filePath = path
-            filePathText = text
-            hasher = DigestHasher(algorithm)
-            progress?.began(path: filePathText)
         }
         if let file {
             if case .file(_, _, let limit, _) = sink, length > limit - written {
@@ -369,6 +371,47 @@ final class CurlTransfer: @unchecked Sendable {
         }
         // Past the limit: stop (the caller sees limit + 1 bytes).
         return room > length ? length : 0
+    }
+
+    /// Creates the file a `.file` body is written to (`fileFailed` when it
+    /// could not be).
+    private func startFile(in directory: URL, hashing algorithm: Digest.Algorithm, progress: DownloadProgress?) {
+        let path = directory.appendingPathComponent("blob-\(UUID().uuidString)")
+        let text = path.path
+        guard let opened = Self.createPrivateFile(text) else {
+            fileFailed = true
+            return
+        }
+        file = opened
+        filePath = path
+        filePathText = text
+        hasher = DigestHasher(algorithm)
+        progress?.began(path: filePathText)
+    }
+
+    /// Takes up what an earlier attempt kept, when this `206` answers with
+    /// the very range asked for: the body is appended to its file and
+    /// hashed after its bytes. False, with `rangeRefused` set, otherwise.
+    private func resume(_ partial: PartialDownload) -> Bool {
+        let said = headers[ResponseHeaders.contentRangeIndex]
+        guard PartialDownload.continues(said, from: partial.written) else {
+            rangeRefused = said ?? "none"
+            return false
+        }
+        guard let reopened = partial.takeUp() else {
+            fileFailed = true
+            return false
+        }
+        resuming = nil
+        file = reopened
+        filePath = partial.path
+        filePathText = partial.pathText
+        hasher = partial.hasher
+        written = partial.written
+        resumedFrom = partial.written
+        fileCharge = partial.charge
+        fileTaken = partial.taken
+        return true
     }
 
     /// Takes `count` more body bytes from the memory budget (true when
@@ -467,14 +510,22 @@ final class CurlTransfer: @unchecked Sendable {
             let refusal = MemoryLimitExceeded(limit: budget.limit, asked: refusedForMemory)
             return .failure(CurlFailure(.memoryLimit, refusal.message))
         }
+        if let rangeRefused {
+            let asked = resuming?.rangeHeader ?? ""
+            return .failure(CurlFailure(.wrongRange, "answered \(asked) with Content-Range: \(rangeRefused)"))
+        }
         let cutAtLimit = code == CURLE_WRITE_ERROR && !fileFailed && body.count > bodyLimit
         guard code == CURLE_OK || cutAtLimit, let status = statusCode() else {
-            discardFile()
             if overLimit || code == CURLE_FILESIZE_EXCEEDED, case .file(_, _, let limit, _) = sink {
+                discardFile()
                 return .failure(CurlFailure(.tooLarge, "the body is larger than \(limit) bytes"))
             }
-            if fileFailed { return .failure(CurlFailure(.localFile, "could not write the downloaded body")) }
-            return .failure(Self.failure(code))
+            if fileFailed {
+                discardFile()
+                return .failure(CurlFailure(.localFile, "could not write the downloaded body"))
+            }
+            let failure = Self.failure(code)
+            return .failure(CurlFailure(failure.kind, failure.message, partial: keptPart(after: failure)))
         }
         var challengeURL: String?
         if status == 401, let handle {
@@ -488,7 +539,8 @@ final class CurlTransfer: @unchecked Sendable {
             fromPublicAddress: lastIsPublic)
         var downloaded: DownloadedFile?
         if let filePath, let hasher {
-            downloaded = DownloadedFile(url: filePath, digest: hasher.finalize(), size: written, charge: fileCharge)
+            downloaded = DownloadedFile(
+                url: filePath, digest: hasher.finalize(), size: written, charge: fileCharge, resumedFrom: resumedFrom)
         } else if case .file(let directory, let algorithm, _, _) = sink, (200..<300).contains(status) {
             // An empty body: no write came, so no file yet.
             let path = directory.appendingPathComponent("blob-\(UUID().uuidString)")
@@ -501,6 +553,25 @@ final class CurlTransfer: @unchecked Sendable {
         var connections = 0
         if let handle { ocirpc_getinfo_long(handle, CURLINFO_NUM_CONNECTS, &connections) }
         return .success(CurlResult(response: response, file: downloaded, connectionsOpened: connections))
+    }
+
+    /// What the file written so far becomes when the connection broke off
+    /// or went silent part way (`failure`): a `PartialDownload`, which the
+    /// next attempt may resume, no longer this transfer's to delete. Nil
+    /// (the file deleted) for any other failure, or when nothing was written.
+    private func keptPart(after failure: CurlFailure) -> PartialDownload? {
+        guard failure.kind == .connection || failure.kind == .timeout, written > 0, let filePath, let hasher else {
+            discardFile()
+            return nil
+        }
+        let partial = PartialDownload(
+            path: filePath, pathText: filePathText, written: written, hasher: hasher, charge: fileCharge,
+            taken: fileTaken)
+        self.filePath = nil
+        self.hasher = nil
+        fileCharge = nil
+        fileTaken = 0
+        return partial
     }
 
     /// Frees what the handle pointed at; the handle itself goes back to the engine.

@@ -100,16 +100,39 @@ package final class HTTPTransport: Sendable {
             }
             return seconds
         }
+        // A download that broke off part way is resumed: the next attempt
+        // asks for the rest (`PartialDownload`). However the loop ends, what
+        // was kept and not taken up is deleted.
+        var partial: PartialDownload?
+        defer { partial?.discard() }
         while true {
             try checkCancellation()
             let timeLimit = try secondsLeft()
             counters.count(kind)
             RequestTally.registryRequest()
+            var attempt = request
+            if let partial {
+                attempt.setHeader("Range", partial.rangeHeader)
+                logger.debug("resuming a download", [("from", String(partial.written)), ("host", request.authority)])
+            }
             let result: CurlResult
             do {
                 result = try await engine().perform(
-                    request, into: sink, timeLimit: timeLimit, memory: memory, downloads: downloads)
+                    attempt, into: sink, timeLimit: timeLimit, memory: memory, downloads: downloads,
+                    resuming: partial)
             } catch {
+                // The transfer kept what it wrote (its part, and the one it
+                // took up), or deleted what it took up, or took nothing up;
+                // a part answered with another range is not asked for again.
+                if let kept = error.partial {
+                    partial?.discard()
+                    partial = kept
+                } else if partial?.isTakenUp == true {
+                    partial = nil
+                } else if error.kind == .wrongRange {
+                    partial?.discard()
+                    partial = nil
+                }
                 let failure = Self.classify(Task.isCancelled ? .cancelled : error, host: request.authority)
                 // What other calls hold is not freed by trying again at once.
                 let heldElsewhere = failure.reason == .memoryLimit || failure.reason == .downloadLimit
@@ -125,6 +148,9 @@ package final class HTTPTransport: Sendable {
                 continue
             }
             counters.countConnections(result.connectionsOpened)
+            // A part taken up is the result's file now; one that was not
+            // waits for the next attempt, or is deleted.
+            if partial?.isTakenUp == true { partial = nil }
             let status = result.response.status
             guard Self.isRetryable(status: status) && retry < settings.retries else { return result }
             if let file = result.file { try? FileManager.default.removeItem(at: file.url) }
@@ -193,6 +219,9 @@ package final class HTTPTransport: Sendable {
                 message:
                     "refused to send a request to \(failure.message), an address of a local network, for \(host): a registry on the public internet cannot send requests into a local network (by a redirect or its token realm) unless allowed with --allow-local-redirects"
             )
+        case .wrongRange:
+            return RegistryError(
+                .unavailable, reason: .serverError, message: "\(host) \(failure.message)", retryable: true)
         case .library:
             return RegistryError(
                 .unavailable, reason: .connectionFailed, message: "HTTP is unavailable: \(failure.message)")

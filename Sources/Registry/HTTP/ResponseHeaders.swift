@@ -8,7 +8,7 @@ package struct ResponseHeaders: Sendable {
     /// the one it could be (`index(of:)`).
     package static let names = [
         "content-length", "content-type", "docker-content-digest", "location", "retry-after", "www-authenticate",
-        "link",
+        "link", "content-range",
     ]
 
     /// The slot of `link`, a field that may come several times: its values
@@ -16,7 +16,11 @@ package struct ResponseHeaders: Sendable {
     /// page named in one of them is missed.
     package static let linkIndex = 6
 
-    private var contentLength, contentType, dockerContentDigest, location, retryAfter, wwwAuthenticate, link: String?
+    /// The slot of `content-range`, read when a download resumes.
+    package static let contentRangeIndex = 7
+
+    private var contentLength, contentType, dockerContentDigest, location, retryAfter, wwwAuthenticate, link,
+        contentRange: String?
 
     /// A `Content-Length` value as Go's HTTP client reads one: decimal
     /// digits only (no sign, no second value), at most 2^63 - 1; nil
@@ -54,7 +58,8 @@ package struct ResponseHeaders: Sendable {
             case 3: location
             case 4: retryAfter
             case 5: wwwAuthenticate
-            default: link
+            case 6: link
+            default: contentRange
             }
         }
         set {
@@ -65,7 +70,8 @@ package struct ResponseHeaders: Sendable {
             case 3: location = newValue
             case 4: retryAfter = newValue
             case 5: wwwAuthenticate = newValue
-            default: link = newValue
+            case 6: link = newValue
+            default: contentRange = newValue
             }
         }
     }
@@ -82,6 +88,7 @@ package struct ResponseHeaders: Sendable {
         case 11: (index, kept) = (4, "retry-after")
         case 16: (index, kept) = (5, "www-authenticate")
         case 4: (index, kept) = (6, "link")
+        case 13: (index, kept) = (7, "content-range")
         default: return nil
         }
         let keptBytes = kept.utf8Start

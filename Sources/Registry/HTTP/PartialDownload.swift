@@ -1,0 +1,92 @@
+import FoundationEssentials
+import Glibc
+import Locking
+import Memory
+
+/// What a download that broke off kept: the file its attempt wrote, how
+/// many bytes, their hash so far, and what they hold of the download
+/// budget. The transport's next attempt asks only for the rest
+/// (`Range: bytes=<written>-`, `HTTPTransport`); a transfer answered with
+/// exactly that range takes it up and appends to its file (`CurlTransfer`),
+/// and one answered otherwise writes a file of its own. Whoever holds it
+/// last without its being taken up discards it.
+///
+/// The bytes are no more trusted for being kept: the blob is verified
+/// against its digest once whole, resumed or not.
+final class PartialDownload: @unchecked Sendable {
+    let path: URL
+    /// `path` as text.
+    let pathText: String
+    /// Bytes in the file, all of them hashed by `hasher`.
+    let written: Int
+    let hasher: DigestHasher
+    /// What the file holds of the download budget, and how much it took.
+    let charge: MemoryShare?
+    let taken: Int
+    private let takenUp = Locked(false)
+
+    init(path: URL, pathText: String, written: Int, hasher: DigestHasher, charge: MemoryShare?, taken: Int) {
+        self.path = path
+        self.pathText = pathText
+        self.written = written
+        self.hasher = hasher
+        self.charge = charge
+        self.taken = taken
+    }
+
+    /// The request header that asks for the rest.
+    var rangeHeader: String { "bytes=\(written)-" }
+
+    /// Whether a transfer took it up (and owns its file since).
+    var isTakenUp: Bool { takenUp.withLock { $0 } }
+
+    /// Opens the file to append the rest, and marks it taken up; nil (not
+    /// taken up) when it was already, or the file is not as it was left.
+    func takeUp() -> UnsafeMutablePointer<FILE>? {
+        let first = takenUp.withLock { taken -> Bool in
+            defer { taken = true }
+            return !taken
+        }
+        guard first else { return nil }
+        let fd = open(pathText, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW)
+        var status = stat()
+        guard fd >= 0, fstat(fd, &status) == 0, Int(status.st_size) == written, let file = fdopen(fd, "a") else {
+            if fd >= 0 { close(fd) }
+            takenUp.withLock { $0 = false }
+            return nil
+        }
+        return file
+    }
+
+    /// Deletes the file, unless a transfer took it up.
+    func discard() {
+        guard !isTakenUp else { return }
+        unlink(pathText)
+    }
+
+    /// Whether a `Content-Range` value answers a request for the bytes from
+    /// `offset` on: `bytes <first>-<last>/<length or *>` (RFC 9110, 14.4),
+    /// decimal digits only, `first` equal to `offset`, `last` not before
+    /// it, and the complete length, when told, past `last`.
+    static func continues(_ value: String?, from offset: Int) -> Bool {
+        guard let value else { return false }
+        var rest = Substring(value)
+        let unit = "bytes "
+        guard rest.count > unit.count, rest.prefix(unit.count).lowercased() == unit else { return false }
+        rest = rest.dropFirst(unit.count)
+        func number() -> Int? {
+            let digits = rest.prefix { $0 >= "0" && $0 <= "9" }
+            guard !digits.isEmpty, digits.count <= 18, let parsed = Int(digits) else { return nil }
+            rest = rest.dropFirst(digits.count)
+            return parsed
+        }
+        guard let first = number(), rest.first == "-" else { return false }
+        rest = rest.dropFirst()
+        guard let last = number(), rest.first == "/" else { return false }
+        rest = rest.dropFirst()
+        guard first == offset, last >= first else { return false }
+        if rest == "*" { return true }
+        guard let length = number(), rest.isEmpty else { return false }
+        return length > last
+    }
+}

@@ -1,0 +1,199 @@
+import Foundation
+import Reasons
+import Synchronization
+import Testing
+import TestFixtures
+
+@testable import Registry
+
+/// A blob download that breaks off part way is resumed where it stopped
+/// (`Range: bytes=<written>-`), from a real registry; a registry that
+/// answers the range otherwise never gets its bytes appended, and what
+/// comes whole is verified against the digest either way.
+@Suite(.serialized, .needsDockerRegistry) struct ResumedDownloads {
+    private func client(retries: Int = 3) -> RegistryClient {
+        var configuration = RegistryClient.Configuration()
+        configuration.transport.retries = retries
+        configuration.transport.baseBackoff = 0.01
+        return RegistryClient(configuration: configuration, logger: .disabled)
+    }
+
+    private static let blob = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 9) }
+
+    /// A directory of its own for the downloads, removed afterwards.
+    private func withDirectory<T>(_ body: (URL) async throws -> T) async throws -> T {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-dl-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        return try await body(directory)
+    }
+
+    private func isEmpty(_ directory: URL) throws -> Bool {
+        try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty
+    }
+
+    /// A rule that cuts the first blob answer half way.
+    private static func cutFirstBlob() -> @Sendable (TestHTTPRequest) -> ProxyFault? {
+        let seen = Atomic<Int>(0)
+        return { request in
+            guard RegistryProxy.kind(of: request.path) == "blob" else { return nil }
+            return seen.add(1, ordering: .relaxed).newValue == 1 ? .truncate : nil
+        }
+    }
+
+    @Test func aBlobBrokenOffPartWayIsResumedFromTheRegistryWhereItStopped() async throws {
+        let registry = try await TestRegistry()
+        let proxy = try RegistryProxy(upstream: registry.host)
+        defer {
+            registry.stop()
+            proxy.stop()
+        }
+        let digest = try await registry.pushBlob("app", Data(Self.blob))
+        proxy.inject(Self.cutFirstBlob())
+        let client = client()
+        try await withDirectory { directory in
+            let fetched = try await client.fetchBlob(
+                ImageReference.parse("\(proxy.host)/app@\(digest)"), directory: directory)
+            #expect(try fetched.contents() == Data(Self.blob))
+            fetched.discard()
+            #expect(try isEmpty(directory))
+        }
+        let half = Self.blob.count / 2
+        let asked = proxy.seen.filter { RegistryProxy.kind(of: $0.path) == "blob" }
+        #expect(asked.map { $0.headers["range"] } == [nil, "bytes=\(half)-"])
+        // The registry itself answered the range: only the rest came again.
+        let answers = proxy.answered.filter { RegistryProxy.kind(of: $0.path) == "blob" }
+        #expect(answers.map(\.status) == [200, 206])
+        #expect(answers.map(\.bytesSent) == [half, Self.blob.count - half])
+        #expect(client.counters.snapshot["retries"] == 1)
+    }
+
+    /// A registry that answers the range with the whole blob (`200`) is
+    /// read from that answer alone.
+    @Test func aRegistryThatIgnoresTheRangeIsReadWholeFromItsAnswer() async throws {
+        let hostile = try HostileRegistry()
+        defer { hostile.stop() }
+        let digest = hostile.blob("app", Self.blob)
+        let served = Atomic<Int>(0)
+        hostile.script { request in
+            guard request.path.contains("/blobs/"), served.add(1, ordering: .relaxed).newValue == 1 else { return nil }
+            return .truncated(
+                status: 200, headers: [], body: Array(Self.blob.prefix(100_000)), declaredLength: Self.blob.count)
+        }
+        try await withDirectory { directory in
+            let fetched = try await client().fetchBlob(
+                ImageReference.parse("\(hostile.host)/app@\(digest)"), directory: directory)
+            #expect(try fetched.contents() == Data(Self.blob))
+            fetched.discard()
+            #expect(try isEmpty(directory), "the part kept from the first answer is gone")
+        }
+        #expect(
+            hostile.requests.filter { $0.path.contains("/blobs/") }.map { $0.headers["range"] } == [
+                nil, "bytes=100000-",
+            ])
+    }
+
+    /// A `206` whose `Content-Range` does not start where the download
+    /// stopped is not appended: the part kept is dropped, and the next
+    /// attempt asks for the whole blob again.
+    @Test func anAnswerOfAnotherRangeIsNeverAppended() async throws {
+        let hostile = try HostileRegistry()
+        defer { hostile.stop() }
+        let digest = hostile.blob("app", Self.blob)
+        let total = Self.blob.count
+        for wrong in ["bytes 0-\(total - 1)/\(total)", "bytes 99999-\(total - 1)/\(total)", "bytes */\(total)", ""] {
+            let served = Atomic<Int>(0)
+            hostile.script { request in
+                guard request.path.contains("/blobs/") else { return nil }
+                switch served.add(1, ordering: .relaxed).newValue {
+                case 1:
+                    return .truncated(
+                        status: 200, headers: [], body: Array(Self.blob.prefix(100_000)), declaredLength: total)
+                case 2:
+                    let headers = wrong.isEmpty ? [] : [("Content-Range", wrong)]
+                    return .response(status: 206, headers: headers, body: Array(Self.blob.suffix(total - 100_000)))
+                default: return nil
+                }
+            }
+            try await withDirectory { directory in
+                let fetched = try await client().fetchBlob(
+                    ImageReference.parse("\(hostile.host)/app@\(digest)"), directory: directory)
+                #expect(try fetched.contents() == Data(Self.blob), "\(wrong)")
+                fetched.discard()
+                #expect(try isEmpty(directory))
+            }
+            let ranges = hostile.requests.filter { $0.path.contains("/blobs/") }.suffix(3).map { $0.headers["range"] }
+            #expect(ranges == [nil, "bytes=100000-", nil], "\(wrong)")
+        }
+        // Answered so every time, the retries run out: a server error, no file left.
+        hostile.script { request in
+            guard request.path.contains("/blobs/") else { return nil }
+            if request.headers["range"] == nil {
+                return .truncated(
+                    status: 200, headers: [], body: Array(Self.blob.prefix(100_000)), declaredLength: total)
+            }
+            return .response(
+                status: 206, headers: [("Content-Range", "bytes 0-\(total - 1)/\(total)")], body: Self.blob)
+        }
+        try await withDirectory { (directory) async throws in
+            let error = await registryError {
+                _ = try await client(retries: 1).fetchBlob(
+                    ImageReference.parse("\(hostile.host)/app@\(digest)"), directory: directory)
+            }
+            #expect(error?.reason == .serverError)
+            #expect(error?.message.contains("Content-Range: bytes 0-") == true, "\(String(describing: error))")
+            #expect(try isEmpty(directory))
+        }
+    }
+
+    /// The rest of the blob forged: the whole fails its digest, and no
+    /// file is left.
+    @Test func aForgedRestFailsTheDigestAndLeavesNoFile() async throws {
+        let hostile = try HostileRegistry()
+        defer { hostile.stop() }
+        let digest = hostile.blob("app", Self.blob)
+        let total = Self.blob.count
+        hostile.script { request in
+            guard request.path.contains("/blobs/") else { return nil }
+            guard let range = request.headers["range"] else {
+                return .truncated(
+                    status: 200, headers: [], body: Array(Self.blob.prefix(100_000)), declaredLength: total)
+            }
+            #expect(range == "bytes=100000-")
+            var forged = Array(Self.blob.suffix(total - 100_000))
+            forged[forged.count / 2] ^= 0x01
+            return .response(
+                status: 206, headers: [("Content-Range", "bytes 100000-\(total - 1)/\(total)")], body: forged)
+        }
+        try await withDirectory { (directory) async throws in
+            let error = await registryError {
+                _ = try await client().fetchBlob(
+                    ImageReference.parse("\(hostile.host)/app@\(digest)"), directory: directory)
+            }
+            #expect(error?.reason == .digestMismatch)
+            #expect(try isEmpty(directory))
+        }
+    }
+
+    /// A `206` to a request for the whole blob is not taken for it.
+    @Test func aPartialAnswerNobodyAskedForIsRefused() async throws {
+        let hostile = try HostileRegistry()
+        defer { hostile.stop() }
+        let digest = hostile.blob("app", Self.blob)
+        let total = Self.blob.count
+        hostile.script { request in
+            guard request.path.contains("/blobs/") else { return nil }
+            return .response(
+                status: 206, headers: [("Content-Range", "bytes 0-\(total - 1)/\(total)")], body: Self.blob)
+        }
+        try await withDirectory { (directory) async throws in
+            let error = await registryError {
+                _ = try await client().fetchBlob(
+                    ImageReference.parse("\(hostile.host)/app@\(digest)"), directory: directory)
+            }
+            #expect(error?.reason == .serverError)
+            #expect(error?.httpStatus == 206)
+            #expect(try isEmpty(directory))
+        }
+    }
+}
