@@ -11,10 +11,11 @@ import TestFixtures
 /// answers the range otherwise never gets its bytes appended, and what
 /// comes whole is verified against the digest either way.
 @Suite(.serialized, .needsDockerRegistry) struct ResumedDownloads {
-    private func client(retries: Int = 3) -> RegistryClient {
+    private func client(retries: Int = 3, downloads: DownloadBudget? = nil) -> RegistryClient {
         var configuration = RegistryClient.Configuration()
         configuration.transport.retries = retries
         configuration.transport.baseBackoff = 0.01
+        configuration.downloads = downloads
         return RegistryClient(configuration: configuration, logger: .disabled)
     }
 
@@ -91,6 +92,41 @@ import TestFixtures
             hostile.requests.filter { $0.path.contains("/blobs/") }.map { $0.headers["range"] } == [
                 nil, "bytes=100000-",
             ])
+    }
+
+    /// The part kept holds its share of the download budget until it is
+    /// resumed, or until a whole answer comes: with room for the blob once,
+    /// not once and a half, a registry that ignores the range is read
+    /// whole, and a resumed download holds the blob's size once.
+    @Test func aPartKeptHoldsItsShareOfTheDownloadsUntilItIsResumedOrDropped() async throws {
+        let hostile = try HostileRegistry()
+        defer { hostile.stop() }
+        let digest = hostile.blob("app", Self.blob)
+        let total = Self.blob.count
+        for honoursRange in [false, true] {
+            hostile.script { request in
+                guard request.path.contains("/blobs/") else { return nil }
+                if let range = request.headers["range"], honoursRange {
+                    #expect(range == "bytes=200000-")
+                    return .response(
+                        status: 206, headers: [("Content-Range", "bytes 200000-\(total - 1)/\(total)")],
+                        body: Array(Self.blob[200_000...]))
+                }
+                guard request.headers["range"] == nil else { return nil }
+                return .truncated(
+                    status: 200, headers: [], body: Array(Self.blob.prefix(200_000)),
+                    declaredLength: total)
+            }
+            let downloads = DownloadBudget(limit: total + 1000)
+            try await withDirectory { directory in
+                let fetched = try await client(downloads: downloads).fetchBlob(
+                    ImageReference.parse("\(hostile.host)/app@\(digest)"), directory: directory)
+                #expect(try fetched.contents() == Data(Self.blob), "honours the range: \(honoursRange)")
+                #expect(downloads.bytes.heldBytes == total, "honours the range: \(honoursRange)")
+                fetched.discard()
+            }
+            #expect(downloads.bytes.heldBytes == 0, "honours the range: \(honoursRange)")
+        }
     }
 
     /// A `206` whose `Content-Range` does not start where the download

@@ -330,6 +330,9 @@ final class CurlTransfer: @unchecked Sendable {
             if let partial = resuming, status == 206 {
                 guard resume(partial) else { return 0 }
             } else {
+                // Answered whole: the part kept is of no use, and its
+                // share of the download budget goes before this one takes its own.
+                resuming?.discard()
                 startFile(in: directory, hashing: algorithm, progress: progress)
                 guard file != nil else { return 0 }
             }
@@ -398,7 +401,7 @@ final class CurlTransfer: @unchecked Sendable {
             rangeRefused = said ?? "none"
             return false
         }
-        guard let reopened = partial.takeUp() else {
+        guard let (reopened, charge) = partial.takeUp() else {
             fileFailed = true
             return false
         }
@@ -409,7 +412,7 @@ final class CurlTransfer: @unchecked Sendable {
         hasher = partial.hasher
         written = partial.written
         resumedFrom = partial.written
-        fileCharge = partial.charge
+        fileCharge = charge
         fileTaken = partial.taken
         return true
     }

@@ -20,47 +20,67 @@ final class PartialDownload: @unchecked Sendable {
     /// Bytes in the file, all of them hashed by `hasher`.
     let written: Int
     let hasher: DigestHasher
-    /// What the file holds of the download budget, and how much it took.
-    let charge: MemoryShare?
+    /// How much the file took of the download budget (`State.charge`).
     let taken: Int
-    private let takenUp = Locked(false)
+    private let state: Locked<State>
+
+    private struct State {
+        /// What the file holds of the download budget, until it is taken
+        /// up or discarded.
+        var charge: MemoryShare?
+        var takenUp = false
+        var discarded = false
+    }
 
     init(path: URL, pathText: String, written: Int, hasher: DigestHasher, charge: MemoryShare?, taken: Int) {
         self.path = path
         self.pathText = pathText
         self.written = written
         self.hasher = hasher
-        self.charge = charge
         self.taken = taken
+        state = Locked(State(charge: charge))
     }
 
     /// The request header that asks for the rest.
     var rangeHeader: String { "bytes=\(written)-" }
 
     /// Whether a transfer took it up (and owns its file since).
-    var isTakenUp: Bool { takenUp.withLock { $0 } }
+    var isTakenUp: Bool { state.withLock { $0.takenUp } }
 
-    /// Opens the file to append the rest, and marks it taken up; nil (not
-    /// taken up) when it was already, or the file is not as it was left.
-    func takeUp() -> UnsafeMutablePointer<FILE>? {
-        let first = takenUp.withLock { taken -> Bool in
-            defer { taken = true }
-            return !taken
+    /// Opens the file to append the rest, and hands it over with its
+    /// charge; nil when it was taken up or discarded already, or the file
+    /// is not as it was left.
+    func takeUp() -> (file: UnsafeMutablePointer<FILE>, charge: MemoryShare?)? {
+        let charge = state.withLock { state -> MemoryShare?? in
+            guard !state.takenUp, !state.discarded else { return .none }
+            state.takenUp = true
+            defer { state.charge = nil }
+            return .some(state.charge)
         }
-        guard first else { return nil }
+        guard let charge else { return nil }
         let fd = open(pathText, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW)
         var status = stat()
         guard fd >= 0, fstat(fd, &status) == 0, Int(status.st_size) == written, let file = fdopen(fd, "a") else {
             if fd >= 0 { close(fd) }
-            takenUp.withLock { $0 = false }
+            state.withLock {
+                $0.takenUp = false
+                $0.charge = charge
+            }
             return nil
         }
-        return file
+        return (file, charge)
     }
 
-    /// Deletes the file, unless a transfer took it up.
+    /// Deletes the file and gives its charge back, unless a transfer took
+    /// it up. Safe to call more than once.
     func discard() {
-        guard !isTakenUp else { return }
+        let charge = state.withLock { state -> MemoryShare?? in
+            guard !state.takenUp, !state.discarded else { return .none }
+            state.discarded = true
+            defer { state.charge = nil }
+            return .some(state.charge)
+        }
+        guard charge != nil else { return }
         unlink(pathText)
     }
 
