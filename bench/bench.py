@@ -289,6 +289,41 @@ def files_over_link(args, registry):
         link.close()
 
 
+def blob_files_over_link(args, registry):
+    """`blob_files` on one gzip layer of about 100 MB named by its digest
+    alone, spawn to answer, behind the `--link-mb` link and on loopback;
+    alternating with `--baseline` when given."""
+    from fixture_registry import LatencyProxy, Server
+    blob = layer_bytes(40, 7)
+    digest = registry.push_blob("bench/blob", blob)
+    clients = [args.binary] + ([args.baseline] if args.baseline else [])
+    link = LatencyProxy(registry.host, 0, rate=args.link_mb * 1e6)
+    try:
+        for label, host in ((f"behind a {args.link_mb:.0f} MB/s link", link.host), ("on loopback", registry.host)):
+            walls = {client: [] for client in clients}
+            cpus = {client: [] for client in clients}
+            for round in range(args.rounds):
+                for client in clients[round % len(clients):] + clients[:round % len(clients)]:
+                    before = os.times()
+                    start = time.perf_counter()
+                    server = Server(client, "--cache-dir", "none")
+                    found = server.call("ec.oci.blob_files", [f"{host}/bench/blob@{digest}", ["etc/policy/layer7.yaml"]])
+                    server.close()
+                    walls[client].append(time.perf_counter() - start)
+                    after = os.times()
+                    cpus[client].append(after.children_user + after.children_system
+                                        - before.children_user - before.children_system)
+                    assert list(found["result"]) == ["etc/policy/layer7.yaml"], str(found)[:200]
+            for client in clients:
+                print(f"blob_files on a {len(blob) / 1e6:.0f} MB gzip layer {label} ({client}), {args.rounds} rounds: "
+                      f"median {statistics.median(walls[client]):.2f} s "
+                      f"[{min(walls[client]):.2f}-{max(walls[client]):.2f}], "
+                      f"CPU median {statistics.median(cpus[client]):.2f} s"
+                      + (f" (download alone {len(blob) / (args.link_mb * 1e6):.2f} s)" if host == link.host else ""))
+    finally:
+        link.close()
+
+
 def methods(args):
     import zlib
     from fixture_registry import NativeLatencyProxy, Registry, Server
@@ -398,6 +433,7 @@ def methods(args):
 
         if args.link_mb > 0:
             files_over_link(args, registry)
+            blob_files_over_link(args, registry)
 
         if args.rss_manifests > 0:
             start = time.perf_counter()

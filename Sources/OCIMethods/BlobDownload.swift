@@ -1,14 +1,18 @@
 import Registry
+import Synchronization
 
 /// A blob's download under way, and how far it has come (`progress`), so
 /// that a reader can follow it (`FollowedDownload`) and the caller can
 /// start the next one before this one is read (`image_files` downloads the
 /// layer below the one it reads). The download runs in a task of its own,
 /// with the caller's task-locals; `abandon()` stops it and removes its
-/// file, and so, later, does letting the last reference go.
+/// file, and so, later, does letting the last reference go unless the
+/// blob was handed over.
 final class BlobDownload: Sendable {
     let progress: DownloadProgress
     private let task: Task<VerifiedBlob, any Error>
+    /// `blob` gave the verified blob to a caller, whose file it is since.
+    private let handedOver = Atomic(false)
 
     /// Starts downloading: `fetch` writes the blob, telling `progress`.
     init(_ fetch: @escaping @Sendable (DownloadProgress) async throws -> VerifiedBlob) {
@@ -28,7 +32,11 @@ final class BlobDownload: Sendable {
 
     /// The verified blob, once downloaded; its file is the caller's.
     var blob: VerifiedBlob {
-        get async throws { try await task.value }
+        get async throws {
+            let blob = try await task.value
+            handedOver.store(true, ordering: .releasing)
+            return blob
+        }
     }
 
     /// Stops the download and its reader; they end within a chunk.
@@ -45,6 +53,7 @@ final class BlobDownload: Sendable {
 
     deinit {
         task.cancel()
+        guard !handedOver.load(ordering: .acquiring) else { return }
         Task { [task] in (try? await task.value)?.discard() }
     }
 }

@@ -520,6 +520,29 @@ final class ContentService: Sendable {
         try await readBlob(ref, size: size, budget: budget, compressionAs: reader, body).value
     }
 
+    /// `withDownloadedBlob` for a blob nothing tells the size of before it
+    /// comes (`blob_files` names a digest alone): read as it downloads once
+    /// `followedBlobBytes` of it have come, and once downloaded when it
+    /// ends before that (a small blob takes no thread of its own).
+    func withBlobReadAsItDownloadsWhenLarge<T: Sendable>(
+        _ ref: ImageReference, budget: ReadBudget, compressionAs reader: Compression.Reader,
+        _ body: @escaping @Sendable (any ByteStream) throws -> T
+    ) async throws -> T {
+        let download = startDownload(ref, size: nil)
+        let large = await withTaskCancellationHandler {
+            await download.progress.reached(Self.followedBlobBytes)
+        } onCancel: {
+            download.cancel()
+        }
+        if Task.isCancelled {
+            await download.abandon()
+            throw CancellationError()
+        }
+        return try await readBlob(
+            ref, size: nil, ahead: download, followsDownload: large, budget: budget, compressionAs: reader, body
+        ).value
+    }
+
     /// `withDownloadedBlob`, for a blob whose download may be under way
     /// already (`ahead`), and that starts downloading `below` (the next
     /// layer `image_files` reads) once its own download is done, while
@@ -619,7 +642,8 @@ final class ContentService: Sendable {
     }
 
     /// The least a layer's manifest must say it holds for `image_files` to
-    /// read it while it downloads: 1 MiB.
+    /// read it while it downloads, and what a blob `blob_files` reads must
+    /// have downloaded for it to be read so: 1 MiB.
     static let followedBlobBytes = 1 << 20
 
     /// Runs a following reader's `work` on an OS thread of its own, with

@@ -205,17 +205,26 @@ struct MethodTable: Sendable {
     {
         let budget = service.makeBudget()
         var reader = BlobFiles(paths: Set(paths), maxEntryBytes: ContentService.maxEntryBytes)
-        /// Reads the blob into the reader through `step`.
-        func read(_ step: @escaping @Sendable (inout BlobFiles, TarReader) throws -> Void) async throws {
+        /// Reads the blob into the reader through `step`; the first pass
+        /// reads a large blob as it downloads.
+        func read(
+            firstPass: Bool = false, _ step: @escaping @Sendable (inout BlobFiles, TarReader) throws -> Void
+        ) async throws {
             try Task.checkCancellation()
-            reader = try await service.withDownloadedBlob(ref, budget: budget, compressionAs: .runtimes) {
-                [reader] stream in
+            let body: @Sendable (any ByteStream) throws -> BlobFiles = { [reader] stream in
                 var next = reader
                 try step(&next, TarReader(stream))
                 return next
             }
+            reader =
+                if firstPass {
+                    try await service.withBlobReadAsItDownloadsWhenLarge(
+                        ref, budget: budget, compressionAs: .runtimes, body)
+                } else {
+                    try await service.withDownloadedBlob(ref, budget: budget, compressionAs: .runtimes, body)
+                }
         }
-        try await read { try $0.read($1) }
+        try await read(firstPass: true) { try $0.read($1) }
         if reader.needsNamespace { try await read { try $0.readNamespace($1) } }
         try reader.startFollowingLinks()
         while reader.needsPass {

@@ -80,6 +80,36 @@ import TestFixtures
         await session.close()
     }
 
+    /// `blob_files` reads a blob of 1 MiB or more as it arrives: a
+    /// mirror's forged blob that reads to its end (its policy says
+    /// `allow: true`) fails its digest, and the answer is the registry's
+    /// blob; a small blob, read once downloaded, answers alike.
+    @Test func aForgedBlobReadByBlobFilesAsItArrivedNeverMakesTheAnswer() async throws {
+        let upstream = try await TestRegistry()
+        let mirror = try HostileRegistry()
+        defer {
+            upstream.stop()
+            mirror.stop()
+        }
+        let truth = Self.policyLastLayer("allow: false")
+        let forged = Self.policyLastLayer("allow: true ")
+        let digest = try await upstream.pushBlob("app", Data(truth))
+        var small = TarBuilder()
+        small.file("etc/policy.yaml", "allow: false")
+        let smallDigest = try await upstream.pushBlob("app", Data(small.archive))
+        mirror.script {
+            $0.path.hasSuffix("/blobs/\(digest)") ? .response(status: 200, headers: [], body: forged) : nil
+        }
+        let session = try RPCSession(["--mirror", "\(upstream.host)=\(mirror.host)"])
+        for blob in [digest, smallDigest] {
+            let files = try await session.result(
+                "ec.oci.blob_files", [.string("\(upstream.host)/app@\(blob)"), ["etc/policy.yaml"]])
+            #expect(files == ["etc/policy.yaml": ["allow": false]])
+        }
+        #expect(mirror.requests.contains { $0.path.hasSuffix("/blobs/\(digest)") }, "the mirror was asked")
+        await session.close()
+    }
+
     /// The first download of a layer breaks off half way and is resumed:
     /// the registry sends the rest, and the layer read as it arrives is
     /// the verified one.

@@ -98,6 +98,30 @@ import TestFixtures
         #expect(!followed.followed(verifiedPath: "/kept/elsewhere"))
     }
 
+    /// `reached` tells when the attempt under way has written a count of
+    /// bytes, or that the download ended, or the call was cancelled, first;
+    /// a waiter waits for the change that tells, and each hears once.
+    @Test func aDownloadTellsWhenItHasComeSoFarOrEndedFirst() async throws {
+        let writer = Writer()
+        async let far = writer.progress.reached(1000)
+        async let near = writer.progress.reached(10)
+        try await Task.sleep(for: .milliseconds(50))
+        writer.write([UInt8](repeating: 1, count: 500), parts: [5, 495])
+        #expect(await near)
+        #expect(await writer.progress.reached(500))
+        async let unreached = writer.progress.reached(1000)
+        writer.progress.end(verified: writer.path)
+        #expect(await !far)
+        #expect(await !unreached)
+        #expect(await !writer.progress.reached(600), "ended")
+
+        let cancelled = DownloadProgress()
+        async let waiting = cancelled.reached(1)
+        try await Task.sleep(for: .milliseconds(20))
+        cancelled.cancel()
+        #expect(await !waiting)
+    }
+
     @Test func aWaitingReaderStopsWhenCancelled() async throws {
         let writer = Writer()
         let followed = FollowedDownload(writer.progress)

@@ -29,6 +29,8 @@ public final class DownloadProgress: @unchecked Sendable {
 
     private let lock = ConditionLock()
     private var state = State()
+    /// Callers of `reached` waiting for a count of bytes.
+    private var waiters: [(count: Int, continuation: CheckedContinuation<Bool, Never>)] = []
 
     public init() {}
 
@@ -58,8 +60,39 @@ public final class DownloadProgress: @unchecked Sendable {
         return state
     }
 
+    /// Waits, without holding a thread, until the attempt under way has
+    /// written `count` bytes (true), or the download is over or the call
+    /// cancelled before that (false).
+    public func reached(_ count: Int) async -> Bool {
+        await withCheckedContinuation { continuation in
+            let now: Bool? = lock.withLock {
+                if let answer = Self.answer(state, count) { return answer }
+                waiters.append((count, continuation))
+                return nil
+            }
+            if let now { continuation.resume(returning: now) }
+        }
+    }
+
+    /// What `reached(count)` answers in `state`, nil while it is not told yet.
+    private static func answer(_ state: State, _ count: Int) -> Bool? {
+        if state.written >= count { return true }
+        return state.ended != nil || state.cancelled ? false : nil
+    }
+
     private func update(_ change: (inout State) -> Void) {
-        lock.withLock { change(&state) }
+        let told: [(CheckedContinuation<Bool, Never>, Bool)] = lock.withLock {
+            change(&state)
+            guard !waiters.isEmpty else { return [] }
+            var told: [(CheckedContinuation<Bool, Never>, Bool)] = []
+            waiters.removeAll { waiter in
+                guard let answer = Self.answer(state, waiter.count) else { return false }
+                told.append((waiter.continuation, answer))
+                return true
+            }
+            return told
+        }
         lock.broadcast()
+        for (continuation, answer) in told { continuation.resume(returning: answer) }
     }
 }
