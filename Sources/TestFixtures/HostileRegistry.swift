@@ -67,6 +67,11 @@ public final class HostileRegistry: @unchecked Sendable {
         lock.withLock { script = answer }
     }
 
+    /// Answers requests for blobs its own way (nil: as a registry would).
+    public func scriptBlobs(_ answer: @escaping @Sendable (TestHTTPRequest) -> TestHTTPReply?) {
+        script { request in request.path.contains("/blobs/") ? answer(request) : nil }
+    }
+
     /// Every request received so far.
     public var requests: [TestHTTPRequest] { lock.withLock { seen } }
 

@@ -20,6 +20,7 @@ import TestFixtures
     }
 
     private static let blob = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 9) }
+    private static let total = blob.count
 
     /// A directory of its own for the downloads, removed afterwards.
     private func withDirectory<T>(_ body: (URL) async throws -> T) async throws -> T {
@@ -32,6 +33,34 @@ import TestFixtures
     private func isEmpty(_ directory: URL) throws -> Bool {
         try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty
     }
+
+    /// A hostile registry that serves the blob (as a registry would, until
+    /// it is scripted otherwise), and the blob's digest.
+    private static func hostileServingTheBlob() throws -> (HostileRegistry, Digest) {
+        let hostile = try HostileRegistry()
+        return (hostile, hostile.blob("app", blob))
+    }
+
+    /// The error fetching the blob `digest` from `hostile` ends in; no
+    /// file is left behind.
+    private func failure(
+        fetching digest: Digest, from hostile: HostileRegistry, retries: Int = 3,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> RegistryError? {
+        try await withDirectory { (directory) async throws in
+            let error = await registryError(
+                {
+                    _ = try await client(retries: retries).fetchBlob(
+                        ImageReference.parse("\(hostile.host)/app@\(digest)"), directory: directory)
+                }, sourceLocation: sourceLocation)
+            #expect(try isEmpty(directory), "no file left", sourceLocation: sourceLocation)
+            return error
+        }
+    }
+
+    /// The blob's first 100,000 bytes, then the connection closes.
+    private static let brokenOff = TestHTTPReply.truncated(
+        status: 200, headers: [], body: Array(blob.prefix(100_000)), declaredLength: blob.count)
 
     /// A rule that cuts the first blob answer half way.
     private static func cutFirstBlob() -> @Sendable (TestHTTPRequest) -> ProxyFault? {
@@ -72,14 +101,12 @@ import TestFixtures
     /// A registry that answers the range with the whole blob (`200`) is
     /// read from that answer alone.
     @Test func aRegistryThatIgnoresTheRangeIsReadWholeFromItsAnswer() async throws {
-        let hostile = try HostileRegistry()
+        let (hostile, digest) = try Self.hostileServingTheBlob()
         defer { hostile.stop() }
-        let digest = hostile.blob("app", Self.blob)
         let served = Atomic<Int>(0)
-        hostile.script { request in
-            guard request.path.contains("/blobs/"), served.add(1, ordering: .relaxed).newValue == 1 else { return nil }
-            return .truncated(
-                status: 200, headers: [], body: Array(Self.blob.prefix(100_000)), declaredLength: Self.blob.count)
+        hostile.scriptBlobs { _ in
+            guard served.add(1, ordering: .relaxed).newValue == 1 else { return nil }
+            return Self.brokenOff
         }
         try await withDirectory { directory in
             let fetched = try await client().fetchBlob(
@@ -99,30 +126,27 @@ import TestFixtures
     /// not once and a half, a registry that ignores the range is read
     /// whole, and a resumed download holds the blob's size once.
     @Test func aPartKeptHoldsItsShareOfTheDownloadsUntilItIsResumedOrDropped() async throws {
-        let hostile = try HostileRegistry()
+        let (hostile, digest) = try Self.hostileServingTheBlob()
         defer { hostile.stop() }
-        let digest = hostile.blob("app", Self.blob)
-        let total = Self.blob.count
         for honoursRange in [false, true] {
-            hostile.script { request in
-                guard request.path.contains("/blobs/") else { return nil }
+            hostile.scriptBlobs { request in
                 if let range = request.headers["range"], honoursRange {
                     #expect(range == "bytes=200000-")
                     return .response(
-                        status: 206, headers: [("Content-Range", "bytes 200000-\(total - 1)/\(total)")],
+                        status: 206, headers: [("Content-Range", "bytes 200000-\(Self.total - 1)/\(Self.total)")],
                         body: Array(Self.blob[200_000...]))
                 }
                 guard request.headers["range"] == nil else { return nil }
                 return .truncated(
                     status: 200, headers: [], body: Array(Self.blob.prefix(200_000)),
-                    declaredLength: total)
+                    declaredLength: Self.total)
             }
-            let downloads = DownloadBudget(limit: total + 1000)
+            let downloads = DownloadBudget(limit: Self.total + 1000)
             try await withDirectory { directory in
                 let fetched = try await client(downloads: downloads).fetchBlob(
                     ImageReference.parse("\(hostile.host)/app@\(digest)"), directory: directory)
                 #expect(try fetched.contents() == Data(Self.blob), "honours the range: \(honoursRange)")
-                #expect(downloads.bytes.heldBytes == total, "honours the range: \(honoursRange)")
+                #expect(downloads.bytes.heldBytes == Self.total, "honours the range: \(honoursRange)")
                 fetched.discard()
             }
             #expect(downloads.bytes.heldBytes == 0, "honours the range: \(honoursRange)")
@@ -133,21 +157,20 @@ import TestFixtures
     /// stopped is not appended: the part kept is dropped, and the next
     /// attempt asks for the whole blob again.
     @Test func anAnswerOfAnotherRangeIsNeverAppended() async throws {
-        let hostile = try HostileRegistry()
+        let (hostile, digest) = try Self.hostileServingTheBlob()
         defer { hostile.stop() }
-        let digest = hostile.blob("app", Self.blob)
-        let total = Self.blob.count
-        for wrong in ["bytes 0-\(total - 1)/\(total)", "bytes 99999-\(total - 1)/\(total)", "bytes */\(total)", ""] {
+        for wrong in [
+            "bytes 0-\(Self.total - 1)/\(Self.total)", "bytes 99999-\(Self.total - 1)/\(Self.total)",
+            "bytes */\(Self.total)", "",
+        ] {
             let served = Atomic<Int>(0)
-            hostile.script { request in
-                guard request.path.contains("/blobs/") else { return nil }
+            hostile.scriptBlobs { request in
                 switch served.add(1, ordering: .relaxed).newValue {
                 case 1:
-                    return .truncated(
-                        status: 200, headers: [], body: Array(Self.blob.prefix(100_000)), declaredLength: total)
+                    return Self.brokenOff
                 case 2:
                     let headers = wrong.isEmpty ? [] : [("Content-Range", wrong)]
-                    return .response(status: 206, headers: headers, body: Array(Self.blob.suffix(total - 100_000)))
+                    return .response(status: 206, headers: headers, body: Array(Self.blob.suffix(Self.total - 100_000)))
                 default: return nil
                 }
             }
@@ -162,74 +185,46 @@ import TestFixtures
             #expect(ranges == [nil, "bytes=100000-", nil], "\(wrong)")
         }
         // Answered so every time, the retries run out: a server error, no file left.
-        hostile.script { request in
-            guard request.path.contains("/blobs/") else { return nil }
+        hostile.scriptBlobs { request in
             if request.headers["range"] == nil {
-                return .truncated(
-                    status: 200, headers: [], body: Array(Self.blob.prefix(100_000)), declaredLength: total)
+                return Self.brokenOff
             }
             return .response(
-                status: 206, headers: [("Content-Range", "bytes 0-\(total - 1)/\(total)")], body: Self.blob)
+                status: 206, headers: [("Content-Range", "bytes 0-\(Self.total - 1)/\(Self.total)")], body: Self.blob)
         }
-        try await withDirectory { (directory) async throws in
-            let error = await registryError {
-                _ = try await client(retries: 1).fetchBlob(
-                    ImageReference.parse("\(hostile.host)/app@\(digest)"), directory: directory)
-            }
-            #expect(error?.reason == .serverError)
-            #expect(error?.message.contains("Content-Range: bytes 0-") == true, "\(String(describing: error))")
-            #expect(try isEmpty(directory))
-        }
+        let error = try await failure(fetching: digest, from: hostile, retries: 1)
+        #expect(error?.reason == .serverError)
+        #expect(error?.message.contains("Content-Range: bytes 0-") == true, "\(String(describing: error))")
     }
 
     /// The rest of the blob forged: the whole fails its digest, and no
     /// file is left.
     @Test func aForgedRestFailsTheDigestAndLeavesNoFile() async throws {
-        let hostile = try HostileRegistry()
+        let (hostile, digest) = try Self.hostileServingTheBlob()
         defer { hostile.stop() }
-        let digest = hostile.blob("app", Self.blob)
-        let total = Self.blob.count
-        hostile.script { request in
-            guard request.path.contains("/blobs/") else { return nil }
+        hostile.scriptBlobs { request in
             guard let range = request.headers["range"] else {
-                return .truncated(
-                    status: 200, headers: [], body: Array(Self.blob.prefix(100_000)), declaredLength: total)
+                return Self.brokenOff
             }
             #expect(range == "bytes=100000-")
-            var forged = Array(Self.blob.suffix(total - 100_000))
+            var forged = Array(Self.blob.suffix(Self.total - 100_000))
             forged[forged.count / 2] ^= 0x01
             return .response(
-                status: 206, headers: [("Content-Range", "bytes 100000-\(total - 1)/\(total)")], body: forged)
+                status: 206, headers: [("Content-Range", "bytes 100000-\(Self.total - 1)/\(Self.total)")], body: forged)
         }
-        try await withDirectory { (directory) async throws in
-            let error = await registryError {
-                _ = try await client().fetchBlob(
-                    ImageReference.parse("\(hostile.host)/app@\(digest)"), directory: directory)
-            }
-            #expect(error?.reason == .digestMismatch)
-            #expect(try isEmpty(directory))
-        }
+        #expect(try await failure(fetching: digest, from: hostile)?.reason == .digestMismatch)
     }
 
     /// A `206` to a request for the whole blob is not taken for it.
     @Test func aPartialAnswerNobodyAskedForIsRefused() async throws {
-        let hostile = try HostileRegistry()
+        let (hostile, digest) = try Self.hostileServingTheBlob()
         defer { hostile.stop() }
-        let digest = hostile.blob("app", Self.blob)
-        let total = Self.blob.count
-        hostile.script { request in
-            guard request.path.contains("/blobs/") else { return nil }
+        hostile.scriptBlobs { request in
             return .response(
-                status: 206, headers: [("Content-Range", "bytes 0-\(total - 1)/\(total)")], body: Self.blob)
+                status: 206, headers: [("Content-Range", "bytes 0-\(Self.total - 1)/\(Self.total)")], body: Self.blob)
         }
-        try await withDirectory { (directory) async throws in
-            let error = await registryError {
-                _ = try await client().fetchBlob(
-                    ImageReference.parse("\(hostile.host)/app@\(digest)"), directory: directory)
-            }
-            #expect(error?.reason == .serverError)
-            #expect(error?.httpStatus == 206)
-            #expect(try isEmpty(directory))
-        }
+        let error = try await failure(fetching: digest, from: hostile)
+        #expect(error?.reason == .serverError)
+        #expect(error?.httpStatus == 206)
     }
 }
