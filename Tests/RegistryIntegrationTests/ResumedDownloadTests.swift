@@ -197,6 +197,29 @@ import TestFixtures
         #expect(error?.message.contains("Content-Range: bytes 0-") == true, "\(String(describing: error))")
     }
 
+    /// A registry that refuses the range (`416`) is asked for the whole
+    /// blob, and the part kept is dropped.
+    @Test func aRangeRefusedIsAskedForWhole() async throws {
+        let (hostile, digest) = try Self.hostileServingTheBlob()
+        defer { hostile.stop() }
+        let served = Atomic<Int>(0)
+        hostile.scriptBlobs { _ in
+            switch served.add(1, ordering: .relaxed).newValue {
+            case 1: return Self.brokenOff
+            case 2: return HostileRegistry.registryError(416, "RANGE_INVALID")
+            default: return nil
+            }
+        }
+        try await withDirectory { directory in
+            let fetched = try await client().fetchBlob(
+                ImageReference.parse("\(hostile.host)/app@\(digest)"), directory: directory)
+            #expect(try fetched.contents() == Data(Self.blob))
+            fetched.discard()
+            #expect(try isEmpty(directory))
+        }
+        #expect(hostile.requests.map { $0.headers["range"] } == [nil, "bytes=100000-", nil])
+    }
+
     /// The rest of the blob forged: the whole fails its digest, and no
     /// file is left.
     @Test func aForgedRestFailsTheDigestAndLeavesNoFile() async throws {

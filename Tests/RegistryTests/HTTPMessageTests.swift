@@ -34,6 +34,10 @@ import Testing
         ("bytes 100-199/2x0", false),
         ("items 100-199/200", false),
         ("bytes 100-99999999999999999999/*", false),
+        ("bytes 100-1\u{0301}99/200", false),
+        ("bytes 100-١٩٩/200", false),
+        ("bytes\t100-199/200", false),
+        ("bytes\u{0}100-199/200", false),
         ("", false),
     ])
     func aResumedDownloadTakesOnlyTheRangeItAskedFor(contentRange: String, continues: Bool) {

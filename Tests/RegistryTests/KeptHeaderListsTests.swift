@@ -28,6 +28,14 @@ import Testing
         }
     }
 
+    /// A resumed download's range is asked once: kept, each would take a
+    /// place the requests sent again and again need.
+    @Test func aRequestForARangeIsNeverGivenAKeptList() {
+        for name in ["Range", "range"] {
+            #expect(lists.list(for: [HTTPRequest.Header(name, "bytes=\(#line)-")]) == nil)
+        }
+    }
+
     @Test func aListOfItsOwnHoldsEveryHeaderInOrder() throws {
         let headers = [HTTPRequest.Header("Accept", "a/b"), HTTPRequest.Header("Authorization", "Bearer t")]
         let list = try #require(KeptHeaderLists.make(headers))

@@ -152,6 +152,16 @@ package final class HTTPTransport: Sendable {
             // waits for the next attempt, or is deleted.
             if partial?.isTakenUp == true { partial = nil }
             let status = result.response.status
+            // The range refused (416): the part kept is dropped, and the
+            // next attempt, if there is one, asks for the whole blob.
+            if status == 416, let refused = partial, retry < settings.retries {
+                refused.discard()
+                partial = nil
+                retry += 1
+                counters.countRetry()
+                logger.debug("a range refused: asking for the whole", [("host", request.authority)])
+                continue
+            }
             guard Self.isRetryable(status: status) && retry < settings.retries else { return result }
             if let file = result.file { try? FileManager.default.removeItem(at: file.url) }
             retry += 1

@@ -6,7 +6,8 @@ import Locking
 /// again and again, so each is built once and kept for the process instead
 /// of built and freed per request. libcurl only reads a list while it
 /// sends. A request with an `Authorization` header always gets a list of
-/// its own, freed with its transfer: credentials are never kept here.
+/// its own, freed with its transfer: credentials are never kept here; nor
+/// is a `Range` (a resumed download's), which is asked once.
 final class KeptHeaderLists: Sendable {
     /// The process's lists, used by every transfer.
     static let shared = KeptHeaderLists(limit: 16)
@@ -32,9 +33,9 @@ final class KeptHeaderLists: Sendable {
     }
 
     /// The kept list for `headers`, built the first time; nil when the
-    /// request carries credentials or the limit is reached.
+    /// request carries credentials or a range, or the limit is reached.
     func list(for headers: [HTTPRequest.Header]) -> UnsafeMutablePointer<curl_slist>? {
-        guard !headers.contains(where: Self.carriesCredentials) else { return nil }
+        guard !headers.contains(where: Self.isNotKept) else { return nil }
         return entries.withLock { entries in
             // A handful of entries whose values are the same strings each
             // time: comparing them is cheaper than hashing them.
@@ -65,7 +66,10 @@ final class KeptHeaderLists: Sendable {
         return list
     }
 
-    private static func carriesCredentials(_ header: HTTPRequest.Header) -> Bool {
-        header.name.utf8.count == 13 && header.name.lowercased() == "authorization"
+    /// `Authorization` (credentials) or `Range` (asked once).
+    private static func isNotKept(_ header: HTTPRequest.Header) -> Bool {
+        let length = header.name.utf8.count
+        return (length == 13 && header.name.lowercased() == "authorization")
+            || (length == 5 && header.name.lowercased() == "range")
     }
 }

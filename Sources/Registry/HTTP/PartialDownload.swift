@@ -86,26 +86,29 @@ final class PartialDownload: @unchecked Sendable {
 
     /// Whether a `Content-Range` value answers a request for the bytes from
     /// `offset` on: `bytes <first>-<last>/<length or *>` (RFC 9110, 14.4),
-    /// decimal digits only, `first` equal to `offset`, `last` not before
-    /// it, and the complete length, when told, past `last`.
+    /// ASCII digits only, `first` equal to `offset`, `last` not before it,
+    /// and the complete length, when told, past `last`.
     static func continues(_ value: String?, from offset: Int) -> Bool {
         guard let value else { return false }
-        var rest = Substring(value)
-        let unit = "bytes "
-        guard rest.count > unit.count, rest.prefix(unit.count).lowercased() == unit else { return false }
+        var rest = Substring(value).utf8[...]
+        let unit = "bytes ".utf8
+        // The unit is matched without case (ASCII letters only).
+        let lowered = rest.prefix(unit.count).map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }
+        guard rest.count > unit.count, lowered.elementsEqual(unit) else { return false }
         rest = rest.dropFirst(unit.count)
+        /// The number at the front of `rest`, taken off it.
         func number() -> Int? {
-            let digits = rest.prefix { $0 >= "0" && $0 <= "9" }
-            guard !digits.isEmpty, digits.count <= 18, let parsed = Int(digits) else { return nil }
+            let digits = rest.prefix { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+            guard !digits.isEmpty, digits.count <= 18 else { return nil }
             rest = rest.dropFirst(digits.count)
-            return parsed
+            return digits.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
         }
-        guard let first = number(), rest.first == "-" else { return false }
+        guard let first = number(), rest.first == UInt8(ascii: "-") else { return false }
         rest = rest.dropFirst()
-        guard let last = number(), rest.first == "/" else { return false }
+        guard let last = number(), rest.first == UInt8(ascii: "/") else { return false }
         rest = rest.dropFirst()
         guard first == offset, last >= first else { return false }
-        if rest == "*" { return true }
+        if rest.elementsEqual("*".utf8) { return true }
         guard let length = number(), rest.isEmpty else { return false }
         return length > last
     }
