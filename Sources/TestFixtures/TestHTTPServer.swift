@@ -45,6 +45,10 @@ public enum TestHTTPReply: Sendable {
     /// Headers announcing `body`, then its bytes one at a time, `interval`
     /// seconds apart (a registry that holds a request open).
     case drip(status: Int, headers: [(String, String)], body: [UInt8], interval: Double)
+    /// Headers announcing `body`, its first `after` bytes, a pause of
+    /// `seconds`, then the rest (a registry whose blob a client starts to
+    /// read before it is whole).
+    case paused(status: Int, headers: [(String, String)], body: [UInt8], after: Int, seconds: Double)
     /// Headers without a length, then zeros until the client gives up or
     /// `limit` bytes are sent (a registry that streams without end).
     case endless(status: Int, headers: [(String, String)], limit: Int)
@@ -156,6 +160,15 @@ public final class TestHTTPServer: @unchecked Sendable {
                     guard !lock.withLock({ stopped }), SocketReader.writeAll(fd, [byte]) else { return }
                     written += 1
                 }
+                return
+            case .paused(let status, let headers, let body, let after, let seconds):
+                let cut = min(after, body.count)
+                guard
+                    SocketReader.writeAll(
+                        fd, Self.head(status, headers, length: body.count, close: true) + body[..<cut])
+                else { return }
+                Thread.sleep(forTimeInterval: seconds)
+                _ = SocketReader.writeAll(fd, Array(body[cut...]))
                 return
             case .endless(let status, let headers, let limit):
                 var text = "HTTP/1.1 \(status) OK\r\n"

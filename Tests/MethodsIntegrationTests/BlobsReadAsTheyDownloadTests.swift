@@ -81,9 +81,11 @@ import TestFixtures
     }
 
     /// `blob_files` reads a blob of 1 MiB or more as it arrives: a
-    /// mirror's forged blob that reads to its end (its policy says
-    /// `allow: true`) fails its digest, and the answer is the registry's
-    /// blob; a small blob, read once downloaded, answers alike.
+    /// mirror's forged blob, whose first 1.5 MiB come half a second before
+    /// the rest (so they are read before it is whole), reads to its end
+    /// (its policy says `allow: true`) and fails its digest, and the answer
+    /// is the registry's blob; a small blob, read once downloaded, answers
+    /// alike.
     @Test func aForgedBlobReadByBlobFilesAsItArrivedNeverMakesTheAnswer() async throws {
         let upstream = try await TestRegistry()
         let mirror = try HostileRegistry()
@@ -98,7 +100,8 @@ import TestFixtures
         small.file("etc/policy.yaml", "allow: false")
         let smallDigest = try await upstream.pushBlob("app", Data(small.archive))
         mirror.script {
-            $0.path.hasSuffix("/blobs/\(digest)") ? .response(status: 200, headers: [], body: forged) : nil
+            $0.path.hasSuffix("/blobs/\(digest)")
+                ? .paused(status: 200, headers: [], body: forged, after: 3 << 19, seconds: 0.5) : nil
         }
         let session = try RPCSession(["--mirror", "\(upstream.host)=\(mirror.host)"])
         for blob in [digest, smallDigest] {
