@@ -108,7 +108,8 @@ public struct RegistryOptions: OptionSection, Equatable {
         },
         CommandOption(
             Self.self, flag: "--retries", variable: "OCIRPC_RETRIES", valueName: "N",
-            help: "retries on connection errors, 429, 502/503/504 (default 3)"
+            help:
+                "retries on connection errors, 429, 502/503/504 (default 3); a download broken off resumes where it stopped"
         ) { o, v throws(ConfigurationError) in
             guard let n = Int(v), n >= 0, n <= 100 else {
                 throw ConfigurationError(message: "--retries: expected an integer from 0 to 100, got '\(v)'")
