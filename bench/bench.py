@@ -290,7 +290,7 @@ def files_over_link(args, registry):
 
 
 def blob_files_over_link(args, registry):
-    """`blob_files` on one gzip layer of about 100 MB named by its digest
+    """`blob_files` on one gzip layer of about 53 MB named by its digest
     alone, spawn to answer, behind the `--link-mb` link and on loopback;
     alternating with `--baseline` when given."""
     from fixture_registry import LatencyProxy, Server
