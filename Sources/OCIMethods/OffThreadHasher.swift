@@ -27,7 +27,6 @@ final class OffThreadHasher: @unchecked Sendable {
     static let sharedPool = Pool(maxThreads: max(0, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) - 1))
 
     private let hasher: DigestHasher
-    private let pool: Pool
     private let share: MemoryShare?
     private let lock = ConditionLock()
     private let chunks: [UnsafeMutableRawBufferPointer]
@@ -40,10 +39,9 @@ final class OffThreadHasher: @unchecked Sendable {
     private var current: Int?
     private var filled = 0
 
-    private init(hasher: DigestHasher, share: MemoryShare?, pool: Pool) {
+    private init(hasher: DigestHasher, share: MemoryShare?) {
         self.hasher = hasher
         self.share = share
-        self.pool = pool
         chunks = (0..<Self.chunkCount).map { _ in
             UnsafeMutableRawBufferPointer.allocate(byteCount: Self.chunkBytes, alignment: 64)
         }
@@ -65,8 +63,17 @@ final class OffThreadHasher: @unchecked Sendable {
             pool.leave()
             return nil
         }
-        let offThread = OffThreadHasher(hasher: hasher, share: share, pool: pool)
-        guard startThreadIfPossible(stackSize: 256 << 10, { offThread.hashUntilClosed() }) else {
+        let offThread = OffThreadHasher(hasher: hasher, share: share)
+        // The thread lets go of the hasher before it leaves the pool: when
+        // it held the last reference, whoever sees it gone sees the
+        // chunks' memory given back too.
+        let held = Locked<OffThreadHasher?>(offThread)
+        let started = startThreadIfPossible(stackSize: 256 << 10) {
+            held.withLock { $0 }?.hashUntilClosed()
+            held.withLock { $0 = nil }
+            pool.leave()
+        }
+        guard started else {
             pool.leave()
             return nil
         }
@@ -127,7 +134,6 @@ final class OffThreadHasher: @unchecked Sendable {
     }
 
     private func hashUntilClosed() {
-        defer { pool.leave() }
         lock.lock()
         while true {
             if closed { break }
