@@ -92,8 +92,11 @@ public enum GoReaders {
     }
 
     /// Go's listing of each archive, in order. The program runs for
-    /// seconds, waited on from a thread of its own (`onThreadOfItsOwn`),
-    /// never from one of the few threads every test's tasks share.
+    /// seconds (and its first use builds it), waited on from a thread of
+    /// its own (`onThreadOfItsOwn`), never from one of the few threads
+    /// every test's tasks share: two tests waiting there stop every other
+    /// test of the process meanwhile. The readers that are not `async`
+    /// are for code already on a thread of its own.
     public static func readTar(_ archives: [[UInt8]]) async throws -> [TarListing] {
         try await onThreadOfItsOwn { Result { try run("tar", archives) } }.get()
     }
@@ -133,7 +136,9 @@ public enum GoReaders {
 
     /// encoding/json's reading of each text (`json.Unmarshal` into an
     /// `interface{}`, written again by `json.Marshal`), in order.
-    public static func readJSON(_ texts: [[UInt8]]) throws -> [Conversion] { try run("json", texts) }
+    public static func readJSON(_ texts: [[UInt8]]) async throws -> [Conversion] {
+        try await onThreadOfItsOwn { Result { try run("json", texts) } }.get()
+    }
 
     /// What containerd's `DecompressStream` read of one stream (its
     /// compression told by its first bytes): the size and SHA-256 (hex) of

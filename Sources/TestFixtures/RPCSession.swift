@@ -32,9 +32,20 @@ public final class RPCSession: @unchecked Sendable {
 
     /// The response to request `id` (the whole message), waiting for it.
     public func response(_ id: Int, seconds: Double = 180) async throws -> JSONValue {
+        try await response(seconds: seconds, matching: .integer(id))
+    }
+
+    /// The first message whose id is `id`, waiting for it; each poll
+    /// looks only at the messages that came since the one before.
+    private func response(seconds: Double, matching id: JSONValue) async throws -> JSONValue {
         let deadline = Date().addingTimeInterval(seconds)
+        var looked = 0
         while Date() < deadline {
-            if let found = process.messages.first(where: { $0["id"] == .integer(id) }) { return found }
+            let messages = process.messages
+            if let found = messages[min(looked, messages.count)...].first(where: { $0["id"] == id }) { return found }
+            // A last line without its newline is counted only once the
+            // output ends, so it is looked at again until then.
+            looked = max(0, messages.count - 1)
             try await Task.sleep(for: .milliseconds(5))
         }
         throw TestRegistryError(
@@ -43,12 +54,7 @@ public final class RPCSession: @unchecked Sendable {
 
     /// The response to the request whose id is the string `id` (sent by hand).
     public func response(_ unused: Int = -1, id: String, seconds: Double = 180) async throws -> JSONValue {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if let found = process.messages.first(where: { $0["id"] == .string(id) }) { return found }
-            try await Task.sleep(for: .milliseconds(5))
-        }
-        throw TestRegistryError("no response to request \(id) within \(seconds) s")
+        try await response(seconds: seconds, matching: .string(id))
     }
 
     /// Sends a request and waits for its response message.

@@ -21,6 +21,10 @@ public final class ServerProcess: @unchecked Sendable {
     /// each line is parsed once, however often tests poll.
     private var parsedMessages: [JSONValue] = []
     private var parsedUpTo = 0
+    /// Where the search for the next newline resumes: a long line that
+    /// is still arriving is not searched again from its start at every
+    /// poll (which cost the shared task pool seconds on large answers).
+    private var searchedUpTo = 0
     private var outputFinished = false
     private var errBuffer = Data()
     private let outputEnded = DispatchSemaphore(value: 0)
@@ -107,11 +111,12 @@ public final class ServerProcess: @unchecked Sendable {
             func parse(_ line: Data) -> JSONValue {
                 (try? JSONParser.parse(Array(line))) ?? .string("unparseable: \(String(decoding: line, as: UTF8.self))")
             }
-            while let newline = outBuffer[parsedUpTo...].firstIndex(of: 10) {
+            while let newline = outBuffer[max(parsedUpTo, searchedUpTo)...].firstIndex(of: 10) {
                 let line = outBuffer[parsedUpTo..<newline]
                 if !line.isEmpty { parsedMessages.append(parse(line)) }
                 parsedUpTo = newline + 1
             }
+            searchedUpTo = outBuffer.endIndex
             let tail = outBuffer[parsedUpTo...]
             return outputFinished && !tail.isEmpty ? parsedMessages + [parse(tail)] : parsedMessages
         }

@@ -45,7 +45,7 @@ import TestFixtures
     /// Objects whose keys and strings are drawn from invalid and cut-short
     /// UTF-8 and from escaped surrogates, paired and not: the compact text
     /// (`parsed_blob`) and the tape (manifests) read as Go reads them.
-    @Test func textThatIsNotUnicodeIsReadAsGoReadsIt() throws {
+    @Test func textThatIsNotUnicodeIsReadAsGoReadsIt() async throws {
         var random = SeededGenerator(seed: 0x60_2026)
         func drawn() -> [UInt8] {
             (0..<Int.random(in: 1...4, using: &random)).flatMap { _ in
@@ -58,7 +58,7 @@ import TestFixtures
             text += drawn() + Array(#""}"#.utf8)
             texts.append(text)
         }
-        let go = try GoReaders.readJSON(texts)
+        let go = try await GoReaders.readJSON(texts)
         var (wrong, repaired) = ([String](), 0)
         for (text, theirs) in zip(texts, go) {
             let expected = theirs.error == nil ? (try? JSONParser.parse(Array(theirs.json.utf8))).map(Value.init) : nil

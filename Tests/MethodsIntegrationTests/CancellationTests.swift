@@ -13,10 +13,13 @@ import TestFixtures
             try await registry.pushMinimalImage("slow", "t\(i)")
             refs.append(.string("\(proxy.host)/slow:t\(i)"))
         }
-        proxy.setLatency(0.3)
+        // 20 refs two at a time take 8 s at least: the cancellation sent at
+        // the first notification has that long to arrive, however long
+        // other tests keep this test's task waiting for a thread.
+        proxy.setLatency(0.8)
         let session = try RPCSession(["--max-concurrency", "2"])
         let id = session.send("ec.oci.image_manifests", ["refs": .array(refs), "partialResultToken": 1])
-        for _ in 0..<400 where session.notifications.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+        for _ in 0..<1_500 where session.notifications.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
         #expect(!session.notifications.isEmpty)
         session.notify("$/cancelRequest", ["id": .integer(id)])
         let response = try await session.response(id)

@@ -206,7 +206,7 @@ import TestFixtures
     /// containers/storage leaves the marker out, so the directory shows
     /// what the layer below holds under it. Found by the draws above under
     /// another seed; the call fails.
-    @Test func aMarkerUnderWhatItsLayerWroteAsNoDirectoryIsRefused() throws {
+    @Test func aMarkerUnderWhatItsLayerWroteAsNoDirectoryIsRefused() async throws {
         // Only what the marker would hide is below: a file beside it would
         // fail the call for another reason (`a` whited out and a directory).
         var bottom = TarBuilder()
@@ -224,7 +224,8 @@ import TestFixtures
         opaque.file("a/.wh..wh..opq", "")
         opaque.directory("a")
         let tops = [whitedOut, file, opaque]
-        let runtimes = try GoReaders.unpack(tops.map { (["a", "a/b"], [bottom.archive, $0.archive]) })
+        let images = tops.map { (directories: ["a", "a/b"], layers: [bottom.archive, $0.archive]) }
+        let runtimes = try await onThreadOfItsOwn { Result { try GoReaders.unpack(images) } }.get()
         for (top, unpacked) in zip(tops, runtimes) {
             print(
                 "marker under no directory: containerd \(unpacked.overlay.map { "\($0)" } ?? unpacked.overlayError ?? ""), containers/storage \(unpacked.storage.map { "\($0)" } ?? unpacked.storageError ?? ""), Docker \(unpacked.docker.map { "\($0)" } ?? unpacked.dockerError ?? "")"
