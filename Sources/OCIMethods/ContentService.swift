@@ -656,9 +656,10 @@ final class ContentService: Sendable {
         _ share: MemoryShare?, _ work: @escaping @Sendable () throws -> T
     ) async -> Result<T, any Error>? {
         guard FollowedDownload.readers.admit() else { return nil }
+        let handedOver = HandedOverWork(share, work)
         return await withCheckedContinuation { continuation in
             let started = startThreadIfPossible {
-                let result = Result { try MemoryShare.$current.withValue(share, operation: work) }
+                let result = handedOver.run()
                 FollowedDownload.readers.leave()
                 continuation.resume(returning: result)
             }
@@ -674,10 +675,9 @@ final class ContentService: Sendable {
     private static func offThePool<T: Sendable>(
         _ share: MemoryShare?, _ work: @escaping @Sendable () throws -> T
     ) async -> Result<T, any Error> {
-        await withCheckedContinuation { continuation in
-            blockingWork.async {
-                continuation.resume(returning: Result { try MemoryShare.$current.withValue(share, operation: work) })
-            }
+        let handedOver = HandedOverWork(share, work)
+        return await withCheckedContinuation { continuation in
+            blockingWork.async { continuation.resume(returning: handedOver.run()) }
         }
     }
 
