@@ -4,10 +4,9 @@ import Memory
 /// Work handed to another thread, with the call's `MemoryShare`, run once.
 /// The thread lets go of the work, and of all it captured (a verified
 /// blob's share of the downloads, the files read so far), before it tells
-/// the caller the result: a dispatch block or a thread's closure is
-/// released only after it returns, by then the caller may have answered,
-/// and a client that asks `server.stats` next would find the download
-/// still held.
+/// the caller the result. A dispatch block or a thread's closure is
+/// released only after it returns; by then the caller may have answered,
+/// and a client asking `server.stats` next found the download still held.
 final class HandedOverWork<T: Sendable>: Sendable {
     private let held: Locked<(work: @Sendable () throws -> T, share: MemoryShare?)?>
 
