@@ -10,7 +10,7 @@ let package = Package(
     ],
     targets: [
         // Locks and OS threads for the hot path.
-        .target(name: "Locking"),
+        .target(name: "Locking", dependencies: ["CSystem"]),
         // What one request did (cache hits and misses, registry requests), for its log line.
         .target(name: "Tally"),
         // The contract's error reasons, shared by every layer that fails.

@@ -101,6 +101,7 @@ public final class Singleflight<Value: Sendable>: @unchecked Sendable {
             }
             lock.withLock { flight.task = task }
         }
+        defer { SanitizerHandOff.acquire(flight) }
         return try await withTaskCancellationHandler {
             // Unchecked: each waiter is resumed exactly once, by `finish`, by
             // its cancellation or at registration (the tests count them).
@@ -157,6 +158,7 @@ public final class Singleflight<Value: Sendable>: @unchecked Sendable {
             }
             return (flight.firstWaiter?.continuation, flight.waiters)
         }
+        SanitizerHandOff.release(flight)
         first?.resume(with: result)
         for waiter in others.values { waiter.resume(with: result) }
     }

@@ -657,7 +657,7 @@ final class ContentService: Sendable {
     ) async -> Result<T, any Error>? {
         guard FollowedDownload.readers.admit() else { return nil }
         let handedOver = HandedOverWork(share, work)
-        return await withCheckedContinuation { continuation in
+        let result: Result<T, any Error>? = await withCheckedContinuation { continuation in
             let started = startThreadIfPossible {
                 let result = handedOver.run()
                 FollowedDownload.readers.leave()
@@ -668,6 +668,8 @@ final class ContentService: Sendable {
                 continuation.resume(returning: nil)
             }
         }
+        SanitizerHandOff.acquire(handedOver)
+        return result
     }
 
     /// Runs `work` on the queue for blocking archive work, with `share` as
@@ -676,9 +678,11 @@ final class ContentService: Sendable {
         _ share: MemoryShare?, _ work: @escaping @Sendable () throws -> T
     ) async -> Result<T, any Error> {
         let handedOver = HandedOverWork(share, work)
-        return await withCheckedContinuation { continuation in
+        let result = await withCheckedContinuation { continuation in
             blockingWork.async { continuation.resume(returning: handedOver.run()) }
         }
+        SanitizerHandOff.acquire(handedOver)
+        return result
     }
 
     /// Starts downloading the blob `ref` names (at most `size` bytes when

@@ -3,6 +3,7 @@ import Dispatch
 import FoundationEssentials
 import Glibc
 import JSON
+import Locking
 import Memory
 import Registry
 import Tally
@@ -109,9 +110,16 @@ struct DiskCachedSource: ContentSource {
     /// Runs `work` (reading and hashing a file) on a dispatch queue, off
     /// the task pool.
     private static func offThePool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { continuation in
-            DispatchQueue.global(qos: .userInitiated).async { continuation.resume(returning: work()) }
+        let handOff = SanitizerHandOff.Point()
+        let value = await withCheckedContinuation { continuation in
+            DispatchQueue.global(qos: .userInitiated).async {
+                let value = work()
+                SanitizerHandOff.release(handOff)
+                continuation.resume(returning: value)
+            }
         }
+        SanitizerHandOff.acquire(handOff)
+        return value
     }
 
     func fetchReferrers(_ reference: ImageReference) async throws -> FetchedReferrers? {

@@ -14,13 +14,17 @@ final class HandedOverWork<T: Sendable>: Sendable {
         held = Locked((work, share))
     }
 
-    /// Runs the work (once; later calls fail), then lets go of it.
+    /// Runs the work (once; later calls fail), then lets go of it. The
+    /// caller that awaits the result calls `SanitizerHandOff.acquire` on
+    /// this object once it has it.
     func run() -> Result<T, any Error> {
         let taken = held.withLock { held in
             defer { held = nil }
             return held
         }
         guard let (work, share) = taken else { return .failure(CancellationError()) }
-        return Result { try MemoryShare.$current.withValue(share, operation: work) }
+        let result = Result { try MemoryShare.$current.withValue(share, operation: work) }
+        SanitizerHandOff.release(self)
+        return result
     }
 }

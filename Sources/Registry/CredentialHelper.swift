@@ -23,11 +23,15 @@ struct CredentialHelper: Sendable {
     /// timeout, no credentials).
     func get(_ serverURL: String) async -> Credentials? {
         guard Self.isValidName(name), let executable = locate() else { return nil }
+        let handOff = SanitizerHandOff.Point()
         let output: Data? = await withCheckedContinuation { continuation in
             startThread(stackSize: 256 << 10) { [self] in
-                continuation.resume(returning: run(executable, input: Data(serverURL.utf8)))
+                let output = run(executable, input: Data(serverURL.utf8))
+                SanitizerHandOff.release(handOff)
+                continuation.resume(returning: output)
             }
         }
+        SanitizerHandOff.acquire(handOff)
         guard let output, let reply = try? JSONParser.parse([UInt8](output)),
             let secret = reply["Secret"]?.stringValue, !secret.isEmpty
         else { return nil }

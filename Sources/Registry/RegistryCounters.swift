@@ -29,11 +29,15 @@ public final class RegistryCounters: Sendable {
     }
 
     /// Requests by kind (every kind present), `retries` and `connections`.
+    /// Read with the lock held: a copy of the counts taken under the lock
+    /// and read after it was read, in the release build, the counts' own
+    /// storage while a request wrote it (the thread sanitizer's report).
     public var snapshot: [String: Int] {
-        let current = counts.withLock { $0 }
-        var all: [String: Int] = ["retries": current[Self.retries], "connections": current[Self.connections]]
-        for kind in Kind.allCases { all[kind.rawValue] = current[Self.slot(kind)] }
-        return all
+        counts.withLock { current in
+            var all: [String: Int] = ["retries": current[Self.retries], "connections": current[Self.connections]]
+            for kind in Kind.allCases { all[kind.rawValue] = current[Self.slot(kind)] }
+            return all
+        }
     }
 
     private static func slot(_ kind: Kind) -> Int {

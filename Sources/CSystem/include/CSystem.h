@@ -49,4 +49,22 @@ int ocirpc_ofd_unlock(int fd, long long offset);
 /// `entry.pointee` does) reads past the last one in readdir's buffer.
 const char *ocirpc_next_entry_name(DIR *directory);
 
+/// ThreadSanitizer's annotations, defined when its runtime is linked in
+/// (`swift build --sanitize thread`) and null otherwise.
+extern void __tsan_acquire(void *address) __attribute__((weak));
+extern void __tsan_release(void *address) __attribute__((weak));
+
+/// Under ThreadSanitizer, what this thread wrote before is seen by the
+/// thread that next calls ocirpc_sanitizer_acquire on `address`. Otherwise
+/// nothing.
+static inline void ocirpc_sanitizer_release(const void *address) {
+    if (__tsan_release) __tsan_release((void *)address);
+}
+
+/// Under ThreadSanitizer, this thread sees what was written before the last
+/// ocirpc_sanitizer_release on `address`. Otherwise nothing.
+static inline void ocirpc_sanitizer_acquire(const void *address) {
+    if (__tsan_acquire) __tsan_acquire((void *)address);
+}
+
 #endif

@@ -128,6 +128,7 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
         } onCancel: {
             cancel(transfer)
         }
+        SanitizerHandOff.acquire(transfer)
         return try result.get()
     }
 

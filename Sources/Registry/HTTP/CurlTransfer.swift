@@ -2,6 +2,7 @@ import CCurl
 import Dispatch
 import FoundationEssentials
 import Glibc
+import Locking
 import Memory
 
 /// One request in flight on the `CurlEngine`: sets up its easy handle,
@@ -594,8 +595,10 @@ final class CurlTransfer: @unchecked Sendable {
         if case .failure = outcome { discardFile() }
         // Moved, not copied: nothing of the result (what its body holds of
         // a budget included) stays with the engine's thread once resumed.
+        let continuation = self.continuation
+        self.continuation = nil
+        SanitizerHandOff.release(self)
         continuation?.resume(returning: consume outcome)
-        continuation = nil
     }
 
     private func discardFile() {

@@ -64,7 +64,8 @@ public final class DownloadProgress: @unchecked Sendable {
     /// written `count` bytes (true), or the download is over or the call
     /// cancelled before that (false).
     public func reached(_ count: Int) async -> Bool {
-        await withCheckedContinuation { continuation in
+        defer { SanitizerHandOff.acquire(self) }
+        return await withCheckedContinuation { continuation in
             let now: Bool? = lock.withLock {
                 if let answer = Self.answer(state, count) { return answer }
                 waiters.append((count, continuation))
@@ -93,6 +94,7 @@ public final class DownloadProgress: @unchecked Sendable {
             return told
         }
         lock.broadcast()
+        if !told.isEmpty { SanitizerHandOff.release(self) }
         for (continuation, answer) in told { continuation.resume(returning: answer) }
     }
 }
