@@ -29,9 +29,11 @@ public final class RegistryCounters: Sendable {
     }
 
     /// Requests by kind (every kind present), `retries` and `connections`.
-    /// Read with the lock held: a copy of the counts taken under the lock
-    /// and read after it was read, in the release build, the counts' own
-    /// storage while a request wrote it (the thread sanitizer's report).
+    /// Read with the lock held. A copy taken under the lock and read after
+    /// it is sound (the copy keeps the storage it shares), but only the
+    /// runtime's reference count orders that read before a request's next
+    /// write in place, and the thread sanitizer cannot see that count: it
+    /// reported the two as a race.
     public var snapshot: [String: Int] {
         counts.withLock { current in
             var all: [String: Int] = ["retries": current[Self.retries], "connections": current[Self.connections]]
