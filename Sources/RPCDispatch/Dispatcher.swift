@@ -325,6 +325,8 @@ public final class Dispatcher: Sendable {
 /// A call answered, as the request log tells it: method, what it was
 /// about, how it ended and how long it took.
 public struct CompletedCall: Sendable {
+    /// The request's id; nil for a notification.
+    public let id: RequestID?
     public let method: String
     /// The `ref` asked about, or `N refs` for a batch; nil otherwise.
     public let subject: String?
@@ -336,6 +338,7 @@ public struct CompletedCall: Sendable {
 
     init(_ call: PendingCall, failure: ErrorReason?, duration: Duration, tally: RequestTally) {
         self.tally = tally
+        id = call.id
         method = call.spec.name
         if let ref = call.params["ref"]?.stringValue {
             subject = ref

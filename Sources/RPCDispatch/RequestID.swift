@@ -17,6 +17,16 @@ public enum RequestID: Hashable, Sendable {
         }
     }
 
+    /// The id as a log line shows it: a string's text, a number's digits,
+    /// `null`.
+    public var logText: String {
+        switch self {
+        case .string(let s): s
+        case .number(let n): n
+        case .null: "null"
+        }
+    }
+
     /// The id as a JSON value.
     public var json: JSONValue {
         switch self {

@@ -77,8 +77,11 @@ public final class Server: Sendable {
     private static func logRequest(_ call: CompletedCall, _ logger: Logger) {
         let (seconds, attoseconds) = call.duration.components
         let milliseconds = Double(seconds) * 1000 + Double(attoseconds) / 1e15
+        // The id tells lines apart: a call's line is written after its
+        // answer, so the next call's line may come first.
         let fields: [(String, String)] = [
-            ("method", call.method), ("subject", call.subject ?? "-"), ("outcome", call.failure?.rawValue ?? "ok"),
+            ("id", call.id?.logText ?? "-"), ("method", call.method), ("subject", call.subject ?? "-"),
+            ("outcome", call.failure?.rawValue ?? "ok"),
             ("ms", String((milliseconds * 10).rounded() / 10)), ("cacheHits", String(call.tally.hits)),
             ("cacheMisses", String(call.tally.misses)), ("registryRequests", String(call.tally.registryRequests)),
         ]

@@ -14,7 +14,12 @@ import TestFixtures
         let ref = "\(registry.host)/logged:v1"
         let session = try RPCSession(["--log-level", "debug", "--log-format", "json"])
         // One at a time: the second starts after the first is answered.
-        for _ in 0..<2 { #expect(try await session.call("ec.oci.image_manifest", [.string(ref)])["result"] != nil) }
+        var ids: [String] = []
+        for _ in 0..<2 {
+            let response = try await session.call("ec.oci.image_manifest", [.string(ref)])
+            #expect(response["result"] != nil)
+            ids.append(response["id"]?.numberText ?? response["id"]?.stringValue ?? "?")
+        }
         await session.close()
         let stderr = session.process.stderr
         let lines = stderr.split(separator: "\n").compactMap { try? JSONParser.parse(Array($0.utf8)) }
@@ -22,8 +27,14 @@ import TestFixtures
             ($0["msg"] ?? $0["message"]) == "request" && $0["method"] == "ec.oci.image_manifest"
         }
         #expect(requests.count == 2, "\(stderr)")
-        guard requests.count == 2 else { return }
-        let (cold, warm) = (requests[0], requests[1])
+        // A line is written after its call's answer, so the second call's
+        // line may come first: each is found by its id.
+        guard requests.count == 2, let cold = requests.first(where: { $0["id"] == .string(ids[0]) }),
+            let warm = requests.first(where: { $0["id"] == .string(ids[1]) })
+        else {
+            Issue.record("no request line for each of the ids \(ids): \(stderr)")
+            return
+        }
         #expect(cold["subject"] == .string(ref) && cold["outcome"] == "ok")
         #expect(Int(cold["registryRequests"]?.stringValue ?? "") ?? 0 >= 1, "\(cold)")
         #expect(Int(cold["cacheMisses"]?.stringValue ?? "") ?? 0 >= 1, "\(cold)")
