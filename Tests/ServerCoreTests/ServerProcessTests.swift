@@ -26,10 +26,13 @@ import Testing
         let lines = debug.stderr.split(separator: "\n").compactMap { try? JSONParser.parse(Array($0.utf8)) }
         let requests = lines.filter { $0["msg"] == "request" || $0["message"] == "request" }
         #expect(requests.count == 2, "\(debug.stderr)")
-        #expect(requests.contains { $0["method"] == "initialize" && $0["outcome"] == "ok" && $0["ms"] != nil })
         #expect(
             requests.contains {
-                $0["method"] == "ec.oci.image_manifest" && $0["subject"] == "Bad Ref"
+                $0["id"] == "1" && $0["method"] == "initialize" && $0["outcome"] == "ok" && $0["ms"] != nil
+            })
+        #expect(
+            requests.contains {
+                $0["id"] == "2" && $0["method"] == "ec.oci.image_manifest" && $0["subject"] == "Bad Ref"
                     && $0["outcome"] == "invalid_reference"
             })
         // At the default level there is none.
