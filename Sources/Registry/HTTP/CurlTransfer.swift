@@ -593,11 +593,13 @@ final class CurlTransfer: @unchecked Sendable {
 
     func complete(_ outcome: consuming Result<CurlResult, CurlFailure>) {
         if case .failure = outcome { discardFile() }
-        // Moved, not copied: nothing of the result (what its body holds of
-        // a budget included) stays with the engine's thread once resumed.
+        // Taken before the resume: once it is told, the task goes on and
+        // this thread writes nothing more of the transfer.
         let continuation = self.continuation
         self.continuation = nil
         SanitizerHandOff.release(self)
+        // Moved, not copied: nothing of the result (what its body holds of
+        // a budget included) stays with the engine's thread once resumed.
         continuation?.resume(returning: consume outcome)
     }
 
