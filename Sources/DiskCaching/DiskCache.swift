@@ -58,6 +58,8 @@ public final class DiskCache: Sendable {
     let tables: String
     let temporary: String
     private let logger: Logger
+    /// The user the directory must belong to (`PrivateDirectory`).
+    private let owner: PrivateDirectory.User
     private let counts = Locked(Statistics())
     private let warned = Locked(false)
     private let trimmer: DiskCacheTrimmer
@@ -87,13 +89,15 @@ public final class DiskCache: Sendable {
     }
 
     /// `open`, with journal files kept open for reading trusted for
-    /// `journalRecheckInterval` nanoseconds (tests shorten or lengthen it).
+    /// `journalRecheckInterval` nanoseconds (tests shorten or lengthen it),
+    /// and the directory required to be `owner`'s own.
     static func open(
-        directory: String, budget: Int = defaultBudget, logger: Logger, journalRecheckInterval: UInt64
+        directory: String, budget: Int = defaultBudget, logger: Logger, journalRecheckInterval: UInt64,
+        owner: PrivateDirectory.User = .current
     ) -> DiskCache? {
         let cache = DiskCache(
             root: URL(fileURLWithPath: directory), budget: budget, logger: logger,
-            journalRecheckInterval: journalRecheckInterval)
+            journalRecheckInterval: journalRecheckInterval, owner: owner)
         do {
             try cache.prepare()
             cache.trimSoonIfDue()
@@ -109,8 +113,11 @@ public final class DiskCache: Sendable {
         if let fd = fetchLockFile { close(fd) }
     }
 
-    private init(root: URL, budget: Int, logger: Logger, journalRecheckInterval: UInt64) {
+    private init(
+        root: URL, budget: Int, logger: Logger, journalRecheckInterval: UInt64, owner: PrivateDirectory.User
+    ) {
         self.root = root
+        self.owner = owner
         self.journalRecheckInterval = journalRecheckInterval
         self.rootPath = root.path
         self.tables = root.appendingPathComponent(Self.tablesDirectory).path
@@ -153,14 +160,26 @@ public final class DiskCache: Sendable {
         }
     }
 
+    /// The directories under the root that the cache writes in.
+    static let ownDirectories = [
+        "blobs", "blobs/sha256", "blobs/sha512", "ocirpc", tablesDirectory, tablesDirectory + "/journals",
+        tablesDirectory + "/derived", tablesDirectory + "/tmp",
+    ]
+
     private func prepare() throws {
+        // Another user who can change these could plant answers in them,
+        // or links that lead the directories made below elsewhere.
+        if let problem = PrivateDirectory.problemMaking(rootPath, user: owner) {
+            throw DiskCacheError("not this user's own: \(problem)")
+        }
         let manager = FileManager.default
-        for path in [
-            root.appendingPathComponent("blobs/sha256").path, root.appendingPathComponent("blobs/sha512").path,
-            tables + "/journals", tables + "/derived", temporary,
-        ] {
+        for path in Self.ownDirectories {
             try manager.createDirectory(
-                atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                atPath: root.appendingPathComponent(path).path, withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
+        }
+        if let problem = PrivateDirectory.problem(rootPath, inside: Self.ownDirectories, user: owner) {
+            throw DiskCacheError("not this user's own: \(problem)")
         }
         let layout = root.appendingPathComponent("oci-layout").path
         if !manager.fileExists(atPath: layout) {

@@ -1,5 +1,6 @@
 import DiskCaching
 import Foundation
+import Glibc
 import JSON
 import Logging
 import Testing
@@ -298,15 +299,47 @@ import TestFixtures
             try await registry.pushMinimalImage("full", "t\(i)", annotations: #"{"i":"\#(i)"}"#)
             calls.append(("ec.oci.image_manifest", [.string("\(registry.host)/full:t\(i)")]))
         }
-        // A 1 MiB tmpfs: the 3 MB layer cannot be downloaded into it.
+        // A 1 MiB tmpfs: the 3 MB layer cannot be downloaded into it (its
+        // root made the user's own: a tmpfs's own is every user's, 1777).
         let run = try await Self.run(
             calls, cache: cache,
-            launcher: Self.inNamespace(cache, mount: #"mount -t tmpfs -o size=1m ocirpc-test "$0""#))
+            launcher: Self.inNamespace(cache, mount: #"mount -t tmpfs -o size=1m,mode=0700 ocirpc-test "$0""#))
         #expect(run.answers[0]["result"]?.stringValue == String(decoding: big, as: UTF8.self))
         for i in 0..<20 { #expect(run.answers[i + 1]["result"]?["annotations"]?["i"] == .string("\(i)")) }
         #expect(run.stats["diskCache"]?["enabled"] == true)
         #expect((run.stats["diskCache"]?["failures"]?.intValue ?? 0) >= 1, "\(run.stats)")
         #expect(run.stats["registryRequests"]?["blob"]?.intValue == 2, "once into the cache, once elsewhere")
+    }
+
+    /// A tag's answer on disk is checked only against itself: whoever can
+    /// write the directory can plant one. The user's own directory is
+    /// trusted with that; one that every user can write is not used.
+    @Test func aTagAnswerPlantedInACacheEveryUserCanWriteIsNotServed() async throws {
+        let registry = try await TestRegistry()
+        defer { registry.stop() }
+        let cache = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        try await registry.pushMinimalImage("planted", "v1", annotations: #"{"from":"the registry"}"#)
+        let forged = FetchedManifest(
+            bytes: Array(
+                #"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","size":2,"digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"},"layers":[],"annotations":{"from":"a plant"}}"#
+                    .utf8), mediaType: "application/vnd.oci.image.manifest.v1+json")
+        let disk = try #require(DiskCache.open(directory: cache, logger: .disabled))
+        disk.storeManifest(forged, repository: "\(registry.host)/planted", tag: "\(registry.host)/planted:v1")
+        let calls: [(String, JSONValue)] = [("ec.oci.image_manifest", [.string("\(registry.host)/planted:v1")])]
+
+        // The plant takes: in a directory of the user's own, it is the user's.
+        let own = try await Self.run(calls, cache: cache)
+        #expect(own.answers[0]["result"]?["annotations"]?["from"] == "a plant")
+
+        #expect(chmod(cache, 0o777) == 0)
+        let session = try RPCSession(["--log-level", "warn"], environment: ["OCIRPC_CACHE_DIR": cache])
+        let answer = try await session.call("ec.oci.image_manifest", [.string("\(registry.host)/planted:v1")])
+        let stats = try await session.result("server.stats", [])
+        await session.close()
+        #expect(answer["result"]?["annotations"]?["from"] == "the registry")
+        #expect(stats["diskCache"]?["enabled"] == false)
+        #expect(session.process.stderr.contains("is writable by every user"), "\(session.process.stderr)")
     }
 
     @Test func aReadOnlyCacheDirectoryFailsNoRequest() async throws {
