@@ -50,7 +50,8 @@ public enum ServerMain {
                 "reading JSON-RPC requests on stdin, one per line; see ocirpc --help, or run one with: ocirpc call METHOD ARG..."
             )
         }
-        let server = Server(options: options, logger: logger, extensions: extensions, memory: memory)
+        let server = Server(
+            options: options, logger: logger, extensions: extensions, memory: memory, output: protocolOutput(logger))
         logger.debug("serving on stdin/stdout", [("version", ServerVersion.current)])
         let code = server.run()
         // The process exits next, and takes the session's memory with it:
@@ -58,6 +59,26 @@ public enum ServerMain {
         // first (2.5% of the instructions of a 1,000-manifest batch).
         _ = Unmanaged.passRetained(server)
         return code
+    }
+
+    /// The descriptor the protocol is written to: stdout, moved to a
+    /// descriptor of its own (close-on-exec), with descriptor 1 pointed at
+    /// stderr. Whatever else in the process writes to "stdout" (a library's
+    /// default, a program it runs that inherits it) then writes to stderr,
+    /// never into the stream of JSON-RPC messages. Stdout itself when it
+    /// cannot be moved.
+    static func protocolOutput(_ logger: Logger) -> Int32 {
+        let moved = fcntl(1, F_DUPFD_CLOEXEC, 3)
+        guard moved >= 0 else {
+            logger.warn("stdout could not be set apart; writing to it as it is", [("errno", String(errno))])
+            return 1
+        }
+        guard dup2(2, 1) == 1 else {
+            logger.warn("stdout could not be pointed at stderr", [("errno", String(errno))])
+            close(moved)
+            return 1
+        }
+        return moved
     }
 
     /// The process environment as a dictionary.

@@ -182,6 +182,26 @@ import Testing
         #expect(!p.stderr.contains("Fatal error"))
     }
 
+    /// The stream of messages is the server's alone: what anything else in
+    /// the process writes to descriptor 1 (here written to it from outside,
+    /// through `/proc`) goes to stderr.
+    @Test func whatElseWritesToStdoutGoesToStderr() async throws {
+        let p = try ServerProcess()
+        p.sendLine(#"{"jsonrpc":"2.0","id":1,"method":"initialize"}"#)
+        #expect(await p.waitForMessages(1).count == 1)
+        let stray = try #require(FileHandle(forWritingAtPath: "/proc/\(p.process.processIdentifier)/fd/1"))
+        stray.write(Data("a stray line\n".utf8))
+        try stray.close()
+        p.sendLine(#"{"jsonrpc":"2.0","id":2,"method":"shutdown"}"#)
+        #expect(await p.waitForMessages(2).count == 2)
+        p.sendLine(#"{"jsonrpc":"2.0","method":"exit"}"#)
+        #expect(await p.waitForExit() == 0)
+        let lines = String(decoding: p.stdout, as: UTF8.self).split(separator: "\n")
+        #expect(lines.count == 2)
+        for line in lines { #expect(throws: Never.self) { try JSONParser.parse(String(line)) } }
+        #expect(p.stderr.contains("a stray line"))
+    }
+
     @Test func logsGoToStderrOnly() async throws {
         let r = try await ServerProcess.run(
             ["--log-level", "debug", "--log-format", "json"],
