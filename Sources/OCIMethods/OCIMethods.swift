@@ -14,8 +14,9 @@ public enum OCIMethods {
     public static let module = ServerModule(
         options: RegistryOptions.options + MethodOptions.options,
         helpNotes: [
-            "Credentials: $REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json or ~/.docker/config.json,",
-            "$XDG_RUNTIME_DIR/containers/auth.json, including credHelpers and credsStore.",
+            "Credentials: $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json,",
+            "$XDG_CONFIG_HOME/containers/auth.json (~/.config/...), $DOCKER_CONFIG/config.json or",
+            "~/.docker/config.json, including credHelpers, credsStore and namespaced entries (quay.io/org).",
         ]
     ) { parsed, logger, memory in
         makeExtension(

@@ -48,13 +48,17 @@ final class Authenticator: Sendable {
         self.logger = logger
     }
 
-    /// The `Authorization` header for a request to `registry` needing
-    /// `scope`, when the registry's challenge is already known.
-    func authorization(registry: String, scope: @autoclosure () -> String) async throws(RegistryError) -> String? {
+    /// The `Authorization` header for a request to `registry` about
+    /// `repository` needing `scope`, when the registry's challenge is
+    /// already known.
+    func authorization(registry: String, repository: String, scope: @autoclosure () -> String)
+        async throws(RegistryError) -> String?
+    {
         // No challenge learnt from this registry (an anonymous one): the
         // scope is not even made.
         guard let challenge = challenges.withLock({ $0[registry] }) else { return nil }
-        return try await authorization(for: challenge, registry: registry, scope: scope(), refresh: false)
+        return try await authorization(
+            for: challenge, registry: registry, repository: repository, scope: scope(), refresh: false)
     }
 
     /// After a 401: learns the challenge and returns the header to retry
@@ -63,7 +67,7 @@ final class Authenticator: Sendable {
     /// anew only when the request carried the cached one; a request sent
     /// before another one cached a token retries with that token.
     func authorizationAfterChallenge(
-        _ response: HTTPResponse, registry: String, scope: String, sent: String?
+        _ response: HTTPResponse, registry: String, repository: String, scope: String, sent: String?
     ) async throws(RegistryError) -> String? {
         guard let header = response.header("WWW-Authenticate"), var challenge = AuthChallenge(header) else {
             return nil
@@ -73,7 +77,8 @@ final class Authenticator: Sendable {
             if challenges.count >= Self.maxCachedChallenges && challenges[registry] == nil { challenges.removeAll() }
             challenges[registry] = challenge
         }
-        return try await authorization(for: challenge, registry: registry, scope: scope, refresh: true, sent: sent)
+        return try await authorization(
+            for: challenge, registry: registry, repository: repository, scope: scope, refresh: true, sent: sent)
     }
 
     /// Drops every cached token (for `server.clearCache`).
@@ -82,17 +87,23 @@ final class Authenticator: Sendable {
     }
 
     private func authorization(
-        for challenge: AuthChallenge, registry: String, scope: String, refresh: Bool, sent: String? = nil
+        for challenge: AuthChallenge, registry: String, repository: String, scope: String, refresh: Bool,
+        sent: String? = nil
     ) async throws(RegistryError) -> String? {
         switch challenge.scheme {
         case .basic:
-            guard let creds = await credentials.credentials(for: registry), !creds.username.isEmpty else { return nil }
+            guard let creds = await credentials.credentials(for: registry, repository: repository),
+                !creds.username.isEmpty
+            else { return nil }
             return Self.basic(creds)
         case .bearer:
+            // The scope names the repository, so a token bought with one
+            // repository's credentials never serves another's.
             let key = "\(registry) \(scope)"
             if let cached = usableToken(key, refresh: refresh, sent: sent) { return "Bearer \(cached.value)" }
             let token = try await sharedTokenFetch(
-                key: key, challenge: challenge, registry: registry, scope: scope, refresh: refresh, sent: sent)
+                key: key, challenge: challenge, registry: registry, repository: repository, scope: scope,
+                refresh: refresh, sent: sent)
             return "Bearer \(token.value)"
         }
     }
@@ -105,7 +116,8 @@ final class Authenticator: Sendable {
     }
 
     private func sharedTokenFetch(
-        key: String, challenge: AuthChallenge, registry: String, scope: String, refresh: Bool, sent: String?
+        key: String, challenge: AuthChallenge, registry: String, repository: String, scope: String, refresh: Bool,
+        sent: String?
     ) async throws(RegistryError) -> CachedToken {
         let task: Task<CachedToken, any Error> = tokenFetches.withLock { fetches in
             if let running = fetches[key] { return running }
@@ -114,7 +126,8 @@ final class Authenticator: Sendable {
             if let cached = usableToken(key, refresh: refresh, sent: sent) { return Task { cached } }
             let task = Task { [self] () async throws -> CachedToken in
                 defer { tokenFetches.withLock { _ = $0.removeValue(forKey: key) } }
-                let token = try await fetchToken(challenge: challenge, registry: registry, scope: scope)
+                let token = try await fetchToken(
+                    challenge: challenge, registry: registry, repository: repository, scope: scope)
                 tokens.withLock { tokens in
                     Self.makeRoom(in: &tokens)
                     tokens[key] = token
@@ -133,8 +146,8 @@ final class Authenticator: Sendable {
         }
     }
 
-    private func fetchToken(challenge: AuthChallenge, registry: String, scope: String) async throws(RegistryError)
-        -> CachedToken
+    private func fetchToken(challenge: AuthChallenge, registry: String, repository: String, scope: String)
+        async throws(RegistryError) -> CachedToken
     {
         guard let realm = challenge.parameters["realm"], var components = URLComponents(string: realm),
             components.scheme == "https" || components.scheme == "http"
@@ -152,7 +165,7 @@ final class Authenticator: Sendable {
                 .accessDenied, reason: .unauthorized,
                 message: "\(registry) named a plain-HTTP token realm; refused for an HTTPS registry")
         }
-        let creds = await credentials.credentials(for: registry)
+        let creds = await credentials.credentials(for: registry, repository: repository)
         var request: HTTPRequest
         if let identityToken = creds?.identityToken {
             // OAuth2 refresh-token grant (what `docker login` stores).

@@ -20,11 +20,16 @@ public struct Credentials: Sendable, Equatable {
 
 /// Registry credentials from the files docker and podman write:
 /// `$REGISTRY_AUTH_FILE`, `$XDG_RUNTIME_DIR/containers/auth.json`,
+/// `$XDG_CONFIG_HOME/containers/auth.json` (`~/.config/...`),
 /// `$DOCKER_CONFIG/config.json` or `~/.docker/config.json` — `auths`
 /// (`auth`, `identitytoken`), `credHelpers` and `credsStore` (through
 /// `docker-credential-<name> get`). The first file that knows a registry wins.
-/// A helper's answer is reused for `helperAnswerLifetime` seconds, so a
-/// helper runs once per registry, not once per request.
+/// In a file, a registry's helper comes first, then `auths` entries for the
+/// repository's namespaces, most specific first (`quay.io/org/app`,
+/// `quay.io/org`), as containers-auth.json(5) reads them, then the
+/// registry's own entry. A helper's answer is reused for
+/// `helperAnswerLifetime` seconds, so a helper runs once per registry, not
+/// once per request.
 public final class CredentialStore: Sendable {
     private struct AuthFile: Sendable {
         var auths: [String: Credentials] = [:]
@@ -55,6 +60,11 @@ public final class CredentialStore: Sendable {
         if let runtime = environment["XDG_RUNTIME_DIR"], !runtime.isEmpty {
             paths.append(runtime + "/containers/auth.json")
         }
+        if let config = environment["XDG_CONFIG_HOME"], !config.isEmpty {
+            paths.append(config + "/containers/auth.json")
+        } else if let home = environment["HOME"], !home.isEmpty {
+            paths.append(home + "/.config/containers/auth.json")
+        }
         if let docker = environment["DOCKER_CONFIG"], !docker.isEmpty {
             paths.append(docker + "/config.json")
         } else if let home = environment["HOME"], !home.isEmpty {
@@ -63,12 +73,16 @@ public final class CredentialStore: Sendable {
         files = paths.compactMap(Self.load)
     }
 
-    /// Credentials for `registry` (`host[:port]`), or nil for anonymous.
-    public func credentials(for registry: String) async -> Credentials? {
+    /// Credentials for `repository` (a path, e.g. `org/app`; empty for none)
+    /// on `registry` (`host[:port]`), or nil for anonymous.
+    public func credentials(for registry: String, repository: String = "") async -> Credentials? {
         let keys = Self.lookupKeys(registry)
+        let namespaces = Self.namespaceKeys(registry, repository: repository)
         for file in files {
-            for key in keys {
-                if let helper = file.helpers[key] { return await ask(helper, serverURL: key) }
+            if let key = keys.first(where: { file.helpers[$0] != nil }), let helper = file.helpers[key] {
+                return await ask(helper, serverURL: key)
+            }
+            for key in namespaces + keys {
                 if let found = file.auths[key] { return found }
             }
             // `docker login` keeps Docker Hub in a store under its v1 URL.
@@ -91,6 +105,23 @@ public final class CredentialStore: Sendable {
             answers[key] = (answer, .now + .milliseconds(Int(lifetime * 1000)))
         }
         return answer
+    }
+
+    /// The `auths` keys that name `repository`'s namespaces on `registry`,
+    /// most specific first: `r.example/org/app`, `r.example/org`. Split at
+    /// its slashes only, so `r.example/org` never names `org2/app`. Docker
+    /// Hub's are spelt `docker.io/...`, as podman writes them, or
+    /// `index.docker.io/...`.
+    static func namespaceKeys(_ registry: String, repository: String) -> [String] {
+        let hosts = registry == ImageReference.dockerHub ? ["docker.io", registry] : [registry]
+        let names = repository.split(separator: "/", omittingEmptySubsequences: false)
+        guard !repository.isEmpty else { return [] }
+        var keys: [String] = []
+        for depth in stride(from: names.count, to: 0, by: -1) {
+            let path = names[..<depth].joined(separator: "/")
+            for host in hosts { keys.append(host + "/" + path) }
+        }
+        return keys
     }
 
     /// The spellings a config may use for a registry.

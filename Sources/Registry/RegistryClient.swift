@@ -158,7 +158,8 @@ public final class RegistryClient: Sendable {
         if !configuration.localNetworkRegistries.isEmpty {
             request.mayEnterLocalNetworks = configuration.localNetworkRegistries.contains(reference.registry)
         }
-        let sent = try await authenticator.authorization(registry: reference.registry, scope: scope())
+        let sent = try await authenticator.authorization(
+            registry: reference.registry, repository: reference.repository, scope: scope())
         if let sent { request.setHeader("Authorization", sent) }
         let (result, response) = try await perform(request)
         // A challenge counts only when the registry itself gave it: a 401
@@ -166,7 +167,7 @@ public final class RegistryClient: Sendable {
         guard response.status == 401,
             response.challengeURL.map(HTTPRequest.origin(of:)) == HTTPRequest.origin(of: url),
             let authorization = try await authenticator.authorizationAfterChallenge(
-                response, registry: reference.registry, scope: scope(), sent: sent)
+                response, registry: reference.registry, repository: reference.repository, scope: scope(), sent: sent)
         else { return result }
         request.setHeader("Authorization", authorization)
         return try await perform(request).0

@@ -132,6 +132,39 @@ import TestFixtures
         #expect(denied.map { !$0.message.contains("wrong-secret") } == true)
     }
 
+    /// containers-auth.json(5)'s namespaced entries, through the binary: a
+    /// namespace's credentials buy tokens for its repositories; another
+    /// repository gets the registry's own entry (wrong here), so it is
+    /// refused, and it made no token request with the namespace's.
+    @Test(arguments: ["token", "basic"])
+    func aNamespacesCredentialsServeItsRepositoriesAndNoOthers(auth kind: String) async throws {
+        let registry = try await TestRegistry(
+            auth: kind == "token" ? .token(user: "bob", password: "ns-pass") : .basic(user: "bob", password: "ns-pass"))
+        defer { registry.stop() }
+        try await registry.pushMinimalImage("team/app", "v1", annotations: #"{"of":"team"}"#)
+        try await registry.pushMinimalImage("teams/app", "v1")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-podman-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(
+            at: dir.appendingPathComponent("containers"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let right = Data("bob:ns-pass".utf8).base64EncodedString()
+        let wrong = Data("bob:not-this".utf8).base64EncodedString()
+        try Data(
+            #"{"auths":{"\#(registry.host)":{"auth":"\#(wrong)"},"\#(registry.host)/team":{"auth":"\#(right)"}}}"#.utf8
+        ).write(to: dir.appendingPathComponent("containers/auth.json"))
+        let session = try RPCSession(
+            ["--cache-dir", "none"], environment: ["XDG_RUNTIME_DIR": dir.path, "HOME": dir.path])
+        let team = try await session.call("ec.oci.image_manifest", [.string("\(registry.host)/team/app:v1")])
+        let before = registry.tokenIssuer?.tokens.count
+        let teams = try await session.call("ec.oci.image_manifest", [.string("\(registry.host)/teams/app:v1")])
+        await session.close()
+        #expect(team["result"]?["annotations"]?["of"] == "team", "\(team)")
+        #expect(teams["error"]?["data"]?["reason"] == "unauthorized", "\(teams)")
+        if let issuer = registry.tokenIssuer {
+            #expect(issuer.tokens.count == before, "no token was issued for teams/app")
+        }
+    }
+
     @Test func theMethodsWorkThroughTheBinaryWithBearerAuthAndNothingLeaks() async throws {
         let registry = try await TestRegistry(auth: .token(user: "bob", password: "tok-pass-123"))
         defer { registry.stop() }

@@ -36,7 +36,7 @@ import TestFixtures
     /// A store over `files` in a new folder, which is also the helpers' `PATH`.
     private func store(
         _ files: [String: String], helperTimeout: Double = 20,
-        failureLifetime: Double = 30
+        failureLifetime: Double = 30, environment: [String: String] = [:]
     ) throws -> (CredentialStore, URL) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-creds-\(UUID().uuidString)")
         try FileManager.default.createDirectory(
@@ -46,6 +46,8 @@ import TestFixtures
             if name.hasPrefix("docker-credential-") {
                 try Executables.write(text, to: file.path)
             } else {
+                try FileManager.default.createDirectory(
+                    at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
                 try Data(text.utf8).write(to: file)
             }
         }
@@ -54,7 +56,7 @@ import TestFixtures
                 environment: [
                     "DOCKER_CONFIG": dir.path, "XDG_RUNTIME_DIR": dir.path,
                     "HOME": "/nonexistent", "PATH": dir.path,
-                ],
+                ].merging(environment.mapValues { $0.replacingOccurrences(of: "$DIR", with: dir.path) }) { $1 },
                 helperTimeout: helperTimeout, helperFailureLifetime: failureLifetime), dir
         )
     }
@@ -193,6 +195,67 @@ import TestFixtures
         #expect(await s.credentials(for: "r.example")?.username == "podman")
     }
 
+    private static func auth(_ user: String) -> String {
+        let encoded = Data("\(user):pw".utf8).base64EncodedString()
+        return #"{"auth":"\#(encoded)"}"#
+    }
+
+    /// containers-auth.json(5): a namespace's entry serves the repositories
+    /// under it, the most specific first, and no other repository.
+    @Test(arguments: [
+        ("org/app", "app"), ("org/app/sub", "app"), ("org/other", "org"), ("org", "org"), ("org2/app", "registry"),
+        ("orgapp", "registry"), ("other/org/app", "registry"), ("", "registry"),
+    ])
+    func aNamespacesEntryServesTheRepositoriesUnderIt(repository: String, user: String) async throws {
+        let (s, dir) = try store([
+            "containers/auth.json":
+                #"{"auths":{"r.example":\#(Self.auth("registry")),"r.example/org":\#(Self.auth("org")),"r.example/org/app":\#(Self.auth("app"))}}"#
+        ])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        #expect(await s.credentials(for: "r.example", repository: repository)?.username == user)
+    }
+
+    @Test func aNamespaceOfDockerHubIsSpeltAsPodmanWritesIt() async throws {
+        let (s, dir) = try store([
+            "containers/auth.json":
+                #"{"auths":{"docker.io/library":\#(Self.auth("library")),"index.docker.io/team":\#(Self.auth("team"))}}"#
+        ])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        #expect(await s.credentials(for: ImageReference.dockerHub, repository: "library/alpine")?.username == "library")
+        #expect(await s.credentials(for: ImageReference.dockerHub, repository: "team/app")?.username == "team")
+        #expect(await s.credentials(for: ImageReference.dockerHub, repository: "other/app") == nil)
+    }
+
+    @Test func aRegistrysHelperComesBeforeItsNamespacesEntries() async throws {
+        let (s, dir) = try store([
+            "containers/auth.json":
+                #"{"auths":{"r.example/org":\#(Self.auth("org"))},"credHelpers":{"r.example":"fake"}}"#,
+            "docker-credential-fake": helper(#"echo '{"Username":"helper","Secret":"pw"}'"#),
+        ])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        #expect(await s.credentials(for: "r.example", repository: "org/app")?.username == "helper")
+    }
+
+    @Test func theUsersOwnPodmanAuthFileIsReadAfterTheRuntimeOneAndBeforeDockers() async throws {
+        let files = [
+            "config.json": #"{"auths":{"r.example":\#(Self.auth("docker")),"d.example":\#(Self.auth("docker"))}}"#,
+            "containers/auth.json": #"{"auths":{"r.example":\#(Self.auth("runtime"))}}"#,
+            "config/containers/auth.json":
+                #"{"auths":{"r.example":\#(Self.auth("config")),"c.example":\#(Self.auth("config"))}}"#,
+        ]
+        for environment in [["XDG_CONFIG_HOME": "$DIR/config"], ["HOME": "$DIR/home"]] {
+            var files = files
+            if environment["HOME"] != nil {
+                files["home/.config/containers/auth.json"] = files.removeValue(forKey: "config/containers/auth.json")
+            }
+            let (s, dir) = try store(files, environment: environment)
+            defer { try? FileManager.default.removeItem(at: dir) }
+            #expect(await s.credentials(for: "r.example")?.username == "runtime")
+            #expect(await s.credentials(for: "c.example")?.username == "config", "\(environment)")
+            #expect(await s.credentials(for: "d.example")?.username == "docker")
+        }
+    }
+
     @Test func missingOrBrokenFilesMeanAnonymous() async throws {
         let (s, dir) = try store(["config.json": "{not json"])
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -260,19 +323,21 @@ private func challenged(by tokenServer: TestHTTPServer) -> (RegistryClient, Stri
         let scope = "repository:app:pull"
 
         let first = try await client.authenticator.authorizationAfterChallenge(
-            challenge, registry: registry, scope: scope, sent: nil)
+            challenge, registry: registry, repository: "app", scope: scope, sent: nil)
         #expect(first == "Bearer t1")
         // Sent without a token (before the first was cached): the cached one, no new request.
         let again = try await client.authenticator.authorizationAfterChallenge(
-            challenge, registry: registry, scope: scope, sent: nil)
+            challenge, registry: registry, repository: "app", scope: scope, sent: nil)
         #expect(again == "Bearer t1")
         #expect(issued.withLock { $0 } == 1)
         // Refused with the cached token: a new one.
         let refreshed = try await client.authenticator.authorizationAfterChallenge(
-            challenge, registry: registry, scope: scope, sent: "Bearer t1")
+            challenge, registry: registry, repository: "app", scope: scope, sent: "Bearer t1")
         #expect(refreshed == "Bearer t2")
         #expect(issued.withLock { $0 } == 2)
-        #expect(try await client.authenticator.authorization(registry: registry, scope: scope) == "Bearer t2")
+        #expect(
+            try await client.authenticator.authorization(registry: registry, repository: "app", scope: scope)
+                == "Bearer t2")
     }
 }
 
@@ -288,7 +353,7 @@ private func challenged(by tokenServer: TestHTTPServer) -> (RegistryClient, Stri
         do throws(RegistryError) {
             return .success(
                 try await client.authenticator.authorizationAfterChallenge(
-                    challenge, registry: registry, scope: "repository:app:pull", sent: nil))
+                    challenge, registry: registry, repository: "app", scope: "repository:app:pull", sent: nil))
         } catch {
             return .failure(error)
         }

@@ -81,7 +81,7 @@ import TestFixtures
             body: [], challengeURL: "https://registry.example/v2/app/manifests/v1")
         await #expect(throws: RegistryError.self) {
             _ = try await client.authenticator.authorizationAfterChallenge(
-                challenge, registry: "registry.example",
+                challenge, registry: "registry.example", repository: "app",
                 scope: "repository:app:pull", sent: nil)
         }
         #expect(tokenRequests.withLock { $0 }.isEmpty)
