@@ -160,11 +160,14 @@ public final class DiskCache: Sendable {
         }
     }
 
-    /// The directories under the root that the cache writes in.
-    static let ownDirectories = [
-        "blobs", "blobs/sha256", "blobs/sha512", "ocirpc", tablesDirectory, tablesDirectory + "/journals",
-        tablesDirectory + "/derived", tablesDirectory + "/tmp",
+    /// The directories under the root that the cache makes (with those
+    /// above them).
+    static let madeDirectories = [
+        "blobs/sha256", "blobs/sha512", tablesDirectory + "/journals", tablesDirectory + "/derived",
+        tablesDirectory + "/tmp",
     ]
+    /// The directories under the root that the cache writes in.
+    static let ownDirectories = ["blobs", "ocirpc", tablesDirectory] + madeDirectories
 
     private func prepare() throws {
         // Another user who can change these could plant answers in them,
@@ -173,10 +176,10 @@ public final class DiskCache: Sendable {
             throw DiskCacheError("not this user's own: \(problem)")
         }
         let manager = FileManager.default
-        for path in Self.ownDirectories {
+        for path in Self.madeDirectories {
             try manager.createDirectory(
-                atPath: root.appendingPathComponent(path).path, withIntermediateDirectories: true,
-                attributes: [.posixPermissions: 0o700])
+                atPath: rootPath + "/" + path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]
+            )
         }
         if let problem = PrivateDirectory.problem(rootPath, inside: Self.ownDirectories, user: owner) {
             throw DiskCacheError("not this user's own: \(problem)")

@@ -83,13 +83,15 @@ package enum PrivateDirectory {
     /// Why a directory above `real` (a path with no links) is not safe for
     /// `user`, or nil; `path` names it in the message.
     private static func problem(above real: String, of path: String, user: User) -> String? {
-        var above = ""
-        for name in real.split(separator: "/") {
-            let directory = above.isEmpty ? "/" : above
+        // Each prefix of `real` that ends before one of its slashes: `/`,
+        // `/home`, `/home/user` for `/home/user/cache` (made from the
+        // bytes: joining the names as a `String` cost 160 k instructions).
+        let bytes = real.utf8
+        for (offset, byte) in bytes.enumerated() where byte == UInt8(ascii: "/") {
+            let directory = offset == 0 ? "/" : String(decoding: bytes.prefix(offset), as: UTF8.self)
             if let problem = status(of: directory).flatMap({ problem(above: $0, user: user) }) {
                 return "\(directory), above \(path), \(problem)"
             }
-            above += "/" + name
         }
         return nil
     }
