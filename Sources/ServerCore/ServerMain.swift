@@ -9,6 +9,7 @@ public enum ServerMain {
     /// Runs the command with `modules` and returns its exit status: 0 after
     /// a clean end, 1 after `exit` without `shutdown`, 2 for a bad setting.
     public static func run(arguments: [String], environment: [String: String], modules: [ServerModule]) -> Int32 {
+        openClosedStandardStreams()
         let parsed: ParsedOptions
         var call: (method: String, arguments: [String], progress: Bool)?
         do {
@@ -59,6 +60,20 @@ public enum ServerMain {
         // first (2.5% of the instructions of a 1,000-manifest batch).
         _ = Unmanaged.passRetained(server)
         return code
+    }
+
+    /// Opens `/dev/null` on each of descriptors 0, 1 and 2 that the process
+    /// was started without. Otherwise the first files opened take them: a
+    /// server started with stderr closed wrote its log into the disk
+    /// cache's lock file, one started with stdout closed its answers.
+    static func openClosedStandardStreams() {
+        for fd: Int32 in 0...2 where fcntl(fd, F_GETFD) == -1 && errno == EBADF {
+            let opened = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY)
+            if opened >= 0 && opened != fd {
+                dup2(opened, fd)
+                close(opened)
+            }
+        }
     }
 
     /// The descriptor the protocol is written to: stdout, moved to a

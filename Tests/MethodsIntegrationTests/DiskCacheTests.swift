@@ -342,6 +342,35 @@ import TestFixtures
         #expect(session.process.stderr.contains("is writable by every user"), "\(session.process.stderr)")
     }
 
+    /// A server started without stdout or stderr writes nothing into the
+    /// files it opens: its answers and log lines went into the cache's lock
+    /// file, which took the free descriptor.
+    @Test(arguments: [1, 2])
+    func aServerStartedWithAStandardStreamClosedWritesNothingIntoTheCache(closed: Int) async throws {
+        let registry = try await TestRegistry()
+        defer { registry.stop() }
+        let cache = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        try await registry.pushMinimalImage("streams", "v1")
+        let server = try ServerProcess(
+            ["--log-level", "debug"], environment: ["OCIRPC_CACHE_DIR": cache],
+            launcher: ["/bin/sh", "-c", #"exec "$@" \#(closed)>&-"#, "sh"])
+        for (id, ref) in ["streams:v1", "streams:v1", "streams:absent"].enumerated() {
+            server.sendLine(
+                #"{"jsonrpc":"2.0","id":\#(id),"method":"ec.oci.image_manifest","params":["\#(registry.host)/\#(ref)"]}"#
+            )
+        }
+        server.closeInput()
+        #expect(await server.waitForExit() == 0)
+        for lock in ["fetch.lock", "trim.lock"] {
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: cache + "/ocirpc/v2/" + lock))
+            #expect(bytes.isEmpty, "\(lock): \(String(decoding: bytes.prefix(200), as: UTF8.self))")
+        }
+        #expect(
+            try Self.tagsKeptWhole(cache, repository: "\(registry.host)/streams", tags: ["\(registry.host)/streams:v1"])
+                == 1)
+    }
+
     @Test func aReadOnlyCacheDirectoryFailsNoRequest() async throws {
         let registry = try await TestRegistry()
         defer { registry.stop() }
