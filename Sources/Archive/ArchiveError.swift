@@ -1,4 +1,5 @@
 import Reasons
+import Memory
 
 /// Why an archive or a compressed stream could not be read.
 public struct ArchiveError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -25,6 +26,11 @@ public struct ArchiveError: Error, Sendable, Equatable, CustomStringConvertible 
     }
 
     public var description: String { "\(reason.rawValue): \(message)" }
+
+    /// No file descriptor to spare for reading (`DescriptorReserve`).
+    public static var descriptorLimit: ArchiveError {
+        ArchiveError(.tooLarge, reason: .descriptorLimit, message: DescriptorReserve.refusal)
+    }
 
     package static func corrupt(_ message: String) -> ArchiveError {
         ArchiveError(.corrupt, reason: .corruptArchive, message: message)

@@ -1,5 +1,6 @@
 import Reasons
 import Glibc
+import Memory
 
 /// A source of bytes read front to back in chunks: a file, or a decoder
 /// over another stream. Readers pull, so memory stays at one chunk.
@@ -38,8 +39,11 @@ public final class FileByteStream: ByteStream {
 
     /// Opens `path` for reading.
     public init(path: String) throws(ArchiveError) {
-        fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw ArchiveError(.io, reason: .ioError, message: "cannot open \(path)") }
+        fd = DescriptorReserve.admitted(open(path, O_RDONLY | O_CLOEXEC))
+        guard fd >= 0 else {
+            if DescriptorReserve.isExhaustion(errno) { throw .descriptorLimit }
+            throw ArchiveError(.io, reason: .ioError, message: "cannot open \(path)")
+        }
     }
 
     deinit { close(fd) }

@@ -1,6 +1,7 @@
 import Archive
 import Glibc
 import Locking
+import Memory
 import Registry
 
 /// A blob's file read while its download writes it (`DownloadProgress`):
@@ -69,8 +70,11 @@ final class FollowedDownload: ByteStream, @unchecked Sendable {
             if state.cancelled { throw ArchiveError(.cancelled, reason: .cancelled, message: "cancelled") }
             guard let followed else {
                 guard let begun = state.path else { throw lose("no file was downloaded") }
-                fd = open(begun, O_RDONLY | O_CLOEXEC)
-                guard fd >= 0 else { throw lose("the downloaded file is gone") }
+                fd = DescriptorReserve.admitted(open(begun, O_RDONLY | O_CLOEXEC))
+                guard fd >= 0 else {
+                    if DescriptorReserve.isExhaustion(errno) { throw .descriptorLimit }
+                    throw lose("the downloaded file is gone")
+                }
                 path = begun
                 continue
             }

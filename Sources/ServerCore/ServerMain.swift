@@ -10,6 +10,7 @@ public enum ServerMain {
     /// a clean end, 1 after `exit` without `shutdown`, 2 for a bad setting.
     public static func run(arguments: [String], environment: [String: String], modules: [ServerModule]) -> Int32 {
         openClosedStandardStreams()
+        DescriptorReserve.raiseLimit()
         let parsed: ParsedOptions
         var call: (method: String, arguments: [String], progress: Bool)?
         do {

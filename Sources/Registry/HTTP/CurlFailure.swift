@@ -3,6 +3,8 @@ struct CurlFailure: Error, Sendable {
     enum Kind: Sendable {
         case timeout, tls, connection, cancelled, localFile, library, tooLarge, headersTooLarge, memoryLimit
         case downloadLimit
+        /// The server had no file descriptor to spare (`DescriptorReserve`).
+        case descriptorLimit
         /// A resumed download was answered with a range other than the one
         /// asked for (the message says which).
         case wrongRange

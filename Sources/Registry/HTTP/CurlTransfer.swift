@@ -69,6 +69,9 @@ final class CurlTransfer: @unchecked Sendable {
     var publicAddresses: Set<String> = []
     /// The address of a local network a request was refused for (`maySend`).
     private var refusedAddress: String?
+    /// A socket or file the transfer needed would have taken one of the
+    /// descriptors kept in reserve, or there was none (`DescriptorReserve`).
+    private var refusedForDescriptors = false
 
     init(
         request: HTTPRequest, sink: BodySink, timeLimit: Double, memory: MemoryBudget? = nil,
@@ -128,13 +131,16 @@ final class CurlTransfer: @unchecked Sendable {
         ocirpc_setopt_opensocket_callback(handle) { context, _, address in
             guard let address else { return CURL_SOCKET_BAD }
             let family = address.pointee.family
-            if let context {
-                let transfer = Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
+            let transfer = context.map { Unmanaged<CurlTransfer>.fromOpaque($0).takeUnretainedValue() }
+            if let transfer {
                 let socketAddress = UnsafeRawPointer(address) + MemoryLayout<curl_sockaddr>.offset(of: \.addr)!
                 guard transfer.mayConnect(to: socketAddress, family: family) else { return CURL_SOCKET_BAD }
             }
             // Close-on-exec, as every descriptor the server opens is.
-            return socket(family, address.pointee.socktype | Int32(SOCK_CLOEXEC.rawValue), address.pointee.protocol)
+            let fd = DescriptorReserve.admitted(
+                socket(family, address.pointee.socktype | Int32(SOCK_CLOEXEC.rawValue), address.pointee.protocol))
+            if fd < 0, DescriptorReserve.isExhaustion(errno) { transfer?.refusedForDescriptors = true }
+            return fd
         }
         ocirpc_setopt_prereq_callback(handle) { context, address, _, _, _ in
             let transfer = Unmanaged<CurlTransfer>.fromOpaque(context!).takeUnretainedValue()
@@ -383,6 +389,7 @@ final class CurlTransfer: @unchecked Sendable {
         let path = directory.appendingPathComponent("blob-\(UUID().uuidString)")
         let text = path.path
         guard let opened = Self.createPrivateFile(text) else {
+            if DescriptorReserve.isExhaustion(errno) { refusedForDescriptors = true }
             fileFailed = true
             return
         }
@@ -403,6 +410,7 @@ final class CurlTransfer: @unchecked Sendable {
             return false
         }
         guard let (reopened, charge) = partial.takeUp() else {
+            if DescriptorReserve.isExhaustion(errno) { refusedForDescriptors = true }
             fileFailed = true
             return false
         }
@@ -468,6 +476,12 @@ final class CurlTransfer: @unchecked Sendable {
     static func createPrivateFile(_ path: String) -> UnsafeMutablePointer<FILE>? {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return nil }
+        guard DescriptorReserve.admits(fd) else {
+            close(fd)
+            unlink(path)
+            errno = EMFILE
+            return nil
+        }
         guard let file = fdopen(fd, "w") else {
             close(fd)
             unlink(path)
@@ -500,6 +514,10 @@ final class CurlTransfer: @unchecked Sendable {
         if let refusedAddress {
             discardFile()
             return .failure(CurlFailure(.localAddressRefused, refusedAddress))
+        }
+        if refusedForDescriptors {
+            discardFile()
+            return .failure(CurlFailure(.descriptorLimit, DescriptorReserve.refusal))
         }
         if headersOverLimit {
             discardFile()

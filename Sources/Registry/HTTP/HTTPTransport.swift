@@ -135,7 +135,7 @@ package final class HTTPTransport: Sendable {
                 }
                 let failure = Self.classify(Task.isCancelled ? .cancelled : error, host: request.authority)
                 // What other calls hold is not freed by trying again at once.
-                let heldElsewhere = failure.reason == .memoryLimit || failure.reason == .downloadLimit
+                let heldElsewhere = [.memoryLimit, .downloadLimit, .descriptorLimit].contains(failure.reason)
                 guard failure.retryable, !heldElsewhere, retry < settings.retries else {
                     throw failure
                 }
@@ -223,6 +223,8 @@ package final class HTTPTransport: Sendable {
                 .limitExceeded, reason: MemoryLimitExceeded.reason, message: failure.message, retryable: true)
         case .downloadLimit:
             return RegistryError(.limitExceeded, reason: .downloadLimit, message: failure.message, retryable: true)
+        case .descriptorLimit:
+            return RegistryError(.limitExceeded, reason: .descriptorLimit, message: failure.message, retryable: true)
         case .localAddressRefused:
             return RegistryError(
                 .accessDenied, reason: .localAddressRefused,

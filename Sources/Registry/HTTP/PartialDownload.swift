@@ -58,7 +58,7 @@ final class PartialDownload: @unchecked Sendable {
             return .some(state.charge)
         }
         guard let charge else { return nil }
-        let fd = open(pathText, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW)
+        let fd = DescriptorReserve.admitted(open(pathText, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW))
         var status = stat()
         guard fd >= 0, fstat(fd, &status) == 0, Int(status.st_size) == written, let file = fdopen(fd, "a") else {
             if fd >= 0 { close(fd) }
