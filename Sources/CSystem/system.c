@@ -16,6 +16,8 @@ int ocirpc_spawn_close_from(posix_spawn_file_actions_t *actions, int from) {
     return posix_spawn_file_actions_addclosefrom_np(actions, from);
 }
 
+int ocirpc_thread_id(void) { return (int)gettid(); }
+
 void ocirpc_release_free_memory(void) { malloc_trim(0); }
 
 int ocirpc_map_allocations_from(size_t bytes) { return mallopt(M_MMAP_THRESHOLD, (int)bytes); }

@@ -32,6 +32,11 @@ public enum ServerMain {
             _ = line.withCString { write(2, $0, strlen($0)) }
             return 2
         }
+        if let problem = threadPoolProblem() {
+            let line = "ocirpc: \(problem)\n"
+            _ = line.withCString { write(2, $0, strlen($0)) }
+            return 2
+        }
         let options = parsed[ServerOptions.self]
         let logger = Logger(level: options.logLevel, format: options.logFormat)
         // One budget for everything the calls in flight hold: what the
@@ -75,6 +80,21 @@ public enum ServerMain {
                 close(opened)
             }
         }
+    }
+
+    /// Why the thread pool cannot run here, or nil. libdispatch watches its
+    /// worker threads through `/proc/<tid>/stat` each second and stops the
+    /// process when it cannot open one: a server without `/proc` died at
+    /// random (SIGILL, two runs in three), where it now says why at start.
+    static func threadPoolProblem() -> String? {
+        let path = "/proc/\(ocirpc_thread_id())/stat"
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            return
+                "cannot open \(path) (errno \(errno)): the thread pool watches its threads through /proc, which must be mounted"
+        }
+        close(fd)
+        return nil
     }
 
     /// The descriptor the protocol is written to: stdout, moved to a

@@ -202,6 +202,23 @@ import Testing
         #expect(p.stderr.contains("a stray line"))
     }
 
+    /// The thread pool needs `/proc` (libdispatch stops the process when it
+    /// cannot watch its threads there): without it the server says so at
+    /// start rather than dying later.
+    @Test func withoutProcTheServerSaysWhyAtStart() async throws {
+        let p = try ServerProcess(
+            launcher: [
+                "/usr/bin/unshare", "--user", "--map-root-user", "--mount", "/bin/sh", "-c",
+                #"mount -t tmpfs none /proc && exec "$@""#, "sh",
+            ])
+        p.sendLine(#"{"jsonrpc":"2.0","id":1,"method":"initialize"}"#)
+        p.closeInput()
+        #expect(await p.waitForExit() == 2)
+        #expect(p.stdout.isEmpty)
+        #expect(p.stderr.hasPrefix("ocirpc: cannot open /proc/"), "\(p.stderr)")
+        #expect(p.stderr.split(separator: "\n").count == 1)
+    }
+
     @Test func logsGoToStderrOnly() async throws {
         let r = try await ServerProcess.run(
             ["--log-level", "debug", "--log-format", "json"],

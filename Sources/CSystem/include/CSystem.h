@@ -20,6 +20,9 @@ int ocirpc_mkstemp_cloexec(char *path_template);
 /// (another child's pipe, a socket). 0, or an error number.
 int ocirpc_spawn_close_from(posix_spawn_file_actions_t *actions, int from);
 
+/// The calling thread's kernel id (gettid).
+int ocirpc_thread_id(void);
+
 /// Returns free heap pages to the system (malloc_trim).
 void ocirpc_release_free_memory(void);
 
