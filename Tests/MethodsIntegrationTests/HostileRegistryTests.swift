@@ -460,6 +460,25 @@ import TestFixtures
         #expect(rig.leftoverFiles.isEmpty)
         await rig.close()
     }
+
+    /// Downloads are made only where no other user can swap them (a layer
+    /// is read back from its file once checked): a `TMPDIR` every user can
+    /// write, not sticky, refuses them with a clear error; a sticky one, as
+    /// `/tmp` is, is used.
+    @Test func downloadsAreRefusedInATemporaryDirectoryOtherUsersCanChange() async throws {
+        let rig = try Rig()
+        let blob = Array("a private layer".utf8)
+        let digest = rig.registry.blob("app", blob)
+        #expect(chmod(rig.temporary.path, 0o777) == 0)
+        let refused = try await rig.session.call("ec.oci.blob", [rig.ref("app", digest)])
+        #expect(refused["error"]?["data"]?["reason"] == "io_error", "\(refused)")
+        #expect(refused["error"]?["message"]?.stringValue?.contains("is writable by every user") == true)
+        #expect(chmod(rig.temporary.path, 0o1777) == 0)
+        let answered = try await rig.session.call("ec.oci.blob", [rig.ref("app", digest)])
+        #expect(answered["result"] == .string("a private layer"), "\(answered)")
+        try await rig.expectStillServing()
+        await rig.close()
+    }
 }
 
 /// A decompression bomb: 4 MB of gzip that inflates to 4 GiB inside one

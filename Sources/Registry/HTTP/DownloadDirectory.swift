@@ -17,6 +17,15 @@ public enum DownloadDirectory {
         let result = made.withLock { (made) -> Result<URL, RegistryError> in
             if let made { return .success(made) }
             let parent = temporaryParent()
+            // Another user who can rename what is in the parent could swap
+            // the directory, or a file in it once checked, for their own.
+            if let problem = PrivateDirectory.problemMaking("\(parent)/ocirpc-\(getpid())") {
+                return .failure(
+                    RegistryError(
+                        .unavailable, reason: .ioError,
+                        message:
+                            "downloads are refused: \(problem); set TMPDIR to a directory other users cannot change"))
+            }
             sweepStale(in: parent)
             var template = Array("\(parent)/ocirpc-\(getpid())-XXXXXX".utf8CString)
             guard let path = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {

@@ -6,7 +6,9 @@ import Locking
 /// cache is read only from such a directory. What it holds is checked
 /// against digests, but a tag's answer or a derived result is checked only
 /// against itself, so one planted there by another user would be served as
-/// the registry's answer.
+/// the registry's answer. Downloads are made only in a temporary directory
+/// whose place no other user can change: a layer is read back from its file
+/// after its bytes were checked, so a file swapped meanwhile would be read.
 ///
 /// The rules are OpenSSH's for the files it trusts (`StrictModes`, with
 /// Debian's reading of group permissions):
@@ -138,7 +140,7 @@ package enum PrivateDirectory {
     /// primary group or is listed in it. Read from the system's user
     /// database (`getpwent`, `getgrgid_r`); only asked of a group-writable
     /// directory.
-    static func isPrivateGroup(_ group: gid_t, of user: uid_t) -> Bool {
+    package static func isPrivateGroup(_ group: gid_t, of user: uid_t) -> Bool {
         var name: String?
         var members = 0
         userDatabase.lock()
