@@ -113,9 +113,9 @@ public final class CredentialStore: Sendable {
     /// Hub's are spelt `docker.io/...`, as podman writes them, or
     /// `index.docker.io/...`.
     static func namespaceKeys(_ registry: String, repository: String) -> [String] {
+        guard !repository.isEmpty else { return [] }
         let hosts = registry == ImageReference.dockerHub ? ["docker.io", registry] : [registry]
         let names = repository.split(separator: "/", omittingEmptySubsequences: false)
-        guard !repository.isEmpty else { return [] }
         var keys: [String] = []
         for depth in stride(from: names.count, to: 0, by: -1) {
             let path = names[..<depth].joined(separator: "/")

@@ -7,7 +7,8 @@ import Memory
 /// The `ocirpc` command: parses settings, then serves stdin/stdout.
 public enum ServerMain {
     /// Runs the command with `modules` and returns its exit status: 0 after
-    /// a clean end, 1 after `exit` without `shutdown`, 2 for a bad setting.
+    /// a clean end, 1 after `exit` without `shutdown`, 2 for a bad setting
+    /// or a system it cannot run on (no `/proc`).
     public static func run(arguments: [String], environment: [String: String], modules: [ServerModule]) -> Int32 {
         openClosedStandardStreams()
         DescriptorReserve.raiseLimit()
