@@ -14,6 +14,16 @@ public final class MemoryBudget: Sendable {
     /// 1.5 GiB), and for thousands of calls that read a policy's files.
     public static let defaultLimit = 2 << 30
 
+    /// The default limit in a group limited to `containerLimit` bytes (a
+    /// container's, `ContainerMemoryLimit`): half of it when that is less
+    /// than `defaultLimit`, at least 16 MiB. The other half is for the
+    /// content cache (an eighth at most), the process itself, and what the
+    /// budget does not count.
+    public static func defaultLimit(within containerLimit: Int?) -> Int {
+        guard let containerLimit else { return defaultLimit }
+        return min(defaultLimit, max(16 << 20, containerLimit / 2))
+    }
+
     /// What one value fetched from outside (a manifest, a response body)
     /// may hold without being counted: the calls in flight are bounded in
     /// number, so values this small cannot hold much together, and counting

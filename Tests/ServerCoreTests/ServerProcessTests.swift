@@ -222,6 +222,32 @@ import Testing
         #expect(lines.first?.hasPrefix("ocirpc: cannot open /proc/") == true, "\(p.stderr)")
     }
 
+    /// In a container limited to 256 MiB (a memory cgroup made here), the
+    /// budget's default is half of it and the content cache's an eighth:
+    /// with 2 GiB, a flood of large answers would be killed by the kernel
+    /// before the budget refused it.
+    @Test func theMemoryDefaultsStayUnderAContainersLimit() async throws {
+        let name = "ocirpc-test-\(UUID().uuidString)"
+        let v1 = "/sys/fs/cgroup/memory"
+        let group: String
+        let limitFile: String
+        if FileManager.default.fileExists(atPath: v1 + "/memory.limit_in_bytes") {
+            (group, limitFile) = (v1 + "/" + name, "memory.limit_in_bytes")
+        } else {
+            (group, limitFile) = ("/sys/fs/cgroup/" + name, "memory.max")
+        }
+        try FileManager.default.createDirectory(atPath: group, withIntermediateDirectories: false)
+        defer { rmdir(group) }
+        try Data("268435456".utf8).write(to: URL(fileURLWithPath: group + "/" + limitFile))
+        let p = try ServerProcess(launcher: ["/bin/sh", "-c", #"echo $$ > "$0/cgroup.procs" && exec "$@""#, group])
+        p.sendLine(#"{"jsonrpc":"2.0","id":1,"method":"server.stats"}"#)
+        p.closeInput()
+        #expect(await p.waitForExit() == 0)
+        let stats = try #require(p.messages.first?["result"], "\(p.stderr)")
+        #expect(stats["memoryHeld"]?["budget"] == .integer(128 << 20), "\(stats)")
+        #expect(stats["cacheBytes"]?["budget"] == .integer(32 << 20), "\(stats)")
+    }
+
     @Test func logsGoToStderrOnly() async throws {
         let r = try await ServerProcess.run(
             ["--log-level", "debug", "--log-format", "json"],
