@@ -6,6 +6,7 @@
 #include <malloc.h>
 #include <spawn.h>
 #include <stdlib.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 int ocirpc_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
@@ -17,6 +18,11 @@ int ocirpc_spawn_close_from(posix_spawn_file_actions_t *actions, int from) {
 }
 
 int ocirpc_thread_id(void) { return (int)gettid(); }
+
+long ocirpc_filesystem_type(const char *path) {
+    struct statfs status;
+    return statfs(path, &status) == 0 ? (long)status.f_type : -1;
+}
 
 void ocirpc_release_free_memory(void) { malloc_trim(0); }
 

@@ -216,3 +216,22 @@ import TestFixtures
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty)
     }
 }
+
+/// The downloads' default under a container's memory limit: only where
+/// the temporary directory is held in memory (its pages are the
+/// container's), a quarter of the limit when lower than 4 GiB.
+@Suite struct DownloadBudgetDefaults {
+    @Test func aTemporaryDirectoryInMemoryTakesAQuarterOfAContainersLimit() {
+        #expect(DownloadBudget.isHeldInMemory("/dev/shm"))
+        #expect(DownloadBudget.defaultLimit(temporary: "/dev/shm", containerLimit: 512 << 20) == 128 << 20)
+        #expect(DownloadBudget.defaultLimit(temporary: "/dev/shm", containerLimit: 64 << 30) == 4 << 30)
+        #expect(DownloadBudget.defaultLimit(temporary: "/dev/shm", containerLimit: nil) == 4 << 30)
+    }
+
+    @Test func aTemporaryDirectoryOnDiskKeepsTheDefault() {
+        let onDisk = FileManager.default.currentDirectoryPath
+        #expect(!DownloadBudget.isHeldInMemory(onDisk), "\(onDisk) is taken to be on disk")
+        #expect(DownloadBudget.defaultLimit(temporary: onDisk, containerLimit: 512 << 20) == 4 << 30)
+        #expect(!DownloadBudget.isHeldInMemory("/nonexistent"))
+    }
+}

@@ -239,13 +239,21 @@ import Testing
         try FileManager.default.createDirectory(atPath: group, withIntermediateDirectories: false)
         defer { rmdir(group) }
         try Data("268435456".utf8).write(to: URL(fileURLWithPath: group + "/" + limitFile))
-        let p = try ServerProcess(launcher: ["/bin/sh", "-c", #"echo $$ > "$0/cgroup.procs" && exec "$@""#, group])
-        p.sendLine(#"{"jsonrpc":"2.0","id":1,"method":"server.stats"}"#)
-        p.closeInput()
-        #expect(await p.waitForExit() == 0)
-        let stats = try #require(p.messages.first?["result"], "\(p.stderr)")
-        #expect(stats["memoryHeld"]?["budget"] == .integer(128 << 20), "\(stats)")
-        #expect(stats["cacheBytes"]?["budget"] == .integer(32 << 20), "\(stats)")
+        // Downloads on disk keep their default; in a tmpfs they are the
+        // container's memory, and take a quarter of its limit.
+        let onDisk = FileManager.default.currentDirectoryPath
+        for (temporary, downloads) in [(onDisk, 4 << 30), ("/dev/shm", 64 << 20)] {
+            let p = try ServerProcess(
+                environment: ["TMPDIR": temporary],
+                launcher: ["/bin/sh", "-c", #"echo $$ > "$0/cgroup.procs" && exec "$@""#, group])
+            p.sendLine(#"{"jsonrpc":"2.0","id":1,"method":"server.stats"}"#)
+            p.closeInput()
+            #expect(await p.waitForExit() == 0)
+            let stats = try #require(p.messages.first?["result"], "\(p.stderr)")
+            #expect(stats["memoryHeld"]?["budget"] == .integer(128 << 20), "\(stats)")
+            #expect(stats["cacheBytes"]?["budget"] == .integer(32 << 20), "\(stats)")
+            #expect(stats["downloadsHeld"]?["budget"] == .integer(downloads), "\(temporary): \(stats)")
+        }
     }
 
     @Test func logsGoToStderrOnly() async throws {

@@ -20,6 +20,10 @@ int ocirpc_mkstemp_cloexec(char *path_template);
 /// (another child's pipe, a socket). 0, or an error number.
 int ocirpc_spawn_close_from(posix_spawn_file_actions_t *actions, int from);
 
+/// The type of the file system `path` is on (statfs's f_type, e.g.
+/// 0x01021994 for tmpfs), or -1 and errno.
+long ocirpc_filesystem_type(const char *path);
+
 /// The calling thread's kernel id (gettid).
 int ocirpc_thread_id(void);
 

@@ -1,4 +1,5 @@
 import Glibc
+import Memory
 import Options
 
 /// The registry client's settings as users give them: TLS and plain-HTTP
@@ -19,7 +20,10 @@ public struct RegistryOptions: OptionSection, Equatable {
     /// Retries for connection errors, 429 and 502/503/504.
     public var retries: Int = 3
     /// What the downloads in flight may hold on disk together.
-    public var maxDownloadBytes = DownloadBudget.defaultLimit
+    /// 4 GiB, or a quarter of a container's memory limit when lower and
+    /// `$TMPDIR` is held in memory.
+    public var maxDownloadBytes = DownloadBudget.defaultLimit(
+        temporary: DownloadDirectory.temporaryParent(), containerLimit: ContainerMemoryLimit.current)
     /// Mirrors from `--mirror`, in order, tried before their registry.
     public var mirrors: [RegistriesConf.Mirror] = []
     /// What `--registries-conf` says, used after the flags.
@@ -119,7 +123,7 @@ public struct RegistryOptions: OptionSection, Equatable {
         CommandOption(
             Self.self, flag: "--max-download-bytes", variable: "OCIRPC_MAX_DOWNLOAD_BYTES", valueName: "SIZE",
             help:
-                "what the blob downloads in flight may hold on disk together (default 4GiB); past it a call fails with download_limit, retryable"
+                "what the blob downloads in flight may hold on disk together (default 4GiB, or a quarter of a container's memory limit when $TMPDIR is a tmpfs); past it a call fails with download_limit, retryable"
         ) { o, v throws(ConfigurationError) in
             o.maxDownloadBytes = try OptionValue.byteSize(v, "--max-download-bytes", allowZero: false, max: 1 << 44)
         },
