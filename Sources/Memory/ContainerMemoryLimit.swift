@@ -15,7 +15,7 @@ public enum ContainerMemoryLimit {
     /// (a number near 2^63 there means none). `groups` is
     /// `/proc/self/cgroup`'s text, and `root` where the hierarchies are
     /// mounted.
-    public static func read(groups: String? = file("/proc/self/cgroup"), root: String = "/sys/fs/cgroup") -> Int? {
+    package static func read(groups: String? = file("/proc/self/cgroup"), root: String = "/sys/fs/cgroup") -> Int? {
         guard let groups else { return nil }
         var lowest: Int?
         func consider(_ path: String) {
@@ -62,8 +62,10 @@ public enum ContainerMemoryLimit {
         return number
     }
 
-    /// A small text file's contents, or nil.
-    public static func file(_ path: String) -> String? {
+    /// A small text file's contents (at most 64 KiB), or nil. Read in
+    /// chunks to its end: `/proc` and cgroup files say their size is 0, so
+    /// `WholeFile`'s read of the size `fstat` gives would find nothing.
+    package static func file(_ path: String) -> String? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }

@@ -28,9 +28,7 @@ enum ErrorMapping {
             }
             var data: JSONObject = ["ref": .string(ref)]
             // The budget of the calls in flight: free again once they are done.
-            if error.reason == MemoryLimitExceeded.reason || error.reason == .descriptorLimit {
-                data.append("retryable", .bool(true))
-            }
+            if error.reason.isHeldByCallsInFlight { data.append("retryable", .bool(true)) }
             // Names in the message as people read them (`ArchiveName`).
             return RPCError(
                 code, reason: error.reason, message: "\(ref): \(ArchiveName.readable(error.message))", data: data)

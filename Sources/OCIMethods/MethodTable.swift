@@ -139,8 +139,8 @@ struct MethodTable: Sendable {
             // make each one 16 MiB (Shapes.maxAnswerBytes), and a batch may
             // name thousands. Past it the batch stops. A ref whose manifest
             // the budget had no room for stops it too, as does one refused
-            // for want of descriptors: left out, it would read as a ref
-            // that failed.
+            // by any limit the calls in flight share: left out, it would
+            // read as a ref that failed.
             let share = MemoryShare.current
             let refusal = Locked<RPCError?>(nil)
             // A client reading slowly holds the workers back.
@@ -170,8 +170,7 @@ struct MethodTable: Sendable {
                             return false
                         }
                         outcomes.withLock { $0[place] = manifest }
-                    case .failure(let error)
-                    where error.reason == MemoryLimitExceeded.reason || error.reason == .descriptorLimit:
+                    case .failure(let error) where error.reason.isHeldByCallsInFlight:
                         refusal.withLock { $0 = error }
                         return false
                     case .failure:

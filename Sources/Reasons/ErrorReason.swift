@@ -73,4 +73,13 @@ public enum ErrorReason: String, Sendable, CaseIterable, Equatable {
     case corruptArchive = "corrupt_archive"
     case invalidManifest = "invalid_manifest"
     case invalidPageLink = "invalid_page_link"
+
+    /// A limit on what the calls in flight hold together (memory, the
+    /// downloads' disk, file descriptors): the server's own, free again as
+    /// other calls end. A call refused by one is retryable but not retried
+    /// at once, and a batch stops with it rather than leave the ref out as
+    /// one that failed.
+    public var isHeldByCallsInFlight: Bool {
+        self == .memoryLimit || self == .downloadLimit || self == .descriptorLimit
+    }
 }

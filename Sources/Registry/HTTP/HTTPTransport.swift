@@ -135,8 +135,7 @@ package final class HTTPTransport: Sendable {
                 }
                 let failure = Self.classify(Task.isCancelled ? .cancelled : error, host: request.authority)
                 // What other calls hold is not freed by trying again at once.
-                let heldElsewhere = [.memoryLimit, .downloadLimit, .descriptorLimit].contains(failure.reason)
-                guard failure.retryable, !heldElsewhere, retry < settings.retries else {
+                guard failure.retryable, !failure.reason.isHeldByCallsInFlight, retry < settings.retries else {
                     throw failure
                 }
                 retry += 1
