@@ -15,6 +15,7 @@ static struct {
     CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
     CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
     CURLM *(*multi_init)(void);
+    CURLMcode (*multi_cleanup)(CURLM *);
     CURLMcode (*multi_setopt)(CURLM *, CURLMoption, ...);
     CURLMcode (*multi_add_handle)(CURLM *, CURL *);
     CURLMcode (*multi_remove_handle)(CURLM *, CURL *);
@@ -70,6 +71,7 @@ static void load(void) {
     RESOLVE(easy_setopt, "curl_easy_setopt")
     RESOLVE(easy_getinfo, "curl_easy_getinfo")
     RESOLVE(multi_init, "curl_multi_init")
+    RESOLVE(multi_cleanup, "curl_multi_cleanup")
     RESOLVE(multi_setopt, "curl_multi_setopt")
     RESOLVE(multi_add_handle, "curl_multi_add_handle")
     RESOLVE(multi_remove_handle, "curl_multi_remove_handle")
@@ -91,6 +93,7 @@ void ocirpc_easy_reset(CURL *handle) { api.easy_reset(handle); }
 void ocirpc_easy_cleanup(CURL *handle) { api.easy_cleanup(handle); }
 const char *ocirpc_easy_strerror(CURLcode code) { return api.easy_strerror(code); }
 CURLM *ocirpc_multi_init(void) { return api.multi_init(); }
+CURLMcode ocirpc_multi_cleanup(CURLM *multi) { return api.multi_cleanup(multi); }
 CURLMcode ocirpc_multi_add_handle(CURLM *multi, CURL *handle) { return api.multi_add_handle(multi, handle); }
 CURLMcode ocirpc_multi_remove_handle(CURLM *multi, CURL *handle) { return api.multi_remove_handle(multi, handle); }
 CURLMsg *ocirpc_multi_info_read(CURLM *multi, int *left) { return api.multi_info_read(multi, left); }

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <sched.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <sys/vfs.h>
@@ -18,6 +19,12 @@ int ocirpc_spawn_close_from(posix_spawn_file_actions_t *actions, int from) {
 }
 
 int ocirpc_thread_id(void) { return (int)gettid(); }
+
+int ocirpc_processors_available(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
+    return (int)sysconf(_SC_NPROCESSORS_ONLN);
+}
 
 long ocirpc_filesystem_type(const char *path) {
     struct statfs status;

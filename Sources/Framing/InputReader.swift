@@ -18,22 +18,24 @@ public final class InputReader: @unchecked Sendable {
         self.chunkSize = chunkSize
     }
 
-    /// Starts the reading thread.
+    /// Starts the reading thread, or returns false when no thread could be
+    /// started (`threadShortageExplanation`) and nothing will be read.
     /// - Parameters:
     ///   - beforeRead: called before each `read(2)`; may block (backpressure)
     ///     and returns false to stop reading.
     ///   - onEvent: called for each framing event.
     ///   - onEnd: called once at end of input (or a read error), after the
     ///     last event.
+    @discardableResult
     public func start(
         beforeRead: @escaping @Sendable () -> Bool,
         onEvent: @escaping @Sendable (FrameEvent) -> Void,
         onEnd: @escaping @Sendable () -> Void
-    ) {
+    ) -> Bool {
         let fd = self.fd
         let chunkSize = self.chunkSize
         let maxMessageBytes = self.maxMessageBytes
-        startThread {
+        return startThreadIfPossible {
             var framer = MessageFramer(maxMessageBytes: maxMessageBytes)
             let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 16)
             defer { buffer.deallocate() }

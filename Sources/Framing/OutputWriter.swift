@@ -22,6 +22,9 @@ public final class OutputWriter: @unchecked Sendable {
     /// Tasks waiting for the output to drain below their mark
     /// (`waitForRoom`), by ticket.
     private var roomWaiters: [UInt64: (limit: Int, continuation: CheckedContinuation<Void, Never>)] = [:]
+    /// Whether the writer's thread started; when not
+    /// (`threadShortageExplanation`), nothing is ever written.
+    public private(set) var isRunning = false
     private var nextTicket: UInt64 = 0
 
     /// - Parameters:
@@ -35,7 +38,7 @@ public final class OutputWriter: @unchecked Sendable {
         self.onBrokenPipe = onBrokenPipe
         queued.reserveCapacity(1 << 16)
         spare.reserveCapacity(1 << 16)
-        startThread(stackSize: 1 << 20) { [self] in run() }
+        isRunning = startThreadIfPossible(stackSize: 1 << 20) { [self] in run() }
     }
 
     /// Sets the framing for every later message.

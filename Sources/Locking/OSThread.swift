@@ -1,9 +1,16 @@
 import Glibc
 
-/// Starts a detached OS thread with its own (large) stack.
-public func startThread(stackSize: Int = 8 << 20, _ body: @escaping @Sendable () -> Void) {
+/// Why no thread could be started, for errors and logs: `pthread_create`
+/// fails with `EAGAIN` at a limit on tasks.
+public let threadShortageExplanation =
+    "no thread could be started: the process is at a limit on tasks (its control group's pids.max, or ulimit -u) or out of memory"
+
+/// Starts a detached OS thread for bounded work, or runs `body` on the
+/// calling thread when the system has no thread to give. Never for a loop
+/// that runs as long as the process: inline, it would never return (use
+/// `startThreadIfPossible` and say why it failed).
+public func startThreadOrRunHere(stackSize: Int = 8 << 20, _ body: @escaping @Sendable () -> Void) {
     if !startThreadIfPossible(stackSize: stackSize, body) {
-        // Could not start a thread: run inline rather than lose the work.
         body()
     }
 }
@@ -34,4 +41,35 @@ public func startThreadIfPossible(stackSize: Int = 8 << 20, _ body: @escaping @S
         return false
     }
     return true
+}
+
+/// Whether `count` more threads can run at once now: starts them, each
+/// waiting until the last has started (or one failed), then ends them all.
+/// A probe of the limits on tasks that cannot be read (`ulimit -u` counts
+/// every process of the user).
+public func canStartThreads(_ count: Int) -> Bool {
+    final class Gate: @unchecked Sendable {
+        let lock = ConditionLock()
+        var open = false
+        var ended = 0
+    }
+    let gate = Gate()
+    var started = 0
+    while started < count {
+        let ok = startThreadIfPossible(stackSize: 64 << 10) {
+            gate.lock.lock()
+            while !gate.open { gate.lock.wait() }
+            gate.ended += 1
+            gate.lock.broadcast()
+            gate.lock.unlock()
+        }
+        guard ok else { break }
+        started += 1
+    }
+    gate.lock.lock()
+    gate.open = true
+    gate.lock.broadcast()
+    while gate.ended < started { gate.lock.wait() }
+    gate.lock.unlock()
+    return started == count
 }

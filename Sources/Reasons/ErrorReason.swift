@@ -60,6 +60,7 @@ public enum ErrorReason: String, Sendable, CaseIterable, Equatable {
     case headersTooLarge = "headers_too_large"
     case memoryLimit = "memory_limit"
     case descriptorLimit = "descriptor_limit"
+    case threadLimit = "thread_limit"
     case downloadLimit = "download_limit"
     case tooManyPages = "too_many_pages"
     case tooManyLayers = "too_many_layers"

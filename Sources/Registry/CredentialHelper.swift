@@ -25,7 +25,7 @@ struct CredentialHelper: Sendable {
         guard Self.isValidName(name), let executable = locate() else { return nil }
         let handOff = SanitizerHandOff.Point()
         let output: Data? = await withCheckedContinuation { continuation in
-            startThread(stackSize: 256 << 10) { [self] in
+            startThreadOrRunHere(stackSize: 256 << 10) { [self] in
                 let output = run(executable, input: Data(serverURL.utf8))
                 SanitizerHandOff.release(handOff)
                 continuation.resume(returning: output)

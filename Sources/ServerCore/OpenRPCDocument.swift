@@ -1229,6 +1229,7 @@ enum OpenRPCDocument {
               "headers_too_large",
               "memory_limit",
               "descriptor_limit",
+              "thread_limit",
               "download_limit",
               "too_many_pages",
               "too_many_layers",
@@ -1399,7 +1400,7 @@ enum OpenRPCDocument {
         "code": -32005,
         "message": "Limit exceeded",
         "data": {
-          "reasons": "manifest_too_large, entry_too_large, archive_too_large, blob_too_large, name_too_long, decompression_limit, yaml_too_large, response_too_large, headers_too_large, memory_limit, descriptor_limit, download_limit, too_many_pages, too_many_layers"
+          "reasons": "manifest_too_large, entry_too_large, archive_too_large, blob_too_large, name_too_long, decompression_limit, yaml_too_large, response_too_large, headers_too_large, memory_limit, descriptor_limit, thread_limit, download_limit, too_many_pages, too_many_layers"
         }
       },
       "UnsupportedContent": {

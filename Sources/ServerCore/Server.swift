@@ -91,10 +91,11 @@ public final class Server: Sendable {
     /// Serves until end of input, `exit`, SIGTERM (when `handleSignals`) or a
     /// closed output, and returns the process exit status.
     public func run(handleSignals: Bool = true) -> Int32 {
+        guard writer.isRunning else { return threadShortage() }
         let signalSources = handleSignals ? installSignalHandlers() : []
         let reader = InputReader(fd: input, maxMessageBytes: options.maxMessageBytes)
         let maxMessageBytes = options.maxMessageBytes
-        reader.start(
+        let reading = reader.start(
             beforeRead: { [self] in
                 writer.waitUntilPending(below: Self.outputHighWater)
                 dispatcher.waitForCapacity()
@@ -123,11 +124,22 @@ public final class Server: Sendable {
                 waitForDrain(timeout: nil)
                 lifecycle.finish(0)
             })
+        guard reading else {
+            for source in signalSources { source.cancel() }
+            return threadShortage()
+        }
         let code = lifecycle.waitUntilFinished()
         for source in signalSources { source.cancel() }
         writer.flush()
         writer.close()
         return code
+    }
+
+    /// The writer's or the reader's thread could not start: said on stderr,
+    /// and the exit status of a system the server cannot run on.
+    private func threadShortage() -> Int32 {
+        logger.error("cannot serve: \(threadShortageExplanation)")
+        return 2
     }
 
     /// Blocks the calling OS thread until nothing is in flight; with a
@@ -164,7 +176,7 @@ public final class Server: Sendable {
                 dispatcher.beginShutdown()
                 // A thread of its own for the blocking wait: the global
                 // queues are the threads the calls it waits for run on.
-                startThread { [self] in
+                startThreadOrRunHere { [self] in
                     waitForDrain(timeout: Self.terminationGracePeriod)
                     lifecycle.finish(0)
                 }

@@ -21,6 +21,7 @@ void ocirpc_easy_reset(CURL *handle);
 void ocirpc_easy_cleanup(CURL *handle);
 const char *ocirpc_easy_strerror(CURLcode code);
 CURLM *ocirpc_multi_init(void);
+CURLMcode ocirpc_multi_cleanup(CURLM *multi);
 CURLMcode ocirpc_multi_add_handle(CURLM *multi, CURL *handle);
 CURLMcode ocirpc_multi_remove_handle(CURLM *multi, CURL *handle);
 CURLMsg *ocirpc_multi_info_read(CURLM *multi, int *left);

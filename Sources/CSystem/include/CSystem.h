@@ -27,6 +27,10 @@ long ocirpc_filesystem_type(const char *path);
 /// The calling thread's kernel id (gettid).
 int ocirpc_thread_id(void);
 
+/// The processors the calling thread may run on (sched_getaffinity's
+/// CPU_COUNT), or the processors online when that cannot be read.
+int ocirpc_processors_available(void);
+
 /// Returns free heap pages to the system (malloc_trim).
 void ocirpc_release_free_memory(void);
 

@@ -44,15 +44,19 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
     static let maxHeaderBytes = 256 << 10
 
     /// The engine for `settings`, started on first use (a server has one).
-    /// libcurl is loaded then; when it cannot be, there is no engine.
+    /// libcurl is loaded then; when it cannot be, there is no engine. When
+    /// its thread cannot start there is none yet (`threadLimit`), and the
+    /// next call tries again.
     static func shared(_ settings: Settings) throws(CurlFailure) -> CurlEngine {
         if let error = ocirpc_curl_load() { throw CurlFailure(.library, String(cString: error)) }
-        return engines.withLock { engines in
+        let engine: CurlEngine? = engines.withLock { engines in
             if let engine = engines[settings] { return engine }
-            let engine = CurlEngine(settings)
+            guard let engine = CurlEngine(settings) else { return nil }
             engines[settings] = engine
             return engine
         }
+        guard let engine else { throw CurlFailure(.threadLimit, threadShortageExplanation) }
+        return engine
     }
 
     private let settings: Settings
@@ -76,7 +80,10 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
     /// When libcurl wants to be called for its timers (uptime ns), if it does.
     private var timerDeadline: UInt64?
 
-    private init(_ settings: Settings) {
+    /// Nil when the engine's thread cannot start: it is not run here
+    /// instead, where it would never return (and every caller would wait
+    /// for the lock `shared` holds).
+    private init?(_ settings: Settings) {
         self.settings = settings
         multi = ocirpc_multi_init()
         epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
@@ -99,7 +106,12 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
             engine.timerDeadline = milliseconds < 0 ? nil : CurlTransfer.now() + UInt64(milliseconds) * 1_000_000
             return 0
         }
-        startThread { [self] in run() }
+        guard startThreadIfPossible({ [self] in run() }) else {
+            ocirpc_multi_cleanup(multi)
+            close(epoll)
+            close(wakeup)
+            return nil
+        }
     }
 
     /// Performs `request`, its body going to `sink`; throws `CurlFailure`

@@ -5,6 +5,8 @@ struct CurlFailure: Error, Sendable {
         case downloadLimit
         /// The server had no file descriptor to spare (`DescriptorReserve`).
         case descriptorLimit
+        /// The engine's thread could not start (a limit on tasks).
+        case threadLimit
         /// A resumed download was answered with a range other than the one
         /// asked for (the message says which).
         case wrongRange

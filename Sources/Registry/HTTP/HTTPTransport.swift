@@ -224,6 +224,8 @@ package final class HTTPTransport: Sendable {
             return RegistryError(.limitExceeded, reason: .downloadLimit, message: failure.message, retryable: true)
         case .descriptorLimit:
             return RegistryError(.limitExceeded, reason: .descriptorLimit, message: failure.message, retryable: true)
+        case .threadLimit:
+            return RegistryError(.limitExceeded, reason: .threadLimit, message: failure.message, retryable: true)
         case .localAddressRefused:
             return RegistryError(
                 .accessDenied, reason: .localAddressRefused,

@@ -1,0 +1,83 @@
+import Glibc
+
+/// The control groups the process runs in (a container's, a systemd
+/// unit's), as `/proc/self/cgroup` names them: where to read a
+/// controller's limits, from the process's own group up to the root.
+package enum ControlGroups {
+    /// A group's directory and the cgroup version of its hierarchy (1 or 2).
+    package struct Group: Equatable {
+        package let directory: String
+        package let version: Int
+    }
+
+    /// The directories of `controller`'s groups that hold the process, its
+    /// own first, then each one above it. cgroup v2 (the unified hierarchy,
+    /// mounted at `root` or, beside v1's, at `root/unified`) and v1 (at
+    /// `root/<controller>`) both, since a hybrid system may limit in either.
+    /// `groups` is `/proc/self/cgroup`'s text.
+    package static func holding(
+        controller: String, groups: String? = file("/proc/self/cgroup"), root: String = "/sys/fs/cgroup"
+    ) -> [Group] {
+        guard let groups else { return [] }
+        var found: [Group] = []
+        for line in groups.split(separator: "\n") {
+            // hierarchy-id:controllers:path
+            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard fields.count == 3 else { continue }
+            let controllers = fields[1].split(separator: ",")
+            let group = String(fields[2])
+            if fields[0] == "0" && controllers.isEmpty {
+                for directory in ancestors(group) { found.append(Group(directory: "\(root)\(directory)", version: 2)) }
+                for directory in ancestors(group) {
+                    found.append(Group(directory: "\(root)/unified\(directory)", version: 2))
+                }
+            } else if controllers.contains(Substring(controller)) {
+                for directory in ancestors(group) {
+                    found.append(Group(directory: "\(root)/\(controller)\(directory)", version: 1))
+                }
+            }
+        }
+        return found
+    }
+
+    /// `path` and each directory above it, `/` as the empty string:
+    /// `/a/b` gives `/a/b`, `/a`, ``.
+    static func ancestors(_ path: String) -> [String] {
+        var directories: [String] = []
+        var current = Substring(path)
+        while current.hasSuffix("/") { current = current.dropLast() }
+        while true {
+            directories.append(String(current))
+            guard let slash = current.lastIndex(of: "/") else { break }
+            current = current[..<slash]
+        }
+        if directories.last != "" { directories.append("") }
+        return directories
+    }
+
+    /// A limit or counter file's number; nil for `max` or anything past
+    /// 2^62 (v1 writes 2^63 rounded down to a page for no memory limit).
+    package static func number(_ text: String) -> Int? {
+        let value = text.split(whereSeparator: { $0 == "\n" || $0 == " " }).first.map(String.init) ?? ""
+        guard let number = Int(value), number >= 0, number < 1 << 62 else { return nil }
+        return number
+    }
+
+    /// A small text file's contents (at most 64 KiB), or nil. Read in
+    /// chunks to its end: `/proc` and cgroup files say their size is 0, so
+    /// `WholeFile`'s read of the size `fstat` gives would find nothing.
+    package static func file(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while bytes.count < 1 << 16 {
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            bytes.append(contentsOf: buffer[0..<count])
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
