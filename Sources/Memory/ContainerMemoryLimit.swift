@@ -14,7 +14,7 @@ public enum ContainerMemoryLimit {
     /// `/proc/self/cgroup`'s text, and `root` where the hierarchies are
     /// mounted.
     package static func read(
-        groups: String? = ControlGroups.file("/proc/self/cgroup"), root: String = "/sys/fs/cgroup"
+        groups: String? = ControlGroups.ownGroups, root: String = "/sys/fs/cgroup"
     ) -> Int? {
         var lowest: Int?
         for group in ControlGroups.holding(controller: "memory", groups: groups, root: root) {

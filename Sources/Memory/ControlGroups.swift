@@ -16,22 +16,27 @@ package enum ControlGroups {
     /// `root/<controller>`) both, since a hybrid system may limit in either.
     /// `groups` is `/proc/self/cgroup`'s text.
     package static func holding(
-        controller: String, groups: String? = file("/proc/self/cgroup"), root: String = "/sys/fs/cgroup"
+        controller: String, groups: String? = ownGroups, root: String = "/sys/fs/cgroup"
     ) -> [Group] {
         guard let groups else { return [] }
+        // Read as bytes: splitting a String splits it into characters first.
+        let colon = UInt8(ascii: ":")
         var found: [Group] = []
-        for line in groups.split(separator: "\n") {
+        for line in Array(groups.utf8).split(separator: UInt8(ascii: "\n")) {
             // hierarchy-id:controllers:path
-            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
-            guard fields.count == 3 else { continue }
-            let controllers = fields[1].split(separator: ",")
-            let group = String(fields[2])
-            if fields[0] == "0" && controllers.isEmpty {
+            guard let first = line.firstIndex(of: colon),
+                let second = line[(first + 1)...].firstIndex(of: colon)
+            else { continue }
+            let controllers = line[(first + 1)..<second]
+            let group = String(decoding: line[(second + 1)...], as: UTF8.self)
+            if line[..<first].elementsEqual("0".utf8) && controllers.isEmpty {
                 for directory in ancestors(group) { found.append(Group(directory: "\(root)\(directory)", version: 2)) }
                 for directory in ancestors(group) {
                     found.append(Group(directory: "\(root)/unified\(directory)", version: 2))
                 }
-            } else if controllers.contains(Substring(controller)) {
+            } else if controllers.split(separator: UInt8(ascii: ",")).contains(where: {
+                $0.elementsEqual(controller.utf8)
+            }) {
                 for directory in ancestors(group) {
                     found.append(Group(directory: "\(root)/\(controller)\(directory)", version: 1))
                 }
@@ -40,16 +45,20 @@ package enum ControlGroups {
         return found
     }
 
+    /// `/proc/self/cgroup`'s text, read once.
+    package static let ownGroups: String? = file("/proc/self/cgroup")
+
     /// `path` and each directory above it, `/` as the empty string:
     /// `/a/b` gives `/a/b`, `/a`, ``.
     static func ancestors(_ path: String) -> [String] {
+        let bytes = Array(path.utf8)
+        var end = bytes.count
+        while end > 0 && bytes[end - 1] == UInt8(ascii: "/") { end -= 1 }
         var directories: [String] = []
-        var current = Substring(path)
-        while current.hasSuffix("/") { current = current.dropLast() }
         while true {
-            directories.append(String(current))
-            guard let slash = current.lastIndex(of: "/") else { break }
-            current = current[..<slash]
+            directories.append(String(decoding: bytes[..<end], as: UTF8.self))
+            guard let slash = bytes[..<end].lastIndex(of: UInt8(ascii: "/")) else { break }
+            end = slash
         }
         if directories.last != "" { directories.append("") }
         return directories
@@ -58,8 +67,8 @@ package enum ControlGroups {
     /// A limit or counter file's number; nil for `max` or anything past
     /// 2^62 (v1 writes 2^63 rounded down to a page for no memory limit).
     package static func number(_ text: String) -> Int? {
-        let value = text.split(whereSeparator: { $0 == "\n" || $0 == " " }).first.map(String.init) ?? ""
-        guard let number = Int(value), number >= 0, number < 1 << 62 else { return nil }
+        let word = text.utf8.prefix { $0 != UInt8(ascii: "\n") && $0 != UInt8(ascii: " ") }
+        guard let number = Int(Substring(word)), number >= 0, number < 1 << 62 else { return nil }
         return number
     }
 

@@ -38,7 +38,7 @@ package enum TaskHeadroom {
     /// The group with the least room under its `pids.max` among those that
     /// hold the process (cgroup v2 or v1), or nil when none limits tasks.
     package static func cgroupRoom(
-        groups: String? = ControlGroups.file("/proc/self/cgroup"), root: String = "/sys/fs/cgroup"
+        groups: String? = ControlGroups.ownGroups, root: String = "/sys/fs/cgroup"
     ) -> (directory: String, room: Int, max: Int, current: Int)? {
         var tightest: (directory: String, room: Int, max: Int, current: Int)?
         for group in ControlGroups.holding(controller: "pids", groups: groups, root: root) {
