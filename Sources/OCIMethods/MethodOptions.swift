@@ -10,8 +10,9 @@ public struct MethodOptions: OptionSection, Equatable {
     /// Bounded workers for registry work (the batch method's fan-out).
     var maxConcurrency = MethodOptions.defaultMaxConcurrency
     /// Byte budget of the content cache.
-    /// 256 MiB, or an eighth of a container's memory limit when lower.
-    var cacheBytes = min(256 << 20, (ContainerMemoryLimit.current ?? .max) / 8)
+    /// 256 MiB, or an eighth of a container's memory limit, or of what
+    /// `ulimit -v` leaves, when lower (`MemoryLimit`).
+    var cacheBytes = min(256 << 20, (MemoryLimit.current ?? .max) / 8)
     /// How long a tag -> digest answer is trusted, in seconds.
     var tagTTL = 60.0
     /// The platform chosen from an image index when a call names none.
@@ -62,7 +63,7 @@ public struct MethodOptions: OptionSection, Equatable {
         CommandOption(
             Self.self, flag: "--cache-bytes", variable: "OCIRPC_CACHE_BYTES", valueName: "SIZE",
             help:
-                "content cache budget, e.g. 256MiB (default 256MiB, or an eighth of a container's memory limit when lower)"
+                "content cache budget, e.g. 256MiB (default 256MiB, or an eighth of a container's memory limit, or of what ulimit -v leaves past 512MiB, when lower)"
         ) { o, v throws(ConfigurationError) in
             o.cacheBytes = try OptionValue.byteSize(v, "--cache-bytes", allowZero: true, max: 64 << 30)
         },
