@@ -47,7 +47,7 @@ let package = Package(
                 "CCurl", "COpenSSL", "CSystem", "JSON", "Logging", "Locking", "Memory", "Options", "Reasons", "Tally",
             ]),
         // Line-oriented stderr logging.
-        .target(name: "Logging", dependencies: ["JSON"]),
+        .target(name: "Logging", dependencies: ["JSON", "Locking"]),
         // JSON-RPC 2.0 dispatch: method registry, params, cancellation, batches.
         .target(name: "RPCDispatch", dependencies: ["CSystem", "JSON", "Locking", "Memory", "Reasons", "Tally"]),
         // Configuration, lifecycle and server methods; wires the pieces together.

@@ -42,6 +42,10 @@ public final class InputReader: @unchecked Sendable {
             while beforeRead() {
                 let n = Glibc.read(fd, buffer.baseAddress, chunkSize)
                 if n < 0 && errno == EINTR { continue }
+                if n < 0 && wouldBlock(errno) {
+                    waitForDescriptor(fd, events: Int16(POLLIN))
+                    continue
+                }
                 if n <= 0 { break }
                 framer.feed(UnsafeRawBufferPointer(rebasing: buffer[0..<n]), onEvent)
             }

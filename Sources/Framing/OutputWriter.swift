@@ -147,7 +147,7 @@ public final class OutputWriter: @unchecked Sendable {
             writing = spare.count
             lock.unlock()
 
-            let ok = spare.withUnsafeBytes { writeAll($0) }
+            let ok = spare.withUnsafeBytes { writeAll(fd, $0) }
 
             lock.lock()
             writing = 0
@@ -167,20 +167,5 @@ public final class OutputWriter: @unchecked Sendable {
                 return
             }
         }
-    }
-
-    private func writeAll(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        guard var p = bytes.baseAddress else { return true }
-        var left = bytes.count
-        while left > 0 {
-            let n = Glibc.write(fd, p, left)
-            if n < 0 {
-                if errno == EINTR || errno == EAGAIN { continue }
-                return false
-            }
-            p += n
-            left -= n
-        }
-        return true
     }
 }

@@ -1,4 +1,5 @@
 import Glibc
+import Locking
 import JSON
 import Synchronization
 
@@ -97,14 +98,7 @@ public final class Logger: Sendable {
         }
         line.append(0x0A)
         writeLock.withLock { _ in
-            line.withUnsafeBytes { bytes in
-                var offset = 0
-                while offset < bytes.count {
-                    let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                    if n <= 0 { if n < 0 && errno == EINTR { continue } else { return } }
-                    offset += n
-                }
-            }
+            _ = line.withUnsafeBytes { writeAll(fd, $0) }
         }
     }
 

@@ -47,14 +47,7 @@ enum OneShotCall {
     }
 
     private static func writeLine(_ text: String, to fd: Int32) {
-        var bytes = Array((text + "\n").utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return }
-            offset += n
-        }
+        _ = Array((text + "\n").utf8).withUnsafeBytes { writeAll(fd, $0) }
     }
 
     /// `value` as JSON with two-space indentation, for people.

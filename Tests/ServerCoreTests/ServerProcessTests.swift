@@ -202,6 +202,27 @@ import Testing
         #expect(p.stderr.contains("a stray line"))
     }
 
+    /// A parent may pass stdin and stdout non-blocking (`O_NONBLOCK` is
+    /// the open file's, shared with whoever set it). A read that would
+    /// block was taken for the end of input: the server stopped before its
+    /// first request. Now it waits, and answers every request, whole.
+    @Test func aNonBlockingStdinAndStdoutAreWaitedOnNotTakenForTheirEnd() async throws {
+        let p = try ServerProcess(launcher: [
+            "/usr/bin/python3", "-c",
+            "import os, sys; os.set_blocking(0, False); os.set_blocking(1, False); os.execv(sys.argv[1], sys.argv[1:])",
+        ])
+        try await Task.sleep(for: .milliseconds(300))
+        p.sendLine(#"{"jsonrpc":"2.0","id":0,"method":"server.stats"}"#)
+        #expect(await p.waitForMessages(1, seconds: 20).count == 1, "\(p.stderr)")
+        // Answers of 30 KB each, more than the pipe holds at once.
+        for id in 1...40 { p.sendLine(#"{"jsonrpc":"2.0","id":\#(id),"method":"rpc.discover"}"#) }
+        p.closeInput()
+        #expect(await p.waitForExit(seconds: 60) == 0, "\(p.stderr)")
+        let ids = Set(p.messages.compactMap { $0["id"]?.intValue })
+        #expect(ids == Set(0...40), "\(p.stderr)")
+        #expect(p.messages.dropFirst().allSatisfy { $0["result"]?["openrpc"] != nil })
+    }
+
     /// The thread pool needs `/proc` (libdispatch stops the process when it
     /// cannot watch its threads there): without it the server says so at
     /// start rather than dying later.
