@@ -176,11 +176,7 @@ public final class DiskCache: Sendable {
             throw DiskCacheError("not this user's own: \(problem)")
         }
         let manager = FileManager.default
-        for path in Self.madeDirectories {
-            try manager.createDirectory(
-                atPath: rootPath + "/" + path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]
-            )
-        }
+        for path in Self.madeDirectories { try Self.makeDirectories(rootPath + "/" + path) }
         if let problem = PrivateDirectory.problem(rootPath, inside: Self.ownDirectories, user: owner) {
             throw DiskCacheError("not this user's own: \(problem)")
         }
@@ -458,6 +454,20 @@ public final class DiskCache: Sendable {
         var time = timespec()
         clock_gettime(CLOCK_REALTIME, &time)
         return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+    }
+}
+
+extension DiskCache {
+    /// Makes `path` and the directories above it that are missing, each
+    /// `0700`; the error names the one that could not be made and why.
+    static func makeDirectories(_ path: String) throws(DiskCacheError) {
+        var made = path.hasPrefix("/") ? "" : "."
+        for name in path.split(separator: "/", omittingEmptySubsequences: true) {
+            made += "/" + name
+            if mkdir(made, 0o700) != 0 && errno != EEXIST {
+                throw DiskCacheError("cannot make \(made): \(String(cString: strerror(errno)))")
+            }
+        }
     }
 }
 

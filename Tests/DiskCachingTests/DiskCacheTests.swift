@@ -41,6 +41,20 @@ import Testing
         (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? -1
     }
 
+    /// The warning names the directory that could not be made and why (it
+    /// was Foundation's error, printed whole).
+    @Test func aDirectoryThatCannotBeMadeIsNamedWithItsReason() throws {
+        let file = directory + "/a-file"
+        #expect(FileManager.default.createFile(atPath: file, contents: Data()))
+        #expect(throws: Never.self) { try DiskCache.makeDirectories(directory + "/made/twice") }
+        #expect(throws: Never.self) { try DiskCache.makeDirectories(directory + "/made/twice") }
+        var isDirectory: ObjCBool = false
+        #expect(FileManager.default.fileExists(atPath: directory + "/made/twice", isDirectory: &isDirectory))
+        #expect(isDirectory.boolValue)
+        let error = #expect(throws: DiskCacheError.self) { try DiskCache.makeDirectories(file + "/below") }
+        #expect(error?.description == "cannot make \(file)/below: Not a directory")
+    }
+
     @Test func aStoredManifestIsReadBackByAnotherInstance() throws {
         let stored = manifest()
         cache.storeManifest(stored, repository: "r.test/app")
