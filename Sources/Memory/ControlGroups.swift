@@ -45,6 +45,23 @@ package enum ControlGroups {
         return found
     }
 
+    /// The group with the least room for more tasks (threads and
+    /// processes) under its `pids.max`, among those that hold the process
+    /// (cgroup v2 or v1), or nil when none limits tasks.
+    package static func taskRoom(
+        groups: String? = ownGroups, root: String = "/sys/fs/cgroup"
+    ) -> (directory: String, room: Int, max: Int, current: Int)? {
+        var tightest: (directory: String, room: Int, max: Int, current: Int)?
+        for group in holding(controller: "pids", groups: groups, root: root) {
+            guard let maxText = file("\(group.directory)/pids.max"), let max = number(maxText),
+                let currentText = file("\(group.directory)/pids.current"), let current = number(currentText)
+            else { continue }
+            let room = Swift.max(0, max - current)
+            if room < tightest?.room ?? .max { tightest = (group.directory, room, max, current) }
+        }
+        return tightest
+    }
+
     /// `/proc/self/cgroup`'s text, read once.
     package static let ownGroups: String? = file("/proc/self/cgroup")
 

@@ -24,7 +24,7 @@ package enum TaskHeadroom {
     /// Why the server cannot start the threads it needs here, or nil.
     package static func problem() -> String? {
         let needed = needed()
-        if let tightest = cgroupRoom(), tightest.room < needed {
+        if let tightest = ControlGroups.taskRoom(), tightest.room < needed {
             return
                 "the control group \(tightest.directory) has room for \(tightest.room) more tasks (pids.max \(tightest.max), pids.current \(tightest.current)); the server needs \(needed) threads (5 and one per processor)"
         }
@@ -33,24 +33,6 @@ package enum TaskHeadroom {
                 "ulimit -u (\(limit) processes for the user) leaves no room for the \(needed) threads the server needs (5 and one per processor)"
         }
         return nil
-    }
-
-    /// The group with the least room under its `pids.max` among those that
-    /// hold the process (cgroup v2 or v1), or nil when none limits tasks.
-    package static func cgroupRoom(
-        groups: String? = ControlGroups.ownGroups, root: String = "/sys/fs/cgroup"
-    ) -> (directory: String, room: Int, max: Int, current: Int)? {
-        var tightest: (directory: String, room: Int, max: Int, current: Int)?
-        for group in ControlGroups.holding(controller: "pids", groups: groups, root: root) {
-            guard let maxText = ControlGroups.file("\(group.directory)/pids.max"),
-                let max = ControlGroups.number(maxText),
-                let currentText = ControlGroups.file("\(group.directory)/pids.current"),
-                let current = ControlGroups.number(currentText)
-            else { continue }
-            let room = Swift.max(0, max - current)
-            if room < tightest?.room ?? .max { tightest = (group.directory, room, max, current) }
-        }
-        return tightest
     }
 
     /// `ulimit -u` when it applies to the process (it does not to root) and

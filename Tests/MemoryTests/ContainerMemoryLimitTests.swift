@@ -4,20 +4,8 @@ import Testing
 @testable import Memory
 
 @Suite struct ContainerMemoryLimitTests {
-    /// A cgroup mount point made of `files` (path under it: contents).
-    private func hierarchy(_ files: [String: String]) throws -> String {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-cgroup-\(UUID().uuidString)")
-        for (path, text) in files {
-            let file = root.appendingPathComponent(path)
-            try FileManager.default.createDirectory(
-                at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try Data(text.utf8).write(to: file)
-        }
-        return root.path
-    }
-
     @Test func cgroupV1sLimitIsReadAndItsNoLimitIsNone() throws {
-        let root = try hierarchy([
+        let root = try cgroupHierarchy([
             "memory/memory.limit_in_bytes": "9223372036854771712\n",
             "memory/app/memory.limit_in_bytes": "536870912\n",
             "memory/free/memory.limit_in_bytes": "9223372036854771712\n",
@@ -29,7 +17,7 @@ import Testing
     }
 
     @Test func cgroupV2sLowestLimitOnTheWayUpIsTheOne() throws {
-        let root = try hierarchy([
+        let root = try cgroupHierarchy([
             "memory.max": "max\n",
             "a/memory.max": "1073741824\n",
             "a/b/memory.max": "max\n",
@@ -42,13 +30,13 @@ import Testing
     }
 
     @Test func aHybridMountsV2UnderUnified() throws {
-        let root = try hierarchy(["unified/svc/memory.max": "805306368\n"])
+        let root = try cgroupHierarchy(["unified/svc/memory.max": "805306368\n"])
         defer { try? FileManager.default.removeItem(atPath: root) }
         #expect(ContainerMemoryLimit.read(groups: "4:memory:/\n0::/svc\n", root: root) == 768 << 20)
     }
 
     @Test func nothingReadableIsNoLimit() throws {
-        let root = try hierarchy(["memory/x/memory.limit_in_bytes": "lots\n"])
+        let root = try cgroupHierarchy(["memory/x/memory.limit_in_bytes": "lots\n"])
         defer { try? FileManager.default.removeItem(atPath: root) }
         #expect(ContainerMemoryLimit.read(groups: nil, root: root) == nil)
         #expect(ContainerMemoryLimit.read(groups: "garbage", root: root) == nil)

@@ -127,40 +127,6 @@ private struct PidsGroup {
 }
 
 @Suite struct TaskHeadroomReading {
-    /// A cgroup mount point made of `files` (path under it: contents).
-    private func hierarchy(_ files: [String: String]) throws -> String {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-cgroup-\(UUID().uuidString)")
-        for (path, text) in files {
-            let file = root.appendingPathComponent(path)
-            try FileManager.default.createDirectory(
-                at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try Data(text.utf8).write(to: file)
-        }
-        return root.path
-    }
-
-    @Test func theTightestGroupOnTheWayUpIsTheOne() throws {
-        let root = try hierarchy([
-            "pids.max": "max\n", "pids.current": "900\n",
-            "a/pids.max": "1000\n", "a/pids.current": "990\n",
-            "a/b/pids.max": "max\n", "a/b/pids.current": "3\n",
-            "pids/c/pids.max": "64\n", "pids/c/pids.current": "40\n",
-        ])
-        defer { try? FileManager.default.removeItem(atPath: root) }
-        let v2 = try #require(TaskHeadroom.cgroupRoom(groups: "0::/a/b\n", root: root))
-        #expect(v2.directory == root + "/a" && v2.room == 10 && v2.max == 1000 && v2.current == 990)
-        let v1 = try #require(TaskHeadroom.cgroupRoom(groups: "3:pids:/c\n0::/\n", root: root))
-        #expect(v1.directory == root + "/pids/c" && v1.room == 24)
-        #expect(TaskHeadroom.cgroupRoom(groups: "0::/\n", root: root) == nil)
-        #expect(TaskHeadroom.cgroupRoom(groups: "3:memory:/c\n", root: root) == nil)
-    }
-
-    @Test func aGroupOverItsLimitHasNoRoom() throws {
-        let root = try hierarchy(["x/pids.max": "5\n", "x/pids.current": "9\n"])
-        defer { try? FileManager.default.removeItem(atPath: root) }
-        #expect(TaskHeadroom.cgroupRoom(groups: "0::/x\n", root: root)?.room == 0)
-    }
-
     @Test func theSystemsTasksAreLoadavgsFourthField() {
         #expect(TaskHeadroom.systemTasks(loadavg: "0.84 0.43 0.93 1/121 31805\n") == 121)
         #expect(TaskHeadroom.systemTasks(loadavg: "0.84 0.43 0.93\n") == nil)
