@@ -2,9 +2,9 @@ import Glibc
 
 /// The limit on the process's address space (`ulimit -v`, `RLIMIT_AS`).
 /// Past it every mapping fails, and an allocation that fails stops a
-/// Swift program: at 200 MB the server died at start (SIGSEGV), and one
-/// that started could die on any large answer while its 2 GiB budget had
-/// room. So the budgets' defaults stay under what the limit leaves, and a
+/// Swift program: at 200 MB the server died (SIGSEGV) on its first calls
+/// to a registry, and under more it could die on any large answer while
+/// its 2 GiB budget had room. So the budgets' defaults stay under what the limit leaves, and a
 /// limit that leaves too little is said at start.
 public enum AddressSpaceLimit {
     /// What the process maps besides what the budgets count: its code and
