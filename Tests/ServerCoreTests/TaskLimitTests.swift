@@ -106,14 +106,15 @@ private struct PidsGroup {
     /// high enough, it serves.
     @Test func aUsersProcessLimitIsProbedAtStart() async throws {
         for (limit, status) in [(6, 2), (TaskHeadroom.needed() + 4, 0)] as [(Int, Int32)] {
-            // In a group of its own, for the kill at the end; as a user of
-            // its own, since root is not held to `ulimit -u`.
+            // In a group of its own, for the kill at the end; as a user no
+            // other process runs as (`nobody` may have some, and the limit
+            // counts them), since root is not held to `ulimit -u`.
             let group = try PidsGroup()
             defer { group.remove() }
             let p = try ServerProcess(
                 launcher: group.launcher + [
-                    "/usr/sbin/runuser", "-u", "nobody", "--", "/bin/bash", "-c", #"ulimit -u "$0" && exec "$@""#,
-                    String(limit),
+                    "/bin/bash", "-c", #"ulimit -u "$0" && exec /usr/bin/setpriv "$@""#, String(limit),
+                    "--reuid", "61234", "--regid", "61234", "--clear-groups",
                 ])
             p.closeInput()
             #expect(await p.waitForExit(seconds: 20) == status, "ulimit -u \(limit): \(p.stderr)")
