@@ -14,13 +14,7 @@ public enum AddressSpaceLimit {
     public static let processBytes = 512 << 20
 
     /// The limit in bytes, read once; nil when there is none.
-    public static let current: Int? = {
-        var limits = rlimit()
-        guard getrlimit(Int32(RLIMIT_AS.rawValue), &limits) == 0, limits.rlim_cur != rlim_t.max else {
-            return nil
-        }
-        return Int(min(limits.rlim_cur, rlim_t(Int.max)))
-    }()
+    public static let current: Int? = ResourceLimit.soft(Int32(RLIMIT_AS.rawValue))
 
     /// What the limit leaves to what the budgets count, or nil without one.
     public static func usable(within limit: Int? = current) -> Int? {

@@ -14,13 +14,7 @@ import Glibc
 /// first: one numbered that high means those below it are all taken.
 public enum DescriptorReserve {
     /// The soft limit on open files when first asked (after `raiseLimit`).
-    public static let limit: Int = {
-        var limits = rlimit()
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limits) == 0, limits.rlim_cur != rlim_t.max else {
-            return Int(Int32.max)
-        }
-        return Int(min(limits.rlim_cur, rlim_t(Int32.max)))
-    }()
+    public static let limit: Int = min(ResourceLimit.soft(Int32(RLIMIT_NOFILE.rawValue)) ?? .max, Int(Int32.max))
 
     /// Descriptors left to what cannot be refused: an eighth of the limit,
     /// at least 16 and at most 1,024.

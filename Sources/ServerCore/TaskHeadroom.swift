@@ -38,11 +38,7 @@ package enum TaskHeadroom {
     /// `ulimit -u` when it applies to the process (it does not to root) and
     /// is not unlimited.
     static func userTaskLimit() -> Int? {
-        var limits = rlimit()
-        guard geteuid() != 0, getrlimit(Int32(__RLIMIT_NPROC.rawValue), &limits) == 0,
-            limits.rlim_cur != rlim_t.max
-        else { return nil }
-        return Int(min(limits.rlim_cur, rlim_t(Int.max)))
+        geteuid() == 0 ? nil : ResourceLimit.soft(Int32(__RLIMIT_NPROC.rawValue))
     }
 
     /// Whether the user's limit leaves room: surely when every task of the
