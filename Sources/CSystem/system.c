@@ -5,9 +5,14 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <sched.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <sys/vfs.h>
+#include <errno.h>
 #include <unistd.h>
 
 int ocirpc_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
@@ -58,3 +63,52 @@ const char *ocirpc_next_entry_name(DIR *directory) {
 }
 
 int ocirpc_ofd_unlock(int fd, long long offset) { return ofd_lock(fd, offset, F_UNLCK); }
+
+static sem_t termination_semaphore;
+static atomic_int termination_signal;
+
+static void on_termination_signal(int number) {
+    int saved = errno;
+    atomic_store(&termination_signal, number);
+    sem_post(&termination_semaphore);
+    errno = saved;
+}
+
+int ocirpc_termination_signals_install(void) {
+    static atomic_int installed;
+    if (atomic_exchange(&installed, 1)) return 0;
+    if (sem_init(&termination_semaphore, 0, 0) != 0) return -1;
+    struct sigaction action = {0};
+    action.sa_handler = on_termination_signal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    if (sigaction(SIGTERM, &action, NULL) != 0 || sigaction(SIGINT, &action, NULL) != 0) return -1;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    return pthread_sigmask(SIG_UNBLOCK, &set, NULL) == 0 ? 0 : -1;
+}
+
+void ocirpc_termination_wake(void) { sem_post(&termination_semaphore); }
+
+int ocirpc_termination_wait(long long milliseconds) {
+    if (milliseconds < 0) {
+        while (sem_wait(&termination_semaphore) != 0)
+            if (errno != EINTR) return 0;
+        return 1;
+    }
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += (time_t)(milliseconds / 1000);
+    deadline.tv_nsec += (long)(milliseconds % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec += 1;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    while (sem_clockwait(&termination_semaphore, CLOCK_MONOTONIC, &deadline) != 0)
+        if (errno != EINTR) return 0;
+    return 1;
+}
+
+int ocirpc_termination_take_signal(void) { return atomic_exchange(&termination_signal, 0); }

@@ -105,6 +105,13 @@ public final class Dispatcher: Sendable {
         await inFlight.waitUntilCount(atMost: leaving)
     }
 
+    /// Blocks the calling OS thread (never a task's) until nothing is in
+    /// flight, for at most `seconds` (for ever when nil); false when the
+    /// time ran out.
+    public func waitUntilIdle(seconds: Double?) -> Bool {
+        inFlight.waitUntilCount(atMost: 0, seconds: seconds)
+    }
+
     /// Calls run at once by default; later ones wait their turn.
     public static let defaultMaxRunning = 512
     /// Bytes the waiting calls may hold by default before reading pauses.

@@ -38,6 +38,8 @@ final class InFlightRequests: @unchecked Sendable {
     /// Running plus waiting.
     private var active = 0
     private var capacityWaiters = 0
+    /// OS threads blocked in `waitUntilCount(atMost:seconds:)`.
+    private var countWaiters = 0
     private var drainWaiters: [(limit: Int, continuation: CheckedContinuation<Void, Never>)] = []
     private var requestsByMethodCounts: [String: Int] = [:]
 
@@ -101,7 +103,7 @@ final class InFlightRequests: @unchecked Sendable {
         forget(serial)
         let next = takeNext()
         let ready = readyDrainWaiters()
-        if capacityWaiters > 0 { lock.broadcast() }
+        if capacityWaiters > 0 || countWaiters > 0 { lock.broadcast() }
         lock.unlock()
         for (serial, call) in next { launch(serial, makeBody(call)) }
         for continuation in ready { continuation.resume() }
@@ -160,7 +162,7 @@ final class InFlightRequests: @unchecked Sendable {
         let serials = pick()
         let (found, dropped) = cancelLocked(serials)
         let ready = readyDrainWaiters()
-        if capacityWaiters > 0 { lock.broadcast() }
+        if capacityWaiters > 0 || countWaiters > 0 { lock.broadcast() }
         lock.unlock()
         for task in found { task.cancel() }
         for waiting in dropped { waiting.call.answerCancelled() }
@@ -210,6 +212,26 @@ final class InFlightRequests: @unchecked Sendable {
             capacityWaiters -= 1
         }
         lock.unlock()
+    }
+
+    /// Blocks the calling OS thread until at most `limit` calls are
+    /// running or waiting, for at most `seconds` (for ever when nil); false
+    /// when the time ran out. Needs no task to run: the end of a session
+    /// waits here even when no thread can start.
+    func waitUntilCount(atMost limit: Int, seconds: Double?) -> Bool {
+        let deadline = seconds.map { ConditionLock.deadline(after: $0) }
+        lock.lock()
+        defer { lock.unlock() }
+        while active > limit {
+            countWaiters += 1
+            defer { countWaiters -= 1 }
+            if let deadline {
+                if !lock.wait(until: deadline) { return active <= limit }
+            } else {
+                lock.wait()
+            }
+        }
+        return true
     }
 
     /// Returns once at most `limit` calls are running or waiting.

@@ -40,16 +40,29 @@ package enum Subprocess {
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
         // Nothing else open here (registry connections, cache files) reaches the helper.
         _ = ocirpc_spawn_close_from(&actions, 3)
+        // The program starts with the signals a fresh process has: none
+        // blocked, each at its default. The server ignores SIGPIPE, and the
+        // spawning thread may block every signal (libdispatch's threads
+        // do), and both would pass through exec to the helper.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var noSignals = sigset_t(), everySignal = sigset_t()
+        sigemptyset(&noSignals)
+        sigfillset(&everySignal)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        posix_spawnattr_setsigdefault(&attributes, &everySignal)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var pid: pid_t = 0
         var argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
-        var spawned = posix_spawn(&pid, executable, &actions, nil, &argv, environ)
+        var spawned = posix_spawn(&pid, executable, &actions, &attributes, &argv, environ)
         // A program just written (a helper installed a moment ago) cannot be
         // run while any process forked meanwhile still holds it open for
         // writing; that lasts until the fork execs, so wait a little.
         for _ in 0..<100 where spawned == ETXTBSY {
             usleep(10_000)
-            spawned = posix_spawn(&pid, executable, &actions, nil, &argv, environ)
+            spawned = posix_spawn(&pid, executable, &actions, &attributes, &argv, environ)
         }
         close(toChild[0])
         close(fromChild[1])

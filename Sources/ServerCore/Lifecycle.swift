@@ -11,6 +11,7 @@ final class Lifecycle: Sendable {
     private let finished = DispatchSemaphore(value: 0)
     private let shutdownRequested = Atomic<Bool>(false)
     private let readingStopped = Atomic<Bool>(false)
+    private let finishHook = Locked<(@Sendable () -> Void)?>(nil)
 
     /// Ends the session with `code`; later calls change nothing.
     func finish(_ code: Int32) {
@@ -19,8 +20,20 @@ final class Lifecycle: Sendable {
             current = code
             return true
         }
-        if first { finished.signal() }
+        guard first else { return }
+        finished.signal()
+        finishHook.withLock { $0 }?()
     }
+
+    /// Runs `hook` when the session ends (at once if it has): for a waiter
+    /// that waits on something else too.
+    func onFinish(_ hook: @escaping @Sendable () -> Void) {
+        finishHook.withLock { $0 = hook }
+        if code != nil { hook() }
+    }
+
+    /// The exit code, once the session has ended.
+    var code: Int32? { exitCode.withLock { $0 } }
 
     /// Blocks until `finish`, and returns its code.
     func waitUntilFinished() -> Int32 {

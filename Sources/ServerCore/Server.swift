@@ -1,5 +1,4 @@
 import Reasons
-import Dispatch
 import Framing
 import Glibc
 import JSON
@@ -92,7 +91,11 @@ public final class Server: Sendable {
     /// closed output, and returns the process exit status.
     public func run(handleSignals: Bool = true) -> Int32 {
         guard writer.isRunning else { return threadShortage() }
-        let signalSources = handleSignals ? installSignalHandlers() : []
+        signal(SIGPIPE, SIG_IGN)
+        let catchesSignals = handleSignals && TerminationSignals.install()
+        if handleSignals && !catchesSignals {
+            logger.warn("SIGTERM and SIGINT cannot be caught; they end the server at once")
+        }
         let reader = InputReader(fd: input, maxMessageBytes: options.maxMessageBytes)
         let maxMessageBytes = options.maxMessageBytes
         let reading = reader.start(
@@ -121,15 +124,11 @@ public final class Server: Sendable {
             onEnd: { [self] in
                 guard !lifecycle.isReadingStopped else { return }
                 logger.debug("end of input; draining in-flight requests")
-                waitForDrain(timeout: nil)
+                _ = dispatcher.waitUntilIdle(seconds: nil)
                 lifecycle.finish(0)
             })
-        guard reading else {
-            for source in signalSources { source.cancel() }
-            return threadShortage()
-        }
-        let code = lifecycle.waitUntilFinished()
-        for source in signalSources { source.cancel() }
+        guard reading else { return threadShortage() }
+        let code = catchesSignals ? waitUntilFinishedOrSignalled() : lifecycle.waitUntilFinished()
         writer.flush()
         writer.close()
         return code
@@ -142,48 +141,26 @@ public final class Server: Sendable {
         return 2
     }
 
-    /// Blocks the calling OS thread until nothing is in flight; with a
-    /// timeout, cancels what is left when it expires and waits briefly for
-    /// their -32800 answers.
-    private func waitForDrain(timeout: Double?) {
-        let drained = DispatchSemaphore(value: 0)
-        let dispatcher = self.dispatcher
-        Task.detached {
-            await dispatcher.waitUntilIdle()
-            drained.signal()
-        }
-        guard let timeout else {
-            drained.wait()
-            return
-        }
-        if drained.wait(timeout: .now() + timeout) == .timedOut {
-            logger.warn(
-                "grace period over; cancelling in-flight requests", [("inFlight", String(dispatcher.inFlightCount))])
-            dispatcher.cancelAll()
-            _ = drained.wait(timeout: .now() + 2)
-        }
-    }
-
-    private func installSignalHandlers() -> [any DispatchSourceSignal] {
-        signal(SIGPIPE, SIG_IGN)
-        var sources: [any DispatchSourceSignal] = []
-        for number in [SIGTERM, SIGINT] {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { [self] in
-                guard lifecycle.stopReading() else { return }
-                logger.info("signal received; draining in-flight requests", [("signal", String(number))])
-                dispatcher.beginShutdown()
-                // A thread of its own for the blocking wait: the global
-                // queues are the threads the calls it waits for run on.
-                startThreadOrRunHere { [self] in
-                    waitForDrain(timeout: Self.terminationGracePeriod)
-                    lifecycle.finish(0)
-                }
+    /// Waits on the calling thread (the process's main thread) for the
+    /// session to end, and drains it there when a signal comes: nothing on
+    /// this path needs a thread to start, so a server that cannot start
+    /// one (its limit on tasks shrank while it ran) still ends on SIGTERM.
+    private func waitUntilFinishedOrSignalled() -> Int32 {
+        lifecycle.onFinish(TerminationSignals.wake)
+        while true {
+            let number = TerminationSignals.waitForSignalOrWake()
+            if let code = lifecycle.code { return code }
+            guard let number, lifecycle.stopReading() else { continue }
+            logger.info("signal received; draining in-flight requests", [("signal", String(number))])
+            dispatcher.beginShutdown()
+            if !dispatcher.waitUntilIdle(seconds: Self.terminationGracePeriod) {
+                logger.warn(
+                    "grace period over; cancelling in-flight requests",
+                    [("inFlight", String(dispatcher.inFlightCount))])
+                dispatcher.cancelAll()
+                _ = dispatcher.waitUntilIdle(seconds: 2)
             }
-            source.resume()
-            sources.append(source)
+            lifecycle.finish(0)
         }
-        return sources
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import JSON
 import Memory
 import Synchronization
@@ -144,6 +145,26 @@ import Testing
         let got = await sink.waitFor(1)
         #expect(got.count == 1)
         #expect(got.first?["error"]?["code"] == -32800)
+    }
+
+    /// The end of a session waits on an OS thread, with no task to run
+    /// (SIGTERM's drain): it times out while a call runs, and is woken when
+    /// the last one ends.
+    @Test func aThreadWaitingForIdleTimesOutOrIsWokenByTheLastCall() async {
+        let sink = CollectingSink()
+        let gate = Gate()
+        let dispatcher = Dispatcher(registry: testRegistry(gate: gate), sink: sink)
+        dispatcher.receive(#"{"jsonrpc":"2.0","method":"wait","id":1}"#)
+        let outcomes = await withCheckedContinuation { (done: CheckedContinuation<(Bool, Bool), Never>) in
+            Thread.detachNewThread {
+                let early = dispatcher.waitUntilIdle(seconds: 0.05)
+                gate.open()
+                done.resume(returning: (early, dispatcher.waitUntilIdle(seconds: 60)))
+            }
+        }
+        #expect(outcomes == (false, true))
+        #expect(dispatcher.inFlightCount == 0)
+        #expect(await sink.waitFor(1).count == 1)
     }
 
     @Test func cancelAfterCompletionChangesNothing() async {

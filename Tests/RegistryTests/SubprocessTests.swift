@@ -22,6 +22,30 @@ import TestFixtures
         #expect(String(decoding: outcome.output, as: UTF8.self) == "closed\n")
     }
 
+    /// A helper starts as a fresh process does: no signal blocked and none
+    /// ignored, whatever the spawning thread blocks (libdispatch's threads
+    /// block every signal) and the server ignores (SIGPIPE). Before, a
+    /// helper ignored SIGPIPE and could start with SIGTERM blocked.
+    @Test func aProgramStartsWithNoSignalBlockedOrIgnored() throws {
+        let ignoredBefore = signal(SIGPIPE, SIG_IGN)
+        defer { signal(SIGPIPE, ignoredBefore) }
+        var blocked = sigset_t(), before = sigset_t()
+        sigemptyset(&blocked)
+        for number in [SIGTERM, SIGINT, SIGHUP, SIGUSR1] { sigaddset(&blocked, number) }
+        pthread_sigmask(SIG_BLOCK, &blocked, &before)
+        defer { pthread_sigmask(SIG_SETMASK, &before, nil) }
+        let outcome = try #require(Subprocess.run("/bin/grep", ["-E", "^Sig(Blk|Ign):", "/proc/self/status"]))
+        let masks = String(decoding: outcome.output, as: UTF8.self).split(separator: "\n").map {
+            UInt64($0.split(separator: "\t").last ?? "", radix: 16)
+        }
+        #expect(masks.count == 2, "\(outcome)")
+        #expect(masks.first == 0, "blocked: \(masks)")
+        // Of the ignored, the standard signals (1-31): glibc's spawn ignores
+        // its own two (32, 33) in the child when the spawning thread blocks
+        // them, and every program's glibc sets them up again.
+        #expect(masks.last.map { $0.map { $0 & 0x7fff_ffff } } == 0, "ignored: \(masks)")
+    }
+
     @Test func theExitStatusIsReported() throws {
         #expect(Subprocess.run("/bin/sh", ["-c", "exit 3"])?.exitStatus == 3)
     }

@@ -107,6 +107,32 @@ private struct PidsGroup {
         #expect(await p.waitForExit(seconds: 20) == 0)
     }
 
+    /// The pool's idle threads end after a few seconds; when other tasks
+    /// of the group have taken their room meanwhile, the server cannot
+    /// start one again. SIGTERM used to wait for one for ever (libdispatch's
+    /// signal sources run on its threads): it is now taken on the main
+    /// thread, which drains the session there.
+    @Test func aSignalEndsAServerWhoseRoomForTasksShrankWhileItRan() async throws {
+        let group = try PidsGroup()
+        defer { group.remove() }
+        try group.limit(100)
+        let p = try ServerProcess(launcher: group.launcher)
+        for id in 0..<8 { p.sendLine(#"{"jsonrpc":"2.0","id":"s\#(id)","method":"server.stats"}"#) }
+        #expect(await p.waitForMessages(8, seconds: 20).count == 8)
+        let busy = group.current
+        try group.limit(busy)
+        var idle = busy
+        for _ in 0..<300 where idle >= busy {
+            try await Task.sleep(for: .milliseconds(100))
+            idle = group.current
+        }
+        try #require(idle < busy, "the pool's threads did not end: \(busy) tasks")
+        try group.limit(idle)
+        p.process.terminate()
+        #expect(await p.waitForExit(seconds: 20) == 0, "\(p.stderr)")
+        #expect(p.stderr.contains("signal received"), "\(p.stderr)")
+    }
+
     /// `ulimit -u` counts every process of the user, which cannot be read:
     /// when the system's tasks alone could reach it, the server starts the
     /// threads it needs once to see. Too low, it says so (before: it hung);

@@ -60,6 +60,23 @@ int ocirpc_ofd_unlock(int fd, long long offset);
 /// `entry.pointee` does) reads past the last one in readdir's buffer.
 const char *ocirpc_next_entry_name(DIR *directory);
 
+/// Catches SIGTERM and SIGINT with a handler that only notes the signal
+/// and posts a semaphore, so a session ends on them with no thread to
+/// start (libdispatch's signal sources need one of its threads). Once per
+/// process; 0 on success, -1 and errno else.
+int ocirpc_termination_signals_install(void);
+
+/// Posts the semaphore `ocirpc_termination_wait` waits on (the session
+/// ended otherwise than by a signal).
+void ocirpc_termination_wake(void);
+
+/// Waits for a caught signal or a wake, for at most `milliseconds` (for
+/// ever when negative): 1 when one came, 0 when the time ran out.
+int ocirpc_termination_wait(long long milliseconds);
+
+/// The signal caught since the last call, or 0.
+int ocirpc_termination_take_signal(void);
+
 /// ThreadSanitizer's annotations, defined when its runtime is linked in
 /// (`swift build --sanitize thread`) and null otherwise.
 extern void __tsan_acquire(void *address) __attribute__((weak));

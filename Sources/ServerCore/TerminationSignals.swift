@@ -1,0 +1,22 @@
+import CSystem
+
+/// SIGTERM and SIGINT, caught by a handler that only notes them and wakes
+/// the session's own thread (`ocirpc_termination_*` in CSystem). Unlike
+/// libdispatch's signal sources, taking a signal needs no thread to start:
+/// a server whose limit on tasks shrank while it ran still ends on one.
+enum TerminationSignals {
+    /// Catches both signals from now on; false when they cannot be caught.
+    static func install() -> Bool { ocirpc_termination_signals_install() == 0 }
+
+    /// Wakes `waitForSignalOrWake` (the session ended otherwise).
+    static func wake() { ocirpc_termination_wake() }
+
+    /// Waits for a signal or a wake, for at most `seconds` (for ever when
+    /// nil), and returns the signal caught meanwhile, if any.
+    static func waitForSignalOrWake(seconds: Double? = nil) -> Int32? {
+        let milliseconds = seconds.map { Int64(($0 * 1000).rounded(.up)) } ?? -1
+        _ = ocirpc_termination_wait(milliseconds)
+        let number = ocirpc_termination_take_signal()
+        return number == 0 ? nil : number
+    }
+}
