@@ -18,7 +18,7 @@ let package = Package(
         // Command-line options and OCIRPC_* variables, declared by each module for itself.
         .target(name: "Options"),
         // What the calls in flight may hold in memory together, and each call's share of it.
-        .target(name: "Memory", dependencies: ["Reasons"]),
+        .target(name: "Memory", dependencies: ["CSystem", "Reasons"]),
         // JSON value type, strict parser and writer over bytes.
         .target(name: "JSON"),
         // Stdin/stdout framing: newline-delimited and Content-Length.

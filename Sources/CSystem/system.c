@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <sched.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -63,6 +64,15 @@ const char *ocirpc_next_entry_name(DIR *directory) {
 }
 
 int ocirpc_ofd_unlock(int fd, long long offset) { return ofd_lock(fd, offset, F_UNLCK); }
+
+long long ocirpc_default_thread_stack_bytes(void) {
+    pthread_attr_t attributes;
+    size_t size = 0;
+    if (pthread_getattr_default_np(&attributes) != 0) return -1;
+    int got = pthread_attr_getstacksize(&attributes, &size);
+    pthread_attr_destroy(&attributes);
+    return got == 0 ? (long long)size : -1;
+}
 
 static sem_t termination_semaphore;
 static atomic_int termination_signal;

@@ -32,9 +32,11 @@ public enum AddressSpaceLimit {
 
 /// The memory the process may take, for the budgets' defaults: the lowest
 /// of a container's limit (`ContainerMemoryLimit`) and what the address
-/// space limit leaves (`AddressSpaceLimit`), or nil when neither limits it.
+/// space and data limits leave (`AddressSpaceLimit`, `DataLimit`), or nil
+/// when none limits it.
 public enum MemoryLimit {
-    public static let current: Int? = lowest(ContainerMemoryLimit.current, AddressSpaceLimit.usable())
+    public static let current: Int? = lowest(
+        lowest(ContainerMemoryLimit.current, AddressSpaceLimit.usable()), DataLimit.usable())
 
     package static func lowest(_ a: Int?, _ b: Int?) -> Int? {
         switch (a, b) {

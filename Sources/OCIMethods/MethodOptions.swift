@@ -11,7 +11,7 @@ public struct MethodOptions: OptionSection, Equatable {
     var maxConcurrency = MethodOptions.defaultMaxConcurrency
     /// Byte budget of the content cache.
     /// 256 MiB, or an eighth of a container's memory limit, or of what
-    /// `ulimit -v` leaves, when lower (`MemoryLimit`).
+    /// `ulimit -v` or `ulimit -d` leaves, when lower (`MemoryLimit`).
     var cacheBytes = min(256 << 20, (MemoryLimit.current ?? .max) / 8)
     /// How long a tag -> digest answer is trusted, in seconds.
     var tagTTL = 60.0
@@ -63,7 +63,7 @@ public struct MethodOptions: OptionSection, Equatable {
         CommandOption(
             Self.self, flag: "--cache-bytes", variable: "OCIRPC_CACHE_BYTES", valueName: "SIZE",
             help:
-                "content cache budget, e.g. 256MiB (default 256MiB, or an eighth of a container's memory limit, or of what ulimit -v leaves past 512MiB, when lower)"
+                "content cache budget, e.g. 256MiB (default 256MiB, or an eighth of a container's memory limit, or of what ulimit -v leaves past 512MiB or ulimit -d past the threads' stacks, when lower)"
         ) { o, v throws(ConfigurationError) in
             o.cacheBytes = try OptionValue.byteSize(v, "--cache-bytes", allowZero: true, max: 64 << 30)
         },

@@ -33,7 +33,9 @@ public enum ServerMain {
             _ = line.withCString { write(2, $0, strlen($0)) }
             return 2
         }
-        if let problem = threadPoolProblem() ?? TaskHeadroom.problem() ?? AddressSpaceLimit.problem() {
+        if let problem = threadPoolProblem() ?? TaskHeadroom.problem() ?? AddressSpaceLimit.problem()
+            ?? DataLimit.problem()
+        {
             let line = "ocirpc: \(problem)\n"
             _ = line.withCString { write(2, $0, strlen($0)) }
             return 2

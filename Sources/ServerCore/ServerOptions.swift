@@ -11,7 +11,7 @@ public struct ServerOptions: OptionSection, Equatable {
     public var maxMessageBytes: Int = 64 << 20
     /// What the calls in flight may hold in memory together (`MemoryBudget`).
     /// By default 2 GiB, or half a container's memory limit, or of what
-    /// `ulimit -v` leaves, when lower (`MemoryLimit`).
+    /// `ulimit -v` or `ulimit -d` leaves, when lower (`MemoryLimit`).
     public var maxMemoryBytes: Int = MemoryBudget.defaultLimit(within: MemoryLimit.current)
 
     public init() {}
@@ -45,7 +45,7 @@ public struct ServerOptions: OptionSection, Equatable {
         CommandOption(
             Self.self, flag: "--max-memory-bytes", variable: "OCIRPC_MAX_MEMORY_BYTES", valueName: "SIZE",
             help:
-                "what the calls in flight may hold in memory together: files, blobs and manifests read, answers written (default 2GiB, or half a container's memory limit, or of what ulimit -v leaves past 512MiB, when lower); past it a call fails with memory_limit, retryable"
+                "what the calls in flight may hold in memory together: files, blobs and manifests read, answers written (default 2GiB, or half a container's memory limit, or of what ulimit -v leaves past 512MiB or ulimit -d past the threads' stacks, when lower); past it a call fails with memory_limit, retryable"
         ) { o, v throws(ConfigurationError) in
             o.maxMemoryBytes = try OptionValue.byteSize(v, "--max-memory-bytes", allowZero: false, max: 1 << 40)
         },

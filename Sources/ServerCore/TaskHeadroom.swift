@@ -1,4 +1,3 @@
-import CSystem
 import Glibc
 import Locking
 import Memory
@@ -19,7 +18,7 @@ package enum TaskHeadroom {
     /// HTTP engine's. Measured on 2 processors, with a name to look up on
     /// each call: room for 7 served every call, 6 failed them with
     /// `thread_limit`, 4 hung in libdispatch; before, 7 hung too.
-    package static func needed(processors: Int = processorsAvailable()) -> Int { 5 + processors }
+    package static func needed(processors: Int = Processors.available) -> Int { 5 + processors }
 
     /// Why the server cannot start the threads it needs here, or nil.
     package static func problem() -> String? {
@@ -61,7 +60,4 @@ package enum TaskHeadroom {
         return Int(fields[3][fields[3].index(after: slash)...])
     }
 
-    /// The processors the process may run on (its affinity), as libdispatch
-    /// counts them for its pool.
-    package static func processorsAvailable() -> Int { max(1, Int(ocirpc_processors_available())) }
 }

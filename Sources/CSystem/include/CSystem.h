@@ -60,6 +60,10 @@ int ocirpc_ofd_unlock(int fd, long long offset);
 /// `entry.pointee` does) reads past the last one in readdir's buffer.
 const char *ocirpc_next_entry_name(DIR *directory);
 
+/// The stack size a thread gets when its creator names none (libdispatch's
+/// threads): `ulimit -s`, or glibc's default without one.
+long long ocirpc_default_thread_stack_bytes(void);
+
 /// Catches SIGTERM and SIGINT with a handler that only notes the signal
 /// and posts a semaphore, so a session ends on them with no thread to
 /// start (libdispatch's signal sources need one of its threads). Once per
