@@ -12,6 +12,7 @@
 #include <time.h>
 #include <spawn.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/vfs.h>
 #include <errno.h>
 #include <unistd.h>
@@ -72,6 +73,27 @@ long long ocirpc_default_thread_stack_bytes(void) {
     int got = pthread_attr_getstacksize(&attributes, &size);
     pthread_attr_destroy(&attributes);
     return got == 0 ? (long long)size : -1;
+}
+
+int ocirpc_raise_default_thread_stack(long long minimum) {
+    pthread_attr_t attributes;
+    size_t size = 0;
+    if (pthread_getattr_default_np(&attributes) != 0) return -1;
+    int result = pthread_attr_getstacksize(&attributes, &size);
+    if (result == 0 && (long long)size < minimum) {
+        result = pthread_attr_setstacksize(&attributes, (size_t)minimum);
+        if (result == 0) result = pthread_setattr_default_np(&attributes);
+    }
+    pthread_attr_destroy(&attributes);
+    return result == 0 ? 0 : -1;
+}
+
+int ocirpc_raise_stack_limit(long long minimum) {
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_STACK, &limit) != 0) return -1;
+    if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur >= (rlim_t)minimum) return 0;
+    limit.rlim_cur = limit.rlim_max == RLIM_INFINITY || limit.rlim_max > (rlim_t)minimum ? (rlim_t)minimum : limit.rlim_max;
+    return setrlimit(RLIMIT_STACK, &limit);
 }
 
 static sem_t termination_semaphore;

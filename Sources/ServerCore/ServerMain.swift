@@ -6,6 +6,11 @@ import Memory
 
 /// The `ocirpc` command: parses settings, then serves stdin/stdout.
 public enum ServerMain {
+    /// Gives the main thread's stack and libdispatch's threads' room
+    /// (`ThreadStacks`): the first thing `main` does, before anything else
+    /// runs on its stack.
+    public static func prepareStacks() { ThreadStacks.raise() }
+
     /// Runs the command with `modules` and returns its exit status: 0 after
     /// a clean end, 1 after `exit` without `shutdown`, 2 for a bad setting
     /// or a system it cannot run on (no `/proc`).

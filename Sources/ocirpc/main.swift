@@ -2,6 +2,7 @@ import Glibc
 import OCIMethods
 import ServerCore
 
+ServerMain.prepareStacks()
 exit(
     ServerMain.run(
         arguments: Array(CommandLine.arguments.dropFirst()),

@@ -64,6 +64,15 @@ const char *ocirpc_next_entry_name(DIR *directory);
 /// threads): `ulimit -s`, or glibc's default without one.
 long long ocirpc_default_thread_stack_bytes(void);
 
+/// Makes the stack a thread gets when its creator names none at least
+/// `minimum` bytes (`pthread_setattr_default_np`); 0 on success.
+int ocirpc_raise_default_thread_stack(long long minimum);
+
+/// Raises the soft `RLIMIT_STACK` (how far the main thread's stack may
+/// grow) to `minimum` bytes when lower, as far as the hard limit allows;
+/// 0 on success or when nothing was to be done.
+int ocirpc_raise_stack_limit(long long minimum);
+
 /// Catches SIGTERM and SIGINT with a handler that only notes the signal
 /// and posts a semaphore, so a session ends on them with no thread to
 /// start (libdispatch's signal sources need one of its threads). Once per
