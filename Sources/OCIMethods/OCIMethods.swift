@@ -14,9 +14,10 @@ public enum OCIMethods {
     public static let module = ServerModule(
         options: RegistryOptions.options + MethodOptions.options,
         helpNotes: [
-            "Credentials: $REGISTRY_AUTH_FILE, $XDG_RUNTIME_DIR/containers/auth.json,",
+            "Credentials: $XDG_RUNTIME_DIR/containers/auth.json (/run/containers/<uid>/auth.json),",
             "$XDG_CONFIG_HOME/containers/auth.json (~/.config/...), $DOCKER_CONFIG/config.json or",
-            "~/.docker/config.json, including credHelpers, credsStore and namespaced entries (quay.io/org).",
+            "~/.docker/config.json, ~/.dockercfg, including credHelpers, credsStore and namespaced",
+            "entries (quay.io/org); or $REGISTRY_AUTH_FILE alone.",
         ]
     ) { parsed, logger, memory in
         makeExtension(

@@ -18,12 +18,15 @@ public struct Credentials: Sendable, Equatable {
     }
 }
 
-/// Registry credentials from the files docker and podman write:
-/// `$REGISTRY_AUTH_FILE`, `$XDG_RUNTIME_DIR/containers/auth.json`,
+/// Registry credentials from the files docker and podman write, in
+/// podman's order (containers-auth.json(5)): `$REGISTRY_AUTH_FILE` alone
+/// when it is set, else `$XDG_RUNTIME_DIR/containers/auth.json`
+/// (`/run/containers/<uid>/auth.json` without one),
 /// `$XDG_CONFIG_HOME/containers/auth.json` (`~/.config/...`),
-/// `$DOCKER_CONFIG/config.json` or `~/.docker/config.json` — `auths`
-/// (`auth`, `identitytoken`), `credHelpers` and `credsStore` (through
-/// `docker-credential-<name> get`). The first file that knows a registry wins.
+/// `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`, and the
+/// legacy `~/.dockercfg` — `auths` (`auth`, `identitytoken`),
+/// `credHelpers` and `credsStore` (through `docker-credential-<name> get`).
+/// The first file that knows a registry wins.
 /// In a file, a registry's helper comes first, then `auths` entries for the
 /// repository's namespaces, most specific first (`quay.io/org/app`,
 /// `quay.io/org`), as containers-auth.json(5) reads them, then the
@@ -35,6 +38,8 @@ public final class CredentialStore: Sendable {
         var auths: [String: Credentials] = [:]
         var helpers: [String: String] = [:]
         var store: String?
+        /// Whether `auths` keys may name a repository's namespace.
+        var namespaced = true
     }
 
     private let files: [AuthFile]
@@ -55,22 +60,29 @@ public final class CredentialStore: Sendable {
         searchPath = environment["PATH"].flatMap { $0.isEmpty ? nil : $0 } ?? "/usr/local/bin:/usr/bin:/bin"
         self.helperTimeout = helperTimeout
         self.helperAnswerLifetime = helperAnswerLifetime
-        var paths: [String] = []
-        if let file = environment["REGISTRY_AUTH_FILE"], !file.isEmpty { paths.append(file) }
-        if let runtime = environment["XDG_RUNTIME_DIR"], !runtime.isEmpty {
-            paths.append(runtime + "/containers/auth.json")
-        }
-        if let config = environment["XDG_CONFIG_HOME"], !config.isEmpty {
+        files = Self.authFiles(environment: environment, uid: getuid()).compactMap(Self.load)
+    }
+
+    /// The files read, in order, and whether each is in the legacy format
+    /// (`~/.dockercfg`: the document is what `auths` holds elsewhere). A
+    /// file named by `$REGISTRY_AUTH_FILE` is read alone, as podman and
+    /// skopeo read the file their `--authfile` names.
+    static func authFiles(environment: [String: String], uid: uid_t) -> [(path: String, legacy: Bool)] {
+        func value(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+        if let file = value("REGISTRY_AUTH_FILE") { return [(file, false)] }
+        let home = value("HOME")
+        var paths = [
+            value("XDG_RUNTIME_DIR").map { $0 + "/containers/auth.json" } ?? "/run/containers/\(uid)/auth.json"
+        ]
+        if let config = value("XDG_CONFIG_HOME") ?? home.map({ $0 + "/.config" }) {
             paths.append(config + "/containers/auth.json")
-        } else if let home = environment["HOME"], !home.isEmpty {
-            paths.append(home + "/.config/containers/auth.json")
         }
-        if let docker = environment["DOCKER_CONFIG"], !docker.isEmpty {
+        if let docker = value("DOCKER_CONFIG") ?? home.map({ $0 + "/.docker" }) {
             paths.append(docker + "/config.json")
-        } else if let home = environment["HOME"], !home.isEmpty {
-            paths.append(home + "/.docker/config.json")
         }
-        files = paths.compactMap(Self.load)
+        var files = paths.map { (path: $0, legacy: false) }
+        if let home { files.append((home + "/.dockercfg", true)) }
+        return files
     }
 
     /// Credentials for `repository` (a path, e.g. `org/app`; empty for none)
@@ -82,7 +94,7 @@ public final class CredentialStore: Sendable {
             if let key = keys.first(where: { file.helpers[$0] != nil }), let helper = file.helpers[key] {
                 return await ask(helper, serverURL: key)
             }
-            for key in namespaces + keys {
+            for key in (file.namespaced ? namespaces : []) + keys {
                 if let found = file.auths[key] { return found }
             }
             // `docker login` keeps Docker Hub in a store under its v1 URL.
@@ -135,11 +147,13 @@ public final class CredentialStore: Sendable {
         return keys
     }
 
-    private static func load(_ path: String) -> AuthFile? {
-        guard let bytes = ConfigFile.read(path), let document = try? JSONParser.parse(bytes)
+    private static func load(_ file: (path: String, legacy: Bool)) -> AuthFile? {
+        guard let bytes = ConfigFile.read(file.path), let document = try? JSONParser.parse(bytes)
         else { return nil }
+        let legacy = file.legacy
+        let auths = legacy ? document : document["auths"]
         var file = AuthFile()
-        for member in document["auths"]?.objectValue?.members ?? [] {
+        for member in auths?.objectValue?.members ?? [] {
             let entry = member.value
             var username = entry["username"]?.stringValue ?? ""
             var secret = entry["password"]?.stringValue ?? ""
@@ -152,6 +166,12 @@ public final class CredentialStore: Sendable {
             let identityToken = entry["identitytoken"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
             guard !username.isEmpty || identityToken != nil else { continue }
             file.auths[member.key] = Credentials(username: username, secret: secret, identityToken: identityToken)
+        }
+        // The legacy format is the entries alone: no helpers, and keys name
+        // registries only.
+        guard !legacy else {
+            file.namespaced = false
+            return file
         }
         for member in document["credHelpers"]?.objectValue?.members ?? [] {
             if let helper = member.value.stringValue { file.helpers[member.key] = helper }

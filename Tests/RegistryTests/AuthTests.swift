@@ -256,6 +256,51 @@ import TestFixtures
         }
     }
 
+    /// As podman and skopeo read the file their `--authfile` names: alone.
+    /// It used to be read first, and the other files after it.
+    @Test func aFileNamedByRegistryAuthFileIsReadAlone() async throws {
+        let (s, dir) = try store(
+            [
+                "only.json": #"{"auths":{"r.example":\#(Self.auth("only"))}}"#,
+                "config.json": #"{"auths":{"r.example":\#(Self.auth("docker")),"d.example":\#(Self.auth("docker"))}}"#,
+                "containers/auth.json": #"{"auths":{"c.example":\#(Self.auth("runtime"))}}"#,
+            ], environment: ["REGISTRY_AUTH_FILE": "$DIR/only.json"])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        #expect(await s.credentials(for: "r.example")?.username == "only")
+        #expect(await s.credentials(for: "d.example") == nil)
+        #expect(await s.credentials(for: "c.example") == nil)
+    }
+
+    /// Without `$XDG_RUNTIME_DIR`, podman's own file is under
+    /// `/run/containers/<uid>`; Docker's legacy `~/.dockercfg` comes last.
+    @Test func theFilesAreReadInPodmansOrder() {
+        let files = CredentialStore.authFiles(environment: ["HOME": "/h"], uid: 1000)
+        #expect(
+            files.map(\.path) == [
+                "/run/containers/1000/auth.json", "/h/.config/containers/auth.json", "/h/.docker/config.json",
+                "/h/.dockercfg",
+            ])
+        #expect(files.map(\.legacy) == [false, false, false, true])
+        #expect(
+            CredentialStore.authFiles(environment: ["REGISTRY_AUTH_FILE": "/a.json", "HOME": "/h"], uid: 0).map(\.path)
+                == ["/a.json"])
+        #expect(CredentialStore.authFiles(environment: [:], uid: 0).map(\.path) == ["/run/containers/0/auth.json"])
+    }
+
+    /// `~/.dockercfg` holds the entries alone, often under a URL; a newer
+    /// file's entry for the same registry wins over it.
+    @Test func theLegacyDockercfgIsReadLast() async throws {
+        let (s, dir) = try store(
+            [
+                "home/.dockercfg":
+                    #"{"https://index.docker.io/v1/":\#(Self.auth("legacy")),"r.example":\#(Self.auth("legacy"))}"#,
+                "config.json": #"{"auths":{"r.example":\#(Self.auth("docker"))}}"#,
+            ], environment: ["HOME": "$DIR/home"])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        #expect(await s.credentials(for: ImageReference.dockerHub)?.username == "legacy")
+        #expect(await s.credentials(for: "r.example")?.username == "docker")
+    }
+
     @Test func missingOrBrokenFilesMeanAnonymous() async throws {
         let (s, dir) = try store(["config.json": "{not json"])
         defer { try? FileManager.default.removeItem(at: dir) }
