@@ -21,7 +21,8 @@ public final class Server: Sendable {
     /// Output queued beyond this pauses reading (backpressure on clients
     /// that do not read their responses).
     public static let outputHighWater = 16 << 20
-    /// How long SIGTERM waits for in-flight requests before cancelling them.
+    /// How long SIGTERM waits for in-flight requests before cancelling them
+    /// (a second signal cancels them at once).
     public static let terminationGracePeriod = 10.0
 
     private let options: ServerOptions
@@ -153,14 +154,29 @@ public final class Server: Sendable {
             guard let number, lifecycle.stopReading() else { continue }
             logger.info("signal received; draining in-flight requests", [("signal", String(number))])
             dispatcher.beginShutdown()
-            if !dispatcher.waitUntilIdle(seconds: Self.terminationGracePeriod) {
-                logger.warn(
-                    "grace period over; cancelling in-flight requests",
-                    [("inFlight", String(dispatcher.inFlightCount))])
-                dispatcher.cancelAll()
-                _ = dispatcher.waitUntilIdle(seconds: 2)
-            }
+            drainAfterSignal()
             lifecycle.finish(0)
+        }
+    }
+
+    /// Waits for the calls in flight for the grace period, or until a
+    /// second signal, then cancels what is left and waits briefly for
+    /// their -32800 answers.
+    private func drainAfterSignal() {
+        let deadline = ContinuousClock.now + .seconds(Self.terminationGracePeriod)
+        while !dispatcher.waitUntilIdle(seconds: 0.1) {
+            let why: String
+            if TerminationSignals.takeSignal() != nil {
+                why = "second signal; cancelling in-flight requests"
+            } else if ContinuousClock.now >= deadline {
+                why = "grace period over; cancelling in-flight requests"
+            } else {
+                continue
+            }
+            logger.warn(why, [("inFlight", String(dispatcher.inFlightCount))])
+            dispatcher.cancelAll()
+            _ = dispatcher.waitUntilIdle(seconds: 2)
+            return
         }
     }
 }

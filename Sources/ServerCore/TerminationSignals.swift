@@ -11,12 +11,17 @@ enum TerminationSignals {
     /// Wakes `waitForSignalOrWake` (the session ended otherwise).
     static func wake() { ocirpc_termination_wake() }
 
+    /// The signal caught since the last look, if any, without waiting.
+    static func takeSignal() -> Int32? {
+        let number = ocirpc_termination_take_signal()
+        return number == 0 ? nil : number
+    }
+
     /// Waits for a signal or a wake, for at most `seconds` (for ever when
     /// nil), and returns the signal caught meanwhile, if any.
     static func waitForSignalOrWake(seconds: Double? = nil) -> Int32? {
         let milliseconds = seconds.map { Int64(($0 * 1000).rounded(.up)) } ?? -1
         _ = ocirpc_termination_wait(milliseconds)
-        let number = ocirpc_termination_take_signal()
-        return number == 0 ? nil : number
+        return takeSignal()
     }
 }

@@ -174,6 +174,32 @@ import Testing
         #expect(await p.waitForExit(seconds: 60) == 0)
     }
 
+    /// SIGTERM drains for a grace period (10 s); a second signal cancels
+    /// what is in flight at once, and each such call is answered -32800.
+    /// The second used to be ignored until the grace period ended.
+    @Test func aSecondSignalCancelsTheDrainAtOnce() async throws {
+        // A registry that holds every request open for a minute.
+        let registry = try TestHTTPServer { _ in
+            .paused(status: 200, headers: [], body: Array(repeating: 0x20, count: 10), after: 0, seconds: 60)
+        }
+        defer { registry.stop() }
+        let p = try ServerProcess(["--retries", "0"])
+        p.sendLine(
+            #"{"jsonrpc":"2.0","id":1,"method":"ec.oci.image_manifest","params":["\#(registry.address):\#(registry.port)/x:1"]}"#
+        )
+        for _ in 0..<200 where registry.connectionsAccepted == 0 { try await Task.sleep(for: .milliseconds(50)) }
+        try #require(registry.connectionsAccepted == 1)
+        let started = ContinuousClock.now
+        p.process.terminate()
+        for _ in 0..<200 where !p.stderr.contains("signal received") { try await Task.sleep(for: .milliseconds(20)) }
+        p.process.terminate()
+        #expect(await p.waitForExit(seconds: 30) == 0, "\(p.stderr)")
+        #expect(ContinuousClock.now - started < .seconds(8), "\(p.stderr)")
+        #expect(p.stderr.contains("second signal"), "\(p.stderr)")
+        #expect(p.messages.count == 1)
+        #expect(p.messages.first?["error"]?["code"] == -32800, "\(p.messages)")
+    }
+
     @Test func closedStdoutMakesTheServerExitCleanly() async throws {
         let p = try ServerProcess(closeOutput: true)
         for i in 0..<2000 { p.sendLine(#"{"jsonrpc":"2.0","id":\#(i),"method":"rpc.discover"}"#) }
