@@ -2,19 +2,19 @@
 #define _GNU_SOURCE
 #include "CSystem.h"
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
 #include <semaphore.h>
 #include <signal.h>
-#include <stdatomic.h>
-#include <time.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/vfs.h>
-#include <errno.h>
+#include <time.h>
 #include <unistd.h>
 
 int ocirpc_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
@@ -92,7 +92,8 @@ int ocirpc_raise_stack_limit(long long minimum) {
     struct rlimit limit;
     if (getrlimit(RLIMIT_STACK, &limit) != 0) return -1;
     if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur >= (rlim_t)minimum) return 0;
-    limit.rlim_cur = limit.rlim_max == RLIM_INFINITY || limit.rlim_max > (rlim_t)minimum ? (rlim_t)minimum : limit.rlim_max;
+    int capped = limit.rlim_max != RLIM_INFINITY && limit.rlim_max < (rlim_t)minimum;
+    limit.rlim_cur = capped ? limit.rlim_max : (rlim_t)minimum;
     return setrlimit(RLIMIT_STACK, &limit);
 }
 

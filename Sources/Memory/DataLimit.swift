@@ -5,8 +5,8 @@ import Glibc
 /// Linux 4.7 it counts every private writable mapping: the heap, and each
 /// thread's stack. Past it an allocation fails, which stops a Swift
 /// program, and a thread whose stack cannot be mapped does not start,
-/// which libdispatch waits on for ever: at 50 MB the server answered
-/// nothing and hung, and above that its 2 GiB budget let a large answer
+/// which libdispatch waits on for ever: at 50 MB the server hung on 60
+/// calls in some runs, and above that its 2 GiB budget let a large answer
 /// pass the limit. So the budgets' defaults stay under what the limit
 /// leaves past the threads' stacks, and a limit that leaves too little is
 /// said at start.
@@ -59,30 +59,5 @@ public enum DataLimit {
         let own = processBytes(processors: processors, stackBytes: stackBytes)
         return
             "ulimit -d (\(limit >> 10) KiB of data) is too little: the server's heap and its \(ownThreads + dispatchThreads(processors: processors)) threads' stacks (\(stackBytes >> 10) KiB each for libdispatch's, by ulimit -s) take about \(own >> 20) MiB, and its memory budget needs 16 MiB more"
-    }
-}
-
-/// The processors the process may run on (its affinity), as libdispatch
-/// counts them for its pool.
-public enum Processors {
-    public static var available: Int { max(1, Int(ocirpc_processors_available())) }
-}
-
-/// The stacks of the process's threads where the server does not name
-/// their size: the main thread's, which grows as far as `ulimit -s`, and
-/// libdispatch's, which glibc gives `ulimit -s` at start. Under 28 KiB
-/// the server died (SIGSEGV) before its first answer, in the Swift
-/// runtime on the main thread. Both get at least 1 MiB (the hard limit
-/// permitting), as the server's own threads get 8 MiB: every call was
-/// served at 64 KiB, a message nested 500 deep included.
-public enum ThreadStacks {
-    public static let minimumBytes = 1 << 20
-
-    /// Raises both to `minimumBytes` when lower: first thing in `main`,
-    /// before the main thread's stack grows and any thread starts, and
-    /// before `DataLimit` reads the default.
-    public static func raise() {
-        _ = ocirpc_raise_stack_limit(Int64(minimumBytes))
-        _ = ocirpc_raise_default_thread_stack(Int64(minimumBytes))
     }
 }

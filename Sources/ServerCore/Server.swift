@@ -161,10 +161,11 @@ public final class Server: Sendable {
 
     /// Waits for the calls in flight for the grace period, or until a
     /// second signal, then cancels what is left and waits briefly for
-    /// their -32800 answers.
+    /// their -32800 answers. Returns early when the session ends otherwise
+    /// (its stdout closed).
     private func drainAfterSignal() {
         let deadline = ContinuousClock.now + .seconds(Self.terminationGracePeriod)
-        while !dispatcher.waitUntilIdle(seconds: 0.1) {
+        while !dispatcher.waitUntilIdle(seconds: 0.1), lifecycle.code == nil {
             let why: String
             if TerminationSignals.takeSignal() != nil {
                 why = "second signal; cancelling in-flight requests"

@@ -6,9 +6,9 @@ import Memory
 
 /// The `ocirpc` command: parses settings, then serves stdin/stdout.
 public enum ServerMain {
-    /// Gives the main thread's stack and libdispatch's threads' room
-    /// (`ThreadStacks`): the first thing `main` does, before anything else
-    /// runs on its stack.
+    /// Gives the main thread's stack, and the stacks of libdispatch's
+    /// threads, room (`ThreadStacks`): the first thing `main` does, before
+    /// anything else runs on its stack.
     public static func prepareStacks() { ThreadStacks.raise() }
 
     /// Runs the command with `modules` and returns its exit status: 0 after
