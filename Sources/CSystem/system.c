@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/vfs.h>
-#include <time.h>
 #include <unistd.h>
 
 int ocirpc_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
@@ -125,23 +124,8 @@ int ocirpc_termination_signals_install(void) {
 
 void ocirpc_termination_wake(void) { sem_post(&termination_semaphore); }
 
-int ocirpc_termination_wait(long long milliseconds) {
-    if (milliseconds < 0) {
-        while (sem_wait(&termination_semaphore) != 0)
-            if (errno != EINTR) return 0;
-        return 1;
-    }
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += (time_t)(milliseconds / 1000);
-    deadline.tv_nsec += (long)(milliseconds % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec += 1;
-        deadline.tv_nsec -= 1000000000L;
-    }
-    while (sem_clockwait(&termination_semaphore, CLOCK_MONOTONIC, &deadline) != 0)
-        if (errno != EINTR) return 0;
-    return 1;
+void ocirpc_termination_wait(void) {
+    while (sem_wait(&termination_semaphore) != 0 && errno == EINTR) {}
 }
 
 int ocirpc_termination_take_signal(void) { return atomic_exchange(&termination_signal, 0); }

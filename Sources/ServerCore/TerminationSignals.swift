@@ -17,11 +17,10 @@ enum TerminationSignals {
         return number == 0 ? nil : number
     }
 
-    /// Waits for a signal or a wake, for at most `seconds` (for ever when
-    /// nil), and returns the signal caught meanwhile, if any.
-    static func waitForSignalOrWake(seconds: Double? = nil) -> Int32? {
-        let milliseconds = seconds.map { Int64(($0 * 1000).rounded(.up)) } ?? -1
-        _ = ocirpc_termination_wait(milliseconds)
+    /// Waits for a signal or a wake, and returns the signal caught
+    /// meanwhile, if any.
+    static func waitForSignalOrWake() -> Int32? {
+        ocirpc_termination_wait()
         return takeSignal()
     }
 }

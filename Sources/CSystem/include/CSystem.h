@@ -83,9 +83,8 @@ int ocirpc_termination_signals_install(void);
 /// ended otherwise than by a signal).
 void ocirpc_termination_wake(void);
 
-/// Waits for a caught signal or a wake, for at most `milliseconds` (for
-/// ever when negative): 1 when one came, 0 when the time ran out.
-int ocirpc_termination_wait(long long milliseconds);
+/// Waits for a caught signal or a wake.
+void ocirpc_termination_wait(void);
 
 /// The signal caught since the last call, or 0.
 int ocirpc_termination_take_signal(void);
