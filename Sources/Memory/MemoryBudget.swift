@@ -124,6 +124,13 @@ public final class MemoryShare: Sendable {
         budget.giveBack(count)
     }
 
+    /// Gives back all the share holds now, at once: what it stood for is
+    /// gone before the last copy that carries it (a downloaded file
+    /// deleted while a finished task still holds the blob).
+    public func giveBackAll() {
+        budget.giveBack(taken.exchange(0, ordering: .relaxed))
+    }
+
     deinit { budget.giveBack(taken.load(ordering: .relaxed)) }
 }
 

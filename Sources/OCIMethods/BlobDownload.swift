@@ -7,12 +7,13 @@ import Synchronization
 /// layer below the one it reads). The download runs in a task of its own,
 /// with the caller's task-locals; `abandon()` stops it and removes its
 /// file, and so, later, does letting the last reference go unless the
-/// blob was handed over.
+/// blob was handed over or abandoned already.
 final class BlobDownload: Sendable {
     let progress: DownloadProgress
     private let task: Task<VerifiedBlob, any Error>
-    /// `blob` gave the verified blob to a caller, whose file it is since.
-    private let handedOver = Atomic(false)
+    /// `blob` gave the verified blob to a caller, whose file it is since,
+    /// or `abandon()` removed it: nothing is left to remove.
+    private let settled = Atomic(false)
 
     /// Starts downloading: `fetch` writes the blob, telling `progress`.
     init(_ fetch: @escaping @Sendable (DownloadProgress) async throws -> VerifiedBlob) {
@@ -34,7 +35,7 @@ final class BlobDownload: Sendable {
     var blob: VerifiedBlob {
         get async throws {
             let blob = try await task.value
-            handedOver.store(true, ordering: .releasing)
+            settled.store(true, ordering: .releasing)
             return blob
         }
     }
@@ -49,11 +50,12 @@ final class BlobDownload: Sendable {
     func abandon() async {
         cancel()
         (try? await task.value)?.discard()
+        settled.store(true, ordering: .releasing)
     }
 
     deinit {
         task.cancel()
-        guard !handedOver.load(ordering: .acquiring) else { return }
+        guard !settled.load(ordering: .acquiring) else { return }
         Task { [task] in (try? await task.value)?.discard() }
     }
 }

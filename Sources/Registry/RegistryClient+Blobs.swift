@@ -10,8 +10,8 @@ public struct VerifiedBlob: Sendable {
     public let size: Int
     public let digest: Digest
     /// What the download holds of the download budget: given back when the
-    /// last copy of the blob goes (its caller is done with the file). Nil
-    /// for a blob that was not downloaded, or not counted.
+    /// file is discarded, or when the last copy of the blob goes. Nil for a
+    /// blob that was not downloaded, or not counted.
     package let charge: MemoryShare?
 
     /// A blob already at `file`, verified by whoever put it there.
@@ -22,8 +22,13 @@ public struct VerifiedBlob: Sendable {
         self.charge = charge
     }
 
-    /// Deletes the file.
-    public func discard() { try? FileManager.default.removeItem(at: file) }
+    /// Deletes the file, and gives back what it held of the download
+    /// budget then: a copy left elsewhere (a finished task's result) does
+    /// not hold it for a file that is gone.
+    public func discard() {
+        try? FileManager.default.removeItem(at: file)
+        charge?.giveBackAll()
+    }
 
     /// Reads the whole file (for blobs small enough to hold).
     public func contents() throws -> Data { try Data(contentsOf: file) }

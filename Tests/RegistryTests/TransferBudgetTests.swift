@@ -201,6 +201,28 @@ import TestFixtures
         #expect(blob == nil && downloads.heldBytes == 0)
     }
 
+    /// A finished task's result may keep a copy of the blob after its
+    /// file is discarded (a download started ahead, then abandoned): the
+    /// budget is given back with the file, not with that copy.
+    @Test func aDownloadIsGivenBackWhenItsFileIsDiscardedThoughACopyIsKept() async throws {
+        let server = try Self.server(bodyBytes: 100_000)
+        defer { server.stop() }
+        let directory = try Self.directory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let downloads = DownloadBudget(limit: 1 << 20)
+        let file = try #require(
+            try await Self.download(Self.transport(downloads: downloads), server.baseURL + "/blob", to: directory).file)
+        let blob = VerifiedBlob(file: file.url, size: file.size, digest: file.digest, charge: file.charge)
+        let kept = blob
+        #expect(downloads.heldBytes == 100_000)
+        blob.discard()
+        #expect(downloads.heldBytes == 0)
+        #expect(!FileManager.default.fileExists(atPath: kept.file.path))
+        // Discarded again, or its last copy gone, it gives back nothing twice.
+        kept.discard()
+        #expect(downloads.heldBytes == 0)
+    }
+
     @Test func aDownloadTheBudgetHasNoRoomForFailsOnceRetryablyAndLeavesNoFile() async throws {
         let requests = Locked(0)
         let server = try Self.server(bodyBytes: 100_000, requests: requests)
