@@ -435,15 +435,24 @@ import TestFixtures
         let seen = Locked<[String: Int]>([:])
         let done = Locked(false)
         let directory = rig.temporary
+        // Each level is listed and each entry `lstat`ed, with its path made
+        // here from the names and its type kept: one run under the thread
+        // sanitizer, with a directory walker's paths, saw a third entry, at
+        // the top level and 0600, which nothing in the server makes there.
         let watcher = Thread {
-            while !done.withLock({ $0 }) {
-                let walker = FileManager.default.enumerator(atPath: directory.path)
-                while let path = walker?.nextObject() as? String {
+            func look(_ relative: String) {
+                let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path + relative)) ?? []
+                for name in names {
+                    let path = relative.isEmpty ? name : String(relative.dropFirst()) + "/" + name
                     var info = stat()
-                    if stat(directory.appendingPathComponent(path).path, &info) == 0 {
-                        seen.withLock { $0[path] = Int(info.st_mode & 0o777) }
-                    }
+                    guard lstat(directory.path + "/" + path, &info) == 0 else { continue }
+                    let isDirectory = info.st_mode & S_IFMT == S_IFDIR
+                    seen.withLock { $0[path + (isDirectory ? "/" : "")] = Int(info.st_mode & 0o777) }
+                    if isDirectory { look("/" + path) }
                 }
+            }
+            while !done.withLock({ $0 }) {
+                look("")
                 usleep(5_000)
             }
         }
@@ -453,9 +462,13 @@ import TestFixtures
         done.withLock { $0 = true }
         let modes = seen.withLock { $0 }.sorted { $0.key < $1.key }
         #expect(answer["result"] == .string(String(repeating: "y", count: 100)))
+        // The server's directory (0700, named with a trailing slash here)
+        // and the download in it (0600), nothing else.
         #expect(modes.count == 2, "\(modes) \(rig.session.process.stderr)")
         for (path, mode) in modes {
-            #expect(mode == (path.contains("/") ? 0o600 : 0o700), "\(path): \(String(mode, radix: 8))")
+            let isDirectory = path.hasSuffix("/")
+            #expect(isDirectory == !path.dropLast().contains("/"), "\(path): a file outside the server's directory")
+            #expect(mode == (isDirectory ? 0o700 : 0o600), "\(path): \(String(mode, radix: 8))")
         }
         #expect(rig.leftoverFiles.isEmpty)
         await rig.close()
