@@ -93,7 +93,8 @@ public final class MemoryBudget: Sendable {
 /// holds something sized from outside, before holding it. A share also
 /// serves as the charge of one value fetched from outside (a response
 /// body, a manifest, a download's file): the value carries it, and it is
-/// given back when the last copy that carries it goes.
+/// given back when the last copy that carries it goes, or when what it
+/// stands for is gone first (`giveBackAll`: a download's file deleted).
 public final class MemoryShare: Sendable {
     /// The share of the call this task runs for, if its method holds
     /// memory of its own.

@@ -5,9 +5,10 @@ import Memory
 /// (`--max-download-bytes`). Each download is bounded on its own
 /// (`RegistryClient.maxBlobBytes`), but many calls at once multiply that
 /// bound, and the download directory is often memory (a tmpfs `/tmp`).
-/// A download is taken from it as it is written, and given back when the
-/// last copy of the blob that holds its file goes (`VerifiedBlob.charge`);
-/// one that would pass it fails (`download_limit`, retryable).
+/// A download is taken from it as it is written, and given back when its
+/// file is discarded, or when the last copy of the blob that holds it goes
+/// (`VerifiedBlob.charge`); one that would pass it fails (`download_limit`,
+/// retryable).
 public final class DownloadBudget: Sendable {
     /// The default limit: eight blobs at the largest size downloaded.
     public static let defaultLimit = 4 << 30
