@@ -221,6 +221,14 @@ final class Authenticator: Sendable {
         guard let token, let value = token.value, !value.isEmpty else {
             throw RegistryError(.accessDenied, reason: .unauthorized, message: "token server answered without a token")
         }
+        // The token goes into the registry's requests as a header line: a
+        // line break in it would add headers, or a whole request, of the
+        // token server's choosing. Refused as Go's client refuses it.
+        guard HTTPRequest.Header.isSendableValue(value) else {
+            throw RegistryError(
+                .accessDenied, reason: .unauthorized,
+                message: "token server answered with a token holding a control character for \(scope); not sent")
+        }
         let lifetime = Self.tokenLifetime(expiresIn: token.expiresIn)
         logger.debug("token obtained", [("registry", registry), ("scope", scope), ("expiresIn", String(lifetime))])
         return CachedToken(value: value, expires: .now + .seconds(lifetime))

@@ -88,6 +88,76 @@ import TestFixtures
     }
 }
 
+/// A token server's token goes into the registry's requests as a header
+/// line: one that would add lines of the token server's choosing is
+/// refused, as Go's client refuses it, and never sent.
+@Suite struct TokensThatCannotBeSent {
+    /// Tokens as a token server's JSON spells them: CR LF and a header, a
+    /// bare LF, a bare CR, a NUL (which C would cut the line at), DEL, and
+    /// a whole second request.
+    static let tokens = [
+        #"abc\r\nX-Injected: yes"#, #"abc\nX-Injected: yes"#, #"abc\rX-Injected: yes"#, #"abc\u0000X-Injected"#,
+        #"abc\u007f"#, #"abc\r\n\r\nGET /v2/app/manifests/smuggled HTTP/1.1\r\nHost: x\r\nX-Injected: yes"#,
+    ]
+
+    @Test(arguments: tokens) func aTokenHoldingAControlCharacterIsRefusedAndNeverSent(_ token: String) async throws {
+        let tokenServer = try TestHTTPServer { _ in
+            .response(status: 200, headers: [], body: Array(#"{"token":"\#(token)"}"#.utf8))
+        }
+        let registryRequests = Locked<[TestHTTPRequest]>([])
+        let registry = try TestHTTPServer { request in
+            registryRequests.withLock { $0.append(request) }
+            return .response(
+                status: 401,
+                headers: [("WWW-Authenticate", #"Bearer realm="\#(tokenServer.baseURL)/token",service="r""#)],
+                body: [])
+        }
+        defer { tokenServer.stop(); registry.stop() }
+        var configuration = RegistryClient.Configuration()
+        configuration.credentials = CredentialStore(environment: ["DOCKER_CONFIG": "/nonexistent"])
+        configuration.transport.retries = 0
+        let client = RegistryClient(configuration: configuration, logger: .disabled)
+        let host = "127.0.0.1:\(registry.port)"
+
+        let error = await #expect(throws: RegistryError.self) {
+            _ = try await client.fetchManifest(try ImageReference.parse("\(host)/app:v1"))
+        }
+        #expect(error?.reason == .unauthorized)
+        #expect(error?.message.contains("control character") == true, "\(String(describing: error))")
+        // Only the request the registry challenged: no request carried the
+        // token, and none was smuggled after it.
+        let seen = registryRequests.withLock { $0 }
+        #expect(seen.count == 1)
+        #expect(seen.allSatisfy { $0.headers["authorization"] == nil && $0.headers["x-injected"] == nil })
+    }
+
+    @Test func aPrintableTokenIsSent() async throws {
+        let token = "eyJhbGciOi.J9-_~+/=. x"
+        let tokenServer = try TestHTTPServer { _ in
+            .response(status: 200, headers: [], body: Array(#"{"token":"\#(token)"}"#.utf8))
+        }
+        let manifest = Array(
+            #"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[]}"#.utf8)
+        let registry = try TestHTTPServer { request in
+            guard request.headers["authorization"] == "Bearer \(token)" else {
+                return .response(
+                    status: 401,
+                    headers: [("WWW-Authenticate", #"Bearer realm="\#(tokenServer.baseURL)/token",service="r""#)],
+                    body: [])
+            }
+            return .response(
+                status: 200, headers: [("Content-Type", "application/vnd.oci.image.manifest.v1+json")], body: manifest)
+        }
+        defer { tokenServer.stop(); registry.stop() }
+        var configuration = RegistryClient.Configuration()
+        configuration.credentials = CredentialStore(environment: ["DOCKER_CONFIG": "/nonexistent"])
+        configuration.transport.retries = 0
+        let client = RegistryClient(configuration: configuration, logger: .disabled)
+        let fetched = try await client.fetchManifest(try ImageReference.parse("127.0.0.1:\(registry.port)/app:v1"))
+        #expect(fetched.bytes == manifest)
+    }
+}
+
 @Suite struct TokenCacheBound {
     @Test func theTokenCacheKeepsUnderItsBoundDroppingExpiredThenSoonest() {
         var tokens: [String: Authenticator.CachedToken] = [:]

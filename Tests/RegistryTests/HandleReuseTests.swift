@@ -56,6 +56,42 @@ import TestFixtures
         }
     }
 
+    /// The last guard: a header value holding a control character (every
+    /// value from outside is checked before it becomes a header) fails its
+    /// request before anything is sent, and the next request is sent as asked.
+    @Test func aHeaderHoldingAControlCharacterIsNeverSent() async throws {
+        let server = try TestHTTPServer(handler: Self.echo)
+        defer { server.stop() }
+        let url = server.baseURL + "/echo"
+        for value in ["Bearer a\r\nX-Injected: yes", "Bearer a\nb", "Bearer a\u{0}b", "Bearer a\u{7F}"] {
+            var request = HTTPRequest(url: url)
+            request.setHeader("Authorization", value)
+            let error = await #expect(throws: RegistryError.self) { _ = try await transport.send(request, kind: .ping) }
+            #expect(error?.reason == .internal)
+            #expect(error?.message.contains("Authorization header holds a control character") == true)
+        }
+        // A header of the shared lists (no credentials) is checked too.
+        var accept = HTTPRequest(url: url)
+        accept.setHeader("Accept", "text/plain\r\nX-Injected: yes")
+        await #expect(throws: RegistryError.self) { _ = try await transport.send(accept, kind: .ping) }
+        #expect(server.connectionsAccepted == 0)
+        var tabbed = HTTPRequest(url: url)
+        tabbed.setHeader("Authorization", "Bearer\tone")
+        #expect(try await echoed(tabbed) == "GET body= auth=Bearer\tone")
+    }
+
+    @Test func headerValuesRefuseEveryControlCharacterButTheTab() {
+        for byte in UInt8(0)...UInt8(127) {
+            let text = String(decoding: [0x61, byte, 0x62], as: UTF8.self)
+            let expected = byte == 0x09 || (byte >= 0x20 && byte != 0x7F)
+            #expect(HTTPRequest.Header.isSendableValue(text) == expected, "byte \(byte)")
+            #expect(HTTPRequest.Header("Accept", text).isSendable == expected, "byte \(byte)")
+            #expect(HTTPRequest.Header(text, "v").isSendable == expected, "byte \(byte) in a name")
+        }
+        // Text beyond ASCII is not refused (Go's client sends it as it is).
+        #expect(HTTPRequest.Header.isSendableValue("é✓"))
+    }
+
     @Test func aBodyLimitOfOneRequestDoesNotCutTheNext() async throws {
         let big = [UInt8](repeating: 0x61, count: 100_000)
         let server = try TestHTTPServer { _ in

@@ -38,9 +38,20 @@ import Testing
 
     @Test func aListOfItsOwnHoldsEveryHeaderInOrder() throws {
         let headers = [HTTPRequest.Header("Accept", "a/b"), HTTPRequest.Header("Authorization", "Bearer t")]
-        let list = try #require(KeptHeaderLists.make(headers))
+        let list = try KeptHeaderLists.make(headers).get()
         defer { ocirpc_slist_free_all(list) }
         #expect(lines(list) == ["Expect:", "Accept: a/b", "Authorization: Bearer t"])
+    }
+
+    /// A header holding a line break is never made into a list, kept or not.
+    @Test func aHeaderHoldingALineBreakGetsNoList() {
+        let headers = [HTTPRequest.Header("Accept", "a/b"), HTTPRequest.Header("Authorization", "Bearer t\r\nX: y")]
+        guard case .failure(let failure) = KeptHeaderLists.make(headers) else {
+            Issue.record("a list was made")
+            return
+        }
+        #expect(failure.kind == .unsendableHeader)
+        #expect(lists.list(for: [HTTPRequest.Header("Accept", "a/b\nX: y")]) == nil)
     }
 
     @Test func noMoreThanTheLimitIsKept() {

@@ -285,9 +285,9 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
         guard let handle = spareHandles.popLast() ?? newHandle() else {
             return transfer.complete(.failure(CurlFailure(.connection, "out of memory")))
         }
-        guard transfer.configure(handle) else {
+        if let failure = transfer.configure(handle) {
             recycle(handle, reset: false)
-            return transfer.complete(.failure(CurlFailure(.connection, "out of memory")))
+            return transfer.complete(.failure(failure))
         }
         active[handle] = transfer
         ocirpc_multi_add_handle(multi, handle)

@@ -155,17 +155,22 @@ final class CurlTransfer: @unchecked Sendable {
     var needsReset: Bool { request.method != "GET" || request.body != nil }
 
     /// Sets `handle` (set up by `configureShared`) up for this request;
-    /// false, with the handle untouched, when its header list could not be
-    /// built (out of memory: never sent without its headers).
-    func configure(_ handle: UnsafeMutableRawPointer) -> Bool {
+    /// a failure, with the handle untouched, when its header list could
+    /// not be built (a header that is not sendable, or out of memory:
+    /// never sent without its headers).
+    func configure(_ handle: UnsafeMutableRawPointer) -> CurlFailure? {
         // No "Accept: */*" unless asked, and no 100-continue round trip.
         let list: UnsafeMutablePointer<curl_slist>
         if let kept = KeptHeaderLists.shared.list(for: request.headers) {
             list = kept
         } else {
-            guard let own = KeptHeaderLists.make(request.headers) else { return false }
-            headerList = own
-            list = own
+            switch KeptHeaderLists.make(request.headers) {
+            case .success(let own):
+                headerList = own
+                list = own
+            case .failure(let failure):
+                return failure
+            }
         }
         self.handle = handle
         let context = Unmanaged.passUnretained(self).toOpaque()
@@ -217,7 +222,7 @@ final class CurlTransfer: @unchecked Sendable {
             // Refused up front when the response declares a larger body.
             ocirpc_setopt_offset(handle, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(limit))
         }
-        return true
+        return nil
     }
 
     /// Whether the request about to go on a connection, new or kept, must

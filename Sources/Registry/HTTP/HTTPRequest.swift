@@ -60,6 +60,21 @@ package struct HTTPRequest: Sendable {
             self.name = name
             self.value = value
         }
+
+        /// Whether the header can be sent as one header line: libcurl sends
+        /// a header as it is given, so a value holding a line break would
+        /// add headers of its own, or a whole request, to what is sent.
+        /// Refused as Go's `net/http` refuses them
+        /// (`httpguts.ValidHeaderFieldValue`): any control character but
+        /// the tab, in the value or the name.
+        package var isSendable: Bool {
+            Self.isSendableValue(name) && Self.isSendableValue(value)
+        }
+
+        /// Whether `text` holds no control character but the tab.
+        package static func isSendableValue(_ text: String) -> Bool {
+            text.utf8.allSatisfy { $0 >= 0x20 ? $0 != 0x7F : $0 == 0x09 }
+        }
     }
 
     /// Sets (or, with nil, removes) a header; names are case-insensitive.

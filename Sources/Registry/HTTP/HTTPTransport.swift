@@ -235,6 +235,11 @@ package final class HTTPTransport: Sendable {
         case .wrongRange:
             return RegistryError(
                 .unavailable, reason: .serverError, message: "\(host) \(failure.message)", retryable: true)
+        case .unsendableHeader:
+            // Every value from outside is checked before it becomes a
+            // header: one that reaches the engine is the server's fault.
+            return RegistryError(
+                .unsupported, reason: .internal, message: "refused to send a request to \(host): \(failure.message)")
         case .library:
             return RegistryError(
                 .unavailable, reason: .connectionFailed, message: "HTTP is unavailable: \(failure.message)")

@@ -40,7 +40,7 @@ final class KeptHeaderLists: Sendable {
             // A handful of entries whose values are the same strings each
             // time: comparing them is cheaper than hashing them.
             if let kept = entries.first(where: { $0.headers == headers }) { return kept.list }
-            guard entries.count < limit, let list = Self.make(headers) else { return nil }
+            guard entries.count < limit, case .success(let list) = Self.make(headers) else { return nil }
             entries.append(Entry(headers: headers, list: list))
             return list
         }
@@ -48,9 +48,17 @@ final class KeptHeaderLists: Sendable {
 
     /// A new list for `headers`, with `Expect:` first (no 100-continue
     /// round trip); the caller frees it with `ocirpc_slist_free_all`.
-    /// Nil when libcurl could not allocate it (nothing is left allocated).
-    static func make(_ headers: [HTTPRequest.Header]) -> UnsafeMutablePointer<curl_slist>? {
-        guard var list = "Expect:".withCString({ ocirpc_slist_append(nil, $0) }) else { return nil }
+    /// A failure when a header is not sendable
+    /// (`HTTPRequest.Header.isSendable`: every value from outside is checked
+    /// before it becomes a header, so this is the last guard), or when
+    /// libcurl could not allocate the list (nothing is left allocated).
+    static func make(_ headers: [HTTPRequest.Header]) -> Result<UnsafeMutablePointer<curl_slist>, CurlFailure> {
+        if let unsendable = headers.first(where: { !$0.isSendable }) {
+            return .failure(
+                CurlFailure(.unsendableHeader, "its \(unsendable.name) header holds a control character"))
+        }
+        let outOfMemory = CurlFailure(.connection, "out of memory")
+        guard var list = "Expect:".withCString({ ocirpc_slist_append(nil, $0) }) else { return .failure(outOfMemory) }
         for header in headers {
             // On failure libcurl returns nil and leaves `list` as it was.
             guard
@@ -59,11 +67,11 @@ final class KeptHeaderLists: Sendable {
                 })
             else {
                 ocirpc_slist_free_all(list)
-                return nil
+                return .failure(outOfMemory)
             }
             list = longer
         }
-        return list
+        return .success(list)
     }
 
     /// `Authorization` (credentials) or `Range` (asked once).
