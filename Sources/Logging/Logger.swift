@@ -102,6 +102,15 @@ public final class Logger: Sendable {
         }
     }
 
+    /// `text` with every control character written as `\\u00XX`, for a
+    /// line meant for a person's terminal (`ocirpc call`'s error line),
+    /// where a registry's words may end up.
+    package static func escapingControls(_ text: String) -> String {
+        var line: [UInt8] = []
+        appendEscapingControls(text, quoted: false, to: &line)
+        return String(decoding: line, as: UTF8.self)
+    }
+
     /// `text`, quoted when asked (`"` and `\\` escaped then), with every
     /// control character written as `\\u00XX`: a line of text is one line,
     /// and a value that came from outside (a ref, a method name) can

@@ -38,16 +38,36 @@ enum OneShotCall {
             let code = error["code"]?.intValue.map(String.init) ?? "?"
             let reason = error["data"]?["reason"]?.stringValue ?? "?"
             let message = error["message"]?.stringValue ?? ""
-            writeLine("ocirpc: \(method) failed: \(code) \(reason): \(message)", to: 2)
+            // The message may hold a registry's or an archive's words: their
+            // line breaks and terminal escapes are written as `\u00XX`.
+            writeLine(Logger.escapingControls("ocirpc: \(method) failed: \(code) \(reason): \(message)"), to: 2)
             return 1
         }
         let result = streams ? sink.streamedResult(order: refs ?? []) : answer["result"] ?? .null
-        writeLine(isatty(1) != 0 ? Self.indented(result) : result.jsonText, to: 1)
+        writeLine(isatty(1) != 0 ? Self.forTerminal(Self.indented(result)) : result.jsonText, to: 1)
         return 0
     }
 
     private static func writeLine(_ text: String, to fd: Int32) {
         _ = Array((text + "\n").utf8).withUnsafeBytes { writeAll(fd, $0) }
+    }
+
+    /// `json` with DEL and the C1 controls (U+007F-U+009F) escaped as
+    /// `\u00XX`, for a terminal: JSON escapes the C0 controls already, and
+    /// a terminal may take U+009B for an escape sequence's start. They can
+    /// only be inside strings, where the escape means the same character.
+    static func forTerminal(_ json: String) -> String {
+        guard json.unicodeScalars.contains(where: { (0x7F...0x9F).contains($0.value) }) else { return json }
+        var escaped = String.UnicodeScalarView()
+        for scalar in json.unicodeScalars {
+            guard (0x7F...0x9F).contains(scalar.value) else {
+                escaped.append(scalar)
+                continue
+            }
+            let hex = String(scalar.value, radix: 16)
+            escaped.append(contentsOf: "\\u00\(hex)".unicodeScalars)
+        }
+        return String(escaped)
     }
 
     /// `value` as JSON with two-space indentation, for people.

@@ -59,4 +59,26 @@ import TestFixtures
         let usage = try await ServerProcess.run(["call"])
         #expect(usage.status == 2)
     }
+
+    /// A registry's words in the error line cannot end it, start a forged
+    /// one, or send the terminal its escapes (a title, the clipboard).
+    @Test func aRegistrysLineBreaksAndTerminalEscapesAreWrittenAsEscapes() async throws {
+        let registry = try HostileRegistry()
+        defer { registry.stop() }
+        let said =
+            #"\u001b]52;c;ZXZpbA==\u0007\u001b[2Kgone\r\nocirpc: ec.oci.descriptor failed: forged\u009b31m"#
+        registry.script { _ in
+            .response(
+                status: 404, headers: [("Content-Type", "application/json")],
+                body: Array(#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"\#(said)"}]}"#.utf8))
+        }
+        let run = try await ServerProcess.run(["call", "ec.oci.image_manifest", "\(registry.host)/app:v1"])
+        #expect(run.status == 1)
+        // Bytes, not characters: Swift takes CR LF for one character.
+        #expect(run.stderr.utf8.split(separator: 0x0A).count == 1, "\(run.stderr)")
+        #expect(!run.stderr.utf8.contains { $0 < 0x20 && $0 != 0x0A }, "\(run.stderr)")
+        #expect(!run.stderr.unicodeScalars.contains { (0x7F...0x9F).contains($0.value) })
+        #expect(run.stderr.contains(#"\u001b]52;c;ZXZpbA==\u0007\u001b[2Kgone\u000d\u000aocirpc"#), "\(run.stderr)")
+        #expect(run.stderr.contains("manifest_unknown"), "\(run.stderr)")
+    }
 }
