@@ -100,6 +100,14 @@ import TestFixtures
         #"abc\u007f"#, #"abc\r\n\r\nGET /v2/app/manifests/smuggled HTTP/1.1\r\nHost: x\r\nX-Injected: yes"#,
     ]
 
+    /// A client with no credentials (a token server gives anonymous tokens).
+    private static func anonymousClient() -> RegistryClient {
+        var configuration = RegistryClient.Configuration()
+        configuration.credentials = CredentialStore(environment: ["DOCKER_CONFIG": "/nonexistent"])
+        configuration.transport.retries = 0
+        return RegistryClient(configuration: configuration, logger: .disabled)
+    }
+
     @Test(arguments: tokens) func aTokenHoldingAControlCharacterIsRefusedAndNeverSent(_ token: String) async throws {
         let tokenServer = try TestHTTPServer { _ in
             .response(status: 200, headers: [], body: Array(#"{"token":"\#(token)"}"#.utf8))
@@ -113,10 +121,7 @@ import TestFixtures
                 body: [])
         }
         defer { tokenServer.stop(); registry.stop() }
-        var configuration = RegistryClient.Configuration()
-        configuration.credentials = CredentialStore(environment: ["DOCKER_CONFIG": "/nonexistent"])
-        configuration.transport.retries = 0
-        let client = RegistryClient(configuration: configuration, logger: .disabled)
+        let client = Self.anonymousClient()
         let host = "127.0.0.1:\(registry.port)"
 
         let error = await #expect(throws: RegistryError.self) {
@@ -149,10 +154,7 @@ import TestFixtures
                 status: 200, headers: [("Content-Type", "application/vnd.oci.image.manifest.v1+json")], body: manifest)
         }
         defer { tokenServer.stop(); registry.stop() }
-        var configuration = RegistryClient.Configuration()
-        configuration.credentials = CredentialStore(environment: ["DOCKER_CONFIG": "/nonexistent"])
-        configuration.transport.retries = 0
-        let client = RegistryClient(configuration: configuration, logger: .disabled)
+        let client = Self.anonymousClient()
         let fetched = try await client.fetchManifest(try ImageReference.parse("127.0.0.1:\(registry.port)/app:v1"))
         #expect(fetched.bytes == manifest)
     }
