@@ -56,37 +56,37 @@ import TestFixtures
         }
     }
 
-    /// The last guard: a header value holding a control character (every
+    /// The last guard: a header value holding a line break or a NUL (every
     /// value from outside is checked before it becomes a header) fails its
     /// request before anything is sent, and the next request is sent as asked.
-    @Test func aHeaderHoldingAControlCharacterIsNeverSent() async throws {
+    @Test func aHeaderHoldingALineBreakOrANULIsNeverSent() async throws {
         let server = try TestHTTPServer(handler: Self.echo)
         defer { server.stop() }
         let url = server.baseURL + "/echo"
-        for value in ["Bearer a\r\nX-Injected: yes", "Bearer a\nb", "Bearer a\u{0}b", "Bearer a\u{7F}"] {
+        for value in ["Bearer a\r\nX-Injected: yes", "Bearer a\nb", "Bearer a\rb", "Bearer a\u{0}b", "\n"] {
             var request = HTTPRequest(url: url)
             request.setHeader("Authorization", value)
             let error = await #expect(throws: RegistryError.self) { _ = try await transport.send(request, kind: .ping) }
             #expect(error?.reason == .internal)
-            #expect(error?.message.contains("Authorization header holds a control character") == true)
+            #expect(error?.message.contains("Authorization header holds a line break or a NUL byte") == true)
         }
         // A header of the shared lists (no credentials) is checked too.
         var accept = HTTPRequest(url: url)
         accept.setHeader("Accept", "text/plain\r\nX-Injected: yes")
         await #expect(throws: RegistryError.self) { _ = try await transport.send(accept, kind: .ping) }
         #expect(server.connectionsAccepted == 0)
+        // Other control characters inject nothing; the token's own check
+        // is Go's, stricter.
         var tabbed = HTTPRequest(url: url)
-        tabbed.setHeader("Authorization", "Bearer\tone")
-        #expect(try await echoed(tabbed) == "GET body= auth=Bearer\tone")
+        tabbed.setHeader("Authorization", "Bearer\tone\u{7F}")
+        #expect(try await echoed(tabbed) == "GET body= auth=Bearer\tone\u{7F}")
     }
 
-    @Test func headerValuesRefuseEveryControlCharacterButTheTab() {
+    @Test func sendableValuesHoldNoControlCharacterButTheTab() {
         for byte in UInt8(0)...UInt8(127) {
             let text = String(decoding: [0x61, byte, 0x62], as: UTF8.self)
             let expected = byte == 0x09 || (byte >= 0x20 && byte != 0x7F)
             #expect(HTTPRequest.Header.isSendableValue(text) == expected, "byte \(byte)")
-            #expect(HTTPRequest.Header("Accept", text).isSendable == expected, "byte \(byte)")
-            #expect(HTTPRequest.Header(text, "v").isSendable == expected, "byte \(byte) in a name")
         }
         // Text beyond ASCII is not refused (Go's client sends it as it is).
         #expect(HTTPRequest.Header.isSendableValue("é✓"))

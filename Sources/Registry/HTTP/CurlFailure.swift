@@ -13,8 +13,8 @@ struct CurlFailure: Error, Sendable {
         /// A registry on the public internet redirected a request to an
         /// address of a local network (the message is that address).
         case localAddressRefused
-        /// A request header holds a control character
-        /// (`HTTPRequest.Header.isSendable`); the request was not sent.
+        /// A request header holds a line break or a NUL
+        /// (`KeptHeaderLists.make`); the request was not sent.
         case unsendableHeader
     }
     let kind: Kind

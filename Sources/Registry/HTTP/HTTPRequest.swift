@@ -61,17 +61,9 @@ package struct HTTPRequest: Sendable {
             self.value = value
         }
 
-        /// Whether the header can be sent as one header line: libcurl sends
-        /// a header as it is given, so a value holding a line break would
-        /// add headers of its own, or a whole request, to what is sent.
-        /// Refused as Go's `net/http` refuses them
-        /// (`httpguts.ValidHeaderFieldValue`): any control character but
-        /// the tab, in the value or the name.
-        package var isSendable: Bool {
-            Self.isSendableValue(name) && Self.isSendableValue(value)
-        }
-
-        /// Whether `text` holds no control character but the tab.
+        /// Whether `text` can be a header's value as Go's `net/http` sends
+        /// one (`httpguts.ValidHeaderFieldValue`): no control character but
+        /// the tab. A token server's token is held to it.
         package static func isSendableValue(_ text: String) -> Bool {
             text.utf8.allSatisfy { $0 >= 0x20 ? $0 != 0x7F : $0 == 0x09 }
         }

@@ -1,4 +1,5 @@
 import CCurl
+import Glibc
 import Locking
 
 /// The libcurl header lists of requests that carry no credentials: the
@@ -48,28 +49,37 @@ final class KeptHeaderLists: Sendable {
 
     /// A new list for `headers`, with `Expect:` first (no 100-continue
     /// round trip); the caller frees it with `ocirpc_slist_free_all`.
-    /// A failure when a header is not sendable
-    /// (`HTTPRequest.Header.isSendable`: every value from outside is checked
-    /// before it becomes a header, so this is the last guard), or when
-    /// libcurl could not allocate the list (nothing is left allocated).
+    /// A failure, with nothing left allocated, when libcurl could not
+    /// allocate the list, or when a header line holds a line break or a
+    /// NUL: libcurl sends a line as it is given, so one would add lines to
+    /// the request, and C would cut the line at the other. Every value from
+    /// outside is checked before it becomes a header (a token, by
+    /// `HTTPRequest.Header.isSendableValue`); this is the last guard, on
+    /// every header of every request.
     static func make(_ headers: [HTTPRequest.Header]) -> Result<UnsafeMutablePointer<curl_slist>, CurlFailure> {
-        if let unsendable = headers.first(where: { !$0.isSendable }) {
-            return .failure(
-                CurlFailure(.unsendableHeader, "its \(unsendable.name) header holds a control character"))
+        guard var list = "Expect:".withCString({ ocirpc_slist_append(nil, $0) }) else {
+            return .failure(CurlFailure(.connection, "out of memory"))
         }
-        let outOfMemory = CurlFailure(.connection, "out of memory")
-        guard var list = "Expect:".withCString({ ocirpc_slist_append(nil, $0) }) else { return .failure(outOfMemory) }
         for header in headers {
+            let line = String(joining: header.name, ": ", header.value)
+            let length = line.utf8.count
             // On failure libcurl returns nil and leaves `list` as it was.
-            guard
-                let longer = String(joining: header.name, ": ", header.value).withCString({
-                    ocirpc_slist_append(list, $0)
-                })
-            else {
-                ocirpc_slist_free_all(list)
-                return .failure(outOfMemory)
+            let longer = line.withCString { text -> Result<UnsafeMutablePointer<curl_slist>, CurlFailure> in
+                // glibc's strcspn scans 16 bytes at a time: a token of a
+                // few KiB is checked on each request it goes with.
+                guard strcspn(text, "\r\n") == length else {
+                    return .failure(
+                        CurlFailure(.unsendableHeader, "its \(header.name) header holds a line break or a NUL byte"))
+                }
+                return ocirpc_slist_append(list, text).map { .success($0) }
+                    ?? .failure(CurlFailure(.connection, "out of memory"))
             }
-            list = longer
+            switch longer {
+            case .success(let appended): list = appended
+            case .failure:
+                ocirpc_slist_free_all(list)
+                return longer
+            }
         }
         return .success(list)
     }
