@@ -69,6 +69,23 @@ def _log_failure(name: str, args: Sequence[Any], error: OcirpcError) -> None:
 
 # -- the command ---------------------------------------------------------------
 
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def _printable(text: str) -> str:
+    """`text` with every control character written as `\\u00XX`, for a line
+    on a terminal: an error's message may hold a registry's words, and a
+    ref a policy's input; their line breaks would forge lines and their
+    escapes reach the terminal (a title, the clipboard)."""
+    return _CONTROLS.sub(lambda match: "\\u%04x" % ord(match.group()), text)
+
+
+class _PrintableFormatter(logging.Formatter):
+    """The command's log lines, one line each, with no control character."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return _printable(super().format(record))
+
 
 def _policy_files(directory: str) -> List[str]:
     found: List[str] = []
@@ -144,7 +161,9 @@ def _arguments(argv: Optional[Sequence[str]]) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """The command; returns its exit status."""
     options = _arguments(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s", stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_PrintableFormatter("%(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
     try:
         from opa_bindings import OpaEngine, OpaError, OpaUndefinedError  # type: ignore[import-untyped]
     except ImportError:
@@ -163,7 +182,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 try:
                     results = engine.eval_query(options.query, input=document)
                 except OpaError as error:
-                    print(f"ocirpc.rego: {error}", file=sys.stderr)
+                    print(f"ocirpc.rego: {_printable(str(error))}", file=sys.stderr)
                     return 1
                 json.dump(results, sys.stdout, indent=2, sort_keys=True)
                 print()
@@ -177,7 +196,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 except OpaUndefinedError:
                     ok, detail = False, " (undefined)"
                 except OpaError as error:
-                    ok, detail = False, f" ({error})"
+                    ok, detail = False, f" ({_printable(str(error))})"
                 print(f"data.{package}.{rule}: {'PASS' if ok else 'FAIL'}{detail}")
                 passed, failed = passed + ok, failed + (not ok)
             print(f"PASS: {passed}/{passed + failed}" if failed == 0 else f"FAIL: {failed}/{passed + failed}")

@@ -147,6 +147,23 @@ class CommandTests(unittest.TestCase):
             sorted(json.loads(out)[0]["codes"]),
             ["attestations.present", "labels.required_team", "layers.compressed"])
 
+    def test_control_characters_in_what_is_logged_are_written_as_escapes(self):
+        # A ref from the policy's input, with a terminal's escapes and a line
+        # break: the failure's log line is one line, and holds neither.
+        ref = "x\x1b]52;c;ZXZpbA==\x07\x1b[2K\r\nocirpc.rego: forged\x9b31m"
+        input_path = os.path.join(self.directory, "input.json")
+        with open(input_path, "w") as document:
+            json.dump({"ref": ref}, document)
+        status, _, err = self.run_command(
+            "eval", "--data", self.directory, "--input", input_path, "m := ec.oci.image_manifest(input.ref)")
+        self.assertEqual(status, 0, err)
+        # (The interpreter's own warnings may be on stderr too.)
+        lines = [line for line in err.split("\n") if line.startswith("ocirpc.rego")]
+        self.assertEqual(len(lines), 1, err)
+        self.assertFalse(any((ord(c) < 0x20 and c != "\n") or 0x7f <= ord(c) <= 0x9f for c in err), repr(err))
+        self.assertIn("x\\u001b]52;c;ZXZpbA==\\u0007\\u001b[2K\\u000d\\u000aocirpc.rego: forged\\u009b31m", lines[0])
+        self.assertIn("reason invalid_reference", lines[0])
+
     def test_test_runs_the_policys_tests(self):
         status, out, _ = self.run_command("test", self.directory)
         self.assertEqual(status, 0, out)
