@@ -174,22 +174,18 @@ final class Authenticator: Sendable {
             }
             request = HTTPRequest("POST", url: url)
             request.setHeader("Content-Type", "application/x-www-form-urlencoded")
-            var form = URLComponents()
-            form.queryItems = [
-                URLQueryItem(name: "grant_type", value: "refresh_token"),
-                URLQueryItem(name: "refresh_token", value: identityToken),
-                URLQueryItem(name: "service", value: challenge.parameters["service"] ?? ""),
-                URLQueryItem(name: "scope", value: scope),
-                URLQueryItem(name: "client_id", value: "ocirpc"),
-            ]
-            request.body = Data((form.percentEncodedQuery ?? "").utf8)
+            let form = Self.formEncoded([
+                ("grant_type", "refresh_token"), ("refresh_token", identityToken),
+                ("service", challenge.parameters["service"] ?? ""), ("scope", scope), ("client_id", "ocirpc"),
+            ])
+            request.body = Data(form.utf8)
         } else {
-            var items = components.queryItems ?? []
-            if let service = challenge.parameters["service"] {
-                items.append(URLQueryItem(name: "service", value: service))
-            }
-            items.append(URLQueryItem(name: "scope", value: scope))
-            components.queryItems = items
+            // The realm's own query as it was written, then ours.
+            var pairs: [(String, String)] = []
+            if let service = challenge.parameters["service"] { pairs.append(("service", service)) }
+            pairs.append(("scope", scope))
+            let own = components.percentEncodedQuery.flatMap { $0.isEmpty ? nil : $0 }
+            components.percentEncodedQuery = [own, Self.formEncoded(pairs)].compactMap { $0 }.joined(separator: "&")
             guard let url = components.url else {
                 throw RegistryError(.accessDenied, reason: .unauthorized, message: "invalid token realm")
             }
@@ -232,6 +228,31 @@ final class Authenticator: Sendable {
         let lifetime = Self.tokenLifetime(expiresIn: token.expiresIn)
         logger.debug("token obtained", [("registry", registry), ("scope", scope), ("expiresIn", String(lifetime))])
         return CachedToken(value: value, expires: .now + .seconds(lifetime))
+    }
+
+    /// `pairs` as `application/x-www-form-urlencoded` text (a token
+    /// request's query, or its body): every byte but `A-Z a-z 0-9 - . _ ~`
+    /// written as `%XX`, as Go's `url.Values.Encode` does. A `+` left as
+    /// it is reads as a space to a token server (an identity token in
+    /// standard base64 was refused), and `URLComponents` leaves it.
+    static func formEncoded(_ pairs: [(String, String)]) -> String {
+        func escaped(_ text: String) -> String {
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(text.utf8.count)
+            let hex = Array("0123456789ABCDEF".utf8)
+            for byte in text.utf8 {
+                switch byte {
+                case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                    UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+                    UInt8(ascii: "~"):
+                    bytes.append(byte)
+                default:
+                    bytes += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]
+                }
+            }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        return pairs.map { escaped($0.0) + "=" + escaped($0.1) }.joined(separator: "&")
     }
 
     /// The longest a token is kept, whatever its server says.

@@ -21,12 +21,18 @@ public struct TestHTTPRequest: Sendable {
     /// The body's `application/x-www-form-urlencoded` values.
     public var form: [String: String] { Self.values(Substring(String(decoding: body, as: UTF8.self))) }
 
+    /// Read as Go's `url.ParseQuery` reads a query or a form, as token
+    /// servers do: `+` is a space, then `%XX` escapes are decoded.
     private static func values(_ q: Substring) -> [String: String] {
         var result: [String: String] = [:]
+        func decoded(_ text: Substring) -> String {
+            let spaced = String(text).replacingOccurrences(of: "+", with: " ")
+            return spaced.removingPercentEncoding ?? spaced
+        }
         for pair in q.split(separator: "&") {
             let kv = pair.split(separator: "=", maxSplits: 1)
-            let key = kv.first.map { String($0).removingPercentEncoding ?? String($0) } ?? ""
-            let value = kv.count > 1 ? (String(kv[1]).removingPercentEncoding ?? String(kv[1])) : ""
+            let key = kv.first.map(decoded) ?? ""
+            let value = kv.count > 1 ? decoded(kv[1]) : ""
             result[key] = value
         }
         return result

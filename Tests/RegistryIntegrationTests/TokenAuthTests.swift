@@ -98,6 +98,25 @@ import TestFixtures
         #expect(issuer.refreshGrants == 1)
     }
 
+    /// An identity token in standard base64 (`+`, `/`, `=`), and one with
+    /// every character a form must escape, reach the token server as they
+    /// are: a `+` sent as it was read as a space there.
+    @Test(arguments: ["rT3+kq/Zw9+ab==", "a b&c=d%e+f?g#h;i,j\u{E9}"])
+    func anIdentityTokenReachesTheTokenServerAsItIs(_ identityToken: String) async throws {
+        let registry = try await TestRegistry(auth: .token(user: "bob", password: "tok-pass"))
+        defer { registry.stop() }
+        let issuer = try #require(registry.tokenIssuer)
+        issuer.addIdentityToken(identityToken, for: "bob")
+        let image = try await registry.pushMinimalImage("team/h", "v1")
+        let entry = try String(
+            decoding: JSONSerialization.data(withJSONObject: ["identitytoken": identityToken]), as: UTF8.self)
+        let (client, dir) = try client(dockerConfigEntry: entry, for: registry)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fetched = try await client.fetchManifest(ImageReference.parse("\(registry.host)/team/h:v1"))
+        #expect(fetched.digest.description == image.digest)
+        #expect(issuer.refreshGrants == 1)
+    }
+
     @Test func anUnknownIdentityTokenIsAccessDenied() async throws {
         let registry = try await TestRegistry(auth: .token(user: "bob", password: "tok-pass"))
         defer { registry.stop() }
