@@ -92,9 +92,9 @@ final class Authenticator: Sendable {
     ) async throws(RegistryError) -> String? {
         switch challenge.scheme {
         case .basic:
-            guard let creds = await credentials.credentials(for: registry, repository: repository),
-                !creds.username.isEmpty
-            else { return nil }
+            guard let creds = await credentials.credentials(for: registry, repository: repository) else { return nil }
+            if let registryToken = creds.registryToken { return "Bearer \(try Self.sendable(registryToken, registry))" }
+            guard !creds.username.isEmpty else { return nil }
             return Self.basic(creds)
         case .bearer:
             // The scope names the repository, so a token bought with one
@@ -149,6 +149,13 @@ final class Authenticator: Sendable {
     private func fetchToken(challenge: AuthChallenge, registry: String, repository: String, scope: String)
         async throws(RegistryError) -> CachedToken
     {
+        let creds = await credentials.credentials(for: registry, repository: repository)
+        // A registry token is the bearer token itself: no realm is asked.
+        if let registryToken = creds?.registryToken {
+            return CachedToken(
+                value: try Self.sendable(registryToken, registry),
+                expires: .now + .seconds(Self.tokenLifetime(expiresIn: nil)))
+        }
         guard let realm = challenge.parameters["realm"], var components = URLComponents(string: realm),
             components.scheme == "https" || components.scheme == "http"
         else {
@@ -165,7 +172,6 @@ final class Authenticator: Sendable {
                 .accessDenied, reason: .unauthorized,
                 message: "\(registry) named a plain-HTTP token realm; refused for an HTTPS registry")
         }
-        let creds = await credentials.credentials(for: registry, repository: repository)
         var request: HTTPRequest
         if let identityToken = creds?.identityToken {
             // OAuth2 refresh-token grant (what `docker login` stores).
@@ -253,6 +259,17 @@ final class Authenticator: Sendable {
             return String(decoding: bytes, as: UTF8.self)
         }
         return pairs.map { escaped($0.0) + "=" + escaped($0.1) }.joined(separator: "&")
+    }
+
+    /// `registryToken`, the credentials' own bearer token for `registry`,
+    /// when it can be a header's value; it is not sent otherwise.
+    private static func sendable(_ registryToken: String, _ registry: String) throws(RegistryError) -> String {
+        guard HTTPRequest.Header.isSendableValue(registryToken) else {
+            throw RegistryError(
+                .accessDenied, reason: .unauthorized,
+                message: "the registry token for \(registry) in the credentials holds a control character; not sent")
+        }
+        return registryToken
     }
 
     /// The longest a token is kept, whatever its server says.

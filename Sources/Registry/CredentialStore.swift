@@ -10,11 +10,16 @@ public struct Credentials: Sendable, Equatable {
     /// An identity (refresh) token from `docker login`, used with the token
     /// server's OAuth2 flow instead of the password.
     public let identityToken: String?
+    /// A bearer token for the registry itself (`registrytoken` in docker's
+    /// config), sent as it is when the registry challenges: no token server
+    /// is asked, as go-containerregistry's keychain does.
+    public let registryToken: String?
 
-    public init(username: String, secret: String, identityToken: String? = nil) {
+    public init(username: String, secret: String, identityToken: String? = nil, registryToken: String? = nil) {
         self.username = username
         self.secret = secret
         self.identityToken = identityToken
+        self.registryToken = registryToken
     }
 }
 
@@ -24,7 +29,7 @@ public struct Credentials: Sendable, Equatable {
 /// (`/run/containers/<uid>/auth.json` without one),
 /// `$XDG_CONFIG_HOME/containers/auth.json` (`~/.config/...`),
 /// `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`, and the
-/// legacy `~/.dockercfg` — `auths` (`auth`, `identitytoken`),
+/// legacy `~/.dockercfg` — `auths` (`auth`, `identitytoken`, `registrytoken`),
 /// `credHelpers` and `credsStore` (through `docker-credential-<name> get`).
 /// The first file that knows a registry wins.
 /// In a file, a registry's helper comes first, then `auths` entries for the
@@ -164,8 +169,10 @@ public final class CredentialStore: Sendable {
                 secret = String(text[text.index(after: colon)...])
             }
             let identityToken = entry["identitytoken"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
-            guard !username.isEmpty || identityToken != nil else { continue }
-            file.auths[member.key] = Credentials(username: username, secret: secret, identityToken: identityToken)
+            let registryToken = entry["registrytoken"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
+            guard !username.isEmpty || identityToken != nil || registryToken != nil else { continue }
+            file.auths[member.key] = Credentials(
+                username: username, secret: secret, identityToken: identityToken, registryToken: registryToken)
         }
         // The legacy format is the entries alone: no helpers, and keys name
         // registries only.

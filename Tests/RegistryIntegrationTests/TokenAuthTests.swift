@@ -117,6 +117,43 @@ import TestFixtures
         #expect(issuer.refreshGrants == 1)
     }
 
+    /// A `registrytoken` in docker's config is the bearer token itself:
+    /// sent when the registry challenges, with no token request.
+    @Test func aRegistryTokenIsSentAsTheBearerTokenWithNoTokenRequest() async throws {
+        let registry = try await TestRegistry(auth: .token(user: "bob", password: "tok-pass"))
+        defer { registry.stop() }
+        let issuer = try #require(registry.tokenIssuer)
+        let image = try await registry.pushMinimalImage("team/r", "v1")
+        let token = try issuer.mint(subject: "bob", repository: "team/r", actions: ["pull"])
+        let (client, dir) = try client(dockerConfigEntry: #"{"registrytoken":"\#(token)"}"#, for: registry)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let before = issuer.requests
+        let fetched = try await client.fetchManifest(ImageReference.parse("\(registry.host)/team/r:v1"))
+        #expect(fetched.digest.description == image.digest)
+        #expect(issuer.requests == before)
+        // A registry token that does not grant the repository is refused by
+        // the registry: access denied, still with no token request.
+        try await registry.pushMinimalImage("team/s", "v1")
+        await #expect(throws: RegistryError.self) {
+            _ = try await client.fetchManifest(ImageReference.parse("\(registry.host)/team/s:v1"))
+        }
+        #expect(issuer.requests == before)
+    }
+
+    @Test func aRegistryTokenHoldingALineBreakIsNeverSent() async throws {
+        let registry = try await TestRegistry(auth: .token(user: "bob", password: "tok-pass"))
+        defer { registry.stop() }
+        try await registry.pushMinimalImage("team/t", "v1")
+        let (client, dir) = try client(
+            dockerConfigEntry: #"{"registrytoken":"abc\r\nX-Injected: yes"}"#, for: registry)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let error = await #expect(throws: RegistryError.self) {
+            _ = try await client.fetchManifest(ImageReference.parse("\(registry.host)/team/t:v1"))
+        }
+        #expect(error?.reason == .unauthorized)
+        #expect(error?.message.contains("control character") == true, "\(String(describing: error))")
+    }
+
     @Test func anUnknownIdentityTokenIsAccessDenied() async throws {
         let registry = try await TestRegistry(auth: .token(user: "bob", password: "tok-pass"))
         defer { registry.stop() }

@@ -178,6 +178,13 @@ import TestFixtures
         #expect(await s.credentials(for: "quay.io")?.username == "u")
     }
 
+    @Test func aRegistryTokenIsKept() async throws {
+        let (s, dir) = try store(["config.json": #"{"auths":{"r.example":{"registrytoken":"bearer-me"}}}"#])
+        defer { try? FileManager.default.removeItem(at: dir) }
+        #expect(await s.credentials(for: "r.example")?.registryToken == "bearer-me")
+        #expect(await s.credentials(for: "r.example")?.username == "")
+    }
+
     @Test func identityTokenIsKept() async throws {
         let (s, dir) = try store(["config.json": #"{"auths":{"r.example":{"auth":"","identitytoken":"refresh-me"}}}"#])
         defer { try? FileManager.default.removeItem(at: dir) }
