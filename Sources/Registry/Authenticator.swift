@@ -156,7 +156,7 @@ final class Authenticator: Sendable {
                 value: try Self.sendable(registryToken, registry),
                 expires: .now + .seconds(Self.tokenLifetime(expiresIn: nil)))
         }
-        guard let realm = challenge.parameters["realm"], var components = URLComponents(string: realm),
+        guard let realm = challenge.parameters["realm"], let components = URLComponents(string: realm),
             components.scheme == "https" || components.scheme == "http"
         else {
             throw RegistryError(
@@ -172,36 +172,50 @@ final class Authenticator: Sendable {
                 .accessDenied, reason: .unauthorized,
                 message: "\(registry) named a plain-HTTP token realm; refused for an HTTPS registry")
         }
-        var request: HTTPRequest
+        let onlyPublicAddresses = challenge.fromPublicAddress && !localNetworkRegistries.contains(registry)
+        func send(_ request: HTTPRequest) async throws(RegistryError) -> HTTPResponse {
+            var request = request
+            request.onlyPublicAddresses = onlyPublicAddresses
+            return try await transport.send(request, kind: .token, bodyLimit: Self.maxTokenBodyBytes)
+        }
+        // The GET every token server answers: the realm's own query as it
+        // was written, then ours.
+        func tokenGet() throws(RegistryError) -> HTTPRequest {
+            var pairs: [(String, String)] = []
+            if let service = challenge.parameters["service"] { pairs.append(("service", service)) }
+            pairs.append(("scope", scope))
+            var withQuery = components
+            let own = components.percentEncodedQuery.flatMap { $0.isEmpty ? nil : $0 }
+            withQuery.percentEncodedQuery = [own, Self.formEncoded(pairs)].compactMap { $0 }.joined(separator: "&")
+            guard let url = withQuery.url else {
+                throw RegistryError(.accessDenied, reason: .unauthorized, message: "invalid token realm")
+            }
+            var request = HTTPRequest(url: url)
+            // Offered up front: public token servers hand out anonymous
+            // tokens otherwise.
+            if let creds, !creds.username.isEmpty { request.setHeader("Authorization", Self.basic(creds)) }
+            return request
+        }
+        var response: HTTPResponse
         if let identityToken = creds?.identityToken {
             // OAuth2 refresh-token grant (what `docker login` stores).
             guard let url = components.url else {
                 throw RegistryError(.accessDenied, reason: .unauthorized, message: "invalid token realm")
             }
-            request = HTTPRequest("POST", url: url)
+            var request = HTTPRequest("POST", url: url)
             request.setHeader("Content-Type", "application/x-www-form-urlencoded")
             let form = Self.formEncoded([
                 ("grant_type", "refresh_token"), ("refresh_token", identityToken),
                 ("service", challenge.parameters["service"] ?? ""), ("scope", scope), ("client_id", "ocirpc"),
             ])
             request.body = Data(form.utf8)
+            response = try await send(request)
+            // Not every token server takes the grant: on 404 the GET is
+            // asked, as go-containerregistry asks it.
+            if response.status == 404 { response = try await send(try tokenGet()) }
         } else {
-            // The realm's own query as it was written, then ours.
-            var pairs: [(String, String)] = []
-            if let service = challenge.parameters["service"] { pairs.append(("service", service)) }
-            pairs.append(("scope", scope))
-            let own = components.percentEncodedQuery.flatMap { $0.isEmpty ? nil : $0 }
-            components.percentEncodedQuery = [own, Self.formEncoded(pairs)].compactMap { $0 }.joined(separator: "&")
-            guard let url = components.url else {
-                throw RegistryError(.accessDenied, reason: .unauthorized, message: "invalid token realm")
-            }
-            request = HTTPRequest(url: url)
-            // Offered up front: public token servers hand out anonymous
-            // tokens otherwise.
-            if let creds, !creds.username.isEmpty { request.setHeader("Authorization", Self.basic(creds)) }
+            response = try await send(try tokenGet())
         }
-        request.onlyPublicAddresses = challenge.fromPublicAddress && !localNetworkRegistries.contains(registry)
-        let response = try await transport.send(request, kind: .token, bodyLimit: Self.maxTokenBodyBytes)
         guard response.status == 200 else {
             throw RegistryError(
                 .accessDenied, reason: response.status == 403 ? .denied : .unauthorized,

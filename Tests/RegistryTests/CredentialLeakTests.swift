@@ -160,6 +160,52 @@ import TestFixtures
     }
 }
 
+/// A token server that does not take the OAuth2 refresh-token grant (404
+/// to the POST) is asked with the GET every token server answers, as
+/// go-containerregistry asks it.
+@Suite struct IdentityTokenFallback {
+    @Test func aTokenServerWithoutTheGrantIsAskedWithAGet() async throws {
+        let tokenRequests = Locked<[TestHTTPRequest]>([])
+        let tokenServer = try TestHTTPServer { request in
+            tokenRequests.withLock { $0.append(request) }
+            guard request.method == "GET" else { return .response(status: 404, headers: [], body: []) }
+            return .response(status: 200, headers: [], body: Array(#"{"token":"from-get"}"#.utf8))
+        }
+        let manifest = Array(
+            #"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[]}"#.utf8)
+        let registry = try TestHTTPServer { request in
+            guard request.headers["authorization"] == "Bearer from-get" else {
+                return .response(
+                    status: 401,
+                    headers: [("WWW-Authenticate", #"Bearer realm="\#(tokenServer.baseURL)/token",service="r""#)],
+                    body: [])
+            }
+            return .response(
+                status: 200, headers: [("Content-Type", "application/vnd.oci.image.manifest.v1+json")], body: manifest)
+        }
+        defer { tokenServer.stop(); registry.stop() }
+        let host = "127.0.0.1:\(registry.port)"
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("grant-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let auth = Data("u:secret".utf8).base64EncodedString()
+        try Data(#"{"auths":{"\#(host)":{"auth":"\#(auth)","identitytoken":"refresh-me"}}}"#.utf8).write(
+            to: dir.appendingPathComponent("config.json"))
+        var configuration = RegistryClient.Configuration()
+        configuration.credentials = CredentialStore(environment: ["DOCKER_CONFIG": dir.path])
+        configuration.transport.retries = 0
+        let client = RegistryClient(configuration: configuration, logger: .disabled)
+
+        let fetched = try await client.fetchManifest(try ImageReference.parse("\(host)/app:v1"))
+        #expect(fetched.bytes == manifest)
+        let asked = tokenRequests.withLock { $0 }
+        #expect(asked.map(\.method) == ["POST", "GET"])
+        #expect(asked.first?.form["refresh_token"] == "refresh-me")
+        #expect(asked.last?.query["scope"] == "repository:app:pull")
+        #expect(asked.last?.headers["authorization"] == "Basic \(auth)")
+    }
+}
+
 @Suite struct TokenCacheBound {
     @Test func theTokenCacheKeepsUnderItsBoundDroppingExpiredThenSoonest() {
         var tokens: [String: Authenticator.CachedToken] = [:]
