@@ -88,6 +88,24 @@ import TestFixtures
     }
 }
 
+/// What `bearerRegistry` serves.
+private let bearerRegistryManifest = Array(
+    #"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[]}"#.utf8)
+
+/// A registry that serves `bearerRegistryManifest` to a request that carries
+/// `Bearer <token>`, and challenges any other with `realm`.
+private func bearerRegistry(token: String, realm: String) throws -> TestHTTPServer {
+    try TestHTTPServer { request in
+        guard request.headers["authorization"] == "Bearer \(token)" else {
+            return .response(
+                status: 401, headers: [("WWW-Authenticate", #"Bearer realm="\#(realm)",service="r""#)], body: [])
+        }
+        return .response(
+            status: 200, headers: [("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
+            body: bearerRegistryManifest)
+    }
+}
+
 /// A token server's token goes into the registry's requests as a header
 /// line: one that would add lines of the token server's choosing is
 /// refused, as Go's client refuses it, and never sent.
@@ -141,22 +159,11 @@ import TestFixtures
         let tokenServer = try TestHTTPServer { _ in
             .response(status: 200, headers: [], body: Array(#"{"token":"\#(token)"}"#.utf8))
         }
-        let manifest = Array(
-            #"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[]}"#.utf8)
-        let registry = try TestHTTPServer { request in
-            guard request.headers["authorization"] == "Bearer \(token)" else {
-                return .response(
-                    status: 401,
-                    headers: [("WWW-Authenticate", #"Bearer realm="\#(tokenServer.baseURL)/token",service="r""#)],
-                    body: [])
-            }
-            return .response(
-                status: 200, headers: [("Content-Type", "application/vnd.oci.image.manifest.v1+json")], body: manifest)
-        }
+        let registry = try bearerRegistry(token: token, realm: tokenServer.baseURL + "/token")
         defer { tokenServer.stop(); registry.stop() }
         let client = Self.anonymousClient()
         let fetched = try await client.fetchManifest(try ImageReference.parse("127.0.0.1:\(registry.port)/app:v1"))
-        #expect(fetched.bytes == manifest)
+        #expect(fetched.bytes == bearerRegistryManifest)
     }
 }
 
@@ -171,18 +178,7 @@ import TestFixtures
             guard request.method == "GET" else { return .response(status: 404, headers: [], body: []) }
             return .response(status: 200, headers: [], body: Array(#"{"token":"from-get"}"#.utf8))
         }
-        let manifest = Array(
-            #"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[]}"#.utf8)
-        let registry = try TestHTTPServer { request in
-            guard request.headers["authorization"] == "Bearer from-get" else {
-                return .response(
-                    status: 401,
-                    headers: [("WWW-Authenticate", #"Bearer realm="\#(tokenServer.baseURL)/token",service="r""#)],
-                    body: [])
-            }
-            return .response(
-                status: 200, headers: [("Content-Type", "application/vnd.oci.image.manifest.v1+json")], body: manifest)
-        }
+        let registry = try bearerRegistry(token: "from-get", realm: tokenServer.baseURL + "/token")
         defer { tokenServer.stop(); registry.stop() }
         let host = "127.0.0.1:\(registry.port)"
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("grant-\(UUID().uuidString)")
@@ -197,7 +193,7 @@ import TestFixtures
         let client = RegistryClient(configuration: configuration, logger: .disabled)
 
         let fetched = try await client.fetchManifest(try ImageReference.parse("\(host)/app:v1"))
-        #expect(fetched.bytes == manifest)
+        #expect(fetched.bytes == bearerRegistryManifest)
         let asked = tokenRequests.withLock { $0 }
         #expect(asked.map(\.method) == ["POST", "GET"])
         #expect(asked.first?.form["refresh_token"] == "refresh-me")
