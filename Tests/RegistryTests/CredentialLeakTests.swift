@@ -7,18 +7,25 @@ import TestFixtures
 
 /// A registry's credentials go to that registry (and the token server it
 /// names for itself), never to a host it redirects to.
+/// `u:secret`, as a docker config's `auth` holds it.
+private let basicAuth = Data("u:secret".utf8).base64EncodedString()
+
+/// A client, with no retries, whose docker config is `entry` for
+/// `registry`, and the config's directory (the caller removes it).
+private func client(for registry: String, entry: String) throws -> (RegistryClient, URL) {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("leak-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    try Data(#"{"auths":{"\#(registry)":\#(entry)}}"#.utf8).write(to: dir.appendingPathComponent("config.json"))
+    var configuration = RegistryClient.Configuration()
+    configuration.credentials = CredentialStore(environment: ["DOCKER_CONFIG": dir.path])
+    configuration.transport.retries = 0
+    return (RegistryClient(configuration: configuration, logger: .disabled), dir)
+}
+
 @Suite struct CredentialLeakTests {
     /// A client with Basic credentials `u:secret` for `registry`.
     private func client(for registry: String) throws -> (RegistryClient, URL) {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("leak-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let auth = Data("u:secret".utf8).base64EncodedString()
-        try Data(#"{"auths":{"\#(registry)":{"auth":"\#(auth)"}}}"#.utf8).write(
-            to: dir.appendingPathComponent("config.json"))
-        var configuration = RegistryClient.Configuration()
-        configuration.credentials = CredentialStore(environment: ["DOCKER_CONFIG": dir.path])
-        configuration.transport.retries = 0
-        return (RegistryClient(configuration: configuration, logger: .disabled), dir)
+        try RegistryTests.client(for: registry, entry: #"{"auth":"\#(basicAuth)"}"#)
     }
 
     @Test func aForeignChallengeAfterARedirectIsNotLearntAndGetsNoCredentials() async throws {
@@ -65,6 +72,43 @@ import TestFixtures
         _ = try? await client.fetchBlob(try ImageReference.parse("\(host)/third@\(digestAgain)"))
         #expect(tokenRequests.withLock { $0 }.isEmpty)
         #expect(foreignRequests.withLock { $0 }.allSatisfy { $0.headers["authorization"] == nil })
+    }
+
+    /// A `registrytoken` is sent only to its registry: not to a host the
+    /// registry redirects to, though that host challenges for Basic.
+    @Test func aRegistryTokenNeverGoesToAHostTheRegistryRedirectsTo() async throws {
+        let foreignRequests = Locked<[TestHTTPRequest]>([])
+        let foreign = try TestHTTPServer { request in
+            foreignRequests.withLock { $0.append(request) }
+            return .response(status: 401, headers: [("WWW-Authenticate", #"Basic realm="evil""#)], body: [])
+        }
+        let registry = try TestHTTPServer { request in
+            if request.path.contains("/blobs/") {
+                return .response(status: 302, headers: [("Location", "\(foreign.baseURL)/storage/blob")], body: [])
+            }
+            guard request.headers["authorization"] == "Bearer secret-token" else {
+                return .response(status: 401, headers: [("WWW-Authenticate", #"Basic realm="registry""#)], body: [])
+            }
+            return .response(
+                status: 200, headers: [("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
+                body: bearerRegistryManifest)
+        }
+        defer { foreign.stop(); registry.stop() }
+        let host = "127.0.0.1:\(registry.port)"
+        let (client, dir) = try RegistryTests.client(for: host, entry: #"{"registrytoken":"secret-token"}"#)
+        defer { try? FileManager.default.removeItem(at: dir) }
+
+        // The registry's challenge is learnt: its token goes with the blob
+        // request, and libcurl drops it at the redirect.
+        let fetched = try await client.fetchManifest(try ImageReference.parse("\(host)/app:v1"))
+        #expect(fetched.bytes == bearerRegistryManifest)
+        let digest = Digest.of(Array("blob".utf8))
+        await #expect(throws: RegistryError.self) {
+            _ = try await client.fetchBlob(try ImageReference.parse("\(host)/app@\(digest)"))
+        }
+        let seen = foreignRequests.withLock { $0 }
+        #expect(!seen.isEmpty)
+        #expect(seen.allSatisfy { $0.headers["authorization"] == nil })
     }
 
     @Test func anHTTPSRegistrysPlainHTTPRealmGetsNoCredentials() async throws {
@@ -181,16 +225,8 @@ private func bearerRegistry(token: String, realm: String) throws -> TestHTTPServ
         let registry = try bearerRegistry(token: "from-get", realm: tokenServer.baseURL + "/token")
         defer { tokenServer.stop(); registry.stop() }
         let host = "127.0.0.1:\(registry.port)"
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("grant-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let (client, dir) = try client(for: host, entry: #"{"auth":"\#(basicAuth)","identitytoken":"refresh-me"}"#)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let auth = Data("u:secret".utf8).base64EncodedString()
-        try Data(#"{"auths":{"\#(host)":{"auth":"\#(auth)","identitytoken":"refresh-me"}}}"#.utf8).write(
-            to: dir.appendingPathComponent("config.json"))
-        var configuration = RegistryClient.Configuration()
-        configuration.credentials = CredentialStore(environment: ["DOCKER_CONFIG": dir.path])
-        configuration.transport.retries = 0
-        let client = RegistryClient(configuration: configuration, logger: .disabled)
 
         let fetched = try await client.fetchManifest(try ImageReference.parse("\(host)/app:v1"))
         #expect(fetched.bytes == bearerRegistryManifest)
@@ -198,7 +234,7 @@ private func bearerRegistry(token: String, realm: String) throws -> TestHTTPServ
         #expect(asked.map(\.method) == ["POST", "GET"])
         #expect(asked.first?.form["refresh_token"] == "refresh-me")
         #expect(asked.last?.query["scope"] == "repository:app:pull")
-        #expect(asked.last?.headers["authorization"] == "Basic \(auth)")
+        #expect(asked.last?.headers["authorization"] == "Basic \(basicAuth)")
     }
 }
 
