@@ -245,10 +245,12 @@ class Client:
             with self._lock:
                 pending = self._pending.pop(message.get("id"), None)  # type: ignore[arg-type]
             if pending is not None:
+                # The response is in place before a stream's end is queued:
+                # its consumer takes the end as the word to read it.
                 pending.message = message
+                pending.event.set()
                 if pending.stream is not None:
                     pending.stream.put(_DONE)
-                pending.event.set()
         self._fail_all()
 
     def _read_stderr(self) -> None:
@@ -271,6 +273,6 @@ class Client:
             pending, self._pending = self._pending, {}
         for entry in pending.values():
             entry.died = died
+            entry.event.set()
             if entry.stream is not None:
                 entry.stream.put(_DONE)
-            entry.event.set()

@@ -1,9 +1,12 @@
+import queue
 import threading
 import time
 import unittest
+from unittest import mock
 
 import support
 from ocirpc import Client, InvalidParams, NotFound, OcirpcError, RPCError, ServerDied, Timeout
+from ocirpc import client as client_module
 
 
 def setUpModule():
@@ -12,6 +15,18 @@ def setUpModule():
 
 def tearDownModule():
     support.stop()
+
+
+class HeldAfterTheEnd(queue.Queue):
+    """A stream's queue whose putter, the client's reader thread, is held
+    just after it queues the stream's end, as a thread switch (or another
+    core) may hold it: the consumer must then find the response in place,
+    not take the end for a timeout."""
+
+    def put(self, item, block=True, timeout=None):
+        super().put(item, block, timeout)
+        if item is client_module._DONE:
+            time.sleep(0.3)
 
 
 class ClientTests(unittest.TestCase):
@@ -94,6 +109,19 @@ class ClientTests(unittest.TestCase):
                 pass
         time.sleep(0.3)
         self.assertEqual(self.client.stats()["inFlight"], 0)
+
+    def test_a_streams_end_is_read_with_its_response_however_the_threads_interleave(self):
+        with mock.patch.object(client_module.queue, "Queue", HeldAfterTheEnd):
+            streamed = list(self.client.iter_image_manifests([self.f["good"]]))
+        self.assertEqual([ref for ref, _ in streamed], [self.f["good"]])
+        self.assertEqual(streamed[0][1]["annotations"], {"v": "1"})
+
+    def test_a_server_that_dies_during_a_stream_raises_server_died_however_the_threads_interleave(self):
+        threading.Timer(0.5, self.client._process.kill).start()
+        with mock.patch.object(client_module.queue, "Queue", HeldAfterTheEnd):
+            with self.assertRaises(ServerDied):
+                for _ in self.client.iter_image_manifests([support.BLACKHOLE]):
+                    pass
 
     def test_clear_cache_empties_the_memory_cache(self):
         self.client.image_manifest(self.f["good"])
