@@ -29,11 +29,23 @@ def encode(message: Message) -> bytes:
 
 
 def decode(line: bytes) -> Optional[Message]:
-    """The message on one line; None for a blank line or one that is not an object."""
+    """The message on one line; None for a blank line, one that is not an
+    object, or one that is not JSON: the last line of a server killed while
+    it wrote, which must not stop the reader before it reports the death."""
     if not line.strip():
         return None
-    message = json.loads(line)
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return None
     return message if isinstance(message, dict) else None
+
+
+def answered_id(message: Message) -> Optional[int]:
+    """The id of the request `message` answers, when it can be one of ours
+    (an integer, not a boolean); None otherwise."""
+    found = message.get("id")
+    return found if isinstance(found, int) and not isinstance(found, bool) else None
 
 
 def request(request_id: int, method: str, params: JSON) -> Message:

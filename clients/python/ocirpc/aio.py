@@ -227,25 +227,41 @@ class AsyncClient:
     async def _read_stdout(self) -> None:
         process = self._running
         assert process.stdout is not None
-        while True:
-            line = await process.stdout.readline()
-            if not line:
-                break
-            message = _wire.decode(line)
-            if message is None:
-                continue
-            if message.get("method") == "$/progress":
-                params = message.get("params") or {}
+        try:
+            while True:
+                line = await process.stdout.readline()
+                if not line:
+                    break
+                message = _wire.decode(line)
+                if message is not None:
+                    self._dispatch(message)
+        finally:
+            # However the reading ends, no call is left waiting for ever.
+            await self._fail_all(process)
+
+    def _dispatch(self, message: Message) -> None:
+        if message.get("method") == "$/progress":
+            params = message.get("params")
+            if isinstance(params, dict):
                 stream = self._streams.get(str(params.get("token")))
                 if stream is not None:
                     stream.put_nowait(params.get("value"))
-                continue
-            future, waiting = self._pending.pop(message.get("id"), (None, None))  # type: ignore[arg-type]
-            if waiting is not None:
-                waiting.put_nowait(_DONE)
-            if future is not None and not future.done():
-                future.set_result(message)
-        returncode = await process.wait()
+            return
+        request_id = _wire.answered_id(message)
+        if request_id is None:
+            return
+        future, waiting = self._pending.pop(request_id, (None, None))
+        if waiting is not None:
+            waiting.put_nowait(_DONE)
+        if future is not None and not future.done():
+            future.set_result(message)
+
+    async def _fail_all(self, process: asyncio.subprocess.Process) -> None:
+        returncode: Optional[int]
+        try:
+            returncode = await asyncio.wait_for(process.wait(), 2)
+        except (asyncio.TimeoutError, TimeoutError):
+            returncode = None
         # The stderr reader may still be behind: the tail must include the
         # server's last words (its reason for exiting).
         try:

@@ -232,27 +232,36 @@ class Client:
 
     def _read_stdout(self) -> None:
         assert self._process.stdout is not None
-        for line in _buffered(self._process.stdout):
-            message = _wire.decode(line)
-            if message is None:
-                continue
-            if message.get("method") == "$/progress":
-                params = message.get("params") or {}
+        try:
+            for line in _buffered(self._process.stdout):
+                message = _wire.decode(line)
+                if message is not None:
+                    self._dispatch(message)
+        finally:
+            # However the reading ends, no call is left waiting for ever.
+            self._fail_all()
+
+    def _dispatch(self, message: Message) -> None:
+        if message.get("method") == "$/progress":
+            params = message.get("params")
+            if isinstance(params, dict):
                 with self._lock:
                     stream = self._streams.get(str(params.get("token")))
                 if stream is not None:
                     stream.put(params.get("value"))
-                continue
-            with self._lock:
-                pending = self._pending.pop(message.get("id"), None)  # type: ignore[arg-type]
-            if pending is not None:
-                # The response is in place before a stream's end is queued:
-                # its consumer takes the end as the word to read it.
-                pending.message = message
-                pending.event.set()
-                if pending.stream is not None:
-                    pending.stream.put(_DONE)
-        self._fail_all()
+            return
+        request_id = _wire.answered_id(message)
+        if request_id is None:
+            return
+        with self._lock:
+            pending = self._pending.pop(request_id, None)
+        if pending is not None:
+            # The response is in place before a stream's end is queued:
+            # its consumer takes the end as the word to read it.
+            pending.message = message
+            pending.event.set()
+            if pending.stream is not None:
+                pending.stream.put(_DONE)
 
     def _read_stderr(self) -> None:
         assert self._process.stderr is not None

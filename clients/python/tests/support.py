@@ -37,3 +37,31 @@ def stop():
     if _registry is not None:
         _registry.close()
         _registry = None
+
+
+def server_cut_off_mid_answer(directory):
+    """A stand-in for a server killed while it writes an answer (by the
+    OOM killer, say): it reads one request, writes part of a line, and
+    exits with status 9. The path of the executable."""
+    return _script(directory, 'read request\nprintf \'{"jsonrpc":"2.0","id":1,"result":{"cut\'\nexit 9\n')
+
+
+def server_writing_strange_messages_first(directory):
+    """A stand-in for a server gone wrong: before it answers the first
+    request ({"ok": true}), it writes messages no client can take (an id
+    that is an object, progress whose params are a list). The path of the
+    executable."""
+    return _script(directory, """read request
+echo '{"jsonrpc":"2.0","id":{"a":1},"result":1}'
+echo '{"jsonrpc":"2.0","method":"$/progress","params":[1]}'
+echo '{"jsonrpc":"2.0","id":1,"result":{"ok":true}}'
+exec sleep 60
+""")
+
+
+def _script(directory, body):
+    path = os.path.join(directory, "stand-in-server")
+    with open(path, "w") as script:
+        script.write("#!/bin/sh\n" + body)
+    os.chmod(path, 0o755)
+    return path

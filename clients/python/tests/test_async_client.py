@@ -1,8 +1,9 @@
 import asyncio
+import tempfile
 import unittest
 
 import support
-from ocirpc import AsyncClient, NotFound, RPCError, Timeout
+from ocirpc import AsyncClient, NotFound, RPCError, ServerDied, Timeout
 
 
 def setUpModule():
@@ -83,6 +84,22 @@ class AsyncClientTests(unittest.IsolatedAsyncioTestCase):
             await task
         await asyncio.sleep(0.3)
         self.assertEqual((await self.client.stats())["inFlight"], 0)
+
+
+class AsyncServerFaultTests(unittest.IsolatedAsyncioTestCase):
+    async def test_a_server_cut_off_mid_answer_raises_server_died(self):
+        with tempfile.TemporaryDirectory() as directory:
+            client = await AsyncClient.start(binary=support.server_cut_off_mid_answer(directory))
+            with self.assertRaises(ServerDied) as caught:
+                await client.stats(timeout=10)
+            self.assertEqual(caught.exception.returncode, 9)
+            await client.close()
+
+    async def test_messages_the_reader_cannot_take_are_passed_over(self):
+        with tempfile.TemporaryDirectory() as directory:
+            client = await AsyncClient.start(binary=support.server_writing_strange_messages_first(directory))
+            self.assertEqual(await client.stats(timeout=10), {"ok": True})
+            await client.close(timeout=1)
 
 
 if __name__ == "__main__":

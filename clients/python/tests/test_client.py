@@ -1,5 +1,6 @@
 import json
 import queue
+import tempfile
 import threading
 import time
 import unittest
@@ -161,7 +162,21 @@ class ClientTests(unittest.TestCase):
         self.assertEqual(results, [self.f["goodDigest"]] * 16)
 
 
-class ServerDeathTests(unittest.TestCase):
+class ServerFaultTests(unittest.TestCase):
+    def test_a_server_cut_off_mid_answer_raises_server_died(self):
+        with tempfile.TemporaryDirectory() as directory:
+            client = Client(binary=support.server_cut_off_mid_answer(directory))
+            with self.assertRaises(ServerDied) as caught:
+                client.stats(timeout=10)
+            self.assertEqual(caught.exception.returncode, 9)
+            client.close()
+
+    def test_messages_the_reader_cannot_take_are_passed_over(self):
+        with tempfile.TemporaryDirectory() as directory:
+            client = Client(binary=support.server_writing_strange_messages_first(directory))
+            self.assertEqual(client.stats(timeout=10), {"ok": True})
+            client.close(timeout=1)
+
     def test_a_server_that_dies_raises_with_its_stderr(self):
         client = Client(binary=support.BINARY, args=["--cache-bytes", "lots"])
         with self.assertRaises(ServerDied) as caught:
