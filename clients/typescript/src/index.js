@@ -101,8 +101,22 @@ export class Client {
     this.exited = new Promise((resolve) => { exited = resolve; });
     this.process = spawn(binary, options.args ?? [], { env: options.env ?? process.env, stdio: ["pipe", "pipe", "pipe"] });
     const decoder = new Decoder();
+    let unreadable = false;
     this.process.stdout.on("data", (chunk) => {
-      for (const message of decoder.push(chunk)) this.#dispatch(/** @type {any} */ (message));
+      if (unreadable) return;
+      /** @type {unknown[]} */
+      let messages;
+      try {
+        messages = decoder.push(chunk);
+      } catch (error) {
+        // A stream that cannot be read further: the server goes, and every
+        // call is rejected (on "close") rather than left waiting.
+        unreadable = true;
+        this.stderr.push(`unreadable output: ${/** @type {Error} */ (error).message}`);
+        this.process.kill("SIGKILL");
+        return;
+      }
+      for (const message of messages) this.#dispatch(/** @type {any} */ (message));
     });
     this.process.stderr.on("data", (chunk) => {
       this.stderr.push(...chunk.toString("utf8").split("\n").filter(Boolean));
@@ -129,6 +143,7 @@ export class Client {
 
   /** @param {any} message */
   #dispatch(message) {
+    if (typeof message !== "object" || message === null) return;
     if (message.method === "$/progress") {
       this.streams.get(String(message.params?.token))?.(message.params?.value);
       return;

@@ -4,6 +4,8 @@ import { spawn } from "node:child_process";
 import { createServer } from "node:net";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { Client, Codes, RPCError, ServerDiedError } from "../src/index.js";
 
@@ -151,4 +153,41 @@ test("a server that dies rejects with its stderr", async () => {
     assert.match(error.stderr, /--tag-ttl/);
     return true;
   });
+});
+
+/**
+ * A stand-in for a server gone wrong: a Node script that reads the first
+ * request, then writes `frames` (strings, as they are) and lives on.
+ * @param {string[]} frames
+ */
+function standInServer(frames) {
+  const directory = mkdtempSync(path.join(tmpdir(), "ocirpc-stand-in-"));
+  const script = path.join(directory, "server.mjs");
+  writeFileSync(script, `process.stdin.once("data", () => {
+  for (const frame of ${JSON.stringify(frames)}) process.stdout.write(frame);
+  setTimeout(() => {}, 60_000);
+});
+`);
+  return { client: Client.start({ binary: process.execPath, args: [script] }), remove: () => rmSync(directory, { recursive: true }) };
+}
+
+/** @param {string} body */
+const frame = (body) => `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+
+test("frames that are not JSON, or not a message, are passed over and the answer after them read", async () => {
+  const { client, remove } = standInServer([frame('{"cut'), frame("null"), frame('{"jsonrpc":"2.0","id":1,"result":{"ok":true}}')]);
+  assert.deepEqual(await client.stats({ timeout: 10_000 }), { ok: true });
+  await client.close({ timeout: 1_000 });
+  remove();
+});
+
+test("output that cannot be read further stops the server and rejects its calls, and crashes nothing", async () => {
+  const { client, remove } = standInServer(["Content-Type: text/plain\r\n\r\n{}"]);
+  await assert.rejects(client.stats({ timeout: 10_000 }), (error) => {
+    assert.ok(error instanceof ServerDiedError);
+    assert.match(error.stderr, /bad frame header/);
+    return true;
+  });
+  await client.close({ timeout: 1_000 });
+  remove();
 });
