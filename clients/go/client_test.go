@@ -249,3 +249,49 @@ func TestAServerThatDiesReportsItsStderr(t *testing.T) {
 	}
 	c.Close(context.Background())
 }
+
+// standIn starts a client on a stand-in for a server gone wrong: a shell
+// script that reads the first request, then runs body.
+func standIn(t *testing.T, body string) *Client {
+	t.Helper()
+	script := filepath.Join(t.TempDir(), "server")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nread request\n"+body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Start(Options{Binary: script})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		c.Close(ctx)
+	})
+	return c
+}
+
+func TestAServerCutOffMidAnswerReportsItsDeath(t *testing.T) {
+	c := standIn(t, `printf '{"jsonrpc":"2.0","id":1,"result":{"cut'`+"\nexit 9\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := c.Stats(ctx)
+	var died *ServerDiedError
+	if !errors.As(err, &died) || died.ExitCode != 9 {
+		t.Fatalf("expected ServerDiedError with status 9, got %v", err)
+	}
+}
+
+func TestMessagesTheReaderCannotTakeArePassedOverAndAnIdAfterTheResultIsRead(t *testing.T) {
+	c := standIn(t, `echo '{"jsonrpc":"2.0","id":{"a":1},"result":1}'
+echo '{"jsonrpc":"2.0","method":"$/progress","params":[1]}'
+echo 'not JSON'
+echo '{"jsonrpc":"2.0","result":{"ok":true},"id":1}'
+exec sleep 60
+`)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stats, err := c.Stats(ctx)
+	if err != nil || string(stats["ok"]) != "true" {
+		t.Fatalf("expected {\"ok\": true}, got %v %v", stats, err)
+	}
+}
