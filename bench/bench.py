@@ -637,7 +637,7 @@ def main():
     # each server starts with none (the cache suite sets its own).
     os.environ.setdefault("OCIRPC_CACHE_DIR", "none")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("suite", nargs="?", default="core", choices=["core", "methods", "soak", "cache", "peers", "tls", "memory"])
+    parser.add_argument("suite", nargs="?", default="core", choices=["core", "methods", "soak", "cache", "peers", "tls", "memory", "clients"])
     parser.add_argument("--binary", default=".build/release/ocirpc")
     parser.add_argument("--throughput-requests", type=int, default=500_000)
     parser.add_argument("--rss-requests", type=int, default=1_000_000)
@@ -663,13 +663,19 @@ def main():
     parser.add_argument("--memory-manifests", type=int, default=256, help="memory: image_manifest calls at once")
     parser.add_argument("--memory-download-mb", type=int, default=64, help="memory: each downloaded layer's size")
     parser.add_argument("--skopeo-manifests", type=int, default=200, help="peers: skopeo's share (it is slow)")
+    parser.add_argument("--client-manifests", type=int, default=1000, help="clients: manifests in the batch answer")
+    parser.add_argument("--client-padding", type=int, default=15000, help="clients: bytes of annotation in each manifest")
+    parser.add_argument("--baseline-clients", default="",
+                        help="clients: the clients/ folder of another checkout, to alternate with this tree's")
     parser.add_argument("--plot", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers.png"),
                         help="peers: where to draw the picture ('' for none)")
     args = parser.parse_args()
     from peers import peers
     from tls import tls
     from memory import memory
-    suites = {"core": core, "methods": methods, "soak": soak, "cache": cache, "peers": peers, "tls": tls, "memory": memory}
+    from clients import clients
+    suites = {"core": core, "methods": methods, "soak": soak, "cache": cache, "peers": peers, "tls": tls, "memory": memory,
+              "clients": clients}
     suites[args.suite](args)
 
 
