@@ -233,10 +233,11 @@ class Client:
     def _read_stdout(self) -> None:
         assert self._process.stdout is not None
         try:
-            for line in _buffered(self._process.stdout):
-                message = _wire.decode(line)
-                if message is not None:
-                    self._dispatch(message)
+            with _buffered(self._process.stdout) as lines:
+                for line in lines:
+                    message = _wire.decode(line)
+                    if message is not None:
+                        self._dispatch(message)
         finally:
             # However the reading ends, no call is left waiting for ever.
             self._fail_all()
@@ -265,8 +266,9 @@ class Client:
 
     def _read_stderr(self) -> None:
         assert self._process.stderr is not None
-        for line in _buffered(self._process.stderr):
-            self._stderr.append(line.decode(errors="replace").rstrip("\n"))
+        with _buffered(self._process.stderr) as lines:
+            for line in lines:
+                self._stderr.append(line.decode(errors="replace").rstrip("\n"))
 
     def _fail_all(self) -> None:
         returncode: Optional[int]

@@ -11,6 +11,7 @@ sys.path.insert(0, os.path.join(HERE, ".."))
 import fixture_registry  # noqa: E402
 
 BINARY = os.environ.get("OCIRPC_BINARY") or os.path.join(ROOT, ".build", "release", "ocirpc")
+import atexit  # noqa: E402
 import socket  # noqa: E402
 
 # A listener that never accepts: connections complete in the kernel's
@@ -18,6 +19,7 @@ import socket  # noqa: E402
 _silent = socket.socket()
 _silent.bind(("127.0.0.1", 0))
 _silent.listen(64)
+atexit.register(_silent.close)
 BLACKHOLE = f"127.0.0.1:{_silent.getsockname()[1]}/never/answers:v1"
 
 _registry = None
