@@ -183,24 +183,24 @@ func (c *Client) read(stdout io.Reader) {
 			}
 			continue
 		}
-		var m message
-		if json.Unmarshal(scanner.Bytes(), &m) != nil {
+		if method != "$/progress" {
 			continue
 		}
-		if m.Method == "$/progress" {
-			var p struct {
+		var progress struct {
+			Params struct {
 				Token json.RawMessage `json:"token"`
 				Value json.RawMessage `json:"value"`
-			}
-			if json.Unmarshal(m.Params, &p) == nil {
-				c.mu.Lock()
-				stream := c.streams[string(p.Token)]
-				c.mu.Unlock()
-				if stream != nil {
-					// Never blocks: a slow consumer holds up no other call.
-					stream.push(p.Value)
-				}
-			}
+			} `json:"params"`
+		}
+		if json.Unmarshal(scanner.Bytes(), &progress) != nil {
+			continue
+		}
+		c.mu.Lock()
+		stream := c.streams[string(progress.Params.Token)]
+		c.mu.Unlock()
+		if stream != nil {
+			// Never blocks: a slow consumer holds up no other call.
+			stream.push(progress.Params.Value)
 		}
 	}
 	err := c.cmd.Wait()

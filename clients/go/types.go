@@ -1,9 +1,5 @@
 package ocirpc
 
-import (
-	"encoding/json"
-)
-
 // Descriptor is the descriptor object the builtins return: every key is
 // always present; Platform only when the descriptor has one.
 type Descriptor struct {
@@ -61,9 +57,4 @@ type StreamedManifest struct {
 	Ref      string
 	Manifest *Manifest
 	Err      error
-}
-
-type message struct {
-	Method string          `json:"method,omitempty"`
-	Params json.RawMessage `json:"params,omitempty"`
 }
