@@ -1,7 +1,9 @@
 """bench/run clients: how long each client library takes to hand its caller
 one large answer, the `ec.oci.image_manifests` batch over N manifests of
 about P bytes of annotations each (15 MB with the defaults), answered from
-the server's memory cache so that the client's own reading is what is timed.
+the server's memory cache so that the client's own reading is what is timed;
+then the same batch streamed (`$/progress`), each manifest handed over as
+it comes.
 
 Each client (Python `Client`, Python `AsyncClient`, Go, TypeScript) runs
 in a process of its own: it spawns the server, asks the batch once to warm
@@ -28,10 +30,13 @@ from ocirpc import Client
 refs = json.load(open(sys.argv[2])); rounds = int(sys.argv[3])
 with Client(timeout=600) as client:
     client.image_manifests(refs)
-    times = []
+    times = {"batch": [], "stream": []}
     for _ in range(rounds):
-        start = time.perf_counter(); answer = client.image_manifests(refs); times.append(time.perf_counter() - start)
+        start = time.perf_counter(); answer = client.image_manifests(refs); times["batch"].append(time.perf_counter() - start)
         assert len(answer) == len(refs)
+        start = time.perf_counter(); count = sum(1 for _ in client.iter_image_manifests(refs))
+        times["stream"].append(time.perf_counter() - start)
+        assert count == len(refs)
 print(json.dumps(times))
 """
 
@@ -43,10 +48,16 @@ refs = json.load(open(sys.argv[2])); rounds = int(sys.argv[3])
 async def main():
     async with AsyncClient(timeout=600) as client:
         await client.image_manifests(refs)
-        times = []
+        times = {"batch": [], "stream": []}
         for _ in range(rounds):
-            start = time.perf_counter(); answer = await client.image_manifests(refs); times.append(time.perf_counter() - start)
+            start = time.perf_counter(); answer = await client.image_manifests(refs)
+            times["batch"].append(time.perf_counter() - start)
             assert len(answer) == len(refs)
+            start = time.perf_counter(); count = 0
+            async for _ in client.iter_image_manifests(refs):
+                count += 1
+            times["stream"].append(time.perf_counter() - start)
+            assert count == len(refs)
     print(json.dumps(times))
 asyncio.run(main())
 """
@@ -57,10 +68,14 @@ const { Client } = await import(source + "/typescript/src/index.js");
 const refs = JSON.parse((await import("node:fs")).readFileSync(refsFile, "utf8"));
 const client = Client.start({ timeout: 600_000 });
 await client.imageManifests(refs);
-const times = [];
+const times = { batch: [], stream: [] };
 for (let i = 0; i < Number(rounds); i++) {
-  const start = performance.now(); const answer = await client.imageManifests(refs); times.push((performance.now() - start) / 1000);
+  let start = performance.now(); const answer = await client.imageManifests(refs); times.batch.push((performance.now() - start) / 1000);
   if (Object.keys(answer).length !== refs.length) throw new Error("answer short");
+  start = performance.now(); let count = 0;
+  for await (const item of client.streamImageManifests(refs)) if (item.manifest) count++;
+  times.stream.push((performance.now() - start) / 1000);
+  if (count !== refs.length) throw new Error("stream short");
 }
 await client.close();
 console.log(JSON.stringify(times));
@@ -95,14 +110,26 @@ func main() {
 	if _, err := client.ImageManifests(ctx, refs, ""); err != nil {
 		panic(err)
 	}
-	times := []float64{}
+	times := map[string][]float64{"batch": {}, "stream": {}}
 	for i := 0; i < rounds; i++ {
 		start := time.Now()
 		answer, err := client.ImageManifests(ctx, refs, "")
 		if err != nil || len(answer) != len(refs) {
 			panic(fmt.Sprint("answer short: ", err))
 		}
-		times = append(times, time.Since(start).Seconds())
+		times["batch"] = append(times["batch"], time.Since(start).Seconds())
+		start = time.Now()
+		stream := client.StreamImageManifests(ctx, refs, "")
+		count := 0
+		for item := range stream.C {
+			if item.Manifest != nil {
+				count++
+			}
+		}
+		if err := stream.Err(); err != nil || count != len(refs) {
+			panic(fmt.Sprint("stream short: ", err))
+		}
+		times["stream"] = append(times["stream"], time.Since(start).Seconds())
 	}
 	out, _ := json.Marshal(times)
 	fmt.Println(string(out))
@@ -150,7 +177,7 @@ def clients(args):
             runners.append((f"{label}Go", [go, refs_file]))
             runners.append((f"{label}TypeScript", ["node", "--input-type=module", "-e", TYPESCRIPT, tree, refs_file]))
         environment = {**os.environ, "OCIRPC_BINARY": os.path.abspath(args.binary)}
-        times = {name: [] for name, _ in runners}
+        times = {(name, kind): [] for name, _ in runners for kind in ("batch", "stream")}
         answer_bytes = None
         for round_number in range(args.rounds):
             # Each round starts one runner later, so that none always goes first.
@@ -159,7 +186,8 @@ def clients(args):
                 done = subprocess.run([*command, "1"], capture_output=True, text=True, env=environment)
                 if done.returncode != 0:
                     raise SystemExit(f"{name} failed: {done.stderr[-2000:]}")
-                times[name].extend(json.loads(done.stdout.strip().splitlines()[-1]))
+                for kind, values in json.loads(done.stdout.strip().splitlines()[-1]).items():
+                    times[(name, kind)].extend(values)
         if answer_bytes is None:
             probe = subprocess.run([os.path.abspath(args.binary), "--log-level", "error", "call", "ec.oci.image_manifests",
                                     json.dumps(refs)], capture_output=True, env=environment)
@@ -167,9 +195,12 @@ def clients(args):
         print(f"one answer of {len(refs):,} manifests, about {answer_bytes / 1e6:.1f} MB as JSON; "
               f"median of {args.rounds} rounds (min-max)")
         for name, _ in runners:
-            values = times[name]
-            print(f"  {name:28} {statistics.median(values) * 1000:8.1f} ms  "
-                  f"({min(values) * 1000:.1f}-{max(values) * 1000:.1f})")
+            line = f"  {name:28}"
+            for kind in ("batch", "stream"):
+                values = times[(name, kind)]
+                line += (f"  {kind} {statistics.median(values) * 1000:7.1f} ms "
+                         f"({min(values) * 1000:.1f}-{max(values) * 1000:.1f})")
+            print(line)
     finally:
         registry.close()
         subprocess.run(["rm", "-rf", work])
