@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"reflect"
 	"strings"
 	"sync"
 )
@@ -122,6 +123,8 @@ func (c *Client) Call(ctx context.Context, method string, params interface{}, re
 		answer.Result = result
 		if result == nil {
 			answer.Result = &json.RawMessage{}
+		} else if value := reflect.ValueOf(result); value.Kind() != reflect.Pointer || value.IsNil() {
+			return &json.InvalidUnmarshalError{Type: reflect.TypeOf(result)}
 		}
 		err := json.Unmarshal(line, &answer)
 		if answer.Error != nil {

@@ -295,3 +295,15 @@ exec sleep 60
 		t.Fatalf("expected {\"ok\": true}, got %v %v", stats, err)
 	}
 }
+
+func TestAResultThatIsNotAPointerIsAnError(t *testing.T) {
+	c := start(t)
+	var stats map[string]json.RawMessage
+	var invalid *json.InvalidUnmarshalError
+	if err := c.Call(context.Background(), "server.stats", nil, stats); !errors.As(err, &invalid) {
+		t.Fatalf("expected json.InvalidUnmarshalError, got %v", err)
+	}
+	if err := c.Call(context.Background(), "server.stats", nil, &stats); err != nil || stats["inFlight"] == nil {
+		t.Fatalf("expected the stats, got %v %v", stats, err)
+	}
+}
