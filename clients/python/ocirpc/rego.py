@@ -20,7 +20,7 @@ import sys
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .client import Client
-from .errors import OcirpcError, RPCError
+from .errors import OcirpcError, RPCError, ServerDied
 
 LOG = logging.getLogger("ocirpc.rego")
 
@@ -41,7 +41,8 @@ BUILTINS: Dict[str, Tuple[int, Callable[..., Any]]] = {
 
 def register_builtins(engine: Any, client: Client, names: Optional[Iterable[str]] = None, strict: bool = False) -> None:
     """Registers the builtins (all, or `names`) on `engine`. A failing call
-    is logged and undefined, or with `strict` raises (failing the eval)."""
+    is logged and undefined, or with `strict` raises (failing the eval); a
+    server that died fails the eval either way."""
     wanted = None if names is None else set(names)
     for name, (arity, call) in BUILTINS.items():
         if wanted is not None and name not in wanted:
@@ -50,6 +51,14 @@ def register_builtins(engine: Any, client: Client, names: Optional[Iterable[str]
         def builtin(*args: Any, _name: str = name, _call: Callable[..., Any] = call) -> Any:
             try:
                 return _call(client, *args)
+            except ServerDied as error:
+                # No call can be answered any more. The original builtins
+                # run in the evaluating process, which would have gone down
+                # with them; undefined here, call after call, would let every
+                # deny rule over them pass (fail open). Strict or not, the
+                # evaluation fails.
+                _log_failure(_name, args, error)
+                raise
             except OcirpcError as error:
                 _log_failure(_name, args, error)
                 if strict:

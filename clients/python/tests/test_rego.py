@@ -113,6 +113,23 @@ class BuiltinFailureTests(unittest.TestCase):
             with self.assertRaises(OpaError):
                 self.engine.eval_document("p.manifest", input={"ref": self.f["missing"]})
 
+    def test_a_server_that_died_fails_the_evaluation_even_when_not_strict(self):
+        # Undefined from a dead server would pass this deny rule for an
+        # image that breaks it.
+        self.engine.add_policy("d.rego", """package d
+
+deny contains "v2" if {
+    ec.oci.image_manifest(input.ref).annotations.v == "2"
+}
+""")
+        register_builtins(self.engine, self.client)
+        self.assertEqual(self.engine.eval_document("d.deny", input={"ref": self.f["bad"]}), ["v2"])
+        self.client._process.kill()
+        self.client._process.wait()
+        with self.assertLogs("ocirpc.rego", level="WARNING"):
+            with self.assertRaises(OpaError):
+                self.engine.eval_document("d.deny", input={"ref": self.f["bad"]})
+
 
 class CommandTests(unittest.TestCase):
     """`python -m ocirpc.rego` over a policy directory in the style of a
