@@ -7,7 +7,9 @@ ocirpc `Client`; and a command that runs a policy directory with them:
 
 A builtin that fails is undefined, as in the policy CLI, and the failure is
 logged (logger `ocirpc.rego`: function, ref, code, reason); in strict mode
-it raises instead, failing the evaluation.
+it raises instead, failing the evaluation. A server that died, or a limit
+of the server's (-32005), fails the evaluation in either mode: the original
+would not have answered undefined.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import sys
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .client import Client
-from .errors import OcirpcError, RPCError, ServerDied
+from .errors import LimitExceeded, OcirpcError, RPCError, ServerDied
 
 LOG = logging.getLogger("ocirpc.rego")
 
@@ -42,7 +44,7 @@ BUILTINS: Dict[str, Tuple[int, Callable[..., Any]]] = {
 def register_builtins(engine: Any, client: Client, names: Optional[Iterable[str]] = None, strict: bool = False) -> None:
     """Registers the builtins (all, or `names`) on `engine`. A failing call
     is logged and undefined, or with `strict` raises (failing the eval); a
-    server that died fails the eval either way."""
+    server that died, or a limit of the server's, fails the eval either way."""
     wanted = None if names is None else set(names)
     for name, (arity, call) in BUILTINS.items():
         if wanted is not None and name not in wanted:
@@ -51,12 +53,14 @@ def register_builtins(engine: Any, client: Client, names: Optional[Iterable[str]
         def builtin(*args: Any, _name: str = name, _call: Callable[..., Any] = call) -> Any:
             try:
                 return _call(client, *args)
-            except ServerDied as error:
-                # No call can be answered any more. The original builtins
-                # run in the evaluating process, which would have gone down
-                # with them; undefined here, call after call, would let every
-                # deny rule over them pass (fail open). Strict or not, the
-                # evaluation fails.
+            except (ServerDied, LimitExceeded) as error:
+                # Failures the original builtins do not answer undefined:
+                # they run in the evaluating process, which would have gone
+                # down with a server that died, and they have no limits of
+                # the server's (they read the content, or the process runs
+                # out). Undefined here would let every deny rule over the
+                # call pass, for an image made to pass a limit (fail open).
+                # Strict or not, the evaluation fails.
                 _log_failure(_name, args, error)
                 raise
             except OcirpcError as error:

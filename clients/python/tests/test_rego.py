@@ -130,6 +130,30 @@ deny contains "v2" if {
             with self.assertRaises(OpaError):
                 self.engine.eval_document("d.deny", input={"ref": self.f["bad"]})
 
+    def test_a_limit_of_the_servers_fails_the_evaluation_even_when_not_strict(self):
+        # The original has no such limit: it answers, and this rule denies.
+        policy = """package f
+
+deny contains "minimum" if {
+    ec.oci.image_files(input.ref, ["etc/policy"])["etc/policy/rules.yaml"].minimum == 3
+}
+"""
+        ref = self.f["good"].rsplit(":", 1)[0] + "@" + self.f["goodDigest"]
+        self.engine.add_policy("f.rego", policy)
+        register_builtins(self.engine, self.client)
+        self.assertEqual(self.engine.eval_document("f.deny", input={"ref": ref}), ["minimum"])
+        with Client(binary=support.BINARY, args=["--max-decompressed-bytes", "1"], timeout=30) as limited:
+            engine = OpaEngine()
+            try:
+                engine.add_policy("f.rego", policy)
+                register_builtins(engine, limited)
+                with self.assertLogs("ocirpc.rego", level="WARNING") as logged:
+                    with self.assertRaises(OpaError):
+                        engine.eval_document("f.deny", input={"ref": ref})
+                self.assertIn("reason decompression_limit", logged.output[0])
+            finally:
+                engine.close()
+
 
 class CommandTests(unittest.TestCase):
     """`python -m ocirpc.rego` over a policy directory in the style of a
