@@ -115,7 +115,7 @@ func (c *Client) Call(ctx context.Context, method string, params interface{}, re
 		}
 		// The response is read once, its result straight into the
 		// caller's value: reading it as raw JSON first, then again into
-		// the value, took twice as long (a 15 MB answer: 250 ms).
+		// the value, took longer (a 15 MB answer: 252 ms, now 160 ms).
 		var answer struct {
 			Result interface{} `json:"result"`
 			Error  *RPCError   `json:"error"`
