@@ -98,6 +98,13 @@ class Registry:
         assert response.status == 201, response.status
         return "sha256:" + hashlib.sha256(data).hexdigest()
 
+    def manifest_bytes(self, repo, reference):
+        """The bytes of the manifest `reference` names in `repo`."""
+        response, body = self._request("GET", f"/v2/{repo}/manifests/{reference}",
+                                       headers={"Accept": OCI_MANIFEST})
+        assert response.status == 200, response.status
+        return body
+
     def push_image(self, repo, tag, layers=(), annotations=None, config=b"{}"):
         config_bytes = config
         config = self.push_blob(repo, config_bytes)

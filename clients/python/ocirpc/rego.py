@@ -7,9 +7,10 @@ ocirpc `Client`; and a command that runs a policy directory with them:
 
 A builtin that fails is undefined, as in the policy CLI, and the failure is
 logged (logger `ocirpc.rego`: function, ref, code, reason); in strict mode
-it raises instead, failing the evaluation. A server that died, or a limit
-of the server's (-32005), fails the evaluation in either mode: the original
-would not have answered undefined.
+it raises instead, failing the evaluation. A failure the original would
+not have answered undefined (a server that died, a limit of the server's,
+content the server refuses and the original reads) fails the evaluation in
+either mode (`undefined_in_the_original`).
 """
 from __future__ import annotations
 
@@ -43,8 +44,9 @@ BUILTINS: Dict[str, Tuple[int, Callable[..., Any]]] = {
 
 def register_builtins(engine: Any, client: Client, names: Optional[Iterable[str]] = None, strict: bool = False) -> None:
     """Registers the builtins (all, or `names`) on `engine`. A failing call
-    is logged and undefined, or with `strict` raises (failing the eval); a
-    server that died, or a limit of the server's, fails the eval either way."""
+    is logged and undefined, or with `strict` raises (failing the eval);
+    one the original does not answer undefined (`undefined_in_the_original`)
+    fails the eval either way."""
     wanted = None if names is None else set(names)
     for name, (arity, call) in BUILTINS.items():
         if wanted is not None and name not in wanted:
@@ -53,23 +55,33 @@ def register_builtins(engine: Any, client: Client, names: Optional[Iterable[str]
         def builtin(*args: Any, _name: str = name, _call: Callable[..., Any] = call) -> Any:
             try:
                 return _call(client, *args)
-            except (ServerDied, LimitExceeded) as error:
-                # Failures the original builtins do not answer undefined:
-                # they run in the evaluating process, which would have gone
-                # down with a server that died, and they have no limits of
-                # the server's (they read the content, or the process runs
-                # out). Undefined here would let every deny rule over the
-                # call pass, for an image made to pass a limit (fail open).
-                # Strict or not, the evaluation fails.
-                _log_failure(_name, args, error)
-                raise
             except OcirpcError as error:
                 _log_failure(_name, args, error)
-                if strict:
+                if strict or not undefined_in_the_original(error):
                     raise
                 return None
 
         engine.register_function(name, builtin, arity=arity)
+
+
+#: Reasons for which the server refuses content the original builtins
+#: answer: an index with an entry runtimes also take for the platform, a
+#: YAML file go-yaml and libyaml read differently, a blob that is not UTF-8.
+ANSWERED_IN_THE_ORIGINAL = frozenset({"ambiguous_platform", "ambiguous_yaml", "binary_content"})
+
+
+def undefined_in_the_original(error: OcirpcError) -> bool:
+    """Whether the original builtins answer undefined where the server
+    failed with `error`: a registry's refusal or failure, content they
+    refuse too. Not so for a server that died (the original runs in the
+    evaluating process, which would have gone down with it), a limit of
+    the server's (the original has none: it reads the content, or its
+    process runs out), or content the server refuses and the original
+    answers (`ANSWERED_IN_THE_ORIGINAL`): an image can be made to fail
+    those calls, and undefined would let every deny rule over them pass."""
+    if isinstance(error, (ServerDied, LimitExceeded)):
+        return False
+    return not (isinstance(error, RPCError) and error.reason in ANSWERED_IN_THE_ORIGINAL)
 
 
 def _log_failure(name: str, args: Sequence[Any], error: OcirpcError) -> None:

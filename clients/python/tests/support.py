@@ -34,6 +34,11 @@ def start():
     return fixtures
 
 
+def fixture_registry_in_use():
+    """The registry `start` started, for a test to push more to."""
+    return _registry
+
+
 def stop():
     global _registry
     if _registry is not None:

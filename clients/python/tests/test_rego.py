@@ -154,6 +154,38 @@ deny contains "minimum" if {
             finally:
                 engine.close()
 
+    def test_content_the_server_refuses_and_the_original_reads_fails_the_evaluation_even_when_not_strict(self):
+        registry = support.fixture_registry_in_use()
+        image = self.f["goodDigest"]
+        entry = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": image,
+                 "size": len(registry.manifest_bytes("clients/app", image))}
+        # The original resolves this index to its first entry, whose image
+        # the rule denies; runtimes may run the second.
+        index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
+            {**entry, "platform": {"os": "linux", "architecture": "amd64"}},
+            {**entry, "platform": {"os": "linux", "architecture": "x86_64"}},
+        ]}).encode()
+        registry.push_manifest("clients/app", "ambiguous", index, media_type="application/vnd.oci.image.index.v1+json")
+        binary = registry.push_blob("clients/app", b"\xff\xfe not UTF-8")
+        self.engine.add_policy("c.rego", """package c
+
+deny contains "v1" if {
+    ec.oci.image_manifest(input.index).annotations.v == "1"
+}
+
+deny contains "blob" if {
+    ec.oci.blob(input.blob)
+}
+""")
+        register_builtins(self.engine, self.client)
+        for field, ref, reason in (("index", f"{self.f['host']}/clients/app:ambiguous", "ambiguous_platform"),
+                                   ("blob", f"{self.f['host']}/clients/app@{binary}", "binary_content")):
+            with self.subTest(reason):
+                with self.assertLogs("ocirpc.rego", level="WARNING") as logged:
+                    with self.assertRaises(OpaError):
+                        self.engine.eval_document("c.deny", input={field: ref})
+                self.assertIn(f"reason {reason}", logged.output[0])
+
 
 class CommandTests(unittest.TestCase):
     """`python -m ocirpc.rego` over a policy directory in the style of a
