@@ -154,19 +154,23 @@ deny contains "minimum" if {
             finally:
                 engine.close()
 
-    def test_content_the_server_refuses_and_the_original_reads_fails_the_evaluation_even_when_not_strict(self):
+    def ambiguous_index(self):
+        """An index the original resolves to its first entry, the good image
+        (`v: "1"`), and the server refuses: runtimes may run its second."""
         registry = support.fixture_registry_in_use()
         image = self.f["goodDigest"]
         entry = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": image,
                  "size": len(registry.manifest_bytes("clients/app", image))}
-        # The original resolves this index to its first entry, whose image
-        # the rule denies; runtimes may run the second.
         index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
             {**entry, "platform": {"os": "linux", "architecture": "amd64"}},
             {**entry, "platform": {"os": "linux", "architecture": "x86_64"}},
         ]}).encode()
         registry.push_manifest("clients/app", "ambiguous", index, media_type="application/vnd.oci.image.index.v1+json")
-        binary = registry.push_blob("clients/app", b"\xff\xfe not UTF-8")
+        return f"{self.f['host']}/clients/app:ambiguous"
+
+    def test_content_the_server_refuses_and_the_original_reads_fails_the_evaluation_even_when_not_strict(self):
+        index = self.ambiguous_index()
+        binary = support.fixture_registry_in_use().push_blob("clients/app", b"\xff\xfe not UTF-8")
         self.engine.add_policy("c.rego", """package c
 
 deny contains "v1" if {
@@ -178,13 +182,29 @@ deny contains "blob" if {
 }
 """)
         register_builtins(self.engine, self.client)
-        for field, ref, reason in (("index", f"{self.f['host']}/clients/app:ambiguous", "ambiguous_platform"),
+        for field, ref, reason in (("index", index, "ambiguous_platform"),
                                    ("blob", f"{self.f['host']}/clients/app@{binary}", "binary_content")):
             with self.subTest(reason):
                 with self.assertLogs("ocirpc.rego", level="WARNING") as logged:
                     with self.assertRaises(OpaError):
                         self.engine.eval_document("c.deny", input={field: ref})
                 self.assertIn(f"reason {reason}", logged.output[0])
+
+    def test_a_batch_member_the_original_reads_fails_the_evaluation_where_one_it_fails_is_left_out(self):
+        self.engine.add_policy("b.rego", """package b
+
+deny contains ref if {
+    some ref, manifest in ec.oci.image_manifests({ref | some ref in input.refs})
+    manifest.annotations.v == "1"
+}
+""")
+        register_builtins(self.engine, self.client)
+        self.assertEqual(self.engine.eval_document("b.deny", input={"refs": [self.f["good"], self.f["missing"]]}),
+                         [self.f["good"]])
+        with self.assertLogs("ocirpc.rego", level="WARNING") as logged:
+            with self.assertRaises(OpaError):
+                self.engine.eval_document("b.deny", input={"refs": [self.ambiguous_index(), self.f["missing"]]})
+        self.assertIn("reason ambiguous_platform", logged.output[0])
 
 
 class CommandTests(unittest.TestCase):
