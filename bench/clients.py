@@ -15,6 +15,7 @@ The figure is the median of the rounds.
 """
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -153,6 +154,7 @@ def build_go(clients, work, name):
 
 
 def clients(args):
+    """Runs the suite: see the module's docstring."""
     sys.path.insert(0, os.path.join(ROOT, "clients", "testing"))
     from fixture_registry import Registry
 
@@ -178,7 +180,6 @@ def clients(args):
             runners.append((f"{label}TypeScript", ["node", "--input-type=module", "-e", TYPESCRIPT, tree, refs_file]))
         environment = {**os.environ, "OCIRPC_BINARY": os.path.abspath(args.binary)}
         times = {(name, kind): [] for name, _ in runners for kind in ("batch", "stream")}
-        answer_bytes = None
         for round_number in range(args.rounds):
             # Each round starts one runner later, so that none always goes first.
             shift = round_number % len(runners)
@@ -188,10 +189,10 @@ def clients(args):
                     raise SystemExit(f"{name} failed: {done.stderr[-2000:]}")
                 for kind, values in json.loads(done.stdout.strip().splitlines()[-1]).items():
                     times[(name, kind)].extend(values)
-        if answer_bytes is None:
-            probe = subprocess.run([os.path.abspath(args.binary), "--log-level", "error", "call", "ec.oci.image_manifests",
-                                    json.dumps(refs)], capture_output=True, env=environment)
-            answer_bytes = len(probe.stdout)
+        # The answer's size, as the server writes it.
+        probe = subprocess.run([os.path.abspath(args.binary), "--log-level", "error", "call", "ec.oci.image_manifests",
+                                json.dumps(refs)], capture_output=True, env=environment)
+        answer_bytes = len(probe.stdout)
         print(f"one answer of {len(refs):,} manifests, about {answer_bytes / 1e6:.1f} MB as JSON; "
               f"median of {args.rounds} rounds (min-max)")
         for name, _ in runners:
@@ -203,4 +204,4 @@ def clients(args):
             print(line)
     finally:
         registry.close()
-        subprocess.run(["rm", "-rf", work])
+        shutil.rmtree(work, ignore_errors=True)
