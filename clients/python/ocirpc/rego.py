@@ -9,8 +9,8 @@ A builtin that fails is undefined, as in the policy CLI, and the failure is
 logged (logger `ocirpc.rego`: function, ref, code, reason); in strict mode
 it raises instead, failing the evaluation. A failure the original would
 not have answered undefined (a server that died, a limit of the server's,
-content the server refuses and the original reads) fails the evaluation in
-either mode (`undefined_in_the_original`).
+a call past `--timeout`, content the server refuses and the original reads)
+fails the evaluation in either mode (`undefined_in_the_original`).
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import sys
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .client import Client
-from .errors import LimitExceeded, OcirpcError, RPCError, ServerDied
+from .errors import LimitExceeded, OcirpcError, RPCError, ServerDied, Timeout
 
 LOG = logging.getLogger("ocirpc.rego")
 
@@ -75,11 +75,12 @@ def undefined_in_the_original(error: OcirpcError) -> bool:
     failed with `error`: a registry's refusal or failure, content they
     refuse too. Not so for a server that died (the original runs in the
     evaluating process, which would have gone down with it), a limit of
-    the server's (the original has none: it reads the content, or its
-    process runs out), or content the server refuses and the original
-    answers (`ANSWERED_IN_THE_ORIGINAL`): an image can be made to fail
-    those calls, and undefined would let every deny rule over them pass."""
-    if isinstance(error, (ServerDied, LimitExceeded)):
+    the server's or the runner's own deadline for a call (the original has
+    neither: it reads the content, or waits, or its process runs out), or
+    content the server refuses and the original answers
+    (`ANSWERED_IN_THE_ORIGINAL`): an image can be made to fail those
+    calls, and undefined would let every deny rule over them pass."""
+    if isinstance(error, (ServerDied, LimitExceeded, Timeout)):
         return False
     return not (isinstance(error, RPCError) and error.reason in ANSWERED_IN_THE_ORIGINAL)
 
@@ -186,7 +187,7 @@ def _arguments(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument(
         "--server-arg", action="append", default=[], metavar="ARG", help="an argument for ocirpc (repeatable)")
     parser.add_argument("--strict", action="store_true", help="a failing builtin fails the evaluation")
-    parser.add_argument("--timeout", type=float, default=300, help="seconds per builtin call (default 300)")
+    parser.add_argument("--timeout", type=float, default=300, help="seconds per builtin call (default 300); a call past it fails the evaluation")
     commands = parser.add_subparsers(dest="command", required=True)
     evaluate = commands.add_parser("eval", help="evaluate a query, print its results as JSON")
     evaluate.add_argument("--data", "-d", action="append", default=[], metavar="DIR", help="policies and data")

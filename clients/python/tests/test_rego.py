@@ -154,6 +154,21 @@ deny contains "minimum" if {
             finally:
                 engine.close()
 
+    def test_a_call_past_the_runners_deadline_fails_the_evaluation_even_when_not_strict(self):
+        # The original has no deadline of its own: it waits, and never
+        # passes this rule.
+        self.engine.add_policy("t.rego", """package t
+
+deny contains "stalled" if {
+    ec.oci.image_manifest(input.ref).annotations.v == "1"
+}
+""")
+        with Client(binary=support.BINARY, timeout=0.5) as impatient:
+            register_builtins(self.engine, impatient)
+            with self.assertLogs("ocirpc.rego", level="WARNING"):
+                with self.assertRaises(OpaError):
+                    self.engine.eval_document("t.deny", input={"ref": support.BLACKHOLE})
+
     def ambiguous_index(self):
         """An index the original resolves to its first entry, the good image
         (`v: "1"`), and the server refuses: runtimes may run its second."""
