@@ -203,11 +203,15 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
                 return jobs
             }
             for job in ready { job.runSynchronously(on: executor) }
+            // Whether each new transfer was cancelled is read here, under
+            // the lock that guards it: read in `start`, a cancellation
+            // written at that moment raced with it (the thread sanitizer
+            // saw it). One cancelled later is in the next `cancelling`.
             let (added, cancelled) = lock.withLock {
                 defer { incoming.removeAll(keepingCapacity: true); cancelling.removeAll(keepingCapacity: true) }
-                return (incoming, cancelling)
+                return (incoming.map { ($0, $0.cancelRequested) }, cancelling)
             }
-            for transfer in added { start(transfer) }
+            for (transfer, cancelRequested) in added { start(transfer, cancelRequested: cancelRequested) }
             for transfer in cancelled {
                 if let handle = transfer.handle, active[handle] === transfer { finish(transfer, .failure(.cancelled)) }
             }
@@ -279,8 +283,10 @@ final class CurlEngine: TaskExecutor, @unchecked Sendable {
         }
     }
 
-    private func start(_ transfer: CurlTransfer) {
-        if transfer.cancelRequested { return transfer.complete(.failure(.cancelled)) }
+    /// Starts `transfer`, unless it was cancelled (`cancelRequested`, read
+    /// under the lock when it was taken from `incoming`).
+    private func start(_ transfer: CurlTransfer, cancelRequested: Bool) {
+        if cancelRequested { return transfer.complete(.failure(.cancelled)) }
         if !settings.publicAddresses.isEmpty { transfer.publicAddresses = settings.publicAddresses }
         guard let handle = spareHandles.popLast() ?? newHandle() else {
             return transfer.complete(.failure(CurlFailure(.connection, "out of memory")))
