@@ -9,7 +9,7 @@ import queue
 import subprocess
 import threading
 from types import TracebackType
-from typing import IO, Any, Deque, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Type, Union, cast
+from typing import IO, Any, Deque, Dict, Generator, Iterable, List, Mapping, Optional, Sequence, Tuple, Type, Union, cast
 
 from . import _wire
 from ._wire import JSON, Message
@@ -121,7 +121,7 @@ class Client:
 
     def iter_image_manifests(
         self, refs: Iterable[str], platform: Optional[str] = None, timeout: Optional[float] = None
-    ) -> Iterator[Tuple[str, Union[Dict[str, JSON], RPCError]]]:
+    ) -> Generator[Tuple[str, Union[Dict[str, JSON], RPCError]], None, None]:
         """Yields `(ref, manifest)` or `(ref, RPCError)` for each distinct ref
         as soon as the server finishes it. `timeout` bounds the wait for each
         next item. Leaving the loop early (break, close) cancels the rest on

@@ -15,6 +15,7 @@ fails the evaluation in either mode (`undefined_in_the_original`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -91,12 +92,15 @@ def _image_manifests(client: Client, refs: Iterable[str]) -> Dict[str, Any]:
     (`undefined_in_the_original`), which fails the call: left out, an image
     made to fail it would pass every rule over the batch's values."""
     found: Dict[str, Any] = {}
-    for ref, outcome in client.iter_image_manifests(sorted(set(refs))):
-        if isinstance(outcome, OcirpcError):
-            if not undefined_in_the_original(outcome):
-                raise outcome
-            continue
-        found[ref] = outcome
+    # Closed on the way out, so that a failing ref cancels the rest of the
+    # batch on the server at once.
+    with contextlib.closing(client.iter_image_manifests(sorted(set(refs)))) as stream:
+        for ref, outcome in stream:
+            if isinstance(outcome, OcirpcError):
+                if not undefined_in_the_original(outcome):
+                    raise outcome
+                continue
+            found[ref] = outcome
     return found
 
 
