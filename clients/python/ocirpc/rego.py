@@ -8,9 +8,10 @@ ocirpc `Client`; and a command that runs a policy directory with them:
 A builtin that fails is undefined, as in the policy CLI, and the failure is
 logged (logger `ocirpc.rego`: function, ref, code, reason); in strict mode
 it raises instead, failing the evaluation. A failure the original would
-not have answered undefined (a server that died, a limit of the server's,
-a call past `--timeout`, content the server refuses and the original reads)
-fails the evaluation in either mode (`undefined_in_the_original`).
+not have answered undefined (a server that died or failed, a limit of the
+server's, a call past `--timeout`, content that is not what its digest
+says, content the server refuses and the original reads) fails the
+evaluation in either mode (`undefined_in_the_original`).
 """
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ import sys
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .client import Client
-from .errors import LimitExceeded, OcirpcError, RPCError, ServerDied, Timeout
+from .errors import (ACCESS_DENIED, INVALID_PARAMS, NOT_FOUND, REGISTRY_UNAVAILABLE, UNSUPPORTED_CONTENT, OcirpcError,
+                     RPCError)
 
 LOG = logging.getLogger("ocirpc.rego")
 
@@ -65,25 +67,42 @@ def register_builtins(engine: Any, client: Client, names: Optional[Iterable[str]
         engine.register_function(name, builtin, arity=arity)
 
 
-#: Reasons for which the server refuses content the original builtins
-#: answer: an index with an entry runtimes also take for the platform, a
-#: YAML file go-yaml and libyaml read differently, a blob that is not UTF-8.
-ANSWERED_IN_THE_ORIGINAL = frozenset({"ambiguous_platform", "ambiguous_yaml", "binary_content"})
+#: Codes the original builtins answer undefined too: the registry says the
+#: thing is not there, refuses the credentials or fails, the call's own
+#: arguments are refused, content neither can read. Every other code fails
+#: the evaluation, so that one added to the contract later fails closed.
+UNDEFINED_CODES = frozenset({NOT_FOUND, ACCESS_DENIED, REGISTRY_UNAVAILABLE, INVALID_PARAMS, UNSUPPORTED_CONTENT})
+
+#: Reasons of those codes for which the server refuses content the original
+#: answers: an index with an entry runtimes also take for the platform, a
+#: YAML file go-yaml and libyaml read differently, a blob that is not UTF-8,
+#: layers runtimes unpack or stack into different files.
+ANSWERED_IN_THE_ORIGINAL = frozenset({"ambiguous_platform", "ambiguous_yaml", "binary_content", "corrupt_archive"})
 
 
 def undefined_in_the_original(error: OcirpcError) -> bool:
     """Whether the original builtins answer undefined where the server
-    failed with `error`: a registry's refusal or failure, content they
-    refuse too. Not so for a server that died (the original runs in the
-    evaluating process, which would have gone down with it), a limit of
-    the server's or the runner's own deadline for a call (the original has
-    neither: it reads the content, or waits, or its process runs out), or
-    content the server refuses and the original answers
-    (`ANSWERED_IN_THE_ORIGINAL`): an image can be made to fail those
-    calls, and undefined would let every deny rule over them pass."""
-    if isinstance(error, (ServerDied, LimitExceeded, Timeout)):
+    failed with `error`: a registry's refusal or failure, the call's own
+    arguments refused, content they cannot read either (`UNDEFINED_CODES`).
+
+    Not so, and the evaluation fails, for everything else:
+    - a server that died: the original runs in the evaluating process,
+      which would have gone down with it;
+    - a limit of the server's, or the runner's own deadline for a call:
+      the original has neither (it reads the content, or waits, or its
+      process runs out);
+    - content that is not what its digest says (`-32003`): tampering on
+      the way, or a layer whose bytes are not its config's `diff_ids`,
+      which the original reads and a node holding that layer runs instead;
+    - content the server refuses and the original answers
+      (`ANSWERED_IN_THE_ORIGINAL`);
+    - the server's own failure (`-32603`: a panic, in the original, takes
+      the evaluation down), a cancellation, a code the runner does not know.
+    An image can be made to fail many of these calls, and undefined would
+    let every deny rule over them pass."""
+    if not isinstance(error, RPCError) or error.code not in UNDEFINED_CODES:
         return False
-    return not (isinstance(error, RPCError) and error.reason in ANSWERED_IN_THE_ORIGINAL)
+    return error.reason not in ANSWERED_IN_THE_ORIGINAL
 
 
 def _image_manifests(client: Client, refs: Iterable[str]) -> Dict[str, Any]:

@@ -1,16 +1,19 @@
 """A real Rego engine (OPA, embedded through opa-golib-python-bindings)
 evaluating a policy whose ec.oci.* builtins are answered by ocirpc."""
 import contextlib
+import gzip
 import io
 import json
 import os
 import shutil
+import tarfile
 import tempfile
 import unittest
 
 import support
 from ocirpc import Client
 from ocirpc import rego
+from ocirpc.errors import RPCError
 from ocirpc.rego import register_builtins
 
 from opa_bindings import OpaEngine, OpaError
@@ -205,6 +208,40 @@ deny contains "blob" if {
                         self.engine.eval_document("c.deny", input={field: ref})
                 self.assertIn(f"reason {reason}", logged.output[0])
 
+    def test_layers_the_original_reads_and_the_server_refuses_fail_the_evaluation_even_when_not_strict(self):
+        # The original reads each layer's bytes as they come and each file
+        # by its name: it neither checks a layer against its config's
+        # diff_ids (a node holding a layer of that digest runs that one
+        # instead), nor resolves a lower layer's symbolic link above an
+        # upper layer's file (runtimes write the file through the link, or
+        # into a directory of that name). It answers, and this rule denies
+        # both images.
+        registry = support.fixture_registry_in_use()
+        rules = {"etc/policy/rules.yaml": b"minimum: 3\n"}
+        config = json.dumps({"rootfs": {"type": "layers", "diff_ids": ["sha256:" + "0" * 64]}}).encode()
+        other_diff_id = registry.push_image("clients/app", "other-diff-id",
+                                            layers=[support.fixture_registry.tar_gz(rules)], config=config)
+        raw = io.BytesIO()
+        with tarfile.open(fileobj=raw, mode="w") as tar:
+            link = tarfile.TarInfo("etc/policy")
+            link.type, link.linkname = tarfile.SYMTYPE, "elsewhere"
+            tar.addfile(link)
+        linked = registry.push_image("clients/app", "through-a-link",
+                                     layers=[gzip.compress(raw.getvalue()), support.fixture_registry.tar_gz(rules)])
+        self.engine.add_policy("l.rego", """package l
+
+deny contains "minimum" if {
+    ec.oci.image_files(input.ref, ["etc/policy"])["etc/policy/rules.yaml"].minimum == 3
+}
+""")
+        register_builtins(self.engine, self.client)
+        for digest, reason in ((other_diff_id, "digest_mismatch"), (linked, "corrupt_archive")):
+            with self.subTest(reason):
+                with self.assertLogs("ocirpc.rego", level="WARNING") as logged:
+                    with self.assertRaises(OpaError):
+                        self.engine.eval_document("l.deny", input={"ref": f"{self.f['host']}/clients/app@{digest}"})
+                self.assertIn(f"reason {reason}", logged.output[0])
+
     def test_a_batch_member_the_original_reads_fails_the_evaluation_where_one_it_fails_is_left_out(self):
         self.engine.add_policy("b.rego", """package b
 
@@ -220,6 +257,31 @@ deny contains ref if {
             with self.assertRaises(OpaError):
                 self.engine.eval_document("b.deny", input={"refs": [self.ambiguous_index(), self.f["missing"]]})
         self.assertIn("reason ambiguous_platform", logged.output[0])
+
+
+class UndefinedInTheOriginalTests(unittest.TestCase):
+    """Which errors a builtin answers undefined when not strict."""
+
+    @staticmethod
+    def error(code, reason):
+        return RPCError.from_object({"code": code, "message": "m", "data": {"reason": reason}})
+
+    def test_a_registrys_refusal_or_failure_and_a_bad_argument_are_undefined(self):
+        for code, reason in ((-32001, "manifest_unknown"), (-32002, "unauthorized"), (-32004, "timeout"),
+                             (-32004, "server_error"), (-32602, "invalid_reference"),
+                             (-32006, "no_matching_platform"), (-32006, "not_json")):
+            with self.subTest(code=code, reason=reason):
+                self.assertTrue(rego.undefined_in_the_original(self.error(code, reason)))
+
+    def test_the_servers_own_failure_a_cancellation_and_a_code_not_known_fail_the_evaluation(self):
+        # An internal error is where the original would have panicked, and
+        # a code added to the contract later must not pass a policy.
+        for code, reason in ((-32603, "internal"), (-32603, "io_error"), (-32800, "cancelled"),
+                             (-32601, "unknown_method"), (-32600, "shutting_down"), (-32700, "invalid_json"),
+                             (-32003, "digest_mismatch"), (-32005, "memory_limit"), (-32099, "something_new")):
+            with self.subTest(code=code, reason=reason):
+                self.assertFalse(rego.undefined_in_the_original(self.error(code, reason)))
+        self.assertFalse(rego.undefined_in_the_original(RPCError.from_object({"code": "-32001", "message": "m"})))
 
 
 class CommandTests(unittest.TestCase):
