@@ -4,10 +4,14 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
     public var offset: Int
     /// A short human-readable reason, e.g. "trailing comma in object".
     public var reason: String
+    /// Whether the text was refused for nesting deeper than the reader was
+    /// asked to read, not for its syntax: the rest of it was not read.
+    public var isNestingLimit: Bool
 
-    public init(offset: Int, reason: String) {
+    public init(offset: Int, reason: String, isNestingLimit: Bool = false) {
         self.offset = offset
         self.reason = reason
+        self.isNestingLimit = isNestingLimit
     }
 
     public var description: String { "\(reason) at byte \(offset)" }
@@ -30,6 +34,11 @@ public enum JSONParser {
     /// stays at 512: its answer is the value itself, and clients read it
     /// by recursion.)
     public static let goMaxDepth = 10_000
+    /// The deepest message the server writes: a value as deep as
+    /// `defaultMaxDepth` (a blob's, a file's) in the response or
+    /// notification around it. What reads the server's own output reads
+    /// this deep.
+    public static let answerMaxDepth = defaultMaxDepth + 2
 
     /// Parses exactly one JSON value (surrounded by optional whitespace),
     /// string content that is not Unicode read as `reading` says.
@@ -323,7 +332,9 @@ struct JSONReader<Builder: JSONBuilder>: ~Copyable {
 
     private mutating func enterContainer() throws(JSONParseError) {
         depth += 1
-        if depth > maxDepth { throw error("nesting deeper than \(maxDepth)") }
+        if depth > maxDepth {
+            throw JSONParseError(offset: pos, reason: "nesting deeper than \(maxDepth)", isNestingLimit: true)
+        }
     }
 
     /// Reads an object's key and the `:` after it (`first`: right after

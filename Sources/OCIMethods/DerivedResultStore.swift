@@ -13,8 +13,9 @@ protocol DerivedResultStore: Sendable {
 extension DiskCache: DerivedResultStore {
     func result(_ kind: String, _ name: String) -> JSONValue? {
         // Verified against its hash before it is read; written by us. Kept
-        // as text, as it was stored.
-        derived(kind, name).flatMap { try? JSONParser.compacted($0) }
+        // as text, as it was stored; as deep as an answer (a file's value
+        // 512 levels deep, in the object of files).
+        derived(kind, name).flatMap { try? JSONParser.compacted($0, maxDepth: JSONParser.answerMaxDepth) }
     }
 
     func store(_ kind: String, _ name: String, _ value: JSONValue) {

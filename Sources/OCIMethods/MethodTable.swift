@@ -53,10 +53,11 @@ struct MethodTable: Sendable {
                     // Read as the original reads it (Go's `encoding/json`):
                     // text that is not Unicode is U+FFFD, not a failure.
                     try MemoryShare.current?.take(JSONParser.compactionBytes(for: bytes, reading: .asGo))
-                    guard let value = try? JSONParser.compacted(bytes, reading: .asGo) else {
-                        throw RPCError(.unsupportedContent, reason: .notJSON, message: "blob \(text) is not JSON")
+                    do throws(JSONParseError) {
+                        return try JSONParser.compacted(bytes, reading: .asGo)
+                    } catch {
+                        throw Self.parsedBlobRefusal(bytes, error, blob: text)
                     }
-                    return value
                 }
             },
             method("ec.oci.blob_files", [Self.ref, Self.paths], holdsMemory: true) { params, ref, _ in
@@ -115,6 +116,25 @@ struct MethodTable: Sendable {
                 try await service.referrersAnswer(ref)
             },
         ]
+    }
+
+    /// Why `parsed_blob` answers no value for `bytes`, which the reader
+    /// refused with `error`. Nesting past the 512 levels clients read by
+    /// recursion is a limit of the server's (`json_too_deep`) when Go's
+    /// `encoding/json`, the original's reader, reads the blob (10,000
+    /// levels; read again that deep only then, in the memory already
+    /// taken): `not_json` there would be the original's own answer to a
+    /// blob it cannot read, and a policy that lets such a call be
+    /// undefined would pass a blob made to be refused.
+    static func parsedBlobRefusal(_ bytes: [UInt8], _ error: JSONParseError, blob text: String) -> RPCError {
+        if error.isNestingLimit,
+            (try? JSONParser.compacted(bytes, maxDepth: JSONParser.goMaxDepth, reading: .asGo)) != nil
+        {
+            return RPCError(
+                .limitExceeded, reason: .jsonTooDeep,
+                message: "blob \(text) is JSON nested deeper than \(JSONParser.defaultMaxDepth) levels")
+        }
+        return RPCError(.unsupportedContent, reason: .notJSON, message: "blob \(text) is not JSON")
     }
 
     /// `ec.oci.image_manifests`, streaming with a `partialResultToken`.

@@ -64,6 +64,7 @@ public enum ErrorReason: String, Sendable, CaseIterable, Equatable {
     case downloadLimit = "download_limit"
     case tooManyPages = "too_many_pages"
     case tooManyLayers = "too_many_layers"
+    case jsonTooDeep = "json_too_deep"
     // -32006: content the method cannot use.
     case unexpectedMediaType = "unexpected_media_type"
     case noMatchingPlatform = "no_matching_platform"

@@ -103,7 +103,17 @@ private final class AnswerSink: MessageSink, @unchecked Sendable {
     init(total: Int?) { self.total = total }
 
     func send(_ message: [UInt8]) {
-        guard let value = try? JSONParser.parse(message) else { return }
+        guard let value = try? JSONParser.parse(message, maxDepth: JSONParser.answerMaxDepth) else {
+            // Not expected; but a message that cannot be read must not
+            // leave the call waiting for ever.
+            answer.withLock {
+                $0 = [
+                    "error": ["code": -32603, "message": "an answer could not be read", "data": ["reason": "internal"]]
+                ]
+            }
+            answered.signal()
+            return
+        }
         if let total, value["method"] == "$/progress", let entry = value["params"]?["value"],
             let ref = entry["ref"]?.stringValue
         {

@@ -84,7 +84,7 @@ enum OpenRPCDocument {
     {
       "name": "ec.oci.parsed_blob",
       "summary": "The blob parsed as JSON, numbers kept verbatim",
-      "description": "The blob's JSON value, written compact. Numbers keep their text. A key an object repeats is written once, where it first came, with its last value, as Go's readers keep it (never twice, which a client could read either way); the same holds for JSON files read by blob_files and image_files. Text that is not Unicode is read as Go's encoding/json reads it, in blobs and in manifests: each byte that is not UTF-8, and each escaped surrogate not in a pair, is U+FFFD (not an error where the original answers).",
+      "description": "The blob's JSON value, written compact. Numbers keep their text. A key an object repeats is written once, where it first came, with its last value, as Go's readers keep it (never twice, which a client could read either way); the same holds for JSON files read by blob_files and image_files. Text that is not Unicode is read as Go's encoding/json reads it, in blobs and in manifests: each byte that is not UTF-8, and each escaped surrogate not in a pair, is U+FFFD (not an error where the original answers). A blob nested deeper than 512 levels is answered by no value, as clients read values by recursion: one Go's encoding/json reads (10,000 levels) is -32005 json_too_deep, a limit of the server's where the original answers, never -32006 not_json, which the original gives too; deeper than that it is -32006 not_json.",
       "paramStructure": "either",
       "params": [
         {
@@ -1233,6 +1233,7 @@ enum OpenRPCDocument {
               "download_limit",
               "too_many_pages",
               "too_many_layers",
+              "json_too_deep",
               "unexpected_media_type",
               "no_matching_platform",
               "ambiguous_platform",
@@ -1400,7 +1401,7 @@ enum OpenRPCDocument {
         "code": -32005,
         "message": "Limit exceeded",
         "data": {
-          "reasons": "manifest_too_large, entry_too_large, archive_too_large, blob_too_large, name_too_long, decompression_limit, yaml_too_large, response_too_large, headers_too_large, memory_limit, descriptor_limit, thread_limit, download_limit, too_many_pages, too_many_layers"
+          "reasons": "manifest_too_large, entry_too_large, archive_too_large, blob_too_large, name_too_long, decompression_limit, yaml_too_large, response_too_large, headers_too_large, memory_limit, descriptor_limit, thread_limit, download_limit, too_many_pages, too_many_layers, json_too_deep"
         }
       },
       "UnsupportedContent": {

@@ -109,7 +109,8 @@ public final class ServerProcess: @unchecked Sendable {
     public var messages: [JSONValue] {
         lock.withLock {
             func parse(_ line: Data) -> JSONValue {
-                (try? JSONParser.parse(Array(line))) ?? .string("unparseable: \(String(decoding: line, as: UTF8.self))")
+                (try? JSONParser.parse(Array(line), maxDepth: JSONParser.answerMaxDepth))
+                    ?? .string("unparseable: \(String(decoding: line, as: UTF8.self))")
             }
             while let newline = outBuffer[max(parsedUpTo, searchedUpTo)...].firstIndex(of: 10) {
                 let line = outBuffer[parsedUpTo..<newline]

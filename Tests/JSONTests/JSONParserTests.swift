@@ -14,6 +14,8 @@ private func rejects(_ bytes: [UInt8], _ reasonFragment: String, sourceLocation:
         Issue.record("accepted \(value)", sourceLocation: sourceLocation)
     } catch {
         #expect(error.reason.contains(reasonFragment), "\(error.reason)", sourceLocation: sourceLocation)
+        // Only nesting is told apart from what the text is.
+        #expect(error.isNestingLimit == (reasonFragment == "nesting"), sourceLocation: sourceLocation)
     }
 }
 

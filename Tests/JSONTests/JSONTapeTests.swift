@@ -142,6 +142,7 @@ private func expectSame<A: JSONDocumentNode, B: JSONDocumentNode>(_ a: A, _ b: B
         }.value
         #expect(read.0)
         #expect(read.1?.reason == "nesting deeper than 10000")
+        #expect(read.1?.isNestingLimit == true)
     }
 
     @Test func whatATapeHoldsIsBoundedByItsText() async throws {

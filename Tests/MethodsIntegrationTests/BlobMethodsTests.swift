@@ -55,6 +55,36 @@ import TestFixtures
         await rig.stop()
     }
 
+    /// The original reads a blob nested as deep as Go's `encoding/json`
+    /// reads (10,000 levels); the server answers 512 at most, and past
+    /// that gives its own limit, never `not_json`, the original's answer
+    /// to a blob it cannot read either (a policy that lets that be
+    /// undefined would pass a blob made to be refused).
+    @Test func aBlobNestedPastTheServersDepthButAsDeepAsGoReadsIsALimitNotNotJSON() async throws {
+        let rig = try await Rig.start()
+        func nested(_ depth: Int, _ tail: String = "") -> Data {
+            Data(
+                (#"{"a":"# + String(repeating: "[", count: depth - 1) + String(repeating: "]", count: depth - 1)
+                    + tail + "}").utf8)
+        }
+        var outcomes: [Int: (code: Int?, reason: String?)] = [:]
+        for (depth, tail) in [(512, ""), (513, ""), (10_000, ""), (10_001, ""), (513, ",")] {
+            let digest = try await rig.registry.pushBlob("parsed", nested(depth, tail))
+            let answer = try await rig.session.call("ec.oci.parsed_blob", [.string(rig.ref("parsed", digest))])
+            outcomes[depth * 10 + tail.count] = (answer.errorCode, answer.errorReason)
+            if depth == 512 { #expect(answer["result"]?.jsonText == String(decoding: nested(512), as: UTF8.self)) }
+        }
+        #expect(outcomes[5120]?.code == nil)
+        #expect(outcomes[5130]?.code == -32005)
+        #expect(outcomes[5130]?.reason == "json_too_deep")
+        #expect(outcomes[100_000]?.reason == "json_too_deep")
+        // Deeper than Go reads, or not JSON past the depth: the original
+        // cannot read it either.
+        #expect(outcomes[100_010]?.reason == "not_json")
+        #expect(outcomes[5131]?.reason == "not_json")
+        await rig.stop()
+    }
+
     @Test func blobFilesReadsExactNamesAndSkipsWhatDoesNotParse() async throws {
         let rig = try await Rig.start()
         var tar = TarBuilder()

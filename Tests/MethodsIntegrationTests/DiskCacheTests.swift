@@ -110,6 +110,10 @@ import TestFixtures
         defer { try? FileManager.default.removeItem(atPath: cache) }
         var tar = TarBuilder()
         tar.file("etc/policy/a.yaml", "kind: policy\ncount: 1\n")
+        // A file as deep as files are read: the result around it is deeper.
+        let depth = JSONParser.defaultMaxDepth
+        let deep = String(repeating: "[", count: depth) + String(repeating: "]", count: depth)
+        tar.file("etc/policy/deep.json", deep)
         tar.file("etc/other.txt", "not read")
         let layer = Compressors.gzip(tar.archive)
         let image = try await registry.pushImage(
@@ -124,12 +128,17 @@ import TestFixtures
         ]
         let first = try await Self.run(calls, cache: cache)
         #expect(first.answers[0]["result"]?["etc/policy/a.yaml"] == ["kind": "policy", "count": 1])
+        #expect(first.answers[0]["result"]?["etc/policy/deep.json"]?.jsonText == deep)
         #expect(first.answers[1]["result"]?["etc/policy/a.yaml"]?["count"] == 1)
         #expect(first.answers[2]["result"]?["architecture"] == "amd64")
         #expect((first.stats["registryRequests"]?["blob"]?.intValue ?? 0) >= 2)
         let second = try await Self.run(calls, cache: cache)
         #expect(second.answers.map { $0["result"] } == first.answers.map { $0["result"] })
         #expect(second.stats["registryRequests"]?["blob"] == 0, "\(second.stats)")
+        // Each result read back whole (one hit each), none derived again
+        // from the blobs on disk and written anew.
+        #expect(second.stats["diskCache"]?["hits"] == 3, "\(second.stats)")
+        #expect(second.stats["diskCache"]?["writes"] == 0, "\(second.stats)")
         #expect(Self.manifestRequests(second.stats) == 0)
         // Another repository of the same registry gets nothing of it.
         let stranger = try await Self.run(

@@ -44,6 +44,22 @@ import TestFixtures
         #expect(!plain.stderr.contains("/3"))
     }
 
+    /// A blob's value may be 512 levels deep, and the response around it
+    /// deeper: `call` read it at 512 levels, passed it over, and waited for
+    /// ever for an answer.
+    @Test func anAnswerAsDeepAsTheServerWritesIsPrinted() async throws {
+        let registry = try await TestRegistry()
+        defer { registry.stop() }
+        let depth = JSONParser.defaultMaxDepth
+        let text = String(repeating: "[", count: depth) + String(repeating: "]", count: depth)
+        let digest = try await registry.pushBlob("cli", Data(text.utf8))
+        let call = try ServerProcess(["call", "ec.oci.parsed_blob", "\(registry.host)/cli@\(digest)"])
+        call.closeInput()
+        let status = await call.waitForExit(seconds: 30)
+        #expect(status == 0, "\(call.stderr)")
+        #expect(String(decoding: call.stdout, as: UTF8.self) == text + "\n")
+    }
+
     @Test func anErrorIsOneLineOnStderrAndExitsOne() async throws {
         let registry = try await TestRegistry()
         defer { registry.stop() }

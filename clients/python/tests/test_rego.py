@@ -157,6 +157,28 @@ deny contains "minimum" if {
             finally:
                 engine.close()
 
+    def test_a_blob_nested_deeper_than_the_server_answers_fails_the_evaluation_even_when_not_strict(self):
+        # Go's encoding/json reads 10,000 levels: the original answers this
+        # config, and the rule denies an image without the label. Refused
+        # as not JSON, it was undefined, and the image passed.
+        registry = support.fixture_registry_in_use()
+        config = ('{"config":{"Labels":{}},"deep":' + "[" * 600 + "]" * 600 + "}").encode()
+        image = registry.push_image("clients/app", "deep-config", config=config)
+        self.engine.add_policy("n.rego", """package n
+
+deny contains "unlabelled" if {
+    manifest := ec.oci.image_manifest(input.ref)
+    config := ec.oci.parsed_blob(sprintf("%s@%s", [input.repo, manifest.config.digest]))
+    not config.config.Labels["org.example.team"]
+}
+""")
+        register_builtins(self.engine, self.client)
+        repo = f"{self.f['host']}/clients/app"
+        with self.assertLogs("ocirpc.rego", level="WARNING") as logged:
+            with self.assertRaises(OpaError):
+                self.engine.eval_document("n.deny", input={"ref": f"{repo}@{image}", "repo": repo})
+        self.assertIn("reason json_too_deep", logged.output[0])
+
     def test_a_call_past_the_runners_deadline_fails_the_evaluation_even_when_not_strict(self):
         # The original has no deadline of its own: it waits, and never
         # passes this rule.
