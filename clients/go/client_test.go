@@ -304,6 +304,31 @@ exec sleep 60
 	}
 }
 
+// Left out silently, a ref the batch never answered would read as one that
+// failed: a policy that lets failing refs go would pass it.
+func TestABatchThatEndsWithoutARefIsAnError(t *testing.T) {
+	c := standIn(t, `token=$(printf '%s' "$request" | sed -n 's/.*"partialResultToken":"\([^"]*\)".*/\1/p')
+id=$(printf '%s' "$request" | sed -n 's/.*"id":\([0-9]*\).*/\1/p')
+printf '{"jsonrpc":"2.0","method":"$/progress","params":{"token":"%s","value":{"ref":"a","manifest":{}}}}\n' "$token"
+printf '{"jsonrpc":"2.0","id":%s,"result":{}}\n' "$id"
+exec sleep 60
+`)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stream := c.StreamImageManifests(ctx, []string{"a", "b", "a"}, "")
+	var seen []string
+	for item := range stream.C {
+		seen = append(seen, item.Ref)
+	}
+	var incomplete *IncompleteBatchError
+	if err := stream.Err(); !errors.As(err, &incomplete) || strings.Join(incomplete.Missing, ",") != "b" {
+		t.Fatalf("expected IncompleteBatchError for b, got %v", err)
+	}
+	if strings.Join(seen, ",") != "a" {
+		t.Fatalf("expected a alone, got %v", seen)
+	}
+}
+
 func TestAResultThatIsNotAPointerIsAnError(t *testing.T) {
 	c := start(t)
 	var stats map[string]json.RawMessage

@@ -3,6 +3,7 @@ package ocirpc
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // The contract's error codes (protocol/openrpc.json, components.errors).
@@ -68,6 +69,19 @@ func (e *RPCError) Ref() string { s, _ := e.Data["ref"].(string); return s }
 
 // Retryable reports whether the server says the same request may succeed later.
 func (e *RPCError) Retryable() bool { b, _ := e.Data["retryable"].(bool); return b }
+
+// IncompleteBatchError means a streamed batch ended without an outcome for
+// each distinct ref it asked for, which the protocol promises. Left out
+// silently, those refs would read as refs that failed.
+type IncompleteBatchError struct {
+	// Missing are the refs without an outcome, sorted.
+	Missing []string
+}
+
+func (e *IncompleteBatchError) Error() string {
+	return fmt.Sprintf("ocirpc: ec.oci.image_manifests ended without an answer for %d ref(s): %s",
+		len(e.Missing), strings.Join(e.Missing, ", "))
+}
 
 // ServerDiedError means the server exited (or could not start) before answering.
 type ServerDiedError struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"sync"
 	"sync/atomic"
 )
@@ -97,6 +98,10 @@ func (c *Client) StreamImageManifests(ctx context.Context, refs []string, platfo
 	finished := make(chan error, 1)
 	params := named("platform", platform, "partialResultToken", token)
 	params["refs"] = nonNil(refs)
+	unanswered := make(map[string]bool, len(refs))
+	for _, ref := range refs {
+		unanswered[ref] = true
+	}
 	go func() { finished <- c.Call(callCtx, "ec.oci.image_manifests", params, nil) }()
 	go func() {
 		defer close(s.done)
@@ -114,6 +119,7 @@ func (c *Client) StreamImageManifests(ctx context.Context, refs []string, platfo
 				if !ok {
 					continue
 				}
+				delete(unanswered, item.Ref)
 				select {
 				case out <- item:
 				case <-s.stop:
@@ -132,7 +138,14 @@ func (c *Client) StreamImageManifests(ctx context.Context, refs []string, platfo
 				}
 			case err := <-finished:
 				// Every progress notification precedes the response.
-				send()
+				if send() && err == nil && len(unanswered) > 0 {
+					missing := make([]string, 0, len(unanswered))
+					for ref := range unanswered {
+						missing = append(missing, ref)
+					}
+					sort.Strings(missing)
+					err = &IncompleteBatchError{Missing: missing}
+				}
 				s.err = err
 				return
 			case <-s.stop:

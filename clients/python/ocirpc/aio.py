@@ -10,7 +10,7 @@ from typing import Any, AsyncIterator, Deque, Dict, Iterable, List, Mapping, Opt
 
 from . import _wire
 from ._wire import JSON, Message
-from .errors import RPCError, ServerDied, Timeout
+from .errors import IncompleteBatch, RPCError, ServerDied, Timeout
 
 _DONE = object()
 
@@ -123,8 +123,10 @@ class AsyncClient:
         stream: "asyncio.Queue[Any]" = asyncio.Queue()
         self._streams[token] = stream
         wait = timeout if timeout is not None else self.timeout
+        asked = list(refs)
+        unanswered = set(asked)
         future, request_id = await self._start(
-            "ec.oci.image_manifests", _wire.named(refs=list(refs), partialResultToken=token, platform=platform), stream)
+            "ec.oci.image_manifests", _wire.named(refs=asked, partialResultToken=token, platform=platform), stream)
         finished = False
         try:
             while True:
@@ -134,12 +136,15 @@ class AsyncClient:
                     raise Timeout(f"ec.oci.image_manifests: nothing within {wait} s") from None
                 if item is _DONE:
                     break
+                unanswered.discard(item["ref"])
                 if "error" in item:
                     yield item["ref"], RPCError.from_object(item["error"])
                 else:
                     yield item["ref"], item["manifest"]
             finished = True
             self._unwrap(await future)
+            if unanswered:
+                raise IncompleteBatch(unanswered)
         finally:
             self._streams.pop(token, None)
             if not finished:

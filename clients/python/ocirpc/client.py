@@ -13,7 +13,7 @@ from typing import IO, Any, Deque, Dict, Generator, Iterable, List, Mapping, Opt
 
 from . import _wire
 from ._wire import JSON, Message
-from .errors import RPCError, ServerDied, Timeout
+from .errors import IncompleteBatch, RPCError, ServerDied, Timeout
 
 _DONE = object()
 
@@ -134,7 +134,9 @@ class Client:
         request_id: Optional[int] = None
         finished = False
         try:
-            params = _wire.named(refs=list(refs), partialResultToken=token, platform=platform)
+            asked = list(refs)
+            unanswered = set(asked)
+            params = _wire.named(refs=asked, partialResultToken=token, platform=platform)
             request_id, pending = self._start("ec.oci.image_manifests", params, stream)
             while True:
                 try:
@@ -143,12 +145,15 @@ class Client:
                     raise Timeout(f"ec.oci.image_manifests: nothing within {wait} s") from None
                 if item is _DONE:
                     break
+                unanswered.discard(item["ref"])
                 if "error" in item:
                     yield item["ref"], RPCError.from_object(item["error"])
                 else:
                     yield item["ref"], item["manifest"]
             finished = True
             self._result(request_id, pending, 0)
+            if unanswered:
+                raise IncompleteBatch(unanswered)
         finally:
             with self._lock:
                 self._streams.pop(token, None)

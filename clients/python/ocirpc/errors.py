@@ -3,7 +3,7 @@ of the contract (`protocol/openrpc.json`, `components.errors`), and the two
 ways a call can end without an answer (a timeout, a server that died)."""
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional, Type
+from typing import Any, Dict, Iterable, Mapping, Optional, Type
 
 #: The contract's error codes.
 PARSE_ERROR = -32700
@@ -125,6 +125,17 @@ _BY_CODE: Dict[int, Type[RPCError]] = {
 class Timeout(OcirpcError, TimeoutError):
     """A call passed its timeout; it was cancelled on the server. Both an
     `OcirpcError` and the built-in `TimeoutError`."""
+
+
+class IncompleteBatch(OcirpcError):
+    """A streamed batch ended without an item for each distinct ref it
+    asked for, which the protocol promises; `missing` are those refs. Left
+    out silently, they would read as refs that failed."""
+
+    def __init__(self, missing: Iterable[str]) -> None:
+        self.missing = sorted(missing)
+        super().__init__(f"ec.oci.image_manifests ended without an answer for {len(self.missing)} ref(s): "
+                         + ", ".join(self.missing[:5]) + (" ..." if len(self.missing) > 5 else ""))
 
 
 class ServerDied(OcirpcError):

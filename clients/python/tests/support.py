@@ -66,6 +66,19 @@ exec sleep 60
 """)
 
 
+def server_leaving_a_ref_out_of_a_batch(directory):
+    """A stand-in for a server gone wrong: it answers a streamed batch of
+    the refs "a" and "b" with progress for "a" only, then ends the batch
+    with its `{}`. The path of the executable."""
+    return _script(directory, r"""read request
+token=$(printf '%s' "$request" | sed -n 's/.*"partialResultToken":"\([^"]*\)".*/\1/p')
+id=$(printf '%s' "$request" | sed -n 's/.*"id":\([0-9]*\).*/\1/p')
+printf '{"jsonrpc":"2.0","method":"$/progress","params":{"token":"%s","value":{"ref":"a","manifest":{}}}}\n' "$token"
+printf '{"jsonrpc":"2.0","id":%s,"result":{}}\n' "$id"
+exec sleep 60
+""")
+
+
 def _script(directory, body):
     path = os.path.join(directory, "stand-in-server")
     with open(path, "w") as script:

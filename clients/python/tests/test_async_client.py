@@ -3,7 +3,7 @@ import tempfile
 import unittest
 
 import support
-from ocirpc import AsyncClient, NotFound, RPCError, ServerDied, Timeout
+from ocirpc import AsyncClient, IncompleteBatch, NotFound, RPCError, ServerDied, Timeout
 
 
 def setUpModule():
@@ -99,6 +99,17 @@ class AsyncServerFaultTests(unittest.IsolatedAsyncioTestCase):
                 await client.stats(timeout=10)
             self.assertEqual(caught.exception.returncode, 9)
             await client.close()
+
+    async def test_a_batch_that_ends_without_a_ref_raises_rather_than_leave_it_out(self):
+        with tempfile.TemporaryDirectory() as directory:
+            client = await AsyncClient.start(binary=support.server_leaving_a_ref_out_of_a_batch(directory), timeout=10)
+            seen = []
+            with self.assertRaises(IncompleteBatch) as caught:
+                async for ref, _ in client.iter_image_manifests(["a", "b", "a"]):
+                    seen.append(ref)
+            self.assertEqual(seen, ["a"])
+            self.assertEqual(caught.exception.missing, ["b"])
+            await client.close(timeout=1)
 
     async def test_messages_the_reader_cannot_take_are_passed_over(self):
         with tempfile.TemporaryDirectory() as directory:

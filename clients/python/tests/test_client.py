@@ -7,7 +7,7 @@ import unittest
 from unittest import mock
 
 import support
-from ocirpc import Client, InvalidParams, NotFound, OcirpcError, RPCError, ServerDied, Timeout
+from ocirpc import Client, IncompleteBatch, InvalidParams, NotFound, OcirpcError, RPCError, ServerDied, Timeout
 from ocirpc import client as client_module
 
 
@@ -181,6 +181,19 @@ class ServerFaultTests(unittest.TestCase):
         with tempfile.TemporaryDirectory() as directory:
             client = Client(binary=support.server_writing_strange_messages_first(directory))
             self.assertEqual(client.stats(timeout=10), {"ok": True})
+            client.close(timeout=1)
+
+    def test_a_batch_that_ends_without_a_ref_raises_rather_than_leave_it_out(self):
+        # Left out, the ref would read as one that failed: a policy that
+        # lets failing refs go would pass it.
+        with tempfile.TemporaryDirectory() as directory:
+            client = Client(binary=support.server_leaving_a_ref_out_of_a_batch(directory), timeout=10)
+            seen = []
+            with self.assertRaises(IncompleteBatch) as caught:
+                for ref, _ in client.iter_image_manifests(["a", "b", "a"]):
+                    seen.append(ref)
+            self.assertEqual(seen, ["a"])
+            self.assertEqual(caught.exception.missing, ["b"])
             client.close(timeout=1)
 
     def test_a_server_that_dies_raises_with_its_stderr(self):

@@ -13,7 +13,7 @@ import unittest
 import support
 from ocirpc import Client
 from ocirpc import rego
-from ocirpc.errors import RPCError
+from ocirpc.errors import IncompleteBatch, RPCError
 from ocirpc.rego import register_builtins
 
 from opa_bindings import OpaEngine, OpaError
@@ -304,6 +304,7 @@ class UndefinedInTheOriginalTests(unittest.TestCase):
             with self.subTest(code=code, reason=reason):
                 self.assertFalse(rego.undefined_in_the_original(self.error(code, reason)))
         self.assertFalse(rego.undefined_in_the_original(RPCError.from_object({"code": "-32001", "message": "m"})))
+        self.assertFalse(rego.undefined_in_the_original(IncompleteBatch(["b"])))
 
 
 class CommandTests(unittest.TestCase):

@@ -71,6 +71,21 @@ export class ServerDiedError extends Error {
   }
 }
 
+/**
+ * A streamed batch ended without an outcome for each distinct ref it asked
+ * for, which the protocol promises. Left out silently, those refs would
+ * read as refs that failed.
+ */
+export class IncompleteBatchError extends Error {
+  /** @param {string[]} missing */
+  constructor(missing) {
+    super(`ec.oci.image_manifests ended without an answer for ${missing.length} ref(s): ${missing.join(", ")}`);
+    this.name = "IncompleteBatchError";
+    /** The refs without an outcome, sorted. */
+    this.missing = missing;
+  }
+}
+
 /** A running server; any number of calls may be in flight at once. */
 export class Client {
   /**
@@ -292,10 +307,12 @@ export class Client {
       .catch((error) => { failure = error; })
       .finally(() => { finished = true; wake?.(); });
     let complete = false;
+    const unanswered = new Set(refs);
     try {
       for (;;) {
         while (queue.length) {
           const value = queue.shift();
+          unanswered.delete(value.ref);
           yield value.error ? { ref: value.ref, error: new RPCError(value.error) } : { ref: value.ref, manifest: value.manifest };
         }
         if (finished) break;
@@ -305,6 +322,7 @@ export class Client {
       await call;
       complete = true;
       if (failure) throw failure;
+      if (unanswered.size) throw new IncompleteBatchError([...unanswered].sort());
     } finally {
       this.streams.delete(token);
       if (!complete) this.#cancel(id);

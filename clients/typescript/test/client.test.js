@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { Client, Codes, RPCError, ServerDiedError } from "../src/index.js";
+import { Client, Codes, IncompleteBatchError, RPCError, ServerDiedError } from "../src/index.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 process.env.OCIRPC_BINARY ??= path.join(root, ".build", "release", "ocirpc");
@@ -175,6 +175,41 @@ function standInServer(frames) {
 `);
   return { client: Client.start({ binary: process.execPath, args: [script] }), remove: () => rmSync(directory, { recursive: true }) };
 }
+
+test("a batch that ends without a ref rejects rather than leave it out", async () => {
+  // Left out silently, the ref would read as one that failed.
+  const directory = mkdtempSync(path.join(tmpdir(), "ocirpc-stand-in-"));
+  const script = path.join(directory, "server.mjs");
+  writeFileSync(script, `let input = "";
+const send = (message) => {
+  const body = JSON.stringify(message);
+  process.stdout.write("Content-Length: " + Buffer.byteLength(body) + "\\r\\n\\r\\n" + body);
+};
+process.stdin.on("data", (chunk) => {
+  input += chunk;
+  const at = input.indexOf("\\r\\n\\r\\n");
+  const length = Number(/Content-Length: (\\d+)/i.exec(input)?.[1]);
+  if (at < 0 || Buffer.byteLength(input.slice(at + 4)) < length) return;
+  const request = JSON.parse(input.slice(at + 4, at + 4 + length));
+  input = "";
+  send({ jsonrpc: "2.0", method: "$/progress", params: { token: request.params.partialResultToken, value: { ref: "a", manifest: {} } } });
+  send({ jsonrpc: "2.0", id: request.id, result: {} });
+  setTimeout(() => {}, 60_000);
+});
+`);
+  const client = Client.start({ binary: process.execPath, args: [script] });
+  const seen = [];
+  await assert.rejects(async () => {
+    for await (const item of client.streamImageManifests(["a", "b", "a"], { timeout: 10_000 })) seen.push(item.ref);
+  }, (error) => {
+    assert.ok(error instanceof IncompleteBatchError);
+    assert.deepEqual(error.missing, ["b"]);
+    return true;
+  });
+  assert.deepEqual(seen, ["a"]);
+  await client.close({ timeout: 1_000 });
+  rmSync(directory, { recursive: true });
+});
 
 /** @param {string} body */
 const frame = (body) => `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;

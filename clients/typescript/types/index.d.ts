@@ -52,6 +52,17 @@ export class ServerDiedError extends Error {
     stderr: string;
     cause: Error | undefined;
 }
+/**
+ * A streamed batch ended without an outcome for each distinct ref it asked
+ * for, which the protocol promises. Left out silently, those refs would
+ * read as refs that failed.
+ */
+export class IncompleteBatchError extends Error {
+    /** @param {string[]} missing */
+    constructor(missing: string[]);
+    /** The refs without an outcome, sorted. */
+    missing: string[];
+}
 /** A running server; any number of calls may be in flight at once. */
 export class Client {
     /**
