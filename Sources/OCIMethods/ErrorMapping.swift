@@ -58,6 +58,7 @@ enum ErrorMapping {
         case .accessDenied: code = .accessDenied
         case .integrity: code = .integrityFailure
         case .unavailable: code = .registryUnavailable
+        case .internal: code = .internalError
         case .limitExceeded: code = .limitExceeded
         case .unsupported: code = .unsupportedContent
         case .invalidReference: code = .invalidParams

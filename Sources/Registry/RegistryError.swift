@@ -14,6 +14,12 @@ public struct RegistryErrorDetail: Sendable, Equatable {
 public struct RegistryError: Error, Sendable, CustomStringConvertible {
     public enum Kind: Sendable, Equatable {
         case notFound, accessDenied, integrity, unavailable, limitExceeded, unsupported, invalidReference
+        /// A failure of this machine or of the server, not of the
+        /// registry: the downloads' directory or its disk (full, read-only,
+        /// unsafe), libcurl (not loaded, out of memory), a request the
+        /// server refused to send. Never the registry's word: the original
+        /// builtins (which keep no download on disk) would have answered.
+        case `internal`
         /// The request was cancelled: not a failure of the registry, never retried or cached.
         case cancelled
     }

@@ -1394,7 +1394,7 @@ enum OpenRPCDocument {
         "code": -32004,
         "message": "Registry unavailable",
         "data": {
-          "reasons": "connection_failed, timeout, tls, server_error, rate_limited, io_error"
+          "reasons": "connection_failed, timeout, tls, server_error, rate_limited"
         }
       },
       "LimitExceeded": {

@@ -633,7 +633,8 @@ final class CurlTransfer: @unchecked Sendable {
         fileTaken = 0
     }
 
-    /// Maps libcurl's error codes onto timeouts, TLS and connection failures.
+    /// Maps libcurl's error codes onto timeouts, TLS and connection failures,
+    /// and libcurl's own (out of memory, misused) onto `library`.
     static func failure(_ code: CURLcode) -> CurlFailure {
         let text = String(cString: ocirpc_easy_strerror(code))
         switch code {
@@ -644,6 +645,10 @@ final class CurlTransfer: @unchecked Sendable {
             CURLE_SSL_ISSUER_ERROR, CURLE_SSL_PINNEDPUBKEYNOTMATCH, CURLE_SSL_INVALIDCERTSTATUS,
             CURLE_SSL_SHUTDOWN_FAILED, CURLE_USE_SSL_FAILED:
             return CurlFailure(.tls, text)
+        case CURLE_OUT_OF_MEMORY, CURLE_FAILED_INIT, CURLE_BAD_FUNCTION_ARGUMENT, CURLE_UNKNOWN_OPTION,
+            CURLE_NOT_BUILT_IN:
+            // This side's failure, not the registry's.
+            return CurlFailure(.library, text)
         default:
             return CurlFailure(.connection, text)
         }

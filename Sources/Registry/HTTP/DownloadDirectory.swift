@@ -22,7 +22,7 @@ public enum DownloadDirectory {
             if let problem = PrivateDirectory.problemMaking("\(parent)/ocirpc-\(getpid())") {
                 return .failure(
                     RegistryError(
-                        .unavailable, reason: .ioError,
+                        .internal, reason: .ioError,
                         message:
                             "downloads are refused: \(problem); set TMPDIR to a directory other users cannot change"))
             }
@@ -31,7 +31,7 @@ public enum DownloadDirectory {
             guard let path = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
                 return .failure(
                     RegistryError(
-                        .unavailable, reason: .ioError,
+                        .internal, reason: .ioError,
                         message: "cannot create a private download directory in \(parent) (errno \(errno))"))
             }
             let url = URL(fileURLWithPath: String(cString: path), isDirectory: true)

@@ -212,7 +212,7 @@ package final class HTTPTransport: Sendable {
             return RegistryError(.cancelled, reason: .cancelled, message: "cancelled")
         case .localFile:
             return RegistryError(
-                .unavailable, reason: .ioError, message: "could not store a download from \(host)")
+                .internal, reason: .ioError, message: "could not store a download from \(host)")
         case .tooLarge:
             return RegistryError(.limitExceeded, reason: .blobTooLarge, message: "\(host): \(failure.message)")
         case .headersTooLarge:
@@ -239,10 +239,9 @@ package final class HTTPTransport: Sendable {
             // Every value from outside is checked before it becomes a
             // header: one that reaches the engine is the server's fault.
             return RegistryError(
-                .unsupported, reason: .internal, message: "refused to send a request to \(host): \(failure.message)")
+                .internal, reason: .internal, message: "refused to send a request to \(host): \(failure.message)")
         case .library:
-            return RegistryError(
-                .unavailable, reason: .connectionFailed, message: "HTTP is unavailable: \(failure.message)")
+            return RegistryError(.internal, reason: .internal, message: "HTTP is unavailable: \(failure.message)")
         case .connection:
             return RegistryError(
                 .unavailable, reason: .connectionFailed,
