@@ -73,11 +73,14 @@ def register_builtins(engine: Any, client: Client, names: Optional[Iterable[str]
 #: the evaluation, so that one added to the contract later fails closed.
 UNDEFINED_CODES = frozenset({NOT_FOUND, ACCESS_DENIED, REGISTRY_UNAVAILABLE, INVALID_PARAMS, UNSUPPORTED_CONTENT})
 
-#: Reasons of those codes for which the server refuses content the original
+#: Reasons of those codes for which the server refuses what the original
 #: answers: an index with an entry runtimes also take for the platform, a
 #: YAML file go-yaml and libyaml read differently, a blob that is not UTF-8,
-#: layers runtimes unpack or stack into different files.
-ANSWERED_IN_THE_ORIGINAL = frozenset({"ambiguous_platform", "ambiguous_yaml", "binary_content", "corrupt_archive"})
+#: layers runtimes unpack or stack into different files; and the server's
+#: own refusals, which the original does not make: a registry the user
+#: blocked (registries.conf), a redirect into a local network.
+ANSWERED_IN_THE_ORIGINAL = frozenset({
+    "ambiguous_platform", "ambiguous_yaml", "binary_content", "corrupt_archive", "blocked", "local_address_refused"})
 
 
 def undefined_in_the_original(error: OcirpcError) -> bool:
@@ -94,8 +97,9 @@ def undefined_in_the_original(error: OcirpcError) -> bool:
     - content that is not what its digest says (`-32003`): tampering on
       the way, or a layer whose bytes are not its config's `diff_ids`,
       which the original reads and a node holding that layer runs instead;
-    - content the server refuses and the original answers
-      (`ANSWERED_IN_THE_ORIGINAL`);
+    - content the server refuses and the original answers, and the
+      server's own refusals (`ANSWERED_IN_THE_ORIGINAL`): a registry the
+      user blocked answering undefined would pass every image from it;
     - the server's own failure (`-32603`: a panic, in the original, takes
       the evaluation down), a cancellation, a code the runner does not know.
     An image can be made to fail many of these calls, and undefined would

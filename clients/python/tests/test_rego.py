@@ -264,6 +264,27 @@ deny contains "minimum" if {
                         self.engine.eval_document("l.deny", input={"ref": f"{self.f['host']}/clients/app@{digest}"})
                 self.assertIn(f"reason {reason}", logged.output[0])
 
+    def test_a_registry_the_user_blocked_fails_the_evaluation_even_when_not_strict(self):
+        # Undefined, every deny rule over an image from a registry the user
+        # blocked would pass it; the original, which reads no
+        # registries.conf, answers, and the rule denies it.
+        self.engine.add_policy("k.rego", """package k
+
+deny contains "v2" if {
+    ec.oci.image_manifest(input.ref).annotations.v == "2"
+}
+""")
+        with tempfile.TemporaryDirectory() as directory:
+            conf = os.path.join(directory, "registries.conf")
+            with open(conf, "w") as file:
+                file.write(f'[[registry]]\nlocation = "{self.f["host"]}"\nblocked = true\n')
+            with Client(binary=support.BINARY, args=["--registries-conf", conf], timeout=30) as blocking:
+                register_builtins(self.engine, blocking)
+                with self.assertLogs("ocirpc.rego", level="WARNING") as logged:
+                    with self.assertRaises(OpaError):
+                        self.engine.eval_document("k.deny", input={"ref": self.f["bad"]})
+        self.assertIn("reason blocked", logged.output[0])
+
     def test_a_batch_member_the_original_reads_fails_the_evaluation_where_one_it_fails_is_left_out(self):
         self.engine.add_policy("b.rego", """package b
 
@@ -289,7 +310,7 @@ class UndefinedInTheOriginalTests(unittest.TestCase):
         return RPCError.from_object({"code": code, "message": "m", "data": {"reason": reason}})
 
     def test_a_registrys_refusal_or_failure_and_a_bad_argument_are_undefined(self):
-        for code, reason in ((-32001, "manifest_unknown"), (-32002, "unauthorized"), (-32004, "timeout"),
+        for code, reason in ((-32001, "manifest_unknown"), (-32002, "unauthorized"), (-32002, "denied"), (-32004, "timeout"),
                              (-32004, "server_error"), (-32602, "invalid_reference"),
                              (-32006, "no_matching_platform"), (-32006, "not_json")):
             with self.subTest(code=code, reason=reason):
@@ -300,7 +321,8 @@ class UndefinedInTheOriginalTests(unittest.TestCase):
         # a code added to the contract later must not pass a policy.
         for code, reason in ((-32603, "internal"), (-32603, "io_error"), (-32800, "cancelled"),
                              (-32601, "unknown_method"), (-32600, "shutting_down"), (-32700, "invalid_json"),
-                             (-32003, "digest_mismatch"), (-32005, "memory_limit"), (-32099, "something_new")):
+                             (-32003, "digest_mismatch"), (-32005, "memory_limit"), (-32099, "something_new"),
+                             (-32002, "local_address_refused"), (-32002, "blocked")):
             with self.subTest(code=code, reason=reason):
                 self.assertFalse(rego.undefined_in_the_original(self.error(code, reason)))
         self.assertFalse(rego.undefined_in_the_original(RPCError.from_object({"code": "-32001", "message": "m"})))
