@@ -43,7 +43,9 @@ func (c *Client) ImageManifest(ctx context.Context, ref string, platform string)
 }
 
 // ImageManifests returns the manifests of refs (indexes resolved to
-// platform, "" meaning the server's default); refs that fail are left out.
+// platform, "" meaning the server's default); refs that fail are left out,
+// as the original leaves them out, whatever the failure (a limit of the
+// server's too): StreamImageManifests tells each ref's.
 func (c *Client) ImageManifests(ctx context.Context, refs []string, platform string) (map[string]*Manifest, error) {
 	var m map[string]*Manifest
 	params := named("platform", platform)

@@ -116,7 +116,9 @@ class Client:
     def image_manifests(
         self, refs: Iterable[str], platform: Optional[str] = None, timeout: Optional[float] = None
     ) -> Dict[str, Dict[str, JSON]]:
-        """The manifests of `refs` (ref -> manifest); refs that fail are left out."""
+        """The manifests of `refs` (ref -> manifest); refs that fail are left
+        out, as the original leaves them out, whatever the failure (a limit
+        of the server's too): `iter_image_manifests` tells each ref's."""
         return dict(self.call("ec.oci.image_manifests", _wire.named(refs=list(refs), platform=platform), timeout))
 
     def iter_image_manifests(

@@ -124,7 +124,9 @@ export class Client {
         platform?: string | undefined;
     }) | undefined): Promise<Manifest>;
     /**
-     * The manifests of `refs` (ref -> manifest); refs that fail are left out.
+     * The manifests of `refs` (ref -> manifest); refs that fail are left out,
+     * as the original leaves them out, whatever the failure (a limit of the
+     * server's too): `streamImageManifests` tells each ref's.
      * @param {string[]} refs @param {CallOptions & {platform?: string}} [o] @returns {Promise<Record<string, Manifest>>}
      */
     imageManifests(refs: string[], o?: (CallOptions & {
