@@ -57,8 +57,21 @@ final class Authenticator: Sendable {
         // No challenge learnt from this registry (an anonymous one): the
         // scope is not even made.
         guard let challenge = challenges.withLock({ $0[registry] }) else { return nil }
-        return try await authorization(
-            for: challenge, registry: registry, repository: repository, scope: scope(), refresh: false)
+        do {
+            return try await authorization(
+                for: challenge, registry: registry, repository: repository, scope: scope(), refresh: false)
+        } catch  where error.kind != .cancelled {
+            // A challenge no token can be had for (a realm gone or never
+            // usable, as a registry misconfigured for a moment sends) is
+            // forgotten, and the request goes without credentials: the
+            // registry's 401 names its challenge anew, and a token that
+            // still cannot be had fails the request then. Kept, it failed
+            // every later request to the registry without asking it.
+            challenges.withLock { challenges in
+                if challenges[registry] == challenge { challenges[registry] = nil }
+            }
+            return nil
+        }
     }
 
     /// After a 401: learns the challenge and returns the header to retry

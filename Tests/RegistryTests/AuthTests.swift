@@ -393,6 +393,42 @@ private func challenged(by tokenServer: TestHTTPServer) -> (RegistryClient, Stri
     }
 }
 
+/// A challenge no token can be had for is not kept: a registry that sent
+/// one while misconfigured for a moment is asked again, not refused for
+/// the life of the server.
+@Suite struct ChallengesThatFail {
+    @Test func aChallengeNoTokenCanBeHadForIsForgottenAndTheRegistryAskedAgain() async throws {
+        let manifest = Array(#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#.utf8)
+        let requests = Locked<[String?]>([])
+        let registry = try TestHTTPServer { request in
+            let number = requests.withLock { seen -> Int in
+                seen.append(request.headers["authorization"])
+                return seen.count
+            }
+            // The first answer's challenge names no realm; the registry
+            // then serves without credentials.
+            guard number > 1 else {
+                return .response(status: 401, headers: [("WWW-Authenticate", "Bearer")], body: [])
+            }
+            return .response(
+                status: 200, headers: [("Content-Type", "application/vnd.oci.image.manifest.v1+json")], body: manifest)
+        }
+        defer { registry.stop() }
+        var configuration = RegistryClient.Configuration()
+        configuration.credentials = CredentialStore(environment: ["DOCKER_CONFIG": "/nonexistent"])
+        configuration.transport.retries = 0
+        let client = RegistryClient(configuration: configuration, logger: .disabled)
+        let host = "127.0.0.1:\(registry.port)"
+        let refused = await #expect(throws: RegistryError.self) {
+            _ = try await client.fetchManifest(try ImageReference.parse("\(host)/app:v1"))
+        }
+        #expect(refused?.reason == .unauthorized)
+        let fetched = try await client.fetchManifest(try ImageReference.parse("\(host)/app:v2"))
+        #expect(fetched.bytes == manifest)
+        #expect(requests.withLock { $0 } == [nil, nil])
+    }
+}
+
 /// What a token server answers is read on a tape and bounded: the token,
 /// escapes decoded, or `access_token`; an answer over 1 MiB is refused
 /// before it is read, never taken for a token.
