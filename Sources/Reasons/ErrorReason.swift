@@ -65,6 +65,10 @@ public enum ErrorReason: String, Sendable, CaseIterable, Equatable {
     case tooManyPages = "too_many_pages"
     case tooManyLayers = "too_many_layers"
     case jsonTooDeep = "json_too_deep"
+    /// A registry still answering, at more than the minimum rate, when the
+    /// request's whole time (`--request-timeout`) ran out: a large blob,
+    /// which the original reads however long it takes.
+    case requestTimeout = "request_timeout"
     // -32006: content the method cannot use.
     case unexpectedMediaType = "unexpected_media_type"
     case noMatchingPlatform = "no_matching_platform"

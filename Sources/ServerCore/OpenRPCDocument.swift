@@ -1234,6 +1234,7 @@ enum OpenRPCDocument {
               "too_many_pages",
               "too_many_layers",
               "json_too_deep",
+              "request_timeout",
               "unexpected_media_type",
               "no_matching_platform",
               "ambiguous_platform",
@@ -1401,7 +1402,7 @@ enum OpenRPCDocument {
         "code": -32005,
         "message": "Limit exceeded",
         "data": {
-          "reasons": "manifest_too_large, entry_too_large, archive_too_large, blob_too_large, name_too_long, decompression_limit, yaml_too_large, response_too_large, headers_too_large, memory_limit, descriptor_limit, thread_limit, download_limit, too_many_pages, too_many_layers, json_too_deep"
+          "reasons": "manifest_too_large, entry_too_large, archive_too_large, blob_too_large, name_too_long, decompression_limit, yaml_too_large, response_too_large, headers_too_large, memory_limit, descriptor_limit, thread_limit, download_limit, too_many_pages, too_many_layers, json_too_deep, request_timeout"
         }
       },
       "UnsupportedContent": {

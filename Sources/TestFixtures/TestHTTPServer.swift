@@ -48,9 +48,10 @@ public enum TestHTTPReply: Sendable {
     case truncated(status: Int, headers: [(String, String)], body: [UInt8], declaredLength: Int)
     /// The connection is closed without an answer (a reset).
     case reset
-    /// Headers announcing `body`, then its bytes one at a time, `interval`
-    /// seconds apart (a registry that holds a request open).
-    case drip(status: Int, headers: [(String, String)], body: [UInt8], interval: Double)
+    /// Headers announcing `body`, then its bytes `step` at a time,
+    /// `interval` seconds apart (a registry that holds a request open, or,
+    /// in larger steps, one slow but steady).
+    case drip(status: Int, headers: [(String, String)], body: [UInt8], interval: Double, step: Int = 1)
     /// Headers announcing `body`, its first `after` bytes, a pause of
     /// `seconds`, then the rest (a registry whose blob a client starts to
     /// read before it is whole).
@@ -155,16 +156,17 @@ public final class TestHTTPServer: @unchecked Sendable {
             case .truncated(let status, let headers, let body, let declared):
                 _ = SocketReader.writeAll(fd, Self.head(status, headers, length: declared, close: true) + body)
                 return
-            case .drip(let status, let headers, let body, let interval):
+            case .drip(let status, let headers, let body, let interval, let step):
                 guard SocketReader.writeAll(fd, Self.head(status, headers, length: body.count, close: true)) else {
                     return
                 }
                 var written = 0
                 defer { lock.withLock { dripped.append(written) } }
-                for byte in body {
+                while written < body.count {
                     Thread.sleep(forTimeInterval: interval)
-                    guard !lock.withLock({ stopped }), SocketReader.writeAll(fd, [byte]) else { return }
-                    written += 1
+                    let part = Array(body[written..<min(body.count, written + max(1, step))])
+                    guard !lock.withLock({ stopped }), SocketReader.writeAll(fd, part) else { return }
+                    written += part.count
                 }
                 return
             case .paused(let status, let headers, let body, let after, let seconds):

@@ -423,6 +423,30 @@ import TestFixtures
         await rig.close()
     }
 
+    @Test func aRegistryStillAnsweringWhenTheRequestsTimeRunsOutIsALimitNotTheRegistrysFailure() async throws {
+        // 400 KB at 4 KB every 20 ms (some 200 KB/s, two seconds in all):
+        // steady, never silent, far above the minimum rate, as a large blob
+        // comes; the request may take one second.
+        let rig = try Rig(["--timeout", "5s", "--request-timeout", "1s"])
+        let blob = Array(String(repeating: "z", count: 400_000).utf8)
+        let digest = rig.registry.blob("app", blob)
+        rig.registry.script {
+            $0.path.hasSuffix("/blobs/\(digest)")
+                ? .drip(status: 200, headers: [], body: blob, interval: 0.02, step: 4_000) : nil
+        }
+        let answer = try await rig.session.call("ec.oci.blob", [rig.ref("app", digest)])
+        // The original reads the blob however long it takes: running out of
+        // time is this server's limit (-32005, which fails a policy), not
+        // the registry's failure (-32004 timeout, which a policy may let be
+        // undefined, and so the blob absent).
+        #expect(answer.errorCode == -32005, "\(answer.jsonText)")
+        #expect(answer.errorReason == "request_timeout")
+        #expect(answer["error"]?["message"]?.stringValue?.contains("--request-timeout") == true, "\(answer.jsonText)")
+        #expect(rig.leftoverFiles.isEmpty, "\(rig.leftoverFiles)")
+        try await rig.expectStillServing()
+        await rig.close()
+    }
+
     @Test func downloadsArePrivateToTheServer() async throws {
         let rig = try Rig(["--timeout", "30s"])
         let blob = Array(String(repeating: "y", count: 100).utf8)

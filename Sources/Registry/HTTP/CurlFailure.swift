@@ -16,6 +16,10 @@ struct CurlFailure: Error, Sendable {
         /// A request header holds a line break or a NUL
         /// (`KeptHeaderLists.make`); the request was not sent.
         case unsendableHeader
+        /// The transfer's whole time ran out while the registry was still
+        /// answering at more than the minimum rate (the message says how
+        /// much came): the server's limit, not the registry's silence.
+        case deadline
     }
     let kind: Kind
     let message: String

@@ -56,6 +56,11 @@ final class CurlTransfer: @unchecked Sendable {
     private var overLimit = false
     /// Seconds the whole transfer may take.
     private let timeLimit: Double
+    /// When the transfer was handed its handle (`now()`), for telling its
+    /// deadline from the registry's silence.
+    private var configuredAt: UInt64 = 0
+    /// Bytes of headers and body received, every response together.
+    private var received = 0
     /// When the transfer last made progress (0 while it waits for a connection).
     private var lastProgress: UInt64 = 0
     /// Requests of the transfer sent so far: the first, then one per redirect.
@@ -173,6 +178,7 @@ final class CurlTransfer: @unchecked Sendable {
             }
         }
         self.handle = handle
+        configuredAt = Self.now()
         let context = Unmanaged.passUnretained(self).toOpaque()
         // Strings go to libcurl through `withCString`, which lends the
         // string's own bytes; passing a String where C wants a pointer
@@ -276,6 +282,7 @@ final class CurlTransfer: @unchecked Sendable {
     private func receiveHeader(_ data: UnsafeMutablePointer<CChar>?, _ length: Int) -> Int {
         lastProgress = Self.progressTime()
         guard let data, length > 0 else { return length }
+        received += length
         // A registry could send headers without end: they are bounded too.
         guard length <= CurlEngine.maxHeaderBytes - headerBytes else {
             headersOverLimit = true
@@ -336,6 +343,7 @@ final class CurlTransfer: @unchecked Sendable {
     private func receiveBody(_ data: UnsafeMutablePointer<CChar>?, _ length: Int) -> Int {
         lastProgress = Self.progressTime()
         guard let data, length > 0 else { return length }
+        received += length
         if case .file(let directory, let algorithm, _, let progress) = sink, file == nil, !fileFailed,
             let status = statusCode(), (200..<300).contains(status)
         {
@@ -551,6 +559,10 @@ final class CurlTransfer: @unchecked Sendable {
                 discardFile()
                 return .failure(CurlFailure(.localFile, "could not write the downloaded body"))
             }
+            if code == CURLE_OPERATION_TIMEDOUT, let deadline = stillAnsweringAtDeadline() {
+                discardFile()
+                return .failure(deadline)
+            }
             let failure = Self.failure(code)
             return .failure(CurlFailure(failure.kind, failure.message, partial: keptPart(after: failure)))
         }
@@ -580,6 +592,18 @@ final class CurlTransfer: @unchecked Sendable {
         var connections = 0
         if let handle { ocirpc_getinfo_long(handle, CURLINFO_NUM_CONNECTS, &connections) }
         return .success(CurlResult(response: response, file: downloaded, connectionsOpened: connections))
+    }
+
+    /// A `deadline` failure when libcurl's timeout was the transfer's whole
+    /// time running out while the registry was still answering, on average
+    /// at more than the minimum rate: a large blob, not a silent or dripping
+    /// registry (whose timeouts are `timeout`, the registry's failure).
+    private func stillAnsweringAtDeadline() -> CurlFailure? {
+        let elapsed = Double(Self.now() &- configuredAt) / 1e9
+        guard configuredAt != 0, elapsed + 0.01 >= min(timeLimit, 86_400),
+            Double(received) >= Double(CurlEngine.minimumBytesPerSecond) * elapsed
+        else { return nil }
+        return CurlFailure(.deadline, "\(received) bytes had come in \(Int(elapsed.rounded())) s")
     }
 
     /// What the file written so far becomes when the connection broke off

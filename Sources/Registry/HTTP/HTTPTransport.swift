@@ -204,6 +204,15 @@ package final class HTTPTransport: Sendable {
         case .timeout:
             return RegistryError(
                 .unavailable, reason: .timeout, message: "timed out talking to \(host)", retryable: true)
+        case .deadline:
+            // The server's limit: the original waits for a large blob
+            // however long it takes, so this is never the registry's failure
+            // (which a policy may let be undefined).
+            return RegistryError(
+                .limitExceeded, reason: .requestTimeout,
+                message:
+                    "\(host) was still answering when the request's time ran out (--request-timeout; \(failure.message))"
+            )
         case .tls:
             return RegistryError(
                 .unavailable, reason: .tls,
