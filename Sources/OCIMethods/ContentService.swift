@@ -187,7 +187,7 @@ final class ContentService: Sendable {
             guard root.forEachMember({ _, _ in }) else { return nil }
             if let problem = ManifestTypeCheck.problem(inConfig: root) {
                 throw RPCError(
-                    .unsupportedContent, reason: .invalidManifest,
+                    .unsupportedContent, reason: problem.reason,
                     message: "the config of \(ref) does not read as Go reads it: \(problem)")
             }
             guard let listed = root.member("rootfs")?.member("diff_ids"), !listed.isNull else { return nil }
@@ -250,13 +250,14 @@ final class ContentService: Sendable {
         }
     }
 
-    /// Refuses a document Go's readers would refuse, or read otherwise
-    /// than its shaping does (`ManifestTypeCheck`): `invalid_manifest`.
+    /// Refuses a document Go's readers would refuse (`invalid_manifest`),
+    /// or read otherwise than its shaping does (`ambiguous_manifest`; see
+    /// `ManifestTypeCheck`).
     static func requireGoReading<Node: JSONDocumentNode>(_ document: Node, of what: @autoclosure () -> String)
         throws(RPCError)
     {
         guard let problem = ManifestTypeCheck.problem(in: document) else { return }
-        throw RPCError(.unsupportedContent, reason: .invalidManifest, message: "\(what()) is refused: \(problem)")
+        throw RPCError(.unsupportedContent, reason: problem.reason, message: "\(what()) is refused: \(problem)")
     }
 
     /// What `body` makes of the JSON object `text` is, read on its tape,

@@ -1,6 +1,7 @@
 import Glibc
 import JSON
 import Registry
+import Reasons
 
 /// Checks a manifest, an index or a page of referrers the way Go's
 /// `encoding/json` reads it into go-containerregistry's `v1.Manifest` and
@@ -35,6 +36,15 @@ package enum ManifestTypeCheck {
         package var path: [PathStep]
         /// What is wrong there.
         package let what: String
+        /// Whether Go reads the document, otherwise than an exact lookup of
+        /// its keys would (a field given twice, merged; a key in other
+        /// letters, as the field), rather than refusing it as well.
+        package var goReadsIt = false
+
+        /// The reason a refusal for this problem gives: `ambiguous_manifest`
+        /// where Go reads the document (and the original answers),
+        /// `invalid_manifest` where Go refuses it too.
+        package var reason: ErrorReason { goReadsIt ? .ambiguousManifest : .invalidManifest }
 
         package var description: String {
             var text = ""
@@ -49,7 +59,7 @@ package enum ManifestTypeCheck {
 
         /// This problem, one step further in.
         func inside(_ step: PathStep) -> Problem {
-            Problem(path: [step] + path, what: what)
+            Problem(path: [step] + path, what: what, goReadsIt: goReadsIt)
         }
     }
 
@@ -193,7 +203,8 @@ package enum ManifestTypeCheck {
                 // The name is made only for a problem's message.
                 guard seen & (1 << place) == 0 else {
                     problem = Problem(
-                        path: [.member("\(fields[place].name)")], what: "given twice (Go would merge the two)")
+                        path: [.member("\(fields[place].name)")], what: "given twice (Go would merge the two)",
+                        goReadsIt: true)
                     return
                 }
                 seen |= 1 << place
@@ -201,8 +212,9 @@ package enum ManifestTypeCheck {
             } else if let field = key.withUTF8({ bytes in fields.first { goFolds(bytes, to: $0.name) } }) {
                 problem = Problem(
                     path: [],
-                    what: "the key \(quoted(text(of: key))) is \"\(field.name)\" in other letters, which Go reads as it"
-                )
+                    what:
+                        "the key \(quoted(text(of: key))) is \"\(field.name)\" in other letters, which Go reads as it",
+                    goReadsIt: true)
             }
         }
         return isObject ? problem : wrongType(node, "an object")

@@ -74,6 +74,11 @@ public enum ErrorReason: String, Sendable, CaseIterable, Equatable {
     case noMatchingPlatform = "no_matching_platform"
     case ambiguousPlatform = "ambiguous_platform"
     case ambiguousYAML = "ambiguous_yaml"
+    /// A manifest, config or referrers page that Go reads otherwise than an
+    /// exact lookup of its keys (a field given twice, which Go merges; a key
+    /// in other letters, which Go takes for the field): the original
+    /// answers, so this refusal must never read as the content's absence.
+    case ambiguousManifest = "ambiguous_manifest"
     case binaryContent = "binary_content"
     case notJSON = "not_json"
     case corruptArchive = "corrupt_archive"

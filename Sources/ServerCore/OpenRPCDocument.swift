@@ -9,7 +9,7 @@ enum OpenRPCDocument {
   "info": {
     "title": "ocirpc",
     "version": "1",
-    "description": "The ec.oci.* policy builtins served as JSON-RPC 2.0 over stdio (protocol version 1). Framing: one message per line, or LSP Content-Length framing detected from the first bytes. Every error carries data.reason; credentials never appear in any message. Fail closed: an empty answer ([] or {}) or a left-out entry means the registry said so (a 404 on the thing itself); a registry that fails, refuses, times out or sends content over a limit gives an error, in every method. Manifests, indexes and referrers listings are read as Go's encoding/json reads them into go-containerregistry's types (the original's reading): a field the answer uses that has another type than Go's, a key that is such a field's name in other letters (\"Layers\"), or such a field given twice is -32006 invalid_manifest, never an answer with the field empty. A Docker schema 1 manifest (by its Content-Type, a schemaVersion of 1, or fsLayers) is -32006 unexpected_media_type, and so is a document that is both an image manifest and an index (manifests with layers or config, or a declared mediaType of the other kind than its Content-Type). Files (blob_files, image_files) are converted as sigs.k8s.io/yaml over go-yaml v2 converts them; a file that YAML readers scan differently (a '?' or a ':' before ',[]{}' in a flow scalar, ',[]' right after a tag, text right after a flow collection, an escaped ' in a double-quoted scalar, a byte-order mark starting a line) fails the call with -32006 ambiguous_yaml rather than being left out. A JSON file is read as go-yaml reads it, as YAML: one go-yaml fails on (a key ending on another line or past 1,024 characters, a tab before the text, \\/ or an escaped surrogate pair) is left out, as the original leaves it out.",
+    "description": "The ec.oci.* policy builtins served as JSON-RPC 2.0 over stdio (protocol version 1). Framing: one message per line, or LSP Content-Length framing detected from the first bytes. Every error carries data.reason; credentials never appear in any message. Fail closed: an empty answer ([] or {}) or a left-out entry means the registry said so (a 404 on the thing itself); a registry that fails, refuses, times out or sends content over a limit gives an error, in every method. Manifests, indexes and referrers listings are read as Go's encoding/json reads them into go-containerregistry's types (the original's reading): a field the answer uses that has another type than Go's is -32006 invalid_manifest (Go refuses it too), and a key that is such a field's name in other letters (\"Layers\"), or such a field given twice, which Go reads (as the field, merged) and an exact lookup would not, is -32006 ambiguous_manifest, never an answer with the field empty. A Docker schema 1 manifest (by its Content-Type, a schemaVersion of 1, or fsLayers) is -32006 unexpected_media_type, and so is a document that is both an image manifest and an index (manifests with layers or config, or a declared mediaType of the other kind than its Content-Type). Files (blob_files, image_files) are converted as sigs.k8s.io/yaml over go-yaml v2 converts them; a file that YAML readers scan differently (a '?' or a ':' before ',[]{}' in a flow scalar, ',[]' right after a tag, text right after a flow collection, an escaped ' in a double-quoted scalar, a byte-order mark starting a line) fails the call with -32006 ambiguous_yaml rather than being left out. A JSON file is read as go-yaml reads it, as YAML: one go-yaml fails on (a key ending on another line or past 1,024 characters, a tab before the text, \\/ or an escaped surrogate pair) is left out, as the original leaves it out.",
     "license": {
       "name": "Apache-2.0"
     }
@@ -1239,6 +1239,7 @@ enum OpenRPCDocument {
               "no_matching_platform",
               "ambiguous_platform",
               "ambiguous_yaml",
+              "ambiguous_manifest",
               "binary_content",
               "not_json",
               "corrupt_archive",
@@ -1409,7 +1410,7 @@ enum OpenRPCDocument {
         "code": -32006,
         "message": "Unsupported content",
         "data": {
-          "reasons": "unexpected_media_type, no_matching_platform, ambiguous_platform, ambiguous_yaml, binary_content, not_json, corrupt_archive, invalid_manifest, invalid_page_link"
+          "reasons": "unexpected_media_type, no_matching_platform, ambiguous_platform, ambiguous_yaml, ambiguous_manifest, binary_content, not_json, corrupt_archive, invalid_manifest, invalid_page_link"
         }
       }
     }

@@ -1,4 +1,5 @@
 import JSON
+import Reasons
 import TestFixtures
 import Testing
 @testable import OCIMethods
@@ -170,6 +171,26 @@ private func layer(_ member: String) -> String {
         #expect(try problem(layer(#""size":4"#)) == "layers[0].size: given twice (Go would merge the two)")
         #expect(try problem(manifest(#""annotations":{"a":"1","a":"2"}"#)) == nil)
         #expect(try problem(manifest(#""unknown":1,"unknown":"x""#)) == nil)
+    }
+
+    /// What Go reads otherwise than an exact lookup (a key in other
+    /// letters, a field given twice, at any depth) is `ambiguous_manifest`:
+    /// the original answers, so the refusal must never read as the
+    /// content's absence. What Go refuses too is `invalid_manifest`.
+    @Test func whatGoReadsOtherwiseIsAmbiguousAndWhatGoRefusesIsInvalid() throws {
+        func reason(_ text: String, config: Bool = false) throws -> ErrorReason? {
+            try JSONTape.parse(Array(text.utf8)).withRoot { root in
+                config ? ManifestTypeCheck.problem(inConfig: root) : ManifestTypeCheck.problem(in: root)
+            }?.reason
+        }
+        #expect(try reason(manifest(#""Layers":[]"#)) == .ambiguousManifest)
+        #expect(try reason(layer(#""platform":{"OS":"linux"}"#)) == .ambiguousManifest)
+        #expect(try reason(layer(#""size":4"#)) == .ambiguousManifest)
+        #expect(try reason(#"{"RootFS":{"diff_ids":[]}}"#, config: true) == .ambiguousManifest)
+        #expect(try reason(manifest(#""layers":{}"#)) == .invalidManifest)
+        #expect(try reason(layer(#""platform":{"os":5}"#)) == .invalidManifest)
+        #expect(try reason(manifest(#""annotations":{"a":1}"#)) == .invalidManifest)
+        #expect(try reason(#"{"rootfs":{"diff_ids":"x"}}"#, config: true) == .invalidManifest)
     }
 
     /// A message shows at most 80 bytes of a hostile value.

@@ -264,6 +264,32 @@ deny contains "minimum" if {
                         self.engine.eval_document("l.deny", input={"ref": f"{self.f['host']}/clients/app@{digest}"})
                 self.assertIn(f"reason {reason}", logged.output[0])
 
+    def test_a_manifest_go_reads_otherwise_than_a_lookup_fails_the_evaluation_even_when_not_strict(self):
+        # Go's encoding/json takes "Layers" for "layers": the original reads
+        # the layer (and a runtime pulling the image unpacks it), and this
+        # rule denies the image. The server refuses the manifest as
+        # ambiguous; undefined, the rule passed it.
+        registry = support.fixture_registry_in_use()
+        layer = support.fixture_registry.tar_gz({"etc/policy/rules.yaml": b"minimum: 3\n"})
+        config = registry.push_blob("clients/app", b"{}")
+        layer_digest = registry.push_blob("clients/app", layer)
+        manifest = {"schemaVersion": 2, "mediaType": support.fixture_registry.OCI_MANIFEST,
+                    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": 2, "digest": config},
+                    "Layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "size": len(layer),
+                                "digest": layer_digest}]}
+        digest = registry.push_manifest("clients/app", "layers-in-other-letters", json.dumps(manifest).encode())
+        self.engine.add_policy("m.rego", """package m
+
+deny contains "minimum" if {
+    ec.oci.image_files(input.ref, ["etc/policy"])["etc/policy/rules.yaml"].minimum == 3
+}
+""")
+        register_builtins(self.engine, self.client)
+        with self.assertLogs("ocirpc.rego", level="WARNING") as logged:
+            with self.assertRaises(OpaError):
+                self.engine.eval_document("m.deny", input={"ref": f"{self.f['host']}/clients/app@{digest}"})
+        self.assertIn("reason ambiguous_manifest", logged.output[0])
+
     def test_a_registry_the_user_blocked_fails_the_evaluation_even_when_not_strict(self):
         # Undefined, every deny rule over an image from a registry the user
         # blocked would pass it; the original, which reads no
@@ -312,7 +338,8 @@ class UndefinedInTheOriginalTests(unittest.TestCase):
     def test_a_registrys_refusal_or_failure_and_a_bad_argument_are_undefined(self):
         for code, reason in ((-32001, "manifest_unknown"), (-32002, "unauthorized"), (-32002, "denied"), (-32004, "timeout"),
                              (-32004, "server_error"), (-32602, "invalid_reference"),
-                             (-32006, "no_matching_platform"), (-32006, "not_json")):
+                             (-32006, "no_matching_platform"), (-32006, "not_json"),
+                             (-32006, "invalid_manifest")):
             with self.subTest(code=code, reason=reason):
                 self.assertTrue(rego.undefined_in_the_original(self.error(code, reason)))
 
@@ -322,7 +349,8 @@ class UndefinedInTheOriginalTests(unittest.TestCase):
         for code, reason in ((-32603, "internal"), (-32603, "io_error"), (-32800, "cancelled"),
                              (-32601, "unknown_method"), (-32600, "shutting_down"), (-32700, "invalid_json"),
                              (-32003, "digest_mismatch"), (-32005, "memory_limit"), (-32099, "something_new"),
-                             (-32002, "local_address_refused"), (-32002, "blocked")):
+                             (-32002, "local_address_refused"), (-32002, "blocked"),
+                             (-32006, "ambiguous_manifest"), (-32005, "request_timeout")):
             with self.subTest(code=code, reason=reason):
                 self.assertFalse(rego.undefined_in_the_original(self.error(code, reason)))
         self.assertFalse(rego.undefined_in_the_original(RPCError.from_object({"code": "-32001", "message": "m"})))
