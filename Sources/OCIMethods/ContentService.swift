@@ -128,16 +128,25 @@ final class ContentService: Sendable {
         return try await manifestByTag(ref).digest
     }
 
+    /// A layer as an image manifest lists it, for reading its files.
+    struct ImageLayer: Sendable {
+        let digest: Digest
+        /// The size its manifest gives (nil when none, or negative).
+        let size: Int?
+        /// Whether its descriptor says where else its bytes are (`urls`,
+        /// a foreign layer's, or `data`, embedded): where the registry does
+        /// not hold the layer, the original reads it from there.
+        let namesElsewhere: Bool
+    }
+
     /// The layers of the image manifest `ref` names for `platform` (`ref`
-    /// itself, or its index's entry), top one last: each one's digest and
-    /// the size its manifest gives (nil when none, or negative); and its
-    /// config's digest.
+    /// itself, or its index's entry), top one last; and its config's digest.
     nonisolated(nonsending) func imageLayers(
         _ ref: ImageReference, platform: Platform
-    ) async throws -> (layers: [(digest: Digest, size: Int?)], config: Digest?) {
+    ) async throws -> (layers: [ImageLayer], config: Digest?) {
         try await withImageManifest(of: try await manifest(ref), ref: ref, platform: platform, answer: false) { root in
             let config = root.member("config")?.member("digest")?.stringText.flatMap(Digest.init)
-            var layers: [(digest: Digest, size: Int?)] = []
+            var layers: [ImageLayer] = []
             var invalid = false
             var tooMany = false
             _ = root.member("layers")?.forEachElement { layer in
@@ -150,8 +159,14 @@ final class ContentService: Sendable {
                     invalid = true
                     return
                 }
+                var urls = 0
+                _ = layer.member("urls")?.forEachElement { _ in urls += 1 }
+                let data = layer.member("data")?.stringText.map { !$0.isEmpty } ?? false
                 layers.append(
-                    (digest, layer.member("size")?.numberText.flatMap { Int($0) }.flatMap { $0 >= 0 ? $0 : nil }))
+                    ImageLayer(
+                        digest: digest,
+                        size: layer.member("size")?.numberText.flatMap { Int($0) }.flatMap { $0 >= 0 ? $0 : nil },
+                        namesElsewhere: urls > 0 || data))
             }
             guard !invalid else {
                 throw RPCError(

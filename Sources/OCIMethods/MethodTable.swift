@@ -287,26 +287,43 @@ struct MethodTable: Sendable {
                 await ahead?.abandon()
                 throw CancellationError()
             }
-            let (digest, size) = topFirst[depth]
-            let (next, downloaded) = try await service.readBlob(
-                ref.pinned(to: digest), size: size, ahead: ahead, then: below,
-                followsDownload: (size ?? 0) >= ContentService.followedBlobBytes, budget: budget,
-                compressionAs: .runtimes
-            ) {
-                [flattener] stream in
-                var next = flattener
-                guard let expected else {
-                    try step(&next, TarReader(stream))
+            let layer = topFirst[depth]
+            let read: (value: LayerFlattener, below: BlobDownload?)
+            do {
+                read = try await service.readBlob(
+                    ref.pinned(to: layer.digest), size: layer.size, ahead: ahead, then: below,
+                    followsDownload: (layer.size ?? 0) >= ContentService.followedBlobBytes, budget: budget,
+                    compressionAs: .runtimes
+                ) {
+                    [flattener] stream in
+                    var next = flattener
+                    guard let expected else {
+                        try step(&next, TarReader(stream))
+                        return next
+                    }
+                    let hashed = LayerDigest(stream, algorithm: expected.algorithm)
+                    try step(&next, TarReader(hashed))
+                    try LayerDigest.check(
+                        try hashed.digestToTheEnd(), is: expected, layer: topFirst.count - 1 - depth, of: ref)
                     return next
                 }
-                let hashed = LayerDigest(stream, algorithm: expected.algorithm)
-                try step(&next, TarReader(hashed))
-                try LayerDigest.check(
-                    try hashed.digestToTheEnd(), is: expected, layer: topFirst.count - 1 - depth, of: ref)
-                return next
+            } catch let error as RegistryError where error.kind == .notFound && layer.namesElsewhere {
+                throw foreignLayer(layer, position: topFirst.count - 1 - depth, error)
             }
-            flattener = next
-            return downloaded
+            flattener = read.value
+            return read.below
+        }
+        /// A layer the registry does not hold, whose descriptor names where
+        /// else its bytes are (`urls`, `data`): the original reads them from
+        /// there, and runtimes pull a foreign layer from its URLs. Never
+        /// `blob_unknown`, the registry's word that it is not there, which a
+        /// policy may take as absence: the image's files would pass it.
+        func foreignLayer(_ layer: ContentService.ImageLayer, position: Int, _ error: RegistryError) -> RPCError {
+            RPCError(
+                .unsupportedContent, reason: .foreignLayer,
+                message:
+                    "layer \(position) of \(ref) (\(layer.digest)) is not in the registry (\(error.message)) and its descriptor names where else it is (urls or data), which the server does not read"
+            )
         }
         // Every layer is read once, top first, as it downloads when it is
         // of `ContentService.followedBlobBytes` or more. Once a

@@ -29,7 +29,13 @@ public final class TestRegistry: @unchecked Sendable {
     ///   only, fetching what it lacks from the upstream and keeping it.
     /// - Parameter firstPort: the port tried first (the fixture's own tests
     ///   give one that is taken); a free one by default.
-    public init(auth: Auth = .anonymous, pullThroughOf upstream: String? = nil, firstPort: Int? = nil) async throws {
+    /// - Parameter allowingForeignLayers: the registry takes manifests whose
+    ///   layers name http(s) URLs (foreign layers, which it need not hold),
+    ///   as Docker Hub did for Windows base layers; by default it refuses them.
+    public init(
+        auth: Auth = .anonymous, pullThroughOf upstream: String? = nil, firstPort: Int? = nil,
+        allowingForeignLayers: Bool = false
+    ) async throws {
         ignoreBrokenPipes()
         self.auth = auth
         port = try firstPort ?? Self.freePort()
@@ -64,6 +70,16 @@ public final class TestRegistry: @unchecked Sendable {
 
                 proxy:
                   remoteurl: http://\(upstream)
+                """
+        }
+        if allowingForeignLayers {
+            authSection += """
+
+                validation:
+                  manifests:
+                    urls:
+                      allow:
+                        - ^https?://
                 """
         }
         let configFile = directory.appendingPathComponent("config.yml")
@@ -241,6 +257,13 @@ public final class TestRegistry: @unchecked Sendable {
         let done = try await request("PUT", components.url!, body: bytes, contentType: "application/octet-stream")
         guard done.status == 201 else { throw TestRegistryError("upload finish: \(done.status)") }
         return digest
+    }
+
+    /// Deletes the blob `digest` of `repository` (a registry whose blobs
+    /// were deleted or collected: manifests may still name it).
+    public func deleteBlob(_ repository: String, _ digest: String) async throws {
+        let response = try await request("DELETE", URL(string: "http://\(host)/v2/\(repository)/blobs/\(digest)")!)
+        guard response.status == 202 else { throw TestRegistryError("blob delete: \(response.status)") }
     }
 
     /// Puts a manifest under `reference` (a tag or a digest); returns its digest.

@@ -550,7 +550,13 @@ final class CurlTransfer: @unchecked Sendable {
             return .failure(CurlFailure(.wrongRange, "answered \(asked) with Content-Range: \(rangeRefused)"))
         }
         let cutAtLimit = code == CURLE_WRITE_ERROR && !fileFailed && body.count > bodyLimit
-        guard code == CURLE_OK || cutAtLimit, let status = statusCode() else {
+        // libcurl refuses a body declared longer than a download's limit
+        // whatever the status: an error's own body (a 404's or a 401's JSON,
+        // longer than a small blob) is no blob, and its status says what
+        // happened (a missing blob was `blob_too_large`, a challenge too).
+        let errorBodyRefused =
+            code == CURLE_FILESIZE_EXCEEDED && !overLimit && statusCode().map { !(200..<300).contains($0) } == true
+        guard code == CURLE_OK || cutAtLimit || errorBodyRefused, let status = statusCode() else {
             if overLimit || code == CURLE_FILESIZE_EXCEEDED, case .file(_, _, let limit, _) = sink {
                 discardFile()
                 return .failure(CurlFailure(.tooLarge, "the body is larger than \(limit) bytes"))

@@ -80,8 +80,8 @@ UNDEFINED_CODES = frozenset({NOT_FOUND, ACCESS_DENIED, REGISTRY_UNAVAILABLE, INV
 #: own refusals, which the original does not make: a registry the user
 #: blocked (registries.conf), a redirect into a local network.
 ANSWERED_IN_THE_ORIGINAL = frozenset({
-    "ambiguous_platform", "ambiguous_yaml", "ambiguous_manifest", "binary_content", "corrupt_archive", "blocked",
-    "local_address_refused"})
+    "ambiguous_platform", "ambiguous_yaml", "ambiguous_manifest", "binary_content", "corrupt_archive", "foreign_layer",
+    "blocked", "local_address_refused"})
 
 
 def undefined_in_the_original(error: OcirpcError) -> bool:

@@ -339,7 +339,7 @@ class UndefinedInTheOriginalTests(unittest.TestCase):
         for code, reason in ((-32001, "manifest_unknown"), (-32002, "unauthorized"), (-32002, "denied"), (-32004, "timeout"),
                              (-32004, "server_error"), (-32602, "invalid_reference"),
                              (-32006, "no_matching_platform"), (-32006, "not_json"),
-                             (-32006, "invalid_manifest")):
+                             (-32006, "invalid_manifest"), (-32001, "blob_unknown")):
             with self.subTest(code=code, reason=reason):
                 self.assertTrue(rego.undefined_in_the_original(self.error(code, reason)))
 
@@ -350,7 +350,8 @@ class UndefinedInTheOriginalTests(unittest.TestCase):
                              (-32601, "unknown_method"), (-32600, "shutting_down"), (-32700, "invalid_json"),
                              (-32003, "digest_mismatch"), (-32005, "memory_limit"), (-32099, "something_new"),
                              (-32002, "local_address_refused"), (-32002, "blocked"),
-                             (-32006, "ambiguous_manifest"), (-32005, "request_timeout")):
+                             (-32006, "ambiguous_manifest"), (-32005, "request_timeout"),
+                             (-32006, "foreign_layer")):
             with self.subTest(code=code, reason=reason):
                 self.assertFalse(rego.undefined_in_the_original(self.error(code, reason)))
         self.assertFalse(rego.undefined_in_the_original(RPCError.from_object({"code": "-32001", "message": "m"})))
