@@ -75,13 +75,17 @@ UNDEFINED_CODES = frozenset({NOT_FOUND, ACCESS_DENIED, REGISTRY_UNAVAILABLE, INV
 
 #: Reasons of those codes for which the server refuses what the original
 #: answers: an index with an entry runtimes also take for the platform, a
-#: YAML file go-yaml and libyaml read differently, a blob that is not UTF-8,
-#: layers runtimes unpack or stack into different files; and the server's
-#: own refusals, which the original does not make: a registry the user
-#: blocked (registries.conf), a redirect into a local network.
+#: YAML file go-yaml and libyaml read differently, a manifest Go reads
+#: otherwise than a lookup of its keys, a blob that is not UTF-8, layers
+#: runtimes unpack or stack into different files, a foreign layer the
+#: registry does not hold (the original reads it from its URLs), a
+#: referrers page link the server refuses (the original reads the first
+#: page only); and the server's own refusals, which the original does not
+#: make: a registry the user blocked (registries.conf), a redirect into a
+#: local network.
 ANSWERED_IN_THE_ORIGINAL = frozenset({
     "ambiguous_platform", "ambiguous_yaml", "ambiguous_manifest", "binary_content", "corrupt_archive", "foreign_layer",
-    "blocked", "local_address_refused"})
+    "invalid_page_link", "blocked", "local_address_refused"})
 
 
 def undefined_in_the_original(error: OcirpcError) -> bool:
