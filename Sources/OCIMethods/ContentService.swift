@@ -307,20 +307,37 @@ final class ContentService: Sendable {
     /// takes for `platform` too: `x86_64` for `amd64`, `Linux` for `linux`.
     /// Such a runtime could run that entry's image, and it would rank it
     /// first when it comes first, while this answer (like the original's)
-    /// would be the other one's.
+    /// would be the other one's. An entry that names no platform is
+    /// `linux/amd64` (the original's reading); refused as well when it is
+    /// the one picked and a later entry names the platform, which
+    /// containerd ranks before it.
     private static func childDigest<Index: JSONDocumentNode>(
         of index: Index, ref: ImageReference, platform: Platform
     ) throws(RPCError) -> Digest {
         var entry: Index?
+        var entryIsUnnamed = false
+        var namedAfterUnnamed = false
         var writtenOtherwise: String?
         _ = index.member("manifests")?.forEachElement { element in
             let entryPlatform = element.member("platform")
             if platform.matches(entryPlatform) {
-                if entry == nil { entry = element }
+                if entry == nil {
+                    entry = element
+                    entryIsUnnamed = Platform.isUnnamed(entryPlatform)
+                } else if entryIsUnnamed, !Platform.isUnnamed(entryPlatform) {
+                    namedAfterUnnamed = true
+                }
             } else if writtenOtherwise == nil, platform.mayBeTakenFor(entryPlatform) {
                 let os = entryPlatform?.member("os")?.stringText ?? ""
                 writtenOtherwise = "\(os)/\(entryPlatform?.member("architecture")?.stringText ?? "")"
             }
+        }
+        if namedAfterUnnamed {
+            throw RPCError(
+                .unsupportedContent, reason: .ambiguousPlatform,
+                message:
+                    "\(ref) is an index whose first entry names no platform (taken for \(platform), as the original takes it) and a later one names \(platform), which runtimes rank first: which image would run cannot be told"
+            )
         }
         if let writtenOtherwise {
             throw RPCError(

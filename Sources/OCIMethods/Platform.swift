@@ -13,6 +13,13 @@ struct Platform: Sendable, Hashable, CustomStringConvertible {
 
     static let linuxAMD64 = Platform(os: "linux", architecture: "amd64", variant: nil)
 
+    /// Whether an index entry names no platform (none, or `null`):
+    /// go-containerregistry takes it for `linux/amd64`, containerd for any
+    /// platform, ranked after every entry that names one.
+    static func isUnnamed<Entry: JSONDocumentNode>(_ platform: Entry?) -> Bool {
+        platform.map(\.isNull) ?? true
+    }
+
     init(os: String, architecture: String, variant: String?) {
         self.os = os
         self.architecture = architecture
@@ -84,9 +91,10 @@ struct Platform: Sendable, Hashable, CustomStringConvertible {
     /// Whether an index entry's `platform` object is this platform (any
     /// variant matches when none was asked for), by the names' bytes, as
     /// Go compares strings (`==` on text compares by canonical
-    /// equivalence: the Kelvin sign is `K`).
+    /// equivalence: the Kelvin sign is `K`). An entry without one (or
+    /// with `null`) is `linux/amd64`, as go-containerregistry takes it.
     func matches<Entry: JSONDocumentNode>(_ platform: Entry?) -> Bool {
-        guard let platform else { return false }
+        guard let platform, !platform.isNull else { return self == .linuxAMD64 }
         func member(_ key: StaticString, is wanted: String) -> Bool {
             platform.member(key)?.stringText.map { $0.utf8.elementsEqual(wanted.utf8) } ?? false
         }

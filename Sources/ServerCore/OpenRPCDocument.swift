@@ -249,7 +249,7 @@ enum OpenRPCDocument {
     {
       "name": "ec.oci.image_manifest",
       "summary": "An image manifest; an index resolves to the platform's child",
-      "description": "An index resolves to its first entry whose platform is exactly the one asked for (default linux/amd64); none is -32006 no_matching_platform. An index with another entry that runtimes which normalise platform names (containerd: x86_64 for amd64, Linux or lİnux for linux, as Go's strings.ToLower lowers them, aarch64 for arm64) take for that platform too is -32006 ambiguous_platform: which image would run cannot be told.",
+      "description": "An index resolves to its first entry whose platform is exactly the one asked for (default linux/amd64); none is -32006 no_matching_platform. An index with another entry that runtimes which normalise platform names (containerd: x86_64 for amd64, Linux or lİnux for linux, as Go's strings.ToLower lowers them, aarch64 for arm64) take for that platform too is -32006 ambiguous_platform: which image would run cannot be told. An entry that names no platform (none, or null) is linux/amd64, as go-containerregistry takes it; containerd takes it for any platform, ranked after the entries that name one, so such an entry picked first with a later one naming the platform is -32006 ambiguous_platform too.",
       "paramStructure": "either",
       "params": [
         {

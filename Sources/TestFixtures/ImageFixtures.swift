@@ -41,8 +41,10 @@ extension TestRegistry {
     ) async throws -> Pushed {
         let indexType = docker ? ManifestMediaType.dockerManifestList : ManifestMediaType.ociIndex
         let childType = docker ? ManifestMediaType.dockerManifest : ManifestMediaType.ociManifest
+        // An empty platform leaves the entry without one.
         let list = entries.map {
-            #"{"mediaType":"\#(childType)","size":\#($0.0.size),"digest":"\#($0.0.digest)","platform":\#($0.platform)}"#
+            let platform = $0.platform.isEmpty ? "" : #","platform":\#($0.platform)"#
+            return #"{"mediaType":"\#(childType)","size":\#($0.0.size),"digest":"\#($0.0.digest)"\#(platform)}"#
         }
         let data = Data(
             #"{"schemaVersion":2,"mediaType":"\#(indexType)","manifests":[\#(list.joined(separator: ","))]}"#.utf8)

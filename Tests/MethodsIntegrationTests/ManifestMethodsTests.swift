@@ -118,6 +118,42 @@ import TestFixtures
         await rig.stop()
     }
 
+    /// An entry that names no platform (none, or `null`) is `linux/amd64`,
+    /// as go-containerregistry takes it (the original answered; this
+    /// server said `no_matching_platform`, which a policy may take as
+    /// absence), and containerd takes it for any platform, ranked after
+    /// those that name one: picked first with a later entry naming the
+    /// platform, which image would run cannot be told.
+    @Test(arguments: ["", "null"])
+    func anEntryThatNamesNoPlatformIsLinuxAMD64(unnamed: String) async throws {
+        let rig = try await Rig.start()
+        let a = try await rig.registry.pushImage("multi", "a", config: #"{"image":"a"}"#)
+        let b = try await rig.registry.pushImage("multi", "b", config: #"{"image":"b"}"#)
+        let amd64 = #"{"os":"linux","architecture":"amd64"}"#
+        let arm64 = #"{"os":"linux","architecture":"arm64"}"#
+        try await rig.registry.pushIndex("multi", "alone", entries: [(b, arm64), (a, unnamed)])
+        try await rig.registry.pushIndex("multi", "named-first", entries: [(b, amd64), (a, unnamed)])
+        try await rig.registry.pushIndex("multi", "unnamed-first", entries: [(a, unnamed), (b, amd64)])
+        func answer(_ tag: String, _ platform: String = "linux/amd64") async throws -> JSONValue {
+            try await rig.session.call(
+                "ec.oci.image_manifest", ["ref": .string(rig.ref("multi", tag)), "platform": .string(platform)])
+        }
+        let aSize = JSONValue.integer(#"{"image":"a"}"#.utf8.count)
+        let bSize = JSONValue.integer(#"{"image":"b"}"#.utf8.count)
+        let alone = try await answer("alone")
+        #expect(alone["result"]?["config"]?["size"] == aSize, "\(alone.jsonText)")
+        let namedFirst = try await answer("named-first")
+        #expect(namedFirst["result"]?["config"]?["size"] == bSize, "\(namedFirst.jsonText)")
+        let unnamedFirst = try await answer("unnamed-first")
+        #expect(unnamedFirst.errorReason == "ambiguous_platform", "\(unnamedFirst.jsonText)")
+        // Another platform: the unnamed entry is not it, as in the original.
+        let arm = try await answer("alone", "linux/arm64")
+        #expect(arm["result"]?["config"]?["size"] == bSize, "\(arm.jsonText)")
+        let s390x = try await answer("alone", "linux/s390x")
+        #expect(s390x.errorReason == "no_matching_platform", "\(s390x.jsonText)")
+        await rig.stop()
+    }
+
     @Test func aManifestIsTakenFromTheMemoryBudgetWhileACallHoldsIt() async throws {
         // A budget of 256 KiB: a manifest of 300 KB cannot be held, one of
         // 60 KB (not counted) can; once answered nothing stays taken,
