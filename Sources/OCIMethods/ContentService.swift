@@ -137,6 +137,8 @@ final class ContentService: Sendable {
         /// a foreign layer's, or `data`, embedded): where the registry does
         /// not hold the layer, the original reads it from there.
         let namesElsewhere: Bool
+        /// The bytes its descriptor embeds (`data`, base64), if any.
+        let embedded: [UInt8]?
     }
 
     /// The layers of the image manifest `ref` names for `platform` (`ref`
@@ -161,12 +163,15 @@ final class ContentService: Sendable {
                 }
                 var urls = 0
                 _ = layer.member("urls")?.forEachElement { _ in urls += 1 }
-                let data = layer.member("data")?.stringText.map { !$0.isEmpty } ?? false
+                // Text Go would refuse as base64 was refused before this
+                // (`ManifestTypeCheck`).
+                let embedded = layer.member("data")?.withStringUTF8 { Base64Text.decode($0).map { [UInt8]($0) } } ?? nil
                 layers.append(
                     ImageLayer(
                         digest: digest,
                         size: layer.member("size")?.numberText.flatMap { Int($0) }.flatMap { $0 >= 0 ? $0 : nil },
-                        namesElsewhere: urls > 0 || data))
+                        namesElsewhere: urls > 0 || embedded?.isEmpty == false,
+                        embedded: embedded?.isEmpty == false ? embedded : nil))
             }
             guard !invalid else {
                 throw RPCError(
@@ -551,6 +556,28 @@ final class ContentService: Sendable {
         _ body: @escaping @Sendable (any ByteStream) throws -> T
     ) async throws -> T {
         try await readBlob(ref, size: size, budget: budget, compressionAs: reader, body).value
+    }
+
+    /// `body` over the layer a descriptor embeds (`data`), as the original
+    /// reads a layer the registry does not hold: its bytes checked against
+    /// `digest` (and `size`, when the descriptor gives one) first, then
+    /// decoded as a download would be, off the task pool.
+    func readEmbedded<T: Sendable>(
+        _ bytes: [UInt8], digest: Digest, size: Int?, of ref: ImageReference, budget: ReadBudget,
+        compressionAs reader: Compression.Reader, _ body: @escaping @Sendable (any ByteStream) throws -> T
+    ) async throws -> T {
+        guard Digest.of(bytes, algorithm: digest.algorithm) == digest, size.map({ $0 == bytes.count }) ?? true else {
+            throw RPCError(
+                .integrityFailure, reason: .digestMismatch,
+                message:
+                    "the data a descriptor of \(ref) embeds is not \(digest) of \(size.map(String.init) ?? "any") bytes"
+            )
+        }
+        return try await Self.offThePool(MemoryShare.current) {
+            try body(
+                Compression.openDecoded(
+                    MemoryByteStream(bytes), prefix: Array(bytes.prefix(8)), budget: budget, as: reader))
+        }.get()
     }
 
     /// `withDownloadedBlob` for a blob nothing tells the size of before it

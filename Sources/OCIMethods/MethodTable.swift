@@ -288,33 +288,41 @@ struct MethodTable: Sendable {
                 throw CancellationError()
             }
             let layer = topFirst[depth]
+            let body: @Sendable (any ByteStream) throws -> LayerFlattener = { [flattener] stream in
+                var next = flattener
+                guard let expected else {
+                    try step(&next, TarReader(stream))
+                    return next
+                }
+                let hashed = LayerDigest(stream, algorithm: expected.algorithm)
+                try step(&next, TarReader(hashed))
+                try LayerDigest.check(
+                    try hashed.digestToTheEnd(), is: expected, layer: topFirst.count - 1 - depth, of: ref)
+                return next
+            }
             let read: (value: LayerFlattener, below: BlobDownload?)
             do {
                 read = try await service.readBlob(
                     ref.pinned(to: layer.digest), size: layer.size, ahead: ahead, then: below,
                     followsDownload: (layer.size ?? 0) >= ContentService.followedBlobBytes, budget: budget,
-                    compressionAs: .runtimes
-                ) {
-                    [flattener] stream in
-                    var next = flattener
-                    guard let expected else {
-                        try step(&next, TarReader(stream))
-                        return next
-                    }
-                    let hashed = LayerDigest(stream, algorithm: expected.algorithm)
-                    try step(&next, TarReader(hashed))
-                    try LayerDigest.check(
-                        try hashed.digestToTheEnd(), is: expected, layer: topFirst.count - 1 - depth, of: ref)
-                    return next
-                }
+                    compressionAs: .runtimes, body)
             } catch let error as RegistryError where error.kind == .notFound && layer.namesElsewhere {
-                throw foreignLayer(layer, position: topFirst.count - 1 - depth, error)
+                // The original reads an embedded layer without asking the
+                // registry; the same bytes, as both are checked by digest.
+                guard let embedded = layer.embedded else {
+                    throw foreignLayer(layer, position: topFirst.count - 1 - depth, error)
+                }
+                read = (
+                    try await service.readEmbedded(
+                        embedded, digest: layer.digest, size: layer.size, of: ref, budget: budget,
+                        compressionAs: .runtimes, body), nil
+                )
             }
             flattener = read.value
             return read.below
         }
-        /// A layer the registry does not hold, whose descriptor names where
-        /// else its bytes are (`urls`, `data`): the original reads them from
+        /// A layer the registry does not hold, whose descriptor names URLs
+        /// where its bytes are and embeds none: the original reads them from
         /// there, and runtimes pull a foreign layer from its URLs. Never
         /// `blob_unknown`, the registry's word that it is not there, which a
         /// policy may take as absence: the image's files would pass it.
@@ -322,7 +330,7 @@ struct MethodTable: Sendable {
             RPCError(
                 .unsupportedContent, reason: .foreignLayer,
                 message:
-                    "layer \(position) of \(ref) (\(layer.digest)) is not in the registry (\(error.message)) and its descriptor names where else it is (urls or data), which the server does not read"
+                    "layer \(position) of \(ref) (\(layer.digest)) is not in the registry (\(error.message)) and its descriptor names URLs where it is, which the server does not fetch"
             )
         }
         // Every layer is read once, top first, as it downloads when it is

@@ -79,8 +79,8 @@ public enum ErrorReason: String, Sendable, CaseIterable, Equatable {
     /// in other letters, which Go takes for the field): the original
     /// answers, so this refusal must never read as the content's absence.
     case ambiguousManifest = "ambiguous_manifest"
-    /// A layer the registry does not hold whose descriptor names where
-    /// else its bytes are (`urls`, `data`), which the original reads and
+    /// A layer the registry does not hold whose descriptor names URLs where
+    /// its bytes are (and embeds none), which the original fetches and
     /// the server does not.
     case foreignLayer = "foreign_layer"
     case binaryContent = "binary_content"

@@ -1,5 +1,6 @@
 import Foundation
 import JSON
+import Registry
 import Testing
 import TestFixtures
 
@@ -10,13 +11,15 @@ import TestFixtures
 /// runtimes pull it from there; the server reads it from the registry
 /// only. Any other layer the registry lacks is simply not there.
 @Suite(.needsDockerRegistry) struct ForeignLayerTests {
-    /// An image manifest over one layer (with `urls` when given) and an
-    /// empty config, pushed under `tag`.
+    /// An image manifest over one layer (with `urls` and `data` when given)
+    /// and an empty config, pushed under `tag`.
     static func push(
-        _ registry: TestRegistry, _ tag: String, layer: (digest: String, size: Int), urls: [String]
+        _ registry: TestRegistry, _ tag: String, layer: (digest: String, size: Int), urls: [String],
+        data: [UInt8]? = nil
     ) async throws -> String {
         let config = try await registry.pushBlob("app", Data("{}".utf8))
-        let urlList = urls.isEmpty ? "" : #","urls":["\#(urls.joined(separator: #"",""#))"]"#
+        var urlList = urls.isEmpty ? "" : #","urls":["\#(urls.joined(separator: #"",""#))"]"#
+        if let data { urlList += #","data":"\#(Data(data).base64EncodedString())""# }
         let text =
             #"{"schemaVersion":2,"mediaType":"\#(Expected.oci)","config":{"mediaType":"\#(Expected.ociConfig)","size":2,"digest":"\#(config)"},"layers":[{"mediaType":"\#(Expected.gzipLayer)","size":\#(layer.size),"digest":"\#(layer.digest)"\#(urlList)}]}"#
         return try await registry.pushManifest("app", tag, Data(text.utf8), mediaType: Expected.oci)
@@ -55,6 +58,33 @@ import TestFixtures
             manifest["result"]?["layers"]?.arrayValue?.first?["urls"]
                 == JSONValue.array(elsewhere.map { JSONValue.string($0) }),
             "\(manifest.jsonText)")
+        await rig.stop()
+    }
+
+    /// A layer the registry does not hold whose descriptor embeds it
+    /// (`data`) is read from there, as the original reads it; embedded
+    /// bytes that are not the layer's digest are `digest_mismatch`.
+    @Test func aLayerItsDescriptorEmbedsIsReadFromThere() async throws {
+        let registry = try await TestRegistry(allowingForeignLayers: true)
+        let rig = Rig(registry: registry, session: try RPCSession(["--log-level", "warn"]))
+        var tar = TarBuilder()
+        tar.file("etc/policy.yaml", "allowed: false")
+        let layer = Compressors.gzip(tar.archive)
+        let digest = Digest.of(layer).description
+        let elsewhere = ["https://layers.example.com/\(digest)"]
+        let embedded = try await Self.push(
+            registry, "embedded", layer: (digest, layer.count), urls: elsewhere, data: layer)
+        var other = layer
+        other[other.count - 1] ^= 1
+        let wrong = try await Self.push(
+            registry, "wrong", layer: (digest, layer.count), urls: elsewhere, data: other)
+        #expect(!registry.stores(digest))
+
+        let files = try await rig.session.call("ec.oci.image_files", [.string(rig.ref("app", embedded)), ["etc"]])
+        #expect(files["result"] == ["etc/policy.yaml": ["allowed": false]], "\(files.jsonText)")
+        let refused = try await rig.session.call("ec.oci.image_files", [.string(rig.ref("app", wrong)), ["etc"]])
+        #expect(refused.errorReason == "digest_mismatch", "\(refused.jsonText)")
+        #expect(refused.errorCode == -32003)
         await rig.stop()
     }
 

@@ -78,7 +78,7 @@ UNDEFINED_CODES = frozenset({NOT_FOUND, ACCESS_DENIED, REGISTRY_UNAVAILABLE, INV
 #: YAML file go-yaml and libyaml read differently, a manifest Go reads
 #: otherwise than a lookup of its keys, a blob that is not UTF-8, layers
 #: runtimes unpack or stack into different files, a foreign layer the
-#: registry does not hold (the original reads it from its URLs), a
+#: registry does not hold (the original fetches it from its URLs), a
 #: referrers page link the server refuses (the original reads the first
 #: page only); and the server's own refusals, which the original does not
 #: make: a registry the user blocked (registries.conf), a redirect into a
