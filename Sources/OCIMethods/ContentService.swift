@@ -137,8 +137,9 @@ final class ContentService: Sendable {
         /// a foreign layer's, or `data`, embedded): where the registry does
         /// not hold the layer, the original reads it from there.
         let namesElsewhere: Bool
-        /// The bytes its descriptor embeds (`data`, base64), if any.
-        let embedded: [UInt8]?
+        /// Whether its descriptor embeds its bytes (`data`), read only when
+        /// the registry does not hold it (`embeddedLayer`).
+        let isEmbedded: Bool
     }
 
     /// The layers of the image manifest `ref` names for `platform` (`ref`
@@ -163,15 +164,12 @@ final class ContentService: Sendable {
                 }
                 var urls = 0
                 _ = layer.member("urls")?.forEachElement { _ in urls += 1 }
-                // Text Go would refuse as base64 was refused before this
-                // (`ManifestTypeCheck`).
-                let embedded = layer.member("data")?.withStringUTF8 { Base64Text.decode($0).map { [UInt8]($0) } } ?? nil
+                let isEmbedded = layer.member("data")?.withStringUTF8 { !$0.isEmpty } ?? false
                 layers.append(
                     ImageLayer(
                         digest: digest,
                         size: layer.member("size")?.numberText.flatMap { Int($0) }.flatMap { $0 >= 0 ? $0 : nil },
-                        namesElsewhere: urls > 0 || embedded?.isEmpty == false,
-                        embedded: embedded?.isEmpty == false ? embedded : nil))
+                        namesElsewhere: urls > 0 || isEmbedded, isEmbedded: isEmbedded))
             }
             guard !invalid else {
                 throw RPCError(
@@ -556,6 +554,34 @@ final class ContentService: Sendable {
         _ body: @escaping @Sendable (any ByteStream) throws -> T
     ) async throws -> T {
         try await readBlob(ref, size: size, budget: budget, compressionAs: reader, body).value
+    }
+
+    /// The bytes layer `position` (bottom first) of the image `ref` names
+    /// for `platform` embeds (`data`, base64; text Go would refuse was
+    /// refused with the manifest), taken from the call's memory share as
+    /// its text is decoded; nil when it embeds none. The manifest is the
+    /// cached one `imageLayers` read.
+    nonisolated(nonsending) func embeddedLayer(
+        _ ref: ImageReference, platform: Platform, position: Int
+    ) async throws -> [UInt8]? {
+        let share = MemoryShare.current
+        return try await withImageManifest(of: try await manifest(ref), ref: ref, platform: platform, answer: false) {
+            root in
+            var embedded: Result<[UInt8], MemoryLimitExceeded>?
+            var place = 0
+            _ = root.member("layers")?.forEachElement { layer in
+                defer { place += 1 }
+                guard place == position else { return }
+                embedded = layer.member("data")?.withStringUTF8 { text in
+                    Result { () throws(MemoryLimitExceeded) in
+                        // The text, copied once as it is decoded, and what it decodes to.
+                        try share?.take(text.count * 2)
+                        return Base64Text.decode(text).map { [UInt8]($0) } ?? []
+                    }
+                }
+            }
+            return try embedded?.get()
+        }
     }
 
     /// `body` over the layer a descriptor embeds (`data`), as the original

@@ -309,9 +309,10 @@ struct MethodTable: Sendable {
             } catch let error as RegistryError where error.kind == .notFound && layer.namesElsewhere {
                 // The original reads an embedded layer without asking the
                 // registry; the same bytes, as both are checked by digest.
-                guard let embedded = layer.embedded else {
-                    throw foreignLayer(layer, position: topFirst.count - 1 - depth, error)
-                }
+                guard layer.isEmbedded,
+                    let embedded = try await service.embeddedLayer(
+                        ref, platform: platform, position: topFirst.count - 1 - depth)
+                else { throw foreignLayer(layer, position: topFirst.count - 1 - depth, error) }
                 read = (
                     try await service.readEmbedded(
                         embedded, digest: layer.digest, size: layer.size, of: ref, budget: budget,

@@ -1,6 +1,7 @@
 import Foundation
 import JSON
 import Locking
+import Memory
 import Reasons
 import RPCDispatch
 import Registry
@@ -34,6 +35,48 @@ import Testing
         hits["tag"] = tags.hits
         misses["tag"] = tags.misses
         return (hits.filter { $0.value > 0 }, misses.filter { $0.value > 0 })
+    }
+
+    /// The bytes a layer's descriptor embeds are decoded only when asked
+    /// for (the registry did not hold the layer), and taken from the call's
+    /// memory share: its text copied and decoded, twice its length. Over
+    /// the budget they are refused, as any bytes a call holds.
+    @Test func theBytesADescriptorEmbedsAreTakenFromTheCallsMemory() async throws {
+        let layer = [UInt8](repeating: 7, count: 30_000)
+        let text = Data(layer).base64EncodedString()
+        let manifest = source.put(
+            "r.test/app",
+            [
+                "schemaVersion": 2, "mediaType": .string(ManifestMediaType.ociManifest),
+                "config": [
+                    "mediaType": "application/vnd.oci.image.config.v1+json", "size": 2,
+                    "digest": .string("sha256:" + String(repeating: "c", count: 64)),
+                ],
+                "layers": [
+                    [
+                        "mediaType": "application/vnd.oci.image.layer.v1.tar", "size": .integer(layer.count),
+                        "digest": .string(Digest.of(layer).description), "data": .string(text),
+                    ]
+                ],
+            ])
+        let ref = try ref("r.test/app@\(manifest.digest)")
+        let listed = try await service.imageLayers(ref, platform: .linuxAMD64)
+        #expect(listed.layers.map(\.isEmbedded) == [true])
+
+        let budget = MemoryBudget(limit: 1 << 20)
+        let share = MemoryShare(of: budget)
+        let embedded = try await MemoryShare.$current.withValue(share) {
+            try await service.embeddedLayer(ref, platform: .linuxAMD64, position: 0)
+        }
+        #expect(embedded == layer)
+        #expect(share.heldBytes >= 2 * text.utf8.count, "\(share.heldBytes)")
+
+        let small = MemoryShare(of: MemoryBudget(limit: text.utf8.count))
+        await #expect(throws: MemoryLimitExceeded.self) {
+            try await MemoryShare.$current.withValue(small) {
+                try await service.embeddedLayer(ref, platform: .linuxAMD64, position: 0)
+            }
+        }
     }
 
     @Test func aColdTagFetchIsOneRequestAndOneMiss() async throws {
