@@ -11,6 +11,17 @@ import TestFixtures
 /// runtimes pull it from there; the server reads it from the registry
 /// only. Any other layer the registry lacks is simply not there.
 @Suite(.needsDockerRegistry) struct ForeignLayerTests {
+    /// A registry that takes foreign layers, a server, and a layer (not
+    /// pushed) holding `etc/policy.yaml`.
+    static func start() async throws -> (Rig, layer: [UInt8]) {
+        let registry = try await TestRegistry(allowingForeignLayers: true)
+        var tar = TarBuilder()
+        tar.file("etc/policy.yaml", "allowed: false")
+        return (
+            Rig(registry: registry, session: try RPCSession(["--log-level", "warn"])), Compressors.gzip(tar.archive)
+        )
+    }
+
     /// An image manifest over one layer (with `urls` and `data` when given)
     /// and an empty config, pushed under `tag`.
     static func push(
@@ -31,11 +42,8 @@ import TestFixtures
     /// with would pass every rule over them. One the registry holds is read
     /// from it, as the original reads it first.
     @Test func aForeignLayerTheRegistryDoesNotHoldIsRefusedNotTakenForAbsent() async throws {
-        let registry = try await TestRegistry(allowingForeignLayers: true)
-        let rig = Rig(registry: registry, session: try RPCSession(["--log-level", "warn"]))
-        var tar = TarBuilder()
-        tar.file("etc/policy.yaml", "allowed: false")
-        let layer = Compressors.gzip(tar.archive)
+        let (rig, layer) = try await Self.start()
+        let registry = rig.registry
         let held = try await registry.pushBlob("app", Data(layer))
         let elsewhere = ["https://layers.example.com/\(held)"]
         let heldImage = try await Self.push(registry, "held", layer: (held, layer.count), urls: elsewhere)
@@ -65,11 +73,8 @@ import TestFixtures
     /// (`data`) is read from there, as the original reads it; embedded
     /// bytes that are not the layer's digest are `digest_mismatch`.
     @Test func aLayerItsDescriptorEmbedsIsReadFromThere() async throws {
-        let registry = try await TestRegistry(allowingForeignLayers: true)
-        let rig = Rig(registry: registry, session: try RPCSession(["--log-level", "warn"]))
-        var tar = TarBuilder()
-        tar.file("etc/policy.yaml", "allowed: false")
-        let layer = Compressors.gzip(tar.archive)
+        let (rig, layer) = try await Self.start()
+        let registry = rig.registry
         let digest = Digest.of(layer).description
         let elsewhere = ["https://layers.example.com/\(digest)"]
         let embedded = try await Self.push(
