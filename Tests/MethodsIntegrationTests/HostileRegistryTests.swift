@@ -447,6 +447,41 @@ import TestFixtures
         await rig.close()
     }
 
+    /// A challenge whose own body is longer than the small layer asked for
+    /// is a challenge: answered with the credentials, and the layer read.
+    /// libcurl refuses a body declared past a download's limit whatever
+    /// its status, and the 401 was taken for `blob_too_large`.
+    @Test func aChallengeLongerThanTheBlobAskedForIsAnswered() async throws {
+        let registry = try HostileRegistry()
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent("hostile-auth-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: config, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: config) }
+        let auth = Data("alice:s3cret".utf8).base64EncodedString()
+        try #"{"auths":{"\#(registry.host)":{"auth":"\#(auth)"}}}"#.write(
+            to: config.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
+        let session = try RPCSession(["--retries", "0"], environment: ["DOCKER_CONFIG": config.path])
+        var tar = TarBuilder()
+        tar.file("etc/policy.yaml", "allowed: false")
+        let layer = Compressors.gzip(tar.archive)
+        let image = registry.image("app", layers: [layer])
+        let challenge = Array(
+            (#"{"errors":[{"code":"UNAUTHORIZED","message":""# + String(repeating: "x", count: 4_000) + #""}]}"#).utf8)
+        registry.script { request in
+            guard request.path.hasSuffix("/blobs/\(Digest.of(layer))"), request.headers["authorization"] == nil else {
+                return nil
+            }
+            return .response(
+                status: 401,
+                headers: [("WWW-Authenticate", #"Basic realm="r""#), ("Content-Type", "application/json")],
+                body: challenge)
+        }
+        let answer = try await session.call(
+            "ec.oci.image_files", [.string("\(registry.host)/app@\(image)"), ["etc"]])
+        #expect(answer["result"] == ["etc/policy.yaml": ["allowed": false]], "\(answer.jsonText)")
+        await session.close()
+        registry.stop()
+    }
+
     @Test func downloadsArePrivateToTheServer() async throws {
         let rig = try Rig(["--timeout", "30s"])
         let blob = Array(String(repeating: "y", count: 100).utf8)
