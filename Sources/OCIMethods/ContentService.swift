@@ -137,18 +137,40 @@ final class ContentService: Sendable {
         /// a foreign layer's, or `data`, embedded): where the registry does
         /// not hold the layer, the original reads it from there.
         let namesElsewhere: Bool
-        /// Whether its descriptor embeds its bytes (`data`), read only when
-        /// the registry does not hold it (`embeddedLayer`).
+        /// Whether its descriptor embeds its bytes (`data`), which are read
+        /// before the registry is asked, as the original reads them
+        /// (`embeddedBytes`).
+        let isEmbedded: Bool
+    }
+
+    /// A descriptor of an image manifest that may embed its blob (`data`).
+    enum EmbeddingDescriptor: Sendable, Equatable {
+        /// The config's.
+        case config
+        /// The layer's at this position, bottom first.
+        case layer(Int)
+    }
+
+    /// An image's config, as its manifest names it.
+    struct ImageConfig: Sendable {
+        let digest: Digest
+        /// The size its manifest gives (nil when none, or negative).
+        let size: Int?
+        /// Whether its descriptor embeds its bytes (`data`).
         let isEmbedded: Bool
     }
 
     /// The layers of the image manifest `ref` names for `platform` (`ref`
-    /// itself, or its index's entry), top one last; and its config's digest.
+    /// itself, or its index's entry), top one last; and its config.
     nonisolated(nonsending) func imageLayers(
         _ ref: ImageReference, platform: Platform
-    ) async throws -> (layers: [ImageLayer], config: Digest?) {
+    ) async throws -> (layers: [ImageLayer], config: ImageConfig?) {
         try await withImageManifest(of: try await manifest(ref), ref: ref, platform: platform, answer: false) { root in
-            let config = root.member("config")?.member("digest")?.stringText.flatMap(Digest.init)
+            let config = root.member("config").flatMap { descriptor in
+                descriptor.member("digest")?.stringText.flatMap(Digest.init).map {
+                    ImageConfig(digest: $0, size: Self.size(of: descriptor), isEmbedded: Self.embeds(descriptor))
+                }
+            }
             var layers: [ImageLayer] = []
             var invalid = false
             var tooMany = false
@@ -164,11 +186,11 @@ final class ContentService: Sendable {
                 }
                 var urls = 0
                 _ = layer.member("urls")?.forEachElement { _ in urls += 1 }
-                let isEmbedded = layer.member("data")?.withStringUTF8 { !$0.isEmpty } ?? false
+                let isEmbedded = Self.embeds(layer)
                 layers.append(
                     ImageLayer(
                         digest: digest,
-                        size: layer.member("size")?.numberText.flatMap { Int($0) }.flatMap { $0 >= 0 ? $0 : nil },
+                        size: Self.size(of: layer),
                         namesElsewhere: urls > 0 || isEmbedded, isEmbedded: isEmbedded))
             }
             guard !invalid else {
@@ -186,17 +208,45 @@ final class ContentService: Sendable {
         }
     }
 
+    /// Whether `descriptor` embeds bytes (a `data` that is not empty).
+    private static func embeds(_ descriptor: JSONTape.Node) -> Bool {
+        descriptor.member("data")?.withStringUTF8 { !$0.isEmpty } ?? false
+    }
+
+    /// The size `descriptor` gives; nil when none, or negative.
+    private static func size(of descriptor: JSONTape.Node) -> Int? {
+        descriptor.member("size")?.numberText.flatMap { Int($0) }.flatMap { $0 >= 0 ? $0 : nil }
+    }
+
     /// What an image's config says each layer holds uncompressed
     /// (`rootfs.diff_ids`, bottom first), read as containerd reads it to
     /// unpack the image; nil when it says nothing (a config that is not a
     /// JSON object, or has no `diff_ids`: no runtime unpacks such an image,
-    /// as it finds no layer's digest to check).
-    func diffIDs(ofConfig config: Digest, ref: ImageReference) async throws -> [Digest]? {
-        let bytes = try await withDownloadedBlob(
-            ref.pinned(to: config), size: Self.maxBlobBytes, budget: makeBudget(), compressionAs: .asIs
-        ) { stream in
-            let share = MemoryShare.current
-            return try stream.readAll(limit: Self.maxBlobBytes) { share?.refusal(taking: $0) }
+    /// as it finds no layer's digest to check). A config its descriptor
+    /// embeds is read from there, as the original reads embedded bytes.
+    /// One the registry does not hold is `missing_config`, never the
+    /// registry's `blob_unknown`: the original lists the files without
+    /// reading the config, so a policy must not take the image for absent.
+    func diffIDs(of config: ImageConfig, ref: ImageReference, platform: Platform) async throws -> [Digest]? {
+        let bytes: [UInt8]
+        if config.isEmbedded, let embedded = try await embeddedBytes(ref, platform: platform, of: .config) {
+            try Self.checkEmbedded(embedded, digest: config.digest, size: config.size, of: ref)
+            bytes = embedded
+        } else {
+            do {
+                bytes = try await withDownloadedBlob(
+                    ref.pinned(to: config.digest), size: Self.maxBlobBytes, budget: makeBudget(), compressionAs: .asIs
+                ) { stream in
+                    let share = MemoryShare.current
+                    return try stream.readAll(limit: Self.maxBlobBytes) { share?.refusal(taking: $0) }
+                }
+            } catch let error as RegistryError where error.kind == .notFound {
+                throw RPCError(
+                    .unsupportedContent, reason: .missingConfig,
+                    message:
+                        "the config of \(ref) (\(config.digest)) is not in the registry (\(error.message)): its layers cannot be checked against it, and no runtime can run the image"
+                )
+            }
         }
         guard let tape = try? JSONTape.parse(bytes, maxDepth: JSONParser.goMaxDepth, reading: .asGo) else {
             return nil
@@ -556,42 +606,43 @@ final class ContentService: Sendable {
         try await readBlob(ref, size: size, budget: budget, compressionAs: reader, body).value
     }
 
-    /// The bytes layer `position` (bottom first) of the image `ref` names
-    /// for `platform` embeds (`data`, base64; text Go would refuse was
-    /// refused with the manifest), taken from the call's memory share as
-    /// its text is decoded; nil when it embeds none. The manifest is the
-    /// cached one `imageLayers` read.
-    nonisolated(nonsending) func embeddedLayer(
-        _ ref: ImageReference, platform: Platform, position: Int
+    /// The bytes `descriptor` (the config's, or a layer's) of the image
+    /// `ref` names for `platform` embeds (`data`, base64; text Go would
+    /// refuse was refused with the manifest), taken from the call's memory
+    /// share as its text is decoded; nil when it embeds none. The manifest
+    /// is the cached one `imageLayers` read.
+    nonisolated(nonsending) func embeddedBytes(
+        _ ref: ImageReference, platform: Platform, of descriptor: EmbeddingDescriptor
     ) async throws -> [UInt8]? {
         let share = MemoryShare.current
         return try await withImageManifest(of: try await manifest(ref), ref: ref, platform: platform, answer: false) {
             root in
-            var embedded: Result<[UInt8], MemoryLimitExceeded>?
-            var place = 0
-            _ = root.member("layers")?.forEachElement { layer in
-                defer { place += 1 }
-                guard place == position else { return }
-                embedded = layer.member("data")?.withStringUTF8 { text in
-                    Result { () throws(MemoryLimitExceeded) in
-                        // The text, copied once as it is decoded, and what it decodes to.
-                        try share?.take(text.count * 2)
-                        return Base64Text.decode(text).map { [UInt8]($0) } ?? []
-                    }
+            let node: JSONTape.Node?
+            switch descriptor {
+            case .config: node = root.member("config")
+            case .layer(let position):
+                var found: JSONTape.Node?
+                var place = 0
+                _ = root.member("layers")?.forEachElement { layer in
+                    if place == position { found = layer }
+                    place += 1
+                }
+                node = found
+            }
+            let embedded = node?.member("data")?.withStringUTF8 { text in
+                Result { () throws(MemoryLimitExceeded) in
+                    // The text, copied once as it is decoded, and what it decodes to.
+                    try share?.take(text.count * 2)
+                    return Base64Text.decode(text).map { [UInt8]($0) } ?? []
                 }
             }
             return try embedded?.get()
         }
     }
 
-    /// `body` over the layer a descriptor embeds (`data`), as the original
-    /// reads a layer the registry does not hold: its bytes checked against
-    /// `digest` (and `size`, when the descriptor gives one) first, then
-    /// decoded as a download would be, off the task pool.
-    func readEmbedded<T: Sendable>(
-        _ bytes: [UInt8], digest: Digest, size: Int?, of ref: ImageReference, budget: ReadBudget,
-        compressionAs reader: Compression.Reader, _ body: @escaping @Sendable (any ByteStream) throws -> T
-    ) async throws -> T {
+    /// Refuses embedded bytes that are not `digest` (of `size` bytes, when
+    /// the descriptor gives one), as the original checks them.
+    static func checkEmbedded(_ bytes: [UInt8], digest: Digest, size: Int?, of ref: ImageReference) throws(RPCError) {
         guard Digest.of(bytes, algorithm: digest.algorithm) == digest, size.map({ $0 == bytes.count }) ?? true else {
             throw RPCError(
                 .integrityFailure, reason: .digestMismatch,
@@ -599,6 +650,17 @@ final class ContentService: Sendable {
                     "the data a descriptor of \(ref) embeds is not \(digest) of \(size.map(String.init) ?? "any") bytes"
             )
         }
+    }
+
+    /// `body` over the layer a descriptor embeds (`data`), as the original
+    /// reads it, before it asks the registry: its bytes checked against
+    /// `digest` (and `size`, when the descriptor gives one) first, then
+    /// decoded as a download would be, off the task pool.
+    func readEmbedded<T: Sendable>(
+        _ bytes: [UInt8], digest: Digest, size: Int?, of ref: ImageReference, budget: ReadBudget,
+        compressionAs reader: Compression.Reader, _ body: @escaping @Sendable (any ByteStream) throws -> T
+    ) async throws -> T {
+        try Self.checkEmbedded(bytes, digest: digest, size: size, of: ref)
         return try await Self.offThePool(MemoryShare.current) {
             try body(
                 Compression.openDecoded(

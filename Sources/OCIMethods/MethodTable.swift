@@ -263,7 +263,7 @@ struct MethodTable: Sendable {
         // Each layer is checked against what the config says it holds, as
         // the runtimes check it before unpacking it (`LayerDigest`).
         var diffIDs: [Digest]?
-        if let config { diffIDs = try await service.diffIDs(ofConfig: config, ref: ref) }
+        if let config { diffIDs = try await service.diffIDs(of: config, ref: ref, platform: platform) }
         if let diffIDs, diffIDs.count != layers.count {
             throw RPCError(
                 .unsupportedContent, reason: .invalidManifest,
@@ -280,7 +280,7 @@ struct MethodTable: Sendable {
         /// `below` meanwhile (`ContentService.readBlob`) and returns it.
         @discardableResult
         func read(
-            _ depth: Int, ahead: BlobDownload? = nil, then below: (ref: ImageReference, size: Int?)? = nil,
+            _ depth: Int, ahead: BlobDownload? = nil, then below: ContentService.ImageLayer? = nil,
             expected: Digest? = nil, _ step: @escaping @Sendable (inout LayerFlattener, TarReader) throws -> Void
         ) async throws -> BlobDownload? {
             if Task.isCancelled {
@@ -300,24 +300,27 @@ struct MethodTable: Sendable {
                     try hashed.digestToTheEnd(), is: expected, layer: topFirst.count - 1 - depth, of: ref)
                 return next
             }
+            let position = topFirst.count - 1 - depth
+            // The original reads an embedded layer without asking the
+            // registry; it is never downloaded ahead (`below`).
+            if layer.isEmbedded,
+                let embedded = try await service.embeddedBytes(ref, platform: platform, of: .layer(position))
+            {
+                await ahead?.abandon()
+                flattener = try await service.readEmbedded(
+                    embedded, digest: layer.digest, size: layer.size, of: ref, budget: budget, compressionAs: .runtimes,
+                    body)
+                return nil
+            }
             let read: (value: LayerFlattener, below: BlobDownload?)
             do {
                 read = try await service.readBlob(
-                    ref.pinned(to: layer.digest), size: layer.size, ahead: ahead, then: below,
+                    ref.pinned(to: layer.digest), size: layer.size, ahead: ahead,
+                    then: below.flatMap { $0.isEmbedded ? nil : (ref.pinned(to: $0.digest), $0.size) },
                     followsDownload: (layer.size ?? 0) >= ContentService.followedBlobBytes, budget: budget,
                     compressionAs: .runtimes, body)
             } catch let error as RegistryError where error.kind == .notFound && layer.namesElsewhere {
-                // The original reads an embedded layer without asking the
-                // registry; the same bytes, as both are checked by digest.
-                guard layer.isEmbedded,
-                    let embedded = try await service.embeddedLayer(
-                        ref, platform: platform, position: topFirst.count - 1 - depth)
-                else { throw foreignLayer(layer, position: topFirst.count - 1 - depth, error) }
-                read = (
-                    try await service.readEmbedded(
-                        embedded, digest: layer.digest, size: layer.size, of: ref, budget: budget,
-                        compressionAs: .runtimes, body), nil
-                )
+                throw foreignLayer(layer, position: position, error)
             }
             flattener = read.value
             return read.below
@@ -344,7 +347,7 @@ struct MethodTable: Sendable {
         for depth in topFirst.indices {
             let below = depth + 1 < topFirst.count ? topFirst[depth + 1] : nil
             ahead = try await read(
-                depth, ahead: ahead, then: below.map { (ref.pinned(to: $0.digest), $0.size) },
+                depth, ahead: ahead, then: below,
                 expected: diffIDs?[topFirst.count - 1 - depth]
             ) { try $0.apply($1) }
         }

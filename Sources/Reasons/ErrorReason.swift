@@ -83,6 +83,11 @@ public enum ErrorReason: String, Sendable, CaseIterable, Equatable {
     /// its bytes are (and embeds none), which the original fetches and
     /// the server does not.
     case foreignLayer = "foreign_layer"
+    /// An image whose config the registry does not hold (and its
+    /// descriptor does not embed): `image_files` cannot check the layers
+    /// against it, and no runtime can run the image; the original reads
+    /// the layers without it, so this must never read as absence.
+    case missingConfig = "missing_config"
     case binaryContent = "binary_content"
     case notJSON = "not_json"
     case corruptArchive = "corrupt_archive"

@@ -38,7 +38,7 @@ import Testing
     }
 
     /// The bytes a layer's descriptor embeds are decoded only when asked
-    /// for (the registry did not hold the layer), and taken from the call's
+    /// for (as `image_files` reads the layer), and taken from the call's
     /// memory share: its text copied and decoded, twice its length. Over
     /// the budget they are refused, as any bytes a call holds.
     @Test func theBytesADescriptorEmbedsAreTakenFromTheCallsMemory() async throws {
@@ -66,7 +66,7 @@ import Testing
         let budget = MemoryBudget(limit: 1 << 20)
         let share = MemoryShare(of: budget)
         let embedded = try await MemoryShare.$current.withValue(share) {
-            try await service.embeddedLayer(ref, platform: .linuxAMD64, position: 0)
+            try await service.embeddedBytes(ref, platform: .linuxAMD64, of: .layer(0))
         }
         #expect(embedded == layer)
         #expect(share.heldBytes >= 2 * text.utf8.count, "\(share.heldBytes)")
@@ -74,7 +74,7 @@ import Testing
         let small = MemoryShare(of: MemoryBudget(limit: text.utf8.count))
         await #expect(throws: MemoryLimitExceeded.self) {
             try await MemoryShare.$current.withValue(small) {
-                try await service.embeddedLayer(ref, platform: .linuxAMD64, position: 0)
+                try await service.embeddedBytes(ref, platform: .linuxAMD64, of: .layer(0))
             }
         }
     }

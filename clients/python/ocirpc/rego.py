@@ -78,14 +78,15 @@ UNDEFINED_CODES = frozenset({NOT_FOUND, ACCESS_DENIED, REGISTRY_UNAVAILABLE, INV
 #: YAML file go-yaml and libyaml read differently, a manifest Go reads
 #: otherwise than a lookup of its keys, a blob that is not UTF-8, layers
 #: runtimes unpack or stack into different files, a foreign layer the
-#: registry does not hold (the original fetches it from its URLs), a
-#: referrers page link the server refuses (the original reads the first
-#: page only); and the server's own refusals, which the original does not
+#: registry does not hold (the original fetches it from its URLs), an
+#: image whose config the registry does not hold (the original lists its
+#: files without it), a referrers page link the server refuses (the
+#: original reads the first page only); and the server's own refusals, which the original does not
 #: make: a registry the user blocked (registries.conf), a redirect into a
 #: local network.
 ANSWERED_IN_THE_ORIGINAL = frozenset({
     "ambiguous_platform", "ambiguous_yaml", "ambiguous_manifest", "binary_content", "corrupt_archive", "foreign_layer",
-    "invalid_page_link", "blocked", "local_address_refused"})
+    "missing_config", "invalid_page_link", "blocked", "local_address_refused"})
 
 
 def undefined_in_the_original(error: OcirpcError) -> bool:
