@@ -27,6 +27,11 @@ final class ContentService: Sendable {
     /// each: a 4 MiB manifest can list some 40,000, each a request bounded
     /// only on its own (Docker stops near 127).
     static let maxImageLayers = 1000
+    /// The most indexes below the first that an image is looked for in (an
+    /// index whose entry is another index, as the original and runtimes
+    /// follow it): each is one more manifest request, and a chain of them
+    /// is as long as its author likes.
+    static let maxNestedIndexes = 8
 
     /// Where content comes from when the caches do not have it.
     let source: any ContentSource
@@ -278,28 +283,39 @@ final class ContentService: Sendable {
 
     /// What `body` makes of the image manifest `top` is, or of the child
     /// of the index `top` is for `platform` (one more manifest, by
-    /// digest), read on its tape. Each tape, and the answer `body` writes
-    /// when `answer`, is taken from the memory budget while it is held
+    /// digest), read on its tape. A child that is an index itself is
+    /// followed for `platform` in turn, as the original (go-containerregistry's
+    /// `Descriptor.Image`) and runtimes (containerd's `images.Manifest`)
+    /// follow it, down to `maxNestedIndexes` indexes below `top`
+    /// (`too_many_indexes`). Each tape, and the answer `body` writes when
+    /// `answer`, is taken from the memory budget while it is held
     /// (`ShapingCharge`).
     nonisolated(nonsending) private func withImageManifest<T>(
         of top: FetchedManifest, ref: ImageReference, platform: Platform, answer: Bool,
         _ body: (JSONTape.Node) throws -> T
     ) async throws -> T {
-        // An index's tape goes before the child is awaited: calls waiting
-        // for their child hold only the charged bytes.
-        let read = try shaping(top, ref: ref, answer: answer) { root -> TopManifest<T> in
-            guard try ManifestKind.of(top, root, ref: ref) == .index else { return .image(try body(root)) }
-            return .index(child: try Self.childDigest(of: root, ref: ref, platform: platform))
-        }
-        let childDigest: Digest
-        switch read {
-        case .image(let made): return made
-        case .index(let child): childDigest = child
-        }
-        let child = try await manifest(ref, digest: childDigest)
-        return try shaping(child, ref: ref, answer: answer) { root in
-            try Self.refuseNestedIndex(child, root, ref: ref, platform: platform)
-            return try body(root)
+        var current = top
+        var nested = 0
+        while true {
+            // An index's tape goes before the child is awaited: calls
+            // waiting for their child hold only the charged bytes.
+            let read = try shaping(current, ref: ref, answer: answer) { [current] root -> TopManifest<T> in
+                guard try ManifestKind.of(current, root, ref: ref) == .index else { return .image(try body(root)) }
+                return .index(child: try Self.childDigest(of: root, ref: ref, platform: platform))
+            }
+            switch read {
+            case .image(let made): return made
+            case .index(let child):
+                guard nested <= Self.maxNestedIndexes else {
+                    throw RPCError(
+                        .limitExceeded, reason: .tooManyIndexes,
+                        message:
+                            "the \(platform) image of \(ref) is more than \(Self.maxNestedIndexes) indexes below it (each index's entry another index), more than the server follows"
+                    )
+                }
+                nested += 1
+                current = try await manifest(ref, digest: child)
+            }
         }
     }
 
@@ -405,18 +421,6 @@ final class ContentService: Sendable {
                 message: "\(ref) is an index with no manifest for \(platform)")
         }
         return digest
-    }
-
-    /// Refuses an index's entry that is another index (or not an image
-    /// manifest at all: `ManifestKind`).
-    private static func refuseNestedIndex<Document: JSONDocumentNode>(
-        _ child: FetchedManifest, _ document: Document, ref: ImageReference, platform: Platform
-    ) throws(RPCError) {
-        guard try ManifestKind.of(child, document, ref: ref) == .image else {
-            throw RPCError(
-                .unsupportedContent, reason: .unexpectedMediaType,
-                message: "the \(platform) entry of \(ref) is another index")
-        }
     }
 
     /// What the caches know of an `image_manifest` answer, before any request.
@@ -918,7 +922,7 @@ final class ContentService: Sendable {
     }
 }
 
-/// What a top manifest was read as: an image's, or an index naming its child.
+/// What a manifest was read as: an image's, or an index naming its child.
 private enum TopManifest<T> {
     case image(T)
     case index(child: Digest)

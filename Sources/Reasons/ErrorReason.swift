@@ -64,6 +64,9 @@ public enum ErrorReason: String, Sendable, CaseIterable, Equatable {
     case downloadLimit = "download_limit"
     case tooManyPages = "too_many_pages"
     case tooManyLayers = "too_many_layers"
+    /// An image looked for through more indexes, each another's entry,
+    /// than the server follows.
+    case tooManyIndexes = "too_many_indexes"
     case jsonTooDeep = "json_too_deep"
     /// A registry still answering, at more than the minimum rate, when the
     /// request's whole time (`--request-timeout`) ran out: a large blob,

@@ -249,7 +249,7 @@ enum OpenRPCDocument {
     {
       "name": "ec.oci.image_manifest",
       "summary": "An image manifest; an index resolves to the platform's child",
-      "description": "An index resolves to its first entry whose platform is exactly the one asked for (default linux/amd64); none is -32006 no_matching_platform. An index with another entry that runtimes which normalise platform names (containerd: x86_64 for amd64, Linux or lİnux for linux, as Go's strings.ToLower lowers them, aarch64 for arm64) take for that platform too is -32006 ambiguous_platform: which image would run cannot be told. An entry that names no platform (none, or null) is linux/amd64, as go-containerregistry takes it; containerd takes it for any platform, ranked after the entries that name one, so such an entry picked first with a later one naming the platform is -32006 ambiguous_platform too.",
+      "description": "An index resolves to its first entry whose platform is exactly the one asked for (default linux/amd64); none is -32006 no_matching_platform. An index with another entry that runtimes which normalise platform names (containerd: x86_64 for amd64, Linux or lİnux for linux, as Go's strings.ToLower lowers them, aarch64 for arm64) take for that platform too is -32006 ambiguous_platform: which image would run cannot be told. An entry that names no platform (none, or null) is linux/amd64, as go-containerregistry takes it; containerd takes it for any platform, ranked after the entries that name one, so such an entry picked first with a later one naming the platform is -32006 ambiguous_platform too. An entry that is another index is resolved for the platform in turn, as the original and runtimes follow it, down to 8 indexes below the first; deeper is -32005 too_many_indexes.",
       "paramStructure": "either",
       "params": [
         {
@@ -1233,6 +1233,7 @@ enum OpenRPCDocument {
               "download_limit",
               "too_many_pages",
               "too_many_layers",
+              "too_many_indexes",
               "json_too_deep",
               "request_timeout",
               "unexpected_media_type",
@@ -1405,7 +1406,7 @@ enum OpenRPCDocument {
         "code": -32005,
         "message": "Limit exceeded",
         "data": {
-          "reasons": "manifest_too_large, entry_too_large, archive_too_large, blob_too_large, name_too_long, decompression_limit, yaml_too_large, response_too_large, headers_too_large, memory_limit, descriptor_limit, thread_limit, download_limit, too_many_pages, too_many_layers, json_too_deep, request_timeout"
+          "reasons": "manifest_too_large, entry_too_large, archive_too_large, blob_too_large, name_too_long, decompression_limit, yaml_too_large, response_too_large, headers_too_large, memory_limit, descriptor_limit, thread_limit, download_limit, too_many_pages, too_many_layers, too_many_indexes, json_too_deep, request_timeout"
         }
       },
       "UnsupportedContent": {

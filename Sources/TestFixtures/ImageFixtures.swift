@@ -34,13 +34,16 @@ extension TestRegistry {
         return Pushed(digest: digest, bytes: data)
     }
 
-    /// Pushes an index of `entries` (digest, size, platform JSON).
+    /// Pushes an index of `entries` (digest, size, platform JSON), each
+    /// an image manifest unless `entriesAreIndexes`.
     @discardableResult
     public func pushIndex(
-        _ repository: String, _ reference: String, entries: [(Pushed, platform: String)], docker: Bool = false
+        _ repository: String, _ reference: String, entries: [(Pushed, platform: String)], docker: Bool = false,
+        entriesAreIndexes: Bool = false
     ) async throws -> Pushed {
         let indexType = docker ? ManifestMediaType.dockerManifestList : ManifestMediaType.ociIndex
-        let childType = docker ? ManifestMediaType.dockerManifest : ManifestMediaType.ociManifest
+        let childType =
+            entriesAreIndexes ? indexType : docker ? ManifestMediaType.dockerManifest : ManifestMediaType.ociManifest
         // An empty platform leaves the entry without one.
         let list = entries.map {
             let platform = $0.platform.isEmpty ? "" : #","platform":\#($0.platform)"#

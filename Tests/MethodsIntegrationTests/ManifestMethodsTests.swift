@@ -154,6 +154,55 @@ import TestFixtures
         await rig.stop()
     }
 
+    /// An index whose entry for the platform is another index is followed
+    /// for the platform in turn, as the original (go-containerregistry's
+    /// `Descriptor.Image`) and runtimes (containerd's `images.Manifest`)
+    /// follow it: it was `unexpected_media_type`, which a policy may let
+    /// be undefined, so an image pushed behind two indexes passed every
+    /// deny rule over its manifest and files. A chain deeper than the
+    /// server follows is a limit of its own.
+    @Test func anIndexWhoseEntryIsAnotherIndexIsFollowed() async throws {
+        let rig = try await Rig.start()
+        var tar = TarBuilder()
+        tar.file("etc/policy.yaml", "allowed: false")
+        let a = try await rig.registry.pushImage(
+            "nest", "a", config: #"{"image":"a"}"#, layers: [(tar.archive, "application/vnd.oci.image.layer.v1.tar")])
+        let b = try await rig.registry.pushImage("nest", "b", config: #"{"image":"b"}"#)
+        let amd64 = #"{"os":"linux","architecture":"amd64"}"#
+        let arm64 = #"{"os":"linux","architecture":"arm64"}"#
+        let inner = try await rig.registry.pushIndex("nest", "inner", entries: [(b, arm64), (a, amd64)])
+        let outer = try await rig.registry.pushIndex(
+            "nest", "outer", entries: [(inner, amd64)], entriesAreIndexes: true)
+        // The indexes below the first that the server follows (SECURITY.md).
+        let followed = 8
+        var chain = [inner]
+        for level in 1...followed + 1 {
+            chain.append(
+                try await rig.registry.pushIndex(
+                    "nest", "chain-\(level)", entries: [(chain[level - 1], "")], entriesAreIndexes: true))
+        }
+
+        let manifest = try await rig.session.call("ec.oci.image_manifest", [.string(rig.ref("nest", "outer"))])
+        #expect(
+            manifest["result"]?["config"]?["size"] == .integer(#"{"image":"a"}"#.utf8.count), "\(manifest.jsonText)")
+        let files = try await rig.session.call(
+            "ec.oci.image_files", [.string(rig.ref("nest", outer.digest)), ["etc"]])
+        #expect(files["result"] == ["etc/policy.yaml": ["allowed": false]], "\(files.jsonText)")
+        let arm = try await rig.session.call(
+            "ec.oci.image_manifest", ["ref": .string(rig.ref("nest", outer.digest)), "platform": "linux/arm64"])
+        #expect(arm.errorReason == "no_matching_platform", "\(arm.jsonText)")
+        // As deep as the server follows: the top, and that many below it.
+        let deepest = try await rig.session.call(
+            "ec.oci.image_manifest", [.string(rig.ref("nest", "chain-\(followed)"))])
+        #expect(deepest["result"]?["config"]?["size"] == .integer(#"{"image":"a"}"#.utf8.count), "\(deepest.jsonText)")
+        let tooDeep = try await rig.session.call(
+            "ec.oci.image_files",
+            [.string(rig.ref("nest", chain[followed + 1].digest)), ["etc"]])
+        #expect(tooDeep.errorCode == -32005, "\(tooDeep.jsonText)")
+        #expect(tooDeep.errorReason == "too_many_indexes")
+        await rig.stop()
+    }
+
     @Test func aManifestIsTakenFromTheMemoryBudgetWhileACallHoldsIt() async throws {
         // A budget of 256 KiB: a manifest of 300 KB cannot be held, one of
         // 60 KB (not counted) can; once answered nothing stays taken,
