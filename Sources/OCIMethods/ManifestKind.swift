@@ -12,18 +12,20 @@ import Registry
 /// media type. Readers that go by different signs (the `Content-Type`, a
 /// registry may serve the same bytes with either; the declared type; the
 /// fields) would otherwise read different images from the same digest,
-/// and a policy could pass one while the runtime pulls the other. Docker
-/// schema 1 is refused as well: the original refuses it, and read as an
-/// image it listed no layers while runtimes that still pull it unpack its
-/// `fsLayers`.
+/// and a policy could pass one while the runtime pulls the other. The
+/// original reads such a document by its `Content-Type`, so the refusal is
+/// `ambiguous_manifest`, which must never read as absence. Docker schema 1
+/// is refused as well (`unexpected_media_type`): the original refuses it
+/// too, and read as an image it listed no layers while runtimes that
+/// still pull it unpack its `fsLayers`.
 enum ManifestKind: Equatable {
     case image, index
 
     static let indexTypes = [ManifestMediaType.ociIndex, ManifestMediaType.dockerManifestList]
     static let imageTypes = [ManifestMediaType.ociManifest, ManifestMediaType.dockerManifest]
 
-    /// The kind `fetched` is read as; `unexpected_media_type` when it is
-    /// both kinds, or Docker schema 1.
+    /// The kind `fetched` is read as; `ambiguous_manifest` when it is both
+    /// kinds, `unexpected_media_type` when it is Docker schema 1.
     static func of<Document: JSONDocumentNode>(
         _ fetched: FetchedManifest, _ document: Document, ref: ImageReference
     ) throws(RPCError) -> ManifestKind {
@@ -56,11 +58,19 @@ enum ManifestKind: Equatable {
     }
 
     private static func schema1(_ ref: ImageReference) -> RPCError {
-        refusal("\(ref) names a Docker schema 1 manifest, which is not supported (its layers would be read as none)")
+        RPCError(
+            .unsupportedContent, reason: .unexpectedMediaType,
+            message:
+                "\(ref) names a Docker schema 1 manifest, which is not supported (its layers would be read as none)")
     }
 
+    /// A document of both kinds: the original reads it as its
+    /// `Content-Type` says, runtimes refuse it, and older ones read it as
+    /// either.
     private static func refusal(_ message: String) -> RPCError {
-        RPCError(.unsupportedContent, reason: .unexpectedMediaType, message: message)
+        RPCError(
+            .unsupportedContent, reason: .ambiguousManifest,
+            message: message + ": readers would take it for different images")
     }
 
     /// What a document's top-level members say of its kind, read in one pass.

@@ -79,8 +79,10 @@ public enum ErrorReason: String, Sendable, CaseIterable, Equatable {
     case ambiguousYAML = "ambiguous_yaml"
     /// A manifest, config or referrers page that Go reads otherwise than an
     /// exact lookup of its keys (a field given twice, which Go merges; a key
-    /// in other letters, which Go takes for the field): the original
-    /// answers, so this refusal must never read as the content's absence.
+    /// in other letters, which Go takes for the field), or a document that
+    /// is both an image manifest and an index (which the original reads as
+    /// its `Content-Type` says): the original answers, so this refusal must
+    /// never read as the content's absence.
     case ambiguousManifest = "ambiguous_manifest"
     /// A layer the registry does not hold whose descriptor names URLs where
     /// its bytes are (and embeds none), which the original fetches and

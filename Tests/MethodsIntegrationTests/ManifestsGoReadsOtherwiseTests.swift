@@ -220,7 +220,10 @@ import TestFixtures
     /// (CVE-2021-41190): read by its `Content-Type`, which a registry may
     /// choose per request, it was image A to one reader and the index's
     /// image B to another. Refused, however it is served, as containerd
-    /// refuses it; so is one that declares the other kind's media type.
+    /// refuses it; so is one that declares the other kind's media type. The
+    /// original reads it as its `Content-Type` says, so the refusal is
+    /// `ambiguous_manifest`, never `unexpected_media_type`, which a policy
+    /// may let be undefined (it was).
     @Test(arguments: [
         ("both", ManifestMediaType.ociManifest), ("both", ManifestMediaType.ociIndex),
         ("both", "application/json"), ("declares an index", ManifestMediaType.ociManifest),
@@ -265,7 +268,8 @@ import TestFixtures
             answers.append(try await rig.session.call("ec.oci.image_index", [rig.ref("app", digest)]))
         }
         for answer in answers {
-            #expect(answer.errorReason == "unexpected_media_type", "\(answer.jsonText)")
+            #expect(answer.errorReason == "ambiguous_manifest", "\(answer.jsonText)")
+            #expect(answer.errorCode == -32006)
             #expect(answer["error"]?["message"]?.stringValue?.contains("but is also") == true, "\(answer.jsonText)")
         }
         try await rig.expectStillServing()

@@ -76,7 +76,7 @@ UNDEFINED_CODES = frozenset({NOT_FOUND, ACCESS_DENIED, REGISTRY_UNAVAILABLE, INV
 #: Reasons of those codes for which the server refuses what the original
 #: answers: an index with an entry runtimes also take for the platform, a
 #: YAML file go-yaml and libyaml read differently, a manifest Go reads
-#: otherwise than a lookup of its keys, a blob that is not UTF-8, layers
+#: otherwise than a lookup of its keys or that is also an index, a blob that is not UTF-8, layers
 #: runtimes unpack or stack into different files, a foreign layer the
 #: registry does not hold (the original fetches it from its URLs), an
 #: image whose config the registry does not hold (the original lists its
