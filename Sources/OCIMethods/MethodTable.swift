@@ -264,9 +264,13 @@ struct MethodTable: Sendable {
         // the runtimes check it before unpacking it (`LayerDigest`).
         var diffIDs: [Digest]?
         if let config { diffIDs = try await service.diffIDs(of: config, ref: ref, platform: platform) }
+        // A config whose diff_ids are not one for each layer fails as a
+        // layer that is not its diff_id fails: the original, which never
+        // reads the config, answers, so the refusal must not read as
+        // content neither can read (which a policy may let be undefined).
         if let diffIDs, diffIDs.count != layers.count {
             throw RPCError(
-                .unsupportedContent, reason: .invalidManifest,
+                .integrityFailure, reason: .digestMismatch,
                 message:
                     "\(ref) lists \(layers.count) layers and its config \(diffIDs.count) diff_ids: runtimes refuse to unpack it"
             )
