@@ -48,6 +48,11 @@ public enum ErrorReason: String, Sendable, CaseIterable, Equatable {
     case tls = "tls"
     case serverError = "server_error"
     case rateLimited = "rate_limited"
+    /// The Referrers API answered 400 or 406, or a first page that is not
+    /// an OCI index: an error here (the spec falls back only on a 404),
+    /// where the original reads the referrers tag instead, so it must
+    /// never read as the registry's outage.
+    case referrersUnsupported = "referrers_unsupported"
     // -32005: a limit of SECURITY.md.
     case manifestTooLarge = "manifest_too_large"
     case entryTooLarge = "entry_too_large"

@@ -75,7 +75,12 @@ extension RegistryClient {
             return try await referrersPages(from: response, listing: url, of: reference)
         }
         guard response.status == 404 else {
-            throw Self.error(for: response, notFoundReason: .manifestUnknown, what: "referrers of \(reference)")
+            var error = Self.error(for: response, notFoundReason: .manifestUnknown, what: "referrers of \(reference)")
+            if response.status == 400 || response.status == 406 {
+                error.reason = .referrersUnsupported
+                error.message += Self.originalFallsBack
+            }
+            throw error
         }
         let fallback = reference.tagged("\(digest.algorithm.rawValue)-\(digest.hex)")
         do {
@@ -86,6 +91,11 @@ extension RegistryClient {
             return nil
         }
     }
+
+    /// What a Referrers API answer the spec does not fall back from, and
+    /// the original does, is told with (`referrers_unsupported`).
+    static let originalFallsBack =
+        " (only a 404 falls back to the referrers tag; go-containerregistry falls back from this too)"
 
     /// The first page of the listing at `listing` (`first`, a 200), and
     /// every page after it that the `Link` headers name.
@@ -106,9 +116,13 @@ extension RegistryClient {
                 pages.isEmpty
                 ? "the referrers of \(reference)" : "page \(pages.count + 1) of the referrers of \(reference)"
             guard response.mediaType == ManifestMediaType.ociIndex else {
+                let message = "\(what) came as '\(response.mediaType)', not an OCI index"
+                guard pages.isEmpty else {
+                    throw RegistryError(.unsupported, reason: .unexpectedMediaType, message: message)
+                }
                 throw RegistryError(
-                    .unsupported, reason: .unexpectedMediaType,
-                    message: "\(what) came as '\(response.mediaType)', not an OCI index")
+                    .unavailable, reason: .referrersUnsupported, message: message + Self.originalFallsBack,
+                    httpStatus: response.status)
             }
             total += response.body.count
             guard total <= Self.maxManifestBytes else {

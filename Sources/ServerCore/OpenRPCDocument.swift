@@ -603,7 +603,7 @@ enum OpenRPCDocument {
           "$ref": "#/components/errors/InternalError"
         }
       ],
-      "description": "Falls back to the tag schema only when the Referrers API answers 404; an empty list only when the fallback tag is 404 too. Any other answer is an error. A paginated listing is read to its end: every page its Link headers name (rel=\"next\"), which must be the same URL with another query (else -32006 invalid_page_link), at most 64 pages (-32005 too_many_pages) and 4 MiB for all pages together (-32005 manifest_too_large), all within --request-timeout (-32004 timeout). An API answer without its manifests array is -32006 invalid_manifest."
+      "description": "Falls back to the tag schema only when the Referrers API answers 404; an empty list only when the fallback tag is 404 too. Any other answer is an error; a 400 or 406, or a first page that is not an OCI index, from which the original falls back to the tag, is -32004 referrers_unsupported. A paginated listing is read to its end: every page its Link headers name (rel=\"next\"), which must be the same URL with another query (else -32006 invalid_page_link), at most 64 pages (-32005 too_many_pages) and 4 MiB for all pages together (-32005 manifest_too_large), all within --request-timeout (-32004 timeout). An API answer without its manifests array is -32006 invalid_manifest."
     },
     {
       "name": "initialize",
@@ -1218,6 +1218,7 @@ enum OpenRPCDocument {
               "tls",
               "server_error",
               "rate_limited",
+              "referrers_unsupported",
               "manifest_too_large",
               "entry_too_large",
               "archive_too_large",
@@ -1399,7 +1400,7 @@ enum OpenRPCDocument {
         "code": -32004,
         "message": "Registry unavailable",
         "data": {
-          "reasons": "connection_failed, timeout, tls, server_error, rate_limited"
+          "reasons": "connection_failed, timeout, tls, server_error, rate_limited, referrers_unsupported"
         }
       },
       "LimitExceeded": {

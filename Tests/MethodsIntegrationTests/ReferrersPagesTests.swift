@@ -114,6 +114,23 @@ import TestFixtures
         await rig.close()
     }
 
+    /// A first page that is not an OCI index is one the original falls
+    /// back from (to the referrers tag), where the spec does not: an error
+    /// of its own reason, never `unexpected_media_type`, which a policy may
+    /// let be undefined (it was).
+    @Test func aFirstPageOfAnotherMediaTypeIsReferrersUnsupported() async throws {
+        let rig = try Rig()
+        let image = rig.registry.image("app", tag: "v1", layers: [])
+        rig.registry.script { request in
+            guard request.path.contains("/referrers/") else { return nil }
+            return .response(status: 200, headers: [("Content-Type", "application/json")], body: Self.index([]))
+        }
+        let answer = try await rig.session.call("ec.oci.image_referrers", [rig.ref("app", image)])
+        #expect(answer.errorReason == "referrers_unsupported", "\(answer.jsonText)")
+        #expect(answer.errorCode == -32004)
+        await rig.close()
+    }
+
     @Test func aLinkBackToAPageAlreadyReadIsRefused() async throws {
         let rig = try Rig()
         let image = rig.registry.image("app", tag: "v1", layers: [])

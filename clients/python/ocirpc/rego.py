@@ -81,12 +81,14 @@ UNDEFINED_CODES = frozenset({NOT_FOUND, ACCESS_DENIED, REGISTRY_UNAVAILABLE, INV
 #: registry does not hold (the original fetches it from its URLs), an
 #: image whose config the registry does not hold (the original lists its
 #: files without it), a referrers page link the server refuses (the
-#: original reads the first page only); and the server's own refusals, which the original does not
+#: original reads the first page only), a Referrers API answer the original
+#: falls back from to the referrers tag (a 400 or 406, or not an index);
+#: and the server's own refusals, which the original does not
 #: make: a registry the user blocked (registries.conf), a redirect into a
 #: local network.
 ANSWERED_IN_THE_ORIGINAL = frozenset({
     "ambiguous_platform", "ambiguous_yaml", "ambiguous_manifest", "binary_content", "corrupt_archive", "foreign_layer",
-    "missing_config", "invalid_page_link", "blocked", "local_address_refused"})
+    "missing_config", "invalid_page_link", "referrers_unsupported", "blocked", "local_address_refused"})
 
 
 def undefined_in_the_original(error: OcirpcError) -> bool:

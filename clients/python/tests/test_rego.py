@@ -352,7 +352,7 @@ class UndefinedInTheOriginalTests(unittest.TestCase):
                              (-32002, "local_address_refused"), (-32002, "blocked"),
                              (-32006, "ambiguous_manifest"), (-32005, "request_timeout"),
                              (-32006, "foreign_layer"), (-32006, "invalid_page_link"),
-                             (-32006, "missing_config")):
+                             (-32006, "missing_config"), (-32004, "referrers_unsupported")):
             with self.subTest(code=code, reason=reason):
                 self.assertFalse(rego.undefined_in_the_original(self.error(code, reason)))
         self.assertFalse(rego.undefined_in_the_original(RPCError.from_object({"code": "-32001", "message": "m"})))
