@@ -387,18 +387,31 @@ final class ContentService: Sendable {
         var entryIsUnnamed = false
         var namedAfterUnnamed = false
         var writtenOtherwise: String?
+        var place = 0
+        var picked: Int?
+        // The entry containerd runs, of those that name a platform: the
+        // first of the best rank; else the first that names none, which it
+        // runs when its config says the platform.
+        var runtimeChoice: (place: Int, rank: Int, name: String)?
+        var firstUnnamed: Int?
         _ = index.member("manifests")?.forEachElement { element in
+            defer { place += 1 }
             let entryPlatform = element.member("platform")
+            if Platform.isUnnamed(entryPlatform) {
+                firstUnnamed = firstUnnamed ?? place
+            } else if let rank = platform.runtimeRank(entryPlatform), rank < runtimeChoice?.rank ?? Int.max {
+                runtimeChoice = (place, rank, Platform.written(entryPlatform))
+            }
             if platform.matches(entryPlatform) {
                 if entry == nil {
                     entry = element
+                    picked = place
                     entryIsUnnamed = Platform.isUnnamed(entryPlatform)
                 } else if entryIsUnnamed, !Platform.isUnnamed(entryPlatform) {
                     namedAfterUnnamed = true
                 }
             } else if writtenOtherwise == nil, platform.mayBeTakenFor(entryPlatform) {
-                let os = entryPlatform?.member("os")?.stringText ?? ""
-                writtenOtherwise = "\(os)/\(entryPlatform?.member("architecture")?.stringText ?? "")"
+                writtenOtherwise = Platform.written(entryPlatform)
             }
         }
         if namedAfterUnnamed {
@@ -413,6 +426,22 @@ final class ContentService: Sendable {
                 .unsupportedContent, reason: .ambiguousPlatform,
                 message:
                     "\(ref) is an index with an entry for \(writtenOtherwise), which runtimes take for \(platform) too: which image would run cannot be told"
+            )
+        }
+        // Another entry than the original's (or one where the original
+        // finds none) is what containerd runs: an entry for a variant the
+        // node does not take (`amd64/v2` beside `amd64`), for what it runs
+        // besides its own platform (`386` on `amd64`), or one that names
+        // no platform, whose config containerd goes by.
+        if let runs = runtimeChoice?.place ?? firstUnnamed, runs != picked {
+            let original = picked.map { "entry \($0 + 1)" } ?? "no entry"
+            let what =
+                runtimeChoice.map { "entry \($0.place + 1), for \($0.name), is the one containerd runs" }
+                ?? "entry \(runs + 1) names no platform, and containerd runs it when its config says so,"
+            throw RPCError(
+                .unsupportedContent, reason: .ambiguousPlatform,
+                message:
+                    "\(ref) is an index whose \(what) for \(platform), where the original reads \(original): which image would run cannot be told"
             )
         }
         guard let digest = entry?.member("digest")?.stringText.flatMap(Digest.init) else {

@@ -57,6 +57,62 @@ struct Platform: Sendable, Hashable, CustomStringConvertible {
             && (variant == nil || entry.variant.utf8.elementsEqual(wanted.variant.utf8))
     }
 
+    /// Where containerd ranks an index entry's `platform` when it pulls
+    /// for this one (`platforms.Only`, as containerd, and Docker and
+    /// Kubernetes on it, pull for a node): 0 for this platform itself, more
+    /// for what it also runs, in order (lower variants of `amd64` and
+    /// `arm`, then `386` for `amd64`, and `arm/v8` down to `arm/v5` for
+    /// `arm64`); nil for an entry it does not run, or that names no
+    /// platform (which containerd ranks after every entry that names one).
+    /// Names are normalised as containerd normalises them; an empty `os`
+    /// is the host's, taken to be this one's.
+    func runtimeRank<Entry: JSONDocumentNode>(_ platform: Entry?) -> Int? {
+        guard let platform, platform.isObject else { return nil }
+        let entryOS = Self.normalizedOS(platform.member("os")?.stringText ?? "")
+        guard entryOS.isEmpty || entryOS.utf8.elementsEqual(Self.normalizedOS(os).utf8) else { return nil }
+        let entry = Self.normalizedArchitecture(
+            platform.member("architecture")?.stringText ?? "", variant: platform.member("variant")?.stringText ?? "")
+        return runtimeVector.firstIndex {
+            $0.architecture.utf8.elementsEqual(entry.architecture.utf8)
+                && $0.variant.utf8.elementsEqual(entry.variant.utf8)
+        }
+    }
+
+    /// What containerd runs on a node of this platform, best first, each
+    /// normalised (its `platformVector`).
+    private var runtimeVector: [(architecture: String, variant: String)] {
+        let wanted = Self.normalizedArchitecture(architecture, variant: variant ?? "")
+        func version(_ variant: String) -> Int? { Int(variant.hasPrefix("v") ? String(variant.dropFirst()) : variant) }
+        func lower(_ architecture: String, from variant: String, downTo least: Int) -> [(String, String)] {
+            guard let level = version(variant), level > least else { return [] }
+            return (least..<level).reversed().map {
+                Self.normalizedArchitecture(architecture, variant: "v\($0)")
+            }
+        }
+        var vector = [wanted]
+        switch wanted.architecture {
+        case "amd64":
+            vector += lower("amd64", from: wanted.variant, downTo: 1)
+            vector.append(("386", ""))
+        case "arm":
+            vector += lower("arm", from: wanted.variant, downTo: 5)
+        case "arm64":
+            let arm = wanted.variant.isEmpty ? "v8" : wanted.variant
+            vector.append(Self.normalizedArchitecture("arm", variant: arm))
+            vector += lower("arm", from: arm, downTo: 5)
+        default: break
+        }
+        return vector
+    }
+
+    /// An entry's `platform` as `os/arch[/variant]`, for messages.
+    static func written<Entry: JSONDocumentNode>(_ platform: Entry?) -> String {
+        let os = platform?.member("os")?.stringText ?? ""
+        let architecture = platform?.member("architecture")?.stringText ?? ""
+        let variant = platform?.member("variant")?.stringText ?? ""
+        return "\(os)/\(architecture)" + (variant.isEmpty ? "" : "/\(variant)")
+    }
+
     private static func normalizedOS(_ os: String) -> String {
         let os = GoCase.lowercased(os)
         return os == "macos" ? "darwin" : os

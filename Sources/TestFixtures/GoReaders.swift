@@ -3,7 +3,8 @@ import Foundation
 /// The readers the original builtins and the runtimes use, run: Go's
 /// `archive/tar`, sigs.k8s.io/yaml's `YAMLToJSON`, containerd's and
 /// containers/storage's layer unpacking, containerd's decompression, the
-/// `strings` package's letter case and `encoding/json`, for tests that
+/// `strings` package's letter case and `encoding/json`, and containerd's
+/// choice of an index's entry for a platform, for tests that
 /// compare the server's own readers with them. The program
 /// (`Tests/GoReaders`) is built once per test process with the system's Go,
 /// outside modules, against Debian's `golang-k8s-sigs-yaml-dev`,
@@ -161,6 +162,28 @@ public enum GoReaders {
     /// from a thread of its own as `readTar` is.
     public static func decompress(_ streams: [[UInt8]]) async throws -> [Decompressed] {
         try await onThreadOfItsOwn { Result { try run("decompress", streams) } }.get()
+    }
+
+    /// Which entry of an index containerd runs for a platform: its place
+    /// (0 first), or -1 with containerd's error when it runs none.
+    public struct ResolvedPlatform: Decodable, Sendable {
+        public let chosen: Int
+        public let error: String?
+    }
+
+    /// containerd's `images.Manifest` under `platforms.Only(platform)` for
+    /// each index, given as its entries' `platform` texts (`nil` for an
+    /// entry without one), in order; each entry an image manifest whose
+    /// config says `linux/amd64`. Waited on from a thread of its own, as
+    /// `readTar` is.
+    public static func resolvePlatform(_ indexes: [(platform: String, entries: [String?])]) async throws
+        -> [ResolvedPlatform]
+    {
+        let inputs = indexes.map { index in
+            let entries = index.entries.map { $0 ?? "null" }.joined(separator: ",")
+            return Array(#"{"platform":"\#(index.platform)","entries":[\#(entries)]}"#.utf8)
+        }
+        return try await onThreadOfItsOwn { Result { try run("platform", inputs) } }.get()
     }
 
     /// Go's reading of each text's runes and case, in order.

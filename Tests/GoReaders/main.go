@@ -5,7 +5,8 @@
 // layer unpacking (LayersUnpackParity),
 // `case` the strings package's letter case (GoCaseParity), `json`
 // encoding/json's reading of a text (JSONGoReading), `decompress`
-// containerd's decompression of a layer (DecompressionGoParity).
+// containerd's decompression of a layer (DecompressionGoParity), `platform`
+// the image containerd resolves an index to for a platform (PlatformParity).
 // Built outside modules, against Debian's golang-k8s-sigs-yaml-dev,
 // golang-github-containerd-containerd-dev,
 // golang-github-containers-storage-dev and golang-github-docker-docker-dev. Reads inputs from stdin, each as
@@ -22,6 +23,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -33,6 +35,11 @@ import (
 
 	"github.com/containerd/containerd/archive"
 	"github.com/containerd/containerd/archive/compression"
+	"github.com/containerd/containerd/content"
+	"github.com/containerd/containerd/images"
+	"github.com/containerd/containerd/platforms"
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	storagearchive "github.com/containers/storage/pkg/archive"
 	"github.com/containers/storage/pkg/chrootarchive"
 	"github.com/containers/storage/pkg/reexec"
@@ -450,6 +457,74 @@ func decompress(input []byte) interface{} {
 	return result
 }
 
+// Blobs by digest, as containerd's content store hands them out.
+type memoryProvider map[digest.Digest][]byte
+
+type memoryReader struct{ *bytes.Reader }
+
+func (memoryReader) Close() error { return nil }
+
+func (p memoryProvider) ReaderAt(_ context.Context, desc ocispec.Descriptor) (content.ReaderAt, error) {
+	blob, found := p[desc.Digest]
+	if !found {
+		return nil, os.ErrNotExist
+	}
+	return memoryReader{bytes.NewReader(blob)}, nil
+}
+
+// Which entry of an index containerd runs for a platform: `images.Manifest`
+// under `platforms.Only`, as containerd, Docker and Kubernetes on them
+// pull for a node. The input is {"platform": "os/arch[/variant]",
+// "entries": [platform object or null, ...]}; each entry is an image
+// manifest whose config says linux/amd64 (what containerd reads for an
+// entry without a platform) and whose annotation says its place.
+type resolved struct {
+	Chosen int    `json:"chosen"`
+	Error  string `json:"error,omitempty"`
+}
+
+func resolvePlatform(input []byte) interface{} {
+	var request struct {
+		Platform string            `json:"platform"`
+		Entries  []json.RawMessage `json:"entries"`
+	}
+	if err := json.Unmarshal(input, &request); err != nil {
+		return resolved{Chosen: -1, Error: err.Error()}
+	}
+	wanted, err := platforms.Parse(request.Platform)
+	if err != nil {
+		return resolved{Chosen: -1, Error: err.Error()}
+	}
+	provider := memoryProvider{}
+	put := func(blob []byte) (digest.Digest, int64) {
+		d := digest.FromBytes(blob)
+		provider[d] = blob
+		return d, int64(len(blob))
+	}
+	configDigest, configSize := put([]byte(`{"os":"linux","architecture":"amd64","rootfs":{"type":"layers","diff_ids":[]}}`))
+	var entries []string
+	for place, platform := range request.Entries {
+		manifest := fmt.Sprintf(`{"schemaVersion":2,"mediaType":%q,"config":{"mediaType":%q,"digest":%q,"size":%d},"layers":[],"annotations":{"place":"%d"}}`,
+			ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageConfig, configDigest, configSize, place)
+		d, size := put([]byte(manifest))
+		entry := fmt.Sprintf(`{"mediaType":%q,"digest":%q,"size":%d`, ocispec.MediaTypeImageManifest, d, size)
+		if string(platform) != "" {
+			entry += `,"platform":` + string(platform)
+		}
+		entries = append(entries, entry+"}")
+	}
+	index := fmt.Sprintf(`{"schemaVersion":2,"mediaType":%q,"manifests":[%s]}`, ocispec.MediaTypeImageIndex, strings.Join(entries, ","))
+	indexDigest, indexSize := put([]byte(index))
+	manifest, err := images.Manifest(context.Background(), provider,
+		ocispec.Descriptor{MediaType: ocispec.MediaTypeImageIndex, Digest: indexDigest, Size: indexSize}, platforms.Only(wanted))
+	if err != nil {
+		return resolved{Chosen: -1, Error: err.Error()}
+	}
+	var place int
+	fmt.Sscanf(manifest.Annotations["place"], "%d", &place)
+	return resolved{Chosen: place}
+}
+
 func main() {
 	// containers/storage and Docker unpack in a chroot, in this program
 	// run again.
@@ -458,7 +533,7 @@ func main() {
 	}
 	// Go's gzip reader, not a pigz found on the machine.
 	os.Setenv("CONTAINERD_DISABLE_PIGZ", "1")
-	read := map[string]func([]byte) interface{}{"tar": readTar, "yaml": convertYAML, "unpack": unpack, "case": readCase, "json": readJSON, "decompress": decompress}[os.Args[1]]
+	read := map[string]func([]byte) interface{}{"tar": readTar, "yaml": convertYAML, "unpack": unpack, "case": readCase, "json": readJSON, "decompress": decompress, "platform": resolvePlatform}[os.Args[1]]
 	in := bufio.NewReader(os.Stdin)
 	out := json.NewEncoder(os.Stdout)
 	for {

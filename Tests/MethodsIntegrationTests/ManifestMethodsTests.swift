@@ -123,7 +123,10 @@ import TestFixtures
     /// server said `no_matching_platform`, which a policy may take as
     /// absence), and containerd takes it for any platform, ranked after
     /// those that name one: picked first with a later entry naming the
-    /// platform, which image would run cannot be told.
+    /// platform, which image would run cannot be told. For another
+    /// platform the original finds none, and containerd runs it when its
+    /// config names that platform: which image would run cannot be told
+    /// either (it was `no_matching_platform`).
     @Test(arguments: ["", "null"])
     func anEntryThatNamesNoPlatformIsLinuxAMD64(unnamed: String) async throws {
         let rig = try await Rig.start()
@@ -146,11 +149,44 @@ import TestFixtures
         #expect(namedFirst["result"]?["config"]?["size"] == bSize, "\(namedFirst.jsonText)")
         let unnamedFirst = try await answer("unnamed-first")
         #expect(unnamedFirst.errorReason == "ambiguous_platform", "\(unnamedFirst.jsonText)")
-        // Another platform: the unnamed entry is not it, as in the original.
+        // Another platform: a named entry for it is read, as in the
+        // original; with none, containerd goes by the unnamed entry's config.
         let arm = try await answer("alone", "linux/arm64")
         #expect(arm["result"]?["config"]?["size"] == bSize, "\(arm.jsonText)")
         let s390x = try await answer("alone", "linux/s390x")
-        #expect(s390x.errorReason == "no_matching_platform", "\(s390x.jsonText)")
+        #expect(s390x.errorReason == "ambiguous_platform", "\(s390x.jsonText)")
+        await rig.stop()
+    }
+
+    /// containerd (so Docker, and Kubernetes on it) takes an entry's variant
+    /// at its word, and runs on a node what it also runs besides its own
+    /// platform (`386` on `amd64`); the original takes the first entry of
+    /// the platform's `os` and `architecture`, whatever its variant. Where
+    /// they would run different images the call is refused: an image
+    /// whose `amd64/v2` entry came first was the one a policy saw, while
+    /// every containerd node ran the plain `amd64` entry after it.
+    @Test func anIndexWhoseEntryContainerdRunsIsAnotherThanTheOriginalsIsAmbiguous() async throws {
+        let rig = try await Rig.start()
+        let a = try await rig.registry.pushImage("variants", "a", config: #"{"image":"a"}"#)
+        let b = try await rig.registry.pushImage("variants", "b", config: #"{"image":"b"}"#)
+        let amd64v2 = #"{"os":"linux","architecture":"amd64","variant":"v2"}"#
+        let amd64 = #"{"os":"linux","architecture":"amd64"}"#
+        let i386 = #"{"os":"linux","architecture":"386"}"#
+        try await rig.registry.pushIndex("variants", "v2-first", entries: [(a, amd64v2), (b, amd64)])
+        try await rig.registry.pushIndex("variants", "plain-first", entries: [(b, amd64), (a, amd64v2)])
+        try await rig.registry.pushIndex("variants", "386", entries: [(a, i386)])
+        try await rig.registry.pushIndex("variants", "v2-and-386", entries: [(a, amd64v2), (b, i386)])
+        func answer(_ tag: String) async throws -> JSONValue {
+            try await rig.session.call("ec.oci.image_manifest", [.string(rig.ref("variants", tag))])
+        }
+        for tag in ["v2-first", "386", "v2-and-386"] {
+            let refused = try await answer(tag)
+            #expect(refused.errorReason == "ambiguous_platform", "\(tag): \(refused.jsonText)")
+            #expect(refused.errorCode == -32006)
+        }
+        // Both take the plain entry that comes first.
+        let plainFirst = try await answer("plain-first")
+        #expect(plainFirst["result"]?["config"]?["size"] == .integer(#"{"image":"b"}"#.utf8.count))
         await rig.stop()
     }
 
