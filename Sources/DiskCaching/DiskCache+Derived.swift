@@ -33,8 +33,12 @@ extension DiskCache {
     /// `image_files` checks each layer against its config's `diff_ids`.
     /// "10": a whiteout or opaque marker under what its own layer wrote
     /// as no directory fails `image_files` (containers/storage leaves it
-    /// out, containerd refuses the layer).
-    static let derivedFormat = "10"
+    /// out, containerd refuses the layer). "11": `image_files` reads an
+    /// index's entry only where containerd runs the same one (else
+    /// `ambiguous_platform`: "10" read the first `amd64/v2` entry before a
+    /// plain `amd64` one), follows nested indexes, and reads embedded
+    /// layers before the registry.
+    static let derivedFormat = "11"
 
     /// A result derived from content (`parsed_blob`, `blob_files`,
     /// `image_files`) under `kind` and `key` (which names the repository,

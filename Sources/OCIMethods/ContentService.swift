@@ -379,7 +379,10 @@ final class ContentService: Sendable {
     /// would be the other one's. An entry that names no platform is
     /// `linux/amd64` (the original's reading); refused as well when it is
     /// the one picked and a later entry names the platform, which
-    /// containerd ranks before it.
+    /// containerd ranks before it. Refused too wherever the entry
+    /// containerd runs (`Platform.runtimeRank`) is another one, or the
+    /// only one: containerd does not take `amd64/v2` for `amd64`, and runs
+    /// `386` on `amd64` (`PlatformParity` compares the two).
     private static func childDigest<Index: JSONDocumentNode>(
         of index: Index, ref: ImageReference, platform: Platform
     ) throws(RPCError) -> Digest {
