@@ -294,16 +294,18 @@ final class ContentService: Sendable {
         of top: FetchedManifest, ref: ImageReference, platform: Platform, answer: Bool,
         _ body: (JSONTape.Node) throws -> T
     ) async throws -> T {
-        var current = top
-        var nested = 0
-        while true {
-            // An index's tape goes before the child is awaited: calls
-            // waiting for their child hold only the charged bytes.
-            let read = try shaping(current, ref: ref, answer: answer) { [current] root -> TopManifest<T> in
-                guard try ManifestKind.of(current, root, ref: ref) == .index else { return .image(try body(root)) }
+        // An index's tape goes before the child is awaited: calls waiting
+        // for their child hold only the charged bytes.
+        func read(_ manifest: FetchedManifest) throws -> TopManifest<T> {
+            try shaping(manifest, ref: ref, answer: answer) { root -> TopManifest<T> in
+                guard try ManifestKind.of(manifest, root, ref: ref) == .index else { return .image(try body(root)) }
                 return .index(child: try Self.childDigest(of: root, ref: ref, platform: platform))
             }
-            switch read {
+        }
+        var outcome = try read(top)
+        var nested = 0
+        while true {
+            switch outcome {
             case .image(let made): return made
             case .index(let child):
                 guard nested <= Self.maxNestedIndexes else {
@@ -314,7 +316,7 @@ final class ContentService: Sendable {
                     )
                 }
                 nested += 1
-                current = try await manifest(ref, digest: child)
+                outcome = try read(try await manifest(ref, digest: child))
             }
         }
     }
