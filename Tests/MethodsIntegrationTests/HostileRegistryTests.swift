@@ -457,12 +457,8 @@ import TestFixtures
     /// its status, and the 401 was taken for `blob_too_large`.
     @Test func aChallengeLongerThanTheBlobAskedForIsAnswered() async throws {
         let registry = try HostileRegistry()
-        let config = FileManager.default.temporaryDirectory.appendingPathComponent("hostile-auth-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: config, withIntermediateDirectories: true)
+        let config = try DockerConfigDirectory.make(host: registry.host, user: "alice", password: "s3cret")
         defer { try? FileManager.default.removeItem(at: config) }
-        let auth = Data("alice:s3cret".utf8).base64EncodedString()
-        try #"{"auths":{"\#(registry.host)":{"auth":"\#(auth)"}}}"#.write(
-            to: config.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
         let session = try RPCSession(["--retries", "0"], environment: ["DOCKER_CONFIG": config.path])
         var tar = TarBuilder()
         tar.file("etc/policy.yaml", "allowed: false")

@@ -380,12 +380,8 @@ import TestFixtures
 
     @Test func basicAuthCredentialsComeFromTheDockerConfig() async throws {
         let registry = try await TestRegistry(auth: .basic(user: "alice", password: "s3cret-pw"))
-        let config = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-docker-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: config, withIntermediateDirectories: true)
+        let config = try DockerConfigDirectory.make(host: registry.host, user: "alice", password: "s3cret-pw")
         defer { try? FileManager.default.removeItem(at: config) }
-        let auth = Data("alice:s3cret-pw".utf8).base64EncodedString()
-        try #"{"auths":{"\#(registry.host)":{"auth":"\#(auth)"}}}"#.write(
-            to: config.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
         let image = try await registry.pushMinimalImage("private/app", "v1")
         let session = try RPCSession(["--log-level", "debug"], environment: ["DOCKER_CONFIG": config.path])
         let ref = "\(registry.host)/private/app:v1"
@@ -401,7 +397,7 @@ import TestFixtures
         let everything =
             String(decoding: session.process.stdout, as: UTF8.self) + session.process.stderr + stats.jsonText
         #expect(!everything.contains("s3cret-pw"))
-        #expect(!everything.contains(auth))
+        #expect(!everything.contains(Data("alice:s3cret-pw".utf8).base64EncodedString()))
     }
 
     @Test func libcurlIsLoadedByTheFirstRegistryRequestNotAtStartUp() async throws {

@@ -36,12 +36,8 @@ import Testing
         let registry = try await TestRegistry(auth: .basic(user: "u", password: "p4ss"))
         defer { registry.stop() }
         let digest = try await registry.pushBlob("private/app", Data("hello".utf8))
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-docker-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try DockerConfigDirectory.make(host: registry.host, user: "u", password: "p4ss")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let auth = Data("u:p4ss".utf8).base64EncodedString()
-        try Data(#"{"auths":{"\#(registry.host)":{"auth":"\#(auth)"}}}"#.utf8).write(
-            to: dir.appendingPathComponent("config.json"))
         var configuration = RegistryClient.Configuration()
         configuration.credentials = CredentialStore(environment: ["DOCKER_CONFIG": dir.path])
         let client = RegistryClient(configuration: configuration, logger: .disabled)

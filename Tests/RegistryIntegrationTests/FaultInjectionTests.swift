@@ -154,12 +154,8 @@ import TestFixtures
             RegistryProxy.kind(of: $0.path) == "blob" && $0.headers["authorization"] != nil ? .redirect(location) : nil
         }
         target.inject { _ in .status(200) }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-docker-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try DockerConfigDirectory.make(host: front.host, user: "carol", password: "redirect-pw")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let auth = Data("carol:redirect-pw".utf8).base64EncodedString()
-        try Data(#"{"auths":{"\#(front.host)":{"auth":"\#(auth)"}}}"#.utf8).write(
-            to: dir.appendingPathComponent("config.json"))
         var configuration = RegistryClient.Configuration()
         configuration.credentials = CredentialStore(environment: ["DOCKER_CONFIG": dir.path])
         configuration.transport.retries = 0

@@ -35,11 +35,7 @@ private func client(credentialsFor registry: TestRegistry? = nil, user: String =
     var configuration = RegistryClient.Configuration()
     configuration.transport.retries = 0
     if let registry {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-docker-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let auth = Data("\(user):\(password)".utf8).base64EncodedString()
-        try Data(#"{"auths":{"\#(registry.host)":{"auth":"\#(auth)"}}}"#.utf8).write(
-            to: dir.appendingPathComponent("config.json"))
+        let dir = try DockerConfigDirectory.make(host: registry.host, user: user, password: password)
         configuration.credentials = CredentialStore(environment: ["DOCKER_CONFIG": dir.path])
     }
     return RegistryClient(configuration: configuration, logger: .disabled)

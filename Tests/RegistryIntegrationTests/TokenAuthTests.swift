@@ -226,12 +226,10 @@ import TestFixtures
         defer { registry.stop() }
         let issuer = try #require(registry.tokenIssuer)
         let image = try await registry.pushMinimalImage("team/f", "v1")
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-docker-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = try DockerConfigDirectory.make(host: registry.host, user: "bob", password: "tok-pass-123")
         defer { try? FileManager.default.removeItem(at: dir) }
+        // What config.json holds, which must not leak either.
         let auth = Data("bob:tok-pass-123".utf8).base64EncodedString()
-        try Data(#"{"auths":{"\#(registry.host)":{"auth":"\#(auth)"}}}"#.utf8).write(
-            to: dir.appendingPathComponent("config.json"))
         let session = try RPCSession(["--log-level", "debug"], environment: ["DOCKER_CONFIG": dir.path])
         let ref = "\(registry.host)/team/f:v1"
         #expect(try await session.result("ec.oci.image_manifest", [.string(ref)])["schemaVersion"] == 2)
