@@ -62,47 +62,64 @@ struct Platform: Sendable, Hashable, CustomStringConvertible {
     /// Kubernetes on it, pull for a node): 0 for this platform itself, more
     /// for what it also runs, in order (lower variants of `amd64` and
     /// `arm`, then `386` for `amd64`, and `arm/v8` down to `arm/v5` for
-    /// `arm64`); nil for an entry it does not run, or that names no
-    /// platform (which containerd ranks after every entry that names one).
-    /// Names are normalised as containerd normalises them; an empty `os`
-    /// is the host's, taken to be this one's.
+    /// `arm64`: containerd's `platformVector`); nil for an entry it does
+    /// not run, or that names no platform (which containerd ranks after
+    /// every entry that names one). Names are normalised as containerd
+    /// normalises them; an empty `os` is the host's, taken to be this
+    /// one's. The rank is counted, never listed: the variant asked for may
+    /// name any level (`amd64/v9223372036854775807`).
     func runtimeRank<Entry: JSONDocumentNode>(_ platform: Entry?) -> Int? {
         guard let platform, platform.isObject else { return nil }
         let entryOS = Self.normalizedOS(platform.member("os")?.stringText ?? "")
         guard entryOS.isEmpty || entryOS.utf8.elementsEqual(Self.normalizedOS(os).utf8) else { return nil }
         let entry = Self.normalizedArchitecture(
             platform.member("architecture")?.stringText ?? "", variant: platform.member("variant")?.stringText ?? "")
-        return runtimeVector.firstIndex {
-            $0.architecture.utf8.elementsEqual(entry.architecture.utf8)
-                && $0.variant.utf8.elementsEqual(entry.variant.utf8)
+        func isEntry(_ architecture: String, _ variant: String) -> Bool {
+            entry.architecture.utf8.elementsEqual(architecture.utf8) && entry.variant.utf8.elementsEqual(variant.utf8)
+        }
+        let wanted = Self.normalizedArchitecture(architecture, variant: variant ?? "")
+        if isEntry(wanted.architecture, wanted.variant) { return 0 }
+        var rank = 1
+        /// The entry's rank among `architecture`'s levels below `variant`'s,
+        /// down to `least` (each a rank, best first); else nil, and `rank`
+        /// moved past them.
+        func below(_ variant: String, of architecture: String, downTo least: Int) -> Int? {
+            // containerd reads the level with `strconv.Atoi` after a "v".
+            guard let level = Int(variant.hasPrefix("v") ? String(variant.dropFirst()) : variant), level > least
+            else { return nil }
+            if entry.architecture.utf8.elementsEqual(architecture.utf8), let entryLevel = Self.level(of: entry),
+                (least..<level).contains(entryLevel)
+            {
+                return rank + (level - 1 - entryLevel)
+            }
+            rank += level - least
+            return nil
+        }
+        switch wanted.architecture {
+        case "amd64":
+            if let found = below(wanted.variant, of: "amd64", downTo: 1) { return found }
+            return isEntry("386", "") ? rank : nil
+        case "arm":
+            return below(wanted.variant, of: "arm", downTo: 5)
+        case "arm64":
+            let arm = Self.normalizedArchitecture("arm", variant: wanted.variant.isEmpty ? "v8" : wanted.variant)
+            if isEntry(arm.architecture, arm.variant) { return rank }
+            rank += 1
+            return below(arm.variant, of: "arm", downTo: 5)
+        default:
+            return nil
         }
     }
 
-    /// What containerd runs on a node of this platform, best first, each
-    /// normalised (its `platformVector`).
-    private var runtimeVector: [(architecture: String, variant: String)] {
-        let wanted = Self.normalizedArchitecture(architecture, variant: variant ?? "")
-        func version(_ variant: String) -> Int? { Int(variant.hasPrefix("v") ? String(variant.dropFirst()) : variant) }
-        func lower(_ architecture: String, from variant: String, downTo least: Int) -> [(String, String)] {
-            guard let level = version(variant), level > least else { return [] }
-            return (least..<level).reversed().map {
-                Self.normalizedArchitecture(architecture, variant: "v\($0)")
-            }
-        }
-        var vector = [wanted]
-        switch wanted.architecture {
-        case "amd64":
-            vector += lower("amd64", from: wanted.variant, downTo: 1)
-            vector.append(("386", ""))
-        case "arm":
-            vector += lower("arm", from: wanted.variant, downTo: 5)
-        case "arm64":
-            let arm = wanted.variant.isEmpty ? "v8" : wanted.variant
-            vector.append(Self.normalizedArchitecture("arm", variant: arm))
-            vector += lower("arm", from: arm, downTo: 5)
-        default: break
-        }
-        return vector
+    /// The level a normalised `amd64` or `arm` entry names, as containerd
+    /// writes the levels it runs (`v2`; `amd64`'s `v1` normalised to
+    /// none): nil for a variant written otherwise (`v02`), which it
+    /// compares as text and never matches.
+    private static func level(of entry: (architecture: String, variant: String)) -> Int? {
+        if entry.variant.isEmpty { return entry.architecture == "amd64" ? 1 : nil }
+        guard entry.variant.hasPrefix("v"), let level = Int(entry.variant.dropFirst()), "v\(level)" == entry.variant
+        else { return nil }
+        return entry.architecture == "amd64" && level == 1 ? nil : level
     }
 
     /// An entry's `platform` as `os/arch[/variant]`, for messages.

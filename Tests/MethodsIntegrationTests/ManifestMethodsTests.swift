@@ -187,6 +187,13 @@ import TestFixtures
         // Both take the plain entry that comes first.
         let plainFirst = try await answer("plain-first")
         #expect(plainFirst["result"]?["config"]?["size"] == .integer(#"{"image":"b"}"#.utf8.count))
+        // A variant of any level asked for is ranked, not listed: listing
+        // the levels below this one as containerd does ended the server.
+        let highest = try await rig.session.call(
+            "ec.oci.image_manifest",
+            ["ref": .string(rig.ref("variants", "v2-first")), "platform": "linux/amd64/v9223372036854775807"])
+        #expect(highest.errorReason == "ambiguous_platform", "\(highest.jsonText)")
+        #expect(try await rig.session.call("server.stats", [])["result"] != nil)
         await rig.stop()
     }
 

@@ -58,4 +58,21 @@ import Testing
         #expect(platform.matches(node))
         #expect(platform.mayBeTakenFor(node))
     }
+
+    /// containerd's ranks, counted from the level asked for down, whatever
+    /// that level: a variant of `v9223372036854775807` is ranked at once
+    /// (listing its levels, as containerd's `platformVector` does, would
+    /// not end), and a level written otherwise (`v02`) is never one.
+    @Test(arguments: [
+        ("linux/amd64/v9223372036854775807", #"{"os":"linux","architecture":"amd64","variant":"v2"}"#, Int.max - 2),
+        ("linux/amd64/v9223372036854775807", #"{"os":"linux","architecture":"amd64"}"#, Int.max - 1),
+        ("linux/amd64/v9223372036854775807", #"{"os":"linux","architecture":"386"}"#, Int.max),
+        ("linux/arm/v9223372036854775807", #"{"os":"linux","architecture":"arm","variant":"v5"}"#, Int.max - 5),
+        ("linux/amd64/v3", #"{"os":"linux","architecture":"amd64","variant":"v02"}"#, nil),
+        ("linux/amd64/v3", #"{"os":"linux","architecture":"amd64","variant":"v1"}"#, 2),
+        ("linux/arm64", #"{"os":"linux","architecture":"arm","variant":"v5"}"#, 4),
+    ])
+    func runtimeRanksAreCountedNotListed(asked: String, entry: String, rank: Int?) throws {
+        #expect(try Platform(asked).runtimeRank(try JSONParser.parse(entry)) == rank)
+    }
 }
