@@ -149,7 +149,7 @@ final class ContentService: Sendable {
     }
 
     /// A descriptor of an image manifest that may embed its blob (`data`).
-    enum EmbeddingDescriptor: Sendable, Equatable {
+    enum EmbeddingDescriptor: Sendable, Hashable {
         /// The config's.
         case config
         /// The layer's at this position, bottom first.
@@ -234,7 +234,7 @@ final class ContentService: Sendable {
     /// reading the config, so a policy must not take the image for absent.
     func diffIDs(of config: ImageConfig, ref: ImageReference, platform: Platform) async throws -> [Digest]? {
         let bytes: [UInt8]
-        if config.isEmbedded, let embedded = try await embeddedBytes(ref, platform: platform, of: .config) {
+        if config.isEmbedded, let embedded = try await embeddedBytes(ref, platform: platform, of: [.config])[.config] {
             try Self.checkEmbedded(embedded, digest: config.digest, size: config.size, of: ref)
             bytes = embedded
         } else {
@@ -644,37 +644,42 @@ final class ContentService: Sendable {
         try await readBlob(ref, size: size, budget: budget, compressionAs: reader, body).value
     }
 
-    /// The bytes `descriptor` (the config's, or a layer's) of the image
-    /// `ref` names for `platform` embeds (`data`, base64; text Go would
-    /// refuse was refused with the manifest), taken from the call's memory
-    /// share as its text is decoded; nil when it embeds none. The manifest
-    /// is the cached one `imageLayers` read.
+    /// The bytes each of `descriptors` (the config's, or layers') of the
+    /// image `ref` names for `platform` embeds (`data`, base64; text Go
+    /// would refuse was refused with the manifest), read in one pass over
+    /// the cached manifest `imageLayers` read (one pass a layer made a
+    /// manifest of 1,000 embedded layers parsed 1,000 times), and taken
+    /// from the call's memory share as each text is decoded. A descriptor
+    /// that embeds nothing is left out.
     nonisolated(nonsending) func embeddedBytes(
-        _ ref: ImageReference, platform: Platform, of descriptor: EmbeddingDescriptor
-    ) async throws -> [UInt8]? {
+        _ ref: ImageReference, platform: Platform, of descriptors: Set<EmbeddingDescriptor>
+    ) async throws -> [EmbeddingDescriptor: [UInt8]] {
+        guard !descriptors.isEmpty else { return [:] }
         let share = MemoryShare.current
         return try await withImageManifest(of: try await manifest(ref), ref: ref, platform: platform, answer: false) {
-            root in
-            let node: JSONTape.Node?
-            switch descriptor {
-            case .config: node = root.member("config")
-            case .layer(let position):
-                var found: JSONTape.Node?
-                var place = 0
-                _ = root.member("layers")?.forEachElement { layer in
-                    if place == position { found = layer }
-                    place += 1
-                }
-                node = found
-            }
-            let embedded = node?.member("data")?.withStringUTF8 { text in
-                Result { () throws(MemoryLimitExceeded) in
-                    // The text, copied once as it is decoded, and what it decodes to.
-                    try share?.take(text.count * 2)
-                    return Base64Text.decode(text).map { [UInt8]($0) } ?? []
+            root throws(MemoryLimitExceeded) in
+            var found: [EmbeddingDescriptor: [UInt8]] = [:]
+            var refusal: MemoryLimitExceeded?
+            func decode(_ descriptor: EmbeddingDescriptor, _ node: JSONTape.Node?) {
+                guard refusal == nil, descriptors.contains(descriptor) else { return }
+                _ = node?.member("data")?.withStringUTF8 { text in
+                    do throws(MemoryLimitExceeded) {
+                        // The text, copied once as it is decoded, and what it decodes to.
+                        try share?.take(text.count * 2)
+                        found[descriptor] = Base64Text.decode(text).map { [UInt8]($0) } ?? []
+                    } catch {
+                        refusal = error
+                    }
                 }
             }
-            return try embedded?.get()
+            decode(.config, root.member("config"))
+            var place = 0
+            _ = root.member("layers")?.forEachElement { layer in
+                decode(.layer(place), layer)
+                place += 1
+            }
+            if let refusal { throw refusal }
+            return found
         }
     }
 

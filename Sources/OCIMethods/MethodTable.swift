@@ -277,6 +277,13 @@ struct MethodTable: Sendable {
         }
         // One budget for every layer of the request.
         let budget = service.makeBudget()
+        // The bytes the layers' descriptors embed, read before the registry
+        // is asked, as the original reads them: decoded in one pass over the
+        // manifest, and kept for the passes that follow links.
+        let embedded = try await service.embeddedBytes(
+            ref, platform: platform,
+            of: Set(
+                layers.indices.filter { layers[$0].isEmbedded }.map { ContentService.EmbeddingDescriptor.layer($0) }))
         let topFirst = Array(layers.reversed())
         var flattener = LayerFlattener(paths: paths, maxEntryBytes: ContentService.maxEntryBytes)
         /// Reads the layer at `depth` into the flattener through `step`,
@@ -307,12 +314,10 @@ struct MethodTable: Sendable {
             let position = topFirst.count - 1 - depth
             // The original reads an embedded layer without asking the
             // registry; it is never downloaded ahead (`below`).
-            if layer.isEmbedded,
-                let embedded = try await service.embeddedBytes(ref, platform: platform, of: .layer(position))
-            {
+            if let bytes = embedded[.layer(position)] {
                 await ahead?.abandon()
                 flattener = try await service.readEmbedded(
-                    embedded, digest: layer.digest, size: layer.size, of: ref, budget: budget, compressionAs: .runtimes,
+                    bytes, digest: layer.digest, size: layer.size, of: ref, budget: budget, compressionAs: .runtimes,
                     body)
                 return nil
             }

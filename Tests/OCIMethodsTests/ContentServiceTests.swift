@@ -38,7 +38,7 @@ import Testing
     }
 
     /// The bytes a layer's descriptor embeds are decoded only when asked
-    /// for (as `image_files` reads the layer), and taken from the call's
+    /// for (as `image_files` reads the layers), and taken from the call's
     /// memory share: its text copied and decoded, twice its length. Over
     /// the budget they are refused, as any bytes a call holds.
     @Test func theBytesADescriptorEmbedsAreTakenFromTheCallsMemory() async throws {
@@ -66,7 +66,7 @@ import Testing
         let budget = MemoryBudget(limit: 1 << 20)
         let share = MemoryShare(of: budget)
         let embedded = try await MemoryShare.$current.withValue(share) {
-            try await service.embeddedBytes(ref, platform: .linuxAMD64, of: .layer(0))
+            try await service.embeddedBytes(ref, platform: .linuxAMD64, of: [.layer(0)])[.layer(0)]
         }
         #expect(embedded == layer)
         #expect(share.heldBytes >= 2 * text.utf8.count, "\(share.heldBytes)")
@@ -74,9 +74,40 @@ import Testing
         let small = MemoryShare(of: MemoryBudget(limit: text.utf8.count))
         await #expect(throws: MemoryLimitExceeded.self) {
             try await MemoryShare.$current.withValue(small) {
-                try await service.embeddedBytes(ref, platform: .linuxAMD64, of: .layer(0))
+                try await service.embeddedBytes(ref, platform: .linuxAMD64, of: [.layer(0)])
             }
         }
+    }
+
+    /// Every descriptor asked for is read in one pass over the manifest:
+    /// the config's and each layer's embedded bytes, and nothing for one
+    /// that embeds none.
+    @Test func theBytesDescriptorsEmbedAreReadTogether() async throws {
+        let config = Array(#"{"rootfs":{"type":"layers","diff_ids":[]}}"#.utf8)
+        let layers = (0..<3).map { [UInt8](repeating: UInt8($0), count: 100 + $0) }
+        func descriptor(_ bytes: [UInt8], mediaType: String, embedded: Bool) -> JSONValue {
+            var object: JSONObject = [
+                "mediaType": .string(mediaType), "size": .integer(bytes.count),
+                "digest": .string(Digest.of(bytes).description),
+            ]
+            if embedded { object["data"] = .string(Data(bytes).base64EncodedString()) }
+            return .object(object)
+        }
+        let manifest = source.put(
+            "r.test/app",
+            [
+                "schemaVersion": 2, "mediaType": .string(ManifestMediaType.ociManifest),
+                "config": descriptor(config, mediaType: "application/vnd.oci.image.config.v1+json", embedded: true),
+                "layers": .array(
+                    layers.enumerated().map { place, bytes in
+                        descriptor(bytes, mediaType: "application/vnd.oci.image.layer.v1.tar", embedded: place != 1)
+                    }),
+            ])
+        let ref = try ref("r.test/app@\(manifest.digest)")
+        let read = try await service.embeddedBytes(
+            ref, platform: .linuxAMD64, of: [.config, .layer(0), .layer(1), .layer(2)])
+        #expect(read == [.config: config, .layer(0): layers[0], .layer(2): layers[2]])
+        #expect(try await service.embeddedBytes(ref, platform: .linuxAMD64, of: [.layer(2)]) == [.layer(2): layers[2]])
     }
 
     @Test func aColdTagFetchIsOneRequestAndOneMiss() async throws {
