@@ -219,7 +219,7 @@ final class ContentService: Sendable {
     }
 
     /// The size `descriptor` gives; nil when none, or negative.
-    private static func size(of descriptor: JSONTape.Node) -> Int? {
+    fileprivate static func size(of descriptor: JSONTape.Node) -> Int? {
         descriptor.member("size")?.numberText.flatMap { Int($0) }.flatMap { $0 >= 0 ? $0 : nil }
     }
 
@@ -296,10 +296,12 @@ final class ContentService: Sendable {
     ) async throws -> T {
         // An index's tape goes before the child is awaited: calls waiting
         // for their child hold only the charged bytes.
+        let share = MemoryShare.current
         func read(_ manifest: FetchedManifest) throws -> TopManifest<T> {
             try shaping(manifest, ref: ref, answer: answer) { root -> TopManifest<T> in
                 guard try ManifestKind.of(manifest, root, ref: ref) == .index else { return .image(try body(root)) }
-                return .index(child: try Self.childDigest(of: root, ref: ref, platform: platform))
+                let entry = try Self.childEntry(of: root, ref: ref, platform: platform)
+                return .index(child: try IndexEntry(entry.node, digest: entry.digest, takingFrom: share))
             }
         }
         var outcome = try read(top)
@@ -316,9 +318,23 @@ final class ContentService: Sendable {
                     )
                 }
                 nested += 1
-                outcome = try read(try await manifest(ref, digest: child))
+                outcome = try read(try await manifest(ref, entry: child))
             }
         }
+    }
+
+    /// The manifest an index's entry names: the bytes it embeds (`data`),
+    /// checked against its digest and size, read as the original reads them
+    /// (go-containerregistry's `childDescriptor`) without asking the
+    /// registry; else the manifest of its digest (the cache, or one GET).
+    /// Embedded bytes are the entry's media type, as the original reads
+    /// them, and are not cached: they come with the index.
+    nonisolated(nonsending) private func manifest(_ ref: ImageReference, entry: IndexEntry) async throws
+        -> FetchedManifest
+    {
+        guard let embedded = entry.embedded else { return try await manifest(ref, digest: entry.digest) }
+        try Self.checkEmbedded(embedded, digest: entry.digest, size: entry.size, of: ref)
+        return FetchedManifest(bytes: embedded, mediaType: entry.mediaType, digest: entry.digest)
     }
 
     /// What `body` makes of `manifest`, read on its tape (`shaping(_:answer:notJSON:_:)`),
@@ -372,7 +388,7 @@ final class ContentService: Sendable {
         return tape
     }
 
-    /// The digest of the first entry of an index for `platform`. Refused
+    /// The first entry of an index for `platform`, and its digest. Refused
     /// (`ambiguous_platform`) when another entry is one a runtime that
     /// normalises platforms (containerd, so Docker and Kubernetes on it)
     /// takes for `platform` too: `x86_64` for `amd64`, `Linux` for `linux`.
@@ -385,9 +401,9 @@ final class ContentService: Sendable {
     /// containerd runs (`Platform.runtimeRank`) is another one, or the
     /// only one: containerd does not take `amd64/v2` for `amd64`, and runs
     /// `386` on `amd64` (`PlatformParity` compares the two).
-    private static func childDigest<Index: JSONDocumentNode>(
+    private static func childEntry<Index: JSONDocumentNode>(
         of index: Index, ref: ImageReference, platform: Platform
-    ) throws(RPCError) -> Digest {
+    ) throws(RPCError) -> (node: Index, digest: Digest) {
         var entry: Index?
         var entryIsUnnamed = false
         var namedAfterUnnamed = false
@@ -449,12 +465,12 @@ final class ContentService: Sendable {
                     "\(ref) is an index whose \(what) for \(platform), where the original reads \(original): which image would run cannot be told"
             )
         }
-        guard let digest = entry?.member("digest")?.stringText.flatMap(Digest.init) else {
+        guard let entry, let digest = entry.member("digest")?.stringText.flatMap(Digest.init) else {
             throw RPCError(
                 .unsupportedContent, reason: .noMatchingPlatform,
                 message: "\(ref) is an index with no manifest for \(platform)")
         }
-        return digest
+        return (entry, digest)
     }
 
     /// What the caches know of an `image_manifest` answer, before any request.
@@ -493,11 +509,21 @@ final class ContentService: Sendable {
             guard try ManifestKind.of(top, root, ref: ref) == .index else {
                 return storedAnswer(ref, tag: tag, top: top, image: root, platform: platform)
             }
-            let childDigest = try Self.childDigest(of: root, ref: ref, platform: platform)
-            guard let child = source.storedManifest(ref.pinned(to: childDigest)) else { return nil }
+            let chosen = try Self.childEntry(of: root, ref: ref, platform: platform)
+            let entry = try IndexEntry(chosen.node, digest: chosen.digest, takingFrom: MemoryShare.current)
+            let child: FetchedManifest
+            if let embedded = entry.embedded {
+                try Self.checkEmbedded(embedded, digest: entry.digest, size: entry.size, of: ref)
+                child = FetchedManifest(bytes: embedded, mediaType: entry.mediaType, digest: entry.digest)
+            } else {
+                guard let stored = source.storedManifest(ref.pinned(to: entry.digest)) else { return nil }
+                child = stored
+            }
             return try shaping(child, ref: ref, answer: true) { childRoot -> JSONValue? in
                 guard try ManifestKind.of(child, childRoot, ref: ref) == .image else { return nil }
-                cache.store(child, cost: child.bytes.count, for: manifestKey(ref, childDigest))
+                if entry.embedded == nil {
+                    cache.store(child, cost: child.bytes.count, for: manifestKey(ref, entry.digest))
+                }
                 return storedAnswer(ref, tag: tag, top: top, image: childRoot, platform: platform)
             }
         }
@@ -964,5 +990,38 @@ final class ContentService: Sendable {
 /// What a manifest was read as: an image's, or an index naming its child.
 private enum TopManifest<T> {
     case image(T)
-    case index(child: Digest)
+    case index(child: IndexEntry)
+}
+
+/// The entry of an index that an image is read through.
+private struct IndexEntry: Sendable {
+    let digest: Digest
+    /// The size it gives (nil when none, or negative).
+    let size: Int?
+    /// The media type it gives, which the original reads the manifest as.
+    let mediaType: String
+    /// The manifest it embeds (`data`, base64; text Go would refuse was
+    /// refused with the index); nil when it embeds none.
+    let embedded: [UInt8]?
+
+    /// The entry `node`, naming `digest`; the bytes it embeds are taken
+    /// from `share` as they are decoded (the text, and what it decodes to).
+    init(_ node: JSONTape.Node, digest: Digest, takingFrom share: MemoryShare?) throws(MemoryLimitExceeded) {
+        self.digest = digest
+        size = ContentService.size(of: node)
+        mediaType = node.member("mediaType")?.stringText ?? ""
+        var embedded: [UInt8]?
+        var refusal: MemoryLimitExceeded?
+        _ = node.member("data")?.withStringUTF8 { text in
+            guard !text.isEmpty else { return }
+            do throws(MemoryLimitExceeded) {
+                try share?.take(text.count * 2)
+                embedded = Base64Text.decode(text).map { [UInt8]($0) } ?? []
+            } catch {
+                refusal = error
+            }
+        }
+        if let refusal { throw refusal }
+        self.embedded = embedded
+    }
 }

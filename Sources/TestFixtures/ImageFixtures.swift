@@ -35,19 +35,23 @@ extension TestRegistry {
     }
 
     /// Pushes an index of `entries` (digest, size, platform JSON), each
-    /// an image manifest unless `entriesAreIndexes`.
+    /// an image manifest unless `entriesAreIndexes`; an entry whose place
+    /// in `embedding` holds bytes embeds them (`data`).
     @discardableResult
     public func pushIndex(
         _ repository: String, _ reference: String, entries: [(Pushed, platform: String)], docker: Bool = false,
-        entriesAreIndexes: Bool = false
+        entriesAreIndexes: Bool = false, embedding: [Data?] = []
     ) async throws -> Pushed {
         let indexType = docker ? ManifestMediaType.dockerManifestList : ManifestMediaType.ociIndex
         let childType =
             entriesAreIndexes ? indexType : docker ? ManifestMediaType.dockerManifest : ManifestMediaType.ociManifest
         // An empty platform leaves the entry without one.
-        let list = entries.map {
-            let platform = $0.platform.isEmpty ? "" : #","platform":\#($0.platform)"#
-            return #"{"mediaType":"\#(childType)","size":\#($0.0.size),"digest":"\#($0.0.digest)"\#(platform)}"#
+        let list = entries.enumerated().map { place, entry in
+            let platform = entry.platform.isEmpty ? "" : #","platform":\#(entry.platform)"#
+            let data =
+                place < embedding.count ? embedding[place].map { #","data":"\#($0.base64EncodedString())""# } : nil
+            return
+                #"{"mediaType":"\#(childType)","size":\#(entry.0.size),"digest":"\#(entry.0.digest)"\#(platform)\#(data ?? "")}"#
         }
         let data = Data(
             #"{"schemaVersion":2,"mediaType":"\#(indexType)","manifests":[\#(list.joined(separator: ","))]}"#.utf8)

@@ -266,6 +266,13 @@ public final class TestRegistry: @unchecked Sendable {
         guard response.status == 202 else { throw TestRegistryError("blob delete: \(response.status)") }
     }
 
+    /// Deletes the manifest `digest` of `repository` (one an index still
+    /// names, say: the registry does not keep it for the index).
+    public func deleteManifest(_ repository: String, _ digest: String) async throws {
+        let response = try await request("DELETE", URL(string: "http://\(host)/v2/\(repository)/manifests/\(digest)")!)
+        guard response.status == 202 else { throw TestRegistryError("manifest delete: \(response.status)") }
+    }
+
     /// Puts a manifest under `reference` (a tag or a digest); returns its digest.
     @discardableResult
     public func pushManifest(_ repository: String, _ reference: String, _ bytes: Data, mediaType: String) async throws

@@ -82,6 +82,43 @@ import TestFixtures
         #expect(Self.manifestRequests(answered.stats) == 0)
     }
 
+    /// An index read back from disk whose entry embeds its manifest is
+    /// read through the entry, as a fetched one is: the registry (which
+    /// no longer holds that manifest) is not asked, by either process, and
+    /// the second does not even load the HTTP library. Embedded bytes that
+    /// are not the entry's manifest stay `digest_mismatch` when the disk
+    /// holds the manifest the entry names.
+    @Test func anIndexOnDiskIsReadThroughTheManifestItsEntryEmbeds() async throws {
+        let registry = try await TestRegistry()
+        defer { registry.stop() }
+        let cache = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        let amd64 = #"{"os":"linux","architecture":"amd64"}"#
+        let image = try await registry.pushImage("disk", "image", config: #"{"image":"embedded"}"#)
+        let other = try await registry.pushImage("disk", "other", config: #"{"image":"other"}"#)
+        let index = try await registry.pushIndex("disk", "index", entries: [(image, amd64)], embedding: [image.bytes])
+        let wrong = try await registry.pushIndex("disk", "wrong", entries: [(other, amd64)], embedding: [image.bytes])
+        try await registry.deleteManifest("disk", image.digest)
+        func call(_ digest: String) -> (String, JSONValue) {
+            ("ec.oci.image_manifest", [.string("\(registry.host)/disk@\(digest)")])
+        }
+        let size = JSONValue.integer(#"{"image":"embedded"}"#.utf8.count)
+
+        let first = try await Self.run([call(index.digest), call(other.digest), call(wrong.digest)], cache: cache)
+        #expect(first.answers[0]["result"]?["config"]?["size"] == size, "\(first.answers)")
+        #expect(first.answers[2].errorReason == "digest_mismatch", "\(first.answers)")
+        #expect(Self.manifestRequests(first.stats) == 3)
+        let session = try RPCSession(["--log-level", "error"], environment: ["OCIRPC_CACHE_DIR": cache])
+        let second = try await session.call(call(index.digest).0, call(index.digest).1)
+        #expect(second["result"]?["config"]?["size"] == size, "\(second.jsonText)")
+        let maps = try String(
+            contentsOfFile: "/proc/\(session.process.process.processIdentifier)/maps", encoding: .utf8)
+        #expect(!maps.contains("libcurl"))
+        let refused = try await session.call(call(wrong.digest).0, call(wrong.digest).1)
+        #expect(refused.errorReason == "digest_mismatch", "\(refused.jsonText)")
+        await session.close()
+    }
+
     @Test func aProcessAnsweredFromDiskNeverLoadsTheHTTPLibrary() async throws {
         let registry = try await TestRegistry()
         defer { registry.stop() }

@@ -246,6 +246,46 @@ import TestFixtures
         await rig.stop()
     }
 
+    /// An index entry that embeds its manifest (`data`) is read from there,
+    /// checked against its digest and size, before the registry is asked,
+    /// as the original reads it (go-containerregistry's `childDescriptor`).
+    /// The server asked the registry: an image whose manifest the registry
+    /// no longer held was `manifest_unknown` where the original answered,
+    /// and a policy may let that be undefined, so such an image passed
+    /// every deny rule over it. Embedded bytes that are not the entry's
+    /// manifest are `digest_mismatch`, as the original fails on them, even
+    /// where the registry holds the right ones.
+    @Test func anIndexEntrysEmbeddedManifestIsReadBeforeTheRegistryIsAsked() async throws {
+        let rig = try await Rig.start()
+        var tar = TarBuilder()
+        tar.file("etc/policy.yaml", "allowed: false")
+        let a = try await rig.registry.pushImage(
+            "embed", "a", config: #"{"image":"a"}"#, layers: [(tar.archive, "application/vnd.oci.image.layer.v1.tar")])
+        let b = try await rig.registry.pushImage("embed", "b", config: #"{"image":"b"}"#)
+        let amd64 = #"{"os":"linux","architecture":"amd64"}"#
+        let index = try await rig.registry.pushIndex("embed", "index", entries: [(a, amd64)], embedding: [a.bytes])
+        // The entry names b, and embeds a's manifest.
+        let wrong = try await rig.registry.pushIndex("embed", "wrong", entries: [(b, amd64)], embedding: [a.bytes])
+        try await rig.registry.deleteManifest("embed", a.digest)
+
+        let manifest = try await rig.session.call("ec.oci.image_manifest", [.string(rig.ref("embed", "index"))])
+        #expect(
+            manifest["result"]?["config"]?["size"] == .integer(#"{"image":"a"}"#.utf8.count), "\(manifest.jsonText)")
+        let files = try await rig.session.call(
+            "ec.oci.image_files", [.string(rig.ref("embed", index.digest)), ["etc"]])
+        #expect(files["result"] == ["etc/policy.yaml": ["allowed": false]], "\(files.jsonText)")
+        // The index, and no manifest of its entry's.
+        let stats = try await rig.session.result("server.stats", [])
+        #expect(stats["registryRequests"]?["manifest"] == 1, "\(stats.jsonText)")
+        let wrongRef = JSONValue.string(rig.ref("embed", wrong.digest))
+        for (method, params) in [("ec.oci.image_manifest", [wrongRef]), ("ec.oci.image_files", [wrongRef, ["etc"]])] {
+            let refused = try await rig.session.call(method, .array(params))
+            #expect(refused.errorReason == "digest_mismatch", "\(method): \(refused.jsonText)")
+            #expect(refused.errorCode == -32003)
+        }
+        await rig.stop()
+    }
+
     @Test func aManifestIsTakenFromTheMemoryBudgetWhileACallHoldsIt() async throws {
         // A budget of 256 KiB: a manifest of 300 KB cannot be held, one of
         // 60 KB (not counted) can; once answered nothing stays taken,

@@ -79,6 +79,52 @@ import Testing
         }
     }
 
+    /// The manifest an index entry embeds is decoded as the entry is
+    /// picked and taken from the call's memory share the same way (its
+    /// text copied and decoded); over the budget it is refused.
+    @Test func theManifestAnIndexEntryEmbedsIsTakenFromTheCallsMemory() async throws {
+        let image: JSONValue = [
+            "schemaVersion": 2, "mediaType": .string(ManifestMediaType.ociManifest),
+            "config": [
+                "mediaType": "application/vnd.oci.image.config.v1+json", "size": 2,
+                "digest": .string("sha256:" + String(repeating: "c", count: 64)),
+            ],
+            "layers": [], "annotations": ["padding": .string(String(repeating: "p", count: 30_000))],
+        ]
+        let bytes = Array(image.jsonText.utf8)
+        let text = Data(bytes).base64EncodedString()
+        let index = source.put(
+            "r.test/app",
+            [
+                "schemaVersion": 2, "mediaType": .string(ManifestMediaType.ociIndex),
+                "manifests": [
+                    [
+                        "mediaType": .string(ManifestMediaType.ociManifest), "size": .integer(bytes.count),
+                        "digest": .string(Digest.of(bytes).description), "data": .string(text),
+                        "platform": ["os": "linux", "architecture": "amd64"],
+                    ]
+                ],
+            ], mediaType: ManifestMediaType.ociIndex)
+        let ref = try ref("r.test/app@\(index.digest)")
+
+        let share = MemoryShare(of: MemoryBudget(limit: 1 << 20))
+        let answer = try await MemoryShare.$current.withValue(share) {
+            try await service.imageManifestResult(ref, platform: .linuxAMD64)
+        }
+        #expect(answer["annotations"]?["padding"]?.stringValue?.count == 30_000)
+        #expect(share.heldBytes >= 2 * text.utf8.count, "\(share.heldBytes)")
+        // The registry was not asked for the entry's manifest (the source does not hold it).
+        #expect(source.calls.filter { $0.contains(Digest.of(bytes).description) }.isEmpty, "\(source.calls)")
+
+        service.clear()
+        let small = MemoryShare(of: MemoryBudget(limit: text.utf8.count))
+        await #expect(throws: MemoryLimitExceeded.self) {
+            try await MemoryShare.$current.withValue(small) {
+                try await service.imageManifestResult(ref, platform: .linuxAMD64)
+            }
+        }
+    }
+
     /// Every descriptor asked for is read in one pass over the manifest:
     /// the config's and each layer's embedded bytes, and nothing for one
     /// that embeds none.
