@@ -297,9 +297,13 @@ final class ContentService: Sendable {
         // An index's tape goes before the child is awaited: calls waiting
         // for their child hold only the charged bytes.
         let share = MemoryShare.current
-        func read(_ manifest: FetchedManifest) throws -> TopManifest<T> {
+        func read(_ manifest: FetchedManifest, namedBy entry: IndexEntry? = nil) throws -> TopManifest<T> {
             try shaping(manifest, ref: ref, answer: answer) { root -> TopManifest<T> in
-                guard try ManifestKind.of(manifest, root, ref: ref) == .index else { return .image(try body(root)) }
+                let kind = try ManifestKind.of(manifest, root, ref: ref)
+                if let entry {
+                    try kind.requireAgreement(withEntryType: entry.mediaType, of: manifest.digest, ref: ref)
+                }
+                guard kind == .index else { return .image(try body(root)) }
                 let entry = try Self.childEntry(of: root, ref: ref, platform: platform)
                 return .index(child: try IndexEntry(entry.node, digest: entry.digest, takingFrom: share))
             }
@@ -318,7 +322,7 @@ final class ContentService: Sendable {
                     )
                 }
                 nested += 1
-                outcome = try read(try await manifest(ref, entry: child))
+                outcome = try read(try await manifest(ref, entry: child), namedBy: child)
             }
         }
     }
@@ -520,7 +524,9 @@ final class ContentService: Sendable {
                 child = stored
             }
             return try shaping(child, ref: ref, answer: true) { childRoot -> JSONValue? in
-                guard try ManifestKind.of(child, childRoot, ref: ref) == .image else { return nil }
+                let kind = try ManifestKind.of(child, childRoot, ref: ref)
+                try kind.requireAgreement(withEntryType: entry.mediaType, of: child.digest, ref: ref)
+                guard kind == .image else { return nil }
                 if entry.embedded == nil {
                     cache.store(child, cost: child.bytes.count, for: manifestKey(ref, entry.digest))
                 }

@@ -57,6 +57,29 @@ enum ManifestKind: Equatable {
         return kind
     }
 
+    /// Refuses a manifest the index entry naming it (of media type
+    /// `entryType`) gives as the other kind (`ambiguous_manifest`): the
+    /// original reads an index's child as its entry's media type says (an
+    /// index read as an image manifest has no layers, an image manifest
+    /// read as an index no entries), and containerd refuses it
+    /// (`validateMediaType`), while the bytes and the registry's
+    /// `Content-Type` make it this kind. An entry of another media type
+    /// (an artifact's, or none) says nothing of its kind.
+    func requireAgreement(withEntryType entryType: String, of digest: Digest, ref: ImageReference) throws(RPCError) {
+        let named: ManifestKind
+        if Self.indexTypes.contains(entryType) {
+            named = .index
+        } else if Self.imageTypes.contains(entryType) {
+            named = .image
+        } else {
+            return
+        }
+        guard named != self else { return }
+        throw Self.refusal(
+            "\(ref) is an index whose entry gives \(digest) as \(named == .index ? "an index" : "an image manifest") (\(entryType)), but it is \(self == .index ? "an index" : "an image manifest")"
+        )
+    }
+
     private static func schema1(_ ref: ImageReference) -> RPCError {
         RPCError(
             .unsupportedContent, reason: .unexpectedMediaType,

@@ -119,6 +119,28 @@ import TestFixtures
         await session.close()
     }
 
+    /// An image manifest an index's entry gives as an index stays
+    /// `ambiguous_manifest` when the disk holds both: the answer read from
+    /// disk checks the entry as a fetched one does.
+    @Test func anEntryGivingItsManifestAsTheOtherKindIsRefusedFromDiskToo() async throws {
+        let registry = try await TestRegistry()
+        defer { registry.stop() }
+        let cache = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        let image = try await registry.pushImage("disk", "image")
+        let index = try await registry.pushIndex(
+            "disk", "index", entries: [(image, #"{"os":"linux","architecture":"amd64"}"#)], entriesAreIndexes: true)
+        let calls: [(String, JSONValue)] = [image, index].map {
+            ("ec.oci.image_manifest", [.string("\(registry.host)/disk@\($0.digest)")])
+        }
+        for round in 0..<2 {
+            let run = try await Self.run(calls, cache: cache)
+            #expect(run.answers[0]["result"] != nil, "\(run.answers)")
+            #expect(run.answers[1].errorReason == "ambiguous_manifest", "round \(round): \(run.answers)")
+            #expect(Self.manifestRequests(run.stats) == (round == 0 ? 2 : 0), "\(run.stats)")
+        }
+    }
+
     @Test func aProcessAnsweredFromDiskNeverLoadsTheHTTPLibrary() async throws {
         let registry = try await TestRegistry()
         defer { registry.stop() }

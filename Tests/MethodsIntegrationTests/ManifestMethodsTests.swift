@@ -246,6 +246,39 @@ import TestFixtures
         await rig.stop()
     }
 
+    /// A manifest an index's entry gives as the other kind (an image
+    /// manifest as an index, an index as an image manifest) is
+    /// `ambiguous_manifest`: the original reads it as the entry says (an
+    /// index read as an image lists no layers, an image read as an index
+    /// has no entry for the platform), containerd refuses it, and the
+    /// server read it by its bytes and `Content-Type`, so a policy saw an
+    /// image the original did not.
+    @Test func aManifestItsIndexEntryGivesAsTheOtherKindIsAmbiguous() async throws {
+        let rig = try await Rig.start()
+        let a = try await rig.registry.pushImage("kinds", "a", config: #"{"image":"a"}"#)
+        let amd64 = #"{"os":"linux","architecture":"amd64"}"#
+        let inner = try await rig.registry.pushIndex("kinds", "inner", entries: [(a, amd64)])
+        let imageAsIndex = try await rig.registry.pushIndex(
+            "kinds", "image-as-index", entries: [(a, amd64)], entriesAreIndexes: true)
+        let indexAsImage = try await rig.registry.pushIndex("kinds", "index-as-image", entries: [(inner, amd64)])
+        try await rig.registry.pushIndex("kinds", "agreeing", entries: [(inner, amd64)], entriesAreIndexes: true)
+        // Embedded, the manifest is the entry's media type: read by its fields.
+        let embedded = try await rig.registry.pushIndex(
+            "kinds", "embedded-image-as-index", entries: [(a, amd64)], entriesAreIndexes: true, embedding: [a.bytes])
+        for index in [imageAsIndex, indexAsImage, embedded] {
+            let ref = JSONValue.string(rig.ref("kinds", index.digest))
+            for (method, params) in [("ec.oci.image_manifest", [ref]), ("ec.oci.image_files", [ref, ["etc"]])] {
+                let refused = try await rig.session.call(method, .array(params))
+                #expect(refused.errorReason == "ambiguous_manifest", "\(method): \(refused.jsonText)")
+                #expect(refused.errorCode == -32006)
+            }
+        }
+        let agreeing = try await rig.session.call("ec.oci.image_manifest", [.string(rig.ref("kinds", "agreeing"))])
+        #expect(
+            agreeing["result"]?["config"]?["size"] == .integer(#"{"image":"a"}"#.utf8.count), "\(agreeing.jsonText)")
+        await rig.stop()
+    }
+
     /// An index entry that embeds its manifest (`data`) is read from there,
     /// checked against its digest and size, before the registry is asked,
     /// as the original reads it (go-containerregistry's `childDescriptor`).
