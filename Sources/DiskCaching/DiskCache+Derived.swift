@@ -37,8 +37,11 @@ extension DiskCache {
     /// index's entry only where containerd runs the same one (else
     /// `ambiguous_platform`: "10" read the first `amd64/v2` entry before a
     /// plain `amd64` one), follows nested indexes, and reads embedded
-    /// layers before the registry.
-    static let derivedFormat = "11"
+    /// layers before the registry. "12": an index entry's embedded
+    /// manifest is read before the registry (wrong bytes are
+    /// `digest_mismatch`, where "11" read the registry's), and a manifest
+    /// its entry gives as the other kind is `ambiguous_manifest`.
+    static let derivedFormat = "12"
 
     /// A result derived from content (`parsed_blob`, `blob_files`,
     /// `image_files`) under `kind` and `key` (which names the repository,
