@@ -67,12 +67,14 @@ extension RegistryClient {
             throw RegistryError(
                 .invalidReference, reason: .digestRequired, message: "\(reference) does not name a digest")
         }
-        try refuseIfBlocked(reference)
-        let url = try url(reference, "referrers/\(digest)")
+        // At the reference's location (registries.conf may move it); its
+        // mirrors are not asked.
+        let location = try configuration.routes.route(reference).primary
+        let url = try url(location, "referrers/\(digest)")
         let response = try await send(
-            "GET", url, for: reference, accept: ManifestMediaType.ociIndex, kind: .referrers)
+            "GET", url, for: location, accept: ManifestMediaType.ociIndex, kind: .referrers)
         if response.status == 200 {
-            return try await referrersPages(from: response, listing: url, of: reference)
+            return try await referrersPages(from: response, listing: url, of: location)
         }
         guard response.status == 404 else {
             var error = Self.error(for: response, notFoundReason: .manifestUnknown, what: "referrers of \(reference)")

@@ -14,10 +14,10 @@ public final class RegistryClient: Sendable {
         public var scheme = RegistryScheme()
         public var transport = TransportSettings()
         public var credentials = CredentialStore(environment: [:])
-        /// Mirrors by registry host, tried in order before the registry.
-        public var mirrors: [String: [RegistryMirror]] = [:]
-        /// Registries every request for is refused (`blocked` in registries.conf).
-        public var blocked: Set<String> = []
+        /// Where each reference is pulled from: its mirrors, tried in order
+        /// before its location, which registries.conf may move; or refused
+        /// (`blocked` in registries.conf).
+        public var routes = RegistryRoutes()
         /// Registries that may send requests into a local network though
         /// they are on the public internet (`--allow-local-redirects`).
         public var localNetworkRegistries: Set<String> = []
@@ -59,37 +59,34 @@ public final class RegistryClient: Sendable {
     /// Drops cached tokens.
     public func clearCaches() { authenticator.clear() }
 
-    /// Runs `operation` against each mirror of `reference`'s registry in
-    /// order, then against the registry itself: the first success wins; a
-    /// mirror's failure (missing, unreachable, corrupt) moves to the next.
+    /// Runs `operation` against each mirror of `reference` in order, then
+    /// against its location (the reference itself unless registries.conf
+    /// moves it): the first success wins; a mirror's failure (missing,
+    /// unreachable, corrupt) moves to the next.
     nonisolated(nonsending) func viaMirrors<T>(
         _ reference: ImageReference, _ operation: (ImageReference) async throws(RegistryError) -> T
     ) async throws(RegistryError) -> T {
-        try refuseIfBlocked(reference)
-        for mirror in configuration.mirrors[reference.registry] ?? [] where mirror.serves(reference) {
-            let endpoint = ImageReference(
-                registry: mirror.host, repository: reference.repository,
-                tag: reference.tag, digest: reference.digest)
+        let route = try configuration.routes.route(reference)
+        for mirror in route.mirrors {
             do {
-                return try await operation(endpoint)
+                return try await operation(mirror)
             } catch  where error.kind != .cancelled {
                 logger.debug(
                     "mirror failed; trying the next source",
-                    [("mirror", mirror.host), ("registry", reference.registry), ("reason", error.reason.rawValue)])
+                    [
+                        ("mirror", "\(mirror.registry)/\(mirror.repository)"), ("registry", reference.registry),
+                        ("reason", error.reason.rawValue),
+                    ])
             }
         }
-        return try await operation(reference)
+        return try await operation(route.primary)
     }
 
-    /// Throws `blocked` for a registry the configuration blocks.
-    /// Throws `blocked` when the registries configuration blocks the
-    /// registry of `reference` (callers that answer from elsewhere, such as
-    /// a cache, ask first).
+    /// Throws `blocked` when the registries configuration blocks
+    /// `reference` (callers that answer from elsewhere, such as a cache,
+    /// ask first).
     public func refuseIfBlocked(_ reference: ImageReference) throws(RegistryError) {
-        guard !configuration.blocked.isEmpty, configuration.blocked.contains(reference.registry) else { return }
-        throw RegistryError(
-            .accessDenied, reason: .blocked,
-            message: "\(reference.registry) is blocked by the registries configuration")
+        try configuration.routes.refuseIfBlocked(reference)
     }
 
     /// The registry name a setting means (`docker.io` is Docker Hub).

@@ -17,12 +17,13 @@ public struct RegistryMirror: Sendable, Equatable {
         }
     }
 
-    /// `host[:port]`.
-    public var host: String
+    /// `host[:port]`, or `host[:port]/namespace...` for a mirror that
+    /// holds the registry's names under a namespace of its own.
+    public var location: String
     public var pull: Pull
 
-    public init(host: String, pull: Pull = .all) {
-        self.host = host
+    public init(location: String, pull: Pull = .all) {
+        self.location = location
         self.pull = pull
     }
 

@@ -109,4 +109,77 @@ import TestFixtures
         #expect(upstreamProxy.count("manifest") == 0)
         await session.close()
     }
+
+    /// A registries.conf table may move a namespace elsewhere (`prefix`
+    /// and `location`), and mirror it under a namespace of the mirror's:
+    /// the names under the prefix are asked for there, with the rest of
+    /// the name; the others where they name. Such tables were refused at
+    /// start, and one with a prefix and a whole registry as location was
+    /// read as the location alone, so its names were asked for where they
+    /// named.
+    @Test func aNamespaceIsPulledFromWhereRegistriesConfMovesIt() async throws {
+        let pair = try await Pair()
+        defer { pair.stop() }
+        let (mirror, upstreamProxy, mirrorProxy) = (pair.mirror, pair.upstreamProxy, pair.mirrorProxy)
+        let moved = try await mirror.pushMinimalImage("physical/app", "v1", annotations: #"{"at":"location"}"#)
+        let mirrored = try await mirror.pushMinimalImage("cache/app", "v2", annotations: #"{"at":"mirror"}"#)
+        let conf = try Self.registriesConf(
+            """
+            [[registry]]
+            prefix = "\(upstreamProxy.host)/logical"
+            location = "\(mirrorProxy.host)/physical"
+            [[registry.mirror]]
+            location = "\(mirrorProxy.host)/cache"
+            """)
+        defer { try? FileManager.default.removeItem(at: conf) }
+        let session = try RPCSession(["--registries-conf", conf.path])
+        let fromLocation = try await session.result(
+            "ec.oci.image_manifest", [.string("\(upstreamProxy.host)/logical/app:v1")])
+        #expect(fromLocation["annotations"]?["at"] == "location", "\(fromLocation.jsonText)")
+        let fromMirror = try await session.result(
+            "ec.oci.descriptor", [.string("\(upstreamProxy.host)/logical/app:v2")])
+        #expect(fromMirror["digest"] == .string(mirrored.digest))
+        let referrers = try await session.result(
+            "ec.oci.image_referrers", [.string("\(upstreamProxy.host)/logical/app@\(moved.digest)")])
+        #expect(referrers == [])
+        #expect(upstreamProxy.count("manifest") == 0, "nothing under the prefix is asked for where it names")
+        // A name outside the prefix is asked for where it names.
+        let outside = try await session.result("ec.oci.descriptor", [.string("\(upstreamProxy.host)/app:v1")])
+        #expect(outside["digest"] == .string(pair.image.digest))
+        #expect(upstreamProxy.count("manifest") == 1)
+        await session.close()
+    }
+
+    /// `blocked` is for the table's prefix as written: a namespace, and a
+    /// registry whose table also names a location (which the prefix was
+    /// dropped for, so the location was blocked and the registry served).
+    @Test func aBlockedPrefixIsRefusedWhateverItsTableMovesItTo() async throws {
+        let pair = try await Pair()
+        defer { pair.stop() }
+        let (upstream, upstreamProxy, mirrorProxy) = (pair.upstream, pair.upstreamProxy, pair.mirrorProxy)
+        let other = try await upstream.pushMinimalImage("other", "v1")
+        let namespace = try Self.registriesConf(
+            "[[registry]]\nprefix = \"\(upstreamProxy.host)/app\"\nblocked = true\n")
+        let moved = try Self.registriesConf(
+            "[[registry]]\nprefix = \"\(upstreamProxy.host)\"\nlocation = \"\(mirrorProxy.host)\"\nblocked = true\n")
+        defer {
+            try? FileManager.default.removeItem(at: namespace)
+            try? FileManager.default.removeItem(at: moved)
+        }
+        for conf in [namespace, moved] {
+            let session = try RPCSession(["--registries-conf", conf.path])
+            let refused = try await session.call("ec.oci.image_manifest", [.string("\(upstreamProxy.host)/app:v1")])
+            #expect(refused.errorReason == "blocked", "\(refused.jsonText)")
+            #expect(refused.errorCode == -32002)
+            let answer = try await session.call("ec.oci.descriptor", [.string("\(upstreamProxy.host)/other:v1")])
+            if conf == namespace {
+                #expect(answer["result"]?["digest"] == .string(other.digest), "\(answer.jsonText)")
+            } else {
+                #expect(answer.errorReason == "blocked", "\(answer.jsonText)")
+            }
+            await session.close()
+        }
+        #expect(upstreamProxy.count("manifest") == 1)
+        #expect(mirrorProxy.count("manifest") == 0)
+    }
 }

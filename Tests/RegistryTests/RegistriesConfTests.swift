@@ -28,7 +28,16 @@ import Options
             [aliases]
             "fedora" = "registry.fedoraproject.org/fedora"
             """)
-        #expect(conf.mirrors == ["docker.io=mirror-a.internal:5000", "docker.io=mirror-b.internal"])
+        #expect(
+            conf.rules == [
+                RegistryRule(
+                    prefix: "docker.io",
+                    mirrors: [
+                        RegistryMirror(location: "mirror-a.internal:5000"),
+                        RegistryMirror(location: "mirror-b.internal"),
+                    ]),
+                RegistryRule(prefix: "registry.local:5000"),
+            ])
         #expect(conf.insecureRegistries == ["mirror-a.internal:5000", "registry.local:5000"])
     }
 
@@ -44,13 +53,48 @@ import Options
             [[registry.mirror]]
             location = "mirror.internal"
             """)
-        #expect(conf.mirrors == ["quay.io=mirror.internal"])
+        #expect(conf.rules == [RegistryRule(prefix: "quay.io", mirrors: [RegistryMirror(location: "mirror.internal")])])
     }
 
     @Test func aPrefixAloneNamesTheRegistry() throws {
         let conf = try RegistriesConf.parse(
             "[[registry]]\nprefix = \"ghcr.io\"\n[[registry.mirror]]\nlocation = \"m\"\n")
-        #expect(conf.mirrors == ["ghcr.io=m"])
+        #expect(conf.rules == [RegistryRule(prefix: "ghcr.io", mirrors: [RegistryMirror(location: "m")])])
+    }
+
+    /// A table's prefix and location are both kept: a table with both
+    /// took the location for the prefix, so its names were neither moved
+    /// nor blocked (`blocked` applied to the location instead).
+    @Test func prefixesLocationsNamespacesAndWildcardsAreReadAsWritten() throws {
+        let conf = try RegistriesConf.parse(
+            """
+            [[registry]]
+            prefix = "example.com/foo"
+            location = "internal.example.net/bar"
+            [[registry.mirror]]
+            location = "mirror-0.local/mirror-for-foo"
+
+            [[registry]]
+            prefix = "evil.example"
+            location = "copy.local"
+            blocked = true
+
+            [[registry]]
+            prefix = "*.Untrusted.example"
+            blocked = true
+
+            [[registry]]
+            location = "q.io/team"
+            """)
+        #expect(
+            conf.rules == [
+                RegistryRule(
+                    prefix: "example.com/foo", location: "internal.example.net/bar",
+                    mirrors: [RegistryMirror(location: "mirror-0.local/mirror-for-foo")]),
+                RegistryRule(prefix: "evil.example", location: "copy.local", blocked: true),
+                RegistryRule(prefix: "*.untrusted.example", blocked: true),
+                RegistryRule(prefix: "q.io/team"),
+            ])
     }
 
     @Test func anEmptyFileHasNothing() throws {
@@ -62,10 +106,23 @@ import Options
         ("[[registry.mirror]]\nlocation = \"m\"", "before any [[registry]]"),
         ("[[registry]]\nlocation = docker.io", "quoted string"),
         ("[[registry]]\nlocation = \"docker.io\"\ninsecure = yes", "true or false"),
-        ("[[registry]]\nlocation = \"docker.io/library\"", "namespace"),
-        ("[[registry]]\ninsecure = true", "without a location"),
+        ("[[registry]]\ninsecure = true", "without a prefix or a location"),
         ("[[registry]]\nlocation \"x\"", "key = value"),
-        ("[[registry]]\nlocation = \"q.io\"\n[[registry.mirror]]\nlocation = \"m.io/path\"", "host[:port]"),
+        ("[[registry]]\nlocation = \"q.io\"\n[[registry.mirror]]\nlocation = \"m.io/Path\"", "lower case"),
+        // What cannot be honoured as written is refused, never half applied.
+        ("[[registry]]\nprefix = \"q.io/app:v1\"", "a tag or a digest"),
+        ("[[registry]]\nprefix = \"q.io/app@sha256:abc\"", "a tag or a digest"),
+        ("[[registry]]\nprefix = \"q.io//app\"", "host[:port][/namespace]"),
+        ("[[registry]]\nprefix = \"q.io/ns\"\ninsecure = true", "insecure applies to whole registries"),
+        ("[[registry]]\nprefix = \"*.q.io\"\ninsecure = true", "insecure applies to whole registries"),
+        ("[[registry]]\nprefix = \"*.q.io\"\nlocation = \"m.io\"", "wildcard"),
+        ("[[registry]]\nprefix = \"*.q.io\"\n[[registry.mirror]]\nlocation = \"m\"", "wildcard"),
+        ("[[registry]]\nprefix = \"*.q.io/ns\"\nblocked = true", "expected host[:port]"),
+        ("[[registry]]\nlocation = \"q.io\"\n[[registry]]\nprefix = \"Q.io\"\nblocked = true", "given twice"),
+        (
+            "[[registry]]\nlocation = \"q.io\"\n[[registry.mirror]]\nlocation = \"m.io/ns\"\ninsecure = true",
+            "insecure applies to whole registries"
+        ),
         // Security keys are never skipped: unknown ones are refused.
         ("[[registry]]\nlocation = \"q.io\"\nverify-signatures = true", "not supported in [[registry]]"),
         (
@@ -110,12 +167,13 @@ import Options
             [[registry.mirror]]
             location = "m3"
             """)
-        #expect(conf.blockedRegistries == ["bad.example"])
         #expect(
-            conf.mirrorEntries == [
-                .init(registry: "quay.io", mirror: RegistryMirror(host: "m1", pull: .digestOnly)),
-                .init(registry: "ghcr.io", mirror: RegistryMirror(host: "m2", pull: .digestOnly)),
-                .init(registry: "ghcr.io", mirror: RegistryMirror(host: "m3", pull: .all)),
+            conf.rules == [
+                RegistryRule(prefix: "bad.example", blocked: true),
+                RegistryRule(prefix: "quay.io", mirrors: [RegistryMirror(location: "m1", pull: .digestOnly)]),
+                RegistryRule(
+                    prefix: "ghcr.io",
+                    mirrors: [RegistryMirror(location: "m2", pull: .digestOnly), RegistryMirror(location: "m3")]),
             ])
     }
 
@@ -131,7 +189,10 @@ import Options
             Issue.record("not a run")
             return
         }
-        #expect(parsed[RegistryOptions.self].registriesConf.mirrors == ["docker.io=m:5000"])
+        #expect(
+            parsed[RegistryOptions.self].registriesConf.rules == [
+                RegistryRule(prefix: "docker.io", mirrors: [RegistryMirror(location: "m:5000")])
+            ])
         #expect(throws: ConfigurationError.self) {
             try OptionParser.parse(
                 arguments: ["--registries-conf", "/nonexistent/registries.conf"], environment: [:],

@@ -84,7 +84,7 @@ private func isVersion(_ invocation: Invocation) -> Bool { if case .version = in
         #expect(cli.server.maxMemoryBytes == 1 << 30)
         #expect(cli.registry.maxDownloadBytes == 512 << 20)
         #expect(cli.server.logLevel == .debug)
-        #expect(cli.registry.mirrors == [.init(registry: "docker.io", mirror: RegistryMirror(host: "mirror:5000"))])
+        #expect(cli.registry.mirrors == [.init(registry: "docker.io", mirror: RegistryMirror(location: "mirror:5000"))])
         #expect(cli.methods.cacheDirectory == .path("/var/cache/x"))
         #expect(ServerCommand.options(modules).count == 21)
     }

@@ -2,24 +2,28 @@ import FoundationEssentials
 import Glibc
 import Options
 
-/// The mirrors and insecure registries of a containers `registries.conf`
+/// The registries, namespaces and mirrors of a containers `registries.conf`
 /// (version 2, the `[[registry]]` tables podman and buildah read):
 ///
 ///     [[registry]]
-///     location = "docker.io"
+///     prefix = "docker.io"
+///     location = "harbor.internal/dockerhub"
 ///     [[registry.mirror]]
-///     location = "mirror.internal:5000"
+///     location = "mirror.internal:5000/hub"
 ///     insecure = true
 ///
-/// Read in `[[registry]]`: `location` (or `prefix`), `insecure`,
+/// Read in `[[registry]]`: `prefix` and `location` (a registry, a
+/// namespace in one, or for `prefix` a wildcard `*.domain`), `insecure`,
 /// `blocked` and `mirror-by-digest-only`; in `[[registry.mirror]]`:
 /// `location`, `insecure` and `pull-from-mirror`. Any other key in those
-/// tables is refused rather than ignored (it may be a security setting).
-/// Tables ocirpc has no use for (`unqualified-search-registries`,
-/// `[aliases]`, ...) are skipped. Entries for a namespace
-/// (`docker.io/library`) are refused: mirrors apply to whole registries here.
+/// tables is refused rather than ignored (it may be a security setting),
+/// and so is what the server cannot honour as written: a prefix naming a
+/// tag or a digest, `insecure` for a namespace or a wildcard (plain HTTP
+/// is chosen by host here), a wildcard that moves its names or has
+/// mirrors, a prefix given twice. Tables ocirpc has no use for
+/// (`unqualified-search-registries`, `[aliases]`, ...) are skipped.
 public struct RegistriesConf: Sendable, Equatable {
-    /// One mirror of one registry.
+    /// One mirror of one registry (as `--mirror` gives it).
     public struct Mirror: Sendable, Equatable {
         public var registry: String
         public var mirror: RegistryMirror
@@ -30,15 +34,10 @@ public struct RegistriesConf: Sendable, Equatable {
         }
     }
 
-    /// Mirrors in file order.
-    public var mirrorEntries: [Mirror] = []
+    /// The `[[registry]]` tables, in file order.
+    public var rules: [RegistryRule] = []
     /// Registries and mirrors marked `insecure = true`.
     public var insecureRegistries: [String] = []
-    /// Registries marked `blocked = true`: every request for them is refused.
-    public var blockedRegistries: [String] = []
-
-    /// `REGISTRY=MIRROR`, in file order (as `--mirror` takes them).
-    public var mirrors: [String] { mirrorEntries.map { "\($0.registry)=\($0.mirror.host)" } }
 
     public init() {}
 
@@ -53,6 +52,7 @@ public struct RegistriesConf: Sendable, Equatable {
     private enum Table { case top, registry, mirror, other }
 
     private struct Entry {
+        var prefix = ""
         var location = ""
         var insecure = false
         var blocked = false
@@ -116,8 +116,7 @@ public struct RegistriesConf: Sendable, Equatable {
                 case "location":
                     entry.location = try string(value, line: number)
                 case "prefix" where !isMirror:
-                    let text = try string(value, line: number)
-                    if entry.location.isEmpty { entry.location = text }
+                    entry.prefix = try string(value, line: number)
                 case "insecure":
                     entry.insecure = try bool(value, line: number)
                 case "blocked" where !isMirror:
@@ -147,34 +146,86 @@ public struct RegistriesConf: Sendable, Equatable {
             }
         }
         var conf = RegistriesConf()
+        var prefixes: Set<String> = []
         for (registry, mirrors) in registries {
-            guard !registry.location.isEmpty else {
-                throw ConfigurationError(message: "a [[registry]] without a location")
+            // containers-registries.conf(5): a prefix defaults to the location.
+            let prefix = (registry.prefix.isEmpty ? registry.location : registry.prefix).lowercased()
+            guard !prefix.isEmpty else {
+                throw ConfigurationError(message: "a [[registry]] without a prefix or a location")
             }
-            guard !registry.location.contains("/") else {
-                throw ConfigurationError(
-                    message: "'\(registry.location)' names a namespace; only whole registries are supported")
-            }
-            if registry.insecure { conf.insecureRegistries.append(registry.location) }
-            if registry.blocked { conf.blockedRegistries.append(registry.location) }
-            for mirror in mirrors {
-                guard !mirror.location.isEmpty, !mirror.location.contains("/") else {
+            let isWildcard = prefix.hasPrefix("*.")
+            if isWildcard {
+                try checkName(String(prefix.dropFirst(2)), "prefix '\(prefix)'", namespace: false)
+                guard registry.location.isEmpty || registry.location.lowercased() == prefix, mirrors.isEmpty else {
                     throw ConfigurationError(
-                        message: "mirror '\(mirror.location)' of \(registry.location): expected host[:port]")
+                        message: "'\(prefix)' is a wildcard: it may block names, not move them or have mirrors")
+                }
+            } else {
+                try checkName(prefix, "prefix '\(prefix)'", namespace: true)
+            }
+            let location = registry.location.isEmpty || isWildcard ? prefix : registry.location
+            if !isWildcard { try checkName(location, "location '\(location)' of \(prefix)", namespace: true) }
+            guard prefixes.insert(RegistryRoutes.canonical(prefix)).inserted else {
+                throw ConfigurationError(message: "the prefix '\(prefix)' is given twice")
+            }
+            if registry.insecure {
+                guard !isWildcard, !location.contains("/") else {
+                    throw ConfigurationError(
+                        message:
+                            "\(prefix): insecure applies to whole registries here (host[:port]), not to a namespace or a wildcard"
+                    )
+                }
+                conf.insecureRegistries.append(location)
+            }
+            var rule = RegistryRule(prefix: prefix, location: location, blocked: registry.blocked)
+            for mirror in mirrors {
+                guard !mirror.location.isEmpty else {
+                    throw ConfigurationError(message: "a mirror of \(prefix) without a location")
                 }
                 guard !mirror.location.contains("@") else {
-                    throw ConfigurationError(
-                        message: "mirror of \(registry.location): credentials do not belong in a location")
+                    throw ConfigurationError(message: "mirror of \(prefix): credentials do not belong in a location")
                 }
+                try checkName(mirror.location, "mirror '\(mirror.location)' of \(prefix)", namespace: true)
                 // containers-registries.conf(5): mirror-by-digest-only makes
                 // every mirror digest-only and overrides pull-from-mirror.
                 let pull: RegistryMirror.Pull = registry.mirrorByDigestOnly ? .digestOnly : (mirror.pull ?? .all)
-                conf.mirrorEntries.append(
-                    Mirror(registry: registry.location, mirror: RegistryMirror(host: mirror.location, pull: pull)))
-                if mirror.insecure { conf.insecureRegistries.append(mirror.location) }
+                rule.mirrors.append(RegistryMirror(location: mirror.location, pull: pull))
+                if mirror.insecure {
+                    guard !mirror.location.contains("/") else {
+                        throw ConfigurationError(
+                            message:
+                                "mirror '\(mirror.location)' of \(prefix): insecure applies to whole registries here (host[:port]), not to a namespace"
+                        )
+                    }
+                    conf.insecureRegistries.append(mirror.location)
+                }
             }
+            conf.rules.append(rule)
         }
         return conf
+    }
+
+    /// Refuses `name` unless it is `host[:port]`, or with `namespace`
+    /// `host[:port]/component/...` (components as a repository's: lower
+    /// case letters, digits, `.`, `_`, `-`): a tag, a digest or
+    /// credentials are not a place.
+    private static func checkName(_ name: String, _ what: String, namespace: Bool) throws(ConfigurationError) {
+        var parts = name.split(separator: "/", omittingEmptySubsequences: false)
+        let host = parts.removeFirst()
+        let hostBytes = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]".utf8)
+        guard !host.isEmpty, host.utf8.allSatisfy(hostBytes.contains) else {
+            throw ConfigurationError(message: "\(what): expected host[:port]\(namespace ? "[/namespace]" : "")")
+        }
+        guard namespace || parts.isEmpty else {
+            throw ConfigurationError(message: "\(what): expected host[:port]")
+        }
+        let componentBytes = Set("abcdefghijklmnopqrstuvwxyz0123456789._-".utf8)
+        for part in parts where part.isEmpty || !part.utf8.allSatisfy(componentBytes.contains) {
+            throw ConfigurationError(
+                message:
+                    "\(what): expected host[:port][/namespace], each part lower case letters, digits, '.', '_' or '-' (a tag or a digest is not supported)"
+            )
+        }
     }
 
     /// The line without a `#` comment (outside quotes).

@@ -83,11 +83,11 @@ public struct RegistryOptions: OptionSection, Equatable {
                 throw ConfigurationError(
                     message: "--mirror: the mirror must be host[:port], without credentials or a path")
             }
-            o.mirrors.append(RegistriesConf.Mirror(registry: parts[0], mirror: RegistryMirror(host: parts[1])))
+            o.mirrors.append(RegistriesConf.Mirror(registry: parts[0], mirror: RegistryMirror(location: parts[1])))
         },
         CommandOption(
             Self.self, flag: "--registries-conf", variable: "OCIRPC_REGISTRIES_CONF", valueName: "PATH",
-            help: "mirrors and insecure registries from a containers registries.conf"
+            help: "mirrors, moved namespaces, blocked and insecure registries from a containers registries.conf"
         ) {
             o, v throws(ConfigurationError) in
             do throws(ConfigurationError) {
@@ -148,12 +148,32 @@ extension RegistryClient.Configuration {
         transport.retries = options.retries
         transport.maxConnectionsPerHost = maxConnectionsPerHost
         credentials = CredentialStore(environment: environment)
-        // The flags' mirrors first, then the file's.
-        for entry in options.mirrors + options.registriesConf.mirrorEntries {
-            mirrors[RegistryClient.canonicalRegistry(entry.registry), default: []].append(entry.mirror)
-        }
-        blocked = Set(options.registriesConf.blockedRegistries.map(RegistryClient.canonicalRegistry))
+        routes = RegistryRoutes(rules: Self.rules(mirrors: options.mirrors, conf: options.registriesConf))
         localNetworkRegistries = Set(options.localNetworkRegistries.map(RegistryClient.canonicalRegistry))
         downloads = DownloadBudget(limit: options.maxDownloadBytes)
+    }
+
+    /// The file's rules, with the flags' mirrors (`--mirror`, each for a
+    /// whole registry) first among the mirrors of the registry's own rule,
+    /// or in a rule of their own.
+    static func rules(mirrors: [RegistriesConf.Mirror], conf: RegistriesConf) -> [RegistryRule] {
+        var rules = conf.rules
+        var flagged: [(prefix: String, mirrors: [RegistryMirror])] = []
+        for entry in mirrors {
+            let prefix = RegistryRoutes.canonical(entry.registry)
+            if let known = flagged.firstIndex(where: { $0.prefix == prefix }) {
+                flagged[known].mirrors.append(entry.mirror)
+            } else {
+                flagged.append((prefix, [entry.mirror]))
+            }
+        }
+        for (prefix, mirrors) in flagged {
+            if let known = rules.firstIndex(where: { RegistryRoutes.canonical($0.prefix) == prefix }) {
+                rules[known].mirrors.insert(contentsOf: mirrors, at: 0)
+            } else {
+                rules.append(RegistryRule(prefix: prefix, mirrors: mirrors))
+            }
+        }
+        return rules
     }
 }
