@@ -36,13 +36,21 @@ public final class RPCSession: @unchecked Sendable {
     }
 
     /// The first message whose id is `id`, waiting for it; each poll
-    /// looks only at the messages that came since the one before.
+    /// looks only at the messages that came since the one before. Once
+    /// the server's output has ended no answer can come: that fails at
+    /// once (a server that refused its arguments and exited was waited
+    /// for until the deadline).
     private func response(seconds: Double, matching id: JSONValue) async throws -> JSONValue {
         let deadline = Date().addingTimeInterval(seconds)
         var looked = 0
         while Date() < deadline {
+            let ended = process.outputHasEnded
             let messages = process.messages
             if let found = messages[min(looked, messages.count)...].first(where: { $0["id"] == id }) { return found }
+            if ended {
+                throw TestRegistryError(
+                    "the server's output ended before it answered request \(id); stderr: \(process.stderr.suffix(800))")
+            }
             // A last line without its newline is counted only once the
             // output ends, so it is looked at again until then.
             looked = max(0, messages.count - 1)

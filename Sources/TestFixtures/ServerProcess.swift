@@ -101,6 +101,9 @@ public final class ServerProcess: @unchecked Sendable {
         try? stdinPipe.fileHandleForWriting.close()
     }
 
+    /// Whether the server's output has ended (it closed it, or exited).
+    public var outputHasEnded: Bool { lock.withLock { outputFinished } }
+
     public var stdout: Data { lock.withLock { outBuffer } }
     public var stderr: String { lock.withLock { String(decoding: errBuffer, as: UTF8.self) } }
 
