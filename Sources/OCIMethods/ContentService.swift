@@ -296,7 +296,6 @@ final class ContentService: Sendable {
     ) async throws -> T {
         // An index's tape goes before the child is awaited: calls waiting
         // for their child hold only the charged bytes.
-        let share = MemoryShare.current
         func read(_ manifest: FetchedManifest, namedBy entry: IndexEntry? = nil) throws -> TopManifest<T> {
             try shaping(manifest, ref: ref, answer: answer) { root -> TopManifest<T> in
                 let kind = try ManifestKind.of(manifest, root, ref: ref)
@@ -305,7 +304,9 @@ final class ContentService: Sendable {
                 }
                 guard kind == .index else { return .image(try body(root)) }
                 let entry = try Self.childEntry(of: root, ref: ref, platform: platform)
-                return .index(child: try IndexEntry(entry.node, digest: entry.digest, takingFrom: share))
+                // The task-local share is looked up for an index alone: an
+                // image manifest's path is the batch's.
+                return .index(child: try IndexEntry(entry.node, digest: entry.digest, takingFrom: MemoryShare.current))
             }
         }
         var outcome = try read(top)

@@ -66,6 +66,9 @@ public final class RegistryClient: Sendable {
     nonisolated(nonsending) func viaMirrors<T>(
         _ reference: ImageReference, _ operation: (ImageReference) async throws(RegistryError) -> T
     ) async throws(RegistryError) -> T {
+        // Without rules every reference is asked for where it names: no
+        // route is made (each request of a batch passes here).
+        guard !configuration.routes.rules.isEmpty else { return try await operation(reference) }
         let route = try configuration.routes.route(reference)
         for mirror in route.mirrors {
             do {
