@@ -97,6 +97,54 @@ import Options
             ])
     }
 
+    /// The drop-ins beside the file (`registries.conf.d/*.conf`, by name)
+    /// are read after it, as podman reads them: a drop-in's table replaces
+    /// the one with its prefix, and adds the others. A `blocked` in a
+    /// drop-in was never read, so a registry podman refuses was served.
+    @Test func dropInsBesideTheFileAreReadAfterItInNameOrder() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "ocirpc-dropins-\(UInt32.random(in: 0...UInt32.max))")
+        let path = directory.appendingPathComponent("registries.conf").path
+        try FileManager.default.createDirectory(atPath: path + ".d/sub.conf", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try """
+        [[registry]]
+        location = "q.io"
+        [[registry.mirror]]
+        location = "old-mirror.local"
+        insecure = true
+        [[registry]]
+        location = "kept.io"
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        try "[[registry]]\nlocation = \"bad.example\"\nblocked = true\n"
+            .write(toFile: path + ".d/10-block.conf", atomically: true, encoding: .utf8)
+        try "[[registry]]\nlocation = \"q.io\"\n[[registry.mirror]]\nlocation = \"new-mirror.local\"\n"
+            .write(toFile: path + ".d/20-q.conf", atomically: true, encoding: .utf8)
+        try "[[registry]]\nlocation = \"bad.example\"\n".write(
+            toFile: path + ".d/05-earlier.conf", atomically: true, encoding: .utf8)
+        try "not = [valid".write(toFile: path + ".d/readme.txt", atomically: true, encoding: .utf8)
+
+        let conf = try RegistriesConf.load(path)
+        #expect(
+            conf.rules == [
+                RegistryRule(prefix: "q.io", mirrors: [RegistryMirror(location: "new-mirror.local")]),
+                RegistryRule(prefix: "kept.io"),
+                RegistryRule(prefix: "bad.example", blocked: true),
+            ])
+        // The replaced table's insecure mirror went with it.
+        #expect(conf.insecureRegistries == [])
+
+        // A drop-in that cannot be read fails the whole, naming itself.
+        try "[[registry]]\nlocation = \"x.io\"\nverify = true\n"
+            .write(toFile: path + ".d/30-unknown.conf", atomically: true, encoding: .utf8)
+        do {
+            _ = try RegistriesConf.load(path)
+            Issue.record("a drop-in with an unknown key was read")
+        } catch {
+            #expect(error.message.hasPrefix(path + ".d/30-unknown.conf: "), "\(error.message)")
+        }
+    }
+
     @Test func anEmptyFileHasNothing() throws {
         #expect(try RegistriesConf.parse("") == RegistriesConf())
         #expect(try RegistriesConf.parse("# only a comment\n\n") == RegistriesConf())

@@ -34,19 +34,89 @@ public struct RegistriesConf: Sendable, Equatable {
         }
     }
 
-    /// The `[[registry]]` tables, in file order.
-    public var rules: [RegistryRule] = []
+    /// A `[[registry]]` table: its rule, and the hosts it speaks plain
+    /// HTTP to (its location's and its mirrors' marked `insecure`).
+    struct RegistryTable: Sendable, Equatable {
+        var rule: RegistryRule
+        var insecure: [String] = []
+    }
+
+    var tables: [RegistryTable] = []
+
+    /// The `[[registry]]` tables' rules, in file order.
+    public var rules: [RegistryRule] {
+        get { tables.map(\.rule) }
+        set { tables = newValue.map { RegistryTable(rule: $0) } }
+    }
     /// Registries and mirrors marked `insecure = true`.
-    public var insecureRegistries: [String] = []
+    public var insecureRegistries: [String] { tables.flatMap(\.insecure) }
 
     public init() {}
 
-    /// Reads and parses the file at `path`.
+    /// Reads and parses the file at `path`, then the drop-in files of the
+    /// directory beside it, `path.d/*.conf` in the order of their names,
+    /// as containers-registries.conf.d(5) reads them (podman's
+    /// `/etc/containers/registries.conf.d`): a table of a later file
+    /// replaces the one with the same prefix, and the others are added.
+    /// A drop-in may block a registry, so one that cannot be read fails
+    /// as the file itself does; a directory that is not there has none.
     public static func load(_ path: String) throws(ConfigurationError) -> RegistriesConf {
+        var conf = try parse(file: path)
+        for dropIn in try dropIns(of: path) {
+            do throws(ConfigurationError) {
+                conf.overlay(try parse(file: dropIn))
+            } catch {
+                throw ConfigurationError(message: "\(dropIn): \(error.message)")
+            }
+        }
+        return conf
+    }
+
+    private static func parse(file path: String) throws(ConfigurationError) -> RegistriesConf {
         guard let bytes = ConfigFile.read(path) else {
             throw ConfigurationError(message: "cannot read '\(path)'")
         }
         return try parse(String(decoding: bytes, as: UTF8.self))
+    }
+
+    /// The files `path.d/*.conf`, by name; other entries (directories
+    /// among them) are not read.
+    static func dropIns(of path: String) throws(ConfigurationError) -> [String] {
+        let directory = path + ".d"
+        var info = stat()
+        guard stat(directory, &info) == 0 else {
+            if errno == ENOENT || errno == ENOTDIR { return [] }
+            throw ConfigurationError(message: "cannot read '\(directory)': \(String(cString: strerror(errno)))")
+        }
+        guard info.st_mode & S_IFMT == S_IFDIR else { return [] }
+        guard let listing = opendir(directory) else {
+            throw ConfigurationError(message: "cannot read '\(directory)': \(String(cString: strerror(errno)))")
+        }
+        defer { closedir(listing) }
+        var names: [String] = []
+        while let entry = readdir(listing) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            guard name.hasSuffix(".conf") else { continue }
+            var file = stat()
+            guard stat(directory + "/" + name, &file) == 0, file.st_mode & S_IFMT == S_IFREG else { continue }
+            names.append(name)
+        }
+        return names.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }.map { directory + "/" + $0 }
+    }
+
+    /// `later`'s tables over these: one with the same prefix replaces the
+    /// table here, the others are added after.
+    mutating func overlay(_ later: RegistriesConf) {
+        for table in later.tables {
+            let prefix = RegistryRoutes.canonical(table.rule.prefix)
+            if let known = tables.firstIndex(where: { RegistryRoutes.canonical($0.rule.prefix) == prefix }) {
+                tables[known] = table
+            } else {
+                tables.append(table)
+            }
+        }
     }
 
     private enum Table { case top, registry, mirror, other }
@@ -168,6 +238,7 @@ public struct RegistriesConf: Sendable, Equatable {
             guard prefixes.insert(RegistryRoutes.canonical(prefix)).inserted else {
                 throw ConfigurationError(message: "the prefix '\(prefix)' is given twice")
             }
+            var table = RegistryTable(rule: RegistryRule(prefix: prefix, location: location, blocked: registry.blocked))
             if registry.insecure {
                 guard !isWildcard, !location.contains("/") else {
                     throw ConfigurationError(
@@ -175,9 +246,8 @@ public struct RegistriesConf: Sendable, Equatable {
                             "\(prefix): insecure applies to whole registries here (host[:port]), not to a namespace or a wildcard"
                     )
                 }
-                conf.insecureRegistries.append(location)
+                table.insecure.append(location)
             }
-            var rule = RegistryRule(prefix: prefix, location: location, blocked: registry.blocked)
             for mirror in mirrors {
                 guard !mirror.location.isEmpty else {
                     throw ConfigurationError(message: "a mirror of \(prefix) without a location")
@@ -189,7 +259,7 @@ public struct RegistriesConf: Sendable, Equatable {
                 // containers-registries.conf(5): mirror-by-digest-only makes
                 // every mirror digest-only and overrides pull-from-mirror.
                 let pull: RegistryMirror.Pull = registry.mirrorByDigestOnly ? .digestOnly : (mirror.pull ?? .all)
-                rule.mirrors.append(RegistryMirror(location: mirror.location, pull: pull))
+                table.rule.mirrors.append(RegistryMirror(location: mirror.location, pull: pull))
                 if mirror.insecure {
                     guard !mirror.location.contains("/") else {
                         throw ConfigurationError(
@@ -197,10 +267,10 @@ public struct RegistriesConf: Sendable, Equatable {
                                 "mirror '\(mirror.location)' of \(prefix): insecure applies to whole registries here (host[:port]), not to a namespace"
                         )
                     }
-                    conf.insecureRegistries.append(mirror.location)
+                    table.insecure.append(mirror.location)
                 }
             }
-            conf.rules.append(rule)
+            conf.tables.append(table)
         }
         return conf
     }
