@@ -157,6 +157,9 @@ import Options
         ("[[registry]]\ninsecure = true", "without a prefix or a location"),
         ("[[registry]]\nlocation \"x\"", "key = value"),
         ("[[registry]]\nlocation = \"q.io\"\n[[registry.mirror]]\nlocation = \"m.io/Path\"", "lower case"),
+        // Version 1's block list was skipped with the tables not read.
+        ("[registries.block]\nregistries = ['bad.example']", "version 1"),
+        ("[registries.insecure]\nregistries = [\n  'x.io',\n]", "version 1"),
         // What cannot be honoured as written is refused, never half applied.
         ("[[registry]]\nprefix = \"q.io/app:v1\"", "a tag or a digest"),
         ("[[registry]]\nprefix = \"q.io/app@sha256:abc\"", "a tag or a digest"),

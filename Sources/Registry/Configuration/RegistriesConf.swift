@@ -152,6 +152,12 @@ public struct RegistriesConf: Sendable, Equatable {
                     }
                     registries[registries.count - 1].1.append(Entry())
                     table = .mirror
+                case "[registries.search]", "[registries.insecure]", "[registries.block]":
+                    // Version 1 holds security settings (a block list) too.
+                    throw ConfigurationError(
+                        message:
+                            "line \(number): \(line) is the version 1 format, which is not read: write [[registry]] tables (blocked = true, insecure = true)"
+                    )
                 default:
                     table = .other
                 }
