@@ -58,7 +58,7 @@ private func isVersion(_ invocation: Invocation) -> Bool { if case .version = in
             "--max-concurrency", "3", "--cache-bytes=64MiB", "--tag-ttl", "2m", "--platform", "linux/arm64/v8",
             "--insecure-registry", "reg:5000", "--insecure-registry=other", "--timeout", "500ms",
             "--retries", "0", "--log-level", "debug", "--log-format", "json", "--max-message-bytes", "1K",
-            "--mirror", "docker.io=mirror:5000", "--cache-dir", "/var/cache/x", "--max-memory-bytes", "1GiB",
+            "--mirror", "docker.io=mirror:5000/hub", "--cache-dir", "/var/cache/x", "--max-memory-bytes", "1GiB",
             "--max-download-bytes", "512MiB", "--allow-local-redirects", "registry.example:5000",
         ])
         let env = try configuration(
@@ -68,7 +68,7 @@ private func isVersion(_ invocation: Invocation) -> Bool { if case .version = in
                 "OCIRPC_PLATFORM": "linux/arm64/v8", "OCIRPC_INSECURE_REGISTRY": "reg:5000, other",
                 "OCIRPC_TIMEOUT": "0.5s", "OCIRPC_RETRIES": "0", "OCIRPC_LOG_LEVEL": "DEBUG",
                 "OCIRPC_LOG_FORMAT": "json", "OCIRPC_MAX_MESSAGE_BYTES": "1024",
-                "OCIRPC_MIRROR": "docker.io=mirror:5000", "OCIRPC_CACHE_DIR": "/var/cache/x",
+                "OCIRPC_MIRROR": "docker.io=mirror:5000/hub", "OCIRPC_CACHE_DIR": "/var/cache/x",
                 "OCIRPC_MAX_MEMORY_BYTES": "1073741824", "OCIRPC_MAX_DOWNLOAD_BYTES": "512M",
                 "OCIRPC_ALLOW_LOCAL_REDIRECTS": "registry.example:5000",
             ])
@@ -84,7 +84,8 @@ private func isVersion(_ invocation: Invocation) -> Bool { if case .version = in
         #expect(cli.server.maxMemoryBytes == 1 << 30)
         #expect(cli.registry.maxDownloadBytes == 512 << 20)
         #expect(cli.server.logLevel == .debug)
-        #expect(cli.registry.mirrors == [.init(registry: "docker.io", mirror: RegistryMirror(location: "mirror:5000"))])
+        #expect(
+            cli.registry.mirrors == [.init(registry: "docker.io", mirror: RegistryMirror(location: "mirror:5000/hub"))])
         #expect(cli.methods.cacheDirectory == .path("/var/cache/x"))
         #expect(ServerCommand.options(modules).count == 21)
     }
@@ -135,6 +136,9 @@ private func isVersion(_ invocation: Invocation) -> Bool { if case .version = in
             (["--colour"], [:], "unknown option"),
             // Every duration and size is bounded when parsed, not when used.
             (["--mirror", "docker.io=user:pw@mirror:5000"], [:], "without credentials"),
+            (["--mirror", "docker.io=mirror:5000/Hub"], [:], "lower case"),
+            (["--mirror", "docker.io=mirror:5000/hub:v1"], [:], "a tag or a digest"),
+            (["--mirror", "docker.io/library=mirror:5000"], [:], "expected host[:port]"),
             (["--timeout", "6000000h"], [:], "longest allowed"),
             (["--timeout", "1e300"], [:], "--timeout"),
             (["--timeout", "0.0000001s"], [:], "shortest allowed"),

@@ -285,7 +285,7 @@ public struct RegistriesConf: Sendable, Equatable {
     /// `host[:port]/component/...` (components as a repository's: lower
     /// case letters, digits, `.`, `_`, `-`): a tag, a digest or
     /// credentials are not a place.
-    private static func checkName(_ name: String, _ what: String, namespace: Bool) throws(ConfigurationError) {
+    static func checkName(_ name: String, _ what: String, namespace: Bool) throws(ConfigurationError) {
         var parts = name.split(separator: "/", omittingEmptySubsequences: false)
         let host = parts.removeFirst()
         let hostBytes = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]".utf8)

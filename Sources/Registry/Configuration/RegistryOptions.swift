@@ -71,7 +71,8 @@ public struct RegistryOptions: OptionSection, Equatable {
         },
         CommandOption(
             Self.self, flag: "--mirror", variable: "OCIRPC_MIRROR", valueName: "REGISTRY=MIRROR",
-            help: "try MIRROR (host[:port]) before REGISTRY (repeatable; variable: comma-separated)",
+            help:
+                "try MIRROR (host[:port], or host[:port]/namespace for one that holds REGISTRY's names under a namespace) before REGISTRY (repeatable; variable: comma-separated)",
             repeatable: true
         ) { o, v throws(ConfigurationError) in
             let parts = v.split(separator: "=", omittingEmptySubsequences: false).map(String.init)
@@ -79,10 +80,12 @@ public struct RegistryOptions: OptionSection, Equatable {
                 throw ConfigurationError(message: "--mirror: expected REGISTRY=MIRROR, got '\(v)'")
             }
             // Credentials in a host would end up in logs and messages.
-            guard !parts[1].contains("@"), !parts[1].contains("/") else {
+            guard !parts[1].contains("@") else {
                 throw ConfigurationError(
-                    message: "--mirror: the mirror must be host[:port], without credentials or a path")
+                    message: "--mirror: the mirror must be host[:port][/namespace], without credentials")
             }
+            try RegistriesConf.checkName(parts[0], "--mirror: the registry '\(parts[0])'", namespace: false)
+            try RegistriesConf.checkName(parts[1], "--mirror: the mirror '\(parts[1])'", namespace: true)
             o.mirrors.append(RegistriesConf.Mirror(registry: parts[0], mirror: RegistryMirror(location: parts[1])))
         },
         CommandOption(
