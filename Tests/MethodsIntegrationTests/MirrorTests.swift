@@ -51,6 +51,20 @@ import TestFixtures
         await session.close()
     }
 
+    /// A mirror that holds the registry's names under a namespace of its
+    /// own (a Harbor or Artifactory proxy project) is asked for them there.
+    @Test func aMirrorUnderANamespaceIsAskedThere() async throws {
+        let pair = try await Pair()
+        defer { pair.stop() }
+        let (upstreamProxy, mirrorProxy) = (pair.upstreamProxy, pair.mirrorProxy)
+        let cached = try await pair.mirror.pushMinimalImage("proxy/hub/app", "v1", annotations: #"{"at":"mirror"}"#)
+        let session = try RPCSession(["--mirror", "\(upstreamProxy.host)=\(mirrorProxy.host)/proxy/hub"])
+        let descriptor = try await session.result("ec.oci.descriptor", [.string("\(upstreamProxy.host)/app:v1")])
+        #expect(descriptor["digest"] == .string(cached.digest))
+        #expect(upstreamProxy.count("manifest") == 0)
+        await session.close()
+    }
+
     @Test func mirrorsComeFromARegistriesConfToo() async throws {
         let pair = try await Pair()
         defer { pair.stop() }
