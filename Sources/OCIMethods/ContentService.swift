@@ -337,9 +337,8 @@ final class ContentService: Sendable {
     nonisolated(nonsending) private func manifest(_ ref: ImageReference, entry: IndexEntry) async throws
         -> FetchedManifest
     {
-        guard let embedded = entry.embedded else { return try await manifest(ref, digest: entry.digest) }
-        try Self.checkEmbedded(embedded, digest: entry.digest, size: entry.size, of: ref)
-        return FetchedManifest(bytes: embedded, mediaType: entry.mediaType, digest: entry.digest)
+        if let embedded = try entry.embeddedManifest(of: ref) { return embedded }
+        return try await manifest(ref, digest: entry.digest)
     }
 
     /// What `body` makes of `manifest`, read on its tape (`shaping(_:answer:notJSON:_:)`),
@@ -516,14 +515,8 @@ final class ContentService: Sendable {
             }
             let chosen = try Self.childEntry(of: root, ref: ref, platform: platform)
             let entry = try IndexEntry(chosen.node, digest: chosen.digest, takingFrom: MemoryShare.current)
-            let child: FetchedManifest
-            if let embedded = entry.embedded {
-                try Self.checkEmbedded(embedded, digest: entry.digest, size: entry.size, of: ref)
-                child = FetchedManifest(bytes: embedded, mediaType: entry.mediaType, digest: entry.digest)
-            } else {
-                guard let stored = source.storedManifest(ref.pinned(to: entry.digest)) else { return nil }
-                child = stored
-            }
+            guard let child = try entry.embeddedManifest(of: ref) ?? source.storedManifest(ref.pinned(to: entry.digest))
+            else { return nil }
             return try shaping(child, ref: ref, answer: true) { childRoot -> JSONValue? in
                 let kind = try ManifestKind.of(child, childRoot, ref: ref)
                 try kind.requireAgreement(withEntryType: entry.mediaType, of: child.digest, ref: ref)
@@ -1030,5 +1023,14 @@ private struct IndexEntry: Sendable {
         }
         if let refusal { throw refusal }
         self.embedded = embedded
+    }
+
+    /// The manifest it embeds, checked against its digest and size (as
+    /// the original checks it), as the entry's media type; nil when it
+    /// embeds none.
+    func embeddedManifest(of ref: ImageReference) throws(RPCError) -> FetchedManifest? {
+        guard let embedded else { return nil }
+        try ContentService.checkEmbedded(embedded, digest: digest, size: size, of: ref)
+        return FetchedManifest(bytes: embedded, mediaType: mediaType, digest: digest)
     }
 }
