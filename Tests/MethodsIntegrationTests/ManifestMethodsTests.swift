@@ -5,6 +5,24 @@ import Testing
 import TestFixtures
 
 @Suite(.serialized, .needsDockerRegistry) struct ManifestMethodsTests {
+    /// An index entry's platform: `linux/amd64`.
+    static let amd64 = #"{"os":"linux","architecture":"amd64"}"#
+
+    /// Pushes image `a` of `repository`, whose one layer holds
+    /// `etc/policy.yaml` (`allowed: false`), and image `b`, of no layers;
+    /// their configs tell them apart (`{"image":"a"}`, `{"image":"b"}`).
+    static func pushTwoImages(_ rig: Rig, _ repository: String) async throws -> (
+        a: TestRegistry.Pushed, b: TestRegistry.Pushed
+    ) {
+        var tar = TarBuilder()
+        tar.file("etc/policy.yaml", "allowed: false")
+        let a = try await rig.registry.pushImage(
+            repository, "a", config: #"{"image":"a"}"#,
+            layers: [(tar.archive, "application/vnd.oci.image.layer.v1.tar")])
+        let b = try await rig.registry.pushImage(repository, "b", config: #"{"image":"b"}"#)
+        return (a, b)
+    }
+
     @Test func imageManifestOfAnOCIImageByTagAndByDigest() async throws {
         let rig = try await Rig.start()
         let layer = Compressors.gzip(TarBuilder().archive)
@@ -206,12 +224,8 @@ import TestFixtures
     /// server follows is a limit of its own.
     @Test func anIndexWhoseEntryIsAnotherIndexIsFollowed() async throws {
         let rig = try await Rig.start()
-        var tar = TarBuilder()
-        tar.file("etc/policy.yaml", "allowed: false")
-        let a = try await rig.registry.pushImage(
-            "nest", "a", config: #"{"image":"a"}"#, layers: [(tar.archive, "application/vnd.oci.image.layer.v1.tar")])
-        let b = try await rig.registry.pushImage("nest", "b", config: #"{"image":"b"}"#)
-        let amd64 = #"{"os":"linux","architecture":"amd64"}"#
+        let (a, b) = try await Self.pushTwoImages(rig, "nest")
+        let amd64 = Self.amd64
         let arm64 = #"{"os":"linux","architecture":"arm64"}"#
         let inner = try await rig.registry.pushIndex("nest", "inner", entries: [(b, arm64), (a, amd64)])
         let outer = try await rig.registry.pushIndex(
@@ -290,12 +304,8 @@ import TestFixtures
     /// where the registry holds the right ones.
     @Test func anIndexEntrysEmbeddedManifestIsReadBeforeTheRegistryIsAsked() async throws {
         let rig = try await Rig.start()
-        var tar = TarBuilder()
-        tar.file("etc/policy.yaml", "allowed: false")
-        let a = try await rig.registry.pushImage(
-            "embed", "a", config: #"{"image":"a"}"#, layers: [(tar.archive, "application/vnd.oci.image.layer.v1.tar")])
-        let b = try await rig.registry.pushImage("embed", "b", config: #"{"image":"b"}"#)
-        let amd64 = #"{"os":"linux","architecture":"amd64"}"#
+        let (a, b) = try await Self.pushTwoImages(rig, "embed")
+        let amd64 = Self.amd64
         let index = try await rig.registry.pushIndex("embed", "index", entries: [(a, amd64)], embedding: [a.bytes])
         // The entry names b, and embeds a's manifest.
         let wrong = try await rig.registry.pushIndex("embed", "wrong", entries: [(b, amd64)], embedding: [a.bytes])
