@@ -1028,6 +1028,10 @@ private struct IndexEntry: Sendable {
     /// The manifest it embeds, checked against its digest and size (as
     /// the original checks it), as the entry's media type; nil when it
     /// embeds none.
+    /// Not inlined: inlined into `withImageManifest`, its typed error made
+    /// the compiler crash splitting that coroutine, built for the thread
+    /// sanitizer (Swift 6.2, release).
+    @inline(never)
     func embeddedManifest(of ref: ImageReference) throws(RPCError) -> FetchedManifest? {
         guard let embedded else { return nil }
         try ContentService.checkEmbedded(embedded, digest: digest, size: size, of: ref)
