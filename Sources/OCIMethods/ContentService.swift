@@ -1030,7 +1030,7 @@ private struct IndexEntry: Sendable {
     /// embeds none.
     /// Not inlined: inlined into `withImageManifest`, its typed error made
     /// the compiler crash splitting that coroutine, built for the thread
-    /// sanitizer (Swift 6.2, release).
+    /// sanitizer (Swift 6.3.1, release).
     @inline(never)
     func embeddedManifest(of ref: ImageReference) throws(RPCError) -> FetchedManifest? {
         guard let embedded else { return nil }
