@@ -163,7 +163,7 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// alpha-numeric (separator alpha-numeric)*, separator = `.` `_` `__` `-+`.
-    private static func isValidPathComponent(_ component: Bytes) -> Bool {
+    static func isValidPathComponent(_ component: ArraySlice<UInt8>) -> Bool {
         guard let first = component.first, let last = component.last, isLowerAlnum(first), isLowerAlnum(last) else {
             return false
         }
@@ -195,7 +195,7 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// `host[:port]` where host is a DNS name, an IPv4 address or `[IPv6]`.
-    private static func isValidRegistry(_ registry: Bytes) -> Bool {
+    static func isValidRegistry(_ registry: ArraySlice<UInt8>) -> Bool {
         var host = registry
         if registry.first == UInt8(ascii: "[") {
             guard let close = registry.firstIndex(of: UInt8(ascii: "]")) else { return false }

@@ -59,11 +59,7 @@ public struct RegistryRoutes: Sendable {
     /// prefix naming a whole repository, moved to a bare host).
     public func route(_ reference: ImageReference) throws(RegistryError) -> Route {
         guard !rules.isEmpty, let rule = rule(for: reference) else { return Route(mirrors: [], primary: reference) }
-        guard !rule.blocked else {
-            throw RegistryError(
-                .accessDenied, reason: .blocked,
-                message: "\(reference.registry)/\(reference.repository) is blocked by the registries configuration")
-        }
+        guard !rule.blocked else { throw Self.blocked(reference) }
         guard !rule.isWildcard else { return Route(mirrors: [], primary: reference) }
         let rest = String("\(reference.registry)/\(reference.repository)".dropFirst(rule.prefix.count))
         func moved(to location: String) throws(RegistryError) -> ImageReference {
@@ -87,7 +83,13 @@ public struct RegistryRoutes: Sendable {
     /// Throws `blocked` when the rule for `reference` blocks it.
     public func refuseIfBlocked(_ reference: ImageReference) throws(RegistryError) {
         guard !rules.isEmpty, rule(for: reference)?.blocked == true else { return }
-        _ = try route(reference)
+        throw Self.blocked(reference)
+    }
+
+    private static func blocked(_ reference: ImageReference) -> RegistryError {
+        RegistryError(
+            .accessDenied, reason: .blocked,
+            message: "\(reference.registry)/\(reference.repository) is blocked by the registries configuration")
     }
 
     /// The rule with the longest prefix matching `reference`; of a

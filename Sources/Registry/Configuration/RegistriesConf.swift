@@ -282,24 +282,24 @@ public struct RegistriesConf: Sendable, Equatable {
     }
 
     /// Refuses `name` unless it is `host[:port]`, or with `namespace`
-    /// `host[:port]/component/...` (components as a repository's: lower
-    /// case letters, digits, `.`, `_`, `-`): a tag, a digest or
-    /// credentials are not a place.
+    /// `host[:port]/component/...`, each part as a reference's grammar
+    /// has it (`ImageReference`): a tag, a digest or credentials are not
+    /// a place.
     static func checkName(_ name: String, _ what: String, namespace: Bool) throws(ConfigurationError) {
-        var parts = name.split(separator: "/", omittingEmptySubsequences: false)
+        var parts = name.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).map {
+            ArraySlice($0)
+        }
         let host = parts.removeFirst()
-        let hostBytes = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]".utf8)
-        guard !host.isEmpty, host.utf8.allSatisfy(hostBytes.contains) else {
+        guard ImageReference.isValidRegistry(host) else {
             throw ConfigurationError(message: "\(what): expected host[:port]\(namespace ? "[/namespace]" : "")")
         }
         guard namespace || parts.isEmpty else {
             throw ConfigurationError(message: "\(what): expected host[:port]")
         }
-        let componentBytes = Set("abcdefghijklmnopqrstuvwxyz0123456789._-".utf8)
-        for part in parts where part.isEmpty || !part.utf8.allSatisfy(componentBytes.contains) {
+        for part in parts where !ImageReference.isValidPathComponent(part) {
             throw ConfigurationError(
                 message:
-                    "\(what): expected host[:port][/namespace], each part lower case letters, digits, '.', '_' or '-' (a tag or a digest is not supported)"
+                    "\(what): expected host[:port][/namespace], each part lower case letters and digits, with '.', '_' or '-' between them (a tag or a digest is not supported)"
             )
         }
     }
