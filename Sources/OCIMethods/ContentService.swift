@@ -687,15 +687,11 @@ final class ContentService: Sendable {
             var found: [EmbeddingDescriptor: [UInt8]] = [:]
             var refusal: MemoryLimitExceeded?
             func decode(_ descriptor: EmbeddingDescriptor, _ node: JSONTape.Node?) {
-                guard refusal == nil, descriptors.contains(descriptor) else { return }
-                _ = node?.member("data")?.withStringUTF8 { text in
-                    do throws(MemoryLimitExceeded) {
-                        // The text, copied once as it is decoded, and what it decodes to.
-                        try share?.take(text.count * 2)
-                        found[descriptor] = Base64Text.decode(text).map { [UInt8]($0) } ?? []
-                    } catch {
-                        refusal = error
-                    }
+                guard refusal == nil, descriptors.contains(descriptor), let data = node?.member("data") else { return }
+                do throws(MemoryLimitExceeded) {
+                    if let bytes = try Self.embeddedBytes(data, takingFrom: share) { found[descriptor] = bytes }
+                } catch {
+                    refusal = error
                 }
             }
             decode(.config, root.member("config"))
@@ -707,6 +703,28 @@ final class ContentService: Sendable {
             if let refusal { throw refusal }
             return found
         }
+    }
+
+    /// The bytes a descriptor's `data` embeds (base64; text Go would
+    /// refuse was refused with its document), taken from `share` before
+    /// they are decoded: the text, copied once as it is decoded, and what
+    /// it decodes to. Nil for an empty text, which embeds nothing.
+    static func embeddedBytes(_ data: JSONTape.Node, takingFrom share: MemoryShare?) throws(MemoryLimitExceeded)
+        -> [UInt8]?
+    {
+        var refusal: MemoryLimitExceeded?
+        let bytes = data.withStringUTF8 { text -> [UInt8]? in
+            guard !text.isEmpty else { return nil }
+            do throws(MemoryLimitExceeded) {
+                try share?.take(text.count * 2)
+            } catch {
+                refusal = error
+                return nil
+            }
+            return Base64Text.decode(text).map { [UInt8]($0) } ?? []
+        }
+        if let refusal { throw refusal }
+        return bytes ?? nil
     }
 
     /// Refuses embedded bytes that are not `digest` (of `size` bytes, when
@@ -1010,19 +1028,9 @@ private struct IndexEntry: Sendable {
         self.digest = digest
         size = ContentService.size(of: node)
         mediaType = node.member("mediaType")?.stringText ?? ""
-        var embedded: [UInt8]?
-        var refusal: MemoryLimitExceeded?
-        _ = node.member("data")?.withStringUTF8 { text in
-            guard !text.isEmpty else { return }
-            do throws(MemoryLimitExceeded) {
-                try share?.take(text.count * 2)
-                embedded = Base64Text.decode(text).map { [UInt8]($0) } ?? []
-            } catch {
-                refusal = error
-            }
+        embedded = try node.member("data").flatMap { data throws(MemoryLimitExceeded) in
+            try ContentService.embeddedBytes(data, takingFrom: share)
         }
-        if let refusal { throw refusal }
-        self.embedded = embedded
     }
 
     /// The manifest it embeds, checked against its digest and size (as
