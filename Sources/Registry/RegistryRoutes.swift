@@ -26,13 +26,27 @@ public struct RegistryRule: Sendable, Equatable {
     public var isWildcard: Bool { prefix.hasPrefix("*.") }
 }
 
-/// Where a reference is pulled from, as containers-registries.conf(5)
-/// chooses: the rule whose `prefix` is the longest match of the name
-/// (`registry/repository`, at a `/` or its end), its mirrors in order, then
-/// its `location`, each with the rest of the name after the prefix. A
-/// wildcard prefix (`*.example.com`) matches any host under the domain,
-/// whatever its port, and moves nothing. A name no rule matches is pulled
-/// from where it names.
+/// Where a reference is pulled from, as containers/image (podman's
+/// library) chooses under containers-registries.conf(5).
+///
+/// - The rule is the one whose `prefix` matches the name
+///   (`registry/repository`) and is the longest as written; of two as
+///   long, the first in byte order (containers/image sorts its tables, so
+///   `*.example.com` comes before `a.example.com`).
+/// - A prefix matches at a `/` or the name's end, and a bare host also
+///   matches that host on any port (`example.com` matches
+///   `example.com:5000/app`, as containers/image matches it).
+/// - A wildcard (`*.example.com`) matches any host under the domain,
+///   whatever its port or case; Docker Hub's names are matched as
+///   `docker.io`.
+/// - The rule's mirrors are tried in order, then its `location`, each with
+///   the rest of the name after the prefix (after the host, for a
+///   wildcard). A wildcard without a location pulls from the name itself.
+/// - Where containers/image would move a name with a port to another host
+///   keeping that port (its own code calls that match unintended), the
+///   reference is refused; a rule that moves nothing pulls it as named.
+///
+/// A name no rule matches is pulled from where it names.
 public struct RegistryRoutes: Sendable {
     /// The rules, prefixes with Docker Hub's canonical name.
     public let rules: [RegistryRule]
@@ -56,14 +70,23 @@ public struct RegistryRoutes: Sendable {
 
     /// The route of `reference`; `blocked` when its rule blocks it, and
     /// `invalid_reference` when its rule moves it to no repository (a
-    /// prefix naming a whole repository, moved to a bare host).
+    /// prefix naming a whole repository, moved to a bare host) or moves a
+    /// name with a port to another host.
     public func route(_ reference: ImageReference) throws(RegistryError) -> Route {
-        guard !rules.isEmpty, let rule = rule(for: reference) else { return Route(mirrors: [], primary: reference) }
+        guard !rules.isEmpty, let match = match(for: reference) else { return Route(mirrors: [], primary: reference) }
+        let rule = match.rule
         guard !rule.blocked else { throw Self.blocked(reference) }
-        guard !rule.isWildcard else { return Route(mirrors: [], primary: reference) }
-        let rest = String("\(reference.registry)/\(reference.repository)".dropFirst(rule.prefix.count))
+        let movesToLocation = rule.location != rule.prefix
+        guard movesToLocation || !rule.mirrors.isEmpty else { return Route(mirrors: [], primary: reference) }
+        guard !match.rest.hasPrefix(":") else {
+            throw RegistryError(
+                .invalidReference, reason: .invalidReference,
+                message:
+                    "the registries configuration's prefix \(rule.prefix) would move \(reference.registry)/\(reference.repository) to another host keeping its port; give the host with its port a rule of its own"
+            )
+        }
         func moved(to location: String) throws(RegistryError) -> ImageReference {
-            let name = location + rest
+            let name = location + match.rest
             guard let slash = name.firstIndex(of: "/"), name.index(after: slash) < name.endIndex else {
                 throw RegistryError(
                     .invalidReference, reason: .invalidReference,
@@ -77,12 +100,12 @@ public struct RegistryRoutes: Sendable {
         }
         var mirrors: [ImageReference] = []
         for mirror in rule.mirrors where mirror.serves(reference) { mirrors.append(try moved(to: mirror.location)) }
-        return Route(mirrors: mirrors, primary: try moved(to: rule.location))
+        return Route(mirrors: mirrors, primary: movesToLocation ? try moved(to: rule.location) : reference)
     }
 
     /// Throws `blocked` when the rule for `reference` blocks it.
     public func refuseIfBlocked(_ reference: ImageReference) throws(RegistryError) {
-        guard !rules.isEmpty, rule(for: reference)?.blocked == true else { return }
+        guard !rules.isEmpty, match(for: reference)?.rule.blocked == true else { return }
         throw Self.blocked(reference)
     }
 
@@ -92,41 +115,45 @@ public struct RegistryRoutes: Sendable {
             message: "\(reference.registry)/\(reference.repository) is blocked by the registries configuration")
     }
 
-    /// The rule with the longest prefix matching `reference`; of a
-    /// wildcard and a name matching as long, the name.
-    func rule(for reference: ImageReference) -> RegistryRule? {
+    /// The rule for `reference` (the longest prefix that matches, the
+    /// first in byte order of two as long), and the rest of the name after
+    /// what it matched: empty, or from a `/` or a port's `:`.
+    func match(for reference: ImageReference) -> (rule: RegistryRule, rest: Substring)? {
         // Host names are compared without regard to case; repositories
         // are lower case.
-        let name = "\(reference.registry)/\(reference.repository)".lowercased()
-        let host = RegistryScheme.host(of: Array(reference.registry.utf8))
-        var best: (rule: RegistryRule, length: Int, wildcard: Bool)?
+        let name = reference.name.lowercased()
+        let registry = reference.registry
+        let port = registry.utf8.count - RegistryScheme.host(of: Array(registry.utf8)).count
+        // containers/image names Docker Hub `docker.io`.
+        let host = Array(
+            (registry == ImageReference.dockerHub ? "docker.io" : String(registry.dropLast(port))).lowercased().utf8)
+        var best: (rule: RegistryRule, rest: Substring)?
         for rule in rules {
-            let length: Int
+            let rest: Substring
             if rule.isWildcard {
                 let domain = Array(rule.prefix.dropFirst().utf8)
-                guard host.count > domain.count, host.lowercased().hasSuffix(domain) else { continue }
-                length = reference.registry.utf8.count
+                guard host.count > domain.count, host.hasSuffix(domain) else { continue }
+                rest = name.dropFirst(registry.count - port)
             } else {
-                guard name == rule.prefix || name.hasPrefix(rule.prefix + "/") else { continue }
-                length = rule.prefix.utf8.count
+                guard name.hasPrefix(rule.prefix) else { continue }
+                rest = name.dropFirst(rule.prefix.count)
+                guard rest.isEmpty || rest.hasPrefix("/") || (rest.hasPrefix(":") && port > 0) else { continue }
             }
-            if let best, best.length > length || (best.length == length && !best.wildcard) { continue }
-            best = (rule, length, rule.isWildcard)
+            if let best,
+                best.rule.prefix.utf8.count > rule.prefix.utf8.count
+                    || (best.rule.prefix.utf8.count == rule.prefix.utf8.count && best.rule.prefix <= rule.prefix)
+            {
+                continue
+            }
+            best = (rule, rest)
         }
-        return best?.rule
+        return best
     }
 
     /// `name` with Docker Hub's registry written as references write it.
     static func canonical(_ name: String) -> String {
         let slash = name.firstIndex(of: "/") ?? name.endIndex
         return RegistryClient.canonicalRegistry(String(name[..<slash]).lowercased()) + name[slash...]
-    }
-}
-
-extension ArraySlice<UInt8> {
-    /// ASCII letters lowered.
-    fileprivate func lowercased() -> [UInt8] {
-        map { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") ? $0 + 32 : $0 }
     }
 }
 

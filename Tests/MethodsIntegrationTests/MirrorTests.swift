@@ -176,11 +176,16 @@ import TestFixtures
             "[[registry]]\nprefix = \"\(upstreamProxy.host)/app\"\nblocked = true\n")
         let moved = try Self.registriesConf(
             "[[registry]]\nprefix = \"\(upstreamProxy.host)\"\nlocation = \"\(mirrorProxy.host)\"\nblocked = true\n")
+        // containers/image matches a bare host on any port, and a wildcard
+        // (`*.0.0.1`) any host under it: both block the loopback registry.
+        let host = upstreamProxy.host.prefix { $0 != ":" }
+        let anyPort = try Self.registriesConf("[[registry]]\nprefix = \"\(host)\"\nblocked = true\n")
+        let wildcard = try Self.registriesConf(
+            "[[registry]]\nprefix = \"*.\(host.drop { $0 != "." }.dropFirst())\"\nblocked = true\n")
         defer {
-            try? FileManager.default.removeItem(at: namespace)
-            try? FileManager.default.removeItem(at: moved)
+            for conf in [namespace, moved, anyPort, wildcard] { try? FileManager.default.removeItem(at: conf) }
         }
-        for conf in [namespace, moved] {
+        for conf in [namespace, moved, anyPort, wildcard] {
             let session = try RPCSession(["--registries-conf", conf.path])
             let refused = try await session.call("ec.oci.image_manifest", [.string("\(upstreamProxy.host)/app:v1")])
             #expect(refused.errorReason == "blocked", "\(refused.jsonText)")

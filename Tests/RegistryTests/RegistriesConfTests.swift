@@ -85,6 +85,12 @@ import Options
 
             [[registry]]
             location = "q.io/team"
+
+            [[registry]]
+            prefix = "*.moved.example"
+            location = "copy.local/moved"
+            [[registry.mirror]]
+            location = "mirror.local"
             """)
         #expect(
             conf.rules == [
@@ -94,6 +100,9 @@ import Options
                 RegistryRule(prefix: "evil.example", location: "copy.local", blocked: true),
                 RegistryRule(prefix: "*.untrusted.example", blocked: true),
                 RegistryRule(prefix: "q.io/team"),
+                RegistryRule(
+                    prefix: "*.moved.example", location: "copy.local/moved",
+                    mirrors: [RegistryMirror(location: "mirror.local")]),
             ])
     }
 
@@ -166,8 +175,9 @@ import Options
         ("[[registry]]\nprefix = \"q.io//app\"", "host[:port][/namespace]"),
         ("[[registry]]\nprefix = \"q.io/ns\"\ninsecure = true", "insecure applies to whole registries"),
         ("[[registry]]\nprefix = \"*.q.io\"\ninsecure = true", "insecure applies to whole registries"),
-        ("[[registry]]\nprefix = \"*.q.io\"\nlocation = \"m.io\"", "wildcard"),
-        ("[[registry]]\nprefix = \"*.q.io\"\n[[registry.mirror]]\nlocation = \"m\"", "wildcard"),
+        // containers/image refuses a wildcard with a port; the server read it and matched nothing.
+        ("[[registry]]\nprefix = \"*.q.io:5000\"\nblocked = true", "without a port"),
+        ("[[registry]]\nprefix = \"*.q.io\"\nlocation = \"*.m.io\"", "location '*.m.io' of *.q.io"),
         ("[[registry]]\nprefix = \"*.q.io/ns\"\nblocked = true", "expected host[:port]"),
         ("[[registry]]\nlocation = \"q.io\"\n[[registry]]\nprefix = \"Q.io\"\nblocked = true", "given twice"),
         (

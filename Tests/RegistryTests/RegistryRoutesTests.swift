@@ -97,11 +97,81 @@ import Testing
         ]
         #expect(try route(rules, "ok.example.com/app:v1") == ["ok.example.com/app:v1"])
         #expect(throws: RegistryError.self) { try route(rules, "ok.example.com/other:v1") }
-        // As long as the host alone: the name wins.
+        // A host's prefix longer than the wildcard's wins.
         #expect(
             try route(rules + [RegistryRule(prefix: "good.example.com")], "good.example.com/x:v1") == [
                 "good.example.com/x:v1"
             ])
+    }
+
+    /// containers/image takes the longest prefix as written, and of two as
+    /// long the first in byte order. The server compared a wildcard by the
+    /// host it matched, so of two wildcards the later in the file won: a
+    /// `blocked` on the narrower one was lost behind a broader one.
+    @Test func ofTwoMatchingPrefixesTheLongerWinsWhateverTheirOrder() throws {
+        let narrow = RegistryRule(prefix: "*.b.example.com", blocked: true)
+        let broad = RegistryRule(prefix: "*.example.com")
+        for rules in [[narrow, broad], [broad, narrow]] {
+            #expect(throws: RegistryError.self) { try route(rules, "a.b.example.com/app:v1") }
+            #expect(try route(rules, "a.c.example.com/app:v1") == ["a.c.example.com/app:v1"])
+        }
+        // As long: `*` sorts first, as containers/image sorts its tables.
+        let wildcard = RegistryRule(prefix: "*.example.com", blocked: true)
+        let host = RegistryRule(prefix: "a.example.com", mirrors: [RegistryMirror(location: "m.local")])
+        for rules in [[wildcard, host], [host, wildcard]] {
+            #expect(throws: RegistryError.self) { try route(rules, "a.example.com/app:v1") }
+        }
+    }
+
+    /// containers/image matches a bare host's prefix to that host on any
+    /// port, so a `blocked` host is refused on every port. A rule that
+    /// would move such a name would move it to another host with the same
+    /// port, which is refused; one that moves nothing pulls it as named.
+    @Test func aHostsPrefixMatchesItOnAnyPort() throws {
+        #expect(throws: RegistryError.self) {
+            try route([RegistryRule(prefix: "evil.example", blocked: true)], "evil.example:5000/app:v1")
+        }
+        #expect(
+            try route([RegistryRule(prefix: "q.io", location: "q.io")], "q.io:5000/app:v1") == ["q.io:5000/app:v1"])
+        #expect(try route([RegistryRule(prefix: "q.io")], "q.io5/app:v1") == ["q.io5/app:v1"])
+        for rule in [
+            RegistryRule(prefix: "q.io", location: "copy.local"),
+            RegistryRule(prefix: "q.io", mirrors: [RegistryMirror(location: "m.local")]),
+        ] {
+            do {
+                _ = try route([rule], "q.io:5000/app:v1")
+                Issue.record("moved to another host with its port")
+            } catch let error as RegistryError {
+                #expect(error.reason == .invalidReference)
+            }
+        }
+        // A host with its port has a rule of its own.
+        #expect(
+            try route([RegistryRule(prefix: "q.io:5000", location: "copy.local")], "q.io:5000/app:v1") == [
+                "copy.local/app:v1"
+            ])
+    }
+
+    /// containers/image lets a wildcard move its names and have mirrors:
+    /// each place is given the rest of the name after the host. The server
+    /// refused such files.
+    @Test func aWildcardMovesTheNameAfterItsHost() throws {
+        let moved = RegistryRule(
+            prefix: "*.example.com", location: "copy.local/ns", mirrors: [RegistryMirror(location: "m.local")])
+        #expect(try route([moved], "a.example.com/foo/bar:v1") == ["m.local/foo/bar:v1", "copy.local/ns/foo/bar:v1"])
+        let mirrored = RegistryRule(prefix: "*.example.com", mirrors: [RegistryMirror(location: "m.local/hub")])
+        #expect(try route([mirrored], "a.b.example.com/x:v1") == ["m.local/hub/x:v1", "a.b.example.com/x:v1"])
+        #expect(try route([mirrored], "example.com/x:v1") == ["example.com/x:v1"])
+        // Docker Hub is `docker.io` to containers/image.
+        #expect(
+            try route([RegistryRule(prefix: "*.io", mirrors: [RegistryMirror(location: "m.local")])], "alpine:3")
+                == ["m.local/library/alpine:3", "index.docker.io/library/alpine:3"])
+        do {
+            _ = try route([moved], "a.example.com:5000/foo:v1")
+            Issue.record("moved to another host with its port")
+        } catch let error as RegistryError {
+            #expect(error.reason == .invalidReference)
+        }
     }
 
     @Test func aRepositoryMovedToABareHostIsRefused() throws {

@@ -19,9 +19,9 @@ import Options
 /// tables is refused rather than ignored (it may be a security setting),
 /// and so is what the server cannot honour as written: a prefix naming a
 /// tag or a digest, `insecure` for a namespace or a wildcard (plain HTTP
-/// is chosen by host here), a wildcard that moves its names or has
-/// mirrors, a prefix given twice. Tables ocirpc has no use for
-/// (`unqualified-search-registries`, `[aliases]`, ...) are skipped.
+/// is chosen by host here), a wildcard with a port, a prefix given twice.
+/// Tables ocirpc has no use for (`unqualified-search-registries`,
+/// `[aliases]`, ...) are skipped.
 public struct RegistriesConf: Sendable, Equatable {
     /// One mirror of one registry (as `--mirror` gives it).
     public struct Mirror: Sendable, Equatable {
@@ -231,22 +231,25 @@ public struct RegistriesConf: Sendable, Equatable {
             }
             let isWildcard = prefix.hasPrefix("*.")
             if isWildcard {
-                try checkName(String(prefix.dropFirst(2)), "prefix '\(prefix)'", namespace: false)
-                guard registry.location.isEmpty || registry.location.lowercased() == prefix, mirrors.isEmpty else {
-                    throw ConfigurationError(
-                        message: "'\(prefix)' is a wildcard: it may block names, not move them or have mirrors")
+                // containers/image: `*.example.com`, with no port, namespace or digest.
+                guard !prefix.contains(":") else {
+                    throw ConfigurationError(message: "prefix '\(prefix)': a wildcard is *.domain, without a port")
                 }
+                try checkName(String(prefix.dropFirst(2)), "prefix '\(prefix)'", namespace: false)
             } else {
                 try checkName(prefix, "prefix '\(prefix)'", namespace: true)
             }
-            let location = registry.location.isEmpty || isWildcard ? prefix : registry.location
-            if !isWildcard { try checkName(location, "location '\(location)' of \(prefix)", namespace: true) }
+            // A wildcard without a location pulls from the name itself.
+            let location = registry.location.isEmpty ? prefix : registry.location
+            if location != prefix || !isWildcard {
+                try checkName(location, "location '\(location)' of \(prefix)", namespace: true)
+            }
             guard prefixes.insert(RegistryRoutes.canonical(prefix)).inserted else {
                 throw ConfigurationError(message: "the prefix '\(prefix)' is given twice")
             }
             var table = RegistryTable(rule: RegistryRule(prefix: prefix, location: location, blocked: registry.blocked))
             if registry.insecure {
-                guard !isWildcard, !location.contains("/") else {
+                guard !location.hasPrefix("*."), !location.contains("/") else {
                     throw ConfigurationError(
                         message:
                             "\(prefix): insecure applies to whole registries here (host[:port]), not to a namespace or a wildcard"
