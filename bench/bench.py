@@ -662,6 +662,10 @@ def main():
                         help="memory: which part to run")
     parser.add_argument("--memory-manifests", type=int, default=256, help="memory: image_manifest calls at once")
     parser.add_argument("--memory-download-mb", type=int, default=64, help="memory: each downloaded layer's size")
+    parser.add_argument("--floor-first", type=int, default=0,
+                        help="peers: runs of the C libcurl client before each condition's rounds, each reported on its own"
+                             " row (does the first measurement after the registry is filled, or after a condition"
+                             " changes, cost more?)")
     parser.add_argument("--skopeo-manifests", type=int, default=200, help="peers: skopeo's share (it is slow)")
     parser.add_argument("--client-manifests", type=int, default=1000, help="clients: manifests in the batch answer")
     parser.add_argument("--client-padding", type=int, default=15000, help="clients: bytes of annotation in each manifest")
