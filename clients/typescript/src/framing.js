@@ -1,5 +1,6 @@
 // Content-Length framing (as editors speak it): `Content-Length: N\r\n\r\n`
 // followed by N bytes of JSON, in both directions.
+import { parseJSON } from "./json.js";
 
 /** @param {unknown} message */
 export function encode(message) {
@@ -50,7 +51,7 @@ export class Decoder {
       if (this.length < this.frame.end) break;
       const buffer = this.#joined();
       try {
-        messages.push(JSON.parse(buffer.subarray(this.frame.start, this.frame.end).toString("utf8")));
+        messages.push(parseJSON(buffer.subarray(this.frame.start, this.frame.end).toString("utf8")));
       } catch {
         // not JSON: passed over, as the other clients pass such a line over
       }

@@ -4,7 +4,8 @@ import { spawn } from "node:child_process";
 import { Decoder, encode } from "./framing.js";
 
 /**
- * @typedef {{mediaType: string, size: number, digest: string, data: string, urls: string[],
+ * A descriptor; `size` is a BigInt past 2^53 - 1, as every integer read is.
+ * @typedef {{mediaType: string, size: number | bigint, digest: string, data: string, urls: string[],
  *   annotations: Record<string, string>, artifactType: string, platform?: Record<string, unknown>}} Descriptor
  * @typedef {{schemaVersion: number, mediaType: string, config: Descriptor, layers: Descriptor[],
  *   annotations: Record<string, string>, subject?: Descriptor}} Manifest

@@ -122,6 +122,8 @@ test("platform on batches, an encoding for blobs, clearCache", async () => {
   for await (const item of client.streamImageManifests([fixtures.good], { platform: "linux/amd64" })) streamed.push(item);
   assert.equal(streamed.length, 1);
   assert.equal(await client.blob(fixtures.jsonBlob, { encoding: "base64" }), "eyJuIjogMTIzNDU2Nzg5MDEyMzQ1Njc4OTB9");
+  // Exact, as the Python and Go clients read it (JSON.parse gave 12345678901234567000).
+  assert.deepEqual(await client.parsedBlob(fixtures.jsonBlob), { n: 12345678901234567890n });
   assert.ok((await client.stats()).cacheBytes.used > 0);
   await client.clearCache();
   assert.equal((await client.stats()).cacheBytes.used, 0);

@@ -1,5 +1,6 @@
 /**
- * @typedef {{mediaType: string, size: number, digest: string, data: string, urls: string[],
+ * A descriptor; `size` is a BigInt past 2^53 - 1, as every integer read is.
+ * @typedef {{mediaType: string, size: number | bigint, digest: string, data: string, urls: string[],
  *   annotations: Record<string, string>, artifactType: string, platform?: Record<string, unknown>}} Descriptor
  * @typedef {{schemaVersion: number, mediaType: string, config: Descriptor, layers: Descriptor[],
  *   annotations: Record<string, string>, subject?: Descriptor}} Manifest
@@ -181,9 +182,12 @@ export class Client {
     } | undefined): Promise<void>;
     #private;
 }
+/**
+ * A descriptor; `size` is a BigInt past 2^53 - 1, as every integer read is.
+ */
 export type Descriptor = {
     mediaType: string;
-    size: number;
+    size: number | bigint;
     digest: string;
     data: string;
     urls: string[];
@@ -191,6 +195,9 @@ export type Descriptor = {
     artifactType: string;
     platform?: Record<string, unknown>;
 };
+/**
+ * A descriptor; `size` is a BigInt past 2^53 - 1, as every integer read is.
+ */
 export type Manifest = {
     schemaVersion: number;
     mediaType: string;
@@ -199,6 +206,9 @@ export type Manifest = {
     annotations: Record<string, string>;
     subject?: Descriptor;
 };
+/**
+ * A descriptor; `size` is a BigInt past 2^53 - 1, as every integer read is.
+ */
 export type Index = {
     schemaVersion: number;
     mediaType: string;
@@ -213,12 +223,18 @@ export type CallOptions = {
     signal?: AbortSignal;
     timeout?: number;
 };
+/**
+ * A descriptor; `size` is a BigInt past 2^53 - 1, as every integer read is.
+ */
 export type StartOptions = {
     binary?: string;
     args?: string[];
     env?: Record<string, string | undefined>;
     timeout?: number;
 };
+/**
+ * A descriptor; `size` is a BigInt past 2^53 - 1, as every integer read is.
+ */
 export type StreamedManifest = {
     ref: string;
     manifest?: Manifest;
