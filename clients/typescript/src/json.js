@@ -6,9 +6,6 @@
 // Numbers with a fraction or an exponent stay numbers, as JSON.parse reads
 // them.
 
-// Only text with a number of 16 digits or more can hold such an integer:
-// the rest is read by JSON.parse alone (see mayHoldLongInteger).
-const DIGIT_RUN = /\d{16,}/g;
 // An integer too long for a number is handed to JSON.parse as a string
 // starting with U+0001, and read back by the reviver. JSON text cannot
 // hold U+0001 raw inside a string, only escaped, so a string of the text
@@ -26,7 +23,12 @@ const SPACE = /[ \t\r\n]*/y;
  * @throws {SyntaxError} as JSON.parse throws
  */
 export function parseJSON(text) {
-  if (!mayHoldLongInteger(text)) return JSON.parse(text);
+  // Read by JSON.parse alone unless that rounded a number: any integer
+  // outside the safe range reads as one (every double past 2^53 is an
+  // integer), so walking the values finds it, in far less time than
+  // searching the text would take.
+  const value = JSON.parse(text);
+  if (!holdsUnsafeInteger(value)) return value;
   return JSON.parse(marked(text), (_key, value) => {
     if (typeof value !== "string" || value.charCodeAt(0) !== 1) return value;
     return value.charCodeAt(1) === 1 ? value.slice(1) : BigInt(value.slice(1));
@@ -34,31 +36,25 @@ export function parseJSON(text) {
 }
 
 /**
- * Whether `text` has a run of 16 digits or more placed as a number is: after
- * `:`, `,`, `[`, a `-` or the start (and spaces), and before `,`, `}`, `]`,
- * a space or the end. A digest's run of digits (after `sha256:`) is
- * followed by more of the digest or its quote, so manifests, which hold
- * many, are read by JSON.parse alone; a string that looks like a number
- * there is read right by the slow path.
- * @param {string} text
+ * Whether `root` holds a number past Number's safe integers.
+ * @param {unknown} root
  */
-function mayHoldLongInteger(text) {
-  DIGIT_RUN.lastIndex = 0;
-  for (let run = DIGIT_RUN.exec(text); run; run = DIGIT_RUN.exec(text)) {
-    const after = text.charCodeAt(run.index + run[0].length);
-    if (!(Number.isNaN(after) || after === 0x2c || after === 0x7d || after === 0x5d || isSpace(after))) continue;
-    let before = run.index - 1;
-    if (text.charCodeAt(before) === 0x2d /* - */) before -= 1;
-    while (before >= 0 && isSpace(text.charCodeAt(before))) before -= 1;
-    const previous = text.charCodeAt(before);
-    if (before < 0 || previous === 0x3a || previous === 0x2c || previous === 0x5b) return true;
+function holdsUnsafeInteger(root) {
+  const stack = [root];
+  while (stack.length) {
+    const value = stack.pop();
+    if (typeof value === "number") {
+      if (Number.isInteger(value) && !Number.isSafeInteger(value)) return true;
+    } else if (Array.isArray(value)) {
+      for (const item of value) if (typeof item === "number" || (typeof item === "object" && item !== null)) stack.push(item);
+    } else if (typeof value === "object" && value !== null) {
+      for (const key in value) {
+        const item = /** @type {Record<string, unknown>} */ (value)[key];
+        if (typeof item === "number" || (typeof item === "object" && item !== null)) stack.push(item);
+      }
+    }
   }
   return false;
-}
-
-/** @param {number} char */
-function isSpace(char) {
-  return char === 0x20 || char === 0x0a || char === 0x0d || char === 0x09;
 }
 
 /**
