@@ -180,6 +180,15 @@ import Options
         ("[[registry]]\nprefix = \"*.q.io\"\nlocation = \"*.m.io\"", "location '*.m.io' of *.q.io"),
         ("[[registry]]\nprefix = \"*.q.io/ns\"\nblocked = true", "expected host[:port]"),
         ("[[registry]]\nlocation = \"q.io\"\n[[registry]]\nprefix = \"Q.io\"\nblocked = true", "given twice"),
+        // A prefix moved to a registry another table blocks: containers/image refuses the file.
+        (
+            "[[registry]]\nprefix = \"a.io\"\nlocation = \"b.io\"\n[[registry]]\nlocation = \"B.io\"\nblocked = true",
+            "registry 'B.io' is given twice with different 'blocked' settings"
+        ),
+        (
+            "[[registry]]\nprefix = \"a.io\"\nlocation = \"b.io\"\ninsecure = true\n[[registry]]\nprefix = \"c.io\"\nlocation = \"b.io\"",
+            "different 'insecure' settings"
+        ),
         (
             "[[registry]]\nlocation = \"q.io\"\n[[registry.mirror]]\nlocation = \"m.io/ns\"\ninsecure = true",
             "insecure applies to whole registries"

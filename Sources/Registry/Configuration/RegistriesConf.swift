@@ -19,8 +19,9 @@ import Options
 /// tables is refused rather than ignored (it may be a security setting),
 /// and so is what the server cannot honour as written: a prefix naming a
 /// tag or a digest, `insecure` for a namespace or a wildcard (plain HTTP
-/// is chosen by host here), a wildcard with a port, a prefix given twice.
-/// Tables ocirpc has no use for (`unqualified-search-registries`,
+/// is chosen by host here), a wildcard with a port, a prefix given twice,
+/// tables for one location that disagree on `blocked` or `insecure` (as
+/// containers/image refuses them). Tables ocirpc has no use for (`unqualified-search-registries`,
 /// `[aliases]`, ...) are skipped.
 public struct RegistriesConf: Sendable, Equatable {
     /// One mirror of one registry (as `--mirror` gives it).
@@ -223,6 +224,10 @@ public struct RegistriesConf: Sendable, Equatable {
         }
         var conf = RegistriesConf()
         var prefixes: Set<String> = []
+        // containers/image refuses a file whose tables for one location
+        // disagree on `blocked` or `insecure`: a prefix moved to a blocked
+        // registry would be pulled from it.
+        var settings: [String: (blocked: Bool, insecure: Bool)] = [:]
         for (registry, mirrors) in registries {
             // containers-registries.conf(5): a prefix defaults to the location.
             let prefix = (registry.prefix.isEmpty ? registry.location : registry.prefix).lowercased()
@@ -279,6 +284,16 @@ public struct RegistriesConf: Sendable, Equatable {
                     table.insecure.append(mirror.location)
                 }
             }
+            let place = RegistryRoutes.canonical(location.lowercased())
+            if let other = settings[place] {
+                for (setting, agrees) in [
+                    ("blocked", other.blocked == registry.blocked), ("insecure", other.insecure == registry.insecure),
+                ] where !agrees {
+                    throw ConfigurationError(
+                        message: "registry '\(location)' is given twice with different '\(setting)' settings")
+                }
+            }
+            settings[place] = (registry.blocked, registry.insecure)
             conf.tables.append(table)
         }
         return conf
