@@ -180,6 +180,11 @@ import Options
         ("[[registry]]\nprefix = \"*.q.io\"\nlocation = \"*.m.io\"", "location '*.m.io' of *.q.io"),
         ("[[registry]]\nprefix = \"*.q.io/ns\"\nblocked = true", "expected host[:port]"),
         ("[[registry]]\nlocation = \"q.io\"\n[[registry]]\nprefix = \"Q.io\"\nblocked = true", "given twice"),
+        // containers/image refuses both; the server made the mirror digest-only.
+        (
+            "[[registry]]\nlocation = \"q.io\"\nmirror-by-digest-only = true\n[[registry.mirror]]\nlocation = \"m\"\npull-from-mirror = \"tag-only\"",
+            "cannot both be set"
+        ),
         // A prefix moved to a registry another table blocks: containers/image refuses the file.
         (
             "[[registry]]\nprefix = \"a.io\"\nlocation = \"b.io\"\n[[registry]]\nlocation = \"B.io\"\nblocked = true",
@@ -227,7 +232,6 @@ import Options
             mirror-by-digest-only = true
             [[registry.mirror]]
             location = "m1"
-            pull-from-mirror = "tag-only"
 
             [[registry]]
             location = "ghcr.io"

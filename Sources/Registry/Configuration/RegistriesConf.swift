@@ -20,7 +20,8 @@ import Options
 /// and so is what the server cannot honour as written: a prefix naming a
 /// tag or a digest, `insecure` for a namespace or a wildcard (plain HTTP
 /// is chosen by host here), a wildcard with a port, a prefix given twice,
-/// tables for one location that disagree on `blocked` or `insecure` (as
+/// tables for one location that disagree on `blocked` or `insecure`,
+/// `mirror-by-digest-only` with a mirror's `pull-from-mirror` (as
 /// containers/image refuses them). Tables ocirpc has no use for (`unqualified-search-registries`,
 /// `[aliases]`, ...) are skipped.
 public struct RegistriesConf: Sendable, Equatable {
@@ -271,7 +272,14 @@ public struct RegistriesConf: Sendable, Equatable {
                 }
                 try checkName(mirror.location, "mirror '\(mirror.location)' of \(prefix)", namespace: true)
                 // containers-registries.conf(5): mirror-by-digest-only makes
-                // every mirror digest-only and overrides pull-from-mirror.
+                // every mirror digest-only, and pull-from-mirror is allowed
+                // only without it (containers/image refuses both).
+                if registry.mirrorByDigestOnly, mirror.pull != nil {
+                    throw ConfigurationError(
+                        message:
+                            "\(prefix): mirror-by-digest-only and a mirror's pull-from-mirror ('\(mirror.location)') cannot both be set"
+                    )
+                }
                 let pull: RegistryMirror.Pull = registry.mirrorByDigestOnly ? .digestOnly : (mirror.pull ?? .all)
                 table.rule.mirrors.append(RegistryMirror(location: mirror.location, pull: pull))
                 if mirror.insecure {
