@@ -22,8 +22,8 @@ import Options
 /// is chosen by host here), a wildcard with a port, a prefix given twice,
 /// tables for one location that disagree on `blocked` or `insecure`,
 /// `mirror-by-digest-only` with a mirror's `pull-from-mirror` (as
-/// containers/image refuses them). Tables ocirpc has no use for (`unqualified-search-registries`,
-/// `[aliases]`, ...) are skipped.
+/// containers/image refuses them). Tables ocirpc has no use for
+/// (`unqualified-search-registries`, `[aliases]`, ...) are skipped.
 public struct RegistriesConf: Sendable, Equatable {
     /// One mirror of one registry (as `--mirror` gives it).
     public struct Mirror: Sendable, Equatable {
