@@ -957,8 +957,8 @@ final class ContentService: Sendable {
         if let cached = cache.value(key, as: JSONValue.self) { return cached }
         return try await valueFlights.run(kind + "|" + name) { [self] in
             if let derivedStore {
-                // A blocked registry stays blocked whatever was kept for it.
-                try source.refuseIfBlocked(ref)
+                // A blocked or unroutable name stays refused whatever was kept for it.
+                try source.refuseIfUnroutable(ref)
                 if let kept = derivedStore.result(kind, name) {
                     let cost = Self.cost(kept)
                     try MemoryShare.current?.take(cost)

@@ -23,9 +23,15 @@ protocol ContentSource: Sendable {
     /// The index listing the manifests that refer to `reference` (a
     /// digest), or nil when there is none.
     func fetchReferrers(_ reference: ImageReference) async throws -> FetchedReferrers?
-    /// Throws when the registry of `reference` may not be used at all
-    /// (`blocked`), whatever a cache in front of it holds.
-    func refuseIfBlocked(_ reference: ImageReference) throws
+    /// Throws when `reference` may not be asked for at all (`blocked`, or
+    /// a name the registries configuration cannot move), whatever a cache
+    /// in front of the source holds.
+    func refuseIfUnroutable(_ reference: ImageReference) throws
+    /// Where a tag of `reference` is resolved when that is not the name
+    /// itself (registries.conf moves or mirrors it), else nil: a cache in
+    /// front keeps tags under it, so a tag resolved at one place is not
+    /// answered for a name since moved to another.
+    func tagOrigin(_ reference: ImageReference) -> String?
     /// Requests made by kind, and `retries`, for `server.stats`.
     var requestCounts: [String: Int] { get }
     /// Where work that mostly waits on this source runs best, if anywhere.

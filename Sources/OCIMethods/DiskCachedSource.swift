@@ -24,7 +24,7 @@ struct DiskCachedSource: ContentSource {
     var memory: MemoryBudget? = nil
 
     nonisolated(nonsending) func fetchManifest(_ reference: ImageReference) async throws -> FetchedManifest {
-        try upstream.refuseIfBlocked(reference)
+        try upstream.refuseIfUnroutable(reference)
         if let digest = knownDigest(reference), let kept = disk.manifest(digest, repository: reference.name) {
             return try kept.charged(to: memory)
         }
@@ -38,24 +38,26 @@ struct DiskCachedSource: ContentSource {
             }
             let fetched = try await upstream.fetchManifest(reference)
             disk.storeManifest(
-                fetched, repository: reference.name, tag: reference.digest == nil ? reference.description : nil)
+                fetched, repository: reference.name, tag: reference.digest == nil ? tagKey(reference) : nil)
             return fetched
         }
     }
 
     func storedManifest(_ reference: ImageReference) -> FetchedManifest? {
-        guard (try? upstream.refuseIfBlocked(reference)) != nil, let digest = knownDigest(reference) else { return nil }
+        guard (try? upstream.refuseIfUnroutable(reference)) != nil, let digest = knownDigest(reference) else {
+            return nil
+        }
         return disk.manifest(digest, repository: reference.name)
     }
 
     nonisolated(nonsending) func headManifest(_ reference: ImageReference) async throws -> ManifestHead {
-        try upstream.refuseIfBlocked(reference)
+        try upstream.refuseIfUnroutable(reference)
         if let digest = knownDigest(reference), let kept = disk.manifest(digest, repository: reference.name) {
             return ManifestHead(mediaType: kept.mediaType, size: kept.bytes.count, digest: kept.digest)
         }
         let head = try await upstream.headManifest(reference)
         if reference.digest == nil {
-            disk.storeTag(head.digest, for: reference.description, repository: reference.name)
+            disk.storeTag(head.digest, for: tagKey(reference), repository: reference.name)
         }
         return head
     }
@@ -63,7 +65,7 @@ struct DiskCachedSource: ContentSource {
     func fetchBlob(_ reference: ImageReference, directory: URL?, limit: Int, progress: DownloadProgress?)
         async throws -> VerifiedBlob
     {
-        try upstream.refuseIfBlocked(reference)
+        try upstream.refuseIfUnroutable(reference)
         if let kept = await kept(reference, limit: limit) { return kept }
         guard let digest = reference.digest else {
             return try await fetchBlobAndKeep(reference, directory: directory, limit: limit, progress: progress)
@@ -126,7 +128,8 @@ struct DiskCachedSource: ContentSource {
         try await upstream.fetchReferrers(reference)
     }
 
-    func refuseIfBlocked(_ reference: ImageReference) throws { try upstream.refuseIfBlocked(reference) }
+    func refuseIfUnroutable(_ reference: ImageReference) throws { try upstream.refuseIfUnroutable(reference) }
+    func tagOrigin(_ reference: ImageReference) -> String? { upstream.tagOrigin(reference) }
     var requestCounts: [String: Int] { upstream.requestCounts }
     var taskExecutor: (any TaskExecutor)? { upstream.taskExecutor }
     var downloadBudget: DownloadBudget? { upstream.downloadBudget }
@@ -134,6 +137,15 @@ struct DiskCachedSource: ContentSource {
 
     /// The digest `reference` names, or the disk's fresh answer for its tag.
     private func knownDigest(_ reference: ImageReference) -> Digest? {
-        reference.digest ?? disk.tag(reference.description, repository: reference.name, maxAge: tagTTL)
+        reference.digest ?? disk.tag(tagKey(reference), repository: reference.name, maxAge: tagTTL)
+    }
+
+    /// What a tag is kept under: the reference, and where it is resolved
+    /// when registries.conf moves or mirrors it. A tag resolved before the
+    /// configuration changed is then not answered for the moved name; a
+    /// name nothing moves keeps the key it always had.
+    private func tagKey(_ reference: ImageReference) -> String {
+        guard let origin = upstream.tagOrigin(reference) else { return reference.description }
+        return reference.description + " from " + origin
     }
 }

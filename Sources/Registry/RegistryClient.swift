@@ -85,11 +85,23 @@ public final class RegistryClient: Sendable {
         return try await operation(route.primary)
     }
 
-    /// Throws `blocked` when the registries configuration blocks
-    /// `reference` (callers that answer from elsewhere, such as a cache,
+    /// Throws what a request for `reference` would be refused with before
+    /// it is sent: `blocked`, or a name the registries configuration
+    /// cannot move (callers that answer from elsewhere, such as a cache,
     /// ask first).
-    public func refuseIfBlocked(_ reference: ImageReference) throws(RegistryError) {
-        try configuration.routes.refuseIfBlocked(reference)
+    public func refuseIfUnroutable(_ reference: ImageReference) throws(RegistryError) {
+        try configuration.routes.refuseIfUnroutable(reference)
+    }
+
+    /// Where a tag of `reference` is resolved, when that is not where the
+    /// name says: the mirrors that may answer it, then its location, as
+    /// `registry/repository` joined by spaces. Nil without a rule that
+    /// moves or mirrors the name.
+    public func tagOrigin(_ reference: ImageReference) -> String? {
+        guard !configuration.routes.rules.isEmpty, let route = try? configuration.routes.route(reference),
+            !route.mirrors.isEmpty || route.primary.name != reference.name
+        else { return nil }
+        return (route.mirrors + [route.primary]).map(\.name).joined(separator: " ")
     }
 
     /// The registry name a setting means (`docker.io` is Docker Hub).

@@ -103,10 +103,11 @@ public struct RegistryRoutes: Sendable {
         return Route(mirrors: mirrors, primary: movesToLocation ? try moved(to: rule.location) : reference)
     }
 
-    /// Throws `blocked` when the rule for `reference` blocks it.
-    public func refuseIfBlocked(_ reference: ImageReference) throws(RegistryError) {
-        guard !rules.isEmpty, match(for: reference)?.rule.blocked == true else { return }
-        throw Self.blocked(reference)
+    /// Throws what `route` throws for `reference`: `blocked`, or a name
+    /// its rule cannot move.
+    public func refuseIfUnroutable(_ reference: ImageReference) throws(RegistryError) {
+        guard !rules.isEmpty else { return }
+        _ = try route(reference)
     }
 
     private static func blocked(_ reference: ImageReference) -> RegistryError {

@@ -164,6 +164,47 @@ import TestFixtures
         await session.close()
     }
 
+    /// A tag kept on disk is kept under where it was resolved. A process
+    /// started after registries.conf moves the name answers from the new
+    /// place, not with what the disk holds of the old one within the tag
+    /// TTL; and a name the configuration can no longer move is refused
+    /// whatever the disk holds of it.
+    @Test func aTagOnDiskIsNotAnsweredForANameRegistriesConfHasSinceMoved() async throws {
+        let pair = try await Pair()
+        defer { pair.stop() }
+        let (upstreamProxy, mirrorProxy) = (pair.upstreamProxy, pair.mirrorProxy)
+        let moved = try await pair.mirror.pushMinimalImage("moved/app", "v1", annotations: #"{"at":"mirror"}"#)
+        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("ocirpc-moved-\(UUID().uuidString)")
+        let conf = try Self.registriesConf(
+            "[[registry]]\nprefix = \"\(upstreamProxy.host)/app\"\nlocation = \"\(mirrorProxy.host)/moved/app\"\n")
+        let hostMoved = try Self.registriesConf(
+            "[[registry]]\nprefix = \"\(upstreamProxy.host.prefix { $0 != ":" })\"\nlocation = \"\(mirrorProxy.host)\"\n"
+        )
+        defer {
+            for file in [cache, conf, hostMoved] { try? FileManager.default.removeItem(at: file) }
+        }
+        let reference = JSONValue.string("\(upstreamProxy.host)/app:v1")
+        func digest(_ arguments: [String]) async throws -> JSONValue {
+            let session = try RPCSession(arguments, environment: ["OCIRPC_CACHE_DIR": cache.path])
+            // The manifest is kept on disk with its tag, then described from there.
+            _ = try await session.call("ec.oci.image_manifest", [reference])
+            let answer = try await session.call("ec.oci.descriptor", [reference])
+            await session.close()
+            return answer["result"]?["digest"] ?? .string(answer.errorReason ?? "no answer")
+        }
+        #expect(try await digest([]) == .string(pair.image.digest))
+        let asked = upstreamProxy.count("manifest")
+        #expect(try await digest(["--registries-conf", conf.path]) == .string(moved.digest))
+        #expect(mirrorProxy.count("manifest") == 1)
+        // Each kept under its own origin, and answered from disk again.
+        #expect(try await digest([]) == .string(pair.image.digest))
+        #expect(try await digest(["--registries-conf", conf.path]) == .string(moved.digest))
+        #expect(upstreamProxy.count("manifest") == asked)
+        #expect(mirrorProxy.count("manifest") == 1)
+        // A host moved elsewhere keeping its port cannot be honoured: refused, not read from disk.
+        #expect(try await digest(["--registries-conf", hostMoved.path]) == .string("invalid_reference"))
+    }
+
     /// `blocked` is for the table's prefix as written: a namespace, and a
     /// registry whose table also names a location (which the prefix was
     /// dropped for, so the location was blocked and the registry served).

@@ -130,7 +130,10 @@ final class InMemorySource: ContentSource, @unchecked Sendable {
         ]
     }
 
-    func refuseIfBlocked(_ reference: ImageReference) throws {}
+    func refuseIfUnroutable(_ reference: ImageReference) throws {}
+
+    /// Every name is resolved where it names.
+    func tagOrigin(_ reference: ImageReference) -> String? { nil }
 
     /// Nothing is at hand without a call: every manifest is a call.
     func storedManifest(_ reference: ImageReference) -> FetchedManifest? { nil }

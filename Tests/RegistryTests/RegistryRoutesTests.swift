@@ -81,12 +81,12 @@ import Testing
         ] {
             #expect(throws: RegistryError.self, "\(text)") { try routes.route(try ImageReference.parse(text)) }
             #expect(throws: RegistryError.self, "\(text)") {
-                try routes.refuseIfBlocked(try ImageReference.parse(text))
+                try routes.refuseIfUnroutable(try ImageReference.parse(text))
             }
         }
         for text in ["copy.local/app:v1", "q.io/badx:v1", "q.io/good/bad:v1", "untrusted.example/app:v1"] {
             #expect(try routes.route(try ImageReference.parse(text)).primary.description == text)
-            try routes.refuseIfBlocked(try ImageReference.parse(text))
+            try routes.refuseIfUnroutable(try ImageReference.parse(text))
         }
     }
 
