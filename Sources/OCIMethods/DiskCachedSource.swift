@@ -25,26 +25,28 @@ struct DiskCachedSource: ContentSource {
 
     nonisolated(nonsending) func fetchManifest(_ reference: ImageReference) async throws -> FetchedManifest {
         try upstream.refuseIfUnroutable(reference)
-        if let digest = knownDigest(reference), let kept = disk.manifest(digest, repository: reference.name) {
+        let tag = tagKey(reference)
+        if let digest = knownDigest(reference, tag: tag), let kept = disk.manifest(digest, repository: reference.name) {
             return try kept.charged(to: memory)
         }
         // Another process may be fetching it right now: wait for it, then
         // look again, rather than ask the registry twice.
         return try await disk.withFetchLock(reference.description) { waited in
-            if waited, let digest = knownDigest(reference),
+            if waited, let digest = knownDigest(reference, tag: tag),
                 let kept = disk.manifest(digest, repository: reference.name)
             {
                 return try kept.charged(to: memory)
             }
             let fetched = try await upstream.fetchManifest(reference)
-            disk.storeManifest(
-                fetched, repository: reference.name, tag: reference.digest == nil ? tagKey(reference) : nil)
+            disk.storeManifest(fetched, repository: reference.name, tag: tag)
             return fetched
         }
     }
 
     func storedManifest(_ reference: ImageReference) -> FetchedManifest? {
-        guard (try? upstream.refuseIfUnroutable(reference)) != nil, let digest = knownDigest(reference) else {
+        guard (try? upstream.refuseIfUnroutable(reference)) != nil,
+            let digest = knownDigest(reference, tag: tagKey(reference))
+        else {
             return nil
         }
         return disk.manifest(digest, repository: reference.name)
@@ -52,13 +54,12 @@ struct DiskCachedSource: ContentSource {
 
     nonisolated(nonsending) func headManifest(_ reference: ImageReference) async throws -> ManifestHead {
         try upstream.refuseIfUnroutable(reference)
-        if let digest = knownDigest(reference), let kept = disk.manifest(digest, repository: reference.name) {
+        let tag = tagKey(reference)
+        if let digest = knownDigest(reference, tag: tag), let kept = disk.manifest(digest, repository: reference.name) {
             return ManifestHead(mediaType: kept.mediaType, size: kept.bytes.count, digest: kept.digest)
         }
         let head = try await upstream.headManifest(reference)
-        if reference.digest == nil {
-            disk.storeTag(head.digest, for: tagKey(reference), repository: reference.name)
-        }
+        if let tag { disk.storeTag(head.digest, for: tag, repository: reference.name) }
         return head
     }
 
@@ -135,16 +136,19 @@ struct DiskCachedSource: ContentSource {
     var downloadBudget: DownloadBudget? { upstream.downloadBudget }
     func clearCaches() { upstream.clearCaches() }
 
-    /// The digest `reference` names, or the disk's fresh answer for its tag.
-    private func knownDigest(_ reference: ImageReference) -> Digest? {
-        reference.digest ?? disk.tag(tagKey(reference), repository: reference.name, maxAge: tagTTL)
+    /// The digest `reference` names, or the disk's fresh answer for its
+    /// tag, kept under `tag` (`tagKey`).
+    private func knownDigest(_ reference: ImageReference, tag: String?) -> Digest? {
+        reference.digest ?? tag.flatMap { disk.tag($0, repository: reference.name, maxAge: tagTTL) }
     }
 
     /// What a tag is kept under: the reference, and where it is resolved
     /// when registries.conf moves or mirrors it. A tag resolved before the
     /// configuration changed is then not answered for the moved name; a
     /// name nothing moves keeps the key it always had.
-    private func tagKey(_ reference: ImageReference) -> String {
+    /// Nil for a reference by digest.
+    private func tagKey(_ reference: ImageReference) -> String? {
+        guard reference.digest == nil else { return nil }
         guard let origin = upstream.tagOrigin(reference) else { return reference.description }
         return reference.description + " from " + origin
     }
