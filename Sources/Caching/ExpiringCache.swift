@@ -5,21 +5,21 @@ import Tally
 
 /// Values trusted for a fixed time (tag -> digest answers), bounded in
 /// count: when full, expired entries go first, then everything.
-public final class ExpiringCache<Value: Sendable>: @unchecked Sendable {
+package final class ExpiringCache<Value: Sendable>: @unchecked Sendable {
     private struct Entry {
         let value: Value
         let expires: Double
     }
 
     /// How long a value is trusted, in seconds.
-    public let timeToLive: Double
-    public let maxEntries: Int
+    package let timeToLive: Double
+    package let maxEntries: Int
     private let clock: @Sendable () -> Double
     private let lock = Lock()
     private var entries: [String: Entry] = [:]
     private var counts = (hits: 0, misses: 0)
 
-    public init(
+    package init(
         timeToLive: Double, maxEntries: Int = 100_000,
         clock: @escaping @Sendable () -> Double = { ProcessInfo.processInfo.systemUptime }
     ) {
@@ -29,7 +29,7 @@ public final class ExpiringCache<Value: Sendable>: @unchecked Sendable {
     }
 
     /// The value under `key` if it has not expired.
-    public func value(_ key: String) -> Value? {
+    package func value(_ key: String) -> Value? {
         let now = clock()
         let found = lock.withLock { () -> Value? in
             guard let entry = entries[key], entry.expires > now else {
@@ -43,7 +43,7 @@ public final class ExpiringCache<Value: Sendable>: @unchecked Sendable {
         return found
     }
 
-    public func store(_ value: Value, for key: String) {
+    package func store(_ value: Value, for key: String) {
         guard timeToLive > 0 else { return }
         let now = clock()
         lock.withLock {
@@ -57,17 +57,17 @@ public final class ExpiringCache<Value: Sendable>: @unchecked Sendable {
         }
     }
 
-    public func removeAll() { lock.withLock { entries.removeAll() } }
+    package func removeAll() { lock.withLock { entries.removeAll() } }
 
     /// Makes room for `count` more entries at once (up to `maxEntries`), so
     /// the table does not grow step by step while they are stored.
-    public func reserveCapacity(forMore count: Int) {
+    package func reserveCapacity(forMore count: Int) {
         let count = min(max(0, count), maxEntries)
         lock.withLock { entries.reserveCapacity(min(maxEntries, entries.count + count)) }
     }
 
     /// Hits, misses and live entries.
-    public var statistics: (hits: Int, misses: Int, entries: Int) {
+    package var statistics: (hits: Int, misses: Int, entries: Int) {
         lock.withLock { (counts.hits, counts.misses, entries.count) }
     }
 }

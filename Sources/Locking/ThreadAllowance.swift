@@ -1,16 +1,16 @@
 /// How many threads of one kind may run at once: each takes a place before
 /// it starts (`admit`) and gives it back when done (`leave`).
-public final class ThreadAllowance: Sendable {
-    public let maxThreads: Int
+package final class ThreadAllowance: Sendable {
+    package let maxThreads: Int
     private let running = Locked(0)
 
-    public init(maxThreads: Int) { self.maxThreads = maxThreads }
+    package init(maxThreads: Int) { self.maxThreads = maxThreads }
 
     /// Threads holding a place now.
-    public var threadsRunning: Int { running.withLock { $0 } }
+    package var threadsRunning: Int { running.withLock { $0 } }
 
     /// Takes a place; false, taking nothing, when all are taken.
-    public func admit() -> Bool {
+    package func admit() -> Bool {
         running.withLock { count in
             guard count < maxThreads else { return false }
             count += 1
@@ -19,5 +19,5 @@ public final class ThreadAllowance: Sendable {
     }
 
     /// Gives a place back.
-    public func leave() { running.withLock { $0 -= 1 } }
+    package func leave() { running.withLock { $0 -= 1 } }
 }

@@ -1,5 +1,5 @@
 /// Where encoded outgoing messages go (the output writer, or a test).
-public protocol MessageSink: Sendable {
+package protocol MessageSink: Sendable {
     /// Sends one complete serialized message.
     func send(_ message: [UInt8])
 
@@ -11,5 +11,5 @@ public protocol MessageSink: Sendable {
 
 extension MessageSink {
     /// A sink that never fills has room at once.
-    public func waitForRoom() async {}
+    package func waitForRoom() async {}
 }

@@ -2,67 +2,67 @@ import Reasons
 import JSON
 
 /// What a handler knows about the call it serves.
-public struct RequestContext: Sendable {
+package struct RequestContext: Sendable {
     /// The request id; nil for a notification.
-    public let id: RequestID?
-    public let method: String
+    package let id: RequestID?
+    package let method: String
     /// Sends notifications (such as `$/progress`) to the client.
-    public let notifications: NotificationSender
+    package let notifications: NotificationSender
     /// The dispatcher running the call (what lifecycle and statistics
     /// methods report on and shut down).
-    public let dispatcher: Dispatcher
+    package let dispatcher: Dispatcher
 }
 
 /// Sends server-to-client notifications.
-public struct NotificationSender: Sendable {
+package struct NotificationSender: Sendable {
     let sink: any MessageSink
 
-    public init(sink: any MessageSink) {
+    package init(sink: any MessageSink) {
         self.sink = sink
     }
 
     /// Sends `{"jsonrpc":"2.0","method":method,"params":params}`.
-    public func notify(_ method: String, _ params: JSONValue) {
+    package func notify(_ method: String, _ params: JSONValue) {
         sink.send(MessageEncoding.notification(method: method, params: params))
     }
 
     /// Returns once the client has taken enough of what was sent: call it
     /// before each of many notifications, so that a slow client holds the
     /// sender back (`MessageSink.waitForRoom`).
-    public func waitForRoom() async { await sink.waitForRoom() }
+    package func waitForRoom() async { await sink.waitForRoom() }
 
     /// Sends one `$/progress` notification for a partial-result token.
-    public func progress(token: JSONValue, value: JSONValue) {
+    package func progress(token: JSONValue, value: JSONValue) {
         notify("$/progress", ["token": token, "value": value])
     }
 }
 
 /// Serves one method: validated params in, result out; throw an `RPCError`
 /// to answer with an error.
-public typealias MethodHandler = @Sendable (Params, RequestContext) async throws -> JSONValue
+package typealias MethodHandler = @Sendable (Params, RequestContext) async throws -> JSONValue
 
 /// One method the server offers: its name, declared params and handler.
-public struct MethodSpec: Sendable {
-    public let name: String
-    public let params: [ParamSpec]
+package struct MethodSpec: Sendable {
+    package let name: String
+    package let params: [ParamSpec]
     /// Whether named params not declared are ignored rather than refused
     /// (for `initialize`, whose LSP-style clients send extra fields).
-    public let ignoresUnknownParams: Bool
+    package let ignoresUnknownParams: Bool
     /// Runs on the reader thread, in input order, before the handler's task
     /// starts (e.g. `shutdown` must refuse the very next request).
-    public let onReceive: (@Sendable (Dispatcher) -> Void)?
+    package let onReceive: (@Sendable (Dispatcher) -> Void)?
     /// Starts at once even while other calls wait for a turn: lifecycle and
     /// statistics methods, which must answer while registry work is stuck.
-    public let runsImmediately: Bool
+    package let runsImmediately: Bool
     /// Whether the call holds content sized by what a registry sent (files
     /// or blobs read whole, a batch's answers kept until the last): it
     /// runs with a `MemoryShare` of the dispatcher's budget bound to
     /// `MemoryShare.current`, and its answer is taken from the budget
     /// before it is written.
-    public let holdsMemory: Bool
-    public let handler: MethodHandler
+    package let holdsMemory: Bool
+    package let handler: MethodHandler
 
-    public init(
+    package init(
         _ name: String, params: [ParamSpec] = [], ignoresUnknownParams: Bool = false,
         onReceive: (@Sendable (Dispatcher) -> Void)? = nil, runsImmediately: Bool = false,
         holdsMemory: Bool = false, handler: @escaping MethodHandler
@@ -78,7 +78,7 @@ public struct MethodSpec: Sendable {
 
     /// Maps raw `params` (absent, array or object) onto the declared names,
     /// checking count, names and types before any handler runs.
-    public func bind(_ raw: JSONValue?) throws(RPCError) -> Params {
+    package func bind(_ raw: JSONValue?) throws(RPCError) -> Params {
         var bound = JSONObject()
         switch raw {
         case nil, .null?:
@@ -120,21 +120,21 @@ public struct MethodSpec: Sendable {
 }
 
 /// The methods a server offers, by name.
-public struct MethodRegistry: Sendable {
+package struct MethodRegistry: Sendable {
     private var methods: [String: MethodSpec] = [:]
 
-    public init() {}
+    package init() {}
 
-    public mutating func register(_ spec: MethodSpec) {
+    package mutating func register(_ spec: MethodSpec) {
         methods[spec.name] = spec
     }
 
-    public mutating func register(_ specs: [MethodSpec]) {
+    package mutating func register(_ specs: [MethodSpec]) {
         for spec in specs { register(spec) }
     }
 
-    public func lookup(_ name: String) -> MethodSpec? { methods[name] }
+    package func lookup(_ name: String) -> MethodSpec? { methods[name] }
 
     /// Every registered method name, sorted.
-    public var names: [String] { methods.keys.sorted() }
+    package var names: [String] { methods.keys.sorted() }
 }

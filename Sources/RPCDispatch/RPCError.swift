@@ -3,7 +3,7 @@ import Memory
 import Reasons
 
 /// The error codes of the ocirpc contract (`protocol/openrpc.json`, `components.errors`).
-public enum RPCErrorCode: Int, Sendable, CaseIterable {
+package enum RPCErrorCode: Int, Sendable, CaseIterable {
     case parseError = -32700
     case invalidRequest = -32600
     case methodNotFound = -32601
@@ -20,15 +20,15 @@ public enum RPCErrorCode: Int, Sendable, CaseIterable {
 
 /// A JSON-RPC error object as a value: a code from the contract, a message
 /// for people and `data` with at least a snake_case `reason`.
-public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
-    public var code: RPCErrorCode
+package struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
+    package var code: RPCErrorCode
     /// `data.reason`: why, one level finer than `code`.
-    public var reason: ErrorReason
-    public var message: String
+    package var reason: ErrorReason
+    package var message: String
     /// The other members of `data` (`ref`, `httpStatus`, ...).
-    public var data: JSONObject
+    package var data: JSONObject
 
-    public init(_ code: RPCErrorCode, reason: ErrorReason, message: String, data extra: JSONObject = JSONObject()) {
+    package init(_ code: RPCErrorCode, reason: ErrorReason, message: String, data extra: JSONObject = JSONObject()) {
         self.code = code
         self.reason = reason
         self.message = message
@@ -40,7 +40,7 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The error object `{code, message, data}`, `data.reason` first.
-    public var json: JSONValue {
+    package var json: JSONValue {
         var details = JSONObject()
         details.append("reason", .string(reason.rawValue))
         for member in data.members { details.append(member.key, member.value) }
@@ -51,10 +51,10 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
         return .object(object)
     }
 
-    public var description: String { "\(code.rawValue) \(reason.rawValue): \(message)" }
+    package var description: String { "\(code.rawValue) \(reason.rawValue): \(message)" }
 
     /// A copy with one more `data` member.
-    public func with(_ key: String, _ value: JSONValue) -> RPCError {
+    package func with(_ key: String, _ value: JSONValue) -> RPCError {
         var copy = self
         copy.data[key] = value
         return copy
@@ -62,29 +62,29 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
 }
 
 extension RPCError {
-    public static func parseError(_ detail: String) -> RPCError {
+    package static func parseError(_ detail: String) -> RPCError {
         RPCError(.parseError, reason: .invalidJSON, message: "Parse error: \(detail)")
     }
 
-    public static func invalidRequest(reason: ErrorReason, _ message: String) -> RPCError {
+    package static func invalidRequest(reason: ErrorReason, _ message: String) -> RPCError {
         RPCError(.invalidRequest, reason: reason, message: message)
     }
 
-    public static func methodNotFound(_ method: String) -> RPCError {
+    package static func methodNotFound(_ method: String) -> RPCError {
         RPCError(.methodNotFound, reason: .unknownMethod, message: "Method not found: \(method)")
     }
 
-    public static func invalidParams(reason: ErrorReason, _ message: String) -> RPCError {
+    package static func invalidParams(reason: ErrorReason, _ message: String) -> RPCError {
         RPCError(.invalidParams, reason: reason, message: message)
     }
 
-    public static func internalError(_ message: String) -> RPCError {
+    package static func internalError(_ message: String) -> RPCError {
         RPCError(.internalError, reason: .internal, message: message)
     }
 
     /// -32005 `memory_limit`: the calls in flight hold what this one
     /// needs (retryable once they are done).
-    public static func memoryLimit(_ error: MemoryLimitExceeded, ref: String? = nil) -> RPCError {
+    package static func memoryLimit(_ error: MemoryLimitExceeded, ref: String? = nil) -> RPCError {
         var data = JSONObject()
         if let ref { data.append("ref", .string(ref)) }
         data.append("retryable", .bool(true))
@@ -93,6 +93,6 @@ extension RPCError {
             message: ref.map { "\($0): \(error.message)" } ?? error.message, data: data)
     }
 
-    public static let cancelled = RPCError(
+    package static let cancelled = RPCError(
         .requestCancelled, reason: .cancelled, message: "Request cancelled")
 }

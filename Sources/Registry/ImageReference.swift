@@ -1,8 +1,8 @@
 /// Why a string is not an image reference.
-public struct ReferenceError: Error, Sendable, Equatable, CustomStringConvertible {
-    public let reference: String
-    public let reason: String
-    public var description: String { "invalid reference '\(reference)': \(reason)" }
+package struct ReferenceError: Error, Sendable, Equatable, CustomStringConvertible {
+    package let reference: String
+    package let reason: String
+    package var description: String { "invalid reference '\(reference)': \(reason)" }
 }
 
 /// A parsed image reference: registry, repository, and a tag or a digest.
@@ -11,17 +11,17 @@ public struct ReferenceError: Error, Sendable, Equatable, CustomStringConvertibl
 /// `index.docker.io`, a one-component Docker Hub path gets `library/`, no tag
 /// and no digest means `latest`. With both a tag and a digest, the digest
 /// names the content and the tag is kept only for display.
-public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
-    public static let dockerHub = "index.docker.io"
+package struct ImageReference: Sendable, Hashable, CustomStringConvertible {
+    package static let dockerHub = "index.docker.io"
 
     /// `host[:port]`, e.g. `index.docker.io`, `localhost:5000`.
-    public let registry: String
+    package let registry: String
     /// The repository path, e.g. `library/alpine`.
-    public let repository: String
-    public let tag: String?
-    public let digest: Digest?
+    package let repository: String
+    package let tag: String?
+    package let digest: Digest?
 
-    public init(registry: String, repository: String, tag: String?, digest: Digest?) {
+    package init(registry: String, repository: String, tag: String?, digest: Digest?) {
         self.registry = registry
         self.repository = repository
         self.tag = digest == nil ? (tag ?? "latest") : tag
@@ -48,30 +48,30 @@ public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// What to ask the registry for: the digest when there is one, else the tag.
-    public var identifier: String { digest?.description ?? tag ?? "latest" }
+    package var identifier: String { digest?.description ?? tag ?? "latest" }
 
     /// `registry/repository`, made once (it is part of many cache keys).
-    public let name: String
+    package let name: String
 
     /// `registry/repository[:tag][@digest]`, made once; it names the
     /// reference, so equality and hashing use it alone.
-    public let description: String
+    package let description: String
 
-    public static func == (lhs: ImageReference, rhs: ImageReference) -> Bool { lhs.description == rhs.description }
-    public func hash(into hasher: inout Hasher) { hasher.combine(description) }
+    package static func == (lhs: ImageReference, rhs: ImageReference) -> Bool { lhs.description == rhs.description }
+    package func hash(into hasher: inout Hasher) { hasher.combine(description) }
 
     /// The same repository at `digest` (the tag is dropped).
-    public func pinned(to digest: Digest) -> ImageReference {
+    package func pinned(to digest: Digest) -> ImageReference {
         ImageReference(registry: registry, repository: repository, tag: nil, digest: digest)
     }
 
     /// The same repository at `tag`.
-    public func tagged(_ tag: String) -> ImageReference {
+    package func tagged(_ tag: String) -> ImageReference {
         ImageReference(registry: registry, repository: repository, tag: tag, digest: nil)
     }
 
     /// Parses a reference string.
-    public static func parse(_ text: String) throws(ReferenceError) -> ImageReference {
+    package static func parse(_ text: String) throws(ReferenceError) -> ImageReference {
         func fail(_ reason: String) -> ReferenceError { ReferenceError(reference: text, reason: reason) }
         guard !text.isEmpty else { throw fail("empty reference") }
         // References are ASCII: anything else (spaces, controls, non-ASCII) is

@@ -8,34 +8,34 @@ import Memory
 /// The registry client: builds requests for the endpoints the methods need,
 /// authorizes them, and turns registry answers into values or typed errors.
 /// One instance (one HTTP engine, one token cache) serves the process.
-public final class RegistryClient: Sendable {
+package final class RegistryClient: Sendable {
     /// What the client needs to know: schemes, transport, credentials, mirrors.
-    public struct Configuration: Sendable {
-        public var scheme = RegistryScheme()
-        public var transport = TransportSettings()
-        public var credentials = CredentialStore(environment: [:])
+    package struct Configuration: Sendable {
+        package var scheme = RegistryScheme()
+        package var transport = TransportSettings()
+        package var credentials = CredentialStore(environment: [:])
         /// Where each reference is pulled from: its mirrors, tried in order
         /// before its location, which registries.conf may move; or refused
         /// (`blocked` in registries.conf).
-        public var routes = RegistryRoutes()
+        package var routes = RegistryRoutes()
         /// Registries that may send requests into a local network though
         /// they are on the public internet (`--allow-local-redirects`).
-        public var localNetworkRegistries: Set<String> = []
+        package var localNetworkRegistries: Set<String> = []
         /// What response bodies held in memory are taken from as they
         /// arrive (the calls in flight's budget); nil: they are not counted.
-        public var memory: MemoryBudget?
+        package var memory: MemoryBudget?
         /// What downloads in flight may hold on disk together; nil: not counted.
-        public var downloads: DownloadBudget?
-        public init() {}
+        package var downloads: DownloadBudget?
+        package init() {}
     }
 
-    public let counters = RegistryCounters()
+    package let counters = RegistryCounters()
     let configuration: Configuration
     let transport: HTTPTransport
     let authenticator: Authenticator
     let logger: Logger
 
-    public init(configuration: Configuration, logger: Logger) {
+    package init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
         transport = HTTPTransport(
@@ -48,16 +48,16 @@ public final class RegistryClient: Sendable {
 
     /// Where tasks that mostly wait for this client's requests may prefer
     /// to run (see `HTTPTransport.taskExecutor`).
-    public var taskExecutor: (any TaskExecutor)? { transport.taskExecutor }
+    package var taskExecutor: (any TaskExecutor)? { transport.taskExecutor }
 
     /// What response bodies held in memory are taken from, if anything.
-    public var memory: MemoryBudget? { configuration.memory }
+    package var memory: MemoryBudget? { configuration.memory }
 
     /// What downloads in flight are taken from, if anything.
-    public var downloads: DownloadBudget? { configuration.downloads }
+    package var downloads: DownloadBudget? { configuration.downloads }
 
     /// Drops cached tokens.
-    public func clearCaches() { authenticator.clear() }
+    package func clearCaches() { authenticator.clear() }
 
     /// Runs `operation` against each mirror of `reference` in order, then
     /// against its location (the reference itself unless registries.conf
@@ -89,7 +89,7 @@ public final class RegistryClient: Sendable {
     /// it is sent: `blocked`, or a name the registries configuration
     /// cannot move (callers that answer from elsewhere, such as a cache,
     /// ask first).
-    public func refuseIfUnroutable(_ reference: ImageReference) throws(RegistryError) {
+    package func refuseIfUnroutable(_ reference: ImageReference) throws(RegistryError) {
         try configuration.routes.refuseIfUnroutable(reference)
     }
 
@@ -97,7 +97,7 @@ public final class RegistryClient: Sendable {
     /// name says: the mirrors that may answer it, then its location, as
     /// `registry/repository` joined by spaces. Nil without a rule that
     /// moves or mirrors the name.
-    public func tagOrigin(_ reference: ImageReference) -> String? {
+    package func tagOrigin(_ reference: ImageReference) -> String? {
         guard !configuration.routes.rules.isEmpty, let route = try? configuration.routes.route(reference),
             !route.mirrors.isEmpty || route.primary.name != reference.name
         else { return nil }
@@ -105,7 +105,7 @@ public final class RegistryClient: Sendable {
     }
 
     /// The registry name a setting means (`docker.io` is Docker Hub).
-    public static func canonicalRegistry(_ name: String) -> String {
+    package static func canonicalRegistry(_ name: String) -> String {
         name == "docker.io" || name == "registry-1.docker.io" ? ImageReference.dockerHub : name
     }
 

@@ -10,31 +10,31 @@ import Foundation
 /// outside modules, against Debian's `golang-k8s-sigs-yaml-dev`,
 /// `golang-github-containerd-containerd-dev` and
 /// `golang-github-containers-storage-dev` (`scripts/install-deps --tests`).
-public enum GoReaders {
+package enum GoReaders {
     /// An entry as Go's `archive/tar` reads it.
-    public struct TarEntry: Decodable, Equatable, Sendable {
-        public let name: String
+    package struct TarEntry: Decodable, Equatable, Sendable {
+        package let name: String
         /// The type flag, one character (`"0"`, `"5"`, `"\u{0}"` ...).
-        public let type: String
+        package let type: String
         /// The size Go gives (a sparse file's logical size).
-        public let size: Int64
+        package let size: Int64
         /// The link's target (`Linkname`).
-        public let link: String
+        package let link: String
         /// The SHA-256 (hex) of what Go reads as the entry's data.
-        public let data: String
+        package let data: String
     }
 
     /// What Go reads from one archive: its entries until the end or an
     /// error, and that error.
-    public struct TarListing: Decodable, Sendable {
-        public let entries: [TarEntry]
-        public let error: String?
+    package struct TarListing: Decodable, Sendable {
+        package let entries: [TarEntry]
+        package let error: String?
     }
 
     /// What sigs.k8s.io/yaml made of one document: its JSON text, or its error.
-    public struct Conversion: Decodable, Sendable {
-        public let json: String
-        public let error: String?
+    package struct Conversion: Decodable, Sendable {
+        package let json: String
+        package let error: String?
     }
 
     /// What containerd makes of one image's layers: the YAML and JSON
@@ -43,27 +43,27 @@ public enum GoReaders {
     /// stacked as overlayfs stacks them (containerd's default snapshotter),
     /// and with every layer unpacked in one directory (its native one);
     /// each nil with its error when unpacking failed.
-    public struct Unpacked: Decodable, Sendable {
+    package struct Unpacked: Decodable, Sendable {
         /// Keyed by each name's bytes in hex (`files(_:)` reads them).
-        public let overlay: [String: String]?
-        public let overlayError: String?
-        public let native: [String: String]?
-        public let nativeError: String?
+        package let overlay: [String: String]?
+        package let overlayError: String?
+        package let native: [String: String]?
+        package let nativeError: String?
         /// Whether both ways unpack the same tree: the same names, kinds,
         /// links' targets and files' contents.
-        public let same: Bool
+        package let same: Bool
         /// As containers/storage (CRI-O, Podman) unpacks each layer for its
         /// overlay driver, stacked as overlayfs stacks them.
-        public let storage: [String: String]?
-        public let storageError: String?
+        package let storage: [String: String]?
+        package let storageError: String?
         /// As Docker's overlay2 graph driver unpacks each layer, stacked as
         /// overlayfs stacks them.
-        public let docker: [String: String]?
-        public let dockerError: String?
+        package let docker: [String: String]?
+        package let dockerError: String?
 
         /// Files keyed by their names' bytes (`overlay`, `native`, `storage` or
         /// `docker`).
-        public static func files(_ hexKeyed: [String: String]) -> [[UInt8]: String] {
+        package static func files(_ hexKeyed: [String: String]) -> [[UInt8]: String] {
             var files: [[UInt8]: String] = [:]
             for (key, value) in hexKeyed {
                 let digits = Array(key.utf8)
@@ -78,7 +78,7 @@ public enum GoReaders {
 
     /// containerd's unpacking of each image: `directories` asked for, and
     /// `layers`, bottom first.
-    public static func unpack(_ images: [(directories: [String], layers: [[UInt8]])]) throws -> [Unpacked] {
+    package static func unpack(_ images: [(directories: [String], layers: [[UInt8]])]) throws -> [Unpacked] {
         func framed(_ parts: [[UInt8]]) -> [UInt8] {
             var bytes = Self.bigEndian(parts.count)
             for part in parts { bytes += Self.bigEndian(part.count) + part }
@@ -98,13 +98,13 @@ public enum GoReaders {
     /// every test's tasks share: two tests waiting there stop every other
     /// test of the process meanwhile. The readers that are not `async`
     /// are for code already on a thread of its own.
-    public static func readTar(_ archives: [[UInt8]]) async throws -> [TarListing] {
+    package static func readTar(_ archives: [[UInt8]]) async throws -> [TarListing] {
         try await onThreadOfItsOwn { Result { try run("tar", archives) } }.get()
     }
 
     /// sigs.k8s.io/yaml's conversion of each document, in order, waited on
     /// from a thread of its own as `readTar` is.
-    public static func convertYAML(_ documents: [[UInt8]]) async throws -> [Conversion] {
+    package static func convertYAML(_ documents: [[UInt8]]) async throws -> [Conversion] {
         try await onThreadOfItsOwn { Result { try run("yaml", documents) } }.get()
     }
 
@@ -113,19 +113,19 @@ public enum GoReaders {
     /// two texts share exactly when `strings.EqualFold` takes them for
     /// one, all as bytes; and the Unicode version of Go's tables
     /// (`"13.0.0"`).
-    public struct LetterCase: Decodable, Sendable {
+    package struct LetterCase: Decodable, Sendable {
         private let text: String
         private let lower: String
         private let fold: String
-        public let unicode: String
+        package let unicode: String
 
         /// The text's runes, as Go's `encoding/json` writes them.
-        public var runes: [UInt8] { Self.bytes(hex: text) }
+        package var runes: [UInt8] { Self.bytes(hex: text) }
         /// `strings.ToLower` of the text.
-        public var lowered: [UInt8] { Self.bytes(hex: lower) }
+        package var lowered: [UInt8] { Self.bytes(hex: lower) }
         /// Each rune of the text (an invalid byte as U+FFFD) replaced by
         /// the least rune `unicode.SimpleFold` takes for it.
-        public var folded: [UInt8] { Self.bytes(hex: fold) }
+        package var folded: [UInt8] { Self.bytes(hex: fold) }
 
         private static func bytes(hex: String) -> [UInt8] {
             let digits = Array(hex.utf8)
@@ -137,7 +137,7 @@ public enum GoReaders {
 
     /// encoding/json's reading of each text (`json.Unmarshal` into an
     /// `interface{}`, written again by `json.Marshal`), in order.
-    public static func readJSON(_ texts: [[UInt8]]) async throws -> [Conversion] {
+    package static func readJSON(_ texts: [[UInt8]]) async throws -> [Conversion] {
         try await onThreadOfItsOwn { Result { try run("json", texts) } }.get()
     }
 
@@ -145,30 +145,30 @@ public enum GoReaders {
     /// compression told by its first bytes): the size and SHA-256 (hex) of
     /// what it read, up to 64 MiB, and the error that ended it; and what
     /// each runtime takes its compression for.
-    public struct Decompressed: Decodable, Sendable, CustomStringConvertible {
-        public let size: Int
-        public let data: String
-        public let error: String?
+    package struct Decompressed: Decodable, Sendable, CustomStringConvertible {
+        package let size: Int
+        package let data: String
+        package let error: String?
         /// The compression containerd took the stream for (`none`, `gzip`,
         /// `zstd`), and the one containers/storage (CRI-O, Podman) takes it
         /// for by its table of magic numbers (also `xz`, `bzip2`).
-        public let containerd: String
-        public let storage: String
+        package let containerd: String
+        package let storage: String
 
-        public var description: String { "\(size) bytes \(data.prefix(12)) \(error ?? "")" }
+        package var description: String { "\(size) bytes \(data.prefix(12)) \(error ?? "")" }
     }
 
     /// containerd's decompression of each stream, in order, waited on
     /// from a thread of its own as `readTar` is.
-    public static func decompress(_ streams: [[UInt8]]) async throws -> [Decompressed] {
+    package static func decompress(_ streams: [[UInt8]]) async throws -> [Decompressed] {
         try await onThreadOfItsOwn { Result { try run("decompress", streams) } }.get()
     }
 
     /// Which entry of an index containerd runs for a platform: its place
     /// (0 first), or -1 with containerd's error when it runs none.
-    public struct ResolvedPlatform: Decodable, Sendable {
-        public let chosen: Int
-        public let error: String?
+    package struct ResolvedPlatform: Decodable, Sendable {
+        package let chosen: Int
+        package let error: String?
     }
 
     /// containerd's `images.Manifest` under `platforms.Only(platform)` for
@@ -176,7 +176,7 @@ public enum GoReaders {
     /// entry without one), in order; each entry an image manifest whose
     /// config says `linux/amd64`. Waited on from a thread of its own, as
     /// `readTar` is.
-    public static func resolvePlatform(_ indexes: [(platform: String, entries: [String?])]) async throws
+    package static func resolvePlatform(_ indexes: [(platform: String, entries: [String?])]) async throws
         -> [ResolvedPlatform]
     {
         let inputs = indexes.map { index in
@@ -187,7 +187,7 @@ public enum GoReaders {
     }
 
     /// Go's reading of each text's runes and case, in order.
-    public static func letterCase(_ texts: [[UInt8]]) throws -> [LetterCase] { try run("case", texts) }
+    package static func letterCase(_ texts: [[UInt8]]) throws -> [LetterCase] { try run("case", texts) }
 
     /// Runs the program's `reader` on `inputs`, each framed as a 4-byte
     /// big-endian length and its bytes, through files; one answer each.

@@ -6,36 +6,36 @@ import Options
 /// registries, mirrors, `registries.conf`, timeouts and retries. Each is
 /// parsed into its type here; `RegistryClient.Configuration(options:...)`
 /// assembles the client's configuration from them.
-public struct RegistryOptions: OptionSection, Equatable {
+package struct RegistryOptions: OptionSection, Equatable {
     /// Registries spoken to over plain HTTP besides loopback and private addresses.
-    public var insecureRegistries: [String] = []
+    package var insecureRegistries: [String] = []
     /// Registries spoken to over HTTPS even on loopback or a private address.
-    public var secureRegistries: [String] = []
+    package var secureRegistries: [String] = []
     /// A PEM bundle of trusted CAs instead of the system's.
-    public var caFile: String?
+    package var caFile: String?
     /// Seconds of silence (or of under 1 KiB/s) before a registry request fails.
-    public var timeout: Double = 30
+    package var timeout: Double = 30
     /// Seconds one registry request may take in all, retries included.
-    public var requestTimeout: Double = 600
+    package var requestTimeout: Double = 600
     /// Retries for connection errors, 429 and 502/503/504.
-    public var retries: Int = 3
+    package var retries: Int = 3
     /// What the downloads in flight may hold on disk together.
     /// 4 GiB, or a quarter of a container's memory limit when lower and
     /// `$TMPDIR` is held in memory.
-    public var maxDownloadBytes = DownloadBudget.defaultLimit(
+    package var maxDownloadBytes = DownloadBudget.defaultLimit(
         temporary: DownloadDirectory.temporaryParent(), containerLimit: ContainerMemoryLimit.current)
     /// Mirrors from `--mirror`, in order, tried before their registry.
-    public var mirrors: [RegistriesConf.Mirror] = []
+    package var mirrors: [RegistriesConf.Mirror] = []
     /// What `--registries-conf` says, used after the flags.
-    public var registriesConf = RegistriesConf()
+    package var registriesConf = RegistriesConf()
     /// Registries that may send requests into a local network though they
     /// are on the public internet.
-    public var localNetworkRegistries: [String] = []
+    package var localNetworkRegistries: [String] = []
 
-    public init() {}
+    package init() {}
 
     /// The options, as `--help` lists them.
-    public static let options: [CommandOption] = [
+    package static let options: [CommandOption] = [
         CommandOption(
             Self.self, flag: "--insecure-registry", variable: "OCIRPC_INSECURE_REGISTRY", valueName: "HOST[:PORT]",
             help: "use plain HTTP for this registry (repeatable; variable: comma-separated)",
@@ -137,7 +137,7 @@ extension RegistryClient.Configuration {
     /// The client's configuration from what users set: the options, the
     /// environment (`SSL_CERT_FILE`, `SSL_CERT_DIR`, the credential files)
     /// and how many connections to keep per host.
-    public init(options: RegistryOptions, environment: [String: String], maxConnectionsPerHost: Int) {
+    package init(options: RegistryOptions, environment: [String: String], maxConnectionsPerHost: Int) {
         self.init()
         scheme = RegistryScheme(
             insecureRegistries: options.insecureRegistries + options.registriesConf.insecureRegistries,

@@ -7,22 +7,22 @@ import Locking
 /// lost the thread. Bytes read before the download is verified are
 /// untrusted: what a reader made of them counts only once `end(verified:)`
 /// names the file it read as the verified blob.
-public final class DownloadProgress: @unchecked Sendable {
+package final class DownloadProgress: @unchecked Sendable {
     /// What a waiting reader sees.
-    public struct State: Sendable, Equatable {
+    package struct State: Sendable, Equatable {
         /// The file the latest attempt writes, if one has begun.
-        public var path: String?
+        package var path: String?
         /// Bytes written to it, and readable, so far.
-        public var written = 0
+        package var written = 0
         /// Set once the download is over: the verified file's path, or nil
         /// when it failed.
-        public var ended: Ended?
+        package var ended: Ended?
         /// The reader's call was cancelled.
-        public var cancelled = false
+        package var cancelled = false
     }
 
     /// How the download ended.
-    public enum Ended: Sendable, Equatable {
+    package enum Ended: Sendable, Equatable {
         case verified(path: String)
         case failed
     }
@@ -32,7 +32,7 @@ public final class DownloadProgress: @unchecked Sendable {
     /// Callers of `reached` waiting for a count of bytes.
     private var waiters: [(count: Int, continuation: CheckedContinuation<Bool, Never>)] = []
 
-    public init() {}
+    package init() {}
 
     /// An attempt created `path` and writes it from its first byte.
     package func began(path: String) {
@@ -45,15 +45,15 @@ public final class DownloadProgress: @unchecked Sendable {
     }
 
     /// The download is over: verified as the file at `path`, or failed (nil).
-    public func end(verified path: String?) {
+    package func end(verified path: String?) {
         update { $0.ended = path.map { .verified(path: $0) } ?? .failed }
     }
 
     /// The call was cancelled: a waiting reader stops.
-    public func cancel() { update { $0.cancelled = true } }
+    package func cancel() { update { $0.cancelled = true } }
 
     /// Waits until `changed` holds of the state, and returns it.
-    public func wait(until changed: (State) -> Bool) -> State {
+    package func wait(until changed: (State) -> Bool) -> State {
         lock.lock()
         defer { lock.unlock() }
         while !changed(state) { lock.wait() }
@@ -63,7 +63,7 @@ public final class DownloadProgress: @unchecked Sendable {
     /// Waits, without holding a thread, until the attempt under way has
     /// written `count` bytes (true), or the download is over or the call
     /// cancelled before that (false).
-    public func reached(_ count: Int) async -> Bool {
+    package func reached(_ count: Int) async -> Bool {
         defer { SanitizerHandOff.acquire(self) }
         return await withCheckedContinuation { continuation in
             let now: Bool? = lock.withLock {
