@@ -2,8 +2,8 @@ import Reasons
 import Memory
 
 /// Why an archive or a compressed stream could not be read.
-package struct ArchiveError: Error, Sendable, Equatable, CustomStringConvertible {
-    package enum Kind: Sendable, Equatable {
+public struct ArchiveError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
         /// Not a valid tar, gzip or zstd stream (or one cut short).
         case corrupt
         /// Over a size limit (an entry, a header, or the whole output).
@@ -14,21 +14,21 @@ package struct ArchiveError: Error, Sendable, Equatable, CustomStringConvertible
         case cancelled
     }
 
-    package let kind: Kind
+    public let kind: Kind
     /// The contract's snake_case reason (`corrupt_archive`, `entry_too_large`, ...).
-    package let reason: ErrorReason
-    package let message: String
+    public let reason: ErrorReason
+    public let message: String
 
-    package init(_ kind: Kind, reason: ErrorReason, message: String) {
+    public init(_ kind: Kind, reason: ErrorReason, message: String) {
         self.kind = kind
         self.reason = reason
         self.message = message
     }
 
-    package var description: String { "\(reason.rawValue): \(message)" }
+    public var description: String { "\(reason.rawValue): \(message)" }
 
     /// No file descriptor to spare for reading (`DescriptorReserve`).
-    package static var descriptorLimit: ArchiveError {
+    public static var descriptorLimit: ArchiveError {
         ArchiveError(.tooLarge, reason: .descriptorLimit, message: DescriptorReserve.refusal)
     }
 
@@ -38,7 +38,7 @@ package struct ArchiveError: Error, Sendable, Equatable, CustomStringConvertible
 
     /// A file asked for that the archive stores sparse: its data is a map
     /// of holes, which is not read (nor reported as absent).
-    package static func sparseFile(_ name: String) -> ArchiveError {
+    public static func sparseFile(_ name: String) -> ArchiveError {
         ArchiveError(
             .corrupt, reason: .corruptArchive,
             message: "\(name.prefix(256)) is stored as a sparse file, which is not read")

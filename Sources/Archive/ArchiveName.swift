@@ -13,11 +13,11 @@ import JSON
 /// two held names are equal exactly when their bytes are, and sort as
 /// their bytes sort (as Go sorts a map's keys). `/` and `.`, which paths
 /// are made of, are ASCII and read as before.
-package enum ArchiveName {
+public enum ArchiveName {
     private static let base: UInt32 = 0xF700
 
     /// `bytes` held as a name.
-    package static func held<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> String {
+    public static func held<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> String {
         let ascii = bytes.withContiguousStorageIfAvailable(isASCII) ?? bytes.allSatisfy { $0 < 0x80 }
         if ascii { return String(decoding: bytes, as: UTF8.self) }
         var text = String.UnicodeScalarView()
@@ -30,24 +30,24 @@ package enum ArchiveName {
 
     /// A name given as text (a path a caller asks for) held as the
     /// archive's names are: by its UTF-8 bytes.
-    package static func held(_ text: String) -> String {
+    public static func held(_ text: String) -> String {
         text.utf8.allSatisfy { $0 < 0x80 } ? text : held(Array(text.utf8))
     }
 
     /// The bytes a held name stands for, counted.
-    package static func byteCount(_ name: String) -> Int { name.unicodeScalars.count }
+    public static func byteCount(_ name: String) -> Int { name.unicodeScalars.count }
 
     /// Whether a held name stands for at most `limit` bytes: without
     /// counting them when its UTF-8 is that short (a held byte is never
     /// shorter in UTF-8 than it stands for).
-    package static func fits(_ name: String, in limit: Int) -> Bool {
+    public static func fits(_ name: String, in limit: Int) -> Bool {
         name.utf8.count <= limit || byteCount(name) <= limit
     }
 
     /// Whether two held names (or parts of them) are the same name: the
     /// same bytes, compared as bytes (`==` on text compares by canonical
     /// equivalence, and byte by byte through an iterator when it cannot).
-    package static func same(_ a: Substring, _ b: Substring) -> Bool {
+    public static func same(_ a: Substring, _ b: Substring) -> Bool {
         let (x, y) = (a.utf8, b.utf8)
         guard x.count == y.count else { return false }
         // Native strings are contiguous; the iterator is the fallback.
@@ -80,7 +80,7 @@ package enum ArchiveName {
     /// A held name as people and answers read it: its bytes as UTF-8, each
     /// byte of an invalid sequence as U+FFFD (as Go's `encoding/json`
     /// writes a name). Text that holds no name's byte is returned as it is.
-    package static func readable(_ text: String) -> String {
+    public static func readable(_ text: String) -> String {
         guard !text.utf8.allSatisfy({ $0 < 0x80 }),
             text.unicodeScalars.contains(where: { $0.value >= base + 0x80 && $0.value <= base + 0xFF })
         else {
@@ -93,7 +93,7 @@ package enum ArchiveName {
 
     /// The bytes a held name stands for (text that holds no name's byte:
     /// its UTF-8).
-    package static func bytes(of name: String) -> [UInt8] {
+    public static func bytes(of name: String) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(name.utf8.count)
         for scalar in name.unicodeScalars {

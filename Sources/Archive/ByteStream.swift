@@ -4,7 +4,7 @@ import Memory
 
 /// A source of bytes read front to back in chunks: a file, or a decoder
 /// over another stream. Readers pull, so memory stays at one chunk.
-package protocol ByteStream: AnyObject {
+public protocol ByteStream: AnyObject {
     /// Fills up to `buffer.count` bytes; returns how many, 0 at the end.
     func read(into buffer: UnsafeMutableRawBufferPointer) throws(ArchiveError) -> Int
 }
@@ -13,7 +13,7 @@ extension ByteStream {
     /// Everything left in the stream, refusing more than `limit` bytes.
     /// `mayHold` is asked before the result grows by each chunk, and what
     /// it returns is thrown (a memory budget that has not got the bytes).
-    package func readAll(
+    public func readAll(
         limit: Int, mayHold: (Int) -> ArchiveError? = { _ in nil }
     ) throws(ArchiveError) -> [UInt8] {
         var result: [UInt8] = []
@@ -34,11 +34,11 @@ extension ByteStream {
 }
 
 /// A file read with plain `read(2)` calls.
-package final class FileByteStream: ByteStream {
+public final class FileByteStream: ByteStream {
     private let fd: Int32
 
     /// Opens `path` for reading.
-    package init(path: String) throws(ArchiveError) {
+    public init(path: String) throws(ArchiveError) {
         fd = DescriptorReserve.admitted(open(path, O_RDONLY | O_CLOEXEC))
         guard fd >= 0 else {
             if DescriptorReserve.isExhaustion(errno) { throw .descriptorLimit }
@@ -49,13 +49,13 @@ package final class FileByteStream: ByteStream {
     deinit { close(fd) }
 
     /// The first `count` bytes of the file, without moving the read position.
-    package func peek(_ count: Int) -> [UInt8] {
+    public func peek(_ count: Int) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: count)
         let got = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, 0) }
         return Array(bytes.prefix(max(0, got)))
     }
 
-    package func read(into buffer: UnsafeMutableRawBufferPointer) throws(ArchiveError) -> Int {
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(ArchiveError) -> Int {
         while true {
             let count = Glibc.read(fd, buffer.baseAddress, buffer.count)
             if count >= 0 { return count }
@@ -65,7 +65,7 @@ package final class FileByteStream: ByteStream {
 }
 
 /// Bytes already in memory, as a stream.
-package final class MemoryByteStream: ByteStream {
+public final class MemoryByteStream: ByteStream {
     private let bytes: [UInt8]
     private let readsAtMost: Int
     private var offset = 0
@@ -73,12 +73,12 @@ package final class MemoryByteStream: ByteStream {
     /// A stream of `bytes`, each read giving at most `readsAtMost` of them
     /// (a file or a socket gives what it has, not what was asked: readers
     /// are tested and fuzzed on streams cut anywhere).
-    package init(_ bytes: [UInt8], readsAtMost: Int = .max) {
+    public init(_ bytes: [UInt8], readsAtMost: Int = .max) {
         self.bytes = bytes
         self.readsAtMost = max(1, readsAtMost)
     }
 
-    package func read(into buffer: UnsafeMutableRawBufferPointer) throws(ArchiveError) -> Int {
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(ArchiveError) -> Int {
         let count = min(buffer.count, bytes.count - offset, readsAtMost)
         guard count > 0 else { return 0 }
         bytes.withUnsafeBytes { source in

@@ -1,10 +1,10 @@
 /// The compressions a layer or blob may carry, told apart by magic bytes
 /// (media types lie often enough that the bytes are the better witness).
-package enum Compression: Sendable, Equatable {
+public enum Compression: Sendable, Equatable {
     case none, gzip, zstd
 
     /// Whose reading of a stream's first bytes tells its compression.
-    package enum Reader: Sendable, Equatable {
+    public enum Reader: Sendable, Equatable {
         /// The original builtins' (go-containerregistry), for a blob read
         /// whole: gzip by its two magic bytes, zstd by a frame's magic,
         /// anything else the bytes as they are.
@@ -19,7 +19,7 @@ package enum Compression: Sendable, Equatable {
 
     /// The compression whose magic number `prefix` starts with, as the
     /// original builtins tell it.
-    package static func detect<Bytes: Collection<UInt8>>(_ prefix: Bytes) -> Compression {
+    public static func detect<Bytes: Collection<UInt8>>(_ prefix: Bytes) -> Compression {
         let head = Array(prefix.prefix(4))
         if head.count >= 2 && head[0] == 0x1F && head[1] == 0x8B { return .gzip }
         if head == zstdMagic { return .zstd }
@@ -36,7 +36,7 @@ package enum Compression: Sendable, Equatable {
     /// (Docker and containers/storage). One layer would so be different
     /// files to each, and a policy could pass the ones a cluster does not
     /// run: it is `corrupt_archive`.
-    package static func detectLayer<Bytes: Collection<UInt8>>(_ prefix: Bytes) throws(ArchiveError) -> Compression {
+    public static func detectLayer<Bytes: Collection<UInt8>>(_ prefix: Bytes) throws(ArchiveError) -> Compression {
         let head = Array(prefix.prefix(8))
         if head.starts(with: [0x1F, 0x8B, 0x08]) { return .gzip }
         if head.starts(with: zstdMagic) { return .zstd }
@@ -61,7 +61,7 @@ package enum Compression: Sendable, Equatable {
     }
 
     /// `stream` decoded according to this compression.
-    package func decoding(_ stream: any ByteStream) -> any ByteStream {
+    public func decoding(_ stream: any ByteStream) -> any ByteStream {
         switch self {
         case .none: return stream
         case .gzip: return GzipDecoder(stream)
@@ -71,7 +71,7 @@ package enum Compression: Sendable, Equatable {
 
     /// Opens `path` and decodes it according to its first bytes, as
     /// `reader` tells its compression, every decoded byte taken from `budget`.
-    package static func openDecoded(path: String, budget: ReadBudget, as reader: Reader) throws(ArchiveError)
+    public static func openDecoded(path: String, budget: ReadBudget, as reader: Reader) throws(ArchiveError)
         -> any ByteStream
     {
         let file = try FileByteStream(path: path)
@@ -81,7 +81,7 @@ package enum Compression: Sendable, Equatable {
     /// `stream` decoded according to `prefix`, its first bytes (at most 8,
     /// fewer only if it is shorter), as `reader` tells its compression,
     /// every decoded byte taken from `budget`.
-    package static func openDecoded(
+    public static func openDecoded(
         _ stream: any ByteStream, prefix: [UInt8], budget: ReadBudget, as reader: Reader
     ) throws(ArchiveError) -> any ByteStream {
         let compression: Compression
@@ -94,7 +94,7 @@ package enum Compression: Sendable, Equatable {
     }
 
     /// Decodes `bytes` according to their magic bytes, up to `limit` bytes out.
-    package static func decode(_ bytes: [UInt8], limit: Int) throws(ArchiveError) -> [UInt8] {
+    public static func decode(_ bytes: [UInt8], limit: Int) throws(ArchiveError) -> [UInt8] {
         let compression = detect(bytes)
         if compression == .none { return bytes }
         return try compression.decoding(MemoryByteStream(bytes)).readAll(limit: limit)

@@ -9,7 +9,7 @@ import CZlib
 /// own CRC, which covers those bits, is left to zlib. Go reads a member's
 /// name and comment into 512 bytes, their terminating zero included, and
 /// refuses a longer one; so does this reader (zlib read any length).
-package final class GzipDecoder: ByteStream {
+public final class GzipDecoder: ByteStream {
     /// The most a member's name or comment may take, its zero included.
     private static let maxHeaderText = 512
 
@@ -29,7 +29,7 @@ package final class GzipDecoder: ByteStream {
     /// Whether the next bytes zlib reads start a member's header.
     private var atMemberStart = true
 
-    package init(_ source: any ByteStream) {
+    public init(_ source: any ByteStream) {
         self.source = source
         stream.initialize(to: z_stream())
         // 15 + 16: a gzip wrapper is required.
@@ -109,7 +109,7 @@ package final class GzipDecoder: ByteStream {
         if flags & reserved != 0 && flags & headerCRC == 0 { next[3] = flags & ~reserved }
     }
 
-    package func read(into buffer: UnsafeMutableRawBufferPointer) throws(ArchiveError) -> Int {
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(ArchiveError) -> Int {
         guard initialized else { throw ArchiveError.corrupt("zlib could not be initialised") }
         guard !finished, buffer.count > 0 else { return 0 }
         stream.pointee.next_out = buffer.baseAddress!.assumingMemoryBound(to: Bytef.self)

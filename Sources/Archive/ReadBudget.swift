@@ -6,24 +6,24 @@ import Synchronization
 /// the request was cancelled. Decoded streams check it on every chunk, so a
 /// decompression bomb stops at the budget and a cancelled request stops
 /// within one chunk (at most 256 KiB of output).
-package final class ReadBudget: Sendable {
+public final class ReadBudget: Sendable {
     private let left: Atomic<Int>
     private let cancelled = Atomic<Bool>(false)
     /// The budget it started with, for messages.
-    package let limit: Int
+    public let limit: Int
 
-    package init(bytes: Int) {
+    public init(bytes: Int) {
         limit = max(0, bytes)
         left = Atomic(limit)
     }
 
     /// Marks the request cancelled: the next read of any of its streams throws.
-    package func cancel() { cancelled.store(true, ordering: .relaxed) }
+    public func cancel() { cancelled.store(true, ordering: .relaxed) }
 
-    package var isCancelled: Bool { cancelled.load(ordering: .relaxed) }
+    public var isCancelled: Bool { cancelled.load(ordering: .relaxed) }
 
     /// Takes `count` bytes from the budget, or throws when they are not there.
-    package func consume(_ count: Int) throws(ArchiveError) {
+    public func consume(_ count: Int) throws(ArchiveError) {
         let before = left.subtract(count, ordering: .relaxed).oldValue
         guard before >= count else {
             throw ArchiveError(
@@ -33,7 +33,7 @@ package final class ReadBudget: Sendable {
     }
 
     /// `stream`, counted against this budget.
-    package func metering(_ stream: any ByteStream) -> any ByteStream {
+    public func metering(_ stream: any ByteStream) -> any ByteStream {
         MeteredStream(stream, budget: self)
     }
 }

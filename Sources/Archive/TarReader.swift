@@ -1,9 +1,9 @@
 import Reasons
 
 /// One entry of a tar archive, with the long-name extensions applied.
-package struct TarEntry: Sendable, Equatable {
+public struct TarEntry: Sendable, Equatable {
     /// What an entry is.
-    package enum Kind: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable {
         case file, directory, symlink, hardlink
         /// A GNU sparse file (old `S` entries, or PAX `GNU.sparse.*`
         /// records): its data is a map of holes, not the file, and is
@@ -13,17 +13,17 @@ package struct TarEntry: Sendable, Equatable {
     }
 
     /// The name as Go's `archive/tar` gives it (`TarReader`).
-    package let name: String
+    public let name: String
     /// The bytes of data the entry holds in the archive (0 for the kinds
     /// that hold none, whatever their size field says).
-    package let size: Int
-    package let kind: Kind
+    public let size: Int
+    public let kind: Kind
     /// What a link points at, as Go gives it (the header's field, a PAX
     /// `linkpath`, a GNU long link name, the last one wins); empty for an
     /// entry that is not a link.
-    package let linkName: String
+    public let linkName: String
 
-    package init(name: String, size: Int, kind: Kind, linkName: String = "") {
+    public init(name: String, size: Int, kind: Kind, linkName: String = "") {
         self.name = name
         self.size = size
         self.kind = kind
@@ -40,15 +40,15 @@ package struct TarEntry: Sendable, Equatable {
 /// compares the two on crafted and mutated archives). Contents are read
 /// only when asked for, so memory is bounded by what the caller keeps, not
 /// by the archive's size.
-package final class TarReader {
+public final class TarReader {
     /// Extended headers (PAX records, GNU long names) larger than this are
     /// refused (Go's limit for them too).
-    package static let maxExtendedHeaderBytes = 1 << 20
+    public static let maxExtendedHeaderBytes = 1 << 20
     /// Entry names longer than this (in bytes) are refused: Linux's PATH_MAX.
-    package static let maxNameBytes = 4096
+    public static let maxNameBytes = 4096
     /// A declared entry size over this (1 TiB) is refused before anything is
     /// skipped or added: sizes come from the archive, which may lie.
-    package static let maxEntrySize = 1 << 40
+    public static let maxEntrySize = 1 << 40
 
     private let reader: BufferedReader
     /// Bytes of the current entry not yet consumed, plus its padding.
@@ -56,12 +56,12 @@ package final class TarReader {
     private var padding = 0
     private var ended = false
 
-    package init(_ stream: any ByteStream) {
+    public init(_ stream: any ByteStream) {
         reader = BufferedReader(stream)
     }
 
     /// The next entry, or nil at the end of the archive.
-    package func next() throws(ArchiveError) -> TarEntry? {
+    public func next() throws(ArchiveError) -> TarEntry? {
         guard !ended else { return nil }
         // Both are at most maxEntrySize and 511: no overflow.
         try reader.skip(remaining + padding)
@@ -345,7 +345,7 @@ package final class TarReader {
 
     /// The current entry's contents; throws `entry_too_large` over `limit`
     /// (the entry can still be skipped with `next()`).
-    package func readContents(limit: Int) throws(ArchiveError) -> [UInt8] {
+    public func readContents(limit: Int) throws(ArchiveError) -> [UInt8] {
         guard remaining <= limit else {
             throw ArchiveError(
                 .tooLarge, reason: .entryTooLarge,

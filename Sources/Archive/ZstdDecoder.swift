@@ -25,11 +25,11 @@ import Memory
 /// libzstd now gets each frame's magic number alone, so it reads every
 /// frame block by block, never in one pass, and the block headers are
 /// walked as it consumes them (`ZstdBlockWalk`).
-package final class ZstdDecoder: ByteStream {
+public final class ZstdDecoder: ByteStream {
     /// The largest window a frame may name: 2^29 bytes (512 MiB), the
     /// default limit of Go's streaming decoder (`MaxWindowSize`). libzstd's
     /// own default, 2^27, refused layers with larger windows that Go reads.
-    package static let maxWindowLog = 29
+    public static let maxWindowLog = 29
 
     private let source: any ByteStream
     private let memory: DecoderMemory
@@ -53,7 +53,7 @@ package final class ZstdDecoder: ByteStream {
     /// A decoder of `source` whose allocations are taken from `share`
     /// (by default the share of the call the current task runs for; none
     /// taken without one).
-    package init(_ source: any ByteStream, share: MemoryShare? = MemoryShare.current) {
+    public init(_ source: any ByteStream, share: MemoryShare? = MemoryShare.current) {
         self.source = source
         memory = DecoderMemory(share: share)
         let allocator = ZSTD_customMem(
@@ -81,7 +81,7 @@ package final class ZstdDecoder: ByteStream {
         input.deallocate()
     }
 
-    package func read(into buffer: UnsafeMutableRawBufferPointer) throws(ArchiveError) -> Int {
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(ArchiveError) -> Int {
         guard let context else {
             throw memory.refusal ?? ArchiveError.corrupt("libzstd could not be initialised")
         }

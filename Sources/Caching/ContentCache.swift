@@ -2,28 +2,28 @@ import Locking
 import Tally
 
 /// Hits, misses, bytes and evictions of one kind of cached content.
-package struct CacheKindStats: Sendable, Equatable {
-    package var hits = 0
-    package var misses = 0
-    package var entries = 0
-    package var bytes = 0
-    package var evictions = 0
-    package init() {}
+public struct CacheKindStats: Sendable, Equatable {
+    public var hits = 0
+    public var misses = 0
+    public var entries = 0
+    public var bytes = 0
+    public var evictions = 0
+    public init() {}
 }
 
 /// Immutable content (named by digest) under one byte budget, least
 /// recently used first out. Every kind of content (manifests, blobs,
 /// parsed files...) shares the budget; statistics are kept per kind.
-package final class ContentCache: @unchecked Sendable {
+public final class ContentCache: @unchecked Sendable {
     /// A key: the kind of content and its name within that kind. Its hash
     /// is computed once, so a lookup, an insert and the table's growth do
     /// not hash the (digest-long) name again.
-    package struct Key: Hashable, Sendable {
-        package let kind: String
-        package let name: String
+    public struct Key: Hashable, Sendable {
+        public let kind: String
+        public let name: String
         private let hash: Int
 
-        package init(_ kind: String, _ name: String) {
+        public init(_ kind: String, _ name: String) {
             self.kind = kind
             self.name = name
             var hasher = Hasher()
@@ -32,11 +32,11 @@ package final class ContentCache: @unchecked Sendable {
             hash = hasher.finalize()
         }
 
-        package static func == (lhs: Key, rhs: Key) -> Bool {
+        public static func == (lhs: Key, rhs: Key) -> Bool {
             lhs.hash == rhs.hash && lhs.kind == rhs.kind && lhs.name == rhs.name
         }
 
-        package func hash(into hasher: inout Hasher) { hasher.combine(hash) }
+        public func hash(into hasher: inout Hasher) { hasher.combine(hash) }
     }
 
     private final class Node {
@@ -55,13 +55,13 @@ package final class ContentCache: @unchecked Sendable {
     }
 
     /// The byte budget.
-    package let capacity: Int
+    public let capacity: Int
     /// Everything the lock guards, in one value: reached through the lock's
     /// `inout`, its fields need no run-time exclusivity check each (a
     /// class's stored properties do).
     private let state = Locked(State())
 
-    package init(capacity: Int) {
+    public init(capacity: Int) {
         self.capacity = max(0, capacity)
     }
 
@@ -72,7 +72,7 @@ package final class ContentCache: @unchecked Sendable {
 
     /// The value under `key` when present and of type `T` (counted as a hit
     /// or a miss for its kind).
-    package func value<T: Sendable>(_ key: Key, as type: T.Type = T.self) -> T? {
+    public func value<T: Sendable>(_ key: Key, as type: T.Type = T.self) -> T? {
         let found = state.withLock { state -> T? in
             guard let node = state.nodes[key], let value = node.value as? T else {
                 state.count(key.kind) { $0.misses += 1 }
@@ -89,7 +89,7 @@ package final class ContentCache: @unchecked Sendable {
     /// Stores `value` with its cost in bytes, evicting the least recently
     /// used entries to stay within the budget. A value larger than the
     /// whole budget is not stored.
-    package func store(_ value: any Sendable, cost: Int, for key: Key) {
+    public func store(_ value: any Sendable, cost: Int, for key: Key) {
         let cost = max(cost, 1)
         let capacity = capacity
         state.withLock { state in
@@ -111,28 +111,28 @@ package final class ContentCache: @unchecked Sendable {
     }
 
     /// Entries room is made for at most by `reserveCapacity(forMore:)`.
-    package static let maxReservedEntries = 1 << 16
+    public static let maxReservedEntries = 1 << 16
 
     /// Makes room for `count` more entries at once (up to
     /// `maxReservedEntries`), so the table does not grow step by step while
     /// they are stored.
-    package func reserveCapacity(forMore count: Int) {
+    public func reserveCapacity(forMore count: Int) {
         let count = min(max(0, count), Self.maxReservedEntries)
         state.withLock { $0.nodes.reserveCapacity(min(Self.maxReservedEntries, $0.nodes.count + count)) }
     }
 
     /// Drops everything (statistics stay).
-    package func removeAll() {
+    public func removeAll() {
         state.withLock { $0.removeAll() }
     }
 
     /// Statistics by kind.
-    package var statistics: [String: CacheKindStats] {
+    public var statistics: [String: CacheKindStats] {
         state.withLock { state in Dictionary(state.stats.map { ($0.kind, $0.stats) }) { _, last in last } }
     }
 
     /// Bytes held now.
-    package var bytes: Int { state.withLock { $0.totalCost } }
+    public var bytes: Int { state.withLock { $0.totalCost } }
 
     /// The entries by key, the recency list through them, and the counts.
     private struct State {

@@ -5,21 +5,21 @@ import Tally
 
 /// Values trusted for a fixed time (tag -> digest answers), bounded in
 /// count: when full, expired entries go first, then everything.
-package final class ExpiringCache<Value: Sendable>: @unchecked Sendable {
+public final class ExpiringCache<Value: Sendable>: @unchecked Sendable {
     private struct Entry {
         let value: Value
         let expires: Double
     }
 
     /// How long a value is trusted, in seconds.
-    package let timeToLive: Double
-    package let maxEntries: Int
+    public let timeToLive: Double
+    public let maxEntries: Int
     private let clock: @Sendable () -> Double
     private let lock = Lock()
     private var entries: [String: Entry] = [:]
     private var counts = (hits: 0, misses: 0)
 
-    package init(
+    public init(
         timeToLive: Double, maxEntries: Int = 100_000,
         clock: @escaping @Sendable () -> Double = { ProcessInfo.processInfo.systemUptime }
     ) {
@@ -29,7 +29,7 @@ package final class ExpiringCache<Value: Sendable>: @unchecked Sendable {
     }
 
     /// The value under `key` if it has not expired.
-    package func value(_ key: String) -> Value? {
+    public func value(_ key: String) -> Value? {
         let now = clock()
         let found = lock.withLock { () -> Value? in
             guard let entry = entries[key], entry.expires > now else {
@@ -43,7 +43,7 @@ package final class ExpiringCache<Value: Sendable>: @unchecked Sendable {
         return found
     }
 
-    package func store(_ value: Value, for key: String) {
+    public func store(_ value: Value, for key: String) {
         guard timeToLive > 0 else { return }
         let now = clock()
         lock.withLock {
@@ -57,17 +57,17 @@ package final class ExpiringCache<Value: Sendable>: @unchecked Sendable {
         }
     }
 
-    package func removeAll() { lock.withLock { entries.removeAll() } }
+    public func removeAll() { lock.withLock { entries.removeAll() } }
 
     /// Makes room for `count` more entries at once (up to `maxEntries`), so
     /// the table does not grow step by step while they are stored.
-    package func reserveCapacity(forMore count: Int) {
+    public func reserveCapacity(forMore count: Int) {
         let count = min(max(0, count), maxEntries)
         lock.withLock { entries.reserveCapacity(min(maxEntries, entries.count + count)) }
     }
 
     /// Hits, misses and live entries.
-    package var statistics: (hits: Int, misses: Int, entries: Int) {
+    public var statistics: (hits: Int, misses: Int, entries: Int) {
         lock.withLock { (counts.hits, counts.misses, entries.count) }
     }
 }

@@ -2,12 +2,12 @@
 /// that work started on its behalf in unstructured tasks (singleflight
 /// flights) prefers it too; structured child tasks inherit the preference
 /// by themselves.
-package enum PreferredExecutor {
-    @TaskLocal package static var current: (any TaskExecutor)?
+public enum PreferredExecutor {
+    @TaskLocal public static var current: (any TaskExecutor)?
 
     /// Runs `body` preferring `executor`, and lets the flights it starts
     /// prefer it as well (with nil, no preference).
-    package static func with<T: Sendable>(
+    public static func with<T: Sendable>(
         _ executor: (any TaskExecutor)?, _ body: () async throws -> T
     ) async rethrows -> T {
         try await $current.withValue(executor) {

@@ -5,7 +5,7 @@ import Locking
 /// is cancelled leaves at once without disturbing the others; the work is
 /// cancelled only when its last caller has left. The work runs in a task of
 /// its own, on the executor its first caller prefers (`PreferredExecutor`).
-package final class Singleflight<Value: Sendable>: @unchecked Sendable {
+public final class Singleflight<Value: Sendable>: @unchecked Sendable {
     /// Guarded by the owner's lock.
     private final class Flight: @unchecked Sendable {
         var task: Task<Void, Never>?
@@ -64,16 +64,16 @@ package final class Singleflight<Value: Sendable>: @unchecked Sendable {
     private var nextWaiter = 0
     private var joinCount = 0
 
-    package init() {}
+    public init() {}
 
     /// Callers that joined a flight already under way.
-    package var joins: Int { lock.withLock { joinCount } }
+    public var joins: Int { lock.withLock { joinCount } }
 
     /// Flights under way now.
-    package var inFlight: Int { lock.withLock { flights.count } }
+    public var inFlight: Int { lock.withLock { flights.count } }
 
     /// The result of `work` for `key`, shared with concurrent callers.
-    nonisolated(nonsending) package func run(_ text: String, _ work: @escaping @Sendable () async throws -> Value)
+    nonisolated(nonsending) public func run(_ text: String, _ work: @escaping @Sendable () async throws -> Value)
         async throws -> Value
     {
         let key = Key(text)

@@ -5,7 +5,7 @@ import Registry
 extension DiskCache {
     /// Where downloads go when the cache is on: beside the content, so a
     /// verified download is kept by a hard link, without a copy.
-    package var downloads: URL { URL(fileURLWithPath: temporary, isDirectory: true) }
+    public var downloads: URL { URL(fileURLWithPath: temporary, isDirectory: true) }
 
     /// The blob `digest` names, if `repository` was seen to hold it, as a
     /// file of the caller's own (a hard link under the cache's temporary
@@ -15,7 +15,7 @@ extension DiskCache {
     ///
     /// The bytes are read once here, in blocks; the hash is checked before
     /// anyone reads a byte of the answer.
-    package func blob(_ digest: Digest, repository: String, limit: Int) -> VerifiedBlob? {
+    public func blob(_ digest: Digest, repository: String, limit: Int) -> VerifiedBlob? {
         let journal = journal(repository)
         guard lookUp(journal, { $0.blobs.contains(digest) ? true : nil }) != nil else {
             count { $0.misses += 1 }
@@ -49,14 +49,14 @@ extension DiskCache {
 
     /// Counts (and warns once of) a download the cache directory could not
     /// take, made again elsewhere by the caller.
-    package func downloadFailed() {
+    public func downloadFailed() {
         failed("download into \(temporary)", error: "the download could not be written")
     }
 
     /// Keeps `blob` (verified by whoever fetched it) by a hard link to its
     /// file, and that `repository` holds it. A blob downloaded outside the
     /// cache's file system is not kept.
-    package func storeBlob(_ blob: VerifiedBlob, repository: String) {
+    public func storeBlob(_ blob: VerifiedBlob, repository: String) {
         let staged = temporary + "/keep-\(getpid())-\(UUID().uuidString)"
         guard Glibc.link(blob.file.path, staged) == 0 else {
             if errno != EXDEV { failed("link \(blob.file.path)", errno) }

@@ -4,7 +4,7 @@ import Registry
 extension DiskCache {
     /// The largest derived result kept (an `image_files` answer can be large;
     /// past this it is simply not kept).
-    package static let maxDerivedBytes = 64 << 20
+    public static let maxDerivedBytes = 64 << 20
     /// Room for a stored result's first two lines (its hash and name).
     static let maxDerivedNameBytes = 4 << 10
 
@@ -47,7 +47,7 @@ extension DiskCache {
     /// `image_files`) under `kind` and `key` (which names the repository,
     /// the content digest and the parameters), as the JSON text stored; nil
     /// when absent or damaged (then deleted).
-    package func derived(_ kind: String, _ key: String) -> [UInt8]? {
+    public func derived(_ kind: String, _ key: String) -> [UInt8]? {
         guard let name = Self.derivedName(kind, key) else { return nil }
         let path = derivedPath(name)
         guard let stored = read(path, limit: Self.maxDerivedBytes + Self.maxDerivedNameBytes, touch: true) else {
@@ -68,7 +68,7 @@ extension DiskCache {
     }
 
     /// Keeps `json` as the result of `kind` for `key`.
-    package func storeDerived(_ kind: String, _ key: String, _ json: [UInt8]) {
+    public func storeDerived(_ kind: String, _ key: String, _ json: [UInt8]) {
         guard json.count <= Self.maxDerivedBytes, let name = Self.derivedName(kind, key) else { return }
         var stored = Array("\(Digest.of(json))\n\(name)\n".utf8)
         stored.append(contentsOf: json)

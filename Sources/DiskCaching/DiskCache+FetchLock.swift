@@ -6,7 +6,7 @@ import Registry
 extension DiskCache {
     /// How long a process waits for another that is fetching the same
     /// content before fetching it too.
-    package static let maxFetchLockWait: Duration = .seconds(60)
+    public static let maxFetchLockWait: Duration = .seconds(60)
 
     /// The fetch locks: bytes of one file, `ocirpc/v2/fetch.lock`, a key's
     /// lock the byte at its hash modulo this. No file per key: creating
@@ -33,7 +33,7 @@ extension DiskCache {
     /// process never wait on each other through it. When it cannot be taken
     /// (a disk that fails, a holder past `maxFetchLockWait`) `fetch` runs
     /// without it. Cancelling the waiting task cancels the wait.
-    package func withFetchLock<T>(_ key: String, _ fetch: (_ waited: Bool) async throws -> T) async throws -> T {
+    public func withFetchLock<T>(_ key: String, _ fetch: (_ waited: Bool) async throws -> T) async throws -> T {
         guard let fd = fetchLockFile else { return try await fetch(false) }
         let slot = Self.fetchLockSlot(key)
         let clock = ContinuousClock()

@@ -25,35 +25,35 @@ import Tally
 ///
 /// A disk that fails never fails a request: the first failure is logged
 /// once, and every call goes on as a miss (or a write not made).
-package final class DiskCache: Sendable {
+public final class DiskCache: Sendable {
     /// Counts for `server.stats`.
-    package struct Statistics: Sendable, Equatable {
-        package var hits = 0
-        package var misses = 0
+    public struct Statistics: Sendable, Equatable {
+        public var hits = 0
+        public var misses = 0
         /// Files written and journal appends made.
-        package var writes = 0
+        public var writes = 0
         /// Files and journals found damaged (wrong digest or checksum,
         /// malformed, not a regular file) and deleted.
-        package var corrupt = 0
+        public var corrupt = 0
         /// Reads or writes the disk refused.
-        package var failures = 0
+        public var failures = 0
         /// Blobs, journals and derived results removed to keep under the budget
         /// (by this process's trims).
-        package var evictions = 0
+        public var evictions = 0
         /// Bytes of content on disk at the last trim (by this process).
-        package var bytes = 0
+        public var bytes = 0
         /// Journals at their limit written anew with what they still say.
-        package var compactions = 0
+        public var compactions = 0
 
-        package init() {}
+        public init() {}
     }
 
     /// The tables' format: a directory of its own per version.
     static let tablesDirectory = "ocirpc/v2"
     /// The default budget for content on disk.
-    package static let defaultBudget = 2 << 30
+    public static let defaultBudget = 2 << 30
 
-    package let root: URL
+    public let root: URL
     private let rootPath: String
     let tables: String
     let temporary: String
@@ -83,7 +83,7 @@ package final class DiskCache: Sendable {
     /// The cache in `directory`, created if needed, keeping at most about
     /// `budget` bytes of content; nil (after one warning) when it cannot be
     /// used at all. A trim starts in the background if one is due.
-    package static func open(directory: String, budget: Int = defaultBudget, logger: Logger) -> DiskCache? {
+    public static func open(directory: String, budget: Int = defaultBudget, logger: Logger) -> DiskCache? {
         open(
             directory: directory, budget: budget, logger: logger, journalRecheckInterval: defaultJournalRecheckInterval)
     }
@@ -128,7 +128,7 @@ package final class DiskCache: Sendable {
 
     /// Trims now, waiting for it (tests; requests never call this).
     @discardableResult
-    package func trimNow() -> Bool {
+    public func trimNow() -> Bool {
         guard let outcome = trimmer.trim(now: Self.now()) else { return false }
         record(outcome)
         return true
@@ -189,7 +189,7 @@ package final class DiskCache: Sendable {
         if lockFile >= 0 { fetchLock.withLock { $0 = lockFile } }
     }
 
-    package var statistics: Statistics { counts.withLock { $0 } }
+    public var statistics: Statistics { counts.withLock { $0 } }
 
     // MARK: - Manifests
 
@@ -206,7 +206,7 @@ package final class DiskCache: Sendable {
 
     /// The manifest `digest` names, if `repository` (`registry/repository`)
     /// was seen to hold it and the stored bytes still hash to `digest`.
-    package func manifest(_ digest: Digest, repository: String) -> FetchedManifest? {
+    public func manifest(_ digest: Digest, repository: String) -> FetchedManifest? {
         let journal = journal(repository)
         // Twice at most: the journal may be replaced between finding the
         // entry and reading its bytes.
@@ -233,7 +233,7 @@ package final class DiskCache: Sendable {
 
     /// Keeps `manifest` (verified by whoever fetched it) as held by
     /// `repository`, unless its journal has it already.
-    package func storeManifest(_ manifest: FetchedManifest, repository: String) {
+    public func storeManifest(_ manifest: FetchedManifest, repository: String) {
         storeManifest(manifest, repository: repository, tag: nil)
     }
 
@@ -242,7 +242,7 @@ package final class DiskCache: Sendable {
     /// made before the answer goes out, and before the fetch lock is
     /// released: an append costs a few microseconds, less than handing it
     /// to another thread would.
-    package func storeManifest(_ manifest: FetchedManifest, repository: String, tag tagReference: String?) {
+    public func storeManifest(_ manifest: FetchedManifest, repository: String, tag tagReference: String?) {
         var mediaType = manifest.mediaType
         guard mediaType.withUTF8({ Self.isMediaType($0) }) else { return }
         let tagReference = tagReference.flatMap { Self.isTagReference($0) ? $0 : nil }
@@ -277,7 +277,7 @@ package final class DiskCache: Sendable {
 
     /// The digest `tagReference` (a tag of `repository`) named when fetched
     /// less than `maxAge` seconds ago (by this process or another).
-    package func tag(_ tagReference: String, repository: String, maxAge: Double) -> Digest? {
+    public func tag(_ tagReference: String, repository: String, maxAge: Double) -> Digest? {
         let now = Self.now()
         guard maxAge > 0,
             let (tag, _) = lookUp(
@@ -297,7 +297,7 @@ package final class DiskCache: Sendable {
     }
 
     /// Keeps that `tagReference` (a tag of `repository`) names `digest` as of now.
-    package func storeTag(_ digest: Digest, for tagReference: String, repository: String) {
+    public func storeTag(_ digest: Digest, for tagReference: String, repository: String) {
         guard Self.isTagReference(tagReference) else { return }
         var records = JournalRecord.Appending()
         records.tag(tagReference, digest, fetchedAt: Self.now())

@@ -1,5 +1,5 @@
 /// What the framer found in the input stream.
-package enum FrameEvent {
+public enum FrameEvent {
     /// The framing of the stream, reported once before the first message.
     case mode(FramingMode)
     /// One complete message. The bytes are valid only during the callback.

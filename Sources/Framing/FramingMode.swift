@@ -1,12 +1,12 @@
 /// How messages are delimited on stdin and stdout.
-package enum FramingMode: String, Sendable {
+public enum FramingMode: String, Sendable {
     /// One JSON message per `\n`-terminated line (the default).
     case newlineDelimited = "ndjson"
     /// LSP style: `Content-Length: N\r\n\r\n` then N bytes.
     case contentLength = "content-length"
 
     /// Wraps one serialized message for the wire in this framing.
-    package func frame(_ payload: [UInt8], into buffer: inout [UInt8]) {
+    public func frame(_ payload: [UInt8], into buffer: inout [UInt8]) {
         switch self {
         case .newlineDelimited:
             buffer.append(contentsOf: payload)

@@ -7,12 +7,12 @@ import Locking
 /// The dedicated thread matters: the cooperative pool that runs Swift tasks
 /// has only as many threads as cores, and a blocking `read(2)` there would
 /// take one away from request handling.
-package final class InputReader: @unchecked Sendable {
+public final class InputReader: @unchecked Sendable {
     private let fd: Int32
     private let maxMessageBytes: Int
     private let chunkSize: Int
 
-    package init(fd: Int32, maxMessageBytes: Int, chunkSize: Int = 1 << 16) {
+    public init(fd: Int32, maxMessageBytes: Int, chunkSize: Int = 1 << 16) {
         self.fd = fd
         self.maxMessageBytes = maxMessageBytes
         self.chunkSize = chunkSize
@@ -27,7 +27,7 @@ package final class InputReader: @unchecked Sendable {
     ///   - onEnd: called once at end of input (or a read error), after the
     ///     last event.
     @discardableResult
-    package func start(
+    public func start(
         beforeRead: @escaping @Sendable () -> Bool,
         onEvent: @escaping @Sendable (FrameEvent) -> Void,
         onEnd: @escaping @Sendable () -> Void

@@ -8,10 +8,10 @@ import Glibc
 /// header) selects LSP framing, anything else newline-delimited JSON.
 /// Messages over `maxMessageBytes` are reported as `.tooLarge` and skipped
 /// without being held in memory.
-package struct MessageFramer {
-    package let maxMessageBytes: Int
+public struct MessageFramer {
+    public let maxMessageBytes: Int
     /// The detected framing; nil until the first non-blank byte arrives.
-    package private(set) var mode: FramingMode?
+    public private(set) var mode: FramingMode?
 
     private var pending: [UInt8] = []
     private var discarding = false
@@ -24,12 +24,12 @@ package struct MessageFramer {
         case skipping(remaining: Int)
     }
 
-    package init(maxMessageBytes: Int) {
+    public init(maxMessageBytes: Int) {
         self.maxMessageBytes = maxMessageBytes
     }
 
     /// Consumes one chunk of input.
-    package mutating func feed(_ chunk: UnsafeRawBufferPointer, _ emit: (FrameEvent) -> Void) {
+    public mutating func feed(_ chunk: UnsafeRawBufferPointer, _ emit: (FrameEvent) -> Void) {
         var chunk = chunk
         if mode == nil {
             guard let first = chunk.firstIndex(where: { !Self.isBlank($0) }) else { return }
@@ -48,7 +48,7 @@ package struct MessageFramer {
 
     /// Signals end of input: a final unterminated line is still a message;
     /// a partial Content-Length frame is reported as invalid.
-    package mutating func finish(_ emit: (FrameEvent) -> Void) {
+    public mutating func finish(_ emit: (FrameEvent) -> Void) {
         switch mode {
         case .newlineDelimited?:
             if !discarding && !pending.isEmpty {

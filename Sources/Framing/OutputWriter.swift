@@ -5,7 +5,7 @@ import Memory
 /// The single writer of stdout: messages are framed, queued and written
 /// whole by one thread, which coalesces everything queued since its last
 /// `write(2)` into the next one. Never interleaves two messages.
-package final class OutputWriter: @unchecked Sendable {
+public final class OutputWriter: @unchecked Sendable {
     private let fd: Int32
     private let lock = ConditionLock()
     private var queued: [UInt8] = []
@@ -24,7 +24,7 @@ package final class OutputWriter: @unchecked Sendable {
     private var roomWaiters: [UInt64: (limit: Int, continuation: CheckedContinuation<Void, Never>)] = [:]
     /// Whether the writer's thread started; when not
     /// (`threadShortageExplanation`), nothing is ever written.
-    package private(set) var isRunning = false
+    public private(set) var isRunning = false
     private var nextTicket: UInt64 = 0
 
     /// - Parameters:
@@ -32,7 +32,7 @@ package final class OutputWriter: @unchecked Sendable {
     ///   - memory: where what is queued and not yet written is counted.
     ///   - onBrokenPipe: called once, from the writer thread, when the
     ///     reader of `fd` has gone away (EPIPE or another write error).
-    package init(fd: Int32, memory: MemoryBudget? = nil, onBrokenPipe: @escaping @Sendable () -> Void = {}) {
+    public init(fd: Int32, memory: MemoryBudget? = nil, onBrokenPipe: @escaping @Sendable () -> Void = {}) {
         self.fd = fd
         self.memory = memory
         self.onBrokenPipe = onBrokenPipe
@@ -42,12 +42,12 @@ package final class OutputWriter: @unchecked Sendable {
     }
 
     /// Sets the framing for every later message.
-    package func setMode(_ mode: FramingMode) {
+    public func setMode(_ mode: FramingMode) {
         lock.withLock { self.mode = mode }
     }
 
     /// Queues one serialized JSON message.
-    package func send(_ payload: [UInt8]) {
+    public func send(_ payload: [UInt8]) {
         lock.lock()
         if !broken {
             let before = queued.count
@@ -59,13 +59,13 @@ package final class OutputWriter: @unchecked Sendable {
     }
 
     /// Bytes queued or being written.
-    package var pendingBytes: Int {
+    public var pendingBytes: Int {
         lock.withLock { queued.count + writing }
     }
 
     /// Blocks the calling thread until fewer than `limit` bytes are pending
     /// (the reader's backpressure), or the output is broken or closed.
-    package func waitUntilPending(below limit: Int) {
+    public func waitUntilPending(below limit: Int) {
         lock.lock()
         while !broken && !closed && queued.count + writing >= limit { lock.wait() }
         lock.unlock()
@@ -76,7 +76,7 @@ package final class OutputWriter: @unchecked Sendable {
     /// cancelled: the backpressure of a task that streams notifications
     /// (a batch's workers), so that a client reading slowly holds them
     /// back instead of growing the queue.
-    package func waitForRoom(below limit: Int) async {
+    public func waitForRoom(below limit: Int) async {
         let ticket: UInt64? = lock.withLock {
             guard !hasRoom(below: limit) else { return nil }
             nextTicket += 1
@@ -112,14 +112,14 @@ package final class OutputWriter: @unchecked Sendable {
 
     /// Blocks until everything queued so far has been written (or the
     /// output broke).
-    package func flush() {
+    public func flush() {
         lock.lock()
         while !broken && (!queued.isEmpty || writing > 0) { lock.wait() }
         lock.unlock()
     }
 
     /// Writes what is queued, then ends the writer thread.
-    package func close() {
+    public func close() {
         let ready = lock.withLock {
             closed = true
             lock.broadcast()
@@ -129,7 +129,7 @@ package final class OutputWriter: @unchecked Sendable {
     }
 
     /// True once a write failed (the client closed our stdout).
-    package var isBroken: Bool { lock.withLock { broken } }
+    public var isBroken: Bool { lock.withLock { broken } }
 
     private func run() {
         while true {

@@ -3,9 +3,9 @@
 /// U+FFFD of a whole sequence cut short: `\xE2\x82` is one to it and two to
 /// Go. Names in answers, names compared without case, and JSON text read
 /// as Go's `encoding/json` reads it all follow this one rule.
-package enum GoUTF8 {
+public enum GoUTF8 {
     /// Calls `body` with each scalar of `bytes`, as Go reads them.
-    package static func forEachScalar<Bytes: Collection<UInt8>>(_ bytes: Bytes, _ body: (Unicode.Scalar) -> Void) {
+    public static func forEachScalar<Bytes: Collection<UInt8>>(_ bytes: Bytes, _ body: (Unicode.Scalar) -> Void) {
         var parser = Unicode.UTF8.ForwardParser()
         var input = bytes.makeIterator()
         while true {
@@ -21,7 +21,7 @@ package enum GoUTF8 {
 
     /// `bytes` with each byte of an invalid sequence made U+FFFD, appended
     /// to `out`.
-    package static func appendRepaired<Bytes: Collection<UInt8>>(_ bytes: Bytes, to out: inout [UInt8]) {
+    public static func appendRepaired<Bytes: Collection<UInt8>>(_ bytes: Bytes, to out: inout [UInt8]) {
         forEachScalar(bytes) { out.append(contentsOf: $0.utf8) }
     }
 }

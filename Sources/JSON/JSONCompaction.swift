@@ -9,7 +9,7 @@ extension JSONParser {
     /// key repeats (at most the text). Keys are counted by the colons in
     /// the text (each key has one after it; colons in strings count too):
     /// a text of arrays and numbers holds no more than it did.
-    package static func compactionBytes(for bytes: [UInt8], reading: JSONTextReading = .strict) -> Int {
+    public static func compactionBytes(for bytes: [UInt8], reading: JSONTextReading = .strict) -> Int {
         var colons = 0
         // Read as Go reads it, a byte that is not UTF-8 (one of 0x80 and
         // up) is written as three: two more in the text and in its copy.
@@ -36,7 +36,7 @@ extension JSONParser {
     /// A key an object repeats is kept once, where it first came, with its
     /// last value, as Go's readers keep it (`encoding/json` and go-yaml set
     /// a map's entry): written twice, a client could read the other value.
-    package static func compacted(
+    public static func compacted(
         _ bytes: [UInt8], maxDepth: Int = defaultMaxDepth, reading: JSONTextReading = .strict
     ) throws(JSONParseError) -> JSONValue {
         // The writer notes where keys are as 32-bit offsets.

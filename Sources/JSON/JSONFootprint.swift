@@ -10,7 +10,7 @@ extension JSONValue {
     static let inlineStringBytes = 15
 
     /// Estimated bytes this value holds, itself included.
-    package var memoryFootprint: Int {
+    public var memoryFootprint: Int {
         MemoryLayout<JSONValue>.stride + heapBytes
     }
 

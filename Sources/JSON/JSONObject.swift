@@ -3,37 +3,37 @@
 /// Lookups are linear, which is faster than hashing for the small objects
 /// JSON-RPC and OCI manifests are made of. When a key occurs twice, lookups
 /// see the last occurrence (as Go's encoding/json does).
-package struct JSONObject: Sendable, Equatable {
+public struct JSONObject: Sendable, Equatable {
     /// One `"key": value` pair.
-    package struct Member: Sendable, Equatable {
-        package var key: String
-        package var value: JSONValue
-        package init(key: String, value: JSONValue) {
+    public struct Member: Sendable, Equatable {
+        public var key: String
+        public var value: JSONValue
+        public init(key: String, value: JSONValue) {
             self.key = key
             self.value = value
         }
     }
 
     /// The members in order.
-    package private(set) var members: [Member]
+    public private(set) var members: [Member]
 
-    package init(_ members: [Member] = []) {
+    public init(_ members: [Member] = []) {
         self.members = members
     }
 
     /// An empty object with room for `capacity` members, for one built
     /// member by member whose size is known (one allocation, not several).
-    package init(capacity: Int) {
+    public init(capacity: Int) {
         members = []
         members.reserveCapacity(capacity)
     }
 
-    package var isEmpty: Bool { members.isEmpty }
-    package var count: Int { members.count }
-    package var keys: [String] { members.map(\.key) }
+    public var isEmpty: Bool { members.isEmpty }
+    public var count: Int { members.count }
+    public var keys: [String] { members.map(\.key) }
 
     /// The value of `key`; setting replaces it in place or appends it.
-    package subscript(key: String) -> JSONValue? {
+    public subscript(key: String) -> JSONValue? {
         get {
             var i = members.count
             while i > 0 {
@@ -52,18 +52,18 @@ package struct JSONObject: Sendable, Equatable {
     }
 
     /// Replaces the value of the member at `index`, keeping its key and place.
-    package mutating func replaceValue(at index: Int, with value: JSONValue) {
+    public mutating func replaceValue(at index: Int, with value: JSONValue) {
         members[index].value = value
     }
 
     /// Appends a member without checking for an existing key.
-    package mutating func append(_ key: String, _ value: JSONValue) {
+    public mutating func append(_ key: String, _ value: JSONValue) {
         members.append(Member(key: key, value: value))
     }
 }
 
 extension JSONObject: ExpressibleByDictionaryLiteral {
-    package init(dictionaryLiteral elements: (String, JSONValue)...) {
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
         self.init(elements.map { Member(key: $0.0, value: $0.1) })
     }
 }

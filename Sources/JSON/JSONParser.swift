@@ -1,20 +1,20 @@
 /// Why a byte sequence is not the JSON text we accept, and where.
-package struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertible {
+public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Byte offset of the problem in the input.
-    package var offset: Int
+    public var offset: Int
     /// A short human-readable reason, e.g. "trailing comma in object".
-    package var reason: String
+    public var reason: String
     /// Whether the text was refused for nesting deeper than the reader was
     /// asked to read, not for its syntax: the rest of it was not read.
-    package var isNestingLimit: Bool
+    public var isNestingLimit: Bool
 
-    package init(offset: Int, reason: String, isNestingLimit: Bool = false) {
+    public init(offset: Int, reason: String, isNestingLimit: Bool = false) {
         self.offset = offset
         self.reason = reason
         self.isNestingLimit = isNestingLimit
     }
 
-    package var description: String { "\(reason) at byte \(offset)" }
+    public var description: String { "\(reason) at byte \(offset)" }
 }
 
 /// A strict RFC 8259 parser over UTF-8 bytes.
@@ -24,25 +24,25 @@ package struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertib
 /// `JSONTextReading.asGo`), control characters in strings, leading zeros,
 /// trailing data and nesting deeper than `maxDepth`. Numbers are kept as
 /// their exact text.
-package enum JSONParser {
+public enum JSONParser {
     /// Nesting deeper than this is refused: the protocol's messages, files
     /// (a tree of values is freed by recursion), the tape's default.
-    package static let defaultMaxDepth = 512
+    public static let defaultMaxDepth = 512
     /// The nesting Go's `encoding/json` reads, for manifests (which the
     /// original reads with it). The reader keeps open containers in a
     /// list, and a tape is flat: no recursion goes this deep. (A blob
     /// stays at 512: its answer is the value itself, and clients read it
     /// by recursion.)
-    package static let goMaxDepth = 10_000
+    public static let goMaxDepth = 10_000
     /// The deepest message the server writes: a value as deep as
     /// `defaultMaxDepth` (a blob's, a file's) in the response or
     /// notification around it. What reads the server's own output reads
     /// this deep.
-    package static let answerMaxDepth = defaultMaxDepth + 2
+    public static let answerMaxDepth = defaultMaxDepth + 2
 
     /// Parses exactly one JSON value (surrounded by optional whitespace),
     /// string content that is not Unicode read as `reading` says.
-    package static func parse(
+    public static func parse(
         _ bytes: UnsafeRawBufferPointer, maxDepth: Int = defaultMaxDepth, reading: JSONTextReading = .strict
     ) throws(JSONParseError) -> JSONValue {
         var tree = JSONTreeBuilder()
@@ -50,7 +50,7 @@ package enum JSONParser {
     }
 
     /// Parses a byte array.
-    package static func parse<Bytes: Collection<UInt8>>(
+    public static func parse<Bytes: Collection<UInt8>>(
         _ bytes: Bytes, maxDepth: Int = defaultMaxDepth, reading: JSONTextReading = .strict
     ) throws(JSONParseError) -> JSONValue {
         let result: Result<JSONValue, JSONParseError>? = bytes.withContiguousStorageIfAvailable {
@@ -64,7 +64,7 @@ package enum JSONParser {
     }
 
     /// Parses the UTF-8 text of a string.
-    package static func parse(
+    public static func parse(
         _ text: String, maxDepth: Int = defaultMaxDepth
     ) throws(JSONParseError) -> JSONValue {
         try parse(Array(text.utf8), maxDepth: maxDepth)
@@ -73,7 +73,7 @@ package enum JSONParser {
 
 /// How a reader takes string content that is not Unicode: invalid UTF-8,
 /// or an escaped surrogate that is not half of a pair.
-package enum JSONTextReading: Sendable {
+public enum JSONTextReading: Sendable {
     /// Refused, as RFC 8259 asks (the protocol's own messages; files,
     /// which go-yaml refuses so too).
     case strict

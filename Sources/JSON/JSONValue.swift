@@ -4,7 +4,7 @@
 /// survive a round trip unchanged) and objects keep their key order, so a
 /// value parsed from a registry blob is written back byte-for-byte the same
 /// modulo whitespace.
-package enum JSONValue: Sendable, Equatable {
+public enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
     /// A number, stored as its RFC 8259 text.
@@ -18,66 +18,66 @@ package enum JSONValue: Sendable, Equatable {
     case encoded(EncodedJSON)
 
     /// An integer number value.
-    package static func integer<T: BinaryInteger>(_ value: T) -> JSONValue {
+    public static func integer<T: BinaryInteger>(_ value: T) -> JSONValue {
         .number(String(value))
     }
 }
 
 extension JSONValue {
     /// The string payload, or nil for any other kind of value.
-    package var stringValue: String? {
+    public var stringValue: String? {
         if case .string(let s) = self { return s }
         if case .encoded(let text) = self { return text.value.stringValue }
         return nil
     }
 
     /// The array payload, or nil for any other kind of value.
-    package var arrayValue: [JSONValue]? {
+    public var arrayValue: [JSONValue]? {
         if case .array(let a) = self { return a }
         if case .encoded(let text) = self { return text.value.arrayValue }
         return nil
     }
 
     /// The object payload, or nil for any other kind of value.
-    package var objectValue: JSONObject? {
+    public var objectValue: JSONObject? {
         if case .object(let o) = self { return o }
         if case .encoded(let text) = self { return text.value.objectValue }
         return nil
     }
 
     /// The number's text, or nil for any other kind of value.
-    package var numberText: String? {
+    public var numberText: String? {
         if case .number(let n) = self { return n }
         if case .encoded(let text) = self { return text.value.numberText }
         return nil
     }
 
     /// The bool payload, or nil for any other kind of value.
-    package var boolValue: Bool? {
+    public var boolValue: Bool? {
         if case .bool(let b) = self { return b }
         if case .encoded(let text) = self { return text.value.boolValue }
         return nil
     }
 
     /// The number as an `Int` when its text is an integer that fits.
-    package var intValue: Int? {
+    public var intValue: Int? {
         numberText.flatMap { Int($0) }
     }
 
     /// True for `.null`.
-    package var isNull: Bool {
+    public var isNull: Bool {
         if case .null = self { return true }
         if case .encoded(let text) = self { return text.value.isNull }
         return false
     }
 
     /// The member `key` of an object value; nil when absent or not an object.
-    package subscript(key: String) -> JSONValue? {
+    public subscript(key: String) -> JSONValue? {
         objectValue?[key]
     }
 
     /// A short name of the value's kind, for error messages.
-    package var kindName: String {
+    public var kindName: String {
         switch self {
         case .null: return "null"
         case .bool: return "boolean"
@@ -89,7 +89,7 @@ extension JSONValue {
         }
     }
 
-    package static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
+    public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
         switch (lhs, rhs) {
         case (.null, .null): return true
         case (.bool(let a), .bool(let b)): return a == b
@@ -106,9 +106,9 @@ extension JSONValue {
 }
 
 /// A JSON value's compact text, as this package's writer writes it.
-package struct EncodedJSON: Sendable {
+public struct EncodedJSON: Sendable {
     /// The UTF-8 text.
-    package let bytes: [UInt8]
+    public let bytes: [UInt8]
 
     /// The text `write` writes; it must write exactly one JSON value.
     package init(writing write: (inout OutputBytes) -> Void) {
@@ -139,7 +139,7 @@ package struct EncodedJSON: Sendable {
 
     /// The value the text is (parsed on every call: for reading an answer
     /// back, not for serving one).
-    package var value: JSONValue {
+    public var value: JSONValue {
         (try? JSONParser.parse(bytes)) ?? .null
     }
 }
@@ -148,12 +148,12 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByBooleanLiteral,
     ExpressibleByIntegerLiteral, ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral,
     ExpressibleByNilLiteral
 {
-    package init(stringLiteral value: String) { self = .string(value) }
-    package init(booleanLiteral value: Bool) { self = .bool(value) }
-    package init(integerLiteral value: Int) { self = .number(String(value)) }
-    package init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
-    package init(dictionaryLiteral elements: (String, JSONValue)...) {
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+    public init(integerLiteral value: Int) { self = .number(String(value)) }
+    public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
         self = .object(JSONObject(elements.map { JSONObject.Member(key: $0.0, value: $0.1) }))
     }
-    package init(nilLiteral: ()) { self = .null }
+    public init(nilLiteral: ()) { self = .null }
 }

@@ -2,23 +2,23 @@
 ///
 /// Only `"`, `\` and control characters are escaped (never `/`); numbers are
 /// written as their stored text; object members in their stored order.
-package enum JSONWriter {
+public enum JSONWriter {
     /// Appends the compact text of `value` to `buffer`.
-    package static func write(_ value: JSONValue, into buffer: inout [UInt8]) {
+    public static func write(_ value: JSONValue, into buffer: inout [UInt8]) {
         var out = OutputBytes(capacity: 256)
         write(value, into: &out)
         out.copy(into: &buffer)
     }
 
     /// The compact text of `value` as bytes.
-    package static func bytes(_ value: JSONValue) -> [UInt8] {
+    public static func bytes(_ value: JSONValue) -> [UInt8] {
         var out = OutputBytes(capacity: 256)
         write(value, into: &out)
         return out.array()
     }
 
     /// Appends `s` as a quoted, escaped JSON string.
-    package static func writeString(_ s: String, into buffer: inout [UInt8]) {
+    public static func writeString(_ s: String, into buffer: inout [UInt8]) {
         var out = OutputBytes(capacity: s.utf8.count + 16)
         writeString(s, into: &out)
         out.copy(into: &buffer)
@@ -105,7 +105,7 @@ package enum JSONWriter {
     }
 
     /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
-    package static func isNumber(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+    public static func isNumber(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         var i = 0
         let n = bytes.count
         func isDigit(_ index: Int) -> Bool { index < n && bytes[index] >= 0x30 && bytes[index] <= 0x39 }
@@ -136,7 +136,7 @@ package enum JSONWriter {
 extension JSONValue {
     /// The length in bytes of this value's compact text, not counting the
     /// escapes its strings may need: a cheap measure of its size.
-    package var textLengthWithoutEscapes: Int {
+    public var textLengthWithoutEscapes: Int {
         switch self {
         case .null: return 4
         case .bool(let b): return b ? 4 : 5
@@ -153,7 +153,7 @@ extension JSONValue {
     }
 
     /// The compact JSON text of this value.
-    package var jsonText: String {
+    public var jsonText: String {
         String(decoding: JSONWriter.bytes(self), as: UTF8.self)
     }
 }

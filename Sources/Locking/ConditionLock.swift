@@ -2,11 +2,11 @@ import Glibc
 
 /// A pthread mutex with one condition variable, for OS threads that block
 /// (the reader and writer threads, which are not Swift tasks).
-package final class ConditionLock: @unchecked Sendable {
+public final class ConditionLock: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
-    package init() {
+    public init() {
         pthread_mutex_init(mutex, nil)
         // Timed waits measure from the monotonic clock, which setting the
         // time of day does not move.
@@ -24,19 +24,19 @@ package final class ConditionLock: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    package func lock() { pthread_mutex_lock(mutex) }
-    package func unlock() { pthread_mutex_unlock(mutex) }
+    public func lock() { pthread_mutex_lock(mutex) }
+    public func unlock() { pthread_mutex_unlock(mutex) }
     /// Waits for a broadcast; call with the lock held.
-    package func wait() { pthread_cond_wait(condition, mutex) }
+    public func wait() { pthread_cond_wait(condition, mutex) }
     /// Waits for a broadcast until `deadline` (of `ConditionLock.deadline`);
     /// false once it has passed. Call with the lock held.
-    package func wait(until deadline: timespec) -> Bool {
+    public func wait(until deadline: timespec) -> Bool {
         var deadline = deadline
         return pthread_cond_timedwait(condition, mutex, &deadline) != ETIMEDOUT
     }
 
     /// The monotonic time `seconds` from now, for `wait(until:)`.
-    package static func deadline(after seconds: Double) -> timespec {
+    public static func deadline(after seconds: Double) -> timespec {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
         let whole = Int(seconds.rounded(.down))
@@ -50,9 +50,9 @@ package final class ConditionLock: @unchecked Sendable {
     }
 
     /// Wakes every waiter.
-    package func broadcast() { pthread_cond_broadcast(condition) }
+    public func broadcast() { pthread_cond_broadcast(condition) }
 
-    package func withLock<T>(_ body: () throws -> T) rethrows -> T {
+    public func withLock<T>(_ body: () throws -> T) rethrows -> T {
         lock()
         defer { unlock() }
         return try body()

@@ -9,17 +9,17 @@ import Glibc
 
 /// Waits until `fd` is ready for `events` (`POLLIN`, `POLLOUT`), or has
 /// hung up or failed, which the next read or write then reports.
-package func waitForDescriptor(_ fd: Int32, events: Int16) {
+public func waitForDescriptor(_ fd: Int32, events: Int16) {
     var entry = pollfd(fd: fd, events: events, revents: 0)
     while poll(&entry, 1, -1) < 0 && errno == EINTR {}
 }
 
 /// Whether `error` (an `errno`) says an operation would have blocked.
-package func wouldBlock(_ error: Int32) -> Bool { error == EAGAIN || error == EWOULDBLOCK }
+public func wouldBlock(_ error: Int32) -> Bool { error == EAGAIN || error == EWOULDBLOCK }
 
 /// Writes all of `bytes` to `fd`, waiting when it would block; false when
 /// a write fails (the reader has gone).
-package func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
+public func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
     guard var pointer = bytes.baseAddress else { return true }
     var left = bytes.count
     while left > 0 {

@@ -2,14 +2,14 @@ import Glibc
 
 /// Why no thread could be started, for errors and logs: `pthread_create`
 /// fails with `EAGAIN` at a limit on tasks.
-package let threadShortageExplanation =
+public let threadShortageExplanation =
     "no thread could be started: the process is at a limit on tasks (its control group's pids.max, or ulimit -u) or out of memory"
 
 /// Starts a detached OS thread for bounded work, or runs `body` on the
 /// calling thread when the system has no thread to give. Never for a loop
 /// that runs as long as the process: inline, it would never return (use
 /// `startThreadIfPossible` and say why it failed).
-package func startThreadOrRunHere(stackSize: Int = 8 << 20, _ body: @escaping @Sendable () -> Void) {
+public func startThreadOrRunHere(stackSize: Int = 8 << 20, _ body: @escaping @Sendable () -> Void) {
     if !startThreadIfPossible(stackSize: stackSize, body) {
         body()
     }
@@ -17,7 +17,7 @@ package func startThreadOrRunHere(stackSize: Int = 8 << 20, _ body: @escaping @S
 
 /// Starts a detached OS thread with its own stack, or returns false (and
 /// runs nothing) when the system has no thread to give.
-package func startThreadIfPossible(stackSize: Int = 8 << 20, _ body: @escaping @Sendable () -> Void) -> Bool {
+public func startThreadIfPossible(stackSize: Int = 8 << 20, _ body: @escaping @Sendable () -> Void) -> Bool {
     final class Box: @unchecked Sendable {
         let body: @Sendable () -> Void
         init(_ body: @escaping @Sendable () -> Void) { self.body = body }
@@ -47,7 +47,7 @@ package func startThreadIfPossible(stackSize: Int = 8 << 20, _ body: @escaping @
 /// waiting until the last has started (or one failed), then ends them all.
 /// A probe of the limits on tasks that cannot be read (`ulimit -u` counts
 /// every process of the user).
-package func canStartThreads(_ count: Int) -> Bool {
+public func canStartThreads(_ count: Int) -> Bool {
     final class Gate: @unchecked Sendable {
         let lock = ConditionLock()
         var open = false

@@ -4,10 +4,10 @@ import JSON
 import Synchronization
 
 /// How much is logged.
-package enum LogLevel: Int, Sendable, Comparable, CaseIterable {
+public enum LogLevel: Int, Sendable, Comparable, CaseIterable {
     case debug, info, warn, error
 
-    package init?(name: String) {
+    public init?(name: String) {
         switch name.lowercased() {
         case "debug": self = .debug
         case "info": self = .info
@@ -17,7 +17,7 @@ package enum LogLevel: Int, Sendable, Comparable, CaseIterable {
         }
     }
 
-    package var name: String {
+    public var name: String {
         switch self {
         case .debug: return "debug"
         case .info: return "info"
@@ -26,11 +26,11 @@ package enum LogLevel: Int, Sendable, Comparable, CaseIterable {
         }
     }
 
-    package static func < (a: LogLevel, b: LogLevel) -> Bool { a.rawValue < b.rawValue }
+    public static func < (a: LogLevel, b: LogLevel) -> Bool { a.rawValue < b.rawValue }
 }
 
 /// The shape of a log line.
-package enum LogFormat: String, Sendable, CaseIterable {
+public enum LogFormat: String, Sendable, CaseIterable {
     /// `2026-01-01T00:00:00.000Z info message key=value`
     case text
     /// One JSON object per line: `{"time":..,"level":..,"msg":..,...}`
@@ -41,39 +41,39 @@ package enum LogFormat: String, Sendable, CaseIterable {
 ///
 /// Each line goes out in one `write(2)`, so concurrent lines never mix.
 /// Callers must not pass credentials or tokens in messages or fields.
-package final class Logger: Sendable {
-    package let level: LogLevel
-    package let format: LogFormat
+public final class Logger: Sendable {
+    public let level: LogLevel
+    public let format: LogFormat
     private let fd: Int32
     private let writeLock = Mutex(())
 
-    package init(level: LogLevel = .info, format: LogFormat = .text, fd: Int32 = 2) {
+    public init(level: LogLevel = .info, format: LogFormat = .text, fd: Int32 = 2) {
         self.level = level
         self.format = format
         self.fd = fd
     }
 
     /// A logger that writes nothing.
-    package static let disabled = Logger(level: .error, fd: -1)
+    public static let disabled = Logger(level: .error, fd: -1)
 
-    package func debug(_ message: @autoclosure () -> String, _ fields: @autoclosure () -> [(String, String)] = []) {
+    public func debug(_ message: @autoclosure () -> String, _ fields: @autoclosure () -> [(String, String)] = []) {
         log(.debug, message(), fields())
     }
 
-    package func info(_ message: @autoclosure () -> String, _ fields: @autoclosure () -> [(String, String)] = []) {
+    public func info(_ message: @autoclosure () -> String, _ fields: @autoclosure () -> [(String, String)] = []) {
         log(.info, message(), fields())
     }
 
-    package func warn(_ message: @autoclosure () -> String, _ fields: @autoclosure () -> [(String, String)] = []) {
+    public func warn(_ message: @autoclosure () -> String, _ fields: @autoclosure () -> [(String, String)] = []) {
         log(.warn, message(), fields())
     }
 
-    package func error(_ message: @autoclosure () -> String, _ fields: @autoclosure () -> [(String, String)] = []) {
+    public func error(_ message: @autoclosure () -> String, _ fields: @autoclosure () -> [(String, String)] = []) {
         log(.error, message(), fields())
     }
 
     /// Whether lines of `level` are written.
-    package func isEnabled(_ level: LogLevel) -> Bool { fd >= 0 && level >= self.level }
+    public func isEnabled(_ level: LogLevel) -> Bool { fd >= 0 && level >= self.level }
 
     private func log(_ level: LogLevel, _ message: String, _ fields: [(String, String)]) {
         guard isEnabled(level) else { return }

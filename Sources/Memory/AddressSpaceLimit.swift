@@ -6,24 +6,24 @@ import Glibc
 /// to a registry, and under more it could die on any large answer while
 /// its 2 GiB budget had room. So the budgets' defaults stay under what the limit leaves, and a
 /// limit that leaves too little is said at start.
-package enum AddressSpaceLimit {
+public enum AddressSpaceLimit {
     /// What the process maps besides what the budgets count: its code and
     /// libraries (libcurl's load included), thread stacks and malloc's
     /// arenas. Calls were served at 450 MB; libcurl failed to load at
     /// 400 MB, and the process died at 200 MB.
-    package static let processBytes = 512 << 20
+    public static let processBytes = 512 << 20
 
     /// The limit in bytes, read once; nil when there is none.
-    package static let current: Int? = ResourceLimit.soft(Int32(RLIMIT_AS.rawValue))
+    public static let current: Int? = ResourceLimit.soft(Int32(RLIMIT_AS.rawValue))
 
     /// What the limit leaves to what the budgets count, or nil without one.
-    package static func usable(within limit: Int? = current) -> Int? {
+    public static func usable(within limit: Int? = current) -> Int? {
         limit.map { max(0, $0 - processBytes) }
     }
 
     /// Why the limit leaves too little to serve, or nil: the process's
     /// own mappings and the smallest memory budget (16 MiB).
-    package static func problem(within limit: Int? = current) -> String? {
+    public static func problem(within limit: Int? = current) -> String? {
         guard let limit, let usable = usable(within: limit), usable < 16 << 20 else { return nil }
         return
             "ulimit -v (\(limit >> 10) KiB of address space) is too little: the server maps about \(processBytes >> 20) MiB of its own, and its memory budget needs 16 MiB more"
@@ -34,8 +34,8 @@ package enum AddressSpaceLimit {
 /// of a container's limit (`ContainerMemoryLimit`) and what the address
 /// space and data limits leave (`AddressSpaceLimit`, `DataLimit`), or nil
 /// when none limits it.
-package enum MemoryLimit {
-    package static let current: Int? = lowest(
+public enum MemoryLimit {
+    public static let current: Int? = lowest(
         lowest(ContainerMemoryLimit.current, AddressSpaceLimit.usable()), DataLimit.usable())
 
     package static func lowest(_ a: Int?, _ b: Int?) -> Int? {

@@ -3,10 +3,10 @@
 /// cache's defaults stay under it (`MemoryBudget.defaultLimit(within:)`),
 /// so a flood of large answers is refused with `memory_limit` before the
 /// kernel kills the process for the container.
-package enum ContainerMemoryLimit {
+public enum ContainerMemoryLimit {
     /// The limit in bytes for this process, read once; nil when there is
     /// none (or it cannot be read).
-    package static let current: Int? = read()
+    public static let current: Int? = read()
 
     /// The lowest limit on the process's group and the groups above it, in
     /// bytes: cgroup v2's `memory.max`, or v1's `memory.limit_in_bytes`

@@ -10,39 +10,39 @@ import Glibc
 /// pass the limit. So the budgets' defaults stay under what the limit
 /// leaves past the threads' stacks, and a limit that leaves too little is
 /// said at start.
-package enum DataLimit {
+public enum DataLimit {
     /// The heap's own share beside what the budgets count: 4 MiB at start,
     /// with room for malloc's arenas to grow.
-    package static let heapBytes = 16 << 20
+    public static let heapBytes = 16 << 20
     /// Stack of each of the server's own threads (reader, writer, HTTP
     /// engine: `startThreadIfPossible`'s default).
-    package static let ownThreadStackBytes = 8 << 20
+    public static let ownThreadStackBytes = 8 << 20
     /// The server's own threads.
-    package static let ownThreads = 3
+    public static let ownThreads = 3
 
     /// The limit in bytes, read once; nil when there is none.
-    package static let current: Int? = ResourceLimit.soft(Int32(RLIMIT_DATA.rawValue))
+    public static let current: Int? = ResourceLimit.soft(Int32(RLIMIT_DATA.rawValue))
 
     /// The stack of a thread whose creator names no size (libdispatch's):
     /// `ulimit -s`, or glibc's default without one, and at least
     /// `ThreadStacks.minimumBytes` once `ThreadStacks.raise` ran.
-    package static let defaultStackBytes: Int = {
+    public static let defaultStackBytes: Int = {
         let bytes = ocirpc_default_thread_stack_bytes()
         return bytes > 0 ? Int(bytes) : 8 << 20
     }()
 
     /// libdispatch's threads counted: its manager, a worker per processor,
     /// and three more for the pool's growth under load.
-    package static func dispatchThreads(processors: Int) -> Int { processors + 4 }
+    public static func dispatchThreads(processors: Int) -> Int { processors + 4 }
 
     /// What the process's own data holds: its heap's share and every
     /// thread's stack.
-    package static func processBytes(processors: Int, stackBytes: Int = defaultStackBytes) -> Int {
+    public static func processBytes(processors: Int, stackBytes: Int = defaultStackBytes) -> Int {
         heapBytes + ownThreads * ownThreadStackBytes + dispatchThreads(processors: processors) * stackBytes
     }
 
     /// What the limit leaves to what the budgets count, or nil without one.
-    package static func usable(
+    public static func usable(
         within limit: Int? = current, processors: Int = Processors.available, stackBytes: Int = defaultStackBytes
     ) -> Int? {
         limit.map { max(0, $0 - processBytes(processors: processors, stackBytes: stackBytes)) }
@@ -50,7 +50,7 @@ package enum DataLimit {
 
     /// Why the limit leaves too little to serve, or nil: the process's own
     /// data and the smallest memory budget (16 MiB).
-    package static func problem(
+    public static func problem(
         within limit: Int? = current, processors: Int = Processors.available, stackBytes: Int = defaultStackBytes
     ) -> String? {
         guard let limit, let usable = usable(within: limit, processors: processors, stackBytes: stackBytes),

@@ -12,26 +12,26 @@ import Glibc
 /// last `reserved` below the limit is closed at once, and the call fails
 /// with `descriptor_limit` (retryable). Descriptors are handed out lowest
 /// first: one numbered that high means those below it are all taken.
-package enum DescriptorReserve {
+public enum DescriptorReserve {
     /// The soft limit on open files when first asked (after `raiseLimit`).
-    package static let limit: Int = min(ResourceLimit.soft(Int32(RLIMIT_NOFILE.rawValue)) ?? .max, Int(Int32.max))
+    public static let limit: Int = min(ResourceLimit.soft(Int32(RLIMIT_NOFILE.rawValue)) ?? .max, Int(Int32.max))
 
     /// Descriptors left to what cannot be refused: an eighth of the limit,
     /// at least 16 and at most 1,024.
-    package static let reserved = min(1024, max(16, limit / 8))
+    public static let reserved = min(1024, max(16, limit / 8))
 
     /// Whether `fd`, just opened for a call, leaves the reserve untouched.
     @inline(__always)
-    package static func admits(_ fd: Int32) -> Bool { Int(fd) < limit - reserved }
+    public static func admits(_ fd: Int32) -> Bool { Int(fd) < limit - reserved }
 
     /// Whether `error` (an `errno`) says the process or the system has no
     /// descriptor left.
-    package static func isExhaustion(_ error: Int32) -> Bool { error == EMFILE || error == ENFILE }
+    public static func isExhaustion(_ error: Int32) -> Bool { error == EMFILE || error == ENFILE }
 
     /// `fd` when it leaves the reserve untouched; otherwise it is closed
     /// and -1 is returned with `errno` set to `EMFILE`, as if the open had
     /// failed at the limit. A negative `fd` is returned as it is.
-    package static func admitted(_ fd: Int32) -> Int32 {
+    public static func admitted(_ fd: Int32) -> Int32 {
         guard fd >= 0, !admits(fd) else { return fd }
         close(fd)
         errno = EMFILE
@@ -42,7 +42,7 @@ package enum DescriptorReserve {
     /// runtime does at start (the original builtins run with it): distros
     /// set a soft limit of 1,024 for programs that use `select`, which this
     /// one does not. Call before anything asks for `limit`.
-    package static func raiseLimit() {
+    public static func raiseLimit() {
         var limits = rlimit()
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limits) == 0, limits.rlim_cur < limits.rlim_max else {
             return
@@ -52,7 +52,7 @@ package enum DescriptorReserve {
     }
 
     /// The message of a call refused for want of descriptors.
-    package static var refusal: String {
+    public static var refusal: String {
         "the server is at its limit of open files (\(limit), \(reserved) of them kept in reserve); try again when fewer calls are running, or raise the limit (ulimit -n)"
     }
 }

@@ -8,18 +8,18 @@ import Synchronization
 /// at once multiply those bounds; the budget bounds their sum. A call that
 /// would take it past its limit fails (`memory_limit`, retryable), never
 /// the process.
-package final class MemoryBudget: Sendable {
+public final class MemoryBudget: Sendable {
     /// The default limit: room for one call at its own bounds (512 MiB of
     /// files kept, and its answer written twice over before it is sent:
     /// 1.5 GiB), and for thousands of calls that read a policy's files.
-    package static let defaultLimit = 2 << 30
+    public static let defaultLimit = 2 << 30
 
     /// The default limit in a group limited to `containerLimit` bytes (a
     /// container's, `ContainerMemoryLimit`): half of it when that is less
     /// than `defaultLimit`, at least 16 MiB. The other half is for the
     /// content cache (an eighth at most), the process itself, and what the
     /// budget does not count.
-    package static func defaultLimit(within containerLimit: Int?) -> Int {
+    public static func defaultLimit(within containerLimit: Int?) -> Int {
         guard let containerLimit else { return defaultLimit }
         return min(defaultLimit, max(16 << 20, containerLimit / 2))
     }
@@ -28,7 +28,7 @@ package final class MemoryBudget: Sendable {
     /// may hold without being counted: the calls in flight are bounded in
     /// number, so values this small cannot hold much together, and counting
     /// every small manifest would cost every call something.
-    package static let uncountedValueBytes = 64 << 10
+    public static let uncountedValueBytes = 64 << 10
 
     /// Blocks this large or larger are mapped on their own, so that when
     /// they are freed (and given back to the budget) the memory goes back
@@ -36,22 +36,22 @@ package final class MemoryBudget: Sendable {
     /// each large block freed (up to 32 MiB) and keep the next ones in its
     /// arenas, one arena per thread: 64 calls on 3.8 MB manifests at a 256
     /// MiB budget peaked at 0.47-0.52 GB, now 0.24 GB.
-    package static let mappedAllocationBytes = 1 << 20
+    public static let mappedAllocationBytes = 1 << 20
 
     /// The most the calls in flight may hold together, in bytes.
-    package let limit: Int
+    public let limit: Int
     private let held = Atomic<Int>(0)
 
-    package init(limit: Int = MemoryBudget.defaultLimit) {
+    public init(limit: Int = MemoryBudget.defaultLimit) {
         self.limit = max(0, limit)
     }
 
     /// What the calls in flight hold now.
-    package var heldBytes: Int { held.load(ordering: .relaxed) }
+    public var heldBytes: Int { held.load(ordering: .relaxed) }
 
     /// Takes `count` bytes, or returns false (taking nothing) when they
     /// would take the budget past its limit.
-    package func take(_ count: Int) -> Bool {
+    public func take(_ count: Int) -> Bool {
         guard count > 0 else { return true }
         var current = held.load(ordering: .relaxed)
         while true {
@@ -65,20 +65,20 @@ package final class MemoryBudget: Sendable {
     }
 
     /// Takes `count` bytes, or throws `MemoryLimitExceeded`.
-    package func takeOrThrow(_ count: Int) throws(MemoryLimitExceeded) {
+    public func takeOrThrow(_ count: Int) throws(MemoryLimitExceeded) {
         guard take(count) else { throw MemoryLimitExceeded(limit: limit, asked: count) }
     }
 
     /// Counts `count` bytes already held, even past the limit (output
     /// queued for the client: refusing it would lose an answer). Later
     /// takes see them.
-    package func add(_ count: Int) {
+    public func add(_ count: Int) {
         guard count > 0 else { return }
         held.add(count, ordering: .relaxed)
     }
 
     /// Gives back `count` bytes taken (or added) before.
-    package func giveBack(_ count: Int) {
+    public func giveBack(_ count: Int) {
         guard count > 0 else { return }
         held.subtract(count, ordering: .relaxed)
     }
@@ -95,23 +95,23 @@ package final class MemoryBudget: Sendable {
 /// body, a manifest, a download's file): the value carries it, and it is
 /// given back when the last copy that carries it goes, or when what it
 /// stands for is gone first (`giveBackAll`: a download's file deleted).
-package final class MemoryShare: Sendable {
+public final class MemoryShare: Sendable {
     /// The share of the call this task runs for, if its method holds
     /// memory of its own.
-    @TaskLocal package static var current: MemoryShare?
+    @TaskLocal public static var current: MemoryShare?
 
     /// The budget this share is taken from.
-    package let budget: MemoryBudget
+    public let budget: MemoryBudget
     private let taken = Atomic<Int>(0)
 
-    package init(of budget: MemoryBudget) { self.budget = budget }
+    public init(of budget: MemoryBudget) { self.budget = budget }
 
     /// What the share holds now.
-    package var heldBytes: Int { taken.load(ordering: .relaxed) }
+    public var heldBytes: Int { taken.load(ordering: .relaxed) }
 
     /// Takes `count` bytes until the share goes away, or throws when the
     /// budget has not got them.
-    package func take(_ count: Int) throws(MemoryLimitExceeded) {
+    public func take(_ count: Int) throws(MemoryLimitExceeded) {
         guard count > 0 else { return }
         try budget.takeOrThrow(count)
         taken.add(count, ordering: .relaxed)
@@ -119,7 +119,7 @@ package final class MemoryShare: Sendable {
 
     /// Gives back `count` bytes of what the share took (something held
     /// for a while and let go: an entry read, then parsed).
-    package func giveBack(_ count: Int) {
+    public func giveBack(_ count: Int) {
         guard count > 0 else { return }
         taken.subtract(count, ordering: .relaxed)
         budget.giveBack(count)
@@ -128,7 +128,7 @@ package final class MemoryShare: Sendable {
     /// Gives back all the share holds now, at once: what it stood for is
     /// gone before the last copy that carries it (a downloaded file
     /// deleted while a finished task still holds the blob).
-    package func giveBackAll() {
+    public func giveBackAll() {
         budget.giveBack(taken.exchange(0, ordering: .relaxed))
     }
 
@@ -137,21 +137,21 @@ package final class MemoryShare: Sendable {
 
 /// A call would take the memory budget past its limit: the calls in
 /// flight already hold what it needs. Retryable once they are done.
-package struct MemoryLimitExceeded: Error, Sendable, Equatable, CustomStringConvertible {
-    package static let reason = ErrorReason.memoryLimit
+public struct MemoryLimitExceeded: Error, Sendable, Equatable, CustomStringConvertible {
+    public static let reason = ErrorReason.memoryLimit
     /// The budget's limit, in bytes.
-    package let limit: Int
+    public let limit: Int
     /// What the call asked for when it was refused.
-    package let asked: Int
+    public let asked: Int
 
-    package init(limit: Int, asked: Int) {
+    public init(limit: Int, asked: Int) {
         self.limit = limit
         self.asked = asked
     }
 
-    package var message: String {
+    public var message: String {
         "the calls in flight hold what this one needs: more than \(readableByteCount(limit)) together (--max-memory-bytes); retry when they are done"
     }
 
-    package var description: String { "\(Self.reason.rawValue): \(message)" }
+    public var description: String { "\(Self.reason.rawValue): \(message)" }
 }

@@ -2,6 +2,6 @@ import CSystem
 
 /// The processors the process may run on (its affinity), as libdispatch
 /// counts them for its pool.
-package enum Processors {
-    package static var available: Int { max(1, Int(ocirpc_processors_available())) }
+public enum Processors {
+    public static var available: Int { max(1, Int(ocirpc_processors_available())) }
 }

@@ -7,13 +7,13 @@ import CSystem
 /// runtime on the main thread. Both get at least 1 MiB (the hard limit
 /// permitting), as the server's own threads get 8 MiB: every call was
 /// served at 64 KiB, a message nested 500 deep included.
-package enum ThreadStacks {
-    package static let minimumBytes = 1 << 20
+public enum ThreadStacks {
+    public static let minimumBytes = 1 << 20
 
     /// Raises both to `minimumBytes` when lower: first thing in `main`,
     /// before the main thread's stack grows and any thread starts, and
     /// before `DataLimit` reads the default.
-    package static func raise() {
+    public static func raise() {
         _ = ocirpc_raise_stack_limit(Int64(minimumBytes))
         _ = ocirpc_raise_default_thread_stack(Int64(minimumBytes))
     }

@@ -6,7 +6,7 @@ import RPCDispatch
 
 /// The methods' settings: the batch's workers, the content cache's budget,
 /// the tag TTL, the default platform and the decompression budget.
-package struct MethodOptions: OptionSection, Equatable {
+public struct MethodOptions: OptionSection, Equatable {
     /// Bounded workers for registry work (the batch method's fan-out).
     var maxConcurrency = MethodOptions.defaultMaxConcurrency
     /// Byte budget of the content cache.
@@ -45,7 +45,7 @@ package struct MethodOptions: OptionSection, Equatable {
         }
     }
 
-    package init() {}
+    public init() {}
 
     /// max(8, 4 x cores).
     static var defaultMaxConcurrency: Int {
@@ -53,7 +53,7 @@ package struct MethodOptions: OptionSection, Equatable {
     }
 
     /// The options, as `--help` lists them.
-    package static let options: [CommandOption] = [
+    public static let options: [CommandOption] = [
         CommandOption(
             Self.self, flag: "--max-concurrency", variable: "OCIRPC_MAX_CONCURRENCY", valueName: "N",
             help: "bounded registry workers (default max(8, 4 x cores))"

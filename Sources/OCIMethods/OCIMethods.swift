@@ -8,10 +8,10 @@ import Registry
 import ServerCore
 
 /// The ten `ec.oci.*` methods, served from one `ContentService`.
-package enum OCIMethods {
+public enum OCIMethods {
     /// The module as the command sees it: the registry client's options
     /// and the methods', and the extension built from them.
-    package static let module = ServerModule(
+    public static let module = ServerModule(
         options: RegistryOptions.options + MethodOptions.options,
         helpNotes: [
             "Credentials: $XDG_RUNTIME_DIR/containers/auth.json (/run/containers/<uid>/auth.json),",
@@ -29,7 +29,7 @@ package enum OCIMethods {
     /// and their caches, over one registry client. Manifests and other
     /// bodies fetched into memory are taken from `memory` while calls hold
     /// them (nil: not counted).
-    package static func makeExtension(
+    public static func makeExtension(
         registry: RegistryOptions = RegistryOptions(), methods options: MethodOptions = MethodOptions(),
         environment: [String: String], logger: Logger, memory: MemoryBudget? = nil
     ) -> ServerExtension {

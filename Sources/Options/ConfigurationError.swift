@@ -1,6 +1,6 @@
 /// A setting that could not be used; the process exits 2 with `message`.
-package struct ConfigurationError: Error, Equatable, CustomStringConvertible {
-    package let message: String
-    package init(message: String) { self.message = message }
-    package var description: String { message }
+public struct ConfigurationError: Error, Equatable, CustomStringConvertible {
+    public let message: String
+    public init(message: String) { self.message = message }
+    public var description: String { message }
 }

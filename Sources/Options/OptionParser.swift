@@ -1,5 +1,5 @@
 /// What the command line asks for.
-package enum Invocation: Sendable {
+public enum Invocation: Sendable {
     case run(ParsedOptions)
     /// `call [--progress] METHOD [ARG...]` after the options: one request,
     /// then exit.
@@ -10,9 +10,9 @@ package enum Invocation: Sendable {
 
 /// Reads the options of every module from `OCIRPC_*` environment variables,
 /// then the command line (which wins).
-package enum OptionParser {
+public enum OptionParser {
     /// Parses `arguments` (without the program name) over `environment`.
-    package static func parse(
+    public static func parse(
         arguments: [String], environment: [String: String], options: [CommandOption]
     ) throws(ConfigurationError) -> Invocation {
         // The command line first, so a list it gives can replace the variable's.
@@ -80,7 +80,7 @@ package enum OptionParser {
     }
 
     /// The options part of `--help`: flag, value, help and variable.
-    package static func describe(_ options: [CommandOption]) -> [String] {
+    public static func describe(_ options: [CommandOption]) -> [String] {
         var lines: [String] = []
         for option in options {
             let left = "  \(option.flag) \(option.valueName)"

@@ -1,8 +1,8 @@
 /// Parsers for the kinds of value options take, each bounded: a value over
 /// its maximum is refused when parsed, not discovered when used.
-package enum OptionValue {
+public enum OptionValue {
     /// An integer from 1 to 10,000.
-    package static func positiveInt(_ text: String, _ flag: String) throws(ConfigurationError) -> Int {
+    public static func positiveInt(_ text: String, _ flag: String) throws(ConfigurationError) -> Int {
         guard let n = Int(text), n > 0, n <= 10_000 else {
             throw ConfigurationError(message: "\(flag): expected an integer from 1 to 10000, got '\(text)'")
         }
@@ -11,7 +11,7 @@ package enum OptionValue {
 
     /// Sizes: a number of bytes with an optional unit (B, K/KB/KiB, M/MB/MiB,
     /// G/GB/GiB; binary multiples either way). At most `max` bytes.
-    package static func byteSize(_ text: String, _ flag: String, allowZero: Bool, max: Int) throws(ConfigurationError)
+    public static func byteSize(_ text: String, _ flag: String, allowZero: Bool, max: Int) throws(ConfigurationError)
         -> Int
     {
         let trimmed = trimmed(text)
@@ -34,8 +34,7 @@ package enum OptionValue {
 
     /// Durations: a number with a unit (ms, s, m, h); a bare number is
     /// seconds. At most `max` seconds, and a non-zero one at least 1 ms.
-    package static func duration(_ text: String, _ flag: String, allowZero: Bool, max: Double)
-        throws(ConfigurationError)
+    public static func duration(_ text: String, _ flag: String, allowZero: Bool, max: Double) throws(ConfigurationError)
         -> Double
     {
         let trimmed = trimmed(text)
@@ -58,7 +57,7 @@ package enum OptionValue {
     }
 
     /// `host[:port]`: not empty, no scheme or path.
-    package static func host(_ text: String, _ flag: String) throws(ConfigurationError) -> String {
+    public static func host(_ text: String, _ flag: String) throws(ConfigurationError) -> String {
         guard !text.isEmpty, !text.contains("/") else {
             throw ConfigurationError(message: "\(flag): expected host[:port], got '\(text)'")
         }
@@ -66,7 +65,7 @@ package enum OptionValue {
     }
 
     /// `text` without leading and trailing whitespace.
-    package static func trimmed<S: StringProtocol>(_ text: S) -> String {
+    public static func trimmed<S: StringProtocol>(_ text: S) -> String {
         var s = Substring(text)
         while let f = s.first, f.isWhitespace { s.removeFirst() }
         while let l = s.last, l.isWhitespace { s.removeLast() }

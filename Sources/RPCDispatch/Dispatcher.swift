@@ -13,7 +13,7 @@ import Tally
 /// that writes its response when done, so responses go out in completion
 /// order. Handles JSON-RPC batches, notifications, `$/cancelRequest` and the
 /// shutting-down state.
-package final class Dispatcher: Sendable {
+public final class Dispatcher: Sendable {
     private let registry: MethodRegistry
     private let sink: any MessageSink
     private let maxDepth: Int
@@ -21,7 +21,7 @@ package final class Dispatcher: Sendable {
     private let shuttingDown = Atomic<Bool>(false)
     private let onHandlerError: @Sendable (String, any Error) -> Void
     /// What the calls in flight may hold in memory together.
-    package let memory: MemoryBudget
+    public let memory: MemoryBudget
 
     /// - Parameters:
     ///   - registry: the methods served.
@@ -33,7 +33,7 @@ package final class Dispatcher: Sendable {
     ///     (`MethodSpec.holdsMemory`) take as they read.
     ///   - onHandlerError: told about handler failures that were not
     ///     `RPCError`s (they are answered as -32603), for logging.
-    package init(
+    public init(
         registry: MethodRegistry, sink: any MessageSink, maxDepth: Int = JSONParser.defaultMaxDepth,
         maxRunning: Int = Dispatcher.defaultMaxRunning, maxQueuedBytes: Int = Dispatcher.defaultMaxQueuedBytes,
         maxResponseBytes: Int = Dispatcher.defaultMaxResponseBytes, memory: MemoryBudget = MemoryBudget(),
@@ -59,10 +59,10 @@ package final class Dispatcher: Sendable {
     }
 
     /// Sends server-to-client notifications on the same output.
-    package var notifications: NotificationSender { NotificationSender(sink: sink) }
+    public var notifications: NotificationSender { NotificationSender(sink: sink) }
 
     /// Handles one framed message.
-    package func receive(_ bytes: UnsafeRawBufferPointer) {
+    public func receive(_ bytes: UnsafeRawBufferPointer) {
         let message: JSONValue
         do {
             message = try JSONParser.parse(bytes, maxDepth: maxDepth)
@@ -83,60 +83,60 @@ package final class Dispatcher: Sendable {
 
     /// Answers a message that could not even be framed (too large, bad
     /// header) with `error` and id null.
-    package func reject(_ error: RPCError) {
+    public func reject(_ error: RPCError) {
         sink.send(MessageEncoding.error(id: .null, error))
     }
 
     /// From now on, requests are refused with `-32600 shutting_down`.
-    package func beginShutdown() {
+    public func beginShutdown() {
         shuttingDown.store(true, ordering: .relaxed)
     }
 
-    package var isShuttingDown: Bool { shuttingDown.load(ordering: .relaxed) }
+    public var isShuttingDown: Bool { shuttingDown.load(ordering: .relaxed) }
 
     /// Requests and notifications being handled.
-    package var inFlightCount: Int { inFlight.count }
+    public var inFlightCount: Int { inFlight.count }
 
     /// Requests received so far, by method.
-    package var requestsByMethod: [String: Int] { inFlight.requestsByMethod }
+    public var requestsByMethod: [String: Int] { inFlight.requestsByMethod }
 
     /// Returns once at most `leaving` calls are still in flight.
-    package func waitUntilIdle(leaving: Int = 0) async {
+    public func waitUntilIdle(leaving: Int = 0) async {
         await inFlight.waitUntilCount(atMost: leaving)
     }
 
     /// Blocks the calling OS thread (never a task's) until nothing is in
     /// flight, for at most `seconds` (for ever when nil); false when the
     /// time ran out.
-    package func waitUntilIdle(seconds: Double?) -> Bool {
+    public func waitUntilIdle(seconds: Double?) -> Bool {
         inFlight.waitUntilCount(atMost: 0, seconds: seconds)
     }
 
     /// Calls run at once by default; later ones wait their turn.
-    package static let defaultMaxRunning = 512
+    public static let defaultMaxRunning = 512
     /// Bytes the waiting calls may hold by default before reading pauses.
-    package static let defaultMaxQueuedBytes = 128 << 20
+    public static let defaultMaxQueuedBytes = 128 << 20
     /// A result whose message is larger is answered `-32005 response_too_large`.
-    package static let defaultMaxResponseBytes = 512 << 20
+    public static let defaultMaxResponseBytes = 512 << 20
     /// Answers this small are never refused for memory: the error that
     /// would replace one costs about as much to write, and at most
     /// `defaultMaxRunning` calls run at once. (A full budget, e.g. of
     /// output the client has not read, must not fail a batch's last `{}`.)
-    package static let unrefusedAnswerBytes = 64 << 10
+    public static let unrefusedAnswerBytes = 64 << 10
 
     /// Blocks the reader thread while waiting calls fill their queue, so a
     /// client flooding requests cannot grow memory without bound. Until
     /// then reading goes on, and cancellations and lifecycle messages are
     /// acted on at once.
-    package func waitForCapacity() {
+    public func waitForCapacity() {
         inFlight.waitForCapacity()
     }
 
     /// Calls waiting for a turn.
-    package var queuedCount: Int { inFlight.queued.calls }
+    public var queuedCount: Int { inFlight.queued.calls }
 
     /// Cancels every call in flight (each is answered -32800).
-    package func cancelAll() { inFlight.cancelAll() }
+    public func cancelAll() { inFlight.cancelAll() }
 
     // MARK: - Messages
 
@@ -331,17 +331,17 @@ package final class Dispatcher: Sendable {
 
 /// A call answered, as the request log tells it: method, what it was
 /// about, how it ended and how long it took.
-package struct CompletedCall: Sendable {
+public struct CompletedCall: Sendable {
     /// The request's id; nil for a notification.
-    package let id: RequestID?
-    package let method: String
+    public let id: RequestID?
+    public let method: String
     /// The `ref` asked about, or `N refs` for a batch; nil otherwise.
-    package let subject: String?
+    public let subject: String?
     /// Nil when it succeeded.
-    package let failure: ErrorReason?
-    package let duration: Duration
+    public let failure: ErrorReason?
+    public let duration: Duration
     /// Cache hits and misses and registry requests made while it ran.
-    package let tally: RequestTally
+    public let tally: RequestTally
 
     init(_ call: PendingCall, failure: ErrorReason?, duration: Duration, tally: RequestTally) {
         self.tally = tally

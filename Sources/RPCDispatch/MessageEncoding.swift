@@ -2,7 +2,7 @@ import JSON
 
 /// Builds the bytes of outgoing JSON-RPC messages directly, without an
 /// intermediate object for the envelope.
-package enum MessageEncoding {
+public enum MessageEncoding {
     private static let resultPrefix = Array(#"{"jsonrpc":"2.0","id":"#.utf8)
     private static let resultMiddle = Array(#","result":"#.utf8)
     private static let errorMiddle = Array(#","error":"#.utf8)
@@ -10,7 +10,7 @@ package enum MessageEncoding {
     private static let paramsMiddle = Array(#","params":"#.utf8)
 
     /// A success response.
-    package static func result(id: RequestID, _ result: JSONValue) -> [UInt8] {
+    public static func result(id: RequestID, _ result: JSONValue) -> [UInt8] {
         var out = OutputBytes(capacity: 256)
         out.append(resultPrefix)
         JSONWriter.write(id.json, into: &out)
@@ -21,7 +21,7 @@ package enum MessageEncoding {
     }
 
     /// An error response.
-    package static func error(id: RequestID, _ error: RPCError) -> [UInt8] {
+    public static func error(id: RequestID, _ error: RPCError) -> [UInt8] {
         var out = OutputBytes(capacity: 256)
         out.append(resultPrefix)
         JSONWriter.write(id.json, into: &out)
@@ -32,7 +32,7 @@ package enum MessageEncoding {
     }
 
     /// A notification.
-    package static func notification(method: String, params: JSONValue) -> [UInt8] {
+    public static func notification(method: String, params: JSONValue) -> [UInt8] {
         var out = OutputBytes(capacity: 256)
         out.append(notificationPrefix)
         JSONWriter.writeString(method, into: &out)

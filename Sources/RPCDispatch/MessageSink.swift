@@ -1,5 +1,5 @@
 /// Where encoded outgoing messages go (the output writer, or a test).
-package protocol MessageSink: Sendable {
+public protocol MessageSink: Sendable {
     /// Sends one complete serialized message.
     func send(_ message: [UInt8])
 
@@ -11,5 +11,5 @@ package protocol MessageSink: Sendable {
 
 extension MessageSink {
     /// A sink that never fills has room at once.
-    package func waitForRoom() async {}
+    public func waitForRoom() async {}
 }

@@ -2,67 +2,67 @@ import Reasons
 import JSON
 
 /// What a handler knows about the call it serves.
-package struct RequestContext: Sendable {
+public struct RequestContext: Sendable {
     /// The request id; nil for a notification.
-    package let id: RequestID?
-    package let method: String
+    public let id: RequestID?
+    public let method: String
     /// Sends notifications (such as `$/progress`) to the client.
-    package let notifications: NotificationSender
+    public let notifications: NotificationSender
     /// The dispatcher running the call (what lifecycle and statistics
     /// methods report on and shut down).
-    package let dispatcher: Dispatcher
+    public let dispatcher: Dispatcher
 }
 
 /// Sends server-to-client notifications.
-package struct NotificationSender: Sendable {
+public struct NotificationSender: Sendable {
     let sink: any MessageSink
 
-    package init(sink: any MessageSink) {
+    public init(sink: any MessageSink) {
         self.sink = sink
     }
 
     /// Sends `{"jsonrpc":"2.0","method":method,"params":params}`.
-    package func notify(_ method: String, _ params: JSONValue) {
+    public func notify(_ method: String, _ params: JSONValue) {
         sink.send(MessageEncoding.notification(method: method, params: params))
     }
 
     /// Returns once the client has taken enough of what was sent: call it
     /// before each of many notifications, so that a slow client holds the
     /// sender back (`MessageSink.waitForRoom`).
-    package func waitForRoom() async { await sink.waitForRoom() }
+    public func waitForRoom() async { await sink.waitForRoom() }
 
     /// Sends one `$/progress` notification for a partial-result token.
-    package func progress(token: JSONValue, value: JSONValue) {
+    public func progress(token: JSONValue, value: JSONValue) {
         notify("$/progress", ["token": token, "value": value])
     }
 }
 
 /// Serves one method: validated params in, result out; throw an `RPCError`
 /// to answer with an error.
-package typealias MethodHandler = @Sendable (Params, RequestContext) async throws -> JSONValue
+public typealias MethodHandler = @Sendable (Params, RequestContext) async throws -> JSONValue
 
 /// One method the server offers: its name, declared params and handler.
-package struct MethodSpec: Sendable {
-    package let name: String
-    package let params: [ParamSpec]
+public struct MethodSpec: Sendable {
+    public let name: String
+    public let params: [ParamSpec]
     /// Whether named params not declared are ignored rather than refused
     /// (for `initialize`, whose LSP-style clients send extra fields).
-    package let ignoresUnknownParams: Bool
+    public let ignoresUnknownParams: Bool
     /// Runs on the reader thread, in input order, before the handler's task
     /// starts (e.g. `shutdown` must refuse the very next request).
-    package let onReceive: (@Sendable (Dispatcher) -> Void)?
+    public let onReceive: (@Sendable (Dispatcher) -> Void)?
     /// Starts at once even while other calls wait for a turn: lifecycle and
     /// statistics methods, which must answer while registry work is stuck.
-    package let runsImmediately: Bool
+    public let runsImmediately: Bool
     /// Whether the call holds content sized by what a registry sent (files
     /// or blobs read whole, a batch's answers kept until the last): it
     /// runs with a `MemoryShare` of the dispatcher's budget bound to
     /// `MemoryShare.current`, and its answer is taken from the budget
     /// before it is written.
-    package let holdsMemory: Bool
-    package let handler: MethodHandler
+    public let holdsMemory: Bool
+    public let handler: MethodHandler
 
-    package init(
+    public init(
         _ name: String, params: [ParamSpec] = [], ignoresUnknownParams: Bool = false,
         onReceive: (@Sendable (Dispatcher) -> Void)? = nil, runsImmediately: Bool = false,
         holdsMemory: Bool = false, handler: @escaping MethodHandler
@@ -78,7 +78,7 @@ package struct MethodSpec: Sendable {
 
     /// Maps raw `params` (absent, array or object) onto the declared names,
     /// checking count, names and types before any handler runs.
-    package func bind(_ raw: JSONValue?) throws(RPCError) -> Params {
+    public func bind(_ raw: JSONValue?) throws(RPCError) -> Params {
         var bound = JSONObject()
         switch raw {
         case nil, .null?:
@@ -120,21 +120,21 @@ package struct MethodSpec: Sendable {
 }
 
 /// The methods a server offers, by name.
-package struct MethodRegistry: Sendable {
+public struct MethodRegistry: Sendable {
     private var methods: [String: MethodSpec] = [:]
 
-    package init() {}
+    public init() {}
 
-    package mutating func register(_ spec: MethodSpec) {
+    public mutating func register(_ spec: MethodSpec) {
         methods[spec.name] = spec
     }
 
-    package mutating func register(_ specs: [MethodSpec]) {
+    public mutating func register(_ specs: [MethodSpec]) {
         for spec in specs { register(spec) }
     }
 
-    package func lookup(_ name: String) -> MethodSpec? { methods[name] }
+    public func lookup(_ name: String) -> MethodSpec? { methods[name] }
 
     /// Every registered method name, sorted.
-    package var names: [String] { methods.keys.sorted() }
+    public var names: [String] { methods.keys.sorted() }
 }

@@ -2,7 +2,7 @@ import Reasons
 import JSON
 
 /// The JSON type a parameter accepts.
-package enum ParamKind: Sendable {
+public enum ParamKind: Sendable {
     case string
     case stringArray
     case stringOrNumber
@@ -35,16 +35,16 @@ package enum ParamKind: Sendable {
 }
 
 /// One declared parameter of a method.
-package struct ParamSpec: Sendable {
-    package var name: String
-    package var kind: ParamKind
-    package var required: Bool
+public struct ParamSpec: Sendable {
+    public var name: String
+    public var kind: ParamKind
+    public var required: Bool
     /// Whether it may be passed by position (in declaration order).
-    package var positional: Bool
+    public var positional: Bool
     /// The `reason` of the -32602 error when the value has the wrong type.
-    package var wrongTypeReason: ErrorReason
+    public var wrongTypeReason: ErrorReason
 
-    package init(
+    public init(
         _ name: String, _ kind: ParamKind, required: Bool = true, positional: Bool = true,
         wrongTypeReason: ErrorReason = .wrongType
     ) {
@@ -57,17 +57,17 @@ package struct ParamSpec: Sendable {
 }
 
 /// A request's parameters after validation, by name.
-package struct Params: Sendable {
-    package let values: JSONObject
+public struct Params: Sendable {
+    public let values: JSONObject
 
-    package init(_ values: JSONObject = JSONObject()) {
+    public init(_ values: JSONObject = JSONObject()) {
         self.values = values
     }
 
-    package subscript(name: String) -> JSONValue? { values[name] }
+    public subscript(name: String) -> JSONValue? { values[name] }
 
     /// A required string parameter (already validated by the registry).
-    package func string(_ name: String) throws(RPCError) -> String {
+    public func string(_ name: String) throws(RPCError) -> String {
         guard let s = values[name]?.stringValue else {
             throw .invalidParams(reason: .wrongType, "'\(name)' must be a string")
         }
@@ -75,7 +75,7 @@ package struct Params: Sendable {
     }
 
     /// An optional string parameter.
-    package func optionalString(_ name: String) throws(RPCError) -> String? {
+    public func optionalString(_ name: String) throws(RPCError) -> String? {
         guard let value = values[name], !value.isNull else { return nil }
         guard let s = value.stringValue else {
             throw .invalidParams(reason: .wrongType, "'\(name)' must be a string")
@@ -84,7 +84,7 @@ package struct Params: Sendable {
     }
 
     /// A required array-of-strings parameter.
-    package func strings(_ name: String, reason: ErrorReason = .wrongType) throws(RPCError) -> [String] {
+    public func strings(_ name: String, reason: ErrorReason = .wrongType) throws(RPCError) -> [String] {
         guard let array = values[name]?.arrayValue else {
             throw .invalidParams(reason: reason, "'\(name)' must be an array of strings")
         }

@@ -3,7 +3,7 @@ import Memory
 import Reasons
 
 /// The error codes of the ocirpc contract (`protocol/openrpc.json`, `components.errors`).
-package enum RPCErrorCode: Int, Sendable, CaseIterable {
+public enum RPCErrorCode: Int, Sendable, CaseIterable {
     case parseError = -32700
     case invalidRequest = -32600
     case methodNotFound = -32601
@@ -20,15 +20,15 @@ package enum RPCErrorCode: Int, Sendable, CaseIterable {
 
 /// A JSON-RPC error object as a value: a code from the contract, a message
 /// for people and `data` with at least a snake_case `reason`.
-package struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
-    package var code: RPCErrorCode
+public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var code: RPCErrorCode
     /// `data.reason`: why, one level finer than `code`.
-    package var reason: ErrorReason
-    package var message: String
+    public var reason: ErrorReason
+    public var message: String
     /// The other members of `data` (`ref`, `httpStatus`, ...).
-    package var data: JSONObject
+    public var data: JSONObject
 
-    package init(_ code: RPCErrorCode, reason: ErrorReason, message: String, data extra: JSONObject = JSONObject()) {
+    public init(_ code: RPCErrorCode, reason: ErrorReason, message: String, data extra: JSONObject = JSONObject()) {
         self.code = code
         self.reason = reason
         self.message = message
@@ -40,7 +40,7 @@ package struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The error object `{code, message, data}`, `data.reason` first.
-    package var json: JSONValue {
+    public var json: JSONValue {
         var details = JSONObject()
         details.append("reason", .string(reason.rawValue))
         for member in data.members { details.append(member.key, member.value) }
@@ -51,10 +51,10 @@ package struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
         return .object(object)
     }
 
-    package var description: String { "\(code.rawValue) \(reason.rawValue): \(message)" }
+    public var description: String { "\(code.rawValue) \(reason.rawValue): \(message)" }
 
     /// A copy with one more `data` member.
-    package func with(_ key: String, _ value: JSONValue) -> RPCError {
+    public func with(_ key: String, _ value: JSONValue) -> RPCError {
         var copy = self
         copy.data[key] = value
         return copy
@@ -62,29 +62,29 @@ package struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
 }
 
 extension RPCError {
-    package static func parseError(_ detail: String) -> RPCError {
+    public static func parseError(_ detail: String) -> RPCError {
         RPCError(.parseError, reason: .invalidJSON, message: "Parse error: \(detail)")
     }
 
-    package static func invalidRequest(reason: ErrorReason, _ message: String) -> RPCError {
+    public static func invalidRequest(reason: ErrorReason, _ message: String) -> RPCError {
         RPCError(.invalidRequest, reason: reason, message: message)
     }
 
-    package static func methodNotFound(_ method: String) -> RPCError {
+    public static func methodNotFound(_ method: String) -> RPCError {
         RPCError(.methodNotFound, reason: .unknownMethod, message: "Method not found: \(method)")
     }
 
-    package static func invalidParams(reason: ErrorReason, _ message: String) -> RPCError {
+    public static func invalidParams(reason: ErrorReason, _ message: String) -> RPCError {
         RPCError(.invalidParams, reason: reason, message: message)
     }
 
-    package static func internalError(_ message: String) -> RPCError {
+    public static func internalError(_ message: String) -> RPCError {
         RPCError(.internalError, reason: .internal, message: message)
     }
 
     /// -32005 `memory_limit`: the calls in flight hold what this one
     /// needs (retryable once they are done).
-    package static func memoryLimit(_ error: MemoryLimitExceeded, ref: String? = nil) -> RPCError {
+    public static func memoryLimit(_ error: MemoryLimitExceeded, ref: String? = nil) -> RPCError {
         var data = JSONObject()
         if let ref { data.append("ref", .string(ref)) }
         data.append("retryable", .bool(true))
@@ -93,6 +93,6 @@ extension RPCError {
             message: ref.map { "\($0): \(error.message)" } ?? error.message, data: data)
     }
 
-    package static let cancelled = RPCError(
+    public static let cancelled = RPCError(
         .requestCancelled, reason: .cancelled, message: "Request cancelled")
 }

@@ -1,14 +1,14 @@
 import JSON
 
 /// A JSON-RPC request id, echoed exactly in the response.
-package enum RequestID: Hashable, Sendable {
+public enum RequestID: Hashable, Sendable {
     case string(String)
     /// A numeric id, kept as its exact text.
     case number(String)
     case null
 
     /// The id from a message's `id` member; nil when it is not a valid id type.
-    package init?(_ value: JSONValue) {
+    public init?(_ value: JSONValue) {
         switch value {
         case .string(let s): self = .string(s)
         case .number(let n): self = .number(n)
@@ -19,7 +19,7 @@ package enum RequestID: Hashable, Sendable {
 
     /// The id as a log line shows it: a string's text, a number's digits,
     /// `null`.
-    package var logText: String {
+    public var logText: String {
         switch self {
         case .string(let s): s
         case .number(let n): n
@@ -28,7 +28,7 @@ package enum RequestID: Hashable, Sendable {
     }
 
     /// The id as a JSON value.
-    package var json: JSONValue {
+    public var json: JSONValue {
         switch self {
         case .string(let s): return .string(s)
         case .number(let n): return .number(n)

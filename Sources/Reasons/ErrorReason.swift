@@ -5,7 +5,7 @@
 /// `ArchiveError`, `RPCError`), so a reason is chosen where the failure is
 /// understood and never re-spelled on the way up. `protocol/openrpc.json`
 /// lists every case under `ErrorData.reason`; a test keeps the two equal.
-package enum ErrorReason: String, Sendable, CaseIterable, Equatable {
+public enum ErrorReason: String, Sendable, CaseIterable, Equatable {
     // -32700: the input was not JSON, or not a frame.
     case invalidJSON = "invalid_json"
     case invalidFrame = "invalid_frame"
@@ -109,7 +109,7 @@ package enum ErrorReason: String, Sendable, CaseIterable, Equatable {
     /// other calls end. A call refused by one is retryable but not retried
     /// at once, and a batch stops with it rather than leave the ref out as
     /// one that failed.
-    package var isHeldByCallsInFlight: Bool {
+    public var isHeldByCallsInFlight: Bool {
         self == .memoryLimit || self == .downloadLimit || self == .descriptorLimit
     }
 }

@@ -1,16 +1,16 @@
 /// A parsed `WWW-Authenticate` challenge, e.g.
 /// `Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a:pull"`.
-package struct AuthChallenge: Sendable, Equatable {
-    package enum Scheme: Sendable, Equatable { case basic, bearer }
+public struct AuthChallenge: Sendable, Equatable {
+    public enum Scheme: Sendable, Equatable { case basic, bearer }
 
-    package let scheme: Scheme
+    public let scheme: Scheme
     /// Parameters by lower-cased name (realm, service, scope, ...).
-    package let parameters: [String: String]
+    public let parameters: [String: String]
     /// Whether the registry that sent it is at a public address: its realm
     /// must then be at one too (`HTTPRequest.onlyPublicAddresses`).
     package var fromPublicAddress = false
 
-    package init?(_ header: String) {
+    public init?(_ header: String) {
         let trimmed = header.drop { $0 == " " }
         guard let space = trimmed.firstIndex(of: " ") ?? (trimmed.isEmpty ? nil : trimmed.endIndex) else { return nil }
         switch trimmed[..<space].lowercased() {

@@ -4,18 +4,18 @@ import JSON
 import Locking
 
 /// A username and secret for one registry. Never logged or echoed.
-package struct Credentials: Sendable, Equatable {
-    package let username: String
-    package let secret: String
+public struct Credentials: Sendable, Equatable {
+    public let username: String
+    public let secret: String
     /// An identity (refresh) token from `docker login`, used with the token
     /// server's OAuth2 flow instead of the password.
-    package let identityToken: String?
+    public let identityToken: String?
     /// A bearer token for the registry itself (`registrytoken` in docker's
     /// config), sent as it is when the registry challenges: no token server
     /// is asked, as go-containerregistry's keychain does.
-    package let registryToken: String?
+    public let registryToken: String?
 
-    package init(username: String, secret: String, identityToken: String? = nil, registryToken: String? = nil) {
+    public init(username: String, secret: String, identityToken: String? = nil, registryToken: String? = nil) {
         self.username = username
         self.secret = secret
         self.identityToken = identityToken
@@ -38,7 +38,7 @@ package struct Credentials: Sendable, Equatable {
 /// registry's own entry. A helper's answer is reused for
 /// `helperAnswerLifetime` seconds, so a helper runs once per registry, not
 /// once per request.
-package final class CredentialStore: Sendable {
+public final class CredentialStore: Sendable {
     private struct AuthFile: Sendable {
         var auths: [String: Credentials] = [:]
         var helpers: [String: String] = [:]
@@ -57,7 +57,7 @@ package final class CredentialStore: Sendable {
 
     /// Reads the files named by `environment` (defaults to the process's).
     /// A helper that has not answered in `helperTimeout` seconds is killed.
-    package init(
+    public init(
         environment: [String: String] = ProcessInfo.processInfo.environment,
         helperTimeout: Double = 20, helperAnswerLifetime: Double = 300, helperFailureLifetime: Double = 30
     ) {
@@ -92,7 +92,7 @@ package final class CredentialStore: Sendable {
 
     /// Credentials for `repository` (a path, e.g. `org/app`; empty for none)
     /// on `registry` (`host[:port]`), or nil for anonymous.
-    package func credentials(for registry: String, repository: String = "") async -> Credentials? {
+    public func credentials(for registry: String, repository: String = "") async -> Credentials? {
         let keys = Self.lookupKeys(registry)
         let namespaces = Self.namespaceKeys(registry, repository: repository)
         for file in files {

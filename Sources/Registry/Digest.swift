@@ -2,13 +2,13 @@ import COpenSSL
 
 /// A content digest, `algorithm:hex`, as OCI descriptors and references
 /// carry it. Only `sha256` and `sha512` are accepted.
-package struct Digest: Sendable, Hashable, CustomStringConvertible {
+public struct Digest: Sendable, Hashable, CustomStringConvertible {
     /// A supported digest algorithm.
-    package enum Algorithm: String, Sendable, CaseIterable {
+    public enum Algorithm: String, Sendable, CaseIterable {
         case sha256, sha512
 
         /// Length of the lower-case hex encoding.
-        package var hexLength: Int { self == .sha256 ? 64 : 128 }
+        public var hexLength: Int { self == .sha256 ? 64 : 128 }
 
         init?(name: UnsafeBufferPointer<UInt8>) {
             // `sha` and three digits, compared as bytes.
@@ -21,17 +21,17 @@ package struct Digest: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    package let algorithm: Algorithm
+    public let algorithm: Algorithm
 
     /// Lower-case hex, made when asked (digests are used whole far more
     /// often: one string a digest, not two).
-    package var hex: String {
+    public var hex: String {
         String(decoding: description.utf8.dropFirst(algorithm.rawValue.utf8.count + 1), as: UTF8.self)
     }
 
     /// Parses `sha256:<64 hex>` or `sha512:<128 hex>`; nil otherwise
     /// (upper-case hex is refused, as the OCI grammar says).
-    package init?(_ text: String) {
+    public init?(_ text: String) {
         // On the contiguous bytes: digests are parsed for every manifest.
         var text = text
         guard let parsed = text.withUTF8({ Self.algorithm(of: $0) }) else { return nil }
@@ -95,7 +95,7 @@ package struct Digest: Sendable, Hashable, CustomStringConvertible {
         nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") - 10 + nibble
     }
 
-    package init(algorithm: Algorithm, hex: String) {
+    public init(algorithm: Algorithm, hex: String) {
         self.init(algorithm: algorithm, finalizedText: algorithm.rawValue + ":" + hex)
     }
 
@@ -106,13 +106,13 @@ package struct Digest: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// `algorithm:hex`, made once: digests are used as text (keys, URLs) often.
-    package let description: String
+    public let description: String
 
-    package static func == (lhs: Digest, rhs: Digest) -> Bool { lhs.description == rhs.description }
-    package func hash(into hasher: inout Hasher) { hasher.combine(description) }
+    public static func == (lhs: Digest, rhs: Digest) -> Bool { lhs.description == rhs.description }
+    public func hash(into hasher: inout Hasher) { hasher.combine(description) }
 
     /// The digest of `bytes`.
-    package static func of<Bytes: Collection<UInt8>>(_ bytes: Bytes, algorithm: Algorithm = .sha256) -> Digest {
+    public static func of<Bytes: Collection<UInt8>>(_ bytes: Bytes, algorithm: Algorithm = .sha256) -> Digest {
         let hasher = DigestHasher(algorithm)
         hasher.update(bytes)
         return hasher.finalize()
@@ -127,8 +127,8 @@ package struct Digest: Sendable, Hashable, CustomStringConvertible {
 /// builds its algorithm name tables (~3 million instructions, a tenth of a
 /// process that answers one manifest), and every EVP digest allocates a
 /// context. Both run the same assembly for the hashing itself.
-package final class DigestHasher {
-    package let algorithm: Digest.Algorithm
+public final class DigestHasher {
+    public let algorithm: Digest.Algorithm
     private let state: State
 
     private enum State {
@@ -136,7 +136,7 @@ package final class DigestHasher {
         case sha512(UnsafeMutablePointer<SHA512_CTX>)
     }
 
-    package init(_ algorithm: Digest.Algorithm) {
+    public init(_ algorithm: Digest.Algorithm) {
         self.algorithm = algorithm
         switch algorithm {
         case .sha256:
@@ -157,7 +157,7 @@ package final class DigestHasher {
         }
     }
 
-    package func update(_ bytes: UnsafeRawBufferPointer) {
+    public func update(_ bytes: UnsafeRawBufferPointer) {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return }
         switch state {
         case .sha256(let context): SHA256_Update(context, base, bytes.count)
@@ -165,14 +165,14 @@ package final class DigestHasher {
         }
     }
 
-    package func update<Bytes: Collection<UInt8>>(_ bytes: Bytes) {
+    public func update<Bytes: Collection<UInt8>>(_ bytes: Bytes) {
         if bytes.withContiguousStorageIfAvailable({ update(UnsafeRawBufferPointer($0)) }) == nil {
             Array(bytes).withUnsafeBytes { update($0) }
         }
     }
 
     /// The digest of everything passed to `update`. Call once.
-    package func finalize() -> Digest {
+    public func finalize() -> Digest {
         let length = algorithm.hexLength / 2
         let name = algorithm.rawValue.utf8
         let text = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Int(SHA512_DIGEST_LENGTH)) { output in

@@ -1,8 +1,8 @@
 /// Why a string is not an image reference.
-package struct ReferenceError: Error, Sendable, Equatable, CustomStringConvertible {
-    package let reference: String
-    package let reason: String
-    package var description: String { "invalid reference '\(reference)': \(reason)" }
+public struct ReferenceError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let reference: String
+    public let reason: String
+    public var description: String { "invalid reference '\(reference)': \(reason)" }
 }
 
 /// A parsed image reference: registry, repository, and a tag or a digest.
@@ -11,17 +11,17 @@ package struct ReferenceError: Error, Sendable, Equatable, CustomStringConvertib
 /// `index.docker.io`, a one-component Docker Hub path gets `library/`, no tag
 /// and no digest means `latest`. With both a tag and a digest, the digest
 /// names the content and the tag is kept only for display.
-package struct ImageReference: Sendable, Hashable, CustomStringConvertible {
-    package static let dockerHub = "index.docker.io"
+public struct ImageReference: Sendable, Hashable, CustomStringConvertible {
+    public static let dockerHub = "index.docker.io"
 
     /// `host[:port]`, e.g. `index.docker.io`, `localhost:5000`.
-    package let registry: String
+    public let registry: String
     /// The repository path, e.g. `library/alpine`.
-    package let repository: String
-    package let tag: String?
-    package let digest: Digest?
+    public let repository: String
+    public let tag: String?
+    public let digest: Digest?
 
-    package init(registry: String, repository: String, tag: String?, digest: Digest?) {
+    public init(registry: String, repository: String, tag: String?, digest: Digest?) {
         self.registry = registry
         self.repository = repository
         self.tag = digest == nil ? (tag ?? "latest") : tag
@@ -48,30 +48,30 @@ package struct ImageReference: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// What to ask the registry for: the digest when there is one, else the tag.
-    package var identifier: String { digest?.description ?? tag ?? "latest" }
+    public var identifier: String { digest?.description ?? tag ?? "latest" }
 
     /// `registry/repository`, made once (it is part of many cache keys).
-    package let name: String
+    public let name: String
 
     /// `registry/repository[:tag][@digest]`, made once; it names the
     /// reference, so equality and hashing use it alone.
-    package let description: String
+    public let description: String
 
-    package static func == (lhs: ImageReference, rhs: ImageReference) -> Bool { lhs.description == rhs.description }
-    package func hash(into hasher: inout Hasher) { hasher.combine(description) }
+    public static func == (lhs: ImageReference, rhs: ImageReference) -> Bool { lhs.description == rhs.description }
+    public func hash(into hasher: inout Hasher) { hasher.combine(description) }
 
     /// The same repository at `digest` (the tag is dropped).
-    package func pinned(to digest: Digest) -> ImageReference {
+    public func pinned(to digest: Digest) -> ImageReference {
         ImageReference(registry: registry, repository: repository, tag: nil, digest: digest)
     }
 
     /// The same repository at `tag`.
-    package func tagged(_ tag: String) -> ImageReference {
+    public func tagged(_ tag: String) -> ImageReference {
         ImageReference(registry: registry, repository: repository, tag: tag, digest: nil)
     }
 
     /// Parses a reference string.
-    package static func parse(_ text: String) throws(ReferenceError) -> ImageReference {
+    public static func parse(_ text: String) throws(ReferenceError) -> ImageReference {
         func fail(_ reason: String) -> ReferenceError { ReferenceError(reference: text, reason: reason) }
         guard !text.isEmpty else { throw fail("empty reference") }
         // References are ASCII: anything else (spaces, controls, non-ASCII) is

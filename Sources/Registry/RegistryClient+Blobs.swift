@@ -5,10 +5,10 @@ import Memory
 
 /// A blob downloaded to a file and verified against its digest. The file
 /// belongs to the caller (`discard()` it when done).
-package struct VerifiedBlob: Sendable {
-    package let file: URL
-    package let size: Int
-    package let digest: Digest
+public struct VerifiedBlob: Sendable {
+    public let file: URL
+    public let size: Int
+    public let digest: Digest
     /// What the download holds of the download budget: given back when the
     /// file is discarded, or when the last copy of the blob goes. Nil for a
     /// blob that was not downloaded, or not counted.
@@ -25,13 +25,13 @@ package struct VerifiedBlob: Sendable {
     /// Deletes the file, and gives back what it held of the download
     /// budget then: a copy left elsewhere (a finished task's result) does
     /// not hold it for a file that is gone.
-    package func discard() {
+    public func discard() {
         try? FileManager.default.removeItem(at: file)
         charge?.giveBackAll()
     }
 
     /// Reads the whole file (for blobs small enough to hold).
-    package func contents() throws -> Data { try Data(contentsOf: file) }
+    public func contents() throws -> Data { try Data(contentsOf: file) }
 }
 
 extension RegistryClient {
@@ -41,7 +41,7 @@ extension RegistryClient {
     /// `digest_mismatch`. A blob over `limit` bytes (at most `maxBlobBytes`)
     /// is refused as `blob_too_large` as soon as the download passes it.
     /// `progress` hears of each file an attempt writes, as it is written.
-    package func fetchBlob(
+    public func fetchBlob(
         _ reference: ImageReference, directory: URL? = nil, limit: Int = RegistryClient.maxBlobBytes,
         progress: DownloadProgress? = nil
     ) async throws(RegistryError) -> VerifiedBlob {
@@ -53,7 +53,7 @@ extension RegistryClient {
     }
 
     /// The largest blob downloaded: 512 MiB.
-    package static let maxBlobBytes = 512 << 20
+    public static let maxBlobBytes = 512 << 20
 
     private func fetchBlob(
         at reference: ImageReference, directory: URL, limit: Int, progress: DownloadProgress?

@@ -4,11 +4,11 @@ import Glibc
 import Memory
 
 /// A manifest or index as fetched: its exact bytes, media type and digest.
-package struct FetchedManifest: Sendable {
-    package let bytes: [UInt8]
-    package let mediaType: String
+public struct FetchedManifest: Sendable {
+    public let bytes: [UInt8]
+    public let mediaType: String
     /// Computed from the bytes (and checked against what the registry said).
-    package let digest: Digest
+    public let digest: Digest
     /// What the bytes hold of the memory budget of the calls in flight,
     /// taken as they arrived: held while a copy that carries it is kept
     /// (by the calls waiting to shape an answer from it), given back with
@@ -48,31 +48,31 @@ package struct FetchedManifest: Sendable {
 }
 
 /// The media types of manifests and indexes.
-package enum ManifestMediaType {
-    package static let ociManifest = "application/vnd.oci.image.manifest.v1+json"
-    package static let ociIndex = "application/vnd.oci.image.index.v1+json"
-    package static let dockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
-    package static let dockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
+public enum ManifestMediaType {
+    public static let ociManifest = "application/vnd.oci.image.manifest.v1+json"
+    public static let ociIndex = "application/vnd.oci.image.index.v1+json"
+    public static let dockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
+    public static let dockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
     /// Docker's schema 1 manifests, unsigned and signed: never asked for,
     /// and refused when a registry sends one.
-    package static let dockerSchema1 = [
+    public static let dockerSchema1 = [
         "application/vnd.docker.distribution.manifest.v1+json",
         "application/vnd.docker.distribution.manifest.v1+prettyjws",
     ]
     /// What we accept, in order of preference.
-    package static let all = [ociManifest, ociIndex, dockerManifest, dockerManifestList]
+    public static let all = [ociManifest, ociIndex, dockerManifest, dockerManifestList]
     /// `all` as one `Accept` header value, joined once.
     static let acceptAll = all.joined(separator: ", ")
 }
 
 extension RegistryClient {
     /// Manifests larger than this are refused (as distribution does).
-    package static let maxManifestBytes = 4 << 20
+    public static let maxManifestBytes = 4 << 20
 
     /// Fetches the manifest (or index) `reference` names with one GET, by
     /// tag or digest. The digest is computed from the bytes; it must match
     /// the reference's digest and the registry's `Docker-Content-Digest`.
-    nonisolated(nonsending) package func fetchManifest(_ reference: ImageReference) async throws(RegistryError)
+    nonisolated(nonsending) public func fetchManifest(_ reference: ImageReference) async throws(RegistryError)
         -> FetchedManifest
     {
         try await viaMirrors(reference) { (endpoint) async throws(RegistryError) -> FetchedManifest in
@@ -115,10 +115,10 @@ extension RegistryClient {
 }
 
 /// What a manifest HEAD tells: the descriptor of what a reference names.
-package struct ManifestHead: Sendable, Equatable {
-    package let mediaType: String
-    package let size: Int
-    package let digest: Digest
+public struct ManifestHead: Sendable, Equatable {
+    public let mediaType: String
+    public let size: Int
+    public let digest: Digest
 
     package init(mediaType: String, size: Int, digest: Digest) {
         self.mediaType = mediaType
@@ -131,7 +131,7 @@ extension RegistryClient {
     /// Asks the registry, with a HEAD, for the descriptor of what
     /// `reference` names (image or index). `Content-Type`, `Content-Length`
     /// and `Docker-Content-Digest` must all be present.
-    nonisolated(nonsending) package func headManifest(_ reference: ImageReference) async throws(RegistryError)
+    nonisolated(nonsending) public func headManifest(_ reference: ImageReference) async throws(RegistryError)
         -> ManifestHead
     {
         try await viaMirrors(reference) { (endpoint) async throws(RegistryError) -> ManifestHead in
@@ -169,7 +169,7 @@ extension RegistryClient {
 
     /// Whether `reference` (a tag) exists: true on 200, false on 404;
     /// other answers are errors.
-    package func manifestExists(_ reference: ImageReference) async throws(RegistryError) -> Bool {
+    public func manifestExists(_ reference: ImageReference) async throws(RegistryError) -> Bool {
         do {
             _ = try await headManifest(reference)
             return true

@@ -8,10 +8,10 @@ import Memory
 /// bytes came: the pages of a Referrers API listing in order (not
 /// content-addressed, so no digest), or the one index of the referrers
 /// tag (verified as any manifest).
-package struct FetchedReferrers: Sendable {
+public struct FetchedReferrers: Sendable {
     /// One index of the listing.
-    package struct Page: Sendable {
-        package let bytes: [UInt8]
+    public struct Page: Sendable {
+        public let bytes: [UInt8]
         /// What the bytes hold of the memory budget, as a manifest's
         /// (`FetchedManifest.charge`).
         package let charge: MemoryShare?
@@ -23,12 +23,12 @@ package struct FetchedReferrers: Sendable {
     }
 
     /// At least one; the referrers are the `manifests` of each, in order.
-    package let pages: [Page]
+    public let pages: [Page]
     /// Whether the listing came from the Referrers API, whose every page
     /// must hold a `manifests` array (the spec's "image index containing a
     /// list of descriptors"), not from the referrers tag, where an index
     /// that lists none means no referrers (as the spec says).
-    package let fromTheAPI: Bool
+    public let fromTheAPI: Bool
 
     package init(pages: [Page], fromTheAPI: Bool) {
         self.pages = pages
@@ -36,13 +36,13 @@ package struct FetchedReferrers: Sendable {
     }
 
     /// The bytes of every page together.
-    package var byteCount: Int { pages.reduce(0) { $0 + $1.bytes.count } }
+    public var byteCount: Int { pages.reduce(0) { $0 + $1.bytes.count } }
 }
 
 extension RegistryClient {
     /// The most pages of one referrers listing that are read; a listing
     /// that names more is refused (`too_many_pages`).
-    package static let maxReferrersPages = 64
+    public static let maxReferrersPages = 64
     /// The longest query a next page's link may carry.
     package static let maxPageQueryBytes = 4096
 
@@ -62,7 +62,7 @@ extension RegistryClient {
     /// none: any other answer, and any page that cannot be read, is an
     /// error, never "no signatures" or a listing cut short (fail closed).
     /// The bytes carry their charge of the memory budget, as a manifest's do.
-    package func fetchReferrers(_ reference: ImageReference) async throws(RegistryError) -> FetchedReferrers? {
+    public func fetchReferrers(_ reference: ImageReference) async throws(RegistryError) -> FetchedReferrers? {
         guard let digest = reference.digest else {
             throw RegistryError(
                 .invalidReference, reason: .digestRequired, message: "\(reference) does not name a digest")

@@ -8,34 +8,34 @@ import Memory
 /// The registry client: builds requests for the endpoints the methods need,
 /// authorizes them, and turns registry answers into values or typed errors.
 /// One instance (one HTTP engine, one token cache) serves the process.
-package final class RegistryClient: Sendable {
+public final class RegistryClient: Sendable {
     /// What the client needs to know: schemes, transport, credentials, mirrors.
-    package struct Configuration: Sendable {
-        package var scheme = RegistryScheme()
-        package var transport = TransportSettings()
-        package var credentials = CredentialStore(environment: [:])
+    public struct Configuration: Sendable {
+        public var scheme = RegistryScheme()
+        public var transport = TransportSettings()
+        public var credentials = CredentialStore(environment: [:])
         /// Where each reference is pulled from: its mirrors, tried in order
         /// before its location, which registries.conf may move; or refused
         /// (`blocked` in registries.conf).
-        package var routes = RegistryRoutes()
+        public var routes = RegistryRoutes()
         /// Registries that may send requests into a local network though
         /// they are on the public internet (`--allow-local-redirects`).
-        package var localNetworkRegistries: Set<String> = []
+        public var localNetworkRegistries: Set<String> = []
         /// What response bodies held in memory are taken from as they
         /// arrive (the calls in flight's budget); nil: they are not counted.
-        package var memory: MemoryBudget?
+        public var memory: MemoryBudget?
         /// What downloads in flight may hold on disk together; nil: not counted.
-        package var downloads: DownloadBudget?
-        package init() {}
+        public var downloads: DownloadBudget?
+        public init() {}
     }
 
-    package let counters = RegistryCounters()
+    public let counters = RegistryCounters()
     let configuration: Configuration
     let transport: HTTPTransport
     let authenticator: Authenticator
     let logger: Logger
 
-    package init(configuration: Configuration, logger: Logger) {
+    public init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
         transport = HTTPTransport(
@@ -48,16 +48,16 @@ package final class RegistryClient: Sendable {
 
     /// Where tasks that mostly wait for this client's requests may prefer
     /// to run (see `HTTPTransport.taskExecutor`).
-    package var taskExecutor: (any TaskExecutor)? { transport.taskExecutor }
+    public var taskExecutor: (any TaskExecutor)? { transport.taskExecutor }
 
     /// What response bodies held in memory are taken from, if anything.
-    package var memory: MemoryBudget? { configuration.memory }
+    public var memory: MemoryBudget? { configuration.memory }
 
     /// What downloads in flight are taken from, if anything.
-    package var downloads: DownloadBudget? { configuration.downloads }
+    public var downloads: DownloadBudget? { configuration.downloads }
 
     /// Drops cached tokens.
-    package func clearCaches() { authenticator.clear() }
+    public func clearCaches() { authenticator.clear() }
 
     /// Runs `operation` against each mirror of `reference` in order, then
     /// against its location (the reference itself unless registries.conf
@@ -89,7 +89,7 @@ package final class RegistryClient: Sendable {
     /// it is sent: `blocked`, or a name the registries configuration
     /// cannot move (callers that answer from elsewhere, such as a cache,
     /// ask first).
-    package func refuseIfUnroutable(_ reference: ImageReference) throws(RegistryError) {
+    public func refuseIfUnroutable(_ reference: ImageReference) throws(RegistryError) {
         try configuration.routes.refuseIfUnroutable(reference)
     }
 
@@ -97,7 +97,7 @@ package final class RegistryClient: Sendable {
     /// name says: the mirrors that may answer it, then its location, as
     /// `registry/repository` joined by spaces. Nil without a rule that
     /// moves or mirrors the name.
-    package func tagOrigin(_ reference: ImageReference) -> String? {
+    public func tagOrigin(_ reference: ImageReference) -> String? {
         guard !configuration.routes.rules.isEmpty, let route = try? configuration.routes.route(reference),
             !route.mirrors.isEmpty || route.primary.name != reference.name
         else { return nil }
@@ -105,7 +105,7 @@ package final class RegistryClient: Sendable {
     }
 
     /// The registry name a setting means (`docker.io` is Docker Hub).
-    package static func canonicalRegistry(_ name: String) -> String {
+    public static func canonicalRegistry(_ name: String) -> String {
         name == "docker.io" || name == "registry-1.docker.io" ? ImageReference.dockerHub : name
     }
 

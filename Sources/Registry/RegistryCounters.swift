@@ -2,8 +2,8 @@ import Locking
 
 /// Registry HTTP requests by kind, retries and connections opened, for
 /// `server.stats`.
-package final class RegistryCounters: Sendable {
-    package enum Kind: String, Sendable, CaseIterable {
+public final class RegistryCounters: Sendable {
+    public enum Kind: String, Sendable, CaseIterable {
         case ping, token, manifest, blob, tagList = "tag-list", referrers
     }
 
@@ -12,7 +12,7 @@ package final class RegistryCounters: Sendable {
     private static let retries = Kind.allCases.count
     private static let connections = Kind.allCases.count + 1
 
-    package init() {}
+    public init() {}
 
     func count(_ kind: Kind) {
         let slot = Self.slot(kind)
@@ -34,7 +34,7 @@ package final class RegistryCounters: Sendable {
     /// runtime's reference count orders that read before a request's next
     /// write in place, and the thread sanitizer cannot see that count: it
     /// reported the two as a race.
-    package var snapshot: [String: Int] {
+    public var snapshot: [String: Int] {
         counts.withLock { current in
             var all: [String: Int] = ["retries": current[Self.retries], "connections": current[Self.connections]]
             for kind in Kind.allCases { all[kind.rawValue] = current[Self.slot(kind)] }

@@ -1,9 +1,9 @@
 import Reasons
 
 /// One entry of a registry's error body, `{"errors":[{"code","message"}]}`.
-package struct RegistryErrorDetail: Sendable, Equatable {
-    package let code: String
-    package let message: String
+public struct RegistryErrorDetail: Sendable, Equatable {
+    public let code: String
+    public let message: String
 }
 
 /// Why a registry operation failed, with what the registry itself said.
@@ -11,8 +11,8 @@ package struct RegistryErrorDetail: Sendable, Equatable {
 /// `kind` is what callers decide on; `reason` is the contract's snake_case
 /// reason (`manifest_unknown`, `unauthorized`, `timeout`, ...). Messages never
 /// contain credentials or tokens.
-package struct RegistryError: Error, Sendable, CustomStringConvertible {
-    package enum Kind: Sendable, Equatable {
+public struct RegistryError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
         case notFound, accessDenied, integrity, unavailable, limitExceeded, unsupported, invalidReference
         /// A failure of this machine or of the server, not of the
         /// registry: the downloads' directory or its disk (full, read-only,
@@ -24,14 +24,14 @@ package struct RegistryError: Error, Sendable, CustomStringConvertible {
         case cancelled
     }
 
-    package var kind: Kind
-    package var reason: ErrorReason
-    package var message: String
-    package var httpStatus: Int?
-    package var registryErrors: [RegistryErrorDetail]
-    package var retryable: Bool
+    public var kind: Kind
+    public var reason: ErrorReason
+    public var message: String
+    public var httpStatus: Int?
+    public var registryErrors: [RegistryErrorDetail]
+    public var retryable: Bool
 
-    package init(
+    public init(
         _ kind: Kind, reason: ErrorReason, message: String, httpStatus: Int? = nil,
         registryErrors: [RegistryErrorDetail] = [], retryable: Bool = false
     ) {
@@ -43,5 +43,5 @@ package struct RegistryError: Error, Sendable, CustomStringConvertible {
         self.retryable = retryable
     }
 
-    package var description: String { "\(reason.rawValue): \(message)" }
+    public var description: String { "\(reason.rawValue): \(message)" }
 }

@@ -2,12 +2,12 @@
 /// (`pull-from-mirror` / `mirror-by-digest-only` in registries.conf). A
 /// tag served by a mirror is the mirror's word for what the tag means; a
 /// digest is verified whoever serves it.
-package struct RegistryMirror: Sendable, Equatable {
-    package enum Pull: Sendable, Equatable {
+public struct RegistryMirror: Sendable, Equatable {
+    public enum Pull: Sendable, Equatable {
         case all, digestOnly, tagOnly
 
         /// The value of `pull-from-mirror`: `all`, `digest-only` or `tag-only`.
-        package init?(setting: String) {
+        public init?(setting: String) {
             switch setting {
             case "all": self = .all
             case "digest-only": self = .digestOnly
@@ -19,16 +19,16 @@ package struct RegistryMirror: Sendable, Equatable {
 
     /// `host[:port]`, or `host[:port]/namespace...` for a mirror that
     /// holds the registry's names under a namespace of its own.
-    package var location: String
-    package var pull: Pull
+    public var location: String
+    public var pull: Pull
 
-    package init(location: String, pull: Pull = .all) {
+    public init(location: String, pull: Pull = .all) {
         self.location = location
         self.pull = pull
     }
 
     /// Whether this mirror may be asked for `reference`.
-    package func serves(_ reference: ImageReference) -> Bool {
+    public func serves(_ reference: ImageReference) -> Bool {
         switch pull {
         case .all: return true
         case .digestOnly: return reference.digest != nil

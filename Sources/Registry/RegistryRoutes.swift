@@ -3,19 +3,19 @@ import Reasons
 /// One `[[registry]]` table of a registries.conf (or a `--mirror` flag's
 /// registry): the references under `prefix` are pulled from `location`,
 /// after its mirrors, or refused when `blocked`.
-package struct RegistryRule: Sendable, Equatable {
+public struct RegistryRule: Sendable, Equatable {
     /// `host[:port]`, `host[:port]/namespace...`, or `*.domain` (any host
     /// under the domain): the logical names the rule is for.
-    package var prefix: String
+    public var prefix: String
     /// Where the names under `prefix` are: the same forms but a wildcard;
     /// `prefix` itself unless the rule remaps them.
-    package var location: String
+    public var location: String
     /// Every request for a name under `prefix` is refused.
-    package var blocked: Bool
+    public var blocked: Bool
     /// Tried in order before `location`, each where it may serve.
-    package var mirrors: [RegistryMirror]
+    public var mirrors: [RegistryMirror]
 
-    package init(prefix: String, location: String? = nil, blocked: Bool = false, mirrors: [RegistryMirror] = []) {
+    public init(prefix: String, location: String? = nil, blocked: Bool = false, mirrors: [RegistryMirror] = []) {
         self.prefix = prefix
         self.location = location ?? prefix
         self.blocked = blocked
@@ -23,7 +23,7 @@ package struct RegistryRule: Sendable, Equatable {
     }
 
     /// Whether `prefix` is a wildcard (`*.domain`).
-    package var isWildcard: Bool { prefix.hasPrefix("*.") }
+    public var isWildcard: Bool { prefix.hasPrefix("*.") }
 }
 
 /// Where a reference is pulled from, as containers/image (podman's
@@ -47,11 +47,11 @@ package struct RegistryRule: Sendable, Equatable {
 ///   reference is refused; a rule that moves nothing pulls it as named.
 ///
 /// A name no rule matches is pulled from where it names.
-package struct RegistryRoutes: Sendable {
+public struct RegistryRoutes: Sendable {
     /// The rules, prefixes with Docker Hub's canonical name.
-    package let rules: [RegistryRule]
+    public let rules: [RegistryRule]
 
-    package init(rules: [RegistryRule] = []) {
+    public init(rules: [RegistryRule] = []) {
         self.rules = rules.map { rule in
             var rule = rule
             rule.prefix = Self.canonical(rule.prefix)
@@ -63,16 +63,16 @@ package struct RegistryRoutes: Sendable {
 
     /// Where to ask for `reference`: its mirrors that may serve it, in
     /// order, then its location.
-    package struct Route: Sendable {
-        package let mirrors: [ImageReference]
-        package let primary: ImageReference
+    public struct Route: Sendable {
+        public let mirrors: [ImageReference]
+        public let primary: ImageReference
     }
 
     /// The route of `reference`; `blocked` when its rule blocks it, and
     /// `invalid_reference` when its rule moves it to no repository (a
     /// prefix naming a whole repository, moved to a bare host) or moves a
     /// name with a port to another host.
-    package func route(_ reference: ImageReference) throws(RegistryError) -> Route {
+    public func route(_ reference: ImageReference) throws(RegistryError) -> Route {
         guard !rules.isEmpty, let match = match(for: reference) else { return Route(mirrors: [], primary: reference) }
         let rule = match.rule
         guard !rule.blocked else { throw Self.blocked(reference) }
@@ -105,7 +105,7 @@ package struct RegistryRoutes: Sendable {
 
     /// Throws what `route` throws for `reference`: `blocked`, or a name
     /// its rule cannot move.
-    package func refuseIfUnroutable(_ reference: ImageReference) throws(RegistryError) {
+    public func refuseIfUnroutable(_ reference: ImageReference) throws(RegistryError) {
         guard !rules.isEmpty else { return }
         _ = try route(reference)
     }

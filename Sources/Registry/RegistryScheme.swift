@@ -5,17 +5,17 @@
 /// everything else, and for the registries named with `--secure-registry`
 /// (a private-address registry with TLS). Asked once per request, so it
 /// works on bytes.
-package struct RegistryScheme: Sendable {
+public struct RegistryScheme: Sendable {
     private let insecure: Set<String>
     private let secure: Set<String>
 
-    package init(insecureRegistries: [String] = [], secureRegistries: [String] = []) {
+    public init(insecureRegistries: [String] = [], secureRegistries: [String] = []) {
         insecure = Set(insecureRegistries.map { $0.lowercased() })
         secure = Set(secureRegistries.map { $0.lowercased() })
     }
 
     /// `"http"` or `"https"` for `registry` (`host[:port]`).
-    package func scheme(for registry: String) -> String {
+    public func scheme(for registry: String) -> String {
         let bytes = Array(registry.utf8)
         let host = Self.host(of: bytes)
         if !secure.isEmpty || !insecure.isEmpty {

@@ -10,20 +10,20 @@ import Tally
 
 extension OutputWriter: MessageSink {
     /// Room under the same mark at which reading pauses.
-    package func waitForRoom() async { await waitForRoom(below: Server.outputHighWater) }
+    public func waitForRoom() async { await waitForRoom(below: Server.outputHighWater) }
 }
 
 /// One server session over a pair of file descriptors: reads requests on
 /// `input` (a dedicated thread), dispatches them as tasks, writes responses
 /// through one coalescing writer on `output`, and owns the lifecycle
 /// (`shutdown`, `exit`, end of input, SIGTERM, a closed stdout).
-package final class Server: Sendable {
+public final class Server: Sendable {
     /// Output queued beyond this pauses reading (backpressure on clients
     /// that do not read their responses).
-    package static let outputHighWater = 16 << 20
+    public static let outputHighWater = 16 << 20
     /// How long SIGTERM waits for in-flight requests before cancelling them
     /// (a second signal cancels them at once).
-    package static let terminationGracePeriod = 10.0
+    public static let terminationGracePeriod = 10.0
 
     private let options: ServerOptions
     private let logger: Logger
@@ -32,14 +32,14 @@ package final class Server: Sendable {
     private let writer: OutputWriter
     private let dispatcher: Dispatcher
     /// Every method name a client may call, including the dispatcher's own.
-    package let servedMethods: [String]
+    public let servedMethods: [String]
 
     /// Assembles a session: the writer on `output`, the dispatcher over the
     /// extensions' methods and the core methods, all ending through one
     /// lifecycle.
     /// `memory` is the budget of the calls in flight (by default one of
     /// `options.maxMemoryBytes`): pass the one the extensions take from.
-    package init(
+    public init(
         options: ServerOptions, logger: Logger, extensions: [ServerExtension],
         memory: MemoryBudget? = nil, input: Int32 = 0, output: Int32 = 1
     ) {
@@ -90,7 +90,7 @@ package final class Server: Sendable {
 
     /// Serves until end of input, `exit`, SIGTERM (when `handleSignals`) or a
     /// closed output, and returns the process exit status.
-    package func run(handleSignals: Bool = true) -> Int32 {
+    public func run(handleSignals: Bool = true) -> Int32 {
         guard writer.isRunning else { return threadShortage() }
         signal(SIGPIPE, SIG_IGN)
         let catchesSignals = handleSignals && TerminationSignals.install()

@@ -2,21 +2,21 @@ import Options
 
 /// The `ocirpc` command line: the server's options followed by those of
 /// each module, and the `--help` text that lists them.
-package enum ServerCommand {
+public enum ServerCommand {
     /// Every option the command takes with `modules`.
-    package static func options(_ modules: [ServerModule]) -> [CommandOption] {
+    public static func options(_ modules: [ServerModule]) -> [CommandOption] {
         ServerOptions.options + modules.flatMap(\.options)
     }
 
     /// Parses `arguments` (without the program name) over `environment`.
-    package static func parse(
+    public static func parse(
         arguments: [String], environment: [String: String], modules: [ServerModule]
     ) throws(ConfigurationError) -> Invocation {
         try OptionParser.parse(arguments: arguments, environment: environment, options: options(modules))
     }
 
     /// The `--help` text.
-    package static func usage(_ modules: [ServerModule]) -> String {
+    public static func usage(_ modules: [ServerModule]) -> String {
         var lines = [
             "ocirpc \(ServerVersion.current): the ec.oci.* policy builtins as a JSON-RPC 2.0 server on stdio.",
             "",

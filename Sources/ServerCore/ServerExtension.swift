@@ -3,16 +3,16 @@ import RPCDispatch
 
 /// What a feature module (the ec.oci.* methods, later others) plugs into
 /// the server: its methods, its `server.stats` sections and its caches.
-package struct ServerExtension: Sendable {
-    package var methods: [MethodSpec]
+public struct ServerExtension: Sendable {
+    public var methods: [MethodSpec]
     /// Members added to `capabilities` in the `initialize` result.
-    package var capabilities: [JSONObject.Member]
+    public var capabilities: [JSONObject.Member]
     /// Named sections merged into the `server.stats` result.
-    package var stats: @Sendable () -> [JSONObject.Member]
+    public var stats: @Sendable () -> [JSONObject.Member]
     /// Drops every cache the module keeps (`server.clearCache`).
-    package var clearCaches: @Sendable () -> Void
+    public var clearCaches: @Sendable () -> Void
 
-    package init(
+    public init(
         methods: [MethodSpec],
         capabilities: [JSONObject.Member] = [],
         stats: @escaping @Sendable () -> [JSONObject.Member] = { [] },

@@ -5,16 +5,16 @@ import Options
 import Memory
 
 /// The `ocirpc` command: parses settings, then serves stdin/stdout.
-package enum ServerMain {
+public enum ServerMain {
     /// Gives the main thread's stack, and the stacks of libdispatch's
     /// threads, room (`ThreadStacks`): the first thing `main` does, before
     /// anything else runs on its stack.
-    package static func prepareStacks() { ThreadStacks.raise() }
+    public static func prepareStacks() { ThreadStacks.raise() }
 
     /// Runs the command with `modules` and returns its exit status: 0 after
     /// a clean end, 1 after `exit` without `shutdown`, 2 for a bad setting
     /// or a system it cannot run on (no `/proc`).
-    package static func run(arguments: [String], environment: [String: String], modules: [ServerModule]) -> Int32 {
+    public static func run(arguments: [String], environment: [String: String], modules: [ServerModule]) -> Int32 {
         openClosedStandardStreams()
         DescriptorReserve.raiseLimit()
         let parsed: ParsedOptions
@@ -126,7 +126,7 @@ package enum ServerMain {
     }
 
     /// The process environment as a dictionary.
-    package static var processEnvironment: [String: String] {
+    public static var processEnvironment: [String: String] {
         var result: [String: String] = [:]
         var pointer = environ
         while let entry = pointer.pointee {

@@ -5,13 +5,13 @@ import Options
 /// A feature module as the command sees it: the options it reads, and how
 /// it builds its extension once they are parsed, with the process's
 /// logger and the memory budget of the calls in flight.
-package struct ServerModule: Sendable {
-    package var options: [CommandOption]
+public struct ServerModule: Sendable {
+    public var options: [CommandOption]
     /// Lines `--help` prints after the options.
-    package var helpNotes: [String]
-    package var makeExtension: @Sendable (ParsedOptions, Logger, MemoryBudget) -> ServerExtension
+    public var helpNotes: [String]
+    public var makeExtension: @Sendable (ParsedOptions, Logger, MemoryBudget) -> ServerExtension
 
-    package init(
+    public init(
         options: [CommandOption], helpNotes: [String] = [],
         makeExtension: @escaping @Sendable (ParsedOptions, Logger, MemoryBudget) -> ServerExtension
     ) {

@@ -4,20 +4,20 @@ import Options
 
 /// The server's own settings: logging and the largest message it reads.
 /// Modules bring theirs (`ServerModule.options`).
-package struct ServerOptions: OptionSection, Equatable {
-    package var logLevel: LogLevel = .info
-    package var logFormat: LogFormat = .text
+public struct ServerOptions: OptionSection, Equatable {
+    public var logLevel: LogLevel = .info
+    public var logFormat: LogFormat = .text
     /// Largest accepted input message, in bytes.
-    package var maxMessageBytes: Int = 64 << 20
+    public var maxMessageBytes: Int = 64 << 20
     /// What the calls in flight may hold in memory together (`MemoryBudget`).
     /// By default 2 GiB, or half a container's memory limit, or of what
     /// `ulimit -v` or `ulimit -d` leaves, when lower (`MemoryLimit`).
-    package var maxMemoryBytes: Int = MemoryBudget.defaultLimit(within: MemoryLimit.current)
+    public var maxMemoryBytes: Int = MemoryBudget.defaultLimit(within: MemoryLimit.current)
 
-    package init() {}
+    public init() {}
 
     /// The options, as `--help` lists them.
-    package static let options: [CommandOption] = [
+    public static let options: [CommandOption] = [
         CommandOption(
             Self.self, flag: "--log-level", variable: "OCIRPC_LOG_LEVEL", valueName: "LEVEL",
             help: "debug, info, warn or error (default info); logs go to stderr"

@@ -1,5 +1,5 @@
 /// The server's version and protocol version.
-package enum ServerVersion {
-    package static let current = "0.1.0"
-    package static let protocolVersion = "1"
+public enum ServerVersion {
+    public static let current = "0.1.0"
+    public static let protocolVersion = "1"
 }

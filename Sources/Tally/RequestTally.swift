@@ -6,25 +6,25 @@ import Synchronization
 /// `RequestTally.current` for the call's task and its child tasks; the
 /// caches and the registry client count into whatever tally is current.
 /// A request that joins another's fetch counts none of that fetch's work.
-package final class RequestTally: Sendable {
+public final class RequestTally: Sendable {
     /// The tally of the request the current task serves, if any.
-    @TaskLocal package static var current: RequestTally?
+    @TaskLocal public static var current: RequestTally?
 
     private let hitCount = Atomic<Int>(0)
     private let missCount = Atomic<Int>(0)
     private let registryRequestCount = Atomic<Int>(0)
 
-    package init() {}
+    public init() {}
 
     /// Cache lookups answered.
-    package var hits: Int { hitCount.load(ordering: .relaxed) }
+    public var hits: Int { hitCount.load(ordering: .relaxed) }
     /// Cache lookups not answered.
-    package var misses: Int { missCount.load(ordering: .relaxed) }
+    public var misses: Int { missCount.load(ordering: .relaxed) }
     /// HTTP requests to registries (retries, tokens and pings included).
-    package var registryRequests: Int { registryRequestCount.load(ordering: .relaxed) }
+    public var registryRequests: Int { registryRequestCount.load(ordering: .relaxed) }
 
     /// Counts a cache lookup into the current request's tally.
-    package static func lookup(hit: Bool) {
+    public static func lookup(hit: Bool) {
         guard let tally = current else { return }
         if hit {
             tally.hitCount.add(1, ordering: .relaxed)
@@ -34,7 +34,7 @@ package final class RequestTally: Sendable {
     }
 
     /// Counts a registry request into the current request's tally.
-    package static func registryRequest() {
+    public static func registryRequest() {
         current?.registryRequestCount.add(1, ordering: .relaxed)
     }
 }

@@ -9,9 +9,9 @@ import Registry
 /// posix_spawn and reaped with waitpid. Foundation's `waitUntilExit` needs a
 /// thread to notice the exit, and with every task-pool thread blocked in it
 /// at once the test run hung: these waits depend on nothing else.
-package enum ChildProcess {
+public enum ChildProcess {
     /// Runs `tool` to completion, `input` on its stdin; its stdout and status.
-    package static func run(_ tool: String, _ arguments: [String], input: Data? = nil) throws -> (
+    public static func run(_ tool: String, _ arguments: [String], input: Data? = nil) throws -> (
         status: Int32, output: Data
     ) {
         guard let outcome = Subprocess.run(tool, arguments, input: input) else {
@@ -21,7 +21,7 @@ package enum ChildProcess {
     }
 
     /// Starts `tool` in the background, stdout to /dev/null and stderr to `log`.
-    package static func start(_ tool: String, _ arguments: [String], log: String) throws -> pid_t {
+    public static func start(_ tool: String, _ arguments: [String], log: String) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -36,7 +36,7 @@ package enum ChildProcess {
     }
 
     /// Whether `pid` is still running (reaps it when it has exited).
-    package static func isRunning(_ pid: pid_t) -> Bool {
+    public static func isRunning(_ pid: pid_t) -> Bool {
         var status: Int32 = 0
         return waitpid(pid, &status, WNOHANG) == 0
     }
@@ -46,7 +46,7 @@ package enum ChildProcess {
     /// Looked for three times before saying no: the kernel makes that table
     /// as it is read, and sockets other tests open and close meanwhile can
     /// make a read skip a line.
-    package static func isListening(_ pid: pid_t, port: Int) -> Bool {
+    public static func isListening(_ pid: pid_t, port: Int) -> Bool {
         for attempt in 0..<3 {
             if attempt > 0 { usleep(20_000) }
             if holdsListeningSocket(pid, port: port) { return true }
@@ -93,14 +93,14 @@ package enum ChildProcess {
     }
 
     /// SIGTERM, then waits for the exit.
-    package static func stop(_ pid: pid_t) {
+    public static func stop(_ pid: pid_t) {
         kill(pid, SIGTERM)
         _ = wait(for: pid)
     }
 
     /// SIGKILL, then waits: for programs that do not end on SIGTERM
     /// (`openssl s_server`).
-    package static func forceStop(_ pid: pid_t) {
+    public static func forceStop(_ pid: pid_t) {
         kill(pid, SIGKILL)
         _ = wait(for: pid)
     }

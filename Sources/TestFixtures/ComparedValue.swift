@@ -7,11 +7,11 @@ import JSON
 /// server keeps a number's text); keys and strings by their bytes, as Go
 /// compares them (`String`'s `==` would equate canonically equivalent
 /// spellings).
-package indirect enum ComparedValue: Equatable, Sendable {
+public indirect enum ComparedValue: Equatable, Sendable {
     case null, bool(Bool), number(Double), string([UInt8]), array([ComparedValue])
     case object([[UInt8]: [ComparedValue]])
 
-    package init(_ json: JSONValue) {
+    public init(_ json: JSONValue) {
         switch json {
         case .null: self = .null
         case .bool(let b): self = .bool(b)

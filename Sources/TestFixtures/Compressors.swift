@@ -3,9 +3,9 @@ import CZstd
 
 /// gzip and zstd compression for fixtures (the code under test only
 /// decompresses).
-package enum Compressors {
+public enum Compressors {
     /// A gzip member of `bytes`.
-    package static func gzip(_ bytes: [UInt8]) -> [UInt8] {
+    public static func gzip(_ bytes: [UInt8]) -> [UInt8] {
         // zlib keeps a pointer back to the stream: it must not move.
         let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
         stream.initialize(to: z_stream())
@@ -34,7 +34,7 @@ package enum Compressors {
     /// decoder must hold that much) and no content size, holding `zeroBlocks`
     /// blocks of zeros as large as the window allows (128 KiB at most), each
     /// written as a run: four bytes a block, however large the window.
-    package static func zstdFrame(windowLog: Int, zeroBlocks: Int) -> [UInt8] {
+    public static func zstdFrame(windowLog: Int, zeroBlocks: Int) -> [UInt8] {
         var frame = zstdFrameHeader(windowLog: windowLog)
         let blockSize = min(128 << 10, 1 << windowLog)
         for index in 0..<zeroBlocks {
@@ -48,7 +48,7 @@ package enum Compressors {
     /// declares `contentSize` bytes, holding `zeroBlocks` runs of 128 KiB of
     /// zeros (fewer than it declares, for a reader that stops before), and
     /// when `emptyLastBlock`, an empty block after them, which ends it.
-    package static func zstdFrame(
+    public static func zstdFrame(
         singleSegmentOf contentSize: UInt64, zeroBlocks: Int, emptyLastBlock: Bool = false
     ) -> [UInt8] {
         // Magic; a descriptor with an 8-byte content size and the single
@@ -65,7 +65,7 @@ package enum Compressors {
 
     /// One zstd frame that declares a window of 2^`windowLog` bytes and
     /// no content size, holding `content` as it is (raw blocks).
-    package static func zstdFrame(windowLog: Int, content: [UInt8]) -> [UInt8] {
+    public static func zstdFrame(windowLog: Int, content: [UInt8]) -> [UInt8] {
         var frame = zstdFrameHeader(windowLog: windowLog)
         let blockSize = min(128 << 10, 1 << windowLog)
         var start = 0
@@ -92,7 +92,7 @@ package enum Compressors {
     }
 
     /// One zstd frame of `bytes`.
-    package static func zstd(_ bytes: [UInt8]) -> [UInt8] {
+    public static func zstd(_ bytes: [UInt8]) -> [UInt8] {
         var output = [UInt8](repeating: 0, count: ZSTD_compressBound(bytes.count))
         let written = output.withUnsafeMutableBytes { out in
             bytes.withUnsafeBytes { ZSTD_compress(out.baseAddress, out.count, $0.baseAddress, $0.count, 3) }

@@ -1,10 +1,10 @@
 import Foundation
 
 /// A Docker config directory (what `DOCKER_CONFIG` names) for tests.
-package enum DockerConfigDirectory {
+public enum DockerConfigDirectory {
     /// A new directory whose `config.json` holds `user` and `password` for
     /// `host` (as `docker login` writes them). The caller removes it.
-    package static func make(host: String, user: String, password: String) throws -> URL {
+    public static func make(host: String, user: String, password: String) throws -> URL {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "ocirpc-docker-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

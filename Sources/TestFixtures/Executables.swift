@@ -6,8 +6,8 @@ import Glibc
 /// child process forked meanwhile by another test must not inherit it open
 /// for writing, or running the program fails with "Text file busy" for as
 /// long as that child lives.
-package enum Executables {
-    package static func write(_ contents: Data, to path: String) throws {
+public enum Executables {
+    public static func write(_ contents: Data, to path: String) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o755)
         guard fd >= 0 else { throw TestRegistryError("cannot create \(path)") }
         defer { close(fd) }
@@ -24,7 +24,7 @@ package enum Executables {
         guard written else { throw TestRegistryError("cannot write \(path)") }
     }
 
-    package static func write(_ script: String, to path: String) throws {
+    public static func write(_ script: String, to path: String) throws {
         try write(Data(script.utf8), to: path)
     }
 }

@@ -10,31 +10,31 @@ import Foundation
 /// outside modules, against Debian's `golang-k8s-sigs-yaml-dev`,
 /// `golang-github-containerd-containerd-dev` and
 /// `golang-github-containers-storage-dev` (`scripts/install-deps --tests`).
-package enum GoReaders {
+public enum GoReaders {
     /// An entry as Go's `archive/tar` reads it.
-    package struct TarEntry: Decodable, Equatable, Sendable {
-        package let name: String
+    public struct TarEntry: Decodable, Equatable, Sendable {
+        public let name: String
         /// The type flag, one character (`"0"`, `"5"`, `"\u{0}"` ...).
-        package let type: String
+        public let type: String
         /// The size Go gives (a sparse file's logical size).
-        package let size: Int64
+        public let size: Int64
         /// The link's target (`Linkname`).
-        package let link: String
+        public let link: String
         /// The SHA-256 (hex) of what Go reads as the entry's data.
-        package let data: String
+        public let data: String
     }
 
     /// What Go reads from one archive: its entries until the end or an
     /// error, and that error.
-    package struct TarListing: Decodable, Sendable {
-        package let entries: [TarEntry]
-        package let error: String?
+    public struct TarListing: Decodable, Sendable {
+        public let entries: [TarEntry]
+        public let error: String?
     }
 
     /// What sigs.k8s.io/yaml made of one document: its JSON text, or its error.
-    package struct Conversion: Decodable, Sendable {
-        package let json: String
-        package let error: String?
+    public struct Conversion: Decodable, Sendable {
+        public let json: String
+        public let error: String?
     }
 
     /// What containerd makes of one image's layers: the YAML and JSON
@@ -43,27 +43,27 @@ package enum GoReaders {
     /// stacked as overlayfs stacks them (containerd's default snapshotter),
     /// and with every layer unpacked in one directory (its native one);
     /// each nil with its error when unpacking failed.
-    package struct Unpacked: Decodable, Sendable {
+    public struct Unpacked: Decodable, Sendable {
         /// Keyed by each name's bytes in hex (`files(_:)` reads them).
-        package let overlay: [String: String]?
-        package let overlayError: String?
-        package let native: [String: String]?
-        package let nativeError: String?
+        public let overlay: [String: String]?
+        public let overlayError: String?
+        public let native: [String: String]?
+        public let nativeError: String?
         /// Whether both ways unpack the same tree: the same names, kinds,
         /// links' targets and files' contents.
-        package let same: Bool
+        public let same: Bool
         /// As containers/storage (CRI-O, Podman) unpacks each layer for its
         /// overlay driver, stacked as overlayfs stacks them.
-        package let storage: [String: String]?
-        package let storageError: String?
+        public let storage: [String: String]?
+        public let storageError: String?
         /// As Docker's overlay2 graph driver unpacks each layer, stacked as
         /// overlayfs stacks them.
-        package let docker: [String: String]?
-        package let dockerError: String?
+        public let docker: [String: String]?
+        public let dockerError: String?
 
         /// Files keyed by their names' bytes (`overlay`, `native`, `storage` or
         /// `docker`).
-        package static func files(_ hexKeyed: [String: String]) -> [[UInt8]: String] {
+        public static func files(_ hexKeyed: [String: String]) -> [[UInt8]: String] {
             var files: [[UInt8]: String] = [:]
             for (key, value) in hexKeyed {
                 let digits = Array(key.utf8)
@@ -78,7 +78,7 @@ package enum GoReaders {
 
     /// containerd's unpacking of each image: `directories` asked for, and
     /// `layers`, bottom first.
-    package static func unpack(_ images: [(directories: [String], layers: [[UInt8]])]) throws -> [Unpacked] {
+    public static func unpack(_ images: [(directories: [String], layers: [[UInt8]])]) throws -> [Unpacked] {
         func framed(_ parts: [[UInt8]]) -> [UInt8] {
             var bytes = Self.bigEndian(parts.count)
             for part in parts { bytes += Self.bigEndian(part.count) + part }
@@ -98,13 +98,13 @@ package enum GoReaders {
     /// every test's tasks share: two tests waiting there stop every other
     /// test of the process meanwhile. The readers that are not `async`
     /// are for code already on a thread of its own.
-    package static func readTar(_ archives: [[UInt8]]) async throws -> [TarListing] {
+    public static func readTar(_ archives: [[UInt8]]) async throws -> [TarListing] {
         try await onThreadOfItsOwn { Result { try run("tar", archives) } }.get()
     }
 
     /// sigs.k8s.io/yaml's conversion of each document, in order, waited on
     /// from a thread of its own as `readTar` is.
-    package static func convertYAML(_ documents: [[UInt8]]) async throws -> [Conversion] {
+    public static func convertYAML(_ documents: [[UInt8]]) async throws -> [Conversion] {
         try await onThreadOfItsOwn { Result { try run("yaml", documents) } }.get()
     }
 
@@ -113,19 +113,19 @@ package enum GoReaders {
     /// two texts share exactly when `strings.EqualFold` takes them for
     /// one, all as bytes; and the Unicode version of Go's tables
     /// (`"13.0.0"`).
-    package struct LetterCase: Decodable, Sendable {
+    public struct LetterCase: Decodable, Sendable {
         private let text: String
         private let lower: String
         private let fold: String
-        package let unicode: String
+        public let unicode: String
 
         /// The text's runes, as Go's `encoding/json` writes them.
-        package var runes: [UInt8] { Self.bytes(hex: text) }
+        public var runes: [UInt8] { Self.bytes(hex: text) }
         /// `strings.ToLower` of the text.
-        package var lowered: [UInt8] { Self.bytes(hex: lower) }
+        public var lowered: [UInt8] { Self.bytes(hex: lower) }
         /// Each rune of the text (an invalid byte as U+FFFD) replaced by
         /// the least rune `unicode.SimpleFold` takes for it.
-        package var folded: [UInt8] { Self.bytes(hex: fold) }
+        public var folded: [UInt8] { Self.bytes(hex: fold) }
 
         private static func bytes(hex: String) -> [UInt8] {
             let digits = Array(hex.utf8)
@@ -137,7 +137,7 @@ package enum GoReaders {
 
     /// encoding/json's reading of each text (`json.Unmarshal` into an
     /// `interface{}`, written again by `json.Marshal`), in order.
-    package static func readJSON(_ texts: [[UInt8]]) async throws -> [Conversion] {
+    public static func readJSON(_ texts: [[UInt8]]) async throws -> [Conversion] {
         try await onThreadOfItsOwn { Result { try run("json", texts) } }.get()
     }
 
@@ -145,30 +145,30 @@ package enum GoReaders {
     /// compression told by its first bytes): the size and SHA-256 (hex) of
     /// what it read, up to 64 MiB, and the error that ended it; and what
     /// each runtime takes its compression for.
-    package struct Decompressed: Decodable, Sendable, CustomStringConvertible {
-        package let size: Int
-        package let data: String
-        package let error: String?
+    public struct Decompressed: Decodable, Sendable, CustomStringConvertible {
+        public let size: Int
+        public let data: String
+        public let error: String?
         /// The compression containerd took the stream for (`none`, `gzip`,
         /// `zstd`), and the one containers/storage (CRI-O, Podman) takes it
         /// for by its table of magic numbers (also `xz`, `bzip2`).
-        package let containerd: String
-        package let storage: String
+        public let containerd: String
+        public let storage: String
 
-        package var description: String { "\(size) bytes \(data.prefix(12)) \(error ?? "")" }
+        public var description: String { "\(size) bytes \(data.prefix(12)) \(error ?? "")" }
     }
 
     /// containerd's decompression of each stream, in order, waited on
     /// from a thread of its own as `readTar` is.
-    package static func decompress(_ streams: [[UInt8]]) async throws -> [Decompressed] {
+    public static func decompress(_ streams: [[UInt8]]) async throws -> [Decompressed] {
         try await onThreadOfItsOwn { Result { try run("decompress", streams) } }.get()
     }
 
     /// Which entry of an index containerd runs for a platform: its place
     /// (0 first), or -1 with containerd's error when it runs none.
-    package struct ResolvedPlatform: Decodable, Sendable {
-        package let chosen: Int
-        package let error: String?
+    public struct ResolvedPlatform: Decodable, Sendable {
+        public let chosen: Int
+        public let error: String?
     }
 
     /// containerd's `images.Manifest` under `platforms.Only(platform)` for
@@ -176,7 +176,7 @@ package enum GoReaders {
     /// entry without one), in order; each entry an image manifest whose
     /// config says `linux/amd64`. Waited on from a thread of its own, as
     /// `readTar` is.
-    package static func resolvePlatform(_ indexes: [(platform: String, entries: [String?])]) async throws
+    public static func resolvePlatform(_ indexes: [(platform: String, entries: [String?])]) async throws
         -> [ResolvedPlatform]
     {
         let inputs = indexes.map { index in
@@ -187,7 +187,7 @@ package enum GoReaders {
     }
 
     /// Go's reading of each text's runes and case, in order.
-    package static func letterCase(_ texts: [[UInt8]]) throws -> [LetterCase] { try run("case", texts) }
+    public static func letterCase(_ texts: [[UInt8]]) throws -> [LetterCase] { try run("case", texts) }
 
     /// Runs the program's `reader` on `inputs`, each framed as a 4-byte
     /// big-endian length and its bytes, through files; one answer each.

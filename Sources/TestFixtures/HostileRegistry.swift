@@ -6,17 +6,17 @@ import Registry
 /// and GET), and `script` may answer any request its own way first
 /// (lying sizes, drips, endless bodies, 5xx on one endpoint, redirects,
 /// foreign challenges). Everything else is a registry-style 404.
-package final class HostileRegistry: @unchecked Sendable {
-    package let server: TestHTTPServer
+public final class HostileRegistry: @unchecked Sendable {
+    public let server: TestHTTPServer
     /// `127.0.0.1:<port>`, a registry name the server speaks plain HTTP to.
-    package var host: String { "127.0.0.1:\(server.port)" }
+    public var host: String { "127.0.0.1:\(server.port)" }
     private let lock = NSLock()
     private var manifests: [String: (mediaType: String, bytes: [UInt8])] = [:]
     private var blobs: [String: [UInt8]] = [:]
     private var script: @Sendable (TestHTTPRequest) -> TestHTTPReply? = { _ in nil }
     private var seen: [TestHTTPRequest] = []
 
-    package init() throws {
+    public init() throws {
         let box = WeakBox()
         server = try TestHTTPServer { request in box.registry?.answer(request) ?? .reset }
         box.registry = self
@@ -26,7 +26,7 @@ package final class HostileRegistry: @unchecked Sendable {
 
     /// Serves `bytes` as `repository`'s manifest under `tag` and its digest.
     @discardableResult
-    package func manifest(
+    public func manifest(
         _ repository: String, tag: String? = nil, mediaType: String = "application/vnd.oci.image.manifest.v1+json",
         _ bytes: [UInt8]
     ) -> Digest {
@@ -40,7 +40,7 @@ package final class HostileRegistry: @unchecked Sendable {
 
     /// Serves `bytes` as a blob of `repository`.
     @discardableResult
-    package func blob(_ repository: String, _ bytes: [UInt8]) -> Digest {
+    public func blob(_ repository: String, _ bytes: [UInt8]) -> Digest {
         let digest = Digest.of(bytes, algorithm: .sha256)
         lock.withLock { blobs["\(repository)@\(digest)"] = bytes }
         return digest
@@ -49,7 +49,7 @@ package final class HostileRegistry: @unchecked Sendable {
     /// An image manifest over `layers` (already served as blobs), served
     /// under `tag`; returns its digest.
     @discardableResult
-    package func image(_ repository: String, tag: String? = nil, layers: [[UInt8]]) -> Digest {
+    public func image(_ repository: String, tag: String? = nil, layers: [[UInt8]]) -> Digest {
         let config = Array("{}".utf8)
         let configDigest = blob(repository, config)
         let layerJSON = layers.map { layer in
@@ -63,19 +63,19 @@ package final class HostileRegistry: @unchecked Sendable {
     }
 
     /// Answers matching requests its own way (nil: as a registry would).
-    package func script(_ answer: @escaping @Sendable (TestHTTPRequest) -> TestHTTPReply?) {
+    public func script(_ answer: @escaping @Sendable (TestHTTPRequest) -> TestHTTPReply?) {
         lock.withLock { script = answer }
     }
 
     /// Answers requests for blobs its own way (nil: as a registry would).
-    package func scriptBlobs(_ answer: @escaping @Sendable (TestHTTPRequest) -> TestHTTPReply?) {
+    public func scriptBlobs(_ answer: @escaping @Sendable (TestHTTPRequest) -> TestHTTPReply?) {
         script { request in request.path.contains("/blobs/") ? answer(request) : nil }
     }
 
     /// Every request received so far.
-    package var requests: [TestHTTPRequest] { lock.withLock { seen } }
+    public var requests: [TestHTTPRequest] { lock.withLock { seen } }
 
-    package func stop() { server.stop() }
+    public func stop() { server.stop() }
 
     private func answer(_ request: TestHTTPRequest) -> TestHTTPReply {
         let scripted = lock.withLock { () -> (@Sendable (TestHTTPRequest) -> TestHTTPReply?) in
@@ -110,7 +110,7 @@ package final class HostileRegistry: @unchecked Sendable {
     }
 
     /// A registry's `{"errors":[...]}` answer.
-    package static func registryError(_ status: Int, _ code: String) -> TestHTTPReply {
+    public static func registryError(_ status: Int, _ code: String) -> TestHTTPReply {
         .response(
             status: status, headers: [("Content-Type", "application/json")],
             body: Array(#"{"errors":[{"code":"\#(code)","message":"\#(code.lowercased())"}]}"#.utf8))

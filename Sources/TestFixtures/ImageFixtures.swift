@@ -5,16 +5,16 @@ import Registry
 /// Images pushed to a test registry: layers, configs, manifests, indexes.
 extension TestRegistry {
     /// A pushed manifest or index.
-    package struct Pushed: Sendable {
-        package let digest: String
-        package let bytes: Data
-        package var size: Int { bytes.count }
+    public struct Pushed: Sendable {
+        public let digest: String
+        public let bytes: Data
+        public var size: Int { bytes.count }
     }
 
     /// Pushes an image: `config` JSON and `layers` (stored as given, with
     /// their media types); returns the manifest.
     @discardableResult
-    package func pushImage(
+    public func pushImage(
         _ repository: String, _ reference: String, config: String = "{}",
         layers: [(bytes: [UInt8], mediaType: String)] = [], docker: Bool = false, extra: String = ""
     ) async throws -> Pushed {
@@ -38,7 +38,7 @@ extension TestRegistry {
     /// an image manifest unless `entriesAreIndexes`; an entry whose place
     /// in `embedding` holds bytes embeds them (`data`).
     @discardableResult
-    package func pushIndex(
+    public func pushIndex(
         _ repository: String, _ reference: String, entries: [(Pushed, platform: String)], docker: Bool = false,
         entriesAreIndexes: Bool = false, embedding: [Data?] = []
     ) async throws -> Pushed {

@@ -58,6 +58,6 @@ extension LoopbackSocket {
 
 /// Tests write to pipes and sockets whose other end may have closed: that
 /// must be an error (EPIPE), not a signal that kills the test process.
-package func ignoreBrokenPipes() {
+public func ignoreBrokenPipes() {
     signal(SIGPIPE, SIG_IGN)
 }

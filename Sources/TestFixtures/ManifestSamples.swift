@@ -1,8 +1,8 @@
 /// Manifest and index texts as registries, mistakes and attackers write
 /// them: escapes in keys and values, keys given twice, values of the wrong
 /// kind, text that is not ASCII. For tests that read one text two ways.
-package enum ManifestSamples {
-    package static let texts: [String] = [
+public enum ManifestSamples {
+    public static let texts: [String] = [
         #"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":32654,"urls":["https://example.com/l"],"annotations":{"org.opencontainers.image.title":"layer"}}],"annotations":{"i":"7"}}"#,
         #"{ "schemaVersion" : 2 , "config" : { "size" : 1.5e3 , "digest" : "sha256:c" } , "layers" : [ ] }"#,
         #"{"media\u0054ype":"application/vnd.oci.image.index.v1+json","manifests":[{"digest":"sha256:a","platform":{"os":"linux","architecture":"amd64"}}]}"#,

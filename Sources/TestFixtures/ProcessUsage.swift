@@ -2,12 +2,12 @@ import Glibc
 
 /// What a child process uses, read from `/proc`: for tests that bound
 /// memory or check that work stopped.
-package enum ProcessUsage {
+public enum ProcessUsage {
     /// Resident memory in KiB, or -1.
-    package static func rssKiB(_ pid: Int32) -> Int { status("VmRSS:", of: pid) }
+    public static func rssKiB(_ pid: Int32) -> Int { status("VmRSS:", of: pid) }
 
     /// The most resident memory the process has had, in KiB, or -1.
-    package static func peakRSSKiB(_ pid: Int32) -> Int { status("VmHWM:", of: pid) }
+    public static func peakRSSKiB(_ pid: Int32) -> Int { status("VmHWM:", of: pid) }
 
     /// A size in KiB from `/proc/PID/status`, or -1.
     private static func status(_ field: String, of pid: Int32) -> Int {
@@ -18,7 +18,7 @@ package enum ProcessUsage {
     }
 
     /// User plus system CPU time in seconds, or -1.
-    package static func cpuSeconds(_ pid: Int32) -> Double {
+    public static func cpuSeconds(_ pid: Int32) -> Double {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
             let close = stat.lastIndex(of: ")")
         else { return -1 }
@@ -33,7 +33,7 @@ package enum ProcessUsage {
 /// spent in it. Unlike time on a clock, it is not stretched by the other
 /// tests sharing the machine's cores: for tests that tell linear work from
 /// quadratic work by how long it takes.
-package func measuringThreadCPUTime<T>(_ body: () throws -> T) rethrows -> (T, Duration) {
+public func measuringThreadCPUTime<T>(_ body: () throws -> T) rethrows -> (T, Duration) {
     func now() -> Duration {
         var time = timespec()
         clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)

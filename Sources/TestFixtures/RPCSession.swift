@@ -3,18 +3,18 @@ import JSON
 
 /// A JSON-RPC conversation with the built `ocirpc` binary: numbered
 /// requests, responses matched by id, notifications kept in order.
-package final class RPCSession: @unchecked Sendable {
-    package let process: ServerProcess
+public final class RPCSession: @unchecked Sendable {
+    public let process: ServerProcess
     private let lock = NSLock()
     private var nextID = 0
 
-    package init(_ arguments: [String] = [], environment: [String: String] = [:], launcher: [String] = []) throws {
+    public init(_ arguments: [String] = [], environment: [String: String] = [:], launcher: [String] = []) throws {
         process = try ServerProcess(arguments, environment: environment, launcher: launcher)
     }
 
     /// Sends a request; returns its id.
     @discardableResult
-    package func send(_ method: String, _ params: JSONValue) -> Int {
+    public func send(_ method: String, _ params: JSONValue) -> Int {
         let id = lock.withLock { () -> Int in
             nextID += 1
             return nextID
@@ -25,13 +25,13 @@ package final class RPCSession: @unchecked Sendable {
     }
 
     /// Sends a notification.
-    package func notify(_ method: String, _ params: JSONValue) {
+    public func notify(_ method: String, _ params: JSONValue) {
         let message: JSONValue = ["jsonrpc": "2.0", "method": .string(method), "params": params]
         process.sendLine(message.jsonText)
     }
 
     /// The response to request `id` (the whole message), waiting for it.
-    package func response(_ id: Int, seconds: Double = 180) async throws -> JSONValue {
+    public func response(_ id: Int, seconds: Double = 180) async throws -> JSONValue {
         try await response(seconds: seconds, matching: .integer(id))
     }
 
@@ -61,17 +61,17 @@ package final class RPCSession: @unchecked Sendable {
     }
 
     /// The response to the request whose id is the string `id` (sent by hand).
-    package func response(_ unused: Int = -1, id: String, seconds: Double = 180) async throws -> JSONValue {
+    public func response(_ unused: Int = -1, id: String, seconds: Double = 180) async throws -> JSONValue {
         try await response(seconds: seconds, matching: .string(id))
     }
 
     /// Sends a request and waits for its response message.
-    package func call(_ method: String, _ params: JSONValue) async throws -> JSONValue {
+    public func call(_ method: String, _ params: JSONValue) async throws -> JSONValue {
         try await response(send(method, params))
     }
 
     /// The `result` of a call, failing when the call answered an error.
-    package func result(_ method: String, _ params: JSONValue) async throws -> JSONValue {
+    public func result(_ method: String, _ params: JSONValue) async throws -> JSONValue {
         let message = try await call(method, params)
         guard let result = message["result"] else {
             throw TestRegistryError("\(method) failed: \(message.jsonText)")
@@ -80,11 +80,11 @@ package final class RPCSession: @unchecked Sendable {
     }
 
     /// Notifications received so far, in order.
-    package var notifications: [JSONValue] { process.messages.filter { $0["id"] == nil } }
+    public var notifications: [JSONValue] { process.messages.filter { $0["id"] == nil } }
 
     /// Closes stdin and waits for the exit status.
     @discardableResult
-    package func close() async -> Int32? {
+    public func close() async -> Int32? {
         process.closeInput()
         return await process.waitForExit()
     }

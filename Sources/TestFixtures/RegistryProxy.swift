@@ -4,7 +4,7 @@ import Foundation
 #endif
 
 /// A fault the proxy injects instead of (or on top of) forwarding.
-package enum ProxyFault: Sendable {
+public enum ProxyFault: Sendable {
     /// Close the connection without an answer.
     case reset
     /// Answer with this status (and `Retry-After` when given), not forwarding.
@@ -23,7 +23,7 @@ package enum ProxyFault: Sendable {
 /// requests it sees by kind and injects faults a real registry cannot
 /// produce (resets, 429/503, truncated or corrupted bodies, slowness,
 /// cross-host redirects).
-package final class RegistryProxy: @unchecked Sendable {
+public final class RegistryProxy: @unchecked Sendable {
     private var server: TestHTTPServer!
     private let upstreamPort: Int
     private let lock = NSLock()
@@ -36,9 +36,9 @@ package final class RegistryProxy: @unchecked Sendable {
     private var idle: [(fd: Int32, reader: SocketReader)] = []
 
     /// `127.0.0.1:<port>`, as references name it.
-    package var host: String { "127.0.0.1:\(server.port)" }
+    public var host: String { "127.0.0.1:\(server.port)" }
 
-    package init(upstream: String) throws {
+    public init(upstream: String) throws {
         guard let port = upstream.split(separator: ":").last.flatMap({ Int($0) }) else {
             throw TestRegistryError("upstream must be host:port")
         }
@@ -46,7 +46,7 @@ package final class RegistryProxy: @unchecked Sendable {
         server = try TestHTTPServer { [unowned self] request in handle(request) }
     }
 
-    package func stop() {
+    public func stop() {
         server.stop()
         for connection in lock.withLock({ () -> [(fd: Int32, reader: SocketReader)] in
             defer { idle.removeAll() }
@@ -57,37 +57,37 @@ package final class RegistryProxy: @unchecked Sendable {
     }
 
     /// Decides the fault (if any) for each request from now on.
-    package func inject(_ rule: @escaping @Sendable (TestHTTPRequest) -> ProxyFault?) {
+    public func inject(_ rule: @escaping @Sendable (TestHTTPRequest) -> ProxyFault?) {
         lock.withLock { self.rule = rule }
     }
 
     /// Added before every forwarded request, in seconds.
-    package func setLatency(_ seconds: Double) { lock.withLock { latency = seconds } }
+    public func setLatency(_ seconds: Double) { lock.withLock { latency = seconds } }
 
     /// Requests seen, by kind: `manifest`, `blob`, `referrers`, `ping`, `other`.
-    package func count(_ kind: String) -> Int { lock.withLock { counts[kind, default: 0] } }
+    public func count(_ kind: String) -> Int { lock.withLock { counts[kind, default: 0] } }
 
     /// Every request seen so far.
-    package var seen: [TestHTTPRequest] { lock.withLock { requests } }
+    public var seen: [TestHTTPRequest] { lock.withLock { requests } }
 
     /// What the upstream answered a forwarded request: its path, status,
     /// and the body bytes the proxy passed on (fewer when truncated).
-    package struct Answer: Sendable {
-        package let path: String
-        package let status: Int
-        package let bytesSent: Int
+    public struct Answer: Sendable {
+        public let path: String
+        public let status: Int
+        public let bytesSent: Int
     }
 
     /// Every upstream answer passed on so far, in order.
-    package var answered: [Answer] { lock.withLock { answers } }
+    public var answered: [Answer] { lock.withLock { answers } }
 
-    package func resetCounts() {
+    public func resetCounts() {
         lock.withLock {
             counts.removeAll(); requests.removeAll(); answers.removeAll()
         }
     }
 
-    package static func kind(of path: String) -> String {
+    public static func kind(of path: String) -> String {
         if path == "/v2/" || path == "/v2" { return "ping" }
         if path.contains("/manifests/") { return "manifest" }
         if path.contains("/blobs/") { return "blob" }

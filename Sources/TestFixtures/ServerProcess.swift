@@ -2,8 +2,8 @@ import Foundation
 import JSON
 
 /// The built `ocirpc` binary, run as a child process the way clients run it.
-package final class ServerProcess: @unchecked Sendable {
-    package static var binary: URL {
+public final class ServerProcess: @unchecked Sendable {
+    public static var binary: URL {
         if let path = ProcessInfo.processInfo.environment["OCIRPC_BINARY"] { return URL(fileURLWithPath: path) }
         let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
             .appendingPathComponent("ocirpc")
@@ -11,7 +11,7 @@ package final class ServerProcess: @unchecked Sendable {
         return FixturePaths.packageRoot.appendingPathComponent(".build/debug/ocirpc")
     }
 
-    package let process = Process()
+    public let process = Process()
     private let stdinPipe = Pipe()
     private let stdoutPipe = Pipe()
     private let stderrPipe = Pipe()
@@ -36,7 +36,7 @@ package final class ServerProcess: @unchecked Sendable {
     ///     as a client that never reads would.
     ///   - launcher: a command that runs the binary (passed as its
     ///     arguments), as `unshare` runs it in a namespace of its own.
-    package init(
+    public init(
         _ arguments: [String] = [], environment: [String: String] = [:], closeOutput: Bool = false,
         launcher: [String] = []
     ) throws {
@@ -89,27 +89,27 @@ package final class ServerProcess: @unchecked Sendable {
         }
     }
 
-    package func send(_ text: String) { send(bytes: Data(text.utf8)) }
+    public func send(_ text: String) { send(bytes: Data(text.utf8)) }
 
-    package func send(bytes: Data) {
+    public func send(bytes: Data) {
         try? stdinPipe.fileHandleForWriting.write(contentsOf: bytes)
     }
 
-    package func sendLine(_ text: String) { send(text + "\n") }
+    public func sendLine(_ text: String) { send(text + "\n") }
 
-    package func closeInput() {
+    public func closeInput() {
         try? stdinPipe.fileHandleForWriting.close()
     }
 
     /// Whether the server's output has ended (it closed it, or exited).
-    package var outputHasEnded: Bool { lock.withLock { outputFinished } }
+    public var outputHasEnded: Bool { lock.withLock { outputFinished } }
 
-    package var stdout: Data { lock.withLock { outBuffer } }
-    package var stderr: String { lock.withLock { String(decoding: errBuffer, as: UTF8.self) } }
+    public var stdout: Data { lock.withLock { outBuffer } }
+    public var stderr: String { lock.withLock { String(decoding: errBuffer, as: UTF8.self) } }
 
     /// The newline-delimited messages written so far.
     /// A last line without its newline counts once the output has ended.
-    package var messages: [JSONValue] {
+    public var messages: [JSONValue] {
         lock.withLock {
             func parse(_ line: Data) -> JSONValue {
                 (try? JSONParser.parse(Array(line), maxDepth: JSONParser.answerMaxDepth))
@@ -130,7 +130,7 @@ package final class ServerProcess: @unchecked Sendable {
     // one of the few threads that every other test's tasks need.
 
     /// Waits until `count` newline-delimited messages arrived.
-    package func waitForMessages(_ count: Int, seconds: Double = 120) async -> [JSONValue] {
+    public func waitForMessages(_ count: Int, seconds: Double = 120) async -> [JSONValue] {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
             let current = messages
@@ -141,7 +141,7 @@ package final class ServerProcess: @unchecked Sendable {
     }
 
     /// Waits for exit and returns the status, or nil if it did not exit in time.
-    package func waitForExit(seconds: Double = 120) async -> Int32? {
+    public func waitForExit(seconds: Double = 120) async -> Int32? {
         let deadline = Date().addingTimeInterval(seconds)
         while process.isRunning && Date() < deadline { try? await Task.sleep(for: .milliseconds(2)) }
         if process.isRunning {
@@ -160,7 +160,7 @@ package final class ServerProcess: @unchecked Sendable {
     }
 
     /// Runs the binary to completion with `input` on stdin.
-    package static func run(_ arguments: [String], input: String = "", environment: [String: String] = [:]) async throws
+    public static func run(_ arguments: [String], input: String = "", environment: [String: String] = [:]) async throws
         -> (status: Int32?, stdout: String, stderr: String)
     {
         let p = try ServerProcess(arguments, environment: environment)

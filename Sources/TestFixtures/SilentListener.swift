@@ -2,16 +2,16 @@ import Glibc
 
 /// A loopback port that takes connections (the kernel completes them) but
 /// never reads or answers: a registry that stalls every request.
-package final class SilentListener: @unchecked Sendable {
-    package let port: Int
+public final class SilentListener: @unchecked Sendable {
+    public let port: Int
     private let fd: Int32
 
-    package init() throws {
+    public init() throws {
         (fd, port) = try LoopbackSocket.bind(listening: true)
     }
 
     deinit { close(fd) }
 
     /// `127.0.0.1:<port>`.
-    package var host: String { "127.0.0.1:\(port)" }
+    public var host: String { "127.0.0.1:\(port)" }
 }

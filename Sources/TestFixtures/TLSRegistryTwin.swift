@@ -5,16 +5,16 @@ import Glibc
 /// its own loopback port, with a certificate (IP 127.0.0.1) signed by a CA
 /// made for it. Fixtures are pushed to the plain registry; the twin serves
 /// the same content over HTTPS.
-package final class TLSRegistryTwin: @unchecked Sendable {
-    package let port: Int
+public final class TLSRegistryTwin: @unchecked Sendable {
+    public let port: Int
     /// The PEM file of the CA that signed the twin's certificate.
-    package let caFile: String
+    public let caFile: String
     private let pid: pid_t
 
     /// `host:port`, as it appears in references.
-    package var host: String { "127.0.0.1:\(port)" }
+    public var host: String { "127.0.0.1:\(port)" }
 
-    package init(of registry: TestRegistry) throws {
+    public init(of registry: TestRegistry) throws {
         let directory = registry.directory.appendingPathComponent("tls-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
@@ -32,7 +32,7 @@ package final class TLSRegistryTwin: @unchecked Sendable {
 
     deinit { stop() }
 
-    package func stop() {
+    public func stop() {
         if ChildProcess.isRunning(pid) { ChildProcess.stop(pid) }
     }
 
@@ -53,7 +53,7 @@ package final class TLSRegistryTwin: @unchecked Sendable {
 extension TLSRegistryTwin {
     /// A plain registry holding the minimal image `app:v1` (returned) and
     /// its TLS twin; the caller stops both.
-    package static func withMinimalImage() async throws
+    public static func withMinimalImage() async throws
         -> (registry: TestRegistry, twin: TLSRegistryTwin, image: (manifest: Data, digest: String))
     {
         let registry = try await TestRegistry()

@@ -2,60 +2,60 @@ import Foundation
 
 /// Builds tar archives for fixtures: ustar headers, with a PAX `path`
 /// record or a GNU long-name entry for names over 100 bytes.
-package struct TarBuilder {
-    package enum LongNames: Sendable { case pax, gnu }
+public struct TarBuilder {
+    public enum LongNames: Sendable { case pax, gnu }
 
-    package private(set) var bytes: [UInt8] = []
+    public private(set) var bytes: [UInt8] = []
     private let longNames: LongNames
     private let nameBytes: @Sendable (String) -> [UInt8]
 
     /// `nameBytes`: the bytes each entry's name and link target are written
     /// as (their UTF-8, unless a test writes names that are not UTF-8).
-    package init(longNames: LongNames = .pax, nameBytes: @escaping @Sendable (String) -> [UInt8] = { Array($0.utf8) }) {
+    public init(longNames: LongNames = .pax, nameBytes: @escaping @Sendable (String) -> [UInt8] = { Array($0.utf8) }) {
         self.longNames = longNames
         self.nameBytes = nameBytes
     }
 
     /// Adds a regular file.
-    package mutating func file(_ name: String, _ contents: String) {
+    public mutating func file(_ name: String, _ contents: String) {
         file(name, Array(contents.utf8))
     }
 
-    package mutating func file(_ name: String, _ contents: [UInt8]) {
+    public mutating func file(_ name: String, _ contents: [UInt8]) {
         entry(name, type: "0", contents: contents)
     }
 
-    package mutating func directory(_ name: String) {
+    public mutating func directory(_ name: String) {
         entry(name.hasSuffix("/") ? name : name + "/", type: "5", contents: [])
     }
 
-    package mutating func symlink(_ name: String, to target: String) {
+    public mutating func symlink(_ name: String, to target: String) {
         entry(name, type: "2", contents: [], linkName: target)
     }
 
-    package mutating func hardlink(_ name: String, to target: String) {
+    public mutating func hardlink(_ name: String, to target: String) {
         entry(name, type: "1", contents: [], linkName: target)
     }
 
     /// A PAX extended header (`x`, or `g` when `global`) whose body is `records`, verbatim: for
     /// crafted archives (huge sizes, lying record lengths).
-    package mutating func paxHeader(_ records: [UInt8], global: Bool = false) {
+    public mutating func paxHeader(_ records: [UInt8], global: Bool = false) {
         append(header("PaxHeaders/x", type: global ? "g" : "x", size: records.count), records)
     }
 
     /// A GNU long-name entry (`L`) for the entry after it, whatever its length.
-    package mutating func gnuLongName(_ name: String) {
+    public mutating func gnuLongName(_ name: String) {
         append(header("././@LongLink", type: "L", size: name.utf8.count + 1), Array(name.utf8) + [0])
     }
 
     /// A header of `type` whose size field says `declaredSize`, with no
     /// data after it: for kinds that hold none (devices, FIFOs, links).
-    package mutating func header(_ name: String, type: Character, declaredSize: Int) {
+    public mutating func header(_ name: String, type: Character, declaredSize: Int) {
         append(header(name, type: type, size: declaredSize), [])
     }
 
     /// One well-formed PAX record, `"<length> key=value\n"`.
-    package static func paxRecord(_ key: String, _ value: String) -> [UInt8] {
+    public static func paxRecord(_ key: String, _ value: String) -> [UInt8] {
         let record = " \(key)=\(value)\n"
         var length = record.utf8.count + 1
         while String(length).utf8.count + record.utf8.count != length { length += 1 }
@@ -64,7 +64,7 @@ package struct TarBuilder {
 
     /// A regular file's header whose size field is base-256 `size`, with
     /// `contents` after it (which need not be that long).
-    package mutating func file(_ name: String, base256Size size: UInt64, contents: [UInt8] = []) {
+    public mutating func file(_ name: String, base256Size size: UInt64, contents: [UInt8] = []) {
         var h = header(name, type: "0", size: 0)
         h[124] = 0x80
         for i in 0..<8 { h[128 + i] = UInt8(truncatingIfNeeded: size >> (8 * (7 - i))) }
@@ -77,7 +77,7 @@ package struct TarBuilder {
     }
 
     /// The archive with its two closing zero blocks.
-    package var archive: [UInt8] { bytes + [UInt8](repeating: 0, count: 1024) }
+    public var archive: [UInt8] { bytes + [UInt8](repeating: 0, count: 1024) }
 
     private mutating func entry(_ text: String, type: Character, contents: [UInt8], linkName: String = "") {
         let name = nameBytes(text)

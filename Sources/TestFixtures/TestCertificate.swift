@@ -2,13 +2,13 @@ import Foundation
 
 /// A CA made for a test and a certificate for 127.0.0.1 signed by it
 /// (openssl), written into a directory of the test's.
-package struct TestCertificate: Sendable {
+public struct TestCertificate: Sendable {
     /// The CA's certificate (PEM), for `--ca-file`.
-    package let caFile: String
-    package let certificateFile: String
-    package let keyFile: String
+    public let caFile: String
+    public let certificateFile: String
+    public let keyFile: String
 
-    package init(in directory: URL) throws {
+    public init(in directory: URL) throws {
         func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
         caFile = path("ca.pem")
         certificateFile = path("cert.pem")
@@ -42,15 +42,15 @@ package struct TestCertificate: Sendable {
 /// An HTTPS server on loopback (`openssl s_server -HTTP`) that answers
 /// every path it is given with a fixed, raw HTTP response: for redirects
 /// that a registry could send.
-package final class TLSScriptedServer: @unchecked Sendable {
-    package let port: Int
-    package let certificate: TestCertificate
+public final class TLSScriptedServer: @unchecked Sendable {
+    public let port: Int
+    public let certificate: TestCertificate
     private let pid: pid_t
 
-    package var host: String { "127.0.0.1:\(port)" }
+    public var host: String { "127.0.0.1:\(port)" }
 
     /// `responses` maps a path (`v2/app/manifests/v1`) to the raw response.
-    package init(responses: [String: String]) throws {
+    public init(responses: [String: String]) throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "tls-scripted-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -82,7 +82,7 @@ package final class TLSScriptedServer: @unchecked Sendable {
     deinit { stop() }
 
     /// s_server does not end on SIGTERM: it is killed.
-    package func stop() {
+    public func stop() {
         if ChildProcess.isRunning(pid) { ChildProcess.forceStop(pid) }
     }
 }

@@ -4,22 +4,22 @@ import Foundation
 #endif
 
 /// An HTTP/1.1 request as the test server read it.
-package struct TestHTTPRequest: Sendable {
-    package let method: String
+public struct TestHTTPRequest: Sendable {
+    public let method: String
     /// Path and query, as sent.
-    package let target: String
+    public let target: String
     /// Header values by lower-cased name.
-    package let headers: [String: String]
-    package let body: [UInt8]
+    public let headers: [String: String]
+    public let body: [UInt8]
 
-    package var path: String { String(target.split(separator: "?", maxSplits: 1).first ?? "") }
-    package var query: [String: String] {
+    public var path: String { String(target.split(separator: "?", maxSplits: 1).first ?? "") }
+    public var query: [String: String] {
         guard let q = target.split(separator: "?", maxSplits: 1).dropFirst().first else { return [:] }
         return Self.values(q)
     }
 
     /// The body's `application/x-www-form-urlencoded` values.
-    package var form: [String: String] { Self.values(Substring(String(decoding: body, as: UTF8.self))) }
+    public var form: [String: String] { Self.values(Substring(String(decoding: body, as: UTF8.self))) }
 
     /// Read as Go's `url.ParseQuery` reads a query or a form, as token
     /// servers do: `+` is a space, then `%XX` escapes are decoded.
@@ -40,7 +40,7 @@ package struct TestHTTPRequest: Sendable {
 }
 
 /// What the test server does with a request.
-package enum TestHTTPReply: Sendable {
+public enum TestHTTPReply: Sendable {
     /// A whole response.
     case response(status: Int, headers: [(String, String)], body: [UInt8])
     /// Headers that announce `declaredLength` bytes, then `body`, then the
@@ -63,8 +63,8 @@ package enum TestHTTPReply: Sendable {
 
 /// A small threaded HTTP/1.1 server on loopback for tests: token issuers,
 /// fault-injecting proxies. Keep-alive connections are served in order.
-package final class TestHTTPServer: @unchecked Sendable {
-    package let port: Int
+public final class TestHTTPServer: @unchecked Sendable {
+    public let port: Int
     private let listener: Int32
     private let handler: @Sendable (TestHTTPRequest) -> TestHTTPReply
     private let lock = NSLock()
@@ -73,19 +73,19 @@ package final class TestHTTPServer: @unchecked Sendable {
     private var acceptedCount = 0
 
     /// Connections accepted so far.
-    package var connectionsAccepted: Int { lock.withLock { acceptedCount } }
+    public var connectionsAccepted: Int { lock.withLock { acceptedCount } }
     private var dripped: [Int] = []
     /// The bytes each finished drip wrote before it ended (its client
     /// left, or its body was all written), counted on the server's own
     /// thread: when a client gave up, however late a test looks.
-    package var drips: [Int] { lock.withLock { dripped } }
+    public var drips: [Int] { lock.withLock { dripped } }
 
     /// The loopback address it listens on.
-    package let address: String
-    package var baseURL: String { "http://\(address):\(port)" }
+    public let address: String
+    public var baseURL: String { "http://\(address):\(port)" }
 
     /// A server on `address`, one of 127.0.0.0/8.
-    package init(
+    public init(
         address: String = "127.0.0.1", handler: @escaping @Sendable (TestHTTPRequest) -> TestHTTPReply
     ) throws {
         ignoreBrokenPipes()
@@ -98,7 +98,7 @@ package final class TestHTTPServer: @unchecked Sendable {
     deinit { stop() }
 
     /// Stops accepting and closes every open connection.
-    package func stop() {
+    public func stop() {
         // Under the lock: a connection's fd is closed (and its number free
         // for reuse) only under it too, so no other socket is shut down.
         lock.withLock {

@@ -4,8 +4,8 @@ import Registry
 
 /// A real registry (Debian's `docker-registry`, CNCF distribution) started
 /// on loopback for one test, with its own storage in a temporary folder.
-package final class TestRegistry: @unchecked Sendable {
-    package enum Auth: Sendable {
+public final class TestRegistry: @unchecked Sendable {
+    public enum Auth: Sendable {
         case anonymous
         /// htpasswd basic auth with one user.
         case basic(user: String, password: String)
@@ -14,15 +14,15 @@ package final class TestRegistry: @unchecked Sendable {
     }
 
     /// The token server, in `.token` mode.
-    package private(set) var tokenIssuer: TokenIssuer?
+    public private(set) var tokenIssuer: TokenIssuer?
 
-    package private(set) var port: Int
-    package let directory: URL
+    public private(set) var port: Int
+    public let directory: URL
     private var pid: pid_t = 0
-    package let auth: Auth
+    public let auth: Auth
 
     /// `host:port`, as it appears in references.
-    package var host: String { "127.0.0.1:\(port)" }
+    public var host: String { "127.0.0.1:\(port)" }
 
     /// - Parameter upstream: when given (`host:port`), the registry is a
     ///   pull-through cache of that one (distribution's proxy mode): read
@@ -32,7 +32,7 @@ package final class TestRegistry: @unchecked Sendable {
     /// - Parameter allowingForeignLayers: the registry takes manifests whose
     ///   layers name http(s) URLs (foreign layers, which it need not hold),
     ///   as Docker Hub did for Windows base layers; by default it refuses them.
-    package init(
+    public init(
         auth: Auth = .anonymous, pullThroughOf upstream: String? = nil, firstPort: Int? = nil,
         allowingForeignLayers: Bool = false
     ) async throws {
@@ -128,11 +128,11 @@ package final class TestRegistry: @unchecked Sendable {
     }
 
     /// Debian's `docker-registry` (`OCIRPC_DOCKER_REGISTRY` names another).
-    package static let binary =
+    public static let binary =
         ProcessInfo.processInfo.environment["OCIRPC_DOCKER_REGISTRY"] ?? "/usr/bin/docker-registry"
 
     /// Whether the registry the integration tests start is installed.
-    package static var isInstalled: Bool { FileManager.default.isExecutableFile(atPath: binary) }
+    public static var isInstalled: Bool { FileManager.default.isExecutableFile(atPath: binary) }
 
     private func launch(_ configFile: URL) throws {
         let log = directory.appendingPathComponent("registry.log").path
@@ -141,7 +141,7 @@ package final class TestRegistry: @unchecked Sendable {
 
     /// Stops the registry process and starts it again on the same port
     /// with the same storage (what is pushed stays).
-    package func restart(downFor seconds: Double = 0) async throws {
+    public func restart(downFor seconds: Double = 0) async throws {
         ChildProcess.stop(pid)
         if seconds > 0 { try await Task.sleep(for: .milliseconds(Int(seconds * 1000))) }
         try launch(directory.appendingPathComponent("config.yml"))
@@ -151,7 +151,7 @@ package final class TestRegistry: @unchecked Sendable {
     /// Whether the registry's storage holds the blob (or manifest) `digest`
     /// (`sha256:...`): a pull-through cache stores what it fetched only
     /// after it has sent it on.
-    package func stores(_ digest: String) -> Bool {
+    public func stores(_ digest: String) -> Bool {
         let hex = String(digest.dropFirst("sha256:".count))
         let path = directory.appendingPathComponent(
             "storage/docker/registry/v2/blobs/sha256/\(hex.prefix(2))/\(hex)/data")
@@ -159,7 +159,7 @@ package final class TestRegistry: @unchecked Sendable {
     }
 
     /// Waits up to `seconds` until the storage holds every one of `digests`.
-    package func waitUntilStored(_ digests: [String], seconds: Double = 120) async throws {
+    public func waitUntilStored(_ digests: [String], seconds: Double = 120) async throws {
         let deadline = Date().addingTimeInterval(seconds)
         while !digests.allSatisfy(stores) {
             guard Date() < deadline else {
@@ -169,7 +169,7 @@ package final class TestRegistry: @unchecked Sendable {
         }
     }
 
-    package func stop() {
+    public func stop() {
         tokenIssuer?.stop()
         if pid > 0 && ChildProcess.isRunning(pid) { ChildProcess.stop(pid) }
         try? FileManager.default.removeItem(at: directory)
@@ -194,7 +194,7 @@ package final class TestRegistry: @unchecked Sendable {
     }
 
     /// A free TCP port on loopback (bound, read, released).
-    package static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let (fd, port) = try LoopbackSocket.bind(listening: false)
         close(fd)
         return port
@@ -244,7 +244,7 @@ package final class TestRegistry: @unchecked Sendable {
 
     /// Uploads `bytes` as a blob of `repository`; returns its digest.
     @discardableResult
-    package func pushBlob(_ repository: String, _ bytes: Data) async throws -> String {
+    public func pushBlob(_ repository: String, _ bytes: Data) async throws -> String {
         let digest = Digest.of([UInt8](bytes)).description
         let start = try await request("POST", URL(string: "http://\(host)/v2/\(repository)/blobs/uploads/")!)
         guard start.status == 202, let location = start.header("Location") else {
@@ -261,21 +261,21 @@ package final class TestRegistry: @unchecked Sendable {
 
     /// Deletes the blob `digest` of `repository` (a registry whose blobs
     /// were deleted or collected: manifests may still name it).
-    package func deleteBlob(_ repository: String, _ digest: String) async throws {
+    public func deleteBlob(_ repository: String, _ digest: String) async throws {
         let response = try await request("DELETE", URL(string: "http://\(host)/v2/\(repository)/blobs/\(digest)")!)
         guard response.status == 202 else { throw TestRegistryError("blob delete: \(response.status)") }
     }
 
     /// Deletes the manifest `digest` of `repository` (one an index still
     /// names, say: the registry does not keep it for the index).
-    package func deleteManifest(_ repository: String, _ digest: String) async throws {
+    public func deleteManifest(_ repository: String, _ digest: String) async throws {
         let response = try await request("DELETE", URL(string: "http://\(host)/v2/\(repository)/manifests/\(digest)")!)
         guard response.status == 202 else { throw TestRegistryError("manifest delete: \(response.status)") }
     }
 
     /// Puts a manifest under `reference` (a tag or a digest); returns its digest.
     @discardableResult
-    package func pushManifest(_ repository: String, _ reference: String, _ bytes: Data, mediaType: String) async throws
+    public func pushManifest(_ repository: String, _ reference: String, _ bytes: Data, mediaType: String) async throws
         -> String
     {
         let response = try await request(
@@ -290,7 +290,7 @@ extension TestRegistry {
     /// Pushes a minimal OCI image (an empty `{}` config, no layers) under
     /// `reference` (a tag or a digest); returns the manifest and its digest.
     @discardableResult
-    package func pushMinimalImage(_ repository: String, _ reference: String, annotations: String = "{}") async throws
+    public func pushMinimalImage(_ repository: String, _ reference: String, annotations: String = "{}") async throws
         -> (manifest: Data, digest: String)
     {
         let config = try await pushBlob(repository, Data("{}".utf8))
@@ -303,9 +303,9 @@ extension TestRegistry {
 }
 
 /// A test fixture could not be set up (registry, proxy, token issuer).
-package struct TestRegistryError: Error, CustomStringConvertible {
-    package let description: String
+public struct TestRegistryError: Error, CustomStringConvertible {
+    public let description: String
     /// A registry did not start because something else had its port.
-    package var portTaken = false
-    package init(_ description: String) { self.description = description }
+    public var portTaken = false
+    public init(_ description: String) { self.description = description }
 }

@@ -1,10 +1,10 @@
 /// Texts near a given one, for tests that check two readers of the same
 /// input agree on every input, not only on the ones a person wrote down.
-package enum TextMutations {
+public enum TextMutations {
     /// `count` variants of `text`, each with one to three bytes replaced,
     /// inserted or removed, the new bytes mostly ones that mean something
     /// in JSON. The same `seed` gives the same variants.
-    package static func variants(of text: [UInt8], count: Int, seed: UInt64) -> [[UInt8]] {
+    public static func variants(of text: [UInt8], count: Int, seed: UInt64) -> [[UInt8]] {
         var generator = SeededGenerator(seed: seed)
         let meaningful = Array(#"{}[]:,"\u0aeE+-.1 tfn"#.utf8) + [0x00, 0x1F, 0x7F, 0x80, 0xC3, 0xA9, 0xED, 0xFF]
         return (0..<count).map { _ in
@@ -27,12 +27,12 @@ package enum TextMutations {
 
 /// SplitMix64: a small generator whose sequence a seed fixes, so a test
 /// that draws from it checks the same cases on every run.
-package struct SeededGenerator: RandomNumberGenerator {
+public struct SeededGenerator: RandomNumberGenerator {
     private var state: UInt64
 
-    package init(seed: UInt64) { state = seed }
+    public init(seed: UInt64) { state = seed }
 
-    package mutating func next() -> UInt64 {
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9

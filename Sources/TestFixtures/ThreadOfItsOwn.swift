@@ -6,7 +6,7 @@ import Foundation
 /// tasks share (as many as there are cores), and a blocked one is replaced
 /// only after a second or more. A few blocked at once stalled the whole
 /// test process for 20 seconds.
-package func onThreadOfItsOwn<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+public func onThreadOfItsOwn<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
     await withCheckedContinuation { continuation in
         Thread.detachNewThread { continuation.resume(returning: work()) }
     }

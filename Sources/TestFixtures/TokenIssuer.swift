@@ -6,11 +6,11 @@ import Foundation
 /// credentials are required when `users` is not empty. `POST /token` with
 /// the OAuth2 refresh-token grant answers for the identity tokens added
 /// with `addIdentityToken` (what `docker login` stores).
-package final class TokenIssuer: @unchecked Sendable {
-    package let service = "ocirpc-test-registry"
-    package let issuer = "ocirpc-test-issuer"
-    package let directory: URL
-    package let expiresIn: Int
+public final class TokenIssuer: @unchecked Sendable {
+    public let service = "ocirpc-test-registry"
+    public let issuer = "ocirpc-test-issuer"
+    public let directory: URL
+    public let expiresIn: Int
     private let users: [String: String]
     private var server: TestHTTPServer!
     private let certificateDER: String
@@ -21,23 +21,23 @@ package final class TokenIssuer: @unchecked Sendable {
     private var grants = 0
 
     /// Refresh-token grants answered.
-    package var refreshGrants: Int { lock.withLock { grants } }
+    public var refreshGrants: Int { lock.withLock { grants } }
 
     /// Accepts `token` as an identity (refresh) token of `user`.
-    package func addIdentityToken(_ token: String, for user: String) {
+    public func addIdentityToken(_ token: String, for user: String) {
         lock.withLock { identityTokens[token] = user }
     }
 
-    package var realm: String { server.baseURL + "/token" }
-    package var certificatePath: String { directory.appendingPathComponent("cert.pem").path }
+    public var realm: String { server.baseURL + "/token" }
+    public var certificatePath: String { directory.appendingPathComponent("cert.pem").path }
     private var keyPath: String { directory.appendingPathComponent("key.pem").path }
 
     /// Tokens handed out so far (to check none leaks).
-    package var tokens: [String] { lock.withLock { issued } }
+    public var tokens: [String] { lock.withLock { issued } }
     /// Token requests answered (successfully or not).
-    package var requests: Int { lock.withLock { requestCount } }
+    public var requests: Int { lock.withLock { requestCount } }
 
-    package init(users: [String: String] = [:], expiresIn: Int = 300, directory: URL) throws {
+    public init(users: [String: String] = [:], expiresIn: Int = 300, directory: URL) throws {
         self.users = users
         self.expiresIn = expiresIn
         self.directory = directory
@@ -55,11 +55,11 @@ package final class TokenIssuer: @unchecked Sendable {
         server = try TestHTTPServer { [unowned self] request in answer(request) }
     }
 
-    package func stop() { server.stop() }
+    public func stop() { server.stop() }
 
     /// A token for `subject` with `actions` on `repository` (none for the
     /// base endpoint).
-    package func mint(subject: String, repository: String?, actions: [String]) throws -> String {
+    public func mint(subject: String, repository: String?, actions: [String]) throws -> String {
         let now = Int(Date().timeIntervalSince1970)
         let header = #"{"typ":"JWT","alg":"RS256","x5c":["\#(certificateDER)"]}"#
         let access =

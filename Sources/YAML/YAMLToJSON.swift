@@ -2,15 +2,15 @@ import CYAML
 import JSON
 
 /// Why a document could not be converted.
-package struct YAMLError: Error, Sendable, Equatable, CustomStringConvertible {
-    package let message: String
+public struct YAMLError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let message: String
     /// Whether the document was refused for a limit (size, depth, aliases)
     /// rather than for its syntax.
-    package let isLimit: Bool
+    public let isLimit: Bool
     /// Whether the document was refused because the original's converter
     /// would read it otherwise (`FlowScanCheck`): an error, never a file
     /// left out, as for a limit.
-    package let isAmbiguous: Bool
+    public let isAmbiguous: Bool
 
     init(message: String, isLimit: Bool = false, isAmbiguous: Bool = false) {
         self.message = message
@@ -18,31 +18,31 @@ package struct YAMLError: Error, Sendable, Equatable, CustomStringConvertible {
         self.isAmbiguous = isAmbiguous
     }
 
-    package var description: String { message }
+    public var description: String { message }
 }
 
 /// Converts YAML (and JSON) documents to JSON values the way the policy
 /// builtins do (`sigs.k8s.io/yaml` over go-yaml v2): the first document
 /// only, go-yaml v2 scalar resolution, map keys as strings. libyaml parses;
 /// this file only builds values and resolves plain scalars.
-package enum YAMLToJSON {
+public enum YAMLToJSON {
     /// What a document may expand to; anything past a limit is refused.
-    package struct Limits: Sendable {
+    public struct Limits: Sendable {
         /// Nesting, aliases expanded.
-        package var maxDepth = 512
+        public var maxDepth = 512
         /// Values produced, aliases expanded.
-        package var maxNodes = 1_000_000
+        public var maxNodes = 1_000_000
         /// Output size (its JSON text), aliases expanded.
-        package var maxOutputBytes = 256 << 20
+        public var maxOutputBytes = 256 << 20
         /// What aliases may add to the output, in bytes: this many...
-        package var aliasAllowanceBytes = 4 << 20
+        public var aliasAllowanceBytes = 4 << 20
         /// ...or this many times the document's own size, whichever is more.
-        package var aliasAllowanceRatio = 4
+        public var aliasAllowanceRatio = 4
 
-        package init() {}
+        public init() {}
 
         /// The limits the server uses.
-        package static let standard = Limits()
+        public static let standard = Limits()
     }
 
     /// The first document of `bytes` as JSON. A document that parses as
@@ -50,7 +50,7 @@ package enum YAMLToJSON {
     /// text: it has no aliases to expand, and a tree of a value-dense file
     /// (entries may be 500 MiB, from a few hundred KB of gzip) would hold
     /// twelve times its size.
-    package static func convert(_ bytes: [UInt8], limits: Limits = .standard) throws(YAMLError) -> JSONValue {
+    public static func convert(_ bytes: [UInt8], limits: Limits = .standard) throws(YAMLError) -> JSONValue {
         // A number past float64's range (`1e400`) is a string to go-yaml:
         // such a document is read as YAML, as the builtins read it.
         // So is one go-yaml reads otherwise than JSON (`CharacterCheck`).

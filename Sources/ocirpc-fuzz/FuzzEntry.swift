@@ -14,7 +14,7 @@ import YAML
 private let target = ProcessInfo.processInfo.environment["OCIRPC_FUZZ_TARGET"] ?? "json"
 
 @_cdecl("LLVMFuzzerTestOneInput")
-package func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
+public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
     switch target {
     case "json":

@@ -24,13 +24,13 @@ import Options
 /// `mirror-by-digest-only` with a mirror's `pull-from-mirror` (as
 /// containers/image refuses them). Tables ocirpc has no use for
 /// (`unqualified-search-registries`, `[aliases]`, ...) are skipped.
-package struct RegistriesConf: Sendable, Equatable {
+public struct RegistriesConf: Sendable, Equatable {
     /// One mirror of one registry (as `--mirror` gives it).
-    package struct Mirror: Sendable, Equatable {
-        package var registry: String
-        package var mirror: RegistryMirror
+    public struct Mirror: Sendable, Equatable {
+        public var registry: String
+        public var mirror: RegistryMirror
 
-        package init(registry: String, mirror: RegistryMirror) {
+        public init(registry: String, mirror: RegistryMirror) {
             self.registry = registry
             self.mirror = mirror
         }
@@ -46,14 +46,14 @@ package struct RegistriesConf: Sendable, Equatable {
     var tables: [RegistryTable] = []
 
     /// The `[[registry]]` tables' rules, in file order.
-    package var rules: [RegistryRule] {
+    public var rules: [RegistryRule] {
         get { tables.map(\.rule) }
         set { tables = newValue.map { RegistryTable(rule: $0) } }
     }
     /// Registries and mirrors marked `insecure = true`.
-    package var insecureRegistries: [String] { tables.flatMap(\.insecure) }
+    public var insecureRegistries: [String] { tables.flatMap(\.insecure) }
 
-    package init() {}
+    public init() {}
 
     /// Reads and parses the file at `path`, then the drop-in files of the
     /// directory beside it, `path.d/*.conf` in the order of their names,
@@ -62,7 +62,7 @@ package struct RegistriesConf: Sendable, Equatable {
     /// replaces the one with the same prefix, and the others are added.
     /// A drop-in may block a registry, so one that cannot be read fails
     /// as the file itself does; a directory that is not there has none.
-    package static func load(_ path: String) throws(ConfigurationError) -> RegistriesConf {
+    public static func load(_ path: String) throws(ConfigurationError) -> RegistriesConf {
         var conf = try parse(file: path)
         for dropIn in try dropIns(of: path) {
             do throws(ConfigurationError) {
@@ -133,7 +133,7 @@ package struct RegistriesConf: Sendable, Equatable {
     }
 
     /// Parses the text of a registries.conf.
-    package static func parse(_ text: String) throws(ConfigurationError) -> RegistriesConf {
+    public static func parse(_ text: String) throws(ConfigurationError) -> RegistriesConf {
         var registries: [(Entry, [Entry])] = []
         var table = Table.top
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)

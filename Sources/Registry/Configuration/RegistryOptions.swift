@@ -6,36 +6,36 @@ import Options
 /// registries, mirrors, `registries.conf`, timeouts and retries. Each is
 /// parsed into its type here; `RegistryClient.Configuration(options:...)`
 /// assembles the client's configuration from them.
-package struct RegistryOptions: OptionSection, Equatable {
+public struct RegistryOptions: OptionSection, Equatable {
     /// Registries spoken to over plain HTTP besides loopback and private addresses.
-    package var insecureRegistries: [String] = []
+    public var insecureRegistries: [String] = []
     /// Registries spoken to over HTTPS even on loopback or a private address.
-    package var secureRegistries: [String] = []
+    public var secureRegistries: [String] = []
     /// A PEM bundle of trusted CAs instead of the system's.
-    package var caFile: String?
+    public var caFile: String?
     /// Seconds of silence (or of under 1 KiB/s) before a registry request fails.
-    package var timeout: Double = 30
+    public var timeout: Double = 30
     /// Seconds one registry request may take in all, retries included.
-    package var requestTimeout: Double = 600
+    public var requestTimeout: Double = 600
     /// Retries for connection errors, 429 and 502/503/504.
-    package var retries: Int = 3
+    public var retries: Int = 3
     /// What the downloads in flight may hold on disk together.
     /// 4 GiB, or a quarter of a container's memory limit when lower and
     /// `$TMPDIR` is held in memory.
-    package var maxDownloadBytes = DownloadBudget.defaultLimit(
+    public var maxDownloadBytes = DownloadBudget.defaultLimit(
         temporary: DownloadDirectory.temporaryParent(), containerLimit: ContainerMemoryLimit.current)
     /// Mirrors from `--mirror`, in order, tried before their registry.
-    package var mirrors: [RegistriesConf.Mirror] = []
+    public var mirrors: [RegistriesConf.Mirror] = []
     /// What `--registries-conf` says, used after the flags.
-    package var registriesConf = RegistriesConf()
+    public var registriesConf = RegistriesConf()
     /// Registries that may send requests into a local network though they
     /// are on the public internet.
-    package var localNetworkRegistries: [String] = []
+    public var localNetworkRegistries: [String] = []
 
-    package init() {}
+    public init() {}
 
     /// The options, as `--help` lists them.
-    package static let options: [CommandOption] = [
+    public static let options: [CommandOption] = [
         CommandOption(
             Self.self, flag: "--insecure-registry", variable: "OCIRPC_INSECURE_REGISTRY", valueName: "HOST[:PORT]",
             help: "use plain HTTP for this registry (repeatable; variable: comma-separated)",
@@ -137,7 +137,7 @@ extension RegistryClient.Configuration {
     /// The client's configuration from what users set: the options, the
     /// environment (`SSL_CERT_FILE`, `SSL_CERT_DIR`, the credential files)
     /// and how many connections to keep per host.
-    package init(options: RegistryOptions, environment: [String: String], maxConnectionsPerHost: Int) {
+    public init(options: RegistryOptions, environment: [String: String], maxConnectionsPerHost: Int) {
         self.init()
         scheme = RegistryScheme(
             insecureRegistries: options.insecureRegistries + options.registriesConf.insecureRegistries,

@@ -9,15 +9,15 @@ import Memory
 /// file is discarded, or when the last copy of the blob that holds it goes
 /// (`VerifiedBlob.charge`); one that would pass it fails (`download_limit`,
 /// retryable).
-package final class DownloadBudget: Sendable {
+public final class DownloadBudget: Sendable {
     /// The default limit: eight blobs at the largest size downloaded.
-    package static let defaultLimit = 4 << 30
+    public static let defaultLimit = 4 << 30
 
     /// The default limit for downloads written under `temporary`:
     /// `defaultLimit`, or a quarter of a container's memory limit
     /// (`ContainerMemoryLimit`) when lower and `temporary` is held in
     /// memory (tmpfs, ramfs), whose pages the container is charged for.
-    package static func defaultLimit(temporary: String, containerLimit: Int?) -> Int {
+    public static func defaultLimit(temporary: String, containerLimit: Int?) -> Int {
         guard let containerLimit, isHeldInMemory(temporary) else { return defaultLimit }
         return min(defaultLimit, max(16 << 20, containerLimit / 4))
     }
@@ -33,13 +33,13 @@ package final class DownloadBudget: Sendable {
     /// The bytes counted: a byte budget of the kind the memory budget is.
     let bytes: MemoryBudget
 
-    package init(limit: Int = DownloadBudget.defaultLimit) { bytes = MemoryBudget(limit: limit) }
+    public init(limit: Int = DownloadBudget.defaultLimit) { bytes = MemoryBudget(limit: limit) }
 
     /// The most the downloads in flight may hold, in bytes.
-    package var limit: Int { bytes.limit }
+    public var limit: Int { bytes.limit }
 
     /// What the downloads in flight hold now.
-    package var heldBytes: Int { bytes.heldBytes }
+    public var heldBytes: Int { bytes.heldBytes }
 
     /// Why a download was refused, for its error message.
     var refusal: String {

@@ -9,11 +9,11 @@ import Locking
 /// users cannot read private layers, and named for the process
 /// (`ocirpc-<pid>-XXXXXX`) so that a later server removes what a crashed
 /// one left behind. Files in it are created 0600 and close-on-exec.
-package enum DownloadDirectory {
+public enum DownloadDirectory {
     private static let made = Locked<URL?>(nil)
 
     /// This process's directory, made (and stale ones swept) on first use.
-    package static func shared() throws(RegistryError) -> URL {
+    public static func shared() throws(RegistryError) -> URL {
         let result = made.withLock { (made) -> Result<URL, RegistryError> in
             if let made { return .success(made) }
             let parent = temporaryParent()

@@ -7,22 +7,22 @@ import Locking
 /// lost the thread. Bytes read before the download is verified are
 /// untrusted: what a reader made of them counts only once `end(verified:)`
 /// names the file it read as the verified blob.
-package final class DownloadProgress: @unchecked Sendable {
+public final class DownloadProgress: @unchecked Sendable {
     /// What a waiting reader sees.
-    package struct State: Sendable, Equatable {
+    public struct State: Sendable, Equatable {
         /// The file the latest attempt writes, if one has begun.
-        package var path: String?
+        public var path: String?
         /// Bytes written to it, and readable, so far.
-        package var written = 0
+        public var written = 0
         /// Set once the download is over: the verified file's path, or nil
         /// when it failed.
-        package var ended: Ended?
+        public var ended: Ended?
         /// The reader's call was cancelled.
-        package var cancelled = false
+        public var cancelled = false
     }
 
     /// How the download ended.
-    package enum Ended: Sendable, Equatable {
+    public enum Ended: Sendable, Equatable {
         case verified(path: String)
         case failed
     }
@@ -32,7 +32,7 @@ package final class DownloadProgress: @unchecked Sendable {
     /// Callers of `reached` waiting for a count of bytes.
     private var waiters: [(count: Int, continuation: CheckedContinuation<Bool, Never>)] = []
 
-    package init() {}
+    public init() {}
 
     /// An attempt created `path` and writes it from its first byte.
     package func began(path: String) {
@@ -45,15 +45,15 @@ package final class DownloadProgress: @unchecked Sendable {
     }
 
     /// The download is over: verified as the file at `path`, or failed (nil).
-    package func end(verified path: String?) {
+    public func end(verified path: String?) {
         update { $0.ended = path.map { .verified(path: $0) } ?? .failed }
     }
 
     /// The call was cancelled: a waiting reader stops.
-    package func cancel() { update { $0.cancelled = true } }
+    public func cancel() { update { $0.cancelled = true } }
 
     /// Waits until `changed` holds of the state, and returns it.
-    package func wait(until changed: (State) -> Bool) -> State {
+    public func wait(until changed: (State) -> Bool) -> State {
         lock.lock()
         defer { lock.unlock() }
         while !changed(state) { lock.wait() }
@@ -63,7 +63,7 @@ package final class DownloadProgress: @unchecked Sendable {
     /// Waits, without holding a thread, until the attempt under way has
     /// written `count` bytes (true), or the download is over or the call
     /// cancelled before that (false).
-    package func reached(_ count: Int) async -> Bool {
+    public func reached(_ count: Int) async -> Bool {
         defer { SanitizerHandOff.acquire(self) }
         return await withCheckedContinuation { continuation in
             let now: Bool? = lock.withLock {

@@ -260,23 +260,23 @@ package final class HTTPTransport: Sendable {
 }
 
 /// How registry requests are made: timeouts, retries, connections, trusted CAs.
-package struct TransportSettings: Sendable {
+public struct TransportSettings: Sendable {
     /// Seconds of silence, or of less than 1 KiB/s, before an attempt fails.
-    package var timeout: Double = 30
+    public var timeout: Double = 30
     /// Seconds one registry request may take in all, retries included.
-    package var requestTimeout: Double = 600
-    package var retries: Int = 3
-    package var maxConnectionsPerHost: Int = 8
+    public var requestTimeout: Double = 600
+    public var retries: Int = 3
+    public var maxConnectionsPerHost: Int = 8
     /// First backoff delay; doubled per attempt, with jitter.
-    package var baseBackoff: Double = 0.2
-    package var maxBackoff: Double = 10
+    public var baseBackoff: Double = 0.2
+    public var maxBackoff: Double = 10
     /// A PEM bundle of trusted CAs instead of the system's (`--ca-file`, `SSL_CERT_FILE`).
-    package var caFile: String?
+    public var caFile: String?
     /// A directory of hashed CA certificates instead of the system's (`SSL_CERT_DIR`).
-    package var caDirectory: String?
+    public var caDirectory: String?
     /// Addresses counted as public whatever their range, so that tests,
     /// whose servers are all on loopback, can stand a registry on the
     /// public internet (`CurlEngine.Settings.publicAddresses`).
     package var publicAddresses: Set<String> = []
-    package init() {}
+    public init() {}
 }
